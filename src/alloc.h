@@ -1,0 +1,73 @@
+/*
+ * alloc.h - an offset allocator for one segment's replica buffers.
+ *
+ * Manages the offsets [0, size) of a segment; the memory itself is never
+ * touched, so metadata cannot be corrupted by what clients write into
+ * the buffers (and shm segments shared with other processes are safe).
+ * Good-fit over segregated free lists (TLSF-style two-level bitmap,
+ * O(1)) for allocation; every block (free or used) is also in an
+ * offset-ordered treap so that mc_alloc_find() answers "which block holds
+ * this address" in O(log n) for the transfer port, and so that free
+ * neighbours coalesce. Block metadata lives outside the segment.
+ *
+ * Not thread-safe: the segment's mutex protects it.
+ */
+#ifndef MC_ALLOC_H
+#define MC_ALLOC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct mc_alloc;
+
+/*
+ * A block. off/size are read-only for the owner of an allocated block.
+ * The `u` fields belong to the caller while the block is allocated (the
+ * allocator reuses that space for its free lists while free).
+ */
+struct mc_blk {
+	uint64_t off, size;
+	struct mc_blk *left, *right;     /* offset treap */
+	struct mc_alloc *owner;
+	union {
+		struct {
+			struct mc_blk *prev, *next;
+		} free;                  /* allocator-private */
+		struct {
+			uint64_t lease_until; /* ms, store clock */
+			uint32_t ref;         /* references, atomic */
+			uint32_t state;       /* caller-defined */
+		} u;
+	};
+	uint32_t is_free;                /* allocator-private */
+};
+
+/*
+ * New allocator for @size bytes (a multiple of @align); every block's
+ * offset and size are multiples of @align (a power of two >= 8).
+ * @user is returned by mc_alloc_user(). NULL on ENOMEM.
+ */
+struct mc_alloc *mc_alloc_new(uint64_t size, uint64_t align, void *user);
+/* Frees the allocator and every block (allocated or not). */
+void mc_alloc_free(struct mc_alloc *a);
+void *mc_alloc_user(const struct mc_alloc *a);
+
+/*
+ * Allocates @size (> 0) bytes, rounded up to the alignment. Returns the
+ * block with u.* zeroed, or NULL when no free block is large enough.
+ */
+struct mc_blk *mc_alloc_get(struct mc_alloc *a, uint64_t size);
+/* Returns a block to the allocator, coalescing with free neighbours. */
+void mc_alloc_put(struct mc_alloc *a, struct mc_blk *b);
+/* The allocated block whose range holds @off, or NULL. */
+struct mc_blk *mc_alloc_find(struct mc_alloc *a, uint64_t off);
+
+uint64_t mc_alloc_size(const struct mc_alloc *a);
+uint64_t mc_alloc_used(const struct mc_alloc *a);       /* sum of allocated sizes */
+uint64_t mc_alloc_largest_free(const struct mc_alloc *a);
+uint64_t mc_alloc_nblocks(const struct mc_alloc *a);    /* allocated blocks */
+
+/* Checks every invariant (for tests): 0 or -EFAULT. */
+int mc_alloc_check(const struct mc_alloc *a);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * buf.h - a growable byte buffer (git's strbuf, trimmed).
+ *
+ * b->data is always NUL-terminated; b->len excludes the NUL. A zeroed
+ * struct (MC_BUF_INIT) is a valid empty buffer. Allocation failure aborts:
+ * the callers are renderers whose output is bounded by the store's size.
+ */
+#ifndef MC_BUF_H
+#define MC_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct mc_buf {
+	char *data;
+	size_t len, cap;
+};
+#define MC_BUF_INIT { 0 }
+
+void mc_buf_grow(struct mc_buf *b, size_t extra);
+void mc_buf_add(struct mc_buf *b, const void *p, size_t n);
+void mc_buf_adds(struct mc_buf *b, const char *s);
+void mc_buf_addch(struct mc_buf *b, char c);
+void mc_buf_addf(struct mc_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void mc_buf_vaddf(struct mc_buf *b, const char *fmt, va_list ap);
+/* Appends @n as decimal (fast path for renderers). */
+void mc_buf_addu(struct mc_buf *b, unsigned long long n);
+/* Appends @p as a JSON string literal with quotes and escapes. */
+void mc_buf_add_json_str(struct mc_buf *b, const void *p, size_t n);
+void mc_buf_reset(struct mc_buf *b);
+void mc_buf_release(struct mc_buf *b);
+/* Hands the data to the caller (who free()s it) and resets @b. */
+char *mc_buf_detach(struct mc_buf *b, size_t *len);
+
+#endif

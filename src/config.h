@@ -1,0 +1,63 @@
+/*
+ * config.h - the daemon's configuration: command line (CONTRACT section
+ * 1), the JSON config file with the upstream mooncake_config.json keys,
+ * and -D KEY=VALUE overrides.
+ *
+ * Precedence: defaults < --config FILE < command-line options and -D, in
+ * the order given on the command line (the file is read first wherever
+ * --config appears).
+ */
+#ifndef MC_CONFIG_H
+#define MC_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct mc_config {
+	char *config_file;
+	unsigned http_port;             /* 0: kernel picks */
+	char *http_host;
+	char *mountpoint;
+	bool enable_fuse;
+	char *hostname;                 /* local_hostname */
+	uint64_t segment_size;          /* global_segment_size, 0 = none */
+	char *protocol;                 /* "tcp" | "rdma" */
+	char *device;                   /* device_name */
+	unsigned transfer_port;
+	uint64_t max_segment_size;
+	unsigned replicas;              /* replica_num, 1..MC_REPLICA_MAX */
+	uint64_t lease_ttl_ms;          /* default_kv_lease_ttl */
+	double high_watermark;          /* eviction_high_watermark_ratio, (0,1] */
+	double evict_ratio;             /* eviction_ratio, [0,1] */
+	uint64_t max_body;              /* max_body_size */
+	char *auth_token_file;
+	bool allow_other;
+	uint64_t put_timeout_ms;        /* put_start_timeout */
+	int log_level;                  /* enum mc_log_level */
+};
+
+/* Fills @c with the defaults. */
+void mc_config_init(struct mc_config *c);
+void mc_config_release(struct mc_config *c);
+
+/*
+ * Parses argv. Returns 0 to run, 1 when --help or --version printed its
+ * text on @out (exit 0), -EINVAL after writing a one-line message naming
+ * the option or key to @errout (exit 2). Unused upstream cluster keys
+ * are reported on @errout as a warning, not an error.
+ */
+int mc_config_parse_args(struct mc_config *c, int argc, char **argv,
+			 FILE *out, FILE *errout);
+
+/*
+ * Sets one key (a config-file key, e.g. "http_port") from its text form
+ * (the -D form). 0, or -EINVAL with a message in @msg naming the key.
+ */
+int mc_config_set(struct mc_config *c, const char *key, const char *value,
+		  char *msg, size_t msglen);
+/* Reads a JSON config file. 0 or -EINVAL with @msg. */
+int mc_config_load_file(struct mc_config *c, const char *path, char *msg,
+			size_t msglen);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * err.h - Mooncake error codes and the error out-parameter.
+ *
+ * Core functions return 0 or -errno (FUSE-native). When the caller needs
+ * the reason, a struct mc_err carries the Mooncake error code (the names
+ * and numbers of upstream's ErrorCode, used in HTTP bodies) and a one-line
+ * message: lowercase, no full stop, the failure first, the subject in
+ * quotes ("segment '3f0c…' is draining").
+ */
+#ifndef MC_ERR_H
+#define MC_ERR_H
+
+#include <stddef.h>
+
+enum mc_code {
+	MC_OK = 0,
+	MC_INTERNAL_ERROR = -1,
+	MC_BUFFER_OVERFLOW = -10,
+	MC_SEGMENT_NOT_FOUND = -101,
+	MC_SEGMENT_ALREADY_EXISTS = -102,
+	MC_NO_AVAILABLE_HANDLE = -200,
+	MC_INVALID_VERSION = -300,
+	MC_INVALID_KEY = -400,
+	MC_WRITE_FAIL = -500,
+	MC_INVALID_PARAMS = -600,
+	MC_INVALID_WRITE = -700,
+	MC_INVALID_READ = -701,
+	MC_INVALID_REPLICA = -702,
+	MC_REPLICA_IS_NOT_READY = -703,
+	MC_OBJECT_NOT_FOUND = -704,
+	MC_OBJECT_ALREADY_EXISTS = -705,
+	MC_OBJECT_HAS_LEASE = -706,
+	MC_TRANSFER_FAIL = -800,
+	MC_RPC_FAIL = -900,
+	MC_UNAVAILABLE_IN_CURRENT_STATUS = -1010,
+};
+
+struct mc_err {
+	int code;          /* enum mc_code */
+	char msg[256];
+};
+
+/* "OBJECT_NOT_FOUND" for MC_OBJECT_NOT_FOUND; "UNKNOWN_ERROR" otherwise. */
+const char *mc_code_name(int code);
+
+/*
+ * Fills @e (when not NULL) with @code and a printf-style message, and
+ * returns @ret (a negative errno) so callers can `return mc_err_set(...)`.
+ */
+int mc_err_set(struct mc_err *e, int ret, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,327 @@
+/*
+ * mooncake.h - the core of mooncaked: segments, objects, leases, eviction.
+ *
+ * This is the one header the doors (web/, fs/, the transfer port) call.
+ * It knows nothing of HTTP, FUSE or sockets. Every operation returns 0 (or
+ * a count) on success and a negative errno on failure; where a person needs
+ * the reason, a `struct mc_err` out-parameter (may be NULL) carries the
+ * Mooncake error code and a one-line message (git style: lowercase, no
+ * full stop, the subject in quotes).
+ *
+ * Threading: every function here is thread-safe. Objects live in a sharded
+ * hash table (one rwlock per shard); segments in a table under one rwlock;
+ * each segment's allocator has its own mutex. No function holds two shard
+ * locks at once, so iteration (mc_key_foreach) never stops the whole store.
+ *
+ * Lifetime: a published object version is immutable. Readers take a
+ * reference (struct mc_ref) and may use the bytes without any lock until
+ * they release it; a replace or remove only unpublishes the version. A
+ * replica buffer is freed when no version references it, no reader holds
+ * it and its read lease (granted by mc_query) has ended, or its segment's
+ * unmount has completed, whichever comes last for the lease and first for
+ * the unmount.
+ */
+#ifndef MC_MOONCAKE_H
+#define MC_MOONCAKE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define MC_KEY_MAX 4096                       /* bytes, excluding NUL */
+#define MC_ID_LEN 36                          /* RFC 4122 text, lowercase */
+#define MC_ALLOC_ALIGN (16ull << 20)          /* /api/mount rounding */
+#define MC_REPLICA_MAX 8                      /* --replicas upper bound */
+
+struct mc_store;
+struct mc_metrics;
+
+/* ---------------------------------------------------------------- store */
+
+struct mc_store_opts {
+	unsigned replica_num;       /* memory replicas per object, >= 1 */
+	uint64_t lease_ttl_ms;      /* read lease granted by mc_query */
+	double high_watermark;      /* evict above used/capacity > this */
+	double evict_ratio;         /* ... down to high_watermark - this */
+	uint64_t max_value;         /* largest value accepted (--max-body) */
+	uint64_t put_timeout_ms;    /* unfinished two-phase puts revoked */
+	uint64_t max_segment_size;  /* larger mounts are split */
+	const char *hostname;       /* default segment name */
+	const char *protocol;       /* default protocol: "tcp" or "rdma" */
+	/*
+	 * Clock in milliseconds, monotonic. NULL means CLOCK_MONOTONIC. Tests
+	 * pass their own to drive leases, grace periods and put timeouts.
+	 */
+	uint64_t (*now_ms)(void *clock_arg);
+	void *clock_arg;
+	/*
+	 * When true no background thread is started; the caller drives
+	 * timers with mc_store_tick(). The daemon leaves it false (a reaper
+	 * thread ticks every 100 ms).
+	 */
+	bool manual_tick;
+	/*
+	 * Called (when set) to register/unregister segment memory with a
+	 * transport (RDMA memory registration). Return 0 or -errno; a
+	 * failing register fails the mount. rkey is stored in the segment.
+	 */
+	int (*register_mem)(void *arg, void *base, uint64_t size, uint32_t *rkey);
+	void (*unregister_mem)(void *arg, void *base, uint64_t size);
+	void *register_arg;
+};
+
+/* Fills @o with the contract's defaults (CONTRACT section 1). */
+void mc_store_opts_default(struct mc_store_opts *o);
+
+/*
+ * Creates a store. @m is the metrics registry the store counts into (it
+ * must outlive the store); NULL makes the store create its own, reachable
+ * with mc_store_metrics(). Returns NULL with errno set on failure.
+ */
+struct mc_store *mc_store_new(const struct mc_store_opts *o,
+			      struct mc_metrics *m);
+/* Unmounts everything at once, frees every object and the store. */
+void mc_store_free(struct mc_store *s);
+struct mc_metrics *mc_store_metrics(struct mc_store *s);
+const struct mc_store_opts *mc_store_get_opts(const struct mc_store *s);
+
+/*
+ * Sets the transport endpoint ("host:port") advertised in descriptors of
+ * segments mounted from now on and of those already mounted.
+ */
+void mc_store_set_endpoint(struct mc_store *s, const char *endpoint);
+/* Runs timers: lease-deferred frees, grace-period ends, put timeouts. */
+void mc_store_tick(struct mc_store *s);
+uint64_t mc_store_now_ms(const struct mc_store *s);
+
+/* ------------------------------------------------------------- segments */
+
+enum mc_seg_kind { MC_SEG_ALLOC = 0, MC_SEG_SHM = 1 };
+enum mc_seg_state { MC_SEG_OK = 0, MC_SEG_DRAINING = 1 };
+
+struct mc_mount_req {
+	uint64_t size;          /* > 0; alloc: rounded up to 16 MiB */
+	const char *shm_name;   /* NULL: allocate; else /dev/shm object name */
+	uint64_t offset;        /* shm only: page aligned */
+	const char *protocol;   /* NULL or "": the store default */
+	const char *location;   /* NULL: "" */
+	const char *name;       /* NULL or "": the store's hostname */
+};
+
+struct mc_mount_result {
+	size_t n;                        /* segments created */
+	char (*ids)[MC_ID_LEN + 1];      /* n ids, malloc'd; free() it */
+	uint64_t allocated_size;         /* sum of the segments' sizes */
+};
+
+/*
+ * Mounts memory as one or more segments (split at max_segment_size into
+ * near-equal chunks, each a multiple of the alignment). Errors: -EINVAL
+ * (bad size, offset, name or protocol), -ENOENT (no such shm object),
+ * -ENOMEM (allocation failed), -ERANGE (offset + size past the shm
+ * object's end), -EOPNOTSUPP (rdma without a device). On failure nothing
+ * stays mounted.
+ */
+int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
+		     struct mc_mount_result *out, struct mc_err *err);
+
+/*
+ * Unmounts segments by id. All ids must exist, not be draining already
+ * (a draining id counts as found) and be of @kind, else nothing happens:
+ * -ENOENT, and the ids that failed are returned in *failed (malloc'd array
+ * of n_failed ids; free() it; may be NULL when the caller does not care).
+ * grace_s = 0: replicas go at once. grace_s > 0: the segments stop taking
+ * allocations at once, stay readable (state draining) for grace_s seconds,
+ * then go. -EINVAL when n == 0 or grace_s > 3600.
+ */
+int mc_segment_unmount(struct mc_store *s, const char *const *ids, size_t n,
+		       enum mc_seg_kind kind, unsigned grace_s,
+		       char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
+		       struct mc_err *err);
+
+/* A snapshot of one segment, safe to use after the call. */
+struct mc_seg_info {
+	char id[MC_ID_LEN + 1];
+	char name[256];
+	char protocol[8];
+	char location[256];
+	char source[300];       /* "alloc" or "shm:NAME+OFFSET" */
+	char endpoint[300];
+	enum mc_seg_kind kind;
+	enum mc_seg_state state;
+	uint64_t base;          /* virtual address of the first byte */
+	uint64_t size;
+	uint64_t used;
+	uint64_t shm_offset;    /* shm only */
+	char shm_name[256];     /* shm only, without the leading '/' */
+	uint32_t rkey;          /* rdma only */
+};
+
+/* 0, or -ENOENT when no segment has @id. */
+int mc_segment_info(struct mc_store *s, const char *id,
+		    struct mc_seg_info *out);
+/*
+ * Calls @cb for every segment (mount order). A non-zero return from @cb
+ * stops the walk and is returned. The callback runs without store locks.
+ */
+int mc_segment_foreach(struct mc_store *s,
+		       int (*cb)(const struct mc_seg_info *, void *), void *arg);
+/*
+ * Distinct segment names, sorted (strcmp), each with its summed used and
+ * capacity. Same stopping rule as mc_segment_foreach.
+ */
+int mc_segment_name_foreach(struct mc_store *s,
+			    int (*cb)(const char *name, uint64_t used,
+				      uint64_t capacity, void *),
+			    void *arg);
+/* Sums over segments named @name: 0, or -ENOENT. */
+int mc_segment_name_usage(struct mc_store *s, const char *name,
+			  uint64_t *used, uint64_t *capacity);
+
+struct mc_usage {
+	uint64_t used, capacity;
+	uint64_t keys;          /* complete objects */
+	uint64_t segments;
+	uint64_t pending_puts;
+};
+void mc_store_usage(struct mc_store *s, struct mc_usage *u);
+
+/* -------------------------------------------------------------- objects */
+
+/*
+ * One replica buffer as handed to remote readers and writers: what
+ * /query_key and put_start describe.
+ */
+struct mc_desc {
+	uint64_t addr;               /* virtual address inside this process */
+	uint64_t size;
+	uint32_t rkey;               /* rdma only */
+	char seg_id[MC_ID_LEN + 1];
+	char protocol[8];
+	char endpoint[300];          /* "host:port" */
+};
+
+/*
+ * Stores a value (1 .. max_value bytes) under a key (1 .. MC_KEY_MAX
+ * bytes, no NUL). Replaces an existing value atomically. Counts one
+ * PutStart and one PutEnd (PutRevoke on failure after allocation).
+ * Errors: -EINVAL bad key or empty value, -EFBIG over max_value,
+ * -ENOSPC no memory even after eviction (NO_AVAILABLE_HANDLE), -EBUSY
+ * a two-phase put of this key is open.
+ */
+int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
+	   size_t len, struct mc_err *err);
+
+/*
+ * Two-phase put. mc_put_start allocates the replicas and returns a handle
+ * whose buffers the caller (or a remote writer through the transfer port)
+ * fills; the key is registered as open, so a second start of it fails
+ * with -EBUSY until end, revoke or timeout. Readers keep seeing the old
+ * value until mc_put_end publishes the new one.
+ */
+struct mc_put;
+int mc_put_start(struct mc_store *s, const void *key, size_t klen,
+		 uint64_t size, struct mc_put **out, struct mc_err *err);
+/* Replica buffers of an open put: n <= MC_REPLICA_MAX. */
+size_t mc_put_ndesc(const struct mc_put *p);
+const struct mc_desc *mc_put_desc(const struct mc_put *p, size_t i);
+void *mc_put_buffer(struct mc_put *p, size_t i);
+/*
+ * Publishes a handle (after mc_put_start by the same caller). Replica 0's
+ * bytes are copied into the other replicas first when @copy_replicas.
+ * Frees the handle. -ETIMEDOUT when the timeout revoked it meanwhile.
+ */
+int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err);
+/* Drops a handle without publishing (counts a PutRevoke). */
+void mc_put_abort(struct mc_put *p);
+/* The same by key, for remote writers (HTTP /api/v1/put_end, put_revoke):
+ * -ENOENT when no put of the key is open. */
+int mc_put_end(struct mc_store *s, const void *key, size_t klen,
+	       struct mc_err *err);
+int mc_put_revoke(struct mc_store *s, const void *key, size_t klen,
+		  struct mc_err *err);
+
+/*
+ * A reference to one published version of an object. While held, the
+ * bytes stay valid and unchanged. Counts one GetReplicaList.
+ * Errors: -ENOENT, -EINVAL bad key.
+ */
+struct mc_ref;
+int mc_get(struct mc_store *s, const void *key, size_t klen,
+	   struct mc_ref **out);
+const void *mc_ref_data(const struct mc_ref *r);   /* one complete replica */
+uint64_t mc_ref_size(const struct mc_ref *r);
+void mc_ref_release(struct mc_ref *r);
+/* Convenience: copies up to @cap bytes from @off; returns bytes copied. */
+int64_t mc_get_copy(struct mc_store *s, const void *key, size_t klen,
+		    uint64_t off, void *buf, uint64_t cap);
+
+/* Value size without counting a get (stat): 0 or -ENOENT. */
+int mc_stat(struct mc_store *s, const void *key, size_t klen, uint64_t *size);
+
+/* 1 exists, 0 not. Counts one ExistKey. */
+int mc_exist(struct mc_store *s, const void *key, size_t klen);
+
+/*
+ * Describes the replicas of a key and grants them a read lease of
+ * lease_ttl_ms. Fills at most @max descriptors; returns how many replicas
+ * there are (may exceed @max) or -ENOENT. Counts one GetReplicaList.
+ */
+int mc_query(struct mc_store *s, const void *key, size_t klen,
+	     struct mc_desc *out, size_t max);
+/* Batch form: counts one BatchGetReplicaList with @nkeys items. Calls
+ * @cb once per key in order with the result of mc_query for it. */
+void mc_query_batch(struct mc_store *s, size_t nkeys,
+		    const char *const *keys, const size_t *klens,
+		    void (*cb)(size_t i, int rc, const struct mc_desc *d,
+			       size_t nd, void *arg),
+		    void *arg);
+
+/*
+ * Removes a key. -ENOENT; -EBUSY when a read lease holds it (the Mooncake
+ * error OBJECT_HAS_LEASE) and !force.
+ */
+int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
+	      struct mc_err *err);
+/* Removes every object (leased ones only with force); returns how many. */
+int64_t mc_remove_all(struct mc_store *s, bool force);
+
+/*
+ * Calls @cb for every complete object's key, one shard at a time, with
+ * that shard's lock released during the callbacks (keys are copied out
+ * in small batches). Keys added or removed during the walk may or may not
+ * be seen; no key is seen twice. Non-zero from @cb stops the walk.
+ */
+int mc_key_foreach(struct mc_store *s,
+		   int (*cb)(const void *key, size_t klen, uint64_t size,
+			     void *arg),
+		   void *arg);
+
+/*
+ * Cursor-based walk for readdir-style callers that come back later: starts
+ * at *cursor (0 = beginning), calls @cb until it returns non-zero or the
+ * store ends, and stores where to resume. Returns 1 when more keys may
+ * follow, 0 at the end.
+ */
+int mc_key_walk(struct mc_store *s, uint64_t *cursor,
+		int (*cb)(const void *key, size_t klen, uint64_t size,
+			  void *arg),
+		void *arg);
+
+/* -------------------------------------------------- transfer-port access */
+
+/*
+ * Pins [addr, addr+size) for a remote READ (it must lie inside one live
+ * replica of a complete object) or WRITE (inside one buffer of an open
+ * put). Returns 0 and a pin to release after the copy, or -EACCES.
+ */
+struct mc_pin;
+int mc_pin_read(struct mc_store *s, uint64_t addr, uint64_t size,
+		struct mc_pin **out);
+int mc_pin_write(struct mc_store *s, uint64_t addr, uint64_t size,
+		 struct mc_pin **out);
+void mc_pin_release(struct mc_pin *p);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * render.h - bodies shared by the HTTP service and the FUSE tree.
+ *
+ * Both doors call these, so `curl /query_key` and `cat replicas/KEY`
+ * answer the same bytes.
+ */
+#ifndef MC_RENDER_H
+#define MC_RENDER_H
+
+#include "buf.h"
+#include "mooncake.h"
+
+/*
+ * One JSON line for a replica descriptor as in /query_key:
+ * {"transport_endpoint_":"h:p","buffer_descriptors":[{...}]}\n
+ */
+void mc_render_replica_line(struct mc_buf *b, const struct mc_desc *d);
+/* The descriptor object alone ({"size_":...,"segment_id":"..."}). */
+void mc_render_desc(struct mc_buf *b, const struct mc_desc *d);
+/*
+ * The whole /query_key body for @key: 0, or -ENOENT (nothing appended).
+ * Grants a lease and counts a GetReplicaList (through mc_query).
+ */
+int mc_render_query_key(struct mc_store *s, struct mc_buf *b,
+			const void *key, size_t klen);
+/* The /metrics/summary line, without a trailing newline. */
+void mc_render_summary(struct mc_store *s, struct mc_buf *b);
+/* The /metrics exposition. */
+void mc_render_metrics(struct mc_store *s, struct mc_buf *b);
+/* "NAME\nUsed(bytes): U\nCapacity(bytes): C\n": 0 or -ENOENT. */
+int mc_render_query_segment(struct mc_store *s, struct mc_buf *b,
+			    const char *name);
+/* "name\n" per distinct segment name, sorted. */
+void mc_render_segment_names(struct mc_store *s, struct mc_buf *b);
+
+#endif

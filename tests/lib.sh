@@ -1,0 +1,123 @@
+# tests/lib.sh - shared helpers for the integration scripts.
+#
+# A script sources this file, calls mc_start with daemon options, talks to
+# the daemon with curl (and, with FUSE, with cat/echo/cp/rm in $MC_MNT),
+# and ends with mc_done. The daemon always runs with --port 0 and
+# --transfer-port 0 and a fresh mount point under a mktemp -d directory;
+# an EXIT trap stops it and unmounts whatever happens.
+#
+# mooncaked announces itself on stdout, one line each:
+#   mooncaked: http http://HOST:PORT/
+#   mooncaked: transfer HOST:PORT
+#   mooncaked: fuse DIR
+#   mooncaked: ready
+set -u
+
+: "${MOONCAKED:=${top_builddir:-$(pwd)}/src/mooncaked}"
+MC_PASS=0
+MC_FAIL=0
+MC_PID=""
+MC_TMP=$(mktemp -d "${TMPDIR:-/tmp}/mc-test.XXXXXX")
+MC_MNT=""
+
+mc_cleanup() {
+	if [ -n "$MC_PID" ] && kill -0 "$MC_PID" 2>/dev/null; then
+		kill -TERM "$MC_PID" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$MC_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$MC_PID" 2>/dev/null
+	fi
+	if [ -n "$MC_MNT" ] && mountpoint -q "$MC_MNT" 2>/dev/null; then
+		fusermount3 -u -z "$MC_MNT" 2>/dev/null || umount -l "$MC_MNT" 2>/dev/null
+	fi
+	rm -rf "$MC_TMP"
+}
+trap mc_cleanup EXIT
+
+# mc_start [--fuse] [daemon options...]: start mooncaked, wait until ready.
+# Sets MC_PID, MC_PORT, MC_URL, MC_XPORT (transfer port), MC_MNT (with --fuse),
+# MC_OUT and MC_ERR (its stdout and stderr files).
+mc_start() {
+	local fuse_args=(--no-fuse)
+	if [ "${1:-}" = --fuse ]; then
+		shift
+		MC_MNT="$MC_TMP/mnt"
+		fuse_args=(--mountpoint "$MC_MNT")
+	fi
+	MC_OUT="$MC_TMP/stdout"
+	MC_ERR="$MC_TMP/stderr"
+	"$MOONCAKED" --port 0 --transfer-port 0 --segment-size 64M \
+		"${fuse_args[@]}" "$@" >"$MC_OUT" 2>"$MC_ERR" &
+	MC_PID=$!
+	for _ in $(seq 100); do
+		grep -q '^mooncaked: ready' "$MC_OUT" 2>/dev/null && break
+		kill -0 "$MC_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if ! grep -q '^mooncaked: ready' "$MC_OUT" 2>/dev/null; then
+		echo "mooncaked did not start:" >&2
+		cat "$MC_OUT" "$MC_ERR" >&2
+		exit 1
+	fi
+	MC_URL=$(sed -n 's|^mooncaked: http \(http://[^ ]*\)/$|\1|p' "$MC_OUT" | head -n1)
+	MC_PORT=${MC_URL##*:}
+	MC_XPORT=$(sed -n 's|^mooncaked: transfer .*:\([0-9]*\)$|\1|p' "$MC_OUT" | head -n1)
+}
+
+# mc_stop: SIGTERM, and expect exit status 0 within 10 s.
+mc_stop() {
+	[ -n "$MC_PID" ] || return 0
+	kill -TERM "$MC_PID"
+	local rc=0
+	wait "$MC_PID" || rc=$?
+	MC_PID=""
+	check "daemon exits 0 on SIGTERM" [ "$rc" = 0 ]
+}
+
+# check DESC CMD...: run CMD, count a pass or a failure.
+check() {
+	local desc=$1
+	shift
+	if "$@"; then
+		MC_PASS=$((MC_PASS + 1))
+	else
+		MC_FAIL=$((MC_FAIL + 1))
+		echo "FAIL: $desc" >&2
+	fi
+}
+
+# expect_eq DESC GOT WANT
+expect_eq() {
+	if [ "$2" = "$3" ]; then
+		MC_PASS=$((MC_PASS + 1))
+	else
+		MC_FAIL=$((MC_FAIL + 1))
+		printf 'FAIL: %s\n  got:  %q\n  want: %q\n' "$1" "$2" "$3" >&2
+	fi
+}
+
+# expect_match DESC GOT REGEX (grep -E)
+expect_match() {
+	if printf '%s' "$2" | grep -qE -- "$3"; then
+		MC_PASS=$((MC_PASS + 1))
+	else
+		MC_FAIL=$((MC_FAIL + 1))
+		printf 'FAIL: %s\n  got:  %q\n  want /%s/\n' "$1" "$2" "$3" >&2
+	fi
+}
+
+# http METHOD PATH [curl args...]: prints "STATUS\nBODY" into $HTTP_CODE/$HTTP_BODY.
+http() {
+	local method=$1 path=$2
+	shift 2
+	HTTP_BODY_FILE="$MC_TMP/body"
+	HTTP_CODE=$(curl -s -o "$HTTP_BODY_FILE" -w '%{http_code}' -X "$method" \
+		"$MC_URL$path" "$@")
+	HTTP_BODY=$(cat "$HTTP_BODY_FILE")
+}
+
+# mc_done: print the closing line and exit non-zero on any failure.
+mc_done() {
+	echo "$MC_PASS passed, $MC_FAIL failed"
+	[ "$MC_FAIL" = 0 ]
+	exit $?
+}
