@@ -97,16 +97,18 @@ void mc_buf_addu(struct mc_buf *b, unsigned long long n)
 	mc_buf_add(b, p, tmp + sizeof(tmp) - p);
 }
 
-/*
- * Length of the well-formed UTF-8 sequence at @s (RFC 3629: no overlong
- * forms, no surrogates, nothing past U+10FFFF), or 0.
- */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t mc_utf8_len(const void *p, size_t n)
 {
-	unsigned char c = s[0];
+	const unsigned char *s = p;
+	unsigned char c;
 	size_t len;
 	unsigned char lo = 0x80, hi = 0xbf;
 
+	if (n == 0)
+		return 0;
+	c = s[0];
+	if (c < 0x80)
+		return 1;
 	if (c >= 0xc2 && c <= 0xdf)
 		len = 2;
 	else if (c >= 0xe0 && c <= 0xef)
@@ -147,7 +149,7 @@ void mc_buf_add_json_str(struct mc_buf *b, const void *p, size_t n)
 			unsigned char c = s[run];
 			if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
 				run++;
-			else if (c >= 0x80 && (u = utf8_len(s + run, n - run)))
+			else if (c >= 0x80 && (u = mc_utf8_len(s + run, n - run)))
 				run += u;
 			else
 				break;

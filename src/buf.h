@@ -36,6 +36,12 @@ void mc_buf_addu(struct mc_buf *b, unsigned long long n);
  * so the output is always valid JSON.
  */
 void mc_buf_add_json_str(struct mc_buf *b, const void *p, size_t n);
+/*
+ * Length (1 to 4) of the well-formed UTF-8 sequence that starts @n bytes
+ * at @p (RFC 3629: no overlong forms, no surrogates, nothing past
+ * U+10FFFF; ASCII, NUL included, is 1), or 0 when there is none.
+ */
+size_t mc_utf8_len(const void *p, size_t n);
 /* Empties @b, keeping its memory. */
 void mc_buf_reset(struct mc_buf *b);
 /* Frees the memory; @b is then a zeroed, empty buffer again. */
