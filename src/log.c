@@ -1,10 +1,11 @@
 /*
  * log.c - one-line messages on stderr.
  */
+#include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -12,8 +13,8 @@
 static const char *const names[] = { "error", "warn", "info", "debug" };
 static const char *const upper[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 
-/* Read without a lock from every thread: an int store is atomic enough. */
-static volatile int level = MC_LOG_INFO;
+/* Read from every thread without a lock. */
+static _Atomic int level = MC_LOG_INFO;
 
 void mc_log_set_level(enum mc_log_level l)
 {
@@ -34,7 +35,7 @@ void mc_log(enum mc_log_level l, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
-	int n, m;
+	int n, m, saved = errno;
 
 	if ((int)l > level || (int)l < 0)
 		return;
@@ -49,7 +50,12 @@ void mc_log(enum mc_log_level l, const char *fmt, ...)
 	if ((size_t)n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	/* One write(2) so that lines from several threads never interleave. */
-	if (write(STDERR_FILENO, line, n) < 0)
-		return;
+	/*
+	 * One write(2) so that lines from several threads never interleave;
+	 * a failed write to stderr has nowhere to be reported.
+	 */
+	ssize_t w = write(STDERR_FILENO, line, n);
+	(void)w;
+	/* Callers log and then report errno: leave it as it was. */
+	errno = saved;
 }
