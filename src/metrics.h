@@ -9,9 +9,13 @@
  * nothing in a render walks the objects, so its cost does not depend on
  * the number of keys.
  *
- * Locking: families are created at start-up. Series lookups take the
- * family's mutex; updates to a series are lock-free atomics, so hot paths
- * keep the struct mc_series pointer and call mc_series_add().
+ * Locking: families are created at start-up (the family list has a
+ * registry mutex). Series lookups in a labelled family take the family's
+ * mutex (a family without labels returns its one series without locking);
+ * updates to a series are lock-free atomics, so hot paths keep the struct
+ * mc_series pointer and call mc_series_add(). Renders are serialized by a
+ * registry lock; a render holds each family's mutex while it prints that
+ * family, so a collector's clear-and-rebuild is never seen half done.
  */
 #ifndef MC_METRICS_H
 #define MC_METRICS_H
