@@ -365,7 +365,7 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 		goto fail;
 	}
 	for (uint64_t off = 0; made < n; off += sizes[made++]) {
-		struct mc_seg *g;
+		struct mc_seg *g = NULL;
 		void *m;
 
 		rc = seg_new(s, req, protocol, sizes[made], &g, err);
