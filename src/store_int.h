@@ -158,6 +158,7 @@ struct mc_store {
 	/* objects */
 	struct mc_shard shards[MC_NSHARDS];
 	_Atomic uint64_t nkeys;
+	_Atomic uint64_t keys_gen;  /* moves when a key comes or goes */
 	_Atomic uint32_t clock;  /* logical LRU clock */
 	pthread_mutex_t evict_lock;
 
