@@ -365,6 +365,8 @@ static int alloc_replicas(struct mc_store *s, uint64_t size,
 			s->o.replica_num;
 	int rc;
 
+	if (!seg_can_fit(s, size, s->o.replica_num))
+		return -ENOSPC;
 	if (cap && (double)(used + want) > s->o.high_watermark * (double)cap) {
 		uint64_t target = evict_target(s);
 

@@ -505,11 +505,15 @@ START_TEST(test_eviction)
 	mc_store_usage(s, &u);
 	ck_assert(u.used <= u.capacity);
 
-	/* A value larger than the segment never fits, even after eviction. */
+	/* A value larger than any segment never fits, and evicts nothing. */
 	struct mc_put *p;
 	struct mc_err e;
+	mc_store_usage(s, &u);
 	ck_assert_int_eq(mc_put_begin(s, "huge", 4, 17 * MiB, &p, &e), -ENOSPC);
 	ck_assert_int_eq(e.code, MC_NO_AVAILABLE_HANDLE);
+	struct mc_usage u2;
+	mc_store_usage(s, &u2);
+	ck_assert_uint_eq(u2.keys, u.keys);
 	mc_store_free(s);
 }
 END_TEST
