@@ -323,7 +323,8 @@ START_TEST(test_json_hostile)
 		"", " ", "{", "}", "[]", "[1]", "1", "\"s\"", "null", "true",
 		"{\"a\":1,}", "{\"a\":1} x", "{\"a\":1}{}", "{a:1}",
 		"{\"a\":\"\xff\"}", "{\"a\":\"\xc3\"}", "{\"a\":01}",
-		"{\"a\":1", "{\"a\":\"unterminated}",
+		"{\"a\":1", "{\"a\":\"unterminated}", "{\"a\":NaN}",
+		"{'a':1}", "{\"a\":'b'}", "{\"a\":Infinity}", "{\"a\":-Infinity}",
 	};
 	const char *msg;
 	struct json_object *o;
@@ -349,6 +350,12 @@ START_TEST(test_json_hostile)
 	free(deep);
 
 	o = mc_json_parse_object(" {\"a\":\"\\u00e9\"}\r\n", 17, &msg);
+	ck_assert_ptr_nonnull(o);
+	json_object_put(o);
+	/* quotes, escapes and odd letters inside strings are fine */
+	static const char ok[] =
+		"{\"a'\":\"x\\\"'NaN\",\"b\":[true,false,null,-1.5e3]}";
+	o = mc_json_parse_object(ok, strlen(ok), &msg);
 	ck_assert_ptr_nonnull(o);
 	json_object_put(o);
 }

@@ -116,6 +116,32 @@ int mc_key_decode(const char *raw, size_t n, struct mc_buf *b,
 	return mc_key_check(b->data, b->len, msg);
 }
 
+/*
+ * json-c, even strict, takes 'single-quoted' strings and NaN/Infinity;
+ * JSON does not. Outside strings only structure, numbers and the letters
+ * of true, false and null may appear.
+ */
+static bool json_plain(const char *p, size_t n)
+{
+	bool in_str = false;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (!strchr("{}[],: \t\r\n0123456789+-.eEtrufalsn", c)) {
+			return false;
+		}
+	}
+	return true;
+}
+
 struct json_object *mc_json_parse_object(const char *p, size_t n,
 					 const char **msg)
 {
@@ -131,7 +157,9 @@ struct json_object *mc_json_parse_object(const char *p, size_t n,
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
 				    JSON_TOKENER_VALIDATE_UTF8);
 	/* json-c stops at a NUL byte; a body holding one is malformed. */
-	o = memchr(p, '\0', n) ? NULL : json_tokener_parse_ex(tok, p, (int)n);
+	o = memchr(p, '\0', n) || !json_plain(p, n)
+		    ? NULL
+		    : json_tokener_parse_ex(tok, p, (int)n);
 	e = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
