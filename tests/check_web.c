@@ -303,7 +303,7 @@ START_TEST(test_keys)
 			ck_assert_ptr_nonnull(msg);
 	}
 	/* 4096 bytes is the longest key, also when it arrives encoded */
-	memset(big, 'k', MC_KEY_MAX);
+	memset(big, 'k', MC_KEY_MAX + 1);
 	ck_assert_int_eq(mc_key_decode(big, MC_KEY_MAX, &b, &msg), 0);
 	ck_assert_int_eq(mc_key_decode(big, MC_KEY_MAX + 1, &b, &msg), -EINVAL);
 	for (size_t i = 0; i < MC_KEY_MAX; i++)

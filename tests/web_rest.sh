@@ -47,6 +47,14 @@ post /api/mount '{"size":16777216,"location":[]}'
 expect_eq "mount location of the wrong type 400" "$HTTP_CODE" 400
 post /api/mount '{"size":16777216,"protocol":"carrier-pigeon"}'
 expect_eq "mount unknown protocol 400" "$HTTP_CODE" 400
+post /api/mount '{"size":16777216,"protocol":"rdma"}'
+if ls /sys/class/infiniband/* >/dev/null 2>&1; then
+	expect_eq "rdma mount with a device 200" "$HTTP_CODE" 200
+	post /api/unmount "{\"segment_ids\":\"$(printf '%s' "$HTTP_BODY" | grep -o '[0-9a-f-]\{36\}')\"}"
+else
+	expect_eq "rdma mount without a device 501" "$HTTP_CODE" 501
+	expect_match "501 says why" "$HTTP_BODY" '^\{"error":"[^"]*rdma[^"]*"\}$'
+fi
 
 # --- JSON body rules ----------------------------------------------------------------
 for b in '' '{' '{"size":1' '{"size":1,}' "{'size':1}" '{"size":1} x' 'size=1'; do
