@@ -38,9 +38,14 @@ static const int codes[] = { 200, 400, 401, 403, 404, 405, 408, 409, 413,
 			     431, 500, 501, 503, 507 };
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 
+/*
+ * Series pointers cached per route, so the hot path takes no family
+ * mutex: the 200 counter is made at start, the others (and the latency
+ * histogram, 14 lines each) on first use, which keeps /metrics small.
+ */
 struct route_stats {
 	const char *label;
-	struct mc_series *duration;
+	_Atomic(struct mc_series *) duration;
 	_Atomic(struct mc_series *) code[NCODES];
 };
 
@@ -85,7 +90,6 @@ static void stats_init(struct mc_web *w)
 		st->label = i < mc_nroutes ? mc_routes[i].label : "other";
 		v[0] = st->label;
 		v[1] = "200";
-		st->duration = mc_family_series(w->duration, v);
 		if (i < mc_nroutes)
 			atomic_store(&st->code[0],
 				     mc_family_series(w->requests, v));
@@ -98,7 +102,7 @@ static void stats_count(struct mc_web *w, const struct mc_route *rt,
 {
 	struct route_stats *st = &w->stats[rt ? (size_t)(rt - mc_routes)
 					      : mc_nroutes];
-	struct mc_series *s = NULL;
+	struct mc_series *s = NULL, *d;
 	char code[16];
 	const char *v[2] = { st->label, code };
 	size_t i;
@@ -116,7 +120,12 @@ static void stats_count(struct mc_web *w, const struct mc_route *rt,
 					      memory_order_release);
 	}
 	mc_series_add(s, 1);
-	mc_series_observe(st->duration, seconds);
+	d = atomic_load_explicit(&st->duration, memory_order_acquire);
+	if (!d) {
+		d = mc_family_series(w->duration, v);
+		atomic_store_explicit(&st->duration, d, memory_order_release);
+	}
+	mc_series_observe(d, seconds);
 }
 
 /* ---------------------------------------------------------- responses */
