@@ -166,10 +166,26 @@ curl -s -o /dev/null -X PUT --data-binary x "$MC_URL/api/put/many-[1-20000]"
 http GET /get_all_keys -D "$MC_TMP/hdr"
 expect_eq "20003 keys listed" "$(wc -l < "$HTTP_BODY_FILE")" 20003
 expect_eq "no key listed twice" "$(sort "$HTTP_BODY_FILE" | uniq -d | wc -l)" 0
+expect_eq "the list has a length" "$(hdr Content-Length)" "$(wc -c < "$HTTP_BODY_FILE")"
+# the list is cached between changes: every change must show at once
+curl -s -o /dev/null -X DELETE "$MC_URL/api/remove/many-7"
+expect_eq "a removed key leaves the list" "$(curl -s "$MC_URL/get_all_keys" | grep -c '^many-7$')" 0
+curl -s -o /dev/null -X PUT --data-binary y "$MC_URL/api/put/fresh"
+expect_eq "a new key joins the list" "$(curl -s "$MC_URL/get_all_keys" | grep -c '^fresh$')" 1
+curl -s -o /dev/null -X DELETE "$MC_URL/api/remove_all?force=true"
+expect_eq "remove_all empties the list" "$(curl -s "$MC_URL/get_all_keys" | wc -c)" 0
+# more than 4 MiB of keys is streamed
+long=$(printf 'L%.0s' $(seq 1000))
+curl -s -o /dev/null -X PUT --data-binary x "$MC_URL/api/put/$long-[1-5000]"
+http GET /get_all_keys -D "$MC_TMP/hdr"
+expect_eq "5000 long keys listed" "$(wc -l < "$HTTP_BODY_FILE")" 5000
+expect_eq "no long key listed twice" "$(sort "$HTTP_BODY_FILE" | uniq -d | wc -l)" 0
 expect_eq "a large list is chunked" "$(hdr Transfer-Encoding)" chunked
 curl -s --http1.0 -D "$MC_TMP/hdr" -o "$MC_TMP/keys10" "$MC_URL/get_all_keys"
-expect_eq "HTTP/1.0 gets the whole list" "$(wc -l < "$MC_TMP/keys10")" 20003
+expect_eq "HTTP/1.0 gets the whole list" "$(wc -l < "$MC_TMP/keys10")" 5000
 expect_eq "HTTP/1.0 list is close-delimited" "$(hdr Connection)" close
+curl -s -o /dev/null -X DELETE "$MC_URL/api/remove/$long-9"
+expect_eq "a large list shows a removal" "$(curl -s "$MC_URL/get_all_keys" | wc -l)" 4999
 curl -s -o /dev/null -X DELETE "$MC_URL/api/remove_all"
 
 # --- segments ------------------------------------------------------------------------

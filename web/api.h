@@ -34,6 +34,13 @@ mc_handler_fn mc_api_put_json, mc_api_put_raw, mc_api_get, mc_api_exist,
  */
 struct json_object *mc_api_body_json(struct mc_req *r);
 
+/*
+ * Per-server state the handlers share (the /get_all_keys cache); r->api
+ * points to it. NULL from _new when out of memory.
+ */
+struct mc_api_state *mc_api_state_new(void);
+void mc_api_state_free(struct mc_api_state *st);
+
 /* Frees the calling thread's reusable handler state (worker exit). */
 void mc_api_thread_exit(void);
 

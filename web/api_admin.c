@@ -6,6 +6,8 @@
  * answer the same bytes.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +81,54 @@ void mc_api_get_all_segments(struct mc_req *r)
 	mc_resp_send(r, 200, MC_CT_TEXT);
 }
 
+/*
+ * /get_all_keys renders are cached while the store's key generation
+ * stays the same: a list of up to KEYS_CACHE_MAX bytes is kept as an
+ * immutable, reference-counted snapshot that requests send from without
+ * walking the store. Larger lists are streamed every time.
+ */
+#define KEYS_CACHE_MAX (4u << 20)
+
+struct keys_snap {
+	atomic_uint ref;
+	uint64_t gen;
+	size_t len;
+	char *data;
+};
+
+struct mc_api_state {
+	pthread_mutex_t lock;
+	struct keys_snap *keys;          /* latest snapshot, or NULL */
+	bool keys_big;                   /* the list at keys_big_gen is large */
+	uint64_t keys_big_gen;
+};
+
+struct mc_api_state *mc_api_state_new(void)
+{
+	struct mc_api_state *st = calloc(1, sizeof(*st));
+
+	if (st)
+		pthread_mutex_init(&st->lock, NULL);
+	return st;
+}
+
+static void snap_put(struct keys_snap *k)
+{
+	if (k && atomic_fetch_sub(&k->ref, 1) == 1) {
+		free(k->data);
+		free(k);
+	}
+}
+
+void mc_api_state_free(struct mc_api_state *st)
+{
+	if (!st)
+		return;
+	snap_put(st->keys);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
 static int add_key(const void *key, size_t klen, uint64_t size, void *arg)
 {
 	struct mc_req *r = arg;
@@ -88,8 +138,70 @@ static int add_key(const void *key, size_t klen, uint64_t size, void *arg)
 	return mc_resp_stream_flush(r);
 }
 
+static int gather_key(const void *key, size_t klen, uint64_t size, void *arg)
+{
+	struct mc_buf *b = arg;
+
+	if (b->len + klen + 1 > KEYS_CACHE_MAX)
+		return 1;
+	mc_buf_add(b, key, klen);
+	mc_buf_addch(b, '\n');
+	return 0;
+}
+
+/* A snapshot of the keys at @gen (referenced), or NULL when too large. */
+static struct keys_snap *keys_snapshot(struct mc_req *r, uint64_t gen)
+{
+	struct mc_api_state *st = r->api;
+	struct keys_snap *k = NULL;
+	struct mc_buf b = MC_BUF_INIT;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->keys && st->keys->gen == gen) {
+		k = st->keys;
+		atomic_fetch_add(&k->ref, 1);
+	}
+	bool big = st->keys_big && st->keys_big_gen == gen;
+	pthread_mutex_unlock(&st->lock);
+	if (k || big)
+		return k;
+
+	/* A walk racing with changes is tagged with the older generation,
+	 * so the next request sees a mismatch and walks again. */
+	if (mc_key_foreach(r->s, gather_key, &b)) {
+		mc_buf_release(&b);
+		pthread_mutex_lock(&st->lock);
+		st->keys_big = true;
+		st->keys_big_gen = gen;
+		pthread_mutex_unlock(&st->lock);
+		return NULL;
+	}
+	k = malloc(sizeof(*k));
+	if (!k) {
+		mc_buf_release(&b);
+		return NULL;
+	}
+	atomic_init(&k->ref, 2);        /* the cache's and ours */
+	k->gen = gen;
+	k->data = mc_buf_detach(&b, &k->len);
+	pthread_mutex_lock(&st->lock);
+	snap_put(st->keys);
+	st->keys = k;
+	pthread_mutex_unlock(&st->lock);
+	return k;
+}
+
 void mc_api_get_all_keys(struct mc_req *r)
 {
+	struct keys_snap *k = NULL;
+
+	if (r->api)
+		k = keys_snapshot(r, mc_store_keys_gen(r->s));
+	if (k) {
+		mc_resp_send_bytes(r, 200, MC_CT_TEXT, k->data, k->len);
+		snap_put(k);
+		return;
+	}
 	mc_resp_stream_begin(r, MC_CT_TEXT);
 	mc_key_foreach(r->s, add_key, r);
 	mc_resp_stream_end(r);

@@ -24,6 +24,7 @@
 
 struct mc_store;
 struct mc_route;
+struct mc_api_state;
 
 /* Request methods, as bits so a route can take several. */
 enum mc_method {
@@ -45,6 +46,7 @@ enum mc_method {
 
 struct mc_req {
 	struct mc_store *s;
+	struct mc_api_state *api;   /* shared handler state (api.h) */
 	uint64_t max_body;          /* --max-body */
 	unsigned method;            /* enum mc_method */
 	bool head;                  /* HEAD: headers only */

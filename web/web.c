@@ -57,6 +57,7 @@ struct mc_web {
 	char *token;
 	size_t token_len;
 	uint64_t max_body;
+	struct mc_api_state *api;
 	struct mc_family *requests, *duration;
 	struct route_stats *stats;     /* mc_nroutes + 1 ("other") */
 };
@@ -526,6 +527,7 @@ static int begin_request(struct mg_connection *c)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	buffers_ready();
 	r.s = w->s;
+	r.api = w->api;
 	r.max_body = w->max_body;
 	r.conn = c;
 	r.out = &tl_out;
@@ -683,6 +685,7 @@ struct mc_web *mc_web_start(struct mc_store *s, const struct mc_web_opts *o,
 		NULL,
 	};
 
+	w->api = mc_api_state_new();
 	stats_init(w);
 	cb.begin_request = begin_request;
 	cb.http_error = http_error;
@@ -709,6 +712,7 @@ struct mc_web *mc_web_start(struct mc_store *s, const struct mc_web_opts *o,
 	return w;
 fail:
 	mg_exit_library();
+	mc_api_state_free(w->api);
 	free(w->stats);
 	free(w->token);
 	free(w);
@@ -732,6 +736,7 @@ void mc_web_stop(struct mc_web *w)
 	atomic_store(&w->ready, false);
 	mg_stop(w->ctx);
 	mg_exit_library();
+	mc_api_state_free(w->api);
 	free(w->stats);
 	free(w->token);
 	free(w);
