@@ -420,9 +420,16 @@ static int fs_utimens(const char *path, const struct timespec tv[2],
 {
 	struct mc_fs *f = ctx(OP_OTHER);
 	struct mc_path p;
+	uint64_t size;
+	int r;
 
-	/* Accepted and ignored, so touch works on existing files. */
-	return fi ? 0 : mc_tree_resolve(f->s, path, &p);
+	/* Accepted and ignored, so touch works (on a created key too). */
+	if (fi)
+		return 0;
+	r = mc_tree_resolve(f->s, path, &p);
+	if (r == -ENOENT && p.node == MC_N_KEY)
+		r = mc_keyfile_pending(p.key, p.klen, &size);
+	return r;
 }
 
 static int fs_eperm(void)
@@ -480,6 +487,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->kernel_cache = 0;
 	cfg->auto_cache = 0;
 	conn->max_write = IO_MAX;
+	conn->max_read = IO_MAX;     /* must match the max_read= option */
 	conn->max_readahead = IO_MAX;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;

@@ -105,6 +105,7 @@ struct mc_keyfile {
 	int flags;
 	int loaded;             /* data starts from the old value (or empty) */
 	int dirty;              /* data must be committed */
+	int error;              /* a write failed: commit nothing, say this */
 	int registered;         /* in the pending list (a created key) */
 	struct mc_keyfile *next;
 	size_t klen;
@@ -272,6 +273,8 @@ int64_t mc_keyfile_write(struct mc_keyfile *f, const void *buf, size_t size,
 		if (off + size > f->len)
 			f->len = off + size;
 		f->dirty = 1;
+	} else if (!f->error) {
+		f->error = r;
 	}
 	pthread_mutex_unlock(&f->lock);
 	return r < 0 ? r : (int64_t)size;
@@ -313,26 +316,34 @@ uint64_t mc_keyfile_size(struct mc_keyfile *f)
 int mc_keyfile_commit(struct mc_keyfile *f)
 {
 	struct mc_err err = { 0 };
-	int r = 0;
+	int r = 0, registered = 0;
 
 	pthread_mutex_lock(&f->lock);
-	if (f->dirty) {
-		if (!f->len) {
-			r = -EINVAL;
-			snprintf(err.msg, sizeof(err.msg), "empty value");
-		} else {
-			r = mc_put(f->s, f->key, f->klen, f->data, f->len,
-				   &err);
-		}
+	/*
+	 * A value is at least one byte, so nothing written yet means nothing
+	 * to commit. That is also what a shell's `echo v > keys/k` needs:
+	 * it closes its first descriptor (a flush) before writing to the
+	 * dup2()ed one.
+	 */
+	if (f->error) {
+		/* Half a value is no value: a failed write fails the close
+		 * too and leaves the key as it was. */
+		r = f->error;
+		f->error = 0;
+		f->dirty = 0;
+		registered = f->registered;
+	} else if (f->dirty && f->len) {
+		r = mc_put(f->s, f->key, f->klen, f->data, f->len, &err);
 		if (r < 0)
 			mc_warn("keys: put of a %zu-byte key failed: %s",
 				f->klen, err.msg[0] ? err.msg : strerror(-r));
 		/* Reported once: a later close does not put it again; a
 		 * later write goes on from what this one committed. */
 		f->dirty = 0;
+		registered = f->registered;
 	}
 	pthread_mutex_unlock(&f->lock);
-	if (f->registered)
+	if (registered)
 		pending_del(f);
 	return r;
 }

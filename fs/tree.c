@@ -221,13 +221,12 @@ int mc_tree_resolve(struct mc_store *s, const char *path, struct mc_path *p)
 		comp[n] = '\0';
 		c += n;
 		r = step(s, p, comp);
-		if (r == -EINVAL)
-			r = -ENOENT;
 		if (r < 0) {
-			/* Only a missing last component names a place. */
+			/* Only a missing last component names a place; a
+			 * name no key encodes to names none. */
 			if (r != -ENOENT || c[strspn(c, "/")])
 				p->node = -1;
-			return r;
+			return r == -EINVAL ? -ENOENT : r;
 		}
 	}
 	return 0;

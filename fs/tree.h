@@ -170,8 +170,11 @@ int mc_keyfile_truncate(struct mc_keyfile *f, uint64_t size);
 /* Size a stat of the open file shows. */
 uint64_t mc_keyfile_size(struct mc_keyfile *f);
 /*
- * Commits pending writes as one put (nothing to do: 0). Errors of
- * mc_put: -ENOSPC, -EFBIG, -EBUSY; -EINVAL for an empty value. Logged.
+ * Commits pending writes as one put. Nothing written (or nothing left
+ * after a truncate to 0) is nothing to commit: 0, and the key stays as it
+ * was, since a value is at least one byte. Errors of mc_put (-ENOSPC,
+ * -EFBIG, -EBUSY), logged in one line, or the error of a failed write
+ * since the last commit (then nothing is put).
  */
 int mc_keyfile_commit(struct mc_keyfile *f);
 /* Frees @f without committing. */
