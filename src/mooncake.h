@@ -188,6 +188,13 @@ struct mc_usage {
 };
 void mc_store_usage(struct mc_store *s, struct mc_usage *u);
 
+/*
+ * A number that changes whenever a key is added or removed (not when a
+ * value is replaced): a door may cache a rendering of all keys and reuse
+ * it while the number stays the same.
+ */
+uint64_t mc_store_keys_gen(struct mc_store *s);
+
 /* -------------------------------------------------------------- objects */
 
 /*

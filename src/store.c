@@ -192,6 +192,7 @@ static void obj_publish(struct mc_store *s, struct mc_obj *o)
 		if (++sh->count > sh->mask + 1)
 			shard_grow(sh);
 		atomic_fetch_add(&s->nkeys, 1);
+		atomic_fetch_add(&s->keys_gen, 1);
 	}
 	pthread_rwlock_unlock(&sh->lock);
 	mc_series_observe(s->c.value_size, (double)o->size);
@@ -209,6 +210,7 @@ static struct mc_obj *obj_unlink(struct mc_store *s, struct mc_shard *sh,
 	o->next = NULL;
 	sh->count--;
 	atomic_fetch_sub(&s->nkeys, 1);
+	atomic_fetch_add(&s->keys_gen, 1);
 	return o;
 }
 
@@ -363,6 +365,8 @@ static int alloc_replicas(struct mc_store *s, uint64_t size,
 			s->o.replica_num;
 	int rc;
 
+	if (!seg_can_fit(s, size, s->o.replica_num))
+		return -ENOSPC;
 	if (cap && (double)(used + want) > s->o.high_watermark * (double)cap) {
 		uint64_t target = evict_target(s);
 
@@ -1578,6 +1582,11 @@ void mc_store_set_endpoint(struct mc_store *s, const char *endpoint)
 		free(n);
 	}
 	pthread_rwlock_unlock(&s->seg_lock);
+}
+
+uint64_t mc_store_keys_gen(struct mc_store *s)
+{
+	return atomic_load(&s->keys_gen);
 }
 
 void mc_store_usage(struct mc_store *s, struct mc_usage *u)
