@@ -194,6 +194,9 @@ static int open_path(struct mc_fs *f, struct mc_path *p,
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
+	/* Only a written key has anything to do at close. */
+	fi->noflush = !(p->node == MC_N_KEY &&
+			(fi->flags & O_ACCMODE) != O_RDONLY);
 	return 0;
 }
 
@@ -478,7 +481,15 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	struct mc_fs *f = fuse_get_context()->private_data;
 
-	cfg->entry_timeout = 0;
+	/*
+	 * Attributes are never cached and names that do not exist are never
+	 * cached, so a key or segment made over HTTP shows at once and sizes
+	 * are current. A name that exists may stay cached for a second: the
+	 * kernel still asks getattr on every stat and we resolve the path on
+	 * every open, so a key removed meanwhile answers ENOENT either way,
+	 * and opening a control file costs no lookup.
+	 */
+	cfg->entry_timeout = 1;
 	cfg->attr_timeout = 0;
 	cfg->negative_timeout = 0;
 	/* rm of an open key removes it; no .fuse_hidden renames. */
