@@ -206,6 +206,14 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	struct mc_path p;
 	int r = mc_tree_resolve(f->s, path, &p);
 
+	/*
+	 * The kernel opens (rather than creates) a name it still holds from
+	 * the last second: writing to a key removed over HTTP meanwhile
+	 * makes it again, as if the name had not been cached.
+	 */
+	if (r == -ENOENT && p.node == MC_N_KEY &&
+	    (fi->flags & O_ACCMODE) != O_RDONLY)
+		return open_path(f, &p, fi, MC_KF_CREATE);
 	if (r < 0)
 		return r;
 	return open_path(f, &p, fi, 0);

@@ -36,6 +36,8 @@ expect_eq "HTTP replace is visible at once" "$(cat "$K/from-http")" second
 expect_eq "stat follows" "$(stat -c %s "$K/from-http")" 6
 curl -s -X DELETE "$MC_URL/api/remove/from-http" >/dev/null
 check "HTTP remove is visible at once" [ ! -e "$K/from-http" ]
+echo again > "$K/from-http"
+expect_eq "writing a name removed over HTTP makes it again" "$(cat "$K/from-http")" again
 
 # --- names: '/', '%', dots, control bytes ----------------------------------------
 echo slash > "$K/a%2Fb"
