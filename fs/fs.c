@@ -55,6 +55,9 @@ struct mc_fs {
 	gid_t gid;
 	struct timespec t0;
 	struct mc_series *ops[OP_N];
+	/* Open files, so the ones still open at stop can be freed. */
+	pthread_mutex_t fh_lock;
+	struct fh *fhs;
 };
 
 /* One open file or directory. */
@@ -65,6 +68,8 @@ struct fh {
 	struct mc_buf snap;     /* other files: the content built at open */
 	uint64_t rbase;         /* file offset where the last write ended */
 	struct mc_keydir kd;    /* keys/ and replicas/ */
+	struct mc_fs *fs;
+	struct fh *prev, *next;
 };
 
 static struct mc_fs *ctx(enum op op)
@@ -80,19 +85,38 @@ static struct fh *fh_of(struct fuse_file_info *fi)
 	return fi ? (struct fh *)(uintptr_t)fi->fh : NULL;
 }
 
-static struct fh *fh_new(void)
+static struct fh *fh_new(struct mc_fs *f)
 {
 	struct fh *h = calloc(1, sizeof(*h));
 
-	if (h)
-		pthread_mutex_init(&h->lock, NULL);
+	if (!h)
+		return NULL;
+	pthread_mutex_init(&h->lock, NULL);
+	h->fs = f;
+	pthread_mutex_lock(&f->fh_lock);
+	h->next = f->fhs;
+	if (f->fhs)
+		f->fhs->prev = h;
+	f->fhs = h;
+	pthread_mutex_unlock(&f->fh_lock);
 	return h;
 }
 
 static void fh_free(struct fh *h)
 {
+	struct mc_fs *f;
+
 	if (!h)
 		return;
+	f = h->fs;
+	pthread_mutex_lock(&f->fh_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		f->fhs = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&f->fh_lock);
 	mc_keyfile_free(h->kf);
 	mc_buf_release(&h->snap);
 	pthread_mutex_destroy(&h->lock);
@@ -178,7 +202,7 @@ static int open_path(struct mc_fs *f, struct mc_path *p,
 		return r;
 	if (S_ISDIR(mc_nodes[p->node].mode))
 		return -EISDIR;
-	h = fh_new();
+	h = fh_new(f);
 	if (!h)
 		return -ENOMEM;
 	h->p = *p;
@@ -366,7 +390,7 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
 		return r;
 	if (!S_ISDIR(mc_nodes[p.node].mode))
 		return -ENOTDIR;
-	h = fh_new();
+	h = fh_new(f);
 	if (!h)
 		return -ENOMEM;
 	h->p = p;
@@ -700,6 +724,7 @@ struct mc_fs *mc_fs_start(struct mc_store *s, const struct mc_fs_opts *o,
 		return NULL;
 	}
 	f->s = s;
+	pthread_mutex_init(&f->fh_lock, NULL);
 	f->uid = getuid();
 	f->gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &f->t0);
@@ -758,6 +783,7 @@ fail_new:
 fail_args:
 	fuse_opt_free_args(&args);
 fail:
+	pthread_mutex_destroy(&f->fh_lock);
 	free(f->mountpoint);
 	free(f);
 	return NULL;
@@ -786,6 +812,11 @@ void mc_fs_stop(struct mc_fs *f)
 	}
 	fuse_unmount(f->fuse);
 	fuse_destroy(f->fuse);
+	/* Files still open when the loop ended get no release: drop them
+	 * (and the references they hold) before the store goes. */
+	while (f->fhs)
+		fh_free(f->fhs);
+	pthread_mutex_destroy(&f->fh_lock);
 	free(f->mountpoint);
 	free(f);
 }
