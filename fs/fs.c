@@ -231,9 +231,9 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	int r = mc_tree_resolve(f->s, path, &p);
 
 	/*
-	 * The kernel opens (rather than creates) a name it still holds from
-	 * the last second: writing to a key removed over HTTP meanwhile
-	 * makes it again, as if the name had not been cached.
+	 * The kernel opens (rather than creates) a name it looked up a
+	 * moment ago: a key removed over HTTP in between is made again by
+	 * a write open, as if the lookup had come after the removal.
 	 */
 	if (r == -ENOENT && p.node == MC_N_KEY &&
 	    (fi->flags & O_ACCMODE) != O_RDONLY)
@@ -514,14 +514,14 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	struct mc_fs *f = fuse_get_context()->private_data;
 
 	/*
-	 * Attributes are never cached and names that do not exist are never
-	 * cached, so a key or segment made over HTTP shows at once and sizes
-	 * are current. A name that exists may stay cached for a second: the
-	 * kernel still asks getattr on every stat and we resolve the path on
-	 * every open, so a key removed meanwhile answers ENOENT either way,
-	 * and opening a control file costs no lookup.
+	 * Nothing is cached: not attributes (sizes follow HTTP puts), not
+	 * missing names (keys made over HTTP show at once), and not existing
+	 * names either. A cached name of a key removed over HTTP would make
+	 * the kernel's permission check fail a write that should create the
+	 * key again (ENOENT from getattr), and the high-level API has one
+	 * entry timeout for every name.
 	 */
-	cfg->entry_timeout = 1;
+	cfg->entry_timeout = 0;
 	cfg->attr_timeout = 0;
 	cfg->negative_timeout = 0;
 	/* rm of an open key removes it; no .fuse_hidden renames. */
