@@ -153,8 +153,8 @@ static int fs_getattr(const char *path, struct stat *st,
 	r = mc_tree_resolve(f->s, path, &p);
 	if (r == -ENOENT && p.node == MC_N_KEY)
 		r = mc_keyfile_pending(p.key, p.klen, &size);
-	else if (!r && p.node == MC_N_KEY && mc_stat(f->s, p.key, p.klen, &size))
-		r = -ENOENT;
+	else if (!r && p.node == MC_N_KEY)
+		size = p.vsize;
 	if (r < 0)
 		return r;
 	fill_stat(f, p.node, size, st);

@@ -43,13 +43,12 @@ static int bind_seg(struct mc_store *s, struct mc_path *p, const char *name)
 
 static int bind_key(struct mc_store *s, struct mc_path *p, const char *name)
 {
-	uint64_t size;
 	int r = mc_keyname_decode(name, p->key, MC_KEY_MAX, &p->klen);
 
 	if (r < 0)
 		return r;
 	p->key[p->klen] = '\0';
-	return mc_stat(s, p->key, p->klen, &size) ? -ENOENT : 0;
+	return mc_stat(s, p->key, p->klen, &p->vsize) ? -ENOENT : 0;
 }
 
 /* ------------------------------------------------------------------ views */
@@ -203,6 +202,7 @@ int mc_tree_resolve(struct mc_store *s, const char *path, struct mc_path *p)
 
 	memset(p, 0, offsetof(struct mc_path, key));
 	p->klen = 0;
+	p->vsize = 0;
 	p->node = MC_N_ROOT;
 	while (*c) {
 		size_t n;

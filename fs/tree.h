@@ -40,6 +40,7 @@ struct mc_path {
 	char segid[MC_ID_LEN + 1];      /* segments/NAME/ID */
 	char key[MC_KEY_MAX + 1];       /* keys/KEY, replicas/KEY, decoded */
 	size_t klen;
+	uint64_t vsize;                 /* the value's size, when it exists */
 };
 
 struct mc_node {

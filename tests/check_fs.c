@@ -429,6 +429,7 @@ START_TEST(test_tree_store)
 	ck_assert_int_eq(mc_tree_resolve(s, "/keys/a%2Fb", &p), 0);
 	ck_assert_int_eq(p.node, MC_N_KEY);
 	ck_assert_uint_eq(p.klen, 3);
+	ck_assert_uint_eq(p.vsize, 2);
 	ck_assert_int_eq(mc_tree_resolve(s, "/keys/nope", &p), -ENOENT);
 	ck_assert_int_eq(p.node, MC_N_KEY);
 	ck_assert_int_eq(mc_tree_resolve(s, "/keys/a%2fb", &p), -ENOENT);
