@@ -45,4 +45,17 @@ expect_match "the recovery is logged" "$(cat "$MC_ERR")" 'dead mount'
 
 mc_stop
 check "a clean stop unmounts" unmounted
+
+# Without fusermount3 there is no auto_unmount: the daemon's watchdog
+# process detaches the mount when the daemon dies.
+printf '#!/bin/sh\nPATH=/nonexistent exec "%s" "$@"\n' "$MOONCAKED" > "$MC_TMP/nofm"
+chmod +x "$MC_TMP/nofm"
+MOONCAKED=$MC_TMP/nofm
+rm -f "$MC_OUT"
+mc_start --fuse
+expect_eq "mounted without fusermount3" "$(cat "$MC_MNT/health")" OK
+check "no fusermount3 watches it" [ -z "$(pgrep -P "$MC_PID" -x fusermount3)" ]
+kill9
+for _ in $(seq 50); do mounted || break; sleep 0.1; done
+check "the watchdog leaves no mount behind" unmounted
 mc_done
