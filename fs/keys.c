@@ -193,7 +193,7 @@ static int reserve(struct mc_keyfile *f, uint64_t size)
 	while (cap < size)
 		cap *= 2;
 	if (o->max_value && cap > o->max_value)
-		cap = size;
+		cap = o->max_value;
 	p = realloc(f->data, cap);
 	if (!p)
 		return -ENOMEM;

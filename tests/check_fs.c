@@ -481,6 +481,77 @@ START_TEST(test_ctl_mount_errors)
 }
 END_TEST
 
+/* ctl/unmount messages; "%s" stands for a mounted id. */
+static const struct {
+	const char *msg;
+	int ret;
+} unmount_cases[] = {
+	{ "", -EINVAL },
+	{ "\n", -EINVAL },
+	{ "   \t ", -EINVAL },
+	{ "grace=1", -EINVAL },
+	{ "%s grace=", -EINVAL },
+	{ "%s grace=-1", -EINVAL },
+	{ "%s grace=1.5", -EINVAL },
+	{ "%s grace=0x10", -EINVAL },
+	{ "%s grace=3601", -EINVAL },
+	{ "%s grace=99999999999999999999", -EINVAL },
+	{ "%s grace=1 grace=2", -EINVAL },
+	{ "%s force=1", -EINVAL },
+	{ "%s =", -EINVAL },
+	{ "%s\n%s", -EINVAL },
+	{ "%s\n\n", -EINVAL },
+	{ "nope", -ENOENT },
+	{ "%s nope", -ENOENT },
+	{ "%sx", -ENOENT },
+	{ "%s grace=3600", 0 },
+	{ "  %s\t", 0 },
+	{ "grace=0 %s\n", 0 },
+};
+
+START_TEST(test_ctl_unmount_table)
+{
+	struct mc_store *s = new_store();
+	struct mc_mount_req req = { .size = 16 << 20 };
+	struct mc_mount_result res = { 0 };
+	struct mc_path p;
+	struct mc_buf b = MC_BUF_INIT;
+	struct mc_seg_info si;
+	char msg[256];
+	int r;
+
+	ck_assert_int_eq(mc_segment_mount(s, &req, &res, NULL), 0);
+	ck_assert_int_eq(mc_tree_resolve(s, "/ctl/unmount", &p), 0);
+	snprintf(msg, sizeof(msg), unmount_cases[_i].msg, res.ids[0],
+		 res.ids[0]);
+	r = mc_ctl_unmount(s, &p, msg, strlen(msg), &b);
+	ck_assert_msg(r == unmount_cases[_i].ret, "'%s': got %d want %d", msg,
+		      r, unmount_cases[_i].ret);
+	/* A failed message unmounts nothing. */
+	ck_assert_int_eq(mc_segment_info(s, res.ids[0], &si) == 0, r != 0 ||
+			 strstr(msg, "3600") != NULL);
+	free(res.ids);
+	mc_buf_release(&b);
+	mc_store_free(s);
+}
+END_TEST
+
+START_TEST(test_ctl_unmount_nul)
+{
+	struct mc_store *s = new_store();
+	struct mc_path p;
+	struct mc_buf b = MC_BUF_INIT;
+	static const char m[] = "x\0y";
+	static char big[MC_SPEC_MAX + 1];
+
+	ck_assert_int_eq(mc_tree_resolve(s, "/ctl/unmount", &p), 0);
+	ck_assert_int_eq(mc_ctl_unmount(s, &p, m, sizeof(m) - 1, &b), -EINVAL);
+	memset(big, 'a', sizeof(big));
+	ck_assert_int_eq(mc_ctl_unmount(s, &p, big, sizeof(big), &b), -E2BIG);
+	mc_store_free(s);
+}
+END_TEST
+
 struct names {
 	struct mc_buf b;
 	int n, cap;
@@ -624,6 +695,9 @@ static Suite *fs_suite(void)
 	tcase_add_test(t, test_tree_modes);
 	tcase_add_test(t, test_tree_store);
 	tcase_add_test(t, test_ctl_mount_errors);
+	tcase_add_loop_test(t, test_ctl_unmount_table, 0,
+			    sizeof(unmount_cases) / sizeof(unmount_cases[0]));
+	tcase_add_test(t, test_ctl_unmount_nul);
 	tcase_add_test(t, test_keydir_stream);
 	tcase_add_test(t, test_keyfile);
 	suite_add_tcase(s, t);
