@@ -102,9 +102,6 @@ static int show_name_usage(struct mc_store *s, const struct mc_path *p,
 static int show_seg(struct mc_store *s, const struct mc_path *p,
 		    struct mc_buf *out)
 {
-	static const char *const states[] = {
-		[MC_SEG_OK] = "ok", [MC_SEG_DRAINING] = "draining",
-	};
 	struct mc_seg_info si;
 	struct mc_spec sp;
 
@@ -124,8 +121,8 @@ static int show_seg(struct mc_store *s, const struct mc_path *p,
 		mc_buf_adds(out, si.location);
 		break;
 	case MC_N_SEG_STATE:
-		mc_buf_adds(out, si.state == MC_SEG_DRAINING ? states[1]
-							      : states[0]);
+		mc_buf_adds(out, si.state == MC_SEG_DRAINING ? "draining"
+							      : "ok");
 		break;
 	case MC_N_SEG_SOURCE:
 		mc_buf_adds(out, si.source);
