@@ -114,6 +114,13 @@ expect_match "repeated token" "$(err bash -c "echo 'size=1M size=2M' > '$M/ctl/m
 expect_match "offset without shm" "$(err bash -c "echo 'size=1M offset=0' > '$M/ctl/mount'")" 'Invalid argument'
 expect_match "no size" "$(err bash -c "echo 'name=x' > '$M/ctl/mount'")" 'Invalid argument'
 expect_match "no such shm object" "$(err bash -c "echo 'size=1M shm=mc-fs-none-$$' > '$M/ctl/mount'")" 'No such file or directory'
+expect_match "unknown protocol" "$(err bash -c "echo 'size=16M protocol=xyz' > '$M/ctl/mount'")" 'Invalid argument'
+expect_match "shm range past the end" "$(err bash -c "echo 'size=8M shm=$SHM' > '$M/ctl/mount'")" 'Invalid argument'
+expect_match "shm offset not page aligned" "$(err bash -c "echo 'size=1M shm=$SHM offset=100' > '$M/ctl/mount'")" 'Invalid argument'
+expect_match "bad shm name" "$(err bash -c "echo 'size=1M shm=a/b' > '$M/ctl/mount'")" 'Invalid argument'
+if [ -z "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
+	expect_match "rdma without a device" "$(err bash -c "echo 'size=16M protocol=rdma' > '$M/ctl/mount'")" 'Operation not supported'
+fi
 expect_match "no memory" "$(err bash -c "echo 'size=8000000t' > '$M/ctl/mount'")" 'No space left on device'
 head -c 5000 /dev/zero | tr '\0' ' ' > "$MC_TMP/big"
 expect_match "message too long" "$(err dd if="$MC_TMP/big" of="$M/ctl/mount" bs=5000 count=1)" 'Argument list too long'
