@@ -2,7 +2,8 @@
  * buf.h - a growable byte buffer (git's strbuf, trimmed).
  *
  * b->data is always NUL-terminated; b->len excludes the NUL. A zeroed
- * struct (MC_BUF_INIT) is a valid empty buffer. Allocation failure aborts:
+ * struct (MC_BUF_INIT) is a valid empty buffer whose data is NULL until
+ * the first add or mc_buf_grow(). Allocation failure aborts:
  * the callers are renderers whose output is bounded by the store's size.
  */
 #ifndef MC_BUF_H
@@ -17,6 +18,7 @@ struct mc_buf {
 };
 #define MC_BUF_INIT { 0 }
 
+/* Makes room for @extra more bytes (and the NUL) without changing len. */
 void mc_buf_grow(struct mc_buf *b, size_t extra);
 void mc_buf_add(struct mc_buf *b, const void *p, size_t n);
 void mc_buf_adds(struct mc_buf *b, const char *s);
@@ -26,11 +28,28 @@ void mc_buf_addf(struct mc_buf *b, const char *fmt, ...)
 void mc_buf_vaddf(struct mc_buf *b, const char *fmt, va_list ap);
 /* Appends @n as decimal (fast path for renderers). */
 void mc_buf_addu(struct mc_buf *b, unsigned long long n);
-/* Appends @p as a JSON string literal with quotes and escapes. */
+/*
+ * Appends @n bytes at @p (NULs allowed) as a JSON string literal (RFC 8259)
+ * with its quotes: " and \ are backslashed, control characters become
+ * \u00XX, well-formed UTF-8 passes through as is, and any byte that is not
+ * part of well-formed UTF-8 becomes \u00XX of its value (read as Latin-1),
+ * so the output is always valid JSON.
+ */
 void mc_buf_add_json_str(struct mc_buf *b, const void *p, size_t n);
+/*
+ * Length (1 to 4) of the well-formed UTF-8 sequence that starts @n bytes
+ * at @p (RFC 3629: no overlong forms, no surrogates, nothing past
+ * U+10FFFF; ASCII, NUL included, is 1), or 0 when there is none.
+ */
+size_t mc_utf8_len(const void *p, size_t n);
+/* Empties @b, keeping its memory. */
 void mc_buf_reset(struct mc_buf *b);
+/* Frees the memory; @b is then a zeroed, empty buffer again. */
 void mc_buf_release(struct mc_buf *b);
-/* Hands the data to the caller (who free()s it) and resets @b. */
+/*
+ * Hands the data to the caller (who free()s it; never NULL, "" for an
+ * empty buffer), stores its length in @len when not NULL, and resets @b.
+ */
 char *mc_buf_detach(struct mc_buf *b, size_t *len);
 
 #endif

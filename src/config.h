@@ -37,8 +37,12 @@ struct mc_config {
 	int log_level;                  /* enum mc_log_level */
 };
 
-/* Fills @c with the defaults. */
+/*
+ * Fills @c with the defaults (CONTRACT section 1). The strings are
+ * malloc'd copies owned by @c; out of memory at start-up aborts.
+ */
 void mc_config_init(struct mc_config *c);
+/* Frees the strings; @c may be initialized again afterwards. */
 void mc_config_release(struct mc_config *c);
 
 /*
@@ -56,8 +60,33 @@ int mc_config_parse_args(struct mc_config *c, int argc, char **argv,
  */
 int mc_config_set(struct mc_config *c, const char *key, const char *value,
 		  char *msg, size_t msglen);
-/* Reads a JSON config file. 0 or -EINVAL with @msg. */
+/*
+ * Reads a JSON config file: one object whose members are config keys or
+ * the upstream mooncake_config.json keys. Sizes may be numbers or SIZE
+ * strings, ports, counts and milliseconds integers, ratios numbers,
+ * enable_fuse and allow_other booleans, everything else strings. The
+ * upstream cluster keys (metadata_server, master_server_address,
+ * local_buffer_size) are accepted and reported on stderr as unused.
+ * 0 or -EINVAL with @msg (a missing or unreadable file, a syntax error,
+ * a member of the wrong type or value, an unknown key: each named).
+ */
 int mc_config_load_file(struct mc_config *c, const char *path, char *msg,
 			size_t msglen);
+/* The same, reporting the unused keys on @warn (NULL: say nothing). */
+int mc_config_read_file(struct mc_config *c, const char *path, FILE *warn,
+			char *msg, size_t msglen);
+/*
+ * The same from @len bytes of JSON text; @origin names the text in
+ * messages (the file name).
+ */
+int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
+			const char *origin, FILE *warn, char *msg,
+			size_t msglen);
+
+/* 1 when @key is an upstream cluster key this daemon accepts and ignores. */
+int mc_config_key_unused(const char *key);
+
+/* Prints the --help text on @out. */
+void mc_config_usage(FILE *out);
 
 #endif

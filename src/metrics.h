@@ -9,9 +9,13 @@
  * nothing in a render walks the objects, so its cost does not depend on
  * the number of keys.
  *
- * Locking: families are created at start-up. Series lookups take the
- * family's mutex; updates to a series are lock-free atomics, so hot paths
- * keep the struct mc_series pointer and call mc_series_add().
+ * Locking: families are created at start-up (the family list has a
+ * registry mutex). Series lookups in a labelled family take the family's
+ * mutex (a family without labels returns its one series without locking);
+ * updates to a series are lock-free atomics, so hot paths keep the struct
+ * mc_series pointer and call mc_series_add(). Renders are serialized by a
+ * registry lock; a render holds each family's mutex while it prints that
+ * family, so a collector's clear-and-rebuild is never seen half done.
  */
 #ifndef MC_METRICS_H
 #define MC_METRICS_H
@@ -32,9 +36,16 @@ void mc_metrics_free(struct mc_metrics *m);
 
 /*
  * Registers a family. @labels is a comma-separated list of label names
- * ("route,code") or NULL/"" for none. Histograms take @buckets (sorted
- * upper bounds, +Inf implied). Families render in registration order.
- * Registering a name twice returns the existing family.
+ * ("route,code") or NULL/"" for none. Histograms take @buckets (strictly
+ * increasing finite upper bounds, +Inf implied; @nbuckets may be 0).
+ * Families render in registration order. A family without labels has its
+ * one series, at 0, from registration on; a labelled family renders only
+ * the series created so far, in creation order.
+ * Registering a name twice returns the existing family (NULL when the
+ * types differ). Returns NULL (and logs) for an invalid metric name,
+ * label name (bad, repeated, "__" reserved, "le" in a histogram) or
+ * bucket list: programmer errors, and every mc_family_* / mc_series_*
+ * function takes NULL as a no-op so a bad registration cannot crash.
  */
 struct mc_family *mc_metrics_family(struct mc_metrics *m, const char *name,
 				    const char *help, enum mc_metric_type t,
@@ -44,37 +55,78 @@ struct mc_family *mc_metrics_find(struct mc_metrics *m, const char *name);
 
 /*
  * The series of @f for the given label values (as many as the family has
- * label names; NULL for a family without labels). Created at 0 on first
- * use; the pointer stays valid until mc_family_clear() or the registry
- * is freed.
+ * label names, a NULL value counting as ""; NULL for a family without
+ * labels). Created at 0 on first use; the pointer stays valid until
+ * mc_family_clear() or the registry is freed. Values should be UTF-8:
+ * stray bytes render as U+FFFD (see mc_metrics_escape()).
  */
 struct mc_series *mc_family_series(struct mc_family *f,
 				   const char *const *values);
-/* Drops every series of @f (labelled gauges rebuilt by a collector). */
+/*
+ * Drops every series of a labelled family (labelled gauges rebuilt by a
+ * collector, e.g. the series of an unmounted segment), under the family's
+ * mutex. The dropped series are freed: a pointer to one must not be used
+ * afterwards, so only a collector that looks its series up again after
+ * the clear may clear a family. A family without labels keeps its series
+ * (the pointer stays valid) and is reset to 0.
+ */
 void mc_family_clear(struct mc_family *f);
 
-void mc_series_add(struct mc_series *s, uint64_t n);     /* counter, gauge */
-void mc_series_set(struct mc_series *s, double v);       /* gauge */
-void mc_series_observe(struct mc_series *s, double v);   /* histogram */
-/* Current value (counter/gauge); for a histogram, its count. */
+/*
+ * Counter and gauge: adds @n (one relaxed atomic fetch_add, exact to
+ * 2^64); no-op on a histogram.
+ */
+void mc_series_add(struct mc_series *s, uint64_t n);
+/*
+ * Gauge, or a counter mirrored by a collector (process_cpu_seconds_total):
+ * sets the value; adds made after it add to @v. Atomic, but a set racing
+ * with an add on the same series may lose the add: do not mix the two on
+ * one series from several threads. No-op on a histogram.
+ */
+void mc_series_set(struct mc_series *s, double v);
+/*
+ * Histogram: counts @v in the first bucket whose bound is >= @v (NaN in
+ * +Inf) and adds it to the sum; lock-free (atomic bucket counter, sum by
+ * compare-and-swap). No-op on counters and gauges.
+ */
+void mc_series_observe(struct mc_series *s, double v);
+/* Current value (counter/gauge); for a histogram, its count; 0 for NULL. */
 double mc_series_value(const struct mc_series *s);
 
-/* Collectors run, in registration order, before each render. */
+/*
+ * Collectors run, in registration order, at the start of each render,
+ * outside every registry lock (they may look up, set and clear series).
+ * Renders are serialized, so collectors never run concurrently with each
+ * other. @arg is the collector's; the registry never frees it.
+ */
 void mc_metrics_add_collector(struct mc_metrics *m,
 			      void (*fn)(struct mc_metrics *, void *),
 			      void *arg);
 
-/* Appends the whole exposition (ends with "\n") to @out. */
+/*
+ * Appends the whole exposition to @out: for each family "# HELP" and
+ * "# TYPE", then its samples; integral values print as integers
+ * (3355443200), others with the fewest digits that read back exactly;
+ * histograms print cumulative name_bucket{...,le="B"} lines up to "+Inf",
+ * then name_sum and name_count. Ends with "\n". Costs O(families +
+ * series), whatever the store holds.
+ */
 void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out);
 
 /*
- * Registers the process_* families (resident memory, virtual memory,
- * open fds, max fds, start time, CPU seconds) with a collector reading
- * /proc/self.
+ * Registers the process_* families with the Prometheus client libraries'
+ * names and help texts (process_cpu_seconds_total, process_open_fds,
+ * process_max_fds, process_virtual_memory_bytes,
+ * process_resident_memory_bytes, process_start_time_seconds) with a
+ * collector reading /proc/self (stat, statm, fd/) and RLIMIT_NOFILE.
  */
 void mc_metrics_add_process(struct mc_metrics *m);
 
-/* Escapes a label value for the exposition format (\\, \", \n). */
+/*
+ * Appends label value @v escaped for the exposition format (\\, \", \n);
+ * bytes that are not well-formed UTF-8 become U+FFFD, since the format
+ * is UTF-8.
+ */
 void mc_metrics_escape(struct mc_buf *out, const char *v);
 
 #endif

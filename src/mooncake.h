@@ -208,36 +208,49 @@ struct mc_desc {
  * bytes, no NUL). Replaces an existing value atomically. Counts one
  * PutStart and one PutEnd (PutRevoke on failure after allocation).
  * Errors: -EINVAL bad key or empty value, -EFBIG over max_value,
- * -ENOSPC no memory even after eviction (NO_AVAILABLE_HANDLE), -EBUSY
- * a two-phase put of this key is open.
+ * -ENOSPC no memory even after eviction (NO_AVAILABLE_HANDLE). An open
+ * two-phase put of the key does not block it (the last publish wins).
  */
 int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 	   size_t len, struct mc_err *err);
 
 /*
- * Two-phase put. mc_put_start allocates the replicas and returns a handle
- * whose buffers the caller (or a remote writer through the transfer port)
- * fills; the key is registered as open, so a second start of it fails
- * with -EBUSY until end, revoke or timeout. Readers keep seeing the old
- * value until mc_put_end publishes the new one.
+ * Two-phase put, for remote writers. mc_put_start allocates the replicas
+ * and registers the key as open, so a second start of it fails with
+ * -EBUSY until end, revoke or timeout (put_timeout_ms). Readers keep
+ * seeing the old value until the put is published. The handle stays
+ * valid until its holder lets go of it with exactly one of
+ * mc_put_commit, mc_put_abort or mc_put_release (the last leaves the put
+ * open, to be ended by key with mc_put_end or mc_put_revoke).
+ *
+ * mc_put_begin is the same without registration or timeout: a local
+ * writer (a streamed HTTP body, a FUSE file) fills the buffer and commits;
+ * concurrent local puts of one key do not conflict, the last wins.
  */
 struct mc_put;
 int mc_put_start(struct mc_store *s, const void *key, size_t klen,
+		 uint64_t size, struct mc_put **out, struct mc_err *err);
+int mc_put_begin(struct mc_store *s, const void *key, size_t klen,
 		 uint64_t size, struct mc_put **out, struct mc_err *err);
 /* Replica buffers of an open put: n <= MC_REPLICA_MAX. */
 size_t mc_put_ndesc(const struct mc_put *p);
 const struct mc_desc *mc_put_desc(const struct mc_put *p, size_t i);
 void *mc_put_buffer(struct mc_put *p, size_t i);
+uint64_t mc_put_size(const struct mc_put *p);
 /*
- * Publishes a handle (after mc_put_start by the same caller). Replica 0's
- * bytes are copied into the other replicas first when @copy_replicas.
- * Frees the handle. -ETIMEDOUT when the timeout revoked it meanwhile.
+ * Publishes the put and lets go of the handle. Replica 0's bytes are
+ * copied into the other replicas first when @copy_replicas. -ETIMEDOUT
+ * when the put was revoked or ended meanwhile (by key or by the timeout).
  */
 int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err);
-/* Drops a handle without publishing (counts a PutRevoke). */
+/* Drops the put without publishing (counts a PutRevoke) and the handle. */
 void mc_put_abort(struct mc_put *p);
-/* The same by key, for remote writers (HTTP /api/v1/put_end, put_revoke):
- * -ENOENT when no put of the key is open. */
+/* Lets go of the handle of a registered put, leaving the put open. */
+void mc_put_release(struct mc_put *p);
+/*
+ * End or drop a registered put by key, for remote writers (HTTP
+ * /api/v1/put_end and put_revoke): -ENOENT when no put of the key is open.
+ */
 int mc_put_end(struct mc_store *s, const void *key, size_t klen,
 	       struct mc_err *err);
 int mc_put_revoke(struct mc_store *s, const void *key, size_t klen,
@@ -301,9 +314,11 @@ int mc_key_foreach(struct mc_store *s,
 
 /*
  * Cursor-based walk for readdir-style callers that come back later: starts
- * at *cursor (0 = beginning), calls @cb until it returns non-zero or the
- * store ends, and stores where to resume. Returns 1 when more keys may
- * follow, 0 at the end.
+ * at *cursor (0 = the beginning) and calls @cb per key. A non-zero return
+ * from @cb means "this key was not taken, stop": *cursor is left pointing
+ * at it, so the next call starts with it. Returns 1 when stopped early,
+ * 0 at the end of the store. Keys added or removed between calls may be
+ * missed or seen again.
  */
 int mc_key_walk(struct mc_store *s, uint64_t *cursor,
 		int (*cb)(const void *key, size_t klen, uint64_t size,

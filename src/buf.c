@@ -1,0 +1,205 @@
+/*
+ * buf.c - the growable byte buffer.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+static void oom(void)
+{
+	fputs("mooncaked: ERROR: out of memory\n", stderr);
+	abort();
+}
+
+void mc_buf_grow(struct mc_buf *b, size_t extra)
+{
+	size_t need;
+
+	if (extra > SIZE_MAX - b->len - 1)
+		oom();
+	need = b->len + extra + 1;
+	if (b->data && need <= b->cap)
+		return;
+	size_t cap = b->cap > 32 ? b->cap : 32;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	char *p = realloc(b->data, cap);
+	if (!p)
+		oom();
+	if (!b->data)
+		p[0] = '\0';
+	b->data = p;
+	b->cap = cap;
+}
+
+void mc_buf_add(struct mc_buf *b, const void *p, size_t n)
+{
+	mc_buf_grow(b, n);
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void mc_buf_adds(struct mc_buf *b, const char *s)
+{
+	mc_buf_add(b, s, strlen(s));
+}
+
+void mc_buf_addch(struct mc_buf *b, char c)
+{
+	mc_buf_grow(b, 1);
+	b->data[b->len++] = c;
+	b->data[b->len] = '\0';
+}
+
+void mc_buf_vaddf(struct mc_buf *b, const char *fmt, va_list ap)
+{
+	va_list cp;
+	int n;
+
+	mc_buf_grow(b, 64);
+	va_copy(cp, ap);
+	n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, cp);
+	va_end(cp);
+	if (n < 0) {
+		b->data[b->len] = '\0';
+		return;
+	}
+	if ((size_t)n >= b->cap - b->len) {
+		mc_buf_grow(b, n);
+		n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+	}
+	b->len += n;
+}
+
+void mc_buf_addf(struct mc_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	mc_buf_vaddf(b, fmt, ap);
+	va_end(ap);
+}
+
+void mc_buf_addu(struct mc_buf *b, unsigned long long n)
+{
+	char tmp[24];
+	char *p = tmp + sizeof(tmp);
+
+	do {
+		*--p = '0' + n % 10;
+		n /= 10;
+	} while (n);
+	mc_buf_add(b, p, tmp + sizeof(tmp) - p);
+}
+
+size_t mc_utf8_len(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	unsigned char c;
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (n == 0)
+		return 0;
+	c = s[0];
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+void mc_buf_add_json_str(struct mc_buf *b, const void *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = p;
+	size_t i = 0;
+
+	mc_buf_grow(b, n + 2);
+	mc_buf_addch(b, '"');
+	while (i < n) {
+		size_t run = i, u;
+
+		/* Copy plain ASCII and valid UTF-8 in one go. */
+		while (run < n) {
+			unsigned char c = s[run];
+			if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
+				run++;
+			else if (c >= 0x80 && (u = mc_utf8_len(s + run, n - run)))
+				run += u;
+			else
+				break;
+		}
+		if (run > i) {
+			mc_buf_add(b, s + i, run - i);
+			i = run;
+			continue;
+		}
+		unsigned char c = s[i++];
+		if (c == '"' || c == '\\') {
+			char esc[2] = { '\\', (char)c };
+			mc_buf_add(b, esc, 2);
+		} else {
+			/* Control characters, and bytes that are not UTF-8 read as Latin-1. */
+			char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			mc_buf_add(b, esc, 6);
+		}
+	}
+	mc_buf_addch(b, '"');
+}
+
+void mc_buf_reset(struct mc_buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void mc_buf_release(struct mc_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+char *mc_buf_detach(struct mc_buf *b, size_t *len)
+{
+	char *p;
+
+	if (!b->data) {
+		p = calloc(1, 1);
+		if (!p)
+			oom();
+	} else {
+		p = b->data;
+	}
+	if (len)
+		*len = b->len;
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return p;
+}

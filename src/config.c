@@ -1,0 +1,779 @@
+/*
+ * config.c - defaults, the JSON config file, -D KEY=VALUE and the long
+ * options, all through one table of keys so that the three spellings of
+ * a setting cannot disagree on what they accept.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "log.h"
+#include "mooncake.h"
+#include "size.h"
+
+#ifndef MC_VERSION
+#define MC_VERSION "unknown"
+#endif
+
+#define CONFIG_FILE_MAX (1u << 20)
+
+enum kind {
+	K_PORT,         /* unsigned 0..65535 */
+	K_STR,          /* char *, any text (may be empty) */
+	K_PATH,         /* char *, not empty */
+	K_NAME,         /* char *, a segment/host name */
+	K_BOOL,
+	K_SIZE,         /* uint64_t SIZE >= min */
+	K_MS,           /* uint64_t milliseconds > 0 */
+	K_WATERMARK,    /* double in (0,1] */
+	K_RATIO,        /* double in [0,1] */
+	K_REPLICAS,     /* unsigned 1..MC_REPLICA_MAX */
+	K_PROTOCOL,     /* char *, "tcp" | "rdma" */
+	K_LOGLEVEL,     /* int, enum mc_log_level */
+	K_UNUSED,       /* upstream cluster key: accepted, ignored */
+};
+
+struct key {
+	const char *key;        /* config-file and -D name */
+	const char *opt;        /* long option, NULL: config file only */
+	const char *flag;       /* value of an option without argument */
+	const char *arg;        /* the argument's name in --help */
+	enum kind kind;
+	size_t off;
+	uint64_t min;           /* K_SIZE: smallest accepted */
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct mc_config, f)
+
+static const struct key keys[] = {
+	{ "http_port", "port", NULL, "N", K_PORT, OFF(http_port), 0,
+	  "HTTP port, 0 = the kernel picks (default 8080)" },
+	{ "http_host", "host", NULL, "ADDR", K_PATH, OFF(http_host), 0,
+	  "HTTP bind address (default 127.0.0.1)" },
+	{ "mountpoint", "mountpoint", NULL, "DIR", K_PATH, OFF(mountpoint), 0,
+	  "FUSE mount point, created if missing (default /mnt/mooncake)" },
+	{ "enable_fuse", "no-fuse", "false", NULL, K_BOOL, OFF(enable_fuse), 0,
+	  "run without the control filesystem" },
+	{ "local_hostname", "hostname", NULL, "NAME", K_NAME, OFF(hostname), 0,
+	  "segment name and endpoint host (default localhost)" },
+	{ "global_segment_size", "segment-size", NULL, "SIZE", K_SIZE,
+	  OFF(segment_size), 0,
+	  "memory mounted at start-up, 0 = none (default 3355443200)" },
+	{ "protocol", "protocol", NULL, "P", K_PROTOCOL, OFF(protocol), 0,
+	  "tcp or rdma (default tcp)" },
+	{ "device_name", "device", NULL, "NAME", K_STR, OFF(device), 0,
+	  "RDMA device(s) (default: none)" },
+	{ "transfer_port", "transfer-port", NULL, "N", K_PORT,
+	  OFF(transfer_port), 0, "TCP transfer port, 0 = the kernel picks "
+	  "(default 0)" },
+	{ "max_segment_size", "max-segment-size", NULL, "SIZE", K_SIZE,
+	  OFF(max_segment_size), MC_ALLOC_ALIGN,
+	  "larger mounts are split, at least 16M (default 1T)" },
+	{ "replica_num", "replicas", NULL, "N", K_REPLICAS, OFF(replicas), 0,
+	  "memory replicas per object, 1..8 (default 1)" },
+	{ "default_kv_lease_ttl", "lease-ttl", NULL, "MS", K_MS,
+	  OFF(lease_ttl_ms), 0, "read lease of /query_key (default 10000)" },
+	{ "eviction_high_watermark_ratio", "eviction-high-watermark", NULL,
+	  "R", K_WATERMARK, OFF(high_watermark), 0,
+	  "evict above this used/capacity, (0,1] (default 0.95)" },
+	{ "eviction_ratio", "eviction-ratio", NULL, "R", K_RATIO,
+	  OFF(evict_ratio), 0,
+	  "evict down to the watermark minus this, [0,1] (default 0.05)" },
+	{ "max_body_size", "max-body", NULL, "SIZE", K_SIZE, OFF(max_body), 1,
+	  "largest request body or value (default 100M)" },
+	{ "auth_token_file", "auth-token-file", NULL, "FILE", K_PATH,
+	  OFF(auth_token_file), 0,
+	  "mutating HTTP requests need this bearer token (default: none)" },
+	{ "allow_other", "allow-other", "true", NULL, K_BOOL, OFF(allow_other),
+	  0, "let other users see the FUSE tree" },
+	{ "put_start_timeout", "put-timeout", NULL, "MS", K_MS,
+	  OFF(put_timeout_ms), 0,
+	  "unfinished two-phase puts revoked after (default 30000)" },
+	{ "log_level", "log-level", NULL, "L", K_LOGLEVEL, OFF(log_level), 0,
+	  "error, warn, info or debug (default info)" },
+	{ "metadata_server", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL },
+	{ "master_server_address", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL },
+	{ "local_buffer_size", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d)
+		abort();
+	return d;
+}
+
+static void set_str(struct mc_config *c, size_t off, const char *v)
+{
+	char **p = (char **)((char *)c + off);
+
+	free(*p);
+	*p = v ? xstrdup(v) : NULL;
+}
+
+void mc_config_init(struct mc_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->http_port = 8080;
+	c->http_host = xstrdup("127.0.0.1");
+	c->mountpoint = xstrdup("/mnt/mooncake");
+	c->enable_fuse = true;
+	c->hostname = xstrdup("localhost");
+	c->segment_size = 3355443200ull;
+	c->protocol = xstrdup("tcp");
+	c->device = xstrdup("");
+	c->transfer_port = 0;
+	c->max_segment_size = 1ull << 40;
+	c->replicas = 1;
+	c->lease_ttl_ms = 10000;
+	c->high_watermark = 0.95;
+	c->evict_ratio = 0.05;
+	c->max_body = 100ull << 20;
+	c->auth_token_file = NULL;
+	c->allow_other = false;
+	c->put_timeout_ms = 30000;
+	c->log_level = MC_LOG_INFO;
+}
+
+void mc_config_release(struct mc_config *c)
+{
+	free(c->config_file);
+	free(c->http_host);
+	free(c->mountpoint);
+	free(c->hostname);
+	free(c->protocol);
+	free(c->device);
+	free(c->auth_token_file);
+	memset(c, 0, sizeof(*c));
+}
+
+static const struct key *key_find(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (!strcmp(keys[i].key, name))
+			return &keys[i];
+	return NULL;
+}
+
+int mc_config_key_unused(const char *key)
+{
+	const struct key *k = key_find(key);
+
+	return k && k->kind == K_UNUSED;
+}
+
+/*
+ * Values are echoed back in messages; keep them one short printable line
+ * whatever the input held.
+ */
+static const char *quote(const char *v, char *buf, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; v[i] && n + 4 < len; i++)
+		buf[n++] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
+	if (v[i]) {
+		n = n > 3 ? n - 3 : 0;
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static int invalid(char *msg, size_t msglen, const char *label,
+		   const char *value, const char *why)
+{
+	char q[72];
+
+	snprintf(msg, msglen, "invalid value '%s' for '%s': %s",
+		 quote(value, q, sizeof(q)), label, why);
+	return -EINVAL;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "true", "1", "yes" };
+	static const char *const no[] = { "false", "0", "no" };
+
+	for (size_t i = 0; i < 3; i++) {
+		if (!strcasecmp(v, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcasecmp(v, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/*
+ * strtod alone takes "nan", "inf", hex and leading blanks; a ratio is a
+ * plain decimal number.
+ */
+static int parse_ratio(const char *v, double *out)
+{
+	char *end;
+
+	if (!*v || strspn(v, "0123456789.eE+-") != strlen(v))
+		return -EINVAL;
+	errno = 0;
+	*out = strtod(v, &end);
+	if (*end || errno || !isfinite(*out))
+		return -EINVAL;
+	return 0;
+}
+
+static int check_name(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 255)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] <= 0x20 || v[i] == 0x7f || v[i] == '/')
+			return -EINVAL;
+	return 0;
+}
+
+/* Sets @k from its text form; @label names it in the message. */
+static int key_set(struct mc_config *c, const struct key *k, const char *v,
+		   const char *label, char *msg, size_t msglen)
+{
+	void *p = (char *)c + k->off;
+	uint64_t u;
+	double d;
+	bool b;
+	int r;
+
+	switch (k->kind) {
+	case K_PORT:
+		if (mc_u64_parse(v, &u) || u > 65535)
+			return invalid(msg, msglen, label, v,
+				       "not a port number");
+		*(unsigned *)p = (unsigned)u;
+		return 0;
+	case K_STR:
+		set_str(c, k->off, v);
+		return 0;
+	case K_PATH:
+		if (!*v)
+			return invalid(msg, msglen, label, v, "empty");
+		set_str(c, k->off, v);
+		return 0;
+	case K_NAME:
+		if (check_name(v))
+			return invalid(msg, msglen, label, v,
+				       "not a name (1 to 255 bytes, no blanks, "
+				       "no '/')");
+		set_str(c, k->off, v);
+		return 0;
+	case K_BOOL:
+		if (parse_bool(v, &b))
+			return invalid(msg, msglen, label, v,
+				       "not a boolean (true, false, yes, no, "
+				       "1, 0)");
+		*(bool *)p = b;
+		return 0;
+	case K_SIZE:
+		r = mc_size_parse(v, &u);
+		if (r == -ERANGE)
+			return invalid(msg, msglen, label, v, "size too large");
+		if (r)
+			return invalid(msg, msglen, label, v,
+				       "not a size (bytes, or a number with "
+				       "k, m, g or t)");
+		if (u < k->min) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "size below %llu",
+				 (unsigned long long)k->min);
+			return invalid(msg, msglen, label, v, why);
+		}
+		*(uint64_t *)p = u;
+		return 0;
+	case K_MS:
+		if (mc_u64_parse(v, &u) || u == 0)
+			return invalid(msg, msglen, label, v,
+				       "not a positive number of milliseconds");
+		*(uint64_t *)p = u;
+		return 0;
+	case K_WATERMARK:
+		if (parse_ratio(v, &d) || !(d > 0 && d <= 1))
+			return invalid(msg, msglen, label, v,
+				       "not a ratio in (0,1]");
+		*(double *)p = d;
+		return 0;
+	case K_RATIO:
+		if (parse_ratio(v, &d) || !(d >= 0 && d <= 1))
+			return invalid(msg, msglen, label, v,
+				       "not a ratio in [0,1]");
+		*(double *)p = d;
+		return 0;
+	case K_REPLICAS:
+		if (mc_u64_parse(v, &u) || u < 1 || u > MC_REPLICA_MAX) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "not a replica count (1..%d)",
+				 MC_REPLICA_MAX);
+			return invalid(msg, msglen, label, v, why);
+		}
+		*(unsigned *)p = (unsigned)u;
+		return 0;
+	case K_PROTOCOL:
+		if (strcmp(v, "tcp") && strcmp(v, "rdma"))
+			return invalid(msg, msglen, label, v,
+				       "not a protocol (tcp or rdma)");
+		set_str(c, k->off, v);
+		return 0;
+	case K_LOGLEVEL:
+		r = mc_log_level_parse(v);
+		if (r < 0)
+			return invalid(msg, msglen, label, v,
+				       "not a log level (error, warn, info, "
+				       "debug)");
+		*(int *)p = r;
+		return 0;
+	case K_UNUSED:
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int mc_config_set(struct mc_config *c, const char *key, const char *value,
+		  char *msg, size_t msglen)
+{
+	const struct key *k = key_find(key);
+	char q[72];
+
+	if (!k) {
+		snprintf(msg, msglen, "unknown config key '%s'",
+			 quote(key, q, sizeof(q)));
+		return -EINVAL;
+	}
+	return key_set(c, k, value, key, msg, msglen);
+}
+
+/* ---------------------------------------------------------- config file */
+
+static const char *json_type_want(enum kind kind)
+{
+	switch (kind) {
+	case K_PORT:
+	case K_MS:
+	case K_REPLICAS:
+		return "an integer";
+	case K_SIZE:
+		return "an integer or a SIZE string";
+	case K_WATERMARK:
+	case K_RATIO:
+		return "a number";
+	case K_BOOL:
+		return "true or false";
+	default:
+		return "a string";
+	}
+}
+
+static bool json_type_ok(enum kind kind, enum json_type t)
+{
+	switch (kind) {
+	case K_PORT:
+	case K_MS:
+	case K_REPLICAS:
+		return t == json_type_int;
+	case K_SIZE:
+		return t == json_type_int || t == json_type_string;
+	case K_WATERMARK:
+	case K_RATIO:
+		return t == json_type_int || t == json_type_double;
+	case K_BOOL:
+		return t == json_type_boolean;
+	case K_UNUSED:
+		return true;
+	default:
+		return t == json_type_string;
+	}
+}
+
+/*
+ * A JSON member goes through the same text parser as -D: integers and
+ * doubles as the text json-c kept or printed (a negative or saturated
+ * integer then fails as "not a ..." with its digits shown), strings as
+ * they are. A string holding a NUL cannot be a valid value.
+ */
+static int json_member_set(struct mc_config *c, const struct key *k,
+			   struct json_object *v, char *msg, size_t msglen)
+{
+	enum json_type t = json_object_get_type(v);
+	const char *text;
+
+	if (!json_type_ok(k->kind, t)) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "expected %s",
+			 json_type_want(k->kind));
+		return invalid(msg, msglen, k->key,
+			       json_object_to_json_string_ext(
+				       v, JSON_C_TO_STRING_PLAIN),
+			       why);
+	}
+	if (t == json_type_string) {
+		text = json_object_get_string(v);
+		if (strlen(text) != (size_t)json_object_get_string_len(v))
+			return invalid(msg, msglen, k->key, text,
+				       "holds a NUL byte");
+	} else if (t == json_type_boolean) {
+		text = json_object_get_boolean(v) ? "true" : "false";
+	} else {
+		text = json_object_to_json_string_ext(v,
+						      JSON_C_TO_STRING_PLAIN);
+	}
+	return key_set(c, k, text, k->key, msg, msglen);
+}
+
+static bool all_blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strchr(" \t\r\n", s[i]) || !s[i])
+			return false;
+	return true;
+}
+
+int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
+			const char *origin, FILE *warn, char *msg,
+			size_t msglen)
+{
+	struct json_tokener *tok;
+	struct json_object *root;
+	enum json_tokener_error jerr;
+	size_t end;
+	char q[72];
+	int r = 0;
+
+	quote(origin, q, sizeof(q));
+	if (all_blank(text, len)) {
+		snprintf(msg, msglen, "malformed config file '%s': empty", q);
+		return -EINVAL;
+	}
+	if (memchr(text, '\0', len)) {
+		snprintf(msg, msglen,
+			 "malformed config file '%s': holds a NUL byte", q);
+		return -EINVAL;
+	}
+	if (len > CONFIG_FILE_MAX) {
+		snprintf(msg, msglen,
+			 "malformed config file '%s': larger than %u bytes", q,
+			 CONFIG_FILE_MAX);
+		return -EINVAL;
+	}
+	tok = json_tokener_new();
+	if (!tok) {
+		snprintf(msg, msglen, "cannot read config file '%s': %s", q,
+			 strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	root = json_tokener_parse_ex(tok, text, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	if (!root && jerr == json_tokener_continue) {
+		/* a bare number or literal ends only at the end of input */
+		root = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+		end = len;
+	}
+	json_tokener_free(tok);
+	if (jerr != json_tokener_success) {
+		if (jerr == json_tokener_continue)
+			snprintf(msg, msglen,
+				 "malformed config file '%s': unexpected end "
+				 "of file", q);
+		else
+			snprintf(msg, msglen,
+				 "malformed config file '%s': %s at byte %zu",
+				 q, json_tokener_error_desc(jerr), end);
+		json_object_put(root);
+		return -EINVAL;
+	}
+	if (!all_blank(text + end, len - end)) {
+		snprintf(msg, msglen,
+			 "malformed config file '%s': trailing data at byte %zu",
+			 q, end);
+		json_object_put(root);
+		return -EINVAL;
+	}
+	if (!root || !json_object_is_type(root, json_type_object)) {
+		snprintf(msg, msglen,
+			 "malformed config file '%s': not a JSON object", q);
+		json_object_put(root);
+		return -EINVAL;
+	}
+	json_object_object_foreach(root, name, val) {
+		const struct key *k = key_find(name);
+
+		if (!k) {
+			char qk[72];
+
+			snprintf(msg, msglen,
+				 "unknown key '%s' in config file '%s'",
+				 quote(name, qk, sizeof(qk)), q);
+			r = -EINVAL;
+			break;
+		}
+		r = json_member_set(c, k, val, msg, msglen);
+		if (r)
+			break;
+		if (k->kind == K_UNUSED && warn)
+			fprintf(warn,
+				"mooncaked: warning: config key '%s' is unused "
+				"(single-node daemon)\n", k->key);
+	}
+	json_object_put(root);
+	return r;
+}
+
+int mc_config_read_file(struct mc_config *c, const char *path, FILE *warn,
+			char *msg, size_t msglen)
+{
+	FILE *f;
+	char *buf, q[72];
+	size_t n;
+	int r, e;
+
+	quote(path, q, sizeof(q));
+	f = fopen(path, "r");
+	if (!f) {
+		snprintf(msg, msglen, "cannot read config file '%s': %s", q,
+			 strerror(errno));
+		return -EINVAL;
+	}
+	buf = malloc(CONFIG_FILE_MAX + 2);
+	if (!buf) {
+		fclose(f);
+		snprintf(msg, msglen, "cannot read config file '%s': %s", q,
+			 strerror(ENOMEM));
+		return -EINVAL;
+	}
+	n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+	e = ferror(f) ? errno : 0;
+	fclose(f);
+	if (e) {
+		snprintf(msg, msglen, "cannot read config file '%s': %s", q,
+			 strerror(e));
+		free(buf);
+		return -EINVAL;
+	}
+	buf[n] = '\0';
+	r = mc_config_load_json(c, buf, n, path, warn, msg, msglen);
+	free(buf);
+	return r;
+}
+
+int mc_config_load_file(struct mc_config *c, const char *path, char *msg,
+			size_t msglen)
+{
+	return mc_config_read_file(c, path, stderr, msg, msglen);
+}
+
+/* ---------------------------------------------------------- command line */
+
+enum {
+	OPT_CONFIG = 256,
+	OPT_HELP,
+	OPT_VERSION,
+	OPT_KEY,        /* + index into keys[] */
+};
+
+static void build_longopts(struct option *lo)
+{
+	size_t n = 0;
+
+	lo[n++] = (struct option){ "config", required_argument, NULL,
+				   OPT_CONFIG };
+	lo[n++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
+	lo[n++] = (struct option){ "version", no_argument, NULL, OPT_VERSION };
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].opt)
+			lo[n++] = (struct option){
+				keys[i].opt,
+				keys[i].flag ? no_argument : required_argument,
+				NULL, OPT_KEY + (int)i
+			};
+	lo[n] = (struct option){ NULL, 0, NULL, 0 };
+}
+
+void mc_config_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: mooncaked [OPTION]...\n"
+		"Run a Mooncake Store node with its HTTP, FUSE and transfer "
+		"doors.\n\n"
+		"  --config FILE                  JSON config file, read "
+		"first (mooncake_config.json keys)\n"
+		"  -D KEY=VALUE                   set one config key "
+		"(repeatable)\n");
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		char left[64];
+
+		if (!k->opt)
+			continue;
+		snprintf(left, sizeof(left), "--%s%s%s", k->opt,
+			 k->arg ? " " : "", k->arg ? k->arg : "");
+		fprintf(out, "  %-30s %s [%s]\n", left, k->help, k->key);
+	}
+	fprintf(out,
+		"  --help                         print this and exit\n"
+		"  --version                      print the version and exit\n"
+		"\nExit status: 0 stopped by SIGINT or SIGTERM, 1 start-up "
+		"failure, 2 bad configuration.\n"
+		"See mooncaked(8).\n");
+}
+
+static void say(FILE *errout, const char *msg)
+{
+	if (errout)
+		fprintf(errout, "mooncaked: %s\n", msg);
+}
+
+/*
+ * getopt_long errors: with a leading ':' in the optstring a missing
+ * argument is ':' and anything unknown or ambiguous is '?'.
+ */
+static int getopt_error(int ch, char **argv, FILE *errout)
+{
+	char q[72], line[160];
+	const char *bad = argv[optind - 1];
+
+	if (ch == ':')
+		snprintf(line, sizeof(line), "option '%s' needs an argument",
+			 quote(bad, q, sizeof(q)));
+	else if (optopt && optopt < 256)
+		snprintf(line, sizeof(line), "unknown option '-%c'", optopt);
+	else
+		snprintf(line, sizeof(line), "unknown option '%s'",
+			 quote(bad, q, sizeof(q)));
+	say(errout, line);
+	return -EINVAL;
+}
+
+static int apply_define(struct mc_config *c, const char *arg, FILE *errout)
+{
+	const char *eq = strchr(arg, '=');
+	char key[64], msg[256], q[72];
+
+	if (!eq || eq == arg) {
+		snprintf(msg, sizeof(msg),
+			 "invalid -D '%s': expected KEY=VALUE",
+			 quote(arg, q, sizeof(q)));
+		say(errout, msg);
+		return -EINVAL;
+	}
+	if ((size_t)(eq - arg) >= sizeof(key)) {
+		snprintf(msg, sizeof(msg), "unknown config key '%s'",
+			 quote(arg, q, sizeof(q)));
+		say(errout, msg);
+		return -EINVAL;
+	}
+	memcpy(key, arg, eq - arg);
+	key[eq - arg] = '\0';
+	if (mc_config_set(c, key, eq + 1, msg, sizeof(msg))) {
+		say(errout, msg);
+		return -EINVAL;
+	}
+	if (mc_config_key_unused(key) && errout)
+		fprintf(errout,
+			"mooncaked: warning: config key '%s' is unused "
+			"(single-node daemon)\n", key);
+	return 0;
+}
+
+int mc_config_parse_args(struct mc_config *c, int argc, char **argv,
+			 FILE *out, FILE *errout)
+{
+	static const char optstring[] = ":D:";
+	struct option lo[NKEYS + 4];
+	char msg[256], label[64];
+	const char *config = NULL;
+	int ch, r;
+
+	build_longopts(lo);
+	/*
+	 * Pass one: find --config, answer --help/--version and report
+	 * unknown options, so the file is read before any option it would
+	 * otherwise override.
+	 */
+	opterr = 0;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, optstring, lo, NULL)) != -1) {
+		switch (ch) {
+		case OPT_CONFIG:
+			config = optarg;
+			break;
+		case OPT_HELP:
+			mc_config_usage(out);
+			return 1;
+		case OPT_VERSION:
+			fprintf(out, "mooncaked %s\n", MC_VERSION);
+			return 1;
+		case ':':
+		case '?':
+			return getopt_error(ch, argv, errout);
+		default:
+			break;
+		}
+	}
+	if (optind < argc) {
+		char q[72];
+
+		snprintf(msg, sizeof(msg), "unexpected argument '%s'",
+			 quote(argv[optind], q, sizeof(q)));
+		say(errout, msg);
+		return -EINVAL;
+	}
+	if (config) {
+		set_str(c, offsetof(struct mc_config, config_file), config);
+		if (mc_config_read_file(c, config, errout, msg, sizeof(msg))) {
+			say(errout, msg);
+			return -EINVAL;
+		}
+	}
+	/* Pass two: the options and -D in the order given. */
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, optstring, lo, NULL)) != -1) {
+		const struct key *k;
+
+		if (ch == 'D') {
+			r = apply_define(c, optarg, errout);
+			if (r)
+				return r;
+			continue;
+		}
+		if (ch < OPT_KEY)
+			continue;
+		k = &keys[ch - OPT_KEY];
+		snprintf(label, sizeof(label), "--%s", k->opt);
+		if (key_set(c, k, k->flag ? k->flag : optarg, label, msg,
+			    sizeof(msg))) {
+			say(errout, msg);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,307 @@
+/*
+ * main.c - the composition root: the only file that knows every door.
+ *
+ * It reads the configuration, builds the store, mounts the default
+ * segment, opens the transfer port, the HTTP server and the FUSE tree,
+ * announces them on stdout, and waits for SIGINT or SIGTERM to take them
+ * down in reverse order. Exit status: 0 after a signal, 1 when something
+ * could not start, 2 on a bad configuration.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <pthread.h>
+
+#include "config.h"
+#include "fs.h"
+#include "log.h"
+#include "mooncake.h"
+#include "transfer.h"
+#include "web.h"
+
+#define EXIT_START 1
+#define EXIT_CONFIG 2
+#define TOKEN_MAX 4096
+
+/*
+ * Reads the bearer token: the file's bytes without surrounding blanks,
+ * since editors and `echo` leave a final newline. Returns a malloc'd
+ * token or NULL after printing why.
+ */
+static char *read_token(const char *path)
+{
+	char buf[TOKEN_MAX + 2], *start, *end, *tok;
+	ssize_t n;
+	size_t len = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "mooncaked: cannot read auth token file '%s': "
+			"%s\n", path, strerror(errno));
+		return NULL;
+	}
+	while (len < sizeof(buf) - 1) {
+		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "mooncaked: cannot read auth token "
+				"file '%s': %s\n", path, strerror(errno));
+			close(fd);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	if (len > TOKEN_MAX) {
+		fprintf(stderr, "mooncaked: auth token file '%s' is larger "
+			"than %d bytes\n", path, TOKEN_MAX);
+		return NULL;
+	}
+	buf[len] = '\0';
+	start = buf;
+	while (*start == ' ' || *start == '\t' || *start == '\r' ||
+	       *start == '\n')
+		start++;
+	end = buf + len;
+	while (end > start && (end[-1] == ' ' || end[-1] == '\t' ||
+			       end[-1] == '\r' || end[-1] == '\n'))
+		end--;
+	*end = '\0';
+	if (start == end || strlen(start) != (size_t)(end - start)) {
+		fprintf(stderr, "mooncaked: auth token file '%s' holds no "
+			"token\n", path);
+		return NULL;
+	}
+	tok = strdup(start);
+	explicit_bzero(buf, sizeof(buf));
+	if (!tok)
+		fprintf(stderr, "mooncaked: cannot read auth token file '%s': "
+			"%s\n", path, strerror(ENOMEM));
+	return tok;
+}
+
+static void free_token(char *tok)
+{
+	if (tok) {
+		explicit_bzero(tok, strlen(tok));
+		free(tok);
+	}
+}
+
+/* One announce line, flushed: tests and scripts read them as they come. */
+static void announce(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static void announce(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
+/*
+ * Signals are taken synchronously by the main thread: block them before
+ * any thread exists so every thread inherits the mask, and a SIGINT never
+ * lands inside a civetweb or FUSE worker.
+ */
+static void block_signals(sigset_t *wait_set)
+{
+	sigset_t block;
+
+	/*
+	 * A shell starts background jobs with SIGINT ignored, and an
+	 * ignored signal never reaches sigwait: take the defaults back.
+	 */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	sigemptyset(wait_set);
+	sigaddset(wait_set, SIGINT);
+	sigaddset(wait_set, SIGTERM);
+	/* a peer that goes away must cost a write error, not the process */
+	signal(SIGPIPE, SIG_IGN);
+	/* no configuration to reload: a lost terminal is no reason to stop */
+	signal(SIGHUP, SIG_IGN);
+}
+
+static int wait_for_stop(const sigset_t *set)
+{
+	int sig = 0;
+
+	while (sigwait(set, &sig) != 0)
+		;
+	return sig;
+}
+
+int main(int argc, char **argv)
+{
+	struct mc_config cfg;
+	struct mc_store_opts so;
+	struct mc_xfer_opts xo;
+	struct mc_web_opts wo;
+	struct mc_fs_opts fo;
+	struct mc_xfer *x = NULL;
+	struct mc_store *s = NULL;
+	struct mc_web *w = NULL;
+	struct mc_fs *f = NULL;
+	char *token = NULL, err[512], endpoint[320];
+	sigset_t wait_set;
+	int r, sig, status = EXIT_START;
+
+	mc_config_init(&cfg);
+	r = mc_config_parse_args(&cfg, argc, argv, stdout, stderr);
+	if (r) {
+		mc_config_release(&cfg);
+		return r > 0 ? EXIT_SUCCESS : EXIT_CONFIG;
+	}
+	mc_log_set_level(cfg.log_level);
+	if (cfg.auth_token_file) {
+		token = read_token(cfg.auth_token_file);
+		if (!token) {
+			status = EXIT_CONFIG;
+			goto out_config;
+		}
+	}
+	block_signals(&wait_set);
+
+	mc_store_opts_default(&so);
+	so.replica_num = cfg.replicas;
+	so.lease_ttl_ms = cfg.lease_ttl_ms;
+	so.high_watermark = cfg.high_watermark;
+	so.evict_ratio = cfg.evict_ratio;
+	so.max_value = cfg.max_body;
+	so.put_timeout_ms = cfg.put_timeout_ms;
+	so.max_segment_size = cfg.max_segment_size;
+	so.hostname = cfg.hostname;
+	so.protocol = cfg.protocol;
+
+	/* The transfer port listens where HTTP does: never wider than asked. */
+	xo = (struct mc_xfer_opts){
+		.host = cfg.http_host,
+		.port = cfg.transfer_port,
+		.protocol = cfg.protocol,
+		.device = cfg.device,
+	};
+	err[0] = '\0';
+	x = mc_xfer_new(&xo, &so, err, sizeof(err));
+	if (!x) {
+		fprintf(stderr, "mooncaked: cannot set up the transfer port: "
+			"%s\n", err);
+		goto out_config;
+	}
+	s = mc_store_new(&so, NULL);
+	if (!s) {
+		fprintf(stderr, "mooncaked: cannot create the store: %s\n",
+			strerror(errno));
+		goto out_xfer;
+	}
+	if (cfg.segment_size) {
+		struct mc_mount_req req = { .size = cfg.segment_size };
+		struct mc_mount_result res = { 0 };
+		struct mc_err merr = { 0 };
+
+		r = mc_segment_mount(s, &req, &res, &merr);
+		if (r) {
+			fprintf(stderr, "mooncaked: cannot mount the default "
+				"segment of %llu bytes: %s\n",
+				(unsigned long long)cfg.segment_size,
+				merr.msg[0] ? merr.msg : strerror(-r));
+			goto out_store;
+		}
+		free(res.ids);
+	}
+	err[0] = '\0';
+	r = mc_xfer_start(x, s, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "mooncaked: cannot start the transfer port: "
+			"%s\n", err[0] ? err : strerror(-r));
+		goto out_store;
+	}
+	snprintf(endpoint, sizeof(endpoint), "%s:%u", cfg.hostname,
+		 mc_xfer_port(x));
+	mc_store_set_endpoint(s, endpoint);
+
+	wo = (struct mc_web_opts){
+		.host = cfg.http_host,
+		.port = cfg.http_port,
+		.auth_token = token,
+		.max_body = cfg.max_body,
+	};
+	err[0] = '\0';
+	w = mc_web_start(s, &wo, err, sizeof(err));
+	if (!w) {
+		fprintf(stderr, "mooncaked: cannot start the HTTP server: %s\n",
+			err);
+		goto out_listener;
+	}
+	if (cfg.enable_fuse) {
+		fo = (struct mc_fs_opts){
+			.mountpoint = cfg.mountpoint,
+			.allow_other = cfg.allow_other,
+		};
+		err[0] = '\0';
+		f = mc_fs_start(s, &fo, err, sizeof(err));
+		if (!f) {
+			fprintf(stderr, "mooncaked: cannot mount the control "
+				"filesystem on '%s': %s\n", cfg.mountpoint,
+				err);
+			goto out_web;
+		}
+	}
+
+	if (strchr(cfg.http_host, ':'))
+		announce("mooncaked: http http://[%s]:%u/\n", cfg.http_host,
+			 mc_web_port(w));
+	else
+		announce("mooncaked: http http://%s:%u/\n", cfg.http_host,
+			 mc_web_port(w));
+	announce("mooncaked: transfer %s\n", endpoint);
+	if (f)
+		announce("mooncaked: fuse %s\n", cfg.mountpoint);
+	announce("mooncaked: ready\n");
+	mc_web_set_ready(w, true);
+
+	sig = wait_for_stop(&wait_set);
+	mc_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	/* /health says 503 while the doors close */
+	mc_web_set_ready(w, false);
+	status = EXIT_SUCCESS;
+
+	if (f)
+		mc_fs_stop(f);
+out_web:
+	mc_web_stop(w);
+out_listener:
+	/*
+	 * Once the listener runs it may touch the store: it goes first.
+	 * Before that, the store goes first, since unmounting may still
+	 * call the transport's unregister hook.
+	 */
+	mc_xfer_free(x);
+	x = NULL;
+out_store:
+	mc_store_free(s);
+out_xfer:
+	if (x)
+		mc_xfer_free(x);
+out_config:
+	free_token(token);
+	mc_config_release(&cfg);
+	return status;
+}

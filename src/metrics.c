@@ -1,0 +1,764 @@
+/*
+ * metrics.c - the metrics registry and its Prometheus text exposition.
+ */
+#include <dirent.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+
+struct mc_series {
+	struct mc_family *f;
+	struct mc_series *next;  /* creation order */
+	struct mc_series *hnext; /* hash chain */
+	uint64_t hash;
+	char *key;               /* the label values, each ending in NUL */
+	size_t keylen;
+	char *labels;            /* rendered: a="x",b="y" ("" without labels) */
+	/*
+	 * Counter and gauge: value = bits (a double, last set) + n (sum of
+	 * adds since), so adds are one fetch_add. Histogram: bits is the
+	 * sum, buckets[] the per-bucket counts, the last one +Inf.
+	 */
+	_Atomic uint64_t n;
+	_Atomic uint64_t bits;
+	_Atomic uint64_t buckets[];
+};
+
+struct mc_family {
+	struct mc_family *next;
+	char *name, *help;
+	enum mc_metric_type type;
+	char **label_names;
+	size_t nlabels;
+	double *bounds;
+	char **le;               /* bounds rendered once, for the le label */
+	size_t nbounds;
+	pthread_mutex_t lock;    /* the series list and hash */
+	struct mc_series *head, **tail;
+	struct mc_series **tab;
+	size_t tabsize, nseries;
+	struct mc_series *only;  /* the series of a family without labels */
+};
+
+struct collector {
+	struct collector *next;
+	void (*fn)(struct mc_metrics *, void *);
+	void *arg;
+};
+
+struct mc_metrics {
+	pthread_mutex_t lock;        /* the family and collector lists */
+	pthread_mutex_t render_lock; /* one render (and its collectors) at a time */
+	struct mc_family *head, **tail;
+	struct collector *collectors, **ctail;
+	size_t ncollectors;
+};
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (!p) {
+		mc_error("out of memory");
+		abort();
+	}
+	return p;
+}
+
+static char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(xcalloc(1, n), s, n);
+}
+
+static double from_bits(uint64_t u)
+{
+	double d;
+
+	memcpy(&d, &u, sizeof(d));
+	return d;
+}
+
+static uint64_t to_bits(double d)
+{
+	uint64_t u;
+
+	memcpy(&u, &d, sizeof(u));
+	return u;
+}
+
+/*
+ * Integers print as integers (3355443200, never 3.3554432e+09); other
+ * values with the fewest digits that read back to the same double.
+ */
+static void add_num(struct mc_buf *b, double v)
+{
+	char tmp[40];
+
+	if (isnan(v)) {
+		mc_buf_adds(b, "NaN");
+		return;
+	}
+	if (isinf(v)) {
+		mc_buf_adds(b, v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	if (v == trunc(v) && fabs(v) < 9.2e18) {
+		if (v < 0) {
+			mc_buf_addch(b, '-');
+			v = -v;
+		}
+		mc_buf_addu(b, (unsigned long long)v);
+		return;
+	}
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	mc_buf_adds(b, tmp);
+}
+
+static bool valid_name(const char *s, bool colon)
+{
+	if (!*s || (*s >= '0' && *s <= '9'))
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' ||
+		      (colon && *s == ':')))
+			return false;
+	return true;
+}
+
+void mc_metrics_escape(struct mc_buf *out, const char *v)
+{
+	size_t n = strlen(v);
+
+	while (n) {
+		size_t u = mc_utf8_len(v, n);
+
+		if (u == 0) {
+			/* The format is UTF-8: a stray byte becomes U+FFFD. */
+			mc_buf_adds(out, "\xef\xbf\xbd");
+			u = 1;
+		} else if (*v == '\\') {
+			mc_buf_adds(out, "\\\\");
+		} else if (*v == '"') {
+			mc_buf_adds(out, "\\\"");
+		} else if (*v == '\n') {
+			mc_buf_adds(out, "\\n");
+		} else {
+			mc_buf_add(out, v, u);
+		}
+		v += u;
+		n -= u;
+	}
+}
+
+/* HELP text escapes only \ and newline. */
+static void add_help(struct mc_buf *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			mc_buf_adds(out, "\\\\");
+		else if (*s == '\n')
+			mc_buf_adds(out, "\\n");
+		else
+			mc_buf_addch(out, *s);
+	}
+}
+
+struct mc_metrics *mc_metrics_new(void)
+{
+	struct mc_metrics *m = xcalloc(1, sizeof(*m));
+
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->render_lock, NULL);
+	m->tail = &m->head;
+	m->ctail = &m->collectors;
+	return m;
+}
+
+static void series_free(struct mc_series *s)
+{
+	free(s->key);
+	free(s->labels);
+	free(s);
+}
+
+static void family_free(struct mc_family *f)
+{
+	struct mc_series *s, *next;
+
+	for (s = f->head; s; s = next) {
+		next = s->next;
+		series_free(s);
+	}
+	for (size_t i = 0; i < f->nlabels; i++)
+		free(f->label_names[i]);
+	for (size_t i = 0; i < f->nbounds; i++)
+		free(f->le[i]);
+	free(f->label_names);
+	free(f->le);
+	free(f->bounds);
+	free(f->tab);
+	free(f->name);
+	free(f->help);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+void mc_metrics_free(struct mc_metrics *m)
+{
+	struct mc_family *f, *fnext;
+	struct collector *c, *cnext;
+
+	if (!m)
+		return;
+	for (f = m->head; f; f = fnext) {
+		fnext = f->next;
+		family_free(f);
+	}
+	for (c = m->collectors; c; c = cnext) {
+		cnext = c->next;
+		free(c);
+	}
+	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->render_lock);
+	free(m);
+}
+
+static struct mc_family *find_locked(struct mc_metrics *m, const char *name)
+{
+	for (struct mc_family *f = m->head; f; f = f->next)
+		if (!strcmp(f->name, name))
+			return f;
+	return NULL;
+}
+
+struct mc_family *mc_metrics_find(struct mc_metrics *m, const char *name)
+{
+	struct mc_family *f;
+
+	pthread_mutex_lock(&m->lock);
+	f = find_locked(m, name);
+	pthread_mutex_unlock(&m->lock);
+	return f;
+}
+
+/* Splits "a,b" into @f's label names; false when one is not a name. */
+static bool parse_labels(struct mc_family *f, const char *labels)
+{
+	char *copy, *tok;
+	size_t n = 1;
+
+	if (!labels || !*labels)
+		return true;
+	for (const char *p = labels; *p; p++)
+		n += *p == ',';
+	f->label_names = xcalloc(n, sizeof(char *));
+	copy = xstrdup(labels);
+	/* Not strtok: it would skip the empty name in "a,,b". */
+	tok = copy;
+	for (size_t i = 0; i < n; i++) {
+		char *comma = strchr(tok, ',');
+		if (comma)
+			*comma = '\0';
+		f->label_names[f->nlabels++] = xstrdup(tok);
+		if (!valid_name(tok, false) || !strncmp(tok, "__", 2) ||
+		    (f->type == MC_HISTOGRAM && !strcmp(tok, "le"))) {
+			free(copy);
+			return false;
+		}
+		for (size_t j = 0; j + 1 < f->nlabels; j++)
+			if (!strcmp(f->label_names[j], tok)) {
+				free(copy);
+				return false;
+			}
+		tok = comma ? comma + 1 : tok + strlen(tok);
+	}
+	free(copy);
+	return true;
+}
+
+static bool set_bounds(struct mc_family *f, const double *b, size_t n)
+{
+	struct mc_buf tmp = MC_BUF_INIT;
+
+	f->bounds = xcalloc(n ? n : 1, sizeof(double));
+	f->le = xcalloc(n ? n : 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		if (!isfinite(b[i]) || (i && b[i] <= b[i - 1])) {
+			mc_buf_release(&tmp);
+			return false;
+		}
+		f->bounds[i] = b[i];
+		mc_buf_reset(&tmp);
+		add_num(&tmp, b[i]);
+		f->le[i] = xstrdup(tmp.data);
+		f->nbounds++;
+	}
+	mc_buf_release(&tmp);
+	return true;
+}
+
+static struct mc_series *series_new(struct mc_family *f, const char *key,
+				    size_t keylen, const char *labels)
+{
+	size_t nb = f->type == MC_HISTOGRAM ? f->nbounds + 1 : 0;
+	struct mc_series *s =
+		xcalloc(1, sizeof(*s) + nb * sizeof(s->buckets[0]));
+
+	s->f = f;
+	s->key = xcalloc(1, keylen + 1);
+	memcpy(s->key, key, keylen);
+	s->keylen = keylen;
+	s->labels = xstrdup(labels);
+	*f->tail = s;
+	f->tail = &s->next;
+	f->nseries++;
+	return s;
+}
+
+struct mc_family *mc_metrics_family(struct mc_metrics *m, const char *name,
+				    const char *help, enum mc_metric_type t,
+				    const char *labels, const double *buckets,
+				    size_t nbuckets)
+{
+	struct mc_family *f;
+
+	if (!m || !name || !help)
+		return NULL;
+	pthread_mutex_lock(&m->lock);
+	f = find_locked(m, name);
+	if (f) {
+		pthread_mutex_unlock(&m->lock);
+		if (f->type != t) {
+			mc_error("metric '%s' registered twice with two types",
+				 name);
+			return NULL;
+		}
+		return f;
+	}
+	f = xcalloc(1, sizeof(*f));
+	f->name = xstrdup(name);
+	f->help = xstrdup(help);
+	f->type = t;
+	f->tail = &f->head;
+	pthread_mutex_init(&f->lock, NULL);
+	if (!valid_name(name, true) ||
+	    (t != MC_COUNTER && t != MC_GAUGE && t != MC_HISTOGRAM) ||
+	    !parse_labels(f, labels) ||
+	    (t == MC_HISTOGRAM && !set_bounds(f, buckets, nbuckets))) {
+		pthread_mutex_unlock(&m->lock);
+		mc_error("invalid metric '%s' (name, labels or buckets)", name);
+		family_free(f);
+		return NULL;
+	}
+	/* Without labels the one series exists, at 0, from the first scrape. */
+	if (!f->nlabels)
+		f->only = series_new(f, "", 0, "");
+	*m->tail = f;
+	m->tail = &f->next;
+	pthread_mutex_unlock(&m->lock);
+	return f;
+}
+
+static uint64_t fnv1a(const char *p, size_t n)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	while (n--) {
+		h ^= (unsigned char)*p++;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static void rehash(struct mc_family *f)
+{
+	size_t size = f->tabsize ? f->tabsize * 2 : 16;
+	struct mc_series **tab = xcalloc(size, sizeof(*tab));
+
+	for (struct mc_series *s = f->head; s; s = s->next) {
+		struct mc_series **slot = &tab[s->hash & (size - 1)];
+		s->hnext = *slot;
+		*slot = s;
+	}
+	free(f->tab);
+	f->tab = tab;
+	f->tabsize = size;
+}
+
+struct mc_series *mc_family_series(struct mc_family *f,
+				   const char *const *values)
+{
+	struct mc_buf key = MC_BUF_INIT, labels = MC_BUF_INIT;
+	struct mc_series *s;
+	uint64_t h;
+
+	if (!f)
+		return NULL;
+	if (!f->nlabels)
+		return f->only;
+	for (size_t i = 0; i < f->nlabels; i++) {
+		const char *v = values && values[i] ? values[i] : "";
+		mc_buf_add(&key, v, strlen(v) + 1);
+	}
+	h = fnv1a(key.data, key.len);
+	pthread_mutex_lock(&f->lock);
+	if (f->tab) {
+		for (s = f->tab[h & (f->tabsize - 1)]; s; s = s->hnext)
+			if (s->hash == h && s->keylen == key.len &&
+			    !memcmp(s->key, key.data, key.len))
+				goto out;
+	}
+	for (size_t i = 0, off = 0; i < f->nlabels; i++) {
+		const char *v = key.data + off;
+		mc_buf_addf(&labels, "%s%s=\"", i ? "," : "",
+			    f->label_names[i]);
+		mc_metrics_escape(&labels, v);
+		mc_buf_addch(&labels, '"');
+		off += strlen(v) + 1;
+	}
+	s = series_new(f, key.data, key.len, labels.data);
+	s->hash = h;
+	if (f->nseries > f->tabsize) {
+		rehash(f);
+	} else {
+		struct mc_series **slot = &f->tab[h & (f->tabsize - 1)];
+		s->hnext = *slot;
+		*slot = s;
+	}
+out:
+	pthread_mutex_unlock(&f->lock);
+	mc_buf_release(&key);
+	mc_buf_release(&labels);
+	return s;
+}
+
+static void series_zero(struct mc_series *s)
+{
+	atomic_store(&s->n, 0);
+	atomic_store(&s->bits, 0);
+	if (s->f->type == MC_HISTOGRAM)
+		for (size_t i = 0; i <= s->f->nbounds; i++)
+			atomic_store(&s->buckets[i], 0);
+}
+
+void mc_family_clear(struct mc_family *f)
+{
+	struct mc_series *s, *next;
+
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	if (f->only) {
+		series_zero(f->only);
+	} else {
+		for (s = f->head; s; s = next) {
+			next = s->next;
+			series_free(s);
+		}
+		f->head = NULL;
+		f->tail = &f->head;
+		f->nseries = 0;
+		if (f->tab)
+			memset(f->tab, 0, f->tabsize * sizeof(*f->tab));
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+void mc_series_add(struct mc_series *s, uint64_t n)
+{
+	if (s)
+		atomic_fetch_add_explicit(&s->n, n, memory_order_relaxed);
+}
+
+void mc_series_set(struct mc_series *s, double v)
+{
+	if (!s || s->f->type == MC_HISTOGRAM)
+		return;
+	atomic_store(&s->n, 0);
+	atomic_store(&s->bits, to_bits(v));
+}
+
+void mc_series_observe(struct mc_series *s, double v)
+{
+	struct mc_family *f;
+	size_t lo = 0, hi;
+	uint64_t old, new;
+
+	if (!s || s->f->type != MC_HISTOGRAM)
+		return;
+	f = s->f;
+	/* First bound >= v (le is inclusive); NaN lands in +Inf. */
+	hi = f->nbounds;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v <= f->bounds[mid])
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (isnan(v))
+		lo = f->nbounds;
+	atomic_fetch_add_explicit(&s->buckets[lo], 1, memory_order_relaxed);
+	old = atomic_load_explicit(&s->bits, memory_order_relaxed);
+	do
+		new = to_bits(from_bits(old) + v);
+	while (!atomic_compare_exchange_weak_explicit(
+		&s->bits, &old, new, memory_order_relaxed,
+		memory_order_relaxed));
+}
+
+static uint64_t hist_count(const struct mc_series *s)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i <= s->f->nbounds; i++)
+		n += atomic_load_explicit(&s->buckets[i], memory_order_relaxed);
+	return n;
+}
+
+double mc_series_value(const struct mc_series *s)
+{
+	if (!s)
+		return 0;
+	if (s->f->type == MC_HISTOGRAM)
+		return (double)hist_count(s);
+	return from_bits(atomic_load(&s->bits)) + (double)atomic_load(&s->n);
+}
+
+void mc_metrics_add_collector(struct mc_metrics *m,
+			      void (*fn)(struct mc_metrics *, void *),
+			      void *arg)
+{
+	struct collector *c = xcalloc(1, sizeof(*c));
+
+	c->fn = fn;
+	c->arg = arg;
+	pthread_mutex_lock(&m->lock);
+	*m->ctail = c;
+	m->ctail = &c->next;
+	m->ncollectors++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* name{labels} or name{labels,le="x"}: the opening of one sample line. */
+static void add_sample_name(struct mc_buf *out, const struct mc_family *f,
+			    const char *suffix, const char *labels,
+			    const char *le)
+{
+	mc_buf_adds(out, f->name);
+	mc_buf_adds(out, suffix);
+	if (*labels || le) {
+		mc_buf_addch(out, '{');
+		mc_buf_adds(out, labels);
+		if (le) {
+			mc_buf_adds(out, *labels ? ",le=\"" : "le=\"");
+			mc_buf_adds(out, le);
+			mc_buf_addch(out, '"');
+		}
+		mc_buf_addch(out, '}');
+	}
+	mc_buf_addch(out, ' ');
+}
+
+static void render_series(struct mc_buf *out, const struct mc_series *s)
+{
+	const struct mc_family *f = s->f;
+
+	if (f->type != MC_HISTOGRAM) {
+		double d = from_bits(atomic_load(&s->bits));
+		uint64_t n = atomic_load(&s->n);
+
+		add_sample_name(out, f, "", s->labels, NULL);
+		/* Pure counters stay exact past 2^53. */
+		if (d == 0)
+			mc_buf_addu(out, n);
+		else
+			add_num(out, d + (double)n);
+		mc_buf_addch(out, '\n');
+		return;
+	}
+	uint64_t cum = 0;
+	for (size_t i = 0; i <= f->nbounds; i++) {
+		cum += atomic_load_explicit(&s->buckets[i], memory_order_relaxed);
+		add_sample_name(out, f, "_bucket", s->labels,
+				i < f->nbounds ? f->le[i] : "+Inf");
+		mc_buf_addu(out, cum);
+		mc_buf_addch(out, '\n');
+	}
+	add_sample_name(out, f, "_sum", s->labels, NULL);
+	add_num(out, from_bits(atomic_load(&s->bits)));
+	mc_buf_addch(out, '\n');
+	/* The count is the +Inf bucket read above, so the two always agree. */
+	add_sample_name(out, f, "_count", s->labels, NULL);
+	mc_buf_addu(out, cum);
+	mc_buf_addch(out, '\n');
+}
+
+void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
+{
+	static const char *const types[] = { "counter", "gauge", "histogram" };
+	struct collector *c;
+	size_t n;
+
+	pthread_mutex_lock(&m->render_lock);
+	/* Nodes are only appended, so the first n stay valid unlocked. */
+	pthread_mutex_lock(&m->lock);
+	c = m->collectors;
+	n = m->ncollectors;
+	pthread_mutex_unlock(&m->lock);
+	for (; n--; c = c->next)
+		c->fn(m, c->arg);
+
+	pthread_mutex_lock(&m->lock);
+	for (struct mc_family *f = m->head; f; f = f->next) {
+		mc_buf_adds(out, "# HELP ");
+		mc_buf_adds(out, f->name);
+		mc_buf_addch(out, ' ');
+		add_help(out, f->help);
+		mc_buf_adds(out, "\n# TYPE ");
+		mc_buf_adds(out, f->name);
+		mc_buf_addch(out, ' ');
+		mc_buf_adds(out, types[f->type]);
+		mc_buf_addch(out, '\n');
+		pthread_mutex_lock(&f->lock);
+		for (struct mc_series *s = f->head; s; s = s->next)
+			render_series(out, s);
+		pthread_mutex_unlock(&f->lock);
+	}
+	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(&m->render_lock);
+	/* An empty registry still ends with a newline. */
+	if (!out->len || out->data[out->len - 1] != '\n')
+		mc_buf_addch(out, '\n');
+}
+
+/* --- process_* families, as the Prometheus client libraries export them */
+
+static const struct {
+	const char *name, *help;
+	enum mc_metric_type type;
+} process_families[] = {
+	{ "process_cpu_seconds_total",
+	  "Total user and system CPU time spent in seconds.", MC_COUNTER },
+	{ "process_open_fds", "Number of open file descriptors.", MC_GAUGE },
+	{ "process_max_fds", "Maximum number of open file descriptors.",
+	  MC_GAUGE },
+	{ "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+	  MC_GAUGE },
+	{ "process_resident_memory_bytes", "Resident memory size in bytes.",
+	  MC_GAUGE },
+	{ "process_start_time_seconds",
+	  "Start time of the process since unix epoch in seconds.", MC_GAUGE },
+};
+
+enum { P_CPU, P_OPEN_FDS, P_MAX_FDS, P_VIRT, P_RSS, P_START };
+
+static void process_set(struct mc_metrics *m, int which, double v)
+{
+	struct mc_family *f = mc_metrics_find(m, process_families[which].name);
+
+	mc_series_set(mc_family_series(f, NULL), v);
+}
+
+/* Fields of /proc/self/stat from the 3rd on (after "pid (comm)"). */
+static int read_stat(unsigned long long *utime, unsigned long long *stime,
+		     unsigned long long *start)
+{
+	char line[1024], *p;
+	FILE *fp = fopen("/proc/self/stat", "r");
+	int ok;
+
+	if (!fp)
+		return -1;
+	p = fgets(line, sizeof(line), fp);
+	fclose(fp);
+	/* comm may hold spaces and parentheses: start after the last ')'. */
+	if (!p || !(p = strrchr(line, ')')))
+		return -1;
+	ok = sscanf(p + 1,
+		    " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu"
+		    " %*d %*d %*d %*d %*d %*d %llu",
+		    utime, stime, start);
+	return ok == 3 ? 0 : -1;
+}
+
+static double boot_time(void)
+{
+	char line[256];
+	double bt = 0;
+	FILE *fp = fopen("/proc/stat", "r");
+
+	if (!fp)
+		return 0;
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, "btime %lf", &bt) == 1)
+			break;
+	fclose(fp);
+	return bt;
+}
+
+static void process_collect(struct mc_metrics *m, void *arg)
+{
+	unsigned long long ut, st, start, size, rss;
+	double hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	struct rlimit rl;
+	FILE *fp;
+	DIR *d;
+
+	if (read_stat(&ut, &st, &start) == 0)
+		process_set(m, P_CPU, (double)(ut + st) / hz);
+	fp = fopen("/proc/self/statm", "r");
+	if (fp) {
+		if (fscanf(fp, "%llu %llu", &size, &rss) == 2) {
+			process_set(m, P_VIRT, size * page);
+			process_set(m, P_RSS, rss * page);
+		}
+		fclose(fp);
+	}
+	d = opendir("/proc/self/fd");
+	if (d) {
+		struct dirent *e;
+		unsigned n = 0;
+		while ((e = readdir(d)))
+			n += e->d_name[0] != '.';
+		closedir(d);
+		/* Not counting the descriptor opendir itself holds. */
+		process_set(m, P_OPEN_FDS, n ? n - 1 : 0);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		process_set(m, P_MAX_FDS, rl.rlim_cur == RLIM_INFINITY ?
+						  INFINITY : (double)rl.rlim_cur);
+}
+
+void mc_metrics_add_process(struct mc_metrics *m)
+{
+	unsigned long long ut, st, start;
+
+	for (size_t i = 0; i < sizeof(process_families) /
+				       sizeof(process_families[0]); i++)
+		mc_metrics_family(m, process_families[i].name,
+				  process_families[i].help,
+				  process_families[i].type, NULL, NULL, 0);
+	/* Fixed for the life of the process: read it once. */
+	if (read_stat(&ut, &st, &start) == 0)
+		process_set(m, P_START,
+			    boot_time() + (double)start / sysconf(_SC_CLK_TCK));
+	mc_metrics_add_collector(m, process_collect, NULL);
+}

@@ -1,0 +1,144 @@
+/*
+ * render.c - bodies the HTTP service and the FUSE tree both serve.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "render.h"
+#include "size.h"
+
+void mc_render_desc(struct mc_buf *b, const struct mc_desc *d)
+{
+	mc_buf_adds(b, "{\"size_\":");
+	mc_buf_addu(b, d->size);
+	mc_buf_adds(b, ",\"buffer_address_\":");
+	mc_buf_addu(b, d->addr);
+	mc_buf_adds(b, ",\"protocol_\":");
+	mc_buf_add_json_str(b, d->protocol, strlen(d->protocol));
+	mc_buf_adds(b, ",\"transport_endpoint_\":");
+	mc_buf_add_json_str(b, d->endpoint, strlen(d->endpoint));
+	if (!strcmp(d->protocol, "rdma")) {
+		mc_buf_adds(b, ",\"rkey_\":");
+		mc_buf_addu(b, d->rkey);
+	}
+	mc_buf_adds(b, ",\"segment_id\":\"");
+	mc_buf_adds(b, d->seg_id);
+	mc_buf_adds(b, "\"}");
+}
+
+void mc_render_replica_line(struct mc_buf *b, const struct mc_desc *d)
+{
+	mc_buf_adds(b, "{\"transport_endpoint_\":");
+	mc_buf_add_json_str(b, d->endpoint, strlen(d->endpoint));
+	mc_buf_adds(b, ",\"buffer_descriptors\":[");
+	mc_render_desc(b, d);
+	mc_buf_adds(b, "]}\n");
+}
+
+int mc_render_query_key(struct mc_store *s, struct mc_buf *b, const void *key,
+			size_t klen)
+{
+	struct mc_desc d[MC_REPLICA_MAX];
+	int n = mc_query(s, key, klen, d, MC_REPLICA_MAX);
+
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n && i < MC_REPLICA_MAX; i++)
+		mc_render_replica_line(b, &d[i]);
+	return 0;
+}
+
+static double counter(struct mc_metrics *m, const char *name)
+{
+	struct mc_family *f = mc_metrics_find(m, name);
+
+	return f ? mc_series_value(mc_family_series(f, NULL)) : 0;
+}
+
+/* "PutStart=12/12": successes (requests - failures) over requests. */
+static void add_ratio(struct mc_buf *b, struct mc_metrics *m,
+		      const char *label, const char *op)
+{
+	char req[96], fail[96];
+	double r, f;
+
+	snprintf(req, sizeof(req), "master_%s_requests_total", op);
+	snprintf(fail, sizeof(fail), "master_%s_failures_total", op);
+	r = counter(m, req);
+	f = counter(m, fail);
+	mc_buf_addf(b, "%s=%.0f/%.0f", label, r - f, r);
+}
+
+void mc_render_summary(struct mc_store *s, struct mc_buf *b)
+{
+	struct mc_metrics *m = mc_store_metrics(s);
+	struct mc_usage u;
+	char used[32], cap[32], evb[32];
+
+	mc_store_usage(s, &u);
+	mc_buf_addf(b, "Mem Storage: %s / %s",
+		    mc_size_human(u.used, used, sizeof(used)),
+		    mc_size_human(u.capacity, cap, sizeof(cap)));
+	if (u.capacity)
+		mc_buf_addf(b, " (%.1f%%)",
+			    100.0 * (double)u.used / (double)u.capacity);
+	mc_buf_addf(b, " | Keys: %llu (soft-pinned: 0) | Clients: %d",
+		    (unsigned long long)u.keys, u.segments ? 1 : 0);
+	mc_buf_adds(b, " | Requests (Success/Total): ");
+	add_ratio(b, m, "PutStart", "put_start");
+	mc_buf_adds(b, ", ");
+	add_ratio(b, m, "PutEnd", "put_end");
+	mc_buf_adds(b, ", ");
+	add_ratio(b, m, "PutRevoke", "put_revoke");
+	mc_buf_adds(b, ", ");
+	add_ratio(b, m, "Get", "get_replica_list");
+	mc_buf_adds(b, ", ");
+	add_ratio(b, m, "Exist", "exist_key");
+	mc_buf_adds(b, ", ");
+	add_ratio(b, m, "Del", "remove");
+	mc_buf_adds(b, ", ");
+	add_ratio(b, m, "DelAll", "remove_all");
+	mc_buf_adds(b, ", ");
+	add_ratio(b, m, "Ping", "ping");
+	mc_buf_addf(b, " | Eviction: Success/Attempts=%.0f/%.0f, keys=%.0f, size=%s",
+		    counter(m, "master_successful_evictions_total"),
+		    counter(m, "master_attempted_evictions_total"),
+		    counter(m, "master_evicted_key_count"),
+		    mc_size_human((uint64_t)counter(m, "master_evicted_size_bytes"),
+				  evb, sizeof(evb)));
+}
+
+void mc_render_metrics(struct mc_store *s, struct mc_buf *b)
+{
+	mc_metrics_render(mc_store_metrics(s), b);
+}
+
+int mc_render_query_segment(struct mc_store *s, struct mc_buf *b,
+			    const char *name)
+{
+	uint64_t used, cap;
+
+	if (mc_segment_name_usage(s, name, &used, &cap) < 0)
+		return -ENOENT;
+	mc_buf_adds(b, name);
+	mc_buf_adds(b, "\nUsed(bytes): ");
+	mc_buf_addu(b, used);
+	mc_buf_adds(b, "\nCapacity(bytes): ");
+	mc_buf_addu(b, cap);
+	mc_buf_addch(b, '\n');
+	return 0;
+}
+
+static int add_name(const char *name, uint64_t used, uint64_t cap, void *arg)
+{
+	mc_buf_adds(arg, name);
+	mc_buf_addch(arg, '\n');
+	return 0;
+}
+
+void mc_render_segment_names(struct mc_store *s, struct mc_buf *b)
+{
+	mc_segment_name_foreach(s, add_name, b);
+}

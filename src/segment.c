@@ -1,0 +1,716 @@
+/*
+ * segment.c - segments: mounting memory (anonymous or /dev/shm), splitting
+ * large mounts, unmounting at once or after a grace period, and the
+ * replica buffers carved out of them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "store_int.h"
+#include "uuid.h"
+
+struct mc_seg *blk_seg(const struct mc_blk *b)
+{
+	return mc_alloc_user(b->owner);
+}
+
+static void seg_free(struct mc_seg *g)
+{
+	struct mc_store *s = g->store;
+
+	if (g->registered && s->o.unregister_mem)
+		s->o.unregister_mem(s->o.register_arg, g->base, g->size);
+	if (g->map)
+		munmap(g->map, g->map_len);
+	mc_alloc_free(g->alloc);
+	pthread_mutex_destroy(&g->lock);
+	free(g->name);
+	free(g->location);
+	free(g->shm_name);
+	free(g);
+}
+
+static void seg_unref(struct mc_seg *g)
+{
+	if (atomic_fetch_sub(&g->refs, 1) == 1)
+		seg_free(g);
+}
+
+void blk_set_state(struct mc_blk *b, uint32_t state, uint64_t value_size)
+{
+	_Atomic uint32_t *st = (_Atomic uint32_t *)&b->u.state;
+	uint32_t old = atomic_load(st), nv;
+
+	do {
+		nv = (old & ~(BLK_STATE_MASK | (0xffu << BLK_PAD_SHIFT))) |
+		     state | (uint32_t)(b->size - value_size) << BLK_PAD_SHIFT;
+	} while (!atomic_compare_exchange_weak(st, &old, nv));
+}
+
+void blk_unref(struct mc_blk *b)
+{
+	_Atomic uint32_t *ref = (_Atomic uint32_t *)&b->u.ref;
+
+	if (atomic_fetch_sub(ref, 1) != 1)
+		return;
+	struct mc_seg *g = blk_seg(b);
+	struct mc_store *s = g->store;
+	uint64_t size = b->size;
+
+	pthread_mutex_lock(&g->lock);
+	mc_alloc_put(g->alloc, b);
+	pthread_mutex_unlock(&g->lock);
+	atomic_fetch_sub(&s->used, size);
+	seg_unref(g);
+}
+
+void blk_desc(const struct mc_blk *b, uint64_t value_size, struct mc_desc *d)
+{
+	struct mc_seg *g = blk_seg(b);
+
+	d->addr = (uint64_t)(uintptr_t)(g->base + b->off);
+	d->size = value_size;
+	d->rkey = g->rkey;
+	memcpy(d->seg_id, g->id, sizeof(d->seg_id));
+	snprintf(d->protocol, sizeof(d->protocol), "%s", g->protocol);
+	snprintf(d->endpoint, sizeof(d->endpoint), "%s",
+		 atomic_load(&g->store->endpoint));
+}
+
+/*
+ * Allocates one buffer in each of @want distinct segments that take
+ * allocations, starting at a rotating index so load spreads. All or
+ * nothing: -ENOSPC when fewer than min(want, segments) succeed.
+ */
+int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
+		       struct mc_blk **out)
+{
+	unsigned got = 0;
+	size_t n, start, ok = 0;
+
+	pthread_rwlock_rdlock(&s->seg_lock);
+	n = s->nsegs;
+	for (size_t i = 0; i < n; i++)
+		ok += atomic_load(&s->segs[i]->state) == SEG_OK;
+	if (ok < want)
+		want = ok;
+	start = n ? atomic_fetch_add(&s->rr, 1) % n : 0;
+	for (size_t k = 0; k < n && got < want; k++) {
+		struct mc_seg *g = s->segs[(start + k) % n];
+
+		if (atomic_load(&g->state) != SEG_OK)
+			continue;
+		pthread_mutex_lock(&g->lock);
+		struct mc_blk *b = mc_alloc_get(g->alloc, size);
+		pthread_mutex_unlock(&g->lock);
+		if (!b)
+			continue;
+		atomic_fetch_add(&g->refs, 1);
+		atomic_fetch_add(&s->used, b->size);
+		b->u.ref = 1;
+		b->u.lease_until = 0;
+		b->u.state = BLK_PENDING;
+		blk_set_state(b, BLK_PENDING, size);
+		out[got++] = b;
+	}
+	pthread_rwlock_unlock(&s->seg_lock);
+	if (got && got == want)
+		return (int)got;
+	for (unsigned i = 0; i < got; i++)
+		blk_unref(out[i]);
+	return -ENOSPC;
+}
+
+/* The listed segment holding @addr, with a reference, or NULL. */
+static struct mc_seg *seg_by_addr(struct mc_store *s, uint64_t addr)
+{
+	struct mc_seg *found = NULL;
+
+	pthread_rwlock_rdlock(&s->seg_lock);
+	for (size_t i = 0; i < s->nsegs; i++) {
+		struct mc_seg *g = s->segs[i];
+		uint64_t base = (uint64_t)(uintptr_t)g->base;
+
+		if (addr >= base && addr - base < g->size) {
+			atomic_fetch_add(&g->refs, 1);
+			found = g;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&s->seg_lock);
+	return found;
+}
+
+int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
+	    struct mc_blk **out)
+{
+	struct mc_seg *g;
+	struct mc_blk *b;
+	int rc = -EACCES;
+
+	if (size == 0 || addr + size < addr)
+		return -EACCES;
+	g = seg_by_addr(s, addr);
+	if (!g)
+		return -EACCES;
+	pthread_mutex_lock(&g->lock);
+	b = mc_alloc_find(g->alloc, addr - (uint64_t)(uintptr_t)g->base);
+	if (b) {
+		_Atomic uint32_t *ref = (_Atomic uint32_t *)&b->u.ref;
+		uint32_t st = atomic_load((_Atomic uint32_t *)&b->u.state);
+		uint64_t start = (uint64_t)(uintptr_t)g->base + b->off;
+		uint64_t end = start + blk_value_size(b);
+		uint32_t r = atomic_load(ref);
+
+		/* A block at ref 0 is on its way back to the allocator. */
+		if ((st & BLK_STATE_MASK) == state && addr >= start &&
+		    size <= end - addr && r > 0 &&
+		    atomic_compare_exchange_strong(ref, &r, r + 1)) {
+			*out = b;
+			rc = 0;
+		}
+	}
+	pthread_mutex_unlock(&g->lock);
+	seg_unref(g);
+	return rc;
+}
+
+/* ------------------------------------------------------------- mounting */
+
+static bool shm_name_ok(const char *name, const char **bare)
+{
+	if (!name || !*name)
+		return false;
+	if (*name == '/')
+		name++;
+	*bare = name;
+	return *name && !strchr(name, '/') && strcmp(name, ".") &&
+	       strcmp(name, "..") && strlen(name) < 256;
+}
+
+static int seg_new(struct mc_store *s, const struct mc_mount_req *req,
+		   const char *protocol, uint64_t size, struct mc_seg **out,
+		   struct mc_err *err)
+{
+	struct mc_seg *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
+	mc_uuid_new(g->id);
+	g->name = strdup(req->name && *req->name ? req->name : s->hostname);
+	g->location = strdup(req->location ? req->location : "");
+	snprintf(g->protocol, sizeof(g->protocol), "%s", protocol);
+	g->size = size;
+	g->store = s;
+	atomic_init(&g->refs, 1);
+	atomic_init(&g->state, SEG_OK);
+	pthread_mutex_init(&g->lock, NULL);
+	g->alloc = mc_alloc_new(size - size % MC_BUF_ALIGN, MC_BUF_ALIGN, g);
+	if (!g->name || !g->location || !g->alloc) {
+		seg_free(g);
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
+	}
+	*out = g;
+	return 0;
+}
+
+static int seg_register(struct mc_store *s, struct mc_seg *g,
+			struct mc_err *err)
+{
+	int rc;
+
+	if (strcmp(g->protocol, "rdma"))
+		return 0;
+	if (!s->o.register_mem)
+		return mc_err_set(err, -EOPNOTSUPP, MC_INVALID_PARAMS,
+				  "protocol 'rdma' is not available: built without rdma-core");
+	rc = s->o.register_mem(s->o.register_arg, g->base, g->size, &g->rkey);
+	if (rc < 0)
+		return mc_err_set(err, rc, MC_INVALID_PARAMS,
+				  "cannot register segment '%s' for rdma: %s",
+				  g->id, rc == -EOPNOTSUPP ? "no RDMA device found"
+							   : strerror(-rc));
+	g->registered = true;
+	return 0;
+}
+
+/*
+ * Chunk sizes for a mount of @total bytes: near-equal, each a multiple of
+ * @align but the last, none over @max (like upstream's GetNextSegmentSize).
+ */
+static size_t split_sizes(uint64_t total, uint64_t max, uint64_t align,
+			  uint64_t **out)
+{
+	uint64_t n, chunk, left = total;
+	size_t i = 0;
+
+	if (max < align)
+		max = align;
+	max -= max % align;
+	n = (total + max - 1) / max;
+	chunk = (total + n - 1) / n;
+	chunk = (chunk + align - 1) / align * align;
+	if (chunk > max)
+		chunk = max;
+	*out = calloc(n + 1, sizeof(**out));
+	if (!*out)
+		return 0;
+	while (left) {
+		uint64_t c = left < chunk ? left : chunk;
+
+		(*out)[i++] = c;
+		left -= c;
+	}
+	return i;
+}
+
+static void list_add(struct mc_store *s, struct mc_seg *g)
+{
+	if (s->nsegs == s->segs_cap) {
+		size_t cap = s->segs_cap ? s->segs_cap * 2 : 16;
+		struct mc_seg **n = realloc(s->segs, cap * sizeof(*n));
+
+		if (!n)
+			abort();
+		s->segs = n;
+		s->segs_cap = cap;
+	}
+	g->seq = ++s->seg_seq;
+	s->segs[s->nsegs++] = g;
+	atomic_fetch_add(&s->capacity, g->size);
+}
+
+int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
+		     struct mc_mount_result *out, struct mc_err *err)
+{
+	const char *protocol = req->protocol && *req->protocol ? req->protocol
+							       : s->protocol;
+	const char *bare = NULL;
+	uint64_t total, align, *sizes = NULL;
+	size_t n, made = 0;
+	struct mc_seg **segs = NULL;
+	long page = sysconf(_SC_PAGESIZE);
+	int fd = -1, rc;
+
+	memset(out, 0, sizeof(*out));
+	mc_series_add(s->c.mount, 1);
+	if (req->size == 0 || req->size > INT64_MAX) {
+		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				"invalid size, must be a positive integer");
+		goto fail;
+	}
+	if (strcmp(protocol, "tcp") && strcmp(protocol, "rdma")) {
+		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				"unknown protocol '%s'", protocol);
+		goto fail;
+	}
+	if (req->name && strlen(req->name) > 255) {
+		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				"segment name too long");
+		goto fail;
+	}
+	if (req->location && strlen(req->location) > 255) {
+		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				"location too long");
+		goto fail;
+	}
+	if (req->shm_name) {
+		struct stat st;
+		char path[300];
+
+		if (!shm_name_ok(req->shm_name, &bare)) {
+			rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+					"invalid shm name '%s'", req->shm_name);
+			goto fail;
+		}
+		if (req->offset % (uint64_t)page || req->offset > INT64_MAX) {
+			rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+					"offset %llu is not page aligned",
+					(unsigned long long)req->offset);
+			goto fail;
+		}
+		snprintf(path, sizeof(path), "/dev/shm/%s", bare);
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			rc = mc_err_set(err, -ENOENT, MC_INVALID_PARAMS,
+					"no shm object '%s'", bare);
+			goto fail;
+		}
+		if (req->offset > (uint64_t)st.st_size ||
+		    req->size > (uint64_t)st.st_size - req->offset) {
+			rc = mc_err_set(err, -ERANGE, MC_INVALID_PARAMS,
+					"offset + size passes the end of shm object '%s'",
+					bare);
+			goto fail;
+		}
+		total = req->size;
+		align = (uint64_t)page;
+	} else {
+		total = (req->size + MC_ALLOC_ALIGN - 1) / MC_ALLOC_ALIGN *
+			MC_ALLOC_ALIGN;
+		align = MC_ALLOC_ALIGN;
+	}
+	n = split_sizes(total, s->o.max_segment_size, align, &sizes);
+	segs = calloc(n ? n : 1, sizeof(*segs));
+	out->ids = calloc(n ? n : 1, sizeof(*out->ids));
+	if (!n || !segs || !out->ids) {
+		rc = mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
+		goto fail;
+	}
+	for (uint64_t off = 0; made < n; off += sizes[made++]) {
+		struct mc_seg *g;
+		void *m;
+
+		rc = seg_new(s, req, protocol, sizes[made], &g, err);
+		if (rc < 0)
+			goto fail;
+		segs[made] = g;
+		if (bare) {
+			g->kind = MC_SEG_SHM;
+			g->shm_name = strdup(bare);
+			g->shm_offset = req->offset + off;
+			m = mmap(NULL, sizes[made], PROT_READ | PROT_WRITE,
+				 MAP_SHARED, fd, (off_t)g->shm_offset);
+		} else {
+			g->kind = MC_SEG_ALLOC;
+			m = mmap(NULL, sizes[made], PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		}
+		if (m == MAP_FAILED || (bare && !g->shm_name)) {
+			if (m != MAP_FAILED)
+				munmap(m, sizes[made]);
+			rc = mc_err_set(err, -ENOMEM, MC_NO_AVAILABLE_HANDLE,
+					"cannot map %llu bytes: %s",
+					(unsigned long long)sizes[made],
+					strerror(errno));
+			made++;
+			goto fail;
+		}
+		g->map = g->base = m;
+		g->map_len = sizes[made];
+		rc = seg_register(s, g, err);
+		if (rc < 0) {
+			made++;
+			goto fail;
+		}
+	}
+	pthread_rwlock_wrlock(&s->seg_lock);
+	for (size_t i = 0; i < n; i++) {
+		list_add(s, segs[i]);
+		memcpy(out->ids[i], segs[i]->id, sizeof(out->ids[i]));
+		out->allocated_size += segs[i]->size;
+	}
+	pthread_rwlock_unlock(&s->seg_lock);
+	out->n = n;
+	for (size_t i = 0; i < n; i++)
+		mc_info("mounted segment '%s' (%s, %llu bytes, %s)",
+			segs[i]->id, segs[i]->name,
+			(unsigned long long)segs[i]->size,
+			bare ? "shm" : "alloc");
+	free(segs);
+	free(sizes);
+	if (fd >= 0)
+		close(fd);
+	return 0;
+fail:
+	for (size_t i = 0; i < made; i++)
+		if (segs[i])
+			seg_free(segs[i]);
+	free(segs);
+	free(sizes);
+	free(out->ids);
+	out->ids = NULL;
+	if (fd >= 0)
+		close(fd);
+	mc_series_add(s->c.mount_fail, 1);
+	return rc;
+}
+
+/* ----------------------------------------------------------- unmounting */
+
+static struct mc_seg *seg_find_locked(struct mc_store *s, const char *id)
+{
+	for (size_t i = 0; i < s->nsegs; i++)
+		if (!strcmp(s->segs[i]->id, id))
+			return s->segs[i];
+	return NULL;
+}
+
+/* Takes @g out of the table; the caller holds seg_lock for writing. */
+static void seg_unlist_locked(struct mc_store *s, struct mc_seg *g)
+{
+	for (size_t i = 0; i < s->nsegs; i++) {
+		if (s->segs[i] == g) {
+			memmove(&s->segs[i], &s->segs[i + 1],
+				(s->nsegs - i - 1) * sizeof(*s->segs));
+			s->nsegs--;
+			break;
+		}
+	}
+	atomic_store(&g->state, SEG_GONE);
+	atomic_fetch_sub(&s->capacity, g->size);
+}
+
+/* Completes the unmount of an unlisted segment: replicas go. */
+static void seg_finish(struct mc_store *s, struct mc_seg *g)
+{
+	mc_info("unmounted segment '%s'", g->id);
+	store_drop_segment(s, g);
+	seg_unref(g);   /* the table's reference */
+}
+
+int mc_segment_unmount(struct mc_store *s, const char *const *ids, size_t n,
+		       enum mc_seg_kind kind, unsigned grace_s,
+		       char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
+		       struct mc_err *err)
+{
+	struct mc_seg **gs;
+	size_t nf = 0;
+	char(*fl)[MC_ID_LEN + 1] = NULL;
+	int rc = 0;
+
+	if (failed)
+		*failed = NULL;
+	if (n_failed)
+		*n_failed = 0;
+	mc_series_add(s->c.unmount, 1);
+	if (n == 0 || grace_s > 3600) {
+		mc_series_add(s->c.unmount_fail, 1);
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  n ? "grace period must be 0..3600 seconds"
+				    : "no segment ids given");
+	}
+	gs = calloc(n, sizeof(*gs));
+	fl = calloc(n, sizeof(*fl));
+	if (!gs || !fl) {
+		free(gs);
+		free(fl);
+		mc_series_add(s->c.unmount_fail, 1);
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
+	}
+	pthread_rwlock_wrlock(&s->seg_lock);
+	for (size_t i = 0; i < n; i++) {
+		struct mc_seg *g = seg_find_locked(s, ids[i]);
+
+		for (size_t j = 0; g && j < i; j++)
+			if (gs[j] == g)
+				g = NULL;   /* the same id twice */
+		if (!g || g->kind != kind) {
+			snprintf(fl[nf++], MC_ID_LEN + 1, "%s", ids[i]);
+			continue;
+		}
+		gs[i] = g;
+	}
+	if (nf) {
+		rc = mc_err_set(err, -ENOENT, MC_SEGMENT_NOT_FOUND,
+				"segment '%s' not found%s", fl[0],
+				kind == MC_SEG_SHM ? " among shm mounts"
+						   : " among alloc mounts");
+		pthread_rwlock_unlock(&s->seg_lock);
+		goto out;
+	}
+	uint64_t now = store_now(s);
+	for (size_t i = 0; i < n; i++) {
+		if (grace_s && atomic_load(&gs[i]->state) == SEG_OK) {
+			atomic_store(&gs[i]->state, SEG_DRAINING);
+			gs[i]->deadline_ms = now + (uint64_t)grace_s * 1000;
+			gs[i] = NULL;
+		} else if (grace_s) {
+			gs[i] = NULL;   /* already draining: keep its deadline */
+		} else {
+			seg_unlist_locked(s, gs[i]);
+		}
+	}
+	pthread_rwlock_unlock(&s->seg_lock);
+	for (size_t i = 0; i < n; i++)
+		if (gs[i])
+			seg_finish(s, gs[i]);
+out:
+	free(gs);
+	if (rc < 0) {
+		mc_series_add(s->c.unmount_fail, 1);
+		if (failed)
+			*failed = fl;
+		else
+			free(fl);
+		if (n_failed)
+			*n_failed = nf;
+	} else {
+		free(fl);
+	}
+	return rc;
+}
+
+/* Completes the unmounts whose grace period has ended. */
+void seg_tick(struct mc_store *s, uint64_t now)
+{
+	for (;;) {
+		struct mc_seg *due = NULL;
+
+		pthread_rwlock_wrlock(&s->seg_lock);
+		for (size_t i = 0; i < s->nsegs; i++) {
+			struct mc_seg *g = s->segs[i];
+
+			if (atomic_load(&g->state) == SEG_DRAINING &&
+			    g->deadline_ms <= now) {
+				due = g;
+				seg_unlist_locked(s, g);
+				break;
+			}
+		}
+		pthread_rwlock_unlock(&s->seg_lock);
+		if (!due)
+			return;
+		seg_finish(s, due);
+	}
+}
+
+void seg_unmount_all(struct mc_store *s)
+{
+	for (;;) {
+		struct mc_seg *g = NULL;
+
+		pthread_rwlock_wrlock(&s->seg_lock);
+		if (s->nsegs) {
+			g = s->segs[s->nsegs - 1];
+			seg_unlist_locked(s, g);
+		}
+		pthread_rwlock_unlock(&s->seg_lock);
+		if (!g)
+			return;
+		seg_finish(s, g);
+	}
+}
+
+/* ------------------------------------------------------------ inspection */
+
+static void seg_info_locked(struct mc_store *s, struct mc_seg *g,
+			    struct mc_seg_info *i)
+{
+	memset(i, 0, sizeof(*i));
+	memcpy(i->id, g->id, sizeof(i->id));
+	snprintf(i->name, sizeof(i->name), "%s", g->name);
+	snprintf(i->protocol, sizeof(i->protocol), "%s", g->protocol);
+	snprintf(i->location, sizeof(i->location), "%s", g->location);
+	if (g->kind == MC_SEG_SHM) {
+		snprintf(i->source, sizeof(i->source), "shm:%s+%llu",
+			 g->shm_name, (unsigned long long)g->shm_offset);
+		snprintf(i->shm_name, sizeof(i->shm_name), "%s", g->shm_name);
+		i->shm_offset = g->shm_offset;
+	} else {
+		snprintf(i->source, sizeof(i->source), "alloc");
+	}
+	snprintf(i->endpoint, sizeof(i->endpoint), "%s",
+		 atomic_load(&s->endpoint));
+	i->kind = g->kind;
+	i->state = atomic_load(&g->state) == SEG_DRAINING ? MC_SEG_DRAINING
+							   : MC_SEG_OK;
+	i->base = (uint64_t)(uintptr_t)g->base;
+	i->size = g->size;
+	pthread_mutex_lock(&g->lock);
+	i->used = mc_alloc_used(g->alloc);
+	pthread_mutex_unlock(&g->lock);
+	i->rkey = g->rkey;
+}
+
+int mc_segment_info(struct mc_store *s, const char *id, struct mc_seg_info *out)
+{
+	struct mc_seg *g;
+
+	pthread_rwlock_rdlock(&s->seg_lock);
+	g = seg_find_locked(s, id);
+	if (g)
+		seg_info_locked(s, g, out);
+	pthread_rwlock_unlock(&s->seg_lock);
+	return g ? 0 : -ENOENT;
+}
+
+/* A snapshot of every listed segment (the callbacks run without locks). */
+static size_t seg_snapshot(struct mc_store *s, struct mc_seg_info **out)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&s->seg_lock);
+	n = s->nsegs;
+	*out = calloc(n ? n : 1, sizeof(**out));
+	if (!*out)
+		n = 0;
+	for (size_t i = 0; i < n; i++)
+		seg_info_locked(s, s->segs[i], &(*out)[i]);
+	pthread_rwlock_unlock(&s->seg_lock);
+	return n;
+}
+
+int mc_segment_foreach(struct mc_store *s,
+		       int (*cb)(const struct mc_seg_info *, void *), void *arg)
+{
+	struct mc_seg_info *v;
+	size_t n = seg_snapshot(s, &v);
+	int rc = 0;
+
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = cb(&v[i], arg);
+	free(v);
+	return rc;
+}
+
+static int info_name_cmp(const void *a, const void *b)
+{
+	const struct mc_seg_info *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+int mc_segment_name_foreach(struct mc_store *s,
+			    int (*cb)(const char *name, uint64_t used,
+				      uint64_t capacity, void *),
+			    void *arg)
+{
+	struct mc_seg_info *v;
+	size_t n = seg_snapshot(s, &v);
+	int rc = 0;
+
+	qsort(v, n, sizeof(*v), info_name_cmp);
+	for (size_t i = 0; i < n && !rc;) {
+		uint64_t used = 0, cap = 0;
+		size_t j = i;
+
+		for (; j < n && !strcmp(v[j].name, v[i].name); j++) {
+			used += v[j].used;
+			cap += v[j].size;
+		}
+		rc = cb(v[i].name, used, cap, arg);
+		i = j;
+	}
+	free(v);
+	return rc;
+}
+
+int mc_segment_name_usage(struct mc_store *s, const char *name, uint64_t *used,
+			  uint64_t *capacity)
+{
+	bool found = false;
+
+	*used = *capacity = 0;
+	pthread_rwlock_rdlock(&s->seg_lock);
+	for (size_t i = 0; i < s->nsegs; i++) {
+		struct mc_seg *g = s->segs[i];
+
+		if (strcmp(g->name, name))
+			continue;
+		found = true;
+		*capacity += g->size;
+		pthread_mutex_lock(&g->lock);
+		*used += mc_alloc_used(g->alloc);
+		pthread_mutex_unlock(&g->lock);
+	}
+	pthread_rwlock_unlock(&s->seg_lock);
+	return found ? 0 : -ENOENT;
+}

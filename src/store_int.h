@@ -1,0 +1,210 @@
+/*
+ * store_int.h - the store's internals, shared by store.c (objects,
+ * leases, eviction, puts) and segment.c (segments and replica buffers).
+ * Nothing outside src/store.c and src/segment.c includes this.
+ *
+ * Ownership and references:
+ *
+ *   segment  <- one reference from the segment table while listed, one
+ *               from every allocated block. Its memory is unmapped when
+ *               the last goes, so a reader pinning a block of an unmounted
+ *               segment never touches unmapped memory.
+ *   block    <- u.ref counts: each object version listing it, an open put
+ *               holding it, each transfer-port pin, and the lease queue
+ *               while its lease runs. At 0 it returns to the allocator.
+ *   object   <- ref counts: the index (1 while published) and every
+ *               mc_ref handed to a reader. At 0 its blocks are unref'd.
+ *
+ * Lock order: seg_lock (rw) -> seg->lock (mutex). Shard locks, the lease
+ * mutex and the pending mutex are never held together with each other or
+ * with seg_lock, except that seg->lock may be taken under a shard lock by
+ * nobody: block frees take seg->lock alone.
+ */
+#ifndef MC_STORE_INT_H
+#define MC_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "alloc.h"
+#include "metrics.h"
+#include "mooncake.h"
+
+#define MC_BUF_ALIGN 64u       /* replica buffer alignment in a segment */
+
+/* mc_blk.u.state: low byte the state, next byte the padding (blk size -
+ * value size), then flags. */
+enum {
+	BLK_PENDING = 1,       /* allocated by a put, writable, not readable */
+	BLK_LIVE = 2,          /* published: readable */
+	BLK_DEAD = 3,          /* revoked or being freed: neither */
+};
+#define BLK_STATE_MASK 0xffu
+#define BLK_PAD_SHIFT 8
+#define BLK_LEASED (1u << 16)  /* on the lease queue */
+
+enum { SEG_OK = MC_SEG_OK, SEG_DRAINING = MC_SEG_DRAINING, SEG_GONE = 2 };
+
+struct mc_seg {
+	char id[MC_ID_LEN + 1];
+	char *name, *location, *shm_name;
+	char protocol[8];
+	enum mc_seg_kind kind;
+	uint64_t shm_offset;
+	char *base;              /* first byte */
+	uint64_t size;
+	void *map;               /* what to munmap */
+	size_t map_len;
+	uint32_t rkey;
+	bool registered;
+	uint64_t seq;            /* mount order */
+	pthread_mutex_t lock;    /* protects alloc */
+	struct mc_alloc *alloc;
+	_Atomic int state;
+	uint64_t deadline_ms;    /* draining: when the unmount completes */
+	_Atomic uint64_t refs;
+	struct mc_store *store;
+};
+
+/* One published version of an object. Immutable but for ref and atime. */
+struct mc_obj {
+	struct mc_obj *next;     /* hash chain */
+	uint64_t size;
+	uint32_t hash;
+	_Atomic uint32_t ref;
+	_Atomic uint32_t atime;  /* logical access clock (LRU) */
+	uint16_t klen;
+	uint8_t nrep;
+	uint8_t flags;
+	struct mc_blk *rep[];    /* nrep blocks, then the key bytes */
+};
+
+static inline const char *obj_key(const struct mc_obj *o)
+{
+	return (const char *)&o->rep[o->nrep];
+}
+
+struct mc_shard {
+	pthread_rwlock_t lock;
+	struct mc_obj **tab;
+	uint32_t mask;           /* buckets - 1 */
+	uint32_t count;
+} __attribute__((aligned(64)));
+
+#define MC_NSHARDS 256u
+
+struct mc_put {
+	struct mc_put *next;     /* pending list */
+	struct mc_store *store;
+	uint64_t size;
+	uint64_t deadline_ms;
+	_Atomic int ref;         /* the holder, and the pending list */
+	bool registered;         /* two-phase: in the pending list while open */
+	bool open;               /* neither published nor dropped yet */
+	uint8_t nrep;
+	struct mc_blk *blk[MC_REPLICA_MAX];
+	struct mc_desc desc[MC_REPLICA_MAX];
+	size_t klen;
+	char key[];
+};
+
+struct mc_old_ep {
+	struct mc_old_ep *next;
+	char *ep;
+};
+
+struct mc_lease_node {
+	struct mc_lease_node *next;
+	struct mc_blk *blk;
+	uint64_t due_ms;
+};
+
+/* The upstream counters, kept as series pointers for lock-free updates. */
+struct mc_counters {
+	struct mc_series *put_start, *put_start_fail, *put_end, *put_end_fail,
+		*put_revoke, *put_revoke_fail, *get, *get_fail, *exist,
+		*exist_fail, *remove, *remove_fail, *remove_all,
+		*remove_all_fail, *mount, *mount_fail, *unmount, *unmount_fail,
+		*ping, *ping_fail, *alloc_fail;
+	struct mc_series *bq_req, *bq_fail, *bq_partial, *bq_items,
+		*bq_failed_items;
+	struct mc_series *hit_nums, *hit_bytes, *valid_get, *total_get;
+	struct mc_series *evict_ok, *evict_attempts, *evict_keys, *evict_bytes;
+	struct mc_series *evict_cause_watermark, *evict_cause_alloc;
+	struct mc_series *value_size;
+	/* gauges set by the collector */
+	struct mc_family *seg_alloc_fam, *seg_cap_fam;
+	struct mc_series *g_alloc, *g_cap, *g_keys, *g_soft, *g_clients,
+		*g_cache_nums, *g_pending;
+};
+
+struct mc_store {
+	struct mc_store_opts o;
+	char *hostname, *protocol;
+	struct mc_metrics *metrics;
+	bool own_metrics;
+	struct mc_counters c;
+
+	/* segments */
+	pthread_rwlock_t seg_lock;
+	struct mc_seg **segs;    /* listed segments, mount order */
+	size_t nsegs, segs_cap;
+	uint64_t seg_seq;
+	char *_Atomic endpoint;  /* "host:port"; replaced, never freed early */
+	struct mc_old_ep *old_endpoints;
+	_Atomic uint64_t rr;     /* placement rotation */
+	_Atomic uint64_t capacity, used;
+
+	/* objects */
+	struct mc_shard shards[MC_NSHARDS];
+	_Atomic uint64_t nkeys;
+	_Atomic uint32_t clock;  /* logical LRU clock */
+	pthread_mutex_t evict_lock;
+
+	/* two-phase puts */
+	pthread_mutex_t pending_lock;
+	struct mc_put *pending;
+	_Atomic uint64_t npending;
+
+	/* leases */
+	pthread_mutex_t lease_lock;
+	struct mc_lease_node *lease_head, *lease_tail;
+
+	/* reaper */
+	pthread_t reaper;
+	bool reaper_running;
+	pthread_mutex_t reaper_lock;
+	pthread_cond_t reaper_cond;
+	bool stopping;
+	bool inited;             /* every lock and table is set up */
+};
+
+/* segment.c */
+int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
+		       struct mc_blk **out);
+void blk_unref(struct mc_blk *b);
+struct mc_seg *blk_seg(const struct mc_blk *b);
+static inline char *blk_ptr(const struct mc_blk *b)
+{
+	return blk_seg(b)->base + b->off;
+}
+static inline uint64_t blk_value_size(const struct mc_blk *b)
+{
+	uint32_t st = atomic_load_explicit((_Atomic uint32_t *)&b->u.state,
+					   memory_order_relaxed);
+	return b->size - ((st >> BLK_PAD_SHIFT) & 0xffu);
+}
+void blk_set_state(struct mc_blk *b, uint32_t state, uint64_t value_size);
+void blk_desc(const struct mc_blk *b, uint64_t value_size,
+	      struct mc_desc *d);
+/* Pins a block holding [addr, addr+size) in state @state: 0 or -EACCES. */
+int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
+	    struct mc_blk **out);
+void seg_tick(struct mc_store *s, uint64_t now);
+void seg_unmount_all(struct mc_store *s);
+
+/* store.c, called by segment.c when a segment's unmount completes */
+void store_drop_segment(struct mc_store *s, struct mc_seg *g);
+uint64_t store_now(const struct mc_store *s);
+
+#endif
