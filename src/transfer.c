@@ -275,6 +275,26 @@ static void conn_done(struct conn *c)
 }
 
 /*
+ * Receives up to @len bytes into @p: the count, 0 when the socket would
+ * block (the connection then waits for input), or -1 when it must close
+ * (end of stream or error).
+ */
+static ssize_t conn_recv(struct conn *c, void *p, uint64_t len)
+{
+	ssize_t r = c->lp->x->tp->recv(NULL, c->fd, p,
+				       len > SSIZE_MAX ? SSIZE_MAX : (size_t)len);
+
+	if (r == -EAGAIN) {
+		conn_want(c, EPOLLIN);
+		return 0;
+	}
+	if (r <= 0)
+		return -1;
+	c->last_ms = now_ms();
+	return r;
+}
+
+/*
  * Runs the connection until the socket would block, the connection
  * closes, or it has had its share of this wake-up. Returns false when
  * the connection was closed (and freed).
@@ -282,7 +302,6 @@ static void conn_done(struct conn *c)
 static bool conn_run(struct conn *c)
 {
 	struct mc_xfer *x = c->lp->x;
-	const struct mc_transport *tp = x->tp;
 	int served = 0;
 	ssize_t r;
 
@@ -293,15 +312,12 @@ static bool conn_run(struct conn *c)
 				conn_want(c, EPOLLIN);
 				return true;
 			}
-			r = tp->recv(NULL, c->fd, c->hdr + c->hgot,
-				     MC_XFER_HDR_LEN - c->hgot);
-			if (r == -EAGAIN) {
-				conn_want(c, EPOLLIN);
+			r = conn_recv(c, c->hdr + c->hgot,
+				      MC_XFER_HDR_LEN - c->hgot);
+			if (r == 0)
 				return true;
-			}
-			if (r <= 0)
+			if (r < 0)
 				goto close;
-			c->last_ms = now_ms();
 			c->hgot += (size_t)r;
 			if (c->hgot < MC_XFER_HDR_LEN)
 				break;
@@ -333,7 +349,7 @@ static bool conn_run(struct conn *c)
 				conn_done(c);
 				break;
 			}
-			r = tp->sendv(NULL, c->fd, iov, n);
+			r = x->tp->sendv(NULL, c->fd, iov, n);
 			if (r == -EAGAIN) {
 				conn_want(c, EPOLLOUT);
 				return true;
@@ -353,16 +369,11 @@ static bool conn_run(struct conn *c)
 			break;
 		}
 		case PH_RECV:
-			r = tp->recv(NULL, c->fd, c->data,
-				     c->left > SSIZE_MAX ? SSIZE_MAX :
-							   (size_t)c->left);
-			if (r == -EAGAIN) {
-				conn_want(c, EPOLLIN);
+			r = conn_recv(c, c->data, c->left);
+			if (r == 0)
 				return true;
-			}
-			if (r <= 0)
+			if (r < 0)
 				goto close;
-			c->last_ms = now_ms();
 			c->data += r;
 			c->left -= (uint64_t)r;
 			mc_series_add(x->bytes[c->dir], (uint64_t)r);
@@ -830,13 +841,13 @@ unsigned mc_xfer_port(const struct mc_xfer *x)
 	return x->port;
 }
 
-void mc_xfer_free(struct mc_xfer *x)
+void mc_xfer_stop(struct mc_xfer *x)
 {
 	unsigned i;
 
 	if (!x)
 		return;
-	if (x->stopfd >= 0) {
+	if (x->stopfd >= 0 && x->loops) {
 		uint64_t one = 1;
 		if (write(x->stopfd, &one, sizeof(one)) < 0)
 			mc_warn("transfer: cannot signal the loops: %s",
@@ -855,8 +866,21 @@ void mc_xfer_free(struct mc_xfer *x)
 		pthread_mutex_destroy(&lp->mu);
 	}
 	free(x->loops);
+	x->loops = NULL;
 	if (x->lfd >= 0)
 		close(x->lfd);
+	x->lfd = -1;
+	if (x->rd.lis) {
+		x->rd.dev->unlisten(x->rd.lis);
+		x->rd.lis = NULL;
+	}
+}
+
+void mc_xfer_free(struct mc_xfer *x)
+{
+	if (!x)
+		return;
+	mc_xfer_stop(x);
 	if (x->stopfd >= 0)
 		close(x->stopfd);
 	if (x->spare_fd >= 0)

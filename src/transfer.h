@@ -61,7 +61,14 @@ struct mc_xfer *mc_xfer_new(const struct mc_xfer_opts *o,
 int mc_xfer_start(struct mc_xfer *x, struct mc_store *s, char *err,
 		  size_t errlen);
 unsigned mc_xfer_port(const struct mc_xfer *x);
-/* Stops the listener, closes connections, frees @x. */
+/*
+ * Stops the listeners and closes every connection (releasing their pins),
+ * so that nothing touches the store any more; the registration hooks stay
+ * valid, so the store can be freed (and its rdma segments unregistered)
+ * after this and before mc_xfer_free. Idempotent.
+ */
+void mc_xfer_stop(struct mc_xfer *x);
+/* Stops (mc_xfer_stop), deregisters what is left, frees @x. */
 void mc_xfer_free(struct mc_xfer *x);
 
 /* ------------------------------------------------------------ framing */

@@ -220,6 +220,8 @@ START_TEST(test_rejected)
 	put_fill("b", 8192, 'b');
 	struct mc_desc a = query("a"), b = query("b");
 	uint64_t lo = a.addr < b.addr ? a.addr : b.addr;
+	uint64_t hi = a.addr + 4096 > b.addr + 8192 ? a.addr + 4096 :
+						     b.addr + 8192;
 	static unsigned char stack_byte;
 	struct {
 		const char *what;
@@ -231,7 +233,7 @@ START_TEST(test_rejected)
 		{ "address 1", 1, 4096, 0 },
 		{ "one before the replica", a.addr - 1, 2, 0 },
 		{ "one past the end", a.addr + 1, 4096, 0 },
-		{ "just past the end", a.addr + 4096, 1, 0 },
+		{ "just past the last replica", hi, 1, 0 },
 		{ "size past the end", a.addr, 4097, 0 },
 		{ "overflowing range", a.addr, UINT64_MAX, 0 },
 		{ "wrapping range", UINT64_MAX - 10, 100, 0 },
@@ -347,6 +349,7 @@ START_TEST(test_put_write_end)
 		const struct mc_desc *d = mc_put_desc(p, 0);
 		ck_assert_uint_eq(d->size, size);
 		uint64_t addr = d->addr;
+		mc_put_release(p);
 		/* An open put is not readable yet. */
 		int fd = conn();
 		ck_assert_int_eq(xc_read(fd, addr, size, true, got),
@@ -363,7 +366,7 @@ START_TEST(test_put_write_end)
 		close(fd);
 		if (!v2)
 			usleep(100000); /* the v1 WRITE has no completion */
-		/* As HTTP put_end does: by key, the handle forgotten. */
+		/* As HTTP put_end does: by key. */
 		ck_assert_int_eq(mc_put_end(S, key, 2, NULL), 0);
 
 		ck_assert_int_eq(mc_get_copy(S, key, 2, 0, got, size),
@@ -394,6 +397,7 @@ START_TEST(test_put_end_unwritten)
 
 	ck_assert_int_eq(mc_put_start(S, "u", 1, 5000, &p, NULL), 0);
 	uint64_t addr = mc_put_desc(p, 0)->addr;
+	mc_put_release(p);
 	ck_assert_int_eq(mc_put_end(S, "u", 1, NULL), 0);
 	ck_assert_int_eq(mc_stat(S, "u", 1, &size), 0);
 	ck_assert_uint_eq(size, 5000);
@@ -427,6 +431,7 @@ START_TEST(test_put_revoke_and_timeout)
 	for (int timeout = 0; timeout < 2; timeout++) {
 		ck_assert_int_eq(mc_put_start(S, "r", 1, 4096, &p, NULL), 0);
 		uint64_t addr = mc_put_desc(p, 0)->addr;
+		mc_put_release(p);
 		int fd = conn();
 		ck_assert_int_eq(xc_write(fd, addr, 4096, true, buf), XC_OK);
 		if (timeout) {
@@ -468,6 +473,7 @@ START_TEST(test_write_client_dies)
 	mc_store_usage(S, &u0);
 	ck_assert_int_eq(mc_put_start(S, "d", 1, sizeof(buf), &p, NULL), 0);
 	uint64_t addr = mc_put_desc(p, 0)->addr;
+	mc_put_release(p);
 	int fd = conn();
 	ck_assert_int_eq(xc_header(fd, MC_XFER_OP_WRITE, addr, sizeof(buf),
 				   true), 0);
@@ -500,6 +506,7 @@ START_TEST(test_stall)
 	start_port(300);
 	ck_assert_int_eq(mc_put_start(S, "s", 1, 4096, &p, NULL), 0);
 	uint64_t addr = mc_put_desc(p, 0)->addr;
+	mc_put_release(p);
 	int fd = conn();
 	ck_assert_int_eq(xc_header(fd, MC_XFER_OP_WRITE, addr, 4096, true), 0);
 	ck_assert_int_eq(xc_send_all(fd, buf, 100), 0);
@@ -527,15 +534,17 @@ static const size_t key_size[NKEYS] = { 4096, 100, 65536, 1 << 20 };
 static unsigned char *key_val[NKEYS];
 static struct mc_desc key_desc[NKEYS];
 static _Atomic int bad_reads;
+static _Atomic unsigned reader_no;
 
 static void *reader(void *arg)
 {
 	int n = (int)(intptr_t)arg;
+	unsigned me = atomic_fetch_add(&reader_no, 1);
 	int fd = xc_connect("127.0.0.1", PORT);
 	unsigned char *buf = malloc(1 << 20);
 
 	for (int i = 0; fd >= 0 && i < n; i++) {
-		int k = (i + (int)(uintptr_t)pthread_self()) % NKEYS;
+		unsigned k = (me + (unsigned)i) % NKEYS;
 
 		if (xc_read(fd, key_desc[k].addr, key_size[k], i & 1, buf) ||
 		    memcmp(buf, key_val[k], key_size[k]))
@@ -993,6 +1002,9 @@ START_TEST(test_rdma_mount)
 	ck_assert_int_eq(mc_segment_mount(s, &mr, &res, NULL), 0);
 	ck_assert_int_eq(F.regs[1], 1);
 	free(res.ids);
+	/* The daemon's order: stop the port, free the store, then the port. */
+	mc_xfer_stop(x);
+	ck_assert_int_eq(F.listening, 0);
 	mc_store_free(s);
 	ck_assert_int_eq(F.regs[1], 0);
 	mc_xfer_free(x);

@@ -58,12 +58,14 @@ static int xc_connect(const char *host, unsigned port)
 	return fd;
 }
 
-static int xc_send_all(int fd, const void *p, size_t n)
+/* Moves all @n bytes: 0, or -EPIPE when the connection ends or fails. */
+static int xc_io(int fd, void *p, size_t n, bool out)
 {
-	const char *b = p;
+	char *b = p;
 
 	while (n) {
-		ssize_t r = send(fd, b, n, MSG_NOSIGNAL);
+		ssize_t r = out ? send(fd, b, n, MSG_NOSIGNAL) :
+				  recv(fd, b, n, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -74,21 +76,14 @@ static int xc_send_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* 0, or -EPIPE when the connection ends (or fails) first. */
+static int xc_send_all(int fd, const void *p, size_t n)
+{
+	return xc_io(fd, (void *)p, n, true);
+}
+
 static int xc_recv_all(int fd, void *p, size_t n)
 {
-	char *b = p;
-
-	while (n) {
-		ssize_t r = recv(fd, b, n, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -EPIPE;
-		b += r;
-		n -= (size_t)r;
-	}
-	return 0;
+	return xc_io(fd, p, n, false);
 }
 
 static int xc_header(int fd, unsigned op, uint64_t addr, uint64_t size,
