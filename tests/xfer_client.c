@@ -12,7 +12,8 @@
  * 2 usage.
  *
  * check_transfer.c includes this file with XFER_CLIENT_LIB defined to use
- * the same request code in-process.
+ * the same request code in-process. A v1 WRITE is confirmed with a v2
+ * probe on the same connection (see xc_write).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -120,6 +121,11 @@ static int xc_read(int fd, uint64_t addr, uint64_t size, bool v2, void *buf)
 		return rc;
 	if (v2 && (rc = xc_status(fd)) != XC_OK)
 		return rc;
+	if (size == 0) {
+		/* v1 has no status: the answer to size 0 is the close. */
+		char c;
+		return xc_recv_all(fd, &c, 1) ? -EPIPE : -EPROTO;
+	}
 	return xc_recv_all(fd, buf, size);
 }
 
@@ -135,9 +141,19 @@ static int xc_write(int fd, uint64_t addr, uint64_t size, bool v2,
 	if (rc)
 		return rc;
 	rc = xc_send_all(fd, buf, size);
-	if (!v2)
+	if (v2)
+		return xc_status(fd);
+	if (rc)
 		return rc;
-	return xc_status(fd);
+	/*
+	 * v1 answers nothing, and a rejection is only a close: a v2 probe on
+	 * the same connection tells the two apart (any status means the
+	 * WRITE before it was taken; the probe itself may be refused).
+	 */
+	rc = xc_header(fd, MC_XFER_OP_READ, addr, 1, true);
+	if (rc == 0)
+		rc = xc_status(fd);
+	return rc == XC_OK || rc == XC_REJECTED ? XC_OK : rc;
 }
 
 #ifdef XFER_CLIENT_LIB
