@@ -35,7 +35,12 @@
 #define LOOPS_MAX 8
 #define STALL_MS_DEFAULT 30000
 #define SCAN_MS 250             /* how often loops look for stalls */
-#define REQS_PER_WAKE 32        /* then let the loop's other connections in */
+/*
+ * Requests served per wake-up before going back to epoll. Clients mostly
+ * wait for each answer, so trying to read the next header at once would
+ * mostly cost an EAGAIN; epoll reports it when it comes.
+ */
+#define REQS_PER_WAKE 1
 #define ACCEPTS_PER_WAKE 64
 
 enum phase {
