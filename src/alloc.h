@@ -8,7 +8,13 @@
  * O(1)) for allocation; every block (free or used) is also in an
  * offset-ordered treap so that mc_alloc_find() answers "which block holds
  * this address" in O(log n) for the transfer port, and so that free
- * neighbours coalesce. Block metadata lives outside the segment.
+ * neighbours coalesce. Block metadata lives outside the segment, in slabs
+ * of struct mc_blk (56 bytes each) that are reused and only released by
+ * mc_alloc_free().
+ *
+ * Invariants (mc_alloc_check verifies them): the blocks tile [0, size)
+ * exactly, no two free blocks are adjacent, every offset and size is a
+ * multiple of the alignment.
  *
  * Not thread-safe: the segment's mutex protects it.
  */
@@ -23,7 +29,9 @@ struct mc_alloc;
 /*
  * A block. off/size are read-only for the owner of an allocated block.
  * The `u` fields belong to the caller while the block is allocated (the
- * allocator reuses that space for its free lists while free).
+ * allocator reuses that space for its free lists while free). @owner is
+ * the allocator for an allocated block and NULL for a free one (that is
+ * how the allocator tells them apart, which keeps the struct at 56 bytes).
  */
 struct mc_blk {
 	uint64_t off, size;
@@ -39,31 +47,41 @@ struct mc_blk {
 			uint32_t state;       /* caller-defined */
 		} u;
 	};
-	uint32_t is_free;                /* allocator-private */
 };
 
 /*
- * New allocator for @size bytes (a multiple of @align); every block's
+ * New allocator for @size bytes (> 0, a multiple of @align); every block's
  * offset and size are multiples of @align (a power of two >= 8).
- * @user is returned by mc_alloc_user(). NULL on ENOMEM.
+ * @user is returned by mc_alloc_user(). NULL with errno EINVAL for a bad
+ * size or alignment, ENOMEM when out of memory.
  */
 struct mc_alloc *mc_alloc_new(uint64_t size, uint64_t align, void *user);
-/* Frees the allocator and every block (allocated or not). */
+/* Frees the allocator and every block (allocated or not); NULL is a no-op. */
 void mc_alloc_free(struct mc_alloc *a);
 void *mc_alloc_user(const struct mc_alloc *a);
 
 /*
- * Allocates @size (> 0) bytes, rounded up to the alignment. Returns the
- * block with u.* zeroed, or NULL when no free block is large enough.
+ * Allocates @size (> 0) bytes, rounded up to the alignment, from the
+ * lowest-offset end of a free block. Returns the block with u.* zeroed
+ * and owner == @a, or NULL for size 0, when no free block is large enough
+ * (it always succeeds when @size <= mc_alloc_largest_free()), or when
+ * metadata cannot be allocated. O(1) except when the only block that
+ * fits lies in the request's own size class, which is then searched.
  */
 struct mc_blk *mc_alloc_get(struct mc_alloc *a, uint64_t size);
-/* Returns a block to the allocator, coalescing with free neighbours. */
+/*
+ * Returns a block to the allocator, coalescing with free neighbours;
+ * @b must not be used afterwards. NULL, or a block not allocated from @a
+ * (already returned, or another allocator's), is ignored. O(log n).
+ */
 void mc_alloc_put(struct mc_alloc *a, struct mc_blk *b);
-/* The allocated block whose range holds @off, or NULL. */
+/* The allocated block whose range holds @off, or NULL (free space, or
+ * beyond the end). O(log n). */
 struct mc_blk *mc_alloc_find(struct mc_alloc *a, uint64_t off);
 
 uint64_t mc_alloc_size(const struct mc_alloc *a);
 uint64_t mc_alloc_used(const struct mc_alloc *a);       /* sum of allocated sizes */
+/* O(1) plus the length of the largest non-empty size class's list. */
 uint64_t mc_alloc_largest_free(const struct mc_alloc *a);
 uint64_t mc_alloc_nblocks(const struct mc_alloc *a);    /* allocated blocks */
 

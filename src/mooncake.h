@@ -188,6 +188,13 @@ struct mc_usage {
 };
 void mc_store_usage(struct mc_store *s, struct mc_usage *u);
 
+/*
+ * A number that changes whenever a key is added or removed (not when a
+ * value is replaced): a door may cache a rendering of all keys and reuse
+ * it while the number stays the same.
+ */
+uint64_t mc_store_keys_gen(struct mc_store *s);
+
 /* -------------------------------------------------------------- objects */
 
 /*
@@ -305,7 +312,9 @@ int64_t mc_remove_all(struct mc_store *s, bool force);
  * Calls @cb for every complete object's key, one shard at a time, with
  * that shard's lock released during the callbacks (keys are copied out
  * in small batches). Keys added or removed during the walk may or may not
- * be seen; no key is seen twice. Non-zero from @cb stops the walk.
+ * be seen; no key is seen twice. Non-zero from @cb stops the walk. The
+ * key passed to @cb is followed by a NUL (keys hold none), valid during
+ * the call only.
  */
 int mc_key_foreach(struct mc_store *s,
 		   int (*cb)(const void *key, size_t klen, uint64_t size,

@@ -128,6 +128,22 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
 	return -ENOSPC;
 }
 
+bool seg_can_fit(struct mc_store *s, uint64_t size, unsigned want)
+{
+	unsigned ok = 0, big = 0;
+
+	size = (size + MC_BUF_ALIGN - 1) / MC_BUF_ALIGN * MC_BUF_ALIGN;
+	pthread_rwlock_rdlock(&s->seg_lock);
+	for (size_t i = 0; i < s->nsegs; i++) {
+		if (atomic_load(&s->segs[i]->state) != SEG_OK)
+			continue;
+		ok++;
+		big += s->segs[i]->size >= size;
+	}
+	pthread_rwlock_unlock(&s->seg_lock);
+	return ok && big >= (want < ok ? want : ok);
+}
+
 /* The listed segment holding @addr, with a reference, or NULL. */
 static struct mc_seg *seg_by_addr(struct mc_store *s, uint64_t addr)
 {
@@ -365,7 +381,7 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 		goto fail;
 	}
 	for (uint64_t off = 0; made < n; off += sizes[made++]) {
-		struct mc_seg *g;
+		struct mc_seg *g = NULL;
 		void *m;
 
 		rc = seg_new(s, req, protocol, sizes[made], &g, err);

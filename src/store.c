@@ -192,6 +192,7 @@ static void obj_publish(struct mc_store *s, struct mc_obj *o)
 		if (++sh->count > sh->mask + 1)
 			shard_grow(sh);
 		atomic_fetch_add(&s->nkeys, 1);
+		atomic_fetch_add(&s->keys_gen, 1);
 	}
 	pthread_rwlock_unlock(&sh->lock);
 	mc_series_observe(s->c.value_size, (double)o->size);
@@ -209,6 +210,7 @@ static struct mc_obj *obj_unlink(struct mc_store *s, struct mc_shard *sh,
 	o->next = NULL;
 	sh->count--;
 	atomic_fetch_sub(&s->nkeys, 1);
+	atomic_fetch_add(&s->keys_gen, 1);
 	return o;
 }
 
@@ -363,6 +365,8 @@ static int alloc_replicas(struct mc_store *s, uint64_t size,
 			s->o.replica_num;
 	int rc;
 
+	if (!seg_can_fit(s, size, s->o.replica_num))
+		return -ENOSPC;
 	if (cap && (double)(used + want) > s->o.high_watermark * (double)cap) {
 		uint64_t target = evict_target(s);
 
@@ -1147,9 +1151,8 @@ struct snap_ent {
 
 static void snap_add(struct key_snap *k, const struct mc_obj *o)
 {
-	size_t need = sizeof(struct snap_ent) + o->klen;
+	size_t need = (sizeof(struct snap_ent) + o->klen + 8) & ~(size_t)7;
 
-	need = (need + 7) & ~(size_t)7;
 	if (k->len + need > k->cap) {
 		size_t cap = k->cap ? k->cap * 2 : 65536;
 		char *nb;
@@ -1166,6 +1169,8 @@ static void snap_add(struct key_snap *k, const struct mc_obj *o)
 
 	memcpy(k->buf + k->len, &e, sizeof(e));
 	memcpy(k->buf + k->len + sizeof(e), obj_key(o), o->klen);
+	/* Keys hold no NUL: terminate them for callers that want strings. */
+	k->buf[k->len + sizeof(e) + o->klen] = '\0';
 	k->len += need;
 	k->n++;
 }
@@ -1203,7 +1208,7 @@ static int walk(struct mc_store *s, uint64_t *cursor,
 				*cursor = (uint64_t)shard << 32 | i;
 				break;
 			}
-			off += (sizeof(e) + e.klen + 7) & ~(size_t)7;
+			off += (sizeof(e) + e.klen + 8) & ~(size_t)7;
 		}
 	}
 	if (!rc)
@@ -1256,6 +1261,7 @@ struct fam_def {
 	const char *name, *help;
 	size_t off;   /* offsetof the series pointer in struct mc_counters */
 };
+#define NONE ((size_t)-1)   /* registered, never counted by this store */
 
 #define C(f) offsetof(struct mc_counters, f)
 static const struct fam_def counter_defs[] = {
@@ -1280,26 +1286,26 @@ static const struct fam_def counter_defs[] = {
 	{ "master_unmount_segment_failures_total", "Total number of failed UnmountSegment requests", C(unmount_fail) },
 	{ "master_ping_requests_total", "Total number of ping requests received", C(ping) },
 	{ "master_ping_failures_total", "Total number of failed ping requests", C(ping_fail) },
-	{ "master_batch_exist_key_requests_total", "Total number of BatchExistKey requests received", 0 },
-	{ "master_batch_exist_key_failures_total", "Total number of failed BatchExistKey requests", 0 },
-	{ "master_batch_exist_key_partial_successes_total", "Total number of partially successful BatchExistKey requests", 0 },
-	{ "master_batch_exist_key_items_total", "Total number of items processed in BatchExistKey requests", 0 },
-	{ "master_batch_exist_key_failed_items_total", "Total number of failed items in BatchExistKey requests", 0 },
+	{ "master_batch_exist_key_requests_total", "Total number of BatchExistKey requests received", NONE },
+	{ "master_batch_exist_key_failures_total", "Total number of failed BatchExistKey requests", NONE },
+	{ "master_batch_exist_key_partial_successes_total", "Total number of partially successful BatchExistKey requests", NONE },
+	{ "master_batch_exist_key_items_total", "Total number of items processed in BatchExistKey requests", NONE },
+	{ "master_batch_exist_key_failed_items_total", "Total number of failed items in BatchExistKey requests", NONE },
 	{ "master_batch_get_replica_list_requests_total", "Total number of BatchGetReplicaList requests received", C(bq_req) },
 	{ "master_batch_get_replica_list_failures_total", "Total number of failed BatchGetReplicaList requests", C(bq_fail) },
 	{ "master_batch_get_replica_list_partial_successes_total", "Total number of partially successful BatchGetReplicaList requests", C(bq_partial) },
 	{ "master_batch_get_replica_list_items_total", "Total number of items processed in BatchGetReplicaList requests", C(bq_items) },
 	{ "master_batch_get_replica_list_failed_items_total", "Total number of failed items in BatchGetReplicaList requests", C(bq_failed_items) },
-	{ "master_batch_put_start_requests_total", "Total number of BatchPutStart requests received", 0 },
-	{ "master_batch_put_start_failures_total", "Total number of failed BatchPutStart requests", 0 },
-	{ "master_batch_put_start_partial_successes_total", "Total number of partially successful BatchPutStart requests", 0 },
-	{ "master_batch_put_start_items_total", "Total number of items processed in BatchPutStart requests", 0 },
-	{ "master_batch_put_start_failed_items_total", "Total number of failed items in BatchPutStart requests", 0 },
-	{ "master_batch_put_end_requests_total", "Total number of BatchPutEnd requests received", 0 },
-	{ "master_batch_put_end_failures_total", "Total number of failed BatchPutEnd requests", 0 },
-	{ "master_batch_put_end_partial_successes_total", "Total number of partially successful BatchPutEnd requests", 0 },
-	{ "master_batch_put_end_items_total", "Total number of items processed in BatchPutEnd requests", 0 },
-	{ "master_batch_put_end_failed_items_total", "Total number of failed items in BatchPutEnd requests", 0 },
+	{ "master_batch_put_start_requests_total", "Total number of BatchPutStart requests received", NONE },
+	{ "master_batch_put_start_failures_total", "Total number of failed BatchPutStart requests", NONE },
+	{ "master_batch_put_start_partial_successes_total", "Total number of partially successful BatchPutStart requests", NONE },
+	{ "master_batch_put_start_items_total", "Total number of items processed in BatchPutStart requests", NONE },
+	{ "master_batch_put_start_failed_items_total", "Total number of failed items in BatchPutStart requests", NONE },
+	{ "master_batch_put_end_requests_total", "Total number of BatchPutEnd requests received", NONE },
+	{ "master_batch_put_end_failures_total", "Total number of failed BatchPutEnd requests", NONE },
+	{ "master_batch_put_end_partial_successes_total", "Total number of partially successful BatchPutEnd requests", NONE },
+	{ "master_batch_put_end_items_total", "Total number of items processed in BatchPutEnd requests", NONE },
+	{ "master_batch_put_end_failed_items_total", "Total number of failed items in BatchPutEnd requests", NONE },
 	{ "mem_cache_hit_nums_", "Total number of GetReplicaList results served from the memory pool", C(hit_nums) },
 	{ "mem_cache_hit_bytes_total", "Total bytes of GetReplicaList results served from the memory pool", C(hit_bytes) },
 	{ "valid_get_nums_", "Total number of GetReplicaList operations that returned at least one completed replica", C(valid_get) },
@@ -1380,7 +1386,7 @@ static void metrics_register(struct mc_store *s)
 		f = mc_metrics_family(m, counter_defs[i].name,
 				      counter_defs[i].help, MC_COUNTER, NULL,
 				      NULL, 0);
-		if (counter_defs[i].off || i == 0)
+		if (counter_defs[i].off != NONE)
 			*(struct mc_series **)((char *)&s->c +
 					       counter_defs[i].off) =
 				mc_family_series(f, NULL);
@@ -1576,6 +1582,11 @@ void mc_store_set_endpoint(struct mc_store *s, const char *endpoint)
 		free(n);
 	}
 	pthread_rwlock_unlock(&s->seg_lock);
+}
+
+uint64_t mc_store_keys_gen(struct mc_store *s)
+{
+	return atomic_load(&s->keys_gen);
 }
 
 void mc_store_usage(struct mc_store *s, struct mc_usage *u)

@@ -158,6 +158,7 @@ struct mc_store {
 	/* objects */
 	struct mc_shard shards[MC_NSHARDS];
 	_Atomic uint64_t nkeys;
+	_Atomic uint64_t keys_gen;  /* moves when a key comes or goes */
 	_Atomic uint32_t clock;  /* logical LRU clock */
 	pthread_mutex_t evict_lock;
 
@@ -183,6 +184,12 @@ struct mc_store {
 int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
 		       struct mc_blk **out);
 void blk_unref(struct mc_blk *b);
+/*
+ * Whether a buffer of @size could ever be placed in min(@want, segments
+ * taking allocations) segments if they were empty: when not, evicting
+ * would only destroy data.
+ */
+bool seg_can_fit(struct mc_store *s, uint64_t size, unsigned want);
 struct mc_seg *blk_seg(const struct mc_blk *b);
 static inline char *blk_ptr(const struct mc_blk *b)
 {

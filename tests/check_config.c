@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "../src/config.h"   /* not autoconf's config.h in -I. */
+#include "config.h"
 #include "log.h"
 #include "mooncake.h"
 

@@ -157,7 +157,10 @@ START_TEST(test_put_get_replace_remove)
 	char *v;
 
 	mount(s, 16 * MiB, NULL, NULL);
+	uint64_t gen = mc_store_keys_gen(s);
 	ck_assert_int_eq(put_str(s, "a", "hello"), 0);
+	ck_assert_uint_ne(mc_store_keys_gen(s), gen);
+	gen = mc_store_keys_gen(s);
 	ck_assert_int_eq(mc_exist(s, "a", 1), 1);
 	ck_assert_int_eq(mc_exist(s, "b", 1), 0);
 	v = get_str(s, "a");
@@ -167,6 +170,7 @@ START_TEST(test_put_get_replace_remove)
 	v = get_str(s, "a");
 	ck_assert_str_eq(v, "world!");
 	free(v);
+	ck_assert_uint_eq(mc_store_keys_gen(s), gen);   /* a replace */
 
 	uint64_t size;
 	ck_assert_int_eq(mc_stat(s, "a", 1, &size), 0);
@@ -186,7 +190,9 @@ START_TEST(test_put_get_replace_remove)
 	ck_assert_int_eq(mc_put(s, "k", 1, "", 0, &e), -EINVAL);
 	ck_assert_int_eq(mc_put(s, "k", 1, big, 101 * MiB, &e), -EFBIG);
 
+	gen = mc_store_keys_gen(s);
 	ck_assert_int_eq(mc_remove(s, "a", 1, false, &e), 0);
+	ck_assert_uint_ne(mc_store_keys_gen(s), gen);
 	ck_assert_int_eq(mc_remove(s, "a", 1, false, &e), -ENOENT);
 	ck_assert_int_eq(e.code, MC_OBJECT_NOT_FOUND);
 	ck_assert_ptr_null(get_str(s, "a"));
@@ -499,11 +505,15 @@ START_TEST(test_eviction)
 	mc_store_usage(s, &u);
 	ck_assert(u.used <= u.capacity);
 
-	/* A value larger than the segment never fits, even after eviction. */
+	/* A value larger than any segment never fits, and evicts nothing. */
 	struct mc_put *p;
 	struct mc_err e;
+	mc_store_usage(s, &u);
 	ck_assert_int_eq(mc_put_begin(s, "huge", 4, 17 * MiB, &p, &e), -ENOSPC);
 	ck_assert_int_eq(e.code, MC_NO_AVAILABLE_HANDLE);
+	struct mc_usage u2;
+	mc_store_usage(s, &u2);
+	ck_assert_uint_eq(u2.keys, u.keys);
 	mc_store_free(s);
 }
 END_TEST

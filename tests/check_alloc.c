@@ -1,0 +1,494 @@
+/*
+ * check_alloc.c - the offset allocator against a model: edge cases,
+ * coalescing in every order, random churn, and a fragmentation report.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "check.h"
+
+/* xorshift64*: deterministic, so every run sees the same operations */
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dULL;
+}
+
+/* log-uniform in [1, max]: many tiny requests, some huge ones */
+static uint64_t rnd_size(uint64_t max)
+{
+	unsigned bits = 64 - (unsigned)__builtin_clzll(max);
+	uint64_t lim = 1ULL << (rnd() % bits);
+	uint64_t s = 1 + rnd() % (lim < max ? lim : max);
+
+	return s;
+}
+
+static uint64_t round_up(uint64_t n, uint64_t align)
+{
+	return (n + align - 1) & ~(align - 1);
+}
+
+/* --- mc_alloc_new argument table ---------------------------------------- */
+
+static const struct {
+	uint64_t size, align;
+	int ok;
+} new_cases[] = {
+	{ 4096, 64, 1 },
+	{ 64, 64, 1 },
+	{ 8, 8, 1 },
+	{ 1ULL << 40, 4096, 1 },
+	{ UINT64_MAX & ~7ULL, 8, 1 },
+	{ 0, 64, 0 },                   /* empty segment */
+	{ 4096, 0, 0 },                 /* no alignment */
+	{ 4096, 4, 0 },                 /* below 8 */
+	{ 4096, 48, 0 },                /* not a power of two */
+	{ 4097, 64, 0 },                /* size not a multiple */
+	{ 100, 64, 0 },
+	{ UINT64_MAX, 8, 0 },
+	{ 1ULL << 40, 1ULL << 63, 0 },
+};
+
+START_TEST(test_new_args)
+{
+	struct mc_alloc *a;
+
+	errno = 0;
+	a = mc_alloc_new(new_cases[_i].size, new_cases[_i].align, &rng_state);
+	if (!new_cases[_i].ok) {
+		ck_assert_ptr_null(a);
+		ck_assert_int_eq(errno, EINVAL);
+		return;
+	}
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_eq(mc_alloc_user(a), &rng_state);
+	ck_assert_uint_eq(mc_alloc_size(a), new_cases[_i].size);
+	ck_assert_uint_eq(mc_alloc_used(a), 0);
+	ck_assert_uint_eq(mc_alloc_nblocks(a), 0);
+	ck_assert_uint_eq(mc_alloc_largest_free(a), new_cases[_i].size);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	mc_alloc_free(a);
+}
+END_TEST
+
+/* --- single requests on a fresh allocator ------------------------------- */
+
+static const struct {
+	const char *name;
+	uint64_t size, align, req;
+	uint64_t want;                  /* block size, 0: must fail */
+} get_cases[] = {
+	{ "size 0", 4096, 64, 0, 0 },
+	{ "one byte rounds to align", 4096, 64, 1, 64 },
+	{ "align - 1", 4096, 64, 63, 64 },
+	{ "exactly align", 4096, 64, 64, 64 },
+	{ "align + 1", 4096, 64, 65, 128 },
+	{ "align 8", 4096, 8, 9, 16 },
+	{ "exact fit of the whole", 4096, 64, 4096, 4096 },
+	{ "whole minus one rounds to whole", 4096, 64, 4095, 4096 },
+	/* 65 units lies inside a class: the fit must still find it */
+	{ "exact fit, size inside a class", 65 * 8, 8, 65 * 8, 65 * 8 },
+	{ "one unit less, inside a class", 65 * 8, 8, 64 * 8 + 1, 65 * 8 },
+	{ "one over capacity", 4096, 64, 4097, 0 },
+	{ "far over capacity", 4096, 64, 1ULL << 40, 0 },
+	{ "UINT64_MAX", 4096, 64, UINT64_MAX, 0 },
+	{ "UINT64_MAX - align", 4096, 64, UINT64_MAX - 64, 0 },
+	{ "1 TiB whole", 1ULL << 40, 4096, 1ULL << 40, 1ULL << 40 },
+	{ "1 TiB, one byte", 1ULL << 40, 4096, 1, 4096 },
+	{ "1 TiB, over", 1ULL << 40, 4096, (1ULL << 40) + 1, 0 },
+	{ "huge segment, UINT64_MAX", UINT64_MAX & ~7ULL, 8, UINT64_MAX, 0 },
+	{ "huge segment, UINT64_MAX - 3", UINT64_MAX & ~7ULL, 8,
+	  UINT64_MAX - 3, 0 },
+	{ "huge segment, whole - 1", UINT64_MAX & ~7ULL, 8,
+	  (UINT64_MAX & ~7ULL) - 1, UINT64_MAX & ~7ULL },
+	{ "huge segment, 2^62 + 1", UINT64_MAX & ~7ULL, 8,
+	  (1ULL << 62) + 1, (1ULL << 62) + 8 },
+};
+
+START_TEST(test_get_edges)
+{
+	struct mc_alloc *a;
+	struct mc_blk *b;
+	uint64_t size = get_cases[_i].size, want = get_cases[_i].want;
+
+	a = mc_alloc_new(size, get_cases[_i].align, NULL);
+	ck_assert_ptr_nonnull(a);
+	b = mc_alloc_get(a, get_cases[_i].req);
+	if (!want) {
+		ck_assert_msg(b == NULL, "%s: got a block", get_cases[_i].name);
+		ck_assert_uint_eq(mc_alloc_used(a), 0);
+		ck_assert_uint_eq(mc_alloc_largest_free(a), size);
+	} else {
+		ck_assert_msg(b != NULL, "%s: failed", get_cases[_i].name);
+		ck_assert_uint_eq(b->off, 0);
+		ck_assert_uint_eq(b->size, want);
+		ck_assert_ptr_eq(b->owner, a);
+		ck_assert_uint_eq(mc_alloc_used(a), want);
+		ck_assert_uint_eq(mc_alloc_nblocks(a), 1);
+		ck_assert_uint_eq(mc_alloc_largest_free(a), size - want);
+		ck_assert_ptr_eq(mc_alloc_find(a, 0), b);
+		ck_assert_ptr_eq(mc_alloc_find(a, want - 1), b);
+		ck_assert_ptr_null(mc_alloc_find(a, want));
+		if (want == size)       /* nothing is left for anybody */
+			ck_assert_ptr_null(mc_alloc_get(a, 1));
+	}
+	ck_assert_ptr_null(mc_alloc_find(a, size));
+	ck_assert_ptr_null(mc_alloc_find(a, UINT64_MAX));
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	mc_alloc_put(a, b);
+	ck_assert_uint_eq(mc_alloc_used(a), 0);
+	ck_assert_uint_eq(mc_alloc_largest_free(a), size);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	mc_alloc_free(a);
+}
+END_TEST
+
+/* u.* is the caller's; a reused block must come back zeroed */
+START_TEST(test_u_zeroed_and_bad_put)
+{
+	struct mc_alloc *a = mc_alloc_new(4096, 64, NULL);
+	struct mc_alloc *other = mc_alloc_new(4096, 64, NULL);
+	struct mc_blk *b, *c, *o;
+
+	b = mc_alloc_get(a, 100);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(b->u.lease_until, 0);
+	ck_assert_uint_eq(b->u.ref, 0);
+	ck_assert_uint_eq(b->u.state, 0);
+	b->u.lease_until = UINT64_MAX;
+	b->u.ref = 7;
+	b->u.state = 3;
+	c = mc_alloc_get(a, 64);        /* keeps b from coalescing away */
+	ck_assert_ptr_nonnull(c);
+	mc_alloc_put(a, b);
+	mc_alloc_put(a, b);             /* a second put is ignored */
+	mc_alloc_put(a, NULL);
+	o = mc_alloc_get(other, 64);
+	mc_alloc_put(a, o);             /* another allocator's block too */
+	ck_assert_ptr_eq(o->owner, other);
+	ck_assert_uint_eq(mc_alloc_used(a), 64);
+	ck_assert_uint_eq(mc_alloc_nblocks(a), 1);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	ck_assert_int_eq(mc_alloc_check(other), 0);
+	b = mc_alloc_get(a, 128);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(b->off, 0);
+	ck_assert_uint_eq(b->u.lease_until, 0);
+	ck_assert_uint_eq(b->u.ref, 0);
+	ck_assert_uint_eq(b->u.state, 0);
+	mc_alloc_free(a);
+	mc_alloc_free(other);
+	mc_alloc_free(NULL);
+}
+END_TEST
+
+/*
+ * Four neighbours that tile the segment, freed in all 24 orders: each
+ * free must merge with whatever is free on its left, its right, or both.
+ * After each step the largest free block is the longest run of freed
+ * neighbours.
+ */
+START_TEST(test_coalesce_orders)
+{
+	static const uint64_t sz[4] = { 64, 128, 256, 4096 - 448 };
+	unsigned perm[4] = { 0, 1, 2, 3 };
+	unsigned n = (unsigned)_i;
+
+	/* the _i-th permutation, by the factorial number system */
+	for (unsigned k = 0; k < 4; k++) {
+		unsigned f = 1, j, t;
+
+		for (j = 1; j < 4 - k; j++)
+			f *= j;
+		j = k + n / f;
+		n %= f;
+		t = perm[j];
+		memmove(&perm[k + 1], &perm[k], (j - k) * sizeof(perm[0]));
+		perm[k] = t;
+	}
+
+	struct mc_alloc *a = mc_alloc_new(4096, 64, NULL);
+	struct mc_blk *b[4];
+	int freed[4] = { 0 };
+	uint64_t off = 0;
+
+	for (unsigned k = 0; k < 4; k++) {
+		b[k] = mc_alloc_get(a, sz[k]);
+		ck_assert_ptr_nonnull(b[k]);
+		ck_assert_uint_eq(b[k]->off, off);
+		off += sz[k];
+	}
+	ck_assert_uint_eq(mc_alloc_largest_free(a), 0);
+	for (unsigned k = 0; k < 4; k++) {
+		uint64_t run = 0, best = 0, start = 0, best_start = 0;
+
+		mc_alloc_put(a, b[perm[k]]);
+		freed[perm[k]] = 1;
+		for (unsigned j = 0; j < 4; j++) {
+			if (!freed[j]) {
+				run = 0;
+				continue;
+			}
+			if (!run)
+				start = b[j]->off;
+			run += sz[j];
+			if (run > best) {
+				best = run;
+				best_start = start;
+			}
+		}
+		ck_assert_int_eq(mc_alloc_check(a), 0);
+		ck_assert_uint_eq(mc_alloc_largest_free(a), best);
+		for (unsigned j = 0; j < 4; j++) {
+			struct mc_blk *f = mc_alloc_find(a, b[j]->off);
+
+			if (!freed[j])
+				ck_assert_ptr_eq(f, b[j]);
+			else
+				ck_assert_ptr_null(f);
+		}
+		/* the freed run is usable as one block, then again free */
+		struct mc_blk *big = mc_alloc_get(a, best);
+
+		ck_assert_ptr_nonnull(big);
+		ck_assert_uint_eq(big->off, best_start);
+		mc_alloc_put(a, big);
+		ck_assert_uint_eq(mc_alloc_largest_free(a), best);
+	}
+	ck_assert_uint_eq(mc_alloc_used(a), 0);
+	ck_assert_uint_eq(mc_alloc_nblocks(a), 0);
+	mc_alloc_free(a);
+}
+END_TEST
+
+/* --- random churn against a model --------------------------------------- */
+
+struct live {
+	struct mc_blk *b;
+	uint64_t off, size;
+};
+
+struct model {
+	struct live *v;
+	size_t n;
+	uint64_t used;
+};
+
+static struct live *model_holding(struct model *m, uint64_t off)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (off >= m->v[i].off && off - m->v[i].off < m->v[i].size)
+			return &m->v[i];
+	return NULL;
+}
+
+/*
+ * Check's ck_assert records every passing assertion (a write(2) each),
+ * which would dominate a loop of 100,000 operations: the hot paths only
+ * call into Check when something fails.
+ */
+#define require(c)                                                     \
+	do {                                                           \
+		if (!(c))                                              \
+			ck_abort_msg("assertion '%s' failed", #c);     \
+	} while (0)
+
+/* Requests one block and checks it against the model. */
+static int model_get(struct mc_alloc *a, struct model *m, uint64_t want,
+		     uint64_t align)
+{
+	uint64_t largest = mc_alloc_largest_free(a);
+	struct mc_blk *b = mc_alloc_get(a, want);
+	uint64_t rs = round_up(want, align);
+
+	if (!b) {
+		/* a request that fits the largest free block must succeed */
+		if (rs <= largest)
+			ck_abort_msg("get %llu failed with %llu free",
+				     (unsigned long long)rs,
+				     (unsigned long long)largest);
+		return 0;
+	}
+	require(b->size == rs);
+	require(b->off % align == 0);
+	require(b->size <= mc_alloc_size(a) - b->off);
+	require(b->owner == a);
+	require(b->u.ref == 0 && b->u.lease_until == 0 && b->u.state == 0);
+	for (size_t i = 0; i < m->n; i++)
+		if (b->off + b->size > m->v[i].off &&
+		    m->v[i].off + m->v[i].size > b->off)
+			ck_abort_msg("block %llu+%llu overlaps %llu+%llu",
+				     (unsigned long long)b->off,
+				     (unsigned long long)b->size,
+				     (unsigned long long)m->v[i].off,
+				     (unsigned long long)m->v[i].size);
+	b->u.ref = 1;                   /* scribble on the caller's part */
+	b->u.lease_until = b->off;
+	b->u.state = ~0u;
+	m->v[m->n++] = (struct live){ b, b->off, b->size };
+	m->used += b->size;
+	return 1;
+}
+
+static void model_put(struct mc_alloc *a, struct model *m, size_t i)
+{
+	struct live *l = &m->v[i];
+
+	/* the allocator must not have moved or touched an allocated block */
+	require(l->b->off == l->off && l->b->size == l->size);
+	require(l->b->u.lease_until == l->off && l->b->u.state == ~0u);
+	mc_alloc_put(a, l->b);
+	m->used -= l->size;
+	*l = m->v[--m->n];
+}
+
+static void model_probe(struct mc_alloc *a, struct model *m)
+{
+	uint64_t size = mc_alloc_size(a), off;
+	struct live *l;
+
+	if (m->n) {
+		l = &m->v[rnd() % m->n];
+		require(mc_alloc_find(a, l->off + rnd() % l->size) == l->b);
+		require(mc_alloc_find(a, l->off) == l->b);
+		require(mc_alloc_find(a, l->off + l->size - 1) == l->b);
+	}
+	off = rnd() % size;
+	l = model_holding(m, off);
+	require(mc_alloc_find(a, off) == (l ? l->b : NULL));
+	require(mc_alloc_find(a, size + rnd() % size) == NULL);
+	require(mc_alloc_used(a) == m->used);
+	require(mc_alloc_nblocks(a) == m->n);
+}
+
+static void drain(struct mc_alloc *a, struct model *m)
+{
+	while (m->n)
+		model_put(a, m, rnd() % m->n);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	ck_assert_uint_eq(mc_alloc_used(a), 0);
+	ck_assert_uint_eq(mc_alloc_nblocks(a), 0);
+	ck_assert_uint_eq(mc_alloc_largest_free(a), mc_alloc_size(a));
+	ck_assert_ptr_null(mc_alloc_find(a, 0));
+}
+
+static const struct {
+	uint64_t size, align, maxreq;
+} churn_cases[] = {
+	{ 256ULL << 20, 64, 16ULL << 20 },      /* tiny to large */
+	{ 1ULL << 20, 8, 4096 },                /* many small blocks */
+	{ 1ULL << 40, 4096, 1ULL << 36 },       /* a 1 TiB segment */
+};
+
+START_TEST(test_random_churn)
+{
+	uint64_t size = churn_cases[_i].size, align = churn_cases[_i].align;
+	unsigned ops = mc_test_quick() ? 5000 : 100000;
+	struct mc_alloc *a = mc_alloc_new(size, align, NULL);
+	struct model m = { .v = calloc(ops, sizeof(*m.v)) };
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(m.v);
+	rng_state = 0x9e3779b97f4a7c15ULL + (uint64_t)_i;
+	for (unsigned op = 0; op < ops; op++) {
+		/* a slight bias to allocation keeps the segment busy */
+		if (!m.n || rnd() % 100 < 55)
+			model_get(a, &m, rnd_size(churn_cases[_i].maxreq), align);
+		else
+			model_put(a, &m, rnd() % m.n);
+		model_probe(a, &m);
+		if (op % 512 == 0)
+			ck_assert_int_eq(mc_alloc_check(a), 0);
+	}
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	drain(a, &m);
+	free(m.v);
+	mc_alloc_free(a);
+}
+END_TEST
+
+/*
+ * Fragmentation under churn at ~90% fill. Reported, and bounded by what
+ * the allocator promises: every failure is for a request larger than the
+ * largest free block, and all of it comes back once everything is freed.
+ */
+START_TEST(test_fragmentation)
+{
+	const uint64_t size = 64ULL << 20, align = 64, target = size / 10 * 9;
+	unsigned ops = mc_test_quick() ? 5000 : 100000;
+	unsigned gets = 0, failed = 0, failed_small = 0;
+	struct mc_alloc *a = mc_alloc_new(size, align, NULL);
+	struct model m = { .v = calloc(ops, sizeof(*m.v)) };
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(m.v);
+	rng_state = 0x51ed270b27aeULL;
+	for (unsigned op = 0; op < ops; op++) {
+		if (m.used < target) {
+			uint64_t want = rnd_size(256 << 10);
+
+			gets++;
+			if (!model_get(a, &m, want, align)) {
+				failed++;
+				if (round_up(want, align) <= size - m.used)
+					failed_small++;
+			}
+		} else {
+			model_put(a, &m, rnd() % m.n);
+		}
+		if (op % 4096 == 0)
+			ck_assert_int_eq(mc_alloc_check(a), 0);
+	}
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+
+	uint64_t free_bytes = size - m.used;
+	uint64_t largest = mc_alloc_largest_free(a);
+
+	ck_assert_uint_eq(mc_alloc_used(a), m.used);
+	ck_assert_uint_le(largest, free_bytes);
+	printf("alloc fragmentation at 90%% fill: %u ops, %zu live blocks, "
+	       "used %.1f%%, largest free block %.1f%% of free space, "
+	       "%u of %u gets failed (%u smaller than total free)\n",
+	       ops, m.n, 100.0 * (double)m.used / (double)size,
+	       free_bytes ? 100.0 * (double)largest / (double)free_bytes : 100.0,
+	       failed, gets, failed_small);
+
+	drain(a, &m);
+	printf("alloc fragmentation after freeing all: largest free block "
+	       "%.1f%% of free space\n",
+	       100.0 * (double)mc_alloc_largest_free(a) / (double)size);
+	free(m.v);
+	mc_alloc_free(a);
+}
+END_TEST
+
+static Suite *alloc_suite(void)
+{
+	Suite *s = suite_create("alloc");
+	TCase *tc = tcase_create("edges");
+
+	tcase_add_loop_test(tc, test_new_args, 0,
+			    sizeof(new_cases) / sizeof(new_cases[0]));
+	tcase_add_loop_test(tc, test_get_edges, 0,
+			    sizeof(get_cases) / sizeof(get_cases[0]));
+	tcase_add_test(tc, test_u_zeroed_and_bad_put);
+	tcase_add_loop_test(tc, test_coalesce_orders, 0, 24);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("random");
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_random_churn, 0,
+			    sizeof(churn_cases) / sizeof(churn_cases[0]));
+	tcase_add_test(tc, test_fragmentation);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+MC_CHECK_MAIN(alloc_suite)
