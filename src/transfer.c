@@ -9,7 +9,7 @@
  * connections (for stalls and teardown) has a mutex because the accepting
  * loop inserts into other loops' lists.
  */
-#include <config.h>
+#include "autoconfig.h"
 
 #include <errno.h>
 #include <pthread.h>

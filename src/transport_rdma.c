@@ -7,7 +7,7 @@
  * configure finds rdma-core (ENABLE_RDMA). The device-independent half
  * (selection, bookkeeping, error reporting) is in transfer.c.
  */
-#include <config.h>
+#include "autoconfig.h"
 
 #include <errno.h>
 #include <netdb.h>
