@@ -25,7 +25,7 @@ static uint64_t test_clock(void *arg)
 	return atomic_load((_Atomic uint64_t *)arg);
 }
 
-static void start_port(unsigned stall_ms)
+static void start_port_n(unsigned stall_ms, unsigned replicas)
 {
 	struct mc_store_opts so;
 	struct mc_xfer_opts xo = { .host = "127.0.0.1", .protocol = "tcp",
@@ -35,6 +35,7 @@ static void start_port(unsigned stall_ms)
 	char err[256] = "";
 
 	mc_store_opts_default(&so);
+	so.replica_num = replicas;
 	so.manual_tick = true;
 	so.now_ms = test_clock;
 	so.clock_arg = &fake_now;
@@ -43,12 +44,19 @@ static void start_port(unsigned stall_ms)
 	ck_assert_msg(X, "mc_xfer_new: %s", err);
 	S = mc_store_new(&so, NULL);
 	ck_assert_ptr_nonnull(S);
-	ck_assert_int_eq(mc_segment_mount(S, &mr, &res, NULL), 0);
-	free(res.ids);
+	for (unsigned i = 0; i < replicas; i++) {
+		ck_assert_int_eq(mc_segment_mount(S, &mr, &res, NULL), 0);
+		free(res.ids);
+	}
 	ck_assert_msg(mc_xfer_start(X, S, err, sizeof(err)) == 0,
 		      "mc_xfer_start: %s", err);
 	PORT = mc_xfer_port(X);
 	ck_assert_uint_ne(PORT, 0);
+}
+
+static void start_port(unsigned stall_ms)
+{
+	start_port_n(stall_ms, 1);
 }
 
 static void setup(void)
@@ -522,6 +530,72 @@ START_TEST(test_stall)
 }
 END_TEST
 
+/* Two replicas: put_start hands out one buffer each, written separately. */
+START_TEST(test_put_two_replicas)
+{
+	struct mc_put *p;
+	struct mc_desc d[MC_REPLICA_MAX];
+	unsigned char *v = pattern(100000, 3), *got = malloc(100000);
+
+	teardown();
+	start_port_n(0, 2);
+	ck_assert_int_eq(mc_put_start(S, "two", 3, 100000, &p, NULL), 0);
+	ck_assert_uint_eq(mc_put_ndesc(p), 2);
+	uint64_t a0 = mc_put_desc(p, 0)->addr, a1 = mc_put_desc(p, 1)->addr;
+	mc_put_release(p);
+	ck_assert_uint_ne(a0, a1);
+	int fd = conn();
+	ck_assert_int_eq(xc_write(fd, a0, 100000, true, v), XC_OK);
+	ck_assert_int_eq(xc_write(fd, a1, 100000, true, v), XC_OK);
+	close(fd);
+	ck_assert_int_eq(mc_put_end(S, "two", 3, NULL), 0);
+	ck_assert_int_eq(mc_query(S, "two", 3, d, MC_REPLICA_MAX), 2);
+	fd = conn();
+	for (int i = 0; i < 2; i++) {
+		memset(got, 0, 100000);
+		ck_assert_int_eq(xc_read(fd, d[i].addr, 100000, true, got),
+				 XC_OK);
+		ck_assert_mem_eq(got, v, 100000);
+	}
+	/* one replica's range does not run into the other's */
+	uint64_t lo = d[0].addr < d[1].addr ? d[0].addr : d[1].addr;
+	ck_assert_int_eq(xc_read(fd, lo, 100001, true, got), XC_REJECTED);
+	close(fd);
+	free(v);
+	free(got);
+}
+END_TEST
+
+/* A read lease keeps a replaced version readable, whole, until it ends. */
+START_TEST(test_leased_old_version)
+{
+	unsigned char buf[5000];
+
+	put_fill("old", 5000, 'o');
+	struct mc_desc d = query("old");        /* grants the lease */
+	put_fill("old", 5000, 'n');
+	int fd = conn();
+	ck_assert_int_eq(xc_read(fd, d.addr, 5000, true, buf), XC_OK);
+	for (int i = 0; i < 5000; i++)
+		ck_assert_uint_eq(buf[i], 'o');
+	close(fd);
+	/* once the lease is over, the old buffer goes */
+	atomic_fetch_add(&fake_now, 3600 * 1000);
+	mc_store_tick(S);
+	struct mc_desc n = query("old");
+	fd = conn();
+	int rc = xc_read(fd, d.addr, 5000, true, buf);
+	if (n.addr == d.addr) {
+		/* the space was reused by the new version itself */
+		ck_assert_int_eq(rc, XC_OK);
+		ck_assert_uint_eq(buf[0], 'n');
+	} else {
+		ck_assert_int_eq(rc, XC_REJECTED);
+	}
+	close(fd);
+}
+END_TEST
+
 /* ------------------------------------------------------- concurrency */
 
 #define NKEYS 4
@@ -733,6 +807,7 @@ static struct {
 	unsigned fail_open;     /* bit i: device i does not open */
 	int fail_reg;           /* device index whose registration fails */
 	int list_err;
+	int listen_err;
 	int opened[4], regs[4], listening;
 } F;
 
@@ -797,6 +872,11 @@ static void f_dereg(void *mr)
 static int f_listen(void *dev, const char *host, unsigned port, void **lis,
 		    char *err, size_t errlen)
 {
+	if (F.listen_err) {
+		snprintf(err, errlen, "rdma: cannot listen on '%s' port %u: %s",
+			 host, port, strerror(-F.listen_err));
+		return F.listen_err;
+	}
 	F.listening++;
 	*lis = &F;
 	return 0;
@@ -1007,6 +1087,27 @@ START_TEST(test_rdma_mount)
 }
 END_TEST
 
+/* A librdmacm listener that cannot start fails the start, cleanly. */
+START_TEST(test_rdma_listen_failure)
+{
+	struct mc_store_opts so;
+	char err[256];
+
+	fake_reset(1);
+	F.listen_err = -EADDRNOTAVAIL;
+	struct mc_xfer *x = fake_xfer("rdma", "", &so, err, sizeof(err));
+	ck_assert_ptr_nonnull(x);
+	struct mc_store *s = mc_store_new(&so, NULL);
+	ck_assert_int_eq(mc_xfer_start(x, s, err, sizeof(err)),
+			 -EADDRNOTAVAIL);
+	ck_assert_ptr_nonnull(strstr(err, "rdma: cannot listen on '127.0.0.1'"));
+	mc_xfer_stop(x);
+	mc_store_free(s);
+	mc_xfer_free(x);
+	fake_assert_closed();
+}
+END_TEST
+
 /* The real device layer on this machine: works, or says why not. */
 START_TEST(test_rdma_real_layer)
 {
@@ -1056,6 +1157,8 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, test_put_revoke_and_timeout);
 	tcase_add_test(tc, test_write_client_dies);
 	tcase_add_test(tc, test_stall);
+	tcase_add_test(tc, test_put_two_replicas);
+	tcase_add_test(tc, test_leased_old_version);
 	tcase_add_test(tc, test_many_connections);
 	tcase_add_test(tc, test_read_races_replace);
 	tcase_add_test(tc, test_port_in_use);
@@ -1066,6 +1169,7 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, test_rdma_refusals);
 	tcase_add_test(tc, test_rdma_reg_failure);
 	tcase_add_test(tc, test_rdma_mount);
+	tcase_add_test(tc, test_rdma_listen_failure);
 	tcase_add_test(tc, test_rdma_real_layer);
 	suite_add_tcase(s, tc);
 	return s;
