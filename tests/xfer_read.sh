@@ -85,7 +85,7 @@ http PUT /api/put/race --data-binary @"$MC_TMP/race"
 	for i in $(seq 60); do
 		c=$(printf "\\$(printf '%03o' $((66 + i % 20)))")
 		head -c 65536 /dev/zero | tr '\0' "$c" >"$MC_TMP/race.w"
-		if [ $((i % 5)) = 0 ]; then
+		if [ $((i % 5)) = 3 ]; then     # the last step is a put
 			curl -s -X DELETE "$MC_URL/api/remove/race?force=true" >/dev/null
 		else
 			curl -s -X PUT --data-binary @"$MC_TMP/race.w" \
@@ -94,8 +94,10 @@ http PUT /api/put/race --data-binary @"$MC_TMP/race"
 	done
 ) &
 writer=$!
-mixed=0 whole=0 rejected=0
+mixed=0 whole=0 rejected=0 tries=0
 while kill -0 "$writer" 2>/dev/null || [ $((whole + rejected)) -lt 20 ]; do
+	tries=$((tries + 1))
+	[ "$tries" -le 3000 ] || break
 	a=$(addr_of race)
 	[ -n "$a" ] || continue
 	rc=0
