@@ -662,6 +662,30 @@ static void rdma_unregister(void *arg, void *base, uint64_t size)
 	pthread_mutex_unlock(&rd->mu);
 }
 
+/*
+ * Peers connect through librdmacm on the TCP port's number (the RDMA port
+ * space is separate) and post one-sided operations; no fd to poll here.
+ */
+static int rdma_listen(void *ctx, const char *host, unsigned *port, int *lfd,
+		       char *err, size_t errlen)
+{
+	struct mc_xfer *x = ctx;
+
+	*lfd = -1;
+	if (!x->rd.dev->listen)
+		return 0;
+	return x->rd.dev->listen(x->rd.devs[0], host, *port, &x->rd.lis, err,
+				 errlen);
+}
+
+/* RDMA moves no bytes through the daemon: it registers and listens. */
+static const struct mc_transport rdma_transport = {
+	.name = "rdma",
+	.listen = rdma_listen,
+	.register_mem = rdma_register,
+	.unregister_mem = rdma_unregister,
+};
+
 static void rdma_release(struct rdma *rd)
 {
 	if (rd->lis)
@@ -731,8 +755,8 @@ struct mc_xfer *mc_xfer_new(const struct mc_xfer_opts *o,
 		}
 	}
 	if (so) {
-		so->register_mem = rdma_register;
-		so->unregister_mem = rdma_unregister;
+		so->register_mem = rdma_transport.register_mem;
+		so->unregister_mem = rdma_transport.unregister_mem;
 		so->register_arg = x;
 	}
 	return x;
@@ -808,9 +832,11 @@ int mc_xfer_start(struct mc_xfer *x, struct mc_store *s, char *err,
 	if (epoll_ctl(x->loops[0].epfd, EPOLL_CTL_ADD, x->lfd, &e) < 0)
 		goto sysfail;
 
-	if (!strcmp(x->protocol, "rdma") && x->rd.dev->listen) {
-		rc = x->rd.dev->listen(x->rd.devs[0], x->host, x->port,
-				       &x->rd.lis, err, errlen);
+	if (!strcmp(x->protocol, "rdma")) {
+		unsigned port = x->port;
+		int fd;
+
+		rc = rdma_transport.listen(x, x->host, &port, &fd, err, errlen);
 		if (rc)
 			return rc;
 	}

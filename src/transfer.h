@@ -126,6 +126,8 @@ struct mc_transport {
 	void (*unregister_mem)(void *ctx, void *base, uint64_t size);
 };
 
+/* TCP (src/transport_tcp.c). The rdma transport lives in transfer.c, over
+ * the device layer below. */
 extern const struct mc_transport mc_transport_tcp;
 
 /* ----------------------------------------------------- RDMA device layer */
