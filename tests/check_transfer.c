@@ -10,6 +10,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
+#include <arpa/inet.h>
 
 #include "check.h"
 #include "metrics.h"
@@ -744,6 +746,59 @@ START_TEST(test_read_races_replace)
 }
 END_TEST
 
+/*
+ * Out of file descriptors: the port sheds the connections it cannot take
+ * (they see a close) instead of spinning on its listener, and serves again
+ * once descriptors are back. The clients' sockets exist before the limit
+ * drops, so only the server's accepts run out.
+ */
+START_TEST(test_out_of_fds)
+{
+	enum { NCONN = 16 };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)PORT),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct rlimit old, low;
+	int fds[NCONN], hi = 0, answered = 0, closed = 0;
+	unsigned char buf[64];
+
+	put_fill("fd", 64, 'f');
+	struct mc_desc d = query("fd");
+	for (int i = 0; i < NCONN; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_ge(fds[i], 0);
+		hi = fds[i] > hi ? fds[i] : hi;
+	}
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)hi + 3;  /* room for two accepts */
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	for (int i = 0; i < NCONN; i++)
+		ck_assert_int_eq(connect(fds[i], (struct sockaddr *)&sa,
+					 sizeof(sa)), 0);
+	for (int i = 0; i < NCONN; i++) {
+		int rc = xc_read(fds[i], d.addr, 64, true, buf);
+
+		if (rc == XC_OK && buf[63] == 'f')
+			answered++;
+		else if (rc == -EPIPE)
+			closed++;
+	}
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	for (int i = 0; i < NCONN; i++)
+		close(fds[i]);
+	/* every client got an answer or a close, none hung */
+	ck_assert_int_eq(answered + closed, NCONN);
+	ck_assert_int_gt(answered, 0);
+	ck_assert_int_gt(closed, 0);
+	/* and the port serves again */
+	int fd = conn();
+	ck_assert_int_eq(xc_read(fd, d.addr, 64, true, buf), XC_OK);
+	ck_assert_uint_eq(buf[0], 'f');
+	close(fd);
+}
+END_TEST
+
 /* ------------------------------------------------------- set-up errors */
 
 START_TEST(test_bad_options)
@@ -1161,6 +1216,7 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, test_leased_old_version);
 	tcase_add_test(tc, test_many_connections);
 	tcase_add_test(tc, test_read_races_replace);
+	tcase_add_test(tc, test_out_of_fds);
 	tcase_add_test(tc, test_port_in_use);
 	suite_add_tcase(s, tc);
 
