@@ -34,7 +34,7 @@ struct mc_xfer_opts {
 	 * pass a fake one.
 	 */
 	const struct mc_rdma_dev *rdma_dev;
-	unsigned loops;           /* event-loop threads; 0: one per CPU, 2..8 */
+	unsigned loops;           /* event loops (at most 8); 0: one per CPU, >= 2 */
 	/*
 	 * A connection in the middle of a request that makes no progress for
 	 * this long is closed (its pin released). 0: 30000.
@@ -47,8 +47,11 @@ struct mc_xfer_opts {
  * options' register_mem/unregister_mem hooks (RDMA registration, or a
  * refusal naming why rdma is unavailable). With protocol "rdma" the
  * device is opened now, and a missing device fails here ("no RDMA device
- * found", or the missing device's name). Returns NULL and @err on
- * failure.
+ * found", or the missing device's name). Returns NULL with @err and
+ * errno set on failure: EINVAL (unknown protocol, bad device list),
+ * EOPNOTSUPP (no such RDMA device, or no rdma-core in the build), or the
+ * device layer's error. The hooks are thread-safe and log one line when
+ * they refuse a registration.
  */
 struct mc_xfer *mc_xfer_new(const struct mc_xfer_opts *o,
 			    struct mc_store_opts *so, char *err, size_t errlen);
