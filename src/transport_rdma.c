@@ -13,6 +13,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +28,28 @@
 
 #define QP_DEPTH 64
 
+/*
+ * Devices come from librdmacm's own contexts (rdma_get_devices), not from
+ * ibv_open_device: a queue pair that rdma_cm creates for a connecting
+ * peer lives on librdmacm's context, and it can only reach memory
+ * registered in a protection domain of that same context.
+ */
 struct vdev {
-	struct ibv_context *ctx;
+	struct ibv_context *ctx;        /* librdmacm's; never closed here */
 	struct ibv_pd *pd;
+};
+
+struct vpeer {
+	struct rdma_cm_id *id;
+	struct ibv_cq *cq;
+	struct vpeer *next;
 };
 
 struct vlis {
 	struct vdev *dev;
 	struct rdma_event_channel *ch;
 	struct rdma_cm_id *id;
+	struct vpeer *peers;            /* only the listener thread touches */
 	int stopfd;
 	pthread_t th;
 };
@@ -44,22 +58,22 @@ static int v_list(char (*names)[MC_RDMA_NAME_MAX], int max, char *err,
 		  size_t errlen)
 {
 	int n = 0, k = 0;
-	struct ibv_device **l = ibv_get_device_list(&n);
+	struct ibv_context **l = rdma_get_devices(&n);
 
 	/* No verbs support in the kernel is the same as no device. */
 	if (!l)
 		return 0;
 	for (int i = 0; i < n && k < max; i++)
 		snprintf(names[k++], MC_RDMA_NAME_MAX, "%s",
-			 ibv_get_device_name(l[i]));
-	ibv_free_device_list(l);
+			 ibv_get_device_name(l[i]->device));
+	rdma_free_devices(l);
 	return k;
 }
 
 static int v_open(const char *name, void **out, char *err, size_t errlen)
 {
 	int n = 0, rc = -ENODEV;
-	struct ibv_device **l = ibv_get_device_list(&n);
+	struct ibv_context **l = rdma_get_devices(&n);
 	struct vdev *d;
 
 	if (!l) {
@@ -68,32 +82,26 @@ static int v_open(const char *name, void **out, char *err, size_t errlen)
 	}
 	d = calloc(1, sizeof(*d));
 	if (!d) {
-		ibv_free_device_list(l);
+		rdma_free_devices(l);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	for (int i = 0; i < n; i++) {
-		if (strcmp(ibv_get_device_name(l[i]), name))
+		if (strcmp(ibv_get_device_name(l[i]->device), name))
 			continue;
-		d->ctx = ibv_open_device(l[i]);
-		if (!d->ctx) {
-			rc = -(errno ? errno : EIO);
-			snprintf(err, errlen, "cannot open RDMA device '%s': %s",
-				 name, strerror(-rc));
-			break;
-		}
+		d->ctx = l[i];
 		d->pd = ibv_alloc_pd(d->ctx);
 		if (!d->pd) {
 			rc = -(errno ? errno : EIO);
 			snprintf(err, errlen, "cannot allocate a protection "
-				 "domain on '%s': %s", name, strerror(-rc));
-			ibv_close_device(d->ctx);
+				 "domain on RDMA device '%s': %s", name,
+				 strerror(-rc));
 			break;
 		}
 		rc = 0;
 		break;
 	}
-	ibv_free_device_list(l);
+	rdma_free_devices(l);
 	if (rc == -ENODEV) {
 		snprintf(err, errlen, "RDMA device '%s' not found", name);
 		rc = -EOPNOTSUPP;
@@ -111,7 +119,6 @@ static void v_close(void *dev)
 	struct vdev *d = dev;
 
 	ibv_dealloc_pd(d->pd);
-	ibv_close_device(d->ctx);
 	free(d);
 }
 
@@ -139,7 +146,7 @@ static void v_dereg(void *mr)
 /* A peer asks to connect: give it a queue pair on our protection domain. */
 static void v_accept(struct vlis *l, struct rdma_cm_id *id)
 {
-	struct ibv_cq *cq = NULL;
+	struct vpeer *p = calloc(1, sizeof(*p));
 	struct ibv_qp_init_attr qa = {
 		.cap = { .max_send_wr = QP_DEPTH, .max_recv_wr = QP_DEPTH,
 			 .max_send_sge = 1, .max_recv_sge = 1 },
@@ -150,38 +157,53 @@ static void v_accept(struct vlis *l, struct rdma_cm_id *id)
 		.initiator_depth = 16,
 		.rnr_retry_count = 7,
 	};
+	bool qp = false;
 
+	if (!p)
+		goto reject;
 	if (id->verbs != l->dev->ctx) {
-		mc_warn("rdma: a peer connected through another device");
+		mc_warn("rdma: a peer came in through another device");
 		goto reject;
 	}
-	cq = ibv_create_cq(id->verbs, 2 * QP_DEPTH, NULL, NULL, 0);
-	if (!cq)
+	p->cq = ibv_create_cq(id->verbs, 2 * QP_DEPTH, NULL, NULL, 0);
+	if (!p->cq)
 		goto reject;
-	qa.send_cq = qa.recv_cq = cq;
+	qa.send_cq = qa.recv_cq = p->cq;
 	if (rdma_create_qp(id, l->dev->pd, &qa))
 		goto reject;
-	id->context = cq;
-	if (rdma_accept(id, &cp) == 0)
-		return;
-	rdma_destroy_qp(id);
+	qp = true;
+	if (rdma_accept(id, &cp))
+		goto reject;
+	p->id = id;
+	id->context = p;
+	p->next = l->peers;
+	l->peers = p;
+	return;
 reject:
 	mc_warn("rdma: refusing a peer: %s", strerror(errno));
-	if (cq)
-		ibv_destroy_cq(cq);
-	id->context = NULL;
+	if (qp)
+		rdma_destroy_qp(id);
+	if (p && p->cq)
+		ibv_destroy_cq(p->cq);
+	free(p);
 	rdma_reject(id, NULL, 0);
 	rdma_destroy_id(id);
 }
 
-static void v_drop(struct rdma_cm_id *id)
+static void v_drop(struct vlis *l, struct rdma_cm_id *id)
 {
-	struct ibv_cq *cq = id->context;
+	struct vpeer **pp, *p;
 
+	for (pp = &l->peers; (p = *pp); pp = &p->next)
+		if (p->id == id)
+			break;
+	if (!p)
+		return;
+	*pp = p->next;
 	rdma_destroy_qp(id);
-	if (cq)
-		ibv_destroy_cq(cq);
+	ibv_destroy_cq(p->cq);
 	rdma_destroy_id(id);
+	free(p);
 }
 
 static void *v_listen_main(void *arg)
@@ -212,7 +234,7 @@ static void *v_listen_main(void *arg)
 			v_accept(l, id);
 			break;
 		case RDMA_CM_EVENT_DISCONNECTED:
-			v_drop(id);
+			v_drop(l, id);
 			break;
 		default:
 			break;
@@ -227,6 +249,9 @@ static void v_unlisten(void *lis)
 
 	if (l->stopfd >= 0 && write(l->stopfd, &one, sizeof(one)) == 8)
 		pthread_join(l->th, NULL);
+	/* The channel goes last: every id on it must be gone first. */
+	while (l->peers)
+		v_drop(l, l->peers->id);
 	if (l->id)
 		rdma_destroy_id(l->id);
 	if (l->ch)
