@@ -10,6 +10,7 @@
  */
 #define FUSE_USE_VERSION 314
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
@@ -618,18 +619,58 @@ static void run_fusermount(const char *dir)
 		waitpid(pid, NULL, 0);
 }
 
+/* Is a fusermount3 process (a dead daemon's watchdog) still watching @dir? */
+static int watchdog_alive(const char *dir)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+	int found = 0;
+
+	if (!proc)
+		return 0;
+	while (!found && (de = readdir(proc))) {
+		char path[300], cmd[4096], *last, *base;
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, cmd, sizeof(cmd) - 1);
+		close(fd);
+		if (n <= 1)
+			continue;
+		cmd[n] = '\0';
+		/* argv[0] and the last argument (the mount point). */
+		base = strrchr(cmd, '/');
+		base = base ? base + 1 : cmd;
+		for (last = cmd + n - 1; last > cmd && last[-1]; last--)
+			;
+		found = !strcmp(base, "fusermount3") && !strcmp(last, dir);
+	}
+	closedir(proc);
+	return found;
+}
+
 /*
  * A dead daemon's mount answers ENOTCONN. Its auto_unmount watchdog
- * normally removes it at once; give it a moment, then detach it
- * ourselves so the new mount does not land on a corpse.
+ * removes it at once; while one still watches the mount point, wait for
+ * it (detaching the mount ourselves would let it detach our new mount
+ * afterwards), else detach it so the new mount does not land on a
+ * corpse.
  */
 static int recover_stale(const char *dir)
 {
 	struct stat st;
 
-	for (int i = 0; i < 20; i++) {
+	for (int i = 0; i < 100; i++) {
 		if (!stat(dir, &st) || errno != ENOTCONN)
 			return 0;
+		if (i >= 2 && !watchdog_alive(dir))
+			break;
 		usleep(50 * 1000);
 	}
 	mc_warn("fuse: mount point '%s' holds a dead mount, detaching it", dir);
