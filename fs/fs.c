@@ -31,19 +31,30 @@
 #include "metrics.h"
 #include "tree.h"
 
-#define IO_MAX (1u << 20)       /* max_read / max_write */
+#define IO_MAX (1u << 20) /* max_read / max_write */
 
 /* FUSE operations by kind, for mooncake_fuse_operations_total{op}. */
 enum op {
-	OP_GETATTR, OP_READDIR, OP_OPEN, OP_READ, OP_WRITE, OP_CREATE,
-	OP_FLUSH, OP_RELEASE, OP_TRUNCATE, OP_UNLINK, OP_OTHER, OP_N
+	OP_GETATTR,
+	OP_READDIR,
+	OP_OPEN,
+	OP_READ,
+	OP_WRITE,
+	OP_CREATE,
+	OP_FLUSH,
+	OP_RELEASE,
+	OP_TRUNCATE,
+	OP_UNLINK,
+	OP_OTHER,
+	OP_N
 };
 static const char *const op_names[OP_N] = {
-	[OP_GETATTR] = "getattr", [OP_READDIR] = "readdir",
-	[OP_OPEN] = "open", [OP_READ] = "read", [OP_WRITE] = "write",
-	[OP_CREATE] = "create", [OP_FLUSH] = "flush",
-	[OP_RELEASE] = "release", [OP_TRUNCATE] = "truncate",
-	[OP_UNLINK] = "unlink", [OP_OTHER] = "other",
+	[OP_GETATTR] = "getattr",   [OP_READDIR] = "readdir",
+	[OP_OPEN] = "open",	    [OP_READ] = "read",
+	[OP_WRITE] = "write",	    [OP_CREATE] = "create",
+	[OP_FLUSH] = "flush",	    [OP_RELEASE] = "release",
+	[OP_TRUNCATE] = "truncate", [OP_UNLINK] = "unlink",
+	[OP_OTHER] = "other",
 };
 
 struct mc_fs {
@@ -65,10 +76,10 @@ struct mc_fs {
 struct fh {
 	struct mc_path p;
 	pthread_mutex_t lock;
-	struct mc_keyfile *kf;  /* keys/KEY */
-	struct mc_buf snap;     /* other files: the content built at open */
-	uint64_t rbase;         /* file offset where the last write ended */
-	struct mc_keydir kd;    /* keys/ and replicas/ */
+	struct mc_keyfile *kf; /* keys/KEY */
+	struct mc_buf snap;    /* other files: the content built at open */
+	uint64_t rbase;	       /* file offset where the last write ended */
+	struct mc_keydir kd;   /* keys/ and replicas/ */
 	struct mc_fs *fs;
 	struct fh *prev, *next;
 };
@@ -124,8 +135,7 @@ static void fh_free(struct fh *h)
 	free(h);
 }
 
-static void fill_stat(struct mc_fs *f, int node, uint64_t size,
-		      struct stat *st)
+static void fill_stat(struct mc_fs *f, int node, uint64_t size, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_mode = mc_nodes[node].mode;
@@ -220,8 +230,8 @@ static int open_path(struct mc_fs *f, struct mc_path *p,
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	/* Only a written key has anything to do at close. */
-	fi->noflush = !(p->node == MC_N_KEY &&
-			(fi->flags & O_ACCMODE) != O_RDONLY);
+	fi->noflush =
+		!(p->node == MC_N_KEY && (fi->flags & O_ACCMODE) != O_RDONLY);
 	return 0;
 }
 
@@ -287,8 +297,8 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 	return (int)size;
 }
 
-static int fs_write(const char *path, const char *buf, size_t size,
-		    off_t off, struct fuse_file_info *fi)
+static int fs_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
 {
 	struct mc_fs *f = ctx(OP_WRITE);
 	struct fh *h = fh_of(fi);
@@ -366,7 +376,7 @@ static int fs_unlink(const char *path)
 {
 	struct mc_fs *f = ctx(OP_UNLINK);
 	struct mc_path p;
-	struct mc_err err = { 0 };
+	struct mc_err err = {0};
 	int r = mc_tree_resolve(f->s, path, &p);
 
 	if (r < 0)
@@ -410,7 +420,7 @@ static int fs_releasedir(const char *path, struct fuse_file_info *fi)
 struct dir_fill {
 	void *buf;
 	fuse_fill_dir_t filler;
-	uint64_t off, next;     /* static lists: skip below off */
+	uint64_t off, next; /* static lists: skip below off */
 };
 
 static int fill_one(void *arg, const char *name, mode_t mode, uint64_t next)
@@ -438,7 +448,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 {
 	struct mc_fs *f = ctx(OP_READDIR);
 	struct fh *h = fh_of(fi);
-	struct dir_fill d = { buf, filler, (uint64_t)off, 0 };
+	struct dir_fill d = {buf, filler, (uint64_t)off, 0};
 	int gen = h->p.node == MC_N_KEYS ? MC_N_KEY : MC_N_REPLICA;
 
 	if (h->p.node == MC_N_KEYS || h->p.node == MC_N_REPLICAS)
@@ -531,7 +541,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->kernel_cache = 0;
 	cfg->auto_cache = 0;
 	conn->max_write = IO_MAX;
-	conn->max_read = IO_MAX;     /* must match the max_read= option */
+	conn->max_read = IO_MAX; /* must match the max_read= option */
 	conn->max_readahead = IO_MAX;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
@@ -728,7 +738,7 @@ static int start_watchdog(const char *dir)
 	}
 	close(p[0]);
 	fcntl(p[1], F_SETFD, FD_CLOEXEC);
-	return 0;       /* p[1] stays open until the daemon exits */
+	return 0; /* p[1] stays open until the daemon exits */
 }
 
 static int add_families(struct mc_fs *f)
@@ -742,7 +752,7 @@ static int add_families(struct mc_fs *f)
 	if (!fam)
 		return -ENOMEM;
 	for (int i = 0; i < OP_N; i++) {
-		const char *v[1] = { op_names[i] };
+		const char *v[1] = {op_names[i]};
 
 		f->ops[i] = mc_family_series(fam, v);
 		if (!f->ops[i])
@@ -784,8 +794,8 @@ struct mc_fs *mc_fs_start(struct mc_store *s, const struct mc_fs_opts *o,
 	}
 	snprintf(opts, sizeof(opts),
 		 "fsname=mooncake,subtype=mooncake,default_permissions,"
-		 "max_read=%u%s%s", IO_MAX,
-		 auto_unmount ? ",auto_unmount" : "",
+		 "max_read=%u%s%s",
+		 IO_MAX, auto_unmount ? ",auto_unmount" : "",
 		 o->allow_other ? ",allow_other" : "");
 	if (fuse_opt_add_arg(&args, "mooncaked") ||
 	    fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, opts)) {
