@@ -11,13 +11,13 @@
 #include "spec.h"
 #include "tree.h"
 
-int mc_ctl_mount(struct mc_store *s, const struct mc_path *p,
-		 const char *msg, size_t len, struct mc_buf *reply)
+int mc_ctl_mount(struct mc_store *s, const struct mc_path *p, const char *msg,
+		 size_t len, struct mc_buf *reply)
 {
 	struct mc_spec sp;
 	struct mc_mount_req req;
-	struct mc_mount_result res = { 0 };
-	struct mc_err err = { 0 };
+	struct mc_mount_result res = {0};
+	struct mc_err err = {0};
 	char why[256];
 	int r;
 
@@ -54,7 +54,7 @@ int mc_ctl_mount(struct mc_store *s, const struct mc_path *p,
 static int unmount_kind(struct mc_store *s, const char *const *ids, size_t n,
 			enum mc_seg_kind kind, unsigned grace)
 {
-	struct mc_err err = { 0 };
+	struct mc_err err = {0};
 	int r;
 
 	if (!n)
@@ -65,12 +65,12 @@ static int unmount_kind(struct mc_store *s, const char *const *ids, size_t n,
 	return r;
 }
 
-int mc_ctl_unmount(struct mc_store *s, const struct mc_path *p,
-		   const char *msg, size_t len, struct mc_buf *reply)
+int mc_ctl_unmount(struct mc_store *s, const struct mc_path *p, const char *msg,
+		   size_t len, struct mc_buf *reply)
 {
 	char buf[MC_SPEC_MAX + 1];
 	const char *ids[2][MAX_IDS];
-	size_t n[2] = { 0, 0 }, total = 0;
+	size_t n[2] = {0, 0}, total = 0;
 	uint64_t grace = 0;
 	int have_grace = 0, r;
 	char *tok, *save;

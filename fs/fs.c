@@ -10,6 +10,7 @@
  */
 #define FUSE_USE_VERSION 314
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
@@ -30,19 +31,30 @@
 #include "metrics.h"
 #include "tree.h"
 
-#define IO_MAX (1u << 20)       /* max_read / max_write */
+#define IO_MAX (1u << 20) /* max_read / max_write */
 
 /* FUSE operations by kind, for mooncake_fuse_operations_total{op}. */
 enum op {
-	OP_GETATTR, OP_READDIR, OP_OPEN, OP_READ, OP_WRITE, OP_CREATE,
-	OP_FLUSH, OP_RELEASE, OP_TRUNCATE, OP_UNLINK, OP_OTHER, OP_N
+	OP_GETATTR,
+	OP_READDIR,
+	OP_OPEN,
+	OP_READ,
+	OP_WRITE,
+	OP_CREATE,
+	OP_FLUSH,
+	OP_RELEASE,
+	OP_TRUNCATE,
+	OP_UNLINK,
+	OP_OTHER,
+	OP_N
 };
 static const char *const op_names[OP_N] = {
-	[OP_GETATTR] = "getattr", [OP_READDIR] = "readdir",
-	[OP_OPEN] = "open", [OP_READ] = "read", [OP_WRITE] = "write",
-	[OP_CREATE] = "create", [OP_FLUSH] = "flush",
-	[OP_RELEASE] = "release", [OP_TRUNCATE] = "truncate",
-	[OP_UNLINK] = "unlink", [OP_OTHER] = "other",
+	[OP_GETATTR] = "getattr",   [OP_READDIR] = "readdir",
+	[OP_OPEN] = "open",	    [OP_READ] = "read",
+	[OP_WRITE] = "write",	    [OP_CREATE] = "create",
+	[OP_FLUSH] = "flush",	    [OP_RELEASE] = "release",
+	[OP_TRUNCATE] = "truncate", [OP_UNLINK] = "unlink",
+	[OP_OTHER] = "other",
 };
 
 struct mc_fs {
@@ -64,10 +76,10 @@ struct mc_fs {
 struct fh {
 	struct mc_path p;
 	pthread_mutex_t lock;
-	struct mc_keyfile *kf;  /* keys/KEY */
-	struct mc_buf snap;     /* other files: the content built at open */
-	uint64_t rbase;         /* file offset where the last write ended */
-	struct mc_keydir kd;    /* keys/ and replicas/ */
+	struct mc_keyfile *kf; /* keys/KEY */
+	struct mc_buf snap;    /* other files: the content built at open */
+	uint64_t rbase;	       /* file offset where the last write ended */
+	struct mc_keydir kd;   /* keys/ and replicas/ */
 	struct mc_fs *fs;
 	struct fh *prev, *next;
 };
@@ -123,8 +135,7 @@ static void fh_free(struct fh *h)
 	free(h);
 }
 
-static void fill_stat(struct mc_fs *f, int node, uint64_t size,
-		      struct stat *st)
+static void fill_stat(struct mc_fs *f, int node, uint64_t size, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_mode = mc_nodes[node].mode;
@@ -219,8 +230,8 @@ static int open_path(struct mc_fs *f, struct mc_path *p,
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	/* Only a written key has anything to do at close. */
-	fi->noflush = !(p->node == MC_N_KEY &&
-			(fi->flags & O_ACCMODE) != O_RDONLY);
+	fi->noflush =
+		!(p->node == MC_N_KEY && (fi->flags & O_ACCMODE) != O_RDONLY);
 	return 0;
 }
 
@@ -286,8 +297,8 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 	return (int)size;
 }
 
-static int fs_write(const char *path, const char *buf, size_t size,
-		    off_t off, struct fuse_file_info *fi)
+static int fs_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
 {
 	struct mc_fs *f = ctx(OP_WRITE);
 	struct fh *h = fh_of(fi);
@@ -365,7 +376,7 @@ static int fs_unlink(const char *path)
 {
 	struct mc_fs *f = ctx(OP_UNLINK);
 	struct mc_path p;
-	struct mc_err err = { 0 };
+	struct mc_err err = {0};
 	int r = mc_tree_resolve(f->s, path, &p);
 
 	if (r < 0)
@@ -409,7 +420,7 @@ static int fs_releasedir(const char *path, struct fuse_file_info *fi)
 struct dir_fill {
 	void *buf;
 	fuse_fill_dir_t filler;
-	uint64_t off, next;     /* static lists: skip below off */
+	uint64_t off, next; /* static lists: skip below off */
 };
 
 static int fill_one(void *arg, const char *name, mode_t mode, uint64_t next)
@@ -437,7 +448,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 {
 	struct mc_fs *f = ctx(OP_READDIR);
 	struct fh *h = fh_of(fi);
-	struct dir_fill d = { buf, filler, (uint64_t)off, 0 };
+	struct dir_fill d = {buf, filler, (uint64_t)off, 0};
 	int gen = h->p.node == MC_N_KEYS ? MC_N_KEY : MC_N_REPLICA;
 
 	if (h->p.node == MC_N_KEYS || h->p.node == MC_N_REPLICAS)
@@ -530,7 +541,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->kernel_cache = 0;
 	cfg->auto_cache = 0;
 	conn->max_write = IO_MAX;
-	conn->max_read = IO_MAX;     /* must match the max_read= option */
+	conn->max_read = IO_MAX; /* must match the max_read= option */
 	conn->max_readahead = IO_MAX;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
@@ -618,18 +629,58 @@ static void run_fusermount(const char *dir)
 		waitpid(pid, NULL, 0);
 }
 
+/* Is a fusermount3 process (a dead daemon's watchdog) still watching @dir? */
+static int watchdog_alive(const char *dir)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+	int found = 0;
+
+	if (!proc)
+		return 0;
+	while (!found && (de = readdir(proc))) {
+		char path[300], cmd[4096], *last, *base;
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, cmd, sizeof(cmd) - 1);
+		close(fd);
+		if (n <= 1)
+			continue;
+		cmd[n] = '\0';
+		/* argv[0] and the last argument (the mount point). */
+		base = strrchr(cmd, '/');
+		base = base ? base + 1 : cmd;
+		for (last = cmd + n - 1; last > cmd && last[-1]; last--)
+			;
+		found = !strcmp(base, "fusermount3") && !strcmp(last, dir);
+	}
+	closedir(proc);
+	return found;
+}
+
 /*
  * A dead daemon's mount answers ENOTCONN. Its auto_unmount watchdog
- * normally removes it at once; give it a moment, then detach it
- * ourselves so the new mount does not land on a corpse.
+ * removes it at once; while one still watches the mount point, wait for
+ * it (detaching the mount ourselves would let it detach our new mount
+ * afterwards), else detach it so the new mount does not land on a
+ * corpse.
  */
 static int recover_stale(const char *dir)
 {
 	struct stat st;
 
-	for (int i = 0; i < 20; i++) {
+	for (int i = 0; i < 100; i++) {
 		if (!stat(dir, &st) || errno != ENOTCONN)
 			return 0;
+		if (i >= 2 && !watchdog_alive(dir))
+			break;
 		usleep(50 * 1000);
 	}
 	mc_warn("fuse: mount point '%s' holds a dead mount, detaching it", dir);
@@ -687,7 +738,7 @@ static int start_watchdog(const char *dir)
 	}
 	close(p[0]);
 	fcntl(p[1], F_SETFD, FD_CLOEXEC);
-	return 0;       /* p[1] stays open until the daemon exits */
+	return 0; /* p[1] stays open until the daemon exits */
 }
 
 static int add_families(struct mc_fs *f)
@@ -701,7 +752,7 @@ static int add_families(struct mc_fs *f)
 	if (!fam)
 		return -ENOMEM;
 	for (int i = 0; i < OP_N; i++) {
-		const char *v[1] = { op_names[i] };
+		const char *v[1] = {op_names[i]};
 
 		f->ops[i] = mc_family_series(fam, v);
 		if (!f->ops[i])
@@ -743,8 +794,8 @@ struct mc_fs *mc_fs_start(struct mc_store *s, const struct mc_fs_opts *o,
 	}
 	snprintf(opts, sizeof(opts),
 		 "fsname=mooncake,subtype=mooncake,default_permissions,"
-		 "max_read=%u%s%s", IO_MAX,
-		 auto_unmount ? ",auto_unmount" : "",
+		 "max_read=%u%s%s",
+		 IO_MAX, auto_unmount ? ",auto_unmount" : "",
 		 o->allow_other ? ",allow_other" : "");
 	if (fuse_opt_add_arg(&args, "mooncaked") ||
 	    fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, opts)) {

@@ -15,11 +15,11 @@ static int must_escape(unsigned char c)
 
 static int is_dots(const void *p, size_t n)
 {
-	return (n == 1 && !memcmp(p, ".", 1)) || (n == 2 && !memcmp(p, "..", 2));
+	return (n == 1 && !memcmp(p, ".", 1)) ||
+	       (n == 2 && !memcmp(p, "..", 2));
 }
 
-int mc_keyname_encode(const void *key, size_t klen,
-		      char out[MC_NAME_MAX + 1])
+int mc_keyname_encode(const void *key, size_t klen, char out[MC_NAME_MAX + 1])
 {
 	const unsigned char *k = key;
 	size_t n = 0;

@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-#define MC_NAME_MAX 255   /* longest file name the tree shows */
+#define MC_NAME_MAX 255 /* longest file name the tree shows */
 
 /*
  * Encodes @klen bytes of @key into @out (NUL-terminated, at most
@@ -25,8 +25,7 @@
  * Returns the name's length, -EINVAL for an empty key or one holding a
  * NUL, or -ENAMETOOLONG when the name would pass MC_NAME_MAX bytes.
  */
-int mc_keyname_encode(const void *key, size_t klen,
-		      char out[MC_NAME_MAX + 1]);
+int mc_keyname_encode(const void *key, size_t klen, char out[MC_NAME_MAX + 1]);
 
 /*
  * Decodes file name @name into @out (room for @cap bytes) and sets *klen.

@@ -22,7 +22,7 @@ void mc_keydir_init(struct mc_keydir *d)
 struct fill_ctx {
 	struct mc_keydir *d;
 	mode_t mode;
-	uint64_t skip;          /* ordinals to pass over before giving */
+	uint64_t skip; /* ordinals to pass over before giving */
 	int (*fill)(void *arg, const char *name, mode_t mode, uint64_t next);
 	void *arg;
 	int full;
@@ -51,7 +51,7 @@ static int walk_key(const void *key, size_t klen, uint64_t size, void *arg)
 	char name[MC_NAME_MAX + 1];
 
 	if (mc_keyname_encode(key, klen, name) < 0)
-		return 0;       /* too long for a name: HTTP only */
+		return 0; /* too long for a name: HTTP only */
 	/* The walk may resume at the key that did not fit last time. */
 	if (c->d->have_pending) {
 		c->d->have_pending = 0;
@@ -67,7 +67,7 @@ int mc_keydir_fill(struct mc_store *s, struct mc_keydir *d, uint64_t off,
 			       uint64_t next),
 		   void *arg)
 {
-	struct fill_ctx c = { d, mode, 0, fill, arg, 0 };
+	struct fill_ctx c = {d, mode, 0, fill, arg, 0};
 
 	if (off != d->next) {
 		/* A seek elsewhere (rewinddir, telldir): walk again. */
@@ -99,14 +99,14 @@ int mc_keydir_fill(struct mc_store *s, struct mc_keydir *d, uint64_t off,
 struct mc_keyfile {
 	pthread_mutex_t lock;
 	struct mc_store *s;
-	struct mc_ref *ref;     /* the version read, when open for reading */
-	char *data;             /* pending value when open for writing */
+	struct mc_ref *ref; /* the version read, when open for reading */
+	char *data;	    /* pending value when open for writing */
 	size_t len, cap;
 	int flags;
-	int loaded;             /* data starts from the old value (or empty) */
-	int dirty;              /* data must be committed */
-	int error;              /* a write failed: commit nothing, say this */
-	int registered;         /* in the pending list (a created key) */
+	int loaded;	/* data starts from the old value (or empty) */
+	int dirty;	/* data must be committed */
+	int error;	/* a write failed: commit nothing, say this */
+	int registered; /* in the pending list (a created key) */
 	struct mc_keyfile *next;
 	size_t klen;
 	char key[];
@@ -146,8 +146,8 @@ int mc_keyfile_pending(const char *key, size_t klen, uint64_t *size)
 	return r;
 }
 
-int mc_keyfile_open(struct mc_store *s, const char *key, size_t klen,
-		    int flags, struct mc_keyfile **out)
+int mc_keyfile_open(struct mc_store *s, const char *key, size_t klen, int flags,
+		    struct mc_keyfile **out)
 {
 	struct mc_keyfile *f = calloc(1, sizeof(*f) + klen + 1);
 	int r;
@@ -315,7 +315,7 @@ uint64_t mc_keyfile_size(struct mc_keyfile *f)
 
 int mc_keyfile_commit(struct mc_keyfile *f)
 {
-	struct mc_err err = { 0 };
+	struct mc_err err = {0};
 	int r = 0, registered = 0;
 
 	pthread_mutex_lock(&f->lock);

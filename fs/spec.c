@@ -14,17 +14,17 @@ enum { T_SIZE, T_SHM, T_OFFSET, T_PROTOCOL, T_LOCATION, T_NAME, T_N };
 /* The tokens: where the value goes, how big it may be, may it be empty. */
 static const struct {
 	const char *key;
-	size_t off, cap;        /* string fields; cap 0: a number */
+	size_t off, cap; /* string fields; cap 0: a number */
 	bool empty_ok;
 } tokens[T_N] = {
-	[T_SIZE] = { "size", 0, 0, false },
-	[T_SHM] = { "shm", offsetof(struct mc_spec, shm_name), 256, false },
-	[T_OFFSET] = { "offset", 0, 0, false },
-	[T_PROTOCOL] = { "protocol", offsetof(struct mc_spec, protocol), 8,
-			 false },
-	[T_LOCATION] = { "location", offsetof(struct mc_spec, location), 256,
-			 true },
-	[T_NAME] = { "name", offsetof(struct mc_spec, name), 256, false },
+	[T_SIZE] = {"size", 0, 0, false},
+	[T_SHM] = {"shm", offsetof(struct mc_spec, shm_name), 256, false},
+	[T_OFFSET] = {"offset", 0, 0, false},
+	[T_PROTOCOL] = {"protocol", offsetof(struct mc_spec, protocol), 8,
+			false},
+	[T_LOCATION] = {"location", offsetof(struct mc_spec, location), 256,
+			true},
+	[T_NAME] = {"name", offsetof(struct mc_spec, name), 256, false},
 };
 
 static int fail(char *why, size_t whylen, const char *fmt, ...)
@@ -114,8 +114,8 @@ static int parse_token(const char *t, size_t n, struct mc_spec *sp,
 
 		r = mc_size_parse(val, dst);
 		if (r < 0 || (k == T_SIZE && *dst == 0))
-			return fail(why, whylen, "bad number in '%.*s'",
-				    (int)n, t);
+			return fail(why, whylen, "bad number in '%.*s'", (int)n,
+				    t);
 		if (k == T_OFFSET)
 			sp->has_offset = true;
 		return 0;
@@ -131,10 +131,10 @@ static int parse_token(const char *t, size_t n, struct mc_spec *sp,
 	return 0;
 }
 
-int mc_spec_parse(const char *msg, size_t len, struct mc_spec *sp,
-		  char *why, size_t whylen)
+int mc_spec_parse(const char *msg, size_t len, struct mc_spec *sp, char *why,
+		  size_t whylen)
 {
-	bool seen[T_N] = { false };
+	bool seen[T_N] = {false};
 	size_t i = 0;
 	int r;
 

@@ -27,13 +27,13 @@
 
 struct mc_spec {
 	uint64_t size;
-	bool shm;               /* shm=NAME given: a shm mount */
+	bool shm; /* shm=NAME given: a shm mount */
 	char shm_name[256];
 	bool has_offset;
 	uint64_t offset;
-	char protocol[8];       /* "" when not given */
-	char location[256];     /* "" when not given or empty */
-	char name[256];         /* "" when not given */
+	char protocol[8];   /* "" when not given */
+	char location[256]; /* "" when not given or empty */
+	char name[256];	    /* "" when not given */
 };
 
 /*
@@ -43,8 +43,8 @@ struct mc_spec {
  * too long or empty, a NUL or a newline inside), with the reason in @why
  * (git style, the token in quotes).
  */
-int mc_spec_parse(const char *msg, size_t len, struct mc_spec *sp,
-		  char *why, size_t whylen);
+int mc_spec_parse(const char *msg, size_t len, struct mc_spec *sp, char *why,
+		  size_t whylen);
 
 /* Appends @sp in the grammar, ending with "\n". */
 void mc_spec_format(const struct mc_spec *sp, struct mc_buf *b);

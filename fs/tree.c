@@ -10,18 +10,16 @@
 #include "spec.h"
 #include "tree.h"
 
-#define DIR_RO (S_IFDIR | 0555)
+#define DIR_RO	(S_IFDIR | 0555)
 #define FILE_RO (S_IFREG | 0444)
 
 /* ------------------------------------------------------------ generators */
 
-static int bind_segname(struct mc_store *s, struct mc_path *p,
-			const char *name)
+static int bind_segname(struct mc_store *s, struct mc_path *p, const char *name)
 {
 	uint64_t used, cap;
 	size_t n;
-	int r = mc_keyname_decode(name, p->segname, sizeof(p->segname) - 1,
-				  &n);
+	int r = mc_keyname_decode(name, p->segname, sizeof(p->segname) - 1, &n);
 
 	if (r < 0)
 		return r;
@@ -121,8 +119,8 @@ static int show_seg(struct mc_store *s, const struct mc_path *p,
 		mc_buf_adds(out, si.location);
 		break;
 	case MC_N_SEG_STATE:
-		mc_buf_adds(out, si.state == MC_SEG_DRAINING ? "draining"
-							      : "ok");
+		mc_buf_adds(out,
+			    si.state == MC_SEG_DRAINING ? "draining" : "ok");
 		break;
 	case MC_N_SEG_SOURCE:
 		mc_buf_adds(out, si.source);
@@ -132,7 +130,7 @@ static int show_seg(struct mc_store *s, const struct mc_path *p,
 		break;
 	case MC_N_SEG_SPEC:
 		mc_spec_from_info(&si, &sp);
-		mc_spec_format(&sp, out);   /* ends with its own "\n" */
+		mc_spec_format(&sp, out); /* ends with its own "\n" */
 		return 0;
 	}
 	mc_buf_addch(out, '\n');
@@ -142,35 +140,34 @@ static int show_seg(struct mc_store *s, const struct mc_path *p,
 /* ------------------------------------------------------------------ table */
 
 const struct mc_node mc_nodes[MC_N_COUNT] = {
-	[MC_N_ROOT] = { "", -1, DIR_RO },
-	[MC_N_CTL] = { "ctl", MC_N_ROOT, DIR_RO },
-	[MC_N_CTL_MOUNT] = { "mount", MC_N_CTL, S_IFREG | 0600, show_ctl,
-			     mc_ctl_mount },
-	[MC_N_CTL_UNMOUNT] = { "unmount", MC_N_CTL, S_IFREG | 0200, show_ctl,
-			       mc_ctl_unmount },
-	[MC_N_SEGMENTS] = { "segments", MC_N_ROOT, DIR_RO },
-	[MC_N_SEGNAME] = { NULL, MC_N_SEGMENTS, DIR_RO, .bind = bind_segname },
-	[MC_N_SEGNAME_USED] = { "used", MC_N_SEGNAME, FILE_RO,
-				show_name_usage },
-	[MC_N_SEGNAME_CAPACITY] = { "capacity", MC_N_SEGNAME, FILE_RO,
-				    show_name_usage },
-	[MC_N_SEG] = { NULL, MC_N_SEGNAME, DIR_RO, .bind = bind_seg },
-	[MC_N_SEG_SIZE] = { "size", MC_N_SEG, FILE_RO, show_seg },
-	[MC_N_SEG_USED] = { "used", MC_N_SEG, FILE_RO, show_seg },
-	[MC_N_SEG_PROTOCOL] = { "protocol", MC_N_SEG, FILE_RO, show_seg },
-	[MC_N_SEG_LOCATION] = { "location", MC_N_SEG, FILE_RO, show_seg },
-	[MC_N_SEG_STATE] = { "state", MC_N_SEG, FILE_RO, show_seg },
-	[MC_N_SEG_SOURCE] = { "source", MC_N_SEG, FILE_RO, show_seg },
-	[MC_N_SEG_ENDPOINT] = { "endpoint", MC_N_SEG, FILE_RO, show_seg },
-	[MC_N_SEG_SPEC] = { "spec", MC_N_SEG, FILE_RO, show_seg },
-	[MC_N_KEYS] = { "keys", MC_N_ROOT, S_IFDIR | 0755 },
-	[MC_N_KEY] = { NULL, MC_N_KEYS, S_IFREG | 0644, .bind = bind_key },
-	[MC_N_REPLICAS] = { "replicas", MC_N_ROOT, DIR_RO },
-	[MC_N_REPLICA] = { NULL, MC_N_REPLICAS, FILE_RO, show_replica,
-			   .bind = bind_key },
-	[MC_N_METRICS] = { "metrics", MC_N_ROOT, FILE_RO, show_metrics },
-	[MC_N_SUMMARY] = { "summary", MC_N_ROOT, FILE_RO, show_summary },
-	[MC_N_HEALTH] = { "health", MC_N_ROOT, FILE_RO, show_health },
+	[MC_N_ROOT] = {"", -1, DIR_RO},
+	[MC_N_CTL] = {"ctl", MC_N_ROOT, DIR_RO},
+	[MC_N_CTL_MOUNT] = {"mount", MC_N_CTL, S_IFREG | 0600, show_ctl,
+			    mc_ctl_mount},
+	[MC_N_CTL_UNMOUNT] = {"unmount", MC_N_CTL, S_IFREG | 0200, show_ctl,
+			      mc_ctl_unmount},
+	[MC_N_SEGMENTS] = {"segments", MC_N_ROOT, DIR_RO},
+	[MC_N_SEGNAME] = {NULL, MC_N_SEGMENTS, DIR_RO, .bind = bind_segname},
+	[MC_N_SEGNAME_USED] = {"used", MC_N_SEGNAME, FILE_RO, show_name_usage},
+	[MC_N_SEGNAME_CAPACITY] = {"capacity", MC_N_SEGNAME, FILE_RO,
+				   show_name_usage},
+	[MC_N_SEG] = {NULL, MC_N_SEGNAME, DIR_RO, .bind = bind_seg},
+	[MC_N_SEG_SIZE] = {"size", MC_N_SEG, FILE_RO, show_seg},
+	[MC_N_SEG_USED] = {"used", MC_N_SEG, FILE_RO, show_seg},
+	[MC_N_SEG_PROTOCOL] = {"protocol", MC_N_SEG, FILE_RO, show_seg},
+	[MC_N_SEG_LOCATION] = {"location", MC_N_SEG, FILE_RO, show_seg},
+	[MC_N_SEG_STATE] = {"state", MC_N_SEG, FILE_RO, show_seg},
+	[MC_N_SEG_SOURCE] = {"source", MC_N_SEG, FILE_RO, show_seg},
+	[MC_N_SEG_ENDPOINT] = {"endpoint", MC_N_SEG, FILE_RO, show_seg},
+	[MC_N_SEG_SPEC] = {"spec", MC_N_SEG, FILE_RO, show_seg},
+	[MC_N_KEYS] = {"keys", MC_N_ROOT, S_IFDIR | 0755},
+	[MC_N_KEY] = {NULL, MC_N_KEYS, S_IFREG | 0644, .bind = bind_key},
+	[MC_N_REPLICAS] = {"replicas", MC_N_ROOT, DIR_RO},
+	[MC_N_REPLICA] = {NULL, MC_N_REPLICAS, FILE_RO, show_replica,
+			  .bind = bind_key},
+	[MC_N_METRICS] = {"metrics", MC_N_ROOT, FILE_RO, show_metrics},
+	[MC_N_SUMMARY] = {"summary", MC_N_ROOT, FILE_RO, show_summary},
+	[MC_N_HEALTH] = {"health", MC_N_ROOT, FILE_RO, show_health},
 };
 
 /* The child of @dir called @name: a named row first, then a generator. */
@@ -244,8 +241,7 @@ struct list_ctx {
 	const char *segname;
 };
 
-static int list_name(const char *name, uint64_t used, uint64_t cap,
-		     void *arg)
+static int list_name(const char *name, uint64_t used, uint64_t cap, void *arg)
 {
 	struct list_ctx *l = arg;
 	char enc[MC_NAME_MAX + 1];
@@ -265,10 +261,9 @@ static int list_seg(const struct mc_seg_info *si, void *arg)
 }
 
 int mc_tree_list(struct mc_store *s, const struct mc_path *p,
-		 int (*cb)(const char *name, mode_t mode, void *arg),
-		 void *arg)
+		 int (*cb)(const char *name, mode_t mode, void *arg), void *arg)
 {
-	struct list_ctx l = { cb, arg, 0, p->segname };
+	struct list_ctx l = {cb, arg, 0, p->segname};
 	int r, gen = -1;
 
 	for (int i = 0; i < MC_N_COUNT; i++) {
@@ -289,5 +284,5 @@ int mc_tree_list(struct mc_store *s, const struct mc_path *p,
 		return mc_segment_name_foreach(s, list_name, &l);
 	if (gen == MC_N_SEG)
 		return mc_segment_foreach(s, list_seg, &l);
-	return 0;       /* keys: mc_keydir_fill */
+	return 0; /* keys: mc_keydir_fill */
 }

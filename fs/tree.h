@@ -22,31 +22,46 @@
 
 enum mc_node_id {
 	MC_N_ROOT,
-	MC_N_CTL, MC_N_CTL_MOUNT, MC_N_CTL_UNMOUNT,
-	MC_N_SEGMENTS, MC_N_SEGNAME, MC_N_SEGNAME_USED, MC_N_SEGNAME_CAPACITY,
-	MC_N_SEG, MC_N_SEG_SIZE, MC_N_SEG_USED, MC_N_SEG_PROTOCOL,
-	MC_N_SEG_LOCATION, MC_N_SEG_STATE, MC_N_SEG_SOURCE, MC_N_SEG_ENDPOINT,
+	MC_N_CTL,
+	MC_N_CTL_MOUNT,
+	MC_N_CTL_UNMOUNT,
+	MC_N_SEGMENTS,
+	MC_N_SEGNAME,
+	MC_N_SEGNAME_USED,
+	MC_N_SEGNAME_CAPACITY,
+	MC_N_SEG,
+	MC_N_SEG_SIZE,
+	MC_N_SEG_USED,
+	MC_N_SEG_PROTOCOL,
+	MC_N_SEG_LOCATION,
+	MC_N_SEG_STATE,
+	MC_N_SEG_SOURCE,
+	MC_N_SEG_ENDPOINT,
 	MC_N_SEG_SPEC,
-	MC_N_KEYS, MC_N_KEY,
-	MC_N_REPLICAS, MC_N_REPLICA,
-	MC_N_METRICS, MC_N_SUMMARY, MC_N_HEALTH,
+	MC_N_KEYS,
+	MC_N_KEY,
+	MC_N_REPLICAS,
+	MC_N_REPLICA,
+	MC_N_METRICS,
+	MC_N_SUMMARY,
+	MC_N_HEALTH,
 	MC_N_COUNT
 };
 
 /* Where a path leads: the node and the names its generators bound. */
 struct mc_path {
-	int node;                       /* enum mc_node_id */
-	char segname[256];              /* segments/NAME, decoded */
-	char segid[MC_ID_LEN + 1];      /* segments/NAME/ID */
-	char key[MC_KEY_MAX + 1];       /* keys/KEY, replicas/KEY, decoded */
+	int node;		   /* enum mc_node_id */
+	char segname[256];	   /* segments/NAME, decoded */
+	char segid[MC_ID_LEN + 1]; /* segments/NAME/ID */
+	char key[MC_KEY_MAX + 1];  /* keys/KEY, replicas/KEY, decoded */
 	size_t klen;
-	uint64_t vsize;                 /* the value's size, when it exists */
+	uint64_t vsize; /* the value's size, when it exists */
 };
 
 struct mc_node {
-	const char *name;       /* NULL: a generator */
-	int parent;             /* enum mc_node_id; -1 for the root */
-	mode_t mode;            /* S_IFDIR or S_IFREG and permissions */
+	const char *name; /* NULL: a generator */
+	int parent;	  /* enum mc_node_id; -1 for the root */
+	mode_t mode;	  /* S_IFDIR or S_IFREG and permissions */
 	/* Appends the file's content: 0 or -errno (-ENOENT when gone). */
 	int (*show)(struct mc_store *s, const struct mc_path *p,
 		    struct mc_buf *out);
@@ -100,15 +115,15 @@ static inline int mc_tree_is_value(const struct mc_path *p)
  * Errors: -EINVAL, -E2BIG, -ENOENT (no shm object), -ENOSPC (no memory),
  * -EOPNOTSUPP; each logged in one line.
  */
-int mc_ctl_mount(struct mc_store *s, const struct mc_path *p,
-		 const char *msg, size_t len, struct mc_buf *reply);
+int mc_ctl_mount(struct mc_store *s, const struct mc_path *p, const char *msg,
+		 size_t len, struct mc_buf *reply);
 /*
  * ctl/unmount: "ID [ID ...] [grace=SECONDS]". Errors: -EINVAL (no id, a
  * bad or repeated grace, an unknown token), -E2BIG, -ENOENT (an id that
  * is not mounted: nothing is unmounted).
  */
-int mc_ctl_unmount(struct mc_store *s, const struct mc_path *p,
-		   const char *msg, size_t len, struct mc_buf *reply);
+int mc_ctl_unmount(struct mc_store *s, const struct mc_path *p, const char *msg,
+		   size_t len, struct mc_buf *reply);
 
 /* --- keys.c: keys/ ------------------------------------------------------ */
 
@@ -119,10 +134,10 @@ int mc_ctl_unmount(struct mc_store *s, const struct mc_path *p,
  * mc_key_walk cursor without ever being built as one list.
  */
 struct mc_keydir {
-	uint64_t cursor;                /* mc_key_walk position */
-	uint64_t next;                  /* ordinal of the next entry to give */
-	int more;                       /* the walk has not ended */
-	int have_pending;               /* @pending did not fit last time */
+	uint64_t cursor;  /* mc_key_walk position */
+	uint64_t next;	  /* ordinal of the next entry to give */
+	int more;	  /* the walk has not ended */
+	int have_pending; /* @pending did not fit last time */
 	char pending[MC_NAME_MAX + 1];
 };
 
@@ -150,16 +165,16 @@ int mc_keydir_fill(struct mc_store *s, struct mc_keydir *d, uint64_t off,
 struct mc_keyfile;
 
 enum {
-	MC_KF_READ = 1,         /* open for reading: take a reference */
-	MC_KF_WRITE = 2,        /* open for writing */
-	MC_KF_TRUNC = 4,        /* start from an empty value (O_TRUNC) */
-	MC_KF_CREATE = 8,       /* a new key: commit even if nothing written */
-	MC_KF_APPEND = 16,      /* every write goes at the end */
+	MC_KF_READ = 1,	   /* open for reading: take a reference */
+	MC_KF_WRITE = 2,   /* open for writing */
+	MC_KF_TRUNC = 4,   /* start from an empty value (O_TRUNC) */
+	MC_KF_CREATE = 8,  /* a new key: commit even if nothing written */
+	MC_KF_APPEND = 16, /* every write goes at the end */
 };
 
 /* 0 and *out, or -ENOENT (reading a missing key), -ENOMEM. */
-int mc_keyfile_open(struct mc_store *s, const char *key, size_t klen,
-		    int flags, struct mc_keyfile **out);
+int mc_keyfile_open(struct mc_store *s, const char *key, size_t klen, int flags,
+		    struct mc_keyfile **out);
 /* Bytes copied from @off (0 at the end). */
 int64_t mc_keyfile_read(struct mc_keyfile *f, void *buf, size_t size,
 			uint64_t off);

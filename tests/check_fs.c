@@ -24,18 +24,21 @@ static const struct {
 	const char *shm, *protocol, *location, *name;
 	uint64_t offset;
 } spec_cases[] = {
-#define BAD(m) { .msg = (m), .ret = -EINVAL }
-	{ "size=64M", 0, 64ull << 20, "", "", "", "", 0 },
-	{ "size=64M\n", 0, 64ull << 20, "", "", "", "", 0 },
-	{ "  size=1024\t", 0, 1024, "", "", "", "", 0 },
-	{ "size=4gb protocol=tcp location=cpu:0 name=node-a", 0, 4ull << 30,
-	  "", "tcp", "cpu:0", "node-a", 0 },
-	{ "name=x size=1k", 0, 1024, "", "", "", "x", 0 },
-	{ "size=2M shm=seg offset=4096", 0, 2 << 20, "seg", "", "", "", 4096 },
-	{ "size=2M shm=/seg", 0, 2 << 20, "/seg", "", "", "", 0 },
-	{ "size=1M location=", 0, 1 << 20, "", "", "", "", 0 },
-	{ "size=1M location=a%20b%25", 0, 1 << 20, "", "", "a b%", "", 0 },
-	{ "size=1M name=%2F", 0, 1 << 20, "", "", "", "/", 0 },
+#define BAD(m)                                                                 \
+	{                                                                      \
+		.msg = (m), .ret = -EINVAL                                     \
+	}
+	{"size=64M", 0, 64ull << 20, "", "", "", "", 0},
+	{"size=64M\n", 0, 64ull << 20, "", "", "", "", 0},
+	{"  size=1024\t", 0, 1024, "", "", "", "", 0},
+	{"size=4gb protocol=tcp location=cpu:0 name=node-a", 0, 4ull << 30, "",
+	 "tcp", "cpu:0", "node-a", 0},
+	{"name=x size=1k", 0, 1024, "", "", "", "x", 0},
+	{"size=2M shm=seg offset=4096", 0, 2 << 20, "seg", "", "", "", 4096},
+	{"size=2M shm=/seg", 0, 2 << 20, "/seg", "", "", "", 0},
+	{"size=1M location=", 0, 1 << 20, "", "", "", "", 0},
+	{"size=1M location=a%20b%25", 0, 1 << 20, "", "", "a b%", "", 0},
+	{"size=1M name=%2F", 0, 1 << 20, "", "", "", "/", 0},
 	/* hostile */
 	BAD(""),
 	BAD("\n"),
@@ -146,8 +149,9 @@ START_TEST(test_spec_round_trip)
 		ck_assert_msg(out.len && out.data[out.len - 1] == '\n',
 			      "spec does not end with a newline");
 		ck_assert_ptr_null(memchr(out.data, '\n', out.len - 1));
-		ck_assert_int_eq(mc_spec_parse(out.data, out.len, &b, why,
-					       sizeof(why)), 0);
+		ck_assert_int_eq(
+			mc_spec_parse(out.data, out.len, &b, why, sizeof(why)),
+			0);
 		ck_assert(!memcmp(&a, &b, sizeof(a)));
 	}
 	mc_buf_release(&out);
@@ -168,7 +172,8 @@ START_TEST(test_spec_format_alloc)
 	mc_spec_from_info(&si, &sp);
 	mc_spec_format(&sp, &out);
 	/* An empty location is left out. */
-	ck_assert_str_eq(out.data, "size=16777216 protocol=tcp name=localhost\n");
+	ck_assert_str_eq(out.data,
+			 "size=16777216 protocol=tcp name=localhost\n");
 	si.kind = MC_SEG_SHM;
 	strcpy(si.shm_name, "seg one");
 	si.shm_offset = 8192;
@@ -176,7 +181,8 @@ START_TEST(test_spec_format_alloc)
 	mc_buf_reset(&out);
 	mc_spec_from_info(&si, &sp);
 	mc_spec_format(&sp, &out);
-	ck_assert_str_eq(out.data, "size=16777216 shm=seg%20one offset=8192 "
+	ck_assert_str_eq(out.data,
+			 "size=16777216 shm=seg%20one offset=8192 "
 			 "protocol=tcp location=gpu:1 name=localhost\n");
 	mc_buf_release(&out);
 }
@@ -185,26 +191,26 @@ END_TEST
 /* -------------------------------------------------------------- keyname */
 
 static const struct {
-	const char *key;        /* NULL: see klen */
-	const char *name;       /* NULL: not encodable */
+	const char *key;  /* NULL: see klen */
+	const char *name; /* NULL: not encodable */
 } name_cases[] = {
-	{ "plain", "plain" },
-	{ "a/b", "a%2Fb" },
-	{ "100%", "100%25" },
-	{ "%2F", "%252F" },
-	{ ".", "%2E" },
-	{ "..", "%2E%2E" },
-	{ "...", "..." },
-	{ ".a", ".a" },
-	{ "a.", "a." },
-	{ "/", "%2F" },
-	{ "tab\there", "tab%09here" },
-	{ "nl\n", "nl%0A" },
-	{ "\x01\x1f\x7f", "%01%1F%7F" },
-	{ " sp ace ", " sp ace " },
-	{ "\xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9" },
-	{ "\xff\x80", "\xff\x80" },
-	{ "a=b&c?d#e\\f\"g'", "a=b&c?d#e\\f\"g'" },
+	{"plain", "plain"},
+	{"a/b", "a%2Fb"},
+	{"100%", "100%25"},
+	{"%2F", "%252F"},
+	{".", "%2E"},
+	{"..", "%2E%2E"},
+	{"...", "..."},
+	{".a", ".a"},
+	{"a.", "a."},
+	{"/", "%2F"},
+	{"tab\there", "tab%09here"},
+	{"nl\n", "nl%0A"},
+	{"\x01\x1f\x7f", "%01%1F%7F"},
+	{" sp ace ", " sp ace "},
+	{"\xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9"},
+	{"\xff\x80", "\xff\x80"},
+	{"a=b&c?d#e\\f\"g'", "a=b&c?d#e\\f\"g'"},
 };
 
 START_TEST(test_keyname_table)
@@ -240,8 +246,8 @@ START_TEST(test_keyname_every_byte)
 			snprintf(want, sizeof(want), "x%%%02Xy", c);
 			ck_assert_str_eq(out, want);
 		}
-		ck_assert_int_eq(mc_keyname_decode(out, back, sizeof(back),
-						   &klen), 0);
+		ck_assert_int_eq(
+			mc_keyname_decode(out, back, sizeof(back), &klen), 0);
 		ck_assert_uint_eq(klen, 3);
 		ck_assert(!memcmp(back, key, 3));
 	}
@@ -249,8 +255,8 @@ START_TEST(test_keyname_every_byte)
 END_TEST
 
 static const char *const bad_names[] = {
-	"", ".", "..", "%", "%2", "%2G", "%G0", "%41", "%2f", "%2e",
-	"a%2", "%00", "%2E.", "x%zz", "%25%", "%2e%2e",
+	"",    ".",   "..",  "%",   "%2",   "%2G",  "%G0",  "%41",
+	"%2f", "%2e", "a%2", "%00", "%2E.", "x%zz", "%25%", "%2e%2e",
 };
 
 START_TEST(test_keyname_bad)
@@ -258,8 +264,9 @@ START_TEST(test_keyname_bad)
 	char key[MC_KEY_MAX];
 	size_t klen;
 
-	ck_assert_int_eq(mc_keyname_decode(bad_names[_i], key, sizeof(key),
-					   &klen), -EINVAL);
+	ck_assert_int_eq(
+		mc_keyname_decode(bad_names[_i], key, sizeof(key), &klen),
+		-EINVAL);
 }
 END_TEST
 
@@ -309,8 +316,8 @@ static struct mc_store *new_store(void)
 static struct mc_store *mounted_store(void)
 {
 	struct mc_store *s = new_store();
-	struct mc_mount_req req = { .size = 32 << 20 };
-	struct mc_mount_result res = { 0 };
+	struct mc_mount_req req = {.size = 32 << 20};
+	struct mc_mount_result res = {0};
 
 	ck_assert_int_eq(mc_segment_mount(s, &req, &res, NULL), 0);
 	free(res.ids);
@@ -321,16 +328,16 @@ static const struct {
 	const char *path;
 	int node;
 } static_paths[] = {
-	{ "/", MC_N_ROOT },
-	{ "/ctl", MC_N_CTL },
-	{ "/ctl/mount", MC_N_CTL_MOUNT },
-	{ "//ctl//unmount/", MC_N_CTL_UNMOUNT },
-	{ "/segments", MC_N_SEGMENTS },
-	{ "/keys", MC_N_KEYS },
-	{ "/replicas", MC_N_REPLICAS },
-	{ "/metrics", MC_N_METRICS },
-	{ "/summary", MC_N_SUMMARY },
-	{ "/health", MC_N_HEALTH },
+	{"/", MC_N_ROOT},
+	{"/ctl", MC_N_CTL},
+	{"/ctl/mount", MC_N_CTL_MOUNT},
+	{"//ctl//unmount/", MC_N_CTL_UNMOUNT},
+	{"/segments", MC_N_SEGMENTS},
+	{"/keys", MC_N_KEYS},
+	{"/replicas", MC_N_REPLICAS},
+	{"/metrics", MC_N_METRICS},
+	{"/summary", MC_N_SUMMARY},
+	{"/health", MC_N_HEALTH},
 };
 
 START_TEST(test_tree_static)
@@ -401,15 +408,15 @@ START_TEST(test_tree_store)
 	snprintf(path, sizeof(path), "/segments/node%%2Fa/%s/spec", id);
 	ck_assert_int_eq(show(s, path, out, sizeof(out)), 0);
 	ck_assert_str_eq(out, "size=33554432 protocol=tcp location=x "
-			 "name=node/a\n");
+			      "name=node/a\n");
 	snprintf(path, sizeof(path), "/segments/node%%2Fa/%s/state", id);
 	ck_assert_int_eq(show(s, path, out, sizeof(out)), 0);
 	ck_assert_str_eq(out, "ok\n");
 	snprintf(path, sizeof(path), "/segments/node%%2Fa/%s/location", id);
 	ck_assert_int_eq(show(s, path, out, sizeof(out)), 0);
 	ck_assert_str_eq(out, "x\n");
-	ck_assert_int_eq(show(s, "/segments/node%2Fa/capacity", out,
-			      sizeof(out)), 0);
+	ck_assert_int_eq(
+		show(s, "/segments/node%2Fa/capacity", out, sizeof(out)), 0);
 	ck_assert_str_eq(out, "33554432\n");
 	ck_assert_int_eq(show(s, "/health", out, sizeof(out)), 0);
 	ck_assert_str_eq(out, "OK\n");
@@ -455,8 +462,7 @@ START_TEST(test_tree_store)
 			 -EINVAL);
 	snprintf(path, sizeof(path), "%s\n", id);
 	ck_assert_int_eq(mc_ctl_unmount(s, &p, path, strlen(path), &b), 0);
-	ck_assert_int_eq(mc_tree_resolve(s, "/segments/node%2Fa", &p),
-			 -ENOENT);
+	ck_assert_int_eq(mc_tree_resolve(s, "/segments/node%2Fa", &p), -ENOENT);
 	mc_buf_release(&b);
 	mc_store_free(s);
 }
@@ -469,12 +475,11 @@ START_TEST(test_ctl_mount_errors)
 	struct mc_buf b = MC_BUF_INIT;
 
 	ck_assert_int_eq(mc_tree_resolve(s, "/ctl/mount", &p), 0);
-	ck_assert_int_eq(mc_ctl_mount(s, &p, "size=1M bad=1", 13, &b),
-			 -EINVAL);
-	ck_assert_int_eq(mc_ctl_mount(s, &p, "size=1M shm=mc-check-none", 25,
-				      &b), -ENOENT);
-	ck_assert_int_eq(mc_ctl_mount(s, &p, "size=8000000t", 13, &b),
-			 -ENOSPC);
+	ck_assert_int_eq(mc_ctl_mount(s, &p, "size=1M bad=1", 13, &b), -EINVAL);
+	ck_assert_int_eq(
+		mc_ctl_mount(s, &p, "size=1M shm=mc-check-none", 25, &b),
+		-ENOENT);
+	ck_assert_int_eq(mc_ctl_mount(s, &p, "size=8000000t", 13, &b), -ENOSPC);
 	ck_assert_uint_eq(b.len, 0);
 	mc_buf_release(&b);
 	mc_store_free(s);
@@ -486,34 +491,34 @@ static const struct {
 	const char *msg;
 	int ret;
 } unmount_cases[] = {
-	{ "", -EINVAL },
-	{ "\n", -EINVAL },
-	{ "   \t ", -EINVAL },
-	{ "grace=1", -EINVAL },
-	{ "%s grace=", -EINVAL },
-	{ "%s grace=-1", -EINVAL },
-	{ "%s grace=1.5", -EINVAL },
-	{ "%s grace=0x10", -EINVAL },
-	{ "%s grace=3601", -EINVAL },
-	{ "%s grace=99999999999999999999", -EINVAL },
-	{ "%s grace=1 grace=2", -EINVAL },
-	{ "%s force=1", -EINVAL },
-	{ "%s =", -EINVAL },
-	{ "%s\n%s", -EINVAL },
-	{ "%s\n\n", -EINVAL },
-	{ "nope", -ENOENT },
-	{ "%s nope", -ENOENT },
-	{ "%sx", -ENOENT },
-	{ "%s grace=3600", 0 },
-	{ "  %s\t", 0 },
-	{ "grace=0 %s\n", 0 },
+	{"", -EINVAL},
+	{"\n", -EINVAL},
+	{"   \t ", -EINVAL},
+	{"grace=1", -EINVAL},
+	{"%s grace=", -EINVAL},
+	{"%s grace=-1", -EINVAL},
+	{"%s grace=1.5", -EINVAL},
+	{"%s grace=0x10", -EINVAL},
+	{"%s grace=3601", -EINVAL},
+	{"%s grace=99999999999999999999", -EINVAL},
+	{"%s grace=1 grace=2", -EINVAL},
+	{"%s force=1", -EINVAL},
+	{"%s =", -EINVAL},
+	{"%s\n%s", -EINVAL},
+	{"%s\n\n", -EINVAL},
+	{"nope", -ENOENT},
+	{"%s nope", -ENOENT},
+	{"%sx", -ENOENT},
+	{"%s grace=3600", 0},
+	{"  %s\t", 0},
+	{"grace=0 %s\n", 0},
 };
 
 START_TEST(test_ctl_unmount_table)
 {
 	struct mc_store *s = new_store();
-	struct mc_mount_req req = { .size = 16 << 20 };
-	struct mc_mount_result res = { 0 };
+	struct mc_mount_req req = {.size = 16 << 20};
+	struct mc_mount_result res = {0};
 	struct mc_path p;
 	struct mc_buf b = MC_BUF_INIT;
 	struct mc_seg_info si;
@@ -528,8 +533,8 @@ START_TEST(test_ctl_unmount_table)
 	ck_assert_msg(r == unmount_cases[_i].ret, "'%s': got %d want %d", msg,
 		      r, unmount_cases[_i].ret);
 	/* A failed message unmounts nothing. */
-	ck_assert_int_eq(mc_segment_info(s, res.ids[0], &si) == 0, r != 0 ||
-			 strstr(msg, "3600") != NULL);
+	ck_assert_int_eq(mc_segment_info(s, res.ids[0], &si) == 0,
+			 r != 0 || strstr(msg, "3600") != NULL);
 	free(res.ids);
 	mc_buf_release(&b);
 	mc_store_free(s);
@@ -574,7 +579,7 @@ START_TEST(test_keydir_stream)
 {
 	struct mc_store *s = mounted_store();
 	struct mc_keydir d;
-	struct names c = { MC_BUF_INIT, 0, 0 };
+	struct names c = {MC_BUF_INIT, 0, 0};
 	int nkeys = 300;
 	char key[600];
 	uint64_t off = 0;
@@ -618,8 +623,8 @@ START_TEST(test_keyfile)
 	uint64_t size;
 
 	ck_assert_int_eq(mc_keyfile_open(s, "k", 1, MC_KF_READ, &r), -ENOENT);
-	ck_assert_int_eq(mc_keyfile_open(s, "k", 1,
-					 MC_KF_WRITE | MC_KF_CREATE, &w), 0);
+	ck_assert_int_eq(
+		mc_keyfile_open(s, "k", 1, MC_KF_WRITE | MC_KF_CREATE, &w), 0);
 	ck_assert_int_eq(mc_keyfile_pending("k", 1, &size), 0);
 	ck_assert_int_eq(mc_keyfile_write(w, "hello", 5, 0), 5);
 	ck_assert_int_eq(mc_keyfile_write(w, "!", 1, 7), 1);
@@ -632,8 +637,8 @@ START_TEST(test_keyfile)
 
 	/* A reader keeps its version while a writer replaces the value. */
 	ck_assert_int_eq(mc_keyfile_open(s, "k", 1, MC_KF_READ, &r), 0);
-	ck_assert_int_eq(mc_keyfile_open(s, "k", 1, MC_KF_WRITE | MC_KF_TRUNC,
-					 &w), 0);
+	ck_assert_int_eq(
+		mc_keyfile_open(s, "k", 1, MC_KF_WRITE | MC_KF_TRUNC, &w), 0);
 	ck_assert_int_eq(mc_keyfile_write(w, "new", 3, 0), 3);
 	ck_assert_int_eq(mc_keyfile_commit(w), 0);
 	ck_assert_int_eq(mc_keyfile_commit(w), 0);
@@ -654,8 +659,8 @@ START_TEST(test_keyfile)
 	ck_assert(!memcmp(buf, "New", 3));
 
 	/* Nothing written is nothing to commit; the old value stays. */
-	ck_assert_int_eq(mc_keyfile_open(s, "k", 1, MC_KF_WRITE | MC_KF_TRUNC,
-					 &w), 0);
+	ck_assert_int_eq(
+		mc_keyfile_open(s, "k", 1, MC_KF_WRITE | MC_KF_TRUNC, &w), 0);
 	ck_assert_int_eq(mc_keyfile_commit(w), 0);
 	mc_keyfile_free(w);
 	ck_assert_int_eq(mc_stat(s, "k", 1, &size), 0);

@@ -34,6 +34,15 @@ mc_start --fuse
 expect_eq "remount on the same mount point" "$(cat "$MC_MNT/health")" OK
 check "a fresh store" [ ! -e "$MC_MNT/keys/k" ]
 
+# Straight back up after SIGKILL: the old watchdog's unmount must hit the
+# dead mount, not the new one.
+kill9
+mc_start --fuse
+expect_eq "immediate restart" "$(cat "$MC_MNT/health")" OK
+sleep 0.5
+expect_eq "and the new mount stays" "$(cat "$MC_MNT/health")" OK
+check "no watchdog of the dead daemon is left" [ "$(pgrep -x fusermount3 -a | grep -cF -- "$MC_MNT")" = 1 ]
+
 kill9 watchdog-too
 check "a dead mount is left" mounted
 expect_match "and it is dead" "$(stat "$MC_MNT" 2>&1)" 'Transport endpoint is not connected'
