@@ -289,17 +289,14 @@ out_web:
 	mc_web_stop(w);
 out_listener:
 	/*
-	 * Once the listener runs it may touch the store: it goes first.
-	 * Before that, the store goes first, since unmounting may still
-	 * call the transport's unregister hook.
+	 * The listener touches the store, so it stops first; the transport
+	 * itself outlives the store, whose unmounts call its unregister hook.
 	 */
-	mc_xfer_free(x);
-	x = NULL;
+	mc_xfer_stop(x);
 out_store:
 	mc_store_free(s);
 out_xfer:
-	if (x)
-		mc_xfer_free(x);
+	mc_xfer_free(x);
 out_config:
 	free_token(token);
 	mc_config_release(&cfg);

@@ -185,12 +185,19 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 		uint64_t end = start + blk_value_size(b);
 		uint32_t r = atomic_load(ref);
 
-		/* A block at ref 0 is on its way back to the allocator. */
+		/*
+		 * A block at ref 0 is on its way back to the allocator; others
+		 * move the count without seg->lock, so retry until it sticks.
+		 */
 		if ((st & BLK_STATE_MASK) == state && addr >= start &&
-		    size <= end - addr && r > 0 &&
-		    atomic_compare_exchange_strong(ref, &r, r + 1)) {
-			*out = b;
-			rc = 0;
+		    size <= end - addr) {
+			while (r > 0 &&
+			       !atomic_compare_exchange_weak(ref, &r, r + 1))
+				;
+			if (r > 0) {
+				*out = b;
+				rc = 0;
+			}
 		}
 	}
 	pthread_mutex_unlock(&g->lock);

@@ -1,0 +1,627 @@
+/*
+ * check_web.c - the HTTP door without a socket: the route table, the
+ * status table and error bodies, percent-decoding, query parameters,
+ * keys, JSON bodies and the segment request checks.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "api.h"
+#include "check.h"
+#include "parse.h"
+#include "route.h"
+#include "status.h"
+
+/* ------------------------------------------------------------- routes */
+
+START_TEST(test_route_table)
+{
+	static const struct {
+		const char *path;
+		unsigned method;
+		enum mc_route_result res;
+		const char *label;      /* route found, or NULL */
+		unsigned allow;
+	} t[] = {
+		{ "/health", MC_M_GET, MC_ROUTE_OK, "/health", 0 },
+		{ "/health", MC_M_HEAD, MC_ROUTE_OK, "/health", 0 },
+		{ "/health", MC_M_POST, MC_ROUTE_BAD_METHOD, "/health",
+		  MC_M_GET | MC_M_HEAD },
+		{ "/health/", MC_M_GET, MC_ROUTE_NOT_FOUND, NULL, 0 },
+		{ "/healthz", MC_M_GET, MC_ROUTE_NOT_FOUND, NULL, 0 },
+		{ "/", MC_M_GET, MC_ROUTE_NOT_FOUND, NULL, 0 },
+		{ "", MC_M_GET, MC_ROUTE_NOT_FOUND, NULL, 0 },
+		{ "/metrics", MC_M_GET, MC_ROUTE_OK, "/metrics", 0 },
+		{ "/metrics/summary", MC_M_GET, MC_ROUTE_OK, "/metrics/summary",
+		  0 },
+		{ "/metrics/summaryx", MC_M_GET, MC_ROUTE_NOT_FOUND, NULL, 0 },
+		{ "/query_key", MC_M_DELETE, MC_ROUTE_BAD_METHOD, "/query_key",
+		  MC_M_GET | MC_M_HEAD },
+		{ "/batch_query_keys", MC_M_GET, MC_ROUTE_OK,
+		  "/batch_query_keys", 0 },
+		{ "/api/put", MC_M_PUT, MC_ROUTE_OK, "/api/put", 0 },
+		{ "/api/put", MC_M_GET, MC_ROUTE_BAD_METHOD, "/api/put",
+		  MC_M_PUT },
+		{ "/api/put/k", MC_M_PUT, MC_ROUTE_OK, "/api/put/{key}", 0 },
+		{ "/api/put/", MC_M_PUT, MC_ROUTE_OK, "/api/put/{key}", 0 },
+		{ "/api/put/a/b", MC_M_PUT, MC_ROUTE_OK, "/api/put/{key}", 0 },
+		{ "/api/get/k", MC_M_GET, MC_ROUTE_OK, "/api/get/{key}", 0 },
+		{ "/api/get/k", MC_M_HEAD, MC_ROUTE_OK, "/api/get/{key}", 0 },
+		{ "/api/get/k", MC_M_PUT, MC_ROUTE_BAD_METHOD, "/api/get/{key}",
+		  MC_M_GET | MC_M_HEAD },
+		{ "/api/get", MC_M_GET, MC_ROUTE_NOT_FOUND, NULL, 0 },
+		{ "/api/remove/k", MC_M_DELETE, MC_ROUTE_OK,
+		  "/api/remove/{key}", 0 },
+		{ "/api/remove_all", MC_M_DELETE, MC_ROUTE_OK,
+		  "/api/remove_all", 0 },
+		{ "/api/remove_all", MC_M_POST, MC_ROUTE_BAD_METHOD,
+		  "/api/remove_all", MC_M_DELETE },
+		{ "/api/mount", MC_M_POST, MC_ROUTE_OK, "/api/mount", 0 },
+		{ "/api/mount", MC_M_GET, MC_ROUTE_BAD_METHOD, "/api/mount",
+		  MC_M_POST },
+		{ "/api/mount_shm", MC_M_POST, MC_ROUTE_OK, "/api/mount_shm", 0 },
+		{ "/api/unmount_shm", MC_M_POST, MC_ROUTE_OK,
+		  "/api/unmount_shm", 0 },
+		{ "/api/v1/put_start", MC_M_POST, MC_ROUTE_OK,
+		  "/api/v1/put_start", 0 },
+		{ "/api/v1/put_end", MC_M_OTHER, MC_ROUTE_BAD_METHOD,
+		  "/api/v1/put_end", MC_M_POST },
+		{ "/API/mount", MC_M_POST, MC_ROUTE_NOT_FOUND, NULL, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		const struct mc_route *rt = (void *)1;
+		unsigned allow = 0;
+		enum mc_route_result res = mc_route_lookup(
+			t[i].path, strlen(t[i].path), t[i].method, &rt, &allow);
+
+		ck_assert_msg(res == t[i].res, "%s: result %d, want %d",
+			      t[i].path, res, t[i].res);
+		if (t[i].label) {
+			ck_assert_ptr_nonnull(rt);
+			ck_assert_str_eq(rt->label, t[i].label);
+		} else {
+			ck_assert_ptr_null(rt);
+		}
+		if (res != MC_ROUTE_OK)
+			ck_assert_msg(allow == t[i].allow, "%s: allow %#x",
+				      t[i].path, allow);
+	}
+}
+END_TEST
+
+START_TEST(test_route_table_sane)
+{
+	for (size_t i = 0; i < mc_nroutes; i++) {
+		const struct mc_route *rt = &mc_routes[i];
+		size_t n = strlen(rt->pattern);
+
+		ck_assert_ptr_nonnull(rt->fn);
+		ck_assert(rt->pattern[0] == '/');
+		ck_assert(rt->methods != 0);
+		/* prefixes end in '/', exact paths do not */
+		ck_assert(rt->prefix == (rt->pattern[n - 1] == '/'));
+		/* every route is reachable: no earlier row shadows it */
+		for (size_t j = 0; j < i; j++)
+			ck_assert_msg(strcmp(mc_routes[j].pattern, rt->pattern) ||
+					      !(mc_routes[j].methods &
+						rt->methods),
+				      "%s shadowed", rt->pattern);
+	}
+}
+END_TEST
+
+START_TEST(test_methods)
+{
+	char buf[64];
+
+	ck_assert_uint_eq(mc_method_parse("GET"), MC_M_GET);
+	ck_assert_uint_eq(mc_method_parse("DELETE"), MC_M_DELETE);
+	ck_assert_uint_eq(mc_method_parse("get"), MC_M_OTHER);
+	ck_assert_uint_eq(mc_method_parse("PATCH"), MC_M_OTHER);
+	ck_assert_uint_eq(mc_method_parse(""), MC_M_OTHER);
+	mc_method_allow(MC_M_GET | MC_M_HEAD, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "GET, HEAD");
+	mc_method_allow(MC_M_POST, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "POST");
+	mc_method_allow(MC_M_GET | MC_M_HEAD | MC_M_POST | MC_M_PUT |
+				MC_M_DELETE, buf, 10);
+	ck_assert_uint_lt(strlen(buf), 10);
+	ck_assert_int_eq(mc_route_default_kind("/api/x", 6), MC_BODY_REST);
+	ck_assert_int_eq(mc_route_default_kind("/apix", 5), MC_BODY_TEXT);
+}
+END_TEST
+
+/* ------------------------------------------------------------- status */
+
+START_TEST(test_status_table)
+{
+	static const struct {
+		int rc, status;
+		const char *name;
+	} t[] = {
+		{ -ENOENT, 404, "OBJECT_NOT_FOUND" },
+		{ -EINVAL, 400, "INVALID_KEY" },
+		{ -ERANGE, 400, "INVALID_PARAMS" },
+		{ -EFBIG, 413, "INVALID_PARAMS" },
+		{ -ENOSPC, 507, "NO_AVAILABLE_HANDLE" },
+		{ -ENOMEM, 507, "NO_AVAILABLE_HANDLE" },
+		{ -EBUSY, 409, "OBJECT_HAS_LEASE" },
+		{ -EOPNOTSUPP, 501, "UNAVAILABLE_IN_CURRENT_STATUS" },
+		{ -ETIMEDOUT, 408, "INVALID_WRITE" },
+		{ -EPERM, 500, "INTERNAL_ERROR" },
+		{ 0, 500, "INTERNAL_ERROR" },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		ck_assert_int_eq(mc_status_from_errno(t[i].rc), t[i].status);
+		ck_assert_str_eq(mc_status_code_name(t[i].rc), t[i].name);
+	}
+	ck_assert_str_eq(mc_status_reason(200), "OK");
+	ck_assert_str_eq(mc_status_reason(405), "Method Not Allowed");
+	ck_assert_str_eq(mc_status_reason(431),
+			 "Request Header Fields Too Large");
+	ck_assert_str_eq(mc_status_reason(507), "Insufficient Storage");
+	ck_assert_str_eq(mc_status_reason(299), "Unknown");
+}
+END_TEST
+
+START_TEST(test_error_bodies)
+{
+	struct mc_buf b = MC_BUF_INIT;
+
+	mc_status_error_body(&b, MC_BODY_TEXT, "OBJECT_NOT_FOUND", NULL);
+	ck_assert_str_eq(b.data, "OBJECT_NOT_FOUND");
+	mc_buf_reset(&b);
+	mc_status_error_body(&b, MC_BODY_JSON, "No keys \"x\"", NULL);
+	ck_assert_str_eq(b.data, "{\"success\":false,\"error\":\"No keys \\\"x\\\"\"}");
+	mc_buf_reset(&b);
+	mc_status_error_body(&b, MC_BODY_REST, "Key not found", NULL);
+	ck_assert_str_eq(b.data, "{\"error\":\"Key not found\"}");
+	mc_buf_reset(&b);
+	mc_status_error_body(&b, MC_BODY_REST, "bad\n",
+			     "\"failed_segment_ids\":[\"a\"]");
+	ck_assert_str_eq(b.data, "{\"error\":\"bad\\u000a\",\"failed_segment_ids\":[\"a\"]}");
+	ck_assert_str_eq(mc_status_ctype(MC_BODY_TEXT), MC_CT_TEXT);
+	ck_assert_str_eq(mc_status_ctype(MC_BODY_REST), MC_CT_JSON);
+	mc_buf_release(&b);
+}
+END_TEST
+
+/* ------------------------------------------------------------ decoding */
+
+START_TEST(test_pct_decode)
+{
+	static const struct {
+		const char *in;
+		bool plus;
+		ssize_t len;            /* -EINVAL for an error */
+		const char *out;
+	} t[] = {
+		{ "abc", false, 3, "abc" },
+		{ "", false, 0, "" },
+		{ "a%2Fb", false, 3, "a/b" },
+		{ "a%2fb", false, 3, "a/b" },
+		{ "%25", false, 1, "%" },
+		{ "%00x", false, 2, "\0x" },
+		{ "%0D%0A", false, 2, "\r\n" },
+		{ "%ff%FE", false, 2, "\xff\xfe" },
+		{ "a+b", false, 3, "a+b" },
+		{ "a+b", true, 3, "a b" },
+		{ "%2B", true, 1, "+" },
+		{ "%", false, -EINVAL, NULL },
+		{ "%4", false, -EINVAL, NULL },
+		{ "a%", false, -EINVAL, NULL },
+		{ "%zz", false, -EINVAL, NULL },
+		{ "%g0", false, -EINVAL, NULL },
+		{ "%0g", false, -EINVAL, NULL },
+		{ "%%41", false, -EINVAL, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char out[32];
+		ssize_t n = mc_pct_decode(t[i].in, strlen(t[i].in), out,
+					  t[i].plus);
+
+		ck_assert_msg(n == t[i].len, "'%s': %zd, want %zd", t[i].in,
+			      n, t[i].len);
+		if (n >= 0)
+			ck_assert(memcmp(out, t[i].out, (size_t)n) == 0);
+	}
+}
+END_TEST
+
+START_TEST(test_query)
+{
+	struct mc_buf b = MC_BUF_INIT;
+	size_t n;
+	const char *v;
+
+	v = mc_query_raw("key=a%2Cb&keys=x", "key", &n);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(n, 5);
+	ck_assert(memcmp(v, "a%2Cb", 5) == 0);
+	v = mc_query_raw("keys=x&key=y", "key", &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(*v, 'y');
+	ck_assert_ptr_null(mc_query_raw("keyx=1", "key", &n));
+	ck_assert_ptr_null(mc_query_raw(NULL, "key", &n));
+	ck_assert_ptr_null(mc_query_raw("", "key", &n));
+	v = mc_query_raw("a&key", "key", &n);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(n, 0);
+	v = mc_query_raw("key=1&key=2", "key", &n);
+	ck_assert_int_eq(*v, '1');
+
+	ck_assert_int_eq(mc_query_get("key=a%20b+c", "key", &b), 0);
+	ck_assert_str_eq(b.data, "a b c");
+	ck_assert_int_eq(mc_query_get("key=%zz", "key", &b), -EINVAL);
+	ck_assert_int_eq(mc_query_get("x=1", "key", &b), -ENOENT);
+	ck_assert_int_eq(mc_query_get("key=", "key", &b), 0);
+	ck_assert_uint_eq(b.len, 0);
+	mc_buf_release(&b);
+}
+END_TEST
+
+START_TEST(test_keys)
+{
+	static const struct {
+		const char *raw;
+		int rc;
+		const char *key;
+	} t[] = {
+		{ "k", 0, "k" },
+		{ "a/b", 0, "a/b" },
+		{ "a%2Fb", 0, "a/b" },
+		{ "a%20b", 0, "a b" },
+		{ "a+b", 0, "a+b" },
+		{ "100%25", 0, "100%" },
+		{ "%0D%0A", 0, "\r\n" },
+		{ "%C3%A9", 0, "\xc3\xa9" },
+		{ "%FF", 0, "\xff" },
+		{ "", -EINVAL, NULL },
+		{ "%00", -EINVAL, NULL },
+		{ "a%00b", -EINVAL, NULL },
+		{ "%", -EINVAL, NULL },
+		{ "%x1", -EINVAL, NULL },
+	};
+	struct mc_buf b = MC_BUF_INIT;
+	char *big = malloc(3 * MC_KEY_MAX + 4);
+	const char *msg;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		msg = NULL;
+		int rc = mc_key_decode(t[i].raw, strlen(t[i].raw), &b, &msg);
+
+		ck_assert_msg(rc == t[i].rc, "'%s': %d", t[i].raw, rc);
+		if (rc == 0)
+			ck_assert_str_eq(b.data, t[i].key);
+		else
+			ck_assert_ptr_nonnull(msg);
+	}
+	/* 4096 bytes is the longest key, also when it arrives encoded */
+	memset(big, 'k', MC_KEY_MAX + 1);
+	ck_assert_int_eq(mc_key_decode(big, MC_KEY_MAX, &b, &msg), 0);
+	ck_assert_int_eq(mc_key_decode(big, MC_KEY_MAX + 1, &b, &msg), -EINVAL);
+	for (size_t i = 0; i < MC_KEY_MAX; i++)
+		memcpy(big + 3 * i, "%41", 3);
+	ck_assert_int_eq(mc_key_decode(big, 3 * MC_KEY_MAX, &b, &msg), 0);
+	ck_assert_uint_eq(b.len, MC_KEY_MAX);
+	free(big);
+	mc_buf_release(&b);
+}
+END_TEST
+
+/* --------------------------------------------------------------- JSON */
+
+START_TEST(test_json_hostile)
+{
+	static const char *const bad[] = {
+		"", " ", "{", "}", "[]", "[1]", "1", "\"s\"", "null", "true",
+		"{\"a\":1,}", "{\"a\":1} x", "{\"a\":1}{}", "{a:1}",
+		"{\"a\":\"\xff\"}", "{\"a\":\"\xc3\"}", "{\"a\":01}",
+		"{\"a\":1", "{\"a\":\"unterminated}", "{\"a\":NaN}",
+		"{'a':1}", "{\"a\":'b'}", "{\"a\":Infinity}", "{\"a\":-Infinity}",
+	};
+	const char *msg;
+	struct json_object *o;
+	char *deep;
+	size_t n = 100000;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		msg = NULL;
+		o = mc_json_parse_object(bad[i], strlen(bad[i]), &msg);
+		ck_assert_msg(o == NULL, "accepted '%s'", bad[i]);
+		ck_assert_ptr_nonnull(msg);
+	}
+	/* a NUL inside the body */
+	ck_assert_ptr_null(mc_json_parse_object("{\"a\":1}\0", 8, &msg));
+	ck_assert_ptr_null(mc_json_parse_object("{\"a\":\0\"1\"}", 10, &msg));
+	/* 100000 '[' must fail fast, not recurse */
+	deep = malloc(n + 8);
+	memcpy(deep, "{\"a\":", 5);
+	memset(deep + 5, '[', n);
+	o = mc_json_parse_object(deep, n + 5, &msg);
+	ck_assert_ptr_null(o);
+	ck_assert_str_eq(msg, "Invalid JSON body, nested too deep");
+	free(deep);
+
+	o = mc_json_parse_object(" {\"a\":\"\\u00e9\"}\r\n", 17, &msg);
+	ck_assert_ptr_nonnull(o);
+	json_object_put(o);
+	/* quotes, escapes and odd letters inside strings are fine */
+	static const char ok[] =
+		"{\"a'\":\"x\\\"'NaN\",\"b\":[true,false,null,-1.5e3]}";
+	o = mc_json_parse_object(ok, strlen(ok), &msg);
+	ck_assert_ptr_nonnull(o);
+	json_object_put(o);
+}
+END_TEST
+
+static struct json_object *obj(const char *s)
+{
+	const char *msg;
+	struct json_object *o = mc_json_parse_object(s, strlen(s), &msg);
+
+	ck_assert_msg(o != NULL, "cannot parse '%s'", s);
+	return o;
+}
+
+START_TEST(test_json_fields)
+{
+	struct json_object *o = obj("{\"s\":\"a\\u0000b\",\"i\":5,\"b\":true,"
+				    "\"f\":1.5,\"n\":null,\"big\":"
+				    "9223372036854775808,\"max\":"
+				    "9223372036854775807,\"neg\":-3}");
+	char msg[128];
+	const char *s;
+	size_t len;
+	int64_t v;
+
+	ck_assert_int_eq(mc_json_string(o, "s", &s, &len, msg, sizeof(msg)), 0);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_int_eq(mc_json_string(o, "i", &s, &len, msg, sizeof(msg)),
+			 -EINVAL);
+	ck_assert_str_eq(msg, "Invalid i, must be a string");
+	ck_assert_int_eq(mc_json_string(o, "x", &s, &len, msg, sizeof(msg)),
+			 -ENOENT);
+	ck_assert_int_eq(mc_json_string(o, "n", &s, &len, msg, sizeof(msg)),
+			 -ENOENT);
+	ck_assert_int_eq(mc_json_int(o, "i", 0, 10, &v, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(v, 5);
+	ck_assert_int_eq(mc_json_int(o, "i", 6, 10, &v, msg, sizeof(msg)),
+			 -EINVAL);
+	ck_assert_int_eq(mc_json_int(o, "b", 0, 10, &v, msg, sizeof(msg)),
+			 -EINVAL);
+	ck_assert(strstr(msg, "Invalid b") != NULL);
+	ck_assert_int_eq(mc_json_int(o, "f", 0, 10, &v, msg, sizeof(msg)),
+			 -EINVAL);
+	ck_assert_int_eq(mc_json_int(o, "s", 0, 10, &v, msg, sizeof(msg)),
+			 -EINVAL);
+	ck_assert_int_eq(mc_json_int(o, "big", 0, INT64_MAX, &v, msg,
+				     sizeof(msg)), -EINVAL);
+	ck_assert_int_eq(mc_json_int(o, "max", 0, INT64_MAX, &v, msg,
+				     sizeof(msg)), 0);
+	ck_assert_int_eq(v, INT64_MAX);
+	ck_assert_int_eq(mc_json_int(o, "neg", 0, 10, &v, msg, sizeof(msg)),
+			 -EINVAL);
+	ck_assert_int_eq(mc_json_int(o, "x", 0, 10, &v, msg, sizeof(msg)),
+			 -ENOENT);
+	json_object_put(o);
+}
+END_TEST
+
+/* ---------------------------------------------------- segment requests */
+
+START_TEST(test_mount_size)
+{
+	static const char *const bad[] = {
+		"{}", "{\"size\":true}", "{\"size\":false}", "{\"size\":1.0}",
+		"{\"size\":1.5}", "{\"size\":\"16\"}", "{\"size\":0}",
+		"{\"size\":-1}", "{\"size\":9223372036854775808}",
+		"{\"size\":18446744073709551616}",
+		"{\"size\":-9223372036854775809}", "{\"size\":null}",
+		"{\"size\":[1]}", "{\"size\":{}}", "{\"size\":1e3}",
+	};
+	struct mc_mount_req req;
+	char msg[160];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct json_object *o = obj(bad[i]);
+
+		ck_assert_msg(mc_api_parse_mount(o, false, &req, msg,
+						 sizeof(msg)) == -EINVAL,
+			      "accepted %s", bad[i]);
+		ck_assert_str_eq(msg, "Invalid size, must be a positive integer");
+		json_object_put(o);
+	}
+	struct json_object *o = obj("{\"size\":9223372036854775807,"
+				    "\"protocol\":\"tcp\",\"location\":\"l\","
+				    "\"name\":\"n\"}");
+	ck_assert_int_eq(mc_api_parse_mount(o, false, &req, msg, sizeof(msg)),
+			 0);
+	ck_assert_uint_eq(req.size, INT64_MAX);
+	ck_assert_str_eq(req.protocol, "tcp");
+	ck_assert_str_eq(req.location, "l");
+	ck_assert_str_eq(req.name, "n");
+	ck_assert_ptr_null(req.shm_name);
+	json_object_put(o);
+
+	o = obj("{\"size\":1,\"protocol\":5}");
+	ck_assert_int_eq(mc_api_parse_mount(o, false, &req, msg, sizeof(msg)),
+			 -EINVAL);
+	ck_assert_str_eq(msg, "Invalid protocol, must be a string");
+	json_object_put(o);
+	o = obj("{\"size\":1,\"location\":\"a\\u0000\"}");
+	ck_assert_int_eq(mc_api_parse_mount(o, false, &req, msg, sizeof(msg)),
+			 -EINVAL);
+	ck_assert(strstr(msg, "location") != NULL);
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_mount_shm)
+{
+	static const struct {
+		const char *body;
+		int rc;
+		const char *field;      /* named in the message */
+		const char *name;       /* as passed to the core */
+		uint64_t offset;
+	} t[] = {
+		{ "{\"name\":\"seg\",\"size\":4096}", 0, NULL, "seg", 0 },
+		{ "{\"name\":\"/seg\",\"size\":4096,\"offset\":8192}", 0, NULL,
+		  "seg", 8192 },
+		{ "{\"name\":\"..x\",\"size\":1}", 0, NULL, "..x", 0 },
+		{ "{\"size\":4096}", -EINVAL, "name", NULL, 0 },
+		{ "{\"name\":\"\",\"size\":1}", -EINVAL, "name", NULL, 0 },
+		{ "{\"name\":\"/\",\"size\":1}", -EINVAL, "name", NULL, 0 },
+		{ "{\"name\":\"//x\",\"size\":1}", -EINVAL, "name", NULL, 0 },
+		{ "{\"name\":\"a/b\",\"size\":1}", -EINVAL, "name", NULL, 0 },
+		{ "{\"name\":\".\",\"size\":1}", -EINVAL, "name", NULL, 0 },
+		{ "{\"name\":\"/..\",\"size\":1}", -EINVAL, "name", NULL, 0 },
+		{ "{\"name\":\"a\\u0000\",\"size\":1}", -EINVAL, "name", NULL, 0 },
+		{ "{\"name\":7,\"size\":1}", -EINVAL, "name", NULL, 0 },
+		{ "{\"name\":\"s\",\"size\":1,\"offset\":1}", -EINVAL, "offset",
+		  NULL, 0 },
+		{ "{\"name\":\"s\",\"size\":1,\"offset\":-4096}", -EINVAL,
+		  "offset", NULL, 0 },
+		{ "{\"name\":\"s\",\"size\":1,\"offset\":true}", -EINVAL,
+		  "offset", NULL, 0 },
+		{ "{\"name\":\"s\",\"size\":1,\"offset\":\"0\"}", -EINVAL,
+		  "offset", NULL, 0 },
+		{ "{\"name\":\"s\",\"size\":1,\"offset\":4096.0}", -EINVAL,
+		  "offset", NULL, 0 },
+		{ "{\"name\":\"s\",\"size\":0}", -EINVAL, "size", NULL, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct json_object *o = obj(t[i].body);
+		struct mc_mount_req req;
+		char msg[160] = "";
+		int rc = mc_api_parse_mount(o, true, &req, msg, sizeof(msg));
+
+		ck_assert_msg(rc == t[i].rc, "%s: %d", t[i].body, rc);
+		if (rc) {
+			ck_assert_msg(strstr(msg, t[i].field) != NULL,
+				      "%s: '%s'", t[i].body, msg);
+		} else {
+			ck_assert_str_eq(req.shm_name, t[i].name);
+			ck_assert_uint_eq(req.offset, t[i].offset);
+		}
+		json_object_put(o);
+	}
+}
+END_TEST
+
+START_TEST(test_unmount)
+{
+	static const struct {
+		const char *body;
+		int rc;
+		size_t n;
+		unsigned grace;
+	} t[] = {
+		{ "{\"segment_ids\":\"a\"}", 0, 1, 0 },
+		{ "{\"segment_ids\":[\"a\",\"b\"],\"grace_period_seconds\":30}",
+		  0, 2, 30 },
+		{ "{\"segment_ids\":[\"a\"],\"grace_period_seconds\":3600}", 0,
+		  1, 3600 },
+		{ "{\"segment_ids\":[\"a\"],\"grace_period_seconds\":0}", 0, 1, 0 },
+		{ "{}", -EINVAL, 0, 0 },
+		{ "{\"segment_ids\":null}", -EINVAL, 0, 0 },
+		{ "{\"segment_ids\":[]}", -EINVAL, 0, 0 },
+		{ "{\"segment_ids\":\"\"}", -EINVAL, 0, 0 },
+		{ "{\"segment_ids\":5}", -EINVAL, 0, 0 },
+		{ "{\"segment_ids\":[\"a\",5]}", -EINVAL, 0, 0 },
+		{ "{\"segment_ids\":[[\"a\"]]}", -EINVAL, 0, 0 },
+		{ "{\"segment_ids\":{\"a\":1}}", -EINVAL, 0, 0 },
+		{ "{\"segment_ids\":\"a\",\"grace_period_seconds\":true}",
+		  -EINVAL, 0, 0 },
+		{ "{\"segment_ids\":\"a\",\"grace_period_seconds\":-1}", -EINVAL,
+		  0, 0 },
+		{ "{\"segment_ids\":\"a\",\"grace_period_seconds\":3601}",
+		  -EINVAL, 0, 0 },
+		{ "{\"segment_ids\":\"a\",\"grace_period_seconds\":1.5}",
+		  -EINVAL, 0, 0 },
+		{ "{\"segment_ids\":\"a\",\"grace_period_seconds\":\"1\"}",
+		  -EINVAL, 0, 0 },
+		{ "{\"segment_ids\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", -E2BIG, 0,
+		  0 },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct json_object *o = obj(t[i].body);
+		const char *ids[4];
+		size_t n = 99;
+		unsigned grace = 99;
+		char msg[160] = "";
+		int rc = mc_api_parse_unmount(o, ids, 4, &n, &grace, msg,
+					      sizeof(msg));
+
+		ck_assert_msg(rc == t[i].rc, "%s: %d", t[i].body, rc);
+		if (rc == 0) {
+			ck_assert_uint_eq(n, t[i].n);
+			ck_assert_uint_eq(grace, t[i].grace);
+			ck_assert_str_eq(ids[0], "a");
+		} else {
+			ck_assert(msg[0] != '\0');
+		}
+		json_object_put(o);
+	}
+}
+END_TEST
+
+START_TEST(test_force)
+{
+	static const struct {
+		const char *q;
+		int rc;
+		bool force;
+	} t[] = {
+		{ NULL, 0, false }, { "", 0, false }, { "force=true", 0, true },
+		{ "force=TRUE", 0, true }, { "force=1", 0, true },
+		{ "x=1&force=yes", 0, true }, { "force=false", 0, false },
+		{ "force=0", 0, false }, { "force", 0, false },
+		{ "force=maybe", -EINVAL, false },
+		{ "force=%zz", -EINVAL, false },
+		{ "force=truetruetrue", -EINVAL, false },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		bool f = !t[i].force;
+
+		ck_assert_int_eq(mc_api_parse_force(t[i].q, &f), t[i].rc);
+		if (t[i].rc == 0)
+			ck_assert(f == t[i].force);
+	}
+}
+END_TEST
+
+static Suite *web_suite(void)
+{
+	Suite *s = suite_create("web");
+	TCase *tc = tcase_create("web");
+
+	tcase_add_test(tc, test_route_table);
+	tcase_add_test(tc, test_route_table_sane);
+	tcase_add_test(tc, test_methods);
+	tcase_add_test(tc, test_status_table);
+	tcase_add_test(tc, test_error_bodies);
+	tcase_add_test(tc, test_pct_decode);
+	tcase_add_test(tc, test_query);
+	tcase_add_test(tc, test_keys);
+	tcase_add_test(tc, test_json_hostile);
+	tcase_add_test(tc, test_json_fields);
+	tcase_add_test(tc, test_mount_size);
+	tcase_add_test(tc, test_mount_shm);
+	tcase_add_test(tc, test_unmount);
+	tcase_add_test(tc, test_force);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+MC_CHECK_MAIN(web_suite)

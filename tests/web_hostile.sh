@@ -1,0 +1,113 @@
+#!/bin/bash
+# web_hostile.sh - requests a client should never send, sent raw over
+# /dev/tcp: each gets its 4xx (or its exact answer) and the daemon keeps
+# answering /health, also while a slow client holds a connection.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/web_lib.sh"
+
+mc_start --max-body 1M
+wait_healthy
+
+# A slow client: half a request line, then nothing. It holds a worker
+# until request_timeout_ms (10 s) while the rest of this script runs.
+exec 4<>"/dev/tcp/127.0.0.1/$MC_PORT"
+printf 'GET /health HTTP/1.1\r\nHost: slow\r\n' >&4
+SLOW_START=$SECONDS
+
+C='Connection: close\r\n'
+
+# table: DESC~EXPECTED STATUS (a regex)~REQUEST (printf %b)
+while IFS='~' read -r desc want req; do
+	[ -n "$desc" ] || continue
+	raw "$req"
+	expect_match "$desc: status" "$RAW_STATUS" "^($want)\$"
+	still_healthy "$desc"
+done <<EOF
+NUL in the path~400~GET /api/get/a\\0b HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+raw CR in the path~400~GET /api/get/a\\rb HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+raw LF in the path~400~GET /api/get/a\\nb HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+raw blank in the path~400~GET /api/get/a b HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+invalid UTF-8 raw in the path~400~GET /api/get/\\xff\\xfe HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+%00 in a key~400~GET /api/get/a%00b HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+%00 in a query key~400~GET /query_key?key=%00 HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+%00 in a batch key~400~GET /batch_query_keys?keys=a,%00 HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+truncated escape in a key~400~GET /api/get/a%4 HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+%0D%0A in a key is a key~404~GET /api/get/%0D%0A HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+percent-encoded invalid UTF-8 is a key~404~GET /api/get/%FF%FE HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+no HTTP version~400~GET /health\\r\\n\\r\\n
+unknown HTTP version~505~GET /health HTTP/9.9\\r\\nHost: x\\r\\n$C\\r\\n
+garbage request line~400~\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xfc\\x03\\x03\\r\\n\\r\\n
+unknown method~400|405~BREW /health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+lower-case method~400~get /health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+header without a colon~400~GET /health HTTP/1.1\\r\\nHost x\\r\\n$C\\r\\n
+bad Content-Length~400|411~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: abc\\r\\n$C\\r\\n
+negative Content-Length~400|411~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: -5\\r\\n$C\\r\\n
+Content-Length over --max-body~413~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 1048577\\r\\n$C\\r\\n
+huge Content-Length~400|413~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 99999999999999999999999\\r\\n$C\\r\\n
+100-continue over --max-body~413~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nExpect: 100-continue\\r\\nContent-Length: 2000000\\r\\n$C\\r\\n
+bad chunk size~400~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n$C\\r\\nzz\\r\\nabc\\r\\n0\\r\\n\\r\\n
+chunked JSON body~200~PUT /api/put HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n$C\\r\\n8\\r\\n{"key":"\\r\\n10\\r\\nck","value":"v"}\\r\\n0\\r\\n\\r\\n
+invalid UTF-8 in JSON~400~PUT /api/put HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 23\\r\\n$C\\r\\n{"key":"\\xff","value":"v"}
+NUL in JSON~400~PUT /api/put HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 23\\r\\n$C\\r\\n{"key":"\\0","value":"v"}
+absolute-form target~200~GET http://127.0.0.1:$MC_PORT/health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+HTTP/1.0 request~200~GET /health HTTP/1.0\\r\\n\\r\\n
+EOF
+
+# the chunked JSON body above stored its value
+expect_eq "chunked JSON put stored" "$(curl -s "$MC_URL/api/get/ck")" v
+
+# --- deep JSON ------------------------------------------------------------------
+{ printf '{"size":'; head -c 100000 /dev/zero | tr '\0' '['; } > "$MC_TMP/deep"
+http POST /api/mount --data-binary @"$MC_TMP/deep"
+expect_eq "100000 '[' deep JSON 400" "$HTTP_CODE" 400
+expect_eq "deep JSON message" "$HTTP_BODY" '{"error":"Invalid JSON body, nested too deep"}'
+still_healthy "deep JSON"
+{ printf '{"a":'; head -c 100000 /dev/zero | tr '\0' '{'; } > "$MC_TMP/deep"
+http PUT /api/put --data-binary @"$MC_TMP/deep"
+expect_eq "100000 '{' deep JSON 400" "$HTTP_CODE" 400
+
+# --- huge headers and request lines ---------------------------------------------
+big=$(head -c 2000000 /dev/zero | tr '\0' a)
+printf 'GET /health HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n' "$big" > "$MC_TMP/req"
+raw_file "$MC_TMP/req"
+expect_match "2 MB header 431 or 400" "$RAW_STATUS" '^(431|400)$'
+still_healthy "a 2 MB header"
+{ printf 'GET /health HTTP/1.1\r\nHost: x\r\n'; for i in $(seq 200); do printf 'X-H%d: v\r\n' "$i"; done; printf '\r\n'; } > "$MC_TMP/req"
+raw_file "$MC_TMP/req"
+# civetweb keeps the first 64 headers and ignores the rest
+expect_eq "200 small headers are served" "$RAW_STATUS" 200
+still_healthy "200 headers"
+# a request line of about 1 MiB is fine: 10000 keys of 99 bytes
+keys=$(printf "%099d," $(seq 10000)); keys=${keys%,}
+printf 'GET /batch_query_keys?keys=%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' "$keys" > "$MC_TMP/req"
+raw_file "$MC_TMP/req"
+expect_eq "a 1 MiB request line 200" "$RAW_STATUS" 200
+expect_eq "a 1 MiB request line answers every key" "$(grep -o '"ok":false' "$RAW_FILE" | wc -l)" 10000
+printf 'GET /batch_query_keys?keys=%s%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' "$keys" "$big" > "$MC_TMP/req"
+raw_file "$MC_TMP/req"
+expect_match "a 3 MB request line 431 or 400" "$RAW_STATUS" '^(431|414|400)$'
+still_healthy "a 3 MB request line"
+
+# --- pipelining -----------------------------------------------------------------------
+raw "GET /health HTTP/1.1\r\nHost: x\r\n\r\nPUT /api/put/p1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nv1GET /api/get/p1 HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /api/exist/p1 HTTP/1.1\r\nHost: x\r\n$C\r\n"
+expect_eq "pipelined: five answers in order" \
+	"$(grep -ao 'HTTP/1.1 [0-9]*' "$RAW_FILE" | cut -d' ' -f2 | tr '\n' ' ')" "200 200 200 404 200 "
+check "pipelined: the get sees the put" grep -aq 'v1HTTP/1.1 404' "$RAW_FILE"
+check "pipelined: the last answer" grep -aq '{"exists": true}$' "$RAW_FILE"
+# an error before the body is read must not turn the body into a request
+raw "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 24\r\n\r\nGET /health HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n$C\r\n"
+expect_eq "unread body is not a request" \
+	"$(grep -ao 'HTTP/1.1 [0-9]*' "$RAW_FILE" | cut -d' ' -f2 | tr '\n' ' ')" "404 200 "
+
+# --- the slow client --------------------------------------------------------------------
+# Others were served all along (every still_healthy above); now it must be
+# dropped by the request timeout, not held forever.
+timeout 15 cat <&4 > "$MC_TMP/slow" 2>/dev/null
+rc=$?
+exec 4<&-
+expect_eq "the slow client is disconnected by the server" "$rc" 0
+check "the slow client waited at most ~12 s" test $((SECONDS - SLOW_START)) -le 13
+still_healthy "the slow client"
+
+mc_stop
+mc_done

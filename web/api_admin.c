@@ -1,0 +1,382 @@
+/*
+ * api_admin.c - the seed's endpoints (CONTRACT section 3): metrics,
+ * summary, key and segment queries, health.
+ *
+ * Bodies shared with the FUSE tree come from render.h, so both doors
+ * answer the same bytes.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "mooncake.h"
+#include "parse.h"
+#include "render.h"
+#include "status.h"
+
+void mc_api_health(struct mc_req *r)
+{
+	if (!r->ready) {
+		mc_resp_error(r, 503, "UNAVAILABLE");
+		return;
+	}
+	mc_buf_add(r->out, "OK", 2);
+	mc_resp_send(r, 200, MC_CT_TEXT);
+}
+
+void mc_api_metrics(struct mc_req *r)
+{
+	mc_render_metrics(r->s, r->out);
+	mc_resp_send(r, 200, MC_CT_TEXT);
+}
+
+void mc_api_summary(struct mc_req *r)
+{
+	mc_render_summary(r->s, r->out);
+	mc_resp_send(r, 200, MC_CT_TEXT);
+}
+
+void mc_api_query_key(struct mc_req *r)
+{
+	const char *msg;
+	int rc = mc_query_get(r->query, "key", r->scratch);
+
+	if (rc < 0 || mc_key_check(r->scratch->data, r->scratch->len, &msg)) {
+		mc_resp_error(r, 400, "INVALID_PARAMS");
+		return;
+	}
+	rc = mc_render_query_key(r->s, r->out, r->scratch->data,
+				 r->scratch->len);
+	if (rc < 0) {
+		mc_resp_error(r, rc == -ENOENT ? 404 : mc_status_from_errno(rc),
+			      mc_status_code_name(rc));
+		return;
+	}
+	mc_resp_send(r, 200, MC_CT_TEXT);
+}
+
+void mc_api_query_segment(struct mc_req *r)
+{
+	int rc = mc_query_get(r->query, "segment", r->scratch);
+
+	if (rc < 0 || r->scratch->len == 0 ||
+	    memchr(r->scratch->data, '\0', r->scratch->len)) {
+		mc_resp_error(r, 400, "INVALID_PARAMS");
+		return;
+	}
+	rc = mc_render_query_segment(r->s, r->out, r->scratch->data);
+	if (rc < 0) {
+		mc_resp_error(r, 404, mc_code_name(MC_SEGMENT_NOT_FOUND));
+		return;
+	}
+	mc_resp_send(r, 200, MC_CT_TEXT);
+}
+
+void mc_api_get_all_segments(struct mc_req *r)
+{
+	mc_render_segment_names(r->s, r->out);
+	mc_resp_send(r, 200, MC_CT_TEXT);
+}
+
+/*
+ * /get_all_keys renders are cached while the store's key generation
+ * stays the same: a list of up to KEYS_CACHE_MAX bytes is kept as an
+ * immutable, reference-counted snapshot that requests send from without
+ * walking the store. Larger lists are streamed every time.
+ */
+#define KEYS_CACHE_MAX (4u << 20)
+
+struct keys_snap {
+	atomic_uint ref;
+	uint64_t gen;
+	size_t len;
+	char *data;
+};
+
+struct mc_api_state {
+	pthread_mutex_t lock;
+	struct keys_snap *keys;          /* latest snapshot, or NULL */
+	bool keys_big;                   /* the list at keys_big_gen is large */
+	uint64_t keys_big_gen;
+};
+
+struct mc_api_state *mc_api_state_new(void)
+{
+	struct mc_api_state *st = calloc(1, sizeof(*st));
+
+	if (st)
+		pthread_mutex_init(&st->lock, NULL);
+	return st;
+}
+
+static void snap_put(struct keys_snap *k)
+{
+	if (k && atomic_fetch_sub(&k->ref, 1) == 1) {
+		free(k->data);
+		free(k);
+	}
+}
+
+void mc_api_state_free(struct mc_api_state *st)
+{
+	if (!st)
+		return;
+	snap_put(st->keys);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+static int add_key(const void *key, size_t klen, uint64_t size, void *arg)
+{
+	struct mc_req *r = arg;
+
+	mc_buf_add(r->out, key, klen);
+	mc_buf_addch(r->out, '\n');
+	return mc_resp_stream_flush(r);
+}
+
+static int gather_key(const void *key, size_t klen, uint64_t size, void *arg)
+{
+	struct mc_buf *b = arg;
+
+	if (b->len + klen + 1 > KEYS_CACHE_MAX)
+		return 1;
+	mc_buf_add(b, key, klen);
+	mc_buf_addch(b, '\n');
+	return 0;
+}
+
+/* A snapshot of the keys at @gen (referenced), or NULL when too large. */
+static struct keys_snap *keys_snapshot(struct mc_req *r, uint64_t gen)
+{
+	struct mc_api_state *st = r->api;
+	struct keys_snap *k = NULL;
+	struct mc_buf b = MC_BUF_INIT;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->keys && st->keys->gen == gen) {
+		k = st->keys;
+		atomic_fetch_add(&k->ref, 1);
+	}
+	bool big = st->keys_big && st->keys_big_gen == gen;
+	pthread_mutex_unlock(&st->lock);
+	if (k || big)
+		return k;
+
+	/* A walk racing with changes is tagged with the older generation,
+	 * so the next request sees a mismatch and walks again. */
+	if (mc_key_foreach(r->s, gather_key, &b)) {
+		mc_buf_release(&b);
+		pthread_mutex_lock(&st->lock);
+		st->keys_big = true;
+		st->keys_big_gen = gen;
+		pthread_mutex_unlock(&st->lock);
+		return NULL;
+	}
+	k = malloc(sizeof(*k));
+	if (!k) {
+		mc_buf_release(&b);
+		return NULL;
+	}
+	atomic_init(&k->ref, 2);        /* the cache's and ours */
+	k->gen = gen;
+	k->data = mc_buf_detach(&b, &k->len);
+	pthread_mutex_lock(&st->lock);
+	snap_put(st->keys);
+	st->keys = k;
+	pthread_mutex_unlock(&st->lock);
+	return k;
+}
+
+void mc_api_get_all_keys(struct mc_req *r)
+{
+	struct keys_snap *k = NULL;
+
+	if (r->api)
+		k = keys_snapshot(r, mc_store_keys_gen(r->s));
+	if (k) {
+		mc_resp_send_bytes(r, 200, MC_CT_TEXT, k->data, k->len);
+		snap_put(k);
+		return;
+	}
+	mc_resp_stream_begin(r, MC_CT_TEXT);
+	mc_key_foreach(r->s, add_key, r);
+	mc_resp_stream_end(r);
+}
+
+/* ---------------------------------------------------- /batch_query_keys */
+
+/*
+ * Per-thread arrays reused across batches: decoded keys live in r->scratch,
+ * addressed by offset until it stops growing.
+ */
+struct batch {
+	size_t n, cap;
+	size_t *off;            /* into r->scratch */
+	size_t *len;
+	const char **keys;
+	uint32_t *slot;         /* open-addressing set for duplicates */
+	size_t nslot;
+};
+
+static __thread struct batch tl_batch;
+
+void mc_api_thread_exit(void)
+{
+	free(tl_batch.off);
+	free(tl_batch.len);
+	free(tl_batch.keys);
+	free(tl_batch.slot);
+	memset(&tl_batch, 0, sizeof(tl_batch));
+}
+
+static void batch_reserve(struct batch *b, size_t n)
+{
+	size_t ns = 16;
+
+	if (n > b->cap) {
+		b->off = realloc(b->off, n * sizeof(*b->off));
+		b->len = realloc(b->len, n * sizeof(*b->len));
+		b->keys = realloc(b->keys, n * sizeof(*b->keys));
+		if (!b->off || !b->len || !b->keys)
+			abort();
+		b->cap = n;
+	}
+	while (ns < 2 * n)
+		ns *= 2;
+	if (ns > b->nslot) {
+		free(b->slot);
+		b->slot = malloc(ns * sizeof(*b->slot));
+		if (!b->slot)
+			abort();
+		b->nslot = ns;
+	}
+	memset(b->slot, 0xff, b->nslot * sizeof(*b->slot));
+	b->n = 0;
+}
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;        /* FNV-1a */
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+	return h;
+}
+
+/* Adds a key unless it is there already: true when added. */
+static bool batch_add(struct batch *b, const char *base, size_t off,
+		      size_t len)
+{
+	size_t mask = b->nslot - 1;
+	size_t i = hash_bytes(base + off, len) & mask;
+
+	for (;; i = (i + 1) & mask) {
+		uint32_t k = b->slot[i];
+
+		if (k == UINT32_MAX)
+			break;
+		if (b->len[k] == len &&
+		    memcmp(base + b->off[k], base + off, len) == 0)
+			return false;
+	}
+	b->slot[i] = (uint32_t)b->n;
+	b->off[b->n] = off;
+	b->len[b->n] = len;
+	b->n++;
+	return true;
+}
+
+static void batch_item(size_t i, int rc, const struct mc_desc *d, size_t nd,
+		       void *arg)
+{
+	struct mc_req *r = arg;
+	struct batch *b = &tl_batch;
+
+	if (i)
+		mc_buf_addch(r->out, ',');
+	mc_buf_add_json_str(r->out, b->keys[i], b->len[i]);
+	if (rc < 0) {
+		mc_buf_adds(r->out, ":{\"ok\":false,\"error\":\"");
+		mc_buf_adds(r->out, mc_status_code_name(rc));
+		mc_buf_adds(r->out, "\"}");
+		return;
+	}
+	mc_buf_adds(r->out, ":{\"ok\":true,\"values\":[");
+	for (size_t j = 0; j < nd; j++) {
+		if (j)
+			mc_buf_addch(r->out, ',');
+		mc_buf_adds(r->out, "{\"transport_endpoint_\":");
+		mc_buf_add_json_str(r->out, d[j].endpoint,
+				    strlen(d[j].endpoint));
+		mc_buf_adds(r->out, ",\"buffer_descriptor\":");
+		mc_render_desc(r->out, &d[j]);
+		mc_buf_addch(r->out, '}');
+	}
+	mc_buf_adds(r->out, "]}");
+}
+
+void mc_api_batch_query_keys(struct mc_req *r)
+{
+	struct batch *b = &tl_batch;
+	size_t rawlen, count = 1, start = 0;
+	const char *raw = mc_query_raw(r->query, "keys", &rawlen);
+	char *dec;
+
+	if (!raw || rawlen == 0) {
+		mc_resp_error(r, 400, "No keys provided. Use ?keys=key1,key2,...");
+		return;
+	}
+	for (size_t i = 0; i < rawlen; i++)
+		count += raw[i] == ',';
+	if (count > MC_BATCH_MAX) {
+		mc_resp_error(r, 413, "Too many keys, at most 10000 per request");
+		return;
+	}
+	/*
+	 * Split the raw value on ',' first and decode each piece, so "%2C"
+	 * is a comma inside a key. Decoded keys never grow, so one scratch
+	 * area of rawlen bytes holds them all.
+	 */
+	mc_buf_reset(r->scratch);
+	mc_buf_grow(r->scratch, rawlen);
+	dec = r->scratch->data;
+	batch_reserve(b, count);
+	for (size_t i = 0; i <= rawlen; i++) {
+		const char *msg;
+		ssize_t n;
+
+		if (i < rawlen && raw[i] != ',')
+			continue;
+		n = mc_pct_decode(raw + start, i - start,
+				  dec + r->scratch->len, true);
+		if (n < 0) {
+			mc_resp_error(r, 400, "Invalid keys, bad percent-encoding");
+			return;
+		}
+		if (n > 0) {
+			if (mc_key_check(dec + r->scratch->len, (size_t)n,
+					 &msg)) {
+				mc_resp_error(r, 400, msg);
+				return;
+			}
+			if (batch_add(b, dec, r->scratch->len, (size_t)n))
+				r->scratch->len += (size_t)n;
+		}
+		start = i + 1;
+	}
+	r->scratch->data[r->scratch->len] = '\0';
+	if (b->n == 0) {
+		mc_resp_error(r, 400, "No keys provided. Use ?keys=key1,key2,...");
+		return;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		b->keys[i] = dec + b->off[i];
+	mc_buf_adds(r->out, "{\"success\":true,\"data\":{");
+	mc_query_batch(r->s, b->n, b->keys, b->len, batch_item, r);
+	mc_buf_adds(r->out, "}}");
+	mc_resp_send(r, 200, MC_CT_JSON);
+}

@@ -1,0 +1,384 @@
+/*
+ * api_data.c - the data routes of the store REST API (CONTRACT section 4)
+ * and the two-phase put (section 6).
+ *
+ * A raw PUT with a Content-Length is read straight into the replica
+ * buffer of a local put (mc_put_begin, mg_read, mc_put_commit), so a
+ * value crosses memory once on its way in; GET answers from the
+ * reference's bytes without a copy for large values.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
+#include "api.h"
+#include "parse.h"
+#include "render.h"
+#include "status.h"
+
+struct json_object *mc_api_body_json(struct mc_req *r)
+{
+	const char *msg;
+	struct json_object *o;
+	int rc = mc_req_body(r, r->scratch);
+
+	if (rc == -EFBIG) {
+		mc_resp_error(r, 413, "Request body too large");
+		return NULL;
+	}
+	if (rc < 0) {
+		mc_resp_error(r, 400, "Incomplete request body");
+		return NULL;
+	}
+	o = mc_json_parse_object(r->scratch->data, r->scratch->len, &msg);
+	if (!o)
+		mc_resp_error(r, 400, msg);
+	return o;
+}
+
+int mc_api_parse_force(const char *query, bool *force)
+{
+	static const char *const yes[] = { "true", "1", "yes" };
+	static const char *const no[] = { "false", "0", "no", "" };
+	char v[8];
+	size_t n;
+	const char *raw = mc_query_raw(query, "force", &n);
+	ssize_t dn;
+
+	*force = false;
+	if (!raw)
+		return 0;
+	if (n >= sizeof(v))
+		return -EINVAL;
+	dn = mc_pct_decode(raw, n, v, true);
+	if (dn < 0)
+		return -EINVAL;
+	v[dn] = '\0';
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (strcasecmp(v, yes[i]) == 0)
+			return *force = true, 0;
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (strcasecmp(v, no[i]) == 0)
+			return 0;
+	return -EINVAL;
+}
+
+/* Decodes r->arg into @key (room for MC_KEY_MAX): the length, or -1 after
+ * answering 400. */
+static ssize_t path_key(struct mc_req *r, char *key)
+{
+	const char *msg;
+
+	if (mc_key_decode(r->arg, r->arg_len, r->scratch, &msg)) {
+		mc_resp_error(r, 400, msg);
+		return -1;
+	}
+	memcpy(key, r->scratch->data, r->scratch->len);
+	return (ssize_t)r->scratch->len;
+}
+
+static void not_found(struct mc_req *r)
+{
+	mc_resp_error(r, 404, "Key not found");
+}
+
+void mc_api_put_json(struct mc_req *r)
+{
+	struct json_object *o = mc_api_body_json(r);
+	const char *key, *val, *msg;
+	size_t klen, vlen;
+	struct mc_err e = { 0 };
+	char m[160];
+	int rk, rv, rc;
+
+	if (!o)
+		return;
+	rk = mc_json_string(o, "key", &key, &klen, m, sizeof(m));
+	rv = rk == -EINVAL ? 0 : mc_json_string(o, "value", &val, &vlen, m,
+						 sizeof(m));
+	if (rk == -EINVAL || rv == -EINVAL) {
+		mc_resp_error(r, 400, m);
+	} else if (rk || rv || klen == 0 || vlen == 0) {
+		mc_resp_error(r, 400, "Missing key or value");
+	} else if (mc_key_check(key, klen, &msg)) {
+		mc_resp_error(r, 400, msg);
+	} else if ((rc = mc_put(r->s, key, klen, val, vlen, &e)) < 0) {
+		mc_resp_errno(r, rc, &e, "Put failed");
+	} else {
+		mc_resp_success(r);
+	}
+	json_object_put(o);
+}
+
+/* A body of unknown length (chunked): gathered, then one mc_put. */
+static void put_gathered(struct mc_req *r, const char *key, size_t klen)
+{
+	struct mc_err e = { 0 };
+	int rc = mc_req_body(r, r->scratch);
+
+	if (rc == -EFBIG)
+		mc_resp_error(r, 413, "Request body too large");
+	else if (rc < 0)
+		mc_resp_error(r, 400, "Incomplete request body");
+	else if (r->scratch->len == 0)
+		mc_resp_error(r, 400, "Missing key or value");
+	else if ((rc = mc_put(r->s, key, klen, r->scratch->data,
+			      r->scratch->len, &e)) < 0)
+		mc_resp_errno(r, rc, &e, "Put failed");
+	else
+		mc_resp_success(r);
+}
+
+void mc_api_put_raw(struct mc_req *r)
+{
+	char key[MC_KEY_MAX];
+	ssize_t klen = path_key(r, key);
+	struct mc_put *p;
+	struct mc_err e = { 0 };
+	uint64_t size, done = 0;
+	char *dst;
+	int rc;
+
+	if (klen < 0)
+		return;
+	if (r->chunked) {
+		put_gathered(r, key, (size_t)klen);
+		return;
+	}
+	if (r->content_length <= 0) {
+		mc_resp_error(r, 400, "Missing key or value");
+		return;
+	}
+	size = (uint64_t)r->content_length;
+	if (size > r->max_body) {
+		mc_resp_error(r, 413, "Request body too large");
+		return;
+	}
+	rc = mc_put_begin(r->s, key, (size_t)klen, size, &p, &e);
+	if (rc < 0) {
+		mc_resp_errno(r, rc, &e, "Put failed");
+		return;
+	}
+	dst = mc_put_buffer(p, 0);
+	while (done < size) {
+		int64_t got = mc_req_read(r, dst + done, size - done);
+
+		if (got <= 0) {
+			mc_put_abort(p);
+			mc_resp_error(r, 400, "Incomplete request body");
+			return;
+		}
+		done += (uint64_t)got;
+	}
+	rc = mc_put_commit(p, true, &e);
+	if (rc < 0)
+		mc_resp_errno(r, rc, &e, "Put failed");
+	else
+		mc_resp_success(r);
+}
+
+void mc_api_get(struct mc_req *r)
+{
+	char key[MC_KEY_MAX];
+	ssize_t klen = path_key(r, key);
+	struct mc_ref *ref;
+	uint64_t size;
+	int rc;
+
+	if (klen < 0)
+		return;
+	if (r->head) {
+		/* a stat: no GetReplicaList counted, no bytes touched */
+		rc = mc_stat(r->s, key, (size_t)klen, &size);
+		if (rc == -ENOENT)
+			not_found(r);
+		else if (rc < 0)
+			mc_resp_errno(r, rc, NULL, "Get failed");
+		else
+			mc_resp_send_bytes(r, 200, MC_CT_BYTES, NULL, size);
+		return;
+	}
+	rc = mc_get(r->s, key, (size_t)klen, &ref);
+	if (rc == -ENOENT) {
+		not_found(r);
+		return;
+	}
+	if (rc < 0) {
+		mc_resp_errno(r, rc, NULL, "Get failed");
+		return;
+	}
+	mc_resp_send_bytes(r, 200, MC_CT_BYTES, mc_ref_data(ref),
+			   mc_ref_size(ref));
+	mc_ref_release(ref);
+}
+
+void mc_api_exist(struct mc_req *r)
+{
+	char key[MC_KEY_MAX];
+	ssize_t klen = path_key(r, key);
+	int rc;
+
+	if (klen < 0)
+		return;
+	rc = mc_exist(r->s, key, (size_t)klen);
+	if (rc < 0) {
+		mc_resp_errno(r, rc, NULL, "Exist failed");
+		return;
+	}
+	mc_buf_adds(r->out, rc ? "{\"exists\": true}" : "{\"exists\": false}");
+	mc_resp_send(r, 200, MC_CT_JSON);
+}
+
+void mc_api_remove(struct mc_req *r)
+{
+	char key[MC_KEY_MAX];
+	ssize_t klen = path_key(r, key);
+	struct mc_err e = { 0 };
+	bool force;
+	int rc;
+
+	if (klen < 0)
+		return;
+	if (mc_api_parse_force(r->query, &force)) {
+		mc_resp_error(r, 400, "Invalid force, must be true or false");
+		return;
+	}
+	rc = mc_remove(r->s, key, (size_t)klen, force, &e);
+	if (rc == -ENOENT)
+		not_found(r);
+	else if (rc == -EBUSY)
+		mc_resp_error(r, 409, mc_code_name(MC_OBJECT_HAS_LEASE));
+	else if (rc < 0)
+		mc_resp_errno(r, rc, &e, "Remove failed");
+	else
+		mc_resp_success(r);
+}
+
+void mc_api_remove_all(struct mc_req *r)
+{
+	bool force;
+	int64_t n;
+
+	if (mc_api_parse_force(r->query, &force)) {
+		mc_resp_error(r, 400, "Invalid force, must be true or false");
+		return;
+	}
+	n = mc_remove_all(r->s, force);
+	if (n < 0) {
+		mc_resp_errno(r, (int)n, NULL, "Remove failed");
+		return;
+	}
+	mc_buf_adds(r->out, "{\"status\":\"success removed ");
+	mc_buf_addu(r->out, (unsigned long long)n);
+	mc_buf_adds(r->out, " keys\"}");
+	mc_resp_send(r, 200, MC_CT_JSON);
+}
+
+/* ------------------------------------------------------ two-phase put */
+
+/* The "key" of a two-phase put body: 0, or -1 after answering 400. */
+static int body_key(struct mc_req *r, struct json_object *o,
+		    const char **key, size_t *klen)
+{
+	char m[160];
+	const char *msg;
+	int rc = mc_json_string(o, "key", key, klen, m, sizeof(m));
+
+	if (rc == -ENOENT) {
+		mc_resp_error(r, 400, "Missing key");
+		return -1;
+	}
+	if (rc < 0) {
+		mc_resp_error(r, 400, m);
+		return -1;
+	}
+	if (mc_key_check(*key, *klen, &msg)) {
+		mc_resp_error(r, 400, msg);
+		return -1;
+	}
+	return 0;
+}
+
+void mc_api_put_start(struct mc_req *r)
+{
+	struct json_object *o = mc_api_body_json(r);
+	const char *key;
+	size_t klen;
+	int64_t size;
+	struct mc_put *p;
+	struct mc_err e = { 0 };
+	char m[160];
+	int rc;
+
+	if (!o)
+		return;
+	if (body_key(r, o, &key, &klen))
+		goto out;
+	if (mc_json_int(o, "size", 1, INT64_MAX, &size, m, sizeof(m))) {
+		mc_resp_error(r, 400, "Invalid size, must be a positive integer");
+		goto out;
+	}
+	rc = mc_put_start(r->s, key, klen, (uint64_t)size, &p, &e);
+	if (rc == -EBUSY) {
+		mc_resp_error(r, 409, "A put of this key is already open");
+		goto out;
+	}
+	if (rc < 0) {
+		mc_resp_errno(r, rc, &e, "Put failed");
+		goto out;
+	}
+	/*
+	 * The put stays open in the store, keyed by its key, until put_end,
+	 * put_revoke or --put-timeout: this handler keeps no handle.
+	 */
+	mc_buf_adds(r->out, "{\"status\":\"success\",\"key\":");
+	mc_buf_add_json_str(r->out, key, klen);
+	mc_buf_adds(r->out, ",\"descriptors\":[");
+	for (size_t i = 0; i < mc_put_ndesc(p); i++) {
+		if (i)
+			mc_buf_addch(r->out, ',');
+		mc_render_desc(r->out, mc_put_desc(p, i));
+	}
+	mc_buf_adds(r->out, "]}");
+	mc_put_release(p);
+	mc_resp_send(r, 200, MC_CT_JSON);
+out:
+	json_object_put(o);
+}
+
+static void put_finish(struct mc_req *r, bool end)
+{
+	struct json_object *o = mc_api_body_json(r);
+	const char *key;
+	size_t klen;
+	struct mc_err e = { 0 };
+	int rc;
+
+	if (!o)
+		return;
+	if (body_key(r, o, &key, &klen))
+		goto out;
+	rc = end ? mc_put_end(r->s, key, klen, &e)
+		 : mc_put_revoke(r->s, key, klen, &e);
+	if (rc == -ENOENT)
+		mc_resp_error(r, 404, "No open put for this key");
+	else if (rc < 0)
+		mc_resp_errno(r, rc, &e, "Put failed");
+	else
+		mc_resp_success(r);
+out:
+	json_object_put(o);
+}
+
+void mc_api_put_end(struct mc_req *r)
+{
+	put_finish(r, true);
+}
+
+void mc_api_put_revoke(struct mc_req *r)
+{
+	put_finish(r, false);
+}

@@ -1,0 +1,236 @@
+/*
+ * parse.c - percent-decoding, query parameters, keys, JSON bodies.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "mooncake.h"
+#include "parse.h"
+
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+ssize_t mc_pct_decode(const char *src, size_t n, char *dst, bool plus)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= n)
+				return -EINVAL;
+			hi = hexval((unsigned char)src[i + 1]);
+			lo = hexval((unsigned char)src[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -EINVAL;
+			dst[o++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (c == '+' && plus) {
+			dst[o++] = ' ';
+		} else {
+			dst[o++] = (char)c;
+		}
+	}
+	return (ssize_t)o;
+}
+
+const char *mc_query_raw(const char *q, const char *name, size_t *len)
+{
+	size_t nl = strlen(name);
+
+	while (q && *q) {
+		const char *end = strchr(q, '&');
+		size_t plen = end ? (size_t)(end - q) : strlen(q);
+
+		if (plen >= nl && memcmp(q, name, nl) == 0 &&
+		    (plen == nl || q[nl] == '=')) {
+			const char *v = plen == nl ? q + nl : q + nl + 1;
+
+			*len = plen - (size_t)(v - q);
+			return v;
+		}
+		q = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+int mc_query_get(const char *q, const char *name, struct mc_buf *b)
+{
+	size_t n;
+	const char *v = mc_query_raw(q, name, &n);
+	ssize_t dn;
+
+	mc_buf_reset(b);
+	if (!v)
+		return -ENOENT;
+	mc_buf_grow(b, n);
+	dn = mc_pct_decode(v, n, b->data, true);
+	if (dn < 0)
+		return -EINVAL;
+	b->len = (size_t)dn;
+	b->data[dn] = '\0';
+	return 0;
+}
+
+int mc_key_check(const char *key, size_t n, const char **msg)
+{
+	if (n == 0)
+		*msg = "Missing key";
+	else if (n > MC_KEY_MAX)
+		*msg = "Invalid key, longer than 4096 bytes";
+	else if (memchr(key, '\0', n))
+		*msg = "Invalid key, must not contain NUL";
+	else
+		return 0;
+	return -EINVAL;
+}
+
+int mc_key_decode(const char *raw, size_t n, struct mc_buf *b,
+		  const char **msg)
+{
+	ssize_t dn;
+
+	mc_buf_reset(b);
+	mc_buf_grow(b, n);
+	dn = mc_pct_decode(raw, n, b->data, false);
+	if (dn < 0) {
+		*msg = "Invalid key, bad percent-encoding";
+		return -EINVAL;
+	}
+	b->len = (size_t)dn;
+	b->data[dn] = '\0';
+	return mc_key_check(b->data, b->len, msg);
+}
+
+/*
+ * json-c, even strict, takes 'single-quoted' strings and NaN/Infinity;
+ * JSON does not. Outside strings only structure, numbers and the letters
+ * of true, false and null may appear.
+ */
+static bool json_plain(const char *p, size_t n)
+{
+	bool in_str = false;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (!strchr("{}[],: \t\r\n0123456789+-.eEtrufalsn", c)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+struct json_object *mc_json_parse_object(const char *p, size_t n,
+					 const char **msg)
+{
+	struct json_tokener *tok = json_tokener_new_ex(MC_JSON_DEPTH);
+	struct json_object *o;
+	enum json_tokener_error e;
+	size_t end;
+
+	if (!tok) {
+		*msg = "Out of memory";
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+				    JSON_TOKENER_VALIDATE_UTF8);
+	/* json-c stops at a NUL byte; a body holding one is malformed. */
+	o = memchr(p, '\0', n) || !json_plain(p, n)
+		    ? NULL
+		    : json_tokener_parse_ex(tok, p, (int)n);
+	e = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (o && e == json_tokener_success) {
+		while (end < n && strchr(" \t\r\n", p[end]))
+			end++;
+		if (end == n) {
+			if (json_object_is_type(o, json_type_object))
+				return o;
+			json_object_put(o);
+			*msg = "Invalid JSON body, must be an object";
+			return NULL;
+		}
+	}
+	json_object_put(o);
+	*msg = e == json_tokener_error_depth ? "Invalid JSON body, nested too deep"
+					     : "Invalid JSON body";
+	return NULL;
+}
+
+static struct json_object *field(struct json_object *o, const char *name)
+{
+	struct json_object *v = NULL;
+
+	if (!json_object_object_get_ex(o, name, &v))
+		return NULL;
+	return v;
+}
+
+int mc_json_string(struct json_object *o, const char *name, const char **s,
+		   size_t *len, char *msg, size_t msglen)
+{
+	struct json_object *v = field(o, name);
+
+	if (!v)
+		return -ENOENT;
+	if (!json_object_is_type(v, json_type_string)) {
+		snprintf(msg, msglen, "Invalid %s, must be a string", name);
+		return -EINVAL;
+	}
+	*s = json_object_get_string(v);
+	if (len)
+		*len = (size_t)json_object_get_string_len(v);
+	return 0;
+}
+
+int mc_json_int(struct json_object *o, const char *name, int64_t min,
+		int64_t max, int64_t *out, char *msg, size_t msglen)
+{
+	struct json_object *v = field(o, name);
+	int64_t i;
+
+	if (!v)
+		return -ENOENT;
+	if (!json_object_is_type(v, json_type_int))
+		goto bad;
+	i = json_object_get_int64(v);
+	/*
+	 * json-c clamps integers past int64 to INT64_MAX but keeps the
+	 * unsigned value: a mismatch means the text was beyond 2^63-1.
+	 */
+	if (i == INT64_MAX && json_object_get_uint64(v) != (uint64_t)INT64_MAX)
+		goto bad;
+	if (i == INT64_MIN)
+		goto bad;
+	if (i < min || i > max)
+		goto bad;
+	*out = i;
+	return 0;
+bad:
+	snprintf(msg, msglen, "Invalid %s, must be an integer from %lld to %lld",
+		 name, (long long)min, (long long)max);
+	return -EINVAL;
+}
