@@ -8,13 +8,17 @@
  *       connection, the client writing 1 MiB at a time; prints
  *       "stream GBPS"
  *   tcp_ceiling read HOST PORT ADDR SIZE CONNS SECONDS [v2] [CHECKFILE]
- *       CONNS connections, each a thread sending READ requests (24-byte
+ *       CONNS connections (one thread, epoll) sending READ requests (24-byte
  *       little-endian header: u64 size, u64 addr, u8 opcode 0, 7 pad;
  *       opcode | 0x80 and an 8-byte status frame first with v2) for SIZE
  *       bytes at ADDR, one at a time, for SECONDS; prints "read OPS GBPS".
  *       With CHECKFILE (the value's bytes), every thread's first answer is
  *       compared whole, and every later one on its first and last 64
  *       bytes: wrong bytes are an error, not a figure.
+ *   tcp_ceiling serve
+ *       a trivial server of the same framing (v1 READ of up to 1 MiB,
+ *       from a static buffer, one epoll thread) on a kernel-picked
+ *       loopback port; prints "serve PORT" and runs until killed
  *
  * GB/s are 1e9 bytes per second. Loopback only: HOST must resolve to a
  * loopback address.
@@ -30,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,23 +55,6 @@ static void die(const char *what)
 {
 	fprintf(stderr, "tcp_ceiling: %s: %s\n", what, strerror(errno));
 	exit(1);
-}
-
-static int read_full(int fd, void *buf, size_t n)
-{
-	char *p = buf;
-
-	while (n) {
-		ssize_t r = recv(fd, p, n, MSG_WAITALL);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
 }
 
 static int write_full(int fd, const void *buf, size_t n)
@@ -150,99 +138,76 @@ static int stream(double secs)
 
 /* ------------------------------------------------ the transfer-port reader */
 
-struct reader {
-	pthread_t th;
-	struct sockaddr_storage addr;
-	socklen_t alen;
-	uint64_t at, size;
-	bool v2;
-	const unsigned char *want;   /* the value's bytes, or NULL */
-	double secs;
-	pthread_barrier_t *go;
+/*
+ * One thread drives every connection through epoll, one request in flight
+ * on each: on a 2-core machine a thread per connection would spend the
+ * server's CPU on the client's context switches.
+ */
+struct conn {
+	int fd;
+	uint64_t got;            /* bytes of the current answer received */
 	uint64_t ops;
-	double elapsed;
-	const char *err;
+	unsigned char *buf;      /* status frame (v2), then the data */
 };
 
-static void *reader_main(void *arg)
-{
-	struct reader *r = arg;
-	unsigned char hdr[24] = { 0 }, *buf = malloc(r->size);
-	uint64_t st, ok = STATUS_MAGIC << 32;
-	int fd = socket(r->addr.ss_family, SOCK_STREAM, 0), one = 1;
-	double t0, t1, end;
+static uint64_t at, size, answer;
+static bool v2;
+static const unsigned char *want;
+static unsigned char hdr[24];
 
-	if (fd < 0 || !buf || connect(fd, (void *)&r->addr, r->alen)) {
-		r->err = "cannot connect";
-		pthread_barrier_wait(r->go);
-		return NULL;
+/* The checks of one complete answer: NULL or what is wrong. */
+static const char *check(const struct conn *c)
+{
+	const unsigned char *d = c->buf + (v2 ? 8 : 0);
+	uint64_t st, k = size < 64 ? size : 64;
+
+	if (v2) {
+		memcpy(&st, c->buf, 8);
+		if (st != STATUS_MAGIC << 32)
+			return "no ok status frame (v2)";
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* The header is little-endian; so is every machine this runs on. */
-	memcpy(hdr, &r->size, 8);
-	memcpy(hdr + 8, &r->at, 8);
-	hdr[16] = r->v2 ? 0x80 : 0;
-	pthread_barrier_wait(r->go);
-	t0 = now_s();
-	end = t0 + r->secs;
-	do {
-		if (write_full(fd, hdr, sizeof(hdr))) {
-			r->err = "connection closed sending a request";
-			break;
-		}
-		if (r->v2 && (read_full(fd, &st, 8) || st != ok)) {
-			r->err = "no ok status frame (v2)";
-			break;
-		}
-		if (read_full(fd, buf, r->size)) {
-			r->err = "connection closed before the data";
-			break;
-		}
-		if (r->want &&
-		    (r->ops == 0 ? memcmp(buf, r->want, r->size) :
-		     memcmp(buf, r->want, r->size < 64 ? r->size : 64) ||
-		     memcmp(buf + r->size - (r->size < 64 ? r->size : 64),
-			    r->want + r->size - (r->size < 64 ? r->size : 64),
-			    r->size < 64 ? r->size : 64))) {
-			r->err = "read bytes differ from the value";
-			break;
-		}
-		r->ops++;
-		t1 = now_s();
-	} while (t1 < end);
-	r->elapsed = now_s() - t0;
-	close(fd);
-	free(buf);
+	if (want && (c->ops == 0 ? memcmp(d, want, size) :
+		     memcmp(d, want, k) ||
+		     memcmp(d + size - k, want + size - k, k)))
+		return "read bytes differ from the value";
 	return NULL;
 }
 
-static const unsigned char *load(const char *path, uint64_t size)
+static const unsigned char *load(const char *path, uint64_t n)
 {
 	FILE *f = fopen(path, "rb");
-	unsigned char *p = malloc(size + 1);
+	unsigned char *p = malloc(n + 1);
 
 	if (!f || !p)
 		die(path);
-	if (fread(p, 1, size + 1, f) != size) {
+	if (fread(p, 1, n + 1, f) != n) {
 		fprintf(stderr, "tcp_ceiling: '%s' is not %lu bytes\n", path,
-			(unsigned long)size);
+			(unsigned long)n);
 		exit(1);
 	}
 	fclose(f);
 	return p;
 }
 
+static bool loopback(const struct addrinfo *ai)
+{
+	if (ai->ai_family == AF_INET)
+		return ntohl(((struct sockaddr_in *)ai->ai_addr)
+				     ->sin_addr.s_addr) >> 24 == 127;
+	return ai->ai_family == AF_INET6 &&
+	       IN6_IS_ADDR_LOOPBACK(
+		       &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+}
+
 static int reads(int argc, char **argv)
 {
-	struct reader r[MAX_CONNS];
+	struct conn c[MAX_CONNS];
+	struct epoll_event ev[MAX_CONNS];
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
-	pthread_barrier_t go;
-	const unsigned char *want = NULL;
 	unsigned conns;
-	uint64_t at, size;
-	double secs, rate = 0;
-	bool v2 = false;
-	int rc;
+	uint64_t ops = 0;
+	double secs, t0, t1;
+	int rc, ep, one = 1;
 
 	if (argc < 8)
 		return -1;
@@ -252,47 +217,160 @@ static int reads(int argc, char **argv)
 	secs = atof(argv[7]);
 	if (argc > 8 && !strcmp(argv[8], "v2"))
 		v2 = true;
-	if (argc > 8 + v2)
-		want = load(argv[8 + v2], size);
 	if (!size || size > (1ull << 30) || conns < 1 || conns > MAX_CONNS ||
 	    !(secs > 0 && secs <= 60))
 		return -1;
+	if (argc > 8 + v2)
+		want = load(argv[8 + v2], size);
+	answer = size + (v2 ? 8 : 0);
+	/* The header is little-endian; so is every machine this runs on. */
+	memcpy(hdr, &size, 8);
+	memcpy(hdr + 8, &at, 8);
+	hdr[16] = v2 ? 0x80 : 0;
 	rc = getaddrinfo(argv[2], argv[3], &hints, &ai);
 	if (rc) {
 		fprintf(stderr, "tcp_ceiling: '%s': %s\n", argv[2],
 			gai_strerror(rc));
 		return 1;
 	}
-	if (!(ai->ai_family == AF_INET &&
-	      (ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >>
-	       24) == 127) &&
-	    !(ai->ai_family == AF_INET6 &&
-	      IN6_IS_ADDR_LOOPBACK(
-		      &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr))) {
+	if (!loopback(ai)) {
 		fprintf(stderr, "tcp_ceiling: '%s' is not loopback\n", argv[2]);
 		return 1;
 	}
-	pthread_barrier_init(&go, NULL, conns);
+	ep = epoll_create1(0);
+	if (ep < 0)
+		die("epoll_create1");
 	for (unsigned i = 0; i < conns; i++) {
-		r[i] = (struct reader){ .at = at, .size = size, .v2 = v2,
-					.want = want, .secs = secs, .go = &go,
-					.alen = ai->ai_addrlen };
-		memcpy(&r[i].addr, ai->ai_addr, ai->ai_addrlen);
-		if (pthread_create(&r[i].th, NULL, reader_main, &r[i]))
-			die("pthread_create");
-	}
-	for (unsigned i = 0; i < conns; i++) {
-		pthread_join(r[i].th, NULL);
-		if (r[i].err) {
-			fprintf(stderr, "tcp_ceiling: connection %u: %s\n", i,
-				r[i].err);
-			return 1;
-		}
-		rate += (double)r[i].ops / r[i].elapsed;
+		struct epoll_event e = { .events = EPOLLIN, .data.u32 = i };
+
+		c[i] = (struct conn){ .buf = malloc(answer) };
+		c[i].fd = socket(ai->ai_family, SOCK_STREAM, 0);
+		if (!c[i].buf || c[i].fd < 0 ||
+		    connect(c[i].fd, ai->ai_addr, ai->ai_addrlen))
+			die("connect");
+		setsockopt(c[i].fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, c[i].fd, &e))
+			die("epoll_ctl");
 	}
 	freeaddrinfo(ai);
-	printf("read %.1f %.3f\n", rate, rate * (double)size / 1e9);
+	t0 = now_s();
+	for (unsigned i = 0; i < conns; i++)
+		if (write_full(c[i].fd, hdr, sizeof(hdr)))
+			die("send");
+	do {
+		int n = epoll_wait(ep, ev, MAX_CONNS, 1000);
+
+		if (n < 0 && errno != EINTR)
+			die("epoll_wait");
+		for (int j = 0; j < n; j++) {
+			struct conn *k = &c[ev[j].data.u32];
+			ssize_t r = recv(k->fd, k->buf + k->got,
+					 answer - k->got, MSG_DONTWAIT);
+			const char *bad;
+
+			if (r < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (r <= 0) {
+				fprintf(stderr, "tcp_ceiling: connection %u "
+					"closed by the server\n",
+					ev[j].data.u32);
+				return 1;
+			}
+			k->got += (uint64_t)r;
+			if (k->got < answer)
+				continue;
+			bad = check(k);
+			if (bad) {
+				fprintf(stderr, "tcp_ceiling: %s\n", bad);
+				return 1;
+			}
+			k->got = 0;
+			k->ops++;
+			ops++;
+			if (write_full(k->fd, hdr, sizeof(hdr)))
+				die("send");
+		}
+		t1 = now_s();
+	} while (t1 - t0 < secs);
+	for (unsigned i = 0; i < conns; i++) {
+		close(c[i].fd);
+		free(c[i].buf);
+	}
+	close(ep);
+	printf("read %.1f %.3f\n", (double)ops / (t1 - t0),
+	       (double)ops * (double)size / (t1 - t0) / 1e9);
 	return 0;
+}
+
+/* ---------------------------------------- the framing's trivial server */
+
+/*
+ * The least a server speaking the same framing can do: one epoll thread,
+ * v1 READs only, answered from one static buffer with no lookup or
+ * validation. Beside the transfer port it shows what the framing and
+ * the two cores allow for small reads.
+ */
+static _Noreturn void serve(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	struct epoll_event ev[64], e = { .events = EPOLLIN, .data.fd = -1 };
+	static unsigned char got[1024][24];
+	static unsigned gotn[1024];
+	char *data = malloc(CHUNK);
+	int lfd, ep, one = 1;
+
+	if (!data)
+		die("malloc");
+	memset(data, 0x5a, CHUNK);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	ep = epoll_create1(0);
+	if (lfd < 0 || ep < 0 || bind(lfd, (void *)&a, sizeof(a)) ||
+	    listen(lfd, 64) || getsockname(lfd, (void *)&a, &alen) ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &e))
+		die("listen");
+	printf("serve %u\n", ntohs(a.sin_port));
+	fflush(stdout);
+	for (;;) {
+		int n = epoll_wait(ep, ev, 64, -1);
+
+		for (int j = 0; j < n; j++) {
+			int fd = ev[j].data.fd;
+			uint64_t sz;
+			ssize_t r;
+
+			if (fd < 0) {
+				fd = accept(lfd, NULL, NULL);
+				if (fd < 0 || fd >= 1024) {
+					close(fd);
+					continue;
+				}
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+					   sizeof(one));
+				gotn[fd] = 0;
+				e.data.fd = fd;
+				epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+				continue;
+			}
+			r = recv(fd, got[fd] + gotn[fd], 24 - gotn[fd],
+				 MSG_DONTWAIT);
+			if (r < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (r <= 0) {
+				close(fd);
+				continue;
+			}
+			gotn[fd] += (unsigned)r;
+			if (gotn[fd] < 24)
+				continue;
+			gotn[fd] = 0;
+			memcpy(&sz, got[fd], 8);
+			if (got[fd][16] != 0 || sz > CHUNK ||
+			    write_full(fd, data, sz))
+				close(fd);
+		}
+	}
 }
 
 int main(int argc, char **argv)
@@ -303,8 +381,11 @@ int main(int argc, char **argv)
 		rc = stream(argc > 2 ? atof(argv[2]) : 2);
 	else if (argc >= 2 && !strcmp(argv[1], "read"))
 		rc = reads(argc, argv);
+	else if (argc == 2 && !strcmp(argv[1], "serve"))
+		serve();
 	if (rc < 0) {
 		fprintf(stderr, "usage: tcp_ceiling stream [SECONDS]\n"
+			"       tcp_ceiling serve\n"
 			"       tcp_ceiling read HOST PORT ADDR SIZE CONNS "
 			"SECONDS [v2] [CHECKFILE]\n");
 		return 2;
