@@ -435,10 +435,10 @@ static void memory(unsigned vsize)
 	}
 	per = ((double)r1 - (double)r0 -
 	       (double)MEM_KEYS * (KLEN + vsize)) / MEM_KEYS;
-	snprintf(name, sizeof(name), "inproc memory, 1M objects of %u B, "
-		 "bytes/object beyond key+value", vsize);
-	row(name, per, "B", "rss delta/object", ((double)r1 - r0) / MEM_KEYS,
-	    "le", 128);
+	snprintf(name, sizeof(name), "inproc memory, 1M objects of %u B "
+		 "(RSS +%.1f B each), bytes/object beyond key+value", vsize,
+		 ((double)r1 - (double)r0) / MEM_KEYS);
+	row(name, per, "B", "-", 0, "le", 128);
 	snprintf(name, sizeof(name), "inproc put %u B first fill "
 		 "(page faults included), 1 thread", vsize);
 	row(name, MEM_KEYS / (t1 - t0), "ops/s", "-", 0, "info", 0);
