@@ -241,6 +241,18 @@ http GET "/batch_query_keys?keys=r2"
 expect_eq "batch lists both replicas" "$(grep -o '"buffer_descriptor"' "$HTTP_BODY_FILE" | wc -l)" 2
 curl -s "$MC_URL/api/get/r2" -o "$MC_TMP/r2"
 check "value with 2 replicas reads back" cmp -s "$MC_TMP/v4k" "$MC_TMP/r2"
+
+# --- the HTTP server cannot start ---------------------------------------------
+# port taken (by the daemon above), a bad address, a host name
+for args in "--port $MC_PORT" "--host 999.1.1.1" "--host 1.2.3" "--host example.com"; do
+	rc=0
+	# shellcheck disable=SC2086
+	timeout 10 "$MOONCAKED" --no-fuse --segment-size 0 --transfer-port 0 --port 0 $args \
+		>"$MC_TMP/out2" 2>"$MC_TMP/err2" || rc=$?
+	expect_eq "start with $args fails with status 1" "$rc" 1
+	expect_match "start with $args says why" "$(cat "$MC_TMP/err2")" \
+		'^mooncaked: cannot start the HTTP server: (cannot listen|bad bind address)'
+done
 mc_stop
 
 mc_done

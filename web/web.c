@@ -8,6 +8,7 @@
  * decoding is off in civetweb (decode_url=no) so that "%2F" and "%00"
  * reach the handlers as written and keys are decoded exactly once.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -643,6 +644,8 @@ struct mc_web *mc_web_start(struct mc_store *s, const struct mc_web_opts *o,
 	char ports[300], threads[16];
 	const char *host = o->host && *o->host ? o->host : "127.0.0.1";
 	struct mg_server_port sp[4];
+	struct in_addr a4;
+	struct in6_addr a6;
 	int np;
 
 	if (!w) {
@@ -667,6 +670,25 @@ struct mc_web *mc_web_start(struct mc_store *s, const struct mc_web_opts *o,
 		}
 		w->token = strndup(t, n);
 		w->token_len = n;
+	}
+	/*
+	 * civetweb takes IP literals only and reads a bad one loosely
+	 * ("999.1.1.1" binds 231.1.1.1): check it here.
+	 */
+	if (strcmp(host, "localhost") == 0)
+		host = "127.0.0.1";
+	if (inet_pton(AF_INET, host, &a4) != 1) {
+		bool v6 = inet_pton(AF_INET6, host, &a6) == 1;
+
+		if (!v6 || !mg_check_feature(8)) {
+			snprintf(err, errlen, v6 ? "cannot listen on '%s': this "
+				 "civetweb was built without IPv6"
+				 : "bad bind address '%s': not an IPv4 or IPv6 "
+				 "address", host);
+			free(w->token);
+			free(w);
+			return NULL;
+		}
 	}
 	snprintf(ports, sizeof(ports), strchr(host, ':') ? "[%s]:%u" : "%s:%u",
 		 host, o->port);
