@@ -342,7 +342,7 @@ static int stream_write(struct mc_req *r, bool last)
 			r->conn_hdr = "close";
 			mg_disable_connection_keep_alive(conn_of(r));
 		}
-		/* Headers go with the first chunk, which is written below. */
+		/* HEAD: the headers alone, once; later flushes drop data. */
 		if (r->head)
 			return send_span(r, 200, r->stream_ctype, off, 0,
 					 r->stream_chunked ? -1 : -2);
@@ -366,10 +366,11 @@ static int stream_write(struct mc_req *r, bool last)
 	if (r->status == 0) {
 		/* the headers, right in front */
 		char h[MC_HDR_ROOM];
-		size_t hl = build_header(r, h, 200, r->stream_ctype,
-					 r->stream_chunked ? -1 : -2);
+		size_t hl;
 
 		settle_body(r);
+		hl = build_header(r, h, 200, r->stream_ctype,
+				  r->stream_chunked ? -1 : -2);
 		off -= hl;
 		memcpy(r->out->data + off, h, hl);
 		len += hl;
