@@ -291,8 +291,9 @@ int mc_exist(struct mc_store *s, const void *key, size_t klen);
  */
 int mc_query(struct mc_store *s, const void *key, size_t klen,
 	     struct mc_desc *out, size_t max);
-/* Batch form: counts one BatchGetReplicaList with @nkeys items. Calls
- * @cb once per key in order with the result of mc_query for it. */
+/* Batch form: counts one BatchGetReplicaList with @nkeys items (and no
+ * GetReplicaList). Calls @cb once per key in order with what mc_query
+ * would return for it. */
 void mc_query_batch(struct mc_store *s, size_t nkeys,
 		    const char *const *keys, const size_t *klens,
 		    void (*cb)(size_t i, int rc, const struct mc_desc *d,

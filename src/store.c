@@ -944,21 +944,21 @@ static void leases_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
 	}
 }
 
-int mc_query(struct mc_store *s, const void *key, size_t klen,
-	     struct mc_desc *out, size_t max)
+/* mc_query, counting a GetReplicaList only when @count (a batch counts
+ * its items instead). */
+static int query(struct mc_store *s, const void *key, size_t klen,
+		 struct mc_desc *out, size_t max, bool count)
 {
-	struct mc_obj *o;
+	struct mc_obj *o = NULL;
 	uint64_t until;
 	int n;
 
-	if (key_check(key, klen, NULL) < 0) {
-		count_get(s, NULL);
-		return -EINVAL;
-	}
-	o = obj_lookup(s, key, klen, true);
-	count_get(s, o);
+	if (key_check(key, klen, NULL) == 0)
+		o = obj_lookup(s, key, klen, true);
+	if (count)
+		count_get(s, o);
 	if (!o)
-		return -ENOENT;
+		return key_check(key, klen, NULL) < 0 ? -EINVAL : -ENOENT;
 	until = store_now(s) + s->o.lease_ttl_ms;
 	for (unsigned i = 0; i < o->nrep; i++) {
 		lease_grant(s, o->rep[i], until);
@@ -968,6 +968,12 @@ int mc_query(struct mc_store *s, const void *key, size_t klen,
 	n = o->nrep;
 	obj_unref(o);
 	return n;
+}
+
+int mc_query(struct mc_store *s, const void *key, size_t klen,
+	     struct mc_desc *out, size_t max)
+{
+	return query(s, key, klen, out, max, true);
 }
 
 void mc_query_batch(struct mc_store *s, size_t nkeys,
@@ -982,7 +988,7 @@ void mc_query_batch(struct mc_store *s, size_t nkeys,
 	mc_series_add(s->c.bq_req, 1);
 	mc_series_add(s->c.bq_items, nkeys);
 	for (size_t i = 0; i < nkeys; i++) {
-		int rc = mc_query(s, keys[i], klens[i], d, MC_REPLICA_MAX);
+		int rc = query(s, keys[i], klens[i], d, MC_REPLICA_MAX, false);
 
 		failed += rc < 0;
 		cb(i, rc, d, rc > 0 ? (size_t)rc : 0, arg);

@@ -1,0 +1,822 @@
+/*
+ * fs.c - the FUSE door: the only file that includes <fuse.h>.
+ *
+ * Translates high-level FUSE calls into the tree (tree.h): paths resolve
+ * through the node table, control files are built once at open and served
+ * from that snapshot (lxcfs), key files read from a reference to one
+ * version and write into a private buffer committed at close. Every file
+ * is direct_io and every timeout is zero, so a change made over HTTP is
+ * visible at once.
+ */
+#define FUSE_USE_VERSION 314
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "log.h"
+#include "metrics.h"
+#include "tree.h"
+
+#define IO_MAX (1u << 20)       /* max_read / max_write */
+
+/* FUSE operations by kind, for mooncake_fuse_operations_total{op}. */
+enum op {
+	OP_GETATTR, OP_READDIR, OP_OPEN, OP_READ, OP_WRITE, OP_CREATE,
+	OP_FLUSH, OP_RELEASE, OP_TRUNCATE, OP_UNLINK, OP_OTHER, OP_N
+};
+static const char *const op_names[OP_N] = {
+	[OP_GETATTR] = "getattr", [OP_READDIR] = "readdir",
+	[OP_OPEN] = "open", [OP_READ] = "read", [OP_WRITE] = "write",
+	[OP_CREATE] = "create", [OP_FLUSH] = "flush",
+	[OP_RELEASE] = "release", [OP_TRUNCATE] = "truncate",
+	[OP_UNLINK] = "unlink", [OP_OTHER] = "other",
+};
+
+struct mc_fs {
+	struct mc_store *s;
+	struct fuse *fuse;
+	char *mountpoint;
+	pthread_t thread;
+	int running;
+	uid_t uid;
+	gid_t gid;
+	struct timespec t0;
+	struct mc_series *ops[OP_N];
+	/* Open files, so the ones still open at stop can be freed. */
+	pthread_mutex_t fh_lock;
+	struct fh *fhs;
+};
+
+/* One open file or directory. */
+struct fh {
+	struct mc_path p;
+	pthread_mutex_t lock;
+	struct mc_keyfile *kf;  /* keys/KEY */
+	struct mc_buf snap;     /* other files: the content built at open */
+	uint64_t rbase;         /* file offset where the last write ended */
+	struct mc_keydir kd;    /* keys/ and replicas/ */
+	struct mc_fs *fs;
+	struct fh *prev, *next;
+};
+
+static struct mc_fs *ctx(enum op op)
+{
+	struct mc_fs *f = fuse_get_context()->private_data;
+
+	mc_series_add(f->ops[op], 1);
+	return f;
+}
+
+static struct fh *fh_of(struct fuse_file_info *fi)
+{
+	return fi ? (struct fh *)(uintptr_t)fi->fh : NULL;
+}
+
+static struct fh *fh_new(struct mc_fs *f)
+{
+	struct fh *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	pthread_mutex_init(&h->lock, NULL);
+	h->fs = f;
+	pthread_mutex_lock(&f->fh_lock);
+	h->next = f->fhs;
+	if (f->fhs)
+		f->fhs->prev = h;
+	f->fhs = h;
+	pthread_mutex_unlock(&f->fh_lock);
+	return h;
+}
+
+static void fh_free(struct fh *h)
+{
+	struct mc_fs *f;
+
+	if (!h)
+		return;
+	f = h->fs;
+	pthread_mutex_lock(&f->fh_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		f->fhs = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&f->fh_lock);
+	mc_keyfile_free(h->kf);
+	mc_buf_release(&h->snap);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static void fill_stat(struct mc_fs *f, int node, uint64_t size,
+		      struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = mc_nodes[node].mode;
+	st->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
+	st->st_uid = f->uid;
+	st->st_gid = f->gid;
+	st->st_size = (off_t)size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	st->st_atim = st->st_mtim = st->st_ctim = f->t0;
+}
+
+static int fs_getattr(const char *path, struct stat *st,
+		      struct fuse_file_info *fi)
+{
+	struct mc_fs *f = ctx(OP_GETATTR);
+	struct fh *h = fh_of(fi);
+	struct mc_path p;
+	uint64_t size = 0;
+	int r;
+
+	if (h && h->kf) {
+		fill_stat(f, MC_N_KEY, mc_keyfile_size(h->kf), st);
+		return 0;
+	}
+	r = mc_tree_resolve(f->s, path, &p);
+	if (r == -ENOENT && p.node == MC_N_KEY)
+		r = mc_keyfile_pending(p.key, p.klen, &size);
+	else if (!r && p.node == MC_N_KEY)
+		size = p.vsize;
+	if (r < 0)
+		return r;
+	fill_stat(f, p.node, size, st);
+	return 0;
+}
+
+/* Open modes against the node's owner bits: root is held to them too,
+ * so writing a read-only view fails the same way for everyone. */
+static int check_access(int node, int flags)
+{
+	mode_t m = mc_nodes[node].mode;
+	int acc = flags & O_ACCMODE;
+
+	if (S_ISDIR(m))
+		return acc == O_RDONLY ? 0 : -EISDIR;
+	if ((acc == O_RDONLY || acc == O_RDWR) && !(m & S_IRUSR))
+		return -EACCES;
+	if ((acc == O_WRONLY || acc == O_RDWR) && !(m & S_IWUSR))
+		return -EACCES;
+	return 0;
+}
+
+static int key_flags(int flags)
+{
+	int acc = flags & O_ACCMODE, kf = 0;
+
+	if (acc != O_WRONLY)
+		kf |= MC_KF_READ;
+	if (acc != O_RDONLY)
+		kf |= MC_KF_WRITE;
+	if ((flags & O_TRUNC) && acc != O_RDONLY)
+		kf |= MC_KF_TRUNC;
+	if (flags & O_APPEND)
+		kf |= MC_KF_APPEND;
+	return kf;
+}
+
+static int open_path(struct mc_fs *f, struct mc_path *p,
+		     struct fuse_file_info *fi, int kflags)
+{
+	struct fh *h;
+	int r = check_access(p->node, fi->flags);
+
+	if (r < 0)
+		return r;
+	if (S_ISDIR(mc_nodes[p->node].mode))
+		return -EISDIR;
+	h = fh_new(f);
+	if (!h)
+		return -ENOMEM;
+	h->p = *p;
+	if (p->node == MC_N_KEY)
+		r = mc_keyfile_open(f->s, p->key, p->klen,
+				    key_flags(fi->flags) | kflags, &h->kf);
+	else
+		r = mc_tree_show(f->s, p, &h->snap);
+	if (r < 0) {
+		fh_free(h);
+		return r;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	/* Only a written key has anything to do at close. */
+	fi->noflush = !(p->node == MC_N_KEY &&
+			(fi->flags & O_ACCMODE) != O_RDONLY);
+	return 0;
+}
+
+static int fs_open(const char *path, struct fuse_file_info *fi)
+{
+	struct mc_fs *f = ctx(OP_OPEN);
+	struct mc_path p;
+	int r = mc_tree_resolve(f->s, path, &p);
+
+	/*
+	 * The kernel opens (rather than creates) a name it looked up a
+	 * moment ago: a key removed over HTTP in between is made again by
+	 * a write open, as if the lookup had come after the removal.
+	 */
+	if (r == -ENOENT && p.node == MC_N_KEY &&
+	    (fi->flags & O_ACCMODE) != O_RDONLY)
+		return open_path(f, &p, fi, MC_KF_CREATE);
+	if (r < 0)
+		return r;
+	return open_path(f, &p, fi, 0);
+}
+
+static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct mc_fs *f = ctx(OP_CREATE);
+	struct mc_path p;
+	int r = mc_tree_resolve(f->s, path, &p);
+
+	if (!r)
+		return open_path(f, &p, fi, 0);
+	if (r != -ENOENT || p.node < 0)
+		return r;
+	if (p.node != MC_N_KEY)
+		return -EACCES;
+	return open_path(f, &p, fi, MC_KF_CREATE);
+}
+
+static int fs_read(const char *path, char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct fh *h = fh_of(fi);
+	uint64_t o = (uint64_t)off, len;
+	int64_t n;
+
+	ctx(OP_READ);
+	if (h->kf) {
+		n = mc_keyfile_read(h->kf, buf, size, o);
+		return (int)n;
+	}
+	pthread_mutex_lock(&h->lock);
+	/* After a write on this file (ctl/mount), reads start over at the
+	 * reply wherever the file offset is: write, then cat <&3. */
+	if (h->rbase && o >= h->rbase)
+		o -= h->rbase;
+	len = h->snap.len;
+	if (o >= len)
+		size = 0;
+	else if (size > len - o)
+		size = len - o;
+	if (size)
+		memcpy(buf, h->snap.data + o, size);
+	pthread_mutex_unlock(&h->lock);
+	return (int)size;
+}
+
+static int fs_write(const char *path, const char *buf, size_t size,
+		    off_t off, struct fuse_file_info *fi)
+{
+	struct mc_fs *f = ctx(OP_WRITE);
+	struct fh *h = fh_of(fi);
+	struct mc_buf reply = MC_BUF_INIT;
+	int r;
+
+	if (h->kf)
+		return (int)mc_keyfile_write(h->kf, buf, size, (uint64_t)off);
+	if (!mc_nodes[h->p.node].store)
+		return -EACCES;
+	r = mc_nodes[h->p.node].store(f->s, &h->p, buf, size, &reply);
+	if (r < 0) {
+		mc_buf_release(&reply);
+		return r;
+	}
+	pthread_mutex_lock(&h->lock);
+	mc_buf_release(&h->snap);
+	h->snap = reply;
+	h->rbase = (uint64_t)off + size;
+	pthread_mutex_unlock(&h->lock);
+	return (int)size;
+}
+
+static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct mc_fs *f = ctx(OP_TRUNCATE);
+	struct fh *h = fh_of(fi);
+	struct mc_path p;
+	int r;
+
+	if (h && h->kf)
+		return mc_keyfile_truncate(h->kf, (uint64_t)size);
+	if (h)
+		p = h->p;
+	else if ((r = mc_tree_resolve(f->s, path, &p)) < 0)
+		return r;
+	/* The shell's `>` truncates before it writes the message. */
+	if (mc_nodes[p.node].store)
+		return 0;
+	if (p.node == MC_N_KEY)
+		return mc_key_truncate(f->s, p.key, p.klen, (uint64_t)size);
+	return S_ISDIR(mc_nodes[p.node].mode) ? -EISDIR : -EACCES;
+}
+
+static int fs_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct fh *h = fh_of(fi);
+
+	ctx(OP_FLUSH);
+	/* close(2) returns what flush returns: commit here, not in release,
+	 * so a failed put (ENOSPC, EFBIG) reaches the writer. */
+	return h->kf ? mc_keyfile_commit(h->kf) : 0;
+}
+
+static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	struct fh *h = fh_of(fi);
+
+	ctx(OP_OTHER);
+	return h->kf ? mc_keyfile_commit(h->kf) : 0;
+}
+
+static int fs_release(const char *path, struct fuse_file_info *fi)
+{
+	struct fh *h = fh_of(fi);
+
+	ctx(OP_RELEASE);
+	if (h->kf)
+		mc_keyfile_commit(h->kf);
+	fh_free(h);
+	return 0;
+}
+
+static int fs_unlink(const char *path)
+{
+	struct mc_fs *f = ctx(OP_UNLINK);
+	struct mc_path p;
+	struct mc_err err = { 0 };
+	int r = mc_tree_resolve(f->s, path, &p);
+
+	if (r < 0)
+		return r;
+	if (p.node != MC_N_KEY)
+		return -EPERM;
+	r = mc_remove(f->s, p.key, p.klen, false, &err);
+	if (r < 0 && r != -ENOENT)
+		mc_warn("keys: remove failed: %s",
+			err.msg[0] ? err.msg : strerror(-r));
+	return r;
+}
+
+static int fs_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct mc_fs *f = ctx(OP_OPEN);
+	struct mc_path p;
+	struct fh *h;
+	int r = mc_tree_resolve(f->s, path, &p);
+
+	if (r < 0)
+		return r;
+	if (!S_ISDIR(mc_nodes[p.node].mode))
+		return -ENOTDIR;
+	h = fh_new(f);
+	if (!h)
+		return -ENOMEM;
+	h->p = p;
+	mc_keydir_init(&h->kd);
+	fi->fh = (uintptr_t)h;
+	return 0;
+}
+
+static int fs_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	ctx(OP_RELEASE);
+	fh_free(fh_of(fi));
+	return 0;
+}
+
+struct dir_fill {
+	void *buf;
+	fuse_fill_dir_t filler;
+	uint64_t off, next;     /* static lists: skip below off */
+};
+
+static int fill_one(void *arg, const char *name, mode_t mode, uint64_t next)
+{
+	struct dir_fill *d = arg;
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_mode = mode;
+	return d->filler(d->buf, name, &st, (off_t)next, 0);
+}
+
+static int fill_listed(const char *name, mode_t mode, void *arg)
+{
+	struct dir_fill *d = arg;
+
+	if (++d->next <= d->off)
+		return 0;
+	return fill_one(d, name, mode, d->next) ? 1 : 0;
+}
+
+static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
+		      off_t off, struct fuse_file_info *fi,
+		      enum fuse_readdir_flags flags)
+{
+	struct mc_fs *f = ctx(OP_READDIR);
+	struct fh *h = fh_of(fi);
+	struct dir_fill d = { buf, filler, (uint64_t)off, 0 };
+	int gen = h->p.node == MC_N_KEYS ? MC_N_KEY : MC_N_REPLICA;
+
+	if (h->p.node == MC_N_KEYS || h->p.node == MC_N_REPLICAS)
+		return mc_keydir_fill(f->s, &h->kd, (uint64_t)off,
+				      mc_nodes[gen].mode, fill_one, &d);
+	/* Small directories: listed again per call, offsets are ordinals. */
+	if (fill_listed(".", S_IFDIR, &d) || fill_listed("..", S_IFDIR, &d))
+		return 0;
+	mc_tree_list(f->s, &h->p, fill_listed, &d);
+	return 0;
+}
+
+static int fs_utimens(const char *path, const struct timespec tv[2],
+		      struct fuse_file_info *fi)
+{
+	struct mc_fs *f = ctx(OP_OTHER);
+	struct mc_path p;
+	uint64_t size;
+	int r;
+
+	/* Accepted and ignored, so touch works (on a created key too). */
+	if (fi)
+		return 0;
+	r = mc_tree_resolve(f->s, path, &p);
+	if (r == -ENOENT && p.node == MC_N_KEY)
+		r = mc_keyfile_pending(p.key, p.klen, &size);
+	return r;
+}
+
+static int fs_eperm(void)
+{
+	ctx(OP_OTHER);
+	return -EPERM;
+}
+
+static int fs_mkdir(const char *path, mode_t mode)
+{
+	return fs_eperm();
+}
+
+static int fs_rmdir(const char *path)
+{
+	return fs_eperm();
+}
+
+static int fs_rename(const char *from, const char *to, unsigned int flags)
+{
+	return fs_eperm();
+}
+
+static int fs_link(const char *from, const char *to)
+{
+	return fs_eperm();
+}
+
+static int fs_symlink(const char *from, const char *to)
+{
+	return fs_eperm();
+}
+
+static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return fs_eperm();
+}
+
+static int fs_chown(const char *path, uid_t uid, gid_t gid,
+		    struct fuse_file_info *fi)
+{
+	return fs_eperm();
+}
+
+static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct mc_fs *f = fuse_get_context()->private_data;
+
+	/*
+	 * Nothing is cached: not attributes (sizes follow HTTP puts), not
+	 * missing names (keys made over HTTP show at once), and not existing
+	 * names either. A cached name of a key removed over HTTP would make
+	 * the kernel's permission check fail a write that should create the
+	 * key again (ENOENT from getattr), and the high-level API has one
+	 * entry timeout for every name.
+	 */
+	cfg->entry_timeout = 0;
+	cfg->attr_timeout = 0;
+	cfg->negative_timeout = 0;
+	/* rm of an open key removes it; no .fuse_hidden renames. */
+	cfg->hard_remove = 1;
+	cfg->direct_io = 1;
+	cfg->kernel_cache = 0;
+	cfg->auto_cache = 0;
+	conn->max_write = IO_MAX;
+	conn->max_read = IO_MAX;     /* must match the max_read= option */
+	conn->max_readahead = IO_MAX;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	return f;
+}
+
+static const struct fuse_operations fs_ops = {
+	.init = fs_init,
+	.getattr = fs_getattr,
+	.open = fs_open,
+	.create = fs_create,
+	.read = fs_read,
+	.write = fs_write,
+	.truncate = fs_truncate,
+	.flush = fs_flush,
+	.fsync = fs_fsync,
+	.release = fs_release,
+	.unlink = fs_unlink,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.releasedir = fs_releasedir,
+	.utimens = fs_utimens,
+	.mkdir = fs_mkdir,
+	.rmdir = fs_rmdir,
+	.rename = fs_rename,
+	.link = fs_link,
+	.symlink = fs_symlink,
+	.chmod = fs_chmod,
+	.chown = fs_chown,
+};
+
+/* ------------------------------------------------------- mount and loop */
+
+/* Interrupts the loop thread's sem_wait so it sees fuse_exit(). */
+#define STOP_SIGNAL (SIGRTMIN + 4)
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+}
+
+static void *loop_main(void *arg)
+{
+	struct mc_fs *f = arg;
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	if (fuse_loop_mt(f->fuse, cfg))
+		mc_debug("fuse: loop ended");
+	fuse_loop_cfg_destroy(cfg);
+	return NULL;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, dir, n + 1);
+	for (char *c = tmp + 1; *c; c++) {
+		if (*c != '/')
+			continue;
+		*c = '\0';
+		if (mkdir(tmp, 0755) && errno != EEXIST)
+			return -errno;
+		*c = '/';
+	}
+	if (mkdir(tmp, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static void run_fusermount(const char *dir)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "-q", "-z", "--",
+		       dir, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
+/*
+ * A dead daemon's mount answers ENOTCONN. Its auto_unmount watchdog
+ * normally removes it at once; give it a moment, then detach it
+ * ourselves so the new mount does not land on a corpse.
+ */
+static int recover_stale(const char *dir)
+{
+	struct stat st;
+
+	for (int i = 0; i < 20; i++) {
+		if (!stat(dir, &st) || errno != ENOTCONN)
+			return 0;
+		usleep(50 * 1000);
+	}
+	mc_warn("fuse: mount point '%s' holds a dead mount, detaching it", dir);
+	if (umount2(dir, MNT_DETACH))
+		run_fusermount(dir);
+	return stat(dir, &st) ? -errno : 0;
+}
+
+static int have_fusermount(void)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (!path)
+		path = "/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+
+		snprintf(buf, sizeof(buf), "%.*s/fusermount3", (int)n, path);
+		if (!access(buf, X_OK))
+			return 1;
+		path += n + (path[n] == ':');
+	}
+	return 0;
+}
+
+/*
+ * Without fusermount3 there is no auto_unmount: a child process waits for
+ * the daemon's end of a pipe to close (the daemon died, however) and then
+ * detaches the mount.
+ */
+static int start_watchdog(const char *dir)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(p))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		close(p[1]);
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != p[0])
+				close(fd);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		umount2(dir, MNT_DETACH);
+		_exit(0);
+	}
+	close(p[0]);
+	fcntl(p[1], F_SETFD, FD_CLOEXEC);
+	return 0;       /* p[1] stays open until the daemon exits */
+}
+
+static int add_families(struct mc_fs *f)
+{
+	struct mc_metrics *m = mc_store_metrics(f->s);
+	struct mc_family *fam;
+
+	fam = mc_metrics_family(m, "mooncake_fuse_operations_total",
+				"FUSE operations served, by kind", MC_COUNTER,
+				"op", NULL, 0);
+	if (!fam)
+		return -ENOMEM;
+	for (int i = 0; i < OP_N; i++) {
+		const char *v[1] = { op_names[i] };
+
+		f->ops[i] = mc_family_series(fam, v);
+		if (!f->ops[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+struct mc_fs *mc_fs_start(struct mc_store *s, const struct mc_fs_opts *o,
+			  char *err, size_t errlen)
+{
+	struct mc_fs *f = calloc(1, sizeof(*f));
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct sigaction sa;
+	char opts[256];
+	int auto_unmount = have_fusermount(), r;
+
+	if (!f) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	f->s = s;
+	pthread_mutex_init(&f->fh_lock, NULL);
+	f->uid = getuid();
+	f->gid = getgid();
+	clock_gettime(CLOCK_REALTIME, &f->t0);
+	f->mountpoint = strdup(o->mountpoint);
+	if (!f->mountpoint || add_families(f)) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	r = recover_stale(o->mountpoint);
+	if (!r)
+		r = mkdir_p(o->mountpoint);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot use mount point '%s': %s",
+			 o->mountpoint, strerror(-r));
+		goto fail;
+	}
+	snprintf(opts, sizeof(opts),
+		 "fsname=mooncake,subtype=mooncake,default_permissions,"
+		 "max_read=%u%s%s", IO_MAX,
+		 auto_unmount ? ",auto_unmount" : "",
+		 o->allow_other ? ",allow_other" : "");
+	if (fuse_opt_add_arg(&args, "mooncaked") ||
+	    fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, opts)) {
+		snprintf(err, errlen, "out of memory");
+		goto fail_args;
+	}
+	f->fuse = fuse_new(&args, &fs_ops, sizeof(fs_ops), f);
+	if (!f->fuse) {
+		snprintf(err, errlen, "cannot set up FUSE");
+		goto fail_args;
+	}
+	if (fuse_mount(f->fuse, o->mountpoint)) {
+		snprintf(err, errlen, "cannot mount '%s'", o->mountpoint);
+		goto fail_new;
+	}
+	if (!auto_unmount && start_watchdog(o->mountpoint) < 0)
+		mc_warn("fuse: no unmount watchdog for '%s'", o->mountpoint);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(STOP_SIGNAL, &sa, NULL);
+	r = pthread_create(&f->thread, NULL, loop_main, f);
+	if (r) {
+		snprintf(err, errlen, "cannot start the FUSE loop: %s",
+			 strerror(r));
+		goto fail_mount;
+	}
+	f->running = 1;
+	fuse_opt_free_args(&args);
+	return f;
+
+fail_mount:
+	fuse_unmount(f->fuse);
+fail_new:
+	fuse_destroy(f->fuse);
+fail_args:
+	fuse_opt_free_args(&args);
+fail:
+	pthread_mutex_destroy(&f->fh_lock);
+	free(f->mountpoint);
+	free(f);
+	return NULL;
+}
+
+void mc_fs_stop(struct mc_fs *f)
+{
+	if (!f)
+		return;
+	if (f->running) {
+		struct timespec ts;
+
+		fuse_exit(f->fuse);
+		/* The signal may land before the loop waits: repeat it. */
+		for (;;) {
+			pthread_kill(f->thread, STOP_SIGNAL);
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 20 * 1000 * 1000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			if (!pthread_timedjoin_np(f->thread, NULL, &ts))
+				break;
+		}
+	}
+	fuse_unmount(f->fuse);
+	fuse_destroy(f->fuse);
+	/* Files still open when the loop ended get no release: drop them
+	 * (and the references they hold) before the store goes. */
+	while (f->fhs)
+		fh_free(f->fhs);
+	pthread_mutex_destroy(&f->fh_lock);
+	free(f->mountpoint);
+	free(f);
+}

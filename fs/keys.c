@@ -1,0 +1,380 @@
+/*
+ * keys.c - keys/: streaming readdir and open value files (tree.h).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "tree.h"
+
+/* ---------------------------------------------------------------- readdir */
+
+void mc_keydir_init(struct mc_keydir *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->more = 1;
+}
+
+struct fill_ctx {
+	struct mc_keydir *d;
+	mode_t mode;
+	uint64_t skip;          /* ordinals to pass over before giving */
+	int (*fill)(void *arg, const char *name, mode_t mode, uint64_t next);
+	void *arg;
+	int full;
+};
+
+/* Gives one name; on a full buffer keeps it for the next call. */
+static int give(struct fill_ctx *c, const char *name)
+{
+	if (c->d->next < c->skip) {
+		c->d->next++;
+		return 0;
+	}
+	if (c->fill(c->arg, name, c->mode, c->d->next + 1)) {
+		strcpy(c->d->pending, name);
+		c->d->have_pending = 1;
+		c->full = 1;
+		return 1;
+	}
+	c->d->next++;
+	return 0;
+}
+
+static int walk_key(const void *key, size_t klen, uint64_t size, void *arg)
+{
+	struct fill_ctx *c = arg;
+	char name[MC_NAME_MAX + 1];
+
+	if (mc_keyname_encode(key, klen, name) < 0)
+		return 0;       /* too long for a name: HTTP only */
+	/* The walk may resume at the key that did not fit last time. */
+	if (c->d->have_pending) {
+		c->d->have_pending = 0;
+		if (!strcmp(name, c->d->pending))
+			return 0;
+	}
+	return give(c, name);
+}
+
+int mc_keydir_fill(struct mc_store *s, struct mc_keydir *d, uint64_t off,
+		   mode_t mode,
+		   int (*fill)(void *arg, const char *name, mode_t mode,
+			       uint64_t next),
+		   void *arg)
+{
+	struct fill_ctx c = { d, mode, 0, fill, arg, 0 };
+
+	if (off != d->next) {
+		/* A seek elsewhere (rewinddir, telldir): walk again. */
+		mc_keydir_init(d);
+		c.skip = off;
+	}
+	if (d->next < 2 && give(&c, ".") == 1)
+		return 0;
+	if (d->next < 2 && give(&c, "..") == 1)
+		return 0;
+	if (d->have_pending) {
+		char name[MC_NAME_MAX + 1];
+
+		strcpy(name, d->pending);
+		if (give(&c, name))
+			return 0;
+		/* Still pending so the walk can skip it if it comes again. */
+		d->have_pending = 1;
+	}
+	while (d->more && !c.full)
+		d->more = mc_key_walk(s, &d->cursor, walk_key, &c);
+	if (!c.full)
+		d->have_pending = 0;
+	return 0;
+}
+
+/* ------------------------------------------------------------- value files */
+
+struct mc_keyfile {
+	pthread_mutex_t lock;
+	struct mc_store *s;
+	struct mc_ref *ref;     /* the version read, when open for reading */
+	char *data;             /* pending value when open for writing */
+	size_t len, cap;
+	int flags;
+	int loaded;             /* data starts from the old value (or empty) */
+	int dirty;              /* data must be committed */
+	int error;              /* a write failed: commit nothing, say this */
+	int registered;         /* in the pending list (a created key) */
+	struct mc_keyfile *next;
+	size_t klen;
+	char key[];
+};
+
+/* Created keys exist only in open files until their first commit; stat
+ * must find them or the kernel's lookup after create() fails. */
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mc_keyfile *pending;
+
+static void pending_del(struct mc_keyfile *f)
+{
+	pthread_mutex_lock(&pending_lock);
+	for (struct mc_keyfile **pp = &pending; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	f->registered = 0;
+	pthread_mutex_unlock(&pending_lock);
+}
+
+int mc_keyfile_pending(const char *key, size_t klen, uint64_t *size)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&pending_lock);
+	for (struct mc_keyfile *f = pending; f; f = f->next) {
+		if (f->klen == klen && !memcmp(f->key, key, klen)) {
+			*size = f->len;
+			r = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pending_lock);
+	return r;
+}
+
+int mc_keyfile_open(struct mc_store *s, const char *key, size_t klen,
+		    int flags, struct mc_keyfile **out)
+{
+	struct mc_keyfile *f = calloc(1, sizeof(*f) + klen + 1);
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	pthread_mutex_init(&f->lock, NULL);
+	f->s = s;
+	f->flags = flags;
+	f->klen = klen;
+	memcpy(f->key, key, klen);
+	if (flags & MC_KF_READ) {
+		r = mc_get(s, key, klen, &f->ref);
+		if (r < 0 && !(flags & (MC_KF_CREATE | MC_KF_TRUNC))) {
+			mc_keyfile_free(f);
+			return r;
+		}
+	}
+	if (flags & (MC_KF_TRUNC | MC_KF_CREATE))
+		f->loaded = f->dirty = 1;
+	if (flags & MC_KF_CREATE) {
+		pthread_mutex_lock(&pending_lock);
+		f->next = pending;
+		pending = f;
+		f->registered = 1;
+		pthread_mutex_unlock(&pending_lock);
+	}
+	*out = f;
+	return 0;
+}
+
+static int reserve(struct mc_keyfile *f, uint64_t size)
+{
+	const struct mc_store_opts *o = mc_store_get_opts(f->s);
+	char *p;
+	size_t cap;
+
+	if (o->max_value && size > o->max_value)
+		return -EFBIG;
+	if (size <= f->cap)
+		return 0;
+	cap = f->cap ? f->cap : 65536;
+	while (cap < size)
+		cap *= 2;
+	if (o->max_value && cap > o->max_value)
+		cap = o->max_value;
+	p = realloc(f->data, cap);
+	if (!p)
+		return -ENOMEM;
+	f->data = p;
+	f->cap = cap;
+	return 0;
+}
+
+/* Starts the pending value from the current one (a write without O_TRUNC). */
+static int load(struct mc_keyfile *f)
+{
+	struct mc_ref *r = f->ref;
+	int err = 0;
+
+	if (f->loaded)
+		return 0;
+	if (!r && mc_get(f->s, f->key, f->klen, &r) < 0)
+		r = NULL;
+	if (r) {
+		err = reserve(f, mc_ref_size(r));
+		if (!err) {
+			memcpy(f->data, mc_ref_data(r), mc_ref_size(r));
+			f->len = mc_ref_size(r);
+		}
+		if (r != f->ref)
+			mc_ref_release(r);
+	}
+	if (!err)
+		f->loaded = 1;
+	return err;
+}
+
+int64_t mc_keyfile_read(struct mc_keyfile *f, void *buf, size_t size,
+			uint64_t off)
+{
+	const char *src;
+	uint64_t len;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->dirty) {
+		src = f->data;
+		len = f->len;
+	} else if (f->ref) {
+		/* Straight from the referenced version: no copy of the whole
+		 * value, and the bytes cannot change under us. */
+		src = mc_ref_data(f->ref);
+		len = mc_ref_size(f->ref);
+	} else {
+		src = NULL;
+		len = 0;
+	}
+	if (off >= len)
+		size = 0;
+	else if (size > len - off)
+		size = len - off;
+	if (size)
+		memcpy(buf, src + off, size);
+	pthread_mutex_unlock(&f->lock);
+	return (int64_t)size;
+}
+
+int64_t mc_keyfile_write(struct mc_keyfile *f, const void *buf, size_t size,
+			 uint64_t off)
+{
+	int r;
+
+	pthread_mutex_lock(&f->lock);
+	r = load(f);
+	if (f->flags & MC_KF_APPEND)
+		off = f->len;
+	if (!r)
+		r = reserve(f, off + size);
+	if (!r) {
+		if (off > f->len)
+			memset(f->data + f->len, 0, off - f->len);
+		memcpy(f->data + off, buf, size);
+		if (off + size > f->len)
+			f->len = off + size;
+		f->dirty = 1;
+	} else if (!f->error) {
+		f->error = r;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return r < 0 ? r : (int64_t)size;
+}
+
+int mc_keyfile_truncate(struct mc_keyfile *f, uint64_t size)
+{
+	int r;
+
+	pthread_mutex_lock(&f->lock);
+	r = size ? load(f) : 0;
+	if (!r)
+		r = reserve(f, size);
+	if (!r) {
+		if (size > f->len)
+			memset(f->data + f->len, 0, size - f->len);
+		f->len = size;
+		f->loaded = f->dirty = 1;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+uint64_t mc_keyfile_size(struct mc_keyfile *f)
+{
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->dirty)
+		n = f->len;
+	else if (f->ref)
+		n = mc_ref_size(f->ref);
+	else
+		mc_stat(f->s, f->key, f->klen, &n);
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+int mc_keyfile_commit(struct mc_keyfile *f)
+{
+	struct mc_err err = { 0 };
+	int r = 0, registered = 0;
+
+	pthread_mutex_lock(&f->lock);
+	/*
+	 * A value is at least one byte, so nothing written yet means nothing
+	 * to commit. That is also what a shell's `echo v > keys/k` needs:
+	 * it closes its first descriptor (a flush) before writing to the
+	 * dup2()ed one.
+	 */
+	if (f->error) {
+		/* Half a value is no value: a failed write fails the close
+		 * too and leaves the key as it was. */
+		r = f->error;
+		f->error = 0;
+		f->dirty = 0;
+		registered = f->registered;
+	} else if (f->dirty && f->len) {
+		r = mc_put(f->s, f->key, f->klen, f->data, f->len, &err);
+		if (r < 0)
+			mc_warn("keys: put of a %zu-byte key failed: %s",
+				f->klen, err.msg[0] ? err.msg : strerror(-r));
+		/* Reported once: a later close does not put it again; a
+		 * later write goes on from what this one committed. */
+		f->dirty = 0;
+		registered = f->registered;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (registered)
+		pending_del(f);
+	return r;
+}
+
+void mc_keyfile_free(struct mc_keyfile *f)
+{
+	if (!f)
+		return;
+	if (f->registered)
+		pending_del(f);
+	if (f->ref)
+		mc_ref_release(f->ref);
+	free(f->data);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+int mc_key_truncate(struct mc_store *s, const char *key, size_t klen,
+		    uint64_t size)
+{
+	struct mc_keyfile *f;
+	int r;
+
+	if (!size)
+		return -EINVAL;
+	r = mc_keyfile_open(s, key, klen, MC_KF_READ | MC_KF_WRITE, &f);
+	if (r < 0)
+		return r;
+	r = mc_keyfile_truncate(f, size);
+	if (!r)
+		r = mc_keyfile_commit(f);
+	mc_keyfile_free(f);
+	return r;
+}

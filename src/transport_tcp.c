@@ -1,0 +1,119 @@
+/*
+ * transport_tcp.c - the TCP transport: a non-blocking listener, accepted
+ * sockets tuned for the framing, and the two I/O calls the event loops
+ * use. The connection state machine and the framing live in transfer.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "transfer.h"
+
+static int tcp_listen(void *ctx, const char *host, unsigned *port, int *lfd,
+		      char *err, size_t errlen)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+	};
+	struct addrinfo *res, *ai;
+	char serv[16];
+	int fd = -1, rc, one = 1, saved = 0;
+
+	if (*port > 65535) {
+		snprintf(err, errlen, "invalid transfer port '%u'", *port);
+		return -EINVAL;
+	}
+	snprintf(serv, sizeof(serv), "%u", *port);
+	rc = getaddrinfo(host && *host ? host : NULL, serv, &hints, &res);
+	if (rc) {
+		snprintf(err, errlen, "cannot resolve transfer host '%s': %s",
+			 host ? host : "", gai_strerror(rc));
+		return -EINVAL;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family,
+			    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    ai->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, 1024) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot listen on '%s' port %u: %s",
+			 host ? host : "", *port, strerror(saved));
+		return -saved;
+	}
+
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET)
+			*port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			*port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	*lfd = fd;
+	return 0;
+}
+
+static int tcp_accept(void *ctx, int lfd)
+{
+	int one = 1;
+	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	/* Status frames and small READs must not wait for Nagle. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static ssize_t tcp_sendv(void *ctx, int fd, const struct iovec *iov, int n)
+{
+	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = n };
+	ssize_t r;
+
+	do
+		r = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return r;
+}
+
+static ssize_t tcp_recv(void *ctx, int fd, void *buf, size_t len)
+{
+	ssize_t r;
+
+	do
+		r = recv(fd, buf, len, MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return r;
+}
+
+const struct mc_transport mc_transport_tcp = {
+	.name = "tcp",
+	.listen = tcp_listen,
+	.accept = tcp_accept,
+	.sendv = tcp_sendv,
+	.recv = tcp_recv,
+};

@@ -1,0 +1,61 @@
+#!/bin/bash
+# fs_crash.sh - a daemon killed with SIGKILL leaves no dead mount behind,
+# and a daemon started on a mount point that does hold a dead mount (its
+# watchdog killed too) recovers it and mounts cleanly.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+[ -e /dev/fuse ] || { echo "no /dev/fuse"; exit 77; }
+
+# mounted: is a FUSE file system (alive or dead) mounted on $MC_MNT?
+mounted() { grep -qF " $MC_MNT fuse" /proc/mounts; }
+unmounted() { ! mounted; }
+
+# kill9 [watchdog-too]: SIGKILL the daemon (and first its unmount watchdog).
+kill9() {
+	if [ "${1:-}" = watchdog-too ]; then
+		for p in $(pgrep -P "$MC_PID"); do kill -KILL "$p"; done
+		sleep 0.2
+	fi
+	kill -KILL "$MC_PID"
+	wait "$MC_PID" 2>/dev/null
+	MC_PID=""
+	rm -f "$MC_OUT"
+}
+
+mc_start --fuse
+echo 'kept' > "$MC_MNT/keys/k"
+expect_eq "first mount works" "$(cat "$MC_MNT/keys/k")" kept
+
+kill9
+for _ in $(seq 50); do mounted || break; sleep 0.1; done
+check "SIGKILL leaves no mount behind" unmounted
+check "the mount point is usable" ls "$MC_MNT"
+
+mc_start --fuse
+expect_eq "remount on the same mount point" "$(cat "$MC_MNT/health")" OK
+check "a fresh store" [ ! -e "$MC_MNT/keys/k" ]
+
+kill9 watchdog-too
+check "a dead mount is left" mounted
+expect_match "and it is dead" "$(stat "$MC_MNT" 2>&1)" 'Transport endpoint is not connected'
+mc_start --fuse
+expect_eq "start recovers the dead mount" "$(cat "$MC_MNT/health")" OK
+echo v > "$MC_MNT/keys/after"
+expect_eq "and serves it" "$(cat "$MC_MNT/keys/after")" v
+expect_match "the recovery is logged" "$(cat "$MC_ERR")" 'dead mount'
+
+mc_stop
+check "a clean stop unmounts" unmounted
+
+# Without fusermount3 there is no auto_unmount: the daemon's watchdog
+# process detaches the mount when the daemon dies.
+printf '#!/bin/sh\nPATH=/nonexistent exec "%s" "$@"\n' "$MOONCAKED" > "$MC_TMP/nofm"
+chmod +x "$MC_TMP/nofm"
+MOONCAKED=$MC_TMP/nofm
+rm -f "$MC_OUT"
+mc_start --fuse
+expect_eq "mounted without fusermount3" "$(cat "$MC_MNT/health")" OK
+check "no fusermount3 watches it" [ -z "$(pgrep -P "$MC_PID" -x fusermount3)" ]
+kill9
+for _ in $(seq 50); do mounted || break; sleep 0.1; done
+check "the watchdog leaves no mount behind" unmounted
+mc_done

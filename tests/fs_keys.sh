@@ -1,0 +1,146 @@
+#!/bin/bash
+# fs_keys.sh - keys/ and replicas/: binary values byte for byte through cp
+# and cat, encoded names, the tree and HTTP in both directions, rm, stat,
+# errors at close(2), readers during puts, and a large listing.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+[ -e /dev/fuse ] || { echo "no /dev/fuse"; exit 77; }
+
+mc_start --fuse --segment-size 64M --max-body 40M --lease-ttl 400
+M=$MC_MNT
+K=$M/keys
+err() { "$@" 2>&1 >/dev/null; }
+
+# --- values of several sizes, byte for byte ---------------------------------
+for n in 1 4095 4096 65537 1048576 3000001; do
+	head -c "$n" /dev/urandom > "$MC_TMP/v$n"
+	cp "$MC_TMP/v$n" "$K/v$n"
+	check "cp then cat, $n bytes" cmp -s "$MC_TMP/v$n" "$K/v$n"
+	expect_eq "st_size, $n bytes" "$(stat -c %s "$K/v$n")" "$n"
+	curl -s -o "$MC_TMP/h$n" "$MC_URL/api/get/v$n"
+	check "cp then HTTP get, $n bytes" cmp -s "$MC_TMP/v$n" "$MC_TMP/h$n"
+done
+# dd with big blocks, and a value made of every byte
+head -c 20000000 /dev/urandom > "$MC_TMP/big"
+dd if="$MC_TMP/big" of="$K/big" bs=1M 2>/dev/null
+dd if="$K/big" of="$MC_TMP/big.out" bs=1M 2>/dev/null
+check "dd bs=1M both ways" cmp -s "$MC_TMP/big" "$MC_TMP/big.out"
+for i in $(seq 0 255); do printf "\\$(printf %03o "$i")"; done > "$MC_TMP/bytes"
+cp "$MC_TMP/bytes" "$K/bytes"
+check "every byte value" cmp -s "$MC_TMP/bytes" "$K/bytes"
+
+# --- HTTP -> tree --------------------------------------------------------------
+curl -s -X PUT --data-binary @"$MC_TMP/v65537" "$MC_URL/api/put/from-http" >/dev/null
+check "HTTP put then cat" cmp -s "$MC_TMP/v65537" "$K/from-http"
+curl -s -X PUT --data-binary 'second' "$MC_URL/api/put/from-http" >/dev/null
+expect_eq "HTTP replace is visible at once" "$(cat "$K/from-http")" second
+expect_eq "stat follows" "$(stat -c %s "$K/from-http")" 6
+curl -s -X DELETE "$MC_URL/api/remove/from-http" >/dev/null
+check "HTTP remove is visible at once" [ ! -e "$K/from-http" ]
+echo again > "$K/from-http"
+expect_eq "writing a name removed over HTTP makes it again" "$(cat "$K/from-http")" again
+
+# --- names: '/', '%', dots, control bytes ----------------------------------------
+echo slash > "$K/a%2Fb"
+echo pct > "$K/100%25"
+echo dot > "$K/%2E"
+echo dots > "$K/%2E%2E"
+echo nl > "$K/x%0Ay"
+curl -s "$MC_URL/get_all_keys" > "$MC_TMP/all"
+check "key a/b over HTTP" grep -qx 'a/b' "$MC_TMP/all"
+check "key 100% over HTTP" grep -qx '100%' "$MC_TMP/all"
+check "key . over HTTP" grep -qx '\.' "$MC_TMP/all"
+expect_eq "get a/b over HTTP" "$(curl -s "$MC_URL/api/get/a%2Fb")" slash
+expect_eq "get 100% over HTTP" "$(curl -s "$MC_URL/api/get/100%25")" pct
+expect_eq "get . over HTTP" "$(curl -s --path-as-is "$MC_URL/api/get/%2E")" dot
+curl -s -X PUT --data-binary 'pp' "$MC_URL/api/put/p%2Fq%25r" >/dev/null
+expect_eq "HTTP key p/q%r is p%2Fq%25r" "$(cat "$K/p%2Fq%25r")" pp
+ls "$K" > "$MC_TMP/ls"
+for n in 'a%2Fb' '100%25' '%2E' '%2E%2E' 'x%0Ay' 'p%2Fq%25r'; do
+	check "ls shows $n" grep -qxF -- "$n" "$MC_TMP/ls"
+done
+check "a name that is not an encoding names nothing" [ ! -e "$K/a%2fb" ]
+expect_match "nor can it be created" "$(err bash -c "echo x > '$K/a%2fb'")" 'No such file|Invalid'
+long=$(head -c 300 /dev/zero | tr '\0' k)
+curl -s -X PUT --data-binary 'long' "$MC_URL/api/put/$long" >/dev/null
+check "a key too long for a name is not listed" [ "$(ls "$K" | grep -c kkkk)" = 0 ]
+expect_eq "but HTTP has it" "$(curl -s "$MC_URL/api/get/$long")" long
+
+# --- replicas/ ----------------------------------------------------------------
+expect_eq "replicas mode" "$(stat -c %a "$M/replicas/a%2Fb")" 444
+expect_eq "replicas/KEY = /query_key" \
+	"$(sed 's/"buffer_address_":[0-9]*//' "$M/replicas/a%2Fb")" \
+	"$(curl -s "$MC_URL/query_key?key=a%2Fb" | sed 's/"buffer_address_":[0-9]*//')"
+expect_match "replicas body" "$(cat "$M/replicas/a%2Fb")" '^\{"transport_endpoint_":"localhost:[0-9]+","buffer_descriptors":\[\{"size_":6,'
+expect_match "replicas is read-only" "$(err bash -c "echo x > '$M/replicas/a%2Fb'")" 'Permission denied'
+check "replicas of a missing key" [ ! -e "$M/replicas/nope" ]
+
+# --- rm, and the lease that blocks it --------------------------------------------
+cat "$M/replicas/a%2Fb" >/dev/null
+expect_match "rm of a leased key" "$(err rm "$K/a%2Fb")" 'Device or resource busy'
+sleep 0.6
+rm "$K/a%2Fb"
+check "rm after the lease" [ ! -e "$K/a%2Fb" ]
+http GET "/api/exist/a%2Fb"
+expect_match "HTTP agrees" "$HTTP_BODY" 'false'
+expect_match "rm of a missing key" "$(err rm "$K/nope")" 'No such file'
+
+# --- writes: O_TRUNC replaces, append, errors at close ----------------------------
+printf 'long value' > "$K/w"
+printf 'short' > "$K/w"
+expect_eq "O_TRUNC replaces" "$(cat "$K/w")" short
+printf '+more' >> "$K/w"
+expect_eq "append" "$(cat "$K/w")" short+more
+printf 'S' | dd of="$K/w" conv=notrunc 2>/dev/null
+expect_eq "write without O_TRUNC edits" "$(cat "$K/w")" Short+more
+truncate -s 3 "$K/w"
+expect_eq "truncate" "$(cat "$K/w")" Sho
+touch "$K/empty"
+check "an empty file makes no key" [ ! -e "$K/empty" ]
+head -c 41M /dev/zero > "$MC_TMP/toobig"
+expect_match "over --max-body" "$(err cp "$MC_TMP/toobig" "$K/toobig")" 'File too large'
+check "and nothing was stored" [ ! -e "$K/toobig" ]
+head -c 30M /dev/urandom > "$MC_TMP/v30"
+curl -s -X DELETE "$MC_URL/api/remove_all?force=true" >/dev/null
+cp "$MC_TMP/v30" "$K/fill1"
+cp "$MC_TMP/v30" "$K/fill2"
+# 64 MiB hold two 30 MiB values; a leased third cannot evict them
+cat "$M/replicas/fill1" "$M/replicas/fill2" >/dev/null
+expect_match "no space: the error of close(2)" "$(err cp "$MC_TMP/v30" "$K/fill3")" 'No space left on device'
+expect_match "logged why" "$(grep 'keys: put' "$MC_ERR" | tail -n1)" 'put of a 5-byte key failed'
+check "the old values stay" cmp -s "$MC_TMP/v30" "$K/fill1"
+sleep 0.5
+rm "$K/fill1" "$K/fill2"
+
+# --- readers during puts never see a torn value --------------------------------------
+head -c 1000000 /dev/zero | tr '\0' a > "$MC_TMP/A"
+head -c 1500000 /dev/zero | tr '\0' b > "$MC_TMP/B"
+cp "$MC_TMP/A" "$K/race"
+( for i in $(seq 30); do cp "$MC_TMP/B" "$K/race"; cp "$MC_TMP/A" "$K/race"; done ) &
+writer=$!
+torn=0
+for r in 1 2 3; do
+	(
+		bad=0
+		for i in $(seq 40); do
+			cat "$K/race" > "$MC_TMP/r$r"
+			cmp -s "$MC_TMP/r$r" "$MC_TMP/A" || cmp -s "$MC_TMP/r$r" "$MC_TMP/B" || bad=$((bad + 1))
+		done
+		exit $bad
+	) &
+	readers="${readers:-} $!"
+done
+for p in $readers; do wait "$p" || torn=$((torn + 1)); done
+wait "$writer"
+expect_eq "readers saw A or B whole" "$torn" 0
+
+# --- a listing of many keys streams whole ---------------------------------------------
+for i in $(seq 0 99); do
+	curl -s -X PUT --data-binary v "$MC_URL/api/put/many%2F$i" -o /dev/null
+done
+for i in $(seq 100 2999); do echo "m$i" > "$K/many%2F$i"; done
+expect_eq "ls of 3000 keys" "$(ls "$K" | grep -c '^many%2F')" 3000
+expect_eq "each once" "$(ls "$K" | grep '^many%2F' | sort -u | wc -l)" 3000
+expect_eq "ls = /get_all_keys" "$(curl -s "$MC_URL/get_all_keys" | grep -c '^many/')" 3000
+
+mc_stop
+mc_done
