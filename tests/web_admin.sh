@@ -243,16 +243,13 @@ curl -s "$MC_URL/api/get/r2" -o "$MC_TMP/r2"
 check "value with 2 replicas reads back" cmp -s "$MC_TMP/v4k" "$MC_TMP/r2"
 
 # --- the HTTP server cannot start ---------------------------------------------
-# port taken (by the daemon above), a bad address, a host name
-for args in "--port $MC_PORT" "--host 999.1.1.1" "--host 1.2.3" "--host example.com"; do
-	rc=0
-	# shellcheck disable=SC2086
-	timeout 10 "$MOONCAKED" --no-fuse --segment-size 0 --transfer-port 0 --port 0 $args \
-		>"$MC_TMP/out2" 2>"$MC_TMP/err2" || rc=$?
-	expect_eq "start with $args fails with status 1" "$rc" 1
-	expect_match "start with $args says why" "$(cat "$MC_TMP/err2")" \
-		'^mooncaked: cannot start the HTTP server: (cannot listen|bad bind address)'
-done
+# (bad addresses are checked in check_web: a name here would reach DNS)
+rc=0
+timeout 10 "$MOONCAKED" --no-fuse --segment-size 0 --transfer-port 0 \
+	--port "$MC_PORT" >"$MC_TMP/out2" 2>"$MC_TMP/err2" || rc=$?
+expect_eq "start on a port in use fails with status 1" "$rc" 1
+expect_match "start on a port in use says why" "$(cat "$MC_TMP/err2")" \
+	"^mooncaked: cannot start the HTTP server: cannot listen on '127.0.0.1:$MC_PORT'"
 mc_stop
 
 mc_done
