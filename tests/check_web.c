@@ -612,7 +612,7 @@ START_TEST(test_start)
 	};
 	struct mc_store_opts so;
 	struct mc_store *s;
-	struct mc_web_opts o = { .host = "127.0.0.1", .port = 0 };
+	struct mc_web_opts o = { .host = "127.0.0.1", .port = 0, .threads = 2 };
 	struct mc_web *w;
 	char err[256];
 
@@ -671,6 +671,10 @@ static Suite *web_suite(void)
 	tcase_add_test(tc, test_mount_shm);
 	tcase_add_test(tc, test_unmount);
 	tcase_add_test(tc, test_force);
+	suite_add_tcase(s, tc);
+	/* real servers: each stop waits for civetweb's threads */
+	tc = tcase_create("start");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_start);
 	suite_add_tcase(s, tc);
 	return s;
