@@ -458,7 +458,7 @@ int mc_req_body(struct mc_req *r, struct mc_buf *b)
 		mc_buf_grow(b, want);
 		got = mc_req_read(r, b->data + b->len, want);
 		if (got < 0)
-			return -EIO;
+			return (int)got;
 		if (got == 0)
 			break;
 		b->len += (size_t)got;
@@ -467,6 +467,14 @@ int mc_req_body(struct mc_req *r, struct mc_buf *b)
 			return -EFBIG;
 	}
 	return 0;
+}
+
+void mc_resp_body_error(struct mc_req *r, int rc)
+{
+	if (rc == -EFBIG)
+		mc_resp_error(r, 413, "Request body too large");
+	else
+		mc_resp_error(r, 400, "Incomplete request body");
 }
 
 /* ------------------------------------------------------------ dispatch */
