@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
 #include "size.h"
 #include "spec.h"
 
@@ -47,17 +48,6 @@ static int is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-static int unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes [v, v+n) into @out (room for @cap with the NUL). */
 static int unescape(const char *v, size_t n, char *out, size_t cap,
 		    size_t *outlen)
@@ -68,8 +58,8 @@ static int unescape(const char *v, size_t n, char *out, size_t cap,
 		int c = (unsigned char)v[i];
 
 		if (c == '%') {
-			int hi = i + 2 < n ? unhex(v[i + 1]) : -1;
-			int lo = hi < 0 ? -1 : unhex(v[i + 2]);
+			int hi = i + 2 < n ? mc_hexval(v[i + 1]) : -1;
+			int lo = hi < 0 ? -1 : mc_hexval(v[i + 2]);
 
 			if (lo < 0)
 				return -1;

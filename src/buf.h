@@ -52,4 +52,16 @@ void mc_buf_release(struct mc_buf *b);
  */
 char *mc_buf_detach(struct mc_buf *b, size_t *len);
 
+/* The value of a hex digit, or -1 (percent-decoding in both doors). */
+static inline int mc_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 #endif

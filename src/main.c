@@ -274,8 +274,9 @@ int main(int argc, char **argv)
 	announce("mooncaked: transfer %s\n", endpoint);
 	if (f)
 		announce("mooncaked: fuse %s\n", cfg.mountpoint);
-	announce("mooncaked: ready\n");
+	/* ready means /health answers 200 */
 	mc_web_set_ready(w, true);
+	announce("mooncaked: ready\n");
 
 	sig = wait_for_stop(&wait_set);
 	mc_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -714,16 +714,35 @@ static double boot_time(void)
 	return bt;
 }
 
+/*
+ * CPU time comes from getrusage on every render; the figures read from
+ * /proc (memory, descriptors) at most once a second, since those reads
+ * cost more than the rest of a /metrics render (renders are serialized,
+ * so the timestamp needs no lock).
+ */
 static void process_collect(struct mc_metrics *m, void *arg)
 {
-	unsigned long long ut, st, start, size, rss;
-	double hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	static struct timespec last;
+	unsigned long long size, rss;
+	double page = sysconf(_SC_PAGESIZE);
+	struct rusage ru;
 	struct rlimit rl;
+	struct timespec now;
 	FILE *fp;
 	DIR *d;
 
-	if (read_stat(&ut, &st, &start) == 0)
-		process_set(m, P_CPU, (double)(ut + st) / hz);
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		process_set(m, P_CPU,
+			    (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+				    (double)ru.ru_stime.tv_sec +
+				    ru.ru_stime.tv_usec / 1e6);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* A registry never filled (another one read last) reads now. */
+	if (last.tv_sec && now.tv_sec - last.tv_sec < 1 &&
+	    mc_series_value(mc_family_series(
+		    mc_metrics_find(m, process_families[P_RSS].name), NULL)) > 0)
+		return;
+	last = now;
 	fp = fopen("/proc/self/statm", "r");
 	if (fp) {
 		if (fscanf(fp, "%llu %llu", &size, &rss) == 2) {

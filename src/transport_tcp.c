@@ -21,7 +21,8 @@ static int tcp_listen(void *ctx, const char *host, unsigned *port, int *lfd,
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
 		.ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+		/* An address, never a name: no DNS query at start-up. */
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST,
 	};
 	struct addrinfo *res, *ai;
 	char serv[16];
@@ -32,6 +33,8 @@ static int tcp_listen(void *ctx, const char *host, unsigned *port, int *lfd,
 		return -EINVAL;
 	}
 	snprintf(serv, sizeof(serv), "%u", *port);
+	if (host && !strcmp(host, "localhost"))
+		host = "127.0.0.1";   /* as the HTTP door reads it */
 	rc = getaddrinfo(host && *host ? host : NULL, serv, &hints, &res);
 	if (rc) {
 		snprintf(err, errlen, "cannot resolve transfer host '%s': %s",

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -489,13 +490,21 @@ START_TEST(test_process)
 		      "start time %f, now %f", start, now);
 	free(text);
 
-	/* the collector follows a new descriptor */
+	/*
+	 * The collector follows a new descriptor, on the first render a
+	 * second after the last read (/proc is read at most once a second).
+	 */
 	FILE *extra = fopen("/dev/null", "r");
 	ck_assert_ptr_nonnull(extra);
+	usleep(1100 * 1000);
 	text = render(m);
 	double before = sample(text, "process_open_fds");
 	free(text);
 	fclose(extra);
+	text = render(m);
+	ck_assert(sample(text, "process_open_fds") == before);   /* cached */
+	free(text);
+	usleep(1100 * 1000);
 	text = render(m);
 	ck_assert(sample(text, "process_open_fds") == before - 1);
 	free(text);

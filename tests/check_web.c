@@ -14,6 +14,7 @@
 #include "parse.h"
 #include "route.h"
 #include "status.h"
+#include "web.h"
 
 /* ------------------------------------------------------------- routes */
 
@@ -601,6 +602,56 @@ START_TEST(test_force)
 }
 END_TEST
 
+/* ------------------------------------------------------------ start-up */
+
+START_TEST(test_start)
+{
+	static const char *const bad[] = {
+		"999.1.1.1", "1.2.3", "example.com", "127.0.0.1:80", " 127.0.0.1",
+		"::1", "[::1]", "",
+	};
+	struct mc_store_opts so;
+	struct mc_store *s;
+	struct mc_web_opts o = { .host = "127.0.0.1", .port = 0, .threads = 2 };
+	struct mc_web *w;
+	char err[256];
+
+	mc_store_opts_default(&so);
+	so.manual_tick = true;
+	s = mc_store_new(&so, NULL);
+	ck_assert_ptr_nonnull(s);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o.host = bad[i];
+		err[0] = '\0';
+		w = mc_web_start(s, &o, err, sizeof(err));
+		if (!bad[i][0]) {
+			/* empty means the default, 127.0.0.1 */
+			ck_assert_ptr_nonnull(w);
+			mc_web_stop(w);
+			continue;
+		}
+		ck_assert_msg(w == NULL, "started on '%s'", bad[i]);
+		ck_assert_msg(strstr(err, bad[i]) != NULL, "'%s': %s", bad[i],
+			      err);
+	}
+	o.host = "localhost";
+	w = mc_web_start(s, &o, err, sizeof(err));
+	ck_assert_ptr_nonnull(w);
+	ck_assert_uint_gt(mc_web_port(w), 0);
+	/* the same port again is taken */
+	o.port = mc_web_port(w);
+	o.host = "127.0.0.1";
+	ck_assert_ptr_null(mc_web_start(s, &o, err, sizeof(err)));
+	ck_assert(strstr(err, "cannot listen") != NULL);
+	mc_web_stop(w);
+	o.port = 0;
+	o.auth_token = " \n";
+	ck_assert_ptr_null(mc_web_start(s, &o, err, sizeof(err)));
+	ck_assert_str_eq(err, "the auth token is empty");
+	mc_store_free(s);
+}
+END_TEST
+
 static Suite *web_suite(void)
 {
 	Suite *s = suite_create("web");
@@ -620,6 +671,11 @@ static Suite *web_suite(void)
 	tcase_add_test(tc, test_mount_shm);
 	tcase_add_test(tc, test_unmount);
 	tcase_add_test(tc, test_force);
+	suite_add_tcase(s, tc);
+	/* real servers: each stop waits for civetweb's threads */
+	tc = tcase_create("start");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_start);
 	suite_add_tcase(s, tc);
 	return s;
 }

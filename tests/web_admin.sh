@@ -241,6 +241,15 @@ http GET "/batch_query_keys?keys=r2"
 expect_eq "batch lists both replicas" "$(grep -o '"buffer_descriptor"' "$HTTP_BODY_FILE" | wc -l)" 2
 curl -s "$MC_URL/api/get/r2" -o "$MC_TMP/r2"
 check "value with 2 replicas reads back" cmp -s "$MC_TMP/v4k" "$MC_TMP/r2"
+
+# --- the HTTP server cannot start ---------------------------------------------
+# (bad addresses are checked in check_web: a name here would reach DNS)
+rc=0
+timeout 10 "$MOONCAKED" --no-fuse --segment-size 0 --transfer-port 0 \
+	--port "$MC_PORT" >"$MC_TMP/out2" 2>"$MC_TMP/err2" || rc=$?
+expect_eq "start on a port in use fails with status 1" "$rc" 1
+expect_match "start on a port in use says why" "$(cat "$MC_TMP/err2")" \
+	"^mooncaked: cannot start the HTTP server: cannot listen on '127.0.0.1:$MC_PORT'"
 mc_stop
 
 mc_done

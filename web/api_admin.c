@@ -219,7 +219,7 @@ struct batch {
 	size_t *len;
 	const char **keys;
 	uint32_t *slot;         /* open-addressing set for duplicates */
-	size_t nslot;
+	size_t nslot, slot_cap; /* in use for this batch, allocated */
 };
 
 static __thread struct batch tl_batch;
@@ -245,16 +245,18 @@ static void batch_reserve(struct batch *b, size_t n)
 			abort();
 		b->cap = n;
 	}
+	/* a table sized for this batch, not the largest one seen */
 	while (ns < 2 * n)
 		ns *= 2;
-	if (ns > b->nslot) {
+	if (ns > b->slot_cap) {
 		free(b->slot);
 		b->slot = malloc(ns * sizeof(*b->slot));
 		if (!b->slot)
 			abort();
-		b->nslot = ns;
+		b->slot_cap = ns;
 	}
-	memset(b->slot, 0xff, b->nslot * sizeof(*b->slot));
+	b->nslot = ns;
+	memset(b->slot, 0xff, ns * sizeof(*b->slot));
 	b->n = 0;
 }
 

@@ -25,12 +25,8 @@ struct json_object *mc_api_body_json(struct mc_req *r)
 	struct json_object *o;
 	int rc = mc_req_body(r, r->scratch);
 
-	if (rc == -EFBIG) {
-		mc_resp_error(r, 413, "Request body too large");
-		return NULL;
-	}
 	if (rc < 0) {
-		mc_resp_error(r, 400, "Incomplete request body");
+		mc_resp_body_error(r, rc);
 		return NULL;
 	}
 	o = mc_json_parse_object(r->scratch->data, r->scratch->len, &msg);
@@ -119,10 +115,8 @@ static void put_gathered(struct mc_req *r, const char *key, size_t klen)
 	struct mc_err e = { 0 };
 	int rc = mc_req_body(r, r->scratch);
 
-	if (rc == -EFBIG)
-		mc_resp_error(r, 413, "Request body too large");
-	else if (rc < 0)
-		mc_resp_error(r, 400, "Incomplete request body");
+	if (rc < 0)
+		mc_resp_body_error(r, rc);
 	else if (r->scratch->len == 0)
 		mc_resp_error(r, 400, "Missing key or value");
 	else if ((rc = mc_put(r->s, key, klen, r->scratch->data,
@@ -168,7 +162,7 @@ void mc_api_put_raw(struct mc_req *r)
 
 		if (got <= 0) {
 			mc_put_abort(p);
-			mc_resp_error(r, 400, "Incomplete request body");
+			mc_resp_body_error(r, -EIO);
 			return;
 		}
 		done += (uint64_t)got;

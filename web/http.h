@@ -127,13 +127,19 @@ void mc_resp_stream_end(struct mc_req *r);
 
 /* A request header's value, or NULL. */
 const char *mc_req_header(const struct mc_req *r, const char *name);
-/* Reads up to @n body bytes: the count, 0 at the end, -EIO on error. */
+/*
+ * Reads up to @n body bytes: the count, 0 at the end, -EIO when the
+ * client stopped sending (no byte for request_timeout_ms) or broke the
+ * framing.
+ */
 int64_t mc_req_read(struct mc_req *r, void *buf, size_t n);
 /*
  * Reads the whole body into @b (replacing its content): 0, -EFBIG past
- * max_body (Content-Length checked first, nothing read), -EIO when the
- * client stopped sending.
+ * max_body (Content-Length checked first, nothing read), or the errors
+ * of mc_req_read().
  */
 int mc_req_body(struct mc_req *r, struct mc_buf *b);
+/* Answers a failed body read: 413 past --max-body, else 400. */
+void mc_resp_body_error(struct mc_req *r, int rc);
 
 #endif

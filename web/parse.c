@@ -7,19 +7,9 @@
 
 #include <json-c/json.h>
 
+#include "buf.h"
 #include "mooncake.h"
 #include "parse.h"
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 ssize_t mc_pct_decode(const char *src, size_t n, char *dst, bool plus)
 {
@@ -33,8 +23,8 @@ ssize_t mc_pct_decode(const char *src, size_t n, char *dst, bool plus)
 
 			if (i + 2 >= n)
 				return -EINVAL;
-			hi = hexval((unsigned char)src[i + 1]);
-			lo = hexval((unsigned char)src[i + 2]);
+			hi = mc_hexval((unsigned char)src[i + 1]);
+			lo = mc_hexval((unsigned char)src[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -EINVAL;
 			dst[o++] = (char)(hi << 4 | lo);

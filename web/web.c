@@ -8,6 +8,7 @@
  * decoding is off in civetweb (decode_url=no) so that "%2F" and "%00"
  * reach the handlers as written and keys are decoded exactly once.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -341,7 +342,7 @@ static int stream_write(struct mc_req *r, bool last)
 			r->conn_hdr = "close";
 			mg_disable_connection_keep_alive(conn_of(r));
 		}
-		/* Headers go with the first chunk, which is written below. */
+		/* HEAD: the headers alone, once; later flushes drop data. */
 		if (r->head)
 			return send_span(r, 200, r->stream_ctype, off, 0,
 					 r->stream_chunked ? -1 : -2);
@@ -365,10 +366,11 @@ static int stream_write(struct mc_req *r, bool last)
 	if (r->status == 0) {
 		/* the headers, right in front */
 		char h[MC_HDR_ROOM];
-		size_t hl = build_header(r, h, 200, r->stream_ctype,
-					 r->stream_chunked ? -1 : -2);
+		size_t hl;
 
 		settle_body(r);
+		hl = build_header(r, h, 200, r->stream_ctype,
+				  r->stream_chunked ? -1 : -2);
 		off -= hl;
 		memcpy(r->out->data + off, h, hl);
 		len += hl;
@@ -456,7 +458,7 @@ int mc_req_body(struct mc_req *r, struct mc_buf *b)
 		mc_buf_grow(b, want);
 		got = mc_req_read(r, b->data + b->len, want);
 		if (got < 0)
-			return -EIO;
+			return (int)got;
 		if (got == 0)
 			break;
 		b->len += (size_t)got;
@@ -465,6 +467,14 @@ int mc_req_body(struct mc_req *r, struct mc_buf *b)
 			return -EFBIG;
 	}
 	return 0;
+}
+
+void mc_resp_body_error(struct mc_req *r, int rc)
+{
+	if (rc == -EFBIG)
+		mc_resp_error(r, 413, "Request body too large");
+	else
+		mc_resp_error(r, 400, "Incomplete request body");
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -643,6 +653,8 @@ struct mc_web *mc_web_start(struct mc_store *s, const struct mc_web_opts *o,
 	char ports[300], threads[16];
 	const char *host = o->host && *o->host ? o->host : "127.0.0.1";
 	struct mg_server_port sp[4];
+	struct in_addr a4;
+	struct in6_addr a6;
 	int np;
 
 	if (!w) {
@@ -667,6 +679,25 @@ struct mc_web *mc_web_start(struct mc_store *s, const struct mc_web_opts *o,
 		}
 		w->token = strndup(t, n);
 		w->token_len = n;
+	}
+	/*
+	 * civetweb takes IP literals only and reads a bad one loosely
+	 * ("999.1.1.1" binds 231.1.1.1): check it here.
+	 */
+	if (strcmp(host, "localhost") == 0)
+		host = "127.0.0.1";
+	if (inet_pton(AF_INET, host, &a4) != 1) {
+		bool v6 = inet_pton(AF_INET6, host, &a6) == 1;
+
+		if (!v6 || !mg_check_feature(8)) {
+			snprintf(err, errlen, v6 ? "cannot listen on '%s': this "
+				 "civetweb was built without IPv6"
+				 : "bad bind address '%s': not an IPv4 or IPv6 "
+				 "address", host);
+			free(w->token);
+			free(w);
+			return NULL;
+		}
 	}
 	snprintf(ports, sizeof(ports), strchr(host, ':') ? "[%s]:%u" : "%s:%u",
 		 host, o->port);
