@@ -5,7 +5,8 @@
  *   hello one  [PORT]  "hello\n": status line, headers and body in ONE
  *                      mg_write
  *   hello two  [PORT]  the same in two writes: headers, then body
- *   hello big  [PORT]  a 1 MiB body, the whole response in one mg_write
+ *   hello big  [PORT [BYTES]]  a body of BYTES (default 1 MiB), the whole
+ *                      response in one mg_write
  *
  * PORT 0 (the default) lets the kernel pick; the server prints
  * "hello: http http://127.0.0.1:PORT/" and serves until SIGINT/SIGTERM.
@@ -19,7 +20,6 @@
 
 #include <civetweb.h>
 
-#define BIG (1u << 20)
 
 enum mode { ONE, TWO, BIG_BODY };
 
@@ -81,9 +81,20 @@ int main(int argc, char **argv)
 		NULL,
 	};
 
-	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: hello one|two|big [PORT]\n");
+	unsigned long body = 1ul << 20;
+
+	if (argc < 2 || argc > 4 || (argc > 3 && strcmp(argv[1], "big"))) {
+		fprintf(stderr, "usage: hello one|two|big [PORT [BYTES]]\n");
 		return 2;
+	}
+	if (argc > 3) {
+		char *end;
+
+		body = strtoul(argv[3], &end, 10);
+		if (*end || !body || body > (1ul << 30)) {
+			fprintf(stderr, "hello: bad body size '%s'\n", argv[3]);
+			return 2;
+		}
 	}
 	if (!strcmp(argv[1], "one")) {
 		mode = ONE;
@@ -98,15 +109,15 @@ int main(int argc, char **argv)
 	if (mode == BIG_BODY) {
 		int n;
 
-		big = malloc(BIG + 256);
+		big = malloc(body + 256);
 		if (!big)
 			return 1;
 		n = snprintf(big, 256, "HTTP/1.1 200 OK\r\n"
 			     "Content-Type: application/octet-stream\r\n"
-			     "Content-Length: %u\r\n\r\n", BIG);
-		for (unsigned i = 0; i < BIG; i++)
+			     "Content-Length: %lu\r\n\r\n", body);
+		for (unsigned long i = 0; i < body; i++)
 			big[n + i] = (char)(i * 131);
-		big_len = (size_t)n + BIG;
+		big_len = (size_t)n + body;
 	}
 	snprintf(ports, sizeof(ports), "127.0.0.1:%s", argc > 2 ? argv[2] : "0");
 	memset(&cb, 0, sizeof(cb));

@@ -99,11 +99,12 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# start_hello MODE: sets HELLO (its URL without the final /).
+# start_hello MODE [BYTES]: sets HELLO (its URL without the final /).
 start_hello() {
-	start "hello-$1" "$BIN/hello" "$1" 0
-	wait_for "hello-$1" '^hello: http ' || return 1
-	HELLO=$(sed -n 's|^hello: http \(http://[^ ]*\)/$|\1|p' "$TMP/hello-$1.out")
+	local name=hello-$1${2:+-$2}
+	start "$name" "$BIN/hello" "$1" 0 ${2:+"$2"}
+	wait_for "$name" '^hello: http ' || return 1
+	HELLO=$(sed -n 's|^hello: http \(http://[^ ]*\)/$|\1|p' "$TMP/$name.out")
 }
 
 # start_mooncaked NAME [options...]: sets MC (URL), MC_PID, MC_XHOST,
@@ -236,9 +237,16 @@ run_http() {
 			wrk_run "$MC/query_key?key=key-0000001" 32
 			row "GET /query_key (hit), -c32" "$W_RPS" "req/s" "hello one write" "$hello" rge 0.8 "$W_BAD"
 		fi
+		local msize
+		msize=$(curl -s "$MC/metrics" | wc -c)
 		wrk_run "$h1/" 32; hello=$W_RPS
 		wrk_run "$MC/metrics" 32
-		row "GET /metrics ($(curl -s "$MC/metrics" | wc -c) B), -c32" "$W_RPS" "req/s" "hello one write" "$hello" rge 0.45 "$W_BAD"
+		local metrics=$W_RPS
+		row "GET /metrics ($msize B), -c32" "$W_RPS" "req/s" "hello one write" "$hello" rge 0.45 "$W_BAD"
+		if start_hello big "$msize"; then
+			wrk_run "$HELLO/" 32
+			row "  (the same, beside a hello with a $msize B body)" "$metrics" "req/s" "hello $msize B body" "$W_RPS" info 0 "$W_BAD"
+		fi
 		wrk_run "$MC/get_all_keys" 32
 		row "GET /get_all_keys (2,621 keys), -c32" "$W_RPS" "req/s" "hello one write" "$hello" ge 25000 "$W_BAD"
 		local list
