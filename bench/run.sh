@@ -134,9 +134,17 @@ code() {
 	curl -s -o "$TMP/body" -w '%{http_code}' "$@" "$url"
 }
 
+# us_of FIRST FIELD: field FIELD of wrk's line starting with FIRST, in us.
+us_of() {
+	awk -v k="$1" -v f="$2" '$1 == k {
+		v = $f; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+		m = u == "us" ? 1 : u == "ms" ? 1000 : u == "s" ? 1e6 : -1
+		print (m < 0 ? "" : v * m); exit }' "$TMP/wrk.out"
+}
+
 # wrk_run URL CONNS [wrk options...] [-- script args...]: one bounded load.
-# Sets W_RPS (requests/s), W_LAT (average latency, us), W_BAD (a reason
-# the figure is not valid, or empty).
+# Sets W_RPS (requests/s), W_LAT and W_P50 (average and median latency,
+# us), W_BAD (a reason the figure is not valid, or empty).
 wrk_run() {
 	local url=$1 c=$2 opts=() args=()
 	shift 2
@@ -145,13 +153,11 @@ wrk_run() {
 		shift
 	done
 	[ $# -gt 0 ] && shift && args=(-- "$@")
-	wrk -t1 -c"$c" -d"${DUR}s" --timeout 5s "${opts[@]}" "$url" \
+	wrk -t1 -c"$c" -d"${DUR}s" --timeout 5s --latency "${opts[@]}" "$url" \
 		"${args[@]}" >"$TMP/wrk.out" 2>&1
 	W_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$TMP/wrk.out")
-	W_LAT=$(awk '$1 == "Latency" {
-		v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
-		m = u == "us" ? 1 : u == "ms" ? 1000 : u == "s" ? 1e6 : -1
-		print (m < 0 ? "" : v * m); exit }' "$TMP/wrk.out")
+	W_LAT=$(us_of Latency 2)
+	W_P50=$(us_of 50% 2)
 	W_BAD=$(awk '/Non-2xx/ { printf "%s non-2xx answers ", $NF }
 		/Socket errors/ { printf "socket errors: %s ", $0 }' "$TMP/wrk.out")
 	if [ -z "$W_RPS" ]; then
@@ -262,15 +268,15 @@ run_http() {
 		fi
 	fi
 
-	# latency with one connection
-	wrk_run "$h1/" 1; lat_h=$W_LAT
-	wrk_run "$MC/health" 1; lat_m=$W_LAT
-	row "GET /health latency, -c1 (avg)" "$lat_m" "us" "hello one write" "$lat_h" rle 1.10 "$W_BAD"
-	if [ "$(code "$MC/query_key?key=key-0000001")" = 200 ]; then
-		wrk_run "$h1/" 1; lat_h=$W_LAT
-		wrk_run "$MC/query_key?key=key-0000001" 1; lat_m=$W_LAT
-		row "GET /query_key latency, -c1 (avg)" "$lat_m" "us" "hello one write" "$lat_h" rle 1.10 "$W_BAD"
-	fi
+	# latency with one connection: the average and the median, both
+	local p50_h route
+	for route in health "query_key?key=key-0000001"; do
+		[ "$(code "$MC/$route")" = 200 ] || continue
+		wrk_run "$h1/" 1; lat_h=$W_LAT; p50_h=$W_P50
+		wrk_run "$MC/$route" 1; lat_m=$W_LAT
+		row "GET /${route%%\?*} latency, -c1, average" "$lat_m" "us" "hello one write" "$lat_h" rle 1.10 "$W_BAD"
+		row "GET /${route%%\?*} latency, -c1, median" "$W_P50" "us" "hello one write" "$p50_h" rle 1.10 "$W_BAD"
+	done
 
 	# 1 MiB values: civetweb's own ceiling, then redis-server
 	head -c 1048576 /dev/urandom >"$TMP/v1m"
