@@ -98,8 +98,15 @@ stop() {
 	wait "$1" 2>/dev/null
 }
 
+# free_port: a loopback port nobody listens on (for redis-server, which
+# cannot be told to take port 0).
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	local p
+	for _ in $(seq 50); do
+		p=$((20000 + RANDOM % 40000))
+		(: >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+	return 1
 }
 
 # start_hello MODE [BYTES]: sets HELLO (its URL without the final /).
@@ -548,7 +555,7 @@ for s in "${sections[@]}"; do
 	*) say "run.sh: unknown section '$s' (inproc http fs xfer)"; exit 2 ;;
 	esac
 done
-for t in wrk curl python3; do
+for t in wrk curl; do
 	command -v "$t" >/dev/null || { say "run.sh: '$t' is needed"; exit 2; }
 done
 
