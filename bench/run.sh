@@ -8,8 +8,8 @@
 # civetweb hello and redis-server), fs (the FUSE tree against a plain
 # in-memory FUSE file system), xfer (the transfer port against a loopback
 # TCP stream). It builds nothing: `make bench` builds the programs first.
-# Everything listens on 127.0.0.1 on ports the kernel picks; every load is
-# bounded in time; an EXIT trap stops every process and unmounts every
+# Everything listens on 127.0.0.1, on ports the kernel picks (redis-server
+# on a free one run.sh finds); every load is bounded in time; an EXIT trap stops every process and unmounts every
 # mount it made. A section whose door is missing says so in the table
 # and measures nothing.
 #
