@@ -94,7 +94,7 @@ void mc_buf_addu(struct mc_buf *b, unsigned long long n)
 		*--p = '0' + n % 10;
 		n /= 10;
 	} while (n);
-	mc_buf_add(b, p, tmp + sizeof(tmp) - p);
+	mc_buf_add_fast(b, p, tmp + sizeof(tmp) - p);
 }
 
 size_t mc_utf8_len(const void *p, size_t n)

@@ -23,6 +23,31 @@ void mc_buf_grow(struct mc_buf *b, size_t extra);
 void mc_buf_add(struct mc_buf *b, const void *p, size_t n);
 void mc_buf_adds(struct mc_buf *b, const char *s);
 void mc_buf_addch(struct mc_buf *b, char c);
+
+/*
+ * Renderers append many short pieces: these inline forms skip the call
+ * and the growth check's slow path when there is room already.
+ */
+static inline void mc_buf_add_fast(struct mc_buf *b, const void *p, size_t n)
+{
+	if (b->data && n < b->cap - b->len) {
+		__builtin_memcpy(b->data + b->len, p, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+	} else {
+		mc_buf_add(b, p, n);
+	}
+}
+
+static inline void mc_buf_addch_fast(struct mc_buf *b, char c)
+{
+	if (b->data && b->cap - b->len > 1) {
+		b->data[b->len++] = c;
+		b->data[b->len] = '\0';
+	} else {
+		mc_buf_addch(b, c);
+	}
+}
 void mc_buf_addf(struct mc_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void mc_buf_vaddf(struct mc_buf *b, const char *fmt, va_list ap);

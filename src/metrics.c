@@ -24,6 +24,7 @@ struct mc_series {
 	char *key;               /* the label values, each ending in NUL */
 	size_t keylen;
 	char *labels;            /* rendered: a="x",b="y" ("" without labels) */
+	struct mc_buf prefix;    /* counter, gauge: "name{labels} ", rendered once */
 	/*
 	 * Counter and gauge: value = bits (a double, last set) + n (sum of
 	 * adds since), so adds are one fetch_add. Histogram: bits is the
@@ -48,6 +49,7 @@ struct mc_family {
 	struct mc_series **tab;
 	size_t tabsize, nseries;
 	struct mc_series *only;  /* the series of a family without labels */
+	struct mc_buf preamble;  /* the HELP and TYPE lines, rendered once */
 };
 
 struct collector {
@@ -116,7 +118,7 @@ static void add_num(struct mc_buf *b, double v)
 	}
 	if (v == trunc(v) && fabs(v) < 9.2e18) {
 		if (v < 0) {
-			mc_buf_addch(b, '-');
+			mc_buf_addch_fast(b, '-');
 			v = -v;
 		}
 		mc_buf_addu(b, (unsigned long long)v);
@@ -160,7 +162,7 @@ void mc_metrics_escape(struct mc_buf *out, const char *v)
 		} else if (*v == '\n') {
 			mc_buf_adds(out, "\\n");
 		} else {
-			mc_buf_add(out, v, u);
+			mc_buf_add_fast(out, v, u);
 		}
 		v += u;
 		n -= u;
@@ -176,7 +178,7 @@ static void add_help(struct mc_buf *out, const char *s)
 		else if (*s == '\n')
 			mc_buf_adds(out, "\\n");
 		else
-			mc_buf_addch(out, *s);
+			mc_buf_addch_fast(out, *s);
 	}
 }
 
@@ -195,6 +197,7 @@ static void series_free(struct mc_series *s)
 {
 	free(s->key);
 	free(s->labels);
+	mc_buf_release(&s->prefix);
 	free(s);
 }
 
@@ -216,6 +219,7 @@ static void family_free(struct mc_family *f)
 	free(f->tab);
 	free(f->name);
 	free(f->help);
+	mc_buf_release(&f->preamble);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
@@ -314,6 +318,10 @@ static bool set_bounds(struct mc_family *f, const double *b, size_t n)
 	return true;
 }
 
+static void add_sample_name(struct mc_buf *out, const struct mc_family *f,
+			    const char *suffix, const char *labels,
+			    const char *le);
+
 static struct mc_series *series_new(struct mc_family *f, const char *key,
 				    size_t keylen, const char *labels)
 {
@@ -326,6 +334,9 @@ static struct mc_series *series_new(struct mc_family *f, const char *key,
 	memcpy(s->key, key, keylen);
 	s->keylen = keylen;
 	s->labels = xstrdup(labels);
+	/* A scrape then copies the sample's name instead of building it. */
+	if (f->type != MC_HISTOGRAM)
+		add_sample_name(&s->prefix, f, "", s->labels, NULL);
 	*f->tail = s;
 	f->tail = &s->next;
 	f->nseries++;
@@ -367,6 +378,17 @@ struct mc_family *mc_metrics_family(struct mc_metrics *m, const char *name,
 		family_free(f);
 		return NULL;
 	}
+	static const char *const types[] = { "counter", "gauge", "histogram" };
+
+	mc_buf_adds(&f->preamble, "# HELP ");
+	mc_buf_adds(&f->preamble, f->name);
+	mc_buf_addch_fast(&f->preamble, ' ');
+	add_help(&f->preamble, f->help);
+	mc_buf_adds(&f->preamble, "\n# TYPE ");
+	mc_buf_adds(&f->preamble, f->name);
+	mc_buf_addch_fast(&f->preamble, ' ');
+	mc_buf_adds(&f->preamble, types[f->type]);
+	mc_buf_addch_fast(&f->preamble, '\n');
 	/* Without labels the one series exists, at 0, from the first scrape. */
 	if (!f->nlabels)
 		f->only = series_new(f, "", 0, "");
@@ -415,7 +437,7 @@ struct mc_series *mc_family_series(struct mc_family *f,
 		return f->only;
 	for (size_t i = 0; i < f->nlabels; i++) {
 		const char *v = values && values[i] ? values[i] : "";
-		mc_buf_add(&key, v, strlen(v) + 1);
+		mc_buf_add_fast(&key, v, strlen(v) + 1);
 	}
 	h = fnv1a(key.data, key.len);
 	pthread_mutex_lock(&f->lock);
@@ -430,7 +452,7 @@ struct mc_series *mc_family_series(struct mc_family *f,
 		mc_buf_addf(&labels, "%s%s=\"", i ? "," : "",
 			    f->label_names[i]);
 		mc_metrics_escape(&labels, v);
-		mc_buf_addch(&labels, '"');
+		mc_buf_addch_fast(&labels, '"');
 		off += strlen(v) + 1;
 	}
 	s = series_new(f, key.data, key.len, labels.data);
@@ -565,16 +587,16 @@ static void add_sample_name(struct mc_buf *out, const struct mc_family *f,
 	mc_buf_adds(out, f->name);
 	mc_buf_adds(out, suffix);
 	if (*labels || le) {
-		mc_buf_addch(out, '{');
+		mc_buf_addch_fast(out, '{');
 		mc_buf_adds(out, labels);
 		if (le) {
 			mc_buf_adds(out, *labels ? ",le=\"" : "le=\"");
 			mc_buf_adds(out, le);
-			mc_buf_addch(out, '"');
+			mc_buf_addch_fast(out, '"');
 		}
-		mc_buf_addch(out, '}');
+		mc_buf_addch_fast(out, '}');
 	}
-	mc_buf_addch(out, ' ');
+	mc_buf_addch_fast(out, ' ');
 }
 
 static void render_series(struct mc_buf *out, const struct mc_series *s)
@@ -585,13 +607,13 @@ static void render_series(struct mc_buf *out, const struct mc_series *s)
 		double d = from_bits(atomic_load(&s->bits));
 		uint64_t n = atomic_load(&s->n);
 
-		add_sample_name(out, f, "", s->labels, NULL);
+		mc_buf_add_fast(out, s->prefix.data, s->prefix.len);
 		/* Pure counters stay exact past 2^53. */
 		if (d == 0)
 			mc_buf_addu(out, n);
 		else
 			add_num(out, d + (double)n);
-		mc_buf_addch(out, '\n');
+		mc_buf_addch_fast(out, '\n');
 		return;
 	}
 	uint64_t cum = 0;
@@ -600,20 +622,19 @@ static void render_series(struct mc_buf *out, const struct mc_series *s)
 		add_sample_name(out, f, "_bucket", s->labels,
 				i < f->nbounds ? f->le[i] : "+Inf");
 		mc_buf_addu(out, cum);
-		mc_buf_addch(out, '\n');
+		mc_buf_addch_fast(out, '\n');
 	}
 	add_sample_name(out, f, "_sum", s->labels, NULL);
 	add_num(out, from_bits(atomic_load(&s->bits)));
-	mc_buf_addch(out, '\n');
+	mc_buf_addch_fast(out, '\n');
 	/* The count is the +Inf bucket read above, so the two always agree. */
 	add_sample_name(out, f, "_count", s->labels, NULL);
 	mc_buf_addu(out, cum);
-	mc_buf_addch(out, '\n');
+	mc_buf_addch_fast(out, '\n');
 }
 
 void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
 {
-	static const char *const types[] = { "counter", "gauge", "histogram" };
 	struct collector *c;
 	size_t n;
 
@@ -628,15 +649,7 @@ void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
 
 	pthread_mutex_lock(&m->lock);
 	for (struct mc_family *f = m->head; f; f = f->next) {
-		mc_buf_adds(out, "# HELP ");
-		mc_buf_adds(out, f->name);
-		mc_buf_addch(out, ' ');
-		add_help(out, f->help);
-		mc_buf_adds(out, "\n# TYPE ");
-		mc_buf_adds(out, f->name);
-		mc_buf_addch(out, ' ');
-		mc_buf_adds(out, types[f->type]);
-		mc_buf_addch(out, '\n');
+		mc_buf_add_fast(out, f->preamble.data, f->preamble.len);
 		pthread_mutex_lock(&f->lock);
 		for (struct mc_series *s = f->head; s; s = s->next)
 			render_series(out, s);
@@ -646,7 +659,7 @@ void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
 	pthread_mutex_unlock(&m->render_lock);
 	/* An empty registry still ends with a newline. */
 	if (!out->len || out->data[out->len - 1] != '\n')
-		mc_buf_addch(out, '\n');
+		mc_buf_addch_fast(out, '\n');
 }
 
 /* --- process_* families, as the Prometheus client libraries export them */
