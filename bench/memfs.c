@@ -17,7 +17,12 @@
  * Prints "memfs: ready MOUNTPOINT" once mounted; SIGINT/SIGTERM unmounts
  * and exits (auto_unmount covers a SIGKILL).
  */
-#define FUSE_USE_VERSION 35
+/*
+ * 3.14's API, as fs/fs.c: below 3.12, fuse_loop_mt() reads the config
+ * as the old two-field struct, gets a small max_idle_threads from the
+ * new one, and then creates and ends a thread for every request.
+ */
+#define FUSE_USE_VERSION 314
 
 #include <errno.h>
 #include <stdbool.h>
