@@ -32,8 +32,51 @@ struct mc_series {
 	 */
 	_Atomic uint64_t n;
 	_Atomic uint64_t bits;
+	/*
+	 * Counter and gauge adds go to one of MC_STRIPES cache lines, picked
+	 * per thread, so threads counting the same series do not bounce one
+	 * line between cores; a read sums them (and n).
+	 */
+	struct stripe *stripes;
 	_Atomic uint64_t buckets[];
 };
+
+#define MC_STRIPES 8
+
+struct stripe {
+	_Atomic uint64_t v;
+	char pad[64 - sizeof(uint64_t)];
+};
+
+/* Each thread's stripe, handed out round-robin on its first add. */
+static _Thread_local unsigned my_stripe = MC_STRIPES;
+static _Atomic unsigned next_stripe;
+
+static inline struct stripe *stripe_of(struct mc_series *s)
+{
+	if (my_stripe >= MC_STRIPES)
+		my_stripe = atomic_fetch_add(&next_stripe, 1) % MC_STRIPES;
+	return &s->stripes[my_stripe];
+}
+
+static uint64_t stripes_sum(const struct mc_series *s)
+{
+	uint64_t n = atomic_load(&s->n);
+
+	if (s->stripes)
+		for (unsigned i = 0; i < MC_STRIPES; i++)
+			n += atomic_load_explicit(&s->stripes[i].v,
+						  memory_order_relaxed);
+	return n;
+}
+
+static void stripes_zero(struct mc_series *s)
+{
+	atomic_store(&s->n, 0);
+	if (s->stripes)
+		for (unsigned i = 0; i < MC_STRIPES; i++)
+			atomic_store(&s->stripes[i].v, 0);
+}
 
 struct mc_family {
 	struct mc_family *next;
@@ -56,6 +99,7 @@ struct collector {
 	struct collector *next;
 	void (*fn)(struct mc_metrics *, void *);
 	void *arg;
+	bool own_arg;            /* free(arg) with the registry */
 };
 
 struct mc_metrics {
@@ -198,6 +242,7 @@ static void series_free(struct mc_series *s)
 	free(s->key);
 	free(s->labels);
 	mc_buf_release(&s->prefix);
+	free(s->stripes);
 	free(s);
 }
 
@@ -237,6 +282,8 @@ void mc_metrics_free(struct mc_metrics *m)
 	}
 	for (c = m->collectors; c; c = cnext) {
 		cnext = c->next;
+		if (c->own_arg)
+			free(c->arg);
 		free(c);
 	}
 	pthread_mutex_destroy(&m->lock);
@@ -335,8 +382,15 @@ static struct mc_series *series_new(struct mc_family *f, const char *key,
 	s->keylen = keylen;
 	s->labels = xstrdup(labels);
 	/* A scrape then copies the sample's name instead of building it. */
-	if (f->type != MC_HISTOGRAM)
+	if (f->type != MC_HISTOGRAM) {
 		add_sample_name(&s->prefix, f, "", s->labels, NULL);
+		s->stripes = aligned_alloc(64, MC_STRIPES * sizeof(*s->stripes));
+		if (!s->stripes) {
+			mc_error("out of memory");
+			abort();
+		}
+		memset(s->stripes, 0, MC_STRIPES * sizeof(*s->stripes));
+	}
 	*f->tail = s;
 	f->tail = &s->next;
 	f->nseries++;
@@ -473,7 +527,7 @@ out:
 
 static void series_zero(struct mc_series *s)
 {
-	atomic_store(&s->n, 0);
+	stripes_zero(s);
 	atomic_store(&s->bits, 0);
 	if (s->f->type == MC_HISTOGRAM)
 		for (size_t i = 0; i <= s->f->nbounds; i++)
@@ -505,7 +559,12 @@ void mc_family_clear(struct mc_family *f)
 
 void mc_series_add(struct mc_series *s, uint64_t n)
 {
-	if (s)
+	if (!s)
+		return;
+	if (s->stripes)
+		atomic_fetch_add_explicit(&stripe_of(s)->v, n,
+					  memory_order_relaxed);
+	else
 		atomic_fetch_add_explicit(&s->n, n, memory_order_relaxed);
 }
 
@@ -513,7 +572,7 @@ void mc_series_set(struct mc_series *s, double v)
 {
 	if (!s || s->f->type == MC_HISTOGRAM)
 		return;
-	atomic_store(&s->n, 0);
+	stripes_zero(s);
 	atomic_store(&s->bits, to_bits(v));
 }
 
@@ -561,22 +620,30 @@ double mc_series_value(const struct mc_series *s)
 		return 0;
 	if (s->f->type == MC_HISTOGRAM)
 		return (double)hist_count(s);
-	return from_bits(atomic_load(&s->bits)) + (double)atomic_load(&s->n);
+	return from_bits(atomic_load(&s->bits)) + (double)stripes_sum(s);
+}
+
+static void add_collector(struct mc_metrics *m,
+			  void (*fn)(struct mc_metrics *, void *), void *arg,
+			  bool own_arg)
+{
+	struct collector *c = xcalloc(1, sizeof(*c));
+
+	c->fn = fn;
+	c->arg = arg;
+	c->own_arg = own_arg;
+	pthread_mutex_lock(&m->lock);
+	*m->ctail = c;
+	m->ctail = &c->next;
+	m->ncollectors++;
+	pthread_mutex_unlock(&m->lock);
 }
 
 void mc_metrics_add_collector(struct mc_metrics *m,
 			      void (*fn)(struct mc_metrics *, void *),
 			      void *arg)
 {
-	struct collector *c = xcalloc(1, sizeof(*c));
-
-	c->fn = fn;
-	c->arg = arg;
-	pthread_mutex_lock(&m->lock);
-	*m->ctail = c;
-	m->ctail = &c->next;
-	m->ncollectors++;
-	pthread_mutex_unlock(&m->lock);
+	add_collector(m, fn, arg, false);
 }
 
 /* name{labels} or name{labels,le="x"}: the opening of one sample line. */
@@ -605,7 +672,7 @@ static void render_series(struct mc_buf *out, const struct mc_series *s)
 
 	if (f->type != MC_HISTOGRAM) {
 		double d = from_bits(atomic_load(&s->bits));
-		uint64_t n = atomic_load(&s->n);
+		uint64_t n = stripes_sum(s);
 
 		mc_buf_add_fast(out, s->prefix.data, s->prefix.len);
 		/* Pure counters stay exact past 2^53. */
@@ -681,13 +748,23 @@ static const struct {
 	  "Start time of the process since unix epoch in seconds.", MC_GAUGE },
 };
 
-enum { P_CPU, P_OPEN_FDS, P_MAX_FDS, P_VIRT, P_RSS, P_START };
+enum { P_CPU, P_OPEN_FDS, P_MAX_FDS, P_VIRT, P_RSS, P_START, P_N };
 
-static void process_set(struct mc_metrics *m, int which, double v)
+/* The process collector's state: its series, and when /proc was read. */
+struct proc_state {
+	struct mc_series *s[P_N];
+	struct timespec cpu_at, proc_at;
+};
+
+static void process_set(struct proc_state *ps, int which, double v)
 {
-	struct mc_family *f = mc_metrics_find(m, process_families[which].name);
+	mc_series_set(ps->s[which], v);
+}
 
-	mc_series_set(mc_family_series(f, NULL), v);
+static double since(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) +
+	       (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
 /* Fields of /proc/self/stat from the 3rd on (after "pid (comm)"). */
@@ -728,14 +805,14 @@ static double boot_time(void)
 }
 
 /*
- * CPU time comes from getrusage on every render; the figures read from
- * /proc (memory, descriptors) at most once a second, since those reads
- * cost more than the rest of a /metrics render (renders are serialized,
- * so the timestamp needs no lock).
+ * The figures come from getrusage (CPU, which walks every thread) at most
+ * every 100 ms and from /proc (memory, descriptors) at most once a
+ * second: those reads cost more than the rest of a /metrics render.
+ * Renders are serialized, so the state needs no lock.
  */
 static void process_collect(struct mc_metrics *m, void *arg)
 {
-	static struct timespec last;
+	struct proc_state *ps = arg;
 	unsigned long long size, rss;
 	double page = sysconf(_SC_PAGESIZE);
 	struct rusage ru;
@@ -744,23 +821,23 @@ static void process_collect(struct mc_metrics *m, void *arg)
 	FILE *fp;
 	DIR *d;
 
-	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		process_set(m, P_CPU,
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((!ps->cpu_at.tv_sec || since(&ps->cpu_at, &now) >= 0.1) &&
+	    getrusage(RUSAGE_SELF, &ru) == 0) {
+		ps->cpu_at = now;
+		process_set(ps, P_CPU,
 			    (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 				    (double)ru.ru_stime.tv_sec +
 				    ru.ru_stime.tv_usec / 1e6);
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	/* A registry never filled (another one read last) reads now. */
-	if (last.tv_sec && now.tv_sec - last.tv_sec < 1 &&
-	    mc_series_value(mc_family_series(
-		    mc_metrics_find(m, process_families[P_RSS].name), NULL)) > 0)
+	}
+	if (ps->proc_at.tv_sec && since(&ps->proc_at, &now) < 1)
 		return;
-	last = now;
+	ps->proc_at = now;
 	fp = fopen("/proc/self/statm", "r");
 	if (fp) {
 		if (fscanf(fp, "%llu %llu", &size, &rss) == 2) {
-			process_set(m, P_VIRT, size * page);
-			process_set(m, P_RSS, rss * page);
+			process_set(ps, P_VIRT, size * page);
+			process_set(ps, P_RSS, rss * page);
 		}
 		fclose(fp);
 	}
@@ -772,25 +849,28 @@ static void process_collect(struct mc_metrics *m, void *arg)
 			n += e->d_name[0] != '.';
 		closedir(d);
 		/* Not counting the descriptor opendir itself holds. */
-		process_set(m, P_OPEN_FDS, n ? n - 1 : 0);
+		process_set(ps, P_OPEN_FDS, n ? n - 1 : 0);
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		process_set(m, P_MAX_FDS, rl.rlim_cur == RLIM_INFINITY ?
-						  INFINITY : (double)rl.rlim_cur);
+		process_set(ps, P_MAX_FDS, rl.rlim_cur == RLIM_INFINITY ?
+						   INFINITY : (double)rl.rlim_cur);
 }
 
 void mc_metrics_add_process(struct mc_metrics *m)
 {
 	unsigned long long ut, st, start;
+	struct proc_state *ps = xcalloc(1, sizeof(*ps));
 
-	for (size_t i = 0; i < sizeof(process_families) /
-				       sizeof(process_families[0]); i++)
-		mc_metrics_family(m, process_families[i].name,
-				  process_families[i].help,
-				  process_families[i].type, NULL, NULL, 0);
+	for (size_t i = 0; i < P_N; i++)
+		ps->s[i] = mc_family_series(
+			mc_metrics_family(m, process_families[i].name,
+					  process_families[i].help,
+					  process_families[i].type, NULL, NULL,
+					  0),
+			NULL);
 	/* Fixed for the life of the process: read it once. */
 	if (read_stat(&ut, &st, &start) == 0)
-		process_set(m, P_START,
+		process_set(ps, P_START,
 			    boot_time() + (double)start / sysconf(_SC_CLK_TCK));
-	mc_metrics_add_collector(m, process_collect, NULL);
+	add_collector(m, process_collect, ps, true);
 }

@@ -144,24 +144,17 @@ bool seg_can_fit(struct mc_store *s, uint64_t size, unsigned want)
 	return ok && big >= (want < ok ? want : ok);
 }
 
-/* The listed segment holding @addr, with a reference, or NULL. */
-static struct mc_seg *seg_by_addr(struct mc_store *s, uint64_t addr)
+/* The listed segment holding @addr, or NULL; seg_lock held. */
+static struct mc_seg *seg_by_addr_locked(struct mc_store *s, uint64_t addr)
 {
-	struct mc_seg *found = NULL;
-
-	pthread_rwlock_rdlock(&s->seg_lock);
 	for (size_t i = 0; i < s->nsegs; i++) {
 		struct mc_seg *g = s->segs[i];
 		uint64_t base = (uint64_t)(uintptr_t)g->base;
 
-		if (addr >= base && addr - base < g->size) {
-			atomic_fetch_add(&g->refs, 1);
-			found = g;
-			break;
-		}
+		if (addr >= base && addr - base < g->size)
+			return g;
 	}
-	pthread_rwlock_unlock(&s->seg_lock);
-	return found;
+	return NULL;
 }
 
 int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
@@ -173,9 +166,13 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 
 	if (size == 0 || addr + size < addr)
 		return -EACCES;
-	g = seg_by_addr(s, addr);
-	if (!g)
+	/* seg_lock keeps the segment listed, so no reference is taken. */
+	pthread_rwlock_rdlock(&s->seg_lock);
+	g = seg_by_addr_locked(s, addr);
+	if (!g) {
+		pthread_rwlock_unlock(&s->seg_lock);
 		return -EACCES;
+	}
 	pthread_mutex_lock(&g->lock);
 	b = mc_alloc_find(g->alloc, addr - (uint64_t)(uintptr_t)g->base);
 	if (b) {
@@ -201,7 +198,7 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 		}
 	}
 	pthread_mutex_unlock(&g->lock);
-	seg_unref(g);
+	pthread_rwlock_unlock(&s->seg_lock);
 	return rc;
 }
 

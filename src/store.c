@@ -155,12 +155,18 @@ static struct mc_obj *obj_lookup(struct mc_store *s, const void *key,
 	o = *chain_find(sh, (uint32_t)h, key, klen);
 	if (o) {
 		atomic_fetch_add_explicit(&o->ref, 1, memory_order_relaxed);
-		if (touch)
-			atomic_store_explicit(
-				&o->atime,
-				atomic_fetch_add_explicit(&s->clock, 1,
-							  memory_order_relaxed),
-				memory_order_relaxed);
+		/*
+		 * Reads stamp the clock without moving it (puts move it), so
+		 * a get writes no line that other threads share; a stamp
+		 * already current is not written again.
+		 */
+		uint32_t clk = atomic_load_explicit(&s->clock,
+						    memory_order_relaxed);
+
+		if (touch && atomic_load_explicit(&o->atime,
+						  memory_order_relaxed) != clk)
+			atomic_store_explicit(&o->atime, clk,
+					      memory_order_relaxed);
 	}
 	pthread_rwlock_unlock(&sh->lock);
 	return o;
