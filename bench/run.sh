@@ -453,7 +453,7 @@ qk() {
 }
 
 run_xfer() {
-	local s r best_s=0 best_r=0
+	local s r best_s=0 best_r=0 best_p=0
 	section "xfer: the transfer port beside a loopback TCP stream"
 	if ! start_mooncaked xfer --no-fuse --segment-size 1G || [ -z "$MC_XPORT" ]; then
 		skip "xfer" "mooncaked did not announce a transfer port"
@@ -489,6 +489,8 @@ run_xfer() {
 		best_r=$(max "$best_r" "$r")
 		t=$("$BIN/tcp_ceiling" read 127.0.0.1 "$sport" 0 1048576 1 1 | awk '{ print $3 }')
 		b_t1m=$(max "$b_t1m" "$t")
+		r=$(XFER_DEPTH=2 "$BIN/tcp_ceiling" read "$host" "$MC_XPORT" "$a1m" 1048576 1 1 "$TMP/x1m" 2>>"$TMP/xfer.err" | awk '{ print $3 }')
+		best_p=$(max "$best_p" "$r")
 		r=$("$BIN/tcp_ceiling" read "$host" "$MC_XPORT" "$a4k" 4096 8 1 "$TMP/x4k" 2>>"$TMP/xfer.err" | awk '{ print $2 }')
 		r4=$(max "$r4" "$r")
 		t=$("$BIN/tcp_ceiling" read 127.0.0.1 "$sport" 0 4096 8 1 | awk '{ print $2 }')
@@ -498,6 +500,7 @@ run_xfer() {
 	bad=$(head -c 200 "$TMP/xfer.err")
 	row "transfer READ 1 MiB, 1 connection, best of 3" "$best_r" "GB/s" "loopback TCP stream, 1 MiB writes" "$best_s" rge 0.85 "$bad"
 	row "  (the same, beside a trivial server of the framing)" "$best_r" "GB/s" "trivial server READ 1 MiB" "$b_t1m" info 0 "$bad"
+	row "transfer READ 1 MiB, 1 connection, 2 requests in flight, best of 3" "$best_p" "GB/s" "loopback TCP stream, 1 MiB writes" "$best_s" rge 0.85 "$bad"
 	row "transfer READ 4 KiB, 8 connections, best of 3" "$r4" "reads/s" "trivial server READ 4 KiB" "$b_t4k" ge 100000 "$bad"
 	wrk_run "$MC/api/get/x1m" 1
 	row "  GET /api/get 1 MiB, -c1 (comparison)" "$(awk -v r="$W_RPS" 'BEGIN { print r * 1048576 / 1e9 }')" \

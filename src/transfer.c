@@ -31,7 +31,7 @@
 #include "mooncake.h"
 #include "transfer.h"
 
-#define LOOPS_MIN 2
+#define LOOPS_MIN 1
 #define LOOPS_MAX 8
 #define STALL_MS_DEFAULT 30000
 #define SCAN_MS 250             /* how often loops look for stalls */
@@ -737,7 +737,12 @@ struct mc_xfer *mc_xfer_new(const struct mc_xfer_opts *o,
 	if (o->loops) {
 		x->nloops = o->loops;
 	} else {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		/*
+		 * One loop per two CPUs: a loop moving bytes keeps a core busy,
+		 * and the HTTP workers and local clients need the others (two
+		 * loops on two CPUs served 4 KiB READs 1.5x slower than one).
+		 */
+		long n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
 		x->nloops = n < LOOPS_MIN ? LOOPS_MIN : (unsigned)n;
 	}
 	if (x->nloops > LOOPS_MAX)
