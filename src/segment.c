@@ -314,6 +314,7 @@ static void list_add(struct mc_store *s, struct mc_seg *g)
 	g->seq = ++s->seg_seq;
 	s->segs[s->nsegs++] = g;
 	atomic_fetch_add(&s->capacity, g->size);
+	atomic_fetch_add(&s->seg_gen, 1);
 }
 
 int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
@@ -485,6 +486,7 @@ static void seg_unlist_locked(struct mc_store *s, struct mc_seg *g)
 	}
 	atomic_store(&g->state, SEG_GONE);
 	atomic_fetch_sub(&s->capacity, g->size);
+	atomic_fetch_add(&s->seg_gen, 1);
 }
 
 /* Completes the unmount of an unlisted segment: replicas go. */

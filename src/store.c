@@ -1362,9 +1362,17 @@ static void collect(struct mc_metrics *m, void *arg)
 	mc_series_set(s->c.g_clients, u.segments ? 1 : 0);
 	mc_series_set(s->c.g_cache_nums, (double)u.keys);
 	mc_series_set(s->c.g_pending, (double)u.pending_puts);
-	/* Series of unmounted names disappear: rebuild from the table. */
-	mc_family_clear(s->c.seg_alloc_fam);
-	mc_family_clear(s->c.seg_cap_fam);
+	/*
+	 * Series of unmounted names disappear: rebuild them when the segment
+	 * table changed since the last scrape, else only set the values.
+	 */
+	uint64_t gen = atomic_load(&s->seg_gen);
+
+	if (gen != s->c.seg_gen_seen) {
+		mc_family_clear(s->c.seg_alloc_fam);
+		mc_family_clear(s->c.seg_cap_fam);
+		s->c.seg_gen_seen = gen;
+	}
 	mc_segment_name_foreach(s, collect_segment, s);
 }
 

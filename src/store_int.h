@@ -136,6 +136,7 @@ struct mc_counters {
 	struct mc_family *seg_alloc_fam, *seg_cap_fam;
 	struct mc_series *g_alloc, *g_cap, *g_keys, *g_soft, *g_clients,
 		*g_cache_nums, *g_pending;
+	uint64_t seg_gen_seen;   /* the collector's last rebuild (render-locked) */
 };
 
 struct mc_store {
@@ -154,6 +155,7 @@ struct mc_store {
 	struct mc_old_ep *old_endpoints;
 	_Atomic uint64_t rr;     /* placement rotation */
 	_Atomic uint64_t capacity, used;
+	_Atomic uint64_t seg_gen;  /* moves when a segment is listed or unlisted */
 
 	/* objects */
 	struct mc_shard shards[MC_NSHARDS];
