@@ -708,6 +708,8 @@ int mc_segment_name_foreach(struct mc_store *s,
 	size_t n = seg_snapshot(s, &v);
 	int rc = 0;
 
+	if (!v)
+		return 0;
 	qsort(v, n, sizeof(*v), info_name_cmp);
 	for (size_t i = 0; i < n && !rc;) {
 		uint64_t used = 0, cap = 0;
