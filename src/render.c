@@ -71,6 +71,16 @@ static void add_ratio(struct mc_buf *b, struct mc_metrics *m,
 	mc_buf_addf(b, "%s=%.0f/%.0f", label, r - f, r);
 }
 
+/* The summary's request figures, in upstream's order. */
+static const struct {
+	const char *label, *op;
+} summary_ops[] = {
+	{ "PutStart", "put_start" },   { "PutEnd", "put_end" },
+	{ "PutRevoke", "put_revoke" }, { "Get", "get_replica_list" },
+	{ "Exist", "exist_key" },      { "Del", "remove" },
+	{ "DelAll", "remove_all" },    { "Ping", "ping" },
+};
+
 void mc_render_summary(struct mc_store *s, struct mc_buf *b)
 {
 	struct mc_metrics *m = mc_store_metrics(s);
@@ -87,21 +97,12 @@ void mc_render_summary(struct mc_store *s, struct mc_buf *b)
 	mc_buf_addf(b, " | Keys: %llu (soft-pinned: 0) | Clients: %d",
 		    (unsigned long long)u.keys, u.segments ? 1 : 0);
 	mc_buf_adds(b, " | Requests (Success/Total): ");
-	add_ratio(b, m, "PutStart", "put_start");
-	mc_buf_adds(b, ", ");
-	add_ratio(b, m, "PutEnd", "put_end");
-	mc_buf_adds(b, ", ");
-	add_ratio(b, m, "PutRevoke", "put_revoke");
-	mc_buf_adds(b, ", ");
-	add_ratio(b, m, "Get", "get_replica_list");
-	mc_buf_adds(b, ", ");
-	add_ratio(b, m, "Exist", "exist_key");
-	mc_buf_adds(b, ", ");
-	add_ratio(b, m, "Del", "remove");
-	mc_buf_adds(b, ", ");
-	add_ratio(b, m, "DelAll", "remove_all");
-	mc_buf_adds(b, ", ");
-	add_ratio(b, m, "Ping", "ping");
+	for (size_t i = 0; i < sizeof(summary_ops) / sizeof(summary_ops[0]);
+	     i++) {
+		if (i)
+			mc_buf_adds(b, ", ");
+		add_ratio(b, m, summary_ops[i].label, summary_ops[i].op);
+	}
 	mc_buf_addf(b, " | Eviction: Success/Attempts=%.0f/%.0f, keys=%.0f, size=%s",
 		    counter(m, "master_successful_evictions_total"),
 		    counter(m, "master_attempted_evictions_total"),
