@@ -52,6 +52,9 @@ static uint64_t key_hash(const void *key, size_t n)
 	return h ^ (h >> 32);
 }
 
+/* A key in a message: at most its first 64 bytes, "'%.*s'" style. */
+#define KEY_ARG(k, n) (int)((n) > 64 ? 64 : (n)), (const char *)(k)
+
 static int key_check(const void *key, size_t klen, struct mc_err *err)
 {
 	if (!key || klen == 0 || klen > MC_KEY_MAX)
@@ -114,6 +117,17 @@ static void obj_unref(struct mc_obj *o)
 	for (unsigned i = 0; i < o->nrep; i++)
 		blk_unref(o->rep[i]);
 	free(o);
+}
+
+/* Drops a chain (linked by next) of versions unlinked from the index. */
+static void objs_unref(struct mc_obj *gone)
+{
+	while (gone) {
+		struct mc_obj *next = gone->next;
+
+		obj_unref(gone);
+		gone = next;
+	}
 }
 
 static bool obj_leased(const struct mc_obj *o, uint64_t now)
@@ -341,12 +355,7 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 				}
 			}
 			pthread_rwlock_unlock(&sh->lock);
-			while (gone) {
-				struct mc_obj *next = gone->next;
-
-				obj_unref(gone);
-				gone = next;
-			}
+			objs_unref(gone);
 		}
 	}
 out:
@@ -433,6 +442,8 @@ static void put_unref(struct mc_put *p)
 	free(p);
 }
 
+static bool put_close(struct mc_put *p);
+
 static int put_new(struct mc_store *s, const void *key, size_t klen,
 		   uint64_t size, bool registered, struct mc_put **out,
 		   struct mc_err *err)
@@ -464,8 +475,7 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 				rc = mc_err_set(err, -EBUSY,
 						MC_OBJECT_ALREADY_EXISTS,
 						"a put of key '%.*s' is already open",
-						(int)(klen > 64 ? 64 : klen),
-						(const char *)key);
+						KEY_ARG(key, klen));
 				goto fail;
 			}
 		}
@@ -486,18 +496,7 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 				(unsigned long long)size,
 				atomic_load(&s->capacity) ? " even after eviction"
 							  : ": no segment mounted");
-		if (registered) {
-			pthread_mutex_lock(&s->pending_lock);
-			for (struct mc_put **pp = &s->pending; *pp;
-			     pp = &(*pp)->next)
-				if (*pp == p) {
-					*pp = p->next;
-					atomic_fetch_sub(&s->npending, 1);
-					put_unref(p);
-					break;
-				}
-			pthread_mutex_unlock(&s->pending_lock);
-		}
+		put_close(p);   /* off the pending list, unless the timeout was first */
 		put_unref(p);
 		goto fail;
 	}
@@ -608,7 +607,7 @@ int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err)
 		mc_series_add(p->store->c.put_end_fail, 1);
 		rc = mc_err_set(err, -ETIMEDOUT, MC_INVALID_WRITE,
 				"the put of key '%.*s' was revoked",
-				(int)(p->klen > 64 ? 64 : p->klen), p->key);
+				KEY_ARG(p->key, p->klen));
 	}
 	put_unref(p);
 	return rc;
@@ -664,7 +663,7 @@ int mc_put_end(struct mc_store *s, const void *key, size_t klen,
 	if (!p) {
 		rc = mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
 				"no open put of key '%.*s'",
-				(int)(klen > 64 ? 64 : klen), (const char *)key);
+				KEY_ARG(key, klen));
 		goto fail;
 	}
 	rc = put_publish(p, false, err);
@@ -688,7 +687,7 @@ int mc_put_revoke(struct mc_store *s, const void *key, size_t klen,
 	if (!p) {
 		rc = mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
 				"no open put of key '%.*s'",
-				(int)(klen > 64 ? 64 : klen), (const char *)key);
+				KEY_ARG(key, klen));
 		goto fail;
 	}
 	put_revoke_closed(p);
@@ -741,7 +740,7 @@ static void puts_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
 		struct mc_put *next = gone->next;
 
 		mc_info("revoked the unfinished put of key '%.*s'",
-			(int)(gone->klen > 64 ? 64 : gone->klen), gone->key);
+			KEY_ARG(gone->key, gone->klen));
 		put_revoke_closed(gone);
 		put_unref(gone);
 		gone = next;
@@ -1027,11 +1026,11 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 	if (!*pp) {
 		rc = mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
 				"key '%.*s' not found",
-				(int)(klen > 64 ? 64 : klen), (const char *)key);
+				KEY_ARG(key, klen));
 	} else if (!force && obj_leased(*pp, store_now(s))) {
 		rc = mc_err_set(err, -EBUSY, MC_OBJECT_HAS_LEASE,
 				"key '%.*s' has a read lease",
-				(int)(klen > 64 ? 64 : klen), (const char *)key);
+				KEY_ARG(key, klen));
 	} else {
 		o = obj_unlink(s, sh, pp);
 	}
@@ -1073,12 +1072,7 @@ int64_t mc_remove_all(struct mc_store *s, bool force)
 			}
 		}
 		pthread_rwlock_unlock(&sh->lock);
-		while (gone) {
-			struct mc_obj *next = gone->next;
-
-			obj_unref(gone);
-			gone = next;
-		}
+		objs_unref(gone);
 	}
 	return n;
 }
@@ -1137,12 +1131,7 @@ void store_drop_segment(struct mc_store *s, struct mc_seg *g)
 			}
 		}
 		pthread_rwlock_unlock(&sh->lock);
-		while (gone) {
-			struct mc_obj *next = gone->next;
-
-			obj_unref(gone);
-			gone = next;
-		}
+		objs_unref(gone);
 	}
 	leases_expire(s, store_now(s), g);
 	puts_expire(s, 0, g);
