@@ -63,12 +63,18 @@ struct mc_store_opts {
 	 */
 	bool manual_tick;
 	/*
-	 * Called (when set) to register/unregister segment memory with a
-	 * transport (RDMA memory registration). Return 0 or -errno; a
-	 * failing register fails the mount. rkey is stored in the segment.
+	 * Called (when set) to hand every segment's memory to the transport
+	 * of its @protocol at mount (RDMA memory registration; tcp needs
+	 * none) and to take it back when the segment goes. register_mem
+	 * returns 0 (registered: unregister_mem is called when the segment
+	 * goes), 1 (nothing to register: it is not), or -errno, which fails
+	 * the mount. rkey is stored in the segment. When NULL, only tcp
+	 * segments can mount.
 	 */
-	int (*register_mem)(void *arg, void *base, uint64_t size, uint32_t *rkey);
-	void (*unregister_mem)(void *arg, void *base, uint64_t size);
+	int (*register_mem)(void *arg, const char *protocol, void *base,
+			    uint64_t size, uint32_t *rkey);
+	void (*unregister_mem)(void *arg, const char *protocol, void *base,
+			       uint64_t size);
 	void *register_arg;
 };
 

@@ -26,7 +26,8 @@ static void seg_free(struct mc_seg *g)
 	struct mc_store *s = g->store;
 
 	if (g->registered && s->o.unregister_mem)
-		s->o.unregister_mem(s->o.register_arg, g->base, g->size);
+		s->o.unregister_mem(s->o.register_arg, g->protocol, g->base,
+				    g->size);
 	if (g->map)
 		munmap(g->map, g->map_len);
 	mc_alloc_free(g->alloc);
@@ -255,18 +256,22 @@ static int seg_register(struct mc_store *s, struct mc_seg *g,
 {
 	int rc;
 
-	if (strcmp(g->protocol, "rdma"))
-		return 0;
-	if (!s->o.register_mem)
+	/* Without a transport layer, only tcp (which registers nothing) works. */
+	if (!s->o.register_mem) {
+		if (strcmp(g->protocol, "rdma"))
+			return 0;
 		return mc_err_set(err, -EOPNOTSUPP, MC_INVALID_PARAMS,
 				  "protocol 'rdma' is not available: built without rdma-core");
-	rc = s->o.register_mem(s->o.register_arg, g->base, g->size, &g->rkey);
+	}
+	rc = s->o.register_mem(s->o.register_arg, g->protocol, g->base,
+			       g->size, &g->rkey);
 	if (rc < 0)
 		return mc_err_set(err, rc, MC_INVALID_PARAMS,
-				  "cannot register segment '%s' for rdma: %s",
-				  g->id, rc == -EOPNOTSUPP ? "no RDMA device found"
-							   : strerror(-rc));
-	g->registered = true;
+				  "cannot register segment '%s' for %s: %s",
+				  g->id, g->protocol,
+				  rc == -EOPNOTSUPP ? "no RDMA device found"
+						    : strerror(-rc));
+	g->registered = rc == 0;
 	return 0;
 }
 
