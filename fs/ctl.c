@@ -2,6 +2,8 @@
  * ctl.c - the messages of ctl/mount and ctl/unmount: parse, look up,
  * execute (Plan 9's Cmdtab habit), one message per write(2).
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

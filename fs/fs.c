@@ -10,6 +10,8 @@
  */
 #define FUSE_USE_VERSION 314
 
+#include "autoconfig.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,8 @@
 /*
  * keyname.c - the one-to-one key <-> file name encoding of keyname.h.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <string.h>
 

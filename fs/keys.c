@@ -1,6 +1,8 @@
 /*
  * keys.c - keys/: streaming readdir and open value files (tree.h).
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>

@@ -1,6 +1,8 @@
 /*
  * spec.c - parse and format the ctl/mount grammar of spec.h.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,6 +1,8 @@
 /*
  * tree.c - the node table of tree.h, path resolution and the views.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

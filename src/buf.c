@@ -1,6 +1,8 @@
 /*
  * buf.c - the growable byte buffer.
  */
+#include "autoconfig.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

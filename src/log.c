@@ -1,6 +1,8 @@
 /*
  * log.c - one-line messages on stderr.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>

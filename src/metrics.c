@@ -1,6 +1,8 @@
 /*
  * metrics.c - the metrics registry and its Prometheus text exposition.
  */
+#include "autoconfig.h"
+
 #include <dirent.h>
 #include <math.h>
 #include <pthread.h>

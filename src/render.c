@@ -1,6 +1,8 @@
 /*
  * render.c - bodies the HTTP service and the FUSE tree both serve.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

@@ -3,6 +3,8 @@
  * large mounts, unmounting at once or after a grace period, and the
  * replica buffers carved out of them.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -2,6 +2,8 @@
  * store.c - objects: the sharded index, puts (one-shot and two-phase),
  * gets, leases, removal, eviction and the timers that drive them.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>

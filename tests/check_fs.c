@@ -3,6 +3,8 @@
  * key <-> file name encoding, and the tree (lookup and rendering) over a
  * real store.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,6 +3,8 @@
  * status table and error bodies, percent-decoding, query parameters,
  * keys, JSON bodies and the segment request checks.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>

@@ -5,6 +5,8 @@
  * Bodies shared with the FUSE tree come from render.h, so both doors
  * answer the same bytes.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>

@@ -7,6 +7,8 @@
  * value crosses memory once on its way in; GET answers from the
  * reference's bytes without a copy for large values.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

@@ -2,6 +2,8 @@
  * api_segments.c - /api/mount, /api/mount_shm, /api/unmount and
  * /api/unmount_shm (CONTRACT section 4), with the seed's validation.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

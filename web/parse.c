@@ -1,6 +1,8 @@
 /*
  * parse.c - percent-decoding, query parameters, keys, JSON bodies.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

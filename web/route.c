@@ -1,6 +1,8 @@
 /*
  * route.c - the one table of HTTP routes.
  */
+#include "autoconfig.h"
+
 #include <stdio.h>
 #include <string.h>
 

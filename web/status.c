@@ -1,6 +1,8 @@
 /*
  * status.c - errno -> HTTP status, reason phrases, error bodies.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <string.h>
 

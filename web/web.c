@@ -8,6 +8,8 @@
  * decoding is off in civetweb (decode_url=no) so that "%2F" and "%00"
  * reach the handlers as written and keys are decoded exactly once.
  */
+#include "autoconfig.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>

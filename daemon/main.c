@@ -7,6 +7,8 @@
  * down in reverse order. Exit status: 0 after a signal, 1 when something
  * could not start, 2 on a bad configuration.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -3,6 +3,8 @@
  * options, all through one table of keys so that the three spellings of
  * a setting cannot disagree on what they accept.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
