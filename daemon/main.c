@@ -156,12 +156,12 @@ int main(int argc, char **argv)
 	struct mc_config cfg;
 	struct mc_store_opts so;
 	struct xfer_opts xo;
-	struct mc_web_opts wo;
-	struct mc_fs_opts fo;
+	struct web_opts wo;
+	struct fs_opts fo;
 	struct xfer *x = NULL;
 	struct mc_store *s = NULL;
-	struct mc_web *w = NULL;
-	struct mc_fs *f = NULL;
+	struct web *w = NULL;
+	struct fs *f = NULL;
 	char *token = NULL, err[512];
 	sigset_t wait_set;
 	int r, sig, status = EXIT_START;
@@ -237,26 +237,26 @@ int main(int argc, char **argv)
 		goto out_store;
 	}
 
-	wo = (struct mc_web_opts){
+	wo = (struct web_opts){
 		.host = cfg.http_host,
 		.port = cfg.http_port,
 		.auth_token = token,
 		.max_body = cfg.max_body,
 	};
 	err[0] = '\0';
-	w = mc_web_start(s, &wo, err, sizeof(err));
+	w = web_start(s, &wo, err, sizeof(err));
 	if (!w) {
 		fprintf(stderr, "mooncaked: cannot start the HTTP server: %s\n",
 			err);
 		goto out_listener;
 	}
 	if (cfg.enable_fuse) {
-		fo = (struct mc_fs_opts){
+		fo = (struct fs_opts){
 			.mountpoint = cfg.mountpoint,
 			.allow_other = cfg.allow_other,
 		};
 		err[0] = '\0';
-		f = mc_fs_start(s, &fo, err, sizeof(err));
+		f = fs_start(s, &fo, err, sizeof(err));
 		if (!f) {
 			fprintf(stderr, "mooncaked: cannot mount the control "
 				"filesystem on '%s': %s\n", cfg.mountpoint,
@@ -267,27 +267,27 @@ int main(int argc, char **argv)
 
 	if (strchr(cfg.http_host, ':'))
 		announce("mooncaked: http http://[%s]:%u/\n", cfg.http_host,
-			 mc_web_port(w));
+			 web_port(w));
 	else
 		announce("mooncaked: http http://%s:%u/\n", cfg.http_host,
-			 mc_web_port(w));
+			 web_port(w));
 	announce("mooncaked: transfer %s\n", xfer_endpoint(x));
 	if (f)
 		announce("mooncaked: fuse %s\n", cfg.mountpoint);
 	/* ready means /health answers 200 */
-	mc_web_set_ready(w, true);
+	web_set_ready(w, true);
 	announce("mooncaked: ready\n");
 
 	sig = wait_for_stop(&wait_set);
 	mc_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	/* /health says 503 while the doors close */
-	mc_web_set_ready(w, false);
+	web_set_ready(w, false);
 	status = EXIT_SUCCESS;
 
 	if (f)
-		mc_fs_stop(f);
+		fs_stop(f);
 out_web:
-	mc_web_stop(w);
+	web_stop(w);
 out_listener:
 	/*
 	 * The listener touches the store, so it stops first; the transport

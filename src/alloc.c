@@ -57,7 +57,7 @@ static uint64_t prio(const struct mc_blk *b)
 	return x;
 }
 
-static int is_free(const struct mc_blk *b)
+static bool is_free(const struct mc_blk *b)
 {
 	return b->owner == NULL;
 }

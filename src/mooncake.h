@@ -100,7 +100,6 @@ const struct mc_store_opts *mc_store_get_opts(const struct mc_store *s);
 void mc_store_set_endpoint(struct mc_store *s, const char *endpoint);
 /* Runs timers: lease-deferred frees, grace-period ends, put timeouts. */
 void mc_store_tick(struct mc_store *s);
-uint64_t mc_store_now_ms(const struct mc_store *s);
 
 /* ------------------------------------------------------------- segments */
 
@@ -249,7 +248,6 @@ int mc_put_begin(struct mc_store *s, const void *key, size_t klen,
 size_t mc_put_ndesc(const struct mc_put *p);
 const struct mc_desc *mc_put_desc(const struct mc_put *p, size_t i);
 void *mc_put_buffer(struct mc_put *p, size_t i);
-uint64_t mc_put_size(const struct mc_put *p);
 /*
  * Publishes the put and lets go of the handle. Replica 0's bytes are
  * copied into the other replicas first when @copy_replicas. -ETIMEDOUT

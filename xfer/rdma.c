@@ -86,7 +86,8 @@ static int rdma_open(struct xfer_rdma *rd, char *err, size_t errlen)
 	rc = 0;
 	for (tok = strtok_r(list, ", \t", &save); tok && rc == 0;
 	     tok = strtok_r(NULL, ", \t", &save)) {
-		int i, dup = 0;
+		bool dup = false;
+		int i;
 
 		for (i = 0; i < opened; i++)
 			dup |= !strcmp(rd->names[i], tok);
