@@ -2,6 +2,8 @@
  * frame.c - coro_rpc headers, framework error replies, the dispatcher and
  * the per-connection session that turns a byte stream into replies.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -2,6 +2,8 @@
  * md5.c - MD5 after RFC 1321, one block at a time over a 64-byte window,
  * and the RPC's two hashes on top of it.
  */
+#include "autoconfig.h"
+
 #include <string.h>
 
 #include "md5.h"

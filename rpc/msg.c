@@ -9,6 +9,8 @@
  * equals the literal its description yields, and that the codes computed
  * from them are the ones upstream uses.
  */
+#include "autoconfig.h"
+
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>

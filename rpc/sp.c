@@ -13,6 +13,8 @@
  * cannot make the arena grow past a small multiple of the body. Recursion
  * follows the static type tree, never the input.
  */
+#include "autoconfig.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdalign.h>

@@ -4,15 +4,16 @@
  * real master, round trips of every message, the length-width switch,
  * and hostile bodies and frames.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "check.h"
-#include "rpc/frame.h"
-#include "rpc/md5.h"
+#include "err.h"
+#include "rpc.h"
 #include "rpc_util.h"
-#include "src/err.h"
 
 /* ---------------------------------------------------------------- md5 */
 

@@ -1,11 +1,13 @@
 /*
  * rpc_util.c - see rpc_util.h. The walkers follow sp.h's C layouts.
  */
+#include "autoconfig.h"
+
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "rpc_util.h"
-#include "src/buf.h"
 
 struct vec {
 	void *v;

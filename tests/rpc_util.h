@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rpc/sp.h"
+#include "rpc.h"
 
 /*
  * Fills @obj (described by @t) with values drawn from *@rng: every
