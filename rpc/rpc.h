@@ -6,6 +6,8 @@
  *   sp.h     struct_pack: buffers, the arena, values, the codec
  *   msg.h    the calls' C structs and the call table
  *   frame.h  coro_rpc framing, the dispatcher, the per-connection session
+ *   server.h the epoll server that serves a handler table
+ *   client.h a blocking client (tests, tools)
  *
  * The headers include one another by their plain names, which resolve
  * in this directory first, so a target may put rpc/ on its include path
@@ -18,5 +20,7 @@
 #include "sp.h"
 #include "msg.h"
 #include "frame.h"
+#include "server.h"
+#include "client.h"
 
 #endif

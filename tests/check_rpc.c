@@ -7,8 +7,11 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "err.h"
@@ -778,12 +781,20 @@ struct svc_state {
 };
 
 /* Deterministic answers: real-looking for a few calls, seeded otherwise. */
+static bool is_k1(struct rpc_str k)
+{
+	return k.len == 2 && !memcmp(k.p, "k1", 2);
+}
+
+/* @ctx NULL: no state, so loops may run it at once. */
 static void h_any(void *ctx, const struct rpc_call *c, const void *req,
 		  void *resp, struct rpc_arena *a)
 {
 	struct svc_state *st = ctx;
+	uint64_t local = 1, *seed = st ? &st->seed : &local;
 
-	st->calls++;
+	if (st)
+		st->calls++;
 	switch (c->call) {
 	case RPC_SERVICE_READY:
 		((struct rpc_exp_str *)resp)->v = RPC_STR(RPC_STORE_VERSION);
@@ -792,14 +803,28 @@ static void h_any(void *ctx, const struct rpc_call *c, const void *req,
 		const struct rpc_key_req *q = req;
 		struct rpc_exp_bool *r = resp;
 
-		if (q->key.len == 2 && !memcmp(q->key.p, "k1", 2))
+		if (is_k1(q->key))
 			r->v = true;
 		else
 			r->err = MC_OBJECT_NOT_FOUND;
 		return;
 	}
+	case RPC_BATCH_EXIST_KEY: {
+		const struct rpc_keys_req *q = req;
+		struct rpc_batch_bool *r = resp;
+
+		r->n = q->keys.n;
+		r->v = rpc_arena_array(a, r->n, sizeof(*r->v));
+		for (size_t i = 0; i < r->n; i++) {
+			if (is_k1(q->keys.v[i]))
+				r->v[i].v = true;
+			else
+				r->v[i].err = MC_OBJECT_NOT_FOUND;
+		}
+		return;
+	}
 	default:
-		rpc_test_fill(c->resp, resp, &st->seed, 3, a);
+		rpc_test_fill(c->resp, resp, seed, 3, a);
 		return;
 	}
 }
@@ -1043,6 +1068,344 @@ START_TEST(test_session_pipeline_pieces)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- server */
+
+static struct rpc_server *serve_on_loopback(const struct rpc_service *svc,
+					    unsigned loops, unsigned stall_ms)
+{
+	struct rpc_server_opts o = { .host = "127.0.0.1",
+				     .loops = loops,
+				     .stall_ms = stall_ms,
+				     .max_body = 1 << 20 };
+	char err[256] = "";
+	struct rpc_server *srv = rpc_server_start(&o, svc, err, sizeof(err));
+
+	ck_assert_msg(srv != NULL, "server: %s", err);
+	ck_assert_uint_gt(rpc_server_port(srv), 0);
+	return srv;
+}
+
+static struct rpc_client *dial(struct rpc_server *srv)
+{
+	char err[256] = "";
+	struct rpc_client *c = rpc_client_connect(
+		"127.0.0.1", rpc_server_port(srv), 5000, err, sizeof(err));
+
+	ck_assert_msg(c != NULL, "client: %s", err);
+	return c;
+}
+
+/* True when the server closed @c (its next read sees the end). */
+static bool closed_by_server(struct rpc_client *c)
+{
+	struct rpc_resp_hdr h;
+	struct rpc_buf b = { 0 };
+	int rc;
+
+	while ((rc = rpc_client_recv_raw(c, &h, &b)) == 0)
+		;
+	rpc_buf_release(&b);
+	return rc == -ECONNRESET;
+}
+
+START_TEST(test_server_calls)
+{
+	struct rpc_service svc;
+	struct rpc_server *srv;
+	struct rpc_client *c;
+	struct rpc_arena a = { 0 };
+	struct rpc_buf frame = { 0 }, body = { 0 };
+	struct rpc_resp_hdr h;
+	struct rpc_exp_str ready;
+	struct rpc_exp_bool exist;
+	struct rpc_batch_bool batch;
+	struct rpc_remove_all_resp removed;
+	struct rpc_key_req q = { RPC_STR("k1"), RPC_STR("default") };
+	struct rpc_remove_all_req ra = { true, RPC_STR("") };
+	struct rpc_keys_req bq = { .tenant_id = RPC_STR("default") };
+	struct rpc_str keys[300];
+	char err[256];
+
+	svc_init(&svc, NULL);
+	srv = serve_on_loopback(&svc, 1, 0);
+	c = dial(srv);
+	ck_assert_int_eq(rpc_client_call(c, RPC_SERVICE_READY, NULL, &ready,
+					 &a, err, sizeof(err)), 0);
+	str_is(ready.v, RPC_STORE_VERSION);
+	ck_assert_int_eq(rpc_client_call(c, RPC_EXIST_KEY, &q, &exist, &a, err,
+					 sizeof(err)), 0);
+	ck_assert(exist.err == 0 && exist.v);
+	q.key = RPC_STR("nope");
+	ck_assert_int_eq(rpc_client_call(c, RPC_EXIST_KEY, &q, &exist, &a, err,
+					 sizeof(err)), 0);
+	ck_assert_int_eq(exist.err, MC_OBJECT_NOT_FOUND);
+
+	/* 300 keys: every length of the message on two bytes, both ways. */
+	for (int i = 0; i < 300; i++)
+		keys[i] = i % 2 ? RPC_STR("k1") : RPC_STR("k2");
+	bq.keys = (struct rpc_strs){ keys, 300 };
+	ck_assert_int_eq(rpc_client_call(c, RPC_BATCH_EXIST_KEY, &bq, &batch,
+					 &a, err, sizeof(err)), 0);
+	ck_assert_uint_eq(batch.n, 300);
+	for (int i = 0; i < 300; i++)
+		ck_assert_int_eq(batch.v[i].err,
+				 i % 2 ? 0 : MC_OBJECT_NOT_FOUND);
+
+	/* Not served: 11 with upstream's message, and the connection stays. */
+	ck_assert_int_eq(rpc_client_call(c, RPC_REMOVE_ALL, &ra, &removed, &a,
+					 err, sizeof(err)),
+			 RPC_ERRC_NOT_REGISTERED);
+	ck_assert_str_eq(err, "RemoveAll: the rpc function not registered");
+	bytes(&frame, "15 00 00 00 63000000 efbeadde 00000000 00000000");
+	ck_assert_int_eq(rpc_client_send_raw(c, frame.p, frame.len), 0);
+	ck_assert_int_eq(rpc_client_recv_raw(c, &h, &body), 0);
+	ck_assert_uint_eq(h.err_code, RPC_ERRC_NOT_REGISTERED);
+	ck_assert_uint_eq(h.seq, 99);
+	/* 1c1ac65's ExistKey(key), no tenant: 4; the connection stays. */
+	bytes(&frame, "15 00 00 00 64000000 095f3889 07000000 00000000 "
+		      "76facf9d 02 \"k1\"");
+	ck_assert_int_eq(rpc_client_send_raw(c, frame.p, frame.len), 0);
+	ck_assert_int_eq(rpc_client_recv_raw(c, &h, &body), 0);
+	ck_assert_uint_eq(h.err_code, RPC_ERRC_INVALID_ARGS);
+	ck_assert_uint_eq(h.seq, 100);
+
+	/* A frame that arrives a byte at a time. */
+	bytes(&frame, "15 00 00 00 65000000 095f3889 0f000000 00000000 "
+		      "d81ef97c 02 \"k1\" 07 \"default\"");
+	for (size_t i = 0; i < frame.len; i++)
+		ck_assert_int_eq(rpc_client_send_raw(c, frame.p + i, 1), 0);
+	ck_assert_int_eq(rpc_client_recv(c, RPC_EXIST_KEY, 101, &exist, &a,
+					 err, sizeof(err)), 0);
+	ck_assert(exist.err == 0 && exist.v);
+	ck_assert_int_eq(rpc_client_call(c, RPC_SERVICE_READY, NULL, &ready,
+					 &a, err, sizeof(err)), 0);
+	rpc_client_close(c);
+	rpc_server_free(srv);
+	rpc_buf_release(&frame);
+	rpc_buf_release(&body);
+	rpc_arena_release(&a);
+}
+END_TEST
+
+/* Requests sent before any reply is read come back in order. */
+START_TEST(test_server_pipeline)
+{
+	int n = mc_test_quick() ? 60 : 600;
+	struct rpc_service svc;
+	struct rpc_server *srv;
+	struct rpc_client *c;
+	struct rpc_arena a = { 0 }, qa = { 0 };
+	uint32_t *seqs = calloc(n, sizeof(*seqs));
+	char err[256];
+
+	svc_init(&svc, NULL);
+	srv = serve_on_loopback(&svc, 1, 0);
+	c = dial(srv);
+	for (int i = 0; i < n; i++) {
+		const struct rpc_call *k = rpc_call_get(i % RPC_NCALLS);
+		void *q = k->req ? rpc_arena_alloc(&qa, k->req->size) : NULL;
+		uint64_t seed = i;
+
+		if (q)
+			rpc_test_fill(k->req, q, &seed, 3, &qa);
+		ck_assert_int_eq(rpc_client_send(c, k->call, q,
+						 i & 1 ? RPC_SP_LITERAL : 0,
+						 &seqs[i]), 0);
+		rpc_arena_reset(&qa);
+	}
+	for (int i = 0; i < n; i++) {
+		const struct rpc_call *k = rpc_call_get(i % RPC_NCALLS);
+		void *r = rpc_arena_alloc(&a, k->resp->size);
+		int rc = rpc_client_recv(c, k->call, seqs[i], r, &a, err,
+					 sizeof(err));
+
+		ck_assert_msg(rc == (k->call == RPC_REMOVE_ALL
+					     ? RPC_ERRC_NOT_REGISTERED : 0),
+			      "reply %d: %d %s", i, rc, err);
+		rpc_arena_reset(&a);
+	}
+	free(seqs);
+	rpc_client_close(c);
+	rpc_server_free(srv);
+	rpc_arena_release(&a);
+	rpc_arena_release(&qa);
+}
+END_TEST
+
+/* A malformed frame closes its connection, after the replies before it. */
+START_TEST(test_server_malformed_closes_one)
+{
+	static const char *const bad[] = {
+		"16 00 00 00 01000000 56bb817b 00000000 00000000",
+		"15 01 00 00 01000000 56bb817b 00000000 00000000",
+		"15 00 02 00 01000000 56bb817b 00000000 00000000",
+		"15 00 00 00 01000000 095f3889 00002000 00000000",
+	};
+	struct rpc_service svc;
+	struct rpc_server *srv;
+	struct rpc_client *good;
+	struct rpc_arena a = { 0 };
+	struct rpc_exp_str ready;
+	char err[256];
+
+	svc_init(&svc, NULL);
+	srv = serve_on_loopback(&svc, 2, 0);
+	good = dial(srv);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct rpc_client *c = dial(srv);
+		struct rpc_buf frame = { 0 };
+		uint32_t seq;
+
+		ck_assert_int_eq(rpc_client_send(c, RPC_SERVICE_READY, NULL, 0,
+						 &seq), 0);
+		bytes(&frame, bad[i]);
+		ck_assert_int_eq(rpc_client_send_raw(c, frame.p, frame.len), 0);
+		ck_assert_int_eq(rpc_client_recv(c, RPC_SERVICE_READY, seq,
+						 &ready, &a, err, sizeof(err)),
+				 0);
+		ck_assert_msg(closed_by_server(c), "bad frame %zu kept open",
+			      i);
+		ck_assert_int_eq(rpc_client_call(good, RPC_SERVICE_READY, NULL,
+						 &ready, &a, err, sizeof(err)),
+				 0);
+		rpc_client_close(c);
+		rpc_buf_release(&frame);
+	}
+	rpc_client_close(good);
+	rpc_server_free(srv);
+	rpc_arena_release(&a);
+}
+END_TEST
+
+/* Half a frame for longer than stall_ms closes; an idle client stays. */
+START_TEST(test_server_stall)
+{
+	struct rpc_service svc;
+	struct rpc_server *srv;
+	struct rpc_client *stuck, *idle;
+	struct rpc_arena a = { 0 };
+	struct rpc_exp_str ready;
+	char err[256];
+
+	svc_init(&svc, NULL);
+	srv = serve_on_loopback(&svc, 1, 300);
+	stuck = dial(srv);
+	idle = dial(srv);
+	ck_assert_int_eq(rpc_client_send_raw(stuck, "\x15\x00\x00\x00", 4), 0);
+	usleep(1200 * 1000);
+	ck_assert(closed_by_server(stuck));
+	ck_assert_int_eq(rpc_client_call(idle, RPC_SERVICE_READY, NULL, &ready,
+					 &a, err, sizeof(err)), 0);
+	rpc_client_close(stuck);
+	rpc_client_close(idle);
+	rpc_server_free(srv);
+	rpc_arena_release(&a);
+}
+END_TEST
+
+struct hammer {
+	struct rpc_server *srv;
+	int calls, failures;
+};
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *hm = arg;
+	struct rpc_client *c;
+	struct rpc_arena a = { 0 };
+	struct rpc_exp_bool r;
+	struct rpc_key_req q = { RPC_STR("k1"), RPC_STR("default") };
+	char err[256];
+
+	c = rpc_client_connect("127.0.0.1", rpc_server_port(hm->srv), 5000,
+			       err, sizeof(err));
+	if (!c) {
+		hm->failures = hm->calls;
+		return NULL;
+	}
+	for (int i = 0; i < hm->calls; i++) {
+		q.key = i % 3 ? RPC_STR("k1") : RPC_STR("k3");
+		if (rpc_client_call(c, RPC_EXIST_KEY, &q, &r, &a, err,
+				    sizeof(err)) ||
+		    r.v != (i % 3 != 0))
+			hm->failures++;
+		rpc_arena_reset(&a);
+	}
+	rpc_client_close(c);
+	rpc_arena_release(&a);
+	return NULL;
+}
+
+START_TEST(test_server_concurrent_clients)
+{
+	enum { NT = 4 };
+	struct rpc_service svc;
+	struct hammer hm[NT];
+	pthread_t th[NT];
+	struct rpc_server *srv;
+
+	svc_init(&svc, NULL);
+	srv = serve_on_loopback(&svc, 2, 0);
+	for (int i = 0; i < NT; i++) {
+		hm[i] = (struct hammer){ srv, mc_test_quick() ? 20 : 300, 0 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, hammer_main,
+						&hm[i]), 0);
+	}
+	for (int i = 0; i < NT; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(hm[i].failures, 0);
+	}
+	rpc_server_free(srv);
+}
+END_TEST
+
+/* Stopping closes every connection, mid-frame or idle. */
+START_TEST(test_server_stop_closes)
+{
+	struct rpc_service svc;
+	struct rpc_server *srv;
+	struct rpc_client *c1, *c2;
+
+	svc_init(&svc, NULL);
+	srv = serve_on_loopback(&svc, 2, 0);
+	c1 = dial(srv);
+	c2 = dial(srv);
+	ck_assert_int_eq(rpc_client_send_raw(c1, "\x15\x00", 2), 0);
+	usleep(50 * 1000);
+	rpc_server_stop(srv);
+	ck_assert(closed_by_server(c1));
+	ck_assert(closed_by_server(c2));
+	rpc_server_stop(srv);
+	rpc_server_free(srv);
+	rpc_client_close(c1);
+	rpc_client_close(c2);
+}
+END_TEST
+
+START_TEST(test_server_bad_options)
+{
+	struct rpc_service svc;
+	struct rpc_server_opts o = { .host = "not-an-address" };
+	struct rpc_server *srv, *again;
+	char err[256] = "";
+
+	svc_init(&svc, NULL);
+	ck_assert_ptr_null(rpc_server_start(&o, &svc, err, sizeof(err)));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_msg(strstr(err, "not-an-address"), "%s", err);
+	o = (struct rpc_server_opts){ .host = "127.0.0.1", .port = 70000 };
+	ck_assert_ptr_null(rpc_server_start(&o, &svc, err, sizeof(err)));
+	ck_assert_int_eq(errno, EINVAL);
+	srv = serve_on_loopback(&svc, 1, 0);
+	o.port = rpc_server_port(srv);
+	again = rpc_server_start(&o, &svc, err, sizeof(err));
+	ck_assert_ptr_null(again);
+	ck_assert_int_eq(errno, EADDRINUSE);
+	rpc_server_free(srv);
+	rpc_server_free(NULL);
+}
+END_TEST
+
 START_TEST(test_uuid_text)
 {
 	struct rpc_uuid u;
@@ -1092,6 +1455,17 @@ static Suite *rpc_suite(void)
 	tcase_add_test(tc, test_invalid_args_reply);
 	tcase_add_test(tc, test_session_pipeline_pieces);
 	tcase_add_test(tc, test_uuid_text);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("server");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_server_calls);
+	tcase_add_test(tc, test_server_pipeline);
+	tcase_add_test(tc, test_server_malformed_closes_one);
+	tcase_add_test(tc, test_server_stall);
+	tcase_add_test(tc, test_server_concurrent_clients);
+	tcase_add_test(tc, test_server_stop_closes);
+	tcase_add_test(tc, test_server_bad_options);
 	suite_add_tcase(s, tc);
 	return s;
 }
