@@ -3,6 +3,8 @@
  * large mounts, unmounting at once or after a grace period, and the
  * replica buffers carved out of them.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,7 +28,8 @@ static void seg_free(struct mc_seg *g)
 	struct mc_store *s = g->store;
 
 	if (g->registered && s->o.unregister_mem)
-		s->o.unregister_mem(s->o.register_arg, g->base, g->size);
+		s->o.unregister_mem(s->o.register_arg, g->protocol, g->base,
+				    g->size);
 	if (g->map)
 		munmap(g->map, g->map_len);
 	mc_alloc_free(g->alloc);
@@ -37,7 +40,7 @@ static void seg_free(struct mc_seg *g)
 	free(g);
 }
 
-static void seg_unref(struct mc_seg *g)
+void seg_unref(struct mc_seg *g)
 {
 	if (atomic_fetch_sub(&g->refs, 1) == 1)
 		seg_free(g);
@@ -45,7 +48,7 @@ static void seg_unref(struct mc_seg *g)
 
 void blk_set_state(struct mc_blk *b, uint32_t state, uint64_t value_size)
 {
-	_Atomic uint32_t *st = (_Atomic uint32_t *)&b->u.state;
+	_Atomic uint32_t *st = &b->u.state;
 	uint32_t old = atomic_load(st), nv;
 
 	do {
@@ -56,7 +59,7 @@ void blk_set_state(struct mc_blk *b, uint32_t state, uint64_t value_size)
 
 void blk_unref(struct mc_blk *b)
 {
-	_Atomic uint32_t *ref = (_Atomic uint32_t *)&b->u.ref;
+	_Atomic uint32_t *ref = &b->u.ref;
 
 	if (atomic_fetch_sub(ref, 1) != 1)
 		return;
@@ -114,9 +117,12 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
 			continue;
 		atomic_fetch_add(&g->refs, 1);
 		atomic_fetch_add(&s->used, b->size);
-		b->u.ref = 1;
-		b->u.lease_until = 0;
-		b->u.state = BLK_PENDING;
+		/* Nobody else knows the block yet: plain stores will do. */
+		atomic_store_explicit(&b->u.ref, 1, memory_order_relaxed);
+		atomic_store_explicit(&b->u.lease_until, 0,
+				      memory_order_relaxed);
+		atomic_store_explicit(&b->u.state, BLK_PENDING,
+				      memory_order_relaxed);
 		blk_set_state(b, BLK_PENDING, size);
 		out[got++] = b;
 	}
@@ -176,8 +182,8 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 	pthread_mutex_lock(&g->lock);
 	b = mc_alloc_find(g->alloc, addr - (uint64_t)(uintptr_t)g->base);
 	if (b) {
-		_Atomic uint32_t *ref = (_Atomic uint32_t *)&b->u.ref;
-		uint32_t st = atomic_load((_Atomic uint32_t *)&b->u.state);
+		_Atomic uint32_t *ref = &b->u.ref;
+		uint32_t st = atomic_load(&b->u.state);
 		uint64_t start = (uint64_t)(uintptr_t)g->base + b->off;
 		uint64_t end = start + blk_value_size(b);
 		uint32_t r = atomic_load(ref);
@@ -204,15 +210,21 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 
 /* ------------------------------------------------------------- mounting */
 
-static bool shm_name_ok(const char *name, const char **bare)
+enum mc_shm_fault mc_shm_name_check(const char *name)
 {
-	if (!name || !*name)
-		return false;
+	if (!name)
+		return MC_SHM_EMPTY;
 	if (*name == '/')
 		name++;
-	*bare = name;
-	return *name && !strchr(name, '/') && strcmp(name, ".") &&
-	       strcmp(name, "..") && strlen(name) < 256;
+	if (!*name)
+		return MC_SHM_EMPTY;
+	if (strchr(name, '/'))
+		return MC_SHM_SLASH;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return MC_SHM_DOTS;
+	if (strlen(name) > 255)
+		return MC_SHM_TOO_LONG;
+	return MC_SHM_OK;
 }
 
 static int seg_new(struct mc_store *s, const struct mc_mount_req *req,
@@ -255,18 +267,22 @@ static int seg_register(struct mc_store *s, struct mc_seg *g,
 {
 	int rc;
 
-	if (strcmp(g->protocol, "rdma"))
-		return 0;
-	if (!s->o.register_mem)
+	/* Without a transport layer, only tcp (which registers nothing) works. */
+	if (!s->o.register_mem) {
+		if (strcmp(g->protocol, "rdma"))
+			return 0;
 		return mc_err_set(err, -EOPNOTSUPP, MC_INVALID_PARAMS,
 				  "protocol 'rdma' is not available: built without rdma-core");
-	rc = s->o.register_mem(s->o.register_arg, g->base, g->size, &g->rkey);
+	}
+	rc = s->o.register_mem(s->o.register_arg, g->protocol, g->base,
+			       g->size, &g->rkey);
 	if (rc < 0)
 		return mc_err_set(err, rc, MC_INVALID_PARAMS,
-				  "cannot register segment '%s' for rdma: %s",
-				  g->id, rc == -EOPNOTSUPP ? "no RDMA device found"
-							   : strerror(-rc));
-	g->registered = true;
+				  "cannot register segment '%s' for %s: %s",
+				  g->id, g->protocol,
+				  rc == -EOPNOTSUPP ? "no RDMA device found"
+						    : strerror(-rc));
+	g->registered = rc == 0;
 	return 0;
 }
 
@@ -307,7 +323,7 @@ static void list_add(struct mc_store *s, struct mc_seg *g)
 		struct mc_seg **n = realloc(s->segs, cap * sizeof(*n));
 
 		if (!n)
-			abort();
+			mc_oom();
 		s->segs = n;
 		s->segs_cap = cap;
 	}
@@ -355,11 +371,12 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 		struct stat st;
 		char path[300];
 
-		if (!shm_name_ok(req->shm_name, &bare)) {
+		if (mc_shm_name_check(req->shm_name) != MC_SHM_OK) {
 			rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 					"invalid shm name '%s'", req->shm_name);
 			goto fail;
 		}
+		bare = req->shm_name + (*req->shm_name == '/');
 		if (req->offset % (uint64_t)page || req->offset > INT64_MAX) {
 			rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 					"offset %llu is not page aligned",
@@ -463,9 +480,9 @@ fail:
 	return rc;
 }
 
-/* ----------------------------------------------------------- unmounting */
+/* ------------------------------------------------------- the table */
 
-static struct mc_seg *seg_find_locked(struct mc_store *s, const char *id)
+struct mc_seg *seg_find_locked(struct mc_store *s, const char *id)
 {
 	for (size_t i = 0; i < s->nsegs; i++)
 		if (!strcmp(s->segs[i]->id, id))
@@ -474,7 +491,7 @@ static struct mc_seg *seg_find_locked(struct mc_store *s, const char *id)
 }
 
 /* Takes @g out of the table; the caller holds seg_lock for writing. */
-static void seg_unlist_locked(struct mc_store *s, struct mc_seg *g)
+void seg_unlist_locked(struct mc_store *s, struct mc_seg *g)
 {
 	for (size_t i = 0; i < s->nsegs; i++) {
 		if (s->segs[i] == g) {
@@ -489,141 +506,10 @@ static void seg_unlist_locked(struct mc_store *s, struct mc_seg *g)
 	atomic_fetch_add(&s->seg_gen, 1);
 }
 
-/* Completes the unmount of an unlisted segment: replicas go. */
-static void seg_finish(struct mc_store *s, struct mc_seg *g)
-{
-	mc_info("unmounted segment '%s'", g->id);
-	store_drop_segment(s, g);
-	seg_unref(g);   /* the table's reference */
-}
-
-int mc_segment_unmount(struct mc_store *s, const char *const *ids, size_t n,
-		       enum mc_seg_kind kind, unsigned grace_s,
-		       char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
-		       struct mc_err *err)
-{
-	struct mc_seg **gs;
-	size_t nf = 0;
-	char(*fl)[MC_ID_LEN + 1] = NULL;
-	int rc = 0;
-
-	if (failed)
-		*failed = NULL;
-	if (n_failed)
-		*n_failed = 0;
-	mc_series_add(s->c.unmount, 1);
-	if (n == 0 || grace_s > 3600) {
-		mc_series_add(s->c.unmount_fail, 1);
-		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				  n ? "grace period must be 0..3600 seconds"
-				    : "no segment ids given");
-	}
-	gs = calloc(n, sizeof(*gs));
-	fl = calloc(n, sizeof(*fl));
-	if (!gs || !fl) {
-		free(gs);
-		free(fl);
-		mc_series_add(s->c.unmount_fail, 1);
-		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
-	}
-	pthread_rwlock_wrlock(&s->seg_lock);
-	for (size_t i = 0; i < n; i++) {
-		struct mc_seg *g = seg_find_locked(s, ids[i]);
-
-		for (size_t j = 0; g && j < i; j++)
-			if (gs[j] == g)
-				g = NULL;   /* the same id twice */
-		if (!g || g->kind != kind) {
-			snprintf(fl[nf++], MC_ID_LEN + 1, "%s", ids[i]);
-			continue;
-		}
-		gs[i] = g;
-	}
-	if (nf) {
-		rc = mc_err_set(err, -ENOENT, MC_SEGMENT_NOT_FOUND,
-				"segment '%s' not found%s", fl[0],
-				kind == MC_SEG_SHM ? " among shm mounts"
-						   : " among alloc mounts");
-		pthread_rwlock_unlock(&s->seg_lock);
-		goto out;
-	}
-	uint64_t now = store_now(s);
-	for (size_t i = 0; i < n; i++) {
-		if (grace_s && atomic_load(&gs[i]->state) == SEG_OK) {
-			atomic_store(&gs[i]->state, SEG_DRAINING);
-			gs[i]->deadline_ms = now + (uint64_t)grace_s * 1000;
-			gs[i] = NULL;
-		} else if (grace_s) {
-			gs[i] = NULL;   /* already draining: keep its deadline */
-		} else {
-			seg_unlist_locked(s, gs[i]);
-		}
-	}
-	pthread_rwlock_unlock(&s->seg_lock);
-	for (size_t i = 0; i < n; i++)
-		if (gs[i])
-			seg_finish(s, gs[i]);
-out:
-	free(gs);
-	if (rc < 0) {
-		mc_series_add(s->c.unmount_fail, 1);
-		if (failed)
-			*failed = fl;
-		else
-			free(fl);
-		if (n_failed)
-			*n_failed = nf;
-	} else {
-		free(fl);
-	}
-	return rc;
-}
-
-/* Completes the unmounts whose grace period has ended. */
-void seg_tick(struct mc_store *s, uint64_t now)
-{
-	for (;;) {
-		struct mc_seg *due = NULL;
-
-		pthread_rwlock_wrlock(&s->seg_lock);
-		for (size_t i = 0; i < s->nsegs; i++) {
-			struct mc_seg *g = s->segs[i];
-
-			if (atomic_load(&g->state) == SEG_DRAINING &&
-			    g->deadline_ms <= now) {
-				due = g;
-				seg_unlist_locked(s, g);
-				break;
-			}
-		}
-		pthread_rwlock_unlock(&s->seg_lock);
-		if (!due)
-			return;
-		seg_finish(s, due);
-	}
-}
-
-void seg_unmount_all(struct mc_store *s)
-{
-	for (;;) {
-		struct mc_seg *g = NULL;
-
-		pthread_rwlock_wrlock(&s->seg_lock);
-		if (s->nsegs) {
-			g = s->segs[s->nsegs - 1];
-			seg_unlist_locked(s, g);
-		}
-		pthread_rwlock_unlock(&s->seg_lock);
-		if (!g)
-			return;
-		seg_finish(s, g);
-	}
-}
-
 /* ------------------------------------------------------------ inspection */
 
-static void seg_info_locked(struct mc_store *s, struct mc_seg *g,
-			    struct mc_seg_info *i)
+void seg_info_locked(struct mc_store *s, struct mc_seg *g,
+		     struct mc_seg_info *i)
 {
 	memset(i, 0, sizeof(*i));
 	memcpy(i->id, g->id, sizeof(i->id));

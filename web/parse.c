@@ -1,6 +1,8 @@
 /*
  * parse.c - percent-decoding, query parameters, keys, JSON bodies.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +13,7 @@
 #include "mooncake.h"
 #include "parse.h"
 
-ssize_t mc_pct_decode(const char *src, size_t n, char *dst, bool plus)
+ssize_t web_pct_decode(const char *src, size_t n, char *dst, bool plus)
 {
 	size_t o = 0;
 
@@ -38,7 +40,7 @@ ssize_t mc_pct_decode(const char *src, size_t n, char *dst, bool plus)
 	return (ssize_t)o;
 }
 
-const char *mc_query_raw(const char *q, const char *name, size_t *len)
+const char *web_query_raw(const char *q, const char *name, size_t *len)
 {
 	size_t nl = strlen(name);
 
@@ -58,17 +60,17 @@ const char *mc_query_raw(const char *q, const char *name, size_t *len)
 	return NULL;
 }
 
-int mc_query_get(const char *q, const char *name, struct mc_buf *b)
+int web_query_get(const char *q, const char *name, struct mc_buf *b)
 {
 	size_t n;
-	const char *v = mc_query_raw(q, name, &n);
+	const char *v = web_query_raw(q, name, &n);
 	ssize_t dn;
 
 	mc_buf_reset(b);
 	if (!v)
 		return -ENOENT;
 	mc_buf_grow(b, n);
-	dn = mc_pct_decode(v, n, b->data, true);
+	dn = web_pct_decode(v, n, b->data, true);
 	if (dn < 0)
 		return -EINVAL;
 	b->len = (size_t)dn;
@@ -76,34 +78,41 @@ int mc_query_get(const char *q, const char *name, struct mc_buf *b)
 	return 0;
 }
 
-int mc_key_check(const char *key, size_t n, const char **msg)
+int web_key_check(const char *key, size_t n, struct mc_err *err)
 {
-	if (n == 0)
-		*msg = "Missing key";
-	else if (n > MC_KEY_MAX)
-		*msg = "Invalid key, longer than 4096 bytes";
-	else if (memchr(key, '\0', n))
-		*msg = "Invalid key, must not contain NUL";
-	else
+	switch (mc_key_check(key, n)) {
+	case MC_KEY_OK:
 		return 0;
+	case MC_KEY_EMPTY:
+		mc_err_set(err, -EINVAL, MC_INVALID_KEY, "Missing key");
+		break;
+	case MC_KEY_TOO_LONG:
+		mc_err_set(err, -EINVAL, MC_INVALID_KEY,
+			   "Invalid key, longer than %d bytes", MC_KEY_MAX);
+		break;
+	case MC_KEY_HAS_NUL:
+		mc_err_set(err, -EINVAL, MC_INVALID_KEY,
+			   "Invalid key, must not contain NUL");
+		break;
+	}
 	return -EINVAL;
 }
 
-int mc_key_decode(const char *raw, size_t n, struct mc_buf *b,
-		  const char **msg)
+int web_key_decode(const char *raw, size_t n, struct mc_buf *b,
+		   struct mc_err *err)
 {
 	ssize_t dn;
 
 	mc_buf_reset(b);
 	mc_buf_grow(b, n);
-	dn = mc_pct_decode(raw, n, b->data, false);
+	dn = web_pct_decode(raw, n, b->data, false);
 	if (dn < 0) {
-		*msg = "Invalid key, bad percent-encoding";
-		return -EINVAL;
+		return mc_err_set(err, -EINVAL, MC_INVALID_KEY,
+				  "Invalid key, bad percent-encoding");
 	}
 	b->len = (size_t)dn;
 	b->data[dn] = '\0';
-	return mc_key_check(b->data, b->len, msg);
+	return web_key_check(b->data, b->len, err);
 }
 
 /*
@@ -132,16 +141,16 @@ static bool json_plain(const char *p, size_t n)
 	return true;
 }
 
-struct json_object *mc_json_parse_object(const char *p, size_t n,
-					 const char **msg)
+struct json_object *web_json_parse_object(const char *p, size_t n,
+					  struct mc_err *err)
 {
-	struct json_tokener *tok = json_tokener_new_ex(MC_JSON_DEPTH);
+	struct json_tokener *tok = json_tokener_new_ex(WEB_JSON_DEPTH);
 	struct json_object *o;
 	enum json_tokener_error e;
 	size_t end;
 
 	if (!tok) {
-		*msg = "Out of memory";
+		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "Out of memory");
 		return NULL;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
@@ -160,13 +169,16 @@ struct json_object *mc_json_parse_object(const char *p, size_t n,
 			if (json_object_is_type(o, json_type_object))
 				return o;
 			json_object_put(o);
-			*msg = "Invalid JSON body, must be an object";
+			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				   "Invalid JSON body, must be an object");
 			return NULL;
 		}
 	}
 	json_object_put(o);
-	*msg = e == json_tokener_error_depth ? "Invalid JSON body, nested too deep"
-					     : "Invalid JSON body";
+	mc_err_set(err, -EINVAL, MC_INVALID_PARAMS, "%s",
+		   e == json_tokener_error_depth
+			   ? "Invalid JSON body, nested too deep"
+			   : "Invalid JSON body");
 	return NULL;
 }
 
@@ -179,16 +191,16 @@ static struct json_object *field(struct json_object *o, const char *name)
 	return v;
 }
 
-int mc_json_string(struct json_object *o, const char *name, const char **s,
-		   size_t *len, char *msg, size_t msglen)
+int web_json_string(struct json_object *o, const char *name, const char **s,
+		    size_t *len, struct mc_err *err)
 {
 	struct json_object *v = field(o, name);
 
 	if (!v)
 		return -ENOENT;
 	if (!json_object_is_type(v, json_type_string)) {
-		snprintf(msg, msglen, "Invalid %s, must be a string", name);
-		return -EINVAL;
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "Invalid %s, must be a string", name);
 	}
 	*s = json_object_get_string(v);
 	if (len)
@@ -196,8 +208,8 @@ int mc_json_string(struct json_object *o, const char *name, const char **s,
 	return 0;
 }
 
-int mc_json_int(struct json_object *o, const char *name, int64_t min,
-		int64_t max, int64_t *out, char *msg, size_t msglen)
+int web_json_int(struct json_object *o, const char *name, int64_t min,
+		 int64_t max, int64_t *out, struct mc_err *err)
 {
 	struct json_object *v = field(o, name);
 	int64_t i;
@@ -220,7 +232,7 @@ int mc_json_int(struct json_object *o, const char *name, int64_t min,
 	*out = i;
 	return 0;
 bad:
-	snprintf(msg, msglen, "Invalid %s, must be an integer from %lld to %lld",
-		 name, (long long)min, (long long)max);
-	return -EINVAL;
+	return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			  "Invalid %s, must be an integer from %lld to %lld",
+			  name, (long long)min, (long long)max);
 }

@@ -1,8 +1,11 @@
 /*
  * transport_tcp.c - the TCP transport: a non-blocking listener, accepted
  * sockets tuned for the framing, and the two I/O calls the event loops
- * use. The connection state machine and the framing live in transfer.c.
+ * use. The connection state machine lives in loop.c, the framing in
+ * frame.c.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -13,10 +16,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "transfer.h"
+#include "transport.h"
 
 static int tcp_listen(void *ctx, const char *host, unsigned *port, int *lfd,
-		      char *err, size_t errlen)
+		      struct mc_err *err)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
@@ -29,17 +32,17 @@ static int tcp_listen(void *ctx, const char *host, unsigned *port, int *lfd,
 	int fd = -1, rc, one = 1, saved = 0;
 
 	if (*port > 65535) {
-		snprintf(err, errlen, "invalid transfer port '%u'", *port);
-		return -EINVAL;
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "invalid transfer port '%u'", *port);
 	}
 	snprintf(serv, sizeof(serv), "%u", *port);
 	if (host && !strcmp(host, "localhost"))
 		host = "127.0.0.1";   /* as the HTTP door reads it */
 	rc = getaddrinfo(host && *host ? host : NULL, serv, &hints, &res);
 	if (rc) {
-		snprintf(err, errlen, "cannot resolve transfer host '%s': %s",
-			 host ? host : "", gai_strerror(rc));
-		return -EINVAL;
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "cannot resolve transfer host '%s': %s",
+				  host ? host : "", gai_strerror(rc));
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family,
@@ -59,9 +62,9 @@ static int tcp_listen(void *ctx, const char *host, unsigned *port, int *lfd,
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot listen on '%s' port %u: %s",
-			 host ? host : "", *port, strerror(saved));
-		return -saved;
+		return mc_err_set(err, -saved, MC_INTERNAL_ERROR,
+				  "cannot listen on '%s' port %u: %s",
+				  host ? host : "", *port, strerror(saved));
 	}
 
 	struct sockaddr_storage ss;
@@ -113,7 +116,7 @@ static ssize_t tcp_recv(void *ctx, int fd, void *buf, size_t len)
 	return r;
 }
 
-const struct mc_transport mc_transport_tcp = {
+const struct xfer_transport_ops xfer_tcp_ops = {
 	.name = "tcp",
 	.listen = tcp_listen,
 	.accept = tcp_accept,
