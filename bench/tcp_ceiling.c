@@ -1,7 +1,7 @@
 /*
  * tcp_ceiling.c - the loopback TCP ceiling, and a client for the transfer
  * port that reads at buffer addresses the way Mooncake's TCP transport
- * does (CONTRACT section 6).
+ * does (mooncake-transfer(7)).
  *
  *   tcp_ceiling stream [SECONDS]
  *       a server and a client thread in this process, one loopback

@@ -1,6 +1,6 @@
 /*
- * config.h - the daemon's configuration: command line (CONTRACT section
- * 1), the JSON config file with the upstream mooncake_config.json keys,
+ * config.h - the daemon's configuration: command line (mooncaked(8),
+ * OPTIONS), the JSON config file with the upstream mooncake_config.json keys,
  * and -D KEY=VALUE overrides.
  *
  * Precedence: defaults < --config FILE < command-line options and -D, in
@@ -40,7 +40,7 @@ struct mc_config {
 };
 
 /*
- * Fills @c with the defaults (CONTRACT section 1). The strings are
+ * Fills @c with the defaults (mooncaked(8), OPTIONS). The strings are
  * malloc'd copies owned by @c; out of memory at start-up aborts.
  */
 void mc_config_init(struct mc_config *c);

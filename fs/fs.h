@@ -1,5 +1,5 @@
 /*
- * fs.h - the FUSE door: the control tree of CONTRACT section 7.
+ * fs.h - the FUSE door: the control tree of mooncakefs(5).
  */
 #ifndef FS_FS_H
 #define FS_FS_H

@@ -110,7 +110,7 @@ struct mc_store_opts {
 	void *register_arg;
 };
 
-/* Fills @o with the contract's defaults (CONTRACT section 1). */
+/* Fills @o with the defaults of mooncaked(8), OPTIONS. */
 void mc_store_opts_default(struct mc_store_opts *o);
 
 /*

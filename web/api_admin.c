@@ -1,5 +1,5 @@
 /*
- * api_admin.c - the seed's endpoints (CONTRACT section 3): metrics,
+ * api_admin.c - the seed's endpoints (mooncake-http(7), ADMIN ENDPOINTS): metrics,
  * summary, key and segment queries, health.
  *
  * Bodies shared with the FUSE tree come from render.h, so both doors

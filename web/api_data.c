@@ -1,5 +1,5 @@
 /*
- * api_data.c - the data routes of the store REST API (CONTRACT section 4)
+ * api_data.c - the data routes of the store REST API (mooncake-http(7), STORE REST API: DATA)
  * and the two-phase put (section 6).
  *
  * A raw PUT with a Content-Length is read straight into the replica

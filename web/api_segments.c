@@ -1,6 +1,6 @@
 /*
  * api_segments.c - /api/mount, /api/mount_shm, /api/unmount and
- * /api/unmount_shm (CONTRACT section 4), with the seed's validation.
+ * /api/unmount_shm (mooncake-http(7), STORE REST API: SEGMENTS), with the seed's validation.
  */
 #include "autoconfig.h"
 

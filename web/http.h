@@ -41,7 +41,7 @@ enum web_method {
 /* Bytes kept free at the front of r->out for the status line and headers. */
 #define WEB_HDR_ROOM 384
 
-/* Content types of CONTRACT section 3. */
+/* Content types (mooncake-http(7), Content types). */
 #define WEB_CT_TEXT "text/plain; version=0.0.4"
 #define WEB_CT_JSON "application/json; charset=utf-8"
 #define WEB_CT_BYTES "application/octet-stream"

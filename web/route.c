@@ -19,7 +19,7 @@
 #define REST WEB_BODY_REST
 
 const struct web_route web_routes[] = {
-	/* CONTRACT section 3: the seed's endpoints */
+	/* mooncake-http(7), ADMIN ENDPOINTS: the seed's endpoints */
 	{ GET, "/health", false, TEXT, web_api_health, "/health" },
 	{ GET, "/metrics", false, TEXT, web_api_metrics, "/metrics" },
 	{ GET, "/metrics/summary", false, TEXT, web_api_summary,
@@ -33,14 +33,14 @@ const struct web_route web_routes[] = {
 	  "/get_all_segments" },
 	{ GET, "/query_segment", false, TEXT, web_api_query_segment,
 	  "/query_segment" },
-	/* CONTRACT section 4: segments */
+	/* mooncake-http(7), STORE REST API: SEGMENTS */
 	{ POST, "/api/mount", false, REST, web_api_mount, "/api/mount" },
 	{ POST, "/api/mount_shm", false, REST, web_api_mount_shm,
 	  "/api/mount_shm" },
 	{ POST, "/api/unmount", false, REST, web_api_unmount, "/api/unmount" },
 	{ POST, "/api/unmount_shm", false, REST, web_api_unmount_shm,
 	  "/api/unmount_shm" },
-	/* CONTRACT section 4: data */
+	/* mooncake-http(7), STORE REST API: DATA */
 	{ PUT, "/api/put", false, REST, web_api_put_json, "/api/put" },
 	{ PUT, "/api/put/", true, REST, web_api_put_raw, "/api/put/{key}" },
 	{ GET | HEAD, "/api/get/", true, REST, web_api_get, "/api/get/{key}" },
@@ -49,7 +49,7 @@ const struct web_route web_routes[] = {
 	  "/api/remove/{key}" },
 	{ DELETE, "/api/remove_all", false, REST, web_api_remove_all,
 	  "/api/remove_all" },
-	/* CONTRACT section 6: two-phase put */
+	/* mooncake-http(7), TWO-PHASE PUT */
 	{ POST, "/api/v1/put_start", false, REST, web_api_put_start,
 	  "/api/v1/put_start" },
 	{ POST, "/api/v1/put_end", false, REST, web_api_put_end,

@@ -14,7 +14,7 @@
 
 #include "http.h"
 
-/* How a route's error bodies look (CONTRACT sections 3 and 4). */
+/* How a route's error bodies look (mooncake-http(7), Error bodies). */
 enum web_body_kind {
 	WEB_BODY_TEXT,   /* the error name alone: OBJECT_NOT_FOUND */
 	WEB_BODY_JSON,   /* {"success":false,"error":"..."} */

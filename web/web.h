@@ -1,6 +1,6 @@
 /*
  * web.h - the HTTP door: the seed's endpoints, the store REST API and the
- * two-phase put over civetweb (CONTRACT sections 3, 4, 5 and 6).
+ * two-phase put over civetweb (mooncake-http(7)).
  */
 #ifndef WEB_H
 #define WEB_H
