@@ -13,7 +13,7 @@ struct mc_store;
 struct fs;
 
 struct fs_opts {
-	const char *mountpoint;   /* created if missing */
+	const char *mountpoint; /* created if missing */
 	bool allow_other;
 };
 

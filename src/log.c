@@ -13,8 +13,8 @@
 
 #include "log.h"
 
-static const char *const names[] = { "error", "warn", "info", "debug" };
-static const char *const upper[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+static const char *const names[] = {"error", "warn", "info", "debug"};
+static const char *const upper[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
 /* Read from every thread without a lock. */
 static _Atomic int level = MC_LOG_INFO;

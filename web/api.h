@@ -16,8 +16,8 @@ struct json_object;
 
 /* api_admin.c: mooncake-http(7), ADMIN ENDPOINTS */
 web_handler_fn web_api_metrics, web_api_summary, web_api_query_key,
-	web_api_batch_query_keys, web_api_get_all_keys, web_api_get_all_segments,
-	web_api_query_segment, web_api_health;
+	web_api_batch_query_keys, web_api_get_all_keys,
+	web_api_get_all_segments, web_api_query_segment, web_api_health;
 
 /* api_segments.c: mooncake-http(7), STORE REST API: SEGMENTS */
 web_handler_fn web_api_mount, web_api_mount_shm, web_api_unmount,

@@ -15,11 +15,11 @@ struct mc_store;
 struct web;
 
 struct web_opts {
-	const char *host;         /* bind address, "127.0.0.1" */
-	unsigned port;            /* 0: the kernel picks */
-	const char *auth_token;   /* NULL: no auth; else the bearer token */
-	uint64_t max_body;        /* larger bodies get 413 */
-	unsigned threads;         /* worker threads, 0: a default */
+	const char *host;	/* bind address, "127.0.0.1" */
+	unsigned port;		/* 0: the kernel picks */
+	const char *auth_token; /* NULL: no auth; else the bearer token */
+	uint64_t max_body;	/* larger bodies get 413 */
+	unsigned threads;	/* worker threads, 0: a default */
 };
 
 /*
