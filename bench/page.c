@@ -43,7 +43,7 @@ static int cmp(const void *a, const void *b)
 static double render_ms(struct mc_store *s, const struct web_page_info *pi,
 			size_t *bytes)
 {
-	struct mc_buf b = { 0 };
+	struct mc_buf b = {0};
 	double t[RUNS];
 
 	for (int i = -3; i < RUNS; i++) {
@@ -65,10 +65,10 @@ int main(int argc, char **argv)
 {
 	unsigned nseg = argc > 1 ? (unsigned)atoi(argv[1]) : 1000;
 	unsigned long nkeys = argc > 2 ? strtoul(argv[2], NULL, 10) : 1000000;
-	struct web_page_info pi = { .version = MC_VERSION,
-				    .hostname = "bench",
-				    .transfer = "bench:1",
-				    .started = time(NULL) };
+	struct web_page_info pi = {.version = MC_VERSION,
+				   .hostname = "bench",
+				   .transfer = "bench:1",
+				   .started = time(NULL)};
 	struct mc_store_opts o;
 	struct mc_store *s;
 	double few, many;
@@ -83,7 +83,7 @@ int main(int argc, char **argv)
 		return 1;
 	for (unsigned i = 0; i < nseg; i++) {
 		char name[32];
-		struct mc_mount_req req = { .size = 16u << 20, .name = name };
+		struct mc_mount_req req = {.size = 16u << 20, .name = name};
 		struct mc_mount_result res;
 		struct mc_err e;
 

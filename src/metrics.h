@@ -98,8 +98,8 @@ double mc_series_value(const struct mc_series *s);
  * and returns how many buckets the family has; 0 for another type or
  * NULL. Each count is read atomically, the set of them is not a snapshot.
  */
-size_t mc_series_buckets(const struct mc_series *s, double *le,
-			 uint64_t *count, size_t max);
+size_t mc_series_buckets(const struct mc_series *s, double *le, uint64_t *count,
+			 size_t max);
 
 /*
  * Collectors run, in registration order, at the start of each render,

@@ -88,13 +88,14 @@ static void bar(struct mc_buf *b, uint64_t used, uint64_t cap, double warn,
 {
 	double p = pct(used, cap), w = (double)width * p / 100.0;
 
-	mc_buf_addf(b,
-		    "<svg class=\"bar\" width=\"%u\" height=\"14\" "
-		    "role=\"img\" aria-label=\"%.1f%% used\">"
-		    "<rect class=\"bar-bg\" width=\"%u\" height=\"14\" rx=\"2\"/>"
-		    "<rect class=\"bar-fill%s\" width=\"%.1f\" height=\"14\" "
-		    "rx=\"2\"/></svg> <span class=\"pct\">%.1f%%</span>",
-		    width, p, width, p >= warn ? " hot" : "", w, p);
+	mc_buf_addf(
+		b,
+		"<svg class=\"bar\" width=\"%u\" height=\"14\" "
+		"role=\"img\" aria-label=\"%.1f%% used\">"
+		"<rect class=\"bar-bg\" width=\"%u\" height=\"14\" rx=\"2\"/>"
+		"<rect class=\"bar-fill%s\" width=\"%.1f\" height=\"14\" "
+		"rx=\"2\"/></svg> <span class=\"pct\">%.1f%%</span>",
+		width, p, width, p >= warn ? " hot" : "", w, p);
 }
 
 static const char css[] =
@@ -104,7 +105,8 @@ static const char css[] =
 	"header h1{margin:0;font-size:20px}header p{margin:4px 0 0;"
 	"color:#c9d1d9}header a{color:#9ecbff}"
 	"main{padding:8px 24px 24px;max-width:1400px}"
-	"section{background:#fff;border:1px solid #d0d7de;border-radius:6px;overflow-x:auto;"
+	"section{background:#fff;border:1px solid "
+	"#d0d7de;border-radius:6px;overflow-x:auto;"
 	"padding:12px 16px;margin:16px 0}"
 	"h2{font-size:16px;margin:0 0 8px}"
 	"table{border-collapse:collapse;width:100%}"
@@ -115,7 +117,8 @@ static const char css[] =
 	"dl.figures{display:flex;flex-wrap:wrap;gap:8px 32px;margin:0}"
 	"dl.figures div{min-width:120px}dt{color:#57606a;font-size:12px}"
 	"dd{margin:0;font-size:20px;font-variant-numeric:tabular-nums}"
-	".bar-bg{fill:#eaeef2}.bar-fill{fill:#2da44e}.bar-fill.hot{fill:#cf222e}"
+	".bar-bg{fill:#eaeef2}.bar-fill{fill:#2da44e}.bar-fill.hot{fill:#"
+	"cf222e}"
 	".pct{font-variant-numeric:tabular-nums;color:#57606a}"
 	"tr.draining td{background:#fff8c5}"
 	".state-draining{color:#9a6700;font-weight:600}"
@@ -209,8 +212,9 @@ static int seg_row(const struct mc_seg_info *si, void *arg)
 	mc_buf_adds(b, "</td><td class=\"num size\">");
 	bytes(b, si->size);
 	if (dr)
-		mc_buf_addf(b, "</td><td class=\"state-draining\">draining, "
-			       "goes in %llu s",
+		mc_buf_addf(b,
+			    "</td><td class=\"state-draining\">draining, "
+			    "goes in %llu s",
 			    (unsigned long long)((si->drain_ms + 999) / 1000));
 	else
 		mc_buf_adds(b, "</td><td class=\"state-ok\">ok");
@@ -235,7 +239,7 @@ static void segments(struct mc_store *s, struct mc_buf *b, double warn,
 		       "<th>state</th><th>source</th><th>endpoint</th>"
 		       "<th>protocol</th><th>location</th></tr></thead>"
 		       "<tbody>\n");
-	*w = (struct seg_walk){ .b = b, .warn = warn };
+	*w = (struct seg_walk){.b = b, .warn = warn};
 	mc_segment_foreach(s, seg_row, w);
 	mc_buf_adds(b, "</tbody></table>");
 	if (!w->n)
@@ -270,16 +274,18 @@ static void store_figures(struct mc_store *s, struct mc_buf *b, double warn,
 	figure(b, "nsegments", "segments");
 	mc_buf_addf(b, "%zu", nseg);
 	if (draining)
-		mc_buf_addf(b, " <span class=\"state-draining\">(%zu "
-			       "draining)</span>",
+		mc_buf_addf(b,
+			    " <span class=\"state-draining\">(%zu "
+			    "draining)</span>",
 			    draining);
 	mc_buf_adds(b, "</dd></div>");
 	figure(b, "pending", "puts in flight");
 	mc_buf_addu(b, u.pending_puts);
 	mc_buf_adds(b, "</dd></div></dl><p>");
 	bar(b, u.used, u.capacity, warn, 480);
-	mc_buf_addf(b, " <span class=\"muted\">eviction starts above %.0f%%"
-		       "</span></p></section>\n",
+	mc_buf_addf(b,
+		    " <span class=\"muted\">eviction starts above %.0f%%"
+		    "</span></p></section>\n",
 		    warn);
 }
 
@@ -307,16 +313,18 @@ static void histogram(struct mc_store *s, struct mc_buf *b)
 		max = vs.count[i] > max ? vs.count[i] : max;
 		total += vs.count[i];
 	}
-	mc_buf_addf(b, "<section id=\"sizes\"><h2>Value sizes</h2>"
-		       "<p class=\"muted\">%llu values put since start, by "
-		       "size (master_value_size_bytes)</p>"
-		       "<svg class=\"hist\" width=\"%u\" height=\"%u\" "
-		       "viewBox=\"0 0 %u %u\" role=\"img\" "
-		       "aria-label=\"value-size histogram\">",
-		    (unsigned long long)total, n * colw, h + 40, n * colw, h + 40);
+	mc_buf_addf(b,
+		    "<section id=\"sizes\"><h2>Value sizes</h2>"
+		    "<p class=\"muted\">%llu values put since start, by "
+		    "size (master_value_size_bytes)</p>"
+		    "<svg class=\"hist\" width=\"%u\" height=\"%u\" "
+		    "viewBox=\"0 0 %u %u\" role=\"img\" "
+		    "aria-label=\"value-size histogram\">",
+		    (unsigned long long)total, n * colw, h + 40, n * colw,
+		    h + 40);
 	for (unsigned i = 0; i < n; i++) {
-		double bh = max ? (double)h * (double)vs.count[i] / (double)max
-				: 0;
+		double bh =
+			max ? (double)h * (double)vs.count[i] / (double)max : 0;
 		double x = i * colw + 12, y = 16 + h - bh;
 
 		mc_buf_addf(b,
@@ -326,11 +334,12 @@ static void histogram(struct mc_store *s, struct mc_buf *b)
 			    (unsigned long long)vs.count[i], x, y, colw - 24,
 			    bh);
 		class_label(b, vs.le[i], i ? vs.le[i - 1] : 0);
-		mc_buf_addf(b, ": %llu</title></rect>"
-			       "<text class=\"n\" x=\"%.0f\" y=\"%.1f\" "
-			       "text-anchor=\"middle\">%llu</text>"
-			       "<text x=\"%.0f\" y=\"%u\" "
-			       "text-anchor=\"middle\">",
+		mc_buf_addf(b,
+			    ": %llu</title></rect>"
+			    "<text class=\"n\" x=\"%.0f\" y=\"%.1f\" "
+			    "text-anchor=\"middle\">%llu</text>"
+			    "<text x=\"%.0f\" y=\"%u\" "
+			    "text-anchor=\"middle\">",
 			    (unsigned long long)vs.count[i],
 			    x + (colw - 24) / 2.0, y - 4,
 			    (unsigned long long)vs.count[i],
@@ -359,22 +368,24 @@ static void recent(struct mc_store *s, struct mc_buf *b)
 	char h[32];
 
 	mc_store_recent(s, &r);
-	mc_buf_addf(b, "<section id=\"recent\"><h2>Last minute</h2>"
-		       "<p class=\"muted\">over the last %.0f s</p><table>"
-		       "<thead><tr><th>operation</th>"
-		       "<th class=\"num\">requests</th><th class=\"num\">rate"
-		       "</th><th class=\"num\">failures</th>"
-		       "<th class=\"num\">rate</th></tr></thead><tbody>\n",
+	mc_buf_addf(b,
+		    "<section id=\"recent\"><h2>Last minute</h2>"
+		    "<p class=\"muted\">over the last %.0f s</p><table>"
+		    "<thead><tr><th>operation</th>"
+		    "<th class=\"num\">requests</th><th class=\"num\">rate"
+		    "</th><th class=\"num\">failures</th>"
+		    "<th class=\"num\">rate</th></tr></thead><tbody>\n",
 		    r.span_s);
 	for (unsigned i = 0; i < MC_NOPS; i++) {
-		mc_buf_addf(b, "<tr id=\"op-%s\"><td>%s</td>",
-			    mc_op_name(i), mc_op_name(i));
+		mc_buf_addf(b, "<tr id=\"op-%s\"><td>%s</td>", mc_op_name(i),
+			    mc_op_name(i));
 		rate(b, r.requests[i], r.span_s, false);
 		rate(b, r.failures[i], r.span_s, true);
 		mc_buf_adds(b, "</tr>\n");
 	}
-	mc_buf_addf(b, "</tbody></table><p id=\"evictions\">Evictions: "
-		       "%llu runs, %llu keys, %s evicted.</p></section>\n",
+	mc_buf_addf(b,
+		    "</tbody></table><p id=\"evictions\">Evictions: "
+		    "%llu runs, %llu keys, %s evicted.</p></section>\n",
 		    (unsigned long long)r.evictions,
 		    (unsigned long long)r.evicted_keys,
 		    mc_size_human(r.evicted_bytes, h, sizeof(h)));
@@ -384,9 +395,9 @@ static void recent(struct mc_store *s, struct mc_buf *b)
 static const struct {
 	const char *path, *query;
 } needs_query[] = {
-	{ "/query_key", "?key=KEY" },
-	{ "/batch_query_keys", "?keys=KEY1,KEY2" },
-	{ "/query_segment", "?segment=NAME" },
+	{"/query_key", "?key=KEY"},
+	{"/batch_query_keys", "?keys=KEY1,KEY2"},
+	{"/query_segment", "?segment=NAME"},
 };
 
 static void endpoints(struct mc_buf *b)
@@ -398,9 +409,8 @@ static void endpoints(struct mc_buf *b)
 		const char *q = NULL;
 		char m[64];
 
-		for (size_t j = 0; j < sizeof(needs_query) /
-					       sizeof(needs_query[0]);
-		     j++)
+		for (size_t j = 0;
+		     j < sizeof(needs_query) / sizeof(needs_query[0]); j++)
 			if (!strcmp(rt->pattern, needs_query[j].path))
 				q = needs_query[j].query;
 		web_method_allow(rt->methods, m, sizeof(m));
@@ -430,7 +440,7 @@ void web_page_render(struct mc_store *s, const struct web_page_info *pi,
 {
 	const struct mc_store_opts *o = mc_store_get_opts(s);
 	double warn = 100.0 * o->high_watermark;
-	struct mc_buf segs = { 0 };
+	struct mc_buf segs = {0};
 	struct seg_walk w;
 
 	head(b, pi);

@@ -22,11 +22,11 @@ struct mc_store;
 
 /* What the page says of the daemon beyond the store (copied by the door). */
 struct web_page_info {
-	const char *version;    /* "0.1.0" */
-	const char *hostname;   /* --hostname */
-	const char *transfer;   /* transfer endpoint "host:port", NULL: none */
+	const char *version;	/* "0.1.0" */
+	const char *hostname;	/* --hostname */
+	const char *transfer;	/* transfer endpoint "host:port", NULL: none */
 	const char *mountpoint; /* the control tree, NULL: --no-fuse */
-	time_t started;         /* when the daemon started (wall clock) */
+	time_t started;		/* when the daemon started (wall clock) */
 };
 
 /* Appends the whole page for @s to @b. @pi may be NULL. */

@@ -1,6 +1,6 @@
 /*
  * web.h - the HTTP door: the seed's endpoints, the store REST API and the
- * two-phase put over civetweb (CONTRACT sections 3, 4, 5 and 6).
+ * two-phase put over civetweb (mooncake-http(7)).
  */
 #ifndef WEB_H
 #define WEB_H
@@ -16,11 +16,11 @@ struct web;
 struct web_page_info;
 
 struct web_opts {
-	const char *host;         /* bind address, "127.0.0.1" */
-	unsigned port;            /* 0: the kernel picks */
-	const char *auth_token;   /* NULL: no auth; else the bearer token */
-	uint64_t max_body;        /* larger bodies get 413 */
-	unsigned threads;         /* worker threads, 0: a default */
+	const char *host;	/* bind address, "127.0.0.1" */
+	unsigned port;		/* 0: the kernel picks */
+	const char *auth_token; /* NULL: no auth; else the bearer token */
+	uint64_t max_body;	/* larger bodies get 413 */
+	unsigned threads;	/* worker threads, 0: a default */
 	/* what the status page says of the daemon (copied), NULL: nothing */
 	const struct web_page_info *page;
 };
