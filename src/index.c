@@ -456,7 +456,7 @@ int mc_stat(struct mc_store *s, const void *key, size_t klen, uint64_t *size)
 int mc_exist_ex(struct mc_store *s, const void *key, size_t klen,
 		unsigned flags)
 {
-	bool count = !(flags & MC_OP_BATCH);
+	bool count = !(flags & MC_F_BATCH);
 	struct mc_obj *o;
 
 	if (count)
@@ -469,7 +469,7 @@ int mc_exist_ex(struct mc_store *s, const void *key, size_t klen,
 	o = obj_lookup(s, key, klen, false);
 	if (!o)
 		return 0;
-	if (flags & MC_OP_LEASE)
+	if (flags & MC_F_LEASE)
 		lease_obj(s, o, store_now(s));
 	obj_unref(o);
 	return 1;

@@ -131,7 +131,7 @@ int mc_query_ex(struct mc_store *s, const void *key, size_t klen,
 
 	if (!bad)
 		o = obj_lookup(s, key, klen, true);
-	if (!(flags & MC_OP_BATCH))
+	if (!(flags & MC_F_BATCH))
 		obj_count_get(s, o);
 	if (!o)
 		return bad ? -EINVAL : -ENOENT;
@@ -164,7 +164,7 @@ void mc_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
 	size_t failed = 0;
 
 	for (size_t i = 0; i < nkeys; i++) {
-		int rc = mc_query_ex(s, keys[i], klens[i], MC_OP_BATCH, d,
+		int rc = mc_query_ex(s, keys[i], klens[i], MC_F_BATCH, d,
 				     MC_REPLICA_MAX, NULL);
 
 		failed += rc < 0;

@@ -362,7 +362,8 @@ struct mc_seg_info {
 	struct mc_owner owner; /* SELF for alloc and shm */
 	enum mc_seg_kind kind;
 	enum mc_seg_state state;
-	uint64_t base; /* address of the first byte (in the owner) */
+	uint64_t drain_ms; /* draining: milliseconds until it goes */
+	uint64_t base;	   /* address of the first byte (in the owner) */
 	uint64_t size;
 	uint64_t used;
 	uint64_t shm_offset; /* shm only */
@@ -408,6 +409,53 @@ void mc_store_usage(struct mc_store *s, struct mc_usage *u);
  * it while the number stays the same.
  */
 uint64_t mc_store_keys_gen(struct mc_store *s);
+
+/*
+ * The store's operations as its master_X_requests_total and
+ * master_X_failures_total families count them (every door alike).
+ */
+enum mc_op {
+	MC_OP_PUT_START,
+	MC_OP_PUT_END,
+	MC_OP_PUT_REVOKE,
+	MC_OP_GET_REPLICA_LIST,
+	MC_OP_BATCH_GET_REPLICA_LIST,
+	MC_OP_EXIST_KEY,
+	MC_OP_REMOVE,
+	MC_OP_REMOVE_ALL,
+	MC_OP_MOUNT_SEGMENT,
+	MC_OP_UNMOUNT_SEGMENT,
+	MC_OP_PING,
+	MC_NOPS
+};
+/* Upstream's name of @op ("PutStart", "GetReplicaList"), "?" else. */
+const char *mc_op_name(enum mc_op op);
+
+/*
+ * What the store did lately, for people (the status page): requests and
+ * failures of each operation, eviction runs, keys and bytes evicted,
+ * over the last @span_s seconds (at most 60; less just after start).
+ * The store keeps its counters once a second (mc_store_tick), so a read
+ * is O(1) whatever the store holds. Thread-safe.
+ */
+struct mc_recent {
+	double span_s;
+	uint64_t requests[MC_NOPS], failures[MC_NOPS];
+	uint64_t evictions, evicted_keys, evicted_bytes;
+};
+void mc_store_recent(struct mc_store *s, struct mc_recent *out);
+
+/*
+ * The sizes of the values put since start (master_value_size_bytes):
+ * per class, not cumulative; le[] are the upper bounds in bytes, the
+ * last one INFINITY. O(1).
+ */
+#define MC_VALUE_SIZE_CLASSES 8
+struct mc_value_sizes {
+	double le[MC_VALUE_SIZE_CLASSES];
+	uint64_t count[MC_VALUE_SIZE_CLASSES];
+};
+void mc_store_value_sizes(struct mc_store *s, struct mc_value_sizes *out);
 
 /* -------------------------------------------------------------- objects */
 
@@ -567,11 +615,11 @@ int mc_stat(struct mc_store *s, const void *key, size_t klen, uint64_t *size);
 int mc_exist(struct mc_store *s, const void *key, size_t klen);
 
 /* Flags of mc_exist_ex and mc_query_ex. */
-#define MC_OP_BATCH 1u /* an item of a batch: counted by mc_batch_count */
-#define MC_OP_LEASE 2u /* exist: grant the read lease a query grants */
+#define MC_F_BATCH 1u /* an item of a batch: counted by mc_batch_count */
+#define MC_F_LEASE 2u /* exist: grant the read lease a query grants */
 
 /*
- * mc_exist with @flags: MC_OP_LEASE leases the object's replicas as
+ * mc_exist with @flags: MC_F_LEASE leases the object's replicas as
  * upstream's ExistKey does (its clients read next). Returns 1, 0, or
  * -EINVAL for a bad key (counted as a failure).
  */
@@ -586,7 +634,7 @@ int mc_exist_ex(struct mc_store *s, const void *key, size_t klen,
 int mc_query(struct mc_store *s, const void *key, size_t klen,
 	     struct mc_desc *out, size_t max);
 /*
- * mc_query with @flags (MC_OP_BATCH) that also fills @info (when not
+ * mc_query with @flags (MC_F_BATCH) that also fills @info (when not
  * NULL) with the object's size, version and replica count.
  */
 int mc_query_ex(struct mc_store *s, const void *key, size_t klen,
@@ -604,7 +652,7 @@ void mc_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
 /*
  * Counts one batch call of @op with @items items of which @failed failed
  * (master_batch_*: a failure when all failed, a partial success when
- * some did), for doors that run a batch as items flagged MC_OP_BATCH.
+ * some did), for doors that run a batch as items flagged MC_F_BATCH.
  */
 enum mc_batch_op {
 	MC_BATCH_EXIST,

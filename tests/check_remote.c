@@ -920,7 +920,7 @@ START_TEST(test_exist_lease_and_batches)
 	/* a plain exist leases nothing; ExistKey's does */
 	ck_assert_int_eq(mc_exist_ex(s, "a", 1, 0), 1);
 	ck_assert_int_eq(mc_remove(s, "a", 1, false, NULL), 0);
-	ck_assert_int_eq(mc_exist_ex(s, "b", 1, MC_OP_LEASE), 1);
+	ck_assert_int_eq(mc_exist_ex(s, "b", 1, MC_F_LEASE), 1);
 	ck_assert_int_eq(mc_remove(s, "b", 1, false, &e), -EBUSY);
 	ck_assert_int_eq(e.code, MC_OBJECT_HAS_LEASE);
 	advance(1001);
@@ -930,8 +930,8 @@ START_TEST(test_exist_lease_and_batches)
 	ck_assert_int_eq(metric(s, "master_exist_key_requests_total"), 3);
 	ck_assert_int_eq(metric(s, "master_exist_key_failures_total"), 1);
 	/* batch items are counted by the batch only */
-	ck_assert_int_eq(mc_exist_ex(s, "b", 1, MC_OP_BATCH), 0);
-	ck_assert_int_eq(mc_exist_ex(s, "", 0, MC_OP_BATCH), -EINVAL);
+	ck_assert_int_eq(mc_exist_ex(s, "b", 1, MC_F_BATCH), 0);
+	ck_assert_int_eq(mc_exist_ex(s, "", 0, MC_F_BATCH), -EINVAL);
 	ck_assert_int_eq(metric(s, "master_exist_key_requests_total"), 3);
 	mc_batch_count(s, MC_BATCH_EXIST, 2, 1);
 	mc_batch_count(s, MC_BATCH_EXIST, 2, 2);
@@ -966,7 +966,7 @@ START_TEST(test_exist_lease_and_batches)
 	struct mc_desc d;
 	double g = metric(s, "master_get_replica_list_requests_total");
 
-	ck_assert_int_eq(mc_query_ex(s, "c", 1, MC_OP_BATCH, &d, 1, NULL), 1);
+	ck_assert_int_eq(mc_query_ex(s, "c", 1, MC_F_BATCH, &d, 1, NULL), 1);
 	ck_assert(metric(s, "master_get_replica_list_requests_total") == g);
 	mc_store_free(s);
 }
