@@ -10,7 +10,8 @@
 
 /*
  * HTTP status for a negative errno from the core:
- *   -ENOENT 404, -EINVAL -ERANGE -EIO 400, -EACCES 403, -ETIMEDOUT 408,
+ *   -ENOENT 404, -EINVAL -ERANGE -EIO 400, -EACCES -EPERM 403,
+ *   -ETIMEDOUT 408,
  *   -EBUSY -EEXIST 409, -EFBIG -E2BIG 413, -EOPNOTSUPP 501 (the server
  *   cannot do it: rdma without a device), -ENOSPC -ENOMEM 507, else 500.
  */
