@@ -200,6 +200,10 @@ void web_api_get(struct web_req *r)
 		not_found(r);
 		return;
 	}
+	if (rc == -EREMOTEIO) {
+		web_resp_error(r, 409, mc_code_name(MC_REMOTE_ONLY));
+		return;
+	}
 	if (rc < 0) {
 		web_resp_errno(r, rc, NULL, "Get failed");
 		return;

@@ -207,6 +207,9 @@ void web_resp_errno(struct web_req *r, int rc, const struct mc_err *e,
 	if (req_kind(r) == WEB_BODY_TEXT)
 		msg = e && e->code != MC_OK ? mc_code_name(e->code)
 					    : web_status_code_name(rc);
+	/* No leader: worth retrying soon (mooncake-http(7), ERRORS). */
+	if (rc == -EAGAIN)
+		r->extra_hdr = "Retry-After: 1\r\n";
 	web_resp_error(r, web_status_from_errno(rc), msg);
 }
 
