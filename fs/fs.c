@@ -383,9 +383,13 @@ static int fs_unlink(const char *path)
 	if (p.node != FS_N_KEY)
 		return -EPERM;
 	r = mc_remove(f->s, p.key, p.klen, false, &err);
-	if (r < 0 && r != -ENOENT)
-		mc_warn("keys: remove failed: %s",
-			err.msg[0] ? err.msg : strerror(-r));
+	if (r == -EBUSY)
+		fs_error("keys: rm of '%.*s' refused: %s; rm it then",
+			 (int)(p.klen > 64 ? 64 : p.klen), p.key, err.msg);
+	else if (r < 0 && r != -ENOENT)
+		fs_error("keys: rm of '%.*s' failed: %s",
+			 (int)(p.klen > 64 ? 64 : p.klen), p.key,
+			 err.msg[0] ? err.msg : strerror(-r));
 	return r;
 }
 

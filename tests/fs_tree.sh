@@ -17,7 +17,8 @@ seg=$(ls "$M/segments/localhost" | grep -v '^used$\|^capacity$' | head -n1)
 S="$M/segments/localhost/$seg"
 expect_match "boot segment id" "$seg" '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 expect_eq "root" "$(ls "$M" | tr '\n' ' ')" "ctl health keys metadata metrics replicas segments summary "
-expect_eq "ctl" "$(ls "$M/ctl" | tr '\n' ' ')" "mount unmount "
+expect_eq "ctl" "$(ls "$M/ctl" | tr '\n' ' ')" "error mount unmount "
+expect_eq "ctl/error before any error" "$(cat "$M/ctl/error")" ""
 expect_eq "segment files" "$(ls "$S" | sort | tr '\n' ' ')" \
 	"endpoint location protocol size source spec state used "
 for f in ctl/mount:600 ctl/unmount:200 health:444 metrics:444 summary:444 \
@@ -107,7 +108,11 @@ expect_eq "shm round trip" "$(cat "$M/segments/localhost/$sid2/spec")" \
 
 # every errno of ctl/mount, with the daemon's one-line reason
 expect_match "unknown token" "$(err bash -c "echo 'size=1M bogus=1' > '$M/ctl/mount'")" 'Invalid argument'
-expect_match "logged why" "$(tail -n1 "$MC_ERR")" "unknown token 'bogus=1'"
+expect_match "logged why" "$(tail -n1 "$MC_ERR")" "WARN ctl/mount: unknown token 'bogus=1'"
+expect_match "and ctl/error tells the shell" "$(cat "$M/ctl/error")" \
+	"^[0-9-]+T[0-9:]+Z ctl/mount: unknown token 'bogus=1'\$"
+expect_eq "ctl/error is the owner's, read-only" "$(stat -c %a "$M/ctl/error")" 400
+expect_match "ctl/error cannot be written" "$(err bash -c "echo x > '$M/ctl/error'")" 'Permission denied'
 expect_match "bad number" "$(err bash -c "echo 'size=12Q' > '$M/ctl/mount'")" 'Invalid argument'
 expect_match "repeated token" "$(err bash -c "echo 'size=1M size=2M' > '$M/ctl/mount'")" 'Invalid argument'
 expect_match "offset without shm" "$(err bash -c "echo 'size=1M offset=0' > '$M/ctl/mount'")" 'Invalid argument'
