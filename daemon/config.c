@@ -107,6 +107,12 @@ static const struct key keys[] = {
 	 "unfinished two-phase puts revoked after (default 30000)"},
 	{"log_level", "log-level", NULL, "L", K_LOGLEVEL, OFF(log_level), 0,
 	 "error, warn, info or debug (default info)"},
+	{"header_timeout", "header-timeout", NULL, "MS", K_MS,
+	 OFF(header_timeout_ms), 0,
+	 "a request head not complete by then is dropped (default 5000)"},
+	{"shutdown_timeout", "shutdown-timeout", NULL, "MS", K_MS,
+	 OFF(shutdown_timeout_ms), 0,
+	 "how long SIGTERM waits for requests under way (default 10000)"},
 	{"enable_http_metadata_server", "no-http-metadata", "false", NULL,
 	 K_BOOL, OFF(http_metadata), 0,
 	 "turn off the Transfer Engine metadata server (/metadata)"},
@@ -159,6 +165,8 @@ void mc_config_init(struct mc_config *c)
 	c->allow_other = false;
 	c->put_timeout_ms = 30000;
 	c->log_level = MC_LOG_INFO;
+	c->header_timeout_ms = 5000;
+	c->shutdown_timeout_ms = 10000;
 	c->http_metadata = true;
 }
 
