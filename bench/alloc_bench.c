@@ -6,6 +6,8 @@
  *	cc -O2 -Isrc bench/alloc_bench.c src/alloc.c -o bench/alloc_bench
  *	./bench/alloc_bench [ops]
  */
+#include "autoconfig.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,6 +8,8 @@
  * Prints "fsloop: N ops in S s: R ops/s". Every read must return at least
  * one byte, else it stops with an error (a broken file is not fast).
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -12,6 +12,8 @@
  * "hello: http http://127.0.0.1:PORT/" and serves until SIGINT/SIGTERM.
  * Loopback only.
  */
+#include "autoconfig.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

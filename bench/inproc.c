@@ -21,6 +21,8 @@
  * or info. Each figure is the best of 3 interleaved rounds of the store and
  * its ceiling. Usage: inproc [seconds-per-figure] (default 1.5).
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>

@@ -24,6 +24,8 @@
  */
 #define FUSE_USE_VERSION 314
 
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <fuse.h>

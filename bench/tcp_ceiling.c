@@ -23,6 +23,8 @@
  * GB/s are 1e9 bytes per second. Loopback only: HOST must resolve to a
  * loopback address.
  */
+#include "autoconfig.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>

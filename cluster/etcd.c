@@ -6,6 +6,8 @@
  * their own handle through a multi handle, whose poll also waits on the
  * cancel token's eventfd, so a stop wakes them at once.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>

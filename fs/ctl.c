@@ -2,6 +2,8 @@
  * ctl.c - the messages of ctl/mount and ctl/unmount: parse, look up,
  * execute (Plan 9's Cmdtab habit), one message per write(2).
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,22 +13,22 @@
 #include "spec.h"
 #include "tree.h"
 
-int mc_ctl_mount(struct mc_store *s, const struct mc_path *p, const char *msg,
+int fs_ctl_mount(struct mc_store *s, const struct fs_path *p, const char *msg,
 		 size_t len, struct mc_buf *reply)
 {
-	struct mc_spec sp;
+	struct fs_spec sp;
 	struct mc_mount_req req;
 	struct mc_mount_result res = {0};
 	struct mc_err err = {0};
 	char why[256];
 	int r;
 
-	r = mc_spec_parse(msg, len, &sp, why, sizeof(why));
+	r = fs_spec_parse(msg, len, &sp, why, sizeof(why));
 	if (r < 0) {
 		mc_warn("ctl/mount: %s", why);
 		return r;
 	}
-	mc_spec_to_req(&sp, &req);
+	fs_spec_to_req(&sp, &req);
 	r = mc_segment_mount(s, &req, &res, &err);
 	if (r < 0) {
 		mc_warn("ctl/mount: %s", err.msg[0] ? err.msg : strerror(-r));
@@ -49,7 +51,7 @@ int mc_ctl_mount(struct mc_store *s, const struct mc_path *p, const char *msg,
 	return 0;
 }
 
-#define MAX_IDS (MC_SPEC_MAX / 2)
+#define MAX_IDS (FS_SPEC_MAX / 2)
 
 static int unmount_kind(struct mc_store *s, const char *const *ids, size_t n,
 			enum mc_seg_kind kind, unsigned grace)
@@ -65,19 +67,19 @@ static int unmount_kind(struct mc_store *s, const char *const *ids, size_t n,
 	return r;
 }
 
-int mc_ctl_unmount(struct mc_store *s, const struct mc_path *p, const char *msg,
+int fs_ctl_unmount(struct mc_store *s, const struct fs_path *p, const char *msg,
 		   size_t len, struct mc_buf *reply)
 {
-	char buf[MC_SPEC_MAX + 1];
+	char buf[FS_SPEC_MAX + 1];
 	const char *ids[2][MAX_IDS];
 	size_t n[2] = {0, 0}, total = 0;
 	uint64_t grace = 0;
 	int have_grace = 0, r;
 	char *tok, *save;
 
-	if (len > MC_SPEC_MAX) {
+	if (len > FS_SPEC_MAX) {
 		mc_warn("ctl/unmount: message of %zu bytes is over %d", len,
-			MC_SPEC_MAX);
+			FS_SPEC_MAX);
 		return -E2BIG;
 	}
 	if (len && msg[len - 1] == '\n')

@@ -10,6 +10,8 @@
  */
 #define FUSE_USE_VERSION 314
 
+#include "autoconfig.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -57,7 +59,7 @@ static const char *const op_names[OP_N] = {
 	[OP_OTHER] = "other",
 };
 
-struct mc_fs {
+struct fs {
 	struct mc_store *s;
 	struct fuse *fuse;
 	char *mountpoint;
@@ -74,19 +76,19 @@ struct mc_fs {
 
 /* One open file or directory. */
 struct fh {
-	struct mc_path p;
+	struct fs_path p;
 	pthread_mutex_t lock;
-	struct mc_keyfile *kf; /* keys/KEY */
+	struct fs_keyfile *kf; /* keys/KEY */
 	struct mc_buf snap;    /* other files: the content built at open */
 	uint64_t rbase;	       /* file offset where the last write ended */
-	struct mc_keydir kd;   /* keys/ and replicas/ */
-	struct mc_fs *fs;
+	struct fs_keydir kd;   /* keys/ and replicas/ */
+	struct fs *fs;
 	struct fh *prev, *next;
 };
 
-static struct mc_fs *ctx(enum op op)
+static struct fs *ctx(enum op op)
 {
-	struct mc_fs *f = fuse_get_context()->private_data;
+	struct fs *f = fuse_get_context()->private_data;
 
 	mc_series_add(f->ops[op], 1);
 	return f;
@@ -97,7 +99,7 @@ static struct fh *fh_of(struct fuse_file_info *fi)
 	return fi ? (struct fh *)(uintptr_t)fi->fh : NULL;
 }
 
-static struct fh *fh_new(struct mc_fs *f)
+static struct fh *fh_new(struct fs *f)
 {
 	struct fh *h = calloc(1, sizeof(*h));
 
@@ -116,7 +118,7 @@ static struct fh *fh_new(struct mc_fs *f)
 
 static void fh_free(struct fh *h)
 {
-	struct mc_fs *f;
+	struct fs *f;
 
 	if (!h)
 		return;
@@ -129,16 +131,16 @@ static void fh_free(struct fh *h)
 	if (h->next)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&f->fh_lock);
-	mc_keyfile_free(h->kf);
+	fs_keyfile_free(h->kf);
 	mc_buf_release(&h->snap);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
 
-static void fill_stat(struct mc_fs *f, int node, uint64_t size, struct stat *st)
+static void fill_stat(struct fs *f, int node, uint64_t size, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_mode = mc_nodes[node].mode;
+	st->st_mode = fs_nodes[node].mode;
 	st->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
 	st->st_uid = f->uid;
 	st->st_gid = f->gid;
@@ -151,20 +153,20 @@ static void fill_stat(struct mc_fs *f, int node, uint64_t size, struct stat *st)
 static int fs_getattr(const char *path, struct stat *st,
 		      struct fuse_file_info *fi)
 {
-	struct mc_fs *f = ctx(OP_GETATTR);
+	struct fs *f = ctx(OP_GETATTR);
 	struct fh *h = fh_of(fi);
-	struct mc_path p;
+	struct fs_path p;
 	uint64_t size = 0;
 	int r;
 
 	if (h && h->kf) {
-		fill_stat(f, MC_N_KEY, mc_keyfile_size(h->kf), st);
+		fill_stat(f, FS_N_KEY, fs_keyfile_size(h->kf), st);
 		return 0;
 	}
-	r = mc_tree_resolve(f->s, path, &p);
-	if (r == -ENOENT && p.node == MC_N_KEY)
-		r = mc_keyfile_pending(p.key, p.klen, &size);
-	else if (!r && p.node == MC_N_KEY)
+	r = fs_tree_resolve(f->s, path, &p);
+	if (r == -ENOENT && p.node == FS_N_KEY)
+		r = fs_keyfile_pending(p.key, p.klen, &size);
+	else if (!r && p.node == FS_N_KEY)
 		size = p.vsize;
 	if (r < 0)
 		return r;
@@ -176,7 +178,7 @@ static int fs_getattr(const char *path, struct stat *st,
  * so writing a read-only view fails the same way for everyone. */
 static int check_access(int node, int flags)
 {
-	mode_t m = mc_nodes[node].mode;
+	mode_t m = fs_nodes[node].mode;
 	int acc = flags & O_ACCMODE;
 
 	if (S_ISDIR(m))
@@ -193,17 +195,17 @@ static int key_flags(int flags)
 	int acc = flags & O_ACCMODE, kf = 0;
 
 	if (acc != O_WRONLY)
-		kf |= MC_KF_READ;
+		kf |= FS_KF_READ;
 	if (acc != O_RDONLY)
-		kf |= MC_KF_WRITE;
+		kf |= FS_KF_WRITE;
 	if ((flags & O_TRUNC) && acc != O_RDONLY)
-		kf |= MC_KF_TRUNC;
+		kf |= FS_KF_TRUNC;
 	if (flags & O_APPEND)
-		kf |= MC_KF_APPEND;
+		kf |= FS_KF_APPEND;
 	return kf;
 }
 
-static int open_path(struct mc_fs *f, struct mc_path *p,
+static int open_path(struct fs *f, struct fs_path *p,
 		     struct fuse_file_info *fi, int kflags)
 {
 	struct fh *h;
@@ -211,17 +213,17 @@ static int open_path(struct mc_fs *f, struct mc_path *p,
 
 	if (r < 0)
 		return r;
-	if (S_ISDIR(mc_nodes[p->node].mode))
+	if (S_ISDIR(fs_nodes[p->node].mode))
 		return -EISDIR;
 	h = fh_new(f);
 	if (!h)
 		return -ENOMEM;
 	h->p = *p;
-	if (p->node == MC_N_KEY)
-		r = mc_keyfile_open(f->s, p->key, p->klen,
+	if (p->node == FS_N_KEY)
+		r = fs_keyfile_open(f->s, p->key, p->klen,
 				    key_flags(fi->flags) | kflags, &h->kf);
 	else
-		r = mc_tree_show(f->s, p, &h->snap);
+		r = fs_tree_show(f->s, p, &h->snap);
 	if (r < 0) {
 		fh_free(h);
 		return r;
@@ -231,24 +233,24 @@ static int open_path(struct mc_fs *f, struct mc_path *p,
 	fi->keep_cache = 0;
 	/* Only a written key has anything to do at close. */
 	fi->noflush =
-		!(p->node == MC_N_KEY && (fi->flags & O_ACCMODE) != O_RDONLY);
+		!(p->node == FS_N_KEY && (fi->flags & O_ACCMODE) != O_RDONLY);
 	return 0;
 }
 
 static int fs_open(const char *path, struct fuse_file_info *fi)
 {
-	struct mc_fs *f = ctx(OP_OPEN);
-	struct mc_path p;
-	int r = mc_tree_resolve(f->s, path, &p);
+	struct fs *f = ctx(OP_OPEN);
+	struct fs_path p;
+	int r = fs_tree_resolve(f->s, path, &p);
 
 	/*
 	 * The kernel opens (rather than creates) a name it looked up a
 	 * moment ago: a key removed over HTTP in between is made again by
 	 * a write open, as if the lookup had come after the removal.
 	 */
-	if (r == -ENOENT && p.node == MC_N_KEY &&
+	if (r == -ENOENT && p.node == FS_N_KEY &&
 	    (fi->flags & O_ACCMODE) != O_RDONLY)
-		return open_path(f, &p, fi, MC_KF_CREATE);
+		return open_path(f, &p, fi, FS_KF_CREATE);
 	if (r < 0)
 		return r;
 	return open_path(f, &p, fi, 0);
@@ -256,17 +258,17 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	struct mc_fs *f = ctx(OP_CREATE);
-	struct mc_path p;
-	int r = mc_tree_resolve(f->s, path, &p);
+	struct fs *f = ctx(OP_CREATE);
+	struct fs_path p;
+	int r = fs_tree_resolve(f->s, path, &p);
 
 	if (!r)
 		return open_path(f, &p, fi, 0);
 	if (r != -ENOENT || p.node < 0)
 		return r;
-	if (p.node != MC_N_KEY)
+	if (p.node != FS_N_KEY)
 		return -EACCES;
-	return open_path(f, &p, fi, MC_KF_CREATE);
+	return open_path(f, &p, fi, FS_KF_CREATE);
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off,
@@ -278,7 +280,7 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 
 	ctx(OP_READ);
 	if (h->kf) {
-		n = mc_keyfile_read(h->kf, buf, size, o);
+		n = fs_keyfile_read(h->kf, buf, size, o);
 		return (int)n;
 	}
 	pthread_mutex_lock(&h->lock);
@@ -300,16 +302,16 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct mc_fs *f = ctx(OP_WRITE);
+	struct fs *f = ctx(OP_WRITE);
 	struct fh *h = fh_of(fi);
 	struct mc_buf reply = MC_BUF_INIT;
 	int r;
 
 	if (h->kf)
-		return (int)mc_keyfile_write(h->kf, buf, size, (uint64_t)off);
-	if (!mc_nodes[h->p.node].store)
+		return (int)fs_keyfile_write(h->kf, buf, size, (uint64_t)off);
+	if (!fs_nodes[h->p.node].store)
 		return -EACCES;
-	r = mc_nodes[h->p.node].store(f->s, &h->p, buf, size, &reply);
+	r = fs_nodes[h->p.node].store(f->s, &h->p, buf, size, &reply);
 	if (r < 0) {
 		mc_buf_release(&reply);
 		return r;
@@ -324,23 +326,23 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
-	struct mc_fs *f = ctx(OP_TRUNCATE);
+	struct fs *f = ctx(OP_TRUNCATE);
 	struct fh *h = fh_of(fi);
-	struct mc_path p;
+	struct fs_path p;
 	int r;
 
 	if (h && h->kf)
-		return mc_keyfile_truncate(h->kf, (uint64_t)size);
+		return fs_keyfile_truncate(h->kf, (uint64_t)size);
 	if (h)
 		p = h->p;
-	else if ((r = mc_tree_resolve(f->s, path, &p)) < 0)
+	else if ((r = fs_tree_resolve(f->s, path, &p)) < 0)
 		return r;
 	/* The shell's `>` truncates before it writes the message. */
-	if (mc_nodes[p.node].store)
+	if (fs_nodes[p.node].store)
 		return 0;
-	if (p.node == MC_N_KEY)
-		return mc_key_truncate(f->s, p.key, p.klen, (uint64_t)size);
-	return S_ISDIR(mc_nodes[p.node].mode) ? -EISDIR : -EACCES;
+	if (p.node == FS_N_KEY)
+		return fs_key_truncate(f->s, p.key, p.klen, (uint64_t)size);
+	return S_ISDIR(fs_nodes[p.node].mode) ? -EISDIR : -EACCES;
 }
 
 static int fs_flush(const char *path, struct fuse_file_info *fi)
@@ -350,7 +352,7 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 	ctx(OP_FLUSH);
 	/* close(2) returns what flush returns: commit here, not in release,
 	 * so a failed put (ENOSPC, EFBIG) reaches the writer. */
-	return h->kf ? mc_keyfile_commit(h->kf) : 0;
+	return h->kf ? fs_keyfile_commit(h->kf) : 0;
 }
 
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
@@ -358,7 +360,7 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	struct fh *h = fh_of(fi);
 
 	ctx(OP_OTHER);
-	return h->kf ? mc_keyfile_commit(h->kf) : 0;
+	return h->kf ? fs_keyfile_commit(h->kf) : 0;
 }
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
@@ -367,21 +369,21 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 
 	ctx(OP_RELEASE);
 	if (h->kf)
-		mc_keyfile_commit(h->kf);
+		fs_keyfile_commit(h->kf);
 	fh_free(h);
 	return 0;
 }
 
 static int fs_unlink(const char *path)
 {
-	struct mc_fs *f = ctx(OP_UNLINK);
-	struct mc_path p;
+	struct fs *f = ctx(OP_UNLINK);
+	struct fs_path p;
 	struct mc_err err = {0};
-	int r = mc_tree_resolve(f->s, path, &p);
+	int r = fs_tree_resolve(f->s, path, &p);
 
 	if (r < 0)
 		return r;
-	if (p.node != MC_N_KEY)
+	if (p.node != FS_N_KEY)
 		return -EPERM;
 	r = mc_remove(f->s, p.key, p.klen, false, &err);
 	if (r < 0 && r != -ENOENT)
@@ -392,20 +394,20 @@ static int fs_unlink(const char *path)
 
 static int fs_opendir(const char *path, struct fuse_file_info *fi)
 {
-	struct mc_fs *f = ctx(OP_OPEN);
-	struct mc_path p;
+	struct fs *f = ctx(OP_OPEN);
+	struct fs_path p;
 	struct fh *h;
-	int r = mc_tree_resolve(f->s, path, &p);
+	int r = fs_tree_resolve(f->s, path, &p);
 
 	if (r < 0)
 		return r;
-	if (!S_ISDIR(mc_nodes[p.node].mode))
+	if (!S_ISDIR(fs_nodes[p.node].mode))
 		return -ENOTDIR;
 	h = fh_new(f);
 	if (!h)
 		return -ENOMEM;
 	h->p = p;
-	mc_keydir_init(&h->kd);
+	fs_keydir_init(&h->kd);
 	fi->fh = (uintptr_t)h;
 	return 0;
 }
@@ -446,35 +448,35 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		      off_t off, struct fuse_file_info *fi,
 		      enum fuse_readdir_flags flags)
 {
-	struct mc_fs *f = ctx(OP_READDIR);
+	struct fs *f = ctx(OP_READDIR);
 	struct fh *h = fh_of(fi);
 	struct dir_fill d = {buf, filler, (uint64_t)off, 0};
-	int gen = h->p.node == MC_N_KEYS ? MC_N_KEY : MC_N_REPLICA;
+	int gen = h->p.node == FS_N_KEYS ? FS_N_KEY : FS_N_REPLICA;
 
-	if (h->p.node == MC_N_KEYS || h->p.node == MC_N_REPLICAS)
-		return mc_keydir_fill(f->s, &h->kd, (uint64_t)off,
-				      mc_nodes[gen].mode, fill_one, &d);
+	if (h->p.node == FS_N_KEYS || h->p.node == FS_N_REPLICAS)
+		return fs_keydir_fill(f->s, &h->kd, (uint64_t)off,
+				      fs_nodes[gen].mode, fill_one, &d);
 	/* Small directories: listed again per call, offsets are ordinals. */
 	if (fill_listed(".", S_IFDIR, &d) || fill_listed("..", S_IFDIR, &d))
 		return 0;
-	mc_tree_list(f->s, &h->p, fill_listed, &d);
+	fs_tree_list(f->s, &h->p, fill_listed, &d);
 	return 0;
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2],
 		      struct fuse_file_info *fi)
 {
-	struct mc_fs *f = ctx(OP_OTHER);
-	struct mc_path p;
+	struct fs *f = ctx(OP_OTHER);
+	struct fs_path p;
 	uint64_t size;
 	int r;
 
 	/* Accepted and ignored, so touch works (on a created key too). */
 	if (fi)
 		return 0;
-	r = mc_tree_resolve(f->s, path, &p);
-	if (r == -ENOENT && p.node == MC_N_KEY)
-		r = mc_keyfile_pending(p.key, p.klen, &size);
+	r = fs_tree_resolve(f->s, path, &p);
+	if (r == -ENOENT && p.node == FS_N_KEY)
+		r = fs_keyfile_pending(p.key, p.klen, &size);
 	return r;
 }
 
@@ -522,7 +524,7 @@ static int fs_chown(const char *path, uid_t uid, gid_t gid,
 
 static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-	struct mc_fs *f = fuse_get_context()->private_data;
+	struct fs *f = fuse_get_context()->private_data;
 
 	/*
 	 * Nothing is cached: not attributes (sizes follow HTTP puts), not
@@ -585,7 +587,7 @@ static void on_stop_signal(int sig)
 
 static void *loop_main(void *arg)
 {
-	struct mc_fs *f = arg;
+	struct fs *f = arg;
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 
 	fuse_loop_cfg_set_max_threads(cfg, 16);
@@ -741,7 +743,7 @@ static int start_watchdog(const char *dir)
 	return 0; /* p[1] stays open until the daemon exits */
 }
 
-static int add_families(struct mc_fs *f)
+static int add_families(struct fs *f)
 {
 	struct mc_metrics *m = mc_store_metrics(f->s);
 	struct mc_family *fam;
@@ -761,10 +763,10 @@ static int add_families(struct mc_fs *f)
 	return 0;
 }
 
-struct mc_fs *mc_fs_start(struct mc_store *s, const struct mc_fs_opts *o,
+struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
 			  char *err, size_t errlen)
 {
-	struct mc_fs *f = calloc(1, sizeof(*f));
+	struct fs *f = calloc(1, sizeof(*f));
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct sigaction sa;
 	char opts[256];
@@ -840,7 +842,7 @@ fail:
 	return NULL;
 }
 
-void mc_fs_stop(struct mc_fs *f)
+void fs_stop(struct fs *f)
 {
 	if (!f)
 		return;

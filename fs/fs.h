@@ -1,16 +1,16 @@
 /*
  * fs.h - the FUSE door: the control tree of CONTRACT section 7.
  */
-#ifndef MC_FS_H
-#define MC_FS_H
+#ifndef FS_FS_H
+#define FS_FS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 struct mc_store;
-struct mc_fs;
+struct fs;
 
-struct mc_fs_opts {
+struct fs_opts {
 	const char *mountpoint;   /* created if missing */
 	bool allow_other;
 };
@@ -20,9 +20,9 @@ struct mc_fs_opts {
  * the multi-threaded FUSE loop on its own threads. NULL and a one-line
  * message in @err on failure.
  */
-struct mc_fs *mc_fs_start(struct mc_store *s, const struct mc_fs_opts *o,
+struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
 			  char *err, size_t errlen);
 /* Unmounts, stops the loop and frees @f. */
-void mc_fs_stop(struct mc_fs *f);
+void fs_stop(struct fs *f);
 
 #endif

@@ -1,7 +1,10 @@
 /*
  * keyname.c - the one-to-one key <-> file name encoding of keyname.h.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "keyname.h"
@@ -13,13 +16,13 @@ static int must_escape(unsigned char c)
 	return c == '%' || c == '/' || c < 0x20 || c == 0x7f;
 }
 
-static int is_dots(const void *p, size_t n)
+static bool is_dots(const void *p, size_t n)
 {
 	return (n == 1 && !memcmp(p, ".", 1)) ||
 	       (n == 2 && !memcmp(p, "..", 2));
 }
 
-int mc_keyname_encode(const void *key, size_t klen, char out[MC_NAME_MAX + 1])
+int fs_keyname_encode(const void *key, size_t klen, char out[FS_NAME_MAX + 1])
 {
 	const unsigned char *k = key;
 	size_t n = 0;
@@ -33,13 +36,13 @@ int mc_keyname_encode(const void *key, size_t klen, char out[MC_NAME_MAX + 1])
 		if (c == 0)
 			return -EINVAL;
 		if (must_escape(c) || dots) {
-			if (n + 3 > MC_NAME_MAX)
+			if (n + 3 > FS_NAME_MAX)
 				return -ENAMETOOLONG;
 			out[n++] = '%';
 			out[n++] = hex[c >> 4];
 			out[n++] = hex[c & 15];
 		} else {
-			if (n + 1 > MC_NAME_MAX)
+			if (n + 1 > FS_NAME_MAX)
 				return -ENAMETOOLONG;
 			out[n++] = (char)c;
 		}
@@ -55,14 +58,14 @@ static int unhex(char c)
 	return p ? (int)(p - hex) : -1;
 }
 
-int mc_keyname_decode(const char *name, char *out, size_t cap, size_t *klen)
+int fs_keyname_decode(const char *name, char *out, size_t cap, size_t *klen)
 {
 	size_t len = strlen(name), n = 0;
-	char back[MC_NAME_MAX + 1];
+	char back[FS_NAME_MAX + 1];
 
 	if (len == 0 || is_dots(name, len))
 		return -EINVAL;
-	if (len > MC_NAME_MAX)
+	if (len > FS_NAME_MAX)
 		return -ENAMETOOLONG;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)name[i];
@@ -81,7 +84,7 @@ int mc_keyname_decode(const char *name, char *out, size_t cap, size_t *klen)
 		out[n++] = (char)c;
 	}
 	/* One name per key: refuse escapes the encoder would not write. */
-	if (mc_keyname_encode(out, n, back) < 0 || strcmp(back, name))
+	if (fs_keyname_encode(out, n, back) < 0 || strcmp(back, name))
 		return -EINVAL;
 	*klen = n;
 	return 0;

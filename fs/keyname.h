@@ -12,27 +12,27 @@
  * file name and each name at most one key). Segment names use the same
  * encoding in segments/.
  */
-#ifndef MC_KEYNAME_H
-#define MC_KEYNAME_H
+#ifndef FS_KEYNAME_H
+#define FS_KEYNAME_H
 
 #include <stddef.h>
 
-#define MC_NAME_MAX 255 /* longest file name the tree shows */
+#define FS_NAME_MAX 255 /* longest file name the tree shows */
 
 /*
  * Encodes @klen bytes of @key into @out (NUL-terminated, at most
- * MC_NAME_MAX bytes plus the NUL; @out holds MC_NAME_MAX + 1 bytes).
+ * FS_NAME_MAX bytes plus the NUL; @out holds FS_NAME_MAX + 1 bytes).
  * Returns the name's length, -EINVAL for an empty key or one holding a
- * NUL, or -ENAMETOOLONG when the name would pass MC_NAME_MAX bytes.
+ * NUL, or -ENAMETOOLONG when the name would pass FS_NAME_MAX bytes.
  */
-int mc_keyname_encode(const void *key, size_t klen, char out[MC_NAME_MAX + 1]);
+int fs_keyname_encode(const void *key, size_t klen, char out[FS_NAME_MAX + 1]);
 
 /*
  * Decodes file name @name into @out (room for @cap bytes) and sets *klen.
  * Returns 0, or -EINVAL when @name is not the encoding of any key (empty,
  * a bad or needless escape, "." or ".."), -ENAMETOOLONG when @name passes
- * MC_NAME_MAX or the key does not fit in @cap.
+ * FS_NAME_MAX or the key does not fit in @cap.
  */
-int mc_keyname_decode(const char *name, char *out, size_t cap, size_t *klen);
+int fs_keyname_decode(const char *name, char *out, size_t cap, size_t *klen);
 
 #endif

@@ -1,6 +1,8 @@
 /*
  * keys.c - keys/: streaming readdir and open value files (tree.h).
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,14 +15,14 @@
 
 /* ---------------------------------------------------------------- readdir */
 
-void mc_keydir_init(struct mc_keydir *d)
+void fs_keydir_init(struct fs_keydir *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->more = 1;
 }
 
 struct fill_ctx {
-	struct mc_keydir *d;
+	struct fs_keydir *d;
 	mode_t mode;
 	uint64_t skip; /* ordinals to pass over before giving */
 	int (*fill)(void *arg, const char *name, mode_t mode, uint64_t next);
@@ -48,9 +50,9 @@ static int give(struct fill_ctx *c, const char *name)
 static int walk_key(const void *key, size_t klen, uint64_t size, void *arg)
 {
 	struct fill_ctx *c = arg;
-	char name[MC_NAME_MAX + 1];
+	char name[FS_NAME_MAX + 1];
 
-	if (mc_keyname_encode(key, klen, name) < 0)
+	if (fs_keyname_encode(key, klen, name) < 0)
 		return 0; /* too long for a name: HTTP only */
 	/* The walk may resume at the key that did not fit last time. */
 	if (c->d->have_pending) {
@@ -61,7 +63,7 @@ static int walk_key(const void *key, size_t klen, uint64_t size, void *arg)
 	return give(c, name);
 }
 
-int mc_keydir_fill(struct mc_store *s, struct mc_keydir *d, uint64_t off,
+int fs_keydir_fill(struct mc_store *s, struct fs_keydir *d, uint64_t off,
 		   mode_t mode,
 		   int (*fill)(void *arg, const char *name, mode_t mode,
 			       uint64_t next),
@@ -71,7 +73,7 @@ int mc_keydir_fill(struct mc_store *s, struct mc_keydir *d, uint64_t off,
 
 	if (off != d->next) {
 		/* A seek elsewhere (rewinddir, telldir): walk again. */
-		mc_keydir_init(d);
+		fs_keydir_init(d);
 		c.skip = off;
 	}
 	if (d->next < 2 && give(&c, ".") == 1)
@@ -79,7 +81,7 @@ int mc_keydir_fill(struct mc_store *s, struct mc_keydir *d, uint64_t off,
 	if (d->next < 2 && give(&c, "..") == 1)
 		return 0;
 	if (d->have_pending) {
-		char name[MC_NAME_MAX + 1];
+		char name[FS_NAME_MAX + 1];
 
 		strcpy(name, d->pending);
 		if (give(&c, name))
@@ -96,7 +98,7 @@ int mc_keydir_fill(struct mc_store *s, struct mc_keydir *d, uint64_t off,
 
 /* ------------------------------------------------------------- value files */
 
-struct mc_keyfile {
+struct fs_keyfile {
 	pthread_mutex_t lock;
 	struct mc_store *s;
 	struct mc_ref *ref; /* the version read, when open for reading */
@@ -107,7 +109,7 @@ struct mc_keyfile {
 	int dirty;	/* data must be committed */
 	int error;	/* a write failed: commit nothing, say this */
 	int registered; /* in the pending list (a created key) */
-	struct mc_keyfile *next;
+	struct fs_keyfile *next;
 	size_t klen;
 	char key[];
 };
@@ -115,12 +117,12 @@ struct mc_keyfile {
 /* Created keys exist only in open files until their first commit; stat
  * must find them or the kernel's lookup after create() fails. */
 static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct mc_keyfile *pending;
+static struct fs_keyfile *pending;
 
-static void pending_del(struct mc_keyfile *f)
+static void pending_del(struct fs_keyfile *f)
 {
 	pthread_mutex_lock(&pending_lock);
-	for (struct mc_keyfile **pp = &pending; *pp; pp = &(*pp)->next) {
+	for (struct fs_keyfile **pp = &pending; *pp; pp = &(*pp)->next) {
 		if (*pp == f) {
 			*pp = f->next;
 			break;
@@ -130,12 +132,12 @@ static void pending_del(struct mc_keyfile *f)
 	pthread_mutex_unlock(&pending_lock);
 }
 
-int mc_keyfile_pending(const char *key, size_t klen, uint64_t *size)
+int fs_keyfile_pending(const char *key, size_t klen, uint64_t *size)
 {
 	int r = -ENOENT;
 
 	pthread_mutex_lock(&pending_lock);
-	for (struct mc_keyfile *f = pending; f; f = f->next) {
+	for (struct fs_keyfile *f = pending; f; f = f->next) {
 		if (f->klen == klen && !memcmp(f->key, key, klen)) {
 			*size = f->len;
 			r = 0;
@@ -146,10 +148,10 @@ int mc_keyfile_pending(const char *key, size_t klen, uint64_t *size)
 	return r;
 }
 
-int mc_keyfile_open(struct mc_store *s, const char *key, size_t klen, int flags,
-		    struct mc_keyfile **out)
+int fs_keyfile_open(struct mc_store *s, const char *key, size_t klen, int flags,
+		    struct fs_keyfile **out)
 {
-	struct mc_keyfile *f = calloc(1, sizeof(*f) + klen + 1);
+	struct fs_keyfile *f = calloc(1, sizeof(*f) + klen + 1);
 	int r;
 
 	if (!f)
@@ -159,16 +161,16 @@ int mc_keyfile_open(struct mc_store *s, const char *key, size_t klen, int flags,
 	f->flags = flags;
 	f->klen = klen;
 	memcpy(f->key, key, klen);
-	if (flags & MC_KF_READ) {
+	if (flags & FS_KF_READ) {
 		r = mc_get(s, key, klen, &f->ref);
-		if (r < 0 && !(flags & (MC_KF_CREATE | MC_KF_TRUNC))) {
-			mc_keyfile_free(f);
+		if (r < 0 && !(flags & (FS_KF_CREATE | FS_KF_TRUNC))) {
+			fs_keyfile_free(f);
 			return r;
 		}
 	}
-	if (flags & (MC_KF_TRUNC | MC_KF_CREATE))
+	if (flags & (FS_KF_TRUNC | FS_KF_CREATE))
 		f->loaded = f->dirty = 1;
-	if (flags & MC_KF_CREATE) {
+	if (flags & FS_KF_CREATE) {
 		pthread_mutex_lock(&pending_lock);
 		f->next = pending;
 		pending = f;
@@ -179,7 +181,7 @@ int mc_keyfile_open(struct mc_store *s, const char *key, size_t klen, int flags,
 	return 0;
 }
 
-static int reserve(struct mc_keyfile *f, uint64_t size)
+static int reserve(struct fs_keyfile *f, uint64_t size)
 {
 	const struct mc_store_opts *o = mc_store_get_opts(f->s);
 	char *p;
@@ -203,7 +205,7 @@ static int reserve(struct mc_keyfile *f, uint64_t size)
 }
 
 /* Starts the pending value from the current one (a write without O_TRUNC). */
-static int load(struct mc_keyfile *f)
+static int load(struct fs_keyfile *f)
 {
 	struct mc_ref *r = f->ref;
 	int err = 0;
@@ -226,7 +228,7 @@ static int load(struct mc_keyfile *f)
 	return err;
 }
 
-int64_t mc_keyfile_read(struct mc_keyfile *f, void *buf, size_t size,
+int64_t fs_keyfile_read(struct fs_keyfile *f, void *buf, size_t size,
 			uint64_t off)
 {
 	const char *src;
@@ -255,14 +257,14 @@ int64_t mc_keyfile_read(struct mc_keyfile *f, void *buf, size_t size,
 	return (int64_t)size;
 }
 
-int64_t mc_keyfile_write(struct mc_keyfile *f, const void *buf, size_t size,
+int64_t fs_keyfile_write(struct fs_keyfile *f, const void *buf, size_t size,
 			 uint64_t off)
 {
 	int r;
 
 	pthread_mutex_lock(&f->lock);
 	r = load(f);
-	if (f->flags & MC_KF_APPEND)
+	if (f->flags & FS_KF_APPEND)
 		off = f->len;
 	if (!r)
 		r = reserve(f, off + size);
@@ -280,7 +282,7 @@ int64_t mc_keyfile_write(struct mc_keyfile *f, const void *buf, size_t size,
 	return r < 0 ? r : (int64_t)size;
 }
 
-int mc_keyfile_truncate(struct mc_keyfile *f, uint64_t size)
+int fs_keyfile_truncate(struct fs_keyfile *f, uint64_t size)
 {
 	int r;
 
@@ -298,7 +300,7 @@ int mc_keyfile_truncate(struct mc_keyfile *f, uint64_t size)
 	return r;
 }
 
-uint64_t mc_keyfile_size(struct mc_keyfile *f)
+uint64_t fs_keyfile_size(struct fs_keyfile *f)
 {
 	uint64_t n = 0;
 
@@ -313,7 +315,7 @@ uint64_t mc_keyfile_size(struct mc_keyfile *f)
 	return n;
 }
 
-int mc_keyfile_commit(struct mc_keyfile *f)
+int fs_keyfile_commit(struct fs_keyfile *f)
 {
 	struct mc_err err = {0};
 	int r = 0, registered = 0;
@@ -348,7 +350,7 @@ int mc_keyfile_commit(struct mc_keyfile *f)
 	return r;
 }
 
-void mc_keyfile_free(struct mc_keyfile *f)
+void fs_keyfile_free(struct fs_keyfile *f)
 {
 	if (!f)
 		return;
@@ -361,20 +363,20 @@ void mc_keyfile_free(struct mc_keyfile *f)
 	free(f);
 }
 
-int mc_key_truncate(struct mc_store *s, const char *key, size_t klen,
+int fs_key_truncate(struct mc_store *s, const char *key, size_t klen,
 		    uint64_t size)
 {
-	struct mc_keyfile *f;
+	struct fs_keyfile *f;
 	int r;
 
 	if (!size)
 		return -EINVAL;
-	r = mc_keyfile_open(s, key, klen, MC_KF_READ | MC_KF_WRITE, &f);
+	r = fs_keyfile_open(s, key, klen, FS_KF_READ | FS_KF_WRITE, &f);
 	if (r < 0)
 		return r;
-	r = mc_keyfile_truncate(f, size);
+	r = fs_keyfile_truncate(f, size);
 	if (!r)
-		r = mc_keyfile_commit(f);
-	mc_keyfile_free(f);
+		r = fs_keyfile_commit(f);
+	fs_keyfile_free(f);
 	return r;
 }

@@ -1,6 +1,8 @@
 /*
  * spec.c - parse and format the ctl/mount grammar of spec.h.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,13 +21,13 @@ static const struct {
 	bool empty_ok;
 } tokens[T_N] = {
 	[T_SIZE] = {"size", 0, 0, false},
-	[T_SHM] = {"shm", offsetof(struct mc_spec, shm_name), 256, false},
+	[T_SHM] = {"shm", offsetof(struct fs_spec, shm_name), 256, false},
 	[T_OFFSET] = {"offset", 0, 0, false},
-	[T_PROTOCOL] = {"protocol", offsetof(struct mc_spec, protocol), 8,
+	[T_PROTOCOL] = {"protocol", offsetof(struct fs_spec, protocol), 8,
 			false},
-	[T_LOCATION] = {"location", offsetof(struct mc_spec, location), 256,
+	[T_LOCATION] = {"location", offsetof(struct fs_spec, location), 256,
 			true},
-	[T_NAME] = {"name", offsetof(struct mc_spec, name), 256, false},
+	[T_NAME] = {"name", offsetof(struct fs_spec, name), 256, false},
 };
 
 static int fail(char *why, size_t whylen, const char *fmt, ...)
@@ -43,7 +45,7 @@ static int fail(char *why, size_t whylen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static int is_blank(char c)
+static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t';
 }
@@ -77,12 +79,12 @@ static int unescape(const char *v, size_t n, char *out, size_t cap,
 	return 0;
 }
 
-static int parse_token(const char *t, size_t n, struct mc_spec *sp,
+static int parse_token(const char *t, size_t n, struct fs_spec *sp,
 		       bool seen[T_N], char *why, size_t whylen)
 {
 	const char *eq = memchr(t, '=', n);
 	size_t klen = eq ? (size_t)(eq - t) : n;
-	char val[MC_SPEC_MAX + 1];
+	char val[FS_SPEC_MAX + 1];
 	size_t vlen;
 	int k, r;
 
@@ -121,7 +123,7 @@ static int parse_token(const char *t, size_t n, struct mc_spec *sp,
 	return 0;
 }
 
-int mc_spec_parse(const char *msg, size_t len, struct mc_spec *sp, char *why,
+int fs_spec_parse(const char *msg, size_t len, struct fs_spec *sp, char *why,
 		  size_t whylen)
 {
 	bool seen[T_N] = {false};
@@ -129,10 +131,10 @@ int mc_spec_parse(const char *msg, size_t len, struct mc_spec *sp, char *why,
 	int r;
 
 	memset(sp, 0, sizeof(*sp));
-	if (len > MC_SPEC_MAX) {
+	if (len > FS_SPEC_MAX) {
 		if (why && whylen)
 			snprintf(why, whylen, "message of %zu bytes is over %d",
-				 len, MC_SPEC_MAX);
+				 len, FS_SPEC_MAX);
 		return -E2BIG;
 	}
 	if (len && msg[len - 1] == '\n')
@@ -180,7 +182,7 @@ static void add_value(struct mc_buf *b, const char *key, const char *v)
 	}
 }
 
-void mc_spec_format(const struct mc_spec *sp, struct mc_buf *b)
+void fs_spec_format(const struct fs_spec *sp, struct mc_buf *b)
 {
 	mc_buf_adds(b, "size=");
 	mc_buf_addu(b, sp->size);
@@ -203,7 +205,7 @@ static void copy(char *dst, size_t cap, const char *src)
 	snprintf(dst, cap, "%s", src);
 }
 
-void mc_spec_from_info(const struct mc_seg_info *si, struct mc_spec *sp)
+void fs_spec_from_info(const struct mc_seg_info *si, struct fs_spec *sp)
 {
 	memset(sp, 0, sizeof(*sp));
 	sp->size = si->size;
@@ -218,7 +220,7 @@ void mc_spec_from_info(const struct mc_seg_info *si, struct mc_spec *sp)
 	copy(sp->name, sizeof(sp->name), si->name);
 }
 
-void mc_spec_to_req(const struct mc_spec *sp, struct mc_mount_req *req)
+void fs_spec_to_req(const struct fs_spec *sp, struct mc_mount_req *req)
 {
 	memset(req, 0, sizeof(*req));
 	req->size = sp->size;

@@ -1,6 +1,8 @@
 /*
  * tree.c - the node table of tree.h, path resolution and the views.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,11 +17,11 @@
 
 /* ------------------------------------------------------------ generators */
 
-static int bind_segname(struct mc_store *s, struct mc_path *p, const char *name)
+static int bind_segname(struct mc_store *s, struct fs_path *p, const char *name)
 {
 	uint64_t used, cap;
 	size_t n;
-	int r = mc_keyname_decode(name, p->segname, sizeof(p->segname) - 1, &n);
+	int r = fs_keyname_decode(name, p->segname, sizeof(p->segname) - 1, &n);
 
 	if (r < 0)
 		return r;
@@ -27,7 +29,7 @@ static int bind_segname(struct mc_store *s, struct mc_path *p, const char *name)
 	return mc_segment_name_usage(s, p->segname, &used, &cap) ? -ENOENT : 0;
 }
 
-static int bind_seg(struct mc_store *s, struct mc_path *p, const char *name)
+static int bind_seg(struct mc_store *s, struct fs_path *p, const char *name)
 {
 	struct mc_seg_info si;
 
@@ -39,9 +41,9 @@ static int bind_seg(struct mc_store *s, struct mc_path *p, const char *name)
 	return 0;
 }
 
-static int bind_key(struct mc_store *s, struct mc_path *p, const char *name)
+static int bind_key(struct mc_store *s, struct fs_path *p, const char *name)
 {
-	int r = mc_keyname_decode(name, p->key, MC_KEY_MAX, &p->klen);
+	int r = fs_keyname_decode(name, p->key, MC_KEY_MAX, &p->klen);
 
 	if (r < 0)
 		return r;
@@ -51,21 +53,21 @@ static int bind_key(struct mc_store *s, struct mc_path *p, const char *name)
 
 /* ------------------------------------------------------------------ views */
 
-static int show_health(struct mc_store *s, const struct mc_path *p,
+static int show_health(struct mc_store *s, const struct fs_path *p,
 		       struct mc_buf *out)
 {
 	mc_buf_adds(out, "OK\n");
 	return 0;
 }
 
-static int show_metrics(struct mc_store *s, const struct mc_path *p,
+static int show_metrics(struct mc_store *s, const struct fs_path *p,
 			struct mc_buf *out)
 {
 	mc_render_metrics(s, out);
 	return 0;
 }
 
-static int show_summary(struct mc_store *s, const struct mc_path *p,
+static int show_summary(struct mc_store *s, const struct fs_path *p,
 			struct mc_buf *out)
 {
 	mc_render_summary(s, out);
@@ -73,64 +75,64 @@ static int show_summary(struct mc_store *s, const struct mc_path *p,
 	return 0;
 }
 
-static int show_replica(struct mc_store *s, const struct mc_path *p,
+static int show_replica(struct mc_store *s, const struct fs_path *p,
 			struct mc_buf *out)
 {
 	return mc_render_query_key(s, out, p->key, p->klen);
 }
 
-static int show_ctl(struct mc_store *s, const struct mc_path *p,
+static int show_ctl(struct mc_store *s, const struct fs_path *p,
 		    struct mc_buf *out)
 {
 	return 0;
 }
 
-static int show_name_usage(struct mc_store *s, const struct mc_path *p,
+static int show_name_usage(struct mc_store *s, const struct fs_path *p,
 			   struct mc_buf *out)
 {
 	uint64_t used, cap;
 
 	if (mc_segment_name_usage(s, p->segname, &used, &cap))
 		return -ENOENT;
-	mc_buf_addu(out, p->node == MC_N_SEGNAME_USED ? used : cap);
+	mc_buf_addu(out, p->node == FS_N_SEGNAME_USED ? used : cap);
 	mc_buf_addch(out, '\n');
 	return 0;
 }
 
-static int show_seg(struct mc_store *s, const struct mc_path *p,
+static int show_seg(struct mc_store *s, const struct fs_path *p,
 		    struct mc_buf *out)
 {
 	struct mc_seg_info si;
-	struct mc_spec sp;
+	struct fs_spec sp;
 
 	if (mc_segment_info(s, p->segid, &si) || strcmp(si.name, p->segname))
 		return -ENOENT;
 	switch (p->node) {
-	case MC_N_SEG_SIZE:
+	case FS_N_SEG_SIZE:
 		mc_buf_addu(out, si.size);
 		break;
-	case MC_N_SEG_USED:
+	case FS_N_SEG_USED:
 		mc_buf_addu(out, si.used);
 		break;
-	case MC_N_SEG_PROTOCOL:
+	case FS_N_SEG_PROTOCOL:
 		mc_buf_adds(out, si.protocol);
 		break;
-	case MC_N_SEG_LOCATION:
+	case FS_N_SEG_LOCATION:
 		mc_buf_adds(out, si.location);
 		break;
-	case MC_N_SEG_STATE:
+	case FS_N_SEG_STATE:
 		mc_buf_adds(out,
 			    si.state == MC_SEG_DRAINING ? "draining" : "ok");
 		break;
-	case MC_N_SEG_SOURCE:
+	case FS_N_SEG_SOURCE:
 		mc_buf_adds(out, si.source);
 		break;
-	case MC_N_SEG_ENDPOINT:
+	case FS_N_SEG_ENDPOINT:
 		mc_buf_adds(out, si.endpoint);
 		break;
-	case MC_N_SEG_SPEC:
-		mc_spec_from_info(&si, &sp);
-		mc_spec_format(&sp, out); /* ends with its own "\n" */
+	case FS_N_SEG_SPEC:
+		fs_spec_from_info(&si, &sp);
+		fs_spec_format(&sp, out); /* ends with its own "\n" */
 		return 0;
 	}
 	mc_buf_addch(out, '\n');
@@ -139,65 +141,65 @@ static int show_seg(struct mc_store *s, const struct mc_path *p,
 
 /* ------------------------------------------------------------------ table */
 
-const struct mc_node mc_nodes[MC_N_COUNT] = {
-	[MC_N_ROOT] = {"", -1, DIR_RO},
-	[MC_N_CTL] = {"ctl", MC_N_ROOT, DIR_RO},
-	[MC_N_CTL_MOUNT] = {"mount", MC_N_CTL, S_IFREG | 0600, show_ctl,
-			    mc_ctl_mount},
-	[MC_N_CTL_UNMOUNT] = {"unmount", MC_N_CTL, S_IFREG | 0200, show_ctl,
-			      mc_ctl_unmount},
-	[MC_N_SEGMENTS] = {"segments", MC_N_ROOT, DIR_RO},
-	[MC_N_SEGNAME] = {NULL, MC_N_SEGMENTS, DIR_RO, .bind = bind_segname},
-	[MC_N_SEGNAME_USED] = {"used", MC_N_SEGNAME, FILE_RO, show_name_usage},
-	[MC_N_SEGNAME_CAPACITY] = {"capacity", MC_N_SEGNAME, FILE_RO,
+const struct fs_node fs_nodes[FS_N_COUNT] = {
+	[FS_N_ROOT] = {"", -1, DIR_RO},
+	[FS_N_CTL] = {"ctl", FS_N_ROOT, DIR_RO},
+	[FS_N_CTL_MOUNT] = {"mount", FS_N_CTL, S_IFREG | 0600, show_ctl,
+			    fs_ctl_mount},
+	[FS_N_CTL_UNMOUNT] = {"unmount", FS_N_CTL, S_IFREG | 0200, show_ctl,
+			      fs_ctl_unmount},
+	[FS_N_SEGMENTS] = {"segments", FS_N_ROOT, DIR_RO},
+	[FS_N_SEGNAME] = {NULL, FS_N_SEGMENTS, DIR_RO, .bind = bind_segname},
+	[FS_N_SEGNAME_USED] = {"used", FS_N_SEGNAME, FILE_RO, show_name_usage},
+	[FS_N_SEGNAME_CAPACITY] = {"capacity", FS_N_SEGNAME, FILE_RO,
 				   show_name_usage},
-	[MC_N_SEG] = {NULL, MC_N_SEGNAME, DIR_RO, .bind = bind_seg},
-	[MC_N_SEG_SIZE] = {"size", MC_N_SEG, FILE_RO, show_seg},
-	[MC_N_SEG_USED] = {"used", MC_N_SEG, FILE_RO, show_seg},
-	[MC_N_SEG_PROTOCOL] = {"protocol", MC_N_SEG, FILE_RO, show_seg},
-	[MC_N_SEG_LOCATION] = {"location", MC_N_SEG, FILE_RO, show_seg},
-	[MC_N_SEG_STATE] = {"state", MC_N_SEG, FILE_RO, show_seg},
-	[MC_N_SEG_SOURCE] = {"source", MC_N_SEG, FILE_RO, show_seg},
-	[MC_N_SEG_ENDPOINT] = {"endpoint", MC_N_SEG, FILE_RO, show_seg},
-	[MC_N_SEG_SPEC] = {"spec", MC_N_SEG, FILE_RO, show_seg},
-	[MC_N_KEYS] = {"keys", MC_N_ROOT, S_IFDIR | 0755},
-	[MC_N_KEY] = {NULL, MC_N_KEYS, S_IFREG | 0644, .bind = bind_key},
-	[MC_N_REPLICAS] = {"replicas", MC_N_ROOT, DIR_RO},
-	[MC_N_REPLICA] = {NULL, MC_N_REPLICAS, FILE_RO, show_replica,
+	[FS_N_SEG] = {NULL, FS_N_SEGNAME, DIR_RO, .bind = bind_seg},
+	[FS_N_SEG_SIZE] = {"size", FS_N_SEG, FILE_RO, show_seg},
+	[FS_N_SEG_USED] = {"used", FS_N_SEG, FILE_RO, show_seg},
+	[FS_N_SEG_PROTOCOL] = {"protocol", FS_N_SEG, FILE_RO, show_seg},
+	[FS_N_SEG_LOCATION] = {"location", FS_N_SEG, FILE_RO, show_seg},
+	[FS_N_SEG_STATE] = {"state", FS_N_SEG, FILE_RO, show_seg},
+	[FS_N_SEG_SOURCE] = {"source", FS_N_SEG, FILE_RO, show_seg},
+	[FS_N_SEG_ENDPOINT] = {"endpoint", FS_N_SEG, FILE_RO, show_seg},
+	[FS_N_SEG_SPEC] = {"spec", FS_N_SEG, FILE_RO, show_seg},
+	[FS_N_KEYS] = {"keys", FS_N_ROOT, S_IFDIR | 0755},
+	[FS_N_KEY] = {NULL, FS_N_KEYS, S_IFREG | 0644, .bind = bind_key},
+	[FS_N_REPLICAS] = {"replicas", FS_N_ROOT, DIR_RO},
+	[FS_N_REPLICA] = {NULL, FS_N_REPLICAS, FILE_RO, show_replica,
 			  .bind = bind_key},
-	[MC_N_METRICS] = {"metrics", MC_N_ROOT, FILE_RO, show_metrics},
-	[MC_N_SUMMARY] = {"summary", MC_N_ROOT, FILE_RO, show_summary},
-	[MC_N_HEALTH] = {"health", MC_N_ROOT, FILE_RO, show_health},
+	[FS_N_METRICS] = {"metrics", FS_N_ROOT, FILE_RO, show_metrics},
+	[FS_N_SUMMARY] = {"summary", FS_N_ROOT, FILE_RO, show_summary},
+	[FS_N_HEALTH] = {"health", FS_N_ROOT, FILE_RO, show_health},
 };
 
 /* The child of @dir called @name: a named row first, then a generator. */
-static int step(struct mc_store *s, struct mc_path *p, const char *name)
+static int step(struct mc_store *s, struct fs_path *p, const char *name)
 {
 	int dir = p->node, gen = -1;
 
-	for (int i = 0; i < MC_N_COUNT; i++) {
-		if (mc_nodes[i].parent != dir)
+	for (int i = 0; i < FS_N_COUNT; i++) {
+		if (fs_nodes[i].parent != dir)
 			continue;
-		if (!mc_nodes[i].name)
+		if (!fs_nodes[i].name)
 			gen = i;
-		else if (!strcmp(mc_nodes[i].name, name))
+		else if (!strcmp(fs_nodes[i].name, name))
 			return p->node = i, 0;
 	}
 	p->node = gen;
 	if (gen < 0)
 		return -ENOENT;
-	return mc_nodes[gen].bind(s, p, name);
+	return fs_nodes[gen].bind(s, p, name);
 }
 
-int mc_tree_resolve(struct mc_store *s, const char *path, struct mc_path *p)
+int fs_tree_resolve(struct mc_store *s, const char *path, struct fs_path *p)
 {
-	char comp[MC_NAME_MAX + 1];
+	char comp[FS_NAME_MAX + 1];
 	const char *c = path;
 
-	memset(p, 0, offsetof(struct mc_path, key));
+	memset(p, 0, offsetof(struct fs_path, key));
 	p->klen = 0;
 	p->vsize = 0;
-	p->node = MC_N_ROOT;
+	p->node = FS_N_ROOT;
 	while (*c) {
 		size_t n;
 		int r;
@@ -207,9 +209,9 @@ int mc_tree_resolve(struct mc_store *s, const char *path, struct mc_path *p)
 		if (!*c)
 			break;
 		n = strcspn(c, "/");
-		if (n > MC_NAME_MAX)
+		if (n > FS_NAME_MAX)
 			return p->node = -1, -ENAMETOOLONG;
-		if (!S_ISDIR(mc_nodes[p->node].mode))
+		if (!S_ISDIR(fs_nodes[p->node].mode))
 			return p->node = -1, -ENOTDIR;
 		memcpy(comp, c, n);
 		comp[n] = '\0';
@@ -226,12 +228,12 @@ int mc_tree_resolve(struct mc_store *s, const char *path, struct mc_path *p)
 	return 0;
 }
 
-int mc_tree_show(struct mc_store *s, const struct mc_path *p,
+int fs_tree_show(struct mc_store *s, const struct fs_path *p,
 		 struct mc_buf *out)
 {
-	if (!mc_nodes[p->node].show)
+	if (!fs_nodes[p->node].show)
 		return -EISDIR;
-	return mc_nodes[p->node].show(s, p, out);
+	return fs_nodes[p->node].show(s, p, out);
 }
 
 struct list_ctx {
@@ -244,9 +246,9 @@ struct list_ctx {
 static int list_name(const char *name, uint64_t used, uint64_t cap, void *arg)
 {
 	struct list_ctx *l = arg;
-	char enc[MC_NAME_MAX + 1];
+	char enc[FS_NAME_MAX + 1];
 
-	if (mc_keyname_encode(name, strlen(name), enc) < 0)
+	if (fs_keyname_encode(name, strlen(name), enc) < 0)
 		return 0;
 	return l->cb(enc, l->mode, l->arg);
 }
@@ -260,29 +262,29 @@ static int list_seg(const struct mc_seg_info *si, void *arg)
 	return l->cb(si->id, l->mode, l->arg);
 }
 
-int mc_tree_list(struct mc_store *s, const struct mc_path *p,
+int fs_tree_list(struct mc_store *s, const struct fs_path *p,
 		 int (*cb)(const char *name, mode_t mode, void *arg), void *arg)
 {
 	struct list_ctx l = {cb, arg, 0, p->segname};
 	int r, gen = -1;
 
-	for (int i = 0; i < MC_N_COUNT; i++) {
-		if (mc_nodes[i].parent != p->node)
+	for (int i = 0; i < FS_N_COUNT; i++) {
+		if (fs_nodes[i].parent != p->node)
 			continue;
-		if (!mc_nodes[i].name) {
+		if (!fs_nodes[i].name) {
 			gen = i;
 			continue;
 		}
-		r = cb(mc_nodes[i].name, mc_nodes[i].mode, arg);
+		r = cb(fs_nodes[i].name, fs_nodes[i].mode, arg);
 		if (r)
 			return r;
 	}
 	if (gen < 0)
 		return 0;
-	l.mode = mc_nodes[gen].mode;
-	if (gen == MC_N_SEGNAME)
+	l.mode = fs_nodes[gen].mode;
+	if (gen == FS_N_SEGNAME)
 		return mc_segment_name_foreach(s, list_name, &l);
-	if (gen == MC_N_SEG)
+	if (gen == FS_N_SEG)
 		return mc_segment_foreach(s, list_seg, &l);
-	return 0; /* keys: mc_keydir_fill */
+	return 0; /* keys: fs_keydir_fill */
 }

@@ -7,6 +7,8 @@
  * is its own class; above, each power of two is split into SL_N
  * linear sub-classes (worst-case internal waste of the fit: 1/SL_N).
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -55,7 +57,7 @@ static uint64_t prio(const struct mc_blk *b)
 	return x;
 }
 
-static int is_free(const struct mc_blk *b)
+static bool is_free(const struct mc_blk *b)
 {
 	return b->owner == NULL;
 }

@@ -42,9 +42,9 @@ struct mc_blk {
 			struct mc_blk *prev, *next;
 		} free;                  /* allocator-private */
 		struct {
-			uint64_t lease_until; /* ms, store clock */
-			uint32_t ref;         /* references, atomic */
-			uint32_t state;       /* caller-defined */
+			_Atomic uint64_t lease_until; /* ms, store clock */
+			_Atomic uint32_t ref;         /* references */
+			_Atomic uint32_t state;       /* caller-defined */
 		} u;
 	};
 };

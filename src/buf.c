@@ -1,25 +1,22 @@
 /*
  * buf.c - the growable byte buffer.
  */
+#include "autoconfig.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
-
-static void oom(void)
-{
-	fputs("mooncaked: ERROR: out of memory\n", stderr);
-	abort();
-}
+#include "log.h"
 
 void mc_buf_grow(struct mc_buf *b, size_t extra)
 {
 	size_t need;
 
 	if (extra > SIZE_MAX - b->len - 1)
-		oom();
+		mc_oom();
 	need = b->len + extra + 1;
 	if (b->data && need <= b->cap)
 		return;
@@ -28,7 +25,7 @@ void mc_buf_grow(struct mc_buf *b, size_t extra)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	char *p = realloc(b->data, cap);
 	if (!p)
-		oom();
+		mc_oom();
 	if (!b->data)
 		p[0] = '\0';
 	b->data = p;
@@ -56,7 +53,7 @@ void mc_buf_addch(struct mc_buf *b, char c)
 	b->data[b->len] = '\0';
 }
 
-void mc_buf_vaddf(struct mc_buf *b, const char *fmt, va_list ap)
+static void mc_buf_vaddf(struct mc_buf *b, const char *fmt, va_list ap)
 {
 	va_list cp;
 	int n;
@@ -193,7 +190,7 @@ char *mc_buf_detach(struct mc_buf *b, size_t *len)
 	if (!b->data) {
 		p = calloc(1, 1);
 		if (!p)
-			oom();
+			mc_oom();
 	} else {
 		p = b->data;
 	}

@@ -50,7 +50,6 @@ static inline void mc_buf_addch_fast(struct mc_buf *b, char c)
 }
 void mc_buf_addf(struct mc_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void mc_buf_vaddf(struct mc_buf *b, const char *fmt, va_list ap);
 /* Appends @n as decimal (fast path for renderers). */
 void mc_buf_addu(struct mc_buf *b, unsigned long long n);
 /*

@@ -1,6 +1,8 @@
 /*
  * err.c - Mooncake error names and the error out-parameter.
  */
+#include "autoconfig.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 

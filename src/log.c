@@ -1,10 +1,13 @@
 /*
  * log.c - one-line messages on stderr.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -58,4 +61,10 @@ void mc_log(enum mc_log_level l, const char *fmt, ...)
 	(void)w;
 	/* Callers log and then report errno: leave it as it was. */
 	errno = saved;
+}
+
+void mc_oom(void)
+{
+	mc_log(MC_LOG_ERROR, "out of memory");
+	abort();
 }

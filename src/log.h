@@ -23,4 +23,16 @@ void mc_log(enum mc_log_level l, const char *fmt, ...)
 #define mc_info(...) mc_log(MC_LOG_INFO, __VA_ARGS__)
 #define mc_debug(...) mc_log(MC_LOG_DEBUG, __VA_ARGS__)
 
+/*
+ * The out-of-memory policy, the same in the core, the doors and the
+ * daemon. An allocation whose size a client chooses (a value, a segment,
+ * a put, a batch of keys, a request body) fails its operation with
+ * -ENOMEM, which each door answers in its own words (HTTP 507, ENOMEM in
+ * the tree). An allocation of bounded bookkeeping (render buffers, metric
+ * series, the segment table, names, snapshots, start-up configuration)
+ * that fails leaves no honest way on: the caller calls mc_oom(), which
+ * logs one line and aborts.
+ */
+void mc_oom(void) __attribute__((noreturn));
+
 #endif

@@ -1,6 +1,8 @@
 /*
  * metrics.c - the metrics registry and its Prometheus text exposition.
  */
+#include "autoconfig.h"
+
 #include <dirent.h>
 #include <math.h>
 #include <pthread.h>
@@ -115,8 +117,7 @@ static void *xcalloc(size_t n, size_t size)
 	void *p = calloc(n, size);
 
 	if (!p) {
-		mc_error("out of memory");
-		abort();
+		mc_oom();
 	}
 	return p;
 }
@@ -386,8 +387,7 @@ static struct mc_series *series_new(struct mc_family *f, const char *key,
 		add_sample_name(&s->prefix, f, "", s->labels, NULL);
 		s->stripes = aligned_alloc(64, MC_STRIPES * sizeof(*s->stripes));
 		if (!s->stripes) {
-			mc_error("out of memory");
-			abort();
+			mc_oom();
 		}
 		memset(s->stripes, 0, MC_STRIPES * sizeof(*s->stripes));
 	}

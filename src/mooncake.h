@@ -63,12 +63,18 @@ struct mc_store_opts {
 	 */
 	bool manual_tick;
 	/*
-	 * Called (when set) to register/unregister segment memory with a
-	 * transport (RDMA memory registration). Return 0 or -errno; a
-	 * failing register fails the mount. rkey is stored in the segment.
+	 * Called (when set) to hand every segment's memory to the transport
+	 * of its @protocol at mount (RDMA memory registration; tcp needs
+	 * none) and to take it back when the segment goes. register_mem
+	 * returns 0 (registered: unregister_mem is called when the segment
+	 * goes), 1 (nothing to register: it is not), or -errno, which fails
+	 * the mount. rkey is stored in the segment. When NULL, only tcp
+	 * segments can mount.
 	 */
-	int (*register_mem)(void *arg, void *base, uint64_t size, uint32_t *rkey);
-	void (*unregister_mem)(void *arg, void *base, uint64_t size);
+	int (*register_mem)(void *arg, const char *protocol, void *base,
+			    uint64_t size, uint32_t *rkey);
+	void (*unregister_mem)(void *arg, const char *protocol, void *base,
+			       uint64_t size);
 	void *register_arg;
 };
 
@@ -94,7 +100,6 @@ const struct mc_store_opts *mc_store_get_opts(const struct mc_store *s);
 void mc_store_set_endpoint(struct mc_store *s, const char *endpoint);
 /* Runs timers: lease-deferred frees, grace-period ends, put timeouts. */
 void mc_store_tick(struct mc_store *s);
-uint64_t mc_store_now_ms(const struct mc_store *s);
 
 /* ------------------------------------------------------------- segments */
 
@@ -243,7 +248,6 @@ int mc_put_begin(struct mc_store *s, const void *key, size_t klen,
 size_t mc_put_ndesc(const struct mc_put *p);
 const struct mc_desc *mc_put_desc(const struct mc_put *p, size_t i);
 void *mc_put_buffer(struct mc_put *p, size_t i);
-uint64_t mc_put_size(const struct mc_put *p);
 /*
  * Publishes the put and lets go of the handle. Replica 0's bytes are
  * copied into the other replicas first when @copy_replicas. -ETIMEDOUT

@@ -1,6 +1,8 @@
 /*
  * render.c - bodies the HTTP service and the FUSE tree both serve.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,7 +30,7 @@ void mc_render_desc(struct mc_buf *b, const struct mc_desc *d)
 	mc_buf_adds(b, "\"}");
 }
 
-void mc_render_replica_line(struct mc_buf *b, const struct mc_desc *d)
+static void mc_render_replica_line(struct mc_buf *b, const struct mc_desc *d)
 {
 	mc_buf_adds(b, "{\"transport_endpoint_\":");
 	mc_buf_add_json_str(b, d->endpoint, strlen(d->endpoint));

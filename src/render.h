@@ -10,11 +10,6 @@
 #include "buf.h"
 #include "mooncake.h"
 
-/*
- * One JSON line for a replica descriptor as in /query_key:
- * {"transport_endpoint_":"h:p","buffer_descriptors":[{...}]}\n
- */
-void mc_render_replica_line(struct mc_buf *b, const struct mc_desc *d);
 /* The descriptor object alone ({"size_":...,"segment_id":"..."}). */
 void mc_render_desc(struct mc_buf *b, const struct mc_desc *d);
 /*

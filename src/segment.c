@@ -3,6 +3,8 @@
  * large mounts, unmounting at once or after a grace period, and the
  * replica buffers carved out of them.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,7 +28,8 @@ static void seg_free(struct mc_seg *g)
 	struct mc_store *s = g->store;
 
 	if (g->registered && s->o.unregister_mem)
-		s->o.unregister_mem(s->o.register_arg, g->base, g->size);
+		s->o.unregister_mem(s->o.register_arg, g->protocol, g->base,
+				    g->size);
 	if (g->map)
 		munmap(g->map, g->map_len);
 	mc_alloc_free(g->alloc);
@@ -45,7 +48,7 @@ static void seg_unref(struct mc_seg *g)
 
 void blk_set_state(struct mc_blk *b, uint32_t state, uint64_t value_size)
 {
-	_Atomic uint32_t *st = (_Atomic uint32_t *)&b->u.state;
+	_Atomic uint32_t *st = &b->u.state;
 	uint32_t old = atomic_load(st), nv;
 
 	do {
@@ -56,7 +59,7 @@ void blk_set_state(struct mc_blk *b, uint32_t state, uint64_t value_size)
 
 void blk_unref(struct mc_blk *b)
 {
-	_Atomic uint32_t *ref = (_Atomic uint32_t *)&b->u.ref;
+	_Atomic uint32_t *ref = &b->u.ref;
 
 	if (atomic_fetch_sub(ref, 1) != 1)
 		return;
@@ -114,9 +117,12 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
 			continue;
 		atomic_fetch_add(&g->refs, 1);
 		atomic_fetch_add(&s->used, b->size);
-		b->u.ref = 1;
-		b->u.lease_until = 0;
-		b->u.state = BLK_PENDING;
+		/* Nobody else knows the block yet: plain stores will do. */
+		atomic_store_explicit(&b->u.ref, 1, memory_order_relaxed);
+		atomic_store_explicit(&b->u.lease_until, 0,
+				      memory_order_relaxed);
+		atomic_store_explicit(&b->u.state, BLK_PENDING,
+				      memory_order_relaxed);
 		blk_set_state(b, BLK_PENDING, size);
 		out[got++] = b;
 	}
@@ -176,8 +182,8 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 	pthread_mutex_lock(&g->lock);
 	b = mc_alloc_find(g->alloc, addr - (uint64_t)(uintptr_t)g->base);
 	if (b) {
-		_Atomic uint32_t *ref = (_Atomic uint32_t *)&b->u.ref;
-		uint32_t st = atomic_load((_Atomic uint32_t *)&b->u.state);
+		_Atomic uint32_t *ref = &b->u.ref;
+		uint32_t st = atomic_load(&b->u.state);
 		uint64_t start = (uint64_t)(uintptr_t)g->base + b->off;
 		uint64_t end = start + blk_value_size(b);
 		uint32_t r = atomic_load(ref);
@@ -255,18 +261,22 @@ static int seg_register(struct mc_store *s, struct mc_seg *g,
 {
 	int rc;
 
-	if (strcmp(g->protocol, "rdma"))
-		return 0;
-	if (!s->o.register_mem)
+	/* Without a transport layer, only tcp (which registers nothing) works. */
+	if (!s->o.register_mem) {
+		if (strcmp(g->protocol, "rdma"))
+			return 0;
 		return mc_err_set(err, -EOPNOTSUPP, MC_INVALID_PARAMS,
 				  "protocol 'rdma' is not available: built without rdma-core");
-	rc = s->o.register_mem(s->o.register_arg, g->base, g->size, &g->rkey);
+	}
+	rc = s->o.register_mem(s->o.register_arg, g->protocol, g->base,
+			       g->size, &g->rkey);
 	if (rc < 0)
 		return mc_err_set(err, rc, MC_INVALID_PARAMS,
-				  "cannot register segment '%s' for rdma: %s",
-				  g->id, rc == -EOPNOTSUPP ? "no RDMA device found"
-							   : strerror(-rc));
-	g->registered = true;
+				  "cannot register segment '%s' for %s: %s",
+				  g->id, g->protocol,
+				  rc == -EOPNOTSUPP ? "no RDMA device found"
+						    : strerror(-rc));
+	g->registered = rc == 0;
 	return 0;
 }
 
@@ -307,7 +317,7 @@ static void list_add(struct mc_store *s, struct mc_seg *g)
 		struct mc_seg **n = realloc(s->segs, cap * sizeof(*n));
 
 		if (!n)
-			abort();
+			mc_oom();
 		s->segs = n;
 		s->segs_cap = cap;
 	}

@@ -1,6 +1,8 @@
 /*
  * size.c - SIZE parsing and human-readable sizes.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <strings.h>

@@ -2,6 +2,8 @@
  * store.c - objects: the sharded index, puts (one-shot and two-phase),
  * gets, leases, removal, eviction and the timers that drive them.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -24,11 +26,6 @@ uint64_t store_now(const struct mc_store *s)
 		return s->o.now_ms(s->o.clock_arg);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-uint64_t mc_store_now_ms(const struct mc_store *s)
-{
-	return store_now(s);
 }
 
 /* ------------------------------------------------------------------ keys */
@@ -133,8 +130,8 @@ static void objs_unref(struct mc_obj *gone)
 static bool obj_leased(const struct mc_obj *o, uint64_t now)
 {
 	for (unsigned i = 0; i < o->nrep; i++)
-		if (__atomic_load_n(&o->rep[i]->u.lease_until,
-				    __ATOMIC_RELAXED) > now)
+		if (atomic_load_explicit(&o->rep[i]->u.lease_until,
+					 memory_order_relaxed) > now)
 			return true;
 	return false;
 }
@@ -537,11 +534,6 @@ void *mc_put_buffer(struct mc_put *p, size_t i)
 	return blk_ptr(p->blk[i]);
 }
 
-uint64_t mc_put_size(const struct mc_put *p)
-{
-	return p->size;
-}
-
 /*
  * Closes a put: true when this caller closed it (it was still open).
  * Registered puts leave the pending list under its lock, so exactly one
@@ -852,7 +844,7 @@ static void lease_push(struct mc_store *s, struct mc_blk *b, uint64_t due)
 	struct mc_lease_node *n = malloc(sizeof(*n));
 
 	if (!n) {   /* without a node the lease cannot be tracked: drop it */
-		__atomic_and_fetch(&b->u.state, ~BLK_LEASED, __ATOMIC_SEQ_CST);
+		atomic_fetch_and(&b->u.state, ~BLK_LEASED);
 		blk_unref(b);
 		return;
 	}
@@ -875,17 +867,18 @@ static void lease_push(struct mc_store *s, struct mc_blk *b, uint64_t due)
  */
 static void lease_grant(struct mc_store *s, struct mc_blk *b, uint64_t until)
 {
-	uint64_t cur = __atomic_load_n(&b->u.lease_until, __ATOMIC_RELAXED);
+	uint64_t cur = atomic_load_explicit(&b->u.lease_until,
+					    memory_order_relaxed);
 
 	while (cur < until &&
-	       !__atomic_compare_exchange_n(&b->u.lease_until, &cur, until,
-					    true, __ATOMIC_SEQ_CST,
-					    __ATOMIC_RELAXED))
+	       !atomic_compare_exchange_weak_explicit(&b->u.lease_until, &cur,
+						      until,
+						      memory_order_seq_cst,
+						      memory_order_relaxed))
 		;
-	if (__atomic_fetch_or(&b->u.state, BLK_LEASED, __ATOMIC_SEQ_CST) &
-	    BLK_LEASED)
+	if (atomic_fetch_or(&b->u.state, BLK_LEASED) & BLK_LEASED)
 		return;
-	__atomic_add_fetch(&b->u.ref, 1, __ATOMIC_SEQ_CST);
+	atomic_fetch_add(&b->u.ref, 1);
 	lease_push(s, b, until);
 }
 
@@ -931,19 +924,18 @@ static void leases_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
 		uint64_t until;
 
 		due = n->next;
-		__atomic_and_fetch(&b->u.state, ~BLK_LEASED, __ATOMIC_SEQ_CST);
-		until = __atomic_load_n(&b->u.lease_until, __ATOMIC_SEQ_CST);
+		atomic_fetch_and(&b->u.state, ~BLK_LEASED);
+		until = atomic_load(&b->u.lease_until);
 		/* Extended meanwhile: queue it again, keeping the reference,
 		 * unless a racing grant already re-queued it. */
 		if (!g && until > now && atomic_load(&blk_seg(b)->state) != SEG_GONE &&
-		    !(__atomic_fetch_or(&b->u.state, BLK_LEASED,
-					__ATOMIC_SEQ_CST) & BLK_LEASED)) {
+		    !(atomic_fetch_or(&b->u.state, BLK_LEASED) & BLK_LEASED)) {
 			free(n);
 			lease_push(s, b, until);
 			continue;
 		}
 		if (g)
-			__atomic_store_n(&b->u.lease_until, 0, __ATOMIC_SEQ_CST);
+			atomic_store(&b->u.lease_until, 0);
 		free(n);
 		blk_unref(b);
 	}
@@ -1113,8 +1105,7 @@ void store_drop_segment(struct mc_store *s, struct mc_seg *g)
 
 						if (blk_seg(bk) == g)
 							continue;
-						__atomic_add_fetch(&bk->u.ref, 1,
-								   __ATOMIC_SEQ_CST);
+						atomic_fetch_add(&bk->u.ref, 1);
 						n->rep[keep++] = bk;
 					}
 					n->hash = o->hash;
@@ -1162,7 +1153,7 @@ static void snap_add(struct key_snap *k, const struct mc_obj *o)
 			cap *= 2;
 		nb = realloc(k->buf, cap);
 		if (!nb)
-			abort();
+			mc_oom();
 		k->buf = nb;
 		k->cap = cap;
 	}

@@ -199,7 +199,7 @@ static inline char *blk_ptr(const struct mc_blk *b)
 }
 static inline uint64_t blk_value_size(const struct mc_blk *b)
 {
-	uint32_t st = atomic_load_explicit((_Atomic uint32_t *)&b->u.state,
+	uint32_t st = atomic_load_explicit(&b->u.state,
 					   memory_order_relaxed);
 	return b->size - ((st >> BLK_PAD_SHIFT) & 0xffu);
 }

@@ -1,6 +1,8 @@
 /*
  * uuid.c - random (version 4) ids.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,6 +2,8 @@
  * check_alloc.c - the offset allocator against a model: edge cases,
  * coalescing in every order, random churn, and a fragmentation report.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

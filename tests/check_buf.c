@@ -1,6 +1,8 @@
 /*
  * check_buf.c - the growable buffer and its JSON string escaping.
  */
+#include "autoconfig.h"
+
 #include <json-c/json.h>
 #include <stdint.h>
 #include <string.h>

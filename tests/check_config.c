@@ -2,6 +2,8 @@
  * check_config.c - the option table, -D, the JSON config file, and the
  * hostile inputs each of them must refuse with a message naming the key.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

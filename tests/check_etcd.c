@@ -7,6 +7,8 @@
  * candidates, resign, lease end, cancel, observe), a paused etcd, a
  * dead and a lying endpoint; and tables of hostile gateway answers.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>

@@ -3,6 +3,8 @@
  * key <-> file name encoding, and the tree (lookup and rendering) over a
  * real store.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,13 +76,13 @@ static const struct {
 
 START_TEST(test_spec_table)
 {
-	struct mc_spec sp;
+	struct fs_spec sp;
 	char why[256];
 	const char *m = spec_cases[_i].msg;
 	int r;
 
 	why[0] = '\0';
-	r = mc_spec_parse(m, strlen(m), &sp, why, sizeof(why));
+	r = fs_spec_parse(m, strlen(m), &sp, why, sizeof(why));
 	ck_assert_msg(r == spec_cases[_i].ret, "'%s': got %d want %d", m, r,
 		      spec_cases[_i].ret);
 	if (r) {
@@ -98,24 +100,24 @@ END_TEST
 
 START_TEST(test_spec_nul_inside)
 {
-	struct mc_spec sp;
+	struct fs_spec sp;
 	static const char m[] = "size=1M\0name=x";
 
-	ck_assert_int_eq(mc_spec_parse(m, sizeof(m) - 1, &sp, NULL, 0),
+	ck_assert_int_eq(fs_spec_parse(m, sizeof(m) - 1, &sp, NULL, 0),
 			 -EINVAL);
 }
 END_TEST
 
 START_TEST(test_spec_too_long)
 {
-	static char m[MC_SPEC_MAX + 2];
-	struct mc_spec sp;
+	static char m[FS_SPEC_MAX + 2];
+	struct fs_spec sp;
 
 	memset(m, ' ', sizeof(m));
 	memcpy(m, "size=1M", 7);
-	ck_assert_int_eq(mc_spec_parse(m, MC_SPEC_MAX, &sp, NULL, 0), 0);
+	ck_assert_int_eq(fs_spec_parse(m, FS_SPEC_MAX, &sp, NULL, 0), 0);
 	/* One trailing newline does not make 4096 bytes of message 4097. */
-	ck_assert_int_eq(mc_spec_parse(m, MC_SPEC_MAX + 1, &sp, NULL, 0),
+	ck_assert_int_eq(fs_spec_parse(m, FS_SPEC_MAX + 1, &sp, NULL, 0),
 			 -E2BIG);
 }
 END_TEST
@@ -123,7 +125,7 @@ END_TEST
 /* format -> parse gives the same spec, whatever bytes the values hold. */
 START_TEST(test_spec_round_trip)
 {
-	struct mc_spec a, b;
+	struct fs_spec a, b;
 	struct mc_buf out = MC_BUF_INIT;
 	char why[256];
 	unsigned seed = 7;
@@ -145,12 +147,12 @@ START_TEST(test_spec_round_trip)
 		for (int j = 0; j < 1 + rand_r(&seed) % 255; j++)
 			a.name[j] = (char)(1 + rand_r(&seed) % 255);
 		mc_buf_reset(&out);
-		mc_spec_format(&a, &out);
+		fs_spec_format(&a, &out);
 		ck_assert_msg(out.len && out.data[out.len - 1] == '\n',
 			      "spec does not end with a newline");
 		ck_assert_ptr_null(memchr(out.data, '\n', out.len - 1));
 		ck_assert_int_eq(
-			mc_spec_parse(out.data, out.len, &b, why, sizeof(why)),
+			fs_spec_parse(out.data, out.len, &b, why, sizeof(why)),
 			0);
 		ck_assert(!memcmp(&a, &b, sizeof(a)));
 	}
@@ -161,7 +163,7 @@ END_TEST
 START_TEST(test_spec_format_alloc)
 {
 	struct mc_seg_info si;
-	struct mc_spec sp;
+	struct fs_spec sp;
 	struct mc_buf out = MC_BUF_INIT;
 
 	memset(&si, 0, sizeof(si));
@@ -169,8 +171,8 @@ START_TEST(test_spec_format_alloc)
 	si.size = 16 << 20;
 	strcpy(si.protocol, "tcp");
 	strcpy(si.name, "localhost");
-	mc_spec_from_info(&si, &sp);
-	mc_spec_format(&sp, &out);
+	fs_spec_from_info(&si, &sp);
+	fs_spec_format(&sp, &out);
 	/* An empty location is left out. */
 	ck_assert_str_eq(out.data,
 			 "size=16777216 protocol=tcp name=localhost\n");
@@ -179,8 +181,8 @@ START_TEST(test_spec_format_alloc)
 	si.shm_offset = 8192;
 	strcpy(si.location, "gpu:1");
 	mc_buf_reset(&out);
-	mc_spec_from_info(&si, &sp);
-	mc_spec_format(&sp, &out);
+	fs_spec_from_info(&si, &sp);
+	fs_spec_format(&sp, &out);
 	ck_assert_str_eq(out.data,
 			 "size=16777216 shm=seg%20one offset=8192 "
 			 "protocol=tcp location=gpu:1 name=localhost\n");
@@ -216,12 +218,12 @@ static const struct {
 START_TEST(test_keyname_table)
 {
 	const char *k = name_cases[_i].key, *n = name_cases[_i].name;
-	char out[MC_NAME_MAX + 1], key[MC_KEY_MAX];
+	char out[FS_NAME_MAX + 1], key[MC_KEY_MAX];
 	size_t klen;
 
-	ck_assert_int_eq(mc_keyname_encode(k, strlen(k), out), (int)strlen(n));
+	ck_assert_int_eq(fs_keyname_encode(k, strlen(k), out), (int)strlen(n));
 	ck_assert_str_eq(out, n);
-	ck_assert_int_eq(mc_keyname_decode(n, key, sizeof(key), &klen), 0);
+	ck_assert_int_eq(fs_keyname_decode(n, key, sizeof(key), &klen), 0);
 	ck_assert_uint_eq(klen, strlen(k));
 	ck_assert(!memcmp(key, k, klen));
 }
@@ -230,7 +232,7 @@ END_TEST
 /* Every byte value, alone and inside a key. */
 START_TEST(test_keyname_every_byte)
 {
-	char out[MC_NAME_MAX + 1], key[8], back[8];
+	char out[FS_NAME_MAX + 1], key[8], back[8];
 	size_t klen;
 
 	for (int c = 1; c < 256; c++) {
@@ -239,7 +241,7 @@ START_TEST(test_keyname_every_byte)
 		key[0] = 'x';
 		key[1] = (char)c;
 		key[2] = 'y';
-		ck_assert_int_eq(mc_keyname_encode(key, 3, out), esc ? 5 : 3);
+		ck_assert_int_eq(fs_keyname_encode(key, 3, out), esc ? 5 : 3);
 		if (esc) {
 			char want[6];
 
@@ -247,7 +249,7 @@ START_TEST(test_keyname_every_byte)
 			ck_assert_str_eq(out, want);
 		}
 		ck_assert_int_eq(
-			mc_keyname_decode(out, back, sizeof(back), &klen), 0);
+			fs_keyname_decode(out, back, sizeof(back), &klen), 0);
 		ck_assert_uint_eq(klen, 3);
 		ck_assert(!memcmp(back, key, 3));
 	}
@@ -265,34 +267,34 @@ START_TEST(test_keyname_bad)
 	size_t klen;
 
 	ck_assert_int_eq(
-		mc_keyname_decode(bad_names[_i], key, sizeof(key), &klen),
+		fs_keyname_decode(bad_names[_i], key, sizeof(key), &klen),
 		-EINVAL);
 }
 END_TEST
 
 START_TEST(test_keyname_limits)
 {
-	char key[600], out[MC_NAME_MAX + 1], back[600];
+	char key[600], out[FS_NAME_MAX + 1], back[600];
 	size_t klen;
 
 	memset(key, 'k', sizeof(key));
-	ck_assert_int_eq(mc_keyname_encode(key, 255, out), 255);
-	ck_assert_int_eq(mc_keyname_decode(out, back, sizeof(back), &klen), 0);
+	ck_assert_int_eq(fs_keyname_encode(key, 255, out), 255);
+	ck_assert_int_eq(fs_keyname_decode(out, back, sizeof(back), &klen), 0);
 	ck_assert_uint_eq(klen, 255);
-	ck_assert_int_eq(mc_keyname_encode(key, 256, out), -ENAMETOOLONG);
+	ck_assert_int_eq(fs_keyname_encode(key, 256, out), -ENAMETOOLONG);
 	/* 85 slashes are 255 bytes of name; 86 are too many. */
 	memset(key, '/', sizeof(key));
-	ck_assert_int_eq(mc_keyname_encode(key, 85, out), 255);
-	ck_assert_int_eq(mc_keyname_encode(key, 86, out), -ENAMETOOLONG);
+	ck_assert_int_eq(fs_keyname_encode(key, 85, out), 255);
+	ck_assert_int_eq(fs_keyname_encode(key, 86, out), -ENAMETOOLONG);
 	key[0] = 'a';
 	key[1] = '\0';
-	ck_assert_int_eq(mc_keyname_encode(key, 2, out), -EINVAL);
-	ck_assert_int_eq(mc_keyname_encode(key, 0, out), -EINVAL);
+	ck_assert_int_eq(fs_keyname_encode(key, 2, out), -EINVAL);
+	ck_assert_int_eq(fs_keyname_encode(key, 0, out), -EINVAL);
 	memset(back, 'n', 256);
 	back[256] = '\0';
-	ck_assert_int_eq(mc_keyname_decode(back, key, sizeof(key), &klen),
+	ck_assert_int_eq(fs_keyname_decode(back, key, sizeof(key), &klen),
 			 -ENAMETOOLONG);
-	ck_assert_int_eq(mc_keyname_decode("abc", back, 2, &klen),
+	ck_assert_int_eq(fs_keyname_decode("abc", back, 2, &klen),
 			 -ENAMETOOLONG);
 }
 END_TEST
@@ -328,24 +330,24 @@ static const struct {
 	const char *path;
 	int node;
 } static_paths[] = {
-	{"/", MC_N_ROOT},
-	{"/ctl", MC_N_CTL},
-	{"/ctl/mount", MC_N_CTL_MOUNT},
-	{"//ctl//unmount/", MC_N_CTL_UNMOUNT},
-	{"/segments", MC_N_SEGMENTS},
-	{"/keys", MC_N_KEYS},
-	{"/replicas", MC_N_REPLICAS},
-	{"/metrics", MC_N_METRICS},
-	{"/summary", MC_N_SUMMARY},
-	{"/health", MC_N_HEALTH},
+	{"/", FS_N_ROOT},
+	{"/ctl", FS_N_CTL},
+	{"/ctl/mount", FS_N_CTL_MOUNT},
+	{"//ctl//unmount/", FS_N_CTL_UNMOUNT},
+	{"/segments", FS_N_SEGMENTS},
+	{"/keys", FS_N_KEYS},
+	{"/replicas", FS_N_REPLICAS},
+	{"/metrics", FS_N_METRICS},
+	{"/summary", FS_N_SUMMARY},
+	{"/health", FS_N_HEALTH},
 };
 
 START_TEST(test_tree_static)
 {
 	struct mc_store *s = new_store();
-	struct mc_path p;
+	struct fs_path p;
 
-	ck_assert_int_eq(mc_tree_resolve(s, static_paths[_i].path, &p), 0);
+	ck_assert_int_eq(fs_tree_resolve(s, static_paths[_i].path, &p), 0);
 	ck_assert_int_eq(p.node, static_paths[_i].node);
 	mc_store_free(s);
 }
@@ -353,26 +355,26 @@ END_TEST
 
 START_TEST(test_tree_modes)
 {
-	ck_assert_uint_eq(mc_nodes[MC_N_CTL_MOUNT].mode, S_IFREG | 0600);
-	ck_assert_uint_eq(mc_nodes[MC_N_CTL_UNMOUNT].mode, S_IFREG | 0200);
-	ck_assert_uint_eq(mc_nodes[MC_N_REPLICA].mode, S_IFREG | 0444);
-	ck_assert_uint_eq(mc_nodes[MC_N_KEY].mode, S_IFREG | 0644);
-	ck_assert_uint_eq(mc_nodes[MC_N_METRICS].mode, S_IFREG | 0444);
-	ck_assert(S_ISDIR(mc_nodes[MC_N_SEG].mode));
+	ck_assert_uint_eq(fs_nodes[FS_N_CTL_MOUNT].mode, S_IFREG | 0600);
+	ck_assert_uint_eq(fs_nodes[FS_N_CTL_UNMOUNT].mode, S_IFREG | 0200);
+	ck_assert_uint_eq(fs_nodes[FS_N_REPLICA].mode, S_IFREG | 0444);
+	ck_assert_uint_eq(fs_nodes[FS_N_KEY].mode, S_IFREG | 0644);
+	ck_assert_uint_eq(fs_nodes[FS_N_METRICS].mode, S_IFREG | 0444);
+	ck_assert(S_ISDIR(fs_nodes[FS_N_SEG].mode));
 	/* Every row but the root hangs under a directory. */
-	for (int i = 1; i < MC_N_COUNT; i++)
-		ck_assert(S_ISDIR(mc_nodes[mc_nodes[i].parent].mode));
+	for (int i = 1; i < FS_N_COUNT; i++)
+		ck_assert(S_ISDIR(fs_nodes[fs_nodes[i].parent].mode));
 }
 END_TEST
 
 static int show(struct mc_store *s, const char *path, char *out, size_t cap)
 {
-	struct mc_path p;
+	struct fs_path p;
 	struct mc_buf b = MC_BUF_INIT;
-	int r = mc_tree_resolve(s, path, &p);
+	int r = fs_tree_resolve(s, path, &p);
 
 	if (!r)
-		r = mc_tree_show(s, &p, &b);
+		r = fs_tree_show(s, &p, &b);
 	snprintf(out, cap, "%s", b.data ? b.data : "");
 	mc_buf_release(&b);
 	return r;
@@ -390,12 +392,12 @@ static int count_cb(const char *name, mode_t mode, void *arg)
 START_TEST(test_tree_store)
 {
 	struct mc_store *s = new_store();
-	struct mc_path p;
+	struct fs_path p;
 	struct mc_buf b = MC_BUF_INIT;
 	char out[1024], path[512], id[MC_ID_LEN + 1];
 
-	ck_assert_int_eq(mc_tree_resolve(s, "/ctl/mount", &p), 0);
-	ck_assert_int_eq(mc_ctl_mount(s, &p, "size=32M location=x\n", 20, &b),
+	ck_assert_int_eq(fs_tree_resolve(s, "/ctl/mount", &p), 0);
+	ck_assert_int_eq(fs_ctl_mount(s, &p, "size=32M location=x\n", 20, &b),
 			 0);
 	ck_assert_uint_eq(b.len, MC_ID_LEN + 1);
 	memcpy(id, b.data, MC_ID_LEN);
@@ -423,46 +425,46 @@ START_TEST(test_tree_store)
 
 	/* The id lives under its own name only. */
 	snprintf(path, sizeof(path), "/segments/other/%s", id);
-	ck_assert_int_eq(mc_tree_resolve(s, path, &p), -ENOENT);
-	ck_assert_int_eq(mc_tree_resolve(s, "/segments/node/a", &p), -ENOENT);
+	ck_assert_int_eq(fs_tree_resolve(s, path, &p), -ENOENT);
+	ck_assert_int_eq(fs_tree_resolve(s, "/segments/node/a", &p), -ENOENT);
 
 	mc_buf_reset(&b);
-	ck_assert_int_eq(mc_tree_resolve(s, "/segments", &p), 0);
-	mc_tree_list(s, &p, count_cb, &b);
+	ck_assert_int_eq(fs_tree_resolve(s, "/segments", &p), 0);
+	fs_tree_list(s, &p, count_cb, &b);
 	ck_assert_str_eq(b.data, "node%2Fa ");
 
 	/* Keys: encoded names, missing ones name their place. */
 	ck_assert_int_eq(mc_put(s, "a/b", 3, "v1", 2, NULL), 0);
-	ck_assert_int_eq(mc_tree_resolve(s, "/keys/a%2Fb", &p), 0);
-	ck_assert_int_eq(p.node, MC_N_KEY);
+	ck_assert_int_eq(fs_tree_resolve(s, "/keys/a%2Fb", &p), 0);
+	ck_assert_int_eq(p.node, FS_N_KEY);
 	ck_assert_uint_eq(p.klen, 3);
 	ck_assert_uint_eq(p.vsize, 2);
-	ck_assert_int_eq(mc_tree_resolve(s, "/keys/nope", &p), -ENOENT);
-	ck_assert_int_eq(p.node, MC_N_KEY);
-	ck_assert_int_eq(mc_tree_resolve(s, "/keys/a%2fb", &p), -ENOENT);
+	ck_assert_int_eq(fs_tree_resolve(s, "/keys/nope", &p), -ENOENT);
+	ck_assert_int_eq(p.node, FS_N_KEY);
+	ck_assert_int_eq(fs_tree_resolve(s, "/keys/a%2fb", &p), -ENOENT);
 	ck_assert_int_eq(p.node, -1);
-	ck_assert_int_eq(mc_tree_resolve(s, "/keys/nope/x", &p), -ENOENT);
+	ck_assert_int_eq(fs_tree_resolve(s, "/keys/nope/x", &p), -ENOENT);
 	ck_assert_int_eq(p.node, -1);
-	ck_assert_int_eq(mc_tree_resolve(s, "/health/x", &p), -ENOTDIR);
-	ck_assert_int_eq(mc_tree_resolve(s, "/bogus", &p), -ENOENT);
+	ck_assert_int_eq(fs_tree_resolve(s, "/health/x", &p), -ENOTDIR);
+	ck_assert_int_eq(fs_tree_resolve(s, "/bogus", &p), -ENOENT);
 	ck_assert_int_eq(p.node, -1);
 	ck_assert_int_eq(show(s, "/replicas/a%2Fb", out, sizeof(out)), 0);
 	ck_assert_ptr_nonnull(strstr(out, "\"buffer_descriptors\""));
 
 	/* Unmount through ctl/unmount: the tree follows. */
-	ck_assert_int_eq(mc_tree_resolve(s, "/ctl/unmount", &p), 0);
-	ck_assert_int_eq(mc_ctl_unmount(s, &p, "grace=x", 7, &b), -EINVAL);
-	ck_assert_int_eq(mc_ctl_unmount(s, &p, "", 0, &b), -EINVAL);
-	ck_assert_int_eq(mc_ctl_unmount(s, &p, "nope", 4, &b), -ENOENT);
+	ck_assert_int_eq(fs_tree_resolve(s, "/ctl/unmount", &p), 0);
+	ck_assert_int_eq(fs_ctl_unmount(s, &p, "grace=x", 7, &b), -EINVAL);
+	ck_assert_int_eq(fs_ctl_unmount(s, &p, "", 0, &b), -EINVAL);
+	ck_assert_int_eq(fs_ctl_unmount(s, &p, "nope", 4, &b), -ENOENT);
 	snprintf(path, sizeof(path), "%s grace=3601", id);
-	ck_assert_int_eq(mc_ctl_unmount(s, &p, path, strlen(path), &b),
+	ck_assert_int_eq(fs_ctl_unmount(s, &p, path, strlen(path), &b),
 			 -EINVAL);
 	snprintf(path, sizeof(path), "%s bad=1", id);
-	ck_assert_int_eq(mc_ctl_unmount(s, &p, path, strlen(path), &b),
+	ck_assert_int_eq(fs_ctl_unmount(s, &p, path, strlen(path), &b),
 			 -EINVAL);
 	snprintf(path, sizeof(path), "%s\n", id);
-	ck_assert_int_eq(mc_ctl_unmount(s, &p, path, strlen(path), &b), 0);
-	ck_assert_int_eq(mc_tree_resolve(s, "/segments/node%2Fa", &p), -ENOENT);
+	ck_assert_int_eq(fs_ctl_unmount(s, &p, path, strlen(path), &b), 0);
+	ck_assert_int_eq(fs_tree_resolve(s, "/segments/node%2Fa", &p), -ENOENT);
 	mc_buf_release(&b);
 	mc_store_free(s);
 }
@@ -471,15 +473,15 @@ END_TEST
 START_TEST(test_ctl_mount_errors)
 {
 	struct mc_store *s = new_store();
-	struct mc_path p;
+	struct fs_path p;
 	struct mc_buf b = MC_BUF_INIT;
 
-	ck_assert_int_eq(mc_tree_resolve(s, "/ctl/mount", &p), 0);
-	ck_assert_int_eq(mc_ctl_mount(s, &p, "size=1M bad=1", 13, &b), -EINVAL);
+	ck_assert_int_eq(fs_tree_resolve(s, "/ctl/mount", &p), 0);
+	ck_assert_int_eq(fs_ctl_mount(s, &p, "size=1M bad=1", 13, &b), -EINVAL);
 	ck_assert_int_eq(
-		mc_ctl_mount(s, &p, "size=1M shm=mc-check-none", 25, &b),
+		fs_ctl_mount(s, &p, "size=1M shm=mc-check-none", 25, &b),
 		-ENOENT);
-	ck_assert_int_eq(mc_ctl_mount(s, &p, "size=8000000t", 13, &b), -ENOSPC);
+	ck_assert_int_eq(fs_ctl_mount(s, &p, "size=8000000t", 13, &b), -ENOSPC);
 	ck_assert_uint_eq(b.len, 0);
 	mc_buf_release(&b);
 	mc_store_free(s);
@@ -519,17 +521,17 @@ START_TEST(test_ctl_unmount_table)
 	struct mc_store *s = new_store();
 	struct mc_mount_req req = {.size = 16 << 20};
 	struct mc_mount_result res = {0};
-	struct mc_path p;
+	struct fs_path p;
 	struct mc_buf b = MC_BUF_INIT;
 	struct mc_seg_info si;
 	char msg[256];
 	int r;
 
 	ck_assert_int_eq(mc_segment_mount(s, &req, &res, NULL), 0);
-	ck_assert_int_eq(mc_tree_resolve(s, "/ctl/unmount", &p), 0);
+	ck_assert_int_eq(fs_tree_resolve(s, "/ctl/unmount", &p), 0);
 	snprintf(msg, sizeof(msg), unmount_cases[_i].msg, res.ids[0],
 		 res.ids[0]);
-	r = mc_ctl_unmount(s, &p, msg, strlen(msg), &b);
+	r = fs_ctl_unmount(s, &p, msg, strlen(msg), &b);
 	ck_assert_msg(r == unmount_cases[_i].ret, "'%s': got %d want %d", msg,
 		      r, unmount_cases[_i].ret);
 	/* A failed message unmounts nothing. */
@@ -544,15 +546,15 @@ END_TEST
 START_TEST(test_ctl_unmount_nul)
 {
 	struct mc_store *s = new_store();
-	struct mc_path p;
+	struct fs_path p;
 	struct mc_buf b = MC_BUF_INIT;
 	static const char m[] = "x\0y";
-	static char big[MC_SPEC_MAX + 1];
+	static char big[FS_SPEC_MAX + 1];
 
-	ck_assert_int_eq(mc_tree_resolve(s, "/ctl/unmount", &p), 0);
-	ck_assert_int_eq(mc_ctl_unmount(s, &p, m, sizeof(m) - 1, &b), -EINVAL);
+	ck_assert_int_eq(fs_tree_resolve(s, "/ctl/unmount", &p), 0);
+	ck_assert_int_eq(fs_ctl_unmount(s, &p, m, sizeof(m) - 1, &b), -EINVAL);
 	memset(big, 'a', sizeof(big));
-	ck_assert_int_eq(mc_ctl_unmount(s, &p, big, sizeof(big), &b), -E2BIG);
+	ck_assert_int_eq(fs_ctl_unmount(s, &p, big, sizeof(big), &b), -E2BIG);
 	mc_store_free(s);
 }
 END_TEST
@@ -578,7 +580,7 @@ static int collect(void *arg, const char *name, mode_t mode, uint64_t next)
 START_TEST(test_keydir_stream)
 {
 	struct mc_store *s = mounted_store();
-	struct mc_keydir d;
+	struct fs_keydir d;
 	struct names c = {MC_BUF_INIT, 0, 0};
 	int nkeys = 300;
 	char key[600];
@@ -592,12 +594,12 @@ START_TEST(test_keydir_stream)
 	/* A key too long to be a name is left out. */
 	memset(key, 'x', sizeof(key));
 	ck_assert_int_eq(mc_put(s, key, sizeof(key), "v", 1, NULL), 0);
-	mc_keydir_init(&d);
+	fs_keydir_init(&d);
 	for (;;) {
 		int before = c.n;
 
 		c.cap = c.n + 7;
-		mc_keydir_fill(s, &d, off, S_IFREG | 0644, collect, &c);
+		fs_keydir_fill(s, &d, off, S_IFREG | 0644, collect, &c);
 		off += (uint64_t)(c.n - before);
 		if (c.n == before)
 			break;
@@ -618,57 +620,57 @@ END_TEST
 START_TEST(test_keyfile)
 {
 	struct mc_store *s = mounted_store();
-	struct mc_keyfile *r, *w;
+	struct fs_keyfile *r, *w;
 	char buf[16];
 	uint64_t size;
 
-	ck_assert_int_eq(mc_keyfile_open(s, "k", 1, MC_KF_READ, &r), -ENOENT);
+	ck_assert_int_eq(fs_keyfile_open(s, "k", 1, FS_KF_READ, &r), -ENOENT);
 	ck_assert_int_eq(
-		mc_keyfile_open(s, "k", 1, MC_KF_WRITE | MC_KF_CREATE, &w), 0);
-	ck_assert_int_eq(mc_keyfile_pending("k", 1, &size), 0);
-	ck_assert_int_eq(mc_keyfile_write(w, "hello", 5, 0), 5);
-	ck_assert_int_eq(mc_keyfile_write(w, "!", 1, 7), 1);
+		fs_keyfile_open(s, "k", 1, FS_KF_WRITE | FS_KF_CREATE, &w), 0);
+	ck_assert_int_eq(fs_keyfile_pending("k", 1, &size), 0);
+	ck_assert_int_eq(fs_keyfile_write(w, "hello", 5, 0), 5);
+	ck_assert_int_eq(fs_keyfile_write(w, "!", 1, 7), 1);
 	ck_assert_int_eq(mc_stat(s, "k", 1, &size), -ENOENT);
-	ck_assert_int_eq(mc_keyfile_commit(w), 0);
-	ck_assert_int_eq(mc_keyfile_pending("k", 1, &size), -ENOENT);
-	mc_keyfile_free(w);
+	ck_assert_int_eq(fs_keyfile_commit(w), 0);
+	ck_assert_int_eq(fs_keyfile_pending("k", 1, &size), -ENOENT);
+	fs_keyfile_free(w);
 	ck_assert_int_eq(mc_stat(s, "k", 1, &size), 0);
 	ck_assert_uint_eq(size, 8);
 
 	/* A reader keeps its version while a writer replaces the value. */
-	ck_assert_int_eq(mc_keyfile_open(s, "k", 1, MC_KF_READ, &r), 0);
+	ck_assert_int_eq(fs_keyfile_open(s, "k", 1, FS_KF_READ, &r), 0);
 	ck_assert_int_eq(
-		mc_keyfile_open(s, "k", 1, MC_KF_WRITE | MC_KF_TRUNC, &w), 0);
-	ck_assert_int_eq(mc_keyfile_write(w, "new", 3, 0), 3);
-	ck_assert_int_eq(mc_keyfile_commit(w), 0);
-	ck_assert_int_eq(mc_keyfile_commit(w), 0);
-	mc_keyfile_free(w);
-	ck_assert_int_eq(mc_keyfile_read(r, buf, sizeof(buf), 0), 8);
+		fs_keyfile_open(s, "k", 1, FS_KF_WRITE | FS_KF_TRUNC, &w), 0);
+	ck_assert_int_eq(fs_keyfile_write(w, "new", 3, 0), 3);
+	ck_assert_int_eq(fs_keyfile_commit(w), 0);
+	ck_assert_int_eq(fs_keyfile_commit(w), 0);
+	fs_keyfile_free(w);
+	ck_assert_int_eq(fs_keyfile_read(r, buf, sizeof(buf), 0), 8);
 	ck_assert(!memcmp(buf, "hello\0\0!", 8));
-	ck_assert_int_eq(mc_keyfile_read(r, buf, sizeof(buf), 6), 2);
-	ck_assert_int_eq(mc_keyfile_read(r, buf, sizeof(buf), 8), 0);
-	mc_keyfile_free(r);
+	ck_assert_int_eq(fs_keyfile_read(r, buf, sizeof(buf), 6), 2);
+	ck_assert_int_eq(fs_keyfile_read(r, buf, sizeof(buf), 8), 0);
+	fs_keyfile_free(r);
 	ck_assert_int_eq(mc_get_copy(s, "k", 1, 0, buf, sizeof(buf)), 3);
 
 	/* A write without O_TRUNC edits the current value. */
-	ck_assert_int_eq(mc_keyfile_open(s, "k", 1, MC_KF_WRITE, &w), 0);
-	ck_assert_int_eq(mc_keyfile_write(w, "N", 1, 0), 1);
-	ck_assert_int_eq(mc_keyfile_commit(w), 0);
-	mc_keyfile_free(w);
+	ck_assert_int_eq(fs_keyfile_open(s, "k", 1, FS_KF_WRITE, &w), 0);
+	ck_assert_int_eq(fs_keyfile_write(w, "N", 1, 0), 1);
+	ck_assert_int_eq(fs_keyfile_commit(w), 0);
+	fs_keyfile_free(w);
 	ck_assert_int_eq(mc_get_copy(s, "k", 1, 0, buf, sizeof(buf)), 3);
 	ck_assert(!memcmp(buf, "New", 3));
 
 	/* Nothing written is nothing to commit; the old value stays. */
 	ck_assert_int_eq(
-		mc_keyfile_open(s, "k", 1, MC_KF_WRITE | MC_KF_TRUNC, &w), 0);
-	ck_assert_int_eq(mc_keyfile_commit(w), 0);
-	mc_keyfile_free(w);
+		fs_keyfile_open(s, "k", 1, FS_KF_WRITE | FS_KF_TRUNC, &w), 0);
+	ck_assert_int_eq(fs_keyfile_commit(w), 0);
+	fs_keyfile_free(w);
 	ck_assert_int_eq(mc_stat(s, "k", 1, &size), 0);
 	ck_assert_uint_eq(size, 3);
-	ck_assert_int_eq(mc_key_truncate(s, "k", 1, 1), 0);
+	ck_assert_int_eq(fs_key_truncate(s, "k", 1, 1), 0);
 	ck_assert_int_eq(mc_stat(s, "k", 1, &size), 0);
 	ck_assert_uint_eq(size, 1);
-	ck_assert_int_eq(mc_key_truncate(s, "k", 1, 0), -EINVAL);
+	ck_assert_int_eq(fs_key_truncate(s, "k", 1, 0), -EINVAL);
 	mc_store_free(s);
 }
 END_TEST

@@ -1,6 +1,8 @@
 /*
  * check_metrics.c - the registry and its Prometheus text exposition.
  */
+#include "autoconfig.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>

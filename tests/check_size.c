@@ -1,6 +1,8 @@
 /*
  * check_size.c - SIZE parsing, plain integers, human-readable sizes.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>

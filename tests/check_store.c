@@ -2,6 +2,8 @@
  * check_store.c - the store: segments, objects, leases, unmount, eviction,
  * two-phase puts, pins and concurrency, with a controllable clock.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

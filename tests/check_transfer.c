@@ -2,13 +2,18 @@
  * check_transfer.c - the transfer port against a real store: the framing,
  * READ and WRITE over loopback with v1 and v2 requests, hostile headers,
  * the two-phase put, dying and stalling clients, many connections,
- * READs racing replaces and removes, the metrics, and the RDMA transport
- * over a fake device layer.
+ * READs racing replaces and removes, and the metrics. The RDMA transport
+ * over a fake device layer is tests/check_rdma.c.
  */
-#define XFER_CLIENT_LIB
-#include "xfer_client.c"
+#include "autoconfig.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
 #include <arpa/inet.h>
@@ -16,9 +21,12 @@
 #include "check.h"
 #include "metrics.h"
 #include "mooncake.h"
+#include "frame.h"
+#include "xfer.h"
+#include "xfer_client.h"
 
 static struct mc_store *S;
-static struct mc_xfer *X;
+static struct xfer *X;
 static unsigned PORT;
 static _Atomic uint64_t fake_now = 1000000;
 
@@ -30,7 +38,7 @@ static uint64_t test_clock(void *arg)
 static void start_port_n(unsigned stall_ms, unsigned replicas)
 {
 	struct mc_store_opts so;
-	struct mc_xfer_opts xo = { .host = "127.0.0.1", .protocol = "tcp",
+	struct xfer_opts xo = { .host = "127.0.0.1", .protocol = "tcp",
 				   .device = "", .stall_ms = stall_ms };
 	struct mc_mount_req mr = { .size = 64ull << 20 };
 	struct mc_mount_result res = { 0 };
@@ -42,17 +50,17 @@ static void start_port_n(unsigned stall_ms, unsigned replicas)
 	so.now_ms = test_clock;
 	so.clock_arg = &fake_now;
 	so.put_timeout_ms = 5000;
-	X = mc_xfer_new(&xo, &so, err, sizeof(err));
-	ck_assert_msg(X, "mc_xfer_new: %s", err);
+	X = xfer_new(&xo, &so, err, sizeof(err));
+	ck_assert_msg(X, "xfer_new: %s", err);
 	S = mc_store_new(&so, NULL);
 	ck_assert_ptr_nonnull(S);
 	for (unsigned i = 0; i < replicas; i++) {
 		ck_assert_int_eq(mc_segment_mount(S, &mr, &res, NULL), 0);
 		free(res.ids);
 	}
-	ck_assert_msg(mc_xfer_start(X, S, err, sizeof(err)) == 0,
-		      "mc_xfer_start: %s", err);
-	PORT = mc_xfer_port(X);
+	ck_assert_msg(xfer_start(X, S, err, sizeof(err)) == 0,
+		      "xfer_start: %s", err);
+	PORT = xfer_port(X);
 	ck_assert_uint_ne(PORT, 0);
 }
 
@@ -68,7 +76,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	mc_xfer_free(X);
+	xfer_free(X);
 	mc_store_free(S);
 	X = NULL;
 	S = NULL;
@@ -123,31 +131,31 @@ static double metric(const char *family, const char *dir)
 
 START_TEST(test_framing)
 {
-	struct mc_xfer_hdr h = { .size = 0x0102030405060708ull,
+	struct xfer_hdr h = { .size = 0x0102030405060708ull,
 				 .addr = 0x1112131415161718ull,
 				 .opcode = 0x81 }, g;
-	unsigned char w[MC_XFER_HDR_LEN], st[MC_XFER_STATUS_LEN];
-	static const unsigned char want[MC_XFER_HDR_LEN] = {
+	unsigned char w[XFER_HDR_LEN], st[XFER_STATUS_LEN];
+	static const unsigned char want[XFER_HDR_LEN] = {
 		8, 7, 6, 5, 4, 3, 2, 1, 0x18, 0x17, 0x16, 0x15, 0x14, 0x13,
 		0x12, 0x11, 0x81, 0, 0, 0, 0, 0, 0, 0 };
 
-	mc_xfer_hdr_encode(&h, w);
+	xfer_hdr_encode(&h, w);
 	ck_assert_mem_eq(w, want, sizeof(want));
 	memset(w + 17, 0xff, 7);        /* padding is ignored */
-	mc_xfer_hdr_decode(w, &g);
+	xfer_hdr_decode(w, &g);
 	ck_assert_uint_eq(g.size, h.size);
 	ck_assert_uint_eq(g.addr, h.addr);
 	ck_assert_uint_eq(g.opcode, h.opcode);
 
-	mc_xfer_status_encode(1, st);
+	xfer_status_encode(1, st);
 	static const unsigned char rej[8] = { 1, 0, 0, 0, 0x56, 0x54, 0x43,
 					      0x4d };
 	ck_assert_mem_eq(st, rej, 8);
-	ck_assert_int_eq(mc_xfer_status_decode(st), 1);
-	mc_xfer_status_encode(0, st);
-	ck_assert_int_eq(mc_xfer_status_decode(st), 0);
+	ck_assert_int_eq(xfer_status_decode(st), 1);
+	xfer_status_encode(0, st);
+	ck_assert_int_eq(xfer_status_decode(st), 0);
 	st[7] = 0;
-	ck_assert_int_eq(mc_xfer_status_decode(st), -1);
+	ck_assert_int_eq(xfer_status_decode(st), -1);
 }
 END_TEST
 
@@ -280,10 +288,10 @@ START_TEST(test_rejected)
 	static const unsigned ops[] = { 2, 3, 0x7f, 0x82, 0xff, 0x40 };
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		int fd = conn();
-		unsigned char w[MC_XFER_HDR_LEN];
-		struct mc_xfer_hdr h = { .size = 4096, .addr = a.addr };
+		unsigned char w[XFER_HDR_LEN];
+		struct xfer_hdr h = { .size = 4096, .addr = a.addr };
 
-		mc_xfer_hdr_encode(&h, w);
+		xfer_hdr_encode(&h, w);
 		w[16] = (unsigned char)ops[i];
 		ck_assert_int_eq(xc_send_all(fd, w, sizeof(w)), 0);
 		ck_assert_msg(xc_closed(fd), "opcode 0x%x: still open", ops[i]);
@@ -315,13 +323,13 @@ START_TEST(test_header_in_pieces)
 {
 	put_fill("p", 300, 'p');
 	struct mc_desc d = query("p");
-	struct mc_xfer_hdr h = { .size = 300, .addr = d.addr,
-				 .opcode = MC_XFER_OP_READ | MC_XFER_V2 };
-	unsigned char w[MC_XFER_HDR_LEN], buf[300];
+	struct xfer_hdr h = { .size = 300, .addr = d.addr,
+				 .opcode = XFER_OP_READ | XFER_V2 };
+	unsigned char w[XFER_HDR_LEN], buf[300];
 	int fd = conn();
 
-	mc_xfer_hdr_encode(&h, w);
-	for (int i = 0; i < MC_XFER_HDR_LEN; i++) {
+	xfer_hdr_encode(&h, w);
+	for (int i = 0; i < XFER_HDR_LEN; i++) {
 		ck_assert_int_eq(xc_send_all(fd, w + i, 1), 0);
 		usleep(1000);
 	}
@@ -330,9 +338,9 @@ START_TEST(test_header_in_pieces)
 	for (int i = 0; i < 300; i++)
 		ck_assert_uint_eq(buf[i], 'p');
 	/* Two requests in one segment are two requests. */
-	unsigned char two[2 * MC_XFER_HDR_LEN];
-	memcpy(two, w, MC_XFER_HDR_LEN);
-	memcpy(two + MC_XFER_HDR_LEN, w, MC_XFER_HDR_LEN);
+	unsigned char two[2 * XFER_HDR_LEN];
+	memcpy(two, w, XFER_HDR_LEN);
+	memcpy(two + XFER_HDR_LEN, w, XFER_HDR_LEN);
 	ck_assert_int_eq(xc_send_all(fd, two, sizeof(two)), 0);
 	for (int k = 0; k < 2; k++) {
 		ck_assert_int_eq(xc_status(fd), XC_OK);
@@ -382,7 +390,7 @@ START_TEST(test_put_write_end)
 		fd = conn();
 		ck_assert_int_eq(xc_read(fd, q.addr, size, true, got), XC_OK);
 		ck_assert_mem_eq(got, v, size);
-		ck_assert_int_eq(xc_header(fd, MC_XFER_OP_WRITE, q.addr, 1,
+		ck_assert_int_eq(xc_header(fd, XFER_OP_WRITE, q.addr, 1,
 					   true), 0);
 		ck_assert_int_eq(xc_status(fd), XC_REJECTED);
 		close(fd);
@@ -416,7 +424,7 @@ START_TEST(test_put_end_unwritten)
 	ck_assert_mem_eq(a, b, 5000);
 	/* The buffer is published now: a late WRITE to it is refused. */
 	fd = conn();
-	ck_assert_int_eq(xc_header(fd, MC_XFER_OP_WRITE, addr, 1, true), 0);
+	ck_assert_int_eq(xc_header(fd, XFER_OP_WRITE, addr, 1, true), 0);
 	ck_assert_int_eq(xc_status(fd), XC_REJECTED);
 	close(fd);
 	free(a);
@@ -480,7 +488,7 @@ START_TEST(test_write_client_dies)
 	uint64_t addr = mc_put_desc(p, 0)->addr;
 	mc_put_release(p);
 	int fd = conn();
-	ck_assert_int_eq(xc_header(fd, MC_XFER_OP_WRITE, addr, sizeof(buf),
+	ck_assert_int_eq(xc_header(fd, XFER_OP_WRITE, addr, sizeof(buf),
 				   true), 0);
 	ck_assert_int_eq(xc_send_all(fd, buf, 1000), 0);
 	usleep(50000);
@@ -513,7 +521,7 @@ START_TEST(test_stall)
 	uint64_t addr = mc_put_desc(p, 0)->addr;
 	mc_put_release(p);
 	int fd = conn();
-	ck_assert_int_eq(xc_header(fd, MC_XFER_OP_WRITE, addr, 4096, true), 0);
+	ck_assert_int_eq(xc_header(fd, XFER_OP_WRITE, addr, 4096, true), 0);
 	ck_assert_int_eq(xc_send_all(fd, buf, 100), 0);
 	ck_assert(xc_closed(fd));
 	close(fd);
@@ -817,19 +825,19 @@ START_TEST(test_bad_options)
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct mc_xfer_opts xo = { .host = t[i].host,
+		struct xfer_opts xo = { .host = t[i].host,
 					   .protocol = t[i].protocol,
 					   .port = t[i].port };
-		struct mc_xfer *x;
+		struct xfer *x;
 
 		mc_store_opts_default(&so);
 		err[0] = 0;
-		x = mc_xfer_new(&xo, &so, err, sizeof(err));
+		x = xfer_new(&xo, &so, err, sizeof(err));
 		if (x) {
 			struct mc_store *s = mc_store_new(&so, NULL);
-			ck_assert_int_lt(mc_xfer_start(x, s, err, sizeof(err)),
+			ck_assert_int_lt(xfer_start(x, s, err, sizeof(err)),
 					 0);
-			mc_xfer_free(x);
+			xfer_free(x);
 			mc_store_free(s);
 		}
 		ck_assert_msg(strstr(err, t[i].want), "%s: got '%s'",
@@ -841,353 +849,16 @@ END_TEST
 START_TEST(test_port_in_use)
 {
 	struct mc_store_opts so;
-	struct mc_xfer_opts xo = { .host = "127.0.0.1", .port = PORT };
+	struct xfer_opts xo = { .host = "127.0.0.1", .port = PORT };
 	char err[256] = "";
 
 	mc_store_opts_default(&so);
-	struct mc_xfer *x = mc_xfer_new(&xo, &so, err, sizeof(err));
+	struct xfer *x = xfer_new(&xo, &so, err, sizeof(err));
 	struct mc_store *s = mc_store_new(&so, NULL);
-	ck_assert_int_eq(mc_xfer_start(x, s, err, sizeof(err)), -EADDRINUSE);
+	ck_assert_int_eq(xfer_start(x, s, err, sizeof(err)), -EADDRINUSE);
 	ck_assert_ptr_nonnull(strstr(err, "cannot listen on '127.0.0.1'"));
-	mc_xfer_free(x);
+	xfer_free(x);
 	mc_store_free(s);
-}
-END_TEST
-
-/* --------------------------------------------------- RDMA, faked device */
-
-static struct {
-	int ndev;
-	const char *names[4];
-	unsigned fail_open;     /* bit i: device i does not open */
-	int fail_reg;           /* device index whose registration fails */
-	int list_err;
-	int listen_err;
-	int opened[4], regs[4], listening;
-} F;
-
-static int f_index(const char *name)
-{
-	for (int i = 0; i < F.ndev; i++)
-		if (!strcmp(F.names[i], name))
-			return i;
-	return -1;
-}
-
-static int f_list(char (*names)[MC_RDMA_NAME_MAX], int max, char *err,
-		  size_t errlen)
-{
-	if (F.list_err) {
-		snprintf(err, errlen, "cannot list RDMA devices");
-		return F.list_err;
-	}
-	for (int i = 0; i < F.ndev && i < max; i++)
-		snprintf(names[i], MC_RDMA_NAME_MAX, "%s", F.names[i]);
-	return F.ndev < max ? F.ndev : max;
-}
-
-static int f_open(const char *name, void **dev, char *err, size_t errlen)
-{
-	int i = f_index(name);
-
-	ck_assert_int_ge(i, 0);         /* only names the list gave */
-	if (F.fail_open & (1u << i)) {
-		snprintf(err, errlen, "cannot open RDMA device '%s': %s", name,
-			 strerror(EIO));
-		return -EIO;
-	}
-	F.opened[i]++;
-	*dev = (void *)(intptr_t)(i + 1);
-	return 0;
-}
-
-static void f_close(void *dev)
-{
-	F.opened[(intptr_t)dev - 1]--;
-}
-
-static int f_reg(void *dev, void *base, uint64_t size, void **mr,
-		 uint32_t *rkey)
-{
-	int i = (int)(intptr_t)dev - 1;
-
-	if (i == F.fail_reg)
-		return -ENOMEM;
-	F.regs[i]++;
-	*mr = dev;
-	*rkey = 0x1000u + (uint32_t)i;
-	return 0;
-}
-
-static void f_dereg(void *mr)
-{
-	F.regs[(intptr_t)mr - 1]--;
-}
-
-static int f_listen(void *dev, const char *host, unsigned port, void **lis,
-		    char *err, size_t errlen)
-{
-	if (F.listen_err) {
-		snprintf(err, errlen, "rdma: cannot listen on '%s' port %u: %s",
-			 host, port, strerror(-F.listen_err));
-		return F.listen_err;
-	}
-	F.listening++;
-	*lis = &F;
-	return 0;
-}
-
-static void f_unlisten(void *lis)
-{
-	F.listening--;
-}
-
-static const struct mc_rdma_dev fake_dev = {
-	.list = f_list, .open = f_open, .close = f_close, .reg = f_reg,
-	.dereg = f_dereg, .listen = f_listen, .unlisten = f_unlisten,
-};
-
-static void fake_reset(int ndev)
-{
-	static const char *names[] = { "mlx5_0", "mlx5_1", "rxe0", "siw0" };
-
-	memset(&F, 0, sizeof(F));
-	F.ndev = ndev;
-	F.fail_reg = -1;
-	for (int i = 0; i < 4; i++)
-		F.names[i] = names[i];
-}
-
-static void fake_assert_closed(void)
-{
-	for (int i = 0; i < 4; i++) {
-		ck_assert_int_eq(F.opened[i], 0);
-		ck_assert_int_eq(F.regs[i], 0);
-	}
-	ck_assert_int_eq(F.listening, 0);
-}
-
-static struct mc_xfer *fake_xfer(const char *protocol, const char *device,
-				 struct mc_store_opts *so, char *err,
-				 size_t errlen)
-{
-	struct mc_xfer_opts xo = { .host = "127.0.0.1", .protocol = protocol,
-				   .device = device, .rdma_dev = &fake_dev };
-
-	mc_store_opts_default(so);
-	err[0] = 0;
-	return mc_xfer_new(&xo, so, err, errlen);
-}
-
-/* Which devices a --device value opens, and which rkey descriptors get. */
-START_TEST(test_rdma_selection)
-{
-	static const struct {
-		const char *device;
-		unsigned fail_open;
-		int opened[4];
-		uint32_t rkey;
-	} t[] = {
-		{ "", 0, { 1, 0, 0, 0 }, 0x1000 },
-		{ "mlx5_1", 0, { 0, 1, 0, 0 }, 0x1001 },
-		{ "mlx5_1,mlx5_0", 0, { 1, 1, 0, 0 }, 0x1001 },
-		{ " rxe0 , siw0 ", 0, { 0, 0, 1, 1 }, 0x1002 },
-		{ "mlx5_0,,mlx5_0,", 0, { 1, 0, 0, 0 }, 0x1000 },
-		/* "" falls back past devices that do not open */
-		{ "", 1, { 0, 1, 0, 0 }, 0x1001 },
-		{ "", 7, { 0, 0, 0, 1 }, 0x1003 },
-	};
-	struct mc_store_opts so;
-	char err[256];
-	int base[4];
-
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		fake_reset(4);
-		F.fail_open = t[i].fail_open;
-		struct mc_xfer *x = fake_xfer("rdma", t[i].device, &so, err,
-					      sizeof(err));
-		ck_assert_msg(x, "'%s': %s", t[i].device, err);
-		ck_assert_mem_eq(F.opened, t[i].opened, sizeof(F.opened));
-		ck_assert_ptr_nonnull(so.register_mem);
-		ck_assert_ptr_nonnull(so.unregister_mem);
-		uint32_t rkey = 0;
-		ck_assert_int_eq(so.register_mem(so.register_arg, base,
-						 sizeof(base), &rkey), 0);
-		ck_assert_uint_eq(rkey, t[i].rkey);
-		for (int d = 0; d < 4; d++)
-			ck_assert_int_eq(F.regs[d], F.opened[d]);
-		so.unregister_mem(so.register_arg, base, sizeof(base));
-		for (int d = 0; d < 4; d++)
-			ck_assert_int_eq(F.regs[d], 0);
-		/* Left registered, freeing the port deregisters. */
-		ck_assert_int_eq(so.register_mem(so.register_arg, base,
-						 sizeof(base), &rkey), 0);
-		mc_xfer_free(x);
-		fake_assert_closed();
-	}
-}
-END_TEST
-
-/* Refusals: each a clear one-line reason, nothing left open. */
-START_TEST(test_rdma_refusals)
-{
-	static const struct {
-		int ndev;
-		const char *device;
-		unsigned fail_open;
-		int list_err, code;
-		const char *want;
-	} t[] = {
-		{ 0, "", 0, 0, EOPNOTSUPP, "no RDMA device found" },
-		{ 0, "mlx5_0", 0, 0, EOPNOTSUPP, "no RDMA device found" },
-		{ 2, "mlx5_9", 0, 0, EOPNOTSUPP, "RDMA device 'mlx5_9' not found" },
-		{ 2, "mlx5_0,rxe0", 0, 0, EOPNOTSUPP,
-		  "RDMA device 'rxe0' not found" },
-		{ 2, "mlx5_1,mlx5_0", 1, 0, EIO,
-		  "cannot open RDMA device 'mlx5_0'" },
-		{ 2, "", 3, 0, EOPNOTSUPP, "cannot open RDMA device 'mlx5_0'" },
-		{ 2, ",", 0, 0, EINVAL, "no RDMA device named in ','" },
-		{ 2, "mlx5_0/../x", 0, 0, EOPNOTSUPP, "not found" },
-		{ 2, "", 0, -EACCES, EACCES, "cannot list RDMA devices" },
-	};
-	struct mc_store_opts so;
-	char err[256];
-
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		fake_reset(t[i].ndev);
-		F.fail_open = t[i].fail_open;
-		F.list_err = t[i].list_err;
-		errno = 0;
-		struct mc_xfer *x = fake_xfer("rdma", t[i].device, &so, err,
-					      sizeof(err));
-		ck_assert_msg(!x, "'%s' accepted", t[i].device);
-		ck_assert_int_eq(errno, t[i].code);
-		ck_assert_msg(strstr(err, t[i].want), "'%s': got '%s'",
-			      t[i].device, err);
-		ck_assert_ptr_null(strchr(err, '\n'));
-		fake_assert_closed();
-
-		/* With tcp the port starts; only rdma registration fails. */
-		x = fake_xfer("tcp", t[i].device, &so, err, sizeof(err));
-		ck_assert_ptr_nonnull(x);
-		uint32_t rkey;
-		int mem;
-		ck_assert_int_eq(so.register_mem(so.register_arg, &mem,
-						 sizeof(mem), &rkey),
-				 t[i].code == EOPNOTSUPP ? -EOPNOTSUPP :
-							   -t[i].code);
-		mc_xfer_free(x);
-		fake_assert_closed();
-	}
-}
-END_TEST
-
-/* A device's registration failing undoes the others'. */
-START_TEST(test_rdma_reg_failure)
-{
-	struct mc_store_opts so;
-	char err[256];
-	uint32_t rkey = 0;
-	int mem;
-
-	fake_reset(2);
-	F.fail_reg = 1;
-	struct mc_xfer *x = fake_xfer("rdma", "mlx5_0,mlx5_1", &so, err,
-				      sizeof(err));
-	ck_assert_ptr_nonnull(x);
-	ck_assert_int_eq(so.register_mem(so.register_arg, &mem, sizeof(mem),
-					 &rkey), -ENOMEM);
-	ck_assert_int_eq(F.regs[0], 0);
-	/* Unregistering what was never registered is harmless. */
-	so.unregister_mem(so.register_arg, &mem, sizeof(mem));
-	mc_xfer_free(x);
-	fake_assert_closed();
-}
-END_TEST
-
-/* Through the store: an rdma mount carries the device's rkey. */
-START_TEST(test_rdma_mount)
-{
-	struct mc_store_opts so;
-	struct mc_mount_req mr = { .size = 16ull << 20, .protocol = "rdma" };
-	struct mc_mount_result res = { 0 };
-	struct mc_seg_info si;
-	char err[256];
-
-	fake_reset(2);
-	struct mc_xfer *x = fake_xfer("rdma", "mlx5_1", &so, err, sizeof(err));
-	ck_assert_ptr_nonnull(x);
-	struct mc_store *s = mc_store_new(&so, NULL);
-	ck_assert_int_eq(mc_xfer_start(x, s, err, sizeof(err)), 0);
-	ck_assert_int_eq(F.listening, 1);
-	ck_assert_int_eq(mc_segment_mount(s, &mr, &res, NULL), 0);
-	ck_assert_uint_eq(res.n, 1);
-	ck_assert_int_eq(mc_segment_info(s, res.ids[0], &si), 0);
-	ck_assert_uint_eq(si.rkey, 0x1001);
-	ck_assert_str_eq(si.protocol, "rdma");
-	ck_assert_int_eq(F.regs[1], 1);
-	/* tcp mounts need no registration */
-	mr.protocol = "tcp";
-	free(res.ids);
-	ck_assert_int_eq(mc_segment_mount(s, &mr, &res, NULL), 0);
-	ck_assert_int_eq(F.regs[1], 1);
-	free(res.ids);
-	/* The daemon's order: stop the port, free the store, then the port. */
-	mc_xfer_stop(x);
-	ck_assert_int_eq(F.listening, 0);
-	mc_store_free(s);
-	ck_assert_int_eq(F.regs[1], 0);
-	mc_xfer_free(x);
-	fake_assert_closed();
-}
-END_TEST
-
-/* A librdmacm listener that cannot start fails the start, cleanly. */
-START_TEST(test_rdma_listen_failure)
-{
-	struct mc_store_opts so;
-	char err[256];
-
-	fake_reset(1);
-	F.listen_err = -EADDRNOTAVAIL;
-	struct mc_xfer *x = fake_xfer("rdma", "", &so, err, sizeof(err));
-	ck_assert_ptr_nonnull(x);
-	struct mc_store *s = mc_store_new(&so, NULL);
-	ck_assert_int_eq(mc_xfer_start(x, s, err, sizeof(err)),
-			 -EADDRNOTAVAIL);
-	ck_assert_ptr_nonnull(strstr(err, "rdma: cannot listen on '127.0.0.1'"));
-	mc_xfer_stop(x);
-	mc_store_free(s);
-	mc_xfer_free(x);
-	fake_assert_closed();
-}
-END_TEST
-
-/* The real device layer on this machine: works, or says why not. */
-START_TEST(test_rdma_real_layer)
-{
-	struct mc_store_opts so;
-	struct mc_xfer_opts xo = { .host = "127.0.0.1", .protocol = "rdma",
-				   .device = "" };
-	char err[256] = "";
-
-	mc_store_opts_default(&so);
-	struct mc_xfer *x = mc_xfer_new(&xo, &so, err, sizeof(err));
-	if (!x) {
-		ck_assert_int_eq(errno, EOPNOTSUPP);
-		ck_assert_msg(strstr(err, "no RDMA device found") ||
-			      strstr(err, "built without rdma-core") ||
-			      strstr(err, "cannot open RDMA device"),
-			      "got '%s'", err);
-	}
-	mc_xfer_free(x);
-	xo.device = "no_such_device0";
-	x = mc_xfer_new(&xo, &so, err, sizeof(err));
-	ck_assert_ptr_null(x);
-	ck_assert_int_eq(errno, EOPNOTSUPP);
-	ck_assert_msg(strstr(err, "no RDMA device found") ||
-		      strstr(err, "RDMA device 'no_such_device0' not found") ||
-		      strstr(err, "built without rdma-core"), "got '%s'", err);
 }
 END_TEST
 
@@ -1218,15 +889,6 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, test_read_races_replace);
 	tcase_add_test(tc, test_out_of_fds);
 	tcase_add_test(tc, test_port_in_use);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("rdma");
-	tcase_add_test(tc, test_rdma_selection);
-	tcase_add_test(tc, test_rdma_refusals);
-	tcase_add_test(tc, test_rdma_reg_failure);
-	tcase_add_test(tc, test_rdma_mount);
-	tcase_add_test(tc, test_rdma_listen_failure);
-	tcase_add_test(tc, test_rdma_real_layer);
 	suite_add_tcase(s, tc);
 	return s;
 }

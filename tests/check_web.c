@@ -3,6 +3,8 @@
  * status table and error bodies, percent-decoding, query parameters,
  * keys, JSON bodies and the segment request checks.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -23,60 +25,60 @@ START_TEST(test_route_table)
 	static const struct {
 		const char *path;
 		unsigned method;
-		enum mc_route_result res;
+		enum web_route_result res;
 		const char *label;      /* route found, or NULL */
 		unsigned allow;
 	} t[] = {
-		{ "/health", MC_M_GET, MC_ROUTE_OK, "/health", 0 },
-		{ "/health", MC_M_HEAD, MC_ROUTE_OK, "/health", 0 },
-		{ "/health", MC_M_POST, MC_ROUTE_BAD_METHOD, "/health",
-		  MC_M_GET | MC_M_HEAD },
-		{ "/health/", MC_M_GET, MC_ROUTE_NOT_FOUND, NULL, 0 },
-		{ "/healthz", MC_M_GET, MC_ROUTE_NOT_FOUND, NULL, 0 },
-		{ "/", MC_M_GET, MC_ROUTE_NOT_FOUND, NULL, 0 },
-		{ "", MC_M_GET, MC_ROUTE_NOT_FOUND, NULL, 0 },
-		{ "/metrics", MC_M_GET, MC_ROUTE_OK, "/metrics", 0 },
-		{ "/metrics/summary", MC_M_GET, MC_ROUTE_OK, "/metrics/summary",
+		{ "/health", WEB_M_GET, WEB_ROUTE_OK, "/health", 0 },
+		{ "/health", WEB_M_HEAD, WEB_ROUTE_OK, "/health", 0 },
+		{ "/health", WEB_M_POST, WEB_ROUTE_BAD_METHOD, "/health",
+		  WEB_M_GET | WEB_M_HEAD },
+		{ "/health/", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0 },
+		{ "/healthz", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0 },
+		{ "/", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0 },
+		{ "", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0 },
+		{ "/metrics", WEB_M_GET, WEB_ROUTE_OK, "/metrics", 0 },
+		{ "/metrics/summary", WEB_M_GET, WEB_ROUTE_OK, "/metrics/summary",
 		  0 },
-		{ "/metrics/summaryx", MC_M_GET, MC_ROUTE_NOT_FOUND, NULL, 0 },
-		{ "/query_key", MC_M_DELETE, MC_ROUTE_BAD_METHOD, "/query_key",
-		  MC_M_GET | MC_M_HEAD },
-		{ "/batch_query_keys", MC_M_GET, MC_ROUTE_OK,
+		{ "/metrics/summaryx", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0 },
+		{ "/query_key", WEB_M_DELETE, WEB_ROUTE_BAD_METHOD, "/query_key",
+		  WEB_M_GET | WEB_M_HEAD },
+		{ "/batch_query_keys", WEB_M_GET, WEB_ROUTE_OK,
 		  "/batch_query_keys", 0 },
-		{ "/api/put", MC_M_PUT, MC_ROUTE_OK, "/api/put", 0 },
-		{ "/api/put", MC_M_GET, MC_ROUTE_BAD_METHOD, "/api/put",
-		  MC_M_PUT },
-		{ "/api/put/k", MC_M_PUT, MC_ROUTE_OK, "/api/put/{key}", 0 },
-		{ "/api/put/", MC_M_PUT, MC_ROUTE_OK, "/api/put/{key}", 0 },
-		{ "/api/put/a/b", MC_M_PUT, MC_ROUTE_OK, "/api/put/{key}", 0 },
-		{ "/api/get/k", MC_M_GET, MC_ROUTE_OK, "/api/get/{key}", 0 },
-		{ "/api/get/k", MC_M_HEAD, MC_ROUTE_OK, "/api/get/{key}", 0 },
-		{ "/api/get/k", MC_M_PUT, MC_ROUTE_BAD_METHOD, "/api/get/{key}",
-		  MC_M_GET | MC_M_HEAD },
-		{ "/api/get", MC_M_GET, MC_ROUTE_NOT_FOUND, NULL, 0 },
-		{ "/api/remove/k", MC_M_DELETE, MC_ROUTE_OK,
+		{ "/api/put", WEB_M_PUT, WEB_ROUTE_OK, "/api/put", 0 },
+		{ "/api/put", WEB_M_GET, WEB_ROUTE_BAD_METHOD, "/api/put",
+		  WEB_M_PUT },
+		{ "/api/put/k", WEB_M_PUT, WEB_ROUTE_OK, "/api/put/{key}", 0 },
+		{ "/api/put/", WEB_M_PUT, WEB_ROUTE_OK, "/api/put/{key}", 0 },
+		{ "/api/put/a/b", WEB_M_PUT, WEB_ROUTE_OK, "/api/put/{key}", 0 },
+		{ "/api/get/k", WEB_M_GET, WEB_ROUTE_OK, "/api/get/{key}", 0 },
+		{ "/api/get/k", WEB_M_HEAD, WEB_ROUTE_OK, "/api/get/{key}", 0 },
+		{ "/api/get/k", WEB_M_PUT, WEB_ROUTE_BAD_METHOD, "/api/get/{key}",
+		  WEB_M_GET | WEB_M_HEAD },
+		{ "/api/get", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0 },
+		{ "/api/remove/k", WEB_M_DELETE, WEB_ROUTE_OK,
 		  "/api/remove/{key}", 0 },
-		{ "/api/remove_all", MC_M_DELETE, MC_ROUTE_OK,
+		{ "/api/remove_all", WEB_M_DELETE, WEB_ROUTE_OK,
 		  "/api/remove_all", 0 },
-		{ "/api/remove_all", MC_M_POST, MC_ROUTE_BAD_METHOD,
-		  "/api/remove_all", MC_M_DELETE },
-		{ "/api/mount", MC_M_POST, MC_ROUTE_OK, "/api/mount", 0 },
-		{ "/api/mount", MC_M_GET, MC_ROUTE_BAD_METHOD, "/api/mount",
-		  MC_M_POST },
-		{ "/api/mount_shm", MC_M_POST, MC_ROUTE_OK, "/api/mount_shm", 0 },
-		{ "/api/unmount_shm", MC_M_POST, MC_ROUTE_OK,
+		{ "/api/remove_all", WEB_M_POST, WEB_ROUTE_BAD_METHOD,
+		  "/api/remove_all", WEB_M_DELETE },
+		{ "/api/mount", WEB_M_POST, WEB_ROUTE_OK, "/api/mount", 0 },
+		{ "/api/mount", WEB_M_GET, WEB_ROUTE_BAD_METHOD, "/api/mount",
+		  WEB_M_POST },
+		{ "/api/mount_shm", WEB_M_POST, WEB_ROUTE_OK, "/api/mount_shm", 0 },
+		{ "/api/unmount_shm", WEB_M_POST, WEB_ROUTE_OK,
 		  "/api/unmount_shm", 0 },
-		{ "/api/v1/put_start", MC_M_POST, MC_ROUTE_OK,
+		{ "/api/v1/put_start", WEB_M_POST, WEB_ROUTE_OK,
 		  "/api/v1/put_start", 0 },
-		{ "/api/v1/put_end", MC_M_OTHER, MC_ROUTE_BAD_METHOD,
-		  "/api/v1/put_end", MC_M_POST },
-		{ "/API/mount", MC_M_POST, MC_ROUTE_NOT_FOUND, NULL, 0 },
+		{ "/api/v1/put_end", WEB_M_OTHER, WEB_ROUTE_BAD_METHOD,
+		  "/api/v1/put_end", WEB_M_POST },
+		{ "/API/mount", WEB_M_POST, WEB_ROUTE_NOT_FOUND, NULL, 0 },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		const struct mc_route *rt = (void *)1;
+		const struct web_route *rt = (void *)1;
 		unsigned allow = 0;
-		enum mc_route_result res = mc_route_lookup(
+		enum web_route_result res = web_route_lookup(
 			t[i].path, strlen(t[i].path), t[i].method, &rt, &allow);
 
 		ck_assert_msg(res == t[i].res, "%s: result %d, want %d",
@@ -87,7 +89,7 @@ START_TEST(test_route_table)
 		} else {
 			ck_assert_ptr_null(rt);
 		}
-		if (res != MC_ROUTE_OK)
+		if (res != WEB_ROUTE_OK)
 			ck_assert_msg(allow == t[i].allow, "%s: allow %#x",
 				      t[i].path, allow);
 	}
@@ -96,8 +98,8 @@ END_TEST
 
 START_TEST(test_route_table_sane)
 {
-	for (size_t i = 0; i < mc_nroutes; i++) {
-		const struct mc_route *rt = &mc_routes[i];
+	for (size_t i = 0; i < web_nroutes; i++) {
+		const struct web_route *rt = &web_routes[i];
 		size_t n = strlen(rt->pattern);
 
 		ck_assert_ptr_nonnull(rt->fn);
@@ -107,8 +109,8 @@ START_TEST(test_route_table_sane)
 		ck_assert(rt->prefix == (rt->pattern[n - 1] == '/'));
 		/* every route is reachable: no earlier row shadows it */
 		for (size_t j = 0; j < i; j++)
-			ck_assert_msg(strcmp(mc_routes[j].pattern, rt->pattern) ||
-					      !(mc_routes[j].methods &
+			ck_assert_msg(strcmp(web_routes[j].pattern, rt->pattern) ||
+					      !(web_routes[j].methods &
 						rt->methods),
 				      "%s shadowed", rt->pattern);
 	}
@@ -119,20 +121,20 @@ START_TEST(test_methods)
 {
 	char buf[64];
 
-	ck_assert_uint_eq(mc_method_parse("GET"), MC_M_GET);
-	ck_assert_uint_eq(mc_method_parse("DELETE"), MC_M_DELETE);
-	ck_assert_uint_eq(mc_method_parse("get"), MC_M_OTHER);
-	ck_assert_uint_eq(mc_method_parse("PATCH"), MC_M_OTHER);
-	ck_assert_uint_eq(mc_method_parse(""), MC_M_OTHER);
-	mc_method_allow(MC_M_GET | MC_M_HEAD, buf, sizeof(buf));
+	ck_assert_uint_eq(web_method_parse("GET"), WEB_M_GET);
+	ck_assert_uint_eq(web_method_parse("DELETE"), WEB_M_DELETE);
+	ck_assert_uint_eq(web_method_parse("get"), WEB_M_OTHER);
+	ck_assert_uint_eq(web_method_parse("PATCH"), WEB_M_OTHER);
+	ck_assert_uint_eq(web_method_parse(""), WEB_M_OTHER);
+	web_method_allow(WEB_M_GET | WEB_M_HEAD, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "GET, HEAD");
-	mc_method_allow(MC_M_POST, buf, sizeof(buf));
+	web_method_allow(WEB_M_POST, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "POST");
-	mc_method_allow(MC_M_GET | MC_M_HEAD | MC_M_POST | MC_M_PUT |
-				MC_M_DELETE, buf, 10);
+	web_method_allow(WEB_M_GET | WEB_M_HEAD | WEB_M_POST | WEB_M_PUT |
+				WEB_M_DELETE, buf, 10);
 	ck_assert_uint_lt(strlen(buf), 10);
-	ck_assert_int_eq(mc_route_default_kind("/api/x", 6), MC_BODY_REST);
-	ck_assert_int_eq(mc_route_default_kind("/apix", 5), MC_BODY_TEXT);
+	ck_assert_int_eq(web_route_default_kind("/api/x", 6), WEB_BODY_REST);
+	ck_assert_int_eq(web_route_default_kind("/apix", 5), WEB_BODY_TEXT);
 }
 END_TEST
 
@@ -158,15 +160,15 @@ START_TEST(test_status_table)
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		ck_assert_int_eq(mc_status_from_errno(t[i].rc), t[i].status);
-		ck_assert_str_eq(mc_status_code_name(t[i].rc), t[i].name);
+		ck_assert_int_eq(web_status_from_errno(t[i].rc), t[i].status);
+		ck_assert_str_eq(web_status_code_name(t[i].rc), t[i].name);
 	}
-	ck_assert_str_eq(mc_status_reason(200), "OK");
-	ck_assert_str_eq(mc_status_reason(405), "Method Not Allowed");
-	ck_assert_str_eq(mc_status_reason(431),
+	ck_assert_str_eq(web_status_reason(200), "OK");
+	ck_assert_str_eq(web_status_reason(405), "Method Not Allowed");
+	ck_assert_str_eq(web_status_reason(431),
 			 "Request Header Fields Too Large");
-	ck_assert_str_eq(mc_status_reason(507), "Insufficient Storage");
-	ck_assert_str_eq(mc_status_reason(299), "Unknown");
+	ck_assert_str_eq(web_status_reason(507), "Insufficient Storage");
+	ck_assert_str_eq(web_status_reason(299), "Unknown");
 }
 END_TEST
 
@@ -174,20 +176,20 @@ START_TEST(test_error_bodies)
 {
 	struct mc_buf b = MC_BUF_INIT;
 
-	mc_status_error_body(&b, MC_BODY_TEXT, "OBJECT_NOT_FOUND", NULL);
+	web_status_error_body(&b, WEB_BODY_TEXT, "OBJECT_NOT_FOUND", NULL);
 	ck_assert_str_eq(b.data, "OBJECT_NOT_FOUND");
 	mc_buf_reset(&b);
-	mc_status_error_body(&b, MC_BODY_JSON, "No keys \"x\"", NULL);
+	web_status_error_body(&b, WEB_BODY_JSON, "No keys \"x\"", NULL);
 	ck_assert_str_eq(b.data, "{\"success\":false,\"error\":\"No keys \\\"x\\\"\"}");
 	mc_buf_reset(&b);
-	mc_status_error_body(&b, MC_BODY_REST, "Key not found", NULL);
+	web_status_error_body(&b, WEB_BODY_REST, "Key not found", NULL);
 	ck_assert_str_eq(b.data, "{\"error\":\"Key not found\"}");
 	mc_buf_reset(&b);
-	mc_status_error_body(&b, MC_BODY_REST, "bad\n",
+	web_status_error_body(&b, WEB_BODY_REST, "bad\n",
 			     "\"failed_segment_ids\":[\"a\"]");
 	ck_assert_str_eq(b.data, "{\"error\":\"bad\\u000a\",\"failed_segment_ids\":[\"a\"]}");
-	ck_assert_str_eq(mc_status_ctype(MC_BODY_TEXT), MC_CT_TEXT);
-	ck_assert_str_eq(mc_status_ctype(MC_BODY_REST), MC_CT_JSON);
+	ck_assert_str_eq(web_status_ctype(WEB_BODY_TEXT), WEB_CT_TEXT);
+	ck_assert_str_eq(web_status_ctype(WEB_BODY_REST), WEB_CT_JSON);
 	mc_buf_release(&b);
 }
 END_TEST
@@ -224,7 +226,7 @@ START_TEST(test_pct_decode)
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		char out[32];
-		ssize_t n = mc_pct_decode(t[i].in, strlen(t[i].in), out,
+		ssize_t n = web_pct_decode(t[i].in, strlen(t[i].in), out,
 					  t[i].plus);
 
 		ck_assert_msg(n == t[i].len, "'%s': %zd, want %zd", t[i].in,
@@ -241,27 +243,27 @@ START_TEST(test_query)
 	size_t n;
 	const char *v;
 
-	v = mc_query_raw("key=a%2Cb&keys=x", "key", &n);
+	v = web_query_raw("key=a%2Cb&keys=x", "key", &n);
 	ck_assert_ptr_nonnull(v);
 	ck_assert_uint_eq(n, 5);
 	ck_assert(memcmp(v, "a%2Cb", 5) == 0);
-	v = mc_query_raw("keys=x&key=y", "key", &n);
+	v = web_query_raw("keys=x&key=y", "key", &n);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_int_eq(*v, 'y');
-	ck_assert_ptr_null(mc_query_raw("keyx=1", "key", &n));
-	ck_assert_ptr_null(mc_query_raw(NULL, "key", &n));
-	ck_assert_ptr_null(mc_query_raw("", "key", &n));
-	v = mc_query_raw("a&key", "key", &n);
+	ck_assert_ptr_null(web_query_raw("keyx=1", "key", &n));
+	ck_assert_ptr_null(web_query_raw(NULL, "key", &n));
+	ck_assert_ptr_null(web_query_raw("", "key", &n));
+	v = web_query_raw("a&key", "key", &n);
 	ck_assert_ptr_nonnull(v);
 	ck_assert_uint_eq(n, 0);
-	v = mc_query_raw("key=1&key=2", "key", &n);
+	v = web_query_raw("key=1&key=2", "key", &n);
 	ck_assert_int_eq(*v, '1');
 
-	ck_assert_int_eq(mc_query_get("key=a%20b+c", "key", &b), 0);
+	ck_assert_int_eq(web_query_get("key=a%20b+c", "key", &b), 0);
 	ck_assert_str_eq(b.data, "a b c");
-	ck_assert_int_eq(mc_query_get("key=%zz", "key", &b), -EINVAL);
-	ck_assert_int_eq(mc_query_get("x=1", "key", &b), -ENOENT);
-	ck_assert_int_eq(mc_query_get("key=", "key", &b), 0);
+	ck_assert_int_eq(web_query_get("key=%zz", "key", &b), -EINVAL);
+	ck_assert_int_eq(web_query_get("x=1", "key", &b), -ENOENT);
+	ck_assert_int_eq(web_query_get("key=", "key", &b), 0);
 	ck_assert_uint_eq(b.len, 0);
 	mc_buf_release(&b);
 }
@@ -295,7 +297,7 @@ START_TEST(test_keys)
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		msg = NULL;
-		int rc = mc_key_decode(t[i].raw, strlen(t[i].raw), &b, &msg);
+		int rc = web_key_decode(t[i].raw, strlen(t[i].raw), &b, &msg);
 
 		ck_assert_msg(rc == t[i].rc, "'%s': %d", t[i].raw, rc);
 		if (rc == 0)
@@ -305,11 +307,11 @@ START_TEST(test_keys)
 	}
 	/* 4096 bytes is the longest key, also when it arrives encoded */
 	memset(big, 'k', MC_KEY_MAX + 1);
-	ck_assert_int_eq(mc_key_decode(big, MC_KEY_MAX, &b, &msg), 0);
-	ck_assert_int_eq(mc_key_decode(big, MC_KEY_MAX + 1, &b, &msg), -EINVAL);
+	ck_assert_int_eq(web_key_decode(big, MC_KEY_MAX, &b, &msg), 0);
+	ck_assert_int_eq(web_key_decode(big, MC_KEY_MAX + 1, &b, &msg), -EINVAL);
 	for (size_t i = 0; i < MC_KEY_MAX; i++)
 		memcpy(big + 3 * i, "%41", 3);
-	ck_assert_int_eq(mc_key_decode(big, 3 * MC_KEY_MAX, &b, &msg), 0);
+	ck_assert_int_eq(web_key_decode(big, 3 * MC_KEY_MAX, &b, &msg), 0);
 	ck_assert_uint_eq(b.len, MC_KEY_MAX);
 	free(big);
 	mc_buf_release(&b);
@@ -334,29 +336,29 @@ START_TEST(test_json_hostile)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		msg = NULL;
-		o = mc_json_parse_object(bad[i], strlen(bad[i]), &msg);
+		o = web_json_parse_object(bad[i], strlen(bad[i]), &msg);
 		ck_assert_msg(o == NULL, "accepted '%s'", bad[i]);
 		ck_assert_ptr_nonnull(msg);
 	}
 	/* a NUL inside the body */
-	ck_assert_ptr_null(mc_json_parse_object("{\"a\":1}\0", 8, &msg));
-	ck_assert_ptr_null(mc_json_parse_object("{\"a\":\0\"1\"}", 10, &msg));
+	ck_assert_ptr_null(web_json_parse_object("{\"a\":1}\0", 8, &msg));
+	ck_assert_ptr_null(web_json_parse_object("{\"a\":\0\"1\"}", 10, &msg));
 	/* 100000 '[' must fail fast, not recurse */
 	deep = malloc(n + 8);
 	memcpy(deep, "{\"a\":", 5);
 	memset(deep + 5, '[', n);
-	o = mc_json_parse_object(deep, n + 5, &msg);
+	o = web_json_parse_object(deep, n + 5, &msg);
 	ck_assert_ptr_null(o);
 	ck_assert_str_eq(msg, "Invalid JSON body, nested too deep");
 	free(deep);
 
-	o = mc_json_parse_object(" {\"a\":\"\\u00e9\"}\r\n", 17, &msg);
+	o = web_json_parse_object(" {\"a\":\"\\u00e9\"}\r\n", 17, &msg);
 	ck_assert_ptr_nonnull(o);
 	json_object_put(o);
 	/* quotes, escapes and odd letters inside strings are fine */
 	static const char ok[] =
 		"{\"a'\":\"x\\\"'NaN\",\"b\":[true,false,null,-1.5e3]}";
-	o = mc_json_parse_object(ok, strlen(ok), &msg);
+	o = web_json_parse_object(ok, strlen(ok), &msg);
 	ck_assert_ptr_nonnull(o);
 	json_object_put(o);
 }
@@ -365,7 +367,7 @@ END_TEST
 static struct json_object *obj(const char *s)
 {
 	const char *msg;
-	struct json_object *o = mc_json_parse_object(s, strlen(s), &msg);
+	struct json_object *o = web_json_parse_object(s, strlen(s), &msg);
 
 	ck_assert_msg(o != NULL, "cannot parse '%s'", s);
 	return o;
@@ -382,34 +384,34 @@ START_TEST(test_json_fields)
 	size_t len;
 	int64_t v;
 
-	ck_assert_int_eq(mc_json_string(o, "s", &s, &len, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(web_json_string(o, "s", &s, &len, msg, sizeof(msg)), 0);
 	ck_assert_uint_eq(len, 3);
-	ck_assert_int_eq(mc_json_string(o, "i", &s, &len, msg, sizeof(msg)),
+	ck_assert_int_eq(web_json_string(o, "i", &s, &len, msg, sizeof(msg)),
 			 -EINVAL);
 	ck_assert_str_eq(msg, "Invalid i, must be a string");
-	ck_assert_int_eq(mc_json_string(o, "x", &s, &len, msg, sizeof(msg)),
+	ck_assert_int_eq(web_json_string(o, "x", &s, &len, msg, sizeof(msg)),
 			 -ENOENT);
-	ck_assert_int_eq(mc_json_string(o, "n", &s, &len, msg, sizeof(msg)),
+	ck_assert_int_eq(web_json_string(o, "n", &s, &len, msg, sizeof(msg)),
 			 -ENOENT);
-	ck_assert_int_eq(mc_json_int(o, "i", 0, 10, &v, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(web_json_int(o, "i", 0, 10, &v, msg, sizeof(msg)), 0);
 	ck_assert_int_eq(v, 5);
-	ck_assert_int_eq(mc_json_int(o, "i", 6, 10, &v, msg, sizeof(msg)),
+	ck_assert_int_eq(web_json_int(o, "i", 6, 10, &v, msg, sizeof(msg)),
 			 -EINVAL);
-	ck_assert_int_eq(mc_json_int(o, "b", 0, 10, &v, msg, sizeof(msg)),
+	ck_assert_int_eq(web_json_int(o, "b", 0, 10, &v, msg, sizeof(msg)),
 			 -EINVAL);
 	ck_assert(strstr(msg, "Invalid b") != NULL);
-	ck_assert_int_eq(mc_json_int(o, "f", 0, 10, &v, msg, sizeof(msg)),
+	ck_assert_int_eq(web_json_int(o, "f", 0, 10, &v, msg, sizeof(msg)),
 			 -EINVAL);
-	ck_assert_int_eq(mc_json_int(o, "s", 0, 10, &v, msg, sizeof(msg)),
+	ck_assert_int_eq(web_json_int(o, "s", 0, 10, &v, msg, sizeof(msg)),
 			 -EINVAL);
-	ck_assert_int_eq(mc_json_int(o, "big", 0, INT64_MAX, &v, msg,
+	ck_assert_int_eq(web_json_int(o, "big", 0, INT64_MAX, &v, msg,
 				     sizeof(msg)), -EINVAL);
-	ck_assert_int_eq(mc_json_int(o, "max", 0, INT64_MAX, &v, msg,
+	ck_assert_int_eq(web_json_int(o, "max", 0, INT64_MAX, &v, msg,
 				     sizeof(msg)), 0);
 	ck_assert_int_eq(v, INT64_MAX);
-	ck_assert_int_eq(mc_json_int(o, "neg", 0, 10, &v, msg, sizeof(msg)),
+	ck_assert_int_eq(web_json_int(o, "neg", 0, 10, &v, msg, sizeof(msg)),
 			 -EINVAL);
-	ck_assert_int_eq(mc_json_int(o, "x", 0, 10, &v, msg, sizeof(msg)),
+	ck_assert_int_eq(web_json_int(o, "x", 0, 10, &v, msg, sizeof(msg)),
 			 -ENOENT);
 	json_object_put(o);
 }
@@ -433,7 +435,7 @@ START_TEST(test_mount_size)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct json_object *o = obj(bad[i]);
 
-		ck_assert_msg(mc_api_parse_mount(o, false, &req, msg,
+		ck_assert_msg(web_api_parse_mount(o, false, &req, msg,
 						 sizeof(msg)) == -EINVAL,
 			      "accepted %s", bad[i]);
 		ck_assert_str_eq(msg, "Invalid size, must be a positive integer");
@@ -442,7 +444,7 @@ START_TEST(test_mount_size)
 	struct json_object *o = obj("{\"size\":9223372036854775807,"
 				    "\"protocol\":\"tcp\",\"location\":\"l\","
 				    "\"name\":\"n\"}");
-	ck_assert_int_eq(mc_api_parse_mount(o, false, &req, msg, sizeof(msg)),
+	ck_assert_int_eq(web_api_parse_mount(o, false, &req, msg, sizeof(msg)),
 			 0);
 	ck_assert_uint_eq(req.size, INT64_MAX);
 	ck_assert_str_eq(req.protocol, "tcp");
@@ -452,12 +454,12 @@ START_TEST(test_mount_size)
 	json_object_put(o);
 
 	o = obj("{\"size\":1,\"protocol\":5}");
-	ck_assert_int_eq(mc_api_parse_mount(o, false, &req, msg, sizeof(msg)),
+	ck_assert_int_eq(web_api_parse_mount(o, false, &req, msg, sizeof(msg)),
 			 -EINVAL);
 	ck_assert_str_eq(msg, "Invalid protocol, must be a string");
 	json_object_put(o);
 	o = obj("{\"size\":1,\"location\":\"a\\u0000\"}");
-	ck_assert_int_eq(mc_api_parse_mount(o, false, &req, msg, sizeof(msg)),
+	ck_assert_int_eq(web_api_parse_mount(o, false, &req, msg, sizeof(msg)),
 			 -EINVAL);
 	ck_assert(strstr(msg, "location") != NULL);
 	json_object_put(o);
@@ -503,7 +505,7 @@ START_TEST(test_mount_shm)
 		struct json_object *o = obj(t[i].body);
 		struct mc_mount_req req;
 		char msg[160] = "";
-		int rc = mc_api_parse_mount(o, true, &req, msg, sizeof(msg));
+		int rc = web_api_parse_mount(o, true, &req, msg, sizeof(msg));
 
 		ck_assert_msg(rc == t[i].rc, "%s: %d", t[i].body, rc);
 		if (rc) {
@@ -560,7 +562,7 @@ START_TEST(test_unmount)
 		size_t n = 99;
 		unsigned grace = 99;
 		char msg[160] = "";
-		int rc = mc_api_parse_unmount(o, ids, 4, &n, &grace, msg,
+		int rc = web_api_parse_unmount(o, ids, 4, &n, &grace, msg,
 					      sizeof(msg));
 
 		ck_assert_msg(rc == t[i].rc, "%s: %d", t[i].body, rc);
@@ -595,7 +597,7 @@ START_TEST(test_force)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		bool f = !t[i].force;
 
-		ck_assert_int_eq(mc_api_parse_force(t[i].q, &f), t[i].rc);
+		ck_assert_int_eq(web_api_parse_force(t[i].q, &f), t[i].rc);
 		if (t[i].rc == 0)
 			ck_assert(f == t[i].force);
 	}
@@ -612,8 +614,8 @@ START_TEST(test_start)
 	};
 	struct mc_store_opts so;
 	struct mc_store *s;
-	struct mc_web_opts o = { .host = "127.0.0.1", .port = 0, .threads = 2 };
-	struct mc_web *w;
+	struct web_opts o = { .host = "127.0.0.1", .port = 0, .threads = 2 };
+	struct web *w;
 	char err[256];
 
 	mc_store_opts_default(&so);
@@ -623,11 +625,11 @@ START_TEST(test_start)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		o.host = bad[i];
 		err[0] = '\0';
-		w = mc_web_start(s, &o, err, sizeof(err));
+		w = web_start(s, &o, err, sizeof(err));
 		if (!bad[i][0]) {
 			/* empty means the default, 127.0.0.1 */
 			ck_assert_ptr_nonnull(w);
-			mc_web_stop(w);
+			web_stop(w);
 			continue;
 		}
 		ck_assert_msg(w == NULL, "started on '%s'", bad[i]);
@@ -635,18 +637,18 @@ START_TEST(test_start)
 			      err);
 	}
 	o.host = "localhost";
-	w = mc_web_start(s, &o, err, sizeof(err));
+	w = web_start(s, &o, err, sizeof(err));
 	ck_assert_ptr_nonnull(w);
-	ck_assert_uint_gt(mc_web_port(w), 0);
+	ck_assert_uint_gt(web_port(w), 0);
 	/* the same port again is taken */
-	o.port = mc_web_port(w);
+	o.port = web_port(w);
 	o.host = "127.0.0.1";
-	ck_assert_ptr_null(mc_web_start(s, &o, err, sizeof(err)));
+	ck_assert_ptr_null(web_start(s, &o, err, sizeof(err)));
 	ck_assert(strstr(err, "cannot listen") != NULL);
-	mc_web_stop(w);
+	web_stop(w);
 	o.port = 0;
 	o.auth_token = " \n";
-	ck_assert_ptr_null(mc_web_start(s, &o, err, sizeof(err)));
+	ck_assert_ptr_null(web_start(s, &o, err, sizeof(err)));
 	ck_assert_str_eq(err, "the auth token is empty");
 	mc_store_free(s);
 }

@@ -1,6 +1,8 @@
 /*
  * etcd_lib.c - start and stop a real etcd for the cluster tests.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -13,7 +13,7 @@
 #   mooncaked: ready
 set -u
 
-: "${MOONCAKED:=${top_builddir:-$(pwd)}/src/mooncaked}"
+: "${MOONCAKED:=${top_builddir:-$(pwd)}/daemon/mooncaked}"
 MC_PASS=0
 MC_FAIL=0
 MC_PID=""

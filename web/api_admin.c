@@ -5,6 +5,8 @@
  * Bodies shared with the FUSE tree come from render.h, so both doors
  * answer the same bytes.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,73 +14,74 @@
 #include <string.h>
 
 #include "api.h"
+#include "log.h"
 #include "mooncake.h"
 #include "parse.h"
 #include "render.h"
 #include "status.h"
 
-void mc_api_health(struct mc_req *r)
+void web_api_health(struct web_req *r)
 {
 	if (!r->ready) {
-		mc_resp_error(r, 503, "UNAVAILABLE");
+		web_resp_error(r, 503, "UNAVAILABLE");
 		return;
 	}
 	mc_buf_add(r->out, "OK", 2);
-	mc_resp_send(r, 200, MC_CT_TEXT);
+	web_resp_send(r, 200, WEB_CT_TEXT);
 }
 
-void mc_api_metrics(struct mc_req *r)
+void web_api_metrics(struct web_req *r)
 {
 	mc_render_metrics(r->s, r->out);
-	mc_resp_send(r, 200, MC_CT_TEXT);
+	web_resp_send(r, 200, WEB_CT_TEXT);
 }
 
-void mc_api_summary(struct mc_req *r)
+void web_api_summary(struct web_req *r)
 {
 	mc_render_summary(r->s, r->out);
-	mc_resp_send(r, 200, MC_CT_TEXT);
+	web_resp_send(r, 200, WEB_CT_TEXT);
 }
 
-void mc_api_query_key(struct mc_req *r)
+void web_api_query_key(struct web_req *r)
 {
 	const char *msg;
-	int rc = mc_query_get(r->query, "key", r->scratch);
+	int rc = web_query_get(r->query, "key", r->scratch);
 
-	if (rc < 0 || mc_key_check(r->scratch->data, r->scratch->len, &msg)) {
-		mc_resp_error(r, 400, "INVALID_PARAMS");
+	if (rc < 0 || web_key_check(r->scratch->data, r->scratch->len, &msg)) {
+		web_resp_error(r, 400, "INVALID_PARAMS");
 		return;
 	}
 	rc = mc_render_query_key(r->s, r->out, r->scratch->data,
 				 r->scratch->len);
 	if (rc < 0) {
-		mc_resp_error(r, rc == -ENOENT ? 404 : mc_status_from_errno(rc),
-			      mc_status_code_name(rc));
+		web_resp_error(r, rc == -ENOENT ? 404 : web_status_from_errno(rc),
+			      web_status_code_name(rc));
 		return;
 	}
-	mc_resp_send(r, 200, MC_CT_TEXT);
+	web_resp_send(r, 200, WEB_CT_TEXT);
 }
 
-void mc_api_query_segment(struct mc_req *r)
+void web_api_query_segment(struct web_req *r)
 {
-	int rc = mc_query_get(r->query, "segment", r->scratch);
+	int rc = web_query_get(r->query, "segment", r->scratch);
 
 	if (rc < 0 || r->scratch->len == 0 ||
 	    memchr(r->scratch->data, '\0', r->scratch->len)) {
-		mc_resp_error(r, 400, "INVALID_PARAMS");
+		web_resp_error(r, 400, "INVALID_PARAMS");
 		return;
 	}
 	rc = mc_render_query_segment(r->s, r->out, r->scratch->data);
 	if (rc < 0) {
-		mc_resp_error(r, 404, mc_code_name(MC_SEGMENT_NOT_FOUND));
+		web_resp_error(r, 404, mc_code_name(MC_SEGMENT_NOT_FOUND));
 		return;
 	}
-	mc_resp_send(r, 200, MC_CT_TEXT);
+	web_resp_send(r, 200, WEB_CT_TEXT);
 }
 
-void mc_api_get_all_segments(struct mc_req *r)
+void web_api_get_all_segments(struct web_req *r)
 {
 	mc_render_segment_names(r->s, r->out);
-	mc_resp_send(r, 200, MC_CT_TEXT);
+	web_resp_send(r, 200, WEB_CT_TEXT);
 }
 
 /*
@@ -90,22 +93,22 @@ void mc_api_get_all_segments(struct mc_req *r)
 #define KEYS_CACHE_MAX (4u << 20)
 
 struct keys_snap {
-	atomic_uint ref;
+	_Atomic unsigned ref;
 	uint64_t gen;
 	size_t len;
 	char *data;
 };
 
-struct mc_api_state {
+struct web_api_state {
 	pthread_mutex_t lock;
 	struct keys_snap *keys;          /* latest snapshot, or NULL */
 	bool keys_big;                   /* the list at keys_big_gen is large */
 	uint64_t keys_big_gen;
 };
 
-struct mc_api_state *mc_api_state_new(void)
+struct web_api_state *web_api_state_new(void)
 {
-	struct mc_api_state *st = calloc(1, sizeof(*st));
+	struct web_api_state *st = calloc(1, sizeof(*st));
 
 	if (st)
 		pthread_mutex_init(&st->lock, NULL);
@@ -120,7 +123,7 @@ static void snap_put(struct keys_snap *k)
 	}
 }
 
-void mc_api_state_free(struct mc_api_state *st)
+void web_api_state_free(struct web_api_state *st)
 {
 	if (!st)
 		return;
@@ -131,11 +134,11 @@ void mc_api_state_free(struct mc_api_state *st)
 
 static int add_key(const void *key, size_t klen, uint64_t size, void *arg)
 {
-	struct mc_req *r = arg;
+	struct web_req *r = arg;
 
 	mc_buf_add(r->out, key, klen);
 	mc_buf_addch(r->out, '\n');
-	return mc_resp_stream_flush(r);
+	return web_resp_stream_flush(r);
 }
 
 static int gather_key(const void *key, size_t klen, uint64_t size, void *arg)
@@ -150,9 +153,9 @@ static int gather_key(const void *key, size_t klen, uint64_t size, void *arg)
 }
 
 /* A snapshot of the keys at @gen (referenced), or NULL when too large. */
-static struct keys_snap *keys_snapshot(struct mc_req *r, uint64_t gen)
+static struct keys_snap *keys_snapshot(struct web_req *r, uint64_t gen)
 {
-	struct mc_api_state *st = r->api;
+	struct web_api_state *st = r->api;
 	struct keys_snap *k = NULL;
 	struct mc_buf b = MC_BUF_INIT;
 
@@ -191,20 +194,20 @@ static struct keys_snap *keys_snapshot(struct mc_req *r, uint64_t gen)
 	return k;
 }
 
-void mc_api_get_all_keys(struct mc_req *r)
+void web_api_get_all_keys(struct web_req *r)
 {
 	struct keys_snap *k = NULL;
 
 	if (r->api)
 		k = keys_snapshot(r, mc_store_keys_gen(r->s));
 	if (k) {
-		mc_resp_send_bytes(r, 200, MC_CT_TEXT, k->data, k->len);
+		web_resp_send_bytes(r, 200, WEB_CT_TEXT, k->data, k->len);
 		snap_put(k);
 		return;
 	}
-	mc_resp_stream_begin(r, MC_CT_TEXT);
+	web_resp_stream_begin(r, WEB_CT_TEXT);
 	mc_key_foreach(r->s, add_key, r);
-	mc_resp_stream_end(r);
+	web_resp_stream_end(r);
 }
 
 /* ---------------------------------------------------- /batch_query_keys */
@@ -224,7 +227,7 @@ struct batch {
 
 static __thread struct batch tl_batch;
 
-void mc_api_thread_exit(void)
+void web_api_thread_exit(void)
 {
 	free(tl_batch.off);
 	free(tl_batch.len);
@@ -242,7 +245,7 @@ static void batch_reserve(struct batch *b, size_t n)
 		b->len = realloc(b->len, n * sizeof(*b->len));
 		b->keys = realloc(b->keys, n * sizeof(*b->keys));
 		if (!b->off || !b->len || !b->keys)
-			abort();
+			mc_oom();
 		b->cap = n;
 	}
 	/* a table sized for this batch, not the largest one seen */
@@ -252,7 +255,7 @@ static void batch_reserve(struct batch *b, size_t n)
 		free(b->slot);
 		b->slot = malloc(ns * sizeof(*b->slot));
 		if (!b->slot)
-			abort();
+			mc_oom();
 		b->slot_cap = ns;
 	}
 	b->nslot = ns;
@@ -295,7 +298,7 @@ static bool batch_add(struct batch *b, const char *base, size_t off,
 static void batch_item(size_t i, int rc, const struct mc_desc *d, size_t nd,
 		       void *arg)
 {
-	struct mc_req *r = arg;
+	struct web_req *r = arg;
 	struct batch *b = &tl_batch;
 
 	if (i)
@@ -303,7 +306,7 @@ static void batch_item(size_t i, int rc, const struct mc_desc *d, size_t nd,
 	mc_buf_add_json_str(r->out, b->keys[i], b->len[i]);
 	if (rc < 0) {
 		mc_buf_adds(r->out, ":{\"ok\":false,\"error\":\"");
-		mc_buf_adds(r->out, mc_status_code_name(rc));
+		mc_buf_adds(r->out, web_status_code_name(rc));
 		mc_buf_adds(r->out, "\"}");
 		return;
 	}
@@ -321,21 +324,21 @@ static void batch_item(size_t i, int rc, const struct mc_desc *d, size_t nd,
 	mc_buf_adds(r->out, "]}");
 }
 
-void mc_api_batch_query_keys(struct mc_req *r)
+void web_api_batch_query_keys(struct web_req *r)
 {
 	struct batch *b = &tl_batch;
 	size_t rawlen, count = 1, start = 0;
-	const char *raw = mc_query_raw(r->query, "keys", &rawlen);
+	const char *raw = web_query_raw(r->query, "keys", &rawlen);
 	char *dec;
 
 	if (!raw || rawlen == 0) {
-		mc_resp_error(r, 400, "No keys provided. Use ?keys=key1,key2,...");
+		web_resp_error(r, 400, "No keys provided. Use ?keys=key1,key2,...");
 		return;
 	}
 	for (size_t i = 0; i < rawlen; i++)
 		count += raw[i] == ',';
-	if (count > MC_BATCH_MAX) {
-		mc_resp_error(r, 413, "Too many keys, at most 10000 per request");
+	if (count > WEB_BATCH_MAX) {
+		web_resp_error(r, 413, "Too many keys, at most 10000 per request");
 		return;
 	}
 	/*
@@ -353,16 +356,16 @@ void mc_api_batch_query_keys(struct mc_req *r)
 
 		if (i < rawlen && raw[i] != ',')
 			continue;
-		n = mc_pct_decode(raw + start, i - start,
+		n = web_pct_decode(raw + start, i - start,
 				  dec + r->scratch->len, true);
 		if (n < 0) {
-			mc_resp_error(r, 400, "Invalid keys, bad percent-encoding");
+			web_resp_error(r, 400, "Invalid keys, bad percent-encoding");
 			return;
 		}
 		if (n > 0) {
-			if (mc_key_check(dec + r->scratch->len, (size_t)n,
+			if (web_key_check(dec + r->scratch->len, (size_t)n,
 					 &msg)) {
-				mc_resp_error(r, 400, msg);
+				web_resp_error(r, 400, msg);
 				return;
 			}
 			if (batch_add(b, dec, r->scratch->len, (size_t)n))
@@ -372,7 +375,7 @@ void mc_api_batch_query_keys(struct mc_req *r)
 	}
 	r->scratch->data[r->scratch->len] = '\0';
 	if (b->n == 0) {
-		mc_resp_error(r, 400, "No keys provided. Use ?keys=key1,key2,...");
+		web_resp_error(r, 400, "No keys provided. Use ?keys=key1,key2,...");
 		return;
 	}
 	for (size_t i = 0; i < b->n; i++)
@@ -380,5 +383,5 @@ void mc_api_batch_query_keys(struct mc_req *r)
 	mc_buf_adds(r->out, "{\"success\":true,\"data\":{");
 	mc_query_batch(r->s, b->n, b->keys, b->len, batch_item, r);
 	mc_buf_adds(r->out, "}}");
-	mc_resp_send(r, 200, MC_CT_JSON);
+	web_resp_send(r, 200, WEB_CT_JSON);
 }

@@ -7,6 +7,8 @@
  * value crosses memory once on its way in; GET answers from the
  * reference's bytes without a copy for large values.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,29 +21,29 @@
 #include "render.h"
 #include "status.h"
 
-struct json_object *mc_api_body_json(struct mc_req *r)
+struct json_object *web_api_body_json(struct web_req *r)
 {
 	const char *msg;
 	struct json_object *o;
-	int rc = mc_req_body(r, r->scratch);
+	int rc = web_req_body(r, r->scratch);
 
 	if (rc < 0) {
-		mc_resp_body_error(r, rc);
+		web_resp_body_error(r, rc);
 		return NULL;
 	}
-	o = mc_json_parse_object(r->scratch->data, r->scratch->len, &msg);
+	o = web_json_parse_object(r->scratch->data, r->scratch->len, &msg);
 	if (!o)
-		mc_resp_error(r, 400, msg);
+		web_resp_error(r, 400, msg);
 	return o;
 }
 
-int mc_api_parse_force(const char *query, bool *force)
+int web_api_parse_force(const char *query, bool *force)
 {
 	static const char *const yes[] = { "true", "1", "yes" };
 	static const char *const no[] = { "false", "0", "no", "" };
 	char v[8];
 	size_t n;
-	const char *raw = mc_query_raw(query, "force", &n);
+	const char *raw = web_query_raw(query, "force", &n);
 	ssize_t dn;
 
 	*force = false;
@@ -49,7 +51,7 @@ int mc_api_parse_force(const char *query, bool *force)
 		return 0;
 	if (n >= sizeof(v))
 		return -EINVAL;
-	dn = mc_pct_decode(raw, n, v, true);
+	dn = web_pct_decode(raw, n, v, true);
 	if (dn < 0)
 		return -EINVAL;
 	v[dn] = '\0';
@@ -64,26 +66,26 @@ int mc_api_parse_force(const char *query, bool *force)
 
 /* Decodes r->arg into @key (room for MC_KEY_MAX): the length, or -1 after
  * answering 400. */
-static ssize_t path_key(struct mc_req *r, char *key)
+static ssize_t path_key(struct web_req *r, char *key)
 {
 	const char *msg;
 
-	if (mc_key_decode(r->arg, r->arg_len, r->scratch, &msg)) {
-		mc_resp_error(r, 400, msg);
+	if (web_key_decode(r->arg, r->arg_len, r->scratch, &msg)) {
+		web_resp_error(r, 400, msg);
 		return -1;
 	}
 	memcpy(key, r->scratch->data, r->scratch->len);
 	return (ssize_t)r->scratch->len;
 }
 
-static void not_found(struct mc_req *r)
+static void not_found(struct web_req *r)
 {
-	mc_resp_error(r, 404, "Key not found");
+	web_resp_error(r, 404, "Key not found");
 }
 
-void mc_api_put_json(struct mc_req *r)
+void web_api_put_json(struct web_req *r)
 {
-	struct json_object *o = mc_api_body_json(r);
+	struct json_object *o = web_api_body_json(r);
 	const char *key, *val, *msg;
 	size_t klen, vlen;
 	struct mc_err e = { 0 };
@@ -92,41 +94,41 @@ void mc_api_put_json(struct mc_req *r)
 
 	if (!o)
 		return;
-	rk = mc_json_string(o, "key", &key, &klen, m, sizeof(m));
-	rv = rk == -EINVAL ? 0 : mc_json_string(o, "value", &val, &vlen, m,
+	rk = web_json_string(o, "key", &key, &klen, m, sizeof(m));
+	rv = rk == -EINVAL ? 0 : web_json_string(o, "value", &val, &vlen, m,
 						 sizeof(m));
 	if (rk == -EINVAL || rv == -EINVAL) {
-		mc_resp_error(r, 400, m);
+		web_resp_error(r, 400, m);
 	} else if (rk || rv || klen == 0 || vlen == 0) {
-		mc_resp_error(r, 400, "Missing key or value");
-	} else if (mc_key_check(key, klen, &msg)) {
-		mc_resp_error(r, 400, msg);
+		web_resp_error(r, 400, "Missing key or value");
+	} else if (web_key_check(key, klen, &msg)) {
+		web_resp_error(r, 400, msg);
 	} else if ((rc = mc_put(r->s, key, klen, val, vlen, &e)) < 0) {
-		mc_resp_errno(r, rc, &e, "Put failed");
+		web_resp_errno(r, rc, &e, "Put failed");
 	} else {
-		mc_resp_success(r);
+		web_resp_success(r);
 	}
 	json_object_put(o);
 }
 
 /* A body of unknown length (chunked): gathered, then one mc_put. */
-static void put_gathered(struct mc_req *r, const char *key, size_t klen)
+static void put_gathered(struct web_req *r, const char *key, size_t klen)
 {
 	struct mc_err e = { 0 };
-	int rc = mc_req_body(r, r->scratch);
+	int rc = web_req_body(r, r->scratch);
 
 	if (rc < 0)
-		mc_resp_body_error(r, rc);
+		web_resp_body_error(r, rc);
 	else if (r->scratch->len == 0)
-		mc_resp_error(r, 400, "Missing key or value");
+		web_resp_error(r, 400, "Missing key or value");
 	else if ((rc = mc_put(r->s, key, klen, r->scratch->data,
 			      r->scratch->len, &e)) < 0)
-		mc_resp_errno(r, rc, &e, "Put failed");
+		web_resp_errno(r, rc, &e, "Put failed");
 	else
-		mc_resp_success(r);
+		web_resp_success(r);
 }
 
-void mc_api_put_raw(struct mc_req *r)
+void web_api_put_raw(struct web_req *r)
 {
 	char key[MC_KEY_MAX];
 	ssize_t klen = path_key(r, key);
@@ -143,38 +145,38 @@ void mc_api_put_raw(struct mc_req *r)
 		return;
 	}
 	if (r->content_length <= 0) {
-		mc_resp_error(r, 400, "Missing key or value");
+		web_resp_error(r, 400, "Missing key or value");
 		return;
 	}
 	size = (uint64_t)r->content_length;
 	if (size > r->max_body) {
-		mc_resp_error(r, 413, "Request body too large");
+		web_resp_error(r, 413, "Request body too large");
 		return;
 	}
 	rc = mc_put_begin(r->s, key, (size_t)klen, size, &p, &e);
 	if (rc < 0) {
-		mc_resp_errno(r, rc, &e, "Put failed");
+		web_resp_errno(r, rc, &e, "Put failed");
 		return;
 	}
 	dst = mc_put_buffer(p, 0);
 	while (done < size) {
-		int64_t got = mc_req_read(r, dst + done, size - done);
+		int64_t got = web_req_read(r, dst + done, size - done);
 
 		if (got <= 0) {
 			mc_put_abort(p);
-			mc_resp_body_error(r, -EIO);
+			web_resp_body_error(r, -EIO);
 			return;
 		}
 		done += (uint64_t)got;
 	}
 	rc = mc_put_commit(p, true, &e);
 	if (rc < 0)
-		mc_resp_errno(r, rc, &e, "Put failed");
+		web_resp_errno(r, rc, &e, "Put failed");
 	else
-		mc_resp_success(r);
+		web_resp_success(r);
 }
 
-void mc_api_get(struct mc_req *r)
+void web_api_get(struct web_req *r)
 {
 	char key[MC_KEY_MAX];
 	ssize_t klen = path_key(r, key);
@@ -190,9 +192,9 @@ void mc_api_get(struct mc_req *r)
 		if (rc == -ENOENT)
 			not_found(r);
 		else if (rc < 0)
-			mc_resp_errno(r, rc, NULL, "Get failed");
+			web_resp_errno(r, rc, NULL, "Get failed");
 		else
-			mc_resp_send_bytes(r, 200, MC_CT_BYTES, NULL, size);
+			web_resp_send_bytes(r, 200, WEB_CT_BYTES, NULL, size);
 		return;
 	}
 	rc = mc_get(r->s, key, (size_t)klen, &ref);
@@ -201,15 +203,15 @@ void mc_api_get(struct mc_req *r)
 		return;
 	}
 	if (rc < 0) {
-		mc_resp_errno(r, rc, NULL, "Get failed");
+		web_resp_errno(r, rc, NULL, "Get failed");
 		return;
 	}
-	mc_resp_send_bytes(r, 200, MC_CT_BYTES, mc_ref_data(ref),
+	web_resp_send_bytes(r, 200, WEB_CT_BYTES, mc_ref_data(ref),
 			   mc_ref_size(ref));
 	mc_ref_release(ref);
 }
 
-void mc_api_exist(struct mc_req *r)
+void web_api_exist(struct web_req *r)
 {
 	char key[MC_KEY_MAX];
 	ssize_t klen = path_key(r, key);
@@ -219,14 +221,14 @@ void mc_api_exist(struct mc_req *r)
 		return;
 	rc = mc_exist(r->s, key, (size_t)klen);
 	if (rc < 0) {
-		mc_resp_errno(r, rc, NULL, "Exist failed");
+		web_resp_errno(r, rc, NULL, "Exist failed");
 		return;
 	}
 	mc_buf_adds(r->out, rc ? "{\"exists\": true}" : "{\"exists\": false}");
-	mc_resp_send(r, 200, MC_CT_JSON);
+	web_resp_send(r, 200, WEB_CT_JSON);
 }
 
-void mc_api_remove(struct mc_req *r)
+void web_api_remove(struct web_req *r)
 {
 	char key[MC_KEY_MAX];
 	ssize_t klen = path_key(r, key);
@@ -236,69 +238,69 @@ void mc_api_remove(struct mc_req *r)
 
 	if (klen < 0)
 		return;
-	if (mc_api_parse_force(r->query, &force)) {
-		mc_resp_error(r, 400, "Invalid force, must be true or false");
+	if (web_api_parse_force(r->query, &force)) {
+		web_resp_error(r, 400, "Invalid force, must be true or false");
 		return;
 	}
 	rc = mc_remove(r->s, key, (size_t)klen, force, &e);
 	if (rc == -ENOENT)
 		not_found(r);
 	else if (rc == -EBUSY)
-		mc_resp_error(r, 409, mc_code_name(MC_OBJECT_HAS_LEASE));
+		web_resp_error(r, 409, mc_code_name(MC_OBJECT_HAS_LEASE));
 	else if (rc < 0)
-		mc_resp_errno(r, rc, &e, "Remove failed");
+		web_resp_errno(r, rc, &e, "Remove failed");
 	else
-		mc_resp_success(r);
+		web_resp_success(r);
 }
 
-void mc_api_remove_all(struct mc_req *r)
+void web_api_remove_all(struct web_req *r)
 {
 	bool force;
 	int64_t n;
 
-	if (mc_api_parse_force(r->query, &force)) {
-		mc_resp_error(r, 400, "Invalid force, must be true or false");
+	if (web_api_parse_force(r->query, &force)) {
+		web_resp_error(r, 400, "Invalid force, must be true or false");
 		return;
 	}
 	n = mc_remove_all(r->s, force);
 	if (n < 0) {
-		mc_resp_errno(r, (int)n, NULL, "Remove failed");
+		web_resp_errno(r, (int)n, NULL, "Remove failed");
 		return;
 	}
 	mc_buf_adds(r->out, "{\"status\":\"success removed ");
 	mc_buf_addu(r->out, (unsigned long long)n);
 	mc_buf_adds(r->out, " keys\"}");
-	mc_resp_send(r, 200, MC_CT_JSON);
+	web_resp_send(r, 200, WEB_CT_JSON);
 }
 
 /* ------------------------------------------------------ two-phase put */
 
 /* The "key" of a two-phase put body: 0, or -1 after answering 400. */
-static int body_key(struct mc_req *r, struct json_object *o,
+static int body_key(struct web_req *r, struct json_object *o,
 		    const char **key, size_t *klen)
 {
 	char m[160];
 	const char *msg;
-	int rc = mc_json_string(o, "key", key, klen, m, sizeof(m));
+	int rc = web_json_string(o, "key", key, klen, m, sizeof(m));
 
 	if (rc == -ENOENT) {
-		mc_resp_error(r, 400, "Missing key");
+		web_resp_error(r, 400, "Missing key");
 		return -1;
 	}
 	if (rc < 0) {
-		mc_resp_error(r, 400, m);
+		web_resp_error(r, 400, m);
 		return -1;
 	}
-	if (mc_key_check(*key, *klen, &msg)) {
-		mc_resp_error(r, 400, msg);
+	if (web_key_check(*key, *klen, &msg)) {
+		web_resp_error(r, 400, msg);
 		return -1;
 	}
 	return 0;
 }
 
-void mc_api_put_start(struct mc_req *r)
+void web_api_put_start(struct web_req *r)
 {
-	struct json_object *o = mc_api_body_json(r);
+	struct json_object *o = web_api_body_json(r);
 	const char *key;
 	size_t klen;
 	int64_t size;
@@ -311,17 +313,17 @@ void mc_api_put_start(struct mc_req *r)
 		return;
 	if (body_key(r, o, &key, &klen))
 		goto out;
-	if (mc_json_int(o, "size", 1, INT64_MAX, &size, m, sizeof(m))) {
-		mc_resp_error(r, 400, "Invalid size, must be a positive integer");
+	if (web_json_int(o, "size", 1, INT64_MAX, &size, m, sizeof(m))) {
+		web_resp_error(r, 400, "Invalid size, must be a positive integer");
 		goto out;
 	}
 	rc = mc_put_start(r->s, key, klen, (uint64_t)size, &p, &e);
 	if (rc == -EBUSY) {
-		mc_resp_error(r, 409, "A put of this key is already open");
+		web_resp_error(r, 409, "A put of this key is already open");
 		goto out;
 	}
 	if (rc < 0) {
-		mc_resp_errno(r, rc, &e, "Put failed");
+		web_resp_errno(r, rc, &e, "Put failed");
 		goto out;
 	}
 	/*
@@ -338,14 +340,14 @@ void mc_api_put_start(struct mc_req *r)
 	}
 	mc_buf_adds(r->out, "]}");
 	mc_put_release(p);
-	mc_resp_send(r, 200, MC_CT_JSON);
+	web_resp_send(r, 200, WEB_CT_JSON);
 out:
 	json_object_put(o);
 }
 
-static void put_finish(struct mc_req *r, bool end)
+static void put_finish(struct web_req *r, bool end)
 {
-	struct json_object *o = mc_api_body_json(r);
+	struct json_object *o = web_api_body_json(r);
 	const char *key;
 	size_t klen;
 	struct mc_err e = { 0 };
@@ -358,21 +360,21 @@ static void put_finish(struct mc_req *r, bool end)
 	rc = end ? mc_put_end(r->s, key, klen, &e)
 		 : mc_put_revoke(r->s, key, klen, &e);
 	if (rc == -ENOENT)
-		mc_resp_error(r, 404, "No open put for this key");
+		web_resp_error(r, 404, "No open put for this key");
 	else if (rc < 0)
-		mc_resp_errno(r, rc, &e, "Put failed");
+		web_resp_errno(r, rc, &e, "Put failed");
 	else
-		mc_resp_success(r);
+		web_resp_success(r);
 out:
 	json_object_put(o);
 }
 
-void mc_api_put_end(struct mc_req *r)
+void web_api_put_end(struct web_req *r)
 {
 	put_finish(r, true);
 }
 
-void mc_api_put_revoke(struct mc_req *r)
+void web_api_put_revoke(struct web_req *r)
 {
 	put_finish(r, false);
 }

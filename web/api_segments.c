@@ -2,6 +2,8 @@
  * api_segments.c - /api/mount, /api/mount_shm, /api/unmount and
  * /api/unmount_shm (CONTRACT section 4), with the seed's validation.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 
 #define UNMOUNT_MAX 1024        /* ids per unmount request */
 
-bool mc_api_shm_name_ok(const char *name)
+bool web_api_shm_name_ok(const char *name)
 {
 	if (*name == '/')
 		name++;
@@ -29,7 +31,7 @@ static int opt_string(struct json_object *o, const char *field,
 		      const char **out, char *msg, size_t msglen)
 {
 	size_t n;
-	int rc = mc_json_string(o, field, out, &n, msg, msglen);
+	int rc = web_json_string(o, field, out, &n, msg, msglen);
 
 	if (rc == -ENOENT) {
 		*out = NULL;
@@ -42,7 +44,7 @@ static int opt_string(struct json_object *o, const char *field,
 	return rc;
 }
 
-int mc_api_parse_mount(struct json_object *o, bool shm,
+int web_api_parse_mount(struct json_object *o, bool shm,
 		       struct mc_mount_req *req, char *msg, size_t msglen)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -50,7 +52,7 @@ int mc_api_parse_mount(struct json_object *o, bool shm,
 	int rc;
 
 	memset(req, 0, sizeof(*req));
-	if (mc_json_int(o, "size", 1, INT64_MAX, &v, msg, msglen)) {
+	if (web_json_int(o, "size", 1, INT64_MAX, &v, msg, msglen)) {
 		snprintf(msg, msglen, "Invalid size, must be a positive integer");
 		return -EINVAL;
 	}
@@ -65,13 +67,13 @@ int mc_api_parse_mount(struct json_object *o, bool shm,
 			snprintf(msg, msglen, "Missing name");
 			return -EINVAL;
 		}
-		if (!mc_api_shm_name_ok(name)) {
+		if (!web_api_shm_name_ok(name)) {
 			snprintf(msg, msglen, "Invalid name, must be a shared "
 				 "memory object name without '/', '.' or '..'");
 			return -EINVAL;
 		}
 		req->shm_name = name + (*name == '/');
-		rc = mc_json_int(o, "offset", 0, INT64_MAX, &v, msg, msglen);
+		rc = web_json_int(o, "offset", 0, INT64_MAX, &v, msg, msglen);
 		if (rc == -EINVAL || (rc == 0 && v % page)) {
 			snprintf(msg, msglen, "Invalid offset, must be a "
 				 "non-negative multiple of the page size (%ld)",
@@ -90,7 +92,7 @@ int mc_api_parse_mount(struct json_object *o, bool shm,
 	return rc;
 }
 
-int mc_api_parse_unmount(struct json_object *o, const char **ids,
+int web_api_parse_unmount(struct json_object *o, const char **ids,
 			 size_t max, size_t *n, unsigned *grace, char *msg,
 			 size_t msglen)
 {
@@ -136,7 +138,7 @@ int mc_api_parse_unmount(struct json_object *o, const char **ids,
 		snprintf(msg, msglen, "%s", bad_ids);
 		return -EINVAL;
 	}
-	rc = mc_json_int(o, "grace_period_seconds", 0, 3600, &g, msg, msglen);
+	rc = web_json_int(o, "grace_period_seconds", 0, 3600, &g, msg, msglen);
 	if (rc == -EINVAL)
 		return rc;
 	*grace = rc == 0 ? (unsigned)g : 0;
@@ -154,9 +156,9 @@ static void add_ids(struct mc_buf *b, char (*ids)[MC_ID_LEN + 1], size_t n)
 	mc_buf_addch(b, ']');
 }
 
-static void mount(struct mc_req *r, bool shm)
+static void mount(struct web_req *r, bool shm)
 {
-	struct json_object *o = mc_api_body_json(r);
+	struct json_object *o = web_api_body_json(r);
 	struct mc_mount_req req;
 	struct mc_mount_result res = { 0 };
 	struct mc_err e = { 0 };
@@ -165,13 +167,13 @@ static void mount(struct mc_req *r, bool shm)
 
 	if (!o)
 		return;
-	if (mc_api_parse_mount(o, shm, &req, msg, sizeof(msg))) {
-		mc_resp_error(r, 400, msg);
+	if (web_api_parse_mount(o, shm, &req, msg, sizeof(msg))) {
+		web_resp_error(r, 400, msg);
 		goto out;
 	}
 	rc = mc_segment_mount(r->s, &req, &res, &e);
 	if (rc < 0) {
-		mc_resp_errno(r, rc, &e, "Mount failed");
+		web_resp_errno(r, rc, &e, "Mount failed");
 		goto out;
 	}
 	mc_buf_adds(r->out, "{\"status\":\"success\",\"segment_ids\":");
@@ -181,25 +183,25 @@ static void mount(struct mc_req *r, bool shm)
 		mc_buf_addu(r->out, res.allocated_size);
 	}
 	mc_buf_addch(r->out, '}');
-	mc_resp_send(r, 200, MC_CT_JSON);
+	web_resp_send(r, 200, WEB_CT_JSON);
 	free(res.ids);
 out:
 	json_object_put(o);
 }
 
-void mc_api_mount(struct mc_req *r)
+void web_api_mount(struct web_req *r)
 {
 	mount(r, false);
 }
 
-void mc_api_mount_shm(struct mc_req *r)
+void web_api_mount_shm(struct web_req *r)
 {
 	mount(r, true);
 }
 
-static void unmount(struct mc_req *r, enum mc_seg_kind kind)
+static void unmount(struct web_req *r, enum mc_seg_kind kind)
 {
-	struct json_object *o = mc_api_body_json(r);
+	struct json_object *o = web_api_body_json(r);
 	const char **ids = NULL;
 	char (*failed)[MC_ID_LEN + 1] = NULL;
 	size_t n, nfailed = 0;
@@ -212,13 +214,13 @@ static void unmount(struct mc_req *r, enum mc_seg_kind kind)
 		return;
 	ids = malloc(UNMOUNT_MAX * sizeof(*ids));
 	if (!ids) {
-		mc_resp_error(r, 507, "Out of memory");
+		web_resp_error(r, 507, "Out of memory");
 		goto out;
 	}
-	rc = mc_api_parse_unmount(o, ids, UNMOUNT_MAX, &n, &grace, msg,
+	rc = web_api_parse_unmount(o, ids, UNMOUNT_MAX, &n, &grace, msg,
 				  sizeof(msg));
 	if (rc) {
-		mc_resp_error(r, rc == -E2BIG ? 413 : 400, msg);
+		web_resp_error(r, rc == -E2BIG ? 413 : 400, msg);
 		goto out;
 	}
 	rc = mc_segment_unmount(r->s, ids, n, kind, grace, &failed, &nfailed,
@@ -229,13 +231,13 @@ static void unmount(struct mc_req *r, enum mc_seg_kind kind)
 		mc_buf_reset(x);
 		mc_buf_adds(x, "\"failed_segment_ids\":");
 		add_ids(x, failed, nfailed);
-		mc_resp_error_extra(r, 404,
+		web_resp_error_extra(r, 404,
 				    "Unmount failed for one or more segments",
 				    x->data);
 	} else if (rc < 0) {
-		mc_resp_errno(r, rc, &e, "Unmount failed");
+		web_resp_errno(r, rc, &e, "Unmount failed");
 	} else {
-		mc_resp_success(r);
+		web_resp_success(r);
 	}
 	free(failed);
 out:
@@ -243,12 +245,12 @@ out:
 	json_object_put(o);
 }
 
-void mc_api_unmount(struct mc_req *r)
+void web_api_unmount(struct web_req *r)
 {
 	unmount(r, MC_SEG_ALLOC);
 }
 
-void mc_api_unmount_shm(struct mc_req *r)
+void web_api_unmount_shm(struct web_req *r)
 {
 	unmount(r, MC_SEG_SHM);
 }

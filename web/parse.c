@@ -1,6 +1,8 @@
 /*
  * parse.c - percent-decoding, query parameters, keys, JSON bodies.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +13,7 @@
 #include "mooncake.h"
 #include "parse.h"
 
-ssize_t mc_pct_decode(const char *src, size_t n, char *dst, bool plus)
+ssize_t web_pct_decode(const char *src, size_t n, char *dst, bool plus)
 {
 	size_t o = 0;
 
@@ -38,7 +40,7 @@ ssize_t mc_pct_decode(const char *src, size_t n, char *dst, bool plus)
 	return (ssize_t)o;
 }
 
-const char *mc_query_raw(const char *q, const char *name, size_t *len)
+const char *web_query_raw(const char *q, const char *name, size_t *len)
 {
 	size_t nl = strlen(name);
 
@@ -58,17 +60,17 @@ const char *mc_query_raw(const char *q, const char *name, size_t *len)
 	return NULL;
 }
 
-int mc_query_get(const char *q, const char *name, struct mc_buf *b)
+int web_query_get(const char *q, const char *name, struct mc_buf *b)
 {
 	size_t n;
-	const char *v = mc_query_raw(q, name, &n);
+	const char *v = web_query_raw(q, name, &n);
 	ssize_t dn;
 
 	mc_buf_reset(b);
 	if (!v)
 		return -ENOENT;
 	mc_buf_grow(b, n);
-	dn = mc_pct_decode(v, n, b->data, true);
+	dn = web_pct_decode(v, n, b->data, true);
 	if (dn < 0)
 		return -EINVAL;
 	b->len = (size_t)dn;
@@ -76,7 +78,7 @@ int mc_query_get(const char *q, const char *name, struct mc_buf *b)
 	return 0;
 }
 
-int mc_key_check(const char *key, size_t n, const char **msg)
+int web_key_check(const char *key, size_t n, const char **msg)
 {
 	if (n == 0)
 		*msg = "Missing key";
@@ -89,21 +91,21 @@ int mc_key_check(const char *key, size_t n, const char **msg)
 	return -EINVAL;
 }
 
-int mc_key_decode(const char *raw, size_t n, struct mc_buf *b,
+int web_key_decode(const char *raw, size_t n, struct mc_buf *b,
 		  const char **msg)
 {
 	ssize_t dn;
 
 	mc_buf_reset(b);
 	mc_buf_grow(b, n);
-	dn = mc_pct_decode(raw, n, b->data, false);
+	dn = web_pct_decode(raw, n, b->data, false);
 	if (dn < 0) {
 		*msg = "Invalid key, bad percent-encoding";
 		return -EINVAL;
 	}
 	b->len = (size_t)dn;
 	b->data[dn] = '\0';
-	return mc_key_check(b->data, b->len, msg);
+	return web_key_check(b->data, b->len, msg);
 }
 
 /*
@@ -132,10 +134,10 @@ static bool json_plain(const char *p, size_t n)
 	return true;
 }
 
-struct json_object *mc_json_parse_object(const char *p, size_t n,
+struct json_object *web_json_parse_object(const char *p, size_t n,
 					 const char **msg)
 {
-	struct json_tokener *tok = json_tokener_new_ex(MC_JSON_DEPTH);
+	struct json_tokener *tok = json_tokener_new_ex(WEB_JSON_DEPTH);
 	struct json_object *o;
 	enum json_tokener_error e;
 	size_t end;
@@ -179,7 +181,7 @@ static struct json_object *field(struct json_object *o, const char *name)
 	return v;
 }
 
-int mc_json_string(struct json_object *o, const char *name, const char **s,
+int web_json_string(struct json_object *o, const char *name, const char **s,
 		   size_t *len, char *msg, size_t msglen)
 {
 	struct json_object *v = field(o, name);
@@ -196,7 +198,7 @@ int mc_json_string(struct json_object *o, const char *name, const char **s,
 	return 0;
 }
 
-int mc_json_int(struct json_object *o, const char *name, int64_t min,
+int web_json_int(struct json_object *o, const char *name, int64_t min,
 		int64_t max, int64_t *out, char *msg, size_t msglen)
 {
 	struct json_object *v = field(o, name);

@@ -2,8 +2,8 @@
  * parse.h - request pieces: percent-decoding, query parameters, keys from
  * paths, JSON bodies and their fields. No civetweb, no store.
  */
-#ifndef MC_WEB_PARSE_H
-#define MC_WEB_PARSE_H
+#ifndef WEB_PARSE_H
+#define WEB_PARSE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,7 +15,7 @@
 struct json_object;
 
 /* Deepest JSON nesting a body may have. */
-#define MC_JSON_DEPTH 32
+#define WEB_JSON_DEPTH 32
 
 /*
  * Decodes the @n bytes at @src (%XX escapes; '+' as a blank when @plus,
@@ -23,37 +23,37 @@ struct json_object;
  * @n bytes. Returns the decoded length, or -EINVAL on a bad escape
  * ("%4", "%zz").
  */
-ssize_t mc_pct_decode(const char *src, size_t n, char *dst, bool plus);
+ssize_t web_pct_decode(const char *src, size_t n, char *dst, bool plus);
 
 /*
  * Finds parameter @name in the raw query string @q ("a=1&b=2"): returns
  * its raw value (not decoded; "" for "a" or "a=") and its length in
  * *len, or NULL when absent or @q is NULL. The first one wins.
  */
-const char *mc_query_raw(const char *q, const char *name, size_t *len);
+const char *web_query_raw(const char *q, const char *name, size_t *len);
 
 /*
  * The decoded value of parameter @name, NUL-terminated, in @b: 0,
  * -ENOENT when absent, -EINVAL on a bad escape.
  */
-int mc_query_get(const char *q, const char *name, struct mc_buf *b);
+int web_query_get(const char *q, const char *name, struct mc_buf *b);
 
 /*
  * Decodes a key from the raw path rest @raw into @b ('+' stays '+').
  * 0, or -EINVAL with *msg: empty, longer than MC_KEY_MAX, holds a NUL,
  * or a bad escape.
  */
-int mc_key_decode(const char *raw, size_t n, struct mc_buf *b,
+int web_key_decode(const char *raw, size_t n, struct mc_buf *b,
 		  const char **msg);
 /* The same checks on an already decoded key. */
-int mc_key_check(const char *key, size_t n, const char **msg);
+int web_key_check(const char *key, size_t n, const char **msg);
 
 /*
  * Parses a JSON request body (strict, UTF-8 checked, at most
- * MC_JSON_DEPTH deep, nothing but blanks after it) that must be an
+ * WEB_JSON_DEPTH deep, nothing but blanks after it) that must be an
  * object. Returns the object (json_object_put() it), or NULL with *msg.
  */
-struct json_object *mc_json_parse_object(const char *p, size_t n,
+struct json_object *web_json_parse_object(const char *p, size_t n,
 					 const char **msg);
 
 /*
@@ -61,13 +61,13 @@ struct json_object *mc_json_parse_object(const char *p, size_t n,
  * null); -EINVAL when it has the wrong type, with "Invalid FIELD, must be
  * ..." in @msg.
  */
-int mc_json_string(struct json_object *o, const char *field,
+int web_json_string(struct json_object *o, const char *field,
 		   const char **s, size_t *len, char *msg, size_t msglen);
 /*
  * A JSON integer (not a bool, not a float, not a string) in
  * [@min, @max]; overflowing 64-bit values are out of range.
  */
-int mc_json_int(struct json_object *o, const char *field, int64_t min,
+int web_json_int(struct json_object *o, const char *field, int64_t min,
 		int64_t max, int64_t *v, char *msg, size_t msglen);
 
 #endif

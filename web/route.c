@@ -1,63 +1,65 @@
 /*
  * route.c - the one table of HTTP routes.
  */
+#include "autoconfig.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include "api.h"
 #include "route.h"
 
-#define GET MC_M_GET
-#define HEAD MC_M_HEAD
-#define POST MC_M_POST
-#define PUT MC_M_PUT
-#define DELETE MC_M_DELETE
-#define TEXT MC_BODY_TEXT
-#define JSON MC_BODY_JSON
-#define REST MC_BODY_REST
+#define GET WEB_M_GET
+#define HEAD WEB_M_HEAD
+#define POST WEB_M_POST
+#define PUT WEB_M_PUT
+#define DELETE WEB_M_DELETE
+#define TEXT WEB_BODY_TEXT
+#define JSON WEB_BODY_JSON
+#define REST WEB_BODY_REST
 
-const struct mc_route mc_routes[] = {
+const struct web_route web_routes[] = {
 	/* CONTRACT section 3: the seed's endpoints */
-	{ GET, "/health", false, TEXT, mc_api_health, "/health" },
-	{ GET, "/metrics", false, TEXT, mc_api_metrics, "/metrics" },
-	{ GET, "/metrics/summary", false, TEXT, mc_api_summary,
+	{ GET, "/health", false, TEXT, web_api_health, "/health" },
+	{ GET, "/metrics", false, TEXT, web_api_metrics, "/metrics" },
+	{ GET, "/metrics/summary", false, TEXT, web_api_summary,
 	  "/metrics/summary" },
-	{ GET, "/query_key", false, TEXT, mc_api_query_key, "/query_key" },
-	{ GET, "/batch_query_keys", false, JSON, mc_api_batch_query_keys,
+	{ GET, "/query_key", false, TEXT, web_api_query_key, "/query_key" },
+	{ GET, "/batch_query_keys", false, JSON, web_api_batch_query_keys,
 	  "/batch_query_keys" },
-	{ GET, "/get_all_keys", false, TEXT, mc_api_get_all_keys,
+	{ GET, "/get_all_keys", false, TEXT, web_api_get_all_keys,
 	  "/get_all_keys" },
-	{ GET, "/get_all_segments", false, TEXT, mc_api_get_all_segments,
+	{ GET, "/get_all_segments", false, TEXT, web_api_get_all_segments,
 	  "/get_all_segments" },
-	{ GET, "/query_segment", false, TEXT, mc_api_query_segment,
+	{ GET, "/query_segment", false, TEXT, web_api_query_segment,
 	  "/query_segment" },
 	/* CONTRACT section 4: segments */
-	{ POST, "/api/mount", false, REST, mc_api_mount, "/api/mount" },
-	{ POST, "/api/mount_shm", false, REST, mc_api_mount_shm,
+	{ POST, "/api/mount", false, REST, web_api_mount, "/api/mount" },
+	{ POST, "/api/mount_shm", false, REST, web_api_mount_shm,
 	  "/api/mount_shm" },
-	{ POST, "/api/unmount", false, REST, mc_api_unmount, "/api/unmount" },
-	{ POST, "/api/unmount_shm", false, REST, mc_api_unmount_shm,
+	{ POST, "/api/unmount", false, REST, web_api_unmount, "/api/unmount" },
+	{ POST, "/api/unmount_shm", false, REST, web_api_unmount_shm,
 	  "/api/unmount_shm" },
 	/* CONTRACT section 4: data */
-	{ PUT, "/api/put", false, REST, mc_api_put_json, "/api/put" },
-	{ PUT, "/api/put/", true, REST, mc_api_put_raw, "/api/put/{key}" },
-	{ GET | HEAD, "/api/get/", true, REST, mc_api_get, "/api/get/{key}" },
-	{ GET, "/api/exist/", true, REST, mc_api_exist, "/api/exist/{key}" },
-	{ DELETE, "/api/remove/", true, REST, mc_api_remove,
+	{ PUT, "/api/put", false, REST, web_api_put_json, "/api/put" },
+	{ PUT, "/api/put/", true, REST, web_api_put_raw, "/api/put/{key}" },
+	{ GET | HEAD, "/api/get/", true, REST, web_api_get, "/api/get/{key}" },
+	{ GET, "/api/exist/", true, REST, web_api_exist, "/api/exist/{key}" },
+	{ DELETE, "/api/remove/", true, REST, web_api_remove,
 	  "/api/remove/{key}" },
-	{ DELETE, "/api/remove_all", false, REST, mc_api_remove_all,
+	{ DELETE, "/api/remove_all", false, REST, web_api_remove_all,
 	  "/api/remove_all" },
 	/* CONTRACT section 6: two-phase put */
-	{ POST, "/api/v1/put_start", false, REST, mc_api_put_start,
+	{ POST, "/api/v1/put_start", false, REST, web_api_put_start,
 	  "/api/v1/put_start" },
-	{ POST, "/api/v1/put_end", false, REST, mc_api_put_end,
+	{ POST, "/api/v1/put_end", false, REST, web_api_put_end,
 	  "/api/v1/put_end" },
-	{ POST, "/api/v1/put_revoke", false, REST, mc_api_put_revoke,
+	{ POST, "/api/v1/put_revoke", false, REST, web_api_put_revoke,
 	  "/api/v1/put_revoke" },
 };
-const size_t mc_nroutes = sizeof(mc_routes) / sizeof(mc_routes[0]);
+const size_t web_nroutes = sizeof(web_routes) / sizeof(web_routes[0]);
 
-static bool route_matches(const struct mc_route *rt, const char *path,
+static bool route_matches(const struct web_route *rt, const char *path,
 			  size_t len)
 {
 	size_t n = strlen(rt->pattern);
@@ -69,25 +71,25 @@ static bool route_matches(const struct mc_route *rt, const char *path,
 
 static unsigned with_head(unsigned mask)
 {
-	return mask & MC_M_GET ? mask | MC_M_HEAD : mask;
+	return mask & WEB_M_GET ? mask | WEB_M_HEAD : mask;
 }
 
-enum mc_route_result mc_route_lookup(const char *path, size_t len,
+enum web_route_result web_route_lookup(const char *path, size_t len,
 				     unsigned method,
-				     const struct mc_route **out,
+				     const struct web_route **out,
 				     unsigned *allow)
 {
-	const struct mc_route *found = NULL;
+	const struct web_route *found = NULL;
 	unsigned mask = 0;
 
-	for (size_t i = 0; i < mc_nroutes; i++) {
-		const struct mc_route *rt = &mc_routes[i];
+	for (size_t i = 0; i < web_nroutes; i++) {
+		const struct web_route *rt = &web_routes[i];
 
 		if (!route_matches(rt, path, len))
 			continue;
 		if (with_head(rt->methods) & method) {
 			*out = rt;
-			return MC_ROUTE_OK;
+			return WEB_ROUTE_OK;
 		}
 		if (!found)
 			found = rt;
@@ -96,26 +98,26 @@ enum mc_route_result mc_route_lookup(const char *path, size_t len,
 	*out = found;
 	if (allow)
 		*allow = mask;
-	return found ? MC_ROUTE_BAD_METHOD : MC_ROUTE_NOT_FOUND;
+	return found ? WEB_ROUTE_BAD_METHOD : WEB_ROUTE_NOT_FOUND;
 }
 
 static const struct {
 	unsigned bit;
 	const char *name;
 } methods[] = {
-	{ MC_M_GET, "GET" }, { MC_M_HEAD, "HEAD" }, { MC_M_POST, "POST" },
-	{ MC_M_PUT, "PUT" }, { MC_M_DELETE, "DELETE" },
+	{ WEB_M_GET, "GET" }, { WEB_M_HEAD, "HEAD" }, { WEB_M_POST, "POST" },
+	{ WEB_M_PUT, "PUT" }, { WEB_M_DELETE, "DELETE" },
 };
 
-unsigned mc_method_parse(const char *m)
+unsigned web_method_parse(const char *m)
 {
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
 		if (strcmp(m, methods[i].name) == 0)
 			return methods[i].bit;
-	return MC_M_OTHER;
+	return WEB_M_OTHER;
 }
 
-void mc_method_allow(unsigned mask, char *buf, size_t len)
+void web_method_allow(unsigned mask, char *buf, size_t len)
 {
 	size_t used = 0;
 
@@ -132,8 +134,8 @@ void mc_method_allow(unsigned mask, char *buf, size_t len)
 	}
 }
 
-enum mc_body_kind mc_route_default_kind(const char *path, size_t len)
+enum web_body_kind web_route_default_kind(const char *path, size_t len)
 {
-	return len >= 5 && memcmp(path, "/api/", 5) == 0 ? MC_BODY_REST
-							 : MC_BODY_TEXT;
+	return len >= 5 && memcmp(path, "/api/", 5) == 0 ? WEB_BODY_REST
+							 : WEB_BODY_TEXT;
 }

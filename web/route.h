@@ -6,8 +6,8 @@
  * an Allow header listing what the path takes. HEAD is taken wherever GET
  * is (the handler sees r->head and sends headers only).
  */
-#ifndef MC_WEB_ROUTE_H
-#define MC_WEB_ROUTE_H
+#ifndef WEB_ROUTE_H
+#define WEB_ROUTE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,47 +15,47 @@
 #include "http.h"
 
 /* How a route's error bodies look (CONTRACT sections 3 and 4). */
-enum mc_body_kind {
-	MC_BODY_TEXT,   /* the error name alone: OBJECT_NOT_FOUND */
-	MC_BODY_JSON,   /* {"success":false,"error":"..."} */
-	MC_BODY_REST,   /* {"error":"..."} */
+enum web_body_kind {
+	WEB_BODY_TEXT,   /* the error name alone: OBJECT_NOT_FOUND */
+	WEB_BODY_JSON,   /* {"success":false,"error":"..."} */
+	WEB_BODY_REST,   /* {"error":"..."} */
 };
 
-struct mc_route {
-	unsigned methods;         /* enum mc_method bits */
+struct web_route {
+	unsigned methods;         /* enum web_method bits */
 	const char *pattern;      /* exact path, or prefix ending in '/' */
 	bool prefix;              /* the rest of the path is r->arg */
-	enum mc_body_kind kind;
-	mc_handler_fn *fn;
+	enum web_body_kind kind;
+	web_handler_fn *fn;
 	const char *label;        /* route="..." in the metrics */
 };
 
-extern const struct mc_route mc_routes[];
-extern const size_t mc_nroutes;
+extern const struct web_route web_routes[];
+extern const size_t web_nroutes;
 
-enum mc_route_result {
-	MC_ROUTE_OK = 0,
-	MC_ROUTE_NOT_FOUND = 1,
-	MC_ROUTE_BAD_METHOD = 2,
+enum web_route_result {
+	WEB_ROUTE_OK = 0,
+	WEB_ROUTE_NOT_FOUND = 1,
+	WEB_ROUTE_BAD_METHOD = 2,
 };
 
 /*
- * Looks up a raw (not decoded) path. MC_ROUTE_OK sets *out; the other
+ * Looks up a raw (not decoded) path. WEB_ROUTE_OK sets *out; the other
  * results set *out to a route of that path when there is one (its body
  * kind shapes the error) and *allow to the methods the path takes.
  */
-enum mc_route_result mc_route_lookup(const char *path, size_t len,
+enum web_route_result web_route_lookup(const char *path, size_t len,
 				     unsigned method,
-				     const struct mc_route **out,
+				     const struct web_route **out,
 				     unsigned *allow);
 
-/* "GET" -> MC_M_GET ...; MC_M_OTHER for anything else. */
-unsigned mc_method_parse(const char *m);
+/* "GET" -> WEB_M_GET ...; WEB_M_OTHER for anything else. */
+unsigned web_method_parse(const char *m);
 
 /* Writes an Allow value ("GET, HEAD, POST") for @mask into @buf. */
-void mc_method_allow(unsigned mask, char *buf, size_t len);
+void web_method_allow(unsigned mask, char *buf, size_t len);
 
 /* Body kind for a path no route takes: REST under /api/, else text. */
-enum mc_body_kind mc_route_default_kind(const char *path, size_t len);
+enum web_body_kind web_route_default_kind(const char *path, size_t len);
 
 #endif

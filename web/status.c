@@ -1,6 +1,8 @@
 /*
  * status.c - errno -> HTTP status, reason phrases, error bodies.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -34,14 +36,14 @@ static int errtab_find(int rc)
 	return -1;
 }
 
-int mc_status_from_errno(int rc)
+int web_status_from_errno(int rc)
 {
 	int i = errtab_find(rc);
 
 	return i < 0 ? 500 : errtab[i].status;
 }
 
-const char *mc_status_code_name(int rc)
+const char *web_status_code_name(int rc)
 {
 	int i = errtab_find(rc);
 
@@ -72,7 +74,7 @@ static const struct {
 	{ 507, "Insufficient Storage" },
 };
 
-const char *mc_status_reason(int status)
+const char *web_status_reason(int status)
 {
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
 		if (reasons[i].status == status)
@@ -80,17 +82,17 @@ const char *mc_status_reason(int status)
 	return "Unknown";
 }
 
-void mc_status_error_body(struct mc_buf *b, enum mc_body_kind kind,
+void web_status_error_body(struct mc_buf *b, enum web_body_kind kind,
 			  const char *msg, const char *extra)
 {
 	switch (kind) {
-	case MC_BODY_TEXT:
+	case WEB_BODY_TEXT:
 		mc_buf_adds(b, msg);
 		return;
-	case MC_BODY_JSON:
+	case WEB_BODY_JSON:
 		mc_buf_adds(b, "{\"success\":false,\"error\":");
 		break;
-	case MC_BODY_REST:
+	case WEB_BODY_REST:
 		mc_buf_adds(b, "{\"error\":");
 		break;
 	}
@@ -102,7 +104,7 @@ void mc_status_error_body(struct mc_buf *b, enum mc_body_kind kind,
 	mc_buf_addch(b, '}');
 }
 
-const char *mc_status_ctype(enum mc_body_kind kind)
+const char *web_status_ctype(enum web_body_kind kind)
 {
-	return kind == MC_BODY_TEXT ? MC_CT_TEXT : MC_CT_JSON;
+	return kind == WEB_BODY_TEXT ? WEB_CT_TEXT : WEB_CT_JSON;
 }

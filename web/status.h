@@ -2,8 +2,8 @@
  * status.h - the one table from core errors to HTTP statuses, and the one
  * place error bodies are shaped.
  */
-#ifndef MC_WEB_STATUS_H
-#define MC_WEB_STATUS_H
+#ifndef WEB_STATUS_H
+#define WEB_STATUS_H
 
 #include "buf.h"
 #include "route.h"
@@ -14,25 +14,25 @@
  *   -EBUSY -EEXIST 409, -EFBIG -E2BIG 413, -EOPNOTSUPP 501 (the server
  *   cannot do it: rdma without a device), -ENOSPC -ENOMEM 507, else 500.
  */
-int mc_status_from_errno(int rc);
+int web_status_from_errno(int rc);
 
 /* The Mooncake error name (err.h) for a negative errno, as text bodies
  * and batch items show it: -ENOENT OBJECT_NOT_FOUND, -EINVAL INVALID_KEY,
  * -EBUSY OBJECT_HAS_LEASE, -ENOSPC NO_AVAILABLE_HANDLE, ... */
-const char *mc_status_code_name(int rc);
+const char *web_status_code_name(int rc);
 
 /* "OK", "Not Found", ...; "Unknown" for codes this server never sends. */
-const char *mc_status_reason(int status);
+const char *web_status_reason(int status);
 
 /*
  * Appends the error body for @kind: TEXT the message alone, JSON
  * {"success":false,"error":MSG}, REST {"error":MSG} (plus ,@extra before
  * the closing brace when @extra is not NULL: `"name":value`).
  */
-void mc_status_error_body(struct mc_buf *b, enum mc_body_kind kind,
+void web_status_error_body(struct mc_buf *b, enum web_body_kind kind,
 			  const char *msg, const char *extra);
 
 /* Content type of @kind's bodies. */
-const char *mc_status_ctype(enum mc_body_kind kind);
+const char *web_status_ctype(enum web_body_kind kind);
 
 #endif

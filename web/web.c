@@ -8,6 +8,8 @@
  * decoding is off in civetweb (decode_url=no) so that "%2F" and "%00"
  * reach the handlers as written and keys are decoded exactly once.
  */
+#include "autoconfig.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
@@ -50,17 +52,17 @@ struct route_stats {
 	_Atomic(struct mc_series *) code[NCODES];
 };
 
-struct mc_web {
+struct web {
 	struct mc_store *s;
 	struct mg_context *ctx;
 	unsigned port;
-	atomic_bool ready;
+	_Atomic bool ready;
 	char *token;
 	size_t token_len;
 	uint64_t max_body;
-	struct mc_api_state *api;
+	struct web_api_state *api;
 	struct mc_family *requests, *duration;
-	struct route_stats *stats;     /* mc_nroutes + 1 ("other") */
+	struct route_stats *stats;     /* web_nroutes + 1 ("other") */
 };
 
 /* Per-thread buffers reused across requests (civetweb workers). */
@@ -72,7 +74,7 @@ static const double duration_buckets[] = { 0.0001, 0.00025, 0.0005, 0.001,
 					   0.0025, 0.005, 0.01, 0.05, 0.25,
 					   1, 5 };
 
-static void stats_init(struct mc_web *w)
+static void stats_init(struct web *w)
 {
 	struct mc_metrics *m = mc_store_metrics(w->s);
 
@@ -84,26 +86,26 @@ static void stats_init(struct mc_web *w)
 		"HTTP request latency, by route", MC_HISTOGRAM, "route",
 		duration_buckets,
 		sizeof(duration_buckets) / sizeof(duration_buckets[0]));
-	w->stats = calloc(mc_nroutes + 1, sizeof(*w->stats));
-	for (size_t i = 0; i <= mc_nroutes; i++) {
+	w->stats = calloc(web_nroutes + 1, sizeof(*w->stats));
+	for (size_t i = 0; i <= web_nroutes; i++) {
 		struct route_stats *st = &w->stats[i];
 		const char *v[2];
 
-		st->label = i < mc_nroutes ? mc_routes[i].label : "other";
+		st->label = i < web_nroutes ? web_routes[i].label : "other";
 		v[0] = st->label;
 		v[1] = "200";
-		if (i < mc_nroutes)
+		if (i < web_nroutes)
 			atomic_store(&st->code[0],
 				     mc_family_series(w->requests, v));
 	}
 	mc_metrics_add_process(m);
 }
 
-static void stats_count(struct mc_web *w, const struct mc_route *rt,
+static void stats_count(struct web *w, const struct web_route *rt,
 			int status, double seconds)
 {
-	struct route_stats *st = &w->stats[rt ? (size_t)(rt - mc_routes)
-					      : mc_nroutes];
+	struct route_stats *st = &w->stats[rt ? (size_t)(rt - web_routes)
+					      : web_nroutes];
 	struct mc_series *s = NULL, *d;
 	char code[16];
 	const char *v[2] = { st->label, code };
@@ -132,12 +134,12 @@ static void stats_count(struct mc_web *w, const struct mc_route *rt,
 
 /* ---------------------------------------------------------- responses */
 
-static struct mg_connection *conn_of(const struct mc_req *r)
+static struct mg_connection *conn_of(const struct web_req *r)
 {
 	return r->conn;
 }
 
-static int write_all(struct mc_req *r, const char *p, size_t n)
+static int write_all(struct web_req *r, const char *p, size_t n)
 {
 	while (n) {
 		size_t part = n > (1u << 30) ? (1u << 30) : n;
@@ -175,7 +177,7 @@ static char *put_u64(char *p, uint64_t v)
  * An unread request body would be parsed as the next request: drain a
  * small one, and close the connection after a large or chunked one.
  */
-static void settle_body(struct mc_req *r)
+static void settle_body(struct web_req *r)
 {
 	char sink[4096];
 
@@ -183,7 +185,7 @@ static void settle_body(struct mc_req *r)
 		return;
 	if (!r->chunked && (uint64_t)r->content_length - r->consumed <=
 				   DRAIN_MAX) {
-		while (mc_req_read(r, sink, sizeof(sink)) > 0)
+		while (web_req_read(r, sink, sizeof(sink)) > 0)
 			;
 		if (r->body_done)
 			return;
@@ -193,7 +195,7 @@ static void settle_body(struct mc_req *r)
 }
 
 /* clen < 0: no Content-Length (-1 chunked, -2 close-delimited). */
-static size_t build_header(struct mc_req *r, char *h, int status,
+static size_t build_header(struct web_req *r, char *h, int status,
 			   const char *ctype, int64_t clen)
 {
 	char *p = h;
@@ -201,7 +203,7 @@ static size_t build_header(struct mc_req *r, char *h, int status,
 	p = put_str(p, "HTTP/1.1 ");
 	p = put_u64(p, (uint64_t)status);
 	*p++ = ' ';
-	p = put_str(p, mc_status_reason(status));
+	p = put_str(p, web_status_reason(status));
 	p = put_str(p, "\r\nContent-Type: ");
 	p = put_str(p, ctype);
 	if (clen >= 0) {
@@ -227,45 +229,46 @@ static size_t build_header(struct mc_req *r, char *h, int status,
  * headers and the @len body bytes from @off in one write (headers only
  * for HEAD).
  */
-static int send_span(struct mc_req *r, int status, const char *ctype,
+static int send_span(struct web_req *r, int status, const char *ctype,
 		     size_t off, size_t len, int64_t clen)
 {
-	char h[MC_HDR_ROOM];
+	char h[WEB_HDR_ROOM];
 	size_t hl;
 
 	settle_body(r);
 	hl = build_header(r, h, status, ctype, clen);
 	if (hl > off)
-		abort();        /* MC_HDR_ROOM too small: a bug */
+		abort();        /* WEB_HDR_ROOM too small: a bug */
 	memcpy(r->out->data + off - hl, h, hl);
 	r->status = status;
 	return write_all(r, r->out->data + off - hl, hl + (r->head ? 0 : len));
 }
 
-void mc_resp_clear(struct mc_req *r)
+/* Drops what was appended to r->out. */
+static void web_resp_clear(struct web_req *r)
 {
-	r->out->len = MC_HDR_ROOM;
-	r->out->data[MC_HDR_ROOM] = '\0';
+	r->out->len = WEB_HDR_ROOM;
+	r->out->data[WEB_HDR_ROOM] = '\0';
 }
 
-void mc_resp_send(struct mc_req *r, int status, const char *ctype)
+void web_resp_send(struct web_req *r, int status, const char *ctype)
 {
-	size_t n = mc_resp_len(r);
+	size_t n = web_resp_len(r);
 
-	send_span(r, status, ctype, MC_HDR_ROOM, n, (int64_t)n);
+	send_span(r, status, ctype, WEB_HDR_ROOM, n, (int64_t)n);
 }
 
-void mc_resp_send_bytes(struct mc_req *r, int status, const char *ctype,
+void web_resp_send_bytes(struct web_req *r, int status, const char *ctype,
 			const void *p, uint64_t n)
 {
-	char h[MC_HDR_ROOM];
+	char h[WEB_HDR_ROOM];
 	size_t hl;
 
-	mc_resp_clear(r);
+	web_resp_clear(r);
 	if (n <= COPY_MAX) {
 		if (!r->head)
 			mc_buf_add(r->out, p, n);
-		send_span(r, status, ctype, MC_HDR_ROOM, n, (int64_t)n);
+		send_span(r, status, ctype, WEB_HDR_ROOM, n, (int64_t)n);
 		return;
 	}
 	settle_body(r);
@@ -275,50 +278,50 @@ void mc_resp_send_bytes(struct mc_req *r, int status, const char *ctype,
 		write_all(r, p, n);
 }
 
-void mc_resp_success(struct mc_req *r)
+void web_resp_success(struct web_req *r)
 {
-	mc_resp_clear(r);
+	web_resp_clear(r);
 	mc_buf_adds(r->out, "{\"status\":\"success\"}");
-	mc_resp_send(r, 200, MC_CT_JSON);
+	web_resp_send(r, 200, WEB_CT_JSON);
 }
 
-static enum mc_body_kind req_kind(const struct mc_req *r)
+static enum web_body_kind req_kind(const struct web_req *r)
 {
 	return r->route ? r->route->kind
-			: mc_route_default_kind(r->path, r->path_len);
+			: web_route_default_kind(r->path, r->path_len);
 }
 
-void mc_resp_error_extra(struct mc_req *r, int status, const char *msg,
+void web_resp_error_extra(struct web_req *r, int status, const char *msg,
 			 const char *extra)
 {
-	enum mc_body_kind k = req_kind(r);
+	enum web_body_kind k = req_kind(r);
 
-	mc_resp_clear(r);
-	mc_status_error_body(r->out, k, msg, extra);
-	mc_resp_send(r, status, mc_status_ctype(k));
+	web_resp_clear(r);
+	web_status_error_body(r->out, k, msg, extra);
+	web_resp_send(r, status, web_status_ctype(k));
 }
 
-void mc_resp_error(struct mc_req *r, int status, const char *msg)
+void web_resp_error(struct web_req *r, int status, const char *msg)
 {
-	mc_resp_error_extra(r, status, msg, NULL);
+	web_resp_error_extra(r, status, msg, NULL);
 }
 
-void mc_resp_errno(struct mc_req *r, int rc, const struct mc_err *e,
+void web_resp_errno(struct web_req *r, int rc, const struct mc_err *e,
 		   const char *fallback)
 {
 	const char *msg = e && e->msg[0] ? e->msg : fallback;
 
-	if (req_kind(r) == MC_BODY_TEXT)
-		msg = mc_status_code_name(rc);
-	mc_resp_error(r, mc_status_from_errno(rc), msg);
+	if (req_kind(r) == WEB_BODY_TEXT)
+		msg = web_status_code_name(rc);
+	web_resp_error(r, web_status_from_errno(rc), msg);
 }
 
 /* Streamed bodies start CHUNK_ROOM bytes further, for the chunk size. */
-#define STREAM_OFF (MC_HDR_ROOM + CHUNK_ROOM)
+#define STREAM_OFF (WEB_HDR_ROOM + CHUNK_ROOM)
 
-void mc_resp_stream_begin(struct mc_req *r, const char *ctype)
+void web_resp_stream_begin(struct web_req *r, const char *ctype)
 {
-	mc_resp_clear(r);
+	web_resp_clear(r);
 	mc_buf_grow(r->out, CHUNK_ROOM + STREAM_FLUSH + 1024);
 	r->out->len = STREAM_OFF;
 	r->streaming = true;
@@ -327,7 +330,7 @@ void mc_resp_stream_begin(struct mc_req *r, const char *ctype)
 	r->stream_ctype = ctype;
 }
 
-static int stream_write(struct mc_req *r, bool last)
+static int stream_write(struct web_req *r, bool last)
 {
 	size_t len = r->out->len - STREAM_OFF;
 	size_t off = STREAM_OFF;
@@ -365,7 +368,7 @@ static int stream_write(struct mc_req *r, bool last)
 	len = r->out->len - off;
 	if (r->status == 0) {
 		/* the headers, right in front */
-		char h[MC_HDR_ROOM];
+		char h[WEB_HDR_ROOM];
 		size_t hl;
 
 		settle_body(r);
@@ -382,14 +385,14 @@ out:
 	return rc;
 }
 
-int mc_resp_stream_flush(struct mc_req *r)
+int web_resp_stream_flush(struct web_req *r)
 {
 	if (r->out->len - STREAM_OFF < STREAM_FLUSH)
 		return 0;
 	return stream_write(r, false);
 }
 
-void mc_resp_stream_end(struct mc_req *r)
+void web_resp_stream_end(struct web_req *r)
 {
 	r->streaming = false;
 	if (!r->stream_started) {
@@ -403,12 +406,7 @@ void mc_resp_stream_end(struct mc_req *r)
 
 /* ------------------------------------------------------------ requests */
 
-const char *mc_req_header(const struct mc_req *r, const char *name)
-{
-	return mg_get_header(conn_of(r), name);
-}
-
-int64_t mc_req_read(struct mc_req *r, void *buf, size_t n)
+int64_t web_req_read(struct web_req *r, void *buf, size_t n)
 {
 	int got;
 
@@ -439,7 +437,7 @@ int64_t mc_req_read(struct mc_req *r, void *buf, size_t n)
 	return got;
 }
 
-int mc_req_body(struct mc_req *r, struct mc_buf *b)
+int web_req_body(struct web_req *r, struct mc_buf *b)
 {
 	mc_buf_reset(b);
 	if (r->content_length > 0 && (uint64_t)r->content_length > r->max_body)
@@ -456,7 +454,7 @@ int mc_req_body(struct mc_req *r, struct mc_buf *b)
 		if (!r->chunked && want == 0)
 			break;
 		mc_buf_grow(b, want);
-		got = mc_req_read(r, b->data + b->len, want);
+		got = web_req_read(r, b->data + b->len, want);
 		if (got < 0)
 			return (int)got;
 		if (got == 0)
@@ -469,17 +467,17 @@ int mc_req_body(struct mc_req *r, struct mc_buf *b)
 	return 0;
 }
 
-void mc_resp_body_error(struct mc_req *r, int rc)
+void web_resp_body_error(struct web_req *r, int rc)
 {
 	if (rc == -EFBIG)
-		mc_resp_error(r, 413, "Request body too large");
+		web_resp_error(r, 413, "Request body too large");
 	else
-		mc_resp_error(r, 400, "Incomplete request body");
+		web_resp_error(r, 400, "Incomplete request body");
 }
 
 /* ------------------------------------------------------------ dispatch */
 
-static bool token_ok(const struct mc_web *w, const char *h)
+static bool token_ok(const struct web *w, const char *h)
 {
 	const char *got;
 	size_t glen;
@@ -500,18 +498,18 @@ static bool token_ok(const struct mc_web *w, const char *h)
 	return d == 0;
 }
 
-static const char *generic_msg(const struct mc_req *r, const char *text,
+static const char *generic_msg(const struct web_req *r, const char *text,
 			       const char *human)
 {
-	return req_kind(r) == MC_BODY_TEXT ? text : human;
+	return req_kind(r) == WEB_BODY_TEXT ? text : human;
 }
 
 static void buffers_ready(void)
 {
 	if (!tl_out.data)
-		mc_buf_grow(&tl_out, MC_HDR_ROOM + 4096);
-	tl_out.len = MC_HDR_ROOM;
-	tl_out.data[MC_HDR_ROOM] = '\0';
+		mc_buf_grow(&tl_out, WEB_HDR_ROOM + 4096);
+	tl_out.len = WEB_HDR_ROOM;
+	tl_out.data[WEB_HDR_ROOM] = '\0';
 	mc_buf_reset(&tl_scratch);
 }
 
@@ -526,13 +524,13 @@ static void buffers_trim(void)
 static int begin_request(struct mg_connection *c)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
-	struct mc_web *w = ri->user_data;
-	struct mc_req r = { 0 };
+	struct web *w = ri->user_data;
+	struct web_req r = { 0 };
 	struct timespec t0, t1;
 	const char *h;
 	unsigned allow = 0;
 	char allow_hdr[80];
-	enum mc_route_result res;
+	enum web_route_result res;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	buffers_ready();
@@ -543,8 +541,8 @@ static int begin_request(struct mg_connection *c)
 	r.out = &tl_out;
 	r.scratch = &tl_scratch;
 	r.ready = atomic_load_explicit(&w->ready, memory_order_relaxed);
-	r.method = mc_method_parse(ri->request_method);
-	r.head = r.method == MC_M_HEAD;
+	r.method = web_method_parse(ri->request_method);
+	r.head = r.method == WEB_M_HEAD;
 	r.path = ri->local_uri_raw ? ri->local_uri_raw : "/";
 	r.path_len = strlen(r.path);
 	r.query = ri->query_string;
@@ -561,22 +559,22 @@ static int begin_request(struct mg_connection *c)
 		r.conn_hdr = "close";
 	}
 
-	res = mc_route_lookup(r.path, r.path_len, r.method, &r.route, &allow);
-	if (res == MC_ROUTE_NOT_FOUND) {
-		mc_resp_error(&r, 404, generic_msg(&r, "NOT_FOUND",
+	res = web_route_lookup(r.path, r.path_len, r.method, &r.route, &allow);
+	if (res == WEB_ROUTE_NOT_FOUND) {
+		web_resp_error(&r, 404, generic_msg(&r, "NOT_FOUND",
 						   "Not found"));
-	} else if (res == MC_ROUTE_BAD_METHOD) {
+	} else if (res == WEB_ROUTE_BAD_METHOD) {
 		char list[64];
 
-		mc_method_allow(allow, list, sizeof(list));
+		web_method_allow(allow, list, sizeof(list));
 		snprintf(allow_hdr, sizeof(allow_hdr), "Allow: %s\r\n", list);
 		r.extra_hdr = allow_hdr;
-		mc_resp_error(&r, 405, generic_msg(&r, "METHOD_NOT_ALLOWED",
+		web_resp_error(&r, 405, generic_msg(&r, "METHOD_NOT_ALLOWED",
 						   "Method not allowed"));
-	} else if (w->token && !(r.method & (MC_M_GET | MC_M_HEAD)) &&
+	} else if (w->token && !(r.method & (WEB_M_GET | WEB_M_HEAD)) &&
 		   !token_ok(w, mg_get_header(c, "Authorization"))) {
 		r.extra_hdr = "WWW-Authenticate: Bearer\r\n";
-		mc_resp_error(&r, 401, generic_msg(&r, "UNAUTHORIZED",
+		web_resp_error(&r, 401, generic_msg(&r, "UNAUTHORIZED",
 			"Missing or invalid bearer token"));
 	} else {
 		if (r.route->prefix) {
@@ -587,11 +585,11 @@ static int begin_request(struct mg_connection *c)
 		}
 		r.route->fn(&r);
 		if (r.status == 0)
-			mc_resp_error(&r, 500, generic_msg(&r, "INTERNAL_ERROR",
+			web_resp_error(&r, 500, generic_msg(&r, "INTERNAL_ERROR",
 							   "Internal error"));
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	stats_count(w, res == MC_ROUTE_NOT_FOUND ? NULL : r.route, r.status,
+	stats_count(w, res == WEB_ROUTE_NOT_FOUND ? NULL : r.route, r.status,
 		    (double)(t1.tv_sec - t0.tv_sec) +
 			    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	buffers_trim();
@@ -606,8 +604,8 @@ static int begin_request(struct mg_connection *c)
 static int http_error(struct mg_connection *c, int status, const char *msg)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
-	struct mc_web *w = ri ? ri->user_data : NULL;
-	struct mc_req r = { 0 };
+	struct web *w = ri ? ri->user_data : NULL;
+	struct web_req r = { 0 };
 
 	if (status == 413)
 		status = 431;
@@ -619,8 +617,8 @@ static int http_error(struct mg_connection *c, int status, const char *msg)
 	r.body_done = true;
 	r.conn_hdr = "close";
 	mg_disable_connection_keep_alive(c);
-	mc_buf_adds(r.out, mc_status_reason(status));
-	mc_resp_send(&r, status, MC_CT_TEXT);
+	mc_buf_adds(r.out, web_status_reason(status));
+	web_resp_send(&r, status, WEB_CT_TEXT);
 	if (w)
 		stats_count(w, NULL, status, 0);
 	mc_debug("http: %d %s", status, msg ? msg : "");
@@ -637,15 +635,15 @@ static void exit_thread(const struct mg_context *ctx, int type, void *p)
 {
 	mc_buf_release(&tl_out);
 	mc_buf_release(&tl_scratch);
-	mc_api_thread_exit();
+	web_api_thread_exit();
 }
 
 /* ----------------------------------------------------------- lifetime */
 
-struct mc_web *mc_web_start(struct mc_store *s, const struct mc_web_opts *o,
+struct web *web_start(struct mc_store *s, const struct web_opts *o,
 			    char *err, size_t errlen)
 {
-	struct mc_web *w = calloc(1, sizeof(*w));
+	struct web *w = calloc(1, sizeof(*w));
 	struct mg_callbacks cb = { 0 };
 	struct mg_init_data init = { 0 };
 	char ebuf[256] = "";
@@ -716,7 +714,7 @@ struct mc_web *mc_web_start(struct mc_store *s, const struct mc_web_opts *o,
 		NULL,
 	};
 
-	w->api = mc_api_state_new();
+	w->api = web_api_state_new();
 	stats_init(w);
 	cb.begin_request = begin_request;
 	cb.http_error = http_error;
@@ -743,31 +741,31 @@ struct mc_web *mc_web_start(struct mc_store *s, const struct mc_web_opts *o,
 	return w;
 fail:
 	mg_exit_library();
-	mc_api_state_free(w->api);
+	web_api_state_free(w->api);
 	free(w->stats);
 	free(w->token);
 	free(w);
 	return NULL;
 }
 
-unsigned mc_web_port(const struct mc_web *w)
+unsigned web_port(const struct web *w)
 {
 	return w->port;
 }
 
-void mc_web_set_ready(struct mc_web *w, bool ready)
+void web_set_ready(struct web *w, bool ready)
 {
 	atomic_store(&w->ready, ready);
 }
 
-void mc_web_stop(struct mc_web *w)
+void web_stop(struct web *w)
 {
 	if (!w)
 		return;
 	atomic_store(&w->ready, false);
 	mg_stop(w->ctx);
 	mg_exit_library();
-	mc_api_state_free(w->api);
+	web_api_state_free(w->api);
 	free(w->stats);
 	free(w->token);
 	free(w);

@@ -5,7 +5,7 @@
  * connecting peer a reliable-connected queue pair so it can post
  * one-sided READ and WRITE against registered segments. Built only when
  * configure finds rdma-core (ENABLE_RDMA). The device-independent half
- * (selection, bookkeeping, error reporting) is in transfer.c.
+ * (selection, bookkeeping, error reporting) is in rdma.c.
  */
 #include "autoconfig.h"
 
@@ -24,7 +24,7 @@
 #include <rdma/rdma_cma.h>
 
 #include "log.h"
-#include "transfer.h"
+#include "rdma.h"
 
 #define QP_DEPTH 64
 
@@ -54,7 +54,7 @@ struct vlis {
 	pthread_t th;
 };
 
-static int v_list(char (*names)[MC_RDMA_NAME_MAX], int max, char *err,
+static int v_list(char (*names)[XFER_RDMA_NAME_MAX], int max, char *err,
 		  size_t errlen)
 {
 	int n = 0, k = 0;
@@ -64,7 +64,7 @@ static int v_list(char (*names)[MC_RDMA_NAME_MAX], int max, char *err,
 	if (!l)
 		return 0;
 	for (int i = 0; i < n && k < max; i++)
-		snprintf(names[k++], MC_RDMA_NAME_MAX, "%s",
+		snprintf(names[k++], XFER_RDMA_NAME_MAX, "%s",
 			 ibv_get_device_name(l[i]->device));
 	rdma_free_devices(l);
 	return k;
@@ -313,7 +313,7 @@ fail:
 	return rc;
 }
 
-const struct mc_rdma_dev mc_rdma_verbs = {
+const struct xfer_rdma_dev xfer_rdma_verbs = {
 	.list = v_list,
 	.open = v_open,
 	.close = v_close,

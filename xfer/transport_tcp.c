@@ -1,8 +1,11 @@
 /*
  * transport_tcp.c - the TCP transport: a non-blocking listener, accepted
  * sockets tuned for the framing, and the two I/O calls the event loops
- * use. The connection state machine and the framing live in transfer.c.
+ * use. The connection state machine lives in loop.c, the framing in
+ * frame.c.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -13,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "transfer.h"
+#include "transport.h"
 
 static int tcp_listen(void *ctx, const char *host, unsigned *port, int *lfd,
 		      char *err, size_t errlen)
@@ -113,7 +116,7 @@ static ssize_t tcp_recv(void *ctx, int fd, void *buf, size_t len)
 	return r;
 }
 
-const struct mc_transport mc_transport_tcp = {
+const struct xfer_transport_ops xfer_tcp_ops = {
 	.name = "tcp",
 	.listen = tcp_listen,
 	.accept = tcp_accept,

@@ -3,6 +3,8 @@
  * options, all through one table of keys so that the three spellings of
  * a setting cannot disagree on what they accept.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -112,7 +114,7 @@ static char *xstrdup(const char *s)
 	char *d = strdup(s);
 
 	if (!d)
-		abort();
+		mc_oom();
 	return d;
 }
 
@@ -168,7 +170,7 @@ static const struct key *key_find(const char *name)
 	return NULL;
 }
 
-int mc_config_key_unused(const char *key)
+bool mc_config_key_unused(const char *key)
 {
 	const struct key *k = key_find(key);
 
@@ -618,7 +620,7 @@ static void build_longopts(struct option *lo)
 	lo[n] = (struct option){ NULL, 0, NULL, 0 };
 }
 
-void mc_config_usage(FILE *out)
+static void mc_config_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: mooncaked [OPTION]...\n"

@@ -83,10 +83,8 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 			const char *origin, FILE *warn, char *msg,
 			size_t msglen);
 
-/* 1 when @key is an upstream cluster key this daemon accepts and ignores. */
-int mc_config_key_unused(const char *key);
+/* Whether @key is an upstream cluster key this daemon accepts and ignores. */
+bool mc_config_key_unused(const char *key);
 
-/* Prints the --help text on @out. */
-void mc_config_usage(FILE *out);
 
 #endif

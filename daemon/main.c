@@ -7,6 +7,8 @@
  * down in reverse order. Exit status: 0 after a signal, 1 when something
  * could not start, 2 on a bad configuration.
  */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -22,8 +24,8 @@
 #include "fs.h"
 #include "log.h"
 #include "mooncake.h"
-#include "transfer.h"
 #include "web.h"
+#include "xfer.h"
 
 #define EXIT_START 1
 #define EXIT_CONFIG 2
@@ -153,14 +155,14 @@ int main(int argc, char **argv)
 {
 	struct mc_config cfg;
 	struct mc_store_opts so;
-	struct mc_xfer_opts xo;
-	struct mc_web_opts wo;
-	struct mc_fs_opts fo;
-	struct mc_xfer *x = NULL;
+	struct xfer_opts xo;
+	struct web_opts wo;
+	struct fs_opts fo;
+	struct xfer *x = NULL;
 	struct mc_store *s = NULL;
-	struct mc_web *w = NULL;
-	struct mc_fs *f = NULL;
-	char *token = NULL, err[512], endpoint[320];
+	struct web *w = NULL;
+	struct fs *f = NULL;
+	char *token = NULL, err[512];
 	sigset_t wait_set;
 	int r, sig, status = EXIT_START;
 
@@ -192,14 +194,15 @@ int main(int argc, char **argv)
 	so.protocol = cfg.protocol;
 
 	/* The transfer port listens where HTTP does: never wider than asked. */
-	xo = (struct mc_xfer_opts){
+	xo = (struct xfer_opts){
 		.host = cfg.http_host,
 		.port = cfg.transfer_port,
+		.hostname = cfg.hostname,
 		.protocol = cfg.protocol,
 		.device = cfg.device,
 	};
 	err[0] = '\0';
-	x = mc_xfer_new(&xo, &so, err, sizeof(err));
+	x = xfer_new(&xo, &so, err, sizeof(err));
 	if (!x) {
 		fprintf(stderr, "mooncaked: cannot set up the transfer port: "
 			"%s\n", err);
@@ -227,36 +230,33 @@ int main(int argc, char **argv)
 		free(res.ids);
 	}
 	err[0] = '\0';
-	r = mc_xfer_start(x, s, err, sizeof(err));
+	r = xfer_start(x, s, err, sizeof(err));
 	if (r) {
 		fprintf(stderr, "mooncaked: cannot start the transfer port: "
 			"%s\n", err[0] ? err : strerror(-r));
 		goto out_store;
 	}
-	snprintf(endpoint, sizeof(endpoint), "%s:%u", cfg.hostname,
-		 mc_xfer_port(x));
-	mc_store_set_endpoint(s, endpoint);
 
-	wo = (struct mc_web_opts){
+	wo = (struct web_opts){
 		.host = cfg.http_host,
 		.port = cfg.http_port,
 		.auth_token = token,
 		.max_body = cfg.max_body,
 	};
 	err[0] = '\0';
-	w = mc_web_start(s, &wo, err, sizeof(err));
+	w = web_start(s, &wo, err, sizeof(err));
 	if (!w) {
 		fprintf(stderr, "mooncaked: cannot start the HTTP server: %s\n",
 			err);
 		goto out_listener;
 	}
 	if (cfg.enable_fuse) {
-		fo = (struct mc_fs_opts){
+		fo = (struct fs_opts){
 			.mountpoint = cfg.mountpoint,
 			.allow_other = cfg.allow_other,
 		};
 		err[0] = '\0';
-		f = mc_fs_start(s, &fo, err, sizeof(err));
+		f = fs_start(s, &fo, err, sizeof(err));
 		if (!f) {
 			fprintf(stderr, "mooncaked: cannot mount the control "
 				"filesystem on '%s': %s\n", cfg.mountpoint,
@@ -267,37 +267,37 @@ int main(int argc, char **argv)
 
 	if (strchr(cfg.http_host, ':'))
 		announce("mooncaked: http http://[%s]:%u/\n", cfg.http_host,
-			 mc_web_port(w));
+			 web_port(w));
 	else
 		announce("mooncaked: http http://%s:%u/\n", cfg.http_host,
-			 mc_web_port(w));
-	announce("mooncaked: transfer %s\n", endpoint);
+			 web_port(w));
+	announce("mooncaked: transfer %s\n", xfer_endpoint(x));
 	if (f)
 		announce("mooncaked: fuse %s\n", cfg.mountpoint);
 	/* ready means /health answers 200 */
-	mc_web_set_ready(w, true);
+	web_set_ready(w, true);
 	announce("mooncaked: ready\n");
 
 	sig = wait_for_stop(&wait_set);
 	mc_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	/* /health says 503 while the doors close */
-	mc_web_set_ready(w, false);
+	web_set_ready(w, false);
 	status = EXIT_SUCCESS;
 
 	if (f)
-		mc_fs_stop(f);
+		fs_stop(f);
 out_web:
-	mc_web_stop(w);
+	web_stop(w);
 out_listener:
 	/*
 	 * The listener touches the store, so it stops first; the transport
 	 * itself outlives the store, whose unmounts call its unregister hook.
 	 */
-	mc_xfer_stop(x);
+	xfer_stop(x);
 out_store:
 	mc_store_free(s);
 out_xfer:
-	mc_xfer_free(x);
+	xfer_free(x);
 out_config:
 	free_token(token);
 	mc_config_release(&cfg);

@@ -1,0 +1,35 @@
+/*
+ * xfer_client.h - a client of the transfer port (mooncake-transfer(7))
+ * for the tests, linked by tests/check_transfer.c and wrapped by the
+ * scripts' command tests/xfer_client (xfer_client_main.c). Blocking
+ * sockets; every call moves all its bytes or fails.
+ */
+#ifndef MC_TESTS_XFER_CLIENT_H
+#define MC_TESTS_XFER_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { XC_OK = 0, XC_REJECTED = 1 };
+
+/* A connected socket with TCP_NODELAY: fd, -EHOSTUNREACH or -ECONNREFUSED. */
+int xc_connect(const char *host, unsigned port);
+/* Moves all @n bytes: 0, or -EPIPE when the connection ends or fails. */
+int xc_send_all(int fd, const void *p, size_t n);
+int xc_recv_all(int fd, void *p, size_t n);
+/* Sends one request header (@op XFER_OP_READ or _WRITE). */
+int xc_header(int fd, unsigned op, uint64_t addr, uint64_t size, bool v2);
+/* Reads a status frame: XC_OK, XC_REJECTED, -EPIPE (closed), -EPROTO. */
+int xc_status(int fd);
+/* A READ into @buf: XC_OK, XC_REJECTED, -EPIPE, -EPROTO. */
+int xc_read(int fd, uint64_t addr, uint64_t size, bool v2, void *buf);
+/*
+ * A WRITE from @buf: XC_OK, XC_REJECTED, -EPIPE, -EPROTO. A v1 WRITE is
+ * confirmed with a v2 probe on the same connection.
+ */
+int xc_write(int fd, uint64_t addr, uint64_t size, bool v2, const void *buf);
+/* 1 when the server has closed the connection (EOF or reset), else 0. */
+int xc_closed(int fd);
+
+#endif

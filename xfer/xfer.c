@@ -1,0 +1,240 @@
+/*
+ * xfer.c - the transfer port's lifetime: its transports (one vtable each,
+ * picked by protocol), the store's registration hooks that hand a segment
+ * to the transport of its protocol, the transfer metrics, and the one
+ * place the advertised endpoint is set.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "mooncake.h"
+#include "rdma.h"
+#include "xfer.h"
+#include "xfer_int.h"
+
+#define LOOPS_MIN 1
+#define LOOPS_MAX 8
+#define STALL_MS_DEFAULT 30000
+
+static struct xfer_transport *transport_find(struct xfer *x,
+					     const char *protocol)
+{
+	for (int i = 0; i < XFER_NTP; i++)
+		if (x->tp[i].ops && !strcmp(x->tp[i].ops->name, protocol))
+			return &x->tp[i];
+	return NULL;
+}
+
+/*
+ * The store's hooks (struct mc_store_opts): a segment goes to the
+ * transport of its protocol. One that registers nothing answers 1, so the
+ * store never calls back for it (a tcp segment outlives the port freely).
+ */
+static int hook_register(void *arg, const char *protocol, void *base,
+			 uint64_t size, uint32_t *rkey)
+{
+	struct xfer_transport *t = transport_find(arg, protocol);
+
+	*rkey = 0;
+	if (!t)
+		return -EINVAL;
+	if (!t->ops->register_mem)
+		return 1;
+	return t->ops->register_mem(t->ctx, base, size, rkey);
+}
+
+static void hook_unregister(void *arg, const char *protocol, void *base,
+			    uint64_t size)
+{
+	struct xfer_transport *t = transport_find(arg, protocol);
+
+	if (t && t->ops->unregister_mem)
+		t->ops->unregister_mem(t->ctx, base, size);
+}
+
+static void transports_free(struct xfer *x)
+{
+	for (int i = 0; i < XFER_NTP; i++)
+		if (x->tp[i].ops && x->tp[i].ops->free)
+			x->tp[i].ops->free(x->tp[i].ctx);
+}
+
+struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
+		      char *err, size_t errlen)
+{
+	struct xfer *x = calloc(1, sizeof(*x));
+	const char *proto = o->protocol && *o->protocol ? o->protocol : "tcp";
+	const struct xfer_rdma_dev *dev = o->rdma_dev;
+	int rc;
+
+	if (!x) {
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (strcmp(proto, "tcp") && strcmp(proto, "rdma")) {
+		snprintf(err, errlen, "unknown transfer protocol '%s'", proto);
+		free(x);
+		errno = EINVAL;
+		return NULL;
+	}
+	x->host = strdup(o->host ? o->host : "127.0.0.1");
+	x->protocol = strdup(proto);
+	x->hostname = strdup(o->hostname && *o->hostname ? o->hostname
+							 : "localhost");
+	x->port = o->port;
+	x->stall_ms = o->stall_ms ? o->stall_ms : STALL_MS_DEFAULT;
+	x->lfd = x->stopfd = x->spare_fd = -1;
+	if (o->loops) {
+		x->nloops = o->loops;
+	} else {
+		/*
+		 * One loop per two CPUs: a loop moving bytes keeps a core busy,
+		 * and the HTTP workers and local clients need the others (two
+		 * loops on two CPUs served 4 KiB READs 1.5x slower than one).
+		 */
+		long n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+		x->nloops = n < LOOPS_MIN ? LOOPS_MIN : (unsigned)n;
+	}
+	if (x->nloops > LOOPS_MAX)
+		x->nloops = LOOPS_MAX;
+	if (!x->host || !x->protocol || !x->hostname) {
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		goto fail;
+	}
+
+	x->tp[XFER_TP_TCP].ops = &xfer_tcp_ops;
+	x->framing = &x->tp[XFER_TP_TCP];
+#ifdef ENABLE_RDMA
+	if (!dev)
+		dev = &xfer_rdma_verbs;
+#endif
+	/* With rdma the port's protocol, a missing device fails the start. */
+	x->tp[XFER_TP_RDMA].ctx = xfer_rdma_new(dev, o->device,
+						!strcmp(proto, "rdma"), &rc,
+						err, errlen);
+	if (!x->tp[XFER_TP_RDMA].ctx || rc) {
+		errno = -rc;
+		goto fail;
+	}
+	x->tp[XFER_TP_RDMA].ops = &xfer_rdma_ops;
+	if (so) {
+		so->register_mem = hook_register;
+		so->unregister_mem = hook_unregister;
+		so->register_arg = x;
+	}
+	return x;
+fail:
+	if (x->tp[XFER_TP_RDMA].ctx)
+		xfer_rdma_ops.free(x->tp[XFER_TP_RDMA].ctx);
+	free(x->host);
+	free(x->protocol);
+	free(x->hostname);
+	free(x);
+	return NULL;
+}
+
+static void metrics_register(struct xfer *x)
+{
+	struct mc_metrics *m = mc_store_metrics(x->s);
+	static const char *const dirs[XFER_NDIR][1] = { { "read" },
+							{ "write" } };
+	struct mc_family *fb, *fr, *fj;
+
+	fb = mc_metrics_family(m, "mooncake_transfer_bytes_total",
+			       "Bytes moved through the transfer port",
+			       MC_COUNTER, "direction", NULL, 0);
+	fr = mc_metrics_family(m, "mooncake_transfer_requests_total",
+			       "Transfer-port requests received",
+			       MC_COUNTER, "direction", NULL, 0);
+	fj = mc_metrics_family(m, "mooncake_transfer_rejections_total",
+			       "Transfer-port requests rejected (range not "
+			       "inside a live replica or an open put)",
+			       MC_COUNTER, "direction", NULL, 0);
+	for (int d = 0; d < XFER_NDIR; d++) {
+		x->bytes[d] = mc_family_series(fb, dirs[d]);
+		x->reqs[d] = mc_family_series(fr, dirs[d]);
+		x->rejects[d] = mc_family_series(fj, dirs[d]);
+	}
+}
+
+int xfer_start(struct xfer *x, struct mc_store *s, char *err, size_t errlen)
+{
+	struct xfer_transport *t = x->framing;
+	int rc;
+
+	x->s = s;
+	metrics_register(x);
+	rc = t->ops->listen(t->ctx, x->host, &x->port, &x->lfd, err, errlen);
+	if (rc)
+		return rc;
+	rc = xfer_loops_start(x, err, errlen);
+	if (rc)
+		return rc;
+	/* Another protocol's listener shares the port's number. */
+	t = transport_find(x, x->protocol);
+	if (t != x->framing && t->ops->listen) {
+		unsigned port = x->port;
+		int fd;
+
+		rc = t->ops->listen(t->ctx, x->host, &port, &fd, err, errlen);
+		if (rc)
+			return rc;
+	}
+	rc = xfer_loops_run(x, err, errlen);
+	if (rc)
+		return rc;
+	snprintf(x->endpoint, sizeof(x->endpoint), "%s:%u", x->hostname,
+		 x->port);
+	mc_store_set_endpoint(s, x->endpoint);
+	mc_info("transfer: listening on %s port %u (%s)", x->host, x->port,
+		x->protocol);
+	return 0;
+}
+
+unsigned xfer_port(const struct xfer *x)
+{
+	return x->port;
+}
+
+const char *xfer_endpoint(const struct xfer *x)
+{
+	return x->endpoint;
+}
+
+void xfer_stop(struct xfer *x)
+{
+	if (!x)
+		return;
+	xfer_loops_stop(x);
+	if (x->lfd >= 0)
+		close(x->lfd);
+	x->lfd = -1;
+	for (int i = 0; i < XFER_NTP; i++)
+		if (x->tp[i].ops && x->tp[i].ops->unlisten)
+			x->tp[i].ops->unlisten(x->tp[i].ctx);
+}
+
+void xfer_free(struct xfer *x)
+{
+	if (!x)
+		return;
+	xfer_stop(x);
+	if (x->stopfd >= 0)
+		close(x->stopfd);
+	if (x->spare_fd >= 0)
+		close(x->spare_fd);
+	transports_free(x);
+	free(x->host);
+	free(x->protocol);
+	free(x->hostname);
+	free(x);
+}

@@ -1,0 +1,85 @@
+/*
+ * xfer.h - the transfer port, the third door (mooncake-transfer(7)):
+ * Mooncake's TCP transfer framing on a listener, and RDMA registration
+ * when built with rdma-core. The transports sit behind one vtable
+ * (transport.h), picked by protocol.
+ *
+ * The TCP port runs a few event loops (epoll, one thread each); every
+ * connection belongs to one loop and is a small state machine, so idle
+ * connections cost no thread and a request never waits for another
+ * connection's request to finish. Bytes move between the socket and the
+ * replica buffer with send/recv on the buffer's address (no staging copy),
+ * while a pin (mc_pin_read/mc_pin_write) keeps the range valid.
+ *
+ * The port owns the endpoint the store advertises in descriptors
+ * ("HOSTNAME:PORT"): xfer_start() sets it, nobody else does.
+ */
+#ifndef XFER_XFER_H
+#define XFER_XFER_H
+
+#include <stddef.h>
+
+struct mc_store;
+struct mc_store_opts;
+struct xfer;
+struct xfer_rdma_dev;
+
+struct xfer_opts {
+	const char *host;         /* bind address */
+	unsigned port;            /* 0: the kernel picks */
+	/*
+	 * The name peers reach this node by, advertised as HOSTNAME:PORT
+	 * (--hostname). NULL or "": "localhost".
+	 */
+	const char *hostname;
+	const char *protocol;     /* "tcp" or "rdma" */
+	const char *device;       /* RDMA device name(s), "" = first found */
+	/*
+	 * The RDMA device layer. NULL: rdma-core's verbs when the build has
+	 * it (ENABLE_RDMA), else none (every rdma request is refused). Tests
+	 * pass a fake one.
+	 */
+	const struct xfer_rdma_dev *rdma_dev;
+	unsigned loops;           /* event loops (at most 8); 0: one per two CPUs */
+	/*
+	 * A connection in the middle of a request that makes no progress for
+	 * this long is closed (its pin released). 0: 30000.
+	 */
+	unsigned stall_ms;
+};
+
+/*
+ * Prepares the transports before the store exists: fills the store
+ * options' register_mem/unregister_mem hooks, which hand each segment to
+ * the transport of its protocol (tcp needs nothing; rdma registers, or
+ * refuses naming why rdma is unavailable). With protocol "rdma" the
+ * device is opened now, and a missing device fails here ("no RDMA device
+ * found", or the missing device's name). Returns NULL with @err and
+ * errno set on failure: EINVAL (unknown protocol, bad device list),
+ * EOPNOTSUPP (no such RDMA device, or no rdma-core in the build), ENOMEM,
+ * or the device layer's error. The hooks are thread-safe and log one
+ * line when they refuse a registration.
+ */
+struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
+		      char *err, size_t errlen);
+/*
+ * Starts the listener for @s (and, with rdma, the librdmacm listener on
+ * the same port number), registers the transfer metrics in
+ * mc_store_metrics(@s) and sets the store's endpoint to HOSTNAME:PORT.
+ * 0 or -errno with @err.
+ */
+int xfer_start(struct xfer *x, struct mc_store *s, char *err, size_t errlen);
+unsigned xfer_port(const struct xfer *x);
+/* The advertised endpoint, "HOSTNAME:PORT" ("" before xfer_start). */
+const char *xfer_endpoint(const struct xfer *x);
+/*
+ * Stops the listeners and closes every connection (releasing their pins),
+ * so that nothing touches the store any more; the registration hooks stay
+ * valid, so the store can be freed (and its rdma segments unregistered)
+ * after this and before xfer_free. Idempotent.
+ */
+void xfer_stop(struct xfer *x);
+/* Stops (xfer_stop), deregisters what is left, frees @x. */
+void xfer_free(struct xfer *x);
+
+#endif

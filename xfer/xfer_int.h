@@ -1,0 +1,52 @@
+/*
+ * xfer_int.h - the transfer port's state, shared by xfer.c (lifetime,
+ * transports, metrics, endpoint) and loop.c (event loops, connections).
+ * Nothing outside xfer/ includes this.
+ */
+#ifndef XFER_INT_H
+#define XFER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "transport.h"
+
+enum { XFER_DIR_READ, XFER_DIR_WRITE, XFER_NDIR };
+/* Index of each transport in struct xfer's table. */
+enum { XFER_TP_TCP, XFER_TP_RDMA, XFER_NTP };
+
+struct xfer_loop;
+struct mc_series;
+
+struct xfer {
+	char *host, *protocol, *hostname;
+	char endpoint[300];             /* set once by xfer_start */
+	unsigned port;
+	unsigned stall_ms;
+	/* Written by xfer_new only; the hooks read it from any thread. */
+	struct xfer_transport tp[XFER_NTP];
+	struct xfer_transport *framing; /* the one the loops accept from */
+	struct mc_store *s;
+	int lfd;
+	int stopfd;
+	int spare_fd;                   /* given up to shed a connection at EMFILE */
+	unsigned nloops;
+	struct xfer_loop *loops;
+	unsigned next_loop;
+	struct mc_series *bytes[XFER_NDIR], *reqs[XFER_NDIR],
+		*rejects[XFER_NDIR];
+};
+
+/*
+ * Sets up x->nloops event loops over x->lfd (already listening), without
+ * their threads. 0, or -errno with @err; what was set up is undone by
+ * xfer_loops_stop.
+ */
+int xfer_loops_start(struct xfer *x, char *err, size_t errlen);
+/* Starts the loops' threads: 0, or -errno with @err. */
+int xfer_loops_run(struct xfer *x, char *err, size_t errlen);
+/* Stops the loops and closes every connection. Idempotent. */
+void xfer_loops_stop(struct xfer *x);
+
+#endif
