@@ -196,13 +196,14 @@ static const char *quote(const char *v, char *buf, size_t len)
 	return buf;
 }
 
-static int invalid(char *msg, size_t msglen, const char *label,
-		   const char *value, const char *why)
+static int invalid(struct mc_err *err, const char *label, const char *value,
+		   const char *why)
 {
 	char q[72];
 
-	snprintf(msg, msglen, "invalid value '%s' for '%s': %s",
-		 quote(value, q, sizeof(q)), label, why);
+	mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+		   "invalid value '%s' for '%s': %s",
+		   quote(value, q, sizeof(q)), label, why);
 	return -EINVAL;
 }
 
@@ -255,7 +256,7 @@ static int check_name(const char *v)
 
 /* Sets @k from its text form; @label names it in the message. */
 static int key_set(struct mc_config *c, const struct key *k, const char *v,
-		   const char *label, char *msg, size_t msglen)
+		   const char *label, struct mc_err *err)
 {
 	void *p = (char *)c + k->off;
 	uint64_t u;
@@ -266,8 +267,7 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 	switch (k->kind) {
 	case K_PORT:
 		if (mc_u64_parse(v, &u) || u > 65535)
-			return invalid(msg, msglen, label, v,
-				       "not a port number");
+			return invalid(err, label, v, "not a port number");
 		*(unsigned *)p = (unsigned)u;
 		return 0;
 	case K_STR:
@@ -275,19 +275,19 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 		return 0;
 	case K_PATH:
 		if (!*v)
-			return invalid(msg, msglen, label, v, "empty");
+			return invalid(err, label, v, "empty");
 		set_str(c, k->off, v);
 		return 0;
 	case K_NAME:
 		if (check_name(v))
-			return invalid(msg, msglen, label, v,
+			return invalid(err, label, v,
 				       "not a name (1 to 255 bytes, no blanks, "
 				       "no '/')");
 		set_str(c, k->off, v);
 		return 0;
 	case K_BOOL:
 		if (parse_bool(v, &b))
-			return invalid(msg, msglen, label, v,
+			return invalid(err, label, v,
 				       "not a boolean (true, false, yes, no, "
 				       "1, 0)");
 		*(bool *)p = b;
@@ -295,9 +295,9 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 	case K_SIZE:
 		r = mc_size_parse(v, &u);
 		if (r == -ERANGE)
-			return invalid(msg, msglen, label, v, "size too large");
+			return invalid(err, label, v, "size too large");
 		if (r)
-			return invalid(msg, msglen, label, v,
+			return invalid(err, label, v,
 				       "not a size (bytes, or a number with "
 				       "k, m, g or t)");
 		if (u < k->min) {
@@ -305,26 +305,24 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 
 			snprintf(why, sizeof(why), "size below %llu",
 				 (unsigned long long)k->min);
-			return invalid(msg, msglen, label, v, why);
+			return invalid(err, label, v, why);
 		}
 		*(uint64_t *)p = u;
 		return 0;
 	case K_MS:
 		if (mc_u64_parse(v, &u) || u == 0)
-			return invalid(msg, msglen, label, v,
+			return invalid(err, label, v,
 				       "not a positive number of milliseconds");
 		*(uint64_t *)p = u;
 		return 0;
 	case K_WATERMARK:
 		if (parse_ratio(v, &d) || !(d > 0 && d <= 1))
-			return invalid(msg, msglen, label, v,
-				       "not a ratio in (0,1]");
+			return invalid(err, label, v, "not a ratio in (0,1]");
 		*(double *)p = d;
 		return 0;
 	case K_RATIO:
 		if (parse_ratio(v, &d) || !(d >= 0 && d <= 1))
-			return invalid(msg, msglen, label, v,
-				       "not a ratio in [0,1]");
+			return invalid(err, label, v, "not a ratio in [0,1]");
 		*(double *)p = d;
 		return 0;
 	case K_REPLICAS:
@@ -333,20 +331,20 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 
 			snprintf(why, sizeof(why), "not a replica count (1..%d)",
 				 MC_REPLICA_MAX);
-			return invalid(msg, msglen, label, v, why);
+			return invalid(err, label, v, why);
 		}
 		*(unsigned *)p = (unsigned)u;
 		return 0;
 	case K_PROTOCOL:
 		if (strcmp(v, "tcp") && strcmp(v, "rdma"))
-			return invalid(msg, msglen, label, v,
+			return invalid(err, label, v,
 				       "not a protocol (tcp or rdma)");
 		set_str(c, k->off, v);
 		return 0;
 	case K_LOGLEVEL:
 		r = mc_log_level_parse(v);
 		if (r < 0)
-			return invalid(msg, msglen, label, v,
+			return invalid(err, label, v,
 				       "not a log level (error, warn, info, "
 				       "debug)");
 		*(int *)p = r;
@@ -358,17 +356,17 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 }
 
 int mc_config_set(struct mc_config *c, const char *key, const char *value,
-		  char *msg, size_t msglen)
+		  struct mc_err *err)
 {
 	const struct key *k = key_find(key);
 	char q[72];
 
 	if (!k) {
-		snprintf(msg, msglen, "unknown config key '%s'",
-			 quote(key, q, sizeof(q)));
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "unknown config key '%s'", quote(key, q, sizeof(q)));
 		return -EINVAL;
 	}
-	return key_set(c, k, value, key, msg, msglen);
+	return key_set(c, k, value, key, err);
 }
 
 /* ---------------------------------------------------------- config file */
@@ -420,7 +418,7 @@ static bool json_type_ok(enum kind kind, enum json_type t)
  * they are. A string holding a NUL cannot be a valid value.
  */
 static int json_member_set(struct mc_config *c, const struct key *k,
-			   struct json_object *v, char *msg, size_t msglen)
+			   struct json_object *v, struct mc_err *err)
 {
 	enum json_type t = json_object_get_type(v);
 	const char *text;
@@ -430,7 +428,7 @@ static int json_member_set(struct mc_config *c, const struct key *k,
 
 		snprintf(why, sizeof(why), "expected %s",
 			 json_type_want(k->kind));
-		return invalid(msg, msglen, k->key,
+		return invalid(err, k->key,
 			       json_object_to_json_string_ext(
 				       v, JSON_C_TO_STRING_PLAIN),
 			       why);
@@ -438,15 +436,14 @@ static int json_member_set(struct mc_config *c, const struct key *k,
 	if (t == json_type_string) {
 		text = json_object_get_string(v);
 		if (strlen(text) != (size_t)json_object_get_string_len(v))
-			return invalid(msg, msglen, k->key, text,
-				       "holds a NUL byte");
+			return invalid(err, k->key, text, "holds a NUL byte");
 	} else if (t == json_type_boolean) {
 		text = json_object_get_boolean(v) ? "true" : "false";
 	} else {
 		text = json_object_to_json_string_ext(v,
 						      JSON_C_TO_STRING_PLAIN);
 	}
-	return key_set(c, k, text, k->key, msg, msglen);
+	return key_set(c, k, text, k->key, err);
 }
 
 static bool all_blank(const char *s, size_t n)
@@ -458,8 +455,7 @@ static bool all_blank(const char *s, size_t n)
 }
 
 int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
-			const char *origin, FILE *warn, char *msg,
-			size_t msglen)
+			const char *origin, FILE *warn, struct mc_err *err)
 {
 	struct json_tokener *tok;
 	struct json_object *root;
@@ -470,24 +466,26 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 
 	quote(origin, q, sizeof(q));
 	if (all_blank(text, len)) {
-		snprintf(msg, msglen, "malformed config file '%s': empty", q);
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "malformed config file '%s': empty", q);
 		return -EINVAL;
 	}
 	if (memchr(text, '\0', len)) {
-		snprintf(msg, msglen,
-			 "malformed config file '%s': holds a NUL byte", q);
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "malformed config file '%s': holds a NUL byte", q);
 		return -EINVAL;
 	}
 	if (len > CONFIG_FILE_MAX) {
-		snprintf(msg, msglen,
-			 "malformed config file '%s': larger than %u bytes", q,
-			 CONFIG_FILE_MAX);
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "malformed config file '%s': larger than %u bytes",
+			   q, CONFIG_FILE_MAX);
 		return -EINVAL;
 	}
 	tok = json_tokener_new();
 	if (!tok) {
-		snprintf(msg, msglen, "cannot read config file '%s': %s", q,
-			 strerror(ENOMEM));
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "cannot read config file '%s': %s", q,
+			   strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
@@ -503,26 +501,28 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 	json_tokener_free(tok);
 	if (jerr != json_tokener_success) {
 		if (jerr == json_tokener_continue)
-			snprintf(msg, msglen,
-				 "malformed config file '%s': unexpected end "
-				 "of file", q);
+			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				   "malformed config file '%s': unexpected end "
+				   "of file",
+				   q);
 		else
-			snprintf(msg, msglen,
-				 "malformed config file '%s': %s at byte %zu",
-				 q, json_tokener_error_desc(jerr), end);
+			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				   "malformed config file '%s': %s at byte %zu",
+				   q, json_tokener_error_desc(jerr), end);
 		json_object_put(root);
 		return -EINVAL;
 	}
 	if (!all_blank(text + end, len - end)) {
-		snprintf(msg, msglen,
-			 "malformed config file '%s': trailing data at byte %zu",
-			 q, end);
+		mc_err_set(
+			err, -EINVAL, MC_INVALID_PARAMS,
+			"malformed config file '%s': trailing data at byte %zu",
+			q, end);
 		json_object_put(root);
 		return -EINVAL;
 	}
 	if (!root || !json_object_is_type(root, json_type_object)) {
-		snprintf(msg, msglen,
-			 "malformed config file '%s': not a JSON object", q);
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "malformed config file '%s': not a JSON object", q);
 		json_object_put(root);
 		return -EINVAL;
 	}
@@ -532,13 +532,13 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 		if (!k) {
 			char qk[72];
 
-			snprintf(msg, msglen,
-				 "unknown key '%s' in config file '%s'",
-				 quote(name, qk, sizeof(qk)), q);
+			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				   "unknown key '%s' in config file '%s'",
+				   quote(name, qk, sizeof(qk)), q);
 			r = -EINVAL;
 			break;
 		}
-		r = json_member_set(c, k, val, msg, msglen);
+		r = json_member_set(c, k, val, err);
 		if (r)
 			break;
 		if (k->kind == K_UNUSED && warn)
@@ -551,7 +551,7 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 }
 
 int mc_config_read_file(struct mc_config *c, const char *path, FILE *warn,
-			char *msg, size_t msglen)
+			struct mc_err *err)
 {
 	FILE *f;
 	char *buf, q[72];
@@ -561,36 +561,38 @@ int mc_config_read_file(struct mc_config *c, const char *path, FILE *warn,
 	quote(path, q, sizeof(q));
 	f = fopen(path, "r");
 	if (!f) {
-		snprintf(msg, msglen, "cannot read config file '%s': %s", q,
-			 strerror(errno));
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "cannot read config file '%s': %s", q,
+			   strerror(errno));
 		return -EINVAL;
 	}
 	buf = malloc(CONFIG_FILE_MAX + 2);
 	if (!buf) {
 		fclose(f);
-		snprintf(msg, msglen, "cannot read config file '%s': %s", q,
-			 strerror(ENOMEM));
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "cannot read config file '%s': %s", q,
+			   strerror(ENOMEM));
 		return -EINVAL;
 	}
 	n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
 	e = ferror(f) ? errno : 0;
 	fclose(f);
 	if (e) {
-		snprintf(msg, msglen, "cannot read config file '%s': %s", q,
-			 strerror(e));
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "cannot read config file '%s': %s", q, strerror(e));
 		free(buf);
 		return -EINVAL;
 	}
 	buf[n] = '\0';
-	r = mc_config_load_json(c, buf, n, path, warn, msg, msglen);
+	r = mc_config_load_json(c, buf, n, path, warn, err);
 	free(buf);
 	return r;
 }
 
-int mc_config_load_file(struct mc_config *c, const char *path, char *msg,
-			size_t msglen)
+int mc_config_load_file(struct mc_config *c, const char *path,
+			struct mc_err *err)
 {
-	return mc_config_read_file(c, path, stderr, msg, msglen);
+	return mc_config_read_file(c, path, stderr, err);
 }
 
 /* ---------------------------------------------------------- command line */
@@ -679,6 +681,7 @@ static int apply_define(struct mc_config *c, const char *arg, FILE *errout)
 {
 	const char *eq = strchr(arg, '=');
 	char key[64], msg[256], q[72];
+	struct mc_err err = {0};
 
 	if (!eq || eq == arg) {
 		snprintf(msg, sizeof(msg),
@@ -695,8 +698,8 @@ static int apply_define(struct mc_config *c, const char *arg, FILE *errout)
 	}
 	memcpy(key, arg, eq - arg);
 	key[eq - arg] = '\0';
-	if (mc_config_set(c, key, eq + 1, msg, sizeof(msg))) {
-		say(errout, msg);
+	if (mc_config_set(c, key, eq + 1, &err)) {
+		say(errout, err.msg);
 		return -EINVAL;
 	}
 	if (mc_config_key_unused(key) && errout)
@@ -712,6 +715,7 @@ int mc_config_parse_args(struct mc_config *c, int argc, char **argv,
 	static const char optstring[] = ":D:";
 	struct option lo[NKEYS + 4];
 	char msg[256], label[64];
+	struct mc_err err = {0};
 	const char *config = NULL;
 	int ch, r;
 
@@ -751,8 +755,8 @@ int mc_config_parse_args(struct mc_config *c, int argc, char **argv,
 	}
 	if (config) {
 		set_str(c, offsetof(struct mc_config, config_file), config);
-		if (mc_config_read_file(c, config, errout, msg, sizeof(msg))) {
-			say(errout, msg);
+		if (mc_config_read_file(c, config, errout, &err)) {
+			say(errout, err.msg);
 			return -EINVAL;
 		}
 	}
@@ -771,9 +775,8 @@ int mc_config_parse_args(struct mc_config *c, int argc, char **argv,
 			continue;
 		k = &keys[ch - OPT_KEY];
 		snprintf(label, sizeof(label), "--%s", k->opt);
-		if (key_set(c, k, k->flag ? k->flag : optarg, label, msg,
-			    sizeof(msg))) {
-			say(errout, msg);
+		if (key_set(c, k, k->flag ? k->flag : optarg, label, &err)) {
+			say(errout, err.msg);
 			return -EINVAL;
 		}
 	}

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "err.h"
+
 struct mc_config {
 	char *config_file;
 	unsigned http_port;             /* 0: kernel picks */
@@ -56,10 +58,10 @@ int mc_config_parse_args(struct mc_config *c, int argc, char **argv,
 
 /*
  * Sets one key (a config-file key, e.g. "http_port") from its text form
- * (the -D form). 0, or -EINVAL with a message in @msg naming the key.
+ * (the -D form). 0, or -EINVAL with a message in @err naming the key.
  */
 int mc_config_set(struct mc_config *c, const char *key, const char *value,
-		  char *msg, size_t msglen);
+		  struct mc_err *err);
 /*
  * Reads a JSON config file: one object whose members are config keys or
  * the upstream mooncake_config.json keys. Sizes may be numbers or SIZE
@@ -67,21 +69,20 @@ int mc_config_set(struct mc_config *c, const char *key, const char *value,
  * enable_fuse and allow_other booleans, everything else strings. The
  * upstream cluster keys (metadata_server, master_server_address,
  * local_buffer_size) are accepted and reported on stderr as unused.
- * 0 or -EINVAL with @msg (a missing or unreadable file, a syntax error,
+ * 0 or -EINVAL with @err (a missing or unreadable file, a syntax error,
  * a member of the wrong type or value, an unknown key: each named).
  */
-int mc_config_load_file(struct mc_config *c, const char *path, char *msg,
-			size_t msglen);
+int mc_config_load_file(struct mc_config *c, const char *path,
+			struct mc_err *err);
 /* The same, reporting the unused keys on @warn (NULL: say nothing). */
 int mc_config_read_file(struct mc_config *c, const char *path, FILE *warn,
-			char *msg, size_t msglen);
+			struct mc_err *err);
 /*
  * The same from @len bytes of JSON text; @origin names the text in
  * messages (the file name).
  */
 int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
-			const char *origin, FILE *warn, char *msg,
-			size_t msglen);
+			const char *origin, FILE *warn, struct mc_err *err);
 
 /* Whether @key is an upstream cluster key this daemon accepts and ignores. */
 bool mc_config_key_unused(const char *key);

@@ -162,7 +162,8 @@ int main(int argc, char **argv)
 	struct mc_store *s = NULL;
 	struct web *w = NULL;
 	struct fs *f = NULL;
-	char *token = NULL, err[512];
+	char *token = NULL;
+	struct mc_err err = {0};
 	sigset_t wait_set;
 	int r, sig, status = EXIT_START;
 
@@ -201,11 +202,13 @@ int main(int argc, char **argv)
 		.protocol = cfg.protocol,
 		.device = cfg.device,
 	};
-	err[0] = '\0';
-	x = xfer_new(&xo, &so, err, sizeof(err));
+	err.msg[0] = '\0';
+	x = xfer_new(&xo, &so, &err);
 	if (!x) {
-		fprintf(stderr, "mooncaked: cannot set up the transfer port: "
-			"%s\n", err);
+		fprintf(stderr,
+			"mooncaked: cannot set up the transfer port: "
+			"%s\n",
+			err.msg);
 		goto out_config;
 	}
 	s = mc_store_new(&so, NULL);
@@ -229,11 +232,13 @@ int main(int argc, char **argv)
 		}
 		free(res.ids);
 	}
-	err[0] = '\0';
-	r = xfer_start(x, s, err, sizeof(err));
+	err.msg[0] = '\0';
+	r = xfer_start(x, s, &err);
 	if (r) {
-		fprintf(stderr, "mooncaked: cannot start the transfer port: "
-			"%s\n", err[0] ? err : strerror(-r));
+		fprintf(stderr,
+			"mooncaked: cannot start the transfer port: "
+			"%s\n",
+			err.msg[0] ? err.msg : strerror(-r));
 		goto out_store;
 	}
 
@@ -243,11 +248,11 @@ int main(int argc, char **argv)
 		.auth_token = token,
 		.max_body = cfg.max_body,
 	};
-	err[0] = '\0';
-	w = web_start(s, &wo, err, sizeof(err));
+	err.msg[0] = '\0';
+	w = web_start(s, &wo, &err);
 	if (!w) {
 		fprintf(stderr, "mooncaked: cannot start the HTTP server: %s\n",
-			err);
+			err.msg);
 		goto out_listener;
 	}
 	if (cfg.enable_fuse) {
@@ -255,12 +260,13 @@ int main(int argc, char **argv)
 			.mountpoint = cfg.mountpoint,
 			.allow_other = cfg.allow_other,
 		};
-		err[0] = '\0';
-		f = fs_start(s, &fo, err, sizeof(err));
+		err.msg[0] = '\0';
+		f = fs_start(s, &fo, &err);
 		if (!f) {
-			fprintf(stderr, "mooncaked: cannot mount the control "
-				"filesystem on '%s': %s\n", cfg.mountpoint,
-				err);
+			fprintf(stderr,
+				"mooncaked: cannot mount the control "
+				"filesystem on '%s': %s\n",
+				cfg.mountpoint, err.msg);
 			goto out_web;
 		}
 	}

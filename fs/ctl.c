@@ -20,12 +20,12 @@ int fs_ctl_mount(struct mc_store *s, const struct fs_path *p, const char *msg,
 	struct mc_mount_req req;
 	struct mc_mount_result res = {0};
 	struct mc_err err = {0};
-	char why[256];
+	struct mc_err why = {0};
 	int r;
 
-	r = fs_spec_parse(msg, len, &sp, why, sizeof(why));
+	r = fs_spec_parse(msg, len, &sp, &why);
 	if (r < 0) {
-		mc_warn("ctl/mount: %s", why);
+		mc_warn("ctl/mount: %s", why.msg);
 		return r;
 	}
 	fs_spec_to_req(&sp, &req);
@@ -53,26 +53,13 @@ int fs_ctl_mount(struct mc_store *s, const struct fs_path *p, const char *msg,
 
 #define MAX_IDS (FS_SPEC_MAX / 2)
 
-static int unmount_kind(struct mc_store *s, const char *const *ids, size_t n,
-			enum mc_seg_kind kind, unsigned grace)
-{
-	struct mc_err err = {0};
-	int r;
-
-	if (!n)
-		return 0;
-	r = mc_segment_unmount(s, ids, n, kind, grace, NULL, NULL, &err);
-	if (r < 0)
-		mc_warn("ctl/unmount: %s", err.msg[0] ? err.msg : strerror(-r));
-	return r;
-}
-
 int fs_ctl_unmount(struct mc_store *s, const struct fs_path *p, const char *msg,
 		   size_t len, struct mc_buf *reply)
 {
 	char buf[FS_SPEC_MAX + 1];
-	const char *ids[2][MAX_IDS];
-	size_t n[2] = {0, 0}, total = 0;
+	const char *ids[MAX_IDS];
+	struct mc_unmount_req req = {.ids = ids};
+	struct mc_err err = {0};
 	uint64_t grace = 0;
 	int have_grace = 0, r;
 	char *tok, *save;
@@ -96,7 +83,7 @@ int fs_ctl_unmount(struct mc_store *s, const struct fs_path *p, const char *msg,
 
 		if (!strncmp(tok, "grace=", 6)) {
 			if (have_grace++ || mc_u64_parse(tok + 6, &grace) ||
-			    grace > 3600) {
+			    grace > MC_GRACE_MAX) {
 				mc_warn("ctl/unmount: bad or repeated '%s'",
 					tok);
 				return -EINVAL;
@@ -107,28 +94,25 @@ int fs_ctl_unmount(struct mc_store *s, const struct fs_path *p, const char *msg,
 			mc_warn("ctl/unmount: unknown token '%s'", tok);
 			return -EINVAL;
 		}
-		/* Each id's kind decides which unmount it takes, so one
-		 * message can hold both alloc and shm segments. */
+		/* One message may hold alloc and shm segments alike. */
 		if (mc_segment_info(s, tok, &si)) {
 			mc_warn("ctl/unmount: no segment '%s'", tok);
 			return -ENOENT;
 		}
-		ids[si.kind == MC_SEG_SHM][n[si.kind == MC_SEG_SHM]++] = tok;
-		total++;
+		ids[req.n++] = tok;
 	}
-	if (!total) {
+	if (!req.n) {
 		mc_warn("ctl/unmount: no segment id given");
 		return -EINVAL;
 	}
-	/* Every id was found above, so the second call fails only if a
-	 * segment went away meanwhile: then the first group stays
-	 * unmounted (see mooncakefs(5)). */
-	r = unmount_kind(s, ids[0], n[0], MC_SEG_ALLOC, (unsigned)grace);
-	if (!r)
-		r = unmount_kind(s, ids[1], n[1], MC_SEG_SHM, (unsigned)grace);
-	if (!r)
+	/* The whole set at once: all unmounted, or none. */
+	req.grace_s = (unsigned)grace;
+	r = mc_segment_unmount(s, &req, NULL, NULL, &err);
+	if (r < 0)
+		mc_warn("ctl/unmount: %s", err.msg[0] ? err.msg : strerror(-r));
+	else
 		mc_info("ctl/unmount: unmounted %zu segment(s), grace %us",
-			total, (unsigned)grace);
+			req.n, (unsigned)grace);
 	mc_buf_reset(reply);
 	return r;
 }

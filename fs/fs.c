@@ -764,7 +764,7 @@ static int add_families(struct fs *f)
 }
 
 struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
-			  char *err, size_t errlen)
+		    struct mc_err *err)
 {
 	struct fs *f = calloc(1, sizeof(*f));
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -773,7 +773,7 @@ struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
 	int auto_unmount = have_fusermount(), r;
 
 	if (!f) {
-		snprintf(err, errlen, "out of memory");
+		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
 		return NULL;
 	}
 	f->s = s;
@@ -783,15 +783,16 @@ struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
 	clock_gettime(CLOCK_REALTIME, &f->t0);
 	f->mountpoint = strdup(o->mountpoint);
 	if (!f->mountpoint || add_families(f)) {
-		snprintf(err, errlen, "out of memory");
+		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
 		goto fail;
 	}
 	r = recover_stale(o->mountpoint);
 	if (!r)
 		r = mkdir_p(o->mountpoint);
 	if (r < 0) {
-		snprintf(err, errlen, "cannot use mount point '%s': %s",
-			 o->mountpoint, strerror(-r));
+		mc_err_set(err, -EIO, MC_INTERNAL_ERROR,
+			   "cannot use mount point '%s': %s", o->mountpoint,
+			   strerror(-r));
 		goto fail;
 	}
 	snprintf(opts, sizeof(opts),
@@ -801,16 +802,17 @@ struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
 		 o->allow_other ? ",allow_other" : "");
 	if (fuse_opt_add_arg(&args, "mooncaked") ||
 	    fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, opts)) {
-		snprintf(err, errlen, "out of memory");
+		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
 		goto fail_args;
 	}
 	f->fuse = fuse_new(&args, &fs_ops, sizeof(fs_ops), f);
 	if (!f->fuse) {
-		snprintf(err, errlen, "cannot set up FUSE");
+		mc_err_set(err, -EIO, MC_INTERNAL_ERROR, "cannot set up FUSE");
 		goto fail_args;
 	}
 	if (fuse_mount(f->fuse, o->mountpoint)) {
-		snprintf(err, errlen, "cannot mount '%s'", o->mountpoint);
+		mc_err_set(err, -EIO, MC_INTERNAL_ERROR, "cannot mount '%s'",
+			   o->mountpoint);
 		goto fail_new;
 	}
 	if (!auto_unmount && start_watchdog(o->mountpoint) < 0)
@@ -821,8 +823,8 @@ struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
 	sigaction(STOP_SIGNAL, &sa, NULL);
 	r = pthread_create(&f->thread, NULL, loop_main, f);
 	if (r) {
-		snprintf(err, errlen, "cannot start the FUSE loop: %s",
-			 strerror(r));
+		mc_err_set(err, -EIO, MC_INTERNAL_ERROR,
+			   "cannot start the FUSE loop: %s", strerror(r));
 		goto fail_mount;
 	}
 	f->running = 1;

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "err.h"
+
 struct mc_store;
 struct fs;
 
@@ -21,7 +23,7 @@ struct fs_opts {
  * message in @err on failure.
  */
 struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
-			  char *err, size_t errlen);
+		    struct mc_err *err);
 /* Unmounts, stops the loop and frees @f. */
 void fs_stop(struct fs *f);
 

@@ -30,21 +30,6 @@ static const struct {
 	[T_NAME] = {"name", offsetof(struct fs_spec, name), 256, false},
 };
 
-static int fail(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t';
@@ -80,7 +65,7 @@ static int unescape(const char *v, size_t n, char *out, size_t cap,
 }
 
 static int parse_token(const char *t, size_t n, struct fs_spec *sp,
-		       bool seen[T_N], char *why, size_t whylen)
+		       bool seen[T_N], struct mc_err *err)
 {
 	const char *eq = memchr(t, '=', n);
 	size_t klen = eq ? (size_t)(eq - t) : n;
@@ -93,38 +78,41 @@ static int parse_token(const char *t, size_t n, struct fs_spec *sp,
 		    !memcmp(tokens[k].key, t, klen))
 			break;
 	if (k == T_N || !eq)
-		return fail(why, whylen, "unknown token '%.*s'", (int)n, t);
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "unknown token '%.*s'", (int)n, t);
 	if (seen[k])
-		return fail(why, whylen, "token '%s' given twice",
-			    tokens[k].key);
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "token '%s' given twice", tokens[k].key);
 	seen[k] = true;
 	r = unescape(eq + 1, n - klen - 1, val, sizeof(val), &vlen);
 	if (r < 0)
-		return fail(why, whylen, "bad escape in '%.*s'", (int)n, t);
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "bad escape in '%.*s'", (int)n, t);
 	if (!tokens[k].cap) {
 		uint64_t *dst = k == T_SIZE ? &sp->size : &sp->offset;
 
 		r = mc_size_parse(val, dst);
 		if (r < 0 || (k == T_SIZE && *dst == 0))
-			return fail(why, whylen, "bad number in '%.*s'", (int)n,
-				    t);
+			return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+					  "bad number in '%.*s'", (int)n, t);
 		if (k == T_OFFSET)
 			sp->has_offset = true;
 		return 0;
 	}
 	if (!vlen && !tokens[k].empty_ok)
-		return fail(why, whylen, "empty value in '%.*s'", (int)n, t);
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "empty value in '%.*s'", (int)n, t);
 	if (vlen >= tokens[k].cap)
-		return fail(why, whylen, "value of '%s' is too long",
-			    tokens[k].key);
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "value of '%s' is too long", tokens[k].key);
 	memcpy((char *)sp + tokens[k].off, val, vlen + 1);
 	if (k == T_SHM)
 		sp->shm = true;
 	return 0;
 }
 
-int fs_spec_parse(const char *msg, size_t len, struct fs_spec *sp, char *why,
-		  size_t whylen)
+int fs_spec_parse(const char *msg, size_t len, struct fs_spec *sp,
+		  struct mc_err *err)
 {
 	bool seen[T_N] = {false};
 	size_t i = 0;
@@ -132,15 +120,15 @@ int fs_spec_parse(const char *msg, size_t len, struct fs_spec *sp, char *why,
 
 	memset(sp, 0, sizeof(*sp));
 	if (len > FS_SPEC_MAX) {
-		if (why && whylen)
-			snprintf(why, whylen, "message of %zu bytes is over %d",
-				 len, FS_SPEC_MAX);
-		return -E2BIG;
+		return mc_err_set(err, -E2BIG, MC_INVALID_PARAMS,
+				  "message of %zu bytes is over %d", len,
+				  FS_SPEC_MAX);
 	}
 	if (len && msg[len - 1] == '\n')
 		len--;
 	if (memchr(msg, '\n', len) || memchr(msg, '\0', len))
-		return fail(why, whylen, "newline or NUL inside the message");
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "newline or NUL inside the message");
 	while (i < len) {
 		size_t j;
 
@@ -150,15 +138,17 @@ int fs_spec_parse(const char *msg, size_t len, struct fs_spec *sp, char *why,
 			break;
 		for (j = i; j < len && !is_blank(msg[j]); j++)
 			;
-		r = parse_token(msg + i, j - i, sp, seen, why, whylen);
+		r = parse_token(msg + i, j - i, sp, seen, err);
 		if (r < 0)
 			return r;
 		i = j;
 	}
 	if (!seen[T_SIZE])
-		return fail(why, whylen, "no 'size=' token");
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "no 'size=' token");
 	if (seen[T_OFFSET] && !seen[T_SHM])
-		return fail(why, whylen, "'offset=' without 'shm='");
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "'offset=' without 'shm='");
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "err.h"
 #include "mooncake.h"
 
 #define FS_SPEC_MAX 4096
@@ -40,11 +41,11 @@ struct fs_spec {
  * Parses @len bytes of @msg into @sp. Returns 0; -E2BIG when @len passes
  * FS_SPEC_MAX; -EINVAL for anything else that is not a spec (no size, a
  * bad number, an unknown or repeated token, offset= without shm=, a value
- * too long or empty, a NUL or a newline inside), with the reason in @why
+ * too long or empty, a NUL or a newline inside), with the reason in @err
  * (git style, the token in quotes).
  */
-int fs_spec_parse(const char *msg, size_t len, struct fs_spec *sp, char *why,
-		  size_t whylen);
+int fs_spec_parse(const char *msg, size_t len, struct fs_spec *sp,
+		  struct mc_err *err);
 
 /* Appends @sp in the grammar, ending with "\n". */
 void fs_spec_format(const struct fs_spec *sp, struct mc_buf *b);

@@ -680,7 +680,7 @@ int rpc_sp_decode(const void *body, size_t len, const struct rpc_type *t,
 		  void *obj, uint32_t code, const char *lit,
 		  struct rpc_arena *a, const char **why)
 {
-	struct rd r = { body, (const unsigned char *)body + len, 1, a, NULL };
+	struct rd r = { .width = 1, .a = a };
 	uint32_t head;
 	unsigned meta;
 	int rc;
@@ -690,6 +690,9 @@ int rpc_sp_decode(const void *body, size_t len, const struct rpc_type *t,
 		*why = "body shorter than its 4-byte type code";
 		return -EBADMSG;
 	}
+	/* Only now: body may be NULL when len is 0. */
+	r.p = body;
+	r.end = r.p + len;
 	head = (uint32_t)get_le(r.p, 4);
 	r.p += 4;
 	if (head >> 1 != code >> 1) {

@@ -34,9 +34,41 @@
 #define MC_ID_LEN 36                          /* RFC 4122 text, lowercase */
 #define MC_ALLOC_ALIGN (16ull << 20)          /* /api/mount rounding */
 #define MC_REPLICA_MAX 8                      /* --replicas upper bound */
+#define MC_GRACE_MAX   3600		      /* seconds, unmount grace */
 
 struct mc_store;
 struct mc_metrics;
+struct mc_seg_info;
+
+/* ---------------------------------------------------------------- rules */
+
+/*
+ * Each rule of what the store accepts has its home here; the doors call
+ * it and only map the reason to their own wording.
+ */
+
+/* Why bytes are not a key: a key is 1 .. MC_KEY_MAX bytes, no NUL. */
+enum mc_key_fault {
+	MC_KEY_OK = 0,
+	MC_KEY_EMPTY,
+	MC_KEY_TOO_LONG,
+	MC_KEY_HAS_NUL,
+};
+enum mc_key_fault mc_key_check(const void *key, size_t klen);
+
+/*
+ * Why a string is not a /dev/shm object name. One leading '/' is allowed
+ * and not part of the name; the rest is 1 .. 255 bytes, no '/', and not
+ * "." or "..".
+ */
+enum mc_shm_fault {
+	MC_SHM_OK = 0,
+	MC_SHM_EMPTY,
+	MC_SHM_SLASH,
+	MC_SHM_DOTS,
+	MC_SHM_TOO_LONG,
+};
+enum mc_shm_fault mc_shm_name_check(const char *name);
 
 /* ---------------------------------------------------------------- store */
 
@@ -132,17 +164,31 @@ struct mc_mount_result {
 int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 		     struct mc_mount_result *out, struct mc_err *err);
 
+struct mc_unmount_req {
+	const char *const *ids; /* n segment ids, of any kinds */
+	size_t n;		/* > 0 */
+	unsigned grace_s;	/* 0 .. MC_GRACE_MAX */
+	/*
+	 * NULL, or a door's own condition on each segment (HTTP's unmount
+	 * takes only alloc segments, unmount_shm only shm ones): a segment
+	 * it refuses counts as not found. Called under the segment table's
+	 * lock: it must not call into the store.
+	 */
+	bool (*accept)(const struct mc_seg_info *si, void *arg);
+	void *accept_arg;
+};
+
 /*
- * Unmounts segments by id. All ids must exist, not be draining already
- * (a draining id counts as found) and be of @kind, else nothing happens:
- * -ENOENT, and the ids that failed are returned in *failed (malloc'd array
- * of n_failed ids; free() it; may be NULL when the caller does not care).
- * grace_s = 0: replicas go at once. grace_s > 0: the segments stop taking
- * allocations at once, stay readable (state draining) for grace_s seconds,
- * then go. -EINVAL when n == 0 or grace_s > 3600.
+ * Unmounts a set of segments at once. All ids must exist (a draining id
+ * counts as found, and keeps its deadline) and be accepted, else nothing
+ * happens: -ENOENT, and the ids that failed are returned in *failed
+ * (malloc'd array of n_failed ids; free() it; may be NULL when the caller
+ * does not care). grace_s = 0: replicas go at once. grace_s > 0: the
+ * segments stop taking allocations at once, stay readable (state
+ * draining) for grace_s seconds, then go. -EINVAL when n == 0 or
+ * grace_s > MC_GRACE_MAX; -ENOMEM.
  */
-int mc_segment_unmount(struct mc_store *s, const char *const *ids, size_t n,
-		       enum mc_seg_kind kind, unsigned grace_s,
+int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 		       char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
 		       struct mc_err *err);
 

@@ -210,15 +210,21 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 
 /* ------------------------------------------------------------- mounting */
 
-static bool shm_name_ok(const char *name, const char **bare)
+enum mc_shm_fault mc_shm_name_check(const char *name)
 {
-	if (!name || !*name)
-		return false;
+	if (!name)
+		return MC_SHM_EMPTY;
 	if (*name == '/')
 		name++;
-	*bare = name;
-	return *name && !strchr(name, '/') && strcmp(name, ".") &&
-	       strcmp(name, "..") && strlen(name) < 256;
+	if (!*name)
+		return MC_SHM_EMPTY;
+	if (strchr(name, '/'))
+		return MC_SHM_SLASH;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return MC_SHM_DOTS;
+	if (strlen(name) > 255)
+		return MC_SHM_TOO_LONG;
+	return MC_SHM_OK;
 }
 
 static int seg_new(struct mc_store *s, const struct mc_mount_req *req,
@@ -365,11 +371,12 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 		struct stat st;
 		char path[300];
 
-		if (!shm_name_ok(req->shm_name, &bare)) {
+		if (mc_shm_name_check(req->shm_name) != MC_SHM_OK) {
 			rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 					"invalid shm name '%s'", req->shm_name);
 			goto fail;
 		}
+		bare = req->shm_name + (*req->shm_name == '/');
 		if (req->offset % (uint64_t)page || req->offset > INT64_MAX) {
 			rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 					"offset %llu is not page aligned",
@@ -507,11 +514,16 @@ static void seg_finish(struct mc_store *s, struct mc_seg *g)
 	seg_unref(g);   /* the table's reference */
 }
 
-int mc_segment_unmount(struct mc_store *s, const char *const *ids, size_t n,
-		       enum mc_seg_kind kind, unsigned grace_s,
+static void seg_info_locked(struct mc_store *s, struct mc_seg *g,
+			    struct mc_seg_info *i);
+
+int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 		       char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
 		       struct mc_err *err)
 {
+	const char *const *ids = req->ids;
+	size_t n = req->n;
+	unsigned grace_s = req->grace_s;
 	struct mc_seg **gs;
 	size_t nf = 0;
 	char(*fl)[MC_ID_LEN + 1] = NULL;
@@ -522,11 +534,13 @@ int mc_segment_unmount(struct mc_store *s, const char *const *ids, size_t n,
 	if (n_failed)
 		*n_failed = 0;
 	mc_series_add(s->c.unmount, 1);
-	if (n == 0 || grace_s > 3600) {
+	if (n == 0 || grace_s > MC_GRACE_MAX) {
 		mc_series_add(s->c.unmount_fail, 1);
-		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				  n ? "grace period must be 0..3600 seconds"
-				    : "no segment ids given");
+		return n ? mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				      "grace period must be 0..%d seconds",
+				      MC_GRACE_MAX)
+			 : mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				      "no segment ids given");
 	}
 	gs = calloc(n, sizeof(*gs));
 	fl = calloc(n, sizeof(*fl));
@@ -543,7 +557,14 @@ int mc_segment_unmount(struct mc_store *s, const char *const *ids, size_t n,
 		for (size_t j = 0; g && j < i; j++)
 			if (gs[j] == g)
 				g = NULL;   /* the same id twice */
-		if (!g || g->kind != kind) {
+		if (g && req->accept) {
+			struct mc_seg_info si;
+
+			seg_info_locked(s, g, &si);
+			if (!req->accept(&si, req->accept_arg))
+				g = NULL;
+		}
+		if (!g) {
 			snprintf(fl[nf++], MC_ID_LEN + 1, "%s", ids[i]);
 			continue;
 		}
@@ -551,9 +572,7 @@ int mc_segment_unmount(struct mc_store *s, const char *const *ids, size_t n,
 	}
 	if (nf) {
 		rc = mc_err_set(err, -ENOENT, MC_SEGMENT_NOT_FOUND,
-				"segment '%s' not found%s", fl[0],
-				kind == MC_SEG_SHM ? " among shm mounts"
-						   : " among alloc mounts");
+				"segment '%s' not found", fl[0]);
 		pthread_rwlock_unlock(&s->seg_lock);
 		goto out;
 	}

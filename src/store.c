@@ -52,15 +52,29 @@ static uint64_t key_hash(const void *key, size_t n)
 /* A key in a message: at most its first 64 bytes, "'%.*s'" style. */
 #define KEY_ARG(k, n) (int)((n) > 64 ? 64 : (n)), (const char *)(k)
 
+enum mc_key_fault mc_key_check(const void *key, size_t klen)
+{
+	if (!key || klen == 0)
+		return MC_KEY_EMPTY;
+	if (klen > MC_KEY_MAX)
+		return MC_KEY_TOO_LONG;
+	if (memchr(key, 0, klen))
+		return MC_KEY_HAS_NUL;
+	return MC_KEY_OK;
+}
+
 static int key_check(const void *key, size_t klen, struct mc_err *err)
 {
-	if (!key || klen == 0 || klen > MC_KEY_MAX)
-		return mc_err_set(err, -EINVAL, MC_INVALID_KEY,
-				  "key must be 1 to %d bytes", MC_KEY_MAX);
-	if (memchr(key, 0, klen))
+	switch (mc_key_check(key, klen)) {
+	case MC_KEY_OK:
+		return 0;
+	case MC_KEY_HAS_NUL:
 		return mc_err_set(err, -EINVAL, MC_INVALID_KEY,
 				  "key holds a NUL byte");
-	return 0;
+	default:
+		return mc_err_set(err, -EINVAL, MC_INVALID_KEY,
+				  "key must be 1 to %d bytes", MC_KEY_MAX);
+	}
 }
 
 static inline struct mc_shard *shard_of(struct mc_store *s, uint64_t h)

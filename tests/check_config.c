@@ -223,13 +223,14 @@ START_TEST(test_set_table)
 {
 	const struct set_case *t = &set_cases[_i];
 	struct mc_config c;
-	char msg[256] = "", got[256];
+	char got[256];
+	struct mc_err me = {0};
 	int r;
 
 	mc_config_init(&c);
-	r = mc_config_set(&c, t->key, t->value, msg, sizeof(msg));
+	r = mc_config_set(&c, t->key, t->value, &me);
 	if (t->want) {
-		ck_assert_msg(r == 0, "%s=%s: %s", t->key, t->value, msg);
+		ck_assert_msg(r == 0, "%s=%s: %s", t->key, t->value, me.msg);
 		field_text(&c, t->key, got, sizeof(got));
 		ck_assert_str_eq(got, t->want);
 	} else {
@@ -238,8 +239,9 @@ START_TEST(test_set_table)
 		ck_assert_msg(r == -EINVAL, "%s=%s accepted", t->key, t->value);
 		/* one line, naming the key */
 		snprintf(key, sizeof(key), "'%s'", t->key);
-		ck_assert_msg(strstr(msg, key), "'%s' not in '%s'", key, msg);
-		ck_assert_ptr_null(strchr(msg, '\n'));
+		ck_assert_msg(strstr(me.msg, key), "'%s' not in '%s'", key,
+			      me.msg);
+		ck_assert_ptr_null(strchr(me.msg, '\n'));
 	}
 	mc_config_release(&c);
 }
@@ -248,32 +250,30 @@ END_TEST
 START_TEST(test_set_message)
 {
 	struct mc_config c;
-	char msg[256];
+	struct mc_err me = {0};
 
 	mc_config_init(&c);
-	ck_assert_int_eq(mc_config_set(&c, "http_port", "abc", msg,
-				       sizeof(msg)), -EINVAL);
-	ck_assert_str_eq(msg, "invalid value 'abc' for 'http_port': "
-			      "not a port number");
-	ck_assert_int_eq(mc_config_set(&c, "nokey", "1", msg, sizeof(msg)),
-			 -EINVAL);
-	ck_assert_str_eq(msg, "unknown config key 'nokey'");
+	ck_assert_int_eq(mc_config_set(&c, "http_port", "abc", &me), -EINVAL);
+	ck_assert_str_eq(me.msg, "invalid value 'abc' for 'http_port': "
+				 "not a port number");
+	ck_assert_int_eq(mc_config_set(&c, "nokey", "1", &me), -EINVAL);
+	ck_assert_str_eq(me.msg, "unknown config key 'nokey'");
 	/* a failed set leaves the old value */
 	ck_assert_uint_eq(c.http_port, 8080);
 	/* hostile bytes are not echoed raw, and long values are cut */
-	ck_assert_int_eq(mc_config_set(&c, "protocol", "a\nb\033c", msg,
-				       sizeof(msg)), -EINVAL);
-	ck_assert_ptr_null(strchr(msg, '\n'));
-	ck_assert_ptr_null(strchr(msg, '\033'));
+	ck_assert_int_eq(mc_config_set(&c, "protocol", "a\nb\033c", &me),
+			 -EINVAL);
+	ck_assert_ptr_null(strchr(me.msg, '\n'));
+	ck_assert_ptr_null(strchr(me.msg, '\033'));
 	{
 		char big[5000];
 
 		memset(big, 'x', sizeof(big) - 1);
 		big[sizeof(big) - 1] = '\0';
-		ck_assert_int_eq(mc_config_set(&c, "protocol", big, msg,
-					       sizeof(msg)), -EINVAL);
-		ck_assert(strlen(msg) < 200);
-		ck_assert_ptr_nonnull(strstr(msg, "'protocol'"));
+		ck_assert_int_eq(mc_config_set(&c, "protocol", big, &me),
+				 -EINVAL);
+		ck_assert(strlen(me.msg) < 200);
+		ck_assert_ptr_nonnull(strstr(me.msg, "'protocol'"));
 	}
 	mc_config_release(&c);
 }
@@ -283,7 +283,7 @@ END_TEST
 
 static const struct json_case {
 	const char *text;
-	const char *err;        /* NULL: must load; else a substring of msg */
+	const char *err; /* NULL: must load; else a substring of me.msg */
 	const char *key, *want; /* after a good load: field_text(key) */
 } json_cases[] = {
 	{ "{}", NULL, "http_port", "8080" },
@@ -426,21 +426,22 @@ START_TEST(test_json_table)
 {
 	const struct json_case *t = &json_cases[_i];
 	struct mc_config c;
-	char msg[256] = "", got[256];
+	char got[256];
+	struct mc_err me = {0};
 	int r;
 
 	mc_config_init(&c);
-	r = mc_config_load_json(&c, t->text, strlen(t->text), "test.json",
-				NULL, msg, sizeof(msg));
+	r = mc_config_load_json(&c, t->text, strlen(t->text), "test.json", NULL,
+				&me);
 	if (!t->err) {
-		ck_assert_msg(r == 0, "'%s': %s", t->text, msg);
+		ck_assert_msg(r == 0, "'%s': %s", t->text, me.msg);
 		field_text(&c, t->key, got, sizeof(got));
 		ck_assert_str_eq(got, t->want);
 	} else {
 		ck_assert_msg(r == -EINVAL, "'%s' accepted", t->text);
-		ck_assert_msg(strstr(msg, t->err), "'%s' not in '%s'", t->err,
-			      msg);
-		ck_assert_ptr_null(strchr(msg, '\n'));
+		ck_assert_msg(strstr(me.msg, t->err), "'%s' not in '%s'",
+			      t->err, me.msg);
+		ck_assert_ptr_null(strchr(me.msg, '\n'));
 	}
 	mc_config_release(&c);
 }
@@ -450,14 +451,15 @@ START_TEST(test_json_nul_and_nesting)
 {
 	static const char with_nul[] = "{\"http_port\": 80}\0{}";
 	struct mc_config c;
-	char msg[256], *deep;
+	char *deep;
+	struct mc_err me = {0};
 	size_t n = 100000, i;
 
 	mc_config_init(&c);
-	ck_assert_int_eq(mc_config_load_json(&c, with_nul,
-					     sizeof(with_nul) - 1, "f", NULL,
-					     msg, sizeof(msg)), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(msg, "malformed"));
+	ck_assert_int_eq(mc_config_load_json(&c, with_nul, sizeof(with_nul) - 1,
+					     "f", NULL, &me),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(me.msg, "malformed"));
 	/* deep nesting must fail cleanly, not blow the stack */
 	deep = malloc(2 * n + 20);
 	ck_assert_ptr_nonnull(deep);
@@ -467,8 +469,9 @@ START_TEST(test_json_nul_and_nesting)
 	for (i = 0; i < n; i++)
 		deep[5 + n + i] = ']';
 	strcpy(deep + 5 + 2 * n, "}");
-	ck_assert_int_eq(mc_config_load_json(&c, deep, strlen(deep), "f",
-					     NULL, msg, sizeof(msg)), -EINVAL);
+	ck_assert_int_eq(
+		mc_config_load_json(&c, deep, strlen(deep), "f", NULL, &me),
+		-EINVAL);
 	free(deep);
 	mc_config_release(&c);
 }
@@ -492,13 +495,14 @@ START_TEST(test_json_unused_warns)
 		" \"master_server_address\": \"x:50051\","
 		" \"local_buffer_size\": 1073741824, \"http_port\": 1}";
 	struct mc_config c;
-	char msg[256], *w;
+	char *w;
+	struct mc_err me = {0};
 	FILE *warn = tmpfile();
 
 	ck_assert_ptr_nonnull(warn);
 	mc_config_init(&c);
-	ck_assert_int_eq(mc_config_load_json(&c, text, strlen(text), "f",
-					     warn, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(
+		mc_config_load_json(&c, text, strlen(text), "f", warn, &me), 0);
 	ck_assert_uint_eq(c.http_port, 1);
 	w = read_stream(warn);
 	ck_assert_ptr_nonnull(strstr(w, "'metadata_server' is unused"));
@@ -552,31 +556,28 @@ static const char *write_file(const char *name, const void *data, size_t n)
 START_TEST(test_file_errors)
 {
 	struct mc_config c;
-	char msg[256], path[128];
+	char path[128];
+	struct mc_err me = {0};
 	const char *p;
 
 	mc_config_init(&c);
 	snprintf(path, sizeof(path), "%s/missing.json", tmpdir);
-	ck_assert_int_eq(mc_config_read_file(&c, path, NULL, msg, sizeof(msg)),
-			 -EINVAL);
-	ck_assert_ptr_nonnull(strstr(msg, "missing.json"));
-	ck_assert_ptr_nonnull(strstr(msg, "No such file"));
+	ck_assert_int_eq(mc_config_read_file(&c, path, NULL, &me), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(me.msg, "missing.json"));
+	ck_assert_ptr_nonnull(strstr(me.msg, "No such file"));
 
 	/* a directory */
-	ck_assert_int_eq(mc_config_read_file(&c, tmpdir, NULL, msg,
-					     sizeof(msg)), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(msg, tmpdir));
+	ck_assert_int_eq(mc_config_read_file(&c, tmpdir, NULL, &me), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(me.msg, tmpdir));
 
 	p = write_file("empty.json", "", 0);
-	ck_assert_int_eq(mc_config_read_file(&c, p, NULL, msg, sizeof(msg)),
-			 -EINVAL);
-	ck_assert_ptr_nonnull(strstr(msg, "empty"));
-	ck_assert_ptr_nonnull(strstr(msg, "empty.json"));
+	ck_assert_int_eq(mc_config_read_file(&c, p, NULL, &me), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(me.msg, "empty"));
+	ck_assert_ptr_nonnull(strstr(me.msg, "empty.json"));
 
 	p = write_file("bad.json", "{\"http_port\":", 13);
-	ck_assert_int_eq(mc_config_read_file(&c, p, NULL, msg, sizeof(msg)),
-			 -EINVAL);
-	ck_assert_ptr_nonnull(strstr(msg, "bad.json"));
+	ck_assert_int_eq(mc_config_read_file(&c, p, NULL, &me), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(me.msg, "bad.json"));
 
 	/* larger than the limit: refused, not read forever */
 	{
@@ -589,9 +590,9 @@ START_TEST(test_file_errors)
 		big[n - 1] = '}';
 		p = write_file("big.json", big, n);
 		free(big);
-		ck_assert_int_eq(mc_config_read_file(&c, p, NULL, msg,
-						     sizeof(msg)), -EINVAL);
-		ck_assert_ptr_nonnull(strstr(msg, "larger"));
+		ck_assert_int_eq(mc_config_read_file(&c, p, NULL, &me),
+				 -EINVAL);
+		ck_assert_ptr_nonnull(strstr(me.msg, "larger"));
 	}
 	ck_assert_uint_eq(c.http_port, 8080);
 	mc_config_release(&c);
@@ -603,11 +604,11 @@ START_TEST(test_file_good)
 	static const char text[] = "{\"local_hostname\": \"n1\", "
 				   "\"global_segment_size\": \"64mb\"}\n";
 	struct mc_config c;
-	char msg[256];
+	struct mc_err me = {0};
 	const char *p = write_file("good.json", text, strlen(text));
 
 	mc_config_init(&c);
-	ck_assert_int_eq(mc_config_load_file(&c, p, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(mc_config_load_file(&c, p, &me), 0);
 	ck_assert_str_eq(c.hostname, "n1");
 	ck_assert_uint_eq(c.segment_size, 64ull << 20);
 	mc_config_release(&c);

@@ -77,16 +77,16 @@ static const struct {
 START_TEST(test_spec_table)
 {
 	struct fs_spec sp;
-	char why[256];
+	struct mc_err why = {0};
 	const char *m = spec_cases[_i].msg;
 	int r;
 
-	why[0] = '\0';
-	r = fs_spec_parse(m, strlen(m), &sp, why, sizeof(why));
+	why.msg[0] = '\0';
+	r = fs_spec_parse(m, strlen(m), &sp, &why);
 	ck_assert_msg(r == spec_cases[_i].ret, "'%s': got %d want %d", m, r,
 		      spec_cases[_i].ret);
 	if (r) {
-		ck_assert_msg(why[0], "'%s': no reason given", m);
+		ck_assert_msg(why.msg[0], "'%s': no reason given", m);
 		return;
 	}
 	ck_assert_uint_eq(sp.size, spec_cases[_i].size);
@@ -103,8 +103,7 @@ START_TEST(test_spec_nul_inside)
 	struct fs_spec sp;
 	static const char m[] = "size=1M\0name=x";
 
-	ck_assert_int_eq(fs_spec_parse(m, sizeof(m) - 1, &sp, NULL, 0),
-			 -EINVAL);
+	ck_assert_int_eq(fs_spec_parse(m, sizeof(m) - 1, &sp, NULL), -EINVAL);
 }
 END_TEST
 
@@ -115,10 +114,9 @@ START_TEST(test_spec_too_long)
 
 	memset(m, ' ', sizeof(m));
 	memcpy(m, "size=1M", 7);
-	ck_assert_int_eq(fs_spec_parse(m, FS_SPEC_MAX, &sp, NULL, 0), 0);
+	ck_assert_int_eq(fs_spec_parse(m, FS_SPEC_MAX, &sp, NULL), 0);
 	/* One trailing newline does not make 4096 bytes of message 4097. */
-	ck_assert_int_eq(fs_spec_parse(m, FS_SPEC_MAX + 1, &sp, NULL, 0),
-			 -E2BIG);
+	ck_assert_int_eq(fs_spec_parse(m, FS_SPEC_MAX + 1, &sp, NULL), -E2BIG);
 }
 END_TEST
 
@@ -127,7 +125,7 @@ START_TEST(test_spec_round_trip)
 {
 	struct fs_spec a, b;
 	struct mc_buf out = MC_BUF_INIT;
-	char why[256];
+	struct mc_err why = {0};
 	unsigned seed = 7;
 	int rounds = mc_test_quick() ? 50 : 2000;
 
@@ -151,9 +149,7 @@ START_TEST(test_spec_round_trip)
 		ck_assert_msg(out.len && out.data[out.len - 1] == '\n',
 			      "spec does not end with a newline");
 		ck_assert_ptr_null(memchr(out.data, '\n', out.len - 1));
-		ck_assert_int_eq(
-			fs_spec_parse(out.data, out.len, &b, why, sizeof(why)),
-			0);
+		ck_assert_int_eq(fs_spec_parse(out.data, out.len, &b, &why), 0);
 		ck_assert(!memcmp(&a, &b, sizeof(a)));
 	}
 	mc_buf_release(&out);

@@ -37,11 +37,12 @@ static int f_index(const char *name)
 	return -1;
 }
 
-static int f_list(char (*names)[XFER_RDMA_NAME_MAX], int max, char *err,
-		  size_t errlen)
+static int f_list(char (*names)[XFER_RDMA_NAME_MAX], int max,
+		  struct mc_err *err)
 {
 	if (F.list_err) {
-		snprintf(err, errlen, "cannot list RDMA devices");
+		mc_err_set(err, -EOPNOTSUPP, MC_UNAVAILABLE_IN_CURRENT_STATUS,
+			   "cannot list RDMA devices");
 		return F.list_err;
 	}
 	for (int i = 0; i < F.ndev && i < max; i++)
@@ -49,15 +50,15 @@ static int f_list(char (*names)[XFER_RDMA_NAME_MAX], int max, char *err,
 	return F.ndev < max ? F.ndev : max;
 }
 
-static int f_open(const char *name, void **dev, char *err, size_t errlen)
+static int f_open(const char *name, void **dev, struct mc_err *err)
 {
 	int i = f_index(name);
 
 	ck_assert_int_ge(i, 0);         /* only names the list gave */
 	if (F.fail_open & (1u << i)) {
-		snprintf(err, errlen, "cannot open RDMA device '%s': %s", name,
-			 strerror(EIO));
-		return -EIO;
+		return mc_err_set(err, -EIO, MC_UNAVAILABLE_IN_CURRENT_STATUS,
+				  "cannot open RDMA device '%s': %s", name,
+				  strerror(EIO));
 	}
 	F.opened[i]++;
 	*dev = (void *)(intptr_t)(i + 1);
@@ -88,11 +89,12 @@ static void f_dereg(void *mr)
 }
 
 static int f_listen(void *dev, const char *host, unsigned port, void **lis,
-		    char *err, size_t errlen)
+		    struct mc_err *err)
 {
 	if (F.listen_err) {
-		snprintf(err, errlen, "rdma: cannot listen on '%s' port %u: %s",
-			 host, port, strerror(-F.listen_err));
+		mc_err_set(err, -EOPNOTSUPP, MC_UNAVAILABLE_IN_CURRENT_STATUS,
+			   "rdma: cannot listen on '%s' port %u: %s", host,
+			   port, strerror(-F.listen_err));
 		return F.listen_err;
 	}
 	F.listening++;
@@ -131,15 +133,14 @@ static void fake_assert_closed(void)
 }
 
 static struct xfer *fake_xfer(const char *protocol, const char *device,
-				 struct mc_store_opts *so, char *err,
-				 size_t errlen)
+			      struct mc_store_opts *so, struct mc_err *err)
 {
 	struct xfer_opts xo = { .host = "127.0.0.1", .protocol = protocol,
 				   .device = device, .rdma_dev = &fake_dev };
 
 	mc_store_opts_default(so);
-	err[0] = 0;
-	return xfer_new(&xo, so, err, errlen);
+	err->msg[0] = 0;
+	return xfer_new(&xo, so, err);
 }
 
 /* Which devices a --device value opens, and which rkey descriptors get. */
@@ -161,15 +162,14 @@ START_TEST(test_rdma_selection)
 		{ "", 7, { 0, 0, 0, 1 }, 0x1003 },
 	};
 	struct mc_store_opts so;
-	char err[256];
+	struct mc_err err = {0};
 	int base[4];
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		fake_reset(4);
 		F.fail_open = t[i].fail_open;
-		struct xfer *x = fake_xfer("rdma", t[i].device, &so, err,
-					      sizeof(err));
-		ck_assert_msg(x, "'%s': %s", t[i].device, err);
+		struct xfer *x = fake_xfer("rdma", t[i].device, &so, &err);
+		ck_assert_msg(x, "'%s': %s", t[i].device, err.msg);
 		ck_assert_mem_eq(F.opened, t[i].opened, sizeof(F.opened));
 		ck_assert_ptr_nonnull(so.register_mem);
 		ck_assert_ptr_nonnull(so.unregister_mem);
@@ -220,24 +220,23 @@ START_TEST(test_rdma_refusals)
 		{ 2, "", 0, -EACCES, EACCES, "cannot list RDMA devices" },
 	};
 	struct mc_store_opts so;
-	char err[256];
+	struct mc_err err = {0};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		fake_reset(t[i].ndev);
 		F.fail_open = t[i].fail_open;
 		F.list_err = t[i].list_err;
 		errno = 0;
-		struct xfer *x = fake_xfer("rdma", t[i].device, &so, err,
-					      sizeof(err));
+		struct xfer *x = fake_xfer("rdma", t[i].device, &so, &err);
 		ck_assert_msg(!x, "'%s' accepted", t[i].device);
 		ck_assert_int_eq(errno, t[i].code);
-		ck_assert_msg(strstr(err, t[i].want), "'%s': got '%s'",
-			      t[i].device, err);
-		ck_assert_ptr_null(strchr(err, '\n'));
+		ck_assert_msg(strstr(err.msg, t[i].want), "'%s': got '%s'",
+			      t[i].device, err.msg);
+		ck_assert_ptr_null(strchr(err.msg, '\n'));
 		fake_assert_closed();
 
 		/* With tcp the port starts; only rdma registration fails. */
-		x = fake_xfer("tcp", t[i].device, &so, err, sizeof(err));
+		x = fake_xfer("tcp", t[i].device, &so, &err);
 		ck_assert_ptr_nonnull(x);
 		uint32_t rkey;
 		int mem;
@@ -255,14 +254,13 @@ END_TEST
 START_TEST(test_rdma_reg_failure)
 {
 	struct mc_store_opts so;
-	char err[256];
+	struct mc_err err = {0};
 	uint32_t rkey = 0;
 	int mem;
 
 	fake_reset(2);
 	F.fail_reg = 1;
-	struct xfer *x = fake_xfer("rdma", "mlx5_0,mlx5_1", &so, err,
-				      sizeof(err));
+	struct xfer *x = fake_xfer("rdma", "mlx5_0,mlx5_1", &so, &err);
 	ck_assert_ptr_nonnull(x);
 	ck_assert_int_eq(so.register_mem(so.register_arg, "rdma", &mem, sizeof(mem),
 					 &rkey), -ENOMEM);
@@ -281,13 +279,13 @@ START_TEST(test_rdma_mount)
 	struct mc_mount_req mr = { .size = 16ull << 20, .protocol = "rdma" };
 	struct mc_mount_result res = { 0 };
 	struct mc_seg_info si;
-	char err[256];
+	struct mc_err err = {0};
 
 	fake_reset(2);
-	struct xfer *x = fake_xfer("rdma", "mlx5_1", &so, err, sizeof(err));
+	struct xfer *x = fake_xfer("rdma", "mlx5_1", &so, &err);
 	ck_assert_ptr_nonnull(x);
 	struct mc_store *s = mc_store_new(&so, NULL);
-	ck_assert_int_eq(xfer_start(x, s, err, sizeof(err)), 0);
+	ck_assert_int_eq(xfer_start(x, s, &err), 0);
 	ck_assert_int_eq(F.listening, 1);
 	ck_assert_int_eq(mc_segment_mount(s, &mr, &res, NULL), 0);
 	ck_assert_uint_eq(res.n, 1);
@@ -315,16 +313,16 @@ END_TEST
 START_TEST(test_rdma_listen_failure)
 {
 	struct mc_store_opts so;
-	char err[256];
+	struct mc_err err = {0};
 
 	fake_reset(1);
 	F.listen_err = -EADDRNOTAVAIL;
-	struct xfer *x = fake_xfer("rdma", "", &so, err, sizeof(err));
+	struct xfer *x = fake_xfer("rdma", "", &so, &err);
 	ck_assert_ptr_nonnull(x);
 	struct mc_store *s = mc_store_new(&so, NULL);
-	ck_assert_int_eq(xfer_start(x, s, err, sizeof(err)),
-			 -EADDRNOTAVAIL);
-	ck_assert_ptr_nonnull(strstr(err, "rdma: cannot listen on '127.0.0.1'"));
+	ck_assert_int_eq(xfer_start(x, s, &err), -EADDRNOTAVAIL);
+	ck_assert_ptr_nonnull(
+		strstr(err.msg, "rdma: cannot listen on '127.0.0.1'"));
 	xfer_stop(x);
 	mc_store_free(s);
 	xfer_free(x);
@@ -338,25 +336,29 @@ START_TEST(test_rdma_real_layer)
 	struct mc_store_opts so;
 	struct xfer_opts xo = { .host = "127.0.0.1", .protocol = "rdma",
 				   .device = "" };
-	char err[256] = "";
+	struct mc_err err = {0};
 
 	mc_store_opts_default(&so);
-	struct xfer *x = xfer_new(&xo, &so, err, sizeof(err));
+	struct xfer *x = xfer_new(&xo, &so, &err);
 	if (!x) {
 		ck_assert_int_eq(errno, EOPNOTSUPP);
-		ck_assert_msg(strstr(err, "no RDMA device found") ||
-			      strstr(err, "built without rdma-core") ||
-			      strstr(err, "cannot open RDMA device"),
-			      "got '%s'", err);
+		ck_assert_msg(
+			strstr(err.msg, "no RDMA device found") ||
+				strstr(err.msg, "built without rdma-core") ||
+				strstr(err.msg, "cannot open RDMA device"),
+			"got '%s'", err.msg);
 	}
 	xfer_free(x);
 	xo.device = "no_such_device0";
-	x = xfer_new(&xo, &so, err, sizeof(err));
+	x = xfer_new(&xo, &so, &err);
 	ck_assert_ptr_null(x);
 	ck_assert_int_eq(errno, EOPNOTSUPP);
-	ck_assert_msg(strstr(err, "no RDMA device found") ||
-		      strstr(err, "RDMA device 'no_such_device0' not found") ||
-		      strstr(err, "built without rdma-core"), "got '%s'", err);
+	ck_assert_msg(
+		strstr(err.msg, "no RDMA device found") ||
+			strstr(err.msg,
+			       "RDMA device 'no_such_device0' not found") ||
+			strstr(err.msg, "built without rdma-core"),
+		"got '%s'", err.msg);
 }
 END_TEST
 

@@ -78,6 +78,25 @@ static char *get_str(struct mc_store *s, const char *k)
 	return out;
 }
 
+/* mc_segment_unmount as HTTP calls it: only segments of @kind count. */
+static bool kind_is(const struct mc_seg_info *si, void *kind)
+{
+	return si->kind == *(const enum mc_seg_kind *)kind;
+}
+
+static int unmount(struct mc_store *s, const char *const *ids, size_t n,
+		   enum mc_seg_kind kind, unsigned grace,
+		   char (**failed)[MC_ID_LEN + 1], size_t *nf, struct mc_err *e)
+{
+	struct mc_unmount_req req = {.ids = ids,
+				     .n = n,
+				     .grace_s = grace,
+				     .accept = kind_is,
+				     .accept_arg = &kind};
+
+	return mc_segment_unmount(s, &req, failed, nf, e);
+}
+
 START_TEST(test_mount_basic)
 {
 	struct mc_store *s = new_store(1);
@@ -320,22 +339,22 @@ START_TEST(test_unmount)
 	/* Unknown or wrong-kind ids: nothing happens. */
 	ids[0] = a;
 	ids[1] = "00000000-0000-0000-0000-000000000000";
-	ck_assert_int_eq(mc_segment_unmount(s, ids, 2, MC_SEG_ALLOC, 0, &failed,
-					    &nf, &e), -ENOENT);
+	ck_assert_int_eq(unmount(s, ids, 2, MC_SEG_ALLOC, 0, &failed, &nf, &e),
+			 -ENOENT);
 	ck_assert_uint_eq(nf, 1);
 	ck_assert_str_eq(failed[0], ids[1]);
 	free(failed);
-	ck_assert_int_eq(mc_segment_unmount(s, ids, 1, MC_SEG_SHM, 0, &failed,
-					    &nf, &e), -ENOENT);
+	ck_assert_int_eq(unmount(s, ids, 1, MC_SEG_SHM, 0, &failed, &nf, &e),
+			 -ENOENT);
 	free(failed);
-	ck_assert_int_eq(mc_segment_unmount(s, ids, 0, MC_SEG_ALLOC, 0, NULL,
-					    NULL, &e), -EINVAL);
-	ck_assert_int_eq(mc_segment_unmount(s, ids, 1, MC_SEG_ALLOC, 3601, NULL,
-					    NULL, &e), -EINVAL);
+	ck_assert_int_eq(unmount(s, ids, 0, MC_SEG_ALLOC, 0, NULL, NULL, &e),
+			 -EINVAL);
+	ck_assert_int_eq(unmount(s, ids, 1, MC_SEG_ALLOC, 3601, NULL, NULL, &e),
+			 -EINVAL);
 
 	/* Unmount a: "only-a" goes, "both" survives with one replica. */
-	ck_assert_int_eq(mc_segment_unmount(s, ids, 1, MC_SEG_ALLOC, 0, NULL,
-					    NULL, &e), 0);
+	ck_assert_int_eq(unmount(s, ids, 1, MC_SEG_ALLOC, 0, NULL, NULL, &e),
+			 0);
 	ck_assert_int_eq(mc_exist(s, "only-a", 6), 0);
 	ck_assert_int_eq(mc_query(s, "both", 4, d, 2), 1);
 	ck_assert_str_eq(d[0].seg_id, b);
@@ -347,8 +366,8 @@ START_TEST(test_unmount)
 
 	/* Grace: readable and listed as draining, no new allocations. */
 	ids[0] = b;
-	ck_assert_int_eq(mc_segment_unmount(s, ids, 1, MC_SEG_ALLOC, 2, NULL,
-					    NULL, &e), 0);
+	ck_assert_int_eq(unmount(s, ids, 1, MC_SEG_ALLOC, 2, NULL, NULL, &e),
+			 0);
 	ck_assert_int_eq(mc_segment_info(s, b, &si), 0);
 	ck_assert_int_eq(si.state, MC_SEG_DRAINING);
 	v = get_str(s, "both");
@@ -380,8 +399,8 @@ START_TEST(test_unmount_keeps_reader_bytes)
 	mount(s, 16 * MiB, NULL, a);
 	ck_assert_int_eq(put_str(s, "k", "still-here"), 0);
 	ck_assert_int_eq(mc_get(s, "k", 1, &r), 0);
-	ck_assert_int_eq(mc_segment_unmount(s, ids, 1, MC_SEG_ALLOC, 0, NULL,
-					    NULL, NULL), 0);
+	ck_assert_int_eq(unmount(s, ids, 1, MC_SEG_ALLOC, 0, NULL, NULL, NULL),
+			 0);
 	ck_assert_int_eq(mc_exist(s, "k", 1), 0);
 	/* The mapping lives until the last reader lets go. */
 	ck_assert(!memcmp(mc_ref_data(r), "still-here", 10));
@@ -447,13 +466,30 @@ START_TEST(test_shm)
 
 	/* Unmounting as alloc is refused; as shm it works, file intact. */
 	const char *ids[] = { res.ids[0] };
-	ck_assert_int_eq(mc_segment_unmount(s, ids, 1, MC_SEG_ALLOC, 0, NULL,
-					    NULL, NULL), -ENOENT);
-	ck_assert_int_eq(mc_segment_unmount(s, ids, 1, MC_SEG_SHM, 0, NULL,
-					    NULL, NULL), 0);
+	ck_assert_int_eq(unmount(s, ids, 1, MC_SEG_ALLOC, 0, NULL, NULL, NULL),
+			 -ENOENT);
+	ck_assert_int_eq(unmount(s, ids, 1, MC_SEG_SHM, 0, NULL, NULL, NULL),
+			 0);
 	ck_assert_int_eq(pread(fd, buf, 12, at), 12);
 	ck_assert(!memcmp(buf, "shared-bytes", 12));
 	free(res.ids);
+
+	/* Without a condition the core takes a mixed set at once, or none. */
+	struct mc_mount_result ra = {0};
+	struct mc_mount_req a = {.size = 16 * MiB};
+	ck_assert_int_eq(mc_segment_mount(s, &r, &res, &e), 0);
+	ck_assert_int_eq(mc_segment_mount(s, &a, &ra, &e), 0);
+	const char *mixed[] = {res.ids[0], ra.ids[0], "no-such-id"};
+	struct mc_unmount_req ur = {.ids = mixed, .n = 3};
+	ck_assert_int_eq(mc_segment_unmount(s, &ur, NULL, NULL, &e), -ENOENT);
+	ck_assert_int_eq(mc_segment_info(s, res.ids[0], &si), 0);
+	ck_assert_int_eq(mc_segment_info(s, ra.ids[0], &si), 0);
+	ur.n = 2;
+	ck_assert_int_eq(mc_segment_unmount(s, &ur, NULL, NULL, &e), 0);
+	ck_assert_int_eq(mc_segment_info(s, res.ids[0], &si), -ENOENT);
+	ck_assert_int_eq(mc_segment_info(s, ra.ids[0], &si), -ENOENT);
+	free(res.ids);
+	free(ra.ids);
 	close(fd);
 	unlink(path);
 	mc_store_free(s);

@@ -42,7 +42,7 @@ static void start_port_n(unsigned stall_ms, unsigned replicas)
 				   .device = "", .stall_ms = stall_ms };
 	struct mc_mount_req mr = { .size = 64ull << 20 };
 	struct mc_mount_result res = { 0 };
-	char err[256] = "";
+	struct mc_err err = {0};
 
 	mc_store_opts_default(&so);
 	so.replica_num = replicas;
@@ -50,16 +50,15 @@ static void start_port_n(unsigned stall_ms, unsigned replicas)
 	so.now_ms = test_clock;
 	so.clock_arg = &fake_now;
 	so.put_timeout_ms = 5000;
-	X = xfer_new(&xo, &so, err, sizeof(err));
-	ck_assert_msg(X, "xfer_new: %s", err);
+	X = xfer_new(&xo, &so, &err);
+	ck_assert_msg(X, "xfer_new: %s", err.msg);
 	S = mc_store_new(&so, NULL);
 	ck_assert_ptr_nonnull(S);
 	for (unsigned i = 0; i < replicas; i++) {
 		ck_assert_int_eq(mc_segment_mount(S, &mr, &res, NULL), 0);
 		free(res.ids);
 	}
-	ck_assert_msg(xfer_start(X, S, err, sizeof(err)) == 0,
-		      "xfer_start: %s", err);
+	ck_assert_msg(xfer_start(X, S, &err) == 0, "xfer_start: %s", err.msg);
 	PORT = xfer_port(X);
 	ck_assert_uint_ne(PORT, 0);
 }
@@ -812,7 +811,7 @@ END_TEST
 START_TEST(test_bad_options)
 {
 	struct mc_store_opts so;
-	char err[256];
+	struct mc_err err = {0};
 	static const struct {
 		const char *host, *protocol, *want;
 		unsigned port;
@@ -831,17 +830,16 @@ START_TEST(test_bad_options)
 		struct xfer *x;
 
 		mc_store_opts_default(&so);
-		err[0] = 0;
-		x = xfer_new(&xo, &so, err, sizeof(err));
+		err.msg[0] = 0;
+		x = xfer_new(&xo, &so, &err);
 		if (x) {
 			struct mc_store *s = mc_store_new(&so, NULL);
-			ck_assert_int_lt(xfer_start(x, s, err, sizeof(err)),
-					 0);
+			ck_assert_int_lt(xfer_start(x, s, &err), 0);
 			xfer_free(x);
 			mc_store_free(s);
 		}
-		ck_assert_msg(strstr(err, t[i].want), "%s: got '%s'",
-			      t[i].want, err);
+		ck_assert_msg(strstr(err.msg, t[i].want), "%s: got '%s'",
+			      t[i].want, err.msg);
 	}
 }
 END_TEST
@@ -850,13 +848,13 @@ START_TEST(test_port_in_use)
 {
 	struct mc_store_opts so;
 	struct xfer_opts xo = { .host = "127.0.0.1", .port = PORT };
-	char err[256] = "";
+	struct mc_err err = {0};
 
 	mc_store_opts_default(&so);
-	struct xfer *x = xfer_new(&xo, &so, err, sizeof(err));
+	struct xfer *x = xfer_new(&xo, &so, &err);
 	struct mc_store *s = mc_store_new(&so, NULL);
-	ck_assert_int_eq(xfer_start(x, s, err, sizeof(err)), -EADDRINUSE);
-	ck_assert_ptr_nonnull(strstr(err, "cannot listen on '127.0.0.1'"));
+	ck_assert_int_eq(xfer_start(x, s, &err), -EADDRINUSE);
+	ck_assert_ptr_nonnull(strstr(err.msg, "cannot listen on '127.0.0.1'"));
 	xfer_free(x);
 	mc_store_free(s);
 }

@@ -293,25 +293,26 @@ START_TEST(test_keys)
 	};
 	struct mc_buf b = MC_BUF_INIT;
 	char *big = malloc(3 * MC_KEY_MAX + 4);
-	const char *msg;
+	struct mc_err me;
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		msg = NULL;
-		int rc = web_key_decode(t[i].raw, strlen(t[i].raw), &b, &msg);
+		me.msg[0] = '\0';
+		int rc = web_key_decode(t[i].raw, strlen(t[i].raw), &b, &me);
 
 		ck_assert_msg(rc == t[i].rc, "'%s': %d", t[i].raw, rc);
 		if (rc == 0)
 			ck_assert_str_eq(b.data, t[i].key);
 		else
-			ck_assert_ptr_nonnull(msg);
+			ck_assert(me.msg[0]);
 	}
 	/* 4096 bytes is the longest key, also when it arrives encoded */
 	memset(big, 'k', MC_KEY_MAX + 1);
-	ck_assert_int_eq(web_key_decode(big, MC_KEY_MAX, &b, &msg), 0);
-	ck_assert_int_eq(web_key_decode(big, MC_KEY_MAX + 1, &b, &msg), -EINVAL);
+	ck_assert_int_eq(web_key_decode(big, MC_KEY_MAX, &b, &me), 0);
+	ck_assert_int_eq(web_key_decode(big, MC_KEY_MAX + 1, &b, &me), -EINVAL);
+	ck_assert_int_eq(me.code, MC_INVALID_KEY);
 	for (size_t i = 0; i < MC_KEY_MAX; i++)
 		memcpy(big + 3 * i, "%41", 3);
-	ck_assert_int_eq(web_key_decode(big, 3 * MC_KEY_MAX, &b, &msg), 0);
+	ck_assert_int_eq(web_key_decode(big, 3 * MC_KEY_MAX, &b, &me), 0);
 	ck_assert_uint_eq(b.len, MC_KEY_MAX);
 	free(big);
 	mc_buf_release(&b);
@@ -329,36 +330,37 @@ START_TEST(test_json_hostile)
 		"{\"a\":1", "{\"a\":\"unterminated}", "{\"a\":NaN}",
 		"{'a':1}", "{\"a\":'b'}", "{\"a\":Infinity}", "{\"a\":-Infinity}",
 	};
-	const char *msg;
+	struct mc_err me;
 	struct json_object *o;
 	char *deep;
 	size_t n = 100000;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		msg = NULL;
-		o = web_json_parse_object(bad[i], strlen(bad[i]), &msg);
+		me.msg[0] = '\0';
+		o = web_json_parse_object(bad[i], strlen(bad[i]), &me);
 		ck_assert_msg(o == NULL, "accepted '%s'", bad[i]);
-		ck_assert_ptr_nonnull(msg);
+		ck_assert(me.msg[0]);
 	}
 	/* a NUL inside the body */
-	ck_assert_ptr_null(web_json_parse_object("{\"a\":1}\0", 8, &msg));
-	ck_assert_ptr_null(web_json_parse_object("{\"a\":\0\"1\"}", 10, &msg));
+	ck_assert_ptr_null(web_json_parse_object("{\"a\":1}\0", 8, &me));
+	ck_assert_ptr_null(web_json_parse_object("{\"a\":\0\"1\"}", 10, &me));
 	/* 100000 '[' must fail fast, not recurse */
 	deep = malloc(n + 8);
 	memcpy(deep, "{\"a\":", 5);
 	memset(deep + 5, '[', n);
-	o = web_json_parse_object(deep, n + 5, &msg);
+	o = web_json_parse_object(deep, n + 5, &me);
 	ck_assert_ptr_null(o);
-	ck_assert_str_eq(msg, "Invalid JSON body, nested too deep");
+	ck_assert_str_eq(me.msg, "Invalid JSON body, nested too deep");
+	ck_assert_int_eq(me.code, MC_INVALID_PARAMS);
 	free(deep);
 
-	o = web_json_parse_object(" {\"a\":\"\\u00e9\"}\r\n", 17, &msg);
+	o = web_json_parse_object(" {\"a\":\"\\u00e9\"}\r\n", 17, &me);
 	ck_assert_ptr_nonnull(o);
 	json_object_put(o);
 	/* quotes, escapes and odd letters inside strings are fine */
 	static const char ok[] =
 		"{\"a'\":\"x\\\"'NaN\",\"b\":[true,false,null,-1.5e3]}";
-	o = web_json_parse_object(ok, strlen(ok), &msg);
+	o = web_json_parse_object(ok, strlen(ok), &me);
 	ck_assert_ptr_nonnull(o);
 	json_object_put(o);
 }
@@ -366,8 +368,8 @@ END_TEST
 
 static struct json_object *obj(const char *s)
 {
-	const char *msg;
-	struct json_object *o = web_json_parse_object(s, strlen(s), &msg);
+	struct mc_err me;
+	struct json_object *o = web_json_parse_object(s, strlen(s), &me);
 
 	ck_assert_msg(o != NULL, "cannot parse '%s'", s);
 	return o;
@@ -379,40 +381,30 @@ START_TEST(test_json_fields)
 				    "\"f\":1.5,\"n\":null,\"big\":"
 				    "9223372036854775808,\"max\":"
 				    "9223372036854775807,\"neg\":-3}");
-	char msg[128];
+	struct mc_err me = {0};
 	const char *s;
 	size_t len;
 	int64_t v;
 
-	ck_assert_int_eq(web_json_string(o, "s", &s, &len, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(web_json_string(o, "s", &s, &len, &me), 0);
 	ck_assert_uint_eq(len, 3);
-	ck_assert_int_eq(web_json_string(o, "i", &s, &len, msg, sizeof(msg)),
-			 -EINVAL);
-	ck_assert_str_eq(msg, "Invalid i, must be a string");
-	ck_assert_int_eq(web_json_string(o, "x", &s, &len, msg, sizeof(msg)),
-			 -ENOENT);
-	ck_assert_int_eq(web_json_string(o, "n", &s, &len, msg, sizeof(msg)),
-			 -ENOENT);
-	ck_assert_int_eq(web_json_int(o, "i", 0, 10, &v, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(web_json_string(o, "i", &s, &len, &me), -EINVAL);
+	ck_assert_str_eq(me.msg, "Invalid i, must be a string");
+	ck_assert_int_eq(web_json_string(o, "x", &s, &len, &me), -ENOENT);
+	ck_assert_int_eq(web_json_string(o, "n", &s, &len, &me), -ENOENT);
+	ck_assert_int_eq(web_json_int(o, "i", 0, 10, &v, &me), 0);
 	ck_assert_int_eq(v, 5);
-	ck_assert_int_eq(web_json_int(o, "i", 6, 10, &v, msg, sizeof(msg)),
+	ck_assert_int_eq(web_json_int(o, "i", 6, 10, &v, &me), -EINVAL);
+	ck_assert_int_eq(web_json_int(o, "b", 0, 10, &v, &me), -EINVAL);
+	ck_assert(strstr(me.msg, "Invalid b") != NULL);
+	ck_assert_int_eq(web_json_int(o, "f", 0, 10, &v, &me), -EINVAL);
+	ck_assert_int_eq(web_json_int(o, "s", 0, 10, &v, &me), -EINVAL);
+	ck_assert_int_eq(web_json_int(o, "big", 0, INT64_MAX, &v, &me),
 			 -EINVAL);
-	ck_assert_int_eq(web_json_int(o, "b", 0, 10, &v, msg, sizeof(msg)),
-			 -EINVAL);
-	ck_assert(strstr(msg, "Invalid b") != NULL);
-	ck_assert_int_eq(web_json_int(o, "f", 0, 10, &v, msg, sizeof(msg)),
-			 -EINVAL);
-	ck_assert_int_eq(web_json_int(o, "s", 0, 10, &v, msg, sizeof(msg)),
-			 -EINVAL);
-	ck_assert_int_eq(web_json_int(o, "big", 0, INT64_MAX, &v, msg,
-				     sizeof(msg)), -EINVAL);
-	ck_assert_int_eq(web_json_int(o, "max", 0, INT64_MAX, &v, msg,
-				     sizeof(msg)), 0);
+	ck_assert_int_eq(web_json_int(o, "max", 0, INT64_MAX, &v, &me), 0);
 	ck_assert_int_eq(v, INT64_MAX);
-	ck_assert_int_eq(web_json_int(o, "neg", 0, 10, &v, msg, sizeof(msg)),
-			 -EINVAL);
-	ck_assert_int_eq(web_json_int(o, "x", 0, 10, &v, msg, sizeof(msg)),
-			 -ENOENT);
+	ck_assert_int_eq(web_json_int(o, "neg", 0, 10, &v, &me), -EINVAL);
+	ck_assert_int_eq(web_json_int(o, "x", 0, 10, &v, &me), -ENOENT);
 	json_object_put(o);
 }
 END_TEST
@@ -430,22 +422,22 @@ START_TEST(test_mount_size)
 		"{\"size\":[1]}", "{\"size\":{}}", "{\"size\":1e3}",
 	};
 	struct mc_mount_req req;
-	char msg[160];
+	struct mc_err me = {0};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct json_object *o = obj(bad[i]);
 
-		ck_assert_msg(web_api_parse_mount(o, false, &req, msg,
-						 sizeof(msg)) == -EINVAL,
+		ck_assert_msg(web_api_parse_mount(o, false, &req, &me) ==
+				      -EINVAL,
 			      "accepted %s", bad[i]);
-		ck_assert_str_eq(msg, "Invalid size, must be a positive integer");
+		ck_assert_str_eq(me.msg,
+				 "Invalid size, must be a positive integer");
 		json_object_put(o);
 	}
 	struct json_object *o = obj("{\"size\":9223372036854775807,"
 				    "\"protocol\":\"tcp\",\"location\":\"l\","
 				    "\"name\":\"n\"}");
-	ck_assert_int_eq(web_api_parse_mount(o, false, &req, msg, sizeof(msg)),
-			 0);
+	ck_assert_int_eq(web_api_parse_mount(o, false, &req, &me), 0);
 	ck_assert_uint_eq(req.size, INT64_MAX);
 	ck_assert_str_eq(req.protocol, "tcp");
 	ck_assert_str_eq(req.location, "l");
@@ -454,14 +446,12 @@ START_TEST(test_mount_size)
 	json_object_put(o);
 
 	o = obj("{\"size\":1,\"protocol\":5}");
-	ck_assert_int_eq(web_api_parse_mount(o, false, &req, msg, sizeof(msg)),
-			 -EINVAL);
-	ck_assert_str_eq(msg, "Invalid protocol, must be a string");
+	ck_assert_int_eq(web_api_parse_mount(o, false, &req, &me), -EINVAL);
+	ck_assert_str_eq(me.msg, "Invalid protocol, must be a string");
 	json_object_put(o);
 	o = obj("{\"size\":1,\"location\":\"a\\u0000\"}");
-	ck_assert_int_eq(web_api_parse_mount(o, false, &req, msg, sizeof(msg)),
-			 -EINVAL);
-	ck_assert(strstr(msg, "location") != NULL);
+	ck_assert_int_eq(web_api_parse_mount(o, false, &req, &me), -EINVAL);
+	ck_assert(strstr(me.msg, "location") != NULL);
 	json_object_put(o);
 }
 END_TEST
@@ -504,13 +494,13 @@ START_TEST(test_mount_shm)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct json_object *o = obj(t[i].body);
 		struct mc_mount_req req;
-		char msg[160] = "";
-		int rc = web_api_parse_mount(o, true, &req, msg, sizeof(msg));
+		struct mc_err me = {0};
+		int rc = web_api_parse_mount(o, true, &req, &me);
 
 		ck_assert_msg(rc == t[i].rc, "%s: %d", t[i].body, rc);
 		if (rc) {
-			ck_assert_msg(strstr(msg, t[i].field) != NULL,
-				      "%s: '%s'", t[i].body, msg);
+			ck_assert_msg(strstr(me.msg, t[i].field) != NULL,
+				      "%s: '%s'", t[i].body, me.msg);
 		} else {
 			ck_assert_str_eq(req.shm_name, t[i].name);
 			ck_assert_uint_eq(req.offset, t[i].offset);
@@ -561,9 +551,8 @@ START_TEST(test_unmount)
 		const char *ids[4];
 		size_t n = 99;
 		unsigned grace = 99;
-		char msg[160] = "";
-		int rc = web_api_parse_unmount(o, ids, 4, &n, &grace, msg,
-					      sizeof(msg));
+		struct mc_err me = {0};
+		int rc = web_api_parse_unmount(o, ids, 4, &n, &grace, &me);
 
 		ck_assert_msg(rc == t[i].rc, "%s: %d", t[i].body, rc);
 		if (rc == 0) {
@@ -571,7 +560,7 @@ START_TEST(test_unmount)
 			ck_assert_uint_eq(grace, t[i].grace);
 			ck_assert_str_eq(ids[0], "a");
 		} else {
-			ck_assert(msg[0] != '\0');
+			ck_assert(me.msg[0] != '\0');
 		}
 		json_object_put(o);
 	}
@@ -616,7 +605,7 @@ START_TEST(test_start)
 	struct mc_store *s;
 	struct web_opts o = { .host = "127.0.0.1", .port = 0, .threads = 2 };
 	struct web *w;
-	char err[256];
+	struct mc_err err = {0};
 
 	mc_store_opts_default(&so);
 	so.manual_tick = true;
@@ -624,8 +613,8 @@ START_TEST(test_start)
 	ck_assert_ptr_nonnull(s);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		o.host = bad[i];
-		err[0] = '\0';
-		w = web_start(s, &o, err, sizeof(err));
+		err.msg[0] = '\0';
+		w = web_start(s, &o, &err);
 		if (!bad[i][0]) {
 			/* empty means the default, 127.0.0.1 */
 			ck_assert_ptr_nonnull(w);
@@ -633,23 +622,23 @@ START_TEST(test_start)
 			continue;
 		}
 		ck_assert_msg(w == NULL, "started on '%s'", bad[i]);
-		ck_assert_msg(strstr(err, bad[i]) != NULL, "'%s': %s", bad[i],
-			      err);
+		ck_assert_msg(strstr(err.msg, bad[i]) != NULL, "'%s': %s",
+			      bad[i], err.msg);
 	}
 	o.host = "localhost";
-	w = web_start(s, &o, err, sizeof(err));
+	w = web_start(s, &o, &err);
 	ck_assert_ptr_nonnull(w);
 	ck_assert_uint_gt(web_port(w), 0);
 	/* the same port again is taken */
 	o.port = web_port(w);
 	o.host = "127.0.0.1";
-	ck_assert_ptr_null(web_start(s, &o, err, sizeof(err)));
-	ck_assert(strstr(err, "cannot listen") != NULL);
+	ck_assert_ptr_null(web_start(s, &o, &err));
+	ck_assert(strstr(err.msg, "cannot listen") != NULL);
 	web_stop(w);
 	o.port = 0;
 	o.auth_token = " \n";
-	ck_assert_ptr_null(web_start(s, &o, err, sizeof(err)));
-	ck_assert_str_eq(err, "the auth token is empty");
+	ck_assert_ptr_null(web_start(s, &o, &err));
+	ck_assert_str_eq(err.msg, "the auth token is empty");
 	mc_store_free(s);
 }
 END_TEST

@@ -50,24 +50,19 @@ void web_api_thread_exit(void);
 /*
  * Checks a /api/mount (@shm false) or /api/mount_shm (@shm true) body and
  * fills @req (its strings point into @o). 0, or -EINVAL with a message
- * naming the field in @msg.
+ * naming the field in @err.
  */
 int web_api_parse_mount(struct json_object *o, bool shm,
-		       struct mc_mount_req *req, char *msg, size_t msglen);
+			struct mc_mount_req *req, struct mc_err *err);
 
 /*
  * Checks an unmount body: segment_ids (a string or a non-empty list of
- * strings) and grace_period_seconds (an integer 0..3600, default 0).
+ * strings) and grace_period_seconds (an integer 0..MC_GRACE_MAX, default 0).
  * Fills @ids (at most @max, pointing into @o) and *n. 0, or -EINVAL with
- * @msg; -E2BIG when more than @max ids.
+ * @err; -E2BIG when more than @max ids.
  */
-int web_api_parse_unmount(struct json_object *o, const char **ids,
-			 size_t max, size_t *n, unsigned *grace, char *msg,
-			 size_t msglen);
-
-/* Whether @rest of /api/mount_shm "name" is acceptable after dropping one
- * leading '/': non-empty, no '/', not "." or "..". */
-bool web_api_shm_name_ok(const char *name);
+int web_api_parse_unmount(struct json_object *o, const char **ids, size_t max,
+			  size_t *n, unsigned *grace, struct mc_err *err);
 
 /*
  * A ?force= value: absent, "true"/"1"/"yes" or "false"/"0"/"no".

@@ -44,10 +44,10 @@ void web_api_summary(struct web_req *r)
 
 void web_api_query_key(struct web_req *r)
 {
-	const char *msg;
+	struct mc_err e = {0};
 	int rc = web_query_get(r->query, "key", r->scratch);
 
-	if (rc < 0 || web_key_check(r->scratch->data, r->scratch->len, &msg)) {
+	if (rc < 0 || web_key_check(r->scratch->data, r->scratch->len, &e)) {
 		web_resp_error(r, 400, "INVALID_PARAMS");
 		return;
 	}
@@ -351,7 +351,7 @@ void web_api_batch_query_keys(struct web_req *r)
 	dec = r->scratch->data;
 	batch_reserve(b, count);
 	for (size_t i = 0; i <= rawlen; i++) {
-		const char *msg;
+		struct mc_err e = {0};
 		ssize_t n;
 
 		if (i < rawlen && raw[i] != ',')
@@ -364,8 +364,8 @@ void web_api_batch_query_keys(struct web_req *r)
 		}
 		if (n > 0) {
 			if (web_key_check(dec + r->scratch->len, (size_t)n,
-					 &msg)) {
-				web_resp_error(r, 400, msg);
+					  &e)) {
+				web_resp_error(r, 400, e.msg);
 				return;
 			}
 			if (batch_add(b, dec, r->scratch->len, (size_t)n))

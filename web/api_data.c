@@ -23,7 +23,7 @@
 
 struct json_object *web_api_body_json(struct web_req *r)
 {
-	const char *msg;
+	struct mc_err e = {0};
 	struct json_object *o;
 	int rc = web_req_body(r, r->scratch);
 
@@ -31,9 +31,9 @@ struct json_object *web_api_body_json(struct web_req *r)
 		web_resp_body_error(r, rc);
 		return NULL;
 	}
-	o = web_json_parse_object(r->scratch->data, r->scratch->len, &msg);
+	o = web_json_parse_object(r->scratch->data, r->scratch->len, &e);
 	if (!o)
-		web_resp_error(r, 400, msg);
+		web_resp_error(r, 400, e.msg);
 	return o;
 }
 
@@ -68,10 +68,10 @@ int web_api_parse_force(const char *query, bool *force)
  * answering 400. */
 static ssize_t path_key(struct web_req *r, char *key)
 {
-	const char *msg;
+	struct mc_err e = {0};
 
-	if (web_key_decode(r->arg, r->arg_len, r->scratch, &msg)) {
-		web_resp_error(r, 400, msg);
+	if (web_key_decode(r->arg, r->arg_len, r->scratch, &e)) {
+		web_resp_error(r, 400, e.msg);
 		return -1;
 	}
 	memcpy(key, r->scratch->data, r->scratch->len);
@@ -86,23 +86,21 @@ static void not_found(struct web_req *r)
 void web_api_put_json(struct web_req *r)
 {
 	struct json_object *o = web_api_body_json(r);
-	const char *key, *val, *msg;
+	const char *key, *val;
 	size_t klen, vlen;
-	struct mc_err e = { 0 };
-	char m[160];
+	struct mc_err e = {0};
 	int rk, rv, rc;
 
 	if (!o)
 		return;
-	rk = web_json_string(o, "key", &key, &klen, m, sizeof(m));
-	rv = rk == -EINVAL ? 0 : web_json_string(o, "value", &val, &vlen, m,
-						 sizeof(m));
+	rk = web_json_string(o, "key", &key, &klen, &e);
+	rv = rk == -EINVAL ? 0 : web_json_string(o, "value", &val, &vlen, &e);
 	if (rk == -EINVAL || rv == -EINVAL) {
-		web_resp_error(r, 400, m);
+		web_resp_error(r, 400, e.msg);
 	} else if (rk || rv || klen == 0 || vlen == 0) {
 		web_resp_error(r, 400, "Missing key or value");
-	} else if (web_key_check(key, klen, &msg)) {
-		web_resp_error(r, 400, msg);
+	} else if (web_key_check(key, klen, &e)) {
+		web_resp_error(r, 400, e.msg);
 	} else if ((rc = mc_put(r->s, key, klen, val, vlen, &e)) < 0) {
 		web_resp_errno(r, rc, &e, "Put failed");
 	} else {
@@ -279,20 +277,19 @@ void web_api_remove_all(struct web_req *r)
 static int body_key(struct web_req *r, struct json_object *o,
 		    const char **key, size_t *klen)
 {
-	char m[160];
-	const char *msg;
-	int rc = web_json_string(o, "key", key, klen, m, sizeof(m));
+	struct mc_err e = {0};
+	int rc = web_json_string(o, "key", key, klen, &e);
 
 	if (rc == -ENOENT) {
 		web_resp_error(r, 400, "Missing key");
 		return -1;
 	}
 	if (rc < 0) {
-		web_resp_error(r, 400, m);
+		web_resp_error(r, 400, e.msg);
 		return -1;
 	}
-	if (web_key_check(*key, *klen, &msg)) {
-		web_resp_error(r, 400, msg);
+	if (web_key_check(*key, *klen, &e)) {
+		web_resp_error(r, 400, e.msg);
 		return -1;
 	}
 	return 0;
@@ -305,15 +302,14 @@ void web_api_put_start(struct web_req *r)
 	size_t klen;
 	int64_t size;
 	struct mc_put *p;
-	struct mc_err e = { 0 };
-	char m[160];
+	struct mc_err e = {0};
 	int rc;
 
 	if (!o)
 		return;
 	if (body_key(r, o, &key, &klen))
 		goto out;
-	if (web_json_int(o, "size", 1, INT64_MAX, &size, m, sizeof(m))) {
+	if (web_json_int(o, "size", 1, INT64_MAX, &size, &e)) {
 		web_resp_error(r, 400, "Invalid size, must be a positive integer");
 		goto out;
 	}

@@ -18,83 +18,89 @@
 
 #define UNMOUNT_MAX 1024        /* ids per unmount request */
 
-bool web_api_shm_name_ok(const char *name)
-{
-	if (*name == '/')
-		name++;
-	return *name && !strchr(name, '/') && strcmp(name, ".") != 0 &&
-	       strcmp(name, "..") != 0;
-}
-
-/* An optional string field without NUL bytes: 0, or -EINVAL with @msg. */
+/* An optional string field without NUL bytes: 0, or -EINVAL with @err. */
 static int opt_string(struct json_object *o, const char *field,
-		      const char **out, char *msg, size_t msglen)
+		      const char **out, struct mc_err *err)
 {
 	size_t n;
-	int rc = web_json_string(o, field, out, &n, msg, msglen);
+	int rc = web_json_string(o, field, out, &n, err);
 
 	if (rc == -ENOENT) {
 		*out = NULL;
 		return 0;
 	}
 	if (rc == 0 && memchr(*out, '\0', n)) {
-		snprintf(msg, msglen, "Invalid %s, must not contain NUL", field);
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "Invalid %s, must not contain NUL", field);
 		return -EINVAL;
 	}
 	return rc;
 }
 
 int web_api_parse_mount(struct json_object *o, bool shm,
-		       struct mc_mount_req *req, char *msg, size_t msglen)
+			struct mc_mount_req *req, struct mc_err *err)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	int64_t v;
 	int rc;
 
 	memset(req, 0, sizeof(*req));
-	if (web_json_int(o, "size", 1, INT64_MAX, &v, msg, msglen)) {
-		snprintf(msg, msglen, "Invalid size, must be a positive integer");
+	if (web_json_int(o, "size", 1, INT64_MAX, &v, err)) {
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "Invalid size, must be a positive integer");
 		return -EINVAL;
 	}
 	req->size = (uint64_t)v;
 	if (shm) {
 		const char *name;
 
-		rc = opt_string(o, "name", &name, msg, msglen);
+		rc = opt_string(o, "name", &name, err);
 		if (rc)
 			return rc;
 		if (!name) {
-			snprintf(msg, msglen, "Missing name");
+			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				   "Missing name");
 			return -EINVAL;
 		}
-		if (!web_api_shm_name_ok(name)) {
-			snprintf(msg, msglen, "Invalid name, must be a shared "
-				 "memory object name without '/', '.' or '..'");
+		switch (mc_shm_name_check(name)) {
+		case MC_SHM_OK:
+			break;
+		case MC_SHM_TOO_LONG:
+			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				   "Invalid name, longer than 255 "
+				   "bytes");
+			return -EINVAL;
+		default:
+			mc_err_set(
+				err, -EINVAL, MC_INVALID_PARAMS,
+				"Invalid name, must be a shared "
+				"memory object name without '/', '.' or '..'");
 			return -EINVAL;
 		}
 		req->shm_name = name + (*name == '/');
-		rc = web_json_int(o, "offset", 0, INT64_MAX, &v, msg, msglen);
+		rc = web_json_int(o, "offset", 0, INT64_MAX, &v, err);
 		if (rc == -EINVAL || (rc == 0 && v % page)) {
-			snprintf(msg, msglen, "Invalid offset, must be a "
-				 "non-negative multiple of the page size (%ld)",
-				 page);
+			mc_err_set(
+				err, -EINVAL, MC_INVALID_PARAMS,
+				"Invalid offset, must be a "
+				"non-negative multiple of the page size (%ld)",
+				page);
 			return -EINVAL;
 		}
 		req->offset = rc == 0 ? (uint64_t)v : 0;
 	} else {
-		rc = opt_string(o, "name", &req->name, msg, msglen);
+		rc = opt_string(o, "name", &req->name, err);
 		if (rc)
 			return rc;
 	}
-	rc = opt_string(o, "protocol", &req->protocol, msg, msglen);
+	rc = opt_string(o, "protocol", &req->protocol, err);
 	if (rc == 0)
-		rc = opt_string(o, "location", &req->location, msg, msglen);
+		rc = opt_string(o, "location", &req->location, err);
 	return rc;
 }
 
-int web_api_parse_unmount(struct json_object *o, const char **ids,
-			 size_t max, size_t *n, unsigned *grace, char *msg,
-			 size_t msglen)
+int web_api_parse_unmount(struct json_object *o, const char **ids, size_t max,
+			  size_t *n, unsigned *grace, struct mc_err *err)
 {
 	static const char bad_ids[] =
 		"Invalid segment_ids, must be a string or a list of strings";
@@ -104,12 +110,14 @@ int web_api_parse_unmount(struct json_object *o, const char **ids,
 
 	*n = 0;
 	if (!json_object_object_get_ex(o, "segment_ids", &v) || !v) {
-		snprintf(msg, msglen, "Missing segment_ids");
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "Missing segment_ids");
 		return -EINVAL;
 	}
 	if (json_object_is_type(v, json_type_string)) {
 		if (json_object_get_string_len(v) == 0) {
-			snprintf(msg, msglen, "Missing segment_ids");
+			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				   "Missing segment_ids");
 			return -EINVAL;
 		}
 		ids[(*n)++] = json_object_get_string(v);
@@ -117,28 +125,30 @@ int web_api_parse_unmount(struct json_object *o, const char **ids,
 		size_t len = json_object_array_length(v);
 
 		if (len == 0) {
-			snprintf(msg, msglen, "Missing segment_ids");
+			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				   "Missing segment_ids");
 			return -EINVAL;
 		}
 		if (len > max) {
-			snprintf(msg, msglen, "Too many segment_ids, at most %zu",
-				 max);
+			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				   "Too many segment_ids, at most %zu", max);
 			return -E2BIG;
 		}
 		for (size_t i = 0; i < len; i++) {
 			struct json_object *e = json_object_array_get_idx(v, i);
 
 			if (!json_object_is_type(e, json_type_string)) {
-				snprintf(msg, msglen, "%s", bad_ids);
+				mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+					   "%s", bad_ids);
 				return -EINVAL;
 			}
 			ids[(*n)++] = json_object_get_string(e);
 		}
 	} else {
-		snprintf(msg, msglen, "%s", bad_ids);
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS, "%s", bad_ids);
 		return -EINVAL;
 	}
-	rc = web_json_int(o, "grace_period_seconds", 0, 3600, &g, msg, msglen);
+	rc = web_json_int(o, "grace_period_seconds", 0, MC_GRACE_MAX, &g, err);
 	if (rc == -EINVAL)
 		return rc;
 	*grace = rc == 0 ? (unsigned)g : 0;
@@ -161,14 +171,13 @@ static void mount(struct web_req *r, bool shm)
 	struct json_object *o = web_api_body_json(r);
 	struct mc_mount_req req;
 	struct mc_mount_result res = { 0 };
-	struct mc_err e = { 0 };
-	char msg[160];
+	struct mc_err e = {0};
 	int rc;
 
 	if (!o)
 		return;
-	if (web_api_parse_mount(o, shm, &req, msg, sizeof(msg))) {
-		web_resp_error(r, 400, msg);
+	if (web_api_parse_mount(o, shm, &req, &e)) {
+		web_resp_error(r, 400, e.msg);
 		goto out;
 	}
 	rc = mc_segment_mount(r->s, &req, &res, &e);
@@ -199,6 +208,12 @@ void web_api_mount_shm(struct web_req *r)
 	mount(r, true);
 }
 
+/* /api/unmount takes alloc segments only, /api/unmount_shm shm ones. */
+static bool kind_is(const struct mc_seg_info *si, void *kind)
+{
+	return si->kind == *(const enum mc_seg_kind *)kind;
+}
+
 static void unmount(struct web_req *r, enum mc_seg_kind kind)
 {
 	struct json_object *o = web_api_body_json(r);
@@ -206,8 +221,7 @@ static void unmount(struct web_req *r, enum mc_seg_kind kind)
 	char (*failed)[MC_ID_LEN + 1] = NULL;
 	size_t n, nfailed = 0;
 	unsigned grace;
-	struct mc_err e = { 0 };
-	char msg[160];
+	struct mc_err e = {0};
 	int rc;
 
 	if (!o)
@@ -217,14 +231,17 @@ static void unmount(struct web_req *r, enum mc_seg_kind kind)
 		web_resp_error(r, 507, "Out of memory");
 		goto out;
 	}
-	rc = web_api_parse_unmount(o, ids, UNMOUNT_MAX, &n, &grace, msg,
-				  sizeof(msg));
+	rc = web_api_parse_unmount(o, ids, UNMOUNT_MAX, &n, &grace, &e);
 	if (rc) {
-		web_resp_error(r, rc == -E2BIG ? 413 : 400, msg);
+		web_resp_error(r, rc == -E2BIG ? 413 : 400, e.msg);
 		goto out;
 	}
-	rc = mc_segment_unmount(r->s, ids, n, kind, grace, &failed, &nfailed,
-				&e);
+	struct mc_unmount_req req = {.ids = ids,
+				     .n = n,
+				     .grace_s = grace,
+				     .accept = kind_is,
+				     .accept_arg = &kind};
+	rc = mc_segment_unmount(r->s, &req, &failed, &nfailed, &e);
 	if (rc == -ENOENT) {
 		struct mc_buf *x = r->scratch;
 

@@ -104,7 +104,8 @@ void web_resp_error_extra(struct web_req *r, int status, const char *msg,
 			 const char *extra);
 /*
  * A core failure: the status from the errno table; the message from @e
- * when it has one, else @fallback.
+ * when it has one, else @fallback. Text routes answer the error's name:
+ * mc_code_name(e->code) when @e has a code, else the table's name.
  */
 void web_resp_errno(struct web_req *r, int rc, const struct mc_err *e,
 		   const char *fallback);

@@ -78,21 +78,28 @@ int web_query_get(const char *q, const char *name, struct mc_buf *b)
 	return 0;
 }
 
-int web_key_check(const char *key, size_t n, const char **msg)
+int web_key_check(const char *key, size_t n, struct mc_err *err)
 {
-	if (n == 0)
-		*msg = "Missing key";
-	else if (n > MC_KEY_MAX)
-		*msg = "Invalid key, longer than 4096 bytes";
-	else if (memchr(key, '\0', n))
-		*msg = "Invalid key, must not contain NUL";
-	else
+	switch (mc_key_check(key, n)) {
+	case MC_KEY_OK:
 		return 0;
+	case MC_KEY_EMPTY:
+		mc_err_set(err, -EINVAL, MC_INVALID_KEY, "Missing key");
+		break;
+	case MC_KEY_TOO_LONG:
+		mc_err_set(err, -EINVAL, MC_INVALID_KEY,
+			   "Invalid key, longer than %d bytes", MC_KEY_MAX);
+		break;
+	case MC_KEY_HAS_NUL:
+		mc_err_set(err, -EINVAL, MC_INVALID_KEY,
+			   "Invalid key, must not contain NUL");
+		break;
+	}
 	return -EINVAL;
 }
 
 int web_key_decode(const char *raw, size_t n, struct mc_buf *b,
-		  const char **msg)
+		   struct mc_err *err)
 {
 	ssize_t dn;
 
@@ -100,12 +107,12 @@ int web_key_decode(const char *raw, size_t n, struct mc_buf *b,
 	mc_buf_grow(b, n);
 	dn = web_pct_decode(raw, n, b->data, false);
 	if (dn < 0) {
-		*msg = "Invalid key, bad percent-encoding";
-		return -EINVAL;
+		return mc_err_set(err, -EINVAL, MC_INVALID_KEY,
+				  "Invalid key, bad percent-encoding");
 	}
 	b->len = (size_t)dn;
 	b->data[dn] = '\0';
-	return web_key_check(b->data, b->len, msg);
+	return web_key_check(b->data, b->len, err);
 }
 
 /*
@@ -135,7 +142,7 @@ static bool json_plain(const char *p, size_t n)
 }
 
 struct json_object *web_json_parse_object(const char *p, size_t n,
-					 const char **msg)
+					  struct mc_err *err)
 {
 	struct json_tokener *tok = json_tokener_new_ex(WEB_JSON_DEPTH);
 	struct json_object *o;
@@ -143,7 +150,7 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 	size_t end;
 
 	if (!tok) {
-		*msg = "Out of memory";
+		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "Out of memory");
 		return NULL;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
@@ -162,13 +169,16 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 			if (json_object_is_type(o, json_type_object))
 				return o;
 			json_object_put(o);
-			*msg = "Invalid JSON body, must be an object";
+			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				   "Invalid JSON body, must be an object");
 			return NULL;
 		}
 	}
 	json_object_put(o);
-	*msg = e == json_tokener_error_depth ? "Invalid JSON body, nested too deep"
-					     : "Invalid JSON body";
+	mc_err_set(err, -EINVAL, MC_INVALID_PARAMS, "%s",
+		   e == json_tokener_error_depth
+			   ? "Invalid JSON body, nested too deep"
+			   : "Invalid JSON body");
 	return NULL;
 }
 
@@ -182,15 +192,15 @@ static struct json_object *field(struct json_object *o, const char *name)
 }
 
 int web_json_string(struct json_object *o, const char *name, const char **s,
-		   size_t *len, char *msg, size_t msglen)
+		    size_t *len, struct mc_err *err)
 {
 	struct json_object *v = field(o, name);
 
 	if (!v)
 		return -ENOENT;
 	if (!json_object_is_type(v, json_type_string)) {
-		snprintf(msg, msglen, "Invalid %s, must be a string", name);
-		return -EINVAL;
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "Invalid %s, must be a string", name);
 	}
 	*s = json_object_get_string(v);
 	if (len)
@@ -199,7 +209,7 @@ int web_json_string(struct json_object *o, const char *name, const char **s,
 }
 
 int web_json_int(struct json_object *o, const char *name, int64_t min,
-		int64_t max, int64_t *out, char *msg, size_t msglen)
+		 int64_t max, int64_t *out, struct mc_err *err)
 {
 	struct json_object *v = field(o, name);
 	int64_t i;
@@ -222,7 +232,7 @@ int web_json_int(struct json_object *o, const char *name, int64_t min,
 	*out = i;
 	return 0;
 bad:
-	snprintf(msg, msglen, "Invalid %s, must be an integer from %lld to %lld",
-		 name, (long long)min, (long long)max);
-	return -EINVAL;
+	return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			  "Invalid %s, must be an integer from %lld to %lld",
+			  name, (long long)min, (long long)max);
 }

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "err.h"
 
 struct json_object;
 
@@ -40,34 +41,35 @@ int web_query_get(const char *q, const char *name, struct mc_buf *b);
 
 /*
  * Decodes a key from the raw path rest @raw into @b ('+' stays '+').
- * 0, or -EINVAL with *msg: empty, longer than MC_KEY_MAX, holds a NUL,
- * or a bad escape.
+ * 0, or -EINVAL with @err (code INVALID_KEY) saying why in the REST
+ * routes' words: a bad escape, or the core's key rule (mc_key_check).
  */
 int web_key_decode(const char *raw, size_t n, struct mc_buf *b,
-		  const char **msg);
-/* The same checks on an already decoded key. */
-int web_key_check(const char *key, size_t n, const char **msg);
+		   struct mc_err *err);
+/* The core's key rule on an already decoded key, in the same words. */
+int web_key_check(const char *key, size_t n, struct mc_err *err);
 
 /*
  * Parses a JSON request body (strict, UTF-8 checked, at most
  * WEB_JSON_DEPTH deep, nothing but blanks after it) that must be an
- * object. Returns the object (json_object_put() it), or NULL with *msg.
+ * object. Returns the object (json_object_put() it), or NULL with @err
+ * (code INVALID_PARAMS).
  */
 struct json_object *web_json_parse_object(const char *p, size_t n,
-					 const char **msg);
+					  struct mc_err *err);
 
 /*
  * Field getters: 0 and the value; -ENOENT when the field is absent (or
  * null); -EINVAL when it has the wrong type, with "Invalid FIELD, must be
- * ..." in @msg.
+ * ..." in @err (code INVALID_PARAMS).
  */
-int web_json_string(struct json_object *o, const char *field,
-		   const char **s, size_t *len, char *msg, size_t msglen);
+int web_json_string(struct json_object *o, const char *field, const char **s,
+		    size_t *len, struct mc_err *err);
 /*
  * A JSON integer (not a bool, not a float, not a string) in
  * [@min, @max]; overflowing 64-bit values are out of range.
  */
 int web_json_int(struct json_object *o, const char *field, int64_t min,
-		int64_t max, int64_t *v, char *msg, size_t msglen);
+		 int64_t max, int64_t *v, struct mc_err *err);
 
 #endif

@@ -311,8 +311,11 @@ void web_resp_errno(struct web_req *r, int rc, const struct mc_err *e,
 {
 	const char *msg = e && e->msg[0] ? e->msg : fallback;
 
+	/* Text bodies are the error's name: the core's code when it gave
+	 * one, else the name the errno table pairs with @rc. */
 	if (req_kind(r) == WEB_BODY_TEXT)
-		msg = web_status_code_name(rc);
+		msg = e && e->code != MC_OK ? mc_code_name(e->code)
+					    : web_status_code_name(rc);
 	web_resp_error(r, web_status_from_errno(rc), msg);
 }
 
@@ -641,7 +644,7 @@ static void exit_thread(const struct mg_context *ctx, int type, void *p)
 /* ----------------------------------------------------------- lifetime */
 
 struct web *web_start(struct mc_store *s, const struct web_opts *o,
-			    char *err, size_t errlen)
+		      struct mc_err *err)
 {
 	struct web *w = calloc(1, sizeof(*w));
 	struct mg_callbacks cb = { 0 };
@@ -656,7 +659,7 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	int np;
 
 	if (!w) {
-		snprintf(err, errlen, "out of memory");
+		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
 		return NULL;
 	}
 	w->s = s;
@@ -671,7 +674,8 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		while (n && strchr(" \t\r\n", t[n - 1]))
 			n--;
 		if (n == 0) {
-			snprintf(err, errlen, "the auth token is empty");
+			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				   "the auth token is empty");
 			free(w);
 			return NULL;
 		}
@@ -688,10 +692,13 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		bool v6 = inet_pton(AF_INET6, host, &a6) == 1;
 
 		if (!v6 || !mg_check_feature(8)) {
-			snprintf(err, errlen, v6 ? "cannot listen on '%s': this "
-				 "civetweb was built without IPv6"
-				 : "bad bind address '%s': not an IPv4 or IPv6 "
-				 "address", host);
+			mc_err_set(err, -EIO, MC_INTERNAL_ERROR,
+				   v6 ? "cannot listen on '%s': this "
+					"civetweb was built without IPv6"
+				      : "bad bind address '%s': not an IPv4 or "
+					"IPv6 "
+					"address",
+				   host);
 			free(w->token);
 			free(w);
 			return NULL;
@@ -726,14 +733,15 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	mg_init_library(0);
 	w->ctx = mg_start2(&init, &ed);
 	if (!w->ctx) {
-		snprintf(err, errlen, "cannot listen on '%s': %s", ports,
-			 ebuf[0] ? ebuf : "civetweb failed to start");
+		mc_err_set(err, -EIO, MC_INTERNAL_ERROR,
+			   "cannot listen on '%s': %s", ports,
+			   ebuf[0] ? ebuf : "civetweb failed to start");
 		goto fail;
 	}
 	np = mg_get_server_ports(w->ctx, 4, sp);
 	if (np < 1) {
-		snprintf(err, errlen, "cannot find the port bound for '%s'",
-			 ports);
+		mc_err_set(err, -EIO, MC_INTERNAL_ERROR,
+			   "cannot find the port bound for '%s'", ports);
 		mg_stop(w->ctx);
 		goto fail;
 	}

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
+
 struct mc_store;
 struct web;
 
@@ -26,7 +28,7 @@ struct web_opts {
  * until web_set_ready(w, true).
  */
 struct web *web_start(struct mc_store *s, const struct web_opts *o,
-			    char *err, size_t errlen);
+		      struct mc_err *err);
 /* The port actually bound (useful with port 0). */
 unsigned web_port(const struct web *w);
 void web_set_ready(struct web *w, bool ready);

@@ -417,7 +417,7 @@ static void *loop_main(void *arg)
 	}
 }
 
-int xfer_loops_start(struct xfer *x, char *err, size_t errlen)
+int xfer_loops_start(struct xfer *x, struct mc_err *err)
 {
 	struct epoll_event e;
 	unsigned i;
@@ -427,9 +427,9 @@ int xfer_loops_start(struct xfer *x, char *err, size_t errlen)
 	x->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	x->loops = calloc(x->nloops, sizeof(*x->loops));
 	if (x->stopfd < 0 || !x->loops) {
-		snprintf(err, errlen, "cannot set up the transfer port: %s",
-			 strerror(errno));
-		return -errno;
+		return mc_err_set(err, -errno, MC_INTERNAL_ERROR,
+				  "cannot set up the transfer port: %s",
+				  strerror(errno));
 	}
 	for (i = 0; i < x->nloops; i++) {
 		x->loops[i].x = x;
@@ -453,20 +453,20 @@ int xfer_loops_start(struct xfer *x, char *err, size_t errlen)
 	return 0;
 sysfail:
 	rc = -errno;
-	snprintf(err, errlen, "cannot set up the transfer port: %s",
-		 strerror(errno));
-	return rc;
+	return mc_err_set(err, rc, MC_INTERNAL_ERROR,
+			  "cannot set up the transfer port: %s",
+			  strerror(errno));
 }
 
-int xfer_loops_run(struct xfer *x, char *err, size_t errlen)
+int xfer_loops_run(struct xfer *x, struct mc_err *err)
 {
 	for (unsigned i = 0; i < x->nloops; i++) {
 		int rc = pthread_create(&x->loops[i].th, NULL, loop_main,
 					&x->loops[i]);
 		if (rc) {
-			snprintf(err, errlen, "cannot start a transfer loop: %s",
-				 strerror(rc));
-			return -rc;
+			return mc_err_set(err, -rc, MC_INTERNAL_ERROR,
+					  "cannot start a transfer loop: %s",
+					  strerror(rc));
 		}
 		x->loops[i].running = true;
 	}

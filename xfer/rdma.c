@@ -34,7 +34,7 @@ struct xfer_rdma {
 };
 
 /* Opens the devices named in rd->device; caller holds rd->mu. */
-static int rdma_open(struct xfer_rdma *rd, char *err, size_t errlen)
+static int rdma_open(struct xfer_rdma *rd, struct mc_err *err)
 {
 	char present[XFER_RDMA_DEV_MAX][XFER_RDMA_NAME_MAX];
 	int n, rc;
@@ -42,16 +42,20 @@ static int rdma_open(struct xfer_rdma *rd, char *err, size_t errlen)
 	if (rd->ndev > 0)
 		return 0;
 	if (!rd->dev) {
-		snprintf(err, errlen, "rdma is not available: mooncaked was "
-			 "built without rdma-core");
-		return -EOPNOTSUPP;
+		return mc_err_set(err, -EOPNOTSUPP,
+				  MC_UNAVAILABLE_IN_CURRENT_STATUS,
+				  "rdma is not available: mooncaked was "
+				  "built without rdma-core");
 	}
-	n = rd->dev->list(present, XFER_RDMA_DEV_MAX, err, errlen);
+	n = rd->dev->list(present, XFER_RDMA_DEV_MAX, err);
 	if (n < 0)
 		return n == -ENOSYS ? -EOPNOTSUPP : n;
+	if (n > XFER_RDMA_DEV_MAX)
+		n = XFER_RDMA_DEV_MAX;
 	if (n == 0) {
-		snprintf(err, errlen, "no RDMA device found");
-		return -EOPNOTSUPP;
+		return mc_err_set(err, -EOPNOTSUPP,
+				  MC_UNAVAILABLE_IN_CURRENT_STATUS,
+				  "no RDMA device found");
 	}
 
 	if (!rd->device[0]) {
@@ -59,20 +63,21 @@ static int rdma_open(struct xfer_rdma *rd, char *err, size_t errlen)
 		char first[256] = "";
 
 		for (int i = 0; i < n; i++) {
-			rc = rd->dev->open(present[i], &rd->devs[0], err,
-					   errlen);
+			rc = rd->dev->open(present[i], &rd->devs[0], err);
 			if (rc == 0) {
 				snprintf(rd->names[0], XFER_RDMA_NAME_MAX,
-					 "%s", present[i]);
+					 "%.*s", XFER_RDMA_NAME_MAX - 1,
+					 present[i]);
 				rd->ndev = 1;
 				return 0;
 			}
-			mc_warn("rdma: %s", err);
+			mc_warn("rdma: %s", err->msg);
 			if (!first[0])
-				snprintf(first, sizeof(first), "%s", err);
+				snprintf(first, sizeof(first), "%s", err->msg);
 		}
-		snprintf(err, errlen, "%s", first);
-		return -EOPNOTSUPP;
+		return mc_err_set(err, -EOPNOTSUPP,
+				  MC_UNAVAILABLE_IN_CURRENT_STATUS, "%s",
+				  first);
 	}
 
 	/* Every named device must exist and open. */
@@ -80,8 +85,8 @@ static int rdma_open(struct xfer_rdma *rd, char *err, size_t errlen)
 	int opened = 0;
 
 	if (!list) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				  "out of memory");
 	}
 	rc = 0;
 	for (tok = strtok_r(list, ", \t", &save); tok && rc == 0;
@@ -96,22 +101,25 @@ static int rdma_open(struct xfer_rdma *rd, char *err, size_t errlen)
 		for (i = 0; i < n && strcmp(present[i], tok); i++)
 			;
 		if (i == n) {
-			snprintf(err, errlen, "RDMA device '%s' not found", tok);
+			mc_err_set(err, -EOPNOTSUPP,
+				   MC_UNAVAILABLE_IN_CURRENT_STATUS,
+				   "RDMA device '%s' not found", tok);
 			rc = -EOPNOTSUPP;
 		} else if (opened == XFER_RDMA_DEV_MAX) {
-			snprintf(err, errlen, "too many RDMA devices (at most %d)",
-				 XFER_RDMA_DEV_MAX);
+			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				   "too many RDMA devices (at most %d)",
+				   XFER_RDMA_DEV_MAX);
 			rc = -EINVAL;
-		} else if ((rc = rd->dev->open(tok, &rd->devs[opened], err,
-					       errlen)) == 0) {
+		} else if ((rc = rd->dev->open(tok, &rd->devs[opened], err)) ==
+			   0) {
 			snprintf(rd->names[opened++], XFER_RDMA_NAME_MAX, "%s",
 				 tok);
 		}
 	}
 	free(list);
 	if (rc == 0 && opened == 0) {
-		snprintf(err, errlen, "no RDMA device named in '%s'",
-			 rd->device);
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "no RDMA device named in '%s'", rd->device);
 		rc = -EINVAL;
 	}
 	if (rc) {
@@ -127,13 +135,13 @@ static int rdma_register(void *ctx, void *base, uint64_t size, uint32_t *rkey)
 {
 	struct xfer_rdma *rd = ctx;
 	struct rdma_reg *r;
-	char err[256] = "";
+	struct mc_err err = {0};
 	int rc, i;
 
 	pthread_mutex_lock(&rd->mu);
-	rc = rdma_open(rd, err, sizeof(err));
+	rc = rdma_open(rd, &err);
 	if (rc) {
-		mc_error("rdma registration refused: %s", err);
+		mc_error("rdma registration refused: %s", err.msg);
 		goto out;
 	}
 	r = calloc(1, sizeof(*r));
@@ -190,17 +198,16 @@ static void rdma_unregister(void *ctx, void *base, uint64_t size)
  * space is separate) and post one-sided operations; no fd to poll here.
  */
 static int rdma_listen(void *ctx, const char *host, unsigned *port, int *lfd,
-		       char *err, size_t errlen)
+		       struct mc_err *err)
 {
 	struct xfer_rdma *rd = ctx;
 	int rc;
 
 	*lfd = -1;
 	pthread_mutex_lock(&rd->mu);
-	rc = rdma_open(rd, err, errlen);
+	rc = rdma_open(rd, err);
 	if (rc == 0 && rd->dev->listen)
-		rc = rd->dev->listen(rd->devs[0], host, *port, &rd->lis, err,
-				     errlen);
+		rc = rd->dev->listen(rd->devs[0], host, *port, &rd->lis, err);
 	pthread_mutex_unlock(&rd->mu);
 	return rc;
 }
@@ -239,26 +246,29 @@ static void rdma_free(void *ctx)
 	free(rd);
 }
 
-struct xfer_rdma *xfer_rdma_new(const struct xfer_rdma_dev *dev,
-				const char *device, bool open_now, int *rc,
-				char *err, size_t errlen)
+int xfer_rdma_new(const struct xfer_rdma_dev *dev, const char *device,
+		  bool open_now, struct xfer_rdma **out, struct mc_err *err)
 {
 	struct xfer_rdma *rd = calloc(1, sizeof(*rd));
+	int rc = 0;
 
-	*rc = 0;
 	if (rd)
 		rd->device = strdup(device ? device : "");
 	if (!rd || !rd->device) {
 		free(rd);
-		snprintf(err, errlen, "out of memory");
-		*rc = -ENOMEM;
-		return NULL;
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				  "out of memory");
 	}
 	rd->dev = dev;
 	pthread_mutex_init(&rd->mu, NULL);
 	if (open_now)
-		*rc = rdma_open(rd, err, errlen);
-	return rd;
+		rc = rdma_open(rd, err);
+	if (rc) {
+		rdma_free(rd);
+		return rc;
+	}
+	*out = rd;
+	return 0;
 }
 
 /* RDMA moves no bytes through the daemon: it registers and listens. */

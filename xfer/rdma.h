@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
+
 #define XFER_RDMA_NAME_MAX 64
 #define XFER_RDMA_DEV_MAX 16
 
@@ -24,10 +26,10 @@
  */
 struct xfer_rdma_dev {
 	/* Names of the devices present, at most @max: count or -errno. */
-	int (*list)(char (*names)[XFER_RDMA_NAME_MAX], int max, char *err,
-		    size_t errlen);
+	int (*list)(char (*names)[XFER_RDMA_NAME_MAX], int max,
+		    struct mc_err *err);
 	/* Opens a device and allocates its protection domain. */
-	int (*open)(const char *name, void **dev, char *err, size_t errlen);
+	int (*open)(const char *name, void **dev, struct mc_err *err);
 	void (*close)(void *dev);
 	/* Registers memory for local write, remote read and remote write. */
 	int (*reg)(void *dev, void *base, uint64_t size, void **mr,
@@ -35,7 +37,7 @@ struct xfer_rdma_dev {
 	void (*dereg)(void *mr);
 	/* A librdmacm listener on host:port accepting one-sided peers. */
 	int (*listen)(void *dev, const char *host, unsigned port, void **lis,
-		      char *err, size_t errlen);
+		      struct mc_err *err);
 	void (*unlisten)(void *lis);
 };
 
@@ -47,18 +49,17 @@ extern const struct xfer_rdma_dev xfer_rdma_verbs;
 struct xfer_rdma;
 
 /*
- * A context for xfer_rdma_ops over @dev (NULL: no RDMA in this build,
- * every registration is refused) and the device list @device ("" = the
- * first device that opens; else names separated by commas or blanks,
- * each of which must exist). With @open_now the devices are opened here
- * and a failure is returned: -EINVAL (bad device list), -EOPNOTSUPP (no
- * such device, no rdma-core) or the device layer's error, with @err.
- * Otherwise they are opened by the first registration, which logs and
- * returns the same errors. NULL only when out of memory (-ENOMEM in
- * *rc). Free with xfer_rdma_ops.free.
+ * A context for xfer_rdma_ops in *@out, over @dev (NULL: no RDMA in this
+ * build, every registration is refused) and the device list @device
+ * ("" = the first device that opens; else names separated by commas or
+ * blanks, each of which must exist). With @open_now the devices are
+ * opened here and a failure is returned (nothing is kept): -EINVAL (bad
+ * device list), -EOPNOTSUPP (no such device, no rdma-core) or the device
+ * layer's error, with @err. Otherwise they are opened by the first
+ * registration, which logs and returns the same errors. -ENOMEM. Free
+ * with xfer_rdma_ops.free.
  */
-struct xfer_rdma *xfer_rdma_new(const struct xfer_rdma_dev *dev,
-				const char *device, bool open_now, int *rc,
-				char *err, size_t errlen);
+int xfer_rdma_new(const struct xfer_rdma_dev *dev, const char *device,
+		  bool open_now, struct xfer_rdma **out, struct mc_err *err);
 
 #endif

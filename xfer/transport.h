@@ -24,6 +24,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "err.h"
+
 struct xfer_transport_ops {
 	const char *name;       /* the protocol: "tcp", "rdma" */
 	/*
@@ -33,7 +35,7 @@ struct xfer_transport_ops {
 	 * with @err.
 	 */
 	int (*listen)(void *ctx, const char *host, unsigned *port, int *lfd,
-		      char *err, size_t errlen);
+		      struct mc_err *err);
 	/* Stops what listen started on the transport's own (idempotent). */
 	void (*unlisten)(void *ctx);
 	/* A new connection from a listening socket: fd, or -errno. */

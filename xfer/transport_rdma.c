@@ -54,8 +54,8 @@ struct vlis {
 	pthread_t th;
 };
 
-static int v_list(char (*names)[XFER_RDMA_NAME_MAX], int max, char *err,
-		  size_t errlen)
+static int v_list(char (*names)[XFER_RDMA_NAME_MAX], int max,
+		  struct mc_err *err)
 {
 	int n = 0, k = 0;
 	struct ibv_context **l = rdma_get_devices(&n);
@@ -70,21 +70,22 @@ static int v_list(char (*names)[XFER_RDMA_NAME_MAX], int max, char *err,
 	return k;
 }
 
-static int v_open(const char *name, void **out, char *err, size_t errlen)
+static int v_open(const char *name, void **out, struct mc_err *err)
 {
 	int n = 0, rc = -ENODEV;
 	struct ibv_context **l = rdma_get_devices(&n);
 	struct vdev *d;
 
 	if (!l) {
-		snprintf(err, errlen, "RDMA device '%s' not found", name);
-		return -EOPNOTSUPP;
+		return mc_err_set(err, -EOPNOTSUPP,
+				  MC_UNAVAILABLE_IN_CURRENT_STATUS,
+				  "RDMA device '%s' not found", name);
 	}
 	d = calloc(1, sizeof(*d));
 	if (!d) {
 		rdma_free_devices(l);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				  "out of memory");
 	}
 	for (int i = 0; i < n; i++) {
 		if (strcmp(ibv_get_device_name(l[i]->device), name))
@@ -93,9 +94,11 @@ static int v_open(const char *name, void **out, char *err, size_t errlen)
 		d->pd = ibv_alloc_pd(d->ctx);
 		if (!d->pd) {
 			rc = -(errno ? errno : EIO);
-			snprintf(err, errlen, "cannot allocate a protection "
-				 "domain on RDMA device '%s': %s", name,
-				 strerror(-rc));
+			mc_err_set(err, -EOPNOTSUPP,
+				   MC_UNAVAILABLE_IN_CURRENT_STATUS,
+				   "cannot allocate a protection "
+				   "domain on RDMA device '%s': %s",
+				   name, strerror(-rc));
 			break;
 		}
 		rc = 0;
@@ -103,7 +106,8 @@ static int v_open(const char *name, void **out, char *err, size_t errlen)
 	}
 	rdma_free_devices(l);
 	if (rc == -ENODEV) {
-		snprintf(err, errlen, "RDMA device '%s' not found", name);
+		mc_err_set(err, -EOPNOTSUPP, MC_UNAVAILABLE_IN_CURRENT_STATUS,
+			   "RDMA device '%s' not found", name);
 		rc = -EOPNOTSUPP;
 	}
 	if (rc) {
@@ -262,7 +266,7 @@ static void v_unlisten(void *lis)
 }
 
 static int v_listen(void *dev, const char *host, unsigned port, void **out,
-		    char *err, size_t errlen)
+		    struct mc_err *err)
 {
 	struct vlis *l = calloc(1, sizeof(*l));
 	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
@@ -272,14 +276,15 @@ static int v_listen(void *dev, const char *host, unsigned port, void **out,
 	int rc;
 
 	if (!l) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				  "out of memory");
 	}
 	l->dev = dev;
 	l->stopfd = -1;
 	snprintf(serv, sizeof(serv), "%u", port);
 	if (getaddrinfo(host, serv, &hints, &ai)) {
-		snprintf(err, errlen, "rdma: cannot resolve '%s'", host);
+		mc_err_set(err, -EOPNOTSUPP, MC_UNAVAILABLE_IN_CURRENT_STATUS,
+			   "rdma: cannot resolve '%s'", host);
 		free(l);
 		return -EINVAL;
 	}
@@ -287,8 +292,9 @@ static int v_listen(void *dev, const char *host, unsigned port, void **out,
 	if (!l->ch || rdma_create_id(l->ch, &l->id, l, RDMA_PS_TCP) ||
 	    rdma_bind_addr(l->id, ai->ai_addr) || rdma_listen(l->id, 64)) {
 		rc = -(errno ? errno : EIO);
-		snprintf(err, errlen, "rdma: cannot listen on '%s' port %u: %s",
-			 host, port, strerror(-rc));
+		mc_err_set(err, -EOPNOTSUPP, MC_UNAVAILABLE_IN_CURRENT_STATUS,
+			   "rdma: cannot listen on '%s' port %u: %s", host,
+			   port, strerror(-rc));
 		goto fail;
 	}
 	freeaddrinfo(ai);
@@ -297,8 +303,9 @@ static int v_listen(void *dev, const char *host, unsigned port, void **out,
 	if (l->stopfd < 0 ||
 	    (rc = -pthread_create(&l->th, NULL, v_listen_main, l))) {
 		rc = l->stopfd < 0 ? -errno : rc;
-		snprintf(err, errlen, "rdma: cannot start the listener: %s",
-			 strerror(-rc));
+		mc_err_set(err, -EOPNOTSUPP, MC_UNAVAILABLE_IN_CURRENT_STATUS,
+			   "rdma: cannot start the listener: %s",
+			   strerror(-rc));
 		if (l->stopfd >= 0)
 			close(l->stopfd);
 		l->stopfd = -1;

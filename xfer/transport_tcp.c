@@ -19,7 +19,7 @@
 #include "transport.h"
 
 static int tcp_listen(void *ctx, const char *host, unsigned *port, int *lfd,
-		      char *err, size_t errlen)
+		      struct mc_err *err)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
@@ -32,17 +32,17 @@ static int tcp_listen(void *ctx, const char *host, unsigned *port, int *lfd,
 	int fd = -1, rc, one = 1, saved = 0;
 
 	if (*port > 65535) {
-		snprintf(err, errlen, "invalid transfer port '%u'", *port);
-		return -EINVAL;
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "invalid transfer port '%u'", *port);
 	}
 	snprintf(serv, sizeof(serv), "%u", *port);
 	if (host && !strcmp(host, "localhost"))
 		host = "127.0.0.1";   /* as the HTTP door reads it */
 	rc = getaddrinfo(host && *host ? host : NULL, serv, &hints, &res);
 	if (rc) {
-		snprintf(err, errlen, "cannot resolve transfer host '%s': %s",
-			 host ? host : "", gai_strerror(rc));
-		return -EINVAL;
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "cannot resolve transfer host '%s': %s",
+				  host ? host : "", gai_strerror(rc));
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family,
@@ -62,9 +62,9 @@ static int tcp_listen(void *ctx, const char *host, unsigned *port, int *lfd,
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot listen on '%s' port %u: %s",
-			 host ? host : "", *port, strerror(saved));
-		return -saved;
+		return mc_err_set(err, -saved, MC_INTERNAL_ERROR,
+				  "cannot listen on '%s' port %u: %s",
+				  host ? host : "", *port, strerror(saved));
 	}
 
 	struct sockaddr_storage ss;

@@ -67,20 +67,22 @@ static void transports_free(struct xfer *x)
 }
 
 struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
-		      char *err, size_t errlen)
+		      struct mc_err *err)
 {
 	struct xfer *x = calloc(1, sizeof(*x));
 	const char *proto = o->protocol && *o->protocol ? o->protocol : "tcp";
 	const struct xfer_rdma_dev *dev = o->rdma_dev;
+	struct xfer_rdma *rd;
 	int rc;
 
 	if (!x) {
-		snprintf(err, errlen, "out of memory");
+		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
 		errno = ENOMEM;
 		return NULL;
 	}
 	if (strcmp(proto, "tcp") && strcmp(proto, "rdma")) {
-		snprintf(err, errlen, "unknown transfer protocol '%s'", proto);
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "unknown transfer protocol '%s'", proto);
 		free(x);
 		errno = EINVAL;
 		return NULL;
@@ -106,7 +108,7 @@ struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 	if (x->nloops > LOOPS_MAX)
 		x->nloops = LOOPS_MAX;
 	if (!x->host || !x->protocol || !x->hostname) {
-		snprintf(err, errlen, "out of memory");
+		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
 		errno = ENOMEM;
 		goto fail;
 	}
@@ -118,14 +120,12 @@ struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 		dev = &xfer_rdma_verbs;
 #endif
 	/* With rdma the port's protocol, a missing device fails the start. */
-	x->tp[XFER_TP_RDMA].ctx = xfer_rdma_new(dev, o->device,
-						!strcmp(proto, "rdma"), &rc,
-						err, errlen);
-	if (!x->tp[XFER_TP_RDMA].ctx || rc) {
+	rc = xfer_rdma_new(dev, o->device, !strcmp(proto, "rdma"), &rd, err);
+	if (rc) {
 		errno = -rc;
 		goto fail;
 	}
-	x->tp[XFER_TP_RDMA].ops = &xfer_rdma_ops;
+	x->tp[XFER_TP_RDMA] = (struct xfer_transport){&xfer_rdma_ops, rd};
 	if (so) {
 		so->register_mem = hook_register;
 		so->unregister_mem = hook_unregister;
@@ -133,8 +133,6 @@ struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 	}
 	return x;
 fail:
-	if (x->tp[XFER_TP_RDMA].ctx)
-		xfer_rdma_ops.free(x->tp[XFER_TP_RDMA].ctx);
 	free(x->host);
 	free(x->protocol);
 	free(x->hostname);
@@ -166,17 +164,17 @@ static void metrics_register(struct xfer *x)
 	}
 }
 
-int xfer_start(struct xfer *x, struct mc_store *s, char *err, size_t errlen)
+int xfer_start(struct xfer *x, struct mc_store *s, struct mc_err *err)
 {
 	struct xfer_transport *t = x->framing;
 	int rc;
 
 	x->s = s;
 	metrics_register(x);
-	rc = t->ops->listen(t->ctx, x->host, &x->port, &x->lfd, err, errlen);
+	rc = t->ops->listen(t->ctx, x->host, &x->port, &x->lfd, err);
 	if (rc)
 		return rc;
-	rc = xfer_loops_start(x, err, errlen);
+	rc = xfer_loops_start(x, err);
 	if (rc)
 		return rc;
 	/* Another protocol's listener shares the port's number. */
@@ -185,11 +183,11 @@ int xfer_start(struct xfer *x, struct mc_store *s, char *err, size_t errlen)
 		unsigned port = x->port;
 		int fd;
 
-		rc = t->ops->listen(t->ctx, x->host, &port, &fd, err, errlen);
+		rc = t->ops->listen(t->ctx, x->host, &port, &fd, err);
 		if (rc)
 			return rc;
 	}
-	rc = xfer_loops_run(x, err, errlen);
+	rc = xfer_loops_run(x, err);
 	if (rc)
 		return rc;
 	snprintf(x->endpoint, sizeof(x->endpoint), "%s:%u", x->hostname,

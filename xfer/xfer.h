@@ -19,6 +19,8 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
 struct mc_store;
 struct mc_store_opts;
 struct xfer;
@@ -61,14 +63,14 @@ struct xfer_opts {
  * line when they refuse a registration.
  */
 struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
-		      char *err, size_t errlen);
+		      struct mc_err *err);
 /*
  * Starts the listener for @s (and, with rdma, the librdmacm listener on
  * the same port number), registers the transfer metrics in
  * mc_store_metrics(@s) and sets the store's endpoint to HOSTNAME:PORT.
  * 0 or -errno with @err.
  */
-int xfer_start(struct xfer *x, struct mc_store *s, char *err, size_t errlen);
+int xfer_start(struct xfer *x, struct mc_store *s, struct mc_err *err);
 unsigned xfer_port(const struct xfer *x);
 /* The advertised endpoint, "HOSTNAME:PORT" ("" before xfer_start). */
 const char *xfer_endpoint(const struct xfer *x);

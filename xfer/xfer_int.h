@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
+
 #include "transport.h"
 
 enum { XFER_DIR_READ, XFER_DIR_WRITE, XFER_NDIR };
@@ -43,9 +45,9 @@ struct xfer {
  * their threads. 0, or -errno with @err; what was set up is undone by
  * xfer_loops_stop.
  */
-int xfer_loops_start(struct xfer *x, char *err, size_t errlen);
+int xfer_loops_start(struct xfer *x, struct mc_err *err);
 /* Starts the loops' threads: 0, or -errno with @err. */
-int xfer_loops_run(struct xfer *x, char *err, size_t errlen);
+int xfer_loops_run(struct xfer *x, struct mc_err *err);
 /* Stops the loops and closes every connection. Idempotent. */
 void xfer_loops_stop(struct xfer *x);
 
