@@ -102,6 +102,10 @@ double mc_series_value(const struct mc_series *s);
 void mc_metrics_add_collector(struct mc_metrics *m,
 			      void (*fn)(struct mc_metrics *, void *),
 			      void *arg);
+/* The same, with @arg owned by the registry (free()d with it). */
+void mc_metrics_add_collector_owned(struct mc_metrics *m,
+				    void (*fn)(struct mc_metrics *, void *),
+				    void *arg);
 
 /*
  * Appends the whole exposition to @out: for each family "# HELP" and
@@ -118,7 +122,8 @@ void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out);
  * names and help texts (process_cpu_seconds_total, process_open_fds,
  * process_max_fds, process_virtual_memory_bytes,
  * process_resident_memory_bytes, process_start_time_seconds) with a
- * collector reading /proc/self (stat, statm, fd/) and RLIMIT_NOFILE.
+ * collector reading /proc/self (stat, statm, fd/) and RLIMIT_NOFILE
+ * (process.c).
  */
 void mc_metrics_add_process(struct mc_metrics *m);
 

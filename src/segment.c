@@ -40,7 +40,7 @@ static void seg_free(struct mc_seg *g)
 	free(g);
 }
 
-static void seg_unref(struct mc_seg *g)
+void seg_unref(struct mc_seg *g)
 {
 	if (atomic_fetch_sub(&g->refs, 1) == 1)
 		seg_free(g);
@@ -480,9 +480,9 @@ fail:
 	return rc;
 }
 
-/* ----------------------------------------------------------- unmounting */
+/* ------------------------------------------------------- the table */
 
-static struct mc_seg *seg_find_locked(struct mc_store *s, const char *id)
+struct mc_seg *seg_find_locked(struct mc_store *s, const char *id)
 {
 	for (size_t i = 0; i < s->nsegs; i++)
 		if (!strcmp(s->segs[i]->id, id))
@@ -491,7 +491,7 @@ static struct mc_seg *seg_find_locked(struct mc_store *s, const char *id)
 }
 
 /* Takes @g out of the table; the caller holds seg_lock for writing. */
-static void seg_unlist_locked(struct mc_store *s, struct mc_seg *g)
+void seg_unlist_locked(struct mc_store *s, struct mc_seg *g)
 {
 	for (size_t i = 0; i < s->nsegs; i++) {
 		if (s->segs[i] == g) {
@@ -506,153 +506,10 @@ static void seg_unlist_locked(struct mc_store *s, struct mc_seg *g)
 	atomic_fetch_add(&s->seg_gen, 1);
 }
 
-/* Completes the unmount of an unlisted segment: replicas go. */
-static void seg_finish(struct mc_store *s, struct mc_seg *g)
-{
-	mc_info("unmounted segment '%s'", g->id);
-	store_drop_segment(s, g);
-	seg_unref(g);   /* the table's reference */
-}
-
-static void seg_info_locked(struct mc_store *s, struct mc_seg *g,
-			    struct mc_seg_info *i);
-
-int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
-		       char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
-		       struct mc_err *err)
-{
-	const char *const *ids = req->ids;
-	size_t n = req->n;
-	unsigned grace_s = req->grace_s;
-	struct mc_seg **gs;
-	size_t nf = 0;
-	char(*fl)[MC_ID_LEN + 1] = NULL;
-	int rc = 0;
-
-	if (failed)
-		*failed = NULL;
-	if (n_failed)
-		*n_failed = 0;
-	mc_series_add(s->c.unmount, 1);
-	if (n == 0 || grace_s > MC_GRACE_MAX) {
-		mc_series_add(s->c.unmount_fail, 1);
-		return n ? mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				      "grace period must be 0..%d seconds",
-				      MC_GRACE_MAX)
-			 : mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				      "no segment ids given");
-	}
-	gs = calloc(n, sizeof(*gs));
-	fl = calloc(n, sizeof(*fl));
-	if (!gs || !fl) {
-		free(gs);
-		free(fl);
-		mc_series_add(s->c.unmount_fail, 1);
-		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
-	}
-	pthread_rwlock_wrlock(&s->seg_lock);
-	for (size_t i = 0; i < n; i++) {
-		struct mc_seg *g = seg_find_locked(s, ids[i]);
-
-		for (size_t j = 0; g && j < i; j++)
-			if (gs[j] == g)
-				g = NULL;   /* the same id twice */
-		if (g && req->accept) {
-			struct mc_seg_info si;
-
-			seg_info_locked(s, g, &si);
-			if (!req->accept(&si, req->accept_arg))
-				g = NULL;
-		}
-		if (!g) {
-			snprintf(fl[nf++], MC_ID_LEN + 1, "%s", ids[i]);
-			continue;
-		}
-		gs[i] = g;
-	}
-	if (nf) {
-		rc = mc_err_set(err, -ENOENT, MC_SEGMENT_NOT_FOUND,
-				"segment '%s' not found", fl[0]);
-		pthread_rwlock_unlock(&s->seg_lock);
-		goto out;
-	}
-	uint64_t now = store_now(s);
-	for (size_t i = 0; i < n; i++) {
-		if (grace_s && atomic_load(&gs[i]->state) == SEG_OK) {
-			atomic_store(&gs[i]->state, SEG_DRAINING);
-			gs[i]->deadline_ms = now + (uint64_t)grace_s * 1000;
-			gs[i] = NULL;
-		} else if (grace_s) {
-			gs[i] = NULL;   /* already draining: keep its deadline */
-		} else {
-			seg_unlist_locked(s, gs[i]);
-		}
-	}
-	pthread_rwlock_unlock(&s->seg_lock);
-	for (size_t i = 0; i < n; i++)
-		if (gs[i])
-			seg_finish(s, gs[i]);
-out:
-	free(gs);
-	if (rc < 0) {
-		mc_series_add(s->c.unmount_fail, 1);
-		if (failed)
-			*failed = fl;
-		else
-			free(fl);
-		if (n_failed)
-			*n_failed = nf;
-	} else {
-		free(fl);
-	}
-	return rc;
-}
-
-/* Completes the unmounts whose grace period has ended. */
-void seg_tick(struct mc_store *s, uint64_t now)
-{
-	for (;;) {
-		struct mc_seg *due = NULL;
-
-		pthread_rwlock_wrlock(&s->seg_lock);
-		for (size_t i = 0; i < s->nsegs; i++) {
-			struct mc_seg *g = s->segs[i];
-
-			if (atomic_load(&g->state) == SEG_DRAINING &&
-			    g->deadline_ms <= now) {
-				due = g;
-				seg_unlist_locked(s, g);
-				break;
-			}
-		}
-		pthread_rwlock_unlock(&s->seg_lock);
-		if (!due)
-			return;
-		seg_finish(s, due);
-	}
-}
-
-void seg_unmount_all(struct mc_store *s)
-{
-	for (;;) {
-		struct mc_seg *g = NULL;
-
-		pthread_rwlock_wrlock(&s->seg_lock);
-		if (s->nsegs) {
-			g = s->segs[s->nsegs - 1];
-			seg_unlist_locked(s, g);
-		}
-		pthread_rwlock_unlock(&s->seg_lock);
-		if (!g)
-			return;
-		seg_finish(s, g);
-	}
-}
-
 /* ------------------------------------------------------------ inspection */
 
-static void seg_info_locked(struct mc_store *s, struct mc_seg *g,
-			    struct mc_seg_info *i)
+void seg_info_locked(struct mc_store *s, struct mc_seg *g,
+		     struct mc_seg_info *i)
 {
 	memset(i, 0, sizeof(*i));
 	memcpy(i->id, g->id, sizeof(i->id));

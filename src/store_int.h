@@ -1,7 +1,6 @@
 /*
- * store_int.h - the store's internals, shared by store.c (objects,
- * leases, eviction, puts) and segment.c (segments and replica buffers).
- * Nothing outside src/store.c and src/segment.c includes this.
+ * store_int.h - the store's internals, shared by the files of the store
+ * (listed below, above their calls). Nothing outside src/ includes this.
  *
  * Ownership and references:
  *
@@ -182,6 +181,20 @@ struct mc_store {
 	bool inited;             /* every lock and table is set up */
 };
 
+/*
+ * The internal calls between the store's files. The layers, bottom up:
+ *
+ *   alloc.c      offsets inside one segment (no bytes touched)
+ *   segment.c    the segment table, placement of replica buffers,
+ *                blocks, pins; calls nothing above it
+ *   index.c      the object index: keys, published versions, gets,
+ *                removal, iteration
+ *   evict.c      eviction, and the allocation of replicas that uses it
+ *   put.c lease.c   puts and read leases
+ *   unmount.c    unmounting: calls down into segments and objects
+ *   store.c store_metrics.c   the store's lifetime, timers, metrics
+ */
+
 /* segment.c */
 int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
 		       struct mc_blk **out);
@@ -193,6 +206,11 @@ void blk_unref(struct mc_blk *b);
  */
 bool seg_can_fit(struct mc_store *s, uint64_t size, unsigned want);
 struct mc_seg *blk_seg(const struct mc_blk *b);
+/*
+ * The one way to a block's bytes. Placement, descriptors and pins use
+ * addresses only (seg->base + off as a number), so a segment whose bytes
+ * live elsewhere can hold blocks as long as nothing calls this on them.
+ */
 static inline char *blk_ptr(const struct mc_blk *b)
 {
 	return blk_seg(b)->base + b->off;
@@ -209,11 +227,66 @@ void blk_desc(const struct mc_blk *b, uint64_t value_size,
 /* Pins a block holding [addr, addr+size) in state @state: 0 or -EACCES. */
 int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 	    struct mc_blk **out);
-void seg_tick(struct mc_store *s, uint64_t now);
-void seg_unmount_all(struct mc_store *s);
+/* The listed segment @id, or NULL; caller holds seg_lock. */
+struct mc_seg *seg_find_locked(struct mc_store *s, const char *id);
+/* Takes @g out of the table (state GONE); caller holds seg_lock (write). */
+void seg_unlist_locked(struct mc_store *s, struct mc_seg *g);
+/* Drops a reference; the last one frees the segment and its memory. */
+void seg_unref(struct mc_seg *g);
+/* Fills @i from @g; caller holds seg_lock (takes g->lock). */
+void seg_info_locked(struct mc_store *s, struct mc_seg *g,
+		     struct mc_seg_info *i);
 
-/* store.c, called by segment.c when a segment's unmount completes */
-void store_drop_segment(struct mc_store *s, struct mc_seg *g);
+/* index.c */
+/* A key in a message: at most its first 64 bytes, "'%.*s'" style. */
+#define KEY_ARG(k, n) (int)((n) > 64 ? 64 : (n)), (const char *)(k)
+void obj_hash_seed_init(void);
+/* mc_key_check with the core's message in @err: 0 or -EINVAL. */
+int obj_key_check(const void *key, size_t klen, struct mc_err *err);
+/* A version of @nrep replicas, ref 1, not published; NULL when out of memory.
+ */
+struct mc_obj *obj_new(const void *key, size_t klen, uint64_t size,
+		       unsigned nrep);
+void obj_unref(struct mc_obj *o);
+/* Unrefs a list chained through ->next. */
+void objs_unref(struct mc_obj *gone);
+/* Whether a replica of @o is under a read lease at @now. */
+bool obj_leased(const struct mc_obj *o, uint64_t now);
+/* The published version of a key with a reference, or NULL. */
+struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
+			  bool touch);
+/* Publishes @o, replacing (and unreffing) the version it supersedes. */
+void obj_publish(struct mc_store *s, struct mc_obj *o);
+/* Unlinks *pp from @sh (write-locked); returns it for the caller to unref. */
+struct mc_obj *obj_unlink(struct mc_store *s, struct mc_shard *sh,
+			  struct mc_obj **pp);
+/* Counts one get of @o in the hit metrics. */
+void obj_count_get(struct mc_store *s, const struct mc_obj *o);
+
+/* evict.c */
+/*
+ * Allocates the store's replica count of buffers of @size, evicting when
+ * the segments are full: the count allocated (>= 1), or -ENOSPC.
+ */
+int evict_alloc_replicas(struct mc_store *s, uint64_t size,
+			 struct mc_blk **blk);
+
+/* put.c: revokes puts past their deadline (@now) or holding @g's buffers. */
+void put_expire(struct mc_store *s, uint64_t now, struct mc_seg *g);
+
+/* lease.c: ends the leases due at @now (all of @g's when @g is set). */
+void lease_expire(struct mc_store *s, uint64_t now, struct mc_seg *g);
+
+/* unmount.c */
+/* Completes the unmounts whose grace period has ended. */
+void unmount_tick(struct mc_store *s, uint64_t now);
+/* Unmounts every segment at once (mc_store_free). */
+void unmount_all(struct mc_store *s);
+
+/* store_metrics.c: registers the store's families in s->metrics. */
+void store_metrics_register(struct mc_store *s);
+
+/* store.c: the store's clock, in milliseconds. */
 uint64_t store_now(const struct mc_store *s);
 
 #endif
