@@ -285,7 +285,7 @@ int main(int argc, char **argv)
 	announce("mooncaked: ready\n");
 
 	sig = wait_for_stop(&wait_set);
-	mc_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	mc_info("daemon: stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	/* /health says 503 while the doors close */
 	web_set_ready(w, false);
 	status = EXIT_SUCCESS;

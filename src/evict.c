@@ -144,10 +144,23 @@ out:
 		mc_series_add(s->c.evict_ok, 1);
 		mc_series_add(s->c.evict_keys, keys);
 		mc_series_add(s->c.evict_bytes, freed);
-		mc_debug("evicted %llu keys, %llu bytes",
-			 (unsigned long long)keys, (unsigned long long)freed);
 	}
 	pthread_mutex_unlock(&s->evict_lock);
+	/*
+	 * A run frees watermark - ratio of the capacity at once, so runs are
+	 * rare enough to log each; one that frees nothing repeats with every
+	 * put while every value is leased, and the put's failure says so.
+	 */
+	if (keys)
+		mc_info("evict: %llu keys, %llu bytes evicted (%s)",
+			(unsigned long long)keys, (unsigned long long)freed,
+			cause == CAUSE_ALLOC ? "a put found no room"
+					     : "above the high watermark");
+	else
+		mc_debug("evict: nothing to evict (%s): every value is leased "
+			 "or being put",
+			 cause == CAUSE_ALLOC ? "a put found no room"
+					      : "above the high watermark");
 	return freed;
 }
 

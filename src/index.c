@@ -137,11 +137,21 @@ void objs_unref(struct mc_obj *gone)
 
 bool obj_leased(const struct mc_obj *o, uint64_t now)
 {
-	for (unsigned i = 0; i < o->nrep; i++)
-		if (atomic_load_explicit(&o->rep[i]->u.lease_until,
-					 memory_order_relaxed) > now)
-			return true;
-	return false;
+	return obj_lease_left(o, now) > 0;
+}
+
+uint64_t obj_lease_left(const struct mc_obj *o, uint64_t now)
+{
+	uint64_t left = 0;
+
+	for (unsigned i = 0; i < o->nrep; i++) {
+		uint64_t until = atomic_load_explicit(&o->rep[i]->u.lease_until,
+						      memory_order_relaxed);
+
+		if (until > now && until - now > left)
+			left = until - now;
+	}
+	return left;
 }
 
 struct mc_obj *obj_new(const void *key, size_t klen, uint64_t size,
@@ -267,8 +277,12 @@ int mc_get(struct mc_store *s, const void *key, size_t klen,
 	}
 	o = obj_lookup(s, key, klen, true);
 	obj_count_get(s, o);
-	if (!o)
+	if (!o) {
+		mc_debug("get: '%.*s' not found", KEY_ARG(key, klen));
 		return -ENOENT;
+	}
+	mc_debug("get: '%.*s' (%llu bytes)", KEY_ARG(key, klen),
+		 (unsigned long long)o->size);
 	*out = (struct mc_ref *)o;
 	return 0;
 }
@@ -347,6 +361,7 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 	uint64_t h;
 	struct mc_shard *sh;
 	struct mc_obj **pp, *o = NULL;
+	uint64_t left;
 	int rc;
 
 	mc_series_add(s->c.remove, 1);
@@ -360,16 +375,23 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 	if (!*pp) {
 		rc = mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
 				"key '%.*s' not found", KEY_ARG(key, klen));
-	} else if (!force && obj_leased(*pp, store_now(s))) {
+	} else if (!force && (left = obj_lease_left(*pp, store_now(s)))) {
+		/* Say for how long, so that a person knows to wait or force. */
 		rc = mc_err_set(err, -EBUSY, MC_OBJECT_HAS_LEASE,
-				"key '%.*s' has a read lease",
-				KEY_ARG(key, klen));
+				"key '%.*s' has a read lease for %llu.%llu s "
+				"more (from /query_key); remove it then, or "
+				"force it",
+				KEY_ARG(key, klen),
+				(unsigned long long)((left + 99) / 100 / 10),
+				(unsigned long long)((left + 99) / 100 % 10));
 	} else {
 		o = obj_unlink(s, sh, pp);
 	}
 	pthread_rwlock_unlock(&sh->lock);
 	if (!o)
 		goto fail;
+	mc_debug("remove: '%.*s'%s", KEY_ARG(key, klen),
+		 force ? " (forced)" : "");
 	obj_unref(o);
 	return 0;
 fail:

@@ -407,7 +407,7 @@ struct mc_family *mc_metrics_family(struct mc_metrics *m, const char *name,
 	if (f) {
 		pthread_mutex_unlock(&m->lock);
 		if (f->type != t) {
-			mc_error("metric '%s' registered twice with two types",
+			mc_error("metrics: '%s' registered twice with two types",
 				 name);
 			return NULL;
 		}
@@ -424,7 +424,7 @@ struct mc_family *mc_metrics_family(struct mc_metrics *m, const char *name,
 	    !parse_labels(f, labels) ||
 	    (t == MC_HISTOGRAM && !set_bounds(f, buckets, nbuckets))) {
 		pthread_mutex_unlock(&m->lock);
-		mc_error("invalid metric '%s' (name, labels or buckets)", name);
+		mc_error("metrics: invalid family '%s' (name, labels or buckets)", name);
 		family_free(f);
 		return NULL;
 	}

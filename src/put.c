@@ -204,6 +204,9 @@ static int put_publish(struct mc_put *p, bool copy, struct mc_err *err)
 	for (unsigned i = 0; i < p->nrep; i++)
 		o->rep[i] = p->blk[i]; /* the object takes the references */
 	p->nrep = 0;
+	mc_debug("put: '%.*s' (%llu bytes, %u replicas)",
+		 KEY_ARG(p->key, p->klen), (unsigned long long)p->size,
+		 o->nrep);
 	obj_publish(s, o);
 	return 0;
 }
@@ -350,7 +353,7 @@ void put_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
 	while (gone) {
 		struct mc_put *next = gone->next;
 
-		mc_info("revoked the unfinished put of key '%.*s'",
+		mc_info("put: revoked the unfinished put of key '%.*s'",
 			KEY_ARG(gone->key, gone->klen));
 		put_revoke_closed(gone);
 		put_unref(gone);

@@ -457,7 +457,7 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 	pthread_rwlock_unlock(&s->seg_lock);
 	out->n = n;
 	for (size_t i = 0; i < n; i++)
-		mc_info("mounted segment '%s' (%s, %llu bytes, %s)",
+		mc_info("segment: mounted '%s' (%s, %llu bytes, %s)",
 			segs[i]->id, segs[i]->name,
 			(unsigned long long)segs[i]->size,
 			bare ? "shm" : "alloc");

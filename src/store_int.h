@@ -252,6 +252,8 @@ void obj_unref(struct mc_obj *o);
 void objs_unref(struct mc_obj *gone);
 /* Whether a replica of @o is under a read lease at @now. */
 bool obj_leased(const struct mc_obj *o, uint64_t now);
+/* Milliseconds until the last read lease on @o ends, 0 when none holds. */
+uint64_t obj_lease_left(const struct mc_obj *o, uint64_t now);
 /* The published version of a key with a reference, or NULL. */
 struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 			  bool touch);

@@ -14,12 +14,19 @@
 #include "log.h"
 #include "store_int.h"
 
+/* What an unmount took away, for its log line. */
+struct drop_count {
+	uint64_t lost, lost_bytes;      /* objects whose last replica went */
+	uint64_t thinned;               /* objects left with fewer replicas */
+};
+
 /*
  * Drops what lives in @g once it is unlisted: each object loses its
  * replicas there (an object left with none goes), then the leases and
  * open puts that hold its buffers.
  */
-static void drop_segment(struct mc_store *s, struct mc_seg *g)
+static void drop_segment(struct mc_store *s, struct mc_seg *g,
+			 struct drop_count *dc)
 {
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
@@ -58,8 +65,11 @@ static void drop_segment(struct mc_store *s, struct mc_seg *g)
 					n->next = o->next;
 					*pp = n;
 					pp = &n->next;
+					dc->thinned++;
 				} else {
 					obj_unlink(s, sh, pp);
+					dc->lost++;
+					dc->lost_bytes += o->size;
 				}
 				o->next = gone;
 				gone = o;
@@ -72,11 +82,26 @@ static void drop_segment(struct mc_store *s, struct mc_seg *g)
 	put_expire(s, 0, g);
 }
 
-/* Completes the unmount of an unlisted segment: replicas go. */
-static void seg_finish(struct mc_store *s, struct mc_seg *g)
+/*
+ * Completes the unmount of an unlisted segment: replicas go. Values lost
+ * with it are a warning, unless the whole store is going (@stopping).
+ */
+static void seg_finish(struct mc_store *s, struct mc_seg *g, bool stopping)
 {
-	mc_info("unmounted segment '%s'", g->id);
-	drop_segment(s, g);
+	struct drop_count dc = { 0 };
+
+	drop_segment(s, g, &dc);
+	if (dc.lost && !stopping)
+		mc_warn("segment: unmounted '%s': %llu values lost with it "
+			"(%llu bytes), %llu kept a replica elsewhere",
+			g->id, (unsigned long long)dc.lost,
+			(unsigned long long)dc.lost_bytes,
+			(unsigned long long)dc.thinned);
+	else if (dc.thinned)
+		mc_info("segment: unmounted '%s': %llu values kept a replica "
+			"elsewhere", g->id, (unsigned long long)dc.thinned);
+	else
+		mc_info("segment: unmounted '%s'", g->id);
 	seg_unref(g); /* the table's reference */
 }
 
@@ -145,6 +170,9 @@ int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 		if (grace_s && atomic_load(&gs[i]->state) == SEG_OK) {
 			atomic_store(&gs[i]->state, SEG_DRAINING);
 			gs[i]->deadline_ms = now + (uint64_t)grace_s * 1000;
+			mc_info("segment: draining '%s' for %u s: it takes no "
+				"new values and goes at the end", gs[i]->id,
+				grace_s);
 			gs[i] = NULL;
 		} else if (grace_s) {
 			gs[i] = NULL; /* already draining: keep its deadline */
@@ -155,7 +183,7 @@ int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 	pthread_rwlock_unlock(&s->seg_lock);
 	for (size_t i = 0; i < n; i++)
 		if (gs[i])
-			seg_finish(s, gs[i]);
+			seg_finish(s, gs[i], false);
 out:
 	free(gs);
 	if (rc < 0) {
@@ -192,7 +220,7 @@ void unmount_tick(struct mc_store *s, uint64_t now)
 		pthread_rwlock_unlock(&s->seg_lock);
 		if (!due)
 			return;
-		seg_finish(s, due);
+		seg_finish(s, due, false);
 	}
 }
 
@@ -209,6 +237,6 @@ void unmount_all(struct mc_store *s)
 		pthread_rwlock_unlock(&s->seg_lock);
 		if (!g)
 			return;
-		seg_finish(s, g);
+		seg_finish(s, g, true);
 	}
 }

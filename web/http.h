@@ -1,9 +1,11 @@
 /*
  * http.h - a request and its response as the handlers see them.
  *
- * web.c is the only file that knows civetweb; it fills a struct web_req,
- * looks the route up (route.h) and calls the route's handler, which
- * answers through the web_resp_* functions below. Every response leaves
+ * web.c is the only file that knows civetweb; it fills a struct web_req
+ * (its connection reached through struct web_io) and calls web_serve(),
+ * which looks the route up (route.h) and calls the route's handler, which
+ * answers through the web_resp_* functions below (http.c). The unit tests
+ * put a fake struct web_io under the same code. Every response leaves
  * in one write: the handler appends its body to r->out, whose first
  * WEB_HDR_ROOM bytes are kept free, and the status line and headers are
  * written into that room right before the body. Bodies too large to copy
@@ -44,6 +46,20 @@ enum web_method {
 #define WEB_CT_JSON "application/json; charset=utf-8"
 #define WEB_CT_BYTES "application/octet-stream"
 
+/*
+ * The connection, as the framing sees it (civetweb's calls in web.c, a
+ * buffer in the tests). write and read move bytes (count, or < 0 on
+ * error; read 0 at the end of the body); header is a request header's
+ * value or NULL; http_version "1.0" or "1.1".
+ */
+struct web_io {
+	int (*write)(void *conn, const void *p, size_t n);
+	int (*read)(void *conn, void *buf, size_t n);
+	void (*no_keep_alive)(void *conn);
+	const char *(*http_version)(void *conn);
+	const char *(*header)(void *conn, const char *name);
+};
+
 struct web_req {
 	struct mc_store *s;
 	struct web_api_state *api;   /* shared handler state (api.h) */
@@ -66,7 +82,8 @@ struct web_req {
 	bool ready;                 /* web_set_ready() state */
 	struct mc_buf *out;         /* response body after WEB_HDR_ROOM */
 	struct mc_buf *scratch;     /* free for the handler */
-	void *conn;                 /* the civetweb connection */
+	const struct web_io *io;    /* how to reach the connection */
+	void *conn;		    /* the connection, for io */
 	/* streaming state (web_resp_stream_*) */
 	bool streaming, stream_started, stream_chunked;
 	const char *stream_ctype;
@@ -138,5 +155,19 @@ int64_t web_req_read(struct web_req *r, void *buf, size_t n);
 int web_req_body(struct web_req *r, struct mc_buf *b);
 /* Answers a failed body read: 413 past --max-body, else 400. */
 void web_resp_body_error(struct web_req *r, int rc);
+
+/* ------------------------------------------------------------ dispatch */
+
+/* Readies a request's r->out (WEB_HDR_ROOM kept free) and r->scratch. */
+void web_buffers_ready(struct mc_buf *out, struct mc_buf *scratch);
+
+/*
+ * Serves @r: looks its raw path up (404, or 405 with Allow), checks the
+ * bearer token for methods other than GET and HEAD when @token is set
+ * (401), calls the route's handler, and answers 500 for a handler that
+ * answered nothing. On return r->status is what was sent and r->route
+ * the route (NULL when none has the path).
+ */
+void web_serve(struct web_req *r, const char *token, size_t token_len);
 
 #endif

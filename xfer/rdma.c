@@ -141,7 +141,7 @@ static int rdma_register(void *ctx, void *base, uint64_t size, uint32_t *rkey)
 	pthread_mutex_lock(&rd->mu);
 	rc = rdma_open(rd, &err);
 	if (rc) {
-		mc_error("rdma registration refused: %s", err.msg);
+		mc_error("rdma: registration refused: %s", err.msg);
 		goto out;
 	}
 	r = calloc(1, sizeof(*r));
