@@ -27,9 +27,9 @@
 #include "web.h"
 #include "xfer.h"
 
-#define EXIT_START 1
+#define EXIT_START  1
 #define EXIT_CONFIG 2
-#define TOKEN_MAX 4096
+#define TOKEN_MAX   4096
 
 /*
  * Reads the bearer token: the file's bytes without surrounding blanks,
@@ -45,8 +45,10 @@ static char *read_token(const char *path)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "mooncaked: cannot read auth token file '%s': "
-			"%s\n", path, strerror(errno));
+		fprintf(stderr,
+			"mooncaked: cannot read auth token file '%s': "
+			"%s\n",
+			path, strerror(errno));
 		return NULL;
 	}
 	while (len < sizeof(buf) - 1) {
@@ -54,8 +56,10 @@ static char *read_token(const char *path)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fprintf(stderr, "mooncaked: cannot read auth token "
-				"file '%s': %s\n", path, strerror(errno));
+			fprintf(stderr,
+				"mooncaked: cannot read auth token "
+				"file '%s': %s\n",
+				path, strerror(errno));
 			close(fd);
 			return NULL;
 		}
@@ -65,8 +69,10 @@ static char *read_token(const char *path)
 	}
 	close(fd);
 	if (len > TOKEN_MAX) {
-		fprintf(stderr, "mooncaked: auth token file '%s' is larger "
-			"than %d bytes\n", path, TOKEN_MAX);
+		fprintf(stderr,
+			"mooncaked: auth token file '%s' is larger "
+			"than %d bytes\n",
+			path, TOKEN_MAX);
 		return NULL;
 	}
 	buf[len] = '\0';
@@ -80,15 +86,19 @@ static char *read_token(const char *path)
 		end--;
 	*end = '\0';
 	if (start == end || strlen(start) != (size_t)(end - start)) {
-		fprintf(stderr, "mooncaked: auth token file '%s' holds no "
-			"token\n", path);
+		fprintf(stderr,
+			"mooncaked: auth token file '%s' holds no "
+			"token\n",
+			path);
 		return NULL;
 	}
 	tok = strdup(start);
 	explicit_bzero(buf, sizeof(buf));
 	if (!tok)
-		fprintf(stderr, "mooncaked: cannot read auth token file '%s': "
-			"%s\n", path, strerror(ENOMEM));
+		fprintf(stderr,
+			"mooncaked: cannot read auth token file '%s': "
+			"%s\n",
+			path, strerror(ENOMEM));
 	return tok;
 }
 
@@ -218,13 +228,14 @@ int main(int argc, char **argv)
 		goto out_xfer;
 	}
 	if (cfg.segment_size) {
-		struct mc_mount_req req = { .size = cfg.segment_size };
-		struct mc_mount_result res = { 0 };
-		struct mc_err merr = { 0 };
+		struct mc_mount_req req = {.size = cfg.segment_size};
+		struct mc_mount_result res = {0};
+		struct mc_err merr = {0};
 
 		r = mc_segment_mount(s, &req, &res, &merr);
 		if (r) {
-			fprintf(stderr, "mooncaked: cannot mount the default "
+			fprintf(stderr,
+				"mooncaked: cannot mount the default "
 				"segment of %llu bytes: %s\n",
 				(unsigned long long)cfg.segment_size,
 				merr.msg[0] ? merr.msg : strerror(-r));

@@ -202,8 +202,8 @@ static int key_flags(int flags)
 	return kf;
 }
 
-static int open_path(struct fs *f, struct fs_path *p,
-		     struct fuse_file_info *fi, int kflags)
+static int open_path(struct fs *f, struct fs_path *p, struct fuse_file_info *fi,
+		     int kflags)
 {
 	struct fh *h;
 	int r = check_access(p->node, fi->flags);

@@ -36,7 +36,7 @@ enum mc_code {
 };
 
 struct mc_err {
-	int code;          /* enum mc_code */
+	int code; /* enum mc_code */
 	char msg[256];
 };
 

@@ -15,10 +15,10 @@
 
 #include "log.h"
 
-static const char *const names[] = { "error", "warn", "info", "debug" };
-static const char *const upper[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+static const char *const names[] = {"error", "warn", "info", "debug"};
+static const char *const upper[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 /* syslog priorities: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
-static const int prio[] = { 3, 4, 6, 7 };
+static const int prio[] = {3, 4, 6, 7};
 
 /* Read from every thread without a lock. */
 static _Atomic int level = MC_LOG_INFO;

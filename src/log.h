@@ -39,8 +39,8 @@ void mc_log(enum mc_log_level l, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 #define mc_error(...) mc_log(MC_LOG_ERROR, __VA_ARGS__)
-#define mc_warn(...) mc_log(MC_LOG_WARN, __VA_ARGS__)
-#define mc_info(...) mc_log(MC_LOG_INFO, __VA_ARGS__)
+#define mc_warn(...)  mc_log(MC_LOG_WARN, __VA_ARGS__)
+#define mc_info(...)  mc_log(MC_LOG_INFO, __VA_ARGS__)
 #define mc_debug(...) mc_log(MC_LOG_DEBUG, __VA_ARGS__)
 
 /*

@@ -16,13 +16,14 @@
 
 struct mc_series {
 	struct mc_family *f;
-	struct mc_series *next;  /* creation order */
+	struct mc_series *next;	 /* creation order */
 	struct mc_series *hnext; /* hash chain */
 	uint64_t hash;
-	char *key;               /* the label values, each ending in NUL */
+	char *key; /* the label values, each ending in NUL */
 	size_t keylen;
-	char *labels;            /* rendered: a="x",b="y" ("" without labels) */
-	struct mc_buf prefix;    /* counter, gauge: "name{labels} ", rendered once */
+	char *labels; /* rendered: a="x",b="y" ("" without labels) */
+	struct mc_buf
+		prefix; /* counter, gauge: "name{labels} ", rendered once */
 	/*
 	 * Counter and gauge: value = bits (a double, last set) + n (sum of
 	 * adds since), so adds are one fetch_add. Histogram: bits is the
@@ -83,26 +84,27 @@ struct mc_family {
 	char **label_names;
 	size_t nlabels;
 	double *bounds;
-	char **le;               /* bounds rendered once, for the le label */
+	char **le; /* bounds rendered once, for the le label */
 	size_t nbounds;
-	pthread_mutex_t lock;    /* the series list and hash */
+	pthread_mutex_t lock; /* the series list and hash */
 	struct mc_series *head, **tail;
 	struct mc_series **tab;
 	size_t tabsize, nseries;
-	struct mc_series *only;  /* the series of a family without labels */
-	struct mc_buf preamble;  /* the HELP and TYPE lines, rendered once */
+	struct mc_series *only; /* the series of a family without labels */
+	struct mc_buf preamble; /* the HELP and TYPE lines, rendered once */
 };
 
 struct collector {
 	struct collector *next;
 	void (*fn)(struct mc_metrics *, void *);
 	void *arg;
-	bool own_arg;            /* free(arg) with the registry */
+	bool own_arg; /* free(arg) with the registry */
 };
 
 struct mc_metrics {
-	pthread_mutex_t lock;        /* the family and collector lists */
-	pthread_mutex_t render_lock; /* one render (and its collectors) at a time */
+	pthread_mutex_t lock; /* the family and collector lists */
+	pthread_mutex_t
+		render_lock; /* one render (and its collectors) at a time */
 	struct mc_family *head, **tail;
 	struct collector *collectors, **ctail;
 	size_t ncollectors;
@@ -381,7 +383,8 @@ static struct mc_series *series_new(struct mc_family *f, const char *key,
 	/* A scrape then copies the sample's name instead of building it. */
 	if (f->type != MC_HISTOGRAM) {
 		add_sample_name(&s->prefix, f, "", s->labels, NULL);
-		s->stripes = aligned_alloc(64, MC_STRIPES * sizeof(*s->stripes));
+		s->stripes =
+			aligned_alloc(64, MC_STRIPES * sizeof(*s->stripes));
 		if (!s->stripes) {
 			mc_oom();
 		}
@@ -407,8 +410,9 @@ struct mc_family *mc_metrics_family(struct mc_metrics *m, const char *name,
 	if (f) {
 		pthread_mutex_unlock(&m->lock);
 		if (f->type != t) {
-			mc_error("metrics: '%s' registered twice with two types",
-				 name);
+			mc_error(
+				"metrics: '%s' registered twice with two types",
+				name);
 			return NULL;
 		}
 		return f;
@@ -424,11 +428,13 @@ struct mc_family *mc_metrics_family(struct mc_metrics *m, const char *name,
 	    !parse_labels(f, labels) ||
 	    (t == MC_HISTOGRAM && !set_bounds(f, buckets, nbuckets))) {
 		pthread_mutex_unlock(&m->lock);
-		mc_error("metrics: invalid family '%s' (name, labels or buckets)", name);
+		mc_error("metrics: invalid family '%s' (name, labels or "
+			 "buckets)",
+			 name);
 		family_free(f);
 		return NULL;
 	}
-	static const char *const types[] = { "counter", "gauge", "histogram" };
+	static const char *const types[] = {"counter", "gauge", "histogram"};
 
 	mc_buf_adds(&f->preamble, "# HELP ");
 	mc_buf_adds(&f->preamble, f->name);
@@ -596,9 +602,9 @@ void mc_series_observe(struct mc_series *s, double v)
 	old = atomic_load_explicit(&s->bits, memory_order_relaxed);
 	do
 		new = to_bits(from_bits(old) + v);
-	while (!atomic_compare_exchange_weak_explicit(
-		&s->bits, &old, new, memory_order_relaxed,
-		memory_order_relaxed));
+	while (!atomic_compare_exchange_weak_explicit(&s->bits, &old, new,
+						      memory_order_relaxed,
+						      memory_order_relaxed));
 }
 
 static uint64_t hist_count(const struct mc_series *s)
@@ -688,7 +694,8 @@ static void render_series(struct mc_buf *out, const struct mc_series *s)
 	}
 	uint64_t cum = 0;
 	for (size_t i = 0; i <= f->nbounds; i++) {
-		cum += atomic_load_explicit(&s->buckets[i], memory_order_relaxed);
+		cum += atomic_load_explicit(&s->buckets[i],
+					    memory_order_relaxed);
 		add_sample_name(out, f, "_bucket", s->labels,
 				i < f->nbounds ? f->le[i] : "+Inf");
 		mc_buf_addu(out, cum);

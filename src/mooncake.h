@@ -30,11 +30,11 @@
 
 #include "err.h"
 
-#define MC_KEY_MAX 4096                       /* bytes, excluding NUL */
-#define MC_ID_LEN 36                          /* RFC 4122 text, lowercase */
-#define MC_ALLOC_ALIGN (16ull << 20)          /* /api/mount rounding */
-#define MC_REPLICA_MAX 8                      /* --replicas upper bound */
-#define MC_GRACE_MAX   3600		      /* seconds, unmount grace */
+#define MC_KEY_MAX     4096	     /* bytes, excluding NUL */
+#define MC_ID_LEN      36	     /* RFC 4122 text, lowercase */
+#define MC_ALLOC_ALIGN (16ull << 20) /* /api/mount rounding */
+#define MC_REPLICA_MAX 8	     /* --replicas upper bound */
+#define MC_GRACE_MAX   3600	     /* seconds, unmount grace */
 
 struct mc_store;
 struct mc_metrics;
@@ -73,15 +73,15 @@ enum mc_shm_fault mc_shm_name_check(const char *name);
 /* ---------------------------------------------------------------- store */
 
 struct mc_store_opts {
-	unsigned replica_num;       /* memory replicas per object, >= 1 */
-	uint64_t lease_ttl_ms;      /* read lease granted by mc_query */
-	double high_watermark;      /* evict above used/capacity > this */
-	double evict_ratio;         /* ... down to high_watermark - this */
-	uint64_t max_value;         /* largest value accepted (--max-body) */
-	uint64_t put_timeout_ms;    /* unfinished two-phase puts revoked */
-	uint64_t max_segment_size;  /* larger mounts are split */
-	const char *hostname;       /* default segment name */
-	const char *protocol;       /* default protocol: "tcp" or "rdma" */
+	unsigned replica_num;	   /* memory replicas per object, >= 1 */
+	uint64_t lease_ttl_ms;	   /* read lease granted by mc_query */
+	double high_watermark;	   /* evict above used/capacity > this */
+	double evict_ratio;	   /* ... down to high_watermark - this */
+	uint64_t max_value;	   /* largest value accepted (--max-body) */
+	uint64_t put_timeout_ms;   /* unfinished two-phase puts revoked */
+	uint64_t max_segment_size; /* larger mounts are split */
+	const char *hostname;	   /* default segment name */
+	const char *protocol;	   /* default protocol: "tcp" or "rdma" */
 	/*
 	 * Clock in milliseconds, monotonic. NULL means CLOCK_MONOTONIC. Tests
 	 * pass their own to drive leases, grace periods and put timeouts.
@@ -110,7 +110,7 @@ struct mc_store_opts {
 	void *register_arg;
 };
 
-/* Fills @o with the contract's defaults (CONTRACT section 1). */
+/* Fills @o with the defaults of mooncaked(8), OPTIONS. */
 void mc_store_opts_default(struct mc_store_opts *o);
 
 /*
@@ -139,18 +139,18 @@ enum mc_seg_kind { MC_SEG_ALLOC = 0, MC_SEG_SHM = 1 };
 enum mc_seg_state { MC_SEG_OK = 0, MC_SEG_DRAINING = 1 };
 
 struct mc_mount_req {
-	uint64_t size;          /* > 0; alloc: rounded up to 16 MiB */
-	const char *shm_name;   /* NULL: allocate; else /dev/shm object name */
-	uint64_t offset;        /* shm only: page aligned */
-	const char *protocol;   /* NULL or "": the store default */
-	const char *location;   /* NULL: "" */
-	const char *name;       /* NULL or "": the store's hostname */
+	uint64_t size;	      /* > 0; alloc: rounded up to 16 MiB */
+	const char *shm_name; /* NULL: allocate; else /dev/shm object name */
+	uint64_t offset;      /* shm only: page aligned */
+	const char *protocol; /* NULL or "": the store default */
+	const char *location; /* NULL: "" */
+	const char *name;     /* NULL or "": the store's hostname */
 };
 
 struct mc_mount_result {
-	size_t n;                        /* segments created */
-	char (*ids)[MC_ID_LEN + 1];      /* n ids, malloc'd; free() it */
-	uint64_t allocated_size;         /* sum of the segments' sizes */
+	size_t n;		    /* segments created */
+	char (*ids)[MC_ID_LEN + 1]; /* n ids, malloc'd; free() it */
+	uint64_t allocated_size;    /* sum of the segments' sizes */
 };
 
 /*
@@ -198,16 +198,16 @@ struct mc_seg_info {
 	char name[256];
 	char protocol[8];
 	char location[256];
-	char source[300];       /* "alloc" or "shm:NAME+OFFSET" */
+	char source[300]; /* "alloc" or "shm:NAME+OFFSET" */
 	char endpoint[300];
 	enum mc_seg_kind kind;
 	enum mc_seg_state state;
-	uint64_t base;          /* virtual address of the first byte */
+	uint64_t base; /* virtual address of the first byte */
 	uint64_t size;
 	uint64_t used;
-	uint64_t shm_offset;    /* shm only */
-	char shm_name[256];     /* shm only, without the leading '/' */
-	uint32_t rkey;          /* rdma only */
+	uint64_t shm_offset; /* shm only */
+	char shm_name[256];  /* shm only, without the leading '/' */
+	uint32_t rkey;	     /* rdma only */
 };
 
 /* 0, or -ENOENT when no segment has @id. */
@@ -218,7 +218,8 @@ int mc_segment_info(struct mc_store *s, const char *id,
  * stops the walk and is returned. The callback runs without store locks.
  */
 int mc_segment_foreach(struct mc_store *s,
-		       int (*cb)(const struct mc_seg_info *, void *), void *arg);
+		       int (*cb)(const struct mc_seg_info *, void *),
+		       void *arg);
 /*
  * Distinct segment names, sorted (strcmp), each with its summed used and
  * capacity. Same stopping rule as mc_segment_foreach.
@@ -228,12 +229,12 @@ int mc_segment_name_foreach(struct mc_store *s,
 				      uint64_t capacity, void *),
 			    void *arg);
 /* Sums over segments named @name: 0, or -ENOENT. */
-int mc_segment_name_usage(struct mc_store *s, const char *name,
-			  uint64_t *used, uint64_t *capacity);
+int mc_segment_name_usage(struct mc_store *s, const char *name, uint64_t *used,
+			  uint64_t *capacity);
 
 struct mc_usage {
 	uint64_t used, capacity;
-	uint64_t keys;          /* complete objects */
+	uint64_t keys; /* complete objects */
 	uint64_t segments;
 	uint64_t pending_puts;
 };
@@ -253,12 +254,12 @@ uint64_t mc_store_keys_gen(struct mc_store *s);
  * /query_key and put_start describe.
  */
 struct mc_desc {
-	uint64_t addr;               /* virtual address inside this process */
+	uint64_t addr; /* virtual address inside this process */
 	uint64_t size;
-	uint32_t rkey;               /* rdma only */
+	uint32_t rkey; /* rdma only */
 	char seg_id[MC_ID_LEN + 1];
 	char protocol[8];
-	char endpoint[300];          /* "host:port" */
+	char endpoint[300]; /* "host:port" */
 };
 
 /*
@@ -321,7 +322,7 @@ int mc_put_revoke(struct mc_store *s, const void *key, size_t klen,
 struct mc_ref;
 int mc_get(struct mc_store *s, const void *key, size_t klen,
 	   struct mc_ref **out);
-const void *mc_ref_data(const struct mc_ref *r);   /* one complete replica */
+const void *mc_ref_data(const struct mc_ref *r); /* one complete replica */
 uint64_t mc_ref_size(const struct mc_ref *r);
 void mc_ref_release(struct mc_ref *r);
 /* Convenience: copies up to @cap bytes from @off; returns bytes copied. */
@@ -344,8 +345,8 @@ int mc_query(struct mc_store *s, const void *key, size_t klen,
 /* Batch form: counts one BatchGetReplicaList with @nkeys items (and no
  * GetReplicaList). Calls @cb once per key in order with what mc_query
  * would return for it. */
-void mc_query_batch(struct mc_store *s, size_t nkeys,
-		    const char *const *keys, const size_t *klens,
+void mc_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
+		    const size_t *klens,
 		    void (*cb)(size_t i, int rc, const struct mc_desc *d,
 			       size_t nd, void *arg),
 		    void *arg);

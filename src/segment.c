@@ -234,7 +234,8 @@ static int seg_new(struct mc_store *s, const struct mc_mount_req *req,
 	struct mc_seg *g = calloc(1, sizeof(*g));
 
 	if (!g)
-		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				  "out of memory");
 	mc_uuid_new(g->id);
 	g->name = strdup(req->name && *req->name ? req->name : s->hostname);
 	g->location = strdup(req->location ? req->location : "");
@@ -256,7 +257,8 @@ static int seg_new(struct mc_store *s, const struct mc_mount_req *req,
 	g->alloc = mc_alloc_new(size - size % MC_BUF_ALIGN, MC_BUF_ALIGN, g);
 	if (!g->name || !g->location || !g->alloc) {
 		seg_free(g);
-		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				  "out of memory");
 	}
 	*out = g;
 	return 0;
@@ -267,15 +269,17 @@ static int seg_register(struct mc_store *s, struct mc_seg *g,
 {
 	int rc;
 
-	/* Without a transport layer, only tcp (which registers nothing) works. */
+	/* Without a transport layer, only tcp (which registers nothing) works.
+	 */
 	if (!s->o.register_mem) {
 		if (strcmp(g->protocol, "rdma"))
 			return 0;
 		return mc_err_set(err, -EOPNOTSUPP, MC_INVALID_PARAMS,
-				  "protocol 'rdma' is not available: built without rdma-core");
+				  "protocol 'rdma' is not available: built "
+				  "without rdma-core");
 	}
-	rc = s->o.register_mem(s->o.register_arg, g->protocol, g->base,
-			       g->size, &g->rkey);
+	rc = s->o.register_mem(s->o.register_arg, g->protocol, g->base, g->size,
+			       &g->rkey);
 	if (rc < 0)
 		return mc_err_set(err, rc, MC_INVALID_PARAMS,
 				  "cannot register segment '%s' for %s: %s",
@@ -336,8 +340,8 @@ static void list_add(struct mc_store *s, struct mc_seg *g)
 int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 		     struct mc_mount_result *out, struct mc_err *err)
 {
-	const char *protocol = req->protocol && *req->protocol ? req->protocol
-							       : s->protocol;
+	const char *protocol =
+		req->protocol && *req->protocol ? req->protocol : s->protocol;
 	const char *bare = NULL;
 	uint64_t total, align, *sizes = NULL;
 	size_t n, made = 0;
@@ -393,7 +397,8 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 		if (req->offset > (uint64_t)st.st_size ||
 		    req->size > (uint64_t)st.st_size - req->offset) {
 			rc = mc_err_set(err, -ERANGE, MC_INVALID_PARAMS,
-					"offset + size passes the end of shm object '%s'",
+					"offset + size passes the end of shm "
+					"object '%s'",
 					bare);
 			goto fail;
 		}
@@ -408,7 +413,8 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 	segs = calloc(n ? n : 1, sizeof(*segs));
 	out->ids = calloc(n ? n : 1, sizeof(*out->ids));
 	if (!n || !segs || !out->ids) {
-		rc = mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
+		rc = mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				"out of memory");
 		goto fail;
 	}
 	for (uint64_t off = 0; made < n; off += sizes[made++]) {
@@ -528,7 +534,7 @@ void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 		 atomic_load(&s->endpoint));
 	i->kind = g->kind;
 	i->state = atomic_load(&g->state) == SEG_DRAINING ? MC_SEG_DRAINING
-							   : MC_SEG_OK;
+							  : MC_SEG_OK;
 	i->base = (uint64_t)(uintptr_t)g->base;
 	i->size = g->size;
 	pthread_mutex_lock(&g->lock);

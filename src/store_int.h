@@ -29,18 +29,18 @@
 #include "metrics.h"
 #include "mooncake.h"
 
-#define MC_BUF_ALIGN 64u       /* replica buffer alignment in a segment */
+#define MC_BUF_ALIGN 64u /* replica buffer alignment in a segment */
 
 /* mc_blk.u.state: low byte the state, next byte the padding (blk size -
  * value size), then flags. */
 enum {
-	BLK_PENDING = 1,       /* allocated by a put, writable, not readable */
-	BLK_LIVE = 2,          /* published: readable */
-	BLK_DEAD = 3,          /* revoked or being freed: neither */
+	BLK_PENDING = 1, /* allocated by a put, writable, not readable */
+	BLK_LIVE = 2,	 /* published: readable */
+	BLK_DEAD = 3,	 /* revoked or being freed: neither */
 };
 #define BLK_STATE_MASK 0xffu
-#define BLK_PAD_SHIFT 8
-#define BLK_LEASED (1u << 16)  /* on the lease queue */
+#define BLK_PAD_SHIFT  8
+#define BLK_LEASED     (1u << 16) /* on the lease queue */
 
 enum { SEG_OK = MC_SEG_OK, SEG_DRAINING = MC_SEG_DRAINING, SEG_GONE = 2 };
 
@@ -50,32 +50,32 @@ struct mc_seg {
 	char protocol[8];
 	enum mc_seg_kind kind;
 	uint64_t shm_offset;
-	char *base;              /* first byte */
+	char *base; /* first byte */
 	uint64_t size;
-	void *map;               /* what to munmap */
+	void *map; /* what to munmap */
 	size_t map_len;
 	uint32_t rkey;
 	bool registered;
-	uint64_t seq;            /* mount order */
-	pthread_mutex_t lock;    /* protects alloc */
+	uint64_t seq;	      /* mount order */
+	pthread_mutex_t lock; /* protects alloc */
 	struct mc_alloc *alloc;
 	_Atomic int state;
-	uint64_t deadline_ms;    /* draining: when the unmount completes */
+	uint64_t deadline_ms; /* draining: when the unmount completes */
 	_Atomic uint64_t refs;
 	struct mc_store *store;
 };
 
 /* One published version of an object. Immutable but for ref and atime. */
 struct mc_obj {
-	struct mc_obj *next;     /* hash chain */
+	struct mc_obj *next; /* hash chain */
 	uint64_t size;
 	uint32_t hash;
 	_Atomic uint32_t ref;
-	_Atomic uint32_t atime;  /* logical access clock (LRU) */
+	_Atomic uint32_t atime; /* logical access clock (LRU) */
 	uint16_t klen;
 	uint8_t nrep;
 	uint8_t flags;
-	struct mc_blk *rep[];    /* nrep blocks, then the key bytes */
+	struct mc_blk *rep[]; /* nrep blocks, then the key bytes */
 };
 
 static inline const char *obj_key(const struct mc_obj *o)
@@ -86,20 +86,20 @@ static inline const char *obj_key(const struct mc_obj *o)
 struct mc_shard {
 	pthread_rwlock_t lock;
 	struct mc_obj **tab;
-	uint32_t mask;           /* buckets - 1 */
+	uint32_t mask; /* buckets - 1 */
 	uint32_t count;
 } __attribute__((aligned(64)));
 
 #define MC_NSHARDS 256u
 
 struct mc_put {
-	struct mc_put *next;     /* pending list */
+	struct mc_put *next; /* pending list */
 	struct mc_store *store;
 	uint64_t size;
 	uint64_t deadline_ms;
-	_Atomic int ref;         /* the holder, and the pending list */
-	bool registered;         /* two-phase: in the pending list while open */
-	bool open;               /* neither published nor dropped yet */
+	_Atomic int ref; /* the holder, and the pending list */
+	bool registered; /* two-phase: in the pending list while open */
+	bool open;	 /* neither published nor dropped yet */
 	uint8_t nrep;
 	struct mc_blk *blk[MC_REPLICA_MAX];
 	struct mc_desc desc[MC_REPLICA_MAX];
@@ -135,7 +135,8 @@ struct mc_counters {
 	struct mc_family *seg_alloc_fam, *seg_cap_fam;
 	struct mc_series *g_alloc, *g_cap, *g_keys, *g_soft, *g_clients,
 		*g_cache_nums, *g_pending;
-	uint64_t seg_gen_seen;   /* the collector's last rebuild (render-locked) */
+	uint64_t
+		seg_gen_seen; /* the collector's last rebuild (render-locked) */
 };
 
 struct mc_store {
@@ -147,20 +148,21 @@ struct mc_store {
 
 	/* segments */
 	pthread_rwlock_t seg_lock;
-	struct mc_seg **segs;    /* listed segments, mount order */
+	struct mc_seg **segs; /* listed segments, mount order */
 	size_t nsegs, segs_cap;
 	uint64_t seg_seq;
-	char *_Atomic endpoint;  /* "host:port"; replaced, never freed early */
+	char *_Atomic endpoint; /* "host:port"; replaced, never freed early */
 	struct mc_old_ep *old_endpoints;
-	_Atomic uint64_t rr;     /* placement rotation */
+	_Atomic uint64_t rr; /* placement rotation */
 	_Atomic uint64_t capacity, used;
-	_Atomic uint64_t seg_gen;  /* moves when a segment is listed or unlisted */
+	_Atomic uint64_t
+		seg_gen; /* moves when a segment is listed or unlisted */
 
 	/* objects */
 	struct mc_shard shards[MC_NSHARDS];
 	_Atomic uint64_t nkeys;
-	_Atomic uint64_t keys_gen;  /* moves when a key comes or goes */
-	_Atomic uint32_t clock;  /* logical LRU clock */
+	_Atomic uint64_t keys_gen; /* moves when a key comes or goes */
+	_Atomic uint32_t clock;	   /* logical LRU clock */
 	pthread_mutex_t evict_lock;
 
 	/* two-phase puts */
@@ -178,7 +180,7 @@ struct mc_store {
 	pthread_mutex_t reaper_lock;
 	pthread_cond_t reaper_cond;
 	bool stopping;
-	bool inited;             /* every lock and table is set up */
+	bool inited; /* every lock and table is set up */
 };
 
 /*
@@ -217,13 +219,11 @@ static inline char *blk_ptr(const struct mc_blk *b)
 }
 static inline uint64_t blk_value_size(const struct mc_blk *b)
 {
-	uint32_t st = atomic_load_explicit(&b->u.state,
-					   memory_order_relaxed);
+	uint32_t st = atomic_load_explicit(&b->u.state, memory_order_relaxed);
 	return b->size - ((st >> BLK_PAD_SHIFT) & 0xffu);
 }
 void blk_set_state(struct mc_blk *b, uint32_t state, uint64_t value_size);
-void blk_desc(const struct mc_blk *b, uint64_t value_size,
-	      struct mc_desc *d);
+void blk_desc(const struct mc_blk *b, uint64_t value_size, struct mc_desc *d);
 /* Pins a block holding [addr, addr+size) in state @state: 0 or -EACCES. */
 int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 	    struct mc_blk **out);

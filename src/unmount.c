@@ -16,8 +16,8 @@
 
 /* What an unmount took away, for its log line. */
 struct drop_count {
-	uint64_t lost, lost_bytes;      /* objects whose last replica went */
-	uint64_t thinned;               /* objects left with fewer replicas */
+	uint64_t lost, lost_bytes; /* objects whose last replica went */
+	uint64_t thinned;	   /* objects left with fewer replicas */
 };
 
 /*
@@ -88,7 +88,7 @@ static void drop_segment(struct mc_store *s, struct mc_seg *g,
  */
 static void seg_finish(struct mc_store *s, struct mc_seg *g, bool stopping)
 {
-	struct drop_count dc = { 0 };
+	struct drop_count dc = {0};
 
 	drop_segment(s, g, &dc);
 	if (dc.lost && !stopping)
@@ -99,7 +99,8 @@ static void seg_finish(struct mc_store *s, struct mc_seg *g, bool stopping)
 			(unsigned long long)dc.thinned);
 	else if (dc.thinned)
 		mc_info("segment: unmounted '%s': %llu values kept a replica "
-			"elsewhere", g->id, (unsigned long long)dc.thinned);
+			"elsewhere",
+			g->id, (unsigned long long)dc.thinned);
 	else
 		mc_info("segment: unmounted '%s'", g->id);
 	seg_unref(g); /* the table's reference */
@@ -171,8 +172,8 @@ int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 			atomic_store(&gs[i]->state, SEG_DRAINING);
 			gs[i]->deadline_ms = now + (uint64_t)grace_s * 1000;
 			mc_info("segment: draining '%s' for %u s: it takes no "
-				"new values and goes at the end", gs[i]->id,
-				grace_s);
+				"new values and goes at the end",
+				gs[i]->id, grace_s);
 			gs[i] = NULL;
 		} else if (grace_s) {
 			gs[i] = NULL; /* already draining: keep its deadline */

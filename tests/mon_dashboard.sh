@@ -5,7 +5,7 @@
 # mounted, so that the FUSE family is there too).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "${top_srcdir:-$(dirname "$0")/..}/tests/mon_lib.sh"
-[ -e /dev/fuse ] || { echo "no /dev/fuse"; exit 77; }
+mc_need_fuse
 
 # --- the file ---------------------------------------------------------------
 check "the dashboard is valid JSON" jq empty "$DASH"

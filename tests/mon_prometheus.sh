@@ -7,7 +7,7 @@
 # pending alerts, and stopping the daemon makes MooncakedDown pending.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "${top_srcdir:-$(dirname "$0")/..}/tests/mon_lib.sh"
-[ -e /dev/fuse ] || { echo "no /dev/fuse"; exit 77; }
+mc_need_fuse
 check "prometheus is installed" bash -c "command -v prometheus >/dev/null"
 command -v prometheus >/dev/null || mc_done
 trap 'prom_stop; mc_cleanup' EXIT

@@ -1,5 +1,5 @@
 #!/bin/bash
-# web_admin.sh - the seed's endpoints (CONTRACT section 3) and the
+# web_admin.sh - the seed's endpoints (mooncake-http(7)) and the
 # metrics they move (section 5), driven with curl against the real daemon.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "${top_srcdir:-$(dirname "$0")/..}/tests/web_lib.sh"

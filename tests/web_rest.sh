@@ -1,5 +1,5 @@
 #!/bin/bash
-# web_rest.sh - the store REST API (CONTRACT section 4) and the two-phase
+# web_rest.sh - the store REST API (mooncake-http(7)) and the two-phase
 # put (section 6): every validation rule, every error, binary values,
 # auth, driven with curl against the real daemon.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"

@@ -14,16 +14,16 @@
 
 struct json_object;
 
-/* api_admin.c: CONTRACT section 3 */
+/* api_admin.c: mooncake-http(7), ADMIN ENDPOINTS */
 web_handler_fn web_api_metrics, web_api_summary, web_api_query_key,
-	web_api_batch_query_keys, web_api_get_all_keys, web_api_get_all_segments,
-	web_api_query_segment, web_api_health;
+	web_api_batch_query_keys, web_api_get_all_keys,
+	web_api_get_all_segments, web_api_query_segment, web_api_health;
 
-/* api_segments.c: CONTRACT section 4, segments */
+/* api_segments.c: mooncake-http(7), STORE REST API: SEGMENTS */
 web_handler_fn web_api_mount, web_api_mount_shm, web_api_unmount,
 	web_api_unmount_shm;
 
-/* api_data.c: CONTRACT section 4, data, and section 6, two-phase put */
+/* api_data.c: mooncake-http(7), STORE REST API: DATA and TWO-PHASE PUT */
 web_handler_fn web_api_put_json, web_api_put_raw, web_api_get, web_api_exist,
 	web_api_remove, web_api_remove_all, web_api_put_start, web_api_put_end,
 	web_api_put_revoke;

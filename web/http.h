@@ -41,9 +41,9 @@ enum web_method {
 /* Bytes kept free at the front of r->out for the status line and headers. */
 #define WEB_HDR_ROOM 384
 
-/* Content types of CONTRACT section 3. */
-#define WEB_CT_TEXT "text/plain; version=0.0.4"
-#define WEB_CT_JSON "application/json; charset=utf-8"
+/* Content types (mooncake-http(7), Content types). */
+#define WEB_CT_TEXT  "text/plain; version=0.0.4"
+#define WEB_CT_JSON  "application/json; charset=utf-8"
 #define WEB_CT_BYTES "application/octet-stream"
 
 /*
@@ -62,28 +62,28 @@ struct web_io {
 
 struct web_req {
 	struct mc_store *s;
-	struct web_api_state *api;   /* shared handler state (api.h) */
-	uint64_t max_body;          /* --max-body */
-	unsigned method;            /* enum web_method */
-	bool head;                  /* HEAD: headers only */
-	const char *path;           /* raw (not decoded), without the query */
+	struct web_api_state *api; /* shared handler state (api.h) */
+	uint64_t max_body;	   /* --max-body */
+	unsigned method;	   /* enum web_method */
+	bool head;		   /* HEAD: headers only */
+	const char *path;	   /* raw (not decoded), without the query */
 	size_t path_len;
-	const char *arg;            /* prefix routes: raw rest of the path */
+	const char *arg; /* prefix routes: raw rest of the path */
 	size_t arg_len;
-	const char *query;          /* raw query string, NULL when none */
-	int64_t content_length;     /* -1: none given (or chunked) */
-	bool chunked;               /* Transfer-Encoding: chunked body */
-	uint64_t consumed;          /* body bytes read so far */
-	bool body_done;             /* the whole body has been read */
+	const char *query;	/* raw query string, NULL when none */
+	int64_t content_length; /* -1: none given (or chunked) */
+	bool chunked;		/* Transfer-Encoding: chunked body */
+	uint64_t consumed;	/* body bytes read so far */
+	bool body_done;		/* the whole body has been read */
 	const struct web_route *route;
-	int status;                 /* status sent, 0 until then */
-	const char *conn_hdr;       /* "close", "keep-alive" or NULL */
-	const char *extra_hdr;      /* more header lines ("Allow: GET\r\n") */
-	bool ready;                 /* web_set_ready() state */
-	struct mc_buf *out;         /* response body after WEB_HDR_ROOM */
-	struct mc_buf *scratch;     /* free for the handler */
-	const struct web_io *io;    /* how to reach the connection */
-	void *conn;		    /* the connection, for io */
+	int status;		 /* status sent, 0 until then */
+	const char *conn_hdr;	 /* "close", "keep-alive" or NULL */
+	const char *extra_hdr;	 /* more header lines ("Allow: GET\r\n") */
+	bool ready;		 /* web_set_ready() state */
+	struct mc_buf *out;	 /* response body after WEB_HDR_ROOM */
+	struct mc_buf *scratch;	 /* free for the handler */
+	const struct web_io *io; /* how to reach the connection */
+	void *conn;		 /* the connection, for io */
 	/* streaming state (web_resp_stream_*) */
 	bool streaming, stream_started, stream_chunked;
 	const char *stream_ctype;
@@ -105,7 +105,7 @@ void web_resp_send(struct web_req *r, int status, const char *ctype);
  * when small, else headers and body in two writes without a copy.
  */
 void web_resp_send_bytes(struct web_req *r, int status, const char *ctype,
-			const void *p, uint64_t n);
+			 const void *p, uint64_t n);
 /* Sends a `{"status":"success"}` REST answer. */
 void web_resp_success(struct web_req *r);
 /*
@@ -118,14 +118,14 @@ void web_resp_error(struct web_req *r, int status, const char *msg);
  * JSON) after "error"; REST routes only.
  */
 void web_resp_error_extra(struct web_req *r, int status, const char *msg,
-			 const char *extra);
+			  const char *extra);
 /*
  * A core failure: the status from the errno table; the message from @e
  * when it has one, else @fallback. Text routes answer the error's name:
  * mc_code_name(e->code) when @e has a code, else the table's name.
  */
 void web_resp_errno(struct web_req *r, int rc, const struct mc_err *e,
-		   const char *fallback);
+		    const char *fallback);
 
 /*
  * Streamed answers (200, @ctype) for bodies of unbounded size: append to

@@ -30,7 +30,7 @@ const char *web_status_reason(int status);
  * the closing brace when @extra is not NULL: `"name":value`).
  */
 void web_status_error_body(struct mc_buf *b, enum web_body_kind kind,
-			  const char *msg, const char *extra);
+			   const char *msg, const char *extra);
 
 /* Content type of @kind's bodies. */
 const char *web_status_ctype(enum web_body_kind kind);

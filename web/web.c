@@ -30,12 +30,12 @@
 #include "status.h"
 #include "web.h"
 
-#define KEEP_MAX (8u << 20)           /* per-thread buffers trimmed above */
-#define REQUEST_MAX "1064960"         /* 1 MiB request line + 16 KiB */
+#define KEEP_MAX    (8u << 20) /* per-thread buffers trimmed above */
+#define REQUEST_MAX "1064960"  /* 1 MiB request line + 16 KiB */
 
 /* Status codes whose counters are cached per route; others look up. */
-static const int codes[] = { 200, 400, 401, 403, 404, 405, 408, 409, 413,
-			     431, 500, 501, 503, 507 };
+static const int codes[] = {200, 400, 401, 403, 404, 405, 408,
+			    409, 413, 431, 500, 501, 503, 507};
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 
 /*
@@ -59,7 +59,7 @@ struct web {
 	uint64_t max_body;
 	struct web_api_state *api;
 	struct mc_family *requests, *duration;
-	struct route_stats *stats;     /* web_nroutes + 1 ("other") */
+	struct route_stats *stats; /* web_nroutes + 1 ("other") */
 };
 
 /* Per-thread buffers reused across requests (civetweb workers). */
@@ -67,19 +67,19 @@ static __thread struct mc_buf tl_out, tl_scratch;
 
 /* ------------------------------------------------------------ metrics */
 
-static const double duration_buckets[] = { 0.0001, 0.00025, 0.0005, 0.001,
-					   0.0025, 0.005, 0.01, 0.05, 0.25,
-					   1, 5 };
+static const double duration_buckets[] = {
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5};
 
 static void stats_init(struct web *w)
 {
 	struct mc_metrics *m = mc_store_metrics(w->s);
 
-	w->requests = mc_metrics_family(m, "mooncake_http_requests_total",
-					"HTTP requests served, by route and status",
-					MC_COUNTER, "route,code", NULL, 0);
-	w->duration = mc_metrics_family(m,
-		"mooncake_http_request_duration_seconds",
+	w->requests =
+		mc_metrics_family(m, "mooncake_http_requests_total",
+				  "HTTP requests served, by route and status",
+				  MC_COUNTER, "route,code", NULL, 0);
+	w->duration = mc_metrics_family(
+		m, "mooncake_http_request_duration_seconds",
 		"HTTP request latency, by route", MC_HISTOGRAM, "route",
 		duration_buckets,
 		sizeof(duration_buckets) / sizeof(duration_buckets[0]));
@@ -98,14 +98,14 @@ static void stats_init(struct web *w)
 	mc_metrics_add_process(m);
 }
 
-static void stats_count(struct web *w, const struct web_route *rt,
-			int status, double seconds)
+static void stats_count(struct web *w, const struct web_route *rt, int status,
+			double seconds)
 {
-	struct route_stats *st = &w->stats[rt ? (size_t)(rt - web_routes)
-					      : web_nroutes];
+	struct route_stats *st =
+		&w->stats[rt ? (size_t)(rt - web_routes) : web_nroutes];
 	struct mc_series *s = NULL, *d;
 	char code[16];
-	const char *v[2] = { st->label, code };
+	const char *v[2] = {st->label, code};
 	size_t i;
 
 	for (i = 0; i < NCODES && codes[i] != status; i++)
@@ -181,7 +181,7 @@ static int begin_request(struct mg_connection *c)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
 	struct web *w = ri->user_data;
-	struct web_req r = { 0 };
+	struct web_req r = {0};
 	struct timespec t0, t1;
 	const char *h;
 
@@ -231,7 +231,7 @@ static int http_error(struct mg_connection *c, int status, const char *msg)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
 	struct web *w = ri ? ri->user_data : NULL;
-	struct web_req r = { 0 };
+	struct web_req r = {0};
 
 	if (status == 413)
 		status = 431;
@@ -271,10 +271,11 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		      struct mc_err *err)
 {
 	struct web *w = calloc(1, sizeof(*w));
-	struct mg_callbacks cb = { 0 };
-	struct mg_init_data init = { 0 };
+	struct mg_callbacks cb = {0};
+	struct mg_init_data init = {0};
 	char ebuf[256] = "";
-	struct mg_error_data ed = { .text = ebuf, .text_buffer_size = sizeof(ebuf) };
+	struct mg_error_data ed = {.text = ebuf,
+				   .text_buffer_size = sizeof(ebuf)};
 	char ports[300], threads[16];
 	const char *host = o->host && *o->host ? o->host : "127.0.0.1";
 	struct mg_server_port sp[4];
@@ -332,16 +333,26 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		 host, o->port);
 	snprintf(threads, sizeof(threads), "%u", o->threads ? o->threads : 64);
 	const char *opts[] = {
-		"listening_ports", ports,
-		"num_threads", threads,
-		"enable_keep_alive", "yes",
-		"keep_alive_timeout_ms", "5000",
-		"request_timeout_ms", "10000",
-		"max_request_size", REQUEST_MAX,
-		"decode_url", "no",
-		"enable_auth_domain_check", "no",
-		"tcp_nodelay", "1",
-		"connection_queue", "256",
+		"listening_ports",
+		ports,
+		"num_threads",
+		threads,
+		"enable_keep_alive",
+		"yes",
+		"keep_alive_timeout_ms",
+		"5000",
+		"request_timeout_ms",
+		"10000",
+		"max_request_size",
+		REQUEST_MAX,
+		"decode_url",
+		"no",
+		"enable_auth_domain_check",
+		"no",
+		"tcp_nodelay",
+		"1",
+		"connection_queue",
+		"256",
 		NULL,
 	};
 

@@ -1,6 +1,6 @@
 /*
  * web.h - the HTTP door: the seed's endpoints, the store REST API and the
- * two-phase put over civetweb (CONTRACT sections 3, 4, 5 and 6).
+ * two-phase put over civetweb (mooncake-http(7)).
  */
 #ifndef WEB_H
 #define WEB_H
@@ -15,11 +15,11 @@ struct mc_store;
 struct web;
 
 struct web_opts {
-	const char *host;         /* bind address, "127.0.0.1" */
-	unsigned port;            /* 0: the kernel picks */
-	const char *auth_token;   /* NULL: no auth; else the bearer token */
-	uint64_t max_body;        /* larger bodies get 413 */
-	unsigned threads;         /* worker threads, 0: a default */
+	const char *host;	/* bind address, "127.0.0.1" */
+	unsigned port;		/* 0: the kernel picks */
+	const char *auth_token; /* NULL: no auth; else the bearer token */
+	uint64_t max_body;	/* larger bodies get 413 */
+	unsigned threads;	/* worker threads, 0: a default */
 };
 
 /*

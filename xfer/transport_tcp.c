@@ -37,7 +37,7 @@ static int tcp_listen(void *ctx, const char *host, unsigned *port, int *lfd,
 	}
 	snprintf(serv, sizeof(serv), "%u", *port);
 	if (host && !strcmp(host, "localhost"))
-		host = "127.0.0.1";   /* as the HTTP door reads it */
+		host = "127.0.0.1"; /* as the HTTP door reads it */
 	rc = getaddrinfo(host && *host ? host : NULL, serv, &hints, &res);
 	if (rc) {
 		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
@@ -93,7 +93,7 @@ static int tcp_accept(void *ctx, int lfd)
 
 static ssize_t tcp_sendv(void *ctx, int fd, const struct iovec *iov, int n)
 {
-	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = n };
+	struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = n};
 	ssize_t r;
 
 	do
