@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pthread.h>
@@ -24,6 +25,7 @@
 #include "fs.h"
 #include "log.h"
 #include "mooncake.h"
+#include "page.h"
 #include "web.h"
 #include "xfer.h"
 
@@ -167,6 +169,7 @@ int main(int argc, char **argv)
 	struct mc_store_opts so;
 	struct xfer_opts xo;
 	struct web_opts wo;
+	struct web_page_info page;
 	struct fs_opts fo;
 	struct xfer *x = NULL;
 	struct mc_store *s = NULL;
@@ -253,11 +256,19 @@ int main(int argc, char **argv)
 		goto out_store;
 	}
 
+	page = (struct web_page_info){
+		.version = MC_VERSION,
+		.hostname = cfg.hostname,
+		.transfer = xfer_endpoint(x),
+		.mountpoint = cfg.enable_fuse ? cfg.mountpoint : NULL,
+		.started = time(NULL),
+	};
 	wo = (struct web_opts){
 		.host = cfg.http_host,
 		.port = cfg.http_port,
 		.auth_token = token,
 		.max_body = cfg.max_body,
+		.page = &page,
 	};
 	err.msg[0] = '\0';
 	w = web_start(s, &wo, &err);

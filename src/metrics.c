@@ -625,6 +625,22 @@ double mc_series_value(const struct mc_series *s)
 	return from_bits(atomic_load(&s->bits)) + (double)stripes_sum(s);
 }
 
+size_t mc_series_buckets(const struct mc_series *s, double *le, uint64_t *count,
+			 size_t max)
+{
+	size_t n;
+
+	if (!s || s->f->type != MC_HISTOGRAM)
+		return 0;
+	n = s->f->nbounds + 1;
+	for (size_t i = 0; i < n && i < max; i++) {
+		le[i] = i < s->f->nbounds ? s->f->bounds[i] : INFINITY;
+		count[i] = atomic_load_explicit(&s->buckets[i],
+						memory_order_relaxed);
+	}
+	return n;
+}
+
 static void add_collector(struct mc_metrics *m,
 			  void (*fn)(struct mc_metrics *, void *), void *arg,
 			  bool own_arg)

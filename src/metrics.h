@@ -92,6 +92,14 @@ void mc_series_set(struct mc_series *s, double v);
 void mc_series_observe(struct mc_series *s, double v);
 /* Current value (counter/gauge); for a histogram, its count; 0 for NULL. */
 double mc_series_value(const struct mc_series *s);
+/*
+ * Histogram: copies at most @max bucket upper bounds (the last one
+ * INFINITY) and per-bucket counts (not cumulative) into @le and @count,
+ * and returns how many buckets the family has; 0 for another type or
+ * NULL. Each count is read atomically, the set of them is not a snapshot.
+ */
+size_t mc_series_buckets(const struct mc_series *s, double *le, uint64_t *count,
+			 size_t max);
 
 /*
  * Collectors run, in registration order, at the start of each render,

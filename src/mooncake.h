@@ -202,7 +202,8 @@ struct mc_seg_info {
 	char endpoint[300];
 	enum mc_seg_kind kind;
 	enum mc_seg_state state;
-	uint64_t base; /* virtual address of the first byte */
+	uint64_t drain_ms; /* draining: milliseconds until it goes */
+	uint64_t base;	   /* virtual address of the first byte */
 	uint64_t size;
 	uint64_t used;
 	uint64_t shm_offset; /* shm only */
@@ -246,6 +247,53 @@ void mc_store_usage(struct mc_store *s, struct mc_usage *u);
  * it while the number stays the same.
  */
 uint64_t mc_store_keys_gen(struct mc_store *s);
+
+/*
+ * The store's operations as its master_X_requests_total and
+ * master_X_failures_total families count them (every door alike).
+ */
+enum mc_op {
+	MC_OP_PUT_START,
+	MC_OP_PUT_END,
+	MC_OP_PUT_REVOKE,
+	MC_OP_GET_REPLICA_LIST,
+	MC_OP_BATCH_GET_REPLICA_LIST,
+	MC_OP_EXIST_KEY,
+	MC_OP_REMOVE,
+	MC_OP_REMOVE_ALL,
+	MC_OP_MOUNT_SEGMENT,
+	MC_OP_UNMOUNT_SEGMENT,
+	MC_OP_PING,
+	MC_NOPS
+};
+/* Upstream's name of @op ("PutStart", "GetReplicaList"), "?" else. */
+const char *mc_op_name(enum mc_op op);
+
+/*
+ * What the store did lately, for people (the status page): requests and
+ * failures of each operation, eviction runs, keys and bytes evicted,
+ * over the last @span_s seconds (at most 60; less just after start).
+ * The store keeps its counters once a second (mc_store_tick), so a read
+ * is O(1) whatever the store holds. Thread-safe.
+ */
+struct mc_recent {
+	double span_s;
+	uint64_t requests[MC_NOPS], failures[MC_NOPS];
+	uint64_t evictions, evicted_keys, evicted_bytes;
+};
+void mc_store_recent(struct mc_store *s, struct mc_recent *out);
+
+/*
+ * The sizes of the values put since start (master_value_size_bytes):
+ * per class, not cumulative; le[] are the upper bounds in bytes, the
+ * last one INFINITY. O(1).
+ */
+#define MC_VALUE_SIZE_CLASSES 8
+struct mc_value_sizes {
+	double le[MC_VALUE_SIZE_CLASSES];
+	uint64_t count[MC_VALUE_SIZE_CLASSES];
+};
+void mc_store_value_sizes(struct mc_store *s, struct mc_value_sizes *out);
 
 /* -------------------------------------------------------------- objects */
 

@@ -535,6 +535,11 @@ void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 	i->kind = g->kind;
 	i->state = atomic_load(&g->state) == SEG_DRAINING ? MC_SEG_DRAINING
 							  : MC_SEG_OK;
+	if (i->state == MC_SEG_DRAINING) {
+		uint64_t now = store_now(s);
+
+		i->drain_ms = g->deadline_ms > now ? g->deadline_ms - now : 0;
+	}
 	i->base = (uint64_t)(uintptr_t)g->base;
 	i->size = g->size;
 	pthread_mutex_lock(&g->lock);

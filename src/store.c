@@ -69,6 +69,7 @@ void mc_store_tick(struct mc_store *s)
 	lease_expire(s, now, NULL);
 	put_expire(s, now, NULL);
 	unmount_tick(s, now);
+	recent_tick(s, now);
 }
 
 static void *reaper_main(void *arg)
@@ -139,6 +140,7 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 	pthread_cond_init(&s->reaper_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	store_metrics_register(s);
+	recent_init(s);
 	s->inited = true;
 	if (!o->manual_tick) {
 		if (pthread_create(&s->reaper, NULL, reaper_main, s))
@@ -174,6 +176,8 @@ void mc_store_free(struct mc_store *s)
 		if (s->inited)
 			pthread_rwlock_destroy(&s->shards[i].lock);
 	}
+	if (s->inited)
+		recent_release(s);
 	free(s->segs);
 	free(atomic_load(&s->endpoint));
 	while (s->old_endpoints) {

@@ -139,6 +139,22 @@ struct mc_counters {
 		seg_gen_seen; /* the collector's last rebuild (render-locked) */
 };
 
+/* recent.c: the counters once a second for a minute (mc_store_recent) */
+#define RECENT_SLOTS 61
+#define RECENT_NVALS (2 * MC_NOPS + 3) /* requests, failures, evictions */
+struct recent {
+	pthread_mutex_t lock;
+	struct {
+		uint64_t t_ms;
+		uint64_t v[RECENT_NVALS];
+	} ring[RECENT_SLOTS];
+	unsigned head, n; /* next slot to write, slots written */
+};
+void recent_init(struct mc_store *s);
+void recent_release(struct mc_store *s);
+/* Samples the counters when a second has passed since the last sample. */
+void recent_tick(struct mc_store *s, uint64_t now);
+
 struct mc_store {
 	struct mc_store_opts o;
 	char *hostname, *protocol;
@@ -181,6 +197,7 @@ struct mc_store {
 	pthread_cond_t reaper_cond;
 	bool stopping;
 	bool inited; /* every lock and table is set up */
+	struct recent recent;
 };
 
 /*

@@ -5,6 +5,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -266,6 +267,66 @@ START_TEST(test_replicas)
 }
 END_TEST
 
+/* The last minute's figures, from a sample a second (mc_store_tick). */
+START_TEST(test_recent)
+{
+	struct mc_store *s = new_store(1);
+	struct mc_recent r;
+	struct mc_value_sizes vs;
+	struct mc_err e;
+	char big[5000];
+
+	memset(big, 'v', sizeof(big));
+	mount(s, 16 * MiB, NULL, NULL);
+	mc_store_tick(s);
+	mc_store_recent(s, &r);
+	ck_assert(r.span_s == 0);
+	ck_assert_uint_eq(r.requests[MC_OP_PUT_START], 0);
+	ck_assert_int_eq(put_str(s, "a", "1"), 0);
+	ck_assert_int_eq(mc_put(s, "b", 1, big, sizeof(big), NULL), 0);
+	ck_assert_int_eq(mc_remove(s, "zz", 2, false, &e), -ENOENT);
+	advance(10000);
+	mc_store_tick(s);
+	mc_store_recent(s, &r);
+	ck_assert(r.span_s == 10.0);
+	ck_assert_uint_eq(r.requests[MC_OP_PUT_START], 2);
+	ck_assert_uint_eq(r.requests[MC_OP_PUT_END], 2);
+	ck_assert_uint_eq(r.requests[MC_OP_REMOVE], 1);
+	ck_assert_uint_eq(r.failures[MC_OP_REMOVE], 1);
+	ck_assert_uint_eq(r.failures[MC_OP_PUT_START], 0);
+	ck_assert_str_eq(mc_op_name(MC_OP_GET_REPLICA_LIST), "GetReplicaList");
+	ck_assert_str_eq(mc_op_name(MC_NOPS), "?");
+	/* a minute on, each second sampled: what happened then has aged out */
+	for (int i = 0; i < 61; i++) {
+		advance(1000);
+		mc_store_tick(s);
+	}
+	ck_assert_int_eq(put_str(s, "c", "3"), 0);
+	mc_store_recent(s, &r);
+	ck_assert(r.span_s == 60.0);
+	ck_assert_uint_eq(r.requests[MC_OP_PUT_START], 1);
+	ck_assert_uint_eq(r.requests[MC_OP_REMOVE], 0);
+	/*
+	 * ticks closer than a second apart add no sample: the oldest one
+	 * of the last minute is then 59.6 s old, not 60.0
+	 */
+	advance(300);
+	mc_store_tick(s);
+	advance(300);
+	mc_store_tick(s);
+	mc_store_recent(s, &r);
+	ck_assert_msg(r.span_s == 59.6, "span %g", r.span_s);
+
+	mc_store_value_sizes(s, &vs);
+	ck_assert(vs.le[0] == 4096 && vs.le[6] == 67108864);
+	ck_assert(isinf(vs.le[7]));
+	ck_assert_uint_eq(vs.count[0], 2); /* "1" and "3" */
+	ck_assert_uint_eq(vs.count[1], 1); /* 5000 bytes */
+	ck_assert_uint_eq(vs.count[7], 0);
+	mc_store_free(s);
+}
+END_TEST
+
 START_TEST(test_lease)
 {
 	struct mc_store *s = new_store(1);
@@ -279,6 +340,17 @@ START_TEST(test_lease)
 
 	ck_assert_int_eq(mc_remove(s, "k", 1, false, &e), -EBUSY);
 	ck_assert_int_eq(e.code, MC_OBJECT_HAS_LEASE);
+	/* the refusal says for how long, rounded up to a tenth */
+	ck_assert_str_eq(e.msg,
+			 "key 'k' has a read lease for 1.0 s more "
+			 "(from /query_key); remove it then, or force it");
+	advance(1);
+	ck_assert_int_eq(mc_remove(s, "k", 1, false, &e), -EBUSY);
+	ck_assert_msg(strstr(e.msg, "for 1.0 s more"), "%s", e.msg);
+	advance(100);
+	ck_assert_int_eq(mc_remove(s, "k", 1, false, &e), -EBUSY);
+	ck_assert_msg(strstr(e.msg, "for 0.9 s more"), "%s", e.msg);
+	test_now -= 101;
 	ck_assert_int_eq(mc_remove_all(s, false), 0);
 
 	/* Replace: the leased bytes stay as they were, not reused. */
@@ -862,6 +934,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_no_segment);
 	tcase_add_test(tc, test_replicas);
 	tcase_add_test(tc, test_lease);
+	tcase_add_test(tc, test_recent);
 	tcase_add_test(tc, test_unmount);
 	tcase_add_test(tc, test_unmount_keeps_reader_bytes);
 	tcase_add_test(tc, test_shm);

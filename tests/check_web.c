@@ -6,6 +6,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 
 #include "api.h"
 #include "check.h"
+#include "page.h"
 #include "parse.h"
 #include "route.h"
 #include "status.h"
@@ -35,7 +37,12 @@ START_TEST(test_route_table)
 		 WEB_M_GET | WEB_M_HEAD},
 		{"/health/", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0},
 		{"/healthz", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0},
-		{"/", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0},
+		{"/", WEB_M_GET, WEB_ROUTE_OK, "/", 0},
+		{"/", WEB_M_POST, WEB_ROUTE_BAD_METHOD, "/",
+		 WEB_M_GET | WEB_M_HEAD},
+		{"/status", WEB_M_HEAD, WEB_ROUTE_OK, "/status", 0},
+		{"/status/", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0},
+		{"//", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0},
 		{"", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0},
 		{"/metrics", WEB_M_GET, WEB_ROUTE_OK, "/metrics", 0},
 		{"/metrics/summary", WEB_M_GET, WEB_ROUTE_OK,
@@ -97,6 +104,100 @@ START_TEST(test_route_table)
 }
 END_TEST
 
+/* ---------------------------------------------------------- status page */
+
+START_TEST(test_html_escape)
+{
+	static const struct {
+		const char *in;
+		size_t n; /* 0: strlen */
+		const char *want;
+	} t[] = {
+		{"plain", 0, "plain"},
+		{"<script>alert(1)</script>", 0,
+		 "&lt;script&gt;alert(1)&lt;/script&gt;"},
+		{"a&b", 0, "a&amp;b"},
+		{"\"><img src=x>", 0, "&quot;&gt;&lt;img src=x&gt;"},
+		{"it's", 0, "it&#39;s"},
+		{"&amp;", 0, "&amp;amp;"},
+		{"tab\tnl\n", 0, "tab\tnl\n"},
+		{"cr\rbell\a", 0,
+		 "cr\xef\xbf\xbd"
+		 "bell\xef\xbf\xbd"},
+		{"del\x7f", 0, "del\xef\xbf\xbd"},
+		{"nul\0in", 6,
+		 "nul\xef\xbf\xbd"
+		 "in"},
+		{"caf\xc3\xa9", 0, "caf\xc3\xa9"}, /* UTF-8 kept */
+		{"bad\xff\xfe", 0, "bad\xef\xbf\xbd\xef\xbf\xbd"},
+		{"\xc3", 0, "\xef\xbf\xbd"},		     /* cut sequence */
+		{"\xc0\xaf", 0, "\xef\xbf\xbd\xef\xbf\xbd"}, /* overlong / */
+		{"\xed\xa0\x80", 0,			     /* surrogate */
+		 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+		{"", 0, ""},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct mc_buf b = {0};
+		size_t n = t[i].n ? t[i].n : strlen(t[i].in);
+
+		web_html_escape(&b, t[i].in, n);
+		mc_buf_addch(&b, '\0');
+		ck_assert_msg(!strcmp(b.data, t[i].want), "row %zu: got '%s'",
+			      i, b.data);
+		mc_buf_release(&b);
+	}
+}
+END_TEST
+
+/* The page from a store in memory: structure, escaping, no key walk. */
+START_TEST(test_page_render)
+{
+	struct mc_store_opts o;
+	struct mc_store *s;
+	struct mc_mount_req req = {
+		.size = 16u << 20, .name = "<b>x</b>", .location = "\"><i>"};
+	struct mc_mount_result res;
+	struct web_page_info pi = {.version = "9.9",
+				   .hostname = "h&h",
+				   .transfer = "h:1",
+				   .mountpoint = NULL};
+	struct mc_buf b = {0};
+	char v[10000];
+
+	mc_store_opts_default(&o);
+	o.manual_tick = true;
+	s = mc_store_new(&o, NULL);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(mc_segment_mount(s, &req, &res, NULL), 0);
+	memset(v, 'v', sizeof(v));
+	ck_assert_int_eq(mc_put(s, "a", 1, v, 10, NULL), 0);
+	ck_assert_int_eq(mc_put(s, "b", 1, v, sizeof(v), NULL), 0);
+	web_page_render(s, &pi, &b);
+	mc_buf_addch(&b, '\0');
+	ck_assert_ptr_nonnull(strstr(b.data, "<!DOCTYPE html>"));
+	ck_assert_ptr_nonnull(strstr(b.data, "</html>\n"));
+	ck_assert_ptr_null(strstr(b.data, "<script"));
+	ck_assert_ptr_null(strstr(b.data, "<b>x"));
+	ck_assert_ptr_null(strstr(b.data, "<i>"));
+	ck_assert_ptr_nonnull(strstr(b.data, "&lt;b&gt;x&lt;/b&gt;"));
+	ck_assert_ptr_nonnull(strstr(b.data, "<title>mooncaked on h&amp;h"));
+	ck_assert_ptr_nonnull(strstr(b.data, res.ids[0]));
+	ck_assert_ptr_nonnull(strstr(b.data, "control tree off"));
+	ck_assert_ptr_nonnull(
+		strstr(b.data, "<g class=\"class\" data-count=\"1\"><rect"));
+	ck_assert_ptr_nonnull(strstr(b.data, "<dd>2</dd>")); /* keys */
+	/* a NULL info still makes a page */
+	mc_buf_reset(&b);
+	web_page_render(s, NULL, &b);
+	mc_buf_addch(&b, '\0');
+	ck_assert_ptr_nonnull(strstr(b.data, "</html>"));
+	mc_buf_release(&b);
+	free(res.ids);
+	mc_store_free(s);
+}
+END_TEST
+
 START_TEST(test_route_table_sane)
 {
 	for (size_t i = 0; i < web_nroutes; i++) {
@@ -106,8 +207,8 @@ START_TEST(test_route_table_sane)
 		ck_assert_ptr_nonnull(rt->fn);
 		ck_assert(rt->pattern[0] == '/');
 		ck_assert(rt->methods != 0);
-		/* prefixes end in '/', exact paths do not */
-		ck_assert(rt->prefix == (rt->pattern[n - 1] == '/'));
+		/* prefixes end in '/', exact paths do not (but "/") */
+		ck_assert(rt->prefix == (n > 1 && rt->pattern[n - 1] == '/'));
 		/* every route is reachable: no earlier row shadows it */
 		for (size_t j = 0; j < i; j++)
 			ck_assert_msg(
@@ -674,6 +775,8 @@ static Suite *web_suite(void)
 
 	tcase_add_test(tc, test_route_table);
 	tcase_add_test(tc, test_route_table_sane);
+	tcase_add_test(tc, test_html_escape);
+	tcase_add_test(tc, test_page_render);
 	tcase_add_test(tc, test_methods);
 	tcase_add_test(tc, test_status_table);
 	tcase_add_test(tc, test_error_bodies);

@@ -25,7 +25,7 @@ expect_eq "405 names the allowed methods" "$(hdr Allow)" "GET, HEAD"
 expect_eq "405 text body" "$HTTP_BODY" METHOD_NOT_ALLOWED
 
 # --- unknown paths -------------------------------------------------------------
-for p in /nope /health/ /healthz /metrics/ /api/get /api/nope /; do
+for p in /nope /health/ /healthz /metrics/ /api/get /api/nope //; do
 	http GET "$p"
 	expect_eq "GET $p 404" "$HTTP_CODE" 404
 done

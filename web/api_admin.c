@@ -16,6 +16,7 @@
 #include "api.h"
 #include "log.h"
 #include "mooncake.h"
+#include "page.h"
 #include "parse.h"
 #include "render.h"
 #include "status.h"
@@ -105,7 +106,43 @@ struct web_api_state {
 	struct keys_snap *keys; /* latest snapshot, or NULL */
 	bool keys_big;		/* the list at keys_big_gen is large */
 	uint64_t keys_big_gen;
+	/* the status page's facts, set before the server starts */
+	bool has_page;
+	struct web_page_info page;
+	char *page_strings[4]; /* owned copies page points to */
 };
+
+static char *dup_or_null(const char *s)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		mc_oom();
+	return d;
+}
+
+void web_api_state_set_page(struct web_api_state *st,
+			    const struct web_page_info *pi)
+{
+	if (!st || !pi)
+		return;
+	for (int i = 0; i < 4; i++)
+		free(st->page_strings[i]);
+	st->page = *pi;
+	st->page.version = st->page_strings[0] = dup_or_null(pi->version);
+	st->page.hostname = st->page_strings[1] = dup_or_null(pi->hostname);
+	st->page.transfer = st->page_strings[2] = dup_or_null(pi->transfer);
+	st->page.mountpoint = st->page_strings[3] = dup_or_null(pi->mountpoint);
+	st->has_page = true;
+}
+
+const struct web_page_info *web_api_state_page(const struct web_api_state *st)
+{
+	return st && st->has_page ? &st->page : NULL;
+}
 
 struct web_api_state *web_api_state_new(void)
 {
@@ -129,6 +166,8 @@ void web_api_state_free(struct web_api_state *st)
 	if (!st)
 		return;
 	snap_put(st->keys);
+	for (int i = 0; i < 4; i++)
+		free(st->page_strings[i]);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }

@@ -3,7 +3,7 @@
  * REST API: DATA) and the two-phase put (section 6).
  *
  * A raw PUT with a Content-Length is read straight into the replica
- * buffer of a local put (mc_put_begin, mg_read, mc_put_commit), so a
+ * buffer of a local put (mc_put_begin, web_req_read, mc_put_commit), so a
  * value crosses memory once on its way in; GET answers from the
  * reference's bytes without a copy for large values.
  */

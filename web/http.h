@@ -45,6 +45,8 @@ enum web_method {
 #define WEB_CT_TEXT  "text/plain; version=0.0.4"
 #define WEB_CT_JSON  "application/json; charset=utf-8"
 #define WEB_CT_BYTES "application/octet-stream"
+/* The status page (page.h). */
+#define WEB_CT_HTML "text/html; charset=utf-8"
 
 /*
  * The connection, as the framing sees it (civetweb's calls in web.c, a

@@ -19,6 +19,9 @@
 #define REST   WEB_BODY_REST
 
 const struct web_route web_routes[] = {
+	/* mooncake-http(7), STATUS PAGE: for people (page.h) */
+	{GET, "/", false, TEXT, web_api_status, "/"},
+	{GET, "/status", false, TEXT, web_api_status, "/status"},
 	/* mooncake-http(7), ADMIN ENDPOINTS: the seed's endpoints */
 	{GET, "/health", false, TEXT, web_api_health, "/health"},
 	{GET, "/metrics", false, TEXT, web_api_metrics, "/metrics"},

@@ -357,6 +357,7 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	};
 
 	w->api = web_api_state_new();
+	web_api_state_set_page(w->api, o->page);
 	stats_init(w);
 	cb.begin_request = begin_request;
 	cb.http_error = http_error;

@@ -13,6 +13,7 @@
 
 struct mc_store;
 struct web;
+struct web_page_info;
 
 struct web_opts {
 	const char *host;	/* bind address, "127.0.0.1" */
@@ -20,6 +21,8 @@ struct web_opts {
 	const char *auth_token; /* NULL: no auth; else the bearer token */
 	uint64_t max_body;	/* larger bodies get 413 */
 	unsigned threads;	/* worker threads, 0: a default */
+	/* what the status page says of the daemon (copied), NULL: nothing */
+	const struct web_page_info *page;
 };
 
 /*
