@@ -28,28 +28,9 @@
 
 static struct etcd_proc E; /* the suite's etcd, shared by most tests */
 
-static uint64_t ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
-}
-
 static void suite_etcd_up(void)
 {
-	if (etcd_proc_start(&E)) {
-		fprintf(stderr, "check_etcd: cannot start etcd (install "
-				"etcd-server)\n");
-		exit(EXIT_FAILURE);
-	}
+	etcd_proc_start_or_exit(&E, "check_etcd");
 }
 
 static void suite_etcd_down(void)
@@ -153,7 +134,7 @@ static int64_t rec_fn(void *arg, const struct mc_etcd_event *ev)
 /* Waits until @n events of @type (-1: any) were recorded; their count. */
 static int rec_wait(struct rec *r, int type, int n, unsigned timeout_ms)
 {
-	uint64_t end = ms_now() + timeout_ms;
+	uint64_t end = etcd_ms_now() + timeout_ms;
 	int got;
 
 	pthread_mutex_lock(&r->lock);
@@ -162,7 +143,7 @@ static int rec_wait(struct rec *r, int type, int n, unsigned timeout_ms)
 		for (int i = 0; i < r->n; i++)
 			if (type < 0 || (int)r->ev[i].type == type)
 				got++;
-		if (got >= n || ms_now() >= end)
+		if (got >= n || etcd_ms_now() >= end)
 			break;
 		struct timespec ts;
 
@@ -804,7 +785,7 @@ START_TEST(test_huge)
 	mc_etcd_kv_release(&kv);
 	/* 3 MiB is over etcd's request limit: a clean error, not a retry loop
 	 */
-	uint64_t t0 = ms_now();
+	uint64_t t0 = etcd_ms_now();
 
 	ck_assert_int_eq(mc_etcd_put(e, "/t/huge", 7, v, huge, 0, NULL, &err),
 			 -EMSGSIZE);
@@ -814,7 +795,7 @@ START_TEST(test_huge)
 		mc_etcd_put(e, "/t/huge", 7, v, 1600u << 10, 0, NULL, &err),
 		-EMSGSIZE);
 	ck_assert_msg(strstr(err.msg, "too large"), "%s", err.msg);
-	ck_assert_uint_lt(ms_now() - t0, 1500);
+	ck_assert_uint_lt(etcd_ms_now() - t0, 1500);
 	/* a huge key too */
 	ck_assert_int_eq(mc_etcd_put(e, v, huge, "x", 1, 0, NULL, &err),
 			 -EMSGSIZE);
@@ -922,10 +903,10 @@ START_TEST(test_lease_expiry)
 		0);
 	ck_assert_int_eq(
 		mc_etcd_put(e, "/t/exp/kept", 11, "x", 1, kept, NULL, &err), 0);
-	t0 = ms_now();
+	t0 = etcd_ms_now();
 	bool gone = false;
 
-	while (ms_now() - t0 < 4000) {
+	while (etcd_ms_now() - t0 < 4000) {
 		ck_assert_int_eq(mc_etcd_lease_keepalive(e, kept, &ttl, &err),
 				 0);
 		if (mc_etcd_get(e, "/t/exp/dying", 12, &kv, &err) == -ENOENT) {
@@ -933,17 +914,17 @@ START_TEST(test_lease_expiry)
 			break;
 		}
 		mc_etcd_kv_release(&kv);
-		sleep_ms(200);
+		etcd_sleep_ms(200);
 	}
 	ck_assert_msg(gone, "a 1 s lease's key still there after 4 s");
-	ck_assert_uint_ge(ms_now() - t0, 700);
+	ck_assert_uint_ge(etcd_ms_now() - t0, 700);
 	ck_assert_int_eq(mc_etcd_lease_keepalive(e, dying, NULL, &err),
 			 -ENOENT);
 	/* keep the other one going past several of its TTLs */
-	while (ms_now() - t0 < 3000) {
+	while (etcd_ms_now() - t0 < 3000) {
 		ck_assert_int_eq(mc_etcd_lease_keepalive(e, kept, NULL, &err),
 				 0);
-		sleep_ms(200);
+		etcd_sleep_ms(200);
 	}
 	ck_assert_int_eq(mc_etcd_get(e, "/t/exp/kept", 11, &kv, &err), 0);
 	mc_etcd_kv_release(&kv);
@@ -1017,7 +998,7 @@ START_TEST(test_watch)
 	int n = r.n;
 
 	ck_assert_int_eq(mc_etcd_put(e, "/t/w/c", 6, "4", 1, 0, NULL, &err), 0);
-	sleep_ms(200);
+	etcd_sleep_ms(200);
 	ck_assert_int_eq(r.n, n);
 	ck_assert_ptr_null(
 		mc_etcd_watch_start(e, "", 0, NULL, 0, 0, 0, rec_fn, &r, &err));
@@ -1071,7 +1052,7 @@ START_TEST(test_watch_compacted)
 	w = mc_etcd_watch_start(e, "/t/c/k", 6, NULL, 0, 0, r1, rec_fn, &r,
 				&err);
 	ck_assert_int_eq(rec_wait(&r, MC_ETCD_EV_PUT, 1, 5000), 1);
-	sleep_ms(100);
+	etcd_sleep_ms(100);
 	rec_kv_events(&r, got, sizeof(got));
 	ck_assert_str_eq(got, "P:/t/c/k=3 ");
 	mc_etcd_watch_stop(w);
@@ -1083,7 +1064,7 @@ START_TEST(test_watch_compacted)
 				&err);
 	ck_assert_int_eq(rec_wait(&r, MC_ETCD_EV_PUT, 1, 5000), 1);
 	ck_assert_int_eq(mc_etcd_put(e, "/t/c/k", 6, "4", 1, 0, NULL, &err), 0);
-	sleep_ms(200);
+	etcd_sleep_ms(200);
 	rec_kv_events(&r, got, sizeof(got));
 	ck_assert_str_eq(got, "P:/t/c/k=2 ");
 	mc_etcd_watch_stop(w);
@@ -1115,7 +1096,7 @@ static void *campaign_main(void *arg)
 				  c->value, strlen(c->value), c->cancel, &c->lk,
 				  &c->err);
 
-	c->at = ms_now();
+	c->at = etcd_ms_now();
 	atomic_store(&c->rc, rc);
 	atomic_store(&c->done, true);
 	return NULL;
@@ -1129,10 +1110,10 @@ static void campaign_bg(struct campaigner *c)
 
 static bool wait_done(struct campaigner *c, unsigned ms)
 {
-	uint64_t end = ms_now() + ms;
+	uint64_t end = etcd_ms_now() + ms;
 
-	while (!atomic_load(&c->done) && ms_now() < end)
-		sleep_ms(10);
+	while (!atomic_load(&c->done) && etcd_ms_now() < end)
+		etcd_sleep_ms(10);
 	return atomic_load(&c->done);
 }
 
@@ -1166,7 +1147,7 @@ START_TEST(test_election)
 	ck_assert_int_gt(a.lk.rev, 0);
 	ck_assert_int_eq(a.lk.name_len, 8);
 	campaign_bg(&b);
-	sleep_ms(300);
+	etcd_sleep_ms(300);
 	ck_assert(!atomic_load(&b.done));
 	ck_assert_int_eq(mc_etcd_leader(e, "/t/elect", 8, &kv, &err), 0);
 	ck_assert_str_eq(kv.value, "A");
@@ -1245,7 +1226,7 @@ START_TEST(test_election_lease_end)
 	ck_assert(wait_done(&a, 3000));
 	pthread_join(a.th, NULL);
 	ck_assert_int_eq(a.rc, 0);
-	t0 = ms_now();
+	t0 = etcd_ms_now();
 	campaign_bg(&b);
 	ck_assert(wait_done(&b, 5000));
 	pthread_join(b.th, NULL);
@@ -1256,14 +1237,14 @@ START_TEST(test_election_lease_end)
 	/* C waits, then cancels: it returns at once and its key is gone */
 	c.cancel = mc_etcd_cancel_new();
 	campaign_bg(&c);
-	sleep_ms(300);
+	etcd_sleep_ms(300);
 	ck_assert(!atomic_load(&c.done));
 	ck_assert_int_eq(mc_etcd_range(e, "/t/el2/", 7, NULL, 0, MC_ETCD_PREFIX,
 				       0, 0, &ks, &err),
 			 0);
 	ck_assert_uint_eq(ks.n, 2); /* B's and C's */
 	mc_etcd_kvs_release(&ks);
-	t0 = ms_now();
+	t0 = etcd_ms_now();
 	mc_etcd_cancel_fire(c.cancel);
 	ck_assert(mc_etcd_cancel_fired(c.cancel));
 	ck_assert(wait_done(&c, 2000));
@@ -1279,7 +1260,7 @@ START_TEST(test_election_lease_end)
 		gone = ks.n == 1;
 		mc_etcd_kvs_release(&ks);
 		if (!gone)
-			sleep_ms(20);
+			etcd_sleep_ms(20);
 	}
 	ck_assert_msg(gone, "a cancelled candidate's key stayed");
 	/* a fired token cancels before anything is sent; reset clears it */
@@ -1324,10 +1305,10 @@ START_TEST(test_restart)
 
 	etcd_proc_stop(&p);
 	/* calls fail cleanly within their budget, naming the endpoint */
-	t0 = ms_now();
+	t0 = etcd_ms_now();
 	rc = mc_etcd_put(e, "/t/r/x", 6, "x", 1, 0, NULL, &err);
 	ck_assert_int_eq(rc, -ECONNREFUSED);
-	ck_assert_uint_lt(ms_now() - t0, 1500);
+	ck_assert_uint_lt(etcd_ms_now() - t0, 1500);
 	ck_assert_msg(strstr(err.msg, p.url), "%s", err.msg);
 	ck_assert_int_eq(err.code, MC_RPC_FAIL);
 	ck_assert_int_ge(rec_wait(&r, MC_ETCD_EV_DISCONNECTED, 1, 3000), 1);
@@ -1346,10 +1327,10 @@ START_TEST(test_restart)
 		snprintf(want + strlen(want), sizeof(want) - strlen(want),
 			 "P:%s=%s ", k, v);
 		if (i % 5 == 0)
-			sleep_ms(30);
+			etcd_sleep_ms(30);
 	}
 	ck_assert_int_eq(rec_wait(&r, MC_ETCD_EV_PUT, 21, 5000), 21);
-	sleep_ms(100);
+	etcd_sleep_ms(100);
 	rec_kv_events(&r, got, sizeof(got));
 	ck_assert_str_eq(got, want);
 	ck_assert_int_eq(mc_etcd_get(e, "/t/r/0", 6, &kv, &err), 0);
@@ -1374,11 +1355,11 @@ START_TEST(test_paused)
 	ck_assert_int_eq(mc_etcd_lease_grant(e, 5, 0, &id, NULL, &err), 0);
 	etcd_proc_pause(&p);
 	/* connections open, nobody answers: a timeout inside the budget */
-	t0 = ms_now();
+	t0 = etcd_ms_now();
 	ck_assert_int_eq(mc_etcd_lease_keepalive(e, id, NULL, &err),
 			 -ETIMEDOUT);
-	ck_assert_uint_ge(ms_now() - t0, 700);
-	ck_assert_uint_lt(ms_now() - t0, 1500);
+	ck_assert_uint_ge(etcd_ms_now() - t0, 700);
+	ck_assert_uint_lt(etcd_ms_now() - t0, 1500);
 	ck_assert_msg(strstr(err.msg, "/v3/lease/keepalive"), "%s", err.msg);
 	/* a grant is not repeated once it may have been sent */
 	ck_assert_int_eq(mc_etcd_lease_grant(e, 5, 0, &id, NULL, &err),
@@ -1405,13 +1386,13 @@ START_TEST(test_dead_endpoint)
 	snprintf(eps, sizeof(eps), "http://127.0.0.1:%u,%s", etcd_free_port(),
 		 E.url);
 	e = client_to(eps, 2000);
-	t0 = ms_now();
+	t0 = etcd_ms_now();
 	ck_assert_int_eq(mc_etcd_put(e, "/t/d/a", 6, "1", 1, 0, NULL, &err), 0);
 	ck_assert_str_eq(mc_etcd_endpoint(e), E.url);
 	for (int i = 0; i < 20; i++)
 		ck_assert_int_eq(
 			mc_etcd_put(e, "/t/d/a", 6, "1", 1, 0, NULL, &err), 0);
-	ck_assert_uint_lt(ms_now() - t0, 1500);
+	ck_assert_uint_lt(etcd_ms_now() - t0, 1500);
 	mc_etcd_free(e);
 
 	/* a watch starting on the dead one moves on by itself */
@@ -1433,10 +1414,10 @@ START_TEST(test_dead_endpoint)
 	snprintf(eps, sizeof(eps), "http://127.0.0.1:%u,http://127.0.0.1:%u",
 		 etcd_free_port(), etcd_free_port());
 	e = client_to(eps, 600);
-	t0 = ms_now();
+	t0 = etcd_ms_now();
 	ck_assert_int_eq(mc_etcd_put(e, "/t/d/a", 6, "1", 1, 0, NULL, &err),
 			 -ECONNREFUSED);
-	ck_assert_uint_lt(ms_now() - t0, 1200);
+	ck_assert_uint_lt(etcd_ms_now() - t0, 1200);
 	ck_assert_msg(strstr(err.msg, "failed after"), "%s", err.msg);
 	mc_etcd_free(e);
 }
@@ -1476,7 +1457,7 @@ static void liar_serve(struct liar *l, int c)
 		"}\n"
 		"{\"result\":{\"events\":[{\"kv\":{\"key\":\"!!\"}}]}}\n";
 	char buf[4096], chunk[8192];
-	uint64_t end = ms_now() + 3000;
+	uint64_t end = etcd_ms_now() + 3000;
 	struct pollfd p = {.fd = c, .events = POLLIN};
 
 	/* read the request (headers and a small body) */
@@ -1495,13 +1476,13 @@ static void liar_serve(struct liar *l, int c)
 	case LIAR_ENDLESS:
 		memset(chunk, '[', sizeof(chunk));
 		(void)!write(c, endless, sizeof(endless) - 1);
-		while (!l->stop && ms_now() < end &&
+		while (!l->stop && etcd_ms_now() < end &&
 		       write(c, chunk, sizeof(chunk)) > 0)
 			;
 		break;
 	case LIAR_SILENT:
-		while (!l->stop && ms_now() < end)
-			sleep_ms(20);
+		while (!l->stop && etcd_ms_now() < end)
+			etcd_sleep_ms(20);
 		break;
 	}
 }
@@ -1578,13 +1559,13 @@ START_TEST(test_lying_endpoint)
 		o.max_response = 1u << 20;
 		struct mc_etcd *e = mc_etcd_new(&o, &err);
 
-		t0 = ms_now();
+		t0 = etcd_ms_now();
 		int rc = mc_etcd_put(e, "/t/liar", 7, "x", 1, 0, NULL, &err);
 
 		ck_assert_msg(rc == t[i].rc, "mode %d: %d (%s)", t[i].mode, rc,
 			      err.msg);
 		ck_assert_msg(err.msg[0], "mode %d: no message", t[i].mode);
-		ck_assert_uint_lt(ms_now() - t0, 3500);
+		ck_assert_uint_lt(etcd_ms_now() - t0, 3500);
 		mc_etcd_free(e);
 		/* first in a list with the real etcd: calls go through */
 		if (t[i].mode != LIAR_ENDLESS) {
@@ -1629,7 +1610,7 @@ START_TEST(test_lying_endpoint)
 		rec_kv_events(&r, got, sizeof(got));
 		if (strstr(got, "=y "))
 			break;
-		sleep_ms(50);
+		etcd_sleep_ms(50);
 	}
 	ck_assert_msg(strstr(got, "P:/t/liar=x P:/t/liar=y "), "%s", got);
 	mc_etcd_watch_stop(w);

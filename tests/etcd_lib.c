@@ -35,13 +35,29 @@ unsigned etcd_free_port(void)
 	return port;
 }
 
-static void sleep_ms(unsigned ms)
+void etcd_sleep_ms(unsigned ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 
 	nanosleep(&ts, NULL);
 }
 
+uint64_t etcd_ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void etcd_proc_start_or_exit(struct etcd_proc *p, const char *who)
+{
+	if (etcd_proc_start(p)) {
+		fprintf(stderr, "%s: cannot start etcd (install etcd-server)\n",
+			who);
+		exit(EXIT_FAILURE);
+	}
+}
 /* True once etcd answers a range on its client port. */
 static int answers(unsigned port)
 {
@@ -127,7 +143,7 @@ static int spawn(struct etcd_proc *p)
 				log);
 			return -ECHILD;
 		}
-		sleep_ms(50);
+		etcd_sleep_ms(50);
 	}
 	fprintf(stderr, "etcd_lib: etcd did not answer in 10 s; see %s\n", log);
 	etcd_proc_kill(p);
@@ -176,7 +192,7 @@ static void reap(struct etcd_proc *p, int sig, unsigned wait_ms)
 			p->pid = 0;
 			return;
 		}
-		sleep_ms(10);
+		etcd_sleep_ms(10);
 	}
 	kill(p->pid, SIGKILL);
 	waitpid(p->pid, NULL, 0);

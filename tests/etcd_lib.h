@@ -12,6 +12,7 @@
 #ifndef MC_TESTS_ETCD_LIB_H
 #define MC_TESTS_ETCD_LIB_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 struct etcd_proc {
@@ -38,5 +39,12 @@ void etcd_proc_resume(struct etcd_proc *p);
 void etcd_proc_destroy(struct etcd_proc *p);
 /* A loopback port nobody listens on right now. */
 unsigned etcd_free_port(void);
+/* Starts @p or ends the process with a message naming @who: for suites
+ * whose every test needs etcd (bootstrap installs it). */
+void etcd_proc_start_or_exit(struct etcd_proc *p, const char *who);
+
+/* The monotonic clock in ms, and a sleep in ms, for timing tests. */
+uint64_t etcd_ms_now(void);
+void etcd_sleep_ms(unsigned ms);
 
 #endif
