@@ -3,7 +3,7 @@
  * nanoseconds per get, put and find at a steady ~90% fill, and the
  * metadata it costs per live block.
  *
- *	cc -O2 -Isrc bench/alloc_bench.c src/alloc.c -o bench/alloc_bench
+ *	cc -O2 -I. -Isrc bench/alloc_bench.c src/alloc.c -o bench/alloc_bench
  *	./bench/alloc_bench [ops]
  */
 #include "autoconfig.h"

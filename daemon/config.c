@@ -370,6 +370,62 @@ int mc_config_set(struct mc_config *c, const char *key, const char *value,
 	return key_set(c, k, value, key, err);
 }
 
+/* The value of @k in @c as text, for messages. */
+static const char *key_text(const struct mc_config *c, const struct key *k,
+			    char *buf, size_t len)
+{
+	const void *p = (const char *)c + k->off;
+
+	switch (k->kind) {
+	case K_PORT:
+	case K_REPLICAS:
+		snprintf(buf, len, "%u", *(const unsigned *)p);
+		break;
+	case K_SIZE:
+	case K_MS:
+		snprintf(buf, len, "%llu",
+			 (unsigned long long)*(const uint64_t *)p);
+		break;
+	case K_WATERMARK:
+	case K_RATIO:
+		snprintf(buf, len, "%g", *(const double *)p);
+		break;
+	case K_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");
+		break;
+	case K_LOGLEVEL:
+		snprintf(buf, len, "%s", mc_log_level_name(*(const int *)p));
+		break;
+	case K_UNUSED:
+		buf[0] = '\0';
+		break;
+	default: {
+		const char *v = *(char *const *)p;
+
+		snprintf(buf, len, "%s", v ? v : "(none)");
+		break;
+	}
+	}
+	return buf;
+}
+
+void mc_config_diff(const struct mc_config *a, const struct mc_config *b,
+		    void (*cb)(const char *key, const char *from,
+			       const char *to, void *arg),
+		    void *arg)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		char va[300], vb[300];
+
+		if (keys[i].kind == K_UNUSED)
+			continue;
+		key_text(a, &keys[i], va, sizeof(va));
+		key_text(b, &keys[i], vb, sizeof(vb));
+		if (strcmp(va, vb))
+			cb(keys[i].key, va, vb, arg);
+	}
+}
+
 /* ---------------------------------------------------------- config file */
 
 static const char *json_type_want(enum kind kind)

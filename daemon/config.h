@@ -87,4 +87,15 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 /* Whether @key is an upstream cluster key this daemon accepts and ignores. */
 bool mc_config_key_unused(const char *key);
 
+/*
+ * Calls @cb for every key whose value differs between @a and @b, in the
+ * order of the key table, with the key and both values as text ("8080",
+ * "debug", "true", "(none)"); the texts live until @cb returns. For a
+ * reload (SIGHUP): what changed, and what cannot.
+ */
+void mc_config_diff(const struct mc_config *a, const struct mc_config *b,
+		    void (*cb)(const char *key, const char *from,
+			       const char *to, void *arg),
+		    void *arg);
+
 #endif

@@ -70,6 +70,22 @@ void mc_store_tick(struct mc_store *s)
 	put_expire(s, now, NULL);
 	unmount_tick(s, now);
 	recent_tick(s, now);
+	client_expire(s, now);
+}
+
+void mc_store_set_term(struct mc_store *s, uint64_t term)
+{
+	atomic_store(&s->term, term);
+}
+
+uint64_t store_next_version(struct mc_store *s)
+{
+	uint64_t seq = atomic_fetch_add_explicit(&s->ver_seq, 1,
+						 memory_order_relaxed) +
+		       1;
+
+	return atomic_load_explicit(&s->term, memory_order_relaxed) << 32 |
+	       (seq & 0xffffffffu);
 }
 
 static void *reaper_main(void *arg)
@@ -134,6 +150,7 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 	pthread_mutex_init(&s->evict_lock, NULL);
 	pthread_mutex_init(&s->pending_lock, NULL);
 	pthread_mutex_init(&s->lease_lock, NULL);
+	pthread_mutex_init(&s->client_lock, NULL);
 	pthread_mutex_init(&s->reaper_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -170,6 +187,7 @@ void mc_store_free(struct mc_store *s)
 		put_expire(s, UINT64_MAX, NULL);
 		unmount_all(s);
 		lease_expire(s, UINT64_MAX, NULL);
+		client_free_all(s);
 	}
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		free(s->shards[i].tab);
@@ -238,7 +256,17 @@ void mc_store_usage(struct mc_store *s, struct mc_usage *u)
 	u->capacity = atomic_load(&s->capacity);
 	u->keys = atomic_load(&s->nkeys);
 	u->pending_puts = atomic_load(&s->npending);
+	u->clients = 0;
 	pthread_rwlock_rdlock(&s->seg_lock);
 	u->segments = s->nsegs;
+	/* Distinct owners: quadratic in segments, which are few. */
+	for (size_t i = 0; i < s->nsegs; i++) {
+		size_t j = 0;
+
+		while (j < i &&
+		       !mc_owner_eq(&s->segs[j]->owner, &s->segs[i]->owner))
+			j++;
+		u->clients += j == i;
+	}
 	pthread_rwlock_unlock(&s->seg_lock);
 }

@@ -17,7 +17,8 @@
  * Lock order: seg_lock (rw) -> seg->lock (mutex). Shard locks, the lease
  * mutex and the pending mutex are never held together with each other or
  * with seg_lock, except that seg->lock may be taken under a shard lock by
- * nobody: block frees take seg->lock alone.
+ * nobody: block frees take seg->lock alone. The client registry's mutex
+ * comes before all of them: a client's expiry unmounts under it.
  */
 #ifndef MC_STORE_INT_H
 #define MC_STORE_INT_H
@@ -49,8 +50,12 @@ struct mc_seg {
 	char *name, *location, *shm_name;
 	char protocol[8];
 	enum mc_seg_kind kind;
+	struct mc_owner owner; /* SELF unless REMOTE */
+	char *endpoint;	       /* REMOTE: the owner's data endpoint */
+	bool hooked;	       /* REMOTE, NODE-owned: the owner hooks apply */
 	uint64_t shm_offset;
-	char *base; /* first byte */
+	char *base; /* first byte (REMOTE: an address in the owner, never
+		     * dereferenced) */
 	uint64_t size;
 	void *map; /* what to munmap */
 	size_t map_len;
@@ -65,18 +70,25 @@ struct mc_seg {
 	struct mc_store *store;
 };
 
-/* One published version of an object. Immutable but for ref and atime. */
+/*
+ * One published version of an object. Immutable but for ref and atime.
+ * Replicas in this process's memory come first in rep[] (obj_order), so
+ * rep[0] is local unless none is: then OBJ_REMOTE_ONLY is set.
+ */
 struct mc_obj {
 	struct mc_obj *next; /* hash chain */
 	uint64_t size;
+	uint64_t version; /* (term << 32) | sequence, from the put's start */
 	uint32_t hash;
 	_Atomic uint32_t ref;
 	_Atomic uint32_t atime; /* logical access clock (LRU) */
 	uint16_t klen;
 	uint8_t nrep;
-	uint8_t flags;
+	uint8_t flags;	      /* OBJ_* */
 	struct mc_blk *rep[]; /* nrep blocks, then the key bytes */
 };
+
+enum { OBJ_REMOTE_ONLY = 1 };
 
 static inline const char *obj_key(const struct mc_obj *o)
 {
@@ -100,7 +112,10 @@ struct mc_put {
 	_Atomic int ref; /* the holder, and the pending list */
 	bool registered; /* two-phase: in the pending list while open */
 	bool open;	 /* neither published nor dropped yet */
+	bool batch;	 /* counted by mc_batch_count */
 	uint8_t nrep;
+	uint64_t version;
+	struct mc_owner writer;
 	struct mc_blk *blk[MC_REPLICA_MAX];
 	struct mc_desc desc[MC_REPLICA_MAX];
 	size_t klen;
@@ -125,8 +140,10 @@ struct mc_counters {
 		*exist_fail, *remove, *remove_fail, *remove_all,
 		*remove_all_fail, *mount, *mount_fail, *unmount, *unmount_fail,
 		*ping, *ping_fail, *alloc_fail;
-	struct mc_series *bq_req, *bq_fail, *bq_partial, *bq_items,
-		*bq_failed_items;
+	/* the batch families, by enum mc_batch_op */
+	struct mc_batch_series {
+		struct mc_series *req, *fail, *partial, *items, *failed_items;
+	} batch[4];
 	struct mc_series *hit_nums, *hit_bytes, *valid_get, *total_get;
 	struct mc_series *evict_ok, *evict_attempts, *evict_keys, *evict_bytes;
 	struct mc_series *evict_cause_watermark, *evict_cause_alloc;
@@ -186,6 +203,13 @@ struct mc_store {
 	struct mc_put *pending;
 	_Atomic uint64_t npending;
 
+	/* object versions: (term << 32) | seq */
+	_Atomic uint64_t term, ver_seq;
+
+	/* the client registry (client.c) */
+	pthread_mutex_t client_lock;
+	struct mc_client *clients;
+
 	/* leases */
 	pthread_mutex_t lease_lock;
 	struct mc_lease_node *lease_head, *lease_tail;
@@ -214,17 +238,32 @@ struct mc_store {
  *   store.c store_metrics.c   the store's lifetime, timers, metrics
  */
 
+/* Where a put's replicas may go (mc_put_opts). */
+struct seg_place {
+	unsigned want;	    /* replicas */
+	const char *prefer; /* a segment name first, or NULL */
+	bool remote_ok;	    /* REMOTE segments are eligible */
+};
+
 /* segment.c */
-int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
-		       struct mc_blk **out);
+/*
+ * Allocates one buffer in each of min(pl->want, eligible segments)
+ * distinct segments: the @prefer ones first, then one per owner, then
+ * any; each pass starts at a rotating index so load spreads. All or
+ * nothing: the count, or -ENOSPC.
+ */
+int seg_alloc_replicas(struct mc_store *s, uint64_t size,
+		       const struct seg_place *pl, struct mc_blk **out);
 void blk_unref(struct mc_blk *b);
 /*
  * Whether a buffer of @size could ever be placed in min(@want, segments
  * taking allocations) segments if they were empty: when not, evicting
  * would only destroy data.
  */
-bool seg_can_fit(struct mc_store *s, uint64_t size, unsigned want);
+bool seg_can_fit(struct mc_store *s, uint64_t size, const struct seg_place *pl);
 struct mc_seg *blk_seg(const struct mc_blk *b);
+/* Fills the owner hooks' view of @b (key and version left empty). */
+void blk_owner_view(const struct mc_blk *b, struct mc_owner_blk *v);
 /*
  * The one way to a block's bytes. Placement, descriptors and pins use
  * addresses only (seg->base + off as a number), so a segment whose bytes
@@ -233,6 +272,11 @@ struct mc_seg *blk_seg(const struct mc_blk *b);
 static inline char *blk_ptr(const struct mc_blk *b)
 {
 	return blk_seg(b)->base + b->off;
+}
+/* Whether a block's bytes are in this process (its segment is not REMOTE). */
+static inline bool blk_local(const struct mc_blk *b)
+{
+	return blk_seg(b)->kind != MC_SEG_REMOTE;
 }
 static inline uint64_t blk_value_size(const struct mc_blk *b)
 {
@@ -264,6 +308,12 @@ int obj_key_check(const void *key, size_t klen, struct mc_err *err);
  */
 struct mc_obj *obj_new(const void *key, size_t klen, uint64_t size,
 		       unsigned nrep);
+/*
+ * Puts the local replicas of @o first (stable) and sets OBJ_REMOTE_ONLY
+ * when there is none; called once its rep[] is filled, before it is
+ * published.
+ */
+void obj_order(struct mc_obj *o);
 void obj_unref(struct mc_obj *o);
 /* Unrefs a list chained through ->next. */
 void objs_unref(struct mc_obj *gone);
@@ -284,17 +334,31 @@ void obj_count_get(struct mc_store *s, const struct mc_obj *o);
 
 /* evict.c */
 /*
- * Allocates the store's replica count of buffers of @size, evicting when
- * the segments are full: the count allocated (>= 1), or -ENOSPC.
+ * Allocates buffers of @size as @pl places them, evicting when the
+ * segments are full: the count allocated (>= 1), or -ENOSPC.
  */
 int evict_alloc_replicas(struct mc_store *s, uint64_t size,
-			 struct mc_blk **blk);
+			 const struct seg_place *pl, struct mc_blk **blk);
 
-/* put.c: revokes puts past their deadline (@now) or holding @g's buffers. */
+/* put.c */
+/* Revokes puts past their deadline (@now) or holding @g's buffers. */
 void put_expire(struct mc_store *s, uint64_t now, struct mc_seg *g);
+/* Revokes every open put of @writer; returns how many. */
+size_t put_revoke_writer(struct mc_store *s, const struct mc_owner *writer);
 
-/* lease.c: ends the leases due at @now (all of @g's when @g is set). */
+/* lease.c */
+/* Ends the leases due at @now (all of @g's when @g is set). */
 void lease_expire(struct mc_store *s, uint64_t now, struct mc_seg *g);
+/* Grants every replica of @o the store's read lease from @now. */
+void lease_obj(struct mc_store *s, const struct mc_obj *o, uint64_t now);
+
+/* client.c */
+/* Expires the clients silent since before @now - client_ttl_ms. */
+void client_expire(struct mc_store *s, uint64_t now);
+/* Frees the registry (mc_store_free). */
+void client_free_all(struct mc_store *s);
+/* A known client owner was seen (a mount): known, clock restarted. */
+int client_touch(struct mc_store *s, const struct mc_owner *o);
 
 /* unmount.c */
 /* Completes the unmounts whose grace period has ended. */
@@ -305,7 +369,12 @@ void unmount_all(struct mc_store *s);
 /* store_metrics.c: registers the store's families in s->metrics. */
 void store_metrics_register(struct mc_store *s);
 
-/* store.c: the store's clock, in milliseconds. */
+/* store.c */
+/* The store's clock, in milliseconds. */
 uint64_t store_now(const struct mc_store *s);
+/* A new object version: (term << 32) | the next sequence number. */
+uint64_t store_next_version(struct mc_store *s);
+/* "client:UUID", "node:ID" or "" for SELF, in @buf. */
+const char *owner_text(const struct mc_owner *o, char *buf, size_t len);
 
 #endif

@@ -350,6 +350,54 @@ START_TEST(test_text_error_names)
 	web_resp_errno(&r, -EINVAL, NULL, "fallback");
 	parse(&a);
 	ck_assert_str_eq(a.body, "INVALID_KEY");
+
+	/* no leader to act: 503, and a hint to retry in a second */
+	bare_request(&r, "/query_key");
+	r.route = rt;
+	web_resp_errno(&r, -EAGAIN, NULL, "fallback");
+	parse(&a);
+	ck_assert_int_eq(a.status, 503);
+	ck_assert_str_eq(a.body, "NO_LEADER");
+	ck_assert_ptr_nonnull(strstr(a.head, "Retry-After: 1\r\n"));
+}
+END_TEST
+
+/*
+ * A value held only in a client's memory, with no way to read it here:
+ * GET answers 409 REMOTE_ONLY (never other bytes), HEAD the size from
+ * the index. A client's put is its own: HTTP cannot end it.
+ */
+START_TEST(test_remote_only)
+{
+	struct mc_remote_req rr = {
+		.id = "a1a2a3a4-a5a6-4a7a-8a8a-a9aaabacadae",
+		.name = "client",
+		.base = 0x7f0000000000ull,
+		.size = 1 << 20,
+		.endpoint = "10.1.1.1:1234",
+	};
+	struct mc_put_opts po = {
+		.writer = &rr.owner, .remote_ok = true, .prefer = "client"};
+	struct mc_put *p;
+	struct answer a;
+
+	ck_assert_int_eq(
+		mc_owner_client(&rr.owner,
+				"0f0e0d0c-0b0a-4908-8706-050403020100"),
+		0);
+	ck_assert_int_eq(mc_segment_mount_remote(S, &rr, NULL), 0);
+	ck_assert_int_eq(mc_put_start_opts(S, "far", 3, 7, &po, &p, NULL), 0);
+	mc_put_release(p);
+	request("POST", "/api/v1/put_end", "{\"key\":\"far\"}", &a);
+	expect(&a, 403, NULL);
+	ck_assert_int_eq(mc_put_end_by(S, "far", 3, &rr.owner, false, NULL), 0);
+	request("GET", "/api/get/far", NULL, &a);
+	expect(&a, 409, "{\"error\":\"REMOTE_ONLY\"}");
+	request("HEAD", "/api/get/far", NULL, &a);
+	expect(&a, 200, NULL);
+	ck_assert_ptr_nonnull(strstr(a.head, "Content-Length: 7\r\n"));
+	request("GET", "/api/exist/far", NULL, &a);
+	expect(&a, 200, "{\"exists\": true}");
 }
 END_TEST
 
@@ -424,6 +472,7 @@ static Suite *http_suite(void)
 	tcase_add_test(tc, test_auth);
 	tcase_add_test(tc, test_text_error_names);
 	tcase_add_test(tc, test_stream);
+	tcase_add_test(tc, test_remote_only);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "http.h"
+#include "log.h"
 #include "route.h"
 #include "status.h"
 
@@ -182,6 +183,9 @@ void web_resp_error_extra(struct web_req *r, int status, const char *msg,
 {
 	enum web_body_kind k = req_kind(r);
 
+	/* the first reason given is the most precise (web_resp_errno's) */
+	if (!r->why[0] && msg)
+		snprintf(r->why, sizeof(r->why), "%s", msg);
 	web_resp_clear(r);
 	web_status_error_body(r->out, k, msg, extra);
 	web_resp_send(r, status, web_status_ctype(k));
@@ -197,11 +201,15 @@ void web_resp_errno(struct web_req *r, int rc, const struct mc_err *e,
 {
 	const char *msg = e && e->msg[0] ? e->msg : fallback;
 
+	snprintf(r->why, sizeof(r->why), "%s", msg ? msg : "");
 	/* Text bodies are the error's name: the core's code when it gave
 	 * one, else the name the errno table pairs with @rc. */
 	if (req_kind(r) == WEB_BODY_TEXT)
 		msg = e && e->code != MC_OK ? mc_code_name(e->code)
 					    : web_status_code_name(rc);
+	/* No leader: worth retrying soon (mooncake-http(7), ERRORS). */
+	if (rc == -EAGAIN)
+		r->extra_hdr = "Retry-After: 1\r\n";
 	web_resp_error(r, web_status_from_errno(rc), msg);
 }
 
@@ -443,4 +451,54 @@ void web_serve(struct web_req *r, const char *token, size_t token_len)
 				       generic_msg(r, "INTERNAL_ERROR",
 						   "Internal error"));
 	}
+	web_log_failure(r);
+}
+
+/*
+ * One line per failed request: 5xx are the daemon's trouble (507 no
+ * memory, 503 not ready), 401 may be someone probing, other 4xx are a
+ * client's mistake; a 404 is as often a plain cache miss, so only debug.
+ */
+void web_log_failure(const struct web_req *r)
+{
+	enum mc_log_level l;
+	const char *m;
+	int plen;
+
+	if (r->status < 400)
+		return;
+	if (r->status == 500)
+		l = MC_LOG_ERROR;
+	else if (r->status >= 500 || r->status == 401)
+		l = MC_LOG_WARN;
+	else if (r->status == 404)
+		l = MC_LOG_DEBUG;
+	else
+		l = MC_LOG_INFO;
+	switch (r->method) {
+	case WEB_M_GET:
+		m = "GET";
+		break;
+	case WEB_M_HEAD:
+		m = "HEAD";
+		break;
+	case WEB_M_POST:
+		m = "POST";
+		break;
+	case WEB_M_PUT:
+		m = "PUT";
+		break;
+	case WEB_M_DELETE:
+		m = "DELETE";
+		break;
+	default:
+		m = "request";
+		break;
+	}
+	/* a path may be 1 MiB long: the log keeps its start */
+	plen = r->path_len > 200 ? 200 : (int)r->path_len;
+	mc_log(l, "http: %d %s %.*s%s%s%s: %s", r->status, m, plen,
+	       r->path ? r->path : "", r->path_len > 200 ? "..." : "",
+	       r->peer ? " from " : "", r->peer ? r->peer : "",
+	       r->why[0] ? r->why : web_status_reason(r->status));
 }

@@ -78,11 +78,13 @@ struct web_req {
 	uint64_t consumed;	/* body bytes read so far */
 	bool body_done;		/* the whole body has been read */
 	const struct web_route *route;
-	int status;		 /* status sent, 0 until then */
-	const char *conn_hdr;	 /* "close", "keep-alive" or NULL */
-	const char *extra_hdr;	 /* more header lines ("Allow: GET\r\n") */
-	bool ready;		 /* web_set_ready() state */
-	struct mc_buf *out;	 /* response body after WEB_HDR_ROOM */
+	int status;	       /* status sent, 0 until then */
+	const char *conn_hdr;  /* "close", "keep-alive" or NULL */
+	const char *extra_hdr; /* more header lines ("Allow: GET\r\n") */
+	const char *peer;   /* the client address, for the log line, or NULL */
+	char why[256];	    /* a failure's reason, for the log line */
+	bool ready;	    /* web_set_ready() state */
+	struct mc_buf *out; /* response body after WEB_HDR_ROOM */
 	struct mc_buf *scratch;	 /* free for the handler */
 	const struct web_io *io; /* how to reach the connection */
 	void *conn;		 /* the connection, for io */
@@ -171,5 +173,12 @@ void web_buffers_ready(struct mc_buf *out, struct mc_buf *scratch);
  * the route (NULL when none has the path).
  */
 void web_serve(struct web_req *r, const char *token, size_t token_len);
+
+/*
+ * Logs @r when its status is 400 or more (web_serve does it): "http:
+ * STATUS METHOD PATH from PEER: reason", ERROR for 500, WARN for other
+ * 5xx and 401, DEBUG for 404, INFO for the rest (mooncaked(8), LOGGING).
+ */
+void web_log_failure(const struct web_req *r);
 
 #endif

@@ -14,11 +14,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <civetweb.h>
 
@@ -49,13 +51,86 @@ struct route_stats {
 	_Atomic(struct mc_series *) code[NCODES];
 };
 
+struct web_token {
+	struct web_token *older; /* the retired list */
+	size_t len;
+	char tok[];
+};
+
+/*
+ * A token from @t without surrounding blanks (token files end in a
+ * newline); NULL with errno EINVAL when nothing is left, ENOMEM.
+ */
+static struct web_token *token_new(const char *t)
+{
+	struct web_token *k;
+	size_t n;
+
+	while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r')
+		t++;
+	n = strlen(t);
+	while (n && strchr(" \t\r\n", t[n - 1]))
+		n--;
+	if (n == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	k = malloc(sizeof(*k) + n + 1);
+	if (!k)
+		return NULL;
+	k->older = NULL;
+	k->len = n;
+	memcpy(k->tok, t, n);
+	k->tok[n] = '\0';
+	return k;
+}
+
+static void tokens_free(struct web_token *k)
+{
+	while (k) {
+		struct web_token *o = k->older;
+
+		explicit_bzero(k->tok, k->len);
+		free(k);
+		k = o;
+	}
+}
+
+/* Whether binding @host:@port fails because someone listens there. */
+static bool port_in_use(const char *host, unsigned port)
+{
+	struct sockaddr_in a4 = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port)};
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6,
+				  .sin6_port = htons((uint16_t)port)};
+	bool v6 = inet_pton(AF_INET6, host, &a6.sin6_addr) == 1;
+	int fd, r;
+
+	if (!v6 && inet_pton(AF_INET, host, &a4.sin_addr) != 1)
+		return false;
+	fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	r = v6 ? bind(fd, (struct sockaddr *)&a6, sizeof(a6))
+	       : bind(fd, (struct sockaddr *)&a4, sizeof(a4));
+	r = r < 0 && errno == EADDRINUSE;
+	close(fd);
+	return r;
+}
+
 struct web {
 	struct mc_store *s;
 	struct mg_context *ctx;
 	unsigned port;
 	_Atomic bool ready;
-	char *token;
-	size_t token_len;
+	/*
+	 * The bearer token, swapped whole by web_set_token() while requests
+	 * read it; a replaced token is kept on the retired list until
+	 * web_stop, so that a request still comparing against it is safe.
+	 */
+	struct web_token *_Atomic token;
+	struct web_token *retired;
+	pthread_mutex_t token_lock;
 	uint64_t max_body;
 	struct web_api_state *api;
 	struct mc_family *requests, *duration;
@@ -183,12 +258,14 @@ static int begin_request(struct mg_connection *c)
 	struct web *w = ri->user_data;
 	struct web_req r = {0};
 	struct timespec t0, t1;
+	const struct web_token *tok;
 	const char *h;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	buffers_ready();
 	r.s = w->s;
 	r.api = w->api;
+	r.peer = ri->remote_addr;
 	r.max_body = w->max_body;
 	r.io = &civet_io;
 	r.conn = c;
@@ -213,7 +290,8 @@ static int begin_request(struct mg_connection *c)
 		r.conn_hdr = "close";
 	}
 
-	web_serve(&r, w->token, w->token_len);
+	tok = atomic_load_explicit(&w->token, memory_order_acquire);
+	web_serve(&r, tok ? tok->tok : NULL, tok ? tok->len : 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stats_count(w, r.route, r.status,
 		    (double)(t1.tv_sec - t0.tv_sec) +
@@ -248,7 +326,11 @@ static int http_error(struct mg_connection *c, int status, const char *msg)
 	web_resp_send(&r, status, WEB_CT_TEXT);
 	if (w)
 		stats_count(w, NULL, status, 0);
-	mc_debug("http: %d %s", status, msg ? msg : "");
+	/* a stalled client's timeout is routine: only debug */
+	mc_log(status == 408 ? MC_LOG_DEBUG : MC_LOG_INFO,
+	       "http: %d from %s: %s", status,
+	       ri && ri->remote_addr[0] ? ri->remote_addr : "?",
+	       msg && *msg ? msg : web_status_reason(status));
 	return 0;
 }
 
@@ -289,23 +371,19 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	}
 	w->s = s;
 	w->max_body = o->max_body ? o->max_body : 100ull << 20;
+	pthread_mutex_init(&w->token_lock, NULL);
 	if (o->auth_token) {
-		const char *t = o->auth_token;
-		size_t n;
+		struct web_token *k = token_new(o->auth_token);
 
-		while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r')
-			t++;
-		n = strlen(t);
-		while (n && strchr(" \t\r\n", t[n - 1]))
-			n--;
-		if (n == 0) {
+		if (!k) {
 			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				   "the auth token is empty");
+				   errno == EINVAL ? "the auth token is empty"
+						   : "out of memory");
+			pthread_mutex_destroy(&w->token_lock);
 			free(w);
 			return NULL;
 		}
-		w->token = strndup(t, n);
-		w->token_len = n;
+		atomic_init(&w->token, k);
 	}
 	/*
 	 * civetweb takes IP literals only and reads a bad one loosely
@@ -324,7 +402,8 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 					"IPv6 "
 					"address",
 				   host);
-			free(w->token);
+			tokens_free(atomic_load(&w->token));
+			pthread_mutex_destroy(&w->token_lock);
 			free(w);
 			return NULL;
 		}
@@ -369,9 +448,19 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	mg_init_library(0);
 	w->ctx = mg_start2(&init, &ed);
 	if (!w->ctx) {
-		mc_err_set(err, -EIO, MC_INTERNAL_ERROR,
-			   "cannot listen on '%s': %s", ports,
-			   ebuf[0] ? ebuf : "civetweb failed to start");
+		/*
+		 * civetweb only says "Failed to setup server ports": say
+		 * what a person can act on, and which option picks another.
+		 */
+		if (o->port && port_in_use(host, o->port))
+			mc_err_set(err, -EADDRINUSE, MC_INTERNAL_ERROR,
+				   "cannot listen on '%s': the port is in "
+				   "use; choose another with --port",
+				   ports);
+		else
+			mc_err_set(err, -EIO, MC_INTERNAL_ERROR,
+				   "cannot listen on '%s': %s", ports,
+				   ebuf[0] ? ebuf : "civetweb failed to start");
 		goto fail;
 	}
 	np = mg_get_server_ports(w->ctx, 4, sp);
@@ -387,7 +476,8 @@ fail:
 	mg_exit_library();
 	web_api_state_free(w->api);
 	free(w->stats);
-	free(w->token);
+	tokens_free(atomic_load(&w->token));
+	pthread_mutex_destroy(&w->token_lock);
 	free(w);
 	return NULL;
 }
@@ -411,6 +501,27 @@ void web_stop(struct web *w)
 	mg_exit_library();
 	web_api_state_free(w->api);
 	free(w->stats);
-	free(w->token);
+	tokens_free(atomic_load(&w->token));
+	tokens_free(w->retired);
+	pthread_mutex_destroy(&w->token_lock);
 	free(w);
+}
+
+int web_set_token(struct web *w, const char *token)
+{
+	struct web_token *k = NULL, *old;
+
+	if (token) {
+		k = token_new(token);
+		if (!k)
+			return -errno;
+	}
+	pthread_mutex_lock(&w->token_lock);
+	old = atomic_exchange_explicit(&w->token, k, memory_order_acq_rel);
+	if (old) {
+		old->older = w->retired;
+		w->retired = old;
+	}
+	pthread_mutex_unlock(&w->token_lock);
+	return 0;
 }

@@ -62,9 +62,14 @@ static int tcp_listen(void *ctx, const char *host, unsigned *port, int *lfd,
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		return mc_err_set(err, -saved, MC_INTERNAL_ERROR,
-				  "cannot listen on '%s' port %u: %s",
-				  host ? host : "", *port, strerror(saved));
+		/* name the option that picks another port */
+		return mc_err_set(
+			err, -saved, MC_INTERNAL_ERROR,
+			"cannot listen on '%s' port %u: %s%s", host ? host : "",
+			*port, strerror(saved),
+			saved == EADDRINUSE
+				? "; choose another with --transfer-port"
+				: "");
 	}
 
 	struct sockaddr_storage ss;

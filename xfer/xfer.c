@@ -178,7 +178,7 @@ int xfer_start(struct xfer *x, struct mc_store *s, struct mc_err *err)
 		return rc;
 	/* Another protocol's listener shares the port's number. */
 	t = transport_find(x, x->protocol);
-	if (t != x->framing && t->ops->listen) {
+	if (t && t != x->framing && t->ops->listen) {
 		unsigned port = x->port;
 		int fd;
 
