@@ -37,6 +37,8 @@ struct mc_config {
 	bool allow_other;
 	uint64_t put_timeout_ms; /* put_start_timeout */
 	int log_level;		 /* enum mc_log_level */
+	unsigned rpc_port;	 /* the master RPC, 0 = off */
+	unsigned client_ttl_s;	 /* client_live_ttl_sec: silent clients go */
 };
 
 /*
