@@ -336,10 +336,15 @@ int main(int argc, char **argv)
 	so.hostname = cfg.hostname;
 	so.protocol = cfg.protocol;
 	so.client_ttl_ms = (uint64_t)cfg.client_ttl_s * 1000;
+	so.no_metadata = !cfg.http_metadata;
+	so.metadata_cluster_id = cfg.metadata_cluster_id;
 
-	/* The transfer port listens where HTTP does: never wider than asked. */
+	/*
+	 * The transfer port listens where HTTP does unless told otherwise:
+	 * never wider than asked.
+	 */
 	xo = (struct xfer_opts){
-		.host = cfg.http_host,
+		.host = cfg.transfer_host ? cfg.transfer_host : cfg.http_host,
 		.port = cfg.transfer_port,
 		.hostname = cfg.hostname,
 		.protocol = cfg.protocol,
@@ -385,6 +390,10 @@ int main(int argc, char **argv)
 			err.msg[0] ? err.msg : strerror(-r));
 		goto out_store;
 	}
+	/* Peers reach the port by the endpoint it advertises: say when not. */
+	err.msg[0] = '\0';
+	if (xfer_check_endpoint(x, &err))
+		mc_warn("transfer: %s", err.msg);
 
 	/* The master RPC listens where HTTP does (mooncake-rpc(7)). */
 	if (cfg.rpc_port) {

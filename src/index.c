@@ -25,8 +25,7 @@ void obj_hash_seed_init(void)
 
 /* ------------------------------------------------------------------ keys */
 
-/* A multiply-xorshift hash, seeded per process against collision floods. */
-static uint64_t key_hash(const void *key, size_t n)
+uint64_t key_hash(const void *key, size_t n)
 {
 	const unsigned char *p = key;
 	uint64_t h = hash_seed ^ (n * 0x9e3779b97f4a7c15ull), v;
@@ -505,11 +504,13 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 		rc = mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
 				"key '%.*s' not found", KEY_ARG(key, klen));
 	} else if (!force && (left = obj_lease_left(*pp, store_now(s)))) {
-		/* Say for how long, so that a person knows to wait or force. */
+		/*
+		 * Say for how long, so that a person knows to wait; each
+		 * door adds how to force it, if it can.
+		 */
 		rc = mc_err_set(err, -EBUSY, MC_OBJECT_HAS_LEASE,
 				"key '%.*s' has a read lease for %llu.%llu s "
-				"more (from /query_key); remove it then, or "
-				"force it",
+				"more (from /query_key)",
 				KEY_ARG(key, klen),
 				(unsigned long long)((left + 99) / 100 / 10),
 				(unsigned long long)((left + 99) / 100 % 10));
