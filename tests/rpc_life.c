@@ -171,6 +171,7 @@ static int data_fd;
 static unsigned data_port;
 static char te_endpoint[64];
 static unsigned long served_reads;
+static int refuse; /* the client has gone: drop every request */
 
 static void *data_conn(void *arg)
 {
@@ -182,6 +183,8 @@ static void *data_conn(void *arg)
 		uint64_t base = (uint64_t)(uintptr_t)mem;
 		bool v2, ok;
 
+		if (__atomic_load_n(&refuse, __ATOMIC_SEQ_CST))
+			break;
 		xfer_hdr_decode(h, &hd);
 		v2 = hd.opcode & XFER_V2;
 		ok = hd.size && hd.addr >= base &&
@@ -217,6 +220,10 @@ static void *data_accept(void *arg)
 
 		if (fd < 0)
 			continue;
+		if (__atomic_load_n(&refuse, __ATOMIC_SEQ_CST)) {
+			close(fd);
+			continue;
+		}
 		pthread_create(&th, NULL, data_conn, (void *)(intptr_t)fd);
 		pthread_detach(th);
 	}
@@ -258,7 +265,7 @@ static void start_data_listener(void)
  * memory: its location and its segment descriptor. A 404 means the
  * daemon serves no /metadata: nothing can be published.
  */
-static bool publish_metadata(void)
+static bool publish_metadata(uint64_t addr)
 {
 	char path[256], body[1024];
 	int st;
@@ -279,8 +286,7 @@ static bool publish_metadata(void)
 		 "\"tcp_proto_version\":2,\"buffers\":[{\"name\":\"%s\","
 		 "\"addr\":%" PRIu64 ",\"length\":%u}],\"timestamp\":"
 		 "\"2026-01-01 00:00:00.000000\"}",
-		 te_endpoint, data_port, te_endpoint, (uint64_t)(uintptr_t)mem,
-		 SEG_SIZE);
+		 te_endpoint, data_port, te_endpoint, addr, SEG_SIZE);
 	st = http("PUT", path, body, strlen(body), NULL, NULL);
 	CHECK(st == 200, "PUT ram: %d", st);
 	return true;
@@ -773,6 +779,17 @@ static void life_views(const char *mnt, const unsigned char *own, size_t ownlen,
 	      "summary: %s", body);
 	CHECK(get("/", &body) == 200 && strstr(body, "client:" CLIENT_A),
 	      "the status page shows the client's segment");
+	if (mnt && metadata) {
+		snprintf(path, sizeof(path), "%s/keys/a%%2Fown", mnt);
+		FILE *kf = fopen(path, "r");
+		unsigned char got[4096];
+
+		CHECK(kf && fread(got, 1, sizeof(got), kf) == ownlen &&
+			      !memcmp(got, own, ownlen),
+		      "tree: cat keys/a%%2Fown reads A's memory");
+		if (kf)
+			fclose(kf);
+	}
 	if (!mnt)
 		return;
 	snprintf(path, sizeof(path), "%s/segments/%s/%s/source", mnt,
@@ -793,6 +810,39 @@ static void life_views(const char *mnt, const unsigned char *own, size_t ownlen,
 	      "tree: replicas/a%%2Fown names A's endpoint");
 	if (f)
 		fclose(f);
+}
+
+/*
+ * Never other bytes: a descriptor that does not cover the replica, or a
+ * client that cannot be reached, leaves the value unreadable here.
+ */
+static void life_unreachable(const char *mnt)
+{
+	char *body, path[512];
+	size_t n;
+	int st;
+
+	publish_metadata((uint64_t)(uintptr_t)mem + SEG_SIZE);
+	st = http("GET", "/api/get/a%2Fown", NULL, 0, &body, &n);
+	CHECK(st == 409 && strstr(body, "REMOTE_ONLY"),
+	      "GET with a descriptor not covering the replica: %d", st);
+	free(body);
+	publish_metadata((uint64_t)(uintptr_t)mem);
+	st = http("GET", "/api/get/a%2Fown", NULL, 0, &body, &n);
+	CHECK(st == 200, "GET with the right descriptor again: %d", st);
+	free(body);
+	__atomic_store_n(&refuse, 1, __ATOMIC_SEQ_CST);
+	st = http("GET", "/api/get/a%2Fown", NULL, 0, &body, &n);
+	CHECK(st == 409 && strstr(body, "REMOTE_ONLY"),
+	      "GET when A cannot be reached: %d %s", st, body);
+	free(body);
+	if (mnt) {
+		snprintf(path, sizeof(path), "%s/keys/a%%2Fown", mnt);
+		errno = 0;
+		CHECK(!fopen(path, "r") && errno == EREMOTEIO,
+		      "tree: open fails with EREMOTEIO (%s)", strerror(errno));
+	}
+	__atomic_store_n(&refuse, 0, __ATOMIC_SEQ_CST);
 }
 
 /* Unmount by the wrong client and the right one; idempotent. */
@@ -854,7 +904,7 @@ static int life(const char *mnt)
 	fill(own, 4096, 1);
 	fill(big, 1 << 20, 2);
 	start_data_listener();
-	metadata = publish_metadata();
+	metadata = publish_metadata((uint64_t)(uintptr_t)mem);
 	printf("client A: memory %p, TE endpoint %s (data port %u), "
 	       "metadata %s\n",
 	       (void *)mem, te_endpoint, data_port,
@@ -867,6 +917,8 @@ static int life(const char *mnt)
 	rpc_arena_reset(&arena);
 	life_batches(c);
 	life_views(mnt, own, 4096, metadata);
+	if (metadata)
+		life_unreachable(mnt);
 	life_unmount(c2);
 	life_expiry(c);
 	rpc_client_close(c);
