@@ -331,19 +331,11 @@ run_http() {
 		put=$(max "$put" "$W_RPS")
 		put_bad+=$W_BAD
 	done
-	if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+	if ! start_redis; then
 		skip "PUT/GET 1 MiB vs redis" "redis-server or redis-benchmark is not installed"
 		return
 	fi
-	local rport
-	rport=$(free_port)
-	start redis redis-server --port "$rport" --bind 127.0.0.1 --save '' \
-		--appendonly no --protected-mode yes
-	for _ in $(seq 100); do
-		redis-cli -p "$rport" ping 2>/dev/null | grep -q PONG && break
-		sleep 0.05
-	done
-	local rset="" rget=""
+	local rport=$RPORT rset="" rget=""
 	# the same best of ROUNDS as mooncaked gets
 	for ((i = 0; i < ROUNDS; i++)); do
 		redis-benchmark -h 127.0.0.1 -p "$rport" -c 4 -d 1048576 -t set,get \
@@ -357,8 +349,100 @@ run_http() {
 		skip "PUT/GET 1 MiB vs redis" "redis-benchmark gave no figures: $(head -c 200 "$TMP/redis.err")"
 		return
 	fi
-	row "PUT /api/put 1 MiB, -c4 (wrk put.lua), $rn" "$put" "req/s" "redis SET 1 MiB -c4, $rn" "$rset" rge 0.8 "$put_bad"
-	row "GET /api/get 1 MiB, -c4, $rn" "$get" "req/s" "redis GET 1 MiB -c4, $rn" "$rget" rge 0.8 "$get_bad"
+	row "PUT /api/put 1 MiB, one key, -c4 (wrk put.lua), $rn" "$put" "req/s" "redis SET 1 MiB -c4, $rn" "$rset" rge 0.8 "$put_bad"
+	row "GET /api/get 1 MiB, one key, -c4, $rn" "$get" "req/s" "redis GET 1 MiB -c4, $rn" "$rget" rge 0.8 "$get_bad"
+	http_keys
+}
+
+# start_redis: a redis-server on a free loopback port (RPORT), once.
+start_redis() {
+	[ -n "${RPORT:-}" ] && return 0
+	command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || return 1
+	RPORT=$(free_port) || return 1
+	start redis redis-server --port "$RPORT" --bind 127.0.0.1 --save '' \
+		--appendonly no --protected-mode yes
+	for _ in $(seq 100); do
+		redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# redis_rps TEST SIZE CONNS KEYS N: requests/s of one redis-benchmark run
+# of N requests (TEST set or get) over KEYS random keys.
+redis_rps() {
+	redis-benchmark -h 127.0.0.1 -p "$RPORT" -t "$1" -d "$2" -c "$3" \
+		-r "$4" -n "$5" --csv 2>>"$TMP/redis.err" |
+		awk -F'"' 'NR > 1 && $4 != "" { print $4; exit }'
+}
+
+# hload MODE PREFIX KEYS SIZE CONNS: requests/s of one bench/hload run on
+# the daemon (H_BAD: why the figure is not valid, or empty).
+hload() {
+	local host port
+	host=${MC#http://}
+	port=${host##*:}
+	host=${host%:*}
+	if "$BIN/hload" "$host" "$port" "$1" "$2" "$3" "$4" "$5" "$DUR" \
+		>"$TMP/hload.out" 2>"$TMP/hload.err"; then
+		awk '{ print $4 }' "$TMP/hload.out"
+	else
+		H_BAD+="hload $1 failed: $(head -c 200 "$TMP/hload.err" "$TMP/hload.out") "
+		echo 0
+	fi
+}
+
+# The issue 11 figures: many distinct keys, as KV-cache traffic is. The
+# daemon's load (bench/hload) and redis-benchmark -r build their requests
+# the same way (prebuilt bytes, the key's digits written in place, keys
+# drawn at random from KEYS) and take turns, best of ROUNDS each. Redis
+# holds every key before its GETs (hload redis-fill), as the daemon does.
+http_keys() {
+	local rn="best of $ROUNDS" i spec mode size conns keys n ref v r
+	if [ ! -x "$BIN/hload" ]; then
+		skip "HTTP over many keys" "no $BIN/hload: run make bench"
+		return
+	fi
+	if ! start_redis; then
+		skip "HTTP over many keys" "redis-server or redis-benchmark is not installed"
+		return
+	fi
+	H_BAD=""
+	local mhost=${MC#http://}
+	if ! "$BIN/hload" "${mhost%:*}" "${mhost##*:}" fill r 1000 1048576 4 60 >"$TMP/hload.out" 2>&1 ||
+	   ! "$BIN/hload" "${mhost%:*}" "${mhost##*:}" fill s 10000 4096 8 60 >"$TMP/hload.out" 2>&1 ||
+	   ! "$BIN/hload" 127.0.0.1 "$RPORT" redis-fill key: 1000 1048576 4 60 >"$TMP/hload.out" 2>&1; then
+		skip "HTTP over many keys" "filling the keys failed: $(head -c 200 "$TMP/hload.out")"
+		return
+	fi
+	# mode size conns keys requests-per-redis-run
+	for spec in "put 1048576 4 16 $((3000 * DUR))" "put 1048576 4 1000 $((3000 * DUR))" \
+		"get 1048576 4 1000 $((3000 * DUR))"; do
+		read -r mode size conns keys n <<<"$spec"
+		v=0 ref=0
+		H_BAD=""
+		for ((i = 0; i < ROUNDS; i++)); do
+			v=$(max "$v" "$(hload "$mode" r "$keys" "$size" "$conns")")
+			ref=$(max "$ref" "$(redis_rps "${mode/put/set}" "$size" "$conns" "$keys" "$n")")
+		done
+		r=${mode^^}
+		row "$r /api/$mode 1 MiB, -c$conns, $keys random keys, $rn" "$v" "req/s" \
+			"redis ${mode/put/set} -d 1048576 -c $conns -r $keys, $rn" "$ref" rge 0.9 "$H_BAD"
+	done
+	if ! "$BIN/hload" 127.0.0.1 "$RPORT" redis-fill key: 10000 4096 8 60 >"$TMP/hload.out" 2>&1; then
+		skip "HTTP 4 KiB over many keys" "filling redis failed: $(head -c 200 "$TMP/hload.out")"
+		return
+	fi
+	for mode in put get; do
+		v=0 ref=0
+		H_BAD=""
+		for ((i = 0; i < ROUNDS; i++)); do
+			v=$(max "$v" "$(hload "$mode" s 10000 4096 32)")
+			ref=$(max "$ref" "$(redis_rps "${mode/put/set}" 4096 32 10000 $((60000 * DUR)))")
+		done
+		row "${mode^^} /api/$mode 4 KiB, -c32, 10000 random keys, $rn" "$v" "req/s" \
+			"redis ${mode/put/set} -d 4096 -c 32 -r 10000, $rn" "$ref" rge 1.0 "$H_BAD"
+	done
 }
 
 # --------------------------------------------------------------------- fs
