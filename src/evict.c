@@ -66,9 +66,13 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
 
+		struct mc_tab *t;
+
 		pthread_rwlock_rdlock(&sh->lock);
-		for (uint32_t b = 0; b <= sh->mask; b++)
-			for (struct mc_obj *o = sh->tab[b]; o; o = o->next) {
+		t = shard_tab(sh);
+		for (uint32_t b = 0; b <= t->mask; b++)
+			for (struct mc_obj *o = link_get(&t->b[b]); o;
+			     o = obj_next(o)) {
 				if (obj_leased(o, now))
 					continue;
 				uint32_t a = obj_age(o, now_clk);
@@ -87,9 +91,13 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
 
+		struct mc_tab *t;
+
 		pthread_rwlock_rdlock(&sh->lock);
-		for (uint32_t b = 0; b <= sh->mask; b++)
-			for (struct mc_obj *o = sh->tab[b]; o; o = o->next)
+		t = shard_tab(sh);
+		for (uint32_t b = 0; b <= t->mask; b++)
+			for (struct mc_obj *o = link_get(&t->b[b]); o;
+			     o = obj_next(o))
 				if (!obj_leased(o, now))
 					hist[obj_age(o, now_clk) *
 					     EVICT_BUCKETS / span] +=
@@ -107,14 +115,15 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 	for (unsigned pass = 0; pass < 2 && freed < need; pass++) {
 		for (unsigned i = 0; i < MC_NSHARDS && freed < need; i++) {
 			struct mc_shard *sh = &s->shards[i];
-			struct mc_obj *gone = NULL;
+			struct mc_obj *gone = NULL, *o;
+			struct mc_tab *t;
 
-			pthread_rwlock_wrlock(&sh->lock);
-			for (uint32_t b = 0; b <= sh->mask; b++) {
-				struct mc_obj **pp = &sh->tab[b];
+			shard_lock(sh);
+			t = shard_tab(sh);
+			for (uint32_t b = 0; b <= t->mask; b++) {
+				obj_link *pp = &t->b[b];
 
-				while (*pp) {
-					struct mc_obj *o = *pp;
+				while ((o = link_get(pp))) {
 					unsigned k = obj_age(o, now_clk) *
 						     EVICT_BUCKETS / span;
 
@@ -131,11 +140,13 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 					obj_unlink(s, sh, pp);
 					freed += obj_bytes(o);
 					keys++;
-					o->next = gone;
+					atomic_store_explicit(
+						&o->next, gone,
+						memory_order_relaxed);
 					gone = o;
 				}
 			}
-			pthread_rwlock_unlock(&sh->lock);
+			shard_unlock(sh);
 			objs_unref(gone);
 		}
 	}

@@ -10,6 +10,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "ebr.h"
 #include "log.h"
 #include "store_int.h"
 
@@ -76,41 +77,77 @@ static inline struct mc_shard *shard_of(struct mc_store *s, uint64_t h)
 	return &s->shards[h >> 56];
 }
 
-/* The link that points at @key's object, or at the chain's end. */
-static struct mc_obj **chain_find(struct mc_shard *sh, uint32_t h,
-				  const void *key, size_t klen)
+/* The link that points at @key's object, or at the chain's end; under
+ * the shard's lock, or inside a read section (then checked by seq). */
+static obj_link *chain_find(struct mc_tab *t, uint32_t h, const void *key,
+			    size_t klen)
 {
-	struct mc_obj **pp = &sh->tab[h & sh->mask];
+	obj_link *pp = &t->b[h & t->mask];
+	struct mc_obj *o;
 
-	for (; *pp; pp = &(*pp)->next) {
-		struct mc_obj *o = *pp;
-
+	for (; (o = link_get(pp)); pp = &o->next)
 		if (o->hash == h && o->klen == klen &&
 		    !memcmp(obj_key(o), key, klen))
 			break;
-	}
 	return pp;
 }
 
+struct mc_tab *tab_new(uint32_t n)
+{
+	struct mc_tab *t = malloc(sizeof(*t) + n * sizeof(t->b[0]));
+
+	if (!t)
+		return NULL;
+	t->mask = n - 1;
+	for (uint32_t i = 0; i < n; i++)
+		atomic_init(&t->b[i], NULL);
+	return t;
+}
+
+void shard_lock(struct mc_shard *sh)
+{
+	pthread_rwlock_wrlock(&sh->lock);
+	atomic_store_explicit(
+		&sh->seq,
+		atomic_load_explicit(&sh->seq, memory_order_relaxed) + 1,
+		memory_order_relaxed);
+	/* The odd count before any link changes (a seqlock's write side). */
+	atomic_thread_fence(memory_order_release);
+}
+
+void shard_unlock(struct mc_shard *sh)
+{
+	atomic_store_explicit(
+		&sh->seq,
+		atomic_load_explicit(&sh->seq, memory_order_relaxed) + 1,
+		memory_order_release);
+	pthread_rwlock_unlock(&sh->lock);
+}
+
+/* Doubles the buckets (write-locked). Relinking moves objects between
+ * chains under a reader's feet: the odd count sends those readers round
+ * again, and the old array is retired, not freed. */
 static void shard_grow(struct mc_shard *sh)
 {
-	uint32_t nb = (sh->mask + 1) * 2;
-	struct mc_obj **t = calloc(nb, sizeof(*t));
+	struct mc_tab *old = shard_tab(sh);
+	uint32_t nb = (old->mask + 1) * 2;
+	struct mc_tab *t = tab_new(nb);
 
 	if (!t)
 		return; /* longer chains, still correct */
-	for (uint32_t i = 0; i <= sh->mask; i++) {
-		struct mc_obj *o = sh->tab[i], *next;
+	for (uint32_t i = 0; i <= old->mask; i++) {
+		struct mc_obj *o = link_get(&old->b[i]), *next;
 
 		for (; o; o = next) {
-			next = o->next;
-			o->next = t[o->hash & (nb - 1)];
-			t[o->hash & (nb - 1)] = o;
+			next = obj_next(o);
+			atomic_store_explicit(
+				&o->next, link_get(&t->b[o->hash & t->mask]),
+				memory_order_relaxed);
+			link_set(&t->b[o->hash & t->mask], o);
 		}
 	}
-	free(sh->tab);
-	sh->tab = t;
-	sh->mask = nb - 1;
+	atomic_store_explicit(&sh->tab, t, memory_order_release);
+	ebr_retire(old);
 }
 
 /* --------------------------------------------------------------- objects */
@@ -121,14 +158,27 @@ void obj_unref(struct mc_obj *o)
 		return;
 	for (unsigned i = 0; i < o->nrep; i++)
 		blk_unref(o->rep[i]);
-	free(o);
+	/* A reader that found it before its unlink may still read it. */
+	ebr_retire(o);
+}
+
+/* A reference on @o unless it is already on its way out (ref 0). */
+static bool obj_ref_get(struct mc_obj *o)
+{
+	uint32_t r = atomic_load_explicit(&o->ref, memory_order_relaxed);
+
+	while (r && !atomic_compare_exchange_weak_explicit(
+			    &o->ref, &r, r + 1, memory_order_relaxed,
+			    memory_order_relaxed))
+		;
+	return r != 0;
 }
 
 /* Drops a chain (linked by next) of versions unlinked from the index. */
 void objs_unref(struct mc_obj *gone)
 {
 	while (gone) {
-		struct mc_obj *next = gone->next;
+		struct mc_obj *next = obj_next(gone);
 
 		obj_unref(gone);
 		gone = next;
@@ -161,7 +211,7 @@ struct mc_obj *obj_new(const void *key, size_t klen, uint64_t size,
 
 	if (!o)
 		return NULL;
-	o->next = NULL;
+	atomic_init(&o->next, NULL);
 	o->size = size;
 	o->klen = (uint16_t)klen;
 	o->nrep = (uint8_t)nrep;
@@ -172,18 +222,53 @@ struct mc_obj *obj_new(const void *key, size_t klen, uint64_t size,
 	return o;
 }
 
-/* Takes a reference on the published version of @key, or NULL. */
+#define OPTIMISTIC_TRIES 2
+
+/*
+ * Takes a reference on the published version of @key, or NULL. No lock
+ * and no shared line written: the walk runs in a read section (ebr.h) and
+ * counts only when the shard's sequence count was even and unchanged
+ * around it; a version found in a walk that raced with a writer is let go
+ * and the walk done again. After OPTIMISTIC_TRIES such races (a writer
+ * preempted mid-change, or a shard under a stream of puts) the walk takes
+ * the shard's lock for reading rather than spin.
+ */
 struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 			  bool touch)
 {
 	uint64_t h = key_hash(key, klen);
 	struct mc_shard *sh = shard_of(s, h);
-	struct mc_obj *o;
+	struct mc_obj *o = NULL;
+	bool got = false;
 
+	ebr_enter();
+	for (unsigned try = 0; try < OPTIMISTIC_TRIES; try++) {
+		uint32_t seq =
+			atomic_load_explicit(&sh->seq, memory_order_acquire);
+
+		if (seq & 1)
+			continue;
+		o = link_get(chain_find(
+			atomic_load_explicit(&sh->tab, memory_order_acquire),
+			(uint32_t)h, key, klen));
+		got = o && obj_ref_get(o);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&sh->seq, memory_order_relaxed) == seq)
+			goto found;
+		if (got)
+			obj_unref(o);
+		got = false;
+	}
 	pthread_rwlock_rdlock(&sh->lock);
-	o = *chain_find(sh, (uint32_t)h, key, klen);
-	if (o) {
-		atomic_fetch_add_explicit(&o->ref, 1, memory_order_relaxed);
+	o = link_get(chain_find(shard_tab(sh), (uint32_t)h, key, klen));
+	got = o && obj_ref_get(o);
+	pthread_rwlock_unlock(&sh->lock);
+found:
+	/* Listed with an unchanged count means the index's reference was
+	 * there: a version at ref 0 was already unlinked. */
+	if (!got)
+		o = NULL;
+	if (o && touch) {
 		/*
 		 * Reads stamp the clock without moving it (puts move it), so
 		 * a get writes no line that other threads share; a stamp
@@ -192,12 +277,12 @@ struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 		uint32_t clk =
 			atomic_load_explicit(&s->clock, memory_order_relaxed);
 
-		if (touch && atomic_load_explicit(&o->atime,
-						  memory_order_relaxed) != clk)
+		if (atomic_load_explicit(&o->atime, memory_order_relaxed) !=
+		    clk)
 			atomic_store_explicit(&o->atime, clk,
 					      memory_order_relaxed);
 	}
-	pthread_rwlock_unlock(&sh->lock);
+	ebr_exit();
 	return o;
 }
 
@@ -207,7 +292,8 @@ void obj_publish(struct mc_store *s, struct mc_obj *o)
 	const char *key = obj_key(o);
 	uint64_t h = key_hash(key, o->klen);
 	struct mc_shard *sh = shard_of(s, h);
-	struct mc_obj **pp, *old;
+	obj_link *pp;
+	struct mc_obj *old;
 	/* Once the lock drops, a racing replace may free @o. */
 	double size = (double)o->size;
 
@@ -218,33 +304,31 @@ void obj_publish(struct mc_store *s, struct mc_obj *o)
 		memory_order_relaxed);
 	for (unsigned i = 0; i < o->nrep; i++)
 		blk_set_state(o->rep[i], BLK_LIVE, o->size);
-	pthread_rwlock_wrlock(&sh->lock);
-	pp = chain_find(sh, o->hash, key, o->klen);
-	old = *pp;
-	if (old) {
-		o->next = old->next;
-		*pp = o;
-	} else {
-		*pp = o;
-		if (++sh->count > sh->mask + 1)
+	shard_lock(sh);
+	pp = chain_find(shard_tab(sh), o->hash, key, o->klen);
+	old = link_get(pp);
+	atomic_store_explicit(&o->next, old ? obj_next(old) : NULL,
+			      memory_order_relaxed);
+	link_set(pp, o); /* @o complete: readers may follow it from here */
+	if (!old) {
+		if (++sh->count > shard_tab(sh)->mask + 1)
 			shard_grow(sh);
 		atomic_fetch_add(&s->nkeys, 1);
 		atomic_fetch_add(&s->keys_gen, 1);
 	}
-	pthread_rwlock_unlock(&sh->lock);
+	shard_unlock(sh);
 	mc_series_observe(s->c.value_size, size);
 	if (old)
 		obj_unref(old);
 }
 
 /* Unlinks *pp (shard locked for writing). */
-struct mc_obj *obj_unlink(struct mc_store *s, struct mc_shard *sh,
-			  struct mc_obj **pp)
+struct mc_obj *obj_unlink(struct mc_store *s, struct mc_shard *sh, obj_link *pp)
 {
-	struct mc_obj *o = *pp;
+	struct mc_obj *o = link_get(pp);
 
-	*pp = o->next;
-	o->next = NULL;
+	link_set(pp, obj_next(o));
+	atomic_store_explicit(&o->next, NULL, memory_order_relaxed);
 	sh->count--;
 	atomic_fetch_sub(&s->nkeys, 1);
 	atomic_fetch_add(&s->keys_gen, 1);
@@ -360,7 +444,8 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 {
 	uint64_t h;
 	struct mc_shard *sh;
-	struct mc_obj **pp, *o = NULL;
+	obj_link *pp;
+	struct mc_obj *o = NULL;
 	uint64_t left;
 	int rc;
 
@@ -370,12 +455,13 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 		goto fail;
 	h = key_hash(key, klen);
 	sh = shard_of(s, h);
-	pthread_rwlock_wrlock(&sh->lock);
-	pp = chain_find(sh, (uint32_t)h, key, klen);
-	if (!*pp) {
+	shard_lock(sh);
+	pp = chain_find(shard_tab(sh), (uint32_t)h, key, klen);
+	if (!link_get(pp)) {
 		rc = mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
 				"key '%.*s' not found", KEY_ARG(key, klen));
-	} else if (!force && (left = obj_lease_left(*pp, store_now(s)))) {
+	} else if (!force &&
+		   (left = obj_lease_left(link_get(pp), store_now(s)))) {
 		/* Say for how long, so that a person knows to wait or force. */
 		rc = mc_err_set(err, -EBUSY, MC_OBJECT_HAS_LEASE,
 				"key '%.*s' has a read lease for %llu.%llu s "
@@ -387,7 +473,7 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 	} else {
 		o = obj_unlink(s, sh, pp);
 	}
-	pthread_rwlock_unlock(&sh->lock);
+	shard_unlock(sh);
 	if (!o)
 		goto fail;
 	mc_debug("remove: '%.*s'%s", KEY_ARG(key, klen),
@@ -409,24 +495,27 @@ int64_t mc_remove_all(struct mc_store *s, bool force)
 		struct mc_shard *sh = &s->shards[i];
 		struct mc_obj *gone = NULL;
 
-		pthread_rwlock_wrlock(&sh->lock);
-		for (uint32_t b = 0; b <= sh->mask; b++) {
-			struct mc_obj **pp = &sh->tab[b];
+		struct mc_tab *t;
 
-			while (*pp) {
-				struct mc_obj *o = *pp;
+		shard_lock(sh);
+		t = shard_tab(sh);
+		for (uint32_t b = 0; b <= t->mask; b++) {
+			obj_link *pp = &t->b[b];
+			struct mc_obj *o;
 
+			while ((o = link_get(pp))) {
 				if (!force && obj_leased(o, now)) {
 					pp = &o->next;
 					continue;
 				}
 				obj_unlink(s, sh, pp);
-				o->next = gone;
+				atomic_store_explicit(&o->next, gone,
+						      memory_order_relaxed);
 				gone = o;
 				n++;
 			}
 		}
-		pthread_rwlock_unlock(&sh->lock);
+		shard_unlock(sh);
 		objs_unref(gone);
 	}
 	return n;
@@ -481,9 +570,12 @@ static void snap_add(struct key_snap *k, const struct mc_obj *o)
 static void shard_snapshot(struct mc_shard *sh, struct key_snap *k)
 {
 	k->len = k->n = 0;
+	struct mc_tab *t;
+
 	pthread_rwlock_rdlock(&sh->lock);
-	for (uint32_t b = 0; b <= sh->mask; b++)
-		for (struct mc_obj *o = sh->tab[b]; o; o = o->next)
+	t = shard_tab(sh);
+	for (uint32_t b = 0; b <= t->mask; b++)
+		for (struct mc_obj *o = link_get(&t->b[b]); o; o = obj_next(o))
 			snap_add(k, o);
 	pthread_rwlock_unlock(&sh->lock);
 }

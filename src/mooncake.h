@@ -339,7 +339,11 @@ int mc_put_start(struct mc_store *s, const void *key, size_t klen,
 		 uint64_t size, struct mc_put **out, struct mc_err *err);
 int mc_put_begin(struct mc_store *s, const void *key, size_t klen,
 		 uint64_t size, struct mc_put **out, struct mc_err *err);
-/* Replica buffers of an open put: n <= MC_REPLICA_MAX. */
+/*
+ * Replica buffers of an open put: n <= MC_REPLICA_MAX. Descriptors are
+ * made for two-phase puts (mc_put_start) only: a local put's writer uses
+ * mc_put_buffer, and mc_put_desc answers NULL for it.
+ */
 size_t mc_put_ndesc(const struct mc_put *p);
 const struct mc_desc *mc_put_desc(const struct mc_put *p, size_t i);
 void *mc_put_buffer(struct mc_put *p, size_t i);

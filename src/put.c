@@ -53,10 +53,12 @@ static void put_unref(struct mc_put *p)
 	put_kill_blocks(p);
 	for (unsigned i = 0; i < p->nrep; i++)
 		blk_unref(p->blk[i]);
+	free(p->desc);
 	free(p);
 }
 
 static bool put_close(struct mc_put *p);
+static void put_revoke_closed(struct mc_put *p);
 
 static int put_new(struct mc_store *s, const void *key, size_t klen,
 		   uint64_t size, bool registered, struct mc_put **out,
@@ -117,8 +119,19 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 		goto fail;
 	}
 	p->nrep = (uint8_t)rc;
-	for (unsigned i = 0; i < p->nrep; i++)
-		blk_desc(p->blk[i], size, &p->desc[i]);
+	if (registered) {
+		p->desc = calloc(p->nrep, sizeof(*p->desc));
+		if (!p->desc) {
+			rc = mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+					"out of memory");
+			put_close(p);
+			put_revoke_closed(p);
+			put_unref(p);
+			goto fail;
+		}
+		for (unsigned i = 0; i < p->nrep; i++)
+			blk_desc(p->blk[i], size, &p->desc[i]);
+	}
 	*out = p;
 	return 0;
 fail:
@@ -145,7 +158,7 @@ size_t mc_put_ndesc(const struct mc_put *p)
 
 const struct mc_desc *mc_put_desc(const struct mc_put *p, size_t i)
 {
-	return &p->desc[i];
+	return p->desc ? &p->desc[i] : NULL;
 }
 
 void *mc_put_buffer(struct mc_put *p, size_t i)

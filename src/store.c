@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ebr.h"
 #include "store_int.h"
 
 /* ---------------------------------------------------------------- clock */
@@ -125,10 +126,12 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
 
+		struct mc_tab *t = tab_new(16);
+
 		pthread_rwlock_init(&sh->lock, NULL);
-		sh->mask = 15;
-		sh->tab = calloc(sh->mask + 1, sizeof(*sh->tab));
-		if (!sh->tab)
+		atomic_init(&sh->seq, 0);
+		atomic_init(&sh->tab, t);
+		if (!t)
 			goto fail;
 	}
 	pthread_mutex_init(&s->evict_lock, NULL);
@@ -171,8 +174,11 @@ void mc_store_free(struct mc_store *s)
 		unmount_all(s);
 		lease_expire(s, UINT64_MAX, NULL);
 	}
+	/* No reader is left: the current arrays go now, and what this
+	 * thread retired goes as soon as other stores' readers allow. */
+	ebr_flush();
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
-		free(s->shards[i].tab);
+		free(atomic_load(&s->shards[i].tab));
 		if (s->inited)
 			pthread_rwlock_destroy(&s->shards[i].lock);
 	}

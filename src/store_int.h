@@ -18,6 +18,18 @@
  * mutex and the pending mutex are never held together with each other or
  * with seg_lock, except that seg->lock may be taken under a shard lock by
  * nobody: block frees take seg->lock alone.
+ *
+ * The object index (index.c) is read without locks. Gets walk a shard's
+ * chains inside an ebr.h read section and check the shard's sequence
+ * count around the walk; writers (publish, unlink, growth, eviction,
+ * unmount) hold the shard's rwlock for writing through shard_lock() and
+ * shard_unlock(), which make the count odd while they change links;
+ * walkers that need a stable view (iteration, eviction scans) hold it
+ * for reading. Every link (a bucket, an object's next) is atomic: stored
+ * with release once the object it points to is complete, loaded with
+ * acquire. An object or bucket array that readers may still be walking is
+ * handed to ebr_retire(), never to free(). A version's fields other than
+ * next, ref and atime never change once it is published.
  */
 #ifndef MC_STORE_INT_H
 #define MC_STORE_INT_H
@@ -65,9 +77,15 @@ struct mc_seg {
 	struct mc_store *store;
 };
 
-/* One published version of an object. Immutable but for ref and atime. */
+struct mc_obj;
+/* A link of a hash chain: see the index rules at the top of this file. */
+typedef _Atomic(struct mc_obj *) obj_link;
+
+/* One published version of an object. Immutable but for next, ref and
+ * atime. */
 struct mc_obj {
-	struct mc_obj *next; /* hash chain */
+	obj_link
+		next; /* hash chain; also the list of versions a writer drops */
 	uint64_t size;
 	uint32_t hash;
 	_Atomic uint32_t ref;
@@ -83,12 +101,40 @@ static inline const char *obj_key(const struct mc_obj *o)
 	return (const char *)&o->rep[o->nrep];
 }
 
-struct mc_shard {
-	pthread_rwlock_t lock;
-	struct mc_obj **tab;
+static inline struct mc_obj *obj_next(struct mc_obj *o)
+{
+	return atomic_load_explicit(&o->next, memory_order_acquire);
+}
+
+/* Stores a link; the object it points to must be complete (release). */
+static inline void link_set(obj_link *l, struct mc_obj *o)
+{
+	atomic_store_explicit(l, o, memory_order_release);
+}
+
+static inline struct mc_obj *link_get(obj_link *l)
+{
+	return atomic_load_explicit(l, memory_order_acquire);
+}
+
+/* A shard's buckets; replaced whole when the shard grows. */
+struct mc_tab {
 	uint32_t mask; /* buckets - 1 */
-	uint32_t count;
+	obj_link b[];
+};
+
+struct mc_shard {
+	pthread_rwlock_t lock;	      /* writers exclusive, walkers shared */
+	_Atomic uint32_t seq;	      /* odd while a writer changes links */
+	_Atomic(struct mc_tab *) tab; /* retired, not freed, when replaced */
+	uint32_t count;		      /* under lock */
 } __attribute__((aligned(64)));
+
+/* The buckets of a shard whose lock the caller holds (either way). */
+static inline struct mc_tab *shard_tab(struct mc_shard *sh)
+{
+	return atomic_load_explicit(&sh->tab, memory_order_relaxed);
+}
 
 #define MC_NSHARDS 256u
 
@@ -102,7 +148,9 @@ struct mc_put {
 	bool open;	 /* neither published nor dropped yet */
 	uint8_t nrep;
 	struct mc_blk *blk[MC_REPLICA_MAX];
-	struct mc_desc desc[MC_REPLICA_MAX];
+	/* nrep descriptors of a two-phase put; NULL for a local one, whose
+	 * writer needs none (3 KiB zeroed and printed per put otherwise) */
+	struct mc_desc *desc;
 	size_t klen;
 	char key[];
 };
@@ -278,7 +326,13 @@ struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 void obj_publish(struct mc_store *s, struct mc_obj *o);
 /* Unlinks *pp from @sh (write-locked); returns it for the caller to unref. */
 struct mc_obj *obj_unlink(struct mc_store *s, struct mc_shard *sh,
-			  struct mc_obj **pp);
+			  obj_link *pp);
+/* Takes @sh's lock for writing and makes its sequence count odd. */
+void shard_lock(struct mc_shard *sh);
+/* Makes the count even again and drops the lock. */
+void shard_unlock(struct mc_shard *sh);
+/* A new bucket array of @n (a power of two) empty buckets, or NULL. */
+struct mc_tab *tab_new(uint32_t n);
 /* Counts one get of @o in the hit metrics. */
 void obj_count_get(struct mc_store *s, const struct mc_obj *o);
 

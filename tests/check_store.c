@@ -8,6 +8,7 @@
 #include <math.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -826,6 +827,117 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
+/*
+ * Gets take no lock: they walk the chains while writers insert, grow
+ * shards (relinking every object), replace and remove. A key that no
+ * writer touches must be found every time, with its own bytes; keys that
+ * come and go must never be found holding another key's bytes.
+ */
+#define LF_STABLE 512u
+
+struct lf_arg {
+	struct mc_store *s;
+	unsigned id, ops;
+	_Atomic bool *stop;
+	unsigned missing, wrong;
+};
+
+static void lf_value(char *v, size_t n, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = key[i % kl];
+}
+
+static void *lf_reader(void *arg)
+{
+	struct lf_arg *a = arg;
+	char key[32], want[256];
+	unsigned x = a->id * 7919u + 1;
+
+	while (!atomic_load(a->stop)) {
+		struct mc_ref *r;
+		bool stable = (x = x * 1103515245u + 12345u) >> 31;
+		unsigned k = (x >> 8) % (stable ? LF_STABLE : 20000u);
+
+		snprintf(key, sizeof(key), stable ? "stable-%u" : "churn-%u",
+			 k);
+		if (mc_get(a->s, key, strlen(key), &r) < 0) {
+			a->missing += stable;
+			continue;
+		}
+		lf_value(want, mc_ref_size(r), key);
+		if (mc_ref_size(r) > sizeof(want) ||
+		    memcmp(mc_ref_data(r), want, mc_ref_size(r)))
+			a->wrong++;
+		mc_ref_release(r);
+	}
+	return NULL;
+}
+
+static void *lf_writer(void *arg)
+{
+	struct lf_arg *a = arg;
+	char key[32], v[256];
+
+	for (unsigned i = 0; i < a->ops; i++) {
+		unsigned k = (i * 2654435761u + a->id) % 20000u;
+
+		snprintf(key, sizeof(key), "churn-%u", k);
+		if (i % 3 == 2) {
+			mc_remove(a->s, key, strlen(key), true, NULL);
+		} else {
+			size_t n = 16 + (i + a->id) % 200;
+
+			lf_value(v, n, key);
+			mc_put(a->s, key, strlen(key), v, n, NULL);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_lockfree_lookup)
+{
+	struct mc_store_opts o;
+	struct mc_store *s;
+	char key[32], v[256];
+	_Atomic bool stop = false;
+	struct lf_arg rd[2], wr[2];
+	pthread_t rt[2], wt[2];
+	unsigned ops = mc_test_quick() ? 6000 : 200000;
+
+	mc_store_opts_default(&o);
+	s = mc_store_new(&o, NULL);
+	mount(s, 64 * MiB, "a", NULL);
+	for (unsigned i = 0; i < LF_STABLE; i++) {
+		snprintf(key, sizeof(key), "stable-%u", i);
+		lf_value(v, 100, key);
+		ck_assert_int_eq(mc_put(s, key, strlen(key), v, 100, NULL), 0);
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		rd[i] = (struct lf_arg){.s = s, .id = i + 1, .stop = &stop};
+		wr[i] = (struct lf_arg){.s = s, .id = i + 1, .ops = ops};
+		pthread_create(&rt[i], NULL, lf_reader, &rd[i]);
+		pthread_create(&wt[i], NULL, lf_writer, &wr[i]);
+	}
+	for (unsigned i = 0; i < 2; i++)
+		pthread_join(wt[i], NULL);
+	atomic_store(&stop, true);
+	for (unsigned i = 0; i < 2; i++) {
+		pthread_join(rt[i], NULL);
+		ck_assert_uint_eq(rd[i].missing, 0);
+		ck_assert_uint_eq(rd[i].wrong, 0);
+	}
+	mc_remove_all(s, true);
+	struct mc_usage u;
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.keys, 0);
+	ck_assert_uint_eq(u.used, 0);
+	mc_store_free(s);
+}
+END_TEST
+
 START_TEST(test_summary_and_metrics)
 {
 	struct mc_store *s = new_store(1);
@@ -942,6 +1054,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_two_phase);
 	tcase_add_test(tc, test_iteration);
 	tcase_add_test(tc, test_concurrency);
+	tcase_add_test(tc, test_lockfree_lookup);
 	tcase_add_test(tc, test_summary_and_metrics);
 	tcase_add_test(tc, test_query_key_render);
 	suite_add_tcase(s, tc);
