@@ -85,6 +85,17 @@ uint64_t mc_alloc_used(const struct mc_alloc *a); /* sum of allocated sizes */
 uint64_t mc_alloc_largest_free(const struct mc_alloc *a);
 uint64_t mc_alloc_nblocks(const struct mc_alloc *a); /* allocated blocks */
 
+/*
+ * Lets up to @max_bytes of freed blocks wait, uncoalesced, for a get of
+ * their exact size (0, the default, parks nothing; lowering the limit
+ * returns every parked block). A parked block is free to every call:
+ * it is not in mc_alloc_used or mc_alloc_nblocks, mc_alloc_find does not
+ * return it, and a get that finds no free block takes the parked ones
+ * back first, so a size up to mc_alloc_largest_free() still never fails.
+ * mc_alloc_largest_free does not count parked blocks.
+ */
+void mc_alloc_set_park(struct mc_alloc *a, uint64_t max_bytes);
+
 /* Checks every invariant (for tests): 0 or -EFAULT. */
 int mc_alloc_check(const struct mc_alloc *a);
 

@@ -132,8 +132,8 @@ static uint64_t try_advance(void)
 	for (struct ebr_rec *r =
 		     atomic_load_explicit(&records, memory_order_acquire);
 	     r; r = r->next) {
-		uint64_t v = atomic_load_explicit(&r->epoch,
-						  memory_order_acquire);
+		uint64_t v =
+			atomic_load_explicit(&r->epoch, memory_order_acquire);
 
 		if (v && v != e)
 			return e;
@@ -200,4 +200,13 @@ void ebr_flush(void)
 		r->items = NULL;
 		r->cap = 0;
 	}
+}
+
+void ebr_synchronize(void)
+{
+	uint64_t target =
+		atomic_load_explicit(&global_epoch, memory_order_acquire) + 2;
+
+	while (try_advance() < target)
+		sched_yield();
 }

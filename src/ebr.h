@@ -46,5 +46,10 @@ void ebr_retire(void *p);
  * and for tests. Must not be called inside a read section.
  */
 void ebr_flush(void);
+/*
+ * Waits until every read section open at the call has ended (the epoch
+ * moves on twice). Must not be called inside a read section.
+ */
+void ebr_synchronize(void);
 
 #endif

@@ -179,7 +179,7 @@ out:
 int evict_alloc_replicas(struct mc_store *s, uint64_t size, struct mc_blk **blk)
 {
 	uint64_t cap = atomic_load(&s->capacity);
-	uint64_t used = atomic_load(&s->used);
+	uint64_t used = store_used(s);
 	uint64_t want = (size + MC_BUF_ALIGN - 1) / MC_BUF_ALIGN *
 			MC_BUF_ALIGN * s->o.replica_num;
 	int rc;
@@ -196,7 +196,7 @@ int evict_alloc_replicas(struct mc_store *s, uint64_t size, struct mc_blk **blk)
 	if (rc == -ENOSPC && atomic_load(&s->nkeys)) {
 		uint64_t target = evict_target(s);
 
-		used = atomic_load(&s->used);
+		used = store_used(s);
 		evict(s, used + want > target ? used + want - target : want,
 		      CAUSE_ALLOC);
 		rc = seg_alloc_replicas(s, size, s->o.replica_num, blk);

@@ -298,10 +298,8 @@ void obj_publish(struct mc_store *s, struct mc_obj *o)
 	double size = (double)o->size;
 
 	o->hash = (uint32_t)h;
-	atomic_store_explicit(
-		&o->atime,
-		atomic_fetch_add_explicit(&s->clock, 1, memory_order_relaxed),
-		memory_order_relaxed);
+	atomic_store_explicit(&o->atime, store_clock_tick(s),
+			      memory_order_relaxed);
 	for (unsigned i = 0; i < o->nrep; i++)
 		blk_set_state(o->rep[i], BLK_LIVE, o->size);
 	shard_lock(sh);

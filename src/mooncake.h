@@ -108,6 +108,23 @@ struct mc_store_opts {
 	void (*unregister_mem)(void *arg, const char *protocol, void *base,
 			       uint64_t size);
 	void *register_arg;
+	/*
+	 * Allocator arenas per segment: each a mutex and an allocator over
+	 * its own slice of the segment, so threads putting at once take
+	 * different locks (a thread keeps to one arena, moving on when it is
+	 * busy or full). 0 picks one per CPU (at most 16), fewer when a slice
+	 * would be under four times max_value or 256 MiB; 1 keeps one
+	 * allocator for the whole segment, for a caller that must place
+	 * buffers of any size up to the segment's (values never span two
+	 * arenas).
+	 */
+	unsigned alloc_arenas;
+	/*
+	 * Touch every page of a new segment at mount (MAP_POPULATE) instead
+	 * of on the first write into it: the mount takes longer and the
+	 * memory is resident at once, and no put pays a page fault later.
+	 */
+	bool populate;
 };
 
 /* Fills @o with the defaults of mooncaked(8), OPTIONS. */

@@ -14,10 +14,10 @@
  *   object   <- ref counts: the index (1 while published) and every
  *               mc_ref handed to a reader. At 0 its blocks are unref'd.
  *
- * Lock order: seg_lock (rw) -> seg->lock (mutex). Shard locks, the lease
- * mutex and the pending mutex are never held together with each other or
- * with seg_lock, except that seg->lock may be taken under a shard lock by
- * nobody: block frees take seg->lock alone.
+ * Lock order: seg_lock (rw) -> an arena's lock (mutex; never two arenas
+ * at once). Shard locks, the lease mutex and the pending mutex are never
+ * held together with each other or with seg_lock, and no arena lock is
+ * taken under them: block frees take the block's arena lock alone.
  *
  * The object index (index.c) is read without locks. Gets walk a shard's
  * chains inside an ebr.h read section and check the shard's sequence
@@ -68,9 +68,12 @@ struct mc_seg {
 	size_t map_len;
 	uint32_t rkey;
 	bool registered;
-	uint64_t seq;	      /* mount order */
-	pthread_mutex_t lock; /* protects alloc */
-	struct mc_alloc *alloc;
+	uint64_t seq; /* mount order */
+	/* narenas slices of arena_size bytes; the last one takes the rest,
+	 * so it is the largest */
+	unsigned narenas;
+	uint64_t arena_size;
+	struct mc_arena *arenas;
 	_Atomic int state;
 	uint64_t deadline_ms; /* draining: when the unmount completes */
 	_Atomic uint64_t refs;
@@ -80,6 +83,17 @@ struct mc_seg {
 struct mc_obj;
 /* A link of a hash chain: see the index rules at the top of this file. */
 typedef _Atomic(struct mc_obj *) obj_link;
+
+/*
+ * One allocator over the slice [off, off + size) of a segment: its
+ * blocks' offsets count from off. mc_alloc_user(b->owner) is the arena.
+ */
+struct mc_arena {
+	pthread_mutex_t lock; /* protects alloc */
+	struct mc_alloc *alloc;
+	struct mc_seg *seg;
+	uint64_t off, size;
+} __attribute__((aligned(64)));
 
 /* One published version of an object. Immutable but for next, ref and
  * atime. */
@@ -203,8 +217,27 @@ void recent_release(struct mc_store *s);
 /* Samples the counters when a second has passed since the last sample. */
 void recent_tick(struct mc_store *s, uint64_t now);
 
+/*
+ * The listed segments as placement and pins read them without seg_lock:
+ * an immutable array, replaced (the old one retired, ebr.h) whenever the
+ * table changes. A segment found in it stays allocated while the reader
+ * is inside its read section: seg_finish waits for every such section
+ * (ebr_synchronize) before it lets the table's reference go.
+ */
+struct seg_snap {
+	size_t n;
+	struct mc_seg *g[];
+};
+
+/* A count that each thread adds to on its own cache line (store.c). */
+#define USED_STRIPES 8
+struct used_stripe {
+	_Atomic int64_t v;
+} __attribute__((aligned(64)));
+
 struct mc_store {
 	struct mc_store_opts o;
+	uint64_t serial; /* distinct for every store of the process */
 	char *hostname, *protocol;
 	struct mc_metrics *metrics;
 	bool own_metrics;
@@ -215,10 +248,12 @@ struct mc_store {
 	struct mc_seg **segs; /* listed segments, mount order */
 	size_t nsegs, segs_cap;
 	uint64_t seg_seq;
+	_Atomic(struct seg_snap *) seg_snap; /* set under seg_lock (write) */
 	char *_Atomic endpoint; /* "host:port"; replaced, never freed early */
 	struct mc_old_ep *old_endpoints;
-	_Atomic uint64_t rr; /* placement rotation */
-	_Atomic uint64_t capacity, used;
+	_Atomic uint64_t capacity;
+	/* bytes allocated: the sum of the stripes (store_used) */
+	struct used_stripe used[USED_STRIPES];
 	_Atomic uint64_t
 		seg_gen; /* moves when a segment is listed or unlisted */
 
@@ -266,13 +301,25 @@ struct mc_store {
 int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
 		       struct mc_blk **out);
 void blk_unref(struct mc_blk *b);
+static inline struct mc_arena *blk_arena(const struct mc_blk *b)
+{
+	return mc_alloc_user(b->owner);
+}
 /*
  * Whether a buffer of @size could ever be placed in min(@want, segments
  * taking allocations) segments if they were empty: when not, evicting
  * would only destroy data.
  */
 bool seg_can_fit(struct mc_store *s, uint64_t size, unsigned want);
-struct mc_seg *blk_seg(const struct mc_blk *b);
+static inline struct mc_seg *blk_seg(const struct mc_blk *b)
+{
+	return blk_arena(b)->seg;
+}
+/* A block's offset in its segment. */
+static inline uint64_t blk_off(const struct mc_blk *b)
+{
+	return blk_arena(b)->off + b->off;
+}
 /*
  * The one way to a block's bytes. Placement, descriptors and pins use
  * addresses only (seg->base + off as a number), so a segment whose bytes
@@ -280,7 +327,7 @@ struct mc_seg *blk_seg(const struct mc_blk *b);
  */
 static inline char *blk_ptr(const struct mc_blk *b)
 {
-	return blk_seg(b)->base + b->off;
+	return blk_seg(b)->base + blk_off(b);
 }
 static inline uint64_t blk_value_size(const struct mc_blk *b)
 {
@@ -298,7 +345,9 @@ struct mc_seg *seg_find_locked(struct mc_store *s, const char *id);
 void seg_unlist_locked(struct mc_store *s, struct mc_seg *g);
 /* Drops a reference; the last one frees the segment and its memory. */
 void seg_unref(struct mc_seg *g);
-/* Fills @i from @g; caller holds seg_lock (takes g->lock). */
+/* Bytes allocated in @g (takes each arena's lock in turn). */
+uint64_t seg_used(struct mc_seg *g);
+/* Fills @i from @g; caller holds seg_lock (takes the arena locks). */
 void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 		     struct mc_seg_info *i);
 
@@ -361,5 +410,20 @@ void store_metrics_register(struct mc_store *s);
 
 /* store.c: the store's clock, in milliseconds. */
 uint64_t store_now(const struct mc_store *s);
+/* store.c: adds @delta to the bytes allocated, on this thread's stripe. */
+void store_used_add(struct mc_store *s, int64_t delta);
+/* store.c: the bytes allocated (the stripes summed). */
+uint64_t store_used(struct mc_store *s);
+/*
+ * store.c: the next tick of the logical LRU clock for a publish. Each
+ * thread takes ticks in batches of CLOCK_BATCH, so puts on different
+ * threads do not all write the clock's line: stamps are ordered to within
+ * a batch per thread, well inside eviction's 1/1024 of the age range.
+ */
+#define CLOCK_BATCH 64u
+uint32_t store_clock_tick(struct mc_store *s);
+/* segment.c: publishes the table's current list for lock-free readers;
+ * seg_lock held for writing. */
+void seg_snap_publish(struct mc_store *s);
 
 #endif

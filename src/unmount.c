@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ebr.h"
 #include "log.h"
 #include "store_int.h"
 
@@ -95,6 +96,9 @@ static void seg_finish(struct mc_store *s, struct mc_seg *g, bool stopping)
 {
 	struct drop_count dc = {0};
 
+	/* Placement and pins may still hold @g from the table's previous
+	 * list (lock-free): let them finish before its memory can go. */
+	ebr_synchronize();
 	drop_segment(s, g, &dc);
 	if (dc.lost && !stopping)
 		mc_warn("segment: unmounted '%s': %llu values lost with it "

@@ -418,6 +418,51 @@ START_TEST(test_random_churn)
 END_TEST
 
 /*
+ * Parking (mc_alloc_set_park): churn over a few fixed sizes, as KV
+ * caches put, so freed blocks park and are taken again; every promise of
+ * the model holds (a parked block is free to every call), the invariants
+ * hold at every step, and a request the size of the whole segment still
+ * succeeds once everything is freed while blocks are parked.
+ */
+START_TEST(test_parked_churn)
+{
+	const uint64_t size = 64ULL << 20, align = 64;
+	static const uint64_t sizes[] = {4096, 4096, 65536, 100, 1 << 20};
+	unsigned ops = mc_test_quick() ? 5000 : 100000;
+	struct mc_alloc *a = mc_alloc_new(size, align, NULL);
+	struct model m = {.v = calloc(ops, sizeof(*m.v))};
+	struct mc_blk *all;
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(m.v);
+	mc_alloc_set_park(a, size / 32);
+	rng_state = 0x7f4a7c159e3779b9ULL;
+	for (unsigned op = 0; op < ops; op++) {
+		if (!m.n || rnd() % 100 < 52)
+			model_get(a, &m, sizes[rnd() % 5], align);
+		else
+			model_put(a, &m, rnd() % m.n);
+		model_probe(a, &m);
+		if (op % 256 == 0)
+			ck_assert_int_eq(mc_alloc_check(a), 0);
+	}
+	while (m.n)
+		model_put(a, &m, rnd() % m.n);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	ck_assert_uint_eq(mc_alloc_used(a), 0);
+	/* parked blocks are given back to a get that needs them */
+	all = mc_alloc_get(a, size);
+	ck_assert_ptr_nonnull(all);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	mc_alloc_put(a, all);
+	mc_alloc_set_park(a, 0);
+	drain(a, &m);
+	free(m.v);
+	mc_alloc_free(a);
+}
+END_TEST
+
+/*
  * Fragmentation under churn at ~90% fill. Reported, and bounded by what
  * the allocator promises: every failure is for a request larger than the
  * largest free block, and all of it comes back once everything is freed.
@@ -491,6 +536,7 @@ static Suite *alloc_suite(void)
 	tcase_add_loop_test(tc, test_random_churn, 0,
 			    sizeof(churn_cases) / sizeof(churn_cases[0]));
 	tcase_add_test(tc, test_fragmentation);
+	tcase_add_test(tc, test_parked_churn);
 	suite_add_tcase(s, tc);
 	return s;
 }
