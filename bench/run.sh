@@ -458,6 +458,21 @@ best_dd() {
 	echo "$best"
 }
 
+# write_rate dd|cp SRC DEST: GB/s of one copy of SRC to DEST, timed from
+# the start to the end of the command (its close included).
+write_rate() {
+	local t0 t1 n
+	n=$(stat -c %s "$2")
+	t0=$(date +%s.%N)
+	if [ "$1" = dd ]; then
+		dd if="$2" of="$3" bs=1M 2>/dev/null || { echo 0; return; }
+	else
+		cp "$2" "$3" || { echo 0; return; }
+	fi
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN { print n / (b - a) / 1e9 }'
+}
+
 # ls_secs DIR: LS_T, the seconds `ls DIR` takes, and LS_N, its lines.
 ls_secs() {
 	local t0 t1
@@ -484,7 +499,7 @@ fsloop() {
 }
 
 run_fs() {
-	local m1 ms r ref ref1 big
+	local m1 ms r ref ref1 big i
 	section "fs: the FUSE tree beside a plain in-memory FUSE file system"
 	if [ ! -e /dev/fuse ]; then
 		skip "fs" "no /dev/fuse on this machine"
@@ -523,6 +538,23 @@ run_fs() {
 		big=$(best_dd "$MC_MNT/keys/big64m")
 		row "dd bs=1M keys/BIG (64 MiB), best of 3" "$big" "GB/s" "memfs 64 MiB file" "$ref" ge 2.0
 	fi
+
+	# writes: dd bs=1M and cp of a 64 MiB file into keys/, four keys in
+	# turn (every write replaces a value, as a warm daemon's do), timed
+	# from start to close (the value is stored when close returns),
+	# beside the same writes into a tmpfs file
+	local wdd=0 wcp=0 tdd=0 tcp=0 wbad="" k=0 ref_dir
+	ref_dir=$(mktemp -d /dev/shm/mc-bench.XXXXXX 2>/dev/null || mktemp -d "$TMP/shm.XXXXXX")
+	for i in 1 2 3 4 5 6; do
+		wdd=$(max "$wdd" "$(write_rate dd "$TMP/v64m" "$MC_MNT/keys/w$((k++ % 4))")")
+		wcp=$(max "$wcp" "$(write_rate cp "$TMP/v64m" "$MC_MNT/keys/w$((k++ % 4))")")
+		tdd=$(max "$tdd" "$(write_rate dd "$TMP/v64m" "$ref_dir/w")")
+		tcp=$(max "$tcp" "$(write_rate cp "$TMP/v64m" "$ref_dir/w")")
+	done
+	cmp -s "$TMP/v64m" "$MC_MNT/keys/w0" || wbad="keys/w0 does not hold the bytes written"
+	rm -rf "$ref_dir"
+	row "dd bs=1M of a 64 MiB file into keys/ (4 keys in turn), best of 6" "$wdd" "GB/s" "the same into tmpfs" "$tdd" ge 1.5 "$wbad"
+	row "cp of a 64 MiB file into keys/ (4 keys in turn), best of 6" "$wcp" "GB/s" "the same into tmpfs" "$tcp" ge 1.5 "$wbad"
 
 	if ! fill "$MC" 100000 k- 16; then
 		skip "ls keys/" "storing 100,000 keys failed: $(cat "$TMP/fill.done" 2>/dev/null)"

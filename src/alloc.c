@@ -41,7 +41,14 @@ struct slab {
  */
 #define PARK_SLOTS 16
 #define PARK_DEPTH 64
-#define PARKED(a)  ((struct mc_alloc *)((uintptr_t)(a) | 1u))
+/*
+ * Only small blocks park: a parked block keeps its neighbours from
+ * coalescing, and large ones left where they were freed would cut the
+ * free space that large values need in pieces; a large value's copy
+ * dwarfs the treap walk that parking saves anyway.
+ */
+#define PARK_BLOCK_MAX (64u << 10)
+#define PARKED(a)      ((struct mc_alloc *)((uintptr_t)(a) | 1u))
 
 struct park {
 	struct mc_blk *head; /* linked by free.next */
@@ -358,6 +365,10 @@ struct mc_blk *mc_alloc_get(struct mc_alloc *a, uint64_t size)
 		return NULL;
 	size = (size + a->align - 1) & ~(a->align - 1);
 
+	/* A large value needs the free space whole: no parked block may
+	 * cut it (and it would not park anyway). */
+	if (size > PARK_BLOCK_MAX && a->nparked)
+		unpark_all(a);
 	p = park_of(a, size);
 	if (p->n && p->size == size) {
 		b = p->head;
@@ -417,8 +428,8 @@ void mc_alloc_put(struct mc_alloc *a, struct mc_blk *b)
 	a->used -= b->size;
 	a->nused--;
 	p = park_of(a, b->size);
-	if (a->parked + b->size <= a->park_max && p->n < PARK_DEPTH &&
-	    (!p->n || p->size == b->size)) {
+	if (b->size <= PARK_BLOCK_MAX && a->parked + b->size <= a->park_max &&
+	    p->n < PARK_DEPTH && (!p->n || p->size == b->size)) {
 		b->owner = PARKED(a);
 		b->free.next = p->head;
 		p->head = b;
@@ -459,6 +470,64 @@ static void coalesce_put(struct mc_alloc *a, struct mc_blk *b)
 		list_add(a, b);
 		a->nfree++;
 	}
+}
+
+int mc_alloc_extend(struct mc_alloc *a, struct mc_blk *b, uint64_t size)
+{
+	struct mc_blk *next;
+	uint64_t more;
+
+	if (!b || b->owner != a || size > a->size - b->off)
+		return -EINVAL;
+	size = (size + a->align - 1) & ~(a->align - 1);
+	if (size <= b->size)
+		return 0;
+	more = size - b->size;
+	next = b->off + b->size < a->size ? tree_find(a, b->off + b->size)
+					  : NULL;
+	if (next && next->owner == PARKED(a)) {
+		/* a parked block is free space: take them all back */
+		unpark_all(a);
+		next = tree_find(a, b->off + b->size);
+	}
+	if (!next || !is_free(next) || next->size < more)
+		return -ENOSPC;
+	list_del(a, next);
+	tree_delete(a, next);
+	if (next->size == more) {
+		blk_release(a, next);
+		a->nfree--;
+	} else {
+		/* the offset is the treap's key (and priority): reinsert */
+		next->off += more;
+		next->size -= more;
+		tree_insert(a, next);
+		list_add(a, next);
+	}
+	b->size = size;
+	a->used += more;
+	return 0;
+}
+
+int mc_alloc_shrink(struct mc_alloc *a, struct mc_blk *b, uint64_t size)
+{
+	struct mc_blk *rest;
+
+	if (!b || b->owner != a || !size || size > b->size)
+		return -EINVAL;
+	size = (size + a->align - 1) & ~(a->align - 1);
+	if (size == b->size)
+		return 0;
+	rest = blk_new(a);
+	if (!rest)
+		return -ENOMEM;
+	rest->off = b->off + size;
+	rest->size = b->size - size;
+	b->size = size;
+	a->used -= rest->size;
+	tree_insert(a, rest);
+	coalesce_put(a, rest); /* merges a free block after it */
+	return 0;
 }
 
 struct mc_blk *mc_alloc_find(struct mc_alloc *a, uint64_t off)

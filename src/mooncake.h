@@ -357,6 +357,27 @@ int mc_put_start(struct mc_store *s, const void *key, size_t klen,
 int mc_put_begin(struct mc_store *s, const void *key, size_t klen,
 		 uint64_t size, struct mc_put **out, struct mc_err *err);
 /*
+ * For a local writer that does not know the value's size in advance (a
+ * file copied into keys/): it begins a put of a guess, grows it, and
+ * trims it to the final size before the commit. Neither counts as a
+ * request of its own, and neither applies to a two-phase put (whose
+ * descriptors are out) or a closed one (-EINVAL).
+ *
+ * mc_put_grow grows every buffer of an open local put to @size bytes in
+ * place, from the free space right after it, so the bytes written stay
+ * where they are and nothing is evicted: 0; -EINVAL; -EFBIG over
+ * max_value; -ENOSPC when the space after a buffer is taken (the put is
+ * unchanged: the writer moves its bytes elsewhere).
+ *
+ * mc_put_trim shrinks an open local put to its first @size bytes (1 ..
+ * its size): the tail of every buffer goes back to the allocator. 0;
+ * -EINVAL; -ENOMEM no room for the allocator's metadata (the put is
+ * unchanged and can still be committed or aborted).
+ */
+int mc_put_grow(struct mc_put *p, uint64_t size);
+int mc_put_trim(struct mc_put *p, uint64_t size);
+
+/*
  * Replica buffers of an open put: n <= MC_REPLICA_MAX. Descriptors are
  * made for two-phase puts (mc_put_start) only: a local put's writer uses
  * mc_put_buffer, and mc_put_desc answers NULL for it.

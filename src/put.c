@@ -166,6 +166,75 @@ void *mc_put_buffer(struct mc_put *p, size_t i)
 	return blk_ptr(p->blk[i]);
 }
 
+/* Extends every buffer of @p in place to @size, or none: 0 or -ENOSPC. */
+static int put_extend(struct mc_put *p, uint64_t size)
+{
+	uint64_t before[MC_REPLICA_MAX];
+	unsigned i;
+	int rc = 0;
+
+	for (i = 0; i < p->nrep && !rc; i++) {
+		struct mc_arena *a = blk_arena(p->blk[i]);
+
+		before[i] = p->blk[i]->size;
+		pthread_mutex_lock(&a->lock);
+		rc = mc_alloc_extend(a->alloc, p->blk[i], size);
+		pthread_mutex_unlock(&a->lock);
+	}
+	if (rc) {
+		/* give back what the others took */
+		for (unsigned j = 0; j + 1 < i; j++) {
+			struct mc_arena *a = blk_arena(p->blk[j]);
+
+			pthread_mutex_lock(&a->lock);
+			mc_alloc_shrink(a->alloc, p->blk[j], before[j]);
+			pthread_mutex_unlock(&a->lock);
+		}
+		return -ENOSPC;
+	}
+	for (i = 0; i < p->nrep; i++) {
+		store_used_add(p->store,
+			       (int64_t)(p->blk[i]->size - before[i]));
+		blk_set_state(p->blk[i], BLK_PENDING, size);
+	}
+	p->size = size;
+	return 0;
+}
+
+int mc_put_grow(struct mc_put *p, uint64_t size)
+{
+	if (p->registered || !p->open || size <= p->size)
+		return -EINVAL;
+	if (size > p->store->o.max_value)
+		return -EFBIG;
+	return put_extend(p, size);
+}
+
+int mc_put_trim(struct mc_put *p, uint64_t size)
+{
+	struct mc_store *s = p->store;
+
+	if (p->registered || !p->open || size == 0 || size > p->size)
+		return -EINVAL;
+	for (unsigned i = 0; i < p->nrep; i++) {
+		struct mc_blk *b = p->blk[i];
+		struct mc_arena *a = blk_arena(b);
+		uint64_t before = b->size;
+		int rc;
+
+		pthread_mutex_lock(&a->lock);
+		rc = mc_alloc_shrink(a->alloc, b, size);
+		pthread_mutex_unlock(&a->lock);
+		if (rc < 0)
+			return rc; /* the blocks stay larger: still correct */
+		store_used_add(s, -(int64_t)(before - b->size));
+	}
+	p->size = size;
+	for (unsigned i = 0; i < p->nrep; i++)
+		blk_set_state(p->blk[i], BLK_PENDING, size);
+	return 0;
+}
+
 /*
  * Closes a put: true when this caller closed it (it was still open).
  * Registered puts leave the pending list under its lock, so exactly one

@@ -417,6 +417,41 @@ START_TEST(test_random_churn)
 }
 END_TEST
 
+/* Growing in place and giving a tail back keep every invariant. */
+START_TEST(test_extend_shrink)
+{
+	struct mc_alloc *a = mc_alloc_new(4096, 64, NULL);
+	struct mc_blk *x, *y;
+
+	ck_assert_ptr_nonnull(a);
+	x = mc_alloc_get(a, 100);
+	y = mc_alloc_get(a, 100);
+	ck_assert_uint_eq(y->off, 128);
+	ck_assert_int_eq(mc_alloc_extend(a, x, 129), -ENOSPC);	/* y is there */
+	ck_assert_int_eq(mc_alloc_extend(a, x, 128), 0);	/* already */
+	ck_assert_int_eq(mc_alloc_extend(a, y, 4096), -EINVAL); /* past end */
+	ck_assert_int_eq(mc_alloc_extend(a, y, 3968), 0);	/* to the end */
+	ck_assert_uint_eq(mc_alloc_used(a), 4096);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	ck_assert_int_eq(mc_alloc_shrink(a, y, 0), -EINVAL);
+	ck_assert_int_eq(mc_alloc_shrink(a, y, 3969), -EINVAL);
+	ck_assert_int_eq(mc_alloc_shrink(a, y, 65), 0);
+	ck_assert_uint_eq(y->size, 128);
+	ck_assert_uint_eq(mc_alloc_used(a), 256);
+	ck_assert_uint_eq(mc_alloc_largest_free(a), 4096 - 256);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	mc_alloc_put(a, x);
+	/* the freed head and the tail do not merge through y */
+	ck_assert_int_eq(mc_alloc_extend(a, y, 200), 0);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	mc_alloc_put(a, y);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	ck_assert_uint_eq(mc_alloc_largest_free(a), 4096);
+	ck_assert_int_eq(mc_alloc_shrink(a, y, 64), -EINVAL); /* freed */
+	mc_alloc_free(a);
+}
+END_TEST
+
 /*
  * Parking (mc_alloc_set_park): churn over a few fixed sizes, as KV
  * caches put, so freed blocks park and are taken again; every promise of
@@ -528,6 +563,7 @@ static Suite *alloc_suite(void)
 	tcase_add_loop_test(tc, test_get_edges, 0,
 			    sizeof(get_cases) / sizeof(get_cases[0]));
 	tcase_add_test(tc, test_u_zeroed_and_bad_put);
+	tcase_add_test(tc, test_extend_shrink);
 	tcase_add_loop_test(tc, test_coalesce_orders, 0, 24);
 	suite_add_tcase(s, tc);
 

@@ -827,6 +827,58 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
+/* A local writer that learns the size as it goes: grow in place, trim. */
+START_TEST(test_put_grow_trim)
+{
+	struct mc_store *s = new_store(1);
+	struct mc_put *p, *q, *t;
+	struct mc_err e;
+	struct mc_usage u;
+	struct mc_ref *r;
+	char *buf;
+
+	mount(s, 16 * MiB, NULL, NULL);
+	ck_assert_int_eq(mc_put_begin(s, "g", 1, 1000, &p, &e), 0);
+	memset(mc_put_buffer(p, 0), 'a', 1000);
+	/* the space after it is free: it grows where it is */
+	buf = mc_put_buffer(p, 0);
+	ck_assert_int_eq(mc_put_grow(p, 300000), 0);
+	ck_assert_ptr_eq(mc_put_buffer(p, 0), buf);
+	memset(buf + 1000, 'b', 299000);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.used, 300032);
+	/* a put right after it stops the next growth, and nothing moves */
+	ck_assert_int_eq(mc_put_begin(s, "h", 1, 64, &q, &e), 0);
+	ck_assert_int_eq(mc_put_grow(p, 400000), -ENOSPC);
+	ck_assert_ptr_eq(mc_put_buffer(p, 0), buf);
+	ck_assert_int_eq(mc_put_grow(p, 300000), -EINVAL); /* not larger */
+	ck_assert_int_eq(mc_put_grow(p, 200 * MiB), -EFBIG);
+	ck_assert_int_eq(mc_put_trim(p, 0), -EINVAL);
+	ck_assert_int_eq(mc_put_trim(p, 300001), -EINVAL);
+	ck_assert_int_eq(mc_put_trim(p, 5000), 0);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.used, 5056 + 64);
+	ck_assert_int_eq(mc_put_commit(p, true, &e), 0);
+	mc_put_abort(q);
+	ck_assert_int_eq(mc_get(s, "g", 1, &r), 0);
+	ck_assert_uint_eq(mc_ref_size(r), 5000);
+	ck_assert_int_eq(((const char *)mc_ref_data(r))[999], 'a');
+	ck_assert_int_eq(((const char *)mc_ref_data(r))[1000], 'b');
+	ck_assert_int_eq(((const char *)mc_ref_data(r))[4999], 'b');
+	mc_ref_release(r);
+	/* a two-phase put's descriptors are out: neither applies */
+	ck_assert_int_eq(mc_put_start(s, "t", 1, 100, &t, &e), 0);
+	ck_assert_int_eq(mc_put_grow(t, 200), -EINVAL);
+	ck_assert_int_eq(mc_put_trim(t, 50), -EINVAL);
+	ck_assert_ptr_nonnull(mc_put_desc(t, 0));
+	mc_put_abort(t);
+	ck_assert_int_eq(mc_remove(s, "g", 1, true, &e), 0);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.used, 0);
+	mc_store_free(s);
+}
+END_TEST
+
 /*
  * Gets take no lock: they walk the chains while writers insert, grow
  * shards (relinking every object), replace and remove. A key that no
@@ -1055,6 +1107,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_iteration);
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_lockfree_lookup);
+	tcase_add_test(tc, test_put_grow_trim);
 	tcase_add_test(tc, test_summary_and_metrics);
 	tcase_add_test(tc, test_query_key_render);
 	suite_add_tcase(s, tc);
