@@ -38,8 +38,10 @@ enum kind {
 	K_WATERMARK, /* double in (0,1] */
 	K_RATIO,     /* double in [0,1] */
 	K_REPLICAS,  /* unsigned 1..MC_REPLICA_MAX */
+	K_SECONDS,   /* unsigned 1..86400 */
 	K_PROTOCOL,  /* char *, "tcp" | "rdma" */
 	K_LOGLEVEL,  /* int, enum mc_log_level */
+	K_CLUSTER,   /* char *, mc_meta_cluster_id_ok */
 	K_UNUSED,    /* upstream cluster key: accepted, ignored */
 };
 
@@ -78,6 +80,9 @@ static const struct key keys[] = {
 	 OFF(transfer_port), 0,
 	 "TCP transfer port, 0 = the kernel picks "
 	 "(default 0)"},
+	{"transfer_host", "transfer-host", NULL, "ADDR", K_PATH,
+	 OFF(transfer_host), 0,
+	 "transfer port bind address (default: the --host address)"},
 	{"max_segment_size", "max-segment-size", NULL, "SIZE", K_SIZE,
 	 OFF(max_segment_size), MC_ALLOC_ALIGN,
 	 "larger mounts are split, at least 16M (default 1T)"},
@@ -103,6 +108,17 @@ static const struct key keys[] = {
 	 "unfinished two-phase puts revoked after (default 30000)"},
 	{"log_level", "log-level", NULL, "L", K_LOGLEVEL, OFF(log_level), 0,
 	 "error, warn, info or debug (default info)"},
+	{"rpc_port", "rpc-port", NULL, "N", K_PORT, OFF(rpc_port), 0,
+	 "Mooncake master RPC port, 0 = off (default 50051)"},
+	/* upstream mooncake_master's flag; config file and -D only */
+	{"client_live_ttl_sec", NULL, NULL, NULL, K_SECONDS, OFF(client_ttl_s),
+	 0, NULL},
+	{"enable_http_metadata_server", "no-http-metadata", "false", NULL,
+	 K_BOOL, OFF(http_metadata), 0,
+	 "turn off the Transfer Engine metadata server (/metadata)"},
+	{"metadata_cluster_id", "metadata-cluster-id", NULL, "ID", K_CLUSTER,
+	 OFF(metadata_cluster_id), 0,
+	 "publish metadata under mooncake/ID/ (default: mooncake/)"},
 	{"metadata_server", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
 	{"master_server_address", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
 	{"local_buffer_size", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
@@ -149,6 +165,9 @@ void mc_config_init(struct mc_config *c)
 	c->allow_other = false;
 	c->put_timeout_ms = 30000;
 	c->log_level = MC_LOG_INFO;
+	c->rpc_port = 50051;
+	c->client_ttl_s = 10;
+	c->http_metadata = true;
 }
 
 void mc_config_release(struct mc_config *c)
@@ -160,6 +179,8 @@ void mc_config_release(struct mc_config *c)
 	free(c->protocol);
 	free(c->device);
 	free(c->auth_token_file);
+	free(c->transfer_host);
+	free(c->metadata_cluster_id);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -336,6 +357,12 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 		}
 		*(unsigned *)p = (unsigned)u;
 		return 0;
+	case K_SECONDS:
+		if (mc_u64_parse(v, &u) || u < 1 || u > 86400)
+			return invalid(err, label, v,
+				       "not a number of seconds (1..86400)");
+		*(unsigned *)p = (unsigned)u;
+		return 0;
 	case K_PROTOCOL:
 		if (strcmp(v, "tcp") && strcmp(v, "rdma"))
 			return invalid(err, label, v,
@@ -349,6 +376,13 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 				       "not a log level (error, warn, info, "
 				       "debug)");
 		*(int *)p = r;
+		return 0;
+	case K_CLUSTER:
+		if (!mc_meta_cluster_id_ok(v))
+			return invalid(err, label, v,
+				       "not a cluster id (1 to 255 printable "
+				       "bytes, no blanks)");
+		set_str(c, k->off, v);
 		return 0;
 	case K_UNUSED:
 		return 0;
@@ -370,6 +404,63 @@ int mc_config_set(struct mc_config *c, const char *key, const char *value,
 	return key_set(c, k, value, key, err);
 }
 
+/* The value of @k in @c as text, for messages. */
+static const char *key_text(const struct mc_config *c, const struct key *k,
+			    char *buf, size_t len)
+{
+	const void *p = (const char *)c + k->off;
+
+	switch (k->kind) {
+	case K_PORT:
+	case K_REPLICAS:
+	case K_SECONDS:
+		snprintf(buf, len, "%u", *(const unsigned *)p);
+		break;
+	case K_SIZE:
+	case K_MS:
+		snprintf(buf, len, "%llu",
+			 (unsigned long long)*(const uint64_t *)p);
+		break;
+	case K_WATERMARK:
+	case K_RATIO:
+		snprintf(buf, len, "%g", *(const double *)p);
+		break;
+	case K_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");
+		break;
+	case K_LOGLEVEL:
+		snprintf(buf, len, "%s", mc_log_level_name(*(const int *)p));
+		break;
+	case K_UNUSED:
+		buf[0] = '\0';
+		break;
+	default: {
+		const char *v = *(char *const *)p;
+
+		snprintf(buf, len, "%s", v ? v : "(none)");
+		break;
+	}
+	}
+	return buf;
+}
+
+void mc_config_diff(const struct mc_config *a, const struct mc_config *b,
+		    void (*cb)(const char *key, const char *from,
+			       const char *to, void *arg),
+		    void *arg)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		char va[300], vb[300];
+
+		if (keys[i].kind == K_UNUSED)
+			continue;
+		key_text(a, &keys[i], va, sizeof(va));
+		key_text(b, &keys[i], vb, sizeof(vb));
+		if (strcmp(va, vb))
+			cb(keys[i].key, va, vb, arg);
+	}
+}
+
 /* ---------------------------------------------------------- config file */
 
 static const char *json_type_want(enum kind kind)
@@ -378,6 +469,7 @@ static const char *json_type_want(enum kind kind)
 	case K_PORT:
 	case K_MS:
 	case K_REPLICAS:
+	case K_SECONDS:
 		return "an integer";
 	case K_SIZE:
 		return "an integer or a SIZE string";
@@ -397,6 +489,7 @@ static bool json_type_ok(enum kind kind, enum json_type t)
 	case K_PORT:
 	case K_MS:
 	case K_REPLICAS:
+	case K_SECONDS:
 		return t == json_type_int;
 	case K_SIZE:
 		return t == json_type_int || t == json_type_string;

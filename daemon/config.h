@@ -27,6 +27,7 @@ struct mc_config {
 	char *protocol;	       /* "tcp" | "rdma" */
 	char *device;	       /* device_name */
 	unsigned transfer_port;
+	char *transfer_host; /* NULL: http_host */
 	uint64_t max_segment_size;
 	unsigned replicas;     /* replica_num, 1..MC_REPLICA_MAX */
 	uint64_t lease_ttl_ms; /* default_kv_lease_ttl */
@@ -35,8 +36,12 @@ struct mc_config {
 	uint64_t max_body;     /* max_body_size */
 	char *auth_token_file;
 	bool allow_other;
-	uint64_t put_timeout_ms; /* put_start_timeout */
-	int log_level;		 /* enum mc_log_level */
+	uint64_t put_timeout_ms;   /* put_start_timeout */
+	int log_level;		   /* enum mc_log_level */
+	bool http_metadata;	   /* enable_http_metadata_server */
+	char *metadata_cluster_id; /* NULL: none */
+	unsigned rpc_port;	   /* the master RPC, 0 = off */
+	unsigned client_ttl_s;	   /* client_live_ttl_sec: silent clients go */
 };
 
 /*
@@ -86,5 +91,16 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 
 /* Whether @key is an upstream cluster key this daemon accepts and ignores. */
 bool mc_config_key_unused(const char *key);
+
+/*
+ * Calls @cb for every key whose value differs between @a and @b, in the
+ * order of the key table, with the key and both values as text ("8080",
+ * "debug", "true", "(none)"); the texts live until @cb returns. For a
+ * reload (SIGHUP): what changed, and what cannot.
+ */
+void mc_config_diff(const struct mc_config *a, const struct mc_config *b,
+		    void (*cb)(const char *key, const char *from,
+			       const char *to, void *arg),
+		    void *arg);
 
 #endif

@@ -176,15 +176,16 @@ out:
 }
 
 /* Allocates replicas for a put, evicting at the watermark and on failure. */
-int evict_alloc_replicas(struct mc_store *s, uint64_t size, struct mc_blk **blk)
+int evict_alloc_replicas(struct mc_store *s, uint64_t size,
+			 const struct seg_place *pl, struct mc_blk **blk)
 {
 	uint64_t cap = atomic_load(&s->capacity);
 	uint64_t used = store_used(s);
 	uint64_t want = (size + MC_BUF_ALIGN - 1) / MC_BUF_ALIGN *
-			MC_BUF_ALIGN * s->o.replica_num;
+			MC_BUF_ALIGN * pl->want;
 	int rc;
 
-	if (!seg_can_fit(s, size, s->o.replica_num))
+	if (!seg_can_fit(s, size, pl))
 		return -ENOSPC;
 	if (cap && (double)(used + want) > s->o.high_watermark * (double)cap) {
 		uint64_t target = evict_target(s);
@@ -192,14 +193,14 @@ int evict_alloc_replicas(struct mc_store *s, uint64_t size, struct mc_blk **blk)
 		evict(s, used + want > target ? used + want - target : want,
 		      CAUSE_WATERMARK);
 	}
-	rc = seg_alloc_replicas(s, size, s->o.replica_num, blk);
+	rc = seg_alloc_replicas(s, size, pl, blk);
 	if (rc == -ENOSPC && atomic_load(&s->nkeys)) {
 		uint64_t target = evict_target(s);
 
 		used = store_used(s);
 		evict(s, used + want > target ? used + want - target : want,
 		      CAUSE_ALLOC);
-		rc = seg_alloc_replicas(s, size, s->o.replica_num, blk);
+		rc = seg_alloc_replicas(s, size, pl, blk);
 	}
 	return rc;
 }

@@ -26,8 +26,7 @@ void obj_hash_seed_init(void)
 
 /* ------------------------------------------------------------------ keys */
 
-/* A multiply-xorshift hash, seeded per process against collision floods. */
-static uint64_t key_hash(const void *key, size_t n)
+uint64_t key_hash(const void *key, size_t n)
 {
 	const unsigned char *p = key;
 	uint64_t h = hash_seed ^ (n * 0x9e3779b97f4a7c15ull), v;
@@ -213,6 +212,7 @@ struct mc_obj *obj_new(const void *key, size_t klen, uint64_t size,
 		return NULL;
 	atomic_init(&o->next, NULL);
 	o->size = size;
+	o->version = 0;
 	o->klen = (uint16_t)klen;
 	o->nrep = (uint8_t)nrep;
 	o->flags = 0;
@@ -220,6 +220,24 @@ struct mc_obj *obj_new(const void *key, size_t klen, uint64_t size,
 	atomic_init(&o->atime, 0);
 	memcpy((char *)&o->rep[nrep], key, klen);
 	return o;
+}
+
+void obj_order(struct mc_obj *o)
+{
+	struct mc_blk *far[MC_REPLICA_MAX];
+	unsigned near = 0, nfar = 0;
+
+	for (unsigned i = 0; i < o->nrep; i++) {
+		if (blk_local(o->rep[i]))
+			o->rep[near++] = o->rep[i];
+		else
+			far[nfar++] = o->rep[i];
+	}
+	memcpy(&o->rep[near], far, nfar * sizeof(far[0]));
+	if (near)
+		o->flags &= (uint8_t)~OBJ_REMOTE_ONLY;
+	else
+		o->flags |= OBJ_REMOTE_ONLY;
 }
 
 #define OPTIMISTIC_TRIES 2
@@ -348,6 +366,80 @@ void obj_count_get(struct mc_store *s, const struct mc_obj *o)
 	mc_series_add(s->c.hit_bytes, o->size);
 }
 
+/*
+ * A value held only in REMOTE segments is read through the data hooks
+ * into a private copy. Its reference is the copy, told apart from a
+ * plain object reference by bit 0 of the pointer (objects are malloc'd,
+ * so their bit 0 is clear): the local path stays a cast.
+ */
+struct ref_copy {
+	struct mc_obj *o; /* keeps the blocks allocated while the copy lives */
+	char data[];
+};
+#define REF_COPY ((uintptr_t)1)
+
+static struct ref_copy *ref_as_copy(const struct mc_ref *r)
+{
+	uintptr_t v = (uintptr_t)r;
+
+	return v & REF_COPY ? (struct ref_copy *)(v & ~REF_COPY) : NULL;
+}
+
+/*
+ * Reads @len bytes at @off of @o's value from one of its replicas, each
+ * tried in turn: 0, or -EREMOTEIO when none could be read. Our reference
+ * on @o keeps its blocks allocated, so the ranges are not handed to
+ * another put meanwhile; a segment unmounted during the read may have
+ * been reused by its owner, so such a read does not count.
+ */
+static int obj_read_remote(struct mc_store *s, struct mc_obj *o, uint64_t off,
+			   void *buf, uint64_t len)
+{
+	const struct mc_data_ops *ops = s->o.data_ops;
+
+	for (unsigned i = 0; ops && ops->read && i < o->nrep; i++) {
+		struct mc_seg *g = blk_seg(o->rep[i]);
+		struct mc_desc d;
+		int rc;
+
+		if (atomic_load(&g->state) == SEG_GONE)
+			continue;
+		blk_desc(o->rep[i], o->size, &d);
+		rc = ops->read(s->o.data_arg, &d, off, buf, len);
+		if (rc == 0 && atomic_load(&g->state) != SEG_GONE)
+			return 0;
+		mc_debug("get: replica of '%.*s' in segment '%s' at %s not "
+			 "read: %s",
+			 KEY_ARG(obj_key(o), o->klen), d.seg_id, d.endpoint,
+			 rc ? strerror(-rc) : "the segment went meanwhile");
+	}
+	return -EREMOTEIO;
+}
+
+/* mc_get of a REMOTE-only value: takes over the reference on @o. */
+static int get_remote(struct mc_store *s, struct mc_obj *o, struct mc_ref **out)
+{
+	struct ref_copy *c = malloc(sizeof(*c) + o->size);
+	int rc;
+
+	if (!c) {
+		obj_unref(o);
+		return -ENOMEM;
+	}
+	c->o = o;
+	rc = obj_read_remote(s, o, 0, c->data, o->size);
+	if (rc < 0) {
+		mc_info("get: '%.*s' is held only in other processes' "
+			"memory, and no replica could be read",
+			KEY_ARG(obj_key(o), o->klen));
+		obj_unref(o);
+		free(c);
+		return rc;
+	}
+	*out = (struct mc_ref *)((uintptr_t)c | REF_COPY);
+	return 0;
+}
+
 int mc_get(struct mc_store *s, const void *key, size_t klen,
 	   struct mc_ref **out)
 {
@@ -365,45 +457,67 @@ int mc_get(struct mc_store *s, const void *key, size_t klen,
 	}
 	mc_debug("get: '%.*s' (%llu bytes)", KEY_ARG(key, klen),
 		 (unsigned long long)o->size);
+	if (o->flags & OBJ_REMOTE_ONLY)
+		return get_remote(s, o, out);
 	*out = (struct mc_ref *)o;
 	return 0;
 }
 
 const void *mc_ref_data(const struct mc_ref *r)
 {
+	const struct ref_copy *c = ref_as_copy(r);
 	const struct mc_obj *o = (const struct mc_obj *)r;
 
-	return blk_ptr(o->rep[0]);
+	if (c)
+		return c->data;
+	return blk_ptr(o->rep[0]); /* local: obj_order put it first */
 }
 
 uint64_t mc_ref_size(const struct mc_ref *r)
 {
-	return ((const struct mc_obj *)r)->size;
+	const struct ref_copy *c = ref_as_copy(r);
+
+	return c ? c->o->size : ((const struct mc_obj *)r)->size;
 }
 
 void mc_ref_release(struct mc_ref *r)
 {
-	if (r)
+	struct ref_copy *c = ref_as_copy(r);
+
+	if (c) {
+		obj_unref(c->o);
+		free(c);
+	} else if (r) {
 		obj_unref((struct mc_obj *)r);
+	}
 }
 
 int64_t mc_get_copy(struct mc_store *s, const void *key, size_t klen,
 		    uint64_t off, void *buf, uint64_t cap)
 {
-	struct mc_ref *r;
+	struct mc_obj *o;
 	uint64_t n = 0;
-	int rc = mc_get(s, key, klen, &r);
+	int rc = 0;
 
-	if (rc < 0)
-		return rc;
-	if (off < mc_ref_size(r)) {
-		n = mc_ref_size(r) - off;
+	if (obj_key_check(key, klen, NULL) < 0) {
+		obj_count_get(s, NULL);
+		return -EINVAL;
+	}
+	o = obj_lookup(s, key, klen, true);
+	obj_count_get(s, o);
+	if (!o)
+		return -ENOENT;
+	if (off < o->size) {
+		n = o->size - off;
 		if (n > cap)
 			n = cap;
-		memcpy(buf, (const char *)mc_ref_data(r) + off, n);
+		if (!(o->flags & OBJ_REMOTE_ONLY))
+			memcpy(buf, blk_ptr(o->rep[0]) + off, n);
+		else if (n)
+			rc = obj_read_remote(s, o, off, buf, n);
 	}
-	mc_ref_release(r);
-	return (int64_t)n;
+	obj_unref(o);
+	return rc < 0 ? rc : (int64_t)n;
 }
 
 int mc_stat(struct mc_store *s, const void *key, size_t klen, uint64_t *size)
@@ -420,19 +534,33 @@ int mc_stat(struct mc_store *s, const void *key, size_t klen, uint64_t *size)
 	return 0;
 }
 
-int mc_exist(struct mc_store *s, const void *key, size_t klen)
+int mc_exist_ex(struct mc_store *s, const void *key, size_t klen,
+		unsigned flags)
 {
-	struct mc_obj *o = NULL;
+	bool count = !(flags & MC_F_BATCH);
+	struct mc_obj *o;
 
-	mc_series_add(s->c.exist, 1);
+	if (count)
+		mc_series_add(s->c.exist, 1);
 	if (obj_key_check(key, klen, NULL) < 0) {
-		mc_series_add(s->c.exist_fail, 1);
-		return 0;
+		if (count)
+			mc_series_add(s->c.exist_fail, 1);
+		return -EINVAL;
 	}
 	o = obj_lookup(s, key, klen, false);
-	if (o)
-		obj_unref(o);
-	return o != NULL;
+	if (!o)
+		return 0;
+	if (flags & MC_F_LEASE)
+		lease_obj(s, o, store_now(s));
+	obj_unref(o);
+	return 1;
+}
+
+int mc_exist(struct mc_store *s, const void *key, size_t klen)
+{
+	int rc = mc_exist_ex(s, key, klen, 0);
+
+	return rc < 0 ? 0 : rc;
 }
 
 /* --------------------------------------------------------------- removal */
@@ -460,11 +588,13 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 				"key '%.*s' not found", KEY_ARG(key, klen));
 	} else if (!force &&
 		   (left = obj_lease_left(link_get(pp), store_now(s)))) {
-		/* Say for how long, so that a person knows to wait or force. */
+		/*
+		 * Say for how long, so that a person knows to wait; each
+		 * door adds how to force it, if it can.
+		 */
 		rc = mc_err_set(err, -EBUSY, MC_OBJECT_HAS_LEASE,
 				"key '%.*s' has a read lease for %llu.%llu s "
-				"more (from /query_key); remove it then, or "
-				"force it",
+				"more (from /query_key)",
 				KEY_ARG(key, klen),
 				(unsigned long long)((left + 99) / 100 / 10),
 				(unsigned long long)((left + 99) / 100 % 10));

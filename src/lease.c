@@ -113,26 +113,35 @@ void lease_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
 	}
 }
 
-/* mc_query, counting a GetReplicaList only when @count (a batch counts
- * its items instead). */
-static int query(struct mc_store *s, const void *key, size_t klen,
-		 struct mc_desc *out, size_t max, bool count)
+void lease_obj(struct mc_store *s, const struct mc_obj *o, uint64_t now)
+{
+	uint64_t until = now + s->o.lease_ttl_ms;
+
+	for (unsigned i = 0; i < o->nrep; i++)
+		lease_grant(s, o->rep[i], until);
+}
+
+int mc_query_ex(struct mc_store *s, const void *key, size_t klen,
+		unsigned flags, struct mc_desc *out, size_t max,
+		struct mc_obj_info *info)
 {
 	struct mc_obj *o = NULL;
-	uint64_t until;
+	bool bad = obj_key_check(key, klen, NULL) < 0;
 	int n;
 
-	if (obj_key_check(key, klen, NULL) == 0)
+	if (!bad)
 		o = obj_lookup(s, key, klen, true);
-	if (count)
+	if (!(flags & MC_F_BATCH))
 		obj_count_get(s, o);
 	if (!o)
-		return obj_key_check(key, klen, NULL) < 0 ? -EINVAL : -ENOENT;
-	until = store_now(s) + s->o.lease_ttl_ms;
-	for (unsigned i = 0; i < o->nrep; i++) {
-		lease_grant(s, o->rep[i], until);
-		if (i < max)
-			blk_desc(o->rep[i], o->size, &out[i]);
+		return bad ? -EINVAL : -ENOENT;
+	lease_obj(s, o, store_now(s));
+	for (unsigned i = 0; i < o->nrep && i < max; i++)
+		blk_desc(o->rep[i], o->size, &out[i]);
+	if (info) {
+		info->size = o->size;
+		info->version = o->version;
+		info->nrep = o->nrep;
 	}
 	n = o->nrep;
 	obj_unref(o);
@@ -142,7 +151,7 @@ static int query(struct mc_store *s, const void *key, size_t klen,
 int mc_query(struct mc_store *s, const void *key, size_t klen,
 	     struct mc_desc *out, size_t max)
 {
-	return query(s, key, klen, out, max, true);
+	return mc_query_ex(s, key, klen, 0, out, max, NULL);
 }
 
 void mc_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
@@ -154,17 +163,12 @@ void mc_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
 	struct mc_desc d[MC_REPLICA_MAX];
 	size_t failed = 0;
 
-	mc_series_add(s->c.bq_req, 1);
-	mc_series_add(s->c.bq_items, nkeys);
 	for (size_t i = 0; i < nkeys; i++) {
-		int rc = query(s, keys[i], klens[i], d, MC_REPLICA_MAX, false);
+		int rc = mc_query_ex(s, keys[i], klens[i], MC_F_BATCH, d,
+				     MC_REPLICA_MAX, NULL);
 
 		failed += rc < 0;
 		cb(i, rc, d, rc > 0 ? (size_t)rc : 0, arg);
 	}
-	mc_series_add(s->c.bq_failed_items, failed);
-	if (nkeys && failed == nkeys)
-		mc_series_add(s->c.bq_fail, 1);
-	else if (failed)
-		mc_series_add(s->c.bq_partial, 1);
+	mc_batch_count(s, MC_BATCH_QUERY, nkeys, failed);
 }

@@ -70,6 +70,104 @@ enum mc_shm_fault {
 };
 enum mc_shm_fault mc_shm_name_check(const char *name);
 
+/* --------------------------------------------------------------- owners */
+
+/*
+ * Who owns a segment's memory (moves its bytes), or who writes a put.
+ *
+ *   MC_OWNER_SELF    this store: its alloc and shm segments; a writer
+ *                    with no name (HTTP, FUSE, the transfer port)
+ *   MC_OWNER_CLIENT  a Mooncake client, by its 36-character UUID (the
+ *                    master RPC, mooncake-rpc(7))
+ *   MC_OWNER_NODE    a cluster node, by its id (1 .. MC_OWNER_ID_MAX
+ *                    characters)
+ *
+ * Written "client:UUID" and "node:ID" (a segment's source, log lines).
+ */
+#define MC_OWNER_ID_MAX 64
+
+enum mc_owner_kind {
+	MC_OWNER_SELF = 0,
+	MC_OWNER_CLIENT = 1,
+	MC_OWNER_NODE = 2,
+};
+
+struct mc_owner {
+	enum mc_owner_kind kind;
+	char id[MC_OWNER_ID_MAX + 1]; /* "" for MC_OWNER_SELF */
+};
+
+/* True when @a and @b name the same owner (NULL counts as SELF). */
+bool mc_owner_eq(const struct mc_owner *a, const struct mc_owner *b);
+/*
+ * Fills @o with a client owner: 0, or -EINVAL when @uuid is not 36
+ * characters of 8-4-4-4-12 hex (upper case is folded to lower).
+ */
+int mc_owner_client(struct mc_owner *o, const char *uuid);
+
+/*
+ * Reads a replica's bytes that live in another process (descriptors of
+ * REMOTE segments): the transfer door provides them (xfer.h), the core
+ * calls them from mc_get and mc_get_copy when no replica of the value is
+ * in local memory. Called with no store lock held, from any thread, so
+ * they must be thread-safe; they may block for as long as their own
+ * timeout. read fills @buf with the @len bytes at @off inside the
+ * replica @d (off + len <= d->size): 0, or a negative errno (any error
+ * makes the core try the next replica). write is the same the other way
+ * (cluster mode's puts); the core of a single node never calls it.
+ */
+struct mc_desc;
+struct mc_data_ops {
+	int (*read)(void *arg, const struct mc_desc *d, uint64_t off, void *buf,
+		    uint64_t len);
+	int (*write)(void *arg, const struct mc_desc *d, uint64_t off,
+		     const void *buf, uint64_t len);
+};
+
+/*
+ * A block of a NODE-owned REMOTE segment, as the owner hooks see it.
+ * The owner knows its segment by @seg_id and the block by @addr (its own
+ * address, base + offset); @key, @klen, @version and @value_size are
+ * those of the put that holds the block (prepare and commit only; 0 and
+ * NULL for release). @term is the store's term (mc_store_set_term) at
+ * the call.
+ */
+struct mc_owner_blk {
+	const char *seg_id;
+	const struct mc_owner *owner;
+	uint64_t addr, size; /* the block in the owner's memory */
+	uint64_t value_size;
+	const void *key;
+	size_t klen;
+	uint64_t version;
+	uint64_t term;
+};
+
+/*
+ * The owner hooks, called by a master store for blocks in NODE-owned
+ * REMOTE segments only (never for client segments: a client's Transfer
+ * Engine accepts any write into its registered memory; never for local
+ * segments). Called with no store lock held.
+ *
+ *   prepare  synchronous, when a put allocates the block, before the
+ *            put's descriptors are handed out: the owner then accepts
+ *            WRITEs there. Non-zero fails the put (its errno is the
+ *            put's; the blocks are released).
+ *   commit   synchronous, when the put is published, before it is
+ *            acknowledged: the owner then accepts READs and keeps the
+ *            record. Non-zero fails the publish: the put is dropped and
+ *            its end answers that errno.
+ *   release  when the master frees the block (any thread, any time
+ *            after its last reference goes): it must not block; queue
+ *            and batch as needed. It may name a block whose prepare
+ *            failed or was never followed by a commit.
+ */
+struct mc_owner_ops {
+	int (*prepare)(void *arg, const struct mc_owner_blk *b);
+	int (*commit)(void *arg, const struct mc_owner_blk *b);
+	void (*release)(void *arg, const struct mc_owner_blk *b);
+};
+
 /* ---------------------------------------------------------------- store */
 
 struct mc_store_opts {
@@ -125,6 +223,28 @@ struct mc_store_opts {
 	 * memory is resident at once, and no put pays a page fault later.
 	 */
 	bool populate;
+	/*
+	 * The TE metadata server (mc_store_meta): on unless @no_metadata;
+	 * its published keys under "mooncake/ID/" with @metadata_cluster_id
+	 * (NULL or "": "mooncake/"), which must pass mc_meta_cluster_id_ok.
+	 */
+	bool no_metadata;
+	const char *metadata_cluster_id;
+	/*
+	 * How the bytes of REMOTE replicas are read (NULL: they are not;
+	 * a value held only in remote memory then reads as -EREMOTEIO).
+	 */
+	const struct mc_data_ops *data_ops;
+	void *data_arg;
+	/* The owner hooks of NODE-owned segments (NULL: none called). */
+	const struct mc_owner_ops *owner_ops;
+	void *owner_arg;
+	/*
+	 * A client that has not pinged (mc_client_ping) or mounted for this
+	 * long is gone (mc_store_tick expires it). 0: 10000, as upstream's
+	 * client_live_ttl_sec.
+	 */
+	uint64_t client_ttl_ms;
 };
 
 /* Fills @o with the defaults of mooncaked(8), OPTIONS. */
@@ -147,12 +267,28 @@ const struct mc_store_opts *mc_store_get_opts(const struct mc_store *s);
  * segments mounted from now on and of those already mounted.
  */
 void mc_store_set_endpoint(struct mc_store *s, const char *endpoint);
-/* Runs timers: lease-deferred frees, grace-period ends, put timeouts. */
+/*
+ * Runs timers: lease-deferred frees, grace-period ends, put timeouts,
+ * client expiry.
+ */
 void mc_store_tick(struct mc_store *s);
+/*
+ * The store's term (0 on a single node; cluster mode's leader sets its
+ * election's): object versions started from now on are (term << 32) |
+ * a sequence number, and the owner hooks carry it.
+ */
+void mc_store_set_term(struct mc_store *s, uint64_t term);
 
 /* ------------------------------------------------------------- segments */
 
-enum mc_seg_kind { MC_SEG_ALLOC = 0, MC_SEG_SHM = 1 };
+/*
+ * ALLOC and SHM segments are memory of this process. A REMOTE segment is
+ * a range of another process's memory (a Mooncake client's, mounted
+ * through the master RPC; a cluster node's): the store allocates replica
+ * buffers in it by address and never touches its bytes (its owner moves
+ * them); transfer-port pins never match it.
+ */
+enum mc_seg_kind { MC_SEG_ALLOC = 0, MC_SEG_SHM = 1, MC_SEG_REMOTE = 2 };
 enum mc_seg_state { MC_SEG_OK = 0, MC_SEG_DRAINING = 1 };
 
 struct mc_mount_req {
@@ -209,18 +345,49 @@ int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 		       char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
 		       struct mc_err *err);
 
+/*
+ * Mounts a range of another process's memory as a REMOTE segment, under
+ * the id its owner chose. @endpoint is where the owner moves the bytes
+ * (a client's Transfer Engine te_endpoint; a node's transfer endpoint),
+ * advertised in the segment's descriptors. A client owner becomes known
+ * to the client registry (mc_client_ping answers OK and its expiry clock
+ * starts). Mounting again exactly what is mounted (same id, owner, base,
+ * size, name, endpoint and protocol) is 0 and changes nothing, as
+ * upstream's MountSegment is idempotent. Counts one MountSegment.
+ * Errors: -EINVAL (the segment id not a lowercase RFC 4122 id; a client
+ * owner not one either, a node id empty, over MC_OWNER_ID_MAX or not of
+ * [A-Za-z0-9._-]; a SELF owner; base 0 or size under 64; base + size
+ * wraps; an empty endpoint; a name, endpoint or protocol too long or
+ * holding control bytes, a name holding '/' or being "." or ".."),
+ * -EEXIST (another segment has the id: code SEGMENT_ALREADY_EXISTS),
+ * -ENOMEM.
+ */
+struct mc_remote_req {
+	const char *id;	      /* the segment id */
+	const char *name;     /* NULL or "": the store's hostname */
+	uint64_t base, size;  /* the range in the owner's address space */
+	const char *endpoint; /* the owner's data endpoint, 1..299 bytes */
+	const char *protocol; /* NULL or "": the store default; <= 7 bytes */
+	struct mc_owner owner;
+};
+int mc_segment_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
+			    struct mc_err *err);
+
 /* A snapshot of one segment, safe to use after the call. */
 struct mc_seg_info {
 	char id[MC_ID_LEN + 1];
 	char name[256];
 	char protocol[8];
 	char location[256];
-	char source[300]; /* "alloc" or "shm:NAME+OFFSET" */
+	/* "alloc", "shm:NAME+OFFSET", "client:UUID" or "node:ID" */
+	char source[300];
+	/* this store's transfer endpoint, or a REMOTE segment's own */
 	char endpoint[300];
+	struct mc_owner owner; /* SELF for alloc and shm */
 	enum mc_seg_kind kind;
 	enum mc_seg_state state;
 	uint64_t drain_ms; /* draining: milliseconds until it goes */
-	uint64_t base;	   /* virtual address of the first byte */
+	uint64_t base;	   /* address of the first byte (in the owner) */
 	uint64_t size;
 	uint64_t used;
 	uint64_t shm_offset; /* shm only */
@@ -255,6 +422,8 @@ struct mc_usage {
 	uint64_t keys; /* complete objects */
 	uint64_t segments;
 	uint64_t pending_puts;
+	/* distinct owners of listed segments (this store counts as one) */
+	uint64_t clients;
 };
 void mc_store_usage(struct mc_store *s, struct mc_usage *u);
 
@@ -319,12 +488,21 @@ void mc_store_value_sizes(struct mc_store *s, struct mc_value_sizes *out);
  * /query_key and put_start describe.
  */
 struct mc_desc {
-	uint64_t addr; /* virtual address inside this process */
+	uint64_t addr; /* address in the owner's memory (here: this process) */
 	uint64_t size;
 	uint32_t rkey; /* rdma only */
 	char seg_id[MC_ID_LEN + 1];
 	char protocol[8];
-	char endpoint[300]; /* "host:port" */
+	/* "host:port": this store's transfer port, or the segment owner's */
+	char endpoint[300];
+	struct mc_owner owner; /* the segment's owner: SELF for local memory */
+};
+
+/* What a query tells about an object besides its replicas. */
+struct mc_obj_info {
+	uint64_t size;	  /* value bytes */
+	uint64_t version; /* (term << 32) | sequence, set at put start */
+	unsigned nrep;	  /* replicas */
 };
 
 /*
@@ -366,21 +544,25 @@ int mc_put_begin(struct mc_store *s, const void *key, size_t klen,
  * mc_put_grow grows every buffer of an open local put to @size bytes in
  * place, from the free space right after it, so the bytes written stay
  * where they are and nothing is evicted: 0; -EINVAL; -EFBIG over
- * max_value; -ENOSPC when the space after a buffer is taken (the put is
- * unchanged: the writer moves its bytes elsewhere).
+ * max_value; -ENOSPC when the space after a buffer is taken, or a
+ * buffer is not in this process's memory or belongs to a NODE-owned
+ * segment (whose owner was told its size) (the put is unchanged: the
+ * writer moves its bytes elsewhere).
  *
  * mc_put_trim shrinks an open local put to its first @size bytes (1 ..
  * its size): the tail of every buffer goes back to the allocator. 0;
- * -EINVAL; -ENOMEM no room for the allocator's metadata (the put is
- * unchanged and can still be committed or aborted).
+ * -EINVAL (also for buffers that mc_put_grow would not move); -ENOMEM
+ * no room for the allocator's metadata (the put is unchanged and can
+ * still be committed or aborted).
  */
 int mc_put_grow(struct mc_put *p, uint64_t size);
 int mc_put_trim(struct mc_put *p, uint64_t size);
 
 /*
- * Replica buffers of an open put: n <= MC_REPLICA_MAX. Descriptors are
- * made for two-phase puts (mc_put_start) only: a local put's writer uses
- * mc_put_buffer, and mc_put_desc answers NULL for it.
+ * Replica buffers of an open put: n <= MC_REPLICA_MAX. A two-phase put
+ * (mc_put_start) makes its descriptors at the start; a local one, whose
+ * writer mostly uses mc_put_buffer, on the first mc_put_desc (NULL when
+ * out of memory), so a put that never asks pays nothing for them.
  */
 size_t mc_put_ndesc(const struct mc_put *p);
 const struct mc_desc *mc_put_desc(const struct mc_put *p, size_t i);
@@ -389,6 +571,11 @@ void *mc_put_buffer(struct mc_put *p, size_t i);
  * Publishes the put and lets go of the handle. Replica 0's bytes are
  * copied into the other replicas first when @copy_replicas. -ETIMEDOUT
  * when the put was revoked or ended meanwhile (by key or by the timeout).
+ * A transfer-port WRITE still streaming into a buffer of the put (a
+ * write pin, mc_pin_write) is waited for, up to a second; -EBUSY
+ * (INVALID_WRITE) when one is still in flight then: nothing is
+ * published, a registered put stays open (to be ended by key later), a
+ * local one (mc_put_begin) is dropped.
  */
 int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err);
 /* Drops the put without publishing (counts a PutRevoke) and the handle. */
@@ -405,9 +592,69 @@ int mc_put_revoke(struct mc_store *s, const void *key, size_t klen,
 		  struct mc_err *err);
 
 /*
+ * How a two-phase put is placed and whose it is; zeroed is mc_put_start.
+ * Placement: one buffer in each of min(replicas, eligible segments)
+ * distinct segments that take allocations, segments named @prefer first,
+ * then one per distinct owner, then any. Only this store's own segments
+ * are eligible unless @remote_ok (the master RPC's PutStart; HTTP and
+ * FUSE never place a value in another process's memory).
+ */
+struct mc_put_opts {
+	/* The writer (NULL: SELF); end and revoke by key must name it. */
+	const struct mc_owner *writer;
+	unsigned replicas;  /* 0: the store's replica_num; <= MC_REPLICA_MAX */
+	const char *prefer; /* a segment name tried first; NULL or "": none */
+	bool remote_ok;	    /* REMOTE segments are eligible */
+	/*
+	 * -EEXIST (OBJECT_ALREADY_EXISTS) when the key is published
+	 * already, as upstream's PutStart answers (its clients take it as
+	 * success); otherwise a put replaces the value when it ends.
+	 */
+	bool no_replace;
+	bool batch; /* an item of a batch: counted by mc_batch_count only */
+};
+
+/*
+ * mc_put_start with options. Errors as mc_put_start, and -EEXIST (see
+ * no_replace); a second start of an open key fails with -EBUSY (code
+ * OBJECT_ALREADY_EXISTS) whoever the writers are. The put gets its
+ * object version now (mc_put_version). With the owner hooks installed,
+ * each block in a NODE-owned segment is prepared before this returns.
+ */
+int mc_put_start_opts(struct mc_store *s, const void *key, size_t klen,
+		      uint64_t size, const struct mc_put_opts *o,
+		      struct mc_put **out, struct mc_err *err);
+/* The version the put's object will have: (term << 32) | sequence. */
+uint64_t mc_put_version(const struct mc_put *p);
+
+/*
+ * End or drop the open put of @key on behalf of @writer (NULL: SELF):
+ * -ENOENT (OBJECT_NOT_FOUND) when no put of the key is open, -EPERM
+ * (ILLEGAL_CLIENT) when another writer started it (the put stays open),
+ * -EINVAL (INVALID_KEY); end: -EIO or the hook's errno when an owner's
+ * commit fails (the put is dropped); -EBUSY (INVALID_WRITE) when a
+ * transfer-port WRITE into the put is still in flight after a second's
+ * wait, or another end of it is waiting so (the put stays open; ending
+ * it again later publishes it); -ETIMEDOUT when it was revoked (or timed
+ * out) during that wait. mc_put_end and mc_put_revoke are
+ * these with a NULL writer. With @batch the end is counted by
+ * mc_batch_count only; a revoke counts one PutRevoke either way.
+ */
+int mc_put_end_by(struct mc_store *s, const void *key, size_t klen,
+		  const struct mc_owner *writer, bool batch,
+		  struct mc_err *err);
+int mc_put_revoke_by(struct mc_store *s, const void *key, size_t klen,
+		     const struct mc_owner *writer, struct mc_err *err);
+
+/*
  * A reference to one published version of an object. While held, the
  * bytes stay valid and unchanged. Counts one GetReplicaList.
- * Errors: -ENOENT, -EINVAL bad key.
+ * Errors: -ENOENT, -EINVAL bad key. A value with a replica in local
+ * memory is read there; one held only in REMOTE segments is fetched
+ * through the data hooks into a private copy that the reference owns,
+ * trying each replica in turn: -EREMOTEIO (REMOTE_ONLY) when no replica
+ * could be read (no hooks, owner unreachable, or the segment went
+ * meanwhile: never stale or foreign bytes), -ENOMEM.
  */
 struct mc_ref;
 int mc_get(struct mc_store *s, const void *key, size_t klen,
@@ -415,7 +662,11 @@ int mc_get(struct mc_store *s, const void *key, size_t klen,
 const void *mc_ref_data(const struct mc_ref *r); /* one complete replica */
 uint64_t mc_ref_size(const struct mc_ref *r);
 void mc_ref_release(struct mc_ref *r);
-/* Convenience: copies up to @cap bytes from @off; returns bytes copied. */
+/*
+ * Convenience: copies up to @cap bytes from @off; returns bytes copied,
+ * or mc_get's errors (a REMOTE-only value: only the range asked for is
+ * fetched).
+ */
 int64_t mc_get_copy(struct mc_store *s, const void *key, size_t klen,
 		    uint64_t off, void *buf, uint64_t cap);
 
@@ -425,6 +676,18 @@ int mc_stat(struct mc_store *s, const void *key, size_t klen, uint64_t *size);
 /* 1 exists, 0 not. Counts one ExistKey. */
 int mc_exist(struct mc_store *s, const void *key, size_t klen);
 
+/* Flags of mc_exist_ex and mc_query_ex. */
+#define MC_F_BATCH 1u /* an item of a batch: counted by mc_batch_count */
+#define MC_F_LEASE 2u /* exist: grant the read lease a query grants */
+
+/*
+ * mc_exist with @flags: MC_F_LEASE leases the object's replicas as
+ * upstream's ExistKey does (its clients read next). Returns 1, 0, or
+ * -EINVAL for a bad key (counted as a failure).
+ */
+int mc_exist_ex(struct mc_store *s, const void *key, size_t klen,
+		unsigned flags);
+
 /*
  * Describes the replicas of a key and grants them a read lease of
  * lease_ttl_ms. Fills at most @max descriptors; returns how many replicas
@@ -432,6 +695,13 @@ int mc_exist(struct mc_store *s, const void *key, size_t klen);
  */
 int mc_query(struct mc_store *s, const void *key, size_t klen,
 	     struct mc_desc *out, size_t max);
+/*
+ * mc_query with @flags (MC_F_BATCH) that also fills @info (when not
+ * NULL) with the object's size, version and replica count.
+ */
+int mc_query_ex(struct mc_store *s, const void *key, size_t klen,
+		unsigned flags, struct mc_desc *out, size_t max,
+		struct mc_obj_info *info);
 /* Batch form: counts one BatchGetReplicaList with @nkeys items (and no
  * GetReplicaList). Calls @cb once per key in order with what mc_query
  * would return for it. */
@@ -440,6 +710,20 @@ void mc_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
 		    void (*cb)(size_t i, int rc, const struct mc_desc *d,
 			       size_t nd, void *arg),
 		    void *arg);
+
+/*
+ * Counts one batch call of @op with @items items of which @failed failed
+ * (master_batch_*: a failure when all failed, a partial success when
+ * some did), for doors that run a batch as items flagged MC_F_BATCH.
+ */
+enum mc_batch_op {
+	MC_BATCH_EXIST,
+	MC_BATCH_QUERY,
+	MC_BATCH_PUT_START,
+	MC_BATCH_PUT_END,
+};
+void mc_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,
+		    uint64_t failed);
 
 /*
  * Removes a key. -ENOENT; -EBUSY when a read lease holds it (the Mooncake
@@ -476,18 +760,165 @@ int mc_key_walk(struct mc_store *s, uint64_t *cursor,
 			  void *arg),
 		void *arg);
 
+/* ------------------------------------------------------------ metadata */
+
+/*
+ * The Transfer Engine's metadata server (mooncake-http(7), METADATA;
+ * mooncake-transfer(7)): an in-memory key-value store of opaque bodies,
+ * where Transfer Engine (TE) clients put their own segment descriptors and
+ * locations, plus the keys this node publishes: for every node registered
+ * with mc_meta_publish, its segment descriptor PREFIX "ram/" NAME and its
+ * location PREFIX "rpc_meta/" NAME, rendered afresh at every read (a mount
+ * or an unmount shows at once) and refused to mc_meta_put and
+ * mc_meta_delete. PREFIX is "mooncake/", or "mooncake/ID/" with a
+ * cluster id.
+ *
+ * A store has one (mc_store_meta), unless its options turn it off.
+ * Thread-safe: one rwlock over the keys and the published nodes; bodies
+ * are copied in and out, never handed out.
+ */
+#define MC_META_BODY_MAX       (1u << 20)  /* largest body */
+#define MC_META_BYTES_MAX      (64u << 20) /* keys + bodies (+64 each) stored */
+#define MC_META_CLUSTER_ID_MAX 255
+
+struct mc_meta;
+struct mc_buf;
+
+/*
+ * Whether @id may be a metadata cluster id: 1 .. MC_META_CLUSTER_ID_MAX
+ * bytes of printable ASCII without blanks (TE reads it from an
+ * environment variable and puts it in keys as it is).
+ */
+bool mc_meta_cluster_id_ok(const char *id);
+
+/* The store's metadata server, or NULL when its options turned it off. */
+struct mc_meta *mc_store_meta(struct mc_store *s);
+/* "mooncake/" or "mooncake/ID/": where the published keys live. */
+const char *mc_meta_prefix(const struct mc_meta *m);
+
+/*
+ * A node whose TE segment is published. @buffers walks the node's memory:
+ * it calls @emit once per buffer (a non-zero return from @emit stops the
+ * walk and is returned); NULL means the store's own segments whose bytes
+ * live in this process (alloc and shm, draining ones included). It is
+ * called under the metadata lock: it must not call mc_meta_*. Cluster
+ * mode publishes each node with a walk over that node's segments.
+ */
+struct mc_meta_node {
+	const char *name;   /* TE segment name: the transport endpoint */
+	const char *host;   /* rpc_meta's ip_or_host_name */
+	unsigned data_port; /* tcp_data_port, 1 .. 65535 */
+	int (*buffers)(void *arg,
+		       int (*emit)(void *ctx, uint64_t addr, uint64_t len),
+		       void *ctx);
+	void *arg;
+};
+
+/*
+ * Publishes (or re-publishes, replacing) the node named n->name: from now
+ * on PREFIX "ram/" NAME reads
+ *   {"name":NAME,"protocol":"tcp","tcp_data_port":PORT,
+ *    "tcp_proto_version":2,"buffers":[{"name":NAME,"addr":A,"length":L},
+ *    ...],"timestamp":"YYYY-MM-DD HH:MM:SS.uuuuuu"}
+ * (the timestamp: when the store's segment table last changed, local
+ * time, as TE writes it) and PREFIX "rpc_meta/" NAME reads
+ *   {"ip_or_host_name":HOST,"rpc_port":PORT-1}
+ * (rpc_port is never used for data; TE clients up to v0.3.4 connect to
+ * rpc_port + 1). Stored keys of those names are dropped. The strings are
+ * copied. 0, -EINVAL (empty name or host, a NUL, a bad port), -ENOMEM.
+ */
+int mc_meta_publish(struct mc_meta *m, const struct mc_meta_node *n,
+		    struct mc_err *err);
+/* Stops publishing @name: 0, or -ENOENT. */
+int mc_meta_unpublish(struct mc_meta *m, const char *name);
+/*
+ * Whether @key may be written now, so that a door can answer before it
+ * reads a body (mc_meta_put and mc_meta_delete check again): 0, -EPERM
+ * (published), -EINVAL (not a key), with @err.
+ */
+int mc_meta_writable(struct mc_meta *m, const char *key, size_t klen,
+		     struct mc_err *err);
+
+/*
+ * Appends the body of @key (@klen bytes) to @out: 0, -ENOENT (no such
+ * key), -EINVAL (not a key: the rule of mc_key_check).
+ */
+int mc_meta_get(struct mc_meta *m, const char *key, size_t klen,
+		struct mc_buf *out, struct mc_err *err);
+/*
+ * Stores @len bytes (0 .. MC_META_BODY_MAX) under @key: 0 (stored), 1
+ * (unchanged: a key holding "rpc_meta" that already has this very body).
+ * Errors: -EEXIST (a key holding "rpc_meta" that already has another
+ * body: TE locations are not overwritten), -EPERM (a published key),
+ * -EFBIG (body too large), -ENOSPC (MC_META_BYTES_MAX reached), -EINVAL
+ * (not a key), -ENOMEM.
+ */
+int mc_meta_put(struct mc_meta *m, const char *key, size_t klen,
+		const void *body, size_t len, struct mc_err *err);
+/* Removes @key: 0, -ENOENT, -EPERM (published), -EINVAL (not a key). */
+int mc_meta_delete(struct mc_meta *m, const char *key, size_t klen,
+		   struct mc_err *err);
+/*
+ * Calls @cb for every key, stored and published, with its body's size,
+ * in no particular order, without the lock (keys are copied out first):
+ * keys added or removed meanwhile may or may not be seen. A non-zero
+ * return from @cb stops the walk and is returned; -ENOMEM.
+ */
+int mc_meta_foreach(struct mc_meta *m,
+		    int (*cb)(const char *key, size_t klen, uint64_t size,
+			      void *arg),
+		    void *arg);
+/* -------------------------------------------------------------- clients */
+
+/*
+ * The client registry: the Mooncake clients that own REMOTE segments.
+ * A client becomes known when it mounts a segment (mc_segment_mount_remote)
+ * or registers (mc_client_register, upstream's ReMountSegment); each
+ * mount, registration and ping restarts its expiry clock. A known client
+ * silent for client_ttl_ms is gone (mc_store_tick): its segments are
+ * unmounted as with no grace period (objects whose last replica was there
+ * go) and its open puts are revoked; it is unknown again until it
+ * remounts.
+ */
+enum mc_client_status {
+	MC_CLIENT_OK = 1,	    /* the store knows the client's segments */
+	MC_CLIENT_NEED_REMOUNT = 2, /* it does not: remount them */
+};
+
+/*
+ * A client's heartbeat (upstream Ping): MC_CLIENT_OK and the clock
+ * restarted for a known client, MC_CLIENT_NEED_REMOUNT for an unknown one
+ * (never seen, or expired; nothing is recorded for it), -EINVAL for a
+ * bad UUID. Counts one Ping.
+ */
+int mc_client_ping(struct mc_store *s, const char *uuid);
+/* Makes a client known (with or without segments): 0, -EINVAL, -ENOMEM. */
+int mc_client_register(struct mc_store *s, const char *uuid);
+/* Clients known now. */
+size_t mc_client_count(struct mc_store *s);
+
 /* -------------------------------------------------- transfer-port access */
 
 /*
  * Pins [addr, addr+size) for a remote READ (it must lie inside one live
  * replica of a complete object) or WRITE (inside one buffer of an open
- * put). Returns 0 and a pin to release after the copy, or -EACCES.
+ * put), in this process's own segments (never a REMOTE one). Returns 0
+ * and a pin to release after the copy, or -EACCES.
+ *
+ * A write pin is a WRITE in flight: while one is held, the put cannot be
+ * published (mc_put_commit and mc_put_end wait for it, then refuse), and
+ * once the put is being published no new write pin is given.
  */
 struct mc_pin;
 int mc_pin_read(struct mc_store *s, uint64_t addr, uint64_t size,
 		struct mc_pin **out);
 int mc_pin_write(struct mc_store *s, uint64_t addr, uint64_t size,
 		 struct mc_pin **out);
-void mc_pin_release(struct mc_pin *p);
+/*
+ * Releases @p (NULL: nothing): 0, or for a write pin -ESTALE when its
+ * put was revoked (or timed out) while the WRITE was in flight, so the
+ * bytes written went nowhere.
+ */
+int mc_pin_release(struct mc_pin *p);
 
 #endif

@@ -60,17 +60,79 @@ static void put_unref(struct mc_put *p)
 static bool put_close(struct mc_put *p);
 static void put_revoke_closed(struct mc_put *p);
 
-static int put_new(struct mc_store *s, const void *key, size_t klen,
-		   uint64_t size, bool registered, struct mc_put **out,
-		   struct mc_err *err)
+/* The owner hooks' view of replica @i of @p. */
+static void put_owner_view(const struct mc_put *p, unsigned i,
+			   struct mc_owner_blk *v)
 {
+	blk_owner_view(p->blk[i], v);
+	v->value_size = p->size;
+	v->key = p->key;
+	v->klen = p->klen;
+	v->version = p->version;
+}
+
+/*
+ * Runs the owner's prepare (@commit false) or commit for each replica of
+ * @p in a NODE-owned segment: 0, or the first failure's errno.
+ */
+static int put_owner_hooks(struct mc_put *p, bool commit, struct mc_err *err)
+{
+	struct mc_store *s = p->store;
+	const struct mc_owner_ops *ops = s->o.owner_ops;
+
+	if (!ops)
+		return 0;
+	for (unsigned i = 0; i < p->nrep; i++) {
+		struct mc_owner_blk v;
+		int rc;
+
+		if (!blk_seg(p->blk[i])->hooked)
+			continue;
+		put_owner_view(p, i, &v);
+		rc = commit ? (ops->commit ? ops->commit(s->o.owner_arg, &v)
+					   : 0)
+			    : (ops->prepare ? ops->prepare(s->o.owner_arg, &v)
+					    : 0);
+		if (rc) {
+			rc = rc < 0 ? rc : -EIO;
+			return mc_err_set(
+				err, rc, MC_WRITE_FAIL,
+				"the owner of segment '%s' refused "
+				"to %s the put of key '%.*s': %s",
+				v.seg_id, commit ? "commit" : "prepare",
+				KEY_ARG(p->key, p->klen), strerror(-rc));
+		}
+	}
+	return 0;
+}
+
+static int put_new(struct mc_store *s, const void *key, size_t klen,
+		   uint64_t size, bool registered, const struct mc_put_opts *po,
+		   struct mc_put **out, struct mc_err *err)
+{
+	static const struct mc_put_opts none;
+	struct seg_place pl;
 	struct mc_put *p;
 	int rc;
 
-	mc_series_add(s->c.put_start, 1);
+	if (!po)
+		po = &none;
+	if (!po->batch)
+		mc_series_add(s->c.put_start, 1);
 	rc = put_check(s, key, klen, size, err);
 	if (rc < 0)
 		goto fail;
+	if (po->no_replace) {
+		struct mc_obj *o = obj_lookup(s, key, klen, false);
+
+		if (o) {
+			obj_unref(o);
+			rc = mc_err_set(err, -EEXIST, MC_OBJECT_ALREADY_EXISTS,
+					"key '%.*s' exists already",
+					KEY_ARG(key, klen));
+			goto fail;
+		}
+	}
 	p = calloc(1, sizeof(*p) + klen);
 	if (!p) {
 		rc = mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
@@ -81,6 +143,10 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 	p->size = size;
 	p->klen = klen;
 	p->open = true;
+	p->batch = po->batch;
+	if (po->writer)
+		p->writer = *po->writer;
+	p->version = store_next_version(s);
 	memcpy(p->key, key, klen);
 	atomic_init(&p->ref, 1);
 	if (registered) {
@@ -105,7 +171,14 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 		atomic_fetch_add(&s->npending, 1);
 		pthread_mutex_unlock(&s->pending_lock);
 	}
-	rc = evict_alloc_replicas(s, size, p->blk);
+	pl = (struct seg_place){
+		.want = po->replicas ? po->replicas : s->o.replica_num,
+		.prefer = po->prefer,
+		.remote_ok = po->remote_ok,
+	};
+	if (pl.want > MC_REPLICA_MAX)
+		pl.want = MC_REPLICA_MAX;
+	rc = evict_alloc_replicas(s, size, &pl, p->blk);
 	if (rc < 0) {
 		mc_series_add(s->c.alloc_fail, 1);
 		rc = mc_err_set(
@@ -132,23 +205,43 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 		for (unsigned i = 0; i < p->nrep; i++)
 			blk_desc(p->blk[i], size, &p->desc[i]);
 	}
+	rc = put_owner_hooks(p, false, err);
+	if (rc < 0) {
+		put_close(p);
+		put_kill_blocks(p);
+		put_unref(p);
+		goto fail;
+	}
 	*out = p;
 	return 0;
 fail:
-	mc_series_add(s->c.put_start_fail, 1);
+	if (!po->batch)
+		mc_series_add(s->c.put_start_fail, 1);
 	return rc;
 }
 
 int mc_put_start(struct mc_store *s, const void *key, size_t klen,
 		 uint64_t size, struct mc_put **out, struct mc_err *err)
 {
-	return put_new(s, key, klen, size, true, out, err);
+	return put_new(s, key, klen, size, true, NULL, out, err);
+}
+
+int mc_put_start_opts(struct mc_store *s, const void *key, size_t klen,
+		      uint64_t size, const struct mc_put_opts *o,
+		      struct mc_put **out, struct mc_err *err)
+{
+	return put_new(s, key, klen, size, true, o, out, err);
 }
 
 int mc_put_begin(struct mc_store *s, const void *key, size_t klen,
 		 uint64_t size, struct mc_put **out, struct mc_err *err)
 {
-	return put_new(s, key, klen, size, false, out, err);
+	return put_new(s, key, klen, size, false, NULL, out, err);
+}
+
+uint64_t mc_put_version(const struct mc_put *p)
+{
+	return p->version;
 }
 
 size_t mc_put_ndesc(const struct mc_put *p)
@@ -158,7 +251,18 @@ size_t mc_put_ndesc(const struct mc_put *p)
 
 const struct mc_desc *mc_put_desc(const struct mc_put *p, size_t i)
 {
-	return p->desc ? &p->desc[i] : NULL;
+	/* A local put makes its descriptors on the first ask: its one
+	 * holder is the only caller, so nothing races with the fill. */
+	struct mc_put *w = (struct mc_put *)p;
+
+	if (!w->desc) {
+		w->desc = calloc(w->nrep ? w->nrep : 1, sizeof(*w->desc));
+		if (!w->desc)
+			return NULL;
+		for (unsigned k = 0; k < w->nrep; k++)
+			blk_desc(w->blk[k], w->size, &w->desc[k]);
+	}
+	return &w->desc[i];
 }
 
 void *mc_put_buffer(struct mc_put *p, size_t i)
@@ -198,7 +302,19 @@ static int put_extend(struct mc_put *p, uint64_t size)
 		blk_set_state(p->blk[i], BLK_PENDING, size);
 	}
 	p->size = size;
+	free(p->desc); /* made again on the next ask, with the new size */
+	p->desc = NULL;
 	return 0;
+}
+
+/* Whether grow and trim may change @p's buffers: local memory whose
+ * owner was told no size (a NODE-owned segment's owner was, at prepare). */
+static bool put_resizable(const struct mc_put *p)
+{
+	for (unsigned i = 0; i < p->nrep; i++)
+		if (!blk_local(p->blk[i]) || blk_seg(p->blk[i])->hooked)
+			return false;
+	return !p->registered && p->open;
 }
 
 int mc_put_grow(struct mc_put *p, uint64_t size)
@@ -207,14 +323,14 @@ int mc_put_grow(struct mc_put *p, uint64_t size)
 		return -EINVAL;
 	if (size > p->store->o.max_value)
 		return -EFBIG;
-	return put_extend(p, size);
+	return put_resizable(p) ? put_extend(p, size) : -ENOSPC;
 }
 
 int mc_put_trim(struct mc_put *p, uint64_t size)
 {
 	struct mc_store *s = p->store;
 
-	if (p->registered || !p->open || size == 0 || size > p->size)
+	if (!put_resizable(p) || size == 0 || size > p->size)
 		return -EINVAL;
 	for (unsigned i = 0; i < p->nrep; i++) {
 		struct mc_blk *b = p->blk[i];
@@ -232,6 +348,8 @@ int mc_put_trim(struct mc_put *p, uint64_t size)
 	p->size = size;
 	for (unsigned i = 0; i < p->nrep; i++)
 		blk_set_state(p->blk[i], BLK_PENDING, size);
+	free(p->desc);
+	p->desc = NULL;
 	return 0;
 }
 
@@ -267,24 +385,114 @@ static bool put_close(struct mc_put *p)
 	return won;
 }
 
-static int put_publish(struct mc_put *p, bool copy, struct mc_err *err)
+/* ----------------------------------------------------- writes in flight */
+
+int put_writer_done(struct mc_blk *b)
+{
+	uint32_t old = atomic_fetch_sub(&b->u.state, BLK_WRITER_ONE);
+
+	/* The last WRITE out of a sealed put wakes its publisher. */
+	if ((old & BLK_STATE_MASK) == BLK_SEALED && BLK_WRITERS(old) == 1) {
+		struct mc_store *s = blk_seg(b)->store;
+
+		pthread_mutex_lock(&s->drain_lock);
+		pthread_cond_broadcast(&s->drain_cond);
+		pthread_mutex_unlock(&s->drain_lock);
+	}
+	return (old & BLK_STATE_MASK) == BLK_DEAD ? -ESTALE : 0;
+}
+
+/* Moves @p's blocks in state @from to @to, keeping the other bits. */
+static void put_blocks_move(struct mc_put *p, uint32_t from, uint32_t to)
+{
+	for (unsigned i = 0; i < p->nrep; i++) {
+		_Atomic uint32_t *st = &p->blk[i]->u.state;
+		uint32_t old = atomic_load(st);
+
+		while ((old & BLK_STATE_MASK) == from &&
+		       !atomic_compare_exchange_weak(
+			       st, &old, (old & ~BLK_STATE_MASK) | to))
+			;
+	}
+}
+
+static bool put_writers(const struct mc_put *p)
+{
+	for (unsigned i = 0; i < p->nrep; i++)
+		if (BLK_WRITERS(atomic_load(&p->blk[i]->u.state)))
+			return true;
+	return false;
+}
+
+/*
+ * Seals @p's buffers for publication: from now on no WRITE can pin them,
+ * and the ones in flight are waited for, PUT_DRAIN_MS at most. A v1
+ * writer is done when it has sent its bytes, which may still be on their
+ * way into the buffer; a stalled one may never finish. 0 once none is
+ * left; else -EBUSY, with the buffers writable again.
+ */
+static int put_seal(struct mc_put *p, struct mc_err *err)
+{
+	struct mc_store *s = p->store;
+	struct timespec dl;
+	bool busy;
+
+	put_blocks_move(p, BLK_PENDING, BLK_SEALED);
+	if (!put_writers(p))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += PUT_DRAIN_MS / 1000;
+	dl.tv_nsec += (long)(PUT_DRAIN_MS % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&s->drain_lock);
+	while ((busy = put_writers(p)) &&
+	       pthread_cond_timedwait(&s->drain_cond, &s->drain_lock, &dl) !=
+		       ETIMEDOUT)
+		;
+	busy = put_writers(p);
+	pthread_mutex_unlock(&s->drain_lock);
+	if (!busy)
+		return 0;
+	put_blocks_move(p, BLK_SEALED, BLK_PENDING);
+	mc_info("put: the end of key '%.*s' refused: a WRITE into it is "
+		"still in flight",
+		KEY_ARG(p->key, p->klen));
+	return mc_err_set(err, -EBUSY, MC_INVALID_WRITE,
+			  "a WRITE into the put of key '%.*s' is still in "
+			  "flight",
+			  KEY_ARG(p->key, p->klen));
+}
+
+/* Publishes a closed put; counts a PutEnd unless @batch. */
+static int put_publish(struct mc_put *p, bool copy, bool batch,
+		       struct mc_err *err)
 {
 	struct mc_store *s = p->store;
 	struct mc_obj *o;
+	int rc;
 
-	mc_series_add(s->c.put_end, 1);
-	o = obj_new(p->key, p->klen, p->size, p->nrep);
+	if (!batch)
+		mc_series_add(s->c.put_end, 1);
+	rc = put_owner_hooks(p, true, err);
+	o = rc < 0 ? NULL : obj_new(p->key, p->klen, p->size, p->nrep);
 	if (!o) {
-		mc_series_add(s->c.put_end_fail, 1);
+		if (!batch)
+			mc_series_add(s->c.put_end_fail, 1);
 		put_kill_blocks(p);
-		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
-				  "out of memory");
+		return rc < 0 ? rc
+			      : mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+					   "out of memory");
 	}
 	if (copy)
 		for (unsigned i = 1; i < p->nrep; i++)
 			memcpy(blk_ptr(p->blk[i]), blk_ptr(p->blk[0]), p->size);
 	for (unsigned i = 0; i < p->nrep; i++)
 		o->rep[i] = p->blk[i]; /* the object takes the references */
+	o->version = p->version;
+	obj_order(o);
 	p->nrep = 0;
 	mc_debug("put: '%.*s' (%llu bytes, %u replicas)",
 		 KEY_ARG(p->key, p->klen), (unsigned long long)p->size,
@@ -293,12 +501,23 @@ static int put_publish(struct mc_put *p, bool copy, struct mc_err *err)
 	return 0;
 }
 
+static void put_revoke_closed(struct mc_put *p);
+
 int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err)
 {
-	int rc;
+	int rc = put_seal(p, err);
 
+	if (rc < 0) {
+		mc_series_add(p->store->c.put_end, 1);
+		mc_series_add(p->store->c.put_end_fail, 1);
+		/* Nobody could end a local put later: it goes. */
+		if (!p->registered && put_close(p))
+			put_revoke_closed(p);
+		put_unref(p);
+		return rc;
+	}
 	if (put_close(p)) {
-		rc = put_publish(p, copy_replicas, err);
+		rc = put_publish(p, copy_replicas, false, err);
 	} else {
 		mc_series_add(p->store->c.put_end, 1);
 		mc_series_add(p->store->c.put_end_fail, 1);
@@ -328,14 +547,24 @@ void mc_put_release(struct mc_put *p)
 	put_unref(p);
 }
 
-/* Takes the open registered put of @key off the pending list. */
-static struct mc_put *put_take(struct mc_store *s, const void *key, size_t klen)
+/*
+ * Takes the open registered put of @key off the pending list, when
+ * @writer started it: the put (with the pending list's reference), or
+ * NULL with *@rc -ENOENT (none open) or -EPERM (another writer's).
+ */
+static struct mc_put *put_take(struct mc_store *s, const void *key, size_t klen,
+			       const struct mc_owner *writer, int *rc)
 {
 	struct mc_put *p = NULL;
 
+	*rc = -ENOENT;
 	pthread_mutex_lock(&s->pending_lock);
 	for (struct mc_put **pp = &s->pending; *pp; pp = &(*pp)->next) {
 		if ((*pp)->klen == klen && !memcmp((*pp)->key, key, klen)) {
+			if (!mc_owner_eq(&(*pp)->writer, writer)) {
+				*rc = -EPERM;
+				break;
+			}
 			p = *pp;
 			*pp = p->next;
 			p->open = false;
@@ -344,46 +573,106 @@ static struct mc_put *put_take(struct mc_store *s, const void *key, size_t klen)
 		}
 	}
 	pthread_mutex_unlock(&s->pending_lock);
-	return p; /* with the pending list's reference */
+	return p;
 }
 
-int mc_put_end(struct mc_store *s, const void *key, size_t klen,
-	       struct mc_err *err)
+/* The error of a failed put_take, in @err. */
+static int put_take_error(int rc, const void *key, size_t klen,
+			  struct mc_err *err)
+{
+	if (rc == -EPERM)
+		return mc_err_set(err, rc, MC_ILLEGAL_CLIENT,
+				  "the put of key '%.*s' was started by "
+				  "another writer",
+				  KEY_ARG(key, klen));
+	return mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
+			  "no open put of key '%.*s'", KEY_ARG(key, klen));
+}
+
+/*
+ * The open registered put of @key, when @writer started it, marked as
+ * being ended and with a reference for the caller: it stays listed, so
+ * no second start of the key succeeds while its writers drain. NULL with
+ * *@rc -ENOENT, -EPERM, or -EBUSY (another end of it is waiting).
+ */
+static struct mc_put *put_hold_for_end(struct mc_store *s, const void *key,
+				       size_t klen,
+				       const struct mc_owner *writer, int *rc)
+{
+	struct mc_put *p = NULL;
+
+	*rc = -ENOENT;
+	pthread_mutex_lock(&s->pending_lock);
+	for (struct mc_put *q = s->pending; q; q = q->next) {
+		if (q->klen != klen || memcmp(q->key, key, klen))
+			continue;
+		if (!mc_owner_eq(&q->writer, writer))
+			*rc = -EPERM;
+		else if (q->ending)
+			*rc = -EBUSY;
+		else
+			p = q;
+		break;
+	}
+	if (p) {
+		p->ending = true;
+		atomic_fetch_add(&p->ref, 1);
+	}
+	pthread_mutex_unlock(&s->pending_lock);
+	return p;
+}
+
+int mc_put_end_by(struct mc_store *s, const void *key, size_t klen,
+		  const struct mc_owner *writer, bool batch, struct mc_err *err)
 {
 	int rc = obj_key_check(key, klen, err);
 	struct mc_put *p;
 
 	if (rc < 0)
 		goto fail;
-	p = put_take(s, key, klen);
+	p = put_hold_for_end(s, key, klen, writer, &rc);
 	if (!p) {
-		rc = mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
-				"no open put of key '%.*s'",
-				KEY_ARG(key, klen));
+		if (rc == -EBUSY)
+			rc = mc_err_set(err, rc, MC_INVALID_WRITE,
+					"the put of key '%.*s' is being ended",
+					KEY_ARG(key, klen));
+		else
+			rc = put_take_error(rc, key, klen, err);
 		goto fail;
 	}
-	rc = put_publish(p, false, err);
+	rc = put_seal(p, err);
+	if (rc == 0 && put_close(p)) {
+		rc = put_publish(p, false, batch, err); /* counts itself */
+		put_unref(p);
+		return rc;
+	}
+	if (rc == 0)
+		rc = mc_err_set(err, -ETIMEDOUT, MC_INVALID_WRITE,
+				"the put of key '%.*s' was revoked",
+				KEY_ARG(key, klen));
+	pthread_mutex_lock(&s->pending_lock);
+	p->ending = false; /* it stays open: another end may try again */
+	pthread_mutex_unlock(&s->pending_lock);
 	put_unref(p);
-	return rc;
 fail:
-	mc_series_add(s->c.put_end, 1);
-	mc_series_add(s->c.put_end_fail, 1);
+	if (!batch) {
+		mc_series_add(s->c.put_end, 1);
+		mc_series_add(s->c.put_end_fail, 1);
+	}
 	return rc;
 }
 
-int mc_put_revoke(struct mc_store *s, const void *key, size_t klen,
-		  struct mc_err *err)
+int mc_put_revoke_by(struct mc_store *s, const void *key, size_t klen,
+		     const struct mc_owner *writer, struct mc_err *err)
 {
 	int rc = obj_key_check(key, klen, err);
 	struct mc_put *p;
 
 	if (rc < 0)
 		goto fail;
-	p = put_take(s, key, klen);
+	p = put_take(s, key, klen, writer, &rc);
 	if (!p) {
-		rc = mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
-				"no open put of key '%.*s'",
-				KEY_ARG(key, klen));
+		rc = put_take_error(rc, key, klen, err);
 		goto fail;
 	}
 	put_revoke_closed(p);
@@ -393,6 +682,18 @@ fail:
 	mc_series_add(s->c.put_revoke, 1);
 	mc_series_add(s->c.put_revoke_fail, 1);
 	return rc;
+}
+
+int mc_put_end(struct mc_store *s, const void *key, size_t klen,
+	       struct mc_err *err)
+{
+	return mc_put_end_by(s, key, klen, NULL, false, err);
+}
+
+int mc_put_revoke(struct mc_store *s, const void *key, size_t klen,
+		  struct mc_err *err)
+{
+	return mc_put_revoke_by(s, key, klen, NULL, err);
 }
 
 int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
@@ -408,16 +709,22 @@ int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 	return mc_put_commit(p, false, err);
 }
 
-/* Revokes the two-phase puts whose time is up, or that hold a buffer in
- * segment @g (when not NULL). */
-void put_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
+/*
+ * Revokes the two-phase puts whose time is up, or that hold a buffer in
+ * segment @g (when not NULL), or that @writer started (when not NULL);
+ * returns how many.
+ */
+static size_t put_expire_some(struct mc_store *s, uint64_t now,
+			      struct mc_seg *g, const struct mc_owner *writer)
 {
 	struct mc_put *gone = NULL;
+	size_t n = 0;
 
 	pthread_mutex_lock(&s->pending_lock);
 	for (struct mc_put **pp = &s->pending; *pp;) {
 		struct mc_put *p = *pp;
-		bool hit = !g && p->deadline_ms <= now;
+		bool hit = writer ? mc_owner_eq(&p->writer, writer)
+				  : !g && p->deadline_ms <= now;
 
 		for (unsigned i = 0; g && i < p->nrep; i++)
 			hit |= blk_seg(p->blk[i]) == g;
@@ -440,5 +747,17 @@ void put_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
 		put_revoke_closed(gone);
 		put_unref(gone);
 		gone = next;
+		n++;
 	}
+	return n;
+}
+
+void put_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
+{
+	put_expire_some(s, now, g, NULL);
+}
+
+size_t put_revoke_writer(struct mc_store *s, const struct mc_owner *writer)
+{
+	return put_expire_some(s, 0, NULL, writer);
 }

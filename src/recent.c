@@ -34,15 +34,30 @@ static void read_now(struct mc_store *s, uint64_t *v)
 {
 	const struct mc_counters *c = &s->c;
 	struct mc_series *const req[MC_NOPS] = {
-		c->put_start, c->put_end, c->put_revoke, c->get,
-		c->bq_req,    c->exist,	  c->remove,	 c->remove_all,
-		c->mount,     c->unmount, c->ping,
+		c->put_start,
+		c->put_end,
+		c->put_revoke,
+		c->get,
+		c->batch[MC_BATCH_QUERY].req,
+		c->exist,
+		c->remove,
+		c->remove_all,
+		c->mount,
+		c->unmount,
+		c->ping,
 	};
 	struct mc_series *const fail[MC_NOPS] = {
-		c->put_start_fail, c->put_end_fail,    c->put_revoke_fail,
-		c->get_fail,	   c->bq_fail,	       c->exist_fail,
-		c->remove_fail,	   c->remove_all_fail, c->mount_fail,
-		c->unmount_fail,   c->ping_fail,
+		c->put_start_fail,
+		c->put_end_fail,
+		c->put_revoke_fail,
+		c->get_fail,
+		c->batch[MC_BATCH_QUERY].fail,
+		c->exist_fail,
+		c->remove_fail,
+		c->remove_all_fail,
+		c->mount_fail,
+		c->unmount_fail,
+		c->ping_fail,
 	};
 
 	for (unsigned i = 0; i < MC_NOPS; i++) {

@@ -97,7 +97,7 @@ void mc_render_summary(struct mc_store *s, struct mc_buf *b)
 		mc_buf_addf(b, " (%.1f%%)",
 			    100.0 * (double)u.used / (double)u.capacity);
 	mc_buf_addf(b, " | Keys: %llu (soft-pinned: 0) | Clients: %d",
-		    (unsigned long long)u.keys, u.segments ? 1 : 0);
+		    (unsigned long long)u.keys, (int)u.clients);
 	mc_buf_adds(b, " | Requests (Success/Total): ");
 	for (size_t i = 0; i < sizeof(summary_ops) / sizeof(summary_ops[0]);
 	     i++) {

@@ -33,6 +33,7 @@ static void seg_free(struct mc_seg *g)
 		pthread_mutex_destroy(&g->arenas[i].lock);
 	}
 	free(g->arenas);
+	free(g->endpoint);
 	free(g->name);
 	free(g->location);
 	free(g->shm_name);
@@ -56,6 +57,22 @@ void blk_set_state(struct mc_blk *b, uint32_t state, uint64_t value_size)
 	} while (!atomic_compare_exchange_weak(st, &old, nv));
 }
 
+/* The owner is told, after the block went back to the allocator. */
+static void blk_release_hook(struct mc_seg *g, uint64_t off, uint64_t size)
+{
+	struct mc_store *s = g->store;
+	struct mc_owner_blk v = {
+		.seg_id = g->id,
+		.owner = &g->owner,
+		.addr = (uint64_t)(uintptr_t)g->base + off,
+		.size = size,
+		.term = atomic_load(&s->term),
+	};
+
+	if (s->o.owner_ops && s->o.owner_ops->release)
+		s->o.owner_ops->release(s->o.owner_arg, &v);
+}
+
 void blk_unref(struct mc_blk *b)
 {
 	_Atomic uint32_t *ref = &b->u.ref;
@@ -65,26 +82,42 @@ void blk_unref(struct mc_blk *b)
 	struct mc_arena *a = blk_arena(b);
 	struct mc_seg *g = a->seg;
 	struct mc_store *s = g->store;
-	uint64_t size = b->size;
+	uint64_t size = b->size, off = blk_off(b);
 
 	pthread_mutex_lock(&a->lock);
 	mc_alloc_put(a->alloc, b);
 	pthread_mutex_unlock(&a->lock);
 	store_used_add(s, -(int64_t)size);
+	if (g->hooked)
+		blk_release_hook(g, off, size);
 	seg_unref(g);
+}
+
+void blk_owner_view(const struct mc_blk *b, struct mc_owner_blk *v)
+{
+	struct mc_seg *g = blk_seg(b);
+
+	memset(v, 0, sizeof(*v));
+	v->seg_id = g->id;
+	v->owner = &g->owner;
+	v->addr = (uint64_t)(uintptr_t)g->base + blk_off(b);
+	v->size = b->size;
+	v->term = atomic_load(&g->store->term);
 }
 
 void blk_desc(const struct mc_blk *b, uint64_t value_size, struct mc_desc *d)
 {
 	struct mc_seg *g = blk_seg(b);
 
+	/* A number, not a pointer: a REMOTE base is another process's. */
 	d->addr = (uint64_t)(uintptr_t)g->base + blk_off(b);
 	d->size = value_size;
 	d->rkey = g->rkey;
 	memcpy(d->seg_id, g->id, sizeof(d->seg_id));
 	snprintf(d->protocol, sizeof(d->protocol), "%s", g->protocol);
 	snprintf(d->endpoint, sizeof(d->endpoint), "%s",
-		 atomic_load(&g->store->endpoint));
+		 g->endpoint ? g->endpoint : atomic_load(&g->store->endpoint));
+	d->owner = g->owner;
 }
 
 /* The arena this thread starts from: threads are dealt out in turn. */
@@ -136,17 +169,39 @@ static struct mc_blk *seg_alloc_one(struct mc_seg *g, uint64_t size)
 	return NULL;
 }
 
-/*
- * Allocates one buffer in each of @want distinct segments that take
- * allocations, starting at a rotating index so load spreads. All or
- * nothing: -ENOSPC when fewer than min(want, segments) succeed.
- */
-int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
-		       struct mc_blk **out)
+/* Whether @g takes allocations of a put placed by @pl. */
+static bool seg_eligible(const struct mc_seg *g, const struct seg_place *pl)
+{
+	return atomic_load(&g->state) == SEG_OK &&
+	       (pl->remote_ok || g->kind != MC_SEG_REMOTE);
+}
+
+/* Placement passes: the preferred name, one per owner, then any. */
+enum { PASS_PREFER, PASS_OWNERS, PASS_ANY };
+
+/* Whether pass @pass may take @g, given the @got blocks taken so far. */
+static bool seg_pass_takes(const struct mc_seg *g, int pass,
+			   const struct seg_place *pl, struct mc_blk **out,
+			   unsigned got)
+{
+	if (pass == PASS_PREFER && strcmp(g->name, pl->prefer))
+		return false;
+	for (unsigned i = 0; i < got; i++) {
+		const struct mc_seg *h = blk_seg(out[i]);
+
+		if (h == g ||
+		    (pass == PASS_OWNERS && mc_owner_eq(&h->owner, &g->owner)))
+			return false;
+	}
+	return true;
+}
+
+int seg_alloc_replicas(struct mc_store *s, uint64_t size,
+		       const struct seg_place *pl, struct mc_blk **out)
 {
 	/* A rotation per thread: spreads the load without a shared line. */
 	static __thread uint64_t rr;
-	unsigned got = 0;
+	unsigned got = 0, want = pl->want;
 	size_t n, start, ok = 0;
 	struct seg_snap *t;
 
@@ -154,29 +209,35 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
 	t = atomic_load_explicit(&s->seg_snap, memory_order_acquire);
 	n = t ? t->n : 0;
 	for (size_t i = 0; i < n; i++)
-		ok += atomic_load(&t->g[i]->state) == SEG_OK;
+		ok += seg_eligible(t->g[i], pl);
 	if (ok < want)
-		want = ok;
+		want = (unsigned)ok;
 	start = n ? rr++ % n : 0;
-	for (size_t k = 0; k < n && got < want; k++) {
-		struct mc_seg *g = t->g[(start + k) % n];
+	for (int pass = pl->prefer && *pl->prefer ? PASS_PREFER : PASS_OWNERS;
+	     pass <= PASS_ANY && got < want; pass++) {
+		for (size_t k = 0; k < n && got < want; k++) {
+			struct mc_seg *g = t->g[(start + k) % n];
 
-		if (atomic_load(&g->state) != SEG_OK)
-			continue;
-		struct mc_blk *b = seg_alloc_one(g, size);
+			if (!seg_eligible(g, pl) ||
+			    !seg_pass_takes(g, pass, pl, out, got))
+				continue;
+			struct mc_blk *b = seg_alloc_one(g, size);
 
-		if (!b)
-			continue;
-		atomic_fetch_add(&g->refs, 1);
-		store_used_add(s, (int64_t)b->size);
-		/* Nobody else knows the block yet: plain stores will do. */
-		atomic_store_explicit(&b->u.ref, 1, memory_order_relaxed);
-		atomic_store_explicit(&b->u.lease_until, 0,
-				      memory_order_relaxed);
-		atomic_store_explicit(&b->u.state, BLK_PENDING,
-				      memory_order_relaxed);
-		blk_set_state(b, BLK_PENDING, size);
-		out[got++] = b;
+			if (!b)
+				continue;
+			atomic_fetch_add(&g->refs, 1);
+			store_used_add(s, (int64_t)b->size);
+			/* Nobody else knows the block yet: plain stores will
+			 * do. */
+			atomic_store_explicit(&b->u.ref, 1,
+					      memory_order_relaxed);
+			atomic_store_explicit(&b->u.lease_until, 0,
+					      memory_order_relaxed);
+			atomic_store_explicit(&b->u.state, BLK_PENDING,
+					      memory_order_relaxed);
+			blk_set_state(b, BLK_PENDING, size);
+			out[got++] = b;
+		}
 	}
 	ebr_exit();
 	if (got && got == want)
@@ -186,7 +247,7 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
 	return -ENOSPC;
 }
 
-bool seg_can_fit(struct mc_store *s, uint64_t size, unsigned want)
+bool seg_can_fit(struct mc_store *s, uint64_t size, const struct seg_place *pl)
 {
 	unsigned ok = 0, big = 0;
 	struct seg_snap *t;
@@ -197,17 +258,21 @@ bool seg_can_fit(struct mc_store *s, uint64_t size, unsigned want)
 	for (size_t i = 0; t && i < t->n; i++) {
 		struct mc_seg *g = t->g[i];
 
-		if (atomic_load(&g->state) != SEG_OK)
+		if (!seg_eligible(g, pl))
 			continue;
 		ok++;
 		/* the last arena is the largest */
 		big += g->arenas[g->narenas - 1].size >= size;
 	}
 	ebr_exit();
-	return ok && big >= (want < ok ? want : ok);
+	return ok && big >= (pl->want < ok ? pl->want : ok);
 }
 
-/* The listed segment holding @addr, or NULL; inside a read section. */
+/*
+ * The listed segment of this process holding @addr, or NULL; inside a
+ * read section. REMOTE segments hold addresses of other processes,
+ * which may equal ours: they never match.
+ */
 static struct mc_seg *seg_by_addr(struct mc_store *s, uint64_t addr)
 {
 	struct seg_snap *t =
@@ -217,10 +282,28 @@ static struct mc_seg *seg_by_addr(struct mc_store *s, uint64_t addr)
 		struct mc_seg *g = t->g[i];
 		uint64_t base = (uint64_t)(uintptr_t)g->base;
 
-		if (addr >= base && addr - base < g->size)
+		if (addr >= base && addr - base < g->size &&
+		    g->kind != MC_SEG_REMOTE)
 			return g;
 	}
 	return NULL;
+}
+
+/*
+ * Counts a WRITE into @b while @b is PENDING: false when it is not (or
+ * when too many are in flight already).
+ */
+static bool writer_enter(struct mc_blk *b)
+{
+	uint32_t st = atomic_load(&b->u.state);
+
+	do {
+		if ((st & BLK_STATE_MASK) != BLK_PENDING ||
+		    BLK_WRITERS(st) == BLK_WRITERS_MAX)
+			return false;
+	} while (!atomic_compare_exchange_weak(&b->u.state, &st,
+					       st + BLK_WRITER_ONE));
+	return true;
 }
 
 int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
@@ -259,13 +342,16 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 		 * sticks.
 		 */
 		if ((st & BLK_STATE_MASK) == state && addr >= start &&
-		    size <= end - addr) {
+		    size <= end - addr &&
+		    (state != BLK_PENDING || writer_enter(b))) {
 			while (r > 0 &&
 			       !atomic_compare_exchange_weak(ref, &r, r + 1))
 				;
 			if (r > 0) {
 				*out = b;
 				rc = 0;
+			} else if (state == BLK_PENDING) {
+				atomic_fetch_sub(&b->u.state, BLK_WRITER_ONE);
 			}
 		}
 	}
@@ -460,6 +546,7 @@ static void list_add(struct mc_store *s, struct mc_seg *g)
 	s->segs[s->nsegs++] = g;
 	atomic_fetch_add(&s->capacity, g->size);
 	atomic_fetch_add(&s->seg_gen, 1);
+	seg_snap_publish(s);
 }
 
 void seg_snap_publish(struct mc_store *s)
@@ -597,7 +684,6 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 		memcpy(out->ids[i], segs[i]->id, sizeof(out->ids[i]));
 		out->allocated_size += segs[i]->size;
 	}
-	seg_snap_publish(s);
 	pthread_rwlock_unlock(&s->seg_lock);
 	out->n = n;
 	for (size_t i = 0; i < n; i++)
@@ -620,6 +706,131 @@ fail:
 	out->ids = NULL;
 	if (fd >= 0)
 		close(fd);
+	mc_series_add(s->c.mount_fail, 1);
+	return rc;
+}
+
+/* --------------------------------------------------- remote segments */
+
+/* Bytes a name or endpoint shown in the tree and in logs may not hold. */
+static bool has_ctl(const char *p)
+{
+	for (; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return true;
+	return false;
+}
+
+/* What is wrong with a remote mount, or NULL; protocol resolved. */
+static const char *remote_check(struct mc_store *s,
+				const struct mc_remote_req *req,
+				const char **protocol)
+{
+	const struct mc_owner *o = &req->owner;
+	const char *p =
+		req->protocol && *req->protocol ? req->protocol : s->protocol;
+	size_t idlen = strlen(o->id);
+
+	*protocol = p;
+	if (!req->id || !mc_uuid_valid(req->id))
+		return "segment id must be a lowercase RFC 4122 id";
+	if (o->kind == MC_OWNER_CLIENT ? !mc_uuid_valid(o->id)
+	    : o->kind == MC_OWNER_NODE
+		    ? idlen == 0 || idlen > MC_OWNER_ID_MAX ||
+			      strspn(o->id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					    "abcdefghijklmnopqrstuvwxyz"
+					    "0123456789._-") != idlen
+		    : true)
+		return "bad owner of a remote segment";
+	if (req->base == 0 || req->size < MC_BUF_ALIGN)
+		return "base and size must be non-zero (size at least 64)";
+	if (req->base + req->size < req->base)
+		return "base + size passes the end of the address space";
+	if (!req->endpoint || !*req->endpoint ||
+	    strlen(req->endpoint) >=
+		    sizeof(((struct mc_seg_info *)0)->endpoint) ||
+	    has_ctl(req->endpoint))
+		return "endpoint must be 1 to 299 printable bytes";
+	if (req->name && (strlen(req->name) > 255 || has_ctl(req->name) ||
+			  strchr(req->name, '/') || !strcmp(req->name, ".") ||
+			  !strcmp(req->name, "..")))
+		return "segment name must be at most 255 bytes, no '/' or "
+		       "control bytes, not '.' or '..'";
+	if (strlen(p) >= sizeof(((struct mc_seg *)0)->protocol) ||
+	    strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(p))
+		return "protocol must be 1 to 7 of [a-z0-9_]";
+	return NULL;
+}
+
+int mc_segment_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
+			    struct mc_err *err)
+{
+	struct mc_mount_req mr = {.size = req->size, .name = req->name};
+	struct mc_seg *g = NULL, *old;
+	const char *protocol, *why;
+	char own[MC_OWNER_ID_MAX + 16];
+	int rc;
+
+	mc_series_add(s->c.mount, 1);
+	why = remote_check(s, req, &protocol);
+	if (why) {
+		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS, "%s", why);
+		goto fail;
+	}
+	rc = seg_new(s, &mr, protocol, req->size, &g, err);
+	if (rc < 0)
+		goto fail;
+	memcpy(g->id, req->id, sizeof(g->id));
+	g->kind = MC_SEG_REMOTE;
+	g->owner = req->owner;
+	g->hooked = req->owner.kind == MC_OWNER_NODE;
+	g->base = (char *)(uintptr_t)req->base;
+	g->endpoint = strdup(req->endpoint);
+	if (!g->endpoint) {
+		rc = mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				"out of memory");
+		goto fail;
+	}
+	/*
+	 * Known (and its clock restarted) before the segment is listed, so
+	 * an expiry running meanwhile cannot take the new segment at once.
+	 */
+	if (req->owner.kind == MC_OWNER_CLIENT &&
+	    (rc = client_touch(s, &req->owner)) < 0) {
+		rc = mc_err_set(err, rc, MC_INTERNAL_ERROR, "out of memory");
+		goto fail;
+	}
+	pthread_rwlock_wrlock(&s->seg_lock);
+	old = seg_find_locked(s, req->id);
+	if (old) {
+		bool same = old->kind == MC_SEG_REMOTE &&
+			    mc_owner_eq(&old->owner, &req->owner) &&
+			    (uint64_t)(uintptr_t)old->base == req->base &&
+			    old->size == req->size &&
+			    !strcmp(old->name, g->name) &&
+			    !strcmp(old->endpoint, g->endpoint) &&
+			    !strcmp(old->protocol, g->protocol);
+
+		pthread_rwlock_unlock(&s->seg_lock);
+		seg_free(g);
+		if (same)
+			return 0;
+		rc = mc_err_set(err, -EEXIST, MC_SEGMENT_ALREADY_EXISTS,
+				"segment '%s' is mounted already as another "
+				"range",
+				req->id);
+		g = NULL;
+		goto fail;
+	}
+	list_add(s, g);
+	pthread_rwlock_unlock(&s->seg_lock);
+	mc_info("segment: mounted '%s' (%s, %llu bytes, %s at %s)", g->id,
+		g->name, (unsigned long long)g->size,
+		owner_text(&g->owner, own, sizeof(own)), g->endpoint);
+	return 0;
+fail:
+	if (g)
+		seg_free(g);
 	mc_series_add(s->c.mount_fail, 1);
 	return rc;
 }
@@ -666,11 +877,14 @@ void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 			 g->shm_name, (unsigned long long)g->shm_offset);
 		snprintf(i->shm_name, sizeof(i->shm_name), "%s", g->shm_name);
 		i->shm_offset = g->shm_offset;
+	} else if (g->kind == MC_SEG_REMOTE) {
+		owner_text(&g->owner, i->source, sizeof(i->source));
 	} else {
 		snprintf(i->source, sizeof(i->source), "alloc");
 	}
+	i->owner = g->owner;
 	snprintf(i->endpoint, sizeof(i->endpoint), "%s",
-		 atomic_load(&s->endpoint));
+		 g->endpoint ? g->endpoint : atomic_load(&s->endpoint));
 	i->kind = g->kind;
 	i->state = atomic_load(&g->state) == SEG_DRAINING ? MC_SEG_DRAINING
 							  : MC_SEG_OK;

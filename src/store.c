@@ -35,16 +35,35 @@ int mc_pin_read(struct mc_store *s, uint64_t addr, uint64_t size,
 	return seg_pin(s, addr, size, BLK_LIVE, (struct mc_blk **)out);
 }
 
+/*
+ * A write pin is its block's address with the low bit set (blocks are
+ * aligned), so that its release knows to count the WRITE out.
+ */
+#define PIN_WRITE ((uintptr_t)1)
+
 int mc_pin_write(struct mc_store *s, uint64_t addr, uint64_t size,
 		 struct mc_pin **out)
 {
-	return seg_pin(s, addr, size, BLK_PENDING, (struct mc_blk **)out);
+	struct mc_blk *b;
+	int rc = seg_pin(s, addr, size, BLK_PENDING, &b);
+
+	if (!rc)
+		*out = (struct mc_pin *)((uintptr_t)b | PIN_WRITE);
+	return rc;
 }
 
-void mc_pin_release(struct mc_pin *p)
+int mc_pin_release(struct mc_pin *p)
 {
-	if (p)
-		blk_unref((struct mc_blk *)p);
+	uintptr_t v = (uintptr_t)p;
+	struct mc_blk *b = (struct mc_blk *)(v & ~PIN_WRITE);
+	int rc = 0;
+
+	if (!p)
+		return 0;
+	if (v & PIN_WRITE)
+		rc = put_writer_done(b);
+	blk_unref(b);
+	return rc;
 }
 
 /* ----------------------------------------------------------------- store */
@@ -71,6 +90,22 @@ void mc_store_tick(struct mc_store *s)
 	put_expire(s, now, NULL);
 	unmount_tick(s, now);
 	recent_tick(s, now);
+	client_expire(s, now);
+}
+
+void mc_store_set_term(struct mc_store *s, uint64_t term)
+{
+	atomic_store(&s->term, term);
+}
+
+uint64_t store_next_version(struct mc_store *s)
+{
+	uint64_t seq = atomic_fetch_add_explicit(&s->ver_seq, 1,
+						 memory_order_relaxed) +
+		       1;
+
+	return atomic_load_explicit(&s->term, memory_order_relaxed) << 32 |
+	       (seq & 0xffffffffu);
 }
 
 static void *reaper_main(void *arg)
@@ -139,14 +174,23 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 	}
 	pthread_mutex_init(&s->evict_lock, NULL);
 	pthread_mutex_init(&s->pending_lock, NULL);
+	pthread_mutex_init(&s->drain_lock, NULL);
 	pthread_mutex_init(&s->lease_lock, NULL);
+	pthread_mutex_init(&s->client_lock, NULL);
 	pthread_mutex_init(&s->reaper_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->reaper_cond, &ca);
+	pthread_cond_init(&s->drain_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	store_metrics_register(s);
 	recent_init(s);
+	if (!o->no_metadata) {
+		s->meta = meta_new(s, o->metadata_cluster_id);
+		if (!s->meta)
+			goto fail;
+	}
+	s->o.metadata_cluster_id = NULL; /* copied into the prefix */
 	s->inited = true;
 	if (!o->manual_tick) {
 		if (pthread_create(&s->reaper, NULL, reaper_main, s))
@@ -176,6 +220,7 @@ void mc_store_free(struct mc_store *s)
 		put_expire(s, UINT64_MAX, NULL);
 		unmount_all(s);
 		lease_expire(s, UINT64_MAX, NULL);
+		client_free_all(s);
 	}
 	/* No reader is left: the current arrays go now, and what this
 	 * thread retired goes as soon as other stores' readers allow. */
@@ -187,6 +232,7 @@ void mc_store_free(struct mc_store *s)
 	}
 	if (s->inited)
 		recent_release(s);
+	meta_free(s->meta);
 	free(s->segs);
 	free(atomic_load(&s->seg_snap));
 	free(atomic_load(&s->endpoint));
@@ -296,7 +342,17 @@ void mc_store_usage(struct mc_store *s, struct mc_usage *u)
 	u->capacity = atomic_load(&s->capacity);
 	u->keys = atomic_load(&s->nkeys);
 	u->pending_puts = atomic_load(&s->npending);
+	u->clients = 0;
 	pthread_rwlock_rdlock(&s->seg_lock);
 	u->segments = s->nsegs;
+	/* Distinct owners: quadratic in segments, which are few. */
+	for (size_t i = 0; i < s->nsegs; i++) {
+		size_t j = 0;
+
+		while (j < i &&
+		       !mc_owner_eq(&s->segs[j]->owner, &s->segs[i]->owner))
+			j++;
+		u->clients += j == i;
+	}
 	pthread_rwlock_unlock(&s->seg_lock);
 }

@@ -14,10 +14,12 @@
  *   object   <- ref counts: the index (1 while published) and every
  *               mc_ref handed to a reader. At 0 its blocks are unref'd.
  *
- * Lock order: seg_lock (rw) -> an arena's lock (mutex; never two arenas
- * at once). Shard locks, the lease mutex and the pending mutex are never
- * held together with each other or with seg_lock, and no arena lock is
- * taken under them: block frees take the block's arena lock alone.
+ * Lock order: meta->lock (rw, meta.c) -> seg_lock (rw) -> an arena's
+ * lock (mutex; never two arenas at once). Shard locks, the lease mutex
+ * and the pending mutex are never held together with each other or with
+ * seg_lock, and no arena lock is taken under them: block frees take the
+ * block's arena lock alone. The client registry's mutex comes before all
+ * of them: a client's expiry unmounts under it.
  *
  * The object index (index.c) is read without locks. Gets walk a shard's
  * chains inside an ebr.h read section and check the shard's sequence
@@ -49,10 +51,26 @@ enum {
 	BLK_PENDING = 1, /* allocated by a put, writable, not readable */
 	BLK_LIVE = 2,	 /* published: readable */
 	BLK_DEAD = 3,	 /* revoked or being freed: neither */
+	BLK_SEALED = 4,	 /* being published: writers drain, none start */
 };
 #define BLK_STATE_MASK 0xffu
 #define BLK_PAD_SHIFT  8
 #define BLK_LEASED     (1u << 16) /* on the lease queue */
+/*
+ * Above the flags, the transfer-port WRITEs in flight into the block
+ * (write pins): counted in the state word itself, so that a write pin
+ * is taken only while the block is PENDING, atomically against the
+ * sealing of its put for publication (put.c put_seal).
+ */
+#define BLK_WRITER_SHIFT 17
+#define BLK_WRITER_ONE	 (1u << BLK_WRITER_SHIFT)
+#define BLK_WRITERS(st)	 ((st) >> BLK_WRITER_SHIFT)
+#define BLK_WRITERS_MAX	 (UINT32_MAX >> BLK_WRITER_SHIFT)
+/*
+ * How long publishing a put waits for WRITEs still streaming into its
+ * buffers before it refuses (-EBUSY, the put stays open).
+ */
+#define PUT_DRAIN_MS 1000
 
 enum { SEG_OK = MC_SEG_OK, SEG_DRAINING = MC_SEG_DRAINING, SEG_GONE = 2 };
 
@@ -61,8 +79,12 @@ struct mc_seg {
 	char *name, *location, *shm_name;
 	char protocol[8];
 	enum mc_seg_kind kind;
+	struct mc_owner owner; /* SELF unless REMOTE */
+	char *endpoint;	       /* REMOTE: the owner's data endpoint */
+	bool hooked;	       /* REMOTE, NODE-owned: the owner hooks apply */
 	uint64_t shm_offset;
-	char *base; /* first byte */
+	char *base; /* first byte (REMOTE: an address in the owner, never
+		     * dereferenced) */
 	uint64_t size;
 	void *map; /* what to munmap */
 	size_t map_len;
@@ -95,20 +117,27 @@ struct mc_arena {
 	uint64_t off, size;
 } __attribute__((aligned(64)));
 
-/* One published version of an object. Immutable but for next, ref and
- * atime. */
+/*
+ * One published version of an object. Immutable but for next, ref and
+ * atime. Replicas in this process's memory come first in rep[]
+ * (obj_order), so rep[0] is local unless none is: then OBJ_REMOTE_ONLY
+ * is set.
+ */
 struct mc_obj {
 	obj_link
 		next; /* hash chain; also the list of versions a writer drops */
 	uint64_t size;
+	uint64_t version; /* (term << 32) | sequence, from the put's start */
 	uint32_t hash;
 	_Atomic uint32_t ref;
 	_Atomic uint32_t atime; /* logical access clock (LRU) */
 	uint16_t klen;
 	uint8_t nrep;
-	uint8_t flags;
+	uint8_t flags;	      /* OBJ_* */
 	struct mc_blk *rep[]; /* nrep blocks, then the key bytes */
 };
+
+enum { OBJ_REMOTE_ONLY = 1 };
 
 static inline const char *obj_key(const struct mc_obj *o)
 {
@@ -160,7 +189,11 @@ struct mc_put {
 	_Atomic int ref; /* the holder, and the pending list */
 	bool registered; /* two-phase: in the pending list while open */
 	bool open;	 /* neither published nor dropped yet */
+	bool batch;	 /* counted by mc_batch_count */
+	bool ending; /* an end by key waits for its writers (pending_lock) */
 	uint8_t nrep;
+	uint64_t version;
+	struct mc_owner writer;
 	struct mc_blk *blk[MC_REPLICA_MAX];
 	/* nrep descriptors of a two-phase put; NULL for a local one, whose
 	 * writer needs none (3 KiB zeroed and printed per put otherwise) */
@@ -187,8 +220,10 @@ struct mc_counters {
 		*exist_fail, *remove, *remove_fail, *remove_all,
 		*remove_all_fail, *mount, *mount_fail, *unmount, *unmount_fail,
 		*ping, *ping_fail, *alloc_fail;
-	struct mc_series *bq_req, *bq_fail, *bq_partial, *bq_items,
-		*bq_failed_items;
+	/* the batch families, by enum mc_batch_op */
+	struct mc_batch_series {
+		struct mc_series *req, *fail, *partial, *items, *failed_items;
+	} batch[4];
 	struct mc_series *hit_nums, *hit_bytes, *valid_get, *total_get;
 	struct mc_series *evict_ok, *evict_attempts, *evict_keys, *evict_bytes;
 	struct mc_series *evict_cause_watermark, *evict_cause_alloc;
@@ -266,12 +301,25 @@ struct mc_store {
 
 	/* two-phase puts */
 	pthread_mutex_t pending_lock;
+	/* a put being sealed waits here for the WRITEs into it (put.c) */
+	pthread_mutex_t drain_lock;
+	pthread_cond_t drain_cond;
 	struct mc_put *pending;
 	_Atomic uint64_t npending;
+
+	/* object versions: (term << 32) | seq */
+	_Atomic uint64_t term, ver_seq;
+
+	/* the client registry (client.c) */
+	pthread_mutex_t client_lock;
+	struct mc_client *clients;
 
 	/* leases */
 	pthread_mutex_t lease_lock;
 	struct mc_lease_node *lease_head, *lease_tail;
+
+	/* the TE metadata server (meta.c), NULL when off */
+	struct mc_meta *meta;
 
 	/* reaper */
 	pthread_t reaper;
@@ -297,9 +345,22 @@ struct mc_store {
  *   store.c store_metrics.c   the store's lifetime, timers, metrics
  */
 
+/* Where a put's replicas may go (mc_put_opts). */
+struct seg_place {
+	unsigned want;	    /* replicas */
+	const char *prefer; /* a segment name first, or NULL */
+	bool remote_ok;	    /* REMOTE segments are eligible */
+};
+
 /* segment.c */
-int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
-		       struct mc_blk **out);
+/*
+ * Allocates one buffer in each of min(pl->want, eligible segments)
+ * distinct segments: the @prefer ones first, then one per owner, then
+ * any; each pass starts at a rotating index so load spreads. All or
+ * nothing: the count, or -ENOSPC.
+ */
+int seg_alloc_replicas(struct mc_store *s, uint64_t size,
+		       const struct seg_place *pl, struct mc_blk **out);
 void blk_unref(struct mc_blk *b);
 static inline struct mc_arena *blk_arena(const struct mc_blk *b)
 {
@@ -310,7 +371,7 @@ static inline struct mc_arena *blk_arena(const struct mc_blk *b)
  * taking allocations) segments if they were empty: when not, evicting
  * would only destroy data.
  */
-bool seg_can_fit(struct mc_store *s, uint64_t size, unsigned want);
+bool seg_can_fit(struct mc_store *s, uint64_t size, const struct seg_place *pl);
 static inline struct mc_seg *blk_seg(const struct mc_blk *b)
 {
 	return blk_arena(b)->seg;
@@ -320,6 +381,8 @@ static inline uint64_t blk_off(const struct mc_blk *b)
 {
 	return blk_arena(b)->off + b->off;
 }
+/* Fills the owner hooks' view of @b (key and version left empty). */
+void blk_owner_view(const struct mc_blk *b, struct mc_owner_blk *v);
 /*
  * The one way to a block's bytes. Placement, descriptors and pins use
  * addresses only (seg->base + off as a number), so a segment whose bytes
@@ -328,6 +391,11 @@ static inline uint64_t blk_off(const struct mc_blk *b)
 static inline char *blk_ptr(const struct mc_blk *b)
 {
 	return blk_seg(b)->base + blk_off(b);
+}
+/* Whether a block's bytes are in this process (its segment is not REMOTE). */
+static inline bool blk_local(const struct mc_blk *b)
+{
+	return blk_seg(b)->kind != MC_SEG_REMOTE;
 }
 static inline uint64_t blk_value_size(const struct mc_blk *b)
 {
@@ -355,12 +423,23 @@ void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 /* A key in a message: at most its first 64 bytes, "'%.*s'" style. */
 #define KEY_ARG(k, n) (int)((n) > 64 ? 64 : (n)), (const char *)(k)
 void obj_hash_seed_init(void);
+/*
+ * A multiply-xorshift hash of @n bytes, seeded per process against
+ * collision floods (the object index, the metadata keys).
+ */
+uint64_t key_hash(const void *key, size_t n);
 /* mc_key_check with the core's message in @err: 0 or -EINVAL. */
 int obj_key_check(const void *key, size_t klen, struct mc_err *err);
 /* A version of @nrep replicas, ref 1, not published; NULL when out of memory.
  */
 struct mc_obj *obj_new(const void *key, size_t klen, uint64_t size,
 		       unsigned nrep);
+/*
+ * Puts the local replicas of @o first (stable) and sets OBJ_REMOTE_ONLY
+ * when there is none; called once its rep[] is filled, before it is
+ * published.
+ */
+void obj_order(struct mc_obj *o);
 void obj_unref(struct mc_obj *o);
 /* Unrefs a list chained through ->next. */
 void objs_unref(struct mc_obj *gone);
@@ -387,17 +466,37 @@ void obj_count_get(struct mc_store *s, const struct mc_obj *o);
 
 /* evict.c */
 /*
- * Allocates the store's replica count of buffers of @size, evicting when
- * the segments are full: the count allocated (>= 1), or -ENOSPC.
+ * Allocates buffers of @size as @pl places them, evicting when the
+ * segments are full: the count allocated (>= 1), or -ENOSPC.
  */
 int evict_alloc_replicas(struct mc_store *s, uint64_t size,
-			 struct mc_blk **blk);
+			 const struct seg_place *pl, struct mc_blk **blk);
 
-/* put.c: revokes puts past their deadline (@now) or holding @g's buffers. */
+/* put.c */
+/*
+ * A transfer-port WRITE into @b is over (its pin is released after): 0
+ * while the block's put may still be published, -ESTALE when it was
+ * revoked meanwhile (the bytes went nowhere).
+ */
+int put_writer_done(struct mc_blk *b);
+/* Revokes puts past their deadline (@now) or holding @g's buffers. */
 void put_expire(struct mc_store *s, uint64_t now, struct mc_seg *g);
+/* Revokes every open put of @writer; returns how many. */
+size_t put_revoke_writer(struct mc_store *s, const struct mc_owner *writer);
 
-/* lease.c: ends the leases due at @now (all of @g's when @g is set). */
+/* lease.c */
+/* Ends the leases due at @now (all of @g's when @g is set). */
 void lease_expire(struct mc_store *s, uint64_t now, struct mc_seg *g);
+/* Grants every replica of @o the store's read lease from @now. */
+void lease_obj(struct mc_store *s, const struct mc_obj *o, uint64_t now);
+
+/* client.c */
+/* Expires the clients silent since before @now - client_ttl_ms. */
+void client_expire(struct mc_store *s, uint64_t now);
+/* Frees the registry (mc_store_free). */
+void client_free_all(struct mc_store *s);
+/* A known client owner was seen (a mount): known, clock restarted. */
+int client_touch(struct mc_store *s, const struct mc_owner *o);
 
 /* unmount.c */
 /* Completes the unmounts whose grace period has ended. */
@@ -408,14 +507,26 @@ void unmount_all(struct mc_store *s);
 /* store_metrics.c: registers the store's families in s->metrics. */
 void store_metrics_register(struct mc_store *s);
 
-/* store.c: the store's clock, in milliseconds. */
+/*
+ * meta.c: the store's metadata server, published keys under "mooncake/"
+ * and @cluster_id (NULL: none). NULL when out of memory.
+ */
+struct mc_meta *meta_new(struct mc_store *s, const char *cluster_id);
+void meta_free(struct mc_meta *m);
+
+/* store.c */
+/* The store's clock, in milliseconds. */
 uint64_t store_now(const struct mc_store *s);
-/* store.c: adds @delta to the bytes allocated, on this thread's stripe. */
+/* A new object version: (term << 32) | the next sequence number. */
+uint64_t store_next_version(struct mc_store *s);
+/* "client:UUID", "node:ID" or "" for SELF, in @buf. */
+const char *owner_text(const struct mc_owner *o, char *buf, size_t len);
+/* Adds @delta to the bytes allocated, on this thread's stripe. */
 void store_used_add(struct mc_store *s, int64_t delta);
-/* store.c: the bytes allocated (the stripes summed). */
+/* The bytes allocated (the stripes summed). */
 uint64_t store_used(struct mc_store *s);
 /*
- * store.c: the next tick of the logical LRU clock for a publish. Each
+ * The next tick of the logical LRU clock for a publish. Each
  * thread takes ticks in batches of CLOCK_BATCH, so puts on different
  * threads do not all write the clock's line: stamps are ordered to within
  * a batch per thread, well inside eviction's 1/1024 of the age range.

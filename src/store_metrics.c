@@ -13,9 +13,9 @@ struct fam_def {
 	const char *name, *help;
 	size_t off; /* offsetof the series pointer in struct mc_counters */
 };
-#define NONE ((size_t)-1) /* registered, never counted by this store */
 
-#define C(f) offsetof(struct mc_counters, f)
+#define C(f)	 offsetof(struct mc_counters, f)
+#define B(op, f) offsetof(struct mc_counters, batch[op].f)
 static const struct fam_def counter_defs[] = {
 	{"master_put_start_alloc_failures_total",
 	 "Total number of PutStart failures caused by replica allocation "
@@ -62,48 +62,65 @@ static const struct fam_def counter_defs[] = {
 	{"master_ping_failures_total", "Total number of failed ping requests",
 	 C(ping_fail)},
 	{"master_batch_exist_key_requests_total",
-	 "Total number of BatchExistKey requests received", NONE},
+	 "Total number of BatchExistKey requests received",
+	 B(MC_BATCH_EXIST, req)},
 	{"master_batch_exist_key_failures_total",
-	 "Total number of failed BatchExistKey requests", NONE},
+	 "Total number of failed BatchExistKey requests",
+	 B(MC_BATCH_EXIST, fail)},
 	{"master_batch_exist_key_partial_successes_total",
-	 "Total number of partially successful BatchExistKey requests", NONE},
+	 "Total number of partially successful BatchExistKey requests",
+	 B(MC_BATCH_EXIST, partial)},
 	{"master_batch_exist_key_items_total",
-	 "Total number of items processed in BatchExistKey requests", NONE},
+	 "Total number of items processed in BatchExistKey requests",
+	 B(MC_BATCH_EXIST, items)},
 	{"master_batch_exist_key_failed_items_total",
-	 "Total number of failed items in BatchExistKey requests", NONE},
+	 "Total number of failed items in BatchExistKey requests",
+	 B(MC_BATCH_EXIST, failed_items)},
 	{"master_batch_get_replica_list_requests_total",
-	 "Total number of BatchGetReplicaList requests received", C(bq_req)},
+	 "Total number of BatchGetReplicaList requests received",
+	 B(MC_BATCH_QUERY, req)},
 	{"master_batch_get_replica_list_failures_total",
-	 "Total number of failed BatchGetReplicaList requests", C(bq_fail)},
+	 "Total number of failed BatchGetReplicaList requests",
+	 B(MC_BATCH_QUERY, fail)},
 	{"master_batch_get_replica_list_partial_successes_total",
 	 "Total number of partially successful BatchGetReplicaList requests",
-	 C(bq_partial)},
+	 B(MC_BATCH_QUERY, partial)},
 	{"master_batch_get_replica_list_items_total",
 	 "Total number of items processed in BatchGetReplicaList requests",
-	 C(bq_items)},
+	 B(MC_BATCH_QUERY, items)},
 	{"master_batch_get_replica_list_failed_items_total",
 	 "Total number of failed items in BatchGetReplicaList requests",
-	 C(bq_failed_items)},
+	 B(MC_BATCH_QUERY, failed_items)},
 	{"master_batch_put_start_requests_total",
-	 "Total number of BatchPutStart requests received", NONE},
+	 "Total number of BatchPutStart requests received",
+	 B(MC_BATCH_PUT_START, req)},
 	{"master_batch_put_start_failures_total",
-	 "Total number of failed BatchPutStart requests", NONE},
+	 "Total number of failed BatchPutStart requests",
+	 B(MC_BATCH_PUT_START, fail)},
 	{"master_batch_put_start_partial_successes_total",
-	 "Total number of partially successful BatchPutStart requests", NONE},
+	 "Total number of partially successful BatchPutStart requests",
+	 B(MC_BATCH_PUT_START, partial)},
 	{"master_batch_put_start_items_total",
-	 "Total number of items processed in BatchPutStart requests", NONE},
+	 "Total number of items processed in BatchPutStart requests",
+	 B(MC_BATCH_PUT_START, items)},
 	{"master_batch_put_start_failed_items_total",
-	 "Total number of failed items in BatchPutStart requests", NONE},
+	 "Total number of failed items in BatchPutStart requests",
+	 B(MC_BATCH_PUT_START, failed_items)},
 	{"master_batch_put_end_requests_total",
-	 "Total number of BatchPutEnd requests received", NONE},
+	 "Total number of BatchPutEnd requests received",
+	 B(MC_BATCH_PUT_END, req)},
 	{"master_batch_put_end_failures_total",
-	 "Total number of failed BatchPutEnd requests", NONE},
+	 "Total number of failed BatchPutEnd requests",
+	 B(MC_BATCH_PUT_END, fail)},
 	{"master_batch_put_end_partial_successes_total",
-	 "Total number of partially successful BatchPutEnd requests", NONE},
+	 "Total number of partially successful BatchPutEnd requests",
+	 B(MC_BATCH_PUT_END, partial)},
 	{"master_batch_put_end_items_total",
-	 "Total number of items processed in BatchPutEnd requests", NONE},
+	 "Total number of items processed in BatchPutEnd requests",
+	 B(MC_BATCH_PUT_END, items)},
 	{"master_batch_put_end_failed_items_total",
-	 "Total number of failed items in BatchPutEnd requests", NONE},
+	 "Total number of failed items in BatchPutEnd requests",
+	 B(MC_BATCH_PUT_END, failed_items)},
 	{"mem_cache_hit_nums_",
 	 "Total number of GetReplicaList results served from the memory pool",
 	 C(hit_nums)},
@@ -142,6 +159,7 @@ static const struct fam_def gauge_defs[] = {
 	 "Current number of cached values in the memory pool", C(g_cache_nums)},
 };
 #undef C
+#undef B
 
 static int collect_segment(const char *name, uint64_t used, uint64_t cap,
 			   void *arg)
@@ -164,7 +182,7 @@ static void collect(struct mc_metrics *m, void *arg)
 	mc_series_set(s->c.g_cap, (double)u.capacity);
 	mc_series_set(s->c.g_keys, (double)u.keys);
 	mc_series_set(s->c.g_soft, 0);
-	mc_series_set(s->c.g_clients, u.segments ? 1 : 0);
+	mc_series_set(s->c.g_clients, (double)u.clients);
 	mc_series_set(s->c.g_cache_nums, (double)u.keys);
 	mc_series_set(s->c.g_pending, (double)u.pending_puts);
 	/*
@@ -179,6 +197,20 @@ static void collect(struct mc_metrics *m, void *arg)
 		s->c.seg_gen_seen = gen;
 	}
 	mc_segment_name_foreach(s, collect_segment, s);
+}
+
+void mc_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,
+		    uint64_t failed)
+{
+	struct mc_batch_series *b = &s->c.batch[op];
+
+	mc_series_add(b->req, 1);
+	mc_series_add(b->items, items);
+	mc_series_add(b->failed_items, failed);
+	if (items && failed == items)
+		mc_series_add(b->fail, 1);
+	else if (failed)
+		mc_series_add(b->partial, 1);
 }
 
 void store_metrics_register(struct mc_store *s)
@@ -213,10 +245,8 @@ void store_metrics_register(struct mc_store *s)
 		f = mc_metrics_family(m, counter_defs[i].name,
 				      counter_defs[i].help, MC_COUNTER, NULL,
 				      NULL, 0);
-		if (counter_defs[i].off != NONE)
-			*(struct mc_series **)((char *)&s->c +
-					       counter_defs[i].off) =
-				mc_family_series(f, NULL);
+		*(struct mc_series **)((char *)&s->c + counter_defs[i].off) =
+			mc_family_series(f, NULL);
 	}
 	f = mc_metrics_family(m, "mooncake_evictions_total",
 			      "Eviction runs by what started them", MC_COUNTER,

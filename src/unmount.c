@@ -63,6 +63,8 @@ static void drop_segment(struct mc_store *s, struct mc_seg *g,
 						n->rep[keep++] = bk;
 					}
 					n->hash = o->hash;
+					n->version = o->version;
+					obj_order(n);
 					atomic_store(&n->atime,
 						     atomic_load(&o->atime));
 					atomic_store_explicit(

@@ -333,6 +333,7 @@ static const struct {
 	{"/segments", FS_N_SEGMENTS},
 	{"/keys", FS_N_KEYS},
 	{"/replicas", FS_N_REPLICAS},
+	{"/metadata", FS_N_META},
 	{"/metrics", FS_N_METRICS},
 	{"/summary", FS_N_SUMMARY},
 	{"/health", FS_N_HEALTH},
@@ -356,6 +357,8 @@ START_TEST(test_tree_modes)
 	ck_assert_uint_eq(fs_nodes[FS_N_REPLICA].mode, S_IFREG | 0444);
 	ck_assert_uint_eq(fs_nodes[FS_N_KEY].mode, S_IFREG | 0644);
 	ck_assert_uint_eq(fs_nodes[FS_N_METRICS].mode, S_IFREG | 0444);
+	ck_assert_uint_eq(fs_nodes[FS_N_META].mode, S_IFDIR | 0555);
+	ck_assert_uint_eq(fs_nodes[FS_N_META_KEY].mode, S_IFREG | 0444);
 	ck_assert(S_ISDIR(fs_nodes[FS_N_SEG].mode));
 	/* Every row but the root hangs under a directory. */
 	for (int i = 1; i < FS_N_COUNT; i++)
@@ -462,6 +465,139 @@ START_TEST(test_tree_store)
 	ck_assert_int_eq(fs_ctl_unmount(s, &p, path, strlen(path), &b), 0);
 	ck_assert_int_eq(fs_tree_resolve(s, "/segments/node%2Fa", &p), -ENOENT);
 	mc_buf_release(&b);
+	mc_store_free(s);
+}
+END_TEST
+
+/*
+ * metadata/: the metadata server's keys, stored and published, under the
+ * keys/ codec; cat shows the body; gone with the metadata server.
+ */
+START_TEST(test_tree_metadata)
+{
+	struct mc_store *s = mounted_store();
+	struct mc_meta *m = mc_store_meta(s);
+	struct mc_meta_node n = {"h:7", "h", 7, NULL, NULL};
+	struct mc_store_opts o;
+	struct fs_path p;
+	struct mc_buf b = MC_BUF_INIT;
+	char out[1024];
+
+	ck_assert_int_eq(mc_meta_publish(m, &n, NULL), 0);
+	ck_assert_int_eq(mc_meta_put(m, "a/b", 3, "{\"x\":1}", 7, NULL), 0);
+	ck_assert_int_eq(mc_meta_put(m, "..", 2, "dots", 4, NULL), 0);
+	ck_assert_int_eq(fs_tree_resolve(s, "/metadata/a%2Fb", &p), 0);
+	ck_assert_int_eq(p.node, FS_N_META_KEY);
+	ck_assert_uint_eq(p.vsize, 7);
+	ck_assert_int_eq(show(s, "/metadata/a%2Fb", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "{\"x\":1}");
+	ck_assert_int_eq(show(s, "/metadata/%2E%2E", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "dots");
+	ck_assert_int_eq(show(s, "/metadata/mooncake%2Frpc_meta%2Fh:7", out,
+			      sizeof(out)),
+			 0);
+	ck_assert_str_eq(out, "{\"ip_or_host_name\":\"h\",\"rpc_port\":6}");
+	ck_assert_int_eq(
+		show(s, "/metadata/mooncake%2Fram%2Fh:7", out, sizeof(out)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"tcp_data_port\":7,"));
+	ck_assert_int_eq(fs_tree_resolve(s, "/metadata/nope", &p), -ENOENT);
+	ck_assert_int_eq(fs_tree_resolve(s, "/metadata/a%2fb", &p), -ENOENT);
+
+	ck_assert_int_eq(fs_tree_resolve(s, "/metadata", &p), 0);
+	fs_tree_list(s, &p, count_cb, &b);
+	ck_assert_ptr_nonnull(strstr(b.data, "a%2Fb "));
+	ck_assert_ptr_nonnull(strstr(b.data, "%2E%2E "));
+	ck_assert_ptr_nonnull(strstr(b.data, "mooncake%2Fram%2Fh:7 "));
+	ck_assert_ptr_nonnull(strstr(b.data, "mooncake%2Frpc_meta%2Fh:7 "));
+	mc_buf_reset(&b);
+	ck_assert_int_eq(fs_tree_resolve(s, "/", &p), 0);
+	fs_tree_list(s, &p, count_cb, &b);
+	ck_assert_ptr_nonnull(strstr(b.data, "metadata "));
+	mc_store_free(s);
+
+	/* --no-http-metadata: no such directory */
+	mc_store_opts_default(&o);
+	o.manual_tick = true;
+	o.no_metadata = true;
+	s = mc_store_new(&o, NULL);
+	ck_assert_int_eq(fs_tree_resolve(s, "/metadata", &p), -ENOENT);
+	ck_assert_int_eq(fs_tree_resolve(s, "/metadata/x", &p), -ENOENT);
+	mc_buf_reset(&b);
+	ck_assert_int_eq(fs_tree_resolve(s, "/", &p), 0);
+	fs_tree_list(s, &p, count_cb, &b);
+	ck_assert_ptr_null(strstr(b.data, "metadata"));
+	mc_buf_release(&b);
+	mc_store_free(s);
+}
+END_TEST
+
+/*
+ * A client's segment in the tree: its source and endpoint are the
+ * client's, its spec is empty (no spec mounts another process's
+ * memory), and a value held only there cannot be read here (no data
+ * hooks in this store): EREMOTEIO, while stat still sees it.
+ */
+START_TEST(test_tree_remote)
+{
+	struct mc_store *s = mounted_store();
+	struct mc_remote_req rr = {
+		.id = "a1a2a3a4-a5a6-4a7a-8a8a-a9aaabacadae",
+		.name = "gpu-host",
+		.base = 0x7f0000000000ull,
+		.size = 1 << 20,
+		.endpoint = "10.1.1.1:1234",
+	};
+	struct mc_put_opts po = {
+		.writer = &rr.owner, .remote_ok = true, .prefer = "gpu-host"};
+	struct fs_keyfile *f;
+	struct fs_path p;
+	struct mc_put *put;
+	char out[1024];
+
+	ck_assert_int_eq(
+		mc_owner_client(&rr.owner,
+				"0f0e0d0c-0b0a-4908-8706-050403020100"),
+		0);
+	ck_assert_int_eq(mc_segment_mount_remote(s, &rr, NULL), 0);
+	ck_assert_int_eq(show(s,
+			      "/segments/gpu-host/a1a2a3a4-a5a6-4a7a-8a8a-"
+			      "a9aaabacadae/source",
+			      out, sizeof(out)),
+			 0);
+	ck_assert_str_eq(out, "client:0f0e0d0c-0b0a-4908-8706-050403020100\n");
+	ck_assert_int_eq(show(s,
+			      "/segments/gpu-host/a1a2a3a4-a5a6-4a7a-8a8a-"
+			      "a9aaabacadae/endpoint",
+			      out, sizeof(out)),
+			 0);
+	ck_assert_str_eq(out, "10.1.1.1:1234\n");
+	ck_assert_int_eq(show(s,
+			      "/segments/gpu-host/a1a2a3a4-a5a6-4a7a-8a8a-"
+			      "a9aaabacadae/spec",
+			      out, sizeof(out)),
+			 0);
+	ck_assert_str_eq(out, "\n");
+	ck_assert_int_eq(
+		show(s, "/segments/gpu-host/capacity", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "1048576\n");
+	ck_assert_int_eq(mc_put_start_opts(s, "far", 3, 7, &po, &put, NULL), 0);
+	mc_put_release(put);
+	ck_assert_int_eq(mc_put_end_by(s, "far", 3, &rr.owner, false, NULL), 0);
+	ck_assert_int_eq(fs_tree_resolve(s, "/keys/far", &p), 0);
+	ck_assert_uint_eq(p.vsize, 7);
+	ck_assert_int_eq(fs_keyfile_open(s, "far", 3, FS_KF_READ, &f),
+			 -EREMOTEIO);
+	ck_assert_int_eq(show(s, "/replicas/far", out, sizeof(out)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"transport_endpoint_\":"
+					  "\"10.1.1.1:1234\""));
+	ck_assert_int_eq(show(s, "/summary", out, sizeof(out)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "Clients: 2"));
+	/* ctl/unmount takes it like any segment */
+	ck_assert_int_eq(fs_tree_resolve(s, "/ctl/unmount", &p), 0);
+	ck_assert_int_eq(fs_ctl_unmount(s, &p, rr.id, strlen(rr.id),
+					&(struct mc_buf)MC_BUF_INIT),
+			 0);
+	ck_assert_int_eq(fs_tree_resolve(s, "/keys/far", &p), -ENOENT);
 	mc_store_free(s);
 }
 END_TEST
@@ -697,12 +833,14 @@ static Suite *fs_suite(void)
 			    sizeof(static_paths) / sizeof(static_paths[0]));
 	tcase_add_test(t, test_tree_modes);
 	tcase_add_test(t, test_tree_store);
+	tcase_add_test(t, test_tree_metadata);
 	tcase_add_test(t, test_ctl_mount_errors);
 	tcase_add_loop_test(t, test_ctl_unmount_table, 0,
 			    sizeof(unmount_cases) / sizeof(unmount_cases[0]));
 	tcase_add_test(t, test_ctl_unmount_nul);
 	tcase_add_test(t, test_keydir_stream);
 	tcase_add_test(t, test_keyfile);
+	tcase_add_test(t, test_tree_remote);
 	suite_add_tcase(s, t);
 	return s;
 }

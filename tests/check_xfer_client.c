@@ -226,24 +226,51 @@ static void *many_main(void *arg)
 	return NULL;
 }
 
+/*
+ * @threads threads on one client with @o, each reading a 4 KiB value
+ * many times: every answer right; returns the idle connections left.
+ */
+static unsigned run_many(const struct xfer_client_opts *o, int threads)
+{
+	unsigned char *v = pattern(4096, 5);
+	struct many m = {xfer_client_new(o), 0, v, 4096, 0};
+	pthread_t th[16];
+	unsigned idle;
+
+	m.addr = put_value("t", v, 4096);
+	for (int i = 0; i < threads; i++)
+		pthread_create(&th[i], NULL, many_main, &m);
+	for (int i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(atomic_load(&m.bad), 0);
+	idle = xfer_client_idle(m.c);
+	xfer_client_free(m.c);
+	free(v);
+	return idle;
+}
+
 /* Eight threads on one pooled client: every answer right, the pool bounded. */
 START_TEST(test_threads)
 {
 	struct xfer_client_opts o = {.pool_per_peer = 3};
-	unsigned char *v = pattern(4096, 5);
-	struct many m = {xfer_client_new(&o), 0, v, 4096, 0};
-	pthread_t th[8];
+	unsigned idle = run_many(&o, 8);
 
-	m.addr = put_value("t", v, 4096);
-	for (int i = 0; i < 8; i++)
-		pthread_create(&th[i], NULL, many_main, &m);
-	for (int i = 0; i < 8; i++)
-		pthread_join(th[i], NULL);
-	ck_assert_int_eq(atomic_load(&m.bad), 0);
-	ck_assert_uint_ge(xfer_client_idle(m.c), 1);
-	ck_assert_uint_le(xfer_client_idle(m.c), 3);
-	xfer_client_free(m.c);
-	free(v);
+	ck_assert_uint_ge(idle, 1);
+	ck_assert_uint_le(idle, 3);
+}
+END_TEST
+
+/*
+ * TE's two ways: its default mode (a new connection per request, eight
+ * at once) and its pooled mode at its widest (16 lanes to one peer).
+ */
+START_TEST(test_te_modes)
+{
+	struct xfer_client_opts one_shot = {.one_shot = true};
+	struct xfer_client_opts lanes = {.pool_per_peer = 16};
+
+	ck_assert_uint_eq(run_many(&one_shot, 8), 0);
+	ck_assert_uint_le(run_many(&lanes, 16), 16);
 }
 END_TEST
 
@@ -577,6 +604,44 @@ START_TEST(test_te_resolve)
 }
 END_TEST
 
+/*
+ * The port publishes its TE segment in the store's metadata server: the
+ * lookup finds the port, and the value's bytes, through it alone.
+ */
+START_TEST(test_te_resolve_published)
+{
+	struct xfer_client *c = xfer_client_new(NULL);
+	struct mc_meta *m = mc_store_meta(S);
+	unsigned char *v = pattern(5000, 4), got[5000];
+	uint64_t addr = put_value("pub", v, 5000);
+	struct xfer_te_segment seg;
+	struct xfer_target t;
+	struct mc_err e = {0};
+
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(xfer_te_resolve(xfer_endpoint(X), NULL,
+					 xfer_te_meta_local, m, &seg, &e),
+			 0);
+	ck_assert_str_eq(seg.name, xfer_endpoint(X));
+	ck_assert_str_eq(seg.host, "localhost");
+	ck_assert_uint_eq(seg.data_port, xfer_port(X));
+	ck_assert_uint_eq(seg.version, 2);
+	ck_assert_uint_eq(seg.nbuf, 1);
+	ck_assert(xfer_te_segment_covers(&seg, addr, 5000));
+	t = xfer_te_target(&seg);
+	ck_assert_int_eq(xfer_client_read(c, &t, addr, got, 5000, &e), 0);
+	ck_assert_mem_eq(got, v, 5000);
+	xfer_te_segment_release(&seg);
+	/* gone with the port */
+	xfer_stop(X);
+	ck_assert_int_eq(xfer_te_resolve(xfer_endpoint(X), NULL,
+					 xfer_te_meta_local, m, &seg, &e),
+			 -ENOENT);
+	free(v);
+	xfer_client_free(c);
+}
+END_TEST
+
 Suite *xfer_client_suite(void)
 {
 	Suite *s = suite_create("xfer_client");
@@ -588,6 +653,8 @@ Suite *xfer_client_suite(void)
 	tcase_add_test(tc, test_rejections);
 	tcase_add_test(tc, test_large);
 	tcase_add_test(tc, test_threads);
+	tcase_add_test(tc, test_te_modes);
+	tcase_add_test(tc, test_te_resolve_published);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("peers");
 	tcase_set_timeout(tc, 30);

@@ -200,6 +200,10 @@ void web_api_get(struct web_req *r)
 		not_found(r);
 		return;
 	}
+	if (rc == -EREMOTEIO) {
+		web_resp_error(r, 409, mc_code_name(MC_REMOTE_ONLY));
+		return;
+	}
 	if (rc < 0) {
 		web_resp_errno(r, rc, NULL, "Get failed");
 		return;
@@ -241,11 +245,19 @@ void web_api_remove(struct web_req *r)
 		return;
 	}
 	rc = mc_remove(r->s, key, (size_t)klen, force, &e);
-	if (rc == -ENOENT)
+	if (rc == -ENOENT) {
 		not_found(r);
-	else if (rc == -EBUSY)
-		web_resp_error(r, 409, mc_code_name(MC_OBJECT_HAS_LEASE));
-	else if (rc < 0)
+	} else if (rc == -EBUSY) {
+		/* why, and for how long: a person waits or forces */
+		snprintf(r->why, sizeof(r->why),
+			 "%.200s; remove it then, or with ?force=true", e.msg);
+		mc_buf_reset(r->scratch);
+		mc_buf_adds(r->scratch, "\"message\":");
+		mc_buf_add_json_str(r->scratch, r->why, strlen(r->why));
+		mc_buf_addch(r->scratch, '\0');
+		web_resp_error_extra(r, 409, mc_code_name(MC_OBJECT_HAS_LEASE),
+				     r->scratch->data);
+	} else if (rc < 0)
 		web_resp_errno(r, rc, &e, "Remove failed");
 	else
 		web_resp_success(r);

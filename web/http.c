@@ -15,6 +15,8 @@
 #include <strings.h>
 
 #include "http.h"
+#include "log.h"
+#include "mooncake.h"
 #include "route.h"
 #include "status.h"
 
@@ -69,7 +71,7 @@ static void settle_body(struct web_req *r)
 
 	if (r->body_done || (r->content_length <= 0 && !r->chunked))
 		return;
-	if (!r->chunked &&
+	if (!r->chunked && !(r->expect_continue && !r->continued) &&
 	    (uint64_t)r->content_length - r->consumed <= DRAIN_MAX) {
 		while (web_req_read(r, sink, sizeof(sink)) > 0)
 			;
@@ -182,6 +184,9 @@ void web_resp_error_extra(struct web_req *r, int status, const char *msg,
 {
 	enum web_body_kind k = req_kind(r);
 
+	/* the first reason given is the most precise (web_resp_errno's) */
+	if (!r->why[0] && msg)
+		snprintf(r->why, sizeof(r->why), "%s", msg);
 	web_resp_clear(r);
 	web_status_error_body(r->out, k, msg, extra);
 	web_resp_send(r, status, web_status_ctype(k));
@@ -197,11 +202,15 @@ void web_resp_errno(struct web_req *r, int rc, const struct mc_err *e,
 {
 	const char *msg = e && e->msg[0] ? e->msg : fallback;
 
+	snprintf(r->why, sizeof(r->why), "%s", msg ? msg : "");
 	/* Text bodies are the error's name: the core's code when it gave
 	 * one, else the name the errno table pairs with @rc. */
 	if (req_kind(r) == WEB_BODY_TEXT)
 		msg = e && e->code != MC_OK ? mc_code_name(e->code)
 					    : web_status_code_name(rc);
+	/* No leader: worth retrying soon (mooncake-http(7), ERRORS). */
+	if (rc == -EAGAIN)
+		r->extra_hdr = "Retry-After: 1\r\n";
 	web_resp_error(r, web_status_from_errno(rc), msg);
 }
 
@@ -310,6 +319,14 @@ int64_t web_req_read(struct web_req *r, void *buf, size_t n)
 		r->body_done = true;
 		return 0;
 	}
+	if (r->expect_continue && !r->continued) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+		r->continued = true;
+		if (r->io->write(r->conn, cont, sizeof(cont) - 1) !=
+		    (int)sizeof(cont) - 1)
+			return -EIO;
+	}
 	got = r->io->read(r->conn, buf, n);
 	if (got < 0)
 		return -EIO;
@@ -364,6 +381,108 @@ void web_resp_body_error(struct web_req *r, int rc)
 		web_resp_error(r, 400, "Incomplete request body");
 }
 
+/* ------------------------------------------------------------- framing */
+
+static bool ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * One Content-Length field value: 1*DIGIT, or a comma-separated list of
+ * those (with optional blanks around each) that are all the same number
+ * (RFC 9112 section 6.3, item 5). -1 when it is not.
+ */
+static int64_t clen_parse(const char *v)
+{
+	int64_t val = -1;
+
+	for (;;) {
+		uint64_t x = 0;
+		const char *d;
+
+		while (ows(*v))
+			v++;
+		for (d = v; *v >= '0' && *v <= '9'; v++) {
+			if (x >
+			    ((uint64_t)INT64_MAX - (uint64_t)(*v - '0')) / 10)
+				return -1; /* too large to be a length */
+			x = x * 10 + (uint64_t)(*v - '0');
+		}
+		if (v == d || (val >= 0 && (int64_t)x != val))
+			return -1;
+		val = (int64_t)x;
+		while (ows(*v))
+			v++;
+		if (*v == '\0')
+			return val;
+		if (*v++ != ',')
+			return -1;
+	}
+}
+
+int web_framing(const struct web_field *f, size_t n, bool cut, bool http11,
+		int64_t *clen, bool *chunked, const char **why)
+{
+	int64_t len = -1;
+	unsigned te = 0, host = 0;
+
+	*clen = -1;
+	*chunked = false;
+	if (cut && n >= WEB_FIELDS_MAX) {
+		*why = "more than 64 header fields";
+		return 431;
+	}
+	if (cut) {
+		*why = "a header line that is not a field";
+		return 400;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *name = f[i].name, *v = f[i].value;
+
+		if (strlen(name) + strlen(v) > WEB_FIELD_MAX) {
+			*why = "a header field over 64 KiB";
+			return 431;
+		}
+		if (!strcasecmp(name, "Content-Length")) {
+			int64_t x = clen_parse(v);
+
+			if (x < 0) {
+				*why = "Content-Length is not a decimal number";
+				return 400;
+			}
+			if (len >= 0 && x != len) {
+				*why = "Content-Length fields differ";
+				return 400;
+			}
+			len = x;
+		} else if (!strcasecmp(name, "Host")) {
+			host++;
+		} else if (!strcasecmp(name, "Transfer-Encoding")) {
+			size_t vl = strlen(v);
+
+			while (vl && ows(v[vl - 1]))
+				vl--;
+			if (te++ || vl != 7 || strncasecmp(v, "chunked", 7)) {
+				*why = "Transfer-Encoding other than one "
+				       "'chunked'";
+				return 400;
+			}
+		}
+	}
+	if (te && len >= 0) {
+		*why = "Transfer-Encoding with Content-Length";
+		return 400;
+	}
+	if (host > 1 || (http11 && !host)) {
+		*why = host ? "more than one Host" : "no Host";
+		return 400;
+	}
+	*chunked = te != 0;
+	*clen = te ? -1 : len;
+	return 0;
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 void web_buffers_ready(struct mc_buf *out, struct mc_buf *scratch)
@@ -410,6 +529,12 @@ void web_serve(struct web_req *r, const char *token, size_t token_len)
 
 	res = web_route_lookup(r->path, r->path_len, r->method, &r->route,
 			       &allow);
+	/* A route of a feature that is off is a path like any unknown one. */
+	if (r->route && (r->route->flags & WEB_ROUTE_META) &&
+	    !mc_store_meta(r->s)) {
+		res = WEB_ROUTE_NOT_FOUND;
+		r->route = NULL;
+	}
 	if (res == WEB_ROUTE_NOT_FOUND) {
 		web_resp_error(r, 404,
 			       generic_msg(r, "NOT_FOUND", "Not found"));
@@ -424,6 +549,7 @@ void web_serve(struct web_req *r, const char *token, size_t token_len)
 					   "Method not allowed"));
 		r->extra_hdr = NULL;
 	} else if (token && !(r->method & (WEB_M_GET | WEB_M_HEAD)) &&
+		   !(r->route->flags & WEB_ROUTE_NO_AUTH) &&
 		   !token_ok(token, token_len,
 			     r->io->header(r->conn, "Authorization"))) {
 		r->extra_hdr = "WWW-Authenticate: Bearer\r\n";
@@ -443,4 +569,54 @@ void web_serve(struct web_req *r, const char *token, size_t token_len)
 				       generic_msg(r, "INTERNAL_ERROR",
 						   "Internal error"));
 	}
+	web_log_failure(r);
+}
+
+/*
+ * One line per failed request: 5xx are the daemon's trouble (507 no
+ * memory, 503 not ready), 401 may be someone probing, other 4xx are a
+ * client's mistake; a 404 is as often a plain cache miss, so only debug.
+ */
+void web_log_failure(const struct web_req *r)
+{
+	enum mc_log_level l;
+	const char *m;
+	int plen;
+
+	if (r->status < 400)
+		return;
+	if (r->status == 500)
+		l = MC_LOG_ERROR;
+	else if (r->status >= 500 || r->status == 401)
+		l = MC_LOG_WARN;
+	else if (r->status == 404)
+		l = MC_LOG_DEBUG;
+	else
+		l = MC_LOG_INFO;
+	switch (r->method) {
+	case WEB_M_GET:
+		m = "GET";
+		break;
+	case WEB_M_HEAD:
+		m = "HEAD";
+		break;
+	case WEB_M_POST:
+		m = "POST";
+		break;
+	case WEB_M_PUT:
+		m = "PUT";
+		break;
+	case WEB_M_DELETE:
+		m = "DELETE";
+		break;
+	default:
+		m = "request";
+		break;
+	}
+	/* a path may be 1 MiB long: the log keeps its start */
+	plen = r->path_len > 200 ? 200 : (int)r->path_len;
+	mc_log(l, "http: %d %s %.*s%s%s%s: %s", r->status, m, plen,
+	       r->path ? r->path : "", r->path_len > 200 ? "..." : "",
+	       r->peer ? " from " : "", r->peer ? r->peer : "",
+	       r->why[0] ? r->why : web_status_reason(r->status));
 }

@@ -75,14 +75,23 @@ struct web_req {
 	const char *query;	/* raw query string, NULL when none */
 	int64_t content_length; /* -1: none given (or chunked) */
 	bool chunked;		/* Transfer-Encoding: chunked body */
-	uint64_t consumed;	/* body bytes read so far */
-	bool body_done;		/* the whole body has been read */
+	/*
+	 * "Expect: 100-continue": the client sends the body only after an
+	 * interim "100 Continue", which the first web_req_read() writes
+	 * (continued); an answer given before that closes the connection
+	 * instead of waiting for a body that will not come.
+	 */
+	bool expect_continue, continued;
+	uint64_t consumed; /* body bytes read so far */
+	bool body_done;	   /* the whole body has been read */
 	const struct web_route *route;
-	int status;		 /* status sent, 0 until then */
-	const char *conn_hdr;	 /* "close", "keep-alive" or NULL */
-	const char *extra_hdr;	 /* more header lines ("Allow: GET\r\n") */
-	bool ready;		 /* web_set_ready() state */
-	struct mc_buf *out;	 /* response body after WEB_HDR_ROOM */
+	int status;	       /* status sent, 0 until then */
+	const char *conn_hdr;  /* "close", "keep-alive" or NULL */
+	const char *extra_hdr; /* more header lines ("Allow: GET\r\n") */
+	const char *peer;   /* the client address, for the log line, or NULL */
+	char why[256];	    /* a failure's reason, for the log line */
+	bool ready;	    /* web_set_ready() state */
+	struct mc_buf *out; /* response body after WEB_HDR_ROOM */
 	struct mc_buf *scratch;	 /* free for the handler */
 	const struct web_io *io; /* how to reach the connection */
 	void *conn;		 /* the connection, for io */
@@ -158,6 +167,33 @@ int web_req_body(struct web_req *r, struct mc_buf *b);
 /* Answers a failed body read: 413 past --max-body, else 400. */
 void web_resp_body_error(struct web_req *r, int rc);
 
+/* ------------------------------------------------------------- framing */
+
+/* Limits of a request head (mooncake-http(7), LIMITS). */
+#define WEB_FIELD_MAX  (64u << 10) /* one header field, name + value */
+#define WEB_FIELDS_MAX 64	   /* header fields (civetweb keeps 64) */
+
+/* One request header field as the framing check sees it. */
+struct web_field {
+	const char *name, *value;
+};
+
+/*
+ * How the request's body is framed, checked against RFC 9112 section 6
+ * and the head limits before anything else looks at the request: every
+ * Content-Length field (a decimal number, or a list of equal ones) must
+ * agree, Transfer-Encoding must be "chunked" alone and given once and
+ * never with Content-Length, no field may be over WEB_FIELD_MAX, and an
+ * HTTP/1.1 request (@http11) has exactly one Host (section 3.2). @cut:
+ * the parser stopped before the end of the head (more than
+ * WEB_FIELDS_MAX fields, or a line that is no field). Returns 0 with
+ * *@clen the body's length (-1: none given, or chunked) and *@chunked,
+ * or the status to answer before closing the connection (400, 431),
+ * with the reason in *@why.
+ */
+int web_framing(const struct web_field *f, size_t n, bool cut, bool http11,
+		int64_t *clen, bool *chunked, const char **why);
+
 /* ------------------------------------------------------------ dispatch */
 
 /* Readies a request's r->out (WEB_HDR_ROOM kept free) and r->scratch. */
@@ -171,5 +207,12 @@ void web_buffers_ready(struct mc_buf *out, struct mc_buf *scratch);
  * the route (NULL when none has the path).
  */
 void web_serve(struct web_req *r, const char *token, size_t token_len);
+
+/*
+ * Logs @r when its status is 400 or more (web_serve does it): "http:
+ * STATUS METHOD PATH from PEER: reason", ERROR for 500, WARN for other
+ * 5xx and 401, DEBUG for 404, INFO for the rest (mooncaked(8), LOGGING).
+ */
+void web_log_failure(const struct web_req *r);
 
 #endif

@@ -35,6 +35,13 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 /* The port actually bound (useful with port 0). */
 unsigned web_port(const struct web *w);
 void web_set_ready(struct web *w, bool ready);
+/*
+ * Replaces the bearer token (SIGHUP reload): @token without surrounding
+ * blanks, or NULL for no token. Requests that start afterwards use the
+ * new one; none ever sees half of it. 0, -EINVAL for a blank token,
+ * -ENOMEM.
+ */
+int web_set_token(struct web *w, const char *token);
 /* Stops accepting, finishes in-flight requests, frees @w. */
 void web_stop(struct web *w);
 
