@@ -218,9 +218,11 @@ struct mc_store_opts {
 	 */
 	unsigned alloc_arenas;
 	/*
-	 * Touch every page of a new segment at mount (MAP_POPULATE) instead
-	 * of on the first write into it: the mount takes longer and the
-	 * memory is resident at once, and no put pays a page fault later.
+	 * Make every page of a new alloc or shm segment resident at mount
+	 * (MADV_POPULATE_WRITE, MAP_POPULATE) instead of on the first write
+	 * into it: the mount takes longer and holds the memory at once, and
+	 * no put pays a page fault later. Alloc segments ask for transparent
+	 * huge pages either way.
 	 */
 	bool populate;
 	/*
