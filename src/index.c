@@ -694,17 +694,115 @@ static void snap_add(struct key_snap *k, const struct mc_obj *o)
 	k->n++;
 }
 
-/* Copies one shard's keys out, so callbacks run without the lock. */
-static void shard_snapshot(struct mc_shard *sh, struct key_snap *k)
-{
-	k->len = k->n = 0;
-	struct mc_tab *t;
+/*
+ * Walks copy keys out a few buckets at a time (WALK_BATCH keys or more,
+ * ending at a bucket's end), so the callbacks run without the shard's
+ * lock, memory stays bounded, and a walk that stops after a few keys
+ * copies only those: a readdir of a store of 10^7 keys must not copy a
+ * whole shard for every page of names.
+ *
+ * Buckets are visited in reverse-binary order of their index (the order
+ * of redis's SCAN): when a shard doubles, bucket i splits into i and
+ * i + the old count, and that order has visited both halves of every
+ * bucket it had finished and neither of the others, so a walk that goes
+ * on in the larger table misses no key present throughout and sees none
+ * twice. Only a chain cut by a stop (mc_key_walk) is gone through again
+ * when its shard grew meanwhile (its order changed).
+ *
+ * The cursor: shard (8 bits), log2 of the shard's bucket count when it
+ * was made (6), the reverse-binary bucket counter (34), the position in
+ * the bucket's chain (16).
+ */
+#define WALK_BATCH	256u
+#define CUR_BUCKET_BITS 34
+#define CUR_POS_BITS	16
 
+struct walk_pos {
+	unsigned shard, lg; /* lg: log2(buckets) at the cursor, 0 unknown */
+	uint64_t v;	    /* the bucket counter: bucket = v & mask */
+	unsigned pos;
+};
+
+static uint64_t cur_pack(const struct walk_pos *w)
+{
+	return (uint64_t)w->shard << 56 | (uint64_t)w->lg << 50 |
+	       w->v << CUR_POS_BITS | w->pos;
+}
+
+static void cur_unpack(uint64_t c, struct walk_pos *w)
+{
+	w->shard = (unsigned)(c >> 56);
+	w->lg = (unsigned)(c >> 50) & 63;
+	w->v = (c >> CUR_POS_BITS) & ((1ull << CUR_BUCKET_BITS) - 1);
+	w->pos = (unsigned)(c & ((1u << CUR_POS_BITS) - 1));
+}
+
+static uint64_t rev64(uint64_t v)
+{
+	v = (v >> 1 & 0x5555555555555555ull) | (v & 0x5555555555555555ull) << 1;
+	v = (v >> 2 & 0x3333333333333333ull) | (v & 0x3333333333333333ull) << 2;
+	v = (v >> 4 & 0x0f0f0f0f0f0f0f0full) | (v & 0x0f0f0f0f0f0f0f0full) << 4;
+	return __builtin_bswap64(v);
+}
+
+/* The next bucket counter after @v for @mask; 0 when the shard is done. */
+static uint64_t rev_next(uint64_t v, uint64_t mask)
+{
+	v |= ~mask;
+	v = rev64(v);
+	v++;
+	return rev64(v);
+}
+
+/*
+ * Copies keys of @w's shard from its bucket counter on into @k (entries
+ * carry their counter and chain position in ent_pos), whole buckets
+ * until WALK_BATCH. Sets *end when the shard has no more buckets. Moves
+ * @w to the bucket after the batch.
+ */
+static void batch_copy(struct mc_shard *sh, struct walk_pos *w,
+		       struct key_snap *k, uint64_t **ent_pos, size_t *ent_cap,
+		       bool *end)
+{
+	struct mc_tab *t;
+	unsigned lg;
+
+	k->len = k->n = 0;
 	pthread_rwlock_rdlock(&sh->lock);
 	t = shard_tab(sh);
-	for (uint32_t b = 0; b <= t->mask; b++)
-		for (struct mc_obj *o = link_get(&t->b[b]); o; o = obj_next(o))
+	lg = (unsigned)__builtin_ctzll((uint64_t)t->mask + 1);
+	if (w->lg && w->lg != lg)
+		w->pos = 0; /* that chain was rebuilt: go through it again */
+	*end = false;
+	while (k->n < WALK_BATCH) {
+		unsigned p = 0;
+
+		for (struct mc_obj *o = link_get(&t->b[w->v & t->mask]); o;
+		     o = obj_next(o), p++) {
+			if (p < w->pos)
+				continue;
+			if (k->n == *ent_cap) {
+				size_t cap = *ent_cap ? *ent_cap * 2 : 512;
+				uint64_t *n =
+					realloc(*ent_pos, cap * sizeof(*n));
+
+				if (!n)
+					mc_oom();
+				*ent_pos = n;
+				*ent_cap = cap;
+			}
+			(*ent_pos)[k->n] = w->v << CUR_POS_BITS |
+					   (p < 0xffff ? p : 0xffff);
 			snap_add(k, o);
+		}
+		w->pos = 0;
+		w->v = rev_next(w->v, t->mask);
+		if (w->v == 0) {
+			*end = true;
+			break;
+		}
+	}
+	w->lg = lg;
 	pthread_rwlock_unlock(&sh->lock);
 }
 
@@ -712,29 +810,45 @@ static int walk(struct mc_store *s, uint64_t *cursor,
 		int (*cb)(const void *, size_t, uint64_t, void *), void *arg)
 {
 	struct key_snap k = {0};
-	unsigned shard = (unsigned)(*cursor >> 32);
-	size_t skip = (size_t)(*cursor & 0xffffffffu);
+	struct walk_pos w;
+	uint64_t *ent_pos = NULL;
+	size_t ent_cap = 0;
 	int rc = 0;
 
-	for (; shard < MC_NSHARDS && !rc; shard++, skip = 0) {
+	if (*cursor == UINT64_MAX)
+		return 0; /* the end, from an earlier call */
+	cur_unpack(*cursor, &w);
+	for (; w.shard < MC_NSHARDS && !rc;) {
+		bool end;
 		size_t off = 0;
 
-		shard_snapshot(&s->shards[shard], &k);
+		batch_copy(&s->shards[w.shard], &w, &k, &ent_pos, &ent_cap,
+			   &end);
 		for (size_t i = 0; i < k.n; i++) {
 			struct snap_ent e;
 
 			memcpy(&e, k.buf + off, sizeof(e));
-			if (i >= skip && (rc = cb(k.buf + off + sizeof(e),
-						  e.klen, e.size, arg))) {
-				*cursor = (uint64_t)shard << 32 | i;
+			rc = cb(k.buf + off + sizeof(e), e.klen, e.size, arg);
+			if (rc) {
+				/* resume with this key */
+				w.v = ent_pos[i] >> CUR_POS_BITS;
+				w.pos = (unsigned)(ent_pos[i] & 0xffff);
+				*cursor = cur_pack(&w);
 				break;
 			}
 			off += (sizeof(e) + e.klen + 8) & ~(size_t)7;
 		}
+		if (!rc && end) {
+			w.shard++;
+			w.v = 0;
+			w.pos = 0;
+			w.lg = 0;
+		}
 	}
 	if (!rc)
-		*cursor = (uint64_t)MC_NSHARDS << 32;
+		*cursor = UINT64_MAX;
 	free(k.buf);
+	free(ent_pos);
 	return rc;
 }
 

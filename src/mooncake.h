@@ -754,8 +754,11 @@ int mc_key_foreach(struct mc_store *s,
  * at *cursor (0 = the beginning) and calls @cb per key. A non-zero return
  * from @cb means "this key was not taken, stop": *cursor is left pointing
  * at it, so the next call starts with it. Returns 1 when stopped early,
- * 0 at the end of the store. Keys added or removed between calls may be
- * missed or seen again.
+ * 0 at the end of the store. Keys added or removed between calls may or
+ * may not be seen; a key present throughout is seen, and twice only when
+ * the call stopped in its hash chain and its shard grew before the next
+ * call. A call copies only the keys it goes through (a few hundred at a
+ * time), however large the store.
  */
 int mc_key_walk(struct mc_store *s, uint64_t *cursor,
 		int (*cb)(const void *key, size_t klen, uint64_t size,
