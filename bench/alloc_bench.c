@@ -3,7 +3,7 @@
  * nanoseconds per get, put and find at a steady ~90% fill, and the
  * metadata it costs per live block.
  *
- *	cc -O2 -Isrc bench/alloc_bench.c src/alloc.c -o bench/alloc_bench
+ *	cc -O2 -I. -Isrc bench/alloc_bench.c src/alloc.c -o bench/alloc_bench
  *	./bench/alloc_bench [ops]
  */
 #include "autoconfig.h"
@@ -90,8 +90,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("alloc_bench: %" PRIu64 " ops, %" PRIu64 " live blocks, "
-	       "used %.1f%%\n", ops, n,
-	       100.0 * (double)mc_alloc_used(a) / (double)size);
+	       "used %.1f%%\n",
+	       ops, n, 100.0 * (double)mc_alloc_used(a) / (double)size);
 	printf("get  %.0f ns/op (%" PRIu64 " calls, %" PRIu64 " failed)\n",
 	       gets ? t_get / (double)gets : 0, gets, fails);
 	printf("put  %.0f ns/op (%" PRIu64 " calls)\n",

@@ -44,13 +44,15 @@ int main(int argc, char **argv)
 			ssize_t r;
 
 			if (fd < 0) {
-				fprintf(stderr, "fsloop: cannot open '%s': %s\n",
+				fprintf(stderr,
+					"fsloop: cannot open '%s': %s\n",
 					argv[1], strerror(errno));
 				return 1;
 			}
 			r = read(fd, buf, sizeof(buf));
 			if (r <= 0) {
-				fprintf(stderr, "fsloop: cannot read '%s': %s\n",
+				fprintf(stderr,
+					"fsloop: cannot read '%s': %s\n",
 					argv[1], r ? strerror(errno) : "empty");
 				return 1;
 			}

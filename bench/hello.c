@@ -22,19 +22,17 @@
 
 #include <civetweb.h>
 
-
 enum mode { ONE, TWO, BIG_BODY };
 
 static enum mode mode;
-static char *big;            /* head + body of the 1 MiB response */
+static char *big; /* head + body of the 1 MiB response */
 static size_t big_len;
 static volatile sig_atomic_t stop;
 
-static const char head_small[] =
-	"HTTP/1.1 200 OK\r\n"
-	"Content-Type: text/plain\r\n"
-	"Content-Length: 6\r\n"
-	"\r\n";
+static const char head_small[] = "HTTP/1.1 200 OK\r\n"
+				 "Content-Type: text/plain\r\n"
+				 "Content-Length: 6\r\n"
+				 "\r\n";
 static const char body_small[] = "hello\n";
 
 static int begin_request(struct mg_connection *c)
@@ -73,13 +71,20 @@ int main(int argc, char **argv)
 	char ports[64];
 	sigset_t set, old;
 	const char *opts[] = {
-		"listening_ports", ports,
-		"num_threads", "64",
-		"enable_keep_alive", "yes",
-		"keep_alive_timeout_ms", "5000",
-		"request_timeout_ms", "10000",
-		"tcp_nodelay", "1",
-		"connection_queue", "256",
+		"listening_ports",
+		ports,
+		"num_threads",
+		"64",
+		"enable_keep_alive",
+		"yes",
+		"keep_alive_timeout_ms",
+		"5000",
+		"request_timeout_ms",
+		"10000",
+		"tcp_nodelay",
+		"1",
+		"connection_queue",
+		"256",
 		NULL,
 	};
 
@@ -114,14 +119,17 @@ int main(int argc, char **argv)
 		big = malloc(body + 256);
 		if (!big)
 			return 1;
-		n = snprintf(big, 256, "HTTP/1.1 200 OK\r\n"
+		n = snprintf(big, 256,
+			     "HTTP/1.1 200 OK\r\n"
 			     "Content-Type: application/octet-stream\r\n"
-			     "Content-Length: %lu\r\n\r\n", body);
+			     "Content-Length: %lu\r\n\r\n",
+			     body);
 		for (unsigned long i = 0; i < body; i++)
 			big[n + i] = (char)(i * 131);
 		big_len = (size_t)n + body;
 	}
-	snprintf(ports, sizeof(ports), "127.0.0.1:%s", argc > 2 ? argv[2] : "0");
+	snprintf(ports, sizeof(ports), "127.0.0.1:%s",
+		 argc > 2 ? argv[2] : "0");
 	memset(&cb, 0, sizeof(cb));
 	cb.begin_request = begin_request;
 	/* Blocked here, so civetweb's threads inherit the mask and only

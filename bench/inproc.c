@@ -38,12 +38,12 @@
 #include "log.h"
 #include "mooncake.h"
 
-#define VSIZE 4096u
-#define KLEN 11u                 /* "key-%07u" */
-#define DRAM_KEYS 200000u        /* 800 MiB of values: well past the caches */
-#define HOT_KEYS 2048u           /* 8 MiB of values: inside the 32 MiB L3 */
-#define MEM_KEYS 1000000u
-#define ROUNDS 3
+#define VSIZE	  4096u
+#define KLEN	  11u	  /* "key-%07u" */
+#define DRAM_KEYS 200000u /* 800 MiB of values: well past the caches */
+#define HOT_KEYS  2048u	  /* 8 MiB of values: inside the 32 MiB L3 */
+#define MEM_KEYS  1000000u
+#define ROUNDS	  3
 
 static double secs_per_figure = 1.5;
 
@@ -83,7 +83,7 @@ static uint64_t rss_bytes(void)
 
 static char (*make_keys(unsigned n))[16]
 {
-	char (*k)[16] = malloc((size_t)n * sizeof(*k));
+	char(*k)[16] = malloc((size_t)n * sizeof(*k));
 
 	if (!k)
 		die("keys", ENOMEM);
@@ -104,14 +104,14 @@ static struct mc_store *store_with_segment(uint64_t seg_size, void **base)
 {
 	struct mc_store_opts o;
 	struct mc_store *s;
-	struct mc_mount_req req = { .size = seg_size };
+	struct mc_mount_req req = {.size = seg_size};
 	struct mc_mount_result res;
 	struct mc_seg_info info;
 	int rc;
 
 	mc_store_opts_default(&o);
-	o.manual_tick = true;           /* no reaper thread in the figures */
-	o.max_segment_size = seg_size;  /* one segment */
+	o.manual_tick = true;	       /* no reaper thread in the figures */
+	o.max_segment_size = seg_size; /* one segment */
 	o.hostname = "bench";
 	s = mc_store_new(&o, NULL);
 	if (!s)
@@ -131,7 +131,8 @@ static struct mc_store *store_with_segment(uint64_t seg_size, void **base)
 	return s;
 }
 
-/* ------------------------------------------------ the ceiling: a plain table */
+/* ------------------------------------------------ the ceiling: a plain table
+ */
 
 struct slot {
 	const char *key;
@@ -207,7 +208,7 @@ struct worker {
 	struct mc_store *s;
 	struct table *t;
 	char (*keys)[16];
-	unsigned lo, n;          /* this worker's keys: [lo, lo + n) */
+	unsigned lo, n; /* this worker's keys: [lo, lo + n) */
 	uint64_t seed;
 	pthread_barrier_t *go;
 	double secs;
@@ -251,13 +252,15 @@ static void *work(void *arg)
 					break;
 				}
 				sz = mc_ref_size(r);
-				memcpy(buf, mc_ref_data(r), sz < VSIZE ? sz : VSIZE);
+				memcpy(buf, mc_ref_data(r),
+				       sz < VSIZE ? sz : VSIZE);
 				mc_ref_release(r);
 				bad += memcmp(buf, &i, 8) != 0;
 				break;
 			case OP_PUT:
 				memcpy(buf, &i, 8);
-				bad += mc_put(w->s, k, KLEN, buf, VSIZE, NULL) < 0;
+				bad += mc_put(w->s, k, KLEN, buf, VSIZE, NULL) <
+				       0;
 				break;
 			case OP_STAT:
 				bad += mc_stat(w->s, k, KLEN, &sz) < 0 ||
@@ -308,17 +311,23 @@ static double run(enum op op, unsigned nth, double secs, struct mc_store *s,
 
 	pthread_barrier_init(&go, NULL, nth);
 	for (unsigned i = 0; i < nth; i++) {
-		w[i] = (struct worker){ .op = op, .s = s, .t = t, .keys = keys,
-					.lo = i * (nkeys / nth), .n = nkeys / nth,
-					.seed = 0x2545f4914f6cdd1dull * (i + 1),
-					.go = &go, .secs = secs };
+		w[i] = (struct worker){.op = op,
+				       .s = s,
+				       .t = t,
+				       .keys = keys,
+				       .lo = i * (nkeys / nth),
+				       .n = nkeys / nth,
+				       .seed = 0x2545f4914f6cdd1dull * (i + 1),
+				       .go = &go,
+				       .secs = secs};
 		if (pthread_create(&w[i].th, NULL, work, &w[i]))
 			die("pthread_create", EAGAIN);
 	}
 	for (unsigned i = 0; i < nth; i++) {
 		pthread_join(w[i].th, NULL);
 		if (w[i].bad) {
-			fprintf(stderr, "inproc: %lu of %lu operations failed "
+			fprintf(stderr,
+				"inproc: %lu of %lu operations failed "
 				"or read wrong bytes\n",
 				(unsigned long)w[i].bad,
 				(unsigned long)w[i].ops);
@@ -332,24 +341,25 @@ static double run(enum op op, unsigned nth, double secs, struct mc_store *s,
 
 static void speed(unsigned nkeys)
 {
-	char (*keys)[16] = make_keys(nkeys);
+	char(*keys)[16] = make_keys(nkeys);
 	unsigned char *v = malloc(VSIZE);
 	void *base;
 	struct mc_store *s = store_with_segment(
 		((uint64_t)nkeys * VSIZE * 5 / 2 + (16u << 20) - 1) &
-		~((16ull << 20) - 1), &base);
+			~((16ull << 20) - 1),
+		&base);
 	struct table t;
 	static const struct {
 		enum op op, ref;
 		const char *name, *refname, *kind;
-		double target;     /* per thread */
+		double target; /* per thread */
 	} figs[] = {
-		{ OP_GET, OP_TGET, "get 4KiB (mc_get+copy+release)",
-		  "plain table lookup+copy", "ge", 1.5e6 },
-		{ OP_PUT, OP_TPUT, "put 4KiB overwrite (mc_put)",
-		  "plain table lookup+copy in", "ge", 0.5e6 },
-		{ OP_STAT, OP_TFIND, "lookup (mc_stat)",
-		  "plain table lookup", "info", 0 },
+		{OP_GET, OP_TGET, "get 4KiB (mc_get+copy+release)",
+		 "plain table lookup+copy", "ge", 1.5e6},
+		{OP_PUT, OP_TPUT, "put 4KiB overwrite (mc_put)",
+		 "plain table lookup+copy in", "ge", 0.5e6},
+		{OP_STAT, OP_TFIND, "lookup (mc_stat)", "plain table lookup",
+		 "info", 0},
 	};
 	char name[128], refname[128];
 
@@ -374,18 +384,22 @@ static void speed(unsigned nkeys)
 			 * a ratio.
 			 */
 			for (unsigned r = 0; r < ROUNDS; r++) {
-				x = run(figs[f].op, nth, secs_per_figure / ROUNDS,
-					s, NULL, keys, nkeys);
+				x = run(figs[f].op, nth,
+					secs_per_figure / ROUNDS, s, NULL, keys,
+					nkeys);
 				a = x > a ? x : a;
-				x = run(figs[f].ref, nth, secs_per_figure / ROUNDS,
-					NULL, &t, keys, nkeys);
+				x = run(figs[f].ref, nth,
+					secs_per_figure / ROUNDS, NULL, &t,
+					keys, nkeys);
 				b = x > b ? x : b;
 			}
 
-			snprintf(name, sizeof(name), "inproc %s, %u keys, "
-				 "%u thread%s, per thread", figs[f].name, nkeys,
-				 nth, nth > 1 ? "s" : "");
-			snprintf(refname, sizeof(refname), "%s", figs[f].refname);
+			snprintf(name, sizeof(name),
+				 "inproc %s, %u keys, "
+				 "%u thread%s, per thread",
+				 figs[f].name, nkeys, nth, nth > 1 ? "s" : "");
+			snprintf(refname, sizeof(refname), "%s",
+				 figs[f].refname);
 			row(name, a / nth, "ops/s", refname, b / nth,
 			    figs[f].kind, figs[f].target);
 		}
@@ -404,7 +418,7 @@ static void speed(unsigned nkeys)
  */
 static void memory(unsigned vsize)
 {
-	char (*keys)[16] = make_keys(MEM_KEYS);
+	char(*keys)[16] = make_keys(MEM_KEYS);
 	unsigned char *v = malloc(vsize);
 	/* The values at 80% of the segment: below the eviction watermark. */
 	uint64_t seg = ((uint64_t)MEM_KEYS * vsize * 5 / 4 + (16u << 20) - 1) &
@@ -435,14 +449,17 @@ static void memory(unsigned vsize)
 			(unsigned long)u.keys, MEM_KEYS);
 		exit(1);
 	}
-	per = ((double)r1 - (double)r0 -
-	       (double)MEM_KEYS * (KLEN + vsize)) / MEM_KEYS;
-	snprintf(name, sizeof(name), "inproc memory, 1M objects of %u B "
-		 "(RSS +%.1f B each), bytes/object beyond key+value", vsize,
-		 ((double)r1 - (double)r0) / MEM_KEYS);
+	per = ((double)r1 - (double)r0 - (double)MEM_KEYS * (KLEN + vsize)) /
+	      MEM_KEYS;
+	snprintf(name, sizeof(name),
+		 "inproc memory, 1M objects of %u B "
+		 "(RSS +%.1f B each), bytes/object beyond key+value",
+		 vsize, ((double)r1 - (double)r0) / MEM_KEYS);
 	row(name, per, "B", "-", 0, "le", 128);
-	snprintf(name, sizeof(name), "inproc put %u B first fill "
-		 "(page faults included), 1 thread", vsize);
+	snprintf(name, sizeof(name),
+		 "inproc put %u B first fill "
+		 "(page faults included), 1 thread",
+		 vsize);
 	row(name, MEM_KEYS / (t1 - t0), "ops/s", "-", 0, "info", 0);
 	mc_store_free(s);
 	free(keys);

@@ -34,7 +34,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define IO_MAX (1u << 20)
+#define IO_MAX	   (1u << 20)
 #define ENTRY_SIZE 16
 
 static char *big;
@@ -90,8 +90,7 @@ static int m_open(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
-static int slice(char *buf, size_t size, off_t off, const char *src,
-		 size_t len)
+static int slice(char *buf, size_t size, off_t off, const char *src, size_t len)
 {
 	if ((size_t)off >= len)
 		return 0;
@@ -179,7 +178,7 @@ int main(int argc, char **argv)
 	}
 	if (argc < 2 || argc > 4) {
 		fprintf(stderr, "usage: memfs [-s] MOUNTPOINT [BIG_BYTES "
-			"[DIR_ENTRIES]]\n");
+				"[DIR_ENTRIES]]\n");
 		return 2;
 	}
 	if (argc > 2)
@@ -191,8 +190,10 @@ int main(int argc, char **argv)
 		return 1;
 	for (size_t i = 0; i < big_len; i++)
 		big[i] = (char)(i * 131);
-	snprintf(opts, sizeof(opts), "fsname=memfs,default_permissions,"
-		 "auto_unmount,max_read=%u", IO_MAX);
+	snprintf(opts, sizeof(opts),
+		 "fsname=memfs,default_permissions,"
+		 "auto_unmount,max_read=%u",
+		 IO_MAX);
 	if (fuse_opt_add_arg(&args, "memfs") || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, opts))
 		return 1;

@@ -4,7 +4,8 @@
 #
 #   bash bench/run.sh [SECTION...]     (make bench runs them all)
 #
-# Sections: inproc (the core in process), http (the web door against a
+# Sections: inproc (the core in process), page (the status page's render
+# time with 1,000 segments and 10^6 keys), http (the web door against a
 # civetweb hello and redis-server), fs (the FUSE tree against a plain
 # in-memory FUSE file system), xfer (the transfer port against a loopback
 # TCP stream). It builds nothing: `make bench` builds the programs first.
@@ -226,15 +227,28 @@ min() {
 
 # ----------------------------------------------------------------- inproc
 
-run_inproc() {
-	section "inproc: the core in process"
-	if ! "$BIN/inproc" >"$TMP/inproc.out" 2>"$TMP/inproc.err"; then
-		skip "inproc" "inproc failed: $(head -c 200 "$TMP/inproc.err")"
+# bench_lines NAME: runs $BIN/NAME, a program that prints its own
+# figures as BENCH|... lines, and makes a row of each.
+bench_lines() {
+	if ! "$BIN/$1" >"$TMP/$1.out" 2>"$TMP/$1.err"; then
+		skip "$1" "$1 failed: $(head -c 200 "$TMP/$1.err")"
 		return
 	fi
-	sed -n 's/^BENCH|//p' "$TMP/inproc.out" | while IFS='|' read -r f v u r rv k t; do
+	sed -n 's/^BENCH|//p' "$TMP/$1.out" | while IFS='|' read -r f v u r rv k t; do
 		row "$f" "$v" "$u" "$r" "$rv" "$k" "$t"
 	done
+}
+
+run_inproc() {
+	section "inproc: the core in process"
+	bench_lines inproc
+}
+
+# ------------------------------------------------------------------- page
+
+run_page() {
+	section "page: the status page with 1,000 segments, 10 and 10^6 keys"
+	bench_lines page
 }
 
 # ------------------------------------------------------------------- http
@@ -551,11 +565,11 @@ table() {
 # ------------------------------------------------------------------- main
 
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(inproc http fs xfer)
+[ ${#sections[@]} -eq 0 ] && sections=(inproc page http fs xfer)
 for s in "${sections[@]}"; do
 	case $s in
-	inproc | http | fs | xfer) ;;
-	*) say "run.sh: unknown section '$s' (inproc http fs xfer)"; exit 2 ;;
+	inproc | page | http | fs | xfer) ;;
+	*) say "run.sh: unknown section '$s' (inproc page http fs xfer)"; exit 2 ;;
 	esac
 done
 for t in wrk curl; do

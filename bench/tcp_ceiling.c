@@ -1,7 +1,7 @@
 /*
  * tcp_ceiling.c - the loopback TCP ceiling, and a client for the transfer
  * port that reads at buffer addresses the way Mooncake's TCP transport
- * does (CONTRACT section 6).
+ * does (mooncake-transfer(7)).
  *
  *   tcp_ceiling stream [SECONDS]
  *       a server and a client thread in this process, one loopback
@@ -41,9 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHUNK (1u << 20)
+#define CHUNK	     (1u << 20)
 #define STATUS_MAGIC 0x4D435456ull
-#define MAX_CONNS 64
+#define MAX_CONNS    64
 
 static double now_s(void)
 {
@@ -101,9 +101,9 @@ static void *sink_main(void *arg)
 
 static int stream(double secs)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
-	struct sink k = { 0 };
+	struct sink k = {0};
 	pthread_t th;
 	char *buf = malloc(CHUNK);
 	double t0, t1;
@@ -147,9 +147,9 @@ static int stream(double secs)
  */
 struct conn {
 	int fd;
-	uint64_t got;            /* bytes of the current answer received */
+	uint64_t got; /* bytes of the current answer received */
 	uint64_t ops;
-	unsigned char *buf;      /* status frame (v2), then the data */
+	unsigned char *buf; /* status frame (v2), then the data */
 };
 
 static uint64_t at, size, answer;
@@ -168,9 +168,10 @@ static const char *check(const struct conn *c)
 		if (st != STATUS_MAGIC << 32)
 			return "no ok status frame (v2)";
 	}
-	if (want && (c->ops == 0 ? memcmp(d, want, size) :
-		     memcmp(d, want, k) ||
-		     memcmp(d + size - k, want + size - k, k)))
+	if (want &&
+	    (c->ops == 0 ? memcmp(d, want, size)
+			 : memcmp(d, want, k) ||
+				   memcmp(d + size - k, want + size - k, k)))
 		return "read bytes differ from the value";
 	return NULL;
 }
@@ -195,7 +196,9 @@ static bool loopback(const struct addrinfo *ai)
 {
 	if (ai->ai_family == AF_INET)
 		return ntohl(((struct sockaddr_in *)ai->ai_addr)
-				     ->sin_addr.s_addr) >> 24 == 127;
+				     ->sin_addr.s_addr) >>
+			       24 ==
+		       127;
 	return ai->ai_family == AF_INET6 &&
 	       IN6_IS_ADDR_LOOPBACK(
 		       &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
@@ -205,7 +208,7 @@ static int reads(int argc, char **argv)
 {
 	struct conn c[MAX_CONNS];
 	struct epoll_event ev[MAX_CONNS];
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
 	unsigned conns;
 	uint64_t ops = 0;
 	double secs, t0, t1;
@@ -243,14 +246,15 @@ static int reads(int argc, char **argv)
 	if (ep < 0)
 		die("epoll_create1");
 	for (unsigned i = 0; i < conns; i++) {
-		struct epoll_event e = { .events = EPOLLIN, .data.u32 = i };
+		struct epoll_event e = {.events = EPOLLIN, .data.u32 = i};
 
-		c[i] = (struct conn){ .buf = malloc(answer) };
+		c[i] = (struct conn){.buf = malloc(answer)};
 		c[i].fd = socket(ai->ai_family, SOCK_STREAM, 0);
 		if (!c[i].buf || c[i].fd < 0 ||
 		    connect(c[i].fd, ai->ai_addr, ai->ai_addrlen))
 			die("connect");
-		setsockopt(c[i].fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		setsockopt(c[i].fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			   sizeof(one));
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, c[i].fd, &e))
 			die("epoll_ctl");
 	}
@@ -282,7 +286,8 @@ static int reads(int argc, char **argv)
 			if (r < 0 && (errno == EAGAIN || errno == EINTR))
 				continue;
 			if (r <= 0) {
-				fprintf(stderr, "tcp_ceiling: connection %u "
+				fprintf(stderr,
+					"tcp_ceiling: connection %u "
 					"closed by the server\n",
 					ev[j].data.u32);
 				return 1;
@@ -323,9 +328,9 @@ static int reads(int argc, char **argv)
  */
 static _Noreturn void serve(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
-	struct epoll_event ev[64], e = { .events = EPOLLIN, .data.fd = -1 };
+	struct epoll_event ev[64], e = {.events = EPOLLIN, .data.fd = -1};
 	static unsigned char got[1024][24];
 	static unsigned gotn[1024];
 	char *data = malloc(CHUNK);
@@ -395,7 +400,8 @@ int main(int argc, char **argv)
 	else if (argc == 2 && !strcmp(argv[1], "serve"))
 		serve();
 	if (rc < 0) {
-		fprintf(stderr, "usage: tcp_ceiling stream [SECONDS]\n"
+		fprintf(stderr,
+			"usage: tcp_ceiling stream [SECONDS]\n"
 			"       tcp_ceiling serve\n"
 			"       tcp_ceiling read HOST PORT ADDR SIZE CONNS "
 			"SECONDS [v2] [CHECKFILE]\n");

@@ -28,83 +28,84 @@
 #define CONFIG_FILE_MAX (1u << 20)
 
 enum kind {
-	K_PORT,         /* unsigned 0..65535 */
-	K_STR,          /* char *, any text (may be empty) */
-	K_PATH,         /* char *, not empty */
-	K_NAME,         /* char *, a segment/host name */
+	K_PORT, /* unsigned 0..65535 */
+	K_STR,	/* char *, any text (may be empty) */
+	K_PATH, /* char *, not empty */
+	K_NAME, /* char *, a segment/host name */
 	K_BOOL,
-	K_SIZE,         /* uint64_t SIZE >= min */
-	K_MS,           /* uint64_t milliseconds > 0 */
-	K_WATERMARK,    /* double in (0,1] */
-	K_RATIO,        /* double in [0,1] */
-	K_REPLICAS,     /* unsigned 1..MC_REPLICA_MAX */
-	K_PROTOCOL,     /* char *, "tcp" | "rdma" */
-	K_LOGLEVEL,     /* int, enum mc_log_level */
-	K_UNUSED,       /* upstream cluster key: accepted, ignored */
+	K_SIZE,	     /* uint64_t SIZE >= min */
+	K_MS,	     /* uint64_t milliseconds > 0 */
+	K_WATERMARK, /* double in (0,1] */
+	K_RATIO,     /* double in [0,1] */
+	K_REPLICAS,  /* unsigned 1..MC_REPLICA_MAX */
+	K_PROTOCOL,  /* char *, "tcp" | "rdma" */
+	K_LOGLEVEL,  /* int, enum mc_log_level */
+	K_UNUSED,    /* upstream cluster key: accepted, ignored */
 };
 
 struct key {
-	const char *key;        /* config-file and -D name */
-	const char *opt;        /* long option, NULL: config file only */
-	const char *flag;       /* value of an option without argument */
-	const char *arg;        /* the argument's name in --help */
+	const char *key;  /* config-file and -D name */
+	const char *opt;  /* long option, NULL: config file only */
+	const char *flag; /* value of an option without argument */
+	const char *arg;  /* the argument's name in --help */
 	enum kind kind;
 	size_t off;
-	uint64_t min;           /* K_SIZE: smallest accepted */
+	uint64_t min; /* K_SIZE: smallest accepted */
 	const char *help;
 };
 
 #define OFF(f) offsetof(struct mc_config, f)
 
 static const struct key keys[] = {
-	{ "http_port", "port", NULL, "N", K_PORT, OFF(http_port), 0,
-	  "HTTP port, 0 = the kernel picks (default 8080)" },
-	{ "http_host", "host", NULL, "ADDR", K_PATH, OFF(http_host), 0,
-	  "HTTP bind address (default 127.0.0.1)" },
-	{ "mountpoint", "mountpoint", NULL, "DIR", K_PATH, OFF(mountpoint), 0,
-	  "FUSE mount point, created if missing (default /mnt/mooncake)" },
-	{ "enable_fuse", "no-fuse", "false", NULL, K_BOOL, OFF(enable_fuse), 0,
-	  "run without the control filesystem" },
-	{ "local_hostname", "hostname", NULL, "NAME", K_NAME, OFF(hostname), 0,
-	  "segment name and endpoint host (default localhost)" },
-	{ "global_segment_size", "segment-size", NULL, "SIZE", K_SIZE,
-	  OFF(segment_size), 0,
-	  "memory mounted at start-up, 0 = none (default 3355443200)" },
-	{ "protocol", "protocol", NULL, "P", K_PROTOCOL, OFF(protocol), 0,
-	  "tcp or rdma (default tcp)" },
-	{ "device_name", "device", NULL, "NAME", K_STR, OFF(device), 0,
-	  "RDMA device(s) (default: none)" },
-	{ "transfer_port", "transfer-port", NULL, "N", K_PORT,
-	  OFF(transfer_port), 0, "TCP transfer port, 0 = the kernel picks "
-	  "(default 0)" },
-	{ "max_segment_size", "max-segment-size", NULL, "SIZE", K_SIZE,
-	  OFF(max_segment_size), MC_ALLOC_ALIGN,
-	  "larger mounts are split, at least 16M (default 1T)" },
-	{ "replica_num", "replicas", NULL, "N", K_REPLICAS, OFF(replicas), 0,
-	  "memory replicas per object, 1..8 (default 1)" },
-	{ "default_kv_lease_ttl", "lease-ttl", NULL, "MS", K_MS,
-	  OFF(lease_ttl_ms), 0, "read lease of /query_key (default 10000)" },
-	{ "eviction_high_watermark_ratio", "eviction-high-watermark", NULL,
-	  "R", K_WATERMARK, OFF(high_watermark), 0,
-	  "evict above this used/capacity, (0,1] (default 0.95)" },
-	{ "eviction_ratio", "eviction-ratio", NULL, "R", K_RATIO,
-	  OFF(evict_ratio), 0,
-	  "evict down to the watermark minus this, [0,1] (default 0.05)" },
-	{ "max_body_size", "max-body", NULL, "SIZE", K_SIZE, OFF(max_body), 1,
-	  "largest request body or value (default 100M)" },
-	{ "auth_token_file", "auth-token-file", NULL, "FILE", K_PATH,
-	  OFF(auth_token_file), 0,
-	  "mutating HTTP requests need this bearer token (default: none)" },
-	{ "allow_other", "allow-other", "true", NULL, K_BOOL, OFF(allow_other),
-	  0, "let other users see the FUSE tree" },
-	{ "put_start_timeout", "put-timeout", NULL, "MS", K_MS,
-	  OFF(put_timeout_ms), 0,
-	  "unfinished two-phase puts revoked after (default 30000)" },
-	{ "log_level", "log-level", NULL, "L", K_LOGLEVEL, OFF(log_level), 0,
-	  "error, warn, info or debug (default info)" },
-	{ "metadata_server", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL },
-	{ "master_server_address", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL },
-	{ "local_buffer_size", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL },
+	{"http_port", "port", NULL, "N", K_PORT, OFF(http_port), 0,
+	 "HTTP port, 0 = the kernel picks (default 8080)"},
+	{"http_host", "host", NULL, "ADDR", K_PATH, OFF(http_host), 0,
+	 "HTTP bind address (default 127.0.0.1)"},
+	{"mountpoint", "mountpoint", NULL, "DIR", K_PATH, OFF(mountpoint), 0,
+	 "FUSE mount point, created if missing (default /mnt/mooncake)"},
+	{"enable_fuse", "no-fuse", "false", NULL, K_BOOL, OFF(enable_fuse), 0,
+	 "run without the control filesystem"},
+	{"local_hostname", "hostname", NULL, "NAME", K_NAME, OFF(hostname), 0,
+	 "segment name and endpoint host (default localhost)"},
+	{"global_segment_size", "segment-size", NULL, "SIZE", K_SIZE,
+	 OFF(segment_size), 0,
+	 "memory mounted at start-up, 0 = none (default 3355443200)"},
+	{"protocol", "protocol", NULL, "P", K_PROTOCOL, OFF(protocol), 0,
+	 "tcp or rdma (default tcp)"},
+	{"device_name", "device", NULL, "NAME", K_STR, OFF(device), 0,
+	 "RDMA device(s) (default: none)"},
+	{"transfer_port", "transfer-port", NULL, "N", K_PORT,
+	 OFF(transfer_port), 0,
+	 "TCP transfer port, 0 = the kernel picks "
+	 "(default 0)"},
+	{"max_segment_size", "max-segment-size", NULL, "SIZE", K_SIZE,
+	 OFF(max_segment_size), MC_ALLOC_ALIGN,
+	 "larger mounts are split, at least 16M (default 1T)"},
+	{"replica_num", "replicas", NULL, "N", K_REPLICAS, OFF(replicas), 0,
+	 "memory replicas per object, 1..8 (default 1)"},
+	{"default_kv_lease_ttl", "lease-ttl", NULL, "MS", K_MS,
+	 OFF(lease_ttl_ms), 0, "read lease of /query_key (default 10000)"},
+	{"eviction_high_watermark_ratio", "eviction-high-watermark", NULL, "R",
+	 K_WATERMARK, OFF(high_watermark), 0,
+	 "evict above this used/capacity, (0,1] (default 0.95)"},
+	{"eviction_ratio", "eviction-ratio", NULL, "R", K_RATIO,
+	 OFF(evict_ratio), 0,
+	 "evict down to the watermark minus this, [0,1] (default 0.05)"},
+	{"max_body_size", "max-body", NULL, "SIZE", K_SIZE, OFF(max_body), 1,
+	 "largest request body or value (default 100M)"},
+	{"auth_token_file", "auth-token-file", NULL, "FILE", K_PATH,
+	 OFF(auth_token_file), 0,
+	 "mutating HTTP requests need this bearer token (default: none)"},
+	{"allow_other", "allow-other", "true", NULL, K_BOOL, OFF(allow_other),
+	 0, "let other users see the FUSE tree"},
+	{"put_start_timeout", "put-timeout", NULL, "MS", K_MS,
+	 OFF(put_timeout_ms), 0,
+	 "unfinished two-phase puts revoked after (default 30000)"},
+	{"log_level", "log-level", NULL, "L", K_LOGLEVEL, OFF(log_level), 0,
+	 "error, warn, info or debug (default info)"},
+	{"metadata_server", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
+	{"master_server_address", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
+	{"local_buffer_size", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -209,8 +210,8 @@ static int invalid(struct mc_err *err, const char *label, const char *value,
 
 static int parse_bool(const char *v, bool *out)
 {
-	static const char *const yes[] = { "true", "1", "yes" };
-	static const char *const no[] = { "false", "0", "no" };
+	static const char *const yes[] = {"true", "1", "yes"};
+	static const char *const no[] = {"false", "0", "no"};
 
 	for (size_t i = 0; i < 3; i++) {
 		if (!strcasecmp(v, yes[i])) {
@@ -329,8 +330,8 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 		if (mc_u64_parse(v, &u) || u < 1 || u > MC_REPLICA_MAX) {
 			char why[64];
 
-			snprintf(why, sizeof(why), "not a replica count (1..%d)",
-				 MC_REPLICA_MAX);
+			snprintf(why, sizeof(why),
+				 "not a replica count (1..%d)", MC_REPLICA_MAX);
 			return invalid(err, label, v, why);
 		}
 		*(unsigned *)p = (unsigned)u;
@@ -367,6 +368,62 @@ int mc_config_set(struct mc_config *c, const char *key, const char *value,
 		return -EINVAL;
 	}
 	return key_set(c, k, value, key, err);
+}
+
+/* The value of @k in @c as text, for messages. */
+static const char *key_text(const struct mc_config *c, const struct key *k,
+			    char *buf, size_t len)
+{
+	const void *p = (const char *)c + k->off;
+
+	switch (k->kind) {
+	case K_PORT:
+	case K_REPLICAS:
+		snprintf(buf, len, "%u", *(const unsigned *)p);
+		break;
+	case K_SIZE:
+	case K_MS:
+		snprintf(buf, len, "%llu",
+			 (unsigned long long)*(const uint64_t *)p);
+		break;
+	case K_WATERMARK:
+	case K_RATIO:
+		snprintf(buf, len, "%g", *(const double *)p);
+		break;
+	case K_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");
+		break;
+	case K_LOGLEVEL:
+		snprintf(buf, len, "%s", mc_log_level_name(*(const int *)p));
+		break;
+	case K_UNUSED:
+		buf[0] = '\0';
+		break;
+	default: {
+		const char *v = *(char *const *)p;
+
+		snprintf(buf, len, "%s", v ? v : "(none)");
+		break;
+	}
+	}
+	return buf;
+}
+
+void mc_config_diff(const struct mc_config *a, const struct mc_config *b,
+		    void (*cb)(const char *key, const char *from,
+			       const char *to, void *arg),
+		    void *arg)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		char va[300], vb[300];
+
+		if (keys[i].kind == K_UNUSED)
+			continue;
+		key_text(a, &keys[i], va, sizeof(va));
+		key_text(b, &keys[i], vb, sizeof(vb));
+		if (strcmp(va, vb))
+			cb(keys[i].key, va, vb, arg);
+	}
 }
 
 /* ---------------------------------------------------------- config file */
@@ -526,7 +583,8 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 		json_object_put(root);
 		return -EINVAL;
 	}
-	json_object_object_foreach(root, name, val) {
+	json_object_object_foreach(root, name, val)
+	{
 		const struct key *k = key_find(name);
 
 		if (!k) {
@@ -544,7 +602,8 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 		if (k->kind == K_UNUSED && warn)
 			fprintf(warn,
 				"mooncaked: warning: config key '%s' is unused "
-				"(single-node daemon)\n", k->key);
+				"(single-node daemon)\n",
+				k->key);
 	}
 	json_object_put(root);
 	return r;
@@ -601,25 +660,24 @@ enum {
 	OPT_CONFIG = 256,
 	OPT_HELP,
 	OPT_VERSION,
-	OPT_KEY,        /* + index into keys[] */
+	OPT_KEY, /* + index into keys[] */
 };
 
 static void build_longopts(struct option *lo)
 {
 	size_t n = 0;
 
-	lo[n++] = (struct option){ "config", required_argument, NULL,
-				   OPT_CONFIG };
-	lo[n++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
-	lo[n++] = (struct option){ "version", no_argument, NULL, OPT_VERSION };
+	lo[n++] =
+		(struct option){"config", required_argument, NULL, OPT_CONFIG};
+	lo[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
+	lo[n++] = (struct option){"version", no_argument, NULL, OPT_VERSION};
 	for (size_t i = 0; i < NKEYS; i++)
 		if (keys[i].opt)
 			lo[n++] = (struct option){
 				keys[i].opt,
 				keys[i].flag ? no_argument : required_argument,
-				NULL, OPT_KEY + (int)i
-			};
-	lo[n] = (struct option){ NULL, 0, NULL, 0 };
+				NULL, OPT_KEY + (int)i};
+	lo[n] = (struct option){NULL, 0, NULL, 0};
 }
 
 static void mc_config_usage(FILE *out)
@@ -705,12 +763,13 @@ static int apply_define(struct mc_config *c, const char *arg, FILE *errout)
 	if (mc_config_key_unused(key) && errout)
 		fprintf(errout,
 			"mooncaked: warning: config key '%s' is unused "
-			"(single-node daemon)\n", key);
+			"(single-node daemon)\n",
+			key);
 	return 0;
 }
 
-int mc_config_parse_args(struct mc_config *c, int argc, char **argv,
-			 FILE *out, FILE *errout)
+int mc_config_parse_args(struct mc_config *c, int argc, char **argv, FILE *out,
+			 FILE *errout)
 {
 	static const char optstring[] = ":D:";
 	struct option lo[NKEYS + 4];

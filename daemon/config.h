@@ -1,6 +1,6 @@
 /*
- * config.h - the daemon's configuration: command line (CONTRACT section
- * 1), the JSON config file with the upstream mooncake_config.json keys,
+ * config.h - the daemon's configuration: command line (mooncaked(8),
+ * OPTIONS), the JSON config file with the upstream mooncake_config.json keys,
  * and -D KEY=VALUE overrides.
  *
  * Precedence: defaults < --config FILE < command-line options and -D, in
@@ -18,29 +18,29 @@
 
 struct mc_config {
 	char *config_file;
-	unsigned http_port;             /* 0: kernel picks */
+	unsigned http_port; /* 0: kernel picks */
 	char *http_host;
 	char *mountpoint;
 	bool enable_fuse;
-	char *hostname;                 /* local_hostname */
-	uint64_t segment_size;          /* global_segment_size, 0 = none */
-	char *protocol;                 /* "tcp" | "rdma" */
-	char *device;                   /* device_name */
+	char *hostname;	       /* local_hostname */
+	uint64_t segment_size; /* global_segment_size, 0 = none */
+	char *protocol;	       /* "tcp" | "rdma" */
+	char *device;	       /* device_name */
 	unsigned transfer_port;
 	uint64_t max_segment_size;
-	unsigned replicas;              /* replica_num, 1..MC_REPLICA_MAX */
-	uint64_t lease_ttl_ms;          /* default_kv_lease_ttl */
-	double high_watermark;          /* eviction_high_watermark_ratio, (0,1] */
-	double evict_ratio;             /* eviction_ratio, [0,1] */
-	uint64_t max_body;              /* max_body_size */
+	unsigned replicas;     /* replica_num, 1..MC_REPLICA_MAX */
+	uint64_t lease_ttl_ms; /* default_kv_lease_ttl */
+	double high_watermark; /* eviction_high_watermark_ratio, (0,1] */
+	double evict_ratio;    /* eviction_ratio, [0,1] */
+	uint64_t max_body;     /* max_body_size */
 	char *auth_token_file;
 	bool allow_other;
-	uint64_t put_timeout_ms;        /* put_start_timeout */
-	int log_level;                  /* enum mc_log_level */
+	uint64_t put_timeout_ms; /* put_start_timeout */
+	int log_level;		 /* enum mc_log_level */
 };
 
 /*
- * Fills @c with the defaults (CONTRACT section 1). The strings are
+ * Fills @c with the defaults (mooncaked(8), OPTIONS). The strings are
  * malloc'd copies owned by @c; out of memory at start-up aborts.
  */
 void mc_config_init(struct mc_config *c);
@@ -53,8 +53,8 @@ void mc_config_release(struct mc_config *c);
  * the option or key to @errout (exit 2). Unused upstream cluster keys
  * are reported on @errout as a warning, not an error.
  */
-int mc_config_parse_args(struct mc_config *c, int argc, char **argv,
-			 FILE *out, FILE *errout);
+int mc_config_parse_args(struct mc_config *c, int argc, char **argv, FILE *out,
+			 FILE *errout);
 
 /*
  * Sets one key (a config-file key, e.g. "http_port") from its text form
@@ -87,5 +87,15 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 /* Whether @key is an upstream cluster key this daemon accepts and ignores. */
 bool mc_config_key_unused(const char *key);
 
+/*
+ * Calls @cb for every key whose value differs between @a and @b, in the
+ * order of the key table, with the key and both values as text ("8080",
+ * "debug", "true", "(none)"); the texts live until @cb returns. For a
+ * reload (SIGHUP): what changed, and what cannot.
+ */
+void mc_config_diff(const struct mc_config *a, const struct mc_config *b,
+		    void (*cb)(const char *key, const char *from,
+			       const char *to, void *arg),
+		    void *arg);
 
 #endif

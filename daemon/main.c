@@ -3,9 +3,10 @@
  *
  * It reads the configuration, builds the store, mounts the default
  * segment, opens the transfer port, the HTTP server and the FUSE tree,
- * announces them on stdout, and waits for SIGINT or SIGTERM to take them
- * down in reverse order. Exit status: 0 after a signal, 1 when something
- * could not start, 2 on a bad configuration.
+ * announces them on stdout (and to systemd, when it started us), and
+ * waits for SIGINT or SIGTERM to take them down in reverse order; SIGHUP
+ * re-reads the configuration. Exit status: 0 after a signal, 1 when
+ * something could not start, 2 on a bad configuration.
  */
 #include "autoconfig.h"
 
@@ -16,27 +17,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pthread.h>
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "config.h"
 #include "fs.h"
 #include "log.h"
 #include "mooncake.h"
+#include "page.h"
 #include "web.h"
 #include "xfer.h"
 
-#define EXIT_START 1
+#define EXIT_START  1
 #define EXIT_CONFIG 2
-#define TOKEN_MAX 4096
+#define TOKEN_MAX   4096
 
 /*
  * Reads the bearer token: the file's bytes without surrounding blanks,
  * since editors and `echo` leave a final newline. Returns a malloc'd
- * token or NULL after printing why.
+ * token, or NULL with the reason in @why.
  */
-static char *read_token(const char *path)
+static char *read_token(const char *path, char *why, size_t whylen)
 {
 	char buf[TOKEN_MAX + 2], *start, *end, *tok;
 	ssize_t n;
@@ -45,8 +51,8 @@ static char *read_token(const char *path)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "mooncaked: cannot read auth token file '%s': "
-			"%s\n", path, strerror(errno));
+		snprintf(why, whylen, "cannot read auth token file '%s': %s",
+			 path, strerror(errno));
 		return NULL;
 	}
 	while (len < sizeof(buf) - 1) {
@@ -54,8 +60,9 @@ static char *read_token(const char *path)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fprintf(stderr, "mooncaked: cannot read auth token "
-				"file '%s': %s\n", path, strerror(errno));
+			snprintf(why, whylen,
+				 "cannot read auth token file '%s': %s", path,
+				 strerror(errno));
 			close(fd);
 			return NULL;
 		}
@@ -65,8 +72,9 @@ static char *read_token(const char *path)
 	}
 	close(fd);
 	if (len > TOKEN_MAX) {
-		fprintf(stderr, "mooncaked: auth token file '%s' is larger "
-			"than %d bytes\n", path, TOKEN_MAX);
+		snprintf(why, whylen,
+			 "auth token file '%s' is larger than %d bytes", path,
+			 TOKEN_MAX);
 		return NULL;
 	}
 	buf[len] = '\0';
@@ -80,15 +88,15 @@ static char *read_token(const char *path)
 		end--;
 	*end = '\0';
 	if (start == end || strlen(start) != (size_t)(end - start)) {
-		fprintf(stderr, "mooncaked: auth token file '%s' holds no "
-			"token\n", path);
+		snprintf(why, whylen, "auth token file '%s' holds no token",
+			 path);
 		return NULL;
 	}
 	tok = strdup(start);
 	explicit_bzero(buf, sizeof(buf));
 	if (!tok)
-		fprintf(stderr, "mooncaked: cannot read auth token file '%s': "
-			"%s\n", path, strerror(ENOMEM));
+		snprintf(why, whylen, "cannot read auth token file '%s': %s",
+			 path, strerror(ENOMEM));
 	return tok;
 }
 
@@ -136,13 +144,12 @@ static void block_signals(sigset_t *wait_set)
 	sigemptyset(wait_set);
 	sigaddset(wait_set, SIGINT);
 	sigaddset(wait_set, SIGTERM);
+	sigaddset(wait_set, SIGHUP);
 	/* a peer that goes away must cost a write error, not the process */
 	signal(SIGPIPE, SIG_IGN);
-	/* no configuration to reload: a lost terminal is no reason to stop */
-	signal(SIGHUP, SIG_IGN);
 }
 
-static int wait_for_stop(const sigset_t *set)
+static int wait_for_signal(const sigset_t *set)
 {
 	int sig = 0;
 
@@ -151,12 +158,142 @@ static int wait_for_stop(const sigset_t *set)
 	return sig;
 }
 
+/*
+ * Tells systemd (Type=notify) what the daemon is doing; nothing when
+ * NOTIFY_SOCKET is unset or the daemon was built without libsystemd.
+ */
+static void notify(const char *state)
+{
+#ifdef HAVE_SYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+struct reload {
+	const struct mc_config *old;
+	int refused;
+};
+
+/* mc_config_diff's callback: the keys a running daemon cannot take. */
+static void refuse_change(const char *key, const char *from, const char *to,
+			  void *arg)
+{
+	struct reload *rl = arg;
+
+	if (!strcmp(key, "log_level") || !strcmp(key, "auth_token_file"))
+		return;
+	rl->refused++;
+	mc_warn("daemon: reload: '%s' cannot change while running (%s in "
+		"the file, keeping %s)",
+		key, to, from);
+}
+
+/*
+ * Logs the lines mc_config_parse_args wrote for a person at start-up
+ * ("mooncaked: warning: ...", "mooncaked: invalid ..."), one log line
+ * each; returns the last one (the error, when parsing failed).
+ */
+static const char *log_parse_lines(char *text, char *last, size_t lastlen)
+{
+	char *line, *save = NULL;
+
+	last[0] = '\0';
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "mooncaked: ", 11))
+			line += 11;
+		if (!strncmp(line, "warning: ", 9))
+			mc_warn("config: %s", line + 9);
+		snprintf(last, lastlen, "%s", line);
+	}
+	return last;
+}
+
+/*
+ * SIGHUP: the configuration again, from the same command line (which
+ * reads --config's file first, options override it). The log level and
+ * the auth token take effect at once; any other setting that differs is
+ * reported and keeps its running value (mooncaked(8), SIGNALS). A file
+ * that does not parse, holds a bad value, or a token file that cannot be
+ * read changes nothing, and one line says why.
+ */
+static void reload(int argc, char **argv, struct mc_config *cur, struct web *w,
+		   char **token)
+{
+	struct mc_config nc;
+	struct reload rl = {.old = cur};
+	char *msgs = NULL, last[512], why[512];
+	size_t msglen = 0;
+	char *tok = NULL;
+	FILE *err;
+	int r;
+
+	mc_info("daemon: SIGHUP: re-reading %s",
+		cur->config_file ? cur->config_file : "the command line");
+	mc_config_init(&nc);
+	err = open_memstream(&msgs, &msglen);
+	if (!err)
+		mc_oom();
+	r = mc_config_parse_args(&nc, argc, argv, err, err);
+	fclose(err);
+	log_parse_lines(msgs, last, sizeof(last));
+	free(msgs);
+	if (r) {
+		mc_error("daemon: reload: %s; nothing changed",
+			 last[0] ? last : "bad configuration");
+		goto out;
+	}
+	if (nc.auth_token_file) {
+		tok = read_token(nc.auth_token_file, why, sizeof(why));
+		if (!tok) {
+			mc_error("daemon: reload: %s; nothing changed", why);
+			goto out;
+		}
+	}
+	mc_config_diff(cur, &nc, refuse_change, &rl);
+	if (nc.log_level != cur->log_level) {
+		mc_log_set_level(nc.log_level);
+		mc_info("daemon: reload: log level %s (was %s)",
+			mc_log_level_name(nc.log_level),
+			mc_log_level_name(cur->log_level));
+		cur->log_level = nc.log_level;
+	}
+	if (!tok != !*token || (tok && strcmp(tok, *token))) {
+		r = web_set_token(w, tok);
+		if (r) {
+			mc_error("daemon: reload: cannot set the auth token: "
+				 "%s; nothing else changed",
+				 strerror(-r));
+			goto out;
+		}
+		mc_info("daemon: reload: %s",
+			!tok	 ? "no auth token: mutating requests are open"
+			: *token ? "the auth token changed"
+				 : "mutating requests now need the auth token");
+		free_token(*token);
+		*token = tok;
+		tok = NULL;
+	}
+	free(cur->auth_token_file);
+	cur->auth_token_file =
+		nc.auth_token_file ? strdup(nc.auth_token_file) : NULL;
+	mc_info("daemon: reloaded%s", rl.refused ? " (see above for what "
+						   "keeps its value)"
+						 : "");
+out:
+	free_token(tok);
+	mc_config_release(&nc);
+}
+
 int main(int argc, char **argv)
 {
 	struct mc_config cfg;
 	struct mc_store_opts so;
 	struct xfer_opts xo;
 	struct web_opts wo;
+	struct web_page_info page;
 	struct fs_opts fo;
 	struct xfer *x = NULL;
 	struct mc_store *s = NULL;
@@ -175,8 +312,11 @@ int main(int argc, char **argv)
 	}
 	mc_log_set_level(cfg.log_level);
 	if (cfg.auth_token_file) {
-		token = read_token(cfg.auth_token_file);
+		char why[512];
+
+		token = read_token(cfg.auth_token_file, why, sizeof(why));
 		if (!token) {
+			fprintf(stderr, "mooncaked: %s\n", why);
 			status = EXIT_CONFIG;
 			goto out_config;
 		}
@@ -218,13 +358,14 @@ int main(int argc, char **argv)
 		goto out_xfer;
 	}
 	if (cfg.segment_size) {
-		struct mc_mount_req req = { .size = cfg.segment_size };
-		struct mc_mount_result res = { 0 };
-		struct mc_err merr = { 0 };
+		struct mc_mount_req req = {.size = cfg.segment_size};
+		struct mc_mount_result res = {0};
+		struct mc_err merr = {0};
 
 		r = mc_segment_mount(s, &req, &res, &merr);
 		if (r) {
-			fprintf(stderr, "mooncaked: cannot mount the default "
+			fprintf(stderr,
+				"mooncaked: cannot mount the default "
 				"segment of %llu bytes: %s\n",
 				(unsigned long long)cfg.segment_size,
 				merr.msg[0] ? merr.msg : strerror(-r));
@@ -242,11 +383,19 @@ int main(int argc, char **argv)
 		goto out_store;
 	}
 
+	page = (struct web_page_info){
+		.version = MC_VERSION,
+		.hostname = cfg.hostname,
+		.transfer = xfer_endpoint(x),
+		.mountpoint = cfg.enable_fuse ? cfg.mountpoint : NULL,
+		.started = time(NULL),
+	};
 	wo = (struct web_opts){
 		.host = cfg.http_host,
 		.port = cfg.http_port,
 		.auth_token = token,
 		.max_body = cfg.max_body,
+		.page = &page,
 	};
 	err.msg[0] = '\0';
 	w = web_start(s, &wo, &err);
@@ -283,9 +432,16 @@ int main(int argc, char **argv)
 	/* ready means /health answers 200 */
 	web_set_ready(w, true);
 	announce("mooncaked: ready\n");
+	/* every door is up: HTTP, the transfer port, the control tree */
+	notify("READY=1\nSTATUS=serving");
 
-	sig = wait_for_stop(&wait_set);
-	mc_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	while ((sig = wait_for_signal(&wait_set)) == SIGHUP) {
+		notify("RELOADING=1");
+		reload(argc, argv, &cfg, w, &token);
+		notify("READY=1\nSTATUS=serving");
+	}
+	notify("STOPPING=1");
+	mc_info("daemon: stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	/* /health says 503 while the doors close */
 	web_set_ready(w, false);
 	status = EXIT_SUCCESS;

@@ -32,8 +32,8 @@ int fs_ctl_mount(struct mc_store *s, const struct fs_path *p, const char *msg,
 	r = mc_segment_mount(s, &req, &res, &err);
 	if (r < 0) {
 		mc_warn("ctl/mount: %s", err.msg[0] ? err.msg : strerror(-r));
-		/* The contract's errnos: no memory is ENOSPC, a range past
-		 * the shm object's end is a bad number. */
+		/* The errnos of mooncakefs(5): no memory is ENOSPC, a range
+		 * past the shm object's end is a bad number. */
 		if (r == -ENOMEM)
 			return -ENOSPC;
 		if (r == -ERANGE)

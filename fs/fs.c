@@ -12,25 +12,22 @@
 
 #include "autoconfig.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fs.h"
+#include "mountpoint.h"
 #include "log.h"
 #include "metrics.h"
 #include "tree.h"
@@ -208,8 +205,8 @@ static int key_flags(int flags)
 	return kf;
 }
 
-static int open_path(struct fs *f, struct fs_path *p,
-		     struct fuse_file_info *fi, int kflags)
+static int open_path(struct fs *f, struct fs_path *p, struct fuse_file_info *fi,
+		     int kflags)
 {
 	struct fh *h;
 	int r = check_access(p->node, fi->flags);
@@ -615,152 +612,6 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-static int mkdir_p(const char *dir)
-{
-	char tmp[PATH_MAX];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, dir, n + 1);
-	for (char *c = tmp + 1; *c; c++) {
-		if (*c != '/')
-			continue;
-		*c = '\0';
-		if (mkdir(tmp, 0755) && errno != EEXIST)
-			return -errno;
-		*c = '/';
-	}
-	if (mkdir(tmp, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-static void run_fusermount(const char *dir)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		execlp("fusermount3", "fusermount3", "-u", "-q", "-z", "--",
-		       dir, (char *)NULL);
-		_exit(127);
-	}
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
-}
-
-/* Is a fusermount3 process (a dead daemon's watchdog) still watching @dir? */
-static int watchdog_alive(const char *dir)
-{
-	DIR *proc = opendir("/proc");
-	struct dirent *de;
-	int found = 0;
-
-	if (!proc)
-		return 0;
-	while (!found && (de = readdir(proc))) {
-		char path[300], cmd[4096], *last, *base;
-		ssize_t n;
-		int fd;
-
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, cmd, sizeof(cmd) - 1);
-		close(fd);
-		if (n <= 1)
-			continue;
-		cmd[n] = '\0';
-		/* argv[0] and the last argument (the mount point). */
-		base = strrchr(cmd, '/');
-		base = base ? base + 1 : cmd;
-		for (last = cmd + n - 1; last > cmd && last[-1]; last--)
-			;
-		found = !strcmp(base, "fusermount3") && !strcmp(last, dir);
-	}
-	closedir(proc);
-	return found;
-}
-
-/*
- * A dead daemon's mount answers ENOTCONN. Its auto_unmount watchdog
- * removes it at once; while one still watches the mount point, wait for
- * it (detaching the mount ourselves would let it detach our new mount
- * afterwards), else detach it so the new mount does not land on a
- * corpse.
- */
-static int recover_stale(const char *dir)
-{
-	struct stat st;
-
-	for (int i = 0; i < 100; i++) {
-		if (!stat(dir, &st) || errno != ENOTCONN)
-			return 0;
-		if (i >= 2 && !watchdog_alive(dir))
-			break;
-		usleep(50 * 1000);
-	}
-	mc_warn("fuse: mount point '%s' holds a dead mount, detaching it", dir);
-	if (umount2(dir, MNT_DETACH))
-		run_fusermount(dir);
-	return stat(dir, &st) ? -errno : 0;
-}
-
-static int have_fusermount(void)
-{
-	const char *path = getenv("PATH");
-	char buf[PATH_MAX];
-
-	if (!path)
-		path = "/usr/bin:/bin";
-	while (*path) {
-		size_t n = strcspn(path, ":");
-
-		snprintf(buf, sizeof(buf), "%.*s/fusermount3", (int)n, path);
-		if (!access(buf, X_OK))
-			return 1;
-		path += n + (path[n] == ':');
-	}
-	return 0;
-}
-
-/*
- * Without fusermount3 there is no auto_unmount: a child process waits for
- * the daemon's end of a pipe to close (the daemon died, however) and then
- * detaches the mount.
- */
-static int start_watchdog(const char *dir)
-{
-	int p[2];
-	pid_t pid;
-	char c;
-
-	if (pipe(p))
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -errno;
-	}
-	if (pid == 0) {
-		close(p[1]);
-		for (int fd = 3; fd < 1024; fd++)
-			if (fd != p[0])
-				close(fd);
-		while (read(p[0], &c, 1) < 0 && errno == EINTR)
-			;
-		umount2(dir, MNT_DETACH);
-		_exit(0);
-	}
-	close(p[0]);
-	fcntl(p[1], F_SETFD, FD_CLOEXEC);
-	return 0; /* p[1] stays open until the daemon exits */
-}
-
 static int add_families(struct fs *f)
 {
 	struct mc_metrics *m = mc_store_metrics(f->s);
@@ -788,7 +639,7 @@ struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct sigaction sa;
 	char opts[256];
-	int auto_unmount = have_fusermount(), r;
+	int auto_unmount = fs_have_fusermount(), r;
 
 	if (!f) {
 		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
@@ -804,9 +655,7 @@ struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
 		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
 		goto fail;
 	}
-	r = recover_stale(o->mountpoint);
-	if (!r)
-		r = mkdir_p(o->mountpoint);
+	r = fs_mountpoint_prepare(o->mountpoint);
 	if (r < 0) {
 		mc_err_set(err, -EIO, MC_INTERNAL_ERROR,
 			   "cannot use mount point '%s': %s", o->mountpoint,
@@ -833,7 +682,7 @@ struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
 			   o->mountpoint);
 		goto fail_new;
 	}
-	if (!auto_unmount && start_watchdog(o->mountpoint) < 0)
+	if (!auto_unmount && fs_mountpoint_watchdog(o->mountpoint) < 0)
 		mc_warn("fuse: no unmount watchdog for '%s'", o->mountpoint);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop_signal;

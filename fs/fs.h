@@ -1,5 +1,5 @@
 /*
- * fs.h - the FUSE door: the control tree of CONTRACT section 7.
+ * fs.h - the FUSE door: the control tree of mooncakefs(5).
  */
 #ifndef FS_FS_H
 #define FS_FS_H
@@ -13,7 +13,7 @@ struct mc_store;
 struct fs;
 
 struct fs_opts {
-	const char *mountpoint;   /* created if missing */
+	const char *mountpoint; /* created if missing */
 	bool allow_other;
 };
 

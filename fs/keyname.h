@@ -1,5 +1,5 @@
 /*
- * keyname.h - keys as file names in keys/ and replicas/ (CONTRACT section 7).
+ * keyname.h - keys as file names in keys/ and replicas/ (mooncakefs(5)).
  *
  * A key may hold any byte but NUL; a file name may not hold '/' and may
  * not be "." or "..". The encoding is percent-encoding of exactly these

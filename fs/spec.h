@@ -1,6 +1,6 @@
 /*
  * spec.h - the mount spec of ctl/mount and segments/NAME/ID/spec
- * (CONTRACT section 7):
+ * (mooncakefs(5), ctl/mount):
  *
  *   size=SIZE [shm=NAME [offset=N]] [protocol=P] [location=L] [name=NAME]
  *

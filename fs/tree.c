@@ -131,6 +131,12 @@ static int show_seg(struct mc_store *s, const struct fs_path *p,
 		mc_buf_adds(out, si.endpoint);
 		break;
 	case FS_N_SEG_SPEC:
+		/*
+		 * Another process's memory cannot be mounted from here:
+		 * no spec would mount an equal segment (mooncakefs(5)).
+		 */
+		if (si.kind == MC_SEG_REMOTE)
+			break;
 		fs_spec_from_info(&si, &sp);
 		fs_spec_format(&sp, out); /* ends with its own "\n" */
 		return 0;

@@ -1,5 +1,5 @@
 /*
- * tree.h - the control tree of CONTRACT section 7 as one table of nodes.
+ * tree.h - the control tree of mooncakefs(5) as one table of nodes.
  *
  * Each node is one row {name, parent, mode, show, store}: a file's
  * content is what show() renders, a write to it is handed to store(). A

@@ -24,8 +24,8 @@
 
 struct rpc_client {
 	int fd;
-	uint32_t seq;                   /* the next request's number */
-	struct rpc_buf body;            /* the last reply's body */
+	uint32_t seq;	     /* the next request's number */
+	struct rpc_buf body; /* the last reply's body */
 };
 
 static int io_errno(void)
@@ -37,8 +37,8 @@ struct rpc_client *rpc_client_connect(const char *host, unsigned port,
 				      unsigned timeout_ms, char *err,
 				      size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *res, *ai;
 	struct rpc_client *c;
 	struct timeval tv;
@@ -169,8 +169,8 @@ int rpc_client_send(struct rpc_client *c, enum rpc_call_id call,
 		    const void *req, unsigned flags, uint32_t *seq)
 {
 	const struct rpc_call *k = rpc_call_get(call);
-	struct rpc_req_hdr h = { .magic = RPC_MAGIC };
-	struct rpc_buf b = { 0 };
+	struct rpc_req_hdr h = {.magic = RPC_MAGIC};
+	struct rpc_buf b = {0};
 	int rc;
 
 	if (!k)
@@ -189,9 +189,8 @@ int rpc_client_send(struct rpc_client *c, enum rpc_call_id call,
 	return rc;
 }
 
-int rpc_client_recv(struct rpc_client *c, enum rpc_call_id call,
-		    uint32_t seq, void *resp, struct rpc_arena *a, char *err,
-		    size_t errlen)
+int rpc_client_recv(struct rpc_client *c, enum rpc_call_id call, uint32_t seq,
+		    void *resp, struct rpc_arena *a, char *err, size_t errlen)
 {
 	static const char str_lit[] = "\x80\x0c";
 	const struct rpc_call *k = rpc_call_get(call);

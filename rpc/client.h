@@ -45,9 +45,8 @@ int rpc_client_send(struct rpc_client *c, enum rpc_call_id call,
  * Receives the next reply, which must answer request @seq of @call, and
  * decodes it into @resp (the call's response struct), allocating from @a.
  */
-int rpc_client_recv(struct rpc_client *c, enum rpc_call_id call,
-		    uint32_t seq, void *resp, struct rpc_arena *a, char *err,
-		    size_t errlen);
+int rpc_client_recv(struct rpc_client *c, enum rpc_call_id call, uint32_t seq,
+		    void *resp, struct rpc_arena *a, char *err, size_t errlen);
 /* rpc_client_send then rpc_client_recv, plain form. */
 int rpc_client_call(struct rpc_client *c, enum rpc_call_id call,
 		    const void *req, void *resp, struct rpc_arena *a, char *err,

@@ -78,8 +78,8 @@ void rpc_resp_hdr_decode(const unsigned char in[RPC_RESP_HDR_LEN],
 	h->attach_length = get32(in + 12);
 }
 
-int rpc_req_hdr_check(const struct rpc_req_hdr *h, size_t max_body,
-		      char *why, size_t whylen)
+int rpc_req_hdr_check(const struct rpc_req_hdr *h, size_t max_body, char *why,
+		      size_t whylen)
 {
 	if (!max_body)
 		max_body = RPC_MAX_BODY_DEFAULT;
@@ -100,8 +100,10 @@ int rpc_req_hdr_check(const struct rpc_req_hdr *h, size_t max_body,
 		return -EPROTO;
 	}
 	if (h->length > max_body) {
-		snprintf(why, whylen, "request body of %u bytes is over the "
-			 "limit of %zu", h->length, max_body);
+		snprintf(why, whylen,
+			 "request body of %u bytes is over the "
+			 "limit of %zu",
+			 h->length, max_body);
 		return -EMSGSIZE;
 	}
 	return 0;
@@ -135,7 +137,7 @@ void rpc_error_reply(struct rpc_buf *out, uint32_t seq, unsigned code,
 		     const char *msg, unsigned flags)
 {
 	static const char lit[] = "\x80\x0c";
-	struct rpc_str s = { msg, strlen(msg) };
+	struct rpc_str s = {msg, strlen(msg)};
 	size_t at = open_reply(out);
 
 	rpc_sp_encode(out, &rpc_t_str, &s, rpc_type_code(lit, 2), lit, flags);
@@ -203,7 +205,7 @@ void rpc_dispatch(const struct rpc_service *svc, const struct rpc_req_hdr *h,
 void rpc_session_init(struct rpc_session *s, const struct rpc_service *svc,
 		      size_t max_body)
 {
-	*s = (struct rpc_session){ .svc = svc, .max_body = max_body };
+	*s = (struct rpc_session){.svc = svc, .max_body = max_body};
 }
 
 void rpc_session_release(struct rpc_session *s)
@@ -218,8 +220,7 @@ bool rpc_session_idle(const struct rpc_session *s)
 	return s->phase == PH_HDR && s->hgot == 0;
 }
 
-static void serve(struct rpc_session *s, const void *body,
-		  struct rpc_buf *out)
+static void serve(struct rpc_session *s, const void *body, struct rpc_buf *out)
 {
 	rpc_dispatch(s->svc, &s->h, body, &s->arena, out);
 	rpc_arena_reset(&s->arena);

@@ -31,16 +31,16 @@
 #include "msg.h"
 #include "sp.h"
 
-#define RPC_MAGIC 0x15
-#define RPC_VERSION 0
-#define RPC_REQ_HDR_LEN 20
+#define RPC_MAGIC	 0x15
+#define RPC_VERSION	 0
+#define RPC_REQ_HDR_LEN	 20
 #define RPC_RESP_HDR_LEN 16
 /* Framework error codes (coro_rpc::errc) and the messages sent with them. */
-#define RPC_ERRC_INVALID_ARGS 4
+#define RPC_ERRC_INVALID_ARGS	4
 #define RPC_ERRC_NOT_REGISTERED 11
-#define RPC_ERRC_TOO_LARGE 14
-#define RPC_MSG_INVALID_ARGS "invalid rpc arg"
-#define RPC_MSG_NOT_REGISTERED "the rpc function not registered"
+#define RPC_ERRC_TOO_LARGE	14
+#define RPC_MSG_INVALID_ARGS	"invalid rpc arg"
+#define RPC_MSG_NOT_REGISTERED	"the rpc function not registered"
 /* The largest request body accepted when the caller sets no limit. */
 #define RPC_MAX_BODY_DEFAULT (64u << 20)
 
@@ -68,8 +68,8 @@ void rpc_resp_hdr_decode(const unsigned char in[RPC_RESP_HDR_LEN],
  * or -EMSGSIZE (body over @max_body, 0 = RPC_MAX_BODY_DEFAULT), with a
  * one-line reason in @why.
  */
-int rpc_req_hdr_check(const struct rpc_req_hdr *h, size_t max_body,
-		      char *why, size_t whylen);
+int rpc_req_hdr_check(const struct rpc_req_hdr *h, size_t max_body, char *why,
+		      size_t whylen);
 
 /*
  * Appends a framework error reply to request @seq: header with @code
@@ -96,8 +96,8 @@ typedef void (*rpc_handler_fn)(void *ctx, const struct rpc_call *call,
 /* What a server serves: one handler per call (NULL: not registered). */
 struct rpc_service {
 	rpc_handler_fn handler[RPC_NCALLS];
-	void *ctx;                      /* the handlers' first argument */
-	unsigned flags;                 /* RPC_SP_LITERAL: literal replies */
+	void *ctx;	/* the handlers' first argument */
+	unsigned flags; /* RPC_SP_LITERAL: literal replies */
 	/* Told each framework error and each closing reason; may be NULL. */
 	void (*log)(void *ctx, const char *msg);
 };
@@ -122,10 +122,10 @@ struct rpc_session {
 	unsigned char hdr[RPC_REQ_HDR_LEN];
 	size_t hgot;
 	struct rpc_req_hdr h;
-	struct rpc_buf body;            /* a body that came in pieces */
-	uint64_t attach_left;           /* attachment bytes still to drop */
+	struct rpc_buf body;  /* a body that came in pieces */
+	uint64_t attach_left; /* attachment bytes still to drop */
 	struct rpc_arena arena;
-	char why[128];                  /* why the connection must close */
+	char why[128]; /* why the connection must close */
 };
 
 void rpc_session_init(struct rpc_session *s, const struct rpc_service *svc,

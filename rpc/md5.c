@@ -76,7 +76,7 @@ static void block(uint32_t h[4], const unsigned char *p)
 
 void rpc_md5(const void *p, size_t n, unsigned char out[RPC_MD5_LEN])
 {
-	uint32_t h[4] = { 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476 };
+	uint32_t h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
 	const unsigned char *s = p;
 	unsigned char tail[128];
 	uint64_t bits = (uint64_t)n * 8;

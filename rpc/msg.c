@@ -21,53 +21,60 @@
 
 /* ------------------------------------------------------------ literals */
 
-#define L_I32 "\x01"
-#define L_I64 "\x03"
-#define L_U64 "\x04"
-#define L_U8 "\x06"
-#define L_BOOL "\x0b"
-#define L_STR "\x80\x0c"
-#define L_VEC "\x84"
-#define L_OPT "\x85"
-#define L_VOID "\xfa"
-#define L_S "\xfd"                      /* struct or argument tuple */
-#define L_E "\xff"                      /* end of a struct or variant */
-#define L_EXP(T) "\x87" T L_I32         /* expected<T, ErrorCode> */
+#define L_I32	 "\x01"
+#define L_I64	 "\x03"
+#define L_U64	 "\x04"
+#define L_U8	 "\x06"
+#define L_BOOL	 "\x0b"
+#define L_STR	 "\x80\x0c"
+#define L_VEC	 "\x84"
+#define L_OPT	 "\x85"
+#define L_VOID	 "\xfa"
+#define L_S	 "\xfd"		/* struct or argument tuple */
+#define L_E	 "\xff"		/* end of a struct or variant */
+#define L_EXP(T) "\x87" T L_I32 /* expected<T, ErrorCode> */
 /* std::pair<u64,u64>: trivially copyable, so alignment 8 and 8 (+129). */
-#define L_UUID L_S L_U64 L_U64 "\x89\x89" L_E
+#define L_UUID	  L_S L_U64 L_U64 "\x89\x89" L_E
 #define L_SEGMENT L_S L_UUID L_STR L_U64 L_U64 L_STR L_STR L_STR L_E
-#define L_CONFIG                                                      \
-	L_S L_U64 L_U64 L_U64 L_U8 L_OPT L_U64 L_BOOL L_VEC L_STR L_STR \
-		L_VEC L_STR L_BOOL L_U8 L_STR L_OPT L_VEC L_STR L_E
-#define L_META L_S L_STR L_OPT L_U64 L_E
+#define L_CONFIG                                                               \
+	L_S L_U64 L_U64 L_U64 L_U8 L_OPT L_U64 L_BOOL L_VEC L_STR L_STR L_VEC  \
+		L_STR L_BOOL L_U8 L_STR L_OPT L_VEC L_STR L_E
+#define L_META	  L_S L_STR L_OPT L_U64 L_E
 #define L_BUFDESC L_S L_U64 L_U64 L_STR L_STR L_E
-#define L_REPLICA                                                        \
-	L_S L_U64 "\x86" L_S L_BUFDESC L_E L_S L_BUFDESC L_E L_S L_STR  \
-		L_U64 L_E L_S L_UUID L_U64 L_STR L_E L_S L_STR L_U64 L_U64 \
-		L_U64 L_I32 L_E L_E L_I32 L_E
+#define L_REPLICA                                                              \
+	L_S L_U64 "\x86" L_S L_BUFDESC L_E L_S L_BUFDESC L_E L_S L_STR L_U64   \
+		L_E L_S L_UUID L_U64 L_STR L_E L_S L_STR L_U64 L_U64 L_U64     \
+			L_I32 L_E L_E L_I32 L_E
 #define L_REPLICA_LIST L_S L_VEC L_REPLICA L_U64 L_OPT L_U64 L_E
-#define L_PING L_S L_I64 L_I32 L_E
-#define L_STORAGE L_S L_STR L_BOOL L_U64 L_E
-#define L_TASK L_S L_UUID L_I32 L_STR L_I64 "\x02" L_E
+#define L_PING	       L_S L_I64 L_I32 L_E
+#define L_STORAGE      L_S L_STR L_BOOL L_U64 L_E
+#define L_TASK	       L_S L_UUID L_I32 L_STR L_I64 "\x02" L_E
 
 /* ------------------------------------------------------------ descriptions */
 
-#define FIELD(S, f, T) { &(T), offsetof(struct S, f) }
-#define STRUCT(name, S, fields)                                          \
-	static const struct rpc_type name = {                            \
-		.kind = RPC_T_STRUCT, .size = sizeof(struct S), .m = fields, \
-		.n = sizeof(fields) / sizeof(fields[0]) }
-#define VEC(name, S, T)                                                  \
-	static const struct rpc_type name = {                            \
-		.kind = RPC_T_VEC, .size = sizeof(struct S), .elem = &(T) }
-#define OPT(name, S, T)                                                  \
-	static const struct rpc_type name = {                            \
-		.kind = RPC_T_OPT, .size = sizeof(struct S),             \
-		.off = offsetof(struct S, v), .elem = &(T) }
-#define EXP(name, S, T, off_)                                            \
-	static const struct rpc_type name = {                            \
-		.kind = RPC_T_EXPECTED, .size = sizeof(struct S),        \
-		.off = (off_), .elem = &(T) }
+#define FIELD(S, f, T)                                                         \
+	{                                                                      \
+		&(T), offsetof(struct S, f)                                    \
+	}
+#define STRUCT(name, S, fields)                                                \
+	static const struct rpc_type name = {.kind = RPC_T_STRUCT,             \
+					     .size = sizeof(struct S),         \
+					     .m = fields,                      \
+					     .n = sizeof(fields) /             \
+						  sizeof(fields[0])}
+#define VEC(name, S, T)                                                        \
+	static const struct rpc_type name = {                                  \
+		.kind = RPC_T_VEC, .size = sizeof(struct S), .elem = &(T)}
+#define OPT(name, S, T)                                                        \
+	static const struct rpc_type name = {.kind = RPC_T_OPT,                \
+					     .size = sizeof(struct S),         \
+					     .off = offsetof(struct S, v),     \
+					     .elem = &(T)}
+#define EXP(name, S, T, off_)                                                  \
+	static const struct rpc_type name = {.kind = RPC_T_EXPECTED,           \
+					     .size = sizeof(struct S),         \
+					     .off = (off_),                    \
+					     .elem = &(T)}
 
 VEC(t_strs, rpc_strs, rpc_t_str);
 VEC(t_u64s, rpc_u64s, rpc_t_u64);
@@ -118,7 +125,7 @@ static const struct rpc_member bufdesc_f[] = {
 };
 STRUCT(t_bufdesc, rpc_buffer_desc, bufdesc_f);
 /* MemoryDescriptor and NoFDescriptor: a struct holding one bufdesc. */
-static const struct rpc_member wrap_f[] = { { &t_bufdesc, 0 } };
+static const struct rpc_member wrap_f[] = {{&t_bufdesc, 0}};
 STRUCT(t_memdesc, rpc_buffer_desc, wrap_f);
 
 static const struct rpc_member disk_f[] = {
@@ -144,11 +151,11 @@ static const struct rpc_member dfs_f[] = {
 STRUCT(t_dfs, rpc_dfs_desc, dfs_f);
 
 static const struct rpc_member loc_alts[RPC_LOC_N] = {
-	[RPC_LOC_MEMORY] = { &t_memdesc, 0 },
-	[RPC_LOC_NOF] = { &t_memdesc, 0 },
-	[RPC_LOC_DISK] = { &t_disk, 0 },
-	[RPC_LOC_LOCAL_DISK] = { &t_local_disk, 0 },
-	[RPC_LOC_DFS] = { &t_dfs, 0 },
+	[RPC_LOC_MEMORY] = {&t_memdesc, 0},
+	[RPC_LOC_NOF] = {&t_memdesc, 0},
+	[RPC_LOC_DISK] = {&t_disk, 0},
+	[RPC_LOC_LOCAL_DISK] = {&t_local_disk, 0},
+	[RPC_LOC_DFS] = {&t_dfs, 0},
 };
 static const struct rpc_type t_loc = {
 	.kind = RPC_T_VARIANT,
@@ -319,10 +326,9 @@ STRUCT(t_remove_all, rpc_remove_all_req, remove_all_f);
 
 /* ------------------------------------------------------------ the table */
 
-#define ROW(c, nm, rq, rs, rql, rsl) \
-	[c] = { c, nm, rq, rs, rql, rsl, 0, 0, 0 }
-#define L_KEY L_S L_STR L_STR L_E
-#define L_KEYS L_S L_VEC L_STR L_STR L_E
+#define ROW(c, nm, rq, rs, rql, rsl) [c] = {c, nm, rq, rs, rql, rsl, 0, 0, 0}
+#define L_KEY			     L_S L_STR L_STR L_E
+#define L_KEYS			     L_S L_VEC L_STR L_STR L_E
 
 /* The ids and codes are filled in once, from the names and literals. */
 static struct rpc_call calls[RPC_NCALLS] = {
@@ -332,8 +338,7 @@ static struct rpc_call calls[RPC_NCALLS] = {
 	    NULL, L_EXP(L_STORAGE)),
 	ROW(RPC_GET_FSDIR, "GetFsdir", NULL, &t_exp_str, NULL, L_EXP(L_STR)),
 	/* One argument: its own type, not a one-element tuple. */
-	ROW(RPC_PING, "Ping", &rpc_t_uuid, &t_exp_ping, L_UUID,
-	    L_EXP(L_PING)),
+	ROW(RPC_PING, "Ping", &rpc_t_uuid, &t_exp_ping, L_UUID, L_EXP(L_PING)),
 	ROW(RPC_MOUNT_SEGMENT, "MountSegment", &t_mount, &t_exp_void,
 	    L_S L_SEGMENT L_UUID L_E, L_EXP(L_VOID)),
 	ROW(RPC_REMOUNT_SEGMENT, "ReMountSegment", &t_remount, &t_exp_void,
@@ -346,13 +351,12 @@ static struct rpc_call calls[RPC_NCALLS] = {
 	    L_EXP(L_BOOL)),
 	ROW(RPC_BATCH_EXIST_KEY, "BatchExistKey", &t_keys, &t_batch_bool,
 	    L_KEYS, L_VEC L_EXP(L_BOOL)),
-	ROW(RPC_GET_REPLICA_LIST, "GetReplicaList", &t_key,
-	    &t_exp_replica_list, L_KEY, L_EXP(L_REPLICA_LIST)),
+	ROW(RPC_GET_REPLICA_LIST, "GetReplicaList", &t_key, &t_exp_replica_list,
+	    L_KEY, L_EXP(L_REPLICA_LIST)),
 	ROW(RPC_BATCH_GET_REPLICA_LIST, "BatchGetReplicaList", &t_keys,
 	    &t_batch_replica_list, L_KEYS, L_VEC L_EXP(L_REPLICA_LIST)),
 	ROW(RPC_PUT_START, "PutStart", &t_put_start, &t_exp_replicas,
-	    L_S L_UUID L_STR L_U64 L_CONFIG L_STR L_E,
-	    L_EXP(L_VEC L_REPLICA)),
+	    L_S L_UUID L_STR L_U64 L_CONFIG L_STR L_E, L_EXP(L_VEC L_REPLICA)),
 	ROW(RPC_PUT_END, "PutEnd", &t_put_end, &t_exp_void,
 	    L_S L_UUID L_META L_I32 L_STR L_E, L_EXP(L_VOID)),
 	ROW(RPC_PUT_REVOKE, "PutRevoke", &t_put_revoke, &t_exp_void,
@@ -389,8 +393,8 @@ static void calls_init(void)
 		if (c->req_literal)
 			c->req_code = rpc_type_code(c->req_literal,
 						    strlen(c->req_literal));
-		c->resp_code = rpc_type_code(c->resp_literal,
-					     strlen(c->resp_literal));
+		c->resp_code =
+			rpc_type_code(c->resp_literal, strlen(c->resp_literal));
 	}
 }
 
@@ -409,8 +413,8 @@ const struct rpc_call *rpc_call_find(uint32_t id)
 	return NULL;
 }
 
-void rpc_req_encode(const struct rpc_call *c, const void *req,
-		    unsigned flags, struct rpc_buf *out)
+void rpc_req_encode(const struct rpc_call *c, const void *req, unsigned flags,
+		    struct rpc_buf *out)
 {
 	if (c->req)
 		rpc_sp_encode(out, c->req, req, c->req_code, c->req_literal,
@@ -426,11 +430,10 @@ int rpc_req_decode(const struct rpc_call *c, const void *body, size_t len,
 			     c->req_literal, a, why);
 }
 
-void rpc_resp_encode(const struct rpc_call *c, const void *resp,
-		     unsigned flags, struct rpc_buf *out)
+void rpc_resp_encode(const struct rpc_call *c, const void *resp, unsigned flags,
+		     struct rpc_buf *out)
 {
-	rpc_sp_encode(out, c->resp, resp, c->resp_code, c->resp_literal,
-		      flags);
+	rpc_sp_encode(out, c->resp, resp, c->resp_code, c->resp_literal, flags);
 }
 
 int rpc_resp_decode(const struct rpc_call *c, const void *body, size_t len,

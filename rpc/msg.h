@@ -78,7 +78,7 @@ struct rpc_segment {
 	struct rpc_uuid id;
 	struct rpc_str name;
 	uint64_t base, size;
-	struct rpc_str te_endpoint;     /* the owner's Transfer Engine */
+	struct rpc_str te_endpoint; /* the owner's Transfer Engine */
 	struct rpc_str protocol;
 	struct rpc_str host_id;
 };
@@ -116,8 +116,8 @@ struct rpc_object_metas {
 /* AllocatedBuffer::Descriptor: where a replica's bytes are. */
 struct rpc_buffer_desc {
 	uint64_t size, addr;
-	struct rpc_str protocol;        /* "tcp", "rdma" */
-	struct rpc_str endpoint;        /* the Transfer Engine to ask */
+	struct rpc_str protocol; /* "tcp", "rdma" */
+	struct rpc_str endpoint; /* the Transfer Engine to ask */
 };
 
 struct rpc_disk_desc {
@@ -148,7 +148,7 @@ enum {
 };
 
 struct rpc_replica_loc {
-	uint8_t kind;                   /* RPC_LOC_* */
+	uint8_t kind; /* RPC_LOC_* */
 	union {
 		struct rpc_buffer_desc memory, nof;
 		struct rpc_disk_desc disk;
@@ -161,7 +161,7 @@ struct rpc_replica_loc {
 struct rpc_replica {
 	uint64_t id;
 	struct rpc_replica_loc loc;
-	int32_t status;                 /* RPC_REPLICA_* */
+	int32_t status; /* RPC_REPLICA_* */
 };
 
 struct rpc_replicas {
@@ -179,7 +179,7 @@ struct rpc_replica_list {
 /* PingResponse. */
 struct rpc_ping_info {
 	int64_t view_version_id;
-	int32_t client_status;          /* RPC_CLIENT_* */
+	int32_t client_status; /* RPC_CLIENT_* */
 };
 
 /* GetStorageConfigResponse. */
@@ -293,7 +293,7 @@ struct rpc_put_start_req {
 struct rpc_put_end_req {
 	struct rpc_uuid client_id;
 	struct rpc_object_meta meta;
-	int32_t replica_type;           /* RPC_RTYPE_* */
+	int32_t replica_type; /* RPC_RTYPE_* */
 	struct rpc_str tenant_id;
 };
 struct rpc_put_revoke_req {
@@ -396,13 +396,13 @@ enum rpc_call_id {
 /* One row of the call table. */
 struct rpc_call {
 	enum rpc_call_id call;
-	const char *name;               /* "ExistKey" */
-	const struct rpc_type *req;     /* NULL: no arguments */
+	const char *name;	    /* "ExistKey" */
+	const struct rpc_type *req; /* NULL: no arguments */
 	const struct rpc_type *resp;
-	const char *req_literal;        /* struct_pack type literals (sp.h) */
+	const char *req_literal; /* struct_pack type literals (sp.h) */
 	const char *resp_literal;
-	uint32_t id;                    /* function id */
-	uint32_t req_code, resp_code;   /* type codes (req 0: no arguments) */
+	uint32_t id;		      /* function id */
+	uint32_t req_code, resp_code; /* type codes (req 0: no arguments) */
 };
 
 /* The row of @c (c < RPC_NCALLS). */
@@ -415,12 +415,12 @@ const struct rpc_call *rpc_call_find(uint32_t id);
  * request of a call without arguments appends nothing; decoding one
  * ignores the body, as upstream does.
  */
-void rpc_req_encode(const struct rpc_call *c, const void *req,
-		    unsigned flags, struct rpc_buf *out);
+void rpc_req_encode(const struct rpc_call *c, const void *req, unsigned flags,
+		    struct rpc_buf *out);
 int rpc_req_decode(const struct rpc_call *c, const void *body, size_t len,
 		   void *req, struct rpc_arena *a, const char **why);
-void rpc_resp_encode(const struct rpc_call *c, const void *resp,
-		     unsigned flags, struct rpc_buf *out);
+void rpc_resp_encode(const struct rpc_call *c, const void *resp, unsigned flags,
+		     struct rpc_buf *out);
 int rpc_resp_decode(const struct rpc_call *c, const void *body, size_t len,
 		    void *resp, struct rpc_arena *a, const char **why);
 

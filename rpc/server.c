@@ -25,13 +25,13 @@
 
 #include "server.h"
 
-#define LOOPS_MAX 8
+#define LOOPS_MAX	 8
 #define STALL_MS_DEFAULT 30000
-#define SCAN_MS 250
+#define SCAN_MS		 250
 #define ACCEPTS_PER_WAKE 64
 /* Reads per wake-up, so one busy pipeline cannot starve its loop's others. */
 #define READS_PER_WAKE 16
-#define READ_CHUNK (64 * 1024)
+#define READ_CHUNK     (64 * 1024)
 
 struct loop;
 
@@ -39,11 +39,11 @@ struct conn {
 	int fd;
 	struct loop *lp;
 	struct rpc_session sess;
-	struct rpc_buf out;             /* replies not yet sent */
-	size_t sent;                    /* bytes of out already sent */
-	bool closing;                   /* send out, then close */
-	uint32_t events;                /* the epoll mask in force */
-	uint64_t last_ms;               /* last progress */
+	struct rpc_buf out; /* replies not yet sent */
+	size_t sent;	    /* bytes of out already sent */
+	bool closing;	    /* send out, then close */
+	uint32_t events;    /* the epoll mask in force */
+	uint64_t last_ms;   /* last progress */
 	struct conn *prev, *next;
 };
 
@@ -52,7 +52,7 @@ struct loop {
 	int epfd;
 	pthread_t th;
 	bool running;
-	pthread_mutex_t mu;             /* guards conns */
+	pthread_mutex_t mu; /* guards conns */
 	struct conn *conns;
 	unsigned char in[READ_CHUNK];
 };
@@ -104,10 +104,10 @@ static void conn_close(struct conn *c)
 
 static void conn_want(struct conn *c, uint32_t ev)
 {
-	struct epoll_event e = { .events = ev, .data.ptr = c };
+	struct epoll_event e = {.events = ev, .data.ptr = c};
 
-	if (c->events != ev && epoll_ctl(c->lp->epfd, EPOLL_CTL_MOD, c->fd,
-					 &e) == 0)
+	if (c->events != ev &&
+	    epoll_ctl(c->lp->epfd, EPOLL_CTL_MOD, c->fd, &e) == 0)
 		c->events = ev;
 }
 
@@ -118,9 +118,9 @@ static void conn_want(struct conn *c, uint32_t ev)
 static int conn_flush(struct conn *c)
 {
 	while (c->sent < c->out.len) {
-		ssize_t r = send(c->fd, c->out.p + c->sent,
-				 c->out.len - c->sent,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t r =
+			send(c->fd, c->out.p + c->sent, c->out.len - c->sent,
+			     MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -166,8 +166,8 @@ static void conn_run(struct conn *c)
 		if (r <= 0)
 			break; /* the peer is gone: nobody to answer */
 		c->last_ms = now_ms();
-		if (rpc_session_feed(&c->sess, c->lp->in, (size_t)r,
-				     &c->out) < 0)
+		if (rpc_session_feed(&c->sess, c->lp->in, (size_t)r, &c->out) <
+		    0)
 			c->closing = true;
 	}
 	conn_close(c);
@@ -176,7 +176,7 @@ static void conn_run(struct conn *c)
 static void loop_add(struct loop *lp, int fd)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	struct epoll_event e = { .events = EPOLLIN };
+	struct epoll_event e = {.events = EPOLLIN};
 
 	if (!c) {
 		close(fd);
@@ -215,8 +215,8 @@ static void accept_some(struct rpc_server *s)
 				fd = accept(s->lfd, NULL, NULL);
 				if (fd >= 0)
 					close(fd);
-				s->spare_fd = open("/dev/null",
-						   O_RDONLY | O_CLOEXEC);
+				s->spare_fd =
+					open("/dev/null", O_RDONLY | O_CLOEXEC);
 			}
 			return;
 		}
@@ -306,8 +306,9 @@ static int listen_on(struct rpc_server *s, const char *host, char *err,
 		return -EINVAL;
 	}
 	for (ai = res; ai && s->lfd < 0; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-					       SOCK_CLOEXEC, ai->ai_protocol);
+		int fd = socket(ai->ai_family,
+				ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				ai->ai_protocol);
 
 		if (fd < 0) {
 			saved = errno;
@@ -339,7 +340,7 @@ static int listen_on(struct rpc_server *s, const char *host, char *err,
 
 static int watch(int epfd, int fd, void *tag)
 {
-	struct epoll_event e = { .events = EPOLLIN, .data.ptr = tag };
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = tag};
 
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e);
 }

@@ -22,11 +22,11 @@
 struct rpc_server;
 
 struct rpc_server_opts {
-	const char *host;       /* bind address: NULL or "" = every address */
-	unsigned port;          /* 0: the kernel picks (see rpc_server_port) */
-	unsigned loops;         /* loops, at most 8; 0: one per two CPUs */
-	unsigned stall_ms;      /* 0: 30000 */
-	size_t max_body;        /* largest request body; 0: the default */
+	const char *host;  /* bind address: NULL or "" = every address */
+	unsigned port;	   /* 0: the kernel picks (see rpc_server_port) */
+	unsigned loops;	   /* loops, at most 8; 0: one per two CPUs */
+	unsigned stall_ms; /* 0: 30000 */
+	size_t max_body;   /* largest request body; 0: the default */
 };
 
 /*

@@ -74,13 +74,13 @@ void rpc_buf_consume(struct rpc_buf *b, size_t n)
 void rpc_buf_release(struct rpc_buf *b)
 {
 	free(b->p);
-	*b = (struct rpc_buf){ 0 };
+	*b = (struct rpc_buf){0};
 }
 
 /* ---------------------------------------------------------------- arena */
 
 #define CHUNK_MIN 4096
-#define ALIGN alignof(max_align_t)
+#define ALIGN	  alignof(max_align_t)
 
 struct rpc_chunk {
 	struct rpc_chunk *next;
@@ -206,8 +206,8 @@ int rpc_uuid_parse(const char *s, struct rpc_uuid *u)
 
 /* ---------------------------------------------------------------- types */
 
-#define LEAF(name, k, sz) \
-	const struct rpc_type name = { .kind = (k), .size = (sz) }
+#define LEAF(name, k, sz)                                                      \
+	const struct rpc_type name = {.kind = (k), .size = (sz)}
 LEAF(rpc_t_void, RPC_T_VOID, 0);
 LEAF(rpc_t_bool, RPC_T_BOOL, sizeof(bool));
 LEAF(rpc_t_u8, RPC_T_U8, 1);
@@ -260,9 +260,12 @@ static void literal(const struct rpc_type *t, struct lit *l)
 {
 	/* struct_pack's type ids: the leaves in enum rpc_kind order. */
 	static const char *const leaf[] = {
-		[RPC_T_VOID] = "\xfa",  [RPC_T_BOOL] = "\x0b",
-		[RPC_T_U8] = "\x06",    [RPC_T_I32] = "\x01",
-		[RPC_T_U32] = "\x02",   [RPC_T_I64] = "\x03",
+		[RPC_T_VOID] = "\xfa",
+		[RPC_T_BOOL] = "\x0b",
+		[RPC_T_U8] = "\x06",
+		[RPC_T_I32] = "\x01",
+		[RPC_T_U32] = "\x02",
+		[RPC_T_I64] = "\x03",
 		[RPC_T_U64] = "\x04",
 		[RPC_T_UUID] = "\xfd\x04\x04\x89\x89\xff",
 		[RPC_T_STR] = "\x80\x0c",
@@ -297,7 +300,7 @@ static void literal(const struct rpc_type *t, struct lit *l)
 
 size_t rpc_type_literal(const struct rpc_type *t, char *out, size_t cap)
 {
-	struct lit l = { out, cap, 0 };
+	struct lit l = {out, cap, 0};
 
 	literal(t, &l);
 	return l.len;
@@ -306,9 +309,9 @@ size_t rpc_type_literal(const struct rpc_type *t, char *out, size_t cap)
 /* ---------------------------------------------------------------- sizing */
 
 struct sizing {
-	uint64_t max;   /* longest string or container */
-	size_t bytes;   /* everything but the lengths */
-	size_t lens;    /* how many lengths */
+	uint64_t max; /* longest string or container */
+	size_t bytes; /* everything but the lengths */
+	size_t lens;  /* how many lengths */
 };
 
 static void size_of(const struct rpc_type *t, const unsigned char *o,
@@ -342,8 +345,9 @@ static void size_of(const struct rpc_type *t, const unsigned char *o,
 			return;
 		}
 		for (size_t i = 0; i < v.n; i++)
-			size_of(t->elem, (const unsigned char *)v.v +
-					 i * t->elem->size, s);
+			size_of(t->elem,
+				(const unsigned char *)v.v + i * t->elem->size,
+				s);
 		return;
 	case RPC_T_OPT:
 		s->bytes++;
@@ -427,8 +431,10 @@ static void write_val(const struct rpc_type *t, const unsigned char *o,
 		memcpy(&v, o, sizeof(v));
 		put_le(w, v.n, w->width);
 		for (size_t i = 0; i < v.n; i++)
-			write_val(t->elem, (const unsigned char *)v.v +
-						   i * t->elem->size, w);
+			write_val(t->elem,
+				  (const unsigned char *)v.v +
+					  i * t->elem->size,
+				  w);
 		return;
 	case RPC_T_OPT:
 		*w->p++ = *(const bool *)o;
@@ -460,7 +466,7 @@ void rpc_sp_encode(struct rpc_buf *out, const struct rpc_type *t,
 		   const void *obj, uint32_t code, const char *lit,
 		   unsigned flags)
 {
-	struct sizing s = { 0 };
+	struct sizing s = {0};
 	struct wr w;
 	unsigned meta;
 	size_t litlen = flags & RPC_SP_LITERAL ? strlen(lit) + 1 : 0;
@@ -597,7 +603,7 @@ static int read_val(const struct rpc_type *t, unsigned char *o, struct rd *r)
 			if (f == 1)
 				*o = (unsigned char)x;
 			else if (f == 4)
-				memcpy(o, &(uint32_t){ (uint32_t)x }, 4);
+				memcpy(o, &(uint32_t){(uint32_t)x}, 4);
 			else
 				memcpy(o, &x, 8);
 		}
@@ -632,7 +638,8 @@ static int read_val(const struct rpc_type *t, unsigned char *o, struct rd *r)
 		for (size_t i = 0; i < n; i++)
 			if ((rc = read_val(t->elem,
 					   (unsigned char *)v.v +
-						   i * t->elem->size, r)))
+						   i * t->elem->size,
+					   r)))
 				return rc;
 		return 0;
 	case RPC_T_OPT:
@@ -680,7 +687,7 @@ int rpc_sp_decode(const void *body, size_t len, const struct rpc_type *t,
 		  void *obj, uint32_t code, const char *lit,
 		  struct rpc_arena *a, const char **why)
 {
-	struct rd r = { .width = 1, .a = a };
+	struct rd r = {.width = 1, .a = a};
 	uint32_t head;
 	unsigned meta;
 	int rc;

@@ -84,7 +84,7 @@ struct rpc_str {
 	const char *p;
 	size_t len;
 };
-#define RPC_STR(lit) ((struct rpc_str){ (lit), sizeof(lit) - 1 })
+#define RPC_STR(lit) ((struct rpc_str){(lit), sizeof(lit) - 1})
 
 /*
  * Mooncake's UUID (a std::pair<u64,u64> copied as 16 bytes): the bytes in
@@ -126,11 +126,11 @@ struct rpc_member {
 
 struct rpc_type {
 	enum rpc_kind kind;
-	size_t size;                    /* sizeof the C object */
-	size_t off;                     /* OPT/EXPECTED value, VARIANT union */
-	const struct rpc_type *elem;    /* VEC element, OPT/EXPECTED value */
-	const struct rpc_member *m;     /* STRUCT fields, VARIANT choices */
-	unsigned n;                     /* how many in @m */
+	size_t size;		     /* sizeof the C object */
+	size_t off;		     /* OPT/EXPECTED value, VARIANT union */
+	const struct rpc_type *elem; /* VEC element, OPT/EXPECTED value */
+	const struct rpc_member *m;  /* STRUCT fields, VARIANT choices */
+	unsigned n;		     /* how many in @m */
 };
 
 /* The leaf types, shared by every description. */
@@ -147,7 +147,7 @@ size_t rpc_type_literal(const struct rpc_type *t, char *out, size_t cap);
 
 /* ---------------------------------------------------------------- codec */
 
-#define RPC_SP_LITERAL 1u       /* encode the type-literal (debug build) form */
+#define RPC_SP_LITERAL 1u /* encode the type-literal (debug build) form */
 
 /*
  * Appends the body of @obj (described by @t) to @out: head @code, then a

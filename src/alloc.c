@@ -17,9 +17,9 @@
 #include "alloc.h"
 
 #define SL_LOG2 5
-#define SL_N (1u << SL_LOG2)
-#define FL_N 64
-#define SLAB_N 127 /* a slab is then 8 + 127 * 56 bytes, just under 7 KiB */
+#define SL_N	(1u << SL_LOG2)
+#define FL_N	64
+#define SLAB_N	127 /* a slab is then 8 + 127 * 56 bytes, just under 7 KiB */
 
 _Static_assert(sizeof(struct mc_blk) <= 56, "struct mc_blk grew past 56 bytes");
 
@@ -30,15 +30,15 @@ struct slab {
 
 struct mc_alloc {
 	uint64_t size, align;
-	unsigned shift;                 /* log2(align) */
+	unsigned shift; /* log2(align) */
 	void *user;
-	struct mc_blk *root;            /* treap of every block by offset */
+	struct mc_blk *root; /* treap of every block by offset */
 	uint64_t used, nused, nfree;
-	uint64_t fl_map;                /* bit f: sl_map[f] != 0 */
-	uint32_t sl_map[FL_N];          /* bit s: head[f][s] != NULL */
+	uint64_t fl_map;       /* bit f: sl_map[f] != 0 */
+	uint32_t sl_map[FL_N]; /* bit s: head[f][s] != NULL */
 	struct mc_blk *head[FL_N][SL_N];
 	struct slab *slabs;
-	struct mc_blk *spare;           /* unused structs, linked by ->right */
+	struct mc_blk *spare; /* unused structs, linked by ->right */
 };
 
 /*
@@ -130,7 +130,8 @@ static struct mc_blk *list_search(struct mc_alloc *a, unsigned fl, unsigned sl)
 	uint32_t sm = a->sl_map[fl] & (~0u << sl);
 
 	if (!sm) {
-		uint64_t fm = fl + 1 < FL_N ? a->fl_map & (~0ULL << (fl + 1)) : 0;
+		uint64_t fm =
+			fl + 1 < FL_N ? a->fl_map & (~0ULL << (fl + 1)) : 0;
 
 		if (!fm)
 			return NULL;
@@ -246,7 +247,8 @@ struct mc_alloc *mc_alloc_new(uint64_t size, uint64_t align, void *user)
 	struct mc_alloc *a;
 	struct mc_blk *b;
 
-	if (align < 8 || (align & (align - 1)) || !size || (size & (align - 1))) {
+	if (align < 8 || (align & (align - 1)) || !size ||
+	    (size & (align - 1))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -407,7 +409,7 @@ uint64_t mc_alloc_nblocks(const struct mc_alloc *a)
 
 struct walk {
 	const struct mc_alloc *a;
-	uint64_t end;                   /* where the next block must start */
+	uint64_t end; /* where the next block must start */
 	uint64_t used, nused, nfree, depth;
 	int prev_free;
 	int bad;
@@ -454,7 +456,7 @@ static void walk(struct walk *w, const struct mc_blk *t, uint64_t depth)
 
 int mc_alloc_check(const struct mc_alloc *a)
 {
-	struct walk w = { .a = a };
+	struct walk w = {.a = a};
 	uint64_t nlisted = 0;
 
 	walk(&w, a->root, 0);
@@ -469,7 +471,8 @@ int mc_alloc_check(const struct mc_alloc *a)
 
 			if (!!(a->sl_map[fl] & (1u << sl)) != !!a->head[fl][sl])
 				return -EFAULT;
-			for (b = a->head[fl][sl]; b; prev = b, b = b->free.next) {
+			for (b = a->head[fl][sl]; b;
+			     prev = b, b = b->free.next) {
 				unsigned f, s;
 
 				if (++nlisted > a->nfree || !is_free(b) ||

@@ -35,16 +35,16 @@ struct mc_alloc;
  */
 struct mc_blk {
 	uint64_t off, size;
-	struct mc_blk *left, *right;     /* offset treap */
+	struct mc_blk *left, *right; /* offset treap */
 	struct mc_alloc *owner;
 	union {
 		struct {
 			struct mc_blk *prev, *next;
-		} free;                  /* allocator-private */
+		} free; /* allocator-private */
 		struct {
 			_Atomic uint64_t lease_until; /* ms, store clock */
-			_Atomic uint32_t ref;         /* references */
-			_Atomic uint32_t state;       /* caller-defined */
+			_Atomic uint32_t ref;	      /* references */
+			_Atomic uint32_t state;	      /* caller-defined */
 		} u;
 	};
 };
@@ -80,10 +80,10 @@ void mc_alloc_put(struct mc_alloc *a, struct mc_blk *b);
 struct mc_blk *mc_alloc_find(struct mc_alloc *a, uint64_t off);
 
 uint64_t mc_alloc_size(const struct mc_alloc *a);
-uint64_t mc_alloc_used(const struct mc_alloc *a);       /* sum of allocated sizes */
+uint64_t mc_alloc_used(const struct mc_alloc *a); /* sum of allocated sizes */
 /* O(1) plus the length of the largest non-empty size class's list. */
 uint64_t mc_alloc_largest_free(const struct mc_alloc *a);
-uint64_t mc_alloc_nblocks(const struct mc_alloc *a);    /* allocated blocks */
+uint64_t mc_alloc_nblocks(const struct mc_alloc *a); /* allocated blocks */
 
 /* Checks every invariant (for tests): 0 or -EFAULT. */
 int mc_alloc_check(const struct mc_alloc *a);

@@ -146,7 +146,8 @@ void mc_buf_add_json_str(struct mc_buf *b, const void *p, size_t n)
 			unsigned char c = s[run];
 			if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
 				run++;
-			else if (c >= 0x80 && (u = mc_utf8_len(s + run, n - run)))
+			else if (c >= 0x80 &&
+				 (u = mc_utf8_len(s + run, n - run)))
 				run += u;
 			else
 				break;
@@ -158,11 +159,13 @@ void mc_buf_add_json_str(struct mc_buf *b, const void *p, size_t n)
 		}
 		unsigned char c = s[i++];
 		if (c == '"' || c == '\\') {
-			char esc[2] = { '\\', (char)c };
+			char esc[2] = {'\\', (char)c};
 			mc_buf_add(b, esc, 2);
 		} else {
-			/* Control characters, and bytes that are not UTF-8 read as Latin-1. */
-			char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			/* Control characters, and bytes that are not UTF-8 read
+			 * as Latin-1. */
+			char esc[6] = {'\\', 'u',	  '0',
+				       '0',  hex[c >> 4], hex[c & 15]};
 			mc_buf_add(b, esc, 6);
 		}
 	}

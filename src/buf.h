@@ -16,7 +16,10 @@ struct mc_buf {
 	char *data;
 	size_t len, cap;
 };
-#define MC_BUF_INIT { 0 }
+#define MC_BUF_INIT                                                            \
+	{                                                                      \
+		0                                                              \
+	}
 
 /* Makes room for @extra more bytes (and the NUL) without changing len. */
 void mc_buf_grow(struct mc_buf *b, size_t extra);

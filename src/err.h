@@ -18,11 +18,13 @@ enum mc_code {
 	MC_BUFFER_OVERFLOW = -10,
 	MC_SEGMENT_NOT_FOUND = -101,
 	MC_SEGMENT_ALREADY_EXISTS = -102,
+	MC_CLIENT_NOT_FOUND = -103,
 	MC_NO_AVAILABLE_HANDLE = -200,
 	MC_INVALID_VERSION = -300,
 	MC_INVALID_KEY = -400,
 	MC_WRITE_FAIL = -500,
 	MC_INVALID_PARAMS = -600,
+	MC_ILLEGAL_CLIENT = -601, /* a put ended or revoked by another writer */
 	MC_INVALID_WRITE = -700,
 	MC_INVALID_READ = -701,
 	MC_INVALID_REPLICA = -702,
@@ -30,13 +32,23 @@ enum mc_code {
 	MC_OBJECT_NOT_FOUND = -704,
 	MC_OBJECT_ALREADY_EXISTS = -705,
 	MC_OBJECT_HAS_LEASE = -706,
+	MC_LEASE_EXPIRED = -707, /* a reader's lease ended before it read */
 	MC_TRANSFER_FAIL = -800,
 	MC_RPC_FAIL = -900,
 	MC_UNAVAILABLE_IN_CURRENT_STATUS = -1010,
+	/*
+	 * mooncaked's own, never sent over the master RPC (upstream has no
+	 * such codes): a value whose replicas are all in other processes'
+	 * memory that could not be read from any (errno -EREMOTEIO, HTTP
+	 * 409), and no cluster leader to act (errno -EAGAIN, HTTP 503 with
+	 * Retry-After: 1).
+	 */
+	MC_REMOTE_ONLY = -10001,
+	MC_NO_LEADER = -10002,
 };
 
 struct mc_err {
-	int code;          /* enum mc_code */
+	int code; /* enum mc_code */
 	char msg[256];
 };
 

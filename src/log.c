@@ -1,5 +1,5 @@
 /*
- * log.c - one-line messages on stderr.
+ * log.c - one line per event on stderr (log.h).
  */
 #include "autoconfig.h"
 
@@ -9,19 +9,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
-static const char *const names[] = { "error", "warn", "info", "debug" };
-static const char *const upper[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+static const char *const names[] = {"error", "warn", "info", "debug"};
+static const char *const upper[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+/* syslog priorities: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
+static const int prio[] = {3, 4, 6, 7};
 
 /* Read from every thread without a lock. */
 static _Atomic int level = MC_LOG_INFO;
+/* -1: not looked yet; 0: a terminal or a file; 1: the journal */
+static _Atomic int journal = -1;
 
 void mc_log_set_level(enum mc_log_level l)
 {
 	level = l;
+}
+
+enum mc_log_level mc_log_get_level(void)
+{
+	return (enum mc_log_level)level;
 }
 
 int mc_log_level_parse(const char *s)
@@ -34,24 +45,66 @@ int mc_log_level_parse(const char *s)
 	return -1;
 }
 
+const char *mc_log_level_name(int l)
+{
+	return l >= 0 && l < 4 ? names[l] : "?";
+}
+
+/*
+ * systemd sets JOURNAL_STREAM=DEV:INODE for a service whose stderr goes
+ * to the journal (systemd.exec(5)); a child that inherited the variable
+ * but writes elsewhere does not match the descriptor.
+ */
+int mc_log_detect(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int j = 0;
+
+	if (js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    fstat(STDERR_FILENO, &st) == 0 &&
+	    (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino)
+		j = 1;
+	journal = j;
+	return j;
+}
+
 void mc_log(enum mc_log_level l, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
-	int n, m, saved = errno;
+	int n, m, saved = errno, j = journal;
 
 	if ((int)l > level || (int)l < 0)
 		return;
-	n = snprintf(line, sizeof(line), "mooncaked: %s: ", upper[l]);
+	if (j < 0)
+		j = mc_log_detect();
+	if (j) {
+		n = snprintf(line, sizeof(line), "<%d>%s ", prio[l], upper[l]);
+	} else {
+		struct timespec ts;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+		n += snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ",
+			      ts.tv_nsec / 1000000, upper[l]);
+	}
 	va_start(ap, fmt);
 	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	va_end(ap);
 	if (m < 0)
 		m = 0;
-	n += m;
 	/* A long message is cut rather than split into two writes. */
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
+	if ((size_t)(n + m) > sizeof(line) - 2)
+		m = (int)sizeof(line) - 2 - n;
+	for (int i = n; i < n + m; i++)
+		if ((unsigned char)line[i] < 0x20)
+			line[i] = '?';
+	n += m;
 	line[n++] = '\n';
 	/*
 	 * One write(2) so that lines from several threads never interleave;
@@ -65,6 +118,6 @@ void mc_log(enum mc_log_level l, const char *fmt, ...)
 
 void mc_oom(void)
 {
-	mc_log(MC_LOG_ERROR, "out of memory");
+	mc_log(MC_LOG_ERROR, "daemon: out of memory");
 	abort();
 }

@@ -1,26 +1,46 @@
 /*
- * log.h - one-line log messages on stderr: "mooncaked: LEVEL: message".
+ * log.h - one line per event on stderr, "LEVEL subsystem: message"
+ * (mooncaked(8), LOGGING).
+ *
+ * Every message starts with its subsystem and a colon ("segment: mounted
+ * ..."); the level goes in front. When stderr is the systemd journal
+ * (JOURNAL_STREAM names it) the line starts with the syslog priority
+ * ("<6>INFO segment: ...") so journald keeps the level and adds the time
+ * itself; anywhere else it starts with the time, RFC 3339 in UTC with
+ * milliseconds ("2026-11-30T06:50:01.123Z INFO segment: ...").
  */
 #ifndef MC_LOG_H
 #define MC_LOG_H
 
 enum mc_log_level { MC_LOG_ERROR = 0, MC_LOG_WARN, MC_LOG_INFO, MC_LOG_DEBUG };
 
-/* Messages above @l are dropped. Default MC_LOG_INFO. */
+/* Messages above @l are dropped. Default MC_LOG_INFO. Any thread. */
 void mc_log_set_level(enum mc_log_level l);
+/* The current level. */
+enum mc_log_level mc_log_get_level(void);
 /* "error" "warn" "info" "debug" -> level; -1 when unknown. */
 int mc_log_level_parse(const char *s);
+/* The lowercase name of @l ("info"), "?" when out of range. */
+const char *mc_log_level_name(int l);
 /*
- * Writes "mooncaked: LEVEL: message\n" to stderr in one write(2), so
- * lines from several threads never interleave; a message longer than
- * about 1000 bytes is cut. Leaves errno unchanged.
+ * Looks again at whether stderr is the journal (JOURNAL_STREAM against
+ * fstat(2) of fd 2). mc_log does it once by itself; call this after
+ * replacing fd 2. Returns 1 for the journal, 0 otherwise.
+ */
+int mc_log_detect(void);
+/*
+ * Writes one line to stderr in one write(2), so lines from several
+ * threads never interleave; a message longer than about 1000 bytes is
+ * cut, and bytes below 0x20 inside it (a newline in a key, say) are
+ * written as '?' so that one event stays one line. Leaves errno
+ * unchanged.
  */
 void mc_log(enum mc_log_level l, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 #define mc_error(...) mc_log(MC_LOG_ERROR, __VA_ARGS__)
-#define mc_warn(...) mc_log(MC_LOG_WARN, __VA_ARGS__)
-#define mc_info(...) mc_log(MC_LOG_INFO, __VA_ARGS__)
+#define mc_warn(...)  mc_log(MC_LOG_WARN, __VA_ARGS__)
+#define mc_info(...)  mc_log(MC_LOG_INFO, __VA_ARGS__)
 #define mc_debug(...) mc_log(MC_LOG_DEBUG, __VA_ARGS__)
 
 /*

@@ -3,7 +3,6 @@
  */
 #include "autoconfig.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,22 +10,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "metrics.h"
 
 struct mc_series {
 	struct mc_family *f;
-	struct mc_series *next;  /* creation order */
+	struct mc_series *next;	 /* creation order */
 	struct mc_series *hnext; /* hash chain */
 	uint64_t hash;
-	char *key;               /* the label values, each ending in NUL */
+	char *key; /* the label values, each ending in NUL */
 	size_t keylen;
-	char *labels;            /* rendered: a="x",b="y" ("" without labels) */
-	struct mc_buf prefix;    /* counter, gauge: "name{labels} ", rendered once */
+	char *labels; /* rendered: a="x",b="y" ("" without labels) */
+	struct mc_buf
+		prefix; /* counter, gauge: "name{labels} ", rendered once */
 	/*
 	 * Counter and gauge: value = bits (a double, last set) + n (sum of
 	 * adds since), so adds are one fetch_add. Histogram: bits is the
@@ -87,26 +84,27 @@ struct mc_family {
 	char **label_names;
 	size_t nlabels;
 	double *bounds;
-	char **le;               /* bounds rendered once, for the le label */
+	char **le; /* bounds rendered once, for the le label */
 	size_t nbounds;
-	pthread_mutex_t lock;    /* the series list and hash */
+	pthread_mutex_t lock; /* the series list and hash */
 	struct mc_series *head, **tail;
 	struct mc_series **tab;
 	size_t tabsize, nseries;
-	struct mc_series *only;  /* the series of a family without labels */
-	struct mc_buf preamble;  /* the HELP and TYPE lines, rendered once */
+	struct mc_series *only; /* the series of a family without labels */
+	struct mc_buf preamble; /* the HELP and TYPE lines, rendered once */
 };
 
 struct collector {
 	struct collector *next;
 	void (*fn)(struct mc_metrics *, void *);
 	void *arg;
-	bool own_arg;            /* free(arg) with the registry */
+	bool own_arg; /* free(arg) with the registry */
 };
 
 struct mc_metrics {
-	pthread_mutex_t lock;        /* the family and collector lists */
-	pthread_mutex_t render_lock; /* one render (and its collectors) at a time */
+	pthread_mutex_t lock; /* the family and collector lists */
+	pthread_mutex_t
+		render_lock; /* one render (and its collectors) at a time */
 	struct mc_family *head, **tail;
 	struct collector *collectors, **ctail;
 	size_t ncollectors;
@@ -385,7 +383,8 @@ static struct mc_series *series_new(struct mc_family *f, const char *key,
 	/* A scrape then copies the sample's name instead of building it. */
 	if (f->type != MC_HISTOGRAM) {
 		add_sample_name(&s->prefix, f, "", s->labels, NULL);
-		s->stripes = aligned_alloc(64, MC_STRIPES * sizeof(*s->stripes));
+		s->stripes =
+			aligned_alloc(64, MC_STRIPES * sizeof(*s->stripes));
 		if (!s->stripes) {
 			mc_oom();
 		}
@@ -411,8 +410,9 @@ struct mc_family *mc_metrics_family(struct mc_metrics *m, const char *name,
 	if (f) {
 		pthread_mutex_unlock(&m->lock);
 		if (f->type != t) {
-			mc_error("metric '%s' registered twice with two types",
-				 name);
+			mc_error(
+				"metrics: '%s' registered twice with two types",
+				name);
 			return NULL;
 		}
 		return f;
@@ -428,11 +428,13 @@ struct mc_family *mc_metrics_family(struct mc_metrics *m, const char *name,
 	    !parse_labels(f, labels) ||
 	    (t == MC_HISTOGRAM && !set_bounds(f, buckets, nbuckets))) {
 		pthread_mutex_unlock(&m->lock);
-		mc_error("invalid metric '%s' (name, labels or buckets)", name);
+		mc_error("metrics: invalid family '%s' (name, labels or "
+			 "buckets)",
+			 name);
 		family_free(f);
 		return NULL;
 	}
-	static const char *const types[] = { "counter", "gauge", "histogram" };
+	static const char *const types[] = {"counter", "gauge", "histogram"};
 
 	mc_buf_adds(&f->preamble, "# HELP ");
 	mc_buf_adds(&f->preamble, f->name);
@@ -600,9 +602,9 @@ void mc_series_observe(struct mc_series *s, double v)
 	old = atomic_load_explicit(&s->bits, memory_order_relaxed);
 	do
 		new = to_bits(from_bits(old) + v);
-	while (!atomic_compare_exchange_weak_explicit(
-		&s->bits, &old, new, memory_order_relaxed,
-		memory_order_relaxed));
+	while (!atomic_compare_exchange_weak_explicit(&s->bits, &old, new,
+						      memory_order_relaxed,
+						      memory_order_relaxed));
 }
 
 static uint64_t hist_count(const struct mc_series *s)
@@ -621,6 +623,22 @@ double mc_series_value(const struct mc_series *s)
 	if (s->f->type == MC_HISTOGRAM)
 		return (double)hist_count(s);
 	return from_bits(atomic_load(&s->bits)) + (double)stripes_sum(s);
+}
+
+size_t mc_series_buckets(const struct mc_series *s, double *le, uint64_t *count,
+			 size_t max)
+{
+	size_t n;
+
+	if (!s || s->f->type != MC_HISTOGRAM)
+		return 0;
+	n = s->f->nbounds + 1;
+	for (size_t i = 0; i < n && i < max; i++) {
+		le[i] = i < s->f->nbounds ? s->f->bounds[i] : INFINITY;
+		count[i] = atomic_load_explicit(&s->buckets[i],
+						memory_order_relaxed);
+	}
+	return n;
 }
 
 static void add_collector(struct mc_metrics *m,
@@ -644,6 +662,13 @@ void mc_metrics_add_collector(struct mc_metrics *m,
 			      void *arg)
 {
 	add_collector(m, fn, arg, false);
+}
+
+void mc_metrics_add_collector_owned(struct mc_metrics *m,
+				    void (*fn)(struct mc_metrics *, void *),
+				    void *arg)
+{
+	add_collector(m, fn, arg, true);
 }
 
 /* name{labels} or name{labels,le="x"}: the opening of one sample line. */
@@ -685,7 +710,8 @@ static void render_series(struct mc_buf *out, const struct mc_series *s)
 	}
 	uint64_t cum = 0;
 	for (size_t i = 0; i <= f->nbounds; i++) {
-		cum += atomic_load_explicit(&s->buckets[i], memory_order_relaxed);
+		cum += atomic_load_explicit(&s->buckets[i],
+					    memory_order_relaxed);
 		add_sample_name(out, f, "_bucket", s->labels,
 				i < f->nbounds ? f->le[i] : "+Inf");
 		mc_buf_addu(out, cum);
@@ -727,150 +753,4 @@ void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
 	/* An empty registry still ends with a newline. */
 	if (!out->len || out->data[out->len - 1] != '\n')
 		mc_buf_addch_fast(out, '\n');
-}
-
-/* --- process_* families, as the Prometheus client libraries export them */
-
-static const struct {
-	const char *name, *help;
-	enum mc_metric_type type;
-} process_families[] = {
-	{ "process_cpu_seconds_total",
-	  "Total user and system CPU time spent in seconds.", MC_COUNTER },
-	{ "process_open_fds", "Number of open file descriptors.", MC_GAUGE },
-	{ "process_max_fds", "Maximum number of open file descriptors.",
-	  MC_GAUGE },
-	{ "process_virtual_memory_bytes", "Virtual memory size in bytes.",
-	  MC_GAUGE },
-	{ "process_resident_memory_bytes", "Resident memory size in bytes.",
-	  MC_GAUGE },
-	{ "process_start_time_seconds",
-	  "Start time of the process since unix epoch in seconds.", MC_GAUGE },
-};
-
-enum { P_CPU, P_OPEN_FDS, P_MAX_FDS, P_VIRT, P_RSS, P_START, P_N };
-
-/* The process collector's state: its series, and when /proc was read. */
-struct proc_state {
-	struct mc_series *s[P_N];
-	struct timespec cpu_at, proc_at;
-};
-
-static void process_set(struct proc_state *ps, int which, double v)
-{
-	mc_series_set(ps->s[which], v);
-}
-
-static double since(const struct timespec *a, const struct timespec *b)
-{
-	return (double)(b->tv_sec - a->tv_sec) +
-	       (double)(b->tv_nsec - a->tv_nsec) / 1e9;
-}
-
-/* Fields of /proc/self/stat from the 3rd on (after "pid (comm)"). */
-static int read_stat(unsigned long long *utime, unsigned long long *stime,
-		     unsigned long long *start)
-{
-	char line[1024], *p;
-	FILE *fp = fopen("/proc/self/stat", "r");
-	int ok;
-
-	if (!fp)
-		return -1;
-	p = fgets(line, sizeof(line), fp);
-	fclose(fp);
-	/* comm may hold spaces and parentheses: start after the last ')'. */
-	if (!p || !(p = strrchr(line, ')')))
-		return -1;
-	ok = sscanf(p + 1,
-		    " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu"
-		    " %*d %*d %*d %*d %*d %*d %llu",
-		    utime, stime, start);
-	return ok == 3 ? 0 : -1;
-}
-
-static double boot_time(void)
-{
-	char line[256];
-	double bt = 0;
-	FILE *fp = fopen("/proc/stat", "r");
-
-	if (!fp)
-		return 0;
-	while (fgets(line, sizeof(line), fp))
-		if (sscanf(line, "btime %lf", &bt) == 1)
-			break;
-	fclose(fp);
-	return bt;
-}
-
-/*
- * The figures come from getrusage (CPU, which walks every thread) at most
- * every 100 ms and from /proc (memory, descriptors) at most once a
- * second: those reads cost more than the rest of a /metrics render.
- * Renders are serialized, so the state needs no lock.
- */
-static void process_collect(struct mc_metrics *m, void *arg)
-{
-	struct proc_state *ps = arg;
-	unsigned long long size, rss;
-	double page = sysconf(_SC_PAGESIZE);
-	struct rusage ru;
-	struct rlimit rl;
-	struct timespec now;
-	FILE *fp;
-	DIR *d;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if ((!ps->cpu_at.tv_sec || since(&ps->cpu_at, &now) >= 0.1) &&
-	    getrusage(RUSAGE_SELF, &ru) == 0) {
-		ps->cpu_at = now;
-		process_set(ps, P_CPU,
-			    (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-				    (double)ru.ru_stime.tv_sec +
-				    ru.ru_stime.tv_usec / 1e6);
-	}
-	if (ps->proc_at.tv_sec && since(&ps->proc_at, &now) < 1)
-		return;
-	ps->proc_at = now;
-	fp = fopen("/proc/self/statm", "r");
-	if (fp) {
-		if (fscanf(fp, "%llu %llu", &size, &rss) == 2) {
-			process_set(ps, P_VIRT, size * page);
-			process_set(ps, P_RSS, rss * page);
-		}
-		fclose(fp);
-	}
-	d = opendir("/proc/self/fd");
-	if (d) {
-		struct dirent *e;
-		unsigned n = 0;
-		while ((e = readdir(d)))
-			n += e->d_name[0] != '.';
-		closedir(d);
-		/* Not counting the descriptor opendir itself holds. */
-		process_set(ps, P_OPEN_FDS, n ? n - 1 : 0);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		process_set(ps, P_MAX_FDS, rl.rlim_cur == RLIM_INFINITY ?
-						   INFINITY : (double)rl.rlim_cur);
-}
-
-void mc_metrics_add_process(struct mc_metrics *m)
-{
-	unsigned long long ut, st, start;
-	struct proc_state *ps = xcalloc(1, sizeof(*ps));
-
-	for (size_t i = 0; i < P_N; i++)
-		ps->s[i] = mc_family_series(
-			mc_metrics_family(m, process_families[i].name,
-					  process_families[i].help,
-					  process_families[i].type, NULL, NULL,
-					  0),
-			NULL);
-	/* Fixed for the life of the process: read it once. */
-	if (read_stat(&ut, &st, &start) == 0)
-		process_set(ps, P_START,
-			    boot_time() + (double)start / sysconf(_SC_CLK_TCK));
-	add_collector(m, process_collect, ps, true);
 }

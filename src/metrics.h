@@ -92,6 +92,14 @@ void mc_series_set(struct mc_series *s, double v);
 void mc_series_observe(struct mc_series *s, double v);
 /* Current value (counter/gauge); for a histogram, its count; 0 for NULL. */
 double mc_series_value(const struct mc_series *s);
+/*
+ * Histogram: copies at most @max bucket upper bounds (the last one
+ * INFINITY) and per-bucket counts (not cumulative) into @le and @count,
+ * and returns how many buckets the family has; 0 for another type or
+ * NULL. Each count is read atomically, the set of them is not a snapshot.
+ */
+size_t mc_series_buckets(const struct mc_series *s, double *le, uint64_t *count,
+			 size_t max);
 
 /*
  * Collectors run, in registration order, at the start of each render,
@@ -102,6 +110,10 @@ double mc_series_value(const struct mc_series *s);
 void mc_metrics_add_collector(struct mc_metrics *m,
 			      void (*fn)(struct mc_metrics *, void *),
 			      void *arg);
+/* The same, with @arg owned by the registry (free()d with it). */
+void mc_metrics_add_collector_owned(struct mc_metrics *m,
+				    void (*fn)(struct mc_metrics *, void *),
+				    void *arg);
 
 /*
  * Appends the whole exposition to @out: for each family "# HELP" and
@@ -118,7 +130,8 @@ void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out);
  * names and help texts (process_cpu_seconds_total, process_open_fds,
  * process_max_fds, process_virtual_memory_bytes,
  * process_resident_memory_bytes, process_start_time_seconds) with a
- * collector reading /proc/self (stat, statm, fd/) and RLIMIT_NOFILE.
+ * collector reading /proc/self (stat, statm, fd/) and RLIMIT_NOFILE
+ * (process.c).
  */
 void mc_metrics_add_process(struct mc_metrics *m);
 

@@ -30,11 +30,11 @@
 
 #include "err.h"
 
-#define MC_KEY_MAX 4096                       /* bytes, excluding NUL */
-#define MC_ID_LEN 36                          /* RFC 4122 text, lowercase */
-#define MC_ALLOC_ALIGN (16ull << 20)          /* /api/mount rounding */
-#define MC_REPLICA_MAX 8                      /* --replicas upper bound */
-#define MC_GRACE_MAX   3600		      /* seconds, unmount grace */
+#define MC_KEY_MAX     4096	     /* bytes, excluding NUL */
+#define MC_ID_LEN      36	     /* RFC 4122 text, lowercase */
+#define MC_ALLOC_ALIGN (16ull << 20) /* /api/mount rounding */
+#define MC_REPLICA_MAX 8	     /* --replicas upper bound */
+#define MC_GRACE_MAX   3600	     /* seconds, unmount grace */
 
 struct mc_store;
 struct mc_metrics;
@@ -70,18 +70,116 @@ enum mc_shm_fault {
 };
 enum mc_shm_fault mc_shm_name_check(const char *name);
 
+/* --------------------------------------------------------------- owners */
+
+/*
+ * Who owns a segment's memory (moves its bytes), or who writes a put.
+ *
+ *   MC_OWNER_SELF    this store: its alloc and shm segments; a writer
+ *                    with no name (HTTP, FUSE, the transfer port)
+ *   MC_OWNER_CLIENT  a Mooncake client, by its 36-character UUID (the
+ *                    master RPC, mooncake-rpc(7))
+ *   MC_OWNER_NODE    a cluster node, by its id (1 .. MC_OWNER_ID_MAX
+ *                    characters)
+ *
+ * Written "client:UUID" and "node:ID" (a segment's source, log lines).
+ */
+#define MC_OWNER_ID_MAX 64
+
+enum mc_owner_kind {
+	MC_OWNER_SELF = 0,
+	MC_OWNER_CLIENT = 1,
+	MC_OWNER_NODE = 2,
+};
+
+struct mc_owner {
+	enum mc_owner_kind kind;
+	char id[MC_OWNER_ID_MAX + 1]; /* "" for MC_OWNER_SELF */
+};
+
+/* True when @a and @b name the same owner (NULL counts as SELF). */
+bool mc_owner_eq(const struct mc_owner *a, const struct mc_owner *b);
+/*
+ * Fills @o with a client owner: 0, or -EINVAL when @uuid is not 36
+ * characters of 8-4-4-4-12 hex (upper case is folded to lower).
+ */
+int mc_owner_client(struct mc_owner *o, const char *uuid);
+
+/*
+ * Reads a replica's bytes that live in another process (descriptors of
+ * REMOTE segments): the transfer door provides them (xfer.h), the core
+ * calls them from mc_get and mc_get_copy when no replica of the value is
+ * in local memory. Called with no store lock held, from any thread, so
+ * they must be thread-safe; they may block for as long as their own
+ * timeout. read fills @buf with the @len bytes at @off inside the
+ * replica @d (off + len <= d->size): 0, or a negative errno (any error
+ * makes the core try the next replica). write is the same the other way
+ * (cluster mode's puts); the core of a single node never calls it.
+ */
+struct mc_desc;
+struct mc_data_ops {
+	int (*read)(void *arg, const struct mc_desc *d, uint64_t off, void *buf,
+		    uint64_t len);
+	int (*write)(void *arg, const struct mc_desc *d, uint64_t off,
+		     const void *buf, uint64_t len);
+};
+
+/*
+ * A block of a NODE-owned REMOTE segment, as the owner hooks see it.
+ * The owner knows its segment by @seg_id and the block by @addr (its own
+ * address, base + offset); @key, @klen, @version and @value_size are
+ * those of the put that holds the block (prepare and commit only; 0 and
+ * NULL for release). @term is the store's term (mc_store_set_term) at
+ * the call.
+ */
+struct mc_owner_blk {
+	const char *seg_id;
+	const struct mc_owner *owner;
+	uint64_t addr, size; /* the block in the owner's memory */
+	uint64_t value_size;
+	const void *key;
+	size_t klen;
+	uint64_t version;
+	uint64_t term;
+};
+
+/*
+ * The owner hooks, called by a master store for blocks in NODE-owned
+ * REMOTE segments only (never for client segments: a client's Transfer
+ * Engine accepts any write into its registered memory; never for local
+ * segments). Called with no store lock held.
+ *
+ *   prepare  synchronous, when a put allocates the block, before the
+ *            put's descriptors are handed out: the owner then accepts
+ *            WRITEs there. Non-zero fails the put (its errno is the
+ *            put's; the blocks are released).
+ *   commit   synchronous, when the put is published, before it is
+ *            acknowledged: the owner then accepts READs and keeps the
+ *            record. Non-zero fails the publish: the put is dropped and
+ *            its end answers that errno.
+ *   release  when the master frees the block (any thread, any time
+ *            after its last reference goes): it must not block; queue
+ *            and batch as needed. It may name a block whose prepare
+ *            failed or was never followed by a commit.
+ */
+struct mc_owner_ops {
+	int (*prepare)(void *arg, const struct mc_owner_blk *b);
+	int (*commit)(void *arg, const struct mc_owner_blk *b);
+	void (*release)(void *arg, const struct mc_owner_blk *b);
+};
+
 /* ---------------------------------------------------------------- store */
 
 struct mc_store_opts {
-	unsigned replica_num;       /* memory replicas per object, >= 1 */
-	uint64_t lease_ttl_ms;      /* read lease granted by mc_query */
-	double high_watermark;      /* evict above used/capacity > this */
-	double evict_ratio;         /* ... down to high_watermark - this */
-	uint64_t max_value;         /* largest value accepted (--max-body) */
-	uint64_t put_timeout_ms;    /* unfinished two-phase puts revoked */
-	uint64_t max_segment_size;  /* larger mounts are split */
-	const char *hostname;       /* default segment name */
-	const char *protocol;       /* default protocol: "tcp" or "rdma" */
+	unsigned replica_num;	   /* memory replicas per object, >= 1 */
+	uint64_t lease_ttl_ms;	   /* read lease granted by mc_query */
+	double high_watermark;	   /* evict above used/capacity > this */
+	double evict_ratio;	   /* ... down to high_watermark - this */
+	uint64_t max_value;	   /* largest value accepted (--max-body) */
+	uint64_t put_timeout_ms;   /* unfinished two-phase puts revoked */
+	uint64_t max_segment_size; /* larger mounts are split */
+	const char *hostname;	   /* default segment name */
+	const char *protocol;	   /* default protocol: "tcp" or "rdma" */
 	/*
 	 * Clock in milliseconds, monotonic. NULL means CLOCK_MONOTONIC. Tests
 	 * pass their own to drive leases, grace periods and put timeouts.
@@ -108,9 +206,24 @@ struct mc_store_opts {
 	void (*unregister_mem)(void *arg, const char *protocol, void *base,
 			       uint64_t size);
 	void *register_arg;
+	/*
+	 * How the bytes of REMOTE replicas are read (NULL: they are not;
+	 * a value held only in remote memory then reads as -EREMOTEIO).
+	 */
+	const struct mc_data_ops *data_ops;
+	void *data_arg;
+	/* The owner hooks of NODE-owned segments (NULL: none called). */
+	const struct mc_owner_ops *owner_ops;
+	void *owner_arg;
+	/*
+	 * A client that has not pinged (mc_client_ping) or mounted for this
+	 * long is gone (mc_store_tick expires it). 0: 10000, as upstream's
+	 * client_live_ttl_sec.
+	 */
+	uint64_t client_ttl_ms;
 };
 
-/* Fills @o with the contract's defaults (CONTRACT section 1). */
+/* Fills @o with the defaults of mooncaked(8), OPTIONS. */
 void mc_store_opts_default(struct mc_store_opts *o);
 
 /*
@@ -130,27 +243,43 @@ const struct mc_store_opts *mc_store_get_opts(const struct mc_store *s);
  * segments mounted from now on and of those already mounted.
  */
 void mc_store_set_endpoint(struct mc_store *s, const char *endpoint);
-/* Runs timers: lease-deferred frees, grace-period ends, put timeouts. */
+/*
+ * Runs timers: lease-deferred frees, grace-period ends, put timeouts,
+ * client expiry.
+ */
 void mc_store_tick(struct mc_store *s);
+/*
+ * The store's term (0 on a single node; cluster mode's leader sets its
+ * election's): object versions started from now on are (term << 32) |
+ * a sequence number, and the owner hooks carry it.
+ */
+void mc_store_set_term(struct mc_store *s, uint64_t term);
 
 /* ------------------------------------------------------------- segments */
 
-enum mc_seg_kind { MC_SEG_ALLOC = 0, MC_SEG_SHM = 1 };
+/*
+ * ALLOC and SHM segments are memory of this process. A REMOTE segment is
+ * a range of another process's memory (a Mooncake client's, mounted
+ * through the master RPC; a cluster node's): the store allocates replica
+ * buffers in it by address and never touches its bytes (its owner moves
+ * them); transfer-port pins never match it.
+ */
+enum mc_seg_kind { MC_SEG_ALLOC = 0, MC_SEG_SHM = 1, MC_SEG_REMOTE = 2 };
 enum mc_seg_state { MC_SEG_OK = 0, MC_SEG_DRAINING = 1 };
 
 struct mc_mount_req {
-	uint64_t size;          /* > 0; alloc: rounded up to 16 MiB */
-	const char *shm_name;   /* NULL: allocate; else /dev/shm object name */
-	uint64_t offset;        /* shm only: page aligned */
-	const char *protocol;   /* NULL or "": the store default */
-	const char *location;   /* NULL: "" */
-	const char *name;       /* NULL or "": the store's hostname */
+	uint64_t size;	      /* > 0; alloc: rounded up to 16 MiB */
+	const char *shm_name; /* NULL: allocate; else /dev/shm object name */
+	uint64_t offset;      /* shm only: page aligned */
+	const char *protocol; /* NULL or "": the store default */
+	const char *location; /* NULL: "" */
+	const char *name;     /* NULL or "": the store's hostname */
 };
 
 struct mc_mount_result {
-	size_t n;                        /* segments created */
-	char (*ids)[MC_ID_LEN + 1];      /* n ids, malloc'd; free() it */
-	uint64_t allocated_size;         /* sum of the segments' sizes */
+	size_t n;		    /* segments created */
+	char (*ids)[MC_ID_LEN + 1]; /* n ids, malloc'd; free() it */
+	uint64_t allocated_size;    /* sum of the segments' sizes */
 };
 
 /*
@@ -192,22 +321,54 @@ int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 		       char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
 		       struct mc_err *err);
 
+/*
+ * Mounts a range of another process's memory as a REMOTE segment, under
+ * the id its owner chose. @endpoint is where the owner moves the bytes
+ * (a client's Transfer Engine te_endpoint; a node's transfer endpoint),
+ * advertised in the segment's descriptors. A client owner becomes known
+ * to the client registry (mc_client_ping answers OK and its expiry clock
+ * starts). Mounting again exactly what is mounted (same id, owner, base,
+ * size, name, endpoint and protocol) is 0 and changes nothing, as
+ * upstream's MountSegment is idempotent. Counts one MountSegment.
+ * Errors: -EINVAL (the segment id not a lowercase RFC 4122 id; a client
+ * owner not one either, a node id empty, over MC_OWNER_ID_MAX or not of
+ * [A-Za-z0-9._-]; a SELF owner; base 0 or size under 64; base + size
+ * wraps; an empty endpoint; a name, endpoint or protocol too long or
+ * holding control bytes, a name holding '/' or being "." or ".."),
+ * -EEXIST (another segment has the id: code SEGMENT_ALREADY_EXISTS),
+ * -ENOMEM.
+ */
+struct mc_remote_req {
+	const char *id;	      /* the segment id */
+	const char *name;     /* NULL or "": the store's hostname */
+	uint64_t base, size;  /* the range in the owner's address space */
+	const char *endpoint; /* the owner's data endpoint, 1..299 bytes */
+	const char *protocol; /* NULL or "": the store default; <= 7 bytes */
+	struct mc_owner owner;
+};
+int mc_segment_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
+			    struct mc_err *err);
+
 /* A snapshot of one segment, safe to use after the call. */
 struct mc_seg_info {
 	char id[MC_ID_LEN + 1];
 	char name[256];
 	char protocol[8];
 	char location[256];
-	char source[300];       /* "alloc" or "shm:NAME+OFFSET" */
+	/* "alloc", "shm:NAME+OFFSET", "client:UUID" or "node:ID" */
+	char source[300];
+	/* this store's transfer endpoint, or a REMOTE segment's own */
 	char endpoint[300];
+	struct mc_owner owner; /* SELF for alloc and shm */
 	enum mc_seg_kind kind;
 	enum mc_seg_state state;
-	uint64_t base;          /* virtual address of the first byte */
+	uint64_t drain_ms; /* draining: milliseconds until it goes */
+	uint64_t base;	   /* address of the first byte (in the owner) */
 	uint64_t size;
 	uint64_t used;
-	uint64_t shm_offset;    /* shm only */
-	char shm_name[256];     /* shm only, without the leading '/' */
-	uint32_t rkey;          /* rdma only */
+	uint64_t shm_offset; /* shm only */
+	char shm_name[256];  /* shm only, without the leading '/' */
+	uint32_t rkey;	     /* rdma only */
 };
 
 /* 0, or -ENOENT when no segment has @id. */
@@ -218,7 +379,8 @@ int mc_segment_info(struct mc_store *s, const char *id,
  * stops the walk and is returned. The callback runs without store locks.
  */
 int mc_segment_foreach(struct mc_store *s,
-		       int (*cb)(const struct mc_seg_info *, void *), void *arg);
+		       int (*cb)(const struct mc_seg_info *, void *),
+		       void *arg);
 /*
  * Distinct segment names, sorted (strcmp), each with its summed used and
  * capacity. Same stopping rule as mc_segment_foreach.
@@ -228,14 +390,16 @@ int mc_segment_name_foreach(struct mc_store *s,
 				      uint64_t capacity, void *),
 			    void *arg);
 /* Sums over segments named @name: 0, or -ENOENT. */
-int mc_segment_name_usage(struct mc_store *s, const char *name,
-			  uint64_t *used, uint64_t *capacity);
+int mc_segment_name_usage(struct mc_store *s, const char *name, uint64_t *used,
+			  uint64_t *capacity);
 
 struct mc_usage {
 	uint64_t used, capacity;
-	uint64_t keys;          /* complete objects */
+	uint64_t keys; /* complete objects */
 	uint64_t segments;
 	uint64_t pending_puts;
+	/* distinct owners of listed segments (this store counts as one) */
+	uint64_t clients;
 };
 void mc_store_usage(struct mc_store *s, struct mc_usage *u);
 
@@ -246,6 +410,53 @@ void mc_store_usage(struct mc_store *s, struct mc_usage *u);
  */
 uint64_t mc_store_keys_gen(struct mc_store *s);
 
+/*
+ * The store's operations as its master_X_requests_total and
+ * master_X_failures_total families count them (every door alike).
+ */
+enum mc_op {
+	MC_OP_PUT_START,
+	MC_OP_PUT_END,
+	MC_OP_PUT_REVOKE,
+	MC_OP_GET_REPLICA_LIST,
+	MC_OP_BATCH_GET_REPLICA_LIST,
+	MC_OP_EXIST_KEY,
+	MC_OP_REMOVE,
+	MC_OP_REMOVE_ALL,
+	MC_OP_MOUNT_SEGMENT,
+	MC_OP_UNMOUNT_SEGMENT,
+	MC_OP_PING,
+	MC_NOPS
+};
+/* Upstream's name of @op ("PutStart", "GetReplicaList"), "?" else. */
+const char *mc_op_name(enum mc_op op);
+
+/*
+ * What the store did lately, for people (the status page): requests and
+ * failures of each operation, eviction runs, keys and bytes evicted,
+ * over the last @span_s seconds (at most 60; less just after start).
+ * The store keeps its counters once a second (mc_store_tick), so a read
+ * is O(1) whatever the store holds. Thread-safe.
+ */
+struct mc_recent {
+	double span_s;
+	uint64_t requests[MC_NOPS], failures[MC_NOPS];
+	uint64_t evictions, evicted_keys, evicted_bytes;
+};
+void mc_store_recent(struct mc_store *s, struct mc_recent *out);
+
+/*
+ * The sizes of the values put since start (master_value_size_bytes):
+ * per class, not cumulative; le[] are the upper bounds in bytes, the
+ * last one INFINITY. O(1).
+ */
+#define MC_VALUE_SIZE_CLASSES 8
+struct mc_value_sizes {
+	double le[MC_VALUE_SIZE_CLASSES];
+	uint64_t count[MC_VALUE_SIZE_CLASSES];
+};
+void mc_store_value_sizes(struct mc_store *s, struct mc_value_sizes *out);
+
 /* -------------------------------------------------------------- objects */
 
 /*
@@ -253,12 +464,21 @@ uint64_t mc_store_keys_gen(struct mc_store *s);
  * /query_key and put_start describe.
  */
 struct mc_desc {
-	uint64_t addr;               /* virtual address inside this process */
+	uint64_t addr; /* address in the owner's memory (here: this process) */
 	uint64_t size;
-	uint32_t rkey;               /* rdma only */
+	uint32_t rkey; /* rdma only */
 	char seg_id[MC_ID_LEN + 1];
 	char protocol[8];
-	char endpoint[300];          /* "host:port" */
+	/* "host:port": this store's transfer port, or the segment owner's */
+	char endpoint[300];
+	struct mc_owner owner; /* the segment's owner: SELF for local memory */
+};
+
+/* What a query tells about an object besides its replicas. */
+struct mc_obj_info {
+	uint64_t size;	  /* value bytes */
+	uint64_t version; /* (term << 32) | sequence, set at put start */
+	unsigned nrep;	  /* replicas */
 };
 
 /*
@@ -314,17 +534,77 @@ int mc_put_revoke(struct mc_store *s, const void *key, size_t klen,
 		  struct mc_err *err);
 
 /*
+ * How a two-phase put is placed and whose it is; zeroed is mc_put_start.
+ * Placement: one buffer in each of min(replicas, eligible segments)
+ * distinct segments that take allocations, segments named @prefer first,
+ * then one per distinct owner, then any. Only this store's own segments
+ * are eligible unless @remote_ok (the master RPC's PutStart; HTTP and
+ * FUSE never place a value in another process's memory).
+ */
+struct mc_put_opts {
+	/* The writer (NULL: SELF); end and revoke by key must name it. */
+	const struct mc_owner *writer;
+	unsigned replicas;  /* 0: the store's replica_num; <= MC_REPLICA_MAX */
+	const char *prefer; /* a segment name tried first; NULL or "": none */
+	bool remote_ok;	    /* REMOTE segments are eligible */
+	/*
+	 * -EEXIST (OBJECT_ALREADY_EXISTS) when the key is published
+	 * already, as upstream's PutStart answers (its clients take it as
+	 * success); otherwise a put replaces the value when it ends.
+	 */
+	bool no_replace;
+	bool batch; /* an item of a batch: counted by mc_batch_count only */
+};
+
+/*
+ * mc_put_start with options. Errors as mc_put_start, and -EEXIST (see
+ * no_replace); a second start of an open key fails with -EBUSY (code
+ * OBJECT_ALREADY_EXISTS) whoever the writers are. The put gets its
+ * object version now (mc_put_version). With the owner hooks installed,
+ * each block in a NODE-owned segment is prepared before this returns.
+ */
+int mc_put_start_opts(struct mc_store *s, const void *key, size_t klen,
+		      uint64_t size, const struct mc_put_opts *o,
+		      struct mc_put **out, struct mc_err *err);
+/* The version the put's object will have: (term << 32) | sequence. */
+uint64_t mc_put_version(const struct mc_put *p);
+
+/*
+ * End or drop the open put of @key on behalf of @writer (NULL: SELF):
+ * -ENOENT (OBJECT_NOT_FOUND) when no put of the key is open, -EPERM
+ * (ILLEGAL_CLIENT) when another writer started it (the put stays open),
+ * -EINVAL (INVALID_KEY); end: -EIO or the hook's errno when an owner's
+ * commit fails (the put is dropped). mc_put_end and mc_put_revoke are
+ * these with a NULL writer. With @batch the end is counted by
+ * mc_batch_count only; a revoke counts one PutRevoke either way.
+ */
+int mc_put_end_by(struct mc_store *s, const void *key, size_t klen,
+		  const struct mc_owner *writer, bool batch,
+		  struct mc_err *err);
+int mc_put_revoke_by(struct mc_store *s, const void *key, size_t klen,
+		     const struct mc_owner *writer, struct mc_err *err);
+
+/*
  * A reference to one published version of an object. While held, the
  * bytes stay valid and unchanged. Counts one GetReplicaList.
- * Errors: -ENOENT, -EINVAL bad key.
+ * Errors: -ENOENT, -EINVAL bad key. A value with a replica in local
+ * memory is read there; one held only in REMOTE segments is fetched
+ * through the data hooks into a private copy that the reference owns,
+ * trying each replica in turn: -EREMOTEIO (REMOTE_ONLY) when no replica
+ * could be read (no hooks, owner unreachable, or the segment went
+ * meanwhile: never stale or foreign bytes), -ENOMEM.
  */
 struct mc_ref;
 int mc_get(struct mc_store *s, const void *key, size_t klen,
 	   struct mc_ref **out);
-const void *mc_ref_data(const struct mc_ref *r);   /* one complete replica */
+const void *mc_ref_data(const struct mc_ref *r); /* one complete replica */
 uint64_t mc_ref_size(const struct mc_ref *r);
 void mc_ref_release(struct mc_ref *r);
-/* Convenience: copies up to @cap bytes from @off; returns bytes copied. */
+/*
+ * Convenience: copies up to @cap bytes from @off; returns bytes copied,
+ * or mc_get's errors (a REMOTE-only value: only the range asked for is
+ * fetched).
+ */
 int64_t mc_get_copy(struct mc_store *s, const void *key, size_t klen,
 		    uint64_t off, void *buf, uint64_t cap);
 
@@ -334,6 +614,18 @@ int mc_stat(struct mc_store *s, const void *key, size_t klen, uint64_t *size);
 /* 1 exists, 0 not. Counts one ExistKey. */
 int mc_exist(struct mc_store *s, const void *key, size_t klen);
 
+/* Flags of mc_exist_ex and mc_query_ex. */
+#define MC_F_BATCH 1u /* an item of a batch: counted by mc_batch_count */
+#define MC_F_LEASE 2u /* exist: grant the read lease a query grants */
+
+/*
+ * mc_exist with @flags: MC_F_LEASE leases the object's replicas as
+ * upstream's ExistKey does (its clients read next). Returns 1, 0, or
+ * -EINVAL for a bad key (counted as a failure).
+ */
+int mc_exist_ex(struct mc_store *s, const void *key, size_t klen,
+		unsigned flags);
+
 /*
  * Describes the replicas of a key and grants them a read lease of
  * lease_ttl_ms. Fills at most @max descriptors; returns how many replicas
@@ -341,14 +633,35 @@ int mc_exist(struct mc_store *s, const void *key, size_t klen);
  */
 int mc_query(struct mc_store *s, const void *key, size_t klen,
 	     struct mc_desc *out, size_t max);
+/*
+ * mc_query with @flags (MC_F_BATCH) that also fills @info (when not
+ * NULL) with the object's size, version and replica count.
+ */
+int mc_query_ex(struct mc_store *s, const void *key, size_t klen,
+		unsigned flags, struct mc_desc *out, size_t max,
+		struct mc_obj_info *info);
 /* Batch form: counts one BatchGetReplicaList with @nkeys items (and no
  * GetReplicaList). Calls @cb once per key in order with what mc_query
  * would return for it. */
-void mc_query_batch(struct mc_store *s, size_t nkeys,
-		    const char *const *keys, const size_t *klens,
+void mc_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
+		    const size_t *klens,
 		    void (*cb)(size_t i, int rc, const struct mc_desc *d,
 			       size_t nd, void *arg),
 		    void *arg);
+
+/*
+ * Counts one batch call of @op with @items items of which @failed failed
+ * (master_batch_*: a failure when all failed, a partial success when
+ * some did), for doors that run a batch as items flagged MC_F_BATCH.
+ */
+enum mc_batch_op {
+	MC_BATCH_EXIST,
+	MC_BATCH_QUERY,
+	MC_BATCH_PUT_START,
+	MC_BATCH_PUT_END,
+};
+void mc_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,
+		    uint64_t failed);
 
 /*
  * Removes a key. -ENOENT; -EBUSY when a read lease holds it (the Mooncake
@@ -385,12 +698,42 @@ int mc_key_walk(struct mc_store *s, uint64_t *cursor,
 			  void *arg),
 		void *arg);
 
+/* -------------------------------------------------------------- clients */
+
+/*
+ * The client registry: the Mooncake clients that own REMOTE segments.
+ * A client becomes known when it mounts a segment (mc_segment_mount_remote)
+ * or registers (mc_client_register, upstream's ReMountSegment); each
+ * mount, registration and ping restarts its expiry clock. A known client
+ * silent for client_ttl_ms is gone (mc_store_tick): its segments are
+ * unmounted as with no grace period (objects whose last replica was there
+ * go) and its open puts are revoked; it is unknown again until it
+ * remounts.
+ */
+enum mc_client_status {
+	MC_CLIENT_OK = 1,	    /* the store knows the client's segments */
+	MC_CLIENT_NEED_REMOUNT = 2, /* it does not: remount them */
+};
+
+/*
+ * A client's heartbeat (upstream Ping): MC_CLIENT_OK and the clock
+ * restarted for a known client, MC_CLIENT_NEED_REMOUNT for an unknown one
+ * (never seen, or expired; nothing is recorded for it), -EINVAL for a
+ * bad UUID. Counts one Ping.
+ */
+int mc_client_ping(struct mc_store *s, const char *uuid);
+/* Makes a client known (with or without segments): 0, -EINVAL, -ENOMEM. */
+int mc_client_register(struct mc_store *s, const char *uuid);
+/* Clients known now. */
+size_t mc_client_count(struct mc_store *s);
+
 /* -------------------------------------------------- transfer-port access */
 
 /*
  * Pins [addr, addr+size) for a remote READ (it must lie inside one live
  * replica of a complete object) or WRITE (inside one buffer of an open
- * put). Returns 0 and a pin to release after the copy, or -EACCES.
+ * put), in this process's own segments (never a REMOTE one). Returns 0
+ * and a pin to release after the copy, or -EACCES.
  */
 struct mc_pin;
 int mc_pin_read(struct mc_store *s, uint64_t addr, uint64_t size,

@@ -60,8 +60,8 @@ static double counter(struct mc_metrics *m, const char *name)
 }
 
 /* "PutStart=12/12": successes (requests - failures) over requests. */
-static void add_ratio(struct mc_buf *b, struct mc_metrics *m,
-		      const char *label, const char *op)
+static void add_ratio(struct mc_buf *b, struct mc_metrics *m, const char *label,
+		      const char *op)
 {
 	char req[96], fail[96];
 	double r, f;
@@ -77,10 +77,10 @@ static void add_ratio(struct mc_buf *b, struct mc_metrics *m,
 static const struct {
 	const char *label, *op;
 } summary_ops[] = {
-	{ "PutStart", "put_start" },   { "PutEnd", "put_end" },
-	{ "PutRevoke", "put_revoke" }, { "Get", "get_replica_list" },
-	{ "Exist", "exist_key" },      { "Del", "remove" },
-	{ "DelAll", "remove_all" },    { "Ping", "ping" },
+	{"PutStart", "put_start"},   {"PutEnd", "put_end"},
+	{"PutRevoke", "put_revoke"}, {"Get", "get_replica_list"},
+	{"Exist", "exist_key"},	     {"Del", "remove"},
+	{"DelAll", "remove_all"},    {"Ping", "ping"},
 };
 
 void mc_render_summary(struct mc_store *s, struct mc_buf *b)
@@ -97,7 +97,7 @@ void mc_render_summary(struct mc_store *s, struct mc_buf *b)
 		mc_buf_addf(b, " (%.1f%%)",
 			    100.0 * (double)u.used / (double)u.capacity);
 	mc_buf_addf(b, " | Keys: %llu (soft-pinned: 0) | Clients: %d",
-		    (unsigned long long)u.keys, u.segments ? 1 : 0);
+		    (unsigned long long)u.keys, (int)u.clients);
 	mc_buf_adds(b, " | Requests (Success/Total): ");
 	for (size_t i = 0; i < sizeof(summary_ops) / sizeof(summary_ops[0]);
 	     i++) {
@@ -105,12 +105,14 @@ void mc_render_summary(struct mc_store *s, struct mc_buf *b)
 			mc_buf_adds(b, ", ");
 		add_ratio(b, m, summary_ops[i].label, summary_ops[i].op);
 	}
-	mc_buf_addf(b, " | Eviction: Success/Attempts=%.0f/%.0f, keys=%.0f, size=%s",
-		    counter(m, "master_successful_evictions_total"),
-		    counter(m, "master_attempted_evictions_total"),
-		    counter(m, "master_evicted_key_count"),
-		    mc_size_human((uint64_t)counter(m, "master_evicted_size_bytes"),
-				  evb, sizeof(evb)));
+	mc_buf_addf(
+		b,
+		" | Eviction: Success/Attempts=%.0f/%.0f, keys=%.0f, size=%s",
+		counter(m, "master_successful_evictions_total"),
+		counter(m, "master_attempted_evictions_total"),
+		counter(m, "master_evicted_key_count"),
+		mc_size_human((uint64_t)counter(m, "master_evicted_size_bytes"),
+			      evb, sizeof(evb)));
 }
 
 void mc_render_metrics(struct mc_store *s, struct mc_buf *b)

@@ -16,8 +16,8 @@ void mc_render_desc(struct mc_buf *b, const struct mc_desc *d);
  * The whole /query_key body for @key: 0, or -ENOENT (nothing appended).
  * Grants a lease and counts a GetReplicaList (through mc_query).
  */
-int mc_render_query_key(struct mc_store *s, struct mc_buf *b,
-			const void *key, size_t klen);
+int mc_render_query_key(struct mc_store *s, struct mc_buf *b, const void *key,
+			size_t klen);
 /* The /metrics/summary line, without a trailing newline. */
 void mc_render_summary(struct mc_store *s, struct mc_buf *b);
 /* The /metrics exposition. */

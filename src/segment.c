@@ -34,13 +34,14 @@ static void seg_free(struct mc_seg *g)
 		munmap(g->map, g->map_len);
 	mc_alloc_free(g->alloc);
 	pthread_mutex_destroy(&g->lock);
+	free(g->endpoint);
 	free(g->name);
 	free(g->location);
 	free(g->shm_name);
 	free(g);
 }
 
-static void seg_unref(struct mc_seg *g)
+void seg_unref(struct mc_seg *g)
 {
 	if (atomic_fetch_sub(&g->refs, 1) == 1)
 		seg_free(g);
@@ -57,6 +58,22 @@ void blk_set_state(struct mc_blk *b, uint32_t state, uint64_t value_size)
 	} while (!atomic_compare_exchange_weak(st, &old, nv));
 }
 
+/* The owner is told, after the block went back to the allocator. */
+static void blk_release_hook(struct mc_seg *g, uint64_t off, uint64_t size)
+{
+	struct mc_store *s = g->store;
+	struct mc_owner_blk v = {
+		.seg_id = g->id,
+		.owner = &g->owner,
+		.addr = (uint64_t)(uintptr_t)g->base + off,
+		.size = size,
+		.term = atomic_load(&s->term),
+	};
+
+	if (s->o.owner_ops && s->o.owner_ops->release)
+		s->o.owner_ops->release(s->o.owner_arg, &v);
+}
+
 void blk_unref(struct mc_blk *b)
 {
 	_Atomic uint32_t *ref = &b->u.ref;
@@ -65,66 +82,110 @@ void blk_unref(struct mc_blk *b)
 		return;
 	struct mc_seg *g = blk_seg(b);
 	struct mc_store *s = g->store;
-	uint64_t size = b->size;
+	uint64_t size = b->size, off = b->off;
 
 	pthread_mutex_lock(&g->lock);
 	mc_alloc_put(g->alloc, b);
 	pthread_mutex_unlock(&g->lock);
 	atomic_fetch_sub(&s->used, size);
+	if (g->hooked)
+		blk_release_hook(g, off, size);
 	seg_unref(g);
+}
+
+void blk_owner_view(const struct mc_blk *b, struct mc_owner_blk *v)
+{
+	struct mc_seg *g = blk_seg(b);
+
+	memset(v, 0, sizeof(*v));
+	v->seg_id = g->id;
+	v->owner = &g->owner;
+	v->addr = (uint64_t)(uintptr_t)g->base + b->off;
+	v->size = b->size;
+	v->term = atomic_load(&g->store->term);
 }
 
 void blk_desc(const struct mc_blk *b, uint64_t value_size, struct mc_desc *d)
 {
 	struct mc_seg *g = blk_seg(b);
 
-	d->addr = (uint64_t)(uintptr_t)(g->base + b->off);
+	/* A number, not a pointer: a REMOTE base is another process's. */
+	d->addr = (uint64_t)(uintptr_t)g->base + b->off;
 	d->size = value_size;
 	d->rkey = g->rkey;
 	memcpy(d->seg_id, g->id, sizeof(d->seg_id));
 	snprintf(d->protocol, sizeof(d->protocol), "%s", g->protocol);
 	snprintf(d->endpoint, sizeof(d->endpoint), "%s",
-		 atomic_load(&g->store->endpoint));
+		 g->endpoint ? g->endpoint : atomic_load(&g->store->endpoint));
+	d->owner = g->owner;
 }
 
-/*
- * Allocates one buffer in each of @want distinct segments that take
- * allocations, starting at a rotating index so load spreads. All or
- * nothing: -ENOSPC when fewer than min(want, segments) succeed.
- */
-int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
-		       struct mc_blk **out)
+/* Whether @g takes allocations of a put placed by @pl. */
+static bool seg_eligible(const struct mc_seg *g, const struct seg_place *pl)
 {
-	unsigned got = 0;
+	return atomic_load(&g->state) == SEG_OK &&
+	       (pl->remote_ok || g->kind != MC_SEG_REMOTE);
+}
+
+/* Placement passes: the preferred name, one per owner, then any. */
+enum { PASS_PREFER, PASS_OWNERS, PASS_ANY };
+
+/* Whether pass @pass may take @g, given the @got blocks taken so far. */
+static bool seg_pass_takes(const struct mc_seg *g, int pass,
+			   const struct seg_place *pl, struct mc_blk **out,
+			   unsigned got)
+{
+	if (pass == PASS_PREFER && strcmp(g->name, pl->prefer))
+		return false;
+	for (unsigned i = 0; i < got; i++) {
+		const struct mc_seg *h = blk_seg(out[i]);
+
+		if (h == g ||
+		    (pass == PASS_OWNERS && mc_owner_eq(&h->owner, &g->owner)))
+			return false;
+	}
+	return true;
+}
+
+int seg_alloc_replicas(struct mc_store *s, uint64_t size,
+		       const struct seg_place *pl, struct mc_blk **out)
+{
+	unsigned got = 0, want = pl->want;
 	size_t n, start, ok = 0;
 
 	pthread_rwlock_rdlock(&s->seg_lock);
 	n = s->nsegs;
 	for (size_t i = 0; i < n; i++)
-		ok += atomic_load(&s->segs[i]->state) == SEG_OK;
+		ok += seg_eligible(s->segs[i], pl);
 	if (ok < want)
-		want = ok;
+		want = (unsigned)ok;
 	start = n ? atomic_fetch_add(&s->rr, 1) % n : 0;
-	for (size_t k = 0; k < n && got < want; k++) {
-		struct mc_seg *g = s->segs[(start + k) % n];
+	for (int pass = pl->prefer && *pl->prefer ? PASS_PREFER : PASS_OWNERS;
+	     pass <= PASS_ANY && got < want; pass++) {
+		for (size_t k = 0; k < n && got < want; k++) {
+			struct mc_seg *g = s->segs[(start + k) % n];
 
-		if (atomic_load(&g->state) != SEG_OK)
-			continue;
-		pthread_mutex_lock(&g->lock);
-		struct mc_blk *b = mc_alloc_get(g->alloc, size);
-		pthread_mutex_unlock(&g->lock);
-		if (!b)
-			continue;
-		atomic_fetch_add(&g->refs, 1);
-		atomic_fetch_add(&s->used, b->size);
-		/* Nobody else knows the block yet: plain stores will do. */
-		atomic_store_explicit(&b->u.ref, 1, memory_order_relaxed);
-		atomic_store_explicit(&b->u.lease_until, 0,
-				      memory_order_relaxed);
-		atomic_store_explicit(&b->u.state, BLK_PENDING,
-				      memory_order_relaxed);
-		blk_set_state(b, BLK_PENDING, size);
-		out[got++] = b;
+			if (!seg_eligible(g, pl) ||
+			    !seg_pass_takes(g, pass, pl, out, got))
+				continue;
+			pthread_mutex_lock(&g->lock);
+			struct mc_blk *b = mc_alloc_get(g->alloc, size);
+			pthread_mutex_unlock(&g->lock);
+			if (!b)
+				continue;
+			atomic_fetch_add(&g->refs, 1);
+			atomic_fetch_add(&s->used, b->size);
+			/* Nobody else knows the block yet: plain stores will
+			 * do. */
+			atomic_store_explicit(&b->u.ref, 1,
+					      memory_order_relaxed);
+			atomic_store_explicit(&b->u.lease_until, 0,
+					      memory_order_relaxed);
+			atomic_store_explicit(&b->u.state, BLK_PENDING,
+					      memory_order_relaxed);
+			blk_set_state(b, BLK_PENDING, size);
+			out[got++] = b;
+		}
 	}
 	pthread_rwlock_unlock(&s->seg_lock);
 	if (got && got == want)
@@ -134,30 +195,35 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
 	return -ENOSPC;
 }
 
-bool seg_can_fit(struct mc_store *s, uint64_t size, unsigned want)
+bool seg_can_fit(struct mc_store *s, uint64_t size, const struct seg_place *pl)
 {
 	unsigned ok = 0, big = 0;
 
 	size = (size + MC_BUF_ALIGN - 1) / MC_BUF_ALIGN * MC_BUF_ALIGN;
 	pthread_rwlock_rdlock(&s->seg_lock);
 	for (size_t i = 0; i < s->nsegs; i++) {
-		if (atomic_load(&s->segs[i]->state) != SEG_OK)
+		if (!seg_eligible(s->segs[i], pl))
 			continue;
 		ok++;
 		big += s->segs[i]->size >= size;
 	}
 	pthread_rwlock_unlock(&s->seg_lock);
-	return ok && big >= (want < ok ? want : ok);
+	return ok && big >= (pl->want < ok ? pl->want : ok);
 }
 
-/* The listed segment holding @addr, or NULL; seg_lock held. */
+/*
+ * The listed segment of this process holding @addr, or NULL; seg_lock
+ * held. REMOTE segments hold addresses of other processes, which may
+ * equal ours: they never match.
+ */
 static struct mc_seg *seg_by_addr_locked(struct mc_store *s, uint64_t addr)
 {
 	for (size_t i = 0; i < s->nsegs; i++) {
 		struct mc_seg *g = s->segs[i];
 		uint64_t base = (uint64_t)(uintptr_t)g->base;
 
-		if (addr >= base && addr - base < g->size)
+		if (addr >= base && addr - base < g->size &&
+		    g->kind != MC_SEG_REMOTE)
 			return g;
 	}
 	return NULL;
@@ -234,7 +300,8 @@ static int seg_new(struct mc_store *s, const struct mc_mount_req *req,
 	struct mc_seg *g = calloc(1, sizeof(*g));
 
 	if (!g)
-		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				  "out of memory");
 	mc_uuid_new(g->id);
 	g->name = strdup(req->name && *req->name ? req->name : s->hostname);
 	g->location = strdup(req->location ? req->location : "");
@@ -256,7 +323,8 @@ static int seg_new(struct mc_store *s, const struct mc_mount_req *req,
 	g->alloc = mc_alloc_new(size - size % MC_BUF_ALIGN, MC_BUF_ALIGN, g);
 	if (!g->name || !g->location || !g->alloc) {
 		seg_free(g);
-		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				  "out of memory");
 	}
 	*out = g;
 	return 0;
@@ -267,15 +335,17 @@ static int seg_register(struct mc_store *s, struct mc_seg *g,
 {
 	int rc;
 
-	/* Without a transport layer, only tcp (which registers nothing) works. */
+	/* Without a transport layer, only tcp (which registers nothing) works.
+	 */
 	if (!s->o.register_mem) {
 		if (strcmp(g->protocol, "rdma"))
 			return 0;
 		return mc_err_set(err, -EOPNOTSUPP, MC_INVALID_PARAMS,
-				  "protocol 'rdma' is not available: built without rdma-core");
+				  "protocol 'rdma' is not available: built "
+				  "without rdma-core");
 	}
-	rc = s->o.register_mem(s->o.register_arg, g->protocol, g->base,
-			       g->size, &g->rkey);
+	rc = s->o.register_mem(s->o.register_arg, g->protocol, g->base, g->size,
+			       &g->rkey);
 	if (rc < 0)
 		return mc_err_set(err, rc, MC_INVALID_PARAMS,
 				  "cannot register segment '%s' for %s: %s",
@@ -336,8 +406,8 @@ static void list_add(struct mc_store *s, struct mc_seg *g)
 int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 		     struct mc_mount_result *out, struct mc_err *err)
 {
-	const char *protocol = req->protocol && *req->protocol ? req->protocol
-							       : s->protocol;
+	const char *protocol =
+		req->protocol && *req->protocol ? req->protocol : s->protocol;
 	const char *bare = NULL;
 	uint64_t total, align, *sizes = NULL;
 	size_t n, made = 0;
@@ -393,7 +463,8 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 		if (req->offset > (uint64_t)st.st_size ||
 		    req->size > (uint64_t)st.st_size - req->offset) {
 			rc = mc_err_set(err, -ERANGE, MC_INVALID_PARAMS,
-					"offset + size passes the end of shm object '%s'",
+					"offset + size passes the end of shm "
+					"object '%s'",
 					bare);
 			goto fail;
 		}
@@ -408,7 +479,8 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 	segs = calloc(n ? n : 1, sizeof(*segs));
 	out->ids = calloc(n ? n : 1, sizeof(*out->ids));
 	if (!n || !segs || !out->ids) {
-		rc = mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
+		rc = mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				"out of memory");
 		goto fail;
 	}
 	for (uint64_t off = 0; made < n; off += sizes[made++]) {
@@ -457,7 +529,7 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 	pthread_rwlock_unlock(&s->seg_lock);
 	out->n = n;
 	for (size_t i = 0; i < n; i++)
-		mc_info("mounted segment '%s' (%s, %llu bytes, %s)",
+		mc_info("segment: mounted '%s' (%s, %llu bytes, %s)",
 			segs[i]->id, segs[i]->name,
 			(unsigned long long)segs[i]->size,
 			bare ? "shm" : "alloc");
@@ -480,9 +552,134 @@ fail:
 	return rc;
 }
 
-/* ----------------------------------------------------------- unmounting */
+/* --------------------------------------------------- remote segments */
 
-static struct mc_seg *seg_find_locked(struct mc_store *s, const char *id)
+/* Bytes a name or endpoint shown in the tree and in logs may not hold. */
+static bool has_ctl(const char *p)
+{
+	for (; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return true;
+	return false;
+}
+
+/* What is wrong with a remote mount, or NULL; protocol resolved. */
+static const char *remote_check(struct mc_store *s,
+				const struct mc_remote_req *req,
+				const char **protocol)
+{
+	const struct mc_owner *o = &req->owner;
+	const char *p =
+		req->protocol && *req->protocol ? req->protocol : s->protocol;
+	size_t idlen = strlen(o->id);
+
+	*protocol = p;
+	if (!req->id || !mc_uuid_valid(req->id))
+		return "segment id must be a lowercase RFC 4122 id";
+	if (o->kind == MC_OWNER_CLIENT ? !mc_uuid_valid(o->id)
+	    : o->kind == MC_OWNER_NODE
+		    ? idlen == 0 || idlen > MC_OWNER_ID_MAX ||
+			      strspn(o->id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					    "abcdefghijklmnopqrstuvwxyz"
+					    "0123456789._-") != idlen
+		    : true)
+		return "bad owner of a remote segment";
+	if (req->base == 0 || req->size < MC_BUF_ALIGN)
+		return "base and size must be non-zero (size at least 64)";
+	if (req->base + req->size < req->base)
+		return "base + size passes the end of the address space";
+	if (!req->endpoint || !*req->endpoint ||
+	    strlen(req->endpoint) >=
+		    sizeof(((struct mc_seg_info *)0)->endpoint) ||
+	    has_ctl(req->endpoint))
+		return "endpoint must be 1 to 299 printable bytes";
+	if (req->name && (strlen(req->name) > 255 || has_ctl(req->name) ||
+			  strchr(req->name, '/') || !strcmp(req->name, ".") ||
+			  !strcmp(req->name, "..")))
+		return "segment name must be at most 255 bytes, no '/' or "
+		       "control bytes, not '.' or '..'";
+	if (strlen(p) >= sizeof(((struct mc_seg *)0)->protocol) ||
+	    strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(p))
+		return "protocol must be 1 to 7 of [a-z0-9_]";
+	return NULL;
+}
+
+int mc_segment_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
+			    struct mc_err *err)
+{
+	struct mc_mount_req mr = {.size = req->size, .name = req->name};
+	struct mc_seg *g = NULL, *old;
+	const char *protocol, *why;
+	char own[MC_OWNER_ID_MAX + 16];
+	int rc;
+
+	mc_series_add(s->c.mount, 1);
+	why = remote_check(s, req, &protocol);
+	if (why) {
+		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS, "%s", why);
+		goto fail;
+	}
+	rc = seg_new(s, &mr, protocol, req->size, &g, err);
+	if (rc < 0)
+		goto fail;
+	memcpy(g->id, req->id, sizeof(g->id));
+	g->kind = MC_SEG_REMOTE;
+	g->owner = req->owner;
+	g->hooked = req->owner.kind == MC_OWNER_NODE;
+	g->base = (char *)(uintptr_t)req->base;
+	g->endpoint = strdup(req->endpoint);
+	if (!g->endpoint) {
+		rc = mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				"out of memory");
+		goto fail;
+	}
+	/*
+	 * Known (and its clock restarted) before the segment is listed, so
+	 * an expiry running meanwhile cannot take the new segment at once.
+	 */
+	if (req->owner.kind == MC_OWNER_CLIENT &&
+	    (rc = client_touch(s, &req->owner)) < 0) {
+		rc = mc_err_set(err, rc, MC_INTERNAL_ERROR, "out of memory");
+		goto fail;
+	}
+	pthread_rwlock_wrlock(&s->seg_lock);
+	old = seg_find_locked(s, req->id);
+	if (old) {
+		bool same = old->kind == MC_SEG_REMOTE &&
+			    mc_owner_eq(&old->owner, &req->owner) &&
+			    (uint64_t)(uintptr_t)old->base == req->base &&
+			    old->size == req->size &&
+			    !strcmp(old->name, g->name) &&
+			    !strcmp(old->endpoint, g->endpoint) &&
+			    !strcmp(old->protocol, g->protocol);
+
+		pthread_rwlock_unlock(&s->seg_lock);
+		seg_free(g);
+		if (same)
+			return 0;
+		rc = mc_err_set(err, -EEXIST, MC_SEGMENT_ALREADY_EXISTS,
+				"segment '%s' is mounted already as another "
+				"range",
+				req->id);
+		g = NULL;
+		goto fail;
+	}
+	list_add(s, g);
+	pthread_rwlock_unlock(&s->seg_lock);
+	mc_info("segment: mounted '%s' (%s, %llu bytes, %s at %s)", g->id,
+		g->name, (unsigned long long)g->size,
+		owner_text(&g->owner, own, sizeof(own)), g->endpoint);
+	return 0;
+fail:
+	if (g)
+		seg_free(g);
+	mc_series_add(s->c.mount_fail, 1);
+	return rc;
+}
+
+/* ------------------------------------------------------- the table */
+
+struct mc_seg *seg_find_locked(struct mc_store *s, const char *id)
 {
 	for (size_t i = 0; i < s->nsegs; i++)
 		if (!strcmp(s->segs[i]->id, id))
@@ -491,7 +688,7 @@ static struct mc_seg *seg_find_locked(struct mc_store *s, const char *id)
 }
 
 /* Takes @g out of the table; the caller holds seg_lock for writing. */
-static void seg_unlist_locked(struct mc_store *s, struct mc_seg *g)
+void seg_unlist_locked(struct mc_store *s, struct mc_seg *g)
 {
 	for (size_t i = 0; i < s->nsegs; i++) {
 		if (s->segs[i] == g) {
@@ -506,153 +703,10 @@ static void seg_unlist_locked(struct mc_store *s, struct mc_seg *g)
 	atomic_fetch_add(&s->seg_gen, 1);
 }
 
-/* Completes the unmount of an unlisted segment: replicas go. */
-static void seg_finish(struct mc_store *s, struct mc_seg *g)
-{
-	mc_info("unmounted segment '%s'", g->id);
-	store_drop_segment(s, g);
-	seg_unref(g);   /* the table's reference */
-}
-
-static void seg_info_locked(struct mc_store *s, struct mc_seg *g,
-			    struct mc_seg_info *i);
-
-int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
-		       char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
-		       struct mc_err *err)
-{
-	const char *const *ids = req->ids;
-	size_t n = req->n;
-	unsigned grace_s = req->grace_s;
-	struct mc_seg **gs;
-	size_t nf = 0;
-	char(*fl)[MC_ID_LEN + 1] = NULL;
-	int rc = 0;
-
-	if (failed)
-		*failed = NULL;
-	if (n_failed)
-		*n_failed = 0;
-	mc_series_add(s->c.unmount, 1);
-	if (n == 0 || grace_s > MC_GRACE_MAX) {
-		mc_series_add(s->c.unmount_fail, 1);
-		return n ? mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				      "grace period must be 0..%d seconds",
-				      MC_GRACE_MAX)
-			 : mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				      "no segment ids given");
-	}
-	gs = calloc(n, sizeof(*gs));
-	fl = calloc(n, sizeof(*fl));
-	if (!gs || !fl) {
-		free(gs);
-		free(fl);
-		mc_series_add(s->c.unmount_fail, 1);
-		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
-	}
-	pthread_rwlock_wrlock(&s->seg_lock);
-	for (size_t i = 0; i < n; i++) {
-		struct mc_seg *g = seg_find_locked(s, ids[i]);
-
-		for (size_t j = 0; g && j < i; j++)
-			if (gs[j] == g)
-				g = NULL;   /* the same id twice */
-		if (g && req->accept) {
-			struct mc_seg_info si;
-
-			seg_info_locked(s, g, &si);
-			if (!req->accept(&si, req->accept_arg))
-				g = NULL;
-		}
-		if (!g) {
-			snprintf(fl[nf++], MC_ID_LEN + 1, "%s", ids[i]);
-			continue;
-		}
-		gs[i] = g;
-	}
-	if (nf) {
-		rc = mc_err_set(err, -ENOENT, MC_SEGMENT_NOT_FOUND,
-				"segment '%s' not found", fl[0]);
-		pthread_rwlock_unlock(&s->seg_lock);
-		goto out;
-	}
-	uint64_t now = store_now(s);
-	for (size_t i = 0; i < n; i++) {
-		if (grace_s && atomic_load(&gs[i]->state) == SEG_OK) {
-			atomic_store(&gs[i]->state, SEG_DRAINING);
-			gs[i]->deadline_ms = now + (uint64_t)grace_s * 1000;
-			gs[i] = NULL;
-		} else if (grace_s) {
-			gs[i] = NULL;   /* already draining: keep its deadline */
-		} else {
-			seg_unlist_locked(s, gs[i]);
-		}
-	}
-	pthread_rwlock_unlock(&s->seg_lock);
-	for (size_t i = 0; i < n; i++)
-		if (gs[i])
-			seg_finish(s, gs[i]);
-out:
-	free(gs);
-	if (rc < 0) {
-		mc_series_add(s->c.unmount_fail, 1);
-		if (failed)
-			*failed = fl;
-		else
-			free(fl);
-		if (n_failed)
-			*n_failed = nf;
-	} else {
-		free(fl);
-	}
-	return rc;
-}
-
-/* Completes the unmounts whose grace period has ended. */
-void seg_tick(struct mc_store *s, uint64_t now)
-{
-	for (;;) {
-		struct mc_seg *due = NULL;
-
-		pthread_rwlock_wrlock(&s->seg_lock);
-		for (size_t i = 0; i < s->nsegs; i++) {
-			struct mc_seg *g = s->segs[i];
-
-			if (atomic_load(&g->state) == SEG_DRAINING &&
-			    g->deadline_ms <= now) {
-				due = g;
-				seg_unlist_locked(s, g);
-				break;
-			}
-		}
-		pthread_rwlock_unlock(&s->seg_lock);
-		if (!due)
-			return;
-		seg_finish(s, due);
-	}
-}
-
-void seg_unmount_all(struct mc_store *s)
-{
-	for (;;) {
-		struct mc_seg *g = NULL;
-
-		pthread_rwlock_wrlock(&s->seg_lock);
-		if (s->nsegs) {
-			g = s->segs[s->nsegs - 1];
-			seg_unlist_locked(s, g);
-		}
-		pthread_rwlock_unlock(&s->seg_lock);
-		if (!g)
-			return;
-		seg_finish(s, g);
-	}
-}
-
 /* ------------------------------------------------------------ inspection */
 
-static void seg_info_locked(struct mc_store *s, struct mc_seg *g,
-			    struct mc_seg_info *i)
+void seg_info_locked(struct mc_store *s, struct mc_seg *g,
+		     struct mc_seg_info *i)
 {
 	memset(i, 0, sizeof(*i));
 	memcpy(i->id, g->id, sizeof(i->id));
@@ -664,14 +718,22 @@ static void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 			 g->shm_name, (unsigned long long)g->shm_offset);
 		snprintf(i->shm_name, sizeof(i->shm_name), "%s", g->shm_name);
 		i->shm_offset = g->shm_offset;
+	} else if (g->kind == MC_SEG_REMOTE) {
+		owner_text(&g->owner, i->source, sizeof(i->source));
 	} else {
 		snprintf(i->source, sizeof(i->source), "alloc");
 	}
+	i->owner = g->owner;
 	snprintf(i->endpoint, sizeof(i->endpoint), "%s",
-		 atomic_load(&s->endpoint));
+		 g->endpoint ? g->endpoint : atomic_load(&s->endpoint));
 	i->kind = g->kind;
 	i->state = atomic_load(&g->state) == SEG_DRAINING ? MC_SEG_DRAINING
-							   : MC_SEG_OK;
+							  : MC_SEG_OK;
+	if (i->state == MC_SEG_DRAINING) {
+		uint64_t now = store_now(s);
+
+		i->drain_ms = g->deadline_ms > now ? g->deadline_ms - now : 0;
+	}
 	i->base = (uint64_t)(uintptr_t)g->base;
 	i->size = g->size;
 	pthread_mutex_lock(&g->lock);

@@ -53,8 +53,8 @@ int mc_size_parse(const char *s, uint64_t *out)
 		const char *name;
 		int shift;
 	} suffixes[] = {
-		{ "", 0 },   { "k", 10 }, { "kb", 10 }, { "m", 20 }, { "mb", 20 },
-		{ "g", 30 }, { "gb", 30 }, { "t", 40 }, { "tb", 40 },
+		{"", 0},   {"k", 10},  {"kb", 10}, {"m", 20},  {"mb", 20},
+		{"g", 30}, {"gb", 30}, {"t", 40},  {"tb", 40},
 	};
 	const char *p;
 	uint64_t v;
@@ -80,7 +80,7 @@ int mc_size_parse(const char *s, uint64_t *out)
 
 char *mc_size_human(uint64_t n, char *buf, size_t len)
 {
-	static const char *const units[] = { "KB", "MB", "GB", "TB" };
+	static const char *const units[] = {"KB", "MB", "GB", "TB"};
 	unsigned __int128 c;
 	int u = 0;
 
@@ -95,8 +95,9 @@ char *mc_size_human(uint64_t n, char *buf, size_t len)
 	 * exact binary 3.125 (3355443200 bytes) to even, "3.12", where the
 	 * upstream summary shows "3.13".
 	 */
-	c = ((unsigned __int128)n * 100 + ((uint64_t)1 << (10 * (u + 1) - 1)))
-	    >> (10 * (u + 1));
+	c = ((unsigned __int128)n * 100 +
+	     ((uint64_t)1 << (10 * (u + 1) - 1))) >>
+	    (10 * (u + 1));
 	snprintf(buf, len, "%llu.%02u %s", (unsigned long long)(c / 100),
 		 (unsigned)(c % 100), units[u]);
 	return buf;

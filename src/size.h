@@ -21,7 +21,8 @@ int mc_size_parse(const char *s, uint64_t *out);
  */
 char *mc_size_human(uint64_t n, char *buf, size_t len);
 
-/* Parses a non-negative decimal integer that fits in 63 bits: 0/-EINVAL/-ERANGE. */
+/* Parses a non-negative decimal integer that fits in 63 bits:
+ * 0/-EINVAL/-ERANGE. */
 int mc_u64_parse(const char *s, uint64_t *out);
 
 #endif

@@ -1,7 +1,6 @@
 /*
- * store_int.h - the store's internals, shared by store.c (objects,
- * leases, eviction, puts) and segment.c (segments and replica buffers).
- * Nothing outside src/store.c and src/segment.c includes this.
+ * store_int.h - the store's internals, shared by the files of the store
+ * (listed below, above their calls). Nothing outside src/ includes this.
  *
  * Ownership and references:
  *
@@ -18,7 +17,8 @@
  * Lock order: seg_lock (rw) -> seg->lock (mutex). Shard locks, the lease
  * mutex and the pending mutex are never held together with each other or
  * with seg_lock, except that seg->lock may be taken under a shard lock by
- * nobody: block frees take seg->lock alone.
+ * nobody: block frees take seg->lock alone. The client registry's mutex
+ * comes before all of them: a client's expiry unmounts under it.
  */
 #ifndef MC_STORE_INT_H
 #define MC_STORE_INT_H
@@ -30,18 +30,18 @@
 #include "metrics.h"
 #include "mooncake.h"
 
-#define MC_BUF_ALIGN 64u       /* replica buffer alignment in a segment */
+#define MC_BUF_ALIGN 64u /* replica buffer alignment in a segment */
 
 /* mc_blk.u.state: low byte the state, next byte the padding (blk size -
  * value size), then flags. */
 enum {
-	BLK_PENDING = 1,       /* allocated by a put, writable, not readable */
-	BLK_LIVE = 2,          /* published: readable */
-	BLK_DEAD = 3,          /* revoked or being freed: neither */
+	BLK_PENDING = 1, /* allocated by a put, writable, not readable */
+	BLK_LIVE = 2,	 /* published: readable */
+	BLK_DEAD = 3,	 /* revoked or being freed: neither */
 };
 #define BLK_STATE_MASK 0xffu
-#define BLK_PAD_SHIFT 8
-#define BLK_LEASED (1u << 16)  /* on the lease queue */
+#define BLK_PAD_SHIFT  8
+#define BLK_LEASED     (1u << 16) /* on the lease queue */
 
 enum { SEG_OK = MC_SEG_OK, SEG_DRAINING = MC_SEG_DRAINING, SEG_GONE = 2 };
 
@@ -50,34 +50,45 @@ struct mc_seg {
 	char *name, *location, *shm_name;
 	char protocol[8];
 	enum mc_seg_kind kind;
+	struct mc_owner owner; /* SELF unless REMOTE */
+	char *endpoint;	       /* REMOTE: the owner's data endpoint */
+	bool hooked;	       /* REMOTE, NODE-owned: the owner hooks apply */
 	uint64_t shm_offset;
-	char *base;              /* first byte */
+	char *base; /* first byte (REMOTE: an address in the owner, never
+		     * dereferenced) */
 	uint64_t size;
-	void *map;               /* what to munmap */
+	void *map; /* what to munmap */
 	size_t map_len;
 	uint32_t rkey;
 	bool registered;
-	uint64_t seq;            /* mount order */
-	pthread_mutex_t lock;    /* protects alloc */
+	uint64_t seq;	      /* mount order */
+	pthread_mutex_t lock; /* protects alloc */
 	struct mc_alloc *alloc;
 	_Atomic int state;
-	uint64_t deadline_ms;    /* draining: when the unmount completes */
+	uint64_t deadline_ms; /* draining: when the unmount completes */
 	_Atomic uint64_t refs;
 	struct mc_store *store;
 };
 
-/* One published version of an object. Immutable but for ref and atime. */
+/*
+ * One published version of an object. Immutable but for ref and atime.
+ * Replicas in this process's memory come first in rep[] (obj_order), so
+ * rep[0] is local unless none is: then OBJ_REMOTE_ONLY is set.
+ */
 struct mc_obj {
-	struct mc_obj *next;     /* hash chain */
+	struct mc_obj *next; /* hash chain */
 	uint64_t size;
+	uint64_t version; /* (term << 32) | sequence, from the put's start */
 	uint32_t hash;
 	_Atomic uint32_t ref;
-	_Atomic uint32_t atime;  /* logical access clock (LRU) */
+	_Atomic uint32_t atime; /* logical access clock (LRU) */
 	uint16_t klen;
 	uint8_t nrep;
-	uint8_t flags;
-	struct mc_blk *rep[];    /* nrep blocks, then the key bytes */
+	uint8_t flags;	      /* OBJ_* */
+	struct mc_blk *rep[]; /* nrep blocks, then the key bytes */
 };
+
+enum { OBJ_REMOTE_ONLY = 1 };
 
 static inline const char *obj_key(const struct mc_obj *o)
 {
@@ -87,21 +98,24 @@ static inline const char *obj_key(const struct mc_obj *o)
 struct mc_shard {
 	pthread_rwlock_t lock;
 	struct mc_obj **tab;
-	uint32_t mask;           /* buckets - 1 */
+	uint32_t mask; /* buckets - 1 */
 	uint32_t count;
 } __attribute__((aligned(64)));
 
 #define MC_NSHARDS 256u
 
 struct mc_put {
-	struct mc_put *next;     /* pending list */
+	struct mc_put *next; /* pending list */
 	struct mc_store *store;
 	uint64_t size;
 	uint64_t deadline_ms;
-	_Atomic int ref;         /* the holder, and the pending list */
-	bool registered;         /* two-phase: in the pending list while open */
-	bool open;               /* neither published nor dropped yet */
+	_Atomic int ref; /* the holder, and the pending list */
+	bool registered; /* two-phase: in the pending list while open */
+	bool open;	 /* neither published nor dropped yet */
+	bool batch;	 /* counted by mc_batch_count */
 	uint8_t nrep;
+	uint64_t version;
+	struct mc_owner writer;
 	struct mc_blk *blk[MC_REPLICA_MAX];
 	struct mc_desc desc[MC_REPLICA_MAX];
 	size_t klen;
@@ -126,8 +140,10 @@ struct mc_counters {
 		*exist_fail, *remove, *remove_fail, *remove_all,
 		*remove_all_fail, *mount, *mount_fail, *unmount, *unmount_fail,
 		*ping, *ping_fail, *alloc_fail;
-	struct mc_series *bq_req, *bq_fail, *bq_partial, *bq_items,
-		*bq_failed_items;
+	/* the batch families, by enum mc_batch_op */
+	struct mc_batch_series {
+		struct mc_series *req, *fail, *partial, *items, *failed_items;
+	} batch[4];
 	struct mc_series *hit_nums, *hit_bytes, *valid_get, *total_get;
 	struct mc_series *evict_ok, *evict_attempts, *evict_keys, *evict_bytes;
 	struct mc_series *evict_cause_watermark, *evict_cause_alloc;
@@ -136,8 +152,25 @@ struct mc_counters {
 	struct mc_family *seg_alloc_fam, *seg_cap_fam;
 	struct mc_series *g_alloc, *g_cap, *g_keys, *g_soft, *g_clients,
 		*g_cache_nums, *g_pending;
-	uint64_t seg_gen_seen;   /* the collector's last rebuild (render-locked) */
+	uint64_t
+		seg_gen_seen; /* the collector's last rebuild (render-locked) */
 };
+
+/* recent.c: the counters once a second for a minute (mc_store_recent) */
+#define RECENT_SLOTS 61
+#define RECENT_NVALS (2 * MC_NOPS + 3) /* requests, failures, evictions */
+struct recent {
+	pthread_mutex_t lock;
+	struct {
+		uint64_t t_ms;
+		uint64_t v[RECENT_NVALS];
+	} ring[RECENT_SLOTS];
+	unsigned head, n; /* next slot to write, slots written */
+};
+void recent_init(struct mc_store *s);
+void recent_release(struct mc_store *s);
+/* Samples the counters when a second has passed since the last sample. */
+void recent_tick(struct mc_store *s, uint64_t now);
 
 struct mc_store {
 	struct mc_store_opts o;
@@ -148,26 +181,34 @@ struct mc_store {
 
 	/* segments */
 	pthread_rwlock_t seg_lock;
-	struct mc_seg **segs;    /* listed segments, mount order */
+	struct mc_seg **segs; /* listed segments, mount order */
 	size_t nsegs, segs_cap;
 	uint64_t seg_seq;
-	char *_Atomic endpoint;  /* "host:port"; replaced, never freed early */
+	char *_Atomic endpoint; /* "host:port"; replaced, never freed early */
 	struct mc_old_ep *old_endpoints;
-	_Atomic uint64_t rr;     /* placement rotation */
+	_Atomic uint64_t rr; /* placement rotation */
 	_Atomic uint64_t capacity, used;
-	_Atomic uint64_t seg_gen;  /* moves when a segment is listed or unlisted */
+	_Atomic uint64_t
+		seg_gen; /* moves when a segment is listed or unlisted */
 
 	/* objects */
 	struct mc_shard shards[MC_NSHARDS];
 	_Atomic uint64_t nkeys;
-	_Atomic uint64_t keys_gen;  /* moves when a key comes or goes */
-	_Atomic uint32_t clock;  /* logical LRU clock */
+	_Atomic uint64_t keys_gen; /* moves when a key comes or goes */
+	_Atomic uint32_t clock;	   /* logical LRU clock */
 	pthread_mutex_t evict_lock;
 
 	/* two-phase puts */
 	pthread_mutex_t pending_lock;
 	struct mc_put *pending;
 	_Atomic uint64_t npending;
+
+	/* object versions: (term << 32) | seq */
+	_Atomic uint64_t term, ver_seq;
+
+	/* the client registry (client.c) */
+	pthread_mutex_t client_lock;
+	struct mc_client *clients;
 
 	/* leases */
 	pthread_mutex_t lease_lock;
@@ -179,41 +220,161 @@ struct mc_store {
 	pthread_mutex_t reaper_lock;
 	pthread_cond_t reaper_cond;
 	bool stopping;
-	bool inited;             /* every lock and table is set up */
+	bool inited; /* every lock and table is set up */
+	struct recent recent;
+};
+
+/*
+ * The internal calls between the store's files. The layers, bottom up:
+ *
+ *   alloc.c      offsets inside one segment (no bytes touched)
+ *   segment.c    the segment table, placement of replica buffers,
+ *                blocks, pins; calls nothing above it
+ *   index.c      the object index: keys, published versions, gets,
+ *                removal, iteration
+ *   evict.c      eviction, and the allocation of replicas that uses it
+ *   put.c lease.c   puts and read leases
+ *   unmount.c    unmounting: calls down into segments and objects
+ *   store.c store_metrics.c   the store's lifetime, timers, metrics
+ */
+
+/* Where a put's replicas may go (mc_put_opts). */
+struct seg_place {
+	unsigned want;	    /* replicas */
+	const char *prefer; /* a segment name first, or NULL */
+	bool remote_ok;	    /* REMOTE segments are eligible */
 };
 
 /* segment.c */
-int seg_alloc_replicas(struct mc_store *s, uint64_t size, unsigned want,
-		       struct mc_blk **out);
+/*
+ * Allocates one buffer in each of min(pl->want, eligible segments)
+ * distinct segments: the @prefer ones first, then one per owner, then
+ * any; each pass starts at a rotating index so load spreads. All or
+ * nothing: the count, or -ENOSPC.
+ */
+int seg_alloc_replicas(struct mc_store *s, uint64_t size,
+		       const struct seg_place *pl, struct mc_blk **out);
 void blk_unref(struct mc_blk *b);
 /*
  * Whether a buffer of @size could ever be placed in min(@want, segments
  * taking allocations) segments if they were empty: when not, evicting
  * would only destroy data.
  */
-bool seg_can_fit(struct mc_store *s, uint64_t size, unsigned want);
+bool seg_can_fit(struct mc_store *s, uint64_t size, const struct seg_place *pl);
 struct mc_seg *blk_seg(const struct mc_blk *b);
+/* Fills the owner hooks' view of @b (key and version left empty). */
+void blk_owner_view(const struct mc_blk *b, struct mc_owner_blk *v);
+/*
+ * The one way to a block's bytes. Placement, descriptors and pins use
+ * addresses only (seg->base + off as a number), so a segment whose bytes
+ * live elsewhere can hold blocks as long as nothing calls this on them.
+ */
 static inline char *blk_ptr(const struct mc_blk *b)
 {
 	return blk_seg(b)->base + b->off;
 }
+/* Whether a block's bytes are in this process (its segment is not REMOTE). */
+static inline bool blk_local(const struct mc_blk *b)
+{
+	return blk_seg(b)->kind != MC_SEG_REMOTE;
+}
 static inline uint64_t blk_value_size(const struct mc_blk *b)
 {
-	uint32_t st = atomic_load_explicit(&b->u.state,
-					   memory_order_relaxed);
+	uint32_t st = atomic_load_explicit(&b->u.state, memory_order_relaxed);
 	return b->size - ((st >> BLK_PAD_SHIFT) & 0xffu);
 }
 void blk_set_state(struct mc_blk *b, uint32_t state, uint64_t value_size);
-void blk_desc(const struct mc_blk *b, uint64_t value_size,
-	      struct mc_desc *d);
+void blk_desc(const struct mc_blk *b, uint64_t value_size, struct mc_desc *d);
 /* Pins a block holding [addr, addr+size) in state @state: 0 or -EACCES. */
 int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 	    struct mc_blk **out);
-void seg_tick(struct mc_store *s, uint64_t now);
-void seg_unmount_all(struct mc_store *s);
+/* The listed segment @id, or NULL; caller holds seg_lock. */
+struct mc_seg *seg_find_locked(struct mc_store *s, const char *id);
+/* Takes @g out of the table (state GONE); caller holds seg_lock (write). */
+void seg_unlist_locked(struct mc_store *s, struct mc_seg *g);
+/* Drops a reference; the last one frees the segment and its memory. */
+void seg_unref(struct mc_seg *g);
+/* Fills @i from @g; caller holds seg_lock (takes g->lock). */
+void seg_info_locked(struct mc_store *s, struct mc_seg *g,
+		     struct mc_seg_info *i);
 
-/* store.c, called by segment.c when a segment's unmount completes */
-void store_drop_segment(struct mc_store *s, struct mc_seg *g);
+/* index.c */
+/* A key in a message: at most its first 64 bytes, "'%.*s'" style. */
+#define KEY_ARG(k, n) (int)((n) > 64 ? 64 : (n)), (const char *)(k)
+void obj_hash_seed_init(void);
+/* mc_key_check with the core's message in @err: 0 or -EINVAL. */
+int obj_key_check(const void *key, size_t klen, struct mc_err *err);
+/* A version of @nrep replicas, ref 1, not published; NULL when out of memory.
+ */
+struct mc_obj *obj_new(const void *key, size_t klen, uint64_t size,
+		       unsigned nrep);
+/*
+ * Puts the local replicas of @o first (stable) and sets OBJ_REMOTE_ONLY
+ * when there is none; called once its rep[] is filled, before it is
+ * published.
+ */
+void obj_order(struct mc_obj *o);
+void obj_unref(struct mc_obj *o);
+/* Unrefs a list chained through ->next. */
+void objs_unref(struct mc_obj *gone);
+/* Whether a replica of @o is under a read lease at @now. */
+bool obj_leased(const struct mc_obj *o, uint64_t now);
+/* Milliseconds until the last read lease on @o ends, 0 when none holds. */
+uint64_t obj_lease_left(const struct mc_obj *o, uint64_t now);
+/* The published version of a key with a reference, or NULL. */
+struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
+			  bool touch);
+/* Publishes @o, replacing (and unreffing) the version it supersedes. */
+void obj_publish(struct mc_store *s, struct mc_obj *o);
+/* Unlinks *pp from @sh (write-locked); returns it for the caller to unref. */
+struct mc_obj *obj_unlink(struct mc_store *s, struct mc_shard *sh,
+			  struct mc_obj **pp);
+/* Counts one get of @o in the hit metrics. */
+void obj_count_get(struct mc_store *s, const struct mc_obj *o);
+
+/* evict.c */
+/*
+ * Allocates buffers of @size as @pl places them, evicting when the
+ * segments are full: the count allocated (>= 1), or -ENOSPC.
+ */
+int evict_alloc_replicas(struct mc_store *s, uint64_t size,
+			 const struct seg_place *pl, struct mc_blk **blk);
+
+/* put.c */
+/* Revokes puts past their deadline (@now) or holding @g's buffers. */
+void put_expire(struct mc_store *s, uint64_t now, struct mc_seg *g);
+/* Revokes every open put of @writer; returns how many. */
+size_t put_revoke_writer(struct mc_store *s, const struct mc_owner *writer);
+
+/* lease.c */
+/* Ends the leases due at @now (all of @g's when @g is set). */
+void lease_expire(struct mc_store *s, uint64_t now, struct mc_seg *g);
+/* Grants every replica of @o the store's read lease from @now. */
+void lease_obj(struct mc_store *s, const struct mc_obj *o, uint64_t now);
+
+/* client.c */
+/* Expires the clients silent since before @now - client_ttl_ms. */
+void client_expire(struct mc_store *s, uint64_t now);
+/* Frees the registry (mc_store_free). */
+void client_free_all(struct mc_store *s);
+/* A known client owner was seen (a mount): known, clock restarted. */
+int client_touch(struct mc_store *s, const struct mc_owner *o);
+
+/* unmount.c */
+/* Completes the unmounts whose grace period has ended. */
+void unmount_tick(struct mc_store *s, uint64_t now);
+/* Unmounts every segment at once (mc_store_free). */
+void unmount_all(struct mc_store *s);
+
+/* store_metrics.c: registers the store's families in s->metrics. */
+void store_metrics_register(struct mc_store *s);
+
+/* store.c */
+/* The store's clock, in milliseconds. */
 uint64_t store_now(const struct mc_store *s);
+/* A new object version: (term << 32) | the next sequence number. */
+uint64_t store_next_version(struct mc_store *s);
+/* "client:UUID", "node:ID" or "" for SELF, in @buf. */
+const char *owner_text(const struct mc_owner *o, char *buf, size_t len);
 
 #endif

@@ -15,14 +15,14 @@ static inline int mc_test_quick(void)
 	return q && *q && *q != '0';
 }
 
-#define MC_CHECK_MAIN(suite_fn)                                        \
-	int main(void)                                                 \
-	{                                                              \
-		SRunner *sr = srunner_create(suite_fn());              \
-		srunner_run_all(sr, CK_NORMAL);                        \
-		int failed = srunner_ntests_failed(sr);                \
-		srunner_free(sr);                                      \
-		return failed ? EXIT_FAILURE : EXIT_SUCCESS;           \
+#define MC_CHECK_MAIN(suite_fn)                                                \
+	int main(void)                                                         \
+	{                                                                      \
+		SRunner *sr = srunner_create(suite_fn());                      \
+		srunner_run_all(sr, CK_NORMAL);                                \
+		int failed = srunner_ntests_failed(sr);                        \
+		srunner_free(sr);                                              \
+		return failed ? EXIT_FAILURE : EXIT_SUCCESS;                   \
 	}
 
 #endif

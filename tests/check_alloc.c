@@ -43,19 +43,19 @@ static const struct {
 	uint64_t size, align;
 	int ok;
 } new_cases[] = {
-	{ 4096, 64, 1 },
-	{ 64, 64, 1 },
-	{ 8, 8, 1 },
-	{ 1ULL << 40, 4096, 1 },
-	{ UINT64_MAX & ~7ULL, 8, 1 },
-	{ 0, 64, 0 },                   /* empty segment */
-	{ 4096, 0, 0 },                 /* no alignment */
-	{ 4096, 4, 0 },                 /* below 8 */
-	{ 4096, 48, 0 },                /* not a power of two */
-	{ 4097, 64, 0 },                /* size not a multiple */
-	{ 100, 64, 0 },
-	{ UINT64_MAX, 8, 0 },
-	{ 1ULL << 40, 1ULL << 63, 0 },
+	{4096, 64, 1},
+	{64, 64, 1},
+	{8, 8, 1},
+	{1ULL << 40, 4096, 1},
+	{UINT64_MAX & ~7ULL, 8, 1},
+	{0, 64, 0},    /* empty segment */
+	{4096, 0, 0},  /* no alignment */
+	{4096, 4, 0},  /* below 8 */
+	{4096, 48, 0}, /* not a power of two */
+	{4097, 64, 0}, /* size not a multiple */
+	{100, 64, 0},
+	{UINT64_MAX, 8, 0},
+	{1ULL << 40, 1ULL << 63, 0},
 };
 
 START_TEST(test_new_args)
@@ -85,33 +85,33 @@ END_TEST
 static const struct {
 	const char *name;
 	uint64_t size, align, req;
-	uint64_t want;                  /* block size, 0: must fail */
+	uint64_t want; /* block size, 0: must fail */
 } get_cases[] = {
-	{ "size 0", 4096, 64, 0, 0 },
-	{ "one byte rounds to align", 4096, 64, 1, 64 },
-	{ "align - 1", 4096, 64, 63, 64 },
-	{ "exactly align", 4096, 64, 64, 64 },
-	{ "align + 1", 4096, 64, 65, 128 },
-	{ "align 8", 4096, 8, 9, 16 },
-	{ "exact fit of the whole", 4096, 64, 4096, 4096 },
-	{ "whole minus one rounds to whole", 4096, 64, 4095, 4096 },
+	{"size 0", 4096, 64, 0, 0},
+	{"one byte rounds to align", 4096, 64, 1, 64},
+	{"align - 1", 4096, 64, 63, 64},
+	{"exactly align", 4096, 64, 64, 64},
+	{"align + 1", 4096, 64, 65, 128},
+	{"align 8", 4096, 8, 9, 16},
+	{"exact fit of the whole", 4096, 64, 4096, 4096},
+	{"whole minus one rounds to whole", 4096, 64, 4095, 4096},
 	/* 65 units lies inside a class: the fit must still find it */
-	{ "exact fit, size inside a class", 65 * 8, 8, 65 * 8, 65 * 8 },
-	{ "one unit less, inside a class", 65 * 8, 8, 64 * 8 + 1, 65 * 8 },
-	{ "one over capacity", 4096, 64, 4097, 0 },
-	{ "far over capacity", 4096, 64, 1ULL << 40, 0 },
-	{ "UINT64_MAX", 4096, 64, UINT64_MAX, 0 },
-	{ "UINT64_MAX - align", 4096, 64, UINT64_MAX - 64, 0 },
-	{ "1 TiB whole", 1ULL << 40, 4096, 1ULL << 40, 1ULL << 40 },
-	{ "1 TiB, one byte", 1ULL << 40, 4096, 1, 4096 },
-	{ "1 TiB, over", 1ULL << 40, 4096, (1ULL << 40) + 1, 0 },
-	{ "huge segment, UINT64_MAX", UINT64_MAX & ~7ULL, 8, UINT64_MAX, 0 },
-	{ "huge segment, UINT64_MAX - 3", UINT64_MAX & ~7ULL, 8,
-	  UINT64_MAX - 3, 0 },
-	{ "huge segment, whole - 1", UINT64_MAX & ~7ULL, 8,
-	  (UINT64_MAX & ~7ULL) - 1, UINT64_MAX & ~7ULL },
-	{ "huge segment, 2^62 + 1", UINT64_MAX & ~7ULL, 8,
-	  (1ULL << 62) + 1, (1ULL << 62) + 8 },
+	{"exact fit, size inside a class", 65 * 8, 8, 65 * 8, 65 * 8},
+	{"one unit less, inside a class", 65 * 8, 8, 64 * 8 + 1, 65 * 8},
+	{"one over capacity", 4096, 64, 4097, 0},
+	{"far over capacity", 4096, 64, 1ULL << 40, 0},
+	{"UINT64_MAX", 4096, 64, UINT64_MAX, 0},
+	{"UINT64_MAX - align", 4096, 64, UINT64_MAX - 64, 0},
+	{"1 TiB whole", 1ULL << 40, 4096, 1ULL << 40, 1ULL << 40},
+	{"1 TiB, one byte", 1ULL << 40, 4096, 1, 4096},
+	{"1 TiB, over", 1ULL << 40, 4096, (1ULL << 40) + 1, 0},
+	{"huge segment, UINT64_MAX", UINT64_MAX & ~7ULL, 8, UINT64_MAX, 0},
+	{"huge segment, UINT64_MAX - 3", UINT64_MAX & ~7ULL, 8, UINT64_MAX - 3,
+	 0},
+	{"huge segment, whole - 1", UINT64_MAX & ~7ULL, 8,
+	 (UINT64_MAX & ~7ULL) - 1, UINT64_MAX & ~7ULL},
+	{"huge segment, 2^62 + 1", UINT64_MAX & ~7ULL, 8, (1ULL << 62) + 1,
+	 (1ULL << 62) + 8},
 };
 
 START_TEST(test_get_edges)
@@ -138,7 +138,7 @@ START_TEST(test_get_edges)
 		ck_assert_ptr_eq(mc_alloc_find(a, 0), b);
 		ck_assert_ptr_eq(mc_alloc_find(a, want - 1), b);
 		ck_assert_ptr_null(mc_alloc_find(a, want));
-		if (want == size)       /* nothing is left for anybody */
+		if (want == size) /* nothing is left for anybody */
 			ck_assert_ptr_null(mc_alloc_get(a, 1));
 	}
 	ck_assert_ptr_null(mc_alloc_find(a, size));
@@ -167,13 +167,13 @@ START_TEST(test_u_zeroed_and_bad_put)
 	b->u.lease_until = UINT64_MAX;
 	b->u.ref = 7;
 	b->u.state = 3;
-	c = mc_alloc_get(a, 64);        /* keeps b from coalescing away */
+	c = mc_alloc_get(a, 64); /* keeps b from coalescing away */
 	ck_assert_ptr_nonnull(c);
 	mc_alloc_put(a, b);
-	mc_alloc_put(a, b);             /* a second put is ignored */
+	mc_alloc_put(a, b); /* a second put is ignored */
 	mc_alloc_put(a, NULL);
 	o = mc_alloc_get(other, 64);
-	mc_alloc_put(a, o);             /* another allocator's block too */
+	mc_alloc_put(a, o); /* another allocator's block too */
 	ck_assert_ptr_eq(o->owner, other);
 	ck_assert_uint_eq(mc_alloc_used(a), 64);
 	ck_assert_uint_eq(mc_alloc_nblocks(a), 1);
@@ -199,8 +199,8 @@ END_TEST
  */
 START_TEST(test_coalesce_orders)
 {
-	static const uint64_t sz[4] = { 64, 128, 256, 4096 - 448 };
-	unsigned perm[4] = { 0, 1, 2, 3 };
+	static const uint64_t sz[4] = {64, 128, 256, 4096 - 448};
+	unsigned perm[4] = {0, 1, 2, 3};
 	unsigned n = (unsigned)_i;
 
 	/* the _i-th permutation, by the factorial number system */
@@ -218,7 +218,7 @@ START_TEST(test_coalesce_orders)
 
 	struct mc_alloc *a = mc_alloc_new(4096, 64, NULL);
 	struct mc_blk *b[4];
-	int freed[4] = { 0 };
+	int freed[4] = {0};
 	uint64_t off = 0;
 
 	for (unsigned k = 0; k < 4; k++) {
@@ -296,10 +296,10 @@ static struct live *model_holding(struct model *m, uint64_t off)
  * which would dominate a loop of 100,000 operations: the hot paths only
  * call into Check when something fails.
  */
-#define require(c)                                                     \
-	do {                                                           \
-		if (!(c))                                              \
-			ck_abort_msg("assertion '%s' failed", #c);     \
+#define require(c)                                                             \
+	do {                                                                   \
+		if (!(c))                                                      \
+			ck_abort_msg("assertion '%s' failed", #c);             \
 	} while (0)
 
 /* Requests one block and checks it against the model. */
@@ -331,10 +331,10 @@ static int model_get(struct mc_alloc *a, struct model *m, uint64_t want,
 				     (unsigned long long)b->size,
 				     (unsigned long long)m->v[i].off,
 				     (unsigned long long)m->v[i].size);
-	b->u.ref = 1;                   /* scribble on the caller's part */
+	b->u.ref = 1; /* scribble on the caller's part */
 	b->u.lease_until = b->off;
 	b->u.state = ~0u;
-	m->v[m->n++] = (struct live){ b, b->off, b->size };
+	m->v[m->n++] = (struct live){b, b->off, b->size};
 	m->used += b->size;
 	return 1;
 }
@@ -384,9 +384,9 @@ static void drain(struct mc_alloc *a, struct model *m)
 static const struct {
 	uint64_t size, align, maxreq;
 } churn_cases[] = {
-	{ 256ULL << 20, 64, 16ULL << 20 },      /* tiny to large */
-	{ 1ULL << 20, 8, 4096 },                /* many small blocks */
-	{ 1ULL << 40, 4096, 1ULL << 36 },       /* a 1 TiB segment */
+	{256ULL << 20, 64, 16ULL << 20}, /* tiny to large */
+	{1ULL << 20, 8, 4096},		 /* many small blocks */
+	{1ULL << 40, 4096, 1ULL << 36},	 /* a 1 TiB segment */
 };
 
 START_TEST(test_random_churn)
@@ -394,7 +394,7 @@ START_TEST(test_random_churn)
 	uint64_t size = churn_cases[_i].size, align = churn_cases[_i].align;
 	unsigned ops = mc_test_quick() ? 5000 : 100000;
 	struct mc_alloc *a = mc_alloc_new(size, align, NULL);
-	struct model m = { .v = calloc(ops, sizeof(*m.v)) };
+	struct model m = {.v = calloc(ops, sizeof(*m.v))};
 
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(m.v);
@@ -402,7 +402,8 @@ START_TEST(test_random_churn)
 	for (unsigned op = 0; op < ops; op++) {
 		/* a slight bias to allocation keeps the segment busy */
 		if (!m.n || rnd() % 100 < 55)
-			model_get(a, &m, rnd_size(churn_cases[_i].maxreq), align);
+			model_get(a, &m, rnd_size(churn_cases[_i].maxreq),
+				  align);
 		else
 			model_put(a, &m, rnd() % m.n);
 		model_probe(a, &m);
@@ -427,7 +428,7 @@ START_TEST(test_fragmentation)
 	unsigned ops = mc_test_quick() ? 5000 : 100000;
 	unsigned gets = 0, failed = 0, failed_small = 0;
 	struct mc_alloc *a = mc_alloc_new(size, align, NULL);
-	struct model m = { .v = calloc(ops, sizeof(*m.v)) };
+	struct model m = {.v = calloc(ops, sizeof(*m.v))};
 
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(m.v);
@@ -459,7 +460,8 @@ START_TEST(test_fragmentation)
 	       "used %.1f%%, largest free block %.1f%% of free space, "
 	       "%u of %u gets failed (%u smaller than total free)\n",
 	       ops, m.n, 100.0 * (double)m.used / (double)size,
-	       free_bytes ? 100.0 * (double)largest / (double)free_bytes : 100.0,
+	       free_bytes ? 100.0 * (double)largest / (double)free_bytes
+			  : 100.0,
 	       failed, gets, failed_small);
 
 	drain(a, &m);

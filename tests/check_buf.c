@@ -91,11 +91,11 @@ START_TEST(test_buf_addu)
 		unsigned long long n;
 		const char *s;
 	} t[] = {
-		{ 0, "0" },
-		{ 7, "7" },
-		{ 10, "10" },
-		{ 3355443200ull, "3355443200" },
-		{ UINT64_MAX, "18446744073709551615" },
+		{0, "0"},
+		{7, "7"},
+		{10, "10"},
+		{3355443200ull, "3355443200"},
+		{UINT64_MAX, "18446744073709551615"},
 	};
 	struct mc_buf b = MC_BUF_INIT;
 
@@ -114,33 +114,33 @@ static const struct {
 	size_t len;
 	const char *want;
 } jsons[] = {
-	{ "", 0, "\"\"" },
-	{ "plain", 5, "\"plain\"" },
-	{ "a\"b\\c/d", 7, "\"a\\\"b\\\\c/d\"" },
-	{ "a\0b", 3, "\"a\\u0000b\"" },
-	{ "\n\r\t\b\f", 5, "\"\\u000a\\u000d\\u0009\\u0008\\u000c\"" },
-	{ "\x1f\x7f", 2, "\"\\u001f\x7f\"" },
+	{"", 0, "\"\""},
+	{"plain", 5, "\"plain\""},
+	{"a\"b\\c/d", 7, "\"a\\\"b\\\\c/d\""},
+	{"a\0b", 3, "\"a\\u0000b\""},
+	{"\n\r\t\b\f", 5, "\"\\u000a\\u000d\\u0009\\u0008\\u000c\""},
+	{"\x1f\x7f", 2, "\"\\u001f\x7f\""},
 	/* well-formed UTF-8 passes through */
-	{ "caf\xc3\xa9", 5, "\"caf\xc3\xa9\"" },
-	{ "\xe2\x82\xac", 3, "\"\xe2\x82\xac\"" },
-	{ "\xf0\x9f\x98\x80", 4, "\"\xf0\x9f\x98\x80\"" },
-	{ "\xef\xbf\xbf", 3, "\"\xef\xbf\xbf\"" },
-	{ "\xf4\x8f\xbf\xbf", 4, "\"\xf4\x8f\xbf\xbf\"" },
+	{"caf\xc3\xa9", 5, "\"caf\xc3\xa9\""},
+	{"\xe2\x82\xac", 3, "\"\xe2\x82\xac\""},
+	{"\xf0\x9f\x98\x80", 4, "\"\xf0\x9f\x98\x80\""},
+	{"\xef\xbf\xbf", 3, "\"\xef\xbf\xbf\""},
+	{"\xf4\x8f\xbf\xbf", 4, "\"\xf4\x8f\xbf\xbf\""},
 	/* not UTF-8: each offending byte as \u00XX (Latin-1) */
-	{ "\xff", 1, "\"\\u00ff\"" },
-	{ "\x80", 1, "\"\\u0080\"" },
-	{ "a\xc3", 2, "\"a\\u00c3\"" },
-	{ "\xc3(", 2, "\"\\u00c3(\"" },
-	{ "\xc0\x80", 2, "\"\\u00c0\\u0080\"" },
-	{ "\xc1\xbf", 2, "\"\\u00c1\\u00bf\"" },
-	{ "\xe0\x80\xaf", 3, "\"\\u00e0\\u0080\\u00af\"" },
-	{ "\xed\xa0\x80", 3, "\"\\u00ed\\u00a0\\u0080\"" },
-	{ "\xe2\x82", 2, "\"\\u00e2\\u0082\"" },
-	{ "\xf0\x82\x82\xac", 4, "\"\\u00f0\\u0082\\u0082\\u00ac\"" },
-	{ "\xf4\x90\x80\x80", 4, "\"\\u00f4\\u0090\\u0080\\u0080\"" },
-	{ "\xf5\x80\x80\x80", 4, "\"\\u00f5\\u0080\\u0080\\u0080\"" },
-	{ "\xe2\x82\xac\xe2\x82", 5, "\"\xe2\x82\xac\\u00e2\\u0082\"" },
-	{ "\xf0\x9f\x98", 3, "\"\\u00f0\\u009f\\u0098\"" },
+	{"\xff", 1, "\"\\u00ff\""},
+	{"\x80", 1, "\"\\u0080\""},
+	{"a\xc3", 2, "\"a\\u00c3\""},
+	{"\xc3(", 2, "\"\\u00c3(\""},
+	{"\xc0\x80", 2, "\"\\u00c0\\u0080\""},
+	{"\xc1\xbf", 2, "\"\\u00c1\\u00bf\""},
+	{"\xe0\x80\xaf", 3, "\"\\u00e0\\u0080\\u00af\""},
+	{"\xed\xa0\x80", 3, "\"\\u00ed\\u00a0\\u0080\""},
+	{"\xe2\x82", 2, "\"\\u00e2\\u0082\""},
+	{"\xf0\x82\x82\xac", 4, "\"\\u00f0\\u0082\\u0082\\u00ac\""},
+	{"\xf4\x90\x80\x80", 4, "\"\\u00f4\\u0090\\u0080\\u0080\""},
+	{"\xf5\x80\x80\x80", 4, "\"\\u00f5\\u0080\\u0080\\u0080\""},
+	{"\xe2\x82\xac\xe2\x82", 5, "\"\xe2\x82\xac\\u00e2\\u0082\""},
+	{"\xf0\x9f\x98", 3, "\"\\u00f0\\u009f\\u0098\""},
 };
 
 START_TEST(test_buf_json_str)
@@ -212,8 +212,9 @@ END_TEST
 START_TEST(test_buf_json_round_trip)
 {
 	/* Valid UTF-8 with NULs and controls comes back byte for byte. */
-	static const char in[] = "k\0e\x01y \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
-				 "\"\\\n\x1f end";
+	static const char in[] =
+		"k\0e\x01y \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+		"\"\\\n\x1f end";
 	struct mc_buf b = MC_BUF_INIT;
 
 	mc_buf_add_json_str(&b, in, sizeof(in) - 1);

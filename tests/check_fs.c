@@ -466,6 +466,77 @@ START_TEST(test_tree_store)
 }
 END_TEST
 
+/*
+ * A client's segment in the tree: its source and endpoint are the
+ * client's, its spec is empty (no spec mounts another process's
+ * memory), and a value held only there cannot be read here (no data
+ * hooks in this store): EREMOTEIO, while stat still sees it.
+ */
+START_TEST(test_tree_remote)
+{
+	struct mc_store *s = mounted_store();
+	struct mc_remote_req rr = {
+		.id = "a1a2a3a4-a5a6-4a7a-8a8a-a9aaabacadae",
+		.name = "gpu-host",
+		.base = 0x7f0000000000ull,
+		.size = 1 << 20,
+		.endpoint = "10.1.1.1:1234",
+	};
+	struct mc_put_opts po = {
+		.writer = &rr.owner, .remote_ok = true, .prefer = "gpu-host"};
+	struct fs_keyfile *f;
+	struct fs_path p;
+	struct mc_put *put;
+	char out[1024];
+
+	ck_assert_int_eq(
+		mc_owner_client(&rr.owner,
+				"0f0e0d0c-0b0a-4908-8706-050403020100"),
+		0);
+	ck_assert_int_eq(mc_segment_mount_remote(s, &rr, NULL), 0);
+	ck_assert_int_eq(show(s,
+			      "/segments/gpu-host/a1a2a3a4-a5a6-4a7a-8a8a-"
+			      "a9aaabacadae/source",
+			      out, sizeof(out)),
+			 0);
+	ck_assert_str_eq(out, "client:0f0e0d0c-0b0a-4908-8706-050403020100\n");
+	ck_assert_int_eq(show(s,
+			      "/segments/gpu-host/a1a2a3a4-a5a6-4a7a-8a8a-"
+			      "a9aaabacadae/endpoint",
+			      out, sizeof(out)),
+			 0);
+	ck_assert_str_eq(out, "10.1.1.1:1234\n");
+	ck_assert_int_eq(show(s,
+			      "/segments/gpu-host/a1a2a3a4-a5a6-4a7a-8a8a-"
+			      "a9aaabacadae/spec",
+			      out, sizeof(out)),
+			 0);
+	ck_assert_str_eq(out, "\n");
+	ck_assert_int_eq(
+		show(s, "/segments/gpu-host/capacity", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "1048576\n");
+	ck_assert_int_eq(mc_put_start_opts(s, "far", 3, 7, &po, &put, NULL), 0);
+	mc_put_release(put);
+	ck_assert_int_eq(mc_put_end_by(s, "far", 3, &rr.owner, false, NULL), 0);
+	ck_assert_int_eq(fs_tree_resolve(s, "/keys/far", &p), 0);
+	ck_assert_uint_eq(p.vsize, 7);
+	ck_assert_int_eq(fs_keyfile_open(s, "far", 3, FS_KF_READ, &f),
+			 -EREMOTEIO);
+	ck_assert_int_eq(show(s, "/replicas/far", out, sizeof(out)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"transport_endpoint_\":"
+					  "\"10.1.1.1:1234\""));
+	ck_assert_int_eq(show(s, "/summary", out, sizeof(out)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "Clients: 2"));
+	/* ctl/unmount takes it like any segment */
+	ck_assert_int_eq(fs_tree_resolve(s, "/ctl/unmount", &p), 0);
+	ck_assert_int_eq(fs_ctl_unmount(s, &p, rr.id, strlen(rr.id),
+					&(struct mc_buf)MC_BUF_INIT),
+			 0);
+	ck_assert_int_eq(fs_tree_resolve(s, "/keys/far", &p), -ENOENT);
+	mc_store_free(s);
+}
+END_TEST
+
 START_TEST(test_ctl_mount_errors)
 {
 	struct mc_store *s = new_store();
@@ -703,6 +774,7 @@ static Suite *fs_suite(void)
 	tcase_add_test(t, test_ctl_unmount_nul);
 	tcase_add_test(t, test_keydir_stream);
 	tcase_add_test(t, test_keyfile);
+	tcase_add_test(t, test_tree_remote);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -37,7 +37,8 @@ static const char *find_line(const char *text, const char *prefix)
 {
 	size_t n = strlen(prefix);
 
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+	for (const char *p = text; p && *p;
+	     p = strchr(p, '\n'), p = p ? p + 1 : p)
 		if (!strncmp(p, prefix, n))
 			return p;
 	return NULL;
@@ -45,7 +46,7 @@ static const char *find_line(const char *text, const char *prefix)
 
 START_TEST(test_render_exact)
 {
-	static const double b[] = { 4096, 65536, 1048576 };
+	static const double b[] = {4096, 65536, 1048576};
 	struct mc_metrics *m = mc_metrics_new();
 	struct mc_family *c, *g, *h;
 
@@ -55,9 +56,8 @@ START_TEST(test_render_exact)
 			      "segment,kind", NULL, 0);
 	h = mc_metrics_family(m, "size_bytes", "Value sizes", MC_HISTOGRAM,
 			      "route", b, 3);
-	ck_assert_ptr_nonnull(mc_metrics_family(m, "idle_seconds",
-						"Never touched", MC_GAUGE,
-						"", NULL, 0));
+	ck_assert_ptr_nonnull(mc_metrics_family(
+		m, "idle_seconds", "Never touched", MC_GAUGE, "", NULL, 0));
 	ck_assert_ptr_nonnull(mc_metrics_family(m, "empty_total",
 						"Labelled, untouched",
 						MC_COUNTER, "code", NULL, 0));
@@ -67,39 +67,38 @@ START_TEST(test_render_exact)
 
 	mc_series_add(mc_family_series(c, NULL), 1);
 	mc_series_add(mc_family_series(c, NULL), 2);
-	mc_series_set(mc_family_series(g, (const char *[]){ "b", "x" }),
+	mc_series_set(mc_family_series(g, (const char *[]){"b", "x"}),
 		      3355443200.0);
-	mc_series_set(mc_family_series(g, (const char *[]){ "a", "y" }), 0.5);
-	struct mc_series *put = mc_family_series(h, (const char *[]){ "put" });
+	mc_series_set(mc_family_series(g, (const char *[]){"a", "y"}), 0.5);
+	struct mc_series *put = mc_family_series(h, (const char *[]){"put"});
 	mc_series_observe(put, 100);
 	mc_series_observe(put, 4096);
 	mc_series_observe(put, 5000);
 	mc_series_observe(put, 2e6);
 	/* the same values find the same series */
-	ck_assert_ptr_eq(put, mc_family_series(h, (const char *[]){ "put" }));
+	ck_assert_ptr_eq(put, mc_family_series(h, (const char *[]){"put"}));
 	ck_assert_ptr_eq(mc_family_series(c, NULL), mc_family_series(c, NULL));
 
-	assert_render(m,
-		"# HELP req_total Requests received\n"
-		"# TYPE req_total counter\n"
-		"req_total 3\n"
-		"# HELP seg_bytes Bytes of a segment\n"
-		"# TYPE seg_bytes gauge\n"
-		"seg_bytes{segment=\"b\",kind=\"x\"} 3355443200\n"
-		"seg_bytes{segment=\"a\",kind=\"y\"} 0.5\n"
-		"# HELP size_bytes Value sizes\n"
-		"# TYPE size_bytes histogram\n"
-		"size_bytes_bucket{route=\"put\",le=\"4096\"} 2\n"
-		"size_bytes_bucket{route=\"put\",le=\"65536\"} 3\n"
-		"size_bytes_bucket{route=\"put\",le=\"1048576\"} 3\n"
-		"size_bytes_bucket{route=\"put\",le=\"+Inf\"} 4\n"
-		"size_bytes_sum{route=\"put\"} 2009196\n"
-		"size_bytes_count{route=\"put\"} 4\n"
-		"# HELP idle_seconds Never touched\n"
-		"# TYPE idle_seconds gauge\n"
-		"idle_seconds 0\n"
-		"# HELP empty_total Labelled, untouched\n"
-		"# TYPE empty_total counter\n");
+	assert_render(m, "# HELP req_total Requests received\n"
+			 "# TYPE req_total counter\n"
+			 "req_total 3\n"
+			 "# HELP seg_bytes Bytes of a segment\n"
+			 "# TYPE seg_bytes gauge\n"
+			 "seg_bytes{segment=\"b\",kind=\"x\"} 3355443200\n"
+			 "seg_bytes{segment=\"a\",kind=\"y\"} 0.5\n"
+			 "# HELP size_bytes Value sizes\n"
+			 "# TYPE size_bytes histogram\n"
+			 "size_bytes_bucket{route=\"put\",le=\"4096\"} 2\n"
+			 "size_bytes_bucket{route=\"put\",le=\"65536\"} 3\n"
+			 "size_bytes_bucket{route=\"put\",le=\"1048576\"} 3\n"
+			 "size_bytes_bucket{route=\"put\",le=\"+Inf\"} 4\n"
+			 "size_bytes_sum{route=\"put\"} 2009196\n"
+			 "size_bytes_count{route=\"put\"} 4\n"
+			 "# HELP idle_seconds Never touched\n"
+			 "# TYPE idle_seconds gauge\n"
+			 "idle_seconds 0\n"
+			 "# HELP empty_total Labelled, untouched\n"
+			 "# TYPE empty_total counter\n");
 	ck_assert(mc_series_value(put) == 4);
 	ck_assert(mc_series_value(mc_family_series(c, NULL)) == 3);
 	mc_metrics_free(m);
@@ -108,7 +107,7 @@ END_TEST
 
 START_TEST(test_render_histogram_unlabelled)
 {
-	static const double b[] = { 0.005, 0.5, 1048576 };
+	static const double b[] = {0.005, 0.5, 1048576};
 	struct mc_metrics *m = mc_metrics_new();
 	struct mc_family *h = mc_metrics_family(m, "lat_seconds", "Latency",
 						MC_HISTOGRAM, NULL, b, 3);
@@ -117,39 +116,37 @@ START_TEST(test_render_histogram_unlabelled)
 
 	ck_assert_ptr_nonnull(h);
 	ck_assert_ptr_nonnull(none);
-	assert_render(m,
-		"# HELP lat_seconds Latency\n"
-		"# TYPE lat_seconds histogram\n"
-		"lat_seconds_bucket{le=\"0.005\"} 0\n"
-		"lat_seconds_bucket{le=\"0.5\"} 0\n"
-		"lat_seconds_bucket{le=\"1048576\"} 0\n"
-		"lat_seconds_bucket{le=\"+Inf\"} 0\n"
-		"lat_seconds_sum 0\n"
-		"lat_seconds_count 0\n"
-		"# HELP n_seconds No bounds\n"
-		"# TYPE n_seconds histogram\n"
-		"n_seconds_bucket{le=\"+Inf\"} 0\n"
-		"n_seconds_sum 0\n"
-		"n_seconds_count 0\n");
+	assert_render(m, "# HELP lat_seconds Latency\n"
+			 "# TYPE lat_seconds histogram\n"
+			 "lat_seconds_bucket{le=\"0.005\"} 0\n"
+			 "lat_seconds_bucket{le=\"0.5\"} 0\n"
+			 "lat_seconds_bucket{le=\"1048576\"} 0\n"
+			 "lat_seconds_bucket{le=\"+Inf\"} 0\n"
+			 "lat_seconds_sum 0\n"
+			 "lat_seconds_count 0\n"
+			 "# HELP n_seconds No bounds\n"
+			 "# TYPE n_seconds histogram\n"
+			 "n_seconds_bucket{le=\"+Inf\"} 0\n"
+			 "n_seconds_sum 0\n"
+			 "n_seconds_count 0\n");
 	/* bounds are inclusive; NaN counts in +Inf */
 	mc_series_observe(mc_family_series(h, NULL), 0.005);
 	mc_series_observe(mc_family_series(h, NULL), 0.25);
 	mc_series_observe(mc_family_series(h, NULL), 0.75);
 	mc_series_observe(mc_family_series(none, NULL), NAN);
-	assert_render(m,
-		"# HELP lat_seconds Latency\n"
-		"# TYPE lat_seconds histogram\n"
-		"lat_seconds_bucket{le=\"0.005\"} 1\n"
-		"lat_seconds_bucket{le=\"0.5\"} 2\n"
-		"lat_seconds_bucket{le=\"1048576\"} 3\n"
-		"lat_seconds_bucket{le=\"+Inf\"} 3\n"
-		"lat_seconds_sum 1.005\n"
-		"lat_seconds_count 3\n"
-		"# HELP n_seconds No bounds\n"
-		"# TYPE n_seconds histogram\n"
-		"n_seconds_bucket{le=\"+Inf\"} 1\n"
-		"n_seconds_sum NaN\n"
-		"n_seconds_count 1\n");
+	assert_render(m, "# HELP lat_seconds Latency\n"
+			 "# TYPE lat_seconds histogram\n"
+			 "lat_seconds_bucket{le=\"0.005\"} 1\n"
+			 "lat_seconds_bucket{le=\"0.5\"} 2\n"
+			 "lat_seconds_bucket{le=\"1048576\"} 3\n"
+			 "lat_seconds_bucket{le=\"+Inf\"} 3\n"
+			 "lat_seconds_sum 1.005\n"
+			 "lat_seconds_count 3\n"
+			 "# HELP n_seconds No bounds\n"
+			 "# TYPE n_seconds histogram\n"
+			 "n_seconds_bucket{le=\"+Inf\"} 1\n"
+			 "n_seconds_sum NaN\n"
+			 "n_seconds_count 1\n");
 	mc_metrics_free(m);
 }
 END_TEST
@@ -158,34 +155,34 @@ static const struct {
 	double v;
 	const char *want;
 } numbers[] = {
-	{ 0, "0" },
-	{ -0.0, "0" },
-	{ 1, "1" },
-	{ -7, "-7" },
-	{ 4096, "4096" },
-	{ 1048576, "1048576" },
-	{ 3355443200.0, "3355443200" },
-	{ 9007199254740993.0, "9007199254740992" },
-	{ 1e18, "1000000000000000000" },
-	{ 1e20, "1e+20" },
-	{ 0.5, "0.5" },
-	{ 0.1, "0.1" },
-	{ 0.005, "0.005" },
-	{ -2.25, "-2.25" },
-	{ 1.0 / 3, "0.3333333333333333" },
-	{ 0.1 + 0.2, "0.30000000000000004" },
-	{ 1e-300, "1e-300" },
-	{ 123456.789, "123456.789" },
-	{ INFINITY, "+Inf" },
-	{ -INFINITY, "-Inf" },
-	{ NAN, "NaN" },
+	{0, "0"},
+	{-0.0, "0"},
+	{1, "1"},
+	{-7, "-7"},
+	{4096, "4096"},
+	{1048576, "1048576"},
+	{3355443200.0, "3355443200"},
+	{9007199254740993.0, "9007199254740992"},
+	{1e18, "1000000000000000000"},
+	{1e20, "1e+20"},
+	{0.5, "0.5"},
+	{0.1, "0.1"},
+	{0.005, "0.005"},
+	{-2.25, "-2.25"},
+	{1.0 / 3, "0.3333333333333333"},
+	{0.1 + 0.2, "0.30000000000000004"},
+	{1e-300, "1e-300"},
+	{123456.789, "123456.789"},
+	{INFINITY, "+Inf"},
+	{-INFINITY, "-Inf"},
+	{NAN, "NaN"},
 };
 
 START_TEST(test_render_numbers)
 {
 	struct mc_metrics *m = mc_metrics_new();
-	struct mc_family *g = mc_metrics_family(m, "v", "v", MC_GAUGE, NULL,
-						NULL, 0);
+	struct mc_family *g =
+		mc_metrics_family(m, "v", "v", MC_GAUGE, NULL, NULL, 0);
 	char want[128];
 
 	mc_series_set(mc_family_series(g, NULL), numbers[_i].v);
@@ -199,10 +196,10 @@ END_TEST
 START_TEST(test_set_then_add)
 {
 	struct mc_metrics *m = mc_metrics_new();
-	struct mc_family *g = mc_metrics_family(m, "g", "g", MC_GAUGE, NULL,
-						NULL, 0);
-	struct mc_family *c = mc_metrics_family(m, "c_total", "c", MC_COUNTER,
-						NULL, NULL, 0);
+	struct mc_family *g =
+		mc_metrics_family(m, "g", "g", MC_GAUGE, NULL, NULL, 0);
+	struct mc_family *c =
+		mc_metrics_family(m, "c_total", "c", MC_COUNTER, NULL, NULL, 0);
 	struct mc_series *s = mc_family_series(g, NULL);
 	struct mc_series *big = mc_family_series(c, NULL);
 
@@ -230,26 +227,33 @@ START_TEST(test_escaping)
 		m, "esc", "Help with \\ backslash\nand \"newline\"", MC_GAUGE,
 		"v", NULL, 0);
 	static const char *const hostile[] = {
-		"a\"b",     "c\\d",         "e\nf",         "\\\"\n",
-		"caf\xc3\xa9 \xe2\x82\xac", "bad\xff", "\xc0\x80", "",
-		"} 1\nesc{v=\"x", "tab\there",
+		"a\"b",
+		"c\\d",
+		"e\nf",
+		"\\\"\n",
+		"caf\xc3\xa9 \xe2\x82\xac",
+		"bad\xff",
+		"\xc0\x80",
+		"",
+		"} 1\nesc{v=\"x",
+		"tab\there",
 	};
 
 	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++)
 		mc_series_set(mc_family_series(g, &hostile[i]), (double)i);
 	assert_render(m,
-		"# HELP esc Help with \\\\ backslash\\nand \"newline\"\n"
-		"# TYPE esc gauge\n"
-		"esc{v=\"a\\\"b\"} 0\n"
-		"esc{v=\"c\\\\d\"} 1\n"
-		"esc{v=\"e\\nf\"} 2\n"
-		"esc{v=\"\\\\\\\"\\n\"} 3\n"
-		"esc{v=\"caf\xc3\xa9 \xe2\x82\xac\"} 4\n"
-		"esc{v=\"bad\xef\xbf\xbd\"} 5\n"
-		"esc{v=\"\xef\xbf\xbd\xef\xbf\xbd\"} 6\n"
-		"esc{v=\"\"} 7\n"
-		"esc{v=\"} 1\\nesc{v=\\\"x\"} 8\n"
-		"esc{v=\"tab\there\"} 9\n");
+		      "# HELP esc Help with \\\\ backslash\\nand \"newline\"\n"
+		      "# TYPE esc gauge\n"
+		      "esc{v=\"a\\\"b\"} 0\n"
+		      "esc{v=\"c\\\\d\"} 1\n"
+		      "esc{v=\"e\\nf\"} 2\n"
+		      "esc{v=\"\\\\\\\"\\n\"} 3\n"
+		      "esc{v=\"caf\xc3\xa9 \xe2\x82\xac\"} 4\n"
+		      "esc{v=\"bad\xef\xbf\xbd\"} 5\n"
+		      "esc{v=\"\xef\xbf\xbd\xef\xbf\xbd\"} 6\n"
+		      "esc{v=\"\"} 7\n"
+		      "esc{v=\"} 1\\nesc{v=\\\"x\"} 8\n"
+		      "esc{v=\"tab\there\"} 9\n");
 
 	struct mc_buf b = MC_BUF_INIT;
 	mc_metrics_escape(&b, "x\\y\"z\n");
@@ -262,24 +266,25 @@ END_TEST
 START_TEST(test_clear)
 {
 	struct mc_metrics *m = mc_metrics_new();
-	struct mc_family *g = mc_metrics_family(m, "seg", "s", MC_GAUGE,
-						"segment", NULL, 0);
-	struct mc_family *u = mc_metrics_family(m, "u", "u", MC_GAUGE, NULL,
-						NULL, 0);
+	struct mc_family *g =
+		mc_metrics_family(m, "seg", "s", MC_GAUGE, "segment", NULL, 0);
+	struct mc_family *u =
+		mc_metrics_family(m, "u", "u", MC_GAUGE, NULL, NULL, 0);
 	struct mc_series *us = mc_family_series(u, NULL);
 
-	mc_series_set(mc_family_series(g, (const char *[]){ "a" }), 1);
-	mc_series_set(mc_family_series(g, (const char *[]){ "b" }), 2);
+	mc_series_set(mc_family_series(g, (const char *[]){"a"}), 1);
+	mc_series_set(mc_family_series(g, (const char *[]){"b"}), 2);
 	mc_series_set(us, 7);
 	mc_family_clear(g);
 	mc_family_clear(u);
 	assert_render(m, "# HELP seg s\n# TYPE seg gauge\n"
 			 "# HELP u u\n# TYPE u gauge\nu 0\n");
 	/* series come back after a clear, new and at 0 */
-	mc_series_add(mc_family_series(g, (const char *[]){ "b" }), 4);
+	mc_series_add(mc_family_series(g, (const char *[]){"b"}), 4);
 	mc_series_add(us, 1);
-	assert_render(m, "# HELP seg s\n# TYPE seg gauge\nseg{segment=\"b\"} 4\n"
-			 "# HELP u u\n# TYPE u gauge\nu 1\n");
+	assert_render(m,
+		      "# HELP seg s\n# TYPE seg gauge\nseg{segment=\"b\"} 4\n"
+		      "# HELP u u\n# TYPE u gauge\nu 1\n");
 	mc_metrics_free(m);
 }
 END_TEST
@@ -296,21 +301,21 @@ START_TEST(test_many_series)
 	for (int i = 0; i < 600; i++) {
 		snprintf(a, sizeof(a), "%d", i / 10);
 		snprintf(b, sizeof(b), "%d", i % 10);
-		s[i] = mc_family_series(c, (const char *[]){ a, b });
+		s[i] = mc_family_series(c, (const char *[]){a, b});
 		mc_series_add(s[i], i);
 	}
-	ck_assert_ptr_ne(mc_family_series(c, (const char *[]){ "1", "23" }),
-			 mc_family_series(c, (const char *[]){ "12", "3" }));
+	ck_assert_ptr_ne(mc_family_series(c, (const char *[]){"1", "23"}),
+			 mc_family_series(c, (const char *[]){"12", "3"}));
 	for (int i = 0; i < 600; i++) {
 		snprintf(a, sizeof(a), "%d", i / 10);
 		snprintf(b, sizeof(b), "%d", i % 10);
 		ck_assert_ptr_eq(s[i],
-				 mc_family_series(c, (const char *[]){ a, b }));
+				 mc_family_series(c, (const char *[]){a, b}));
 		ck_assert(mc_series_value(s[i]) == i);
 	}
 	/* a NULL value is "" */
-	ck_assert_ptr_eq(mc_family_series(c, (const char *[]){ "", NULL }),
-			 mc_family_series(c, (const char *[]){ NULL, "" }));
+	ck_assert_ptr_eq(mc_family_series(c, (const char *[]){"", NULL}),
+			 mc_family_series(c, (const char *[]){NULL, ""}));
 	char *text = render(m);
 	const char *p0 = find_line(text, "many_total{a=\"0\",b=\"0\"} 0");
 	const char *p1 = find_line(text, "many_total{a=\"0\",b=\"1\"} 1");
@@ -328,8 +333,8 @@ END_TEST
 
 START_TEST(test_register)
 {
-	static const double good[] = { 1, 2 }, unsorted[] = { 2, 1 },
-			    dup[] = { 1, 1 }, inf[] = { 1, INFINITY };
+	static const double good[] = {1, 2}, unsorted[] = {2, 1},
+			    dup[] = {1, 1}, inf[] = {1, INFINITY};
 	struct mc_metrics *m = mc_metrics_new();
 	struct mc_family *f = mc_metrics_family(m, "a:b_c", "x", MC_COUNTER,
 						"l1,_l2", NULL, 0);
@@ -339,36 +344,35 @@ START_TEST(test_register)
 					      "l1,_l2", NULL, 0));
 	ck_assert_ptr_eq(f, mc_metrics_find(m, "a:b_c"));
 	ck_assert_ptr_null(mc_metrics_find(m, "nope"));
-	ck_assert_ptr_null(mc_metrics_family(m, "a:b_c", "x", MC_GAUGE, NULL,
-					     NULL, 0));
+	ck_assert_ptr_null(
+		mc_metrics_family(m, "a:b_c", "x", MC_GAUGE, NULL, NULL, 0));
 	/* hostile names, labels, buckets */
-	static const char *const bad_names[] = { "", "1abc", "a-b", "a b",
-						 "a\n", "é", "a{b}" };
+	static const char *const bad_names[] = {"",    "1abc", "a-b", "a b",
+						"a\n", "é",    "a{b}"};
 	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++)
-		ck_assert_msg(!mc_metrics_family(m, bad_names[i], "x",
-						 MC_GAUGE, NULL, NULL, 0),
+		ck_assert_msg(!mc_metrics_family(m, bad_names[i], "x", MC_GAUGE,
+						 NULL, NULL, 0),
 			      "name '%s' accepted", bad_names[i]);
-	static const char *const bad_labels[] = { ",",     "a,",  ",a",
-						  "a,,b",  "a,a", "a:b",
-						  "__x",   "1a",  "a b" };
+	static const char *const bad_labels[] = {
+		",", "a,", ",a", "a,,b", "a,a", "a:b", "__x", "1a", "a b"};
 	for (size_t i = 0; i < sizeof(bad_labels) / sizeof(bad_labels[0]); i++)
 		ck_assert_msg(!mc_metrics_family(m, "g", "x", MC_GAUGE,
 						 bad_labels[i], NULL, 0),
 			      "labels '%s' accepted", bad_labels[i]);
-	ck_assert_ptr_null(mc_metrics_family(m, "h", "x", MC_HISTOGRAM, "le",
-					     good, 2));
+	ck_assert_ptr_null(
+		mc_metrics_family(m, "h", "x", MC_HISTOGRAM, "le", good, 2));
 	ck_assert_ptr_null(mc_metrics_family(m, "h", "x", MC_HISTOGRAM, NULL,
 					     unsorted, 2));
-	ck_assert_ptr_null(mc_metrics_family(m, "h", "x", MC_HISTOGRAM, NULL,
-					     dup, 2));
-	ck_assert_ptr_null(mc_metrics_family(m, "h", "x", MC_HISTOGRAM, NULL,
-					     inf, 2));
-	ck_assert_ptr_null(mc_metrics_family(m, "h", "x", (enum mc_metric_type)7,
-					     NULL, NULL, 0));
+	ck_assert_ptr_null(
+		mc_metrics_family(m, "h", "x", MC_HISTOGRAM, NULL, dup, 2));
+	ck_assert_ptr_null(
+		mc_metrics_family(m, "h", "x", MC_HISTOGRAM, NULL, inf, 2));
+	ck_assert_ptr_null(mc_metrics_family(
+		m, "h", "x", (enum mc_metric_type)7, NULL, NULL, 0));
 	ck_assert_ptr_null(mc_metrics_find(m, "h"));
 	ck_assert_ptr_null(mc_metrics_find(m, "g"));
-	ck_assert_ptr_nonnull(mc_metrics_family(m, "h", "x", MC_GAUGE, "le",
-						NULL, 0));
+	ck_assert_ptr_nonnull(
+		mc_metrics_family(m, "h", "x", MC_GAUGE, "le", NULL, 0));
 	/* NULL everywhere is a no-op, not a crash */
 	ck_assert_ptr_null(mc_family_series(NULL, NULL));
 	mc_family_clear(NULL);
@@ -377,8 +381,8 @@ START_TEST(test_register)
 	mc_series_observe(NULL, 1);
 	ck_assert(mc_series_value(NULL) == 0);
 	/* wrong-kind updates are ignored */
-	struct mc_family *h = mc_metrics_family(m, "hh", "x", MC_HISTOGRAM,
-						NULL, good, 2);
+	struct mc_family *h =
+		mc_metrics_family(m, "hh", "x", MC_HISTOGRAM, NULL, good, 2);
 	struct mc_family *c = mc_metrics_family(m, "cc_total", "x", MC_COUNTER,
 						NULL, NULL, 0);
 	mc_series_set(mc_family_series(h, NULL), 5);
@@ -413,7 +417,7 @@ static void collect_a(struct mc_metrics *m, void *arg)
 	o->log[o->n++] = 'a';
 	/* rebuild a labelled family from "live state" */
 	mc_family_clear(f);
-	mc_series_set(mc_family_series(f, (const char *[]){ "s1" }), o->n);
+	mc_series_set(mc_family_series(f, (const char *[]){"s1"}), o->n);
 }
 
 static void collect_b(struct mc_metrics *m, void *arg)
@@ -421,24 +425,25 @@ static void collect_b(struct mc_metrics *m, void *arg)
 	struct order *o = arg;
 
 	o->log[o->n++] = 'b';
-	mc_series_set(mc_family_series(mc_metrics_find(m, "runs"), NULL),
-		      o->n);
+	mc_series_set(mc_family_series(mc_metrics_find(m, "runs"), NULL), o->n);
 }
 
 START_TEST(test_collectors)
 {
 	struct mc_metrics *m = mc_metrics_new();
-	struct order o = { .n = 0 };
+	struct order o = {.n = 0};
 
 	mc_metrics_family(m, "seg", "s", MC_GAUGE, "segment", NULL, 0);
 	mc_metrics_family(m, "runs", "r", MC_GAUGE, NULL, NULL, 0);
 	mc_metrics_add_collector(m, collect_a, &o);
 	mc_metrics_add_collector(m, collect_b, &o);
 	ck_assert_int_eq(o.n, 0);
-	assert_render(m, "# HELP seg s\n# TYPE seg gauge\nseg{segment=\"s1\"} 1\n"
-			 "# HELP runs r\n# TYPE runs gauge\nruns 2\n");
-	assert_render(m, "# HELP seg s\n# TYPE seg gauge\nseg{segment=\"s1\"} 3\n"
-			 "# HELP runs r\n# TYPE runs gauge\nruns 4\n");
+	assert_render(m,
+		      "# HELP seg s\n# TYPE seg gauge\nseg{segment=\"s1\"} 1\n"
+		      "# HELP runs r\n# TYPE runs gauge\nruns 2\n");
+	assert_render(m,
+		      "# HELP seg s\n# TYPE seg gauge\nseg{segment=\"s1\"} 3\n"
+		      "# HELP runs r\n# TYPE runs gauge\nruns 4\n");
 	ck_assert_str_eq(o.log, "abab");
 	mc_metrics_free(m);
 }
@@ -504,7 +509,7 @@ START_TEST(test_process)
 	free(text);
 	fclose(extra);
 	text = render(m);
-	ck_assert(sample(text, "process_open_fds") == before);   /* cached */
+	ck_assert(sample(text, "process_open_fds") == before); /* cached */
 	free(text);
 	usleep(1100 * 1000);
 	text = render(m);
@@ -538,9 +543,9 @@ static int promtool(const char *text)
 
 START_TEST(test_promtool)
 {
-	static const double b[] = { 4096, 65536, 262144, 1048576, 4194304,
-				    16777216, 67108864 };
-	static const double secs[] = { 0.005, 0.25, 1 };
+	static const double b[] = {4096,    65536,    262144,  1048576,
+				   4194304, 16777216, 67108864};
+	static const double secs[] = {0.005, 0.25, 1};
 	struct mc_metrics *m = mc_metrics_new();
 	struct mc_family *c, *g, *h, *l;
 
@@ -549,7 +554,8 @@ START_TEST(test_promtool)
 			      MC_COUNTER, NULL, NULL, 0);
 	g = mc_metrics_family(m, "segment_allocated_bytes",
 			      "Total memory bytes currently allocated of the "
-			      "segment", MC_GAUGE, "segment", NULL, 0);
+			      "segment",
+			      MC_GAUGE, "segment", NULL, 0);
 	h = mc_metrics_family(m, "master_value_size_bytes",
 			      "Distribution of object value sizes",
 			      MC_HISTOGRAM, NULL, b, 7);
@@ -560,15 +566,15 @@ START_TEST(test_promtool)
 			  MC_COUNTER, "route", NULL, 0);
 	mc_metrics_add_process(m);
 	mc_series_add(mc_family_series(c, NULL), 12);
-	mc_series_set(mc_family_series(g, (const char *[]){ "node\"1\\\n\xff" }),
+	mc_series_set(mc_family_series(g, (const char *[]){"node\"1\\\n\xff"}),
 		      16777216);
-	mc_series_set(mc_family_series(g, (const char *[]){ "caf\xc3\xa9" }),
+	mc_series_set(mc_family_series(g, (const char *[]){"caf\xc3\xa9"}),
 		      0.25);
 	mc_series_observe(mc_family_series(h, NULL), 5000);
 	mc_series_observe(mc_family_series(h, NULL), 1e9);
-	mc_series_observe(mc_family_series(l, (const char *[]){ "/put", "200" }),
+	mc_series_observe(mc_family_series(l, (const char *[]){"/put", "200"}),
 			  0.01);
-	mc_series_observe(mc_family_series(l, (const char *[]){ "/get", "404" }),
+	mc_series_observe(mc_family_series(l, (const char *[]){"/get", "404"}),
 			  2);
 
 	char *text = render(m);
@@ -601,15 +607,15 @@ static void *work(void *arg)
 
 START_TEST(test_concurrent)
 {
-	static const double b[] = { 0, 1 };
+	static const double b[] = {0, 1};
 	enum { THREADS = 4 };
 	struct mc_metrics *m = mc_metrics_new();
 	struct mc_family *c = mc_metrics_family(m, "hits_total", "h",
 						MC_COUNTER, NULL, NULL, 0);
-	struct mc_family *h = mc_metrics_family(m, "obs", "o", MC_HISTOGRAM,
-						NULL, b, 2);
-	struct worker w = { mc_family_series(c, NULL), mc_family_series(h, NULL),
-			    mc_test_quick() ? 3000 : 300000 };
+	struct mc_family *h =
+		mc_metrics_family(m, "obs", "o", MC_HISTOGRAM, NULL, b, 2);
+	struct worker w = {mc_family_series(c, NULL), mc_family_series(h, NULL),
+			   mc_test_quick() ? 3000 : 300000};
 	pthread_t t[THREADS];
 	char want[512];
 

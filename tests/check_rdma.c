@@ -22,8 +22,8 @@
 static struct {
 	int ndev;
 	const char *names[4];
-	unsigned fail_open;     /* bit i: device i does not open */
-	int fail_reg;           /* device index whose registration fails */
+	unsigned fail_open; /* bit i: device i does not open */
+	int fail_reg;	    /* device index whose registration fails */
 	int list_err;
 	int listen_err;
 	int opened[4], regs[4], listening;
@@ -54,7 +54,7 @@ static int f_open(const char *name, void **dev, struct mc_err *err)
 {
 	int i = f_index(name);
 
-	ck_assert_int_ge(i, 0);         /* only names the list gave */
+	ck_assert_int_ge(i, 0); /* only names the list gave */
 	if (F.fail_open & (1u << i)) {
 		return mc_err_set(err, -EIO, MC_UNAVAILABLE_IN_CURRENT_STATUS,
 				  "cannot open RDMA device '%s': %s", name,
@@ -108,13 +108,18 @@ static void f_unlisten(void *lis)
 }
 
 static const struct xfer_rdma_dev fake_dev = {
-	.list = f_list, .open = f_open, .close = f_close, .reg = f_reg,
-	.dereg = f_dereg, .listen = f_listen, .unlisten = f_unlisten,
+	.list = f_list,
+	.open = f_open,
+	.close = f_close,
+	.reg = f_reg,
+	.dereg = f_dereg,
+	.listen = f_listen,
+	.unlisten = f_unlisten,
 };
 
 static void fake_reset(int ndev)
 {
-	static const char *names[] = { "mlx5_0", "mlx5_1", "rxe0", "siw0" };
+	static const char *names[] = {"mlx5_0", "mlx5_1", "rxe0", "siw0"};
 
 	memset(&F, 0, sizeof(F));
 	F.ndev = ndev;
@@ -135,8 +140,10 @@ static void fake_assert_closed(void)
 static struct xfer *fake_xfer(const char *protocol, const char *device,
 			      struct mc_store_opts *so, struct mc_err *err)
 {
-	struct xfer_opts xo = { .host = "127.0.0.1", .protocol = protocol,
-				   .device = device, .rdma_dev = &fake_dev };
+	struct xfer_opts xo = {.host = "127.0.0.1",
+			       .protocol = protocol,
+			       .device = device,
+			       .rdma_dev = &fake_dev};
 
 	mc_store_opts_default(so);
 	err->msg[0] = 0;
@@ -152,14 +159,14 @@ START_TEST(test_rdma_selection)
 		int opened[4];
 		uint32_t rkey;
 	} t[] = {
-		{ "", 0, { 1, 0, 0, 0 }, 0x1000 },
-		{ "mlx5_1", 0, { 0, 1, 0, 0 }, 0x1001 },
-		{ "mlx5_1,mlx5_0", 0, { 1, 1, 0, 0 }, 0x1001 },
-		{ " rxe0 , siw0 ", 0, { 0, 0, 1, 1 }, 0x1002 },
-		{ "mlx5_0,,mlx5_0,", 0, { 1, 0, 0, 0 }, 0x1000 },
+		{"", 0, {1, 0, 0, 0}, 0x1000},
+		{"mlx5_1", 0, {0, 1, 0, 0}, 0x1001},
+		{"mlx5_1,mlx5_0", 0, {1, 1, 0, 0}, 0x1001},
+		{" rxe0 , siw0 ", 0, {0, 0, 1, 1}, 0x1002},
+		{"mlx5_0,,mlx5_0,", 0, {1, 0, 0, 0}, 0x1000},
 		/* "" falls back past devices that do not open */
-		{ "", 1, { 0, 1, 0, 0 }, 0x1001 },
-		{ "", 7, { 0, 0, 0, 1 }, 0x1003 },
+		{"", 1, {0, 1, 0, 0}, 0x1001},
+		{"", 7, {0, 0, 0, 1}, 0x1003},
 	};
 	struct mc_store_opts so;
 	struct mc_err err = {0};
@@ -175,7 +182,8 @@ START_TEST(test_rdma_selection)
 		ck_assert_ptr_nonnull(so.unregister_mem);
 		uint32_t rkey = 0;
 		ck_assert_int_eq(so.register_mem(so.register_arg, "rdma", base,
-						 sizeof(base), &rkey), 0);
+						 sizeof(base), &rkey),
+				 0);
 		ck_assert_uint_eq(rkey, t[i].rkey);
 		for (int d = 0; d < 4; d++)
 			ck_assert_int_eq(F.regs[d], F.opened[d]);
@@ -184,13 +192,15 @@ START_TEST(test_rdma_selection)
 			ck_assert_int_eq(F.regs[d], 0);
 		/* tcp segments go to the tcp transport: nothing registered. */
 		ck_assert_int_eq(so.register_mem(so.register_arg, "tcp", base,
-						 sizeof(base), &rkey), 1);
+						 sizeof(base), &rkey),
+				 1);
 		ck_assert_uint_eq(rkey, 0);
 		for (int d = 0; d < 4; d++)
 			ck_assert_int_eq(F.regs[d], 0);
 		/* Left registered, freeing the port deregisters. */
 		ck_assert_int_eq(so.register_mem(so.register_arg, "rdma", base,
-						 sizeof(base), &rkey), 0);
+						 sizeof(base), &rkey),
+				 0);
 		xfer_free(x);
 		fake_assert_closed();
 	}
@@ -207,17 +217,18 @@ START_TEST(test_rdma_refusals)
 		int list_err, code;
 		const char *want;
 	} t[] = {
-		{ 0, "", 0, 0, EOPNOTSUPP, "no RDMA device found" },
-		{ 0, "mlx5_0", 0, 0, EOPNOTSUPP, "no RDMA device found" },
-		{ 2, "mlx5_9", 0, 0, EOPNOTSUPP, "RDMA device 'mlx5_9' not found" },
-		{ 2, "mlx5_0,rxe0", 0, 0, EOPNOTSUPP,
-		  "RDMA device 'rxe0' not found" },
-		{ 2, "mlx5_1,mlx5_0", 1, 0, EIO,
-		  "cannot open RDMA device 'mlx5_0'" },
-		{ 2, "", 3, 0, EOPNOTSUPP, "cannot open RDMA device 'mlx5_0'" },
-		{ 2, ",", 0, 0, EINVAL, "no RDMA device named in ','" },
-		{ 2, "mlx5_0/../x", 0, 0, EOPNOTSUPP, "not found" },
-		{ 2, "", 0, -EACCES, EACCES, "cannot list RDMA devices" },
+		{0, "", 0, 0, EOPNOTSUPP, "no RDMA device found"},
+		{0, "mlx5_0", 0, 0, EOPNOTSUPP, "no RDMA device found"},
+		{2, "mlx5_9", 0, 0, EOPNOTSUPP,
+		 "RDMA device 'mlx5_9' not found"},
+		{2, "mlx5_0,rxe0", 0, 0, EOPNOTSUPP,
+		 "RDMA device 'rxe0' not found"},
+		{2, "mlx5_1,mlx5_0", 1, 0, EIO,
+		 "cannot open RDMA device 'mlx5_0'"},
+		{2, "", 3, 0, EOPNOTSUPP, "cannot open RDMA device 'mlx5_0'"},
+		{2, ",", 0, 0, EINVAL, "no RDMA device named in ','"},
+		{2, "mlx5_0/../x", 0, 0, EOPNOTSUPP, "not found"},
+		{2, "", 0, -EACCES, EACCES, "cannot list RDMA devices"},
 	};
 	struct mc_store_opts so;
 	struct mc_err err = {0};
@@ -242,8 +253,8 @@ START_TEST(test_rdma_refusals)
 		int mem;
 		ck_assert_int_eq(so.register_mem(so.register_arg, "rdma", &mem,
 						 sizeof(mem), &rkey),
-				 t[i].code == EOPNOTSUPP ? -EOPNOTSUPP :
-							   -t[i].code);
+				 t[i].code == EOPNOTSUPP ? -EOPNOTSUPP
+							 : -t[i].code);
 		xfer_free(x);
 		fake_assert_closed();
 	}
@@ -262,8 +273,9 @@ START_TEST(test_rdma_reg_failure)
 	F.fail_reg = 1;
 	struct xfer *x = fake_xfer("rdma", "mlx5_0,mlx5_1", &so, &err);
 	ck_assert_ptr_nonnull(x);
-	ck_assert_int_eq(so.register_mem(so.register_arg, "rdma", &mem, sizeof(mem),
-					 &rkey), -ENOMEM);
+	ck_assert_int_eq(so.register_mem(so.register_arg, "rdma", &mem,
+					 sizeof(mem), &rkey),
+			 -ENOMEM);
 	ck_assert_int_eq(F.regs[0], 0);
 	/* Unregistering what was never registered is harmless. */
 	so.unregister_mem(so.register_arg, "rdma", &mem, sizeof(mem));
@@ -276,8 +288,8 @@ END_TEST
 START_TEST(test_rdma_mount)
 {
 	struct mc_store_opts so;
-	struct mc_mount_req mr = { .size = 16ull << 20, .protocol = "rdma" };
-	struct mc_mount_result res = { 0 };
+	struct mc_mount_req mr = {.size = 16ull << 20, .protocol = "rdma"};
+	struct mc_mount_result res = {0};
 	struct mc_seg_info si;
 	struct mc_err err = {0};
 
@@ -334,8 +346,8 @@ END_TEST
 START_TEST(test_rdma_real_layer)
 {
 	struct mc_store_opts so;
-	struct xfer_opts xo = { .host = "127.0.0.1", .protocol = "rdma",
-				   .device = "" };
+	struct xfer_opts xo = {
+		.host = "127.0.0.1", .protocol = "rdma", .device = ""};
 	struct mc_err err = {0};
 
 	mc_store_opts_default(&so);

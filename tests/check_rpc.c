@@ -34,26 +34,27 @@ START_TEST(test_md5_rfc1321)
 		unsigned rep;
 		const char *md5;
 	} v[] = {
-		{ "", 1, "d41d8cd98f00b204e9800998ecf8427e" },
-		{ "a", 1, "0cc175b9c0f1b6a831c399e269772661" },
-		{ "abc", 1, "900150983cd24fb0d6963f7d28e17f72" },
-		{ "message digest", 1, "f96b697d7cb7938d525a2f31aaf161d0" },
-		{ "abcdefghijklmnopqrstuvwxyz", 1,
-		  "c3fcd3d76192e4007dfb496cca67e13b" },
-		{ "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		  "0123456789", 1, "d174ab98d277d9f5a5611c2c9f419d9f" },
-		{ "1234567890", 8, "57edf4a22be3c955ac49da2e2107b67a" },
-		{ "a", 55, "ef1772b6dff9a122358552954ad0df65" },
-		{ "a", 56, "3b0c8ac703f828b04c6c197006d17218" },
-		{ "a", 63, "b06521f39153d618550606be297466d5" },
-		{ "a", 64, "014842d480b571495a4a0363793f7367" },
-		{ "a", 65, "c743a45e0d2e6a95cb859adae0248435" },
-		{ "a", 119, "8a7bd0732ed6a28ce75f6dabc90e1613" },
-		{ "a", 120, "5f61c0ccad4cac44c75ff505e1f1e537" },
+		{"", 1, "d41d8cd98f00b204e9800998ecf8427e"},
+		{"a", 1, "0cc175b9c0f1b6a831c399e269772661"},
+		{"abc", 1, "900150983cd24fb0d6963f7d28e17f72"},
+		{"message digest", 1, "f96b697d7cb7938d525a2f31aaf161d0"},
+		{"abcdefghijklmnopqrstuvwxyz", 1,
+		 "c3fcd3d76192e4007dfb496cca67e13b"},
+		{"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		 "0123456789",
+		 1, "d174ab98d277d9f5a5611c2c9f419d9f"},
+		{"1234567890", 8, "57edf4a22be3c955ac49da2e2107b67a"},
+		{"a", 55, "ef1772b6dff9a122358552954ad0df65"},
+		{"a", 56, "3b0c8ac703f828b04c6c197006d17218"},
+		{"a", 63, "b06521f39153d618550606be297466d5"},
+		{"a", 64, "014842d480b571495a4a0363793f7367"},
+		{"a", 65, "c743a45e0d2e6a95cb859adae0248435"},
+		{"a", 119, "8a7bd0732ed6a28ce75f6dabc90e1613"},
+		{"a", 120, "5f61c0ccad4cac44c75ff505e1f1e537"},
 	};
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		struct rpc_buf b = { 0 };
+		struct rpc_buf b = {0};
 		unsigned char d[16];
 		char hex[33];
 
@@ -81,38 +82,34 @@ static const struct {
 	const char *name;
 	uint32_t id, req, resp;
 } upstream[] = {
-	{ RPC_SERVICE_READY, "ServiceReady", 0x7b81bb56, 0, 0x1cb3cc34 },
-	{ RPC_GET_STORAGE_CONFIG, "GetStorageConfig", 0x8da9b0a6, 0,
-	  0x9cb568ea },
-	{ RPC_GET_FSDIR, "GetFsdir", 0x3e585123, 0, 0x1cb3cc34 },
-	{ RPC_PING, "Ping", 0xd6c2dae5, 0x3c6d83e0, 0x742a8f52 },
-	{ RPC_MOUNT_SEGMENT, "MountSegment", 0x3e7ec4bb, 0x9ef70dae,
-	  0xaf2868cc },
-	{ RPC_REMOUNT_SEGMENT, "ReMountSegment", 0x0b053b72, 0xc6c66b88,
-	  0xaf2868cc },
-	{ RPC_UNMOUNT_SEGMENT, "UnmountSegment", 0x6f10b465, 0xd4c512e0,
-	  0xaf2868cc },
-	{ RPC_FETCH_TASKS, "FetchTasks", 0xdf141844, 0x759a9b84, 0x59e14526 },
-	{ RPC_EXIST_KEY, "ExistKey", 0x89385f09, 0x7cf91ed8, 0x90e800d2 },
-	{ RPC_BATCH_EXIST_KEY, "BatchExistKey", 0xb89fa6b0, 0x00f78d62,
-	  0x2a5f8c5c },
-	{ RPC_GET_REPLICA_LIST, "GetReplicaList", 0x1f7ef174, 0x7cf91ed8,
-	  0x88c6276c },
-	{ RPC_BATCH_GET_REPLICA_LIST, "BatchGetReplicaList", 0x1b0d20ff,
-	  0x00f78d62, 0x20c5453a },
-	{ RPC_PUT_START, "PutStart", 0x65ea9ac1, 0xe385bd0e, 0xc43927a6 },
-	{ RPC_PUT_END, "PutEnd", 0x8e8b2099, 0xd1819222, 0xaf2868cc },
-	{ RPC_PUT_REVOKE, "PutRevoke", 0xa0767c44, 0x1b7a228a, 0xaf2868cc },
-	{ RPC_BATCH_PUT_START, "BatchPutStart", 0x56be1822, 0x5870c0a4,
-	  0xad006d02 },
-	{ RPC_BATCH_PUT_END, "BatchPutEnd", 0x80e020ab, 0xf57ea7c8,
-	  0x39fc52ce },
-	{ RPC_BATCH_PUT_REVOKE, "BatchPutRevoke", 0xb82567aa, 0x94ee5d44,
-	  0x39fc52ce },
-	{ RPC_REMOVE, "Remove", 0xf1b09774, 0x18e89fee, 0xaf2868cc },
-	{ RPC_BATCH_REMOVE, "BatchRemove", 0x5902407d, 0x197a9ca0,
-	  0x39fc52ce },
-	{ RPC_REMOVE_ALL, "RemoveAll", 0xd978ceb0, 0x48a6c274, 0x86666834 },
+	{RPC_SERVICE_READY, "ServiceReady", 0x7b81bb56, 0, 0x1cb3cc34},
+	{RPC_GET_STORAGE_CONFIG, "GetStorageConfig", 0x8da9b0a6, 0, 0x9cb568ea},
+	{RPC_GET_FSDIR, "GetFsdir", 0x3e585123, 0, 0x1cb3cc34},
+	{RPC_PING, "Ping", 0xd6c2dae5, 0x3c6d83e0, 0x742a8f52},
+	{RPC_MOUNT_SEGMENT, "MountSegment", 0x3e7ec4bb, 0x9ef70dae, 0xaf2868cc},
+	{RPC_REMOUNT_SEGMENT, "ReMountSegment", 0x0b053b72, 0xc6c66b88,
+	 0xaf2868cc},
+	{RPC_UNMOUNT_SEGMENT, "UnmountSegment", 0x6f10b465, 0xd4c512e0,
+	 0xaf2868cc},
+	{RPC_FETCH_TASKS, "FetchTasks", 0xdf141844, 0x759a9b84, 0x59e14526},
+	{RPC_EXIST_KEY, "ExistKey", 0x89385f09, 0x7cf91ed8, 0x90e800d2},
+	{RPC_BATCH_EXIST_KEY, "BatchExistKey", 0xb89fa6b0, 0x00f78d62,
+	 0x2a5f8c5c},
+	{RPC_GET_REPLICA_LIST, "GetReplicaList", 0x1f7ef174, 0x7cf91ed8,
+	 0x88c6276c},
+	{RPC_BATCH_GET_REPLICA_LIST, "BatchGetReplicaList", 0x1b0d20ff,
+	 0x00f78d62, 0x20c5453a},
+	{RPC_PUT_START, "PutStart", 0x65ea9ac1, 0xe385bd0e, 0xc43927a6},
+	{RPC_PUT_END, "PutEnd", 0x8e8b2099, 0xd1819222, 0xaf2868cc},
+	{RPC_PUT_REVOKE, "PutRevoke", 0xa0767c44, 0x1b7a228a, 0xaf2868cc},
+	{RPC_BATCH_PUT_START, "BatchPutStart", 0x56be1822, 0x5870c0a4,
+	 0xad006d02},
+	{RPC_BATCH_PUT_END, "BatchPutEnd", 0x80e020ab, 0xf57ea7c8, 0x39fc52ce},
+	{RPC_BATCH_PUT_REVOKE, "BatchPutRevoke", 0xb82567aa, 0x94ee5d44,
+	 0x39fc52ce},
+	{RPC_REMOVE, "Remove", 0xf1b09774, 0x18e89fee, 0xaf2868cc},
+	{RPC_BATCH_REMOVE, "BatchRemove", 0x5902407d, 0x197a9ca0, 0x39fc52ce},
+	{RPC_REMOVE_ALL, "RemoveAll", 0xd978ceb0, 0x48a6c274, 0x86666834},
 };
 
 START_TEST(test_ids_and_codes)
@@ -123,8 +120,8 @@ START_TEST(test_ids_and_codes)
 
 		ck_assert_ptr_nonnull(c);
 		ck_assert_str_eq(c->name, upstream[i].name);
-		ck_assert_msg(c->id == upstream[i].id, "%s: id %08x",
-			      c->name, c->id);
+		ck_assert_msg(c->id == upstream[i].id, "%s: id %08x", c->name,
+			      c->id);
 		ck_assert_msg(c->req_code == upstream[i].req,
 			      "%s: request code %08x", c->name, c->req_code);
 		ck_assert_msg(c->resp_code == upstream[i].resp,
@@ -183,15 +180,15 @@ static const char *const client_uuid = "fa1c96fd 37ba43b9 8c96cec2 f263c69d";
 static void same_bytes(const struct rpc_call *c, bool req, const void *obj,
 		       unsigned flags, const struct rpc_buf *want)
 {
-	struct rpc_buf b = { 0 };
+	struct rpc_buf b = {0};
 
 	if (req)
 		rpc_req_encode(c, obj, flags, &b);
 	else
 		rpc_resp_encode(c, obj, flags, &b);
 	ck_assert_msg(b.len == want->len && !memcmp(b.p, want->p, b.len),
-		      "%s %s: re-encoding differs (%zu vs %zu bytes)",
-		      c->name, req ? "request" : "response", b.len, want->len);
+		      "%s %s: re-encoding differs (%zu vs %zu bytes)", c->name,
+		      req ? "request" : "response", b.len, want->len);
 	rpc_buf_release(&b);
 }
 
@@ -205,8 +202,8 @@ static void str_is(struct rpc_str s, const char *want)
 START_TEST(test_capture_service_ready)
 {
 	const struct rpc_call *c = rpc_call_get(RPC_SERVICE_READY);
-	struct rpc_buf b = { 0 }, body = { 0 };
-	struct rpc_arena a = { 0 };
+	struct rpc_buf b = {0}, body = {0};
+	struct rpc_arena a = {0};
 	struct rpc_req_hdr h;
 	struct rpc_resp_hdr rh;
 	struct rpc_exp_str r;
@@ -240,8 +237,8 @@ END_TEST
 START_TEST(test_capture_mount)
 {
 	const struct rpc_call *c = rpc_call_get(RPC_MOUNT_SEGMENT);
-	struct rpc_buf b = { 0 }, body = { 0 };
-	struct rpc_arena a = { 0 };
+	struct rpc_buf b = {0}, body = {0};
+	struct rpc_arena a = {0};
 	struct rpc_req_hdr h;
 	struct rpc_mount_req m;
 	struct rpc_exp_void r;
@@ -253,7 +250,8 @@ START_TEST(test_capture_mount)
 		 "af0df79e 04 fd fd fd0404 8989ff 800c 04 04 800c 800c 800c ff "
 		 "fd04048989ff ff 00 | 35963441 457340c8 ae5859ed 72974484 "
 		 "10 \"segment_client_0\" 00000000 01000000 | 00000040 00000000"
-		 " 10 \"segment_client_0\" 00 00 %s", client_uuid);
+		 " 10 \"segment_client_0\" 00 00 %s",
+		 client_uuid);
 	bytes(&b, spec);
 	rpc_req_hdr_decode(b.p, &h);
 	ck_assert_uint_eq(h.seq, 1);
@@ -276,8 +274,7 @@ START_TEST(test_capture_mount)
 	same_bytes(c, true, &m, RPC_SP_LITERAL, &body);
 
 	bytes(&body, "cd6828af 04 87 fa 01 00 | 01");
-	ck_assert_int_eq(rpc_resp_decode(c, body.p, body.len, &r, &a, &why),
-			 0);
+	ck_assert_int_eq(rpc_resp_decode(c, body.p, body.len, &r, &a, &why), 0);
 	ck_assert_int_eq(r.err, 0);
 	same_bytes(c, false, &r, RPC_SP_LITERAL, &body);
 	rpc_buf_release(&b);
@@ -289,8 +286,8 @@ END_TEST
 START_TEST(test_capture_ping)
 {
 	const struct rpc_call *c = rpc_call_get(RPC_PING);
-	struct rpc_buf b = { 0 };
-	struct rpc_arena a = { 0 };
+	struct rpc_buf b = {0};
+	struct rpc_arena a = {0};
 	struct rpc_ping_req q;
 	struct rpc_exp_ping r;
 	const char *why = "";
@@ -317,8 +314,8 @@ START_TEST(test_capture_ping)
 END_TEST
 
 /* The descriptor the captures show: segment_client_0's first 4 KiB. */
-#define DESC_SPEC(status)                                                \
-	"0100000000000000 00 0010000000000000 0000000001000000 03 \"tcp\" " \
+#define DESC_SPEC(status)                                                      \
+	"0100000000000000 00 0010000000000000 0000000001000000 03 \"tcp\" "    \
 	"10 \"segment_client_0\" " status
 
 static void desc_is(const struct rpc_replica *d, int status)
@@ -336,8 +333,8 @@ START_TEST(test_capture_put)
 {
 	const struct rpc_call *ps = rpc_call_get(RPC_PUT_START);
 	const struct rpc_call *pe = rpc_call_get(RPC_PUT_END);
-	struct rpc_buf b = { 0 };
-	struct rpc_arena a = { 0 };
+	struct rpc_buf b = {0};
+	struct rpc_arena a = {0};
 	struct rpc_exp_replicas r;
 	struct rpc_put_end_req q;
 	const char *why = "";
@@ -377,8 +374,8 @@ END_TEST
 START_TEST(test_capture_get)
 {
 	const struct rpc_call *c = rpc_call_get(RPC_GET_REPLICA_LIST);
-	struct rpc_buf b = { 0 };
-	struct rpc_arena a = { 0 };
+	struct rpc_buf b = {0};
+	struct rpc_arena a = {0};
 	struct rpc_exp_replica_list r;
 	struct rpc_key_req q;
 	const char *why = "";
@@ -426,8 +423,8 @@ END_TEST
 START_TEST(test_capture_batch_put_start)
 {
 	const struct rpc_call *c = rpc_call_get(RPC_BATCH_PUT_START);
-	struct rpc_buf b = { 0 };
-	struct rpc_arena a = { 0 };
+	struct rpc_buf b = {0};
+	struct rpc_arena a = {0};
 	struct rpc_batch_put_start_req q;
 	const char *why = "";
 	char spec[4096], lit[1024];
@@ -438,8 +435,8 @@ START_TEST(test_capture_batch_put_start)
 	n = snprintf(spec, sizeof(spec), "a5c07058 04 %s | %s | 0a", lit,
 		     client_uuid);
 	for (int i = 0; i < 10; i++)
-		n += snprintf(spec + n, sizeof(spec) - n,
-			      " 09 \"prefill_%d\"", i);
+		n += snprintf(spec + n, sizeof(spec) - n, " 09 \"prefill_%d\"",
+			      i);
 	n += snprintf(spec + n, sizeof(spec) - n, " | 0a");
 	for (int i = 0; i < 10; i++)
 		n += snprintf(spec + n, sizeof(spec) - n, " 0010000000000000");
@@ -466,8 +463,8 @@ START_TEST(test_capture_plain_requests)
 {
 	const struct rpc_call *ek = rpc_call_get(RPC_EXIST_KEY);
 	const struct rpc_call *rm = rpc_call_get(RPC_REMOVE);
-	struct rpc_buf b = { 0 }, body = { 0 }, mine = { 0 };
-	struct rpc_arena a = { 0 };
+	struct rpc_buf b = {0}, body = {0}, mine = {0};
+	struct rpc_arena a = {0};
 	struct rpc_req_hdr h;
 	struct rpc_key_req q;
 	struct rpc_exp_bool r;
@@ -484,9 +481,10 @@ START_TEST(test_capture_plain_requests)
 			 0);
 	str_is(q.key, "k1");
 	rpc_req_encode(ek, &q, 0, &body);
-	h = (struct rpc_req_hdr){ .magic = RPC_MAGIC, .seq = 9,
-				  .function_id = ek->id,
-				  .length = (uint32_t)body.len };
+	h = (struct rpc_req_hdr){.magic = RPC_MAGIC,
+				 .seq = 9,
+				 .function_id = ek->id,
+				 .length = (uint32_t)body.len};
 	rpc_req_hdr_encode(&h, hdr);
 	rpc_buf_add(&mine, hdr, sizeof(hdr));
 	rpc_buf_add(&mine, body.p, body.len);
@@ -515,11 +513,11 @@ END_TEST
 
 START_TEST(test_capture_not_registered)
 {
-	struct rpc_service svc = { .flags = RPC_SP_LITERAL };
-	struct rpc_req_hdr h = { .magic = RPC_MAGIC, .seq = 0x18,
-				 .function_id = 0xdeadbeef };
-	struct rpc_buf want = { 0 }, got = { 0 };
-	struct rpc_arena a = { 0 };
+	struct rpc_service svc = {.flags = RPC_SP_LITERAL};
+	struct rpc_req_hdr h = {
+		.magic = RPC_MAGIC, .seq = 0x18, .function_id = 0xdeadbeef};
+	struct rpc_buf want = {0}, got = {0};
+	struct rpc_arena a = {0};
 	struct rpc_str msg;
 	const char *why = "";
 
@@ -548,8 +546,8 @@ END_TEST
 static void round_trip(const struct rpc_call *c, const struct rpc_type *t,
 		       bool req, uint64_t seed, size_t maxn, unsigned flags)
 {
-	struct rpc_arena a = { 0 };
-	struct rpc_buf b1 = { 0 }, b2 = { 0 };
+	struct rpc_arena a = {0};
+	struct rpc_buf b1 = {0}, b2 = {0};
 	void *x = rpc_arena_alloc(&a, t->size);
 	void *y = rpc_arena_alloc(&a, t->size);
 	const char *why = "";
@@ -617,19 +615,18 @@ START_TEST(test_width_switch)
 		size_t keylen;
 		unsigned meta, width;
 	} v[] = {
-		{ 0, 0, 1 },           { 255, 0, 1 },
-		{ 256, 0x08, 2 },      { 65535, 0x08, 2 },
-		{ 65536, 0x10, 4 },
+		{0, 0, 1},	  {255, 0, 1},	    {256, 0x08, 2},
+		{65535, 0x08, 2}, {65536, 0x10, 4},
 	};
 	const struct rpc_call *c = rpc_call_get(RPC_EXIST_KEY);
 	static char key[65536];
-	struct rpc_arena a = { 0 };
+	struct rpc_arena a = {0};
 
 	memset(key, 'k', sizeof(key));
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		struct rpc_key_req q = { { key, v[i].keylen },
-					 RPC_STR("default") }, r;
-		struct rpc_buf b = { 0 };
+		struct rpc_key_req q = {{key, v[i].keylen}, RPC_STR("default")},
+				   r;
+		struct rpc_buf b = {0};
 		const char *why = "";
 		size_t hd = v[i].meta ? 5 : 4;
 
@@ -661,8 +658,8 @@ END_TEST
 START_TEST(test_width_eight_and_compat)
 {
 	const struct rpc_call *c = rpc_call_get(RPC_EXIST_KEY);
-	struct rpc_buf b = { 0 };
-	struct rpc_arena a = { 0 };
+	struct rpc_buf b = {0};
+	struct rpc_arena a = {0};
 	struct rpc_key_req q;
 	const char *why = "";
 
@@ -689,40 +686,42 @@ START_TEST(test_hostile_bodies)
 		const char *spec;
 	} bad[] = {
 		/* wrong type hash: GetReplicaList's reply code for ExistKey */
-		{ RPC_EXIST_KEY, true, "6c27c688 02 \"k1\" 07 \"default\"" },
-		{ RPC_EXIST_KEY, true, "d8" },
-		{ RPC_EXIST_KEY, true, "d91ef97c" },
-		{ RPC_EXIST_KEY, true, "d91ef97c 04 fd 800c 800c ff" },
+		{RPC_EXIST_KEY, true, "6c27c688 02 \"k1\" 07 \"default\""},
+		{RPC_EXIST_KEY, true, "d8"},
+		{RPC_EXIST_KEY, true, "d91ef97c"},
+		{RPC_EXIST_KEY, true, "d91ef97c 04 fd 800c 800c ff"},
 		/* a literal that is not this type's */
-		{ RPC_EXIST_KEY, true,
-		  "d91ef97c 04 fd 800c 0b ff 00 02 \"k1\" 07 \"default\"" },
-		{ RPC_EXIST_KEY, true, "d81ef97c 02 \"k1\" 08 \"default\"" },
-		{ RPC_EXIST_KEY, true, "d81ef97c 02 \"k1\" 07 \"default\" 00" },
-		{ RPC_EXIST_KEY, true, "d81ef97c ff \"k1\"" },
-		{ RPC_EXIST_KEY, true, "d91ef97c 10 ffffffff \"k1\"" },
-		{ RPC_EXIST_KEY, true, "d91ef97c 18 ffffffffffffffff \"k1\"" },
-		{ RPC_EXIST_KEY, true, "d91ef97c 01 13" },
-		{ RPC_REMOVE, true, "ee9fe818 02 \"k1\" 02 07 \"default\"" },
-		{ RPC_PING, false, "528f2a74 02 0000000000000000 02000000" },
-		{ RPC_EXIST_KEY, false, "d200e890 00 00000000" },
-		{ RPC_EXIST_KEY, false, "d200e890 01 05" },
+		{RPC_EXIST_KEY, true,
+		 "d91ef97c 04 fd 800c 0b ff 00 02 \"k1\" 07 \"default\""},
+		{RPC_EXIST_KEY, true, "d81ef97c 02 \"k1\" 08 \"default\""},
+		{RPC_EXIST_KEY, true, "d81ef97c 02 \"k1\" 07 \"default\" 00"},
+		{RPC_EXIST_KEY, true, "d81ef97c ff \"k1\""},
+		{RPC_EXIST_KEY, true, "d91ef97c 10 ffffffff \"k1\""},
+		{RPC_EXIST_KEY, true, "d91ef97c 18 ffffffffffffffff \"k1\""},
+		{RPC_EXIST_KEY, true, "d91ef97c 01 13"},
+		{RPC_REMOVE, true, "ee9fe818 02 \"k1\" 02 07 \"default\""},
+		{RPC_PING, false, "528f2a74 02 0000000000000000 02000000"},
+		{RPC_EXIST_KEY, false, "d200e890 00 00000000"},
+		{RPC_EXIST_KEY, false, "d200e890 01 05"},
 		/* variant index 5 of 5 alternatives */
-		{ RPC_GET_REPLICA_LIST, false,
-		  "6c27c688 01 01 0100000000000000 05" },
-		{ RPC_BATCH_EXIST_KEY, true, "628df700 ff 02 \"k1\"" },
+		{RPC_GET_REPLICA_LIST, false,
+		 "6c27c688 01 01 0100000000000000 05"},
+		{RPC_BATCH_EXIST_KEY, true, "628df700 ff 02 \"k1\""},
 		/* a vector claiming more u64s than the bytes that follow */
-		{ RPC_BATCH_PUT_START, true,
-		  "a4c07058 " "00000000000000000000000000000000 01 01 \"k\" ff"
-		  " 0000000000000000" },
-		{ RPC_PUT_END, true, "229281d1 00000000000000000000000000000000"
-				     " 01 \"k\" 02" },
+		{RPC_BATCH_PUT_START, true,
+		 "a4c07058 "
+		 "00000000000000000000000000000000 01 01 \"k\" ff"
+		 " 0000000000000000"},
+		{RPC_PUT_END, true,
+		 "229281d1 00000000000000000000000000000000"
+		 " 01 \"k\" 02"},
 	};
-	struct rpc_arena a = { 0 };
+	struct rpc_arena a = {0};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const struct rpc_call *c = rpc_call_get(bad[i].call);
 		const struct rpc_type *t = bad[i].req ? c->req : c->resp;
-		struct rpc_buf b = { 0 };
+		struct rpc_buf b = {0};
 		void *obj = rpc_arena_alloc(&a, t->size);
 		const char *why = NULL;
 		int rc;
@@ -741,12 +740,12 @@ END_TEST
 /* Every cut of a valid body fails cleanly, at every offset. */
 START_TEST(test_truncated_bodies)
 {
-	struct rpc_arena a = { 0 };
+	struct rpc_arena a = {0};
 
 	for (int i = 0; i < RPC_NCALLS; i++) {
 		const struct rpc_call *c = rpc_call_get(i);
 		const struct rpc_type *t = c->req ? c->req : c->resp;
-		struct rpc_buf b = { 0 };
+		struct rpc_buf b = {0};
 		uint64_t seed = 7 + i;
 		void *x = rpc_arena_alloc(&a, t->size);
 		void *y = rpc_arena_alloc(&a, t->size);
@@ -831,7 +830,7 @@ static void h_any(void *ctx, const struct rpc_call *c, const void *req,
 
 static void svc_init(struct rpc_service *svc, struct svc_state *st)
 {
-	*svc = (struct rpc_service){ .ctx = st };
+	*svc = (struct rpc_service){.ctx = st};
 	for (int i = 0; i < RPC_NCALLS; i++)
 		svc->handler[i] = h_any;
 	/* One registered function left out: it must answer 11 too. */
@@ -843,11 +842,12 @@ static void add_request(struct rpc_buf *out, enum rpc_call_id call,
 			uint32_t seq, uint64_t seed, uint32_t attach)
 {
 	const struct rpc_call *c = rpc_call_get(call);
-	struct rpc_arena a = { 0 };
-	struct rpc_buf body = { 0 };
-	struct rpc_req_hdr h = { .magic = RPC_MAGIC, .seq = seq,
-				 .function_id = c->id,
-				 .attach_length = attach };
+	struct rpc_arena a = {0};
+	struct rpc_buf body = {0};
+	struct rpc_req_hdr h = {.magic = RPC_MAGIC,
+				.seq = seq,
+				.function_id = c->id,
+				.attach_length = attach};
 	unsigned char hdr[RPC_REQ_HDR_LEN];
 
 	if (c->req) {
@@ -896,66 +896,91 @@ START_TEST(test_hostile_frames)
 	static const struct {
 		const char *name;
 		const char *spec;
-		int rc;         /* answered, or -errno: close */
-		int code;       /* the first reply's error code, -1: none */
-		bool idle;      /* between frames afterwards */
+		int rc;	   /* answered, or -errno: close */
+		int code;  /* the first reply's error code, -1: none */
+		bool idle; /* between frames afterwards */
 	} v[] = {
-		{ "empty", "", 0, -1, true },
-		{ "short header", "15 00 00 00 00000000 56bb81", 0, -1, false },
-		{ "wrong magic", "16 00 00 00 00000000 56bb817b 00000000 "
-				 "00000000", -EPROTO, -1, false },
-		{ "http", "\"GET / HTTP/1.1\" 0d0a \"Host: x\" 0d0a 0d0a",
-		  -EPROTO, -1, false },
-		{ "version 1", "15 01 00 00 00000000 56bb817b 00000000 "
-			       "00000000", -EPROTO, -1, false },
-		{ "serialize type 1", "15 00 01 00 00000000 56bb817b 00000000 "
-				      "00000000", -EPROTO, -1, false },
-		{ "body over the limit", "15 00 00 00 00000000 56bb817b "
-					 "01100000 00000000", -EMSGSIZE, -1,
-		  false },
-		{ "length past the end", "15 00 00 00 00000000 095f3889 "
-					 "64000000 00000000 d81ef97c 02",
-		  0, -1, false },
-		{ "unknown function", "15 00 00 00 18000000 efbeadde 00000000 "
-				      "00000000", 1, 11, true },
-		{ "registered, not served", "15 00 00 00 01000000 b0ce78d9 "
-					    "00000000 00000000", 1, 11, true },
-		{ "wrong type hash", "15 00 00 00 01000000 095f3889 0f000000 "
-				     "00000000 d81ef97d 02 \"k1\" 07 "
-				     "\"default\"", 1, 4, true },
-		{ "no body", "15 00 00 00 01000000 095f3889 00000000 00000000",
-		  1, 4, true },
-		{ "short body", "15 00 00 00 01000000 095f3889 0e000000 "
-				"00000000 d81ef97c 02 \"k1\" 07 \"defaul\"", 1,
-		  4, true },
-		{ "long body", "15 00 00 00 01000000 095f3889 10000000 00000000"
-			       " d81ef97c 02 \"k1\" 07 \"default\" 00", 1, 4,
-		  true },
-		{ "width switch at 256 declared, 1 used",
-		  "15 00 00 00 01000000 095f3889 10000000 00000000 d91ef97c 08 "
-		  "02 \"k1\" 07 \"default\"", 1, 4, true },
-		{ "garbage body for no arguments", "15 00 00 00 00000000 "
-						   "56bb817b 03000000 00000000 "
-						   "ffffff", 1, 0, true },
-		{ "message type ignored", "15 00 00 07 00000000 56bb817b "
-					  "00000000 00000000", 1, 0, true },
-		{ "attachment dropped", "15 00 00 00 01000000 095f3889 "
-					"0f000000 03000000 d81ef97c 02 \"k1\" "
-					"07 \"default\" \"xyz\"", 1, 0, true },
-		{ "attachment not all here", "15 00 00 00 01000000 56bb817b "
-					     "00000000 10000000 \"xyz\"", 0, -1,
-		  false },
-		{ "good, then bad magic", "15 00 00 00 00000000 56bb817b "
-					  "00000000 00000000 14 00 00 00 "
-					  "01000000 56bb817b 00000000 00000000",
-		  -EPROTO, 0, false },
+		{"empty", "", 0, -1, true},
+		{"short header", "15 00 00 00 00000000 56bb81", 0, -1, false},
+		{"wrong magic",
+		 "16 00 00 00 00000000 56bb817b 00000000 "
+		 "00000000",
+		 -EPROTO, -1, false},
+		{"http", "\"GET / HTTP/1.1\" 0d0a \"Host: x\" 0d0a 0d0a",
+		 -EPROTO, -1, false},
+		{"version 1",
+		 "15 01 00 00 00000000 56bb817b 00000000 "
+		 "00000000",
+		 -EPROTO, -1, false},
+		{"serialize type 1",
+		 "15 00 01 00 00000000 56bb817b 00000000 "
+		 "00000000",
+		 -EPROTO, -1, false},
+		{"body over the limit",
+		 "15 00 00 00 00000000 56bb817b "
+		 "01100000 00000000",
+		 -EMSGSIZE, -1, false},
+		{"length past the end",
+		 "15 00 00 00 00000000 095f3889 "
+		 "64000000 00000000 d81ef97c 02",
+		 0, -1, false},
+		{"unknown function",
+		 "15 00 00 00 18000000 efbeadde 00000000 "
+		 "00000000",
+		 1, 11, true},
+		{"registered, not served",
+		 "15 00 00 00 01000000 b0ce78d9 "
+		 "00000000 00000000",
+		 1, 11, true},
+		{"wrong type hash",
+		 "15 00 00 00 01000000 095f3889 0f000000 "
+		 "00000000 d81ef97d 02 \"k1\" 07 "
+		 "\"default\"",
+		 1, 4, true},
+		{"no body", "15 00 00 00 01000000 095f3889 00000000 00000000",
+		 1, 4, true},
+		{"short body",
+		 "15 00 00 00 01000000 095f3889 0e000000 "
+		 "00000000 d81ef97c 02 \"k1\" 07 \"defaul\"",
+		 1, 4, true},
+		{"long body",
+		 "15 00 00 00 01000000 095f3889 10000000 00000000"
+		 " d81ef97c 02 \"k1\" 07 \"default\" 00",
+		 1, 4, true},
+		{"width switch at 256 declared, 1 used",
+		 "15 00 00 00 01000000 095f3889 10000000 00000000 d91ef97c 08 "
+		 "02 \"k1\" 07 \"default\"",
+		 1, 4, true},
+		{"garbage body for no arguments",
+		 "15 00 00 00 00000000 "
+		 "56bb817b 03000000 00000000 "
+		 "ffffff",
+		 1, 0, true},
+		{"message type ignored",
+		 "15 00 00 07 00000000 56bb817b "
+		 "00000000 00000000",
+		 1, 0, true},
+		{"attachment dropped",
+		 "15 00 00 00 01000000 095f3889 "
+		 "0f000000 03000000 d81ef97c 02 \"k1\" "
+		 "07 \"default\" \"xyz\"",
+		 1, 0, true},
+		{"attachment not all here",
+		 "15 00 00 00 01000000 56bb817b "
+		 "00000000 10000000 \"xyz\"",
+		 0, -1, false},
+		{"good, then bad magic",
+		 "15 00 00 00 00000000 56bb817b "
+		 "00000000 00000000 14 00 00 00 "
+		 "01000000 56bb817b 00000000 00000000",
+		 -EPROTO, 0, false},
 	};
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		struct svc_state st = { 0 };
+		struct svc_state st = {0};
 		struct rpc_service svc;
 		struct rpc_session s;
-		struct rpc_buf in = { 0 }, out = { 0 };
+		struct rpc_buf in = {0}, out = {0};
 		int codes[4], rc;
 
 		svc_init(&svc, &st);
@@ -985,11 +1010,11 @@ END_TEST
 /* The reply of error 4 carries upstream's message. */
 START_TEST(test_invalid_args_reply)
 {
-	struct svc_state st = { 0 };
+	struct svc_state st = {0};
 	struct rpc_service svc;
 	struct rpc_session s;
-	struct rpc_buf in = { 0 }, out = { 0 };
-	struct rpc_arena a = { 0 };
+	struct rpc_buf in = {0}, out = {0};
+	struct rpc_arena a = {0};
 	struct rpc_resp_hdr rh;
 	struct rpc_str msg;
 	const char *why = "";
@@ -1016,7 +1041,7 @@ END_TEST
 /* Pipelined requests fed whole, byte by byte or in odd pieces: same replies. */
 START_TEST(test_session_pipeline_pieces)
 {
-	struct rpc_buf in = { 0 }, whole = { 0 };
+	struct rpc_buf in = {0}, whole = {0};
 	int n = mc_test_quick() ? 40 : 200, ref = -1;
 	uint32_t seqs[256];
 	int codes[256];
@@ -1025,11 +1050,11 @@ START_TEST(test_session_pipeline_pieces)
 		add_request(&in, (enum rpc_call_id)(i % RPC_NCALLS), 1000 + i,
 			    i, i % 5 == 4 ? (uint32_t)i : 0);
 	for (size_t step = 0; step < 4; step++) {
-		static const size_t pieces[] = { SIZE_MAX, 1, 7, 4096 };
-		struct svc_state st = { .seed = 42 };
+		static const size_t pieces[] = {SIZE_MAX, 1, 7, 4096};
+		struct svc_state st = {.seed = 42};
 		struct rpc_service svc;
 		struct rpc_session s;
-		struct rpc_buf out = { 0 };
+		struct rpc_buf out = {0};
 		int answered = 0;
 
 		svc_init(&svc, &st);
@@ -1048,10 +1073,10 @@ START_TEST(test_session_pipeline_pieces)
 		ck_assert_int_eq(reply_codes(&out, codes, 256, seqs), n);
 		for (int i = 0; i < n; i++) {
 			ck_assert_uint_eq(seqs[i], 1000 + i);
-			ck_assert_int_eq(codes[i], i % RPC_NCALLS ==
-							   RPC_REMOVE_ALL
-						   ? RPC_ERRC_NOT_REGISTERED
-						   : 0);
+			ck_assert_int_eq(codes[i],
+					 i % RPC_NCALLS == RPC_REMOVE_ALL
+						 ? RPC_ERRC_NOT_REGISTERED
+						 : 0);
 		}
 		if (ref < 0) {
 			rpc_buf_add(&whole, out.p, out.len);
@@ -1073,10 +1098,10 @@ END_TEST
 static struct rpc_server *serve_on_loopback(const struct rpc_service *svc,
 					    unsigned loops, unsigned stall_ms)
 {
-	struct rpc_server_opts o = { .host = "127.0.0.1",
-				     .loops = loops,
-				     .stall_ms = stall_ms,
-				     .max_body = 1 << 20 };
+	struct rpc_server_opts o = {.host = "127.0.0.1",
+				    .loops = loops,
+				    .stall_ms = stall_ms,
+				    .max_body = 1 << 20};
 	char err[256] = "";
 	struct rpc_server *srv = rpc_server_start(&o, svc, err, sizeof(err));
 
@@ -1099,7 +1124,7 @@ static struct rpc_client *dial(struct rpc_server *srv)
 static bool closed_by_server(struct rpc_client *c)
 {
 	struct rpc_resp_hdr h;
-	struct rpc_buf b = { 0 };
+	struct rpc_buf b = {0};
 	int rc;
 
 	while ((rc = rpc_client_recv_raw(c, &h, &b)) == 0)
@@ -1113,39 +1138,43 @@ START_TEST(test_server_calls)
 	struct rpc_service svc;
 	struct rpc_server *srv;
 	struct rpc_client *c;
-	struct rpc_arena a = { 0 };
-	struct rpc_buf frame = { 0 }, body = { 0 };
+	struct rpc_arena a = {0};
+	struct rpc_buf frame = {0}, body = {0};
 	struct rpc_resp_hdr h;
 	struct rpc_exp_str ready;
 	struct rpc_exp_bool exist;
 	struct rpc_batch_bool batch;
 	struct rpc_remove_all_resp removed;
-	struct rpc_key_req q = { RPC_STR("k1"), RPC_STR("default") };
-	struct rpc_remove_all_req ra = { true, RPC_STR("") };
-	struct rpc_keys_req bq = { .tenant_id = RPC_STR("default") };
+	struct rpc_key_req q = {RPC_STR("k1"), RPC_STR("default")};
+	struct rpc_remove_all_req ra = {true, RPC_STR("")};
+	struct rpc_keys_req bq = {.tenant_id = RPC_STR("default")};
 	struct rpc_str keys[300];
 	char err[256];
 
 	svc_init(&svc, NULL);
 	srv = serve_on_loopback(&svc, 1, 0);
 	c = dial(srv);
-	ck_assert_int_eq(rpc_client_call(c, RPC_SERVICE_READY, NULL, &ready,
-					 &a, err, sizeof(err)), 0);
+	ck_assert_int_eq(rpc_client_call(c, RPC_SERVICE_READY, NULL, &ready, &a,
+					 err, sizeof(err)),
+			 0);
 	str_is(ready.v, RPC_STORE_VERSION);
 	ck_assert_int_eq(rpc_client_call(c, RPC_EXIST_KEY, &q, &exist, &a, err,
-					 sizeof(err)), 0);
+					 sizeof(err)),
+			 0);
 	ck_assert(exist.err == 0 && exist.v);
 	q.key = RPC_STR("nope");
 	ck_assert_int_eq(rpc_client_call(c, RPC_EXIST_KEY, &q, &exist, &a, err,
-					 sizeof(err)), 0);
+					 sizeof(err)),
+			 0);
 	ck_assert_int_eq(exist.err, MC_OBJECT_NOT_FOUND);
 
 	/* 300 keys: every length of the message on two bytes, both ways. */
 	for (int i = 0; i < 300; i++)
 		keys[i] = i % 2 ? RPC_STR("k1") : RPC_STR("k2");
-	bq.keys = (struct rpc_strs){ keys, 300 };
+	bq.keys = (struct rpc_strs){keys, 300};
 	ck_assert_int_eq(rpc_client_call(c, RPC_BATCH_EXIST_KEY, &bq, &batch,
-					 &a, err, sizeof(err)), 0);
+					 &a, err, sizeof(err)),
+			 0);
 	ck_assert_uint_eq(batch.n, 300);
 	for (int i = 0; i < 300; i++)
 		ck_assert_int_eq(batch.v[i].err,
@@ -1174,11 +1203,13 @@ START_TEST(test_server_calls)
 		      "d81ef97c 02 \"k1\" 07 \"default\"");
 	for (size_t i = 0; i < frame.len; i++)
 		ck_assert_int_eq(rpc_client_send_raw(c, frame.p + i, 1), 0);
-	ck_assert_int_eq(rpc_client_recv(c, RPC_EXIST_KEY, 101, &exist, &a,
-					 err, sizeof(err)), 0);
+	ck_assert_int_eq(rpc_client_recv(c, RPC_EXIST_KEY, 101, &exist, &a, err,
+					 sizeof(err)),
+			 0);
 	ck_assert(exist.err == 0 && exist.v);
-	ck_assert_int_eq(rpc_client_call(c, RPC_SERVICE_READY, NULL, &ready,
-					 &a, err, sizeof(err)), 0);
+	ck_assert_int_eq(rpc_client_call(c, RPC_SERVICE_READY, NULL, &ready, &a,
+					 err, sizeof(err)),
+			 0);
 	rpc_client_close(c);
 	rpc_server_free(srv);
 	rpc_buf_release(&frame);
@@ -1194,7 +1225,7 @@ START_TEST(test_server_pipeline)
 	struct rpc_service svc;
 	struct rpc_server *srv;
 	struct rpc_client *c;
-	struct rpc_arena a = { 0 }, qa = { 0 };
+	struct rpc_arena a = {0}, qa = {0};
 	uint32_t *seqs = calloc(n, sizeof(*seqs));
 	char err[256];
 
@@ -1210,7 +1241,8 @@ START_TEST(test_server_pipeline)
 			rpc_test_fill(k->req, q, &seed, 3, &qa);
 		ck_assert_int_eq(rpc_client_send(c, k->call, q,
 						 i & 1 ? RPC_SP_LITERAL : 0,
-						 &seqs[i]), 0);
+						 &seqs[i]),
+				 0);
 		rpc_arena_reset(&qa);
 	}
 	for (int i = 0; i < n; i++) {
@@ -1220,7 +1252,8 @@ START_TEST(test_server_pipeline)
 					 sizeof(err));
 
 		ck_assert_msg(rc == (k->call == RPC_REMOVE_ALL
-					     ? RPC_ERRC_NOT_REGISTERED : 0),
+					     ? RPC_ERRC_NOT_REGISTERED
+					     : 0),
 			      "reply %d: %d %s", i, rc, err);
 		rpc_arena_reset(&a);
 	}
@@ -1244,7 +1277,7 @@ START_TEST(test_server_malformed_closes_one)
 	struct rpc_service svc;
 	struct rpc_server *srv;
 	struct rpc_client *good;
-	struct rpc_arena a = { 0 };
+	struct rpc_arena a = {0};
 	struct rpc_exp_str ready;
 	char err[256];
 
@@ -1253,11 +1286,12 @@ START_TEST(test_server_malformed_closes_one)
 	good = dial(srv);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct rpc_client *c = dial(srv);
-		struct rpc_buf frame = { 0 };
+		struct rpc_buf frame = {0};
 		uint32_t seq;
 
-		ck_assert_int_eq(rpc_client_send(c, RPC_SERVICE_READY, NULL, 0,
-						 &seq), 0);
+		ck_assert_int_eq(
+			rpc_client_send(c, RPC_SERVICE_READY, NULL, 0, &seq),
+			0);
 		bytes(&frame, bad[i]);
 		ck_assert_int_eq(rpc_client_send_raw(c, frame.p, frame.len), 0);
 		ck_assert_int_eq(rpc_client_recv(c, RPC_SERVICE_READY, seq,
@@ -1283,7 +1317,7 @@ START_TEST(test_server_stall)
 	struct rpc_service svc;
 	struct rpc_server *srv;
 	struct rpc_client *stuck, *idle;
-	struct rpc_arena a = { 0 };
+	struct rpc_arena a = {0};
 	struct rpc_exp_str ready;
 	char err[256];
 
@@ -1295,7 +1329,8 @@ START_TEST(test_server_stall)
 	usleep(1200 * 1000);
 	ck_assert(closed_by_server(stuck));
 	ck_assert_int_eq(rpc_client_call(idle, RPC_SERVICE_READY, NULL, &ready,
-					 &a, err, sizeof(err)), 0);
+					 &a, err, sizeof(err)),
+			 0);
 	rpc_client_close(stuck);
 	rpc_client_close(idle);
 	rpc_server_free(srv);
@@ -1312,13 +1347,13 @@ static void *hammer_main(void *arg)
 {
 	struct hammer *hm = arg;
 	struct rpc_client *c;
-	struct rpc_arena a = { 0 };
+	struct rpc_arena a = {0};
 	struct rpc_exp_bool r;
-	struct rpc_key_req q = { RPC_STR("k1"), RPC_STR("default") };
+	struct rpc_key_req q = {RPC_STR("k1"), RPC_STR("default")};
 	char err[256];
 
-	c = rpc_client_connect("127.0.0.1", rpc_server_port(hm->srv), 5000,
-			       err, sizeof(err));
+	c = rpc_client_connect("127.0.0.1", rpc_server_port(hm->srv), 5000, err,
+			       sizeof(err));
 	if (!c) {
 		hm->failures = hm->calls;
 		return NULL;
@@ -1347,9 +1382,9 @@ START_TEST(test_server_concurrent_clients)
 	svc_init(&svc, NULL);
 	srv = serve_on_loopback(&svc, 2, 0);
 	for (int i = 0; i < NT; i++) {
-		hm[i] = (struct hammer){ srv, mc_test_quick() ? 20 : 300, 0 };
-		ck_assert_int_eq(pthread_create(&th[i], NULL, hammer_main,
-						&hm[i]), 0);
+		hm[i] = (struct hammer){srv, mc_test_quick() ? 20 : 300, 0};
+		ck_assert_int_eq(
+			pthread_create(&th[i], NULL, hammer_main, &hm[i]), 0);
 	}
 	for (int i = 0; i < NT; i++) {
 		pthread_join(th[i], NULL);
@@ -1385,7 +1420,7 @@ END_TEST
 START_TEST(test_server_bad_options)
 {
 	struct rpc_service svc;
-	struct rpc_server_opts o = { .host = "not-an-address" };
+	struct rpc_server_opts o = {.host = "not-an-address"};
 	struct rpc_server *srv, *again;
 	char err[256] = "";
 
@@ -1393,7 +1428,7 @@ START_TEST(test_server_bad_options)
 	ck_assert_ptr_null(rpc_server_start(&o, &svc, err, sizeof(err)));
 	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_msg(strstr(err, "not-an-address"), "%s", err);
-	o = (struct rpc_server_opts){ .host = "127.0.0.1", .port = 70000 };
+	o = (struct rpc_server_opts){.host = "127.0.0.1", .port = 70000};
 	ck_assert_ptr_null(rpc_server_start(&o, &svc, err, sizeof(err)));
 	ck_assert_int_eq(errno, EINVAL);
 	srv = serve_on_loopback(&svc, 1, 0);
@@ -1411,20 +1446,24 @@ START_TEST(test_uuid_text)
 	struct rpc_uuid u;
 	char s[37];
 
-	ck_assert_int_eq(rpc_uuid_parse("35963441-4573-40C8-ae58-59ed72974484",
-					&u), 0);
+	ck_assert_int_eq(
+		rpc_uuid_parse("35963441-4573-40C8-ae58-59ed72974484", &u), 0);
 	rpc_uuid_format(&u, s);
 	ck_assert_str_eq(s, "35963441-4573-40c8-ae58-59ed72974484");
 	ck_assert_int_eq(u.b[0], 0x35);
 	ck_assert_int_eq(u.b[15], 0x84);
-	ck_assert_int_eq(rpc_uuid_parse("35963441-4573-40c8-ae58-59ed7297448",
-					&u), -EINVAL);
-	ck_assert_int_eq(rpc_uuid_parse("35963441-4573-40c8-ae58-59ed729744845",
-					&u), -EINVAL);
-	ck_assert_int_eq(rpc_uuid_parse("35963441x4573-40c8-ae58-59ed72974484",
-					&u), -EINVAL);
-	ck_assert_int_eq(rpc_uuid_parse("3596344g-4573-40c8-ae58-59ed72974484",
-					&u), -EINVAL);
+	ck_assert_int_eq(
+		rpc_uuid_parse("35963441-4573-40c8-ae58-59ed7297448", &u),
+		-EINVAL);
+	ck_assert_int_eq(
+		rpc_uuid_parse("35963441-4573-40c8-ae58-59ed729744845", &u),
+		-EINVAL);
+	ck_assert_int_eq(
+		rpc_uuid_parse("35963441x4573-40c8-ae58-59ed72974484", &u),
+		-EINVAL);
+	ck_assert_int_eq(
+		rpc_uuid_parse("3596344g-4573-40c8-ae58-59ed72974484", &u),
+		-EINVAL);
 	ck_assert_int_eq(rpc_uuid_parse("", &u), -EINVAL);
 }
 END_TEST

@@ -5,6 +5,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -51,7 +52,7 @@ static struct mc_store *new_store(unsigned replicas)
 static void mount(struct mc_store *s, uint64_t size, const char *name,
 		  char id[MC_ID_LEN + 1])
 {
-	struct mc_mount_req r = { .size = size, .name = name };
+	struct mc_mount_req r = {.size = size, .name = name};
 	struct mc_mount_result res;
 	struct mc_err e;
 
@@ -100,7 +101,7 @@ static int unmount(struct mc_store *s, const char *const *ids, size_t n,
 START_TEST(test_mount_basic)
 {
 	struct mc_store *s = new_store(1);
-	struct mc_mount_req r = { .size = 1, .location = "cpu:0" };
+	struct mc_mount_req r = {.size = 1, .location = "cpu:0"};
 	struct mc_mount_result res;
 	struct mc_seg_info si;
 	struct mc_err e;
@@ -122,14 +123,15 @@ START_TEST(test_mount_basic)
 
 	/* Hostile mount requests. */
 	struct mc_mount_req bad[] = {
-		{ .size = 0 },
-		{ .size = (uint64_t)INT64_MAX + 1 },
-		{ .size = 1, .protocol = "udp" },
-		{ .size = 1, .protocol = "rdma" },   /* no hook: unavailable */
+		{.size = 0},
+		{.size = (uint64_t)INT64_MAX + 1},
+		{.size = 1, .protocol = "udp"},
+		{.size = 1, .protocol = "rdma"}, /* no hook: unavailable */
 	};
-	int want[] = { -EINVAL, -EINVAL, -EINVAL, -EOPNOTSUPP };
+	int want[] = {-EINVAL, -EINVAL, -EINVAL, -EOPNOTSUPP};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ck_assert_int_eq(mc_segment_mount(s, &bad[i], &res, &e), want[i]);
+		ck_assert_int_eq(mc_segment_mount(s, &bad[i], &res, &e),
+				 want[i]);
 		ck_assert_ptr_null(res.ids);
 		ck_assert(e.msg[0]);
 	}
@@ -148,7 +150,7 @@ START_TEST(test_mount_split)
 	o.manual_tick = true;
 	o.max_segment_size = 32 * MiB;
 	struct mc_store *s = mc_store_new(&o, NULL);
-	struct mc_mount_req r = { .size = 100 * MiB };
+	struct mc_mount_req r = {.size = 100 * MiB};
 	struct mc_mount_result res;
 	uint64_t sum = 0;
 
@@ -191,7 +193,7 @@ START_TEST(test_put_get_replace_remove)
 	v = get_str(s, "a");
 	ck_assert_str_eq(v, "world!");
 	free(v);
-	ck_assert_uint_eq(mc_store_keys_gen(s), gen);   /* a replace */
+	ck_assert_uint_eq(mc_store_keys_gen(s), gen); /* a replace */
 
 	uint64_t size;
 	ck_assert_int_eq(mc_stat(s, "a", 1, &size), 0);
@@ -265,6 +267,66 @@ START_TEST(test_replicas)
 }
 END_TEST
 
+/* The last minute's figures, from a sample a second (mc_store_tick). */
+START_TEST(test_recent)
+{
+	struct mc_store *s = new_store(1);
+	struct mc_recent r;
+	struct mc_value_sizes vs;
+	struct mc_err e;
+	char big[5000];
+
+	memset(big, 'v', sizeof(big));
+	mount(s, 16 * MiB, NULL, NULL);
+	mc_store_tick(s);
+	mc_store_recent(s, &r);
+	ck_assert(r.span_s == 0);
+	ck_assert_uint_eq(r.requests[MC_OP_PUT_START], 0);
+	ck_assert_int_eq(put_str(s, "a", "1"), 0);
+	ck_assert_int_eq(mc_put(s, "b", 1, big, sizeof(big), NULL), 0);
+	ck_assert_int_eq(mc_remove(s, "zz", 2, false, &e), -ENOENT);
+	advance(10000);
+	mc_store_tick(s);
+	mc_store_recent(s, &r);
+	ck_assert(r.span_s == 10.0);
+	ck_assert_uint_eq(r.requests[MC_OP_PUT_START], 2);
+	ck_assert_uint_eq(r.requests[MC_OP_PUT_END], 2);
+	ck_assert_uint_eq(r.requests[MC_OP_REMOVE], 1);
+	ck_assert_uint_eq(r.failures[MC_OP_REMOVE], 1);
+	ck_assert_uint_eq(r.failures[MC_OP_PUT_START], 0);
+	ck_assert_str_eq(mc_op_name(MC_OP_GET_REPLICA_LIST), "GetReplicaList");
+	ck_assert_str_eq(mc_op_name(MC_NOPS), "?");
+	/* a minute on, each second sampled: what happened then has aged out */
+	for (int i = 0; i < 61; i++) {
+		advance(1000);
+		mc_store_tick(s);
+	}
+	ck_assert_int_eq(put_str(s, "c", "3"), 0);
+	mc_store_recent(s, &r);
+	ck_assert(r.span_s == 60.0);
+	ck_assert_uint_eq(r.requests[MC_OP_PUT_START], 1);
+	ck_assert_uint_eq(r.requests[MC_OP_REMOVE], 0);
+	/*
+	 * ticks closer than a second apart add no sample: the oldest one
+	 * of the last minute is then 59.6 s old, not 60.0
+	 */
+	advance(300);
+	mc_store_tick(s);
+	advance(300);
+	mc_store_tick(s);
+	mc_store_recent(s, &r);
+	ck_assert_msg(r.span_s == 59.6, "span %g", r.span_s);
+
+	mc_store_value_sizes(s, &vs);
+	ck_assert(vs.le[0] == 4096 && vs.le[6] == 67108864);
+	ck_assert(isinf(vs.le[7]));
+	ck_assert_uint_eq(vs.count[0], 2); /* "1" and "3" */
+	ck_assert_uint_eq(vs.count[1], 1); /* 5000 bytes */
+	ck_assert_uint_eq(vs.count[7], 0);
+	mc_store_free(s);
+}
+END_TEST
+
 START_TEST(test_lease)
 {
 	struct mc_store *s = new_store(1);
@@ -278,6 +340,17 @@ START_TEST(test_lease)
 
 	ck_assert_int_eq(mc_remove(s, "k", 1, false, &e), -EBUSY);
 	ck_assert_int_eq(e.code, MC_OBJECT_HAS_LEASE);
+	/* the refusal says for how long, rounded up to a tenth */
+	ck_assert_str_eq(e.msg,
+			 "key 'k' has a read lease for 1.0 s more "
+			 "(from /query_key); remove it then, or force it");
+	advance(1);
+	ck_assert_int_eq(mc_remove(s, "k", 1, false, &e), -EBUSY);
+	ck_assert_msg(strstr(e.msg, "for 1.0 s more"), "%s", e.msg);
+	advance(100);
+	ck_assert_int_eq(mc_remove(s, "k", 1, false, &e), -EBUSY);
+	ck_assert_msg(strstr(e.msg, "for 0.9 s more"), "%s", e.msg);
+	test_now -= 101;
 	ck_assert_int_eq(mc_remove_all(s, false), 0);
 
 	/* Replace: the leased bytes stay as they were, not reused. */
@@ -393,7 +466,7 @@ START_TEST(test_unmount_keeps_reader_bytes)
 {
 	struct mc_store *s = new_store(1);
 	char a[MC_ID_LEN + 1];
-	const char *ids[] = { a };
+	const char *ids[] = {a};
 	struct mc_ref *r;
 
 	mount(s, 16 * MiB, NULL, a);
@@ -424,29 +497,29 @@ START_TEST(test_shm)
 	ck_assert_int_eq(ftruncate(fd, 8 * MiB), 0);
 
 	struct mc_mount_req bad[] = {
-		{ .size = MiB, .shm_name = "" },
-		{ .size = MiB, .shm_name = "/" },
-		{ .size = MiB, .shm_name = "a/b" },
-		{ .size = MiB, .shm_name = "." },
-		{ .size = MiB, .shm_name = "/.." },
-		{ .size = MiB, .shm_name = "//x" },
-		{ .size = MiB, .shm_name = name, .offset = 1 },
-		{ .size = MiB, .shm_name = name, .offset = (uint64_t)page + 1 },
-		{ .size = 8 * MiB + 1, .shm_name = name },
-		{ .size = 8 * MiB, .shm_name = name, .offset = (uint64_t)page },
-		{ .size = 1, .shm_name = name, .offset = 16 * MiB },
-		{ .size = MiB, .shm_name = "mc-check-missing-object" },
+		{.size = MiB, .shm_name = ""},
+		{.size = MiB, .shm_name = "/"},
+		{.size = MiB, .shm_name = "a/b"},
+		{.size = MiB, .shm_name = "."},
+		{.size = MiB, .shm_name = "/.."},
+		{.size = MiB, .shm_name = "//x"},
+		{.size = MiB, .shm_name = name, .offset = 1},
+		{.size = MiB, .shm_name = name, .offset = (uint64_t)page + 1},
+		{.size = 8 * MiB + 1, .shm_name = name},
+		{.size = 8 * MiB, .shm_name = name, .offset = (uint64_t)page},
+		{.size = 1, .shm_name = name, .offset = 16 * MiB},
+		{.size = MiB, .shm_name = "mc-check-missing-object"},
 	};
-	int want[] = { -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL,
-		       -EINVAL, -EINVAL, -ERANGE, -ERANGE, -ERANGE, -ENOENT };
+	int want[] = {-EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL,
+		      -EINVAL, -EINVAL, -ERANGE, -ERANGE, -ERANGE, -ENOENT};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(mc_segment_mount(s, &bad[i], &res, &e) == want[i],
 			      "case %zu: %s", i, e.msg);
 
 	char slashed[80];
 	snprintf(slashed, sizeof(slashed), "/%s", name);
-	struct mc_mount_req r = { .size = 4 * MiB, .shm_name = slashed,
-				  .offset = (uint64_t)page };
+	struct mc_mount_req r = {
+		.size = 4 * MiB, .shm_name = slashed, .offset = (uint64_t)page};
 	ck_assert_int_eq(mc_segment_mount(s, &r, &res, &e), 0);
 	struct mc_seg_info si;
 	ck_assert_int_eq(mc_segment_info(s, res.ids[0], &si), 0);
@@ -465,7 +538,7 @@ START_TEST(test_shm)
 	ck_assert(!memcmp(buf, "shared-bytes", 12));
 
 	/* Unmounting as alloc is refused; as shm it works, file intact. */
-	const char *ids[] = { res.ids[0] };
+	const char *ids[] = {res.ids[0]};
 	ck_assert_int_eq(unmount(s, ids, 1, MC_SEG_ALLOC, 0, NULL, NULL, NULL),
 			 -ENOENT);
 	ck_assert_int_eq(unmount(s, ids, 1, MC_SEG_SHM, 0, NULL, NULL, NULL),
@@ -533,12 +606,13 @@ START_TEST(test_eviction)
 	ck_assert_int_eq(mc_exist(s, "k00", 3) + mc_exist(s, "k01", 3), 2);
 
 	struct mc_metrics *m = mc_store_metrics(s);
+	ck_assert(
+		mc_series_value(mc_family_series(
+			mc_metrics_find(m, "master_attempted_evictions_total"),
+			NULL)) >= 1);
 	ck_assert(mc_series_value(mc_family_series(
-			  mc_metrics_find(m, "master_attempted_evictions_total"),
-			  NULL)) >= 1);
-	ck_assert(mc_series_value(mc_family_series(
-			  mc_metrics_find(m, "master_evicted_key_count"), NULL)) >=
-		  12);
+			  mc_metrics_find(m, "master_evicted_key_count"),
+			  NULL)) >= 12);
 	struct mc_usage u;
 	mc_store_usage(s, &u);
 	ck_assert(u.used <= u.capacity);
@@ -662,7 +736,7 @@ START_TEST(test_iteration)
 	mc_key_foreach(s, count_key, &n);
 	ck_assert_int_eq(n, 1000);
 
-	struct walk_state w = { 0 };
+	struct walk_state w = {0};
 	uint64_t cursor = 0;
 	int more;
 	do {
@@ -735,7 +809,8 @@ START_TEST(test_concurrency)
 	int ops = mc_test_quick() ? 2000 : 50000;
 
 	for (int i = 0; i < 4; i++) {
-		w[i] = (struct worker){ .s = s, .seed = (unsigned)i + 1, .ops = ops };
+		w[i] = (struct worker){
+			.s = s, .seed = (unsigned)i + 1, .ops = ops};
 		pthread_create(&t[i], NULL, worker_main, &w[i]);
 	}
 	for (int i = 0; i < 4; i++) {
@@ -746,7 +821,7 @@ START_TEST(test_concurrency)
 	struct mc_usage u;
 	mc_store_usage(s, &u);
 	ck_assert_uint_eq(u.keys, 0);
-	ck_assert_uint_eq(u.used, 0);   /* every buffer came back */
+	ck_assert_uint_eq(u.used, 0); /* every buffer came back */
 	mc_store_free(s);
 }
 END_TEST
@@ -769,22 +844,28 @@ START_TEST(test_summary_and_metrics)
 	free(get_str(s, "missing"));
 	mc_buf_reset(&b);
 	mc_render_summary(s, &b);
-	ck_assert_str_eq(b.data,
-			 "Mem Storage: 64 B / 16.00 MB (0.0%) | Keys: 1 "
-			 "(soft-pinned: 0) | Clients: 1 | Requests "
-			 "(Success/Total): PutStart=1/1, PutEnd=1/1, "
-			 "PutRevoke=0/0, Get=1/2, Exist=0/0, Del=0/0, "
-			 "DelAll=0/0, Ping=0/0 | Eviction: Success/Attempts=0/0, "
-			 "keys=0, size=0 B");
+	ck_assert_str_eq(
+		b.data,
+		"Mem Storage: 64 B / 16.00 MB (0.0%) | Keys: 1 "
+		"(soft-pinned: 0) | Clients: 1 | Requests "
+		"(Success/Total): PutStart=1/1, PutEnd=1/1, "
+		"PutRevoke=0/0, Get=1/2, Exist=0/0, Del=0/0, "
+		"DelAll=0/0, Ping=0/0 | Eviction: Success/Attempts=0/0, "
+		"keys=0, size=0 B");
 
 	mc_buf_reset(&b);
 	mc_render_metrics(s, &b);
 	ck_assert_ptr_nonnull(strstr(b.data, "\nmaster_key_count 1\n"));
-	ck_assert_ptr_nonnull(strstr(b.data, "\nmaster_total_capacity_bytes 16777216\n"));
-	ck_assert_ptr_nonnull(strstr(b.data, "segment_total_capacity_bytes{segment=\"seg-a\"} 16777216\n"));
-	ck_assert_ptr_nonnull(strstr(b.data, "\nmaster_get_replica_list_requests_total 2\n"));
+	ck_assert_ptr_nonnull(
+		strstr(b.data, "\nmaster_total_capacity_bytes 16777216\n"));
+	ck_assert_ptr_nonnull(strstr(
+		b.data,
+		"segment_total_capacity_bytes{segment=\"seg-a\"} 16777216\n"));
+	ck_assert_ptr_nonnull(
+		strstr(b.data, "\nmaster_get_replica_list_requests_total 2\n"));
 	ck_assert_ptr_nonnull(strstr(b.data, "\nmaster_active_clients 1\n"));
-	ck_assert_ptr_nonnull(strstr(b.data, "master_value_size_bytes_bucket{le=\"4096\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(
+		b.data, "master_value_size_bytes_bucket{le=\"4096\"} 1\n"));
 
 	/* promtool parses it (exit 3 is lint only, for the upstream names). */
 	const char *pt = getenv("PROMTOOL");
@@ -795,13 +876,15 @@ START_TEST(test_summary_and_metrics)
 	ck_assert_ptr_nonnull(f);
 	fwrite(b.data, 1, b.len, f);
 	int st = pclose(f);
-	ck_assert_msg(WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 3),
+	ck_assert_msg(WIFEXITED(st) &&
+			      (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 3),
 		      "promtool rejected the exposition (status %d)", st);
 
 	/* An unmounted name's series disappear. */
 	struct mc_buf q = MC_BUF_INIT;
 	ck_assert_int_eq(mc_render_query_segment(s, &q, "seg-a"), 0);
-	ck_assert_str_eq(q.data, "seg-a\nUsed(bytes): 64\nCapacity(bytes): 16777216\n");
+	ck_assert_str_eq(q.data,
+			 "seg-a\nUsed(bytes): 64\nCapacity(bytes): 16777216\n");
 	ck_assert_int_eq(mc_render_query_segment(s, &q, "nope"), -ENOENT);
 	mc_buf_release(&q);
 	mc_buf_release(&b);
@@ -822,11 +905,14 @@ START_TEST(test_query_key_render)
 	struct mc_desc d;
 	ck_assert_int_eq(mc_query(s, "k", 1, &d, 1), 1);
 	char want[512];
-	snprintf(want, sizeof(want),
-		 "{\"transport_endpoint_\":\"localhost:40123\",\"buffer_descriptors\":"
-		 "[{\"size_\":10,\"buffer_address_\":%llu,\"protocol_\":\"tcp\","
-		 "\"transport_endpoint_\":\"localhost:40123\",\"segment_id\":\"%s\"}]}\n",
-		 (unsigned long long)d.addr, id);
+	snprintf(
+		want, sizeof(want),
+		"{\"transport_endpoint_\":\"localhost:40123\",\"buffer_"
+		"descriptors\":"
+		"[{\"size_\":10,\"buffer_address_\":%llu,\"protocol_\":\"tcp\","
+		"\"transport_endpoint_\":\"localhost:40123\",\"segment_id\":\"%"
+		"s\"}]}\n",
+		(unsigned long long)d.addr, id);
 	ck_assert_str_eq(b.data, want);
 	mc_buf_reset(&b);
 	ck_assert_int_eq(mc_render_query_key(s, &b, "nope", 4), -ENOENT);
@@ -848,6 +934,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_no_segment);
 	tcase_add_test(tc, test_replicas);
 	tcase_add_test(tc, test_lease);
+	tcase_add_test(tc, test_recent);
 	tcase_add_test(tc, test_unmount);
 	tcase_add_test(tc, test_unmount_keeps_reader_bytes);
 	tcase_add_test(tc, test_shm);

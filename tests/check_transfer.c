@@ -38,10 +38,12 @@ static uint64_t test_clock(void *arg)
 static void start_port_n(unsigned stall_ms, unsigned replicas)
 {
 	struct mc_store_opts so;
-	struct xfer_opts xo = { .host = "127.0.0.1", .protocol = "tcp",
-				   .device = "", .stall_ms = stall_ms };
-	struct mc_mount_req mr = { .size = 64ull << 20 };
-	struct mc_mount_result res = { 0 };
+	struct xfer_opts xo = {.host = "127.0.0.1",
+			       .protocol = "tcp",
+			       .device = "",
+			       .stall_ms = stall_ms};
+	struct mc_mount_req mr = {.size = 64ull << 20};
+	struct mc_mount_result res = {0};
 	struct mc_err err = {0};
 
 	mc_store_opts_default(&so);
@@ -120,7 +122,7 @@ static struct mc_desc query(const char *key)
 static double metric(const char *family, const char *dir)
 {
 	struct mc_family *f = mc_metrics_find(mc_store_metrics(S), family);
-	const char *v[1] = { dir };
+	const char *v[1] = {dir};
 
 	ck_assert_msg(f, "no family %s", family);
 	return mc_series_value(mc_family_series(f, v));
@@ -130,25 +132,26 @@ static double metric(const char *family, const char *dir)
 
 START_TEST(test_framing)
 {
-	struct xfer_hdr h = { .size = 0x0102030405060708ull,
-				 .addr = 0x1112131415161718ull,
-				 .opcode = 0x81 }, g;
+	struct xfer_hdr h = {.size = 0x0102030405060708ull,
+			     .addr = 0x1112131415161718ull,
+			     .opcode = 0x81},
+			g;
 	unsigned char w[XFER_HDR_LEN], st[XFER_STATUS_LEN];
 	static const unsigned char want[XFER_HDR_LEN] = {
-		8, 7, 6, 5, 4, 3, 2, 1, 0x18, 0x17, 0x16, 0x15, 0x14, 0x13,
-		0x12, 0x11, 0x81, 0, 0, 0, 0, 0, 0, 0 };
+		8,    7,    6,	  5,	4,    3, 2, 1, 0x18, 0x17, 0x16, 0x15,
+		0x14, 0x13, 0x12, 0x11, 0x81, 0, 0, 0, 0,    0,	   0,	 0};
 
 	xfer_hdr_encode(&h, w);
 	ck_assert_mem_eq(w, want, sizeof(want));
-	memset(w + 17, 0xff, 7);        /* padding is ignored */
+	memset(w + 17, 0xff, 7); /* padding is ignored */
 	xfer_hdr_decode(w, &g);
 	ck_assert_uint_eq(g.size, h.size);
 	ck_assert_uint_eq(g.addr, h.addr);
 	ck_assert_uint_eq(g.opcode, h.opcode);
 
 	xfer_status_encode(1, st);
-	static const unsigned char rej[8] = { 1, 0, 0, 0, 0x56, 0x54, 0x43,
-					      0x4d };
+	static const unsigned char rej[8] = {1,	   0,	 0,    0,
+					     0x56, 0x54, 0x43, 0x4d};
 	ck_assert_mem_eq(st, rej, 8);
 	ck_assert_int_eq(xfer_status_decode(st), 1);
 	xfer_status_encode(0, st);
@@ -162,7 +165,7 @@ END_TEST
 
 START_TEST(test_read_v1_v2)
 {
-	static const size_t sizes[] = { 1, 7, 4096, 65537, 3 << 20 };
+	static const size_t sizes[] = {1, 7, 4096, 65537, 3 << 20};
 	unsigned char *got;
 	int fd = conn();
 
@@ -171,8 +174,8 @@ START_TEST(test_read_v1_v2)
 		unsigned char *v = pattern(sizes[i], (unsigned)i);
 
 		snprintf(key, sizeof(key), "k%zu", i);
-		ck_assert_int_eq(mc_put(S, key, strlen(key), v, sizes[i],
-					NULL), 0);
+		ck_assert_int_eq(mc_put(S, key, strlen(key), v, sizes[i], NULL),
+				 0);
 		struct mc_desc d = query(key);
 		ck_assert_uint_eq(d.size, sizes[i]);
 		got = malloc(sizes[i]);
@@ -185,8 +188,9 @@ START_TEST(test_read_v1_v2)
 		}
 		/* A range inside the replica is a replica range too. */
 		if (sizes[i] > 2) {
-			ck_assert_int_eq(xc_read(fd, d.addr + 1, d.size - 2,
-						 true, got), XC_OK);
+			ck_assert_int_eq(
+				xc_read(fd, d.addr + 1, d.size - 2, true, got),
+				XC_OK);
 			ck_assert_mem_eq(got, v + 1, sizes[i] - 2);
 		}
 		free(got);
@@ -195,16 +199,16 @@ START_TEST(test_read_v1_v2)
 	close(fd);
 	ck_assert_double_ge(metric("mooncake_transfer_requests_total", "read"),
 			    14);
-	ck_assert_double_eq(metric("mooncake_transfer_rejections_total",
-				   "read"), 0);
+	ck_assert_double_eq(
+		metric("mooncake_transfer_rejections_total", "read"), 0);
 }
 END_TEST
 
 START_TEST(test_metrics_precreated)
 {
-	static const char *fam[] = { "mooncake_transfer_bytes_total",
-				     "mooncake_transfer_requests_total",
-				     "mooncake_transfer_rejections_total" };
+	static const char *fam[] = {"mooncake_transfer_bytes_total",
+				    "mooncake_transfer_requests_total",
+				    "mooncake_transfer_rejections_total"};
 	unsigned char buf[100];
 
 	for (int i = 0; i < 3; i++) {
@@ -237,31 +241,31 @@ START_TEST(test_rejected)
 	put_fill("b", 8192, 'b');
 	struct mc_desc a = query("a"), b = query("b");
 	uint64_t lo = a.addr < b.addr ? a.addr : b.addr;
-	uint64_t hi = a.addr + 4096 > b.addr + 8192 ? a.addr + 4096 :
-						     b.addr + 8192;
+	uint64_t hi =
+		a.addr + 4096 > b.addr + 8192 ? a.addr + 4096 : b.addr + 8192;
 	static unsigned char stack_byte;
 	struct {
 		const char *what;
 		uint64_t addr, size;
 		unsigned op;
 	} t[] = {
-		{ "size 0", a.addr, 0, 0 },
-		{ "address 0", 0, 1, 0 },
-		{ "address 1", 1, 4096, 0 },
-		{ "one before the replica", a.addr - 1, 2, 0 },
-		{ "one past the end", a.addr + 1, 4096, 0 },
-		{ "just past the last replica", hi, 1, 0 },
-		{ "size past the end", a.addr, 4097, 0 },
-		{ "overflowing range", a.addr, UINT64_MAX, 0 },
-		{ "wrapping range", UINT64_MAX - 10, 100, 0 },
-		{ "top of the address space", UINT64_MAX, 1, 0 },
-		{ "memory outside the store", (uintptr_t)&stack_byte, 1, 0 },
-		{ "spanning two replicas", lo, 4096 + 8192 + (1 << 20), 0 },
-		{ "write to a published replica", a.addr, 4096, 1 },
-		{ "write to a published range", b.addr + 10, 10, 1 },
-		{ "write size 0", a.addr, 0, 1 },
-		{ "write outside the store", (uintptr_t)&stack_byte, 1, 1 },
-		{ "write wrapping", UINT64_MAX - 1, 4, 1 },
+		{"size 0", a.addr, 0, 0},
+		{"address 0", 0, 1, 0},
+		{"address 1", 1, 4096, 0},
+		{"one before the replica", a.addr - 1, 2, 0},
+		{"one past the end", a.addr + 1, 4096, 0},
+		{"just past the last replica", hi, 1, 0},
+		{"size past the end", a.addr, 4097, 0},
+		{"overflowing range", a.addr, UINT64_MAX, 0},
+		{"wrapping range", UINT64_MAX - 10, 100, 0},
+		{"top of the address space", UINT64_MAX, 1, 0},
+		{"memory outside the store", (uintptr_t)&stack_byte, 1, 0},
+		{"spanning two replicas", lo, 4096 + 8192 + (1 << 20), 0},
+		{"write to a published replica", a.addr, 4096, 1},
+		{"write to a published range", b.addr + 10, 10, 1},
+		{"write size 0", a.addr, 0, 1},
+		{"write outside the store", (uintptr_t)&stack_byte, 1, 1},
+		{"write wrapping", UINT64_MAX - 1, 4, 1},
 	};
 	unsigned char buf[64];
 	double rej0 = metric("mooncake_transfer_rejections_total", "read") +
@@ -273,7 +277,8 @@ START_TEST(test_rejected)
 			int fd = conn();
 
 			ck_assert_int_eq(xc_header(fd, t[i].op, t[i].addr,
-						   t[i].size, v2), 0);
+						   t[i].size, v2),
+					 0);
 			if (v2)
 				ck_assert_msg(xc_status(fd) == XC_REJECTED,
 					      "%s: no status 1", t[i].what);
@@ -284,11 +289,11 @@ START_TEST(test_rejected)
 		}
 	}
 	/* Unknown opcodes close the connection without a status. */
-	static const unsigned ops[] = { 2, 3, 0x7f, 0x82, 0xff, 0x40 };
+	static const unsigned ops[] = {2, 3, 0x7f, 0x82, 0xff, 0x40};
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		int fd = conn();
 		unsigned char w[XFER_HDR_LEN];
-		struct xfer_hdr h = { .size = 4096, .addr = a.addr };
+		struct xfer_hdr h = {.size = 4096, .addr = a.addr};
 
 		xfer_hdr_encode(&h, w);
 		w[16] = (unsigned char)ops[i];
@@ -304,15 +309,16 @@ START_TEST(test_rejected)
 	for (int i = 0; i < 64; i++)
 		ck_assert_uint_eq(buf[i], 'a');
 	for (int i = 0; i < 200; i++) {
-		double r = metric("mooncake_transfer_rejections_total", "read") +
-			   metric("mooncake_transfer_rejections_total", "write");
+		double r =
+			metric("mooncake_transfer_rejections_total", "read") +
+			metric("mooncake_transfer_rejections_total", "write");
 		if (r >= rej0 + nrej)
 			break;
 		usleep(10000);
 	}
 	ck_assert_double_eq(
 		metric("mooncake_transfer_rejections_total", "read") +
-		metric("mooncake_transfer_rejections_total", "write"),
+			metric("mooncake_transfer_rejections_total", "write"),
 		rej0 + nrej);
 }
 END_TEST
@@ -322,8 +328,8 @@ START_TEST(test_header_in_pieces)
 {
 	put_fill("p", 300, 'p');
 	struct mc_desc d = query("p");
-	struct xfer_hdr h = { .size = 300, .addr = d.addr,
-				 .opcode = XFER_OP_READ | XFER_V2 };
+	struct xfer_hdr h = {
+		.size = 300, .addr = d.addr, .opcode = XFER_OP_READ | XFER_V2};
 	unsigned char w[XFER_HDR_LEN], buf[300];
 	int fd = conn();
 
@@ -389,8 +395,8 @@ START_TEST(test_put_write_end)
 		fd = conn();
 		ck_assert_int_eq(xc_read(fd, q.addr, size, true, got), XC_OK);
 		ck_assert_mem_eq(got, v, size);
-		ck_assert_int_eq(xc_header(fd, XFER_OP_WRITE, q.addr, 1,
-					   true), 0);
+		ck_assert_int_eq(xc_header(fd, XFER_OP_WRITE, q.addr, 1, true),
+				 0);
 		ck_assert_int_eq(xc_status(fd), XC_REJECTED);
 		close(fd);
 	}
@@ -438,7 +444,7 @@ START_TEST(test_put_revoke_and_timeout)
 	unsigned char buf[4096];
 
 	memset(buf, 'r', sizeof(buf));
-	put_fill("r", 4096, 'o');       /* an old value survives */
+	put_fill("r", 4096, 'o'); /* an old value survives */
 	mc_store_usage(S, &u0);
 	for (int timeout = 0; timeout < 2; timeout++) {
 		ck_assert_int_eq(mc_put_start(S, "r", 1, 4096, &p, NULL), 0);
@@ -487,8 +493,8 @@ START_TEST(test_write_client_dies)
 	uint64_t addr = mc_put_desc(p, 0)->addr;
 	mc_put_release(p);
 	int fd = conn();
-	ck_assert_int_eq(xc_header(fd, XFER_OP_WRITE, addr, sizeof(buf),
-				   true), 0);
+	ck_assert_int_eq(xc_header(fd, XFER_OP_WRITE, addr, sizeof(buf), true),
+			 0);
 	ck_assert_int_eq(xc_send_all(fd, buf, 1000), 0);
 	usleep(50000);
 	close(fd);
@@ -512,7 +518,7 @@ END_TEST
 START_TEST(test_stall)
 {
 	struct mc_put *p;
-	unsigned char buf[100] = { 0 };
+	unsigned char buf[100] = {0};
 
 	teardown();
 	start_port(300);
@@ -581,7 +587,7 @@ START_TEST(test_leased_old_version)
 	unsigned char buf[5000];
 
 	put_fill("old", 5000, 'o');
-	struct mc_desc d = query("old");        /* grants the lease */
+	struct mc_desc d = query("old"); /* grants the lease */
 	put_fill("old", 5000, 'n');
 	int fd = conn();
 	ck_assert_int_eq(xc_read(fd, d.addr, 5000, true, buf), XC_OK);
@@ -608,7 +614,7 @@ END_TEST
 /* ------------------------------------------------------- concurrency */
 
 #define NKEYS 4
-static const size_t key_size[NKEYS] = { 4096, 100, 65536, 1 << 20 };
+static const size_t key_size[NKEYS] = {4096, 100, 65536, 1 << 20};
 static unsigned char *key_val[NKEYS];
 static struct mc_desc key_desc[NKEYS];
 static _Atomic int bad_reads;
@@ -647,7 +653,8 @@ START_TEST(test_many_connections)
 		snprintf(key, sizeof(key), "c%d", k);
 		key_val[k] = pattern(key_size[k], (unsigned)k);
 		ck_assert_int_eq(mc_put(S, key, strlen(key), key_val[k],
-					key_size[k], NULL), 0);
+					key_size[k], NULL),
+				 0);
 		key_desc[k] = query(key);
 	}
 	/* Idle connections must not hold anything up. */
@@ -656,7 +663,8 @@ START_TEST(test_many_connections)
 		idle[i] = conn();
 	for (int i = 0; i < nthr; i++)
 		ck_assert_int_eq(pthread_create(&th[i], NULL, reader,
-						(void *)(intptr_t)nreq), 0);
+						(void *)(intptr_t)nreq),
+				 0);
 	for (int i = 0; i < nthr; i++)
 		pthread_join(th[i], NULL);
 	for (int i = 0; i < 64; i++)
@@ -741,7 +749,8 @@ START_TEST(test_read_races_replace)
 	ck_assert_int_eq(pthread_create(&w, NULL, race_writer, NULL), 0);
 	for (int i = 0; i < 4; i++)
 		ck_assert_int_eq(pthread_create(&r[i], NULL, race_reader,
-						(void *)(intptr_t)n), 0);
+						(void *)(intptr_t)n),
+				 0);
 	for (int i = 0; i < 4; i++)
 		pthread_join(r[i], NULL);
 	atomic_store(&race_stop, 1);
@@ -762,9 +771,9 @@ END_TEST
 START_TEST(test_out_of_fds)
 {
 	enum { NCONN = 16 };
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_port = htons((uint16_t)PORT),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)PORT),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	struct rlimit old, low;
 	int fds[NCONN], hi = 0, answered = 0, closed = 0;
 	unsigned char buf[64];
@@ -778,11 +787,11 @@ START_TEST(test_out_of_fds)
 	}
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
 	low = old;
-	low.rlim_cur = (rlim_t)hi + 3;  /* room for two accepts */
+	low.rlim_cur = (rlim_t)hi + 3; /* room for two accepts */
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
 	for (int i = 0; i < NCONN; i++)
-		ck_assert_int_eq(connect(fds[i], (struct sockaddr *)&sa,
-					 sizeof(sa)), 0);
+		ck_assert_int_eq(
+			connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
 	for (int i = 0; i < NCONN; i++) {
 		int rc = xc_read(fds[i], d.addr, 64, true, buf);
 
@@ -816,17 +825,17 @@ START_TEST(test_bad_options)
 		const char *host, *protocol, *want;
 		unsigned port;
 	} t[] = {
-		{ "127.0.0.1", "udp", "unknown transfer protocol 'udp'", 0 },
-		{ "127.0.0.1", "TCP", "unknown transfer protocol 'TCP'", 0 },
-		{ "256.1.1.1", "tcp", "cannot resolve transfer host", 0 },
-		{ "no such host.invalid", "tcp", "cannot resolve", 0 },
-		{ "127.0.0.1", "tcp", "invalid transfer port '70000'", 70000 },
+		{"127.0.0.1", "udp", "unknown transfer protocol 'udp'", 0},
+		{"127.0.0.1", "TCP", "unknown transfer protocol 'TCP'", 0},
+		{"256.1.1.1", "tcp", "cannot resolve transfer host", 0},
+		{"no such host.invalid", "tcp", "cannot resolve", 0},
+		{"127.0.0.1", "tcp", "invalid transfer port '70000'", 70000},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct xfer_opts xo = { .host = t[i].host,
-					   .protocol = t[i].protocol,
-					   .port = t[i].port };
+		struct xfer_opts xo = {.host = t[i].host,
+				       .protocol = t[i].protocol,
+				       .port = t[i].port};
 		struct xfer *x;
 
 		mc_store_opts_default(&so);
@@ -847,7 +856,7 @@ END_TEST
 START_TEST(test_port_in_use)
 {
 	struct mc_store_opts so;
-	struct xfer_opts xo = { .host = "127.0.0.1", .port = PORT };
+	struct xfer_opts xo = {.host = "127.0.0.1", .port = PORT};
 	struct mc_err err = {0};
 
 	mc_store_opts_default(&so);

@@ -6,6 +6,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 
 #include "api.h"
 #include "check.h"
+#include "page.h"
 #include "parse.h"
 #include "route.h"
 #include "status.h"
@@ -26,53 +28,59 @@ START_TEST(test_route_table)
 		const char *path;
 		unsigned method;
 		enum web_route_result res;
-		const char *label;      /* route found, or NULL */
+		const char *label; /* route found, or NULL */
 		unsigned allow;
 	} t[] = {
-		{ "/health", WEB_M_GET, WEB_ROUTE_OK, "/health", 0 },
-		{ "/health", WEB_M_HEAD, WEB_ROUTE_OK, "/health", 0 },
-		{ "/health", WEB_M_POST, WEB_ROUTE_BAD_METHOD, "/health",
-		  WEB_M_GET | WEB_M_HEAD },
-		{ "/health/", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0 },
-		{ "/healthz", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0 },
-		{ "/", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0 },
-		{ "", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0 },
-		{ "/metrics", WEB_M_GET, WEB_ROUTE_OK, "/metrics", 0 },
-		{ "/metrics/summary", WEB_M_GET, WEB_ROUTE_OK, "/metrics/summary",
-		  0 },
-		{ "/metrics/summaryx", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0 },
-		{ "/query_key", WEB_M_DELETE, WEB_ROUTE_BAD_METHOD, "/query_key",
-		  WEB_M_GET | WEB_M_HEAD },
-		{ "/batch_query_keys", WEB_M_GET, WEB_ROUTE_OK,
-		  "/batch_query_keys", 0 },
-		{ "/api/put", WEB_M_PUT, WEB_ROUTE_OK, "/api/put", 0 },
-		{ "/api/put", WEB_M_GET, WEB_ROUTE_BAD_METHOD, "/api/put",
-		  WEB_M_PUT },
-		{ "/api/put/k", WEB_M_PUT, WEB_ROUTE_OK, "/api/put/{key}", 0 },
-		{ "/api/put/", WEB_M_PUT, WEB_ROUTE_OK, "/api/put/{key}", 0 },
-		{ "/api/put/a/b", WEB_M_PUT, WEB_ROUTE_OK, "/api/put/{key}", 0 },
-		{ "/api/get/k", WEB_M_GET, WEB_ROUTE_OK, "/api/get/{key}", 0 },
-		{ "/api/get/k", WEB_M_HEAD, WEB_ROUTE_OK, "/api/get/{key}", 0 },
-		{ "/api/get/k", WEB_M_PUT, WEB_ROUTE_BAD_METHOD, "/api/get/{key}",
-		  WEB_M_GET | WEB_M_HEAD },
-		{ "/api/get", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0 },
-		{ "/api/remove/k", WEB_M_DELETE, WEB_ROUTE_OK,
-		  "/api/remove/{key}", 0 },
-		{ "/api/remove_all", WEB_M_DELETE, WEB_ROUTE_OK,
-		  "/api/remove_all", 0 },
-		{ "/api/remove_all", WEB_M_POST, WEB_ROUTE_BAD_METHOD,
-		  "/api/remove_all", WEB_M_DELETE },
-		{ "/api/mount", WEB_M_POST, WEB_ROUTE_OK, "/api/mount", 0 },
-		{ "/api/mount", WEB_M_GET, WEB_ROUTE_BAD_METHOD, "/api/mount",
-		  WEB_M_POST },
-		{ "/api/mount_shm", WEB_M_POST, WEB_ROUTE_OK, "/api/mount_shm", 0 },
-		{ "/api/unmount_shm", WEB_M_POST, WEB_ROUTE_OK,
-		  "/api/unmount_shm", 0 },
-		{ "/api/v1/put_start", WEB_M_POST, WEB_ROUTE_OK,
-		  "/api/v1/put_start", 0 },
-		{ "/api/v1/put_end", WEB_M_OTHER, WEB_ROUTE_BAD_METHOD,
-		  "/api/v1/put_end", WEB_M_POST },
-		{ "/API/mount", WEB_M_POST, WEB_ROUTE_NOT_FOUND, NULL, 0 },
+		{"/health", WEB_M_GET, WEB_ROUTE_OK, "/health", 0},
+		{"/health", WEB_M_HEAD, WEB_ROUTE_OK, "/health", 0},
+		{"/health", WEB_M_POST, WEB_ROUTE_BAD_METHOD, "/health",
+		 WEB_M_GET | WEB_M_HEAD},
+		{"/health/", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0},
+		{"/healthz", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0},
+		{"/", WEB_M_GET, WEB_ROUTE_OK, "/", 0},
+		{"/", WEB_M_POST, WEB_ROUTE_BAD_METHOD, "/",
+		 WEB_M_GET | WEB_M_HEAD},
+		{"/status", WEB_M_HEAD, WEB_ROUTE_OK, "/status", 0},
+		{"/status/", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0},
+		{"//", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0},
+		{"", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0},
+		{"/metrics", WEB_M_GET, WEB_ROUTE_OK, "/metrics", 0},
+		{"/metrics/summary", WEB_M_GET, WEB_ROUTE_OK,
+		 "/metrics/summary", 0},
+		{"/metrics/summaryx", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0},
+		{"/query_key", WEB_M_DELETE, WEB_ROUTE_BAD_METHOD, "/query_key",
+		 WEB_M_GET | WEB_M_HEAD},
+		{"/batch_query_keys", WEB_M_GET, WEB_ROUTE_OK,
+		 "/batch_query_keys", 0},
+		{"/api/put", WEB_M_PUT, WEB_ROUTE_OK, "/api/put", 0},
+		{"/api/put", WEB_M_GET, WEB_ROUTE_BAD_METHOD, "/api/put",
+		 WEB_M_PUT},
+		{"/api/put/k", WEB_M_PUT, WEB_ROUTE_OK, "/api/put/{key}", 0},
+		{"/api/put/", WEB_M_PUT, WEB_ROUTE_OK, "/api/put/{key}", 0},
+		{"/api/put/a/b", WEB_M_PUT, WEB_ROUTE_OK, "/api/put/{key}", 0},
+		{"/api/get/k", WEB_M_GET, WEB_ROUTE_OK, "/api/get/{key}", 0},
+		{"/api/get/k", WEB_M_HEAD, WEB_ROUTE_OK, "/api/get/{key}", 0},
+		{"/api/get/k", WEB_M_PUT, WEB_ROUTE_BAD_METHOD,
+		 "/api/get/{key}", WEB_M_GET | WEB_M_HEAD},
+		{"/api/get", WEB_M_GET, WEB_ROUTE_NOT_FOUND, NULL, 0},
+		{"/api/remove/k", WEB_M_DELETE, WEB_ROUTE_OK,
+		 "/api/remove/{key}", 0},
+		{"/api/remove_all", WEB_M_DELETE, WEB_ROUTE_OK,
+		 "/api/remove_all", 0},
+		{"/api/remove_all", WEB_M_POST, WEB_ROUTE_BAD_METHOD,
+		 "/api/remove_all", WEB_M_DELETE},
+		{"/api/mount", WEB_M_POST, WEB_ROUTE_OK, "/api/mount", 0},
+		{"/api/mount", WEB_M_GET, WEB_ROUTE_BAD_METHOD, "/api/mount",
+		 WEB_M_POST},
+		{"/api/mount_shm", WEB_M_POST, WEB_ROUTE_OK, "/api/mount_shm",
+		 0},
+		{"/api/unmount_shm", WEB_M_POST, WEB_ROUTE_OK,
+		 "/api/unmount_shm", 0},
+		{"/api/v1/put_start", WEB_M_POST, WEB_ROUTE_OK,
+		 "/api/v1/put_start", 0},
+		{"/api/v1/put_end", WEB_M_OTHER, WEB_ROUTE_BAD_METHOD,
+		 "/api/v1/put_end", WEB_M_POST},
+		{"/API/mount", WEB_M_POST, WEB_ROUTE_NOT_FOUND, NULL, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -96,6 +104,100 @@ START_TEST(test_route_table)
 }
 END_TEST
 
+/* ---------------------------------------------------------- status page */
+
+START_TEST(test_html_escape)
+{
+	static const struct {
+		const char *in;
+		size_t n; /* 0: strlen */
+		const char *want;
+	} t[] = {
+		{"plain", 0, "plain"},
+		{"<script>alert(1)</script>", 0,
+		 "&lt;script&gt;alert(1)&lt;/script&gt;"},
+		{"a&b", 0, "a&amp;b"},
+		{"\"><img src=x>", 0, "&quot;&gt;&lt;img src=x&gt;"},
+		{"it's", 0, "it&#39;s"},
+		{"&amp;", 0, "&amp;amp;"},
+		{"tab\tnl\n", 0, "tab\tnl\n"},
+		{"cr\rbell\a", 0,
+		 "cr\xef\xbf\xbd"
+		 "bell\xef\xbf\xbd"},
+		{"del\x7f", 0, "del\xef\xbf\xbd"},
+		{"nul\0in", 6,
+		 "nul\xef\xbf\xbd"
+		 "in"},
+		{"caf\xc3\xa9", 0, "caf\xc3\xa9"}, /* UTF-8 kept */
+		{"bad\xff\xfe", 0, "bad\xef\xbf\xbd\xef\xbf\xbd"},
+		{"\xc3", 0, "\xef\xbf\xbd"},		     /* cut sequence */
+		{"\xc0\xaf", 0, "\xef\xbf\xbd\xef\xbf\xbd"}, /* overlong / */
+		{"\xed\xa0\x80", 0,			     /* surrogate */
+		 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+		{"", 0, ""},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct mc_buf b = {0};
+		size_t n = t[i].n ? t[i].n : strlen(t[i].in);
+
+		web_html_escape(&b, t[i].in, n);
+		mc_buf_addch(&b, '\0');
+		ck_assert_msg(!strcmp(b.data, t[i].want), "row %zu: got '%s'",
+			      i, b.data);
+		mc_buf_release(&b);
+	}
+}
+END_TEST
+
+/* The page from a store in memory: structure, escaping, no key walk. */
+START_TEST(test_page_render)
+{
+	struct mc_store_opts o;
+	struct mc_store *s;
+	struct mc_mount_req req = {
+		.size = 16u << 20, .name = "<b>x</b>", .location = "\"><i>"};
+	struct mc_mount_result res;
+	struct web_page_info pi = {.version = "9.9",
+				   .hostname = "h&h",
+				   .transfer = "h:1",
+				   .mountpoint = NULL};
+	struct mc_buf b = {0};
+	char v[10000];
+
+	mc_store_opts_default(&o);
+	o.manual_tick = true;
+	s = mc_store_new(&o, NULL);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(mc_segment_mount(s, &req, &res, NULL), 0);
+	memset(v, 'v', sizeof(v));
+	ck_assert_int_eq(mc_put(s, "a", 1, v, 10, NULL), 0);
+	ck_assert_int_eq(mc_put(s, "b", 1, v, sizeof(v), NULL), 0);
+	web_page_render(s, &pi, &b);
+	mc_buf_addch(&b, '\0');
+	ck_assert_ptr_nonnull(strstr(b.data, "<!DOCTYPE html>"));
+	ck_assert_ptr_nonnull(strstr(b.data, "</html>\n"));
+	ck_assert_ptr_null(strstr(b.data, "<script"));
+	ck_assert_ptr_null(strstr(b.data, "<b>x"));
+	ck_assert_ptr_null(strstr(b.data, "<i>"));
+	ck_assert_ptr_nonnull(strstr(b.data, "&lt;b&gt;x&lt;/b&gt;"));
+	ck_assert_ptr_nonnull(strstr(b.data, "<title>mooncaked on h&amp;h"));
+	ck_assert_ptr_nonnull(strstr(b.data, res.ids[0]));
+	ck_assert_ptr_nonnull(strstr(b.data, "control tree off"));
+	ck_assert_ptr_nonnull(
+		strstr(b.data, "<g class=\"class\" data-count=\"1\"><rect"));
+	ck_assert_ptr_nonnull(strstr(b.data, "<dd>2</dd>")); /* keys */
+	/* a NULL info still makes a page */
+	mc_buf_reset(&b);
+	web_page_render(s, NULL, &b);
+	mc_buf_addch(&b, '\0');
+	ck_assert_ptr_nonnull(strstr(b.data, "</html>"));
+	mc_buf_release(&b);
+	free(res.ids);
+	mc_store_free(s);
+}
+END_TEST
+
 START_TEST(test_route_table_sane)
 {
 	for (size_t i = 0; i < web_nroutes; i++) {
@@ -105,14 +207,14 @@ START_TEST(test_route_table_sane)
 		ck_assert_ptr_nonnull(rt->fn);
 		ck_assert(rt->pattern[0] == '/');
 		ck_assert(rt->methods != 0);
-		/* prefixes end in '/', exact paths do not */
-		ck_assert(rt->prefix == (rt->pattern[n - 1] == '/'));
+		/* prefixes end in '/', exact paths do not (but "/") */
+		ck_assert(rt->prefix == (n > 1 && rt->pattern[n - 1] == '/'));
 		/* every route is reachable: no earlier row shadows it */
 		for (size_t j = 0; j < i; j++)
-			ck_assert_msg(strcmp(web_routes[j].pattern, rt->pattern) ||
-					      !(web_routes[j].methods &
-						rt->methods),
-				      "%s shadowed", rt->pattern);
+			ck_assert_msg(
+				strcmp(web_routes[j].pattern, rt->pattern) ||
+					!(web_routes[j].methods & rt->methods),
+				"%s shadowed", rt->pattern);
 	}
 }
 END_TEST
@@ -131,7 +233,8 @@ START_TEST(test_methods)
 	web_method_allow(WEB_M_POST, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "POST");
 	web_method_allow(WEB_M_GET | WEB_M_HEAD | WEB_M_POST | WEB_M_PUT |
-				WEB_M_DELETE, buf, 10);
+				 WEB_M_DELETE,
+			 buf, 10);
 	ck_assert_uint_lt(strlen(buf), 10);
 	ck_assert_int_eq(web_route_default_kind("/api/x", 6), WEB_BODY_REST);
 	ck_assert_int_eq(web_route_default_kind("/apix", 5), WEB_BODY_TEXT);
@@ -146,17 +249,20 @@ START_TEST(test_status_table)
 		int rc, status;
 		const char *name;
 	} t[] = {
-		{ -ENOENT, 404, "OBJECT_NOT_FOUND" },
-		{ -EINVAL, 400, "INVALID_KEY" },
-		{ -ERANGE, 400, "INVALID_PARAMS" },
-		{ -EFBIG, 413, "INVALID_PARAMS" },
-		{ -ENOSPC, 507, "NO_AVAILABLE_HANDLE" },
-		{ -ENOMEM, 507, "NO_AVAILABLE_HANDLE" },
-		{ -EBUSY, 409, "OBJECT_HAS_LEASE" },
-		{ -EOPNOTSUPP, 501, "UNAVAILABLE_IN_CURRENT_STATUS" },
-		{ -ETIMEDOUT, 408, "INVALID_WRITE" },
-		{ -EPERM, 500, "INTERNAL_ERROR" },
-		{ 0, 500, "INTERNAL_ERROR" },
+		{-ENOENT, 404, "OBJECT_NOT_FOUND"},
+		{-EINVAL, 400, "INVALID_KEY"},
+		{-ERANGE, 400, "INVALID_PARAMS"},
+		{-EFBIG, 413, "INVALID_PARAMS"},
+		{-ENOSPC, 507, "NO_AVAILABLE_HANDLE"},
+		{-ENOMEM, 507, "NO_AVAILABLE_HANDLE"},
+		{-EBUSY, 409, "OBJECT_HAS_LEASE"},
+		{-EOPNOTSUPP, 501, "UNAVAILABLE_IN_CURRENT_STATUS"},
+		{-ETIMEDOUT, 408, "INVALID_WRITE"},
+		{-EPERM, 403, "ILLEGAL_CLIENT"},
+		{-EREMOTEIO, 409, "REMOTE_ONLY"},
+		{-EAGAIN, 503, "NO_LEADER"},
+		{-ENOTCONN, 500, "INTERNAL_ERROR"},
+		{0, 500, "INTERNAL_ERROR"},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -180,14 +286,17 @@ START_TEST(test_error_bodies)
 	ck_assert_str_eq(b.data, "OBJECT_NOT_FOUND");
 	mc_buf_reset(&b);
 	web_status_error_body(&b, WEB_BODY_JSON, "No keys \"x\"", NULL);
-	ck_assert_str_eq(b.data, "{\"success\":false,\"error\":\"No keys \\\"x\\\"\"}");
+	ck_assert_str_eq(b.data,
+			 "{\"success\":false,\"error\":\"No keys \\\"x\\\"\"}");
 	mc_buf_reset(&b);
 	web_status_error_body(&b, WEB_BODY_REST, "Key not found", NULL);
 	ck_assert_str_eq(b.data, "{\"error\":\"Key not found\"}");
 	mc_buf_reset(&b);
 	web_status_error_body(&b, WEB_BODY_REST, "bad\n",
-			     "\"failed_segment_ids\":[\"a\"]");
-	ck_assert_str_eq(b.data, "{\"error\":\"bad\\u000a\",\"failed_segment_ids\":[\"a\"]}");
+			      "\"failed_segment_ids\":[\"a\"]");
+	ck_assert_str_eq(
+		b.data,
+		"{\"error\":\"bad\\u000a\",\"failed_segment_ids\":[\"a\"]}");
 	ck_assert_str_eq(web_status_ctype(WEB_BODY_TEXT), WEB_CT_TEXT);
 	ck_assert_str_eq(web_status_ctype(WEB_BODY_REST), WEB_CT_JSON);
 	mc_buf_release(&b);
@@ -201,36 +310,27 @@ START_TEST(test_pct_decode)
 	static const struct {
 		const char *in;
 		bool plus;
-		ssize_t len;            /* -EINVAL for an error */
+		ssize_t len; /* -EINVAL for an error */
 		const char *out;
 	} t[] = {
-		{ "abc", false, 3, "abc" },
-		{ "", false, 0, "" },
-		{ "a%2Fb", false, 3, "a/b" },
-		{ "a%2fb", false, 3, "a/b" },
-		{ "%25", false, 1, "%" },
-		{ "%00x", false, 2, "\0x" },
-		{ "%0D%0A", false, 2, "\r\n" },
-		{ "%ff%FE", false, 2, "\xff\xfe" },
-		{ "a+b", false, 3, "a+b" },
-		{ "a+b", true, 3, "a b" },
-		{ "%2B", true, 1, "+" },
-		{ "%", false, -EINVAL, NULL },
-		{ "%4", false, -EINVAL, NULL },
-		{ "a%", false, -EINVAL, NULL },
-		{ "%zz", false, -EINVAL, NULL },
-		{ "%g0", false, -EINVAL, NULL },
-		{ "%0g", false, -EINVAL, NULL },
-		{ "%%41", false, -EINVAL, NULL },
+		{"abc", false, 3, "abc"},      {"", false, 0, ""},
+		{"a%2Fb", false, 3, "a/b"},    {"a%2fb", false, 3, "a/b"},
+		{"%25", false, 1, "%"},	       {"%00x", false, 2, "\0x"},
+		{"%0D%0A", false, 2, "\r\n"},  {"%ff%FE", false, 2, "\xff\xfe"},
+		{"a+b", false, 3, "a+b"},      {"a+b", true, 3, "a b"},
+		{"%2B", true, 1, "+"},	       {"%", false, -EINVAL, NULL},
+		{"%4", false, -EINVAL, NULL},  {"a%", false, -EINVAL, NULL},
+		{"%zz", false, -EINVAL, NULL}, {"%g0", false, -EINVAL, NULL},
+		{"%0g", false, -EINVAL, NULL}, {"%%41", false, -EINVAL, NULL},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		char out[32];
 		ssize_t n = web_pct_decode(t[i].in, strlen(t[i].in), out,
-					  t[i].plus);
+					   t[i].plus);
 
-		ck_assert_msg(n == t[i].len, "'%s': %zd, want %zd", t[i].in,
-			      n, t[i].len);
+		ck_assert_msg(n == t[i].len, "'%s': %zd, want %zd", t[i].in, n,
+			      t[i].len);
 		if (n >= 0)
 			ck_assert(memcmp(out, t[i].out, (size_t)n) == 0);
 	}
@@ -276,20 +376,13 @@ START_TEST(test_keys)
 		int rc;
 		const char *key;
 	} t[] = {
-		{ "k", 0, "k" },
-		{ "a/b", 0, "a/b" },
-		{ "a%2Fb", 0, "a/b" },
-		{ "a%20b", 0, "a b" },
-		{ "a+b", 0, "a+b" },
-		{ "100%25", 0, "100%" },
-		{ "%0D%0A", 0, "\r\n" },
-		{ "%C3%A9", 0, "\xc3\xa9" },
-		{ "%FF", 0, "\xff" },
-		{ "", -EINVAL, NULL },
-		{ "%00", -EINVAL, NULL },
-		{ "a%00b", -EINVAL, NULL },
-		{ "%", -EINVAL, NULL },
-		{ "%x1", -EINVAL, NULL },
+		{"k", 0, "k"},		{"a/b", 0, "a/b"},
+		{"a%2Fb", 0, "a/b"},	{"a%20b", 0, "a b"},
+		{"a+b", 0, "a+b"},	{"100%25", 0, "100%"},
+		{"%0D%0A", 0, "\r\n"},	{"%C3%A9", 0, "\xc3\xa9"},
+		{"%FF", 0, "\xff"},	{"", -EINVAL, NULL},
+		{"%00", -EINVAL, NULL}, {"a%00b", -EINVAL, NULL},
+		{"%", -EINVAL, NULL},	{"%x1", -EINVAL, NULL},
 	};
 	struct mc_buf b = MC_BUF_INIT;
 	char *big = malloc(3 * MC_KEY_MAX + 4);
@@ -324,11 +417,30 @@ END_TEST
 START_TEST(test_json_hostile)
 {
 	static const char *const bad[] = {
-		"", " ", "{", "}", "[]", "[1]", "1", "\"s\"", "null", "true",
-		"{\"a\":1,}", "{\"a\":1} x", "{\"a\":1}{}", "{a:1}",
-		"{\"a\":\"\xff\"}", "{\"a\":\"\xc3\"}", "{\"a\":01}",
-		"{\"a\":1", "{\"a\":\"unterminated}", "{\"a\":NaN}",
-		"{'a':1}", "{\"a\":'b'}", "{\"a\":Infinity}", "{\"a\":-Infinity}",
+		"",
+		" ",
+		"{",
+		"}",
+		"[]",
+		"[1]",
+		"1",
+		"\"s\"",
+		"null",
+		"true",
+		"{\"a\":1,}",
+		"{\"a\":1} x",
+		"{\"a\":1}{}",
+		"{a:1}",
+		"{\"a\":\"\xff\"}",
+		"{\"a\":\"\xc3\"}",
+		"{\"a\":01}",
+		"{\"a\":1",
+		"{\"a\":\"unterminated}",
+		"{\"a\":NaN}",
+		"{'a':1}",
+		"{\"a\":'b'}",
+		"{\"a\":Infinity}",
+		"{\"a\":-Infinity}",
 	};
 	struct mc_err me;
 	struct json_object *o;
@@ -414,12 +526,21 @@ END_TEST
 START_TEST(test_mount_size)
 {
 	static const char *const bad[] = {
-		"{}", "{\"size\":true}", "{\"size\":false}", "{\"size\":1.0}",
-		"{\"size\":1.5}", "{\"size\":\"16\"}", "{\"size\":0}",
-		"{\"size\":-1}", "{\"size\":9223372036854775808}",
+		"{}",
+		"{\"size\":true}",
+		"{\"size\":false}",
+		"{\"size\":1.0}",
+		"{\"size\":1.5}",
+		"{\"size\":\"16\"}",
+		"{\"size\":0}",
+		"{\"size\":-1}",
+		"{\"size\":9223372036854775808}",
 		"{\"size\":18446744073709551616}",
-		"{\"size\":-9223372036854775809}", "{\"size\":null}",
-		"{\"size\":[1]}", "{\"size\":{}}", "{\"size\":1e3}",
+		"{\"size\":-9223372036854775809}",
+		"{\"size\":null}",
+		"{\"size\":[1]}",
+		"{\"size\":{}}",
+		"{\"size\":1e3}",
 	};
 	struct mc_mount_req req;
 	struct mc_err me = {0};
@@ -461,34 +582,35 @@ START_TEST(test_mount_shm)
 	static const struct {
 		const char *body;
 		int rc;
-		const char *field;      /* named in the message */
-		const char *name;       /* as passed to the core */
+		const char *field; /* named in the message */
+		const char *name;  /* as passed to the core */
 		uint64_t offset;
 	} t[] = {
-		{ "{\"name\":\"seg\",\"size\":4096}", 0, NULL, "seg", 0 },
-		{ "{\"name\":\"/seg\",\"size\":4096,\"offset\":8192}", 0, NULL,
-		  "seg", 8192 },
-		{ "{\"name\":\"..x\",\"size\":1}", 0, NULL, "..x", 0 },
-		{ "{\"size\":4096}", -EINVAL, "name", NULL, 0 },
-		{ "{\"name\":\"\",\"size\":1}", -EINVAL, "name", NULL, 0 },
-		{ "{\"name\":\"/\",\"size\":1}", -EINVAL, "name", NULL, 0 },
-		{ "{\"name\":\"//x\",\"size\":1}", -EINVAL, "name", NULL, 0 },
-		{ "{\"name\":\"a/b\",\"size\":1}", -EINVAL, "name", NULL, 0 },
-		{ "{\"name\":\".\",\"size\":1}", -EINVAL, "name", NULL, 0 },
-		{ "{\"name\":\"/..\",\"size\":1}", -EINVAL, "name", NULL, 0 },
-		{ "{\"name\":\"a\\u0000\",\"size\":1}", -EINVAL, "name", NULL, 0 },
-		{ "{\"name\":7,\"size\":1}", -EINVAL, "name", NULL, 0 },
-		{ "{\"name\":\"s\",\"size\":1,\"offset\":1}", -EINVAL, "offset",
-		  NULL, 0 },
-		{ "{\"name\":\"s\",\"size\":1,\"offset\":-4096}", -EINVAL,
-		  "offset", NULL, 0 },
-		{ "{\"name\":\"s\",\"size\":1,\"offset\":true}", -EINVAL,
-		  "offset", NULL, 0 },
-		{ "{\"name\":\"s\",\"size\":1,\"offset\":\"0\"}", -EINVAL,
-		  "offset", NULL, 0 },
-		{ "{\"name\":\"s\",\"size\":1,\"offset\":4096.0}", -EINVAL,
-		  "offset", NULL, 0 },
-		{ "{\"name\":\"s\",\"size\":0}", -EINVAL, "size", NULL, 0 },
+		{"{\"name\":\"seg\",\"size\":4096}", 0, NULL, "seg", 0},
+		{"{\"name\":\"/seg\",\"size\":4096,\"offset\":8192}", 0, NULL,
+		 "seg", 8192},
+		{"{\"name\":\"..x\",\"size\":1}", 0, NULL, "..x", 0},
+		{"{\"size\":4096}", -EINVAL, "name", NULL, 0},
+		{"{\"name\":\"\",\"size\":1}", -EINVAL, "name", NULL, 0},
+		{"{\"name\":\"/\",\"size\":1}", -EINVAL, "name", NULL, 0},
+		{"{\"name\":\"//x\",\"size\":1}", -EINVAL, "name", NULL, 0},
+		{"{\"name\":\"a/b\",\"size\":1}", -EINVAL, "name", NULL, 0},
+		{"{\"name\":\".\",\"size\":1}", -EINVAL, "name", NULL, 0},
+		{"{\"name\":\"/..\",\"size\":1}", -EINVAL, "name", NULL, 0},
+		{"{\"name\":\"a\\u0000\",\"size\":1}", -EINVAL, "name", NULL,
+		 0},
+		{"{\"name\":7,\"size\":1}", -EINVAL, "name", NULL, 0},
+		{"{\"name\":\"s\",\"size\":1,\"offset\":1}", -EINVAL, "offset",
+		 NULL, 0},
+		{"{\"name\":\"s\",\"size\":1,\"offset\":-4096}", -EINVAL,
+		 "offset", NULL, 0},
+		{"{\"name\":\"s\",\"size\":1,\"offset\":true}", -EINVAL,
+		 "offset", NULL, 0},
+		{"{\"name\":\"s\",\"size\":1,\"offset\":\"0\"}", -EINVAL,
+		 "offset", NULL, 0},
+		{"{\"name\":\"s\",\"size\":1,\"offset\":4096.0}", -EINVAL,
+		 "offset", NULL, 0},
+		{"{\"name\":\"s\",\"size\":0}", -EINVAL, "size", NULL, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -518,32 +640,33 @@ START_TEST(test_unmount)
 		size_t n;
 		unsigned grace;
 	} t[] = {
-		{ "{\"segment_ids\":\"a\"}", 0, 1, 0 },
-		{ "{\"segment_ids\":[\"a\",\"b\"],\"grace_period_seconds\":30}",
-		  0, 2, 30 },
-		{ "{\"segment_ids\":[\"a\"],\"grace_period_seconds\":3600}", 0,
-		  1, 3600 },
-		{ "{\"segment_ids\":[\"a\"],\"grace_period_seconds\":0}", 0, 1, 0 },
-		{ "{}", -EINVAL, 0, 0 },
-		{ "{\"segment_ids\":null}", -EINVAL, 0, 0 },
-		{ "{\"segment_ids\":[]}", -EINVAL, 0, 0 },
-		{ "{\"segment_ids\":\"\"}", -EINVAL, 0, 0 },
-		{ "{\"segment_ids\":5}", -EINVAL, 0, 0 },
-		{ "{\"segment_ids\":[\"a\",5]}", -EINVAL, 0, 0 },
-		{ "{\"segment_ids\":[[\"a\"]]}", -EINVAL, 0, 0 },
-		{ "{\"segment_ids\":{\"a\":1}}", -EINVAL, 0, 0 },
-		{ "{\"segment_ids\":\"a\",\"grace_period_seconds\":true}",
-		  -EINVAL, 0, 0 },
-		{ "{\"segment_ids\":\"a\",\"grace_period_seconds\":-1}", -EINVAL,
-		  0, 0 },
-		{ "{\"segment_ids\":\"a\",\"grace_period_seconds\":3601}",
-		  -EINVAL, 0, 0 },
-		{ "{\"segment_ids\":\"a\",\"grace_period_seconds\":1.5}",
-		  -EINVAL, 0, 0 },
-		{ "{\"segment_ids\":\"a\",\"grace_period_seconds\":\"1\"}",
-		  -EINVAL, 0, 0 },
-		{ "{\"segment_ids\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", -E2BIG, 0,
-		  0 },
+		{"{\"segment_ids\":\"a\"}", 0, 1, 0},
+		{"{\"segment_ids\":[\"a\",\"b\"],\"grace_period_seconds\":30}",
+		 0, 2, 30},
+		{"{\"segment_ids\":[\"a\"],\"grace_period_seconds\":3600}", 0,
+		 1, 3600},
+		{"{\"segment_ids\":[\"a\"],\"grace_period_seconds\":0}", 0, 1,
+		 0},
+		{"{}", -EINVAL, 0, 0},
+		{"{\"segment_ids\":null}", -EINVAL, 0, 0},
+		{"{\"segment_ids\":[]}", -EINVAL, 0, 0},
+		{"{\"segment_ids\":\"\"}", -EINVAL, 0, 0},
+		{"{\"segment_ids\":5}", -EINVAL, 0, 0},
+		{"{\"segment_ids\":[\"a\",5]}", -EINVAL, 0, 0},
+		{"{\"segment_ids\":[[\"a\"]]}", -EINVAL, 0, 0},
+		{"{\"segment_ids\":{\"a\":1}}", -EINVAL, 0, 0},
+		{"{\"segment_ids\":\"a\",\"grace_period_seconds\":true}",
+		 -EINVAL, 0, 0},
+		{"{\"segment_ids\":\"a\",\"grace_period_seconds\":-1}", -EINVAL,
+		 0, 0},
+		{"{\"segment_ids\":\"a\",\"grace_period_seconds\":3601}",
+		 -EINVAL, 0, 0},
+		{"{\"segment_ids\":\"a\",\"grace_period_seconds\":1.5}",
+		 -EINVAL, 0, 0},
+		{"{\"segment_ids\":\"a\",\"grace_period_seconds\":\"1\"}",
+		 -EINVAL, 0, 0},
+		{"{\"segment_ids\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", -E2BIG, 0,
+		 0},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -574,13 +697,18 @@ START_TEST(test_force)
 		int rc;
 		bool force;
 	} t[] = {
-		{ NULL, 0, false }, { "", 0, false }, { "force=true", 0, true },
-		{ "force=TRUE", 0, true }, { "force=1", 0, true },
-		{ "x=1&force=yes", 0, true }, { "force=false", 0, false },
-		{ "force=0", 0, false }, { "force", 0, false },
-		{ "force=maybe", -EINVAL, false },
-		{ "force=%zz", -EINVAL, false },
-		{ "force=truetruetrue", -EINVAL, false },
+		{NULL, 0, false},
+		{"", 0, false},
+		{"force=true", 0, true},
+		{"force=TRUE", 0, true},
+		{"force=1", 0, true},
+		{"x=1&force=yes", 0, true},
+		{"force=false", 0, false},
+		{"force=0", 0, false},
+		{"force", 0, false},
+		{"force=maybe", -EINVAL, false},
+		{"force=%zz", -EINVAL, false},
+		{"force=truetruetrue", -EINVAL, false},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -598,12 +726,12 @@ END_TEST
 START_TEST(test_start)
 {
 	static const char *const bad[] = {
-		"999.1.1.1", "1.2.3", "example.com", "127.0.0.1:80", " 127.0.0.1",
-		"::1", "[::1]", "",
+		"999.1.1.1",  "1.2.3", "example.com", "127.0.0.1:80",
+		" 127.0.0.1", "::1",   "[::1]",	      "",
 	};
 	struct mc_store_opts so;
 	struct mc_store *s;
-	struct web_opts o = { .host = "127.0.0.1", .port = 0, .threads = 2 };
+	struct web_opts o = {.host = "127.0.0.1", .port = 0, .threads = 2};
 	struct web *w;
 	struct mc_err err = {0};
 
@@ -650,6 +778,8 @@ static Suite *web_suite(void)
 
 	tcase_add_test(tc, test_route_table);
 	tcase_add_test(tc, test_route_table_sane);
+	tcase_add_test(tc, test_html_escape);
+	tcase_add_test(tc, test_page_render);
 	tcase_add_test(tc, test_methods);
 	tcase_add_test(tc, test_status_table);
 	tcase_add_test(tc, test_error_bodies);

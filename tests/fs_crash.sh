@@ -3,7 +3,7 @@
 # and a daemon started on a mount point that does hold a dead mount (its
 # watchdog killed too) recovers it and mounts cleanly.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
-[ -e /dev/fuse ] || { echo "no /dev/fuse"; exit 77; }
+mc_need_fuse
 
 # mounted: is a FUSE file system (alive or dead) mounted on $MC_MNT?
 mounted() { grep -qF " $MC_MNT fuse" /proc/mounts; }

@@ -3,12 +3,11 @@
 # and cat, encoded names, the tree and HTTP in both directions, rm, stat,
 # errors at close(2), readers during puts, and a large listing.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
-[ -e /dev/fuse ] || { echo "no /dev/fuse"; exit 77; }
+mc_need_fuse
 
 mc_start --fuse --segment-size 64M --max-body 40M --lease-ttl 400
 M=$MC_MNT
 K=$M/keys
-err() { "$@" 2>&1 >/dev/null; }
 
 # --- values of several sizes, byte for byte ---------------------------------
 for n in 1 4095 4096 65537 1048576 3000001; do

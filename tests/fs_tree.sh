@@ -3,7 +3,7 @@
 # ctl/unmount (read-back of ids, every errno, spec round trip, grace), the
 # views against HTTP, and the operations keys/ refuses.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
-[ -e /dev/fuse ] || { echo "no /dev/fuse"; exit 77; }
+mc_need_fuse
 
 mc_start --fuse --lease-ttl 500
 M=$MC_MNT
@@ -11,7 +11,6 @@ SHM="mc-fs-tree-$$"
 trap 'rm -f "/dev/shm/$SHM"; mc_cleanup' EXIT
 
 # err CMD...: the error text a command prints (its stdout is dropped).
-err() { "$@" 2>&1 >/dev/null; }
 
 # --- every file and its mode ------------------------------------------------
 seg=$(ls "$M/segments/localhost" | grep -v '^used$\|^capacity$' | head -n1)

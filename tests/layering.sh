@@ -11,7 +11,9 @@ cd "${top_srcdir:-.}" || exit 1
 fail=0
 bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
 
-files=$(git ls-files '*.c' 2>/dev/null || find . -name '*.c' -not -path './autom4te.cache/*')
+# Outside a git checkout (a tarball), every .c below the top.
+files=$(git ls-files '*.c' 2>/dev/null)
+[ -n "$files" ] || files=$(find . -name '*.c' -not -path './autom4te.cache/*' | sed 's|^\./||')
 [ -n "$files" ] || { echo "no C files found"; exit 1; }
 for f in $files; do
 	first=$(grep -m1 '^#include' "$f")

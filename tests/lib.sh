@@ -116,6 +116,24 @@ http() {
 	HTTP_BODY=$(cat "$HTTP_BODY_FILE")
 }
 
+# mc_need_fuse: skip (exit 77) on a machine without /dev/fuse.
+mc_need_fuse() {
+	[ -e /dev/fuse ] || { echo "no /dev/fuse"; exit 77; }
+}
+
+# err CMD...: CMD's stderr (its stdout dropped), as a failing tree
+# operation's message.
+err() { "$@" 2>&1 >/dev/null; }
+
+# addr_in JSON: the first buffer_address_ in a replica or put_start answer.
+addr_in() {
+	printf '%s' "$1" | grep -o '"buffer_address_": *[0-9]*' | head -n1 |
+		grep -o '[0-9]*$'
+}
+
+# The transfer port's test client (tests/xfer_client_main.c).
+XC=${XFER_CLIENT:-${top_builddir:-.}/tests/xfer_client}
+
 # mc_done: print the closing line and exit non-zero on any failure.
 mc_done() {
 	echo "$MC_PASS passed, $MC_FAIL failed"

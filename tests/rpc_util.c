@@ -44,7 +44,7 @@ void rpc_test_fill(const struct rpc_type *t, void *obj, uint64_t *rng,
 		return;
 	case RPC_T_I32:
 	case RPC_T_U32:
-		memcpy(o, &(uint32_t){ (uint32_t)x }, 4);
+		memcpy(o, &(uint32_t){(uint32_t)x}, 4);
 		return;
 	case RPC_T_I64:
 	case RPC_T_U64:

@@ -1,5 +1,5 @@
 #!/bin/bash
-# web_admin.sh - the seed's endpoints (CONTRACT section 3) and the
+# web_admin.sh - the seed's endpoints (mooncake-http(7)) and the
 # metrics they move (section 5), driven with curl against the real daemon.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "${top_srcdir:-$(dirname "$0")/..}/tests/web_lib.sh"
@@ -25,7 +25,7 @@ expect_eq "405 names the allowed methods" "$(hdr Allow)" "GET, HEAD"
 expect_eq "405 text body" "$HTTP_BODY" METHOD_NOT_ALLOWED
 
 # --- unknown paths -------------------------------------------------------------
-for p in /nope /health/ /healthz /metrics/ /api/get /api/nope /; do
+for p in /nope /health/ /healthz /metrics/ /api/get /api/nope //; do
 	http GET "$p"
 	expect_eq "GET $p 404" "$HTTP_CODE" 404
 done

@@ -1,5 +1,5 @@
 #!/bin/bash
-# web_rest.sh - the store REST API (CONTRACT section 4) and the two-phase
+# web_rest.sh - the store REST API (mooncake-http(7)) and the two-phase
 # put (section 6): every validation rule, every error, binary values,
 # auth, driven with curl against the real daemon.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
@@ -230,7 +230,10 @@ expect_eq "GET /api/remove 405" "$HTTP_CODE" 405
 curl -s -o /dev/null "$MC_URL/query_key?key=bin4096"
 http DELETE /api/remove/bin4096
 expect_eq "remove of a leased key 409" "$HTTP_CODE" 409
-expect_eq "409 body" "$HTTP_BODY" '{"error":"OBJECT_HAS_LEASE"}'
+expect_match "409 body: the code, and why for how long" "$HTTP_BODY" \
+	'^\{"error":"OBJECT_HAS_LEASE","message":"key '"'"'bin4096'"'"' has a read lease for (9\.[0-9]|10\.0) s more \(from /query_key\); remove it then, or force it"\}$'
+expect_match "the refusal is logged with the same reason" "$(cat "$MC_ERR")" \
+	"INFO http: 409 DELETE /api/remove/bin4096 from 127.0.0.1: key 'bin4096' has a read lease for"
 http DELETE '/api/remove/bin4096?force=maybe'
 expect_eq "bad force 400" "$HTTP_CODE" 400
 http DELETE '/api/remove/bin4096?force=true'

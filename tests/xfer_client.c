@@ -20,8 +20,8 @@
 
 int xc_connect(const char *host, unsigned port)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *res, *ai;
 	char serv[16];
 	int fd = -1, one = 1;
@@ -51,8 +51,8 @@ static int xc_io(int fd, void *p, size_t n, bool out)
 	char *b = p;
 
 	while (n) {
-		ssize_t r = out ? send(fd, b, n, MSG_NOSIGNAL) :
-				  recv(fd, b, n, 0);
+		ssize_t r =
+			out ? send(fd, b, n, MSG_NOSIGNAL) : recv(fd, b, n, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -73,11 +73,11 @@ int xc_recv_all(int fd, void *p, size_t n)
 	return xc_io(fd, p, n, false);
 }
 
-int xc_header(int fd, unsigned op, uint64_t addr, uint64_t size,
-		     bool v2)
+int xc_header(int fd, unsigned op, uint64_t addr, uint64_t size, bool v2)
 {
-	struct xfer_hdr h = { .size = size, .addr = addr,
-				 .opcode = (uint8_t)(op | (v2 ? XFER_V2 : 0)) };
+	struct xfer_hdr h = {.size = size,
+			     .addr = addr,
+			     .opcode = (uint8_t)(op | (v2 ? XFER_V2 : 0))};
 	unsigned char w[XFER_HDR_LEN];
 
 	xfer_hdr_encode(&h, w);
@@ -119,8 +119,7 @@ int xc_read(int fd, uint64_t addr, uint64_t size, bool v2, void *buf)
  * A WRITE from @buf. A server that rejects the range closes without
  * reading the payload, so a failed send still looks for the status.
  */
-int xc_write(int fd, uint64_t addr, uint64_t size, bool v2,
-		    const void *buf)
+int xc_write(int fd, uint64_t addr, uint64_t size, bool v2, const void *buf)
 {
 	int rc = xc_header(fd, XFER_OP_WRITE, addr, size, v2);
 
@@ -145,7 +144,7 @@ int xc_write(int fd, uint64_t addr, uint64_t size, bool v2,
 /* 1 when the server has closed the connection (EOF or reset), else 0. */
 int xc_closed(int fd)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	char c;
 
 	if (poll(&p, 1, 5000) <= 0)

@@ -26,7 +26,8 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: xfer_client HOST PORT read ADDR SIZE "
+	fprintf(stderr,
+		"usage: xfer_client HOST PORT read ADDR SIZE "
 		"[v1|v2] [COUNT]\n"
 		"       xfer_client HOST PORT write ADDR SIZE [v1|v2]\n");
 	return 2;
@@ -100,9 +101,10 @@ int main(int argc, char **argv)
 			/* Die mid-WRITE: header and part of the payload. */
 			xc_header(fd, XFER_OP_WRITE, addr, size, v2);
 			xc_send_all(fd, buf, got);
-			fprintf(stderr, "xfer_client: stdin ended after %zu "
-				"of %llu bytes\n", got,
-				(unsigned long long)size);
+			fprintf(stderr,
+				"xfer_client: stdin ended after %zu "
+				"of %llu bytes\n",
+				got, (unsigned long long)size);
 			return 1;
 		}
 		rc = xc_write(fd, addr, size, v2, buf);

@@ -3,17 +3,9 @@
 # objects: bytes written through a two-phase put show in keys/, and a
 # value written with cp into keys/ reads back exactly through the port.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
-XC=${XFER_CLIENT:-${top_builddir:-.}/tests/xfer_client}
 
-if [ ! -c /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
-	echo "no /dev/fuse or fusermount3: FUSE cannot be tested here"
-	exit 77
-fi
-
-addr_in() {     # addr_in JSON: the first buffer_address_
-	printf '%s' "$1" | grep -o '"buffer_address_": *[0-9]*' | head -n1 |
-		grep -o '[0-9]*$'
-}
+mc_need_fuse
+command -v fusermount3 >/dev/null || { echo "no fusermount3"; exit 77; }
 
 mc_start --fuse
 

@@ -4,13 +4,11 @@
 # put; put_end without the bytes; revoke, timeout and a client killed
 # mid-WRITE, each leaving nothing published and the space free again.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
-XC=${XFER_CLIENT:-${top_builddir:-.}/tests/xfer_client}
 
 # start KEY SIZE: POST /api/v1/put_start; sets ADDR (first descriptor).
 start() {
 	http POST /api/v1/put_start -d "{\"key\":\"$1\",\"size\":$2}"
-	ADDR=$(printf '%s' "$HTTP_BODY" |
-		grep -o '"buffer_address_": *[0-9]*' | head -n1 | grep -o '[0-9]*$')
+	ADDR=$(addr_in "$HTTP_BODY")
 }
 
 # used: bytes in use over every segment

@@ -4,12 +4,10 @@
 # replica, many connections at once, READs racing replaces and removes,
 # and the transfer metrics.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
-XC=${XFER_CLIENT:-${top_builddir:-.}/tests/xfer_client}
 
 # addr_of KEY: the first replica's buffer_address_ from /query_key.
 addr_of() {
-	curl -s "$MC_URL/query_key?key=$1" |
-		grep -o '"buffer_address_": *[0-9]*' | head -n1 | grep -o '[0-9]*$'
+	addr_in "$(curl -s "$MC_URL/query_key?key=$1")"
 }
 
 # metric NAME DIRECTION: the sample's value (0 when absent).

@@ -14,16 +14,19 @@
 
 struct json_object;
 
-/* api_admin.c: CONTRACT section 3 */
+/* api_admin.c: mooncake-http(7), ADMIN ENDPOINTS */
 web_handler_fn web_api_metrics, web_api_summary, web_api_query_key,
-	web_api_batch_query_keys, web_api_get_all_keys, web_api_get_all_segments,
-	web_api_query_segment, web_api_health;
+	web_api_batch_query_keys, web_api_get_all_keys,
+	web_api_get_all_segments, web_api_query_segment, web_api_health;
 
-/* api_segments.c: CONTRACT section 4, segments */
+/* api_segments.c: mooncake-http(7), STORE REST API: SEGMENTS */
 web_handler_fn web_api_mount, web_api_mount_shm, web_api_unmount,
 	web_api_unmount_shm;
 
-/* api_data.c: CONTRACT section 4, data, and section 6, two-phase put */
+/* page.c: mooncake-http(7), STATUS PAGE (GET / and GET /status) */
+web_handler_fn web_api_status;
+
+/* api_data.c: mooncake-http(7), STORE REST API: DATA and TWO-PHASE PUT */
 web_handler_fn web_api_put_json, web_api_put_raw, web_api_get, web_api_exist,
 	web_api_remove, web_api_remove_all, web_api_put_start, web_api_put_end,
 	web_api_put_revoke;
@@ -40,6 +43,15 @@ struct json_object *web_api_body_json(struct web_req *r);
  */
 struct web_api_state *web_api_state_new(void);
 void web_api_state_free(struct web_api_state *st);
+/*
+ * What the status page says of the daemon: copied into @st (NULL: the
+ * page shows the store alone). Set once, before the server starts.
+ */
+struct web_page_info;
+void web_api_state_set_page(struct web_api_state *st,
+			    const struct web_page_info *pi);
+/* The copy, or NULL. */
+const struct web_page_info *web_api_state_page(const struct web_api_state *st);
 
 /* Frees the calling thread's reusable handler state (worker exit). */
 void web_api_thread_exit(void);

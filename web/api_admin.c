@@ -1,6 +1,6 @@
 /*
- * api_admin.c - the seed's endpoints (CONTRACT section 3): metrics,
- * summary, key and segment queries, health.
+ * api_admin.c - the seed's endpoints (mooncake-http(7), ADMIN ENDPOINTS):
+ * metrics, summary, key and segment queries, health.
  *
  * Bodies shared with the FUSE tree come from render.h, so both doors
  * answer the same bytes.
@@ -16,6 +16,7 @@
 #include "api.h"
 #include "log.h"
 #include "mooncake.h"
+#include "page.h"
 #include "parse.h"
 #include "render.h"
 #include "status.h"
@@ -54,8 +55,9 @@ void web_api_query_key(struct web_req *r)
 	rc = mc_render_query_key(r->s, r->out, r->scratch->data,
 				 r->scratch->len);
 	if (rc < 0) {
-		web_resp_error(r, rc == -ENOENT ? 404 : web_status_from_errno(rc),
-			      web_status_code_name(rc));
+		web_resp_error(r,
+			       rc == -ENOENT ? 404 : web_status_from_errno(rc),
+			       web_status_code_name(rc));
 		return;
 	}
 	web_resp_send(r, 200, WEB_CT_TEXT);
@@ -101,10 +103,46 @@ struct keys_snap {
 
 struct web_api_state {
 	pthread_mutex_t lock;
-	struct keys_snap *keys;          /* latest snapshot, or NULL */
-	bool keys_big;                   /* the list at keys_big_gen is large */
+	struct keys_snap *keys; /* latest snapshot, or NULL */
+	bool keys_big;		/* the list at keys_big_gen is large */
 	uint64_t keys_big_gen;
+	/* the status page's facts, set before the server starts */
+	bool has_page;
+	struct web_page_info page;
+	char *page_strings[4]; /* owned copies page points to */
 };
+
+static char *dup_or_null(const char *s)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		mc_oom();
+	return d;
+}
+
+void web_api_state_set_page(struct web_api_state *st,
+			    const struct web_page_info *pi)
+{
+	if (!st || !pi)
+		return;
+	for (int i = 0; i < 4; i++)
+		free(st->page_strings[i]);
+	st->page = *pi;
+	st->page.version = st->page_strings[0] = dup_or_null(pi->version);
+	st->page.hostname = st->page_strings[1] = dup_or_null(pi->hostname);
+	st->page.transfer = st->page_strings[2] = dup_or_null(pi->transfer);
+	st->page.mountpoint = st->page_strings[3] = dup_or_null(pi->mountpoint);
+	st->has_page = true;
+}
+
+const struct web_page_info *web_api_state_page(const struct web_api_state *st)
+{
+	return st && st->has_page ? &st->page : NULL;
+}
 
 struct web_api_state *web_api_state_new(void)
 {
@@ -128,6 +166,8 @@ void web_api_state_free(struct web_api_state *st)
 	if (!st)
 		return;
 	snap_put(st->keys);
+	for (int i = 0; i < 4; i++)
+		free(st->page_strings[i]);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
@@ -184,7 +224,7 @@ static struct keys_snap *keys_snapshot(struct web_req *r, uint64_t gen)
 		mc_buf_release(&b);
 		return NULL;
 	}
-	atomic_init(&k->ref, 2);        /* the cache's and ours */
+	atomic_init(&k->ref, 2); /* the cache's and ours */
 	k->gen = gen;
 	k->data = mc_buf_detach(&b, &k->len);
 	pthread_mutex_lock(&st->lock);
@@ -218,10 +258,10 @@ void web_api_get_all_keys(struct web_req *r)
  */
 struct batch {
 	size_t n, cap;
-	size_t *off;            /* into r->scratch */
+	size_t *off; /* into r->scratch */
 	size_t *len;
 	const char **keys;
-	uint32_t *slot;         /* open-addressing set for duplicates */
+	uint32_t *slot;		/* open-addressing set for duplicates */
 	size_t nslot, slot_cap; /* in use for this batch, allocated */
 };
 
@@ -265,7 +305,7 @@ static void batch_reserve(struct batch *b, size_t n)
 
 static uint64_t hash_bytes(const char *p, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;        /* FNV-1a */
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
 
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
@@ -273,8 +313,7 @@ static uint64_t hash_bytes(const char *p, size_t n)
 }
 
 /* Adds a key unless it is there already: true when added. */
-static bool batch_add(struct batch *b, const char *base, size_t off,
-		      size_t len)
+static bool batch_add(struct batch *b, const char *base, size_t off, size_t len)
 {
 	size_t mask = b->nslot - 1;
 	size_t i = hash_bytes(base + off, len) & mask;
@@ -332,13 +371,15 @@ void web_api_batch_query_keys(struct web_req *r)
 	char *dec;
 
 	if (!raw || rawlen == 0) {
-		web_resp_error(r, 400, "No keys provided. Use ?keys=key1,key2,...");
+		web_resp_error(r, 400,
+			       "No keys provided. Use ?keys=key1,key2,...");
 		return;
 	}
 	for (size_t i = 0; i < rawlen; i++)
 		count += raw[i] == ',';
 	if (count > WEB_BATCH_MAX) {
-		web_resp_error(r, 413, "Too many keys, at most 10000 per request");
+		web_resp_error(r, 413,
+			       "Too many keys, at most 10000 per request");
 		return;
 	}
 	/*
@@ -357,9 +398,10 @@ void web_api_batch_query_keys(struct web_req *r)
 		if (i < rawlen && raw[i] != ',')
 			continue;
 		n = web_pct_decode(raw + start, i - start,
-				  dec + r->scratch->len, true);
+				   dec + r->scratch->len, true);
 		if (n < 0) {
-			web_resp_error(r, 400, "Invalid keys, bad percent-encoding");
+			web_resp_error(r, 400,
+				       "Invalid keys, bad percent-encoding");
 			return;
 		}
 		if (n > 0) {
@@ -375,7 +417,8 @@ void web_api_batch_query_keys(struct web_req *r)
 	}
 	r->scratch->data[r->scratch->len] = '\0';
 	if (b->n == 0) {
-		web_resp_error(r, 400, "No keys provided. Use ?keys=key1,key2,...");
+		web_resp_error(r, 400,
+			       "No keys provided. Use ?keys=key1,key2,...");
 		return;
 	}
 	for (size_t i = 0; i < b->n; i++)

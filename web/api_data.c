@@ -1,9 +1,9 @@
 /*
- * api_data.c - the data routes of the store REST API (CONTRACT section 4)
- * and the two-phase put (section 6).
+ * api_data.c - the data routes of the store REST API (mooncake-http(7), STORE
+ * REST API: DATA) and the two-phase put (section 6).
  *
  * A raw PUT with a Content-Length is read straight into the replica
- * buffer of a local put (mc_put_begin, mg_read, mc_put_commit), so a
+ * buffer of a local put (mc_put_begin, web_req_read, mc_put_commit), so a
  * value crosses memory once on its way in; GET answers from the
  * reference's bytes without a copy for large values.
  */
@@ -39,8 +39,8 @@ struct json_object *web_api_body_json(struct web_req *r)
 
 int web_api_parse_force(const char *query, bool *force)
 {
-	static const char *const yes[] = { "true", "1", "yes" };
-	static const char *const no[] = { "false", "0", "no", "" };
+	static const char *const yes[] = {"true", "1", "yes"};
+	static const char *const no[] = {"false", "0", "no", ""};
 	char v[8];
 	size_t n;
 	const char *raw = web_query_raw(query, "force", &n);
@@ -112,7 +112,7 @@ void web_api_put_json(struct web_req *r)
 /* A body of unknown length (chunked): gathered, then one mc_put. */
 static void put_gathered(struct web_req *r, const char *key, size_t klen)
 {
-	struct mc_err e = { 0 };
+	struct mc_err e = {0};
 	int rc = web_req_body(r, r->scratch);
 
 	if (rc < 0)
@@ -131,7 +131,7 @@ void web_api_put_raw(struct web_req *r)
 	char key[MC_KEY_MAX];
 	ssize_t klen = path_key(r, key);
 	struct mc_put *p;
-	struct mc_err e = { 0 };
+	struct mc_err e = {0};
 	uint64_t size, done = 0;
 	char *dst;
 	int rc;
@@ -200,12 +200,16 @@ void web_api_get(struct web_req *r)
 		not_found(r);
 		return;
 	}
+	if (rc == -EREMOTEIO) {
+		web_resp_error(r, 409, mc_code_name(MC_REMOTE_ONLY));
+		return;
+	}
 	if (rc < 0) {
 		web_resp_errno(r, rc, NULL, "Get failed");
 		return;
 	}
 	web_resp_send_bytes(r, 200, WEB_CT_BYTES, mc_ref_data(ref),
-			   mc_ref_size(ref));
+			    mc_ref_size(ref));
 	mc_ref_release(ref);
 }
 
@@ -230,7 +234,7 @@ void web_api_remove(struct web_req *r)
 {
 	char key[MC_KEY_MAX];
 	ssize_t klen = path_key(r, key);
-	struct mc_err e = { 0 };
+	struct mc_err e = {0};
 	bool force;
 	int rc;
 
@@ -241,11 +245,18 @@ void web_api_remove(struct web_req *r)
 		return;
 	}
 	rc = mc_remove(r->s, key, (size_t)klen, force, &e);
-	if (rc == -ENOENT)
+	if (rc == -ENOENT) {
 		not_found(r);
-	else if (rc == -EBUSY)
-		web_resp_error(r, 409, mc_code_name(MC_OBJECT_HAS_LEASE));
-	else if (rc < 0)
+	} else if (rc == -EBUSY) {
+		/* why, and for how long: a person waits or forces */
+		snprintf(r->why, sizeof(r->why), "%s", e.msg);
+		mc_buf_reset(r->scratch);
+		mc_buf_adds(r->scratch, "\"message\":");
+		mc_buf_add_json_str(r->scratch, e.msg, strlen(e.msg));
+		mc_buf_addch(r->scratch, '\0');
+		web_resp_error_extra(r, 409, mc_code_name(MC_OBJECT_HAS_LEASE),
+				     r->scratch->data);
+	} else if (rc < 0)
 		web_resp_errno(r, rc, &e, "Remove failed");
 	else
 		web_resp_success(r);
@@ -274,8 +285,8 @@ void web_api_remove_all(struct web_req *r)
 /* ------------------------------------------------------ two-phase put */
 
 /* The "key" of a two-phase put body: 0, or -1 after answering 400. */
-static int body_key(struct web_req *r, struct json_object *o,
-		    const char **key, size_t *klen)
+static int body_key(struct web_req *r, struct json_object *o, const char **key,
+		    size_t *klen)
 {
 	struct mc_err e = {0};
 	int rc = web_json_string(o, "key", key, klen, &e);
@@ -310,7 +321,8 @@ void web_api_put_start(struct web_req *r)
 	if (body_key(r, o, &key, &klen))
 		goto out;
 	if (web_json_int(o, "size", 1, INT64_MAX, &size, &e)) {
-		web_resp_error(r, 400, "Invalid size, must be a positive integer");
+		web_resp_error(r, 400,
+			       "Invalid size, must be a positive integer");
 		goto out;
 	}
 	rc = mc_put_start(r->s, key, klen, (uint64_t)size, &p, &e);
@@ -346,7 +358,7 @@ static void put_finish(struct web_req *r, bool end)
 	struct json_object *o = web_api_body_json(r);
 	const char *key;
 	size_t klen;
-	struct mc_err e = { 0 };
+	struct mc_err e = {0};
 	int rc;
 
 	if (!o)

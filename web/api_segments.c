@@ -1,6 +1,7 @@
 /*
  * api_segments.c - /api/mount, /api/mount_shm, /api/unmount and
- * /api/unmount_shm (CONTRACT section 4), with the seed's validation.
+ * /api/unmount_shm (mooncake-http(7), STORE REST API: SEGMENTS), with the
+ * seed's validation.
  */
 #include "autoconfig.h"
 
@@ -16,7 +17,7 @@
 #include "parse.h"
 #include "status.h"
 
-#define UNMOUNT_MAX 1024        /* ids per unmount request */
+#define UNMOUNT_MAX 1024 /* ids per unmount request */
 
 /* An optional string field without NUL bytes: 0, or -EINVAL with @err. */
 static int opt_string(struct json_object *o, const char *field,
@@ -170,7 +171,7 @@ static void mount(struct web_req *r, bool shm)
 {
 	struct json_object *o = web_api_body_json(r);
 	struct mc_mount_req req;
-	struct mc_mount_result res = { 0 };
+	struct mc_mount_result res = {0};
 	struct mc_err e = {0};
 	int rc;
 
@@ -218,7 +219,7 @@ static void unmount(struct web_req *r, enum mc_seg_kind kind)
 {
 	struct json_object *o = web_api_body_json(r);
 	const char **ids = NULL;
-	char (*failed)[MC_ID_LEN + 1] = NULL;
+	char(*failed)[MC_ID_LEN + 1] = NULL;
 	size_t n, nfailed = 0;
 	unsigned grace;
 	struct mc_err e = {0};
@@ -249,8 +250,8 @@ static void unmount(struct web_req *r, enum mc_seg_kind kind)
 		mc_buf_adds(x, "\"failed_segment_ids\":");
 		add_ids(x, failed, nfailed);
 		web_resp_error_extra(r, 404,
-				    "Unmount failed for one or more segments",
-				    x->data);
+				     "Unmount failed for one or more segments",
+				     x->data);
 	} else if (rc < 0) {
 		web_resp_errno(r, rc, &e, "Unmount failed");
 	} else {

@@ -1,9 +1,11 @@
 /*
  * http.h - a request and its response as the handlers see them.
  *
- * web.c is the only file that knows civetweb; it fills a struct web_req,
- * looks the route up (route.h) and calls the route's handler, which
- * answers through the web_resp_* functions below. Every response leaves
+ * web.c is the only file that knows civetweb; it fills a struct web_req
+ * (its connection reached through struct web_io) and calls web_serve(),
+ * which looks the route up (route.h) and calls the route's handler, which
+ * answers through the web_resp_* functions below (http.c). The unit tests
+ * put a fake struct web_io under the same code. Every response leaves
  * in one write: the handler appends its body to r->out, whose first
  * WEB_HDR_ROOM bytes are kept free, and the status line and headers are
  * written into that room right before the body. Bodies too large to copy
@@ -39,34 +41,53 @@ enum web_method {
 /* Bytes kept free at the front of r->out for the status line and headers. */
 #define WEB_HDR_ROOM 384
 
-/* Content types of CONTRACT section 3. */
-#define WEB_CT_TEXT "text/plain; version=0.0.4"
-#define WEB_CT_JSON "application/json; charset=utf-8"
+/* Content types (mooncake-http(7), Content types). */
+#define WEB_CT_TEXT  "text/plain; version=0.0.4"
+#define WEB_CT_JSON  "application/json; charset=utf-8"
 #define WEB_CT_BYTES "application/octet-stream"
+/* The status page (page.h). */
+#define WEB_CT_HTML "text/html; charset=utf-8"
+
+/*
+ * The connection, as the framing sees it (civetweb's calls in web.c, a
+ * buffer in the tests). write and read move bytes (count, or < 0 on
+ * error; read 0 at the end of the body); header is a request header's
+ * value or NULL; http_version "1.0" or "1.1".
+ */
+struct web_io {
+	int (*write)(void *conn, const void *p, size_t n);
+	int (*read)(void *conn, void *buf, size_t n);
+	void (*no_keep_alive)(void *conn);
+	const char *(*http_version)(void *conn);
+	const char *(*header)(void *conn, const char *name);
+};
 
 struct web_req {
 	struct mc_store *s;
-	struct web_api_state *api;   /* shared handler state (api.h) */
-	uint64_t max_body;          /* --max-body */
-	unsigned method;            /* enum web_method */
-	bool head;                  /* HEAD: headers only */
-	const char *path;           /* raw (not decoded), without the query */
+	struct web_api_state *api; /* shared handler state (api.h) */
+	uint64_t max_body;	   /* --max-body */
+	unsigned method;	   /* enum web_method */
+	bool head;		   /* HEAD: headers only */
+	const char *path;	   /* raw (not decoded), without the query */
 	size_t path_len;
-	const char *arg;            /* prefix routes: raw rest of the path */
+	const char *arg; /* prefix routes: raw rest of the path */
 	size_t arg_len;
-	const char *query;          /* raw query string, NULL when none */
-	int64_t content_length;     /* -1: none given (or chunked) */
-	bool chunked;               /* Transfer-Encoding: chunked body */
-	uint64_t consumed;          /* body bytes read so far */
-	bool body_done;             /* the whole body has been read */
+	const char *query;	/* raw query string, NULL when none */
+	int64_t content_length; /* -1: none given (or chunked) */
+	bool chunked;		/* Transfer-Encoding: chunked body */
+	uint64_t consumed;	/* body bytes read so far */
+	bool body_done;		/* the whole body has been read */
 	const struct web_route *route;
-	int status;                 /* status sent, 0 until then */
-	const char *conn_hdr;       /* "close", "keep-alive" or NULL */
-	const char *extra_hdr;      /* more header lines ("Allow: GET\r\n") */
-	bool ready;                 /* web_set_ready() state */
-	struct mc_buf *out;         /* response body after WEB_HDR_ROOM */
-	struct mc_buf *scratch;     /* free for the handler */
-	void *conn;                 /* the civetweb connection */
+	int status;	       /* status sent, 0 until then */
+	const char *conn_hdr;  /* "close", "keep-alive" or NULL */
+	const char *extra_hdr; /* more header lines ("Allow: GET\r\n") */
+	const char *peer;   /* the client address, for the log line, or NULL */
+	char why[256];	    /* a failure's reason, for the log line */
+	bool ready;	    /* web_set_ready() state */
+	struct mc_buf *out; /* response body after WEB_HDR_ROOM */
+	struct mc_buf *scratch;	 /* free for the handler */
+	const struct web_io *io; /* how to reach the connection */
+	void *conn;		 /* the connection, for io */
 	/* streaming state (web_resp_stream_*) */
 	bool streaming, stream_started, stream_chunked;
 	const char *stream_ctype;
@@ -88,7 +109,7 @@ void web_resp_send(struct web_req *r, int status, const char *ctype);
  * when small, else headers and body in two writes without a copy.
  */
 void web_resp_send_bytes(struct web_req *r, int status, const char *ctype,
-			const void *p, uint64_t n);
+			 const void *p, uint64_t n);
 /* Sends a `{"status":"success"}` REST answer. */
 void web_resp_success(struct web_req *r);
 /*
@@ -101,14 +122,14 @@ void web_resp_error(struct web_req *r, int status, const char *msg);
  * JSON) after "error"; REST routes only.
  */
 void web_resp_error_extra(struct web_req *r, int status, const char *msg,
-			 const char *extra);
+			  const char *extra);
 /*
  * A core failure: the status from the errno table; the message from @e
  * when it has one, else @fallback. Text routes answer the error's name:
  * mc_code_name(e->code) when @e has a code, else the table's name.
  */
 void web_resp_errno(struct web_req *r, int rc, const struct mc_err *e,
-		   const char *fallback);
+		    const char *fallback);
 
 /*
  * Streamed answers (200, @ctype) for bodies of unbounded size: append to
@@ -138,5 +159,26 @@ int64_t web_req_read(struct web_req *r, void *buf, size_t n);
 int web_req_body(struct web_req *r, struct mc_buf *b);
 /* Answers a failed body read: 413 past --max-body, else 400. */
 void web_resp_body_error(struct web_req *r, int rc);
+
+/* ------------------------------------------------------------ dispatch */
+
+/* Readies a request's r->out (WEB_HDR_ROOM kept free) and r->scratch. */
+void web_buffers_ready(struct mc_buf *out, struct mc_buf *scratch);
+
+/*
+ * Serves @r: looks its raw path up (404, or 405 with Allow), checks the
+ * bearer token for methods other than GET and HEAD when @token is set
+ * (401), calls the route's handler, and answers 500 for a handler that
+ * answered nothing. On return r->status is what was sent and r->route
+ * the route (NULL when none has the path).
+ */
+void web_serve(struct web_req *r, const char *token, size_t token_len);
+
+/*
+ * Logs @r when its status is 400 or more (web_serve does it): "http:
+ * STATUS METHOD PATH from PEER: reason", ERROR for 500, WARN for other
+ * 5xx and 401, DEBUG for 404, INFO for the rest (mooncaked(8), LOGGING).
+ */
+void web_log_failure(const struct web_req *r);
 
 #endif

@@ -154,7 +154,7 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 		return NULL;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-				    JSON_TOKENER_VALIDATE_UTF8);
+					    JSON_TOKENER_VALIDATE_UTF8);
 	/* json-c stops at a NUL byte; a body holding one is malformed. */
 	o = memchr(p, '\0', n) || !json_plain(p, n)
 		    ? NULL

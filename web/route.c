@@ -9,53 +9,56 @@
 #include "api.h"
 #include "route.h"
 
-#define GET WEB_M_GET
-#define HEAD WEB_M_HEAD
-#define POST WEB_M_POST
-#define PUT WEB_M_PUT
+#define GET    WEB_M_GET
+#define HEAD   WEB_M_HEAD
+#define POST   WEB_M_POST
+#define PUT    WEB_M_PUT
 #define DELETE WEB_M_DELETE
-#define TEXT WEB_BODY_TEXT
-#define JSON WEB_BODY_JSON
-#define REST WEB_BODY_REST
+#define TEXT   WEB_BODY_TEXT
+#define JSON   WEB_BODY_JSON
+#define REST   WEB_BODY_REST
 
 const struct web_route web_routes[] = {
-	/* CONTRACT section 3: the seed's endpoints */
-	{ GET, "/health", false, TEXT, web_api_health, "/health" },
-	{ GET, "/metrics", false, TEXT, web_api_metrics, "/metrics" },
-	{ GET, "/metrics/summary", false, TEXT, web_api_summary,
-	  "/metrics/summary" },
-	{ GET, "/query_key", false, TEXT, web_api_query_key, "/query_key" },
-	{ GET, "/batch_query_keys", false, JSON, web_api_batch_query_keys,
-	  "/batch_query_keys" },
-	{ GET, "/get_all_keys", false, TEXT, web_api_get_all_keys,
-	  "/get_all_keys" },
-	{ GET, "/get_all_segments", false, TEXT, web_api_get_all_segments,
-	  "/get_all_segments" },
-	{ GET, "/query_segment", false, TEXT, web_api_query_segment,
-	  "/query_segment" },
-	/* CONTRACT section 4: segments */
-	{ POST, "/api/mount", false, REST, web_api_mount, "/api/mount" },
-	{ POST, "/api/mount_shm", false, REST, web_api_mount_shm,
-	  "/api/mount_shm" },
-	{ POST, "/api/unmount", false, REST, web_api_unmount, "/api/unmount" },
-	{ POST, "/api/unmount_shm", false, REST, web_api_unmount_shm,
-	  "/api/unmount_shm" },
-	/* CONTRACT section 4: data */
-	{ PUT, "/api/put", false, REST, web_api_put_json, "/api/put" },
-	{ PUT, "/api/put/", true, REST, web_api_put_raw, "/api/put/{key}" },
-	{ GET | HEAD, "/api/get/", true, REST, web_api_get, "/api/get/{key}" },
-	{ GET, "/api/exist/", true, REST, web_api_exist, "/api/exist/{key}" },
-	{ DELETE, "/api/remove/", true, REST, web_api_remove,
-	  "/api/remove/{key}" },
-	{ DELETE, "/api/remove_all", false, REST, web_api_remove_all,
-	  "/api/remove_all" },
-	/* CONTRACT section 6: two-phase put */
-	{ POST, "/api/v1/put_start", false, REST, web_api_put_start,
-	  "/api/v1/put_start" },
-	{ POST, "/api/v1/put_end", false, REST, web_api_put_end,
-	  "/api/v1/put_end" },
-	{ POST, "/api/v1/put_revoke", false, REST, web_api_put_revoke,
-	  "/api/v1/put_revoke" },
+	/* mooncake-http(7), STATUS PAGE: for people (page.h) */
+	{GET, "/", false, TEXT, web_api_status, "/"},
+	{GET, "/status", false, TEXT, web_api_status, "/status"},
+	/* mooncake-http(7), ADMIN ENDPOINTS: the seed's endpoints */
+	{GET, "/health", false, TEXT, web_api_health, "/health"},
+	{GET, "/metrics", false, TEXT, web_api_metrics, "/metrics"},
+	{GET, "/metrics/summary", false, TEXT, web_api_summary,
+	 "/metrics/summary"},
+	{GET, "/query_key", false, TEXT, web_api_query_key, "/query_key"},
+	{GET, "/batch_query_keys", false, JSON, web_api_batch_query_keys,
+	 "/batch_query_keys"},
+	{GET, "/get_all_keys", false, TEXT, web_api_get_all_keys,
+	 "/get_all_keys"},
+	{GET, "/get_all_segments", false, TEXT, web_api_get_all_segments,
+	 "/get_all_segments"},
+	{GET, "/query_segment", false, TEXT, web_api_query_segment,
+	 "/query_segment"},
+	/* mooncake-http(7), STORE REST API: SEGMENTS */
+	{POST, "/api/mount", false, REST, web_api_mount, "/api/mount"},
+	{POST, "/api/mount_shm", false, REST, web_api_mount_shm,
+	 "/api/mount_shm"},
+	{POST, "/api/unmount", false, REST, web_api_unmount, "/api/unmount"},
+	{POST, "/api/unmount_shm", false, REST, web_api_unmount_shm,
+	 "/api/unmount_shm"},
+	/* mooncake-http(7), STORE REST API: DATA */
+	{PUT, "/api/put", false, REST, web_api_put_json, "/api/put"},
+	{PUT, "/api/put/", true, REST, web_api_put_raw, "/api/put/{key}"},
+	{GET | HEAD, "/api/get/", true, REST, web_api_get, "/api/get/{key}"},
+	{GET, "/api/exist/", true, REST, web_api_exist, "/api/exist/{key}"},
+	{DELETE, "/api/remove/", true, REST, web_api_remove,
+	 "/api/remove/{key}"},
+	{DELETE, "/api/remove_all", false, REST, web_api_remove_all,
+	 "/api/remove_all"},
+	/* mooncake-http(7), TWO-PHASE PUT */
+	{POST, "/api/v1/put_start", false, REST, web_api_put_start,
+	 "/api/v1/put_start"},
+	{POST, "/api/v1/put_end", false, REST, web_api_put_end,
+	 "/api/v1/put_end"},
+	{POST, "/api/v1/put_revoke", false, REST, web_api_put_revoke,
+	 "/api/v1/put_revoke"},
 };
 const size_t web_nroutes = sizeof(web_routes) / sizeof(web_routes[0]);
 
@@ -75,9 +78,9 @@ static unsigned with_head(unsigned mask)
 }
 
 enum web_route_result web_route_lookup(const char *path, size_t len,
-				     unsigned method,
-				     const struct web_route **out,
-				     unsigned *allow)
+				       unsigned method,
+				       const struct web_route **out,
+				       unsigned *allow)
 {
 	const struct web_route *found = NULL;
 	unsigned mask = 0;
@@ -105,8 +108,8 @@ static const struct {
 	unsigned bit;
 	const char *name;
 } methods[] = {
-	{ WEB_M_GET, "GET" }, { WEB_M_HEAD, "HEAD" }, { WEB_M_POST, "POST" },
-	{ WEB_M_PUT, "PUT" }, { WEB_M_DELETE, "DELETE" },
+	{WEB_M_GET, "GET"}, {WEB_M_HEAD, "HEAD"},     {WEB_M_POST, "POST"},
+	{WEB_M_PUT, "PUT"}, {WEB_M_DELETE, "DELETE"},
 };
 
 unsigned web_method_parse(const char *m)

@@ -14,20 +14,20 @@
 
 #include "http.h"
 
-/* How a route's error bodies look (CONTRACT sections 3 and 4). */
+/* How a route's error bodies look (mooncake-http(7), Error bodies). */
 enum web_body_kind {
-	WEB_BODY_TEXT,   /* the error name alone: OBJECT_NOT_FOUND */
-	WEB_BODY_JSON,   /* {"success":false,"error":"..."} */
-	WEB_BODY_REST,   /* {"error":"..."} */
+	WEB_BODY_TEXT, /* the error name alone: OBJECT_NOT_FOUND */
+	WEB_BODY_JSON, /* {"success":false,"error":"..."} */
+	WEB_BODY_REST, /* {"error":"..."} */
 };
 
 struct web_route {
-	unsigned methods;         /* enum web_method bits */
-	const char *pattern;      /* exact path, or prefix ending in '/' */
-	bool prefix;              /* the rest of the path is r->arg */
+	unsigned methods;    /* enum web_method bits */
+	const char *pattern; /* exact path, or prefix ending in '/' */
+	bool prefix;	     /* the rest of the path is r->arg */
 	enum web_body_kind kind;
 	web_handler_fn *fn;
-	const char *label;        /* route="..." in the metrics */
+	const char *label; /* route="..." in the metrics */
 };
 
 extern const struct web_route web_routes[];
@@ -45,9 +45,9 @@ enum web_route_result {
  * kind shapes the error) and *allow to the methods the path takes.
  */
 enum web_route_result web_route_lookup(const char *path, size_t len,
-				     unsigned method,
-				     const struct web_route **out,
-				     unsigned *allow);
+				       unsigned method,
+				       const struct web_route **out,
+				       unsigned *allow);
 
 /* "GET" -> WEB_M_GET ...; WEB_M_OTHER for anything else. */
 unsigned web_method_parse(const char *m);

@@ -11,21 +11,24 @@
 static const struct {
 	int err;
 	int status;
-	int code;       /* enum mc_code */
+	int code; /* enum mc_code */
 } errtab[] = {
-	{ ENOENT, 404, MC_OBJECT_NOT_FOUND },
-	{ EINVAL, 400, MC_INVALID_KEY },
-	{ ERANGE, 400, MC_INVALID_PARAMS },
-	{ EIO, 400, MC_INVALID_PARAMS },
-	{ EACCES, 403, MC_INVALID_PARAMS },
-	{ ETIMEDOUT, 408, MC_INVALID_WRITE },
-	{ EBUSY, 409, MC_OBJECT_HAS_LEASE },
-	{ EEXIST, 409, MC_OBJECT_ALREADY_EXISTS },
-	{ EFBIG, 413, MC_INVALID_PARAMS },
-	{ E2BIG, 413, MC_INVALID_PARAMS },
-	{ EOPNOTSUPP, 501, MC_UNAVAILABLE_IN_CURRENT_STATUS },
-	{ ENOSPC, 507, MC_NO_AVAILABLE_HANDLE },
-	{ ENOMEM, 507, MC_NO_AVAILABLE_HANDLE },
+	{ENOENT, 404, MC_OBJECT_NOT_FOUND},
+	{EINVAL, 400, MC_INVALID_KEY},
+	{ERANGE, 400, MC_INVALID_PARAMS},
+	{EIO, 400, MC_INVALID_PARAMS},
+	{EACCES, 403, MC_INVALID_PARAMS},
+	{EPERM, 403, MC_ILLEGAL_CLIENT},
+	{ETIMEDOUT, 408, MC_INVALID_WRITE},
+	{EBUSY, 409, MC_OBJECT_HAS_LEASE},
+	{EEXIST, 409, MC_OBJECT_ALREADY_EXISTS},
+	{EREMOTEIO, 409, MC_REMOTE_ONLY},
+	{EFBIG, 413, MC_INVALID_PARAMS},
+	{E2BIG, 413, MC_INVALID_PARAMS},
+	{EOPNOTSUPP, 501, MC_UNAVAILABLE_IN_CURRENT_STATUS},
+	{EAGAIN, 503, MC_NO_LEADER},
+	{ENOSPC, 507, MC_NO_AVAILABLE_HANDLE},
+	{ENOMEM, 507, MC_NO_AVAILABLE_HANDLE},
 };
 
 static int errtab_find(int rc)
@@ -54,24 +57,24 @@ static const struct {
 	int status;
 	const char *reason;
 } reasons[] = {
-	{ 200, "OK" },
-	{ 400, "Bad Request" },
-	{ 401, "Unauthorized" },
-	{ 403, "Forbidden" },
-	{ 404, "Not Found" },
-	{ 405, "Method Not Allowed" },
-	{ 408, "Request Timeout" },
-	{ 409, "Conflict" },
-	{ 411, "Length Required" },
-	{ 413, "Payload Too Large" },
-	{ 414, "URI Too Long" },
-	{ 415, "Unsupported Media Type" },
-	{ 431, "Request Header Fields Too Large" },
-	{ 500, "Internal Server Error" },
-	{ 501, "Not Implemented" },
-	{ 503, "Service Unavailable" },
-	{ 505, "HTTP Version Not Supported" },
-	{ 507, "Insufficient Storage" },
+	{200, "OK"},
+	{400, "Bad Request"},
+	{401, "Unauthorized"},
+	{403, "Forbidden"},
+	{404, "Not Found"},
+	{405, "Method Not Allowed"},
+	{408, "Request Timeout"},
+	{409, "Conflict"},
+	{411, "Length Required"},
+	{413, "Payload Too Large"},
+	{414, "URI Too Long"},
+	{415, "Unsupported Media Type"},
+	{431, "Request Header Fields Too Large"},
+	{500, "Internal Server Error"},
+	{501, "Not Implemented"},
+	{503, "Service Unavailable"},
+	{505, "HTTP Version Not Supported"},
+	{507, "Insufficient Storage"},
 };
 
 const char *web_status_reason(int status)
@@ -83,7 +86,7 @@ const char *web_status_reason(int status)
 }
 
 void web_status_error_body(struct mc_buf *b, enum web_body_kind kind,
-			  const char *msg, const char *extra)
+			   const char *msg, const char *extra)
 {
 	switch (kind) {
 	case WEB_BODY_TEXT:

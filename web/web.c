@@ -1,6 +1,7 @@
 /*
- * web.c - the HTTP door over civetweb: options, start and stop, request
- * dispatch, and the one-write response helpers of http.h.
+ * web.c - the HTTP door over civetweb: options, start and stop, the
+ * request's fields from civetweb's, the connection calls behind struct
+ * web_io, and the per-route metrics. Framing and dispatch are http.c.
  *
  * The only file that includes <civetweb.h>. Every request goes through
  * begin_request(): civetweb parses the request line and headers, we look
@@ -13,11 +14,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <civetweb.h>
 
@@ -29,16 +32,12 @@
 #include "status.h"
 #include "web.h"
 
-#define STREAM_FLUSH (64u << 10)      /* streamed bodies leave in ~64 KiB */
-#define COPY_MAX (64u << 10)          /* smaller values join the headers */
-#define CHUNK_ROOM 16                 /* room for "%zx\r\n" */
-#define DRAIN_MAX (64u << 10)         /* unread bodies drained up to this */
-#define KEEP_MAX (8u << 20)           /* per-thread buffers trimmed above */
-#define REQUEST_MAX "1064960"         /* 1 MiB request line + 16 KiB */
+#define KEEP_MAX    (8u << 20) /* per-thread buffers trimmed above */
+#define REQUEST_MAX "1064960"  /* 1 MiB request line + 16 KiB */
 
 /* Status codes whose counters are cached per route; others look up. */
-static const int codes[] = { 200, 400, 401, 403, 404, 405, 408, 409, 413,
-			     431, 500, 501, 503, 507 };
+static const int codes[] = {200, 400, 401, 403, 404, 405, 408,
+			    409, 413, 431, 500, 501, 503, 507};
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 
 /*
@@ -52,17 +51,90 @@ struct route_stats {
 	_Atomic(struct mc_series *) code[NCODES];
 };
 
+struct web_token {
+	struct web_token *older; /* the retired list */
+	size_t len;
+	char tok[];
+};
+
+/*
+ * A token from @t without surrounding blanks (token files end in a
+ * newline); NULL with errno EINVAL when nothing is left, ENOMEM.
+ */
+static struct web_token *token_new(const char *t)
+{
+	struct web_token *k;
+	size_t n;
+
+	while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r')
+		t++;
+	n = strlen(t);
+	while (n && strchr(" \t\r\n", t[n - 1]))
+		n--;
+	if (n == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	k = malloc(sizeof(*k) + n + 1);
+	if (!k)
+		return NULL;
+	k->older = NULL;
+	k->len = n;
+	memcpy(k->tok, t, n);
+	k->tok[n] = '\0';
+	return k;
+}
+
+static void tokens_free(struct web_token *k)
+{
+	while (k) {
+		struct web_token *o = k->older;
+
+		explicit_bzero(k->tok, k->len);
+		free(k);
+		k = o;
+	}
+}
+
+/* Whether binding @host:@port fails because someone listens there. */
+static bool port_in_use(const char *host, unsigned port)
+{
+	struct sockaddr_in a4 = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port)};
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6,
+				  .sin6_port = htons((uint16_t)port)};
+	bool v6 = inet_pton(AF_INET6, host, &a6.sin6_addr) == 1;
+	int fd, r;
+
+	if (!v6 && inet_pton(AF_INET, host, &a4.sin_addr) != 1)
+		return false;
+	fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	r = v6 ? bind(fd, (struct sockaddr *)&a6, sizeof(a6))
+	       : bind(fd, (struct sockaddr *)&a4, sizeof(a4));
+	r = r < 0 && errno == EADDRINUSE;
+	close(fd);
+	return r;
+}
+
 struct web {
 	struct mc_store *s;
 	struct mg_context *ctx;
 	unsigned port;
 	_Atomic bool ready;
-	char *token;
-	size_t token_len;
+	/*
+	 * The bearer token, swapped whole by web_set_token() while requests
+	 * read it; a replaced token is kept on the retired list until
+	 * web_stop, so that a request still comparing against it is safe.
+	 */
+	struct web_token *_Atomic token;
+	struct web_token *retired;
+	pthread_mutex_t token_lock;
 	uint64_t max_body;
 	struct web_api_state *api;
 	struct mc_family *requests, *duration;
-	struct route_stats *stats;     /* web_nroutes + 1 ("other") */
+	struct route_stats *stats; /* web_nroutes + 1 ("other") */
 };
 
 /* Per-thread buffers reused across requests (civetweb workers). */
@@ -70,19 +142,19 @@ static __thread struct mc_buf tl_out, tl_scratch;
 
 /* ------------------------------------------------------------ metrics */
 
-static const double duration_buckets[] = { 0.0001, 0.00025, 0.0005, 0.001,
-					   0.0025, 0.005, 0.01, 0.05, 0.25,
-					   1, 5 };
+static const double duration_buckets[] = {
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5};
 
 static void stats_init(struct web *w)
 {
 	struct mc_metrics *m = mc_store_metrics(w->s);
 
-	w->requests = mc_metrics_family(m, "mooncake_http_requests_total",
-					"HTTP requests served, by route and status",
-					MC_COUNTER, "route,code", NULL, 0);
-	w->duration = mc_metrics_family(m,
-		"mooncake_http_request_duration_seconds",
+	w->requests =
+		mc_metrics_family(m, "mooncake_http_requests_total",
+				  "HTTP requests served, by route and status",
+				  MC_COUNTER, "route,code", NULL, 0);
+	w->duration = mc_metrics_family(
+		m, "mooncake_http_request_duration_seconds",
 		"HTTP request latency, by route", MC_HISTOGRAM, "route",
 		duration_buckets,
 		sizeof(duration_buckets) / sizeof(duration_buckets[0]));
@@ -101,14 +173,14 @@ static void stats_init(struct web *w)
 	mc_metrics_add_process(m);
 }
 
-static void stats_count(struct web *w, const struct web_route *rt,
-			int status, double seconds)
+static void stats_count(struct web *w, const struct web_route *rt, int status,
+			double seconds)
 {
-	struct route_stats *st = &w->stats[rt ? (size_t)(rt - web_routes)
-					      : web_nroutes];
+	struct route_stats *st =
+		&w->stats[rt ? (size_t)(rt - web_routes) : web_nroutes];
 	struct mc_series *s = NULL, *d;
 	char code[16];
-	const char *v[2] = { st->label, code };
+	const char *v[2] = {st->label, code};
 	size_t i;
 
 	for (i = 0; i < NCODES && codes[i] != status; i++)
@@ -132,388 +204,44 @@ static void stats_count(struct web *w, const struct web_route *rt,
 	mc_series_observe(d, seconds);
 }
 
-/* ---------------------------------------------------------- responses */
+/* ------------------------------------------------- the civetweb side */
 
-static struct mg_connection *conn_of(const struct web_req *r)
+static int civet_write(void *conn, const void *p, size_t n)
 {
-	return r->conn;
+	return mg_write(conn, p, n);
 }
 
-static int write_all(struct web_req *r, const char *p, size_t n)
+static int civet_read(void *conn, void *buf, size_t n)
 {
-	while (n) {
-		size_t part = n > (1u << 30) ? (1u << 30) : n;
-
-		if (mg_write(conn_of(r), p, part) != (int)part)
-			return -EIO;
-		p += part;
-		n -= part;
-	}
-	return 0;
+	return mg_read(conn, buf, n);
 }
 
-static char *put_str(char *p, const char *s)
+static void civet_no_keep_alive(void *conn)
 {
-	size_t n = strlen(s);
-
-	memcpy(p, s, n);
-	return p + n;
+	mg_disable_connection_keep_alive(conn);
 }
 
-static char *put_u64(char *p, uint64_t v)
+static const char *civet_http_version(void *conn)
 {
-	char tmp[24];
-	int i = 0;
-
-	do
-		tmp[i++] = (char)('0' + v % 10);
-	while ((v /= 10));
-	while (i)
-		*p++ = tmp[--i];
-	return p;
+	return mg_get_request_info(conn)->http_version;
 }
 
-/*
- * An unread request body would be parsed as the next request: drain a
- * small one, and close the connection after a large or chunked one.
- */
-static void settle_body(struct web_req *r)
+static const char *civet_header(void *conn, const char *name)
 {
-	char sink[4096];
-
-	if (r->body_done || (r->content_length <= 0 && !r->chunked))
-		return;
-	if (!r->chunked && (uint64_t)r->content_length - r->consumed <=
-				   DRAIN_MAX) {
-		while (web_req_read(r, sink, sizeof(sink)) > 0)
-			;
-		if (r->body_done)
-			return;
-	}
-	r->conn_hdr = "close";
-	mg_disable_connection_keep_alive(conn_of(r));
+	return mg_get_header(conn, name);
 }
 
-/* clen < 0: no Content-Length (-1 chunked, -2 close-delimited). */
-static size_t build_header(struct web_req *r, char *h, int status,
-			   const char *ctype, int64_t clen)
-{
-	char *p = h;
-
-	p = put_str(p, "HTTP/1.1 ");
-	p = put_u64(p, (uint64_t)status);
-	*p++ = ' ';
-	p = put_str(p, web_status_reason(status));
-	p = put_str(p, "\r\nContent-Type: ");
-	p = put_str(p, ctype);
-	if (clen >= 0) {
-		p = put_str(p, "\r\nContent-Length: ");
-		p = put_u64(p, (uint64_t)clen);
-	} else if (clen == -1) {
-		p = put_str(p, "\r\nTransfer-Encoding: chunked");
-	}
-	p = put_str(p, "\r\n");
-	if (r->conn_hdr) {
-		p = put_str(p, "Connection: ");
-		p = put_str(p, r->conn_hdr);
-		p = put_str(p, "\r\n");
-	}
-	if (r->extra_hdr)
-		p = put_str(p, r->extra_hdr);
-	p = put_str(p, "\r\n");
-	return (size_t)(p - h);
-}
-
-/*
- * Writes the headers into the room in front of @off in r->out and sends
- * headers and the @len body bytes from @off in one write (headers only
- * for HEAD).
- */
-static int send_span(struct web_req *r, int status, const char *ctype,
-		     size_t off, size_t len, int64_t clen)
-{
-	char h[WEB_HDR_ROOM];
-	size_t hl;
-
-	settle_body(r);
-	hl = build_header(r, h, status, ctype, clen);
-	if (hl > off)
-		abort();        /* WEB_HDR_ROOM too small: a bug */
-	memcpy(r->out->data + off - hl, h, hl);
-	r->status = status;
-	return write_all(r, r->out->data + off - hl, hl + (r->head ? 0 : len));
-}
-
-/* Drops what was appended to r->out. */
-static void web_resp_clear(struct web_req *r)
-{
-	r->out->len = WEB_HDR_ROOM;
-	r->out->data[WEB_HDR_ROOM] = '\0';
-}
-
-void web_resp_send(struct web_req *r, int status, const char *ctype)
-{
-	size_t n = web_resp_len(r);
-
-	send_span(r, status, ctype, WEB_HDR_ROOM, n, (int64_t)n);
-}
-
-void web_resp_send_bytes(struct web_req *r, int status, const char *ctype,
-			const void *p, uint64_t n)
-{
-	char h[WEB_HDR_ROOM];
-	size_t hl;
-
-	web_resp_clear(r);
-	if (n <= COPY_MAX) {
-		if (!r->head)
-			mc_buf_add(r->out, p, n);
-		send_span(r, status, ctype, WEB_HDR_ROOM, n, (int64_t)n);
-		return;
-	}
-	settle_body(r);
-	hl = build_header(r, h, status, ctype, (int64_t)n);
-	r->status = status;
-	if (write_all(r, h, hl) == 0 && !r->head)
-		write_all(r, p, n);
-}
-
-void web_resp_success(struct web_req *r)
-{
-	web_resp_clear(r);
-	mc_buf_adds(r->out, "{\"status\":\"success\"}");
-	web_resp_send(r, 200, WEB_CT_JSON);
-}
-
-static enum web_body_kind req_kind(const struct web_req *r)
-{
-	return r->route ? r->route->kind
-			: web_route_default_kind(r->path, r->path_len);
-}
-
-void web_resp_error_extra(struct web_req *r, int status, const char *msg,
-			 const char *extra)
-{
-	enum web_body_kind k = req_kind(r);
-
-	web_resp_clear(r);
-	web_status_error_body(r->out, k, msg, extra);
-	web_resp_send(r, status, web_status_ctype(k));
-}
-
-void web_resp_error(struct web_req *r, int status, const char *msg)
-{
-	web_resp_error_extra(r, status, msg, NULL);
-}
-
-void web_resp_errno(struct web_req *r, int rc, const struct mc_err *e,
-		   const char *fallback)
-{
-	const char *msg = e && e->msg[0] ? e->msg : fallback;
-
-	/* Text bodies are the error's name: the core's code when it gave
-	 * one, else the name the errno table pairs with @rc. */
-	if (req_kind(r) == WEB_BODY_TEXT)
-		msg = e && e->code != MC_OK ? mc_code_name(e->code)
-					    : web_status_code_name(rc);
-	web_resp_error(r, web_status_from_errno(rc), msg);
-}
-
-/* Streamed bodies start CHUNK_ROOM bytes further, for the chunk size. */
-#define STREAM_OFF (WEB_HDR_ROOM + CHUNK_ROOM)
-
-void web_resp_stream_begin(struct web_req *r, const char *ctype)
-{
-	web_resp_clear(r);
-	mc_buf_grow(r->out, CHUNK_ROOM + STREAM_FLUSH + 1024);
-	r->out->len = STREAM_OFF;
-	r->streaming = true;
-	r->stream_started = false;
-	r->stream_chunked = false;
-	r->stream_ctype = ctype;
-}
-
-static int stream_write(struct web_req *r, bool last)
-{
-	size_t len = r->out->len - STREAM_OFF;
-	size_t off = STREAM_OFF;
-	int rc = 0;
-
-	if (!r->stream_started) {
-		const char *v = mg_get_request_info(conn_of(r))->http_version;
-
-		r->stream_started = true;
-		r->stream_chunked = v && strcmp(v, "1.1") == 0;
-		if (!r->stream_chunked) {
-			r->conn_hdr = "close";
-			mg_disable_connection_keep_alive(conn_of(r));
-		}
-		/* HEAD: the headers alone, once; later flushes drop data. */
-		if (r->head)
-			return send_span(r, 200, r->stream_ctype, off, 0,
-					 r->stream_chunked ? -1 : -2);
-	} else if (r->head) {
-		goto out;
-	}
-	if (r->stream_chunked) {
-		char line[CHUNK_ROOM];
-		int n = 0;
-
-		if (len) {
-			n = snprintf(line, sizeof(line), "%zx\r\n", len);
-			off -= (size_t)n;
-			memcpy(r->out->data + off, line, (size_t)n);
-			mc_buf_add(r->out, "\r\n", 2);
-		}
-		if (last)
-			mc_buf_add(r->out, "0\r\n\r\n", 5);
-	}
-	len = r->out->len - off;
-	if (r->status == 0) {
-		/* the headers, right in front */
-		char h[WEB_HDR_ROOM];
-		size_t hl;
-
-		settle_body(r);
-		hl = build_header(r, h, 200, r->stream_ctype,
-				  r->stream_chunked ? -1 : -2);
-		off -= hl;
-		memcpy(r->out->data + off, h, hl);
-		len += hl;
-		r->status = 200;
-	}
-	rc = len ? write_all(r, r->out->data + off, len) : 0;
-out:
-	r->out->len = STREAM_OFF;
-	return rc;
-}
-
-int web_resp_stream_flush(struct web_req *r)
-{
-	if (r->out->len - STREAM_OFF < STREAM_FLUSH)
-		return 0;
-	return stream_write(r, false);
-}
-
-void web_resp_stream_end(struct web_req *r)
-{
-	r->streaming = false;
-	if (!r->stream_started) {
-		size_t n = r->out->len - STREAM_OFF;
-
-		send_span(r, 200, r->stream_ctype, STREAM_OFF, n, (int64_t)n);
-		return;
-	}
-	stream_write(r, true);
-}
-
-/* ------------------------------------------------------------ requests */
-
-int64_t web_req_read(struct web_req *r, void *buf, size_t n)
-{
-	int got;
-
-	if (r->body_done)
-		return 0;
-	if (r->content_length >= 0 &&
-	    (uint64_t)r->content_length - r->consumed < n)
-		n = (size_t)((uint64_t)r->content_length - r->consumed);
-	if (n > INT_MAX)
-		n = INT_MAX;
-	if (n == 0 && r->content_length >= 0) {
-		r->body_done = true;
-		return 0;
-	}
-	got = mg_read(conn_of(r), buf, n);
-	if (got < 0)
-		return -EIO;
-	if (got == 0) {
-		/* end of a chunked body, or a client that gave up early */
-		if (r->chunked)
-			r->body_done = true;
-		return r->chunked ? 0 : -EIO;
-	}
-	r->consumed += (uint64_t)got;
-	if (r->content_length >= 0 &&
-	    r->consumed == (uint64_t)r->content_length)
-		r->body_done = true;
-	return got;
-}
-
-int web_req_body(struct web_req *r, struct mc_buf *b)
-{
-	mc_buf_reset(b);
-	if (r->content_length > 0 && (uint64_t)r->content_length > r->max_body)
-		return -EFBIG;
-	if (r->content_length <= 0 && !r->chunked) {
-		mc_buf_grow(b, 0);
-		return 0;
-	}
-	for (;;) {
-		size_t want = r->chunked ? 65536
-					 : (size_t)r->content_length - b->len;
-		int64_t got;
-
-		if (!r->chunked && want == 0)
-			break;
-		mc_buf_grow(b, want);
-		got = web_req_read(r, b->data + b->len, want);
-		if (got < 0)
-			return (int)got;
-		if (got == 0)
-			break;
-		b->len += (size_t)got;
-		b->data[b->len] = '\0';
-		if (b->len > r->max_body)
-			return -EFBIG;
-	}
-	return 0;
-}
-
-void web_resp_body_error(struct web_req *r, int rc)
-{
-	if (rc == -EFBIG)
-		web_resp_error(r, 413, "Request body too large");
-	else
-		web_resp_error(r, 400, "Incomplete request body");
-}
-
-/* ------------------------------------------------------------ dispatch */
-
-static bool token_ok(const struct web *w, const char *h)
-{
-	const char *got;
-	size_t glen;
-	unsigned char d;
-
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-		return false;
-	got = h + 7;
-	while (*got == ' ')
-		got++;
-	glen = strlen(got);
-	while (glen && (got[glen - 1] == ' ' || got[glen - 1] == '\t'))
-		glen--;
-	/* Constant time in the token's bytes: no early exit on a mismatch. */
-	d = glen != w->token_len;
-	for (size_t i = 0; i < w->token_len; i++)
-		d |= (unsigned char)(w->token[i] ^ (i < glen ? got[i] : 0));
-	return d == 0;
-}
-
-static const char *generic_msg(const struct web_req *r, const char *text,
-			       const char *human)
-{
-	return req_kind(r) == WEB_BODY_TEXT ? text : human;
-}
+static const struct web_io civet_io = {
+	.write = civet_write,
+	.read = civet_read,
+	.no_keep_alive = civet_no_keep_alive,
+	.http_version = civet_http_version,
+	.header = civet_header,
+};
 
 static void buffers_ready(void)
 {
-	if (!tl_out.data)
-		mc_buf_grow(&tl_out, WEB_HDR_ROOM + 4096);
-	tl_out.len = WEB_HDR_ROOM;
-	tl_out.data[WEB_HDR_ROOM] = '\0';
-	mc_buf_reset(&tl_scratch);
+	web_buffers_ready(&tl_out, &tl_scratch);
 }
 
 static void buffers_trim(void)
@@ -528,18 +256,18 @@ static int begin_request(struct mg_connection *c)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
 	struct web *w = ri->user_data;
-	struct web_req r = { 0 };
+	struct web_req r = {0};
 	struct timespec t0, t1;
+	const struct web_token *tok;
 	const char *h;
-	unsigned allow = 0;
-	char allow_hdr[80];
-	enum web_route_result res;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	buffers_ready();
 	r.s = w->s;
 	r.api = w->api;
+	r.peer = ri->remote_addr;
 	r.max_body = w->max_body;
+	r.io = &civet_io;
 	r.conn = c;
 	r.out = &tl_out;
 	r.scratch = &tl_scratch;
@@ -562,37 +290,10 @@ static int begin_request(struct mg_connection *c)
 		r.conn_hdr = "close";
 	}
 
-	res = web_route_lookup(r.path, r.path_len, r.method, &r.route, &allow);
-	if (res == WEB_ROUTE_NOT_FOUND) {
-		web_resp_error(&r, 404, generic_msg(&r, "NOT_FOUND",
-						   "Not found"));
-	} else if (res == WEB_ROUTE_BAD_METHOD) {
-		char list[64];
-
-		web_method_allow(allow, list, sizeof(list));
-		snprintf(allow_hdr, sizeof(allow_hdr), "Allow: %s\r\n", list);
-		r.extra_hdr = allow_hdr;
-		web_resp_error(&r, 405, generic_msg(&r, "METHOD_NOT_ALLOWED",
-						   "Method not allowed"));
-	} else if (w->token && !(r.method & (WEB_M_GET | WEB_M_HEAD)) &&
-		   !token_ok(w, mg_get_header(c, "Authorization"))) {
-		r.extra_hdr = "WWW-Authenticate: Bearer\r\n";
-		web_resp_error(&r, 401, generic_msg(&r, "UNAUTHORIZED",
-			"Missing or invalid bearer token"));
-	} else {
-		if (r.route->prefix) {
-			size_t n = strlen(r.route->pattern);
-
-			r.arg = r.path + n;
-			r.arg_len = r.path_len - n;
-		}
-		r.route->fn(&r);
-		if (r.status == 0)
-			web_resp_error(&r, 500, generic_msg(&r, "INTERNAL_ERROR",
-							   "Internal error"));
-	}
+	tok = atomic_load_explicit(&w->token, memory_order_acquire);
+	web_serve(&r, tok ? tok->tok : NULL, tok ? tok->len : 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	stats_count(w, res == WEB_ROUTE_NOT_FOUND ? NULL : r.route, r.status,
+	stats_count(w, r.route, r.status,
 		    (double)(t1.tv_sec - t0.tv_sec) +
 			    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	buffers_trim();
@@ -608,11 +309,12 @@ static int http_error(struct mg_connection *c, int status, const char *msg)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
 	struct web *w = ri ? ri->user_data : NULL;
-	struct web_req r = { 0 };
+	struct web_req r = {0};
 
 	if (status == 413)
 		status = 431;
 	buffers_ready();
+	r.io = &civet_io;
 	r.conn = c;
 	r.out = &tl_out;
 	r.path = "/";
@@ -624,7 +326,11 @@ static int http_error(struct mg_connection *c, int status, const char *msg)
 	web_resp_send(&r, status, WEB_CT_TEXT);
 	if (w)
 		stats_count(w, NULL, status, 0);
-	mc_debug("http: %d %s", status, msg ? msg : "");
+	/* a stalled client's timeout is routine: only debug */
+	mc_log(status == 408 ? MC_LOG_DEBUG : MC_LOG_INFO,
+	       "http: %d from %s: %s", status,
+	       ri && ri->remote_addr[0] ? ri->remote_addr : "?",
+	       msg && *msg ? msg : web_status_reason(status));
 	return 0;
 }
 
@@ -647,10 +353,11 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		      struct mc_err *err)
 {
 	struct web *w = calloc(1, sizeof(*w));
-	struct mg_callbacks cb = { 0 };
-	struct mg_init_data init = { 0 };
+	struct mg_callbacks cb = {0};
+	struct mg_init_data init = {0};
 	char ebuf[256] = "";
-	struct mg_error_data ed = { .text = ebuf, .text_buffer_size = sizeof(ebuf) };
+	struct mg_error_data ed = {.text = ebuf,
+				   .text_buffer_size = sizeof(ebuf)};
 	char ports[300], threads[16];
 	const char *host = o->host && *o->host ? o->host : "127.0.0.1";
 	struct mg_server_port sp[4];
@@ -664,23 +371,19 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	}
 	w->s = s;
 	w->max_body = o->max_body ? o->max_body : 100ull << 20;
+	pthread_mutex_init(&w->token_lock, NULL);
 	if (o->auth_token) {
-		const char *t = o->auth_token;
-		size_t n;
+		struct web_token *k = token_new(o->auth_token);
 
-		while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r')
-			t++;
-		n = strlen(t);
-		while (n && strchr(" \t\r\n", t[n - 1]))
-			n--;
-		if (n == 0) {
+		if (!k) {
 			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				   "the auth token is empty");
+				   errno == EINVAL ? "the auth token is empty"
+						   : "out of memory");
+			pthread_mutex_destroy(&w->token_lock);
 			free(w);
 			return NULL;
 		}
-		w->token = strndup(t, n);
-		w->token_len = n;
+		atomic_init(&w->token, k);
 	}
 	/*
 	 * civetweb takes IP literals only and reads a bad one loosely
@@ -699,7 +402,8 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 					"IPv6 "
 					"address",
 				   host);
-			free(w->token);
+			tokens_free(atomic_load(&w->token));
+			pthread_mutex_destroy(&w->token_lock);
 			free(w);
 			return NULL;
 		}
@@ -708,20 +412,31 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		 host, o->port);
 	snprintf(threads, sizeof(threads), "%u", o->threads ? o->threads : 64);
 	const char *opts[] = {
-		"listening_ports", ports,
-		"num_threads", threads,
-		"enable_keep_alive", "yes",
-		"keep_alive_timeout_ms", "5000",
-		"request_timeout_ms", "10000",
-		"max_request_size", REQUEST_MAX,
-		"decode_url", "no",
-		"enable_auth_domain_check", "no",
-		"tcp_nodelay", "1",
-		"connection_queue", "256",
+		"listening_ports",
+		ports,
+		"num_threads",
+		threads,
+		"enable_keep_alive",
+		"yes",
+		"keep_alive_timeout_ms",
+		"5000",
+		"request_timeout_ms",
+		"10000",
+		"max_request_size",
+		REQUEST_MAX,
+		"decode_url",
+		"no",
+		"enable_auth_domain_check",
+		"no",
+		"tcp_nodelay",
+		"1",
+		"connection_queue",
+		"256",
 		NULL,
 	};
 
 	w->api = web_api_state_new();
+	web_api_state_set_page(w->api, o->page);
 	stats_init(w);
 	cb.begin_request = begin_request;
 	cb.http_error = http_error;
@@ -733,9 +448,19 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	mg_init_library(0);
 	w->ctx = mg_start2(&init, &ed);
 	if (!w->ctx) {
-		mc_err_set(err, -EIO, MC_INTERNAL_ERROR,
-			   "cannot listen on '%s': %s", ports,
-			   ebuf[0] ? ebuf : "civetweb failed to start");
+		/*
+		 * civetweb only says "Failed to setup server ports": say
+		 * what a person can act on, and which option picks another.
+		 */
+		if (o->port && port_in_use(host, o->port))
+			mc_err_set(err, -EADDRINUSE, MC_INTERNAL_ERROR,
+				   "cannot listen on '%s': the port is in "
+				   "use; choose another with --port",
+				   ports);
+		else
+			mc_err_set(err, -EIO, MC_INTERNAL_ERROR,
+				   "cannot listen on '%s': %s", ports,
+				   ebuf[0] ? ebuf : "civetweb failed to start");
 		goto fail;
 	}
 	np = mg_get_server_ports(w->ctx, 4, sp);
@@ -751,7 +476,8 @@ fail:
 	mg_exit_library();
 	web_api_state_free(w->api);
 	free(w->stats);
-	free(w->token);
+	tokens_free(atomic_load(&w->token));
+	pthread_mutex_destroy(&w->token_lock);
 	free(w);
 	return NULL;
 }
@@ -775,6 +501,27 @@ void web_stop(struct web *w)
 	mg_exit_library();
 	web_api_state_free(w->api);
 	free(w->stats);
-	free(w->token);
+	tokens_free(atomic_load(&w->token));
+	tokens_free(w->retired);
+	pthread_mutex_destroy(&w->token_lock);
 	free(w);
+}
+
+int web_set_token(struct web *w, const char *token)
+{
+	struct web_token *k = NULL, *old;
+
+	if (token) {
+		k = token_new(token);
+		if (!k)
+			return -errno;
+	}
+	pthread_mutex_lock(&w->token_lock);
+	old = atomic_exchange_explicit(&w->token, k, memory_order_acq_rel);
+	if (old) {
+		old->older = w->retired;
+		w->retired = old;
+	}
+	pthread_mutex_unlock(&w->token_lock);
+	return 0;
 }

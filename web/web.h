@@ -1,6 +1,6 @@
 /*
  * web.h - the HTTP door: the seed's endpoints, the store REST API and the
- * two-phase put over civetweb (CONTRACT sections 3, 4, 5 and 6).
+ * two-phase put over civetweb (mooncake-http(7)).
  */
 #ifndef WEB_H
 #define WEB_H
@@ -13,13 +13,16 @@
 
 struct mc_store;
 struct web;
+struct web_page_info;
 
 struct web_opts {
-	const char *host;         /* bind address, "127.0.0.1" */
-	unsigned port;            /* 0: the kernel picks */
-	const char *auth_token;   /* NULL: no auth; else the bearer token */
-	uint64_t max_body;        /* larger bodies get 413 */
-	unsigned threads;         /* worker threads, 0: a default */
+	const char *host;	/* bind address, "127.0.0.1" */
+	unsigned port;		/* 0: the kernel picks */
+	const char *auth_token; /* NULL: no auth; else the bearer token */
+	uint64_t max_body;	/* larger bodies get 413 */
+	unsigned threads;	/* worker threads, 0: a default */
+	/* what the status page says of the daemon (copied), NULL: nothing */
+	const struct web_page_info *page;
 };
 
 /*
@@ -32,6 +35,13 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 /* The port actually bound (useful with port 0). */
 unsigned web_port(const struct web *w);
 void web_set_ready(struct web *w, bool ready);
+/*
+ * Replaces the bearer token (SIGHUP reload): @token without surrounding
+ * blanks, or NULL for no token. Requests that start afterwards use the
+ * new one; none ever sees half of it. 0, -EINVAL for a blank token,
+ * -ENOMEM.
+ */
+int web_set_token(struct web *w, const char *token);
 /* Stops accepting, finishes in-flight requests, frees @w. */
 void web_stop(struct web *w);
 

@@ -8,14 +8,14 @@
 
 #include <stdint.h>
 
-#define XFER_HDR_LEN 24
+#define XFER_HDR_LEN	24
 #define XFER_STATUS_LEN 8
-#define XFER_OP_READ 0
-#define XFER_OP_WRITE 1
-#define XFER_V2 0x80                 /* opcode bit: status frames */
-#define XFER_MAGIC 0x4D435456ull     /* "MCTV", high half of a status */
-#define XFER_OK 0
-#define XFER_REJECTED 1
+#define XFER_OP_READ	0
+#define XFER_OP_WRITE	1
+#define XFER_V2		0x80	      /* opcode bit: status frames */
+#define XFER_MAGIC	0x4D435456ull /* "MCTV", high half of a status */
+#define XFER_OK		0
+#define XFER_REJECTED	1
 
 struct xfer_hdr {
 	uint64_t size;

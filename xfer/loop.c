@@ -29,19 +29,19 @@
 #include "mooncake.h"
 #include "xfer_int.h"
 
-#define SCAN_MS 250             /* how often loops look for stalls */
+#define SCAN_MS 250 /* how often loops look for stalls */
 /*
  * Requests served per wake-up before going back to epoll. Clients mostly
  * wait for each answer, so trying to read the next header at once would
  * mostly cost an EAGAIN; epoll reports it when it comes.
  */
-#define REQS_PER_WAKE 1
+#define REQS_PER_WAKE	 1
 #define ACCEPTS_PER_WAKE 64
 
 enum phase {
-	PH_HDR,         /* reading a header */
-	PH_SEND,        /* sending a status frame and/or READ data */
-	PH_RECV,        /* receiving WRITE data into the buffer */
+	PH_HDR,	 /* reading a header */
+	PH_SEND, /* sending a status frame and/or READ data */
+	PH_RECV, /* receiving WRITE data into the buffer */
 };
 
 struct conn {
@@ -50,16 +50,16 @@ struct conn {
 	enum phase ph;
 	unsigned char hdr[XFER_HDR_LEN];
 	size_t hgot;
-	int dir;                        /* XFER_DIR_READ / _WRITE */
+	int dir; /* XFER_DIR_READ / _WRITE */
 	bool v2;
 	struct mc_pin *pin;
 	unsigned char st[XFER_STATUS_LEN];
-	size_t st_off, st_len;          /* status bytes still to send */
-	unsigned char *data;            /* next byte to move */
-	uint64_t left;                  /* data bytes still to move */
-	bool close_after;               /* close once the status is out */
-	uint32_t events;                /* the epoll mask in force */
-	uint64_t last_ms;               /* last progress */
+	size_t st_off, st_len; /* status bytes still to send */
+	unsigned char *data;   /* next byte to move */
+	uint64_t left;	       /* data bytes still to move */
+	bool close_after;      /* close once the status is out */
+	uint32_t events;       /* the epoll mask in force */
+	uint64_t last_ms;      /* last progress */
 	struct conn *prev, *next;
 };
 
@@ -68,7 +68,7 @@ struct xfer_loop {
 	int epfd;
 	pthread_t th;
 	bool running;
-	pthread_mutex_t mu;             /* guards the list */
+	pthread_mutex_t mu; /* guards the list */
 	struct conn *conns;
 };
 
@@ -106,7 +106,7 @@ static void conn_close(struct conn *c)
 
 static void conn_want(struct conn *c, uint32_t ev)
 {
-	struct epoll_event e = { .events = ev, .data.ptr = c };
+	struct epoll_event e = {.events = ev, .data.ptr = c};
 
 	if (c->events == ev)
 		return;
@@ -196,8 +196,9 @@ static void conn_done(struct conn *c)
  */
 static ssize_t conn_recv(struct conn *c, void *p, uint64_t len)
 {
-	ssize_t r = c->lp->x->framing->ops->recv(c->lp->x->framing->ctx, c->fd, p,
-				       len > SSIZE_MAX ? SSIZE_MAX : (size_t)len);
+	ssize_t r = c->lp->x->framing->ops->recv(
+		c->lp->x->framing->ctx, c->fd, p,
+		len > SSIZE_MAX ? SSIZE_MAX : (size_t)len);
 
 	if (r == -EAGAIN) {
 		conn_want(c, EPOLLIN);
@@ -253,8 +254,9 @@ static bool conn_run(struct conn *c)
 			}
 			if (c->left) {
 				iov[n].iov_base = c->data;
-				iov[n++].iov_len = c->left > SSIZE_MAX ?
-					SSIZE_MAX : (size_t)c->left;
+				iov[n++].iov_len = c->left > SSIZE_MAX
+							   ? SSIZE_MAX
+							   : (size_t)c->left;
 			}
 			if (n == 0) {
 				if (c->close_after) {
@@ -264,7 +266,8 @@ static bool conn_run(struct conn *c)
 				conn_done(c);
 				break;
 			}
-			r = x->framing->ops->sendv(x->framing->ctx, c->fd, iov, n);
+			r = x->framing->ops->sendv(x->framing->ctx, c->fd, iov,
+						   n);
 			if (r == -EAGAIN) {
 				conn_want(c, EPOLLOUT);
 				return true;
@@ -311,7 +314,7 @@ close:
 static void loop_add(struct xfer_loop *lp, int fd)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	struct epoll_event e = { .events = EPOLLIN };
+	struct epoll_event e = {.events = EPOLLIN};
 
 	if (!c) {
 		close(fd);
@@ -351,11 +354,12 @@ static void accept_some(struct xfer *x)
 				"dropping a connection");
 			if (x->spare_fd >= 0) {
 				close(x->spare_fd);
-				fd = x->framing->ops->accept(x->framing->ctx, x->lfd);
+				fd = x->framing->ops->accept(x->framing->ctx,
+							     x->lfd);
 				if (fd >= 0)
 					close(fd);
-				x->spare_fd = open("/dev/null",
-						   O_RDONLY | O_CLOEXEC);
+				x->spare_fd =
+					open("/dev/null", O_RDONLY | O_CLOEXEC);
 			}
 			return;
 		}
@@ -442,12 +446,12 @@ int xfer_loops_start(struct xfer *x, struct mc_err *err)
 		lp->epfd = epoll_create1(EPOLL_CLOEXEC);
 		if (lp->epfd < 0)
 			goto sysfail;
-		e = (struct epoll_event){ .events = EPOLLIN,
-					  .data.ptr = &tag_stop };
+		e = (struct epoll_event){.events = EPOLLIN,
+					 .data.ptr = &tag_stop};
 		if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, x->stopfd, &e) < 0)
 			goto sysfail;
 	}
-	e = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &tag_listen };
+	e = (struct epoll_event){.events = EPOLLIN, .data.ptr = &tag_listen};
 	if (epoll_ctl(x->loops[0].epfd, EPOLL_CTL_ADD, x->lfd, &e) < 0)
 		goto sysfail;
 	return 0;

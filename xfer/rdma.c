@@ -24,9 +24,9 @@ struct rdma_reg {
 
 struct xfer_rdma {
 	const struct xfer_rdma_dev *dev; /* NULL: no RDMA in this build */
-	char *device;                   /* the --device list */
-	pthread_mutex_t mu;             /* guards everything below */
-	int ndev;                       /* > 0 once opened */
+	char *device;			 /* the --device list */
+	pthread_mutex_t mu;		 /* guards everything below */
+	int ndev;			 /* > 0 once opened */
 	void *devs[XFER_RDMA_DEV_MAX];
 	char names[XFER_RDMA_DEV_MAX][XFER_RDMA_NAME_MAX];
 	struct rdma_reg *regs;
@@ -141,7 +141,7 @@ static int rdma_register(void *ctx, void *base, uint64_t size, uint32_t *rkey)
 	pthread_mutex_lock(&rd->mu);
 	rc = rdma_open(rd, &err);
 	if (rc) {
-		mc_error("rdma registration refused: %s", err.msg);
+		mc_error("rdma: registration refused: %s", err.msg);
 		goto out;
 	}
 	r = calloc(1, sizeof(*r));
@@ -154,7 +154,8 @@ static int rdma_register(void *ctx, void *base, uint64_t size, uint32_t *rkey)
 
 		rc = rd->dev->reg(rd->devs[i], base, size, &r->mr[i], &k);
 		if (rc) {
-			mc_error("rdma: cannot register %llu bytes with '%s': %s",
+			mc_error("rdma: cannot register %llu bytes with '%s': "
+				 "%s",
 				 (unsigned long long)size, rd->names[i],
 				 strerror(-rc));
 			while (i > 0)

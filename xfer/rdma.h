@@ -18,7 +18,7 @@
 #include "err.h"
 
 #define XFER_RDMA_NAME_MAX 64
-#define XFER_RDMA_DEV_MAX 16
+#define XFER_RDMA_DEV_MAX  16
 
 /*
  * The few verbs calls the RDMA transport needs. All return 0 (or a count)

@@ -27,7 +27,7 @@
 #include "err.h"
 
 struct xfer_transport_ops {
-	const char *name;       /* the protocol: "tcp", "rdma" */
+	const char *name; /* the protocol: "tcp", "rdma" */
 	/*
 	 * Starts listening on host:*port (0 = any; the port taken is
 	 * stored). *lfd gets a socket for the port's event loops to accept

@@ -35,7 +35,7 @@
  * registered in a protection domain of that same context.
  */
 struct vdev {
-	struct ibv_context *ctx;        /* librdmacm's; never closed here */
+	struct ibv_context *ctx; /* librdmacm's; never closed here */
 	struct ibv_pd *pd;
 };
 
@@ -49,7 +49,7 @@ struct vlis {
 	struct vdev *dev;
 	struct rdma_event_channel *ch;
 	struct rdma_cm_id *id;
-	struct vpeer *peers;            /* only the listener thread touches */
+	struct vpeer *peers; /* only the listener thread touches */
 	int stopfd;
 	pthread_t th;
 };
@@ -130,10 +130,10 @@ static int v_reg(void *dev, void *base, uint64_t size, void **mr,
 		 uint32_t *rkey)
 {
 	struct vdev *d = dev;
-	struct ibv_mr *m = ibv_reg_mr(d->pd, base, size,
-				      IBV_ACCESS_LOCAL_WRITE |
-				      IBV_ACCESS_REMOTE_READ |
-				      IBV_ACCESS_REMOTE_WRITE);
+	struct ibv_mr *m =
+		ibv_reg_mr(d->pd, base, size,
+			   IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
+				   IBV_ACCESS_REMOTE_WRITE);
 
 	if (!m)
 		return -(errno ? errno : EIO);
@@ -152,8 +152,10 @@ static void v_accept(struct vlis *l, struct rdma_cm_id *id)
 {
 	struct vpeer *p = calloc(1, sizeof(*p));
 	struct ibv_qp_init_attr qa = {
-		.cap = { .max_send_wr = QP_DEPTH, .max_recv_wr = QP_DEPTH,
-			 .max_send_sge = 1, .max_recv_sge = 1 },
+		.cap = {.max_send_wr = QP_DEPTH,
+			.max_recv_wr = QP_DEPTH,
+			.max_send_sge = 1,
+			.max_recv_sge = 1},
 		.qp_type = IBV_QPT_RC,
 	};
 	struct rdma_conn_param cp = {
@@ -214,8 +216,8 @@ static void *v_listen_main(void *arg)
 {
 	struct vlis *l = arg;
 	struct pollfd p[2] = {
-		{ .fd = l->ch->fd, .events = POLLIN },
-		{ .fd = l->stopfd, .events = POLLIN },
+		{.fd = l->ch->fd, .events = POLLIN},
+		{.fd = l->stopfd, .events = POLLIN},
 	};
 
 	for (;;) {
@@ -269,8 +271,8 @@ static int v_listen(void *dev, const char *host, unsigned port, void **out,
 		    struct mc_err *err)
 {
 	struct vlis *l = calloc(1, sizeof(*l));
-	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-				  .ai_socktype = SOCK_STREAM };
+	struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+				 .ai_socktype = SOCK_STREAM};
 	struct addrinfo *ai = NULL;
 	char serv[16];
 	int rc;

@@ -37,7 +37,7 @@ static int tcp_listen(void *ctx, const char *host, unsigned *port, int *lfd,
 	}
 	snprintf(serv, sizeof(serv), "%u", *port);
 	if (host && !strcmp(host, "localhost"))
-		host = "127.0.0.1";   /* as the HTTP door reads it */
+		host = "127.0.0.1"; /* as the HTTP door reads it */
 	rc = getaddrinfo(host && *host ? host : NULL, serv, &hints, &res);
 	if (rc) {
 		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
@@ -62,9 +62,14 @@ static int tcp_listen(void *ctx, const char *host, unsigned *port, int *lfd,
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		return mc_err_set(err, -saved, MC_INTERNAL_ERROR,
-				  "cannot listen on '%s' port %u: %s",
-				  host ? host : "", *port, strerror(saved));
+		/* name the option that picks another port */
+		return mc_err_set(
+			err, -saved, MC_INTERNAL_ERROR,
+			"cannot listen on '%s' port %u: %s%s", host ? host : "",
+			*port, strerror(saved),
+			saved == EADDRINUSE
+				? "; choose another with --transfer-port"
+				: "");
 	}
 
 	struct sockaddr_storage ss;
@@ -93,7 +98,7 @@ static int tcp_accept(void *ctx, int lfd)
 
 static ssize_t tcp_sendv(void *ctx, int fd, const struct iovec *iov, int n)
 {
-	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = n };
+	struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = n};
 	ssize_t r;
 
 	do

@@ -19,8 +19,8 @@
 #include "xfer.h"
 #include "xfer_int.h"
 
-#define LOOPS_MIN 1
-#define LOOPS_MAX 8
+#define LOOPS_MIN	 1
+#define LOOPS_MAX	 8
 #define STALL_MS_DEFAULT 30000
 
 static struct xfer_transport *transport_find(struct xfer *x,
@@ -89,8 +89,8 @@ struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 	}
 	x->host = strdup(o->host ? o->host : "127.0.0.1");
 	x->protocol = strdup(proto);
-	x->hostname = strdup(o->hostname && *o->hostname ? o->hostname
-							 : "localhost");
+	x->hostname =
+		strdup(o->hostname && *o->hostname ? o->hostname : "localhost");
 	x->port = o->port;
 	x->stall_ms = o->stall_ms ? o->stall_ms : STALL_MS_DEFAULT;
 	x->lfd = x->stopfd = x->spare_fd = -1;
@@ -143,16 +143,15 @@ fail:
 static void metrics_register(struct xfer *x)
 {
 	struct mc_metrics *m = mc_store_metrics(x->s);
-	static const char *const dirs[XFER_NDIR][1] = { { "read" },
-							{ "write" } };
+	static const char *const dirs[XFER_NDIR][1] = {{"read"}, {"write"}};
 	struct mc_family *fb, *fr, *fj;
 
 	fb = mc_metrics_family(m, "mooncake_transfer_bytes_total",
 			       "Bytes moved through the transfer port",
 			       MC_COUNTER, "direction", NULL, 0);
 	fr = mc_metrics_family(m, "mooncake_transfer_requests_total",
-			       "Transfer-port requests received",
-			       MC_COUNTER, "direction", NULL, 0);
+			       "Transfer-port requests received", MC_COUNTER,
+			       "direction", NULL, 0);
 	fj = mc_metrics_family(m, "mooncake_transfer_rejections_total",
 			       "Transfer-port requests rejected (range not "
 			       "inside a live replica or an open put)",
@@ -179,7 +178,7 @@ int xfer_start(struct xfer *x, struct mc_store *s, struct mc_err *err)
 		return rc;
 	/* Another protocol's listener shares the port's number. */
 	t = transport_find(x, x->protocol);
-	if (t != x->framing && t->ops->listen) {
+	if (t && t != x->framing && t->ops->listen) {
 		unsigned port = x->port;
 		int fd;
 

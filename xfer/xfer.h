@@ -27,22 +27,22 @@ struct xfer;
 struct xfer_rdma_dev;
 
 struct xfer_opts {
-	const char *host;         /* bind address */
-	unsigned port;            /* 0: the kernel picks */
+	const char *host; /* bind address */
+	unsigned port;	  /* 0: the kernel picks */
 	/*
 	 * The name peers reach this node by, advertised as HOSTNAME:PORT
 	 * (--hostname). NULL or "": "localhost".
 	 */
 	const char *hostname;
-	const char *protocol;     /* "tcp" or "rdma" */
-	const char *device;       /* RDMA device name(s), "" = first found */
+	const char *protocol; /* "tcp" or "rdma" */
+	const char *device;   /* RDMA device name(s), "" = first found */
 	/*
 	 * The RDMA device layer. NULL: rdma-core's verbs when the build has
 	 * it (ENABLE_RDMA), else none (every rdma request is refused). Tests
 	 * pass a fake one.
 	 */
 	const struct xfer_rdma_dev *rdma_dev;
-	unsigned loops;           /* event loops (at most 8); 0: one per two CPUs */
+	unsigned loops; /* event loops (at most 8); 0: one per two CPUs */
 	/*
 	 * A connection in the middle of a request that makes no progress for
 	 * this long is closed (its pin released). 0: 30000.

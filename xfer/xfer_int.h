@@ -23,7 +23,7 @@ struct mc_series;
 
 struct xfer {
 	char *host, *protocol, *hostname;
-	char endpoint[300];             /* set once by xfer_start */
+	char endpoint[300]; /* set once by xfer_start */
 	unsigned port;
 	unsigned stall_ms;
 	/* Written by xfer_new only; the hooks read it from any thread. */
@@ -32,7 +32,7 @@ struct xfer {
 	struct mc_store *s;
 	int lfd;
 	int stopfd;
-	int spare_fd;                   /* given up to shed a connection at EMFILE */
+	int spare_fd; /* given up to shed a connection at EMFILE */
 	unsigned nloops;
 	struct xfer_loop *loops;
 	unsigned next_loop;

@@ -37,8 +37,8 @@
 #include <unistd.h>
 
 enum { F_READ, F_WRITE, F_ACCEPT, F_MMAP, F_MALLOC, F_FTRUNCATE, F_N };
-static const char *const fname[F_N] = { "read", "write", "accept",
-					"mmap", "malloc", "ftruncate" };
+static const char *const fname[F_N] = {"read", "write",	 "accept",
+				       "mmap", "malloc", "ftruncate"};
 
 static unsigned mask, every = 5;
 static size_t malloc_min = 65536;
@@ -56,7 +56,8 @@ static __thread int resolving;
 __attribute__((constructor)) static void init(void)
 {
 	const char *m = getenv("MC_FAULT"), *e = getenv("MC_FAULT_EVERY");
-	const char *l = getenv("MC_FAULT_LOG"), *mm = getenv("MC_FAULT_MALLOC_MIN");
+	const char *l = getenv("MC_FAULT_LOG"),
+		   *mm = getenv("MC_FAULT_MALLOC_MIN");
 
 	for (int i = 0; m && i < F_N; i++)
 		if (strstr(m, fname[i]))
@@ -113,10 +114,10 @@ static int fail(int f)
 	return 1;
 }
 
-#define NEXT(ret, name, ...)                                              \
-	static ret (*next)(__VA_ARGS__);                                  \
-	if (!next)                                                        \
-		next = (ret(*)(__VA_ARGS__))dlsym(RTLD_NEXT, name)
+#define NEXT(ret, name, ...)                                                   \
+	static ret (*next)(__VA_ARGS__);                                       \
+	if (!next)                                                             \
+	next = (ret(*)(__VA_ARGS__))dlsym(RTLD_NEXT, name)
 
 ssize_t read(int fd, void *b, size_t n)
 {
@@ -227,7 +228,8 @@ void *malloc(size_t n)
 {
 	if (!next_malloc) {
 		if (resolving) {
-			size_t at = atomic_fetch_add(&boot_used, (n + 15) & ~15ul);
+			size_t at =
+				atomic_fetch_add(&boot_used, (n + 15) & ~15ul);
 
 			return at + n <= sizeof(boot) ? boot + at : NULL;
 		}

@@ -48,7 +48,7 @@ struct pipe_end {
 
 static void sleep_ms(long ms)
 {
-	struct timespec t = { ms / 1000, (ms % 1000) * 1000000 };
+	struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
 
 	while (nanosleep(&t, &t) && errno == EINTR)
 		;
@@ -71,7 +71,7 @@ static int send_all(int fd, const char *p, size_t n)
 
 static void rst(int fd)
 {
-	struct linger l = { 1, 0 };
+	struct linger l = {1, 0};
 
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 	close(fd);
@@ -135,9 +135,9 @@ out:
 static void *conn_main(void *a)
 {
 	int c = (int)(intptr_t)a, s, one = 1;
-	struct sockaddr_in t = { .sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)target),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in t = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)target),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	struct pipe_end up, down;
 	pthread_t th;
 
@@ -150,8 +150,8 @@ static void *conn_main(void *a)
 	}
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	up = (struct pipe_end){ c, s, 1, &down };
-	down = (struct pipe_end){ s, c, 0, &up };
+	up = (struct pipe_end){c, s, 1, &down};
+	down = (struct pipe_end){s, c, 0, &up};
 	pthread_create(&th, NULL, pump, &down);
 	pump(&up);
 	pthread_join(th, NULL);
@@ -162,10 +162,10 @@ static void *conn_main(void *a)
 
 int main(int argc, char **argv)
 {
-	static const char *const names[] = { "pass", "delay", "bytewise",
-					     "drop", "reset", "halfclose" };
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	static const char *const names[] = {"pass", "delay", "bytewise",
+					    "drop", "reset", "halfclose"};
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t al = sizeof(a);
 	int l, one = 1;
 

@@ -24,14 +24,14 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define fuzz_must(ok, ...)                                                \
-	do {                                                              \
-		if (!(ok)) {                                              \
-			fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);   \
-			fprintf(stderr, __VA_ARGS__);                     \
-			fputc('\n', stderr);                              \
-			abort();                                          \
-		}                                                         \
+#define fuzz_must(ok, ...)                                                     \
+	do {                                                                   \
+		if (!(ok)) {                                                   \
+			fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);        \
+			fprintf(stderr, __VA_ARGS__);                          \
+			fputc('\n', stderr);                                   \
+			abort();                                               \
+		}                                                              \
 	} while (0)
 
 /* A NUL-terminated copy of @size bytes at @data (malloc'd). */

@@ -39,8 +39,8 @@ static void sane(const struct mc_config *c)
 		  "replicas %u", c->replicas);
 	fuzz_must(c->high_watermark > 0 && c->high_watermark <= 1,
 		  "high watermark %g", c->high_watermark);
-	fuzz_must(c->evict_ratio >= 0 && c->evict_ratio <= 1,
-		  "evict ratio %g", c->evict_ratio);
+	fuzz_must(c->evict_ratio >= 0 && c->evict_ratio <= 1, "evict ratio %g",
+		  c->evict_ratio);
 	fuzz_must(c->http_host && c->protocol && c->hostname,
 		  "a string went NULL");
 	fuzz_must(!strcmp(c->protocol, "tcp") || !strcmp(c->protocol, "rdma"),
@@ -50,7 +50,7 @@ static void sane(const struct mc_config *c)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mc_config c;
-	struct mc_err err = { 0 };
+	struct mc_err err = {0};
 	int rc;
 
 	if (!size)
@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			  "load rc %d '%s'", rc, err.msg);
 	} else {
 		char *text = fuzz_strndup(data + 1, size - 1);
-		char *argv[66] = { "mooncaked" }, *save = NULL, *tok;
+		char *argv[66] = {"mooncaked"}, *save = NULL, *tok;
 		int argc = 1;
 
 		for (tok = strtok_r(text, "\n", &save); tok && argc < 65;

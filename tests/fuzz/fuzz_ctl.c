@@ -35,9 +35,9 @@ static char live[MC_ID_LEN + 1];
 
 static void mount_live(void)
 {
-	struct mc_mount_req req = { .size = 16 << 20 };
-	struct mc_mount_result res = { 0 };
-	struct mc_err err = { 0 };
+	struct mc_mount_req req = {.size = 16 << 20};
+	struct mc_mount_result res = {0};
+	struct mc_err err = {0};
 
 	fuzz_must(!mc_segment_mount(store, &req, &res, &err) && res.n == 1,
 		  "base mount: %s", err.msg);
@@ -63,8 +63,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void spec_roundtrip(const char *msg, size_t len)
 {
 	struct fs_spec a, b;
-	struct mc_buf f1 = { 0 }, f2 = { 0 };
-	struct mc_err why = { 0 };
+	struct mc_buf f1 = {0}, f2 = {0};
+	struct mc_err why = {0};
 	int rc = fs_spec_parse(msg, len, &a, &why);
 
 	fuzz_must(rc == 0 || rc == -EINVAL || rc == -E2BIG, "parse rc %d", rc);
@@ -94,8 +94,8 @@ static void spec_roundtrip(const char *msg, size_t len)
 static void do_mount(const char *msg, size_t len)
 {
 	struct fs_spec sp;
-	struct mc_err why = { 0 };
-	struct mc_buf reply = { 0 }, un = { 0 };
+	struct mc_err why = {0};
+	struct mc_buf reply = {0}, un = {0};
 	int rc;
 
 	if (fs_spec_parse(msg, len, &sp, &why) || sp.shm)
@@ -129,7 +129,7 @@ static void do_mount(const char *msg, size_t len)
 
 static void do_unmount(const uint8_t *data, size_t size)
 {
-	struct mc_buf msg = { 0 }, reply = { 0 };
+	struct mc_buf msg = {0}, reply = {0};
 	struct mc_seg_info si;
 	int rc;
 
@@ -138,7 +138,8 @@ static void do_unmount(const uint8_t *data, size_t size)
 			mc_buf_adds(&msg, live);
 		else
 			mc_buf_addch(&msg, (char)data[i]);
-	rc = fs_ctl_unmount(store, NULL, msg.data ? msg.data : "", msg.len, &reply);
+	rc = fs_ctl_unmount(store, NULL, msg.data ? msg.data : "", msg.len,
+			    &reply);
 	fuzz_must(rc == 0 || rc == -EINVAL || rc == -ENOENT || rc == -E2BIG ||
 			  rc == -EBUSY,
 		  "unmount rc %d", rc);

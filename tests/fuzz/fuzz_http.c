@@ -45,28 +45,28 @@ static const struct {
 	enum kind kind;
 	int rest; /* REST error bodies */
 } routes[] = {
-	{ "POST", "/api/mount", BODY, 1 },
-	{ "POST", "/api/mount_shm", BODY, 1 },
-	{ "POST", "/api/unmount", BODY, 1 },
-	{ "POST", "/api/unmount_shm", BODY, 1 },
-	{ "PUT", "/api/put", BODY, 1 },
-	{ "PUT", "/api/put/", KEY, 1 },
-	{ "GET", "/api/get/", KEY, 1 },
-	{ "HEAD", "/api/get/", KEY, 1 },
-	{ "GET", "/api/exist/", KEY, 1 },
-	{ "DELETE", "/api/remove/", KEY, 1 },
-	{ "DELETE", "/api/remove_all", QUERY, 1 },
-	{ "POST", "/api/v1/put_start", BODY, 1 },
-	{ "POST", "/api/v1/put_end", BODY, 1 },
-	{ "POST", "/api/v1/put_revoke", BODY, 1 },
-	{ "GET", "/query_key", QUERY, 0 },
-	{ "GET", "/batch_query_keys", QUERY, 0 },
-	{ "GET", "/query_segment", QUERY, 0 },
-	{ "GET", "/get_all_keys", NONE, 0 },
-	{ "GET", "/get_all_segments", NONE, 0 },
-	{ "GET", "/metrics", NONE, 0 },
-	{ "GET", "/metrics/summary", NONE, 0 },
-	{ "GET", "/health", NONE, 0 },
+	{"POST", "/api/mount", BODY, 1},
+	{"POST", "/api/mount_shm", BODY, 1},
+	{"POST", "/api/unmount", BODY, 1},
+	{"POST", "/api/unmount_shm", BODY, 1},
+	{"PUT", "/api/put", BODY, 1},
+	{"PUT", "/api/put/", KEY, 1},
+	{"GET", "/api/get/", KEY, 1},
+	{"HEAD", "/api/get/", KEY, 1},
+	{"GET", "/api/exist/", KEY, 1},
+	{"DELETE", "/api/remove/", KEY, 1},
+	{"DELETE", "/api/remove_all", QUERY, 1},
+	{"POST", "/api/v1/put_start", BODY, 1},
+	{"POST", "/api/v1/put_end", BODY, 1},
+	{"POST", "/api/v1/put_revoke", BODY, 1},
+	{"GET", "/query_key", QUERY, 0},
+	{"GET", "/batch_query_keys", QUERY, 0},
+	{"GET", "/query_segment", QUERY, 0},
+	{"GET", "/get_all_keys", NONE, 0},
+	{"GET", "/get_all_segments", NONE, 0},
+	{"GET", "/metrics", NONE, 0},
+	{"GET", "/metrics/summary", NONE, 0},
+	{"GET", "/health", NONE, 0},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -125,7 +125,7 @@ static void add_body(struct mc_buf *b, const uint8_t *p, size_t n)
 
 static void one(const uint8_t *p, size_t n)
 {
-	struct mc_buf req = { 0 }, body = { 0 };
+	struct mc_buf req = {0}, body = {0};
 	unsigned r, flags;
 	unsigned char *got;
 	size_t glen;
@@ -200,8 +200,9 @@ static void one(const uint8_t *p, size_t n)
 		if (routes[r].rest && status >= 400) {
 			struct json_object *o = json_tokener_parse(hend), *e;
 
-			fuzz_must(o && json_object_object_get_ex(o, "error",
-								 &e) &&
+			fuzz_must(o &&
+					  json_object_object_get_ex(o, "error",
+								    &e) &&
 					  json_object_is_type(e,
 							      json_type_string),
 				  "REST error body '%s'", hend);

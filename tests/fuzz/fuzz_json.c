@@ -24,7 +24,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct mc_err err = { 0 };
+	struct mc_err err = {0};
 	struct json_object *o =
 		web_json_parse_object((const char *)data, size, &err);
 	struct mc_mount_req req;
@@ -47,9 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		fuzz_must(req.size > 0, "size 0 passed");
 		if (shm)
-			fuzz_must(req.shm_name && mc_shm_name_check(
-							  req.shm_name) ==
-							  MC_SHM_OK,
+			fuzz_must(req.shm_name &&
+					  mc_shm_name_check(req.shm_name) ==
+						  MC_SHM_OK,
 				  "a bad shm name passed");
 		else
 			fuzz_must(!req.shm_name, "alloc mount with a name");

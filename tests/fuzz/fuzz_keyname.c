@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fuzz_must(n >= 0 || n == -EINVAL || n == -ENAMETOOLONG, "enc %d", n);
 	if (n >= 0) {
-		fuzz_must((size_t)n == strlen(name) && n <= FS_NAME_MAX && n > 0,
+		fuzz_must((size_t)n == strlen(name) && n <= FS_NAME_MAX &&
+				  n > 0,
 			  "encoded length %d", n);
 		fuzz_must(!strchr(name, '/') && strcmp(name, ".") &&
 				  strcmp(name, ".."),

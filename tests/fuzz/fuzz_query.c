@@ -55,15 +55,15 @@ static ssize_t slow_decode(const char *s, size_t n, char *out, bool plus)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const names[] = { "key", "keys", "force", "id",
-					     "k", "key_" };
+	static const char *const names[] = {"key", "keys", "force",
+					    "id",  "k",	   "key_"};
 	const char *name;
 	char *q, *a, *b;
 	size_t len;
 	ssize_t n1, n2;
 	const char *v;
-	struct mc_buf buf = { 0 };
-	struct mc_err err = { 0 };
+	struct mc_buf buf = {0};
+	struct mc_err err = {0};
 	bool force;
 	int rc;
 
@@ -91,7 +91,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const char *ps = v - nl;
 
 		/* "NAME=value" or a bare "NAME" (then v is its end). */
-		if (v > q + nl && v[-1] == '=' && memcmp(v - nl - 1, name, nl) == 0)
+		if (v > q + nl && v[-1] == '=' &&
+		    memcmp(v - nl - 1, name, nl) == 0)
 			ps = v - nl - 1;
 		fuzz_must(ps >= q && !memcmp(ps, name, nl) &&
 				  (ps == q || ps[-1] == '&'),

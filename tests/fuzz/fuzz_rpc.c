@@ -42,9 +42,9 @@ static void h_fill(void *ctx, const struct rpc_call *c, const void *req,
 
 static void feed(const uint8_t *data, size_t size)
 {
-	struct rpc_service svc = { .flags = size & 1 ? RPC_SP_LITERAL : 0 };
+	struct rpc_service svc = {.flags = size & 1 ? RPC_SP_LITERAL : 0};
 	struct rpc_session s;
-	struct rpc_buf out = { 0 };
+	struct rpc_buf out = {0};
 	size_t piece = size ? (size_t)data[0] % 17 + 1 : 1, off = 0, at = 0;
 	int answered = 0, frames = 0, rc = 0;
 
@@ -80,8 +80,8 @@ static void feed(const uint8_t *data, size_t size)
 static void body_as(const struct rpc_type *t, uint32_t code, const char *lit,
 		    const uint8_t *data, size_t size)
 {
-	struct rpc_arena a = { 0 };
-	struct rpc_buf b1 = { 0 }, b2 = { 0 };
+	struct rpc_arena a = {0};
+	struct rpc_buf b1 = {0}, b2 = {0};
 	void *x = rpc_arena_alloc(&a, t->size);
 	void *y = rpc_arena_alloc(&a, t->size);
 	unsigned form = size & 2 ? RPC_SP_LITERAL : 0;

@@ -19,9 +19,9 @@
 /* The grammar again, slowly: digits then one of the suffixes. */
 static int slow_parse(const char *s, unsigned __int128 *v)
 {
-	static const char *const sfx[] = { "", "k", "kb", "m", "mb",
-					   "g", "gb", "t", "tb" };
-	static const int shift[] = { 0, 10, 10, 20, 20, 30, 30, 40, 40 };
+	static const char *const sfx[] = {"",  "k",  "kb", "m", "mb",
+					  "g", "gb", "t",  "tb"};
+	static const int shift[] = {0, 10, 10, 20, 20, 30, 30, 40, 40};
 	size_t n = strspn(s, "0123456789");
 	unsigned __int128 x = 0;
 	int big = 0;
@@ -38,7 +38,7 @@ static int slow_parse(const char *s, unsigned __int128 *v)
 			x <<= shift[i];
 			*v = x;
 			return big || x > (unsigned __int128)INT64_MAX ? -ERANGE
-								     : 0;
+								       : 0;
 		}
 	return -EINVAL;
 }
@@ -51,8 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char buf[64];
 	int rc = mc_size_parse(s, &v), want = slow_parse(s, &x);
 
-	fuzz_must(rc == want, "mc_size_parse('%s') = %d, want %d", s, rc,
-		  want);
+	fuzz_must(rc == want, "mc_size_parse('%s') = %d, want %d", s, rc, want);
 	if (!rc)
 		fuzz_must(v == (uint64_t)x && v <= INT64_MAX,
 			  "mc_size_parse('%s') = %llu", s,

@@ -18,8 +18,9 @@
  * gets a REJECTED status and then the close; an unknown opcode closes.
  * It compares the bytes that come back with the prediction exactly, and
  * checks afterwards that R still holds its pattern and that the
- * segment's first 2 MiB (where R and W live) did not change outside W: the port reads and writes
- * nothing outside live store buffers, whatever the header says.
+ * segment's first 2 MiB (where R and W live) did not change outside W: the port
+ * reads and writes nothing outside live store buffers, whatever the header
+ * says.
  */
 #include "autoconfig.h"
 
@@ -31,7 +32,7 @@
 #include "fuzz.h"
 #include "node.h"
 
-#define VAL 4096
+#define VAL   4096
 #define WATCH (2u << 20) /* bytes of the segment checked after each input */
 
 static struct fuzz_node *node;
@@ -62,7 +63,7 @@ static int same_outside_w(void)
 static void open_w(void)
 {
 	struct mc_put *p;
-	struct mc_err err = { 0 };
+	struct mc_err err = {0};
 
 	mc_put_revoke(node->s, "fz-write", 8, NULL);
 	fuzz_must(!mc_put_start(node->s, "fz-write", 8, VAL, &p, &err),
@@ -73,7 +74,7 @@ static void open_w(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct mc_err err = { 0 };
+	struct mc_err err = {0};
 	struct mc_seg_info si;
 
 	node = fuzz_node_start(0);
@@ -140,9 +141,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rd64(h, &sz);
 		rd64(h + 8, &ad);
 		if ((ad & 3) != 3) {
-			base = (ad & 3) == 0 ? rd.addr :
-			       (ad & 3) == 1 ? wd.addr : seg_base;
-			delta = (int64_t)(int32_t)(uint32_t)(ad >> 2) % (1 << 20);
+			base = (ad & 3) == 0   ? rd.addr
+			       : (ad & 3) == 1 ? wd.addr
+					       : seg_base;
+			delta = (int64_t)(int32_t)(uint32_t)(ad >> 2) %
+				(1 << 20);
 			ad = base + (uint64_t)delta;
 			if (!(sz >> 62))
 				sz %= 2 * VAL;
@@ -200,8 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			  !memcmp(mc_ref_data(ref), pattern, VAL),
 		  "R changed");
 	mc_ref_release(ref);
-	fuzz_must(same_outside_w(),
-		  "segment bytes outside W changed");
+	fuzz_must(same_outside_w(), "segment bytes outside W changed");
 	free(out);
 	free(want);
 	free(got);

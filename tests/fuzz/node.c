@@ -23,9 +23,9 @@ static struct fuzz_node node;
 
 static void mount_base(struct fuzz_node *n)
 {
-	struct mc_mount_req req = { .size = 16 << 20 };
-	struct mc_mount_result res = { 0 };
-	struct mc_err err = { 0 };
+	struct mc_mount_req req = {.size = 16 << 20};
+	struct mc_mount_result res = {0};
+	struct mc_err err = {0};
 
 	fuzz_must(!mc_segment_mount(n->s, &req, &res, &err) && res.n == 1,
 		  "base mount: %s", err.msg);
@@ -36,13 +36,15 @@ static void mount_base(struct fuzz_node *n)
 struct fuzz_node *fuzz_node_start(int web)
 {
 	struct mc_store_opts so;
-	struct xfer_opts xo = { .host = "127.0.0.1", .protocol = "tcp",
-				.loops = 1, .stall_ms = 2000 };
-	struct web_opts wo = { .host = "127.0.0.1",
-			       .auth_token = "fuzz-token",
-			       .max_body = 1 << 20,
-			       .threads = 4 };
-	struct mc_err err = { 0 };
+	struct xfer_opts xo = {.host = "127.0.0.1",
+			       .protocol = "tcp",
+			       .loops = 1,
+			       .stall_ms = 2000};
+	struct web_opts wo = {.host = "127.0.0.1",
+			      .auth_token = "fuzz-token",
+			      .max_body = 1 << 20,
+			      .threads = 4};
+	struct mc_err err = {0};
 	struct xfer *x;
 	struct web *w;
 
@@ -75,8 +77,8 @@ static int collect(const struct mc_seg_info *si, void *arg)
 	struct fuzz_node *n = arg;
 
 	if (strcmp(si->id, n->seg_id)) {
-		const char *ids[1] = { si->id };
-		struct mc_unmount_req req = { .ids = ids, .n = 1 };
+		const char *ids[1] = {si->id};
+		struct mc_unmount_req req = {.ids = ids, .n = 1};
 
 		mc_segment_unmount(n->s, &req, NULL, NULL, NULL);
 	}
@@ -89,10 +91,9 @@ void fuzz_node_reset(struct fuzz_node *n)
 
 	mc_remove_all(n->s, true);
 	mc_segment_foreach(n->s, collect, n);
-	if (mc_segment_info(n->s, n->seg_id, &si) ||
-	    si.state != MC_SEG_OK) {
-		const char *ids[1] = { n->seg_id };
-		struct mc_unmount_req req = { .ids = ids, .n = 1 };
+	if (mc_segment_info(n->s, n->seg_id, &si) || si.state != MC_SEG_OK) {
+		const char *ids[1] = {n->seg_id};
+		struct mc_unmount_req req = {.ids = ids, .n = 1};
 
 		mc_segment_unmount(n->s, &req, NULL, NULL, NULL);
 		mount_base(n);
@@ -101,10 +102,10 @@ void fuzz_node_reset(struct fuzz_node *n)
 
 int fuzz_connect(unsigned port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct timeval tv = { .tv_sec = 5 };
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct timeval tv = {.tv_sec = 5};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
 	fuzz_must(fd >= 0, "socket: %s", strerror(errno));

@@ -16,8 +16,8 @@
 struct fuzz_node {
 	struct mc_store *s;
 	unsigned http_port, xfer_port;
-	char seg_id[MC_ID_LEN + 1];     /* the base segment */
-	const char *token;              /* the HTTP bearer token */
+	char seg_id[MC_ID_LEN + 1]; /* the base segment */
+	const char *token;	    /* the HTTP bearer token */
 };
 
 /* Starts the node (aborts on failure); @web false: no HTTP door. */

@@ -88,7 +88,7 @@
 enum kind { OP_PUT, OP_GET, OP_DEL, NKIND };
 enum door { D_HTTP, D_FUSE, D_XFER, NDOOR };
 enum res {
-	RS_OK,       /* put/remove acknowledged; get returned a value */
+	RS_OK,	     /* put/remove acknowledged; get returned a value */
 	RS_FAIL,     /* a definite refusal: nothing happened */
 	RS_UNKNOWN,  /* the answer was lost: it may have happened */
 	RS_NOTFOUND, /* get or remove: no such key */
@@ -96,12 +96,12 @@ enum res {
 	RS_OTHERKEY, /* get: a whole value of another key */
 	RS_UNREAD,   /* xfer get: the descriptor's READ was refused */
 };
-static const char *const kind_name[] = { "put", "get", "remove" };
-static const char *const door_name[] = { "http", "fuse", "xfer" };
+static const char *const kind_name[] = {"put", "get", "remove"};
+static const char *const door_name[] = {"http", "fuse", "xfer"};
 
 struct op {
-	int64_t t0, t1;  /* microseconds */
-	uint64_t ver;    /* put: its version; get: the version read */
+	int64_t t0, t1; /* microseconds */
+	uint64_t ver;	/* put: its version; get: the version read */
 	uint32_t key;
 	uint8_t kind, door, res, phase;
 	uint16_t status; /* HTTP status or errno, for the report */
@@ -114,7 +114,7 @@ struct client {
 	int http_fd;
 	struct op *ops;
 	size_t n, cap;
-	unsigned char *buf;  /* values: make and read */
+	unsigned char *buf; /* values: make and read */
 	size_t bufcap;
 };
 
@@ -165,7 +165,8 @@ static void key_name(uint32_t k, char *out, size_t cap)
 /* The body bytes of (key, version): a stream seeded by both. */
 static void fill(unsigned char *p, size_t n, uint32_t key, uint64_t ver)
 {
-	uint64_t s = ver * 0x9E3779B97F4A7C15ull ^ (key + 1) * 0xC2B2AE3D27D4EB4Full;
+	uint64_t s =
+		ver * 0x9E3779B97F4A7C15ull ^ (key + 1) * 0xC2B2AE3D27D4EB4Full;
 
 	if (!s)
 		s = 1;
@@ -236,9 +237,9 @@ static int check_value(const unsigned char *p, size_t n, uint32_t key,
 
 static int http_connect(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)http_port) };
-	struct timeval tv = { .tv_sec = 20 };
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)http_port)};
+	struct timeval tv = {.tv_sec = 20};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
 	inet_pton(AF_INET, url_host, &a.sin_addr);
@@ -260,8 +261,7 @@ static int http_connect(void)
  * when the connection broke (the request may or may not have happened).
  */
 static int http(struct client *c, const char *method, const char *path,
-		const void *body, size_t len, unsigned char **out,
-		size_t *olen)
+		const void *body, size_t len, unsigned char **out, size_t *olen)
 {
 	char hdr[512], *e;
 	size_t cap = 65536, n = 0, need = 0, hlen = 0;
@@ -299,7 +299,8 @@ static int http(struct client *c, const char *method, const char *path,
 		n += (size_t)r;
 		b[n] = '\0';
 		if (!hlen && (e = strstr((char *)b, "\r\n\r\n"))) {
-			const char *cl = strcasestr((char *)b, "\r\nContent-Length:");
+			const char *cl =
+				strcasestr((char *)b, "\r\nContent-Length:");
 
 			hlen = (size_t)(e - (char *)b) + 4;
 			status = atoi((char *)b + 9);
@@ -426,12 +427,16 @@ static void do_put(struct client *c, struct op *o, const char *kn)
 		j = json_tokener_parse((char *)resp);
 		free(resp);
 		if (!j || !json_object_object_get_ex(j, "descriptors", &ds)) {
-			fprintf(stderr, "history: put_start answer unreadable\n");
+			fprintf(stderr,
+				"history: put_start answer unreadable\n");
 			exit(2);
 		}
 		fd = xc_connect(url_host, xfer_port);
-		for (size_t i = 0; fd >= 0 && i < json_object_array_length(ds); i++) {
-			struct json_object *d = json_object_array_get_idx(ds, i), *a, *s;
+		for (size_t i = 0; fd >= 0 && i < json_object_array_length(ds);
+		     i++) {
+			struct json_object *d = json_object_array_get_idx(ds,
+									  i),
+					   *a, *s;
 
 			json_object_object_get_ex(d, "buffer_address_", &a);
 			json_object_object_get_ex(d, "size_", &s);
@@ -444,8 +449,9 @@ static void do_put(struct client *c, struct op *o, const char *kn)
 			close(fd);
 		json_object_put(j);
 		snprintf(bodyj, sizeof(bodyj), "{\"key\":\"%s\"}", kn);
-		st = http(c, "POST", okw && fd >= 0 ? "/api/v1/put_end"
-						   : "/api/v1/put_revoke",
+		st = http(c, "POST",
+			  okw && fd >= 0 ? "/api/v1/put_end"
+					 : "/api/v1/put_revoke",
 			  bodyj, strlen(bodyj), &resp, &rlen);
 		o->t1 = now_us();
 		free(resp);
@@ -453,7 +459,9 @@ static void do_put(struct client *c, struct op *o, const char *kn)
 		if (!okw || fd < 0)
 			o->res = RS_FAIL;
 		else
-			o->res = st == 200 ? RS_OK : st < 0 ? RS_UNKNOWN : RS_FAIL;
+			o->res = st == 200 ? RS_OK
+				 : st < 0  ? RS_UNKNOWN
+					   : RS_FAIL;
 	}
 }
 
@@ -481,7 +489,9 @@ static void do_get(struct client *c, struct op *o, const char *kn)
 		if (st == 200)
 			got_bytes(o, resp, rlen);
 		else
-			o->res = st == 404 ? RS_NOTFOUND : st < 0 ? RS_UNKNOWN : RS_FAIL;
+			o->res = st == 404 ? RS_NOTFOUND
+				 : st < 0  ? RS_UNKNOWN
+					   : RS_FAIL;
 		free(resp);
 	} else if (o->door == D_FUSE) {
 		struct stat sb;
@@ -536,7 +546,9 @@ static void do_get(struct client *c, struct op *o, const char *kn)
 		if (st != 200) {
 			o->t1 = now_us();
 			o->status = (uint16_t)(st < 0 ? 0 : st);
-			o->res = st == 404 ? RS_NOTFOUND : st < 0 ? RS_UNKNOWN : RS_FAIL;
+			o->res = st == 404 ? RS_NOTFOUND
+				 : st < 0  ? RS_UNKNOWN
+					   : RS_FAIL;
 			free(resp);
 			return;
 		}
@@ -547,11 +559,13 @@ static void do_get(struct client *c, struct op *o, const char *kn)
 			*nl = '\0';
 		j = json_tokener_parse((char *)resp);
 		free(resp);
-		if (!j || !json_object_object_get_ex(j, "buffer_descriptors", &bd) ||
+		if (!j ||
+		    !json_object_object_get_ex(j, "buffer_descriptors", &bd) ||
 		    !(d = json_object_array_get_idx(bd, 0)) ||
 		    !json_object_object_get_ex(d, "buffer_address_", &a) ||
 		    !json_object_object_get_ex(d, "size_", &s)) {
-			fprintf(stderr, "history: query_key answer unreadable\n");
+			fprintf(stderr,
+				"history: query_key answer unreadable\n");
 			exit(2);
 		}
 		addr = (uint64_t)json_object_get_int64(a);
@@ -606,7 +620,7 @@ static void *client_main(void *arg)
 	struct client *c = arg;
 
 	while (!atomic_load(&stop_now)) {
-		struct op o = { 0 };
+		struct op o = {0};
 		char kn[32];
 		uint64_t r = rnd(&c->rng);
 		int ph = atomic_load(&phase);
@@ -616,13 +630,17 @@ static void *client_main(void *arg)
 			continue;
 		}
 		o.phase = (uint8_t)ph;
-		o.key = (uint32_t)(rnd(&c->rng) % (uint64_t)(ph ? 4 * nkeys : nkeys));
+		o.key = (uint32_t)(rnd(&c->rng) %
+				   (uint64_t)(ph ? 4 * nkeys : nkeys));
 		o.door = (uint8_t)(r % NDOOR);
 		if (!mnt && o.door == D_FUSE)
 			o.door = D_HTTP;
 		key_name(o.key, kn, sizeof(kn));
 		switch ((r >> 8) % 10) {
-		case 0: case 1: case 2: case 3:
+		case 0:
+		case 1:
+		case 2:
+		case 3:
 			o.kind = OP_PUT;
 			o.ver = atomic_fetch_add(&next_ver, 1);
 			do_put(c, &o, kn);
@@ -669,7 +687,8 @@ static void *churn_main(void *arg)
 
 				snprintf(cp, sizeof(cp), "%s/ctl/mount", mnt);
 				fd = open(cp, O_RDWR);
-				if (fd >= 0 && write(fd, "size=16M\n", 9) == 9 &&
+				if (fd >= 0 &&
+				    write(fd, "size=16M\n", 9) == 9 &&
 				    pread(fd, buf, sizeof(buf) - 1, 0) > 0 &&
 				    strlen(buf) >= 36) {
 					memcpy(ids[nid], buf, 36);
@@ -680,10 +699,12 @@ static void *churn_main(void *arg)
 					close(fd);
 			} else {
 				const char *b = "{\"size\":16777216}";
-				int st = http(c, "POST", "/api/mount", b, strlen(b),
-					      &resp, &rlen);
+				int st = http(c, "POST", "/api/mount", b,
+					      strlen(b), &resp, &rlen);
 
-				if (st == 200 && (p = strstr((char *)resp, "\"segment_ids\":[\"")) &&
+				if (st == 200 &&
+				    (p = strstr((char *)resp,
+						"\"segment_ids\":[\"")) &&
 				    strlen(p) > 16 + 36) {
 					memcpy(ids[nid], p + 16, 36);
 					ids[nid][36] = '\0';
@@ -700,10 +721,11 @@ static void *churn_main(void *arg)
 			char b[128];
 
 			snprintf(b, sizeof(b),
-				 "{\"segment_ids\":[\"%s\"],\"grace_period_seconds\":%d}",
+				 "{\"segment_ids\":[\"%s\"],\"grace_period_"
+				 "seconds\":%d}",
 				 ids[i], (int)((r >> 24) % 2));
-			st = http(c, "POST", "/api/unmount", b, strlen(b), &resp,
-				  &rlen);
+			st = http(c, "POST", "/api/unmount", b, strlen(b),
+				  &resp, &rlen);
 			free(resp);
 			if (st == 200)
 				atomic_fetch_add(&unmounts_done, 1);
@@ -737,16 +759,17 @@ static double metric(struct client *c, const char *name)
 /* -------------------------------------------------------------- checking */
 
 struct keyhist {
-	struct op **puts, **dels; /* acknowledged, sorted by t1 */
+	struct op **puts, **dels;	  /* acknowledged, sorted by t1 */
 	int64_t *put_max_t0, *del_max_t0; /* prefix maxima of t0 */
 	size_t nputs, ndels;
-	struct op **all_dels;     /* removes of any outcome but RS_FAIL */
+	struct op **all_dels; /* removes of any outcome but RS_FAIL */
 	size_t nall_dels;
 };
 
 static int by_t1(const void *a, const void *b)
 {
-	const struct op *x = *(struct op *const *)a, *y = *(struct op *const *)b;
+	const struct op *x = *(struct op *const *)a,
+			*y = *(struct op *const *)b;
 
 	return x->t1 < y->t1 ? -1 : x->t1 > y->t1;
 }
@@ -770,15 +793,15 @@ static int64_t max_t0_before(struct op **v, const int64_t *pm, size_t n,
 
 static long anomalies;
 
-static void anomaly(const char *what, const struct op *g, const char *fmt,
-		    ...) __attribute__((format(printf, 3, 4)));
+static void anomaly(const char *what, const struct op *g, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static void anomaly(const char *what, const struct op *g, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (anomalies++ < 20) {
-		printf("ANOMALY %s: %s of hist-%u via %s [%lld, %lld] us: ", what,
-		       kind_name[g->kind], g->key, door_name[g->door],
+		printf("ANOMALY %s: %s of hist-%u via %s [%lld, %lld] us: ",
+		       what, kind_name[g->kind], g->key, door_name[g->door],
 		       (long long)g->t0, (long long)g->t1);
 		va_start(ap, fmt);
 		vprintf(fmt, ap);
@@ -804,25 +827,25 @@ static long check_history(struct op *all, size_t n, size_t maxver,
 	byver = calloc(maxver + 1, sizeof(*byver));
 	kh = calloc(maxkey, sizeof(*kh));
 	for (size_t j = 0; j < n; j++) {
-			struct op *o = &all[j];
-			struct keyhist *k = &kh[o->key];
+		struct op *o = &all[j];
+		struct keyhist *k = &kh[o->key];
 
-			if (o->kind == OP_PUT)
-				byver[o->ver] = o;
-			if (o->kind == OP_PUT && o->res == RS_OK) {
-				k->puts = realloc(k->puts, (k->nputs + 1) * sizeof(o));
-				k->puts[k->nputs++] = o;
-			}
-			if (o->kind == OP_DEL && o->res == RS_OK) {
-				k->dels = realloc(k->dels, (k->ndels + 1) * sizeof(o));
-				k->dels[k->ndels++] = o;
-			}
-			if (o->kind == OP_DEL && o->res != RS_FAIL) {
-				k->all_dels = realloc(k->all_dels,
-						      (k->nall_dels + 1) * sizeof(o));
-				k->all_dels[k->nall_dels++] = o;
-			}
+		if (o->kind == OP_PUT)
+			byver[o->ver] = o;
+		if (o->kind == OP_PUT && o->res == RS_OK) {
+			k->puts = realloc(k->puts, (k->nputs + 1) * sizeof(o));
+			k->puts[k->nputs++] = o;
 		}
+		if (o->kind == OP_DEL && o->res == RS_OK) {
+			k->dels = realloc(k->dels, (k->ndels + 1) * sizeof(o));
+			k->dels[k->ndels++] = o;
+		}
+		if (o->kind == OP_DEL && o->res != RS_FAIL) {
+			k->all_dels = realloc(k->all_dels,
+					      (k->nall_dels + 1) * sizeof(o));
+			k->all_dels[k->nall_dels++] = o;
+		}
+	}
 	for (uint32_t i = 0; i < maxkey; i++) {
 		struct keyhist *k = &kh[i];
 
@@ -833,84 +856,100 @@ static long check_history(struct op *all, size_t n, size_t maxver,
 		k->put_max_t0 = calloc(k->nputs + 1, sizeof(int64_t));
 		k->del_max_t0 = calloc(k->ndels + 1, sizeof(int64_t));
 		for (size_t j = 0; j < k->nputs; j++)
-			k->put_max_t0[j] = j && k->put_max_t0[j - 1] > k->puts[j]->t0 ?
-				k->put_max_t0[j - 1] : k->puts[j]->t0;
+			k->put_max_t0[j] =
+				j && k->put_max_t0[j - 1] > k->puts[j]->t0
+					? k->put_max_t0[j - 1]
+					: k->puts[j]->t0;
 		for (size_t j = 0; j < k->ndels; j++)
-			k->del_max_t0[j] = j && k->del_max_t0[j - 1] > k->dels[j]->t0 ?
-				k->del_max_t0[j - 1] : k->dels[j]->t0;
+			k->del_max_t0[j] =
+				j && k->del_max_t0[j - 1] > k->dels[j]->t0
+					? k->del_max_t0[j - 1]
+					: k->dels[j]->t0;
 	}
 
 	/* the rules */
 	for (size_t j = 0; j < n; j++) {
-			struct op *g = &all[j], *p;
-			struct keyhist *k = &kh[g->key];
-			bool strict = g->phase == 0 && !evicted_in_steady;
+		struct op *g = &all[j], *p;
+		struct keyhist *k = &kh[g->key];
+		bool strict = g->phase == 0 && !evicted_in_steady;
 
-			if (g->kind != OP_GET)
-				continue;
-			if (g->res == RS_CORRUPT) {
-				anomaly("corrupt", g, "not one whole value");
-				continue;
-			}
-			if (g->res == RS_OTHERKEY) {
-				anomaly("other-key", g, "a value of another key");
-				continue;
-			}
-			if (g->res == RS_OK) {
-				p = g->ver < maxver ? byver[g->ver] : NULL;
-				if (!p || p->key != g->key) {
-					anomaly("phantom", g, "version %llu was never put for it",
-						(unsigned long long)g->ver);
-					continue;
-				}
-				if (p->t0 > g->t1) {
-					anomaly("phantom", g, "version %llu put only later",
-						(unsigned long long)g->ver);
-					continue;
-				}
-				if (p->res == RS_FAIL) {
-					anomaly("failed-visible", g,
-						"version %llu's put was refused (%u)",
-						(unsigned long long)g->ver, p->status);
-					continue;
-				}
-				if (max_t0_before(k->puts, k->put_max_t0, k->nputs, g->t0) > p->t1)
-					anomaly("stale", g,
-						"version %llu after a later put was acknowledged",
-						(unsigned long long)g->ver);
-				else if (max_t0_before(k->dels, k->del_max_t0, k->ndels, g->t0) > p->t1)
-					anomaly("resurrected", g,
-						"version %llu after an acknowledged remove",
-						(unsigned long long)g->ver);
-				continue;
-			}
-			if (!strict)
-				continue;
-			if (g->res == RS_NOTFOUND || g->res == RS_UNREAD) {
-				/* the last put acknowledged before the get began */
-				struct op *last = NULL;
-
-				for (size_t q = 0; q < k->nputs && k->puts[q]->t1 < g->t0; q++)
-					last = k->puts[q];
-				if (!last)
-					continue;
-				bool removable = false, written = false;
-
-				for (size_t q = 0; q < k->nall_dels; q++)
-					if (k->all_dels[q]->t1 > last->t0 &&
-					    k->all_dels[q]->t0 < g->t1)
-						removable = true;
-				/* unreadable: any put of the key meanwhile */
-				for (size_t q = 0; g->res == RS_UNREAD && q < k->nputs; q++)
-					if (k->puts[q]->t0 < g->t1 && k->puts[q]->t1 > g->t0)
-						written = true;
-				if (!removable && !written)
-					anomaly(g->res == RS_NOTFOUND ? "lost" : "unreadable", g,
-						"version %llu was acknowledged at %lld us",
-						(unsigned long long)last->ver,
-						(long long)last->t1);
-			}
+		if (g->kind != OP_GET)
+			continue;
+		if (g->res == RS_CORRUPT) {
+			anomaly("corrupt", g, "not one whole value");
+			continue;
 		}
+		if (g->res == RS_OTHERKEY) {
+			anomaly("other-key", g, "a value of another key");
+			continue;
+		}
+		if (g->res == RS_OK) {
+			p = g->ver < maxver ? byver[g->ver] : NULL;
+			if (!p || p->key != g->key) {
+				anomaly("phantom", g,
+					"version %llu was never put for it",
+					(unsigned long long)g->ver);
+				continue;
+			}
+			if (p->t0 > g->t1) {
+				anomaly("phantom", g,
+					"version %llu put only later",
+					(unsigned long long)g->ver);
+				continue;
+			}
+			if (p->res == RS_FAIL) {
+				anomaly("failed-visible", g,
+					"version %llu's put was refused (%u)",
+					(unsigned long long)g->ver, p->status);
+				continue;
+			}
+			if (max_t0_before(k->puts, k->put_max_t0, k->nputs,
+					  g->t0) > p->t1)
+				anomaly("stale", g,
+					"version %llu after a later put was "
+					"acknowledged",
+					(unsigned long long)g->ver);
+			else if (max_t0_before(k->dels, k->del_max_t0, k->ndels,
+					       g->t0) > p->t1)
+				anomaly("resurrected", g,
+					"version %llu after an acknowledged "
+					"remove",
+					(unsigned long long)g->ver);
+			continue;
+		}
+		if (!strict)
+			continue;
+		if (g->res == RS_NOTFOUND || g->res == RS_UNREAD) {
+			/* the last put acknowledged before the get began */
+			struct op *last = NULL;
+
+			for (size_t q = 0;
+			     q < k->nputs && k->puts[q]->t1 < g->t0; q++)
+				last = k->puts[q];
+			if (!last)
+				continue;
+			bool removable = false, written = false;
+
+			for (size_t q = 0; q < k->nall_dels; q++)
+				if (k->all_dels[q]->t1 > last->t0 &&
+				    k->all_dels[q]->t0 < g->t1)
+					removable = true;
+			/* unreadable: any put of the key meanwhile */
+			for (size_t q = 0; g->res == RS_UNREAD && q < k->nputs;
+			     q++)
+				if (k->puts[q]->t0 < g->t1 &&
+				    k->puts[q]->t1 > g->t0)
+					written = true;
+			if (!removable && !written)
+				anomaly(g->res == RS_NOTFOUND ? "lost"
+							      : "unreadable",
+					g,
+					"version %llu was acknowledged at %lld "
+					"us",
+					(unsigned long long)last->ver,
+					(long long)last->t1);
+		}
+	}
 
 	for (uint32_t i = 0; i < maxkey; i++) {
 		free(kh[i].puts);
@@ -926,9 +965,11 @@ static long check_history(struct op *all, size_t n, size_t maxver,
 
 /* ------------------------------------------------------------ self-test */
 
-#define mk(kind_, key_, ver_, t0_, t1_, res_, ph_)                        \
-	{ .kind = kind_, .key = key_, .ver = ver_, .t0 = t0_, .t1 = t1_,  \
-	  .res = res_, .phase = ph_ }
+#define mk(kind_, key_, ver_, t0_, t1_, res_, ph_)                             \
+	{                                                                      \
+		.kind = kind_, .key = key_, .ver = ver_, .t0 = t0_, .t1 = t1_, \
+		.res = res_, .phase = ph_                                      \
+	}
 
 /*
  * The checker on made-up histories, each with the anomalies it must
@@ -942,49 +983,61 @@ static int self_test(void)
 		long want;
 		struct op ops[4];
 	} t[] = {
-		{ .what = "read after put", .want = 0,
-		  .ops = { mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
-		    mk(OP_GET, 0, 1, 20, 30, RS_OK, 0) } },
-		{ .what = "stale after a later put", .want = 1,
-		  .ops = { mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
-		    mk(OP_PUT, 0, 2, 20, 30, RS_OK, 0),
-		    mk(OP_GET, 0, 1, 40, 50, RS_OK, 1) } },
-		{ .what = "concurrent put: either value", .want = 0,
-		  .ops = { mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
-		    mk(OP_PUT, 0, 2, 5, 45, RS_OK, 0),
-		    mk(OP_GET, 0, 1, 20, 30, RS_OK, 0),
-		    mk(OP_GET, 0, 2, 20, 30, RS_OK, 0) } },
-		{ .what = "resurrected after a remove", .want = 1,
-		  .ops = { mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
-		    mk(OP_DEL, 0, 0, 20, 30, RS_OK, 0),
-		    mk(OP_GET, 0, 1, 40, 50, RS_OK, 1) } },
-		{ .what = "lost in the steady phase", .want = 1,
-		  .ops = { mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
-		    mk(OP_GET, 0, 0, 20, 30, RS_NOTFOUND, 0) } },
-		{ .what = "gone in the churn phase", .want = 0,
-		  .ops = { mk(OP_PUT, 0, 1, 0, 10, RS_OK, 1),
-		    mk(OP_GET, 0, 0, 20, 30, RS_NOTFOUND, 1) } },
-		{ .what = "maybe removed", .want = 0,
-		  .ops = { mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
-		    mk(OP_DEL, 0, 0, 5, 25, RS_UNKNOWN, 0),
-		    mk(OP_GET, 0, 0, 20, 30, RS_NOTFOUND, 0) } },
-		{ .what = "phantom version", .want = 1,
-		  .ops = { mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
-		    mk(OP_GET, 0, 3, 20, 30, RS_OK, 0) } },
-		{ .what = "another key's version", .want = 1,
-		  .ops = { mk(OP_PUT, 1, 1, 0, 10, RS_OK, 0),
-		    mk(OP_GET, 0, 1, 20, 30, RS_OK, 0) } },
-		{ .what = "a refused put visible", .want = 1,
-		  .ops = { mk(OP_PUT, 0, 1, 0, 10, RS_FAIL, 0),
-		    mk(OP_GET, 0, 1, 20, 30, RS_OK, 0) } },
-		{ .what = "a put from the future", .want = 1,
-		  .ops = { mk(OP_PUT, 0, 1, 40, 50, RS_OK, 0),
-		    mk(OP_GET, 0, 1, 20, 30, RS_OK, 0) } },
-		{ .what = "corrupt and other-key reads", .want = 2,
-		  .ops = { mk(OP_GET, 0, 0, 20, 30, RS_CORRUPT, 1),
-		    mk(OP_GET, 0, 0, 20, 30, RS_OTHERKEY, 1) } },
+		{.what = "read after put",
+		 .want = 0,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 20, 30, RS_OK, 0)}},
+		{.what = "stale after a later put",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+			 mk(OP_PUT, 0, 2, 20, 30, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 40, 50, RS_OK, 1)}},
+		{.what = "concurrent put: either value",
+		 .want = 0,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+			 mk(OP_PUT, 0, 2, 5, 45, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 20, 30, RS_OK, 0),
+			 mk(OP_GET, 0, 2, 20, 30, RS_OK, 0)}},
+		{.what = "resurrected after a remove",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+			 mk(OP_DEL, 0, 0, 20, 30, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 40, 50, RS_OK, 1)}},
+		{.what = "lost in the steady phase",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+			 mk(OP_GET, 0, 0, 20, 30, RS_NOTFOUND, 0)}},
+		{.what = "gone in the churn phase",
+		 .want = 0,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 1),
+			 mk(OP_GET, 0, 0, 20, 30, RS_NOTFOUND, 1)}},
+		{.what = "maybe removed",
+		 .want = 0,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+			 mk(OP_DEL, 0, 0, 5, 25, RS_UNKNOWN, 0),
+			 mk(OP_GET, 0, 0, 20, 30, RS_NOTFOUND, 0)}},
+		{.what = "phantom version",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+			 mk(OP_GET, 0, 3, 20, 30, RS_OK, 0)}},
+		{.what = "another key's version",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 1, 1, 0, 10, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 20, 30, RS_OK, 0)}},
+		{.what = "a refused put visible",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_FAIL, 0),
+			 mk(OP_GET, 0, 1, 20, 30, RS_OK, 0)}},
+		{.what = "a put from the future",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 0, 1, 40, 50, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 20, 30, RS_OK, 0)}},
+		{.what = "corrupt and other-key reads",
+		 .want = 2,
+		 .ops = {mk(OP_GET, 0, 0, 20, 30, RS_CORRUPT, 1),
+			 mk(OP_GET, 0, 0, 20, 30, RS_OTHERKEY, 1)}},
 	};
-	struct client c = { .rng = 1 };
+	struct client c = {.rng = 1};
 	unsigned char *a, *b;
 	size_t la, lb;
 	uint64_t v;
@@ -1002,7 +1055,8 @@ static int self_test(void)
 		printf("self-test: %s\n", t[i].what);
 		got = check_history(ops, n, 8, 2, false);
 		if (got != t[i].want) {
-			printf("self-test FAILED: %s: %ld anomalies, want %ld\n",
+			printf("self-test FAILED: %s: %ld anomalies, want "
+			       "%ld\n",
 			       t[i].what, got, t[i].want);
 			bad++;
 		}
@@ -1031,16 +1085,15 @@ static int self_test(void)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "url", 1, 0, 'u' },     { "xport", 1, 0, 'x' },
-		{ "mnt", 1, 0, 'm' },     { "clients", 1, 0, 'c' },
-		{ "seconds", 1, 0, 's' }, { "keys", 1, 0, 'k' },
-		{ "self-test", 0, 0, 't' },
-		{ 0, 0, 0, 0 },
+		{"url", 1, 0, 'u'},	  {"xport", 1, 0, 'x'},
+		{"mnt", 1, 0, 'm'},	  {"clients", 1, 0, 'c'},
+		{"seconds", 1, 0, 's'},	  {"keys", 1, 0, 'k'},
+		{"self-test", 0, 0, 't'}, {0, 0, 0, 0},
 	};
-	struct client *cl, churn = { .id = -1, .rng = 0x5eed, .http_fd = -1 };
+	struct client *cl, churn = {.id = -1, .rng = 0x5eed, .http_fd = -1};
 	int ch, evicted_in_steady = 0;
 	double ev0, ev1;
-	long counts[NKIND][NDOOR][8] = { { { 0 } } };
+	long counts[NKIND][NDOOR][8] = {{{0}}};
 	size_t total = 0;
 	pthread_t cth;
 
@@ -1052,15 +1105,27 @@ int main(int argc, char **argv)
 			http_port = p ? (unsigned)atoi(p + 1) : 0;
 			break;
 		}
-		case 'x': xfer_port = (unsigned)atoi(optarg); break;
-		case 'm': mnt = optarg; break;
-		case 'c': nclients = atoi(optarg); break;
-		case 's': nseconds = atoi(optarg); break;
-		case 'k': nkeys = atoi(optarg); break;
-		case 't': return self_test();
+		case 'x':
+			xfer_port = (unsigned)atoi(optarg);
+			break;
+		case 'm':
+			mnt = optarg;
+			break;
+		case 'c':
+			nclients = atoi(optarg);
+			break;
+		case 's':
+			nseconds = atoi(optarg);
+			break;
+		case 'k':
+			nkeys = atoi(optarg);
+			break;
+		case 't':
+			return self_test();
 		default:
 			fprintf(stderr, "usage: history --url URL --xport PORT "
-					"[--mnt DIR] [--clients N] [--seconds S] [--keys K]\n");
+					"[--mnt DIR] [--clients N] [--seconds "
+					"S] [--keys K]\n");
 			return 2;
 		}
 	}
@@ -1107,7 +1172,8 @@ int main(int argc, char **argv)
 	check_history(all, total, (size_t)atomic_load(&next_ver),
 		      (uint32_t)(4 * nkeys), evicted_in_steady);
 
-	printf("history: %zu operations by %d clients in %d s (%ld mounts, %ld unmounts in the churn phase)\n",
+	printf("history: %zu operations by %d clients in %d s (%ld mounts, %ld "
+	       "unmounts in the churn phase)\n",
 	       total, nclients, nseconds, atomic_load(&mounts_done),
 	       atomic_load(&unmounts_done));
 	for (int k = 0; k < NKIND; k++)
@@ -1118,23 +1184,28 @@ int main(int argc, char **argv)
 				sum += n[r];
 			if (!sum)
 				continue;
-			printf("  %-6s %-4s %7ld: ok %ld, refused %ld, unknown %ld, not found %ld",
-			       kind_name[k], door_name[d], sum, n[RS_OK], n[RS_FAIL],
-			       n[RS_UNKNOWN], n[RS_NOTFOUND]);
+			printf("  %-6s %-4s %7ld: ok %ld, refused %ld, unknown "
+			       "%ld, not found %ld",
+			       kind_name[k], door_name[d], sum, n[RS_OK],
+			       n[RS_FAIL], n[RS_UNKNOWN], n[RS_NOTFOUND]);
 			if (k == OP_GET)
-				printf(", corrupt %ld, other key %ld, read refused %ld",
-				       n[RS_CORRUPT], n[RS_OTHERKEY], n[RS_UNREAD]);
+				printf(", corrupt %ld, other key %ld, read "
+				       "refused %ld",
+				       n[RS_CORRUPT], n[RS_OTHERKEY],
+				       n[RS_UNREAD]);
 			putchar('\n');
 		}
 	if (evicted_in_steady)
-		printf("history: evictions during the steady phase: its lost-value rule was not applied\n");
+		printf("history: evictions during the steady phase: its "
+		       "lost-value rule was not applied\n");
 	printf("history: %ld anomalies\n", anomalies);
 	/* Nothing to say without successful gets and puts through each door. */
 	for (int d = 0; d < NDOOR; d++) {
 		if (d == D_FUSE && !mnt)
 			continue;
 		if (!counts[OP_PUT][d][RS_OK] || !counts[OP_GET][d][RS_OK]) {
-			printf("history: no successful put or get through %s\n", door_name[d]);
+			printf("history: no successful put or get through %s\n",
+			       door_name[d]);
 			return 1;
 		}
 	}

@@ -1,0 +1,176 @@
+/*
+ * mountpoint.c - the control tree's mount point hygiene: a dead daemon's
+ * mount left behind is waited for or detached, the directory is made,
+ * and without fusermount3's auto_unmount a watchdog process detaches the
+ * mount when the daemon dies, however it dies. No FUSE calls here.
+ */
+#include "autoconfig.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mountpoint.h"
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, dir, n + 1);
+	for (char *c = tmp + 1; *c; c++) {
+		if (*c != '/')
+			continue;
+		*c = '\0';
+		if (mkdir(tmp, 0755) && errno != EEXIST)
+			return -errno;
+		*c = '/';
+	}
+	if (mkdir(tmp, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static void run_fusermount(const char *dir)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "-q", "-z", "--",
+		       dir, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
+/* Is a fusermount3 process (a dead daemon's watchdog) still watching @dir? */
+static bool watchdog_alive(const char *dir)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+	bool found = false;
+
+	if (!proc)
+		return false;
+	while (!found && (de = readdir(proc))) {
+		char path[300], cmd[4096], *last, *base;
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, cmd, sizeof(cmd) - 1);
+		close(fd);
+		if (n <= 1)
+			continue;
+		cmd[n] = '\0';
+		/* argv[0] and the last argument (the mount point). */
+		base = strrchr(cmd, '/');
+		base = base ? base + 1 : cmd;
+		for (last = cmd + n - 1; last > cmd && last[-1]; last--)
+			;
+		found = !strcmp(base, "fusermount3") && !strcmp(last, dir);
+	}
+	closedir(proc);
+	return found;
+}
+
+/*
+ * A dead daemon's mount answers ENOTCONN. Its auto_unmount watchdog
+ * removes it at once; while one still watches the mount point, wait for
+ * it (detaching the mount ourselves would let it detach our new mount
+ * afterwards), else detach it so the new mount does not land on a
+ * corpse.
+ */
+static int recover_stale(const char *dir)
+{
+	struct stat st;
+
+	for (int i = 0; i < 100; i++) {
+		if (!stat(dir, &st) || errno != ENOTCONN)
+			return 0;
+		if (i >= 2 && !watchdog_alive(dir))
+			break;
+		usleep(50 * 1000);
+	}
+	mc_warn("fuse: mount point '%s' holds a dead mount, detaching it", dir);
+	if (umount2(dir, MNT_DETACH))
+		run_fusermount(dir);
+	return stat(dir, &st) ? -errno : 0;
+}
+
+bool fs_have_fusermount(void)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (!path)
+		path = "/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+
+		snprintf(buf, sizeof(buf), "%.*s/fusermount3", (int)n, path);
+		if (!access(buf, X_OK))
+			return true;
+		path += n + (path[n] == ':');
+	}
+	return false;
+}
+
+/*
+ * Without fusermount3 there is no auto_unmount: a child process waits for
+ * the daemon's end of a pipe to close (the daemon died, however) and then
+ * detaches the mount.
+ */
+int fs_mountpoint_watchdog(const char *dir)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(p))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		close(p[1]);
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != p[0])
+				close(fd);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		umount2(dir, MNT_DETACH);
+		_exit(0);
+	}
+	close(p[0]);
+	fcntl(p[1], F_SETFD, FD_CLOEXEC);
+	return 0; /* p[1] stays open until the daemon exits */
+}
+
+int fs_mountpoint_prepare(const char *dir)
+{
+	int r = recover_stale(dir);
+
+	return r ? r : mkdir_p(dir);
+}

@@ -1,0 +1,195 @@
+/*
+ * evict.c - eviction: which objects go when memory runs short (above the
+ * high watermark, or when a put cannot be placed), and the allocation of
+ * replicas that falls back on it.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+#include "store_int.h"
+
+/* -------------------------------------------------------------- eviction */
+
+enum { CAUSE_WATERMARK, CAUSE_ALLOC };
+
+static uint64_t evict_target(struct mc_store *s)
+{
+	double t = (s->o.high_watermark - s->o.evict_ratio) *
+		   (double)atomic_load(&s->capacity);
+
+	return t > 0 ? (uint64_t)t : 0;
+}
+
+static uint32_t obj_age(const struct mc_obj *o, uint32_t now_clk)
+{
+	int32_t age =
+		(int32_t)(now_clk - atomic_load_explicit(&o->atime,
+							 memory_order_relaxed));
+
+	return age > 0 ? (uint32_t)age : 0;
+}
+
+static uint64_t obj_bytes(const struct mc_obj *o)
+{
+	uint64_t b = 0;
+
+	for (unsigned i = 0; i < o->nrep; i++)
+		b += o->rep[i]->size;
+	return b;
+}
+
+#define EVICT_BUCKETS 1024u
+
+/*
+ * Evicts unleased objects, oldest first, until @need bytes of replicas
+ * are released. Three passes over the index (oldest age, an age histogram
+ * of bytes, then the eviction itself) give least-recently-used order to
+ * within 1/1024 of the age range without sorting or a per-object list.
+ * Serialized by evict_lock; returns the bytes released.
+ */
+static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
+{
+	uint64_t hist[EVICT_BUCKETS];
+	uint32_t now_clk = atomic_load(&s->clock), max_age = 0;
+	uint64_t now = store_now(s), freed = 0, keys = 0, cum = 0;
+	unsigned cut = 0;
+	bool any = false;
+
+	pthread_mutex_lock(&s->evict_lock);
+	mc_series_add(s->c.evict_attempts, 1);
+	mc_series_add(cause == CAUSE_ALLOC ? s->c.evict_cause_alloc
+					   : s->c.evict_cause_watermark,
+		      1);
+	for (unsigned i = 0; i < MC_NSHARDS; i++) {
+		struct mc_shard *sh = &s->shards[i];
+
+		pthread_rwlock_rdlock(&sh->lock);
+		for (uint32_t b = 0; b <= sh->mask; b++)
+			for (struct mc_obj *o = sh->tab[b]; o; o = o->next) {
+				if (obj_leased(o, now))
+					continue;
+				uint32_t a = obj_age(o, now_clk);
+
+				if (a > max_age)
+					max_age = a;
+				any = true;
+			}
+		pthread_rwlock_unlock(&sh->lock);
+	}
+	if (!any)
+		goto out;
+	memset(hist, 0, sizeof(hist));
+	uint64_t span = (uint64_t)max_age + 1;
+
+	for (unsigned i = 0; i < MC_NSHARDS; i++) {
+		struct mc_shard *sh = &s->shards[i];
+
+		pthread_rwlock_rdlock(&sh->lock);
+		for (uint32_t b = 0; b <= sh->mask; b++)
+			for (struct mc_obj *o = sh->tab[b]; o; o = o->next)
+				if (!obj_leased(o, now))
+					hist[obj_age(o, now_clk) *
+					     EVICT_BUCKETS / span] +=
+						obj_bytes(o);
+		pthread_rwlock_unlock(&sh->lock);
+	}
+	/* The youngest bucket that must go, counting from the oldest. */
+	for (cut = EVICT_BUCKETS; cut-- > 0;) {
+		cum += hist[cut];
+		if (cum >= need)
+			break;
+	}
+	if (cut >= EVICT_BUCKETS)
+		cut = 0;
+	for (unsigned pass = 0; pass < 2 && freed < need; pass++) {
+		for (unsigned i = 0; i < MC_NSHARDS && freed < need; i++) {
+			struct mc_shard *sh = &s->shards[i];
+			struct mc_obj *gone = NULL;
+
+			pthread_rwlock_wrlock(&sh->lock);
+			for (uint32_t b = 0; b <= sh->mask; b++) {
+				struct mc_obj **pp = &sh->tab[b];
+
+				while (*pp) {
+					struct mc_obj *o = *pp;
+					unsigned k = obj_age(o, now_clk) *
+						     EVICT_BUCKETS / span;
+
+					/* Pass 0 takes the buckets older than
+					 * the cut, pass 1 the cut bucket. */
+					if (obj_leased(o, now) ||
+					    (pass == 0
+						     ? k <= cut
+						     : k < cut ||
+							       freed >= need)) {
+						pp = &o->next;
+						continue;
+					}
+					obj_unlink(s, sh, pp);
+					freed += obj_bytes(o);
+					keys++;
+					o->next = gone;
+					gone = o;
+				}
+			}
+			pthread_rwlock_unlock(&sh->lock);
+			objs_unref(gone);
+		}
+	}
+out:
+	if (keys) {
+		mc_series_add(s->c.evict_ok, 1);
+		mc_series_add(s->c.evict_keys, keys);
+		mc_series_add(s->c.evict_bytes, freed);
+	}
+	pthread_mutex_unlock(&s->evict_lock);
+	/*
+	 * A run frees watermark - ratio of the capacity at once, so runs are
+	 * rare enough to log each; one that frees nothing repeats with every
+	 * put while every value is leased, and the put's failure says so.
+	 */
+	if (keys)
+		mc_info("evict: %llu keys, %llu bytes evicted (%s)",
+			(unsigned long long)keys, (unsigned long long)freed,
+			cause == CAUSE_ALLOC ? "a put found no room"
+					     : "above the high watermark");
+	else
+		mc_debug("evict: nothing to evict (%s): every value is leased "
+			 "or being put",
+			 cause == CAUSE_ALLOC ? "a put found no room"
+					      : "above the high watermark");
+	return freed;
+}
+
+/* Allocates replicas for a put, evicting at the watermark and on failure. */
+int evict_alloc_replicas(struct mc_store *s, uint64_t size,
+			 const struct seg_place *pl, struct mc_blk **blk)
+{
+	uint64_t cap = atomic_load(&s->capacity);
+	uint64_t used = atomic_load(&s->used);
+	uint64_t want = (size + MC_BUF_ALIGN - 1) / MC_BUF_ALIGN *
+			MC_BUF_ALIGN * pl->want;
+	int rc;
+
+	if (!seg_can_fit(s, size, pl))
+		return -ENOSPC;
+	if (cap && (double)(used + want) > s->o.high_watermark * (double)cap) {
+		uint64_t target = evict_target(s);
+
+		evict(s, used + want > target ? used + want - target : want,
+		      CAUSE_WATERMARK);
+	}
+	rc = seg_alloc_replicas(s, size, pl, blk);
+	if (rc == -ENOSPC && atomic_load(&s->nkeys)) {
+		uint64_t target = evict_target(s);
+
+		used = atomic_load(&s->used);
+		evict(s, used + want > target ? used + want - target : want,
+		      CAUSE_ALLOC);
+		rc = seg_alloc_replicas(s, size, pl, blk);
+	}
+	return rc;
+}

@@ -1,0 +1,515 @@
+/*
+ * put.c - puts: one-shot (mc_put), local streamed (mc_put_begin) and
+ * two-phase for remote writers (mc_put_start .. end/revoke), with the
+ * timeout that revokes unfinished ones.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store_int.h"
+
+/* ------------------------------------------------------------------ puts */
+
+static int put_check(struct mc_store *s, const void *key, size_t klen,
+		     uint64_t size, struct mc_err *err)
+{
+	int rc = obj_key_check(key, klen, err);
+
+	if (rc < 0)
+		return rc;
+	if (size == 0)
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "value must not be empty");
+	if (size > s->o.max_value)
+		return mc_err_set(
+			err, -EFBIG, MC_INVALID_PARAMS,
+			"value of %llu bytes is over the limit of %llu",
+			(unsigned long long)size,
+			(unsigned long long)s->o.max_value);
+	return 0;
+}
+
+/*
+ * Marks the buffers of a put that will not be published: no new pin can
+ * reach them. They return to the allocator with the last reference to the
+ * put, so a holder still writing into one never writes into a buffer that
+ * was handed to somebody else.
+ */
+static void put_kill_blocks(struct mc_put *p)
+{
+	for (unsigned i = 0; i < p->nrep; i++)
+		blk_set_state(p->blk[i], BLK_DEAD, p->size);
+}
+
+static void put_unref(struct mc_put *p)
+{
+	if (atomic_fetch_sub(&p->ref, 1) != 1)
+		return;
+	put_kill_blocks(p);
+	for (unsigned i = 0; i < p->nrep; i++)
+		blk_unref(p->blk[i]);
+	free(p);
+}
+
+static bool put_close(struct mc_put *p);
+
+/* The owner hooks' view of replica @i of @p. */
+static void put_owner_view(const struct mc_put *p, unsigned i,
+			   struct mc_owner_blk *v)
+{
+	blk_owner_view(p->blk[i], v);
+	v->value_size = p->size;
+	v->key = p->key;
+	v->klen = p->klen;
+	v->version = p->version;
+}
+
+/*
+ * Runs the owner's prepare (@commit false) or commit for each replica of
+ * @p in a NODE-owned segment: 0, or the first failure's errno.
+ */
+static int put_owner_hooks(struct mc_put *p, bool commit, struct mc_err *err)
+{
+	struct mc_store *s = p->store;
+	const struct mc_owner_ops *ops = s->o.owner_ops;
+
+	if (!ops)
+		return 0;
+	for (unsigned i = 0; i < p->nrep; i++) {
+		struct mc_owner_blk v;
+		int rc;
+
+		if (!blk_seg(p->blk[i])->hooked)
+			continue;
+		put_owner_view(p, i, &v);
+		rc = commit ? (ops->commit ? ops->commit(s->o.owner_arg, &v)
+					   : 0)
+			    : (ops->prepare ? ops->prepare(s->o.owner_arg, &v)
+					    : 0);
+		if (rc) {
+			rc = rc < 0 ? rc : -EIO;
+			return mc_err_set(
+				err, rc, MC_WRITE_FAIL,
+				"the owner of segment '%s' refused "
+				"to %s the put of key '%.*s': %s",
+				v.seg_id, commit ? "commit" : "prepare",
+				KEY_ARG(p->key, p->klen), strerror(-rc));
+		}
+	}
+	return 0;
+}
+
+static int put_new(struct mc_store *s, const void *key, size_t klen,
+		   uint64_t size, bool registered, const struct mc_put_opts *po,
+		   struct mc_put **out, struct mc_err *err)
+{
+	static const struct mc_put_opts none;
+	struct seg_place pl;
+	struct mc_put *p;
+	int rc;
+
+	if (!po)
+		po = &none;
+	if (!po->batch)
+		mc_series_add(s->c.put_start, 1);
+	rc = put_check(s, key, klen, size, err);
+	if (rc < 0)
+		goto fail;
+	if (po->no_replace) {
+		struct mc_obj *o = obj_lookup(s, key, klen, false);
+
+		if (o) {
+			obj_unref(o);
+			rc = mc_err_set(err, -EEXIST, MC_OBJECT_ALREADY_EXISTS,
+					"key '%.*s' exists already",
+					KEY_ARG(key, klen));
+			goto fail;
+		}
+	}
+	p = calloc(1, sizeof(*p) + klen);
+	if (!p) {
+		rc = mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				"out of memory");
+		goto fail;
+	}
+	p->store = s;
+	p->size = size;
+	p->klen = klen;
+	p->open = true;
+	p->batch = po->batch;
+	if (po->writer)
+		p->writer = *po->writer;
+	p->version = store_next_version(s);
+	memcpy(p->key, key, klen);
+	atomic_init(&p->ref, 1);
+	if (registered) {
+		pthread_mutex_lock(&s->pending_lock);
+		for (struct mc_put *q = s->pending; q; q = q->next) {
+			if (q->klen == klen && !memcmp(q->key, key, klen)) {
+				pthread_mutex_unlock(&s->pending_lock);
+				free(p);
+				rc = mc_err_set(
+					err, -EBUSY, MC_OBJECT_ALREADY_EXISTS,
+					"a put of key '%.*s' is already open",
+					KEY_ARG(key, klen));
+				goto fail;
+			}
+		}
+		/* Listed before allocating, so a racing start sees it. */
+		p->registered = true;
+		p->deadline_ms = store_now(s) + s->o.put_timeout_ms;
+		atomic_fetch_add(&p->ref, 1);
+		p->next = s->pending;
+		s->pending = p;
+		atomic_fetch_add(&s->npending, 1);
+		pthread_mutex_unlock(&s->pending_lock);
+	}
+	pl = (struct seg_place){
+		.want = po->replicas ? po->replicas : s->o.replica_num,
+		.prefer = po->prefer,
+		.remote_ok = po->remote_ok,
+	};
+	if (pl.want > MC_REPLICA_MAX)
+		pl.want = MC_REPLICA_MAX;
+	rc = evict_alloc_replicas(s, size, &pl, p->blk);
+	if (rc < 0) {
+		mc_series_add(s->c.alloc_fail, 1);
+		rc = mc_err_set(
+			err, rc, MC_NO_AVAILABLE_HANDLE,
+			"no space for %llu bytes%s", (unsigned long long)size,
+			atomic_load(&s->capacity) ? " even after eviction"
+						  : ": no segment mounted");
+		put_close(p); /* off the pending list, unless the timeout was
+				 first */
+		put_unref(p);
+		goto fail;
+	}
+	p->nrep = (uint8_t)rc;
+	for (unsigned i = 0; i < p->nrep; i++)
+		blk_desc(p->blk[i], size, &p->desc[i]);
+	rc = put_owner_hooks(p, false, err);
+	if (rc < 0) {
+		put_close(p);
+		put_kill_blocks(p);
+		put_unref(p);
+		goto fail;
+	}
+	*out = p;
+	return 0;
+fail:
+	if (!po->batch)
+		mc_series_add(s->c.put_start_fail, 1);
+	return rc;
+}
+
+int mc_put_start(struct mc_store *s, const void *key, size_t klen,
+		 uint64_t size, struct mc_put **out, struct mc_err *err)
+{
+	return put_new(s, key, klen, size, true, NULL, out, err);
+}
+
+int mc_put_start_opts(struct mc_store *s, const void *key, size_t klen,
+		      uint64_t size, const struct mc_put_opts *o,
+		      struct mc_put **out, struct mc_err *err)
+{
+	return put_new(s, key, klen, size, true, o, out, err);
+}
+
+int mc_put_begin(struct mc_store *s, const void *key, size_t klen,
+		 uint64_t size, struct mc_put **out, struct mc_err *err)
+{
+	return put_new(s, key, klen, size, false, NULL, out, err);
+}
+
+uint64_t mc_put_version(const struct mc_put *p)
+{
+	return p->version;
+}
+
+size_t mc_put_ndesc(const struct mc_put *p)
+{
+	return p->nrep;
+}
+
+const struct mc_desc *mc_put_desc(const struct mc_put *p, size_t i)
+{
+	return &p->desc[i];
+}
+
+void *mc_put_buffer(struct mc_put *p, size_t i)
+{
+	return blk_ptr(p->blk[i]);
+}
+
+/*
+ * Closes a put: true when this caller closed it (it was still open).
+ * Registered puts leave the pending list under its lock, so exactly one
+ * of commit, end, revoke and the timeout wins.
+ */
+static bool put_close(struct mc_put *p)
+{
+	struct mc_store *s = p->store;
+	bool won = false;
+
+	if (!p->registered) {
+		won = p->open;
+		p->open = false;
+		return won;
+	}
+	pthread_mutex_lock(&s->pending_lock);
+	if (p->open) {
+		for (struct mc_put **pp = &s->pending; *pp; pp = &(*pp)->next)
+			if (*pp == p) {
+				*pp = p->next;
+				break;
+			}
+		atomic_fetch_sub(&s->npending, 1);
+		p->open = false;
+		won = true;
+	}
+	pthread_mutex_unlock(&s->pending_lock);
+	if (won)
+		put_unref(p); /* the pending list's reference */
+	return won;
+}
+
+/* Publishes a closed put; counts a PutEnd unless @batch. */
+static int put_publish(struct mc_put *p, bool copy, bool batch,
+		       struct mc_err *err)
+{
+	struct mc_store *s = p->store;
+	struct mc_obj *o;
+	int rc;
+
+	if (!batch)
+		mc_series_add(s->c.put_end, 1);
+	rc = put_owner_hooks(p, true, err);
+	o = rc < 0 ? NULL : obj_new(p->key, p->klen, p->size, p->nrep);
+	if (!o) {
+		if (!batch)
+			mc_series_add(s->c.put_end_fail, 1);
+		put_kill_blocks(p);
+		return rc < 0 ? rc
+			      : mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+					   "out of memory");
+	}
+	if (copy)
+		for (unsigned i = 1; i < p->nrep; i++)
+			memcpy(blk_ptr(p->blk[i]), blk_ptr(p->blk[0]), p->size);
+	for (unsigned i = 0; i < p->nrep; i++)
+		o->rep[i] = p->blk[i]; /* the object takes the references */
+	o->version = p->version;
+	obj_order(o);
+	p->nrep = 0;
+	mc_debug("put: '%.*s' (%llu bytes, %u replicas)",
+		 KEY_ARG(p->key, p->klen), (unsigned long long)p->size,
+		 o->nrep);
+	obj_publish(s, o);
+	return 0;
+}
+
+int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err)
+{
+	int rc;
+
+	if (put_close(p)) {
+		rc = put_publish(p, copy_replicas, false, err);
+	} else {
+		mc_series_add(p->store->c.put_end, 1);
+		mc_series_add(p->store->c.put_end_fail, 1);
+		rc = mc_err_set(err, -ETIMEDOUT, MC_INVALID_WRITE,
+				"the put of key '%.*s' was revoked",
+				KEY_ARG(p->key, p->klen));
+	}
+	put_unref(p);
+	return rc;
+}
+
+static void put_revoke_closed(struct mc_put *p)
+{
+	mc_series_add(p->store->c.put_revoke, 1);
+	put_kill_blocks(p);
+}
+
+void mc_put_abort(struct mc_put *p)
+{
+	if (put_close(p))
+		put_revoke_closed(p);
+	put_unref(p);
+}
+
+void mc_put_release(struct mc_put *p)
+{
+	put_unref(p);
+}
+
+/*
+ * Takes the open registered put of @key off the pending list, when
+ * @writer started it: the put (with the pending list's reference), or
+ * NULL with *@rc -ENOENT (none open) or -EPERM (another writer's).
+ */
+static struct mc_put *put_take(struct mc_store *s, const void *key, size_t klen,
+			       const struct mc_owner *writer, int *rc)
+{
+	struct mc_put *p = NULL;
+
+	*rc = -ENOENT;
+	pthread_mutex_lock(&s->pending_lock);
+	for (struct mc_put **pp = &s->pending; *pp; pp = &(*pp)->next) {
+		if ((*pp)->klen == klen && !memcmp((*pp)->key, key, klen)) {
+			if (!mc_owner_eq(&(*pp)->writer, writer)) {
+				*rc = -EPERM;
+				break;
+			}
+			p = *pp;
+			*pp = p->next;
+			p->open = false;
+			atomic_fetch_sub(&s->npending, 1);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->pending_lock);
+	return p;
+}
+
+/* The error of a failed put_take, in @err. */
+static int put_take_error(int rc, const void *key, size_t klen,
+			  struct mc_err *err)
+{
+	if (rc == -EPERM)
+		return mc_err_set(err, rc, MC_ILLEGAL_CLIENT,
+				  "the put of key '%.*s' was started by "
+				  "another writer",
+				  KEY_ARG(key, klen));
+	return mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
+			  "no open put of key '%.*s'", KEY_ARG(key, klen));
+}
+
+int mc_put_end_by(struct mc_store *s, const void *key, size_t klen,
+		  const struct mc_owner *writer, bool batch, struct mc_err *err)
+{
+	int rc = obj_key_check(key, klen, err);
+	struct mc_put *p;
+
+	if (rc < 0)
+		goto fail;
+	p = put_take(s, key, klen, writer, &rc);
+	if (!p) {
+		rc = put_take_error(rc, key, klen, err);
+		goto fail;
+	}
+	rc = put_publish(p, false, batch, err);
+	put_unref(p);
+	return rc;
+fail:
+	if (!batch) {
+		mc_series_add(s->c.put_end, 1);
+		mc_series_add(s->c.put_end_fail, 1);
+	}
+	return rc;
+}
+
+int mc_put_revoke_by(struct mc_store *s, const void *key, size_t klen,
+		     const struct mc_owner *writer, struct mc_err *err)
+{
+	int rc = obj_key_check(key, klen, err);
+	struct mc_put *p;
+
+	if (rc < 0)
+		goto fail;
+	p = put_take(s, key, klen, writer, &rc);
+	if (!p) {
+		rc = put_take_error(rc, key, klen, err);
+		goto fail;
+	}
+	put_revoke_closed(p);
+	put_unref(p);
+	return 0;
+fail:
+	mc_series_add(s->c.put_revoke, 1);
+	mc_series_add(s->c.put_revoke_fail, 1);
+	return rc;
+}
+
+int mc_put_end(struct mc_store *s, const void *key, size_t klen,
+	       struct mc_err *err)
+{
+	return mc_put_end_by(s, key, klen, NULL, false, err);
+}
+
+int mc_put_revoke(struct mc_store *s, const void *key, size_t klen,
+		  struct mc_err *err)
+{
+	return mc_put_revoke_by(s, key, klen, NULL, err);
+}
+
+int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
+	   size_t len, struct mc_err *err)
+{
+	struct mc_put *p;
+	int rc = mc_put_begin(s, key, klen, len, &p, err);
+
+	if (rc < 0)
+		return rc;
+	for (unsigned i = 0; i < p->nrep; i++)
+		memcpy(blk_ptr(p->blk[i]), val, len);
+	return mc_put_commit(p, false, err);
+}
+
+/*
+ * Revokes the two-phase puts whose time is up, or that hold a buffer in
+ * segment @g (when not NULL), or that @writer started (when not NULL);
+ * returns how many.
+ */
+static size_t put_expire_some(struct mc_store *s, uint64_t now,
+			      struct mc_seg *g, const struct mc_owner *writer)
+{
+	struct mc_put *gone = NULL;
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->pending_lock);
+	for (struct mc_put **pp = &s->pending; *pp;) {
+		struct mc_put *p = *pp;
+		bool hit = writer ? mc_owner_eq(&p->writer, writer)
+				  : !g && p->deadline_ms <= now;
+
+		for (unsigned i = 0; g && i < p->nrep; i++)
+			hit |= blk_seg(p->blk[i]) == g;
+		if (!hit) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		p->open = false;
+		atomic_fetch_sub(&s->npending, 1);
+		p->next = gone;
+		gone = p;
+	}
+	pthread_mutex_unlock(&s->pending_lock);
+	while (gone) {
+		struct mc_put *next = gone->next;
+
+		mc_info("put: revoked the unfinished put of key '%.*s'",
+			KEY_ARG(gone->key, gone->klen));
+		put_revoke_closed(gone);
+		put_unref(gone);
+		gone = next;
+		n++;
+	}
+	return n;
+}
+
+void put_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
+{
+	put_expire_some(s, now, g, NULL);
+}
+
+size_t put_revoke_writer(struct mc_store *s, const struct mc_owner *writer)
+{
+	return put_expire_some(s, 0, NULL, writer);
+}

@@ -1,0 +1,263 @@
+/*
+ * store_metrics.c - the store's metrics: the upstream master's counter
+ * and gauge families, registered once per store, and the collector that
+ * sets the gauges before each render.
+ */
+#include "autoconfig.h"
+
+#include "store_int.h"
+
+/* --------------------------------------------------------------- metrics */
+
+struct fam_def {
+	const char *name, *help;
+	size_t off; /* offsetof the series pointer in struct mc_counters */
+};
+
+#define C(f)	 offsetof(struct mc_counters, f)
+#define B(op, f) offsetof(struct mc_counters, batch[op].f)
+static const struct fam_def counter_defs[] = {
+	{"master_put_start_alloc_failures_total",
+	 "Total number of PutStart failures caused by replica allocation "
+	 "failure",
+	 C(alloc_fail)},
+	{"master_remove_all_requests_total",
+	 "Total number of Remove all requests received", C(remove_all)},
+	{"master_remove_all_failures_total",
+	 "Total number of failed Remove all requests", C(remove_all_fail)},
+	{"master_exist_key_requests_total",
+	 "Total number of ExistKey requests received", C(exist)},
+	{"master_exist_key_failures_total",
+	 "Total number of failed ExistKey requests", C(exist_fail)},
+	{"master_put_start_requests_total",
+	 "Total number of PutStart requests received", C(put_start)},
+	{"master_put_start_failures_total",
+	 "Total number of failed PutStart requests", C(put_start_fail)},
+	{"master_put_end_requests_total",
+	 "Total number of PutEnd requests received", C(put_end)},
+	{"master_put_end_failures_total",
+	 "Total number of failed PutEnd requests", C(put_end_fail)},
+	{"master_put_revoke_requests_total",
+	 "Total number of PutRevoke requests received", C(put_revoke)},
+	{"master_put_revoke_failures_total",
+	 "Total number of failed PutRevoke requests", C(put_revoke_fail)},
+	{"master_get_replica_list_requests_total",
+	 "Total number of GetReplicaList requests received", C(get)},
+	{"master_get_replica_list_failures_total",
+	 "Total number of failed GetReplicaList requests", C(get_fail)},
+	{"master_remove_requests_total",
+	 "Total number of Remove requests received", C(remove)},
+	{"master_remove_failures_total",
+	 "Total number of failed Remove requests", C(remove_fail)},
+	{"master_mount_segment_requests_total",
+	 "Total number of MountSegment requests received", C(mount)},
+	{"master_mount_segment_failures_total",
+	 "Total number of failed MountSegment requests", C(mount_fail)},
+	{"master_unmount_segment_requests_total",
+	 "Total number of UnmountSegment requests received", C(unmount)},
+	{"master_unmount_segment_failures_total",
+	 "Total number of failed UnmountSegment requests", C(unmount_fail)},
+	{"master_ping_requests_total", "Total number of ping requests received",
+	 C(ping)},
+	{"master_ping_failures_total", "Total number of failed ping requests",
+	 C(ping_fail)},
+	{"master_batch_exist_key_requests_total",
+	 "Total number of BatchExistKey requests received",
+	 B(MC_BATCH_EXIST, req)},
+	{"master_batch_exist_key_failures_total",
+	 "Total number of failed BatchExistKey requests",
+	 B(MC_BATCH_EXIST, fail)},
+	{"master_batch_exist_key_partial_successes_total",
+	 "Total number of partially successful BatchExistKey requests",
+	 B(MC_BATCH_EXIST, partial)},
+	{"master_batch_exist_key_items_total",
+	 "Total number of items processed in BatchExistKey requests",
+	 B(MC_BATCH_EXIST, items)},
+	{"master_batch_exist_key_failed_items_total",
+	 "Total number of failed items in BatchExistKey requests",
+	 B(MC_BATCH_EXIST, failed_items)},
+	{"master_batch_get_replica_list_requests_total",
+	 "Total number of BatchGetReplicaList requests received",
+	 B(MC_BATCH_QUERY, req)},
+	{"master_batch_get_replica_list_failures_total",
+	 "Total number of failed BatchGetReplicaList requests",
+	 B(MC_BATCH_QUERY, fail)},
+	{"master_batch_get_replica_list_partial_successes_total",
+	 "Total number of partially successful BatchGetReplicaList requests",
+	 B(MC_BATCH_QUERY, partial)},
+	{"master_batch_get_replica_list_items_total",
+	 "Total number of items processed in BatchGetReplicaList requests",
+	 B(MC_BATCH_QUERY, items)},
+	{"master_batch_get_replica_list_failed_items_total",
+	 "Total number of failed items in BatchGetReplicaList requests",
+	 B(MC_BATCH_QUERY, failed_items)},
+	{"master_batch_put_start_requests_total",
+	 "Total number of BatchPutStart requests received",
+	 B(MC_BATCH_PUT_START, req)},
+	{"master_batch_put_start_failures_total",
+	 "Total number of failed BatchPutStart requests",
+	 B(MC_BATCH_PUT_START, fail)},
+	{"master_batch_put_start_partial_successes_total",
+	 "Total number of partially successful BatchPutStart requests",
+	 B(MC_BATCH_PUT_START, partial)},
+	{"master_batch_put_start_items_total",
+	 "Total number of items processed in BatchPutStart requests",
+	 B(MC_BATCH_PUT_START, items)},
+	{"master_batch_put_start_failed_items_total",
+	 "Total number of failed items in BatchPutStart requests",
+	 B(MC_BATCH_PUT_START, failed_items)},
+	{"master_batch_put_end_requests_total",
+	 "Total number of BatchPutEnd requests received",
+	 B(MC_BATCH_PUT_END, req)},
+	{"master_batch_put_end_failures_total",
+	 "Total number of failed BatchPutEnd requests",
+	 B(MC_BATCH_PUT_END, fail)},
+	{"master_batch_put_end_partial_successes_total",
+	 "Total number of partially successful BatchPutEnd requests",
+	 B(MC_BATCH_PUT_END, partial)},
+	{"master_batch_put_end_items_total",
+	 "Total number of items processed in BatchPutEnd requests",
+	 B(MC_BATCH_PUT_END, items)},
+	{"master_batch_put_end_failed_items_total",
+	 "Total number of failed items in BatchPutEnd requests",
+	 B(MC_BATCH_PUT_END, failed_items)},
+	{"mem_cache_hit_nums_",
+	 "Total number of GetReplicaList results served from the memory pool",
+	 C(hit_nums)},
+	{"mem_cache_hit_bytes_total",
+	 "Total bytes of GetReplicaList results served from the memory pool",
+	 C(hit_bytes)},
+	{"valid_get_nums_",
+	 "Total number of GetReplicaList operations that returned at least one "
+	 "completed replica",
+	 C(valid_get)},
+	{"total_get_nums_", "Total number of GetReplicaList operations",
+	 C(total_get)},
+	{"master_successful_evictions_total",
+	 "Total number of successful eviction operations", C(evict_ok)},
+	{"master_attempted_evictions_total",
+	 "Total number of attempted eviction operations", C(evict_attempts)},
+	{"master_evicted_key_count", "Total number of keys evicted",
+	 C(evict_keys)},
+	{"master_evicted_size_bytes", "Total bytes of evicted objects",
+	 C(evict_bytes)},
+};
+
+static const struct fam_def gauge_defs[] = {
+	{"master_allocated_bytes",
+	 "Total memory bytes currently allocated across all segments",
+	 C(g_alloc)},
+	{"master_total_capacity_bytes",
+	 "Total memory capacity across all mounted segments", C(g_cap)},
+	{"master_key_count", "Total number of keys managed by the master",
+	 C(g_keys)},
+	{"master_soft_pin_key_count",
+	 "Total number of soft-pinned keys managed by the master", C(g_soft)},
+	{"master_active_clients", "Total number of active clients",
+	 C(g_clients)},
+	{"mem_cache_nums_",
+	 "Current number of cached values in the memory pool", C(g_cache_nums)},
+};
+#undef C
+#undef B
+
+static int collect_segment(const char *name, uint64_t used, uint64_t cap,
+			   void *arg)
+{
+	struct mc_store *s = arg;
+	const char *v[] = {name};
+
+	mc_series_set(mc_family_series(s->c.seg_alloc_fam, v), (double)used);
+	mc_series_set(mc_family_series(s->c.seg_cap_fam, v), (double)cap);
+	return 0;
+}
+
+static void collect(struct mc_metrics *m, void *arg)
+{
+	struct mc_store *s = arg;
+	struct mc_usage u;
+
+	mc_store_usage(s, &u);
+	mc_series_set(s->c.g_alloc, (double)u.used);
+	mc_series_set(s->c.g_cap, (double)u.capacity);
+	mc_series_set(s->c.g_keys, (double)u.keys);
+	mc_series_set(s->c.g_soft, 0);
+	mc_series_set(s->c.g_clients, (double)u.clients);
+	mc_series_set(s->c.g_cache_nums, (double)u.keys);
+	mc_series_set(s->c.g_pending, (double)u.pending_puts);
+	/*
+	 * Series of unmounted names disappear: rebuild them when the segment
+	 * table changed since the last scrape, else only set the values.
+	 */
+	uint64_t gen = atomic_load(&s->seg_gen);
+
+	if (gen != s->c.seg_gen_seen) {
+		mc_family_clear(s->c.seg_alloc_fam);
+		mc_family_clear(s->c.seg_cap_fam);
+		s->c.seg_gen_seen = gen;
+	}
+	mc_segment_name_foreach(s, collect_segment, s);
+}
+
+void mc_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,
+		    uint64_t failed)
+{
+	struct mc_batch_series *b = &s->c.batch[op];
+
+	mc_series_add(b->req, 1);
+	mc_series_add(b->items, items);
+	mc_series_add(b->failed_items, failed);
+	if (items && failed == items)
+		mc_series_add(b->fail, 1);
+	else if (failed)
+		mc_series_add(b->partial, 1);
+}
+
+void store_metrics_register(struct mc_store *s)
+{
+	struct mc_metrics *m = s->metrics;
+	static const double vb[] = {4096,    65536,    262144,	1048576,
+				    4194304, 16777216, 67108864};
+	struct mc_family *f;
+
+	for (size_t i = 0; i < sizeof(gauge_defs) / sizeof(gauge_defs[0]);
+	     i++) {
+		f = mc_metrics_family(m, gauge_defs[i].name, gauge_defs[i].help,
+				      MC_GAUGE, NULL, NULL, 0);
+		*(struct mc_series **)((char *)&s->c + gauge_defs[i].off) =
+			mc_family_series(f, NULL);
+	}
+	s->c.seg_alloc_fam = mc_metrics_family(
+		m, "segment_allocated_bytes",
+		"Total memory bytes currently allocated of the segment",
+		MC_GAUGE, "segment", NULL, 0);
+	s->c.seg_cap_fam = mc_metrics_family(
+		m, "segment_total_capacity_bytes",
+		"Total memory capacity of the mounted segment", MC_GAUGE,
+		"segment", NULL, 0);
+	f = mc_metrics_family(m, "master_value_size_bytes",
+			      "Distribution of object value sizes",
+			      MC_HISTOGRAM, NULL, vb,
+			      sizeof(vb) / sizeof(vb[0]));
+	s->c.value_size = mc_family_series(f, NULL);
+	for (size_t i = 0; i < sizeof(counter_defs) / sizeof(counter_defs[0]);
+	     i++) {
+		f = mc_metrics_family(m, counter_defs[i].name,
+				      counter_defs[i].help, MC_COUNTER, NULL,
+				      NULL, 0);
+		*(struct mc_series **)((char *)&s->c + counter_defs[i].off) =
+			mc_family_series(f, NULL);
+	}
+	f = mc_metrics_family(m, "mooncake_evictions_total",
+			      "Eviction runs by what started them", MC_COUNTER,
+			      "cause", NULL, 0);
+	s->c.evict_cause_watermark =
+		mc_family_series(f, (const char *[]){"watermark"});
+	s->c.evict_cause_alloc =
+		mc_family_series(f, (const char *[]){"alloc_failure"});
+	f = mc_metrics_family(m, "mooncake_pending_puts",
+			      "Two-phase puts started and not yet ended",
+			      MC_GAUGE, NULL, NULL, 0);
+	s->c.g_pending = mc_family_series(f, NULL);
+	mc_metrics_add_collector(m, collect, s);
+}

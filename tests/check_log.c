@@ -1,0 +1,168 @@
+/*
+ * check_log.c - the log line (mooncaked(8), LOGGING): "LEVEL subsystem:
+ * message" after a time stamp, or after the syslog priority when stderr
+ * is the journal; the level filter; one event, one line.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "log.h"
+
+static char path[] = "/tmp/mc-check-log.XXXXXX";
+static int saved_err = -1;
+
+/* Points fd 2 at a fresh temporary file. */
+static void capture(void)
+{
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	saved_err = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+}
+
+/* What was logged since capture(); fd 2 is put back. */
+static char *captured(void)
+{
+	static char buf[4096];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	dup2(saved_err, STDERR_FILENO);
+	close(saved_err);
+	unlink(path);
+	strcpy(path, "/tmp/mc-check-log.XXXXXX");
+	return buf;
+}
+
+static void assert_match(const char *got, const char *re)
+{
+	regex_t r;
+
+	ck_assert_int_eq(regcomp(&r, re, REG_EXTENDED | REG_NOSUB), 0);
+	ck_assert_msg(regexec(&r, got, 0, NULL, 0) == 0,
+		      "log '%s' does not match /%s/", got, re);
+	regfree(&r);
+}
+
+static void setup(void)
+{
+	unsetenv("JOURNAL_STREAM");
+	mc_log_set_level(MC_LOG_INFO);
+}
+
+START_TEST(test_terminal_line)
+{
+	capture();
+	ck_assert_int_eq(mc_log_detect(), 0);
+	mc_info("segment: mounted '%s'", "abc");
+	assert_match(captured(),
+		     "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+		     "\\.[0-9]{3}Z INFO segment: mounted 'abc'\n$");
+}
+END_TEST
+
+START_TEST(test_journal_line)
+{
+	struct stat st;
+	char js[64];
+
+	capture();
+	ck_assert_int_eq(fstat(STDERR_FILENO, &st), 0);
+	snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", js, 1);
+	ck_assert_int_eq(mc_log_detect(), 1);
+	mc_error("a: e");
+	mc_warn("b: w");
+	mc_info("c: i");
+	mc_log_set_level(MC_LOG_DEBUG);
+	mc_debug("d: d");
+	ck_assert_str_eq(captured(),
+			 "<3>ERROR a: e\n<4>WARN b: w\n<6>INFO c: i\n"
+			 "<7>DEBUG d: d\n");
+	mc_log_detect();
+}
+END_TEST
+
+/* A JOURNAL_STREAM inherited by a process whose stderr went elsewhere. */
+START_TEST(test_journal_elsewhere)
+{
+	capture();
+	setenv("JOURNAL_STREAM", "1:1", 1);
+	ck_assert_int_eq(mc_log_detect(), 0);
+	setenv("JOURNAL_STREAM", "garbage", 1);
+	ck_assert_int_eq(mc_log_detect(), 0);
+	mc_info("x: y");
+	assert_match(captured(), "Z INFO x: y\n$");
+}
+END_TEST
+
+START_TEST(test_level_filter)
+{
+	capture();
+	mc_log_set_level(MC_LOG_WARN);
+	ck_assert_int_eq(mc_log_get_level(), MC_LOG_WARN);
+	mc_info("x: dropped");
+	mc_debug("x: dropped");
+	mc_warn("x: kept");
+	mc_error("x: kept too");
+	const char *got = captured();
+	ck_assert_ptr_null(strstr(got, "dropped"));
+	assert_match(got, "WARN x: kept\n.*ERROR x: kept too\n$");
+	ck_assert_str_eq(mc_log_level_name(MC_LOG_DEBUG), "debug");
+	ck_assert_str_eq(mc_log_level_name(7), "?");
+}
+END_TEST
+
+/* User data (a key with a newline) cannot split an event in two. */
+START_TEST(test_one_line)
+{
+	char big[3000];
+
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	capture();
+	errno = EXDEV;
+	mc_info("get: '%s' not found", "a\nb\r\x1b[31mc");
+	ck_assert_int_eq(errno, EXDEV);
+	mc_info("get: '%s'", big);
+	const char *got = captured();
+	const char *second = strchr(got, '\n') + 1;
+
+	assert_match(got, "INFO get: 'a\\?b\\?\\?\\[31mc' not found\n");
+	/* cut to one write of 1023 bytes, one newline, at its end */
+	ck_assert_uint_eq(strlen(second), 1023);
+	ck_assert_ptr_eq(strchr(second, '\n'), second + 1022);
+}
+END_TEST
+
+static Suite *log_suite(void)
+{
+	Suite *s = suite_create("log");
+	TCase *tc = tcase_create("log");
+
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, test_terminal_line);
+	tcase_add_test(tc, test_journal_line);
+	tcase_add_test(tc, test_journal_elsewhere);
+	tcase_add_test(tc, test_level_filter);
+	tcase_add_test(tc, test_one_line);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+MC_CHECK_MAIN(log_suite)

@@ -1,0 +1,603 @@
+/*
+ * check_xfer_client.c - the transfer framing's client library (xfer/client.h)
+ * against the real transfer port of a real store: READ and WRITE with v1
+ * and v2 framing, pooled and one connection per request, rejections,
+ * large zero-copy transfers, many threads on one client; against small
+ * misbehaving servers: a pooled connection closed by the peer, a peer that
+ * never answers, a bad status frame, nobody listening; and the lookup of a
+ * TE segment through its metadata, with a table of hostile descriptors.
+ */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "client.h"
+#include "frame.h"
+#include "mooncake.h"
+#include "xfer.h"
+
+static struct mc_store *S;
+static struct xfer *X;
+static struct xfer_target T;
+
+static void setup(void)
+{
+	struct mc_store_opts so;
+	struct xfer_opts xo = {
+		.host = "127.0.0.1", .protocol = "tcp", .device = ""};
+	struct mc_mount_req mr = {.size = 64ull << 20};
+	struct mc_mount_result res = {0};
+	struct mc_err err = {0};
+
+	mc_store_opts_default(&so);
+	so.manual_tick = true;
+	X = xfer_new(&xo, &so, &err);
+	ck_assert_msg(X, "xfer_new: %s", err.msg);
+	S = mc_store_new(&so, NULL);
+	ck_assert_ptr_nonnull(S);
+	ck_assert_int_eq(mc_segment_mount(S, &mr, &res, NULL), 0);
+	free(res.ids);
+	ck_assert_msg(xfer_start(X, S, &err) == 0, "xfer_start: %s", err.msg);
+	T = (struct xfer_target){"127.0.0.1", xfer_port(X), 2};
+}
+
+static void teardown(void)
+{
+	xfer_free(X);
+	mc_store_free(S);
+	X = NULL;
+	S = NULL;
+}
+
+static unsigned char *pattern(size_t size, unsigned seed)
+{
+	unsigned char *v = malloc(size);
+
+	for (size_t i = 0; i < size; i++)
+		v[i] = (unsigned char)(i * 131 + seed * 7 + (i >> 8));
+	return v;
+}
+
+static uint64_t put_value(const char *key, const void *v, size_t size)
+{
+	struct mc_desc d;
+
+	ck_assert_int_eq(mc_put(S, key, strlen(key), v, size, NULL), 0);
+	ck_assert_int_eq(mc_query(S, key, strlen(key), &d, 1), 1);
+	return d.addr;
+}
+
+/* An open two-phase put's buffer address. */
+static uint64_t put_open(const char *key, uint64_t size)
+{
+	struct mc_put *p;
+	uint64_t addr;
+
+	ck_assert_int_eq(mc_put_start(S, key, strlen(key), size, &p, NULL), 0);
+	addr = mc_put_desc(p, 0)->addr;
+	mc_put_release(p);
+	return addr;
+}
+
+/* ------------------------------------------------- the real transfer port */
+
+START_TEST(test_read_write_modes)
+{
+	static const struct {
+		unsigned version;
+		bool one_shot;
+	} modes[] = {{2, false}, {2, true}, {1, false}, {1, true}};
+	size_t size = (256 << 10) + 5;
+	unsigned char *v = pattern(size, 1), *got = malloc(size);
+	uint64_t addr = put_value("r", v, size);
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		struct xfer_client_opts o = {.one_shot = modes[i].one_shot};
+		struct xfer_client *c = xfer_client_new(&o);
+		struct xfer_target t = T;
+		struct mc_err e = {0};
+		char key[16];
+		unsigned char *w = pattern(size, 10 + (unsigned)i);
+
+		t.version = modes[i].version;
+		for (int n = 0; n < 3; n++) {
+			memset(got, 0, size);
+			ck_assert_int_eq(
+				xfer_client_read(c, &t, addr, got, size, &e),
+				0);
+			ck_assert_mem_eq(got, v, size);
+		}
+		/* one connection kept between requests, or none at all */
+		ck_assert_uint_eq(xfer_client_idle(c),
+				  modes[i].one_shot ? 0 : 1);
+		/* a part of the value, at an offset */
+		ck_assert_int_eq(
+			xfer_client_read(c, &t, addr + 1000, got, 10, &e), 0);
+		ck_assert_mem_eq(got, v + 1000, 10);
+
+		snprintf(key, sizeof(key), "w%zu", i);
+		uint64_t waddr = put_open(key, size);
+		ck_assert_int_eq(xfer_client_write(c, &t, waddr, w, size, &e),
+				 0);
+		if (t.version == 1) /* no acknowledgement: wait for the bytes */
+			usleep(100000);
+		ck_assert_int_eq(mc_put_end(S, key, strlen(key), NULL), 0);
+		memset(got, 0, size);
+		ck_assert_int_eq(mc_get_copy(S, key, strlen(key), 0, got, size),
+				 (int64_t)size);
+		ck_assert_mem_eq(got, w, size);
+		free(w);
+		xfer_client_free(c);
+	}
+	free(v);
+	free(got);
+}
+END_TEST
+
+START_TEST(test_rejections)
+{
+	struct xfer_client *c = xfer_client_new(NULL);
+	struct xfer_target t1 = T;
+	unsigned char buf[64];
+	size_t big = 8u << 20;
+	unsigned char *w = calloc(1, big);
+	struct mc_err e = {0};
+	uint64_t addr = put_value("x", "0123456789", 10);
+
+	t1.version = 1;
+	/* past the value's end: v2 says so, v1 closes */
+	ck_assert_int_eq(xfer_client_read(c, &T, addr, buf, 11, &e), -EACCES);
+	ck_assert_msg(strstr(e.msg, "rejected"), "%s", e.msg);
+	ck_assert_int_eq(xfer_client_read(c, &t1, addr, buf, 11, &e),
+			 -ECONNRESET);
+	ck_assert_msg(strstr(e.msg, "v1"), "%s", e.msg);
+	/* a published value is not writable; a rejected WRITE of 8 MiB is
+	 * told although the peer never reads its payload */
+	ck_assert_int_eq(xfer_client_write(c, &T, addr, "z", 1, &e), -EACCES);
+	ck_assert_int_eq(xfer_client_write(c, &T, 4096, w, big, &e), -EACCES);
+	/* a failed connection is never pooled; a good one still works */
+	ck_assert_uint_eq(xfer_client_idle(c), 0);
+	ck_assert_int_eq(xfer_client_read(c, &T, addr, buf, 10, &e), 0);
+	ck_assert_mem_eq(buf, "0123456789", 10);
+	/* bad requests never leave the client */
+	ck_assert_int_eq(xfer_client_read(c, &T, addr, buf, 0, &e), -EINVAL);
+	ck_assert_int_eq(xfer_client_read(c, &T, UINT64_MAX, buf, 2, &e),
+			 -EINVAL);
+	struct xfer_target bad = {NULL, T.port, 2};
+	ck_assert_int_eq(xfer_client_read(c, &bad, addr, buf, 1, &e), -EINVAL);
+	bad = (struct xfer_target){"127.0.0.1", 0, 2};
+	ck_assert_int_eq(xfer_client_read(c, &bad, addr, buf, 1, &e), -EINVAL);
+	bad.port = 70000;
+	ck_assert_int_eq(xfer_client_read(c, &bad, addr, buf, 1, &e), -EINVAL);
+	free(w);
+	xfer_client_free(c);
+}
+END_TEST
+
+/* 16 MiB each way, straight from and into the caller's buffers. */
+START_TEST(test_large)
+{
+	struct xfer_client *c = xfer_client_new(NULL);
+	size_t size = 16u << 20;
+	unsigned char *v = pattern(size, 3), *got = malloc(size);
+	uint64_t waddr = put_open("big", size);
+	struct mc_desc d;
+
+	ck_assert_int_eq(xfer_client_write(c, &T, waddr, v, size, NULL), 0);
+	ck_assert_int_eq(mc_put_end(S, "big", 3, NULL), 0);
+	ck_assert_int_eq(mc_query(S, "big", 3, &d, 1), 1);
+	ck_assert_int_eq(xfer_client_read(c, &T, d.addr, got, size, NULL), 0);
+	ck_assert_mem_eq(got, v, size);
+	free(v);
+	free(got);
+	xfer_client_free(c);
+}
+END_TEST
+
+struct many {
+	struct xfer_client *c;
+	uint64_t addr;
+	const unsigned char *v;
+	size_t size;
+	_Atomic int bad;
+};
+
+static void *many_main(void *arg)
+{
+	struct many *m = arg;
+	unsigned char got[4096];
+
+	for (int i = 0; i < (mc_test_quick() ? 20 : 300); i++) {
+		memset(got, 0, sizeof(got));
+		if (xfer_client_read(m->c, &T, m->addr, got, m->size, NULL) ||
+		    memcmp(got, m->v, m->size))
+			atomic_fetch_add(&m->bad, 1);
+	}
+	return NULL;
+}
+
+/* Eight threads on one pooled client: every answer right, the pool bounded. */
+START_TEST(test_threads)
+{
+	struct xfer_client_opts o = {.pool_per_peer = 3};
+	unsigned char *v = pattern(4096, 5);
+	struct many m = {xfer_client_new(&o), 0, v, 4096, 0};
+	pthread_t th[8];
+
+	m.addr = put_value("t", v, 4096);
+	for (int i = 0; i < 8; i++)
+		pthread_create(&th[i], NULL, many_main, &m);
+	for (int i = 0; i < 8; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(atomic_load(&m.bad), 0);
+	ck_assert_uint_ge(xfer_client_idle(m.c), 1);
+	ck_assert_uint_le(xfer_client_idle(m.c), 3);
+	xfer_client_free(m.c);
+	free(v);
+}
+END_TEST
+
+/* ------------------------------------------------- misbehaving servers */
+
+enum fake_mode {
+	FAKE_ONE_THEN_CLOSE, /* serve one v2 READ per connection, close */
+	FAKE_SILENT,	     /* read the header, never answer */
+	FAKE_BAD_STATUS,     /* answer a wrong magic */
+};
+
+struct fake {
+	int lfd;
+	unsigned port;
+	enum fake_mode mode;
+	_Atomic int accepted;
+	pthread_t th;
+};
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	int fd;
+
+	while ((fd = accept(f->lfd, NULL, NULL)) >= 0) {
+		unsigned char hdr[XFER_HDR_LEN], st[XFER_STATUS_LEN];
+		struct xfer_hdr h;
+		size_t got = 0;
+
+		atomic_fetch_add(&f->accepted, 1);
+		while (got < sizeof(hdr)) {
+			ssize_t r = recv(fd, hdr + got, sizeof(hdr) - got, 0);
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		if (got == sizeof(hdr)) {
+			xfer_hdr_decode(hdr, &h);
+			if (f->mode == FAKE_SILENT) {
+				/* until the client gives up */
+				while (recv(fd, st, 1, 0) > 0)
+					;
+			} else if (f->mode == FAKE_BAD_STATUS) {
+				memcpy(st, "NOTMCTV!", 8);
+				send(fd, st, 8, MSG_NOSIGNAL);
+			} else {
+				char *data = calloc(1, h.size);
+				memset(data, 'f', h.size);
+				xfer_status_encode(XFER_OK, st);
+				send(fd, st, 8, MSG_NOSIGNAL);
+				send(fd, data, h.size, MSG_NOSIGNAL);
+				free(data);
+			}
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+static void fake_start(struct fake *f, enum fake_mode mode)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t al = sizeof(a);
+
+	memset(f, 0, sizeof(*f));
+	f->mode = mode;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(f->lfd, 0);
+	ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(f->lfd, 16), 0);
+	getsockname(f->lfd, (struct sockaddr *)&a, &al);
+	f->port = ntohs(a.sin_port);
+	pthread_create(&f->th, NULL, fake_main, f);
+}
+
+static void fake_stop(struct fake *f)
+{
+	shutdown(f->lfd, SHUT_RDWR);
+	pthread_join(f->th, NULL);
+	close(f->lfd);
+}
+
+/* A pooled connection the peer closed is noticed, and the request served. */
+START_TEST(test_pooled_peer_closed)
+{
+	struct fake f;
+	struct xfer_client *c = xfer_client_new(NULL);
+	unsigned char buf[100];
+
+	fake_start(&f, FAKE_ONE_THEN_CLOSE);
+	struct xfer_target t = {"127.0.0.1", f.port, 2};
+	for (int i = 0; i < 5; i++) {
+		memset(buf, 0, sizeof(buf));
+		ck_assert_int_eq(xfer_client_read(c, &t, 4096, buf, 100, NULL),
+				 0);
+		ck_assert_uint_eq(buf[99], 'f');
+	}
+	ck_assert_int_eq(atomic_load(&f.accepted), 5);
+	fake_stop(&f);
+	xfer_client_free(c);
+}
+END_TEST
+
+START_TEST(test_timeout_and_bad_status)
+{
+	struct fake f;
+	struct xfer_client_opts o = {.timeout_ms = 200};
+	struct xfer_client *c = xfer_client_new(&o);
+	unsigned char buf[8];
+	struct mc_err e = {0};
+	struct timespec t0, t1;
+
+	fake_start(&f, FAKE_SILENT);
+	struct xfer_target t = {"127.0.0.1", f.port, 2};
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(xfer_client_read(c, &t, 4096, buf, 8, &e), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 3);
+	fake_stop(&f);
+
+	fake_start(&f, FAKE_BAD_STATUS);
+	t.port = f.port;
+	ck_assert_int_eq(xfer_client_read(c, &t, 4096, buf, 8, &e), -EPROTO);
+	ck_assert_msg(strstr(e.msg, "status"), "%s", e.msg);
+	fake_stop(&f);
+	/* nobody listens there any more */
+	ck_assert_int_eq(xfer_client_read(c, &t, 4096, buf, 8, &e),
+			 -ECONNREFUSED);
+	ck_assert_msg(strstr(e.msg, "cannot connect"), "%s", e.msg);
+	xfer_client_free(c);
+}
+END_TEST
+
+/* ------------------------------------------------ finding a TE segment */
+
+START_TEST(test_te_key)
+{
+	static const struct {
+		const char *cluster, *kind, *name, *want;
+	} t[] = {
+		{NULL, "ram", "host:1", "mooncake/ram/host:1"},
+		{"", "ram", "/host:1", "mooncake/ram/host:1"},
+		{"c1", "ram", "host:1", "mooncake/c1/ram/host:1"},
+		{"c1/", "rpc_meta", "host:1", "mooncake/c1/rpc_meta/host:1"},
+		{NULL, "ram", "nvmeof/x", "mooncake/nvmeof/x"},
+		{"c", "ram", "a/b", "mooncake/c/a/b"},
+		{NULL, "rpc_meta", "a/b", "mooncake/rpc_meta/a/b"},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct mc_buf b = MC_BUF_INIT;
+
+		xfer_te_key(&b, t[i].cluster, t[i].kind, t[i].name);
+		ck_assert_str_eq(b.data, t[i].want);
+		mc_buf_release(&b);
+	}
+}
+END_TEST
+
+START_TEST(test_te_parse_hostile)
+{
+	static const struct {
+		const char *body;
+		const char *why; /* NULL: accepted */
+	} t[] = {
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":5,"
+		 "\"buffers\":[{\"name\":\"n\",\"addr\":1,\"length\":2}]}",
+		 NULL},
+		/* no tcp_proto_version, no buffers, blanks after: accepted */
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":5}\n ",
+		 NULL},
+		{"", "not a JSON object"},
+		{"[]", "not a JSON object"},
+		{"{\"name\":\"n\"} x", "not a JSON object"},
+		{"{\"name\":\"n\",}", "not a JSON object"},
+		{"{\"protocol\":\"tcp\",\"tcp_data_port\":5}", "no name"},
+		{"{\"name\":\"\",\"protocol\":\"tcp\",\"tcp_data_port\":5}",
+		 "no name"},
+		{"{\"name\":7,\"protocol\":\"tcp\",\"tcp_data_port\":5}",
+		 "no name"},
+		{"{\"name\":\"n\",\"protocol\":\"rdma\",\"tcp_data_port\":5}",
+		 "not a tcp segment"},
+		{"{\"name\":\"n\",\"tcp_data_port\":5}", "not a tcp segment"},
+		{"{\"name\":\"n\",\"protocol\":\"tcp\"}", "no tcp_data_port"},
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":0}",
+		 "no tcp_data_port"},
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":"
+		 "65536}",
+		 "no tcp_data_port"},
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":"
+		 "\"5\"}",
+		 "no tcp_data_port"},
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":-5}",
+		 "no tcp_data_port"},
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":5,"
+		 "\"tcp_proto_version\":\"2\"}",
+		 "tcp_proto_version"},
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":5,"
+		 "\"buffers\":{}}",
+		 "not a list"},
+		/* one bad buffer among good ones rejects the descriptor */
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":5,"
+		 "\"buffers\":[{\"name\":\"n\",\"addr\":1,\"length\":2},"
+		 "{\"name\":\"\",\"addr\":1,\"length\":2}]}",
+		 "no name"},
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":5,"
+		 "\"buffers\":[{\"addr\":1,\"length\":2}]}",
+		 "no name"},
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":5,"
+		 "\"buffers\":[{\"name\":\"n\",\"addr\":0,\"length\":2}]}",
+		 "no addr"},
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":5,"
+		 "\"buffers\":[{\"name\":\"n\",\"length\":2}]}",
+		 "no addr"},
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":5,"
+		 "\"buffers\":[{\"name\":\"n\",\"addr\":1,\"length\":0}]}",
+		 "no length"},
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":5,"
+		 "\"buffers\":[{\"name\":\"n\",\"addr\":1.5,\"length\":3}]}",
+		 "no addr"},
+		{"{\"name\":\"n\",\"protocol\":\"tcp\",\"tcp_data_port\":5,"
+		 "\"buffers\":[7]}",
+		 "not an object"},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct xfer_te_segment seg;
+		struct mc_err e = {0};
+		int rc = xfer_te_parse_segment(t[i].body, strlen(t[i].body),
+					       &seg, &e);
+
+		if (!t[i].why) {
+			ck_assert_msg(rc == 0, "row %zu: %s", i, e.msg);
+			ck_assert_str_eq(seg.name, "n");
+			ck_assert_uint_eq(seg.data_port, 5);
+			ck_assert_uint_eq(seg.version, 1);
+			xfer_te_segment_release(&seg);
+			continue;
+		}
+		ck_assert_msg(rc == -EINVAL, "row %zu accepted", i);
+		ck_assert_msg(strstr(e.msg, t[i].why), "row %zu: '%s'", i,
+			      e.msg);
+		ck_assert_ptr_null(seg.name);
+		ck_assert_ptr_null(seg.buf);
+	}
+}
+END_TEST
+
+/* A metadata server of a few fixed keys. */
+static const char *const meta_keys[][2] = {
+	{"mooncake/ram/a:1",
+	 "{\"name\":\"a:1\",\"protocol\":\"tcp\",\"tcp_data_port\":4000,"
+	 "\"tcp_proto_version\":2,\"buffers\":[{\"name\":\"a:1\","
+	 "\"addr\":4096,\"length\":8192},{\"name\":\"a:1\",\"addr\":65536,"
+	 "\"length\":10}],\"timestamp\":\"2026-01-01 00:00:00.000000\"}"},
+	{"mooncake/rpc_meta/a:1",
+	 "{\"ip_or_host_name\":\"10.1.2.3\",\"rpc_port\":3999}"},
+	/* a descriptor naming another segment's location */
+	{"mooncake/c/ram/b:2", "{\"name\":\"a:1\",\"protocol\":\"tcp\","
+			       "\"tcp_data_port\":4001}"},
+	{"mooncake/c/rpc_meta/a:1", "{\"ip_or_host_name\":\"h\"}"},
+	{"mooncake/ram/nometa:1", "{\"name\":\"nometa:1\",\"protocol\":"
+				  "\"tcp\",\"tcp_data_port\":1}"},
+	{"mooncake/ram/badmeta:1", "{\"name\":\"badmeta:1\",\"protocol\":"
+				   "\"tcp\",\"tcp_data_port\":1}"},
+	{"mooncake/rpc_meta/badmeta:1", "{\"ip_or_host_name\":\"\"}"},
+};
+
+static int meta_get(void *arg, const char *key, size_t klen, struct mc_buf *out,
+		    struct mc_err *err)
+{
+	(*(int *)arg)++;
+	for (size_t i = 0; i < sizeof(meta_keys) / sizeof(meta_keys[0]); i++)
+		if (strlen(meta_keys[i][0]) == klen &&
+		    !memcmp(meta_keys[i][0], key, klen)) {
+			mc_buf_adds(out, meta_keys[i][1]);
+			return 0;
+		}
+	return -ENOENT;
+}
+
+START_TEST(test_te_resolve)
+{
+	struct xfer_te_segment seg;
+	struct mc_err e = {0};
+	int calls = 0;
+
+	ck_assert_int_eq(
+		xfer_te_resolve("a:1", NULL, meta_get, &calls, &seg, &e), 0);
+	ck_assert_int_eq(calls, 2);
+	ck_assert_str_eq(seg.host, "10.1.2.3");
+	ck_assert_uint_eq(seg.data_port, 4000);
+	ck_assert_uint_eq(seg.version, 2);
+	ck_assert_uint_eq(seg.nbuf, 2);
+	ck_assert(xfer_te_segment_covers(&seg, 4096, 8192));
+	ck_assert(xfer_te_segment_covers(&seg, 8192, 4096));
+	ck_assert(!xfer_te_segment_covers(&seg, 8192, 4097));
+	ck_assert(xfer_te_segment_covers(&seg, 65536 + 9, 1));
+	ck_assert(!xfer_te_segment_covers(&seg, 65536 + 10, 1));
+	ck_assert(!xfer_te_segment_covers(&seg, 0, 1));
+	struct xfer_target t = xfer_te_target(&seg);
+	ck_assert_str_eq(t.host, "10.1.2.3");
+	ck_assert_uint_eq(t.port, 4000);
+	ck_assert_uint_eq(t.version, 2);
+	xfer_te_segment_release(&seg);
+
+	/* the cluster prefix, and rpc_meta looked up by the descriptor's name
+	 */
+	ck_assert_int_eq(
+		xfer_te_resolve("/b:2", "c", meta_get, &calls, &seg, &e), 0);
+	ck_assert_str_eq(seg.host, "h");
+	ck_assert_uint_eq(seg.data_port, 4001);
+	ck_assert_uint_eq(seg.version, 1);
+	ck_assert_uint_eq(seg.nbuf, 0);
+	xfer_te_segment_release(&seg);
+
+	ck_assert_int_eq(
+		xfer_te_resolve("a:1", "c", meta_get, &calls, &seg, &e),
+		-ENOENT);
+	ck_assert_msg(strstr(e.msg, "mooncake/c/ram/a:1"), "%s", e.msg);
+	ck_assert_int_eq(
+		xfer_te_resolve("nometa:1", NULL, meta_get, &calls, &seg, &e),
+		-ENOENT);
+	ck_assert_msg(strstr(e.msg, "rpc_meta"), "%s", e.msg);
+	ck_assert_ptr_null(seg.name);
+	ck_assert_int_eq(
+		xfer_te_resolve("badmeta:1", NULL, meta_get, &calls, &seg, &e),
+		-EINVAL);
+	ck_assert_ptr_null(seg.host);
+}
+END_TEST
+
+Suite *xfer_client_suite(void)
+{
+	Suite *s = suite_create("xfer_client");
+	TCase *tc = tcase_create("port");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_read_write_modes);
+	tcase_add_test(tc, test_rejections);
+	tcase_add_test(tc, test_large);
+	tcase_add_test(tc, test_threads);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("peers");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_pooled_peer_closed);
+	tcase_add_test(tc, test_timeout_and_bad_status);
+	tcase_add_test(tc, test_te_key);
+	tcase_add_test(tc, test_te_parse_hostile);
+	tcase_add_test(tc, test_te_resolve);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+MC_CHECK_MAIN(xfer_client_suite)

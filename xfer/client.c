@@ -1,0 +1,474 @@
+/*
+ * client.c - the transfer framing's client side (client.h): connections,
+ * the per-peer pool, and one request's exchange.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "frame.h"
+
+#define POOL_DEFAULT 4
+
+struct peer {
+	char *host; /* NULL: a free slot */
+	unsigned port;
+	unsigned nidle;
+	int idle[XFER_CLIENT_POOL_MAX];
+	uint64_t last; /* the client's tick at the last give-back */
+};
+
+struct xfer_client {
+	unsigned timeout_ms, pool;
+	bool one_shot;
+	pthread_mutex_t mu; /* guards peers and tick */
+	uint64_t tick;
+	struct peer peers[XFER_CLIENT_PEERS_MAX];
+};
+
+struct xfer_client *xfer_client_new(const struct xfer_client_opts *o)
+{
+	struct xfer_client *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->timeout_ms =
+		o && o->timeout_ms ? o->timeout_ms : XFER_CLIENT_TIMEOUT_MS;
+	c->pool = o && o->pool_per_peer ? o->pool_per_peer : POOL_DEFAULT;
+	if (c->pool > XFER_CLIENT_POOL_MAX)
+		c->pool = XFER_CLIENT_POOL_MAX;
+	c->one_shot = o && o->one_shot;
+	pthread_mutex_init(&c->mu, NULL);
+	return c;
+}
+
+static void peer_drop(struct peer *p)
+{
+	while (p->nidle)
+		close(p->idle[--p->nidle]);
+	free(p->host);
+	p->host = NULL;
+}
+
+void xfer_client_free(struct xfer_client *c)
+{
+	if (!c)
+		return;
+	for (unsigned i = 0; i < XFER_CLIENT_PEERS_MAX; i++)
+		peer_drop(&c->peers[i]);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+unsigned xfer_client_idle(struct xfer_client *c)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&c->mu);
+	for (unsigned i = 0; i < XFER_CLIENT_PEERS_MAX; i++)
+		n += c->peers[i].nidle;
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}
+
+/* ----------------------------------------------------------------- pool */
+
+/* The slot of @t's peer, NULL when none; c->mu held. */
+static struct peer *peer_find(struct xfer_client *c,
+			      const struct xfer_target *t)
+{
+	for (unsigned i = 0; i < XFER_CLIENT_PEERS_MAX; i++) {
+		struct peer *p = &c->peers[i];
+
+		if (p->host && p->port == t->port && !strcmp(p->host, t->host))
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * Whether an idle connection is still usable: a peer that closed it (or
+ * sent something unasked) has made it readable.
+ */
+static bool idle_alive(int fd)
+{
+	struct pollfd pf = {.fd = fd, .events = POLLIN | POLLRDHUP};
+
+	return poll(&pf, 1, 0) == 0;
+}
+
+/* An idle pooled connection to @t, or -1. */
+static int pool_take(struct xfer_client *c, const struct xfer_target *t)
+{
+	for (;;) {
+		struct peer *p;
+		int fd = -1;
+
+		pthread_mutex_lock(&c->mu);
+		p = peer_find(c, t);
+		if (p && p->nidle)
+			fd = p->idle[--p->nidle];
+		pthread_mutex_unlock(&c->mu);
+		if (fd < 0 || idle_alive(fd))
+			return fd;
+		close(fd);
+	}
+}
+
+/* Keeps @fd for the next request to @t, or closes it when the pool is full. */
+static void pool_give(struct xfer_client *c, const struct xfer_target *t,
+		      int fd)
+{
+	struct peer *p, *lru = NULL;
+
+	pthread_mutex_lock(&c->mu);
+	p = peer_find(c, t);
+	if (!p) {
+		/* A free slot, else the peer given back to longest ago. */
+		for (unsigned i = 0; i < XFER_CLIENT_PEERS_MAX && !p; i++) {
+			struct peer *q = &c->peers[i];
+
+			if (!q->host)
+				p = q;
+			else if (!lru || q->last < lru->last)
+				lru = q;
+		}
+		if (!p) {
+			p = lru;
+			peer_drop(p);
+		}
+		p->host = strdup(t->host);
+		p->port = t->port;
+		if (!p->host) {
+			pthread_mutex_unlock(&c->mu);
+			close(fd);
+			return;
+		}
+	}
+	p->last = ++c->tick;
+	if (p->nidle < c->pool) {
+		p->idle[p->nidle++] = fd;
+		fd = -1;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* ---------------------------------------------------------- connections */
+
+static int connect_one(const struct addrinfo *ai, unsigned timeout_ms)
+{
+	struct pollfd pf;
+	int fd, rc, soerr = 0, one = 1;
+	socklen_t sl = sizeof(soerr);
+	struct timeval tv = {.tv_sec = timeout_ms / 1000,
+			     .tv_usec = (timeout_ms % 1000) * 1000};
+
+	fd = socket(ai->ai_family,
+		    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (errno != EINPROGRESS) {
+			rc = -errno;
+			goto fail;
+		}
+		pf = (struct pollfd){.fd = fd, .events = POLLOUT};
+		do
+			rc = poll(&pf, 1, (int)timeout_ms);
+		while (rc < 0 && errno == EINTR);
+		if (rc == 0) {
+			rc = -ETIMEDOUT;
+			goto fail;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+			soerr = errno;
+		if (soerr) {
+			rc = -soerr;
+			goto fail;
+		}
+	}
+	/* Blocking from here on: each wait bounded by the timeouts. */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return fd;
+fail:
+	close(fd);
+	return rc;
+}
+
+static int dial(struct xfer_client *c, const struct xfer_target *t,
+		struct mc_err *err)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV},
+			*res, *ai;
+	char serv[8];
+	int rc, fd = -ECONNREFUSED;
+
+	snprintf(serv, sizeof(serv), "%u", t->port);
+	rc = getaddrinfo(t->host, serv, &hints, &res);
+	if (rc) {
+		return mc_err_set(err, -EHOSTDOWN, MC_TRANSFER_FAIL,
+				  "cannot resolve transfer host '%s': %s",
+				  t->host, gai_strerror(rc));
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = connect_one(ai, c->timeout_ms);
+		if (fd >= 0)
+			break;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		return mc_err_set(err, fd, MC_TRANSFER_FAIL,
+				  "cannot connect to '%s' port %u: %s", t->host,
+				  t->port, strerror(-fd));
+	}
+	return fd;
+}
+
+/* ------------------------------------------------------------------ I/O */
+
+static int io_errno(int e)
+{
+	if (e == EAGAIN || e == EWOULDBLOCK)
+		return -ETIMEDOUT;
+	if (e == EPIPE)
+		return -ECONNRESET;
+	return -e;
+}
+
+/* Sends every byte of @iov[0..n) (consumed as it goes): 0 or -errno. */
+static int send_iov(int fd, struct iovec *iov, int n)
+{
+	while (n) {
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		ssize_t r = sendmsg(fd, &mh, MSG_NOSIGNAL);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return io_errno(errno);
+		}
+		while (n && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n) {
+			iov->iov_base = (char *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Receives exactly @n bytes into @p: 0, or -ECONNRESET at the end of the
+ * stream, -ETIMEDOUT, -errno. *@got counts what arrived.
+ */
+static int recv_all(int fd, void *p, uint64_t n, uint64_t *got)
+{
+	char *d = p;
+
+	while (n) {
+		size_t want = n > SSIZE_MAX ? SSIZE_MAX : (size_t)n;
+		ssize_t r = recv(fd, d, want, MSG_WAITALL);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return io_errno(errno);
+		}
+		if (r == 0)
+			return -ECONNRESET;
+		d += r;
+		n -= (uint64_t)r;
+		*got += (uint64_t)r;
+	}
+	return 0;
+}
+
+static int recv_status(int fd, uint64_t *got)
+{
+	unsigned char st[XFER_STATUS_LEN];
+	int rc = recv_all(fd, st, sizeof(st), got);
+
+	if (rc)
+		return rc;
+	switch (xfer_status_decode(st)) {
+	case XFER_OK:
+		return 0;
+	case XFER_REJECTED:
+		return -EACCES;
+	default:
+		return -EPROTO;
+	}
+}
+
+/*
+ * One request on @fd. *@answered turns true once a byte of the answer has
+ * arrived (a request that failed before cannot have been served).
+ */
+static int exchange(int fd, bool v2, bool write, uint64_t addr, void *rbuf,
+		    const void *wbuf, uint64_t len, bool *answered)
+{
+	struct xfer_hdr h = {
+		.size = len,
+		.addr = addr,
+		.opcode = (uint8_t)((write ? XFER_OP_WRITE : XFER_OP_READ) |
+				    (v2 ? XFER_V2 : 0))};
+	unsigned char hdr[XFER_HDR_LEN];
+	struct iovec iov[2] = {{hdr, sizeof(hdr)}};
+	uint64_t got = 0;
+	int rc;
+
+	xfer_hdr_encode(&h, hdr);
+	if (write) {
+		/* The header joins the payload's first (or only) piece. */
+		const char *p = wbuf;
+		uint64_t left = len;
+		int n = 1;
+
+		do {
+			size_t part =
+				left > SSIZE_MAX ? SSIZE_MAX : (size_t)left;
+
+			iov[n].iov_base = (void *)p;
+			iov[n].iov_len = part;
+			rc = send_iov(fd, iov, n + 1);
+			p += part;
+			left -= part;
+			n = 0;
+		} while (!rc && left);
+		if (rc) {
+			/*
+			 * A v2 peer rejects a WRITE without reading its
+			 * payload: its status may wait behind the failed send.
+			 */
+			if (v2 && rc == -ECONNRESET &&
+			    recv_status(fd, &got) == -EACCES)
+				rc = -EACCES;
+			*answered = got > 0;
+			return rc;
+		}
+		rc = v2 ? recv_status(fd, &got) : 0;
+		*answered = got > 0;
+		return rc;
+	}
+	rc = send_iov(fd, iov, 1);
+	if (!rc && v2)
+		rc = recv_status(fd, &got);
+	if (!rc)
+		rc = recv_all(fd, rbuf, len, &got);
+	*answered = got > 0;
+	return rc;
+}
+
+static int request(struct xfer_client *c, const struct xfer_target *t,
+		   bool write, uint64_t addr, void *rbuf, const void *wbuf,
+		   uint64_t len, struct mc_err *err)
+{
+	const char *op = write ? "write" : "read";
+	bool v2 = t->version >= 2;
+	int rc = 0;
+
+	if (!t->host || !*t->host || t->port == 0 || t->port > 65535)
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "bad transfer target '%s' port %u",
+				  t->host ? t->host : "", t->port);
+	if (len == 0 || addr + len < addr)
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "bad %s range of %llu bytes at 0x%llx", op,
+				  (unsigned long long)len,
+				  (unsigned long long)addr);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool answered = false;
+		int fd = c->one_shot ? -1 : pool_take(c, t);
+		bool reused = fd >= 0;
+
+		if (!reused) {
+			fd = dial(c, t, err);
+			if (fd < 0)
+				return fd;
+		}
+		rc = exchange(fd, v2, write, addr, rbuf, wbuf, len, &answered);
+		if (rc == 0 && !c->one_shot) {
+			pool_give(c, t, fd);
+			return 0;
+		}
+		close(fd);
+		if (rc == 0)
+			return 0;
+		/* A pooled connection the peer closed meanwhile: once more. */
+		if (!(reused && !answered &&
+		      (rc == -ECONNRESET || rc == -ETIMEDOUT)))
+			break;
+	}
+	switch (rc) {
+	case -EACCES:
+		return mc_err_set(err, rc, MC_TRANSFER_FAIL,
+				  "%s of %llu bytes at 0x%llx rejected by "
+				  "'%s' port %u",
+				  op, (unsigned long long)len,
+				  (unsigned long long)addr, t->host, t->port);
+	case -ECONNRESET:
+		return mc_err_set(err, rc, MC_TRANSFER_FAIL,
+				  "%s of %llu bytes at 0x%llx: '%s' port %u "
+				  "closed the connection%s",
+				  op, (unsigned long long)len,
+				  (unsigned long long)addr, t->host, t->port,
+				  v2 ? "" : " (a v1 peer's rejection)");
+	case -EPROTO:
+		return mc_err_set(err, rc, MC_TRANSFER_FAIL,
+				  "%s at 0x%llx: '%s' port %u sent a bad "
+				  "status frame",
+				  op, (unsigned long long)addr, t->host,
+				  t->port);
+	default:
+		return mc_err_set(err, rc, MC_TRANSFER_FAIL,
+				  "%s of %llu bytes at 0x%llx from '%s' port "
+				  "%u failed: %s",
+				  op, (unsigned long long)len,
+				  (unsigned long long)addr, t->host, t->port,
+				  strerror(-rc));
+	}
+}
+
+int xfer_client_read(struct xfer_client *c, const struct xfer_target *t,
+		     uint64_t addr, void *buf, uint64_t len, struct mc_err *err)
+{
+	return request(c, t, false, addr, buf, NULL, len, err);
+}
+
+int xfer_client_write(struct xfer_client *c, const struct xfer_target *t,
+		      uint64_t addr, const void *buf, uint64_t len,
+		      struct mc_err *err)
+{
+	return request(c, t, true, addr, NULL, buf, len, err);
+}
