@@ -40,6 +40,7 @@ enum kind {
 	K_REPLICAS,  /* unsigned 1..MC_REPLICA_MAX */
 	K_PROTOCOL,  /* char *, "tcp" | "rdma" */
 	K_LOGLEVEL,  /* int, enum mc_log_level */
+	K_CLUSTER,   /* char *, mc_meta_cluster_id_ok */
 	K_UNUSED,    /* upstream cluster key: accepted, ignored */
 };
 
@@ -78,6 +79,9 @@ static const struct key keys[] = {
 	 OFF(transfer_port), 0,
 	 "TCP transfer port, 0 = the kernel picks "
 	 "(default 0)"},
+	{"transfer_host", "transfer-host", NULL, "ADDR", K_PATH,
+	 OFF(transfer_host), 0,
+	 "transfer port bind address (default: the --host address)"},
 	{"max_segment_size", "max-segment-size", NULL, "SIZE", K_SIZE,
 	 OFF(max_segment_size), MC_ALLOC_ALIGN,
 	 "larger mounts are split, at least 16M (default 1T)"},
@@ -103,6 +107,12 @@ static const struct key keys[] = {
 	 "unfinished two-phase puts revoked after (default 30000)"},
 	{"log_level", "log-level", NULL, "L", K_LOGLEVEL, OFF(log_level), 0,
 	 "error, warn, info or debug (default info)"},
+	{"enable_http_metadata_server", "no-http-metadata", "false", NULL,
+	 K_BOOL, OFF(http_metadata), 0,
+	 "turn off the Transfer Engine metadata server (/metadata)"},
+	{"metadata_cluster_id", "metadata-cluster-id", NULL, "ID", K_CLUSTER,
+	 OFF(metadata_cluster_id), 0,
+	 "publish metadata under mooncake/ID/ (default: mooncake/)"},
 	{"metadata_server", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
 	{"master_server_address", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
 	{"local_buffer_size", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
@@ -149,6 +159,7 @@ void mc_config_init(struct mc_config *c)
 	c->allow_other = false;
 	c->put_timeout_ms = 30000;
 	c->log_level = MC_LOG_INFO;
+	c->http_metadata = true;
 }
 
 void mc_config_release(struct mc_config *c)
@@ -160,6 +171,8 @@ void mc_config_release(struct mc_config *c)
 	free(c->protocol);
 	free(c->device);
 	free(c->auth_token_file);
+	free(c->transfer_host);
+	free(c->metadata_cluster_id);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -349,6 +362,13 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 				       "not a log level (error, warn, info, "
 				       "debug)");
 		*(int *)p = r;
+		return 0;
+	case K_CLUSTER:
+		if (!mc_meta_cluster_id_ok(v))
+			return invalid(err, label, v,
+				       "not a cluster id (1 to 255 printable "
+				       "bytes, no blanks)");
+		set_str(c, k->off, v);
 		return 0;
 	case K_UNUSED:
 		return 0;

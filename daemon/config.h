@@ -27,6 +27,7 @@ struct mc_config {
 	char *protocol;	       /* "tcp" | "rdma" */
 	char *device;	       /* device_name */
 	unsigned transfer_port;
+	char *transfer_host; /* NULL: http_host */
 	uint64_t max_segment_size;
 	unsigned replicas;     /* replica_num, 1..MC_REPLICA_MAX */
 	uint64_t lease_ttl_ms; /* default_kv_lease_ttl */
@@ -35,8 +36,10 @@ struct mc_config {
 	uint64_t max_body;     /* max_body_size */
 	char *auth_token_file;
 	bool allow_other;
-	uint64_t put_timeout_ms; /* put_start_timeout */
-	int log_level;		 /* enum mc_log_level */
+	uint64_t put_timeout_ms;   /* put_start_timeout */
+	int log_level;		   /* enum mc_log_level */
+	bool http_metadata;	   /* enable_http_metadata_server */
+	char *metadata_cluster_id; /* NULL: none */
 };
 
 /*

@@ -333,10 +333,15 @@ int main(int argc, char **argv)
 	so.max_segment_size = cfg.max_segment_size;
 	so.hostname = cfg.hostname;
 	so.protocol = cfg.protocol;
+	so.no_metadata = !cfg.http_metadata;
+	so.metadata_cluster_id = cfg.metadata_cluster_id;
 
-	/* The transfer port listens where HTTP does: never wider than asked. */
+	/*
+	 * The transfer port listens where HTTP does unless told otherwise:
+	 * never wider than asked.
+	 */
 	xo = (struct xfer_opts){
-		.host = cfg.http_host,
+		.host = cfg.transfer_host ? cfg.transfer_host : cfg.http_host,
 		.port = cfg.transfer_port,
 		.hostname = cfg.hostname,
 		.protocol = cfg.protocol,
@@ -382,6 +387,10 @@ int main(int argc, char **argv)
 			err.msg[0] ? err.msg : strerror(-r));
 		goto out_store;
 	}
+	/* Peers reach the port by the endpoint it advertises: say when not. */
+	err.msg[0] = '\0';
+	if (xfer_check_endpoint(x, &err))
+		mc_warn("transfer: %s", err.msg);
 
 	page = (struct web_page_info){
 		.version = MC_VERSION,

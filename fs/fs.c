@@ -166,7 +166,7 @@ static int fs_getattr(const char *path, struct stat *st,
 	r = fs_tree_resolve(f->s, path, &p);
 	if (r == -ENOENT && p.node == FS_N_KEY)
 		r = fs_keyfile_pending(p.key, p.klen, &size);
-	else if (!r && p.node == FS_N_KEY)
+	else if (!r && (p.node == FS_N_KEY || p.node == FS_N_META_KEY))
 		size = p.vsize;
 	if (r < 0)
 		return r;

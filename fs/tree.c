@@ -51,6 +51,27 @@ static int bind_key(struct mc_store *s, struct fs_path *p, const char *name)
 	return mc_stat(s, p->key, p->klen, &p->vsize) ? -ENOENT : 0;
 }
 
+static bool meta_present(struct mc_store *s)
+{
+	return mc_store_meta(s) != NULL;
+}
+
+/* metadata/KEY: the key's body exists; its size is the file's. */
+static int bind_meta_key(struct mc_store *s, struct fs_path *p,
+			 const char *name)
+{
+	struct mc_buf b = MC_BUF_INIT;
+	int r = fs_keyname_decode(name, p->key, MC_KEY_MAX, &p->klen);
+
+	if (r < 0)
+		return r;
+	p->key[p->klen] = '\0';
+	r = mc_meta_get(mc_store_meta(s), p->key, p->klen, &b, NULL);
+	p->vsize = b.len;
+	mc_buf_release(&b);
+	return r ? -ENOENT : 0;
+}
+
 /* ------------------------------------------------------------------ views */
 
 static int show_health(struct mc_store *s, const struct fs_path *p,
@@ -79,6 +100,12 @@ static int show_replica(struct mc_store *s, const struct fs_path *p,
 			struct mc_buf *out)
 {
 	return mc_render_query_key(s, out, p->key, p->klen);
+}
+
+static int show_meta(struct mc_store *s, const struct fs_path *p,
+		     struct mc_buf *out)
+{
+	return mc_meta_get(mc_store_meta(s), p->key, p->klen, out, NULL);
 }
 
 static int show_ctl(struct mc_store *s, const struct fs_path *p,
@@ -173,6 +200,9 @@ const struct fs_node fs_nodes[FS_N_COUNT] = {
 	[FS_N_REPLICAS] = {"replicas", FS_N_ROOT, DIR_RO},
 	[FS_N_REPLICA] = {NULL, FS_N_REPLICAS, FILE_RO, show_replica,
 			  .bind = bind_key},
+	[FS_N_META] = {"metadata", FS_N_ROOT, DIR_RO, .present = meta_present},
+	[FS_N_META_KEY] = {NULL, FS_N_META, FILE_RO, show_meta,
+			   .bind = bind_meta_key},
 	[FS_N_METRICS] = {"metrics", FS_N_ROOT, FILE_RO, show_metrics},
 	[FS_N_SUMMARY] = {"summary", FS_N_ROOT, FILE_RO, show_summary},
 	[FS_N_HEALTH] = {"health", FS_N_ROOT, FILE_RO, show_health},
@@ -184,7 +214,8 @@ static int step(struct mc_store *s, struct fs_path *p, const char *name)
 	int dir = p->node, gen = -1;
 
 	for (int i = 0; i < FS_N_COUNT; i++) {
-		if (fs_nodes[i].parent != dir)
+		if (fs_nodes[i].parent != dir ||
+		    (fs_nodes[i].present && !fs_nodes[i].present(s)))
 			continue;
 		if (!fs_nodes[i].name)
 			gen = i;
@@ -259,6 +290,17 @@ static int list_name(const char *name, uint64_t used, uint64_t cap, void *arg)
 	return l->cb(enc, l->mode, l->arg);
 }
 
+static int list_meta(const char *key, size_t klen, uint64_t size, void *arg)
+{
+	struct list_ctx *l = arg;
+	char enc[FS_NAME_MAX + 1];
+
+	/* As in keys/: a name past FS_NAME_MAX is reachable over HTTP only. */
+	if (fs_keyname_encode(key, klen, enc) < 0)
+		return 0;
+	return l->cb(enc, l->mode, l->arg);
+}
+
 static int list_seg(const struct mc_seg_info *si, void *arg)
 {
 	struct list_ctx *l = arg;
@@ -275,7 +317,8 @@ int fs_tree_list(struct mc_store *s, const struct fs_path *p,
 	int r, gen = -1;
 
 	for (int i = 0; i < FS_N_COUNT; i++) {
-		if (fs_nodes[i].parent != p->node)
+		if (fs_nodes[i].parent != p->node ||
+		    (fs_nodes[i].present && !fs_nodes[i].present(s)))
 			continue;
 		if (!fs_nodes[i].name) {
 			gen = i;
@@ -292,5 +335,7 @@ int fs_tree_list(struct mc_store *s, const struct fs_path *p,
 		return mc_segment_name_foreach(s, list_name, &l);
 	if (gen == FS_N_SEG)
 		return mc_segment_foreach(s, list_seg, &l);
+	if (gen == FS_N_META_KEY)
+		return mc_meta_foreach(mc_store_meta(s), list_meta, &l);
 	return 0; /* keys: fs_keydir_fill */
 }

@@ -5,7 +5,9 @@
  * content is what show() renders, a write to it is handed to store(). A
  * row whose name is NULL is a generator: it stands for every child of its
  * parent that bind() accepts (segments/NAME, segments/NAME/ID, keys/KEY,
- * replicas/KEY), and list() names them. Nothing here knows FUSE: fs/fs.c
+ * replicas/KEY, metadata/KEY), and list() names them. A row with a
+ * present() test exists only while it holds (metadata/ with a metadata
+ * server). Nothing here knows FUSE: fs/fs.c
  * translates FUSE calls into fs_tree_* calls, so the tree links into the
  * unit tests without a mount.
  */
@@ -42,6 +44,8 @@ enum fs_node_id {
 	FS_N_KEY,
 	FS_N_REPLICAS,
 	FS_N_REPLICA,
+	FS_N_META,
+	FS_N_META_KEY,
 	FS_N_METRICS,
 	FS_N_SUMMARY,
 	FS_N_HEALTH,
@@ -53,9 +57,9 @@ struct fs_path {
 	int node;		   /* enum fs_node_id */
 	char segname[256];	   /* segments/NAME, decoded */
 	char segid[MC_ID_LEN + 1]; /* segments/NAME/ID */
-	char key[MC_KEY_MAX + 1];  /* keys/KEY, replicas/KEY, decoded */
+	char key[MC_KEY_MAX + 1];  /* keys/KEY, replicas/KEY, metadata/KEY */
 	size_t klen;
-	uint64_t vsize; /* the value's size, when it exists */
+	uint64_t vsize; /* the value's (metadata body's) size, when it exists */
 };
 
 struct fs_node {
@@ -77,6 +81,8 @@ struct fs_node {
 	 * nothing here), -ENAMETOOLONG.
 	 */
 	int (*bind)(struct mc_store *s, struct fs_path *p, const char *name);
+	/* NULL, or whether the node exists in @s (a feature that is off) */
+	bool (*present)(struct mc_store *s);
 };
 
 extern const struct fs_node fs_nodes[FS_N_COUNT];

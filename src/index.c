@@ -25,8 +25,7 @@ void obj_hash_seed_init(void)
 
 /* ------------------------------------------------------------------ keys */
 
-/* A multiply-xorshift hash, seeded per process against collision floods. */
-static uint64_t key_hash(const void *key, size_t n)
+uint64_t key_hash(const void *key, size_t n)
 {
 	const unsigned char *p = key;
 	uint64_t h = hash_seed ^ (n * 0x9e3779b97f4a7c15ull), v;

@@ -207,6 +207,13 @@ struct mc_store_opts {
 			       uint64_t size);
 	void *register_arg;
 	/*
+	 * The TE metadata server (mc_store_meta): on unless @no_metadata;
+	 * its published keys under "mooncake/ID/" with @metadata_cluster_id
+	 * (NULL or "": "mooncake/"), which must pass mc_meta_cluster_id_ok.
+	 */
+	bool no_metadata;
+	const char *metadata_cluster_id;
+	/*
 	 * How the bytes of REMOTE replicas are read (NULL: they are not;
 	 * a value held only in remote memory then reads as -EREMOTEIO).
 	 */
@@ -698,6 +705,114 @@ int mc_key_walk(struct mc_store *s, uint64_t *cursor,
 			  void *arg),
 		void *arg);
 
+/* ------------------------------------------------------------ metadata */
+
+/*
+ * The Transfer Engine's metadata server (mooncake-http(7), METADATA;
+ * mooncake-transfer(7)): an in-memory key-value store of opaque bodies,
+ * where Transfer Engine (TE) clients put their own segment descriptors and
+ * locations, plus the keys this node publishes: for every node registered
+ * with mc_meta_publish, its segment descriptor PREFIX "ram/" NAME and its
+ * location PREFIX "rpc_meta/" NAME, rendered afresh at every read (a mount
+ * or an unmount shows at once) and refused to mc_meta_put and
+ * mc_meta_delete. PREFIX is "mooncake/", or "mooncake/ID/" with a
+ * cluster id.
+ *
+ * A store has one (mc_store_meta), unless its options turn it off.
+ * Thread-safe: one rwlock over the keys and the published nodes; bodies
+ * are copied in and out, never handed out.
+ */
+#define MC_META_BODY_MAX       (1u << 20)  /* largest body */
+#define MC_META_BYTES_MAX      (64u << 20) /* keys + bodies (+64 each) stored */
+#define MC_META_CLUSTER_ID_MAX 255
+
+struct mc_meta;
+struct mc_buf;
+
+/*
+ * Whether @id may be a metadata cluster id: 1 .. MC_META_CLUSTER_ID_MAX
+ * bytes of printable ASCII without blanks (TE reads it from an
+ * environment variable and puts it in keys as it is).
+ */
+bool mc_meta_cluster_id_ok(const char *id);
+
+/* The store's metadata server, or NULL when its options turned it off. */
+struct mc_meta *mc_store_meta(struct mc_store *s);
+/* "mooncake/" or "mooncake/ID/": where the published keys live. */
+const char *mc_meta_prefix(const struct mc_meta *m);
+
+/*
+ * A node whose TE segment is published. @buffers walks the node's memory:
+ * it calls @emit once per buffer (a non-zero return from @emit stops the
+ * walk and is returned); NULL means the store's own segments whose bytes
+ * live in this process (alloc and shm, draining ones included). It is
+ * called under the metadata lock: it must not call mc_meta_*. Cluster
+ * mode publishes each node with a walk over that node's segments.
+ */
+struct mc_meta_node {
+	const char *name;   /* TE segment name: the transport endpoint */
+	const char *host;   /* rpc_meta's ip_or_host_name */
+	unsigned data_port; /* tcp_data_port, 1 .. 65535 */
+	int (*buffers)(void *arg,
+		       int (*emit)(void *ctx, uint64_t addr, uint64_t len),
+		       void *ctx);
+	void *arg;
+};
+
+/*
+ * Publishes (or re-publishes, replacing) the node named n->name: from now
+ * on PREFIX "ram/" NAME reads
+ *   {"name":NAME,"protocol":"tcp","tcp_data_port":PORT,
+ *    "tcp_proto_version":2,"buffers":[{"name":NAME,"addr":A,"length":L},
+ *    ...],"timestamp":"YYYY-MM-DD HH:MM:SS.uuuuuu"}
+ * (the timestamp: when the store's segment table last changed, local
+ * time, as TE writes it) and PREFIX "rpc_meta/" NAME reads
+ *   {"ip_or_host_name":HOST,"rpc_port":PORT-1}
+ * (rpc_port is never used for data; TE clients up to v0.3.4 connect to
+ * rpc_port + 1). Stored keys of those names are dropped. The strings are
+ * copied. 0, -EINVAL (empty name or host, a NUL, a bad port), -ENOMEM.
+ */
+int mc_meta_publish(struct mc_meta *m, const struct mc_meta_node *n,
+		    struct mc_err *err);
+/* Stops publishing @name: 0, or -ENOENT. */
+int mc_meta_unpublish(struct mc_meta *m, const char *name);
+/*
+ * Whether @key may be written now, so that a door can answer before it
+ * reads a body (mc_meta_put and mc_meta_delete check again): 0, -EPERM
+ * (published), -EINVAL (not a key), with @err.
+ */
+int mc_meta_writable(struct mc_meta *m, const char *key, size_t klen,
+		     struct mc_err *err);
+
+/*
+ * Appends the body of @key (@klen bytes) to @out: 0, -ENOENT (no such
+ * key), -EINVAL (not a key: the rule of mc_key_check).
+ */
+int mc_meta_get(struct mc_meta *m, const char *key, size_t klen,
+		struct mc_buf *out, struct mc_err *err);
+/*
+ * Stores @len bytes (0 .. MC_META_BODY_MAX) under @key: 0 (stored), 1
+ * (unchanged: a key holding "rpc_meta" that already has this very body).
+ * Errors: -EEXIST (a key holding "rpc_meta" that already has another
+ * body: TE locations are not overwritten), -EPERM (a published key),
+ * -EFBIG (body too large), -ENOSPC (MC_META_BYTES_MAX reached), -EINVAL
+ * (not a key), -ENOMEM.
+ */
+int mc_meta_put(struct mc_meta *m, const char *key, size_t klen,
+		const void *body, size_t len, struct mc_err *err);
+/* Removes @key: 0, -ENOENT, -EPERM (published), -EINVAL (not a key). */
+int mc_meta_delete(struct mc_meta *m, const char *key, size_t klen,
+		   struct mc_err *err);
+/*
+ * Calls @cb for every key, stored and published, with its body's size,
+ * in no particular order, without the lock (keys are copied out first):
+ * keys added or removed meanwhile may or may not be seen. A non-zero
+ * return from @cb stops the walk and is returned; -ENOMEM.
+ */
+int mc_meta_foreach(struct mc_meta *m,
+		    int (*cb)(const char *key, size_t klen, uint64_t size,
+			      void *arg),
+		    void *arg);
 /* -------------------------------------------------------------- clients */
 
 /*

@@ -158,6 +158,12 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 	pthread_condattr_destroy(&ca);
 	store_metrics_register(s);
 	recent_init(s);
+	if (!o->no_metadata) {
+		s->meta = meta_new(s, o->metadata_cluster_id);
+		if (!s->meta)
+			goto fail;
+	}
+	s->o.metadata_cluster_id = NULL; /* copied into the prefix */
 	s->inited = true;
 	if (!o->manual_tick) {
 		if (pthread_create(&s->reaper, NULL, reaper_main, s))
@@ -196,6 +202,7 @@ void mc_store_free(struct mc_store *s)
 	}
 	if (s->inited)
 		recent_release(s);
+	meta_free(s->meta);
 	free(s->segs);
 	free(atomic_load(&s->endpoint));
 	while (s->old_endpoints) {

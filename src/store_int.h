@@ -14,11 +14,12 @@
  *   object   <- ref counts: the index (1 while published) and every
  *               mc_ref handed to a reader. At 0 its blocks are unref'd.
  *
- * Lock order: seg_lock (rw) -> seg->lock (mutex). Shard locks, the lease
- * mutex and the pending mutex are never held together with each other or
- * with seg_lock, except that seg->lock may be taken under a shard lock by
- * nobody: block frees take seg->lock alone. The client registry's mutex
- * comes before all of them: a client's expiry unmounts under it.
+ * Lock order: meta->lock (rw, meta.c) -> seg_lock (rw) -> seg->lock
+ * (mutex). Shard locks, the lease mutex and the pending mutex are never
+ * held together with each other or with seg_lock, except that seg->lock
+ * may be taken under a shard lock by nobody: block frees take seg->lock
+ * alone. The client registry's mutex comes before all of them: a
+ * client's expiry unmounts under it.
  */
 #ifndef MC_STORE_INT_H
 #define MC_STORE_INT_H
@@ -214,6 +215,9 @@ struct mc_store {
 	pthread_mutex_t lease_lock;
 	struct mc_lease_node *lease_head, *lease_tail;
 
+	/* the TE metadata server (meta.c), NULL when off */
+	struct mc_meta *meta;
+
 	/* reaper */
 	pthread_t reaper;
 	bool reaper_running;
@@ -302,6 +306,11 @@ void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 /* A key in a message: at most its first 64 bytes, "'%.*s'" style. */
 #define KEY_ARG(k, n) (int)((n) > 64 ? 64 : (n)), (const char *)(k)
 void obj_hash_seed_init(void);
+/*
+ * A multiply-xorshift hash of @n bytes, seeded per process against
+ * collision floods (the object index, the metadata keys).
+ */
+uint64_t key_hash(const void *key, size_t n);
 /* mc_key_check with the core's message in @err: 0 or -EINVAL. */
 int obj_key_check(const void *key, size_t klen, struct mc_err *err);
 /* A version of @nrep replicas, ref 1, not published; NULL when out of memory.
@@ -368,6 +377,13 @@ void unmount_all(struct mc_store *s);
 
 /* store_metrics.c: registers the store's families in s->metrics. */
 void store_metrics_register(struct mc_store *s);
+
+/*
+ * meta.c: the store's metadata server, published keys under "mooncake/"
+ * and @cluster_id (NULL: none). NULL when out of memory.
+ */
+struct mc_meta *meta_new(struct mc_store *s, const char *cluster_id);
+void meta_free(struct mc_meta *m);
 
 /* store.c */
 /* The store's clock, in milliseconds. */

@@ -60,6 +60,15 @@ static void field_text(const struct mc_config *c, const char *key, char *buf,
 			 c->auth_token_file ? c->auth_token_file : "(null)");
 	else if (!strcmp(key, "log_level"))
 		snprintf(buf, len, "%d", c->log_level);
+	else if (!strcmp(key, "transfer_host"))
+		snprintf(buf, len, "%s",
+			 c->transfer_host ? c->transfer_host : "(null)");
+	else if (!strcmp(key, "enable_http_metadata_server"))
+		snprintf(buf, len, "%d", c->http_metadata);
+	else if (!strcmp(key, "metadata_cluster_id"))
+		snprintf(buf, len, "%s",
+			 c->metadata_cluster_id ? c->metadata_cluster_id
+						: "(null)");
 	else
 		snprintf(buf, len, "?");
 }
@@ -89,6 +98,9 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c.put_timeout_ms, 30000);
 	ck_assert_int_eq(c.log_level, MC_LOG_INFO);
 	ck_assert_ptr_null(c.config_file);
+	ck_assert_ptr_null(c.transfer_host);
+	ck_assert(c.http_metadata);
+	ck_assert_ptr_null(c.metadata_cluster_id);
 	mc_config_release(&c);
 }
 END_TEST
@@ -116,6 +128,18 @@ static const struct set_case {
 	{"transfer_port", "40123", "40123"},
 	{"transfer_port", "65536", NULL},
 	{"transfer_port", "1.5", NULL},
+	{"transfer_host", "0.0.0.0", "0.0.0.0"},
+	{"transfer_host", "10.1.2.3", "10.1.2.3"},
+	{"transfer_host", "", NULL},
+	{"enable_http_metadata_server", "false", "0"},
+	{"enable_http_metadata_server", "true", "1"},
+	{"enable_http_metadata_server", "off", NULL},
+	{"metadata_cluster_id", "c1", "c1"},
+	{"metadata_cluster_id", "a/b/", "a/b/"},
+	{"metadata_cluster_id", "", NULL},
+	{"metadata_cluster_id", "a b", NULL},
+	{"metadata_cluster_id", "tab\there", NULL},
+	{"metadata_cluster_id", "caf\xc3\xa9", NULL},
 	{"http_host", "::", "::"},
 	{"http_host", "0.0.0.0", "0.0.0.0"},
 	{"http_host", "", NULL},
@@ -300,6 +324,10 @@ static const struct json_case {
 	{"{\"device_name\": \"\"}", NULL, "device_name", ""},
 	{"{\"enable_fuse\": false}", NULL, "enable_fuse", "0"},
 	{"{\"allow_other\": true}", NULL, "allow_other", "1"},
+	{"{\"enable_http_metadata_server\": false}", NULL,
+	 "enable_http_metadata_server", "0"},
+	{"{\"metadata_cluster_id\": \"c\"}", NULL, "metadata_cluster_id", "c"},
+	{"{\"transfer_host\": \"::1\"}", NULL, "transfer_host", "::1"},
 	{"{\"eviction_high_watermark_ratio\": 0.9}", NULL,
 	 "eviction_high_watermark_ratio", "0.9"},
 	{"{\"eviction_high_watermark_ratio\": 1}", NULL,
@@ -665,6 +693,16 @@ static const struct argv_case {
 	{{"--protocol", "rdma", NULL}, NULL, "protocol", "rdma"},
 	{{"--device", "mlx5_1", NULL}, NULL, "device_name", "mlx5_1"},
 	{{"--transfer-port", "4000", NULL}, NULL, "transfer_port", "4000"},
+	{{"--transfer-host", "::", NULL}, NULL, "transfer_host", "::"},
+	{{"--no-http-metadata", NULL},
+	 NULL,
+	 "enable_http_metadata_server",
+	 "0"},
+	{{"--metadata-cluster-id", "prod", NULL},
+	 NULL,
+	 "metadata_cluster_id",
+	 "prod"},
+	{{"--metadata-cluster-id", "a b", NULL}, "'a b'", NULL, NULL},
 	{{"--max-segment-size", "1G", NULL},
 	 NULL,
 	 "max_segment_size",
@@ -793,6 +831,9 @@ START_TEST(test_argv_help_version)
 		"--protocol",
 		"--device",
 		"--transfer-port",
+		"--transfer-host",
+		"--no-http-metadata",
+		"--metadata-cluster-id",
 		"--max-segment-size",
 		"--replicas",
 		"--lease-ttl",

@@ -333,6 +333,7 @@ static const struct {
 	{"/segments", FS_N_SEGMENTS},
 	{"/keys", FS_N_KEYS},
 	{"/replicas", FS_N_REPLICAS},
+	{"/metadata", FS_N_META},
 	{"/metrics", FS_N_METRICS},
 	{"/summary", FS_N_SUMMARY},
 	{"/health", FS_N_HEALTH},
@@ -356,6 +357,8 @@ START_TEST(test_tree_modes)
 	ck_assert_uint_eq(fs_nodes[FS_N_REPLICA].mode, S_IFREG | 0444);
 	ck_assert_uint_eq(fs_nodes[FS_N_KEY].mode, S_IFREG | 0644);
 	ck_assert_uint_eq(fs_nodes[FS_N_METRICS].mode, S_IFREG | 0444);
+	ck_assert_uint_eq(fs_nodes[FS_N_META].mode, S_IFDIR | 0555);
+	ck_assert_uint_eq(fs_nodes[FS_N_META_KEY].mode, S_IFREG | 0444);
 	ck_assert(S_ISDIR(fs_nodes[FS_N_SEG].mode));
 	/* Every row but the root hangs under a directory. */
 	for (int i = 1; i < FS_N_COUNT; i++)
@@ -461,6 +464,68 @@ START_TEST(test_tree_store)
 	snprintf(path, sizeof(path), "%s\n", id);
 	ck_assert_int_eq(fs_ctl_unmount(s, &p, path, strlen(path), &b), 0);
 	ck_assert_int_eq(fs_tree_resolve(s, "/segments/node%2Fa", &p), -ENOENT);
+	mc_buf_release(&b);
+	mc_store_free(s);
+}
+END_TEST
+
+/*
+ * metadata/: the metadata server's keys, stored and published, under the
+ * keys/ codec; cat shows the body; gone with the metadata server.
+ */
+START_TEST(test_tree_metadata)
+{
+	struct mc_store *s = mounted_store();
+	struct mc_meta *m = mc_store_meta(s);
+	struct mc_meta_node n = {"h:7", "h", 7, NULL, NULL};
+	struct mc_store_opts o;
+	struct fs_path p;
+	struct mc_buf b = MC_BUF_INIT;
+	char out[1024];
+
+	ck_assert_int_eq(mc_meta_publish(m, &n, NULL), 0);
+	ck_assert_int_eq(mc_meta_put(m, "a/b", 3, "{\"x\":1}", 7, NULL), 0);
+	ck_assert_int_eq(mc_meta_put(m, "..", 2, "dots", 4, NULL), 0);
+	ck_assert_int_eq(fs_tree_resolve(s, "/metadata/a%2Fb", &p), 0);
+	ck_assert_int_eq(p.node, FS_N_META_KEY);
+	ck_assert_uint_eq(p.vsize, 7);
+	ck_assert_int_eq(show(s, "/metadata/a%2Fb", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "{\"x\":1}");
+	ck_assert_int_eq(show(s, "/metadata/%2E%2E", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "dots");
+	ck_assert_int_eq(show(s, "/metadata/mooncake%2Frpc_meta%2Fh:7", out,
+			      sizeof(out)),
+			 0);
+	ck_assert_str_eq(out, "{\"ip_or_host_name\":\"h\",\"rpc_port\":6}");
+	ck_assert_int_eq(
+		show(s, "/metadata/mooncake%2Fram%2Fh:7", out, sizeof(out)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"tcp_data_port\":7,"));
+	ck_assert_int_eq(fs_tree_resolve(s, "/metadata/nope", &p), -ENOENT);
+	ck_assert_int_eq(fs_tree_resolve(s, "/metadata/a%2fb", &p), -ENOENT);
+
+	ck_assert_int_eq(fs_tree_resolve(s, "/metadata", &p), 0);
+	fs_tree_list(s, &p, count_cb, &b);
+	ck_assert_ptr_nonnull(strstr(b.data, "a%2Fb "));
+	ck_assert_ptr_nonnull(strstr(b.data, "%2E%2E "));
+	ck_assert_ptr_nonnull(strstr(b.data, "mooncake%2Fram%2Fh:7 "));
+	ck_assert_ptr_nonnull(strstr(b.data, "mooncake%2Frpc_meta%2Fh:7 "));
+	mc_buf_reset(&b);
+	ck_assert_int_eq(fs_tree_resolve(s, "/", &p), 0);
+	fs_tree_list(s, &p, count_cb, &b);
+	ck_assert_ptr_nonnull(strstr(b.data, "metadata "));
+	mc_store_free(s);
+
+	/* --no-http-metadata: no such directory */
+	mc_store_opts_default(&o);
+	o.manual_tick = true;
+	o.no_metadata = true;
+	s = mc_store_new(&o, NULL);
+	ck_assert_int_eq(fs_tree_resolve(s, "/metadata", &p), -ENOENT);
+	ck_assert_int_eq(fs_tree_resolve(s, "/metadata/x", &p), -ENOENT);
+	mc_buf_reset(&b);
+	ck_assert_int_eq(fs_tree_resolve(s, "/", &p), 0);
+	fs_tree_list(s, &p, count_cb, &b);
+	ck_assert_ptr_null(strstr(b.data, "metadata"));
 	mc_buf_release(&b);
 	mc_store_free(s);
 }
@@ -768,6 +833,7 @@ static Suite *fs_suite(void)
 			    sizeof(static_paths) / sizeof(static_paths[0]));
 	tcase_add_test(t, test_tree_modes);
 	tcase_add_test(t, test_tree_store);
+	tcase_add_test(t, test_tree_metadata);
 	tcase_add_test(t, test_ctl_mount_errors);
 	tcase_add_loop_test(t, test_ctl_unmount_table, 0,
 			    sizeof(unmount_cases) / sizeof(unmount_cases[0]));

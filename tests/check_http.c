@@ -80,9 +80,11 @@ static struct mc_buf OUT, SCRATCH;
 static struct fake F;
 static const char *TOKEN;
 static uint64_t MAX_BODY = 1 << 20;
+static bool EXPECT_100; /* the next requests carry Expect: 100-continue */
 
 /* What came back: the status, a header's value, the body. */
 struct answer {
+	bool continued; /* a "100 Continue" came first */
 	int status;
 	char head[1024];
 	const char *body;
@@ -106,6 +108,7 @@ static void setup(void)
 	memset(&F, 0, sizeof(F));
 	TOKEN = NULL;
 	MAX_BODY = 1 << 20;
+	EXPECT_100 = false;
 }
 
 static void teardown(void)
@@ -177,7 +180,17 @@ static void request(const char *method, const char *target, const char *body,
 	r.head = r.method == WEB_M_HEAD;
 	r.query = q ? q + 1 : NULL;
 	r.content_length = body ? (int64_t)F.in_len : -1;
+	r.expect_continue = EXPECT_100;
 	web_serve(&r, TOKEN, TOKEN ? strlen(TOKEN) : 0);
+	if (EXPECT_100 && F.wire.len >= 25 &&
+	    !memcmp(F.wire.data, "HTTP/1.1 100 Continue\r\n\r\n", 25)) {
+		/* the interim answer, then the final one */
+		memmove(F.wire.data, F.wire.data + 25, F.wire.len - 25);
+		F.wire.len -= 25;
+		a->continued = true;
+	} else {
+		a->continued = false;
+	}
 	parse(a);
 	ck_assert_int_eq(a->status, r.status);
 }
@@ -187,6 +200,38 @@ static void expect(const struct answer *a, int status, const char *body)
 	ck_assert_int_eq(a->status, status);
 	if (body)
 		ck_assert_str_eq(a->body, body);
+}
+
+/* One request of a table and what must come back. */
+struct row {
+	const char *method, *target, *body;
+	int status;
+	const char *want; /* the whole body, NULL: not checked */
+};
+
+/* Serves the rows in order; with @one_line, no answer holds a newline. */
+static void run_rows(const struct row *t, size_t n, bool one_line)
+{
+	struct answer a;
+
+	for (size_t i = 0; i < n; i++) {
+		request(t[i].method, t[i].target, t[i].body, &a);
+		ck_assert_msg(a.status == t[i].status, "%s %s: %d, want %d",
+			      t[i].method, t[i].target, a.status, t[i].status);
+		if (t[i].want)
+			ck_assert_msg(!strcmp(a.body, t[i].want), "%s %s: '%s'",
+				      t[i].method, t[i].target, a.body);
+		if (one_line)
+			ck_assert_ptr_null(strchr(a.body, '\n'));
+	}
+}
+
+/* Publishes a TE node "n:9" (host n, data port 9) in S's metadata. */
+static void publish_n9(void)
+{
+	struct mc_meta_node n = {"n:9", "n", 9, NULL, NULL};
+
+	ck_assert_int_eq(mc_meta_publish(mc_store_meta(S), &n, NULL), 0);
 }
 
 /* ----------------------------------------------------------- the tests */
@@ -219,11 +264,7 @@ END_TEST
 /* Hostile requests: each its own status and one-line reason. */
 START_TEST(test_hostile)
 {
-	static const struct {
-		const char *method, *target, *body;
-		int status;
-		const char *want; /* the whole body */
-	} t[] = {
+	static const struct row t[] = {
 		{"PUT", "/api/put/%zz", "v", 400,
 		 "{\"error\":\"Invalid key, bad percent-encoding\"}"},
 		{"PUT", "/api/put/a%00b", "v", 400,
@@ -246,15 +287,7 @@ START_TEST(test_hostile)
 	};
 	struct answer a;
 
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		request(t[i].method, t[i].target, t[i].body, &a);
-		ck_assert_msg(a.status == t[i].status, "%s %s: %d, want %d",
-			      t[i].method, t[i].target, a.status, t[i].status);
-		if (t[i].want)
-			ck_assert_msg(!strcmp(a.body, t[i].want), "%s %s: '%s'",
-				      t[i].method, t[i].target, a.body);
-		ck_assert_ptr_null(strchr(a.body, '\n'));
-	}
+	run_rows(t, sizeof(t) / sizeof(t[0]), true);
 	/* 405 names what the path takes */
 	request("GET", "/api/put", NULL, &a);
 	ck_assert_int_eq(a.status, 405);
@@ -298,6 +331,197 @@ START_TEST(test_unmount_kinds)
 	expect(&a, 200, "{\"status\":\"success\"}");
 	request("POST", "/api/unmount", body, &a);
 	ck_assert_int_eq(a.status, 404);
+}
+END_TEST
+
+/*
+ * /metadata, TE's metadata server: every route and status, in order (a
+ * row sees what the rows above it did), as upstream's server answers.
+ */
+START_TEST(test_metadata_table)
+{
+	static const char RPC[] = "mooncake%2Frpc_meta%2F10.0.0.1%3A12384";
+	static const struct row t[] = {
+		{"GET", "/metadata", NULL, 400, "Missing key parameter"},
+		{"PUT", "/metadata", "x", 400, "Missing key parameter"},
+		{"DELETE", "/metadata", NULL, 400, "Missing key parameter"},
+		{"GET", "/metadata?key=", NULL, 400, "Missing key parameter"},
+		{"PUT", "/metadata?key=", "x", 400, "Missing key parameter"},
+		{"GET", "/metadata?kee=a", NULL, 400, "Missing key parameter"},
+		{"GET", "/metadata?key=%zz", NULL, 400,
+		 "Invalid key parameter, bad percent-encoding"},
+		{"PUT", "/metadata?key=a%00b", "x", 400,
+		 "metadata key holds a NUL byte"},
+		{"GET", "/metadata?key=nope", NULL, 404, "metadata not found"},
+		{"DELETE", "/metadata?key=nope", NULL, 404,
+		 "metadata not found"},
+		{"POST", "/metadata?key=nope", "x", 405, NULL},
+		/* any key: stored, replaced, read, deleted */
+		{"PUT", "/metadata?key=mooncake%2Fram%2Fh%3A1", "{\"a\":1}",
+		 200, "metadata updated"},
+		{"GET", "/metadata?key=mooncake/ram/h:1", NULL, 200,
+		 "{\"a\":1}"},
+		{"PUT", "/metadata?key=mooncake/ram/h:1", "{\"a\":2}", 200,
+		 "metadata updated"},
+		{"GET", "/metadata?key=mooncake%2Fram%2Fh%3A1", NULL, 200,
+		 "{\"a\":2}"},
+		{"DELETE", "/metadata?key=mooncake%2Fram%2Fh%3A1", NULL, 200,
+		 "metadata deleted"},
+		{"GET", "/metadata?key=mooncake%2Fram%2Fh%3A1", NULL, 404,
+		 "metadata not found"},
+		{"DELETE", "/metadata?key=mooncake%2Fram%2Fh%3A1", NULL, 404,
+		 "metadata not found"},
+		/* '+' is a blank in a query value; the body is kept as is */
+		{"PUT", "/metadata?key=a+b", "", 200, "metadata updated"},
+		{"GET", "/metadata?key=a%20b", NULL, 200, ""},
+		/* the published keys: read, never written from outside */
+		{"GET", "/metadata?key=mooncake%2Frpc_meta%2Fn%3A9", NULL, 200,
+		 "{\"ip_or_host_name\":\"n\",\"rpc_port\":8}"},
+		{"PUT", "/metadata?key=mooncake%2Frpc_meta%2Fn%3A9", "{}", 403,
+		 "metadata key 'mooncake/rpc_meta/n:9' is published by this "
+		 "node"},
+		{"DELETE", "/metadata?key=mooncake%2Fram%2Fn%3A9", NULL, 403,
+		 NULL},
+		{"GET", "/metadata?key=mooncake%2Fram%2Fn%3A9", NULL, 200,
+		 NULL},
+	};
+	struct answer a;
+	char target[128];
+	const char *loc = "{\"ip_or_host_name\":\"10.0.0.1\","
+			  "\"rpc_port\":15228}";
+
+	publish_n9();
+	run_rows(t, sizeof(t) / sizeof(t[0]), false);
+	request("POST", "/metadata?key=x", "x", &a);
+	ck_assert_ptr_nonnull(
+		strstr(a.head, "Allow: GET, HEAD, PUT, DELETE\r\n"));
+	/* stored bodies are JSON to TE; the answers to writes are text */
+	request("GET", "/metadata?key=mooncake%2Fram%2Fn%3A9", NULL, &a);
+	ck_assert_ptr_nonnull(
+		strstr(a.head, "Content-Type: application/json\r\n"));
+	ck_assert_ptr_nonnull(strstr(a.body, "\"tcp_data_port\":9,"));
+	request("HEAD", "/metadata?key=mooncake%2Fram%2Fn%3A9", NULL, &a);
+	expect(&a, 200, "");
+	ck_assert_ptr_null(strstr(a.head, "Content-Length: 0\r\n"));
+
+	/* upstream's rpc_meta rule: the same body again, then another */
+	snprintf(target, sizeof(target), "/metadata?key=%s", RPC);
+	request("PUT", target, loc, &a);
+	expect(&a, 200, "metadata updated");
+	request("PUT", target, loc, &a);
+	expect(&a, 200, "metadata unchanged");
+	request("PUT", target,
+		"{\"ip_or_host_name\":\"10.0.0.1\",\"rpc_port\":16000}", &a);
+	expect(&a, 400, "Duplicate rpc_meta key not allowed");
+	request("GET", target, NULL, &a);
+	expect(&a, 200, loc);
+	request("DELETE", target, NULL, &a);
+	expect(&a, 200, "metadata deleted");
+}
+END_TEST
+
+/* Bodies up to 1 MiB whatever --max-body says, and no more. */
+START_TEST(test_metadata_body_limit)
+{
+	char *big = malloc(MC_META_BODY_MAX + 2);
+	struct answer a;
+
+	memset(big, '7', MC_META_BODY_MAX + 1);
+	big[MC_META_BODY_MAX + 1] = '\0';
+	MAX_BODY = 16;
+	request("PUT", "/metadata?key=big", big, &a);
+	ck_assert_int_eq(a.status, 413);
+	ck_assert_uint_eq(F.in_off, 0); /* refused before reading */
+	big[MC_META_BODY_MAX] = '\0';
+	request("PUT", "/metadata?key=big", big, &a);
+	expect(&a, 200, "metadata updated");
+	request("GET", "/metadata?key=big", NULL, &a);
+	ck_assert_int_eq(a.status, 200);
+	ck_assert_uint_eq(a.body_len, MC_META_BODY_MAX);
+	/* a refused write is answered before its body is read (the framing
+	 * then drains a small one) */
+	publish_n9();
+	request("PUT", "/metadata?key=mooncake%2Fram%2Fn%3A9", "abc", &a);
+	ck_assert_int_eq(a.status, 403);
+	free(big);
+}
+END_TEST
+
+/*
+ * Expect: 100-continue: the interim answer comes right before the body is
+ * read, and never when the final answer needs no body; the connection
+ * is then closed rather than left waiting for a body that never comes.
+ */
+START_TEST(test_expect_continue)
+{
+	struct answer a;
+
+	EXPECT_100 = true;
+	request("PUT", "/metadata?key=k", "v", &a);
+	expect(&a, 200, "metadata updated");
+	ck_assert(a.continued);
+	ck_assert_int_eq(F.closed, 0);
+	request("PUT", "/api/put/k", "value", &a);
+	expect(&a, 200, "{\"status\":\"success\"}");
+	ck_assert(a.continued);
+	ck_assert_uint_eq(F.in_off, 5);
+	/* refused before the body: no 100, nothing read, connection closed */
+	publish_n9();
+	request("PUT", "/metadata?key=mooncake%2Fram%2Fn%3A9", "abc", &a);
+	ck_assert_int_eq(a.status, 403);
+	ck_assert(!a.continued);
+	ck_assert_uint_eq(F.in_off, 0);
+	ck_assert_int_eq(F.closed, 1);
+	ck_assert_ptr_nonnull(strstr(a.head, "Connection: close\r\n"));
+	MAX_BODY = 2;
+	request("PUT", "/api/put/k", "value", &a);
+	ck_assert_int_eq(a.status, 413);
+	ck_assert(!a.continued);
+	ck_assert_uint_eq(F.in_off, 0);
+	TOKEN = "t";
+	request("PUT", "/api/put/k", "v", &a);
+	ck_assert_int_eq(a.status, 401);
+	ck_assert(!a.continued);
+	ck_assert_uint_eq(F.in_off, 0);
+	/* without a body there is nothing to continue */
+	request("GET", "/metadata?key=k", NULL, &a);
+	expect(&a, 200, "v");
+	ck_assert(!a.continued);
+}
+END_TEST
+
+/* TE sends no Authorization: /metadata is served without the token. */
+START_TEST(test_metadata_no_auth)
+{
+	struct answer a;
+
+	TOKEN = "s3cret";
+	request("PUT", "/metadata?key=k", "v", &a);
+	expect(&a, 200, "metadata updated");
+	request("DELETE", "/metadata?key=k", NULL, &a);
+	expect(&a, 200, "metadata deleted");
+	request("PUT", "/api/put/k", "v", &a);
+	ck_assert_int_eq(a.status, 401);
+}
+END_TEST
+
+/* --no-http-metadata: /metadata is a path like any unknown one. */
+START_TEST(test_metadata_off)
+{
+	struct mc_store_opts o;
+	struct answer a;
+
+	mc_store_free(S);
+	mc_store_opts_default(&o);
+	o.manual_tick = true;
+	o.no_metadata = true;
+	S = mc_store_new(&o, NULL);
+	request("GET", "/metadata?key=k", NULL, &a);
+	expect(&a, 404, "NOT_FOUND");
+	request("PUT", "/metadata?key=k", "v", &a);
+	expect(&a, 404, "NOT_FOUND");
+	request("POST", "/metadata?key=k", "v", &a);
+	expect(&a, 404, "NOT_FOUND");
 }
 END_TEST
 
@@ -472,6 +696,11 @@ static Suite *http_suite(void)
 	tcase_add_test(tc, test_auth);
 	tcase_add_test(tc, test_text_error_names);
 	tcase_add_test(tc, test_stream);
+	tcase_add_test(tc, test_metadata_table);
+	tcase_add_test(tc, test_metadata_body_limit);
+	tcase_add_test(tc, test_metadata_no_auth);
+	tcase_add_test(tc, test_expect_continue);
+	tcase_add_test(tc, test_metadata_off);
 	tcase_add_test(tc, test_remote_only);
 	suite_add_tcase(s, tc);
 	return s;

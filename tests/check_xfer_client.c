@@ -577,6 +577,44 @@ START_TEST(test_te_resolve)
 }
 END_TEST
 
+/*
+ * The port publishes its TE segment in the store's metadata server: the
+ * lookup finds the port, and the value's bytes, through it alone.
+ */
+START_TEST(test_te_resolve_published)
+{
+	struct xfer_client *c = xfer_client_new(NULL);
+	struct mc_meta *m = mc_store_meta(S);
+	unsigned char *v = pattern(5000, 4), got[5000];
+	uint64_t addr = put_value("pub", v, 5000);
+	struct xfer_te_segment seg;
+	struct xfer_target t;
+	struct mc_err e = {0};
+
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(xfer_te_resolve(xfer_endpoint(X), NULL,
+					 xfer_te_meta_local, m, &seg, &e),
+			 0);
+	ck_assert_str_eq(seg.name, xfer_endpoint(X));
+	ck_assert_str_eq(seg.host, "localhost");
+	ck_assert_uint_eq(seg.data_port, xfer_port(X));
+	ck_assert_uint_eq(seg.version, 2);
+	ck_assert_uint_eq(seg.nbuf, 1);
+	ck_assert(xfer_te_segment_covers(&seg, addr, 5000));
+	t = xfer_te_target(&seg);
+	ck_assert_int_eq(xfer_client_read(c, &t, addr, got, 5000, &e), 0);
+	ck_assert_mem_eq(got, v, 5000);
+	xfer_te_segment_release(&seg);
+	/* gone with the port */
+	xfer_stop(X);
+	ck_assert_int_eq(xfer_te_resolve(xfer_endpoint(X), NULL,
+					 xfer_te_meta_local, m, &seg, &e),
+			 -ENOENT);
+	free(v);
+	xfer_client_free(c);
+}
+END_TEST
+
 Suite *xfer_client_suite(void)
 {
 	Suite *s = suite_create("xfer_client");
@@ -588,6 +626,7 @@ Suite *xfer_client_suite(void)
 	tcase_add_test(tc, test_rejections);
 	tcase_add_test(tc, test_large);
 	tcase_add_test(tc, test_threads);
+	tcase_add_test(tc, test_te_resolve_published);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("peers");
 	tcase_set_timeout(tc, 30);

@@ -16,7 +16,7 @@ trap 'rm -f "/dev/shm/$SHM"; mc_cleanup' EXIT
 seg=$(ls "$M/segments/localhost" | grep -v '^used$\|^capacity$' | head -n1)
 S="$M/segments/localhost/$seg"
 expect_match "boot segment id" "$seg" '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-expect_eq "root" "$(ls "$M" | tr '\n' ' ')" "ctl health keys metrics replicas segments summary "
+expect_eq "root" "$(ls "$M" | tr '\n' ' ')" "ctl health keys metadata metrics replicas segments summary "
 expect_eq "ctl" "$(ls "$M/ctl" | tr '\n' ' ')" "mount unmount "
 expect_eq "segment files" "$(ls "$S" | sort | tr '\n' ' ')" \
 	"endpoint location protocol size source spec state used "

@@ -31,6 +31,9 @@ web_handler_fn web_api_put_json, web_api_put_raw, web_api_get, web_api_exist,
 	web_api_remove, web_api_remove_all, web_api_put_start, web_api_put_end,
 	web_api_put_revoke;
 
+/* api_metadata.c: mooncake-http(7), TRANSFER ENGINE METADATA */
+web_handler_fn web_api_metadata;
+
 /*
  * Reads the request body (413 past --max-body) and parses it as a JSON
  * object (400 otherwise). NULL after answering the error.

@@ -16,6 +16,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "mooncake.h"
 #include "route.h"
 #include "status.h"
 
@@ -70,7 +71,7 @@ static void settle_body(struct web_req *r)
 
 	if (r->body_done || (r->content_length <= 0 && !r->chunked))
 		return;
-	if (!r->chunked &&
+	if (!r->chunked && !(r->expect_continue && !r->continued) &&
 	    (uint64_t)r->content_length - r->consumed <= DRAIN_MAX) {
 		while (web_req_read(r, sink, sizeof(sink)) > 0)
 			;
@@ -318,6 +319,14 @@ int64_t web_req_read(struct web_req *r, void *buf, size_t n)
 		r->body_done = true;
 		return 0;
 	}
+	if (r->expect_continue && !r->continued) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+		r->continued = true;
+		if (r->io->write(r->conn, cont, sizeof(cont) - 1) !=
+		    (int)sizeof(cont) - 1)
+			return -EIO;
+	}
 	got = r->io->read(r->conn, buf, n);
 	if (got < 0)
 		return -EIO;
@@ -418,6 +427,12 @@ void web_serve(struct web_req *r, const char *token, size_t token_len)
 
 	res = web_route_lookup(r->path, r->path_len, r->method, &r->route,
 			       &allow);
+	/* A route of a feature that is off is a path like any unknown one. */
+	if (r->route && (r->route->flags & WEB_ROUTE_META) &&
+	    !mc_store_meta(r->s)) {
+		res = WEB_ROUTE_NOT_FOUND;
+		r->route = NULL;
+	}
 	if (res == WEB_ROUTE_NOT_FOUND) {
 		web_resp_error(r, 404,
 			       generic_msg(r, "NOT_FOUND", "Not found"));
@@ -432,6 +447,7 @@ void web_serve(struct web_req *r, const char *token, size_t token_len)
 					   "Method not allowed"));
 		r->extra_hdr = NULL;
 	} else if (token && !(r->method & (WEB_M_GET | WEB_M_HEAD)) &&
+		   !(r->route->flags & WEB_ROUTE_NO_AUTH) &&
 		   !token_ok(token, token_len,
 			     r->io->header(r->conn, "Authorization"))) {
 		r->extra_hdr = "WWW-Authenticate: Bearer\r\n";

@@ -75,8 +75,15 @@ struct web_req {
 	const char *query;	/* raw query string, NULL when none */
 	int64_t content_length; /* -1: none given (or chunked) */
 	bool chunked;		/* Transfer-Encoding: chunked body */
-	uint64_t consumed;	/* body bytes read so far */
-	bool body_done;		/* the whole body has been read */
+	/*
+	 * "Expect: 100-continue": the client sends the body only after an
+	 * interim "100 Continue", which the first web_req_read() writes
+	 * (continued); an answer given before that closes the connection
+	 * instead of waiting for a body that will not come.
+	 */
+	bool expect_continue, continued;
+	uint64_t consumed; /* body bytes read so far */
+	bool body_done;	   /* the whole body has been read */
 	const struct web_route *route;
 	int status;	       /* status sent, 0 until then */
 	const char *conn_hdr;  /* "close", "keep-alive" or NULL */

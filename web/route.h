@@ -21,6 +21,14 @@ enum web_body_kind {
 	WEB_BODY_REST, /* {"error":"..."} */
 };
 
+/* What sets a route apart (web_route.flags). */
+enum web_route_flag {
+	/* served without the bearer token: its clients send none */
+	WEB_ROUTE_NO_AUTH = 1,
+	/* exists only while the store has a metadata server (else 404) */
+	WEB_ROUTE_META = 2,
+};
+
 struct web_route {
 	unsigned methods;    /* enum web_method bits */
 	const char *pattern; /* exact path, or prefix ending in '/' */
@@ -28,6 +36,7 @@ struct web_route {
 	enum web_body_kind kind;
 	web_handler_fn *fn;
 	const char *label; /* route="..." in the metrics */
+	unsigned flags;	   /* enum web_route_flag bits */
 };
 
 extern const struct web_route web_routes[];

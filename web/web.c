@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -282,6 +283,9 @@ static int begin_request(struct mg_connection *c)
 	r.chunked = h && strcasestr(h, "chunked");
 	if (r.chunked)
 		r.content_length = -1;
+	h = mg_get_header(c, "Expect");
+	r.expect_continue = h && !strcasecmp(h, "100-continue") &&
+			    ri->http_version && strcmp(ri->http_version, "1.0");
 	h = mg_get_header(c, "Connection");
 	if (ri->http_version && strcmp(ri->http_version, "1.0") == 0) {
 		if (h && strcasestr(h, "keep-alive"))

@@ -127,6 +127,8 @@ struct xfer_te_segment {
  */
 typedef int xfer_meta_get_fn(void *arg, const char *key, size_t klen,
 			     struct mc_buf *out, struct mc_err *err);
+/* The getter of this process's metadata server: @arg is a struct mc_meta. */
+xfer_meta_get_fn xfer_te_meta_local;
 
 /*
  * The metadata key TE uses for segment @name ("ram") or its location

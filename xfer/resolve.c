@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "client.h"
+#include "mooncake.h"
 
 void xfer_te_key(struct mc_buf *out, const char *cluster_id, const char *kind,
 		 const char *name)
@@ -208,6 +209,12 @@ void xfer_te_segment_release(struct xfer_te_segment *seg)
 	free(seg->host);
 	free(seg->buf);
 	memset(seg, 0, sizeof(*seg));
+}
+
+int xfer_te_meta_local(void *arg, const char *key, size_t klen,
+		       struct mc_buf *out, struct mc_err *err)
+{
+	return mc_meta_get(arg, key, klen, out, err);
 }
 
 /* Fetches @kind's key for @name into @body: 0 or the getter's error. */

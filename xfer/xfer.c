@@ -7,9 +7,14 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -192,8 +197,109 @@ int xfer_start(struct xfer *x, struct mc_store *s, struct mc_err *err)
 	snprintf(x->endpoint, sizeof(x->endpoint), "%s:%u", x->hostname,
 		 x->port);
 	mc_store_set_endpoint(s, x->endpoint);
+	/* TE clients find this node's memory under the endpoint's name. */
+	if (mc_store_meta(s)) {
+		struct mc_meta_node n = {.name = x->endpoint,
+					 .host = x->hostname,
+					 .data_port = x->port};
+
+		rc = mc_meta_publish(mc_store_meta(s), &n, err);
+		if (rc)
+			return rc;
+		x->published = true;
+	}
 	mc_info("transfer: listening on %s port %u (%s)", x->host, x->port,
 		x->protocol);
+	return 0;
+}
+
+#define CHECK_MS 1000 /* how long xfer_check_endpoint waits for a connect */
+
+static bool addr_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)
+				      ->sin_addr.s_addr) >>
+			24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a =
+			&((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* Whether a peer's connect to @ai reaches a listener: 0 or -errno. */
+static int try_connect(const struct addrinfo *ai)
+{
+	struct pollfd pf;
+	int fd, rc = 0, soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (errno != EINPROGRESS) {
+			rc = -errno;
+		} else {
+			pf = (struct pollfd){.fd = fd, .events = POLLOUT};
+			if (poll(&pf, 1, CHECK_MS) <= 0)
+				rc = -ETIMEDOUT;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr,
+					    &sl) < 0 ||
+				 soerr)
+				rc = -(soerr ? soerr : errno);
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+int xfer_check_endpoint(struct xfer *x, struct mc_err *err)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV},
+			*res, *ai;
+	char serv[8];
+	bool all_loopback = true, reached = false;
+	int rc, last = -ECONNREFUSED;
+
+	snprintf(serv, sizeof(serv), "%u", x->port);
+	rc = getaddrinfo(x->hostname, serv, &hints, &res);
+	if (rc)
+		return mc_err_set(err, -EHOSTUNREACH, MC_INVALID_PARAMS,
+				  "advertised endpoint '%s' does not reach the "
+				  "transfer port: cannot resolve '%s': %s "
+				  "(see --hostname)",
+				  x->endpoint, x->hostname, gai_strerror(rc));
+	for (ai = res; ai; ai = ai->ai_next) {
+		all_loopback &= addr_loopback(ai->ai_addr);
+		if (!reached) {
+			last = try_connect(ai);
+			reached = last == 0;
+		}
+	}
+	freeaddrinfo(res);
+	if (!reached)
+		return mc_err_set(err, -EHOSTUNREACH, MC_INVALID_PARAMS,
+				  "advertised endpoint '%s' does not reach the "
+				  "transfer port listening on '%s': %s (see "
+				  "--hostname and --transfer-host)",
+				  x->endpoint, x->host, strerror(-last));
+	if (all_loopback && strcmp(x->host, "localhost") &&
+	    strncmp(x->host, "127.", 4) && strcmp(x->host, "::1")) {
+		mc_err_set(err, 0, MC_OK,
+			   "advertised endpoint '%s' is a loopback address "
+			   "while the transfer port listens on '%s': peers on "
+			   "other hosts cannot reach it (see --hostname)",
+			   x->endpoint, x->host);
+		return 1;
+	}
 	return 0;
 }
 
@@ -212,6 +318,9 @@ void xfer_stop(struct xfer *x)
 	if (!x)
 		return;
 	xfer_loops_stop(x);
+	if (x->published)
+		mc_meta_unpublish(mc_store_meta(x->s), x->endpoint);
+	x->published = false;
 	if (x->lfd >= 0)
 		close(x->lfd);
 	x->lfd = -1;

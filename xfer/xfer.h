@@ -67,11 +67,24 @@ struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 /*
  * Starts the listener for @s (and, with rdma, the librdmacm listener on
  * the same port number), registers the transfer metrics in
- * mc_store_metrics(@s) and sets the store's endpoint to HOSTNAME:PORT.
- * 0 or -errno with @err.
+ * mc_store_metrics(@s), sets the store's endpoint to HOSTNAME:PORT and,
+ * when the store has a metadata server, publishes this node's TE segment
+ * under that name (mc_meta_publish: host HOSTNAME, data port PORT; until
+ * xfer_stop). 0 or -errno with @err.
  */
 int xfer_start(struct xfer *x, struct mc_store *s, struct mc_err *err);
 unsigned xfer_port(const struct xfer *x);
+/*
+ * Checks, after xfer_start, that the advertised endpoint leads to the
+ * listener: HOSTNAME must resolve, and a connection to one of its
+ * addresses at the port must be accepted (within a second), as a peer's
+ * would. 0, or -errno with a one-line reason in @err naming the endpoint
+ * and the listener: -EHOSTUNREACH (HOSTNAME does not resolve, or no
+ * address of it connects). 1 when it connects but HOSTNAME resolves to
+ * loopback addresses only while the port listens on another address
+ * (peers on other hosts would reach themselves), with the reason in @err.
+ */
+int xfer_check_endpoint(struct xfer *x, struct mc_err *err);
 /* The advertised endpoint, "HOSTNAME:PORT" ("" before xfer_start). */
 const char *xfer_endpoint(const struct xfer *x);
 /*

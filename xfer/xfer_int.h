@@ -24,6 +24,7 @@ struct mc_series;
 struct xfer {
 	char *host, *protocol, *hostname;
 	char endpoint[300]; /* set once by xfer_start */
+	bool published;	    /* the endpoint's TE segment is (mc_meta) */
 	unsigned port;
 	unsigned stall_ms;
 	/* Written by xfer_new only; the hooks read it from any thread. */
