@@ -22,6 +22,7 @@ PX_PID=""
 # proxy MODE TARGET [ARG]: start the proxy, set PX_PORT.
 proxy() {
 	stop_proxy
+	rm -f "$MC_TMP/px" # not the last proxy's port
 	"$PROXY" "$1" "$2" "${3:-0}" >"$MC_TMP/px" &
 	PX_PID=$!
 	for _ in $(seq 50); do [ -s "$MC_TMP/px" ] && break; sleep 0.02; done
@@ -77,6 +78,7 @@ for spec in "drop 10" "drop 150" "drop 100000" "reset 10" "reset 150" \
 done
 stop_proxy
 
+echo "faults: ${SECONDS}s"
 # --- 2. the proxy in front of the transfer port -----------------------------
 curl -s -X PUT --data-binary @"$MC_TMP/big" "$MC_URL/api/put/xr" >/dev/null
 http GET '/query_key?key=xr'
@@ -116,6 +118,7 @@ wait $sp 2>/dev/null
 stop_proxy
 mc_stop
 
+echo "faults: ${SECONDS}s"
 # --- 3. failing calls inside the daemon --------------------------------------
 # shim_run CALL: a daemon whose CALL fails every 3rd time while the arm
 # file exists; a workload over HTTP, FUSE and the transfer port; then,
@@ -137,7 +140,7 @@ shim_run() {
 	for i in $(seq 1 24); do
 		head -c $((i * 4000)) "$MC_TMP/big" >"$MC_TMP/v$i"
 		case $((i % 3)) in
-		0) code=$(curl -s -o "$MC_TMP/e" -w '%{http_code}' --max-time 5 -X PUT \
+		0) code=$(curl -s -o "$MC_TMP/e" -w '%{http_code}' --max-time 2 -X PUT \
 			--data-binary @"$MC_TMP/v$i" "$MC_URL/api/put/s$i")
 		   [ "$code" = 200 ] && acked+=("$i")
 		   # a refusal names its reason
@@ -150,25 +153,25 @@ shim_run() {
 		   else
 			check "$call: cp fails with an errno" grep -q 'cp:' "$MC_TMP/e"
 		   fi ;;
-		2) st=$(curl -s --max-time 5 -X POST "$MC_URL/api/v1/put_start" \
+		2) st=$(curl -s --max-time 2 -X POST "$MC_URL/api/v1/put_start" \
 			-d "{\"key\":\"s$i\",\"size\":$((i * 4000))}")
 		   a=$(addr_in "$st")
 		   if [ -n "$a" ] && timeout 5 "$XC" 127.0.0.1 "$MC_XPORT" write "$a" \
 			$((i * 4000)) v2 <"$MC_TMP/v$i" 2>/dev/null &&
-			[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST \
+			[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X POST \
 				"$MC_URL/api/v1/put_end" -d "{\"key\":\"s$i\"}")" = 200 ]; then
 			acked+=("$i")
 		   else
-			curl -s -o /dev/null --max-time 5 -X POST "$MC_URL/api/v1/put_revoke" \
+			curl -s -o /dev/null --max-time 2 -X POST "$MC_URL/api/v1/put_revoke" \
 				-d "{\"key\":\"s$i\"}"
 		   fi ;;
 		esac
-		curl -s -o /dev/null --max-time 5 "$MC_URL/api/get/s$i"
+		curl -s -o /dev/null --max-time 2 "$MC_URL/api/get/s$i"
 		cat "$MC_MNT/keys/s$i" >/dev/null 2>&1
 	done
 	# mounts: over HTTP and ctl/mount
 	for i in 1 2 3; do
-		code=$(curl -s -o "$MC_TMP/e" -w '%{http_code}' --max-time 5 -X POST \
+		code=$(curl -s -o "$MC_TMP/e" -w '%{http_code}' --max-time 2 -X POST \
 			"$MC_URL/api/mount" -d '{"size":16777216}')
 		if [ "$code" != 200 ] && [ "$code" != 000 ]; then
 			check "$call: a refused mount ($code) says why" grep -q '"error"' "$MC_TMP/e"
@@ -185,7 +188,7 @@ shim_run() {
 	alive "$call faults"
 	local lost=0
 	for i in "${acked[@]}"; do
-		curl -s --max-time 5 "$MC_URL/api/get/s$i" >"$MC_TMP/got"
+		curl -s --max-time 2 "$MC_URL/api/get/s$i" >"$MC_TMP/got"
 		cmp -s "$MC_TMP/got" "$MC_TMP/v$i" || { lost=$((lost + 1)); echo "lost: s$i" >&2; }
 	done
 	expect_eq "$call: all ${#acked[@]} acknowledged puts read back whole" "$lost" 0
@@ -194,10 +197,12 @@ shim_run() {
 }
 for call in read write accept mmap malloc; do
 	shim_run "$call"
+	echo "faults: $call done at ${SECONDS}s"
 done
 # ftruncate: the daemon never calls it (it maps shm objects others size),
 # so a failing ftruncate has nothing to fail; nothing to test.
 
+echo "faults: ${SECONDS}s"
 # --- 4. SIGKILL mid-put, mid-read, mid-mount; restart on the same mount ------
 kill9() { kill -KILL "$MC_PID"; wait "$MC_PID" 2>/dev/null; MC_PID=""; }
 head -c 5000000 /dev/urandom >"$MC_TMP/huge"
