@@ -199,6 +199,20 @@ for call in read write accept mmap malloc; do
 	shim_run "$call"
 	echo "faults: $call done at ${SECONDS}s"
 done
+# An answer that cannot be written ends its connection at once: the
+# client learns of it then, not after the keep-alive timeout (5 s).
+touch "$MC_TMP/arm"
+MC_FAULT=write MC_FAULT_EVERY=1 MC_FAULT_ARM="$MC_TMP/arm" LD_PRELOAD="$SHIM" \
+	ASAN_OPTIONS="$asan_opts" mc_start
+t0=$(date +%s%N)
+curl -s -o /dev/null --max-time 8 "$MC_URL/health"
+rc=$?
+t1=$(date +%s%N)
+expect_eq "a failed answer: the client sees the connection end" "$rc" 52
+check "before the keep-alive timeout ($(((t1 - t0) / 1000000)) ms)" [ $(((t1 - t0) / 1000000)) -lt 4000 ]
+rm -f "$MC_TMP/arm"
+mc_stop
+
 # ftruncate: the daemon never calls it (it maps shm objects others size),
 # so a failing ftruncate has nothing to fail; nothing to test.
 
