@@ -5,13 +5,55 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "size.h"
 #include "spec.h"
 #include "tree.h"
+
+/* ------------------------------------------------------------- ctl/error */
+
+static pthread_mutex_t error_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_error[600];
+
+void fs_error(const char *fmt, ...)
+{
+	char why[512], when[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	mc_warn("%s", why);
+	/* one line, whatever the key or message held */
+	for (char *c = why; *c; c++)
+		if ((unsigned char)*c < 0x20)
+			*c = '?';
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	pthread_mutex_lock(&error_lock);
+	snprintf(last_error, sizeof(last_error), "%s %s\n", when, why);
+	pthread_mutex_unlock(&error_lock);
+}
+
+int fs_ctl_error_show(struct mc_store *s, const struct fs_path *p,
+		      struct mc_buf *out)
+{
+	pthread_mutex_lock(&error_lock);
+	mc_buf_adds(out, last_error);
+	pthread_mutex_unlock(&error_lock);
+	return 0;
+}
+
+/* --------------------------------------------------------------- ctl/mount */
 
 int fs_ctl_mount(struct mc_store *s, const struct fs_path *p, const char *msg,
 		 size_t len, struct mc_buf *reply)
@@ -25,13 +67,13 @@ int fs_ctl_mount(struct mc_store *s, const struct fs_path *p, const char *msg,
 
 	r = fs_spec_parse(msg, len, &sp, &why);
 	if (r < 0) {
-		mc_warn("ctl/mount: %s", why.msg);
+		fs_error("ctl/mount: %s", why.msg);
 		return r;
 	}
 	fs_spec_to_req(&sp, &req);
 	r = mc_segment_mount(s, &req, &res, &err);
 	if (r < 0) {
-		mc_warn("ctl/mount: %s", err.msg[0] ? err.msg : strerror(-r));
+		fs_error("ctl/mount: %s", err.msg[0] ? err.msg : strerror(-r));
 		/* The errnos of mooncakefs(5): no memory is ENOSPC, a range
 		 * past the shm object's end is a bad number. */
 		if (r == -ENOMEM)
@@ -65,8 +107,8 @@ int fs_ctl_unmount(struct mc_store *s, const struct fs_path *p, const char *msg,
 	char *tok, *save;
 
 	if (len > FS_SPEC_MAX) {
-		mc_warn("ctl/unmount: message of %zu bytes is over %d", len,
-			FS_SPEC_MAX);
+		fs_error("ctl/unmount: message of %zu bytes is over %d", len,
+			 FS_SPEC_MAX);
 		return -E2BIG;
 	}
 	if (len && msg[len - 1] == '\n')
@@ -74,7 +116,7 @@ int fs_ctl_unmount(struct mc_store *s, const struct fs_path *p, const char *msg,
 	memcpy(buf, msg, len);
 	buf[len] = '\0';
 	if (strlen(buf) != len || strchr(buf, '\n')) {
-		mc_warn("ctl/unmount: newline or NUL inside the message");
+		fs_error("ctl/unmount: newline or NUL inside the message");
 		return -EINVAL;
 	}
 	for (tok = strtok_r(buf, " \t", &save); tok;
@@ -84,32 +126,33 @@ int fs_ctl_unmount(struct mc_store *s, const struct fs_path *p, const char *msg,
 		if (!strncmp(tok, "grace=", 6)) {
 			if (have_grace++ || mc_u64_parse(tok + 6, &grace) ||
 			    grace > MC_GRACE_MAX) {
-				mc_warn("ctl/unmount: bad or repeated '%s'",
-					tok);
+				fs_error("ctl/unmount: bad or repeated '%s'",
+					 tok);
 				return -EINVAL;
 			}
 			continue;
 		}
 		if (strchr(tok, '=')) {
-			mc_warn("ctl/unmount: unknown token '%s'", tok);
+			fs_error("ctl/unmount: unknown token '%s'", tok);
 			return -EINVAL;
 		}
 		/* One message may hold alloc and shm segments alike. */
 		if (mc_segment_info(s, tok, &si)) {
-			mc_warn("ctl/unmount: no segment '%s'", tok);
+			fs_error("ctl/unmount: no segment '%s'", tok);
 			return -ENOENT;
 		}
 		ids[req.n++] = tok;
 	}
 	if (!req.n) {
-		mc_warn("ctl/unmount: no segment id given");
+		fs_error("ctl/unmount: no segment id given");
 		return -EINVAL;
 	}
 	/* The whole set at once: all unmounted, or none. */
 	req.grace_s = (unsigned)grace;
 	r = mc_segment_unmount(s, &req, NULL, NULL, &err);
 	if (r < 0)
-		mc_warn("ctl/unmount: %s", err.msg[0] ? err.msg : strerror(-r));
+		fs_error("ctl/unmount: %s",
+			 err.msg[0] ? err.msg : strerror(-r));
 	else
 		mc_info("ctl/unmount: unmounted %zu segment(s), grace %us",
 			req.n, (unsigned)grace);

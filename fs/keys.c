@@ -331,14 +331,18 @@ int fs_keyfile_commit(struct fs_keyfile *f)
 		/* Half a value is no value: a failed write fails the close
 		 * too and leaves the key as it was. */
 		r = f->error;
+		fs_error("keys: put of '%.*s' failed: a write failed: %s",
+			 (int)(f->klen > 64 ? 64 : f->klen), f->key,
+			 strerror(-r));
 		f->error = 0;
 		f->dirty = 0;
 		registered = f->registered;
 	} else if (f->dirty && f->len) {
 		r = mc_put(f->s, f->key, f->klen, f->data, f->len, &err);
 		if (r < 0)
-			mc_warn("keys: put of a %zu-byte key failed: %s",
-				f->klen, err.msg[0] ? err.msg : strerror(-r));
+			fs_error("keys: put of '%.*s' failed: %s",
+				 (int)(f->klen > 64 ? 64 : f->klen), f->key,
+				 err.msg[0] ? err.msg : strerror(-r));
 		/* Reported once: a later close does not put it again; a
 		 * later write goes on from what this one committed. */
 		f->dirty = 0;

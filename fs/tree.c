@@ -181,6 +181,8 @@ const struct fs_node fs_nodes[FS_N_COUNT] = {
 			    fs_ctl_mount},
 	[FS_N_CTL_UNMOUNT] = {"unmount", FS_N_CTL, S_IFREG | 0200, show_ctl,
 			      fs_ctl_unmount},
+	[FS_N_CTL_ERROR] = {"error", FS_N_CTL, S_IFREG | 0400,
+			    fs_ctl_error_show},
 	[FS_N_SEGMENTS] = {"segments", FS_N_ROOT, DIR_RO},
 	[FS_N_SEGNAME] = {NULL, FS_N_SEGMENTS, DIR_RO, .bind = bind_segname},
 	[FS_N_SEGNAME_USED] = {"used", FS_N_SEGNAME, FILE_RO, show_name_usage},

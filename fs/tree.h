@@ -27,6 +27,7 @@ enum fs_node_id {
 	FS_N_CTL,
 	FS_N_CTL_MOUNT,
 	FS_N_CTL_UNMOUNT,
+	FS_N_CTL_ERROR,
 	FS_N_SEGMENTS,
 	FS_N_SEGNAME,
 	FS_N_SEGNAME_USED,
@@ -130,6 +131,17 @@ int fs_ctl_mount(struct mc_store *s, const struct fs_path *p, const char *msg,
  */
 int fs_ctl_unmount(struct mc_store *s, const struct fs_path *p, const char *msg,
 		   size_t len, struct mc_buf *reply);
+
+/*
+ * A failed operation of the tree (a control message, a put, a remove):
+ * logs it as one WARN line and keeps it, with the time, as what ctl/error
+ * reads, so that a shell which only saw EINVAL or EBUSY can ask why.
+ * One per process (a daemon mounts one tree); thread-safe.
+ */
+void fs_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* ctl/error's content: "TIME what: why\n", or nothing before any error. */
+int fs_ctl_error_show(struct mc_store *s, const struct fs_path *p,
+		      struct mc_buf *out);
 
 /* --- keys.c: keys/ ------------------------------------------------------ */
 

@@ -504,11 +504,13 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 		rc = mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
 				"key '%.*s' not found", KEY_ARG(key, klen));
 	} else if (!force && (left = obj_lease_left(*pp, store_now(s)))) {
-		/* Say for how long, so that a person knows to wait or force. */
+		/*
+		 * Say for how long, so that a person knows to wait; each
+		 * door adds how to force it, if it can.
+		 */
 		rc = mc_err_set(err, -EBUSY, MC_OBJECT_HAS_LEASE,
 				"key '%.*s' has a read lease for %llu.%llu s "
-				"more (from /query_key); remove it then, or "
-				"force it",
+				"more (from /query_key)",
 				KEY_ARG(key, klen),
 				(unsigned long long)((left + 99) / 100 / 10),
 				(unsigned long long)((left + 99) / 100 % 10));

@@ -514,6 +514,91 @@ START_TEST(test_write_client_dies)
 }
 END_TEST
 
+/*
+ * A v1 writer (no status: it is done when its bytes are sent) that stalls
+ * in the middle of a WRITE while put_end runs: put_end must not publish a
+ * buffer still being written. It waits a little, then refuses (the put
+ * stays open) and readers keep the old value; once the WRITE is whole,
+ * put_end publishes all of it.
+ */
+START_TEST(test_put_end_waits_for_writer)
+{
+	struct mc_put *p;
+	size_t size = 1 << 20;
+	unsigned char *v = pattern(size, 21), *got = malloc(size);
+	struct mc_err e = {0};
+
+	put_fill("sw", size, 'o');
+	for (int v2 = 0; v2 < 2; v2++) {
+		ck_assert_int_eq(mc_put_start(S, "sw", 2, size, &p, NULL), 0);
+		uint64_t addr = mc_put_desc(p, 0)->addr;
+		mc_put_release(p);
+		int fd = conn();
+		ck_assert_int_eq(xc_header(fd, XFER_OP_WRITE, addr, size, v2),
+				 0);
+		ck_assert_int_eq(xc_send_all(fd, v, size / 2), 0);
+		usleep(100000); /* the half has arrived, the rest has not */
+		ck_assert_int_eq(mc_put_end(S, "sw", 2, &e), -EBUSY);
+		ck_assert_msg(strstr(e.msg, "in flight"), "%s", e.msg);
+		/* nothing was published: the old value, whole */
+		ck_assert_int_eq(mc_get_copy(S, "sw", 2, 0, got, size),
+				 (int64_t)size);
+		for (size_t i = 0; i < size; i++)
+			if (got[i] != 'o')
+				ck_abort_msg("byte %zu of the old value", i);
+		/* the writer finishes: the put ends with every new byte */
+		ck_assert_int_eq(xc_send_all(fd, v + size / 2, size - size / 2),
+				 0);
+		if (v2)
+			ck_assert_int_eq(xc_status(fd), XC_OK);
+		int rc;
+		for (int i = 0; i < 100; i++) {
+			rc = mc_put_end(S, "sw", 2, &e);
+			if (rc != -EBUSY)
+				break;
+		}
+		ck_assert_int_eq(rc, 0);
+		ck_assert_int_eq(mc_get_copy(S, "sw", 2, 0, got, size),
+				 (int64_t)size);
+		ck_assert_mem_eq(got, v, size);
+		close(fd);
+		put_fill("sw", size, 'o');
+	}
+	free(v);
+	free(got);
+}
+END_TEST
+
+/*
+ * The put timeout with a writer stalled mid-WRITE revokes the put and
+ * publishes nothing; the WRITE, finished later, is told (v2 status 1).
+ * A WRITE that starts while put_end waits for another one is refused.
+ */
+START_TEST(test_put_timeout_with_writer)
+{
+	struct mc_put *p;
+	size_t size = 256 << 10;
+	unsigned char *v = pattern(size, 22);
+
+	ck_assert_int_eq(mc_put_start(S, "tw", 2, size, &p, NULL), 0);
+	uint64_t addr = mc_put_desc(p, 0)->addr;
+	mc_put_release(p);
+	int fd = conn();
+	ck_assert_int_eq(xc_header(fd, XFER_OP_WRITE, addr, size, true), 0);
+	ck_assert_int_eq(xc_send_all(fd, v, 1000), 0);
+	usleep(50000);
+	atomic_fetch_add(&fake_now, 60000);
+	mc_store_tick(S);
+	ck_assert_int_eq(mc_exist(S, "tw", 2), 0);
+	ck_assert_int_eq(mc_put_end(S, "tw", 2, NULL), -ENOENT);
+	ck_assert_int_eq(xc_send_all(fd, v + 1000, size - 1000), 0);
+	ck_assert_int_eq(xc_status(fd), XC_REJECTED);
+	close(fd);
+	ck_assert_int_eq(mc_exist(S, "tw", 2), 0);
+	free(v);
+}
+END_TEST
+
 /* A stalled request is closed and its pin released. */
 START_TEST(test_stall)
 {
@@ -869,6 +954,69 @@ START_TEST(test_port_in_use)
 }
 END_TEST
 
+/*
+ * The data hooks the port gives the store: a value held only in a
+ * node's REMOTE segment is read over that node's transfer port. Here the
+ * "node" is this very port, and its segment lies over our own segment,
+ * so the READ lands on the local value's bytes. A client's segment is
+ * found only through the descriptor it published in /metadata: none
+ * here, so it cannot be read; nor can a node that refuses connections.
+ */
+START_TEST(test_data_hooks)
+{
+	unsigned char *v = pattern(1000, 3);
+	struct mc_desc d;
+	char ep[64];
+	struct mc_remote_req n = {.id = "b1b2b3b4-b5b6-4b7b-8b8b-b9babbbcbdbe",
+				  .name = "node1",
+				  .size = 1 << 20,
+				  .endpoint = ep,
+				  .owner = {MC_OWNER_NODE, "n1"}};
+	struct mc_put_opts po = {.remote_ok = true, .prefer = "node1"};
+	struct mc_put *p;
+	struct mc_ref *r;
+
+	ck_assert_int_eq(mc_put(S, "local", 5, v, 1000, NULL), 0);
+	d = query("local");
+	n.base = d.addr;
+	snprintf(ep, sizeof(ep), "127.0.0.1:%u", PORT);
+	ck_assert_int_eq(mc_segment_mount_remote(S, &n, NULL), 0);
+	ck_assert_int_eq(mc_put_start_opts(S, "far", 3, 1000, &po, &p, NULL),
+			 0);
+	ck_assert_uint_eq(mc_put_desc(p, 0)->addr, d.addr);
+	mc_put_release(p);
+	ck_assert_int_eq(mc_put_end(S, "far", 3, NULL), 0);
+	ck_assert_int_eq(mc_get(S, "far", 3, &r), 0);
+	ck_assert_uint_eq(mc_ref_size(r), 1000);
+	ck_assert_int_eq(memcmp(mc_ref_data(r), v, 1000), 0);
+	mc_ref_release(r);
+	ck_assert(metric("mooncake_transfer_requests_total", "read") >= 1);
+
+	/* a client's segment without a published descriptor */
+	struct mc_remote_req c = {.id = "c1c2c3c4-c5c6-4c7c-8c8c-c9cacbcccdce",
+				  .name = "client1",
+				  .base = 0x7f0000000000ull,
+				  .size = 1 << 20,
+				  .endpoint = "10.9.9.9:4321"};
+
+	ck_assert_int_eq(
+		mc_owner_client(&c.owner,
+				"0f0e0d0c-0b0a-4908-8706-050403020100"),
+		0);
+	ck_assert_int_eq(mc_segment_mount_remote(S, &c, NULL), 0);
+	po.prefer = "client1";
+	ck_assert_int_eq(mc_put_start_opts(S, "cl", 2, 10, &po, &p, NULL), 0);
+	mc_put_release(p);
+	ck_assert_int_eq(mc_put_end(S, "cl", 2, NULL), 0);
+	ck_assert_int_eq(mc_get(S, "cl", 2, &r), -EREMOTEIO);
+
+	/* a node that refuses: the port's own, closed */
+	xfer_stop(X);
+	ck_assert_int_eq(mc_get(S, "far", 3, &r), -EREMOTEIO);
+	free(v);
+}
+END_TEST
+
 Suite *transfer_suite(void)
 {
 	Suite *s = suite_create("transfer");
@@ -890,12 +1038,15 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, test_put_revoke_and_timeout);
 	tcase_add_test(tc, test_write_client_dies);
 	tcase_add_test(tc, test_stall);
+	tcase_add_test(tc, test_put_end_waits_for_writer);
+	tcase_add_test(tc, test_put_timeout_with_writer);
 	tcase_add_test(tc, test_put_two_replicas);
 	tcase_add_test(tc, test_leased_old_version);
 	tcase_add_test(tc, test_many_connections);
 	tcase_add_test(tc, test_read_races_replace);
 	tcase_add_test(tc, test_out_of_fds);
 	tcase_add_test(tc, test_port_in_use);
+	tcase_add_test(tc, test_data_hooks);
 	suite_add_tcase(s, tc);
 	return s;
 }

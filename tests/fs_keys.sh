@@ -76,6 +76,9 @@ check "replicas of a missing key" [ ! -e "$M/replicas/nope" ]
 # --- rm, and the lease that blocks it --------------------------------------------
 cat "$M/replicas/a%2Fb" >/dev/null
 expect_match "rm of a leased key" "$(err rm "$K/a%2Fb")" 'Device or resource busy'
+expect_match "ctl/error says why and for how long" "$(cat "$M/ctl/error")" \
+	"^[0-9-]+T[0-9:]+Z keys: rm of 'a/b' refused: key 'a/b' has a read lease for 0\\.[0-9] s more \\(from /query_key\\); rm it then\$"
+expect_match "and the log, as a warning" "$(tail -n1 "$MC_ERR")" "WARN keys: rm of 'a/b' refused: key 'a/b' has a read lease"
 sleep 0.6
 rm "$K/a%2Fb"
 check "rm after the lease" [ ! -e "$K/a%2Fb" ]
@@ -97,6 +100,9 @@ touch "$K/empty"
 check "an empty file makes no key" [ ! -e "$K/empty" ]
 head -c 41M /dev/zero > "$MC_TMP/toobig"
 expect_match "over --max-body" "$(err cp "$MC_TMP/toobig" "$K/toobig")" 'File too large'
+expect_match "a failed write fails the put, logged" "$(grep 'keys: put' "$MC_ERR" | tail -n1)" \
+	"WARN keys: put of 'toobig' failed: a write failed: File too large"
+expect_match "and kept in ctl/error" "$(cat "$M/ctl/error")" "keys: put of 'toobig' failed: a write failed: File too large"
 check "and nothing was stored" [ ! -e "$K/toobig" ]
 head -c 30M /dev/urandom > "$MC_TMP/v30"
 curl -s -X DELETE "$MC_URL/api/remove_all?force=true" >/dev/null
@@ -105,7 +111,7 @@ cp "$MC_TMP/v30" "$K/fill2"
 # 64 MiB hold two 30 MiB values; a leased third cannot evict them
 cat "$M/replicas/fill1" "$M/replicas/fill2" >/dev/null
 expect_match "no space: the error of close(2)" "$(err cp "$MC_TMP/v30" "$K/fill3")" 'No space left on device'
-expect_match "logged why" "$(grep 'keys: put' "$MC_ERR" | tail -n1)" 'put of a 5-byte key failed'
+expect_match "logged why" "$(grep 'keys: put' "$MC_ERR" | tail -n1)" "put of 'fill3' failed: no space"
 check "the old values stay" cmp -s "$MC_TMP/v30" "$K/fill1"
 sleep 0.5
 rm "$K/fill1" "$K/fill2"

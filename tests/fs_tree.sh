@@ -17,7 +17,8 @@ seg=$(ls "$M/segments/localhost" | grep -v '^used$\|^capacity$' | head -n1)
 S="$M/segments/localhost/$seg"
 expect_match "boot segment id" "$seg" '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 expect_eq "root" "$(ls "$M" | tr '\n' ' ')" "ctl health keys metadata metrics replicas segments summary "
-expect_eq "ctl" "$(ls "$M/ctl" | tr '\n' ' ')" "mount unmount "
+expect_eq "ctl" "$(ls "$M/ctl" | tr '\n' ' ')" "error mount unmount "
+expect_eq "ctl/error before any error" "$(cat "$M/ctl/error")" ""
 expect_eq "segment files" "$(ls "$S" | sort | tr '\n' ' ')" \
 	"endpoint location protocol size source spec state used "
 for f in ctl/mount:600 ctl/unmount:200 health:444 metrics:444 summary:444 \
@@ -77,6 +78,25 @@ expect_eq "capacity sums over the name" "$(cat "$M/segments/localhost/capacity")
 out=$(exec 3<>"$M/ctl/mount"; printf 'size=16M' >&3; dd bs=4096 count=1 <&3 2>/dev/null)
 expect_match "dd read-back" "$out" '^[0-9a-f-]{36}$'
 id3=$out
+# A program reads the ids from offset 0 to end of file, byte-exact, in
+# reads of any size; so does one that reads on from where its write
+# left the offset (the shell's exec 3<>; echo >&3; cat <&3).
+FDIO=${top_builddir:-.}/tests/fdio
+for how in pread lseek after; do
+	for chunk in 4096 7 1; do
+		out=$("$FDIO" "$M/ctl/mount" 'size=16M' $how $chunk; echo "rc=$?")
+		expect_match "$how read-back in $chunk-byte reads" \
+			"$(printf '%s' "$out" | tr '\n' '|')" \
+			'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}[|]rc=0$'
+	done
+done
+out=$(exec 3<>"$M/ctl/mount"; echo 'size=16M' >&3; cat <&3; echo "rc=$?")
+expect_match "echo >&3; cat <&3 read-back" "$(printf '%s' "$out" | tr '\n' '|')" \
+	'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}[|]rc=0$'
+# (unmount them again: the tests below count this name's segments)
+for id in $(ls "$M/segments/localhost" | grep -v "^used$\|^capacity$\|^$seg$\|^$id1$\|^$id3$"); do
+	echo "$id" > "$M/ctl/unmount"
+done
 http GET /get_all_segments
 expect_eq "HTTP sees the new name" "$HTTP_BODY" "$(printf 'localhost\nother')"
 
@@ -107,7 +127,11 @@ expect_eq "shm round trip" "$(cat "$M/segments/localhost/$sid2/spec")" \
 
 # every errno of ctl/mount, with the daemon's one-line reason
 expect_match "unknown token" "$(err bash -c "echo 'size=1M bogus=1' > '$M/ctl/mount'")" 'Invalid argument'
-expect_match "logged why" "$(tail -n1 "$MC_ERR")" "unknown token 'bogus=1'"
+expect_match "logged why" "$(tail -n1 "$MC_ERR")" "WARN ctl/mount: unknown token 'bogus=1'"
+expect_match "and ctl/error tells the shell" "$(cat "$M/ctl/error")" \
+	"^[0-9-]+T[0-9:]+Z ctl/mount: unknown token 'bogus=1'\$"
+expect_eq "ctl/error is the owner's, read-only" "$(stat -c %a "$M/ctl/error")" 400
+expect_match "ctl/error cannot be written" "$(err bash -c "echo x > '$M/ctl/error'")" 'Permission denied'
 expect_match "bad number" "$(err bash -c "echo 'size=12Q' > '$M/ctl/mount'")" 'Invalid argument'
 expect_match "repeated token" "$(err bash -c "echo 'size=1M size=2M' > '$M/ctl/mount'")" 'Invalid argument'
 expect_match "offset without shm" "$(err bash -c "echo 'size=1M offset=0' > '$M/ctl/mount'")" 'Invalid argument'

@@ -11,9 +11,9 @@ dash_exprs() {
 }
 
 # grafana_expand: replace the dashboard's variables by what Grafana would
-# send (stdin to stdout): every instance, a 15 s rate window, a 5 m range.
+# send (stdin to stdout): every instance, a 1 m rate window, a 5 m range.
 grafana_expand() {
-	sed -e 's/\$__rate_interval/15s/g' -e 's/\$__interval/5s/g' \
+	sed -e 's/\$__rate_interval/1m/g' -e 's/\$__interval/5s/g' \
 		-e 's/\$__range/5m/g' -e 's/\$instance/.*/g' \
 		-e 's/\${instance}/.*/g'
 }

@@ -249,10 +249,11 @@ void web_api_remove(struct web_req *r)
 		not_found(r);
 	} else if (rc == -EBUSY) {
 		/* why, and for how long: a person waits or forces */
-		snprintf(r->why, sizeof(r->why), "%s", e.msg);
+		snprintf(r->why, sizeof(r->why),
+			 "%.200s; remove it then, or with ?force=true", e.msg);
 		mc_buf_reset(r->scratch);
 		mc_buf_adds(r->scratch, "\"message\":");
-		mc_buf_add_json_str(r->scratch, e.msg, strlen(e.msg));
+		mc_buf_add_json_str(r->scratch, r->why, strlen(r->why));
 		mc_buf_addch(r->scratch, '\0');
 		web_resp_error_extra(r, 409, mc_code_name(MC_OBJECT_HAS_LEASE),
 				     r->scratch->data);

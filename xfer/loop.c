@@ -297,11 +297,23 @@ static bool conn_run(struct conn *c)
 			mc_series_add(x->bytes[c->dir], (uint64_t)r);
 			if (c->left)
 				break;
-			/* Applied: the bytes are in the buffer. */
-			mc_pin_release(c->pin);
-			c->pin = NULL;
-			if (c->v2)
-				conn_status(c, XFER_OK);
+			/*
+			 * Applied: the bytes are in the buffer, unless the put
+			 * was revoked (or timed out) meanwhile: then they went
+			 * nowhere, and a v2 writer is told.
+			 */
+			if (mc_pin_release(c->pin) < 0) {
+				mc_series_add(x->rejects[c->dir], 1);
+				c->pin = NULL;
+				if (!c->v2)
+					goto close;
+				conn_status(c, XFER_REJECTED);
+				c->close_after = true;
+			} else {
+				c->pin = NULL;
+				if (c->v2)
+					conn_status(c, XFER_OK);
+			}
 			c->ph = PH_SEND;
 			break;
 		}
@@ -311,14 +323,14 @@ close:
 	return false;
 }
 
-static void loop_add(struct xfer_loop *lp, int fd)
+static struct conn *loop_add(struct xfer_loop *lp, int fd)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	struct epoll_event e = {.events = EPOLLIN};
 
 	if (!c) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->fd = fd;
 	c->lp = lp;
@@ -337,10 +349,12 @@ static void loop_add(struct xfer_loop *lp, int fd)
 		mc_warn("transfer: cannot watch a connection: %s",
 			strerror(errno));
 		conn_close(c);
+		return NULL;
 	}
+	return c;
 }
 
-static void accept_some(struct xfer *x)
+static void accept_some(struct xfer *x, struct xfer_loop *self)
 {
 	for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
 		int fd = x->framing->ops->accept(x->framing->ctx, x->lfd);
@@ -366,7 +380,16 @@ static void accept_some(struct xfer *x)
 		if (fd < 0)
 			return;
 		struct xfer_loop *lp = &x->loops[x->next_loop++ % x->nloops];
-		loop_add(lp, fd);
+		struct conn *c = loop_add(lp, fd);
+
+		/*
+		 * The listener defers accepts until the first bytes are in
+		 * (transport_tcp.c): a connection of this loop has its
+		 * first request served now, without a trip through epoll.
+		 * TE's default mode opens a connection per request.
+		 */
+		if (c && lp == self)
+			conn_run(c);
 	}
 }
 
@@ -409,7 +432,7 @@ static void *loop_main(void *arg)
 			if (p == &tag_stop)
 				return NULL;
 			if (p == &tag_listen)
-				accept_some(lp->x);
+				accept_some(lp->x, lp);
 			else
 				conn_run(p);
 		}
