@@ -71,6 +71,9 @@ struct fs {
 	struct fh *fhs;
 };
 
+/* How reads after a write on a control file find its reply (fs_read). */
+enum { RMODE_NONE, RMODE_ZERO, RMODE_AFTER };
+
 /* One open file or directory. */
 struct fh {
 	struct fs_path p;
@@ -78,6 +81,7 @@ struct fh {
 	struct fs_keyfile *kf; /* keys/KEY */
 	struct mc_buf snap;    /* other files: the content built at open */
 	uint64_t rbase;	       /* file offset where the last write ended */
+	int rmode;	       /* how reads after that write see the reply */
 	struct fs_keydir kd;   /* keys/ and replicas/ */
 	struct fs *fs;
 	struct fh *prev, *next;
@@ -281,10 +285,21 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 		return (int)n;
 	}
 	pthread_mutex_lock(&h->lock);
-	/* After a write on this file (ctl/mount), reads start over at the
-	 * reply wherever the file offset is: write, then cat <&3. */
-	if (h->rbase && o >= h->rbase)
-		o -= h->rbase;
+	/*
+	 * After a write on this file (ctl/mount) the reply is readable two
+	 * ways (mooncakefs(5)): from offset 0 (pread, lseek + read), and
+	 * from where the write left the file offset (echo ... >&3; cat
+	 * <&3). The two overlap, so the first read after the write picks
+	 * one and later reads keep it; a read at 0 always starts over.
+	 */
+	if (h->rbase) {
+		if (o == 0)
+			h->rmode = RMODE_ZERO;
+		else if (h->rmode == RMODE_NONE)
+			h->rmode = o == h->rbase ? RMODE_AFTER : RMODE_ZERO;
+		if (h->rmode == RMODE_AFTER && o >= h->rbase)
+			o -= h->rbase;
+	}
 	len = h->snap.len;
 	if (o >= len)
 		size = 0;
@@ -317,6 +332,7 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	mc_buf_release(&h->snap);
 	h->snap = reply;
 	h->rbase = (uint64_t)off + size;
+	h->rmode = RMODE_NONE;
 	pthread_mutex_unlock(&h->lock);
 	return (int)size;
 }

@@ -525,6 +525,11 @@ void *mc_put_buffer(struct mc_put *p, size_t i);
  * Publishes the put and lets go of the handle. Replica 0's bytes are
  * copied into the other replicas first when @copy_replicas. -ETIMEDOUT
  * when the put was revoked or ended meanwhile (by key or by the timeout).
+ * A transfer-port WRITE still streaming into a buffer of the put (a
+ * write pin, mc_pin_write) is waited for, up to a second; -EBUSY
+ * (INVALID_WRITE) when one is still in flight then: nothing is
+ * published, a registered put stays open (to be ended by key later), a
+ * local one (mc_put_begin) is dropped.
  */
 int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err);
 /* Drops the put without publishing (counts a PutRevoke) and the handle. */
@@ -581,7 +586,11 @@ uint64_t mc_put_version(const struct mc_put *p);
  * -ENOENT (OBJECT_NOT_FOUND) when no put of the key is open, -EPERM
  * (ILLEGAL_CLIENT) when another writer started it (the put stays open),
  * -EINVAL (INVALID_KEY); end: -EIO or the hook's errno when an owner's
- * commit fails (the put is dropped). mc_put_end and mc_put_revoke are
+ * commit fails (the put is dropped); -EBUSY (INVALID_WRITE) when a
+ * transfer-port WRITE into the put is still in flight after a second's
+ * wait, or another end of it is waiting so (the put stays open; ending
+ * it again later publishes it); -ETIMEDOUT when it was revoked (or timed
+ * out) during that wait. mc_put_end and mc_put_revoke are
  * these with a NULL writer. With @batch the end is counted by
  * mc_batch_count only; a revoke counts one PutRevoke either way.
  */
@@ -849,12 +858,21 @@ size_t mc_client_count(struct mc_store *s);
  * replica of a complete object) or WRITE (inside one buffer of an open
  * put), in this process's own segments (never a REMOTE one). Returns 0
  * and a pin to release after the copy, or -EACCES.
+ *
+ * A write pin is a WRITE in flight: while one is held, the put cannot be
+ * published (mc_put_commit and mc_put_end wait for it, then refuse), and
+ * once the put is being published no new write pin is given.
  */
 struct mc_pin;
 int mc_pin_read(struct mc_store *s, uint64_t addr, uint64_t size,
 		struct mc_pin **out);
 int mc_pin_write(struct mc_store *s, uint64_t addr, uint64_t size,
 		 struct mc_pin **out);
-void mc_pin_release(struct mc_pin *p);
+/*
+ * Releases @p (NULL: nothing): 0, or for a write pin -ESTALE when its
+ * put was revoked (or timed out) while the WRITE was in flight, so the
+ * bytes written went nowhere.
+ */
+int mc_pin_release(struct mc_pin *p);
 
 #endif

@@ -299,6 +299,87 @@ static bool put_close(struct mc_put *p)
 	return won;
 }
 
+/* ----------------------------------------------------- writes in flight */
+
+int put_writer_done(struct mc_blk *b)
+{
+	uint32_t old = atomic_fetch_sub(&b->u.state, BLK_WRITER_ONE);
+
+	/* The last WRITE out of a sealed put wakes its publisher. */
+	if ((old & BLK_STATE_MASK) == BLK_SEALED && BLK_WRITERS(old) == 1) {
+		struct mc_store *s = blk_seg(b)->store;
+
+		pthread_mutex_lock(&s->drain_lock);
+		pthread_cond_broadcast(&s->drain_cond);
+		pthread_mutex_unlock(&s->drain_lock);
+	}
+	return (old & BLK_STATE_MASK) == BLK_DEAD ? -ESTALE : 0;
+}
+
+/* Moves @p's blocks in state @from to @to, keeping the other bits. */
+static void put_blocks_move(struct mc_put *p, uint32_t from, uint32_t to)
+{
+	for (unsigned i = 0; i < p->nrep; i++) {
+		_Atomic uint32_t *st = &p->blk[i]->u.state;
+		uint32_t old = atomic_load(st);
+
+		while ((old & BLK_STATE_MASK) == from &&
+		       !atomic_compare_exchange_weak(
+			       st, &old, (old & ~BLK_STATE_MASK) | to))
+			;
+	}
+}
+
+static bool put_writers(const struct mc_put *p)
+{
+	for (unsigned i = 0; i < p->nrep; i++)
+		if (BLK_WRITERS(atomic_load(&p->blk[i]->u.state)))
+			return true;
+	return false;
+}
+
+/*
+ * Seals @p's buffers for publication: from now on no WRITE can pin them,
+ * and the ones in flight are waited for, PUT_DRAIN_MS at most. A v1
+ * writer is done when it has sent its bytes, which may still be on their
+ * way into the buffer; a stalled one may never finish. 0 once none is
+ * left; else -EBUSY, with the buffers writable again.
+ */
+static int put_seal(struct mc_put *p, struct mc_err *err)
+{
+	struct mc_store *s = p->store;
+	struct timespec dl;
+	bool busy;
+
+	put_blocks_move(p, BLK_PENDING, BLK_SEALED);
+	if (!put_writers(p))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += PUT_DRAIN_MS / 1000;
+	dl.tv_nsec += (long)(PUT_DRAIN_MS % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&s->drain_lock);
+	while ((busy = put_writers(p)) &&
+	       pthread_cond_timedwait(&s->drain_cond, &s->drain_lock, &dl) !=
+		       ETIMEDOUT)
+		;
+	busy = put_writers(p);
+	pthread_mutex_unlock(&s->drain_lock);
+	if (!busy)
+		return 0;
+	put_blocks_move(p, BLK_SEALED, BLK_PENDING);
+	mc_info("put: the end of key '%.*s' refused: a WRITE into it is "
+		"still in flight",
+		KEY_ARG(p->key, p->klen));
+	return mc_err_set(err, -EBUSY, MC_INVALID_WRITE,
+			  "a WRITE into the put of key '%.*s' is still in "
+			  "flight",
+			  KEY_ARG(p->key, p->klen));
+}
+
 /* Publishes a closed put; counts a PutEnd unless @batch. */
 static int put_publish(struct mc_put *p, bool copy, bool batch,
 		       struct mc_err *err)
@@ -334,10 +415,21 @@ static int put_publish(struct mc_put *p, bool copy, bool batch,
 	return 0;
 }
 
+static void put_revoke_closed(struct mc_put *p);
+
 int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err)
 {
-	int rc;
+	int rc = put_seal(p, err);
 
+	if (rc < 0) {
+		mc_series_add(p->store->c.put_end, 1);
+		mc_series_add(p->store->c.put_end_fail, 1);
+		/* Nobody could end a local put later: it goes. */
+		if (!p->registered && put_close(p))
+			put_revoke_closed(p);
+		put_unref(p);
+		return rc;
+	}
 	if (put_close(p)) {
 		rc = put_publish(p, copy_replicas, false, err);
 	} else {
@@ -411,6 +503,39 @@ static int put_take_error(int rc, const void *key, size_t klen,
 			  "no open put of key '%.*s'", KEY_ARG(key, klen));
 }
 
+/*
+ * The open registered put of @key, when @writer started it, marked as
+ * being ended and with a reference for the caller: it stays listed, so
+ * no second start of the key succeeds while its writers drain. NULL with
+ * *@rc -ENOENT, -EPERM, or -EBUSY (another end of it is waiting).
+ */
+static struct mc_put *put_hold_for_end(struct mc_store *s, const void *key,
+				       size_t klen,
+				       const struct mc_owner *writer, int *rc)
+{
+	struct mc_put *p = NULL;
+
+	*rc = -ENOENT;
+	pthread_mutex_lock(&s->pending_lock);
+	for (struct mc_put *q = s->pending; q; q = q->next) {
+		if (q->klen != klen || memcmp(q->key, key, klen))
+			continue;
+		if (!mc_owner_eq(&q->writer, writer))
+			*rc = -EPERM;
+		else if (q->ending)
+			*rc = -EBUSY;
+		else
+			p = q;
+		break;
+	}
+	if (p) {
+		p->ending = true;
+		atomic_fetch_add(&p->ref, 1);
+	}
+	pthread_mutex_unlock(&s->pending_lock);
+	return p;
+}
+
 int mc_put_end_by(struct mc_store *s, const void *key, size_t klen,
 		  const struct mc_owner *writer, bool batch, struct mc_err *err)
 {
@@ -419,14 +544,30 @@ int mc_put_end_by(struct mc_store *s, const void *key, size_t klen,
 
 	if (rc < 0)
 		goto fail;
-	p = put_take(s, key, klen, writer, &rc);
+	p = put_hold_for_end(s, key, klen, writer, &rc);
 	if (!p) {
-		rc = put_take_error(rc, key, klen, err);
+		if (rc == -EBUSY)
+			rc = mc_err_set(err, rc, MC_INVALID_WRITE,
+					"the put of key '%.*s' is being ended",
+					KEY_ARG(key, klen));
+		else
+			rc = put_take_error(rc, key, klen, err);
 		goto fail;
 	}
-	rc = put_publish(p, false, batch, err);
+	rc = put_seal(p, err);
+	if (rc == 0 && put_close(p)) {
+		rc = put_publish(p, false, batch, err); /* counts itself */
+		put_unref(p);
+		return rc;
+	}
+	if (rc == 0)
+		rc = mc_err_set(err, -ETIMEDOUT, MC_INVALID_WRITE,
+				"the put of key '%.*s' was revoked",
+				KEY_ARG(key, klen));
+	pthread_mutex_lock(&s->pending_lock);
+	p->ending = false; /* it stays open: another end may try again */
+	pthread_mutex_unlock(&s->pending_lock);
 	put_unref(p);
-	return rc;
 fail:
 	if (!batch) {
 		mc_series_add(s->c.put_end, 1);

@@ -229,6 +229,23 @@ static struct mc_seg *seg_by_addr_locked(struct mc_store *s, uint64_t addr)
 	return NULL;
 }
 
+/*
+ * Counts a WRITE into @b while @b is PENDING: false when it is not (or
+ * when too many are in flight already).
+ */
+static bool writer_enter(struct mc_blk *b)
+{
+	uint32_t st = atomic_load(&b->u.state);
+
+	do {
+		if ((st & BLK_STATE_MASK) != BLK_PENDING ||
+		    BLK_WRITERS(st) == BLK_WRITERS_MAX)
+			return false;
+	} while (!atomic_compare_exchange_weak(&b->u.state, &st,
+					       st + BLK_WRITER_ONE));
+	return true;
+}
+
 int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 	    struct mc_blk **out)
 {
@@ -259,13 +276,16 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 		 * move the count without seg->lock, so retry until it sticks.
 		 */
 		if ((st & BLK_STATE_MASK) == state && addr >= start &&
-		    size <= end - addr) {
+		    size <= end - addr &&
+		    (state != BLK_PENDING || writer_enter(b))) {
 			while (r > 0 &&
 			       !atomic_compare_exchange_weak(ref, &r, r + 1))
 				;
 			if (r > 0) {
 				*out = b;
 				rc = 0;
+			} else if (state == BLK_PENDING) {
+				atomic_fetch_sub(&b->u.state, BLK_WRITER_ONE);
 			}
 		}
 	}

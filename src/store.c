@@ -34,16 +34,35 @@ int mc_pin_read(struct mc_store *s, uint64_t addr, uint64_t size,
 	return seg_pin(s, addr, size, BLK_LIVE, (struct mc_blk **)out);
 }
 
+/*
+ * A write pin is its block's address with the low bit set (blocks are
+ * aligned), so that its release knows to count the WRITE out.
+ */
+#define PIN_WRITE ((uintptr_t)1)
+
 int mc_pin_write(struct mc_store *s, uint64_t addr, uint64_t size,
 		 struct mc_pin **out)
 {
-	return seg_pin(s, addr, size, BLK_PENDING, (struct mc_blk **)out);
+	struct mc_blk *b;
+	int rc = seg_pin(s, addr, size, BLK_PENDING, &b);
+
+	if (!rc)
+		*out = (struct mc_pin *)((uintptr_t)b | PIN_WRITE);
+	return rc;
 }
 
-void mc_pin_release(struct mc_pin *p)
+int mc_pin_release(struct mc_pin *p)
 {
-	if (p)
-		blk_unref((struct mc_blk *)p);
+	uintptr_t v = (uintptr_t)p;
+	struct mc_blk *b = (struct mc_blk *)(v & ~PIN_WRITE);
+	int rc = 0;
+
+	if (!p)
+		return 0;
+	if (v & PIN_WRITE)
+		rc = put_writer_done(b);
+	blk_unref(b);
+	return rc;
 }
 
 /* ----------------------------------------------------------------- store */
@@ -149,12 +168,14 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 	}
 	pthread_mutex_init(&s->evict_lock, NULL);
 	pthread_mutex_init(&s->pending_lock, NULL);
+	pthread_mutex_init(&s->drain_lock, NULL);
 	pthread_mutex_init(&s->lease_lock, NULL);
 	pthread_mutex_init(&s->client_lock, NULL);
 	pthread_mutex_init(&s->reaper_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->reaper_cond, &ca);
+	pthread_cond_init(&s->drain_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	store_metrics_register(s);
 	recent_init(s);

@@ -39,10 +39,26 @@ enum {
 	BLK_PENDING = 1, /* allocated by a put, writable, not readable */
 	BLK_LIVE = 2,	 /* published: readable */
 	BLK_DEAD = 3,	 /* revoked or being freed: neither */
+	BLK_SEALED = 4,	 /* being published: writers drain, none start */
 };
 #define BLK_STATE_MASK 0xffu
 #define BLK_PAD_SHIFT  8
 #define BLK_LEASED     (1u << 16) /* on the lease queue */
+/*
+ * Above the flags, the transfer-port WRITEs in flight into the block
+ * (write pins): counted in the state word itself, so that a write pin
+ * is taken only while the block is PENDING, atomically against the
+ * sealing of its put for publication (put.c put_seal).
+ */
+#define BLK_WRITER_SHIFT 17
+#define BLK_WRITER_ONE	 (1u << BLK_WRITER_SHIFT)
+#define BLK_WRITERS(st)	 ((st) >> BLK_WRITER_SHIFT)
+#define BLK_WRITERS_MAX	 (UINT32_MAX >> BLK_WRITER_SHIFT)
+/*
+ * How long publishing a put waits for WRITEs still streaming into its
+ * buffers before it refuses (-EBUSY, the put stays open).
+ */
+#define PUT_DRAIN_MS 1000
 
 enum { SEG_OK = MC_SEG_OK, SEG_DRAINING = MC_SEG_DRAINING, SEG_GONE = 2 };
 
@@ -115,6 +131,7 @@ struct mc_put {
 	bool discarded;	 /* revoked at its timeout: counted as released */
 	bool open;	 /* neither published nor dropped yet */
 	bool batch;	 /* counted by mc_batch_count */
+	bool ending; /* an end by key waits for its writers (pending_lock) */
 	uint8_t nrep;
 	uint64_t version;
 	struct mc_owner writer;
@@ -209,6 +226,9 @@ struct mc_store {
 
 	/* two-phase puts */
 	pthread_mutex_t pending_lock;
+	/* a put being sealed waits here for the WRITEs into it (put.c) */
+	pthread_mutex_t drain_lock;
+	pthread_cond_t drain_cond;
 	struct mc_put *pending;
 	_Atomic uint64_t npending;
 	_Atomic uint64_t discard_staging; /* bytes of discarded, unreleased */
@@ -359,6 +379,12 @@ int evict_alloc_replicas(struct mc_store *s, uint64_t size,
 			 const struct seg_place *pl, struct mc_blk **blk);
 
 /* put.c */
+/*
+ * A transfer-port WRITE into @b is over (its pin is released after): 0
+ * while the block's put may still be published, -ESTALE when it was
+ * revoked meanwhile (the bytes went nowhere).
+ */
+int put_writer_done(struct mc_blk *b);
 /* Revokes puts past their deadline (@now) or holding @g's buffers. */
 void put_expire(struct mc_store *s, uint64_t now, struct mc_seg *g);
 /* Revokes every open put of @writer; returns how many. */

@@ -998,6 +998,109 @@ START_TEST(test_query_key_render)
 }
 END_TEST
 
+struct late_writer {
+	struct mc_pin *pin;
+	unsigned delay_ms;
+	struct mc_store *s; /* when set, try a WRITE before the release */
+	uint64_t addr;
+	int probe;
+};
+
+static void *release_later(void *arg)
+{
+	struct late_writer *w = arg;
+	struct mc_pin *pin;
+
+	usleep(w->delay_ms * 1000);
+	if (w->s) {
+		w->probe = mc_pin_write(w->s, w->addr, 1, &pin);
+		if (!w->probe)
+			mc_pin_release(pin);
+	}
+	ck_assert_int_eq(mc_pin_release(w->pin), 0);
+	return NULL;
+}
+
+/*
+ * A write pin is a WRITE in flight: publishing waits for it (a short
+ * while), then refuses and leaves the put open; no new write pin is
+ * given while a publisher waits; a revoke during the WRITE tells its
+ * release (-ESTALE); a local put refused so is dropped.
+ */
+START_TEST(test_writes_in_flight)
+{
+	struct mc_store *s = new_store(1);
+	struct late_writer w = {.delay_ms = 100};
+	struct mc_put *p;
+	struct mc_pin *pin, *other;
+	struct mc_usage u0, u1;
+	struct mc_err e = {0};
+	pthread_t th;
+	uint64_t addr;
+
+	mount(s, 16 * MiB, NULL, NULL);
+	mc_store_usage(s, &u0);
+	ck_assert_int_eq(mc_put_start(s, "k", 1, 5, &p, &e), 0);
+	addr = mc_put_desc(p, 0)->addr;
+	mc_put_release(p);
+
+	/* a stalled WRITE: refused after the wait, nothing published */
+	ck_assert_int_eq(mc_pin_write(s, addr, 5, &pin), 0);
+	ck_assert_int_eq(mc_put_end(s, "k", 1, &e), -EBUSY);
+	ck_assert_int_eq(e.code, MC_INVALID_WRITE);
+	ck_assert_int_eq(mc_exist(s, "k", 1), 0);
+	/* still open, still writable; another start of the key is refused */
+	ck_assert_int_eq(mc_pin_write(s, addr, 1, &other), 0);
+	ck_assert_int_eq(mc_pin_release(other), 0);
+	ck_assert_int_eq(mc_put_start(s, "k", 1, 5, &p, &e), -EBUSY);
+
+	/* a WRITE that ends during the wait: the end goes through */
+	memcpy((char *)(uintptr_t)addr, "hello", 5);
+	w.pin = pin;
+	pthread_create(&th, NULL, release_later, &w);
+	ck_assert_int_eq(mc_put_end(s, "k", 1, &e), 0);
+	pthread_join(th, NULL);
+	char *v = get_str(s, "k");
+	ck_assert_str_eq(v, "hello");
+	free(v);
+
+	/* while an end waits, no new WRITE starts */
+	ck_assert_int_eq(mc_put_start(s, "n", 1, 5, &p, &e), 0);
+	addr = mc_put_desc(p, 0)->addr;
+	mc_put_release(p);
+	ck_assert_int_eq(mc_pin_write(s, addr, 5, &pin), 0);
+	w = (struct late_writer){pin, 300, s, addr, 0};
+	pthread_create(&th, NULL, release_later, &w);
+	ck_assert_int_eq(mc_put_end(s, "n", 1, &e), 0);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(w.probe, -EACCES);
+	ck_assert_int_eq(mc_pin_write(s, addr, 5, &other), -EACCES);
+
+	/* revoked under a WRITE: its release says the bytes went nowhere */
+	ck_assert_int_eq(mc_put_start(s, "r", 1, 5, &p, &e), 0);
+	addr = mc_put_desc(p, 0)->addr;
+	mc_put_release(p);
+	ck_assert_int_eq(mc_pin_write(s, addr, 5, &pin), 0);
+	advance(501);
+	mc_store_tick(s);
+	ck_assert_int_eq(mc_put_end(s, "r", 1, &e), -ENOENT);
+	ck_assert_int_eq(mc_pin_release(pin), -ESTALE);
+
+	/* a local put refused so is dropped, its space freed */
+	mc_remove_all(s, true);
+	mc_store_usage(s, &u0);
+	ck_assert_int_eq(mc_put_begin(s, "l", 1, 5, &p, &e), 0);
+	addr = mc_put_desc(p, 0)->addr;
+	ck_assert_int_eq(mc_pin_write(s, addr, 5, &pin), 0);
+	ck_assert_int_eq(mc_put_commit(p, false, &e), -EBUSY);
+	ck_assert_int_eq(mc_exist(s, "l", 1), 0);
+	ck_assert_int_eq(mc_pin_release(pin), -ESTALE);
+	mc_store_usage(s, &u1);
+	ck_assert_uint_eq(u1.used, u0.used);
+	mc_store_free(s);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -1017,6 +1120,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_shm);
 	tcase_add_test(tc, test_eviction);
 	tcase_add_test(tc, test_two_phase);
+	tcase_add_test(tc, test_writes_in_flight);
 	tcase_add_test(tc, test_iteration);
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_summary_and_metrics);

@@ -514,6 +514,91 @@ START_TEST(test_write_client_dies)
 }
 END_TEST
 
+/*
+ * A v1 writer (no status: it is done when its bytes are sent) that stalls
+ * in the middle of a WRITE while put_end runs: put_end must not publish a
+ * buffer still being written. It waits a little, then refuses (the put
+ * stays open) and readers keep the old value; once the WRITE is whole,
+ * put_end publishes all of it.
+ */
+START_TEST(test_put_end_waits_for_writer)
+{
+	struct mc_put *p;
+	size_t size = 1 << 20;
+	unsigned char *v = pattern(size, 21), *got = malloc(size);
+	struct mc_err e = {0};
+
+	put_fill("sw", size, 'o');
+	for (int v2 = 0; v2 < 2; v2++) {
+		ck_assert_int_eq(mc_put_start(S, "sw", 2, size, &p, NULL), 0);
+		uint64_t addr = mc_put_desc(p, 0)->addr;
+		mc_put_release(p);
+		int fd = conn();
+		ck_assert_int_eq(xc_header(fd, XFER_OP_WRITE, addr, size, v2),
+				 0);
+		ck_assert_int_eq(xc_send_all(fd, v, size / 2), 0);
+		usleep(100000); /* the half has arrived, the rest has not */
+		ck_assert_int_eq(mc_put_end(S, "sw", 2, &e), -EBUSY);
+		ck_assert_msg(strstr(e.msg, "in flight"), "%s", e.msg);
+		/* nothing was published: the old value, whole */
+		ck_assert_int_eq(mc_get_copy(S, "sw", 2, 0, got, size),
+				 (int64_t)size);
+		for (size_t i = 0; i < size; i++)
+			if (got[i] != 'o')
+				ck_abort_msg("byte %zu of the old value", i);
+		/* the writer finishes: the put ends with every new byte */
+		ck_assert_int_eq(xc_send_all(fd, v + size / 2, size - size / 2),
+				 0);
+		if (v2)
+			ck_assert_int_eq(xc_status(fd), XC_OK);
+		int rc;
+		for (int i = 0; i < 100; i++) {
+			rc = mc_put_end(S, "sw", 2, &e);
+			if (rc != -EBUSY)
+				break;
+		}
+		ck_assert_int_eq(rc, 0);
+		ck_assert_int_eq(mc_get_copy(S, "sw", 2, 0, got, size),
+				 (int64_t)size);
+		ck_assert_mem_eq(got, v, size);
+		close(fd);
+		put_fill("sw", size, 'o');
+	}
+	free(v);
+	free(got);
+}
+END_TEST
+
+/*
+ * The put timeout with a writer stalled mid-WRITE revokes the put and
+ * publishes nothing; the WRITE, finished later, is told (v2 status 1).
+ * A WRITE that starts while put_end waits for another one is refused.
+ */
+START_TEST(test_put_timeout_with_writer)
+{
+	struct mc_put *p;
+	size_t size = 256 << 10;
+	unsigned char *v = pattern(size, 22);
+
+	ck_assert_int_eq(mc_put_start(S, "tw", 2, size, &p, NULL), 0);
+	uint64_t addr = mc_put_desc(p, 0)->addr;
+	mc_put_release(p);
+	int fd = conn();
+	ck_assert_int_eq(xc_header(fd, XFER_OP_WRITE, addr, size, true), 0);
+	ck_assert_int_eq(xc_send_all(fd, v, 1000), 0);
+	usleep(50000);
+	atomic_fetch_add(&fake_now, 60000);
+	mc_store_tick(S);
+	ck_assert_int_eq(mc_exist(S, "tw", 2), 0);
+	ck_assert_int_eq(mc_put_end(S, "tw", 2, NULL), -ENOENT);
+	ck_assert_int_eq(xc_send_all(fd, v + 1000, size - 1000), 0);
+	ck_assert_int_eq(xc_status(fd), XC_REJECTED);
+	close(fd);
+	ck_assert_int_eq(mc_exist(S, "tw", 2), 0);
+	free(v);
+}
+END_TEST
+
 /* A stalled request is closed and its pin released. */
 START_TEST(test_stall)
 {
@@ -890,6 +975,8 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, test_put_revoke_and_timeout);
 	tcase_add_test(tc, test_write_client_dies);
 	tcase_add_test(tc, test_stall);
+	tcase_add_test(tc, test_put_end_waits_for_writer);
+	tcase_add_test(tc, test_put_timeout_with_writer);
 	tcase_add_test(tc, test_put_two_replicas);
 	tcase_add_test(tc, test_leased_old_version);
 	tcase_add_test(tc, test_many_connections);

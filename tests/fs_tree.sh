@@ -78,6 +78,25 @@ expect_eq "capacity sums over the name" "$(cat "$M/segments/localhost/capacity")
 out=$(exec 3<>"$M/ctl/mount"; printf 'size=16M' >&3; dd bs=4096 count=1 <&3 2>/dev/null)
 expect_match "dd read-back" "$out" '^[0-9a-f-]{36}$'
 id3=$out
+# A program reads the ids from offset 0 to end of file, byte-exact, in
+# reads of any size; so does one that reads on from where its write
+# left the offset (the shell's exec 3<>; echo >&3; cat <&3).
+FDIO=${top_builddir:-.}/tests/fdio
+for how in pread lseek after; do
+	for chunk in 4096 7 1; do
+		out=$("$FDIO" "$M/ctl/mount" 'size=16M' $how $chunk; echo "rc=$?")
+		expect_match "$how read-back in $chunk-byte reads" \
+			"$(printf '%s' "$out" | tr '\n' '|')" \
+			'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}[|]rc=0$'
+	done
+done
+out=$(exec 3<>"$M/ctl/mount"; echo 'size=16M' >&3; cat <&3; echo "rc=$?")
+expect_match "echo >&3; cat <&3 read-back" "$(printf '%s' "$out" | tr '\n' '|')" \
+	'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}[|]rc=0$'
+# (unmount them again: the tests below count this name's segments)
+for id in $(ls "$M/segments/localhost" | grep -v "^used$\|^capacity$\|^$seg$\|^$id1$\|^$id3$"); do
+	echo "$id" > "$M/ctl/unmount"
+done
 http GET /get_all_segments
 expect_eq "HTTP sees the new name" "$HTTP_BODY" "$(printf 'localhost\nother')"
 

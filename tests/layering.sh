@@ -5,7 +5,8 @@
 #
 #   every .c includes "autoconfig.h" before anything else;
 #   only web/web.c includes <civetweb.h>, only fs/fs.c includes <fuse.h>;
-#   the core (src/) uses no socket calls: sockets belong to the doors.
+#   the core (src/) uses no socket calls: sockets belong to the doors;
+#   the scripts a person runs by name (.ci/run) are executable.
 set -u
 cd "${top_srcdir:-.}" || exit 1
 fail=0
@@ -32,5 +33,14 @@ for f in $files; do
 	esac
 done
 n=$(echo "$files" | wc -w)
+# In git the mode that a fresh clone gets; outside (a tarball) the file's.
+for x in .ci/run bootstrap; do
+	mode=$(git ls-files -s "$x" 2>/dev/null | cut -d' ' -f1)
+	if [ -n "$mode" ]; then
+		[ "$mode" = 100755 ] || bad "$x is mode $mode in git, not executable"
+	elif [ -e "$x" ]; then
+		[ -x "$x" ] || bad "$x is not executable"
+	fi
+done
 echo "layering: $n C files checked, $fail problems"
 [ "$fail" -eq 0 ]

@@ -115,6 +115,23 @@ int xc_read(int fd, uint64_t addr, uint64_t size, bool v2, void *buf)
 	return xc_recv_all(fd, buf, size);
 }
 
+int xc_write_end(int fd, uint64_t addr, bool v2)
+{
+	int rc;
+
+	if (v2)
+		return xc_status(fd);
+	/*
+	 * v1 answers nothing, and a rejection is only a close: a v2 probe on
+	 * the same connection tells the two apart (any status means the
+	 * WRITE before it was taken; the probe itself may be refused).
+	 */
+	rc = xc_header(fd, XFER_OP_READ, addr, 1, true);
+	if (rc == 0)
+		rc = xc_status(fd);
+	return rc == XC_OK || rc == XC_REJECTED ? XC_OK : rc;
+}
+
 /*
  * A WRITE from @buf. A server that rejects the range closes without
  * reading the payload, so a failed send still looks for the status.
@@ -126,19 +143,9 @@ int xc_write(int fd, uint64_t addr, uint64_t size, bool v2, const void *buf)
 	if (rc)
 		return rc;
 	rc = xc_send_all(fd, buf, size);
-	if (v2)
-		return xc_status(fd);
-	if (rc)
+	if (rc && !v2)
 		return rc;
-	/*
-	 * v1 answers nothing, and a rejection is only a close: a v2 probe on
-	 * the same connection tells the two apart (any status means the
-	 * WRITE before it was taken; the probe itself may be refused).
-	 */
-	rc = xc_header(fd, XFER_OP_READ, addr, 1, true);
-	if (rc == 0)
-		rc = xc_status(fd);
-	return rc == XC_OK || rc == XC_REJECTED ? XC_OK : rc;
+	return xc_write_end(fd, addr, v2);
 }
 
 /* 1 when the server has closed the connection (EOF or reset), else 0. */

@@ -29,6 +29,11 @@ int xc_read(int fd, uint64_t addr, uint64_t size, bool v2, void *buf);
  * confirmed with a v2 probe on the same connection.
  */
 int xc_write(int fd, uint64_t addr, uint64_t size, bool v2, const void *buf);
+/*
+ * The end of a WRITE whose header and bytes were sent: the status (v2),
+ * or the v1 probe's verdict as in xc_write.
+ */
+int xc_write_end(int fd, uint64_t addr, bool v2);
 /* 1 when the server has closed the connection (EOF or reset), else 0. */
 int xc_closed(int fd);
 

@@ -2,11 +2,13 @@
  * xfer_client_main.c - the scripts' client of the transfer port.
  *
  *   xfer_client HOST PORT read  ADDR SIZE [v1|v2] [COUNT]
- *   xfer_client HOST PORT write ADDR SIZE [v1|v2]
+ *   xfer_client HOST PORT write ADDR SIZE [v1|v2] [stream]
  *
  * read writes the bytes to stdout (COUNT requests on one connection, the
  * data of each in turn); write sends SIZE bytes read from stdin (if stdin
- * ends early, the client quits mid-WRITE, as a dying client would). ADDR
+ * ends early, the client quits mid-WRITE, as a dying client would; with
+ * stream, the header goes first and the bytes follow as stdin gives
+ * them, so a writer can stall mid-WRITE). ADDR
  * is decimal or 0x-hex. Exit status: 0 done, 3 rejected (v2 status 1),
  * 4 the server closed the connection (a v1 rejection), 1 other errors,
  * 2 usage.
@@ -26,10 +28,10 @@
 
 static int usage(void)
 {
-	fprintf(stderr,
-		"usage: xfer_client HOST PORT read ADDR SIZE "
-		"[v1|v2] [COUNT]\n"
-		"       xfer_client HOST PORT write ADDR SIZE [v1|v2]\n");
+	fprintf(stderr, "usage: xfer_client HOST PORT read ADDR SIZE "
+			"[v1|v2] [COUNT]\n"
+			"       xfer_client HOST PORT write ADDR SIZE [v1|v2] "
+			"[stream]\n");
 	return 2;
 }
 
@@ -50,12 +52,39 @@ static int exit_code(int rc)
 	}
 }
 
+/*
+ * A WRITE whose bytes follow stdin as it gives them: the header first,
+ * then each read, then (v2) the status or (v1) a probe, as xc_write.
+ */
+static int stream_write(int fd, uint64_t addr, uint64_t size, bool v2,
+			unsigned char *buf)
+{
+	uint64_t done = 0;
+	int rc = xc_header(fd, XFER_OP_WRITE, addr, size, v2);
+
+	while (rc == 0 && done < size) {
+		ssize_t n = read(0, buf + done, size - done);
+
+		if (n <= 0) {
+			fprintf(stderr,
+				"xfer_client: stdin ended after %llu of %llu "
+				"bytes\n",
+				(unsigned long long)done,
+				(unsigned long long)size);
+			return -EIO;
+		}
+		rc = xc_send_all(fd, buf + done, (size_t)n);
+		done += (uint64_t)n;
+	}
+	return rc ? rc : xc_write_end(fd, addr, v2);
+}
+
 int main(int argc, char **argv)
 {
 	char *end;
 	uint64_t addr, size;
 	unsigned long count = 1;
-	bool v2 = true;
+	bool v2 = true, stream = false;
 	unsigned char *buf;
 	int fd, rc = 0;
 
@@ -74,7 +103,11 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[6], "v2"))
 			return usage();
 	}
-	if (argc > 7) {
+	if (argc > 7 && !strcmp(argv[3], "write")) {
+		if (strcmp(argv[7], "stream"))
+			return usage();
+		stream = true;
+	} else if (argc > 7) {
 		count = strtoul(argv[7], &end, 10);
 		if (*end || !count || strcmp(argv[3], "read"))
 			return usage();
@@ -94,6 +127,8 @@ int main(int argc, char **argv)
 			if (rc == 0 && fwrite(buf, 1, size, stdout) != size)
 				rc = -EIO;
 		}
+	} else if (!strcmp(argv[3], "write") && stream) {
+		rc = stream_write(fd, addr, size, v2, buf);
 	} else if (!strcmp(argv[3], "write")) {
 		size_t got = fread(buf, 1, size, stdin);
 

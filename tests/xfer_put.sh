@@ -113,6 +113,33 @@ expect_eq "short writer left nothing published" "$HTTP_CODE" 404
 http POST /api/v1/put_revoke -d '{"key":"dies"}'
 expect_eq "the dying put can be revoked" "$HTTP_CODE" 200
 
+# A v1 writer (done when its bytes are sent) that stalls in the middle of
+# a WRITE while put_end comes: put_end refuses (409) and publishes
+# nothing; once the WRITE is whole, put_end publishes every byte of it.
+head -c 1048576 /dev/urandom >"$MC_TMP/sv"
+printf 'old' | curl -s -X PUT --data-binary @- "$MC_URL/api/put/stall" >/dev/null
+start stall 1048576
+mkfifo "$MC_TMP/slow"
+"$XC" 127.0.0.1 "$MC_XPORT" write "$ADDR" 1048576 v1 stream <"$MC_TMP/slow" 2>/dev/null &
+cpid=$!
+exec 7>"$MC_TMP/slow"
+head -c 524288 "$MC_TMP/sv" >&7
+sleep 0.3
+http POST /api/v1/put_end -d '{"key":"stall"}'
+expect_eq "put_end while a WRITE streams: 409" "$HTTP_CODE" 409
+expect_match "saying why" "$HTTP_BODY" 'still in flight'
+curl -s -o "$MC_TMP/got" "$MC_URL/api/get/stall"
+printf old >"$MC_TMP/old"
+check "readers keep the old value, whole" cmp -s "$MC_TMP/got" "$MC_TMP/old"
+tail -c +524289 "$MC_TMP/sv" >&7
+exec 7>&-
+wait "$cpid"
+expect_eq "the writer finishes" "$?" 0
+http POST /api/v1/put_end -d '{"key":"stall"}'
+expect_eq "then put_end publishes" "$HTTP_CODE" 200
+curl -s -o "$MC_TMP/got" "$MC_URL/api/get/stall"
+check "every byte of the new value" cmp -s "$MC_TMP/got" "$MC_TMP/sv"
+
 expect_match "write bytes counted" "$(curl -s "$MC_URL/metrics" |
 	sed -n 's/^mooncake_transfer_bytes_total{direction="write"} //p')" '^[1-9]'
 

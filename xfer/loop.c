@@ -297,11 +297,23 @@ static bool conn_run(struct conn *c)
 			mc_series_add(x->bytes[c->dir], (uint64_t)r);
 			if (c->left)
 				break;
-			/* Applied: the bytes are in the buffer. */
-			mc_pin_release(c->pin);
-			c->pin = NULL;
-			if (c->v2)
-				conn_status(c, XFER_OK);
+			/*
+			 * Applied: the bytes are in the buffer, unless the put
+			 * was revoked (or timed out) meanwhile: then they went
+			 * nowhere, and a v2 writer is told.
+			 */
+			if (mc_pin_release(c->pin) < 0) {
+				mc_series_add(x->rejects[c->dir], 1);
+				c->pin = NULL;
+				if (!c->v2)
+					goto close;
+				conn_status(c, XFER_REJECTED);
+				c->close_after = true;
+			} else {
+				c->pin = NULL;
+				if (c->v2)
+					conn_status(c, XFER_OK);
+			}
 			c->ph = PH_SEND;
 			break;
 		}
