@@ -8,7 +8,8 @@
 # time with 1,000 segments and 10^6 keys), http (the web door against a
 # civetweb hello and redis-server), fs (the FUSE tree against a plain
 # in-memory FUSE file system), xfer (the transfer port against a loopback
-# TCP stream). It builds nothing: `make bench` builds the programs first.
+# TCP stream), te (the transfer port and /metadata as a Transfer Engine in
+# its default mode uses them, against a trivial server and /health). It builds nothing: `make bench` builds the programs first.
 # Everything listens on 127.0.0.1, on ports the kernel picks (redis-server
 # on a free one run.sh finds); every load is bounded in time; an EXIT trap stops every process and unmounts every
 # mount it made. A section whose door is missing says so in the table
@@ -523,6 +524,48 @@ run_xfer() {
 	row "  GET /api/get 4 KiB, -c8 (comparison)" "$W_RPS" "req/s" "transfer READ 4 KiB, 8 conns" "${r4:-0}" info 0 "$W_BAD"
 }
 
+# --------------------------------------------------------------------- te
+
+# The Transfer Engine's default mode: a new connection per request
+# (bench/te_conn), 8 clients at once, against the trivial server of the
+# framing; and the descriptor TE fetches, GET /metadata, against /health.
+run_te() {
+	local r t best_r=0 best_t=0 host ep
+	section "te: the transfer port and /metadata as a Transfer Engine uses them"
+	if ! start_mooncaked te --no-fuse --segment-size 64M || [ -z "$MC_XPORT" ]; then
+		skip "te" "mooncaked did not announce a transfer port"
+		return
+	fi
+	head -c 4096 /dev/urandom >"$TMP/t4k"
+	if [ "$(code "$MC/api/put/t4k" -T "$TMP/t4k")" != 200 ] || ! qk t4k; then
+		skip "te" "PUT or /query_key failed"
+		return
+	fi
+	host=${MC_XHOST:-127.0.0.1}
+	[ "$host" = localhost ] && host=127.0.0.1
+	start serve-te "$BIN/tcp_ceiling" serve
+	wait_for serve-te '^serve ' || { skip "te" "tcp_ceiling serve did not start"; return; }
+	local sport
+	sport=$(awk '{ print $2 }' "$TMP/serve-te.out")
+	: >"$TMP/te.err"
+	for _ in 1 2 3; do
+		r=$("$BIN/te_conn" "$host" "$MC_XPORT" "$ADDR" 4096 8 "$DUR" v2 2>>"$TMP/te.err" | awk '{ print $2 }')
+		best_r=$(max "$best_r" "${r:-0}")
+		t=$("$BIN/te_conn" 127.0.0.1 "$sport" 0 4096 8 "$DUR" v2 2>>"$TMP/te.err" | awk '{ print $2 }')
+		best_t=$(max "$best_t" "${t:-0}")
+	done
+	row "TE default mode: READ 4 KiB, a new connection per request, 8 clients, best of 3" \
+		"$best_r" "reads/s" "trivial server, the same" "$best_t" rge 0.8 "$(head -c 200 "$TMP/te.err")"
+	ep=$(sed -n 's|^mooncaked: transfer ||p' "$TMP/te.out" | head -n1)
+	ep=${ep//:/%3A}
+	if [ "$(code "$MC/metadata?key=mooncake%2Fram%2F$ep")" != 200 ]; then
+		skip "GET /metadata" "the published descriptor is not served"
+		return
+	fi
+	rounds 32 "$MC/health" "$MC/metadata?key=mooncake%2Fram%2F$ep"
+	row "GET /metadata (the published descriptor), -c32, best of $ROUNDS" "${R_RPS[1]}" "req/s" "GET /health" "${R_RPS[0]}" rge 0.8 "$R_BAD"
+}
+
 # ------------------------------------------------------------------ table
 
 table() {
@@ -565,11 +608,11 @@ table() {
 # ------------------------------------------------------------------- main
 
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(inproc page http fs xfer)
+[ ${#sections[@]} -eq 0 ] && sections=(inproc page http fs xfer te)
 for s in "${sections[@]}"; do
 	case $s in
-	inproc | page | http | fs | xfer) ;;
-	*) say "run.sh: unknown section '$s' (inproc page http fs xfer)"; exit 2 ;;
+	inproc | page | http | fs | xfer | te) ;;
+	*) say "run.sh: unknown section '$s' (inproc page http fs xfer te)"; exit 2 ;;
 	esac
 done
 for t in wrk curl; do

@@ -16,7 +16,7 @@
  *       compared whole, and every later one on its first and last 64
  *       bytes: wrong bytes are an error, not a figure.
  *   tcp_ceiling serve
- *       a trivial server of the same framing (v1 READ of up to 1 MiB,
+ *       a trivial server of the same framing (v1 or v2 READ of up to 1 MiB,
  *       from a static buffer, one epoll thread) on a kernel-picked
  *       loopback port; prints "serve PORT" and runs until killed
  *
@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -322,9 +323,9 @@ static int reads(int argc, char **argv)
 
 /*
  * The least a server speaking the same framing can do: one epoll thread,
- * v1 READs only, answered from one static buffer with no lookup or
- * validation. Beside the transfer port it shows what the framing and
- * the two cores allow for small reads.
+ * READs only (v2 ones get their status frame first), answered from one
+ * static buffer with no lookup or validation. Beside the transfer port it shows
+ * what the framing and the two cores allow for small reads.
  */
 static _Noreturn void serve(void)
 {
@@ -382,9 +383,21 @@ static _Noreturn void serve(void)
 				continue;
 			gotn[fd] = 0;
 			memcpy(&sz, got[fd], 8);
-			if (got[fd][16] != 0 || sz > CHUNK ||
-			    write_full(fd, data, sz))
+			if ((got[fd][16] & 0x7f) != 0 || sz > CHUNK) {
 				close(fd);
+				continue;
+			}
+			if (got[fd][16] & 0x80) {
+				uint64_t st = STATUS_MAGIC << 32;
+				struct iovec iov[2] = {{&st, 8}, {data, sz}};
+
+				/* status and data together, as the port does */
+				if (writev(fd, iov, 2) == (ssize_t)(8 + sz))
+					continue;
+				close(fd);
+			} else if (write_full(fd, data, sz)) {
+				close(fd);
+			}
 		}
 	}
 }

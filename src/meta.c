@@ -143,12 +143,14 @@ const char *mc_meta_prefix(const struct mc_meta *m)
 static int published(struct mc_meta *m, const char *key, size_t klen,
 		     struct meta_node **out)
 {
-	const char *rest = key + m->plen;
-	size_t n = klen - m->plen;
+	const char *rest;
+	size_t n;
 	int kind;
 
 	if (klen <= m->plen || memcmp(key, m->prefix, m->plen))
 		return PUB_NONE;
+	rest = key + m->plen;
+	n = klen - m->plen;
 	if (n > 4 && !memcmp(rest, "ram/", 4)) {
 		kind = PUB_RAM;
 		rest += 4, n -= 4;
@@ -395,14 +397,16 @@ int mc_meta_put(struct mc_meta *m, const char *key, size_t klen,
 		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
 				  "out of memory");
 	}
-	memcpy(copy, body, len);
+	if (len)
+		memcpy(copy, body, len);
 	h = key_hash(key, klen);
 	pthread_rwlock_wrlock(&m->lock);
 	pp = chain_find(m, h, key, klen);
 	if (published(m, key, klen, &nd) != PUB_NONE) {
 		rc = refuse_published(key, klen, err);
 	} else if (*pp && is_rpc_meta(key, klen)) {
-		if ((*pp)->len == len && !memcmp((*pp)->body, body, len))
+		if ((*pp)->len == len &&
+		    (len == 0 || !memcmp((*pp)->body, body, len)))
 			rc = 1;
 		else
 			rc = mc_err_set(err, -EEXIST, MC_OBJECT_ALREADY_EXISTS,

@@ -226,24 +226,51 @@ static void *many_main(void *arg)
 	return NULL;
 }
 
+/*
+ * @threads threads on one client with @o, each reading a 4 KiB value
+ * many times: every answer right; returns the idle connections left.
+ */
+static unsigned run_many(const struct xfer_client_opts *o, int threads)
+{
+	unsigned char *v = pattern(4096, 5);
+	struct many m = {xfer_client_new(o), 0, v, 4096, 0};
+	pthread_t th[16];
+	unsigned idle;
+
+	m.addr = put_value("t", v, 4096);
+	for (int i = 0; i < threads; i++)
+		pthread_create(&th[i], NULL, many_main, &m);
+	for (int i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(atomic_load(&m.bad), 0);
+	idle = xfer_client_idle(m.c);
+	xfer_client_free(m.c);
+	free(v);
+	return idle;
+}
+
 /* Eight threads on one pooled client: every answer right, the pool bounded. */
 START_TEST(test_threads)
 {
 	struct xfer_client_opts o = {.pool_per_peer = 3};
-	unsigned char *v = pattern(4096, 5);
-	struct many m = {xfer_client_new(&o), 0, v, 4096, 0};
-	pthread_t th[8];
+	unsigned idle = run_many(&o, 8);
 
-	m.addr = put_value("t", v, 4096);
-	for (int i = 0; i < 8; i++)
-		pthread_create(&th[i], NULL, many_main, &m);
-	for (int i = 0; i < 8; i++)
-		pthread_join(th[i], NULL);
-	ck_assert_int_eq(atomic_load(&m.bad), 0);
-	ck_assert_uint_ge(xfer_client_idle(m.c), 1);
-	ck_assert_uint_le(xfer_client_idle(m.c), 3);
-	xfer_client_free(m.c);
-	free(v);
+	ck_assert_uint_ge(idle, 1);
+	ck_assert_uint_le(idle, 3);
+}
+END_TEST
+
+/*
+ * TE's two ways: its default mode (a new connection per request, eight
+ * at once) and its pooled mode at its widest (16 lanes to one peer).
+ */
+START_TEST(test_te_modes)
+{
+	struct xfer_client_opts one_shot = {.one_shot = true};
+	struct xfer_client_opts lanes = {.pool_per_peer = 16};
+
+	ck_assert_uint_eq(run_many(&one_shot, 8), 0);
+	ck_assert_uint_le(run_many(&lanes, 16), 16);
 }
 END_TEST
 
@@ -626,6 +653,7 @@ Suite *xfer_client_suite(void)
 	tcase_add_test(tc, test_rejections);
 	tcase_add_test(tc, test_large);
 	tcase_add_test(tc, test_threads);
+	tcase_add_test(tc, test_te_modes);
 	tcase_add_test(tc, test_te_resolve_published);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("peers");

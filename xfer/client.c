@@ -425,9 +425,11 @@ static int request(struct xfer_client *c, const struct xfer_target *t,
 		close(fd);
 		if (rc == 0)
 			return 0;
-		/* A pooled connection the peer closed meanwhile: once more. */
-		if (!(reused && !answered &&
-		      (rc == -ECONNRESET || rc == -ETIMEDOUT)))
+		/*
+		 * A pooled connection the peer closed meanwhile: once more.
+		 * (A timeout is a slow peer, not a stale connection.)
+		 */
+		if (!(reused && !answered && rc == -ECONNRESET))
 			break;
 	}
 	switch (rc) {

@@ -323,14 +323,14 @@ close:
 	return false;
 }
 
-static void loop_add(struct xfer_loop *lp, int fd)
+static struct conn *loop_add(struct xfer_loop *lp, int fd)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	struct epoll_event e = {.events = EPOLLIN};
 
 	if (!c) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->fd = fd;
 	c->lp = lp;
@@ -349,10 +349,12 @@ static void loop_add(struct xfer_loop *lp, int fd)
 		mc_warn("transfer: cannot watch a connection: %s",
 			strerror(errno));
 		conn_close(c);
+		return NULL;
 	}
+	return c;
 }
 
-static void accept_some(struct xfer *x)
+static void accept_some(struct xfer *x, struct xfer_loop *self)
 {
 	for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
 		int fd = x->framing->ops->accept(x->framing->ctx, x->lfd);
@@ -378,7 +380,16 @@ static void accept_some(struct xfer *x)
 		if (fd < 0)
 			return;
 		struct xfer_loop *lp = &x->loops[x->next_loop++ % x->nloops];
-		loop_add(lp, fd);
+		struct conn *c = loop_add(lp, fd);
+
+		/*
+		 * The listener defers accepts until the first bytes are in
+		 * (transport_tcp.c): a connection of this loop has its
+		 * first request served now, without a trip through epoll.
+		 * TE's default mode opens a connection per request.
+		 */
+		if (c && lp == self)
+			conn_run(c);
 	}
 }
 
@@ -421,7 +432,7 @@ static void *loop_main(void *arg)
 			if (p == &tag_stop)
 				return NULL;
 			if (p == &tag_listen)
-				accept_some(lp->x);
+				accept_some(lp->x, lp);
 			else
 				conn_run(p);
 		}
