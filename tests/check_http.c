@@ -682,6 +682,143 @@ START_TEST(test_stream)
 }
 END_TEST
 
+/*
+ * RFC 9112 section 6 framing and the head limits (web_framing), as a
+ * table: the fields (name:value, separated by '|'), whether the parser
+ * cut the head short, and the answer.
+ */
+static const struct framing_case {
+	const char *fields;
+	bool cut, http11;
+	int status;   /* 0: accepted */
+	int64_t clen; /* when accepted */
+	bool chunked;
+} framing_cases[] = {
+	{"Host:x", false, true, 0, -1, false},
+	{"Host:x|Content-Length:5", false, true, 0, 5, false},
+	{"Host:x|content-length:0", false, true, 0, 0, false},
+	{"Host:x|Content-Length:007", false, true, 0, 7, false},
+	{"Host:x|Content-Length:5 ", false, true, 0, 5, false},
+	{"Host:x|Content-Length:5|Content-Length:5", false, true, 0, 5, false},
+	{"Host:x|Content-Length:5, 5", false, true, 0, 5, false},
+	{"Host:x|Content-Length:5,5,5", false, true, 0, 5, false},
+	{"Host:x|Content-Length:9223372036854775807", false, true, 0, INT64_MAX,
+	 false},
+	{"Host:x|Transfer-Encoding:chunked", false, true, 0, -1, true},
+	{"Host:x|Transfer-Encoding:Chunked", false, true, 0, -1, true},
+	{"", false, false, 0, -1, false}, /* HTTP/1.0 needs no Host */
+	/* framing that two parsers could read two ways */
+	{"Host:x|Content-Length:5|Content-Length:6", false, true, 400, -1,
+	 false},
+	{"Host:x|Content-Length:5|CONTENT-LENGTH:50", false, true, 400, -1,
+	 false},
+	{"Host:x|Content-Length:5, 6", false, true, 400, -1, false},
+	{"Host:x|Content-Length:5,", false, true, 400, -1, false},
+	{"Host:x|Content-Length:,5", false, true, 400, -1, false},
+	{"Host:x|Content-Length:", false, true, 400, -1, false},
+	{"Host:x|Content-Length: ", false, true, 400, -1, false},
+	{"Host:x|Content-Length:+5", false, true, 400, -1, false},
+	{"Host:x|Content-Length:-5", false, true, 400, -1, false},
+	{"Host:x|Content-Length:5 5", false, true, 400, -1, false},
+	{"Host:x|Content-Length:5\t5", false, true, 400, -1, false},
+	{"Host:x|Content-Length:0x10", false, true, 400, -1, false},
+	{"Host:x|Content-Length:5e3", false, true, 400, -1, false},
+	{"Host:x|Content-Length:5.0", false, true, 400, -1, false},
+	{"Host:x|Content-Length:abc", false, true, 400, -1, false},
+	{"Host:x|Content-Length:9223372036854775808", false, true, 400, -1,
+	 false},
+	{"Host:x|Content-Length:99999999999999999999999", false, true, 400, -1,
+	 false},
+	{"Host:x|Transfer-Encoding:chunked|Content-Length:5", false, true, 400,
+	 -1, false},
+	{"Host:x|Content-Length:5|Transfer-Encoding:chunked", false, true, 400,
+	 -1, false},
+	{"Host:x|Transfer-Encoding:identity|Content-Length:5", false, true, 400,
+	 -1, false},
+	{"Host:x|Transfer-Encoding:gzip, chunked", false, true, 400, -1, false},
+	{"Host:x|Transfer-Encoding:chunked, gzip", false, true, 400, -1, false},
+	{"Host:x|Transfer-Encoding:chunked|Transfer-Encoding:chunked", false,
+	 true, 400, -1, false},
+	{"Host:x|Transfer-Encoding:", false, true, 400, -1, false},
+	{"", false, true, 400, -1, false}, /* HTTP/1.1 without Host */
+	{"Host:a|Host:b", false, true, 400, -1, false}, /* two Hosts */
+	{"Host:x", true, true, 400, -1,
+	 false}, /* a line the parser did not take */
+	{"Host:x|A:1|B:2", true, true, 400, -1, false},
+};
+
+/* Splits "a:1|b:2" into @f (pointing into @buf); the count. */
+static size_t fields_of(const char *spec, char *buf, size_t len,
+			struct web_field *f)
+{
+	size_t n = 0;
+	char *p, *save = NULL;
+
+	snprintf(buf, len, "%s", spec);
+	for (p = strtok_r(buf, "|", &save); p; p = strtok_r(NULL, "|", &save)) {
+		char *colon = strchr(p, ':');
+
+		*colon = '\0';
+		f[n].name = p;
+		f[n++].value = colon + 1;
+	}
+	return n;
+}
+
+START_TEST(test_framing)
+{
+	const struct framing_case *c = &framing_cases[_i];
+	struct web_field f[WEB_FIELDS_MAX];
+	char buf[256];
+	size_t n = fields_of(c->fields, buf, sizeof(buf), f);
+	const char *why = NULL;
+	int64_t clen = 42;
+	bool chunked = true;
+	int st = web_framing(f, n, c->cut, c->http11, &clen, &chunked, &why);
+
+	ck_assert_msg(st == c->status, "'%s': %d, want %d", c->fields, st,
+		      c->status);
+	if (st) {
+		ck_assert_ptr_nonnull(why);
+		return;
+	}
+	ck_assert_int_eq(clen, c->clen);
+	ck_assert_int_eq(chunked, c->chunked);
+}
+END_TEST
+
+/* Sizes: a field of exactly 64 KiB passes, one byte more is 431, and
+ * so are more fields than civetweb keeps. */
+START_TEST(test_framing_limits)
+{
+	struct web_field f[WEB_FIELDS_MAX];
+	char *big = malloc(WEB_FIELD_MAX + 2);
+	const char *why;
+	int64_t clen;
+	bool chunked;
+
+	memset(big, 'v', WEB_FIELD_MAX + 1);
+	big[WEB_FIELD_MAX - 1] = '\0'; /* "X" + 65535 bytes = 64 KiB */
+	f[0] = (struct web_field){"Host", "x"};
+	f[1] = (struct web_field){"X", big};
+	ck_assert_int_eq(web_framing(f, 2, false, true, &clen, &chunked, &why),
+			 0);
+	big[WEB_FIELD_MAX - 1] = 'v';
+	big[WEB_FIELD_MAX] = '\0';
+	ck_assert_int_eq(web_framing(f, 2, false, true, &clen, &chunked, &why),
+			 431);
+	for (int i = 1; i < WEB_FIELDS_MAX; i++)
+		f[i] = (struct web_field){"X", "y"};
+	ck_assert_int_eq(web_framing(f, WEB_FIELDS_MAX, false, true, &clen,
+				     &chunked, &why),
+			 0);
+	ck_assert_int_eq(web_framing(f, WEB_FIELDS_MAX, true, true, &clen,
+				     &chunked, &why),
+			 431);
+	free(big);
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
 	Suite *s = suite_create("http");
@@ -702,6 +839,9 @@ static Suite *http_suite(void)
 	tcase_add_test(tc, test_expect_continue);
 	tcase_add_test(tc, test_metadata_off);
 	tcase_add_test(tc, test_remote_only);
+	tcase_add_loop_test(tc, test_framing, 0,
+			    sizeof(framing_cases) / sizeof(framing_cases[0]));
+	tcase_add_test(tc, test_framing_limits);
 	suite_add_tcase(s, tc);
 	return s;
 }

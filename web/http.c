@@ -381,6 +381,108 @@ void web_resp_body_error(struct web_req *r, int rc)
 		web_resp_error(r, 400, "Incomplete request body");
 }
 
+/* ------------------------------------------------------------- framing */
+
+static bool ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * One Content-Length field value: 1*DIGIT, or a comma-separated list of
+ * those (with optional blanks around each) that are all the same number
+ * (RFC 9112 section 6.3, item 5). -1 when it is not.
+ */
+static int64_t clen_parse(const char *v)
+{
+	int64_t val = -1;
+
+	for (;;) {
+		uint64_t x = 0;
+		const char *d;
+
+		while (ows(*v))
+			v++;
+		for (d = v; *v >= '0' && *v <= '9'; v++) {
+			if (x >
+			    ((uint64_t)INT64_MAX - (uint64_t)(*v - '0')) / 10)
+				return -1; /* too large to be a length */
+			x = x * 10 + (uint64_t)(*v - '0');
+		}
+		if (v == d || (val >= 0 && (int64_t)x != val))
+			return -1;
+		val = (int64_t)x;
+		while (ows(*v))
+			v++;
+		if (*v == '\0')
+			return val;
+		if (*v++ != ',')
+			return -1;
+	}
+}
+
+int web_framing(const struct web_field *f, size_t n, bool cut, bool http11,
+		int64_t *clen, bool *chunked, const char **why)
+{
+	int64_t len = -1;
+	unsigned te = 0, host = 0;
+
+	*clen = -1;
+	*chunked = false;
+	if (cut && n >= WEB_FIELDS_MAX) {
+		*why = "more than 64 header fields";
+		return 431;
+	}
+	if (cut) {
+		*why = "a header line that is not a field";
+		return 400;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *name = f[i].name, *v = f[i].value;
+
+		if (strlen(name) + strlen(v) > WEB_FIELD_MAX) {
+			*why = "a header field over 64 KiB";
+			return 431;
+		}
+		if (!strcasecmp(name, "Content-Length")) {
+			int64_t x = clen_parse(v);
+
+			if (x < 0) {
+				*why = "Content-Length is not a decimal number";
+				return 400;
+			}
+			if (len >= 0 && x != len) {
+				*why = "Content-Length fields differ";
+				return 400;
+			}
+			len = x;
+		} else if (!strcasecmp(name, "Host")) {
+			host++;
+		} else if (!strcasecmp(name, "Transfer-Encoding")) {
+			size_t vl = strlen(v);
+
+			while (vl && ows(v[vl - 1]))
+				vl--;
+			if (te++ || vl != 7 || strncasecmp(v, "chunked", 7)) {
+				*why = "Transfer-Encoding other than one "
+				       "'chunked'";
+				return 400;
+			}
+		}
+	}
+	if (te && len >= 0) {
+		*why = "Transfer-Encoding with Content-Length";
+		return 400;
+	}
+	if (host > 1 || (http11 && !host)) {
+		*why = host ? "more than one Host" : "no Host";
+		return 400;
+	}
+	*chunked = te != 0;
+	*clen = te ? -1 : len;
+	return 0;
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 void web_buffers_ready(struct mc_buf *out, struct mc_buf *scratch)

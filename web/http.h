@@ -167,6 +167,33 @@ int web_req_body(struct web_req *r, struct mc_buf *b);
 /* Answers a failed body read: 413 past --max-body, else 400. */
 void web_resp_body_error(struct web_req *r, int rc);
 
+/* ------------------------------------------------------------- framing */
+
+/* Limits of a request head (mooncake-http(7), LIMITS). */
+#define WEB_FIELD_MAX  (64u << 10) /* one header field, name + value */
+#define WEB_FIELDS_MAX 64	   /* header fields (civetweb keeps 64) */
+
+/* One request header field as the framing check sees it. */
+struct web_field {
+	const char *name, *value;
+};
+
+/*
+ * How the request's body is framed, checked against RFC 9112 section 6
+ * and the head limits before anything else looks at the request: every
+ * Content-Length field (a decimal number, or a list of equal ones) must
+ * agree, Transfer-Encoding must be "chunked" alone and given once and
+ * never with Content-Length, no field may be over WEB_FIELD_MAX, and an
+ * HTTP/1.1 request (@http11) has exactly one Host (section 3.2). @cut:
+ * the parser stopped before the end of the head (more than
+ * WEB_FIELDS_MAX fields, or a line that is no field). Returns 0 with
+ * *@clen the body's length (-1: none given, or chunked) and *@chunked,
+ * or the status to answer before closing the connection (400, 431),
+ * with the reason in *@why.
+ */
+int web_framing(const struct web_field *f, size_t n, bool cut, bool http11,
+		int64_t *clen, bool *chunked, const char **why);
+
 /* ------------------------------------------------------------ dispatch */
 
 /* Readies a request's r->out (WEB_HDR_ROOM kept free) and r->scratch. */

@@ -36,6 +36,8 @@
 #define KEEP_MAX    (8u << 20) /* per-thread buffers trimmed above */
 #define REQUEST_MAX "1064960"  /* 1 MiB request line + 16 KiB */
 
+_Static_assert(WEB_FIELDS_MAX == MG_MAX_HEADERS, "civetweb keeps 64 fields");
+
 /* Status codes whose counters are cached per route; others look up. */
 static const int codes[] = {200, 400, 401, 403, 404, 405, 408,
 			    409, 413, 431, 500, 501, 503, 507};
@@ -253,6 +255,91 @@ static void buffers_trim(void)
 		mc_buf_release(&tl_scratch);
 }
 
+/*
+ * A request refused before any route sees it (its head or framing is
+ * bad, or civetweb could not read it): a short text body and a closed
+ * connection, since what follows on the wire can no longer be trusted
+ * to start a request.
+ */
+static int refuse(struct mg_connection *c, int status, const char *why)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	struct web *w = ri ? ri->user_data : NULL;
+	struct web_req r = {0};
+
+	buffers_ready();
+	r.io = &civet_io;
+	r.conn = c;
+	r.out = &tl_out;
+	r.path = "/";
+	r.path_len = 1;
+	r.body_done = true;
+	r.conn_hdr = "close";
+	mg_disable_connection_keep_alive(c);
+	mc_buf_adds(r.out, web_status_reason(status));
+	web_resp_send(&r, status, WEB_CT_TEXT);
+	if (w)
+		stats_count(w, NULL, status, 0);
+	/* a stalled client's timeout is routine: only debug */
+	mc_log(status == 408 ? MC_LOG_DEBUG : MC_LOG_INFO,
+	       "http: %d from %s: %s", status,
+	       ri && ri->remote_addr[0] ? ri->remote_addr : "?",
+	       why && *why ? why : web_status_reason(status));
+	return status;
+}
+
+/*
+ * civetweb parses the head in place (NULs over the ':' and the line
+ * ends) and stops without a word at the 65th field, or at a line that
+ * starts with a blank (obs-fold) or ':', so a Content-Length after it
+ * would go unseen. The line after the last field it kept tells: the end
+ * of the head ('\r' of the empty line, or the NUL it wrote over the
+ * last '\n'), or a line it did not take. A line end left one NUL (LF)
+ * or two (CRLF); the last one is taken to be like the one before it,
+ * which the distance from the previous field (or the request line) to
+ * the last field's name shows.
+ */
+static bool head_cut(const struct mg_request_info *ri)
+{
+	int n = ri->num_headers;
+	const char *prev, *end;
+	size_t eol;
+
+	if (n <= 0)
+		return false; /* HTTP/1.1 needs a Host: web_framing says so */
+	prev = n > 1 ? ri->http_headers[n - 2].value : ri->http_version;
+	if (!prev)
+		return false;
+	eol = (size_t)(ri->http_headers[n - 1].name - (prev + strlen(prev)));
+	if (eol < 1 || eol > 2)
+		return true; /* blanks before the first field */
+	end = ri->http_headers[n - 1].value;
+	end += strlen(end);
+	if (eol == 2 && end[1])
+		return true; /* a bare LF after CRLFs */
+	return end[eol] != '\r' && end[eol] != '\0';
+}
+
+/*
+ * The framing checks (web_framing) over civetweb's parsed fields: 0 and
+ * the body's length and coding, or the status to refuse the request
+ * with and why.
+ */
+static int framing(const struct mg_request_info *ri, int64_t *clen,
+		   bool *chunked, const char **why)
+{
+	struct web_field f[WEB_FIELDS_MAX];
+	int n = ri->num_headers;
+
+	for (int i = 0; i < n; i++) {
+		f[i].name = ri->http_headers[i].name;
+		f[i].value = ri->http_headers[i].value;
+	}
+	return web_framing(f, (size_t)n, head_cut(ri),
+			   ri->http_version && !strcmp(ri->http_version, "1.1"),
+			   clen, chunked, why);
+}
+
 static int begin_request(struct mg_connection *c)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
@@ -260,9 +347,13 @@ static int begin_request(struct mg_connection *c)
 	struct web_req r = {0};
 	struct timespec t0, t1;
 	const struct web_token *tok;
-	const char *h;
+	const char *h, *why;
+	int st;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	st = framing(ri, &r.content_length, &r.chunked, &why);
+	if (st)
+		return refuse(c, st, why);
 	buffers_ready();
 	r.s = w->s;
 	r.api = w->api;
@@ -278,11 +369,6 @@ static int begin_request(struct mg_connection *c)
 	r.path = ri->local_uri_raw ? ri->local_uri_raw : "/";
 	r.path_len = strlen(r.path);
 	r.query = ri->query_string;
-	r.content_length = ri->content_length;
-	h = mg_get_header(c, "Transfer-Encoding");
-	r.chunked = h && strcasestr(h, "chunked");
-	if (r.chunked)
-		r.content_length = -1;
 	h = mg_get_header(c, "Expect");
 	r.expect_continue = h && !strcasecmp(h, "100-continue") &&
 			    ri->http_version && strcmp(ri->http_version, "1.0");
@@ -305,36 +391,18 @@ static int begin_request(struct mg_connection *c)
 }
 
 /*
- * Errors civetweb finds itself (malformed request line, headers past
- * max_request_size, timeouts) get a short text body and a closed
- * connection; headers too large are 431 rather than civetweb's 413.
+ * Errors civetweb finds itself (malformed request line, a head past
+ * max_request_size, a Content-Length it cannot read, timeouts). A head
+ * too large is 431 rather than civetweb's 413; a Content-Length that is
+ * no number is 400 like every other framing error, not 411.
  */
 static int http_error(struct mg_connection *c, int status, const char *msg)
 {
-	const struct mg_request_info *ri = mg_get_request_info(c);
-	struct web *w = ri ? ri->user_data : NULL;
-	struct web_req r = {0};
-
 	if (status == 413)
 		status = 431;
-	buffers_ready();
-	r.io = &civet_io;
-	r.conn = c;
-	r.out = &tl_out;
-	r.path = "/";
-	r.path_len = 1;
-	r.body_done = true;
-	r.conn_hdr = "close";
-	mg_disable_connection_keep_alive(c);
-	mc_buf_adds(r.out, web_status_reason(status));
-	web_resp_send(&r, status, WEB_CT_TEXT);
-	if (w)
-		stats_count(w, NULL, status, 0);
-	/* a stalled client's timeout is routine: only debug */
-	mc_log(status == 408 ? MC_LOG_DEBUG : MC_LOG_INFO,
-	       "http: %d from %s: %s", status,
-	       ri && ri->remote_addr[0] ? ri->remote_addr : "?",
-	       msg && *msg ? msg : web_status_reason(status));
+	else if (status == 411)
+		status = 400;
+	refuse(c, status, msg);
 	return 0;
 }
 
