@@ -128,7 +128,7 @@ start_mooncaked() {
 		say "no $MOONCAKED"
 		return 1
 	fi
-	start "$name" "$MOONCAKED" --port 0 --transfer-port 0 \
+	start "$name" "$MOONCAKED" --port 0 --transfer-port 0 --rpc-port 0 \
 		--log-level warn "$@"
 	MC_PID=$PID
 	wait_for "$name" '^mooncaked: ready' || return 1

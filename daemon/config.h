@@ -40,6 +40,8 @@ struct mc_config {
 	int log_level;		   /* enum mc_log_level */
 	bool http_metadata;	   /* enable_http_metadata_server */
 	char *metadata_cluster_id; /* NULL: none */
+	unsigned rpc_port;	   /* the master RPC, 0 = off */
+	unsigned client_ttl_s;	   /* client_live_ttl_sec: silent clients go */
 };
 
 /*

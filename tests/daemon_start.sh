@@ -27,13 +27,15 @@ wait_exit() {
 # function in MOONCAKED runs in mc_start's background job and execs.)
 REAL_MOONCAKED=$MOONCAKED
 raw_daemon() {
+	local keep=()
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--port | --transfer-port | --segment-size) shift 2 ;;
+		--rpc-port) keep+=("$1" "$2"); shift 2 ;; # never the default port
 		*) break ;;
 		esac
 	done
-	exec "$REAL_MOONCAKED" "$@"
+	exec "$REAL_MOONCAKED" "${keep[@]}" "$@"
 }
 start_raw() {
 	MOONCAKED=raw_daemon
@@ -87,7 +89,7 @@ mkdir "$MC_TMP/dir.token"
 bad() {
 	local want=$1 rc=0
 	shift
-	timeout 10 "$MOONCAKED" --no-fuse --port 0 --transfer-port 0 \
+	timeout 10 "$MOONCAKED" --no-fuse --port 0 --transfer-port 0 --rpc-port 0 \
 		--segment-size 0 "$@" >"$MC_TMP/bad.out" 2>"$MC_TMP/bad.err" || rc=$?
 	expect_eq "exit 2 for: $*" "$rc" 2
 	expect_eq "one stderr line for: $*" "$(wc -l <"$MC_TMP/bad.err")" 1
@@ -154,7 +156,7 @@ stop_with TERM "SIGTERM: exit 0"
 start
 taken=$MC_PORT
 rc=0
-timeout 10 "$MOONCAKED" --no-fuse --port "$taken" --transfer-port 0 \
+timeout 10 "$MOONCAKED" --no-fuse --port "$taken" --transfer-port 0 --rpc-port 0 \
 	--segment-size 0 >"$MC_TMP/b.out" 2>"$MC_TMP/b.err" || rc=$?
 expect_eq "port in use: exit 1" "$rc" 1
 check "port in use: a message" grep -q '^mooncaked: ' "$MC_TMP/b.err"
@@ -166,7 +168,7 @@ stop_with INT "SIGINT: exit 0"
 # --- a default segment that cannot be mounted: exit 1 ----------------------
 # 8000 TiB in one piece is past any machine's address space.
 rc=0
-timeout 10 "$MOONCAKED" --no-fuse --port 0 --transfer-port 0 \
+timeout 10 "$MOONCAKED" --no-fuse --port 0 --transfer-port 0 --rpc-port 0 \
 	--segment-size 8000T --max-segment-size 8000T \
 	>"$MC_TMP/b.out" 2>"$MC_TMP/b.err" || rc=$?
 expect_eq "mount failure: exit 1" "$rc" 1
