@@ -9,7 +9,9 @@
 # civetweb hello and redis-server), fs (the FUSE tree against a plain
 # in-memory FUSE file system), xfer (the transfer port against a loopback
 # TCP stream), te (the transfer port and /metadata as a Transfer Engine in
-# its default mode uses them, against a trivial server and /health). It builds nothing: `make bench` builds the programs first.
+# its default mode uses them, against a trivial server and /health), rpc
+# (the master RPC's GetReplicaList, ExistKey and a memory-less client's
+# 1 MiB put, against HTTP /query_key and PUT). It builds nothing: `make bench` builds the programs first.
 # Everything listens on 127.0.0.1, on ports the kernel picks (redis-server
 # on a free one run.sh finds); every load is bounded in time; an EXIT trap stops every process and unmounts every
 # mount it made. A section whose door is missing says so in the table
@@ -566,6 +568,50 @@ run_te() {
 	row "GET /metadata (the published descriptor), -c32, best of $ROUNDS" "${R_RPS[1]}" "req/s" "GET /health" "${R_RPS[0]}" rge 0.8 "$R_BAD"
 }
 
+# -------------------------------------------------------------------- rpc
+
+# The master RPC as Mooncake clients load it (bench/rpc_load): its small
+# calls against HTTP /query_key at the same connection count, and a 1 MiB
+# put by clients without memory of their own (PutStart, a transfer-port
+# WRITE, PutEnd; and a Remove of the client's previous key, as an
+# overwrite frees the old value) against the HTTP raw PUT overwriting
+# one key. Interleaved rounds, best of each.
+run_rpc() {
+	local port r best_q=0 best_e=0 best_h=0 best_p=0 best_w=0 bad=""
+	section "rpc: the master RPC beside HTTP /query_key and PUT"
+	port=$(free_port) || { skip "rpc" "no free port"; return; }
+	if ! start_mooncaked rpc --no-fuse --segment-size 1G \
+		--rpc-port "$port"; then
+		skip "rpc" "mooncaked did not start with --rpc-port"
+		return
+	fi
+	head -c 4096 /dev/urandom >"$TMP/q4k"
+	if [ "$(code "$MC/api/put/q4k" -T "$TMP/q4k")" != 200 ]; then
+		skip "rpc" "PUT q4k failed"
+		return
+	fi
+	: >"$TMP/rpc.err"
+	for ((i = 0; i < ROUNDS; i++)); do
+		r=$("$BIN/rpc_load" query 127.0.0.1 "$port" 8 "$DUR" q4k 2>>"$TMP/rpc.err" | awk '{ print $2 }')
+		best_q=$(max "$best_q" "${r:-0}")
+		wrk_run "$MC/query_key?key=q4k" 8
+		bad+=$W_BAD
+		best_h=$(max "$best_h" "$W_RPS")
+		r=$("$BIN/rpc_load" exist 127.0.0.1 "$port" 8 "$DUR" q4k 2>>"$TMP/rpc.err" | awk '{ print $2 }')
+		best_e=$(max "$best_e" "${r:-0}")
+		r=$("$BIN/rpc_load" put 127.0.0.1 "$port" 4 "$DUR" 1048576 2>>"$TMP/rpc.err" | awk '{ print $2 }')
+		best_p=$(max "$best_p" "${r:-0}")
+		wrk_run "$MC/api/put/big1m" 4 -s "$SRC/put.lua" -- 1048576
+		bad+=$W_BAD
+		best_w=$(max "$best_w" "$W_RPS")
+	done
+	bad+=$(head -c 200 "$TMP/rpc.err")
+	row "RPC GetReplicaList, 8 connections, best of $ROUNDS" "$best_q" "req/s" "GET /query_key -c8" "$best_h" rge 1.0 "$bad"
+	row "RPC ExistKey, 8 connections, best of $ROUNDS" "$best_e" "req/s" "GET /query_key -c8" "$best_h" rge 1.0 "$bad"
+	row "RPC put 1 MiB by 4 memory-less clients (PutStart, WRITE, PutEnd), best of $ROUNDS" \
+		"$best_p" "req/s" "PUT /api/put 1 MiB -c4" "$best_w" rge 0.8 "$bad"
+}
+
 # ------------------------------------------------------------------ table
 
 table() {
@@ -608,11 +654,11 @@ table() {
 # ------------------------------------------------------------------- main
 
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(inproc page http fs xfer te)
+[ ${#sections[@]} -eq 0 ] && sections=(inproc page http fs xfer te rpc)
 for s in "${sections[@]}"; do
 	case $s in
-	inproc | page | http | fs | xfer | te) ;;
-	*) say "run.sh: unknown section '$s' (inproc page http fs xfer te)"; exit 2 ;;
+	inproc | page | http | fs | xfer | te | rpc) ;;
+	*) say "run.sh: unknown section '$s' (inproc page http fs xfer te rpc)"; exit 2 ;;
 	esac
 done
 for t in wrk curl; do
