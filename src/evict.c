@@ -60,6 +60,7 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 
 	pthread_mutex_lock(&s->evict_lock);
 	mc_series_add(s->c.evict_attempts, 1);
+	mc_series_add(s->c.evict_attempts_mem, 1);
 	mc_series_add(cause == CAUSE_ALLOC ? s->c.evict_cause_alloc
 					   : s->c.evict_cause_watermark,
 		      1);
@@ -155,6 +156,9 @@ out:
 		mc_series_add(s->c.evict_ok, 1);
 		mc_series_add(s->c.evict_keys, keys);
 		mc_series_add(s->c.evict_bytes, freed);
+		mc_series_add(s->c.evict_ok_mem, 1);
+		mc_series_add(s->c.evict_keys_mem, keys);
+		mc_series_add(s->c.evict_bytes_mem, freed);
 	}
 	pthread_mutex_unlock(&s->evict_lock);
 	/*

@@ -46,10 +46,25 @@ static void put_kill_blocks(struct mc_put *p)
 		blk_set_state(p->blk[i], BLK_DEAD, p->size);
 }
 
+/* The bytes of @p's replica buffers. */
+static uint64_t put_bytes(const struct mc_put *p)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < p->nrep; i++)
+		n += p->blk[i]->size;
+	return n;
+}
+
 static void put_unref(struct mc_put *p)
 {
 	if (atomic_fetch_sub(&p->ref, 1) != 1)
 		return;
+	if (p->discarded) {
+		/* upstream's release of a discarded PutStart: buffers back */
+		mc_series_add(p->store->c.release_cnt, 1);
+		atomic_fetch_sub(&p->store->discard_staging, put_bytes(p));
+	}
 	put_kill_blocks(p);
 	for (unsigned i = 0; i < p->nrep; i++)
 		blk_unref(p->blk[i]);
@@ -192,6 +207,12 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 		goto fail;
 	}
 	p->nrep = (uint8_t)rc;
+	if (p->nrep < pl.want) {
+		/* fewer segments can take it than --replicas asks */
+		mc_series_add(s->c.partial_alloc, 1);
+		mc_debug("put: '%.*s' got %u of %u replicas",
+			 KEY_ARG(key, klen), p->nrep, pl.want);
+	}
 	if (registered) {
 		p->desc = calloc(p->nrep, sizeof(*p->desc));
 		if (!p->desc) {
@@ -735,6 +756,12 @@ static size_t put_expire_some(struct mc_store *s, uint64_t now,
 		*pp = p->next;
 		p->open = false;
 		atomic_fetch_sub(&s->npending, 1);
+		if (!writer && !g) {
+			/* timed out: upstream's discarded PutStart */
+			p->discarded = true;
+			mc_series_add(s->c.discard_cnt, 1);
+			atomic_fetch_add(&s->discard_staging, put_bytes(p));
+		}
 		p->next = gone;
 		gone = p;
 	}

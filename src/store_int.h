@@ -188,6 +188,7 @@ struct mc_put {
 	uint64_t deadline_ms;
 	_Atomic int ref; /* the holder, and the pending list */
 	bool registered; /* two-phase: in the pending list while open */
+	bool discarded;	 /* revoked at its timeout: counted as released */
 	bool open;	 /* neither published nor dropped yet */
 	bool batch;	 /* counted by mc_batch_count */
 	bool ending; /* an end by key waits for its writers (pending_lock) */
@@ -226,6 +227,13 @@ struct mc_counters {
 	} batch[4];
 	struct mc_series *hit_nums, *hit_bytes, *valid_get, *total_get;
 	struct mc_series *evict_ok, *evict_attempts, *evict_keys, *evict_bytes;
+	/* memory is the only tier: the *_mem families count the same runs */
+	struct mc_series *evict_ok_mem, *evict_attempts_mem, *evict_keys_mem,
+		*evict_bytes_mem;
+	/* replicas fewer than asked (fewer segments than --replicas) */
+	struct mc_series *partial_alloc;
+	/* two-phase puts revoked at their timeout, and their buffers freed */
+	struct mc_series *discard_cnt, *release_cnt, *g_discard_staging;
 	struct mc_series *evict_cause_watermark, *evict_cause_alloc;
 	struct mc_series *value_size;
 	/* gauges set by the collector */
@@ -306,6 +314,7 @@ struct mc_store {
 	pthread_cond_t drain_cond;
 	struct mc_put *pending;
 	_Atomic uint64_t npending;
+	_Atomic uint64_t discard_staging; /* bytes of discarded, unreleased */
 
 	/* object versions: (term << 32) | seq */
 	_Atomic uint64_t term, ver_seq;

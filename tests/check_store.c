@@ -268,6 +268,66 @@ START_TEST(test_replicas)
 }
 END_TEST
 
+static double fam(struct mc_store *s, const char *name)
+{
+	struct mc_family *f = mc_metrics_find(mc_store_metrics(s), name);
+
+	ck_assert_msg(f != NULL, "no family %s", name);
+	return mc_series_value(mc_family_series(f, NULL));
+}
+
+/*
+ * Upstream's partial allocations, and its discarded and released
+ * PutStarts: a put that times out is discarded, and released when its
+ * buffers go back (at once, or when its last holder lets go).
+ */
+START_TEST(test_upstream_put_families)
+{
+	struct mc_store *s = new_store(2);
+	struct mc_put *p;
+	struct mc_err e;
+	struct mc_buf b = MC_BUF_INIT;
+
+	mount(s, 16 * MiB, NULL, NULL);
+	ck_assert_int_eq(put_str(s, "a", "1"), 0);
+	ck_assert(fam(s, "master_put_start_partial_allocations_total") == 1);
+	mount(s, 16 * MiB, NULL, NULL);
+	ck_assert_int_eq(put_str(s, "b", "2"), 0);
+	ck_assert(fam(s, "master_put_start_partial_allocations_total") == 1);
+
+	/* held by its starter: discarded at the timeout, released later */
+	ck_assert_int_eq(mc_put_start(s, "t", 1, 1000, &p, &e), 0);
+	advance(501);
+	mc_store_tick(s);
+	ck_assert(fam(s, "master_put_start_discard_cnt") == 1);
+	ck_assert(fam(s, "master_put_start_release_cnt") == 0);
+	mc_render_metrics(s, &b); /* the collector sets the staging gauge */
+	ck_assert(fam(s, "master_put_start_discarded_staging_size") ==
+		  2 * 1024);
+	mc_put_release(p);
+	ck_assert(fam(s, "master_put_start_release_cnt") == 1);
+	mc_buf_reset(&b);
+	mc_render_metrics(s, &b);
+	ck_assert(fam(s, "master_put_start_discarded_staging_size") == 0);
+	/* one nobody holds is released as it is discarded */
+	ck_assert_int_eq(mc_put_start(s, "u", 1, 100, &p, &e), 0);
+	mc_put_release(p);
+	advance(501);
+	mc_store_tick(s);
+	ck_assert(fam(s, "master_put_start_discard_cnt") == 2);
+	ck_assert(fam(s, "master_put_start_release_cnt") == 2);
+	/* ended and revoked puts are neither */
+	ck_assert_int_eq(mc_put_start(s, "v", 1, 10, &p, &e), 0);
+	mc_put_release(p);
+	ck_assert_int_eq(mc_put_revoke(s, "v", 1, &e), 0);
+	advance(501);
+	mc_store_tick(s);
+	ck_assert(fam(s, "master_put_start_discard_cnt") == 2);
+	mc_buf_release(&b);
+	mc_store_free(s);
+}
+END_TEST
+
 /* The last minute's figures, from a sample a second (mc_store_tick). */
 START_TEST(test_recent)
 {
@@ -613,6 +673,23 @@ START_TEST(test_eviction)
 	ck_assert(mc_series_value(mc_family_series(
 			  mc_metrics_find(m, "master_evicted_key_count"),
 			  NULL)) >= 12);
+	/* memory is the only tier: the upstream *_mem families agree */
+	static const char *const pairs[][2] = {
+		{"master_attempted_evictions_total",
+		 "master_attempted_evictions_mem"},
+		{"master_successful_evictions_total",
+		 "master_successful_evictions_mem"},
+		{"master_evicted_key_count", "master_evicted_key_count_mem"},
+		{"master_evicted_size_bytes", "master_evicted_size_bytes_mem"},
+	};
+	for (size_t i = 0; i < 4; i++) {
+		double a = mc_series_value(mc_family_series(
+			mc_metrics_find(m, pairs[i][0]), NULL));
+		double b = mc_series_value(mc_family_series(
+			mc_metrics_find(m, pairs[i][1]), NULL));
+		ck_assert_msg(a > 0 && a == b, "%s %g, %s %g", pairs[i][0], a,
+			      pairs[i][1], b);
+	}
 	struct mc_usage u;
 	mc_store_usage(s, &u);
 	ck_assert(u.used <= u.capacity);
@@ -1268,6 +1345,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_replicas);
 	tcase_add_test(tc, test_lease);
 	tcase_add_test(tc, test_recent);
+	tcase_add_test(tc, test_upstream_put_families);
 	tcase_add_test(tc, test_unmount);
 	tcase_add_test(tc, test_unmount_keeps_reader_bytes);
 	tcase_add_test(tc, test_shm);
