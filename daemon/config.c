@@ -38,6 +38,7 @@ enum kind {
 	K_WATERMARK, /* double in (0,1] */
 	K_RATIO,     /* double in [0,1] */
 	K_REPLICAS,  /* unsigned 1..MC_REPLICA_MAX */
+	K_SECONDS,   /* unsigned 1..86400 */
 	K_PROTOCOL,  /* char *, "tcp" | "rdma" */
 	K_LOGLEVEL,  /* int, enum mc_log_level */
 	K_CLUSTER,   /* char *, mc_meta_cluster_id_ok */
@@ -102,6 +103,8 @@ static const struct key keys[] = {
 	 "mutating HTTP requests need this bearer token (default: none)"},
 	{"allow_other", "allow-other", "true", NULL, K_BOOL, OFF(allow_other),
 	 0, "let other users see the FUSE tree"},
+	{"populate_segments", "populate", "true", NULL, K_BOOL, OFF(populate),
+	 0, "make segments resident at mount, not at first write"},
 	{"put_start_timeout", "put-timeout", NULL, "MS", K_MS,
 	 OFF(put_timeout_ms), 0,
 	 "unfinished two-phase puts revoked after (default 30000)"},
@@ -113,6 +116,11 @@ static const struct key keys[] = {
 	{"shutdown_timeout", "shutdown-timeout", NULL, "MS", K_MS,
 	 OFF(shutdown_timeout_ms), 0,
 	 "how long SIGTERM waits for requests under way (default 10000)"},
+	{"rpc_port", "rpc-port", NULL, "N", K_PORT, OFF(rpc_port), 0,
+	 "Mooncake master RPC port, 0 = off (default 50051)"},
+	/* upstream mooncake_master's flag; config file and -D only */
+	{"client_live_ttl_sec", NULL, NULL, NULL, K_SECONDS, OFF(client_ttl_s),
+	 0, NULL},
 	{"enable_http_metadata_server", "no-http-metadata", "false", NULL,
 	 K_BOOL, OFF(http_metadata), 0,
 	 "turn off the Transfer Engine metadata server (/metadata)"},
@@ -167,6 +175,8 @@ void mc_config_init(struct mc_config *c)
 	c->log_level = MC_LOG_INFO;
 	c->header_timeout_ms = 5000;
 	c->shutdown_timeout_ms = 10000;
+	c->rpc_port = 50051;
+	c->client_ttl_s = 10;
 	c->http_metadata = true;
 }
 
@@ -357,6 +367,12 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 		}
 		*(unsigned *)p = (unsigned)u;
 		return 0;
+	case K_SECONDS:
+		if (mc_u64_parse(v, &u) || u < 1 || u > 86400)
+			return invalid(err, label, v,
+				       "not a number of seconds (1..86400)");
+		*(unsigned *)p = (unsigned)u;
+		return 0;
 	case K_PROTOCOL:
 		if (strcmp(v, "tcp") && strcmp(v, "rdma"))
 			return invalid(err, label, v,
@@ -407,6 +423,7 @@ static const char *key_text(const struct mc_config *c, const struct key *k,
 	switch (k->kind) {
 	case K_PORT:
 	case K_REPLICAS:
+	case K_SECONDS:
 		snprintf(buf, len, "%u", *(const unsigned *)p);
 		break;
 	case K_SIZE:
@@ -462,6 +479,7 @@ static const char *json_type_want(enum kind kind)
 	case K_PORT:
 	case K_MS:
 	case K_REPLICAS:
+	case K_SECONDS:
 		return "an integer";
 	case K_SIZE:
 		return "an integer or a SIZE string";
@@ -481,6 +499,7 @@ static bool json_type_ok(enum kind kind, enum json_type t)
 	case K_PORT:
 	case K_MS:
 	case K_REPLICAS:
+	case K_SECONDS:
 		return t == json_type_int;
 	case K_SIZE:
 		return t == json_type_int || t == json_type_string;

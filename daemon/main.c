@@ -31,6 +31,7 @@
 #include "log.h"
 #include "mooncake.h"
 #include "page.h"
+#include "serve.h"
 #include "web.h"
 #include "xfer.h"
 
@@ -369,6 +370,7 @@ int main(int argc, char **argv)
 	struct web_page_info page;
 	struct fs_opts fo;
 	struct xfer *x = NULL;
+	struct rpc_door *rd = NULL;
 	struct mc_store *s = NULL;
 	struct web *w = NULL;
 	struct fs *f = NULL;
@@ -405,8 +407,10 @@ int main(int argc, char **argv)
 	so.max_value = cfg.max_body;
 	so.put_timeout_ms = cfg.put_timeout_ms;
 	so.max_segment_size = cfg.max_segment_size;
+	so.populate = cfg.populate;
 	so.hostname = cfg.hostname;
 	so.protocol = cfg.protocol;
+	so.client_ttl_ms = (uint64_t)cfg.client_ttl_s * 1000;
 	so.no_metadata = !cfg.http_metadata;
 	so.metadata_cluster_id = cfg.metadata_cluster_id;
 
@@ -466,6 +470,21 @@ int main(int argc, char **argv)
 	if (xfer_check_endpoint(x, &err))
 		mc_warn("transfer: %s", err.msg);
 
+	/* The master RPC listens where HTTP does (mooncake-rpc(7)). */
+	if (cfg.rpc_port) {
+		struct rpc_door_opts ro = {.host = cfg.http_host,
+					   .port = cfg.rpc_port};
+
+		err.msg[0] = '\0';
+		rd = rpc_door_start(s, &ro, &err);
+		if (!rd) {
+			fprintf(stderr,
+				"mooncaked: cannot start the master RPC: %s\n",
+				err.msg);
+			goto out_listener;
+		}
+	}
+
 	page = (struct web_page_info){
 		.version = MC_VERSION,
 		.hostname = cfg.hostname,
@@ -486,7 +505,7 @@ int main(int argc, char **argv)
 	if (!w) {
 		fprintf(stderr, "mooncaked: cannot start the HTTP server: %s\n",
 			err.msg);
-		goto out_listener;
+		goto out_rpc;
 	}
 	if (cfg.enable_fuse) {
 		fo = (struct fs_opts){
@@ -511,12 +530,17 @@ int main(int argc, char **argv)
 		announce("mooncaked: http http://%s:%u/\n", cfg.http_host,
 			 web_port(w));
 	announce("mooncaked: transfer %s\n", xfer_endpoint(x));
+	if (rd)
+		announce(strchr(cfg.http_host, ':') ? "mooncaked: rpc [%s]:%u\n"
+						    : "mooncaked: rpc %s:%u\n",
+			 cfg.http_host, rpc_door_port(rd));
 	if (f)
 		announce("mooncaked: fuse %s\n", cfg.mountpoint);
 	/* ready means /health answers 200 */
 	web_set_ready(w, true);
 	announce("mooncaked: ready\n");
-	/* every door is up: HTTP, the transfer port, the control tree */
+	/* every door is up: HTTP, the transfer port, the master RPC, the
+	 * control tree */
 	notify("READY=1\nSTATUS=serving");
 
 	while ((sig = wait_for_signal(&wait_set)) == SIGHUP) {
@@ -534,6 +558,8 @@ int main(int argc, char **argv)
 		fs_stop(f);
 out_web:
 	web_stop(w);
+out_rpc:
+	rpc_door_stop(rd);
 out_listener:
 	/*
 	 * The listener touches the store, so it stops first; the transport

@@ -141,6 +141,24 @@ static const struct fam_def counter_defs[] = {
 	 C(evict_keys)},
 	{"master_evicted_size_bytes", "Total bytes of evicted objects",
 	 C(evict_bytes)},
+	{"master_successful_evictions_mem",
+	 "Total number of successful eviction operations in mem",
+	 C(evict_ok_mem)},
+	{"master_attempted_evictions_mem",
+	 "Total number of attempted eviction operations in mem",
+	 C(evict_attempts_mem)},
+	{"master_evicted_key_count_mem", "Total number of keys evicted in mem",
+	 C(evict_keys_mem)},
+	{"master_evicted_size_bytes_mem",
+	 "Total bytes of evicted objects in mem", C(evict_bytes_mem)},
+	{"master_put_start_partial_allocations_total",
+	 "Total number of PutStart requests that succeeded with fewer replicas "
+	 "than requested (best-effort degradation)",
+	 C(partial_alloc)},
+	{"master_put_start_discard_cnt",
+	 "Total number of discarded PutStart operations", C(discard_cnt)},
+	{"master_put_start_release_cnt",
+	 "Total number of released PutStart operations", C(release_cnt)},
 };
 
 static const struct fam_def gauge_defs[] = {
@@ -157,6 +175,10 @@ static const struct fam_def gauge_defs[] = {
 	 C(g_clients)},
 	{"mem_cache_nums_",
 	 "Current number of cached values in the memory pool", C(g_cache_nums)},
+	{"master_put_start_discarded_staging_size",
+	 "Total size of memory replicas in discarded but not yet released "
+	 "PutStart operations",
+	 C(g_discard_staging)},
 };
 #undef C
 #undef B
@@ -185,6 +207,8 @@ static void collect(struct mc_metrics *m, void *arg)
 	mc_series_set(s->c.g_clients, (double)u.clients);
 	mc_series_set(s->c.g_cache_nums, (double)u.keys);
 	mc_series_set(s->c.g_pending, (double)u.pending_puts);
+	mc_series_set(s->c.g_discard_staging,
+		      (double)atomic_load(&s->discard_staging));
 	/*
 	 * Series of unmounted names disappear: rebuild them when the segment
 	 * table changed since the last scrape, else only set the values.

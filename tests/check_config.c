@@ -23,6 +23,10 @@ static void field_text(const struct mc_config *c, const char *key, char *buf,
 		snprintf(buf, len, "%u", c->http_port);
 	else if (!strcmp(key, "transfer_port"))
 		snprintf(buf, len, "%u", c->transfer_port);
+	else if (!strcmp(key, "rpc_port"))
+		snprintf(buf, len, "%u", c->rpc_port);
+	else if (!strcmp(key, "client_live_ttl_sec"))
+		snprintf(buf, len, "%u", c->client_ttl_s);
 	else if (!strcmp(key, "http_host"))
 		snprintf(buf, len, "%s", c->http_host);
 	else if (!strcmp(key, "mountpoint"))
@@ -31,6 +35,8 @@ static void field_text(const struct mc_config *c, const char *key, char *buf,
 		snprintf(buf, len, "%d", c->enable_fuse);
 	else if (!strcmp(key, "allow_other"))
 		snprintf(buf, len, "%d", c->allow_other);
+	else if (!strcmp(key, "populate_segments"))
+		snprintf(buf, len, "%d", c->populate);
 	else if (!strcmp(key, "local_hostname"))
 		snprintf(buf, len, "%s", c->hostname);
 	else if (!strcmp(key, "global_segment_size"))
@@ -97,6 +103,8 @@ START_TEST(test_defaults)
 	ck_assert(!c.allow_other);
 	ck_assert_uint_eq(c.put_timeout_ms, 30000);
 	ck_assert_int_eq(c.log_level, MC_LOG_INFO);
+	ck_assert_uint_eq(c.rpc_port, 50051);
+	ck_assert_uint_eq(c.client_ttl_s, 10);
 	ck_assert_ptr_null(c.config_file);
 	ck_assert_ptr_null(c.transfer_host);
 	ck_assert(c.http_metadata);
@@ -128,6 +136,16 @@ static const struct set_case {
 	{"transfer_port", "40123", "40123"},
 	{"transfer_port", "65536", NULL},
 	{"transfer_port", "1.5", NULL},
+	{"rpc_port", "0", "0"},
+	{"rpc_port", "50051", "50051"},
+	{"rpc_port", "65536", NULL},
+	{"rpc_port", "x", NULL},
+	{"client_live_ttl_sec", "1", "1"},
+	{"client_live_ttl_sec", "86400", "86400"},
+	{"client_live_ttl_sec", "0", NULL},
+	{"client_live_ttl_sec", "86401", NULL},
+	{"client_live_ttl_sec", "1.5", NULL},
+	{"client_live_ttl_sec", "-3", NULL},
 	{"transfer_host", "0.0.0.0", "0.0.0.0"},
 	{"transfer_host", "10.1.2.3", "10.1.2.3"},
 	{"transfer_host", "", NULL},
@@ -156,6 +174,8 @@ static const struct set_case {
 	{"enable_fuse", "", NULL},
 	{"enable_fuse", "on", NULL},
 	{"allow_other", "yes", "1"},
+	{"populate_segments", "true", "1"},
+	{"populate_segments", "maybe", NULL},
 	{"allow_other", "nope", NULL},
 	{"local_hostname", "node-1.example", "node-1.example"},
 	{"local_hostname", "", NULL},
@@ -314,6 +334,10 @@ static const struct json_case {
 	{" \n{ }\n ", NULL, "http_port", "8080"},
 	{"{\"http_port\": 9000}", NULL, "http_port", "9000"},
 	{"{\"http_port\": 0}", NULL, "http_port", "0"},
+	{"{\"rpc_port\": 50052}", NULL, "rpc_port", "50052"},
+	{"{\"rpc_port\": \"50052\"}", "rpc_port", NULL, NULL},
+	{"{\"client_live_ttl_sec\": 3}", NULL, "client_live_ttl_sec", "3"},
+	{"{\"client_live_ttl_sec\": 0}", "client_live_ttl_sec", NULL, NULL},
 	{"{\"local_hostname\": \"node1\"}", NULL, "local_hostname", "node1"},
 	{"{\"global_segment_size\": 3355443200}", NULL, "global_segment_size",
 	 "3355443200"},

@@ -954,6 +954,69 @@ START_TEST(test_port_in_use)
 }
 END_TEST
 
+/*
+ * The data hooks the port gives the store: a value held only in a
+ * node's REMOTE segment is read over that node's transfer port. Here the
+ * "node" is this very port, and its segment lies over our own segment,
+ * so the READ lands on the local value's bytes. A client's segment is
+ * found only through the descriptor it published in /metadata: none
+ * here, so it cannot be read; nor can a node that refuses connections.
+ */
+START_TEST(test_data_hooks)
+{
+	unsigned char *v = pattern(1000, 3);
+	struct mc_desc d;
+	char ep[64];
+	struct mc_remote_req n = {.id = "b1b2b3b4-b5b6-4b7b-8b8b-b9babbbcbdbe",
+				  .name = "node1",
+				  .size = 1 << 20,
+				  .endpoint = ep,
+				  .owner = {MC_OWNER_NODE, "n1"}};
+	struct mc_put_opts po = {.remote_ok = true, .prefer = "node1"};
+	struct mc_put *p;
+	struct mc_ref *r;
+
+	ck_assert_int_eq(mc_put(S, "local", 5, v, 1000, NULL), 0);
+	d = query("local");
+	n.base = d.addr;
+	snprintf(ep, sizeof(ep), "127.0.0.1:%u", PORT);
+	ck_assert_int_eq(mc_segment_mount_remote(S, &n, NULL), 0);
+	ck_assert_int_eq(mc_put_start_opts(S, "far", 3, 1000, &po, &p, NULL),
+			 0);
+	ck_assert_uint_eq(mc_put_desc(p, 0)->addr, d.addr);
+	mc_put_release(p);
+	ck_assert_int_eq(mc_put_end(S, "far", 3, NULL), 0);
+	ck_assert_int_eq(mc_get(S, "far", 3, &r), 0);
+	ck_assert_uint_eq(mc_ref_size(r), 1000);
+	ck_assert_int_eq(memcmp(mc_ref_data(r), v, 1000), 0);
+	mc_ref_release(r);
+	ck_assert(metric("mooncake_transfer_requests_total", "read") >= 1);
+
+	/* a client's segment without a published descriptor */
+	struct mc_remote_req c = {.id = "c1c2c3c4-c5c6-4c7c-8c8c-c9cacbcccdce",
+				  .name = "client1",
+				  .base = 0x7f0000000000ull,
+				  .size = 1 << 20,
+				  .endpoint = "10.9.9.9:4321"};
+
+	ck_assert_int_eq(
+		mc_owner_client(&c.owner,
+				"0f0e0d0c-0b0a-4908-8706-050403020100"),
+		0);
+	ck_assert_int_eq(mc_segment_mount_remote(S, &c, NULL), 0);
+	po.prefer = "client1";
+	ck_assert_int_eq(mc_put_start_opts(S, "cl", 2, 10, &po, &p, NULL), 0);
+	mc_put_release(p);
+	ck_assert_int_eq(mc_put_end(S, "cl", 2, NULL), 0);
+	ck_assert_int_eq(mc_get(S, "cl", 2, &r), -EREMOTEIO);
+
+	/* a node that refuses: the port's own, closed */
+	xfer_stop(X);
+	ck_assert_int_eq(mc_get(S, "far", 3, &r), -EREMOTEIO);
+	free(v);
+}
+END_TEST
+
 Suite *transfer_suite(void)
 {
 	Suite *s = suite_create("transfer");
@@ -983,6 +1046,7 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, test_read_races_replace);
 	tcase_add_test(tc, test_out_of_fds);
 	tcase_add_test(tc, test_port_in_use);
+	tcase_add_test(tc, test_data_hooks);
 	suite_add_tcase(s, tc);
 	return s;
 }

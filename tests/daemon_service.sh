@@ -62,19 +62,19 @@ if [ "${MC_SERVICE_TYPE:-notify}" = notify ]; then
 	taken=$MC_PORT
 	listen busy
 	rc=0
-	timeout 10 "$MOONCAKED" --no-fuse --port "$taken" --transfer-port 0 \
+	timeout 10 "$MOONCAKED" --no-fuse --port "$taken" --transfer-port 0 --rpc-port 0 \
 		--segment-size 0 >"$MC_TMP/b.out" 2>"$MC_TMP/b.err" || rc=$?
 	expect_eq "HTTP port in use: exit 1" "$rc" 1
 	expect_match "and the message names --port" "$(cat "$MC_TMP/b.err")" \
 		"^mooncaked: cannot start the HTTP server: cannot listen on '127.0.0.1:$taken': the port is in use; choose another with --port\$"
 	rc=0
-	timeout 10 "$MOONCAKED" --no-fuse --port 0 --transfer-port "$MC_XPORT" \
+	timeout 10 "$MOONCAKED" --no-fuse --port 0 --transfer-port "$MC_XPORT" --rpc-port 0 \
 		--segment-size 0 >"$MC_TMP/b.out" 2>"$MC_TMP/b.err" || rc=$?
 	expect_eq "transfer port in use: exit 1" "$rc" 1
 	expect_match "and the message names --transfer-port" "$(cat "$MC_TMP/b.err")" \
 		'Address already in use; choose another with --transfer-port$'
 	rc=0
-	timeout 10 "$MOONCAKED" --mountpoint /proc/mc-none/tree --port 0 \
+	timeout 10 "$MOONCAKED" --mountpoint /proc/mc-none/tree --port 0 --rpc-port 0 \
 		--transfer-port 0 --segment-size 0 >"$MC_TMP/b.out" 2>"$MC_TMP/b.err" || rc=$?
 	expect_eq "a control tree that cannot mount: exit 1" "$rc" 1
 	sleep 0.2
@@ -165,7 +165,7 @@ mc_stop
 # Into the journal (JOURNAL_STREAM names stderr): the syslog priority.
 : >"$MC_TMP/journal"
 JOURNAL_STREAM=$(stat -c '%d:%i' "$MC_TMP/journal") "$MOONCAKED" --no-fuse \
-	--port 0 --transfer-port 0 --segment-size 16M >"$MC_TMP/j.out" 2>>"$MC_TMP/journal" &
+	--port 0 --transfer-port 0 --rpc-port 0 --segment-size 16M >"$MC_TMP/j.out" 2>>"$MC_TMP/journal" &
 jpid=$!
 await "$MC_TMP/j.out" '^mooncaked: ready'
 kill -TERM "$jpid"

@@ -27,13 +27,15 @@ wait_exit() {
 # function in MOONCAKED runs in mc_start's background job and execs.)
 REAL_MOONCAKED=$MOONCAKED
 raw_daemon() {
+	local keep=()
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--port | --transfer-port | --segment-size) shift 2 ;;
+		--rpc-port) keep+=("$1" "$2"); shift 2 ;; # never the default port
 		*) break ;;
 		esac
 	done
-	exec "$REAL_MOONCAKED" "$@"
+	exec "$REAL_MOONCAKED" "${keep[@]}" "$@"
 }
 start_raw() {
 	MOONCAKED=raw_daemon
@@ -64,8 +66,9 @@ expect_eq "--help says nothing on stderr" "$(cat "$MC_TMP/err")" ""
 for o in --config -D --port --host --mountpoint --no-fuse --hostname \
 	--segment-size --protocol --device --transfer-port --max-segment-size \
 	--replicas --lease-ttl --eviction-high-watermark --eviction-ratio \
-	--max-body --auth-token-file --allow-other --put-timeout --log-level \
-	--header-timeout --shutdown-timeout --version --help; do
+	--max-body --auth-token-file --allow-other --populate --put-timeout \
+	--log-level --header-timeout --shutdown-timeout \
+	--version --help; do
 	expect_match "--help lists $o" "$out" "(^|[[:space:]])$o([[:space:]=]|$)"
 done
 out=$("$MOONCAKED" --version); rc=$?
@@ -87,7 +90,7 @@ mkdir "$MC_TMP/dir.token"
 bad() {
 	local want=$1 rc=0
 	shift
-	timeout 10 "$MOONCAKED" --no-fuse --port 0 --transfer-port 0 \
+	timeout 10 "$MOONCAKED" --no-fuse --port 0 --transfer-port 0 --rpc-port 0 \
 		--segment-size 0 "$@" >"$MC_TMP/bad.out" 2>"$MC_TMP/bad.err" || rc=$?
 	expect_eq "exit 2 for: $*" "$rc" 2
 	expect_eq "one stderr line for: $*" "$(wc -l <"$MC_TMP/bad.err")" 1
@@ -158,7 +161,7 @@ stop_with TERM "SIGTERM: exit 0"
 start
 taken=$MC_PORT
 rc=0
-timeout 10 "$MOONCAKED" --no-fuse --port "$taken" --transfer-port 0 \
+timeout 10 "$MOONCAKED" --no-fuse --port "$taken" --transfer-port 0 --rpc-port 0 \
 	--segment-size 0 >"$MC_TMP/b.out" 2>"$MC_TMP/b.err" || rc=$?
 expect_eq "port in use: exit 1" "$rc" 1
 check "port in use: a message" grep -q '^mooncaked: ' "$MC_TMP/b.err"
@@ -170,7 +173,7 @@ stop_with INT "SIGINT: exit 0"
 # --- a default segment that cannot be mounted: exit 1 ----------------------
 # 8000 TiB in one piece is past any machine's address space.
 rc=0
-timeout 10 "$MOONCAKED" --no-fuse --port 0 --transfer-port 0 \
+timeout 10 "$MOONCAKED" --no-fuse --port 0 --transfer-port 0 --rpc-port 0 \
 	--segment-size 8000T --max-segment-size 8000T \
 	>"$MC_TMP/b.out" 2>"$MC_TMP/b.err" || rc=$?
 expect_eq "mount failure: exit 1" "$rc" 1
@@ -235,6 +238,23 @@ expect_eq "--segment-size 0 mounts nothing" "$HTTP_BODY" ""
 http GET /health
 expect_eq "/health with no segment" "$HTTP_CODE" 200
 stop_with TERM "no-segment daemon: exit 0"
+
+# --- a mount touches no page; --populate makes the segment resident ---------
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$MC_PID/status"; }
+start --segment-size 0
+r0=$(rss_kb)
+http POST /api/mount -d '{"size": 4294967296}'
+expect_eq "a 4 GiB mount: 200" "$HTTP_CODE" 200
+check "a 4 GiB mount touches no page (RSS +$(($(rss_kb) - r0)) KiB)" \
+	[ $(($(rss_kb) - r0)) -lt 65536 ]
+stop_with TERM "lazy-mount daemon: exit 0"
+start --segment-size 0 --populate
+r0=$(rss_kb)
+http POST /api/mount -d '{"size": 268435456}'
+expect_eq "a 256 MiB mount with --populate: 200" "$HTTP_CODE" 200
+check "with --populate it is resident (RSS +$(($(rss_kb) - r0)) KiB)" \
+	[ $(($(rss_kb) - r0)) -ge 262144 ]
+stop_with TERM "populate daemon: exit 0"
 
 # --- the auth token file: surrounding whitespace is not part of the token ----
 printf '  s3cret\n\n' >"$MC_TMP/ok.token"

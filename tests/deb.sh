@@ -66,6 +66,7 @@ for f in ./usr/sbin/mooncaked ./etc/mooncake/mooncaked.json \
 	./lib/systemd/system/mooncaked.service \
 	./usr/share/man/man8/mooncaked.8.gz ./usr/share/man/man5/mooncakefs.5.gz \
 	./usr/share/man/man7/mooncake-http.7.gz ./usr/share/man/man7/mooncake-transfer.7.gz \
+	./usr/share/man/man7/mooncake-rpc.7.gz \
 	./usr/share/doc/mooncaked/monitoring/alerts.yml \
 	./usr/share/doc/mooncaked/monitoring/grafana/mooncaked.json; do
 	expect_match "the package holds $f" "$contents" "^$f\$"
@@ -80,7 +81,7 @@ expect_eq "apt-get install ./mooncaked_*.deb" "$rc" 0
 [ "$rc" = 0 ] || cat "$MC_TMP/apt.log" >&2
 expect_eq "/usr/sbin/mooncaked --version" "$(/usr/sbin/mooncaked --version)" "mooncaked $version"
 expect_eq "man finds mooncaked(8)" "$(man -w 8 mooncaked)" /usr/share/man/man8/mooncaked.8.gz
-for p in "5 mooncakefs" "7 mooncake-http" "7 mooncake-transfer"; do
+for p in "5 mooncakefs" "7 mooncake-http" "7 mooncake-transfer" "7 mooncake-rpc"; do
 	out=$(MANWIDTH=80 man $p 2>/dev/null | head -n 5)
 	expect_match "man $p renders" "$out" 'NAME'
 done

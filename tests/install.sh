@@ -27,7 +27,7 @@ unit=$D$MC_UNITDIR/mooncaked.service
 check "the binary is in sbindir" test -x "$bin"
 check "it is the binary just built" cmp -s "$bin" "$MOONCAKED"
 for p in man8/mooncaked.8 man5/mooncakefs.5 man7/mooncake-http.7 \
-	man7/mooncake-transfer.7; do
+	man7/mooncake-transfer.7 man7/mooncake-rpc.7; do
 	check "man page $p" test -s "$D$MC_MANDIR/$p"
 	out=$(MANWIDTH=80 man -l "$D$MC_MANDIR/$p" 2>/dev/null | head -n 5)
 	expect_match "man -l renders the installed $p" "$out" 'NAME'

@@ -46,7 +46,7 @@ mc_start() {
 	MC_OUT="$MC_TMP/stdout"
 	MC_ERR="$MC_TMP/stderr"
 	rm -f "$MC_OUT" "$MC_ERR"   # a restart must not see the last 'ready'
-	"$MOONCAKED" --port 0 --transfer-port 0 --segment-size 64M \
+	"$MOONCAKED" --port 0 --transfer-port 0 --rpc-port 0 --segment-size 64M \
 		"${fuse_args[@]}" "$@" >"$MC_OUT" 2>"$MC_ERR" &
 	MC_PID=$!
 	for _ in $(seq 100); do

@@ -245,7 +245,7 @@ check "value with 2 replicas reads back" cmp -s "$MC_TMP/v4k" "$MC_TMP/r2"
 # --- the HTTP server cannot start ---------------------------------------------
 # (bad addresses are checked in check_web: a name here would reach DNS)
 rc=0
-timeout 10 "$MOONCAKED" --no-fuse --segment-size 0 --transfer-port 0 \
+timeout 10 "$MOONCAKED" --no-fuse --segment-size 0 --transfer-port 0 --rpc-port 0 \
 	--port "$MC_PORT" >"$MC_TMP/out2" 2>"$MC_TMP/err2" || rc=$?
 expect_eq "start on a port in use fails with status 1" "$rc" 1
 expect_match "start on a port in use says why" "$(cat "$MC_TMP/err2")" \

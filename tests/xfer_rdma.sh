@@ -11,7 +11,7 @@ fi
 
 for dev in "" mlx5_0 "mlx5_0,mlx5_1"; do
 	rc=0
-	timeout 10 "$MOONCAKED" --no-fuse --port 0 --transfer-port 0 \
+	timeout 10 "$MOONCAKED" --no-fuse --port 0 --transfer-port 0 --rpc-port 0 \
 		--segment-size 0 --protocol rdma --device "$dev" \
 		>"$MC_TMP/out" 2>"$MC_TMP/err" || rc=$?
 	check "--protocol rdma --device '$dev' fails" [ "$rc" != 0 ]

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "log.h"
 #include "metrics.h"
 #include "mooncake.h"
@@ -131,10 +132,19 @@ struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 		goto fail;
 	}
 	x->tp[XFER_TP_RDMA] = (struct xfer_transport){&xfer_rdma_ops, rd};
+	x->client = xfer_remote_client_new();
+	if (!x->client) {
+		transports_free(x);
+		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
+		errno = ENOMEM;
+		goto fail;
+	}
 	if (so) {
 		so->register_mem = hook_register;
 		so->unregister_mem = hook_unregister;
 		so->register_arg = x;
+		so->data_ops = &xfer_data_ops;
+		so->data_arg = x;
 	}
 	return x;
 fail:
@@ -339,6 +349,7 @@ void xfer_free(struct xfer *x)
 	if (x->spare_fd >= 0)
 		close(x->spare_fd);
 	transports_free(x);
+	xfer_client_free(x->client);
 	free(x->host);
 	free(x->protocol);
 	free(x->hostname);

@@ -54,7 +54,12 @@ struct xfer_opts {
  * Prepares the transports before the store exists: fills the store
  * options' register_mem/unregister_mem hooks, which hand each segment to
  * the transport of its protocol (tcp needs nothing; rdma registers, or
- * refuses naming why rdma is unavailable). With protocol "rdma" the
+ * refuses naming why rdma is unavailable), and its data hooks, which read
+ * the bytes of replicas held in other processes with TE's TCP framing
+ * (a client's segment: at the data port of the descriptor the client
+ * published in the store's metadata server, once xfer_start has the
+ * store; a node's: at its transfer endpoint; 5 s to answer, then the
+ * read fails and the core says REMOTE_ONLY). With protocol "rdma" the
  * device is opened now, and a missing device fails here ("no RDMA device
  * found", or the missing device's name). Returns NULL with @err and
  * errno set on failure: EINVAL (unknown protocol, bad device list),

@@ -39,7 +39,18 @@ struct xfer {
 	unsigned next_loop;
 	struct mc_series *bytes[XFER_NDIR], *reqs[XFER_NDIR],
 		*rejects[XFER_NDIR];
+	/* reaches other processes' replicas (remote.c); thread-safe */
+	struct xfer_client *client;
 };
+
+/*
+ * remote.c: the store's data hooks, with the struct xfer as their arg
+ * (its client, and its store's metadata server once started), and the
+ * client they use.
+ */
+struct mc_data_ops;
+extern const struct mc_data_ops xfer_data_ops;
+struct xfer_client *xfer_remote_client_new(void);
 
 /*
  * Sets up x->nloops event loops over x->lfd (already listening), without

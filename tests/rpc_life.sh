@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# rpc_life.sh - a Mooncake client's life against the real daemon over the
+# master RPC (mooncake-rpc(7)): tests/rpc_life does the client's part
+# (its own memory and data port, puts, reads, batches, expiry) and checks
+# the HTTP and FUSE views; this script starts and restarts the daemon
+# around it, and checks the --rpc-port option itself.
+. "${top_srcdir:-.}/tests/lib.sh"
+
+LIFE=${top_builddir:-.}/tests/rpc_life
+port=$("$LIFE" free-port)
+
+fuse=()
+[ -e /dev/fuse ] && fuse=(--fuse)
+mc_start "${fuse[@]}" --rpc-port "$port"
+expect_match "the daemon announces the RPC port" "$(cat "$MC_OUT")" \
+	"^mooncaked: rpc 127\.0\.0\.1:$port\$"
+check "a client's whole life" "$LIFE" life "$port" "$MC_PORT" ${MC_MNT:+"$MC_MNT"}
+
+# A second daemon cannot have the port: it says so and stops.
+out=$(timeout 10 "$MOONCAKED" --no-fuse --port 0 --transfer-port 0 \
+	--rpc-port "$port" --segment-size 0 2>&1 >/dev/null); rc=$?
+expect_eq "a taken RPC port stops the start" "$rc" 1
+expect_match "and names it" "$out" \
+	"master RPC: cannot listen on .* port $port: .*--rpc-port"
+mc_stop
+
+# Restarted, the daemon knows no client: they remount.
+mc_start --rpc-port "$port"
+check "remount after a restart" "$LIFE" remount "$port" "$MC_PORT"
+mc_stop
+
+# --rpc-port 0: no RPC at all.
+fails() { ! "$@" >/dev/null 2>&1; }
+mc_start --rpc-port 0
+check "no rpc line with --rpc-port 0" fails grep -q '^mooncaked: rpc' "$MC_OUT"
+check "nothing listens" fails "$LIFE" remount "$port" "$MC_PORT"
+mc_done

@@ -1,0 +1,145 @@
+/*
+ * remote.c - the store's data hooks (mooncake.h, struct mc_data_ops):
+ * the bytes of replicas that live in another process, moved with TE's
+ * TCP framing by this door's client (client.h).
+ *
+ * A client's segment (owner client:UUID) is named by its Transfer
+ * Engine's segment name, the descriptor's endpoint: as TE's openSegment
+ * does, its data port and host come from the descriptor and location the
+ * client published in the store's metadata server (resolve.c), and the
+ * range must lie inside a buffer it registered there. A node's segment
+ * names its transfer port, HOST:PORT, directly (v2 framing). Anything
+ * else (another protocol, no metadata server, no descriptor) cannot be
+ * reached: the core then answers REMOTE_ONLY.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "log.h"
+#include "mooncake.h"
+#include "xfer.h"
+#include "xfer_int.h"
+
+/*
+ * A remote owner that does not answer holds a reader (an HTTP GET, a
+ * FUSE open) this long, not TE's 30 s.
+ */
+#define REMOTE_TIMEOUT_MS 5000
+
+/* "HOST:PORT" (HOST may be "[v6]") into @host and *@port: 0 or -EINVAL. */
+static int split_endpoint(const char *ep, char *host, size_t hlen,
+			  unsigned *port)
+{
+	const char *colon = strrchr(ep, ':');
+	char *end;
+	unsigned long p;
+	size_t n;
+
+	if (!colon || colon == ep)
+		return -EINVAL;
+	p = strtoul(colon + 1, &end, 10);
+	if (*end || p == 0 || p > 65535)
+		return -EINVAL;
+	n = (size_t)(colon - ep);
+	if (ep[0] == '[' && colon[-1] == ']') {
+		ep++;
+		n -= 2;
+	}
+	if (n == 0 || n >= hlen)
+		return -EINVAL;
+	memcpy(host, ep, n);
+	host[n] = '\0';
+	*port = (unsigned)p;
+	return 0;
+}
+
+/*
+ * Moves @len bytes at @off of replica @d: into @buf (read) or from it
+ * (write). 0, or a negative errno after a debug line saying why.
+ */
+static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
+		     void *buf, uint64_t len, bool write)
+{
+	struct xfer_te_segment seg = {0};
+	struct xfer_target t;
+	struct mc_err e = {0};
+	uint64_t addr = d->addr + off;
+	char host[300];
+	int rc;
+
+	if (strcmp(d->protocol, "tcp")) {
+		rc = mc_err_set(&e, -EPROTONOSUPPORT, MC_INVALID_PARAMS,
+				"protocol '%s' is not read from here",
+				d->protocol);
+		goto out;
+	}
+	if (d->owner.kind == MC_OWNER_CLIENT) {
+		struct mc_store *s = x->s;
+		struct mc_meta *m = s ? mc_store_meta(s) : NULL;
+
+		if (!m) {
+			rc = mc_err_set(
+				&e, -ENOENT, MC_SEGMENT_NOT_FOUND,
+				"no metadata server to find the client");
+			goto out;
+		}
+		rc = xfer_te_resolve(d->endpoint,
+				     mc_store_get_opts(s)->metadata_cluster_id,
+				     xfer_te_meta_local, m, &seg, &e);
+		if (rc)
+			goto out;
+		if (!xfer_te_segment_covers(&seg, addr, len)) {
+			rc = mc_err_set(&e, -EFAULT, MC_INVALID_READ,
+					"the range is not in memory the client "
+					"registered");
+			goto out;
+		}
+		t = xfer_te_target(&seg);
+	} else {
+		rc = split_endpoint(d->endpoint, host, sizeof(host), &t.port);
+		if (rc) {
+			mc_err_set(&e, rc, MC_INVALID_PARAMS,
+				   "endpoint is not HOST:PORT");
+			goto out;
+		}
+		t.host = host;
+		t.version = 2;
+	}
+	rc = write ? xfer_client_write(x->client, &t, addr, buf, len, &e)
+		   : xfer_client_read(x->client, &t, addr, buf, len, &e);
+out:
+	if (rc)
+		mc_debug("transfer: %s of %llu bytes of segment '%s' at '%s': "
+			 "%s",
+			 write ? "WRITE" : "READ", (unsigned long long)len,
+			 d->seg_id, d->endpoint,
+			 e.msg[0] ? e.msg : strerror(-rc));
+	xfer_te_segment_release(&seg);
+	return rc;
+}
+
+static int data_read(void *arg, const struct mc_desc *d, uint64_t off,
+		     void *buf, uint64_t len)
+{
+	return remote_io(arg, d, off, buf, len, false);
+}
+
+static int data_write(void *arg, const struct mc_desc *d, uint64_t off,
+		      const void *buf, uint64_t len)
+{
+	return remote_io(arg, d, off, (void *)buf, len, true);
+}
+
+const struct mc_data_ops xfer_data_ops = {data_read, data_write};
+
+struct xfer_client *xfer_remote_client_new(void)
+{
+	struct xfer_client_opts o = {.timeout_ms = REMOTE_TIMEOUT_MS};
+
+	return xfer_client_new(&o);
+}
