@@ -668,11 +668,11 @@ struct snap_ent {
 	uint32_t klen;
 };
 
-static void snap_add(struct key_snap *k, const struct mc_obj *o)
+static inline void snap_add(struct key_snap *k, const struct mc_obj *o)
 {
 	size_t need = (sizeof(struct snap_ent) + o->klen + 8) & ~(size_t)7;
 
-	if (k->len + need > k->cap) {
+	if (__builtin_expect(k->len + need > k->cap, 0)) {
 		size_t cap = k->cap ? k->cap * 2 : 65536;
 		char *nb;
 
