@@ -108,6 +108,17 @@ struct mc_metrics {
 	struct mc_family *head, **tail;
 	struct collector *collectors, **ctail;
 	size_t ncollectors;
+	/*
+	 * Scrapes that queue behind a render share the next one: renders
+	 * are numbered as they start (started, read without the lock), and
+	 * the text of the last one (last, numbered last_seq) is kept under
+	 * render_lock. A scrape that finds, once it holds the lock, a render
+	 * numbered after every render started before it arrived sends that
+	 * text: it was made after the scrape arrived, as fresh as its own.
+	 */
+	_Atomic uint64_t started;
+	uint64_t last_seq;
+	struct mc_buf last;
 };
 
 static void *xcalloc(size_t n, size_t size)
@@ -229,8 +240,18 @@ struct mc_metrics *mc_metrics_new(void)
 {
 	struct mc_metrics *m = xcalloc(1, sizeof(*m));
 
+	pthread_mutexattr_t ma;
+
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_mutex_init(&m->render_lock, NULL);
+	/*
+	 * Scrapes queued behind a render take its successor's text: spin a
+	 * little before sleeping, as a render is short and a sleep and a
+	 * wake-up cost more than it.
+	 */
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&m->render_lock, &ma);
+	pthread_mutexattr_destroy(&ma);
 	m->tail = &m->head;
 	m->ctail = &m->collectors;
 	return m;
@@ -287,6 +308,7 @@ void mc_metrics_free(struct mc_metrics *m)
 	}
 	pthread_mutex_destroy(&m->lock);
 	pthread_mutex_destroy(&m->render_lock);
+	mc_buf_release(&m->last);
 	free(m);
 }
 
@@ -729,9 +751,17 @@ static void render_series(struct mc_buf *out, const struct mc_series *s)
 void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
 {
 	struct collector *c;
-	size_t n;
+	size_t n, from = out->len;
+	uint64_t before = atomic_load(&m->started);
 
 	pthread_mutex_lock(&m->render_lock);
+	if (m->last_seq > before) {
+		/* a render that started after this scrape arrived */
+		mc_buf_add(out, m->last.data, m->last.len);
+		pthread_mutex_unlock(&m->render_lock);
+		return;
+	}
+	m->last_seq = atomic_fetch_add(&m->started, 1) + 1;
 	/* Nodes are only appended, so the first n stay valid unlocked. */
 	pthread_mutex_lock(&m->lock);
 	c = m->collectors;
@@ -749,8 +779,10 @@ void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
 		pthread_mutex_unlock(&f->lock);
 	}
 	pthread_mutex_unlock(&m->lock);
-	pthread_mutex_unlock(&m->render_lock);
 	/* An empty registry still ends with a newline. */
-	if (!out->len || out->data[out->len - 1] != '\n')
-		mc_buf_addch_fast(out, '\n');
+	if (out->len == from || out->data[out->len - 1] != '\n')
+		mc_buf_addch(out, '\n');
+	mc_buf_reset(&m->last);
+	mc_buf_add(&m->last, out->data + from, out->len - from);
+	pthread_mutex_unlock(&m->render_lock);
 }
