@@ -174,6 +174,8 @@ static void table_init(struct table *t, char (*keys)[16], unsigned n)
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (!t->slot || t->vals == MAP_FAILED)
 		die("ceiling table", ENOMEM);
+	/* the same page advice as the store's segments get (segment.c) */
+	madvise(t->vals, t->vals_len, MADV_HUGEPAGE);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t h = plain_hash(keys[i], KLEN) & t->mask;
 
@@ -350,18 +352,25 @@ static void speed(unsigned nkeys)
 			~((16ull << 20) - 1),
 		&base);
 	struct table t;
-	static const struct {
+	/*
+	 * Targets (issue 11) on the DRAM set: get at least 0.8 and put at
+	 * least 0.6 of the plain table, per thread; two threads together
+	 * at least 1.6 times one. The cache-resident set is for information.
+	 */
+	bool dram = nkeys == DRAM_KEYS;
+	const struct {
 		enum op op, ref;
 		const char *name, *refname, *kind;
 		double target; /* per thread */
 	} figs[] = {
 		{OP_GET, OP_TGET, "get 4KiB (mc_get+copy+release)",
-		 "plain table lookup+copy", "ge", 1.5e6},
+		 "plain table lookup+copy", dram ? "rge" : "info", 0.8},
 		{OP_PUT, OP_TPUT, "put 4KiB overwrite (mc_put)",
-		 "plain table lookup+copy in", "ge", 0.5e6},
+		 "plain table lookup+copy in", dram ? "rge" : "info", 0.6},
 		{OP_STAT, OP_TFIND, "lookup (mc_stat)", "plain table lookup",
 		 "info", 0},
 	};
+	double one = 0;
 	char name[128], refname[128];
 
 	if (!v)
@@ -403,6 +412,17 @@ static void speed(unsigned nkeys)
 				 figs[f].refname);
 			row(name, a / nth, "ops/s", refname, b / nth,
 			    figs[f].kind, figs[f].target);
+			if (nth == 1) {
+				one = a;
+				continue;
+			}
+			/* scaling: both threads together beside one alone */
+			snprintf(name, sizeof(name),
+				 "inproc %s, %u keys, 2 threads together",
+				 figs[f].name, nkeys);
+			row(name, a, "ops/s", "the same, 1 thread", one,
+			    dram && figs[f].op != OP_STAT ? "rge" : "info",
+			    1.6);
 		}
 	}
 	mc_store_free(s);

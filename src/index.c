@@ -78,15 +78,14 @@ static inline struct mc_shard *shard_of(struct mc_store *s, uint64_t h)
 
 /* The link that points at @key's object, or at the chain's end; under
  * the shard's lock, or inside a read section (then checked by seq). */
-static obj_link *chain_find(struct mc_tab *t, uint32_t h, const void *key,
+static obj_link *chain_find(struct mc_tab *t, uint64_t h, const void *key,
 			    size_t klen)
 {
 	obj_link *pp = &t->b[h & t->mask];
 	struct mc_obj *o;
 
 	for (; (o = link_get(pp)); pp = &o->next)
-		if (o->hash == h && o->klen == klen &&
-		    !memcmp(obj_key(o), key, klen))
+		if (o->klen == klen && !memcmp(obj_key(o), key, klen))
 			break;
 	return pp;
 }
@@ -138,11 +137,15 @@ static void shard_grow(struct mc_shard *sh)
 		struct mc_obj *o = link_get(&old->b[i]), *next;
 
 		for (; o; o = next) {
+			/* the hash again: objects do not keep it (store_int.h)
+			 */
+			obj_link *b =
+				&t->b[key_hash(obj_key(o), o->klen) & t->mask];
+
 			next = obj_next(o);
-			atomic_store_explicit(
-				&o->next, link_get(&t->b[o->hash & t->mask]),
-				memory_order_relaxed);
-			link_set(&t->b[o->hash & t->mask], o);
+			atomic_store_explicit(&o->next, link_get(b),
+					      memory_order_relaxed);
+			link_set(b, o);
 		}
 	}
 	atomic_store_explicit(&sh->tab, t, memory_order_release);
@@ -213,8 +216,8 @@ struct mc_obj *obj_new(const void *key, size_t klen, uint64_t size,
 	atomic_init(&o->next, NULL);
 	o->size = size;
 	o->version = 0;
-	o->klen = (uint16_t)klen;
-	o->nrep = (uint8_t)nrep;
+	o->klen = klen & 0x1fff;
+	o->nrep = nrep & 0xf;
 	o->flags = 0;
 	atomic_init(&o->ref, 1);
 	atomic_init(&o->atime, 0);
@@ -267,8 +270,8 @@ struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 		if (seq & 1)
 			continue;
 		o = link_get(chain_find(
-			atomic_load_explicit(&sh->tab, memory_order_acquire),
-			(uint32_t)h, key, klen));
+			atomic_load_explicit(&sh->tab, memory_order_acquire), h,
+			key, klen));
 		got = o && obj_ref_get(o);
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&sh->seq, memory_order_relaxed) == seq)
@@ -278,7 +281,7 @@ struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 		got = false;
 	}
 	pthread_rwlock_rdlock(&sh->lock);
-	o = link_get(chain_find(shard_tab(sh), (uint32_t)h, key, klen));
+	o = link_get(chain_find(shard_tab(sh), h, key, klen));
 	got = o && obj_ref_get(o);
 	pthread_rwlock_unlock(&sh->lock);
 found:
@@ -315,13 +318,12 @@ void obj_publish(struct mc_store *s, struct mc_obj *o)
 	/* Once the lock drops, a racing replace may free @o. */
 	double size = (double)o->size;
 
-	o->hash = (uint32_t)h;
 	atomic_store_explicit(&o->atime, store_clock_tick(s),
 			      memory_order_relaxed);
 	for (unsigned i = 0; i < o->nrep; i++)
 		blk_set_state(o->rep[i], BLK_LIVE, o->size);
 	shard_lock(sh);
-	pp = chain_find(shard_tab(sh), o->hash, key, o->klen);
+	pp = chain_find(shard_tab(sh), h, key, o->klen);
 	old = link_get(pp);
 	atomic_store_explicit(&o->next, old ? obj_next(old) : NULL,
 			      memory_order_relaxed);
@@ -582,7 +584,7 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 	h = key_hash(key, klen);
 	sh = shard_of(s, h);
 	shard_lock(sh);
-	pp = chain_find(shard_tab(sh), (uint32_t)h, key, klen);
+	pp = chain_find(shard_tab(sh), h, key, klen);
 	if (!link_get(pp)) {
 		rc = mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
 				"key '%.*s' not found", KEY_ARG(key, klen));
@@ -668,11 +670,11 @@ struct snap_ent {
 	uint32_t klen;
 };
 
-static void snap_add(struct key_snap *k, const struct mc_obj *o)
+static inline void snap_add(struct key_snap *k, const struct mc_obj *o)
 {
 	size_t need = (sizeof(struct snap_ent) + o->klen + 8) & ~(size_t)7;
 
-	if (k->len + need > k->cap) {
+	if (__builtin_expect(k->len + need > k->cap, 0)) {
 		size_t cap = k->cap ? k->cap * 2 : 65536;
 		char *nb;
 

@@ -84,13 +84,17 @@ void blk_unref(struct mc_blk *b)
 	struct mc_store *s = g->store;
 	uint64_t size = b->size, off = blk_off(b);
 
+	bool last;
+
 	pthread_mutex_lock(&a->lock);
 	mc_alloc_put(a->alloc, b);
+	last = --a->nblk == 0;
 	pthread_mutex_unlock(&a->lock);
 	store_used_add(s, -(int64_t)size);
 	if (g->hooked)
 		blk_release_hook(g, off, size);
-	seg_unref(g);
+	if (last)
+		seg_unref(g); /* the arena's reference (store_int.h) */
 }
 
 void blk_owner_view(const struct mc_blk *b, struct mc_owner_blk *v)
@@ -159,6 +163,8 @@ static struct mc_blk *seg_alloc_one(struct mc_seg *g, uint64_t size)
 				pthread_mutex_lock(&a->lock);
 			}
 			b = mc_alloc_get(a->alloc, size);
+			if (b && a->nblk++ == 0)
+				atomic_fetch_add(&g->refs, 1);
 			pthread_mutex_unlock(&a->lock);
 			if (b)
 				return b;
@@ -225,7 +231,6 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size,
 
 			if (!b)
 				continue;
-			atomic_fetch_add(&g->refs, 1);
 			store_used_add(s, (int64_t)b->size);
 			/* Nobody else knows the block yet: plain stores will
 			 * do. */

@@ -150,6 +150,9 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 		s->o.replica_num = 1;
 	if (s->o.replica_num > MC_REPLICA_MAX)
 		s->o.replica_num = MC_REPLICA_MAX;
+	/* a version's size field holds 40 bits (store_int.h) */
+	if (s->o.max_value >= 1ull << 40)
+		s->o.max_value = (1ull << 40) - 1;
 	s->hostname = strdup(o->hostname ? o->hostname : "localhost");
 	s->protocol = strdup(o->protocol ? o->protocol : "tcp");
 	s->o.hostname = s->hostname;

@@ -5,8 +5,8 @@
  * Ownership and references:
  *
  *   segment  <- one reference from the segment table while listed, one
- *               from every allocated block. Its memory is unmapped when
- *               the last goes, so a reader pinning a block of an unmounted
+ *               from each of its arenas that has a block allocated. Its memory
+ * is unmapped when the last goes, so a reader pinning a block of an unmounted
  *               segment never touches unmapped memory.
  *   block    <- u.ref counts: each object version listing it, an open put
  *               holding it, each transfer-port pin, and the lease queue
@@ -111,10 +111,17 @@ typedef _Atomic(struct mc_obj *) obj_link;
  * blocks' offsets count from off. mc_alloc_user(b->owner) is the arena.
  */
 struct mc_arena {
-	pthread_mutex_t lock; /* protects alloc */
+	pthread_mutex_t lock; /* protects alloc and nblk */
 	struct mc_alloc *alloc;
 	struct mc_seg *seg;
 	uint64_t off, size;
+	/*
+	 * Blocks handed out and not yet returned. The arena holds one
+	 * reference on its segment while this is not 0 (taken at 0 -> 1,
+	 * dropped at 1 -> 0), so a put writes the segment's count only
+	 * when an arena empties or stops being empty, not for every block.
+	 */
+	uint64_t nblk;
 } __attribute__((aligned(64)));
 
 /*
@@ -126,16 +133,23 @@ struct mc_arena {
 struct mc_obj {
 	obj_link
 		next; /* hash chain; also the list of versions a writer drops */
-	uint64_t size;
 	uint64_t version; /* (term << 32) | sequence, from the put's start */
-	uint32_t hash;
+	/*
+	 * Packed, and no stored hash (chains compare length, then bytes;
+	 * growth hashes again): the header is 32 bytes, so a version with
+	 * one replica and a key of up to 20 bytes is one 64-byte malloc
+	 * chunk. Ten million keys are what this is for.
+	 */
+	uint64_t size : 40; /* value bytes: max_value is below 2^40 */
+	uint64_t klen : 13; /* <= MC_KEY_MAX */
+	uint64_t nrep : 4;  /* <= MC_REPLICA_MAX */
+	uint64_t flags : 4; /* OBJ_* */
 	_Atomic uint32_t ref;
 	_Atomic uint32_t atime; /* logical access clock (LRU) */
-	uint16_t klen;
-	uint8_t nrep;
-	uint8_t flags;	      /* OBJ_* */
-	struct mc_blk *rep[]; /* nrep blocks, then the key bytes */
+	struct mc_blk *rep[];	/* nrep blocks, then the key bytes */
 };
+_Static_assert(MC_KEY_MAX < (1 << 13) && MC_REPLICA_MAX < (1 << 4),
+	       "struct mc_obj's bit fields are too narrow");
 
 enum { OBJ_REMOTE_ONLY = 1 };
 

@@ -62,7 +62,6 @@ static void drop_segment(struct mc_store *s, struct mc_seg *g,
 						atomic_fetch_add(&bk->u.ref, 1);
 						n->rep[keep++] = bk;
 					}
-					n->hash = o->hash;
 					n->version = o->version;
 					obj_order(n);
 					atomic_store(&n->atime,
