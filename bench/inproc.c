@@ -19,7 +19,8 @@
  *   BENCH|figure|value|unit|reference|refvalue|target-kind|target
  * where target-kind is ge, le (absolute), rge, rle (ratio value/refvalue)
  * or info. Each figure is the best of 3 interleaved rounds of the store and
- * its ceiling. Usage: inproc [seconds-per-figure] (default 1.5).
+ * its ceiling. Usage: inproc [seconds-per-figure] (default 1.5), or
+ * inproc count OP NKEYS COUNT (below).
  */
 #include "autoconfig.h"
 
@@ -173,6 +174,8 @@ static void table_init(struct table *t, char (*keys)[16], unsigned n)
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (!t->slot || t->vals == MAP_FAILED)
 		die("ceiling table", ENOMEM);
+	/* the same page advice as the store's segments get (segment.c) */
+	madvise(t->vals, t->vals_len, MADV_HUGEPAGE);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t h = plain_hash(keys[i], KLEN) & t->mask;
 
@@ -349,18 +352,25 @@ static void speed(unsigned nkeys)
 			~((16ull << 20) - 1),
 		&base);
 	struct table t;
-	static const struct {
+	/*
+	 * Targets (issue 11) on the DRAM set: get at least 0.8 and put at
+	 * least 0.6 of the plain table, per thread; two threads together
+	 * at least 1.6 times one. The cache-resident set is for information.
+	 */
+	bool dram = nkeys == DRAM_KEYS;
+	const struct {
 		enum op op, ref;
 		const char *name, *refname, *kind;
 		double target; /* per thread */
 	} figs[] = {
 		{OP_GET, OP_TGET, "get 4KiB (mc_get+copy+release)",
-		 "plain table lookup+copy", "ge", 1.5e6},
+		 "plain table lookup+copy", dram ? "rge" : "info", 0.8},
 		{OP_PUT, OP_TPUT, "put 4KiB overwrite (mc_put)",
-		 "plain table lookup+copy in", "ge", 0.5e6},
+		 "plain table lookup+copy in", dram ? "rge" : "info", 0.6},
 		{OP_STAT, OP_TFIND, "lookup (mc_stat)", "plain table lookup",
 		 "info", 0},
 	};
+	double one = 0;
 	char name[128], refname[128];
 
 	if (!v)
@@ -402,6 +412,17 @@ static void speed(unsigned nkeys)
 				 figs[f].refname);
 			row(name, a / nth, "ops/s", refname, b / nth,
 			    figs[f].kind, figs[f].target);
+			if (nth == 1) {
+				one = a;
+				continue;
+			}
+			/* scaling: both threads together beside one alone */
+			snprintf(name, sizeof(name),
+				 "inproc %s, %u keys, 2 threads together",
+				 figs[f].name, nkeys);
+			row(name, a, "ops/s", "the same, 1 thread", one,
+			    dram && figs[f].op != OP_STAT ? "rge" : "info",
+			    1.6);
 		}
 	}
 	mc_store_free(s);
@@ -484,8 +505,60 @@ static void in_child(void (*fn)(unsigned), unsigned arg)
 		exit(1);
 }
 
+/*
+ * inproc count OP NKEYS COUNT: exactly COUNT operations OP (get, put or
+ * stat) on one thread over NKEYS keys, and nothing else, for instruction
+ * counts under valgrind --tool=callgrind (the machine is shared, so
+ * decisions are made on counts, not times). Prints the ops that failed.
+ */
+static int count_mode(const char *op, unsigned nkeys, uint64_t count)
+{
+	char(*keys)[16] = make_keys(nkeys);
+	unsigned char *v = malloc(VSIZE), *buf = malloc(VSIZE);
+	struct mc_store *s = store_with_segment(
+		((uint64_t)nkeys * VSIZE * 5 / 2 + (16u << 20) - 1) &
+			~((16ull << 20) - 1),
+		NULL);
+	uint64_t x = 0x2545f4914f6cdd1dull, bad = 0, sz;
+	struct mc_ref *r;
+
+	if (!v || !buf)
+		die("value", ENOMEM);
+	for (unsigned i = 0; i < nkeys; i++) {
+		fill_value(v, VSIZE, i);
+		if (mc_put(s, keys[i], KLEN, v, VSIZE, NULL) < 0)
+			die("mc_put", -ENOSPC);
+	}
+	for (uint64_t n = 0; n < count; n++) {
+		unsigned i = (unsigned)(rnd(&x) % nkeys);
+
+		if (!strcmp(op, "get")) {
+			if (mc_get(s, keys[i], KLEN, &r) < 0) {
+				bad++;
+				continue;
+			}
+			memcpy(buf, mc_ref_data(r), VSIZE);
+			mc_ref_release(r);
+		} else if (!strcmp(op, "put")) {
+			bad += mc_put(s, keys[i], KLEN, v, VSIZE, NULL) < 0;
+		} else {
+			bad += mc_stat(s, keys[i], KLEN, &sz) < 0;
+		}
+	}
+	printf("count %s %u %llu: %llu failed\n", op, nkeys,
+	       (unsigned long long)count, (unsigned long long)bad);
+	mc_store_free(s);
+	free(keys);
+	free(v);
+	free(buf);
+	return bad != 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 5 && !strcmp(argv[1], "count"))
+		return count_mode(argv[2], (unsigned)atoi(argv[3]),
+				  strtoull(argv[4], NULL, 10));
 	if (argc > 1) {
 		secs_per_figure = atof(argv[1]);
 		if (!(secs_per_figure > 0 && secs_per_figure <= 60)) {

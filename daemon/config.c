@@ -103,6 +103,8 @@ static const struct key keys[] = {
 	 "mutating HTTP requests need this bearer token (default: none)"},
 	{"allow_other", "allow-other", "true", NULL, K_BOOL, OFF(allow_other),
 	 0, "let other users see the FUSE tree"},
+	{"populate_segments", "populate", "true", NULL, K_BOOL, OFF(populate),
+	 0, "make segments resident at mount, not at first write"},
 	{"put_start_timeout", "put-timeout", NULL, "MS", K_MS,
 	 OFF(put_timeout_ms), 0,
 	 "unfinished two-phase puts revoked after (default 30000)"},

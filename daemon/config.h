@@ -36,6 +36,7 @@ struct mc_config {
 	uint64_t max_body;     /* max_body_size */
 	char *auth_token_file;
 	bool allow_other;
+	bool populate;		   /* populate_segments */
 	uint64_t put_timeout_ms;   /* put_start_timeout */
 	int log_level;		   /* enum mc_log_level */
 	bool http_metadata;	   /* enable_http_metadata_server */

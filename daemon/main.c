@@ -333,6 +333,7 @@ int main(int argc, char **argv)
 	so.max_value = cfg.max_body;
 	so.put_timeout_ms = cfg.put_timeout_ms;
 	so.max_segment_size = cfg.max_segment_size;
+	so.populate = cfg.populate;
 	so.hostname = cfg.hostname;
 	so.protocol = cfg.protocol;
 	so.client_ttl_ms = (uint64_t)cfg.client_ttl_s * 1000;

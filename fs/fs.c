@@ -13,8 +13,10 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,6 +64,7 @@ struct fs {
 	char *mountpoint;
 	pthread_t thread;
 	int running;
+	atomic_bool stopping; /* fs_stop() has begun: the loop may end */
 	uid_t uid;
 	gid_t gid;
 	struct timespec t0;
@@ -608,8 +611,23 @@ static void *loop_main(void *arg)
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 
 	fuse_loop_cfg_set_max_threads(cfg, 16);
-	if (fuse_loop_mt(f->fuse, cfg))
-		mc_debug("fuse: loop ended");
+	for (;;) {
+		int r = fuse_loop_mt(f->fuse, cfg);
+
+		/*
+		 * 0: stopped, or the tree was unmounted under us. An error
+		 * (no memory for a request buffer, a failed read of
+		 * /dev/fuse) ends libfuse's loop too, but the mount stays and
+		 * every access to it would hang: serve again.
+		 */
+		if (!r || atomic_load(&f->stopping))
+			break;
+		mc_warn("fuse: request loop failed (%s), restarting it",
+			strerror(r < 0 ? -r : r));
+		fuse_session_reset(fuse_get_session(f->fuse));
+		usleep(10000);
+	}
+	mc_debug("fuse: loop ended");
 	fuse_loop_cfg_destroy(cfg);
 	return NULL;
 }
@@ -720,6 +738,7 @@ void fs_stop(struct fs *f)
 	if (f->running) {
 		struct timespec ts;
 
+		atomic_store(&f->stopping, true);
 		fuse_exit(f->fuse);
 		/* The signal may land before the loop waits: repeat it. */
 		for (;;) {

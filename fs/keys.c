@@ -102,7 +102,16 @@ struct fs_keyfile {
 	pthread_mutex_t lock;
 	struct mc_store *s;
 	struct mc_ref *ref; /* the version read, when open for reading */
-	char *data;	    /* pending value when open for writing */
+	/*
+	 * The pending value of a file opened for writing: in a local put's
+	 * buffer in the segment (put, of pcap bytes) while the file was
+	 * created or truncated and written from empty, so the bytes cross
+	 * memory once on their way in; else on the heap (data, of cap
+	 * bytes), started from the old value. len bytes are the value.
+	 */
+	struct mc_put *put;
+	uint64_t pcap;
+	char *data;
 	size_t len, cap;
 	int flags;
 	int loaded;	/* data starts from the old value (or empty) */
@@ -204,6 +213,64 @@ static int reserve(struct fs_keyfile *f, uint64_t size)
 	return 0;
 }
 
+#define PUT_FIRST (64u << 10) /* a file's first put buffer, at least */
+
+static int reserve(struct fs_keyfile *f, uint64_t size);
+
+/*
+ * Makes the segment buffer hold at least @size bytes. The first put is
+ * four times the first write (good fit places it in a free region that
+ * size at least); later ones grow it in place, four times at a time or
+ * else just enough, and the commit trims it to the value's size, so the
+ * value ends where an exact put would have gone. When the space after it
+ * is taken, the bytes move to the heap and the commit puts them as one
+ * value (the way every write went before). Growing never evicts.
+ */
+static int put_reserve(struct fs_keyfile *f, uint64_t size)
+{
+	const struct mc_store_opts *o = mc_store_get_opts(f->s);
+	uint64_t cap = f->pcap ? f->pcap : PUT_FIRST / 4;
+	int r;
+
+	if (o->max_value && size > o->max_value)
+		return -EFBIG;
+	if (size <= f->pcap)
+		return 0;
+	while (cap < size)
+		cap *= 4;
+	if (o->max_value && cap > o->max_value)
+		cap = o->max_value;
+	if (!f->put) {
+		r = mc_put_begin(f->s, f->key, f->klen, cap, &f->put, NULL);
+	} else {
+		r = mc_put_grow(f->put, cap);
+		if (r == -ENOSPC && mc_put_grow(f->put, size) == 0)
+			cap = size, r = 0;
+		if (r == -ENOSPC && (r = reserve(f, size)) == 0) {
+			memcpy(f->data, mc_put_buffer(f->put, 0), f->len);
+			mc_put_release(f->put);
+			f->put = NULL;
+			f->pcap = 0;
+			return 0;
+		}
+	}
+	if (r == 0)
+		f->pcap = cap;
+	return r;
+}
+
+/* Whether the pending value lives (or may start) in a put buffer. */
+static bool in_put(const struct fs_keyfile *f)
+{
+	return f->put || (f->loaded && !f->data && f->len == 0);
+}
+
+/* Where the pending value's bytes are. */
+static char *pending_bytes(struct fs_keyfile *f)
+{
+	return f->put ? mc_put_buffer(f->put, 0) : f->data;
+}
+
 /* Starts the pending value from the current one (a write without O_TRUNC). */
 static int load(struct fs_keyfile *f)
 {
@@ -236,7 +303,7 @@ int64_t fs_keyfile_read(struct fs_keyfile *f, void *buf, size_t size,
 
 	pthread_mutex_lock(&f->lock);
 	if (f->dirty) {
-		src = f->data;
+		src = pending_bytes(f);
 		len = f->len;
 	} else if (f->ref) {
 		/* Straight from the referenced version: no copy of the whole
@@ -267,11 +334,14 @@ int64_t fs_keyfile_write(struct fs_keyfile *f, const void *buf, size_t size,
 	if (f->flags & FS_KF_APPEND)
 		off = f->len;
 	if (!r)
-		r = reserve(f, off + size);
+		r = in_put(f) ? put_reserve(f, off + size)
+			      : reserve(f, off + size);
 	if (!r) {
+		char *d = pending_bytes(f);
+
 		if (off > f->len)
-			memset(f->data + f->len, 0, off - f->len);
-		memcpy(f->data + off, buf, size);
+			memset(d + f->len, 0, off - f->len);
+		memcpy(d + off, buf, size);
 		if (off + size > f->len)
 			f->len = off + size;
 		f->dirty = 1;
@@ -289,10 +359,10 @@ int fs_keyfile_truncate(struct fs_keyfile *f, uint64_t size)
 	pthread_mutex_lock(&f->lock);
 	r = size ? load(f) : 0;
 	if (!r)
-		r = reserve(f, size);
+		r = f->put ? put_reserve(f, size) : reserve(f, size);
 	if (!r) {
 		if (size > f->len)
-			memset(f->data + f->len, 0, size - f->len);
+			memset(pending_bytes(f) + f->len, 0, size - f->len);
 		f->len = size;
 		f->loaded = f->dirty = 1;
 	}
@@ -336,6 +406,47 @@ int fs_keyfile_commit(struct fs_keyfile *f)
 			 strerror(-r));
 		f->error = 0;
 		f->dirty = 0;
+		if (f->put) {
+			mc_put_release(f->put);
+			f->put = NULL;
+			f->pcap = f->len = 0;
+			f->loaded = 0;
+		}
+		registered = f->registered;
+	} else if (f->dirty && f->len && f->put) {
+		struct mc_put *p = f->put;
+
+		f->put = NULL;
+		f->pcap = 0;
+		/*
+		 * A small value is put again at its exact size, where good
+		 * fit puts it among its like, rather than trimmed where a
+		 * 64 KiB buffer went (which would cut a large free region
+		 * in two); so is one whose tail finds no metadata.
+		 */
+		r = f->len > PUT_FIRST ? mc_put_trim(p, f->len) : -ENOMEM;
+		if (r == 0) {
+			r = mc_put_commit(p, true, &err);
+		} else {
+			r = mc_put(f->s, f->key, f->klen, mc_put_buffer(p, 0),
+				   f->len, &err);
+			mc_put_release(p);
+		}
+		if (r < 0)
+			mc_warn("keys: put of a %zu-byte key failed: %s",
+				f->klen, err.msg[0] ? err.msg : strerror(-r));
+		/* The buffer went with the commit: a later write starts
+		 * again from the stored value, which reads now see. */
+		f->len = 0;
+		f->loaded = 0;
+		if (f->ref) {
+			mc_ref_release(f->ref);
+			f->ref = NULL;
+		}
+		if (r == 0 && (f->flags & FS_KF_READ) &&
+		    mc_get(f->s, f->key, f->klen, &f->ref) < 0)
+			f->ref = NULL;
+		f->dirty = 0;
 		registered = f->registered;
 	} else if (f->dirty && f->len) {
 		r = mc_put(f->s, f->key, f->klen, f->data, f->len, &err);
@@ -362,6 +473,8 @@ void fs_keyfile_free(struct fs_keyfile *f)
 		pending_del(f);
 	if (f->ref)
 		mc_ref_release(f->ref);
+	if (f->put)
+		mc_put_release(f->put); /* never committed: the value goes */
 	free(f->data);
 	pthread_mutex_destroy(&f->lock);
 	free(f);

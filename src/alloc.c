@@ -28,6 +28,34 @@ struct slab {
 	struct mc_blk blk[SLAB_N];
 };
 
+/*
+ * Parked blocks: a freed block whose exact size another get is likely to
+ * ask for again (KV caches put values of a few fixed sizes, and an
+ * overwrite frees the old version's block right after allocating the
+ * new one) waits on a short per-size list instead of coalescing. Parking
+ * and unparking touch the block and the list head only; coalescing walks
+ * the treap, which for a segment of many blocks means a cache miss per
+ * level. A parked block stays in the treap as a used block (so nothing
+ * coalesces into it) with owner = PARKED(a), but counts as free in used
+ * and nused; a get that finds no free block unparks everything first.
+ */
+#define PARK_SLOTS 16
+#define PARK_DEPTH 64
+/*
+ * Only small blocks park: a parked block keeps its neighbours from
+ * coalescing, and large ones left where they were freed would cut the
+ * free space that large values need in pieces; a large value's copy
+ * dwarfs the treap walk that parking saves anyway.
+ */
+#define PARK_BLOCK_MAX (64u << 10)
+#define PARKED(a)      ((struct mc_alloc *)((uintptr_t)(a) | 1u))
+
+struct park {
+	struct mc_blk *head; /* linked by free.next */
+	uint64_t size;	     /* every block's size */
+	unsigned n;
+};
+
 struct mc_alloc {
 	uint64_t size, align;
 	unsigned shift; /* log2(align) */
@@ -38,7 +66,10 @@ struct mc_alloc {
 	uint32_t sl_map[FL_N]; /* bit s: head[f][s] != NULL */
 	struct mc_blk *head[FL_N][SL_N];
 	struct slab *slabs;
-	struct mc_blk *spare; /* unused structs, linked by ->right */
+	struct mc_blk *spare;	   /* unused structs, linked by ->right */
+	uint64_t park_max, parked; /* bytes: at most, now */
+	uint64_t nparked;
+	struct park park[PARK_SLOTS];
 };
 
 /*
@@ -289,9 +320,44 @@ void *mc_alloc_user(const struct mc_alloc *a)
 	return a->user;
 }
 
+static struct park *park_of(struct mc_alloc *a, uint64_t size)
+{
+	uint64_t u = size >> a->shift;
+
+	return &a->park[(u ^ (u >> 4) ^ (u >> 8)) % PARK_SLOTS];
+}
+
+static void coalesce_put(struct mc_alloc *a, struct mc_blk *b);
+
+/* Returns every parked block to the free lists. */
+static void unpark_all(struct mc_alloc *a)
+{
+	for (unsigned i = 0; i < PARK_SLOTS; i++) {
+		struct park *p = &a->park[i];
+
+		while (p->head) {
+			struct mc_blk *b = p->head;
+
+			p->head = b->free.next;
+			p->n--;
+			a->parked -= b->size;
+			a->nparked--;
+			coalesce_put(a, b);
+		}
+	}
+}
+
+void mc_alloc_set_park(struct mc_alloc *a, uint64_t max_bytes)
+{
+	a->park_max = max_bytes;
+	if (a->parked > max_bytes)
+		unpark_all(a);
+}
+
 struct mc_blk *mc_alloc_get(struct mc_alloc *a, uint64_t size)
 {
 	struct mc_blk *b, *rest = NULL;
+	struct park *p;
 	unsigned fl, sl;
 
 	/* checked before rounding, so nothing near UINT64_MAX can wrap */
@@ -299,6 +365,19 @@ struct mc_blk *mc_alloc_get(struct mc_alloc *a, uint64_t size)
 		return NULL;
 	size = (size + a->align - 1) & ~(a->align - 1);
 
+	/* A large value needs the free space whole: no parked block may
+	 * cut it (and it would not park anyway). */
+	if (size > PARK_BLOCK_MAX && a->nparked)
+		unpark_all(a);
+	p = park_of(a, size);
+	if (p->n && p->size == size) {
+		b = p->head;
+		p->head = b->free.next;
+		p->n--;
+		a->parked -= size;
+		a->nparked--;
+		goto got;
+	}
 	mapping(round_class(size >> a->shift), &fl, &sl);
 	b = list_search(a, fl, sl);
 	if (!b) {
@@ -310,6 +389,10 @@ struct mc_blk *mc_alloc_get(struct mc_alloc *a, uint64_t size)
 		mapping(size >> a->shift, &fl, &sl);
 		for (b = a->head[fl][sl]; b && b->size < size; b = b->free.next)
 			;
+		if (!b && a->nparked) {
+			unpark_all(a);
+			return mc_alloc_get(a, size);
+		}
 		if (!b)
 			return NULL;
 	}
@@ -328,6 +411,7 @@ struct mc_blk *mc_alloc_get(struct mc_alloc *a, uint64_t size)
 		list_add(a, rest);
 		a->nfree++;
 	}
+got:
 	memset(&b->u, 0, sizeof(b->u));
 	b->owner = a;
 	a->used += size;
@@ -337,12 +421,32 @@ struct mc_blk *mc_alloc_get(struct mc_alloc *a, uint64_t size)
 
 void mc_alloc_put(struct mc_alloc *a, struct mc_blk *b)
 {
-	struct mc_blk *prev = NULL, *next = NULL;
+	struct park *p;
 
 	if (!b || b->owner != a)
 		return;
 	a->used -= b->size;
 	a->nused--;
+	p = park_of(a, b->size);
+	if (b->size <= PARK_BLOCK_MAX && a->parked + b->size <= a->park_max &&
+	    p->n < PARK_DEPTH && (!p->n || p->size == b->size)) {
+		b->owner = PARKED(a);
+		b->free.next = p->head;
+		p->head = b;
+		p->size = b->size;
+		p->n++;
+		a->parked += b->size;
+		a->nparked++;
+		return;
+	}
+	coalesce_put(a, b);
+}
+
+/* Frees @b (not counted in used any more), merging free neighbours. */
+static void coalesce_put(struct mc_alloc *a, struct mc_blk *b)
+{
+	struct mc_blk *prev = NULL, *next = NULL;
+
 	b->owner = NULL;
 	if (b->off)
 		prev = tree_find(a, b->off - 1);
@@ -368,11 +472,69 @@ void mc_alloc_put(struct mc_alloc *a, struct mc_blk *b)
 	}
 }
 
+int mc_alloc_extend(struct mc_alloc *a, struct mc_blk *b, uint64_t size)
+{
+	struct mc_blk *next;
+	uint64_t more;
+
+	if (!b || b->owner != a || size > a->size - b->off)
+		return -EINVAL;
+	size = (size + a->align - 1) & ~(a->align - 1);
+	if (size <= b->size)
+		return 0;
+	more = size - b->size;
+	next = b->off + b->size < a->size ? tree_find(a, b->off + b->size)
+					  : NULL;
+	if (next && next->owner == PARKED(a)) {
+		/* a parked block is free space: take them all back */
+		unpark_all(a);
+		next = tree_find(a, b->off + b->size);
+	}
+	if (!next || !is_free(next) || next->size < more)
+		return -ENOSPC;
+	list_del(a, next);
+	tree_delete(a, next);
+	if (next->size == more) {
+		blk_release(a, next);
+		a->nfree--;
+	} else {
+		/* the offset is the treap's key (and priority): reinsert */
+		next->off += more;
+		next->size -= more;
+		tree_insert(a, next);
+		list_add(a, next);
+	}
+	b->size = size;
+	a->used += more;
+	return 0;
+}
+
+int mc_alloc_shrink(struct mc_alloc *a, struct mc_blk *b, uint64_t size)
+{
+	struct mc_blk *rest;
+
+	if (!b || b->owner != a || !size || size > b->size)
+		return -EINVAL;
+	size = (size + a->align - 1) & ~(a->align - 1);
+	if (size == b->size)
+		return 0;
+	rest = blk_new(a);
+	if (!rest)
+		return -ENOMEM;
+	rest->off = b->off + size;
+	rest->size = b->size - size;
+	b->size = size;
+	a->used -= rest->size;
+	tree_insert(a, rest);
+	coalesce_put(a, rest); /* merges a free block after it */
+	return 0;
+}
+
 struct mc_blk *mc_alloc_find(struct mc_alloc *a, uint64_t off)
 {
 	struct mc_blk *b = tree_find(a, off);
 
-	return b && !is_free(b) ? b : NULL;
+	return b && b->owner == a ? b : NULL;
 }
 
 uint64_t mc_alloc_size(const struct mc_alloc *a)
@@ -410,7 +572,7 @@ uint64_t mc_alloc_nblocks(const struct mc_alloc *a)
 struct walk {
 	const struct mc_alloc *a;
 	uint64_t end; /* where the next block must start */
-	uint64_t used, nused, nfree, depth;
+	uint64_t used, nused, nfree, depth, parked, nparked;
 	int prev_free;
 	int bad;
 };
@@ -444,6 +606,9 @@ static void walk(struct walk *w, const struct mc_blk *t, uint64_t depth)
 		if (w->prev_free)
 			w->bad = 1;
 		w->nfree++;
+	} else if (t->owner == PARKED(a)) {
+		w->parked += t->size;
+		w->nparked++;
 	} else {
 		if (t->owner != a)
 			w->bad = 1;
@@ -461,8 +626,22 @@ int mc_alloc_check(const struct mc_alloc *a)
 
 	walk(&w, a->root, 0);
 	if (w.bad || w.end != a->size || w.used != a->used ||
-	    w.nused != a->nused || w.nfree != a->nfree)
+	    w.nused != a->nused || w.nfree != a->nfree ||
+	    w.parked != a->parked || w.nparked != a->nparked ||
+	    a->parked > a->park_max)
 		return -EFAULT;
+	for (unsigned i = 0; i < PARK_SLOTS; i++) {
+		uint64_t n = 0;
+
+		for (const struct mc_blk *b = a->park[i].head; b;
+		     b = b->free.next)
+			if (++n > a->park[i].n || b->owner != PARKED(a) ||
+			    b->size != a->park[i].size ||
+			    tree_find(a, b->off) != b)
+				return -EFAULT;
+		if (n != a->park[i].n)
+			return -EFAULT;
+	}
 	for (unsigned fl = 0; fl < FL_N; fl++) {
 		if (!!(a->fl_map & (1ULL << fl)) != !!a->sl_map[fl])
 			return -EFAULT;

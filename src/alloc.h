@@ -75,6 +75,21 @@ struct mc_blk *mc_alloc_get(struct mc_alloc *a, uint64_t size);
  * (already returned, or another allocator's), is ignored. O(log n).
  */
 void mc_alloc_put(struct mc_alloc *a, struct mc_blk *b);
+/*
+ * Grows allocated block @b in place to @size bytes (rounded up to the
+ * alignment) from the free block right after it: 0 (also when it is
+ * already that large), -ENOSPC (no free block there large enough; @b is
+ * unchanged), -EINVAL (@b not allocated from @a, or past the end).
+ * O(log n).
+ */
+int mc_alloc_extend(struct mc_alloc *a, struct mc_blk *b, uint64_t size);
+/*
+ * Gives the tail of allocated block @b back, keeping its first @size
+ * bytes (rounded up to the alignment; its offset does not move): 0,
+ * -EINVAL (@b not allocated from @a, @size 0 or larger than the block),
+ * -ENOMEM (no metadata for the tail; @b is unchanged). O(log n).
+ */
+int mc_alloc_shrink(struct mc_alloc *a, struct mc_blk *b, uint64_t size);
 /* The allocated block whose range holds @off, or NULL (free space, or
  * beyond the end). O(log n). */
 struct mc_blk *mc_alloc_find(struct mc_alloc *a, uint64_t off);
@@ -84,6 +99,20 @@ uint64_t mc_alloc_used(const struct mc_alloc *a); /* sum of allocated sizes */
 /* O(1) plus the length of the largest non-empty size class's list. */
 uint64_t mc_alloc_largest_free(const struct mc_alloc *a);
 uint64_t mc_alloc_nblocks(const struct mc_alloc *a); /* allocated blocks */
+
+/*
+ * Lets up to @max_bytes of freed blocks of at most 64 KiB each wait,
+ * uncoalesced, for a get of their exact size (0, the default, parks
+ * nothing; lowering the limit
+ * returns every parked block). A parked block is free to every call:
+ * it is not in mc_alloc_used or mc_alloc_nblocks, mc_alloc_find does not
+ * return it, and a get that finds no free block, or one of more than
+ * 64 KiB, or an extend that meets a parked block, takes the parked ones
+ * back first (so they never cut the space a large value needs, and a
+ * size up to mc_alloc_largest_free() still never fails).
+ * mc_alloc_largest_free does not count parked blocks.
+ */
+void mc_alloc_set_park(struct mc_alloc *a, uint64_t max_bytes);
 
 /* Checks every invariant (for tests): 0 or -EFAULT. */
 int mc_alloc_check(const struct mc_alloc *a);

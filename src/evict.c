@@ -67,9 +67,13 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
 
+		struct mc_tab *t;
+
 		pthread_rwlock_rdlock(&sh->lock);
-		for (uint32_t b = 0; b <= sh->mask; b++)
-			for (struct mc_obj *o = sh->tab[b]; o; o = o->next) {
+		t = shard_tab(sh);
+		for (uint32_t b = 0; b <= t->mask; b++)
+			for (struct mc_obj *o = link_get(&t->b[b]); o;
+			     o = obj_next(o)) {
 				if (obj_leased(o, now))
 					continue;
 				uint32_t a = obj_age(o, now_clk);
@@ -88,9 +92,13 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
 
+		struct mc_tab *t;
+
 		pthread_rwlock_rdlock(&sh->lock);
-		for (uint32_t b = 0; b <= sh->mask; b++)
-			for (struct mc_obj *o = sh->tab[b]; o; o = o->next)
+		t = shard_tab(sh);
+		for (uint32_t b = 0; b <= t->mask; b++)
+			for (struct mc_obj *o = link_get(&t->b[b]); o;
+			     o = obj_next(o))
 				if (!obj_leased(o, now))
 					hist[obj_age(o, now_clk) *
 					     EVICT_BUCKETS / span] +=
@@ -108,14 +116,15 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 	for (unsigned pass = 0; pass < 2 && freed < need; pass++) {
 		for (unsigned i = 0; i < MC_NSHARDS && freed < need; i++) {
 			struct mc_shard *sh = &s->shards[i];
-			struct mc_obj *gone = NULL;
+			struct mc_obj *gone = NULL, *o;
+			struct mc_tab *t;
 
-			pthread_rwlock_wrlock(&sh->lock);
-			for (uint32_t b = 0; b <= sh->mask; b++) {
-				struct mc_obj **pp = &sh->tab[b];
+			shard_lock(sh);
+			t = shard_tab(sh);
+			for (uint32_t b = 0; b <= t->mask; b++) {
+				obj_link *pp = &t->b[b];
 
-				while (*pp) {
-					struct mc_obj *o = *pp;
+				while ((o = link_get(pp))) {
 					unsigned k = obj_age(o, now_clk) *
 						     EVICT_BUCKETS / span;
 
@@ -132,11 +141,13 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 					obj_unlink(s, sh, pp);
 					freed += obj_bytes(o);
 					keys++;
-					o->next = gone;
+					atomic_store_explicit(
+						&o->next, gone,
+						memory_order_relaxed);
 					gone = o;
 				}
 			}
-			pthread_rwlock_unlock(&sh->lock);
+			shard_unlock(sh);
 			objs_unref(gone);
 		}
 	}
@@ -173,7 +184,7 @@ int evict_alloc_replicas(struct mc_store *s, uint64_t size,
 			 const struct seg_place *pl, struct mc_blk **blk)
 {
 	uint64_t cap = atomic_load(&s->capacity);
-	uint64_t used = atomic_load(&s->used);
+	uint64_t used = store_used(s);
 	uint64_t want = (size + MC_BUF_ALIGN - 1) / MC_BUF_ALIGN *
 			MC_BUF_ALIGN * pl->want;
 	int rc;
@@ -190,7 +201,7 @@ int evict_alloc_replicas(struct mc_store *s, uint64_t size,
 	if (rc == -ENOSPC && atomic_load(&s->nkeys)) {
 		uint64_t target = evict_target(s);
 
-		used = atomic_load(&s->used);
+		used = store_used(s);
 		evict(s, used + want > target ? used + want - target : want,
 		      CAUSE_ALLOC);
 		rc = seg_alloc_replicas(s, size, pl, blk);

@@ -10,6 +10,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "ebr.h"
 #include "log.h"
 #include "store_int.h"
 
@@ -75,41 +76,80 @@ static inline struct mc_shard *shard_of(struct mc_store *s, uint64_t h)
 	return &s->shards[h >> 56];
 }
 
-/* The link that points at @key's object, or at the chain's end. */
-static struct mc_obj **chain_find(struct mc_shard *sh, uint32_t h,
-				  const void *key, size_t klen)
+/* The link that points at @key's object, or at the chain's end; under
+ * the shard's lock, or inside a read section (then checked by seq). */
+static obj_link *chain_find(struct mc_tab *t, uint64_t h, const void *key,
+			    size_t klen)
 {
-	struct mc_obj **pp = &sh->tab[h & sh->mask];
+	obj_link *pp = &t->b[h & t->mask];
+	struct mc_obj *o;
 
-	for (; *pp; pp = &(*pp)->next) {
-		struct mc_obj *o = *pp;
-
-		if (o->hash == h && o->klen == klen &&
-		    !memcmp(obj_key(o), key, klen))
+	for (; (o = link_get(pp)); pp = &o->next)
+		if (o->klen == klen && !memcmp(obj_key(o), key, klen))
 			break;
-	}
 	return pp;
 }
 
+struct mc_tab *tab_new(uint32_t n)
+{
+	struct mc_tab *t = malloc(sizeof(*t) + n * sizeof(t->b[0]));
+
+	if (!t)
+		return NULL;
+	t->mask = n - 1;
+	for (uint32_t i = 0; i < n; i++)
+		atomic_init(&t->b[i], NULL);
+	return t;
+}
+
+void shard_lock(struct mc_shard *sh)
+{
+	pthread_rwlock_wrlock(&sh->lock);
+	atomic_store_explicit(
+		&sh->seq,
+		atomic_load_explicit(&sh->seq, memory_order_relaxed) + 1,
+		memory_order_relaxed);
+	/* The odd count before any link changes (a seqlock's write side). */
+	atomic_thread_fence(memory_order_release);
+}
+
+void shard_unlock(struct mc_shard *sh)
+{
+	atomic_store_explicit(
+		&sh->seq,
+		atomic_load_explicit(&sh->seq, memory_order_relaxed) + 1,
+		memory_order_release);
+	pthread_rwlock_unlock(&sh->lock);
+}
+
+/* Doubles the buckets (write-locked). Relinking moves objects between
+ * chains under a reader's feet: the odd count sends those readers round
+ * again, and the old array is retired, not freed. */
 static void shard_grow(struct mc_shard *sh)
 {
-	uint32_t nb = (sh->mask + 1) * 2;
-	struct mc_obj **t = calloc(nb, sizeof(*t));
+	struct mc_tab *old = shard_tab(sh);
+	uint32_t nb = (old->mask + 1) * 2;
+	struct mc_tab *t = tab_new(nb);
 
 	if (!t)
 		return; /* longer chains, still correct */
-	for (uint32_t i = 0; i <= sh->mask; i++) {
-		struct mc_obj *o = sh->tab[i], *next;
+	for (uint32_t i = 0; i <= old->mask; i++) {
+		struct mc_obj *o = link_get(&old->b[i]), *next;
 
 		for (; o; o = next) {
-			next = o->next;
-			o->next = t[o->hash & (nb - 1)];
-			t[o->hash & (nb - 1)] = o;
+			/* the hash again: objects do not keep it (store_int.h)
+			 */
+			obj_link *b =
+				&t->b[key_hash(obj_key(o), o->klen) & t->mask];
+
+			next = obj_next(o);
+			atomic_store_explicit(&o->next, link_get(b),
+					      memory_order_relaxed);
+			link_set(b, o);
 		}
 	}
-	free(sh->tab);
-	sh->tab = t;
-	sh->mask = nb - 1;
+	atomic_store_explicit(&sh->tab, t, memory_order_release);
+	ebr_retire(old);
 }
 
 /* --------------------------------------------------------------- objects */
@@ -120,14 +160,27 @@ void obj_unref(struct mc_obj *o)
 		return;
 	for (unsigned i = 0; i < o->nrep; i++)
 		blk_unref(o->rep[i]);
-	free(o);
+	/* A reader that found it before its unlink may still read it. */
+	ebr_retire(o);
+}
+
+/* A reference on @o unless it is already on its way out (ref 0). */
+static bool obj_ref_get(struct mc_obj *o)
+{
+	uint32_t r = atomic_load_explicit(&o->ref, memory_order_relaxed);
+
+	while (r && !atomic_compare_exchange_weak_explicit(
+			    &o->ref, &r, r + 1, memory_order_relaxed,
+			    memory_order_relaxed))
+		;
+	return r != 0;
 }
 
 /* Drops a chain (linked by next) of versions unlinked from the index. */
 void objs_unref(struct mc_obj *gone)
 {
 	while (gone) {
-		struct mc_obj *next = gone->next;
+		struct mc_obj *next = obj_next(gone);
 
 		obj_unref(gone);
 		gone = next;
@@ -160,11 +213,11 @@ struct mc_obj *obj_new(const void *key, size_t klen, uint64_t size,
 
 	if (!o)
 		return NULL;
-	o->next = NULL;
+	atomic_init(&o->next, NULL);
 	o->size = size;
 	o->version = 0;
-	o->klen = (uint16_t)klen;
-	o->nrep = (uint8_t)nrep;
+	o->klen = klen & 0x1fff;
+	o->nrep = nrep & 0xf;
 	o->flags = 0;
 	atomic_init(&o->ref, 1);
 	atomic_init(&o->atime, 0);
@@ -190,18 +243,53 @@ void obj_order(struct mc_obj *o)
 		o->flags |= OBJ_REMOTE_ONLY;
 }
 
-/* Takes a reference on the published version of @key, or NULL. */
+#define OPTIMISTIC_TRIES 2
+
+/*
+ * Takes a reference on the published version of @key, or NULL. No lock
+ * and no shared line written: the walk runs in a read section (ebr.h) and
+ * counts only when the shard's sequence count was even and unchanged
+ * around it; a version found in a walk that raced with a writer is let go
+ * and the walk done again. After OPTIMISTIC_TRIES such races (a writer
+ * preempted mid-change, or a shard under a stream of puts) the walk takes
+ * the shard's lock for reading rather than spin.
+ */
 struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 			  bool touch)
 {
 	uint64_t h = key_hash(key, klen);
 	struct mc_shard *sh = shard_of(s, h);
-	struct mc_obj *o;
+	struct mc_obj *o = NULL;
+	bool got = false;
 
+	ebr_enter();
+	for (unsigned try = 0; try < OPTIMISTIC_TRIES; try++) {
+		uint32_t seq =
+			atomic_load_explicit(&sh->seq, memory_order_acquire);
+
+		if (seq & 1)
+			continue;
+		o = link_get(chain_find(
+			atomic_load_explicit(&sh->tab, memory_order_acquire), h,
+			key, klen));
+		got = o && obj_ref_get(o);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&sh->seq, memory_order_relaxed) == seq)
+			goto found;
+		if (got)
+			obj_unref(o);
+		got = false;
+	}
 	pthread_rwlock_rdlock(&sh->lock);
-	o = *chain_find(sh, (uint32_t)h, key, klen);
-	if (o) {
-		atomic_fetch_add_explicit(&o->ref, 1, memory_order_relaxed);
+	o = link_get(chain_find(shard_tab(sh), h, key, klen));
+	got = o && obj_ref_get(o);
+	pthread_rwlock_unlock(&sh->lock);
+found:
+	/* Listed with an unchanged count means the index's reference was
+	 * there: a version at ref 0 was already unlinked. */
+	if (!got)
+		o = NULL;
+	if (o && touch) {
 		/*
 		 * Reads stamp the clock without moving it (puts move it), so
 		 * a get writes no line that other threads share; a stamp
@@ -210,12 +298,12 @@ struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 		uint32_t clk =
 			atomic_load_explicit(&s->clock, memory_order_relaxed);
 
-		if (touch && atomic_load_explicit(&o->atime,
-						  memory_order_relaxed) != clk)
+		if (atomic_load_explicit(&o->atime, memory_order_relaxed) !=
+		    clk)
 			atomic_store_explicit(&o->atime, clk,
 					      memory_order_relaxed);
 	}
-	pthread_rwlock_unlock(&sh->lock);
+	ebr_exit();
 	return o;
 }
 
@@ -225,44 +313,40 @@ void obj_publish(struct mc_store *s, struct mc_obj *o)
 	const char *key = obj_key(o);
 	uint64_t h = key_hash(key, o->klen);
 	struct mc_shard *sh = shard_of(s, h);
-	struct mc_obj **pp, *old;
+	obj_link *pp;
+	struct mc_obj *old;
 	/* Once the lock drops, a racing replace may free @o. */
 	double size = (double)o->size;
 
-	o->hash = (uint32_t)h;
-	atomic_store_explicit(
-		&o->atime,
-		atomic_fetch_add_explicit(&s->clock, 1, memory_order_relaxed),
-		memory_order_relaxed);
+	atomic_store_explicit(&o->atime, store_clock_tick(s),
+			      memory_order_relaxed);
 	for (unsigned i = 0; i < o->nrep; i++)
 		blk_set_state(o->rep[i], BLK_LIVE, o->size);
-	pthread_rwlock_wrlock(&sh->lock);
-	pp = chain_find(sh, o->hash, key, o->klen);
-	old = *pp;
-	if (old) {
-		o->next = old->next;
-		*pp = o;
-	} else {
-		*pp = o;
-		if (++sh->count > sh->mask + 1)
+	shard_lock(sh);
+	pp = chain_find(shard_tab(sh), h, key, o->klen);
+	old = link_get(pp);
+	atomic_store_explicit(&o->next, old ? obj_next(old) : NULL,
+			      memory_order_relaxed);
+	link_set(pp, o); /* @o complete: readers may follow it from here */
+	if (!old) {
+		if (++sh->count > shard_tab(sh)->mask + 1)
 			shard_grow(sh);
 		atomic_fetch_add(&s->nkeys, 1);
 		atomic_fetch_add(&s->keys_gen, 1);
 	}
-	pthread_rwlock_unlock(&sh->lock);
+	shard_unlock(sh);
 	mc_series_observe(s->c.value_size, size);
 	if (old)
 		obj_unref(old);
 }
 
 /* Unlinks *pp (shard locked for writing). */
-struct mc_obj *obj_unlink(struct mc_store *s, struct mc_shard *sh,
-			  struct mc_obj **pp)
+struct mc_obj *obj_unlink(struct mc_store *s, struct mc_shard *sh, obj_link *pp)
 {
-	struct mc_obj *o = *pp;
+	struct mc_obj *o = link_get(pp);
 
-	*pp = o->next;
-	o->next = NULL;
+	link_set(pp, obj_next(o));
+	atomic_store_explicit(&o->next, NULL, memory_order_relaxed);
 	sh->count--;
 	atomic_fetch_sub(&s->nkeys, 1);
 	atomic_fetch_add(&s->keys_gen, 1);
@@ -488,7 +572,8 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 {
 	uint64_t h;
 	struct mc_shard *sh;
-	struct mc_obj **pp, *o = NULL;
+	obj_link *pp;
+	struct mc_obj *o = NULL;
 	uint64_t left;
 	int rc;
 
@@ -498,12 +583,13 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 		goto fail;
 	h = key_hash(key, klen);
 	sh = shard_of(s, h);
-	pthread_rwlock_wrlock(&sh->lock);
-	pp = chain_find(sh, (uint32_t)h, key, klen);
-	if (!*pp) {
+	shard_lock(sh);
+	pp = chain_find(shard_tab(sh), h, key, klen);
+	if (!link_get(pp)) {
 		rc = mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
 				"key '%.*s' not found", KEY_ARG(key, klen));
-	} else if (!force && (left = obj_lease_left(*pp, store_now(s)))) {
+	} else if (!force &&
+		   (left = obj_lease_left(link_get(pp), store_now(s)))) {
 		/*
 		 * Say for how long, so that a person knows to wait; each
 		 * door adds how to force it, if it can.
@@ -517,7 +603,7 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 	} else {
 		o = obj_unlink(s, sh, pp);
 	}
-	pthread_rwlock_unlock(&sh->lock);
+	shard_unlock(sh);
 	if (!o)
 		goto fail;
 	mc_debug("remove: '%.*s'%s", KEY_ARG(key, klen),
@@ -539,24 +625,27 @@ int64_t mc_remove_all(struct mc_store *s, bool force)
 		struct mc_shard *sh = &s->shards[i];
 		struct mc_obj *gone = NULL;
 
-		pthread_rwlock_wrlock(&sh->lock);
-		for (uint32_t b = 0; b <= sh->mask; b++) {
-			struct mc_obj **pp = &sh->tab[b];
+		struct mc_tab *t;
 
-			while (*pp) {
-				struct mc_obj *o = *pp;
+		shard_lock(sh);
+		t = shard_tab(sh);
+		for (uint32_t b = 0; b <= t->mask; b++) {
+			obj_link *pp = &t->b[b];
+			struct mc_obj *o;
 
+			while ((o = link_get(pp))) {
 				if (!force && obj_leased(o, now)) {
 					pp = &o->next;
 					continue;
 				}
 				obj_unlink(s, sh, pp);
-				o->next = gone;
+				atomic_store_explicit(&o->next, gone,
+						      memory_order_relaxed);
 				gone = o;
 				n++;
 			}
 		}
-		pthread_rwlock_unlock(&sh->lock);
+		shard_unlock(sh);
 		objs_unref(gone);
 	}
 	return n;
@@ -581,11 +670,11 @@ struct snap_ent {
 	uint32_t klen;
 };
 
-static void snap_add(struct key_snap *k, const struct mc_obj *o)
+static inline void snap_add(struct key_snap *k, const struct mc_obj *o)
 {
 	size_t need = (sizeof(struct snap_ent) + o->klen + 8) & ~(size_t)7;
 
-	if (k->len + need > k->cap) {
+	if (__builtin_expect(k->len + need > k->cap, 0)) {
 		size_t cap = k->cap ? k->cap * 2 : 65536;
 		char *nb;
 
@@ -607,14 +696,115 @@ static void snap_add(struct key_snap *k, const struct mc_obj *o)
 	k->n++;
 }
 
-/* Copies one shard's keys out, so callbacks run without the lock. */
-static void shard_snapshot(struct mc_shard *sh, struct key_snap *k)
+/*
+ * Walks copy keys out a few buckets at a time (WALK_BATCH keys or more,
+ * ending at a bucket's end), so the callbacks run without the shard's
+ * lock, memory stays bounded, and a walk that stops after a few keys
+ * copies only those: a readdir of a store of 10^7 keys must not copy a
+ * whole shard for every page of names.
+ *
+ * Buckets are visited in reverse-binary order of their index (the order
+ * of redis's SCAN): when a shard doubles, bucket i splits into i and
+ * i + the old count, and that order has visited both halves of every
+ * bucket it had finished and neither of the others, so a walk that goes
+ * on in the larger table misses no key present throughout and sees none
+ * twice. Only a chain cut by a stop (mc_key_walk) is gone through again
+ * when its shard grew meanwhile (its order changed).
+ *
+ * The cursor: shard (8 bits), log2 of the shard's bucket count when it
+ * was made (6), the reverse-binary bucket counter (34), the position in
+ * the bucket's chain (16).
+ */
+#define WALK_BATCH	256u
+#define CUR_BUCKET_BITS 34
+#define CUR_POS_BITS	16
+
+struct walk_pos {
+	unsigned shard, lg; /* lg: log2(buckets) at the cursor, 0 unknown */
+	uint64_t v;	    /* the bucket counter: bucket = v & mask */
+	unsigned pos;
+};
+
+static uint64_t cur_pack(const struct walk_pos *w)
 {
+	return (uint64_t)w->shard << 56 | (uint64_t)w->lg << 50 |
+	       w->v << CUR_POS_BITS | w->pos;
+}
+
+static void cur_unpack(uint64_t c, struct walk_pos *w)
+{
+	w->shard = (unsigned)(c >> 56);
+	w->lg = (unsigned)(c >> 50) & 63;
+	w->v = (c >> CUR_POS_BITS) & ((1ull << CUR_BUCKET_BITS) - 1);
+	w->pos = (unsigned)(c & ((1u << CUR_POS_BITS) - 1));
+}
+
+static uint64_t rev64(uint64_t v)
+{
+	v = (v >> 1 & 0x5555555555555555ull) | (v & 0x5555555555555555ull) << 1;
+	v = (v >> 2 & 0x3333333333333333ull) | (v & 0x3333333333333333ull) << 2;
+	v = (v >> 4 & 0x0f0f0f0f0f0f0f0full) | (v & 0x0f0f0f0f0f0f0f0full) << 4;
+	return __builtin_bswap64(v);
+}
+
+/* The next bucket counter after @v for @mask; 0 when the shard is done. */
+static uint64_t rev_next(uint64_t v, uint64_t mask)
+{
+	v |= ~mask;
+	v = rev64(v);
+	v++;
+	return rev64(v);
+}
+
+/*
+ * Copies keys of @w's shard from its bucket counter on into @k (entries
+ * carry their counter and chain position in ent_pos), whole buckets
+ * until WALK_BATCH. Sets *end when the shard has no more buckets. Moves
+ * @w to the bucket after the batch.
+ */
+static void batch_copy(struct mc_shard *sh, struct walk_pos *w,
+		       struct key_snap *k, uint64_t **ent_pos, size_t *ent_cap,
+		       bool *end)
+{
+	struct mc_tab *t;
+	unsigned lg;
+
 	k->len = k->n = 0;
 	pthread_rwlock_rdlock(&sh->lock);
-	for (uint32_t b = 0; b <= sh->mask; b++)
-		for (struct mc_obj *o = sh->tab[b]; o; o = o->next)
+	t = shard_tab(sh);
+	lg = (unsigned)__builtin_ctzll((uint64_t)t->mask + 1);
+	if (w->lg && w->lg != lg)
+		w->pos = 0; /* that chain was rebuilt: go through it again */
+	*end = false;
+	while (k->n < WALK_BATCH) {
+		unsigned p = 0;
+
+		for (struct mc_obj *o = link_get(&t->b[w->v & t->mask]); o;
+		     o = obj_next(o), p++) {
+			if (p < w->pos)
+				continue;
+			if (k->n == *ent_cap) {
+				size_t cap = *ent_cap ? *ent_cap * 2 : 512;
+				uint64_t *n =
+					realloc(*ent_pos, cap * sizeof(*n));
+
+				if (!n)
+					mc_oom();
+				*ent_pos = n;
+				*ent_cap = cap;
+			}
+			(*ent_pos)[k->n] = w->v << CUR_POS_BITS |
+					   (p < 0xffff ? p : 0xffff);
 			snap_add(k, o);
+		}
+		w->pos = 0;
+		w->v = rev_next(w->v, t->mask);
+		if (w->v == 0) {
+			*end = true;
+			break;
+		}
+	}
+	w->lg = lg;
 	pthread_rwlock_unlock(&sh->lock);
 }
 
@@ -622,29 +812,45 @@ static int walk(struct mc_store *s, uint64_t *cursor,
 		int (*cb)(const void *, size_t, uint64_t, void *), void *arg)
 {
 	struct key_snap k = {0};
-	unsigned shard = (unsigned)(*cursor >> 32);
-	size_t skip = (size_t)(*cursor & 0xffffffffu);
+	struct walk_pos w;
+	uint64_t *ent_pos = NULL;
+	size_t ent_cap = 0;
 	int rc = 0;
 
-	for (; shard < MC_NSHARDS && !rc; shard++, skip = 0) {
+	if (*cursor == UINT64_MAX)
+		return 0; /* the end, from an earlier call */
+	cur_unpack(*cursor, &w);
+	for (; w.shard < MC_NSHARDS && !rc;) {
+		bool end;
 		size_t off = 0;
 
-		shard_snapshot(&s->shards[shard], &k);
+		batch_copy(&s->shards[w.shard], &w, &k, &ent_pos, &ent_cap,
+			   &end);
 		for (size_t i = 0; i < k.n; i++) {
 			struct snap_ent e;
 
 			memcpy(&e, k.buf + off, sizeof(e));
-			if (i >= skip && (rc = cb(k.buf + off + sizeof(e),
-						  e.klen, e.size, arg))) {
-				*cursor = (uint64_t)shard << 32 | i;
+			rc = cb(k.buf + off + sizeof(e), e.klen, e.size, arg);
+			if (rc) {
+				/* resume with this key */
+				w.v = ent_pos[i] >> CUR_POS_BITS;
+				w.pos = (unsigned)(ent_pos[i] & 0xffff);
+				*cursor = cur_pack(&w);
 				break;
 			}
 			off += (sizeof(e) + e.klen + 8) & ~(size_t)7;
 		}
+		if (!rc && end) {
+			w.shard++;
+			w.v = 0;
+			w.pos = 0;
+			w.lg = 0;
+		}
 	}
 	if (!rc)
-		*cursor = (uint64_t)MC_NSHARDS << 32;
+		*cursor = UINT64_MAX;
 	free(k.buf);
+	free(ent_pos);
 	return rc;
 }
 

@@ -37,7 +37,13 @@ struct mc_series {
 	 * line between cores; a read sums them (and n).
 	 */
 	struct stripe *stripes;
-	_Atomic uint64_t buckets[];
+	/*
+	 * Histogram: per stripe, the bucket counts (the last one +Inf) and
+	 * the sum's bits, hist_stride() words from a 64-byte boundary, so
+	 * threads observing one series (a put's value size, a route's
+	 * latency) do not share a line either; a read sums the stripes.
+	 */
+	_Atomic uint64_t *hist;
 };
 
 #define MC_STRIPES 8
@@ -51,11 +57,16 @@ struct stripe {
 static _Thread_local unsigned my_stripe = MC_STRIPES;
 static _Atomic unsigned next_stripe;
 
-static inline struct stripe *stripe_of(struct mc_series *s)
+static unsigned stripe_index(void)
 {
 	if (my_stripe >= MC_STRIPES)
 		my_stripe = atomic_fetch_add(&next_stripe, 1) % MC_STRIPES;
-	return &s->stripes[my_stripe];
+	return my_stripe;
+}
+
+static inline struct stripe *stripe_of(struct mc_series *s)
+{
+	return &s->stripes[stripe_index()];
 }
 
 static uint64_t stripes_sum(const struct mc_series *s)
@@ -108,7 +119,25 @@ struct mc_metrics {
 	struct mc_family *head, **tail;
 	struct collector *collectors, **ctail;
 	size_t ncollectors;
+	/*
+	 * Scrapes that queue behind a render share the next one: renders
+	 * are numbered as they start (started, read without the lock), and
+	 * the text of the last one (last, numbered last_seq) is kept under
+	 * render_lock. A scrape that finds, once it holds the lock, a render
+	 * numbered after every render started before it arrived sends that
+	 * text: it was made after the scrape arrived, as fresh as its own.
+	 */
+	_Atomic uint64_t started;
+	uint64_t last_seq;
+	struct mc_buf last;
 };
+
+/* Words per stripe of a histogram series: buckets, the sum, padding to
+ * a whole number of cache lines. */
+static size_t hist_stride(const struct mc_family *f)
+{
+	return (f->nbounds + 2 + 7) & ~(size_t)7;
+}
 
 static void *xcalloc(size_t n, size_t size)
 {
@@ -229,8 +258,18 @@ struct mc_metrics *mc_metrics_new(void)
 {
 	struct mc_metrics *m = xcalloc(1, sizeof(*m));
 
+	pthread_mutexattr_t ma;
+
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_mutex_init(&m->render_lock, NULL);
+	/*
+	 * Scrapes queued behind a render take its successor's text: spin a
+	 * little before sleeping, as a render is short and a sleep and a
+	 * wake-up cost more than it.
+	 */
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&m->render_lock, &ma);
+	pthread_mutexattr_destroy(&ma);
 	m->tail = &m->head;
 	m->ctail = &m->collectors;
 	return m;
@@ -242,6 +281,7 @@ static void series_free(struct mc_series *s)
 	free(s->labels);
 	mc_buf_release(&s->prefix);
 	free(s->stripes);
+	free(s->hist);
 	free(s);
 }
 
@@ -287,6 +327,7 @@ void mc_metrics_free(struct mc_metrics *m)
 	}
 	pthread_mutex_destroy(&m->lock);
 	pthread_mutex_destroy(&m->render_lock);
+	mc_buf_release(&m->last);
 	free(m);
 }
 
@@ -371,9 +412,7 @@ static void add_sample_name(struct mc_buf *out, const struct mc_family *f,
 static struct mc_series *series_new(struct mc_family *f, const char *key,
 				    size_t keylen, const char *labels)
 {
-	size_t nb = f->type == MC_HISTOGRAM ? f->nbounds + 1 : 0;
-	struct mc_series *s =
-		xcalloc(1, sizeof(*s) + nb * sizeof(s->buckets[0]));
+	struct mc_series *s = xcalloc(1, sizeof(*s));
 
 	s->f = f;
 	s->key = xcalloc(1, keylen + 1);
@@ -389,6 +428,13 @@ static struct mc_series *series_new(struct mc_family *f, const char *key,
 			mc_oom();
 		}
 		memset(s->stripes, 0, MC_STRIPES * sizeof(*s->stripes));
+	} else {
+		size_t n = MC_STRIPES * hist_stride(f) * sizeof(*s->hist);
+
+		s->hist = aligned_alloc(64, n);
+		if (!s->hist)
+			mc_oom();
+		memset(s->hist, 0, n);
 	}
 	*f->tail = s;
 	f->tail = &s->next;
@@ -531,9 +577,9 @@ static void series_zero(struct mc_series *s)
 {
 	stripes_zero(s);
 	atomic_store(&s->bits, 0);
-	if (s->f->type == MC_HISTOGRAM)
-		for (size_t i = 0; i <= s->f->nbounds; i++)
-			atomic_store(&s->buckets[i], 0);
+	if (s->hist)
+		for (size_t i = 0; i < MC_STRIPES * hist_stride(s->f); i++)
+			atomic_store(&s->hist[i], 0);
 }
 
 void mc_family_clear(struct mc_family *f)
@@ -598,13 +644,37 @@ void mc_series_observe(struct mc_series *s, double v)
 	}
 	if (isnan(v))
 		lo = f->nbounds;
-	atomic_fetch_add_explicit(&s->buckets[lo], 1, memory_order_relaxed);
-	old = atomic_load_explicit(&s->bits, memory_order_relaxed);
+	_Atomic uint64_t *h = s->hist + stripe_index() * hist_stride(f);
+
+	atomic_fetch_add_explicit(&h[lo], 1, memory_order_relaxed);
+	old = atomic_load_explicit(&h[f->nbounds + 1], memory_order_relaxed);
 	do
 		new = to_bits(from_bits(old) + v);
-	while (!atomic_compare_exchange_weak_explicit(&s->bits, &old, new,
-						      memory_order_relaxed,
+	while (!atomic_compare_exchange_weak_explicit(&h[f->nbounds + 1], &old,
+						      new, memory_order_relaxed,
 						      memory_order_relaxed));
+}
+
+/* Bucket @i of a histogram series, the stripes summed. */
+static uint64_t hist_bucket(const struct mc_series *s, size_t i)
+{
+	uint64_t n = 0;
+
+	for (unsigned k = 0; k < MC_STRIPES; k++)
+		n += atomic_load_explicit(&s->hist[k * hist_stride(s->f) + i],
+					  memory_order_relaxed);
+	return n;
+}
+
+static double hist_sum(const struct mc_series *s)
+{
+	double d = 0;
+
+	for (unsigned k = 0; k < MC_STRIPES; k++)
+		d += from_bits(atomic_load_explicit(
+			&s->hist[k * hist_stride(s->f) + s->f->nbounds + 1],
+			memory_order_relaxed));
+	return d;
 }
 
 static uint64_t hist_count(const struct mc_series *s)
@@ -612,7 +682,7 @@ static uint64_t hist_count(const struct mc_series *s)
 	uint64_t n = 0;
 
 	for (size_t i = 0; i <= s->f->nbounds; i++)
-		n += atomic_load_explicit(&s->buckets[i], memory_order_relaxed);
+		n += hist_bucket(s, i);
 	return n;
 }
 
@@ -635,8 +705,7 @@ size_t mc_series_buckets(const struct mc_series *s, double *le, uint64_t *count,
 	n = s->f->nbounds + 1;
 	for (size_t i = 0; i < n && i < max; i++) {
 		le[i] = i < s->f->nbounds ? s->f->bounds[i] : INFINITY;
-		count[i] = atomic_load_explicit(&s->buckets[i],
-						memory_order_relaxed);
+		count[i] = hist_bucket(s, i);
 	}
 	return n;
 }
@@ -710,15 +779,14 @@ static void render_series(struct mc_buf *out, const struct mc_series *s)
 	}
 	uint64_t cum = 0;
 	for (size_t i = 0; i <= f->nbounds; i++) {
-		cum += atomic_load_explicit(&s->buckets[i],
-					    memory_order_relaxed);
+		cum += hist_bucket(s, i);
 		add_sample_name(out, f, "_bucket", s->labels,
 				i < f->nbounds ? f->le[i] : "+Inf");
 		mc_buf_addu(out, cum);
 		mc_buf_addch_fast(out, '\n');
 	}
 	add_sample_name(out, f, "_sum", s->labels, NULL);
-	add_num(out, from_bits(atomic_load(&s->bits)));
+	add_num(out, hist_sum(s));
 	mc_buf_addch_fast(out, '\n');
 	/* The count is the +Inf bucket read above, so the two always agree. */
 	add_sample_name(out, f, "_count", s->labels, NULL);
@@ -729,9 +797,17 @@ static void render_series(struct mc_buf *out, const struct mc_series *s)
 void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
 {
 	struct collector *c;
-	size_t n;
+	size_t n, from = out->len;
+	uint64_t before = atomic_load(&m->started);
 
 	pthread_mutex_lock(&m->render_lock);
+	if (m->last_seq > before) {
+		/* a render that started after this scrape arrived */
+		mc_buf_add(out, m->last.data, m->last.len);
+		pthread_mutex_unlock(&m->render_lock);
+		return;
+	}
+	m->last_seq = atomic_fetch_add(&m->started, 1) + 1;
 	/* Nodes are only appended, so the first n stay valid unlocked. */
 	pthread_mutex_lock(&m->lock);
 	c = m->collectors;
@@ -749,8 +825,10 @@ void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
 		pthread_mutex_unlock(&f->lock);
 	}
 	pthread_mutex_unlock(&m->lock);
-	pthread_mutex_unlock(&m->render_lock);
 	/* An empty registry still ends with a newline. */
-	if (!out->len || out->data[out->len - 1] != '\n')
-		mc_buf_addch_fast(out, '\n');
+	if (out->len == from || out->data[out->len - 1] != '\n')
+		mc_buf_addch(out, '\n');
+	mc_buf_reset(&m->last);
+	mc_buf_add(&m->last, out->data + from, out->len - from);
+	pthread_mutex_unlock(&m->render_lock);
 }

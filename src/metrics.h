@@ -121,7 +121,9 @@ void mc_metrics_add_collector_owned(struct mc_metrics *m,
  * (3355443200), others with the fewest digits that read back exactly;
  * histograms print cumulative name_bucket{...,le="B"} lines up to "+Inf",
  * then name_sum and name_count. Ends with "\n". Costs O(families +
- * series), whatever the store holds.
+ * series), whatever the store holds. One render runs at a time; callers
+ * that wait for it share the next one (made after they all arrived), so
+ * a scrape storm costs one render per render time, not one per scrape.
  */
 void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out);
 

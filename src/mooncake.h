@@ -207,6 +207,25 @@ struct mc_store_opts {
 			       uint64_t size);
 	void *register_arg;
 	/*
+	 * Allocator arenas per segment: each a mutex and an allocator over
+	 * its own slice of the segment, so threads putting at once take
+	 * different locks (a thread keeps to one arena, moving on when it is
+	 * busy or full). 0 picks one per CPU (at most 16), fewer when a slice
+	 * would be under four times max_value or 256 MiB; 1 keeps one
+	 * allocator for the whole segment, for a caller that must place
+	 * buffers of any size up to the segment's (values never span two
+	 * arenas).
+	 */
+	unsigned alloc_arenas;
+	/*
+	 * Make every page of a new alloc or shm segment resident at mount
+	 * (MADV_POPULATE_WRITE, MAP_POPULATE) instead of on the first write
+	 * into it: the mount takes longer and holds the memory at once, and
+	 * no put pays a page fault later. Alloc segments ask for transparent
+	 * huge pages either way.
+	 */
+	bool populate;
+	/*
 	 * The TE metadata server (mc_store_meta): on unless @no_metadata;
 	 * its published keys under "mooncake/ID/" with @metadata_cluster_id
 	 * (NULL or "": "mooncake/"), which must pass mc_meta_cluster_id_ok.
@@ -517,7 +536,36 @@ int mc_put_start(struct mc_store *s, const void *key, size_t klen,
 		 uint64_t size, struct mc_put **out, struct mc_err *err);
 int mc_put_begin(struct mc_store *s, const void *key, size_t klen,
 		 uint64_t size, struct mc_put **out, struct mc_err *err);
-/* Replica buffers of an open put: n <= MC_REPLICA_MAX. */
+/*
+ * For a local writer that does not know the value's size in advance (a
+ * file copied into keys/): it begins a put of a guess, grows it, and
+ * trims it to the final size before the commit. Neither counts as a
+ * request of its own, and neither applies to a two-phase put (whose
+ * descriptors are out) or a closed one (-EINVAL).
+ *
+ * mc_put_grow grows every buffer of an open local put to @size bytes in
+ * place, from the free space right after it, so the bytes written stay
+ * where they are and nothing is evicted: 0; -EINVAL; -EFBIG over
+ * max_value; -ENOSPC when the space after a buffer is taken, or a
+ * buffer is not in this process's memory or belongs to a NODE-owned
+ * segment (whose owner was told its size) (the put is unchanged: the
+ * writer moves its bytes elsewhere).
+ *
+ * mc_put_trim shrinks an open local put to its first @size bytes (1 ..
+ * its size): the tail of every buffer goes back to the allocator. 0;
+ * -EINVAL (also for buffers that mc_put_grow would not move); -ENOMEM
+ * no room for the allocator's metadata (the put is unchanged and can
+ * still be committed or aborted).
+ */
+int mc_put_grow(struct mc_put *p, uint64_t size);
+int mc_put_trim(struct mc_put *p, uint64_t size);
+
+/*
+ * Replica buffers of an open put: n <= MC_REPLICA_MAX. A two-phase put
+ * (mc_put_start) makes its descriptors at the start; a local one, whose
+ * writer mostly uses mc_put_buffer, on the first mc_put_desc (NULL when
+ * out of memory), so a put that never asks pays nothing for them.
+ */
 size_t mc_put_ndesc(const struct mc_put *p);
 const struct mc_desc *mc_put_desc(const struct mc_put *p, size_t i);
 void *mc_put_buffer(struct mc_put *p, size_t i);
@@ -706,8 +754,11 @@ int mc_key_foreach(struct mc_store *s,
  * at *cursor (0 = the beginning) and calls @cb per key. A non-zero return
  * from @cb means "this key was not taken, stop": *cursor is left pointing
  * at it, so the next call starts with it. Returns 1 when stopped early,
- * 0 at the end of the store. Keys added or removed between calls may be
- * missed or seen again.
+ * 0 at the end of the store. Keys added or removed between calls may or
+ * may not be seen; a key present throughout is seen, and twice only when
+ * the call stopped in its hash chain and its shard grew before the next
+ * call. A call copies only the keys it goes through (a few hundred at a
+ * time), however large the store.
  */
 int mc_key_walk(struct mc_store *s, uint64_t *cursor,
 		int (*cb)(const void *key, size_t klen, uint64_t size,

@@ -68,10 +68,12 @@ static void put_unref(struct mc_put *p)
 	put_kill_blocks(p);
 	for (unsigned i = 0; i < p->nrep; i++)
 		blk_unref(p->blk[i]);
+	free(p->desc);
 	free(p);
 }
 
 static bool put_close(struct mc_put *p);
+static void put_revoke_closed(struct mc_put *p);
 
 /* The owner hooks' view of replica @i of @p. */
 static void put_owner_view(const struct mc_put *p, unsigned i,
@@ -211,8 +213,19 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 		mc_debug("put: '%.*s' got %u of %u replicas",
 			 KEY_ARG(key, klen), p->nrep, pl.want);
 	}
-	for (unsigned i = 0; i < p->nrep; i++)
-		blk_desc(p->blk[i], size, &p->desc[i]);
+	if (registered) {
+		p->desc = calloc(p->nrep, sizeof(*p->desc));
+		if (!p->desc) {
+			rc = mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+					"out of memory");
+			put_close(p);
+			put_revoke_closed(p);
+			put_unref(p);
+			goto fail;
+		}
+		for (unsigned i = 0; i < p->nrep; i++)
+			blk_desc(p->blk[i], size, &p->desc[i]);
+	}
 	rc = put_owner_hooks(p, false, err);
 	if (rc < 0) {
 		put_close(p);
@@ -259,12 +272,106 @@ size_t mc_put_ndesc(const struct mc_put *p)
 
 const struct mc_desc *mc_put_desc(const struct mc_put *p, size_t i)
 {
-	return &p->desc[i];
+	/* A local put makes its descriptors on the first ask: its one
+	 * holder is the only caller, so nothing races with the fill. */
+	struct mc_put *w = (struct mc_put *)p;
+
+	if (!w->desc) {
+		w->desc = calloc(w->nrep ? w->nrep : 1, sizeof(*w->desc));
+		if (!w->desc)
+			return NULL;
+		for (unsigned k = 0; k < w->nrep; k++)
+			blk_desc(w->blk[k], w->size, &w->desc[k]);
+	}
+	return &w->desc[i];
 }
 
 void *mc_put_buffer(struct mc_put *p, size_t i)
 {
 	return blk_ptr(p->blk[i]);
+}
+
+/* Extends every buffer of @p in place to @size, or none: 0 or -ENOSPC. */
+static int put_extend(struct mc_put *p, uint64_t size)
+{
+	uint64_t before[MC_REPLICA_MAX];
+	unsigned i;
+	int rc = 0;
+
+	for (i = 0; i < p->nrep && !rc; i++) {
+		struct mc_arena *a = blk_arena(p->blk[i]);
+
+		before[i] = p->blk[i]->size;
+		pthread_mutex_lock(&a->lock);
+		rc = mc_alloc_extend(a->alloc, p->blk[i], size);
+		pthread_mutex_unlock(&a->lock);
+	}
+	if (rc) {
+		/* give back what the others took */
+		for (unsigned j = 0; j + 1 < i; j++) {
+			struct mc_arena *a = blk_arena(p->blk[j]);
+
+			pthread_mutex_lock(&a->lock);
+			mc_alloc_shrink(a->alloc, p->blk[j], before[j]);
+			pthread_mutex_unlock(&a->lock);
+		}
+		return -ENOSPC;
+	}
+	for (i = 0; i < p->nrep; i++) {
+		store_used_add(p->store,
+			       (int64_t)(p->blk[i]->size - before[i]));
+		blk_set_state(p->blk[i], BLK_PENDING, size);
+	}
+	p->size = size;
+	free(p->desc); /* made again on the next ask, with the new size */
+	p->desc = NULL;
+	return 0;
+}
+
+/* Whether grow and trim may change @p's buffers: local memory whose
+ * owner was told no size (a NODE-owned segment's owner was, at prepare). */
+static bool put_resizable(const struct mc_put *p)
+{
+	for (unsigned i = 0; i < p->nrep; i++)
+		if (!blk_local(p->blk[i]) || blk_seg(p->blk[i])->hooked)
+			return false;
+	return !p->registered && p->open;
+}
+
+int mc_put_grow(struct mc_put *p, uint64_t size)
+{
+	if (p->registered || !p->open || size <= p->size)
+		return -EINVAL;
+	if (size > p->store->o.max_value)
+		return -EFBIG;
+	return put_resizable(p) ? put_extend(p, size) : -ENOSPC;
+}
+
+int mc_put_trim(struct mc_put *p, uint64_t size)
+{
+	struct mc_store *s = p->store;
+
+	if (!put_resizable(p) || size == 0 || size > p->size)
+		return -EINVAL;
+	for (unsigned i = 0; i < p->nrep; i++) {
+		struct mc_blk *b = p->blk[i];
+		struct mc_arena *a = blk_arena(b);
+		uint64_t before = b->size;
+		int rc;
+
+		pthread_mutex_lock(&a->lock);
+		rc = mc_alloc_shrink(a->alloc, b, size);
+		pthread_mutex_unlock(&a->lock);
+		if (rc < 0)
+			return rc; /* the blocks stay larger: still correct */
+		store_used_add(s, -(int64_t)(before - b->size));
+	}
+	p->size = size;
+	for (unsigned i = 0; i < p->nrep; i++)
+		blk_set_state(p->blk[i], BLK_PENDING, size);
+	free(p->desc);
+	p->desc = NULL;
+	return 0;
 }
 
 /*

@@ -14,14 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ebr.h"
 #include "log.h"
 #include "store_int.h"
 #include "uuid.h"
-
-struct mc_seg *blk_seg(const struct mc_blk *b)
-{
-	return mc_alloc_user(b->owner);
-}
 
 static void seg_free(struct mc_seg *g)
 {
@@ -32,8 +28,11 @@ static void seg_free(struct mc_seg *g)
 				    g->size);
 	if (g->map)
 		munmap(g->map, g->map_len);
-	mc_alloc_free(g->alloc);
-	pthread_mutex_destroy(&g->lock);
+	for (unsigned i = 0; g->arenas && i < g->narenas; i++) {
+		mc_alloc_free(g->arenas[i].alloc);
+		pthread_mutex_destroy(&g->arenas[i].lock);
+	}
+	free(g->arenas);
 	free(g->endpoint);
 	free(g->name);
 	free(g->location);
@@ -80,17 +79,22 @@ void blk_unref(struct mc_blk *b)
 
 	if (atomic_fetch_sub(ref, 1) != 1)
 		return;
-	struct mc_seg *g = blk_seg(b);
+	struct mc_arena *a = blk_arena(b);
+	struct mc_seg *g = a->seg;
 	struct mc_store *s = g->store;
-	uint64_t size = b->size, off = b->off;
+	uint64_t size = b->size, off = blk_off(b);
 
-	pthread_mutex_lock(&g->lock);
-	mc_alloc_put(g->alloc, b);
-	pthread_mutex_unlock(&g->lock);
-	atomic_fetch_sub(&s->used, size);
+	bool last;
+
+	pthread_mutex_lock(&a->lock);
+	mc_alloc_put(a->alloc, b);
+	last = --a->nblk == 0;
+	pthread_mutex_unlock(&a->lock);
+	store_used_add(s, -(int64_t)size);
 	if (g->hooked)
 		blk_release_hook(g, off, size);
-	seg_unref(g);
+	if (last)
+		seg_unref(g); /* the arena's reference (store_int.h) */
 }
 
 void blk_owner_view(const struct mc_blk *b, struct mc_owner_blk *v)
@@ -100,7 +104,7 @@ void blk_owner_view(const struct mc_blk *b, struct mc_owner_blk *v)
 	memset(v, 0, sizeof(*v));
 	v->seg_id = g->id;
 	v->owner = &g->owner;
-	v->addr = (uint64_t)(uintptr_t)g->base + b->off;
+	v->addr = (uint64_t)(uintptr_t)g->base + blk_off(b);
 	v->size = b->size;
 	v->term = atomic_load(&g->store->term);
 }
@@ -110,7 +114,7 @@ void blk_desc(const struct mc_blk *b, uint64_t value_size, struct mc_desc *d)
 	struct mc_seg *g = blk_seg(b);
 
 	/* A number, not a pointer: a REMOTE base is another process's. */
-	d->addr = (uint64_t)(uintptr_t)g->base + b->off;
+	d->addr = (uint64_t)(uintptr_t)g->base + blk_off(b);
 	d->size = value_size;
 	d->rkey = g->rkey;
 	memcpy(d->seg_id, g->id, sizeof(d->seg_id));
@@ -118,6 +122,57 @@ void blk_desc(const struct mc_blk *b, uint64_t value_size, struct mc_desc *d)
 	snprintf(d->endpoint, sizeof(d->endpoint), "%s",
 		 g->endpoint ? g->endpoint : atomic_load(&g->store->endpoint));
 	d->owner = g->owner;
+}
+
+/* The arena this thread starts from: threads are dealt out in turn. */
+static unsigned arena_hint(void)
+{
+	static _Atomic unsigned next;
+	static __thread unsigned hint;
+
+	if (!hint)
+		hint = atomic_fetch_add_explicit(&next, 1,
+						 memory_order_relaxed) +
+		       1;
+	return hint - 1;
+}
+
+/*
+ * A block of @size in @g: this thread's arena first, then the others.
+ * The first round takes only arenas whose lock is free, so two threads
+ * putting at once spread over the arenas instead of queueing on one;
+ * the second waits for each lock in turn before @g counts as full.
+ */
+static struct mc_blk *seg_alloc_one(struct mc_seg *g, uint64_t size)
+{
+	unsigned n = g->narenas, start = arena_hint() % n;
+	uint32_t tried = 0; /* arenas already asked (at most 32 counted) */
+
+	for (unsigned round = 0; round < 2; round++) {
+		for (unsigned k = 0; k < n; k++) {
+			unsigned i = (start + k) % n;
+			struct mc_arena *a = &g->arenas[i];
+			struct mc_blk *b;
+
+			if (i < 32 && (tried & (1u << i)))
+				continue;
+			if (round == 0) {
+				if (pthread_mutex_trylock(&a->lock))
+					continue;
+			} else {
+				pthread_mutex_lock(&a->lock);
+			}
+			b = mc_alloc_get(a->alloc, size);
+			if (b && a->nblk++ == 0)
+				atomic_fetch_add(&g->refs, 1);
+			pthread_mutex_unlock(&a->lock);
+			if (b)
+				return b;
+			if (i < 32)
+				tried |= 1u << i;
+		}
+	}
+	return NULL;
 }
 
 /* Whether @g takes allocations of a put placed by @pl. */
@@ -150,31 +205,33 @@ static bool seg_pass_takes(const struct mc_seg *g, int pass,
 int seg_alloc_replicas(struct mc_store *s, uint64_t size,
 		       const struct seg_place *pl, struct mc_blk **out)
 {
+	/* A rotation per thread: spreads the load without a shared line. */
+	static __thread uint64_t rr;
 	unsigned got = 0, want = pl->want;
 	size_t n, start, ok = 0;
+	struct seg_snap *t;
 
-	pthread_rwlock_rdlock(&s->seg_lock);
-	n = s->nsegs;
+	ebr_enter();
+	t = atomic_load_explicit(&s->seg_snap, memory_order_acquire);
+	n = t ? t->n : 0;
 	for (size_t i = 0; i < n; i++)
-		ok += seg_eligible(s->segs[i], pl);
+		ok += seg_eligible(t->g[i], pl);
 	if (ok < want)
 		want = (unsigned)ok;
-	start = n ? atomic_fetch_add(&s->rr, 1) % n : 0;
+	start = n ? rr++ % n : 0;
 	for (int pass = pl->prefer && *pl->prefer ? PASS_PREFER : PASS_OWNERS;
 	     pass <= PASS_ANY && got < want; pass++) {
 		for (size_t k = 0; k < n && got < want; k++) {
-			struct mc_seg *g = s->segs[(start + k) % n];
+			struct mc_seg *g = t->g[(start + k) % n];
 
 			if (!seg_eligible(g, pl) ||
 			    !seg_pass_takes(g, pass, pl, out, got))
 				continue;
-			pthread_mutex_lock(&g->lock);
-			struct mc_blk *b = mc_alloc_get(g->alloc, size);
-			pthread_mutex_unlock(&g->lock);
+			struct mc_blk *b = seg_alloc_one(g, size);
+
 			if (!b)
 				continue;
-			atomic_fetch_add(&g->refs, 1);
-			atomic_fetch_add(&s->used, b->size);
+			store_used_add(s, (int64_t)b->size);
 			/* Nobody else knows the block yet: plain stores will
 			 * do. */
 			atomic_store_explicit(&b->u.ref, 1,
@@ -187,7 +244,7 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size,
 			out[got++] = b;
 		}
 	}
-	pthread_rwlock_unlock(&s->seg_lock);
+	ebr_exit();
 	if (got && got == want)
 		return (int)got;
 	for (unsigned i = 0; i < got; i++)
@@ -198,28 +255,36 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size,
 bool seg_can_fit(struct mc_store *s, uint64_t size, const struct seg_place *pl)
 {
 	unsigned ok = 0, big = 0;
+	struct seg_snap *t;
 
 	size = (size + MC_BUF_ALIGN - 1) / MC_BUF_ALIGN * MC_BUF_ALIGN;
-	pthread_rwlock_rdlock(&s->seg_lock);
-	for (size_t i = 0; i < s->nsegs; i++) {
-		if (!seg_eligible(s->segs[i], pl))
+	ebr_enter();
+	t = atomic_load_explicit(&s->seg_snap, memory_order_acquire);
+	for (size_t i = 0; t && i < t->n; i++) {
+		struct mc_seg *g = t->g[i];
+
+		if (!seg_eligible(g, pl))
 			continue;
 		ok++;
-		big += s->segs[i]->size >= size;
+		/* the last arena is the largest */
+		big += g->arenas[g->narenas - 1].size >= size;
 	}
-	pthread_rwlock_unlock(&s->seg_lock);
+	ebr_exit();
 	return ok && big >= (pl->want < ok ? pl->want : ok);
 }
 
 /*
- * The listed segment of this process holding @addr, or NULL; seg_lock
- * held. REMOTE segments hold addresses of other processes, which may
- * equal ours: they never match.
+ * The listed segment of this process holding @addr, or NULL; inside a
+ * read section. REMOTE segments hold addresses of other processes,
+ * which may equal ours: they never match.
  */
-static struct mc_seg *seg_by_addr_locked(struct mc_store *s, uint64_t addr)
+static struct mc_seg *seg_by_addr(struct mc_store *s, uint64_t addr)
 {
-	for (size_t i = 0; i < s->nsegs; i++) {
-		struct mc_seg *g = s->segs[i];
+	struct seg_snap *t =
+		atomic_load_explicit(&s->seg_snap, memory_order_acquire);
+
+	for (size_t i = 0; t && i < t->n; i++) {
+		struct mc_seg *g = t->g[i];
 		uint64_t base = (uint64_t)(uintptr_t)g->base;
 
 		if (addr >= base && addr - base < g->size &&
@@ -250,30 +315,36 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 	    struct mc_blk **out)
 {
 	struct mc_seg *g;
+	struct mc_arena *a;
 	struct mc_blk *b;
+	uint64_t off;
 	int rc = -EACCES;
 
 	if (size == 0 || addr + size < addr)
 		return -EACCES;
-	/* seg_lock keeps the segment listed, so no reference is taken. */
-	pthread_rwlock_rdlock(&s->seg_lock);
-	g = seg_by_addr_locked(s, addr);
+	/* The read section keeps the segment allocated: no reference. */
+	ebr_enter();
+	g = seg_by_addr(s, addr);
 	if (!g) {
-		pthread_rwlock_unlock(&s->seg_lock);
+		ebr_exit();
 		return -EACCES;
 	}
-	pthread_mutex_lock(&g->lock);
-	b = mc_alloc_find(g->alloc, addr - (uint64_t)(uintptr_t)g->base);
+	off = addr - (uint64_t)(uintptr_t)g->base;
+	a = &g->arenas[off / g->arena_size < g->narenas ? off / g->arena_size
+							: g->narenas - 1];
+	pthread_mutex_lock(&a->lock);
+	b = off >= a->off ? mc_alloc_find(a->alloc, off - a->off) : NULL;
 	if (b) {
 		_Atomic uint32_t *ref = &b->u.ref;
 		uint32_t st = atomic_load(&b->u.state);
-		uint64_t start = (uint64_t)(uintptr_t)g->base + b->off;
+		uint64_t start = (uint64_t)(uintptr_t)g->base + blk_off(b);
 		uint64_t end = start + blk_value_size(b);
 		uint32_t r = atomic_load(ref);
 
 		/*
 		 * A block at ref 0 is on its way back to the allocator; others
-		 * move the count without seg->lock, so retry until it sticks.
+		 * move the count without the arena lock, so retry until it
+		 * sticks.
 		 */
 		if ((st & BLK_STATE_MASK) == state && addr >= start &&
 		    size <= end - addr &&
@@ -289,8 +360,8 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 			}
 		}
 	}
-	pthread_mutex_unlock(&g->lock);
-	pthread_rwlock_unlock(&s->seg_lock);
+	pthread_mutex_unlock(&a->lock);
+	ebr_exit();
 	return rc;
 }
 
@@ -313,6 +384,76 @@ enum mc_shm_fault mc_shm_name_check(const char *name)
 	return MC_SHM_OK;
 }
 
+#define ARENA_MIN (256ull << 20)
+#define ARENA_MAX 16u
+
+/* How many arenas a segment of @size gets (mc_store_opts.alloc_arenas). */
+static unsigned arena_count(struct mc_store *s, uint64_t size)
+{
+	uint64_t min =
+		4 * s->o.max_value > ARENA_MIN ? 4 * s->o.max_value : ARENA_MIN;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = s->o.alloc_arenas;
+
+	if (n == 0) {
+		n = cpus > 0 ? (unsigned)cpus : 1;
+		while (n > 1 && size / n < min)
+			n--;
+	}
+	if (n > ARENA_MAX)
+		n = ARENA_MAX;
+	while (n > 1 && size / n < MC_BUF_ALIGN)
+		n--;
+	return n ? n : 1;
+}
+
+/* Cuts @g into its arenas: 0, or -ENOMEM. */
+static int seg_arenas(struct mc_store *s, struct mc_seg *g)
+{
+	uint64_t usable = g->size - g->size % MC_BUF_ALIGN;
+	unsigned n = arena_count(s, usable);
+	pthread_mutexattr_t ma;
+
+	g->arenas = calloc(n, sizeof(*g->arenas));
+	if (!g->arenas)
+		return -ENOMEM;
+	g->arena_size = usable / n - usable / n % MC_BUF_ALIGN;
+	/*
+	 * Allocator critical sections are short and every put takes two:
+	 * spin a little before sleeping rather than pay a context switch.
+	 */
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+	for (unsigned i = 0; i < n; i++) {
+		struct mc_arena *a = &g->arenas[i];
+
+		a->seg = g;
+		a->off = (uint64_t)i * g->arena_size;
+		a->size = i + 1 < n ? g->arena_size : usable - a->off;
+		pthread_mutex_init(&a->lock, &ma);
+		g->narenas = i + 1;
+		a->alloc = mc_alloc_new(a->size, MC_BUF_ALIGN, a);
+		if (!a->alloc)
+			break;
+		/* freed buffers wait for a put of their size: 1/32 of it */
+		mc_alloc_set_park(a->alloc, a->size / 32);
+	}
+	pthread_mutexattr_destroy(&ma);
+	return g->arenas[g->narenas - 1].alloc ? 0 : -ENOMEM;
+}
+
+uint64_t seg_used(struct mc_seg *g)
+{
+	uint64_t used = 0;
+
+	for (unsigned i = 0; i < g->narenas; i++) {
+		pthread_mutex_lock(&g->arenas[i].lock);
+		used += mc_alloc_used(g->arenas[i].alloc);
+		pthread_mutex_unlock(&g->arenas[i].lock);
+	}
+	return used;
+}
+
 static int seg_new(struct mc_store *s, const struct mc_mount_req *req,
 		   const char *protocol, uint64_t size, struct mc_seg **out,
 		   struct mc_err *err)
@@ -330,24 +471,34 @@ static int seg_new(struct mc_store *s, const struct mc_mount_req *req,
 	g->store = s;
 	atomic_init(&g->refs, 1);
 	atomic_init(&g->state, SEG_OK);
-	/*
-	 * Allocator critical sections are short and every put takes two:
-	 * spin a little before sleeping rather than pay a context switch.
-	 */
-	pthread_mutexattr_t ma;
-
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
-	pthread_mutex_init(&g->lock, &ma);
-	pthread_mutexattr_destroy(&ma);
-	g->alloc = mc_alloc_new(size - size % MC_BUF_ALIGN, MC_BUF_ALIGN, g);
-	if (!g->name || !g->location || !g->alloc) {
+	if (!g->name || !g->location || seg_arenas(s, g) < 0) {
 		seg_free(g);
 		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
 				  "out of memory");
 	}
 	*out = g;
 	return 0;
+}
+
+/*
+ * Advice for a new anonymous segment. Huge pages where the kernel offers
+ * them on request (transparent_hugepage=madvise): a first touch then
+ * faults in 2 MiB at once, and gets and puts over a large segment miss
+ * the TLB far less. With @populate every page is made resident now (after
+ * the advice, so in huge pages), else on its first write.
+ */
+static void seg_advise(void *m, size_t len, bool populate)
+{
+	madvise(m, len, MADV_HUGEPAGE);
+	if (!populate)
+		return;
+#ifdef MADV_POPULATE_WRITE
+	if (madvise(m, len, MADV_POPULATE_WRITE) == 0)
+		return;
+#endif
+	/* an older kernel: one write per page */
+	for (size_t off = 0; off < len; off += 4096)
+		((volatile char *)m)[off] = 0;
 }
 
 static int seg_register(struct mc_store *s, struct mc_seg *g,
@@ -421,6 +572,19 @@ static void list_add(struct mc_store *s, struct mc_seg *g)
 	s->segs[s->nsegs++] = g;
 	atomic_fetch_add(&s->capacity, g->size);
 	atomic_fetch_add(&s->seg_gen, 1);
+	seg_snap_publish(s);
+}
+
+void seg_snap_publish(struct mc_store *s)
+{
+	struct seg_snap *t = malloc(sizeof(*t) + s->nsegs * sizeof(t->g[0]));
+
+	if (!t)
+		mc_oom();
+	t->n = s->nsegs;
+	memcpy(t->g, s->segs, s->nsegs * sizeof(t->g[0]));
+	ebr_retire(atomic_exchange_explicit(&s->seg_snap, t,
+					    memory_order_acq_rel));
 }
 
 int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
@@ -433,6 +597,8 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 	size_t n, made = 0;
 	struct mc_seg **segs = NULL;
 	long page = sysconf(_SC_PAGESIZE);
+	/* No page is touched at mount unless asked (mc_store_opts.populate). */
+	int populate = s->o.populate ? MAP_POPULATE : 0; /* shm */
 	int fd = -1, rc;
 
 	memset(out, 0, sizeof(*out));
@@ -516,11 +682,14 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 			g->shm_name = strdup(bare);
 			g->shm_offset = req->offset + off;
 			m = mmap(NULL, sizes[made], PROT_READ | PROT_WRITE,
-				 MAP_SHARED, fd, (off_t)g->shm_offset);
+				 MAP_SHARED | populate, fd,
+				 (off_t)g->shm_offset);
 		} else {
 			g->kind = MC_SEG_ALLOC;
 			m = mmap(NULL, sizes[made], PROT_READ | PROT_WRITE,
 				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (m != MAP_FAILED)
+				seg_advise(m, sizes[made], s->o.populate);
 		}
 		if (m == MAP_FAILED || (bare && !g->shm_name)) {
 			if (m != MAP_FAILED)
@@ -721,6 +890,7 @@ void seg_unlist_locked(struct mc_store *s, struct mc_seg *g)
 	atomic_store(&g->state, SEG_GONE);
 	atomic_fetch_sub(&s->capacity, g->size);
 	atomic_fetch_add(&s->seg_gen, 1);
+	seg_snap_publish(s);
 }
 
 /* ------------------------------------------------------------ inspection */
@@ -756,9 +926,7 @@ void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 	}
 	i->base = (uint64_t)(uintptr_t)g->base;
 	i->size = g->size;
-	pthread_mutex_lock(&g->lock);
-	i->used = mc_alloc_used(g->alloc);
-	pthread_mutex_unlock(&g->lock);
+	i->used = seg_used(g);
 	i->rkey = g->rkey;
 }
 
@@ -851,9 +1019,7 @@ int mc_segment_name_usage(struct mc_store *s, const char *name, uint64_t *used,
 			continue;
 		found = true;
 		*capacity += g->size;
-		pthread_mutex_lock(&g->lock);
-		*used += mc_alloc_used(g->alloc);
-		pthread_mutex_unlock(&g->lock);
+		*used += seg_used(g);
 	}
 	pthread_rwlock_unlock(&s->seg_lock);
 	return found ? 0 : -ENOENT;

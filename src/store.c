@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ebr.h"
 #include "store_int.h"
 
 /* ---------------------------------------------------------------- clock */
@@ -140,12 +141,18 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 
 	if (!s)
 		return NULL;
+	static _Atomic uint64_t serials;
+
 	obj_hash_seed_init();
+	s->serial = atomic_fetch_add(&serials, 1) + 1;
 	s->o = *o;
 	if (s->o.replica_num < 1)
 		s->o.replica_num = 1;
 	if (s->o.replica_num > MC_REPLICA_MAX)
 		s->o.replica_num = MC_REPLICA_MAX;
+	/* a version's size field holds 40 bits (store_int.h) */
+	if (s->o.max_value >= 1ull << 40)
+		s->o.max_value = (1ull << 40) - 1;
 	s->hostname = strdup(o->hostname ? o->hostname : "localhost");
 	s->protocol = strdup(o->protocol ? o->protocol : "tcp");
 	s->o.hostname = s->hostname;
@@ -160,10 +167,12 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
 
+		struct mc_tab *t = tab_new(16);
+
 		pthread_rwlock_init(&sh->lock, NULL);
-		sh->mask = 15;
-		sh->tab = calloc(sh->mask + 1, sizeof(*sh->tab));
-		if (!sh->tab)
+		atomic_init(&sh->seq, 0);
+		atomic_init(&sh->tab, t);
+		if (!t)
 			goto fail;
 	}
 	pthread_mutex_init(&s->evict_lock, NULL);
@@ -216,8 +225,11 @@ void mc_store_free(struct mc_store *s)
 		lease_expire(s, UINT64_MAX, NULL);
 		client_free_all(s);
 	}
+	/* No reader is left: the current arrays go now, and what this
+	 * thread retired goes as soon as other stores' readers allow. */
+	ebr_flush();
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
-		free(s->shards[i].tab);
+		free(atomic_load(&s->shards[i].tab));
 		if (s->inited)
 			pthread_rwlock_destroy(&s->shards[i].lock);
 	}
@@ -225,6 +237,7 @@ void mc_store_free(struct mc_store *s)
 		recent_release(s);
 	meta_free(s->meta);
 	free(s->segs);
+	free(atomic_load(&s->seg_snap));
 	free(atomic_load(&s->endpoint));
 	while (s->old_endpoints) {
 		struct mc_old_ep *n = s->old_endpoints->next;
@@ -273,6 +286,54 @@ void mc_store_set_endpoint(struct mc_store *s, const char *endpoint)
 	pthread_rwlock_unlock(&s->seg_lock);
 }
 
+/* Each thread's stripe of the used count, dealt out in turn. */
+static unsigned used_stripe(void)
+{
+	static _Atomic unsigned next;
+	static __thread unsigned mine;
+
+	if (!mine)
+		mine = atomic_fetch_add_explicit(&next, 1,
+						 memory_order_relaxed) %
+			       USED_STRIPES +
+		       1;
+	return mine - 1;
+}
+
+void store_used_add(struct mc_store *s, int64_t delta)
+{
+	atomic_fetch_add_explicit(&s->used[used_stripe()].v, delta,
+				  memory_order_relaxed);
+}
+
+uint64_t store_used(struct mc_store *s)
+{
+	int64_t sum = 0;
+
+	for (unsigned i = 0; i < USED_STRIPES; i++)
+		sum += atomic_load_explicit(&s->used[i].v,
+					    memory_order_relaxed);
+	return sum > 0 ? (uint64_t)sum : 0;
+}
+
+uint32_t store_clock_tick(struct mc_store *s)
+{
+	/* By the store's serial: a new store may reuse a freed one's address.
+	 */
+	static __thread struct {
+		uint64_t serial;
+		uint32_t next, end;
+	} tl;
+
+	if (tl.serial != s->serial || tl.next == tl.end) {
+		tl.serial = s->serial;
+		tl.next = atomic_fetch_add_explicit(&s->clock, CLOCK_BATCH,
+						    memory_order_relaxed);
+		tl.end = tl.next + CLOCK_BATCH;
+	}
+	return tl.next++;
+}
+
 uint64_t mc_store_keys_gen(struct mc_store *s)
 {
 	return atomic_load(&s->keys_gen);
@@ -280,7 +341,7 @@ uint64_t mc_store_keys_gen(struct mc_store *s)
 
 void mc_store_usage(struct mc_store *s, struct mc_usage *u)
 {
-	u->used = atomic_load(&s->used);
+	u->used = store_used(s);
 	u->capacity = atomic_load(&s->capacity);
 	u->keys = atomic_load(&s->nkeys);
 	u->pending_puts = atomic_load(&s->npending);

@@ -5,8 +5,8 @@
  * Ownership and references:
  *
  *   segment  <- one reference from the segment table while listed, one
- *               from every allocated block. Its memory is unmapped when
- *               the last goes, so a reader pinning a block of an unmounted
+ *               from each of its arenas that has a block allocated. Its memory
+ * is unmapped when the last goes, so a reader pinning a block of an unmounted
  *               segment never touches unmapped memory.
  *   block    <- u.ref counts: each object version listing it, an open put
  *               holding it, each transfer-port pin, and the lease queue
@@ -14,12 +14,24 @@
  *   object   <- ref counts: the index (1 while published) and every
  *               mc_ref handed to a reader. At 0 its blocks are unref'd.
  *
- * Lock order: meta->lock (rw, meta.c) -> seg_lock (rw) -> seg->lock
- * (mutex). Shard locks, the lease mutex and the pending mutex are never
- * held together with each other or with seg_lock, except that seg->lock
- * may be taken under a shard lock by nobody: block frees take seg->lock
- * alone. The client registry's mutex comes before all of them: a
- * client's expiry unmounts under it.
+ * Lock order: meta->lock (rw, meta.c) -> seg_lock (rw) -> an arena's
+ * lock (mutex; never two arenas at once). Shard locks, the lease mutex
+ * and the pending mutex are never held together with each other or with
+ * seg_lock, and no arena lock is taken under them: block frees take the
+ * block's arena lock alone. The client registry's mutex comes before all
+ * of them: a client's expiry unmounts under it.
+ *
+ * The object index (index.c) is read without locks. Gets walk a shard's
+ * chains inside an ebr.h read section and check the shard's sequence
+ * count around the walk; writers (publish, unlink, growth, eviction,
+ * unmount) hold the shard's rwlock for writing through shard_lock() and
+ * shard_unlock(), which make the count odd while they change links;
+ * walkers that need a stable view (iteration, eviction scans) hold it
+ * for reading. Every link (a bucket, an object's next) is atomic: stored
+ * with release once the object it points to is complete, loaded with
+ * acquire. An object or bucket array that readers may still be walking is
+ * handed to ebr_retire(), never to free(). A version's fields other than
+ * next, ref and atime never change once it is published.
  */
 #ifndef MC_STORE_INT_H
 #define MC_STORE_INT_H
@@ -78,32 +90,66 @@ struct mc_seg {
 	size_t map_len;
 	uint32_t rkey;
 	bool registered;
-	uint64_t seq;	      /* mount order */
-	pthread_mutex_t lock; /* protects alloc */
-	struct mc_alloc *alloc;
+	uint64_t seq; /* mount order */
+	/* narenas slices of arena_size bytes; the last one takes the rest,
+	 * so it is the largest */
+	unsigned narenas;
+	uint64_t arena_size;
+	struct mc_arena *arenas;
 	_Atomic int state;
 	uint64_t deadline_ms; /* draining: when the unmount completes */
 	_Atomic uint64_t refs;
 	struct mc_store *store;
 };
 
+struct mc_obj;
+/* A link of a hash chain: see the index rules at the top of this file. */
+typedef _Atomic(struct mc_obj *) obj_link;
+
 /*
- * One published version of an object. Immutable but for ref and atime.
- * Replicas in this process's memory come first in rep[] (obj_order), so
- * rep[0] is local unless none is: then OBJ_REMOTE_ONLY is set.
+ * One allocator over the slice [off, off + size) of a segment: its
+ * blocks' offsets count from off. mc_alloc_user(b->owner) is the arena.
+ */
+struct mc_arena {
+	pthread_mutex_t lock; /* protects alloc and nblk */
+	struct mc_alloc *alloc;
+	struct mc_seg *seg;
+	uint64_t off, size;
+	/*
+	 * Blocks handed out and not yet returned. The arena holds one
+	 * reference on its segment while this is not 0 (taken at 0 -> 1,
+	 * dropped at 1 -> 0), so a put writes the segment's count only
+	 * when an arena empties or stops being empty, not for every block.
+	 */
+	uint64_t nblk;
+} __attribute__((aligned(64)));
+
+/*
+ * One published version of an object. Immutable but for next, ref and
+ * atime. Replicas in this process's memory come first in rep[]
+ * (obj_order), so rep[0] is local unless none is: then OBJ_REMOTE_ONLY
+ * is set.
  */
 struct mc_obj {
-	struct mc_obj *next; /* hash chain */
-	uint64_t size;
+	obj_link
+		next; /* hash chain; also the list of versions a writer drops */
 	uint64_t version; /* (term << 32) | sequence, from the put's start */
-	uint32_t hash;
+	/*
+	 * Packed, and no stored hash (chains compare length, then bytes;
+	 * growth hashes again): the header is 32 bytes, so a version with
+	 * one replica and a key of up to 20 bytes is one 64-byte malloc
+	 * chunk. Ten million keys are what this is for.
+	 */
+	uint64_t size : 40; /* value bytes: max_value is below 2^40 */
+	uint64_t klen : 13; /* <= MC_KEY_MAX */
+	uint64_t nrep : 4;  /* <= MC_REPLICA_MAX */
+	uint64_t flags : 4; /* OBJ_* */
 	_Atomic uint32_t ref;
 	_Atomic uint32_t atime; /* logical access clock (LRU) */
-	uint16_t klen;
-	uint8_t nrep;
-	uint8_t flags;	      /* OBJ_* */
-	struct mc_blk *rep[]; /* nrep blocks, then the key bytes */
+	struct mc_blk *rep[];	/* nrep blocks, then the key bytes */
 };
+_Static_assert(MC_KEY_MAX < (1 << 13) && MC_REPLICA_MAX < (1 << 4),
+	       "struct mc_obj's bit fields are too narrow");
 
 enum { OBJ_REMOTE_ONLY = 1 };
 
@@ -112,12 +158,40 @@ static inline const char *obj_key(const struct mc_obj *o)
 	return (const char *)&o->rep[o->nrep];
 }
 
-struct mc_shard {
-	pthread_rwlock_t lock;
-	struct mc_obj **tab;
+static inline struct mc_obj *obj_next(struct mc_obj *o)
+{
+	return atomic_load_explicit(&o->next, memory_order_acquire);
+}
+
+/* Stores a link; the object it points to must be complete (release). */
+static inline void link_set(obj_link *l, struct mc_obj *o)
+{
+	atomic_store_explicit(l, o, memory_order_release);
+}
+
+static inline struct mc_obj *link_get(obj_link *l)
+{
+	return atomic_load_explicit(l, memory_order_acquire);
+}
+
+/* A shard's buckets; replaced whole when the shard grows. */
+struct mc_tab {
 	uint32_t mask; /* buckets - 1 */
-	uint32_t count;
+	obj_link b[];
+};
+
+struct mc_shard {
+	pthread_rwlock_t lock;	      /* writers exclusive, walkers shared */
+	_Atomic uint32_t seq;	      /* odd while a writer changes links */
+	_Atomic(struct mc_tab *) tab; /* retired, not freed, when replaced */
+	uint32_t count;		      /* under lock */
 } __attribute__((aligned(64)));
+
+/* The buckets of a shard whose lock the caller holds (either way). */
+static inline struct mc_tab *shard_tab(struct mc_shard *sh)
+{
+	return atomic_load_explicit(&sh->tab, memory_order_relaxed);
+}
 
 #define MC_NSHARDS 256u
 
@@ -136,7 +210,9 @@ struct mc_put {
 	uint64_t version;
 	struct mc_owner writer;
 	struct mc_blk *blk[MC_REPLICA_MAX];
-	struct mc_desc desc[MC_REPLICA_MAX];
+	/* nrep descriptors of a two-phase put; NULL for a local one, whose
+	 * writer needs none (3 KiB zeroed and printed per put otherwise) */
+	struct mc_desc *desc;
 	size_t klen;
 	char key[];
 };
@@ -198,8 +274,27 @@ void recent_release(struct mc_store *s);
 /* Samples the counters when a second has passed since the last sample. */
 void recent_tick(struct mc_store *s, uint64_t now);
 
+/*
+ * The listed segments as placement and pins read them without seg_lock:
+ * an immutable array, replaced (the old one retired, ebr.h) whenever the
+ * table changes. A segment found in it stays allocated while the reader
+ * is inside its read section: seg_finish waits for every such section
+ * (ebr_synchronize) before it lets the table's reference go.
+ */
+struct seg_snap {
+	size_t n;
+	struct mc_seg *g[];
+};
+
+/* A count that each thread adds to on its own cache line (store.c). */
+#define USED_STRIPES 8
+struct used_stripe {
+	_Atomic int64_t v;
+} __attribute__((aligned(64)));
+
 struct mc_store {
 	struct mc_store_opts o;
+	uint64_t serial; /* distinct for every store of the process */
 	char *hostname, *protocol;
 	struct mc_metrics *metrics;
 	bool own_metrics;
@@ -210,10 +305,12 @@ struct mc_store {
 	struct mc_seg **segs; /* listed segments, mount order */
 	size_t nsegs, segs_cap;
 	uint64_t seg_seq;
+	_Atomic(struct seg_snap *) seg_snap; /* set under seg_lock (write) */
 	char *_Atomic endpoint; /* "host:port"; replaced, never freed early */
 	struct mc_old_ep *old_endpoints;
-	_Atomic uint64_t rr; /* placement rotation */
-	_Atomic uint64_t capacity, used;
+	_Atomic uint64_t capacity;
+	/* bytes allocated: the sum of the stripes (store_used) */
+	struct used_stripe used[USED_STRIPES];
 	_Atomic uint64_t
 		seg_gen; /* moves when a segment is listed or unlisted */
 
@@ -288,13 +385,25 @@ struct seg_place {
 int seg_alloc_replicas(struct mc_store *s, uint64_t size,
 		       const struct seg_place *pl, struct mc_blk **out);
 void blk_unref(struct mc_blk *b);
+static inline struct mc_arena *blk_arena(const struct mc_blk *b)
+{
+	return mc_alloc_user(b->owner);
+}
 /*
  * Whether a buffer of @size could ever be placed in min(@want, segments
  * taking allocations) segments if they were empty: when not, evicting
  * would only destroy data.
  */
 bool seg_can_fit(struct mc_store *s, uint64_t size, const struct seg_place *pl);
-struct mc_seg *blk_seg(const struct mc_blk *b);
+static inline struct mc_seg *blk_seg(const struct mc_blk *b)
+{
+	return blk_arena(b)->seg;
+}
+/* A block's offset in its segment. */
+static inline uint64_t blk_off(const struct mc_blk *b)
+{
+	return blk_arena(b)->off + b->off;
+}
 /* Fills the owner hooks' view of @b (key and version left empty). */
 void blk_owner_view(const struct mc_blk *b, struct mc_owner_blk *v);
 /*
@@ -304,7 +413,7 @@ void blk_owner_view(const struct mc_blk *b, struct mc_owner_blk *v);
  */
 static inline char *blk_ptr(const struct mc_blk *b)
 {
-	return blk_seg(b)->base + b->off;
+	return blk_seg(b)->base + blk_off(b);
 }
 /* Whether a block's bytes are in this process (its segment is not REMOTE). */
 static inline bool blk_local(const struct mc_blk *b)
@@ -327,7 +436,9 @@ struct mc_seg *seg_find_locked(struct mc_store *s, const char *id);
 void seg_unlist_locked(struct mc_store *s, struct mc_seg *g);
 /* Drops a reference; the last one frees the segment and its memory. */
 void seg_unref(struct mc_seg *g);
-/* Fills @i from @g; caller holds seg_lock (takes g->lock). */
+/* Bytes allocated in @g (takes each arena's lock in turn). */
+uint64_t seg_used(struct mc_seg *g);
+/* Fills @i from @g; caller holds seg_lock (takes the arena locks). */
 void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 		     struct mc_seg_info *i);
 
@@ -366,7 +477,13 @@ struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 void obj_publish(struct mc_store *s, struct mc_obj *o);
 /* Unlinks *pp from @sh (write-locked); returns it for the caller to unref. */
 struct mc_obj *obj_unlink(struct mc_store *s, struct mc_shard *sh,
-			  struct mc_obj **pp);
+			  obj_link *pp);
+/* Takes @sh's lock for writing and makes its sequence count odd. */
+void shard_lock(struct mc_shard *sh);
+/* Makes the count even again and drops the lock. */
+void shard_unlock(struct mc_shard *sh);
+/* A new bucket array of @n (a power of two) empty buckets, or NULL. */
+struct mc_tab *tab_new(uint32_t n);
 /* Counts one get of @o in the hit metrics. */
 void obj_count_get(struct mc_store *s, const struct mc_obj *o);
 
@@ -427,5 +544,20 @@ uint64_t store_now(const struct mc_store *s);
 uint64_t store_next_version(struct mc_store *s);
 /* "client:UUID", "node:ID" or "" for SELF, in @buf. */
 const char *owner_text(const struct mc_owner *o, char *buf, size_t len);
+/* Adds @delta to the bytes allocated, on this thread's stripe. */
+void store_used_add(struct mc_store *s, int64_t delta);
+/* The bytes allocated (the stripes summed). */
+uint64_t store_used(struct mc_store *s);
+/*
+ * The next tick of the logical LRU clock for a publish. Each
+ * thread takes ticks in batches of CLOCK_BATCH, so puts on different
+ * threads do not all write the clock's line: stamps are ordered to within
+ * a batch per thread, well inside eviction's 1/1024 of the age range.
+ */
+#define CLOCK_BATCH 64u
+uint32_t store_clock_tick(struct mc_store *s);
+/* segment.c: publishes the table's current list for lock-free readers;
+ * seg_lock held for writing. */
+void seg_snap_publish(struct mc_store *s);
 
 #endif

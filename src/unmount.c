@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ebr.h"
 #include "log.h"
 #include "store_int.h"
 
@@ -30,14 +31,16 @@ static void drop_segment(struct mc_store *s, struct mc_seg *g,
 {
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
-		struct mc_obj *gone = NULL;
+		struct mc_obj *gone = NULL, *o;
+		struct mc_tab *t;
 
-		pthread_rwlock_wrlock(&sh->lock);
-		for (uint32_t b = 0; b <= sh->mask; b++) {
-			struct mc_obj **pp = &sh->tab[b];
+		shard_lock(sh);
+		t = shard_tab(sh);
+		for (uint32_t b = 0; b <= t->mask; b++) {
+			obj_link *pp = &t->b[b];
 
-			while (*pp) {
-				struct mc_obj *o = *pp, *n = NULL;
+			while ((o = link_get(pp))) {
+				struct mc_obj *n = NULL;
 				unsigned keep = 0;
 
 				for (unsigned r = 0; r < o->nrep; r++)
@@ -59,13 +62,14 @@ static void drop_segment(struct mc_store *s, struct mc_seg *g,
 						atomic_fetch_add(&bk->u.ref, 1);
 						n->rep[keep++] = bk;
 					}
-					n->hash = o->hash;
 					n->version = o->version;
 					obj_order(n);
 					atomic_store(&n->atime,
 						     atomic_load(&o->atime));
-					n->next = o->next;
-					*pp = n;
+					atomic_store_explicit(
+						&n->next, obj_next(o),
+						memory_order_relaxed);
+					link_set(pp, n);
 					pp = &n->next;
 					dc->thinned++;
 				} else {
@@ -73,11 +77,12 @@ static void drop_segment(struct mc_store *s, struct mc_seg *g,
 					dc->lost++;
 					dc->lost_bytes += o->size;
 				}
-				o->next = gone;
+				atomic_store_explicit(&o->next, gone,
+						      memory_order_relaxed);
 				gone = o;
 			}
 		}
-		pthread_rwlock_unlock(&sh->lock);
+		shard_unlock(sh);
 		objs_unref(gone);
 	}
 	lease_expire(s, store_now(s), g);
@@ -92,6 +97,9 @@ static void seg_finish(struct mc_store *s, struct mc_seg *g, bool stopping)
 {
 	struct drop_count dc = {0};
 
+	/* Placement and pins may still hold @g from the table's previous
+	 * list (lock-free): let them finish before its memory can go. */
+	ebr_synchronize();
 	drop_segment(s, g, &dc);
 	if (dc.lost && !stopping)
 		mc_warn("segment: unmounted '%s': %llu values lost with it "

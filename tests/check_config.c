@@ -35,6 +35,8 @@ static void field_text(const struct mc_config *c, const char *key, char *buf,
 		snprintf(buf, len, "%d", c->enable_fuse);
 	else if (!strcmp(key, "allow_other"))
 		snprintf(buf, len, "%d", c->allow_other);
+	else if (!strcmp(key, "populate_segments"))
+		snprintf(buf, len, "%d", c->populate);
 	else if (!strcmp(key, "local_hostname"))
 		snprintf(buf, len, "%s", c->hostname);
 	else if (!strcmp(key, "global_segment_size"))
@@ -172,6 +174,8 @@ static const struct set_case {
 	{"enable_fuse", "", NULL},
 	{"enable_fuse", "on", NULL},
 	{"allow_other", "yes", "1"},
+	{"populate_segments", "true", "1"},
+	{"populate_segments", "maybe", NULL},
 	{"allow_other", "nope", NULL},
 	{"local_hostname", "node-1.example", "node-1.example"},
 	{"local_hostname", "", NULL},

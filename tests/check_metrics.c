@@ -646,6 +646,65 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
+/*
+ * Scrapes that wait for a render share the next one, which must still
+ * be made after each of them arrived: every scrape shows a count at
+ * least the one its thread read just before asking.
+ */
+struct fresh {
+	struct mc_metrics *m;
+	struct mc_series *c;
+	int n, stale;
+};
+
+static void *fresh_work(void *arg)
+{
+	struct fresh *f = arg;
+
+	for (int i = 0; i < f->n; i++) {
+		mc_series_add(f->c, 1);
+		long long before = (long long)mc_series_value(f->c);
+		char *text = render(f->m);
+		const char *p = strstr(text, "\nticks_total ");
+
+		if (!p || atoll(p + 13) < before)
+			f->stale++;
+		free(text);
+	}
+	return NULL;
+}
+
+START_TEST(test_shared_render_fresh)
+{
+	enum { THREADS = 4 };
+	struct mc_metrics *m = mc_metrics_new();
+	struct mc_family *c = mc_metrics_family(m, "ticks_total", "t",
+						MC_COUNTER, NULL, NULL, 0);
+	struct fresh f[THREADS];
+	pthread_t t[THREADS];
+
+	for (int i = 0; i < THREADS; i++) {
+		f[i] = (struct fresh){m, mc_family_series(c, NULL),
+				      mc_test_quick() ? 50 : 2000, 0};
+		ck_assert_int_eq(pthread_create(&t[i], NULL, fresh_work, &f[i]),
+				 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(f[i].stale, 0);
+	}
+	/* one caller at a time renders anew: a change shows at once */
+	mc_series_add(f[0].c, 5);
+	char *text = render(m);
+	char want[64];
+	snprintf(want, sizeof(want), "\nticks_total %d\n",
+		 THREADS * f[0].n + 5);
+	ck_assert_ptr_nonnull(strstr(text, want));
+	free(text);
+	mc_metrics_free(m);
+}
+END_TEST
+
 #define N(a) (int)(sizeof(a) / sizeof((a)[0]))
 
 static Suite *metrics_suite(void)
@@ -667,6 +726,7 @@ static Suite *metrics_suite(void)
 	tcase_add_test(tc, test_process);
 	tcase_add_test(tc, test_promtool);
 	tcase_add_test(tc, test_concurrent);
+	tcase_add_test(tc, test_shared_render_fresh);
 	suite_add_tcase(s, tc);
 	return s;
 }

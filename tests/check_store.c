@@ -8,6 +8,7 @@
 #include <math.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -824,6 +825,73 @@ START_TEST(test_iteration)
 }
 END_TEST
 
+/*
+ * A cursor walk across shard growth (readdir of keys/ while puts come
+ * in): every key present throughout is seen; only a chain that a stop
+ * cut while its shard grew may come again, so repeats stay very few.
+ */
+struct grow_walk {
+	int limit;
+	unsigned char seen[400], nseen[70000];
+	int repeats;
+};
+
+static int grow_walk_key(const void *k, size_t klen, uint64_t size, void *arg)
+{
+	struct grow_walk *w = arg;
+	int i;
+
+	if (w->limit-- <= 0)
+		return 1;
+	if (sscanf(k, "o%d", &i) == 1 && i >= 0 && i < 400)
+		w->repeats += w->seen[i]++ > 0;
+	else if (sscanf(k, "n%d", &i) == 1 && i >= 0 && i < 70000)
+		w->repeats += w->nseen[i]++ > 0;
+	return 0;
+}
+
+START_TEST(test_walk_across_growth)
+{
+	struct mc_store *s = new_store(1);
+	static struct grow_walk w;
+	uint64_t cursor = 0;
+	char k[16];
+	int more, pages = 0, added = 0;
+
+	memset(&w, 0, sizeof(w));
+	mount(s, 64 * MiB, NULL, NULL);
+	for (int i = 0; i < 400; i++) {
+		snprintf(k, sizeof(k), "o%d", i);
+		ck_assert_int_eq(mc_put(s, k, strlen(k), "v", 1, NULL), 0);
+	}
+	/* ~100 keys a shard: the walk spends many pages in each */
+	for (; added < 25000; added++) {
+		snprintf(k, sizeof(k), "n%d", added);
+		ck_assert_int_eq(mc_put(s, k, strlen(k), "v", 1, NULL), 0);
+	}
+	do {
+		w.limit = 7;
+		more = mc_key_walk(s, &cursor, grow_walk_key, &w);
+		pages++;
+		/* between the first pages, enough new keys that the shard
+		 * under the walk doubles */
+		for (int j = 0; more && pages <= 12 && j < 3000; j++, added++) {
+			snprintf(k, sizeof(k), "n%d", added);
+			ck_assert_int_eq(mc_put(s, k, strlen(k), "v", 1, NULL),
+					 0);
+		}
+	} while (more);
+	for (int i = 0; i < 400; i++)
+		ck_assert_msg(w.seen[i] == 1, "key o%d seen %d times", i,
+			      w.seen[i]);
+	for (int i = 0; i < 25000; i++)
+		ck_assert_msg(w.nseen[i] >= 1, "key n%d missed", i);
+	ck_assert_int_le(w.repeats, 8);
+	ck_assert_int_eq(mc_key_walk(s, &cursor, grow_walk_key, &w), 0);
+	mc_store_free(s);
+}
+END_TEST
+
 /* Concurrency: values carry their own checksum; no reader sees a mix. */
 struct worker {
 	struct mc_store *s;
@@ -898,6 +966,169 @@ START_TEST(test_concurrency)
 	mc_store_usage(s, &u);
 	ck_assert_uint_eq(u.keys, 0);
 	ck_assert_uint_eq(u.used, 0); /* every buffer came back */
+	mc_store_free(s);
+}
+END_TEST
+
+/* A local writer that learns the size as it goes: grow in place, trim. */
+START_TEST(test_put_grow_trim)
+{
+	struct mc_store *s = new_store(1);
+	struct mc_put *p, *q, *t;
+	struct mc_err e;
+	struct mc_usage u;
+	struct mc_ref *r;
+	char *buf;
+
+	mount(s, 16 * MiB, NULL, NULL);
+	ck_assert_int_eq(mc_put_begin(s, "g", 1, 1000, &p, &e), 0);
+	memset(mc_put_buffer(p, 0), 'a', 1000);
+	/* the space after it is free: it grows where it is */
+	buf = mc_put_buffer(p, 0);
+	ck_assert_int_eq(mc_put_grow(p, 300000), 0);
+	ck_assert_ptr_eq(mc_put_buffer(p, 0), buf);
+	memset(buf + 1000, 'b', 299000);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.used, 300032);
+	/* a put right after it stops the next growth, and nothing moves */
+	ck_assert_int_eq(mc_put_begin(s, "h", 1, 64, &q, &e), 0);
+	ck_assert_int_eq(mc_put_grow(p, 400000), -ENOSPC);
+	ck_assert_ptr_eq(mc_put_buffer(p, 0), buf);
+	ck_assert_int_eq(mc_put_grow(p, 300000), -EINVAL); /* not larger */
+	ck_assert_int_eq(mc_put_grow(p, 200 * MiB), -EFBIG);
+	ck_assert_int_eq(mc_put_trim(p, 0), -EINVAL);
+	ck_assert_int_eq(mc_put_trim(p, 300001), -EINVAL);
+	ck_assert_int_eq(mc_put_trim(p, 5000), 0);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.used, 5056 + 64);
+	ck_assert_int_eq(mc_put_commit(p, true, &e), 0);
+	mc_put_abort(q);
+	ck_assert_int_eq(mc_get(s, "g", 1, &r), 0);
+	ck_assert_uint_eq(mc_ref_size(r), 5000);
+	ck_assert_int_eq(((const char *)mc_ref_data(r))[999], 'a');
+	ck_assert_int_eq(((const char *)mc_ref_data(r))[1000], 'b');
+	ck_assert_int_eq(((const char *)mc_ref_data(r))[4999], 'b');
+	mc_ref_release(r);
+	/* a two-phase put's descriptors are out: neither applies */
+	ck_assert_int_eq(mc_put_start(s, "t", 1, 100, &t, &e), 0);
+	ck_assert_int_eq(mc_put_grow(t, 200), -EINVAL);
+	ck_assert_int_eq(mc_put_trim(t, 50), -EINVAL);
+	ck_assert_ptr_nonnull(mc_put_desc(t, 0));
+	mc_put_abort(t);
+	ck_assert_int_eq(mc_remove(s, "g", 1, true, &e), 0);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.used, 0);
+	mc_store_free(s);
+}
+END_TEST
+
+/*
+ * Gets take no lock: they walk the chains while writers insert, grow
+ * shards (relinking every object), replace and remove. A key that no
+ * writer touches must be found every time, with its own bytes; keys that
+ * come and go must never be found holding another key's bytes.
+ */
+#define LF_STABLE 512u
+
+struct lf_arg {
+	struct mc_store *s;
+	unsigned id, ops;
+	_Atomic bool *stop;
+	unsigned missing, wrong;
+};
+
+static void lf_value(char *v, size_t n, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = key[i % kl];
+}
+
+static void *lf_reader(void *arg)
+{
+	struct lf_arg *a = arg;
+	char key[32], want[256];
+	unsigned x = a->id * 7919u + 1;
+
+	while (!atomic_load(a->stop)) {
+		struct mc_ref *r;
+		bool stable = (x = x * 1103515245u + 12345u) >> 31;
+		unsigned k = (x >> 8) % (stable ? LF_STABLE : 20000u);
+
+		snprintf(key, sizeof(key), stable ? "stable-%u" : "churn-%u",
+			 k);
+		if (mc_get(a->s, key, strlen(key), &r) < 0) {
+			a->missing += stable;
+			continue;
+		}
+		lf_value(want, mc_ref_size(r), key);
+		if (mc_ref_size(r) > sizeof(want) ||
+		    memcmp(mc_ref_data(r), want, mc_ref_size(r)))
+			a->wrong++;
+		mc_ref_release(r);
+	}
+	return NULL;
+}
+
+static void *lf_writer(void *arg)
+{
+	struct lf_arg *a = arg;
+	char key[32], v[256];
+
+	for (unsigned i = 0; i < a->ops; i++) {
+		unsigned k = (i * 2654435761u + a->id) % 20000u;
+
+		snprintf(key, sizeof(key), "churn-%u", k);
+		if (i % 3 == 2) {
+			mc_remove(a->s, key, strlen(key), true, NULL);
+		} else {
+			size_t n = 16 + (i + a->id) % 200;
+
+			lf_value(v, n, key);
+			mc_put(a->s, key, strlen(key), v, n, NULL);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_lockfree_lookup)
+{
+	struct mc_store_opts o;
+	struct mc_store *s;
+	char key[32], v[256];
+	_Atomic bool stop = false;
+	struct lf_arg rd[2], wr[2];
+	pthread_t rt[2], wt[2];
+	unsigned ops = mc_test_quick() ? 6000 : 200000;
+
+	mc_store_opts_default(&o);
+	s = mc_store_new(&o, NULL);
+	mount(s, 64 * MiB, "a", NULL);
+	for (unsigned i = 0; i < LF_STABLE; i++) {
+		snprintf(key, sizeof(key), "stable-%u", i);
+		lf_value(v, 100, key);
+		ck_assert_int_eq(mc_put(s, key, strlen(key), v, 100, NULL), 0);
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		rd[i] = (struct lf_arg){.s = s, .id = i + 1, .stop = &stop};
+		wr[i] = (struct lf_arg){.s = s, .id = i + 1, .ops = ops};
+		pthread_create(&rt[i], NULL, lf_reader, &rd[i]);
+		pthread_create(&wt[i], NULL, lf_writer, &wr[i]);
+	}
+	for (unsigned i = 0; i < 2; i++)
+		pthread_join(wt[i], NULL);
+	atomic_store(&stop, true);
+	for (unsigned i = 0; i < 2; i++) {
+		pthread_join(rt[i], NULL);
+		ck_assert_uint_eq(rd[i].missing, 0);
+		ck_assert_uint_eq(rd[i].wrong, 0);
+	}
+	mc_remove_all(s, true);
+	struct mc_usage u;
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.keys, 0);
+	ck_assert_uint_eq(u.used, 0);
 	mc_store_free(s);
 }
 END_TEST
@@ -1122,7 +1353,10 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_two_phase);
 	tcase_add_test(tc, test_writes_in_flight);
 	tcase_add_test(tc, test_iteration);
+	tcase_add_test(tc, test_walk_across_growth);
 	tcase_add_test(tc, test_concurrency);
+	tcase_add_test(tc, test_lockfree_lookup);
+	tcase_add_test(tc, test_put_grow_trim);
 	tcase_add_test(tc, test_summary_and_metrics);
 	tcase_add_test(tc, test_query_key_render);
 	suite_add_tcase(s, tc);

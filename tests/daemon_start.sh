@@ -66,7 +66,8 @@ expect_eq "--help says nothing on stderr" "$(cat "$MC_TMP/err")" ""
 for o in --config -D --port --host --mountpoint --no-fuse --hostname \
 	--segment-size --protocol --device --transfer-port --max-segment-size \
 	--replicas --lease-ttl --eviction-high-watermark --eviction-ratio \
-	--max-body --auth-token-file --allow-other --put-timeout --log-level \
+	--max-body --auth-token-file --allow-other --populate --put-timeout \
+	--log-level \
 	--version --help; do
 	expect_match "--help lists $o" "$out" "(^|[[:space:]])$o([[:space:]=]|$)"
 done
@@ -233,6 +234,23 @@ expect_eq "--segment-size 0 mounts nothing" "$HTTP_BODY" ""
 http GET /health
 expect_eq "/health with no segment" "$HTTP_CODE" 200
 stop_with TERM "no-segment daemon: exit 0"
+
+# --- a mount touches no page; --populate makes the segment resident ---------
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$MC_PID/status"; }
+start --segment-size 0
+r0=$(rss_kb)
+http POST /api/mount -d '{"size": 4294967296}'
+expect_eq "a 4 GiB mount: 200" "$HTTP_CODE" 200
+check "a 4 GiB mount touches no page (RSS +$(($(rss_kb) - r0)) KiB)" \
+	[ $(($(rss_kb) - r0)) -lt 65536 ]
+stop_with TERM "lazy-mount daemon: exit 0"
+start --segment-size 0 --populate
+r0=$(rss_kb)
+http POST /api/mount -d '{"size": 268435456}'
+expect_eq "a 256 MiB mount with --populate: 200" "$HTTP_CODE" 200
+check "with --populate it is resident (RSS +$(($(rss_kb) - r0)) KiB)" \
+	[ $(($(rss_kb) - r0)) -ge 262144 ]
+stop_with TERM "populate daemon: exit 0"
 
 # --- the auth token file: surrounding whitespace is not part of the token ----
 printf '  s3cret\n\n' >"$MC_TMP/ok.token"

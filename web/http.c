@@ -32,8 +32,12 @@ static int write_all(struct web_req *r, const char *p, size_t n)
 	while (n) {
 		size_t part = n > (1u << 30) ? (1u << 30) : n;
 
-		if (r->io->write(r->conn, p, part) != (int)part)
+		if (r->io->write(r->conn, p, part) != (int)part) {
+			/* The answer is cut: end the connection now, or the
+			 * client waits the keep-alive timeout for the rest. */
+			r->io->no_keep_alive(r->conn);
 			return -EIO;
+		}
 		p += part;
 		n -= part;
 	}

@@ -9,23 +9,19 @@
  * decodes re-encodes to bytes that decode to the same value and encode
  * again to the same bytes.
  *
- * Built with -DRPC_FUZZ_LIBFUZZER and clang's -fsanitize=fuzzer it is a
- * libFuzzer target (make fuzz-rpc). Otherwise it is a program that
- * replays the files (or the files of the directories) named as
- * arguments, the seed corpus tests/fuzz/corpus/rpc when there are none:
- * make check runs it that way.
+ * Built as every target of tests/fuzz/ is (fuzz.h): a libFuzzer target
+ * under make fuzz (make fuzz-rpc for this one alone), a replayer of
+ * tests/fuzz/corpus/rpc in make check.
  */
 #include "autoconfig.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "rpc.h"
 #include "rpc_util.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void must(int ok, const char *what)
 {
@@ -119,60 +115,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	return 0;
 }
-
-#ifndef RPC_FUZZ_LIBFUZZER
-static int replay_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	struct rpc_buf b = {0};
-	unsigned char chunk[4096];
-	size_t n;
-
-	if (!f) {
-		perror(path);
-		return 1;
-	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		rpc_buf_add(&b, chunk, n);
-	fclose(f);
-	LLVMFuzzerTestOneInput(b.p ? b.p : (const uint8_t *)"", b.len);
-	rpc_buf_release(&b);
-	return 0;
-}
-
-static int replay(const char *path, int *count)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	int rc = 0;
-
-	if (!d) {
-		(*count)++;
-		return replay_file(path);
-	}
-	while ((e = readdir(d))) {
-		char p[4096];
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
-		rc |= replay_file(p);
-		(*count)++;
-	}
-	closedir(d);
-	return rc;
-}
-
-int main(int argc, char **argv)
-{
-	int rc = 0, count = 0;
-
-	if (argc < 2)
-		rc = replay(RPC_CORPUS_DIR, &count);
-	for (int i = 1; i < argc; i++)
-		rc |= replay(argv[i], &count);
-	printf("fuzz_rpc: %d inputs replayed%s\n", count,
-	       rc ? ", some unreadable" : "");
-	return rc || !count;
-}
-#endif

@@ -1,0 +1,94 @@
+# tests/etcd_lib.sh - a real etcd for the cluster scripts (source it).
+#
+#   etcd_start          start a one-member etcd on free loopback ports in a
+#                       fresh directory; sets ETCD_PID, ETCD_URL, ETCD_DIR,
+#                       ETCD_PORT, ETCD_PEER_PORT
+#   etcd_restart        start it again on the same directory and ports
+#   etcd_stop           SIGTERM it and wait (data kept)
+#   etcd_pause/resume   SIGSTOP / SIGCONT
+#   etcd_cleanup        stop it and remove its directory (call from your
+#                       EXIT trap; etcd_start does not set one)
+#
+# Tuned like tests/etcd_lib.c: 10 ms heartbeats (shortest lease 1 s),
+# progress notifications every 300 ms. The binary is $ETCD, else `etcd`.
+# Its log is $ETCD_DIR/etcd.log.
+
+ETCD_PID=""
+ETCD_DIR=""
+
+# etcd_free_port: a loopback port nobody listens on (etcd cannot be told
+# to take port 0 and say which it took).
+etcd_free_port() {
+	local p
+	for _ in $(seq 50); do
+		p=$((20000 + RANDOM % 40000))
+		(: >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+	return 1
+}
+
+etcd_spawn() {
+	local bin=${ETCD:-etcd} url="http://127.0.0.1:$ETCD_PORT" purl="http://127.0.0.1:$ETCD_PEER_PORT"
+	[ -n "$bin" ] || bin=etcd
+	ETCD_URL=$url
+	"$bin" --name t --data-dir "$ETCD_DIR/data" \
+		--listen-client-urls "$url" --advertise-client-urls "$url" \
+		--listen-peer-urls "$purl" --initial-advertise-peer-urls "$purl" \
+		--initial-cluster "t=$purl" --heartbeat-interval 10 \
+		--election-timeout 100 \
+		--experimental-watch-progress-notify-interval 300ms \
+		>>"$ETCD_DIR/etcd.log" 2>&1 &
+	ETCD_PID=$!
+	for _ in $(seq 200); do
+		if curl -sf -m 1 "$url/v3/kv/range" -d '{"key":"AA=="}' >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$ETCD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "etcd did not start; its log:" >&2
+	tail -20 "$ETCD_DIR/etcd.log" >&2
+	kill -KILL "$ETCD_PID" 2>/dev/null
+	ETCD_PID=""
+	return 1
+}
+
+etcd_start() {
+	ETCD_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mc-etcd.XXXXXX") || return 1
+	for _ in 1 2 3; do
+		ETCD_PORT=$(etcd_free_port)
+		ETCD_PEER_PORT=$(etcd_free_port)
+		[ "$ETCD_PORT" != "$ETCD_PEER_PORT" ] || continue
+		etcd_spawn && return 0
+	done
+	return 1
+}
+
+etcd_restart() {
+	etcd_stop
+	etcd_spawn
+}
+
+etcd_stop() {
+	[ -n "$ETCD_PID" ] || return 0
+	kill -CONT "$ETCD_PID" 2>/dev/null
+	kill -TERM "$ETCD_PID" 2>/dev/null
+	for _ in $(seq 100); do
+		kill -0 "$ETCD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$ETCD_PID" 2>/dev/null
+	wait "$ETCD_PID" 2>/dev/null
+	ETCD_PID=""
+}
+
+etcd_pause() { [ -z "$ETCD_PID" ] || kill -STOP "$ETCD_PID"; }
+etcd_resume() { [ -z "$ETCD_PID" ] || kill -CONT "$ETCD_PID"; }
+
+etcd_cleanup() {
+	etcd_stop
+	case $ETCD_DIR in
+	*/mc-etcd.*) rm -rf "$ETCD_DIR" ;;
+	esac
+	ETCD_DIR=""
+}

@@ -1,0 +1,1213 @@
+/*
+ * history.c - a history checker for a live mooncaked (tests/history.sh
+ * starts the daemon and runs it).
+ *
+ * N client threads put, get, replace and remove values of a small set of
+ * keys through the three doors: HTTP (PUT /api/put/KEY, GET
+ * /api/get/KEY, DELETE /api/remove/KEY), the FUSE tree (write, read and
+ * unlink keys/KEY) and the transfer port (a two-phase put: put_start,
+ * a WRITE to every descriptor, put_end; a get: /query_key, then a READ
+ * at the descriptor). Every value is self-describing: a header
+ * "MCH1 KEY VERSION LENGTH\n" then bytes that are a function of (key,
+ * version), so any value read can be checked whole against what its
+ * header claims. Versions are unique across the run.
+ *
+ * Each operation is recorded with its invocation and completion times
+ * (CLOCK_MONOTONIC, taken by the client right before the first byte
+ * leaves and right after the answer is in) and its outcome. The run has
+ * two phases:
+ *   steady  - one segment, small values, no mounts or unmounts, no
+ *             eviction (checked on the metrics): the strict rules hold;
+ *   churn   - another thread mounts and unmounts small segments (HTTP
+ *             and ctl/mount, unmount with and without grace) and the
+ *             values are large enough to drive eviction: values may go,
+ *             so only the rules about what a get may return hold.
+ * Then the history is checked.
+ *
+ * What the checker concludes (an anomaly each):
+ *  - corrupt: a get returned bytes that are not one whole value (bad
+ *    header, length or body): never allowed;
+ *  - other-key: a get of K returned a value put for another key;
+ *  - phantom: a value whose version no put of that key ever carried, or
+ *    whose put began only after the get had ended;
+ *  - failed-visible: the version of a put that was answered with a
+ *    definite error (an HTTP 4xx/5xx, a failed close or put_end);
+ *  - stale: a get returned version v of a put P although another put P2
+ *    of the key was acknowledged, P2 began after P ended and P2 ended
+ *    before the get began (P2 definitely replaced P before the get);
+ *  - resurrected: likewise with an acknowledged remove instead of P2;
+ *  - lost (steady phase only): a get found nothing although a put of the
+ *    key was acknowledged before the get began and no remove of the key
+ *    (whatever its outcome) could have taken effect after that put, and
+ *    nothing was evicted or unmounted;
+ *  - unreadable (steady phase only): /query_key named a buffer but the
+ *    READ at it was refused although no put or remove of the key ran
+ *    meanwhile (the read lease must keep it).
+ * What it may not conclude: a get concurrent with puts of its key may
+ * return any of their values or the last one that definitely preceded
+ * it; a get concurrent with a remove may find the value or nothing;
+ * a put answered with a broken connection may or may not have happened;
+ * in the churn phase a value may vanish at any time (evicted, or its
+ * segment unmounted), but never come back, never change, and never show
+ * an older version once a newer one was acknowledged.
+ *
+ * Usage: history --url http://127.0.0.1:PORT --xport PORT [--mnt DIR]
+ *        [--clients N] [--seconds S] [--keys K]
+ *        history --self-test   (the checker on made-up histories)
+ * Prints the operations checked per door and kind, and every anomaly;
+ * exits 1 when there is one (or when too few operations succeeded to
+ * say anything), 0 otherwise.
+ */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "xfer_client.h"
+
+enum kind { OP_PUT, OP_GET, OP_DEL, NKIND };
+enum door { D_HTTP, D_FUSE, D_XFER, NDOOR };
+enum res {
+	RS_OK,	     /* put/remove acknowledged; get returned a value */
+	RS_FAIL,     /* a definite refusal: nothing happened */
+	RS_UNKNOWN,  /* the answer was lost: it may have happened */
+	RS_NOTFOUND, /* get or remove: no such key */
+	RS_CORRUPT,  /* get: bytes that are not one whole value */
+	RS_OTHERKEY, /* get: a whole value of another key */
+	RS_UNREAD,   /* xfer get: the descriptor's READ was refused */
+};
+static const char *const kind_name[] = {"put", "get", "remove"};
+static const char *const door_name[] = {"http", "fuse", "xfer"};
+
+struct op {
+	int64_t t0, t1; /* microseconds */
+	uint64_t ver;	/* put: its version; get: the version read */
+	uint32_t key;
+	uint8_t kind, door, res, phase;
+	uint16_t status; /* HTTP status or errno, for the report */
+};
+
+struct client {
+	pthread_t th;
+	int id;
+	uint64_t rng;
+	int http_fd;
+	struct op *ops;
+	size_t n, cap;
+	unsigned char *buf; /* values: make and read */
+	size_t bufcap;
+};
+
+static const char *url_host = "127.0.0.1";
+static unsigned http_port, xfer_port;
+static const char *mnt;
+static int nclients = 4, nseconds = 10, nkeys = 32;
+static atomic_uint_fast64_t next_ver = 1;
+static atomic_int phase = 0, stop_now = 0;
+static struct timespec t_start;
+static atomic_long mounts_done, unmounts_done;
+
+static int64_t now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t_start.tv_sec) * 1000000ll +
+	       (t.tv_nsec - t_start.tv_nsec) / 1000;
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p) {
+		perror("history");
+		exit(2);
+	}
+	return p;
+}
+
+/* ---------------------------------------------------------------- values */
+
+static void key_name(uint32_t k, char *out, size_t cap)
+{
+	snprintf(out, cap, "hist-%u", k);
+}
+
+/* The body bytes of (key, version): a stream seeded by both. */
+static void fill(unsigned char *p, size_t n, uint32_t key, uint64_t ver)
+{
+	uint64_t s =
+		ver * 0x9E3779B97F4A7C15ull ^ (key + 1) * 0xC2B2AE3D27D4EB4Full;
+
+	if (!s)
+		s = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (!(i & 7))
+			rnd(&s);
+		p[i] = (unsigned char)(s >> (8 * (i & 7)));
+	}
+}
+
+/* Makes the value of (key, version) of @len bytes (>= the header). */
+static size_t make_value(struct client *c, uint32_t key, uint64_t ver,
+			 size_t len)
+{
+	char hdr[96];
+	int h = snprintf(hdr, sizeof(hdr), "MCH1 %u %llu %zu\n", key,
+			 (unsigned long long)ver, len);
+
+	if (len < (size_t)h)
+		len = (size_t)h;
+	if (len > c->bufcap) {
+		free(c->buf);
+		c->bufcap = len;
+		c->buf = xmalloc(len);
+	}
+	/* The length field counts the whole value: rewrite if it grew. */
+	h = snprintf(hdr, sizeof(hdr), "MCH1 %u %llu %zu\n", key,
+		     (unsigned long long)ver, len);
+	memcpy(c->buf, hdr, (size_t)h);
+	fill(c->buf + h, len - (size_t)h, key, ver);
+	return len;
+}
+
+/*
+ * Checks @n bytes read for key @key: RS_OK with *ver, RS_OTHERKEY (a whole
+ * value of another key), or RS_CORRUPT.
+ */
+static int check_value(const unsigned char *p, size_t n, uint32_t key,
+		       uint64_t *ver)
+{
+	char hdr[96];
+	unsigned k;
+	unsigned long long v;
+	size_t len, h;
+	unsigned char *want;
+	int same;
+
+	if (n < 8 || memcmp(p, "MCH1 ", 5))
+		return RS_CORRUPT;
+	h = n < sizeof(hdr) - 1 ? n : sizeof(hdr) - 1;
+	memcpy(hdr, p, h);
+	hdr[h] = '\0';
+	if (!strchr(hdr, '\n') ||
+	    sscanf(hdr, "MCH1 %u %llu %zu\n", &k, &v, &len) != 3 || len != n)
+		return RS_CORRUPT;
+	h = (size_t)(strchr(hdr, '\n') - hdr) + 1;
+	want = xmalloc(n - h);
+	fill(want, n - h, k, v);
+	same = !memcmp(p + h, want, n - h);
+	free(want);
+	if (!same)
+		return RS_CORRUPT;
+	*ver = v;
+	return k == key ? RS_OK : RS_OTHERKEY;
+}
+
+/* ------------------------------------------------------------------ HTTP */
+
+static int http_connect(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)http_port)};
+	struct timeval tv = {.tv_sec = 20};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	inet_pton(AF_INET, url_host, &a.sin_addr);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * One request on the client's keep-alive connection. Returns the status
+ * with the body in *body (malloc'd, *blen bytes, NUL-terminated), or -1
+ * when the connection broke (the request may or may not have happened).
+ */
+static int http(struct client *c, const char *method, const char *path,
+		const void *body, size_t len, unsigned char **out, size_t *olen)
+{
+	char hdr[512], *e;
+	size_t cap = 65536, n = 0, need = 0, hlen = 0;
+	unsigned char *b;
+	int status = -1;
+
+	*out = NULL;
+	*olen = 0;
+	if (c->http_fd < 0 && (c->http_fd = http_connect()) < 0)
+		return -1;
+	int h = snprintf(hdr, sizeof(hdr),
+			 "%s %s HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n"
+			 "Expect:\r\n\r\n",
+			 method, path, len);
+	if (xc_send_all(c->http_fd, hdr, (size_t)h) ||
+	    (len && xc_send_all(c->http_fd, body, len)))
+		goto broken;
+	b = xmalloc(cap + 1);
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap) {
+			cap *= 2;
+			b = realloc(b, cap + 1);
+			if (!b)
+				exit(2);
+		}
+		r = recv(c->http_fd, b + n, cap - n, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			free(b);
+			goto broken;
+		}
+		n += (size_t)r;
+		b[n] = '\0';
+		if (!hlen && (e = strstr((char *)b, "\r\n\r\n"))) {
+			const char *cl =
+				strcasestr((char *)b, "\r\nContent-Length:");
+
+			hlen = (size_t)(e - (char *)b) + 4;
+			status = atoi((char *)b + 9);
+			if (!cl) {
+				free(b);
+				goto broken;
+			}
+			need = hlen + strtoull(cl + 17, NULL, 10);
+			if (!strcmp(method, "HEAD"))
+				need = hlen;
+		}
+		if (hlen && n >= need)
+			break;
+	}
+	memmove(b, b + hlen, n - hlen);
+	*olen = n - hlen;
+	b[*olen] = '\0';
+	*out = b;
+	return status;
+broken:
+	close(c->http_fd);
+	c->http_fd = -1;
+	return -1;
+}
+
+/* A put/remove outcome from an HTTP status. */
+static int http_res(int st)
+{
+	if (st < 0)
+		return RS_UNKNOWN;
+	if (st == 200)
+		return RS_OK;
+	if (st == 404)
+		return RS_NOTFOUND;
+	return RS_FAIL;
+}
+
+/* ------------------------------------------------------------ operations */
+
+static void record(struct client *c, const struct op *o)
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 4096;
+		c->ops = realloc(c->ops, c->cap * sizeof(*o));
+		if (!c->ops)
+			exit(2);
+	}
+	c->ops[c->n++] = *o;
+}
+
+static size_t value_len(struct client *c)
+{
+	uint64_t r = rnd(&c->rng);
+
+	if (atomic_load(&phase) == 0)
+		return 64 + r % 8192;
+	/* churn: mostly mid-sized, some large, to fill 16 MiB segments */
+	return r % 8 ? 4096 + r % 65536 : 256 * 1024 + r % (768 * 1024);
+}
+
+static void do_put(struct client *c, struct op *o, const char *kn)
+{
+	size_t len = make_value(c, o->key, o->ver, value_len(c));
+	char path[256];
+	unsigned char *resp;
+	size_t rlen;
+	int st;
+
+	if (o->door == D_HTTP) {
+		snprintf(path, sizeof(path), "/api/put/%s", kn);
+		o->t0 = now_us();
+		st = http(c, "PUT", path, c->buf, len, &resp, &rlen);
+		o->t1 = now_us();
+		o->res = (uint8_t)http_res(st);
+		o->status = (uint16_t)(st < 0 ? 0 : st);
+		free(resp);
+	} else if (o->door == D_FUSE) {
+		int fd, ok = 1;
+
+		snprintf(path, sizeof(path), "%s/keys/%s", mnt, kn);
+		o->t0 = now_us();
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0) {
+			o->t1 = now_us();
+			o->res = RS_FAIL;
+			o->status = (uint16_t)errno;
+			return;
+		}
+		for (size_t off = 0; off < len && ok;) {
+			ssize_t w = write(fd, c->buf + off, len - off);
+
+			if (w <= 0) {
+				o->status = (uint16_t)errno;
+				ok = 0;
+			} else {
+				off += (size_t)w;
+			}
+		}
+		if (close(fd) && ok) {
+			o->status = (uint16_t)errno;
+			ok = 0;
+		}
+		o->t1 = now_us();
+		/* A write that failed leaves nothing behind (committed on a
+		 * clean close only). */
+		o->res = ok ? RS_OK : RS_FAIL;
+	} else {
+		char bodyj[256];
+		struct json_object *j = NULL, *ds;
+		int fd = -1, okw = 1;
+
+		snprintf(bodyj, sizeof(bodyj), "{\"key\":\"%s\",\"size\":%zu}",
+			 kn, len);
+		o->t0 = now_us();
+		st = http(c, "POST", "/api/v1/put_start", bodyj, strlen(bodyj),
+			  &resp, &rlen);
+		if (st != 200) {
+			o->t1 = now_us();
+			o->res = (uint8_t)(st < 0 ? RS_UNKNOWN : RS_FAIL);
+			o->status = (uint16_t)(st < 0 ? 0 : st);
+			free(resp);
+			return;
+		}
+		j = json_tokener_parse((char *)resp);
+		free(resp);
+		if (!j || !json_object_object_get_ex(j, "descriptors", &ds)) {
+			fprintf(stderr,
+				"history: put_start answer unreadable\n");
+			exit(2);
+		}
+		fd = xc_connect(url_host, xfer_port);
+		for (size_t i = 0; fd >= 0 && i < json_object_array_length(ds);
+		     i++) {
+			struct json_object *d = json_object_array_get_idx(ds,
+									  i),
+					   *a, *s;
+
+			json_object_object_get_ex(d, "buffer_address_", &a);
+			json_object_object_get_ex(d, "size_", &s);
+			if (xc_write(fd, (uint64_t)json_object_get_int64(a),
+				     (uint64_t)json_object_get_int64(s), true,
+				     c->buf) != XC_OK)
+				okw = 0;
+		}
+		if (fd >= 0)
+			close(fd);
+		json_object_put(j);
+		snprintf(bodyj, sizeof(bodyj), "{\"key\":\"%s\"}", kn);
+		st = http(c, "POST",
+			  okw && fd >= 0 ? "/api/v1/put_end"
+					 : "/api/v1/put_revoke",
+			  bodyj, strlen(bodyj), &resp, &rlen);
+		o->t1 = now_us();
+		free(resp);
+		o->status = (uint16_t)(st < 0 ? 0 : st);
+		if (!okw || fd < 0)
+			o->res = RS_FAIL;
+		else
+			o->res = st == 200 ? RS_OK
+				 : st < 0  ? RS_UNKNOWN
+					   : RS_FAIL;
+	}
+}
+
+static void got_bytes(struct op *o, const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+
+	o->res = (uint8_t)check_value(p, n, o->key, &v);
+	o->ver = v;
+}
+
+static void do_get(struct client *c, struct op *o, const char *kn)
+{
+	char path[256];
+	unsigned char *resp;
+	size_t rlen;
+	int st;
+
+	if (o->door == D_HTTP) {
+		snprintf(path, sizeof(path), "/api/get/%s", kn);
+		o->t0 = now_us();
+		st = http(c, "GET", path, NULL, 0, &resp, &rlen);
+		o->t1 = now_us();
+		o->status = (uint16_t)(st < 0 ? 0 : st);
+		if (st == 200)
+			got_bytes(o, resp, rlen);
+		else
+			o->res = st == 404 ? RS_NOTFOUND
+				 : st < 0  ? RS_UNKNOWN
+					   : RS_FAIL;
+		free(resp);
+	} else if (o->door == D_FUSE) {
+		struct stat sb;
+		int fd;
+		size_t n = 0, cap = 1 << 16;
+		unsigned char *b = xmalloc(cap);
+
+		snprintf(path, sizeof(path), "%s/keys/%s", mnt, kn);
+		o->t0 = now_us();
+		fd = open(path, O_RDONLY);
+		if (fd < 0) {
+			o->t1 = now_us();
+			o->res = errno == ENOENT ? RS_NOTFOUND : RS_FAIL;
+			o->status = (uint16_t)errno;
+			free(b);
+			return;
+		}
+		(void)fstat(fd, &sb);
+		for (;;) {
+			ssize_t r;
+
+			if (n == cap) {
+				cap *= 2;
+				b = realloc(b, cap);
+				if (!b)
+					exit(2);
+			}
+			r = read(fd, b + n, cap - n);
+			if (r < 0) {
+				o->status = (uint16_t)errno;
+				break;
+			}
+			if (r == 0)
+				break;
+			n += (size_t)r;
+		}
+		close(fd);
+		o->t1 = now_us();
+		if (o->status)
+			o->res = RS_FAIL;
+		else
+			got_bytes(o, b, n);
+		free(b);
+	} else {
+		struct json_object *j, *bd, *d, *a, *s;
+		int fd;
+		uint64_t addr, size;
+
+		snprintf(path, sizeof(path), "/query_key?key=%s", kn);
+		o->t0 = now_us();
+		st = http(c, "GET", path, NULL, 0, &resp, &rlen);
+		if (st != 200) {
+			o->t1 = now_us();
+			o->status = (uint16_t)(st < 0 ? 0 : st);
+			o->res = st == 404 ? RS_NOTFOUND
+				 : st < 0  ? RS_UNKNOWN
+					   : RS_FAIL;
+			free(resp);
+			return;
+		}
+		/* The first replica line. */
+		char *nl = strchr((char *)resp, '\n');
+
+		if (nl)
+			*nl = '\0';
+		j = json_tokener_parse((char *)resp);
+		free(resp);
+		if (!j ||
+		    !json_object_object_get_ex(j, "buffer_descriptors", &bd) ||
+		    !(d = json_object_array_get_idx(bd, 0)) ||
+		    !json_object_object_get_ex(d, "buffer_address_", &a) ||
+		    !json_object_object_get_ex(d, "size_", &s)) {
+			fprintf(stderr,
+				"history: query_key answer unreadable\n");
+			exit(2);
+		}
+		addr = (uint64_t)json_object_get_int64(a);
+		size = (uint64_t)json_object_get_int64(s);
+		json_object_put(j);
+		unsigned char *b = xmalloc(size);
+
+		fd = xc_connect(url_host, xfer_port);
+		st = fd < 0 ? -EPIPE : xc_read(fd, addr, size, true, b);
+		if (fd >= 0)
+			close(fd);
+		o->t1 = now_us();
+		if (st == XC_OK)
+			got_bytes(o, b, size);
+		else
+			o->res = st == XC_REJECTED ? RS_UNREAD : RS_UNKNOWN;
+		free(b);
+	}
+}
+
+static void do_del(struct client *c, struct op *o, const char *kn)
+{
+	char path[256];
+	unsigned char *resp;
+	size_t rlen;
+	int st;
+
+	if (o->door == D_FUSE) {
+		snprintf(path, sizeof(path), "%s/keys/%s", mnt, kn);
+		o->t0 = now_us();
+		st = unlink(path);
+		o->t1 = now_us();
+		o->status = (uint16_t)(st ? errno : 0);
+		o->res = !st ? RS_OK : errno == ENOENT ? RS_NOTFOUND : RS_FAIL;
+		return;
+	}
+	/* HTTP (the transfer port has no remove): force now and then, so a
+	 * leased value goes too. */
+	snprintf(path, sizeof(path), "/api/remove/%s%s", kn,
+		 rnd(&c->rng) % 4 ? "" : "?force=true");
+	o->door = D_HTTP;
+	o->t0 = now_us();
+	st = http(c, "DELETE", path, NULL, 0, &resp, &rlen);
+	o->t1 = now_us();
+	o->status = (uint16_t)(st < 0 ? 0 : st);
+	o->res = (uint8_t)http_res(st);
+	free(resp);
+}
+
+static void *client_main(void *arg)
+{
+	struct client *c = arg;
+
+	while (!atomic_load(&stop_now)) {
+		struct op o = {0};
+		char kn[32];
+		uint64_t r = rnd(&c->rng);
+		int ph = atomic_load(&phase);
+
+		if (ph < 0) { /* between phases */
+			usleep(1000);
+			continue;
+		}
+		o.phase = (uint8_t)ph;
+		o.key = (uint32_t)(rnd(&c->rng) %
+				   (uint64_t)(ph ? 4 * nkeys : nkeys));
+		o.door = (uint8_t)(r % NDOOR);
+		if (!mnt && o.door == D_FUSE)
+			o.door = D_HTTP;
+		key_name(o.key, kn, sizeof(kn));
+		switch ((r >> 8) % 10) {
+		case 0:
+		case 1:
+		case 2:
+		case 3:
+			o.kind = OP_PUT;
+			o.ver = atomic_fetch_add(&next_ver, 1);
+			do_put(c, &o, kn);
+			break;
+		case 9:
+			o.kind = OP_DEL;
+			do_del(c, &o, kn);
+			break;
+		default:
+			o.kind = OP_GET;
+			do_get(c, &o, kn);
+			break;
+		}
+		record(c, &o);
+	}
+	return NULL;
+}
+
+/* -------------------------------------------------------------- churn */
+
+/* Mounts and unmounts small segments until stopped (churn phase). */
+static void *churn_main(void *arg)
+{
+	struct client *c = arg;
+	char ids[64][40];
+	int nid = 0;
+
+	while (!atomic_load(&stop_now)) {
+		unsigned char *resp;
+		size_t rlen;
+		uint64_t r = rnd(&c->rng);
+
+		usleep(50000 + r % 100000);
+		if (atomic_load(&phase) != 1)
+			continue;
+		if (nid < 4 || (nid < 64 && r % 2)) {
+			/* mount 16 MiB, over HTTP or ctl/mount */
+			char *p = NULL;
+			int ok = 0;
+
+			if (mnt && (r >> 8) % 2) {
+				char cp[4096], buf[256] = "";
+				int fd;
+
+				snprintf(cp, sizeof(cp), "%s/ctl/mount", mnt);
+				fd = open(cp, O_RDWR);
+				if (fd >= 0 &&
+				    write(fd, "size=16M\n", 9) == 9 &&
+				    pread(fd, buf, sizeof(buf) - 1, 0) > 0 &&
+				    strlen(buf) >= 36) {
+					memcpy(ids[nid], buf, 36);
+					ids[nid][36] = '\0';
+					ok = 1;
+				}
+				if (fd >= 0)
+					close(fd);
+			} else {
+				const char *b = "{\"size\":16777216}";
+				int st = http(c, "POST", "/api/mount", b,
+					      strlen(b), &resp, &rlen);
+
+				if (st == 200 &&
+				    (p = strstr((char *)resp,
+						"\"segment_ids\":[\"")) &&
+				    strlen(p) > 16 + 36) {
+					memcpy(ids[nid], p + 16, 36);
+					ids[nid][36] = '\0';
+					ok = 1;
+				}
+				free(resp);
+			}
+			if (ok) {
+				nid++;
+				atomic_fetch_add(&mounts_done, 1);
+			}
+		} else if (nid) {
+			int i = (int)((r >> 16) % (uint64_t)nid), st;
+			char b[128];
+
+			snprintf(b, sizeof(b),
+				 "{\"segment_ids\":[\"%s\"],\"grace_period_"
+				 "seconds\":%d}",
+				 ids[i], (int)((r >> 24) % 2));
+			st = http(c, "POST", "/api/unmount", b, strlen(b),
+				  &resp, &rlen);
+			free(resp);
+			if (st == 200)
+				atomic_fetch_add(&unmounts_done, 1);
+			memcpy(ids[i], ids[--nid], sizeof(ids[i]));
+		}
+	}
+	return NULL;
+}
+
+/* A counter of /metrics, or -1. */
+static double metric(struct client *c, const char *name)
+{
+	unsigned char *resp;
+	size_t rlen;
+	int st = http(c, "GET", "/metrics", NULL, 0, &resp, &rlen);
+	double v = -1;
+	size_t nl = strlen(name);
+
+	for (char *p = st == 200 ? (char *)resp : NULL; p && *p;) {
+		if (!strncmp(p, name, nl) && p[nl] == ' ') {
+			v = strtod(p + nl + 1, NULL);
+			break;
+		}
+		p = strchr(p, '\n');
+		p = p ? p + 1 : NULL;
+	}
+	free(resp);
+	return v;
+}
+
+/* -------------------------------------------------------------- checking */
+
+struct keyhist {
+	struct op **puts, **dels;	  /* acknowledged, sorted by t1 */
+	int64_t *put_max_t0, *del_max_t0; /* prefix maxima of t0 */
+	size_t nputs, ndels;
+	struct op **all_dels; /* removes of any outcome but RS_FAIL */
+	size_t nall_dels;
+};
+
+static int by_t1(const void *a, const void *b)
+{
+	const struct op *x = *(struct op *const *)a,
+			*y = *(struct op *const *)b;
+
+	return x->t1 < y->t1 ? -1 : x->t1 > y->t1;
+}
+
+/* Largest t0 among the first of @v (sorted by t1) that ended before @t. */
+static int64_t max_t0_before(struct op **v, const int64_t *pm, size_t n,
+			     int64_t t)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (v[mid]->t1 < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? pm[lo - 1] : INT64_MIN;
+}
+
+static long anomalies;
+
+static void anomaly(const char *what, const struct op *g, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void anomaly(const char *what, const struct op *g, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (anomalies++ < 20) {
+		printf("ANOMALY %s: %s of hist-%u via %s [%lld, %lld] us: ",
+		       what, kind_name[g->kind], g->key, door_name[g->door],
+		       (long long)g->t0, (long long)g->t1);
+		va_start(ap, fmt);
+		vprintf(fmt, ap);
+		va_end(ap);
+		putchar('\n');
+	}
+}
+
+/*
+ * Checks @n operations (the rules at the top of this file): the count of
+ * anomalies, the first 20 printed. @maxver is above every version,
+ * @maxkey above every key; @evicted: the steady phase saw evictions, so
+ * its lost-value rules are not applied.
+ */
+static long check_history(struct op *all, size_t n, size_t maxver,
+			  uint32_t maxkey, bool evicted_in_steady)
+{
+	struct op **byver;
+	struct keyhist *kh;
+
+	/* index: puts by version, per-key acknowledged puts and removes */
+	anomalies = 0;
+	byver = calloc(maxver + 1, sizeof(*byver));
+	kh = calloc(maxkey, sizeof(*kh));
+	for (size_t j = 0; j < n; j++) {
+		struct op *o = &all[j];
+		struct keyhist *k = &kh[o->key];
+
+		if (o->kind == OP_PUT)
+			byver[o->ver] = o;
+		if (o->kind == OP_PUT && o->res == RS_OK) {
+			k->puts = realloc(k->puts, (k->nputs + 1) * sizeof(o));
+			k->puts[k->nputs++] = o;
+		}
+		if (o->kind == OP_DEL && o->res == RS_OK) {
+			k->dels = realloc(k->dels, (k->ndels + 1) * sizeof(o));
+			k->dels[k->ndels++] = o;
+		}
+		if (o->kind == OP_DEL && o->res != RS_FAIL) {
+			k->all_dels = realloc(k->all_dels,
+					      (k->nall_dels + 1) * sizeof(o));
+			k->all_dels[k->nall_dels++] = o;
+		}
+	}
+	for (uint32_t i = 0; i < maxkey; i++) {
+		struct keyhist *k = &kh[i];
+
+		if (k->nputs)
+			qsort(k->puts, k->nputs, sizeof(*k->puts), by_t1);
+		if (k->ndels)
+			qsort(k->dels, k->ndels, sizeof(*k->dels), by_t1);
+		k->put_max_t0 = calloc(k->nputs + 1, sizeof(int64_t));
+		k->del_max_t0 = calloc(k->ndels + 1, sizeof(int64_t));
+		for (size_t j = 0; j < k->nputs; j++)
+			k->put_max_t0[j] =
+				j && k->put_max_t0[j - 1] > k->puts[j]->t0
+					? k->put_max_t0[j - 1]
+					: k->puts[j]->t0;
+		for (size_t j = 0; j < k->ndels; j++)
+			k->del_max_t0[j] =
+				j && k->del_max_t0[j - 1] > k->dels[j]->t0
+					? k->del_max_t0[j - 1]
+					: k->dels[j]->t0;
+	}
+
+	/* the rules */
+	for (size_t j = 0; j < n; j++) {
+		struct op *g = &all[j], *p;
+		struct keyhist *k = &kh[g->key];
+		bool strict = g->phase == 0 && !evicted_in_steady;
+
+		if (g->kind != OP_GET)
+			continue;
+		if (g->res == RS_CORRUPT) {
+			anomaly("corrupt", g, "not one whole value");
+			continue;
+		}
+		if (g->res == RS_OTHERKEY) {
+			anomaly("other-key", g, "a value of another key");
+			continue;
+		}
+		if (g->res == RS_OK) {
+			p = g->ver < maxver ? byver[g->ver] : NULL;
+			if (!p || p->key != g->key) {
+				anomaly("phantom", g,
+					"version %llu was never put for it",
+					(unsigned long long)g->ver);
+				continue;
+			}
+			if (p->t0 > g->t1) {
+				anomaly("phantom", g,
+					"version %llu put only later",
+					(unsigned long long)g->ver);
+				continue;
+			}
+			if (p->res == RS_FAIL) {
+				anomaly("failed-visible", g,
+					"version %llu's put was refused (%u)",
+					(unsigned long long)g->ver, p->status);
+				continue;
+			}
+			if (max_t0_before(k->puts, k->put_max_t0, k->nputs,
+					  g->t0) > p->t1)
+				anomaly("stale", g,
+					"version %llu after a later put was "
+					"acknowledged",
+					(unsigned long long)g->ver);
+			else if (max_t0_before(k->dels, k->del_max_t0, k->ndels,
+					       g->t0) > p->t1)
+				anomaly("resurrected", g,
+					"version %llu after an acknowledged "
+					"remove",
+					(unsigned long long)g->ver);
+			continue;
+		}
+		if (!strict)
+			continue;
+		if (g->res == RS_NOTFOUND || g->res == RS_UNREAD) {
+			/* the last put acknowledged before the get began */
+			struct op *last = NULL;
+
+			for (size_t q = 0;
+			     q < k->nputs && k->puts[q]->t1 < g->t0; q++)
+				last = k->puts[q];
+			if (!last)
+				continue;
+			bool removable = false, written = false;
+
+			for (size_t q = 0; q < k->nall_dels; q++)
+				if (k->all_dels[q]->t1 > last->t0 &&
+				    k->all_dels[q]->t0 < g->t1)
+					removable = true;
+			/* unreadable: any put of the key meanwhile */
+			for (size_t q = 0; g->res == RS_UNREAD && q < k->nputs;
+			     q++)
+				if (k->puts[q]->t0 < g->t1 &&
+				    k->puts[q]->t1 > g->t0)
+					written = true;
+			if (!removable && !written)
+				anomaly(g->res == RS_NOTFOUND ? "lost"
+							      : "unreadable",
+					g,
+					"version %llu was acknowledged at %lld "
+					"us",
+					(unsigned long long)last->ver,
+					(long long)last->t1);
+		}
+	}
+
+	for (uint32_t i = 0; i < maxkey; i++) {
+		free(kh[i].puts);
+		free(kh[i].dels);
+		free(kh[i].all_dels);
+		free(kh[i].put_max_t0);
+		free(kh[i].del_max_t0);
+	}
+	free(kh);
+	free(byver);
+	return anomalies;
+}
+
+/* ------------------------------------------------------------ self-test */
+
+#define mk(kind_, key_, ver_, t0_, t1_, res_, ph_)                             \
+	{                                                                      \
+		.kind = kind_, .key = key_, .ver = ver_, .t0 = t0_, .t1 = t1_, \
+		.res = res_, .phase = ph_                                      \
+	}
+
+/*
+ * The checker on made-up histories, each with the anomalies it must
+ * find (so a checker that finds nothing fails here), and the value
+ * check on made-up bytes: 0 when every case holds.
+ */
+static int self_test(void)
+{
+	static const struct {
+		const char *what;
+		long want;
+		struct op ops[4];
+	} t[] = {
+		{.what = "read after put",
+		 .want = 0,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 20, 30, RS_OK, 0)}},
+		{.what = "stale after a later put",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+			 mk(OP_PUT, 0, 2, 20, 30, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 40, 50, RS_OK, 1)}},
+		{.what = "concurrent put: either value",
+		 .want = 0,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+			 mk(OP_PUT, 0, 2, 5, 45, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 20, 30, RS_OK, 0),
+			 mk(OP_GET, 0, 2, 20, 30, RS_OK, 0)}},
+		{.what = "resurrected after a remove",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+			 mk(OP_DEL, 0, 0, 20, 30, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 40, 50, RS_OK, 1)}},
+		{.what = "lost in the steady phase",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+			 mk(OP_GET, 0, 0, 20, 30, RS_NOTFOUND, 0)}},
+		{.what = "gone in the churn phase",
+		 .want = 0,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 1),
+			 mk(OP_GET, 0, 0, 20, 30, RS_NOTFOUND, 1)}},
+		{.what = "maybe removed",
+		 .want = 0,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+			 mk(OP_DEL, 0, 0, 5, 25, RS_UNKNOWN, 0),
+			 mk(OP_GET, 0, 0, 20, 30, RS_NOTFOUND, 0)}},
+		{.what = "phantom version",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+			 mk(OP_GET, 0, 3, 20, 30, RS_OK, 0)}},
+		{.what = "another key's version",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 1, 1, 0, 10, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 20, 30, RS_OK, 0)}},
+		{.what = "a refused put visible",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_FAIL, 0),
+			 mk(OP_GET, 0, 1, 20, 30, RS_OK, 0)}},
+		{.what = "a put from the future",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 0, 1, 40, 50, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 20, 30, RS_OK, 0)}},
+		{.what = "corrupt and other-key reads",
+		 .want = 2,
+		 .ops = {mk(OP_GET, 0, 0, 20, 30, RS_CORRUPT, 1),
+			 mk(OP_GET, 0, 0, 20, 30, RS_OTHERKEY, 1)}},
+	};
+	struct client c = {.rng = 1};
+	unsigned char *a, *b;
+	size_t la, lb;
+	uint64_t v;
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		size_t n = 0;
+		long got;
+
+		while (n < 4 && t[i].ops[n].t1)
+			n++;
+		struct op ops[4];
+
+		memcpy(ops, t[i].ops, sizeof(ops));
+		printf("self-test: %s\n", t[i].what);
+		got = check_history(ops, n, 8, 2, false);
+		if (got != t[i].want) {
+			printf("self-test FAILED: %s: %ld anomalies, want "
+			       "%ld\n",
+			       t[i].what, got, t[i].want);
+			bad++;
+		}
+	}
+	/* values: whole, mixed, cut, another key's */
+	la = make_value(&c, 3, 7, 5000);
+	a = xmalloc(la);
+	memcpy(a, c.buf, la);
+	lb = make_value(&c, 3, 8, 5000);
+	b = c.buf;
+	if (check_value(a, la, 3, &v) != RS_OK || v != 7)
+		bad++, printf("self-test FAILED: a whole value\n");
+	memcpy(b + 4000, a + 4000, 1000); /* v8's head, v7's tail */
+	if (check_value(b, lb, 3, &v) != RS_CORRUPT)
+		bad++, printf("self-test FAILED: a mixed value\n");
+	if (check_value(a, la - 1, 3, &v) != RS_CORRUPT)
+		bad++, printf("self-test FAILED: a cut value\n");
+	if (check_value(a, la, 4, &v) != RS_OTHERKEY)
+		bad++, printf("self-test FAILED: another key's value\n");
+	free(a);
+	free(c.buf);
+	printf("self-test: %s\n", bad ? "FAILED" : "every case holds");
+	return bad ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"url", 1, 0, 'u'},	  {"xport", 1, 0, 'x'},
+		{"mnt", 1, 0, 'm'},	  {"clients", 1, 0, 'c'},
+		{"seconds", 1, 0, 's'},	  {"keys", 1, 0, 'k'},
+		{"self-test", 0, 0, 't'}, {0, 0, 0, 0},
+	};
+	struct client *cl, churn = {.id = -1, .rng = 0x5eed, .http_fd = -1};
+	int ch, evicted_in_steady = 0;
+	double ev0, ev1;
+	long counts[NKIND][NDOOR][8] = {{{0}}};
+	size_t total = 0;
+	pthread_t cth;
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'u': {
+			const char *p = strrchr(optarg, ':');
+
+			http_port = p ? (unsigned)atoi(p + 1) : 0;
+			break;
+		}
+		case 'x':
+			xfer_port = (unsigned)atoi(optarg);
+			break;
+		case 'm':
+			mnt = optarg;
+			break;
+		case 'c':
+			nclients = atoi(optarg);
+			break;
+		case 's':
+			nseconds = atoi(optarg);
+			break;
+		case 'k':
+			nkeys = atoi(optarg);
+			break;
+		case 't':
+			return self_test();
+		default:
+			fprintf(stderr, "usage: history --url URL --xport PORT "
+					"[--mnt DIR] [--clients N] [--seconds "
+					"S] [--keys K]\n");
+			return 2;
+		}
+	}
+	if (!http_port || !xfer_port || nclients < 1 || nkeys < 1 ||
+	    nseconds < 2) {
+		fprintf(stderr, "history: --url and --xport are needed\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	clock_gettime(CLOCK_MONOTONIC, &t_start);
+	cl = calloc((size_t)nclients, sizeof(*cl));
+	ev0 = metric(&churn, "master_evicted_key_count");
+
+	/* steady, then churn: half the time each */
+	for (int i = 0; i < nclients; i++) {
+		cl[i].id = i;
+		cl[i].rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
+		cl[i].http_fd = -1;
+		pthread_create(&cl[i].th, NULL, client_main, &cl[i]);
+	}
+	pthread_create(&cth, NULL, churn_main, &churn);
+	usleep((useconds_t)nseconds * 500000u);
+	atomic_store(&phase, -1);
+	usleep(200000); /* let steady ops finish: they keep their phase tag */
+	ev1 = metric(&churn, "master_evicted_key_count");
+	evicted_in_steady = ev1 != ev0;
+	atomic_store(&phase, 1);
+	usleep((useconds_t)nseconds * 500000u);
+	atomic_store(&stop_now, 1);
+	for (int i = 0; i < nclients; i++)
+		pthread_join(cl[i].th, NULL);
+	pthread_join(cth, NULL);
+
+	/* one flat history */
+	struct op *all = NULL;
+
+	for (int i = 0; i < nclients; i++) {
+		all = realloc(all, (total + cl[i].n + 1) * sizeof(*all));
+		memcpy(all + total, cl[i].ops, cl[i].n * sizeof(*all));
+		total += cl[i].n;
+	}
+	for (size_t j = 0; j < total; j++)
+		counts[all[j].kind][all[j].door][all[j].res]++;
+	check_history(all, total, (size_t)atomic_load(&next_ver),
+		      (uint32_t)(4 * nkeys), evicted_in_steady);
+
+	printf("history: %zu operations by %d clients in %d s (%ld mounts, %ld "
+	       "unmounts in the churn phase)\n",
+	       total, nclients, nseconds, atomic_load(&mounts_done),
+	       atomic_load(&unmounts_done));
+	for (int k = 0; k < NKIND; k++)
+		for (int d = 0; d < NDOOR; d++) {
+			long *n = counts[k][d], sum = 0;
+
+			for (int r = 0; r < 8; r++)
+				sum += n[r];
+			if (!sum)
+				continue;
+			printf("  %-6s %-4s %7ld: ok %ld, refused %ld, unknown "
+			       "%ld, not found %ld",
+			       kind_name[k], door_name[d], sum, n[RS_OK],
+			       n[RS_FAIL], n[RS_UNKNOWN], n[RS_NOTFOUND]);
+			if (k == OP_GET)
+				printf(", corrupt %ld, other key %ld, read "
+				       "refused %ld",
+				       n[RS_CORRUPT], n[RS_OTHERKEY],
+				       n[RS_UNREAD]);
+			putchar('\n');
+		}
+	if (evicted_in_steady)
+		printf("history: evictions during the steady phase: its "
+		       "lost-value rule was not applied\n");
+	printf("history: %ld anomalies\n", anomalies);
+	/* Nothing to say without successful gets and puts through each door. */
+	for (int d = 0; d < NDOOR; d++) {
+		if (d == D_FUSE && !mnt)
+			continue;
+		if (!counts[OP_PUT][d][RS_OK] || !counts[OP_GET][d][RS_OK]) {
+			printf("history: no successful put or get through %s\n",
+			       door_name[d]);
+			return 1;
+		}
+	}
+	return anomalies ? 1 : 0;
+}
