@@ -110,6 +110,12 @@ static const struct key keys[] = {
 	 "unfinished two-phase puts revoked after (default 30000)"},
 	{"log_level", "log-level", NULL, "L", K_LOGLEVEL, OFF(log_level), 0,
 	 "error, warn, info or debug (default info)"},
+	{"header_timeout", "header-timeout", NULL, "MS", K_MS,
+	 OFF(header_timeout_ms), 0,
+	 "a request head not complete by then is dropped (default 5000)"},
+	{"shutdown_timeout", "shutdown-timeout", NULL, "MS", K_MS,
+	 OFF(shutdown_timeout_ms), 0,
+	 "how long SIGTERM waits for requests under way (default 10000)"},
 	{"rpc_port", "rpc-port", NULL, "N", K_PORT, OFF(rpc_port), 0,
 	 "Mooncake master RPC port, 0 = off (default 50051)"},
 	/* upstream mooncake_master's flag; config file and -D only */
@@ -167,6 +173,8 @@ void mc_config_init(struct mc_config *c)
 	c->allow_other = false;
 	c->put_timeout_ms = 30000;
 	c->log_level = MC_LOG_INFO;
+	c->header_timeout_ms = 5000;
+	c->shutdown_timeout_ms = 10000;
 	c->rpc_port = 50051;
 	c->client_ttl_s = 10;
 	c->http_metadata = true;

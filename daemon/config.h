@@ -36,13 +36,15 @@ struct mc_config {
 	uint64_t max_body;     /* max_body_size */
 	char *auth_token_file;
 	bool allow_other;
-	bool populate;		   /* populate_segments */
-	uint64_t put_timeout_ms;   /* put_start_timeout */
-	int log_level;		   /* enum mc_log_level */
-	bool http_metadata;	   /* enable_http_metadata_server */
-	char *metadata_cluster_id; /* NULL: none */
-	unsigned rpc_port;	   /* the master RPC, 0 = off */
-	unsigned client_ttl_s;	   /* client_live_ttl_sec: silent clients go */
+	bool populate;		      /* populate_segments */
+	uint64_t put_timeout_ms;      /* put_start_timeout */
+	int log_level;		      /* enum mc_log_level */
+	uint64_t header_timeout_ms;   /* header_timeout */
+	uint64_t shutdown_timeout_ms; /* shutdown_timeout */
+	bool http_metadata;	      /* enable_http_metadata_server */
+	char *metadata_cluster_id;    /* NULL: none */
+	unsigned rpc_port;	      /* the master RPC, 0 = off */
+	unsigned client_ttl_s; /* client_live_ttl_sec: silent clients go */
 };
 
 /*

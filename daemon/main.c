@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -288,6 +289,78 @@ out:
 	mc_config_release(&nc);
 }
 
+/*
+ * Every open HTTP connection holds a descriptor, and the HTTP door keeps
+ * a worker for each of up to WEB_THREADS connections (mooncake-http(7),
+ * LIMITS): the usual soft limit of 1024 would refuse connections long
+ * before. Take the hard limit (up to 64 Ki), and say so when even that
+ * leaves too few.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t want = WEB_THREADS + 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 65536) {
+		rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < want)
+		mc_warn("daemon: only %llu file descriptors (ulimit -n): fewer "
+			"than %llu HTTP connections can be open at once",
+			(unsigned long long)rl.rlim_cur,
+			(unsigned long long)(rl.rlim_cur > 64 ? rl.rlim_cur - 64
+							      : 0));
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The graceful part of a stop (mooncaked(8), SIGNALS): the HTTP door
+ * stops listening at once, and requests being read or answered finish
+ * for up to @timeout_ms; a second SIGINT or SIGTERM ends the wait. The
+ * door has no count of connections accepted but not yet given a worker
+ * (only when every worker is busy), so "none open" must hold twice.
+ */
+static void drain(struct web *w, uint64_t timeout_ms)
+{
+	struct timespec step = {0, 20 * 1000 * 1000};
+	int64_t end = now_ms() + (int64_t)timeout_ms;
+	unsigned busy, calm = 0;
+	sigset_t stop;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	web_drain(w);
+	while (calm < 2) {
+		busy = web_busy(w);
+		calm = busy ? 0 : calm + 1;
+		if (busy && now_ms() >= end) {
+			mc_warn("daemon: %u HTTP connection(s) still open "
+				"after "
+				"--shutdown-timeout: closing them",
+				busy);
+			return;
+		}
+		if (sigtimedwait(&stop, NULL, &step) > 0) {
+			mc_warn("daemon: a second signal: not waiting for %u "
+				"HTTP connection(s)",
+				busy);
+			return;
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct mc_config cfg;
@@ -324,6 +397,7 @@ int main(int argc, char **argv)
 		}
 	}
 	block_signals(&wait_set);
+	raise_fd_limit();
 
 	mc_store_opts_default(&so);
 	so.replica_num = cfg.replicas;
@@ -423,6 +497,7 @@ int main(int argc, char **argv)
 		.port = cfg.http_port,
 		.auth_token = token,
 		.max_body = cfg.max_body,
+		.header_ms = cfg.header_timeout_ms,
 		.page = &page,
 	};
 	err.msg[0] = '\0';
@@ -475,8 +550,8 @@ int main(int argc, char **argv)
 	}
 	notify("STOPPING=1");
 	mc_info("daemon: stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	/* /health says 503 while the doors close */
-	web_set_ready(w, false);
+	/* /health says 503 while requests under way finish */
+	drain(w, cfg.shutdown_timeout_ms);
 	status = EXIT_SUCCESS;
 
 	if (f)

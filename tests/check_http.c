@@ -773,8 +773,10 @@ START_TEST(test_framing)
 	size_t n = fields_of(c->fields, buf, sizeof(buf), f);
 	const char *why = NULL;
 	int64_t clen = 42;
+	size_t longest;
 	bool chunked = true;
-	int st = web_framing(f, n, c->cut, c->http11, &clen, &chunked, &why);
+	int st = web_framing(f, n, c->cut, c->http11, &clen, &chunked, &longest,
+			     &why);
 
 	ck_assert_msg(st == c->status, "'%s': %d, want %d", c->fields, st,
 		      c->status);
@@ -795,25 +797,28 @@ START_TEST(test_framing_limits)
 	char *big = malloc(WEB_FIELD_MAX + 2);
 	const char *why;
 	int64_t clen;
+	size_t longest;
 	bool chunked;
 
 	memset(big, 'v', WEB_FIELD_MAX + 1);
 	big[WEB_FIELD_MAX - 1] = '\0'; /* "X" + 65535 bytes = 64 KiB */
 	f[0] = (struct web_field){"Host", "x"};
 	f[1] = (struct web_field){"X", big};
-	ck_assert_int_eq(web_framing(f, 2, false, true, &clen, &chunked, &why),
-			 0);
+	ck_assert_int_eq(
+		web_framing(f, 2, false, true, &clen, &chunked, &longest, &why),
+		0);
 	big[WEB_FIELD_MAX - 1] = 'v';
 	big[WEB_FIELD_MAX] = '\0';
-	ck_assert_int_eq(web_framing(f, 2, false, true, &clen, &chunked, &why),
-			 431);
+	ck_assert_int_eq(
+		web_framing(f, 2, false, true, &clen, &chunked, &longest, &why),
+		431);
 	for (int i = 1; i < WEB_FIELDS_MAX; i++)
 		f[i] = (struct web_field){"X", "y"};
 	ck_assert_int_eq(web_framing(f, WEB_FIELDS_MAX, false, true, &clen,
-				     &chunked, &why),
+				     &chunked, &longest, &why),
 			 0);
 	ck_assert_int_eq(web_framing(f, WEB_FIELDS_MAX, true, true, &clen,
-				     &chunked, &why),
+				     &chunked, &longest, &why),
 			 431);
 	free(big);
 }

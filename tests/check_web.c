@@ -6,14 +6,18 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "api.h"
 #include "check.h"
+#include "guard.h"
 #include "page.h"
 #include "parse.h"
 #include "route.h"
@@ -721,6 +725,153 @@ START_TEST(test_force)
 }
 END_TEST
 
+/* --------------------------------------------------------------- guard */
+
+#define S(x)  ((int64_t)(x)*1000000000LL)
+#define MS(x) ((int64_t)(x)*1000000LL)
+
+/*
+ * The watchdog's rule (guard.h) as a table, with a header timeout of 5 s:
+ * heads are due 5 s after their wait began; a body, 5 s after its head,
+ * must have averaged 1 KiB/s (judged where the current read began when
+ * it can be poked, crediting the read under way when it cannot).
+ */
+static const struct judge_case {
+	enum guard_state state;
+	int64_t now, since;
+	uint64_t got, ask;
+	bool pokeable;
+	unsigned served;
+	int64_t seen_at;
+	bool draining, stopping;
+	enum guard_verdict want;
+} judge_cases[] = {
+	/* heads */
+	{GUARD_HEAD, S(104), S(100), 0, 0, false, 0, S(100), false, false,
+	 GUARD_LET},
+	{GUARD_HEAD, S(105) - 1, S(100), 0, 0, false, 0, S(100), false, false,
+	 GUARD_LET},
+	{GUARD_HEAD, S(105), S(100), 0, 0, false, 0, S(100), false, false,
+	 GUARD_KILL},
+	{GUARD_HEAD, S(101), S(100), 0, 0, false, 3, S(100), false, false,
+	 GUARD_LET},
+	/* draining: between requests is killed, a first head is not */
+	{GUARD_HEAD, S(101), S(100), 0, 0, false, 3, S(100), true, false,
+	 GUARD_KILL},
+	{GUARD_HEAD, S(101), S(100), 0, 0, false, 0, S(100), true, false,
+	 GUARD_LET},
+	{GUARD_HEAD, S(101), S(100), 0, 0, false, 0, S(100), false, true,
+	 GUARD_KILL},
+	/* bodies that can be poked */
+	{GUARD_BODY, S(104), S(100), 0, 1000, true, 0, S(100), false, false,
+	 GUARD_LET},
+	{GUARD_BODY, S(106), S(100), 0, 1000, true, 0, S(100), false, false,
+	 GUARD_POKE},
+	{GUARD_BODY, S(106), S(100), 0, 1000, true, 0, S(106) - MS(100), false,
+	 false, GUARD_KILL},
+	{GUARD_BODY, S(107), S(100), 6200, 1000, true, 0, S(106), false, false,
+	 GUARD_POKE},
+	{GUARD_BODY, S(106) + MS(500), S(100), 6200, 1000, true, 0, S(106),
+	 false, false, GUARD_LET},
+	{GUARD_BODY, S(107), S(100), 6000, 1000, true, 0, S(106), false, false,
+	 GUARD_KILL},
+	/* a fast body, a second old: nothing to judge yet */
+	{GUARD_BODY, S(100) + MS(999), S(100), 0, 1 << 20, true, 0, S(100),
+	 false, false, GUARD_LET},
+	/* chunked: the read under way is credited */
+	{GUARD_BODY, S(106), S(100), 2100, 4096, false, 0, S(100), false, false,
+	 GUARD_LET},
+	{GUARD_BODY, S(106), S(100), 2000, 4000, false, 0, S(100), false, false,
+	 GUARD_KILL},
+	{GUARD_BODY, S(110), S(100), 10240, 0, false, 0, S(100), false, false,
+	 GUARD_LET},
+	{GUARD_BODY, S(101), S(100), 0, 0, false, 0, S(100), false, true,
+	 GUARD_KILL},
+	/* a worker running a request is never touched */
+	{GUARD_BUSY, S(1000), S(100), 0, 0, false, 0, S(100), true, true,
+	 GUARD_LET},
+	{GUARD_IDLE, S(1000), S(100), 0, 0, false, 0, S(100), true, true,
+	 GUARD_LET},
+};
+
+START_TEST(test_guard_judge)
+{
+	const struct judge_case *c = &judge_cases[_i];
+
+	ck_assert_int_eq(guard_judge(c->state, c->now, c->since, c->got, c->ask,
+				     c->pokeable, c->served, c->seen_at, S(5),
+				     c->draining, c->stopping),
+			 c->want);
+}
+END_TEST
+
+struct waiter {
+	struct guard *g;
+	int mode; /* 0 head, 1 pokeable body, 2 head left in time */
+	int poll_rc, poll_errno, done;
+	int64_t took;
+};
+
+/* A worker that waits in poll(2) on a pipe nobody writes. */
+static void *waiter_run(void *arg)
+{
+	struct waiter *wt = arg;
+	struct guard_slot *sl = guard_claim(wt->g);
+	int p[2];
+	struct pollfd pfd;
+	int64_t t0;
+
+	ck_assert_ptr_nonnull(sl);
+	ck_assert_int_eq(pipe(p), 0);
+	pfd = (struct pollfd){.fd = p[0], .events = POLLIN};
+	t0 = guard_now();
+	if (wt->mode == 1)
+		guard_wait_body(sl, t0 - S(10), 20 * 1024, 1 << 20, true);
+	else
+		guard_wait_head(sl, t0, true);
+	wt->poll_rc = poll(&pfd, 1, wt->mode == 2 ? 100 : 5000);
+	wt->poll_errno = errno;
+	wt->took = guard_now() - t0;
+	wt->done = guard_done(sl, true);
+	close(p[0]);
+	close(p[1]);
+	return NULL;
+}
+
+/*
+ * The watchdog for real: a head due in 300 ms is interrupted about then
+ * (poll fails with EINTR, the worker learns it was a kill); a body that
+ * keeps up gets a poke; a head that ends in time is left alone.
+ */
+START_TEST(test_guard_signals)
+{
+	struct guard *g = guard_new(3, 300);
+	struct waiter w[3];
+	pthread_t t[3];
+
+	ck_assert_ptr_nonnull(g);
+	for (int i = 0; i < 3; i++) {
+		w[i] = (struct waiter){.g = g, .mode = i};
+		ck_assert_int_eq(pthread_create(&t[i], NULL, waiter_run, &w[i]),
+				 0);
+	}
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_eq(w[0].poll_rc, -1);
+	ck_assert_int_eq(w[0].poll_errno, EINTR);
+	ck_assert_int_eq(w[0].done, -ETIMEDOUT);
+	ck_assert_int_ge(w[0].took, MS(300));
+	ck_assert_int_lt(w[0].took, MS(3000));
+	ck_assert_int_eq(w[1].poll_rc, -1);
+	ck_assert_int_eq(w[1].poll_errno, EINTR);
+	ck_assert_int_eq(w[1].done, -EINTR);
+	ck_assert_int_eq(w[2].poll_rc, 0);
+	ck_assert_int_eq(w[2].done, 0);
+	ck_assert_uint_eq(guard_busy(g), 0);
+	guard_free(g);
+}
+END_TEST
+
 /* ------------------------------------------------------------ start-up */
 
 START_TEST(test_start)
@@ -792,6 +943,9 @@ static Suite *web_suite(void)
 	tcase_add_test(tc, test_mount_shm);
 	tcase_add_test(tc, test_unmount);
 	tcase_add_test(tc, test_force);
+	tcase_add_loop_test(tc, test_guard_judge, 0,
+			    sizeof(judge_cases) / sizeof(judge_cases[0]));
+	tcase_add_test(tc, test_guard_signals);
 	suite_add_tcase(s, tc);
 	/* real servers: each stop waits for civetweb's threads */
 	tc = tcase_create("start");

@@ -67,7 +67,7 @@ for o in --config -D --port --host --mountpoint --no-fuse --hostname \
 	--segment-size --protocol --device --transfer-port --max-segment-size \
 	--replicas --lease-ttl --eviction-high-watermark --eviction-ratio \
 	--max-body --auth-token-file --allow-other --populate --put-timeout \
-	--log-level \
+	--log-level --header-timeout --shutdown-timeout \
 	--version --help; do
 	expect_match "--help lists $o" "$out" "(^|[[:space:]])$o([[:space:]=]|$)"
 done
@@ -115,6 +115,10 @@ bad "'--max-segment-size'" --max-segment-size 1k
 bad "'--max-body'" --max-body 0
 bad "'--lease-ttl'" --lease-ttl 0
 bad "'--put-timeout'" --put-timeout -5
+bad "'--header-timeout'" --header-timeout 0
+bad "'--header-timeout'" --header-timeout 5s
+bad "'--shutdown-timeout'" --shutdown-timeout -1
+bad "'shutdown_timeout'" -D shutdown_timeout=x
 bad "'--eviction-high-watermark'" --eviction-high-watermark 2
 bad "'--eviction-ratio'" --eviction-ratio 1.5
 bad "'--log-level'" --log-level loud

@@ -58,6 +58,11 @@ const struct web_page_info *web_api_state_page(const struct web_api_state *st);
 
 /* Frees the calling thread's reusable handler state (worker exit). */
 void web_api_thread_exit(void);
+/*
+ * The same, only when that state grew past what one worker of the many
+ * should keep between requests (after each request).
+ */
+void web_api_thread_trim(void);
 
 /* Most keys /batch_query_keys takes, counted before duplicates collapse. */
 #define WEB_BATCH_MAX 10000

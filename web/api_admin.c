@@ -281,6 +281,18 @@ void web_api_thread_exit(void)
 	memset(&tl_batch, 0, sizeof(tl_batch));
 }
 
+/*
+ * A thousand workers may each have answered a batch of 10000 keys once:
+ * arrays for more than BATCH_KEEP keys are not kept between requests.
+ */
+#define BATCH_KEEP 1024
+
+void web_api_thread_trim(void)
+{
+	if (tl_batch.cap > BATCH_KEEP || tl_batch.slot_cap > 2 * BATCH_KEEP)
+		web_api_thread_exit();
+}
+
 static void batch_reserve(struct batch *b, size_t n)
 {
 	size_t ns = 16;

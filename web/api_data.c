@@ -162,7 +162,7 @@ void web_api_put_raw(struct web_req *r)
 
 		if (got <= 0) {
 			mc_put_abort(p);
-			web_resp_body_error(r, -EIO);
+			web_resp_body_error(r, got < 0 ? (int)got : -EIO);
 			return;
 		}
 		done += (uint64_t)got;

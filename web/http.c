@@ -75,7 +75,8 @@ static void settle_body(struct web_req *r)
 
 	if (r->body_done || (r->content_length <= 0 && !r->chunked))
 		return;
-	if (!r->chunked && !(r->expect_continue && !r->continued) &&
+	if (!r->chunked && !r->body_failed &&
+	    !(r->expect_continue && !r->continued) &&
 	    (uint64_t)r->content_length - r->consumed <= DRAIN_MAX) {
 		while (web_req_read(r, sink, sizeof(sink)) > 0)
 			;
@@ -332,12 +333,17 @@ int64_t web_req_read(struct web_req *r, void *buf, size_t n)
 			return -EIO;
 	}
 	got = r->io->read(r->conn, buf, n);
-	if (got < 0)
-		return -EIO;
+	if (got < 0) {
+		r->body_failed = true;
+		/* too slow (mooncake-http(7), LIMITS), or gone */
+		return got == -ETIMEDOUT ? -ETIMEDOUT : -EIO;
+	}
 	if (got == 0) {
 		/* end of a chunked body, or a client that gave up early */
 		if (r->chunked)
 			r->body_done = true;
+		else
+			r->body_failed = true;
 		return r->chunked ? 0 : -EIO;
 	}
 	r->consumed += (uint64_t)got;
@@ -381,6 +387,8 @@ void web_resp_body_error(struct web_req *r, int rc)
 {
 	if (rc == -EFBIG)
 		web_resp_error(r, 413, "Request body too large");
+	else if (rc == -ETIMEDOUT)
+		web_resp_error(r, 408, "Request body too slow");
 	else
 		web_resp_error(r, 400, "Incomplete request body");
 }
@@ -426,13 +434,14 @@ static int64_t clen_parse(const char *v)
 }
 
 int web_framing(const struct web_field *f, size_t n, bool cut, bool http11,
-		int64_t *clen, bool *chunked, const char **why)
+		int64_t *clen, bool *chunked, size_t *longest, const char **why)
 {
 	int64_t len = -1;
 	unsigned te = 0, host = 0;
 
 	*clen = -1;
 	*chunked = false;
+	*longest = 0;
 	if (cut && n >= WEB_FIELDS_MAX) {
 		*why = "more than 64 header fields";
 		return 431;
@@ -443,8 +452,11 @@ int web_framing(const struct web_field *f, size_t n, bool cut, bool http11,
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *name = f[i].name, *v = f[i].value;
+		size_t vl = strlen(v);
 
-		if (strlen(name) + strlen(v) > WEB_FIELD_MAX) {
+		if (vl > *longest)
+			*longest = vl;
+		if (strlen(name) + vl > WEB_FIELD_MAX) {
 			*why = "a header field over 64 KiB";
 			return 431;
 		}
@@ -463,8 +475,6 @@ int web_framing(const struct web_field *f, size_t n, bool cut, bool http11,
 		} else if (!strcasecmp(name, "Host")) {
 			host++;
 		} else if (!strcasecmp(name, "Transfer-Encoding")) {
-			size_t vl = strlen(v);
-
 			while (vl && ows(v[vl - 1]))
 				vl--;
 			if (te++ || vl != 7 || strncasecmp(v, "chunked", 7)) {

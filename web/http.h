@@ -84,6 +84,7 @@ struct web_req {
 	bool expect_continue, continued;
 	uint64_t consumed; /* body bytes read so far */
 	bool body_done;	   /* the whole body has been read */
+	bool body_failed;  /* a body read failed: never drain it */
 	const struct web_route *route;
 	int status;	       /* status sent, 0 until then */
 	const char *conn_hdr;  /* "close", "keep-alive" or NULL */
@@ -153,9 +154,10 @@ void web_resp_stream_end(struct web_req *r);
 /* ------------------------------------------------------------ requests */
 
 /*
- * Reads up to @n body bytes: the count, 0 at the end, -EIO when the
- * client stopped sending (no byte for request_timeout_ms) or broke the
- * framing.
+ * Reads up to @n body bytes: the count, 0 at the end, -ETIMEDOUT when
+ * the body came too slowly (mooncake-http(7), LIMITS: the connection is
+ * then closed whatever is answered), -EIO when the client went away or
+ * broke the framing. A web_io read may return -ETIMEDOUT for the first.
  */
 int64_t web_req_read(struct web_req *r, void *buf, size_t n);
 /*
@@ -164,7 +166,7 @@ int64_t web_req_read(struct web_req *r, void *buf, size_t n);
  * of web_req_read().
  */
 int web_req_body(struct web_req *r, struct mc_buf *b);
-/* Answers a failed body read: 413 past --max-body, else 400. */
+/* Answers a failed body read: 413 past --max-body, 408 too slow, else 400. */
 void web_resp_body_error(struct web_req *r, int rc);
 
 /* ------------------------------------------------------------- framing */
@@ -189,10 +191,11 @@ struct web_field {
  * WEB_FIELDS_MAX fields, or a line that is no field). Returns 0 with
  * *@clen the body's length (-1: none given, or chunked) and *@chunked,
  * or the status to answer before closing the connection (400, 431),
- * with the reason in *@why.
+ * with the reason in *@why. *@longest is the longest field value.
  */
 int web_framing(const struct web_field *f, size_t n, bool cut, bool http11,
-		int64_t *clen, bool *chunked, const char **why);
+		int64_t *clen, bool *chunked, size_t *longest,
+		const char **why);
 
 /* ------------------------------------------------------------ dispatch */
 

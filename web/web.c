@@ -12,7 +12,9 @@
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,12 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <civetweb.h>
 
 #include "api.h"
+#include "guard.h"
 #include "log.h"
 #include "metrics.h"
 #include "mooncake.h"
@@ -33,8 +38,10 @@
 #include "status.h"
 #include "web.h"
 
-#define KEEP_MAX    (8u << 20) /* per-thread buffers trimmed above */
-#define REQUEST_MAX "1064960"  /* 1 MiB request line + 16 KiB */
+#define KEEP_MAX    (256u << 10) /* per-worker buffers trimmed above */
+#define REQUEST_MAX "1064960"	 /* 1 MiB request line + 16 KiB */
+#define RECLAIM_MIN (64u << 10)	 /* head parts given back from this size */
+#define LISTEN_MAX  4
 
 _Static_assert(WEB_FIELDS_MAX == MG_MAX_HEADERS, "civetweb keeps 64 fields");
 
@@ -135,6 +142,16 @@ struct web {
 	struct web_token *retired;
 	pthread_mutex_t token_lock;
 	uint64_t max_body;
+	uint64_t header_ms; /* --header-timeout */
+	struct guard *guard;
+	_Atomic bool draining;
+	int lfd[LISTEN_MAX]; /* civetweb's listening sockets */
+	int nlfd;
+	int ufd[LISTEN_MAX]; /* the same descriptors once web_drain replaced
+				them */
+	int nufd;
+	pthread_t master; /* civetweb's accept loop, once have_master */
+	_Atomic bool have_master;
 	struct web_api_state *api;
 	struct mc_family *requests, *duration;
 	struct route_stats *stats; /* web_nroutes + 1 ("other") */
@@ -142,6 +159,15 @@ struct web {
 
 /* Per-thread buffers reused across requests (civetweb workers). */
 static __thread struct mc_buf tl_out, tl_scratch;
+
+/*
+ * A worker's guard slot (guard.h), and the body it reads: when its head
+ * was complete (ns), what was read of it, whether it is chunked.
+ */
+static __thread struct guard_slot *tl_slot;
+static __thread int64_t tl_body_since;
+static __thread uint64_t tl_body_got;
+static __thread bool tl_body_chunked;
 
 /* ------------------------------------------------------------ metrics */
 
@@ -214,9 +240,35 @@ static int civet_write(void *conn, const void *p, size_t n)
 	return mg_write(conn, p, n);
 }
 
+/*
+ * A body read under the guard: a poke returns what arrived so far (or,
+ * when nothing did, reads again); a kill fails the read with
+ * -ETIMEDOUT. civetweb's own silence timeout (a read that returns 0
+ * before the body's end) is the same verdict. A chunked body is read in
+ * short reads, the watchdog cannot poke those (guard.h).
+ */
 static int civet_read(void *conn, void *buf, size_t n)
 {
-	return mg_read(conn, buf, n);
+	struct guard_slot *sl = tl_slot;
+	int got, g;
+
+	if (!sl)
+		return mg_read(conn, buf, n);
+	if (tl_body_chunked && n > WEB_GUARD_CHUNKED_READ)
+		n = WEB_GUARD_CHUNKED_READ;
+	do {
+		guard_wait_body(sl, tl_body_since, tl_body_got, n,
+				!tl_body_chunked);
+		got = mg_read(conn, buf, n);
+		g = guard_done(sl, false);
+		if (g == -ETIMEDOUT)
+			return -ETIMEDOUT;
+	} while (g == -EINTR && got < 0);
+	if (got == 0 && n && !tl_body_chunked)
+		return -ETIMEDOUT;
+	if (got > 0)
+		tl_body_got += (uint64_t)got;
+	return got;
 }
 
 static void civet_no_keep_alive(void *conn)
@@ -247,12 +299,55 @@ static void buffers_ready(void)
 	web_buffers_ready(&tl_out, &tl_scratch);
 }
 
+/*
+ * What a worker keeps between requests is paid a thousand times over
+ * (WEB_THREADS): buffers past KEEP_MAX, which only large answers and
+ * bodies need, go back after the request.
+ */
 static void buffers_trim(void)
 {
 	if (tl_out.cap > KEEP_MAX)
 		mc_buf_release(&tl_out);
 	if (tl_scratch.cap > KEEP_MAX)
 		mc_buf_release(&tl_scratch);
+	web_api_thread_trim();
+}
+
+/*
+ * Each worker reads heads into a buffer of its own (max_request_size),
+ * which keeps the pages a long head touched; with a thousand workers a
+ * few long /batch_query_keys requests each would leave most of them
+ * resident. Once a request is answered, the whole pages inside its
+ * request target and inside its long field values (all but Connection,
+ * which civetweb reads after us) are given back. Only heads with a part
+ * of RECLAIM_MIN or more pay the system call.
+ */
+static void reclaim(const char *p, size_t n)
+{
+	uintptr_t a, b, pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+
+	if (n < RECLAIM_MIN)
+		return;
+	a = ((uintptr_t)p + pg - 1) & ~(pg - 1);
+	b = ((uintptr_t)p + n) & ~(pg - 1);
+	if (b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* @longest: the longest field value (web_framing). */
+static void reclaim_head(const struct mg_request_info *ri, size_t longest)
+{
+	const char *u = ri->request_uri, *q = ri->query_string;
+
+	/* the target runs on into its query (civetweb cut it at '?') */
+	if (u)
+		reclaim(u, q ? (size_t)(q - u) + strlen(q) : strlen(u));
+	if (longest < RECLAIM_MIN)
+		return;
+	for (int i = 0; i < ri->num_headers; i++)
+		if (strcasecmp(ri->http_headers[i].name, "Connection"))
+			reclaim(ri->http_headers[i].value,
+				strlen(ri->http_headers[i].value));
 }
 
 /*
@@ -326,7 +421,7 @@ static bool head_cut(const struct mg_request_info *ri)
  * with and why.
  */
 static int framing(const struct mg_request_info *ri, int64_t *clen,
-		   bool *chunked, const char **why)
+		   bool *chunked, size_t *longest, const char **why)
 {
 	struct web_field f[WEB_FIELDS_MAX];
 	int n = ri->num_headers;
@@ -337,7 +432,7 @@ static int framing(const struct mg_request_info *ri, int64_t *clen,
 	}
 	return web_framing(f, (size_t)n, head_cut(ri),
 			   ri->http_version && !strcmp(ri->http_version, "1.1"),
-			   clen, chunked, why);
+			   clen, chunked, longest, why);
 }
 
 static int begin_request(struct mg_connection *c)
@@ -348,12 +443,22 @@ static int begin_request(struct mg_connection *c)
 	struct timespec t0, t1;
 	const struct web_token *tok;
 	const char *h, *why;
+	size_t longest;
 	int st;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	st = framing(ri, &r.content_length, &r.chunked, &why);
-	if (st)
+	if (tl_slot && guard_done(tl_slot, false) == -ETIMEDOUT)
+		return refuse(c, 408,
+			      "request head not complete within "
+			      "--header-timeout");
+	st = framing(ri, &r.content_length, &r.chunked, &longest, &why);
+	if (st) {
+		reclaim_head(ri, longest);
 		return refuse(c, st, why);
+	}
+	tl_body_since = (int64_t)t0.tv_sec * 1000000000LL + t0.tv_nsec;
+	tl_body_got = 0;
+	tl_body_chunked = r.chunked;
 	buffers_ready();
 	r.s = w->s;
 	r.api = w->api;
@@ -379,6 +484,11 @@ static int begin_request(struct mg_connection *c)
 	} else if (h && strcasestr(h, "close")) {
 		r.conn_hdr = "close";
 	}
+	/* draining: each connection's answer is its last */
+	if (atomic_load_explicit(&w->draining, memory_order_relaxed)) {
+		r.conn_hdr = "close";
+		mg_disable_connection_keep_alive(c);
+	}
 
 	tok = atomic_load_explicit(&w->token, memory_order_acquire);
 	web_serve(&r, tok ? tok->tok : NULL, tok ? tok->len : 0);
@@ -387,6 +497,12 @@ static int begin_request(struct mg_connection *c)
 		    (double)(t1.tv_sec - t0.tv_sec) +
 			    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	buffers_trim();
+	reclaim_head(ri, longest);
+	/* the next head on this connection is due a header timeout from now */
+	if (tl_slot)
+		guard_wait_head(tl_slot,
+				(int64_t)t1.tv_sec * 1000000000LL + t1.tv_nsec,
+				false);
 	return r.status;
 }
 
@@ -398,12 +514,60 @@ static int begin_request(struct mg_connection *c)
  */
 static int http_error(struct mg_connection *c, int status, const char *msg)
 {
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	struct web *w = ri ? ri->user_data : NULL;
+
 	if (status == 413)
 		status = 431;
 	else if (status == 411)
 		status = 400;
+	/*
+	 * civetweb calls a head it gave up on "Malformed message" whether
+	 * it was cut by our watchdog, by its own request_timeout_ms, or
+	 * was garbage: the first two are a head not complete in time.
+	 */
+	if (tl_slot) {
+		int64_t since = atomic_load_explicit(&tl_slot->since,
+						     memory_order_relaxed);
+
+		if (guard_done(tl_slot, false) == -ETIMEDOUT ||
+		    (w && status == 400 &&
+		     guard_now() - since >= (int64_t)w->header_ms * 1000000)) {
+			status = 408;
+			msg = "request head not complete within "
+			      "--header-timeout";
+		}
+	}
 	refuse(c, status, msg);
 	return 0;
+}
+
+static void *init_thread(const struct mg_context *ctx, int type)
+{
+	struct web *w = mg_get_user_data(ctx);
+
+	/* workers (type 1) wait for clients; the master (0) accepts */
+	if (type == 1 && w && w->guard)
+		tl_slot = guard_claim(w->guard);
+	if (type == 0 && w) {
+		w->master = pthread_self();
+		atomic_store(&w->have_master, true);
+		guard_listen(w->guard);
+	}
+	return NULL;
+}
+
+static int init_connection(const struct mg_connection *c, void **data)
+{
+	if (tl_slot)
+		guard_wait_head(tl_slot, guard_now(), true);
+	return 0;
+}
+
+static void connection_close(const struct mg_connection *c)
+{
+	if (tl_slot)
+		guard_done(tl_slot, true);
 }
 
 static int log_message(const struct mg_connection *c, const char *msg)
@@ -414,12 +578,56 @@ static int log_message(const struct mg_connection *c, const char *msg)
 
 static void exit_thread(const struct mg_context *ctx, int type, void *p)
 {
+	if (tl_slot) {
+		guard_done(tl_slot, true);
+		tl_slot = NULL;
+	}
 	mc_buf_release(&tl_out);
 	mc_buf_release(&tl_scratch);
 	web_api_thread_exit();
 }
 
 /* ----------------------------------------------------------- lifetime */
+
+/* Whether @fd listens on @port (a TCP socket in LISTEN state). */
+static bool listens_on(int fd, unsigned port)
+{
+	struct sockaddr_storage a;
+	socklen_t alen = sizeof(a);
+	int on = 0;
+	socklen_t olen = sizeof(on);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &olen) || !on ||
+	    getsockname(fd, (struct sockaddr *)&a, &alen))
+		return false;
+	if (a.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&a)->sin_port) == port;
+	if (a.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&a)->sin6_port) == port;
+	return false;
+}
+
+/*
+ * civetweb names no socket of its own, and mg_stop() would also cut the
+ * requests under way: web_drain() closes the listening sockets itself,
+ * found once here by their port.
+ */
+static void find_listeners(struct web *w)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) && w->nlfd < LISTEN_MAX) {
+		int fd = atoi(de->d_name);
+
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' &&
+		    fd != dirfd(d) && listens_on(fd, w->port))
+			w->lfd[w->nlfd++] = fd;
+	}
+	closedir(d);
+}
 
 struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		      struct mc_err *err)
@@ -430,7 +638,8 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	char ebuf[256] = "";
 	struct mg_error_data ed = {.text = ebuf,
 				   .text_buffer_size = sizeof(ebuf)};
-	char ports[300], threads[16];
+	char ports[300], threads[16], head_ms[24];
+	unsigned nthreads = o->threads ? o->threads : WEB_THREADS;
 	const char *host = o->host && *o->host ? o->host : "127.0.0.1";
 	struct mg_server_port sp[4];
 	struct in_addr a4;
@@ -443,6 +652,7 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	}
 	w->s = s;
 	w->max_body = o->max_body ? o->max_body : 100ull << 20;
+	w->header_ms = o->header_ms ? o->header_ms : WEB_HEADER_MS;
 	pthread_mutex_init(&w->token_lock, NULL);
 	if (o->auth_token) {
 		struct web_token *k = token_new(o->auth_token);
@@ -482,7 +692,14 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	}
 	snprintf(ports, sizeof(ports), strchr(host, ':') ? "[%s]:%u" : "%s:%u",
 		 host, o->port);
-	snprintf(threads, sizeof(threads), "%u", o->threads ? o->threads : 64);
+	snprintf(threads, sizeof(threads), "%u", nthreads);
+	snprintf(head_ms, sizeof(head_ms), "%llu",
+		 (unsigned long long)w->header_ms);
+	/*
+	 * civetweb's own timeouts are the header timeout too: a backstop
+	 * behind the guard's (for a head, civetweb measures only between
+	 * bytes, so it cuts a trickle late, at up to twice the timeout).
+	 */
 	const char *opts[] = {
 		"listening_ports",
 		ports,
@@ -491,9 +708,9 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		"enable_keep_alive",
 		"yes",
 		"keep_alive_timeout_ms",
-		"5000",
+		head_ms,
 		"request_timeout_ms",
-		"10000",
+		head_ms,
 		"max_request_size",
 		REQUEST_MAX,
 		"decode_url",
@@ -507,13 +724,26 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		NULL,
 	};
 
+	w->guard = guard_new(nthreads, w->header_ms);
+	if (!w->guard) {
+		mc_err_set(err, -errno, MC_INTERNAL_ERROR,
+			   "cannot start the HTTP watchdog: %s",
+			   strerror(errno));
+		tokens_free(atomic_load(&w->token));
+		pthread_mutex_destroy(&w->token_lock);
+		free(w);
+		return NULL;
+	}
 	w->api = web_api_state_new();
 	web_api_state_set_page(w->api, o->page);
 	stats_init(w);
 	cb.begin_request = begin_request;
 	cb.http_error = http_error;
 	cb.log_message = log_message;
+	cb.init_thread = init_thread;
 	cb.exit_thread = exit_thread;
+	cb.init_connection = init_connection;
+	cb.connection_close = connection_close;
 	init.callbacks = &cb;
 	init.user_data = w;
 	init.configuration_options = opts;
@@ -543,9 +773,11 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		goto fail;
 	}
 	w->port = (unsigned)sp[0].port;
+	find_listeners(w);
 	return w;
 fail:
 	mg_exit_library();
+	guard_free(w->guard);
 	web_api_state_free(w->api);
 	free(w->stats);
 	tokens_free(atomic_load(&w->token));
@@ -559,6 +791,93 @@ unsigned web_port(const struct web *w)
 	return w->port;
 }
 
+/*
+ * A listening socket is closed under civetweb's accept loop by putting
+ * a UDP socket in its place (dup3), which civetweb then polls in vain
+ * until mg_stop closes it, and shutting the listener down through a
+ * copy of its descriptor, which resets the connections queued on it at
+ * once rather than when civetweb's poll returns. That poll, of the
+ * old listener, would last up to two seconds (no wake-up reaches it any
+ * more): the guard's signal ends it, and civetweb polls the UDP socket
+ * from then on. That socket is bound to loopback, so that web_stop can
+ * wake the poll with a datagram (civetweb looks at its stop flag only
+ * between polls).
+ */
+void web_drain(struct web *w)
+{
+	struct sockaddr_in lo = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+	atomic_store(&w->ready, false);
+	atomic_store(&w->draining, true);
+	guard_drain(w->guard);
+	for (int i = 0; i < w->nlfd; i++) {
+		int fd = w->lfd[i], copy, udp;
+
+		if (!listens_on(fd, w->port))
+			continue;
+		copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (copy < 0 || udp < 0 ||
+		    bind(udp, (struct sockaddr *)&lo, sizeof(lo)) ||
+		    dup3(udp, fd, O_CLOEXEC) < 0) {
+			mc_warn("http: cannot close the listening socket: %s",
+				strerror(errno));
+		} else {
+			shutdown(copy, SHUT_RDWR);
+			w->ufd[w->nufd++] = fd;
+		}
+		if (udp >= 0)
+			close(udp);
+		if (copy >= 0)
+			close(copy);
+	}
+	w->nlfd = 0;
+	if (atomic_load(&w->have_master))
+		guard_interrupt(w->master);
+}
+
+/*
+ * Wakes civetweb's accept loop out of its poll: a connection to a
+ * listener still open, a datagram to the socket web_drain put in its
+ * place.
+ */
+static void wake_master(struct web *w)
+{
+	for (int i = 0; i < w->nlfd + w->nufd; i++) {
+		bool listening = i < w->nlfd;
+		int fd = listening ? w->lfd[i] : w->ufd[i - w->nlfd];
+		struct sockaddr_storage a;
+		socklen_t alen = sizeof(a);
+		int s;
+
+		if (getsockname(fd, (struct sockaddr *)&a, &alen))
+			continue;
+		s = socket(a.ss_family,
+			   (listening ? SOCK_STREAM : SOCK_DGRAM) |
+				   SOCK_CLOEXEC | SOCK_NONBLOCK,
+			   0);
+		if (s < 0)
+			continue;
+		if (listening)
+			connect(s, (struct sockaddr *)&a, alen);
+		else
+			sendto(s, "", 1, 0, (struct sockaddr *)&a, alen);
+		close(s);
+	}
+}
+
+static void *stopper(void *ctx)
+{
+	mg_stop(ctx);
+	return NULL;
+}
+
+unsigned web_busy(struct web *w)
+{
+	return guard_busy(w->guard);
+}
+
 void web_set_ready(struct web *w, bool ready)
 {
 	atomic_store(&w->ready, ready);
@@ -566,10 +885,28 @@ void web_set_ready(struct web *w, bool ready)
 
 void web_stop(struct web *w)
 {
+	struct timespec tick = {0, 10 * 1000 * 1000};
+	pthread_t t;
+
 	if (!w)
 		return;
-	atomic_store(&w->ready, false);
-	mg_stop(w->ctx);
+	/*
+	 * Quickly: civetweb's threads notice its stop flag only after a
+	 * poll of up to two seconds. Cut every wait for a client, and wake
+	 * the accept loop (which then wakes the idle workers) until
+	 * mg_stop, in a thread of its own, has seen it end.
+	 */
+	guard_stop(w->guard);
+	if (pthread_create(&t, NULL, stopper, w->ctx)) {
+		mg_stop(w->ctx);
+	} else {
+		while (pthread_tryjoin_np(t, NULL) == EBUSY) {
+			wake_master(w);
+			nanosleep(&tick, NULL);
+		}
+	}
+	/* every worker has left its slot: civetweb joined them */
+	guard_free(w->guard);
 	mg_exit_library();
 	web_api_state_free(w->api);
 	free(w->stats);

@@ -15,12 +15,20 @@ struct mc_store;
 struct web;
 struct web_page_info;
 
+/*
+ * One worker thread per open connection (civetweb): enough for 1,000
+ * stalled clients and 100 more (mooncake-http(7), LIMITS).
+ */
+#define WEB_THREADS   1100
+#define WEB_HEADER_MS 5000
+
 struct web_opts {
 	const char *host;	/* bind address, "127.0.0.1" */
 	unsigned port;		/* 0: the kernel picks */
 	const char *auth_token; /* NULL: no auth; else the bearer token */
 	uint64_t max_body;	/* larger bodies get 413 */
-	unsigned threads;	/* worker threads, 0: a default */
+	unsigned threads;	/* worker threads, 0: WEB_THREADS */
+	uint64_t header_ms;	/* --header-timeout, 0: WEB_HEADER_MS */
 	/* what the status page says of the daemon (copied), NULL: nothing */
 	const struct web_page_info *page;
 };
@@ -42,7 +50,20 @@ void web_set_ready(struct web *w, bool ready);
  * -ENOMEM.
  */
 int web_set_token(struct web *w, const char *token);
-/* Stops accepting, finishes in-flight requests, frees @w. */
+/*
+ * Starts a graceful stop (SIGTERM): the listening sockets close at once
+ * (connections not yet accepted are reset), /health answers 503, every
+ * answer from now on closes its connection, and connections waiting
+ * between requests are closed within a watchdog tick. Requests being
+ * read or answered go on.
+ */
+void web_drain(struct web *w);
+/* Connections still open (a request under way, or a head awaited). */
+unsigned web_busy(struct web *w);
+/*
+ * Stops serving and frees @w; requests still under way are cut (call
+ * web_drain and wait for web_busy to reach 0 first to let them end).
+ */
 void web_stop(struct web *w);
 
 #endif

@@ -1,0 +1,148 @@
+#!/bin/bash
+# daemon_stop.sh - SIGTERM and SIGINT stop the daemon gracefully
+# (mooncaked(8), SIGNALS): the listener closes at once, a request under
+# way is read, stored and answered, /health says 503 on a connection
+# already open, connections waiting between requests are closed, then
+# the FUSE tree goes and the daemon exits 0; --shutdown-timeout bounds
+# the wait, and a second signal ends it at once.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# exit_within PID MS: wait up to MS for PID to end; WAIT_RC its status
+# ("hung" after MS, when it is killed), WAIT_MS how long it took.
+exit_within() {
+	local t0 i
+	t0=$(now_ms)
+	WAIT_RC=hung
+	for i in $(seq $(($2 / 20))); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.02
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1"
+		wait "$1" 2>/dev/null
+	else
+		WAIT_RC=0
+		wait "$1" || WAIT_RC=$?
+	fi
+	WAIT_MS=$(($(now_ms) - t0))
+	MC_PID=""
+}
+# status_of FD: the status code of the first answer line on FD (5 s).
+status_of() {
+	local line=""
+	IFS= read -r -t 5 line <&"$1"
+	line=${line%$'\r'}
+	echo "${line#HTTP/1.1 }" | cut -d' ' -f1
+}
+
+FUSE=
+[ -e /dev/fuse ] && FUSE=--fuse
+mc_start $FUSE --header-timeout 4000 --shutdown-timeout 8000
+URL=$MC_URL
+
+# Before the signal: a PUT whose body is half sent (fd 3), a kept-alive
+# connection between requests (fd 4), a connection with half a request
+# head (fd 5), a fresh connection that has sent nothing yet (fd 6).
+exec 3<>"/dev/tcp/127.0.0.1/$MC_PORT"
+printf 'PUT /api/put/inflight HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n' >&3
+head -c 10000 /dev/zero | tr '\0' a >&3
+exec 4<>"/dev/tcp/127.0.0.1/$MC_PORT"
+printf 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n' >&4
+expect_eq "keep-alive: first answer" "$(status_of 4)" 200
+exec 5<>"/dev/tcp/127.0.0.1/$MC_PORT"
+printf 'GET /health HTTP/1.1\r\nHo' >&5
+exec 6<>"/dev/tcp/127.0.0.1/$MC_PORT"
+sleep 0.3
+PID=$MC_PID
+kill -TERM "$PID"
+t0=$(now_ms)
+sleep 0.2
+
+# the listener is closed at once
+if (exec 7<>"/dev/tcp/127.0.0.1/$MC_PORT") 2>/dev/null; then refused=no; else refused=yes; fi
+expect_eq "a new connection is refused at once" "$refused" yes
+check "the daemon still runs while requests are under way" kill -0 "$PID"
+# the kept-alive connection between requests is closed, unanswered
+timeout 2 cat <&4 > "$MC_TMP/ka"
+expect_eq "an idle kept-alive connection is closed" "$?" 0
+expect_eq "... without an answer" "$(grep -ac 'HTTP/1.1' "$MC_TMP/ka")" 0
+exec 4<&-
+# the half-sent head ends: 503 from /health, and the connection closes
+printf 'st: x\r\n\r\n' >&5
+expect_eq "/health on a connection already open: 503" "$(status_of 5)" 503
+timeout 2 cat <&5 > /dev/null
+expect_eq "... and that connection is then closed" "$?" 0
+exec 5<&-
+# the rest of the body arrives: read, stored and answered 200
+head -c 10000 /dev/zero | tr '\0' b >&3
+expect_eq "the PUT whose body was arriving: 200" "$(status_of 3)" 200
+exec 3<&-
+# the fresh connection can still ask, and sees the value stored
+printf 'GET /api/get/inflight HTTP/1.1\r\nHost: x\r\n\r\n' >&6
+timeout 5 cat <&6 > "$MC_TMP/got"
+exec 6<&-
+expect_eq "the stored value, seen on a connection opened before the signal" \
+	"$(sed '1,/^\r$/d' "$MC_TMP/got" | wc -c)" 20000
+check "... with Connection: close" grep -aqi '^Connection: close' "$MC_TMP/got"
+
+exit_within "$PID" 10000
+expect_eq "then the daemon exits 0" "$WAIT_RC" 0
+echo "stopped $(($(now_ms) - t0)) ms after SIGTERM"
+check "well before --shutdown-timeout (nothing was left)" [ $(($(now_ms) - t0)) -lt 6000 ]
+if [ -n "$FUSE" ]; then
+	check "the FUSE tree is unmounted" sh -c "! mountpoint -q '$MC_MNT'"
+fi
+grep -q 'stopping on SIGTERM' "$MC_ERR"
+expect_eq "the log says why it stops" "$?" 0
+
+# --- idle: SIGINT stops at once
+mc_start --shutdown-timeout 8000
+curl -s "$MC_URL/health" > /dev/null
+PID=$MC_PID
+kill -INT "$PID"
+exit_within "$PID" 5000
+expect_eq "SIGINT with nothing under way: exit 0" "$WAIT_RC" 0
+echo "an idle daemon stopped in $WAIT_MS ms"
+check "... within a second" [ "$WAIT_MS" -lt 1000 ]
+
+# long_put_then_term: a PUT whose 100 kB body comes at 2 KiB/s for 50 s
+# (fd 3; WP the sender), then SIGTERM to the daemon (PID).
+long_put_then_term() {
+	exec 3<>"/dev/tcp/127.0.0.1/$MC_PORT"
+	printf 'PUT /api/put/long HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n' >&3
+	(for i in $(seq 250); do head -c 400 /dev/zero >&3 2>/dev/null || break; sleep 0.2; done) &
+	WP=$!
+	sleep 0.5
+	PID=$MC_PID
+	kill -TERM "$PID"
+}
+end_long_put() {
+	kill $WP 2>/dev/null
+	wait $WP 2>/dev/null
+	exec 3<&-
+}
+
+# --- a body still arriving (2 KiB/s, steady) when --shutdown-timeout ends
+mc_start --header-timeout 1000 --shutdown-timeout 1500
+long_put_then_term
+exit_within "$PID" 6000
+end_long_put
+expect_eq "--shutdown-timeout 1500 with a body still arriving: exit 0" "$WAIT_RC" 0
+echo "stopped $WAIT_MS ms after SIGTERM with a body still arriving"
+check "... after the timeout" [ "$WAIT_MS" -ge 1400 ]
+check "... and not much later" [ "$WAIT_MS" -lt 4000 ]
+grep -q 'still open after --shutdown-timeout' "$MC_ERR"
+expect_eq "the log says what was cut" "$?" 0
+
+# --- a second signal ends the wait at once
+mc_start --header-timeout 1000 --shutdown-timeout 20000
+long_put_then_term
+sleep 0.5
+kill -TERM "$PID" 2>/dev/null
+exit_within "$PID" 5000
+end_long_put
+expect_eq "a second SIGTERM: exit 0" "$WAIT_RC" 0
+check "... at once, not after --shutdown-timeout ($WAIT_MS ms)" [ "$WAIT_MS" -lt 3000 ]
+
+mc_done
