@@ -119,6 +119,7 @@ int main(int argc, char **argv)
 	if (fd < 0) {
 		fprintf(stderr, "xfer_client: cannot connect to %s port %s\n",
 			argv[1], argv[2]);
+		free(buf);
 		return 1;
 	}
 	if (!strcmp(argv[3], "read")) {
@@ -140,6 +141,8 @@ int main(int argc, char **argv)
 				"xfer_client: stdin ended after %zu "
 				"of %llu bytes\n",
 				got, (unsigned long long)size);
+			close(fd);
+			free(buf);
 			return 1;
 		}
 		rc = xc_write(fd, addr, size, v2, buf);

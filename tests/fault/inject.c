@@ -19,6 +19,10 @@
  * again (fs/fs.c), so later requests are served, but the dropped one
  * cannot be answered from outside libfuse: tests/ROBUSTNESS.md lists it.
  *
+ * Built with -DINJECT_NO_MALLOC (inject-nomalloc.so) it leaves malloc
+ * alone: a sanitizer's allocator cannot have another malloc in front of
+ * it, so make check-asan runs the other faults with that one.
+ *
  * read and write cover the socket calls too (recv, send, sendmsg,
  * readv, writev) and touch sockets only: a failed read of /dev/fuse or
  * of a file would test libfuse and the C library, not the daemon. The
@@ -54,11 +58,6 @@ static int log_fd = -1;
 static atomic_uint calls[F_N];
 static atomic_int armed_cache;
 static atomic_llong armed_at_ns;
-
-/* dlsym may allocate: those few bytes come from here. */
-static _Alignas(16) char boot[4096];
-static atomic_size_t boot_used;
-static __thread int resolving;
 
 __attribute__((constructor)) static void init(void)
 {
@@ -216,6 +215,11 @@ int ftruncate(int fd, off_t len)
 	return next(fd, len);
 }
 
+#ifndef INJECT_NO_MALLOC
+/* dlsym may allocate: those few bytes come from here. */
+static _Alignas(16) char boot[4096];
+static atomic_size_t boot_used;
+static __thread int resolving;
 static void *(*next_malloc)(size_t);
 static void (*next_free)(void *);
 
@@ -268,3 +272,4 @@ void free(void *p)
 	}
 	next_free(p);
 }
+#endif

@@ -1200,14 +1200,26 @@ int main(int argc, char **argv)
 		       "lost-value rule was not applied\n");
 	printf("history: %ld anomalies\n", anomalies);
 	/* Nothing to say without successful gets and puts through each door. */
+	int rc = anomalies ? 1 : 0;
+
 	for (int d = 0; d < NDOOR; d++) {
 		if (d == D_FUSE && !mnt)
 			continue;
 		if (!counts[OP_PUT][d][RS_OK] || !counts[OP_GET][d][RS_OK]) {
 			printf("history: no successful put or get through %s\n",
 			       door_name[d]);
-			return 1;
+			rc = 1;
 		}
 	}
-	return anomalies ? 1 : 0;
+	for (int i = 0; i < nclients; i++) {
+		free(cl[i].ops);
+		free(cl[i].buf);
+		if (cl[i].http_fd >= 0)
+			close(cl[i].http_fd);
+	}
+	if (churn.http_fd >= 0)
+		close(churn.http_fd);
+	free(cl);
+	free(all);
+	return rc;
 }
