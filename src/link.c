@@ -134,8 +134,8 @@ static void put_start_req(struct call *c, const void *key, size_t klen,
 }
 
 /* Reads a put start's answer: version and descriptors (*@d malloc'd). */
-static int put_start_body(struct call *c, uint64_t *version,
-			  struct mc_desc **d, unsigned *n, struct mc_err *err)
+static int put_start_body(struct call *c, uint64_t *version, struct mc_desc **d,
+			  unsigned *n, struct mc_err *err)
 {
 	*version = wire_get_u64(&c->r);
 	*n = wire_get_u8(&c->r);
@@ -371,11 +371,10 @@ int fac_put_grow(struct mc_put *p, uint64_t size)
 
 int fac_put_commit(struct mc_put *p, struct mc_err *err)
 {
-	int rc = p->registered
-			 ? mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				      "a two-phase put ends by its key")
-			 : fac_put(p->store, p->key, p->klen, p->stage, p->size,
-				   err);
+	int rc = p->registered ? mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+					    "a two-phase put ends by its key")
+			       : fac_put(p->store, p->key, p->klen, p->stage,
+					 p->size, err);
 
 	fac_put_free(p);
 	return rc;
@@ -411,7 +410,9 @@ int fac_put_start(struct mc_store *s, const void *key, size_t klen,
 	put_start_req(&c, key, klen, size, o->writer,
 		      o->replicas ? o->replicas : s->o.replica_num,
 		      o->prefer ? o->prefer : "", flags,
-		      o->near ? o->near : o->remote_ok ? NULL : &s->self);
+		      o->near	     ? o->near
+		      : o->remote_ok ? NULL
+				     : &s->self);
 	rc = call_do(s, &c, err);
 	if (rc == -ECONNABORTED)
 		rc = -EAGAIN;
@@ -503,8 +504,8 @@ static int query_call(struct mc_store *s, const void *key, size_t klen,
  * in another process: 0, -EAGAIN (every replica is a node's, and none
  * answered: they are going) or -EREMOTEIO.
  */
-static int read_remote(struct mc_store *s, const struct found *f,
-		       uint64_t off, void *buf, uint64_t len)
+static int read_remote(struct mc_store *s, const struct found *f, uint64_t off,
+		       void *buf, uint64_t len)
 {
 	const struct mc_data_ops *ops = s->o.data_ops;
 	bool client = false;

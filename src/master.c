@@ -207,8 +207,8 @@ static void s_query(struct serve *v)
 		return;
 	wire_u64(v->body, info.size);
 	wire_u64(v->body, info.version);
-	wire_u8(v->body, (uint8_t)(v->rc < MC_REPLICA_MAX ? v->rc
-							   : MC_REPLICA_MAX));
+	wire_u8(v->body,
+		(uint8_t)(v->rc < MC_REPLICA_MAX ? v->rc : MC_REPLICA_MAX));
 	for (int64_t i = 0; i < v->rc && i < MC_REPLICA_MAX; i++)
 		wire_desc(v->body, &d[i]);
 }
@@ -377,9 +377,8 @@ static void s_unmount(struct serve *v)
 		goto out;
 	for (uint32_t i = 0; i < n; i++)
 		if (own[i].owner.kind == MC_OWNER_NODE)
-			v->m->o.owner_ops->unmount(v->m->o.owner_arg,
-						   own[i].id, &own[i].owner,
-						   q.grace_s);
+			v->m->o.owner_ops->unmount(v->m->o.owner_arg, own[i].id,
+						   &own[i].owner, q.grace_s);
 out:
 	free(ids);
 	free(idp);
@@ -487,10 +486,9 @@ static void serve_op(struct serve *v, uint16_t op)
 		v->rc = obj_key_check(key, klen, &v->err);
 		o = v->rc < 0 ? NULL : obj_lookup(v->m, key, klen, false);
 		if (v->rc == 0 && !o)
-			v->rc = mc_err_set(&v->err, -ENOENT,
-					   MC_OBJECT_NOT_FOUND,
-					   "key '%.*s' not found",
-					   KEY_ARG(key, klen));
+			v->rc = mc_err_set(
+				&v->err, -ENOENT, MC_OBJECT_NOT_FOUND,
+				"key '%.*s' not found", KEY_ARG(key, klen));
 		wire_u64(v->body, o ? o->size : 0);
 		wire_u64(v->body, o ? o->version : 0);
 		if (o)
@@ -510,8 +508,7 @@ static void serve_op(struct serve *v, uint16_t op)
 		bool force = wire_get_u8(&v->r);
 
 		if (!v->r.bad && !v->r.left)
-			wire_u64(v->body,
-				 (uint64_t)mc_remove_all(v->m, force));
+			wire_u64(v->body, (uint64_t)mc_remove_all(v->m, force));
 		break;
 	}
 	case MOP_KEY_WALK:
@@ -599,7 +596,7 @@ int mc_master_serve(struct mc_store *m, uint64_t term, const void *req,
 		mc_buf_release(&body);
 		return -EPROTO;
 	}
-	rc = v.rc < INT32_MIN ? INT32_MIN
+	rc = v.rc < INT32_MIN	? INT32_MIN
 	     : v.rc > INT32_MAX ? INT32_MAX
 				: (int32_t)v.rc;
 	wire_u32(resp, WIRE_MASTER_RSP);
@@ -620,9 +617,9 @@ void obj_retire(struct mc_store *s, struct mc_obj *o, bool list)
 
 	if (!ops || !ops->retire)
 		return;
-	for (; o; o = list ? atomic_load_explicit(&o->next,
-						   memory_order_relaxed)
-			   : NULL) {
+	for (; o;
+	     o = list ? atomic_load_explicit(&o->next, memory_order_relaxed)
+		      : NULL) {
 		bool hooked = false;
 
 		for (unsigned i = 0; i < o->nrep && !hooked; i++)
@@ -630,8 +627,7 @@ void obj_retire(struct mc_store *s, struct mc_obj *o, bool list)
 		if (!hooked)
 			continue;
 		if (n == cap) {
-			struct mc_retire *nv =
-				malloc(2 * cap * sizeof(*nv));
+			struct mc_retire *nv = malloc(2 * cap * sizeof(*nv));
 
 			if (!nv)
 				break; /* the rest may come back: logged */
@@ -870,8 +866,7 @@ int mc_master_ingest(struct mc_store *m, const struct mc_owner *node,
 			skip = !strcmp(skipped[j], k.seg_id);
 		if (skip)
 			continue; /* its segment is not here: nothing to do */
-		if (!adopt || !k.committed || k.retired ||
-		    kept_add(m, &k) < 0)
+		if (!adopt || !k.committed || k.retired || kept_add(m, &k) < 0)
 			kept_release(m, &k);
 	}
 	free(skipped);

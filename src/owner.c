@@ -27,9 +27,9 @@
 struct orec {
 	struct orec *next;     /* hash chain by place */
 	struct orec *next_key; /* hash chain by key */
-	struct mc_seg *g;  /* kept allocated by the block's arena */
-	struct mc_blk *b;  /* the record's reference */
-	uint64_t off;	   /* the block's offset in g */
+	struct mc_seg *g;      /* kept allocated by the block's arena */
+	struct mc_blk *b;      /* the record's reference */
+	uint64_t off;	       /* the block's offset in g */
 	uint64_t value_size, version, term, stamp, deadline_ms;
 	bool committed;
 	bool retired; /* mc_owner_retire */
@@ -191,7 +191,8 @@ static struct mc_seg *rec_seg(struct mc_store *s, const struct mc_owner_blk *b,
 
 	if (!g) {
 		mc_err_set(err, -ENOENT, MC_SEGMENT_NOT_FOUND,
-			   "segment '%s' not found", b->seg_id ? b->seg_id : "");
+			   "segment '%s' not found",
+			   b->seg_id ? b->seg_id : "");
 		return NULL;
 	}
 	base = (uint64_t)(uintptr_t)g->base;
@@ -230,8 +231,8 @@ static int rec_reserve(struct mc_store *s, struct mc_seg *g, uint64_t off,
 		       struct mc_err *err)
 {
 	struct owner_tab *t = s->owner;
-	uint64_t bsize = (b->size + MC_BUF_ALIGN - 1) &
-			 ~(uint64_t)(MC_BUF_ALIGN - 1);
+	uint64_t bsize =
+		(b->size + MC_BUF_ALIGN - 1) & ~(uint64_t)(MC_BUF_ALIGN - 1);
 
 	for (unsigned waited = 0;;) {
 		uint64_t in_way = 0;
@@ -433,10 +434,9 @@ void mc_owner_release(struct mc_store *s, const struct mc_owner_blk *b)
 }
 
 /* Takes out every record @pick chooses; under no lock. */
-static struct orec *tab_take(struct owner_tab *t,
-			     bool (*pick)(const struct orec *r,
-					  const void *arg),
-			     const void *arg)
+static struct orec *
+tab_take(struct owner_tab *t,
+	 bool (*pick)(const struct orec *r, const void *arg), const void *arg)
 {
 	struct orec *gone = NULL;
 
@@ -700,8 +700,8 @@ void mc_owner_msg_report(struct mc_buf *out, uint64_t term)
 	msg_head(out, MC_OWNER_REPORT, term);
 }
 
-void mc_owner_msg_unmount(struct mc_buf *out, uint64_t term,
-			  const char *seg_id, unsigned grace_s)
+void mc_owner_msg_unmount(struct mc_buf *out, uint64_t term, const char *seg_id,
+			  unsigned grace_s)
 {
 	msg_head(out, MC_OWNER_UNMOUNT, term);
 	wire_str(out, seg_id);

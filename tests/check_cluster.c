@@ -121,8 +121,7 @@ static void deliver(const struct rel *r)
 	mc_owner_msg_release(&msg, r->b.term, &r->b, 1);
 	if (owner_send(&nodes[r->node], &msg, &resp, NULL) == 0)
 		ck_assert_int_eq(
-			mc_owner_msg_result(resp.data, resp.len, NULL) <= 0,
-			1);
+			mc_owner_msg_result(resp.data, resp.len, NULL) <= 0, 1);
 	mc_buf_release(&resp);
 }
 
@@ -280,8 +279,7 @@ static int l_serve(void *arg, enum mc_wire_kind which, const void *req,
 
 	if (which == MC_WIRE_OWNER)
 		return mc_owner_serve(n->own, req, len, resp);
-	return master ? mc_master_serve(master, term, req, len, resp)
-		      : -EAGAIN;
+	return master ? mc_master_serve(master, term, req, len, resp) : -EAGAIN;
 }
 
 static const struct mc_link_ops link_ops = {.call = l_call, .serve = l_serve};
@@ -404,8 +402,7 @@ static void expect_value(int i, const char *key, const char *want)
 	char buf[256];
 	int rc = mc_get(nodes[i].own, key, strlen(key), &r);
 
-	ck_assert_msg(rc == 0, "get '%s' through %s: %d", key, nodes[i].id,
-		      rc);
+	ck_assert_msg(rc == 0, "get '%s' through %s: %d", key, nodes[i].id, rc);
 	ck_assert_uint_eq(mc_ref_size(r), strlen(want));
 	ck_assert_mem_eq(mc_ref_data(r), want, strlen(want));
 	mc_ref_release(r);
@@ -468,8 +465,8 @@ START_TEST(test_put_get_everywhere)
 	for (int i = 0; i < NNODES; i++) {
 		int n = 0;
 
-		ck_assert_int_eq(mc_segment_foreach(nodes[i].own, count_seg, &n),
-				 0);
+		ck_assert_int_eq(
+			mc_segment_foreach(nodes[i].own, count_seg, &n), 0);
 		ck_assert_int_eq(n, NNODES);
 	}
 	for (int w = 0; w < NNODES; w++) {
@@ -717,12 +714,12 @@ START_TEST(test_node_loss)
 
 	setup();
 	put_via(2, "only", "on node three");
-	ck_assert_int_eq(mc_put_start_opts(nodes[2].own, "both", 4, 5, &two,
-					   &p, NULL),
-			 0);
+	ck_assert_int_eq(
+		mc_put_start_opts(nodes[2].own, "both", 4, 5, &two, &p, NULL),
+		0);
 	for (size_t i = 0; i < 2; i++)
-		ck_assert_int_eq(d_write(NULL, mc_put_desc(p, i), 0, "hello", 5),
-				 0);
+		ck_assert_int_eq(
+			d_write(NULL, mc_put_desc(p, i), 0, "hello", 5), 0);
 	mc_put_release(p);
 	ck_assert_int_eq(mc_put_end(nodes[0].own, "both", 4, NULL), 0);
 	ck_assert_uint_eq(owners_of("both", ow), 2);
@@ -911,16 +908,16 @@ START_TEST(test_hostile_wire)
 		{'M', 'C', 'M', '1', 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff},
 		{'M', 'C', 'O', '1', 1, 0, 0, 0, 1},
 		{'M', 'C', 'O', '1', 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0},
-		{'M', 'C', 'O', '1', 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xff,
-		 0xff, 0xff, 0x7f},
+		{'M', 'C', 'O', '1', 3, 0, 0,	 0,    1,    0,
+		 0,   0,   0,	0,   0, 0, 0xff, 0xff, 0xff, 0x7f},
 	};
 
 	setup();
 	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
 		for (size_t len = 0; len <= sizeof(junk[i]); len++) {
-			ck_assert_int_eq(mc_master_serve(master, 1, junk[i], len,
-							 &resp),
-					 -EPROTO);
+			ck_assert_int_eq(
+				mc_master_serve(master, 1, junk[i], len, &resp),
+				-EPROTO);
 			ck_assert_int_eq(mc_owner_serve(nodes[0].own, junk[i],
 							len, &resp),
 					 -EPROTO);
@@ -930,9 +927,9 @@ START_TEST(test_hostile_wire)
 	/* every strict prefix of a good request, and one byte more */
 	mc_owner_msg_blk(&req, MC_OWNER_PREPARE, &b);
 	for (size_t len = 0; len < req.len; len++)
-		ck_assert_int_eq(mc_owner_serve(nodes[0].own, req.data, len,
-						&resp),
-				 -EPROTO);
+		ck_assert_int_eq(
+			mc_owner_serve(nodes[0].own, req.data, len, &resp),
+			-EPROTO);
 	mc_buf_addch(&req, 0);
 	ck_assert_int_eq(mc_owner_serve(nodes[0].own, req.data, req.len, &resp),
 			 -EPROTO);
