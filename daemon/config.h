@@ -44,7 +44,7 @@ struct mc_config {
 	bool http_metadata;	      /* enable_http_metadata_server */
 	char *metadata_cluster_id;    /* NULL: none */
 	unsigned rpc_port;	      /* the master RPC, 0 = off */
-	unsigned client_ttl_s;	      /* client_live_ttl_sec: silent clients go */
+	unsigned client_ttl_s; /* client_live_ttl_sec: silent clients go */
 };
 
 /*

@@ -120,8 +120,8 @@ static int probe(double *secs, int wait_ms)
 
 		/* until the server closes: the whole answer */
 		while (poll(&p, 1, wait_ms - (int)((now() - t0) * 1000)) == 1) {
-			ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got,
-					 0);
+			ssize_t n =
+				recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
 
 			if (n <= 0)
 				break;
@@ -268,8 +268,8 @@ int main(int argc, char **argv)
 		open += slow[i].fd >= 0 && !slow[i].dropped;
 	printf("held %d of %d (%s), %d still open, probes %d: %d answered 200 "
 	       "within %d ms, median %.1f ms, max %.1f ms\n",
-	       held, n, names[mode], open, k, ok, limit_ms,
-	       lat[k / 2] * 1000, lat[k - 1] * 1000);
+	       held, n, names[mode], open, k, ok, limit_ms, lat[k / 2] * 1000,
+	       lat[k - 1] * 1000);
 
 	if (wait_s > 0) {
 		double last_trickle = now(), lo = 0, hi = 0;
@@ -279,10 +279,12 @@ int main(int argc, char **argv)
 			if (t - last_trickle >= 1.0) {
 				/* a body byte a second, a header byte too */
 				for (int i = 0; i < n; i++)
-					if (slow[i].fd >= 0 && !slow[i].dropped &&
+					if (slow[i].fd >= 0 &&
+					    !slow[i].dropped &&
 					    slow[i].mode != M_LINE)
 						send(slow[i].fd, "b", 1,
-						     MSG_NOSIGNAL | MSG_DONTWAIT);
+						     MSG_NOSIGNAL |
+							     MSG_DONTWAIT);
 				last_trickle = t;
 			}
 			usleep(20000);

@@ -42,7 +42,7 @@ for p in $pages; do
 		check "$n names $ref, which exists" test -f "$MAN/$f"
 	done
 	# "PAGE(N), SECTION": SECTION is a title of PAGE
-	printf '%s' "$text" | tr '\n' ' ' | grep -oE '(mooncake[a-z-]*)\([0-9]\), [A-Z][A-Z]+( [A-Z][A-Z]+)*' | sort -u |
+	printf '%s' "$text" | tr '\n' ' ' | grep -oE '(mooncake[a-z-]*)\([0-9]\), [A-Z][A-Z]+( [A-Z]+)*' | sort -u |
 		while IFS= read -r ref; do
 			f=$(printf '%s' "$ref" | sed 's/(\([0-9]\)),.*/.\1/')
 			sec=${ref#*, }
@@ -52,7 +52,7 @@ for p in $pages; do
 		done >"$MC_TMP/badref"
 	expect_eq "$n points at sections that exist in other pages" "$(cat "$MC_TMP/badref")" ""
 	# "(see SECTION)", "see SECTION below": a title of this page
-	printf '%s' "$text" | tr '\n' ' ' | grep -oE '\(see [A-Z][A-Z]+( [A-Z][A-Z]+)*|see [A-Z][A-Z]+( [A-Z][A-Z]+)* (below|above)|under [A-Z][A-Z]+( [A-Z][A-Z]+)* (below|above)' |
+	printf '%s' "$text" | tr '\n' ' ' | grep -oE '\(see [A-Z][A-Z]+( [A-Z]+)*|see [A-Z][A-Z]+( [A-Z]+)* (below|above)|under [A-Z][A-Z]+( [A-Z]+)* (below|above)' |
 		sed -E 's/^\(?(see|under) //; s/ (below|above)$//' | sort -u |
 		while IFS= read -r sec; do
 			sections "$p" | grep -qxF "$sec" || echo "$n: no section $sec"
@@ -112,7 +112,7 @@ DAEMONS=()
 start_example() {
 	local out=$MC_TMP/ex-daemon.$#.$RANDOM
 	eval "set -- $*"
-	(cd "$MC_TMP/ex" && exec "$MOONCAKED" "$@" --port 0 --transfer-port 0 \
+	(cd "$MC_TMP/ex" && exec "$MOONCAKED" "$@" --port 0 --transfer-port 0 --rpc-port 0 \
 		--no-fuse >"$out" 2>"$out.err") &
 	DAEMONS+=($!)
 	for _ in $(seq 100); do grep -q '^mooncaked: ready' "$out" && break; sleep 0.05; done

@@ -94,7 +94,8 @@ expect_eq "used of 'third' as /query_segment says" "Used(bytes): $used" "$(sed -
 expect_eq "capacity of 'third' as /query_segment says" "Capacity(bytes): $size" "$(sed -n 3p "$HTTP_BODY_FILE")"
 r=$(row "$id_drain")
 expect_match "the draining segment is marked" "$r" 'class="draining"'
-expect_match "and says when it goes" "$r" 'draining, goes in (599|600) s'
+# (600 s from the unmount: a loaded machine may take a few to render)
+expect_match "and says when it goes" "$r" 'draining, goes in (5[4-9][0-9]|600) s'
 r=$(row "$default_id")
 expect_match "a segment that is not draining is ok" "$r" 'class="state-ok">ok<'
 http GET /metrics

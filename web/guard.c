@@ -22,7 +22,7 @@
 
 #define NS 1000000000LL
 
-#define STATE(w)	 ((enum guard_state)((w) & 0xff))
+#define STATE(w)	 ((enum guard_state)((w)&0xff))
 #define GEN(w)		 ((w) >> 8)
 #define WORD(gen, state) (((gen) << 8) | (uint64_t)(state))
 
@@ -62,7 +62,8 @@ int64_t guard_now(void)
 /* The body bytes a rate of WEB_GUARD_MIN_RATE asks for after @ns. */
 static uint64_t min_bytes(int64_t ns)
 {
-	return ns <= 0 ? 0 : (uint64_t)(ns / 1000000) * WEB_GUARD_MIN_RATE / 1000;
+	return ns <= 0 ? 0
+		       : (uint64_t)(ns / 1000000) * WEB_GUARD_MIN_RATE / 1000;
 }
 
 enum guard_verdict guard_judge(enum guard_state state, int64_t now,
@@ -129,7 +130,8 @@ static int move(struct guard_slot *s, enum guard_state to)
 
 void guard_wait_head(struct guard_slot *s, int64_t now, bool new_conn)
 {
-	unsigned served = atomic_load_explicit(&s->served, memory_order_relaxed);
+	unsigned served =
+		atomic_load_explicit(&s->served, memory_order_relaxed);
 
 	atomic_store_explicit(&s->served, new_conn ? 0 : served + 1,
 			      memory_order_relaxed);
@@ -283,9 +285,9 @@ struct guard_slot *guard_claim(struct guard *g)
 	do {
 		if (i >= g->n)
 			return NULL;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&g->used, &i, i + 1, memory_order_acq_rel,
-		memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&g->used, &i, i + 1,
+							memory_order_acq_rel,
+							memory_order_relaxed));
 	s = &g->slots[i];
 	s->tid = pthread_self();
 	atomic_store_explicit(&s->word, WORD(1, GUARD_IDLE),

@@ -47,25 +47,26 @@
 
 #include <pthread.h>
 
-#define WEB_GUARD_MIN_RATE     1024u	   /* bytes a second */
-#define WEB_GUARD_TICK_MS      100u	   /* how often the watchdog looks */
+#define WEB_GUARD_MIN_RATE     1024u	  /* bytes a second */
+#define WEB_GUARD_TICK_MS      100u	  /* how often the watchdog looks */
 #define WEB_GUARD_CHUNKED_READ (4u << 10) /* longest read of a chunked body */
 
 /* What a worker does (the low bits of a slot's word). */
 enum guard_state {
-	GUARD_IDLE,	  /* no connection */
-	GUARD_HEAD,	  /* waits for a request head */
-	GUARD_BUSY,	  /* runs a request: never interrupted */
-	GUARD_BODY,	  /* waits in a body read */
+	GUARD_IDLE,	 /* no connection */
+	GUARD_HEAD,	 /* waits for a request head */
+	GUARD_BUSY,	 /* runs a request: never interrupted */
+	GUARD_BODY,	 /* waits in a body read */
 	GUARD_SIGNALING, /* the watchdog is signalling it */
-	GUARD_KILLED,	  /* was told to give up its connection */
-	GUARD_POKED,	  /* was told to return from its read */
+	GUARD_KILLED,	 /* was told to give up its connection */
+	GUARD_POKED,	 /* was told to return from its read */
 };
 
 struct guard_slot {
 	_Atomic uint64_t word; /* generation << 8 | enum guard_state */
 	/* published by the word: */
-	_Atomic int64_t since;	 /* ns: HEAD: the wait began; BODY: the head ended */
+	_Atomic int64_t
+		since; /* ns: HEAD: the wait began; BODY: the head ended */
 	_Atomic uint64_t got;	 /* BODY: body bytes read before this read */
 	_Atomic uint64_t ask;	 /* BODY: what this read may still bring */
 	_Atomic bool pokeable;	 /* BODY: not chunked */
