@@ -668,9 +668,10 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 	 * TiB with --max-segment-size 16M) held a worker for minutes.
 	 */
 	if (total / s->o.max_segment_size >= MC_MOUNT_SEGS) {
-		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				"invalid size, %llu bytes would make more "
-				"than %d segments of at most %llu bytes",
+		/* As for any mount the machine cannot hold: no memory. */
+		rc = mc_err_set(err, -ENOMEM, MC_NO_AVAILABLE_HANDLE,
+				"cannot map %llu bytes: more than %d "
+				"segments of at most %llu bytes",
 				(unsigned long long)req->size, MC_MOUNT_SEGS,
 				(unsigned long long)s->o.max_segment_size);
 		goto fail;
