@@ -180,15 +180,50 @@ out:
 }
 
 /* Allocates replicas for a put, evicting at the watermark and on failure. */
+/*
+ * Room a thread may allocate without looking at the used count again.
+ * The count is striped per thread (store_used_add), so reading it costs
+ * a cache miss on every other thread's stripe; a put instead spends a
+ * budget of 1/BUDGET_SHARE of the room below the watermark, read when
+ * the budget runs out (or the segment table changed). BUDGET_SHARE
+ * threads spending theirs at once reach the watermark and no further;
+ * frees do not add to a budget, so it only errs towards looking again.
+ */
+#define BUDGET_SHARE 16
+
+struct budget {
+	uint64_t serial, gen; /* the store and segment table it is for */
+	uint64_t bytes;
+};
+
+static void budget_refill(struct mc_store *s, struct budget *b, uint64_t gen)
+{
+	double room = s->o.high_watermark * (double)atomic_load(&s->capacity) -
+		      (double)store_used(s);
+
+	b->serial = s->serial;
+	b->gen = gen;
+	b->bytes = room > 0 ? (uint64_t)(room / BUDGET_SHARE) : 0;
+}
+
 int evict_alloc_replicas(struct mc_store *s, uint64_t size,
 			 const struct seg_place *pl, struct mc_blk **blk)
 {
-	uint64_t cap = atomic_load(&s->capacity);
-	uint64_t used = store_used(s);
+	static __thread struct budget tb;
+	uint64_t gen = atomic_load_explicit(&s->seg_gen, memory_order_relaxed);
 	uint64_t want = (size + MC_BUF_ALIGN - 1) / MC_BUF_ALIGN *
 			MC_BUF_ALIGN * pl->want;
+	uint64_t cap, used;
 	int rc;
 
+	if (tb.serial == s->serial && tb.gen == gen && tb.bytes >= want) {
+		tb.bytes -= want;
+		rc = seg_alloc_replicas(s, size, pl, blk);
+		if (rc != -ENOSPC)
+			return rc;
+	}
+	cap = atomic_load(&s->capacity);
+	used = store_used(s);
 	if (!seg_can_fit(s, size, pl))
 		return -ENOSPC;
 	if (cap && (double)(used + want) > s->o.high_watermark * (double)cap) {
@@ -206,5 +241,6 @@ int evict_alloc_replicas(struct mc_store *s, uint64_t size,
 		      CAUSE_ALLOC);
 		rc = seg_alloc_replicas(s, size, pl, blk);
 	}
+	budget_refill(s, &tb, gen);
 	return rc;
 }
