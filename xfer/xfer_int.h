@@ -33,7 +33,10 @@ struct xfer {
 	struct mc_store *s;
 	int lfd;
 	int stopfd;
+	/* Out of descriptors (loop.c accept_shed); loops[0]'s thread only. */
 	int spare_fd; /* given up to shed a connection at EMFILE */
+	bool accept_paused;
+	uint64_t shed, shed_warned_ms;
 	unsigned nloops;
 	struct xfer_loop *loops;
 	unsigned next_loop;
