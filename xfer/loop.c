@@ -18,7 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +62,7 @@ struct conn {
 	size_t st_off, st_len; /* status bytes still to send */
 	unsigned char *data;   /* next byte to move */
 	uint64_t left;	       /* data bytes still to move */
+	uint64_t size;	       /* the request's data bytes */
 	bool close_after;      /* close once the status is out */
 	uint32_t events;       /* the epoll mask in force */
 	uint64_t last_ms;      /* last progress */
@@ -168,7 +173,7 @@ static bool conn_request(struct conn *c)
 		return true;
 	}
 	c->data = (unsigned char *)(uintptr_t)h.addr;
-	c->left = h.size;
+	c->left = c->size = h.size;
 	if (c->dir == XFER_DIR_READ) {
 		if (c->v2)
 			conn_status(c, XFER_OK);
@@ -303,6 +308,7 @@ static bool conn_run(struct conn *c)
 			 * was revoked (or timed out) meanwhile: then they went
 			 * nowhere, and a v2 writer is told.
 			 */
+			mc_pin_wrote(c->pin, c->size);
 			if (mc_pin_release(c->pin) < 0) {
 				mc_series_add(x->rejects[c->dir], 1);
 				c->pin = NULL;
@@ -424,16 +430,13 @@ static void accept_tick(struct xfer *x, struct xfer_loop *lp, uint64_t now)
 }
 
 /* Only the loop that watches the listener (loops[0]) calls these. */
-static void accept_some(struct xfer *x, struct xfer_loop *self)
+static void accept_batch(struct xfer *x, struct xfer_loop *self)
 {
 	for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
 		int fd = x->framing->ops->accept(x->framing->ctx, x->lfd);
 
-		if (fd == -EMFILE || fd == -ENFILE) {
+		if (fd == -EMFILE || fd == -ENFILE)
 			fd = accept_shed(x, self);
-			if (fd < 0)
-				return;
-		}
 		if (fd < 0)
 			return;
 		struct xfer_loop *lp = &x->loops[x->next_loop++ % x->nloops];
@@ -448,6 +451,49 @@ static void accept_some(struct xfer *x, struct xfer_loop *self)
 		if (c && lp == self)
 			conn_run(c);
 	}
+}
+
+/*
+ * A connection is in the listener's queue, or taken from it and not yet
+ * listed, or listed: x->accepting covers the middle, so that
+ * xfer_loops_input_pending never misses one.
+ */
+static void accept_some(struct xfer *x, struct xfer_loop *self)
+{
+	atomic_fetch_add(&x->accepting, 1);
+	accept_batch(x, self);
+	atomic_fetch_sub(&x->accepting, 1);
+}
+
+bool xfer_loops_input_pending(struct xfer *x)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (atomic_load(&x->accepting))
+		return true;
+	/* A listener's tcpi_unacked is its accept queue's length. */
+	if (x->lfd >= 0 &&
+	    !getsockopt(x->lfd, IPPROTO_TCP, TCP_INFO, &ti, &len) &&
+	    ti.tcpi_state == TCP_LISTEN && ti.tcpi_unacked)
+		return true;
+	for (unsigned i = 0; x->loops && i < x->nloops; i++) {
+		struct xfer_loop *lp = &x->loops[i];
+		bool unread = false;
+
+		/* A listed connection's descriptor is closed only after it
+		 * has left the list. */
+		pthread_mutex_lock(&lp->mu);
+		for (struct conn *c = lp->conns; c && !unread; c = c->next) {
+			int n = 0;
+
+			unread = !ioctl(c->fd, FIONREAD, &n) && n > 0;
+		}
+		pthread_mutex_unlock(&lp->mu);
+		if (unread)
+			return true;
+	}
+	return false;
 }
 
 static void loop_scan(struct xfer_loop *lp, uint64_t now)
