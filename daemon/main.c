@@ -396,6 +396,16 @@ int main(int argc, char **argv)
 			goto out_config;
 		}
 	}
+	/*
+	 * A mount point that cannot take the tree is a configuration error
+	 * (exit 2), told before anything starts: over a live daemon's tree
+	 * the new one would hide it.
+	 */
+	if (cfg.enable_fuse && fs_check_mountpoint(cfg.mountpoint, &err) < 0) {
+		fprintf(stderr, "mooncaked: %s\n", err.msg);
+		status = EXIT_CONFIG;
+		goto out_config;
+	}
 	block_signals(&wait_set);
 	raise_fd_limit();
 

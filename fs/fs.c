@@ -731,6 +731,17 @@ fail:
 	return NULL;
 }
 
+int fs_check_mountpoint(const char *mountpoint, struct mc_err *err)
+{
+	char why[200] = "";
+	int r = fs_mountpoint_check(mountpoint, why, sizeof(why));
+
+	if (r < 0)
+		mc_err_set(err, r, MC_INVALID_PARAMS,
+			   "cannot use mount point '%s': %s", mountpoint, why);
+	return r;
+}
+
 void fs_stop(struct fs *f)
 {
 	if (!f)

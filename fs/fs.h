@@ -24,6 +24,13 @@ struct fs_opts {
  */
 struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
 		    struct mc_err *err);
+/*
+ * Checks that @mountpoint may take the tree before anything starts:
+ * -EBUSY already mounted (another daemon's tree), -ENOTDIR, -ENOTEMPTY,
+ * or another -errno, with a one-line message in @err; a stale mount of
+ * a dead daemon is recovered, a missing directory is fine.
+ */
+int fs_check_mountpoint(const char *mountpoint, struct mc_err *err);
 /* Unmounts, stops the loop and frees @f. */
 void fs_stop(struct fs *f);
 

@@ -168,6 +168,105 @@ int fs_mountpoint_watchdog(const char *dir)
 	return 0; /* p[1] stays open until the daemon exits */
 }
 
+/*
+ * Whether @dir (a real path) is a mount point in /proc/self/mountinfo;
+ * its file system type into @type. Mount points there escape blanks,
+ * tabs, newlines and backslashes as \ooo.
+ */
+static bool mounted_at(const char *dir, char *type, size_t tlen)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL, *fields[10];
+	size_t cap = 0;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && getline(&line, &cap, f) > 0) {
+		char *save = NULL, *p = line, *d;
+		int n = 0;
+
+		while (n < 10 && (fields[n] = strtok_r(p, " \n", &save))) {
+			p = NULL;
+			n++;
+		}
+		if (n < 5)
+			continue;
+		/* the mount point, unescaped in place */
+		for (p = d = fields[4]; *p; d++) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' &&
+			    p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
+			    p[3] <= '7') {
+				*d = (char)((p[1] - '0') << 6 |
+					    (p[2] - '0') << 3 | (p[3] - '0'));
+				p += 4;
+			} else {
+				*d = *p++;
+			}
+		}
+		*d = '\0';
+		if (strcmp(fields[4], dir))
+			continue;
+		found = true;
+		/* the optional fields end with "-", then the type */
+		snprintf(type, tlen, "?");
+		for (int i = 6; i + 1 < n; i++)
+			if (!strcmp(fields[i], "-")) {
+				snprintf(type, tlen, "%s", fields[i + 1]);
+				break;
+			}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+int fs_mountpoint_check(const char *dir, char *why, size_t whylen)
+{
+	char real[PATH_MAX], type[64];
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+	int r = recover_stale(dir);
+
+	if (r < 0) {
+		snprintf(why, whylen, "%s", strerror(-r));
+		return r == -ENOENT ? 0 : r;
+	}
+	if (stat(dir, &st)) {
+		if (errno == ENOENT)
+			return 0; /* made by fs_mountpoint_prepare */
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(why, whylen, "not a directory");
+		return -ENOTDIR;
+	}
+	if (realpath(dir, real) && mounted_at(real, type, sizeof(type))) {
+		snprintf(why, whylen,
+			 "already mounted (%s%s); is another mooncaked "
+			 "serving it?",
+			 type,
+			 strncmp(type, "fuse", 4) ? "" : ", a live FUSE tree");
+		return -EBUSY;
+	}
+	d = opendir(dir);
+	if (!d) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -errno;
+	}
+	while ((de = readdir(d)) &&
+	       (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")))
+		;
+	r = de ? -ENOTEMPTY : 0;
+	if (de)
+		snprintf(why, whylen, "not empty (it holds '%.100s')",
+			 de->d_name);
+	closedir(d);
+	return r;
+}
+
 int fs_mountpoint_prepare(const char *dir)
 {
 	int r = recover_stale(dir);

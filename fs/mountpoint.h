@@ -14,6 +14,16 @@
  */
 int fs_mountpoint_prepare(const char *dir);
 
+/*
+ * Whether @dir may take the tree (mooncaked(8): a mount point that is
+ * already mounted, is not a directory or is not empty is refused): a
+ * dead daemon's mount on it is recovered first (as
+ * fs_mountpoint_prepare), a missing @dir is fine (it will be made).
+ * 0, or -EBUSY (mounted), -ENOTDIR, -ENOTEMPTY, or another -errno of
+ * stat(2) or opendir(3), with the reason, lowercase, in @why.
+ */
+int fs_mountpoint_check(const char *dir, char *why, size_t whylen);
+
 /* Whether fusermount3 is on PATH (and so auto_unmount is possible). */
 bool fs_have_fusermount(void);
 

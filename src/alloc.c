@@ -530,6 +530,70 @@ int mc_alloc_shrink(struct mc_alloc *a, struct mc_blk *b, uint64_t size)
 	return 0;
 }
 
+int mc_alloc_reserve(struct mc_alloc *a, uint64_t off, uint64_t size,
+		     struct mc_blk **out)
+{
+	struct mc_blk *f, *b, *mid = NULL, *tail = NULL;
+	uint64_t tailsz;
+
+	*out = NULL;
+	if (!size || size > a->size || (off & (a->align - 1)))
+		return -EINVAL;
+	size = (size + a->align - 1) & ~(a->align - 1);
+	if (off > a->size - size)
+		return -EINVAL;
+	if (a->nparked)
+		unpark_all(a); /* parked blocks are free space */
+	f = tree_find(a, off);
+	if (!f)
+		return -EINVAL; /* the blocks tile the range: cannot happen */
+	if (!is_free(f)) {
+		*out = f;
+		return -EBUSY;
+	}
+	if (off + size - f->off > f->size) {
+		/* a free block is never followed by another free one */
+		*out = tree_find(a, f->off + f->size);
+		return -EBUSY;
+	}
+	tailsz = f->off + f->size - (off + size);
+	/* every struct first, so a failure changes nothing */
+	if (off > f->off && !(mid = blk_new(a)))
+		return -ENOMEM;
+	if (tailsz && !(tail = blk_new(a))) {
+		if (mid)
+			blk_release(a, mid);
+		return -ENOMEM;
+	}
+	list_del(a, f);
+	if (mid) {
+		/* f keeps its offset (the treap's key) and the head */
+		f->size = off - f->off;
+		list_add(a, f);
+		b = mid;
+		b->off = off;
+		b->size = size;
+		tree_insert(a, b);
+	} else {
+		b = f;
+		b->size = size;
+		a->nfree--;
+	}
+	if (tail) {
+		tail->off = off + size;
+		tail->size = tailsz;
+		tree_insert(a, tail);
+		list_add(a, tail);
+		a->nfree++;
+	}
+	memset(&b->u, 0, sizeof(b->u));
+	b->owner = a;
+	a->used += size;
+	a->nused++;
+	*out = b;
+	return 0;
+}
+
 struct mc_blk *mc_alloc_find(struct mc_alloc *a, uint64_t off)
 {
 	struct mc_blk *b = tree_find(a, off);

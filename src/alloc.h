@@ -90,6 +90,18 @@ int mc_alloc_extend(struct mc_alloc *a, struct mc_blk *b, uint64_t size);
  * -ENOMEM (no metadata for the tail; @b is unchanged). O(log n).
  */
 int mc_alloc_shrink(struct mc_alloc *a, struct mc_blk *b, uint64_t size);
+/*
+ * Allocates exactly [off, off + size) (@size rounded up to the
+ * alignment; @off a multiple of it), for a caller that was told where a
+ * block lies (a cluster node's owner records, a master rebuilding its
+ * index): 0 and *@out the block (u.* zeroed, as mc_alloc_get); -EBUSY
+ * when an allocated block overlaps the range (*@out is the first one,
+ * still allocated: the caller decides whether it may go, and asks
+ * again); -EINVAL (size 0, @off not aligned, past the end); -ENOMEM
+ * (no metadata). Parked blocks count as free space. O(log n).
+ */
+int mc_alloc_reserve(struct mc_alloc *a, uint64_t off, uint64_t size,
+		     struct mc_blk **out);
 /* The allocated block whose range holds @off, or NULL (free space, or
  * beyond the end). O(log n). */
 struct mc_blk *mc_alloc_find(struct mc_alloc *a, uint64_t off);

@@ -115,6 +115,8 @@ int mc_client_register(struct mc_store *s, const char *uuid)
 {
 	struct mc_owner o;
 
+	if (s->link)
+		return fac_client_register(s, uuid);
 	if (mc_owner_client(&o, uuid))
 		return -EINVAL;
 	return client_touch(s, &o);
@@ -125,6 +127,8 @@ int mc_client_ping(struct mc_store *s, const char *uuid)
 	struct mc_owner o;
 	struct mc_client *c;
 
+	if (s->link)
+		return fac_client_ping(s, uuid);
 	mc_series_add(s->c.ping, 1);
 	if (mc_owner_client(&o, uuid)) {
 		mc_series_add(s->c.ping_fail, 1);
@@ -142,6 +146,8 @@ size_t mc_client_count(struct mc_store *s)
 {
 	size_t n = 0;
 
+	if (s->link)
+		return fac_client_count(s);
 	pthread_mutex_lock(&s->client_lock);
 	for (struct mc_client *c = s->clients; c; c = c->next)
 		n++;

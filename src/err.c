@@ -37,6 +37,7 @@ static const struct {
 	{MC_UNAVAILABLE_IN_CURRENT_STATUS, "UNAVAILABLE_IN_CURRENT_STATUS"},
 	{MC_REMOTE_ONLY, "REMOTE_ONLY"},
 	{MC_NO_LEADER, "NO_LEADER"},
+	{MC_STALE_TERM, "STALE_TERM"},
 };
 
 const char *mc_code_name(int code)

@@ -41,10 +41,13 @@ enum mc_code {
 	 * such codes): a value whose replicas are all in other processes'
 	 * memory that could not be read from any (errno -EREMOTEIO, HTTP
 	 * 409), and no cluster leader to act (errno -EAGAIN, HTTP 503 with
-	 * Retry-After: 1).
+	 * Retry-After: 1), and an owner refusing an instruction of an older
+	 * cluster term than one it has seen (errno -ESTALE;
+	 * mooncake-cluster(7)).
 	 */
 	MC_REMOTE_ONLY = -10001,
 	MC_NO_LEADER = -10002,
+	MC_STALE_TERM = -10003,
 };
 
 struct mc_err {

@@ -385,15 +385,59 @@ void obj_count_get(struct mc_store *s, const struct mc_obj *o)
  */
 struct ref_copy {
 	struct mc_obj *o; /* keeps the blocks allocated while the copy lives */
+	uint64_t size;	  /* the value's */
 	char data[];
 };
 #define REF_COPY ((uintptr_t)1)
+/*
+ * An owner store's get of a replica in its own memory (link.c): the
+ * reference is the record's block, bit 1 set (blocks are 8-aligned).
+ */
+#define REF_BLK ((uintptr_t)2)
 
 static struct ref_copy *ref_as_copy(const struct mc_ref *r)
 {
 	uintptr_t v = (uintptr_t)r;
 
 	return v & REF_COPY ? (struct ref_copy *)(v & ~REF_COPY) : NULL;
+}
+
+static struct mc_blk *ref_as_blk(const struct mc_ref *r)
+{
+	uintptr_t v = (uintptr_t)r;
+
+	return v & REF_BLK ? (struct mc_blk *)(v & ~REF_BLK) : NULL;
+}
+
+struct mc_ref *ref_of_blk(struct mc_blk *b)
+{
+	return (struct mc_ref *)((uintptr_t)b | REF_BLK);
+}
+
+struct mc_ref *ref_of_copy(void *data)
+{
+	struct ref_copy *c =
+		(struct ref_copy *)((char *)data -
+				    offsetof(struct ref_copy, data));
+
+	return (struct mc_ref *)((uintptr_t)c | REF_COPY);
+}
+
+void *ref_copy_new(uint64_t size)
+{
+	struct ref_copy *c = malloc(sizeof(*c) + (size ? size : 1));
+
+	if (!c)
+		return NULL;
+	c->o = NULL;
+	c->size = size;
+	return c->data;
+}
+
+void ref_copy_free(void *data)
+{
+	if (data)
+		free((char *)data - offsetof(struct ref_copy, data));
 }
 
 /*
@@ -438,6 +482,7 @@ static int get_remote(struct mc_store *s, struct mc_obj *o, struct mc_ref **out)
 		return -ENOMEM;
 	}
 	c->o = o;
+	c->size = o->size;
 	rc = obj_read_remote(s, o, 0, c->data, o->size);
 	if (rc < 0) {
 		mc_info("get: '%.*s' is held only in other processes' "
@@ -456,6 +501,8 @@ int mc_get(struct mc_store *s, const void *key, size_t klen,
 {
 	struct mc_obj *o;
 
+	if (s->link)
+		return fac_get(s, key, klen, out);
 	if (obj_key_check(key, klen, NULL) < 0) {
 		obj_count_get(s, NULL);
 		return -EINVAL;
@@ -477,27 +524,37 @@ int mc_get(struct mc_store *s, const void *key, size_t klen,
 const void *mc_ref_data(const struct mc_ref *r)
 {
 	const struct ref_copy *c = ref_as_copy(r);
+	const struct mc_blk *b = ref_as_blk(r);
 	const struct mc_obj *o = (const struct mc_obj *)r;
 
 	if (c)
 		return c->data;
+	if (b)
+		return blk_ptr(b);
 	return blk_ptr(o->rep[0]); /* local: obj_order put it first */
 }
 
 uint64_t mc_ref_size(const struct mc_ref *r)
 {
 	const struct ref_copy *c = ref_as_copy(r);
+	const struct mc_blk *b = ref_as_blk(r);
 
-	return c ? c->o->size : ((const struct mc_obj *)r)->size;
+	if (b)
+		return blk_value_size(b);
+	return c ? c->size : ((const struct mc_obj *)r)->size;
 }
 
 void mc_ref_release(struct mc_ref *r)
 {
 	struct ref_copy *c = ref_as_copy(r);
+	struct mc_blk *b = ref_as_blk(r);
 
 	if (c) {
-		obj_unref(c->o);
+		if (c->o)
+			obj_unref(c->o);
 		free(c);
+	} else if (b) {
+		blk_unref(b);
 	} else if (r) {
 		obj_unref((struct mc_obj *)r);
 	}
@@ -510,6 +567,8 @@ int64_t mc_get_copy(struct mc_store *s, const void *key, size_t klen,
 	uint64_t n = 0;
 	int rc = 0;
 
+	if (s->link)
+		return fac_get_copy(s, key, klen, off, buf, cap);
 	if (obj_key_check(key, klen, NULL) < 0) {
 		obj_count_get(s, NULL);
 		return -EINVAL;
@@ -535,6 +594,8 @@ int mc_stat(struct mc_store *s, const void *key, size_t klen, uint64_t *size)
 {
 	struct mc_obj *o;
 
+	if (s->link)
+		return fac_stat(s, key, klen, size);
 	if (obj_key_check(key, klen, NULL) < 0)
 		return -EINVAL;
 	o = obj_lookup(s, key, klen, false);
@@ -551,6 +612,8 @@ int mc_exist_ex(struct mc_store *s, const void *key, size_t klen,
 	bool count = !(flags & MC_F_BATCH);
 	struct mc_obj *o;
 
+	if (s->link)
+		return fac_exist(s, key, klen, flags);
 	if (count)
 		mc_series_add(s->c.exist, 1);
 	if (obj_key_check(key, klen, NULL) < 0) {
@@ -586,6 +649,8 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 	uint64_t left;
 	int rc;
 
+	if (s->link)
+		return fac_remove(s, key, klen, force, err);
 	mc_series_add(s->c.remove, 1);
 	rc = obj_key_check(key, klen, err);
 	if (rc < 0)
@@ -617,6 +682,7 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 		goto fail;
 	mc_debug("remove: '%.*s'%s", KEY_ARG(key, klen),
 		 force ? " (forced)" : "");
+	obj_retire(s, o, false);
 	obj_unref(o);
 	return 0;
 fail:
@@ -629,6 +695,8 @@ int64_t mc_remove_all(struct mc_store *s, bool force)
 	uint64_t now = store_now(s);
 	int64_t n = 0;
 
+	if (s->link)
+		return fac_remove_all(s, force);
 	mc_series_add(s->c.remove_all, 1);
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
@@ -655,6 +723,7 @@ int64_t mc_remove_all(struct mc_store *s, bool force)
 			}
 		}
 		shard_unlock(sh);
+		obj_retire(s, gone, true);
 		objs_unref(gone);
 	}
 	return n;
@@ -818,7 +887,9 @@ static void batch_copy(struct mc_shard *sh, struct walk_pos *w,
 }
 
 static int walk(struct mc_store *s, uint64_t *cursor,
-		int (*cb)(const void *, size_t, uint64_t, void *), void *arg)
+		int (*cb)(const void *, size_t, uint64_t, void *),
+		int (*cbc)(const void *, size_t, uint64_t, uint64_t, void *),
+		void *arg)
 {
 	struct key_snap k = {0};
 	struct walk_pos w;
@@ -839,7 +910,17 @@ static int walk(struct mc_store *s, uint64_t *cursor,
 			struct snap_ent e;
 
 			memcpy(&e, k.buf + off, sizeof(e));
-			rc = cb(k.buf + off + sizeof(e), e.klen, e.size, arg);
+			if (cbc) {
+				struct walk_pos at = w;
+
+				at.v = ent_pos[i] >> CUR_POS_BITS;
+				at.pos = (unsigned)(ent_pos[i] & 0xffff);
+				rc = cbc(k.buf + off + sizeof(e), e.klen,
+					 e.size, cur_pack(&at), arg);
+			} else {
+				rc = cb(k.buf + off + sizeof(e), e.klen, e.size,
+					arg);
+			}
 			if (rc) {
 				/* resume with this key */
 				w.v = ent_pos[i] >> CUR_POS_BITS;
@@ -870,7 +951,17 @@ int mc_key_foreach(struct mc_store *s,
 {
 	uint64_t cursor = 0;
 
-	return walk(s, &cursor, cb, arg);
+	if (s->link)
+		return fac_key_walk(s, &cursor, cb, arg);
+	return walk(s, &cursor, cb, NULL, arg);
+}
+
+int key_walk_cur(struct mc_store *s, uint64_t *cursor,
+		 int (*cb)(const void *key, size_t klen, uint64_t size,
+			   uint64_t at, void *arg),
+		 void *arg)
+{
+	return walk(s, cursor, NULL, cb, arg) ? 1 : 0;
 }
 
 int mc_key_walk(struct mc_store *s, uint64_t *cursor,
@@ -878,5 +969,10 @@ int mc_key_walk(struct mc_store *s, uint64_t *cursor,
 			  void *arg),
 		void *arg)
 {
-	return walk(s, cursor, cb, arg) ? 1 : 0;
+	if (s->link) {
+		int rc = fac_key_walk(s, cursor, cb, arg);
+
+		return rc < 0 ? rc : rc ? 1 : 0;
+	}
+	return walk(s, cursor, cb, NULL, arg) ? 1 : 0;
 }

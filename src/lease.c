@@ -113,6 +113,79 @@ void lease_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
 	}
 }
 
+/*
+ * Holds: a get in another process copies the replicas a query named
+ * (MC_F_HOLD). Each hold keeps one reference on a block until its time
+ * is up, so a replace or remove meanwhile cannot hand the range to
+ * another put; unlike a lease it keeps neither remove nor eviction
+ * from taking the value. One duration for all: the queue is in due
+ * order.
+ */
+static void hold_obj(struct mc_store *s, const struct mc_obj *o, uint64_t now)
+{
+	uint64_t due = now + (s->o.hold_ms ? s->o.hold_ms : 5000);
+	struct mc_lease_node *first = NULL, *last = NULL;
+
+	for (unsigned i = 0; i < o->nrep; i++) {
+		struct mc_lease_node *n = malloc(sizeof(*n));
+
+		if (!n)
+			break; /* the reader may then be refused: no harm */
+		atomic_fetch_add(&o->rep[i]->u.ref, 1);
+		n->blk = o->rep[i];
+		n->due_ms = due;
+		n->next = NULL;
+		if (last)
+			last->next = n;
+		else
+			first = n;
+		last = n;
+	}
+	if (!first)
+		return;
+	pthread_mutex_lock(&s->lease_lock);
+	if (s->hold_tail)
+		s->hold_tail->next = first;
+	else
+		s->hold_head = first;
+	s->hold_tail = last;
+	pthread_mutex_unlock(&s->lease_lock);
+}
+
+void hold_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
+{
+	struct mc_lease_node *due = NULL, **pp, *tail = NULL;
+
+	pthread_mutex_lock(&s->lease_lock);
+	pp = &s->hold_head;
+	while (*pp) {
+		struct mc_lease_node *n = *pp;
+
+		if (g ? blk_seg(n->blk) != g : n->due_ms > now) {
+			if (!g)
+				break; /* in due order */
+			tail = n;
+			pp = &n->next;
+			continue;
+		}
+		*pp = n->next;
+		n->next = due;
+		due = n;
+	}
+	if (!s->hold_head)
+		s->hold_tail = NULL;
+	else if (g)
+		s->hold_tail = tail;
+	pthread_mutex_unlock(&s->lease_lock);
+	while (due) {
+		struct mc_lease_node *n = due;
+
+		due = n->next;
+		blk_unref(n->blk);
+		free(n);
+	}
+}
+
 void lease_obj(struct mc_store *s, const struct mc_obj *o, uint64_t now)
 {
 	uint64_t until = now + s->o.lease_ttl_ms;
@@ -126,16 +199,22 @@ int mc_query_ex(struct mc_store *s, const void *key, size_t klen,
 		struct mc_obj_info *info)
 {
 	struct mc_obj *o = NULL;
-	bool bad = obj_key_check(key, klen, NULL) < 0;
+	bool bad;
 	int n;
 
+	if (s->link)
+		return fac_query(s, key, klen, flags, out, max, info);
+	bad = obj_key_check(key, klen, NULL) < 0;
 	if (!bad)
 		o = obj_lookup(s, key, klen, true);
 	if (!(flags & MC_F_BATCH))
 		obj_count_get(s, o);
 	if (!o)
 		return bad ? -EINVAL : -ENOENT;
-	lease_obj(s, o, store_now(s));
+	if (flags & MC_F_HOLD)
+		hold_obj(s, o, store_now(s));
+	else
+		lease_obj(s, o, store_now(s));
 	for (unsigned i = 0; i < o->nrep && i < max; i++)
 		blk_desc(o->rep[i], o->size, &out[i]);
 	if (info) {
@@ -163,6 +242,10 @@ void mc_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
 	struct mc_desc d[MC_REPLICA_MAX];
 	size_t failed = 0;
 
+	if (s->link) {
+		fac_query_batch(s, nkeys, keys, klens, cb, arg);
+		return;
+	}
 	for (size_t i = 0; i < nkeys; i++) {
 		int rc = mc_query_ex(s, keys[i], klens[i], MC_F_BATCH, d,
 				     MC_REPLICA_MAX, NULL);

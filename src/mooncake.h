@@ -141,6 +141,22 @@ struct mc_owner_blk {
 	size_t klen;
 	uint64_t version;
 	uint64_t term;
+	/*
+	 * The master's block stamp: a prepare's is taken after its block
+	 * was allocated, a release's before its block went back to the
+	 * allocator, so a release whose (term, stamp) is below a record's
+	 * names an older block of the same range and must not drop it
+	 * (releases are asynchronous: one may arrive after the range was
+	 * handed out again).
+	 */
+	uint64_t stamp;
+};
+
+/* A key and version the owners retire (mc_owner_ops.retire). */
+struct mc_retire {
+	const void *key;
+	size_t klen;
+	uint64_t version;
 };
 
 /*
@@ -166,6 +182,26 @@ struct mc_owner_ops {
 	int (*prepare)(void *arg, const struct mc_owner_blk *b);
 	int (*commit)(void *arg, const struct mc_owner_blk *b);
 	void (*release)(void *arg, const struct mc_owner_blk *b);
+	/*
+	 * A door asked the master to unmount segment @seg_id (NODE-owned)
+	 * with @grace_s, and it did (mc_master_serve only, after the
+	 * unmount): the owner then unmounts its memory the same way. Not
+	 * called when a node's segments go because the node went.
+	 */
+	void (*unmount)(void *arg, const char *seg_id,
+			const struct mc_owner *owner, unsigned grace_s);
+	/*
+	 * Synchronous: the owners must never offer these records to a new
+	 * master (mooncake-cluster(7), FAILOVER), though readers keep
+	 * them until their release. After a remove (every committed record
+	 * of each key up to its version: @exact false), a remove_all (the
+	 * same, for each key it removed), or a publish that failed after
+	 * some replicas were committed (exactly that version: @exact
+	 * true). @node NULL: every node; else that one. Its result is
+	 * logged, nothing more: the remove has happened.
+	 */
+	int (*retire)(void *arg, const struct mc_owner *node,
+		      const struct mc_retire *r, size_t n, bool exact);
 };
 
 /* ---------------------------------------------------------------- store */
@@ -247,6 +283,29 @@ struct mc_store_opts {
 	 * client_live_ttl_sec.
 	 */
 	uint64_t client_ttl_ms;
+	/*
+	 * Cluster mode (mooncake-cluster(7)). @owner_only: this store is a
+	 * node's owner store, whose objects are owner records
+	 * (mc_owner_prepare) and whose doors reach the cluster's master
+	 * through a link (mc_store_set_link): its own master counters are
+	 * kept in a registry of their own (mc_store_metrics returns the
+	 * one given to mc_store_new, for the doors' families), and its
+	 * segments have one arena each (a record may lie anywhere).
+	 */
+	bool owner_only;
+	/*
+	 * Fencing of a master store: when set, every operation that
+	 * mc_master_serve runs, and every owner hook, first asks it; false
+	 * answers -EAGAIN (NO_LEADER) and does nothing.
+	 */
+	bool (*may_act)(void *arg);
+	void *may_act_arg;
+	/*
+	 * How long the replicas named by a query with MC_F_HOLD stay
+	 * allocated (a reader in another process is copying them), without
+	 * the read lease's other effects. 0: 5000.
+	 */
+	uint64_t hold_ms;
 };
 
 /* Fills @o with the defaults of mooncaked(8), OPTIONS. */
@@ -259,7 +318,11 @@ void mc_store_opts_default(struct mc_store_opts *o);
  */
 struct mc_store *mc_store_new(const struct mc_store_opts *o,
 			      struct mc_metrics *m);
-/* Unmounts everything at once, frees every object and the store. */
+/*
+ * Unmounts everything at once, frees every object and the store. No
+ * owner hook is called (a cluster master that goes leaves the owners'
+ * records to the next master).
+ */
 void mc_store_free(struct mc_store *s);
 struct mc_metrics *mc_store_metrics(struct mc_store *s);
 const struct mc_store_opts *mc_store_get_opts(const struct mc_store *s);
@@ -371,6 +434,17 @@ struct mc_remote_req {
 	const char *endpoint; /* the owner's data endpoint, 1..299 bytes */
 	const char *protocol; /* NULL or "": the store default; <= 7 bytes */
 	struct mc_owner owner;
+	/*
+	 * A NODE owner's own view of the memory (its kind MC_SEG_ALLOC or
+	 * MC_SEG_SHM, location, shm object and offset): the segment's
+	 * mc_seg_info shows them (kind, source, location, shm_name,
+	 * shm_offset) as the owner would, so every node lists it alike and
+	 * the doors' kind checks hold. Ignored for other owners.
+	 */
+	enum mc_seg_kind origin;
+	const char *location; /* NULL: "" */
+	const char *shm_name; /* origin MC_SEG_SHM: the object's name */
+	uint64_t shm_offset;
 };
 int mc_segment_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
 			    struct mc_err *err);
@@ -614,6 +688,18 @@ struct mc_put_opts {
 	 */
 	bool no_replace;
 	bool batch; /* an item of a batch: counted by mc_batch_count only */
+	/*
+	 * An owner whose segments are tried first (a cluster node putting
+	 * a value: its own memory, then the others'); NULL: none.
+	 */
+	const struct mc_owner *near;
+	/*
+	 * A put that does not claim its key: other puts of the key may be
+	 * open at once (the last end wins, as for local puts); it is ended
+	 * or revoked by key and version (mc_put_end_version). The cluster
+	 * façade's puts are such.
+	 */
+	bool shared;
 };
 
 /*
@@ -681,6 +767,12 @@ int mc_exist(struct mc_store *s, const void *key, size_t klen);
 /* Flags of mc_exist_ex and mc_query_ex. */
 #define MC_F_BATCH 1u /* an item of a batch: counted by mc_batch_count */
 #define MC_F_LEASE 2u /* exist: grant the read lease a query grants */
+/*
+ * query: instead of the read lease, hold the replicas allocated for
+ * hold_ms (a get in another process copies them): a hold keeps neither
+ * a remove nor an eviction from taking the value.
+ */
+#define MC_F_HOLD 4u
 
 /*
  * mc_exist with @flags: MC_F_LEASE leases the object's replicas as
@@ -925,5 +1017,252 @@ int mc_pin_write(struct mc_store *s, uint64_t addr, uint64_t size,
  * bytes written went nowhere.
  */
 int mc_pin_release(struct mc_pin *p);
+
+/* -------------------------------------------------------------- cluster */
+
+/*
+ * Cluster mode (mooncake-cluster(7)): several nodes, one store. Every
+ * node has an owner store (owner_only) holding its own memory; the
+ * leader also runs a master store whose segments are all REMOTE, owned
+ * by their nodes (its own included): the master allocates by address
+ * and never touches bytes. The core holds both sides and the messages
+ * between them (mc_master_serve, mc_owner_serve); the node's runtime
+ * (cluster/node.h) carries them, elects, and fences.
+ *
+ * Owner records. For every block a master allocates in one of its
+ * segments, the owner store keeps a record: the key, the object
+ * version, the value size, and whether the put was committed. A record
+ * is pending from its prepare (transfer-port WRITEs may fill it) to its
+ * commit (READs may read it), and goes at its release or, pending, when
+ * put_timeout_ms passes. A new master rebuilds its index from what the
+ * owners report. An owner store never evicts.
+ *
+ * Terms. Every instruction to an owner carries the master's term; the
+ * owner keeps the highest it has seen and refuses older ones (-ESTALE,
+ * STALE_TERM): once a new master has asked for a report, the old one
+ * can change nothing.
+ */
+
+/* One owner record, as mc_owner_report tells it. */
+struct mc_owner_rec {
+	const char *seg_id;
+	uint64_t addr, size; /* the block, in this process's memory */
+	uint64_t value_size;
+	const void *key;
+	size_t klen;
+	uint64_t version;
+	uint64_t term, stamp; /* of the prepare (mc_owner_blk) */
+	bool committed;
+	bool retired; /* removed: never adopted again (mc_owner_retire) */
+};
+
+/*
+ * The highest term this owner has seen; mc_owner_term_adopt raises it to
+ * @term: 0, or -ESTALE when @term is older.
+ */
+uint64_t mc_owner_term(struct mc_store *s);
+int mc_owner_term_adopt(struct mc_store *s, uint64_t term, struct mc_err *err);
+
+/*
+ * Prepare: a pending record for @b at exactly its address (a local alloc
+ * or shm segment of @b->seg_id), WRITEs accepted there from now on.
+ * Blocks in the way are records whose release has not arrived yet (the
+ * master freed them): they go first. Preparing again what is prepared
+ * (same address, key and version) is 0. Errors: -ESTALE (older term),
+ * -ENOENT (no such segment, or the range is not inside it), -EINVAL
+ * (a bad key, value size 0 or larger than the block), -EBUSY (a block
+ * in the way is still read or written), -ENOMEM.
+ */
+int mc_owner_prepare(struct mc_store *s, const struct mc_owner_blk *b,
+		     struct mc_err *err);
+/*
+ * Commit: the pending record of @b's address, key and version becomes
+ * readable (WRITEs still in flight are waited for, a second at most).
+ * Committing a committed record is 0. Errors: -ESTALE, -ENOENT (no
+ * such pending record: released, timed out, or never prepared),
+ * -EBUSY (a WRITE is still in flight).
+ */
+int mc_owner_commit(struct mc_store *s, const struct mc_owner_blk *b,
+		    struct mc_err *err);
+/*
+ * Release: the record at @b's address goes, unless @b's (term, stamp)
+ * is not above the record's (an older release of that range: see
+ * mc_owner_blk.stamp) or @b's term is older than the owner's. Readers
+ * that hold its bytes keep them until they let go.
+ */
+void mc_owner_release(struct mc_store *s, const struct mc_owner_blk *b);
+/*
+ * Retire: the committed records of @r's key whose version is @r's
+ * (@exact) or up to it stay readable until released but are never
+ * reported as adoptable again. 0, or -ESTALE (older @term).
+ */
+int mc_owner_retire(struct mc_store *s, uint64_t term,
+		    const struct mc_retire *r, bool exact, struct mc_err *err);
+/*
+ * Calls @seg for each of this store's own segments and @rec for each
+ * record (a snapshot: the callbacks run without locks). A non-zero
+ * return stops the walk and is returned. -ENOMEM.
+ */
+int mc_owner_report(struct mc_store *s,
+		    int (*seg)(const struct mc_seg_info *si, void *arg),
+		    int (*rec)(const struct mc_owner_rec *r, void *arg),
+		    void *arg);
+/* Records held now (pending and committed). */
+size_t mc_owner_count(struct mc_store *s);
+
+/*
+ * Master side of a rebuild: makes the object @key of @version from
+ * blocks that its owners hold (@n replicas, each at @rep's address in a
+ * mounted REMOTE segment) without calling any owner hook. Replicas whose
+ * range is taken or outside its segment are left out; none left is
+ * -ENOENT. -EEXIST when the key has an equal or newer version already.
+ * -EINVAL (a bad key, n 0 or over MC_REPLICA_MAX), -ENOMEM.
+ */
+struct mc_adopt_rep {
+	const char *seg_id;
+	uint64_t addr, size;
+	bool taken; /* out: this replica is the object's */
+};
+int mc_master_adopt(struct mc_store *m, const void *key, size_t klen,
+		    uint64_t version, uint64_t value_size,
+		    struct mc_adopt_rep *rep, unsigned n, struct mc_err *err);
+/* Revokes every open put of @writer (a node that left): how many. */
+size_t mc_put_revoke_writer(struct mc_store *s, const struct mc_owner *writer);
+
+/* ------------------------------------------------------- cluster wire */
+
+/*
+ * The messages. Requests to a master (from a follower's link, or the
+ * leader's own) go to mc_master_serve; requests to an owner (from the
+ * leader's owner hooks) to mc_owner_serve. Both always append a whole
+ * answer to @resp (its result code inside) and return 0, or -EPROTO
+ * for bytes that are no request (nothing appended): a door answers 400.
+ * @term of mc_master_serve is the master's, put in every answer.
+ */
+int mc_master_serve(struct mc_store *m, uint64_t term, const void *req,
+		    size_t len, struct mc_buf *resp);
+int mc_owner_serve(struct mc_store *own, const void *req, size_t len,
+		   struct mc_buf *resp);
+
+/* Owner requests, for the runtime that carries a master's owner hooks. */
+enum mc_owner_op {
+	MC_OWNER_PREPARE = 1,
+	MC_OWNER_COMMIT,
+	MC_OWNER_RELEASE,
+	MC_OWNER_REPORT,
+	MC_OWNER_UNMOUNT,
+	MC_OWNER_RETIRE,
+};
+/* A prepare or commit of @b (@b->term is the message's term). */
+void mc_owner_msg_blk(struct mc_buf *out, enum mc_owner_op op,
+		      const struct mc_owner_blk *b);
+/* A release of @n blocks, in one message of @term. */
+void mc_owner_msg_release(struct mc_buf *out, uint64_t term,
+			  const struct mc_owner_blk *b, size_t n);
+/* A report: the owner adopts @term and answers its segments and records. */
+void mc_owner_msg_report(struct mc_buf *out, uint64_t term);
+/* An unmount of the owner's segment @seg_id with @grace_s. */
+void mc_owner_msg_unmount(struct mc_buf *out, uint64_t term, const char *seg_id,
+			  unsigned grace_s);
+/* A retire of @n keys (mc_owner_ops.retire). */
+void mc_owner_msg_retire(struct mc_buf *out, uint64_t term,
+			 const struct mc_retire *r, size_t n, bool exact);
+/*
+ * The result of an owner's answer: its code (0 or -errno, with @err),
+ * or -EPROTO when the bytes are no answer.
+ */
+int mc_owner_msg_result(const void *resp, size_t len, struct mc_err *err);
+
+/*
+ * A rebuild, on a master store of a new term: mc_master_ingest takes
+ * one owner's report (the answer to mc_owner_msg_report; @node its
+ * owner): it mounts the node's segments as REMOTE, and keeps its
+ * records for mc_master_settle (@adopt), or releases them all at once
+ * (!@adopt: a node that joins a serving master holds nothing it knows).
+ * mc_master_settle then makes, per key, the highest committed version
+ * among the kept records the object (every committed record of that
+ * version a replica) and releases every other record. Both release
+ * through the owner hooks. Ingest: 0, -EPROTO (not a report), -EINVAL,
+ * -ENOMEM, with @err; a segment that cannot be mounted is logged and
+ * left out, and so are its records.
+ */
+int mc_master_ingest(struct mc_store *m, const struct mc_owner *node,
+		     const void *report, size_t len, bool adopt,
+		     struct mc_err *err);
+/* Returns the number of objects made. */
+size_t mc_master_settle(struct mc_store *m);
+
+/* ------------------------------------------------------- cluster link */
+
+/* The cluster as a node sees it (GET /api/cluster, cluster/ in the tree). */
+struct mc_cluster_node {
+	char id[MC_OWNER_ID_MAX + 1];
+	char http[256];	    /* advertised "host:port" */
+	char transfer[256]; /* advertised "host:port" */
+	char hostname[256];
+	bool leader;
+	uint64_t segments; /* segments the master lists for the node */
+};
+
+struct mc_cluster_info {
+	char name[256]; /* --cluster */
+	char self[MC_OWNER_ID_MAX + 1];
+	uint64_t term;			  /* the leader's, 0 when none */
+	char leader[MC_OWNER_ID_MAX + 1]; /* "" when none */
+	bool serving;	    /* a leader answers metadata operations */
+	uint64_t elections; /* leaders this node has seen elected */
+	size_t n;
+	struct mc_cluster_node *nodes; /* n, sorted by id; malloc'd */
+};
+
+enum mc_wire_kind { MC_WIRE_MASTER = 1, MC_WIRE_OWNER = 2 };
+
+/*
+ * What an owner store needs from its node's runtime:
+ *   call     sends one master request (link.c encodes it) to the
+ *            leader and fills @resp with its answer: 0, or -EAGAIN
+ *            (NO_LEADER: none known, or it cannot be reached or does
+ *            not serve now) with @err. Any thread, blocking.
+ *   serve    the internal API's server side (mc_internal_serve):
+ *            @which request of @len bytes, answer into @resp; returns
+ *            0, -EPROTO (400), -EAGAIN (503: not the leader, or not
+ *            serving yet).
+ *   cluster  fills the cluster view: 0 or -ENOMEM.
+ */
+struct mc_link_ops {
+	int (*call)(void *arg, const struct mc_buf *req, struct mc_buf *resp,
+		    struct mc_err *err);
+	int (*serve)(void *arg, enum mc_wire_kind which, const void *req,
+		     size_t len, struct mc_buf *resp);
+	int (*cluster)(void *arg, struct mc_cluster_info *out);
+};
+
+/*
+ * Installs the link on an owner store (before its doors start; never
+ * changed afterwards): from then on the store's metadata operations
+ * (puts, gets, queries, removes, key walks, segment lists, mounts and
+ * unmounts, usage, clients, the master_* metrics and the summary) go to
+ * the cluster's master, and the bytes of a value move between this
+ * store's memory and the owners' (the data hooks); @node_id names this
+ * node (its segments' owner). The doors keep calling the same
+ * functions. A metadata operation with no master to answer fails with
+ * -EAGAIN (NO_LEADER); calls that return no error (mc_store_usage,
+ * mc_store_recent, mc_store_value_sizes, mc_store_keys_gen) then answer
+ * zeros.
+ */
+void mc_store_set_link(struct mc_store *s, const struct mc_link_ops *ops,
+		       void *arg, const char *node_id);
+/* True when @s has a link (cluster mode). */
+bool mc_store_linked(const struct mc_store *s);
+/*
+ * The internal API (mooncake-http(7), INTERNAL API) for the doors:
+ * -ENOENT without a link (single node: the door answers 404), else the
+ * link's serve.
+ */
+int mc_internal_serve(struct mc_store *s, enum mc_wire_kind which,
+		      const void *req, size_t len, struct mc_buf *resp);
+/* The cluster view: 0, -ENOENT without a link, -ENOMEM. */
+int mc_cluster_info(struct mc_store *s, struct mc_cluster_info *out);
+void mc_cluster_info_release(struct mc_cluster_info *ci);
 
 #endif

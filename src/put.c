@@ -15,8 +15,8 @@
 
 /* ------------------------------------------------------------------ puts */
 
-static int put_check(struct mc_store *s, const void *key, size_t klen,
-		     uint64_t size, struct mc_err *err)
+int put_check(struct mc_store *s, const void *key, size_t klen, uint64_t size,
+	      struct mc_err *err)
 {
 	int rc = obj_key_check(key, klen, err);
 
@@ -103,13 +103,31 @@ static int put_owner_hooks(struct mc_put *p, bool commit, struct mc_err *err)
 
 		if (!blk_seg(p->blk[i])->hooked)
 			continue;
+		if (s->o.may_act && !s->o.may_act(s->o.may_act_arg))
+			return mc_err_set(err, -EAGAIN, MC_NO_LEADER,
+					  "this master may not act now: no "
+					  "leader");
 		put_owner_view(p, i, &v);
+		if (!commit)
+			v.stamp = atomic_fetch_add(&s->blk_stamp, 1) + 1;
 		rc = commit ? (ops->commit ? ops->commit(s->o.owner_arg, &v)
 					   : 0)
 			    : (ops->prepare ? ops->prepare(s->o.owner_arg, &v)
 					    : 0);
 		if (rc) {
 			rc = rc < 0 ? rc : -EIO;
+			/* the replicas committed already must never come
+			 * back in a rebuild: this put fails */
+			for (unsigned j = 0; commit && ops->retire && j < i;
+			     j++) {
+				struct mc_retire rt = {p->key, p->klen,
+						       p->version};
+
+				if (blk_seg(p->blk[j])->hooked)
+					ops->retire(s->o.owner_arg,
+						    &blk_seg(p->blk[j])->owner,
+						    &rt, 1, true);
+			}
 			return mc_err_set(
 				err, rc, MC_WRITE_FAIL,
 				"the owner of segment '%s' refused "
@@ -164,10 +182,13 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 	p->version = store_next_version(s);
 	memcpy(p->key, key, klen);
 	atomic_init(&p->ref, 1);
+	p->shared = po->shared;
 	if (registered) {
 		pthread_mutex_lock(&s->pending_lock);
-		for (struct mc_put *q = s->pending; q; q = q->next) {
-			if (q->klen == klen && !memcmp(q->key, key, klen)) {
+		for (struct mc_put *q = s->pending; q && !p->shared;
+		     q = q->next) {
+			if (!q->shared && q->klen == klen &&
+			    !memcmp(q->key, key, klen)) {
 				pthread_mutex_unlock(&s->pending_lock);
 				free(p);
 				rc = mc_err_set(
@@ -189,6 +210,7 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 	pl = (struct seg_place){
 		.want = po->replicas ? po->replicas : s->o.replica_num,
 		.prefer = po->prefer,
+		.near = po->near,
 		.remote_ok = po->remote_ok,
 	};
 	if (pl.want > MC_REPLICA_MAX)
@@ -244,19 +266,23 @@ fail:
 int mc_put_start(struct mc_store *s, const void *key, size_t klen,
 		 uint64_t size, struct mc_put **out, struct mc_err *err)
 {
-	return put_new(s, key, klen, size, true, NULL, out, err);
+	return mc_put_start_opts(s, key, klen, size, NULL, out, err);
 }
 
 int mc_put_start_opts(struct mc_store *s, const void *key, size_t klen,
 		      uint64_t size, const struct mc_put_opts *o,
 		      struct mc_put **out, struct mc_err *err)
 {
+	if (s->link)
+		return fac_put_start(s, key, klen, size, o, out, err);
 	return put_new(s, key, klen, size, true, o, out, err);
 }
 
 int mc_put_begin(struct mc_store *s, const void *key, size_t klen,
 		 uint64_t size, struct mc_put **out, struct mc_err *err)
 {
+	if (s->link)
+		return fac_put_begin(s, key, klen, size, out, err);
 	return put_new(s, key, klen, size, false, NULL, out, err);
 }
 
@@ -276,6 +302,8 @@ const struct mc_desc *mc_put_desc(const struct mc_put *p, size_t i)
 	 * holder is the only caller, so nothing races with the fill. */
 	struct mc_put *w = (struct mc_put *)p;
 
+	if (w->linked)
+		return w->desc ? &w->desc[i] : NULL;
 	if (!w->desc) {
 		w->desc = calloc(w->nrep ? w->nrep : 1, sizeof(*w->desc));
 		if (!w->desc)
@@ -288,6 +316,8 @@ const struct mc_desc *mc_put_desc(const struct mc_put *p, size_t i)
 
 void *mc_put_buffer(struct mc_put *p, size_t i)
 {
+	if (p->linked)
+		return p->stage;
 	return blk_ptr(p->blk[i]);
 }
 
@@ -340,6 +370,8 @@ static bool put_resizable(const struct mc_put *p)
 
 int mc_put_grow(struct mc_put *p, uint64_t size)
 {
+	if (p->linked)
+		return fac_put_grow(p, size);
 	if (p->registered || !p->open || size <= p->size)
 		return -EINVAL;
 	if (size > p->store->o.max_value)
@@ -351,6 +383,10 @@ int mc_put_trim(struct mc_put *p, uint64_t size)
 {
 	struct mc_store *s = p->store;
 
+	if (p->linked && !p->registered && size && size <= p->size) {
+		p->size = size; /* the stage: nothing was allocated yet */
+		return 0;
+	}
 	if (!put_resizable(p) || size == 0 || size > p->size)
 		return -EINVAL;
 	for (unsigned i = 0; i < p->nrep; i++) {
@@ -423,11 +459,12 @@ int put_writer_done(struct mc_blk *b)
 	return (old & BLK_STATE_MASK) == BLK_DEAD ? -ESTALE : 0;
 }
 
-/* Moves @p's blocks in state @from to @to, keeping the other bits. */
-static void put_blocks_move(struct mc_put *p, uint32_t from, uint32_t to)
+/* Moves the blocks in state @from to @to, keeping the other bits. */
+static void blocks_move(struct mc_blk *const *b, unsigned n, uint32_t from,
+			uint32_t to)
 {
-	for (unsigned i = 0; i < p->nrep; i++) {
-		_Atomic uint32_t *st = &p->blk[i]->u.state;
+	for (unsigned i = 0; i < n; i++) {
+		_Atomic uint32_t *st = &b[i]->u.state;
 		uint32_t old = atomic_load(st);
 
 		while ((old & BLK_STATE_MASK) == from &&
@@ -437,29 +474,27 @@ static void put_blocks_move(struct mc_put *p, uint32_t from, uint32_t to)
 	}
 }
 
-static bool put_writers(const struct mc_put *p)
+static bool blocks_writers(struct mc_blk *const *b, unsigned n)
 {
-	for (unsigned i = 0; i < p->nrep; i++)
-		if (BLK_WRITERS(atomic_load(&p->blk[i]->u.state)))
+	for (unsigned i = 0; i < n; i++)
+		if (BLK_WRITERS(atomic_load(&b[i]->u.state)))
 			return true;
 	return false;
 }
 
 /*
- * Seals @p's buffers for publication: from now on no WRITE can pin them,
- * and the ones in flight are waited for, PUT_DRAIN_MS at most. A v1
- * writer is done when it has sent its bytes, which may still be on their
- * way into the buffer; a stalled one may never finish. 0 once none is
- * left; else -EBUSY, with the buffers writable again.
+ * A v1 writer is done when it has sent its bytes, which may still be on
+ * their way into the buffer; a stalled one may never finish: hence the
+ * bounded wait (store_int.h).
  */
-static int put_seal(struct mc_put *p, struct mc_err *err)
+int blk_seal(struct mc_store *s, struct mc_blk *const *b, unsigned n,
+	     const void *key, size_t klen, struct mc_err *err)
 {
-	struct mc_store *s = p->store;
 	struct timespec dl;
 	bool busy;
 
-	put_blocks_move(p, BLK_PENDING, BLK_SEALED);
-	if (!put_writers(p))
+	blocks_move(b, n, BLK_PENDING, BLK_SEALED);
+	if (!blocks_writers(b, n))
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &dl);
 	dl.tv_sec += PUT_DRAIN_MS / 1000;
@@ -469,22 +504,27 @@ static int put_seal(struct mc_put *p, struct mc_err *err)
 		dl.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&s->drain_lock);
-	while ((busy = put_writers(p)) &&
+	while ((busy = blocks_writers(b, n)) &&
 	       pthread_cond_timedwait(&s->drain_cond, &s->drain_lock, &dl) !=
 		       ETIMEDOUT)
 		;
-	busy = put_writers(p);
+	busy = blocks_writers(b, n);
 	pthread_mutex_unlock(&s->drain_lock);
 	if (!busy)
 		return 0;
-	put_blocks_move(p, BLK_SEALED, BLK_PENDING);
+	blocks_move(b, n, BLK_SEALED, BLK_PENDING);
 	mc_info("put: the end of key '%.*s' refused: a WRITE into it is "
 		"still in flight",
-		KEY_ARG(p->key, p->klen));
+		KEY_ARG(key, klen));
 	return mc_err_set(err, -EBUSY, MC_INVALID_WRITE,
 			  "a WRITE into the put of key '%.*s' is still in "
 			  "flight",
-			  KEY_ARG(p->key, p->klen));
+			  KEY_ARG(key, klen));
+}
+
+static int put_seal(struct mc_put *p, struct mc_err *err)
+{
+	return blk_seal(p->store, p->blk, p->nrep, p->key, p->klen, err);
 }
 
 /* Publishes a closed put; counts a PutEnd unless @batch. */
@@ -526,7 +566,11 @@ static void put_revoke_closed(struct mc_put *p);
 
 int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err)
 {
-	int rc = put_seal(p, err);
+	int rc;
+
+	if (p->linked)
+		return fac_put_commit(p, err);
+	rc = put_seal(p, err);
 
 	if (rc < 0) {
 		mc_series_add(p->store->c.put_end, 1);
@@ -558,6 +602,10 @@ static void put_revoke_closed(struct mc_put *p)
 
 void mc_put_abort(struct mc_put *p)
 {
+	if (p->linked) {
+		fac_put_free(p);
+		return;
+	}
 	if (put_close(p))
 		put_revoke_closed(p);
 	put_unref(p);
@@ -565,6 +613,10 @@ void mc_put_abort(struct mc_put *p)
 
 void mc_put_release(struct mc_put *p)
 {
+	if (p->linked) {
+		fac_put_free(p);
+		return;
+	}
 	put_unref(p);
 }
 
@@ -573,7 +625,15 @@ void mc_put_release(struct mc_put *p)
  * @writer started it: the put (with the pending list's reference), or
  * NULL with *@rc -ENOENT (none open) or -EPERM (another writer's).
  */
+static bool put_is(const struct mc_put *p, const void *key, size_t klen,
+		   const uint64_t *version)
+{
+	return p->klen == klen && !memcmp(p->key, key, klen) &&
+	       (version ? p->shared && p->version == *version : !p->shared);
+}
+
 static struct mc_put *put_take(struct mc_store *s, const void *key, size_t klen,
+			       const uint64_t *version,
 			       const struct mc_owner *writer, int *rc)
 {
 	struct mc_put *p = NULL;
@@ -581,7 +641,7 @@ static struct mc_put *put_take(struct mc_store *s, const void *key, size_t klen,
 	*rc = -ENOENT;
 	pthread_mutex_lock(&s->pending_lock);
 	for (struct mc_put **pp = &s->pending; *pp; pp = &(*pp)->next) {
-		if ((*pp)->klen == klen && !memcmp((*pp)->key, key, klen)) {
+		if (put_is(*pp, key, klen, version)) {
 			if (!mc_owner_eq(&(*pp)->writer, writer)) {
 				*rc = -EPERM;
 				break;
@@ -617,7 +677,7 @@ static int put_take_error(int rc, const void *key, size_t klen,
  * *@rc -ENOENT, -EPERM, or -EBUSY (another end of it is waiting).
  */
 static struct mc_put *put_hold_for_end(struct mc_store *s, const void *key,
-				       size_t klen,
+				       size_t klen, const uint64_t *version,
 				       const struct mc_owner *writer, int *rc)
 {
 	struct mc_put *p = NULL;
@@ -625,7 +685,7 @@ static struct mc_put *put_hold_for_end(struct mc_store *s, const void *key,
 	*rc = -ENOENT;
 	pthread_mutex_lock(&s->pending_lock);
 	for (struct mc_put *q = s->pending; q; q = q->next) {
-		if (q->klen != klen || memcmp(q->key, key, klen))
+		if (!put_is(q, key, klen, version))
 			continue;
 		if (!mc_owner_eq(&q->writer, writer))
 			*rc = -EPERM;
@@ -643,15 +703,16 @@ static struct mc_put *put_hold_for_end(struct mc_store *s, const void *key,
 	return p;
 }
 
-int mc_put_end_by(struct mc_store *s, const void *key, size_t klen,
-		  const struct mc_owner *writer, bool batch, struct mc_err *err)
+static int put_end(struct mc_store *s, const void *key, size_t klen,
+		   const uint64_t *version, const struct mc_owner *writer,
+		   bool batch, struct mc_err *err)
 {
 	int rc = obj_key_check(key, klen, err);
 	struct mc_put *p;
 
 	if (rc < 0)
 		goto fail;
-	p = put_hold_for_end(s, key, klen, writer, &rc);
+	p = put_hold_for_end(s, key, klen, version, writer, &rc);
 	if (!p) {
 		if (rc == -EBUSY)
 			rc = mc_err_set(err, rc, MC_INVALID_WRITE,
@@ -683,15 +744,31 @@ fail:
 	return rc;
 }
 
-int mc_put_revoke_by(struct mc_store *s, const void *key, size_t klen,
-		     const struct mc_owner *writer, struct mc_err *err)
+int mc_put_end_by(struct mc_store *s, const void *key, size_t klen,
+		  const struct mc_owner *writer, bool batch, struct mc_err *err)
+{
+	if (s->link)
+		return fac_put_end(s, key, klen, writer, batch, err);
+	return put_end(s, key, klen, NULL, writer, batch, err);
+}
+
+int put_end_version(struct mc_store *s, const void *key, size_t klen,
+		    uint64_t version, const struct mc_owner *writer, bool batch,
+		    struct mc_err *err)
+{
+	return put_end(s, key, klen, &version, writer, batch, err);
+}
+
+static int put_revoke(struct mc_store *s, const void *key, size_t klen,
+		      const uint64_t *version, const struct mc_owner *writer,
+		      struct mc_err *err)
 {
 	int rc = obj_key_check(key, klen, err);
 	struct mc_put *p;
 
 	if (rc < 0)
 		goto fail;
-	p = put_take(s, key, klen, writer, &rc);
+	p = put_take(s, key, klen, version, writer, &rc);
 	if (!p) {
 		rc = put_take_error(rc, key, klen, err);
 		goto fail;
@@ -703,6 +780,21 @@ fail:
 	mc_series_add(s->c.put_revoke, 1);
 	mc_series_add(s->c.put_revoke_fail, 1);
 	return rc;
+}
+
+int mc_put_revoke_by(struct mc_store *s, const void *key, size_t klen,
+		     const struct mc_owner *writer, struct mc_err *err)
+{
+	if (s->link)
+		return fac_put_revoke(s, key, klen, writer, err);
+	return put_revoke(s, key, klen, NULL, writer, err);
+}
+
+int put_revoke_version(struct mc_store *s, const void *key, size_t klen,
+		       uint64_t version, const struct mc_owner *writer,
+		       struct mc_err *err)
+{
+	return put_revoke(s, key, klen, &version, writer, err);
 }
 
 int mc_put_end(struct mc_store *s, const void *key, size_t klen,
@@ -721,7 +813,11 @@ int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 	   size_t len, struct mc_err *err)
 {
 	struct mc_put *p;
-	int rc = mc_put_begin(s, key, klen, len, &p, err);
+	int rc;
+
+	if (s->link)
+		return fac_put(s, key, klen, val, len, err);
+	rc = mc_put_begin(s, key, klen, len, &p, err);
 
 	if (rc < 0)
 		return rc;
@@ -787,4 +883,9 @@ void put_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
 size_t put_revoke_writer(struct mc_store *s, const struct mc_owner *writer)
 {
 	return put_expire_some(s, 0, NULL, writer);
+}
+
+size_t mc_put_revoke_writer(struct mc_store *s, const struct mc_owner *writer)
+{
+	return put_revoke_writer(s, writer);
 }

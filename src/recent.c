@@ -111,6 +111,10 @@ void mc_store_recent(struct mc_store *s, struct mc_recent *out)
 	uint64_t now = store_now(s), v[RECENT_NVALS], base[RECENT_NVALS];
 	uint64_t t0 = now;
 
+	if (s->link) {
+		fac_recent(s, out);
+		return;
+	}
 	read_now(s, v);
 	memcpy(base, v, sizeof(base));
 	pthread_mutex_lock(&r->lock);
@@ -149,6 +153,10 @@ void mc_store_recent(struct mc_store *s, struct mc_recent *out)
 
 void mc_store_value_sizes(struct mc_store *s, struct mc_value_sizes *out)
 {
+	if (s->link) {
+		fac_value_sizes(s, out);
+		return;
+	}
 	memset(out, 0, sizeof(*out));
 	mc_series_buckets(s->c.value_size, out->le, out->count,
 			  MC_VALUE_SIZE_CLASSES);

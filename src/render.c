@@ -10,6 +10,7 @@
 #include "metrics.h"
 #include "render.h"
 #include "size.h"
+#include "store_int.h"
 
 void mc_render_desc(struct mc_buf *b, const struct mc_desc *d)
 {
@@ -83,12 +84,14 @@ static const struct {
 	{"DelAll", "remove_all"},    {"Ping", "ping"},
 };
 
-void mc_render_summary(struct mc_store *s, struct mc_buf *b)
+int mc_render_summary(struct mc_store *s, struct mc_buf *b)
 {
 	struct mc_metrics *m = mc_store_metrics(s);
 	struct mc_usage u;
 	char used[32], cap[32], evb[32];
 
+	if (mc_store_linked(s))
+		return fac_text(s, true, b); /* the master's own line */
 	mc_store_usage(s, &u);
 	mc_buf_addf(b, "Mem Storage: %s / %s",
 		    mc_size_human(u.used, used, sizeof(used)),
@@ -113,20 +116,34 @@ void mc_render_summary(struct mc_store *s, struct mc_buf *b)
 		counter(m, "master_evicted_key_count"),
 		mc_size_human((uint64_t)counter(m, "master_evicted_size_bytes"),
 			      evb, sizeof(evb)));
+	return 0;
 }
 
 void mc_render_metrics(struct mc_store *s, struct mc_buf *b)
 {
 	mc_metrics_render(mc_store_metrics(s), b);
+	/*
+	 * A cluster node's own families, then the cluster's master_*
+	 * (mooncake-cluster(7), METRICS); none while no leader serves.
+	 */
+	if (mc_store_linked(s)) {
+		size_t len = b->len;
+
+		if (fac_text(s, false, b) < 0 && b->data) {
+			b->len = len;
+			b->data[len] = '\0';
+		}
+	}
 }
 
 int mc_render_query_segment(struct mc_store *s, struct mc_buf *b,
 			    const char *name)
 {
 	uint64_t used, cap;
+	int rc = mc_segment_name_usage(s, name, &used, &cap);
 
-	if (mc_segment_name_usage(s, name, &used, &cap) < 0)
-		return -ENOENT;
+	if (rc < 0)
+		return rc;
 	mc_buf_adds(b, name);
 	mc_buf_adds(b, "\nUsed(bytes): ");
 	mc_buf_addu(b, used);
@@ -143,7 +160,9 @@ static int add_name(const char *name, uint64_t used, uint64_t cap, void *arg)
 	return 0;
 }
 
-void mc_render_segment_names(struct mc_store *s, struct mc_buf *b)
+int mc_render_segment_names(struct mc_store *s, struct mc_buf *b)
 {
-	mc_segment_name_foreach(s, add_name, b);
+	int rc = mc_segment_name_foreach(s, add_name, b);
+
+	return rc < 0 ? rc : 0;
 }

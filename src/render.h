@@ -13,19 +13,29 @@
 /* The descriptor object alone ({"size_":...,"segment_id":"..."}). */
 void mc_render_desc(struct mc_buf *b, const struct mc_desc *d);
 /*
- * The whole /query_key body for @key: 0, or -ENOENT (nothing appended).
- * Grants a lease and counts a GetReplicaList (through mc_query).
+ * The whole /query_key body for @key: 0, or -ENOENT, -EINVAL, -EAGAIN
+ * (nothing appended). Grants a lease and counts a GetReplicaList
+ * (through mc_query).
  */
 int mc_render_query_key(struct mc_store *s, struct mc_buf *b, const void *key,
 			size_t klen);
-/* The /metrics/summary line, without a trailing newline. */
-void mc_render_summary(struct mc_store *s, struct mc_buf *b);
-/* The /metrics exposition. */
+/*
+ * The /metrics/summary line, without a trailing newline: 0, or -EAGAIN
+ * (a cluster node with no leader to ask; nothing appended).
+ */
+int mc_render_summary(struct mc_store *s, struct mc_buf *b);
+/*
+ * The /metrics exposition (a cluster node: its own families, then the
+ * master's, which are left out while no leader serves).
+ */
 void mc_render_metrics(struct mc_store *s, struct mc_buf *b);
-/* "NAME\nUsed(bytes): U\nCapacity(bytes): C\n": 0 or -ENOENT. */
+/*
+ * "NAME\nUsed(bytes): U\nCapacity(bytes): C\n": 0, -ENOENT, or -EAGAIN
+ * (no leader).
+ */
 int mc_render_query_segment(struct mc_store *s, struct mc_buf *b,
 			    const char *name);
-/* "name\n" per distinct segment name, sorted. */
-void mc_render_segment_names(struct mc_store *s, struct mc_buf *b);
+/* "name\n" per distinct segment name, sorted: 0, or -EAGAIN (no leader). */
+int mc_render_segment_names(struct mc_store *s, struct mc_buf *b);
 
 #endif

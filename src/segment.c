@@ -57,8 +57,12 @@ void blk_set_state(struct mc_blk *b, uint32_t state, uint64_t value_size)
 	} while (!atomic_compare_exchange_weak(st, &old, nv));
 }
 
-/* The owner is told, after the block went back to the allocator. */
-static void blk_release_hook(struct mc_seg *g, uint64_t off, uint64_t size)
+/*
+ * The owner is told, after the block went back to the allocator, with
+ * the stamp read before it went (mooncake.h, mc_owner_blk.stamp).
+ */
+static void blk_release_hook(struct mc_seg *g, uint64_t off, uint64_t size,
+			     uint64_t stamp)
 {
 	struct mc_store *s = g->store;
 	struct mc_owner_blk v = {
@@ -67,6 +71,7 @@ static void blk_release_hook(struct mc_seg *g, uint64_t off, uint64_t size)
 		.addr = (uint64_t)(uintptr_t)g->base + off,
 		.size = size,
 		.term = atomic_load(&s->term),
+		.stamp = stamp,
 	};
 
 	if (s->o.owner_ops && s->o.owner_ops->release)
@@ -83,7 +88,7 @@ void blk_unref(struct mc_blk *b)
 	struct mc_seg *g = a->seg;
 	struct mc_store *s = g->store;
 	uint64_t size = b->size, off = blk_off(b);
-
+	uint64_t stamp = g->hooked ? atomic_load(&s->blk_stamp) : 0;
 	bool last;
 
 	pthread_mutex_lock(&a->lock);
@@ -92,7 +97,7 @@ void blk_unref(struct mc_blk *b)
 	pthread_mutex_unlock(&a->lock);
 	store_used_add(s, -(int64_t)size);
 	if (g->hooked)
-		blk_release_hook(g, off, size);
+		blk_release_hook(g, off, size, stamp);
 	if (last)
 		seg_unref(g); /* the arena's reference (store_int.h) */
 }
@@ -178,12 +183,16 @@ static struct mc_blk *seg_alloc_one(struct mc_seg *g, uint64_t size)
 /* Whether @g takes allocations of a put placed by @pl. */
 static bool seg_eligible(const struct mc_seg *g, const struct seg_place *pl)
 {
+	/* a node's memory is mooncaked's own: any put may use it */
 	return atomic_load(&g->state) == SEG_OK &&
-	       (pl->remote_ok || g->kind != MC_SEG_REMOTE);
+	       (pl->remote_ok || g->kind != MC_SEG_REMOTE || g->hooked);
 }
 
-/* Placement passes: the preferred name, one per owner, then any. */
-enum { PASS_PREFER, PASS_OWNERS, PASS_ANY };
+/*
+ * Placement passes: the preferred name, the near owner's segments, one
+ * per owner, then any.
+ */
+enum { PASS_PREFER, PASS_NEAR, PASS_OWNERS, PASS_ANY };
 
 /* Whether pass @pass may take @g, given the @got blocks taken so far. */
 static bool seg_pass_takes(const struct mc_seg *g, int pass,
@@ -192,11 +201,13 @@ static bool seg_pass_takes(const struct mc_seg *g, int pass,
 {
 	if (pass == PASS_PREFER && strcmp(g->name, pl->prefer))
 		return false;
+	if (pass == PASS_NEAR && !mc_owner_eq(&g->owner, pl->near))
+		return false;
 	for (unsigned i = 0; i < got; i++) {
 		const struct mc_seg *h = blk_seg(out[i]);
 
-		if (h == g ||
-		    (pass == PASS_OWNERS && mc_owner_eq(&h->owner, &g->owner)))
+		if (h == g || ((pass == PASS_OWNERS || pass == PASS_NEAR) &&
+			       mc_owner_eq(&h->owner, &g->owner)))
 			return false;
 	}
 	return true;
@@ -219,8 +230,12 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size,
 	if (ok < want)
 		want = (unsigned)ok;
 	start = n ? rr++ % n : 0;
-	for (int pass = pl->prefer && *pl->prefer ? PASS_PREFER : PASS_OWNERS;
+	for (int pass = pl->prefer && *pl->prefer ? PASS_PREFER
+			: pl->near		  ? PASS_NEAR
+						  : PASS_OWNERS;
 	     pass <= PASS_ANY && got < want; pass++) {
+		if (pass == PASS_NEAR && !pl->near)
+			continue;
 		for (size_t k = 0; k < n && got < want; k++) {
 			struct mc_seg *g = t->g[(start + k) % n];
 
@@ -393,7 +408,7 @@ static unsigned arena_count(struct mc_store *s, uint64_t size)
 	uint64_t min =
 		4 * s->o.max_value > ARENA_MIN ? 4 * s->o.max_value : ARENA_MIN;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned n = s->o.alloc_arenas;
+	unsigned n = s->o.owner_only ? 1 : s->o.alloc_arenas;
 
 	if (n == 0) {
 		n = cpus > 0 ? (unsigned)cpus : 1;
@@ -589,6 +604,14 @@ void seg_snap_publish(struct mc_store *s)
 
 int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 		     struct mc_mount_result *out, struct mc_err *err)
+{
+	if (s->link)
+		return fac_segment_mount(s, req, out, err);
+	return seg_mount_local(s, req, out, err);
+}
+
+int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
+		    struct mc_mount_result *out, struct mc_err *err)
 {
 	const char *protocol =
 		req->protocol && *req->protocol ? req->protocol : s->protocol;
@@ -787,6 +810,13 @@ static const char *remote_check(struct mc_store *s,
 			  !strcmp(req->name, "..")))
 		return "segment name must be at most 255 bytes, no '/' or "
 		       "control bytes, not '.' or '..'";
+	if (o->kind == MC_OWNER_NODE &&
+	    ((req->location &&
+	      (strlen(req->location) > 255 || has_ctl(req->location))) ||
+	     (req->origin == MC_SEG_SHM &&
+	      mc_shm_name_check(req->shm_name) != MC_SHM_OK) ||
+	     (req->origin != MC_SEG_SHM && req->origin != MC_SEG_ALLOC)))
+		return "a node's location, shm name or kind is not one";
 	if (strlen(p) >= sizeof(((struct mc_seg *)0)->protocol) ||
 	    strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(p))
 		return "protocol must be 1 to 7 of [a-z0-9_]";
@@ -796,12 +826,17 @@ static const char *remote_check(struct mc_store *s,
 int mc_segment_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
 			    struct mc_err *err)
 {
-	struct mc_mount_req mr = {.size = req->size, .name = req->name};
+	bool node = req->owner.kind == MC_OWNER_NODE;
+	struct mc_mount_req mr = {.size = req->size,
+				  .name = req->name,
+				  .location = node ? req->location : NULL};
 	struct mc_seg *g = NULL, *old;
 	const char *protocol, *why;
 	char own[MC_OWNER_ID_MAX + 16];
 	int rc;
 
+	if (s->link)
+		return fac_mount_remote(s, req, err);
 	mc_series_add(s->c.mount, 1);
 	why = remote_check(s, req, &protocol);
 	if (why) {
@@ -814,10 +849,15 @@ int mc_segment_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
 	memcpy(g->id, req->id, sizeof(g->id));
 	g->kind = MC_SEG_REMOTE;
 	g->owner = req->owner;
-	g->hooked = req->owner.kind == MC_OWNER_NODE;
+	g->hooked = node;
+	g->origin =
+		node && req->origin == MC_SEG_SHM ? MC_SEG_SHM : MC_SEG_ALLOC;
+	g->shm_offset = g->origin == MC_SEG_SHM ? req->shm_offset : 0;
+	if (g->origin == MC_SEG_SHM)
+		g->shm_name = strdup(req->shm_name ? req->shm_name : "");
 	g->base = (char *)(uintptr_t)req->base;
 	g->endpoint = strdup(req->endpoint);
-	if (!g->endpoint) {
+	if (!g->endpoint || (g->origin == MC_SEG_SHM && !g->shm_name)) {
 		rc = mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
 				"out of memory");
 		goto fail;
@@ -840,7 +880,8 @@ int mc_segment_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
 			    old->size == req->size &&
 			    !strcmp(old->name, g->name) &&
 			    !strcmp(old->endpoint, g->endpoint) &&
-			    !strcmp(old->protocol, g->protocol);
+			    !strcmp(old->protocol, g->protocol) &&
+			    old->origin == g->origin;
 
 		pthread_rwlock_unlock(&s->seg_lock);
 		seg_free(g);
@@ -864,6 +905,37 @@ fail:
 		seg_free(g);
 	mc_series_add(s->c.mount_fail, 1);
 	return rc;
+}
+
+int seg_reserve(struct mc_store *s, struct mc_seg *g, uint64_t off,
+		uint64_t size, struct mc_blk **out, uint64_t *in_way)
+{
+	struct mc_arena *a;
+	struct mc_blk *b;
+	int rc;
+
+	if (!size || off >= g->size || size > g->size - off)
+		return -ENOENT;
+	a = &g->arenas[off / g->arena_size < g->narenas ? off / g->arena_size
+							: g->narenas - 1];
+	if (off < a->off || size > a->off + a->size - off)
+		return -ENOENT;
+	pthread_mutex_lock(&a->lock);
+	rc = mc_alloc_reserve(a->alloc, off - a->off, size, &b);
+	if (rc == 0 && a->nblk++ == 0)
+		atomic_fetch_add(&g->refs, 1); /* the arena's (store_int.h) */
+	if (rc == -EBUSY)
+		*in_way = a->off + b->off;
+	pthread_mutex_unlock(&a->lock);
+	if (rc)
+		return rc;
+	store_used_add(s, (int64_t)b->size);
+	atomic_store_explicit(&b->u.ref, 1, memory_order_relaxed);
+	atomic_store_explicit(&b->u.lease_until, 0, memory_order_relaxed);
+	atomic_store_explicit(&b->u.state, BLK_PENDING, memory_order_relaxed);
+	blk_set_state(b, BLK_PENDING, size);
+	*out = b;
+	return 0;
 }
 
 /* ------------------------------------------------------- the table */
@@ -908,7 +980,14 @@ void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 			 g->shm_name, (unsigned long long)g->shm_offset);
 		snprintf(i->shm_name, sizeof(i->shm_name), "%s", g->shm_name);
 		i->shm_offset = g->shm_offset;
-	} else if (g->kind == MC_SEG_REMOTE) {
+	} else if (g->kind == MC_SEG_REMOTE && g->hooked &&
+		   g->origin == MC_SEG_SHM) {
+		/* a node's memory shows as its owner shows it */
+		snprintf(i->source, sizeof(i->source), "shm:%s+%llu",
+			 g->shm_name, (unsigned long long)g->shm_offset);
+		snprintf(i->shm_name, sizeof(i->shm_name), "%s", g->shm_name);
+		i->shm_offset = g->shm_offset;
+	} else if (g->kind == MC_SEG_REMOTE && !g->hooked) {
 		owner_text(&g->owner, i->source, sizeof(i->source));
 	} else {
 		snprintf(i->source, sizeof(i->source), "alloc");
@@ -916,7 +995,7 @@ void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 	i->owner = g->owner;
 	snprintf(i->endpoint, sizeof(i->endpoint), "%s",
 		 g->endpoint ? g->endpoint : atomic_load(&s->endpoint));
-	i->kind = g->kind;
+	i->kind = g->kind == MC_SEG_REMOTE && g->hooked ? g->origin : g->kind;
 	i->state = atomic_load(&g->state) == SEG_DRAINING ? MC_SEG_DRAINING
 							  : MC_SEG_OK;
 	if (i->state == MC_SEG_DRAINING) {
@@ -931,6 +1010,25 @@ void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 }
 
 int mc_segment_info(struct mc_store *s, const char *id, struct mc_seg_info *out)
+{
+	if (s->link)
+		return fac_segment_info(s, id, out);
+	return seg_info_local(s, id, out);
+}
+
+struct mc_seg *seg_get(struct mc_store *s, const char *id)
+{
+	struct mc_seg *g;
+
+	pthread_rwlock_rdlock(&s->seg_lock);
+	g = seg_find_locked(s, id);
+	if (g)
+		atomic_fetch_add(&g->refs, 1);
+	pthread_rwlock_unlock(&s->seg_lock);
+	return g;
+}
+
+int seg_info_local(struct mc_store *s, const char *id, struct mc_seg_info *out)
 {
 	struct mc_seg *g;
 
@@ -961,6 +1059,14 @@ static size_t seg_snapshot(struct mc_store *s, struct mc_seg_info **out)
 int mc_segment_foreach(struct mc_store *s,
 		       int (*cb)(const struct mc_seg_info *, void *), void *arg)
 {
+	if (s->link)
+		return fac_segment_foreach(s, cb, arg);
+	return seg_foreach_local(s, cb, arg);
+}
+
+int seg_foreach_local(struct mc_store *s,
+		      int (*cb)(const struct mc_seg_info *, void *), void *arg)
+{
 	struct mc_seg_info *v;
 	size_t n = seg_snapshot(s, &v);
 	int rc = 0;
@@ -984,9 +1090,16 @@ int mc_segment_name_foreach(struct mc_store *s,
 			    void *arg)
 {
 	struct mc_seg_info *v;
-	size_t n = seg_snapshot(s, &v);
+	size_t n;
 	int rc = 0;
 
+	if (s->link) {
+		rc = fac_segments(s, &v, &n);
+		if (rc < 0)
+			return rc;
+	} else {
+		n = seg_snapshot(s, &v);
+	}
 	if (!v)
 		return 0;
 	qsort(v, n, sizeof(*v), info_name_cmp);
@@ -1011,6 +1124,22 @@ int mc_segment_name_usage(struct mc_store *s, const char *name, uint64_t *used,
 	bool found = false;
 
 	*used = *capacity = 0;
+	if (s->link) {
+		struct mc_seg_info *v;
+		size_t n;
+		int rc = fac_segments(s, &v, &n);
+
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			if (strcmp(v[i].name, name))
+				continue;
+			found = true;
+			*capacity += v[i].size;
+			*used += v[i].used;
+		}
+		if (rc == 0)
+			free(v);
+		return rc < 0 ? rc : found ? 0 : -ENOENT;
+	}
 	pthread_rwlock_rdlock(&s->seg_lock);
 	for (size_t i = 0; i < s->nsegs; i++) {
 		struct mc_seg *g = s->segs[i];

@@ -8,6 +8,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -87,7 +88,9 @@ void mc_store_tick(struct mc_store *s)
 	uint64_t now = store_now(s);
 
 	lease_expire(s, now, NULL);
+	hold_expire(s, now, NULL);
 	put_expire(s, now, NULL);
+	owner_tick(s, now);
 	unmount_tick(s, now);
 	recent_tick(s, now);
 	client_expire(s, now);
@@ -157,8 +160,10 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 	s->protocol = strdup(o->protocol ? o->protocol : "tcp");
 	s->o.hostname = s->hostname;
 	s->o.protocol = s->protocol;
-	s->metrics = m ? m : mc_metrics_new();
-	s->own_metrics = !m;
+	/* an owner store counts into a registry of its own (mooncake.h) */
+	s->metrics = m && !o->owner_only ? m : mc_metrics_new();
+	s->own_metrics = !m || o->owner_only;
+	s->door_metrics = o->owner_only ? m : NULL;
 	if (!s->hostname || !s->protocol || !s->metrics)
 		goto fail;
 	atomic_init(&s->endpoint, NULL);
@@ -188,6 +193,8 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 	pthread_condattr_destroy(&ca);
 	store_metrics_register(s);
 	recent_init(s);
+	if (o->owner_only && owner_init(s) < 0)
+		goto fail;
 	if (!o->no_metadata) {
 		s->meta = meta_new(s, o->metadata_cluster_id);
 		if (!s->meta)
@@ -218,9 +225,19 @@ void mc_store_free(struct mc_store *s)
 		pthread_mutex_unlock(&s->reaper_lock);
 		pthread_join(s->reaper, NULL);
 	}
+	/*
+	 * From here on every call is this store's own, never the master's,
+	 * and the owners hear nothing: a master that goes (a leader that
+	 * stepped down) leaves their records to the next one.
+	 */
+	s->link = NULL;
+	s->o.owner_ops = NULL;
 	if (s->inited) {
+		owner_free(s);
+		rebuild_free(s);
 		mc_remove_all(s, true);
 		put_expire(s, UINT64_MAX, NULL);
+		hold_expire(s, UINT64_MAX, NULL);
 		unmount_all(s);
 		lease_expire(s, UINT64_MAX, NULL);
 		client_free_all(s);
@@ -255,7 +272,7 @@ void mc_store_free(struct mc_store *s)
 
 struct mc_metrics *mc_store_metrics(struct mc_store *s)
 {
-	return s->metrics;
+	return s->door_metrics ? s->door_metrics : s->metrics;
 }
 
 const struct mc_store_opts *mc_store_get_opts(const struct mc_store *s)
@@ -336,11 +353,17 @@ uint32_t store_clock_tick(struct mc_store *s)
 
 uint64_t mc_store_keys_gen(struct mc_store *s)
 {
+	if (s->link)
+		return fac_keys_gen(s);
 	return atomic_load(&s->keys_gen);
 }
 
 void mc_store_usage(struct mc_store *s, struct mc_usage *u)
 {
+	if (s->link) {
+		fac_usage(s, u);
+		return;
+	}
 	u->used = store_used(s);
 	u->capacity = atomic_load(&s->capacity);
 	u->keys = atomic_load(&s->nkeys);
@@ -358,4 +381,44 @@ void mc_store_usage(struct mc_store *s, struct mc_usage *u)
 		u->clients += j == i;
 	}
 	pthread_rwlock_unlock(&s->seg_lock);
+}
+
+/* --------------------------------------------------------------- cluster */
+
+void mc_store_set_link(struct mc_store *s, const struct mc_link_ops *ops,
+		       void *arg, const char *node_id)
+{
+	s->link_arg = arg;
+	s->self.kind = MC_OWNER_NODE;
+	snprintf(s->self.id, sizeof(s->self.id), "%s", node_id);
+	atomic_thread_fence(memory_order_release);
+	s->link = ops;
+}
+
+bool mc_store_linked(const struct mc_store *s)
+{
+	return s->link != NULL;
+}
+
+int mc_internal_serve(struct mc_store *s, enum mc_wire_kind which,
+		      const void *req, size_t len, struct mc_buf *resp)
+{
+	if (!s->link || !s->link->serve)
+		return -ENOENT;
+	return s->link->serve(s->link_arg, which, req, len, resp);
+}
+
+int mc_cluster_info(struct mc_store *s, struct mc_cluster_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s->link || !s->link->cluster)
+		return -ENOENT;
+	return s->link->cluster(s->link_arg, out);
+}
+
+void mc_cluster_info_release(struct mc_cluster_info *ci)
+{
+	free(ci->nodes);
+	ci->nodes = NULL;
+	ci->n = 0;
 }

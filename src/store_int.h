@@ -82,6 +82,9 @@ struct mc_seg {
 	struct mc_owner owner; /* SELF unless REMOTE */
 	char *endpoint;	       /* REMOTE: the owner's data endpoint */
 	bool hooked;	       /* REMOTE, NODE-owned: the owner hooks apply */
+	/* REMOTE, NODE-owned: the owner's own kind (ALLOC or SHM), shown
+	 * by mc_seg_info with location, shm_name and shm_offset */
+	enum mc_seg_kind origin;
 	uint64_t shm_offset;
 	char *base; /* first byte (REMOTE: an address in the owner, never
 		     * dereferenced) */
@@ -206,6 +209,14 @@ struct mc_put {
 	bool open;	 /* neither published nor dropped yet */
 	bool batch;	 /* counted by mc_batch_count */
 	bool ending; /* an end by key waits for its writers (pending_lock) */
+	bool shared; /* ended by key and version (mc_put_opts.shared) */
+	/*
+	 * A put of an owner store with a link (link.c): the bytes gather in
+	 * @stage and go to the owners at the commit; @desc holds a
+	 * two-phase put's descriptors as the master handed them out.
+	 */
+	bool linked;
+	char *stage;
 	uint8_t nrep;
 	uint64_t version;
 	struct mc_owner writer;
@@ -337,9 +348,20 @@ struct mc_store {
 	pthread_mutex_t client_lock;
 	struct mc_client *clients;
 
-	/* leases */
+	/* leases, and the holds of MC_F_HOLD (their own queue: one TTL) */
 	pthread_mutex_t lease_lock;
 	struct mc_lease_node *lease_head, *lease_tail;
+	struct mc_lease_node *hold_head, *hold_tail;
+
+	/* cluster mode */
+	struct owner_tab *owner;	/* owner_only: the records (owner.c) */
+	_Atomic uint64_t owner_term;	/* owner: the highest term seen */
+	_Atomic uint64_t blk_stamp;	/* master: mc_owner_blk.stamp */
+	const struct mc_link_ops *link; /* owner: the way to the master */
+	void *link_arg;
+	struct mc_owner self;		 /* owner: node:ID */
+	struct mc_metrics *door_metrics; /* owner_only: mc_store_metrics */
+	struct rebuild *rebuild;	 /* master: records kept by ingest */
 
 	/* the TE metadata server (meta.c), NULL when off */
 	struct mc_meta *meta;
@@ -370,9 +392,10 @@ struct mc_store {
 
 /* Where a put's replicas may go (mc_put_opts). */
 struct seg_place {
-	unsigned want;	    /* replicas */
-	const char *prefer; /* a segment name first, or NULL */
-	bool remote_ok;	    /* REMOTE segments are eligible */
+	unsigned want;		     /* replicas */
+	const char *prefer;	     /* a segment name first, or NULL */
+	const struct mc_owner *near; /* this owner's segments next, or NULL */
+	bool remote_ok;		     /* REMOTE segments are eligible */
 };
 
 /* segment.c */
@@ -441,6 +464,31 @@ uint64_t seg_used(struct mc_seg *g);
 /* Fills @i from @g; caller holds seg_lock (takes the arena locks). */
 void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 		     struct mc_seg_info *i);
+/*
+ * The store's own table, whatever its link says (the public calls go
+ * through the link when there is one): mc_segment_mount,
+ * mc_segment_unmount, mc_segment_foreach and mc_segment_info of this
+ * store alone.
+ */
+int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
+		    struct mc_mount_result *out, struct mc_err *err);
+int seg_unmount_local(struct mc_store *s, const struct mc_unmount_req *req,
+		      char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
+		      struct mc_err *err);
+int seg_foreach_local(struct mc_store *s,
+		      int (*cb)(const struct mc_seg_info *, void *), void *arg);
+int seg_info_local(struct mc_store *s, const char *id, struct mc_seg_info *out);
+/* The listed segment @id with a reference (seg_unref it), or NULL. */
+struct mc_seg *seg_get(struct mc_store *s, const char *id);
+/*
+ * Allocates exactly [off, off + size) of @g (a record's or an adopted
+ * replica's block): 0 and *@out (ref 1, PENDING with value size @size,
+ * counted as used); -EBUSY with *@in_way the offset of an allocated
+ * block in the way; -ENOENT when the range is not inside one arena of
+ * @g; -EINVAL (misaligned); -ENOMEM.
+ */
+int seg_reserve(struct mc_store *s, struct mc_seg *g, uint64_t off,
+		uint64_t size, struct mc_blk **out, uint64_t *in_way);
 
 /* index.c */
 /* A key in a message: at most its first 64 bytes, "'%.*s'" style. */
@@ -486,6 +534,24 @@ void shard_unlock(struct mc_shard *sh);
 struct mc_tab *tab_new(uint32_t n);
 /* Counts one get of @o in the hit metrics. */
 void obj_count_get(struct mc_store *s, const struct mc_obj *o);
+/*
+ * mc_key_walk whose callback also gets, for each key, the cursor that
+ * resumes the walk at that key (a master serving a remote walk).
+ */
+int key_walk_cur(struct mc_store *s, uint64_t *cursor,
+		 int (*cb)(const void *key, size_t klen, uint64_t size,
+			   uint64_t at, void *arg),
+		 void *arg);
+/*
+ * References that mc_get hands out for an owner store with a link:
+ * a record's block (its reference passes to the mc_ref), or a private
+ * copy of @size bytes (ref_copy_new gives its data, to fill; ref_of_copy
+ * turns it into the reference; ref_copy_free drops one not handed out).
+ */
+struct mc_ref *ref_of_blk(struct mc_blk *b);
+void *ref_copy_new(uint64_t size);
+struct mc_ref *ref_of_copy(void *data);
+void ref_copy_free(void *data);
 
 /* evict.c */
 /*
@@ -497,6 +563,12 @@ int evict_alloc_replicas(struct mc_store *s, uint64_t size,
 
 /* put.c */
 /*
+ * What a put's key and size must be (also checked by a node before a
+ * put costs the master anything): 0, or -EINVAL, -EFBIG with @err.
+ */
+int put_check(struct mc_store *s, const void *key, size_t klen, uint64_t size,
+	      struct mc_err *err);
+/*
  * A transfer-port WRITE into @b is over (its pin is released after): 0
  * while the block's put may still be published, -ESTALE when it was
  * revoked meanwhile (the bytes went nowhere).
@@ -506,12 +578,32 @@ int put_writer_done(struct mc_blk *b);
 void put_expire(struct mc_store *s, uint64_t now, struct mc_seg *g);
 /* Revokes every open put of @writer; returns how many. */
 size_t put_revoke_writer(struct mc_store *s, const struct mc_owner *writer);
+/*
+ * Seals @n PENDING blocks of one put for publication: from now on no
+ * WRITE pins them, and those in flight are waited for (PUT_DRAIN_MS).
+ * 0, or -EBUSY with @err naming @key (the blocks are PENDING again).
+ */
+int blk_seal(struct mc_store *s, struct mc_blk *const *b, unsigned n,
+	     const void *key, size_t klen, struct mc_err *err);
+/*
+ * End or revoke the open shared put of @key whose version is @version
+ * (mc_put_opts.shared), for @writer: as mc_put_end_by and
+ * mc_put_revoke_by.
+ */
+int put_end_version(struct mc_store *s, const void *key, size_t klen,
+		    uint64_t version, const struct mc_owner *writer, bool batch,
+		    struct mc_err *err);
+int put_revoke_version(struct mc_store *s, const void *key, size_t klen,
+		       uint64_t version, const struct mc_owner *writer,
+		       struct mc_err *err);
 
 /* lease.c */
 /* Ends the leases due at @now (all of @g's when @g is set). */
 void lease_expire(struct mc_store *s, uint64_t now, struct mc_seg *g);
 /* Grants every replica of @o the store's read lease from @now. */
 void lease_obj(struct mc_store *s, const struct mc_obj *o, uint64_t now);
+/* Ends the holds (MC_F_HOLD) due at @now (all of @g's when @g is set). */
+void hold_expire(struct mc_store *s, uint64_t now, struct mc_seg *g);
 
 /* client.c */
 /* Expires the clients silent since before @now - client_ttl_ms. */
@@ -536,6 +628,104 @@ void store_metrics_register(struct mc_store *s);
  */
 struct mc_meta *meta_new(struct mc_store *s, const char *cluster_id);
 void meta_free(struct mc_meta *m);
+
+/* owner.c */
+/* The record table of an owner_only store: 0 or -ENOMEM. */
+int owner_init(struct mc_store *s);
+/* Drops pending records whose time is up. */
+void owner_tick(struct mc_store *s, uint64_t now);
+/* Drops the records in segment @g (its unmount completes). */
+void owner_drop_seg(struct mc_store *s, struct mc_seg *g);
+/* Drops every record and frees the table (mc_store_free). */
+void owner_free(struct mc_store *s);
+/*
+ * The committed record of @key and @version at @addr of segment @seg_id,
+ * its block with a reference for the caller (blk_unref when done), or
+ * NULL.
+ */
+struct mc_blk *owner_ref(struct mc_store *s, const char *seg_id, uint64_t addr,
+			 const void *key, size_t klen, uint64_t version);
+
+/* master.c: the rebuild's kept records (mc_master_ingest) */
+void rebuild_free(struct mc_store *s);
+/*
+ * A master removed @o (@list: and the versions chained after it through
+ * ->next): its owners retire the keys' records (mc_owner_ops.retire).
+ * Nothing when the store has no such hook or no replica is a node's.
+ */
+void obj_retire(struct mc_store *s, struct mc_obj *o, bool list);
+
+/* link.c: the owner store's side of its metadata operations */
+struct mc_put_opts;
+int fac_put(struct mc_store *s, const void *key, size_t klen, const void *val,
+	    size_t len, struct mc_err *err);
+int fac_put_begin(struct mc_store *s, const void *key, size_t klen,
+		  uint64_t size, struct mc_put **out, struct mc_err *err);
+int fac_put_start(struct mc_store *s, const void *key, size_t klen,
+		  uint64_t size, const struct mc_put_opts *o,
+		  struct mc_put **out, struct mc_err *err);
+int fac_put_grow(struct mc_put *p, uint64_t size);
+int fac_put_commit(struct mc_put *p, struct mc_err *err);
+void fac_put_free(struct mc_put *p);
+int fac_put_end(struct mc_store *s, const void *key, size_t klen,
+		const struct mc_owner *writer, bool batch, struct mc_err *err);
+int fac_put_revoke(struct mc_store *s, const void *key, size_t klen,
+		   const struct mc_owner *writer, struct mc_err *err);
+int fac_get(struct mc_store *s, const void *key, size_t klen,
+	    struct mc_ref **out);
+int64_t fac_get_copy(struct mc_store *s, const void *key, size_t klen,
+		     uint64_t off, void *buf, uint64_t cap);
+int fac_stat(struct mc_store *s, const void *key, size_t klen, uint64_t *size);
+int fac_exist(struct mc_store *s, const void *key, size_t klen, unsigned flags);
+int fac_query(struct mc_store *s, const void *key, size_t klen, unsigned flags,
+	      struct mc_desc *out, size_t max, struct mc_obj_info *info);
+void fac_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
+		     const size_t *klens,
+		     void (*cb)(size_t i, int rc, const struct mc_desc *d,
+				size_t nd, void *arg),
+		     void *arg);
+void fac_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,
+		     uint64_t failed);
+int fac_remove(struct mc_store *s, const void *key, size_t klen, bool force,
+	       struct mc_err *err);
+int64_t fac_remove_all(struct mc_store *s, bool force);
+/* As walk: 0 at the end, @cb's non-zero return, or -EAGAIN. */
+int fac_key_walk(struct mc_store *s, uint64_t *cursor,
+		 int (*cb)(const void *key, size_t klen, uint64_t size,
+			   void *arg),
+		 void *arg);
+uint64_t fac_keys_gen(struct mc_store *s);
+void fac_usage(struct mc_store *s, struct mc_usage *u);
+void fac_recent(struct mc_store *s, struct mc_recent *out);
+void fac_value_sizes(struct mc_store *s, struct mc_value_sizes *out);
+int fac_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
+		      struct mc_mount_result *out, struct mc_err *err);
+int fac_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
+			char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
+			struct mc_err *err);
+int fac_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
+		     struct mc_err *err);
+/* Every segment the master lists: 0 and *@v (malloc'd), or -EAGAIN. */
+int fac_segments(struct mc_store *s, struct mc_seg_info **v, size_t *n);
+int fac_segment_foreach(struct mc_store *s,
+			int (*cb)(const struct mc_seg_info *, void *),
+			void *arg);
+int fac_segment_info(struct mc_store *s, const char *id,
+		     struct mc_seg_info *out);
+int fac_client_ping(struct mc_store *s, const char *uuid);
+int fac_client_register(struct mc_store *s, const char *uuid);
+size_t fac_client_count(struct mc_store *s);
+/* The master's metrics text or summary line, appended: 0 or -EAGAIN. */
+int fac_text(struct mc_store *s, bool summary, struct mc_buf *out);
+
+/* Encoding of what both ends of a link share (master.c, link.c). */
+struct wire_rd;
+void wire_desc(struct mc_buf *b, const struct mc_desc *d);
+void wire_get_desc(struct wire_rd *r, struct mc_desc *d);
+void wire_owner(struct mc_buf *b, const struct mc_owner *o);
+void wire_get_owner(struct wire_rd *r, struct mc_owner *o);
+void wire_seg_info(struct mc_buf *b, const struct mc_seg_info *si);
+void wire_get_seg_info(struct wire_rd *r, struct mc_seg_info *si);
 
 /* store.c */
 /* The store's clock, in milliseconds. */

@@ -228,6 +228,10 @@ void mc_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,
 {
 	struct mc_batch_series *b = &s->c.batch[op];
 
+	if (s->link) {
+		fac_batch_count(s, op, items, failed);
+		return;
+	}
 	mc_series_add(b->req, 1);
 	mc_series_add(b->items, items);
 	mc_series_add(b->failed_items, failed);

@@ -86,7 +86,9 @@ static void drop_segment(struct mc_store *s, struct mc_seg *g,
 		objs_unref(gone);
 	}
 	lease_expire(s, store_now(s), g);
+	hold_expire(s, store_now(s), g);
 	put_expire(s, 0, g);
+	owner_drop_seg(s, g);
 }
 
 /*
@@ -119,6 +121,15 @@ static void seg_finish(struct mc_store *s, struct mc_seg *g, bool stopping)
 int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 		       char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
 		       struct mc_err *err)
+{
+	if (s->link)
+		return fac_segment_unmount(s, req, failed, n_failed, err);
+	return seg_unmount_local(s, req, failed, n_failed, err);
+}
+
+int seg_unmount_local(struct mc_store *s, const struct mc_unmount_req *req,
+		      char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
+		      struct mc_err *err)
 {
 	const char *const *ids = req->ids;
 	size_t n = req->n;

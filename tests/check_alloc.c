@@ -553,6 +553,119 @@ START_TEST(test_fragmentation)
 }
 END_TEST
 
+/*
+ * mc_alloc_reserve: exact ranges at the start, middle and end of free
+ * space, the bad arguments, and the overlaps it must refuse (naming the
+ * block in the way).
+ */
+START_TEST(test_reserve_edges)
+{
+	struct mc_alloc *a = mc_alloc_new(4096, 64, NULL);
+	struct mc_blk *b, *c, *d, *x;
+
+	ck_assert_int_eq(mc_alloc_reserve(a, 0, 0, &x), -EINVAL);
+	ck_assert_int_eq(mc_alloc_reserve(a, 32, 64, &x), -EINVAL);
+	ck_assert_int_eq(mc_alloc_reserve(a, 4096, 64, &x), -EINVAL);
+	ck_assert_int_eq(mc_alloc_reserve(a, 4032, 65, &x), -EINVAL);
+	ck_assert_int_eq(mc_alloc_reserve(a, 0, 8192, &x), -EINVAL);
+	ck_assert_int_eq(mc_alloc_reserve(a, 0, UINT64_MAX, &x), -EINVAL);
+	ck_assert_ptr_null(x);
+	/* the middle of the whole free block: three pieces */
+	ck_assert_int_eq(mc_alloc_reserve(a, 1024, 100, &b), 0);
+	ck_assert_uint_eq(b->off, 1024);
+	ck_assert_uint_eq(b->size, 128);
+	ck_assert_uint_eq(b->u.ref, 0);
+	ck_assert_ptr_eq(mc_alloc_find(a, 1100), b);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	/* the start of a free block, and the end of the segment */
+	ck_assert_int_eq(mc_alloc_reserve(a, 0, 64, &c), 0);
+	ck_assert_int_eq(mc_alloc_reserve(a, 4032, 64, &d), 0);
+	ck_assert_uint_eq(mc_alloc_used(a), 256);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	/* overlaps: inside, across the start, across the end */
+	ck_assert_int_eq(mc_alloc_reserve(a, 1024, 64, &x), -EBUSY);
+	ck_assert_ptr_eq(x, b);
+	ck_assert_int_eq(mc_alloc_reserve(a, 960, 128, &x), -EBUSY);
+	ck_assert_ptr_eq(x, b);
+	ck_assert_int_eq(mc_alloc_reserve(a, 1088, 64, &x), -EBUSY);
+	ck_assert_ptr_eq(x, b);
+	ck_assert_int_eq(mc_alloc_reserve(a, 3968, 128, &x), -EBUSY);
+	ck_assert_ptr_eq(x, d);
+	/* exactly the free gap between two blocks */
+	ck_assert_int_eq(mc_alloc_reserve(a, 64, 960, &x), 0);
+	ck_assert_uint_eq(mc_alloc_largest_free(a), 4032 - 1152);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	/* freed, the range coalesces and can be reserved again */
+	mc_alloc_put(a, b);
+	mc_alloc_put(a, x);
+	ck_assert_int_eq(mc_alloc_reserve(a, 64, 1088, &x), 0);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	mc_alloc_put(a, x);
+	mc_alloc_put(a, c);
+	mc_alloc_put(a, d);
+	ck_assert_uint_eq(mc_alloc_largest_free(a), 4096);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	mc_alloc_free(a);
+}
+END_TEST
+
+/*
+ * A second allocator rebuilt from the blocks of a first one by
+ * mc_alloc_reserve (a new master takes over the owners' records) holds
+ * the same blocks, refuses every overlap, and keeps allocating around
+ * them; parked blocks count as free space.
+ */
+START_TEST(test_reserve_rebuild)
+{
+	const uint64_t size = 16ULL << 20, align = 64;
+	struct mc_alloc *a = mc_alloc_new(size, align, NULL);
+	struct mc_alloc *r = mc_alloc_new(size, align, NULL);
+	struct mc_blk *v[2000], *x;
+	unsigned n = 0;
+
+	mc_alloc_set_park(r, size / 8);
+	rng_state = 0x9e3779b97f4a7c15ULL;
+	for (unsigned i = 0; i < 4000 && n < 2000; i++) {
+		struct mc_blk *b = mc_alloc_get(a, rnd_size(65536));
+
+		if (!b)
+			break;
+		if (rnd() % 3 == 0) {
+			mc_alloc_put(a, b);
+			continue;
+		}
+		v[n++] = b;
+	}
+	/* park some of r's own blocks first: they are free space too */
+	for (unsigned i = 0; i < 50; i++)
+		mc_alloc_put(r, mc_alloc_get(r, 4096));
+	for (unsigned i = 0; i < n; i++) {
+		ck_assert_int_eq(mc_alloc_reserve(r, v[i]->off, v[i]->size, &x),
+				 0);
+		ck_assert_uint_eq(x->size, v[i]->size);
+	}
+	ck_assert_uint_eq(mc_alloc_used(r), mc_alloc_used(a));
+	ck_assert_uint_eq(mc_alloc_nblocks(r), mc_alloc_nblocks(a));
+	ck_assert_int_eq(mc_alloc_check(r), 0);
+	for (unsigned i = 0; i < n; i++) {
+		ck_assert_int_eq(mc_alloc_reserve(r, v[i]->off, align, &x),
+				 -EBUSY);
+		ck_assert_uint_eq(x->off, v[i]->off);
+	}
+	for (unsigned i = 0; i < 500; i++) {
+		x = mc_alloc_get(r, rnd_size(4096));
+		if (!x)
+			break;
+		for (unsigned j = 0; j < n; j++)
+			ck_assert(x->off + x->size <= v[j]->off ||
+				  v[j]->off + v[j]->size <= x->off);
+	}
+	ck_assert_int_eq(mc_alloc_check(r), 0);
+	mc_alloc_free(a);
+	mc_alloc_free(r);
+}
+END_TEST
+
 static Suite *alloc_suite(void)
 {
 	Suite *s = suite_create("alloc");
@@ -565,6 +678,8 @@ static Suite *alloc_suite(void)
 	tcase_add_test(tc, test_u_zeroed_and_bad_put);
 	tcase_add_test(tc, test_extend_shrink);
 	tcase_add_loop_test(tc, test_coalesce_orders, 0, 24);
+	tcase_add_test(tc, test_reserve_edges);
+	tcase_add_test(tc, test_reserve_rebuild);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");

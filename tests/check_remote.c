@@ -149,8 +149,8 @@ static void oh_release(void *arg, const struct mc_owner_blk *b)
 	record('r', b);
 }
 
-static const struct mc_owner_ops owner_ops = {oh_prepare, oh_commit,
-					      oh_release};
+static const struct mc_owner_ops owner_ops = {
+	.prepare = oh_prepare, .commit = oh_commit, .release = oh_release};
 
 static unsigned count_calls(char op)
 {
@@ -387,17 +387,38 @@ START_TEST(test_mount_remote_info)
 	ck_assert_uint_eq(u.clients, 2);
 	ck_assert_int_eq(metric(s, "master_mount_segment_requests_total"), 6);
 	ck_assert_int_eq(metric(s, "master_mount_segment_failures_total"), 3);
-	/* a node-owned one: source node:ID */
+	/*
+	 * A node-owned one shows as its owner shows it (a cluster lists
+	 * every node's memory alike: mooncake-cluster(7)): an shm segment
+	 * of node-7 here, its owner and endpoint telling whose it is.
+	 */
 	struct mc_remote_req n = {.id = SEG2,
 				  .base = NODEBASE,
 				  .size = RSIZE,
 				  .endpoint = "node7:40000",
-				  .owner = {MC_OWNER_NODE, "node-7"}};
+				  .owner = {MC_OWNER_NODE, "node-7"},
+				  .origin = MC_SEG_SHM,
+				  .location = "cpu:1",
+				  .shm_name = "pool",
+				  .shm_offset = 4096};
 
 	ck_assert_int_eq(mc_segment_mount_remote(s, &n, NULL), 0);
 	ck_assert_int_eq(mc_segment_info(s, SEG2, &si), 0);
-	ck_assert_str_eq(si.source, "node:node-7");
+	ck_assert_str_eq(si.source, "shm:pool+4096");
+	ck_assert_int_eq(si.kind, MC_SEG_SHM);
+	ck_assert_str_eq(si.shm_name, "pool");
+	ck_assert_str_eq(si.location, "cpu:1");
+	ck_assert_str_eq(si.endpoint, "node7:40000");
+	ck_assert_int_eq(si.owner.kind, MC_OWNER_NODE);
+	ck_assert_str_eq(si.owner.id, "node-7");
 	ck_assert_str_eq(si.name, "localhost"); /* the store's hostname */
+	/* a bad shm name or kind of a node's memory is refused */
+	n.id = SEG3;
+	n.shm_name = "a/b";
+	ck_assert_int_eq(mc_segment_mount_remote(s, &n, NULL), -EINVAL);
+	n.shm_name = "pool";
+	n.origin = MC_SEG_REMOTE;
+	ck_assert_int_eq(mc_segment_mount_remote(s, &n, NULL), -EINVAL);
 	mc_store_usage(s, &u);
 	ck_assert_uint_eq(u.clients, 3);
 	/* the summary counts owners too */

@@ -36,9 +36,12 @@ status_of() {
 	echo "${line#HTTP/1.1 }" | cut -d' ' -f1
 }
 
+# a write to a connection the daemon closed is a failed check, not the end
+trap '' PIPE
 FUSE=
 [ -e /dev/fuse ] && FUSE=--fuse
-mc_start $FUSE --header-timeout 4000 --shutdown-timeout 8000
+# (timeouts long enough that a loaded machine drops nothing here)
+mc_start $FUSE --header-timeout 20000 --shutdown-timeout 30000
 URL=$MC_URL
 
 # Before the signal: a PUT whose body is half sent (fd 3), a kept-alive
@@ -86,10 +89,10 @@ expect_eq "the stored value, seen on a connection opened before the signal" \
 	"$(sed '1,/^\r$/d' "$MC_TMP/got" | wc -c)" 20000
 check "... with Connection: close" grep -aqi '^Connection: close' "$MC_TMP/got"
 
-exit_within "$PID" 10000
+exit_within "$PID" 20000
 expect_eq "then the daemon exits 0" "$WAIT_RC" 0
 echo "stopped $(($(now_ms) - t0)) ms after SIGTERM"
-check "well before --shutdown-timeout (nothing was left)" [ $(($(now_ms) - t0)) -lt 6000 ]
+check "well before --shutdown-timeout (nothing was left)" [ $(($(now_ms) - t0)) -lt 15000 ]
 if [ -n "$FUSE" ]; then
 	check "the FUSE tree is unmounted" sh -c "! mountpoint -q '$MC_MNT'"
 fi

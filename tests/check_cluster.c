@@ -1,0 +1,984 @@
+/*
+ * check_cluster.c - cluster mode in the core, in one process: three
+ * owner stores with links to a master store, the messages between them
+ * carried by plain calls (the wire format included: every request and
+ * answer is encoded and decoded as between processes), the transfer
+ * port played by pins. Puts and gets through every node, placement,
+ * owner records and their stamps and terms, fencing, the rebuild after
+ * an election, removes that must not come back, node loss, a lost
+ * answer, and hostile bytes for both servers.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "check.h"
+#include "mooncake.h"
+#include "render.h"
+#include "wire.h"
+
+#define MiB    (1ull << 20)
+#define NNODES 3
+
+static uint64_t test_now = 1000;
+
+static uint64_t test_clock(void *arg)
+{
+	(void)arg;
+	return __atomic_load_n(&test_now, __ATOMIC_SEQ_CST);
+}
+
+struct node {
+	char id[8];
+	struct mc_owner owner;
+	struct mc_store *own;
+	bool down; /* unreachable: its hooks and data fail */
+};
+
+static struct node nodes[NNODES];
+static struct mc_store *master;
+static uint64_t term;
+static bool no_leader, lose_answers, may_act = true, hooks_off;
+/* the answer to the next request of this operation is lost, and then */
+static int lose_op;
+static void (*after_loss)(void);
+static int fail_commits; /* the next commits fail at the owner */
+static unsigned prepares, commits;
+
+/* The releases the master sent, delivered when the test says. */
+struct rel {
+	int node;
+	char seg_id[MC_ID_LEN + 1];
+	struct mc_owner_blk b;
+};
+static struct rel *relq;
+static size_t nrel, relcap;
+static bool release_now = true;
+
+static struct node *node_of(const struct mc_owner *o)
+{
+	for (int i = 0; i < NNODES; i++)
+		if (o && mc_owner_eq(o, &nodes[i].owner))
+			return &nodes[i];
+	return NULL;
+}
+
+/* -------------------------------------------------- owner side, by wire */
+
+static int owner_send(struct node *n, struct mc_buf *msg, struct mc_buf *resp,
+		      struct mc_err *err)
+{
+	int rc;
+
+	if (!n || n->down) {
+		mc_buf_release(msg);
+		return -EHOSTUNREACH;
+	}
+	rc = mc_owner_serve(n->own, msg->data, msg->len, resp);
+	ck_assert_int_eq(rc, 0);
+	mc_buf_release(msg);
+	return 0;
+}
+
+static int blk_call(enum mc_owner_op op, const struct mc_owner_blk *b)
+{
+	struct mc_buf msg = {0}, resp = {0};
+	struct mc_err err = {0};
+	int rc;
+
+	mc_owner_msg_blk(&msg, op, b);
+	rc = owner_send(node_of(b->owner), &msg, &resp, &err);
+	if (rc == 0)
+		rc = mc_owner_msg_result(resp.data, resp.len, &err);
+	mc_buf_release(&resp);
+	return rc;
+}
+
+static int h_prepare(void *arg, const struct mc_owner_blk *b)
+{
+	(void)arg;
+	prepares++;
+	return blk_call(MC_OWNER_PREPARE, b);
+}
+
+static int h_commit(void *arg, const struct mc_owner_blk *b)
+{
+	(void)arg;
+	commits++;
+	if (fail_commits && fail_commits--)
+		return -EIO;
+	return blk_call(MC_OWNER_COMMIT, b);
+}
+
+static void deliver(const struct rel *r)
+{
+	struct mc_buf msg = {0}, resp = {0};
+
+	mc_owner_msg_release(&msg, r->b.term, &r->b, 1);
+	if (owner_send(&nodes[r->node], &msg, &resp, NULL) == 0)
+		ck_assert_int_eq(
+			mc_owner_msg_result(resp.data, resp.len, NULL) <= 0, 1);
+	mc_buf_release(&resp);
+}
+
+static void h_release(void *arg, const struct mc_owner_blk *b)
+{
+	struct node *n = node_of(b->owner);
+	struct rel r;
+
+	(void)arg;
+	if (hooks_off || !n)
+		return;
+	r.node = (int)(n - nodes);
+	snprintf(r.seg_id, sizeof(r.seg_id), "%s", b->seg_id);
+	r.b = *b;
+	r.b.seg_id = r.seg_id;
+	r.b.owner = &n->owner;
+	if (release_now) {
+		deliver(&r);
+		return;
+	}
+	if (nrel == relcap) {
+		relcap = relcap ? relcap * 2 : 64;
+		relq = realloc(relq, relcap * sizeof(*relq));
+		ck_assert_ptr_nonnull(relq);
+	}
+	relq[nrel++] = r;
+}
+
+static void flush_releases(void)
+{
+	for (size_t i = 0; i < nrel; i++) {
+		relq[i].b.seg_id = relq[i].seg_id;
+		relq[i].b.owner = &nodes[relq[i].node].owner;
+		deliver(&relq[i]);
+	}
+	nrel = 0;
+}
+
+static void h_unmount(void *arg, const char *seg_id,
+		      const struct mc_owner *owner, unsigned grace_s)
+{
+	struct mc_buf msg = {0}, resp = {0};
+
+	(void)arg;
+	mc_owner_msg_unmount(&msg, term, seg_id, grace_s);
+	if (owner_send(node_of(owner), &msg, &resp, NULL) == 0)
+		ck_assert_int_eq(mc_owner_msg_result(resp.data, resp.len, NULL),
+				 0);
+	mc_buf_release(&resp);
+}
+
+static int h_retire(void *arg, const struct mc_owner *node,
+		    const struct mc_retire *r, size_t n, bool exact)
+{
+	int bad = 0;
+
+	(void)arg;
+	ck_assert(!hooks_off);
+	for (int i = 0; i < NNODES; i++) {
+		struct mc_buf msg = {0}, resp = {0};
+
+		if (node && !mc_owner_eq(node, &nodes[i].owner))
+			continue;
+		mc_owner_msg_retire(&msg, term, r, n, exact);
+		if (owner_send(&nodes[i], &msg, &resp, NULL) < 0 ||
+		    mc_owner_msg_result(resp.data, resp.len, NULL) < 0)
+			bad = -EIO;
+		mc_buf_release(&resp);
+	}
+	return bad;
+}
+
+static const struct mc_owner_ops hooks = {
+	.prepare = h_prepare,
+	.commit = h_commit,
+	.release = h_release,
+	.unmount = h_unmount,
+	.retire = h_retire,
+};
+
+static bool h_may_act(void *arg)
+{
+	(void)arg;
+	return may_act;
+}
+
+/* ------------------------------------------ the transfer port, as pins */
+
+static int d_read(void *arg, const struct mc_desc *d, uint64_t off, void *buf,
+		  uint64_t len)
+{
+	struct node *n = node_of(&d->owner);
+	struct mc_pin *pin;
+	int rc;
+
+	(void)arg;
+	if (!n || n->down)
+		return -ECONNREFUSED;
+	rc = mc_pin_read(n->own, d->addr + off, len, &pin);
+	if (rc)
+		return rc;
+	memcpy(buf, (const void *)(uintptr_t)(d->addr + off), len);
+	return mc_pin_release(pin);
+}
+
+static int d_write(void *arg, const struct mc_desc *d, uint64_t off,
+		   const void *buf, uint64_t len)
+{
+	struct node *n = node_of(&d->owner);
+	struct mc_pin *pin;
+	int rc;
+
+	(void)arg;
+	if (!n || n->down)
+		return -ECONNREFUSED;
+	rc = mc_pin_write(n->own, d->addr + off, len, &pin);
+	if (rc)
+		return rc;
+	memcpy((void *)(uintptr_t)(d->addr + off), buf, len);
+	return mc_pin_release(pin);
+}
+
+static const struct mc_data_ops data = {d_read, d_write};
+
+/* ------------------------------------------------------------ the links */
+
+static int l_call(void *arg, const struct mc_buf *req, struct mc_buf *resp,
+		  struct mc_err *err)
+{
+	int rc;
+
+	(void)arg;
+	if (no_leader || !master)
+		return mc_err_set(err, -EAGAIN, MC_NO_LEADER, "no leader");
+	rc = mc_master_serve(master, term, req->data, req->len, resp);
+	ck_assert_int_eq(rc, 0);
+	if (lose_op && req->len > 5 && req->data[4] == lose_op) {
+		lose_op = 0;
+		mc_buf_reset(resp);
+		if (after_loss)
+			after_loss();
+		return mc_err_set(err, -ECONNABORTED, MC_NO_LEADER, "lost");
+	}
+	if (lose_answers) {
+		mc_buf_reset(resp);
+		return mc_err_set(err, -ECONNABORTED, MC_NO_LEADER, "lost");
+	}
+	return 0;
+}
+
+static int l_serve(void *arg, enum mc_wire_kind which, const void *req,
+		   size_t len, struct mc_buf *resp)
+{
+	struct node *n = arg;
+
+	if (which == MC_WIRE_OWNER)
+		return mc_owner_serve(n->own, req, len, resp);
+	return master ? mc_master_serve(master, term, req, len, resp) : -EAGAIN;
+}
+
+static const struct mc_link_ops link_ops = {.call = l_call, .serve = l_serve};
+
+/* ------------------------------------------------------------- set-ups */
+
+static struct mc_store *new_master(uint64_t t)
+{
+	struct mc_store_opts o;
+	struct mc_store *m;
+
+	mc_store_opts_default(&o);
+	o.manual_tick = true;
+	o.now_ms = test_clock;
+	o.owner_ops = &hooks;
+	o.may_act = h_may_act;
+	o.alloc_arenas = 4;
+	o.hold_ms = 1000;
+	o.lease_ttl_ms = 1000;
+	m = mc_store_new(&o, NULL);
+	ck_assert_ptr_nonnull(m);
+	mc_store_set_term(m, t);
+	return m;
+}
+
+/* The old master goes as a fenced leader's does: its owners hear nothing. */
+static void drop_master(void)
+{
+	hooks_off = true;
+	mc_store_free(master);
+	master = NULL;
+	hooks_off = false;
+}
+
+static void report_to(struct node *n, bool adopt)
+{
+	struct mc_buf msg = {0}, resp = {0};
+	struct mc_err err = {0};
+
+	mc_owner_msg_report(&msg, term);
+	ck_assert_int_eq(owner_send(n, &msg, &resp, NULL), 0);
+	ck_assert_msg(mc_master_ingest(master, &n->owner, resp.data, resp.len,
+				       adopt, &err) == 0,
+		      "ingest: %s", err.msg);
+	mc_buf_release(&resp);
+}
+
+/* An election: a new master of the next term rebuilds from the nodes. */
+static size_t elect(void)
+{
+	size_t made;
+
+	drop_master();
+	nrel = 0; /* an old master's releases never arrive */
+	master = new_master(++term);
+	for (int i = 0; i < NNODES; i++)
+		if (!nodes[i].down)
+			report_to(&nodes[i], true);
+	made = mc_master_settle(master);
+	flush_releases();
+	return made;
+}
+
+static void setup(void)
+{
+	test_now = 1000;
+	term = 1;
+	no_leader = lose_answers = false;
+	may_act = true;
+	release_now = true;
+	nrel = 0;
+	prepares = commits = 0;
+	lose_op = fail_commits = 0;
+	after_loss = NULL;
+	master = new_master(term);
+	for (int i = 0; i < NNODES; i++) {
+		struct node *n = &nodes[i];
+		struct mc_store_opts o;
+		struct mc_mount_req mr = {.size = 16 * MiB};
+		struct mc_mount_result res = {0};
+
+		memset(n, 0, sizeof(*n));
+		snprintf(n->id, sizeof(n->id), "n%d", i + 1);
+		n->owner.kind = MC_OWNER_NODE;
+		memcpy(n->owner.id, n->id, sizeof(n->id));
+		mc_store_opts_default(&o);
+		o.owner_only = true;
+		o.manual_tick = true;
+		o.now_ms = test_clock;
+		o.data_ops = &data;
+		o.put_timeout_ms = 2000;
+		o.no_metadata = true;
+		o.hostname = n->id;
+		n->own = mc_store_new(&o, NULL);
+		ck_assert_ptr_nonnull(n->own);
+		ck_assert_int_eq(mc_segment_mount(n->own, &mr, &res, NULL), 0);
+		free(res.ids);
+		mc_store_set_link(n->own, &link_ops, n, n->id);
+	}
+	/* the first master learns the nodes as a rebuild does */
+	for (int i = 0; i < NNODES; i++)
+		report_to(&nodes[i], false);
+	mc_master_settle(master);
+}
+
+static void teardown(void)
+{
+	drop_master();
+	for (int i = 0; i < NNODES; i++)
+		mc_store_free(nodes[i].own);
+	free(relq);
+	relq = NULL;
+	nrel = relcap = 0;
+}
+
+/* The value of @key read through node @i, compared with @want. */
+static void expect_value(int i, const char *key, const char *want)
+{
+	struct mc_ref *r;
+	char buf[256];
+	int rc = mc_get(nodes[i].own, key, strlen(key), &r);
+
+	ck_assert_msg(rc == 0, "get '%s' through %s: %d", key, nodes[i].id, rc);
+	ck_assert_uint_eq(mc_ref_size(r), strlen(want));
+	ck_assert_mem_eq(mc_ref_data(r), want, strlen(want));
+	mc_ref_release(r);
+	ck_assert_int_eq(mc_get_copy(nodes[i].own, key, strlen(key), 1, buf,
+				     sizeof(buf)),
+			 (int64_t)strlen(want) - 1);
+	ck_assert_mem_eq(buf, want + 1, strlen(want) - 1);
+}
+
+static void expect_absent(int i, const char *key)
+{
+	struct mc_ref *r;
+
+	ck_assert_int_eq(mc_get(nodes[i].own, key, strlen(key), &r), -ENOENT);
+}
+
+static void put_via(int i, const char *key, const char *val)
+{
+	struct mc_err e = {0};
+
+	ck_assert_msg(mc_put(nodes[i].own, key, strlen(key), val, strlen(val),
+			     &e) == 0,
+		      "put '%s' through %s: %s", key, nodes[i].id, e.msg);
+}
+
+/* Replica owners of @key, as the master lists them. */
+static unsigned owners_of(const char *key, struct mc_owner *out)
+{
+	struct mc_desc d[MC_REPLICA_MAX];
+	int n = mc_query(master, key, strlen(key), d, MC_REPLICA_MAX);
+
+	ck_assert_int_gt(n, 0);
+	for (int i = 0; i < n; i++)
+		out[i] = d[i].owner;
+	return (unsigned)n;
+}
+
+static int count_seg(const struct mc_seg_info *si, void *arg)
+{
+	ck_assert_int_eq(si->kind, MC_SEG_ALLOC); /* as its owner shows it */
+	ck_assert_str_eq(si->source, "alloc");
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/*
+ * Every node lists every node's segment; a put through any node is
+ * read back byte for byte through every node; the replica goes to the
+ * writer's own memory first; two replicas land on two nodes.
+ */
+START_TEST(test_put_get_everywhere)
+{
+	char key[32], val[64];
+	struct mc_owner ow[MC_REPLICA_MAX];
+	struct mc_usage u;
+
+	setup();
+	for (int i = 0; i < NNODES; i++) {
+		int n = 0;
+
+		ck_assert_int_eq(
+			mc_segment_foreach(nodes[i].own, count_seg, &n), 0);
+		ck_assert_int_eq(n, NNODES);
+	}
+	for (int w = 0; w < NNODES; w++) {
+		snprintf(key, sizeof(key), "k%d", w);
+		snprintf(val, sizeof(val), "value written through node %d", w);
+		put_via(w, key, val);
+		ck_assert_uint_eq(owners_of(key, ow), 1);
+		ck_assert(mc_owner_eq(&ow[0], &nodes[w].owner));
+		for (int r = 0; r < NNODES; r++)
+			expect_value(r, key, val);
+	}
+	ck_assert_uint_eq(mc_owner_count(nodes[0].own), 1);
+	mc_store_usage(nodes[2].own, &u);
+	ck_assert_uint_eq(u.keys, 3);
+	ck_assert_uint_eq(u.segments, 3);
+	/* two replicas: two nodes, the writer's among them */
+	{
+		struct mc_put_opts po = {.replicas = 2};
+		struct mc_put *p;
+
+		ck_assert_int_eq(mc_put_start_opts(nodes[1].own, "two", 3, 100,
+						   &po, &p, NULL),
+				 0);
+		ck_assert_uint_eq(mc_put_ndesc(p), 2);
+		ck_assert(!mc_owner_eq(&mc_put_desc(p, 0)->owner,
+				       &mc_put_desc(p, 1)->owner));
+		for (size_t i = 0; i < 2; i++) {
+			char v[100];
+
+			memset(v, 'x', sizeof(v));
+			ck_assert_int_eq(d_write(NULL, mc_put_desc(p, i), 0, v,
+						 sizeof(v)),
+					 0);
+		}
+		mc_put_release(p);
+		ck_assert_int_eq(mc_put_end(nodes[2].own, "two", 3, NULL), 0);
+		ck_assert_uint_eq(owners_of("two", ow), 2);
+		ck_assert(!mc_owner_eq(&ow[0], &ow[1]));
+	}
+	/* a replaced value reads new everywhere; the old record goes */
+	{
+		size_t before = mc_owner_count(nodes[0].own);
+
+		put_via(2, "k0", "replaced");
+		for (int r = 0; r < NNODES; r++)
+			expect_value(r, "k0", "replaced");
+		/* the gets held the old one a while */
+		ck_assert_uint_eq(mc_owner_count(nodes[0].own), before);
+		__atomic_add_fetch(&test_now, 1001, __ATOMIC_SEQ_CST);
+		mc_store_tick(master);
+		ck_assert_uint_eq(mc_owner_count(nodes[0].own), before - 1);
+	}
+	teardown();
+}
+END_TEST
+
+/*
+ * The local put path through a staging buffer (HTTP bodies, FUSE
+ * files): begin, fill, grow, trim, commit; and the two-phase put ended
+ * by key through another node.
+ */
+START_TEST(test_begin_commit)
+{
+	struct mc_put *p;
+	char *b;
+
+	setup();
+	ck_assert_int_eq(mc_put_begin(nodes[0].own, "s", 1, 4, &p, NULL), 0);
+	memcpy(mc_put_buffer(p, 0), "abcd", 4);
+	ck_assert_int_eq(mc_put_grow(p, 10), 0);
+	b = mc_put_buffer(p, 0);
+	memcpy(b + 4, "efgh", 4);
+	ck_assert_int_eq(mc_put_trim(p, 8), 0);
+	ck_assert_int_eq(mc_put_commit(p, true, NULL), 0);
+	expect_value(2, "s", "abcdefgh");
+	ck_assert_int_eq(mc_put_begin(nodes[0].own, "s", 1, 0, &p, NULL),
+			 -EINVAL);
+	ck_assert_int_eq(mc_put_begin(nodes[0].own, "", 0, 4, &p, NULL),
+			 -EINVAL);
+	ck_assert_int_eq(mc_put_begin(nodes[0].own, "s", 1, 4, &p, NULL), 0);
+	mc_put_abort(p); /* nothing was sent: nothing to undo */
+	expect_value(1, "s", "abcdefgh");
+	teardown();
+}
+END_TEST
+
+/*
+ * Owner records: a prepare at a taken range drops the stale record in
+ * the way (its release is late); a release older than the record in
+ * place leaves it; an older term is refused once a newer one was seen.
+ */
+START_TEST(test_records_stamps_terms)
+{
+	struct mc_err e = {0};
+	struct mc_owner_blk b = {0};
+
+	setup();
+	release_now = false;
+	put_via(0, "a", "first");
+	put_via(0, "a", "second"); /* the first's release waits */
+	ck_assert_uint_eq(mc_owner_count(nodes[0].own), 2);
+	expect_value(1, "a", "second");
+	/* the late release of the first must not drop the second */
+	put_via(0, "b", "third"); /* may land where the first was */
+	expect_value(2, "b", "third");
+	flush_releases();
+	expect_value(2, "b", "third");
+	expect_value(2, "a", "second");
+	ck_assert_uint_eq(mc_owner_count(nodes[0].own), 2);
+	release_now = true;
+
+	/* terms: the owner keeps the highest it has seen */
+	ck_assert_int_eq(mc_owner_term_adopt(nodes[0].own, 7, &e), 0);
+	ck_assert_uint_eq(mc_owner_term(nodes[0].own), 7);
+	ck_assert_int_eq(mc_owner_term_adopt(nodes[0].own, 3, &e), -ESTALE);
+	ck_assert_int_eq(e.code, MC_STALE_TERM);
+	/* the master of term 1 can no longer prepare there */
+	ck_assert_int_lt(mc_put(nodes[0].own, "c", 1, "x", 1, &e), 0);
+	expect_value(1, "a", "second");
+	/* a prepare or commit outside any segment */
+	b.seg_id = "00000000-0000-4000-8000-000000000000";
+	b.addr = 4096;
+	b.size = 64;
+	b.value_size = 10;
+	b.key = "x";
+	b.klen = 1;
+	b.term = 7;
+	ck_assert_int_eq(mc_owner_prepare(nodes[0].own, &b, &e), -ENOENT);
+	ck_assert_int_eq(mc_owner_commit(nodes[0].own, &b, &e), -ENOENT);
+	teardown();
+}
+END_TEST
+
+/*
+ * An election: the new master rebuilds every value from the records of
+ * the nodes (the newest committed version of each key wins, older and
+ * pending records go), refuses nothing it should serve, and the old
+ * master's instructions are refused by every owner that reported.
+ */
+START_TEST(test_rebuild)
+{
+	struct mc_put *open;
+	struct mc_err e = {0};
+	struct mc_usage u;
+	char key[16], val[32];
+
+	setup();
+	release_now = false; /* old versions still held at the election */
+	for (int i = 0; i < 30; i++) {
+		snprintf(key, sizeof(key), "key%d", i);
+		snprintf(val, sizeof(val), "v1 of %d", i);
+		put_via(i % NNODES, key, val);
+		snprintf(val, sizeof(val), "v2 of %d", i);
+		put_via((i + 1) % NNODES, key, val);
+	}
+	/* a put that is open at the election goes */
+	ck_assert_int_eq(mc_put_start(nodes[0].own, "open", 4, 10, &open, &e),
+			 0);
+	mc_put_release(open);
+	ck_assert_uint_eq(elect(), 30);
+	for (int i = 0; i < 30; i++) {
+		snprintf(key, sizeof(key), "key%d", i);
+		snprintf(val, sizeof(val), "v2 of %d", i);
+		expect_value(i % NNODES, key, val);
+	}
+	expect_absent(0, "open");
+	ck_assert_int_eq(mc_put_end(nodes[0].own, "open", 4, &e), -ENOENT);
+	/* every stale record went: one record per value left */
+	{
+		size_t recs = 0;
+
+		for (int i = 0; i < NNODES; i++)
+			recs += mc_owner_count(nodes[i].own);
+		ck_assert_uint_eq(recs, 30);
+	}
+	mc_store_usage(nodes[1].own, &u);
+	ck_assert_uint_eq(u.keys, 30);
+	ck_assert_uint_eq(u.segments, NNODES);
+	/* and puts go on in the new term, with newer versions */
+	put_via(1, "key0", "v3");
+	expect_value(0, "key0", "v3");
+	{
+		struct mc_desc d[MC_REPLICA_MAX];
+		struct mc_obj_info info;
+
+		ck_assert_int_eq(mc_query_ex(nodes[2].own, "key0", 4, 0, d,
+					     MC_REPLICA_MAX, &info),
+				 1);
+		ck_assert_uint_eq(info.version >> 32, term);
+	}
+	teardown();
+}
+END_TEST
+
+/*
+ * A removed value never comes back in a rebuild, even when the release
+ * of its records had not arrived before the election; neither does one
+ * whose older version still waited for its release, nor what
+ * remove_all took.
+ */
+START_TEST(test_remove_not_resurrected)
+{
+	setup();
+	release_now = false;
+	put_via(0, "gone", "old");
+	put_via(1, "gone", "new");
+	put_via(2, "kept", "stays");
+	put_via(0, "all1", "x");
+	put_via(1, "all2", "y");
+	ck_assert_int_eq(mc_remove(nodes[2].own, "gone", 4, false, NULL), 0);
+	elect();
+	expect_absent(0, "gone");
+	expect_value(0, "kept", "stays");
+	expect_value(1, "all1", "x");
+	ck_assert_int_eq(mc_remove_all(nodes[1].own, false), 3);
+	elect();
+	expect_absent(2, "all1");
+	expect_absent(2, "kept");
+	teardown();
+}
+END_TEST
+
+static int seg_of_node3(const struct mc_seg_info *x, void *arg)
+{
+	if (mc_owner_eq(&x->owner, &nodes[2].owner))
+		snprintf(arg, MC_ID_LEN + 1, "%s", x->id);
+	return 0;
+}
+
+/*
+ * A node is lost: the master unmounts its segments; values with a
+ * replica elsewhere stay readable through every node, others go. Its
+ * open puts go with it.
+ */
+START_TEST(test_node_loss)
+{
+	struct mc_put_opts two = {.replicas = 2};
+	struct mc_put *p;
+	struct mc_seg_info si;
+	const char *ids[1];
+	char seg[MC_ID_LEN + 1] = "";
+	struct mc_unmount_req ur = {.ids = ids, .n = 1};
+	struct mc_owner ow[MC_REPLICA_MAX];
+	struct mc_usage u;
+
+	setup();
+	put_via(2, "only", "on node three");
+	ck_assert_int_eq(
+		mc_put_start_opts(nodes[2].own, "both", 4, 5, &two, &p, NULL),
+		0);
+	for (size_t i = 0; i < 2; i++)
+		ck_assert_int_eq(
+			d_write(NULL, mc_put_desc(p, i), 0, "hello", 5), 0);
+	mc_put_release(p);
+	ck_assert_int_eq(mc_put_end(nodes[0].own, "both", 4, NULL), 0);
+	ck_assert_uint_eq(owners_of("both", ow), 2);
+	ck_assert_int_eq(mc_put_start(nodes[2].own, "half", 4, 5, &p, NULL), 0);
+	mc_put_release(p);
+	/* node three goes: its lease ended */
+	nodes[2].down = true;
+	ck_assert_int_eq(mc_segment_foreach(master, seg_of_node3, seg), 0);
+	ck_assert_str_ne(seg, "");
+	ids[0] = seg;
+	ck_assert_int_eq(mc_segment_unmount(master, &ur, NULL, NULL, NULL), 0);
+	/* "half" was placed on node three: it went with the segment */
+	ck_assert_uint_eq(mc_put_revoke_writer(master, &nodes[2].owner), 0);
+	ck_assert_int_eq(mc_segment_info(nodes[0].own, seg, &si), -ENOENT);
+	expect_absent(0, "only");
+	expect_value(0, "both", "hello");
+	expect_value(1, "both", "hello");
+	mc_store_usage(nodes[0].own, &u);
+	ck_assert_uint_eq(u.segments, 2);
+	teardown();
+}
+END_TEST
+
+/*
+ * No leader: every metadata operation of every node fails with -EAGAIN
+ * and does nothing; a fenced master refuses too; a mount made while no
+ * master answers leaves nothing mounted.
+ */
+START_TEST(test_no_leader)
+{
+	struct mc_mount_req mr = {.size = 16 * MiB};
+	struct mc_mount_result res = {0};
+	struct mc_err e = {0};
+	struct mc_ref *r;
+	struct mc_put *p;
+	struct mc_buf b = {0};
+	uint64_t size, cursor = 0;
+	int n = 0;
+
+	setup();
+	put_via(0, "k", "v");
+	no_leader = true;
+	ck_assert_int_eq(mc_put(nodes[1].own, "k", 1, "w", 1, &e), -EAGAIN);
+	ck_assert_int_eq(e.code, MC_NO_LEADER);
+	ck_assert_int_eq(mc_get(nodes[1].own, "k", 1, &r), -EAGAIN);
+	ck_assert_int_eq(mc_stat(nodes[1].own, "k", 1, &size), -EAGAIN);
+	ck_assert_int_eq(mc_exist_ex(nodes[1].own, "k", 1, 0), -EAGAIN);
+	ck_assert_int_eq(mc_remove(nodes[1].own, "k", 1, true, NULL), -EAGAIN);
+	ck_assert_int_eq(mc_remove_all(nodes[1].own, true), -EAGAIN);
+	ck_assert_int_eq(mc_put_start(nodes[1].own, "k", 1, 1, &p, NULL),
+			 -EAGAIN);
+	ck_assert_int_eq(mc_key_walk(nodes[1].own, &cursor, NULL, NULL),
+			 -EAGAIN);
+	ck_assert_int_eq(mc_segment_foreach(nodes[1].own, count_seg, &n),
+			 -EAGAIN);
+	ck_assert_int_eq(mc_render_summary(nodes[1].own, &b), -EAGAIN);
+	ck_assert_int_eq(mc_segment_mount(nodes[1].own, &mr, &res, &e),
+			 -EAGAIN);
+	ck_assert_ptr_null(res.ids);
+	no_leader = false;
+	ck_assert_int_eq(mc_segment_foreach(nodes[1].own, count_seg, &n), 0);
+	ck_assert_int_eq(n, NNODES); /* nothing stayed mounted */
+	expect_value(1, "k", "v");
+	/* fenced: the master itself refuses */
+	may_act = false;
+	ck_assert_int_eq(mc_put(nodes[1].own, "k", 1, "w", 1, &e), -EAGAIN);
+	ck_assert_int_eq(mc_get(nodes[2].own, "k", 1, &r), -EAGAIN);
+	may_act = true;
+	expect_value(2, "k", "v");
+	mc_buf_release(&b);
+	teardown();
+}
+END_TEST
+
+/*
+ * The answer to a request is lost. A put's start: nothing happened (the
+ * open put times out). A put's end: the node settles it - with the same
+ * master (it was published: success; its commit failed: no leader and
+ * nothing visible), or with a new one after an election (rebuilt from
+ * the committed records: success).
+ */
+static void elect_now(void)
+{
+	elect();
+}
+
+START_TEST(test_lost_answer)
+{
+	struct mc_err e = {0};
+
+	setup();
+	lose_answers = true;
+	ck_assert_int_eq(mc_put(nodes[0].own, "k", 1, "v", 1, &e), -EAGAIN);
+	lose_answers = false;
+	expect_absent(1, "k");
+	lose_op = MOP_PUT_END;
+	put_via(1, "k", "published");
+	expect_value(2, "k", "published");
+	lose_op = MOP_PUT_END;
+	fail_commits = 1;
+	ck_assert_int_eq(mc_put(nodes[1].own, "k", 1, "not", 3, &e), -EAGAIN);
+	expect_value(0, "k", "published");
+	lose_op = MOP_PUT_END;
+	after_loss = elect_now;
+	put_via(2, "k", "rebuilt");
+	after_loss = NULL;
+	ck_assert_uint_eq(term, 2);
+	expect_value(0, "k", "rebuilt");
+	teardown();
+}
+END_TEST
+
+/*
+ * Key walks through a link: every key once, a walk stopped by its
+ * callback resumes at the key it stopped on; /query_key through any
+ * node leases at the master.
+ */
+static int walk_count(const void *key, size_t klen, uint64_t size, void *arg)
+{
+	int *n = arg;
+
+	ck_assert_uint_eq(((const char *)key)[klen], '\0');
+	ck_assert_uint_eq(size, 3);
+	return ++n[0] == n[1];
+}
+
+START_TEST(test_walk_and_query)
+{
+	char key[16];
+	int n[2] = {0, 0};
+	uint64_t cursor = 0;
+	struct mc_buf b = {0};
+	struct mc_err e = {0};
+
+	setup();
+	for (int i = 0; i < 700; i++) {
+		snprintf(key, sizeof(key), "w%d", i);
+		put_via(i % NNODES, key, "abc");
+	}
+	ck_assert_int_eq(mc_key_foreach(nodes[1].own, walk_count, n), 0);
+	ck_assert_int_eq(n[0], 700);
+	n[0] = 0;
+	n[1] = 300;
+	ck_assert_int_eq(mc_key_walk(nodes[2].own, &cursor, walk_count, n), 1);
+	n[1] = 0;
+	ck_assert_int_eq(mc_key_walk(nodes[2].own, &cursor, walk_count, n), 0);
+	ck_assert_int_eq(n[0], 700 + 1); /* the stop key is seen again */
+	ck_assert_int_eq(mc_render_query_key(nodes[1].own, &b, "w1", 2), 0);
+	ck_assert_ptr_nonnull(strstr(b.data, "\"segment_id\""));
+	ck_assert_int_eq(mc_remove(nodes[0].own, "w1", 2, false, &e), -EBUSY);
+	ck_assert_int_eq(e.code, MC_OBJECT_HAS_LEASE);
+	mc_buf_reset(&b);
+	ck_assert_int_eq(mc_render_segment_names(nodes[0].own, &b), 0);
+	ck_assert_str_eq(b.data, "n1\nn2\nn3\n");
+	mc_buf_reset(&b);
+	ck_assert_int_eq(mc_render_summary(nodes[0].own, &b), 0);
+	ck_assert_ptr_nonnull(strstr(b.data, "Keys: 700"));
+	mc_buf_reset(&b);
+	mc_render_metrics(nodes[0].own, &b);
+	ck_assert_ptr_nonnull(strstr(b.data, "master_key_count 700"));
+	mc_buf_release(&b);
+	teardown();
+}
+END_TEST
+
+/*
+ * Hostile bytes for both servers: every prefix of valid requests, bad
+ * magic, bad operations, lengths past the end, trailing bytes: -EPROTO,
+ * nothing appended, no crash.
+ */
+START_TEST(test_hostile_wire)
+{
+	struct mc_buf resp = {0}, req = {0};
+	struct mc_owner_blk b = {.seg_id = "x",
+				 .addr = 1,
+				 .size = 64,
+				 .value_size = 1,
+				 .key = "k",
+				 .klen = 1,
+				 .term = 1};
+	static const unsigned char junk[][24] = {
+		{0},
+		{'M', 'C', 'M', '1'},
+		{'M', 'C', 'M', '1', 0, 0},
+		{'M', 'C', 'M', '1', 99, 0, 0, 0},
+		{'M', 'C', 'M', '1', 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff},
+		{'M', 'C', 'O', '1', 1, 0, 0, 0, 1},
+		{'M', 'C', 'O', '1', 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0},
+		{'M', 'C', 'O', '1', 3, 0, 0,	 0,    1,    0,
+		 0,   0,   0,	0,   0, 0, 0xff, 0xff, 0xff, 0x7f},
+	};
+
+	setup();
+	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		for (size_t len = 0; len <= sizeof(junk[i]); len++) {
+			ck_assert_int_eq(
+				mc_master_serve(master, 1, junk[i], len, &resp),
+				-EPROTO);
+			ck_assert_int_eq(mc_owner_serve(nodes[0].own, junk[i],
+							len, &resp),
+					 -EPROTO);
+			ck_assert_uint_eq(resp.len, 0);
+		}
+	}
+	/* every strict prefix of a good request, and one byte more */
+	mc_owner_msg_blk(&req, MC_OWNER_PREPARE, &b);
+	for (size_t len = 0; len < req.len; len++)
+		ck_assert_int_eq(
+			mc_owner_serve(nodes[0].own, req.data, len, &resp),
+			-EPROTO);
+	mc_buf_addch(&req, 0);
+	ck_assert_int_eq(mc_owner_serve(nodes[0].own, req.data, req.len, &resp),
+			 -EPROTO);
+	ck_assert_uint_eq(resp.len, 0);
+	ck_assert_int_eq(mc_owner_msg_result("", 0, NULL), -EPROTO);
+	ck_assert_int_eq(mc_master_ingest(master, &nodes[0].owner, "junk", 4,
+					  true, NULL),
+			 -EPROTO);
+	/* random bytes behind a good head */
+	srand(7);
+	for (int i = 0; i < 2000; i++) {
+		unsigned char m[64];
+		size_t len = 8 + (size_t)rand() % 56;
+
+		for (size_t k = 0; k < len; k++)
+			m[k] = (unsigned char)rand();
+		memcpy(m, i & 1 ? "MCM1" : "MCO1", 4);
+		m[4] = (unsigned char)(1 + rand() % 24);
+		m[5] = 0;
+		mc_buf_reset(&resp);
+		if (i & 1)
+			mc_master_serve(master, 1, m, len, &resp);
+		else
+			mc_owner_serve(nodes[0].own, m, len, &resp);
+	}
+	mc_buf_release(&resp);
+	mc_buf_release(&req);
+	teardown();
+}
+END_TEST
+
+static Suite *cluster_suite(void)
+{
+	Suite *s = suite_create("cluster");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_put_get_everywhere);
+	tcase_add_test(tc, test_begin_commit);
+	tcase_add_test(tc, test_records_stamps_terms);
+	tcase_add_test(tc, test_rebuild);
+	tcase_add_test(tc, test_remove_not_resurrected);
+	tcase_add_test(tc, test_node_loss);
+	tcase_add_test(tc, test_no_leader);
+	tcase_add_test(tc, test_lost_answer);
+	tcase_add_test(tc, test_walk_and_query);
+	tcase_add_test(tc, test_hostile_wire);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+MC_CHECK_MAIN(cluster_suite)

@@ -1,0 +1,65 @@
+#!/bin/bash
+# fs_mountpoint.sh - a mount point that cannot take the control tree
+# stops start-up with exit status 2 and one line (mooncaked(8)): one a
+# live daemon serves (the second daemon must not hide the first one's
+# tree), a regular file, a directory that is not empty; a missing one is
+# made, and a dead daemon's mount is still recovered (fs_crash.sh too).
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+mc_need_fuse
+
+# refused WANT DIR: a daemon on DIR exits 2 with one line matching WANT,
+# at once, and prints nothing on stdout (it never said ready).
+refused() {
+	local rc=0
+	timeout 20 "$MOONCAKED" --port 0 --transfer-port 0 --segment-size 0 \
+		--mountpoint "$2" >"$MC_TMP/r.out" 2>"$MC_TMP/r.err" || rc=$?
+	expect_eq "exit 2 for a mount point $3" "$rc" 2
+	expect_eq "one line for a mount point $3" "$(wc -l <"$MC_TMP/r.err")" 1
+	check "the line says '$1' ($3)" grep -qF -- "$1" "$MC_TMP/r.err"
+	check "the line names the mount point ($3)" grep -qF -- "'$2'" "$MC_TMP/r.err"
+	expect_eq "nothing on stdout ($3)" "$(cat "$MC_TMP/r.out")" ""
+}
+
+mc_start --fuse
+echo kept > "$MC_MNT/keys/k"
+refused "already mounted" "$MC_MNT" "a live daemon serves"
+expect_eq "the first daemon's tree is still there" "$(cat "$MC_MNT/keys/k")" kept
+check "... and still its own" test -e "$MC_MNT/ctl/mount"
+http GET /health
+expect_eq "the first daemon still answers" "$HTTP_CODE" 200
+# the same through another spelling of the path
+refused "already mounted" "$MC_MNT/../mnt/" "a live daemon serves (another spelling)"
+
+: > "$MC_TMP/file"
+refused "not a directory" "$MC_TMP/file" "that is a file"
+mkdir "$MC_TMP/full" && : > "$MC_TMP/full/something"
+refused "not empty" "$MC_TMP/full" "that is not empty"
+check "the non-empty directory is left as it was" test -f "$MC_TMP/full/something"
+mkdir -p "$MC_TMP/empty"
+
+mc_stop
+# missing (with its parents) or empty: fine
+for d in "$MC_TMP/new/sub" "$MC_TMP/empty"; do
+	timeout 20 "$MOONCAKED" --port 0 --transfer-port 0 --segment-size 0 \
+		--mountpoint "$d" >"$MC_TMP/o.out" 2>"$MC_TMP/o.err" &
+	pid=$!
+	for _ in $(seq 100); do grep -q ready "$MC_TMP/o.out" && break; sleep 0.05; done
+	expect_eq "a mount point that is ${d##*/}: ready" "$(tail -n1 "$MC_TMP/o.out")" "mooncaked: ready"
+	expect_eq "... and the tree is there" "$(cat "$d/health" 2>/dev/null)" OK
+	kill -TERM $pid
+	wait $pid
+	expect_eq "... then exit 0" "$?" 0
+done
+
+# a dead daemon's mount (its watchdog killed too) is recovered
+mc_start --fuse
+for p in $(pgrep -P "$MC_PID"); do kill -KILL "$p"; done
+sleep 0.2
+kill -KILL "$MC_PID"
+wait "$MC_PID" 2>/dev/null
+MC_PID=""
+mc_start --fuse
+expect_eq "a dead daemon's mount point is taken again" "$(cat "$MC_MNT/health")" OK
+
+mc_stop
+mc_done
