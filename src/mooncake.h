@@ -35,6 +35,7 @@
 #define MC_ALLOC_ALIGN (16ull << 20) /* /api/mount rounding */
 #define MC_REPLICA_MAX 8	     /* --replicas upper bound */
 #define MC_GRACE_MAX   3600	     /* seconds, unmount grace */
+#define MC_MOUNT_SEGS  4096	     /* most segments one mount makes */
 
 struct mc_store;
 struct mc_metrics;

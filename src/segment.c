@@ -684,6 +684,21 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 			MC_ALLOC_ALIGN;
 		align = MC_ALLOC_ALIGN;
 	}
+	/*
+	 * A mount split into more segments than this is refused before any
+	 * work: each segment is a mapping, the kernel allows about 65,000
+	 * (vm.max_map_count), and making and undoing millions of them (160
+	 * TiB with --max-segment-size 16M) held a worker for minutes.
+	 */
+	if (total / s->o.max_segment_size >= MC_MOUNT_SEGS) {
+		/* As for any mount the machine cannot hold: no memory. */
+		rc = mc_err_set(err, -ENOMEM, MC_NO_AVAILABLE_HANDLE,
+				"cannot map %llu bytes: more than %d "
+				"segments of at most %llu bytes",
+				(unsigned long long)req->size, MC_MOUNT_SEGS,
+				(unsigned long long)s->o.max_segment_size);
+		goto fail;
+	}
 	n = split_sizes(total, s->o.max_segment_size, align, &sizes);
 	segs = calloc(n ? n : 1, sizeof(*segs));
 	out->ids = calloc(n ? n : 1, sizeof(*out->ids));

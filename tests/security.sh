@@ -95,6 +95,21 @@ http GET /get_all_segments
 check "no segment came of it" [ "$(echo "$HTTP_BODY" | grep -c .)" -le "$(echo "$segs_before" | grep -c .)" ]
 mc_stop
 
+# --- one request cannot tie the store up: a mount of millions of segments ----
+mc_start --fuse --max-segment-size 16M
+t0=$(date +%s%N)
+http POST /api/mount -d '{"size":175921860444160}'
+t1=$(date +%s%N)
+expect_eq "a 160 TiB mount in 16 MiB segments: 507" "$HTTP_CODE" 507
+expect_match "and it says why" "$HTTP_BODY" 'more than 4096 segments'
+check "refused before any work ($(((t1 - t0) / 1000000)) ms; minutes before)" \
+	[ $(((t1 - t0) / 1000000)) -lt 5000 ]
+echo 'size=160t' >"$MC_MNT/ctl/mount" 2>"$MC_TMP/e"
+check "ctl/mount size=160t: refused" grep -q 'No space left' "$MC_TMP/e"
+http POST /api/mount -d '{"size":16777216000}'
+expect_eq "1000 segments of 16 MiB still mount" "$HTTP_CODE" 200
+mc_stop
+
 # --- the FUSE tree is its owner's -----------------------------------------------
 if [ -c /dev/fuse ] && [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	chmod 755 "$MC_TMP"

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -112,8 +113,21 @@ int fuzz_connect(unsigned port)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	fuzz_must(!connect(fd, (struct sockaddr *)&a, sizeof(a)),
-		  "connect %u: %s", port, strerror(errno));
+	int rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+
+	if (rc && errno == EINTR) {
+		/* libFuzzer's timer (SIGALRM) interrupted it: the connection
+		 * goes on in the background; wait for its outcome. */
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		socklen_t el = sizeof(rc);
+
+		while (poll(&p, 1, 5000) < 0 && errno == EINTR)
+			;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &rc, &el))
+			rc = errno;
+		errno = rc;
+	}
+	fuzz_must(!rc, "connect %u: %s", port, strerror(errno));
 	return fd;
 }
 

@@ -267,6 +267,7 @@ static int http(struct client *c, const char *method, const char *path,
 	size_t cap = 65536, n = 0, need = 0, hlen = 0;
 	unsigned char *b;
 	int status = -1;
+	bool chunked = false;
 
 	*out = NULL;
 	*olen = 0;
@@ -304,16 +305,40 @@ static int http(struct client *c, const char *method, const char *path,
 
 			hlen = (size_t)(e - (char *)b) + 4;
 			status = atoi((char *)b + 9);
-			if (!cl) {
+			/* a long /metrics comes chunked */
+			chunked = !cl && strcasestr((char *)b,
+						    "\r\nTransfer-Encoding: "
+						    "chunked");
+			if (!cl && !chunked) {
 				free(b);
 				goto broken;
 			}
-			need = hlen + strtoull(cl + 17, NULL, 10);
+			need = cl ? hlen + strtoull(cl + 17, NULL, 10) : 0;
 			if (!strcmp(method, "HEAD"))
 				need = hlen;
 		}
-		if (hlen && n >= need)
+		if (hlen && !chunked && n >= need)
 			break;
+		if (hlen && chunked && n - hlen >= 5 &&
+		    !memcmp(b + n - 5, "0\r\n\r\n", 5) &&
+		    (n - hlen == 5 || !memcmp(b + n - 7, "\r\n", 2)))
+			break;
+	}
+	if (chunked) { /* SIZE CRLF DATA CRLF ... 0 CRLF CRLF, in place */
+		size_t in = hlen, o = hlen;
+
+		for (;;) {
+			char *end;
+			unsigned long k = strtoul((char *)b + in, &end, 16);
+
+			in = (size_t)(end - (char *)b) + 2;
+			if (!k || in + k > n)
+				break;
+			memmove(b + o, b + in, k);
+			o += k;
+			in += k + 2;
+		}
+		n = o;
 	}
 	memmove(b, b + hlen, n - hlen);
 	*olen = n - hlen;
@@ -740,6 +765,11 @@ static double metric(struct client *c, const char *name)
 {
 	unsigned char *resp;
 	size_t rlen;
+	/* A fresh connection: the last one may have idled past the
+	 * keep-alive timeout. */
+	if (c->http_fd >= 0)
+		close(c->http_fd);
+	c->http_fd = -1;
 	int st = http(c, "GET", "/metrics", NULL, 0, &resp, &rlen);
 	double v = -1;
 	size_t nl = strlen(name);
@@ -1138,6 +1168,10 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	cl = calloc((size_t)nclients, sizeof(*cl));
 	ev0 = metric(&churn, "master_evicted_key_count");
+	if (ev0 < 0) {
+		fprintf(stderr, "history: cannot read the eviction counter\n");
+		return 2;
+	}
 
 	/* steady, then churn: half the time each */
 	for (int i = 0; i < nclients; i++) {
@@ -1151,6 +1185,9 @@ int main(int argc, char **argv)
 	atomic_store(&phase, -1);
 	usleep(200000); /* let steady ops finish: they keep their phase tag */
 	ev1 = metric(&churn, "master_evicted_key_count");
+	/* Unreadable counts as evicted: the strict rules then say nothing. */
+	if (getenv("HISTORY_DEBUG"))
+		fprintf(stderr, "evicted: %g then %g\n", ev0, ev1);
 	evicted_in_steady = ev1 != ev0;
 	atomic_store(&phase, 1);
 	usleep((useconds_t)nseconds * 500000u);
