@@ -156,18 +156,45 @@ int guard_done(struct guard_slot *s, bool idle)
 
 /* ------------------------------------------------------- the watchdog */
 
+/*
+ * Signals the worker of @s, whose word was @w (HEAD, BODY, or a signal
+ * that did not take), and leaves it in @to; nothing when the worker has
+ * moved on meanwhile.
+ */
+static void signal_slot(struct guard_slot *s, uint64_t w, enum guard_state to)
+{
+	if (!atomic_compare_exchange_strong_explicit(
+		    &s->word, &w, WORD(GEN(w) + 1, GUARD_SIGNALING),
+		    memory_order_acq_rel, memory_order_acquire))
+		return;
+	pthread_kill(s->tid, guard_signal());
+	atomic_store_explicit(&s->word, WORD(GEN(w) + 2, to),
+			      memory_order_release);
+}
+
 static void watch_slot(struct guard *g, struct guard_slot *s, int64_t now)
 {
 	uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
 	enum guard_state st = STATE(w);
 	enum guard_verdict v;
 
-	if (st != GUARD_HEAD && st != GUARD_BODY)
-		return;
 	if (w != s->seen_word) {
 		s->seen_word = w;
 		s->seen_at = now;
 	}
+	/*
+	 * A signal that came while the worker was not inside poll(2)
+	 * (between two reads of a trickle, say) was taken and did nothing:
+	 * the worker polls on, the slot still says it was told. Tell it
+	 * again, until it leaves.
+	 */
+	if (st == GUARD_KILLED || st == GUARD_POKED) {
+		if (now - s->seen_at >= 2 * WEB_GUARD_TICK_MS * 1000000LL)
+			signal_slot(s, w, st);
+		return;
+	}
+	if (st != GUARD_HEAD && st != GUARD_BODY)
+		return;
 	v = guard_judge(
 		st, now, atomic_load_explicit(&s->since, memory_order_relaxed),
 		atomic_load_explicit(&s->got, memory_order_relaxed),
@@ -177,18 +204,9 @@ static void watch_slot(struct guard *g, struct guard_slot *s, int64_t now)
 		s->seen_at, g->header_ns,
 		atomic_load_explicit(&g->draining, memory_order_relaxed),
 		atomic_load_explicit(&g->stopping, memory_order_relaxed));
-	if (v == GUARD_LET)
-		return;
-	/* A worker that moved on since the load keeps its new wait. */
-	if (!atomic_compare_exchange_strong_explicit(
-		    &s->word, &w, WORD(GEN(w) + 1, GUARD_SIGNALING),
-		    memory_order_acq_rel, memory_order_acquire))
-		return;
-	pthread_kill(s->tid, guard_signal());
-	atomic_store_explicit(
-		&s->word,
-		WORD(GEN(w) + 2, v == GUARD_KILL ? GUARD_KILLED : GUARD_POKED),
-		memory_order_release);
+	/* a worker that moved on since the load keeps its new wait */
+	if (v != GUARD_LET)
+		signal_slot(s, w, v == GUARD_KILL ? GUARD_KILLED : GUARD_POKED);
 }
 
 static void *watch(void *arg)

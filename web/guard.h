@@ -30,8 +30,10 @@
  * the worker settle with one compare-and-swap on the slot's word (state
  * and a generation): a worker that leaves a wait as the watchdog claims
  * it waits until the signal has been delivered, so no signal reaches it
- * anywhere else. The handler does nothing; the signal is installed with
- * SA_RESTART, so only poll(2)-like calls see EINTR.
+ * anywhere else. One that came between two polls of the wait does
+ * nothing, so the watchdog sends it again every other tick until the
+ * worker leaves the wait. The handler does nothing; the signal is
+ * installed with SA_RESTART, so only poll(2)-like calls see EINTR.
  *
  * Locking: the slots are lock-free (one word each, written by the worker
  * and compare-and-swapped by the watchdog); a slot's other fields are
