@@ -139,6 +139,13 @@ static int put_owner_hooks(struct mc_put *p, bool commit, struct mc_err *err)
 	return 0;
 }
 
+/* The chain of open registered puts that a put of @key is listed on. */
+static struct mc_put **put_chain(struct mc_store *s, const void *key,
+				 size_t klen)
+{
+	return &s->pending[key_hash(key, klen) & (MC_PENDING_BUCKETS - 1)];
+}
+
 static int put_new(struct mc_store *s, const void *key, size_t klen,
 		   uint64_t size, bool registered, const struct mc_put_opts *po,
 		   struct mc_put **out, struct mc_err *err)
@@ -184,9 +191,10 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 	atomic_init(&p->ref, 1);
 	p->shared = po->shared;
 	if (registered) {
+		struct mc_put **chain = put_chain(s, key, klen);
+
 		pthread_mutex_lock(&s->pending_lock);
-		for (struct mc_put *q = s->pending; q && !p->shared;
-		     q = q->next) {
+		for (struct mc_put *q = *chain; q && !p->shared; q = q->next) {
 			if (!q->shared && q->klen == klen &&
 			    !memcmp(q->key, key, klen)) {
 				pthread_mutex_unlock(&s->pending_lock);
@@ -202,8 +210,8 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 		p->registered = true;
 		p->deadline_ms = store_now(s) + s->o.put_timeout_ms;
 		atomic_fetch_add(&p->ref, 1);
-		p->next = s->pending;
-		s->pending = p;
+		p->next = *chain;
+		*chain = p;
 		atomic_fetch_add(&s->npending, 1);
 		pthread_mutex_unlock(&s->pending_lock);
 	}
@@ -427,7 +435,8 @@ static bool put_close(struct mc_put *p)
 	}
 	pthread_mutex_lock(&s->pending_lock);
 	if (p->open) {
-		for (struct mc_put **pp = &s->pending; *pp; pp = &(*pp)->next)
+		for (struct mc_put **pp = put_chain(s, p->key, p->klen); *pp;
+		     pp = &(*pp)->next)
 			if (*pp == p) {
 				*pp = p->next;
 				break;
@@ -640,7 +649,8 @@ static struct mc_put *put_take(struct mc_store *s, const void *key, size_t klen,
 
 	*rc = -ENOENT;
 	pthread_mutex_lock(&s->pending_lock);
-	for (struct mc_put **pp = &s->pending; *pp; pp = &(*pp)->next) {
+	for (struct mc_put **pp = put_chain(s, key, klen); *pp;
+	     pp = &(*pp)->next) {
 		if (put_is(*pp, key, klen, version)) {
 			if (!mc_owner_eq(&(*pp)->writer, writer)) {
 				*rc = -EPERM;
@@ -684,7 +694,7 @@ static struct mc_put *put_hold_for_end(struct mc_store *s, const void *key,
 
 	*rc = -ENOENT;
 	pthread_mutex_lock(&s->pending_lock);
-	for (struct mc_put *q = s->pending; q; q = q->next) {
+	for (struct mc_put *q = *put_chain(s, key, klen); q; q = q->next) {
 		if (!put_is(q, key, klen, version))
 			continue;
 		if (!mc_owner_eq(&q->writer, writer))
@@ -827,18 +837,14 @@ int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 }
 
 /*
- * Revokes the two-phase puts whose time is up, or that hold a buffer in
- * segment @g (when not NULL), or that @writer started (when not NULL);
- * returns how many.
+ * Takes off @chain the puts that put_expire_some's arguments hit, onto
+ * *@gone. Called with the pending lock held.
  */
-static size_t put_expire_some(struct mc_store *s, uint64_t now,
-			      struct mc_seg *g, const struct mc_owner *writer)
+static void expire_chain(struct mc_store *s, struct mc_put **chain,
+			 uint64_t now, struct mc_seg *g,
+			 const struct mc_owner *writer, struct mc_put **gone)
 {
-	struct mc_put *gone = NULL;
-	size_t n = 0;
-
-	pthread_mutex_lock(&s->pending_lock);
-	for (struct mc_put **pp = &s->pending; *pp;) {
+	for (struct mc_put **pp = chain; *pp;) {
 		struct mc_put *p = *pp;
 		bool hit = writer ? mc_owner_eq(&p->writer, writer)
 				  : !g && p->deadline_ms <= now;
@@ -858,9 +864,27 @@ static size_t put_expire_some(struct mc_store *s, uint64_t now,
 			mc_series_add(s->c.discard_cnt, 1);
 			atomic_fetch_add(&s->discard_staging, put_bytes(p));
 		}
-		p->next = gone;
-		gone = p;
+		p->next = *gone;
+		*gone = p;
 	}
+}
+
+/*
+ * Revokes the two-phase puts whose time is up, or that hold a buffer in
+ * segment @g (when not NULL), or that @writer started (when not NULL);
+ * returns how many.
+ */
+static size_t put_expire_some(struct mc_store *s, uint64_t now,
+			      struct mc_seg *g, const struct mc_owner *writer)
+{
+	struct mc_put *gone = NULL;
+	size_t n = 0;
+
+	if (!atomic_load(&s->npending))
+		return 0; /* the sweep of an idle store takes no lock */
+	pthread_mutex_lock(&s->pending_lock);
+	for (size_t b = 0; b < MC_PENDING_BUCKETS; b++)
+		expire_chain(s, &s->pending[b], now, g, writer, &gone);
 	pthread_mutex_unlock(&s->pending_lock);
 	while (gone) {
 		struct mc_put *next = gone->next;

@@ -198,8 +198,11 @@ static inline struct mc_tab *shard_tab(struct mc_shard *sh)
 
 #define MC_NSHARDS 256u
 
+/* Chains of open registered puts (a power of two). */
+#define MC_PENDING_BUCKETS 1024
+
 struct mc_put {
-	struct mc_put *next; /* pending list */
+	struct mc_put *next; /* chain of s->pending[put_bucket()] */
 	struct mc_store *store;
 	uint64_t size;
 	uint64_t deadline_ms;
@@ -337,7 +340,12 @@ struct mc_store {
 	/* a put being sealed waits here for the WRITEs into it (put.c) */
 	pthread_mutex_t drain_lock;
 	pthread_cond_t drain_cond;
-	struct mc_put *pending;
+	/*
+	 * Open registered puts, chained by their key's hash: a start (its
+	 * duplicate check) and an end look at one short chain, not at every
+	 * open put (an RPC batch opens thousands). Timeouts walk them all.
+	 */
+	struct mc_put *pending[MC_PENDING_BUCKETS];
 	_Atomic uint64_t npending;
 	_Atomic uint64_t discard_staging; /* bytes of discarded, unreleased */
 
