@@ -1,8 +1,9 @@
 # tests/etcd_lib.sh - a real etcd for the cluster scripts (source it).
 #
-#   etcd_start          start a one-member etcd on free loopback ports in a
-#                       fresh directory; sets ETCD_PID, ETCD_URL, ETCD_DIR,
-#                       ETCD_PORT, ETCD_PEER_PORT
+#   etcd_start          start a one-member etcd on free ports in a fresh
+#                       directory, on $ETCD_HOST (default 127.0.0.1); sets
+#                       ETCD_PID, ETCD_URL, ETCD_DIR, ETCD_PORT,
+#                       ETCD_PEER_PORT
 #   etcd_restart        start it again on the same directory and ports
 #   etcd_stop           SIGTERM it and wait (data kept)
 #   etcd_pause/resume   SIGSTOP / SIGCONT
@@ -17,18 +18,23 @@ ETCD_PID=""
 ETCD_DIR=""
 
 # etcd_free_port: a loopback port nobody listens on (etcd cannot be told
-# to take port 0 and say which it took).
+# to take port 0 and say which it took), below the kernel's ephemeral
+# range: there, thousands of TIME-WAIT connections of a busy machine can
+# hold a port that a probe finds free and etcd then cannot bind.
 etcd_free_port() {
-	local p
+	local p low
+	low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	[ "${low:-0}" -gt 12000 ] || low=32768
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (low - 10000)))
 		(: >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 	return 1
 }
 
 etcd_spawn() {
-	local bin=${ETCD:-etcd} url="http://127.0.0.1:$ETCD_PORT" purl="http://127.0.0.1:$ETCD_PEER_PORT"
+	local bin=${ETCD:-etcd} h=${ETCD_HOST:-127.0.0.1}
+	local url="http://$h:$ETCD_PORT" purl="http://$h:$ETCD_PEER_PORT"
 	[ -n "$bin" ] || bin=etcd
 	ETCD_URL=$url
 	"$bin" --name t --data-dir "$ETCD_DIR/data" \
@@ -55,7 +61,7 @@ etcd_spawn() {
 
 etcd_start() {
 	ETCD_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mc-etcd.XXXXXX") || return 1
-	for _ in 1 2 3; do
+	for _ in 1 2 3 4 5; do
 		ETCD_PORT=$(etcd_free_port)
 		ETCD_PEER_PORT=$(etcd_free_port)
 		[ "$ETCD_PORT" != "$ETCD_PEER_PORT" ] || continue
