@@ -139,6 +139,13 @@ static int put_owner_hooks(struct mc_put *p, bool commit, struct mc_err *err)
 	return 0;
 }
 
+/* The chain of open registered puts that a put of @key is listed on. */
+static struct mc_put **put_chain(struct mc_store *s, const void *key,
+				 size_t klen)
+{
+	return &s->pending[key_hash(key, klen) & (MC_PENDING_BUCKETS - 1)];
+}
+
 static int put_new(struct mc_store *s, const void *key, size_t klen,
 		   uint64_t size, bool registered, const struct mc_put_opts *po,
 		   struct mc_put **out, struct mc_err *err)
@@ -184,9 +191,10 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 	atomic_init(&p->ref, 1);
 	p->shared = po->shared;
 	if (registered) {
+		struct mc_put **chain = put_chain(s, key, klen);
+
 		pthread_mutex_lock(&s->pending_lock);
-		for (struct mc_put *q = s->pending; q && !p->shared;
-		     q = q->next) {
+		for (struct mc_put *q = *chain; q && !p->shared; q = q->next) {
 			if (!q->shared && q->klen == klen &&
 			    !memcmp(q->key, key, klen)) {
 				pthread_mutex_unlock(&s->pending_lock);
@@ -202,8 +210,8 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 		p->registered = true;
 		p->deadline_ms = store_now(s) + s->o.put_timeout_ms;
 		atomic_fetch_add(&p->ref, 1);
-		p->next = s->pending;
-		s->pending = p;
+		p->next = *chain;
+		*chain = p;
 		atomic_fetch_add(&s->npending, 1);
 		pthread_mutex_unlock(&s->pending_lock);
 	}
@@ -427,7 +435,8 @@ static bool put_close(struct mc_put *p)
 	}
 	pthread_mutex_lock(&s->pending_lock);
 	if (p->open) {
-		for (struct mc_put **pp = &s->pending; *pp; pp = &(*pp)->next)
+		for (struct mc_put **pp = put_chain(s, p->key, p->klen); *pp;
+		     pp = &(*pp)->next)
 			if (*pp == p) {
 				*pp = p->next;
 				break;
@@ -482,27 +491,41 @@ static bool blocks_writers(struct mc_blk *const *b, unsigned n)
 	return false;
 }
 
+/* The blocks' byte counts go back to being read leases (store_int.h). */
+static void blocks_sealed(struct mc_blk *const *b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		atomic_store(&b[i]->u.written, 0);
+}
+
+static void deadline_in(struct timespec *dl, unsigned ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, dl);
+	dl->tv_sec += ms / 1000;
+	dl->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (dl->tv_nsec >= 1000000000) {
+		dl->tv_sec++;
+		dl->tv_nsec -= 1000000000;
+	}
+}
+
 /*
  * A v1 writer is done when it has sent its bytes, which may still be on
  * their way into the buffer; a stalled one may never finish: hence the
  * bounded wait (store_int.h).
  */
 int blk_seal(struct mc_store *s, struct mc_blk *const *b, unsigned n,
-	     const void *key, size_t klen, struct mc_err *err)
+	     const void *key, size_t klen, unsigned wait_ms, struct mc_err *err)
 {
 	struct timespec dl;
 	bool busy;
 
 	blocks_move(b, n, BLK_PENDING, BLK_SEALED);
-	if (!blocks_writers(b, n))
+	if (!blocks_writers(b, n)) {
+		blocks_sealed(b, n);
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += PUT_DRAIN_MS / 1000;
-	dl.tv_nsec += (long)(PUT_DRAIN_MS % 1000) * 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
 	}
+	deadline_in(&dl, wait_ms);
 	pthread_mutex_lock(&s->drain_lock);
 	while ((busy = blocks_writers(b, n)) &&
 	       pthread_cond_timedwait(&s->drain_cond, &s->drain_lock, &dl) !=
@@ -510,8 +533,10 @@ int blk_seal(struct mc_store *s, struct mc_blk *const *b, unsigned n,
 		;
 	busy = blocks_writers(b, n);
 	pthread_mutex_unlock(&s->drain_lock);
-	if (!busy)
+	if (!busy) {
+		blocks_sealed(b, n);
 		return 0;
+	}
 	blocks_move(b, n, BLK_SEALED, BLK_PENDING);
 	mc_info("put: the end of key '%.*s' refused: a WRITE into it is "
 		"still in flight",
@@ -522,9 +547,65 @@ int blk_seal(struct mc_store *s, struct mc_blk *const *b, unsigned n,
 			  KEY_ARG(key, klen));
 }
 
+/*
+ * Whether every buffer of @p that WRITEs reach through this process's
+ * transfer port (local, tcp) has had its bytes delivered; or the put was
+ * revoked meanwhile (nothing more to wait for).
+ */
+static bool put_bytes_in(const struct mc_put *p)
+{
+	for (unsigned i = 0; i < p->nrep; i++) {
+		const struct mc_blk *b = p->blk[i];
+		uint32_t st = atomic_load(&b->u.state);
+
+		if ((st & BLK_STATE_MASK) != BLK_PENDING)
+			return true;
+		if (blk_local(b) && !strcmp(blk_seg(b)->protocol, "tcp") &&
+		    atomic_load(&b->u.written) < blk_value_size(b))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A v1 WRITE (no status frame) is done for its client once sent, so the
+ * client's put_end, on another connection, may come in while the WRITE
+ * still waits unread at the transfer port: in its accept queue or in a
+ * connection's socket. Sealing then would refuse the WRITE and publish a
+ * buffer without its bytes. So a registered put that lacks bytes waits,
+ * while the port holds input it has not read (mc_data_ops.input_pending),
+ * for that input to be read; a WRITE read meanwhile holds a write pin,
+ * which the seal then waits for. Both waits share PUT_DRAIN_MS. A put
+ * whose bytes never come is published as it is, as before. Returns the
+ * milliseconds left.
+ */
+static unsigned put_wait_bytes(struct mc_put *p)
+{
+	const struct mc_store_opts *o = &p->store->o;
+	struct timespec t0, t;
+	unsigned spent = 0;
+
+	if (!p->registered || !o->data_ops || !o->data_ops->input_pending)
+		return PUT_DRAIN_MS;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!put_bytes_in(p) && o->data_ops->input_pending(o->data_arg)) {
+		struct timespec nap = {0, 1000000};
+
+		nanosleep(&nap, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		spent = (unsigned)((t.tv_sec - t0.tv_sec) * 1000 +
+				   (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (spent >= PUT_DRAIN_MS)
+			return 0;
+	}
+	return PUT_DRAIN_MS - spent;
+}
+
 static int put_seal(struct mc_put *p, struct mc_err *err)
 {
-	return blk_seal(p->store, p->blk, p->nrep, p->key, p->klen, err);
+	unsigned left = put_wait_bytes(p);
+
+	return blk_seal(p->store, p->blk, p->nrep, p->key, p->klen, left, err);
 }
 
 /* Publishes a closed put; counts a PutEnd unless @batch. */
@@ -640,7 +721,8 @@ static struct mc_put *put_take(struct mc_store *s, const void *key, size_t klen,
 
 	*rc = -ENOENT;
 	pthread_mutex_lock(&s->pending_lock);
-	for (struct mc_put **pp = &s->pending; *pp; pp = &(*pp)->next) {
+	for (struct mc_put **pp = put_chain(s, key, klen); *pp;
+	     pp = &(*pp)->next) {
 		if (put_is(*pp, key, klen, version)) {
 			if (!mc_owner_eq(&(*pp)->writer, writer)) {
 				*rc = -EPERM;
@@ -684,7 +766,7 @@ static struct mc_put *put_hold_for_end(struct mc_store *s, const void *key,
 
 	*rc = -ENOENT;
 	pthread_mutex_lock(&s->pending_lock);
-	for (struct mc_put *q = s->pending; q; q = q->next) {
+	for (struct mc_put *q = *put_chain(s, key, klen); q; q = q->next) {
 		if (!put_is(q, key, klen, version))
 			continue;
 		if (!mc_owner_eq(&q->writer, writer))
@@ -827,18 +909,14 @@ int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 }
 
 /*
- * Revokes the two-phase puts whose time is up, or that hold a buffer in
- * segment @g (when not NULL), or that @writer started (when not NULL);
- * returns how many.
+ * Takes off @chain the puts that put_expire_some's arguments hit, onto
+ * *@gone. Called with the pending lock held.
  */
-static size_t put_expire_some(struct mc_store *s, uint64_t now,
-			      struct mc_seg *g, const struct mc_owner *writer)
+static void expire_chain(struct mc_store *s, struct mc_put **chain,
+			 uint64_t now, struct mc_seg *g,
+			 const struct mc_owner *writer, struct mc_put **gone)
 {
-	struct mc_put *gone = NULL;
-	size_t n = 0;
-
-	pthread_mutex_lock(&s->pending_lock);
-	for (struct mc_put **pp = &s->pending; *pp;) {
+	for (struct mc_put **pp = chain; *pp;) {
 		struct mc_put *p = *pp;
 		bool hit = writer ? mc_owner_eq(&p->writer, writer)
 				  : !g && p->deadline_ms <= now;
@@ -858,9 +936,27 @@ static size_t put_expire_some(struct mc_store *s, uint64_t now,
 			mc_series_add(s->c.discard_cnt, 1);
 			atomic_fetch_add(&s->discard_staging, put_bytes(p));
 		}
-		p->next = gone;
-		gone = p;
+		p->next = *gone;
+		*gone = p;
 	}
+}
+
+/*
+ * Revokes the two-phase puts whose time is up, or that hold a buffer in
+ * segment @g (when not NULL), or that @writer started (when not NULL);
+ * returns how many.
+ */
+static size_t put_expire_some(struct mc_store *s, uint64_t now,
+			      struct mc_seg *g, const struct mc_owner *writer)
+{
+	struct mc_put *gone = NULL;
+	size_t n = 0;
+
+	if (!atomic_load(&s->npending))
+		return 0; /* the sweep of an idle store takes no lock */
+	pthread_mutex_lock(&s->pending_lock);
+	for (size_t b = 0; b < MC_PENDING_BUCKETS; b++)
+		expire_chain(s, &s->pending[b], now, g, writer, &gone);
 	pthread_mutex_unlock(&s->pending_lock);
 	while (gone) {
 		struct mc_put *next = gone->next;

@@ -774,6 +774,61 @@ START_TEST(test_two_phase)
 }
 END_TEST
 
+/*
+ * Thousands of open puts (an RPC batch): each start still sees its key's
+ * open put, ends and revokes find theirs, and the timeout finds the rest.
+ */
+START_TEST(test_many_open_puts)
+{
+	struct mc_store *s = new_store(1);
+	enum { N = 5000 };
+	struct mc_put *p;
+	struct mc_usage u;
+	struct mc_err e;
+	char k[16];
+
+	mount(s, 64 * MiB, NULL, NULL);
+	for (int i = 0; i < N; i++) {
+		int n = snprintf(k, sizeof(k), "o%d", i);
+
+		ck_assert_int_eq(mc_put_start(s, k, n, 8, &p, &e), 0);
+		mc_put_release(p);
+	}
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.pending_puts, N);
+	for (int i = 0; i < N; i++) {
+		int n = snprintf(k, sizeof(k), "o%d", i);
+
+		ck_assert_int_eq(mc_put_start(s, k, n, 8, &p, &e), -EBUSY);
+	}
+	/* a third ended, a third revoked, a third left to the timeout */
+	for (int i = 0; i < N; i += 3) {
+		int n = snprintf(k, sizeof(k), "o%d", i);
+
+		ck_assert_int_eq(mc_put_end(s, k, n, &e), 0);
+		ck_assert_int_eq(mc_put_end(s, k, n, &e), -ENOENT);
+	}
+	for (int i = 1; i < N; i += 3) {
+		int n = snprintf(k, sizeof(k), "o%d", i);
+
+		ck_assert_int_eq(mc_put_revoke(s, k, n, &e), 0);
+	}
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.pending_puts, N / 3);
+	advance(501);
+	mc_store_tick(s);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.pending_puts, 0);
+	for (int i = 0; i < N; i++) {
+		int n = snprintf(k, sizeof(k), "o%d", i);
+
+		ck_assert_int_eq(mc_exist(s, k, n), i % 3 == 0);
+		ck_assert_int_eq(mc_put_revoke(s, k, n, &e), -ENOENT);
+	}
+	mc_store_free(s);
+}
+END_TEST
+
 static int count_key(const void *k, size_t klen, uint64_t size, void *arg)
 {
 	(*(int *)arg)++;
@@ -1351,6 +1406,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_shm);
 	tcase_add_test(tc, test_eviction);
 	tcase_add_test(tc, test_two_phase);
+	tcase_add_test(tc, test_many_open_puts);
 	tcase_add_test(tc, test_writes_in_flight);
 	tcase_add_test(tc, test_iteration);
 	tcase_add_test(tc, test_walk_across_growth);
