@@ -33,7 +33,7 @@ struct peer {
 };
 
 struct hclient {
-	unsigned timeout_ms;
+	unsigned timeout_ms, connect_ms;
 	size_t max_answer;
 	pthread_mutex_t mu;
 	unsigned long tick;
@@ -49,6 +49,12 @@ struct hclient *hclient_new(unsigned timeout_ms, size_t max_answer)
 		return NULL;
 	}
 	c->timeout_ms = timeout_ms ? timeout_ms : 5000;
+	/*
+	 * A peer that does not accept within a quarter of that is gone or
+	 * cut off (on the networks a cluster runs on a connect takes
+	 * milliseconds): a new leader's rebuild must not wait longer.
+	 */
+	c->connect_ms = c->timeout_ms / 4 > 200 ? c->timeout_ms / 4 : 200;
 	c->max_answer = max_answer ? max_answer : (256u << 20);
 	pthread_mutex_init(&c->mu, NULL);
 	return c;
@@ -148,7 +154,8 @@ static int split_peer(const char *peer, char *host, size_t hlen, char *serv,
 	return 0;
 }
 
-static int connect_one(const struct addrinfo *ai, unsigned timeout_ms)
+static int connect_one(const struct addrinfo *ai, unsigned connect_ms,
+		       unsigned timeout_ms)
 {
 	struct timeval tv = {.tv_sec = timeout_ms / 1000,
 			     .tv_usec = (timeout_ms % 1000) * 1000};
@@ -168,7 +175,7 @@ static int connect_one(const struct addrinfo *ai, unsigned timeout_ms)
 		}
 		pf = (struct pollfd){.fd = fd, .events = POLLOUT};
 		do
-			rc = poll(&pf, 1, (int)timeout_ms);
+			rc = poll(&pf, 1, (int)connect_ms);
 		while (rc < 0 && errno == EINTR);
 		if (rc == 0) {
 			rc = -ETIMEDOUT;
@@ -213,7 +220,7 @@ static int dial(struct hclient *c, const char *peer, struct mc_err *err)
 				  "cannot resolve '%s': %s", host,
 				  gai_strerror(rc));
 	for (ai = res; ai && fd < 0; ai = ai->ai_next)
-		fd = connect_one(ai, c->timeout_ms);
+		fd = connect_one(ai, c->connect_ms, c->timeout_ms);
 	freeaddrinfo(res);
 	if (fd < 0)
 		return mc_err_set(err, fd, MC_RPC_FAIL,

@@ -34,8 +34,9 @@
 struct hclient;
 
 /*
- * @timeout_ms bounds the connect and every wait for the peer; answers
- * over @max_answer bytes are refused. NULL with errno ENOMEM.
+ * @timeout_ms bounds every wait for the peer, and a quarter of it (at
+ * least 200 ms) the connect; answers over @max_answer bytes are
+ * refused. NULL with errno ENOMEM.
  */
 struct hclient *hclient_new(unsigned timeout_ms, size_t max_answer);
 void hclient_free(struct hclient *c);

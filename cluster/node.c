@@ -94,6 +94,8 @@ struct mc_node {
 
 	pthread_t worker;
 	bool worker_started, stopping;
+	/* mc_node_stop began: no new reign, rebuilds end before the member */
+	_Atomic bool leaving;
 	pthread_mutex_t qmu;
 	pthread_cond_t qcond;
 	struct rel *rel;
@@ -467,6 +469,44 @@ static int report_node(struct reign *r, const char *id, int64_t rev, bool adopt)
 	return rc;
 }
 
+/* Whether node @id is still registered in the incarnation @rev. */
+static bool still_member(struct mc_node *n, const char *id, int64_t rev)
+{
+	struct mc_member_node *v = NULL;
+	size_t k = 0;
+	bool yes = false;
+
+	if (mc_member_nodes(n->m, &v, &k) < 0)
+		return true; /* cannot tell: keep asking it */
+	for (size_t i = 0; i < k && !yes; i++)
+		yes = !strcmp(v[i].id, id) && v[i].revision == rev;
+	free(v);
+	return yes;
+}
+
+/* Queues node @id (incarnation @rev) for the worker to take its report. */
+static void join_push(struct mc_node *n, const char *id, int64_t rev)
+{
+	pthread_mutex_lock(&n->qmu);
+	if (n->njoins == n->joincap) {
+		size_t cap = n->joincap * 2 + 8;
+		struct joined *nj = realloc(n->joins, cap * sizeof(*nj));
+
+		if (nj) {
+			n->joins = nj;
+			n->joincap = cap;
+		}
+	}
+	if (n->njoins < n->joincap) {
+		snprintf(n->joins[n->njoins].id, sizeof(n->joins[0].id), "%s",
+			 id);
+		n->joins[n->njoins].rev = rev;
+		n->njoins++;
+		pthread_cond_signal(&n->qcond);
+	}
+	pthread_mutex_unlock(&n->qmu);
+}
+
 static void *worker_main(void *arg)
 {
 	struct mc_node *n = arg;
@@ -508,25 +548,18 @@ static void *worker_main(void *arg)
 			struct reign *r = reign_get(n);
 			int st = r ? atomic_load(&r->state) : R_GONE;
 
-			if (st == R_SERVE) {
-				report_node(r, j[i].id, j[i].rev, false);
-			} else if (st == R_REBUILD) {
-				/* after the rebuild, which may take it */
-				pthread_mutex_lock(&n->qmu);
-				if (n->njoins == n->joincap) {
-					size_t cap = n->joincap * 2 + 8;
-					struct joined *nj2 = realloc(
-						n->joins, cap * sizeof(*nj2));
-
-					if (nj2) {
-						n->joins = nj2;
-						n->joincap = cap;
-					}
-				}
-				if (n->njoins < n->joincap)
-					n->joins[n->njoins++] = j[i];
-				pthread_mutex_unlock(&n->qmu);
-			}
+			/*
+			 * Asked again (every 100 ms) until its report is in
+			 * or its lease ends: a node back from a partition
+			 * may miss the first connect, and a master without
+			 * its report never lists its memory. During the
+			 * rebuild, after it (which may take it).
+			 */
+			if ((st == R_SERVE &&
+			     report_node(r, j[i].id, j[i].rev, false) < 0 &&
+			     still_member(n, j[i].id, j[i].rev)) ||
+			    st == R_REBUILD)
+				join_push(n, j[i].id, j[i].rev);
 			reign_put(r);
 		}
 		free(j);
@@ -537,6 +570,12 @@ static void *worker_main(void *arg)
 }
 
 /* ------------------------------------------------------------ elections */
+
+/* Whether @r's rebuild goes on: its reign lives, its node stays. */
+static bool rebuilding(struct reign *r)
+{
+	return atomic_load(&r->state) != R_GONE && !atomic_load(&r->n->leaving);
+}
 
 static void *rebuild_main(void *arg)
 {
@@ -557,18 +596,27 @@ static void *rebuild_main(void *arg)
 	/* every live node, this one first (its memory needs no network) */
 	if (!self)
 		report_node(r, n->id, 0, true);
-	for (size_t i = 0; i < k && atomic_load(&r->state) != R_GONE; i++) {
+	for (size_t i = 0; i < k && rebuilding(r); i++) {
 		if (!strcmp(v[i].id, n->id)) {
 			report_node(r, n->id, v[i].revision, true);
 			break;
 		}
 	}
-	for (size_t i = 0; i < k && atomic_load(&r->state) != R_GONE; i++) {
+	for (size_t i = 0; i < k && rebuilding(r); i++) {
 		if (!strcmp(v[i].id, n->id))
 			continue;
-		while (report_node(r, v[i].id, v[i].revision, true) < 0 &&
-		       atomic_load(&r->state) != R_GONE && now_ms() < deadline)
-			sleep_ms(200);
+		/*
+		 * A node that does not answer is asked again until the
+		 * deadline, unless its lease ends meanwhile: the old
+		 * leader, killed or cut off, often still is in the node
+		 * set read when this node won (its registration and its
+		 * candidacy go in the same revision; the watch tells it
+		 * a moment later).
+		 */
+		while (still_member(n, v[i].id, v[i].revision) &&
+		       report_node(r, v[i].id, v[i].revision, true) < 0 &&
+		       rebuilding(r) && now_ms() < deadline)
+			sleep_ms(100);
 	}
 	free(v);
 	pthread_mutex_lock(&r->mu);
@@ -642,8 +690,19 @@ static void on_role(void *arg, bool leader, int64_t term)
 		}
 		return;
 	}
+	/*
+	 * Counted before leaving is read, as mc_node_stop sets leaving
+	 * before it waits for the count: either it waits for this
+	 * rebuild, or this sees it leave (and the loss follows at once).
+	 */
+	atomic_fetch_add(&n->rebuilds, 1);
+	if (atomic_load(&n->leaving)) {
+		atomic_fetch_sub(&n->rebuilds, 1);
+		return;
+	}
 	r = reign_new(n, (uint64_t)term);
 	if (!r) {
+		atomic_fetch_sub(&n->rebuilds, 1);
 		mc_error("cluster: elected for term %lld but out of memory",
 			 (long long)term);
 		return;
@@ -652,7 +711,6 @@ static void on_role(void *arg, bool leader, int64_t term)
 	n->reign = r;
 	pthread_mutex_unlock(&n->mu);
 	atomic_fetch_add(&r->refs, 1); /* the rebuild thread's */
-	atomic_fetch_add(&n->rebuilds, 1);
 	if (pthread_create(&th, NULL, rebuild_main, r)) {
 		atomic_fetch_sub(&n->rebuilds, 1);
 		reign_put(r);
@@ -767,25 +825,7 @@ static void on_node(void *arg, const struct mc_member_node *mn, bool joined)
 	if (!joined) {
 		node_lost(r, mn->id);
 	} else {
-		pthread_mutex_lock(&n->qmu);
-		if (n->njoins == n->joincap) {
-			size_t cap = n->joincap * 2 + 8;
-			struct joined *nj =
-				realloc(n->joins, cap * sizeof(*nj));
-
-			if (nj) {
-				n->joins = nj;
-				n->joincap = cap;
-			}
-		}
-		if (n->njoins < n->joincap) {
-			snprintf(n->joins[n->njoins].id, sizeof(n->joins[0].id),
-				 "%s", mn->id);
-			n->joins[n->njoins].rev = mn->revision;
-			n->njoins++;
-			pthread_cond_signal(&n->qcond);
-		}
-		pthread_mutex_unlock(&n->qmu);
+		join_push(n, mn->id, mn->revision);
 	}
 	reign_put(r);
 }
@@ -1107,17 +1147,22 @@ void mc_node_stop(struct mc_node *n)
 {
 	if (!n)
 		return;
-	mc_member_stop(n->m); /* steps down: the reign goes (on_role) */
-	mc_store_set_link(n->own, &stopped_ops, NULL, n->id);
-	n->m = NULL;
-	while (atomic_load(&n->rebuilds))
-		sleep_ms(10);
+	/*
+	 * The worker and the rebuilds ask the member: they end first (no
+	 * new rebuild starts once leaving is set), then the member goes.
+	 */
+	atomic_store(&n->leaving, true);
 	pthread_mutex_lock(&n->qmu);
 	n->stopping = true;
 	pthread_cond_signal(&n->qcond);
 	pthread_mutex_unlock(&n->qmu);
 	if (n->worker_started)
 		pthread_join(n->worker, NULL);
+	while (atomic_load(&n->rebuilds))
+		sleep_ms(10);
+	mc_member_stop(n->m); /* steps down: the reign goes (on_role) */
+	mc_store_set_link(n->own, &stopped_ops, NULL, n->id);
+	n->m = NULL;
 	reign_put(n->reign);
 	n->reign = NULL;
 	hclient_free(n->hc);

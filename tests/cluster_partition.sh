@@ -189,6 +189,13 @@ while [ $(($(ms) - t0)) -lt $((5 * CL_TTL)) ]; do
 done
 echo "healed: every node agrees after $(($(ms) - t0)) ms"
 check "after the heal every node names the new leader and lists three segments" [ -n "$one" ]
+if [ -z "$one" ]; then
+	for i in 1 2 3; do
+		echo "node $i: $(curl -s -m 2 "$(cl_url $i)/api/cluster")"
+		echo "  segments: $(curl -s -m 2 "$(cl_url $i)/get_all_segments" | tr '\n' ' ')"
+		tail -n 15 "${CL_ERR[$i]}"
+	done
+fi
 m=""
 for i in 1 2 3; do
 	m="$m$(curl -s "$(cl_url $i)/metrics")"$'\n'
