@@ -152,11 +152,12 @@ int mc_etcd_json_int64(struct json_object *o, const char *name, int64_t *v,
 	default:
 		break;
 	}
-	return mc_etcd_fail(err, -EPROTO, "etcd sent a bad number in '%s'", name);
+	return mc_etcd_fail(err, -EPROTO, "etcd sent a bad number in '%s'",
+			    name);
 }
 
 int mc_etcd_json_bytes(struct json_object *o, const char *name, char **p,
-		      size_t *n, struct mc_err *err)
+		       size_t *n, struct mc_err *err)
 {
 	struct json_object *f;
 	int rc;
@@ -169,11 +170,13 @@ int mc_etcd_json_bytes(struct json_object *o, const char *name, char **p,
 		return *p ? 0 : mc_etcd_fail(err, -ENOMEM, "out of memory");
 	}
 	if (!json_object_is_type(f, json_type_string))
-		return mc_etcd_fail(err, -EPROTO, "etcd sent a non-string '%s'", name);
+		return mc_etcd_fail(err, -EPROTO, "etcd sent a non-string '%s'",
+				    name);
 	rc = mc_b64_decode(json_object_get_string(f),
 			   (size_t)json_object_get_string_len(f), p, n);
 	if (rc == -EPROTO)
-		return mc_etcd_fail(err, rc, "etcd sent bad base64 in '%s'", name);
+		return mc_etcd_fail(err, rc, "etcd sent bad base64 in '%s'",
+				    name);
 	if (rc)
 		return mc_etcd_fail(err, rc, "out of memory");
 	return 0;
@@ -214,10 +217,12 @@ int mc_etcd_parse_kv(struct json_object *o, struct mc_etcd_kv *kv,
 
 	memset(kv, 0, sizeof(*kv));
 	if (!json_object_is_type(o, json_type_object))
-		return mc_etcd_fail(err, -EPROTO,
-			    "etcd sent a key-value that is not an object");
+		return mc_etcd_fail(
+			err, -EPROTO,
+			"etcd sent a key-value that is not an object");
 	if ((rc = mc_etcd_json_bytes(o, "key", &kv->key, &kv->key_len, err)) ||
-	    (rc = mc_etcd_json_bytes(o, "value", &kv->value, &kv->value_len, err)) ||
+	    (rc = mc_etcd_json_bytes(o, "value", &kv->value, &kv->value_len,
+				     err)) ||
 	    (rc = mc_etcd_json_int64(o, "create_revision", &kv->create_revision,
 				     err)) ||
 	    (rc = mc_etcd_json_int64(o, "mod_revision", &kv->mod_revision,
@@ -230,13 +235,13 @@ int mc_etcd_parse_kv(struct json_object *o, struct mc_etcd_kv *kv,
 	if (!kv->key_len) {
 		mc_etcd_kv_release(kv);
 		return mc_etcd_fail(err, -EPROTO,
-			    "etcd sent a key-value without a key");
+				    "etcd sent a key-value without a key");
 	}
 	return 0;
 }
 
 int mc_etcd_parse_kvs(struct json_object *o, const char *field,
-		     struct mc_etcd_kvs *r, struct mc_err *err)
+		      struct mc_etcd_kvs *r, struct mc_err *err)
 {
 	struct json_object *arr;
 	size_t n;
@@ -245,7 +250,8 @@ int mc_etcd_parse_kvs(struct json_object *o, const char *field,
 	if (!json_object_object_get_ex(o, field, &arr) || !arr)
 		return 0;
 	if (!json_object_is_type(arr, json_type_array))
-		return mc_etcd_fail(err, -EPROTO, "etcd sent a non-array '%s'", field);
+		return mc_etcd_fail(err, -EPROTO, "etcd sent a non-array '%s'",
+				    field);
 	n = json_object_array_length(arr);
 	if (!n)
 		return 0;
@@ -272,7 +278,8 @@ int mc_etcd_header_rev(struct json_object *o, int64_t *rev, struct mc_err *err)
 	if (!json_object_object_get_ex(o, "header", &h) || !h)
 		return 0;
 	if (!json_object_is_type(h, json_type_object))
-		return mc_etcd_fail(err, -EPROTO, "etcd sent a non-object 'header'");
+		return mc_etcd_fail(err, -EPROTO,
+				    "etcd sent a non-object 'header'");
 	return mc_etcd_json_int64(h, "revision", rev, err);
 }
 
@@ -353,8 +360,8 @@ static int gateway_error(const char *path, struct json_object *o,
 	}
 	if (!code)
 		code = 2;
-	return mc_etcd_fail(err, grpc_errno(code, msg), "etcd refused '%s': %.160s",
-		    path, msg);
+	return mc_etcd_fail(err, grpc_errno(code, msg),
+			    "etcd refused '%s': %.160s", path, msg);
 }
 
 int mc_etcd_answer(const char *path, long status, const char *body, size_t len,
@@ -380,14 +387,16 @@ int mc_etcd_answer(const char *path, long status, const char *body, size_t len,
 	json_tokener_free(tok);
 	if (!o || !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
-		return mc_etcd_fail(err, -EPROTO,
-			    "'%s' answered HTTP %ld with something that is not "
-			    "etcd's JSON",
-			    path, status);
+		return mc_etcd_fail(
+			err, -EPROTO,
+			"'%s' answered HTTP %ld with something that is not "
+			"etcd's JSON",
+			path, status);
 	}
 	rc = gateway_error(path, o, err);
 	if (!rc && status != 200)
-		rc = mc_etcd_fail(err, -EPROTO, "'%s' answered HTTP %ld", path, status);
+		rc = mc_etcd_fail(err, -EPROTO, "'%s' answered HTTP %ld", path,
+				  status);
 	if (rc) {
 		json_object_put(o);
 		return rc;
@@ -430,8 +439,8 @@ static int watch_events(struct mc_etcd_stream *st, struct json_object *arr)
 
 		if (!json_object_is_type(o, json_type_object) ||
 		    !json_object_object_get_ex(o, "kv", &kv))
-			return mc_etcd_stream_fail(st, -EPROTO,
-					   "etcd sent an event without kv");
+			return mc_etcd_stream_fail(
+				st, -EPROTO, "etcd sent an event without kv");
 		ev.type = MC_ETCD_EV_PUT;
 		if (json_object_object_get_ex(o, "type", &t) && t) {
 			const char *s = json_object_get_string(t);
@@ -453,9 +462,9 @@ static int watch_events(struct mc_etcd_stream *st, struct json_object *arr)
 		if (rc) {
 			mc_etcd_kv_release(&ev.kv);
 			mc_etcd_kv_release(&ev.prev_kv);
-			return mc_etcd_stream_fail(st, -EPROTO, "bad watch event: %s",
-					   err.msg[0] ? err.msg
-						      : "no mod revision");
+			return mc_etcd_stream_fail(
+				st, -EPROTO, "bad watch event: %s",
+				err.msg[0] ? err.msg : "no mod revision");
 		}
 		ev.revision = ev.kv.mod_revision;
 		/* a reconnect resumes after the last event delivered, even
@@ -485,13 +494,14 @@ int mc_etcd_stream_line(struct mc_etcd_stream *st, const char *line, size_t len)
 	rc = mc_etcd_answer(st->observe ? "/v3/election/observe" : "/v3/watch",
 			    200, line, len, &o, &err);
 	if (rc)
-		return mc_etcd_stream_fail(st, rc == -EPROTO ? -EPROTO : 1, "%s",
-				   err.msg);
+		return mc_etcd_stream_fail(st, rc == -EPROTO ? -EPROTO : 1,
+					   "%s", err.msg);
 	if (!json_object_object_get_ex(o, "result", &res) ||
 	    !json_object_is_type(res, json_type_object)) {
 		json_object_put(o);
-		return mc_etcd_stream_fail(st, -EPROTO,
-				   "etcd sent a stream line without a result");
+		return mc_etcd_stream_fail(
+			st, -EPROTO,
+			"etcd sent a stream line without a result");
 	}
 	if ((rc = mc_etcd_header_rev(res, &rev, &err))) {
 		json_object_put(o);
@@ -503,9 +513,9 @@ int mc_etcd_stream_line(struct mc_etcd_stream *st, const char *line, size_t len)
 		if (!json_object_object_get_ex(res, "kv", &kv) || !kv ||
 		    mc_etcd_parse_kv(kv, &ev.kv, &err)) {
 			json_object_put(o);
-			return mc_etcd_stream_fail(st, -EPROTO,
-					   "bad observe answer: %s",
-					   err.msg[0] ? err.msg : "no kv");
+			return mc_etcd_stream_fail(
+				st, -EPROTO, "bad observe answer: %s",
+				err.msg[0] ? err.msg : "no kv");
 		}
 		ev.type = MC_ETCD_EV_LEADER;
 		ev.revision = ev.kv.mod_revision;
@@ -547,12 +557,14 @@ int mc_etcd_stream_line(struct mc_etcd_stream *st, const char *line, size_t len)
 			if (!r)
 				st->action = compact;
 			return mc_etcd_stream_fail(st, 1,
-					   "watch revision %" PRId64
-					   " is compacted (at %" PRId64 ")",
-					   st->next_rev, compact);
+						   "watch revision %" PRId64
+						   " is compacted (at %" PRId64
+						   ")",
+						   st->next_rev, compact);
 		}
-		return mc_etcd_stream_fail(st, 1, "etcd cancelled the watch: %s",
-				   *reason ? reason : "no reason given");
+		return mc_etcd_stream_fail(
+			st, 1, "etcd cancelled the watch: %s",
+			*reason ? reason : "no reason given");
 	}
 	if (mc_etcd_json_true(res, "created")) {
 		st->created = true;
@@ -566,14 +578,14 @@ int mc_etcd_stream_line(struct mc_etcd_stream *st, const char *line, size_t len)
 	}
 	if (!st->created) {
 		json_object_put(o);
-		return mc_etcd_stream_fail(st, -EPROTO,
-				   "etcd sent watch events before 'created'");
+		return mc_etcd_stream_fail(
+			st, -EPROTO, "etcd sent watch events before 'created'");
 	}
 	if (json_object_object_get_ex(res, "events", &evs) && evs) {
 		if (!json_object_is_type(evs, json_type_array)) {
 			json_object_put(o);
-			return mc_etcd_stream_fail(st, -EPROTO,
-					   "etcd sent non-array 'events'");
+			return mc_etcd_stream_fail(
+				st, -EPROTO, "etcd sent non-array 'events'");
 		}
 		if (json_object_array_length(evs)) {
 			rc = watch_events(st, evs);

@@ -83,7 +83,8 @@ static void stream(const uint8_t *data, size_t size, bool observe)
 
 		fuzz_must(rc == 0 || rc == 1 || rc == -EPROTO, "line gave %d",
 			  rc);
-		fuzz_must(st.next_rev >= before, "the resume revision went back");
+		fuzz_must(st.next_rev >= before,
+			  "the resume revision went back");
 		if (rc == -EPROTO)
 			fuzz_must(st.why[0], "-EPROTO without a reason");
 		if (rc || !nl)
