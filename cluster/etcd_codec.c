@@ -22,14 +22,11 @@
 
 int mc_etcd_fail(struct mc_err *err, int ret, const char *fmt, ...)
 {
-	if (err) {
-		va_list ap;
+	va_list ap;
 
-		va_start(ap, fmt);
-		err->code = MC_RPC_FAIL;
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	mc_err_vset(err, MC_RPC_FAIL, fmt, ap);
+	va_end(ap);
 	return ret;
 }
 
@@ -273,6 +270,7 @@ int mc_etcd_parse_kvs(struct json_object *o, const char *field,
 int mc_etcd_header_rev(struct json_object *o, int64_t *rev, struct mc_err *err)
 {
 	struct json_object *h;
+	int rc;
 
 	*rev = 0;
 	if (!json_object_object_get_ex(o, "header", &h) || !h)
@@ -280,7 +278,11 @@ int mc_etcd_header_rev(struct json_object *o, int64_t *rev, struct mc_err *err)
 	if (!json_object_is_type(h, json_type_object))
 		return mc_etcd_fail(err, -EPROTO,
 				    "etcd sent a non-object 'header'");
-	return mc_etcd_json_int64(h, "revision", rev, err);
+	rc = mc_etcd_json_int64(h, "revision", rev, err);
+	if (rc == 0 && *rev < 0)
+		return mc_etcd_fail(err, -EPROTO,
+				    "etcd sent a negative revision");
+	return rc;
 }
 
 bool mc_etcd_json_true(struct json_object *o, const char *name)
