@@ -53,7 +53,8 @@ int mc_etcd_json_bytes(struct json_object *o, const char *name, char **p,
 int mc_etcd_parse_kvs(struct json_object *o, const char *field,
 		      struct mc_etcd_kvs *r, struct mc_err *err);
 
-/* Reads the revision in @o's response header into *@rev. */
+/* Reads the revision in @o's response header into *@rev (0 without a
+ * header; -EPROTO when negative). */
 int mc_etcd_header_rev(struct json_object *o, int64_t *rev, struct mc_err *err);
 
 /* Whether boolean field @name of @o is present and true. */
