@@ -652,6 +652,30 @@ static int add_families(struct fs *f)
 	return 0;
 }
 
+/*
+ * The socket libfuse shares with fusermount3 for auto_unmount is the one
+ * AF_UNIX stream socket that fuse_mount opened (@before: those open
+ * until then): a process holds a copy until the tree is dead
+ * (fs_mountpoint_linger). Without it (none or several new ones) the
+ * tree still has auto_unmount, only without that guard.
+ */
+static void linger(const char *dir, const unsigned char *before)
+{
+	unsigned char after[FS_FD_SCAN / 8];
+	int commfd = -1, n = 0;
+
+	fs_unix_sockets(after);
+	for (int fd = 0; fd < FS_FD_SCAN; fd++)
+		if ((after[fd / 8] & ~before[fd / 8]) & (1u << (fd % 8))) {
+			commfd = fd;
+			n++;
+		}
+	if (n != 1 || fs_mountpoint_linger(dir, commfd) < 0)
+		mc_warn("fuse: cannot guard the auto_unmount of '%s' (%d new "
+			"sockets)",
+			dir, n);
+}
+
 struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
 		    struct mc_err *err)
 {
@@ -659,6 +683,7 @@ struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct sigaction sa;
 	char opts[256];
+	unsigned char before[FS_FD_SCAN / 8];
 	int auto_unmount = fs_have_fusermount(), r;
 
 	if (!f) {
@@ -697,12 +722,16 @@ struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
 		mc_err_set(err, -EIO, MC_INTERNAL_ERROR, "cannot set up FUSE");
 		goto fail_args;
 	}
+	if (auto_unmount)
+		fs_unix_sockets(before);
 	if (fuse_mount(f->fuse, o->mountpoint)) {
 		mc_err_set(err, -EIO, MC_INTERNAL_ERROR, "cannot mount '%s'",
 			   o->mountpoint);
 		goto fail_new;
 	}
-	if (!auto_unmount && fs_mountpoint_watchdog(o->mountpoint) < 0)
+	if (auto_unmount)
+		linger(o->mountpoint, before);
+	else if (fs_mountpoint_watchdog(o->mountpoint) < 0)
 		mc_warn("fuse: no unmount watchdog for '%s'", o->mountpoint);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop_signal;

@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -135,11 +137,12 @@ bool fs_have_fusermount(void)
 }
 
 /*
- * Without fusermount3 there is no auto_unmount: a child process waits for
- * the daemon's end of a pipe to close (the daemon died, however) and then
- * detaches the mount.
+ * Forks a child that keeps no descriptor of the daemon but @keep (as
+ * descriptor 3; -1: none), waits until the daemon is gone (the end of a
+ * pipe whose other end the daemon holds until it exits, however it
+ * ends), runs @then(@dir) and exits. 0 or -errno.
  */
-int fs_mountpoint_watchdog(const char *dir)
+static int fork_watcher(const char *dir, int keep, void (*then)(const char *))
 {
 	int p[2];
 	pid_t pid;
@@ -154,18 +157,87 @@ int fs_mountpoint_watchdog(const char *dir)
 		return -errno;
 	}
 	if (pid == 0) {
-		close(p[1]);
-		for (int fd = 3; fd < 1024; fd++)
-			if (fd != p[0])
+		/* Above all not the FUSE device, which would keep the
+		 * tree's connection alive. */
+		if (dup2(p[0], 0) < 0 || (keep >= 0 && dup2(keep, 3) < 0))
+			_exit(1);
+		for (int fd = 1; fd < FS_FD_SCAN; fd++)
+			if (fd != 3 || keep < 0)
 				close(fd);
-		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+		while (read(0, &c, 1) < 0 && errno == EINTR)
 			;
-		umount2(dir, MNT_DETACH);
+		then(dir);
 		_exit(0);
 	}
 	close(p[0]);
 	fcntl(p[1], F_SETFD, FD_CLOEXEC);
 	return 0; /* p[1] stays open until the daemon exits */
+}
+
+static void detach(const char *dir)
+{
+	umount2(dir, MNT_DETACH);
+}
+
+/*
+ * Without fusermount3 there is no auto_unmount: a child process detaches
+ * the mount once the daemon is gone.
+ */
+int fs_mountpoint_watchdog(const char *dir)
+{
+	return fork_watcher(dir, -1, detach);
+}
+
+void fs_unix_sockets(unsigned char set[FS_FD_SCAN / 8])
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	memset(set, 0, FS_FD_SCAN / 8);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = atoi(de->d_name), type = 0;
+		socklen_t tl = sizeof(type);
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || fd < 0 ||
+		    fd >= FS_FD_SCAN || fd == dirfd(d))
+			continue;
+		if (!getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) &&
+		    type == SOCK_STREAM &&
+		    !getsockname(fd, (struct sockaddr *)&ss, &sl) &&
+		    ss.ss_family == AF_UNIX)
+			set[fd / 8] |= (unsigned char)(1u << (fd % 8));
+	}
+	closedir(d);
+}
+
+/*
+ * The daemon is gone. Its tree answers a request sent before the device
+ * is released with ECONNABORTED, after with ENOTCONN; anything else (it
+ * opens: no longer ours, or another error) ends the wait too. Then the
+ * copy of fusermount3's socket closes with this process.
+ */
+static void wait_dead(const char *dir)
+{
+	for (int i = 0; i < 500; i++) {
+		int fd = open(dir, O_RDONLY | O_DIRECTORY);
+
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		if (errno != ECONNABORTED && errno != EINTR)
+			return;
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+}
+
+int fs_mountpoint_linger(const char *dir, int commfd)
+{
+	return fork_watcher(dir, commfd, wait_dead);
 }
 
 /*

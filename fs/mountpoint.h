@@ -34,4 +34,24 @@ bool fs_have_fusermount(void);
  */
 int fs_mountpoint_watchdog(const char *dir);
 
+/*
+ * The AF_UNIX stream sockets open in this process, as a set of
+ * descriptors below FS_FD_SCAN (a bitmap of FS_FD_SCAN bits).
+ */
+#define FS_FD_SCAN 4096
+void fs_unix_sockets(unsigned char set[FS_FD_SCAN / 8]);
+
+/*
+ * With auto_unmount, fusermount3 unmounts a dead daemon's tree when the
+ * socket it shares with the daemon (@commfd, libfuse's) closes, but only
+ * if the tree then answers ENOTCONN. At the daemon's death the kernel
+ * may release that socket before the FUSE device, and a fusermount3 that
+ * looks in between gets another error, takes the tree for alive and
+ * leaves a dead mount behind. Forks a process that holds a copy of
+ * @commfd until the daemon is gone and its tree no longer answers
+ * anything but ENOTCONN (5 s at most), so that fusermount3 looks only
+ * then. 0 or -errno.
+ */
+int fs_mountpoint_linger(const char *dir, int commfd);
+
 #endif

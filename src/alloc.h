@@ -42,9 +42,14 @@ struct mc_blk {
 			struct mc_blk *prev, *next;
 		} free; /* allocator-private */
 		struct {
-			_Atomic uint64_t lease_until; /* ms, store clock */
-			_Atomic uint32_t ref;	      /* references */
-			_Atomic uint32_t state;	      /* caller-defined */
+			union {
+				/* published: ms, store clock */
+				_Atomic uint64_t lease_until;
+				/* being written: bytes delivered */
+				_Atomic uint64_t written;
+			};
+			_Atomic uint32_t ref;	/* references */
+			_Atomic uint32_t state; /* caller-defined */
 		} u;
 	};
 };

@@ -329,7 +329,16 @@ void obj_publish(struct mc_store *s, struct mc_obj *o)
 			      memory_order_relaxed);
 	link_set(pp, o); /* @o complete: readers may follow it from here */
 	if (!old) {
-		if (++sh->count > shard_tab(sh)->mask + 1)
+		/*
+		 * Up to 1.5 versions a bucket before doubling: 5-11 bytes of
+		 * buckets a key (7 at 10^7 keys) for a chain of 1.4-1.75
+		 * versions walked by a hit, where a limit of one per bucket
+		 * costs up to 16 bytes a key, the most of a version's memory
+		 * after itself and its block.
+		 */
+		uint32_t nb = shard_tab(sh)->mask + 1;
+
+		if (++sh->count > nb + nb / 2)
 			shard_grow(sh);
 		atomic_fetch_add(&s->nkeys, 1);
 		atomic_fetch_add(&s->keys_gen, 1);

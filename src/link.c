@@ -190,6 +190,7 @@ static int replica_write(struct mc_store *s, const struct mc_desc *d,
 		rc = mc_pin_write(s, d->addr, len, &pin);
 		if (rc == 0) {
 			memcpy((void *)(uintptr_t)d->addr, val, len);
+			mc_pin_wrote(pin, len);
 			rc = mc_pin_release(pin);
 		}
 	} else if (s->o.data_ops && s->o.data_ops->write) {

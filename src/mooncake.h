@@ -123,6 +123,14 @@ struct mc_data_ops {
 		    uint64_t len);
 	int (*write)(void *arg, const struct mc_desc *d, uint64_t off,
 		     const void *buf, uint64_t len);
+	/*
+	 * Optional: whether bytes have reached this process's transfer port
+	 * that it has not read yet (a connection waiting to be accepted, or
+	 * unread input on one). Ending a two-phase put whose buffers lack
+	 * bytes waits while this says so (mc_put_end_by). Any thread, no
+	 * store lock held; it must not block.
+	 */
+	bool (*input_pending)(void *arg);
 };
 
 /*
@@ -725,7 +733,10 @@ uint64_t mc_put_version(const struct mc_put *p);
  * transfer-port WRITE into the put is still in flight after a second's
  * wait, or another end of it is waiting so (the put stays open; ending
  * it again later publishes it); -ETIMEDOUT when it was revoked (or timed
- * out) during that wait. mc_put_end and mc_put_revoke are
+ * out) during that wait. Before that, an end whose local tcp buffers
+ * lack bytes waits (within the same second) while the transfer port holds
+ * input it has not read (mc_data_ops.input_pending): a v1 WRITE sent
+ * before the end may be there. mc_put_end and mc_put_revoke are
  * these with a NULL writer. With @batch the end is counted by
  * mc_batch_count only; a revoke counts one PutRevoke either way.
  */
@@ -1012,6 +1023,12 @@ int mc_pin_read(struct mc_store *s, uint64_t addr, uint64_t size,
 		struct mc_pin **out);
 int mc_pin_write(struct mc_store *s, uint64_t addr, uint64_t size,
 		 struct mc_pin **out);
+/*
+ * A write pin's WRITE has put @n bytes into its buffer (call it before
+ * mc_pin_release; nothing for a read pin or NULL): ending the put counts
+ * them to know whether its buffers got all their bytes.
+ */
+void mc_pin_wrote(struct mc_pin *p, uint64_t n);
 /*
  * Releases @p (NULL: nothing): 0, or for a write pin -ESTALE when its
  * put was revoked (or timed out) while the WRITE was in flight, so the

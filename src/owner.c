@@ -387,7 +387,8 @@ int mc_owner_commit(struct mc_store *s, const struct mc_owner_blk *b,
 				  (unsigned long long)b->version,
 				  (unsigned long long)off, g->id);
 	}
-	rc = done ? 0 : blk_seal(s, &blk, 1, b->key, b->klen, err);
+	rc = done ? 0
+		  : blk_seal(s, &blk, 1, b->key, b->klen, PUT_DRAIN_MS, err);
 	if (rc == 0 && !done) {
 		pthread_mutex_lock(&t->lock);
 		r = *tab_find(t, g, off);

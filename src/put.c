@@ -491,27 +491,41 @@ static bool blocks_writers(struct mc_blk *const *b, unsigned n)
 	return false;
 }
 
+/* The blocks' byte counts go back to being read leases (store_int.h). */
+static void blocks_sealed(struct mc_blk *const *b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		atomic_store(&b[i]->u.written, 0);
+}
+
+static void deadline_in(struct timespec *dl, unsigned ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, dl);
+	dl->tv_sec += ms / 1000;
+	dl->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (dl->tv_nsec >= 1000000000) {
+		dl->tv_sec++;
+		dl->tv_nsec -= 1000000000;
+	}
+}
+
 /*
  * A v1 writer is done when it has sent its bytes, which may still be on
  * their way into the buffer; a stalled one may never finish: hence the
  * bounded wait (store_int.h).
  */
 int blk_seal(struct mc_store *s, struct mc_blk *const *b, unsigned n,
-	     const void *key, size_t klen, struct mc_err *err)
+	     const void *key, size_t klen, unsigned wait_ms, struct mc_err *err)
 {
 	struct timespec dl;
 	bool busy;
 
 	blocks_move(b, n, BLK_PENDING, BLK_SEALED);
-	if (!blocks_writers(b, n))
+	if (!blocks_writers(b, n)) {
+		blocks_sealed(b, n);
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += PUT_DRAIN_MS / 1000;
-	dl.tv_nsec += (long)(PUT_DRAIN_MS % 1000) * 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
 	}
+	deadline_in(&dl, wait_ms);
 	pthread_mutex_lock(&s->drain_lock);
 	while ((busy = blocks_writers(b, n)) &&
 	       pthread_cond_timedwait(&s->drain_cond, &s->drain_lock, &dl) !=
@@ -519,8 +533,10 @@ int blk_seal(struct mc_store *s, struct mc_blk *const *b, unsigned n,
 		;
 	busy = blocks_writers(b, n);
 	pthread_mutex_unlock(&s->drain_lock);
-	if (!busy)
+	if (!busy) {
+		blocks_sealed(b, n);
 		return 0;
+	}
 	blocks_move(b, n, BLK_SEALED, BLK_PENDING);
 	mc_info("put: the end of key '%.*s' refused: a WRITE into it is "
 		"still in flight",
@@ -531,9 +547,65 @@ int blk_seal(struct mc_store *s, struct mc_blk *const *b, unsigned n,
 			  KEY_ARG(key, klen));
 }
 
+/*
+ * Whether every buffer of @p that WRITEs reach through this process's
+ * transfer port (local, tcp) has had its bytes delivered; or the put was
+ * revoked meanwhile (nothing more to wait for).
+ */
+static bool put_bytes_in(const struct mc_put *p)
+{
+	for (unsigned i = 0; i < p->nrep; i++) {
+		const struct mc_blk *b = p->blk[i];
+		uint32_t st = atomic_load(&b->u.state);
+
+		if ((st & BLK_STATE_MASK) != BLK_PENDING)
+			return true;
+		if (blk_local(b) && !strcmp(blk_seg(b)->protocol, "tcp") &&
+		    atomic_load(&b->u.written) < blk_value_size(b))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A v1 WRITE (no status frame) is done for its client once sent, so the
+ * client's put_end, on another connection, may come in while the WRITE
+ * still waits unread at the transfer port: in its accept queue or in a
+ * connection's socket. Sealing then would refuse the WRITE and publish a
+ * buffer without its bytes. So a registered put that lacks bytes waits,
+ * while the port holds input it has not read (mc_data_ops.input_pending),
+ * for that input to be read; a WRITE read meanwhile holds a write pin,
+ * which the seal then waits for. Both waits share PUT_DRAIN_MS. A put
+ * whose bytes never come is published as it is, as before. Returns the
+ * milliseconds left.
+ */
+static unsigned put_wait_bytes(struct mc_put *p)
+{
+	const struct mc_store_opts *o = &p->store->o;
+	struct timespec t0, t;
+	unsigned spent = 0;
+
+	if (!p->registered || !o->data_ops || !o->data_ops->input_pending)
+		return PUT_DRAIN_MS;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!put_bytes_in(p) && o->data_ops->input_pending(o->data_arg)) {
+		struct timespec nap = {0, 1000000};
+
+		nanosleep(&nap, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		spent = (unsigned)((t.tv_sec - t0.tv_sec) * 1000 +
+				   (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (spent >= PUT_DRAIN_MS)
+			return 0;
+	}
+	return PUT_DRAIN_MS - spent;
+}
+
 static int put_seal(struct mc_put *p, struct mc_err *err)
 {
-	return blk_seal(p->store, p->blk, p->nrep, p->key, p->klen, err);
+	unsigned left = put_wait_bytes(p);
+
+	return blk_seal(p->store, p->blk, p->nrep, p->key, p->klen, left, err);
 }
 
 /* Publishes a closed put; counts a PutEnd unless @batch. */

@@ -53,6 +53,15 @@ int mc_pin_write(struct mc_store *s, uint64_t addr, uint64_t size,
 	return rc;
 }
 
+void mc_pin_wrote(struct mc_pin *p, uint64_t n)
+{
+	uintptr_t v = (uintptr_t)p;
+
+	if (v & PIN_WRITE)
+		atomic_fetch_add(
+			&((struct mc_blk *)(v & ~PIN_WRITE))->u.written, n);
+}
+
 int mc_pin_release(struct mc_pin *p)
 {
 	uintptr_t v = (uintptr_t)p;

@@ -68,7 +68,11 @@ enum {
 #define BLK_WRITERS_MAX	 (UINT32_MAX >> BLK_WRITER_SHIFT)
 /*
  * How long publishing a put waits for WRITEs still streaming into its
- * buffers before it refuses (-EBUSY, the put stays open).
+ * buffers before it refuses (-EBUSY, the put stays open). While a block
+ * is PENDING or SEALED, u.written (the same word as u.lease_until) counts
+ * the bytes that WRITEs delivered into it (mc_pin_wrote), which ending a
+ * two-phase put compares with the value's size (put.c put_wait_bytes);
+ * the seal sets it to 0 again, before the block is LIVE and leased.
  */
 #define PUT_DRAIN_MS 1000
 
@@ -588,11 +592,14 @@ void put_expire(struct mc_store *s, uint64_t now, struct mc_seg *g);
 size_t put_revoke_writer(struct mc_store *s, const struct mc_owner *writer);
 /*
  * Seals @n PENDING blocks of one put for publication: from now on no
- * WRITE pins them, and those in flight are waited for (PUT_DRAIN_MS).
- * 0, or -EBUSY with @err naming @key (the blocks are PENDING again).
+ * WRITE pins them, and those in flight are waited for (@wait_ms, at most
+ * PUT_DRAIN_MS). 0 (the blocks' byte counts are 0 again, ready to be
+ * read leases), or -EBUSY with @err naming @key (the blocks are PENDING
+ * again).
  */
 int blk_seal(struct mc_store *s, struct mc_blk *const *b, unsigned n,
-	     const void *key, size_t klen, struct mc_err *err);
+	     const void *key, size_t klen, unsigned wait_ms,
+	     struct mc_err *err);
 /*
  * End or revoke the open shared put of @key whose version is @version
  * (mc_put_opts.shared), for @writer: as mc_put_end_by and

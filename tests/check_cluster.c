@@ -244,7 +244,7 @@ static int d_write(void *arg, const struct mc_desc *d, uint64_t off,
 	return mc_pin_release(pin);
 }
 
-static const struct mc_data_ops data = {d_read, d_write};
+static const struct mc_data_ops data = {d_read, d_write, NULL};
 
 /* ------------------------------------------------------------ the links */
 

@@ -570,6 +570,49 @@ START_TEST(test_put_end_waits_for_writer)
 END_TEST
 
 /*
+ * A v1 WRITE is done for its client once sent, and the client's put_end
+ * (here at once, in this thread) may come before the port has even
+ * accepted the connection, or read the header on a pooled one: put_end
+ * must wait for those bytes, not publish a buffer without them and
+ * refuse the WRITE. Each round must publish the new value whole.
+ */
+START_TEST(test_put_end_v1_unread)
+{
+	enum { ROUNDS = 20, SIZE = 16 << 10 };
+	unsigned char *got = malloc(SIZE);
+	int pooled = conn();
+
+	for (int r = 0; r < 2 * ROUNDS; r++) {
+		unsigned char *v = pattern(SIZE, 40 + (unsigned)r);
+		bool fresh = r < ROUNDS;
+		struct mc_put *p;
+
+		ck_assert_int_eq(mc_put_start(S, "v1u", 3, SIZE, &p, NULL), 0);
+		uint64_t addr = mc_put_desc(p, 0)->addr;
+		mc_put_release(p);
+		int fd = fresh ? conn() : pooled;
+		ck_assert_int_eq(
+			xc_header(fd, XFER_OP_WRITE, addr, SIZE, false), 0);
+		ck_assert_int_eq(xc_send_all(fd, v, SIZE), 0);
+		ck_assert_int_eq(mc_put_end(S, "v1u", 3, NULL), 0);
+		ck_assert_int_eq(mc_get_copy(S, "v1u", 3, 0, got, SIZE), SIZE);
+		ck_assert_msg(!memcmp(got, v, SIZE),
+			      "round %d (%s connection): the value published "
+			      "is not the one written",
+			      r, fresh ? "a new" : "a pooled");
+		if (fresh)
+			close(fd);
+		free(v);
+	}
+	/* the pooled connection still serves: no WRITE of it was refused */
+	struct mc_desc d = query("v1u");
+	ck_assert_int_eq(xc_read(pooled, d.addr, SIZE, true, got), XC_OK);
+	close(pooled);
+	free(got);
+}
+END_TEST
+
+/*
  * The put timeout with a writer stalled mid-WRITE revokes the put and
  * publishes nothing; the WRITE, finished later, is told (v2 status 1).
  * A WRITE that starts while put_end waits for another one is refused.
@@ -1039,6 +1082,7 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, test_write_client_dies);
 	tcase_add_test(tc, test_stall);
 	tcase_add_test(tc, test_put_end_waits_for_writer);
+	tcase_add_test(tc, test_put_end_v1_unread);
 	tcase_add_test(tc, test_put_timeout_with_writer);
 	tcase_add_test(tc, test_put_two_replicas);
 	tcase_add_test(tc, test_leased_old_version);

@@ -30,6 +30,24 @@ for _ in $(seq 50); do mounted || break; sleep 0.1; done
 check "SIGKILL leaves no mount behind" unmounted
 check "the mount point is usable" ls "$MC_MNT"
 
+# The kernel may release the socket fusermount3 watches before the FUSE
+# device: fusermount3 then found the tree alive (ECONNABORTED, not
+# ENOTCONN) and left it mounted, about one SIGKILL in four on a loaded
+# machine. A child of the daemon holds the socket until the tree is dead.
+left=0
+for round in $(seq 10); do
+	mc_start --fuse
+	[ "$round" = 1 ] && check "a child of the daemon guards the unmount" \
+		[ -n "$(pgrep -P "$MC_PID" -x mooncaked)" ]
+	kill9
+	for _ in $(seq 50); do mounted || break; sleep 0.1; done
+	if mounted; then
+		left=$((left + 1))
+		fusermount3 -u -z "$MC_MNT" 2>/dev/null
+	fi
+done
+expect_eq "ten SIGKILLs leave no mount behind" "$left" 0
+
 mc_start --fuse
 expect_eq "remount on the same mount point" "$(cat "$MC_MNT/health")" OK
 check "a fresh store" [ ! -e "$MC_MNT/keys/k" ]

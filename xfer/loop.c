@@ -18,7 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +41,7 @@
  */
 #define REQS_PER_WAKE	 1
 #define ACCEPTS_PER_WAKE 64
+#define SHED_WARN_MS	 1000 /* out of descriptors: one warning at most */
 
 enum phase {
 	PH_HDR,	 /* reading a header */
@@ -57,6 +62,7 @@ struct conn {
 	size_t st_off, st_len; /* status bytes still to send */
 	unsigned char *data;   /* next byte to move */
 	uint64_t left;	       /* data bytes still to move */
+	uint64_t size;	       /* the request's data bytes */
 	bool close_after;      /* close once the status is out */
 	uint32_t events;       /* the epoll mask in force */
 	uint64_t last_ms;      /* last progress */
@@ -167,7 +173,7 @@ static bool conn_request(struct conn *c)
 		return true;
 	}
 	c->data = (unsigned char *)(uintptr_t)h.addr;
-	c->left = h.size;
+	c->left = c->size = h.size;
 	if (c->dir == XFER_DIR_READ) {
 		if (c->v2)
 			conn_status(c, XFER_OK);
@@ -302,6 +308,7 @@ static bool conn_run(struct conn *c)
 			 * was revoked (or timed out) meanwhile: then they went
 			 * nowhere, and a v2 writer is told.
 			 */
+			mc_pin_wrote(c->pin, c->size);
 			if (mc_pin_release(c->pin) < 0) {
 				mc_series_add(x->rejects[c->dir], 1);
 				c->pin = NULL;
@@ -354,29 +361,82 @@ static struct conn *loop_add(struct xfer_loop *lp, int fd)
 	return c;
 }
 
-static void accept_some(struct xfer *x, struct xfer_loop *self)
+/* Says what was dropped, once a second at most. */
+static void shed_report(struct xfer *x, uint64_t now)
+{
+	if ((!x->shed && !x->accept_paused) ||
+	    now - x->shed_warned_ms < SHED_WARN_MS)
+		return;
+	mc_warn("transfer: out of file descriptors: %llu connection(s) "
+		"dropped%s",
+		(unsigned long long)x->shed,
+		x->accept_paused ? ", accepting paused" : "");
+	x->shed = 0;
+	x->shed_warned_ms = now;
+}
+
+/*
+ * Out of descriptors with a connection waiting (accept said EMFILE or
+ * ENFILE). Frees the spare's slot and accepts into it: if a descriptor
+ * can be had again by then (another connection closed meanwhile, or
+ * the limit was raised), the connection is served and a new spare is
+ * kept; else it is dropped (its client sees a close, instead of waiting
+ * for a slot that may never come) and the slot becomes the spare again.
+ * Without a spare (a slot lost to another thread between a close and an
+ * open) the listener is paused until the next scan, rather than woken at
+ * once again by the same waiting connection. Returns the connection's
+ * descriptor when it is to be served, else -1.
+ */
+static int accept_shed(struct xfer *x, struct xfer_loop *lp)
+{
+	int fd = -1;
+
+	if (x->spare_fd < 0)
+		x->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (x->spare_fd >= 0) {
+		close(x->spare_fd);
+		fd = x->framing->ops->accept(x->framing->ctx, x->lfd);
+		x->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && x->spare_fd >= 0)
+			return fd;
+		if (fd >= 0) {
+			close(fd);
+			x->shed++;
+			x->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		}
+	}
+	if (x->spare_fd < 0 && !x->accept_paused) {
+		struct epoll_event e = {.events = 0, .data.ptr = &tag_listen};
+
+		if (epoll_ctl(lp->epfd, EPOLL_CTL_MOD, x->lfd, &e) == 0)
+			x->accept_paused = true;
+	}
+	shed_report(x, now_ms());
+	return -1;
+}
+
+/* Each scan: accept again after a pause, report what was shed. */
+static void accept_tick(struct xfer *x, struct xfer_loop *lp, uint64_t now)
+{
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = &tag_listen};
+
+	if (x->accept_paused) {
+		if (x->spare_fd < 0)
+			x->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (epoll_ctl(lp->epfd, EPOLL_CTL_MOD, x->lfd, &e) == 0)
+			x->accept_paused = false;
+	}
+	shed_report(x, now);
+}
+
+/* Only the loop that watches the listener (loops[0]) calls these. */
+static void accept_batch(struct xfer *x, struct xfer_loop *self)
 {
 	for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
 		int fd = x->framing->ops->accept(x->framing->ctx, x->lfd);
 
-		if (fd == -EMFILE || fd == -ENFILE) {
-			/*
-			 * Out of descriptors: accept and drop one with the
-			 * spare so the listener does not spin on it.
-			 */
-			mc_warn("transfer: out of file descriptors, "
-				"dropping a connection");
-			if (x->spare_fd >= 0) {
-				close(x->spare_fd);
-				fd = x->framing->ops->accept(x->framing->ctx,
-							     x->lfd);
-				if (fd >= 0)
-					close(fd);
-				x->spare_fd =
-					open("/dev/null", O_RDONLY | O_CLOEXEC);
-			}
-			return;
-		}
+		if (fd == -EMFILE || fd == -ENFILE)
+			fd = accept_shed(x, self);
 		if (fd < 0)
 			return;
 		struct xfer_loop *lp = &x->loops[x->next_loop++ % x->nloops];
@@ -391,6 +451,49 @@ static void accept_some(struct xfer *x, struct xfer_loop *self)
 		if (c && lp == self)
 			conn_run(c);
 	}
+}
+
+/*
+ * A connection is in the listener's queue, or taken from it and not yet
+ * listed, or listed: x->accepting covers the middle, so that
+ * xfer_loops_input_pending never misses one.
+ */
+static void accept_some(struct xfer *x, struct xfer_loop *self)
+{
+	atomic_fetch_add(&x->accepting, 1);
+	accept_batch(x, self);
+	atomic_fetch_sub(&x->accepting, 1);
+}
+
+bool xfer_loops_input_pending(struct xfer *x)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (atomic_load(&x->accepting))
+		return true;
+	/* A listener's tcpi_unacked is its accept queue's length. */
+	if (x->lfd >= 0 &&
+	    !getsockopt(x->lfd, IPPROTO_TCP, TCP_INFO, &ti, &len) &&
+	    ti.tcpi_state == TCP_LISTEN && ti.tcpi_unacked)
+		return true;
+	for (unsigned i = 0; x->loops && i < x->nloops; i++) {
+		struct xfer_loop *lp = &x->loops[i];
+		bool unread = false;
+
+		/* A listed connection's descriptor is closed only after it
+		 * has left the list. */
+		pthread_mutex_lock(&lp->mu);
+		for (struct conn *c = lp->conns; c && !unread; c = c->next) {
+			int n = 0;
+
+			unread = !ioctl(c->fd, FIONREAD, &n) && n > 0;
+		}
+		pthread_mutex_unlock(&lp->mu);
+		if (unread)
+			return true;
+	}
+	return false;
 }
 
 static void loop_scan(struct xfer_loop *lp, uint64_t now)
@@ -440,6 +543,8 @@ static void *loop_main(void *arg)
 		if (now - last_scan >= SCAN_MS) {
 			last_scan = now;
 			loop_scan(lp, now);
+			if (lp == &lp->x->loops[0])
+				accept_tick(lp->x, lp, now);
 		}
 	}
 }

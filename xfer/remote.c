@@ -135,7 +135,13 @@ static int data_write(void *arg, const struct mc_desc *d, uint64_t off,
 	return remote_io(arg, d, off, (void *)buf, len, true);
 }
 
-const struct mc_data_ops xfer_data_ops = {data_read, data_write};
+static bool data_input_pending(void *arg)
+{
+	return xfer_loops_input_pending(arg);
+}
+
+const struct mc_data_ops xfer_data_ops = {data_read, data_write,
+					  data_input_pending};
 
 struct xfer_client *xfer_remote_client_new(void)
 {

@@ -33,10 +33,14 @@ struct xfer {
 	struct mc_store *s;
 	int lfd;
 	int stopfd;
+	/* Out of descriptors (loop.c accept_shed); loops[0]'s thread only. */
 	int spare_fd; /* given up to shed a connection at EMFILE */
+	bool accept_paused;
+	uint64_t shed, shed_warned_ms;
 	unsigned nloops;
 	struct xfer_loop *loops;
 	unsigned next_loop;
+	_Atomic unsigned accepting; /* loops[0] is in accept_some */
 	struct mc_series *bytes[XFER_NDIR], *reqs[XFER_NDIR],
 		*rejects[XFER_NDIR];
 	/* reaches other processes' replicas (remote.c); thread-safe */
@@ -60,6 +64,12 @@ struct xfer_client *xfer_remote_client_new(void);
 int xfer_loops_start(struct xfer *x, struct mc_err *err);
 /* Starts the loops' threads: 0, or -errno with @err. */
 int xfer_loops_run(struct xfer *x, struct mc_err *err);
+/*
+ * Whether bytes have reached the port that no loop has read yet: a
+ * connection in the listener's queue or being accepted, or unread input
+ * on one (mc_data_ops.input_pending). Any thread; never blocks.
+ */
+bool xfer_loops_input_pending(struct xfer *x);
 /* Stops the loops and closes every connection. Idempotent. */
 void xfer_loops_stop(struct xfer *x);
 
