@@ -15,9 +15,9 @@ static int spare_open(void)
 	return open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-void net_shed_init(struct net_shed *s, int epfd, int lfd, void *tag)
+void mc_net_shed_init(struct mc_net_shed *s, int epfd, int lfd, void *tag)
 {
-	*s = (struct net_shed){
+	*s = (struct mc_net_shed){
 		.spare_fd = spare_open(),
 		.epfd = epfd,
 		.lfd = lfd,
@@ -25,14 +25,14 @@ void net_shed_init(struct net_shed *s, int epfd, int lfd, void *tag)
 	};
 }
 
-void net_shed_release(struct net_shed *s)
+void mc_net_shed_release(struct mc_net_shed *s)
 {
 	if (s->spare_fd >= 0)
 		close(s->spare_fd);
 	s->spare_fd = -1;
 }
 
-static void listen_as(struct net_shed *s, uint32_t events)
+static void listen_as(struct mc_net_shed *s, uint32_t events)
 {
 	struct epoll_event e = {.events = events, .data.ptr = s->tag};
 
@@ -40,7 +40,8 @@ static void listen_as(struct net_shed *s, uint32_t events)
 		s->paused = !events;
 }
 
-int net_shed_accept(struct net_shed *s, net_accept_fn *accept, void *arg)
+int mc_net_shed_accept(struct mc_net_shed *s, mc_net_accept_fn *accept,
+		       void *arg)
 {
 	int fd = -1;
 
@@ -63,7 +64,7 @@ int net_shed_accept(struct net_shed *s, net_accept_fn *accept, void *arg)
 	return -1;
 }
 
-void net_shed_tick(struct net_shed *s)
+void mc_net_shed_tick(struct mc_net_shed *s)
 {
 	if (!s->paused)
 		return;
@@ -72,8 +73,8 @@ void net_shed_tick(struct net_shed *s)
 	listen_as(s, EPOLLIN);
 }
 
-bool net_shed_report(struct net_shed *s, const char *who, uint64_t now_ms,
-		     uint64_t every_ms, char *msg, size_t size)
+bool mc_net_shed_report(struct mc_net_shed *s, const char *who, uint64_t now_ms,
+			uint64_t every_ms, char *msg, size_t size)
 {
 	if ((!s->shed && !s->paused) || now_ms - s->warned_ms < every_ms)
 		return false;

@@ -15,7 +15,7 @@
  * caller's next tick, not woken again by the same waiting connection.
  *
  * One thread (the loop that watches the listener) calls everything for
- * one struct net_shed. Nothing here logs: net_shed_report says what to.
+ * one struct mc_net_shed. Nothing here logs: mc_net_shed_report says what to.
  */
 #ifndef MC_NET_SHED_H
 #define MC_NET_SHED_H
@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct net_shed {
+struct mc_net_shed {
 	int spare_fd;  /* -1 when none could be opened */
 	bool paused;   /* the listener is out of the epoll set's interest */
 	uint64_t shed; /* connections dropped since the last report */
@@ -37,26 +37,27 @@ struct net_shed {
  * Accepts a connection from @lfd: a descriptor, or a negative errno
  * (-EAGAIN when none waits, -EMFILE / -ENFILE out of descriptors).
  */
-typedef int net_accept_fn(void *arg, int lfd);
+typedef int mc_net_accept_fn(void *arg, int lfd);
 
 /* Opens the spare; the listener is @lfd in @epfd with data @tag. */
-void net_shed_init(struct net_shed *s, int epfd, int lfd, void *tag);
-void net_shed_release(struct net_shed *s);
+void mc_net_shed_init(struct mc_net_shed *s, int epfd, int lfd, void *tag);
+void mc_net_shed_release(struct mc_net_shed *s);
 
 /*
  * Called when @accept said EMFILE or ENFILE: the descriptor of a
  * connection to serve after all, or -1 (dropped, or none waiting).
  */
-int net_shed_accept(struct net_shed *s, net_accept_fn *accept, void *arg);
+int mc_net_shed_accept(struct mc_net_shed *s, mc_net_accept_fn *accept,
+		       void *arg);
 
 /* Each scan of the loop: listens again after a pause. */
-void net_shed_tick(struct net_shed *s);
+void mc_net_shed_tick(struct mc_net_shed *s);
 
 /*
  * What to log, once every @every_ms at most (@now_ms on the caller's
  * monotonic clock): true with a one-line message in @msg, naming @who.
  */
-bool net_shed_report(struct net_shed *s, const char *who, uint64_t now_ms,
-		     uint64_t every_ms, char *msg, size_t size);
+bool mc_net_shed_report(struct mc_net_shed *s, const char *who, uint64_t now_ms,
+			uint64_t every_ms, char *msg, size_t size);
 
 #endif

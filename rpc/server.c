@@ -64,7 +64,7 @@ struct rpc_server {
 	unsigned port, stall_ms, nloops, next_loop;
 	size_t max_body;
 	int lfd, stopfd;
-	struct net_shed shed; /* out of descriptors; loops[0]'s thread */
+	struct mc_net_shed shed; /* out of descriptors; loops[0]'s thread */
 	struct loop *loops;
 };
 
@@ -215,8 +215,8 @@ static void shed_report(struct rpc_server *s, uint64_t now)
 {
 	char msg[160];
 
-	if (net_shed_report(&s->shed, "rpc", now, SHED_WARN_MS, msg,
-			    sizeof(msg)))
+	if (mc_net_shed_report(&s->shed, "rpc", now, SHED_WARN_MS, msg,
+			       sizeof(msg)))
 		say(s, msg);
 }
 
@@ -228,7 +228,7 @@ static void accept_some(struct rpc_server *s)
 		int fd = accept_fd(NULL, s->lfd);
 
 		if (fd == -EMFILE || fd == -ENFILE) {
-			fd = net_shed_accept(&s->shed, accept_fd, NULL);
+			fd = mc_net_shed_accept(&s->shed, accept_fd, NULL);
 			shed_report(s, now_ms());
 		}
 		if (fd < 0)
@@ -284,7 +284,7 @@ static void *loop_main(void *arg)
 			last_scan = now;
 			loop_scan(lp, now);
 			if (lp == &lp->srv->loops[0]) {
-				net_shed_tick(&lp->srv->shed);
+				mc_net_shed_tick(&lp->srv->shed);
 				shed_report(lp->srv, now);
 			}
 		}
@@ -408,7 +408,7 @@ struct rpc_server *rpc_server_start(const struct rpc_server_opts *o,
 	}
 	if (watch(s->loops[0].epfd, s->lfd, &tag_listen))
 		goto sysfail;
-	net_shed_init(&s->shed, s->loops[0].epfd, s->lfd, &tag_listen);
+	mc_net_shed_init(&s->shed, s->loops[0].epfd, s->lfd, &tag_listen);
 	for (i = 0; i < s->nloops; i++) {
 		rc = pthread_create(&s->loops[i].th, NULL, loop_main,
 				    &s->loops[i]);
@@ -473,6 +473,6 @@ void rpc_server_free(struct rpc_server *s)
 		close(s->lfd);
 	if (s->stopfd >= 0)
 		close(s->stopfd);
-	net_shed_release(&s->shed);
+	mc_net_shed_release(&s->shed);
 	free(s);
 }

@@ -366,8 +366,8 @@ static void shed_report(struct xfer *x, uint64_t now)
 {
 	char msg[160];
 
-	if (net_shed_report(&x->shed, "transfer", now, SHED_WARN_MS, msg,
-			    sizeof(msg)))
+	if (mc_net_shed_report(&x->shed, "transfer", now, SHED_WARN_MS, msg,
+			       sizeof(msg)))
 		mc_warn("%s", msg);
 }
 
@@ -378,8 +378,9 @@ static void accept_batch(struct xfer *x, struct xfer_loop *self)
 		int fd = x->framing->ops->accept(x->framing->ctx, x->lfd);
 
 		if (fd == -EMFILE || fd == -ENFILE) {
-			fd = net_shed_accept(&x->shed, x->framing->ops->accept,
-					     x->framing->ctx);
+			fd = mc_net_shed_accept(&x->shed,
+						x->framing->ops->accept,
+						x->framing->ctx);
 			shed_report(x, now_ms());
 		}
 		if (fd < 0)
@@ -489,7 +490,7 @@ static void *loop_main(void *arg)
 			last_scan = now;
 			loop_scan(lp, now);
 			if (lp == &lp->x->loops[0]) {
-				net_shed_tick(&lp->x->shed);
+				mc_net_shed_tick(&lp->x->shed);
 				shed_report(lp->x, now);
 			}
 		}
@@ -528,7 +529,7 @@ int xfer_loops_start(struct xfer *x, struct mc_err *err)
 	e = (struct epoll_event){.events = EPOLLIN, .data.ptr = &tag_listen};
 	if (epoll_ctl(x->loops[0].epfd, EPOLL_CTL_ADD, x->lfd, &e) < 0)
 		goto sysfail;
-	net_shed_init(&x->shed, x->loops[0].epfd, x->lfd, &tag_listen);
+	mc_net_shed_init(&x->shed, x->loops[0].epfd, x->lfd, &tag_listen);
 	return 0;
 sysfail:
 	rc = -errno;

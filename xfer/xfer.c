@@ -346,7 +346,7 @@ void xfer_free(struct xfer *x)
 	xfer_stop(x);
 	if (x->stopfd >= 0)
 		close(x->stopfd);
-	net_shed_release(&x->shed);
+	mc_net_shed_release(&x->shed);
 	transports_free(x);
 	xfer_client_free(x->client);
 	free(x->host);

@@ -35,7 +35,7 @@ struct xfer {
 	int lfd;
 	int stopfd;
 	/* Out of descriptors (net/shed.h); loops[0]'s thread only. */
-	struct net_shed shed;
+	struct mc_net_shed shed;
 	unsigned nloops;
 	struct xfer_loop *loops;
 	unsigned next_loop;
