@@ -3,8 +3,10 @@
  */
 #include "autoconfig.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,19 +21,53 @@
 
 #include "etcd_lib.h"
 
+/* The lowest port the kernel hands out by itself (port 0, connect). */
+static unsigned ephemeral_low(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+	unsigned lo = 32768, hi;
+
+	if (f) {
+		if (fscanf(f, "%u %u", &lo, &hi) != 2)
+			lo = 32768;
+		fclose(f);
+	}
+	return lo;
+}
+
+/*
+ * A port the kernel took for port 0 is in its ephemeral range, and may be
+ * handed out again (to any test's bind to port 0 or outgoing connection)
+ * between this probe and etcd's bind, or while etcd is stopped for a
+ * restart on the same port. Ports below that range are handed out by
+ * nobody but such probes: one is picked at random there and checked free
+ * with a bind (the range's port 0 only when there is no room below).
+ */
 unsigned etcd_free_port(void)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	unsigned port = 0;
+	unsigned lo = ephemeral_low(), port = 0;
+	static unsigned seed;
 
+	if (!seed)
+		seed = (unsigned)getpid() ^ (unsigned)etcd_ms_now();
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
+	for (int i = 0; i < 100 && !port; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (fd < 0)
+			return 0;
+		a.sin_port = 0;
+		if (lo > 11000 && i < 99)
+			a.sin_port =
+				htons((uint16_t)(10000 +
+						 rand_r(&seed) % (lo - 10000)));
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+			port = ntohs(a.sin_port);
 		close(fd);
+	}
 	return port;
 }
 
@@ -209,10 +245,50 @@ void etcd_proc_kill(struct etcd_proc *p)
 	reap(p, SIGKILL, 5000);
 }
 
+/* Whether every thread of @pid is stopped (state T or t), or gone. */
+static bool all_stopped(pid_t pid)
+{
+	char path[64], line[512];
+	struct dirent *de;
+	bool all = true;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return true;
+	while (all && (de = readdir(d))) {
+		FILE *f;
+		char *rp;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(line, sizeof(line), "/proc/%d/task/%s/stat", (int)pid,
+			 de->d_name);
+		f = fopen(line, "re");
+		if (!f)
+			continue;
+		if (fgets(line, sizeof(line), f) && (rp = strrchr(line, ')')) &&
+		    rp[1] == ' ')
+			all = strchr("TtZX", rp[2]) != NULL;
+		fclose(f);
+	}
+	closedir(d);
+	return all;
+}
+
+/*
+ * SIGSTOP stops a process only as each of its threads next takes the
+ * signal: until then etcd still answers (a loaded machine makes that
+ * last). Wait until every thread is stopped (2 s at most).
+ */
 void etcd_proc_pause(struct etcd_proc *p)
 {
-	if (p->pid)
-		kill(p->pid, SIGSTOP);
+	if (!p->pid)
+		return;
+	kill(p->pid, SIGSTOP);
+	for (int i = 0; i < 200 && !all_stopped(p->pid); i++)
+		etcd_sleep_ms(10);
 }
 
 void etcd_proc_resume(struct etcd_proc *p)

@@ -32,12 +32,18 @@ int etcd_proc_restart(struct etcd_proc *p);
 void etcd_proc_stop(struct etcd_proc *p);
 /* SIGKILL and wait. */
 void etcd_proc_kill(struct etcd_proc *p);
-/* SIGSTOP / SIGCONT: etcd keeps its sockets but answers nothing. */
+/*
+ * SIGSTOP / SIGCONT: etcd keeps its sockets but answers nothing (pause
+ * returns once every thread of it is stopped).
+ */
 void etcd_proc_pause(struct etcd_proc *p);
 void etcd_proc_resume(struct etcd_proc *p);
 /* Stops it and removes the directory. */
 void etcd_proc_destroy(struct etcd_proc *p);
-/* A loopback port nobody listens on right now. */
+/*
+ * A loopback port nobody listens on right now, below the kernel's
+ * ephemeral range when there is room (nothing else takes it meanwhile).
+ */
 unsigned etcd_free_port(void);
 /* Starts @p or ends the process with a message naming @who: for suites
  * whose every test needs etcd (bootstrap installs it). */

@@ -17,11 +17,17 @@ ETCD_PID=""
 ETCD_DIR=""
 
 # etcd_free_port: a loopback port nobody listens on (etcd cannot be told
-# to take port 0 and say which it took).
+# to take port 0 and say which it took), below the kernel's ephemeral
+# range: a port in it may be handed to another test's port-0 bind or
+# outgoing connection before etcd binds it, or while etcd is stopped for
+# a restart on the same port; below it only another such pick takes it.
 etcd_free_port() {
-	local p
+	local p lo hi
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	[ "$lo" -gt 11000 ] || lo=60000
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000)))
+		ss -Htln "sport = :$p" | grep -q . && continue
 		(: >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 	return 1
@@ -82,7 +88,25 @@ etcd_stop() {
 	ETCD_PID=""
 }
 
-etcd_pause() { [ -z "$ETCD_PID" ] || kill -STOP "$ETCD_PID"; }
+# SIGSTOP stops etcd only as each of its threads next takes the signal,
+# and until then it still answers: wait until all are stopped (2 s at most).
+etcd_pause() {
+	[ -n "$ETCD_PID" ] || return 0
+	kill -STOP "$ETCD_PID"
+	local t s
+	for _ in $(seq 200); do
+		s=T
+		for t in /proc/"$ETCD_PID"/task/*/stat; do
+			[ -r "$t" ] || continue
+			case $(sed 's/.*) \(.\).*/\1/' "$t" 2>/dev/null) in
+			T | t | Z | X | "") ;;
+			*) s=run ;;
+			esac
+		done
+		[ "$s" = T ] && return 0
+		sleep 0.01
+	done
+}
 etcd_resume() { [ -z "$ETCD_PID" ] || kill -CONT "$ETCD_PID"; }
 
 etcd_cleanup() {

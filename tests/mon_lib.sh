@@ -62,11 +62,15 @@ unknown_names() {
 }
 
 # free_port: a TCP port nobody listens on right now (for programs that
-# cannot take port 0 and say which port they got).
+# cannot take port 0 and say which port they got), below the kernel's
+# ephemeral range, so that no other test's port-0 bind or outgoing
+# connection is handed it before the program binds it.
 free_port() {
-	local p
+	local p lo hi
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	[ "$lo" -gt 11000 ] || lo=60000
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000)))
 		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return 0; }
 	done
 	return 1
