@@ -801,6 +801,7 @@ static inline void snap_add(struct key_snap *k, const struct mc_obj *o)
  * the start, UINT64_MAX the end.
  */
 #define WALK_BATCH    256u
+#define WALK_AHEAD    6u /* buckets: see batch_copy */
 #define WALK_POS_BITS 56
 
 struct walk_pos {
@@ -912,9 +913,28 @@ static void batch_copy(struct mc_shard *sh, struct walk_pos *w,
 		/* the bucket whose hashes end in the place's first lg bits */
 		uint32_t b = (uint32_t)(rev64(w->p << (64 - WALK_POS_BITS)) &
 					t->mask);
-		struct mc_obj *o = link_get(&t->b[b]);
+		struct mc_obj *o;
 		uint64_t q;
 
+		if (lg) {
+			/*
+			 * A walk is a cache miss a key (versions lie where
+			 * malloc put them): the buckets a few steps ahead
+			 * are fetched, and the versions they point to, so
+			 * that the misses overlap.
+			 */
+			uint64_t a = (w->p >> shift) + WALK_AHEAD;
+
+			if (!(a >> lg))
+				__builtin_prefetch(atomic_load_explicit(
+					&t->b[rev64(a << (64 - lg))],
+					memory_order_relaxed));
+			a += WALK_AHEAD;
+			if (!(a >> lg))
+				__builtin_prefetch(
+					&t->b[rev64(a << (64 - lg))]);
+		}
+		o = link_get(&t->b[b]);
 		if (o && !obj_next(o) && !(w->p & ((1ull << shift) - 1))) {
 			/*
 			 * A bucket of one key, from its start: that key's
