@@ -46,391 +46,12 @@ struct mc_etcd {
 	struct conn *idle;
 };
 
-static int fail(struct mc_err *err, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct mc_err *err, int ret, const char *fmt, ...)
-{
-	if (err) {
-		va_list ap;
-
-		va_start(ap, fmt);
-		err->code = MC_RPC_FAIL;
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* --- base64 -------------------------------------------------------------- */
-
-static const char b64[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-char *mc_b64_encode(const void *p, size_t n)
-{
-	const unsigned char *s = p;
-	char *out, *o;
-
-	if (n > (SIZE_MAX - 1) / 4 * 3 - 3)
-		return NULL;
-	out = malloc((n + 2) / 3 * 4 + 1);
-	if (!out)
-		return NULL;
-	o = out;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16;
-		size_t left = n - i;
-
-		if (left > 1)
-			v |= (uint32_t)s[i + 1] << 8;
-		if (left > 2)
-			v |= s[i + 2];
-		*o++ = b64[v >> 18 & 63];
-		*o++ = b64[v >> 12 & 63];
-		*o++ = left > 1 ? b64[v >> 6 & 63] : '=';
-		*o++ = left > 2 ? b64[v & 63] : '=';
-	}
-	*o = '\0';
-	return out;
-}
-
-static int b64_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int mc_b64_decode(const char *s, size_t slen, char **out, size_t *olen)
-{
-	size_t pad = 0, n;
-	unsigned char *d;
-
-	if (slen % 4)
-		return -EPROTO;
-	if (slen && s[slen - 1] == '=')
-		pad++;
-	if (slen > 1 && s[slen - 2] == '=')
-		pad++;
-	n = slen / 4 * 3 - pad;
-	d = malloc(n + 1);
-	if (!d)
-		return -ENOMEM;
-	for (size_t i = 0, j = 0; i < slen; i += 4) {
-		int v[4];
-		bool last = i + 4 == slen;
-
-		for (int k = 0; k < 4; k++) {
-			if (last && k >= 4 - (int)pad) {
-				v[k] = 0;
-				continue;
-			}
-			v[k] = b64_val((unsigned char)s[i + k]);
-			if (v[k] < 0) {
-				free(d);
-				return -EPROTO;
-			}
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-			     (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		d[j++] = w >> 16;
-		if (j < n)
-			d[j++] = w >> 8 & 0xff;
-		if (j < n)
-			d[j++] = w & 0xff;
-	}
-	d[n] = '\0';
-	*out = (char *)d;
-	*olen = n;
-	return 0;
-}
-
-/* --- JSON helpers -------------------------------------------------------- */
-
-int mc_etcd_json_int64(struct json_object *o, const char *name, int64_t *v,
-		       struct mc_err *err)
-{
-	struct json_object *f;
-	const char *s;
-	char *end;
-
-	*v = 0;
-	if (!json_object_object_get_ex(o, name, &f) || !f)
-		return 0;
-	switch (json_object_get_type(f)) {
-	case json_type_int:
-		*v = json_object_get_int64(f);
-		return 0;
-	case json_type_string:
-		s = json_object_get_string(f);
-		errno = 0;
-		long long x = strtoll(s, &end, 10);
-		if (!*s || *end || errno)
-			break;
-		*v = x;
-		return 0;
-	default:
-		break;
-	}
-	return fail(err, -EPROTO, "etcd sent a bad number in '%s'", name);
-}
-
-static int json_bytes(struct json_object *o, const char *name, char **p,
-		      size_t *n, struct mc_err *err)
-{
-	struct json_object *f;
-	int rc;
-
-	*p = NULL;
-	*n = 0;
-	if (!json_object_object_get_ex(o, name, &f) || !f) {
-		/* an omitted key or value is the empty string */
-		*p = calloc(1, 1);
-		return *p ? 0 : fail(err, -ENOMEM, "out of memory");
-	}
-	if (!json_object_is_type(f, json_type_string))
-		return fail(err, -EPROTO, "etcd sent a non-string '%s'", name);
-	rc = mc_b64_decode(json_object_get_string(f),
-			   (size_t)json_object_get_string_len(f), p, n);
-	if (rc == -EPROTO)
-		return fail(err, rc, "etcd sent bad base64 in '%s'", name);
-	if (rc)
-		return fail(err, rc, "out of memory");
-	return 0;
-}
-
-void mc_etcd_kv_release(struct mc_etcd_kv *kv)
-{
-	if (!kv)
-		return;
-	free(kv->key);
-	free(kv->value);
-	memset(kv, 0, sizeof(*kv));
-}
-
-void mc_etcd_kvs_release(struct mc_etcd_kvs *r)
-{
-	if (!r)
-		return;
-	for (size_t i = 0; i < r->n; i++)
-		mc_etcd_kv_release(&r->kvs[i]);
-	free(r->kvs);
-	memset(r, 0, sizeof(*r));
-}
-
-void mc_etcd_leader_key_release(struct mc_etcd_leader_key *lk)
-{
-	if (!lk)
-		return;
-	free(lk->name);
-	free(lk->key);
-	memset(lk, 0, sizeof(*lk));
-}
-
-int mc_etcd_parse_kv(struct json_object *o, struct mc_etcd_kv *kv,
-		     struct mc_err *err)
-{
-	int rc;
-
-	memset(kv, 0, sizeof(*kv));
-	if (!json_object_is_type(o, json_type_object))
-		return fail(err, -EPROTO,
-			    "etcd sent a key-value that is not an object");
-	if ((rc = json_bytes(o, "key", &kv->key, &kv->key_len, err)) ||
-	    (rc = json_bytes(o, "value", &kv->value, &kv->value_len, err)) ||
-	    (rc = mc_etcd_json_int64(o, "create_revision", &kv->create_revision,
-				     err)) ||
-	    (rc = mc_etcd_json_int64(o, "mod_revision", &kv->mod_revision,
-				     err)) ||
-	    (rc = mc_etcd_json_int64(o, "version", &kv->version, err)) ||
-	    (rc = mc_etcd_json_int64(o, "lease", &kv->lease, err))) {
-		mc_etcd_kv_release(kv);
-		return rc;
-	}
-	if (!kv->key_len) {
-		mc_etcd_kv_release(kv);
-		return fail(err, -EPROTO,
-			    "etcd sent a key-value without a key");
-	}
-	return 0;
-}
-
-static int parse_kvs(struct json_object *o, const char *field,
-		     struct mc_etcd_kvs *r, struct mc_err *err)
-{
-	struct json_object *arr;
-	size_t n;
-	int rc;
-
-	if (!json_object_object_get_ex(o, field, &arr) || !arr)
-		return 0;
-	if (!json_object_is_type(arr, json_type_array))
-		return fail(err, -EPROTO, "etcd sent a non-array '%s'", field);
-	n = json_object_array_length(arr);
-	if (!n)
-		return 0;
-	r->kvs = calloc(n, sizeof(*r->kvs));
-	if (!r->kvs)
-		return fail(err, -ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		rc = mc_etcd_parse_kv(json_object_array_get_idx(arr, i),
-				      &r->kvs[i], err);
-		if (rc) {
-			mc_etcd_kvs_release(r);
-			return rc;
-		}
-		r->n++;
-	}
-	return 0;
-}
-
-static int header_rev(struct json_object *o, int64_t *rev, struct mc_err *err)
-{
-	struct json_object *h;
-
-	*rev = 0;
-	if (!json_object_object_get_ex(o, "header", &h) || !h)
-		return 0;
-	if (!json_object_is_type(h, json_type_object))
-		return fail(err, -EPROTO, "etcd sent a non-object 'header'");
-	return mc_etcd_json_int64(h, "revision", rev, err);
-}
-
-static bool json_true(struct json_object *o, const char *name)
-{
-	struct json_object *f;
-
-	return json_object_object_get_ex(o, name, &f) &&
-	       json_object_is_type(f, json_type_boolean) &&
-	       json_object_get_boolean(f);
-}
-
-/* gRPC status codes (grpc/codes) to errno. */
-static int grpc_errno(int64_t code, const char *msg)
-{
-	switch (code) {
-	case 1:
-		return -ECANCELED;
-	case 2:
-		if (strstr(msg, "not leader"))
-			return -EPERM;
-		if (strstr(msg, "no leader") || strstr(msg, "session expired"))
-			return -ENOENT;
-		return -EIO;
-	case 3:
-		if (strstr(msg, "too large"))
-			return -EMSGSIZE;
-		return -EINVAL;
-	case 4:
-		return -ETIMEDOUT;
-	case 5:
-		return -ENOENT;
-	case 6:
-		return -EEXIST;
-	case 7:
-	case 16:
-		return -EACCES;
-	case 8:
-		/* gRPC's own message limit, below etcd's request limit */
-		if (strstr(msg, "larger than max"))
-			return -EMSGSIZE;
-		return -ENOSPC;
-	case 11:
-		return -ERANGE;
-	case 12:
-		return -ENOSYS;
-	case 10:
-	case 14:
-		return -EAGAIN;
-	default:
-		return -EIO;
-	}
-}
-
-/* The gateway's error object, unary ({"error","code","message"}) or
- * streamed ({"error":{"grpc_code","message",...}}). */
-static int gateway_error(const char *path, struct json_object *o,
-			 struct mc_err *err)
-{
-	struct json_object *e = NULL, *m;
-	int64_t code = 0;
-	const char *msg = "";
-
-	if (!json_object_object_get_ex(o, "error", &e) || !e)
-		return 0;
-	if (json_object_is_type(e, json_type_object)) {
-		mc_etcd_json_int64(e, "grpc_code", &code, NULL);
-		if (json_object_object_get_ex(e, "message", &m) &&
-		    json_object_is_type(m, json_type_string))
-			msg = json_object_get_string(m);
-	} else {
-		mc_etcd_json_int64(o, "code", &code, NULL);
-		if (json_object_is_type(e, json_type_string))
-			msg = json_object_get_string(e);
-		if (json_object_object_get_ex(o, "message", &m) &&
-		    json_object_is_type(m, json_type_string))
-			msg = json_object_get_string(m);
-	}
-	if (!code)
-		code = 2;
-	return fail(err, grpc_errno(code, msg), "etcd refused '%s': %.160s",
-		    path, msg);
-}
-
-int mc_etcd_answer(const char *path, long status, const char *body, size_t len,
-		   struct json_object **out, struct mc_err *err)
-{
-	struct json_tokener *tok;
-	struct json_object *o;
-	int rc;
-
-	*out = NULL;
-	tok = json_tokener_new();
-	if (!tok)
-		return fail(err, -ENOMEM, "out of memory");
-	o = len <= INT32_MAX ? json_tokener_parse_ex(tok, body, (int)len)
-			     : NULL;
-	/* a whole object and nothing after it but white space */
-	size_t used = o ? json_tokener_get_parse_end(tok) : 0;
-
-	if (o && used < len && strspn(body + used, " \t\r\n") != len - used) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	if (!o || !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		return fail(err, -EPROTO,
-			    "'%s' answered HTTP %ld with something that is not "
-			    "etcd's JSON",
-			    path, status);
-	}
-	rc = gateway_error(path, o, err);
-	if (!rc && status != 200)
-		rc = fail(err, -EPROTO, "'%s' answered HTTP %ld", path, status);
-	if (rc) {
-		json_object_put(o);
-		return rc;
-	}
-	*out = o;
-	return 0;
 }
 
 /* --- the client ---------------------------------------------------------- */
@@ -459,17 +80,17 @@ struct mc_etcd *mc_etcd_new(const struct mc_etcd_opts *o, struct mc_err *err)
 
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK) {
-		fail(err, -EIO, "libcurl failed to start: %s",
-		     curl_easy_strerror(curl_init_rc));
+		mc_etcd_fail(err, -EIO, "libcurl failed to start: %s",
+			     curl_easy_strerror(curl_init_rc));
 		return NULL;
 	}
 	if (!o->endpoints || !*o->endpoints) {
-		fail(err, -EINVAL, "no etcd endpoint given");
+		mc_etcd_fail(err, -EINVAL, "no etcd endpoint given");
 		return NULL;
 	}
 	e = calloc(1, sizeof(*e));
 	if (!e) {
-		fail(err, -ENOMEM, "out of memory");
+		mc_etcd_fail(err, -ENOMEM, "out of memory");
 		return NULL;
 	}
 	e->o = *o;
@@ -499,19 +120,21 @@ struct mc_etcd *mc_etcd_new(const struct mc_etcd_opts *o, struct mc_err *err)
 			host = NULL;
 		if (!host || host >= p + n || *host == '/' || *host == ':' ||
 		    memchr(p, ' ', n)) {
-			fail(err, -EINVAL,
-			     "etcd endpoint '%.*s' is not an http:// URL",
-			     (int)(n > 100 ? 100 : n), p);
+			mc_etcd_fail(
+				err, -EINVAL,
+				"etcd endpoint '%.*s' is not an http:// URL",
+				(int)(n > 100 ? 100 : n), p);
 			goto bad;
 		}
 		if (e->n_eps == MAX_ENDPOINTS) {
-			fail(err, -EINVAL, "more than %d etcd endpoints",
-			     MAX_ENDPOINTS);
+			mc_etcd_fail(err, -EINVAL,
+				     "more than %d etcd endpoints",
+				     MAX_ENDPOINTS);
 			goto bad;
 		}
 		e->eps[e->n_eps] = strndup(p, n);
 		if (!e->eps[e->n_eps]) {
-			fail(err, -ENOMEM, "out of memory");
+			mc_etcd_fail(err, -ENOMEM, "out of memory");
 			goto bad;
 		}
 		e->n_eps++;
@@ -520,7 +143,7 @@ struct mc_etcd *mc_etcd_new(const struct mc_etcd_opts *o, struct mc_err *err)
 			p++;
 	}
 	if (!e->n_eps) {
-		fail(err, -EINVAL, "no etcd endpoint given");
+		mc_etcd_fail(err, -EINVAL, "no etcd endpoint given");
 		goto bad;
 	}
 	return e;
@@ -776,7 +399,7 @@ static int call(struct mc_etcd *e, const char *path, struct json_object *req,
 
 	hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	if (!hdrs)
-		return fail(err, -ENOMEM, "out of memory");
+		return mc_etcd_fail(err, -ENOMEM, "out of memory");
 	for (;;) {
 		unsigned idx = atomic_load(&e->cur) % e->n_eps;
 		uint64_t now = now_ms();
@@ -791,7 +414,7 @@ static int call(struct mc_etcd *e, const char *path, struct json_object *req,
 		CURL *h = conn_get(e, &c);
 		if (!h) {
 			curl_slist_free_all(hdrs);
-			return fail(err, -ENOMEM, "out of memory");
+			return mc_etcd_fail(err, -ENOMEM, "out of memory");
 		}
 		snprintf(url, sizeof(url), "%s%s", e->eps[idx], path);
 		setup(h, url, body, blen, hdrs);
@@ -829,26 +452,28 @@ static int call(struct mc_etcd *e, const char *path, struct json_object *req,
 			 * others once each, then give up */
 			if (ret == -EPROTO && ++proto_fails >= e->n_eps) {
 				curl_slist_free_all(hdrs);
-				return fail(err, ret, "%s (from '%s')",
-					    last.msg, e->eps[idx]);
+				return mc_etcd_fail(err, ret, "%s (from '%s')",
+						    last.msg, e->eps[idx]);
 			}
 			last_rc = ret;
 		} else {
 			free(b.p);
 			if (b.too_big) {
 				curl_slist_free_all(hdrs);
-				return fail(err, -EMSGSIZE,
-					    "etcd answer to '%s' is larger "
-					    "than %zu bytes",
-					    path, e->o.max_response);
+				return mc_etcd_fail(
+					err, -EMSGSIZE,
+					"etcd answer to '%s' is larger "
+					"than %zu bytes",
+					path, e->o.max_response);
 			}
 			last_rc = curl_errno(rc);
-			fail(&last, last_rc, "'%s' on '%s': %s", path,
-			     e->eps[idx], curl_easy_strerror(rc));
+			mc_etcd_fail(&last, last_rc, "'%s' on '%s': %s", path,
+				     e->eps[idx], curl_easy_strerror(rc));
 			if (maybe_sent(rc) && !idempotent) {
 				curl_slist_free_all(hdrs);
-				return fail(err, last_rc,
-					    "%s (outcome unknown)", last.msg);
+				return mc_etcd_fail(err, last_rc,
+						    "%s (outcome unknown)",
+						    last.msg);
 			}
 		}
 		rotate(e, idx);
@@ -868,10 +493,11 @@ static int call(struct mc_etcd *e, const char *path, struct json_object *req,
 	curl_slist_free_all(hdrs);
 	if (last_rc == -EAGAIN)
 		last_rc = -ETIMEDOUT;
-	return fail(err, last_rc == -ECONNREFUSED ? -ECONNREFUSED : -ETIMEDOUT,
-		    "etcd request '%s' failed after %u ms: %s", path,
-		    (unsigned)(now_ms() - start),
-		    last.msg[0] ? last.msg : "no answer");
+	return mc_etcd_fail(
+		err, last_rc == -ECONNREFUSED ? -ECONNREFUSED : -ETIMEDOUT,
+		"etcd request '%s' failed after %u ms: %s", path,
+		(unsigned)(now_ms() - start),
+		last.msg[0] ? last.msg : "no answer");
 }
 
 /* --- building requests --------------------------------------------------- */
@@ -938,14 +564,14 @@ static int add_range(struct json_object *o, const void *key, size_t klen,
 static int check_key(const void *key, size_t klen, struct mc_err *err)
 {
 	if (!key || !klen)
-		return fail(err, -EINVAL, "etcd key is empty");
+		return mc_etcd_fail(err, -EINVAL, "etcd key is empty");
 	return 0;
 }
 
 #define REQ(o)                                                                 \
 	struct json_object *o = json_object_new_object();                      \
 	if (!o)                                                                \
-	return fail(err, -ENOMEM, "out of memory")
+	return mc_etcd_fail(err, -ENOMEM, "out of memory")
 
 /* call() for a request built here: consumes @req; @ans NULL drops the
  * answer. */
@@ -969,8 +595,8 @@ static int lease_req(struct mc_etcd *e, const char *path, int64_t id, bool keys,
 		     struct json_object **ans, struct mc_err *err)
 {
 	if (id <= 0)
-		return fail(err, -EINVAL,
-			    "lease id %" PRId64 " is not positive", id);
+		return mc_etcd_fail(err, -EINVAL,
+				    "lease id %" PRId64 " is not positive", id);
 	REQ(req);
 	add_int(req, "ID", id);
 	if (keys)
@@ -993,7 +619,7 @@ int mc_etcd_put(struct mc_etcd *e, const void *key, size_t klen,
 	if (add_bytes(req, "key", key, klen) ||
 	    add_bytes(req, "value", val ? val : "", vlen)) {
 		json_object_put(req);
-		return fail(err, -ENOMEM, "out of memory");
+		return mc_etcd_fail(err, -ENOMEM, "out of memory");
 	}
 	if (lease)
 		add_int(req, "lease", lease);
@@ -1001,7 +627,7 @@ int mc_etcd_put(struct mc_etcd *e, const void *key, size_t klen,
 	if (rc)
 		return rc;
 	if (rev)
-		rc = header_rev(ans, rev, err);
+		rc = mc_etcd_header_rev(ans, rev, err);
 	json_object_put(ans);
 	return rc;
 }
@@ -1017,12 +643,12 @@ int mc_etcd_range(struct mc_etcd *e, const void *key, size_t klen,
 	if (!(flags & MC_ETCD_PREFIX) && (rc = check_key(key, klen, err)))
 		return rc;
 	if (limit < 0 || rev < 0)
-		return fail(err, -EINVAL,
-			    "etcd range limit or revision is negative");
+		return mc_etcd_fail(err, -EINVAL,
+				    "etcd range limit or revision is negative");
 	REQ(req);
 	if (add_range(req, key ? key : "", klen, end, elen, flags)) {
 		json_object_put(req);
-		return fail(err, -ENOMEM, "out of memory");
+		return mc_etcd_fail(err, -ENOMEM, "out of memory");
 	}
 	if (limit)
 		add_int(req, "limit", limit);
@@ -1040,10 +666,10 @@ int mc_etcd_range(struct mc_etcd *e, const void *key, size_t klen,
 	rc = send_req(e, "/v3/kv/range", req, IDEMPOTENT, &ans, err);
 	if (rc)
 		return rc;
-	if (!(rc = header_rev(ans, &out->revision, err)) &&
+	if (!(rc = mc_etcd_header_rev(ans, &out->revision, err)) &&
 	    !(rc = mc_etcd_json_int64(ans, "count", &out->count, err)))
-		rc = parse_kvs(ans, "kvs", out, err);
-	out->more = json_true(ans, "more");
+		rc = mc_etcd_parse_kvs(ans, "kvs", out, err);
+	out->more = mc_etcd_json_true(ans, "more");
 	json_object_put(ans);
 	return rc;
 }
@@ -1060,7 +686,7 @@ int mc_etcd_get(struct mc_etcd *e, const void *key, size_t klen,
 		return rc;
 	if (!r.n) {
 		mc_etcd_kvs_release(&r);
-		return fail(err, -ENOENT, "etcd key not found");
+		return mc_etcd_fail(err, -ENOENT, "etcd key not found");
 	}
 	*out = r.kvs[0];
 	memset(&r.kvs[0], 0, sizeof(r.kvs[0]));
@@ -1084,7 +710,7 @@ int mc_etcd_delete(struct mc_etcd *e, const void *key, size_t klen,
 	REQ(req);
 	if (add_range(req, key ? key : "", klen, end, elen, flags)) {
 		json_object_put(req);
-		return fail(err, -ENOMEM, "out of memory");
+		return mc_etcd_fail(err, -ENOMEM, "out of memory");
 	}
 	if ((flags & MC_ETCD_PREV_KV) && prev)
 		json_object_object_add(req, "prev_kv",
@@ -1094,9 +720,9 @@ int mc_etcd_delete(struct mc_etcd *e, const void *key, size_t klen,
 		return rc;
 	rc = mc_etcd_json_int64(ans, "deleted", &n, err);
 	if (!rc && (flags & MC_ETCD_PREV_KV) && prev) {
-		rc = header_rev(ans, &prev->revision, err);
+		rc = mc_etcd_header_rev(ans, &prev->revision, err);
 		if (!rc)
-			rc = parse_kvs(ans, "prev_kvs", prev, err);
+			rc = mc_etcd_parse_kvs(ans, "prev_kvs", prev, err);
 		prev->count = (int64_t)prev->n;
 	}
 	if (deleted)
@@ -1138,7 +764,7 @@ static int txn_on_mod(struct mc_etcd *e, const void *key, size_t klen,
 		json_object_put(fwrap);
 		json_object_put(rng);
 		json_object_put(op);
-		return fail(err, -ENOMEM, "out of memory");
+		return mc_etcd_fail(err, -ENOMEM, "out of memory");
 	}
 	json_object_object_add(cmp, "result", json_object_new_string("EQUAL"));
 	json_object_object_add(cmp, "target", json_object_new_string("MOD"));
@@ -1154,9 +780,9 @@ static int txn_on_mod(struct mc_etcd *e, const void *key, size_t klen,
 	rc = send_req(e, "/v3/kv/txn", req, NO_RETRY_AFTER_SEND, &ans, err);
 	if (rc)
 		return rc;
-	*done = json_true(ans, "succeeded");
+	*done = mc_etcd_json_true(ans, "succeeded");
 	if (*done && rev)
-		rc = header_rev(ans, rev, err);
+		rc = mc_etcd_header_rev(ans, rev, err);
 	if (!*done && cur) {
 		struct json_object *resps, *r0, *rr;
 		struct mc_etcd_kvs kvs = {0};
@@ -1167,16 +793,17 @@ static int txn_on_mod(struct mc_etcd *e, const void *key, size_t klen,
 		    (r0 = json_object_array_get_idx(resps, 0)) &&
 		    json_object_object_get_ex(r0, "response_range", &rr) &&
 		    json_object_is_type(rr, json_type_object)) {
-			rc = parse_kvs(rr, "kvs", &kvs, err);
+			rc = mc_etcd_parse_kvs(rr, "kvs", &kvs, err);
 			if (!rc && kvs.n) {
 				*cur = kvs.kvs[0];
 				memset(&kvs.kvs[0], 0, sizeof(kvs.kvs[0]));
 			}
 			mc_etcd_kvs_release(&kvs);
 		} else {
-			rc = fail(err, -EPROTO,
-				  "etcd sent a transaction answer without its "
-				  "range");
+			rc = mc_etcd_fail(
+				err, -EPROTO,
+				"etcd sent a transaction answer without its "
+				"range");
 		}
 	}
 	json_object_put(ans);
@@ -1195,12 +822,13 @@ int mc_etcd_cas(struct mc_etcd *e, const void *key, size_t klen,
 	if ((rc = check_key(key, klen, err)))
 		return rc;
 	if (mod_rev < 0)
-		return fail(err, -EINVAL, "etcd mod revision is negative");
+		return mc_etcd_fail(err, -EINVAL,
+				    "etcd mod revision is negative");
 	put = json_object_new_object();
 	if (!put || add_bytes(put, "key", key, klen) ||
 	    add_bytes(put, "value", val ? val : "", vlen)) {
 		json_object_put(put);
-		return fail(err, -ENOMEM, "out of memory");
+		return mc_etcd_fail(err, -ENOMEM, "out of memory");
 	}
 	if (lease)
 		add_int(put, "lease", lease);
@@ -1218,11 +846,12 @@ int mc_etcd_cad(struct mc_etcd *e, const void *key, size_t klen,
 	if ((rc = check_key(key, klen, err)))
 		return rc;
 	if (mod_rev <= 0)
-		return fail(err, -EINVAL, "etcd mod revision is not positive");
+		return mc_etcd_fail(err, -EINVAL,
+				    "etcd mod revision is not positive");
 	del = json_object_new_object();
 	if (!del || add_bytes(del, "key", key, klen)) {
 		json_object_put(del);
-		return fail(err, -ENOMEM, "out of memory");
+		return mc_etcd_fail(err, -ENOMEM, "out of memory");
 	}
 	return txn_on_mod(e, key, klen, mod_rev, "request_delete_range", del,
 			  done, NULL, NULL, err);
@@ -1231,8 +860,8 @@ int mc_etcd_cad(struct mc_etcd *e, const void *key, size_t klen,
 int mc_etcd_compact(struct mc_etcd *e, int64_t rev, struct mc_err *err)
 {
 	if (rev <= 0)
-		return fail(err, -EINVAL,
-			    "compaction revision is not positive");
+		return mc_etcd_fail(err, -EINVAL,
+				    "compaction revision is not positive");
 	REQ(req);
 	add_int(req, "revision", rev);
 	return send_req(e, "/v3/kv/compaction", req, IDEMPOTENT, NULL, err);
@@ -1248,8 +877,9 @@ int mc_etcd_lease_grant(struct mc_etcd *e, int64_t ttl_s, int64_t id,
 	int rc;
 
 	if (ttl_s <= 0 || id < 0)
-		return fail(err, -EINVAL,
-			    "lease TTL %" PRId64 " is not positive", ttl_s);
+		return mc_etcd_fail(err, -EINVAL,
+				    "lease TTL %" PRId64 " is not positive",
+				    ttl_s);
 	REQ(req);
 	add_int(req, "TTL", ttl_s);
 	if (id)
@@ -1261,9 +891,10 @@ int mc_etcd_lease_grant(struct mc_etcd *e, int64_t ttl_s, int64_t id,
 	if (!(rc = mc_etcd_json_int64(ans, "ID", &got_id, err)) &&
 	    !(rc = mc_etcd_json_int64(ans, "TTL", &ttl, err)) &&
 	    (got_id <= 0 || ttl <= 0))
-		rc = fail(err, -EPROTO,
-			  "etcd granted lease %" PRId64 " with TTL %" PRId64,
-			  got_id, ttl);
+		rc = mc_etcd_fail(err, -EPROTO,
+				  "etcd granted lease %" PRId64
+				  " with TTL %" PRId64,
+				  got_id, ttl);
 	json_object_put(ans);
 	if (rc)
 		return rc;
@@ -1286,8 +917,9 @@ int mc_etcd_lease_keepalive(struct mc_etcd *e, int64_t id, int64_t *ttl_out,
 	/* a stream endpoint: the one answer comes wrapped in "result" */
 	if (!json_object_object_get_ex(ans, "result", &res) ||
 	    !json_object_is_type(res, json_type_object))
-		rc = fail(err, -EPROTO,
-			  "etcd sent a keep-alive answer without a result");
+		rc = mc_etcd_fail(
+			err, -EPROTO,
+			"etcd sent a keep-alive answer without a result");
 	else
 		rc = mc_etcd_json_int64(res, "TTL", &ttl, err);
 	json_object_put(ans);
@@ -1295,8 +927,9 @@ int mc_etcd_lease_keepalive(struct mc_etcd *e, int64_t id, int64_t *ttl_out,
 		return rc;
 	/* etcd answers an expired lease with TTL 0 */
 	if (ttl <= 0)
-		return fail(err, -ENOENT, "lease %" PRIx64 " has expired",
-			    (uint64_t)id);
+		return mc_etcd_fail(err, -ENOENT,
+				    "lease %" PRIx64 " has expired",
+				    (uint64_t)id);
 	if (ttl_out)
 		*ttl_out = ttl;
 	return 0;
@@ -1323,20 +956,21 @@ int mc_etcd_lease_ttl(struct mc_etcd *e, int64_t id, int64_t *ttl,
 	if (!(rc = mc_etcd_json_int64(ans, "TTL", &t, err)))
 		rc = mc_etcd_json_int64(ans, "grantedTTL", &g, err);
 	if (!rc && t < 0)
-		rc = fail(err, -ENOENT, "lease %" PRIx64 " has expired",
-			  (uint64_t)id);
+		rc = mc_etcd_fail(err, -ENOENT, "lease %" PRIx64 " has expired",
+				  (uint64_t)id);
 	if (!rc && keys && json_object_object_get_ex(ans, "keys", &arr) &&
 	    arr) {
 		size_t n;
 
 		if (!json_object_is_type(arr, json_type_array)) {
-			rc = fail(err, -EPROTO, "etcd sent a non-array 'keys'");
+			rc = mc_etcd_fail(err, -EPROTO,
+					  "etcd sent a non-array 'keys'");
 			goto out;
 		}
 		n = json_object_array_length(arr);
 		keys->kvs = n ? calloc(n, sizeof(*keys->kvs)) : NULL;
 		if (n && !keys->kvs) {
-			rc = fail(err, -ENOMEM, "out of memory");
+			rc = mc_etcd_fail(err, -ENOMEM, "out of memory");
 			goto out;
 		}
 		for (size_t i = 0; i < n; i++) {
@@ -1348,8 +982,9 @@ int mc_etcd_lease_ttl(struct mc_etcd *e, int64_t id, int64_t *ttl,
 			    mc_b64_decode(json_object_get_string(k),
 					  (size_t)json_object_get_string_len(k),
 					  &kv->key, &kv->key_len)) {
-				rc = fail(err, -EPROTO,
-					  "etcd sent a bad key in 'keys'");
+				rc = mc_etcd_fail(
+					err, -EPROTO,
+					"etcd sent a bad key in 'keys'");
 				mc_etcd_kvs_release(keys);
 				goto out;
 			}
@@ -1378,10 +1013,11 @@ static int parse_leader_key(struct json_object *o,
 
 	memset(lk, 0, sizeof(*lk));
 	if (!json_object_is_type(o, json_type_object))
-		return fail(err, -EPROTO,
-			    "etcd sent a leader that is not an object");
-	if ((rc = json_bytes(o, "name", &lk->name, &lk->name_len, err)) ||
-	    (rc = json_bytes(o, "key", &lk->key, &lk->key_len, err)) ||
+		return mc_etcd_fail(err, -EPROTO,
+				    "etcd sent a leader that is not an object");
+	if ((rc = mc_etcd_json_bytes(o, "name", &lk->name, &lk->name_len,
+				     err)) ||
+	    (rc = mc_etcd_json_bytes(o, "key", &lk->key, &lk->key_len, err)) ||
 	    (rc = mc_etcd_json_int64(o, "rev", &lk->rev, err)) ||
 	    (rc = mc_etcd_json_int64(o, "lease", &lk->lease, err))) {
 		mc_etcd_leader_key_release(lk);
@@ -1389,8 +1025,9 @@ static int parse_leader_key(struct json_object *o,
 	}
 	if (!lk->key_len || lk->rev <= 0) {
 		mc_etcd_leader_key_release(lk);
-		return fail(err, -EPROTO,
-			    "etcd sent a leader key without key or revision");
+		return mc_etcd_fail(
+			err, -EPROTO,
+			"etcd sent a leader key without key or revision");
 	}
 	return 0;
 }
@@ -1484,12 +1121,12 @@ int mc_etcd_campaign(struct mc_etcd *e, const void *name, size_t nlen,
 	if ((rc = check_key(name, nlen, err)))
 		return rc;
 	if (lease <= 0)
-		return fail(err, -EINVAL, "campaign needs a lease");
+		return mc_etcd_fail(err, -EINVAL, "campaign needs a lease");
 	REQ(req);
 	if (add_bytes(req, "name", name, nlen) ||
 	    add_bytes(req, "value", val ? val : "", vlen)) {
 		json_object_put(req);
-		return fail(err, -ENOMEM, "out of memory");
+		return mc_etcd_fail(err, -ENOMEM, "out of memory");
 	}
 	add_int(req, "lease", lease);
 	const char *body =
@@ -1500,7 +1137,7 @@ int mc_etcd_campaign(struct mc_etcd *e, const void *name, size_t nlen,
 		curl_easy_cleanup(h);
 		curl_slist_free_all(hdrs);
 		json_object_put(req);
-		return fail(err, -ENOMEM, "out of memory");
+		return mc_etcd_fail(err, -ENOMEM, "out of memory");
 	}
 	snprintf(url, sizeof(url), "%s/v3/election/campaign", e->eps[idx]);
 	setup(h, url, body, strlen(body), hdrs);
@@ -1515,16 +1152,16 @@ int mc_etcd_campaign(struct mc_etcd *e, const void *name, size_t nlen,
 	json_object_put(req);
 	if (cancelled) {
 		free(b.p);
-		return fail(err, -ECANCELED, "campaign cancelled");
+		return mc_etcd_fail(err, -ECANCELED, "campaign cancelled");
 	}
 	if (cc != CURLE_OK) {
 		free(b.p);
 		rotate(e, idx);
 		if (b.too_big)
-			return fail(err, -EMSGSIZE,
-				    "etcd campaign answer too large");
-		return fail(err, curl_errno(cc), "campaign on '%s': %s",
-			    e->eps[idx], curl_easy_strerror(cc));
+			return mc_etcd_fail(err, -EMSGSIZE,
+					    "etcd campaign answer too large");
+		return mc_etcd_fail(err, curl_errno(cc), "campaign on '%s': %s",
+				    e->eps[idx], curl_easy_strerror(cc));
 	}
 	rc = mc_etcd_answer("/v3/election/campaign", status, b.p ? b.p : "",
 			    b.len, &ans, err);
@@ -1535,8 +1172,9 @@ int mc_etcd_campaign(struct mc_etcd *e, const void *name, size_t nlen,
 		return rc;
 	}
 	if (!json_object_object_get_ex(ans, "leader", &ld))
-		rc = fail(err, -EPROTO,
-			  "etcd sent a campaign answer without a leader");
+		rc = mc_etcd_fail(
+			err, -EPROTO,
+			"etcd sent a campaign answer without a leader");
 	else
 		rc = parse_leader_key(ld, out, err);
 	json_object_put(ans);
@@ -1551,13 +1189,14 @@ static int leader_req(struct mc_etcd *e, const char *path,
 	struct json_object *req, *k;
 
 	if (!lk || !lk->key_len)
-		return fail(err, -EINVAL, "'%s' needs a leader key", path);
+		return mc_etcd_fail(err, -EINVAL, "'%s' needs a leader key",
+				    path);
 	req = json_object_new_object();
 	k = leader_key_json(lk);
 	if (!req || !k || (val && add_bytes(req, "value", val, vlen))) {
 		json_object_put(req);
 		json_object_put(k);
-		return fail(err, -ENOMEM, "out of memory");
+		return mc_etcd_fail(err, -ENOMEM, "out of memory");
 	}
 	json_object_object_add(req, "leader", k);
 	return send_req(e, path, req, IDEMPOTENT, NULL, err);
@@ -1588,214 +1227,16 @@ int mc_etcd_leader(struct mc_etcd *e, const void *name, size_t nlen,
 	REQ(req);
 	if (add_bytes(req, "name", name, nlen)) {
 		json_object_put(req);
-		return fail(err, -ENOMEM, "out of memory");
+		return mc_etcd_fail(err, -ENOMEM, "out of memory");
 	}
 	rc = send_req(e, "/v3/election/leader", req, IDEMPOTENT, &ans, err);
 	if (rc)
 		return rc;
 	if (!json_object_object_get_ex(ans, "kv", &kv) || !kv)
-		rc = fail(err, -ENOENT, "election has no leader");
+		rc = mc_etcd_fail(err, -ENOENT, "election has no leader");
 	else
 		rc = mc_etcd_parse_kv(kv, out, err);
 	json_object_put(ans);
-	return rc;
-}
-
-/* --- streams ------------------------------------------------------------- */
-
-static int64_t deliver(struct mc_etcd_stream *st, struct mc_etcd_event *ev)
-{
-	int64_t r = st->fn(st->arg, ev);
-
-	if (r)
-		st->action = r;
-	return r;
-}
-
-static int stream_fail(struct mc_etcd_stream *st, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int stream_fail(struct mc_etcd_stream *st, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(st->why, sizeof(st->why), fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
-static int watch_events(struct mc_etcd_stream *st, struct json_object *arr)
-{
-	struct mc_err err = {0, ""};
-	size_t n = json_object_array_length(arr);
-
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *o = json_object_array_get_idx(arr, i);
-		struct json_object *kv, *pkv, *t;
-		struct mc_etcd_event ev = {0};
-		int rc;
-
-		if (!json_object_is_type(o, json_type_object) ||
-		    !json_object_object_get_ex(o, "kv", &kv))
-			return stream_fail(st, -EPROTO,
-					   "etcd sent an event without kv");
-		ev.type = MC_ETCD_EV_PUT;
-		if (json_object_object_get_ex(o, "type", &t) && t) {
-			const char *s = json_object_get_string(t);
-
-			if (!json_object_is_type(t, json_type_string))
-				s = "";
-			if (!strcmp(s, "DELETE"))
-				ev.type = MC_ETCD_EV_DELETE;
-			else if (strcmp(s, "PUT"))
-				return stream_fail(
-					st, -EPROTO,
-					"etcd sent an event of unknown type");
-		}
-		rc = mc_etcd_parse_kv(kv, &ev.kv, &err);
-		if (!rc && json_object_object_get_ex(o, "prev_kv", &pkv) && pkv)
-			rc = mc_etcd_parse_kv(pkv, &ev.prev_kv, &err);
-		if (!rc && ev.kv.mod_revision <= 0)
-			rc = -EPROTO;
-		if (rc) {
-			mc_etcd_kv_release(&ev.kv);
-			mc_etcd_kv_release(&ev.prev_kv);
-			return stream_fail(st, -EPROTO, "bad watch event: %s",
-					   err.msg[0] ? err.msg
-						      : "no mod revision");
-		}
-		ev.revision = ev.kv.mod_revision;
-		/* a reconnect resumes after the last event delivered, even
-		 * when the callback asks for something else: it decides */
-		if (ev.revision >= st->next_rev)
-			st->next_rev = ev.revision + 1;
-		int64_t r = deliver(st, &ev);
-
-		mc_etcd_kv_release(&ev.kv);
-		mc_etcd_kv_release(&ev.prev_kv);
-		if (r)
-			return 1;
-	}
-	return 0;
-}
-
-int mc_etcd_stream_line(struct mc_etcd_stream *st, const char *line, size_t len)
-{
-	struct json_object *o = NULL, *res, *evs;
-	struct mc_err err = {0, ""};
-	struct mc_etcd_event ev = {0};
-	int64_t rev = 0, compact = 0;
-	int rc;
-
-	if (strspn(line, " \t\r") >= len)
-		return 0; /* an empty line between chunks */
-	rc = mc_etcd_answer(st->observe ? "/v3/election/observe" : "/v3/watch",
-			    200, line, len, &o, &err);
-	if (rc)
-		return stream_fail(st, rc == -EPROTO ? -EPROTO : 1, "%s",
-				   err.msg);
-	if (!json_object_object_get_ex(o, "result", &res) ||
-	    !json_object_is_type(res, json_type_object)) {
-		json_object_put(o);
-		return stream_fail(st, -EPROTO,
-				   "etcd sent a stream line without a result");
-	}
-	if ((rc = header_rev(res, &rev, &err))) {
-		json_object_put(o);
-		return stream_fail(st, rc, "%s", err.msg);
-	}
-	if (st->observe) {
-		struct json_object *kv;
-
-		if (!json_object_object_get_ex(res, "kv", &kv) || !kv ||
-		    mc_etcd_parse_kv(kv, &ev.kv, &err)) {
-			json_object_put(o);
-			return stream_fail(st, -EPROTO,
-					   "bad observe answer: %s",
-					   err.msg[0] ? err.msg : "no kv");
-		}
-		ev.type = MC_ETCD_EV_LEADER;
-		ev.revision = ev.kv.mod_revision;
-		if (!st->created) {
-			struct mc_etcd_event c = {.type = MC_ETCD_EV_CREATED,
-						  .revision = rev};
-
-			st->created = true;
-			if (deliver(st, &c)) {
-				mc_etcd_kv_release(&ev.kv);
-				json_object_put(o);
-				return 1;
-			}
-		}
-		rc = deliver(st, &ev) ? 1 : 0;
-		mc_etcd_kv_release(&ev.kv);
-		json_object_put(o);
-		return rc;
-	}
-	if ((rc = mc_etcd_json_int64(res, "compact_revision", &compact,
-				     &err))) {
-		json_object_put(o);
-		return stream_fail(st, rc, "%s", err.msg);
-	}
-	if (json_true(res, "canceled")) {
-		struct json_object *why;
-		char reason[161] = "";
-
-		if (json_object_object_get_ex(res, "cancel_reason", &why) &&
-		    json_object_is_type(why, json_type_string))
-			snprintf(reason, sizeof(reason), "%s",
-				 json_object_get_string(why));
-		json_object_put(o);
-		if (compact > 0) {
-			ev.type = MC_ETCD_EV_COMPACTED;
-			ev.revision = compact;
-			int64_t r = deliver(st, &ev);
-
-			if (!r)
-				st->action = compact;
-			return stream_fail(st, 1,
-					   "watch revision %" PRId64
-					   " is compacted (at %" PRId64 ")",
-					   st->next_rev, compact);
-		}
-		return stream_fail(st, 1, "etcd cancelled the watch: %s",
-				   *reason ? reason : "no reason given");
-	}
-	if (json_true(res, "created")) {
-		st->created = true;
-		if (!st->next_rev)
-			st->next_rev = rev + 1;
-		ev.type = MC_ETCD_EV_CREATED;
-		ev.revision = rev;
-		rc = deliver(st, &ev) ? 1 : 0;
-		json_object_put(o);
-		return rc;
-	}
-	if (!st->created) {
-		json_object_put(o);
-		return stream_fail(st, -EPROTO,
-				   "etcd sent watch events before 'created'");
-	}
-	if (json_object_object_get_ex(res, "events", &evs) && evs) {
-		if (!json_object_is_type(evs, json_type_array)) {
-			json_object_put(o);
-			return stream_fail(st, -EPROTO,
-					   "etcd sent non-array 'events'");
-		}
-		if (json_object_array_length(evs)) {
-			rc = watch_events(st, evs);
-			json_object_put(o);
-			return rc;
-		}
-	}
-	/* no events: a progress notification; all before rev was sent */
-	if (rev >= st->next_rev)
-		st->next_rev = rev + 1;
-	ev.type = MC_ETCD_EV_PROGRESS;
-	ev.revision = rev;
-	rc = deliver(st, &ev) ? 1 : 0;
-	json_object_put(o);
 	return rc;
 }
 
@@ -1826,7 +1267,7 @@ static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *arg)
 				char *p;
 
 				if (cap > MAX_LINE) {
-					w->line_rc = stream_fail(
+					w->line_rc = mc_etcd_stream_fail(
 						&w->st, -EMSGSIZE,
 						"etcd sent a stream line over "
 						"%u bytes",
@@ -1835,9 +1276,9 @@ static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *arg)
 				}
 				p = realloc(w->line, cap);
 				if (!p) {
-					w->line_rc =
-						stream_fail(&w->st, -ENOMEM,
-							    "out of memory");
+					w->line_rc = mc_etcd_stream_fail(
+						&w->st, -ENOMEM,
+						"out of memory");
 					return 0;
 				}
 				w->line = p;
@@ -1985,15 +1426,15 @@ stream_start(struct mc_etcd *e, bool observe, const void *key, size_t klen,
 	int rc;
 
 	if (!fn || start_rev < 0) {
-		fail(err, -EINVAL,
-		     "watch needs a callback and a revision >= 0");
+		mc_etcd_fail(err, -EINVAL,
+			     "watch needs a callback and a revision >= 0");
 		return NULL;
 	}
 	if (!(flags & MC_ETCD_PREFIX) && check_key(key, klen, err))
 		return NULL;
 	w = calloc(1, sizeof(*w));
 	if (!w) {
-		fail(err, -ENOMEM, "out of memory");
+		mc_etcd_fail(err, -ENOMEM, "out of memory");
 		return NULL;
 	}
 	w->e = e;
@@ -2001,7 +1442,7 @@ stream_start(struct mc_etcd *e, bool observe, const void *key, size_t klen,
 	w->end = malloc(elen + 1);
 	w->stop = mc_etcd_cancel_new();
 	if (!w->key || !w->end || !w->stop) {
-		fail(err, -ENOMEM, "out of memory");
+		mc_etcd_fail(err, -ENOMEM, "out of memory");
 		goto bad;
 	}
 	if (klen)
@@ -2017,7 +1458,8 @@ stream_start(struct mc_etcd *e, bool observe, const void *key, size_t klen,
 	w->st.arg = arg;
 	rc = pthread_create(&w->th, NULL, stream_main, w);
 	if (rc) {
-		fail(err, -rc, "cannot start a watch thread: %s", strerror(rc));
+		mc_etcd_fail(err, -rc, "cannot start a watch thread: %s",
+			     strerror(rc));
 		goto bad;
 	}
 	return w;

@@ -1,8 +1,9 @@
 /*
- * etcd_int.h - the etcd client's codec, exposed for its Check suite only:
- * base64, the gateway's answers and stream lines. Nothing here opens a
- * connection. Every function returns 0 or a negative errno with @err
- * filled (-EPROTO: not etcd's JSON; the others as etcd.h says).
+ * etcd_int.h - the etcd client's codec (etcd_codec.c), shared by the
+ * client (etcd.c) and its Check suite: base64, the gateway's answers and
+ * stream lines. Nothing here opens a connection. Every function returns
+ * 0 or a negative errno with @err filled (-EPROTO: not etcd's JSON; the
+ * others as etcd.h says).
  */
 #ifndef MC_ETCD_INT_H
 #define MC_ETCD_INT_H
@@ -10,6 +11,11 @@
 #include <json-c/json.h>
 
 #include "etcd.h"
+
+/* Fills @err (when not NULL) with MC_RPC_FAIL and the message; returns
+ * @ret. */
+int mc_etcd_fail(struct mc_err *err, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Base64 (RFC 4648, with padding). The result is malloc'd and
  * NUL-terminated; NULL when out of memory. */
@@ -38,6 +44,22 @@ int mc_etcd_json_int64(struct json_object *o, const char *name, int64_t *v,
 int mc_etcd_parse_kv(struct json_object *o, struct mc_etcd_kv *kv,
 		     struct mc_err *err);
 
+/* Reads field @name of @o, base64, into a malloc'd *@p of *@n bytes
+ * (NUL-terminated); a missing field is empty. */
+int mc_etcd_json_bytes(struct json_object *o, const char *name, char **p,
+		       size_t *n, struct mc_err *err);
+
+/* Reads array field @field of @o (KeyValue objects) into @r. */
+int mc_etcd_parse_kvs(struct json_object *o, const char *field,
+		      struct mc_etcd_kvs *r, struct mc_err *err);
+
+/* Reads the revision in @o's response header into *@rev (0 without a
+ * header; -EPROTO when negative). */
+int mc_etcd_header_rev(struct json_object *o, int64_t *rev, struct mc_err *err);
+
+/* Whether boolean field @name of @o is present and true. */
+bool mc_etcd_json_true(struct json_object *o, const char *name);
+
 /*
  * What one line of a watch or observe stream says. The stream's state
  * (what it expects next) lives in struct mc_etcd_stream so that a table
@@ -63,5 +85,9 @@ struct mc_etcd_stream {
  */
 int mc_etcd_stream_line(struct mc_etcd_stream *st, const char *line,
 			size_t len);
+
+/* Sets st->why from the format and returns @rc. */
+int mc_etcd_stream_fail(struct mc_etcd_stream *st, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

@@ -43,6 +43,9 @@ enum kind {
 	K_LOGLEVEL,  /* int, enum mc_log_level */
 	K_CLUSTER,   /* char *, mc_meta_cluster_id_ok */
 	K_UNUSED,    /* upstream cluster key: accepted, ignored */
+	K_ETCD,	     /* char *, comma-separated http(s):// URLs, 1..16 */
+	K_CNAME,     /* char *, 1..64 of [A-Za-z0-9._-] */
+	K_TTL,	     /* uint64_t milliseconds, 1000..3600000 */
 };
 
 struct key {
@@ -127,6 +130,14 @@ static const struct key keys[] = {
 	{"metadata_cluster_id", "metadata-cluster-id", NULL, "ID", K_CLUSTER,
 	 OFF(metadata_cluster_id), 0,
 	 "publish metadata under mooncake/ID/ (default: mooncake/)"},
+	{"etcd_endpoints", "etcd", NULL, "URLS", K_ETCD, OFF(etcd), 0,
+	 "etcd client URLs, comma-separated: cluster mode (default: none)"},
+	{"cluster_id", "cluster", NULL, "NAME", K_CNAME, OFF(cluster), 0,
+	 "cluster name: etcd keys under /mooncake/NAME/ (default mooncake)"},
+	{"advertise_host", "advertise", NULL, "HOST", K_NAME, OFF(advertise), 0,
+	 "where other nodes reach this one (default: the --host address)"},
+	{"node_ttl", "node-ttl", NULL, "MS", K_TTL, OFF(node_ttl_ms), 0,
+	 "the etcd lease of this node, 1000..3600000 (default 3000)"},
 	{"metadata_server", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
 	{"master_server_address", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
 	{"local_buffer_size", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
@@ -178,6 +189,8 @@ void mc_config_init(struct mc_config *c)
 	c->rpc_port = 50051;
 	c->client_ttl_s = 10;
 	c->http_metadata = true;
+	c->cluster = xstrdup("mooncake");
+	c->node_ttl_ms = 3000;
 }
 
 void mc_config_release(struct mc_config *c)
@@ -191,6 +204,9 @@ void mc_config_release(struct mc_config *c)
 	free(c->auth_token_file);
 	free(c->transfer_host);
 	free(c->metadata_cluster_id);
+	free(c->etcd);
+	free(c->cluster);
+	free(c->advertise);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -270,6 +286,49 @@ static int parse_ratio(const char *v, double *out)
 	errno = 0;
 	*out = strtod(v, &end);
 	if (*end || errno || !isfinite(*out))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * etcd URLs: 1..16 comma-separated items, each http:// or https:// and a
+ * host, printable, no blanks (cluster/etcd.h checks them again).
+ */
+static int check_etcd(const char *v)
+{
+	unsigned n = 0;
+
+	if (!*v)
+		return -EINVAL;
+	for (const char *p = v;; n++) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		size_t skip = !strncmp(p, "http://", 7)	   ? 7
+			      : !strncmp(p, "https://", 8) ? 8
+							   : 0;
+
+		if (!skip || len <= skip || n >= 16)
+			return -EINVAL;
+		for (size_t i = 0; i < len; i++)
+			if ((unsigned char)p[i] <= 0x20 || p[i] == 0x7f)
+				return -EINVAL;
+		if (p[skip] == '/' || p[skip] == ':')
+			return -EINVAL;
+		if (!end)
+			return 0;
+		p = end + 1;
+	}
+}
+
+static int check_cname(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 64 ||
+	    strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		      "abcdefghijklmnopqrstuvwxyz"
+		      "0123456789._-") != n ||
+	    !strcmp(v, ".") || !strcmp(v, ".."))
 		return -EINVAL;
 	return 0;
 }
@@ -396,6 +455,27 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 		return 0;
 	case K_UNUSED:
 		return 0;
+	case K_ETCD:
+		if (check_etcd(v))
+			return invalid(
+				err, label, v,
+				"not a list of etcd URLs (http://HOST:PORT"
+				", comma-separated, at most 16)");
+		set_str(c, k->off, v);
+		return 0;
+	case K_CNAME:
+		if (check_cname(v))
+			return invalid(err, label, v,
+				       "not a cluster name (1 to 64 of "
+				       "A-Z a-z 0-9 . _ -)");
+		set_str(c, k->off, v);
+		return 0;
+	case K_TTL:
+		if (mc_u64_parse(v, &u) || u < 1000 || u > 3600000)
+			return invalid(err, label, v,
+				       "not a node TTL (1000..3600000 ms)");
+		*(uint64_t *)p = u;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -428,6 +508,7 @@ static const char *key_text(const struct mc_config *c, const struct key *k,
 		break;
 	case K_SIZE:
 	case K_MS:
+	case K_TTL:
 		snprintf(buf, len, "%llu",
 			 (unsigned long long)*(const uint64_t *)p);
 		break;
@@ -478,6 +559,7 @@ static const char *json_type_want(enum kind kind)
 	switch (kind) {
 	case K_PORT:
 	case K_MS:
+	case K_TTL:
 	case K_REPLICAS:
 	case K_SECONDS:
 		return "an integer";
@@ -498,6 +580,7 @@ static bool json_type_ok(enum kind kind, enum json_type t)
 	switch (kind) {
 	case K_PORT:
 	case K_MS:
+	case K_TTL:
 	case K_REPLICAS:
 	case K_SECONDS:
 		return t == json_type_int;

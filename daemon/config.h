@@ -45,6 +45,11 @@ struct mc_config {
 	char *metadata_cluster_id;    /* NULL: none */
 	unsigned rpc_port;	      /* the master RPC, 0 = off */
 	unsigned client_ttl_s; /* client_live_ttl_sec: silent clients go */
+	/* cluster mode (mooncake-cluster(7)): on when etcd is set */
+	char *etcd;	      /* etcd_endpoints, NULL: a single node */
+	char *cluster;	      /* cluster_id, "mooncake" */
+	char *advertise;      /* advertise_host, NULL: http_host */
+	uint64_t node_ttl_ms; /* node_ttl, 1000..3600000 */
 };
 
 /*

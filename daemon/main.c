@@ -28,6 +28,8 @@
 
 #include "config.h"
 #include "fs.h"
+#include "metrics.h"
+#include "node.h"
 #include "log.h"
 #include "mooncake.h"
 #include "page.h"
@@ -222,7 +224,7 @@ static const char *log_parse_lines(char *text, char *last, size_t lastlen)
  * read changes nothing, and one line says why.
  */
 static void reload(int argc, char **argv, struct mc_config *cur, struct web *w,
-		   char **token)
+		   struct mc_node *node, char **token)
 {
 	struct mc_config nc;
 	struct reload rl = {.old = cur};
@@ -264,6 +266,10 @@ static void reload(int argc, char **argv, struct mc_config *cur, struct web *w,
 	}
 	if (!tok != !*token || (tok && strcmp(tok, *token))) {
 		r = web_set_token(w, tok);
+		/* the other nodes get the new one as this node's requests
+		 * carry it (mooncake-cluster(7): one token for the cluster) */
+		if (!r && node)
+			r = mc_node_set_token(node, tok);
 		if (r) {
 			mc_error("daemon: reload: cannot set the auth token: "
 				 "%s; nothing else changed",
@@ -372,6 +378,11 @@ int main(int argc, char **argv)
 	struct xfer *x = NULL;
 	struct rpc_door *rd = NULL;
 	struct mc_store *s = NULL;
+	struct mc_metrics *reg = NULL;
+	struct mc_node *node = NULL;
+	struct mc_store_opts mo;
+	const char *advertise = NULL;
+	char ep[300];
 	struct web *w = NULL;
 	struct fs *f = NULL;
 	char *token = NULL;
@@ -425,13 +436,38 @@ int main(int argc, char **argv)
 	so.metadata_cluster_id = cfg.metadata_cluster_id;
 
 	/*
+	 * Cluster mode: the other nodes reach this one at --advertise (its
+	 * HTTP and transfer endpoints carry it), which must be an address
+	 * they can dial, not a wildcard.
+	 */
+	if (cfg.etcd) {
+		advertise = cfg.advertise ? cfg.advertise : cfg.http_host;
+		if (!strcmp(advertise, "0.0.0.0") || !strcmp(advertise, "::") ||
+		    !strcmp(advertise, "[::]")) {
+			fprintf(stderr,
+				"mooncaked: invalid value '%s' for "
+				"'--advertise': other nodes cannot dial a "
+				"wildcard address (give --advertise HOST)\n",
+				advertise);
+			status = EXIT_CONFIG;
+			goto out_config;
+		}
+		mo = so; /* the master's options, as this node would run it */
+		so.owner_only = true;
+		reg = mc_metrics_new();
+		if (!reg) {
+			fprintf(stderr, "mooncaked: out of memory\n");
+			goto out_config;
+		}
+	}
+	/*
 	 * The transfer port listens where HTTP does unless told otherwise:
 	 * never wider than asked.
 	 */
 	xo = (struct xfer_opts){
 		.host = cfg.transfer_host ? cfg.transfer_host : cfg.http_host,
 		.port = cfg.transfer_port,
-		.hostname = cfg.hostname,
+		.hostname = advertise ? advertise : cfg.hostname,
 		.protocol = cfg.protocol,
 		.device = cfg.device,
 	};
@@ -444,7 +480,7 @@ int main(int argc, char **argv)
 			err.msg);
 		goto out_config;
 	}
-	s = mc_store_new(&so, NULL);
+	s = mc_store_new(&so, reg);
 	if (!s) {
 		fprintf(stderr, "mooncaked: cannot create the store: %s\n",
 			strerror(errno));
@@ -480,6 +516,33 @@ int main(int argc, char **argv)
 	if (xfer_check_endpoint(x, &err))
 		mc_warn("transfer: %s", err.msg);
 
+	/*
+	 * The link goes in before any door can call the store: from here
+	 * on every metadata operation is the cluster's (NO_LEADER until a
+	 * leader serves). The default segment is this node's own, and
+	 * reaches the leader in this node's report.
+	 */
+	if (cfg.etcd) {
+		struct mc_node_opts no = {
+			.etcd = cfg.etcd,
+			.cluster = cfg.cluster,
+			.hostname = cfg.hostname,
+			.ttl_ms = (unsigned)cfg.node_ttl_ms,
+			.token = token,
+			.master = &mo,
+			.metrics = reg,
+		};
+
+		err.msg[0] = '\0';
+		node = mc_node_new(&no, s, &err);
+		if (!node) {
+			fprintf(stderr,
+				"mooncaked: cannot join the cluster: %s\n",
+				err.msg);
+			goto out_listener;
+		}
+	}
+
 	/* The master RPC listens where HTTP does (mooncake-rpc(7)). */
 	if (cfg.rpc_port) {
 		struct rpc_door_opts ro = {.host = cfg.http_host,
@@ -491,7 +554,7 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 				"mooncaked: cannot start the master RPC: %s\n",
 				err.msg);
-			goto out_listener;
+			goto out_node;
 		}
 	}
 
@@ -546,6 +609,23 @@ int main(int argc, char **argv)
 			 cfg.http_host, rpc_door_port(rd));
 	if (f)
 		announce("mooncaked: fuse %s\n", cfg.mountpoint);
+	if (node) {
+		char tep[300];
+
+		snprintf(ep, sizeof(ep),
+			 strchr(advertise, ':') ? "[%s]:%u" : "%s:%u",
+			 advertise, web_port(w));
+		snprintf(tep, sizeof(tep), "%s", xfer_endpoint(x));
+		err.msg[0] = '\0';
+		if (mc_node_start(node, ep, tep, &err)) {
+			fprintf(stderr,
+				"mooncaked: cannot join the cluster: %s\n",
+				err.msg);
+			goto out_fs;
+		}
+		announce("mooncaked: cluster %s node %s etcd %s\n", cfg.cluster,
+			 mc_node_id(node), cfg.etcd);
+	}
 	/* ready means /health answers 200 */
 	web_set_ready(w, true);
 	announce("mooncaked: ready\n");
@@ -555,7 +635,7 @@ int main(int argc, char **argv)
 
 	while ((sig = wait_for_signal(&wait_set)) == SIGHUP) {
 		notify("RELOADING=1");
-		reload(argc, argv, &cfg, w, &token);
+		reload(argc, argv, &cfg, w, node, &token);
 		notify("READY=1\nSTATUS=serving");
 	}
 	notify("STOPPING=1");
@@ -564,12 +644,20 @@ int main(int argc, char **argv)
 	drain(w, cfg.shutdown_timeout_ms);
 	status = EXIT_SUCCESS;
 
+out_fs:
 	if (f)
 		fs_stop(f);
 out_web:
 	web_stop(w);
 out_rpc:
 	rpc_door_stop(rd);
+out_node:
+	/*
+	 * No door calls the link any more: the node leaves (its lease is
+	 * revoked, so the others unmount its memory and elect at once),
+	 * while the transfer port still serves what they read meanwhile.
+	 */
+	mc_node_stop(node);
 out_listener:
 	/*
 	 * The listener touches the store, so it stops first; the transport
@@ -580,6 +668,8 @@ out_store:
 	mc_store_free(s);
 out_xfer:
 	xfer_free(x);
+	if (reg)
+		mc_metrics_free(reg);
 out_config:
 	free_token(token);
 	mc_config_release(&cfg);

@@ -72,7 +72,77 @@ static int bind_meta_key(struct mc_store *s, struct fs_path *p,
 	return r ? -ENOENT : 0;
 }
 
+/* cluster/ exists in cluster mode only (mooncakefs(5), CLUSTER). */
+static bool cluster_present(struct mc_store *s)
+{
+	return mc_store_linked(s);
+}
+
+/* The node of cluster/nodes/ID in @ci, or NULL. */
+static const struct mc_cluster_node *
+cnode_find(const struct mc_cluster_info *ci, const char *id)
+{
+	for (size_t i = 0; i < ci->n; i++)
+		if (!strcmp(ci->nodes[i].id, id))
+			return &ci->nodes[i];
+	return NULL;
+}
+
+static int bind_cnode(struct mc_store *s, struct fs_path *p, const char *name)
+{
+	struct mc_cluster_info ci;
+	int r;
+
+	if (strlen(name) > MC_OWNER_ID_MAX)
+		return -ENOENT;
+	snprintf(p->nodeid, sizeof(p->nodeid), "%s", name);
+	r = mc_cluster_info(s, &ci);
+	if (r == 0 && !cnode_find(&ci, name))
+		r = -ENOENT;
+	mc_cluster_info_release(&ci);
+	return r < 0 ? -ENOENT : 0;
+}
+
 /* ------------------------------------------------------------------ views */
+
+static int show_cluster(struct mc_store *s, const struct fs_path *p,
+			struct mc_buf *out)
+{
+	struct mc_cluster_info ci;
+	const struct mc_cluster_node *n = NULL;
+	int r = mc_cluster_info(s, &ci);
+
+	if (r < 0)
+		goto out;
+	if (p->node >= FS_N_CNODE_HTTP && !(n = cnode_find(&ci, p->nodeid))) {
+		r = -ENOENT;
+		goto out;
+	}
+	switch (p->node) {
+	case FS_N_CLUSTER_LEADER:
+		mc_buf_adds(out, ci.leader); /* empty while there is none */
+		break;
+	case FS_N_CLUSTER_TERM:
+		mc_buf_addu(out, ci.term);
+		break;
+	case FS_N_CNODE_HTTP:
+		mc_buf_adds(out, n->http);
+		break;
+	case FS_N_CNODE_TRANSFER:
+		mc_buf_adds(out, n->transfer);
+		break;
+	case FS_N_CNODE_ROLE:
+		mc_buf_adds(out, n->leader ? "leader" : "follower");
+		break;
+	case FS_N_CNODE_SEGMENTS:
+		mc_buf_addu(out, n->segments);
+		break;
+	}
+	mc_buf_addch(out, '\n');
+out:
+	mc_cluster_info_release(&ci);
+	return r;
+}
 
 static int show_health(struct mc_store *s, const struct fs_path *p,
 		       struct mc_buf *out)
@@ -91,9 +161,11 @@ static int show_metrics(struct mc_store *s, const struct fs_path *p,
 static int show_summary(struct mc_store *s, const struct fs_path *p,
 			struct mc_buf *out)
 {
-	mc_render_summary(s, out);
-	mc_buf_addch(out, '\n');
-	return 0;
+	int r = mc_render_summary(s, out);
+
+	if (r == 0)
+		mc_buf_addch(out, '\n');
+	return r;
 }
 
 static int show_replica(struct mc_store *s, const struct fs_path *p,
@@ -119,8 +191,10 @@ static int show_name_usage(struct mc_store *s, const struct fs_path *p,
 {
 	uint64_t used, cap;
 
-	if (mc_segment_name_usage(s, p->segname, &used, &cap))
-		return -ENOENT;
+	int r = mc_segment_name_usage(s, p->segname, &used, &cap);
+
+	if (r)
+		return r;
 	mc_buf_addu(out, p->node == FS_N_SEGNAME_USED ? used : cap);
 	mc_buf_addch(out, '\n');
 	return 0;
@@ -132,8 +206,10 @@ static int show_seg(struct mc_store *s, const struct fs_path *p,
 	struct mc_seg_info si;
 	struct fs_spec sp;
 
-	if (mc_segment_info(s, p->segid, &si) || strcmp(si.name, p->segname))
-		return -ENOENT;
+	int r = mc_segment_info(s, p->segid, &si);
+
+	if (r || strcmp(si.name, p->segname))
+		return r ? r : -ENOENT;
 	switch (p->node) {
 	case FS_N_SEG_SIZE:
 		mc_buf_addu(out, si.size);
@@ -208,6 +284,16 @@ const struct fs_node fs_nodes[FS_N_COUNT] = {
 	[FS_N_METRICS] = {"metrics", FS_N_ROOT, FILE_RO, show_metrics},
 	[FS_N_SUMMARY] = {"summary", FS_N_ROOT, FILE_RO, show_summary},
 	[FS_N_HEALTH] = {"health", FS_N_ROOT, FILE_RO, show_health},
+	[FS_N_CLUSTER] = {"cluster", FS_N_ROOT, DIR_RO,
+			  .present = cluster_present},
+	[FS_N_CLUSTER_LEADER] = {"leader", FS_N_CLUSTER, FILE_RO, show_cluster},
+	[FS_N_CLUSTER_TERM] = {"term", FS_N_CLUSTER, FILE_RO, show_cluster},
+	[FS_N_CLUSTER_NODES] = {"nodes", FS_N_CLUSTER, DIR_RO},
+	[FS_N_CNODE] = {NULL, FS_N_CLUSTER_NODES, DIR_RO, .bind = bind_cnode},
+	[FS_N_CNODE_HTTP] = {"http", FS_N_CNODE, FILE_RO, show_cluster},
+	[FS_N_CNODE_TRANSFER] = {"transfer", FS_N_CNODE, FILE_RO, show_cluster},
+	[FS_N_CNODE_ROLE] = {"role", FS_N_CNODE, FILE_RO, show_cluster},
+	[FS_N_CNODE_SEGMENTS] = {"segments", FS_N_CNODE, FILE_RO, show_cluster},
 };
 
 /* The child of @dir called @name: a named row first, then a generator. */
@@ -339,5 +425,14 @@ int fs_tree_list(struct mc_store *s, const struct fs_path *p,
 		return mc_segment_foreach(s, list_seg, &l);
 	if (gen == FS_N_META_KEY)
 		return mc_meta_foreach(mc_store_meta(s), list_meta, &l);
+	if (gen == FS_N_CNODE) {
+		struct mc_cluster_info ci;
+
+		r = mc_cluster_info(s, &ci);
+		for (size_t i = 0; r == 0 && i < ci.n; i++)
+			r = cb(ci.nodes[i].id, l.mode, arg);
+		mc_cluster_info_release(&ci);
+		return r < 0 ? r : 0;
+	}
 	return 0; /* keys: fs_keydir_fill */
 }

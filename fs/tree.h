@@ -50,15 +50,25 @@ enum fs_node_id {
 	FS_N_METRICS,
 	FS_N_SUMMARY,
 	FS_N_HEALTH,
+	FS_N_CLUSTER,
+	FS_N_CLUSTER_LEADER,
+	FS_N_CLUSTER_TERM,
+	FS_N_CLUSTER_NODES,
+	FS_N_CNODE,
+	FS_N_CNODE_HTTP,
+	FS_N_CNODE_TRANSFER,
+	FS_N_CNODE_ROLE,
+	FS_N_CNODE_SEGMENTS,
 	FS_N_COUNT
 };
 
 /* Where a path leads: the node and the names its generators bound. */
 struct fs_path {
-	int node;		   /* enum fs_node_id */
-	char segname[256];	   /* segments/NAME, decoded */
-	char segid[MC_ID_LEN + 1]; /* segments/NAME/ID */
-	char key[MC_KEY_MAX + 1];  /* keys/KEY, replicas/KEY, metadata/KEY */
+	int node;			  /* enum fs_node_id */
+	char segname[256];		  /* segments/NAME, decoded */
+	char segid[MC_ID_LEN + 1];	  /* segments/NAME/ID */
+	char nodeid[MC_OWNER_ID_MAX + 1]; /* cluster/nodes/ID */
+	char key[MC_KEY_MAX + 1]; /* keys/KEY, replicas/KEY, metadata/KEY */
 	size_t klen;
 	uint64_t vsize; /* the value's (metadata body's) size, when it exists */
 };

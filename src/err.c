@@ -48,15 +48,24 @@ const char *mc_code_name(int code)
 	return "UNKNOWN_ERROR";
 }
 
+void mc_err_vset(struct mc_err *e, int code, const char *fmt, va_list ap)
+{
+	if (!e)
+		return;
+	e->code = code;
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	/* names in messages come from clients: keep the message one line */
+	for (char *c = e->msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+}
+
 int mc_err_set(struct mc_err *e, int ret, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!e)
-		return ret;
-	e->code = code;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	mc_err_vset(e, code, fmt, ap);
 	va_end(ap);
 	return ret;
 }

@@ -10,6 +10,8 @@
 #ifndef MC_ERR_H
 #define MC_ERR_H
 
+#include <stdarg.h>
+
 #include <stddef.h>
 
 enum mc_code {
@@ -61,8 +63,13 @@ const char *mc_code_name(int code);
 /*
  * Fills @e (when not NULL) with @code and a printf-style message, and
  * returns @ret (a negative errno) so callers can `return mc_err_set(...)`.
+ * The message is one line: control bytes (a client's key or name may
+ * carry them) become '?'.
  */
 int mc_err_set(struct mc_err *e, int ret, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The same with a va_list, for wrappers; returns nothing. */
+void mc_err_vset(struct mc_err *e, int code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 #endif

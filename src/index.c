@@ -634,7 +634,8 @@ int mc_exist(struct mc_store *s, const void *key, size_t klen)
 {
 	int rc = mc_exist_ex(s, key, klen, 0);
 
-	return rc < 0 ? 0 : rc;
+	/* a bad key does not exist; no leader is no answer at all */
+	return rc == -EAGAIN ? rc : rc < 0 ? 0 : rc;
 }
 
 /* --------------------------------------------------------------- removal */

@@ -773,7 +773,7 @@ int64_t mc_get_copy(struct mc_store *s, const void *key, size_t klen,
 /* Value size without counting a get (stat): 0 or -ENOENT. */
 int mc_stat(struct mc_store *s, const void *key, size_t klen, uint64_t *size);
 
-/* 1 exists, 0 not. Counts one ExistKey. */
+/* 1 exists, 0 not (a cluster node: -EAGAIN, no leader). Counts one ExistKey. */
 int mc_exist(struct mc_store *s, const void *key, size_t klen);
 
 /* Flags of mc_exist_ex and mc_query_ex. */

@@ -1,7 +1,8 @@
 /*
  * check_log.c - the log line (mooncaked(8), LOGGING): "LEVEL subsystem:
  * message" after a time stamp, or after the syslog priority when stderr
- * is the journal; the level filter; one event, one line.
+ * is the journal; the level filter; one event, one line; an error
+ * message (mc_err_set) is one line too.
  */
 #include "autoconfig.h"
 
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "err.h"
 #include "log.h"
 
 static char path[] = "/tmp/mc-check-log.XXXXXX";
@@ -150,6 +152,20 @@ START_TEST(test_one_line)
 }
 END_TEST
 
+/* An error message names what a client sent; it stays one line. */
+START_TEST(test_error_one_line)
+{
+	struct mc_err e = {0};
+
+	ck_assert_int_eq(mc_err_set(&e, -EINVAL, MC_INVALID_PARAMS,
+				    "segment '%s' is bad", "a\nb\x7f\tc"),
+			 -EINVAL);
+	ck_assert_int_eq(e.code, MC_INVALID_PARAMS);
+	ck_assert_str_eq(e.msg, "segment 'a?b??c' is bad");
+	ck_assert_int_eq(mc_err_set(NULL, -EIO, MC_INVALID_PARAMS, "x"), -EIO);
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -161,6 +177,7 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, test_journal_elsewhere);
 	tcase_add_test(tc, test_level_filter);
 	tcase_add_test(tc, test_one_line);
+	tcase_add_test(tc, test_error_one_line);
 	suite_add_tcase(s, tc);
 	return s;
 }

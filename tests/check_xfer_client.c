@@ -572,6 +572,12 @@ START_TEST(test_te_resolve)
 	ck_assert(xfer_te_segment_covers(&seg, 65536 + 9, 1));
 	ck_assert(!xfer_te_segment_covers(&seg, 65536 + 10, 1));
 	ck_assert(!xfer_te_segment_covers(&seg, 0, 1));
+	/* a buffer that wraps (TE takes it): no wrapping range inside it */
+	struct xfer_te_buffer wraps = {UINT64_MAX - 1, 100};
+	struct xfer_te_segment w = {.nbuf = 1, .buf = &wraps};
+	ck_assert(xfer_te_segment_covers(&w, UINT64_MAX - 1, 1));
+	ck_assert(!xfer_te_segment_covers(&w, UINT64_MAX, 2));
+	ck_assert(!xfer_te_segment_covers(&w, UINT64_MAX - 1, 3));
 	struct xfer_target t = xfer_te_target(&seg);
 	ck_assert_str_eq(t.host, "10.1.2.3");
 	ck_assert_uint_eq(t.port, 4000);

@@ -1,8 +1,9 @@
 # tests/etcd_lib.sh - a real etcd for the cluster scripts (source it).
 #
-#   etcd_start          start a one-member etcd on free loopback ports in a
-#                       fresh directory; sets ETCD_PID, ETCD_URL, ETCD_DIR,
-#                       ETCD_PORT, ETCD_PEER_PORT
+#   etcd_start          start a one-member etcd on free ports in a fresh
+#                       directory, on $ETCD_HOST (default 127.0.0.1); sets
+#                       ETCD_PID, ETCD_URL, ETCD_DIR, ETCD_PORT,
+#                       ETCD_PEER_PORT
 #   etcd_restart        start it again on the same directory and ports
 #   etcd_stop           SIGTERM it and wait (data kept)
 #   etcd_pause/resume   SIGSTOP / SIGCONT
@@ -34,7 +35,8 @@ etcd_free_port() {
 }
 
 etcd_spawn() {
-	local bin=${ETCD:-etcd} url="http://127.0.0.1:$ETCD_PORT" purl="http://127.0.0.1:$ETCD_PEER_PORT"
+	local bin=${ETCD:-etcd} h=${ETCD_HOST:-127.0.0.1}
+	local url="http://$h:$ETCD_PORT" purl="http://$h:$ETCD_PEER_PORT"
 	[ -n "$bin" ] || bin=etcd
 	ETCD_URL=$url
 	"$bin" --name t --data-dir "$ETCD_DIR/data" \
@@ -61,7 +63,7 @@ etcd_spawn() {
 
 etcd_start() {
 	ETCD_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mc-etcd.XXXXXX") || return 1
-	for _ in 1 2 3; do
+	for _ in 1 2 3 4 5; do
 		ETCD_PORT=$(etcd_free_port)
 		ETCD_PEER_PORT=$(etcd_free_port)
 		[ "$ETCD_PORT" != "$ETCD_PEER_PORT" ] || continue

@@ -11,15 +11,21 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "frame.h"
 #include "xfer_client.h"
 
+unsigned xc_timeout_ms;
+
 int xc_connect(const char *host, unsigned port)
 {
+	struct timeval tv = {.tv_sec = xc_timeout_ms / 1000,
+			     .tv_usec = (xc_timeout_ms % 1000) * 1000};
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *res, *ai;
@@ -33,6 +39,13 @@ int xc_connect(const char *host, unsigned port)
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			continue;
+		/* bounds the connect too (socket(7), SO_SNDTIMEO) */
+		if (xc_timeout_ms) {
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				   sizeof(tv));
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+				   sizeof(tv));
+		}
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
 		close(fd);
@@ -43,6 +56,26 @@ int xc_connect(const char *host, unsigned port)
 		return -ECONNREFUSED;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
+}
+
+int xc_connect_ep(const char *ep)
+{
+	char host[300];
+	const char *colon = ep ? strrchr(ep, ':') : NULL;
+	size_t n;
+
+	if (!colon || colon == ep || !colon[1])
+		return -EINVAL;
+	n = (size_t)(colon - ep);
+	if (ep[0] == '[' && colon[-1] == ']') {
+		ep++;
+		n -= 2;
+	}
+	if (n == 0 || n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, ep, n);
+	host[n] = '\0';
+	return xc_connect(host, (unsigned)atoi(colon + 1));
 }
 
 /* Moves all @n bytes: 0, or -EPIPE when the connection ends or fails. */

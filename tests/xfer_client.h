@@ -13,8 +13,20 @@
 
 enum { XC_OK = 0, XC_REJECTED = 1 };
 
+/*
+ * Every wait of the sockets xc_connect makes from then on (the connect,
+ * each send and receive) ends after this many ms with a failure; 0, the
+ * default, waits for ever. A test whose peers may vanish without a
+ * reset (a cut network) sets it.
+ */
+extern unsigned xc_timeout_ms;
 /* A connected socket with TCP_NODELAY: fd, -EHOSTUNREACH or -ECONNREFUSED. */
 int xc_connect(const char *host, unsigned port);
+/*
+ * The same for an endpoint "HOST:PORT" as descriptors name it (a
+ * leading "[...]" holds an IPv6 address): -EINVAL when it is none.
+ */
+int xc_connect_ep(const char *ep);
 /* Moves all @n bytes: 0, or -EPIPE when the connection ends or fails. */
 int xc_send_all(int fd, const void *p, size_t n);
 int xc_recv_all(int fd, void *p, size_t n);

@@ -31,6 +31,9 @@ web_handler_fn web_api_put_json, web_api_put_raw, web_api_get, web_api_exist,
 	web_api_remove, web_api_remove_all, web_api_put_start, web_api_put_end,
 	web_api_put_revoke;
 
+/* api_cluster.c: mooncake-http(7), CLUSTER and INTERNAL API */
+web_handler_fn web_api_cluster, web_api_internal_master, web_api_internal_owner;
+
 /* api_metadata.c: mooncake-http(7), TRANSFER ENGINE METADATA */
 web_handler_fn web_api_metadata;
 

@@ -39,8 +39,12 @@ void web_api_metrics(struct web_req *r)
 
 void web_api_summary(struct web_req *r)
 {
-	mc_render_summary(r->s, r->out);
-	web_resp_send(r, 200, WEB_CT_TEXT);
+	int rc = mc_render_summary(r->s, r->out);
+
+	if (rc < 0)
+		web_resp_errno(r, rc, NULL, "NO_LEADER");
+	else
+		web_resp_send(r, 200, WEB_CT_TEXT);
 }
 
 void web_api_query_key(struct web_req *r)
@@ -54,10 +58,12 @@ void web_api_query_key(struct web_req *r)
 	}
 	rc = mc_render_query_key(r->s, r->out, r->scratch->data,
 				 r->scratch->len);
+	if (rc == -ENOENT) {
+		web_resp_error(r, 404, web_status_code_name(rc));
+		return;
+	}
 	if (rc < 0) {
-		web_resp_error(r,
-			       rc == -ENOENT ? 404 : web_status_from_errno(rc),
-			       web_status_code_name(rc));
+		web_resp_errno(r, rc, NULL, web_status_code_name(rc));
 		return;
 	}
 	web_resp_send(r, 200, WEB_CT_TEXT);
@@ -73,8 +79,12 @@ void web_api_query_segment(struct web_req *r)
 		return;
 	}
 	rc = mc_render_query_segment(r->s, r->out, r->scratch->data);
-	if (rc < 0) {
+	if (rc == -ENOENT) {
 		web_resp_error(r, 404, mc_code_name(MC_SEGMENT_NOT_FOUND));
+		return;
+	}
+	if (rc < 0) {
+		web_resp_errno(r, rc, NULL, "NO_LEADER");
 		return;
 	}
 	web_resp_send(r, 200, WEB_CT_TEXT);
@@ -82,8 +92,12 @@ void web_api_query_segment(struct web_req *r)
 
 void web_api_get_all_segments(struct web_req *r)
 {
-	mc_render_segment_names(r->s, r->out);
-	web_resp_send(r, 200, WEB_CT_TEXT);
+	int rc = mc_render_segment_names(r->s, r->out);
+
+	if (rc < 0)
+		web_resp_errno(r, rc, NULL, "NO_LEADER");
+	else
+		web_resp_send(r, 200, WEB_CT_TEXT);
 }
 
 /*
@@ -197,8 +211,11 @@ static int gather_key(const void *key, size_t klen, uint64_t size, void *arg)
 	return 0;
 }
 
-/* A snapshot of the keys at @gen (referenced), or NULL when too large. */
-static struct keys_snap *keys_snapshot(struct web_req *r, uint64_t gen)
+/*
+ * A snapshot of the keys at @gen (referenced), or NULL when too large,
+ * or when the walk failed (*@rc: a cluster node with no leader).
+ */
+static struct keys_snap *keys_snapshot(struct web_req *r, uint64_t gen, int *rc)
 {
 	struct web_api_state *st = r->api;
 	struct keys_snap *k = NULL;
@@ -216,7 +233,13 @@ static struct keys_snap *keys_snapshot(struct web_req *r, uint64_t gen)
 
 	/* A walk racing with changes is tagged with the older generation,
 	 * so the next request sees a mismatch and walks again. */
-	if (mc_key_foreach(r->s, gather_key, &b)) {
+	*rc = mc_key_foreach(r->s, gather_key, &b);
+	if (*rc < 0) {
+		mc_buf_release(&b);
+		return NULL;
+	}
+	if (*rc) {
+		*rc = 0;
 		mc_buf_release(&b);
 		pthread_mutex_lock(&st->lock);
 		st->keys_big = true;
@@ -242,16 +265,26 @@ static struct keys_snap *keys_snapshot(struct web_req *r, uint64_t gen)
 void web_api_get_all_keys(struct web_req *r)
 {
 	struct keys_snap *k = NULL;
+	int rc = 0;
 
 	if (r->api)
-		k = keys_snapshot(r, mc_store_keys_gen(r->s));
+		k = keys_snapshot(r, mc_store_keys_gen(r->s), &rc);
+	if (rc < 0) {
+		web_resp_errno(r, rc, NULL, "NO_LEADER");
+		return;
+	}
 	if (k) {
 		web_resp_send_bytes(r, 200, WEB_CT_TEXT, k->data, k->len);
 		snap_put(k);
 		return;
 	}
 	web_resp_stream_begin(r, WEB_CT_TEXT);
-	mc_key_foreach(r->s, add_key, r);
+	rc = mc_key_foreach(r->s, add_key, r);
+	if (rc < 0 && !r->stream_started) {
+		r->streaming = false;
+		web_resp_errno(r, rc, NULL, "NO_LEADER");
+		return;
+	}
 	web_resp_stream_end(r);
 }
 
@@ -351,12 +384,16 @@ static bool batch_add(struct batch *b, const char *base, size_t off, size_t len)
 	return true;
 }
 
+/* Items a batch could not answer for want of a leader (cluster mode). */
+static __thread size_t tl_no_leader;
+
 static void batch_item(size_t i, int rc, const struct mc_desc *d, size_t nd,
 		       void *arg)
 {
 	struct web_req *r = arg;
 	struct batch *b = &tl_batch;
 
+	tl_no_leader += rc == -EAGAIN;
 	if (i)
 		mc_buf_addch(r->out, ',');
 	mc_buf_add_json_str(r->out, b->keys[i], b->len[i]);
@@ -441,7 +478,12 @@ void web_api_batch_query_keys(struct web_req *r)
 	for (size_t i = 0; i < b->n; i++)
 		b->keys[i] = dec + b->off[i];
 	mc_buf_adds(r->out, "{\"success\":true,\"data\":{");
+	tl_no_leader = 0;
 	mc_query_batch(r->s, b->n, b->keys, b->len, batch_item, r);
+	if (tl_no_leader == b->n) {
+		web_resp_errno(r, -EAGAIN, NULL, "No cluster leader");
+		return;
+	}
 	mc_buf_adds(r->out, "}}");
 	web_resp_send(r, 200, WEB_CT_JSON);
 }

@@ -208,6 +208,17 @@ void web_resp_errno(struct web_req *r, int rc, const struct mc_err *e,
 	const char *msg = e && e->msg[0] ? e->msg : fallback;
 
 	snprintf(r->why, sizeof(r->why), "%s", msg ? msg : "");
+	/*
+	 * The cluster's master was asked and its answer lost: whether the
+	 * request took effect is unknown, and no status would be true.
+	 * The connection closes unanswered, as if it had broken
+	 * (mooncake-http(7), ERRORS).
+	 */
+	if (rc == -ECONNABORTED) {
+		r->io->no_keep_alive(r->conn);
+		r->status = WEB_STATUS_CUT;
+		return;
+	}
 	/* Text bodies are the error's name: the core's code when it gave
 	 * one, else the name the errno table pairs with @rc. */
 	if (req_kind(r) == WEB_BODY_TEXT)

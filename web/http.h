@@ -118,6 +118,13 @@ void web_resp_send(struct web_req *r, int status, const char *ctype);
  */
 void web_resp_send_bytes(struct web_req *r, int status, const char *ctype,
 			 const void *p, uint64_t n);
+/*
+ * r->status of a request whose connection was closed unanswered (nginx's
+ * 444): the outcome of what it asked is unknown (web_resp_errno of
+ * -ECONNABORTED). Logged and counted under this code.
+ */
+#define WEB_STATUS_CUT 444
+
 /* Sends a `{"status":"success"}` REST answer. */
 void web_resp_success(struct web_req *r);
 /*
@@ -135,6 +142,8 @@ void web_resp_error_extra(struct web_req *r, int status, const char *msg,
  * A core failure: the status from the errno table; the message from @e
  * when it has one, else @fallback. Text routes answer the error's name:
  * mc_code_name(e->code) when @e has a code, else the table's name.
+ * -EAGAIN (no cluster leader) adds Retry-After: 1; -ECONNABORTED (the
+ * outcome is unknown) answers nothing and closes the connection.
  */
 void web_resp_errno(struct web_req *r, int rc, const struct mc_err *e,
 		    const char *fallback);

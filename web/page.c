@@ -437,6 +437,59 @@ static void endpoints(struct mc_buf *b)
 		       "mooncake-http(7).</p></section>\n");
 }
 
+/* Cluster mode: the nodes and who leads (mooncake-cluster(7)). */
+static void cluster(struct mc_store *s, struct mc_buf *b)
+{
+	struct mc_cluster_info ci;
+
+	if (mc_cluster_info(s, &ci) < 0) {
+		mc_cluster_info_release(&ci);
+		return;
+	}
+	mc_buf_adds(b, "<section id=\"cluster\"><h2>Cluster</h2><p>");
+	mc_buf_adds(b, "cluster <code>");
+	esc(b, ci.name);
+	mc_buf_adds(b, "</code> &middot; ");
+	if (ci.leader[0]) {
+		mc_buf_addf(b, "term %llu &middot; leader <code>",
+			    (unsigned long long)ci.term);
+		esc(b, ci.leader);
+		mc_buf_adds(b, ci.serving ? "</code>"
+					  : "</code> <span class=\"bad\">"
+					    "(rebuilding its index)</span>");
+	} else {
+		mc_buf_adds(b, "<span class=\"bad\" id=\"no-leader\">no "
+			       "leader: metadata operations answer 503 "
+			       "NO_LEADER</span>");
+	}
+	mc_buf_adds(b, " &middot; this node <code>");
+	esc(b, ci.self);
+	mc_buf_adds(b, "</code></p><table><thead><tr><th>node</th><th>role"
+		       "</th><th>hostname</th><th>HTTP</th><th>transfer</th>"
+		       "<th class=\"num\">segments</th></tr></thead><tbody>\n");
+	for (size_t i = 0; i < ci.n; i++) {
+		const struct mc_cluster_node *n = &ci.nodes[i];
+
+		mc_buf_adds(b, "<tr class=\"node\"><td><code>");
+		esc(b, n->id);
+		mc_buf_adds(b, n->leader ? "</code></td><td class=\"leader\">"
+					   "leader"
+					 : "</code></td><td>follower");
+		mc_buf_adds(b, "</td><td>");
+		esc(b, n->hostname);
+		mc_buf_adds(b, "</td><td><a href=\"http://");
+		esc(b, n->http);
+		mc_buf_adds(b, "/\"><code>");
+		esc(b, n->http);
+		mc_buf_adds(b, "</code></a></td><td><code>");
+		esc(b, n->transfer);
+		mc_buf_addf(b, "</code></td><td class=\"num\">%llu</td></tr>\n",
+			    (unsigned long long)n->segments);
+	}
+	mc_buf_adds(b, "</tbody></table></section>\n");
+	mc_cluster_info_release(&ci);
+}
+
 void web_page_render(struct mc_store *s, const struct web_page_info *pi,
 		     struct mc_buf *b)
 {
@@ -447,6 +500,7 @@ void web_page_render(struct mc_store *s, const struct web_page_info *pi,
 
 	head(b, pi);
 	banner(b, pi);
+	cluster(s, b);
 	/* the figures above the table count what the table walked */
 	segments(s, &segs, warn, &w);
 	store_figures(s, b, warn, w.n, w.draining);

@@ -59,6 +59,12 @@ const struct web_route web_routes[] = {
 	 "/api/v1/put_end", 0},
 	{POST, "/api/v1/put_revoke", false, REST, web_api_put_revoke,
 	 "/api/v1/put_revoke", 0},
+	/* mooncake-http(7), CLUSTER and INTERNAL API (mooncake-cluster(7)) */
+	{GET, "/api/cluster", false, REST, web_api_cluster, "/api/cluster", 0},
+	{POST, "/internal/v1/master", false, TEXT, web_api_internal_master,
+	 "/internal/v1/master", 0},
+	{POST, "/internal/v1/owner", false, TEXT, web_api_internal_owner,
+	 "/internal/v1/owner", 0},
 	/* mooncake-http(7), TRANSFER ENGINE METADATA */
 	{GET | PUT | DELETE, "/metadata", false, TEXT, web_api_metadata,
 	 "/metadata", WEB_ROUTE_NO_AUTH | WEB_ROUTE_META},

@@ -172,7 +172,8 @@ int xfer_te_resolve(const char *name, const char *cluster_id,
 		    struct xfer_te_segment *seg, struct mc_err *err);
 void xfer_te_segment_release(struct xfer_te_segment *seg);
 
-/* Whether [addr, addr + len) lies inside one buffer of @seg. */
+/* Whether [addr, addr + len) lies inside one buffer of @seg; never for a
+ * range that wraps past 2^64 (a descriptor's buffer may: TE takes it). */
 bool xfer_te_segment_covers(const struct xfer_te_segment *seg, uint64_t addr,
 			    uint64_t len);
 

@@ -262,6 +262,9 @@ int xfer_te_resolve(const char *name, const char *cluster_id,
 bool xfer_te_segment_covers(const struct xfer_te_segment *seg, uint64_t addr,
 			    uint64_t len)
 {
+	if (len > UINT64_MAX - addr)
+		return false; /* a range that wraps, even in a buffer that does
+			       */
 	for (size_t i = 0; i < seg->nbuf; i++) {
 		const struct xfer_te_buffer *b = &seg->buf[i];
 

@@ -51,8 +51,12 @@
  * segment unmounted), but never come back, never change, and never show
  * an older version once a newer one was acknowledged.
  *
- * Usage: history --url http://127.0.0.1:PORT --xport PORT [--mnt DIR]
- *        [--clients N] [--seconds S] [--keys K]
+ * Usage: history --url http://127.0.0.1:PORT [--xport PORT] [--mnt DIR]
+ *        [--clients N] [--seconds S] [--keys K] [--steady-only]
+ * A cluster: --url and --mnt once per node (client i uses node i mod N);
+ * transfer-port operations go to the endpoint each descriptor names
+ * (--xport is then not needed). --steady-only: no churn phase, every
+ * second steady (a failover test brings its own turmoil).
  *        history --self-test   (the checker on made-up histories)
  * Prints the operations checked per door and kind, and every anomaly;
  * exits 1 when there is one (or when too few operations succeeded to
@@ -112,15 +116,22 @@ struct client {
 	int id;
 	uint64_t rng;
 	int http_fd;
+	const char *host; /* the node it talks HTTP to (an IPv4 address) */
+	unsigned port;
+	const char *mnt; /* that node's tree, or NULL */
 	struct op *ops;
 	size_t n, cap;
 	unsigned char *buf; /* values: make and read */
 	size_t bufcap;
 };
 
-static const char *url_host = "127.0.0.1";
-static unsigned http_port, xfer_port;
-static const char *mnt;
+static unsigned xfer_port;
+#define NODES_MAX 16
+static unsigned http_ports[NODES_MAX], nports;
+static char http_hosts[NODES_MAX][64]; /* of each --url */
+static const char *mnts[NODES_MAX];
+static unsigned nmnts;
+static bool steady_only;
 static int nclients = 4, nseconds = 10, nkeys = 32;
 static atomic_uint_fast64_t next_ver = 1;
 static atomic_int phase = 0, stop_now = 0;
@@ -235,16 +246,19 @@ static int check_value(const unsigned char *p, size_t n, uint32_t key,
 
 /* ------------------------------------------------------------------ HTTP */
 
-static int http_connect(void)
+static int http_connect(const char *host, unsigned port)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons((uint16_t)http_port)};
+				.sin_port = htons((uint16_t)port)};
 	struct timeval tv = {.tv_sec = 20};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
-	inet_pton(AF_INET, url_host, &a.sin_addr);
 	if (fd < 0)
 		return -1;
+	if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+		close(fd);
+		return -1;
+	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -271,7 +285,7 @@ static int http(struct client *c, const char *method, const char *path,
 
 	*out = NULL;
 	*olen = 0;
-	if (c->http_fd < 0 && (c->http_fd = http_connect()) < 0)
+	if (c->http_fd < 0 && (c->http_fd = http_connect(c->host, c->port)) < 0)
 		return -1;
 	int h = snprintf(hdr, sizeof(hdr),
 			 "%s %s HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n"
@@ -405,7 +419,7 @@ static void do_put(struct client *c, struct op *o, const char *kn)
 	} else if (o->door == D_FUSE) {
 		int fd, ok = 1;
 
-		snprintf(path, sizeof(path), "%s/keys/%s", mnt, kn);
+		snprintf(path, sizeof(path), "%s/keys/%s", c->mnt, kn);
 		o->t0 = now_us();
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (fd < 0) {
@@ -456,22 +470,26 @@ static void do_put(struct client *c, struct op *o, const char *kn)
 				"history: put_start answer unreadable\n");
 			exit(2);
 		}
-		fd = xc_connect(url_host, xfer_port);
-		for (size_t i = 0; fd >= 0 && i < json_object_array_length(ds);
+		for (size_t i = 0; okw && i < json_object_array_length(ds);
 		     i++) {
 			struct json_object *d = json_object_array_get_idx(ds,
 									  i),
-					   *a, *s;
+					   *a, *s, *e;
 
 			json_object_object_get_ex(d, "buffer_address_", &a);
 			json_object_object_get_ex(d, "size_", &s);
-			if (xc_write(fd, (uint64_t)json_object_get_int64(a),
+			json_object_object_get_ex(d, "transport_endpoint_", &e);
+			/* each replica where its descriptor says (a node) */
+			fd = xc_connect_ep(json_object_get_string(e));
+			if (fd < 0 ||
+			    xc_write(fd, (uint64_t)json_object_get_int64(a),
 				     (uint64_t)json_object_get_int64(s), true,
 				     c->buf) != XC_OK)
 				okw = 0;
+			if (fd >= 0)
+				close(fd);
 		}
-		if (fd >= 0)
-			close(fd);
+		fd = okw ? 0 : -1;
 		json_object_put(j);
 		snprintf(bodyj, sizeof(bodyj), "{\"key\":\"%s\"}", kn);
 		st = http(c, "POST",
@@ -524,7 +542,7 @@ static void do_get(struct client *c, struct op *o, const char *kn)
 		size_t n = 0, cap = 1 << 16;
 		unsigned char *b = xmalloc(cap);
 
-		snprintf(path, sizeof(path), "%s/keys/%s", mnt, kn);
+		snprintf(path, sizeof(path), "%s/keys/%s", c->mnt, kn);
 		o->t0 = now_us();
 		fd = open(path, O_RDONLY);
 		if (fd < 0) {
@@ -561,7 +579,8 @@ static void do_get(struct client *c, struct op *o, const char *kn)
 			got_bytes(o, b, n);
 		free(b);
 	} else {
-		struct json_object *j, *bd, *d, *a, *s;
+		struct json_object *j, *bd, *d, *a, *s, *e;
+		char ep[300];
 		int fd;
 		uint64_t addr, size;
 
@@ -588,17 +607,19 @@ static void do_get(struct client *c, struct op *o, const char *kn)
 		    !json_object_object_get_ex(j, "buffer_descriptors", &bd) ||
 		    !(d = json_object_array_get_idx(bd, 0)) ||
 		    !json_object_object_get_ex(d, "buffer_address_", &a) ||
-		    !json_object_object_get_ex(d, "size_", &s)) {
+		    !json_object_object_get_ex(d, "size_", &s) ||
+		    !json_object_object_get_ex(d, "transport_endpoint_", &e)) {
 			fprintf(stderr,
 				"history: query_key answer unreadable\n");
 			exit(2);
 		}
 		addr = (uint64_t)json_object_get_int64(a);
 		size = (uint64_t)json_object_get_int64(s);
+		snprintf(ep, sizeof(ep), "%s", json_object_get_string(e));
 		json_object_put(j);
 		unsigned char *b = xmalloc(size);
 
-		fd = xc_connect(url_host, xfer_port);
+		fd = xc_connect_ep(ep);
 		st = fd < 0 ? -EPIPE : xc_read(fd, addr, size, true, b);
 		if (fd >= 0)
 			close(fd);
@@ -619,7 +640,7 @@ static void do_del(struct client *c, struct op *o, const char *kn)
 	int st;
 
 	if (o->door == D_FUSE) {
-		snprintf(path, sizeof(path), "%s/keys/%s", mnt, kn);
+		snprintf(path, sizeof(path), "%s/keys/%s", c->mnt, kn);
 		o->t0 = now_us();
 		st = unlink(path);
 		o->t1 = now_us();
@@ -658,7 +679,7 @@ static void *client_main(void *arg)
 		o.key = (uint32_t)(rnd(&c->rng) %
 				   (uint64_t)(ph ? 4 * nkeys : nkeys));
 		o.door = (uint8_t)(r % NDOOR);
-		if (!mnt && o.door == D_FUSE)
+		if (!c->mnt && o.door == D_FUSE)
 			o.door = D_HTTP;
 		key_name(o.key, kn, sizeof(kn));
 		switch ((r >> 8) % 10) {
@@ -706,11 +727,12 @@ static void *churn_main(void *arg)
 			char *p = NULL;
 			int ok = 0;
 
-			if (mnt && (r >> 8) % 2) {
+			if (c->mnt && (r >> 8) % 2) {
 				char cp[4096], buf[256] = "";
 				int fd;
 
-				snprintf(cp, sizeof(cp), "%s/ctl/mount", mnt);
+				snprintf(cp, sizeof(cp), "%s/ctl/mount",
+					 c->mnt);
 				fd = open(cp, O_RDWR);
 				if (fd >= 0 &&
 				    write(fd, "size=16M\n", 9) == 9 &&
@@ -784,6 +806,28 @@ static double metric(struct client *c, const char *name)
 	}
 	free(resp);
 	return v;
+}
+
+/*
+ * @name as the first node that answers tells it (a cluster: the same
+ * master figure through every node; a dead node's clients try the
+ * next), or -1.
+ */
+static double metric_any(const char *name)
+{
+	for (unsigned i = 0; i < nports; i++) {
+		struct client t = {.id = -1,
+				   .http_fd = -1,
+				   .host = http_hosts[i],
+				   .port = http_ports[i]};
+		double v = metric(&t, name);
+
+		if (t.http_fd >= 0)
+			close(t.http_fd);
+		if (v >= 0)
+			return v;
+	}
+	return -1;
 }
 
 /* -------------------------------------------------------------- checking */
@@ -1115,12 +1159,19 @@ static int self_test(void)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"url", 1, 0, 'u'},	  {"xport", 1, 0, 'x'},
-		{"mnt", 1, 0, 'm'},	  {"clients", 1, 0, 'c'},
-		{"seconds", 1, 0, 's'},	  {"keys", 1, 0, 'k'},
-		{"self-test", 0, 0, 't'}, {0, 0, 0, 0},
+		{"url", 1, 0, 'u'},
+		{"xport", 1, 0, 'x'},
+		{"mnt", 1, 0, 'm'},
+		{"clients", 1, 0, 'c'},
+		{"seconds", 1, 0, 's'},
+		{"keys", 1, 0, 'k'},
+		{"self-test", 0, 0, 't'},
+		{"steady-only", 0, 0, 'S'},
+		{0, 0, 0, 0},
 	};
 	struct client *cl, churn = {.id = -1, .rng = 0x5eed, .http_fd = -1};
+
+	(void)xfer_port; /* the descriptors say where the bytes are */
 	int ch, evicted_in_steady = 0;
 	double ev0, ev1;
 	long counts[NKIND][NDOOR][8] = {{{0}}};
@@ -1130,16 +1181,30 @@ int main(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'u': {
-			const char *p = strrchr(optarg, ':');
+			/* http://HOST:PORT[/]: HOST an IPv4 address */
+			const char *h = strstr(optarg, "://"), *p;
 
-			http_port = p ? (unsigned)atoi(p + 1) : 0;
+			h = h ? h + 3 : optarg;
+			p = strrchr(h, ':');
+			if (nports < NODES_MAX && p &&
+			    (size_t)(p - h) < sizeof(http_hosts[0])) {
+				memcpy(http_hosts[nports], h, (size_t)(p - h));
+				http_hosts[nports][p - h] = '\0';
+				http_ports[nports++] = (unsigned)atoi(p + 1);
+			} else if (nports < NODES_MAX) {
+				http_ports[nports++] = 0;
+			}
 			break;
 		}
+		case 'S':
+			steady_only = true;
+			break;
 		case 'x':
 			xfer_port = (unsigned)atoi(optarg);
 			break;
 		case 'm':
-			mnt = optarg;
+			if (nmnts < NODES_MAX)
+				mnts[nmnts++] = optarg;
 			break;
 		case 'c':
 			nclients = atoi(optarg);
@@ -1159,15 +1224,24 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!http_port || !xfer_port || nclients < 1 || nkeys < 1 ||
-	    nseconds < 2) {
-		fprintf(stderr, "history: --url and --xport are needed\n");
+	if (!nports || nclients < 1 || nkeys < 1 || nseconds < 2) {
+		fprintf(stderr, "history: --url is needed\n");
 		return 2;
 	}
+	for (unsigned i = 0; i < nports; i++)
+		if (!http_ports[i]) {
+			fprintf(stderr, "history: a --url without a port\n");
+			return 2;
+		}
 	signal(SIGPIPE, SIG_IGN);
+	/* a node cut off mid-transfer sends no reset: do not wait for ever */
+	xc_timeout_ms = 10000;
 	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	cl = calloc((size_t)nclients, sizeof(*cl));
-	ev0 = metric(&churn, "master_evicted_key_count");
+	churn.host = http_hosts[0];
+	churn.port = http_ports[0];
+	churn.mnt = nmnts ? mnts[0] : NULL;
+	ev0 = metric_any("master_evicted_key_count");
 	if (ev0 < 0) {
 		fprintf(stderr, "history: cannot read the eviction counter\n");
 		return 2;
@@ -1178,23 +1252,35 @@ int main(int argc, char **argv)
 		cl[i].id = i;
 		cl[i].rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
 		cl[i].http_fd = -1;
+		cl[i].host = http_hosts[(unsigned)i % nports];
+		cl[i].port = http_ports[(unsigned)i % nports];
+		cl[i].mnt = nmnts ? mnts[(unsigned)i % nmnts] : NULL;
 		pthread_create(&cl[i].th, NULL, client_main, &cl[i]);
 	}
-	pthread_create(&cth, NULL, churn_main, &churn);
-	usleep((useconds_t)nseconds * 500000u);
-	atomic_store(&phase, -1);
-	usleep(200000); /* let steady ops finish: they keep their phase tag */
-	ev1 = metric(&churn, "master_evicted_key_count");
-	/* Unreadable counts as evicted: the strict rules then say nothing. */
-	if (getenv("HISTORY_DEBUG"))
-		fprintf(stderr, "evicted: %g then %g\n", ev0, ev1);
-	evicted_in_steady = ev1 != ev0;
-	atomic_store(&phase, 1);
-	usleep((useconds_t)nseconds * 500000u);
+	if (!steady_only)
+		pthread_create(&cth, NULL, churn_main, &churn);
+	usleep((useconds_t)nseconds * (steady_only ? 1000000u : 500000u));
+	if (!steady_only) {
+		atomic_store(&phase, -1);
+		usleep(200000); /* let steady ops finish: they keep their tag */
+		ev1 = metric(&churn, "master_evicted_key_count");
+		/* Unreadable counts as evicted: the strict rules then say
+		 * nothing. */
+		if (getenv("HISTORY_DEBUG"))
+			fprintf(stderr, "evicted: %g then %g\n", ev0, ev1);
+		evicted_in_steady = ev1 != ev0;
+		atomic_store(&phase, 1);
+		usleep((useconds_t)nseconds * 500000u);
+	} else {
+		/* a new leader counts from 0 again: any eviction shows */
+		ev1 = metric_any("master_evicted_key_count");
+		evicted_in_steady = ev1 != ev0 && ev1 != 0;
+	}
 	atomic_store(&stop_now, 1);
 	for (int i = 0; i < nclients; i++)
 		pthread_join(cl[i].th, NULL);
-	pthread_join(cth, NULL);
+	if (!steady_only)
+		pthread_join(cth, NULL);
 
 	/* one flat history */
 	struct op *all = NULL;
@@ -1235,12 +1321,28 @@ int main(int argc, char **argv)
 	if (evicted_in_steady)
 		printf("history: evictions during the steady phase: its "
 		       "lost-value rule was not applied\n");
+	/*
+	 * A cluster through a failover (--steady-only): an HTTP refusal is
+	 * 503 (no leader: nothing happened), or what the operation may meet
+	 * anyway (404, a remove's 409 lease): never another status.
+	 */
+	for (size_t j = 0; steady_only && j < total; j++) {
+		const struct op *g = &all[j];
+
+		if (g->res != RS_FAIL || g->door == D_FUSE || !g->status ||
+		    g->status == 503 || g->status == 404 ||
+		    (g->kind == OP_DEL && g->status == 409) ||
+		    (g->kind == OP_PUT && g->door == D_XFER &&
+		     g->status == 409)) /* another two-phase put is open */
+			continue;
+		anomaly("unexpected status", g, "HTTP %u", g->status);
+	}
 	printf("history: %ld anomalies\n", anomalies);
 	/* Nothing to say without successful gets and puts through each door. */
 	int rc = anomalies ? 1 : 0;
 
 	for (int d = 0; d < NDOOR; d++) {
-		if (d == D_FUSE && !mnt)
+		if (d == D_FUSE && !nmnts)
 			continue;
 		if (!counts[OP_PUT][d][RS_OK] || !counts[OP_GET][d][RS_OK]) {
 			printf("history: no successful put or get through %s\n",

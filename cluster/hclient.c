@@ -1,0 +1,461 @@
+/*
+ * hclient.c - the internal API's HTTP client (hclient.h): a pool of
+ * keep-alive connections per peer, one POST at a time on each.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "hclient.h"
+
+#define PEERS	 32
+#define PER_PEER 16
+#define HEAD_MAX 8192
+
+struct peer {
+	char name[300]; /* "host:port", "" when free */
+	unsigned n;
+	int idle[PER_PEER];
+	unsigned long last;
+};
+
+struct hclient {
+	unsigned timeout_ms, connect_ms;
+	size_t max_answer;
+	pthread_mutex_t mu;
+	unsigned long tick;
+	struct peer peers[PEERS];
+};
+
+struct hclient *hclient_new(unsigned timeout_ms, size_t max_answer)
+{
+	struct hclient *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->timeout_ms = timeout_ms ? timeout_ms : 5000;
+	/*
+	 * A peer that does not accept within a quarter of that is gone or
+	 * cut off (on the networks a cluster runs on a connect takes
+	 * milliseconds): a new leader's rebuild must not wait longer.
+	 */
+	c->connect_ms = c->timeout_ms / 4 > 200 ? c->timeout_ms / 4 : 200;
+	c->max_answer = max_answer ? max_answer : (256u << 20);
+	pthread_mutex_init(&c->mu, NULL);
+	return c;
+}
+
+static void peer_drop(struct peer *p)
+{
+	while (p->n)
+		close(p->idle[--p->n]);
+	p->name[0] = '\0';
+}
+
+void hclient_free(struct hclient *c)
+{
+	if (!c)
+		return;
+	for (unsigned i = 0; i < PEERS; i++)
+		peer_drop(&c->peers[i]);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+/* A pooled connection to @peer the peer has not closed, or -1. */
+static int pool_take(struct hclient *c, const char *peer)
+{
+	for (;;) {
+		int fd = -1;
+		struct pollfd pf;
+
+		pthread_mutex_lock(&c->mu);
+		for (unsigned i = 0; i < PEERS && fd < 0; i++)
+			if (c->peers[i].n && !strcmp(c->peers[i].name, peer))
+				fd = c->peers[i].idle[--c->peers[i].n];
+		pthread_mutex_unlock(&c->mu);
+		if (fd < 0)
+			return -1;
+		pf = (struct pollfd){.fd = fd, .events = POLLIN | POLLRDHUP};
+		if (poll(&pf, 1, 0) == 0)
+			return fd;
+		close(fd); /* closed by the peer, or unasked bytes */
+	}
+}
+
+static void pool_give(struct hclient *c, const char *peer, int fd)
+{
+	struct peer *p = NULL, *lru = NULL;
+
+	pthread_mutex_lock(&c->mu);
+	for (unsigned i = 0; i < PEERS && !p; i++)
+		if (!strcmp(c->peers[i].name, peer))
+			p = &c->peers[i];
+	for (unsigned i = 0; i < PEERS && !p; i++) {
+		struct peer *q = &c->peers[i];
+
+		if (!q->name[0])
+			p = q;
+		else if (!lru || q->last < lru->last)
+			lru = q;
+	}
+	if (!p) {
+		p = lru;
+		peer_drop(p);
+	}
+	if (!p->name[0])
+		snprintf(p->name, sizeof(p->name), "%s", peer);
+	p->last = ++c->tick;
+	if (p->n < PER_PEER) {
+		p->idle[p->n++] = fd;
+		fd = -1;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* "host:port" or "[v6]:port" into @host and @serv: 0 or -EINVAL. */
+static int split_peer(const char *peer, char *host, size_t hlen, char *serv,
+		      size_t slen)
+{
+	const char *colon = strrchr(peer, ':');
+	size_t n;
+
+	if (!colon || colon == peer || !colon[1] ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+	    strlen(colon + 1) >= slen)
+		return -EINVAL;
+	n = (size_t)(colon - peer);
+	if (peer[0] == '[' && colon[-1] == ']') {
+		peer++;
+		n -= 2;
+	}
+	if (n == 0 || n >= hlen)
+		return -EINVAL;
+	memcpy(host, peer, n);
+	host[n] = '\0';
+	strcpy(serv, colon + 1);
+	return 0;
+}
+
+static int connect_one(const struct addrinfo *ai, unsigned connect_ms,
+		       unsigned timeout_ms)
+{
+	struct timeval tv = {.tv_sec = timeout_ms / 1000,
+			     .tv_usec = (timeout_ms % 1000) * 1000};
+	int fd, rc, soerr = 0, one = 1;
+	socklen_t sl = sizeof(soerr);
+	struct pollfd pf;
+
+	fd = socket(ai->ai_family,
+		    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (errno != EINPROGRESS) {
+			rc = -errno;
+			goto fail;
+		}
+		pf = (struct pollfd){.fd = fd, .events = POLLOUT};
+		do
+			rc = poll(&pf, 1, (int)connect_ms);
+		while (rc < 0 && errno == EINTR);
+		if (rc == 0) {
+			rc = -ETIMEDOUT;
+			goto fail;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+			soerr = errno;
+		if (soerr) {
+			rc = -soerr;
+			goto fail;
+		}
+	}
+	/* blocking from here on, every wait bounded by the timeouts */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return fd;
+fail:
+	close(fd);
+	return rc;
+}
+
+static int dial(struct hclient *c, const char *peer, struct mc_err *err)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV},
+			*res, *ai;
+	char host[300], serv[8];
+	int rc, fd = -ECONNREFUSED;
+
+	if (split_peer(peer, host, sizeof(host), serv, sizeof(serv)))
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "peer '%s' is not host:port", peer);
+	rc = getaddrinfo(host, serv, &hints, &res);
+	if (rc)
+		return mc_err_set(err, -EHOSTDOWN, MC_RPC_FAIL,
+				  "cannot resolve '%s': %s", host,
+				  gai_strerror(rc));
+	for (ai = res; ai && fd < 0; ai = ai->ai_next)
+		fd = connect_one(ai, c->connect_ms, c->timeout_ms);
+	freeaddrinfo(res);
+	if (fd < 0)
+		return mc_err_set(err, fd, MC_RPC_FAIL,
+				  "cannot connect to node at '%s': %s", peer,
+				  strerror(-fd));
+	return fd;
+}
+
+static bool field_is(const char *line, size_t n, const char *name,
+		     const char **value)
+{
+	size_t k = strlen(name);
+
+	if (n <= k || strncasecmp(line, name, k) || line[k] != ':')
+		return false;
+	*value = line + k + 1;
+	while (*value < line + n && (**value == ' ' || **value == '\t'))
+		(*value)++;
+	return true;
+}
+
+int hclient_parse_head(const char *head, size_t len, int *status, size_t *clen,
+		       bool *close)
+{
+	const char *p = head, *end = head + len, *nl;
+	bool have_len = false;
+	int st = 0;
+
+	*close = false;
+	*clen = 0;
+	nl = memchr(p, '\n', len);
+	if (!nl || nl - p < 12 || memcmp(p, "HTTP/1.", 7) ||
+	    (p[7] != '0' && p[7] != '1') || p[8] != ' ')
+		return -EPROTO;
+	for (int i = 9; i < 12; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -EPROTO;
+		st = st * 10 + (p[i] - '0');
+	}
+	if (st < 100 || st > 599 ||
+	    (nl - p > 12 && p[12] != ' ' && p[12] != '\r'))
+		return -EPROTO;
+	*close = p[7] == '0';
+	for (p = nl + 1; p < end; p = nl + 1) {
+		size_t n;
+		const char *v;
+
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			return -EPROTO;
+		n = (size_t)(nl - p);
+		if (n && p[n - 1] == '\r')
+			n--;
+		if (n == 0)
+			break; /* the blank line */
+		if (field_is(p, n, "Content-Length", &v)) {
+			size_t k = 0;
+			const char *q = v;
+
+			if (have_len || q == p + n)
+				return -EPROTO;
+			for (; q < p + n && *q >= '0' && *q <= '9'; q++) {
+				if (k > ((size_t)-1 - 9) / 10)
+					return -EPROTO;
+				k = k * 10 + (size_t)(*q - '0');
+			}
+			while (q < p + n && (*q == ' ' || *q == '\t'))
+				q++;
+			if (q != p + n)
+				return -EPROTO;
+			*clen = k;
+			have_len = true;
+		} else if (field_is(p, n, "Transfer-Encoding", &v)) {
+			return -EPROTO;
+		} else if (field_is(p, n, "Connection", &v)) {
+			if ((size_t)(p + n - v) >= 5 &&
+			    !strncasecmp(v, "close", 5))
+				*close = true;
+			else if ((size_t)(p + n - v) >= 10 &&
+				 !strncasecmp(v, "keep-alive", 10))
+				*close = false;
+		}
+	}
+	if (!have_len)
+		return -EPROTO;
+	*status = st;
+	return 0;
+}
+
+static int io_err(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+}
+
+/* Sends the request on @fd: 0 or -errno. */
+static int send_req(int fd, const char *peer, const char *path,
+		    const char *token, const void *body, size_t len)
+{
+	char head[1024];
+	int n = snprintf(head, sizeof(head),
+			 "POST %s HTTP/1.1\r\nHost: %s\r\n"
+			 "Content-Type: application/octet-stream\r\n"
+			 "Content-Length: %zu\r\n%s%s%s\r\n",
+			 path, peer, len, token ? "Authorization: Bearer " : "",
+			 token ? token : "", token ? "\r\n" : "");
+	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, len}};
+	size_t left;
+
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -EINVAL;
+	left = (size_t)n + len;
+	while (left) {
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? io_err() : -ECONNRESET;
+		left -= (size_t)w;
+		for (int i = 0; i < 2 && w; i++) {
+			size_t k = (size_t)w < iov[i].iov_len ? (size_t)w
+							      : iov[i].iov_len;
+
+			iov[i].iov_base = (char *)iov[i].iov_base + k;
+			iov[i].iov_len -= k;
+			w -= (ssize_t)k;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Reads the answer: 0 with the status and body, -errno; *@got tells
+ * whether any byte arrived, *@reuse whether the connection may serve
+ * another request.
+ */
+static int read_answer(struct hclient *c, int fd, int *status,
+		       struct mc_buf *out, bool *got, bool *reuse)
+{
+	char head[HEAD_MAX];
+	size_t have = 0, clen, end = 0;
+	bool close_it;
+	int rc;
+
+	*got = *reuse = false;
+	while (!end) {
+		ssize_t r = recv(fd, head + have, sizeof(head) - have, 0);
+		char *blank;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? io_err() : -ECONNRESET;
+		*got = true;
+		have += (size_t)r;
+		blank = memmem(head, have, "\r\n\r\n", 4);
+		if (blank)
+			end = (size_t)(blank - head) + 4;
+		else if (have == sizeof(head))
+			return -EPROTO;
+	}
+	rc = hclient_parse_head(head, end, status, &clen, &close_it);
+	if (rc)
+		return rc;
+	if (clen > c->max_answer)
+		return -EMSGSIZE;
+	mc_buf_reset(out);
+	mc_buf_grow(out, clen);
+	if (have - end > clen)
+		return -EPROTO; /* bytes nobody asked for */
+	mc_buf_add(out, head + end, have - end);
+	while (out->len < clen) {
+		ssize_t r = recv(fd, out->data + out->len, clen - out->len, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? io_err() : -ECONNRESET;
+		out->len += (size_t)r;
+	}
+	out->data[out->len] = '\0';
+	*reuse = !close_it;
+	return 0;
+}
+
+int hclient_post(struct hclient *c, const char *peer, const char *path,
+		 const char *token, const void *body, size_t len, int *status,
+		 struct mc_buf *out, bool *sent, struct mc_err *err)
+{
+	bool maybe = false; /* an earlier attempt may have run */
+
+	*sent = false;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int fd = pool_take(c, peer);
+		bool pooled = fd >= 0, got, reuse;
+		int rc;
+
+		if (fd < 0) {
+			fd = dial(c, peer, err);
+			if (fd < 0) {
+				*sent = maybe;
+				return fd;
+			}
+		}
+		rc = send_req(fd, peer, path, token, body, len);
+		if (rc == 0) {
+			*sent = true;
+			rc = read_answer(c, fd, status, out, &got, &reuse);
+			if (rc == 0) {
+				if (reuse)
+					pool_give(c, peer, fd);
+				else
+					close(fd);
+				return 0;
+			}
+		} else {
+			got = false;
+		}
+		close(fd);
+		/*
+		 * A kept connection the peer closed while it was idle: its
+		 * request never ran (nothing came back). Once more, fresh.
+		 */
+		if (pooled && !got && rc != -ETIMEDOUT) {
+			maybe = *sent;
+			*sent = false;
+			continue;
+		}
+		*sent = *sent || maybe;
+		return mc_err_set(err, rc, MC_RPC_FAIL, "node at '%s' %s: %s",
+				  peer,
+				  *sent ? "did not answer" : "was not reached",
+				  strerror(-rc));
+	}
+	return mc_err_set(err, -ECONNRESET, MC_RPC_FAIL,
+			  "node at '%s' closed the connection", peer);
+}

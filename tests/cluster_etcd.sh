@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# cluster_etcd.sh - etcd itself goes away (mooncake-cluster(7), While no leader serves):
+# the leader steps down once it cannot renew its lease, every node then
+# answers metadata operations with 503 NO_LEADER and Retry-After, and a
+# put refused meanwhile never shows up later; when etcd is back a leader
+# is elected, rebuilds the index, and every value the nodes still hold
+# reads back byte for byte through every node.
+. "${top_srcdir:-.}/tests/lib.sh"
+. "${top_srcdir:-.}/tests/cluster_lib.sh"
+
+ms() { date +%s%3N; }
+
+cl_start 3
+for i in 1 2 3; do
+	for k in a b c; do
+		head -c $((2000 + RANDOM)) /dev/urandom >"$MC_TMP/$k$i"
+		expect_eq "put $k$i through node $i" "$(curl -s -o /dev/null -w '%{http_code}' -X PUT \
+			--data-binary @"$MC_TMP/$k$i" "$(cl_url $i)/api/put/$k$i")" 200
+	done
+done
+term0=$(cl_json "$(cl_url 1)/api/cluster" term)
+
+t0=$(ms)
+etcd_stop
+# every node, every metadata route: 503 NO_LEADER (the fence: TTL - TTL/3)
+all503() {
+	local i
+	for i in 1 2 3; do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' -m 3 "$(cl_url $i)/api/get/a1")" = 503 ] || return 1
+	done
+}
+while ! all503 && [ $(($(ms) - t0)) -lt $((3 * CL_TTL)) ]; do
+	sleep 0.1
+done
+took=$(($(ms) - t0))
+echo "every node answers 503 $took ms after etcd stopped (TTL $CL_TTL ms)"
+check "every node answers 503 while etcd is down" all503
+check "... within the TTL" [ "$took" -le "$CL_TTL" ]
+for i in 1 2 3; do
+	u=$(cl_url $i)
+	code=$(curl -s -o "$MC_TMP/b" -D "$MC_TMP/h" -w '%{http_code}' -X PUT --data-binary x "$u/api/put/during$i")
+	expect_eq "node $i: a put is refused" "$code" 503
+	check "node $i: ... with Retry-After" grep -qi '^Retry-After: 1' "$MC_TMP/h"
+	expect_match "node $i: ... NO_LEADER" "$(cat "$MC_TMP/b")" 'leader'
+	expect_eq "node $i: /query_key" "$(curl -s -w '%{http_code}' "$u/query_key?key=a1")" NO_LEADER503
+	expect_eq "node $i: /get_all_keys" "$(curl -s -o /dev/null -w '%{http_code}' "$u/get_all_keys")" 503
+	expect_eq "node $i: /get_all_segments" "$(curl -s -o /dev/null -w '%{http_code}' "$u/get_all_segments")" 503
+	expect_eq "node $i: /metrics/summary" "$(curl -s -o /dev/null -w '%{http_code}' "$u/metrics/summary")" 503
+	expect_eq "node $i: /api/exist" "$(curl -s -o /dev/null -w '%{http_code}' "$u/api/exist/a1")" 503
+	expect_eq "node $i: remove" "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$u/api/remove/a1")" 503
+	expect_eq "node $i: mount" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$u/api/mount" \
+		-d '{"size":16777216}')" 503
+	expect_eq "node $i: /health still 200" "$(curl -s -o /dev/null -w '%{http_code}' "$u/health")" 200
+	expect_eq "node $i: /metrics still 200" "$(curl -s -o "$MC_TMP/m" -w '%{http_code}' "$u/metrics")" 200
+	check "node $i: ... and says it does not lead" grep -q '^mooncake_cluster_is_leader 0$' "$MC_TMP/m"
+	check "node $i: ... without the master's families" \
+		sh -c "! grep -q '^master_key_count' '$MC_TMP/m'"
+	expect_eq "node $i: no leader in /api/cluster" "$(cl_json "$u/api/cluster" leader)" ""
+done
+
+etcd_restart || { echo "etcd did not come back" >&2; exit 1; }
+t0=$(ms)
+l=$(cl_wait_leader 20000)
+echo "node $l serves $(($(ms) - t0)) ms after etcd came back"
+cl_wait_all 10000 >/dev/null
+check "... and every node knows it" [ $? = 0 ]
+check "a leader serves again" [ -n "$l" ]
+term1=$(cl_json "$(cl_url 1)/api/cluster" term)
+check "in a new term" [ "$term1" -gt "$term0" ]
+for i in 1 2 3; do
+	for k in a b c; do
+		for n in 1 2 3; do
+			curl -s -o "$MC_TMP/got" "$(cl_url $n)/api/get/$k$i"
+			check "$k$i reads back through node $n" cmp -s "$MC_TMP/got" "$MC_TMP/$k$i"
+		done
+	done
+	expect_eq "the refused put during$i never happened" \
+		"$(curl -s -o /dev/null -w '%{http_code}' "$(cl_url 1)/api/get/during$i")" 404
+done
+expect_eq "nine keys" "$(curl -s "$(cl_url 2)/get_all_keys" | wc -l)" 9
+check "the leader said it rebuilt" grep -q 'index rebuilt: 9 values' "${CL_ERR[$l]}"
+expect_eq "a put works again" "$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary y \
+	"$(cl_url 3)/api/put/after")" 200
+for i in 1 2 3; do
+	cl_stop "$i"
+done
+mc_done

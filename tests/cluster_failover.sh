@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# cluster_failover.sh - nodes that die (mooncake-cluster(7), Failover),
+# three real nodes and a real etcd, node TTL $CL_TTL (2 s):
+#  - kill -9 of a follower: its segments go within the TTL + 1 s; values
+#    with a replica elsewhere stay readable through every node, values
+#    held only there are gone;
+#  - kill -9 of the leader while clients put, get and remove through
+#    every node (the history checker, HTTP and the transfer port): a new
+#    leader serves within 2x the TTL, clients saw 2xx, 503 NO_LEADER or
+#    a broken connection and never a torn or foreign value, and every
+#    acknowledged put (two replicas: one lives) reads back byte for byte.
+. "${top_srcdir:-.}/tests/lib.sh"
+. "${top_srcdir:-.}/tests/cluster_lib.sh"
+H=${HISTORY:-${top_builddir:-.}/tests/history/history}
+
+ms() { date +%s%3N; }
+
+# --- a follower dies. Node 1 campaigns alone first, so it leads; node 3
+# keeps one replica per value (its own memory), the others two.
+etcd_start || { echo "etcd did not start" >&2; exit 1; }
+cl_node_start 1 --replicas 2 --segment-size 128M
+cl_wait_leader 15000 >/dev/null || { echo "node 1 does not lead" >&2; exit 1; }
+cl_node_start 2 --replicas 2 --segment-size 128M
+cl_node_start 3 --replicas 1 --segment-size 128M
+expect_eq "node 1 leads" "$(cl_leader)" 1
+for i in 1 2 3 4 5; do
+	head -c $((3000 * i)) /dev/urandom >"$MC_TMP/only$i"
+	head -c $((5000 * i)) /dev/urandom >"$MC_TMP/both$i"
+	expect_eq "put only$i through node 3" "$(curl -s -o /dev/null -w '%{http_code}' -X PUT \
+		--data-binary @"$MC_TMP/only$i" "$(cl_url 3)/api/put/only$i")" 200
+	expect_eq "put both$i through node 2" "$(curl -s -o /dev/null -w '%{http_code}' -X PUT \
+		--data-binary @"$MC_TMP/both$i" "$(cl_url 2)/api/put/both$i")" 200
+done
+q=$(curl -s "$(cl_url 1)/query_key?key=only1")
+expect_eq "only1 has one replica" "$(printf '%s\n' "$q" | grep -c transport_endpoint_)" 1
+expect_match "... on node 3" "$q" "\"transport_endpoint_\":\"127.0.0.1:${CL_XPORT[3]}\""
+t0=$(ms)
+cl_kill 3
+gone=""
+while [ $(($(ms) - t0)) -lt $((CL_TTL + 3000)) ]; do
+	if ! curl -s "$(cl_url 1)/get_all_segments" | grep -q node3; then
+		gone=$(($(ms) - t0))
+		break
+	fi
+	sleep 0.05
+done
+echo "node 3's segment went $gone ms after kill -9 (TTL $CL_TTL ms)"
+check "its segment went" [ -n "$gone" ]
+[ -n "$gone" ] && [ "$gone" -le $((CL_TTL + 1000)) ]
+check "... within the TTL + 1 s" [ $? = 0 ]
+for n in 1 2; do
+	expect_eq "node $n lists two segments" "$(curl -s "$(cl_url $n)/get_all_segments")" \
+		"$(printf 'node1\nnode2')"
+	for i in 1 2 3 4 5; do
+		curl -s -o "$MC_TMP/got" "$(cl_url $n)/api/get/both$i"
+		check "both$i still reads through node $n" cmp -s "$MC_TMP/got" "$MC_TMP/both$i"
+		expect_eq "only$i is gone (node $n)" \
+			"$(curl -s -o /dev/null -w '%{http_code}' "$(cl_url $n)/api/get/only$i")" 404
+	done
+done
+expect_match "the log says the node went" "$(cat "${CL_ERR[1]}")" "node '${CL_ID[3]}' is gone"
+
+# --- the leader dies under load
+cl_node_start 3 --replicas 2 --segment-size 128M
+sleep 0.5
+for i in $(seq 20); do
+	head -c $((1000 + 997 * i)) /dev/urandom >"$MC_TMP/acked$i"
+	expect_eq "put acked$i" "$(curl -s -o /dev/null -w '%{http_code}' -X PUT \
+		--data-binary @"$MC_TMP/acked$i" "$(cl_url $((i % 3 + 1)))/api/put/acked$i")" 200
+done
+"$H" --url "$(cl_url 1)" --url "$(cl_url 2)" --url "$(cl_url 3)" --clients 6 \
+	--seconds 8 --steady-only >"$MC_TMP/history.out" 2>&1 &
+HP=$!
+sleep 3
+leader=$(cl_leader)
+check "a leader before the kill" [ -n "$leader" ]
+t0=$(ms)
+cl_kill "$leader"
+new=$(cl_wait_leader $((4 * CL_TTL)))
+took=$(($(ms) - t0))
+echo "leader node $leader killed: node $new serves after $took ms (TTL $CL_TTL ms)"
+check "a new leader serves" [ -n "$new" ]
+check "... within 2x the TTL" [ "$took" -le $((2 * CL_TTL)) ]
+wait $HP
+hrc=$?
+cl_wait_all 10000 >/dev/null
+check "every live node knows the new leader" [ $? = 0 ]
+cat "$MC_TMP/history.out"
+expect_eq "history across the failover: no anomaly" "$hrc" 0
+for i in $(seq 20); do
+	for n in 1 2 3; do
+		[ -n "${CL_PID[$n]}" ] || continue
+		curl -s -o "$MC_TMP/got" "$(cl_url $n)/api/get/acked$i"
+		check "acked$i reads back through node $n" cmp -s "$MC_TMP/got" "$MC_TMP/acked$i"
+	done
+done
+mc_done
