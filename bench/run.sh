@@ -11,7 +11,9 @@
 # TCP stream), te (the transfer port and /metadata as a Transfer Engine in
 # its default mode uses them, against a trivial server and /health), rpc
 # (the master RPC's GetReplicaList, ExistKey and a memory-less client's
-# 1 MiB put, against HTTP /query_key and PUT). It builds nothing: `make bench` builds the programs first.
+# 1 MiB put, against HTTP /query_key and PUT), cluster (three nodes and
+# an etcd: PUT/GET 1 MiB through a follower against a single node,
+# /query_key through a follower against the leader, failover time). It builds nothing: `make bench` builds the programs first.
 # Everything listens on 127.0.0.1, on ports the kernel picks (redis-server
 # on a free one run.sh finds); every load is bounded in time; an EXIT trap stops every process and unmounts every
 # mount it made. A section whose door is missing says so in the table
@@ -805,6 +807,157 @@ run_scale() {
 	fi
 }
 
+# ---------------------------------------------------------------- cluster
+
+# etcd for the cluster section: one member on free loopback ports with
+# etcd's own default timings; sets ETCD_URL.
+start_etcd() {
+	local port peer bin
+	bin=$(command -v etcd) || return 1
+	port=$(free_port) && peer=$(free_port) || return 1
+	ETCD_URL=http://127.0.0.1:$port
+	start etcd "$bin" --name b --data-dir "$TMP/etcd" \
+		--listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
+		--listen-peer-urls "http://127.0.0.1:$peer" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+		--initial-cluster "b=http://127.0.0.1:$peer"
+	for _ in $(seq 200); do
+		curl -sf -m 1 "$ETCD_URL/v3/kv/range" -d '{"key":"AA=="}' >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# cnode I [options...]: starts cluster node I (URL in CN[I], pid in
+# CN_PID[I]) in the cluster "bench", node TTL 3 s.
+cnode() {
+	local i=$1
+	shift
+	start_mooncaked "cnode$i-$RANDOM" --no-fuse --hostname "node$i" \
+		--etcd "$ETCD_URL" --cluster bench --node-ttl 3000 "$@" || return 1
+	CN[i]=$MC
+	CN_PID[i]=$MC_PID
+	CN_ARGS[i]="$*"
+}
+
+# cleader: the index of the node that leads and serves, else nothing.
+cleader() {
+	local i id j
+	for i in "${!CN[@]}"; do
+		[ -n "${CN_PID[i]}" ] || continue
+		curl -s -m 2 "${CN[i]}/api/cluster" >"$TMP/cl.json" || continue
+		grep -q '"serving":true' "$TMP/cl.json" || continue
+		id=$(sed -n 's/.*"leader":"\([^"]*\)".*/\1/p' "$TMP/cl.json")
+		for j in "${!CN[@]}"; do
+			[ -n "${CN_PID[j]}" ] &&
+				curl -s -m 2 "${CN[j]}/api/cluster" | grep -q "\"self\":\"$id\"" &&
+				{ echo "$j"; return 0; }
+		done
+	done
+	return 1
+}
+
+# cwait_all MS: every live node answers a metadata route (200).
+cwait_all() {
+	local end=$(($(date +%s%3N) + $1)) i ok
+	while [ "$(date +%s%3N)" -lt "$end" ]; do
+		ok=1
+		for i in "${!CN[@]}"; do
+			[ -n "${CN_PID[i]}" ] || continue
+			[ "$(code "${CN[i]}/get_all_segments")" = 200 ] || ok=0
+		done
+		[ "$ok" = 1 ] && cleader >/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Three nodes and an etcd on loopback: node 1 leads and holds the memory,
+# node 2 holds none (its puts and gets cross to another node), node 3
+# holds some (so that a put finds memory whichever node dies). PUT and
+# GET 1 MiB through node 2 beside a single node; /query_key through node
+# 2 beside the leader itself; then 10 rounds of: kill -9 the leader, PUT
+# through a survivor until one succeeds (the failover time), restart it.
+run_cluster() {
+	local i r bad="" best_sp=0 best_cp=0 best_sg=0 best_cg=0 best_lq=0 best_fq=0
+	section "cluster: three nodes through a follower beside one node; failover"
+	if ! start_etcd; then
+		skip "cluster" "no etcd (Debian etcd-server) or it did not start"
+		return
+	fi
+	if ! start_mooncaked single --no-fuse --segment-size 1G; then
+		skip "cluster" "mooncaked did not start"
+		return
+	fi
+	local single=$MC
+	CN=() CN_PID=() CN_ARGS=()
+	cnode 1 --segment-size 1G || { skip "cluster" "node 1 did not start"; return; }
+	cwait_all 20000 || { skip "cluster" "node 1 does not lead"; return; }
+	cnode 2 --segment-size 0 && cnode 3 --segment-size 256M ||
+		{ skip "cluster" "nodes 2 and 3 did not start"; return; }
+	cwait_all 20000 || { skip "cluster" "the nodes do not agree on a leader"; return; }
+	head -c 1048576 /dev/urandom >"$TMP/c1m"
+	if [ "$(code "$single/api/put/c1m" -T "$TMP/c1m")" != 200 ] ||
+		[ "$(code "${CN[2]}/api/put/c1m" -T "$TMP/c1m")" != 200 ]; then
+		skip "cluster" "a PUT through node 2 failed: $(head -c 200 "$TMP/body")"
+		return
+	fi
+	for ((r = 0; r < ROUNDS; r++)); do
+		wrk_run "$single/api/put/big1m" 4 -s "$SRC/put.lua" -- 1048576
+		bad+=$W_BAD; best_sp=$(max "$best_sp" "$W_RPS")
+		wrk_run "${CN[2]}/api/put/big1m" 4 -s "$SRC/put.lua" -- 1048576
+		bad+=$W_BAD; best_cp=$(max "$best_cp" "$W_RPS")
+		wrk_run "$single/api/get/c1m" 4
+		bad+=$W_BAD; best_sg=$(max "$best_sg" "$W_RPS")
+		wrk_run "${CN[2]}/api/get/c1m" 4
+		bad+=$W_BAD; best_cg=$(max "$best_cg" "$W_RPS")
+		wrk_run "${CN[1]}/query_key?key=c1m" 8
+		bad+=$W_BAD; best_lq=$(max "$best_lq" "$W_RPS")
+		wrk_run "${CN[2]}/query_key?key=c1m" 8
+		bad+=$W_BAD; best_fq=$(max "$best_fq" "$W_RPS")
+	done
+	row "PUT 1 MiB -c4 through a follower (replica on another node), best of $ROUNDS" \
+		"$best_cp" "req/s" "the same on a single node" "$best_sp" rge 0.7 "$bad"
+	row "GET 1 MiB -c4 through a follower (replica on another node), best of $ROUNDS" \
+		"$best_cg" "req/s" "the same on a single node" "$best_sg" rge 0.7 "$bad"
+	row "/query_key -c8 through a follower, best of $ROUNDS" \
+		"$best_fq" "req/s" "the leader's own" "$best_lq" rge 0.5 "$bad"
+
+	# failover: leader killed -> the first successful put through a survivor
+	local times=() l s t0 t ok fbad=""
+	for ((r = 0; r < 10; r++)); do
+		l=$(cleader) || { fbad="no leader before round $r"; break; }
+		for s in 1 2 3; do [ "$s" != "$l" ] && [ -n "${CN_PID[s]}" ] && break; done
+		t0=$(date +%s%3N)
+		kill -KILL "${CN_PID[l]}"
+		wait "${CN_PID[l]}" 2>/dev/null
+		CN_PID[l]=""
+		ok=""
+		while [ $(($(date +%s%3N) - t0)) -lt 20000 ]; do
+			if [ "$(code "${CN[s]}/api/put/fo$r" --data-binary "round $r" -X PUT -m 2)" = 200 ]; then
+				ok=$(($(date +%s%3N) - t0))
+				break
+			fi
+			sleep 0.01
+		done
+		[ -n "$ok" ] || { fbad="no put succeeded within 20 s in round $r"; break; }
+		times+=("$ok")
+		# shellcheck disable=SC2086
+		cnode "$l" ${CN_ARGS[l]} && cwait_all 20000 ||
+			{ fbad="node $l did not come back in round $r"; break; }
+	done
+	if [ ${#times[@]} -gt 0 ]; then
+		local med worst
+		med=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) / 1000 }')
+		worst=$(printf '%s\n' "${times[@]}" | sort -n | tail -n1 | awk '{ print $1 / 1000 }')
+		row "failover: leader killed -> first put through a survivor, median of ${#times[@]} (node TTL 3 s)" \
+			"$med" "s" "-" 0 info 0 "$fbad"
+		row "failover: the same, worst of ${#times[@]}" "$worst" "s" "-" 0 info 0 "$fbad"
+	else
+		skip "failover" "$fbad"
+	fi
+}
+
 # ------------------------------------------------------------------ table
 
 table() {
@@ -847,11 +1000,11 @@ table() {
 # ------------------------------------------------------------------- main
 
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(inproc page http fs xfer te rpc scale)
+[ ${#sections[@]} -eq 0 ] && sections=(inproc page http fs xfer te rpc cluster scale)
 for s in "${sections[@]}"; do
 	case $s in
-	inproc | page | http | fs | xfer | te | rpc | scale) ;;
-	*) say "run.sh: unknown section '$s' (inproc page http fs xfer te rpc scale)"; exit 2 ;;
+	inproc | page | http | fs | xfer | te | rpc | cluster | scale) ;;
+	*) say "run.sh: unknown section '$s' (inproc page http fs xfer te rpc cluster scale)"; exit 2 ;;
 	esac
 done
 for t in wrk curl; do

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "hclient.h"
+#include "net.h"
 
 #define PEERS	 32
 #define PER_PEER 16
@@ -130,98 +131,20 @@ static void pool_give(struct hclient *c, const char *peer, int fd)
 		close(fd);
 }
 
-/* "host:port" or "[v6]:port" into @host and @serv: 0 or -EINVAL. */
-static int split_peer(const char *peer, char *host, size_t hlen, char *serv,
-		      size_t slen)
-{
-	const char *colon = strrchr(peer, ':');
-	size_t n;
-
-	if (!colon || colon == peer || !colon[1] ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-	    strlen(colon + 1) >= slen)
-		return -EINVAL;
-	n = (size_t)(colon - peer);
-	if (peer[0] == '[' && colon[-1] == ']') {
-		peer++;
-		n -= 2;
-	}
-	if (n == 0 || n >= hlen)
-		return -EINVAL;
-	memcpy(host, peer, n);
-	host[n] = '\0';
-	strcpy(serv, colon + 1);
-	return 0;
-}
-
-static int connect_one(const struct addrinfo *ai, unsigned connect_ms,
-		       unsigned timeout_ms)
-{
-	struct timeval tv = {.tv_sec = timeout_ms / 1000,
-			     .tv_usec = (timeout_ms % 1000) * 1000};
-	int fd, rc, soerr = 0, one = 1;
-	socklen_t sl = sizeof(soerr);
-	struct pollfd pf;
-
-	fd = socket(ai->ai_family,
-		    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    ai->ai_protocol);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		if (errno != EINPROGRESS) {
-			rc = -errno;
-			goto fail;
-		}
-		pf = (struct pollfd){.fd = fd, .events = POLLOUT};
-		do
-			rc = poll(&pf, 1, (int)connect_ms);
-		while (rc < 0 && errno == EINTR);
-		if (rc == 0) {
-			rc = -ETIMEDOUT;
-			goto fail;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-			soerr = errno;
-		if (soerr) {
-			rc = -soerr;
-			goto fail;
-		}
-	}
-	/* blocking from here on, every wait bounded by the timeouts */
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	return fd;
-fail:
-	close(fd);
-	return rc;
-}
-
 static int dial(struct hclient *c, const char *peer, struct mc_err *err)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICSERV},
-			*res, *ai;
-	char host[300], serv[8];
-	int rc, fd = -ECONNREFUSED;
+	char host[300];
+	unsigned port;
+	int gai, fd;
 
-	if (split_peer(peer, host, sizeof(host), serv, sizeof(serv)))
+	if (mc_net_split(peer, host, sizeof(host), &port))
 		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 				  "peer '%s' is not host:port", peer);
-	rc = getaddrinfo(host, serv, &hints, &res);
-	if (rc)
+	fd = mc_net_dial(host, port, c->connect_ms, c->timeout_ms, &gai);
+	if (fd == -EHOSTDOWN && gai)
 		return mc_err_set(err, -EHOSTDOWN, MC_RPC_FAIL,
 				  "cannot resolve '%s': %s", host,
-				  gai_strerror(rc));
-	for (ai = res; ai && fd < 0; ai = ai->ai_next)
-		fd = connect_one(ai, c->connect_ms, c->timeout_ms);
-	freeaddrinfo(res);
+				  gai_strerror(gai));
 	if (fd < 0)
 		return mc_err_set(err, fd, MC_RPC_FAIL,
 				  "cannot connect to node at '%s': %s", peer,

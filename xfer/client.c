@@ -22,6 +22,7 @@
 
 #include "client.h"
 #include "frame.h"
+#include "net.h"
 
 #define POOL_DEFAULT 4
 
@@ -174,76 +175,17 @@ static void pool_give(struct xfer_client *c, const struct xfer_target *t,
 
 /* ---------------------------------------------------------- connections */
 
-static int connect_one(const struct addrinfo *ai, unsigned timeout_ms)
-{
-	struct pollfd pf;
-	int fd, rc, soerr = 0, one = 1;
-	socklen_t sl = sizeof(soerr);
-	struct timeval tv = {.tv_sec = timeout_ms / 1000,
-			     .tv_usec = (timeout_ms % 1000) * 1000};
-
-	fd = socket(ai->ai_family,
-		    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    ai->ai_protocol);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		if (errno != EINPROGRESS) {
-			rc = -errno;
-			goto fail;
-		}
-		pf = (struct pollfd){.fd = fd, .events = POLLOUT};
-		do
-			rc = poll(&pf, 1, (int)timeout_ms);
-		while (rc < 0 && errno == EINTR);
-		if (rc == 0) {
-			rc = -ETIMEDOUT;
-			goto fail;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-			soerr = errno;
-		if (soerr) {
-			rc = -soerr;
-			goto fail;
-		}
-	}
-	/* Blocking from here on: each wait bounded by the timeouts. */
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	return fd;
-fail:
-	close(fd);
-	return rc;
-}
-
 static int dial(struct xfer_client *c, const struct xfer_target *t,
 		struct mc_err *err)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICSERV},
-			*res, *ai;
-	char serv[8];
-	int rc, fd = -ECONNREFUSED;
+	int gai, fd = mc_net_dial(t->host, t->port, c->timeout_ms,
+				  c->timeout_ms, &gai);
 
-	snprintf(serv, sizeof(serv), "%u", t->port);
-	rc = getaddrinfo(t->host, serv, &hints, &res);
-	if (rc) {
+	if (fd == -EHOSTDOWN && gai) {
 		return mc_err_set(err, -EHOSTDOWN, MC_TRANSFER_FAIL,
 				  "cannot resolve transfer host '%s': %s",
-				  t->host, gai_strerror(rc));
+				  t->host, gai_strerror(gai));
 	}
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = connect_one(ai, c->timeout_ms);
-		if (fd >= 0)
-			break;
-	}
-	freeaddrinfo(res);
 	if (fd < 0) {
 		return mc_err_set(err, fd, MC_TRANSFER_FAIL,
 				  "cannot connect to '%s' port %u: %s", t->host,

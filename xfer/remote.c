@@ -22,6 +22,7 @@
 #include "client.h"
 #include "log.h"
 #include "mooncake.h"
+#include "net.h"
 #include "xfer.h"
 #include "xfer_int.h"
 
@@ -30,33 +31,6 @@
  * FUSE open) this long, not TE's 30 s.
  */
 #define REMOTE_TIMEOUT_MS 5000
-
-/* "HOST:PORT" (HOST may be "[v6]") into @host and *@port: 0 or -EINVAL. */
-static int split_endpoint(const char *ep, char *host, size_t hlen,
-			  unsigned *port)
-{
-	const char *colon = strrchr(ep, ':');
-	char *end;
-	unsigned long p;
-	size_t n;
-
-	if (!colon || colon == ep)
-		return -EINVAL;
-	p = strtoul(colon + 1, &end, 10);
-	if (*end || p == 0 || p > 65535)
-		return -EINVAL;
-	n = (size_t)(colon - ep);
-	if (ep[0] == '[' && colon[-1] == ']') {
-		ep++;
-		n -= 2;
-	}
-	if (n == 0 || n >= hlen)
-		return -EINVAL;
-	memcpy(host, ep, n);
-	host[n] = '\0';
-	*port = (unsigned)p;
-	return 0;
-}
 
 /*
  * Moves @len bytes at @off of replica @d: into @buf (read) or from it
@@ -101,7 +75,7 @@ static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
 		}
 		t = xfer_te_target(&seg);
 	} else {
-		rc = split_endpoint(d->endpoint, host, sizeof(host), &t.port);
+		rc = mc_net_split(d->endpoint, host, sizeof(host), &t.port);
 		if (rc) {
 			mc_err_set(&e, rc, MC_INVALID_PARAMS,
 				   "endpoint is not HOST:PORT");
