@@ -500,10 +500,14 @@ static int seg_new(struct mc_store *s, const struct mc_mount_req *req,
  * them on request (transparent_hugepage=madvise): a first touch then
  * faults in 2 MiB at once, and gets and puts over a large segment miss
  * the TLB far less. With @populate every page is made resident now (after
- * the advice, so in huge pages), else on its first write.
+ * the advice, so in huge pages), else on its first write. No child gets
+ * the segment: the daemon's children (the FUSE tree's unmount guards live
+ * as long as it does) would share its resident pages, each then copied
+ * at the daemon's next write into it.
  */
 static void seg_advise(void *m, size_t len, bool populate)
 {
+	madvise(m, len, MADV_DONTFORK);
 	madvise(m, len, MADV_HUGEPAGE);
 	if (!populate)
 		return;

@@ -48,6 +48,16 @@ for round in $(seq 10); do
 done
 expect_eq "ten SIGKILLs leave no mount behind" "$left" 0
 
+# The guard lives as long as the daemon: it must not share the daemon's
+# resident segment (each page would be copied at the daemon's next write
+# into it, and held twice).
+mc_start --fuse --segment-size 256M --populate
+guard=$(pgrep -P "$MC_PID" -x mooncaked | head -n1)
+rss=$(awk '/^Rss:/ { print $2 }' "/proc/$guard/smaps_rollup" 2>/dev/null)
+check "the guard holds no copy of a populated 256 MiB segment (Rss ${rss:-?} kB)" \
+	[ "${rss:-999999999}" -lt 131072 ]
+mc_stop
+
 mc_start --fuse
 expect_eq "remount on the same mount point" "$(cat "$MC_MNT/health")" OK
 check "a fresh store" [ ! -e "$MC_MNT/keys/k" ]
