@@ -24,11 +24,13 @@
 #include <unistd.h>
 
 #include "server.h"
+#include "shed.h"
 
 #define LOOPS_MAX	 8
 #define STALL_MS_DEFAULT 30000
 #define SCAN_MS		 250
 #define ACCEPTS_PER_WAKE 64
+#define SHED_WARN_MS	 1000 /* out of descriptors: one warning at most */
 /* Reads per wake-up, so one busy pipeline cannot starve its loop's others. */
 #define READS_PER_WAKE 16
 #define READ_CHUNK     (64 * 1024)
@@ -61,7 +63,8 @@ struct rpc_server {
 	const struct rpc_service *svc;
 	unsigned port, stall_ms, nloops, next_loop;
 	size_t max_body;
-	int lfd, stopfd, spare_fd;
+	int lfd, stopfd;
+	struct mc_net_shed shed; /* out of descriptors; loops[0]'s thread */
 	struct loop *loops;
 };
 
@@ -199,26 +202,34 @@ static void loop_add(struct loop *lp, int fd)
 		conn_close(c);
 }
 
+static int accept_fd(void *arg, int lfd)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	(void)arg;
+	return fd < 0 ? -errno : fd;
+}
+
+/* Says what was dropped, once a second at most. */
+static void shed_report(struct rpc_server *s, uint64_t now)
+{
+	char msg[160];
+
+	if (mc_net_shed_report(&s->shed, "rpc", now, SHED_WARN_MS, msg,
+			       sizeof(msg)))
+		say(s, msg);
+}
+
+/* Only the loop that watches the listener (loops[0]) calls this. */
 static void accept_some(struct rpc_server *s)
 {
 	for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
 		int one = 1;
-		int fd = accept4(s->lfd, NULL, NULL,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept_fd(NULL, s->lfd);
 
-		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-			/* Shed one with the spare, or the listener spins. */
-			say(s, "rpc: out of file descriptors, dropping a "
-			       "connection");
-			if (s->spare_fd >= 0) {
-				close(s->spare_fd);
-				fd = accept(s->lfd, NULL, NULL);
-				if (fd >= 0)
-					close(fd);
-				s->spare_fd =
-					open("/dev/null", O_RDONLY | O_CLOEXEC);
-			}
-			return;
+		if (fd == -EMFILE || fd == -ENFILE) {
+			fd = mc_net_shed_accept(&s->shed, accept_fd, NULL);
+			shed_report(s, now_ms());
 		}
 		if (fd < 0)
 			return;
@@ -272,6 +283,10 @@ static void *loop_main(void *arg)
 		if (now - last_scan >= SCAN_MS) {
 			last_scan = now;
 			loop_scan(lp, now);
+			if (lp == &lp->srv->loops[0]) {
+				mc_net_shed_tick(&lp->srv->shed);
+				shed_report(lp->srv, now);
+			}
 		}
 	}
 }
@@ -362,7 +377,7 @@ struct rpc_server *rpc_server_start(const struct rpc_server_opts *o,
 	s->port = o->port;
 	s->stall_ms = o->stall_ms ? o->stall_ms : STALL_MS_DEFAULT;
 	s->max_body = o->max_body;
-	s->lfd = s->stopfd = -1;
+	s->lfd = s->stopfd = s->shed.spare_fd = -1;
 	s->nloops = o->loops;
 	if (!s->nloops) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
@@ -371,7 +386,6 @@ struct rpc_server *rpc_server_start(const struct rpc_server_opts *o,
 	}
 	if (s->nloops > LOOPS_MAX)
 		s->nloops = LOOPS_MAX;
-	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	rc = listen_on(s, o->host, err, errlen);
 	if (rc)
 		goto fail;
@@ -394,6 +408,7 @@ struct rpc_server *rpc_server_start(const struct rpc_server_opts *o,
 	}
 	if (watch(s->loops[0].epfd, s->lfd, &tag_listen))
 		goto sysfail;
+	mc_net_shed_init(&s->shed, s->loops[0].epfd, s->lfd, &tag_listen);
 	for (i = 0; i < s->nloops; i++) {
 		rc = pthread_create(&s->loops[i].th, NULL, loop_main,
 				    &s->loops[i]);
@@ -458,7 +473,6 @@ void rpc_server_free(struct rpc_server *s)
 		close(s->lfd);
 	if (s->stopfd >= 0)
 		close(s->stopfd);
-	if (s->spare_fd >= 0)
-		close(s->spare_fd);
+	mc_net_shed_release(&s->shed);
 	free(s);
 }

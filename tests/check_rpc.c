@@ -12,6 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/time.h>
+#include <sys/socket.h>
+#include <sys/resource.h>
+#include <netinet/in.h>
 
 #include "check.h"
 #include "err.h"
@@ -1394,6 +1399,73 @@ START_TEST(test_server_concurrent_clients)
 }
 END_TEST
 
+/*
+ * Out of file descriptors (net/shed.h): every client gets an answer or
+ * a close, none waits for ever, and the port serves again once
+ * descriptors are back.
+ */
+START_TEST(test_server_out_of_fds)
+{
+	enum { NCONN = 16 };
+	struct rpc_service svc;
+	struct rpc_server *srv;
+	struct rpc_buf req = {0};
+	struct rlimit old, low;
+	struct timeval tv = {.tv_sec = 5};
+	int fds[NCONN], hi = 0, answered = 0, closed = 0;
+	struct rpc_client *c;
+	struct rpc_arena a = {0};
+	struct rpc_exp_str ready;
+	char err[256];
+
+	svc_init(&svc, NULL);
+	srv = serve_on_loopback(&svc, 1, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port =
+					 htons((uint16_t)rpc_server_port(srv)),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	add_request(&req, RPC_SERVICE_READY, 1, 0, 0);
+	for (int i = 0; i < NCONN; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_ge(fds[i], 0);
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		hi = fds[i] > hi ? fds[i] : hi;
+	}
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)hi + 3; /* room for two accepts */
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	for (int i = 0; i < NCONN; i++)
+		ck_assert_int_eq(
+			connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	for (int i = 0; i < NCONN; i++) {
+		char b[64];
+		ssize_t n = send(fds[i], req.p, req.len, MSG_NOSIGNAL);
+
+		if (n == (ssize_t)req.len)
+			n = recv(fds[i], b, sizeof(b), 0);
+		if (n > 0)
+			answered++;
+		else if (n == 0 || errno == ECONNRESET || errno == EPIPE)
+			closed++;
+	}
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	for (int i = 0; i < NCONN; i++)
+		close(fds[i]);
+	ck_assert_int_eq(answered + closed, NCONN);
+	ck_assert_int_gt(answered, 0);
+	ck_assert_int_gt(closed, 0);
+	c = dial(srv);
+	ck_assert_int_eq(rpc_client_call(c, RPC_SERVICE_READY, NULL, &ready, &a,
+					 err, sizeof(err)),
+			 0);
+	rpc_client_close(c);
+	rpc_arena_release(&a);
+	rpc_buf_release(&req);
+	rpc_server_free(srv);
+}
+END_TEST
+
 /* Stopping closes every connection, mid-frame or idle. */
 START_TEST(test_server_stop_closes)
 {
@@ -1503,6 +1575,7 @@ static Suite *rpc_suite(void)
 	tcase_add_test(tc, test_server_malformed_closes_one);
 	tcase_add_test(tc, test_server_stall);
 	tcase_add_test(tc, test_server_concurrent_clients);
+	tcase_add_test(tc, test_server_out_of_fds);
 	tcase_add_test(tc, test_server_stop_closes);
 	tcase_add_test(tc, test_server_bad_options);
 	suite_add_tcase(s, tc);

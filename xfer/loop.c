@@ -364,69 +364,11 @@ static struct conn *loop_add(struct xfer_loop *lp, int fd)
 /* Says what was dropped, once a second at most. */
 static void shed_report(struct xfer *x, uint64_t now)
 {
-	if ((!x->shed && !x->accept_paused) ||
-	    now - x->shed_warned_ms < SHED_WARN_MS)
-		return;
-	mc_warn("transfer: out of file descriptors: %llu connection(s) "
-		"dropped%s",
-		(unsigned long long)x->shed,
-		x->accept_paused ? ", accepting paused" : "");
-	x->shed = 0;
-	x->shed_warned_ms = now;
-}
+	char msg[160];
 
-/*
- * Out of descriptors with a connection waiting (accept said EMFILE or
- * ENFILE). Frees the spare's slot and accepts into it: if a descriptor
- * can be had again by then (another connection closed meanwhile, or
- * the limit was raised), the connection is served and a new spare is
- * kept; else it is dropped (its client sees a close, instead of waiting
- * for a slot that may never come) and the slot becomes the spare again.
- * Without a spare (a slot lost to another thread between a close and an
- * open) the listener is paused until the next scan, rather than woken at
- * once again by the same waiting connection. Returns the connection's
- * descriptor when it is to be served, else -1.
- */
-static int accept_shed(struct xfer *x, struct xfer_loop *lp)
-{
-	int fd = -1;
-
-	if (x->spare_fd < 0)
-		x->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (x->spare_fd >= 0) {
-		close(x->spare_fd);
-		fd = x->framing->ops->accept(x->framing->ctx, x->lfd);
-		x->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 && x->spare_fd >= 0)
-			return fd;
-		if (fd >= 0) {
-			close(fd);
-			x->shed++;
-			x->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		}
-	}
-	if (x->spare_fd < 0 && !x->accept_paused) {
-		struct epoll_event e = {.events = 0, .data.ptr = &tag_listen};
-
-		if (epoll_ctl(lp->epfd, EPOLL_CTL_MOD, x->lfd, &e) == 0)
-			x->accept_paused = true;
-	}
-	shed_report(x, now_ms());
-	return -1;
-}
-
-/* Each scan: accept again after a pause, report what was shed. */
-static void accept_tick(struct xfer *x, struct xfer_loop *lp, uint64_t now)
-{
-	struct epoll_event e = {.events = EPOLLIN, .data.ptr = &tag_listen};
-
-	if (x->accept_paused) {
-		if (x->spare_fd < 0)
-			x->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (epoll_ctl(lp->epfd, EPOLL_CTL_MOD, x->lfd, &e) == 0)
-			x->accept_paused = false;
-	}
-	shed_report(x, now);
+	if (mc_net_shed_report(&x->shed, "transfer", now, SHED_WARN_MS, msg,
+			       sizeof(msg)))
+		mc_warn("%s", msg);
 }
 
 /* Only the loop that watches the listener (loops[0]) calls these. */
@@ -435,8 +377,12 @@ static void accept_batch(struct xfer *x, struct xfer_loop *self)
 	for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
 		int fd = x->framing->ops->accept(x->framing->ctx, x->lfd);
 
-		if (fd == -EMFILE || fd == -ENFILE)
-			fd = accept_shed(x, self);
+		if (fd == -EMFILE || fd == -ENFILE) {
+			fd = mc_net_shed_accept(&x->shed,
+						x->framing->ops->accept,
+						x->framing->ctx);
+			shed_report(x, now_ms());
+		}
 		if (fd < 0)
 			return;
 		struct xfer_loop *lp = &x->loops[x->next_loop++ % x->nloops];
@@ -543,8 +489,10 @@ static void *loop_main(void *arg)
 		if (now - last_scan >= SCAN_MS) {
 			last_scan = now;
 			loop_scan(lp, now);
-			if (lp == &lp->x->loops[0])
-				accept_tick(lp->x, lp, now);
+			if (lp == &lp->x->loops[0]) {
+				mc_net_shed_tick(&lp->x->shed);
+				shed_report(lp->x, now);
+			}
 		}
 	}
 }
@@ -556,7 +504,6 @@ int xfer_loops_start(struct xfer *x, struct mc_err *err)
 	int rc;
 
 	x->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	x->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	x->loops = calloc(x->nloops, sizeof(*x->loops));
 	if (x->stopfd < 0 || !x->loops) {
 		return mc_err_set(err, -errno, MC_INTERNAL_ERROR,
@@ -582,6 +529,7 @@ int xfer_loops_start(struct xfer *x, struct mc_err *err)
 	e = (struct epoll_event){.events = EPOLLIN, .data.ptr = &tag_listen};
 	if (epoll_ctl(x->loops[0].epfd, EPOLL_CTL_ADD, x->lfd, &e) < 0)
 		goto sysfail;
+	mc_net_shed_init(&x->shed, x->loops[0].epfd, x->lfd, &tag_listen);
 	return 0;
 sysfail:
 	rc = -errno;

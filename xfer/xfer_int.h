@@ -12,6 +12,7 @@
 
 #include "err.h"
 
+#include "shed.h"
 #include "transport.h"
 
 enum { XFER_DIR_READ, XFER_DIR_WRITE, XFER_NDIR };
@@ -33,10 +34,8 @@ struct xfer {
 	struct mc_store *s;
 	int lfd;
 	int stopfd;
-	/* Out of descriptors (loop.c accept_shed); loops[0]'s thread only. */
-	int spare_fd; /* given up to shed a connection at EMFILE */
-	bool accept_paused;
-	uint64_t shed, shed_warned_ms;
+	/* Out of descriptors (net/shed.h); loops[0]'s thread only. */
+	struct mc_net_shed shed;
 	unsigned nloops;
 	struct xfer_loop *loops;
 	unsigned next_loop;
