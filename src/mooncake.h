@@ -407,13 +407,13 @@ struct mc_unmount_req {
 
 /*
  * Unmounts a set of segments at once. All ids must exist (a draining id
- * counts as found, and keeps its deadline) and be accepted, else nothing
- * happens: -ENOENT, and the ids that failed are returned in *failed
- * (malloc'd array of n_failed ids; free() it; may be NULL when the caller
- * does not care). grace_s = 0: replicas go at once. grace_s > 0: the
- * segments stop taking allocations at once, stay readable (state
- * draining) for grace_s seconds, then go. -EINVAL when n == 0 or
- * grace_s > MC_GRACE_MAX; -ENOMEM.
+ * counts as found, and keeps its deadline; an id given twice is unmounted
+ * once) and be accepted, else nothing happens: -ENOENT, and the ids that failed
+ * are returned in *failed (malloc'd array of n_failed ids; free() it; may be
+ * NULL when the caller does not care). grace_s = 0: replicas go at once.
+ * grace_s > 0: the segments stop taking allocations at once, stay readable
+ * (state draining) for grace_s seconds, then go. -EINVAL when n == 0 or grace_s
+ * > MC_GRACE_MAX; -ENOMEM.
  */
 int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 		       char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
