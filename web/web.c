@@ -427,7 +427,23 @@ static int framing(const struct mg_request_info *ri, int64_t *clen,
 	int n = ri->num_headers;
 
 	for (int i = 0; i < n; i++) {
-		f[i].name = ri->http_headers[i].name;
+		const char *name = ri->http_headers[i].name;
+		size_t nl = strlen(name);
+
+		/*
+		 * RFC 9112 section 5.1: a blank between a field's name and
+		 * its colon is 400 (a proxy may take "Content-Length : 3"
+		 * for no length at all). civetweb overwrites such blanks and
+		 * the colon with NULs, and leaves the blanks after the colon
+		 * but for trailing ones: before a value that is not empty, a
+		 * second NUL after the name is such a blank. (An empty value
+		 * looks the same either way, and frames nothing.)
+		 */
+		if (name[nl + 1] == '\0' && ri->http_headers[i].value[0]) {
+			*why = "a blank between a field name and its colon";
+			return 400;
+		}
+		f[i].name = name;
 		f[i].value = ri->http_headers[i].value;
 	}
 	return web_framing(f, (size_t)n, head_cut(ri),
