@@ -44,6 +44,8 @@ garbage request line~400~\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xfc\\x03\\x03
 unknown method~400|405~BREW /health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
 lower-case method~400~get /health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
 header without a colon~400~GET /health HTTP/1.1\\r\\nHost x\\r\\n$C\\r\\n
+a blank before the colon~400~GET /health HTTP/1.1\\r\\nHost : x\\r\\n$C\\r\\n
+a tab before the colon~400~GET /health HTTP/1.1\\r\\nHost\\t: x\\r\\n$C\\r\\n
 bad Content-Length~400~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: abc\\r\\n$C\\r\\n
 negative Content-Length~400~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: -5\\r\\n$C\\r\\n
 Content-Length over --max-body~413~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 1048577\\r\\n$C\\r\\n
@@ -148,6 +150,8 @@ Transfer-Encoding twice~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\nTransfer-
 a folded line hiding a Content-Length~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\n folded\r\nContent-Length: 3\r\n\r\nabc
 a ':' line hiding a Content-Length~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\n:x\r\nContent-Length: 3\r\n\r\nabc
 HTTP/1.1 without Host~400~PUT /api/put/framed HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc
+blanks before the colon of Content-Length~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\nabc
+blanks before the colon of Transfer-Encoding~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding  : chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n
 two Hosts~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 3\r\n\r\nabc
 EOF
 # the same framing, well formed: served

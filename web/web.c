@@ -416,6 +416,18 @@ static bool head_cut(const struct mg_request_info *ri)
 }
 
 /*
+ * civetweb reads "Name : v" as the field "Name" (it writes NULs over the
+ * blanks before the colon and over the colon): a NUL right after the
+ * name's own, which is not the empty value starting there, tells.
+ */
+static bool blank_colon(const struct mg_header *h)
+{
+	const char *e = h->name + strlen(h->name);
+
+	return e[1] == '\0' && h->value != e + 1;
+}
+
+/*
  * The framing checks (web_framing) over civetweb's parsed fields: 0 and
  * the body's length and coding, or the status to refuse the request
  * with and why.
@@ -429,6 +441,7 @@ static int framing(const struct mg_request_info *ri, int64_t *clen,
 	for (int i = 0; i < n; i++) {
 		f[i].name = ri->http_headers[i].name;
 		f[i].value = ri->http_headers[i].value;
+		f[i].blank_colon = blank_colon(&ri->http_headers[i]);
 	}
 	return web_framing(f, (size_t)n, head_cut(ri),
 			   ri->http_version && !strcmp(ri->http_version, "1.1"),
