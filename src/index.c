@@ -782,40 +782,43 @@ static inline void snap_add(struct key_snap *k, const struct mc_obj *o)
  * copies only those: a readdir of a store of 10^7 keys must not copy a
  * whole shard for every page of names.
  *
- * Buckets are visited in reverse-binary order of their index (the order
- * of redis's SCAN): when a shard doubles, bucket i splits into i and
- * i + the old count, and that order has visited both halves of every
- * bucket it had finished and neither of the others, so a walk that goes
- * on in the larger table misses no key present throughout and sees none
- * twice. Only a chain cut by a stop (mc_key_walk) is gone through again
- * when its shard grew meanwhile (its order changed).
+ * A shard's keys are walked in the order of their hash read backwards
+ * (bit 0 first). A bucket holds the keys whose hash ends in its index,
+ * so that order goes through the buckets in reverse-binary order of
+ * their index (the order of redis's SCAN), and through a bucket's chain
+ * sorted by the reversed hash. The order does not depend on how many
+ * buckets the shard has: when it doubles, bucket i splits into i and i +
+ * the old count, and the keys of both halves keep their places. So the
+ * cursor, the reversed hash of the next key, means the same before and
+ * after any growth: a walk misses no key present throughout and sees
+ * none twice, also when it stopped in the middle of a chain, and a key
+ * removed meanwhile moves no other (a position in a chain would: the
+ * cursor counted chain positions before, and repeated a cut chain's keys
+ * once its shard doubled). Only two keys of one shard with equal 64-bit
+ * hashes, and a stop between them, would show the first again.
  *
- * The cursor: shard (8 bits), log2 of the shard's bucket count when it
- * was made (6), the reverse-binary bucket counter (34), the position in
- * the bucket's chain (16).
+ * The cursor: the shard (8 bits), then the top 56 bits of the next key's
+ * reversed hash (its low 8 are the shard's bits read backwards). 0 is
+ * the start, UINT64_MAX the end.
  */
-#define WALK_BATCH	256u
-#define CUR_BUCKET_BITS 34
-#define CUR_POS_BITS	16
+#define WALK_BATCH    256u
+#define WALK_AHEAD    6u /* buckets: see batch_copy */
+#define WALK_POS_BITS 56
 
 struct walk_pos {
-	unsigned shard, lg; /* lg: log2(buckets) at the cursor, 0 unknown */
-	uint64_t v;	    /* the bucket counter: bucket = v & mask */
-	unsigned pos;
+	unsigned shard;
+	uint64_t p; /* the next key's reversed hash >> 8 */
 };
 
 static uint64_t cur_pack(const struct walk_pos *w)
 {
-	return (uint64_t)w->shard << 56 | (uint64_t)w->lg << 50 |
-	       w->v << CUR_POS_BITS | w->pos;
+	return (uint64_t)w->shard << WALK_POS_BITS | w->p;
 }
 
 static void cur_unpack(uint64_t c, struct walk_pos *w)
 {
-	w->shard = (unsigned)(c >> 56);
-	w->lg = (unsigned)(c >> 50) & 63;
-	w->v = (c >> CUR_POS_BITS) & ((1ull << CUR_BUCKET_BITS) - 1);
-	w->pos = (unsigned)(c & ((1u << CUR_POS_BITS) - 1));
+	w->shard = (unsigned)(c >> WALK_POS_BITS);
+	w->p = c & ((1ull << WALK_POS_BITS) - 1);
 }
 
 static uint64_t rev64(uint64_t v)
@@ -826,64 +829,149 @@ static uint64_t rev64(uint64_t v)
 	return __builtin_bswap64(v);
 }
 
-/* The next bucket counter after @v for @mask; 0 when the shard is done. */
-static uint64_t rev_next(uint64_t v, uint64_t mask)
+/* A key's place in its shard's walk order. */
+static inline uint64_t walk_place(const struct mc_obj *o)
 {
-	v |= ~mask;
-	v = rev64(v);
-	v++;
-	return rev64(v);
+	return rev64(key_hash(obj_key(o), o->klen)) >> (64 - WALK_POS_BITS);
+}
+
+struct walk_ent {
+	uint64_t p;
+	const struct mc_obj *o;
+};
+
+static int walk_ent_cmp(const void *a, const void *b)
+{
+	const struct walk_ent *x = a, *y = b;
+
+	return x->p < y->p ? -1 : x->p > y->p;
+}
+
+/* Scratch of a walk: one chain's keys with their places, sorted. */
+struct walk_chain {
+	struct walk_ent *e;
+	size_t n, cap;
+};
+
+static void chain_push(struct walk_chain *c, uint64_t p, const struct mc_obj *o)
+{
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		struct walk_ent *n = realloc(c->e, cap * sizeof(*n));
+
+		if (!n)
+			mc_oom();
+		c->e = n;
+		c->cap = cap;
+	}
+	c->e[c->n++] = (struct walk_ent){.p = p, .o = o};
+}
+
+/* Collects the keys of chain @o placed at @from or after, sorted. */
+static void chain_sorted(struct mc_obj *o, uint64_t from, struct walk_chain *c)
+{
+	c->n = 0;
+	for (; o; o = obj_next(o)) {
+		uint64_t p = walk_place(o);
+
+		if (p >= from)
+			chain_push(c, p, o);
+	}
+	if (c->n <= 8) {
+		for (size_t i = 1; i < c->n; i++) {
+			struct walk_ent x = c->e[i];
+			size_t j = i;
+
+			for (; j && c->e[j - 1].p > x.p; j--)
+				c->e[j] = c->e[j - 1];
+			c->e[j] = x;
+		}
+	} else {
+		qsort(c->e, c->n, sizeof(*c->e), walk_ent_cmp);
+	}
 }
 
 /*
- * Copies keys of @w's shard from its bucket counter on into @k (entries
- * carry their counter and chain position in ent_pos), whole buckets
- * until WALK_BATCH. Sets *end when the shard has no more buckets. Moves
- * @w to the bucket after the batch.
+ * Copies keys of @w's shard from its place on into @k (entries carry
+ * their places in ent_pos), whole buckets until WALK_BATCH. Sets *end
+ * when the shard has no more buckets. Moves @w to the bucket after the
+ * batch.
  */
 static void batch_copy(struct mc_shard *sh, struct walk_pos *w,
 		       struct key_snap *k, uint64_t **ent_pos, size_t *ent_cap,
-		       bool *end)
+		       struct walk_chain *c, bool *end)
 {
 	struct mc_tab *t;
-	unsigned lg;
+	unsigned lg, shift;
 
 	k->len = k->n = 0;
 	pthread_rwlock_rdlock(&sh->lock);
 	t = shard_tab(sh);
 	lg = (unsigned)__builtin_ctzll((uint64_t)t->mask + 1);
-	if (w->lg && w->lg != lg)
-		w->pos = 0; /* that chain was rebuilt: go through it again */
+	shift = WALK_POS_BITS - lg; /* the bucket's bits of a place */
 	*end = false;
 	while (k->n < WALK_BATCH) {
-		unsigned p = 0;
+		/* the bucket whose hashes end in the place's first lg bits */
+		uint32_t b = (uint32_t)(rev64(w->p << (64 - WALK_POS_BITS)) &
+					t->mask);
+		struct mc_obj *o;
+		uint64_t q;
 
-		for (struct mc_obj *o = link_get(&t->b[w->v & t->mask]); o;
-		     o = obj_next(o), p++) {
-			if (p < w->pos)
-				continue;
-			if (k->n == *ent_cap) {
-				size_t cap = *ent_cap ? *ent_cap * 2 : 512;
-				uint64_t *n =
-					realloc(*ent_pos, cap * sizeof(*n));
+		if (lg) {
+			/*
+			 * A walk is a cache miss a key (versions lie where
+			 * malloc put them): the buckets a few steps ahead
+			 * are fetched, and the versions they point to, so
+			 * that the misses overlap.
+			 */
+			uint64_t a = (w->p >> shift) + WALK_AHEAD;
 
-				if (!n)
-					mc_oom();
-				*ent_pos = n;
-				*ent_cap = cap;
-			}
-			(*ent_pos)[k->n] = w->v << CUR_POS_BITS |
-					   (p < 0xffff ? p : 0xffff);
-			snap_add(k, o);
+			if (!(a >> lg))
+				__builtin_prefetch(atomic_load_explicit(
+					&t->b[rev64(a << (64 - lg))],
+					memory_order_relaxed));
+			a += WALK_AHEAD;
+			if (!(a >> lg))
+				__builtin_prefetch(
+					&t->b[rev64(a << (64 - lg))]);
 		}
-		w->pos = 0;
-		w->v = rev_next(w->v, t->mask);
-		if (w->v == 0) {
+		o = link_get(&t->b[b]);
+		if (o && !obj_next(o) && !(w->p & ((1ull << shift) - 1))) {
+			/*
+			 * A bucket of one key, from its start: that key's
+			 * place is the bucket's first one, as far as a
+			 * cursor goes (no other key of the bucket is before
+			 * it), and needs no hash.
+			 */
+			c->n = 0;
+			chain_push(c, w->p, o);
+		} else {
+			chain_sorted(o, w->p, c);
+		}
+		if (*ent_cap < k->n + c->n) {
+			size_t cap = *ent_cap ? *ent_cap : 512;
+			uint64_t *n;
+
+			while (cap < k->n + c->n)
+				cap *= 2;
+			n = realloc(*ent_pos, cap * sizeof(*n));
+			if (!n)
+				mc_oom();
+			*ent_pos = n;
+			*ent_cap = cap;
+		}
+		for (size_t i = 0; i < c->n; i++) {
+			(*ent_pos)[k->n] = c->e[i].p;
+			snap_add(k, c->e[i].o);
+		}
+		/* the first place of the next bucket */
+		q = lg ? (w->p >> shift) + 1 : 1;
+		if (q >> lg) {
 			*end = true;
 			break;
 		}
+		w->p = q << shift;
 	}
-	w->lg = lg;
 	pthread_rwlock_unlock(&sh->lock);
 }
 
@@ -893,6 +981,7 @@ static int walk(struct mc_store *s, uint64_t *cursor,
 		void *arg)
 {
 	struct key_snap k = {0};
+	struct walk_chain c = {0};
 	struct walk_pos w;
 	uint64_t *ent_pos = NULL;
 	size_t ent_cap = 0;
@@ -905,43 +994,37 @@ static int walk(struct mc_store *s, uint64_t *cursor,
 		bool end;
 		size_t off = 0;
 
-		batch_copy(&s->shards[w.shard], &w, &k, &ent_pos, &ent_cap,
+		batch_copy(&s->shards[w.shard], &w, &k, &ent_pos, &ent_cap, &c,
 			   &end);
 		for (size_t i = 0; i < k.n; i++) {
 			struct snap_ent e;
+			struct walk_pos at = {.shard = w.shard,
+					      .p = ent_pos[i]};
 
 			memcpy(&e, k.buf + off, sizeof(e));
-			if (cbc) {
-				struct walk_pos at = w;
-
-				at.v = ent_pos[i] >> CUR_POS_BITS;
-				at.pos = (unsigned)(ent_pos[i] & 0xffff);
+			if (cbc)
 				rc = cbc(k.buf + off + sizeof(e), e.klen,
 					 e.size, cur_pack(&at), arg);
-			} else {
+			else
 				rc = cb(k.buf + off + sizeof(e), e.klen, e.size,
 					arg);
-			}
 			if (rc) {
 				/* resume with this key */
-				w.v = ent_pos[i] >> CUR_POS_BITS;
-				w.pos = (unsigned)(ent_pos[i] & 0xffff);
-				*cursor = cur_pack(&w);
+				*cursor = cur_pack(&at);
 				break;
 			}
 			off += (sizeof(e) + e.klen + 8) & ~(size_t)7;
 		}
 		if (!rc && end) {
 			w.shard++;
-			w.v = 0;
-			w.pos = 0;
-			w.lg = 0;
+			w.p = 0;
 		}
 	}
 	if (!rc)
 		*cursor = UINT64_MAX;
 	free(k.buf);
 	free(ent_pos);
+	free(c.e);
 	return rc;
 }
 

@@ -882,13 +882,17 @@ END_TEST
 
 /*
  * A cursor walk across shard growth (readdir of keys/ while puts come
- * in): every key present throughout is seen; only a chain that a stop
- * cut while its shard grew may come again, so repeats stay very few.
+ * in): every key present throughout is seen exactly once, also when a
+ * stop cut a chain and its shard doubled before the walk went on; a key
+ * put during the walk is seen at most once. Pages of a few keys, and
+ * puts between all of them, so that stops fall inside chains and every
+ * shard grows under the walk.
  */
+#define GROW_OLD 25000
+#define GROW_MAX 70000
 struct grow_walk {
 	int limit;
-	unsigned char seen[400], nseen[70000];
-	int repeats;
+	unsigned char seen[400], nseen[GROW_MAX];
 };
 
 static int grow_walk_key(const void *k, size_t klen, uint64_t size, void *arg)
@@ -899,9 +903,9 @@ static int grow_walk_key(const void *k, size_t klen, uint64_t size, void *arg)
 	if (w->limit-- <= 0)
 		return 1;
 	if (sscanf(k, "o%d", &i) == 1 && i >= 0 && i < 400)
-		w->repeats += w->seen[i]++ > 0;
-	else if (sscanf(k, "n%d", &i) == 1 && i >= 0 && i < 70000)
-		w->repeats += w->nseen[i]++ > 0;
+		w->seen[i]++;
+	else if (sscanf(k, "n%d", &i) == 1 && i >= 0 && i < GROW_MAX)
+		w->nseen[i]++;
 	return 0;
 }
 
@@ -920,28 +924,33 @@ START_TEST(test_walk_across_growth)
 		ck_assert_int_eq(mc_put(s, k, strlen(k), "v", 1, NULL), 0);
 	}
 	/* ~100 keys a shard: the walk spends many pages in each */
-	for (; added < 25000; added++) {
+	for (; added < GROW_OLD; added++) {
 		snprintf(k, sizeof(k), "n%d", added);
 		ck_assert_int_eq(mc_put(s, k, strlen(k), "v", 1, NULL), 0);
 	}
 	do {
-		w.limit = 7;
+		w.limit = 5;
 		more = mc_key_walk(s, &cursor, grow_walk_key, &w);
 		pages++;
-		/* between the first pages, enough new keys that the shard
-		 * under the walk doubles */
-		for (int j = 0; more && pages <= 12 && j < 3000; j++, added++) {
+		/* between the pages, enough new keys that every shard
+		 * doubles while the walk is in it or before it gets there */
+		for (int j = 0; more && j < 9 && added < GROW_MAX;
+		     j++, added++) {
 			snprintf(k, sizeof(k), "n%d", added);
 			ck_assert_int_eq(mc_put(s, k, strlen(k), "v", 1, NULL),
 					 0);
 		}
 	} while (more);
+	ck_assert_int_eq(added, GROW_MAX); /* the puts went on to the end */
 	for (int i = 0; i < 400; i++)
 		ck_assert_msg(w.seen[i] == 1, "key o%d seen %d times", i,
 			      w.seen[i]);
-	for (int i = 0; i < 25000; i++)
-		ck_assert_msg(w.nseen[i] >= 1, "key n%d missed", i);
-	ck_assert_int_le(w.repeats, 8);
+	for (int i = 0; i < GROW_OLD; i++)
+		ck_assert_msg(w.nseen[i] == 1, "key n%d seen %d times", i,
+			      w.nseen[i]);
+	for (int i = GROW_OLD; i < GROW_MAX; i++)
+		ck_assert_msg(w.nseen[i] <= 1, "key n%d seen %d times", i,
+			      w.nseen[i]);
 	ck_assert_int_eq(mc_key_walk(s, &cursor, grow_walk_key, &w), 0);
 	mc_store_free(s);
 }
