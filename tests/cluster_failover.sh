@@ -8,7 +8,10 @@
 #    every node (the history checker, HTTP and the transfer port): a new
 #    leader serves within 2x the TTL, clients saw 2xx, 503 NO_LEADER or
 #    a broken connection and never a torn or foreign value, and every
-#    acknowledged put (two replicas: one lives) reads back byte for byte.
+#    acknowledged put (two replicas: one lives) reads back byte for byte;
+#  - a two-phase put open at the leader when it dies ends there: its
+#    put_end fails, the key is not there, no put is left pending, and a
+#    new put of the key starts.
 . "${top_srcdir:-.}/tests/lib.sh"
 . "${top_srcdir:-.}/tests/cluster_lib.sh"
 H=${HISTORY:-${top_builddir:-.}/tests/history/history}
@@ -94,4 +97,27 @@ for i in $(seq 20); do
 		check "acked$i reads back through node $n" cmp -s "$MC_TMP/got" "$MC_TMP/acked$i"
 	done
 done
+
+# --- a put open at the leader when it dies
+metric() { curl -s "$(cl_url "$1")/metrics" | awk -v n="$2" '$1 == n { print $2 }'; }
+cl_node_start "$leader" --replicas 2 --segment-size 128M
+cl_wait_all 10000 >/dev/null || { echo "node $leader did not come back" >&2; exit 1; }
+leader=$(cl_leader)
+f=$((leader % 3 + 1))
+ans=$(curl -s -X POST "$(cl_url $f)/api/v1/put_start" -d '{"key":"open1","size":1048576}')
+expect_match "put_start through node $f" "$ans" buffer_address_
+expect_eq "one put pending" "$(metric $f mooncake_pending_puts)" 1
+cl_kill "$leader"
+cl_wait_all $((4 * CL_TTL)) >/dev/null
+check "a new leader after the kill" [ $? = 0 ]
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$(cl_url $f)/api/v1/put_end" -d '{"key":"open1"}')
+echo "put_end of the put open at the dead leader: HTTP $code"
+check "put_end of the open put fails ($code)" test "$code" -ge 400 -a "$code" != 503
+expect_eq "... and open1 is not there" \
+	"$(curl -s -o /dev/null -w '%{http_code}' "$(cl_url $f)/api/get/open1")" 404
+expect_eq "no put pending at the new leader" "$(metric $f mooncake_pending_puts)" 0
+ans=$(curl -s -X POST "$(cl_url $f)/api/v1/put_start" -d '{"key":"open1","size":1048576}')
+expect_match "a new put of open1 starts" "$ans" buffer_address_
+expect_eq "... and revokes" "$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+	"$(cl_url $f)/api/v1/put_revoke" -d '{"key":"open1"}')" 200
 mc_done
