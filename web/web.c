@@ -276,6 +276,23 @@ static int civet_read(void *conn, void *buf, size_t n)
 	return got;
 }
 
+/*
+ * civetweb reads its sockets with recv(2) and tells no one when the
+ * first bytes of a request head come, which the guard needs to know:
+ * while the server drains, a kept-alive connection is cut only if its
+ * next request has not begun (guard.h). This recv, to which the dynamic
+ * linker binds libcivetweb's calls ahead of libc's, tells it; a thread
+ * that is no HTTP worker pays one thread-local test.
+ */
+ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	ssize_t got = recvfrom(fd, buf, n, flags, NULL, NULL);
+
+	if (got > 0 && tl_slot)
+		guard_head_begun(tl_slot);
+	return got;
+}
+
 static void civet_no_keep_alive(void *conn)
 {
 	mg_disable_connection_keep_alive(conn);
