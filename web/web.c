@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -284,9 +285,36 @@ static int civet_read(void *conn, void *buf, size_t n)
  * linker binds libcivetweb's calls ahead of libc's, tells it; a thread
  * that is no HTTP worker pays one thread-local test.
  */
+typedef ssize_t recv_fn(int fd, void *buf, size_t n, int flags);
+
+static ssize_t recv_plain(int fd, void *buf, size_t n, int flags)
+{
+	return recvfrom(fd, buf, n, flags, NULL, NULL);
+}
+
+/* The recv this one stands in front of: libc's, or a preloaded one's
+ * (tests/fault/inject.so's, which must still see civetweb's reads). */
+static recv_fn *next_recv(void)
+{
+	static recv_fn *_Atomic next;
+	recv_fn *f = atomic_load_explicit(&next, memory_order_acquire);
+	void *sym;
+
+	if (f)
+		return f;
+	/* (web_start looks first; a failed look, for want of memory,
+	 * is not kept) */
+	sym = dlsym(RTLD_NEXT, "recv");
+	if (!sym)
+		return recv_plain;
+	memcpy(&f, &sym, sizeof(f));
+	atomic_store_explicit(&next, f, memory_order_release);
+	return f;
+}
+
 ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-	ssize_t got = recvfrom(fd, buf, n, flags, NULL, NULL);
+	ssize_t got = next_recv()(fd, buf, n, flags);
 
 	if (got > 0 && tl_slot)
 		guard_head_begun(tl_slot);
@@ -927,6 +955,7 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		free(w);
 		return NULL;
 	}
+	next_recv();
 	w->api = web_api_state_new();
 	web_api_state_set_page(w->api, o->page);
 	stats_init(w);
