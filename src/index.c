@@ -307,6 +307,31 @@ found:
 	return o;
 }
 
+/*
+ * A put's hints (put.c mc_put): where its publish will look, fetched
+ * while the put allocates and copies its value, so that the publish's
+ * two cache misses (the bucket, then the version in it) overlap that
+ * work instead of following it. Stage 0 fetches the bucket, stage 1
+ * the version the bucket points to. No lock: the bucket array is read
+ * inside a read section (it may be retired by a growth), and a version
+ * is only prefetched, never read.
+ */
+void obj_prefetch(struct mc_store *s, uint64_t h, int stage)
+{
+	struct mc_shard *sh = shard_of(s, h);
+	struct mc_tab *t;
+
+	ebr_enter();
+	t = atomic_load_explicit(&sh->tab, memory_order_acquire);
+	if (stage == 0)
+		__builtin_prefetch(&t->b[h & t->mask], 1);
+	else
+		__builtin_prefetch(atomic_load_explicit(&t->b[h & t->mask],
+							memory_order_relaxed),
+				   1);
+	ebr_exit();
+}
+
 /* Publishes @o (holding the blocks' references), replacing any version. */
 void obj_publish(struct mc_store *s, struct mc_obj *o)
 {
@@ -325,6 +350,10 @@ void obj_publish(struct mc_store *s, struct mc_obj *o)
 	shard_lock(sh);
 	pp = chain_find(shard_tab(sh), h, key, o->klen);
 	old = link_get(pp);
+	if (old)
+		/* obj_unref(old) below frees them: start the fetch now */
+		for (unsigned i = 0; i < old->nrep; i++)
+			__builtin_prefetch(old->rep[i], 1);
 	atomic_store_explicit(&o->next, old ? obj_next(old) : NULL,
 			      memory_order_relaxed);
 	link_set(pp, o); /* @o complete: readers may follow it from here */

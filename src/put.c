@@ -895,14 +895,18 @@ int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 	   size_t len, struct mc_err *err)
 {
 	struct mc_put *p;
+	uint64_t h;
 	int rc;
 
 	if (s->link)
 		return fac_put(s, key, klen, val, len, err);
+	h = key_hash(key, klen);
+	obj_prefetch(s, h, 0);
 	rc = mc_put_begin(s, key, klen, len, &p, err);
 
 	if (rc < 0)
 		return rc;
+	obj_prefetch(s, h, 1);
 	for (unsigned i = 0; i < p->nrep; i++)
 		memcpy(blk_ptr(p->blk[i]), val, len);
 	return mc_put_commit(p, false, err);
