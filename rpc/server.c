@@ -99,6 +99,8 @@ static void conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	pthread_mutex_unlock(&lp->mu);
+	/* out of the epoll set first, as xfer/loop.c conn_close says why */
+	epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	rpc_session_release(&c->sess);
 	rpc_buf_release(&c->out);

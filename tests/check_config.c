@@ -75,6 +75,15 @@ static void field_text(const struct mc_config *c, const char *key, char *buf,
 		snprintf(buf, len, "%s",
 			 c->metadata_cluster_id ? c->metadata_cluster_id
 						: "(null)");
+	else if (!strcmp(key, "etcd_endpoints"))
+		snprintf(buf, len, "%s", c->etcd ? c->etcd : "(null)");
+	else if (!strcmp(key, "cluster_id"))
+		snprintf(buf, len, "%s", c->cluster ? c->cluster : "(null)");
+	else if (!strcmp(key, "advertise_host"))
+		snprintf(buf, len, "%s",
+			 c->advertise ? c->advertise : "(null)");
+	else if (!strcmp(key, "node_ttl"))
+		snprintf(buf, len, "%llu", (unsigned long long)c->node_ttl_ms);
 	else
 		snprintf(buf, len, "?");
 }
@@ -252,6 +261,48 @@ static const struct set_case {
 	{"log_level", "loud", NULL},
 	{"log_level", "", NULL},
 	{"log_level", "INFO ", NULL},
+	/* cluster mode (mooncake-cluster(7)) */
+	{"etcd_endpoints", "http://127.0.0.1:2379", "http://127.0.0.1:2379"},
+	{"etcd_endpoints", "http://a:1,https://b:2", "http://a:1,https://b:2"},
+	{"etcd_endpoints", "http://[::1]:2379", "http://[::1]:2379"},
+	{"etcd_endpoints", "", NULL},
+	{"etcd_endpoints", "127.0.0.1:2379", NULL},
+	{"etcd_endpoints", "http://", NULL},
+	{"etcd_endpoints", "http://a:1,", NULL},
+	{"etcd_endpoints", ",http://a:1", NULL},
+	{"etcd_endpoints", "http://a:1,,http://b:2", NULL},
+	{"etcd_endpoints", "http://a b:1", NULL},
+	{"etcd_endpoints", "http://a:1\n", NULL},
+	{"etcd_endpoints", "http:///x", NULL},
+	{"etcd_endpoints", "http://:2379", NULL},
+	{"etcd_endpoints", "ftp://a:1", NULL},
+	{"etcd_endpoints",
+	 "http://a:1,http://a:1,http://a:1,http://a:1,http://a:1,http://a:1,"
+	 "http://a:1,http://a:1,http://a:1,http://a:1,http://a:1,http://a:1,"
+	 "http://a:1,http://a:1,http://a:1,http://a:1,http://a:1",
+	 NULL}, /* 17 */
+	{"cluster_id", "prod-1.eu_west", "prod-1.eu_west"},
+	{"cluster_id", "", NULL},
+	{"cluster_id", ".", NULL},
+	{"cluster_id", "..", NULL},
+	{"cluster_id", "a/b", NULL},
+	{"cluster_id", "a b", NULL},
+	{"cluster_id",
+	 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	 NULL}, /* 65 */
+	{"advertise_host", "10.0.0.7", "10.0.0.7"},
+	{"advertise_host", "node-7.example", "node-7.example"},
+	{"advertise_host", "", NULL},
+	{"advertise_host", "a b", NULL},
+	{"advertise_host", "a/b", NULL},
+	{"node_ttl", "1000", "1000"},
+	{"node_ttl", "3600000", "3600000"},
+	{"node_ttl", "999", NULL},
+	{"node_ttl", "3600001", NULL},
+	{"node_ttl", "0", NULL},
+	{"node_ttl", "-3000", NULL},
+	{"node_ttl", "3s", NULL},
+	{"node_ttl", "", NULL},
 	/* cluster keys: accepted whatever their value, and ignored */
 	{"metadata_server", "http://localhost:8080/metadata", "?"},
 	{"master_server_address", "localhost:50051", "?"},

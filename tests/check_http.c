@@ -751,6 +751,8 @@ static const struct framing_case {
 	{"Host:x|Content-Length\t:3", false, true, 400, -1, false},
 	{"Host :x", false, true, 400, -1, false},
 	{"Host:x|X-Other :y", false, true, 400, -1, false},
+	{"Host:x|X-Empty :", false, true, 400, -1, false},
+	{"Host:x|X-Empty:", false, true, 0, -1, false},
 	{"Host:x|X-Other: y ", false, true, 0, -1, false},
 };
 

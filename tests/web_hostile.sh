@@ -177,9 +177,10 @@ Transfer-Encoding twice~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\nTransfer-
 a folded line hiding a Content-Length~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\n folded\r\nContent-Length: 3\r\n\r\nabc
 a ':' line hiding a Content-Length~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\n:x\r\nContent-Length: 3\r\n\r\nabc
 HTTP/1.1 without Host~400~PUT /api/put/framed HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc
-blanks before the colon of Content-Length~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\nabc
 blanks before the colon of Transfer-Encoding~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding  : chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n
 two Hosts~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 3\r\n\r\nabc
+a blank before a Content-Length's colon~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\nabc
+a blank before a Host's colon~400~PUT /api/put/framed HTTP/1.1\r\nHost : x\r\nContent-Length: 3\r\n\r\nabc
 EOF
 # the same framing, well formed: served
 raw "PUT /api/put/framed HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n$C\r\nabc"

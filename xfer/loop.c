@@ -106,6 +106,14 @@ static void conn_close(struct conn *c)
 	/* A WRITE cut short leaves the put open and unpublished. */
 	if (c->pin)
 		mc_pin_release(c->pin);
+	/*
+	 * Out of the epoll set first: close() takes a socket out only when
+	 * no other descriptor refers to it, and a child forked meanwhile
+	 * (fusermount3 before its exec, the FUSE tree's guard before it
+	 * closes what it inherited) holds one for a moment; an event of the
+	 * socket would then name this freed connection.
+	 */
+	epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	free(c);
 }
