@@ -388,15 +388,38 @@ int main(int argc, char **argv)
 	char *token = NULL;
 	struct mc_err err = {0};
 	sigset_t wait_set;
+	char *msgs;
+	size_t msglen;
+	FILE *msgf;
 	int r, sig, status = EXIT_START;
 
 	mc_config_init(&cfg);
-	r = mc_config_parse_args(&cfg, argc, argv, stdout, stderr);
+	/*
+	 * What parsing says for a person is held until the log level is
+	 * known: an error is printed as it is (exit 2), warnings become
+	 * log lines like those of a reload ("WARN config: ...").
+	 */
+	msgs = NULL;
+	msglen = 0;
+	msgf = open_memstream(&msgs, &msglen);
+	r = mc_config_parse_args(&cfg, argc, argv, stdout,
+				 msgf ? msgf : stderr);
+	if (msgf)
+		fclose(msgf);
 	if (r) {
+		if (msgs)
+			fputs(msgs, stderr);
+		free(msgs);
 		mc_config_release(&cfg);
 		return r > 0 ? EXIT_SUCCESS : EXIT_CONFIG;
 	}
 	mc_log_set_level(cfg.log_level);
+	if (msgs) {
+		char last[512];
+
+		log_parse_lines(msgs, last, sizeof(last));
+		free(msgs);
+	}
 	if (cfg.auth_token_file) {
 		char why[512];
 

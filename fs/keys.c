@@ -425,13 +425,10 @@ int fs_keyfile_commit(struct fs_keyfile *f)
 		 * in two); so is one whose tail finds no metadata.
 		 */
 		r = f->len > PUT_FIRST ? mc_put_trim(p, f->len) : -ENOMEM;
-		if (r == 0) {
+		if (r == 0)
 			r = mc_put_commit(p, true, &err);
-		} else {
-			r = mc_put(f->s, f->key, f->klen, mc_put_buffer(p, 0),
-				   f->len, &err);
-			mc_put_release(p);
-		}
+		else
+			r = mc_put_commit_exact(p, f->len, &err);
 		if (r < 0)
 			mc_warn("keys: put of a %zu-byte key failed: %s",
 				f->klen, err.msg[0] ? err.msg : strerror(-r));

@@ -407,13 +407,13 @@ struct mc_unmount_req {
 
 /*
  * Unmounts a set of segments at once. All ids must exist (a draining id
- * counts as found, and keeps its deadline) and be accepted, else nothing
- * happens: -ENOENT, and the ids that failed are returned in *failed
- * (malloc'd array of n_failed ids; free() it; may be NULL when the caller
- * does not care). grace_s = 0: replicas go at once. grace_s > 0: the
- * segments stop taking allocations at once, stay readable (state
- * draining) for grace_s seconds, then go. -EINVAL when n == 0 or
- * grace_s > MC_GRACE_MAX; -ENOMEM.
+ * counts as found, and keeps its deadline; an id given twice is unmounted
+ * once) and be accepted, else nothing happens: -ENOENT, and the ids that failed
+ * are returned in *failed (malloc'd array of n_failed ids; free() it; may be
+ * NULL when the caller does not care). grace_s = 0: replicas go at once.
+ * grace_s > 0: the segments stop taking allocations at once, stay readable
+ * (state draining) for grace_s seconds, then go. -EINVAL when n == 0 or grace_s
+ * > MC_GRACE_MAX; -ENOMEM.
  */
 int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 		       char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
@@ -663,6 +663,16 @@ void *mc_put_buffer(struct mc_put *p, size_t i);
  * local one (mc_put_begin) is dropped.
  */
 int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err);
+/*
+ * Commits the first @size bytes (1 .. its size) of open local put @p at a
+ * new place of exactly @size bytes in every replica, where good fit puts
+ * a value among its like, rather than where @p's larger buffer went; @p's
+ * buffers go back. Counted as @p's one PutEnd (no second PutStart); when
+ * no new place can be had, @p is dropped and counted as a PutRevoke.
+ * The handle is gone either way. 0 or mc_put_commit's errors; -EINVAL
+ * for a registered put or a @size out of range; -ENOSPC.
+ */
+int mc_put_commit_exact(struct mc_put *p, uint64_t size, struct mc_err *err);
 /* Drops the put without publishing (counts a PutRevoke) and the handle. */
 void mc_put_abort(struct mc_put *p);
 /* Lets go of the handle of a registered put, leaving the put open. */

@@ -675,6 +675,37 @@ int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err)
 	return rc;
 }
 
+int mc_put_commit_exact(struct mc_put *p, uint64_t size, struct mc_err *err)
+{
+	static const struct mc_put_opts quiet = {.batch = true};
+	struct mc_put *q;
+	int rc;
+
+	if (p->registered || !size || size > p->size) {
+		mc_put_abort(p);
+		return mc_err_set(
+			err, -EINVAL, MC_INVALID_PARAMS,
+			"an exact commit of %llu bytes of a %llu-byte "
+			"local put",
+			(unsigned long long)size, (unsigned long long)p->size);
+	}
+	if (p->linked) {
+		p->size = size; /* the stage goes as one put of its bytes */
+		return fac_put_commit(p, err);
+	}
+	/* the start was counted by mc_put_begin: the new place counts none */
+	rc = put_new(p->store, p->key, p->klen, size, false, &quiet, &q, err);
+	if (rc < 0) {
+		mc_put_abort(p);
+		return rc;
+	}
+	for (unsigned i = 0; i < q->nrep; i++)
+		memcpy(blk_ptr(q->blk[i]), blk_ptr(p->blk[0]), size);
+	put_close(p); /* not published, not revoked: it moved to q */
+	put_unref(p);
+	return mc_put_commit(q, false, err);
+}
+
 static void put_revoke_closed(struct mc_put *p)
 {
 	mc_series_add(p->store->c.put_revoke, 1);

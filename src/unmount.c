@@ -164,10 +164,12 @@ int seg_unmount_local(struct mc_store *s, const struct mc_unmount_req *req,
 	pthread_rwlock_wrlock(&s->seg_lock);
 	for (size_t i = 0; i < n; i++) {
 		struct mc_seg *g = seg_find_locked(s, ids[i]);
+		bool again = false;
 
 		for (size_t j = 0; g && j < i; j++)
-			if (gs[j] == g)
-				g = NULL; /* the same id twice */
+			again |= gs[j] == g;
+		if (again)
+			continue; /* the same id twice is unmounted once */
 		if (g && req->accept) {
 			struct mc_seg_info si;
 
@@ -189,6 +191,8 @@ int seg_unmount_local(struct mc_store *s, const struct mc_unmount_req *req,
 	}
 	uint64_t now = store_now(s);
 	for (size_t i = 0; i < n; i++) {
+		if (!gs[i])
+			continue; /* a repeated id */
 		if (grace_s && atomic_load(&gs[i]->state) == SEG_OK) {
 			atomic_store(&gs[i]->state, SEG_DRAINING);
 			gs[i]->deadline_ms = now + (uint64_t)grace_s * 1000;

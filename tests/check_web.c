@@ -507,7 +507,10 @@ START_TEST(test_json_fields)
 	ck_assert_int_eq(web_json_string(o, "i", &s, &len, &me), -EINVAL);
 	ck_assert_str_eq(me.msg, "Invalid i, must be a string");
 	ck_assert_int_eq(web_json_string(o, "x", &s, &len, &me), -ENOENT);
-	ck_assert_int_eq(web_json_string(o, "n", &s, &len, &me), -ENOENT);
+	/* null is a wrong type, not an absent field */
+	ck_assert_int_eq(web_json_string(o, "n", &s, &len, &me), -EINVAL);
+	ck_assert_str_eq(me.msg, "Invalid n, must be a string");
+	ck_assert_int_eq(web_json_int(o, "n", 0, 10, &v, &me), -EINVAL);
 	ck_assert_int_eq(web_json_int(o, "i", 0, 10, &v, &me), 0);
 	ck_assert_int_eq(v, 5);
 	ck_assert_int_eq(web_json_int(o, "i", 6, 10, &v, &me), -EINVAL);

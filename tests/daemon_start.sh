@@ -201,7 +201,7 @@ http GET '/query_segment?segment=cfgnode'
 expect_match "config global_segment_size (number)" "$HTTP_BODY" \
 	'Capacity\(bytes\): 33554432$'
 check "metadata_server reported unused" \
-	grep -q "warning.*'metadata_server'.*unused" "$MC_ERR"
+	grep -q "WARN config: config key 'metadata_server' is unused" "$MC_ERR"
 check "master_server_address reported unused" \
 	grep -q "'master_server_address'" "$MC_ERR"
 check "local_buffer_size reported unused" \

@@ -27,6 +27,29 @@ for i in $(seq 0 255); do printf "\\$(printf %03o "$i")"; done > "$MC_TMP/bytes"
 cp "$MC_TMP/bytes" "$K/bytes"
 check "every byte value" cmp -s "$MC_TMP/bytes" "$K/bytes"
 
+# --- a put through the tree counts one PutStart and one PutEnd --------------------
+pm() {
+	curl -s "$MC_URL/metrics" | awk '$1 == "master_put_start_requests_total" { s = $2 }
+		$1 == "master_put_end_requests_total" { e = $2 }
+		$1 == "master_put_revoke_requests_total" { r = $2 }
+		END { print s + 0, e + 0, r + 0 }'
+}
+counted() { # WHAT CMD...: CMD moves PutStart, PutEnd, PutRevoke by 1, 1, 0
+	local a b
+	read -r a0 a1 a2 <<<"$(pm)"
+	"${@:2}"
+	read -r b0 b1 b2 <<<"$(pm)"
+	expect_eq "$1: PutStart, PutEnd, PutRevoke" "$((b0 - a0)) $((b1 - a1)) $((b2 - a2))" "1 1 0"
+}
+counted "echo > a new key" sh -c "echo hi > '$K/cnt1'"
+counted "echo > the same key" sh -c "echo hi2 > '$K/cnt1'"
+counted "echo >> it" sh -c "echo hi3 >> '$K/cnt1'"
+counted "cp of 4 KiB" cp "$MC_TMP/v4096" "$K/cnt2"
+counted "cp of 64 KiB + 1" cp "$MC_TMP/v65537" "$K/cnt3"
+counted "cp of 1 MiB" cp "$MC_TMP/v1048576" "$K/cnt4"
+expect_eq "what was counted is what is stored" "$(cat "$K/cnt1")" "$(printf 'hi2\nhi3')"
+check "the 4 KiB value whole" cmp -s "$MC_TMP/v4096" "$K/cnt2"
+
 # --- HTTP -> tree --------------------------------------------------------------
 curl -s -X PUT --data-binary @"$MC_TMP/v65537" "$MC_URL/api/put/from-http" >/dev/null
 check "HTTP put then cat" cmp -s "$MC_TMP/v65537" "$K/from-http"

@@ -163,8 +163,8 @@ echo "$id1 grace=1" > "$M/ctl/unmount"
 expect_eq "draining" "$(cat "$M/segments/localhost/$id1/state")" draining
 for _ in $(seq 40); do [ -d "$M/segments/localhost/$id1" ] || break; sleep 0.1; done
 check "gone after the grace period" [ ! -d "$M/segments/localhost/$id1" ]
-# one message, both kinds
-echo "$id4 $sid $sid2 $id3" > "$M/ctl/unmount"
+# one message, both kinds, an id written twice unmounted once
+echo "$id4 $sid $sid2 $id3 $id4" > "$M/ctl/unmount"
 check "alloc and shm unmounted together" [ ! -e "$M/segments/localhost/$sid" ] && [ ! -e "$M/segments/localhost/$id4" ]
 check "the shm object stays" [ -e "/dev/shm/$SHM" ]
 echo "$id2" > "$M/ctl/unmount"

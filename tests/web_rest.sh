@@ -128,6 +128,13 @@ expect_eq "unmount_shm of an alloc id 404" "$HTTP_CODE" 404
 expect_match "the alloc id failed" "$HTTP_BODY" "\"failed_segment_ids\":\\[\"$ID1\"\\]"
 expect_eq "nothing was unmounted" "$(curl -s "$MC_URL/query_segment?segment=localhost" | sed -n 's/^Capacity(bytes): //p')" \
 	$((64 * 1048576 + 16777216 + 33554432 + 16777216 + 4096))
+post /api/unmount "{\"segment_ids\":[\"$ID1\",\"$NOID\",\"$ID1\"]}"
+expect_match "a repeated id beside an unknown one: only the unknown fails" \
+	"$HTTP_BODY" "\"failed_segment_ids\":\\[\"$NOID\"\\]"
+post /api/unmount "{\"segment_ids\":[\"$ID1\",\"$ID1\"]}"
+expect_eq "unmount of an id given twice 200" "$HTTP_CODE" 200
+post /api/mount '{"size":16777216}'
+ID1=$(printf '%s' "$HTTP_BODY" | sed -n 's/.*"segment_ids":\["\([^"]*\)".*/\1/p')
 post /api/unmount "{\"segment_ids\":\"$ID1\",\"grace_period_seconds\":0}"
 expect_eq "unmount one id as a string 200" "$HTTP_CODE" 200
 expect_eq "unmount body" "$HTTP_BODY" '{"status":"success"}'

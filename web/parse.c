@@ -182,23 +182,26 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 	return NULL;
 }
 
-static struct json_object *field(struct json_object *o, const char *name)
+/*
+ * Whether @o has field @name: true with *@v its value (NULL for JSON
+ * null, which is a wrong type, not an absent field, for every typed
+ * field: the man page's "a field of the wrong JSON type gets 400").
+ */
+static bool field(struct json_object *o, const char *name,
+		  struct json_object **v)
 {
-	struct json_object *v = NULL;
-
-	if (!json_object_object_get_ex(o, name, &v))
-		return NULL;
-	return v;
+	*v = NULL;
+	return json_object_object_get_ex(o, name, v);
 }
 
 int web_json_string(struct json_object *o, const char *name, const char **s,
 		    size_t *len, struct mc_err *err)
 {
-	struct json_object *v = field(o, name);
+	struct json_object *v;
 
-	if (!v)
+	if (!field(o, name, &v))
 		return -ENOENT;
-	if (!json_object_is_type(v, json_type_string)) {
+	if (!v || !json_object_is_type(v, json_type_string)) {
 		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 				  "Invalid %s, must be a string", name);
 	}
@@ -211,12 +214,12 @@ int web_json_string(struct json_object *o, const char *name, const char **s,
 int web_json_int(struct json_object *o, const char *name, int64_t min,
 		 int64_t max, int64_t *out, struct mc_err *err)
 {
-	struct json_object *v = field(o, name);
+	struct json_object *v;
 	int64_t i;
 
-	if (!v)
+	if (!field(o, name, &v))
 		return -ENOENT;
-	if (!json_object_is_type(v, json_type_int))
+	if (!v || !json_object_is_type(v, json_type_int))
 		goto bad;
 	i = json_object_get_int64(v);
 	/*

@@ -59,9 +59,9 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 					  struct mc_err *err);
 
 /*
- * Field getters: 0 and the value; -ENOENT when the field is absent (or
- * null); -EINVAL when it has the wrong type, with "Invalid FIELD, must be
- * ..." in @err (code INVALID_PARAMS).
+ * Field getters: 0 and the value; -ENOENT when the field is absent;
+ * -EINVAL when it has the wrong type (JSON null included), with "Invalid
+ * FIELD, must be ..." in @err (code INVALID_PARAMS).
  */
 int web_json_string(struct json_object *o, const char *field, const char **s,
 		    size_t *len, struct mc_err *err);
