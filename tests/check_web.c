@@ -802,9 +802,32 @@ START_TEST(test_guard_judge)
 	const struct judge_case *c = &judge_cases[_i];
 
 	ck_assert_int_eq(guard_judge(c->state, c->now, c->since, c->got, c->ask,
-				     c->pokeable, c->served, c->seen_at, S(5),
-				     c->draining, c->stopping),
+				     c->pokeable, c->served, false, c->seen_at,
+				     S(5), c->draining, c->stopping),
 			 c->want);
+}
+END_TEST
+
+/*
+ * Draining, a kept-alive connection whose next head has begun is a
+ * request under way: it has its header timeout, as a first head has,
+ * and is cut only when the server stops.
+ */
+START_TEST(test_guard_judge_begun)
+{
+	/* state, now, since, got, ask, pokeable, served, begun, seen_at */
+	ck_assert_int_eq(guard_judge(GUARD_HEAD, S(101), S(100), 0, 0, false, 3,
+				     true, S(100), S(5), true, false),
+			 GUARD_LET);
+	ck_assert_int_eq(guard_judge(GUARD_HEAD, S(105), S(100), 0, 0, false, 3,
+				     true, S(100), S(5), true, false),
+			 GUARD_KILL);
+	ck_assert_int_eq(guard_judge(GUARD_HEAD, S(101), S(100), 0, 0, false, 3,
+				     true, S(100), S(5), true, true),
+			 GUARD_KILL);
+	ck_assert_int_eq(guard_judge(GUARD_HEAD, S(101), S(100), 0, 0, false, 3,
+				     false, S(100), S(5), true, false),
+			 GUARD_KILL);
 }
 END_TEST
 
@@ -946,6 +969,7 @@ static Suite *web_suite(void)
 	tcase_add_test(tc, test_mount_shm);
 	tcase_add_test(tc, test_unmount);
 	tcase_add_test(tc, test_force);
+	tcase_add_test(tc, test_guard_judge_begun);
 	tcase_add_loop_test(tc, test_guard_judge, 0,
 			    sizeof(judge_cases) / sizeof(judge_cases[0]));
 	tcase_add_test(tc, test_guard_signals);

@@ -46,7 +46,9 @@ URL=$MC_URL
 
 # Before the signal: a PUT whose body is half sent (fd 3), a kept-alive
 # connection between requests (fd 4), a connection with half a request
-# head (fd 5), a fresh connection that has sent nothing yet (fd 6).
+# head (fd 5), a fresh connection that has sent nothing yet (fd 6), and
+# two kept-alive connections with half the head of their second request:
+# a PUT (fd 8) and a GET /health (fd 9); one more fresh connection (KG).
 exec 3<>"/dev/tcp/127.0.0.1/$MC_PORT"
 printf 'PUT /api/put/inflight HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n' >&3
 head -c 10000 /dev/zero | tr '\0' a >&3
@@ -56,6 +58,17 @@ expect_eq "keep-alive: first answer" "$(status_of 4)" 200
 exec 5<>"/dev/tcp/127.0.0.1/$MC_PORT"
 printf 'GET /health HTTP/1.1\r\nHo' >&5
 exec 6<>"/dev/tcp/127.0.0.1/$MC_PORT"
+exec 8<>"/dev/tcp/127.0.0.1/$MC_PORT"
+printf 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n' >&8
+expect_eq "keep-alive PUT: first answer" "$(status_of 8)" 200
+exec 9<>"/dev/tcp/127.0.0.1/$MC_PORT"
+printf 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n' >&9
+expect_eq "keep-alive GET: first answer" "$(status_of 9)" 200
+exec {KG}<>"/dev/tcp/127.0.0.1/$MC_PORT"
+sleep 0.2
+# (status_of read the first status lines; the rest comes with the next)
+printf 'PUT /api/put/kept HTTP/1.1\r\nHost: x\r\nContent-Le' >&8
+printf 'GET /health HTTP/1.1\r\nHo' >&9
 sleep 0.3
 PID=$MC_PID
 kill -TERM "$PID"
@@ -77,6 +90,22 @@ expect_eq "/health on a connection already open: 503" "$(status_of 5)" 503
 timeout 2 cat <&5 > /dev/null
 expect_eq "... and that connection is then closed" "$?" 0
 exec 5<&-
+# a kept-alive connection's second request, half received: it finishes
+# like a first one (the PUT is stored, /health says 503)
+printf 'ngth: 3\r\n\r\nabc' >&8
+timeout 5 cat <&8 > "$MC_TMP/ka8"
+expect_eq "a kept-alive connection's half-received PUT: 200" \
+	"$(grep -ao 'HTTP/1.1 [0-9]*' "$MC_TMP/ka8" | cut -d' ' -f2 | tr '\n' ' ')" "200 "
+exec 8<&-
+printf 'st: x\r\n\r\n' >&9
+timeout 5 cat <&9 > "$MC_TMP/ka9"
+expect_eq "a kept-alive connection's half-received /health: 503" \
+	"$(grep -ao 'HTTP/1.1 [0-9]*' "$MC_TMP/ka9" | cut -d' ' -f2 | tr '\n' ' ')" "503 "
+exec 9<&-
+printf 'GET /api/get/kept HTTP/1.1\r\nHost: x\r\n\r\n' >&$KG
+timeout 5 cat <&$KG > "$MC_TMP/kept"
+exec {KG}<&-
+expect_eq "... and its value is stored" "$(sed '1,/^\r$/d' "$MC_TMP/kept")" abc
 # the rest of the body arrives: read, stored and answered 200
 head -c 10000 /dev/zero | tr '\0' b >&3
 expect_eq "the PUT whose body was arriving: 200" "$(status_of 3)" 200

@@ -41,9 +41,19 @@ percent-encoded invalid UTF-8 is a key~404~GET /api/get/%FF%FE HTTP/1.1\\r\\nHos
 no HTTP version~400~GET /health\\r\\n\\r\\n
 unknown HTTP version~505~GET /health HTTP/9.9\\r\\nHost: x\\r\\n$C\\r\\n
 garbage request line~400~\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xfc\\x03\\x03\\r\\n\\r\\n
-unknown method~400|405~BREW /health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
-lower-case method~400~get /health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+unknown method~405~BREW /health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+lower-case method (methods are case-sensitive)~405~get /health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+TRACE on a known path~405~TRACE /health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+TRACE on the status page~405~TRACE / HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+LINK on a known prefix~405~LINK /api/put/k?x=1 HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+TRACE on an unknown path~404~TRACE /nope HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+TRACE in absolute-form~405~TRACE http://h:$MC_PORT/health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+CONNECT on a known path~405~CONNECT /health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+CONNECT to an authority (no path to answer for)~400~CONNECT 127.0.0.1:22 HTTP/1.1\\r\\nHost: 127.0.0.1:22\\r\\n$C\\r\\n
+an unknown method with a bad version~400~TRACE /health 1.1\\r\\nHost: x\\r\\n$C\\r\\n
 header without a colon~400~GET /health HTTP/1.1\\r\\nHost x\\r\\n$C\\r\\n
+a blank before the colon~400~GET /health HTTP/1.1\\r\\nHost : x\\r\\n$C\\r\\n
+a tab before the colon~400~GET /health HTTP/1.1\\r\\nHost\\t: x\\r\\n$C\\r\\n
 bad Content-Length~400~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: abc\\r\\n$C\\r\\n
 negative Content-Length~400~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: -5\\r\\n$C\\r\\n
 Content-Length over --max-body~413~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 1048577\\r\\n$C\\r\\n
@@ -54,8 +64,27 @@ chunked JSON body~200~PUT /api/put HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding:
 invalid UTF-8 in JSON~400~PUT /api/put HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 23\\r\\n$C\\r\\n{"key":"\\xff","value":"v"}
 NUL in JSON~400~PUT /api/put HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 23\\r\\n$C\\r\\n{"key":"\\0","value":"v"}
 absolute-form target~200~GET http://127.0.0.1:$MC_PORT/health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+absolute-form with an empty path is /~200~GET http://localhost:$MC_PORT HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+absolute-form with an empty path and a query~200~GET HTTP://localhost:$MC_PORT?a=b HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+absolute-form without a port (80)~421~GET http://127.0.0.1/health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+absolute-form at another port~421~GET http://127.0.0.1:1/health HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+absolute-form, empty path, another port~421|400~GET http://127.0.0.1:1 HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
+OPTIONS *~400~OPTIONS * HTTP/1.1\\r\\nHost: x\\r\\n$C\\r\\n
 HTTP/1.0 request~200~GET /health HTTP/1.0\\r\\n\\r\\n
 EOF
+
+# 405 tells what the path takes
+raw "TRACE /health HTTP/1.1\r\nHost: x\r\n$C\r\n"
+check "TRACE /health: Allow: GET, HEAD" grep -aq '^Allow: GET, HEAD' "$RAW_FILE"
+raw "GET http://localhost:$MC_PORT HTTP/1.1\r\nHost: x\r\n$C\r\n"
+check "absolute-form with an empty path: the status page" grep -aqi '^Content-Type: text/html' "$RAW_FILE"
+# on a kept-alive connection too, every request gets a status
+raw "GET /health HTTP/1.1\r\nHost: x\r\n\r\nOPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"
+expect_eq "OPTIONS * after a request: both answered" \
+	"$(grep -ao 'HTTP/1.1 [0-9]*' "$RAW_FILE" | cut -d' ' -f2 | tr '\n' ' ')" "200 400 "
+raw "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET http://127.0.0.1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+expect_eq "another port after a request: both answered" \
+	"$(grep -ao 'HTTP/1.1 [0-9]*' "$RAW_FILE" | cut -d' ' -f2 | tr '\n' ' ')" "200 421 "
 
 # the chunked JSON body above stored its value
 expect_eq "chunked JSON put stored" "$(curl -s "$MC_URL/api/get/ck")" v
@@ -148,6 +177,7 @@ Transfer-Encoding twice~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\nTransfer-
 a folded line hiding a Content-Length~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\n folded\r\nContent-Length: 3\r\n\r\nabc
 a ':' line hiding a Content-Length~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\n:x\r\nContent-Length: 3\r\n\r\nabc
 HTTP/1.1 without Host~400~PUT /api/put/framed HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc
+blanks before the colon of Transfer-Encoding~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding  : chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n
 two Hosts~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 3\r\n\r\nabc
 a blank before a Content-Length's colon~400~PUT /api/put/framed HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\nabc
 a blank before a Host's colon~400~PUT /api/put/framed HTTP/1.1\r\nHost : x\r\nContent-Length: 3\r\n\r\nabc

@@ -68,14 +68,16 @@ static uint64_t min_bytes(int64_t ns)
 
 enum guard_verdict guard_judge(enum guard_state state, int64_t now,
 			       int64_t since, uint64_t got, uint64_t ask,
-			       bool pokeable, unsigned served, int64_t seen_at,
-			       int64_t header_ns, bool draining, bool stopping)
+			       bool pokeable, unsigned served, bool begun,
+			       int64_t seen_at, int64_t header_ns,
+			       bool draining, bool stopping)
 {
 	if (stopping && (state == GUARD_HEAD || state == GUARD_BODY))
 		return GUARD_KILL;
 	if (state == GUARD_HEAD) {
-		/* between requests while draining: nothing is under way */
-		if (draining && served > 0)
+		/* between requests while draining: nothing is under way
+		 * (a head that has begun is, as on a new connection) */
+		if (draining && served > 0 && !begun)
 			return GUARD_KILL;
 		return now - since >= header_ns ? GUARD_KILL : GUARD_LET;
 	}
@@ -136,7 +138,26 @@ void guard_wait_head(struct guard_slot *s, int64_t now, bool new_conn)
 	atomic_store_explicit(&s->served, new_conn ? 0 : served + 1,
 			      memory_order_relaxed);
 	atomic_store_explicit(&s->since, now, memory_order_relaxed);
+	atomic_store_explicit(&s->begun, false, memory_order_relaxed);
 	move(s, GUARD_HEAD);
+}
+
+/*
+ * Once per head: the new generation makes a watchdog that judged the
+ * idle wait fail its compare-and-swap, and one that loads the new word
+ * sees @begun (published by the same release).
+ */
+void guard_head_begun(struct guard_slot *s)
+{
+	uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+
+	if (STATE(w) != GUARD_HEAD ||
+	    atomic_load_explicit(&s->begun, memory_order_relaxed))
+		return;
+	atomic_store_explicit(&s->begun, true, memory_order_relaxed);
+	atomic_compare_exchange_strong_explicit(
+		&s->word, &w, WORD(GEN(w) + 1, GUARD_HEAD),
+		memory_order_acq_rel, memory_order_acquire);
 }
 
 void guard_wait_body(struct guard_slot *s, int64_t since, uint64_t got,
@@ -201,6 +222,7 @@ static void watch_slot(struct guard *g, struct guard_slot *s, int64_t now)
 		atomic_load_explicit(&s->ask, memory_order_relaxed),
 		atomic_load_explicit(&s->pokeable, memory_order_relaxed),
 		atomic_load_explicit(&s->served, memory_order_relaxed),
+		atomic_load_explicit(&s->begun, memory_order_relaxed),
 		s->seen_at, g->header_ns,
 		atomic_load_explicit(&g->draining, memory_order_relaxed),
 		atomic_load_explicit(&g->stopping, memory_order_relaxed));

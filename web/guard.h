@@ -15,7 +15,8 @@
  *   arrived slower than WEB_GUARD_MIN_RATE bytes a second on average
  *   (Apache mod_reqtimeout's MinRate);
  *   while the server drains (guard_drain), a connection waiting
- *   between requests.
+ *   between requests (a kept-alive one no byte of whose next request
+ *   has come: one whose head has begun is read and answered).
  *
  * A body read that goes on long enough to be judged is also "poked"
  * once a second (the same signal, after which the read returns what it
@@ -73,6 +74,7 @@ struct guard_slot {
 	_Atomic uint64_t ask;	 /* BODY: what this read may still bring */
 	_Atomic bool pokeable;	 /* BODY: not chunked */
 	_Atomic unsigned served; /* requests answered on this connection */
+	_Atomic bool begun;	 /* HEAD: a byte of the head has come */
 	pthread_t tid;
 	/* the watchdog's own: when it first saw the current wait */
 	uint64_t seen_word;
@@ -121,24 +123,28 @@ int64_t guard_now(void);
  * guard_wait_body: a body read of @ask bytes begins; @since is when the
  * head was complete, @got the bytes read so far. guard_done: the wait
  * is over, the worker runs on (GUARD_BUSY), or with @idle has no
- * connection any more; returns 0, -EINTR after a poke, -ETIMEDOUT after
- * a kill (the worker then drops the request).
+ * connection); returns 0, -EINTR after a poke, -ETIMEDOUT after
+ * a kill (the worker then drops the request). guard_head_begun: bytes
+ * of the awaited head came (a connection's reads call it); a verdict
+ * the watchdog reached on the wait before is void.
  */
 void guard_wait_head(struct guard_slot *s, int64_t now, bool new_conn);
 void guard_wait_body(struct guard_slot *s, int64_t since, uint64_t got,
 		     uint64_t ask, bool pokeable);
 int guard_done(struct guard_slot *s, bool idle);
+void guard_head_begun(struct guard_slot *s);
 
 /*
  * The rule, apart from the clock and the threads (tested on its own):
  * what to do with a worker in @state at @now, given the slot's fields
- * as @since, @got, @ask, @pokeable and @served, when the watchdog first
+ * as @since, @got, @ask, @pokeable, @served and @begun, when the watchdog first
  * saw this wait at @seen_at, with the header timeout @header_ns and
  * whether the server is @draining or @stopping.
  */
 enum guard_verdict guard_judge(enum guard_state state, int64_t now,
 			       int64_t since, uint64_t got, uint64_t ask,
-			       bool pokeable, unsigned served, int64_t seen_at,
-			       int64_t header_ns, bool draining, bool stopping);
+			       bool pokeable, unsigned served, bool begun,
+			       int64_t seen_at, int64_t header_ns,
+			       bool draining, bool stopping);
 
 #endif

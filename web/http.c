@@ -471,6 +471,13 @@ int web_framing(const struct web_field *f, size_t n, bool cut, bool http11,
 			*why = "a header field over 64 KiB";
 			return 431;
 		}
+		/* "Content-Length : 3" is a length to some readers and no
+		 * field to others (RFC 9112 section 5.1 says reject it) */
+		if (f[i].blank_colon) {
+			*why = "blanks between a header field name and its "
+			       "colon";
+			return 400;
+		}
 		if (!strcasecmp(name, "Content-Length")) {
 			int64_t x = clen_parse(v);
 

@@ -184,9 +184,13 @@ void web_resp_body_error(struct web_req *r, int rc);
 #define WEB_FIELD_MAX  (64u << 10) /* one header field, name + value */
 #define WEB_FIELDS_MAX 64	   /* header fields (civetweb keeps 64) */
 
-/* One request header field as the framing check sees it. */
+/*
+ * One request header field as the framing check sees it; @blank_colon:
+ * blanks stood between its name and the colon (the parser dropped them).
+ */
 struct web_field {
 	const char *name, *value;
+	bool blank_colon;
 };
 
 /*
@@ -194,7 +198,8 @@ struct web_field {
  * and the head limits before anything else looks at the request: every
  * Content-Length field (a decimal number, or a list of equal ones) must
  * agree, Transfer-Encoding must be "chunked" alone and given once and
- * never with Content-Length, no field may be over WEB_FIELD_MAX, and an
+ * never with Content-Length, no field may be over WEB_FIELD_MAX or have
+ * blanks before its colon (RFC 9112 section 5.1), and an
  * HTTP/1.1 request (@http11) has exactly one Host (section 3.2). @cut:
  * the parser stopped before the end of the head (more than
  * WEB_FIELDS_MAX fields, or a line that is no field). Returns 0 with

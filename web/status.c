@@ -69,6 +69,7 @@ static const struct {
 	{413, "Payload Too Large"},
 	{414, "URI Too Long"},
 	{415, "Unsupported Media Type"},
+	{421, "Misdirected Request"},
 	{431, "Request Header Fields Too Large"},
 	{500, "Internal Server Error"},
 	{501, "Not Implemented"},

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -168,6 +169,11 @@ static __thread struct guard_slot *tl_slot;
 static __thread int64_t tl_body_since;
 static __thread uint64_t tl_body_got;
 static __thread bool tl_body_chunked;
+/*
+ * Whether the request civetweb read last on this worker's connection
+ * was answered by us: civetweb drops some unanswered (connection_close).
+ */
+static __thread bool tl_answered;
 
 /* ------------------------------------------------------------ metrics */
 
@@ -268,6 +274,50 @@ static int civet_read(void *conn, void *buf, size_t n)
 		return -ETIMEDOUT;
 	if (got > 0)
 		tl_body_got += (uint64_t)got;
+	return got;
+}
+
+/*
+ * civetweb reads its sockets with recv(2) and tells no one when the
+ * first bytes of a request head come, which the guard needs to know:
+ * while the server drains, a kept-alive connection is cut only if its
+ * next request has not begun (guard.h). This recv, to which the dynamic
+ * linker binds libcivetweb's calls ahead of libc's, tells it; a thread
+ * that is no HTTP worker pays one thread-local test.
+ */
+typedef ssize_t recv_fn(int fd, void *buf, size_t n, int flags);
+
+static ssize_t recv_plain(int fd, void *buf, size_t n, int flags)
+{
+	return recvfrom(fd, buf, n, flags, NULL, NULL);
+}
+
+/* The recv this one stands in front of: libc's, or a preloaded one's
+ * (tests/fault/inject.so's, which must still see civetweb's reads). */
+static recv_fn *next_recv(void)
+{
+	static recv_fn *_Atomic next;
+	recv_fn *f = atomic_load_explicit(&next, memory_order_acquire);
+	void *sym;
+
+	if (f)
+		return f;
+	/* (web_start looks first; a failed look, for want of memory,
+	 * is not kept) */
+	sym = dlsym(RTLD_NEXT, "recv");
+	if (!sym)
+		return recv_plain;
+	memcpy(&f, &sym, sizeof(f));
+	atomic_store_explicit(&next, f, memory_order_release);
+	return f;
+}
+
+ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	ssize_t got = next_recv()(fd, buf, n, flags);
+
+	if (got > 0 && tl_slot)
+		guard_head_begun(tl_slot);
 	return got;
 }
 
@@ -373,6 +423,7 @@ static int refuse(struct mg_connection *c, int status, const char *why)
 	mg_disable_connection_keep_alive(c);
 	mc_buf_adds(r.out, web_status_reason(status));
 	web_resp_send(&r, status, WEB_CT_TEXT);
+	tl_answered = true;
 	if (w)
 		stats_count(w, NULL, status, 0);
 	/* a stalled client's timeout is routine: only debug */
@@ -416,6 +467,18 @@ static bool head_cut(const struct mg_request_info *ri)
 }
 
 /*
+ * civetweb reads "Name : v" as the field "Name" (it writes NULs over the
+ * blanks before the colon and over the colon): a NUL right after the
+ * name's own, which is not the empty value starting there, tells.
+ */
+static bool blank_colon(const struct mg_header *h)
+{
+	const char *e = h->name + strlen(h->name);
+
+	return e[1] == '\0' && h->value != e + 1;
+}
+
+/*
  * The framing checks (web_framing) over civetweb's parsed fields: 0 and
  * the body's length and coding, or the status to refuse the request
  * with and why.
@@ -427,31 +490,29 @@ static int framing(const struct mg_request_info *ri, int64_t *clen,
 	int n = ri->num_headers;
 
 	for (int i = 0; i < n; i++) {
-		const char *name = ri->http_headers[i].name;
-		size_t nl = strlen(name);
-
-		/*
-		 * RFC 9112 section 5.1: a blank between a field's name and
-		 * its colon is 400 (a proxy may take "Content-Length : 3"
-		 * for no length at all). civetweb overwrites such blanks and
-		 * the colon with NULs, and leaves the blanks after the colon
-		 * but for trailing ones: before a value that is not empty, a
-		 * second NUL after the name is such a blank. (An empty value
-		 * looks the same either way, and frames nothing.)
-		 */
-		if (name[nl + 1] == '\0' && ri->http_headers[i].value[0]) {
-			*why = "a blank between a field name and its colon";
-			return 400;
-		}
-		f[i].name = name;
+		f[i].name = ri->http_headers[i].name;
 		f[i].value = ri->http_headers[i].value;
+		f[i].blank_colon = blank_colon(&ri->http_headers[i]);
 	}
 	return web_framing(f, (size_t)n, head_cut(ri),
 			   ri->http_version && !strcmp(ri->http_version, "1.1"),
 			   clen, chunked, longest, why);
 }
 
-static int begin_request(struct mg_connection *c)
+/* What of a request civetweb read, for serve(). */
+enum serve_kind {
+	SERVE_REQUEST, /* a request it took (begin_request) */
+	SERVE_REFUSED, /* a whole head it refused: the connection's last */
+	SERVE_LINE,    /* refused at its method: the request line alone */
+};
+
+/*
+ * Serves the request civetweb read on @c as the raw target @path (@len
+ * bytes) with @query. A SERVE_LINE request has no known field: no route
+ * takes its method, so the lookup answers it (404, or 405 with Allow).
+ */
+static int serve(struct mg_connection *c, const char *path, size_t len,
+		 const char *query, enum serve_kind kind)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
 	struct web *w = ri->user_data;
@@ -459,15 +520,17 @@ static int begin_request(struct mg_connection *c)
 	struct timespec t0, t1;
 	const struct web_token *tok;
 	const char *h, *why;
-	size_t longest;
-	int st;
+	size_t longest = 0;
+	int st = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (tl_slot && guard_done(tl_slot, false) == -ETIMEDOUT)
 		return refuse(c, 408,
 			      "request head not complete within "
 			      "--header-timeout");
-	st = framing(ri, &r.content_length, &r.chunked, &longest, &why);
+	r.content_length = -1;
+	if (kind != SERVE_LINE)
+		st = framing(ri, &r.content_length, &r.chunked, &longest, &why);
 	if (st) {
 		reclaim_head(ri, longest);
 		return refuse(c, st, why);
@@ -485,11 +548,12 @@ static int begin_request(struct mg_connection *c)
 	r.out = &tl_out;
 	r.scratch = &tl_scratch;
 	r.ready = atomic_load_explicit(&w->ready, memory_order_relaxed);
-	r.method = web_method_parse(ri->request_method);
+	r.method = kind == SERVE_LINE ? WEB_M_OTHER
+				      : web_method_parse(ri->request_method);
 	r.head = r.method == WEB_M_HEAD;
-	r.path = ri->local_uri_raw ? ri->local_uri_raw : "/";
-	r.path_len = strlen(r.path);
-	r.query = ri->query_string;
+	r.path = path;
+	r.path_len = len;
+	r.query = query;
 	h = mg_get_header(c, "Expect");
 	r.expect_continue = h && !strcasecmp(h, "100-continue") &&
 			    ri->http_version && strcmp(ri->http_version, "1.0");
@@ -500,8 +564,10 @@ static int begin_request(struct mg_connection *c)
 	} else if (h && strcasestr(h, "close")) {
 		r.conn_hdr = "close";
 	}
-	/* draining: each connection's answer is its last */
-	if (atomic_load_explicit(&w->draining, memory_order_relaxed)) {
+	/* draining: each connection's answer is its last; civetweb ends
+	 * the connection after a request it refused */
+	if (kind != SERVE_REQUEST ||
+	    atomic_load_explicit(&w->draining, memory_order_relaxed)) {
 		r.conn_hdr = "close";
 		mg_disable_connection_keep_alive(c);
 	}
@@ -514,12 +580,128 @@ static int begin_request(struct mg_connection *c)
 			    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	buffers_trim();
 	reclaim_head(ri, longest);
+	tl_answered = kind != SERVE_REQUEST; /* else the next is not, yet */
 	/* the next head on this connection is due a header timeout from now */
-	if (tl_slot)
+	if (tl_slot && kind == SERVE_REQUEST)
 		guard_wait_head(tl_slot,
 				(int64_t)t1.tv_sec * 1000000000LL + t1.tv_nsec,
 				false);
 	return r.status;
+}
+
+static int begin_request(struct mg_connection *c)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	const char *p = ri->local_uri_raw ? ri->local_uri_raw : "/";
+
+	return serve(c, p, strlen(p), ri->query_string, SERVE_REQUEST);
+}
+
+/* The methods civetweb 1.15 takes (http_methods in civetweb.c). */
+static bool civet_method(const char *m)
+{
+	static const char *const known[] = {
+		"GET",	    "POST",    "PUT",	    "DELETE",
+		"HEAD",	    "OPTIONS", "CONNECT",   "PATCH",
+		"PROPFIND", "MKCOL",   "PROPPATCH", "LOCK",
+		"UNLOCK",   "COPY",    "MOVE",	    "REPORT",
+	};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcmp(m, known[i]))
+			return true;
+	return false;
+}
+
+/* Whether @s is a token (RFC 9110 section 5.6.2), as a method must be. */
+static bool is_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
+		    !(*s >= '0' && *s <= '9') && !strchr("!#$%&'*+-.^_`|~", *s))
+			return false;
+	return true;
+}
+
+/*
+ * The raw path and query of @uri at this daemon: origin-form as it is;
+ * absolute-form ("http://HOST:PORT/p") when PORT is ours (no port is 80,
+ * as civetweb reads it), with an empty path read as "/" (RFC 9110
+ * section 4.2.3). NULL for any other target, or one with a byte civetweb
+ * would not take in a path (a control character, a blank).
+ */
+static const char *local_target(const struct web *w, const char *uri,
+				size_t *len, const char **query)
+{
+	const char *a, *end, *colon, *q;
+	unsigned long port = 80;
+
+	for (const char *p = uri; *p; p++)
+		if ((unsigned char)*p < 33 || *p == 127)
+			return NULL;
+	if (uri[0] != '/') {
+		if (!strncasecmp(uri, "http://", 7)) {
+			a = uri + 7;
+		} else if (!strncasecmp(uri, "https://", 8)) {
+			a = uri + 8;
+			port = 443;
+		} else {
+			return NULL;
+		}
+		end = a + strcspn(a, "/?");
+		colon = memchr(a, ':', (size_t)(end - a));
+		if (colon) {
+			char *e;
+
+			port = strtoul(colon + 1, &e, 10);
+			if (e != end || e == colon + 1)
+				return NULL;
+		}
+		if (end == a || port != w->port)
+			return NULL;
+		uri = end;
+	}
+	q = strchr(uri, '?');
+	*len = q ? (size_t)(q - uri) : strlen(uri);
+	*query = q ? q + 1 : NULL;
+	if (*len == 0) {
+		*len = 1;
+		return "/";
+	}
+	return uri;
+}
+
+/*
+ * Requests civetweb refuses that a route can answer: a method it does
+ * not know (TRACE, LINK; it read the request line only) gets the 404 or
+ * 405 with Allow of any method no route takes; an absolute-form target
+ * with an empty path ("http://HOST:PORT") is served as "/". 0 when
+ * served, else the status to refuse with.
+ */
+static int serve_refused(struct mg_connection *c, int status, const char *msg)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	const struct web *w = ri->user_data;
+	const char *v = ri->http_version, *path, *query;
+	bool line;
+	size_t len;
+
+	if (status != 400 || !ri->request_method || !ri->request_uri || !v)
+		return status;
+	/* civetweb read "HTTP/" before the version it gives (v[-1] is
+	 * inside the request line: the target and a blank precede it) */
+	line = !civet_method(ri->request_method) &&
+	       is_token(ri->request_method) && v[-1] == '/' &&
+	       (!strcmp(v, "1.0") || !strcmp(v, "1.1"));
+	if (!line && !(msg && !strcmp(msg, "Invalid URI")))
+		return status;
+	path = local_target(w, ri->request_uri, &len, &query);
+	if (!path)
+		return status;
+	serve(c, path, len, query, line ? SERVE_LINE : SERVE_REFUSED);
+	return 0;
 }
 
 /*
@@ -537,6 +719,7 @@ static int http_error(struct mg_connection *c, int status, const char *msg)
 		status = 431;
 	else if (status == 411)
 		status = 400;
+
 	/*
 	 * civetweb calls a head it gave up on "Malformed message" whether
 	 * it was cut by our watchdog, by its own request_timeout_ms, or
@@ -554,6 +737,8 @@ static int http_error(struct mg_connection *c, int status, const char *msg)
 			      "--header-timeout";
 		}
 	}
+	if (w && serve_refused(c, status, msg) == 0)
+		return 0;
 	refuse(c, status, msg);
 	return 0;
 }
@@ -575,13 +760,33 @@ static void *init_thread(const struct mg_context *ctx, int type)
 
 static int init_connection(const struct mg_connection *c, void **data)
 {
+	tl_answered = false;
 	if (tl_slot)
 		guard_wait_head(tl_slot, guard_now(), true);
 	return 0;
 }
 
+/*
+ * civetweb closes the connection without a word after a request whose
+ * target is not a path here (civetweb calls it a proxy request): the
+ * asterisk-form of OPTIONS, or an absolute-form target naming another
+ * port (none is 80). Such a request, parsed and not answered, gets its
+ * status now: 400 for "*", 421 Misdirected Request for the other.
+ */
 static void connection_close(const struct mg_connection *c)
 {
+	const struct mg_request_info *ri = mg_get_request_info(c);
+
+	if (!tl_answered && ri && ri->request_method && ri->request_uri &&
+	    ri->http_version && !ri->local_uri) {
+		bool star = !strcmp(ri->request_uri, "*");
+
+		if (tl_slot)
+			guard_done(tl_slot, false);
+		refuse((struct mg_connection *)c, star ? 400 : 421,
+		       star ? "an asterisk-form target"
+			    : "a target at another port (a proxy request)");
+	}
 	if (tl_slot)
 		guard_done(tl_slot, true);
 }
@@ -750,6 +955,7 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		free(w);
 		return NULL;
 	}
+	next_recv();
 	w->api = web_api_state_new();
 	web_api_state_set_page(w->api, o->page);
 	stats_init(w);
