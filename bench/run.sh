@@ -106,10 +106,16 @@ stop() {
 
 # free_port: a loopback port nobody listens on (for redis-server, which
 # cannot be told to take port 0).
+# free_port: a port nothing listens on, below the kernel's ephemeral
+# range, so that no daemon's port 0 (HTTP, transfer) is handed it between
+# this pick and its use (tests/etcd_lib.sh picks the same way).
 free_port() {
-	local p
+	local p lo hi
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	[ "$lo" -gt 11000 ] || lo=60000
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000)))
+		ss -Htln "sport = :$p" 2>/dev/null | grep -q . && continue
 		(: >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 	return 1
