@@ -25,6 +25,8 @@ cl_node_start 1 --replicas 2 --segment-size 128M
 cl_wait_leader 15000 >/dev/null || { echo "node 1 does not lead" >&2; exit 1; }
 cl_node_start 2 --replicas 2 --segment-size 128M
 cl_node_start 3 --replicas 1 --segment-size 128M
+cl_wait_all 15000 >/dev/null && cl_wait_segments 3 15000 ||
+	{ echo "the three nodes do not list three segments" >&2; exit 1; }
 expect_eq "node 1 leads" "$(cl_leader)" 1
 for i in 1 2 3 4 5; do
 	head -c $((3000 * i)) /dev/urandom >"$MC_TMP/only$i"
@@ -65,7 +67,8 @@ expect_match "the log says the node went" "$(cat "${CL_ERR[1]}")" "node '${CL_ID
 
 # --- the leader dies under load
 cl_node_start 3 --replicas 2 --segment-size 128M
-sleep 0.5
+cl_wait_all 15000 >/dev/null && cl_wait_segments 3 15000 ||
+	{ echo "node 3 did not come back" >&2; exit 1; }
 for i in $(seq 20); do
 	head -c $((1000 + 997 * i)) /dev/urandom >"$MC_TMP/acked$i"
 	expect_eq "put acked$i" "$(curl -s -o /dev/null -w '%{http_code}' -X PUT \

@@ -152,6 +152,22 @@ cl_wait_all() {
 	return 1
 }
 
+# cl_wait_segments N MS: every live node lists N segment names (each
+# node's memory is in the leader's table, and every node sees it).
+cl_wait_segments() {
+	local end=$(($(date +%s%3N) + $2)) i ok
+	while [ "$(date +%s%3N)" -lt "$end" ]; do
+		ok=1
+		for i in "${!CL_PID[@]}"; do
+			[ -n "${CL_PID[$i]}" ] || continue
+			[ "$(curl -s -m 2 "$(cl_url "$i")/get_all_segments" | grep -c .)" = "$1" ] || ok=0
+		done
+		[ "$ok" = 1 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 cl_start() {
 	local n=$1 i
 	shift
@@ -159,8 +175,8 @@ cl_start() {
 	for i in $(seq "$n"); do
 		cl_node_start "$i" "$@"
 	done
-	cl_wait_all 15000 >/dev/null || {
-		echo "no leader serves" >&2
+	cl_wait_all 15000 >/dev/null && cl_wait_segments "$n" 15000 || {
+		echo "no leader serves, or it does not list the $n nodes' memory" >&2
 		for i in $(seq "$n"); do tail -5 "${CL_ERR[$i]}" >&2; done
 		exit 1
 	}

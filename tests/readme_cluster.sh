@@ -38,10 +38,15 @@ while IFS= read -r line; do
 	case $line in
 	*apt-get*) continue ;; # the machine has it, or this script said so
 	sleep*)
-		# a leader that serves, however loaded the machine
-		for _ in $(seq 200); do
-			[ "$(command curl -s -o /dev/null -w '%{http_code}' \
-				http://127.0.0.1:18081/get_all_segments)" = 200 ] && break
+		# a leader that serves every node and lists the three nodes'
+		# memory, however loaded (or instrumented) the machine
+		for _ in $(seq 300); do
+			all=1
+			for p in 18081 18082 18083; do
+				[ "$(command curl -s -m 2 http://127.0.0.1:$p/get_all_segments |
+					grep -c .)" = 3 ] || all=0
+			done
+			[ "$all" = 1 ] && break
 			sleep 0.1
 		done
 		continue ;;
