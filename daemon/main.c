@@ -216,6 +216,27 @@ static const char *log_parse_lines(char *text, char *last, size_t lastlen)
 }
 
 /*
+ * Parses the command line into @c, holding what it says for a person in
+ * *@msgs (malloc'd, free() it) until the caller knows how to log it;
+ * --help and --version go to @out, or into *@msgs too when @out is NULL.
+ */
+static int parse_held(struct mc_config *c, int argc, char **argv, FILE *out,
+		      char **msgs)
+{
+	size_t len = 0;
+	FILE *f;
+	int r;
+
+	*msgs = NULL;
+	f = open_memstream(msgs, &len);
+	if (!f)
+		mc_oom();
+	r = mc_config_parse_args(c, argc, argv, out ? out : f, f);
+	fclose(f);
+	return r;
+}
+
+/*
  * SIGHUP: the configuration again, from the same command line (which
  * reads --config's file first, options override it). The log level and
  * the auth token take effect at once; any other setting that differs is
@@ -228,20 +249,14 @@ static void reload(int argc, char **argv, struct mc_config *cur, struct web *w,
 {
 	struct mc_config nc;
 	struct reload rl = {.old = cur};
-	char *msgs = NULL, last[512], why[512];
-	size_t msglen = 0;
+	char *msgs, last[512], why[512];
 	char *tok = NULL;
-	FILE *err;
 	int r;
 
 	mc_info("daemon: SIGHUP: re-reading %s",
 		cur->config_file ? cur->config_file : "the command line");
 	mc_config_init(&nc);
-	err = open_memstream(&msgs, &msglen);
-	if (!err)
-		mc_oom();
-	r = mc_config_parse_args(&nc, argc, argv, err, err);
-	fclose(err);
+	r = parse_held(&nc, argc, argv, NULL, &msgs);
 	log_parse_lines(msgs, last, sizeof(last));
 	free(msgs);
 	if (r) {
@@ -389,8 +404,6 @@ int main(int argc, char **argv)
 	struct mc_err err = {0};
 	sigset_t wait_set;
 	char *msgs;
-	size_t msglen;
-	FILE *msgf;
 	int r, sig, status = EXIT_START;
 
 	mc_config_init(&cfg);
@@ -399,22 +412,15 @@ int main(int argc, char **argv)
 	 * known: an error is printed as it is (exit 2), warnings become
 	 * log lines like those of a reload ("WARN config: ...").
 	 */
-	msgs = NULL;
-	msglen = 0;
-	msgf = open_memstream(&msgs, &msglen);
-	r = mc_config_parse_args(&cfg, argc, argv, stdout,
-				 msgf ? msgf : stderr);
-	if (msgf)
-		fclose(msgf);
+	r = parse_held(&cfg, argc, argv, stdout, &msgs);
 	if (r) {
-		if (msgs)
-			fputs(msgs, stderr);
+		fputs(msgs, stderr);
 		free(msgs);
 		mc_config_release(&cfg);
 		return r > 0 ? EXIT_SUCCESS : EXIT_CONFIG;
 	}
 	mc_log_set_level(cfg.log_level);
-	if (msgs) {
+	{
 		char last[512];
 
 		log_parse_lines(msgs, last, sizeof(last));
