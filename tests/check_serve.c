@@ -311,13 +311,25 @@ START_TEST(test_refusals)
 	m.segment.base = 0x7f0000000000ull;
 	ck_assert_int_eq(serve(RPC_MOUNT_SEGMENT, &m, &v), 0);
 	ck_assert_int_eq(v.err, MC_INVALID_PARAMS);
-	/* nor to unmount */
+	/* nor to unmount; counted as the HTTP route counts an unmount
+	 * that fails: one request, one failure */
 	struct rpc_unmount_req u = {uuid(SEG_ID), uuid(OTHER_ID)};
+	double ureq = metric("master_unmount_segment_requests_total");
+	double ufail = metric("master_unmount_segment_failures_total");
 
 	ck_assert_int_eq(serve(RPC_UNMOUNT_SEGMENT, &u, &v), 0);
 	ck_assert_int_eq(v.err, MC_ILLEGAL_CLIENT);
 	rpc_uuid_format(&u.segment_id, id);
 	ck_assert_int_eq(mc_segment_info(S, id, &(struct mc_seg_info){0}), 0);
+	ck_assert(metric("master_unmount_segment_requests_total") == ureq + 1);
+	ck_assert(metric("master_unmount_segment_failures_total") == ufail + 1);
+	/* a segment gone already: done (idempotent, as upstream), counted
+	 * as one request and no failure */
+	u.segment_id = uuid("b1b2b3b4-b5b6-4b7b-8b8b-b9babbbcbdbe");
+	ck_assert_int_eq(serve(RPC_UNMOUNT_SEGMENT, &u, &v), 0);
+	ck_assert_int_eq(v.err, 0);
+	ck_assert(metric("master_unmount_segment_requests_total") == ureq + 2);
+	ck_assert(metric("master_unmount_segment_failures_total") == ufail + 1);
 
 	/* configs mooncaked cannot serve */
 	struct rpc_put_start_req q = {.client_id = uuid(CLIENT_ID),
