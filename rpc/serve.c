@@ -94,10 +94,11 @@ static void replica(struct rpc_replica *r, const struct mc_desc *d,
 	r->status = status;
 }
 
+/* The framework's messages name their subsystem ("rpc: ...") already. */
 static void log_call(void *ctx, const char *msg)
 {
 	(void)ctx;
-	mc_warn("rpc: %s", msg);
+	mc_warn("%s", msg);
 }
 
 /* ------------------------------------------------------ setup, liveness */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "metrics.h"
@@ -283,8 +284,27 @@ START_TEST(test_refusals)
 	uint64_t lens[1] = {8};
 	char id[37];
 
-	/* an older ExistKey (no tenant): invalid arguments, session goes on */
-	feed(0x89385f09, "00000000 02 \"k1\"", &h, &b);
+	/* an older ExistKey (no tenant): invalid arguments, session goes
+	 * on; the log line names its subsystem once (mooncaked(8)) */
+	{
+		FILE *t = tmpfile();
+		int saved = dup(2);
+		char line[512] = "";
+
+		ck_assert_ptr_nonnull(t);
+		fflush(stderr);
+		dup2(fileno(t), 2);
+		feed(0x89385f09, "00000000 02 \"k1\"", &h, &b);
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+		rewind(t);
+		ck_assert_ptr_nonnull(fgets(line, sizeof(line), t));
+		fclose(t);
+		ck_assert_ptr_nonnull(
+			strstr(line, "WARN rpc: ExistKey: invalid arguments"));
+		ck_assert_ptr_null(strstr(line, "rpc: rpc:"));
+	}
 	ck_assert_uint_eq(h.err_code, RPC_ERRC_INVALID_ARGS);
 	feed(0xdeadbeef, "", &h, &b);
 	ck_assert_uint_eq(h.err_code, RPC_ERRC_NOT_REGISTERED);
