@@ -239,15 +239,17 @@ static int io_err(void)
 }
 
 /* Sends the request on @fd: 0 or -errno. */
-static int send_req(int fd, const char *peer, const char *path,
-		    const char *token, const void *body, size_t len)
+static int send_req(int fd, const char *method, const char *peer,
+		    const char *path, const char *token, const void *body,
+		    size_t len)
 {
 	char head[1024];
 	int n = snprintf(head, sizeof(head),
-			 "POST %s HTTP/1.1\r\nHost: %s\r\n"
+			 "%s %s HTTP/1.1\r\nHost: %s\r\n"
 			 "Content-Type: application/octet-stream\r\n"
 			 "Content-Length: %zu\r\n%s%s%s\r\n",
-			 path, peer, len, token ? "Authorization: Bearer " : "",
+			 method, path, peer, len,
+			 token ? "Authorization: Bearer " : "",
 			 token ? token : "", token ? "\r\n" : "");
 	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, len}};
 	size_t left;
@@ -330,9 +332,10 @@ static int read_answer(struct hclient *c, int fd, int *status,
 	return 0;
 }
 
-int hclient_post(struct hclient *c, const char *peer, const char *path,
-		 const char *token, const void *body, size_t len, int *status,
-		 struct mc_buf *out, bool *sent, struct mc_err *err)
+static int request(struct hclient *c, const char *method, const char *peer,
+		   const char *path, const char *token, const void *body,
+		   size_t len, int *status, struct mc_buf *out, bool *sent,
+		   struct mc_err *err)
 {
 	bool maybe = false; /* an earlier attempt may have run */
 
@@ -349,7 +352,7 @@ int hclient_post(struct hclient *c, const char *peer, const char *path,
 				return fd;
 			}
 		}
-		rc = send_req(fd, peer, path, token, body, len);
+		rc = send_req(fd, method, peer, path, token, body, len);
 		if (rc == 0) {
 			*sent = true;
 			rc = read_answer(c, fd, status, out, &got, &reuse);
@@ -381,4 +384,21 @@ int hclient_post(struct hclient *c, const char *peer, const char *path,
 	}
 	return mc_err_set(err, -ECONNRESET, MC_RPC_FAIL,
 			  "node at '%s' closed the connection", peer);
+}
+
+int hclient_post(struct hclient *c, const char *peer, const char *path,
+		 const char *token, const void *body, size_t len, int *status,
+		 struct mc_buf *out, bool *sent, struct mc_err *err)
+{
+	return request(c, "POST", peer, path, token, body, len, status, out,
+		       sent, err);
+}
+
+int hclient_get(struct hclient *c, const char *peer, const char *path,
+		int *status, struct mc_buf *out, struct mc_err *err)
+{
+	bool sent;
+
+	return request(c, "GET", peer, path, NULL, NULL, 0, status, out, &sent,
+		       err);
 }

@@ -1093,6 +1093,63 @@ fail:
 	return NULL;
 }
 
+int mc_node_meta_get(void *arg, const char *key, size_t klen,
+		     struct mc_buf *out, struct mc_err *err)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	struct mc_node *n = arg;
+	struct mc_meta *m = mc_store_meta(n->own);
+	struct mc_buf path = MC_BUF_INIT;
+	struct peer *v = NULL;
+	size_t k = 0;
+	int rc = m ? mc_meta_get(m, key, klen, out, err) : -ENOENT;
+
+	if (rc != -ENOENT)
+		return rc;
+	mc_buf_adds(&path, "/metadata?key=");
+	for (size_t i = 0; i < klen; i++) {
+		unsigned char c = (unsigned char)key[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~/:", c)) {
+			mc_buf_addch(&path, (char)c);
+		} else {
+			mc_buf_addch(&path, '%');
+			mc_buf_addch(&path, hex[c >> 4]);
+			mc_buf_addch(&path, hex[c & 15]);
+		}
+	}
+	pthread_mutex_lock(&n->mu);
+	v = malloc((n->npeers ? n->npeers : 1) * sizeof(*v));
+	if (v) {
+		k = n->npeers;
+		memcpy(v, n->peers, k * sizeof(*v));
+	}
+	pthread_mutex_unlock(&n->mu);
+	rc = -ENOENT;
+	for (size_t i = 0; v && i < k && rc; i++) {
+		int st = 0;
+
+		if (!strcmp(v[i].id, n->id))
+			continue;
+		if (hclient_get(n->hc, v[i].http, path.data, &st, out, NULL) ==
+			    0 &&
+		    st == 200)
+			rc = 0;
+	}
+	mc_buf_release(&path);
+	if (rc)
+		mc_buf_reset(out);
+	if (!v)
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				  "out of memory");
+	free(v);
+	return rc ? mc_err_set(err, -ENOENT, MC_SEGMENT_NOT_FOUND,
+			       "no node has metadata key '%.*s'",
+			       (int)(klen > 64 ? 64 : klen), key)
+		  : 0;
+}
+
 const char *mc_node_id(const struct mc_node *n)
 {
 	return n->id;

@@ -965,6 +965,49 @@ static int remount(void)
 	return 0;
 }
 
+/*
+ * Cluster mode: the client talks to one node (its RPC and /metadata, as
+ * its TE was told) and a value in its memory is read through @other,
+ * another node, which must find the client's data port as the first
+ * node does (mooncake-cluster(7), Views).
+ */
+static int cluster(unsigned other)
+{
+	struct rpc_client *c = connect_rpc();
+	static const char val[] = "hello-te-ok";
+	struct rpc_exp_replicas r;
+	const struct rpc_buffer_desc *d;
+	unsigned long reads;
+	unsigned mine = http_port;
+	char *body;
+
+	start_data_listener();
+	CHECK(publish_metadata((uint64_t)(uintptr_t)mem),
+	      "the node serves /metadata");
+	CHECK(mount_a(c) == 0, "MountSegment through the first node");
+	r = put_start(c, CLIENT_A, "c/own", sizeof(val) - 1, SEG_NAME_A);
+	CHECK(!r.err && r.v.n == 1, "PutStart into A's memory: %d", r.err);
+	if (r.err || r.v.n != 1)
+		return 0;
+	d = &r.v.v[0].loc.u.memory;
+	memcpy(mem + (d->addr - (uint64_t)(uintptr_t)mem), val,
+	       sizeof(val) - 1);
+	CHECK(put_finish(c, RPC_PUT_END, CLIENT_A, "c/own") == 0, "PutEnd");
+	for (int i = 0; i < 2; i++) {
+		http_port = i ? other : mine;
+		reads = __atomic_load_n(&served_reads, __ATOMIC_SEQ_CST);
+		CHECK(get("/api/get/c/own", &body) == 200 && !strcmp(body, val),
+		      "the value read through the %s node: %s",
+		      i ? "other" : "first", body);
+		CHECK(__atomic_load_n(&served_reads, __ATOMIC_SEQ_CST) > reads,
+		      "... from A's data port (%s node)",
+		      i ? "other" : "first");
+	}
+	http_port = mine;
+	rpc_client_close(c);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -987,7 +1030,14 @@ int main(int argc, char **argv)
 		printf("%d passed, %d failed\n", passed, failed);
 		return failed ? 1 : 0;
 	}
+	if (argc == 5 && !strcmp(argv[1], "cluster")) {
+		rpc_port = (unsigned)atoi(argv[2]);
+		http_port = (unsigned)atoi(argv[3]);
+		cluster((unsigned)atoi(argv[4]));
+		printf("%d passed, %d failed\n", passed, failed);
+		return failed ? 1 : 0;
+	}
 	fprintf(stderr, "usage: rpc_life free-port | life RPC HTTP [MNT] | "
-			"remount RPC HTTP\n");
+			"remount RPC HTTP | cluster RPC HTTP OTHER_HTTP\n");
 	return 2;
 }

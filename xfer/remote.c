@@ -62,9 +62,12 @@ static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
 				"no metadata server to find the client");
 			goto out;
 		}
-		rc = xfer_te_resolve(d->endpoint,
-				     mc_store_get_opts(s)->metadata_cluster_id,
-				     xfer_te_meta_local, m, &seg, &e);
+		/* a cluster node: the client may have published it on
+		 * another node (xfer_set_meta_get) */
+		rc = xfer_te_resolve(
+			d->endpoint, mc_store_get_opts(s)->metadata_cluster_id,
+			x->meta_get ? x->meta_get : xfer_te_meta_local,
+			x->meta_get ? x->meta_arg : (void *)m, &seg, &e);
 		if (rc)
 			goto out;
 		if (!xfer_te_segment_covers(&seg, addr, len)) {
@@ -122,4 +125,13 @@ struct xfer_client *xfer_remote_client_new(void)
 	struct xfer_client_opts o = {.timeout_ms = REMOTE_TIMEOUT_MS};
 
 	return xfer_client_new(&o);
+}
+
+void xfer_set_meta_get(struct xfer *x,
+		       int (*get)(void *arg, const char *key, size_t klen,
+				  struct mc_buf *out, struct mc_err *err),
+		       void *arg)
+{
+	x->meta_get = get;
+	x->meta_arg = arg;
 }

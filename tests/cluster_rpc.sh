@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# cluster_rpc.sh - a Mooncake client in cluster mode (mooncake-rpc(7),
+# mooncake-cluster(7)): tests/rpc_life plays a client attached to node
+# 2 (its master RPC and its /metadata, as the client's TE was told), puts
+# a value into its own memory, and reads it back through node 2 and
+# through node 1, which must find the client's data port too: every node
+# answers with the cluster's view.
+. "${top_srcdir:-.}/tests/lib.sh"
+. "${top_srcdir:-.}/tests/cluster_lib.sh"
+
+LIFE=${top_builddir:-.}/tests/rpc_life
+port=$("$LIFE" free-port)
+
+cl_start 1
+cl_node_start 2 --rpc-port "$port"
+cl_wait_all 15000 >/dev/null && cl_wait_segments 2 15000 || {
+	echo "the two nodes do not serve" >&2
+	exit 1
+}
+check "a client on node 2, its value read through node 1" \
+	"$LIFE" cluster "$port" "${CL_PORT[2]}" "${CL_PORT[1]}"
+for i in 1 2; do
+	cl_stop "$i"
+done
+mc_done
