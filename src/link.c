@@ -218,7 +218,7 @@ static int put_settle(struct mc_store *s, const void *key, size_t klen,
 {
 	for (unsigned waited = 0; waited < SETTLE_MS; waited += SETTLE_STEP) {
 		struct call c;
-		uint64_t ver = 0;
+		uint64_t ver = 0, t2 = 0;
 		int rc;
 
 		call_begin(&c, MOP_STAT);
@@ -250,9 +250,11 @@ static int put_settle(struct mc_store *s, const void *key, size_t klen,
 			return 0;
 		/* the same master: end it again (or learn it is gone) */
 		rc = put_finish_call(s, MOP_PUT_END, key, klen, &s->self,
-				     WIRE_PUT_SHARED, version, NULL, err);
+				     WIRE_PUT_SHARED, version, &t2, err);
 		if (rc == 0)
 			return 0;
+		if (rc == -ECONNABORTED && t2)
+			return rc; /* the master says: unknown */
 		if (rc == -ENOENT) {
 			call_begin(&c, MOP_STAT);
 			wire_bytes(&c.req, key, klen);
@@ -311,6 +313,8 @@ int fac_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 	}
 	rc = put_finish_call(s, MOP_PUT_END, key, klen, &s->self,
 			     WIRE_PUT_SHARED, version, &term2, err);
+	if (rc == -ECONNABORTED && term2)
+		return rc; /* the master answered: the outcome is unknown */
 	if (rc == -ECONNABORTED)
 		return put_settle(s, key, klen, version, term, err);
 	if (rc < 0 && rc != -EINVAL && rc != -EFBIG && rc != -ENOMEM) {

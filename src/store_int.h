@@ -204,6 +204,8 @@ static inline struct mc_tab *shard_tab(struct mc_shard *sh)
 
 /* Chains of open registered puts (a power of two). */
 #define MC_PENDING_BUCKETS 1024
+/* Puts of unknown outcome a master remembers (their versions). */
+#define MC_UNKNOWN_KEEP 256
 
 struct mc_put {
 	struct mc_put *next; /* chain of s->pending[put_bucket()] */
@@ -366,9 +368,13 @@ struct mc_store {
 	struct mc_lease_node *hold_head, *hold_tail;
 
 	/* cluster mode */
-	struct owner_tab *owner;	/* owner_only: the records (owner.c) */
-	_Atomic uint64_t owner_term;	/* owner: the highest term seen */
-	_Atomic uint64_t blk_stamp;	/* master: mc_owner_blk.stamp */
+	struct owner_tab *owner;     /* owner_only: the records (owner.c) */
+	_Atomic uint64_t owner_term; /* owner: the highest term seen */
+	_Atomic uint64_t blk_stamp;  /* master: mc_owner_blk.stamp */
+	/* master: versions of the last puts whose end's outcome is unknown
+	 * (put.c: an end asked again says so again); pending_lock */
+	uint64_t unknown_ver[MC_UNKNOWN_KEEP];
+	unsigned unknown_at;
 	const struct mc_link_ops *link; /* owner: the way to the master */
 	void *link_arg;
 	struct mc_owner self;		 /* owner: node:ID */
