@@ -74,6 +74,7 @@ static void put_unref(struct mc_put *p)
 
 static bool put_close(struct mc_put *p);
 static void put_revoke_closed(struct mc_put *p);
+static void outcome_note(struct mc_store *s, uint64_t version, int rc);
 
 /* The owner hooks' view of replica @i of @p. */
 static void put_owner_view(const struct mc_put *p, unsigned i,
@@ -749,6 +750,8 @@ int mc_put_commit_exact(struct mc_put *p, uint64_t size, struct mc_err *err)
 static void put_revoke_closed(struct mc_put *p)
 {
 	mc_series_add(p->store->c.put_revoke, 1);
+	if (p->shared)
+		outcome_note(p->store, p->version, -ECANCELED);
 	put_kill_blocks(p);
 }
 
@@ -856,13 +859,53 @@ static struct mc_put *put_hold_for_end(struct mc_store *s, const void *key,
 	return p;
 }
 
-/* Whether the end of put @version had an unknown outcome (pending_lock). */
-static bool put_was_unknown(struct mc_store *s, uint64_t version)
+/* Remembers how shared put @version ended (under pending_lock). */
+static void outcome_note_locked(struct mc_store *s, uint64_t version, int rc)
 {
-	for (unsigned i = 0; i < MC_UNKNOWN_KEEP; i++)
-		if (s->unknown_ver[i] == version)
-			return true;
-	return false;
+	if (!s->outcomes)
+		s->outcomes = calloc(MC_OUTCOME_KEEP, sizeof(*s->outcomes));
+	if (!s->outcomes)
+		return; /* forgotten: a writer asking learns "unknown" */
+	s->outcomes[s->outcome_at++ % MC_OUTCOME_KEEP] =
+		(struct put_outcome){version, rc};
+}
+
+static void outcome_note(struct mc_store *s, uint64_t version, int rc)
+{
+	pthread_mutex_lock(&s->pending_lock);
+	outcome_note_locked(s, version, rc);
+	pthread_mutex_unlock(&s->pending_lock);
+}
+
+/* The outcome remembered for @version, or 1 (under pending_lock). */
+static int outcome_find_locked(struct mc_store *s, uint64_t version)
+{
+	for (unsigned i = 0; s->outcomes && i < MC_OUTCOME_KEEP; i++)
+		if (s->outcomes[i].version == version)
+			return s->outcomes[i].rc;
+	return 1;
+}
+
+int put_outcome(struct mc_store *s, uint64_t version)
+{
+	int rc = 1;
+
+	pthread_mutex_lock(&s->pending_lock);
+	for (size_t b = 0; b < MC_PENDING_BUCKETS && rc == 1; b++)
+		for (struct mc_put *q = s->pending[b]; q && rc == 1;
+		     q = q->next)
+			if (q->shared && q->version == version)
+				rc = -EBUSY;
+	if (rc == 1)
+		rc = outcome_find_locked(s, version);
+	pthread_mutex_unlock(&s->pending_lock);
+	return rc == 1 ? -ECONNABORTED : rc;
+}
+
+void put_outcome_free(struct mc_store *s)
+{
+	free(s->outcomes);
+	s->outcomes = NULL;
 }
 
 static int put_end(struct mc_store *s, const void *key, size_t klen,
@@ -876,19 +919,25 @@ static int put_end(struct mc_store *s, const void *key, size_t klen,
 		goto fail;
 	p = put_hold_for_end(s, key, klen, version, writer, &rc);
 	if (!p && rc == -ENOENT && version && *version) {
-		bool unknown;
-
+		/* its writer asks again (its answer was lost): as it went */
 		pthread_mutex_lock(&s->pending_lock);
-		unknown = put_was_unknown(s, *version);
+		rc = outcome_find_locked(s, *version);
 		pthread_mutex_unlock(&s->pending_lock);
-		if (unknown) {
-			/* its writer asks again (a lost answer): still so */
-			rc = mc_err_set(err, -ECONNABORTED, MC_NO_LEADER,
+		if (rc == 0)
+			return 0;
+		if (rc == -ECONNABORTED)
+			rc = mc_err_set(err, rc, MC_NO_LEADER,
 					"whether the put of key '%.*s' "
 					"happened is unknown",
 					KEY_ARG(key, klen));
+		else if (rc == -ECANCELED)
+			rc = mc_err_set(err, rc, MC_NO_LEADER,
+					"the put of key '%.*s' did not happen",
+					KEY_ARG(key, klen));
+		else
+			rc = -ENOENT;
+		if (rc != -ENOENT)
 			goto fail;
-		}
 	}
 	if (!p) {
 		if (rc == -EBUSY)
@@ -902,12 +951,11 @@ static int put_end(struct mc_store *s, const void *key, size_t klen,
 	rc = put_seal(p, err);
 	if (rc == 0 && put_close(p)) {
 		rc = put_publish(p, false, batch, err); /* counts itself */
-		if (rc == -ECONNABORTED) {
-			pthread_mutex_lock(&s->pending_lock);
-			s->unknown_ver[s->unknown_at++ % MC_UNKNOWN_KEEP] =
-				p->version;
-			pthread_mutex_unlock(&s->pending_lock);
-		}
+		if (p->shared)
+			outcome_note(s, p->version,
+				     rc == 0		   ? 0
+				     : rc == -ECONNABORTED ? rc
+							   : -ECANCELED);
 		put_unref(p);
 		return rc;
 	}

@@ -938,6 +938,45 @@ START_TEST(test_commit_answer_lost)
 END_TEST
 
 /*
+ * The answer of a put's end is lost, and the value goes before its
+ * writer asks (another node removes it): published then removed is not
+ * "did not happen", whether the same master answers or a new one that
+ * rebuilt the value.
+ */
+static void remove_via_1(void)
+{
+	ck_assert_int_eq(mc_remove(nodes[1].own, "gone", 4, true, NULL), 0);
+}
+
+static void elect_then_remove(void)
+{
+	elect();
+	remove_via_1();
+}
+
+START_TEST(test_settle_after_remove)
+{
+	struct mc_err e = {0};
+	int rc;
+
+	setup();
+	lose_op = MOP_PUT_END;
+	after_loss = remove_via_1;
+	rc = mc_put(nodes[0].own, "gone", 4, "v1", 2, &e);
+	ck_assert_msg(rc == 0, "put: %d (%s)", rc, e.msg);
+	expect_absent(2, "gone");
+	lose_op = MOP_PUT_END;
+	after_loss = elect_then_remove;
+	rc = mc_put(nodes[2].own, "gone", 4, "v2", 2, &e);
+	ck_assert_msg(rc == 0, "put: %d (%s)", rc, e.msg);
+	ck_assert_uint_eq(term, 2);
+	expect_absent(0, "gone");
+	after_loss = NULL;
+	teardown();
+}
+END_TEST
+
+/*
  * Key walks through a link: every key once, a walk stopped by its
  * callback resumes at the key it stopped on; /query_key through any
  * node leases at the master.
@@ -1081,6 +1120,7 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_no_leader);
 	tcase_add_test(tc, test_lost_answer);
 	tcase_add_test(tc, test_commit_answer_lost);
+	tcase_add_test(tc, test_settle_after_remove);
 	tcase_add_test(tc, test_walk_and_query);
 	tcase_add_test(tc, test_hostile_wire);
 	suite_add_tcase(s, tc);
