@@ -354,10 +354,51 @@ void mc_alloc_set_park(struct mc_alloc *a, uint64_t max_bytes)
 		unpark_all(a);
 }
 
+/* A parked block of exactly @size (aligned), off its list; or NULL. */
+static struct mc_blk *park_take(struct mc_alloc *a, uint64_t size)
+{
+	struct park *p = park_of(a, size);
+	struct mc_blk *b;
+
+	if (!p->n || p->size != size)
+		return NULL;
+	b = p->head;
+	p->head = b->free.next;
+	p->n--;
+	a->parked -= size;
+	a->nparked--;
+	return b;
+}
+
+/* Hands out @b (free or parked) as allocated from @a. */
+static struct mc_blk *blk_hand_out(struct mc_alloc *a, struct mc_blk *b)
+{
+	memset(&b->u, 0, sizeof(b->u));
+	b->owner = a;
+	a->used += b->size;
+	a->nused++;
+	return b;
+}
+
+struct mc_blk *mc_alloc_get_parked(struct mc_alloc *a, uint64_t size)
+{
+	struct mc_blk *b;
+
+	if (!size || size > PARK_BLOCK_MAX || !a->nparked)
+		return NULL;
+	size = (size + a->align - 1) & ~(a->align - 1);
+	b = park_take(a, size);
+	return b ? blk_hand_out(a, b) : NULL;
+}
+
+uint64_t mc_alloc_nparked(const struct mc_alloc *a)
+{
+	return a->nparked;
+}
+
 struct mc_blk *mc_alloc_get(struct mc_alloc *a, uint64_t size)
 {
 	struct mc_blk *b, *rest = NULL;
-	struct park *p;
 	unsigned fl, sl;
 
 	/* checked before rounding, so nothing near UINT64_MAX can wrap */
@@ -369,15 +410,9 @@ struct mc_blk *mc_alloc_get(struct mc_alloc *a, uint64_t size)
 	 * cut it (and it would not park anyway). */
 	if (size > PARK_BLOCK_MAX && a->nparked)
 		unpark_all(a);
-	p = park_of(a, size);
-	if (p->n && p->size == size) {
-		b = p->head;
-		p->head = b->free.next;
-		p->n--;
-		a->parked -= size;
-		a->nparked--;
+	b = park_take(a, size);
+	if (b)
 		goto got;
-	}
 	mapping(round_class(size >> a->shift), &fl, &sl);
 	b = list_search(a, fl, sl);
 	if (!b) {
@@ -412,11 +447,7 @@ struct mc_blk *mc_alloc_get(struct mc_alloc *a, uint64_t size)
 		a->nfree++;
 	}
 got:
-	memset(&b->u, 0, sizeof(b->u));
-	b->owner = a;
-	a->used += size;
-	a->nused++;
-	return b;
+	return blk_hand_out(a, b);
 }
 
 void mc_alloc_put(struct mc_alloc *a, struct mc_blk *b)

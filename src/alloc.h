@@ -131,6 +131,20 @@ uint64_t mc_alloc_nblocks(const struct mc_alloc *a); /* allocated blocks */
  */
 void mc_alloc_set_park(struct mc_alloc *a, uint64_t max_bytes);
 
+/*
+ * A parked block of exactly @size (rounded up to the alignment), handed
+ * out as mc_alloc_get hands out blocks; NULL when none of that size is
+ * parked (nothing else is searched or split). O(1). A caller holding
+ * several allocators asks each for a parked block before any of them
+ * splits free space: an overwrite frees its old block into whichever
+ * allocator that came from, and taking it back there keeps the parks
+ * from filling (and then coalescing through the treap) on one side
+ * while the other splits.
+ */
+struct mc_blk *mc_alloc_get_parked(struct mc_alloc *a, uint64_t size);
+/* Parked blocks (any size). */
+uint64_t mc_alloc_nparked(const struct mc_alloc *a);
+
 /* Checks every invariant (for tests): 0 or -EFAULT. */
 int mc_alloc_check(const struct mc_alloc *a);
 

@@ -78,6 +78,15 @@ static void blk_release_hook(struct mc_seg *g, uint64_t off, uint64_t size,
 		s->o.owner_ops->release(s->o.owner_arg, &v);
 }
 
+/* Refreshes @a's parked_hint; @a's lock held. */
+static void arena_hint_parked(struct mc_arena *a)
+{
+	uint64_t n = mc_alloc_nparked(a->alloc);
+
+	if (atomic_load_explicit(&a->parked_hint, memory_order_relaxed) != n)
+		atomic_store_explicit(&a->parked_hint, n, memory_order_relaxed);
+}
+
 void blk_unref(struct mc_blk *b)
 {
 	_Atomic uint32_t *ref = &b->u.ref;
@@ -94,6 +103,7 @@ void blk_unref(struct mc_blk *b)
 	pthread_mutex_lock(&a->lock);
 	mc_alloc_put(a->alloc, b);
 	last = --a->nblk == 0;
+	arena_hint_parked(a);
 	pthread_mutex_unlock(&a->lock);
 	store_used_add(s, -(int64_t)size);
 	if (g->hooked)
@@ -142,17 +152,59 @@ static unsigned arena_hint(void)
 	return hint - 1;
 }
 
+/* @b allocated from @a (its lock held): the arena's counts follow. */
+static struct mc_blk *arena_got(struct mc_seg *g, struct mc_arena *a,
+				struct mc_blk *b)
+{
+	if (b && a->nblk++ == 0)
+		atomic_fetch_add(&g->refs, 1);
+	arena_hint_parked(a);
+	return b;
+}
+
 /*
- * A block of @size in @g: this thread's arena first, then the others.
- * The first round takes only arenas whose lock is free, so two threads
- * putting at once spread over the arenas instead of queueing on one;
- * the second waits for each lock in turn before @g counts as full.
+ * A parked block of exactly @size from any arena of @g whose lock is
+ * free, this thread's first; or NULL. An overwrite frees the old block
+ * into the arena it came from, which is seldom this thread's: taken
+ * back from there, the arenas' parks stay level, where allocating from
+ * this thread's arena alone would split free space here (a treap
+ * insert) while the other arena's park filled and every further free
+ * there coalesced (two treap walks), a cache miss per level each.
+ */
+static struct mc_blk *seg_alloc_parked(struct mc_seg *g, uint64_t size,
+				       unsigned start)
+{
+	for (unsigned k = 0; k < g->narenas; k++) {
+		struct mc_arena *a = &g->arenas[(start + k) % g->narenas];
+		struct mc_blk *b;
+
+		if (!atomic_load_explicit(&a->parked_hint,
+					  memory_order_relaxed) ||
+		    pthread_mutex_trylock(&a->lock))
+			continue;
+		b = arena_got(g, a, mc_alloc_get_parked(a->alloc, size));
+		pthread_mutex_unlock(&a->lock);
+		if (b)
+			return b;
+	}
+	return NULL;
+}
+
+/*
+ * A block of @size in @g: a parked one of that size in any arena, then
+ * this thread's arena, then the others. The first round takes only
+ * arenas whose lock is free, so two threads putting at once spread over
+ * the arenas instead of queueing on one; the second waits for each lock
+ * in turn before @g counts as full.
  */
 static struct mc_blk *seg_alloc_one(struct mc_seg *g, uint64_t size)
 {
 	unsigned n = g->narenas, start = arena_hint() % n;
 	uint32_t tried = 0; /* arenas already asked (at most 32 counted) */
+	struct mc_blk *parked = seg_alloc_parked(g, size, start);
 
+	if (parked)
+		return parked;
 	for (unsigned round = 0; round < 2; round++) {
 		for (unsigned k = 0; k < n; k++) {
 			unsigned i = (start + k) % n;
@@ -167,9 +219,7 @@ static struct mc_blk *seg_alloc_one(struct mc_seg *g, uint64_t size)
 			} else {
 				pthread_mutex_lock(&a->lock);
 			}
-			b = mc_alloc_get(a->alloc, size);
-			if (b && a->nblk++ == 0)
-				atomic_fetch_add(&g->refs, 1);
+			b = arena_got(g, a, mc_alloc_get(a->alloc, size));
 			pthread_mutex_unlock(&a->lock);
 			if (b)
 				return b;

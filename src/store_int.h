@@ -129,6 +129,13 @@ struct mc_arena {
 	 * when an arena empties or stops being empty, not for every block.
 	 */
 	uint64_t nblk;
+	/*
+	 * mc_alloc_nparked of alloc as of the last get or free under the
+	 * lock: read without it, to skip an arena with nothing parked
+	 * when a put looks for a parked block (segment.c seg_alloc_one).
+	 * Only a hint: a stale value costs a trylock or a missed block.
+	 */
+	_Atomic uint64_t parked_hint;
 } __attribute__((aligned(64)));
 
 /*

@@ -453,6 +453,56 @@ START_TEST(test_extend_shrink)
 END_TEST
 
 /*
+ * mc_alloc_get_parked hands out a parked block of the exact (aligned)
+ * size and nothing else: never a free block, never another size, never
+ * a split; what it hands out is allocated like any block.
+ */
+START_TEST(test_get_parked)
+{
+	struct mc_alloc *a = mc_alloc_new(1 << 20, 64, NULL);
+	struct mc_blk *x, *y, *z;
+	uint64_t off;
+
+	ck_assert_ptr_nonnull(a);
+	mc_alloc_set_park(a, 1 << 16);
+	/* nothing parked: NULL, and the free space is untouched */
+	ck_assert_ptr_null(mc_alloc_get_parked(a, 4096));
+	ck_assert_uint_eq(mc_alloc_used(a), 0);
+	x = mc_alloc_get(a, 4096);
+	y = mc_alloc_get(a, 4096);
+	ck_assert_ptr_nonnull(x);
+	ck_assert_ptr_nonnull(y);
+	off = x->off;
+	mc_alloc_put(a, x);
+	ck_assert_uint_eq(mc_alloc_nparked(a), 1);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	/* another size, or too large to park: NULL, the block stays parked */
+	ck_assert_ptr_null(mc_alloc_get_parked(a, 8192));
+	ck_assert_ptr_null(mc_alloc_get_parked(a, 0));
+	ck_assert_ptr_null(mc_alloc_get_parked(a, 1 << 20));
+	ck_assert_uint_eq(mc_alloc_nparked(a), 1);
+	/* 4090 rounds up to the parked 4096 */
+	z = mc_alloc_get_parked(a, 4090);
+	ck_assert_ptr_nonnull(z);
+	ck_assert_uint_eq(z->off, off);
+	ck_assert_uint_eq(z->size, 4096);
+	ck_assert_ptr_eq(z->owner, a);
+	ck_assert_uint_eq(mc_alloc_nparked(a), 0);
+	ck_assert_uint_eq(mc_alloc_used(a), 8192);
+	ck_assert_uint_eq(mc_alloc_nblocks(a), 2);
+	ck_assert_ptr_eq(mc_alloc_find(a, off + 100), z);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	ck_assert_ptr_null(mc_alloc_get_parked(a, 4096));
+	mc_alloc_put(a, z);
+	mc_alloc_put(a, y);
+	mc_alloc_set_park(a, 0);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	ck_assert_uint_eq(mc_alloc_largest_free(a), 1 << 20);
+	mc_alloc_free(a);
+}
+END_TEST
+
+/*
  * Parking (mc_alloc_set_park): churn over a few fixed sizes, as KV
  * caches put, so freed blocks park and are taken again; every promise of
  * the model holds (a parked block is free to every call), the invariants
@@ -688,6 +738,7 @@ static Suite *alloc_suite(void)
 			    sizeof(churn_cases) / sizeof(churn_cases[0]));
 	tcase_add_test(tc, test_fragmentation);
 	tcase_add_test(tc, test_parked_churn);
+	tcase_add_test(tc, test_get_parked);
 	suite_add_tcase(s, tc);
 	return s;
 }
