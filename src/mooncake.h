@@ -403,6 +403,14 @@ struct mc_unmount_req {
 	 */
 	bool (*accept)(const struct mc_seg_info *si, void *arg);
 	void *accept_arg;
+	/*
+	 * An id that is not mounted is done already, not a failure (the
+	 * master RPC's UnmountSegment is idempotent, as upstream's is): it
+	 * is passed over, and a call that finds nothing to unmount is 0.
+	 * Honoured by a single store; a cluster node answers -ENOENT for
+	 * it as without.
+	 */
+	bool gone_ok;
 };
 
 /*

@@ -194,6 +194,7 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 	pthread_mutex_init(&s->drain_lock, NULL);
 	pthread_mutex_init(&s->lease_lock, NULL);
 	pthread_mutex_init(&s->client_lock, NULL);
+	pthread_mutex_init(&s->master_text_lock, NULL);
 	pthread_mutex_init(&s->reaper_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -259,8 +260,11 @@ void mc_store_free(struct mc_store *s)
 		if (s->inited)
 			pthread_rwlock_destroy(&s->shards[i].lock);
 	}
-	if (s->inited)
+	if (s->inited) {
 		recent_release(s);
+		pthread_mutex_destroy(&s->master_text_lock);
+	}
+	mc_buf_release(&s->master_text);
 	meta_free(s->meta);
 	free(s->segs);
 	free(atomic_load(&s->seg_snap));

@@ -279,8 +279,8 @@ struct mc_counters {
 	struct mc_family *seg_alloc_fam, *seg_cap_fam;
 	struct mc_series *g_alloc, *g_cap, *g_keys, *g_soft, *g_clients,
 		*g_cache_nums, *g_pending;
-	uint64_t
-		seg_gen_seen; /* the collector's last rebuild (render-locked) */
+	/* the collector's last rebuild (collections are serialized) */
+	uint64_t seg_gen_seen;
 };
 
 /* recent.c: the counters once a second for a minute (mc_store_recent) */
@@ -381,6 +381,10 @@ struct mc_store {
 	struct mc_owner self;		 /* owner: node:ID */
 	struct mc_metrics *door_metrics; /* owner_only: mc_store_metrics */
 	struct rebuild *rebuild;	 /* master: records kept by ingest */
+	/* owner: the master's metrics text as last rendered (render.c),
+	 * shown while no leader serves; under master_text_lock */
+	pthread_mutex_t master_text_lock;
+	struct mc_buf master_text;
 
 	/* the TE metadata server (meta.c), NULL when off */
 	struct mc_meta *meta;
@@ -646,6 +650,9 @@ void unmount_all(struct mc_store *s);
 
 /* store_metrics.c: registers the store's families in s->metrics. */
 void store_metrics_register(struct mc_store *s);
+/* Appends the master's families as a store that never counted anything
+ * renders them: every one present, every value 0. */
+void store_metrics_blank(struct mc_buf *out);
 
 /*
  * meta.c: the store's metadata server, published keys under "mooncake/"
