@@ -251,6 +251,8 @@ void mc_store_free(struct mc_store *s)
 		unmount_all(s);
 		lease_expire(s, UINT64_MAX, NULL);
 		client_free_all(s);
+		put_outcome_free(s);
+		free(s->ledger);
 	}
 	/* No reader is left: the current arrays go now, and what this
 	 * thread retired goes as soon as other stores' readers allow. */
