@@ -53,9 +53,10 @@ int mc_render_query_key(struct mc_store *s, struct mc_buf *b, const void *key,
 	return 0;
 }
 
+/* a family's value; 0 without metrics (the blank summary) */
 static double counter(struct mc_metrics *m, const char *name)
 {
-	struct mc_family *f = mc_metrics_find(m, name);
+	struct mc_family *f = m ? mc_metrics_find(m, name) : NULL;
 
 	return f ? mc_series_value(mc_family_series(f, NULL)) : 0;
 }
@@ -84,23 +85,20 @@ static const struct {
 	{"DelAll", "remove_all"},    {"Ping", "ping"},
 };
 
-int mc_render_summary(struct mc_store *s, struct mc_buf *b)
+/* The summary line of usage u and metrics m (NULL: every count 0). */
+static void summary_line(struct mc_buf *b, struct mc_metrics *m,
+			 const struct mc_usage *u)
 {
-	struct mc_metrics *m = mc_store_metrics(s);
-	struct mc_usage u;
 	char used[32], cap[32], evb[32];
 
-	if (mc_store_linked(s))
-		return fac_text(s, true, b); /* the master's own line */
-	mc_store_usage(s, &u);
 	mc_buf_addf(b, "Mem Storage: %s / %s",
-		    mc_size_human(u.used, used, sizeof(used)),
-		    mc_size_human(u.capacity, cap, sizeof(cap)));
-	if (u.capacity)
+		    mc_size_human(u->used, used, sizeof(used)),
+		    mc_size_human(u->capacity, cap, sizeof(cap)));
+	if (u->capacity)
 		mc_buf_addf(b, " (%.1f%%)",
-			    100.0 * (double)u.used / (double)u.capacity);
+			    100.0 * (double)u->used / (double)u->capacity);
 	mc_buf_addf(b, " | Keys: %llu (soft-pinned: 0) | Clients: %d",
-		    (unsigned long long)u.keys, (int)u.clients);
+		    (unsigned long long)u->keys, (int)u->clients);
 	mc_buf_adds(b, " | Requests (Success/Total): ");
 	for (size_t i = 0; i < sizeof(summary_ops) / sizeof(summary_ops[0]);
 	     i++) {
@@ -116,6 +114,49 @@ int mc_render_summary(struct mc_store *s, struct mc_buf *b)
 		counter(m, "master_evicted_key_count"),
 		mc_size_human((uint64_t)counter(m, "master_evicted_size_bytes"),
 			      evb, sizeof(evb)));
+}
+
+/*
+ * A cluster node's summary is the leader's line; while no leader serves,
+ * the line the leader last gave this node, or a line of zeros before any:
+ * like the master's families in /metrics (mooncake-cluster(7), Views).
+ */
+static void linked_summary(struct mc_store *s, struct mc_buf *b)
+{
+	size_t len = b->len;
+
+	if (fac_text(s, true, b) == 0) {
+		pthread_mutex_lock(&s->master_text_lock);
+		s->master_summary.len = 0;
+		mc_buf_add(&s->master_summary, b->data + len, b->len - len);
+		pthread_mutex_unlock(&s->master_text_lock);
+		return;
+	}
+	if (b->data) {
+		b->len = len;
+		b->data[len] = '\0';
+	}
+	pthread_mutex_lock(&s->master_text_lock);
+	if (s->master_summary.len) {
+		mc_buf_add(b, s->master_summary.data, s->master_summary.len);
+	} else {
+		struct mc_usage zero = {0};
+
+		summary_line(b, NULL, &zero);
+	}
+	pthread_mutex_unlock(&s->master_text_lock);
+}
+
+int mc_render_summary(struct mc_store *s, struct mc_buf *b)
+{
+	struct mc_usage u;
+
+	if (mc_store_linked(s)) {
+		linked_summary(s, b);
+		return 0;
+	}
+	mc_store_usage(s, &u);
+	summary_line(b, mc_store_metrics(s), &u);
 	return 0;
 }
 

@@ -20,13 +20,14 @@ void mc_render_desc(struct mc_buf *b, const struct mc_desc *d);
 int mc_render_query_key(struct mc_store *s, struct mc_buf *b, const void *key,
 			size_t klen);
 /*
- * The /metrics/summary line, without a trailing newline: 0, or -EAGAIN
- * (a cluster node with no leader to ask; nothing appended).
+ * The /metrics/summary line, without a trailing newline; always 0. A
+ * cluster node with no leader to ask gives the leader's last line to it,
+ * or a line of zeros before any.
  */
 int mc_render_summary(struct mc_store *s, struct mc_buf *b);
 /*
  * The /metrics exposition (a cluster node: its own families, then the
- * master's, which are left out while no leader serves).
+ * master's, as the leader last gave them while no leader serves).
  */
 void mc_render_metrics(struct mc_store *s, struct mc_buf *b);
 /*

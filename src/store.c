@@ -267,6 +267,7 @@ void mc_store_free(struct mc_store *s)
 		pthread_mutex_destroy(&s->master_text_lock);
 	}
 	mc_buf_release(&s->master_text);
+	mc_buf_release(&s->master_summary);
 	meta_free(s->meta);
 	free(s->segs);
 	free(atomic_load(&s->seg_snap));

@@ -406,10 +406,12 @@ struct mc_store {
 	struct mc_owner self;		 /* owner: node:ID */
 	struct mc_metrics *door_metrics; /* owner_only: mc_store_metrics */
 	struct rebuild *rebuild;	 /* master: records kept by ingest */
-	/* owner: the master's metrics text as last rendered (render.c),
-	 * shown while no leader serves; under master_text_lock */
+	/* owner: the master's metrics text and summary line as last
+	 * rendered (render.c), shown while no leader serves; under
+	 * master_text_lock */
 	pthread_mutex_t master_text_lock;
 	struct mc_buf master_text;
+	struct mc_buf master_summary;
 
 	/* the TE metadata server (meta.c), NULL when off */
 	struct mc_meta *meta;

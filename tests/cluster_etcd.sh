@@ -47,9 +47,14 @@ for i in 1 2 3; do
 	done
 done
 term0=$(cl_json "$(cl_url 1)/api/cluster" term)
-# A node keeps the master's text of its last scrape a leader answered.
+# A node keeps the master's text of its last scrape a leader answered,
+# and the summary line likewise (node 3 is never asked for one: zeros).
 for i in 1 2 3; do
 	curl -s -o "$MC_TMP/m0.$i" "$(cl_url $i)/metrics"
+done
+for i in 1 2; do
+	curl -s -o "$MC_TMP/s0.$i" "$(cl_url $i)/metrics/summary"
+	check "node $i: the summary counts the 9 keys" grep -q '| Keys: 9 ' "$MC_TMP/s0.$i"
 done
 
 l0=$(cl_leader)
@@ -95,7 +100,16 @@ for i in 1 2 3; do
 	expect_eq "node $i: /query_key" "$(curl -s -w '%{http_code}' "$u/query_key?key=a1")" NO_LEADER503
 	expect_eq "node $i: /get_all_keys" "$(curl -s -o /dev/null -w '%{http_code}' "$u/get_all_keys")" 503
 	expect_eq "node $i: /get_all_segments" "$(curl -s -o /dev/null -w '%{http_code}' "$u/get_all_segments")" 503
-	expect_eq "node $i: /metrics/summary" "$(curl -s -o /dev/null -w '%{http_code}' "$u/metrics/summary")" 503
+	expect_eq "node $i: /metrics/summary still 200" \
+		"$(curl -s -o "$MC_TMP/s" -w '%{http_code}' "$u/metrics/summary")" 200
+	if [ "$i" = 3 ]; then
+		check "node 3: ... a line of zeros (no summary seen yet)" \
+			grep -q '^Mem Storage: 0 B / 0 B | Keys: 0 (soft-pinned: 0) | Clients: 0 | .*PutStart=0/0' "$MC_TMP/s"
+	else
+		expect_eq "node $i: ... the leader's last line" "$(cat "$MC_TMP/s")" "$(cat "$MC_TMP/s0.$i")"
+	fi
+	expect_eq "node $i: the tree's summary is the same line" \
+		"$(cat "${CL_MNT[$i]}/summary")" "$(cat "$MC_TMP/s")"
 	expect_eq "node $i: /api/exist" "$(curl -s -o /dev/null -w '%{http_code}' "$u/api/exist/a1")" 503
 	expect_eq "node $i: remove" "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$u/api/remove/a1")" 503
 	expect_eq "node $i: mount" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$u/api/mount" \
