@@ -974,14 +974,15 @@ int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 	if (s->link)
 		return fac_put(s, key, klen, val, len, err);
 	h = key_hash(key, klen);
-	obj_prefetch(s, h, 0);
+	obj_prefetch(s, h, 0, key, klen);
 	rc = mc_put_begin(s, key, klen, len, &p, err);
 
 	if (rc < 0)
 		return rc;
-	obj_prefetch(s, h, 1);
+	obj_prefetch(s, h, 1, key, klen);
 	for (unsigned i = 0; i < p->nrep; i++)
 		copy_in(blk_ptr(p->blk[i]), val, len);
+	obj_prefetch(s, h, 2, key, klen);
 	return mc_put_commit(p, false, err);
 }
 

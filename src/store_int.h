@@ -542,9 +542,11 @@ struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 			  bool touch);
 /* Publishes @o, replacing (and unreffing) the version it supersedes. */
 void obj_publish(struct mc_store *s, struct mc_obj *o);
-/* Hints for a put of the key hashing to @h (index.c): stage 0 fetches its
- * bucket, stage 1 the version that bucket points to. */
-void obj_prefetch(struct mc_store *s, uint64_t h, int stage);
+/* Hints for a put of @key, hashing to @h (index.c): stage 0 fetches its
+ * bucket, stage 1 the version that bucket points to, stage 2 (after the
+ * copy) the blocks of the version the put replaces. */
+void obj_prefetch(struct mc_store *s, uint64_t h, int stage, const void *key,
+		  size_t klen);
 /* Unlinks *pp from @sh (write-locked); returns it for the caller to unref. */
 struct mc_obj *obj_unlink(struct mc_store *s, struct mc_shard *sh,
 			  obj_link *pp);
