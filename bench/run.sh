@@ -621,6 +621,13 @@ run_xfer() {
 	wait_for serve '^serve ' || { skip "xfer" "tcp_ceiling serve did not start"; return; }
 	local sport b_t1m=0 b_t4k=0 r4=0 t
 	sport=$(awk '{ print $2 }' "$TMP/serve.out")
+	# The machine's default congestion control may pace even on loopback
+	# (BBR does): the same stream and trivial READ with reno show how much
+	# of both figures that costs. The daemon keeps the default, so these
+	# are beside the target, not its reference.
+	local rport="" cc_s=0 cc_t=0
+	start serve-reno env TCP_CC=reno "$BIN/tcp_ceiling" serve
+	wait_for serve-reno '^serve ' && rport=$(awk '{ print $2 }' "$TMP/serve-reno.out")
 	: >"$TMP/xfer.err"
 	# interleaved rounds, best of each: the machine is shared
 	for _ in 1 2 3; do
@@ -636,12 +643,21 @@ run_xfer() {
 		r4=$(max "$r4" "$r")
 		t=$("$BIN/tcp_ceiling" read 127.0.0.1 "$sport" 0 4096 8 1 | awk '{ print $2 }')
 		b_t4k=$(max "$b_t4k" "$t")
+		[ -n "$rport" ] || continue
+		t=$(TCP_CC=reno "$BIN/tcp_ceiling" stream 1 | awk '{ print $2 }')
+		cc_s=$(max "$cc_s" "$t")
+		t=$(TCP_CC=reno "$BIN/tcp_ceiling" read 127.0.0.1 "$rport" 0 1048576 1 1 | awk '{ print $3 }')
+		cc_t=$(max "$cc_t" "$t")
 	done
 	local bad
 	bad=$(head -c 200 "$TMP/xfer.err")
 	row "transfer READ 1 MiB, 1 connection, best of 3" "$best_r" "GB/s" "loopback TCP stream, 1 MiB writes" "$best_s" rge 0.85 "$bad"
 	row "  (the same, beside a trivial server of the framing)" "$best_r" "GB/s" "trivial server READ 1 MiB" "$b_t1m" info 0 "$bad"
 	row "transfer READ 1 MiB, 1 connection, 2 requests in flight, best of 3" "$best_p" "GB/s" "loopback TCP stream, 1 MiB writes" "$best_s" rge 0.85 "$bad"
+	if [ -n "$rport" ]; then
+		row "  (congestion control reno, no pacing: trivial server READ 1 MiB)" "$cc_t" "GB/s" "loopback TCP stream with reno" "$cc_s" info 0 ""
+		row "  (the loopback stream with reno, beside the default's)" "$cc_s" "GB/s" "loopback TCP stream, 1 MiB writes" "$best_s" info 0 ""
+	fi
 	row "transfer READ 4 KiB, 8 connections, best of 3" "$r4" "reads/s" "trivial server READ 4 KiB" "$b_t4k" ge 100000 "$bad"
 	wrk_run "$MC/api/get/x1m" 1
 	row "  GET /api/get 1 MiB, -c1 (comparison)" "$(awk -v r="$W_RPS" 'BEGIN { print r * 1048576 / 1e9 }')" \

@@ -22,6 +22,11 @@
  *
  * GB/s are 1e9 bytes per second. Loopback only: HOST must resolve to a
  * loopback address.
+ *
+ * TCP_CC=NAME sets the congestion control of every socket this program
+ * opens or accepts (TCP_CONGESTION in tcp(7); "reno" is open to every
+ * user), so that a figure can be taken with and without the pacing of
+ * the machine's default (BBR paces even on loopback).
  */
 #include "autoconfig.h"
 
@@ -77,6 +82,16 @@ static int write_full(int fd, const void *buf, size_t n)
 	return 0;
 }
 
+/* TCP_CC, when set, on @fd; a name the kernel refuses is an error. */
+static void set_cc(int fd)
+{
+	const char *cc = getenv("TCP_CC");
+
+	if (cc && *cc &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, strlen(cc)))
+		die("TCP_CC");
+}
+
 /* ------------------------------------------------------------ the stream */
 
 struct sink {
@@ -93,6 +108,7 @@ static void *sink_main(void *arg)
 
 	if (fd < 0 || !buf)
 		die("accept");
+	set_cc(fd);
 	while ((r = recv(fd, buf, CHUNK, 0)) > 0)
 		k->bytes += (uint64_t)r;
 	close(fd);
@@ -121,7 +137,10 @@ static int stream(double secs)
 	if (pthread_create(&th, NULL, sink_main, &k))
 		die("pthread_create");
 	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0 || connect(fd, (void *)&a, sizeof(a)))
+	if (fd < 0)
+		die("socket");
+	set_cc(fd);
+	if (connect(fd, (void *)&a, sizeof(a)))
 		die("connect");
 	t0 = now_s();
 	do {
@@ -251,8 +270,10 @@ static int reads(int argc, char **argv)
 
 		c[i] = (struct conn){.buf = malloc(answer)};
 		c[i].fd = socket(ai->ai_family, SOCK_STREAM, 0);
-		if (!c[i].buf || c[i].fd < 0 ||
-		    connect(c[i].fd, ai->ai_addr, ai->ai_addrlen))
+		if (!c[i].buf || c[i].fd < 0)
+			die("socket");
+		set_cc(c[i].fd);
+		if (connect(c[i].fd, ai->ai_addr, ai->ai_addrlen))
 			die("connect");
 		setsockopt(c[i].fd, IPPROTO_TCP, TCP_NODELAY, &one,
 			   sizeof(one));
@@ -365,6 +386,7 @@ static _Noreturn void serve(void)
 				}
 				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 					   sizeof(one));
+				set_cc(fd);
 				gotn[fd] = 0;
 				e.data.fd = fd;
 				epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
