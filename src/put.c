@@ -21,17 +21,21 @@
 
 /*
  * Copies a value into a replica buffer (64-byte aligned, store_int.h).
- * Values of a page or more go with non-temporal stores: a buffer being
- * filled is seldom in cache (it was freed by an overwrite long ago), so
- * ordinary stores would first read every line of it from memory, and
- * the put's first atomic after the copy (its seal) would wait for those
- * reads; a value is read later, by gets, not by the thread that put it.
- * The fence makes the bytes visible before the seal and the publish.
+ * When @stream (store_streams: the store holds far more than the caches,
+ * so a buffer being filled was freed by an overwrite long ago and none
+ * of its lines is cached), values of a page or more go with
+ * non-temporal stores: ordinary ones would first read every line of the
+ * buffer from memory, and the put's first atomic after the copy (its
+ * seal) would wait for those reads. A value is read later, by gets, not
+ * by the thread that put it. Over a set that fits the caches, ordinary
+ * stores stay: there they hit, and streaming would be several times
+ * slower. The fence makes the bytes visible before the seal and the
+ * publish.
  */
-static void copy_in(char *dst, const char *src, size_t len)
+static void copy_in(char *dst, const char *src, size_t len, bool stream)
 {
 #if defined(__SSE2__)
-	if (len >= 4096 && !((uintptr_t)dst & 63)) {
+	if (stream && len >= 4096 && !((uintptr_t)dst & 63)) {
 		size_t n = len & ~(size_t)63;
 
 		for (size_t i = 0; i < n; i += 64) {
@@ -52,6 +56,8 @@ static void copy_in(char *dst, const char *src, size_t len)
 		memcpy(dst + n, src + n, len - n);
 		return;
 	}
+#else
+	(void)stream;
 #endif
 	memcpy(dst, src, len);
 }
@@ -671,8 +677,8 @@ static int put_publish(struct mc_put *p, bool copy, bool batch,
 	}
 	if (copy)
 		for (unsigned i = 1; i < p->nrep; i++)
-			copy_in(blk_ptr(p->blk[i]), blk_ptr(p->blk[0]),
-				p->size);
+			copy_in(blk_ptr(p->blk[i]), blk_ptr(p->blk[0]), p->size,
+				store_streams(s));
 	for (unsigned i = 0; i < p->nrep; i++)
 		o->rep[i] = p->blk[i]; /* the object takes the references */
 	o->version = p->version;
@@ -742,7 +748,8 @@ int mc_put_commit_exact(struct mc_put *p, uint64_t size, struct mc_err *err)
 		return rc;
 	}
 	for (unsigned i = 0; i < q->nrep; i++)
-		copy_in(blk_ptr(q->blk[i]), blk_ptr(p->blk[0]), size);
+		copy_in(blk_ptr(q->blk[i]), blk_ptr(p->blk[0]), size,
+			store_streams(p->store));
 	put_close(p); /* not published, not revoked: it moved to q */
 	put_unref(p);
 	return mc_put_commit(q, false, err);
@@ -969,6 +976,7 @@ int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 {
 	struct mc_put *p;
 	uint64_t h;
+	bool stream;
 	int rc;
 
 	if (s->link)
@@ -980,8 +988,9 @@ int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 	if (rc < 0)
 		return rc;
 	obj_prefetch(s, h, 1, key, klen);
+	stream = store_streams(s);
 	for (unsigned i = 0; i < p->nrep; i++)
-		copy_in(blk_ptr(p->blk[i]), val, len);
+		copy_in(blk_ptr(p->blk[i]), val, len, stream);
 	obj_prefetch(s, h, 2, key, klen);
 	return mc_put_commit(p, false, err);
 }

@@ -360,6 +360,9 @@ struct mc_store {
 	_Atomic uint64_t npending;
 	_Atomic uint64_t discard_staging; /* bytes of discarded, unreleased */
 
+	/* bytes held past which a put's copy streams (store_streams) */
+	uint64_t stream_min;
+
 	/* object versions: (term << 32) | seq */
 	_Atomic uint64_t term, ver_seq;
 
@@ -773,6 +776,14 @@ uint64_t store_used(struct mc_store *s);
  */
 #define CLOCK_BATCH 64u
 uint32_t store_clock_tick(struct mc_store *s);
+/*
+ * Whether a put's copy into its buffer should skip the cache (put.c
+ * copy_in): the store holds many times the last-level cache, so the
+ * buffer is almost never cached, and reading its lines before writing
+ * them would cost more than the cache gives. Looked at again every 64
+ * calls per thread.
+ */
+bool store_streams(struct mc_store *s);
 /* segment.c: publishes the table's current list for lock-free readers;
  * seg_lock held for writing. */
 void seg_snap_publish(struct mc_store *s);
