@@ -82,16 +82,43 @@ void mc_buf_addf(struct mc_buf *b, const char *fmt, ...)
 	va_end(ap);
 }
 
+char *mc_put_u64(char *p, uint64_t n)
+{
+	/* two digits a step: renderers print thousands of numbers */
+	static const char pairs[] = "00010203040506070809"
+				    "10111213141516171819"
+				    "20212223242526272829"
+				    "30313233343536373839"
+				    "40414243444546474849"
+				    "50515253545556575859"
+				    "60616263646566676869"
+				    "70717273747576777879"
+				    "80818283848586878889"
+				    "90919293949596979899";
+	int len = 1;
+	char *e;
+
+	for (uint64_t t = n; t >= 10; t /= 10)
+		len++;
+	e = p + len;
+	while (n >= 100) {
+		e -= 2;
+		memcpy(e, pairs + (n % 100) * 2, 2);
+		n /= 100;
+	}
+	if (n >= 10)
+		memcpy(e - 2, pairs + n * 2, 2);
+	else
+		e[-1] = (char)('0' + n);
+	return p + len;
+}
+
 void mc_buf_addu(struct mc_buf *b, unsigned long long n)
 {
-	char tmp[24];
-	char *p = tmp + sizeof(tmp);
-
-	do {
-		*--p = '0' + n % 10;
-		n /= 10;
-	} while (n);
-	mc_buf_add_fast(b, p, tmp + sizeof(tmp) - p);
+	if (!b->data || b->cap - b->len <= 20)
+		mc_buf_grow(b, 20);
+	b->len = (size_t)(mc_put_u64(b->data + b->len, n) - b->data);
+	b->data[b->len] = '\0';
 }
 
 size_t mc_utf8_len(const void *p, size_t n)

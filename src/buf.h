@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct mc_buf {
 	char *data;
@@ -55,6 +56,11 @@ void mc_buf_addf(struct mc_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Appends @n as decimal (fast path for renderers). */
 void mc_buf_addu(struct mc_buf *b, unsigned long long n);
+/*
+ * Writes @n as decimal at @p, which has room for its 20 digits at most,
+ * without a NUL; returns the end.
+ */
+char *mc_put_u64(char *p, uint64_t n);
 /*
  * Appends @n bytes at @p (NULs allowed) as a JSON string literal (RFC 8259)
  * with its quotes: " and \ are backslashed, control characters become

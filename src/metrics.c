@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,11 +20,27 @@ struct mc_series {
 	struct mc_series *next;	 /* creation order */
 	struct mc_series *hnext; /* hash chain */
 	uint64_t hash;
-	char *key; /* the label values, each ending in NUL */
+	uint64_t mark; /* the family's mark when last looked up */
+	char *key;     /* the label values, each ending in NUL */
 	size_t keylen;
 	char *labels; /* rendered: a="x",b="y" ("" without labels) */
-	struct mc_buf
-		prefix; /* counter, gauge: "name{labels} ", rendered once */
+	/*
+	 * The openings of the sample lines, rendered once, so a scrape
+	 * copies them: counter, gauge: "name{labels} "; histogram: the
+	 * bucket lines' (one per bound and +Inf), then _sum's and _count's,
+	 * each ending at its entry of @cut.
+	 */
+	struct mc_buf prefix;
+	uint32_t *cut;
+	/*
+	 * The last value that was not an integer, and its text (a scrape
+	 * prints the same value again without formatting it), held by the
+	 * render that set text_busy; one that finds it set formats alone.
+	 */
+	_Atomic bool text_busy; /* a render reads or writes text */
+	uint64_t text_bits;
+	char text[40];
+	uint8_t text_len;
 	/*
 	 * Counter and gauge: value = bits (a double, last set) + n (sum of
 	 * adds since), so adds are one fetch_add. Histogram: bits is the
@@ -34,9 +51,12 @@ struct mc_series {
 	/*
 	 * Counter and gauge adds go to one of MC_STRIPES cache lines, picked
 	 * per thread, so threads counting the same series do not bounce one
-	 * line between cores; a read sums them (and n).
+	 * line between cores; a read sums them (and n). Made once the
+	 * series was counted STRIPES_FROM times (the counts before go to
+	 * n): a series only set (a collector's gauge), or seldom counted,
+	 * has none, and a scrape reads one word of it.
 	 */
-	struct stripe *stripes;
+	struct stripe *_Atomic stripes;
 	/*
 	 * Histogram: per stripe, the bucket counts (the last one +Inf) and
 	 * the sum's bits, hist_stride() words from a 64-byte boundary, so
@@ -47,6 +67,8 @@ struct mc_series {
 };
 
 #define MC_STRIPES 8
+/* A series gets its stripes once it was counted this many times. */
+#define STRIPES_FROM 64
 
 struct stripe {
 	_Atomic uint64_t v;
@@ -64,28 +86,54 @@ static unsigned stripe_index(void)
 	return my_stripe;
 }
 
-static inline struct stripe *stripe_of(struct mc_series *s)
+/* @s's stripes, made now if it has none (two first adds: one wins). */
+static struct stripe *stripes_of(struct mc_series *s)
 {
-	return &s->stripes[stripe_index()];
+	struct stripe *st =
+		atomic_load_explicit(&s->stripes, memory_order_acquire);
+	struct stripe *none = NULL;
+
+	if (st)
+		return st;
+	st = aligned_alloc(64, MC_STRIPES * sizeof(*st));
+	if (!st)
+		mc_oom();
+	memset(st, 0, MC_STRIPES * sizeof(*st));
+	if (!atomic_compare_exchange_strong_explicit(&s->stripes, &none, st,
+						     memory_order_acq_rel,
+						     memory_order_acquire)) {
+		free(st);
+		st = none;
+	}
+	return st;
 }
 
 static uint64_t stripes_sum(const struct mc_series *s)
 {
 	uint64_t n = atomic_load(&s->n);
+	struct stripe *st =
+		atomic_load_explicit(&s->stripes, memory_order_acquire);
 
-	if (s->stripes)
+	if (st)
 		for (unsigned i = 0; i < MC_STRIPES; i++)
-			n += atomic_load_explicit(&s->stripes[i].v,
+			n += atomic_load_explicit(&st[i].v,
 						  memory_order_relaxed);
 	return n;
 }
 
 static void stripes_zero(struct mc_series *s)
 {
+	struct stripe *st =
+		atomic_load_explicit(&s->stripes, memory_order_acquire);
+
 	atomic_store(&s->n, 0);
-	if (s->stripes)
+	/* (a line already 0 is only read: a collector sets its gauges at
+	 * every scrape) */
+	if (st)
 		for (unsigned i = 0; i < MC_STRIPES; i++)
-			atomic_store(&s->stripes[i].v, 0);
+			if (atomic_load_explicit(&st[i].v,
+						 memory_order_relaxed))
+				atomic_store(&st[i].v, 0);
 }
 
 struct mc_family {
@@ -102,7 +150,10 @@ struct mc_family {
 	struct mc_series **tab;
 	size_t tabsize, nseries;
 	struct mc_series *only; /* the series of a family without labels */
-	struct mc_buf preamble; /* the HELP and TYPE lines, rendered once */
+	uint64_t mark;		/* mc_family_mark() */
+	/* the HELP and TYPE lines, rendered once; without labels, a
+	 * counter's or gauge's sample name follows */
+	struct mc_buf preamble;
 };
 
 struct collector {
@@ -114,22 +165,20 @@ struct collector {
 
 struct mc_metrics {
 	pthread_mutex_t lock; /* the family and collector lists */
-	pthread_mutex_t
-		render_lock; /* one render (and its collectors) at a time */
 	struct mc_family *head, **tail;
+	size_t nfamilies;
 	struct collector *collectors, **ctail;
 	size_t ncollectors;
 	/*
-	 * Scrapes that queue behind a render share the next one: renders
-	 * are numbered as they start (started, read without the lock), and
-	 * the text of the last one (last, numbered last_seq) is kept under
-	 * render_lock. A scrape that finds, once it holds the lock, a render
-	 * numbered after every render started before it arrived sends that
-	 * text: it was made after the scrape arrived, as fresh as its own.
+	 * Renders run side by side; the collectors, one collection at a
+	 * time (collect_lock). A scrape that finds a collection under way
+	 * takes its figures rather than making its own: it waits until
+	 * collected, the count of finished collections, passes the count it
+	 * read on arriving, so the one it takes was under way or begun when
+	 * it arrived.
 	 */
-	_Atomic uint64_t started;
-	uint64_t last_seq;
-	struct mc_buf last;
+	pthread_mutex_t collect_lock;
+	_Atomic uint64_t collected;
 };
 
 /* Words per stripe of a histogram series: buckets, the sum, padding to
@@ -172,36 +221,149 @@ static uint64_t to_bits(double d)
 	return u;
 }
 
+/* Powers of ten a double holds exactly, for fmt_fixed(). */
+static const double tens[] = {1e0,  1e1,  1e2,	1e3,  1e4,  1e5,  1e6,	1e7,
+			      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+			      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
 /*
- * Integers print as integers (3355443200, never 3.3554432e+09); other
- * values with the fewest digits that read back to the same double.
+ * y, the integer nearest a * 10^d (the product's rounding error is
+ * recovered exactly with an fma), when it is below 2^53, else -1.
  */
+static const double small[] = {1e-3, 1e-2, 1e-1};
+
+static double scaled(double a, int d)
+{
+	double x = a * tens[d], r = fma(a, tens[d], -x);
+	double y = nearbyint(x), f = (x - y) + r;
+
+	if (f > 0.5)
+		y += 1;
+	else if (f < -0.5)
+		y -= 1;
+	return y < 9007199254740992.0 ? y : -1;
+}
+
+/*
+ * @v (finite, not integral, 1e-4 <= |v| < 1e15) with the fewest digits
+ * that read back to @v, as "%.{15,16,17}g" and strtod find them, without
+ * either. y, v rounded to d decimals, is exact in a double below 2^53,
+ * and reads back to v when y / 10^d (one correctly rounded division, as
+ * strtod's result is) gives v. Rounded to 15 significant digits, v reads
+ * back whenever any form of 15 digits or fewer does (v is within a
+ * tenth of that grid's step of it), and y then ends in the zeros that
+ * are dropped; else 16 digits are tried, then 17. Returns the length, 0
+ * when the caller must use printf, -1 when v needs 17 digits and y
+ * would pass 2^53 (printf "%.17g").
+ */
+static int fmt_fixed(char *out, double v)
+{
+	double a = fabs(v), y = -1;
+	char digits[24];
+	int e = -4, d, n, i, o = 0;
+	uint64_t u;
+
+	if (!(a >= 1e-4 && a < 1e15))
+		return 0;
+	/* 10^e <= a < 10^(e+1), or e one off at a power of ten (the
+	 * constants below 1 are not exact): then 14 or 17 digits are tried
+	 * too */
+	while (e < 14 && a >= (e < -1 ? small[e + 4] : tens[e + 1]))
+		e++;
+	for (d = 14 - e; d <= 16 - e; d++) {
+		if (d < 1)
+			continue;
+		y = scaled(a, d);
+		if (y < 0)
+			return d == 16 - e ? -1 : 0;
+		if (y / tens[d] == a)
+			break;
+	}
+	if (d > 16 - e)
+		return 0;
+	u = (uint64_t)y;
+	while (d > 0 && u % 10 == 0) {
+		u /= 10;
+		d--;
+	}
+	n = 0;
+	do
+		digits[n++] = (char)('0' + u % 10);
+	while ((u /= 10));
+	if (v < 0)
+		out[o++] = '-';
+	if (n <= d) {
+		/* 0.000ddd */
+		out[o++] = '0';
+		out[o++] = '.';
+		for (i = d; i > n; i--)
+			out[o++] = '0';
+		for (i = n; i--;)
+			out[o++] = digits[i];
+	} else {
+		for (i = n; i--;) {
+			out[o++] = digits[i];
+			if (i == d && i)
+				out[o++] = '.';
+		}
+	}
+	return o;
+}
+
+/*
+ * The text of @v (at most 39 bytes, no NUL) in @out, its length
+ * returned: integers print as integers (3355443200, never
+ * 3.3554432e+09); other values with the fewest digits that read back to
+ * the same double.
+ */
+static int fmt_num(char *out, double v)
+{
+	char tmp[40];
+	int n;
+
+	if (isnan(v)) {
+		memcpy(out, "NaN", 3);
+		return 3;
+	}
+	if (isinf(v)) {
+		memcpy(out, v > 0 ? "+Inf" : "-Inf", 4);
+		return 4;
+	}
+	if (v == trunc(v) && fabs(v) < 9.2e18) {
+		unsigned long long u;
+
+		n = 0;
+		if (v < 0) {
+			out[n++] = '-';
+			v = -v;
+		}
+		u = (unsigned long long)v;
+		int k = 0;
+
+		do
+			tmp[k++] = (char)('0' + u % 10);
+		while ((u /= 10));
+		while (k)
+			out[n++] = tmp[--k];
+		return n;
+	}
+	n = fmt_fixed(out, v);
+	if (n > 0)
+		return n;
+	for (int prec = n < 0 ? 17 : 15; prec <= 17; prec++) {
+		n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	memcpy(out, tmp, (size_t)n);
+	return n;
+}
+
 static void add_num(struct mc_buf *b, double v)
 {
 	char tmp[40];
 
-	if (isnan(v)) {
-		mc_buf_adds(b, "NaN");
-		return;
-	}
-	if (isinf(v)) {
-		mc_buf_adds(b, v > 0 ? "+Inf" : "-Inf");
-		return;
-	}
-	if (v == trunc(v) && fabs(v) < 9.2e18) {
-		if (v < 0) {
-			mc_buf_addch_fast(b, '-');
-			v = -v;
-		}
-		mc_buf_addu(b, (unsigned long long)v);
-		return;
-	}
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-		if (strtod(tmp, NULL) == v)
-			break;
-	}
-	mc_buf_adds(b, tmp);
+	mc_buf_add_fast(b, tmp, (size_t)fmt_num(tmp, v));
 }
 
 static bool valid_name(const char *s, bool colon)
@@ -258,18 +420,8 @@ struct mc_metrics *mc_metrics_new(void)
 {
 	struct mc_metrics *m = xcalloc(1, sizeof(*m));
 
-	pthread_mutexattr_t ma;
-
 	pthread_mutex_init(&m->lock, NULL);
-	/*
-	 * Scrapes queued behind a render take its successor's text: spin a
-	 * little before sleeping, as a render is short and a sleep and a
-	 * wake-up cost more than it.
-	 */
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
-	pthread_mutex_init(&m->render_lock, &ma);
-	pthread_mutexattr_destroy(&ma);
+	pthread_mutex_init(&m->collect_lock, NULL);
 	m->tail = &m->head;
 	m->ctail = &m->collectors;
 	return m;
@@ -280,8 +432,9 @@ static void series_free(struct mc_series *s)
 	free(s->key);
 	free(s->labels);
 	mc_buf_release(&s->prefix);
-	free(s->stripes);
+	free(atomic_load(&s->stripes));
 	free(s->hist);
+	free(s->cut);
 	free(s);
 }
 
@@ -326,8 +479,7 @@ void mc_metrics_free(struct mc_metrics *m)
 		free(c);
 	}
 	pthread_mutex_destroy(&m->lock);
-	pthread_mutex_destroy(&m->render_lock);
-	mc_buf_release(&m->last);
+	pthread_mutex_destroy(&m->collect_lock);
 	free(m);
 }
 
@@ -419,16 +571,22 @@ static struct mc_series *series_new(struct mc_family *f, const char *key,
 	memcpy(s->key, key, keylen);
 	s->keylen = keylen;
 	s->labels = xstrdup(labels);
-	/* A scrape then copies the sample's name instead of building it. */
+	/* A scrape then copies the samples' names instead of building them. */
 	if (f->type != MC_HISTOGRAM) {
 		add_sample_name(&s->prefix, f, "", s->labels, NULL);
-		s->stripes =
-			aligned_alloc(64, MC_STRIPES * sizeof(*s->stripes));
-		if (!s->stripes) {
-			mc_oom();
-		}
-		memset(s->stripes, 0, MC_STRIPES * sizeof(*s->stripes));
 	} else {
+		s->cut = xcalloc(f->nbounds + 3, sizeof(*s->cut));
+		for (size_t i = 0; i <= f->nbounds; i++) {
+			add_sample_name(&s->prefix, f, "_bucket", s->labels,
+					i < f->nbounds ? f->le[i] : "+Inf");
+			s->cut[i] = (uint32_t)s->prefix.len;
+		}
+		add_sample_name(&s->prefix, f, "_sum", s->labels, NULL);
+		s->cut[f->nbounds + 1] = (uint32_t)s->prefix.len;
+		add_sample_name(&s->prefix, f, "_count", s->labels, NULL);
+		s->cut[f->nbounds + 2] = (uint32_t)s->prefix.len;
+	}
+	if (f->type == MC_HISTOGRAM) {
 		size_t n = MC_STRIPES * hist_stride(f) * sizeof(*s->hist);
 
 		s->hist = aligned_alloc(64, n);
@@ -491,11 +649,17 @@ struct mc_family *mc_metrics_family(struct mc_metrics *m, const char *name,
 	mc_buf_addch_fast(&f->preamble, ' ');
 	mc_buf_adds(&f->preamble, types[f->type]);
 	mc_buf_addch_fast(&f->preamble, '\n');
-	/* Without labels the one series exists, at 0, from the first scrape. */
-	if (!f->nlabels)
+	/* Without labels the one series exists, at 0, from the first scrape;
+	 * a counter's or gauge's sample opens right after the preamble. */
+	if (!f->nlabels) {
 		f->only = series_new(f, "", 0, "");
+		if (t != MC_HISTOGRAM)
+			mc_buf_add(&f->preamble, f->only->prefix.data,
+				   f->only->prefix.len);
+	}
 	*m->tail = f;
 	m->tail = &f->next;
+	m->nfamilies++;
 	pthread_mutex_unlock(&m->lock);
 	return f;
 }
@@ -546,8 +710,10 @@ struct mc_series *mc_family_series(struct mc_family *f,
 	if (f->tab) {
 		for (s = f->tab[h & (f->tabsize - 1)]; s; s = s->hnext)
 			if (s->hash == h && s->keylen == key.len &&
-			    !memcmp(s->key, key.data, key.len))
+			    !memcmp(s->key, key.data, key.len)) {
+				s->mark = f->mark;
 				goto out;
+			}
 	}
 	for (size_t i = 0, off = 0; i < f->nlabels; i++) {
 		const char *v = key.data + off;
@@ -559,6 +725,7 @@ struct mc_series *mc_family_series(struct mc_family *f,
 	}
 	s = series_new(f, key.data, key.len, labels.data);
 	s->hash = h;
+	s->mark = f->mark;
 	if (f->nseries > f->tabsize) {
 		rehash(f);
 	} else {
@@ -605,15 +772,68 @@ void mc_family_clear(struct mc_family *f)
 	pthread_mutex_unlock(&f->lock);
 }
 
+void mc_family_mark(struct mc_family *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->mark++;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void mc_family_sweep(struct mc_family *f)
+{
+	struct mc_series *s, *next, **link;
+
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	if (f->only) {
+		pthread_mutex_unlock(&f->lock);
+		return;
+	}
+	f->tail = &f->head;
+	for (link = &f->head, s = f->head; s; s = next) {
+		next = s->next;
+		if (s->mark == f->mark) {
+			*link = s;
+			link = &s->next;
+			f->tail = &s->next;
+			continue;
+		}
+		/* out of its hash chain too */
+		for (struct mc_series **h = &f->tab[s->hash & (f->tabsize - 1)];
+		     *h; h = &(*h)->hnext)
+			if (*h == s) {
+				*h = s->hnext;
+				break;
+			}
+		series_free(s);
+		f->nseries--;
+	}
+	*link = NULL;
+	pthread_mutex_unlock(&f->lock);
+}
+
 void mc_series_add(struct mc_series *s, uint64_t n)
 {
-	if (!s)
+	struct stripe *st;
+
+	if (!s || s->hist)
 		return;
-	if (s->stripes)
-		atomic_fetch_add_explicit(&stripe_of(s)->v, n,
-					  memory_order_relaxed);
-	else
-		atomic_fetch_add_explicit(&s->n, n, memory_order_relaxed);
+	st = atomic_load_explicit(&s->stripes, memory_order_acquire);
+	if (!st) {
+		/* the first STRIPES_FROM counts share one word */
+		if (atomic_load_explicit(&s->n, memory_order_relaxed) <
+		    STRIPES_FROM) {
+			atomic_fetch_add_explicit(&s->n, n,
+						  memory_order_relaxed);
+			return;
+		}
+		st = stripes_of(s);
+	}
+	atomic_fetch_add_explicit(&st[stripe_index()].v, n,
+				  memory_order_relaxed);
 }
 
 void mc_series_set(struct mc_series *s, double v)
@@ -664,17 +884,6 @@ static uint64_t hist_bucket(const struct mc_series *s, size_t i)
 		n += atomic_load_explicit(&s->hist[k * hist_stride(s->f) + i],
 					  memory_order_relaxed);
 	return n;
-}
-
-static double hist_sum(const struct mc_series *s)
-{
-	double d = 0;
-
-	for (unsigned k = 0; k < MC_STRIPES; k++)
-		d += from_bits(atomic_load_explicit(
-			&s->hist[k * hist_stride(s->f) + s->f->nbounds + 1],
-			memory_order_relaxed));
-	return d;
 }
 
 static uint64_t hist_count(const struct mc_series *s)
@@ -760,54 +969,142 @@ static void add_sample_name(struct mc_buf *out, const struct mc_family *f,
 	mc_buf_addch_fast(out, ' ');
 }
 
-static void render_series(struct mc_buf *out, const struct mc_series *s)
+/*
+ * A value that is not an integer, at @p; returns its length: the text
+ * of the last one this series printed when it is the same (a
+ * histogram's sum of an idle route, the process's start time), else
+ * formatted and kept.
+ */
+static int put_text(char *p, struct mc_series *s, double v)
+{
+	uint64_t bits = to_bits(v);
+	int n;
+
+	if (atomic_exchange_explicit(&s->text_busy, true, memory_order_acquire))
+		return fmt_num(p, v);
+	if (!s->text_len || s->text_bits != bits) {
+		s->text_len = (uint8_t)fmt_num(s->text, v);
+		s->text_bits = bits;
+	}
+	n = s->text_len;
+	memcpy(p, s->text, (size_t)n);
+	atomic_store_explicit(&s->text_busy, false, memory_order_release);
+	return n;
+}
+
+/*
+ * The opening of sample line @i of @s, then @n and a newline, at @p;
+ * returns the end.
+ */
+static char *put_line_u(char *p, const struct mc_series *s, size_t i,
+			uint64_t n)
+{
+	uint32_t from = i ? s->cut[i - 1] : 0;
+
+	memcpy(p, s->prefix.data + from, s->cut[i] - from);
+	p = mc_put_u64(p + (s->cut[i] - from), n);
+	*p++ = '\n';
+	return p;
+}
+
+/*
+ * A value that is not a pure count, at @p (room for 40 bytes); returns
+ * the end.
+ */
+static char *put_value(char *p, struct mc_series *s, double d)
+{
+	if (d == trunc(d) && fabs(d) < 9.2e18)
+		return p + fmt_num(p, d);
+	return p + put_text(p, s, d);
+}
+
+/*
+ * The lines of @s; without its opening (the family's preamble ended
+ * with it) when @bare.
+ */
+static void render_series(struct mc_buf *out, struct mc_series *s, bool bare)
 {
 	const struct mc_family *f = s->f;
+	/* a line is at most its opening and 40 bytes of value */
+	size_t need = s->prefix.len + (f->nbounds + 3) * 48;
+	char *p;
 
+	if (!out->data || out->cap - out->len <= need)
+		mc_buf_grow(out, need);
+	p = out->data + out->len;
 	if (f->type != MC_HISTOGRAM) {
 		double d = from_bits(atomic_load(&s->bits));
 		uint64_t n = stripes_sum(s);
 
-		mc_buf_add_fast(out, s->prefix.data, s->prefix.len);
+		if (!bare) {
+			memcpy(p, s->prefix.data, s->prefix.len);
+			p += s->prefix.len;
+		}
 		/* Pure counters stay exact past 2^53. */
-		if (d == 0)
-			mc_buf_addu(out, n);
-		else
-			add_num(out, d + (double)n);
-		mc_buf_addch_fast(out, '\n');
+		p = d == 0 ? mc_put_u64(p, n) : put_value(p, s, d + (double)n);
+		*p++ = '\n';
+		*p = '\0';
+		out->len = (size_t)(p - out->data);
 		return;
 	}
-	uint64_t cum = 0;
-	for (size_t i = 0; i <= f->nbounds; i++) {
-		cum += hist_bucket(s, i);
-		add_sample_name(out, f, "_bucket", s->labels,
-				i < f->nbounds ? f->le[i] : "+Inf");
-		mc_buf_addu(out, cum);
-		mc_buf_addch_fast(out, '\n');
+	/* the stripes summed, each one's buckets and sum together */
+	size_t nb = f->nbounds + 1, stride = hist_stride(f);
+	uint64_t cnt[nb], cum = 0;
+	double sum = 0;
+
+	memset(cnt, 0, sizeof(cnt));
+	for (unsigned k = 0; k < MC_STRIPES; k++) {
+		const _Atomic uint64_t *h = s->hist + k * stride;
+
+		for (size_t i = 0; i < nb; i++)
+			cnt[i] += atomic_load_explicit(&h[i],
+						       memory_order_relaxed);
+		sum += from_bits(
+			atomic_load_explicit(&h[nb], memory_order_relaxed));
 	}
-	add_sample_name(out, f, "_sum", s->labels, NULL);
-	add_num(out, hist_sum(s));
-	mc_buf_addch_fast(out, '\n');
+	for (size_t i = 0; i < nb; i++) {
+		cum += cnt[i];
+		p = put_line_u(p, s, i, cum);
+	}
+	memcpy(p, s->prefix.data + s->cut[nb - 1], s->cut[nb] - s->cut[nb - 1]);
+	p = put_value(p + (s->cut[nb] - s->cut[nb - 1]), s, sum);
+	*p++ = '\n';
 	/* The count is the +Inf bucket read above, so the two always agree. */
-	add_sample_name(out, f, "_count", s->labels, NULL);
-	mc_buf_addu(out, cum);
-	mc_buf_addch_fast(out, '\n');
+	p = put_line_u(p, s, nb + 1, cum);
+	*p = '\0';
+	out->len = (size_t)(p - out->data);
 }
 
-void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
+static inline void cpu_relax(void)
 {
-	struct collector *c;
-	size_t n, from = out->len;
-	uint64_t before = atomic_load(&m->started);
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
 
-	pthread_mutex_lock(&m->render_lock);
-	if (m->last_seq > before) {
-		/* a render that started after this scrape arrived */
-		mc_buf_add(out, m->last.data, m->last.len);
-		pthread_mutex_unlock(&m->render_lock);
+/*
+ * Runs the collectors, or waits for a collection under way (struct
+ * mc_metrics). A collection takes about a microsecond: the wait spins,
+ * then yields the processor (to the collecting thread, when it was
+ * preempted), and never sleeps, as a sleep and a wake-up of every
+ * scrape behind it would cost more than the collection.
+ */
+static void collect(struct mc_metrics *m)
+{
+	uint64_t seen = atomic_load(&m->collected);
+	struct collector *c;
+	size_t n;
+
+	if (pthread_mutex_trylock(&m->collect_lock) != 0) {
+		/* its holder counts it after the trylock, so after seen */
+		for (unsigned i = 0; atomic_load(&m->collected) == seen; i++) {
+			if (i < 200)
+				cpu_relax();
+			else
+				sched_yield();
+		}
 		return;
 	}
-	m->last_seq = atomic_fetch_add(&m->started, 1) + 1;
 	/* Nodes are only appended, so the first n stay valid unlocked. */
 	pthread_mutex_lock(&m->lock);
 	c = m->collectors;
@@ -815,20 +1112,33 @@ void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
 	pthread_mutex_unlock(&m->lock);
 	for (; n--; c = c->next)
 		c->fn(m, c->arg);
+	pthread_mutex_unlock(&m->collect_lock);
+	atomic_fetch_add(&m->collected, 1);
+}
 
+void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
+{
+	struct mc_family *f;
+	size_t n, from = out->len;
+
+	collect(m);
 	pthread_mutex_lock(&m->lock);
-	for (struct mc_family *f = m->head; f; f = f->next) {
-		mc_buf_add_fast(out, f->preamble.data, f->preamble.len);
+	f = m->head;
+	n = m->nfamilies;
+	pthread_mutex_unlock(&m->lock);
+	for (; n--; f = f->next) {
+		mc_buf_add(out, f->preamble.data, f->preamble.len);
+		/* a family without labels never changes its one series */
+		if (!f->nlabels) {
+			render_series(out, f->only, f->type != MC_HISTOGRAM);
+			continue;
+		}
 		pthread_mutex_lock(&f->lock);
 		for (struct mc_series *s = f->head; s; s = s->next)
-			render_series(out, s);
+			render_series(out, s, false);
 		pthread_mutex_unlock(&f->lock);
 	}
-	pthread_mutex_unlock(&m->lock);
 	/* An empty registry still ends with a newline. */
 	if (out->len == from || out->data[out->len - 1] != '\n')
 		mc_buf_addch(out, '\n');
-	mc_buf_reset(&m->last);
-	mc_buf_add(&m->last, out->data + from, out->len - from);
-	pthread_mutex_unlock(&m->render_lock);
 }

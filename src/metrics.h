@@ -13,9 +13,11 @@
  * registry mutex). Series lookups in a labelled family take the family's
  * mutex (a family without labels returns its one series without locking);
  * updates to a series are lock-free atomics, so hot paths keep the struct
- * mc_series pointer and call mc_series_add(). Renders are serialized by a
- * registry lock; a render holds each family's mutex while it prints that
- * family, so a collector's clear-and-rebuild is never seen half done.
+ * mc_series pointer and call mc_series_add(). Renders run side by side,
+ * without a registry lock; collections (the collectors' runs) one at a
+ * time. A render holds a labelled family's mutex while it prints that
+ * family; a collector rebuilds one with mc_family_mark() and
+ * mc_family_sweep(), which no render sees half done.
  */
 #ifndef MC_METRICS_H
 #define MC_METRICS_H
@@ -57,8 +59,9 @@ struct mc_family *mc_metrics_find(struct mc_metrics *m, const char *name);
  * The series of @f for the given label values (as many as the family has
  * label names, a NULL value counting as ""; NULL for a family without
  * labels). Created at 0 on first use; the pointer stays valid until
- * mc_family_clear() or the registry is freed. Values should be UTF-8:
- * stray bytes render as U+FFFD (see mc_metrics_escape()).
+ * mc_family_clear(), mc_family_sweep() or the registry is freed. Values
+ * should be UTF-8: stray bytes render as U+FFFD (see
+ * mc_metrics_escape()).
  */
 struct mc_series *mc_family_series(struct mc_family *f,
 				   const char *const *values);
@@ -68,9 +71,23 @@ struct mc_series *mc_family_series(struct mc_family *f,
  * mutex. The dropped series are freed: a pointer to one must not be used
  * afterwards, so only a collector that looks its series up again after
  * the clear may clear a family. A family without labels keeps its series
- * (the pointer stays valid) and is reset to 0.
+ * (the pointer stays valid) and is reset to 0. A render at the same time
+ * may show the family empty: a collector rebuilds with mc_family_mark()
+ * and mc_family_sweep() instead.
  */
 void mc_family_clear(struct mc_family *f);
+
+/*
+ * A rebuild that no render sees half done: mc_family_mark() starts it,
+ * the collector then looks up (mc_family_series) every series that is
+ * still live and sets it, and mc_family_sweep() drops, and frees, the
+ * series not looked up since the mark (a segment unmounted meanwhile).
+ * A render in between shows the old series with the new ones. Only one
+ * rebuild of a family at a time (a collector's, which are serialized).
+ * No-ops on a family without labels, and on NULL.
+ */
+void mc_family_mark(struct mc_family *f);
+void mc_family_sweep(struct mc_family *f);
 
 /*
  * Counter and gauge: adds @n (one relaxed atomic fetch_add, exact to
@@ -102,10 +119,13 @@ size_t mc_series_buckets(const struct mc_series *s, double *le, uint64_t *count,
 			 size_t max);
 
 /*
- * Collectors run, in registration order, at the start of each render,
- * outside every registry lock (they may look up, set and clear series).
- * Renders are serialized, so collectors never run concurrently with each
- * other. @arg is the collector's; the registry never frees it.
+ * Collectors run, in registration order, at the start of a render (or
+ * of one of the renders that share a collection: mc_metrics_render),
+ * outside every registry lock (they may look up, set and rebuild
+ * series). Collections are serialized, so collectors never run
+ * concurrently with each other, but renders print while they run: a
+ * gauge shows either its old value or its new one. @arg is the
+ * collector's; the registry never frees it.
  */
 void mc_metrics_add_collector(struct mc_metrics *m,
 			      void (*fn)(struct mc_metrics *, void *),
@@ -121,9 +141,12 @@ void mc_metrics_add_collector_owned(struct mc_metrics *m,
  * (3355443200), others with the fewest digits that read back exactly;
  * histograms print cumulative name_bucket{...,le="B"} lines up to "+Inf",
  * then name_sum and name_count. Ends with "\n". Costs O(families +
- * series), whatever the store holds. One render runs at a time; callers
- * that wait for it share the next one (made after they all arrived), so
- * a scrape storm costs one render per render time, not one per scrape.
+ * series), whatever the store holds, and no lock while it prints but a
+ * labelled family's (a few microseconds). First the collectors run; a
+ * render that finds a collection under way waits for it and takes its
+ * figures instead, so the gauges shown are set by a collection that was
+ * under way or begun when the render was called, and a scrape storm
+ * costs one collection per collection time.
  */
 void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out);
 

@@ -96,7 +96,7 @@ static double boot_time(void)
  * The figures come from getrusage (CPU, which walks every thread) at most
  * every 100 ms and from /proc (memory, descriptors) at most once a
  * second: those reads cost more than the rest of a /metrics render.
- * Renders are serialized, so the state needs no lock.
+ * Collections are serialized, so the state needs no lock.
  */
 static void process_collect(struct mc_metrics *m, void *arg)
 {

@@ -279,8 +279,8 @@ struct mc_counters {
 	struct mc_family *seg_alloc_fam, *seg_cap_fam;
 	struct mc_series *g_alloc, *g_cap, *g_keys, *g_soft, *g_clients,
 		*g_cache_nums, *g_pending;
-	uint64_t
-		seg_gen_seen; /* the collector's last rebuild (render-locked) */
+	/* the collector's last rebuild (collections are serialized) */
+	uint64_t seg_gen_seen;
 };
 
 /* recent.c: the counters once a second for a minute (mc_store_recent) */

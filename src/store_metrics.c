@@ -215,12 +215,16 @@ static void collect(struct mc_metrics *m, void *arg)
 	 */
 	uint64_t gen = atomic_load(&s->seg_gen);
 
-	if (gen != s->c.seg_gen_seen) {
-		mc_family_clear(s->c.seg_alloc_fam);
-		mc_family_clear(s->c.seg_cap_fam);
-		s->c.seg_gen_seen = gen;
+	if (gen == s->c.seg_gen_seen) {
+		mc_segment_name_foreach(s, collect_segment, s);
+		return;
 	}
+	mc_family_mark(s->c.seg_alloc_fam);
+	mc_family_mark(s->c.seg_cap_fam);
 	mc_segment_name_foreach(s, collect_segment, s);
+	mc_family_sweep(s->c.seg_alloc_fam);
+	mc_family_sweep(s->c.seg_cap_fam);
+	s->c.seg_gen_seen = gen;
 }
 
 void mc_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,

@@ -173,6 +173,20 @@ static const struct {
 	{0.1 + 0.2, "0.30000000000000004"},
 	{1e-300, "1e-300"},
 	{123456.789, "123456.789"},
+	/* the printf-free path (fmt_fixed): 15, 16 and 17 digits, its
+	 * bounds, and what it leaves to printf */
+	{12.207446, "12.207446"},
+	{12.207446000000001, "12.207446000000001"},
+	{21.71897108899997, "21.71897108899997"},
+	{-0.02205309999999995, "-0.02205309999999995"},
+	{0.0001, "0.0001"},
+	{0.00012345, "0.00012345"},
+	{0.000099, "9.9e-05"},
+	{99999999999999.9, "99999999999999.9"},
+	{999999999999999.9, "999999999999999.9"},
+	{1796042114.05, "1796042114.05"},
+	{0.9999999999999999, "0.9999999999999999"},
+	{9.999999999999998, "9.999999999999998"},
 	{INFINITY, "+Inf"},
 	{-INFINITY, "-Inf"},
 	{NAN, "NaN"},
@@ -259,6 +273,125 @@ START_TEST(test_escaping)
 	mc_metrics_escape(&b, "x\\y\"z\n");
 	ck_assert_str_eq(b.data, "x\\\\y\\\"z\\n");
 	mc_buf_release(&b);
+	mc_metrics_free(m);
+}
+END_TEST
+
+/* A rebuild drops what it did not look up, keeps the rest and its order. */
+START_TEST(test_mark_sweep)
+{
+	struct mc_metrics *m = mc_metrics_new();
+	struct mc_family *g =
+		mc_metrics_family(m, "seg", "s", MC_GAUGE, "segment", NULL, 0);
+	struct mc_family *u =
+		mc_metrics_family(m, "u", "u", MC_GAUGE, NULL, NULL, 0);
+
+	mc_series_set(mc_family_series(u, NULL), 3);
+	for (int i = 0; i < 40; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "s%d", i);
+		mc_series_set(mc_family_series(g, (const char *[]){name}), i);
+	}
+	mc_family_mark(g);
+	mc_family_mark(u);
+	mc_series_set(mc_family_series(g, (const char *[]){"s3"}), 30);
+	mc_series_set(mc_family_series(g, (const char *[]){"new"}), 7);
+	mc_series_set(mc_family_series(g, (const char *[]){"s1"}), 10);
+	mc_family_sweep(g);
+	mc_family_sweep(u);
+	mc_family_sweep(NULL);
+	mc_family_mark(NULL);
+	assert_render(m, "# HELP seg s\n# TYPE seg gauge\n"
+			 "seg{segment=\"s1\"} 10\n"
+			 "seg{segment=\"s3\"} 30\n"
+			 "seg{segment=\"new\"} 7\n"
+			 "# HELP u u\n# TYPE u gauge\nu 3\n");
+	/* the hash chains lost the dropped series too: they come back new */
+	mc_series_add(mc_family_series(g, (const char *[]){"s2"}), 2);
+	mc_series_add(mc_family_series(g, (const char *[]){"s3"}), 1);
+	assert_render(m, "# HELP seg s\n# TYPE seg gauge\n"
+			 "seg{segment=\"s1\"} 10\n"
+			 "seg{segment=\"s3\"} 31\n"
+			 "seg{segment=\"new\"} 7\n"
+			 "seg{segment=\"s2\"} 2\n"
+			 "# HELP u u\n# TYPE u gauge\nu 3\n");
+	mc_metrics_free(m);
+}
+END_TEST
+
+/*
+ * Renders run while a collector rebuilds a family (mark, look up, sweep):
+ * none shows a live series missing. "a" and "b" are always live; the
+ * third name changes at every collection.
+ */
+struct rebuild {
+	struct mc_family *f;
+	int n;
+};
+
+static void rebuild_collect(struct mc_metrics *m, void *arg)
+{
+	struct rebuild *r = arg;
+	char name[16];
+
+	(void)m;
+	snprintf(name, sizeof(name), "x%d", r->n++);
+	mc_family_mark(r->f);
+	mc_series_set(mc_family_series(r->f, (const char *[]){"a"}), 1);
+	mc_series_set(mc_family_series(r->f, (const char *[]){name}), 1);
+	mc_series_set(mc_family_series(r->f, (const char *[]){"b"}), 1);
+	mc_family_sweep(r->f);
+}
+
+struct scraper {
+	struct mc_metrics *m;
+	int n, missing;
+};
+
+static void *scrape_work(void *arg)
+{
+	struct scraper *sc = arg;
+
+	for (int i = 0; i < sc->n; i++) {
+		char *text = render(sc->m);
+
+		if (!strstr(text, "r{s=\"a\"} 1\n") ||
+		    !strstr(text, "r{s=\"b\"} 1\n"))
+			sc->missing++;
+		free(text);
+	}
+	return NULL;
+}
+
+START_TEST(test_render_during_rebuild)
+{
+	enum { THREADS = 4 };
+	struct mc_metrics *m = mc_metrics_new();
+	struct rebuild r = {
+		mc_metrics_family(m, "r", "r", MC_GAUGE, "s", NULL, 0), 0};
+	struct scraper sc[THREADS];
+	pthread_t t[THREADS];
+
+	mc_metrics_add_collector(m, rebuild_collect, &r);
+	for (int i = 0; i < THREADS; i++) {
+		sc[i] = (struct scraper){m, mc_test_quick() ? 200 : 5000, 0};
+		ck_assert_int_eq(
+			pthread_create(&t[i], NULL, scrape_work, &sc[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(sc[i].missing, 0);
+	}
+	/* one collection per render at most, and the last one's name alone */
+	ck_assert_int_le(r.n, THREADS * sc[0].n);
+	char *text = render(m), want[32];
+
+	snprintf(want, sizeof(want), "r{s=\"x%d\"} 1\n", r.n - 1);
+	ck_assert_ptr_nonnull(strstr(text, want));
+	snprintf(want, sizeof(want), "r{s=\"x%d\"}", r.n - 2);
+	ck_assert_ptr_null(strstr(text, want));
+	free(text);
 	mc_metrics_free(m);
 }
 END_TEST
@@ -647,8 +780,8 @@ START_TEST(test_concurrent)
 END_TEST
 
 /*
- * Scrapes that wait for a render share the next one, which must still
- * be made after each of them arrived: every scrape shows a count at
+ * Renders run side by side and share collections, and each must still
+ * read the counters after it was called: every scrape shows a count at
  * least the one its thread read just before asking.
  */
 struct fresh {
@@ -719,6 +852,8 @@ static Suite *metrics_suite(void)
 	tcase_add_test(tc, test_set_then_add);
 	tcase_add_test(tc, test_escaping);
 	tcase_add_test(tc, test_clear);
+	tcase_add_test(tc, test_mark_sweep);
+	tcase_add_test(tc, test_render_during_rebuild);
 	tcase_add_test(tc, test_many_series);
 	tcase_add_test(tc, test_register);
 	tcase_add_test(tc, test_empty_registry);
