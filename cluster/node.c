@@ -191,7 +191,8 @@ static int peer_http(struct mc_node *n, const char *id, char *http, size_t len)
 
 /*
  * Sends owner request @msg to node @id (this node: straight to its own
- * store) and its answer into @resp: 0, or -errno with @err.
+ * store) and its answer into @resp: 0, or -errno with @err;
+ * -ECONNABORTED when it was sent and no answer came (it may have run).
  */
 static int owner_call(struct mc_node *n, const char *id,
 		      const struct mc_buf *msg, struct mc_buf *resp,
@@ -213,7 +214,7 @@ static int owner_call(struct mc_node *n, const char *id,
 	rc = hclient_post(n->hc, http, OWNER_PATH, token_get(n), msg->data,
 			  msg->len, &status, resp, &sent, err);
 	if (rc < 0)
-		return rc;
+		return sent ? -ECONNABORTED : rc;
 	if (status != 200)
 		return mc_err_set(err, -EIO, MC_RPC_FAIL,
 				  "node '%s' answered HTTP %d to an owner "
@@ -253,8 +254,11 @@ static int hook_blk(struct reign *r, enum mc_owner_op op,
 			op == MC_OWNER_PREPARE ? "prepare" : "commit",
 			(int)(b->klen > 64 ? 64 : b->klen),
 			(const char *)b->key, e.msg);
-		/* the put fails; the client may try again (503) */
-		return -EAGAIN;
+		/* the put fails; the client may try again (503); a commit
+		 * whose answer was lost may have happened (put.c retires) */
+		return rc == -ECONNABORTED && op == MC_OWNER_COMMIT
+			       ? -ECONNABORTED
+			       : -EAGAIN;
 	}
 	return 0;
 }
@@ -583,14 +587,15 @@ static void *rebuild_main(void *arg)
 	struct mc_node *n = r->n;
 	struct mc_member_node *v = NULL;
 	size_t k = 0, made;
-	uint64_t deadline = now_ms() + 2ull * n->ttl_ms, t0 = now_ms();
+	uint64_t t0 = now_ms(), said = t0;
 	bool self = false;
 
 	mc_info("cluster: leader of term %llu: rebuilding the index from "
 		"every node's report",
 		(unsigned long long)r->term);
-	if (mc_member_nodes(n->m, &v, &k) < 0)
-		k = 0;
+	/* the nodes registered now: every one of them is asked */
+	while (mc_member_nodes(n->m, &v, &k) < 0 && rebuilding(r))
+		sleep_ms(100);
 	for (size_t i = 0; i < k; i++)
 		self |= !strcmp(v[i].id, n->id);
 	/* every live node, this one first (its memory needs no network) */
@@ -606,17 +611,27 @@ static void *rebuild_main(void *arg)
 		if (!strcmp(v[i].id, n->id))
 			continue;
 		/*
-		 * A node that does not answer is asked again until the
-		 * deadline, unless its lease ends meanwhile: the old
-		 * leader, killed or cut off, often still is in the node
-		 * set read when this node won (its registration and its
-		 * candidacy go in the same revision; the watch tells it
-		 * a moment later).
+		 * A node that does not answer is asked again until it does
+		 * or its lease ends (the old leader, killed or cut off,
+		 * often still is in the node set read when this node won:
+		 * the watch tells it a moment later). Never served without
+		 * a live node's report: its committed records may be the
+		 * only replicas of acknowledged puts, and a put whose
+		 * answer was lost asks this master whether it happened
+		 * (mooncake-cluster(7), Failover).
 		 */
 		while (still_member(n, v[i].id, v[i].revision) &&
 		       report_node(r, v[i].id, v[i].revision, true) < 0 &&
-		       rebuilding(r) && now_ms() < deadline)
+		       rebuilding(r)) {
+			if (now_ms() - said >= n->ttl_ms) {
+				said = now_ms();
+				mc_warn("cluster: the rebuild of term %llu "
+					"waits for node '%s' (%llu ms)",
+					(unsigned long long)r->term, v[i].id,
+					(unsigned long long)(said - t0));
+			}
 			sleep_ms(100);
+		}
 	}
 	free(v);
 	pthread_mutex_lock(&r->mu);

@@ -218,6 +218,20 @@ static const struct key *key_find(const char *name)
 	return NULL;
 }
 
+/*
+ * An upstream client's key (mooncake.json: where the metadata server and
+ * the master are, its own buffer): mooncaked is the store itself, a
+ * single node or a cluster node alike, so it has no use for them.
+ */
+static void warn_unused(FILE *f, const char *key)
+{
+	if (f)
+		fprintf(f,
+			"mooncaked: warning: config key '%s' is unused (a "
+			"Mooncake client's setting: mooncaked is the store)\n",
+			key);
+}
+
 bool mc_config_key_unused(const char *key)
 {
 	const struct key *k = key_find(key);
@@ -729,11 +743,8 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 		r = json_member_set(c, k, val, err);
 		if (r)
 			break;
-		if (k->kind == K_UNUSED && warn)
-			fprintf(warn,
-				"mooncaked: warning: config key '%s' is unused "
-				"(single-node daemon)\n",
-				k->key);
+		if (k->kind == K_UNUSED)
+			warn_unused(warn, k->key);
 	}
 	json_object_put(root);
 	return r;
@@ -890,11 +901,8 @@ static int apply_define(struct mc_config *c, const char *arg, FILE *errout)
 		say(errout, err.msg);
 		return -EINVAL;
 	}
-	if (mc_config_key_unused(key) && errout)
-		fprintf(errout,
-			"mooncaked: warning: config key '%s' is unused "
-			"(single-node daemon)\n",
-			key);
+	if (mc_config_key_unused(key))
+		warn_unused(errout, key);
 	return 0;
 }
 

@@ -168,8 +168,11 @@ static int fs_getattr(const char *path, struct stat *st,
 		return 0;
 	}
 	r = fs_tree_resolve(f->s, path, &p);
-	if (r == -ENOENT && p.node == FS_N_KEY)
-		r = fs_keyfile_pending(p.key, p.klen, &size);
+	/* A created key open for writing exists before its first commit,
+	 * also while no cluster leader could say whether it exists. */
+	if ((r == -ENOENT || r == -EAGAIN) && p.node == FS_N_KEY &&
+	    fs_keyfile_pending(p.key, p.klen, &size) == 0)
+		r = 0;
 	else if (!r && (p.node == FS_N_KEY || p.node == FS_N_META_KEY))
 		size = p.vsize;
 	if (r < 0)
@@ -473,14 +476,18 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 	struct dir_fill d = {buf, filler, (uint64_t)off, 0};
 	int gen = h->p.node == FS_N_KEYS ? FS_N_KEY : FS_N_REPLICA;
 
+	int r;
+
+	/* Never waits for a cluster leader: the kernel cannot interrupt a
+	 * request the daemon has taken (mooncake-cluster(7)). */
 	if (h->p.node == FS_N_KEYS || h->p.node == FS_N_REPLICAS)
 		return fs_keydir_fill(f->s, &h->kd, (uint64_t)off,
 				      fs_nodes[gen].mode, fill_one, &d);
 	/* Small directories: listed again per call, offsets are ordinals. */
 	if (fill_listed(".", S_IFDIR, &d) || fill_listed("..", S_IFDIR, &d))
 		return 0;
-	fs_tree_list(f->s, &h->p, fill_listed, &d);
-	return 0;
+	r = fs_tree_list(f->s, &h->p, fill_listed, &d);
+	return r < 0 ? r : 0;
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2],
@@ -495,8 +502,9 @@ static int fs_utimens(const char *path, const struct timespec tv[2],
 	if (fi)
 		return 0;
 	r = fs_tree_resolve(f->s, path, &p);
-	if (r == -ENOENT && p.node == FS_N_KEY)
-		r = fs_keyfile_pending(p.key, p.klen, &size);
+	if ((r == -ENOENT || r == -EAGAIN) && p.node == FS_N_KEY &&
+	    fs_keyfile_pending(p.key, p.klen, &size) == 0)
+		r = 0;
 	return r;
 }
 

@@ -89,8 +89,20 @@ int fs_keydir_fill(struct mc_store *s, struct fs_keydir *d, uint64_t off,
 		/* Still pending so the walk can skip it if it comes again. */
 		d->have_pending = 1;
 	}
-	while (d->more && !c.full)
-		d->more = mc_key_walk(s, &d->cursor, walk_key, &c);
+	while (d->more && !c.full) {
+		int r = mc_key_walk(s, &d->cursor, walk_key, &c);
+
+		/*
+		 * A cluster node without a leader (-EAGAIN) fails the call
+		 * at once: the kernel waits uninterruptibly for this answer,
+		 * so retrying here would hang the caller until a leader
+		 * serves (mooncake-cluster(7)). The cursor stays where it
+		 * was: a later call goes on from there.
+		 */
+		if (r < 0)
+			return r;
+		d->more = r;
+	}
 	if (!c.full)
 		d->have_pending = 0;
 	return 0;
@@ -279,8 +291,17 @@ static int load(struct fs_keyfile *f)
 
 	if (f->loaded)
 		return 0;
-	if (!r && mc_get(f->s, f->key, f->klen, &r) < 0)
-		r = NULL;
+	if (!r) {
+		err = mc_get(f->s, f->key, f->klen, &r);
+		/* Missing: the write starts a new value. Unknown (no
+		 * cluster leader): the write fails rather than drop it. */
+		if (err < 0)
+			r = NULL;
+		if (err == -ENOENT)
+			err = 0;
+		if (err < 0)
+			return err;
+	}
 	if (r) {
 		err = reserve(f, mc_ref_size(r));
 		if (!err) {

@@ -26,19 +26,23 @@ static int bind_segname(struct mc_store *s, struct fs_path *p, const char *name)
 	if (r < 0)
 		return r;
 	p->segname[n] = '\0';
-	return mc_segment_name_usage(s, p->segname, &used, &cap) ? -ENOENT : 0;
+	/* -EAGAIN (no cluster leader) is not "no such name" */
+	r = mc_segment_name_usage(s, p->segname, &used, &cap);
+	return r < 0 ? r : 0;
 }
 
 static int bind_seg(struct mc_store *s, struct fs_path *p, const char *name)
 {
 	struct mc_seg_info si;
+	int r;
 
 	if (strlen(name) != MC_ID_LEN)
 		return -ENOENT;
 	memcpy(p->segid, name, MC_ID_LEN + 1);
-	if (mc_segment_info(s, name, &si) || strcmp(si.name, p->segname))
-		return -ENOENT;
-	return 0;
+	r = mc_segment_info(s, name, &si);
+	if (r < 0)
+		return r;
+	return strcmp(si.name, p->segname) ? -ENOENT : 0;
 }
 
 static int bind_key(struct mc_store *s, struct fs_path *p, const char *name)
@@ -48,7 +52,13 @@ static int bind_key(struct mc_store *s, struct fs_path *p, const char *name)
 	if (r < 0)
 		return r;
 	p->key[p->klen] = '\0';
-	return mc_stat(s, p->key, p->klen, &p->vsize) ? -ENOENT : 0;
+	/*
+	 * Only a key known to be missing is ENOENT: a cluster node without
+	 * a leader cannot tell (-EAGAIN), and a script's [ -e keys/k ] or
+	 * rm must not be told the key is gone (mooncake-cluster(7)).
+	 */
+	r = mc_stat(s, p->key, p->klen, &p->vsize);
+	return r < 0 ? r : 0;
 }
 
 static bool meta_present(struct mc_store *s)
@@ -343,9 +353,10 @@ int fs_tree_resolve(struct mc_store *s, const char *path, struct fs_path *p)
 		c += n;
 		r = step(s, p, comp);
 		if (r < 0) {
-			/* Only a missing last component names a place; a
-			 * name no key encodes to names none. */
-			if (r != -ENOENT || c[strspn(c, "/")])
+			/* Only a missing (or, with no leader, unknown) last
+			 * component names a place; a name no key encodes to
+			 * names none. */
+			if ((r != -ENOENT && r != -EAGAIN) || c[strspn(c, "/")])
 				p->node = -1;
 			return r == -EINVAL ? -ENOENT : r;
 		}

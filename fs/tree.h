@@ -89,7 +89,8 @@ struct fs_node {
 	/*
 	 * Generators: decodes @name into @p and checks that it exists.
 	 * 0, -ENOENT (p filled, but no such thing), -EINVAL (@name can name
-	 * nothing here), -ENAMETOOLONG.
+	 * nothing here), -ENAMETOOLONG, -EAGAIN (cannot tell now: no
+	 * cluster leader), -ENOMEM.
 	 */
 	int (*bind)(struct mc_store *s, struct fs_path *p, const char *name);
 	/* NULL, or whether the node exists in @s (a feature that is off) */
@@ -102,14 +103,17 @@ extern const struct fs_node fs_nodes[FS_N_COUNT];
  * Resolves an absolute @path ("/", "/keys/a%2Fb"). Returns 0; -ENOENT,
  * where p->node is the generator that would hold the last component when
  * only the thing it names is missing (a key not yet created), else -1;
- * -ENOTDIR; -ENAMETOOLONG.
+ * -EAGAIN (a cluster node while no leader serves: whether the name
+ * exists is unknown; p->node as for -ENOENT); -ENOTDIR; -ENAMETOOLONG.
  */
 int fs_tree_resolve(struct mc_store *s, const char *path, struct fs_path *p);
 
 /*
  * Names the children of directory @p except the keys of keys/ and
  * replicas/ (those stream through fs_keys_walk): @cb gets each name and
- * mode; a non-zero return stops the walk and is returned.
+ * mode; a non-zero return stops the walk and is returned. -EAGAIN when
+ * the names cannot be had now (segments/ while no cluster leader
+ * serves), -ENOMEM.
  */
 int fs_tree_list(struct mc_store *s, const struct fs_path *p,
 		 int (*cb)(const char *name, mode_t mode, void *arg),
@@ -175,7 +179,9 @@ void fs_keydir_init(struct fs_keydir *d);
  * ordinal to resume after it) until @fill returns non-zero (full) or the
  * keys end. Keys whose name would pass FS_NAME_MAX are skipped. A call
  * whose @off is not where the last one stopped restarts the walk and
- * skips to @off. Returns 0.
+ * skips to @off. Returns 0, or -EAGAIN at once when the keys cannot be
+ * walked now (a cluster node while no leader serves; never waits for
+ * one), -ENOMEM.
  */
 int fs_keydir_fill(struct mc_store *s, struct fs_keydir *d, uint64_t off,
 		   mode_t mode,

@@ -98,7 +98,8 @@ struct rpc_service {
 	rpc_handler_fn handler[RPC_NCALLS];
 	void *ctx;	/* the handlers' first argument */
 	unsigned flags; /* RPC_SP_LITERAL: literal replies */
-	/* Told each framework error and each closing reason; may be NULL. */
+	/* Told each framework error and each closing reason, one line
+	 * that begins with its subsystem ("rpc: ..."); may be NULL. */
 	void (*log)(void *ctx, const char *msg);
 };
 

@@ -94,10 +94,11 @@ static void replica(struct rpc_replica *r, const struct mc_desc *d,
 	r->status = status;
 }
 
+/* The framework's messages name their subsystem ("rpc: ...") already. */
 static void log_call(void *ctx, const char *msg)
 {
 	(void)ctx;
-	mc_warn("rpc: %s", msg);
+	mc_warn("%s", msg);
 }
 
 /* ------------------------------------------------------ setup, liveness */
@@ -248,11 +249,27 @@ static void h_remount(void *ctx, const struct rpc_call *c, const void *req,
 		r->err = code_of(rc, NULL);
 }
 
+/* UnmountSegment's condition: the caller owns the segment. */
+struct owned {
+	struct mc_owner cl;
+	bool refused; /* the segment is mounted, by another owner */
+};
+
 static bool owned_by(const struct mc_seg_info *si, void *arg)
 {
-	return mc_owner_eq(&si->owner, arg);
+	struct owned *o = arg;
+	bool ok = mc_owner_eq(&si->owner, &o->cl);
+
+	o->refused |= !ok;
+	return ok;
 }
 
+/*
+ * One unmount per call, so the store counts every call as the HTTP
+ * route's are counted (mooncake-rpc(7), COUNTING): one request, and a
+ * failure for another client's segment (ILLEGAL_CLIENT); a segment that
+ * is gone already is done, as upstream's unmount is idempotent.
+ */
 static void h_unmount(void *ctx, const struct rpc_call *c, const void *req,
 		      void *resp, struct rpc_arena *a)
 {
@@ -261,26 +278,25 @@ static void h_unmount(void *ctx, const struct rpc_call *c, const void *req,
 	struct mc_store *s = ctx;
 	char id[MC_ID_LEN + 1];
 	const char *ids[1] = {id};
-	struct mc_owner cl;
-	struct mc_seg_info si;
-	struct mc_unmount_req u = {
-		.ids = ids, .n = 1, .accept = owned_by, .accept_arg = &cl};
+	struct owned own = {0};
+	struct mc_unmount_req u = {.ids = ids,
+				   .n = 1,
+				   .accept = owned_by,
+				   .accept_arg = &own,
+				   .gone_ok = true};
 	struct mc_err e = {0};
 	int rc;
 
 	rpc_uuid_format(&q->segment_id, id);
-	client_owner(&q->client_id, &cl);
-	/* Gone already: done, as upstream's unmount is idempotent. */
-	if (mc_segment_info(s, id, &si) < 0)
-		return;
-	if (!mc_owner_eq(&si.owner, &cl)) {
+	client_owner(&q->client_id, &own.cl);
+	rc = mc_segment_unmount(s, &u, NULL, NULL, &e);
+	if (own.refused) {
 		mc_warn("rpc: UnmountSegment '%s' by client '%s', which does "
 			"not own it",
-			id, cl.id);
+			id, own.cl.id);
 		r->err = MC_ILLEGAL_CLIENT;
 		return;
 	}
-	rc = mc_segment_unmount(s, &u, NULL, NULL, &e);
 	if (rc < 0 && rc != -ENOENT)
 		r->err = code_of(rc, &e);
 }

@@ -208,70 +208,40 @@ static int replica_write(struct mc_store *s, const struct mc_desc *d,
 
 /*
  * The end of put @version of @key got no answer: was it published?
- * Asks the master until one answers (SETTLE_MS at most). The same
- * master (@term) is asked to end it again; a new one says whether it
- * rebuilt the value. 0 (published), -EAGAIN (not: nothing happened),
- * -ECONNABORTED (still unknown).
+ * Asks the master until one answers (SETTLE_MS at most): its own put is
+ * ended again while still open; a new master says what its rebuild
+ * found (mc_master_settle). 0 (published), -EAGAIN (not: nothing
+ * happened), -ECONNABORTED (still unknown).
  */
 static int put_settle(struct mc_store *s, const void *key, size_t klen,
-		      uint64_t version, uint64_t term, struct mc_err *err)
+		      uint64_t version, struct mc_err *err)
 {
 	for (unsigned waited = 0; waited < SETTLE_MS; waited += SETTLE_STEP) {
 		struct call c;
-		uint64_t ver = 0;
+		uint64_t t2 = 0;
 		int rc;
 
-		call_begin(&c, MOP_STAT);
+		call_begin(&c, MOP_SETTLE);
 		wire_bytes(&c.req, key, klen);
-		rc = call_do(s, &c, NULL);
-		if (rc == 0) {
-			wire_get_u64(&c.r);
-			ver = wire_get_u64(&c.r);
-		}
-		if (rc == -EAGAIN || rc == -ECONNABORTED || c.r.bad) {
-			call_end(&c);
-			sleep_ms(SETTLE_STEP);
-			continue;
-		}
-		if (c.term != term) {
-			call_end(&c);
-			/* a new master rebuilt from the owners' records */
-			if (rc == 0 && ver == version)
-				return 0;
-			if (rc == 0 && ver > version)
-				break;
-			return mc_err_set(err, -EAGAIN, MC_NO_LEADER,
-					  "the leader changed during the put "
-					  "of '%.*s': it did not happen",
-					  KEY_ARG(key, klen));
-		}
+		wire_u64(&c.req, version);
+		rc = call_do(s, &c, err);
+		if (c.r.bad || (c.term && c.r.left))
+			rc = -EAGAIN;
+		t2 = c.term;
 		call_end(&c);
-		if (rc == 0 && ver == version)
-			return 0;
-		/* the same master: end it again (or learn it is gone) */
-		rc = put_finish_call(s, MOP_PUT_END, key, klen, &s->self,
-				     WIRE_PUT_SHARED, version, NULL, err);
+		if (rc == -EBUSY) /* still open at its master: end it */
+			rc = put_finish_call(s, MOP_PUT_END, key, klen,
+					     &s->self, WIRE_PUT_SHARED, version,
+					     &t2, err);
 		if (rc == 0)
 			return 0;
-		if (rc == -ENOENT) {
-			call_begin(&c, MOP_STAT);
-			wire_bytes(&c.req, key, klen);
-			rc = call_do(s, &c, NULL);
-			if (rc == 0) {
-				wire_get_u64(&c.r);
-				ver = wire_get_u64(&c.r);
-			}
-			call_end(&c);
-			if (rc == 0 && ver == version)
-				return 0;
-			if (rc == 0 || rc == -ENOENT)
-				return mc_err_set(err, -EAGAIN, MC_NO_LEADER,
-						  "the put of '%.*s' did not "
-						  "happen",
-						  KEY_ARG(key, klen));
-		}
-		if (rc != -EBUSY && rc != -EAGAIN && rc != -ECONNABORTED)
-			return rc;
+		if (rc == -ECANCELED)
+			return mc_err_set(err, -EAGAIN, MC_NO_LEADER,
+					  "the put of '%.*s' did not happen",
+					  KEY_ARG(key, klen));
+		if (rc == -ECONNABORTED && t2)
+			return rc; /* a master answered: unknown */
+		/* no master, a lost answer, one busy ending it: again */
 		sleep_ms(SETTLE_STEP);
 	}
 	return mc_err_set(err, -ECONNABORTED, MC_NO_LEADER,
@@ -311,8 +281,10 @@ int fac_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 	}
 	rc = put_finish_call(s, MOP_PUT_END, key, klen, &s->self,
 			     WIRE_PUT_SHARED, version, &term2, err);
+	if (rc == -ECONNABORTED && term2)
+		return rc; /* the master answered: the outcome is unknown */
 	if (rc == -ECONNABORTED)
-		return put_settle(s, key, klen, version, term, err);
+		return put_settle(s, key, klen, version, err);
 	if (rc < 0 && rc != -EINVAL && rc != -EFBIG && rc != -ENOMEM) {
 		/* the put went (a new leader, a timeout, an owner that failed
 		 * to commit): nothing happened, try again */

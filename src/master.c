@@ -564,6 +564,31 @@ static void serve_op(struct serve *v, uint16_t op)
 	case MOP_SUMMARY:
 		s_text(v, op == MOP_SUMMARY);
 		break;
+	case MOP_SETTLE: {
+		uint64_t version;
+
+		key = wire_get_bytes(&v->r, &klen);
+		version = wire_get_u64(&v->r);
+		if (v->r.bad || v->r.left)
+			break;
+		v->rc = obj_key_check(key, klen, &v->err);
+		if (v->rc == 0)
+			v->rc = master_settle_ask(v->m, key, klen, version);
+		if (v->rc == -ECONNABORTED)
+			mc_err_set(&v->err, v->rc, MC_NO_LEADER,
+				   "whether the put of key '%.*s' happened is "
+				   "unknown",
+				   KEY_ARG(key, klen));
+		else if (v->rc == -ECANCELED)
+			mc_err_set(&v->err, v->rc, MC_NO_LEADER,
+				   "the put of key '%.*s' did not happen",
+				   KEY_ARG(key, klen));
+		else if (v->rc == -EBUSY)
+			mc_err_set(&v->err, v->rc, MC_INVALID_WRITE,
+				   "the put of key '%.*s' is open",
+				   KEY_ARG(key, klen));
+		break;
+	}
 	default:
 		v->r.bad = true;
 	}
@@ -862,6 +887,8 @@ int mc_master_ingest(struct mc_store *m, const struct mc_owner *node,
 		k.key = (char *)wire_get_bytes(&r, &k.klen);
 		if (r.bad)
 			break;
+		if (k.term > m->ledger_term)
+			m->ledger_term = k.term;
 		for (size_t j = 0; j < nskip && !skip; j++)
 			skip = !strcmp(skipped[j], k.seg_id);
 		if (skip)
@@ -892,11 +919,79 @@ static int kept_cmp(const void *a, const void *b)
 	return x->version > y->version ? -1 : x->version < y->version;
 }
 
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct settle_entry *x = a, *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->version < y->version ? -1 : x->version > y->version;
+}
+
+int master_settle_ask(struct mc_store *m, const void *key, size_t klen,
+		      uint64_t version)
+{
+	uint64_t h = key_hash(key, klen), vterm = version >> 32;
+	size_t lo = 0, hi = m->nledger;
+	int rc = -ECANCELED;
+
+	if (vterm == atomic_load(&m->term))
+		return put_outcome(m, version);
+	/*
+	 * A version of an older master: what this one's rebuild found of
+	 * it is final only if that master was the last to write anything
+	 * (a master in between may have served it, then dropped it).
+	 */
+	if (!m->ledger_ready || vterm > atomic_load(&m->term) ||
+	    vterm < m->ledger_term)
+		return -ECONNABORTED;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->ledger[mid].hash < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < m->nledger && m->ledger[lo].hash == h; lo++) {
+		if (m->ledger[lo].version == version)
+			return 0;
+		if (m->ledger[lo].version > version)
+			rc = -ECONNABORTED; /* a newer one may have hidden it */
+	}
+	return rc;
+}
+
+/* Notes the version the rebuild took for a key (0: none). */
+static void ledger_add(struct mc_store *m, size_t *cap, const void *key,
+		       size_t klen, uint64_t version)
+{
+	if (m->nledger == *cap) {
+		size_t nc = *cap ? *cap * 2 : 256;
+		struct settle_entry *nv = realloc(m->ledger, nc * sizeof(*nv));
+
+		if (!nv) {
+			/* a ledger with holes would say "did not happen"
+			 * wrongly: none at all says "unknown" */
+			free(m->ledger);
+			m->ledger = NULL;
+			m->nledger = *cap = 0;
+			m->ledger_ready = false;
+			return;
+		}
+		m->ledger = nv;
+		*cap = nc;
+	}
+	m->ledger[m->nledger++] =
+		(struct settle_entry){key_hash(key, klen), version};
+}
+
 size_t mc_master_settle(struct mc_store *m)
 {
 	struct rebuild *rb = m->rebuild;
-	size_t made = 0, released = 0;
+	size_t made = 0, released = 0, cap = 0;
 
+	m->ledger_ready = true;
 	if (!rb)
 		return 0;
 	qsort(rb->v, rb->n, sizeof(*rb->v), kept_cmp);
@@ -927,11 +1022,16 @@ size_t mc_master_settle(struct mc_store *m)
 		     end++)
 			;
 		if (mc_master_adopt(m, k->key, k->klen, k->version,
-				    k->value_size, rep, (unsigned)nv, &e) == 0)
+				    k->value_size, rep, (unsigned)nv,
+				    &e) == 0) {
 			made++;
-		else
+			if (m->ledger_ready)
+				ledger_add(m, &cap, k->key, k->klen,
+					   k->version);
+		} else {
 			mc_info("cluster: '%.*s' not rebuilt: %s",
 				KEY_ARG(k->key, k->klen), e.msg);
+		}
 		/* what was not taken goes: older versions, misfits */
 		for (size_t x = i; x < end; x++) {
 			if (r < nv && idx[r] == x && rep[r++].taken)
@@ -941,6 +1041,8 @@ size_t mc_master_settle(struct mc_store *m)
 		}
 		i = end;
 	}
+	if (m->ledger_ready)
+		qsort(m->ledger, m->nledger, sizeof(*m->ledger), entry_cmp);
 	mc_info("cluster: index rebuilt: %zu values, %zu stale records "
 		"released",
 		made, released);

@@ -205,9 +205,11 @@ struct mc_owner_ops {
 	 * them until their release. After a remove (every committed record
 	 * of each key up to its version: @exact false), a remove_all (the
 	 * same, for each key it removed), or a publish that failed after
-	 * some replicas were committed (exactly that version: @exact
-	 * true). @node NULL: every node; else that one. Its result is
-	 * logged, nothing more: the remove has happened.
+	 * a commit was sent (exactly that version, pending or committed:
+	 * @exact true). @node NULL: every node; else that one. For a
+	 * remove its result is logged, nothing more: the remove has
+	 * happened; for a failed publish, a failure makes the put's
+	 * outcome unknown (-ECONNABORTED).
 	 */
 	int (*retire)(void *arg, const struct mc_owner *node,
 		      const struct mc_retire *r, size_t n, bool exact);
@@ -411,6 +413,14 @@ struct mc_unmount_req {
 	 */
 	bool (*accept)(const struct mc_seg_info *si, void *arg);
 	void *accept_arg;
+	/*
+	 * An id that is not mounted is done already, not a failure (the
+	 * master RPC's UnmountSegment is idempotent, as upstream's is): it
+	 * is passed over, and a call that finds nothing to unmount is 0.
+	 * Honoured by a single store; a cluster node answers -ENOENT for
+	 * it as without.
+	 */
+	bool gone_ok;
 };
 
 /*
@@ -1114,9 +1124,11 @@ int mc_owner_prepare(struct mc_store *s, const struct mc_owner_blk *b,
 /*
  * Commit: the pending record of @b's address, key and version becomes
  * readable (WRITEs still in flight are waited for, a second at most).
- * Committing a committed record is 0. Errors: -ESTALE, -ENOENT (no
- * such pending record: released, timed out, or never prepared),
- * -EBUSY (a WRITE is still in flight).
+ * Committing a committed record is 0. Errors: -ESTALE (@b's term is
+ * older than the owner's, when the commit begins or when it would
+ * mark the record: a report to a newer master in between said
+ * pending), -ENOENT (no such pending record: released, timed out,
+ * retired, or never prepared), -EBUSY (a WRITE is still in flight).
  */
 int mc_owner_commit(struct mc_store *s, const struct mc_owner_blk *b,
 		    struct mc_err *err);
@@ -1128,9 +1140,10 @@ int mc_owner_commit(struct mc_store *s, const struct mc_owner_blk *b,
  */
 void mc_owner_release(struct mc_store *s, const struct mc_owner_blk *b);
 /*
- * Retire: the committed records of @r's key whose version is @r's
- * (@exact) or up to it stay readable until released but are never
- * reported as adoptable again. 0, or -ESTALE (older @term).
+ * Retire: the records of @r's key whose version is @r's (@exact: the
+ * pending one too, whose commit is then refused) or the committed ones
+ * up to it stay readable until released but are never reported as
+ * adoptable again. 0, or -ESTALE (older @term).
  */
 int mc_owner_retire(struct mc_store *s, uint64_t term,
 		    const struct mc_retire *r, bool exact, struct mc_err *err);

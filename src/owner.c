@@ -372,7 +372,7 @@ int mc_owner_commit(struct mc_store *s, const struct mc_owner_blk *b,
 		return -ENOENT;
 	pthread_mutex_lock(&t->lock);
 	r = *tab_find(t, g, off);
-	if (r && rec_is(r, b)) {
+	if (r && rec_is(r, b) && !r->retired) {
 		done = r->committed;
 		blk = r->b;
 		atomic_fetch_add(&blk->u.ref, 1);
@@ -392,7 +392,24 @@ int mc_owner_commit(struct mc_store *s, const struct mc_owner_blk *b,
 	if (rc == 0 && !done) {
 		pthread_mutex_lock(&t->lock);
 		r = *tab_find(t, g, off);
-		if (r && r->b == blk) {
+		if (r && r->b == blk && r->retired) {
+			rc = mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
+					"the put of key '%.*s' v%llu was "
+					"retired",
+					KEY_ARG(b->key, b->klen),
+					(unsigned long long)b->version);
+		} else if (r && r->b == blk &&
+			   b->term < atomic_load(&s->owner_term)) {
+			/*
+			 * A newer master took this node's report while the
+			 * commit waited: the report said pending, so this
+			 * commit must not happen (the table lock orders the
+			 * two; the report raised the term before it).
+			 */
+			rc = mc_err_set(err, -ESTALE, MC_STALE_TERM,
+					"term %llu ended during the commit",
+					(unsigned long long)b->term);
+		} else if (r && r->b == blk) {
 			blk_set_state(blk, BLK_LIVE, r->value_size);
 			r->committed = true;
 		} else {
@@ -533,7 +550,9 @@ int mc_owner_retire(struct mc_store *s, uint64_t term,
 	pthread_mutex_lock(&t->lock);
 	for (struct orec *r = t->kb[kbucket(t, rt->key, rt->klen)]; r;
 	     r = r->next_key)
-		if (r->committed && r->klen == rt->klen &&
+		/* exact: a failed put's, whose commit may still come in
+		 * (pending records too); else a remove's */
+		if ((r->committed || exact) && r->klen == rt->klen &&
 		    !memcmp(r->key, rt->key, rt->klen) &&
 		    (exact ? r->version == rt->version
 			   : r->version <= rt->version))

@@ -121,6 +121,7 @@ static void put_unref(struct mc_put *p)
 
 static bool put_close(struct mc_put *p);
 static void put_revoke_closed(struct mc_put *p);
+static void outcome_note(struct mc_store *s, uint64_t version, int rc);
 
 /* The owner hooks' view of replica @i of @p. */
 static void put_owner_view(const struct mc_put *p, unsigned i,
@@ -134,26 +135,58 @@ static void put_owner_view(const struct mc_put *p, unsigned i,
 }
 
 /*
+ * After a failed commit of @p: retires, exactly, the version at the
+ * owners of replicas [0, @sent) (those committed, and the one whose
+ * answer was lost), so no rebuild adopts it. 0, or -1 when an owner
+ * could not be told: the put may then come back after a failover.
+ */
+static int put_retire_sent(struct mc_put *p, unsigned sent)
+{
+	struct mc_store *s = p->store;
+	const struct mc_owner_ops *ops = s->o.owner_ops;
+	struct mc_retire rt = {p->key, p->klen, p->version};
+	int bad = 0;
+
+	for (unsigned j = 0; j < sent; j++) {
+		if (!blk_seg(p->blk[j])->hooked)
+			continue;
+		if (!ops->retire ||
+		    ops->retire(s->o.owner_arg, &blk_seg(p->blk[j])->owner, &rt,
+				1, true) < 0)
+			bad = -1;
+	}
+	return bad;
+}
+
+/*
  * Runs the owner's prepare (@commit false) or commit for each replica of
- * @p in a NODE-owned segment: 0, or the first failure's errno.
+ * @p in a NODE-owned segment: 0, or the first failure's errno. A commit
+ * that fails after an owner may have committed (an earlier replica, or
+ * one whose answer was lost: -ECONNABORTED from the hook) retires the
+ * version at those owners; when one of them cannot be told, the put's
+ * outcome is unknown: -ECONNABORTED (a failover may still adopt it, so
+ * a definite refusal would be untrue).
  */
 static int put_owner_hooks(struct mc_put *p, bool commit, struct mc_err *err)
 {
 	struct mc_store *s = p->store;
 	const struct mc_owner_ops *ops = s->o.owner_ops;
+	unsigned sent = 0;
+	int rc = 0;
 
 	if (!ops)
 		return 0;
 	for (unsigned i = 0; i < p->nrep; i++) {
 		struct mc_owner_blk v;
-		int rc;
 
 		if (!blk_seg(p->blk[i])->hooked)
 			continue;
-		if (s->o.may_act && !s->o.may_act(s->o.may_act_arg))
-			return mc_err_set(err, -EAGAIN, MC_NO_LEADER,
-					  "this master may not act now: no "
-					  "leader");
+		if (s->o.may_act && !s->o.may_act(s->o.may_act_arg)) {
+			rc = mc_err_set(err, -EAGAIN, MC_NO_LEADER,
+					"this master may not act now: no "
+					"leader");
+			break;
+		}
 		put_owner_view(p, i, &v);
 		if (!commit)
 			v.stamp = atomic_fetch_add(&s->blk_stamp, 1) + 1;
@@ -162,28 +195,36 @@ static int put_owner_hooks(struct mc_put *p, bool commit, struct mc_err *err)
 			    : (ops->prepare ? ops->prepare(s->o.owner_arg, &v)
 					    : 0);
 		if (rc) {
-			rc = rc < 0 ? rc : -EIO;
-			/* the replicas committed already must never come
-			 * back in a rebuild: this put fails */
-			for (unsigned j = 0; commit && ops->retire && j < i;
-			     j++) {
-				struct mc_retire rt = {p->key, p->klen,
-						       p->version};
+			bool lost = rc == -ECONNABORTED;
 
-				if (blk_seg(p->blk[j])->hooked)
-					ops->retire(s->o.owner_arg,
-						    &blk_seg(p->blk[j])->owner,
-						    &rt, 1, true);
-			}
-			return mc_err_set(
-				err, rc, MC_WRITE_FAIL,
-				"the owner of segment '%s' refused "
-				"to %s the put of key '%.*s': %s",
-				v.seg_id, commit ? "commit" : "prepare",
-				KEY_ARG(p->key, p->klen), strerror(-rc));
+			sent = i + lost; /* [0, i) committed; i maybe */
+			rc = mc_err_set(err,
+					lost	 ? -EAGAIN
+					: rc < 0 ? rc
+						 : -EIO,
+					MC_WRITE_FAIL,
+					"the owner of segment '%s' %s the "
+					"put of key '%.*s'",
+					v.seg_id,
+					lost ? "did not answer the commit of"
+					: commit ? "refused to commit"
+						 : "refused to prepare",
+					KEY_ARG(p->key, p->klen));
+			break;
 		}
+		sent = i + 1;
 	}
-	return 0;
+	if (!rc || !commit || !sent)
+		return rc;
+	/* the replicas committed already must never come back in a
+	 * rebuild: this put fails, or its outcome is unknown */
+	if (put_retire_sent(p, sent) < 0)
+		return mc_err_set(err, -ECONNABORTED, MC_NO_LEADER,
+				  "the put of key '%.*s' may have been "
+				  "committed at an owner that could not be "
+				  "told otherwise: its outcome is unknown",
+				  KEY_ARG(p->key, p->klen));
+	return rc;
 }
 
 /* The chain of open registered puts that a put of @key is listed on. */
@@ -758,6 +799,8 @@ int mc_put_commit_exact(struct mc_put *p, uint64_t size, struct mc_err *err)
 static void put_revoke_closed(struct mc_put *p)
 {
 	mc_series_add(p->store->c.put_revoke, 1);
+	if (p->shared)
+		outcome_note(p->store, p->version, -ECANCELED);
 	put_kill_blocks(p);
 }
 
@@ -865,6 +908,55 @@ static struct mc_put *put_hold_for_end(struct mc_store *s, const void *key,
 	return p;
 }
 
+/* Remembers how shared put @version ended (under pending_lock). */
+static void outcome_note_locked(struct mc_store *s, uint64_t version, int rc)
+{
+	if (!s->outcomes)
+		s->outcomes = calloc(MC_OUTCOME_KEEP, sizeof(*s->outcomes));
+	if (!s->outcomes)
+		return; /* forgotten: a writer asking learns "unknown" */
+	s->outcomes[s->outcome_at++ % MC_OUTCOME_KEEP] =
+		(struct put_outcome){version, rc};
+}
+
+static void outcome_note(struct mc_store *s, uint64_t version, int rc)
+{
+	pthread_mutex_lock(&s->pending_lock);
+	outcome_note_locked(s, version, rc);
+	pthread_mutex_unlock(&s->pending_lock);
+}
+
+/* The outcome remembered for @version, or 1 (under pending_lock). */
+static int outcome_find_locked(struct mc_store *s, uint64_t version)
+{
+	for (unsigned i = 0; s->outcomes && i < MC_OUTCOME_KEEP; i++)
+		if (s->outcomes[i].version == version)
+			return s->outcomes[i].rc;
+	return 1;
+}
+
+int put_outcome(struct mc_store *s, uint64_t version)
+{
+	int rc = 1;
+
+	pthread_mutex_lock(&s->pending_lock);
+	for (size_t b = 0; b < MC_PENDING_BUCKETS && rc == 1; b++)
+		for (struct mc_put *q = s->pending[b]; q && rc == 1;
+		     q = q->next)
+			if (q->shared && q->version == version)
+				rc = -EBUSY;
+	if (rc == 1)
+		rc = outcome_find_locked(s, version);
+	pthread_mutex_unlock(&s->pending_lock);
+	return rc == 1 ? -ECONNABORTED : rc;
+}
+
+void put_outcome_free(struct mc_store *s)
+{
+	free(s->outcomes);
+	s->outcomes = NULL;
+}
+
 static int put_end(struct mc_store *s, const void *key, size_t klen,
 		   const uint64_t *version, const struct mc_owner *writer,
 		   bool batch, struct mc_err *err)
@@ -875,6 +967,27 @@ static int put_end(struct mc_store *s, const void *key, size_t klen,
 	if (rc < 0)
 		goto fail;
 	p = put_hold_for_end(s, key, klen, version, writer, &rc);
+	if (!p && rc == -ENOENT && version && *version) {
+		/* its writer asks again (its answer was lost): as it went */
+		pthread_mutex_lock(&s->pending_lock);
+		rc = outcome_find_locked(s, *version);
+		pthread_mutex_unlock(&s->pending_lock);
+		if (rc == 0)
+			return 0;
+		if (rc == -ECONNABORTED)
+			rc = mc_err_set(err, rc, MC_NO_LEADER,
+					"whether the put of key '%.*s' "
+					"happened is unknown",
+					KEY_ARG(key, klen));
+		else if (rc == -ECANCELED)
+			rc = mc_err_set(err, rc, MC_NO_LEADER,
+					"the put of key '%.*s' did not happen",
+					KEY_ARG(key, klen));
+		else
+			rc = -ENOENT;
+		if (rc != -ENOENT)
+			goto fail;
+	}
 	if (!p) {
 		if (rc == -EBUSY)
 			rc = mc_err_set(err, rc, MC_INVALID_WRITE,
@@ -887,6 +1000,11 @@ static int put_end(struct mc_store *s, const void *key, size_t klen,
 	rc = put_seal(p, err);
 	if (rc == 0 && put_close(p)) {
 		rc = put_publish(p, false, batch, err); /* counts itself */
+		if (p->shared)
+			outcome_note(s, p->version,
+				     rc == 0		   ? 0
+				     : rc == -ECONNABORTED ? rc
+							   : -ECANCELED);
 		put_unref(p);
 		return rc;
 	}

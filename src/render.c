@@ -119,21 +119,42 @@ int mc_render_summary(struct mc_store *s, struct mc_buf *b)
 	return 0;
 }
 
+/*
+ * The cluster's master_* families as the leader last rendered them, or
+ * every one at 0 before any leader answered: while no leader serves they
+ * stay present with their last values, so a counter does not drop to
+ * nothing and back (mooncake-cluster(7), Views).
+ */
+static void master_text(struct mc_store *s, struct mc_buf *b)
+{
+	size_t len = b->len;
+
+	if (fac_text(s, false, b) == 0) {
+		pthread_mutex_lock(&s->master_text_lock);
+		s->master_text.len = 0;
+		mc_buf_add(&s->master_text, b->data + len, b->len - len);
+		pthread_mutex_unlock(&s->master_text_lock);
+		return;
+	}
+	if (b->data) {
+		b->len = len;
+		b->data[len] = '\0';
+	}
+	pthread_mutex_lock(&s->master_text_lock);
+	if (s->master_text.len)
+		mc_buf_add(b, s->master_text.data, s->master_text.len);
+	else
+		store_metrics_blank(b);
+	pthread_mutex_unlock(&s->master_text_lock);
+}
+
 void mc_render_metrics(struct mc_store *s, struct mc_buf *b)
 {
 	mc_metrics_render(mc_store_metrics(s), b);
-	/*
-	 * A cluster node's own families, then the cluster's master_*
-	 * (mooncake-cluster(7), METRICS); none while no leader serves.
-	 */
-	if (mc_store_linked(s)) {
-		size_t len = b->len;
-
-		if (fac_text(s, false, b) < 0 && b->data) {
-			b->len = len;
-			b->data[len] = '\0';
-		}
-	}
+	/* A cluster node's own families, then the cluster's master_*
+	 * (mooncake-cluster(7), Views). */
+	if (mc_store_linked(s))
+		master_text(s, b);
 }
 
 int mc_render_query_segment(struct mc_store *s, struct mc_buf *b,

@@ -234,6 +234,7 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 	pthread_mutex_init(&s->drain_lock, NULL);
 	pthread_mutex_init(&s->lease_lock, NULL);
 	pthread_mutex_init(&s->client_lock, NULL);
+	pthread_mutex_init(&s->master_text_lock, NULL);
 	pthread_mutex_init(&s->reaper_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -290,6 +291,8 @@ void mc_store_free(struct mc_store *s)
 		unmount_all(s);
 		lease_expire(s, UINT64_MAX, NULL);
 		client_free_all(s);
+		put_outcome_free(s);
+		free(s->ledger);
 	}
 	/* No reader is left: the current arrays go now, and what this
 	 * thread retired goes as soon as other stores' readers allow. */
@@ -299,8 +302,11 @@ void mc_store_free(struct mc_store *s)
 		if (s->inited)
 			pthread_rwlock_destroy(&s->shards[i].lock);
 	}
-	if (s->inited)
+	if (s->inited) {
 		recent_release(s);
+		pthread_mutex_destroy(&s->master_text_lock);
+	}
+	mc_buf_release(&s->master_text);
 	meta_free(s->meta);
 	free(s->segs);
 	free(atomic_load(&s->seg_snap));

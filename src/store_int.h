@@ -211,6 +211,22 @@ static inline struct mc_tab *shard_tab(struct mc_shard *sh)
 
 /* Chains of open registered puts (a power of two). */
 #define MC_PENDING_BUCKETS 1024
+/*
+ * How many shared puts' outcomes a master remembers, so that a writer
+ * whose answer was lost can ask (link.c, put_settle): a few seconds of
+ * puts at full speed.
+ */
+#define MC_OUTCOME_KEEP 65536
+
+struct put_outcome {
+	uint64_t version;
+	int rc; /* 0 published, -ECANCELED did not happen, -ECONNABORTED */
+};
+
+/* A key a rebuild adopted (hash of the key) and the version it took. */
+struct settle_entry {
+	uint64_t hash, version;
+};
 
 struct mc_put {
 	struct mc_put *next; /* chain of s->pending[put_bucket()] */
@@ -376,14 +392,27 @@ struct mc_store {
 	struct mc_lease_node *hold_head, *hold_tail;
 
 	/* cluster mode */
-	struct owner_tab *owner;	/* owner_only: the records (owner.c) */
-	_Atomic uint64_t owner_term;	/* owner: the highest term seen */
-	_Atomic uint64_t blk_stamp;	/* master: mc_owner_blk.stamp */
+	struct owner_tab *owner;     /* owner_only: the records (owner.c) */
+	_Atomic uint64_t owner_term; /* owner: the highest term seen */
+	_Atomic uint64_t blk_stamp;  /* master: mc_owner_blk.stamp */
+	/* master: how the last shared puts ended (put.c, put_outcome);
+	 * allocated at the first, pending_lock */
+	struct put_outcome *outcomes;
+	unsigned outcome_at;
+	/* master: what its rebuild adopted (master.c, mc_master_settle) */
+	struct settle_entry *ledger;
+	size_t nledger;
+	bool ledger_ready;
+	uint64_t ledger_term;		/* the newest term of a record it saw */
 	const struct mc_link_ops *link; /* owner: the way to the master */
 	void *link_arg;
 	struct mc_owner self;		 /* owner: node:ID */
 	struct mc_metrics *door_metrics; /* owner_only: mc_store_metrics */
 	struct rebuild *rebuild;	 /* master: records kept by ingest */
+	/* owner: the master's metrics text as last rendered (render.c),
+	 * shown while no leader serves; under master_text_lock */
+	pthread_mutex_t master_text_lock;
+	struct mc_buf master_text;
 
 	/* the TE metadata server (meta.c), NULL when off */
 	struct mc_meta *meta;
@@ -626,6 +655,15 @@ int put_end_version(struct mc_store *s, const void *key, size_t klen,
 int put_revoke_version(struct mc_store *s, const void *key, size_t klen,
 		       uint64_t version, const struct mc_owner *writer,
 		       struct mc_err *err);
+/*
+ * How the shared put @version of this master's term went, for a writer
+ * whose answer was lost: 0 (published), -ECANCELED (it did not happen:
+ * revoked, or failed and retired), -ECONNABORTED (unknown: as its end
+ * answered, or forgotten), -EBUSY (still open: end it).
+ */
+int put_outcome(struct mc_store *s, uint64_t version);
+/* Frees what put_outcome remembers (mc_store_free). */
+void put_outcome_free(struct mc_store *s);
 
 /* lease.c */
 /* Ends the leases due at @now (all of @g's when @g is set). */
@@ -651,6 +689,9 @@ void unmount_all(struct mc_store *s);
 
 /* store_metrics.c: registers the store's families in s->metrics. */
 void store_metrics_register(struct mc_store *s);
+/* Appends the master's families as a store that never counted anything
+ * renders them: every one present, every value 0. */
+void store_metrics_blank(struct mc_buf *out);
 
 /*
  * meta.c: the store's metadata server, published keys under "mooncake/"
@@ -678,6 +719,15 @@ struct mc_blk *owner_ref(struct mc_store *s, const char *seg_id, uint64_t addr,
 
 /* master.c: the rebuild's kept records (mc_master_ingest) */
 void rebuild_free(struct mc_store *s);
+/*
+ * How put @version of @key went, asked by a writer whose answer was
+ * lost (MOP_SETTLE): this master's own puts as put_outcome; an older
+ * master's by what the rebuild adopted (0 taken, -ECANCELED not there
+ * and never to be, -ECONNABORTED unknown: no rebuild, a newer version
+ * of the key, or a master in between).
+ */
+int master_settle_ask(struct mc_store *m, const void *key, size_t klen,
+		      uint64_t version);
 /*
  * A master removed @o (@list: and the versions chained after it through
  * ->next): its owners retire the keys' records (mc_owner_ops.retire).

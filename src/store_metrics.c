@@ -5,6 +5,8 @@
  */
 #include "autoconfig.h"
 
+#include <string.h>
+
 #include "store_int.h"
 
 /* --------------------------------------------------------------- metrics */
@@ -245,9 +247,9 @@ void mc_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,
 		mc_series_add(b->partial, 1);
 }
 
-void store_metrics_register(struct mc_store *s)
+/* Registers the master's families in @m, their series into @c. */
+static void register_families(struct mc_metrics *m, struct mc_counters *c)
 {
-	struct mc_metrics *m = s->metrics;
 	static const double vb[] = {4096,    65536,    262144,	1048576,
 				    4194304, 16777216, 67108864};
 	struct mc_family *f;
@@ -256,14 +258,14 @@ void store_metrics_register(struct mc_store *s)
 	     i++) {
 		f = mc_metrics_family(m, gauge_defs[i].name, gauge_defs[i].help,
 				      MC_GAUGE, NULL, NULL, 0);
-		*(struct mc_series **)((char *)&s->c + gauge_defs[i].off) =
+		*(struct mc_series **)((char *)c + gauge_defs[i].off) =
 			mc_family_series(f, NULL);
 	}
-	s->c.seg_alloc_fam = mc_metrics_family(
+	c->seg_alloc_fam = mc_metrics_family(
 		m, "segment_allocated_bytes",
 		"Total memory bytes currently allocated of the segment",
 		MC_GAUGE, "segment", NULL, 0);
-	s->c.seg_cap_fam = mc_metrics_family(
+	c->seg_cap_fam = mc_metrics_family(
 		m, "segment_total_capacity_bytes",
 		"Total memory capacity of the mounted segment", MC_GAUGE,
 		"segment", NULL, 0);
@@ -271,25 +273,43 @@ void store_metrics_register(struct mc_store *s)
 			      "Distribution of object value sizes",
 			      MC_HISTOGRAM, NULL, vb,
 			      sizeof(vb) / sizeof(vb[0]));
-	s->c.value_size = mc_family_series(f, NULL);
+	c->value_size = mc_family_series(f, NULL);
 	for (size_t i = 0; i < sizeof(counter_defs) / sizeof(counter_defs[0]);
 	     i++) {
 		f = mc_metrics_family(m, counter_defs[i].name,
 				      counter_defs[i].help, MC_COUNTER, NULL,
 				      NULL, 0);
-		*(struct mc_series **)((char *)&s->c + counter_defs[i].off) =
+		*(struct mc_series **)((char *)c + counter_defs[i].off) =
 			mc_family_series(f, NULL);
 	}
 	f = mc_metrics_family(m, "mooncake_evictions_total",
 			      "Eviction runs by what started them", MC_COUNTER,
 			      "cause", NULL, 0);
-	s->c.evict_cause_watermark =
+	c->evict_cause_watermark =
 		mc_family_series(f, (const char *[]){"watermark"});
-	s->c.evict_cause_alloc =
+	c->evict_cause_alloc =
 		mc_family_series(f, (const char *[]){"alloc_failure"});
 	f = mc_metrics_family(m, "mooncake_pending_puts",
 			      "Two-phase puts started and not yet ended",
 			      MC_GAUGE, NULL, NULL, 0);
-	s->c.g_pending = mc_family_series(f, NULL);
-	mc_metrics_add_collector(m, collect, s);
+	c->g_pending = mc_family_series(f, NULL);
+}
+
+void store_metrics_register(struct mc_store *s)
+{
+	register_families(s->metrics, &s->c);
+	mc_metrics_add_collector(s->metrics, collect, s);
+}
+
+void store_metrics_blank(struct mc_buf *out)
+{
+	struct mc_metrics *m = mc_metrics_new();
+	struct mc_counters c;
+
+	if (!m)
+		return;
+	memset(&c, 0, sizeof(c));
+	register_families(m, &c);
+	mc_metrics_render(m, out);
+	mc_metrics_free(m);
 }

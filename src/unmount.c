@@ -170,6 +170,8 @@ int seg_unmount_local(struct mc_store *s, const struct mc_unmount_req *req,
 			again |= gs[j] == g;
 		if (again)
 			continue; /* the same id twice is unmounted once */
+		if (!g && req->gone_ok)
+			continue; /* not mounted: done already */
 		if (g && req->accept) {
 			struct mc_seg_info si;
 

@@ -51,6 +51,7 @@ enum wire_mop {
 	MOP_BATCH_COUNT,
 	MOP_METRICS,
 	MOP_SUMMARY,
+	MOP_SETTLE, /* key, version: how a put whose answer was lost went */
 	MOP_COUNT
 };
 

@@ -48,6 +48,22 @@ static int lose_op;
 static void (*after_loss)(void);
 static int fail_commits; /* the next commits fail at the owner */
 static unsigned prepares, commits;
+static unsigned setup_replicas = 1; /* the nodes' replica_num */
+/*
+ * Commit number @lose_commit_at (1 = the next) loses its answer: with
+ * LOSE_RAN the owner commits it; with LOSE_LATE it arrives only when
+ * the test delivers it (late_commit); with LOSE_DOWN its node then
+ * goes down too, so nothing more reaches it.
+ */
+enum { LOSE_RAN = 1, LOSE_LATE = 2, LOSE_DOWN = 4 };
+static unsigned lose_commit_at, lose_how;
+static struct {
+	bool have;
+	struct mc_owner_blk b;
+	struct mc_owner owner;
+	char seg_id[MC_ID_LEN + 1];
+	char key[64];
+} late_commit;
 
 /* The releases the master sent, delivered when the test says. */
 struct rel {
@@ -111,6 +127,25 @@ static int h_commit(void *arg, const struct mc_owner_blk *b)
 	commits++;
 	if (fail_commits && fail_commits--)
 		return -EIO;
+	if (lose_commit_at && !--lose_commit_at) {
+		if (lose_how & LOSE_RAN)
+			ck_assert_int_eq(blk_call(MC_OWNER_COMMIT, b), 0);
+		if (lose_how & LOSE_LATE) {
+			late_commit.have = true;
+			late_commit.b = *b;
+			late_commit.owner = *b->owner;
+			late_commit.b.owner = &late_commit.owner;
+			snprintf(late_commit.seg_id, sizeof(late_commit.seg_id),
+				 "%s", b->seg_id);
+			late_commit.b.seg_id = late_commit.seg_id;
+			ck_assert_uint_lt(b->klen, sizeof(late_commit.key));
+			memcpy(late_commit.key, b->key, b->klen);
+			late_commit.b.key = late_commit.key;
+		}
+		if (lose_how & LOSE_DOWN)
+			node_of(b->owner)->down = true;
+		return -ECONNABORTED; /* sent; no answer */
+	}
 	return blk_call(MC_OWNER_COMMIT, b);
 }
 
@@ -353,6 +388,8 @@ static void setup(void)
 	nrel = 0;
 	prepares = commits = 0;
 	lose_op = fail_commits = 0;
+	lose_commit_at = lose_how = 0;
+	late_commit.have = false;
 	after_loss = NULL;
 	master = new_master(term);
 	for (int i = 0; i < NNODES; i++) {
@@ -371,6 +408,7 @@ static void setup(void)
 		o.now_ms = test_clock;
 		o.data_ops = &data;
 		o.put_timeout_ms = 2000;
+		o.replica_num = setup_replicas;
 		o.no_metadata = true;
 		o.hostname = n->id;
 		n->own = mc_store_new(&o, NULL);
@@ -833,6 +871,112 @@ START_TEST(test_lost_answer)
 END_TEST
 
 /*
+ * The answer of an owner's commit is lost (the second replica's: the
+ * first is committed): a put refused then (503, -EAGAIN) never shows,
+ * even after an election rebuilds from every record; when the owner
+ * could not be told to retire it, the put's outcome is unknown
+ * (-ECONNABORTED), also to its writer asking again; a commit that
+ * arrives after the retire is refused.
+ */
+static void down_none(void)
+{
+	for (int i = 0; i < NNODES; i++)
+		nodes[i].down = false;
+}
+
+/* A refused put of @key stays invisible, through the election too. */
+static void refused_stays_away(const char *key)
+{
+	expect_absent(0, key);
+	elect();
+	for (int i = 0; i < NNODES; i++)
+		expect_absent(i, key);
+}
+
+START_TEST(test_commit_answer_lost)
+{
+	struct mc_err e = {0};
+	int rc;
+
+	setup_replicas = 2;
+	setup();
+	put_via(0, "warm", "two replicas");
+	release_now = false; /* the election comes first: they never do */
+	/* the owner committed, then heard the retire: refused, for good */
+	lose_commit_at = 2;
+	lose_how = LOSE_RAN;
+	ck_assert_int_eq(mc_put(nodes[0].own, "a", 1, "ran", 3, &e), -EAGAIN);
+	refused_stays_away("a");
+
+	/* the commit arrives after the retire: refused there */
+	lose_commit_at = 2;
+	lose_how = LOSE_LATE;
+	ck_assert_int_eq(mc_put(nodes[1].own, "b", 1, "late", 4, &e), -EAGAIN);
+	ck_assert(late_commit.have);
+	ck_assert_int_eq(blk_call(MC_OWNER_COMMIT, &late_commit.b), -ENOENT);
+	refused_stays_away("b");
+
+	/* the owner committed and then could not be told: unknown */
+	lose_commit_at = 2;
+	lose_how = LOSE_RAN | LOSE_DOWN;
+	rc = mc_put(nodes[2].own, "c", 1, "unknown", 7, &e);
+	ck_assert_msg(rc == -ECONNABORTED, "put: %d (%s)", rc, e.msg);
+	down_none();
+	elect(); /* rebuilt from the record nobody retired: may show */
+	expect_value(0, "c", "unknown");
+
+	/* ... and the writer's second ask (its answer lost) says so too */
+	lose_commit_at = 2;
+	lose_how = LOSE_RAN | LOSE_DOWN;
+	lose_op = MOP_PUT_END;
+	rc = mc_put(nodes[0].own, "d", 1, "asked twice", 11, &e);
+	ck_assert_msg(rc == -ECONNABORTED, "put: %d (%s)", rc, e.msg);
+	down_none();
+	teardown();
+	setup_replicas = 1;
+}
+END_TEST
+
+/*
+ * The answer of a put's end is lost, and the value goes before its
+ * writer asks (another node removes it): published then removed is not
+ * "did not happen", whether the same master answers or a new one that
+ * rebuilt the value.
+ */
+static void remove_via_1(void)
+{
+	ck_assert_int_eq(mc_remove(nodes[1].own, "gone", 4, true, NULL), 0);
+}
+
+static void elect_then_remove(void)
+{
+	elect();
+	remove_via_1();
+}
+
+START_TEST(test_settle_after_remove)
+{
+	struct mc_err e = {0};
+	int rc;
+
+	setup();
+	lose_op = MOP_PUT_END;
+	after_loss = remove_via_1;
+	rc = mc_put(nodes[0].own, "gone", 4, "v1", 2, &e);
+	ck_assert_msg(rc == 0, "put: %d (%s)", rc, e.msg);
+	expect_absent(2, "gone");
+	lose_op = MOP_PUT_END;
+	after_loss = elect_then_remove;
+	rc = mc_put(nodes[2].own, "gone", 4, "v2", 2, &e);
+	ck_assert_msg(rc == 0, "put: %d (%s)", rc, e.msg);
+	ck_assert_uint_eq(term, 2);
+	expect_absent(0, "gone");
+	after_loss = NULL;
+	teardown();
+}
+END_TEST
+
+/*
  * Key walks through a link: every key once, a walk stopped by its
  * callback resumes at the key it stopped on; /query_key through any
  * node leases at the master.
@@ -975,6 +1119,8 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_node_loss);
 	tcase_add_test(tc, test_no_leader);
 	tcase_add_test(tc, test_lost_answer);
+	tcase_add_test(tc, test_commit_answer_lost);
+	tcase_add_test(tc, test_settle_after_remove);
 	tcase_add_test(tc, test_walk_and_query);
 	tcase_add_test(tc, test_hostile_wire);
 	suite_add_tcase(s, tc);

@@ -606,6 +606,8 @@ START_TEST(test_json_unused_warns)
 	ck_assert_uint_eq(c.http_port, 1);
 	w = read_stream(warn);
 	ck_assert_ptr_nonnull(strstr(w, "'metadata_server' is unused"));
+	/* true of a cluster node too */
+	ck_assert_ptr_null(strstr(w, "single-node"));
 	ck_assert_ptr_nonnull(strstr(w, "'master_server_address'"));
 	ck_assert_ptr_nonnull(strstr(w, "'local_buffer_size'"));
 	/* one line each */

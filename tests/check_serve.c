@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "metrics.h"
@@ -283,8 +284,27 @@ START_TEST(test_refusals)
 	uint64_t lens[1] = {8};
 	char id[37];
 
-	/* an older ExistKey (no tenant): invalid arguments, session goes on */
-	feed(0x89385f09, "00000000 02 \"k1\"", &h, &b);
+	/* an older ExistKey (no tenant): invalid arguments, session goes
+	 * on; the log line names its subsystem once (mooncaked(8)) */
+	{
+		FILE *t = tmpfile();
+		int saved = dup(2);
+		char line[512] = "";
+
+		ck_assert_ptr_nonnull(t);
+		fflush(stderr);
+		dup2(fileno(t), 2);
+		feed(0x89385f09, "00000000 02 \"k1\"", &h, &b);
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+		rewind(t);
+		ck_assert_ptr_nonnull(fgets(line, sizeof(line), t));
+		fclose(t);
+		ck_assert_ptr_nonnull(
+			strstr(line, "WARN rpc: ExistKey: invalid arguments"));
+		ck_assert_ptr_null(strstr(line, "rpc: rpc:"));
+	}
 	ck_assert_uint_eq(h.err_code, RPC_ERRC_INVALID_ARGS);
 	feed(0xdeadbeef, "", &h, &b);
 	ck_assert_uint_eq(h.err_code, RPC_ERRC_NOT_REGISTERED);
@@ -311,13 +331,25 @@ START_TEST(test_refusals)
 	m.segment.base = 0x7f0000000000ull;
 	ck_assert_int_eq(serve(RPC_MOUNT_SEGMENT, &m, &v), 0);
 	ck_assert_int_eq(v.err, MC_INVALID_PARAMS);
-	/* nor to unmount */
+	/* nor to unmount; counted as the HTTP route counts an unmount
+	 * that fails: one request, one failure */
 	struct rpc_unmount_req u = {uuid(SEG_ID), uuid(OTHER_ID)};
+	double ureq = metric("master_unmount_segment_requests_total");
+	double ufail = metric("master_unmount_segment_failures_total");
 
 	ck_assert_int_eq(serve(RPC_UNMOUNT_SEGMENT, &u, &v), 0);
 	ck_assert_int_eq(v.err, MC_ILLEGAL_CLIENT);
 	rpc_uuid_format(&u.segment_id, id);
 	ck_assert_int_eq(mc_segment_info(S, id, &(struct mc_seg_info){0}), 0);
+	ck_assert(metric("master_unmount_segment_requests_total") == ureq + 1);
+	ck_assert(metric("master_unmount_segment_failures_total") == ufail + 1);
+	/* a segment gone already: done (idempotent, as upstream), counted
+	 * as one request and no failure */
+	u.segment_id = uuid("b1b2b3b4-b5b6-4b7b-8b8b-b9babbbcbdbe");
+	ck_assert_int_eq(serve(RPC_UNMOUNT_SEGMENT, &u, &v), 0);
+	ck_assert_int_eq(v.err, 0);
+	ck_assert(metric("master_unmount_segment_requests_total") == ureq + 2);
+	ck_assert(metric("master_unmount_segment_failures_total") == ufail + 1);
 
 	/* configs mooncaked cannot serve */
 	struct rpc_put_start_req q = {.client_id = uuid(CLIENT_ID),

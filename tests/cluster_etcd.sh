@@ -4,13 +4,41 @@
 # answers metadata operations with 503 NO_LEADER and Retry-After, and a
 # put refused meanwhile never shows up later; when etcd is back a leader
 # is elected, rebuilds the index, and every value the nodes still hold
-# reads back byte for byte through every node.
+# reads back byte for byte through every node. Meanwhile the tree's
+# files fail at once with EAGAIN (never hang, never say ENOENT of a key
+# that exists), JSON bodies say NO_LEADER, and /metrics keeps the
+# master's families.
 . "${top_srcdir:-.}/tests/lib.sh"
 . "${top_srcdir:-.}/tests/cluster_lib.sh"
 
 ms() { date +%s%3N; }
 
-cl_start 3
+# eagain DESC CMD...: CMD fails with EAGAIN. A tree operation that
+# waits for a leader cannot even be killed (the kernel waits for the
+# daemon's answer), so one still running after 30 s is a failure and
+# is left to end when etcd is back.
+eagain() {
+	local what=$1 pid rc
+	shift
+	"$@" >/dev/null 2>"$MC_TMP/eagain" &
+	pid=$!
+	for _ in $(seq 300); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		check "$what: answers while no leader serves (it hangs)" false
+		return
+	fi
+	wait "$pid"
+	rc=$?
+	check "$what: fails" [ "$rc" != 0 ]
+	expect_match "$what: ... with EAGAIN" "$(cat "$MC_TMP/eagain")" \
+		'Resource temporarily unavailable'
+}
+
+mc_need_fuse
+cl_start 3 --fuse
 for i in 1 2 3; do
 	for k in a b c; do
 		head -c $((2000 + RANDOM)) /dev/urandom >"$MC_TMP/$k$i"
@@ -19,6 +47,10 @@ for i in 1 2 3; do
 	done
 done
 term0=$(cl_json "$(cl_url 1)/api/cluster" term)
+# A node keeps the master's text of its last scrape a leader answered.
+for i in 1 2 3; do
+	curl -s -o "$MC_TMP/m0.$i" "$(cl_url $i)/metrics"
+done
 
 l0=$(cl_leader)
 t0=$(ms)
@@ -51,7 +83,15 @@ for i in 1 2 3; do
 	code=$(curl -s -o "$MC_TMP/b" -D "$MC_TMP/h" -w '%{http_code}' -X PUT --data-binary x "$u/api/put/during$i")
 	expect_eq "node $i: a put is refused" "$code" 503
 	check "node $i: ... with Retry-After" grep -qi '^Retry-After: 1' "$MC_TMP/h"
-	expect_match "node $i: ... NO_LEADER" "$(cat "$MC_TMP/b")" 'leader'
+	expect_eq "node $i: ... NO_LEADER" "$(cat "$MC_TMP/b")" '{"error":"NO_LEADER"}'
+	expect_eq "node $i: /api/get says NO_LEADER" "$(curl -s "$u/api/get/a1")" '{"error":"NO_LEADER"}'
+	expect_eq "node $i: /api/exist says NO_LEADER" "$(curl -s "$u/api/exist/a1")" '{"error":"NO_LEADER"}'
+	expect_eq "node $i: /api/remove_all says NO_LEADER" \
+		"$(curl -s -X DELETE "$u/api/remove_all")" '{"error":"NO_LEADER"}'
+	expect_eq "node $i: /api/v1/put_start says NO_LEADER" \
+		"$(curl -s -X POST -d '{"key":"ps","size":3}' "$u/api/v1/put_start")" '{"error":"NO_LEADER"}'
+	expect_eq "node $i: /batch_query_keys says NO_LEADER" \
+		"$(curl -s "$u/batch_query_keys?keys=a1")" '{"success":false,"error":"NO_LEADER"}'
 	expect_eq "node $i: /query_key" "$(curl -s -w '%{http_code}' "$u/query_key?key=a1")" NO_LEADER503
 	expect_eq "node $i: /get_all_keys" "$(curl -s -o /dev/null -w '%{http_code}' "$u/get_all_keys")" 503
 	expect_eq "node $i: /get_all_segments" "$(curl -s -o /dev/null -w '%{http_code}' "$u/get_all_segments")" 503
@@ -63,9 +103,25 @@ for i in 1 2 3; do
 	expect_eq "node $i: /health still 200" "$(curl -s -o /dev/null -w '%{http_code}' "$u/health")" 200
 	expect_eq "node $i: /metrics still 200" "$(curl -s -o "$MC_TMP/m" -w '%{http_code}' "$u/metrics")" 200
 	check "node $i: ... and says it does not lead" grep -q '^mooncake_cluster_is_leader 0$' "$MC_TMP/m"
-	check "node $i: ... without the master's families" \
-		sh -c "! grep -q '^master_key_count' '$MC_TMP/m'"
+	# The master's families stay, at the last values the leader gave.
+	check "node $i: ... with the master's families" grep -q '^# TYPE master_put_start_requests_total counter' "$MC_TMP/m"
+	check "node $i: ... at their last values" grep -q '^master_key_count 9$' "$MC_TMP/m"
+	check "node $i: ... counters not reset" \
+		awk '/^master_put_start_requests_total / { n = $2 } END { exit !(n >= 9) }' "$MC_TMP/m"
+	expect_eq "node $i: ... every family once" \
+		"$(grep -c '^# TYPE master_' "$MC_TMP/m")" "$(grep -c '^# TYPE master_' "$MC_TMP/m0.$i")"
 	expect_eq "node $i: no leader in /api/cluster" "$(cl_json "$u/api/cluster" leader)" ""
+	m=${CL_MNT[$i]}
+	eagain "node $i: ls keys/" ls "$m/keys"
+	eagain "node $i: ls replicas/" ls "$m/replicas"
+	eagain "node $i: ls segments/" ls "$m/segments"
+	eagain "node $i: cat keys/a1" cat "$m/keys/a1"
+	eagain "node $i: stat keys/a1" stat "$m/keys/a1"
+	eagain "node $i: cat replicas/a1" cat "$m/replicas/a1"
+	eagain "node $i: cat segments/node1/used" cat "$m/segments/node1/used"
+	eagain "node $i: rm keys/a1" rm "$m/keys/a1"
+	eagain "node $i: a write to keys/a1" sh -c "echo x >>'$m/keys/a1'"
+	expect_eq "node $i: cluster/term still reads" "$(cat "$m/cluster/term")" 0
 done
 
 etcd_restart || { echo "etcd did not come back" >&2; exit 1; }

@@ -57,7 +57,7 @@ for n in 1 2; do
 	expect_eq "node $n lists two segments" "$(curl -s "$(cl_url $n)/get_all_segments")" \
 		"$(printf 'node1\nnode2')"
 	for i in 1 2 3 4 5; do
-		curl -s -o "$MC_TMP/got" "$(cl_url $n)/api/get/both$i"
+		cl_get "$(cl_url $n)/api/get/both$i" "$MC_TMP/got" >/dev/null
 		check "both$i still reads through node $n" cmp -s "$MC_TMP/got" "$MC_TMP/both$i"
 		expect_eq "only$i is gone (node $n)" \
 			"$(curl -s -o /dev/null -w '%{http_code}' "$(cl_url $n)/api/get/only$i")" 404
@@ -96,7 +96,7 @@ expect_eq "history across the failover: no anomaly" "$hrc" 0
 for i in $(seq 20); do
 	for n in 1 2 3; do
 		[ -n "${CL_PID[$n]}" ] || continue
-		curl -s -o "$MC_TMP/got" "$(cl_url $n)/api/get/acked$i"
+		cl_get "$(cl_url $n)/api/get/acked$i" "$MC_TMP/got" >/dev/null
 		check "acked$i reads back through node $n" cmp -s "$MC_TMP/got" "$MC_TMP/acked$i"
 	done
 done

@@ -181,3 +181,16 @@ cl_start() {
 		exit 1
 	}
 }
+
+# cl_get URL FILE: GET URL into FILE, asked again for up to 5 s while
+# it answers 503 (NO_LEADER: a leader change under load; nothing
+# happened). Prints the last status.
+cl_get() {
+	local end=$(($(date +%s%3N) + 5000)) c
+	while :; do
+		c=$(curl -s -m 5 -o "$2" -w '%{http_code}' "$1")
+		[ "$c" = 503 ] && [ "$(date +%s%3N)" -lt "$end" ] || break
+		sleep 0.1
+	done
+	echo "$c"
+}

@@ -165,7 +165,7 @@ for i in 2 3; do
 	expect_eq "node $i lists the majority's segments" "$(curl -s "$(cl_url $i)/get_all_segments")" \
 		"$(printf 'node2\nnode3')"
 	for k in $(seq 12); do
-		curl -s -o "$MC_TMP/got" "$(cl_url $i)/api/get/v$k"
+		cl_get "$(cl_url $i)/api/get/v$k" "$MC_TMP/got" >/dev/null
 		check "v$k reads back through node $i" cmp -s "$MC_TMP/got" "$MC_TMP/v$k"
 	done
 done

@@ -481,7 +481,7 @@ void web_api_batch_query_keys(struct web_req *r)
 	tl_no_leader = 0;
 	mc_query_batch(r->s, b->n, b->keys, b->len, batch_item, r);
 	if (tl_no_leader == b->n) {
-		web_resp_errno(r, -EAGAIN, NULL, "No cluster leader");
+		web_resp_errno(r, -EAGAIN, NULL, "no cluster leader answers");
 		return;
 	}
 	mc_buf_adds(r->out, "}}");

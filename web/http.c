@@ -224,9 +224,15 @@ void web_resp_errno(struct web_req *r, int rc, const struct mc_err *e,
 	if (req_kind(r) == WEB_BODY_TEXT)
 		msg = e && e->code != MC_OK ? mc_code_name(e->code)
 					    : web_status_code_name(rc);
-	/* No leader: worth retrying soon (mooncake-http(7), ERRORS). */
-	if (rc == -EAGAIN)
+	/*
+	 * No leader: worth retrying soon, and every body says so by name,
+	 * whatever the route would say of a failure (mooncake-http(7),
+	 * ERRORS); the log line keeps the precise reason (r->why).
+	 */
+	if (rc == -EAGAIN) {
 		r->extra_hdr = "Retry-After: 1\r\n";
+		msg = web_status_code_name(rc);
+	}
 	web_resp_error(r, web_status_from_errno(rc), msg);
 }
 

@@ -626,40 +626,39 @@ static bool is_token(const char *s)
 }
 
 /*
- * The raw path and query of @uri at this daemon: origin-form as it is;
- * absolute-form ("http://HOST:PORT/p") when PORT is ours (no port is 80,
- * as civetweb reads it), with an empty path read as "/" (RFC 9110
- * section 4.2.3). NULL for any other target, or one with a byte civetweb
- * would not take in a path (a control character, a blank).
+ * The raw path and query of @uri: origin-form as it is; absolute-form
+ * ("http://HOST[:PORT]/p") whatever its authority, which is not used to
+ * route (mooncake-http(7), LIMITS: a client behind a port mapping names
+ * the outside port), with an empty path read as "/" (RFC 9110 section
+ * 4.2.3). NULL for any other target (no scheme of ours, an empty host,
+ * a port that is no number), or one with a byte civetweb would not take
+ * in a path (a control character, a blank).
  */
-static const char *local_target(const struct web *w, const char *uri,
-				size_t *len, const char **query)
+static const char *local_target(const char *uri, size_t *len,
+				const char **query)
 {
 	const char *a, *end, *colon, *q;
-	unsigned long port = 80;
 
 	for (const char *p = uri; *p; p++)
 		if ((unsigned char)*p < 33 || *p == 127)
 			return NULL;
 	if (uri[0] != '/') {
-		if (!strncasecmp(uri, "http://", 7)) {
+		if (!strncasecmp(uri, "http://", 7))
 			a = uri + 7;
-		} else if (!strncasecmp(uri, "https://", 8)) {
+		else if (!strncasecmp(uri, "https://", 8))
 			a = uri + 8;
-			port = 443;
-		} else {
+		else
 			return NULL;
-		}
 		end = a + strcspn(a, "/?");
 		colon = memchr(a, ':', (size_t)(end - a));
 		if (colon) {
 			char *e;
 
-			port = strtoul(colon + 1, &e, 10);
+			strtoul(colon + 1, &e, 10);
 			if (e != end || e == colon + 1)
 				return NULL;
 		}
-		if (end == a || port != w->port)
+		if (end == a)
 			return NULL;
 		uri = end;
 	}
@@ -683,7 +682,6 @@ static const char *local_target(const struct web *w, const char *uri,
 static int serve_refused(struct mg_connection *c, int status, const char *msg)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
-	const struct web *w = ri->user_data;
 	const char *v = ri->http_version, *path, *query;
 	bool line;
 	size_t len;
@@ -697,7 +695,7 @@ static int serve_refused(struct mg_connection *c, int status, const char *msg)
 	       (!strcmp(v, "1.0") || !strcmp(v, "1.1"));
 	if (!line && !(msg && !strcmp(msg, "Invalid URI")))
 		return status;
-	path = local_target(w, ri->request_uri, &len, &query);
+	path = local_target(ri->request_uri, &len, &query);
 	if (!path)
 		return status;
 	serve(c, path, len, query, line ? SERVE_LINE : SERVE_REFUSED);
@@ -770,8 +768,9 @@ static int init_connection(const struct mg_connection *c, void **data)
  * civetweb closes the connection without a word after a request whose
  * target is not a path here (civetweb calls it a proxy request): the
  * asterisk-form of OPTIONS, or an absolute-form target naming another
- * port (none is 80). Such a request, parsed and not answered, gets its
- * status now: 400 for "*", 421 Misdirected Request for the other.
+ * port (none is 80). Such a request, parsed and not answered, is
+ * answered now, as the connection's last: an absolute-form target like
+ * an origin-form one (its authority is not used to route), "*" 400.
  */
 static void connection_close(const struct mg_connection *c)
 {
@@ -779,13 +778,21 @@ static void connection_close(const struct mg_connection *c)
 
 	if (!tl_answered && ri && ri->request_method && ri->request_uri &&
 	    ri->http_version && !ri->local_uri) {
-		bool star = !strcmp(ri->request_uri, "*");
+		const char *path, *query;
+		size_t len;
 
-		if (tl_slot)
-			guard_done(tl_slot, false);
-		refuse((struct mg_connection *)c, star ? 400 : 421,
-		       star ? "an asterisk-form target"
-			    : "a target at another port (a proxy request)");
+		path = local_target(ri->request_uri, &len, &query);
+		if (path) {
+			serve((struct mg_connection *)c, path, len, query,
+			      SERVE_REFUSED);
+		} else {
+			if (tl_slot)
+				guard_done(tl_slot, false);
+			refuse((struct mg_connection *)c, 400,
+			       !strcmp(ri->request_uri, "*")
+				       ? "an asterisk-form target"
+				       : "a target that is no path here");
+		}
 	}
 	if (tl_slot)
 		guard_done(tl_slot, true);
