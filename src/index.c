@@ -964,12 +964,24 @@ static void batch_copy(struct mc_shard *sh, struct walk_pos *w,
 		if (lg) {
 			/*
 			 * A walk is a cache miss a key (versions lie where
-			 * malloc put them): the buckets a few steps ahead
-			 * are fetched, and the versions they point to, so
-			 * that the misses overlap.
+			 * malloc put them), and a bucket's slot another (the
+			 * order strides through the table): the slots three
+			 * steps of WALK_AHEAD ahead are fetched, the
+			 * versions they point to two steps ahead, and the
+			 * second version of a chain one step ahead, so that
+			 * the misses overlap.
 			 */
 			uint64_t a = (w->p >> shift) + WALK_AHEAD;
 
+			if (!(a >> lg)) {
+				struct mc_obj *h = atomic_load_explicit(
+					&t->b[rev64(a << (64 - lg))],
+					memory_order_relaxed);
+
+				if (h)
+					__builtin_prefetch(obj_next(h));
+			}
+			a += WALK_AHEAD;
 			if (!(a >> lg))
 				__builtin_prefetch(atomic_load_explicit(
 					&t->b[rev64(a << (64 - lg))],

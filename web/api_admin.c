@@ -230,6 +230,15 @@ static struct keys_snap *keys_snapshot(struct web_req *r, uint64_t gen, int *rc)
 	pthread_mutex_unlock(&st->lock);
 	if (k || big)
 		return k;
+	/* a line is at least two bytes: more keys than that cannot fit,
+	 * and walking the first 4 MiB of them to find out is lost time */
+	if (!mc_store_linked(r->s)) {
+		struct mc_usage u;
+
+		mc_store_usage(r->s, &u);
+		if (u.keys > KEYS_CACHE_MAX / 2)
+			return NULL;
+	}
 
 	/* A walk racing with changes is tagged with the older generation,
 	 * so the next request sees a mismatch and walks again. */
