@@ -679,7 +679,9 @@ int fac_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 	wire_u8(&c.req, force);
 	rc = call_do(s, &c, err);
 	call_end(&c);
-	return rc == -ECONNABORTED ? -EAGAIN : rc;
+	/* -ECONNABORTED stays: the master may have removed it (and told
+	 * every owner), so "it did not happen" (503) could be untrue */
+	return rc;
 }
 
 int64_t fac_remove_all(struct mc_store *s, bool force)
@@ -691,7 +693,9 @@ int64_t fac_remove_all(struct mc_store *s, bool force)
 	call_begin(&c, MOP_REMOVE_ALL);
 	wire_u8(&c.req, force);
 	rc = call_do(s, &c, NULL);
-	n = rc < 0 ? -EAGAIN : (int64_t)wire_get_u64(&c.r);
+	n = rc == -ECONNABORTED ? rc /* may have happened */
+	    : rc < 0		? -EAGAIN
+				: (int64_t)wire_get_u64(&c.r);
 	if (rc >= 0 && (c.r.bad || c.r.left))
 		n = -EAGAIN;
 	call_end(&c);

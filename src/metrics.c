@@ -1086,8 +1086,9 @@ static inline void cpu_relax(void)
  * Runs the collectors, or waits for a collection under way (struct
  * mc_metrics). A collection takes about a microsecond: the wait spins,
  * then yields the processor (to the collecting thread, when it was
- * preempted), and never sleeps, as a sleep and a wake-up of every
- * scrape behind it would cost more than the collection.
+ * preempted), as a sleep and a wake-up of every scrape behind it would
+ * cost more than the collection; only behind a collection that lasts
+ * (a collector that blocks) does it sleep on the lock.
  */
 static void collect(struct mc_metrics *m)
 {
@@ -1098,10 +1099,15 @@ static void collect(struct mc_metrics *m)
 	if (pthread_mutex_trylock(&m->collect_lock) != 0) {
 		/* its holder counts it after the trylock, so after seen */
 		for (unsigned i = 0; atomic_load(&m->collected) == seen; i++) {
-			if (i < 200)
+			if (i < 200) {
 				cpu_relax();
-			else
+			} else if (i < 400) {
 				sched_yield();
+			} else {
+				/* a slow collector: sleep until it is done */
+				pthread_mutex_lock(&m->collect_lock);
+				pthread_mutex_unlock(&m->collect_lock);
+			}
 		}
 		return;
 	}

@@ -972,6 +972,12 @@ START_TEST(test_settle_after_remove)
 	ck_assert_uint_eq(term, 2);
 	expect_absent(0, "gone");
 	after_loss = NULL;
+	/* a remove whose answer was lost happened: never "503" */
+	put_via(1, "rm", "x");
+	lose_op = MOP_REMOVE;
+	ck_assert_int_eq(mc_remove(nodes[0].own, "rm", 2, false, &e),
+			 -ECONNABORTED);
+	expect_absent(2, "rm");
 	teardown();
 }
 END_TEST

@@ -396,6 +396,74 @@ START_TEST(test_render_during_rebuild)
 }
 END_TEST
 
+/*
+ * Scrapes behind a collector that blocks (20 ms here) wait for it
+ * asleep: each one's CPU time stays far below the time it waited.
+ */
+static void slow_collect(struct mc_metrics *m, void *arg)
+{
+	(void)m;
+	(void)arg;
+	usleep(20000);
+}
+
+static double thread_cpu(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static double wall_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+struct slow {
+	struct mc_metrics *m;
+	double cpu, wall;
+};
+
+static void *slow_scrape(void *arg)
+{
+	struct slow *sl = arg;
+	double c0 = thread_cpu(), w0 = wall_now();
+
+	for (int i = 0; i < 5; i++)
+		free(render(sl->m));
+	sl->cpu = thread_cpu() - c0;
+	sl->wall = wall_now() - w0;
+	return NULL;
+}
+
+START_TEST(test_slow_collector)
+{
+	enum { THREADS = 4 };
+	struct mc_metrics *m = mc_metrics_new();
+	struct slow sl[THREADS];
+	pthread_t t[THREADS];
+
+	mc_metrics_family(m, "g", "g", MC_GAUGE, NULL, NULL, 0);
+	mc_metrics_add_collector(m, slow_collect, NULL);
+	for (int i = 0; i < THREADS; i++) {
+		sl[i] = (struct slow){m, 0, 0};
+		ck_assert_int_eq(
+			pthread_create(&t[i], NULL, slow_scrape, &sl[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_msg(sl[i].cpu < sl[i].wall / 2,
+			      "a scrape spent %.3f s of CPU in %.3f s",
+			      sl[i].cpu, sl[i].wall);
+	}
+	mc_metrics_free(m);
+}
+END_TEST
+
 START_TEST(test_clear)
 {
 	struct mc_metrics *m = mc_metrics_new();
@@ -854,6 +922,7 @@ static Suite *metrics_suite(void)
 	tcase_add_test(tc, test_clear);
 	tcase_add_test(tc, test_mark_sweep);
 	tcase_add_test(tc, test_render_during_rebuild);
+	tcase_add_test(tc, test_slow_collector);
 	tcase_add_test(tc, test_many_series);
 	tcase_add_test(tc, test_register);
 	tcase_add_test(tc, test_empty_registry);
