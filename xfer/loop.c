@@ -2,46 +2,34 @@
  * loop.c - the transfer port's event loops and the per-connection state
  * machine that speaks the framing of frame.h over the framing transport.
  *
- * Each connection belongs to one loop and only that loop's thread touches
- * it after it is added, so a connection needs no lock; the loop's list of
- * connections (for stalls and teardown) has a mutex because the accepting
- * loop inserts into other loops' lists.
+ * The loops, their threads, the listener and the connections' list are
+ * net/loop.h's; each connection belongs to one loop and only that loop's
+ * thread touches it after it is added, so a connection needs no lock.
  */
 #include "autoconfig.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdatomic.h>
-#include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "frame.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "mooncake.h"
 #include "xfer_int.h"
 
-#define SCAN_MS 250 /* how often loops look for stalls */
 /*
  * Requests served per wake-up before going back to epoll. Clients mostly
  * wait for each answer, so trying to read the next header at once would
  * mostly cost an EAGAIN; epoll reports it when it comes.
  */
-#define REQS_PER_WAKE	 1
-#define ACCEPTS_PER_WAKE 64
-#define SHED_WARN_MS	 1000 /* out of descriptors: one warning at most */
+#define REQS_PER_WAKE 1
 
 enum phase {
 	PH_HDR,	 /* reading a header */
@@ -50,8 +38,8 @@ enum phase {
 };
 
 struct conn {
-	int fd;
-	struct xfer_loop *lp;
+	struct mc_net_conn nc; /* first: the loops' part */
+	struct xfer *x;
 	enum phase ph;
 	unsigned char hdr[XFER_HDR_LEN];
 	size_t hgot;
@@ -64,68 +52,28 @@ struct conn {
 	uint64_t left;	       /* data bytes still to move */
 	uint64_t size;	       /* the request's data bytes */
 	bool close_after;      /* close once the status is out */
-	uint32_t events;       /* the epoll mask in force */
-	uint64_t last_ms;      /* last progress */
-	struct conn *prev, *next;
 };
-
-struct xfer_loop {
-	struct xfer *x;
-	int epfd;
-	pthread_t th;
-	bool running;
-	pthread_mutex_t mu; /* guards the list */
-	struct conn *conns;
-};
-
-/* epoll tags for the two non-connection fds */
-static char tag_stop, tag_listen;
 
 /* --------------------------------------------------------- connections */
 
-static uint64_t now_ms(void)
+static void conn_free(struct mc_net_conn *nc)
 {
-	struct timespec t;
+	struct conn *c = (struct conn *)nc;
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+	/* A WRITE cut short leaves the put open and unpublished. */
+	if (c->pin)
+		mc_pin_release(c->pin);
+	free(c);
 }
 
 static void conn_close(struct conn *c)
 {
-	struct xfer_loop *lp = c->lp;
-
-	pthread_mutex_lock(&lp->mu);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		lp->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	pthread_mutex_unlock(&lp->mu);
-	/* A WRITE cut short leaves the put open and unpublished. */
-	if (c->pin)
-		mc_pin_release(c->pin);
-	/*
-	 * Out of the epoll set first: close() takes a socket out only when
-	 * no other descriptor refers to it, and a child forked meanwhile
-	 * (fusermount3 before its exec, the FUSE tree's guard before it
-	 * closes what it inherited) holds one for a moment; an event of the
-	 * socket would then name this freed connection.
-	 */
-	epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	free(c);
+	mc_net_conn_close(&c->nc);
 }
 
 static void conn_want(struct conn *c, uint32_t ev)
 {
-	struct epoll_event e = {.events = ev, .data.ptr = c};
-
-	if (c->events == ev)
-		return;
-	if (epoll_ctl(c->lp->epfd, EPOLL_CTL_MOD, c->fd, &e) == 0)
-		c->events = ev;
+	mc_net_conn_want(&c->nc, ev);
 }
 
 static void conn_status(struct conn *c, unsigned code)
@@ -141,7 +89,7 @@ static void conn_status(struct conn *c, unsigned code)
  */
 static bool conn_request(struct conn *c)
 {
-	struct xfer *x = c->lp->x;
+	struct xfer *x = c->x;
 	struct xfer_hdr h;
 	int rc;
 
@@ -210,9 +158,9 @@ static void conn_done(struct conn *c)
  */
 static ssize_t conn_recv(struct conn *c, void *p, uint64_t len)
 {
-	ssize_t r = c->lp->x->framing->ops->recv(
-		c->lp->x->framing->ctx, c->fd, p,
-		len > SSIZE_MAX ? SSIZE_MAX : (size_t)len);
+	ssize_t r = c->x->framing->ops->recv(c->x->framing->ctx, c->nc.fd, p,
+					     len > SSIZE_MAX ? SSIZE_MAX
+							     : (size_t)len);
 
 	if (r == -EAGAIN) {
 		conn_want(c, EPOLLIN);
@@ -220,7 +168,7 @@ static ssize_t conn_recv(struct conn *c, void *p, uint64_t len)
 	}
 	if (r <= 0)
 		return -1;
-	c->last_ms = now_ms();
+	c->nc.last_ms = mc_net_now_ms();
 	return r;
 }
 
@@ -231,7 +179,7 @@ static ssize_t conn_recv(struct conn *c, void *p, uint64_t len)
  */
 static bool conn_run(struct conn *c)
 {
-	struct xfer *x = c->lp->x;
+	struct xfer *x = c->x;
 	int served = 0;
 	ssize_t r;
 
@@ -274,21 +222,21 @@ static bool conn_run(struct conn *c)
 			}
 			if (n == 0) {
 				if (c->close_after) {
-					shutdown(c->fd, SHUT_WR);
+					shutdown(c->nc.fd, SHUT_WR);
 					goto close;
 				}
 				conn_done(c);
 				break;
 			}
-			r = x->framing->ops->sendv(x->framing->ctx, c->fd, iov,
-						   n);
+			r = x->framing->ops->sendv(x->framing->ctx, c->nc.fd,
+						   iov, n);
 			if (r == -EAGAIN) {
 				conn_want(c, EPOLLOUT);
 				return true;
 			}
 			if (r < 0)
 				goto close;
-			c->last_ms = now_ms();
+			c->nc.last_ms = mc_net_now_ms();
 			if ((size_t)r <= st) {
 				c->st_off += (size_t)r;
 				break;
@@ -338,251 +286,106 @@ close:
 	return false;
 }
 
-static struct conn *loop_add(struct xfer_loop *lp, int fd)
+static void loop_run(void *ctx, struct mc_net_conn *nc)
+{
+	(void)ctx;
+	conn_run((struct conn *)nc);
+}
+
+static void loop_accepted(void *ctx, struct mc_net_loop *lp, int fd, bool here)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	struct epoll_event e = {.events = EPOLLIN};
+	int rc;
 
 	if (!c) {
 		close(fd);
-		return NULL;
+		return;
 	}
-	c->fd = fd;
-	c->lp = lp;
+	c->x = ctx;
 	c->ph = PH_HDR;
-	c->events = EPOLLIN;
-	c->last_ms = now_ms();
-	e.data.ptr = c;
-	pthread_mutex_lock(&lp->mu);
-	c->next = lp->conns;
-	if (lp->conns)
-		lp->conns->prev = c;
-	lp->conns = c;
-	pthread_mutex_unlock(&lp->mu);
-	/* From here on the owning loop may run (and close) it at once. */
-	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+	rc = mc_net_conn_add(lp, &c->nc, fd);
+	if (rc) {
 		mc_warn("transfer: cannot watch a connection: %s",
-			strerror(errno));
-		conn_close(c);
-		return NULL;
+			strerror(-rc));
+		return;
 	}
-	return c;
+	/*
+	 * The listener defers accepts until the first bytes are in
+	 * (transport_tcp.c): a connection of this loop has its first
+	 * request served now, without a trip through epoll. TE's default
+	 * mode opens a connection per request.
+	 */
+	if (here)
+		conn_run(c);
 }
 
-/* Says what was dropped, once a second at most. */
-static void shed_report(struct xfer *x, uint64_t now)
+/* Mid-request: inside a header, or moving a request's bytes. */
+static bool loop_busy(const struct mc_net_conn *nc)
 {
-	char msg[160];
+	const struct conn *c = (const struct conn *)nc;
 
-	if (mc_net_shed_report(&x->shed, "transfer", now, SHED_WARN_MS, msg,
-			       sizeof(msg)))
-		mc_warn("%s", msg);
+	return c->ph != PH_HDR || c->hgot;
 }
 
-/* Only the loop that watches the listener (loops[0]) calls these. */
-static void accept_batch(struct xfer *x, struct xfer_loop *self)
+static void loop_say(void *ctx, const char *msg)
 {
-	for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
-		int fd = x->framing->ops->accept(x->framing->ctx, x->lfd);
-
-		if (fd == -EMFILE || fd == -ENFILE) {
-			fd = mc_net_shed_accept(&x->shed,
-						x->framing->ops->accept,
-						x->framing->ctx);
-			shed_report(x, now_ms());
-		}
-		if (fd < 0)
-			return;
-		struct xfer_loop *lp = &x->loops[x->next_loop++ % x->nloops];
-		struct conn *c = loop_add(lp, fd);
-
-		/*
-		 * The listener defers accepts until the first bytes are in
-		 * (transport_tcp.c): a connection of this loop has its
-		 * first request served now, without a trip through epoll.
-		 * TE's default mode opens a connection per request.
-		 */
-		if (c && lp == self)
-			conn_run(c);
-	}
+	(void)ctx;
+	mc_warn("%s", msg);
 }
 
-/*
- * A connection is in the listener's queue, or taken from it and not yet
- * listed, or listed: x->accepting covers the middle, so that
- * xfer_loops_input_pending never misses one.
- */
-static void accept_some(struct xfer *x, struct xfer_loop *self)
+static int loop_accept(void *ctx, int lfd)
 {
-	atomic_fetch_add(&x->accepting, 1);
-	accept_batch(x, self);
-	atomic_fetch_sub(&x->accepting, 1);
+	struct xfer *x = ctx;
+
+	return x->framing->ops->accept(x->framing->ctx, lfd);
 }
+
+static const struct mc_net_loop_ops loop_ops = {
+	.accept = loop_accept,
+	.accepted = loop_accepted,
+	.run = loop_run,
+	.busy = loop_busy,
+	.free = conn_free,
+	.say = loop_say,
+};
 
 bool xfer_loops_input_pending(struct xfer *x)
 {
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-
-	if (atomic_load(&x->accepting))
-		return true;
-	/* A listener's tcpi_unacked is its accept queue's length. */
-	if (x->lfd >= 0 &&
-	    !getsockopt(x->lfd, IPPROTO_TCP, TCP_INFO, &ti, &len) &&
-	    ti.tcpi_state == TCP_LISTEN && ti.tcpi_unacked)
-		return true;
-	for (unsigned i = 0; x->loops && i < x->nloops; i++) {
-		struct xfer_loop *lp = &x->loops[i];
-		bool unread = false;
-
-		/* A listed connection's descriptor is closed only after it
-		 * has left the list. */
-		pthread_mutex_lock(&lp->mu);
-		for (struct conn *c = lp->conns; c && !unread; c = c->next) {
-			int n = 0;
-
-			unread = !ioctl(c->fd, FIONREAD, &n) && n > 0;
-		}
-		pthread_mutex_unlock(&lp->mu);
-		if (unread)
-			return true;
-	}
-	return false;
-}
-
-static void loop_scan(struct xfer_loop *lp, uint64_t now)
-{
-	unsigned stall = lp->x->stall_ms;
-	struct conn *c;
-
-	for (;;) {
-		pthread_mutex_lock(&lp->mu);
-		for (c = lp->conns; c; c = c->next)
-			if ((c->ph != PH_HDR || c->hgot) &&
-			    now - c->last_ms >= stall)
-				break;
-		pthread_mutex_unlock(&lp->mu);
-		if (!c)
-			return;
-		mc_warn("transfer: closing a connection stalled for %u ms",
-			stall);
-		conn_close(c);
-	}
-}
-
-static void *loop_main(void *arg)
-{
-	struct xfer_loop *lp = arg;
-	struct epoll_event ev[64];
-	uint64_t last_scan = now_ms();
-
-	for (;;) {
-		int n = epoll_wait(lp->epfd, ev, 64, SCAN_MS);
-
-		if (n < 0 && errno != EINTR) {
-			mc_error("transfer: epoll_wait: %s", strerror(errno));
-			return NULL;
-		}
-		for (int i = 0; i < n; i++) {
-			void *p = ev[i].data.ptr;
-
-			if (p == &tag_stop)
-				return NULL;
-			if (p == &tag_listen)
-				accept_some(lp->x, lp);
-			else
-				conn_run(p);
-		}
-		uint64_t now = now_ms();
-		if (now - last_scan >= SCAN_MS) {
-			last_scan = now;
-			loop_scan(lp, now);
-			if (lp == &lp->x->loops[0]) {
-				mc_net_shed_tick(&lp->x->shed);
-				shed_report(lp->x, now);
-			}
-		}
-	}
+	return mc_net_loops_input_pending(&x->loops);
 }
 
 int xfer_loops_start(struct xfer *x, struct mc_err *err)
 {
-	struct epoll_event e;
-	unsigned i;
-	int rc;
+	struct mc_net_loops_opts o = {
+		.ops = &loop_ops,
+		.ctx = x,
+		.name = "xfer",
+		.who = "transfer",
+		.n = x->nloops,
+		.stall_ms = x->stall_ms,
+		.lfd = x->lfd,
+	};
+	int rc = mc_net_loops_init(&x->loops, &o);
 
-	x->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	x->loops = calloc(x->nloops, sizeof(*x->loops));
-	if (x->stopfd < 0 || !x->loops) {
-		return mc_err_set(err, -errno, MC_INTERNAL_ERROR,
+	if (rc)
+		return mc_err_set(err, rc, MC_INTERNAL_ERROR,
 				  "cannot set up the transfer port: %s",
-				  strerror(errno));
-	}
-	for (i = 0; i < x->nloops; i++) {
-		x->loops[i].x = x;
-		x->loops[i].epfd = -1;
-		pthread_mutex_init(&x->loops[i].mu, NULL);
-	}
-	for (i = 0; i < x->nloops; i++) {
-		struct xfer_loop *lp = &x->loops[i];
-
-		lp->epfd = epoll_create1(EPOLL_CLOEXEC);
-		if (lp->epfd < 0)
-			goto sysfail;
-		e = (struct epoll_event){.events = EPOLLIN,
-					 .data.ptr = &tag_stop};
-		if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, x->stopfd, &e) < 0)
-			goto sysfail;
-	}
-	e = (struct epoll_event){.events = EPOLLIN, .data.ptr = &tag_listen};
-	if (epoll_ctl(x->loops[0].epfd, EPOLL_CTL_ADD, x->lfd, &e) < 0)
-		goto sysfail;
-	mc_net_shed_init(&x->shed, x->loops[0].epfd, x->lfd, &tag_listen);
+				  strerror(-rc));
 	return 0;
-sysfail:
-	rc = -errno;
-	return mc_err_set(err, rc, MC_INTERNAL_ERROR,
-			  "cannot set up the transfer port: %s",
-			  strerror(errno));
 }
 
 int xfer_loops_run(struct xfer *x, struct mc_err *err)
 {
-	for (unsigned i = 0; i < x->nloops; i++) {
-		int rc = pthread_create(&x->loops[i].th, NULL, loop_main,
-					&x->loops[i]);
-		if (rc) {
-			return mc_err_set(err, -rc, MC_INTERNAL_ERROR,
-					  "cannot start a transfer loop: %s",
-					  strerror(rc));
-		}
-		x->loops[i].running = true;
-	}
+	int rc = mc_net_loops_run(&x->loops);
+
+	if (rc)
+		return mc_err_set(err, rc, MC_INTERNAL_ERROR,
+				  "cannot start a transfer loop: %s",
+				  strerror(-rc));
 	return 0;
 }
 
 void xfer_loops_stop(struct xfer *x)
 {
-	unsigned i;
-
-	if (x->stopfd >= 0 && x->loops) {
-		uint64_t one = 1;
-		if (write(x->stopfd, &one, sizeof(one)) < 0)
-			mc_warn("transfer: cannot signal the loops: %s",
-				strerror(errno));
-	}
-	for (i = 0; x->loops && i < x->nloops; i++)
-		if (x->loops[i].running)
-			pthread_join(x->loops[i].th, NULL);
-	for (i = 0; x->loops && i < x->nloops; i++) {
-		struct xfer_loop *lp = &x->loops[i];
-
-		while (lp->conns)
-			conn_close(lp->conns);
-		if (lp->epfd >= 0)
-			close(lp->epfd);
-		pthread_mutex_destroy(&lp->mu);
-	}
-	free(x->loops);
-	x->loops = NULL;
+	mc_net_loops_stop(&x->loops);
 }

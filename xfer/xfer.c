@@ -99,7 +99,7 @@ struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 		strdup(o->hostname && *o->hostname ? o->hostname : "localhost");
 	x->port = o->port;
 	x->stall_ms = o->stall_ms ? o->stall_ms : STALL_MS_DEFAULT;
-	x->lfd = x->stopfd = x->shed.spare_fd = -1;
+	x->lfd = -1;
 	if (o->loops) {
 		x->nloops = o->loops;
 	} else {
@@ -344,9 +344,6 @@ void xfer_free(struct xfer *x)
 	if (!x)
 		return;
 	xfer_stop(x);
-	if (x->stopfd >= 0)
-		close(x->stopfd);
-	mc_net_shed_release(&x->shed);
 	transports_free(x);
 	xfer_client_free(x->client);
 	free(x->host);

@@ -12,14 +12,13 @@
 
 #include "err.h"
 
-#include "shed.h"
+#include "loop.h"
 #include "transport.h"
 
 enum { XFER_DIR_READ, XFER_DIR_WRITE, XFER_NDIR };
 /* Index of each transport in struct xfer's table. */
 enum { XFER_TP_TCP, XFER_TP_RDMA, XFER_NTP };
 
-struct xfer_loop;
 struct mc_series;
 
 struct xfer {
@@ -33,13 +32,8 @@ struct xfer {
 	struct xfer_transport *framing; /* the one the loops accept from */
 	struct mc_store *s;
 	int lfd;
-	int stopfd;
-	/* Out of descriptors (net/shed.h); loops[0]'s thread only. */
-	struct mc_net_shed shed;
 	unsigned nloops;
-	struct xfer_loop *loops;
-	unsigned next_loop;
-	_Atomic unsigned accepting; /* loops[0] is in accept_some */
+	struct mc_net_loops loops; /* the event loops (net/loop.h) */
 	struct mc_series *bytes[XFER_NDIR], *reqs[XFER_NDIR],
 		*rejects[XFER_NDIR];
 	/* reaches other processes' replicas (remote.c); thread-safe */
