@@ -316,19 +316,34 @@ found:
  * inside a read section (it may be retired by a growth), and a version
  * is only prefetched, never read.
  */
-void obj_prefetch(struct mc_store *s, uint64_t h, int stage)
+void obj_prefetch(struct mc_store *s, uint64_t h, int stage, const void *key,
+		  size_t klen)
 {
 	struct mc_shard *sh = shard_of(s, h);
 	struct mc_tab *t;
+	struct mc_obj *o;
 
 	ebr_enter();
 	t = atomic_load_explicit(&sh->tab, memory_order_acquire);
-	if (stage == 0)
+	if (stage == 0) {
 		__builtin_prefetch(&t->b[h & t->mask], 1);
-	else
+	} else if (stage == 1) {
 		__builtin_prefetch(atomic_load_explicit(&t->b[h & t->mask],
 							memory_order_relaxed),
 				   1);
+	} else {
+		/*
+		 * The blocks the publish will free: by now the version is
+		 * in cache (stage 1 came before the copy), so this walk
+		 * costs no miss, and the blocks' arrive while the put is
+		 * sealed. A racing writer may change the chain under the
+		 * walk: the read section keeps every version readable, and
+		 * a wrong block fetched is only a wasted fetch.
+		 */
+		o = link_get(chain_find(t, h, key, klen));
+		for (unsigned i = 0; o && i < o->nrep; i++)
+			__builtin_prefetch(o->rep[i], 1);
+	}
 	ebr_exit();
 }
 

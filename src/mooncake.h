@@ -265,6 +265,14 @@ struct mc_store_opts {
 	 */
 	unsigned alloc_arenas;
 	/*
+	 * Bytes held past which mc_put copies values of 4 KiB or more into
+	 * their buffers with non-temporal stores (past it a buffer being
+	 * overwritten is seldom in cache, and ordinary stores would read
+	 * each of its lines first). 0 picks eight times the last-level
+	 * cache; UINT64_MAX never streams.
+	 */
+	uint64_t stream_min;
+	/*
 	 * Make every page of a new alloc or shm segment resident at mount
 	 * (MADV_POPULATE_WRITE, MAP_POPULATE) instead of on the first write
 	 * into it: the mount takes longer and holds the memory at once, and

@@ -6,14 +6,61 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "log.h"
 #include "store_int.h"
 
 /* ------------------------------------------------------------------ puts */
+
+/*
+ * Copies a value into a replica buffer (64-byte aligned, store_int.h).
+ * When @stream (store_streams: the store holds far more than the caches,
+ * so a buffer being filled was freed by an overwrite long ago and none
+ * of its lines is cached), values of a page or more go with
+ * non-temporal stores: ordinary ones would first read every line of the
+ * buffer from memory, and the put's first atomic after the copy (its
+ * seal) would wait for those reads. A value is read later, by gets, not
+ * by the thread that put it. Over a set that fits the caches, ordinary
+ * stores stay: there they hit, and streaming would be several times
+ * slower. The fence makes the bytes visible before the seal and the
+ * publish.
+ */
+static void copy_in(char *dst, const char *src, size_t len, bool stream)
+{
+#if defined(__SSE2__)
+	if (stream && len >= 4096 && !((uintptr_t)dst & 63)) {
+		size_t n = len & ~(size_t)63;
+
+		for (size_t i = 0; i < n; i += 64) {
+			__m128i a = _mm_loadu_si128((const __m128i *)(src + i));
+			__m128i b = _mm_loadu_si128(
+				(const __m128i *)(src + i + 16));
+			__m128i c = _mm_loadu_si128(
+				(const __m128i *)(src + i + 32));
+			__m128i d = _mm_loadu_si128(
+				(const __m128i *)(src + i + 48));
+
+			_mm_stream_si128((__m128i *)(dst + i), a);
+			_mm_stream_si128((__m128i *)(dst + i + 16), b);
+			_mm_stream_si128((__m128i *)(dst + i + 32), c);
+			_mm_stream_si128((__m128i *)(dst + i + 48), d);
+		}
+		_mm_sfence();
+		memcpy(dst + n, src + n, len - n);
+		return;
+	}
+#else
+	(void)stream;
+#endif
+	memcpy(dst, src, len);
+}
 
 int put_check(struct mc_store *s, const void *key, size_t klen, uint64_t size,
 	      struct mc_err *err)
@@ -671,7 +718,8 @@ static int put_publish(struct mc_put *p, bool copy, bool batch,
 	}
 	if (copy)
 		for (unsigned i = 1; i < p->nrep; i++)
-			memcpy(blk_ptr(p->blk[i]), blk_ptr(p->blk[0]), p->size);
+			copy_in(blk_ptr(p->blk[i]), blk_ptr(p->blk[0]), p->size,
+				store_streams(s));
 	for (unsigned i = 0; i < p->nrep; i++)
 		o->rep[i] = p->blk[i]; /* the object takes the references */
 	o->version = p->version;
@@ -741,7 +789,8 @@ int mc_put_commit_exact(struct mc_put *p, uint64_t size, struct mc_err *err)
 		return rc;
 	}
 	for (unsigned i = 0; i < q->nrep; i++)
-		memcpy(blk_ptr(q->blk[i]), blk_ptr(p->blk[0]), size);
+		copy_in(blk_ptr(q->blk[i]), blk_ptr(p->blk[0]), size,
+			store_streams(p->store));
 	put_close(p); /* not published, not revoked: it moved to q */
 	put_unref(p);
 	return mc_put_commit(q, false, err);
@@ -1045,19 +1094,22 @@ int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 {
 	struct mc_put *p;
 	uint64_t h;
+	bool stream;
 	int rc;
 
 	if (s->link)
 		return fac_put(s, key, klen, val, len, err);
 	h = key_hash(key, klen);
-	obj_prefetch(s, h, 0);
+	obj_prefetch(s, h, 0, key, klen);
 	rc = mc_put_begin(s, key, klen, len, &p, err);
 
 	if (rc < 0)
 		return rc;
-	obj_prefetch(s, h, 1);
+	obj_prefetch(s, h, 1, key, klen);
+	stream = store_streams(s);
 	for (unsigned i = 0; i < p->nrep; i++)
-		memcpy(blk_ptr(p->blk[i]), val, len);
+		copy_in(blk_ptr(p->blk[i]), val, len, stream);
+	obj_prefetch(s, h, 2, key, klen);
 	return mc_put_commit(p, false, err);
 }
 

@@ -145,6 +145,45 @@ static void *reaper_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Eight times the last-level cache one CPU uses (sysfs names its size;
+ * sysconf's figure may be a whole package's, several times more), or
+ * 32 MiB when the system does not say: a store holding more than that
+ * seldom has the buffer a put overwrites in cache.
+ */
+static uint64_t stream_min_bytes(void)
+{
+	uint64_t best = 0;
+	unsigned top = 0;
+
+	for (unsigned i = 0; i < 8; i++) {
+		char path[96];
+		unsigned level = 0;
+		unsigned long long kib = 0;
+		FILE *f;
+
+		snprintf(path, sizeof(path),
+			 "/sys/devices/system/cpu/cpu0/cache/index%u/level", i);
+		f = fopen(path, "r");
+		if (!f)
+			break;
+		if (fscanf(f, "%u", &level) != 1)
+			level = 0;
+		fclose(f);
+		snprintf(path, sizeof(path),
+			 "/sys/devices/system/cpu/cpu0/cache/index%u/size", i);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%lluK", &kib) == 1 && level >= top) {
+			top = level;
+			best = kib << 10;
+		}
+		fclose(f);
+	}
+	return 8 * (best ? best : 32ull << 20);
+}
+
 struct mc_store *mc_store_new(const struct mc_store_opts *o,
 			      struct mc_metrics *m)
 {
@@ -157,6 +196,7 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 
 	obj_hash_seed_init();
 	s->serial = atomic_fetch_add(&serials, 1) + 1;
+	s->stream_min = o->stream_min ? o->stream_min : stream_min_bytes();
 	s->o = *o;
 	if (s->o.replica_num < 1)
 		s->o.replica_num = 1;
@@ -347,6 +387,24 @@ uint64_t store_used(struct mc_store *s)
 		sum += atomic_load_explicit(&s->used[i].v,
 					    memory_order_relaxed);
 	return sum > 0 ? (uint64_t)sum : 0;
+}
+
+bool store_streams(struct mc_store *s)
+{
+	/* By the store's serial, as store_clock_tick; summing the stripes
+	 * reads lines other threads write, so it is redone every 64 asks. */
+	static __thread struct {
+		uint64_t serial;
+		unsigned left;
+		bool on;
+	} tl;
+
+	if (tl.serial != s->serial || !tl.left--) {
+		tl.serial = s->serial;
+		tl.left = 63;
+		tl.on = store_used(s) >= s->stream_min;
+	}
+	return tl.on;
 }
 
 uint32_t store_clock_tick(struct mc_store *s)

@@ -376,6 +376,9 @@ struct mc_store {
 	_Atomic uint64_t npending;
 	_Atomic uint64_t discard_staging; /* bytes of discarded, unreleased */
 
+	/* bytes held past which a put's copy streams (store_streams) */
+	uint64_t stream_min;
+
 	/* object versions: (term << 32) | seq */
 	_Atomic uint64_t term, ver_seq;
 
@@ -573,9 +576,11 @@ struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 			  bool touch);
 /* Publishes @o, replacing (and unreffing) the version it supersedes. */
 void obj_publish(struct mc_store *s, struct mc_obj *o);
-/* Hints for a put of the key hashing to @h (index.c): stage 0 fetches its
- * bucket, stage 1 the version that bucket points to. */
-void obj_prefetch(struct mc_store *s, uint64_t h, int stage);
+/* Hints for a put of @key, hashing to @h (index.c): stage 0 fetches its
+ * bucket, stage 1 the version that bucket points to, stage 2 (after the
+ * copy) the blocks of the version the put replaces. */
+void obj_prefetch(struct mc_store *s, uint64_t h, int stage, const void *key,
+		  size_t klen);
 /* Unlinks *pp from @sh (write-locked); returns it for the caller to unref. */
 struct mc_obj *obj_unlink(struct mc_store *s, struct mc_shard *sh,
 			  obj_link *pp);
@@ -823,6 +828,14 @@ uint64_t store_used(struct mc_store *s);
  */
 #define CLOCK_BATCH 64u
 uint32_t store_clock_tick(struct mc_store *s);
+/*
+ * Whether a put's copy into its buffer should skip the cache (put.c
+ * copy_in): the store holds many times the last-level cache, so the
+ * buffer is almost never cached, and reading its lines before writing
+ * them would cost more than the cache gives. Looked at again every 64
+ * calls per thread.
+ */
+bool store_streams(struct mc_store *s);
 /* segment.c: publishes the table's current list for lock-free readers;
  * seg_lock held for writing. */
 void seg_snap_publish(struct mc_store *s);

@@ -268,6 +268,64 @@ START_TEST(test_replicas)
 }
 END_TEST
 
+/*
+ * mc_put copies a value of a page or more with non-temporal stores once
+ * the store holds mc_store_opts.stream_min bytes (put.c copy_in), the
+ * rest with memcpy: streaming from the first put (stream_min 1) and
+ * never, every size around the page and line boundaries, from sources
+ * at every alignment, reads back whole in each replica.
+ */
+START_TEST(test_put_copy_sizes)
+{
+	static const size_t sizes[] = {1,    63,   64,	 4095,	   4096,
+				       4097, 4159, 4160, 8192 + 1, 65536 + 17};
+	struct mc_store_opts o;
+	struct mc_store *s;
+	unsigned char *src = malloc(65536 + 64);
+	struct mc_desc d[MC_REPLICA_MAX];
+
+	ck_assert_ptr_nonnull(src);
+	mc_store_opts_default(&o);
+	o.replica_num = 2;
+	o.manual_tick = true;
+	o.stream_min = _i ? UINT64_MAX : 1;
+	s = mc_store_new(&o, NULL);
+	ck_assert_ptr_nonnull(s);
+	mount(s, 16 * MiB, "c1", NULL);
+	mount(s, 16 * MiB, "c2", NULL);
+	for (size_t i = 0; i < 65536 + 64; i++)
+		src[i] = (unsigned char)(i * 7 + i / 251);
+	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+		for (size_t a = 0; a < 4; a++) {
+			const unsigned char *v = src + a * 3;
+			struct mc_ref *r;
+			char key[32];
+
+			snprintf(key, sizeof(key), "copy-%zu-%zu", z, a);
+			ck_assert_int_eq(
+				mc_put(s, key, strlen(key), v, sizes[z], NULL),
+				0);
+			ck_assert_int_eq(mc_query(s, key, strlen(key), d,
+						  MC_REPLICA_MAX),
+					 2);
+			for (int i = 0; i < 2; i++)
+				ck_assert_msg(
+					!memcmp((void *)(uintptr_t)d[i].addr, v,
+						sizes[z]),
+					"replica %d of %zu bytes from offset "
+					"%zu differs",
+					i, sizes[z], a * 3);
+			ck_assert_int_eq(mc_get(s, key, strlen(key), &r), 0);
+			ck_assert_uint_eq(mc_ref_size(r), sizes[z]);
+			ck_assert(!memcmp(mc_ref_data(r), v, sizes[z]));
+			mc_ref_release(r);
+		}
+	}
+	free(src);
+	mc_store_free(s);
+}
+END_TEST
+
 static double fam(struct mc_store *s, const char *name)
 {
 	struct mc_family *f = mc_metrics_find(mc_store_metrics(s), name);
@@ -1407,6 +1465,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_put_get_replace_remove);
 	tcase_add_test(tc, test_no_segment);
 	tcase_add_test(tc, test_replicas);
+	tcase_add_loop_test(tc, test_put_copy_sizes, 0, 2);
 	tcase_add_test(tc, test_lease);
 	tcase_add_test(tc, test_recent);
 	tcase_add_test(tc, test_upstream_put_families);
