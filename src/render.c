@@ -116,19 +116,30 @@ static void summary_line(struct mc_buf *b, struct mc_metrics *m,
 			      evb, sizeof(evb)));
 }
 
+/* a summary line of zeros: no leader has given this node one yet */
+static void blank_summary(struct mc_buf *b)
+{
+	struct mc_usage zero = {0};
+
+	summary_line(b, NULL, &zero);
+}
+
 /*
- * A cluster node's summary is the leader's line; while no leader serves,
- * the line the leader last gave this node, or a line of zeros before any:
- * like the master's families in /metrics (mooncake-cluster(7), Views).
+ * A cluster node's master text (the leader's master_* families, or its
+ * summary line) into b, kept in *last; while no leader serves, *last, or
+ * blank() before any leader answered, so no family drops out and comes
+ * back and a counter does not fall to nothing (mooncake-cluster(7),
+ * Views).
  */
-static void linked_summary(struct mc_store *s, struct mc_buf *b)
+static void leader_text(struct mc_store *s, bool summary, struct mc_buf *last,
+			void (*blank)(struct mc_buf *), struct mc_buf *b)
 {
 	size_t len = b->len;
 
-	if (fac_text(s, true, b) == 0) {
+	if (fac_text(s, summary, b) == 0) {
 		pthread_mutex_lock(&s->master_text_lock);
-		s->master_summary.len = 0;
-		mc_buf_add(&s->master_summary, b->data + len, b->len - len);
+		last->len = 0;
+		mc_buf_add(last, b->data + len, b->len - len);
 		pthread_mutex_unlock(&s->master_text_lock);
 		return;
 	}
@@ -137,13 +148,10 @@ static void linked_summary(struct mc_store *s, struct mc_buf *b)
 		b->data[len] = '\0';
 	}
 	pthread_mutex_lock(&s->master_text_lock);
-	if (s->master_summary.len) {
-		mc_buf_add(b, s->master_summary.data, s->master_summary.len);
-	} else {
-		struct mc_usage zero = {0};
-
-		summary_line(b, NULL, &zero);
-	}
+	if (last->len)
+		mc_buf_add(b, last->data, last->len);
+	else
+		blank(b);
 	pthread_mutex_unlock(&s->master_text_lock);
 }
 
@@ -152,41 +160,12 @@ int mc_render_summary(struct mc_store *s, struct mc_buf *b)
 	struct mc_usage u;
 
 	if (mc_store_linked(s)) {
-		linked_summary(s, b);
+		leader_text(s, true, &s->master_summary, blank_summary, b);
 		return 0;
 	}
 	mc_store_usage(s, &u);
 	summary_line(b, mc_store_metrics(s), &u);
 	return 0;
-}
-
-/*
- * The cluster's master_* families as the leader last rendered them, or
- * every one at 0 before any leader answered: while no leader serves they
- * stay present with their last values, so a counter does not drop to
- * nothing and back (mooncake-cluster(7), Views).
- */
-static void master_text(struct mc_store *s, struct mc_buf *b)
-{
-	size_t len = b->len;
-
-	if (fac_text(s, false, b) == 0) {
-		pthread_mutex_lock(&s->master_text_lock);
-		s->master_text.len = 0;
-		mc_buf_add(&s->master_text, b->data + len, b->len - len);
-		pthread_mutex_unlock(&s->master_text_lock);
-		return;
-	}
-	if (b->data) {
-		b->len = len;
-		b->data[len] = '\0';
-	}
-	pthread_mutex_lock(&s->master_text_lock);
-	if (s->master_text.len)
-		mc_buf_add(b, s->master_text.data, s->master_text.len);
-	else
-		store_metrics_blank(b);
-	pthread_mutex_unlock(&s->master_text_lock);
 }
 
 void mc_render_metrics(struct mc_store *s, struct mc_buf *b)
@@ -195,7 +174,7 @@ void mc_render_metrics(struct mc_store *s, struct mc_buf *b)
 	/* A cluster node's own families, then the cluster's master_*
 	 * (mooncake-cluster(7), Views). */
 	if (mc_store_linked(s))
-		master_text(s, b);
+		leader_text(s, false, &s->master_text, store_metrics_blank, b);
 }
 
 int mc_render_query_segment(struct mc_store *s, struct mc_buf *b,
