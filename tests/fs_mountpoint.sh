@@ -11,7 +11,7 @@ mc_need_fuse
 # at once, and prints nothing on stdout (it never said ready).
 refused() {
 	local rc=0
-	timeout 20 "$MOONCAKED" --port 0 --transfer-port 0 --segment-size 0 \
+	timeout 20 "$MOONCAKED" --port 0 --transfer-port 0 --rpc-port 0 --segment-size 0 \
 		--mountpoint "$2" >"$MC_TMP/r.out" 2>"$MC_TMP/r.err" || rc=$?
 	expect_eq "exit 2 for a mount point $3" "$rc" 2
 	expect_eq "one line for a mount point $3" "$(wc -l <"$MC_TMP/r.err")" 1
@@ -40,7 +40,7 @@ mkdir -p "$MC_TMP/empty"
 mc_stop
 # missing (with its parents) or empty: fine
 for d in "$MC_TMP/new/sub" "$MC_TMP/empty"; do
-	timeout 20 "$MOONCAKED" --port 0 --transfer-port 0 --segment-size 0 \
+	timeout 20 "$MOONCAKED" --port 0 --transfer-port 0 --rpc-port 0 --segment-size 0 \
 		--mountpoint "$d" >"$MC_TMP/o.out" 2>"$MC_TMP/o.err" &
 	pid=$!
 	for _ in $(seq 100); do grep -q ready "$MC_TMP/o.out" && break; sleep 0.05; done
