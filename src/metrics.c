@@ -1087,8 +1087,11 @@ static inline void cpu_relax(void)
  * mc_metrics). A collection takes about a microsecond: the wait spins,
  * then yields the processor (to the collecting thread, when it was
  * preempted), as a sleep and a wake-up of every scrape behind it would
- * cost more than the collection; only behind a collection that lasts
- * (a collector that blocks) does it sleep on the lock.
+ * cost more than the collection. Then it takes the lock: behind a
+ * collection that lasts (a collector that blocks) that is a sleep; and
+ * when no collection finished meanwhile (the trylock had failed against
+ * a waiter that held the lock only to check, or the holder was slow), it
+ * collects itself, so no scrape waits for a collection nobody runs.
  */
 static void collect(struct mc_metrics *m)
 {
@@ -1098,18 +1101,19 @@ static void collect(struct mc_metrics *m)
 
 	if (pthread_mutex_trylock(&m->collect_lock) != 0) {
 		/* its holder counts it after the trylock, so after seen */
-		for (unsigned i = 0; atomic_load(&m->collected) == seen; i++) {
-			if (i < 200) {
+		for (unsigned i = 0; i < 400; i++) {
+			if (atomic_load(&m->collected) != seen)
+				return;
+			if (i < 200)
 				cpu_relax();
-			} else if (i < 400) {
+			else
 				sched_yield();
-			} else {
-				/* a slow collector: sleep until it is done */
-				pthread_mutex_lock(&m->collect_lock);
-				pthread_mutex_unlock(&m->collect_lock);
-			}
 		}
-		return;
+		pthread_mutex_lock(&m->collect_lock);
+		if (atomic_load(&m->collected) != seen) {
+			pthread_mutex_unlock(&m->collect_lock);
+			return;
+		}
 	}
 	/* Nodes are only appended, so the first n stay valid unlocked. */
 	pthread_mutex_lock(&m->lock);
@@ -1118,8 +1122,9 @@ static void collect(struct mc_metrics *m)
 	pthread_mutex_unlock(&m->lock);
 	for (; n--; c = c->next)
 		c->fn(m, c->arg);
-	pthread_mutex_unlock(&m->collect_lock);
+	/* counted before the unlock: whoever takes the lock next sees it */
 	atomic_fetch_add(&m->collected, 1);
+	pthread_mutex_unlock(&m->collect_lock);
 }
 
 void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
