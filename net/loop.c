@@ -318,6 +318,15 @@ int mc_net_loops_run(struct mc_net_loops *ls)
 	return 0;
 }
 
+int mc_net_loops_unlisten(struct mc_net_loops *ls)
+{
+	/* epoll_ctl is safe beside the loop's epoll_wait */
+	if (!ls->loops ||
+	    epoll_ctl(ls->loops[0].epfd, EPOLL_CTL_DEL, ls->o.lfd, NULL))
+		return ls->loops ? -errno : -EINVAL;
+	return 0;
+}
+
 void mc_net_loops_stop(struct mc_net_loops *ls)
 {
 	uint64_t one = 1;

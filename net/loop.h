@@ -117,6 +117,13 @@ int mc_net_loops_run(struct mc_net_loops *ls);
 void mc_net_loops_stop(struct mc_net_loops *ls);
 
 /*
+ * Takes the listener out of the first loop's epoll set: no connection
+ * is accepted from then on (the door shuts the listener down or closes
+ * it after mc_net_loops_stop). Any thread. 0, or -errno of epoll_ctl(2).
+ */
+int mc_net_loops_unlisten(struct mc_net_loops *ls);
+
+/*
  * Whether bytes have reached the port that no loop has read yet: a
  * connection in the listener's queue or being accepted, or unread input
  * on a listed one. Any thread; never blocks.

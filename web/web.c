@@ -38,6 +38,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mooncake.h"
+#include "relay.h"
 #include "route.h"
 #include "status.h"
 #include "web.h"
@@ -155,7 +156,8 @@ struct web {
 	int ufd[LISTEN_MAX]; /* the same descriptors once web_drain replaced
 				them */
 	int nufd;
-	pthread_t master; /* civetweb's accept loop, once have_master */
+	struct mc_relay *relay; /* the IPv6 address's relay, or NULL */
+	pthread_t master;	/* civetweb's accept loop, once have_master */
 	_Atomic bool have_master;
 	struct web_api_state *api;
 	struct mc_family *requests, *duration;
@@ -961,6 +963,11 @@ static void exit_thread(const struct mg_context *ctx, int type, void *p)
 
 /* ----------------------------------------------------------- lifetime */
 
+static void relay_say(const char *msg)
+{
+	mc_warn("%s", msg);
+}
+
 /* Whether @fd listens on @port (a TCP socket in LISTEN state). */
 static bool listens_on(int fd, unsigned port)
 {
@@ -1013,6 +1020,8 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	char ports[300], threads[16], head_ms[24];
 	unsigned nthreads = o->threads ? o->threads : WEB_THREADS;
 	const char *host = o->host && *o->host ? o->host : "127.0.0.1";
+	const char *civet_host;
+	bool relay = false;
 	struct mg_server_port sp[4];
 	struct in_addr a4;
 	struct in6_addr a6;
@@ -1048,13 +1057,10 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	if (inet_pton(AF_INET, host, &a4) != 1) {
 		bool v6 = inet_pton(AF_INET6, host, &a6) == 1;
 
-		if (!v6 || !mg_check_feature(8)) {
+		if (!v6) {
 			mc_err_set(err, -EIO, MC_INTERNAL_ERROR,
-				   v6 ? "cannot listen on '%s': this "
-					"civetweb was built without IPv6"
-				      : "bad bind address '%s': not an IPv4 or "
-					"IPv6 "
-					"address",
+				   "bad bind address '%s': not an IPv4 or "
+				   "IPv6 address",
 				   host);
 			tokens_free(atomic_load(&w->token));
 			pthread_mutex_destroy(&w->token_lock);
@@ -1062,8 +1068,19 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 			return NULL;
 		}
 	}
-	snprintf(ports, sizeof(ports), strchr(host, ':') ? "[%s]:%u" : "%s:%u",
-		 host, o->port);
+	/*
+	 * A civetweb without IPv6 (Debian 12's) listens on IPv4 and our
+	 * relay on the IPv6 address, same port (mooncaked(8), --host).
+	 */
+	civet_host = host;
+	if (strchr(host, ':') && !mg_check_feature(8)) {
+		relay = true;
+		civet_host =
+			IN6_IS_ADDR_UNSPECIFIED(&a6) ? "0.0.0.0" : "127.0.0.1";
+	}
+	snprintf(ports, sizeof(ports),
+		 strchr(civet_host, ':') ? "[%s]:%u" : "%s:%u", civet_host,
+		 o->port);
 	snprintf(threads, sizeof(threads), "%u", nthreads);
 	snprintf(head_ms, sizeof(head_ms), "%llu",
 		 (unsigned long long)w->header_ms);
@@ -1127,7 +1144,8 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		 * civetweb only says "Failed to setup server ports": say
 		 * what a person can act on, and which option picks another.
 		 */
-		if (o->port && port_in_use(host, o->port))
+		if (o->port && (port_in_use(civet_host, o->port) ||
+				(relay && port_in_use(host, o->port))))
 			mc_err_set(err, -EADDRINUSE, MC_INTERNAL_ERROR,
 				   "cannot listen on '%s': the port is in "
 				   "use; choose another with --port",
@@ -1147,6 +1165,26 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	}
 	w->port = (unsigned)sp[0].port;
 	find_listeners(w);
+	if (relay) {
+		struct mc_relay_opts ro = {.host = host,
+					   .port = w->port,
+					   .stall_ms = (unsigned)w->header_ms,
+					   .name = "http-relay",
+					   .say = relay_say};
+
+		w->relay = mc_relay_start(&ro);
+		if (!w->relay) {
+			mc_err_set(err, -errno, MC_INTERNAL_ERROR,
+				   errno == EADDRINUSE
+					   ? "cannot listen on '[%s]:%u': the "
+					     "port is in use; choose another "
+					     "with --port"
+					   : "cannot listen on '[%s]:%u': %s",
+				   host, w->port, strerror(errno));
+			mg_stop(w->ctx);
+			goto fail;
+		}
+	}
 	return w;
 fail:
 	mg_exit_library();
@@ -1184,6 +1222,7 @@ void web_drain(struct web *w)
 	atomic_store(&w->ready, false);
 	atomic_store(&w->draining, true);
 	guard_drain(w->guard);
+	mc_relay_unlisten(w->relay);
 	for (int i = 0; i < w->nlfd; i++) {
 		int fd = w->lfd[i], copy, udp;
 
@@ -1270,6 +1309,8 @@ void web_stop(struct web *w)
 	 * mg_stop, in a thread of its own, has seen it end.
 	 */
 	atomic_store(&w->stopping, true);
+	/* relayed connections end first: their workers see a close */
+	mc_relay_stop(w->relay);
 	guard_stop(w->guard);
 	if (pthread_create(&t, NULL, stopper, w->ctx)) {
 		mg_stop(w->ctx);
