@@ -4,7 +4,8 @@
  * the same port, and each test is a client over IPv6. Bytes both ways
  * byte for byte, half-closes passed on, a reset or close passed on,
  * back-pressure (a server that does not read stops the client), the
- * stall limit on a client that never closes, unlisten, and no
+ * stall limit on a client that never closes, out of descriptors,
+ * unlisten, and no
  * descriptor left behind (valgrind checks the memory).
  */
 #include "autoconfig.h"
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -355,6 +357,40 @@ START_TEST(test_stop_with_pairs_open)
 }
 END_TEST
 
+/*
+ * Out of descriptors, twice: for the accept (the shed of net/shed.c
+ * drops it) and for the connection to the server (closed at once). The
+ * client sees a close, not a wait; once descriptors are back the relay
+ * serves again.
+ */
+START_TEST(test_out_of_descriptors)
+{
+	struct rlimit old, low;
+	int next, c, s;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	next = dup(0);
+	ck_assert_int_ge(next, 0);
+	close(next);
+	low = old;
+	for (int room = 1; room <= 2; room++) {
+		/* room 1: the client's socket only; 2: and the accept */
+		low.rlim_cur = (rlim_t)(next + room);
+		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+		c = dial6();
+		ck_assert_int_ge(c, 0);
+		ck_assert_msg(ends_within(c, 2000), "room %d", room);
+		close(c);
+		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	}
+	pair_up(&c, &s);
+	through(c, s, 1000, 6);
+	through(s, c, 1000, 7);
+	close(c);
+	close(s);
+}
+END_TEST
+
 START_TEST(test_bad_start)
 {
 	struct mc_relay_opts o = {
@@ -383,6 +419,7 @@ static Suite *relay_suite(void)
 	tcase_add_test(tc, test_server_gone);
 	tcase_add_test(tc, test_unlisten);
 	tcase_add_test(tc, test_stop_with_pairs_open);
+	tcase_add_test(tc, test_out_of_descriptors);
 	tcase_add_test(tc, test_bad_start);
 	suite_add_tcase(s, tc);
 	return s;

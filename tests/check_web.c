@@ -5,12 +5,15 @@
  */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -904,7 +907,7 @@ START_TEST(test_start)
 {
 	static const char *const bad[] = {
 		"999.1.1.1",  "1.2.3", "example.com", "127.0.0.1:80",
-		" 127.0.0.1", "::1",   "[::1]",	      "",
+		" 127.0.0.1", "::g",   "[::1]",	      "",
 	};
 	struct mc_store_opts so;
 	struct mc_store *s;
@@ -939,6 +942,23 @@ START_TEST(test_start)
 	o.host = "127.0.0.1";
 	ck_assert_ptr_null(web_start(s, &o, &err));
 	ck_assert(strstr(err.msg, "cannot listen") != NULL);
+	web_stop(w);
+	/* IPv6: through the relay when civetweb has none (web.c) */
+	o.port = 0;
+	o.host = "::1";
+	w = web_start(s, &o, &err);
+	ck_assert_msg(w != NULL, "::1: %s", err.msg);
+	{
+		struct sockaddr_in6 a6 = {.sin6_family = AF_INET6,
+					  .sin6_port = htons(web_port(w)),
+					  .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+		int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(
+			connect(fd, (struct sockaddr *)&a6, sizeof(a6)), 0);
+		close(fd);
+	}
 	web_stop(w);
 	o.port = 0;
 	o.auth_token = " \n";
