@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loop.h"
@@ -46,10 +48,12 @@ struct rbuf {
 };
 
 struct pair {
+	struct mc_relay *r;
 	struct side s[2];
 	struct rbuf buf[2];
 	bool connecting; /* the upstream connect is under way */
 	bool dead;	 /* one side is closed: the other closes next */
+	bool flowing;	 /* counted in r->flowing */
 };
 
 struct mc_relay {
@@ -58,7 +62,16 @@ struct mc_relay {
 	struct sockaddr_in up; /* 127.0.0.1:port */
 	struct mc_net_loops loops;
 	uint64_t refused, warned_ms; /* the loop's thread only */
+	_Atomic unsigned flowing; /* pairs whose server's end is not through */
 };
+
+static void done_flowing(struct pair *p)
+{
+	if (p->flowing) {
+		p->flowing = false;
+		atomic_fetch_sub(&p->r->flowing, 1);
+	}
+}
 
 static void relay_say(void *ctx, const char *msg)
 {
@@ -153,6 +166,8 @@ static int pump(struct pair *p, int i)
 					return -1;
 				dst->shut = true;
 				moved = 1;
+				if (dst->which == CLIENT)
+					done_flowing(p);
 			}
 			return moved;
 		}
@@ -237,6 +252,7 @@ static void relay_free(struct mc_net_conn *c)
 	struct side *o = &p->s[!s->which];
 
 	s->open = false;
+	done_flowing(p);
 	if (!o->open) {
 		free(p);
 		return;
@@ -293,6 +309,9 @@ static void relay_accepted(void *ctx, struct mc_net_loop *lp, int fd, bool here)
 	p->buf[UPSTREAM].off = p->buf[UPSTREAM].len = 0;
 	p->connecting = false;
 	p->dead = false;
+	p->r = r;
+	p->flowing = true;
+	atomic_fetch_add(&r->flowing, 1);
 	for (int i = 0; i < 2; i++)
 		p->s[i] = (struct side){.p = p, .which = i, .open = true};
 	if (connect(ufd, (struct sockaddr *)&r->up, sizeof(r->up))) {
@@ -300,6 +319,7 @@ static void relay_accepted(void *ctx, struct mc_net_loop *lp, int fd, bool here)
 			int e = errno;
 
 			close(ufd);
+			done_flowing(p);
 			free(p);
 			refuse(r, fd, e);
 			return;
@@ -404,6 +424,15 @@ void mc_relay_unlisten(struct mc_relay *r)
 	mc_net_loops_unlisten(&r->loops);
 	/* resets what waits in its queue; an accept under way fails */
 	shutdown(r->lfd, SHUT_RDWR);
+}
+
+unsigned mc_relay_flush(struct mc_relay *r, unsigned ms)
+{
+	struct timespec tick = {0, 10 * 1000 * 1000};
+	uint64_t end = mc_net_now_ms() + ms;
+	while (r && atomic_load(&r->flowing) && mc_net_now_ms() < end)
+		nanosleep(&tick, NULL);
+	return r ? atomic_load(&r->flowing) : 0;
 }
 
 void mc_relay_stop(struct mc_relay *r)

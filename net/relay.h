@@ -55,6 +55,16 @@ struct mc_relay *mc_relay_start(const struct mc_relay_opts *o);
 void mc_relay_unlisten(struct mc_relay *r);
 
 /*
+ * Waits up to @ms for every pair to have passed its server's end of
+ * stream on to its client (all the server's bytes through): called once
+ * the server has closed its connections, so that a relayed client gets
+ * what the server wrote before it stopped, as a direct one does from the
+ * kernel. Returns how many pairs are still not through (0: all). Any
+ * thread but the loop's.
+ */
+unsigned mc_relay_flush(struct mc_relay *r, unsigned ms);
+
+/*
  * Stops the thread, closes every pair and the listener, frees @r. NULL
  * is fine.
  */

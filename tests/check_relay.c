@@ -338,6 +338,66 @@ START_TEST(test_unlisten)
 }
 END_TEST
 
+struct reader {
+	int fd;
+	size_t got;
+};
+
+static void *read_to_end(void *arg)
+{
+	struct reader *rd = arg;
+	char buf[65536];
+	ssize_t k;
+
+	while ((k = recv(rd->fd, buf, sizeof(buf), 0)) > 0)
+		rd->got += (size_t)k;
+	return NULL;
+}
+
+/*
+ * What the server wrote before it closed reaches a client that reads it
+ * late: mc_relay_flush waits for it (web_stop calls it after civetweb
+ * closed its connections).
+ */
+START_TEST(test_flush)
+{
+	size_t n = 1 << 20, off = 0;
+	unsigned char *out = pattern(n, 8);
+	struct pollfd pf;
+	struct reader rd;
+	pthread_t t;
+	int c, s;
+
+	pair_up(&c, &s);
+	ck_assert_uint_eq(mc_relay_flush(relay, 0), 1);
+	/* the server writes until every buffer on the way is full */
+	fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
+	for (;;) {
+		ssize_t k = send(s, out, n, MSG_NOSIGNAL);
+
+		if (k > 0) {
+			off += (size_t)k;
+			ck_assert_uint_lt(off, 1024u << 20);
+			continue;
+		}
+		ck_assert_int_eq(errno, EAGAIN);
+		pf = (struct pollfd){.fd = s, .events = POLLOUT};
+		if (poll(&pf, 1, 300) == 0)
+			break;
+	}
+	close(s); /* the kernel still delivers what it holds */
+	/* the client does not read: not through */
+	ck_assert_uint_eq(mc_relay_flush(relay, 100), 1);
+	rd = (struct reader){.fd = c};
+	ck_assert_int_eq(pthread_create(&t, NULL, read_to_end, &rd), 0);
+	ck_assert_uint_eq(mc_relay_flush(relay, 5000), 0);
+	pthread_join(t, NULL);
+	ck_assert_uint_eq(rd.got, off);
+	close(c);
+	free(out);
+}
+END_TEST
+
 START_TEST(test_stop_with_pairs_open)
 {
 	int c[4], s[4];
@@ -418,6 +478,7 @@ static Suite *relay_suite(void)
 	tcase_add_test(tc, test_client_never_closes);
 	tcase_add_test(tc, test_server_gone);
 	tcase_add_test(tc, test_unlisten);
+	tcase_add_test(tc, test_flush);
 	tcase_add_test(tc, test_stop_with_pairs_open);
 	tcase_add_test(tc, test_out_of_descriptors);
 	tcase_add_test(tc, test_bad_start);

@@ -6,7 +6,8 @@
 # client is cut by --header-timeout as over IPv4; a client that closes
 # mid-body leaves no value and no descriptor; with --host :: the same
 # daemon serves IPv4 too; SIGTERM with an idle IPv6 connection stops at
-# once; --shutdown draining refuses new IPv6 connections.
+# once, and an answer written before it reaches a client that reads it
+# late; draining refuses new IPv6 connections.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 . "${top_srcdir:-$(dirname "$0")/..}/tests/web_lib.sh"
 
@@ -92,17 +93,31 @@ exec 4<>"/dev/tcp/::1/$MC_PORT"
 printf 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n' >&4
 read -r -t 5 line <&4
 expect_match "an idle IPv6 connection had its answer" "$line" '^HTTP/1.1 200'
+# and a 4 MiB answer written but not yet read when the signal comes
+exec 5<>"/dev/tcp/::1/$MC_PORT"
+printf 'GET /api/get/big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&5
+sleep 0.5
 kill -TERM "$MC_PID"
 t0=$(now_ms)
 sleep 0.2
 if (exec 7<>"/dev/tcp/::1/$MC_PORT") 2>/dev/null; then refused=no; else refused=yes; fi
 expect_eq "draining: a new IPv6 connection is refused" "$refused" yes
+# read from now on, while the daemon stops (it waits for the relayed
+# answer, --header-timeout at most)
+sleep 0.3
+timeout 5 cat <&5 > "$MC_TMP/late" &
+late=$!
 PID=$MC_PID
 MC_PID=""
 wait "$PID"
 rc=$?
 took=$(($(now_ms) - t0))
 exec 4<&-
+wait "$late"
+exec 5<&-
+sed '1,/^\r$/d' "$MC_TMP/late" > "$MC_TMP/late.body"
+check "an answer read after the stop arrives whole, byte for byte" \
+	cmp -s "$MC_TMP/big" "$MC_TMP/late.body"
 echo "stopped $took ms after SIGTERM with an idle IPv6 connection"
 expect_eq "daemon exits 0 on SIGTERM" "$rc" 0
 check "... well before --shutdown-timeout (8 s)" [ "$took" -lt 4000 ]

@@ -1506,8 +1506,6 @@ void web_stop(struct web *w)
 	 * mg_stop, in a thread of its own, has seen it end.
 	 */
 	atomic_store(&w->stopping, true);
-	/* relayed connections end first: their workers see a close */
-	mc_relay_stop(w->relay);
 	guard_stop(w->guard);
 	if (pthread_create(&t, NULL, stopper, w->ctx)) {
 		mg_stop(w->ctx);
@@ -1517,6 +1515,15 @@ void web_stop(struct web *w)
 			nanosleep(&tick, NULL);
 		}
 	}
+	/*
+	 * civetweb has closed its connections: what it wrote to relayed
+	 * ones goes on to their clients, as the kernel delivers it on a
+	 * direct one, for the header timeout at most.
+	 */
+	if (w->relay && mc_relay_flush(w->relay, (unsigned)w->header_ms))
+		mc_warn("http: stopping with relayed answers not all "
+			"delivered after --header-timeout");
+	mc_relay_stop(w->relay);
 	/* every worker has left its slot: civetweb joined them */
 	guard_free(w->guard);
 	mg_exit_library();
