@@ -999,6 +999,106 @@ START_TEST(test_settle_after_remove)
 END_TEST
 
 /*
+ * A revoke whose answer was lost may have happened: unknown, never 503.
+ * A mount whose answer was lost is asked again: the same mount of the
+ * same segment succeeds when it is there, so the answer is true, and
+ * every node lists the segment (before, it answered 503 while the
+ * master kept the segment its node had unmounted).
+ */
+START_TEST(test_lost_revoke_mount)
+{
+	struct mc_mount_req mr = {.size = 16 * MiB};
+	struct mc_mount_result res = {0};
+	struct mc_err e = {0};
+	struct mc_put *p;
+	int rc;
+
+	setup();
+	ck_assert_int_eq(mc_put_start(nodes[0].own, "rv", 2, 10, &p, &e), 0);
+	mc_put_release(p);
+	lose_op = MOP_PUT_REVOKE;
+	rc = mc_put_revoke(nodes[1].own, "rv", 2, &e);
+	ck_assert_msg(rc == -ECONNABORTED, "revoke: %d (%s)", rc, e.msg);
+	/* it had happened */
+	ck_assert_int_eq(mc_put_end(nodes[2].own, "rv", 2, &e), -ENOENT);
+	expect_absent(0, "rv");
+
+	lose_op = MOP_MOUNT_REMOTE;
+	rc = mc_segment_mount(nodes[1].own, &mr, &res, &e);
+	ck_assert_msg(rc == 0, "mount: %d (%s)", rc, e.msg);
+	ck_assert_uint_eq(res.n, 1);
+	for (int i = 0; i < NNODES; i++) {
+		struct mc_seg_info si;
+		int n = 0;
+
+		ck_assert_int_eq(
+			mc_segment_foreach(nodes[i].own, count_seg, &n), 0);
+		ck_assert_int_eq(n, NNODES + 1);
+		ck_assert_int_eq(mc_segment_info(nodes[i].own, res.ids[0], &si),
+				 0);
+	}
+	free(res.ids);
+	teardown();
+}
+END_TEST
+
+/*
+ * An unmount a node refuses itself (an id its door's condition does not
+ * find, bad arguments) is counted by the leader as a single store counts
+ * it: one request, one failure; nothing is unmounted.
+ */
+static long master_counter(const char *name)
+{
+	struct mc_buf b = {0};
+	char want[128];
+	const char *p;
+	long v;
+
+	mc_render_metrics(master, &b);
+	snprintf(want, sizeof(want), "\n%s ", name);
+	p = strstr(b.data, want);
+	ck_assert_msg(p, "no %s", name);
+	v = atol(p + strlen(want));
+	mc_buf_release(&b);
+	return v;
+}
+
+static bool accept_any(const struct mc_seg_info *si, void *arg)
+{
+	(void)si;
+	(void)arg;
+	return true;
+}
+
+START_TEST(test_unmount_refused_counted)
+{
+	const char *ids[1] = {"00000000-0000-4000-8000-000000000000"};
+	struct mc_unmount_req ur = {.ids = ids, .n = 1, .accept = accept_any};
+	struct mc_err e = {0};
+	long req, fail;
+	int n = 0;
+
+	setup();
+	req = master_counter("master_unmount_segment_requests_total");
+	fail = master_counter("master_unmount_segment_failures_total");
+	ck_assert_int_eq(mc_segment_unmount(nodes[1].own, &ur, NULL, NULL, &e),
+			 -ENOENT);
+	ur.grace_s = MC_GRACE_MAX + 1;
+	ck_assert_int_eq(mc_segment_unmount(nodes[1].own, &ur, NULL, NULL, &e),
+			 -EINVAL);
+	ck_assert_int_eq(
+		master_counter("master_unmount_segment_requests_total"),
+		req + 2);
+	ck_assert_int_eq(
+		master_counter("master_unmount_segment_failures_total"),
+		fail + 2);
+	ck_assert_int_eq(mc_segment_foreach(nodes[0].own, count_seg, &n), 0);
+	ck_assert_int_eq(n, NNODES);
+	teardown();
+}
+END_TEST
+
+/*
  * Key walks through a link: every key once, a walk stopped by its
  * callback resumes at the key it stopped on; /query_key through any
  * node leases at the master.
@@ -1143,6 +1243,8 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_lost_answer);
 	tcase_add_test(tc, test_commit_answer_lost);
 	tcase_add_test(tc, test_settle_after_remove);
+	tcase_add_test(tc, test_lost_revoke_mount);
+	tcase_add_test(tc, test_unmount_refused_counted);
 	tcase_add_test(tc, test_walk_and_query);
 	tcase_add_test(tc, test_hostile_wire);
 	suite_add_tcase(s, tc);
