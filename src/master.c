@@ -507,8 +507,18 @@ static void serve_op(struct serve *v, uint16_t op)
 	case MOP_REMOVE_ALL: {
 		bool force = wire_get_u8(&v->r);
 
-		if (!v->r.bad && !v->r.left)
-			wire_u64(v->body, (uint64_t)mc_remove_all(v->m, force));
+		if (!v->r.bad && !v->r.left) {
+			int64_t n = mc_remove_all(v->m, force);
+
+			if (n < 0)
+				v->rc = mc_err_set(
+					&v->err, (int)n, MC_NO_LEADER,
+					"removed, but a node could not retire "
+					"the records: a failover may bring "
+					"some back");
+			else
+				wire_u64(v->body, (uint64_t)n);
+		}
 		break;
 	}
 	case MOP_KEY_WALK:
@@ -634,14 +644,17 @@ int mc_master_serve(struct mc_store *m, uint64_t term, const void *req,
 	return 0;
 }
 
-void obj_retire(struct mc_store *s, struct mc_obj *o, bool list)
+int obj_retire(struct mc_store *s, struct mc_obj *o, bool list,
+	       struct mc_err *err)
 {
 	const struct mc_owner_ops *ops = s->o.owner_ops;
 	struct mc_retire one, *v = &one;
 	size_t n = 0, cap = 1;
+	bool lost = false;
+	int rc = 0;
 
 	if (!ops || !ops->retire)
-		return;
+		return 0;
 	for (; o;
 	     o = list ? atomic_load_explicit(&o->next, memory_order_relaxed)
 		      : NULL) {
@@ -654,8 +667,10 @@ void obj_retire(struct mc_store *s, struct mc_obj *o, bool list)
 		if (n == cap) {
 			struct mc_retire *nv = malloc(2 * cap * sizeof(*nv));
 
-			if (!nv)
-				break; /* the rest may come back: logged */
+			if (!nv) {
+				lost = true; /* the rest may come back */
+				break;
+			}
 			memcpy(nv, v, n * sizeof(*v));
 			if (v != &one)
 				free(v);
@@ -664,12 +679,20 @@ void obj_retire(struct mc_store *s, struct mc_obj *o, bool list)
 		}
 		v[n++] = (struct mc_retire){obj_key(o), o->klen, o->version};
 	}
-	if (n && ops->retire(s->o.owner_arg, NULL, v, n, false) < 0)
+	if ((n && ops->retire(s->o.owner_arg, NULL, v, n, false) < 0) || lost) {
+		/* acknowledged only once no rebuild can find them
+		 * (mooncake-cluster(7), Owner records): unknown */
 		mc_warn("cluster: %zu removed values could not be retired on "
 			"every node: a failover may bring them back",
 			n);
+		rc = mc_err_set(err, -ECONNABORTED, MC_NO_LEADER,
+				"removed, but a node could not retire the "
+				"records: a failover may bring %s back",
+				n > 1 || lost ? "them" : "it");
+	}
 	if (v != &one)
 		free(v);
+	return rc;
 }
 
 /* ------------------------------------------------------------- rebuild */

@@ -1043,6 +1043,44 @@ START_TEST(test_lost_revoke_mount)
 END_TEST
 
 /*
+ * A remove that a node could not retire is not acknowledged: a rebuild
+ * finds the node's record and the value is back, so its outcome is
+ * unknown (-ECONNABORTED), for remove_all too; once every node retired
+ * it, a remove is acknowledged and stays.
+ */
+START_TEST(test_remove_retire_failed)
+{
+	struct mc_err e = {0};
+	int64_t n;
+	int rc;
+
+	setup();
+	put_via(2, "r", "on node three");
+	put_via(0, "keep", "on node one");
+	nodes[2].down = true;
+	rc = mc_remove(nodes[0].own, "r", 1, false, &e);
+	ck_assert_msg(rc == -ECONNABORTED, "remove: %d (%s)", rc, e.msg);
+	expect_absent(1, "r");
+	nodes[2].down = false;
+	elect(); /* the record nobody retired: back */
+	expect_value(0, "r", "on node three");
+
+	nodes[2].down = true;
+	n = mc_remove_all(nodes[1].own, false);
+	ck_assert_msg(n == -ECONNABORTED, "remove_all: %lld", (long long)n);
+	nodes[2].down = false;
+	elect();
+	expect_value(1, "r", "on node three");
+	expect_absent(1, "keep"); /* node one was told */
+
+	ck_assert_int_eq(mc_remove(nodes[1].own, "r", 1, false, &e), 0);
+	elect();
+	expect_absent(2, "r");
+	teardown();
+}
+END_TEST
+
+/*
  * An unmount a node refuses itself (an id its door's condition does not
  * find, bad arguments) is counted by the leader as a single store counts
  * it: one request, one failure; nothing is unmounted.
@@ -1244,6 +1282,7 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_commit_answer_lost);
 	tcase_add_test(tc, test_settle_after_remove);
 	tcase_add_test(tc, test_lost_revoke_mount);
+	tcase_add_test(tc, test_remove_retire_failed);
 	tcase_add_test(tc, test_unmount_refused_counted);
 	tcase_add_test(tc, test_walk_and_query);
 	tcase_add_test(tc, test_hostile_wire);
