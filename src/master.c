@@ -771,7 +771,7 @@ struct kept {
 	struct mc_owner node;
 	char seg_id[MC_ID_LEN + 1];
 	uint64_t addr, size, value_size, version, term, stamp;
-	bool committed, retired;
+	bool committed, retired, taken;
 	size_t klen;
 	char *key;
 };
@@ -968,6 +968,10 @@ int master_settle_ask(struct mc_store *m, const void *key, size_t klen,
 	if (!m->ledger_ready || vterm > atomic_load(&m->term) ||
 	    vterm < m->ledger_term)
 		return -ECONNABORTED;
+	for (size_t i = 0; i < m->nlost; i++)
+		if (m->ledger_lost[i].hash == h &&
+		    m->ledger_lost[i].version == version)
+			return -ECONNABORTED; /* committed, not taken */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -1009,6 +1013,22 @@ static void ledger_add(struct mc_store *m, size_t *cap, const void *key,
 		(struct settle_entry){key_hash(key, klen), version};
 }
 
+/* Notes a committed version the rebuild could not take. */
+static void lost_add(struct mc_store *m, const void *key, size_t klen,
+		     uint64_t version)
+{
+	struct settle_entry *nv =
+		realloc(m->ledger_lost, (m->nlost + 1) * sizeof(*nv));
+
+	if (!nv) {
+		m->ledger_ready = false; /* "unknown" to every question */
+		return;
+	}
+	m->ledger_lost = nv;
+	m->ledger_lost[m->nlost++] =
+		(struct settle_entry){key_hash(key, klen), version};
+}
+
 size_t mc_master_settle(struct mc_store *m)
 {
 	struct rebuild *rb = m->rebuild;
@@ -1020,44 +1040,62 @@ size_t mc_master_settle(struct mc_store *m)
 	qsort(rb->v, rb->n, sizeof(*rb->v), kept_cmp);
 	for (size_t i = 0; i < rb->n;) {
 		struct kept *k = &rb->v[i];
-		struct mc_adopt_rep rep[MC_REPLICA_MAX];
-		size_t idx[MC_REPLICA_MAX];
-		size_t j = i, nv = 0, end, r = 0;
-		struct mc_err e = {0};
+		size_t end, g;
+		bool adopted = false;
 
-		/* the newest version's records, at most MC_REPLICA_MAX */
-		for (; j < rb->n && rb->v[j].klen == k->klen &&
-		       !memcmp(rb->v[j].key, k->key, k->klen) &&
-		       rb->v[j].version == k->version;
-		     j++) {
-			if (nv == MC_REPLICA_MAX ||
-			    rb->v[j].value_size != k->value_size)
-				continue;
-			rep[nv] = (struct mc_adopt_rep){
-				.seg_id = rb->v[j].seg_id,
-				.addr = rb->v[j].addr,
-				.size = rb->v[j].size,
-			};
-			idx[nv++] = j;
-		}
-		for (end = j; end < rb->n && rb->v[end].klen == k->klen &&
+		for (end = i; end < rb->n && rb->v[end].klen == k->klen &&
 			      !memcmp(rb->v[end].key, k->key, k->klen);
 		     end++)
-			;
-		if (mc_master_adopt(m, k->key, k->klen, k->version,
-				    k->value_size, rep, (unsigned)nv,
-				    &e) == 0) {
-			made++;
-			if (m->ledger_ready)
-				ledger_add(m, &cap, k->key, k->klen,
-					   k->version);
-		} else {
-			mc_info("cluster: '%.*s' not rebuilt: %s",
-				KEY_ARG(k->key, k->klen), e.msg);
+			rb->v[end].taken = false;
+		/*
+		 * The newest committed version is the value; when none of
+		 * its records can be taken, the newest one that can, rather
+		 * than none (mooncake-cluster(7), Failover). A version not
+		 * taken may have been read: its writer, asking, is told
+		 * "unknown" (lost_add), never "did not happen".
+		 */
+		for (g = i; g < end && !adopted;) {
+			struct kept *gk = &rb->v[g];
+			struct mc_adopt_rep rep[MC_REPLICA_MAX];
+			size_t idx[MC_REPLICA_MAX];
+			size_t j = g, nv = 0;
+			struct mc_err e = {0};
+
+			/* this version's records, at most MC_REPLICA_MAX */
+			for (; j < end && rb->v[j].version == gk->version;
+			     j++) {
+				if (nv == MC_REPLICA_MAX ||
+				    rb->v[j].value_size != gk->value_size)
+					continue;
+				rep[nv] = (struct mc_adopt_rep){
+					.seg_id = rb->v[j].seg_id,
+					.addr = rb->v[j].addr,
+					.size = rb->v[j].size,
+				};
+				idx[nv++] = j;
+			}
+			if (mc_master_adopt(m, gk->key, gk->klen, gk->version,
+					    gk->value_size, rep, (unsigned)nv,
+					    &e) == 0) {
+				adopted = true;
+				made++;
+				for (size_t x = 0; x < nv; x++)
+					rb->v[idx[x]].taken = rep[x].taken;
+				if (m->ledger_ready)
+					ledger_add(m, &cap, gk->key, gk->klen,
+						   gk->version);
+			} else {
+				mc_warn("cluster: version %llu of '%.*s' not "
+					"rebuilt: %s",
+					(unsigned long long)gk->version,
+					KEY_ARG(gk->key, gk->klen), e.msg);
+				lost_add(m, gk->key, gk->klen, gk->version);
+			}
+			g = j;
 		}
-		/* what was not taken goes: older versions, misfits */
+		/* what was not taken goes: other versions, misfits */
 		for (size_t x = i; x < end; x++) {
-			if (r < nv && idx[r] == x && rep[r++].taken)
+			if (rb->v[x].taken)
 				continue;
 			kept_release(m, &rb->v[x]);
 			released++;

@@ -402,6 +402,10 @@ struct mc_store {
 	/* master: what its rebuild adopted (master.c, mc_master_settle) */
 	struct settle_entry *ledger;
 	size_t nledger;
+	/* committed versions it found but could not take (they may have
+	 * been read before): their writers are told "unknown" */
+	struct settle_entry *ledger_lost;
+	size_t nlost;
 	bool ledger_ready;
 	uint64_t ledger_term;		/* the newest term of a record it saw */
 	const struct mc_link_ops *link; /* owner: the way to the master */

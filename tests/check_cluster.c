@@ -1081,6 +1081,97 @@ START_TEST(test_remove_retire_failed)
 END_TEST
 
 /*
+ * The rebuild cannot take the newest committed version of a key (a
+ * record whose range is not in its segment): it takes the newest one
+ * it can, and a writer asking about the one it could not take is told
+ * "unknown", not "did not happen" (it may have been read).
+ */
+static int seg_of_node1(const struct mc_seg_info *x, void *arg)
+{
+	if (mc_owner_eq(&x->owner, &nodes[0].owner))
+		snprintf(arg, MC_ID_LEN + 1, "%s", x->id);
+	return 0;
+}
+
+static int settle_ask(const char *key, uint64_t version)
+{
+	struct mc_buf req = {0}, resp = {0};
+	struct wire_rd r;
+	int rc;
+
+	wire_u32(&req, WIRE_MASTER_REQ);
+	wire_u16(&req, MOP_SETTLE);
+	wire_u16(&req, 0);
+	wire_bytes(&req, key, strlen(key));
+	wire_u64(&req, version);
+	ck_assert_int_eq(
+		mc_master_serve(master, term, req.data, req.len, &resp), 0);
+	wire_rd_init(&r, resp.data, resp.len);
+	ck_assert_uint_eq(wire_get_u32(&r), WIRE_MASTER_RSP);
+	wire_get_u64(&r);
+	rc = (int32_t)wire_get_u32(&r);
+	ck_assert(!r.bad);
+	mc_buf_release(&req);
+	mc_buf_release(&resp);
+	return rc;
+}
+
+START_TEST(test_rebuild_fallback)
+{
+	struct mc_desc d[MC_REPLICA_MAX];
+	struct mc_obj_info info;
+	struct mc_buf rep = {0};
+	struct mc_err e = {0};
+	char seg[MC_ID_LEN + 1] = "";
+	uint64_t v2;
+
+	setup();
+	release_now = false; /* the first version's record stays */
+	put_via(0, "fb", "first");
+	put_via(0, "fb", "second");
+	ck_assert_int_eq(
+		mc_query_ex(master, "fb", 2, 0, d, MC_REPLICA_MAX, &info), 1);
+	v2 = info.version;
+	ck_assert_int_eq(mc_segment_foreach(master, seg_of_node1, seg), 0);
+	ck_assert_str_ne(seg, "");
+
+	drop_master();
+	nrel = 0;
+	master = new_master(++term);
+	for (int i = 0; i < NNODES; i++)
+		report_to(&nodes[i], true);
+	/* node one also reports a newer committed record no segment holds */
+	wire_u32(&rep, WIRE_OWNER_RSP);
+	wire_u64(&rep, term);
+	wire_u32(&rep, 0);
+	wire_u32(&rep, 0);
+	wire_u32(&rep, 0); /* no segment */
+	wire_u32(&rep, 1); /* one record */
+	wire_str(&rep, seg);
+	wire_u64(&rep, 64); /* below the segment */
+	wire_u64(&rep, 64);
+	wire_u64(&rep, 5);
+	wire_u64(&rep, v2 + 1);
+	wire_u64(&rep, 1);
+	wire_u64(&rep, 1);
+	wire_u8(&rep, 1); /* committed */
+	wire_bytes(&rep, "fb", 2);
+	ck_assert_msg(mc_master_ingest(master, &nodes[0].owner, rep.data,
+				       rep.len, true, &e) == 0,
+		      "ingest: %s", e.msg);
+	mc_buf_release(&rep);
+	mc_master_settle(master);
+	flush_releases();
+
+	expect_value(1, "fb", "second");
+	ck_assert_int_eq(settle_ask("fb", v2), 0);
+	ck_assert_int_eq(settle_ask("fb", v2 + 1), -ECONNABORTED);
+	ck_assert_int_eq(settle_ask("fb", v2 + 2), -ECANCELED);
+	teardown();
+}
+END_TEST
+
+/*
  * An unmount a node refuses itself (an id its door's condition does not
  * find, bad arguments) is counted by the leader as a single store counts
  * it: one request, one failure; nothing is unmounted.
@@ -1283,6 +1374,7 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_settle_after_remove);
 	tcase_add_test(tc, test_lost_revoke_mount);
 	tcase_add_test(tc, test_remove_retire_failed);
+	tcase_add_test(tc, test_rebuild_fallback);
 	tcase_add_test(tc, test_unmount_refused_counted);
 	tcase_add_test(tc, test_walk_and_query);
 	tcase_add_test(tc, test_hostile_wire);
