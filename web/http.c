@@ -167,8 +167,14 @@ void web_resp_send_bytes(struct web_req *r, int status, const char *ctype,
 	settle_body(r);
 	hl = build_header(r, h, status, ctype, (int64_t)n);
 	r->status = status;
-	if (write_all(r, h, hl) == 0 && !r->head)
+	if (r->head) {
+		write_all(r, h, hl);
+	} else if (r->io->write2) {
+		if (r->io->write2(r->conn, h, hl, p, n))
+			r->io->no_keep_alive(r->conn);
+	} else if (write_all(r, h, hl) == 0) {
 		write_all(r, p, n);
+	}
 }
 
 void web_resp_success(struct web_req *r)

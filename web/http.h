@@ -9,7 +9,8 @@
  * in one write: the handler appends its body to r->out, whose first
  * WEB_HDR_ROOM bytes are kept free, and the status line and headers are
  * written into that room right before the body. Bodies too large to copy
- * (values) go as one header write and one body write.
+ * (values) go with the headers in one gathering write (web_io.write2),
+ * or as one header write and one body write.
  *
  * r->out and r->scratch are per-thread buffers reused across requests,
  * so a handler allocates nothing on the common path.
@@ -56,6 +57,12 @@ enum web_method {
  */
 struct web_io {
 	int (*write)(void *conn, const void *p, size_t n);
+	/*
+	 * Optional: @hl bytes at @h then @n at @p as one write if it can (a
+	 * head and a large body): 0, or -EIO when the answer was cut.
+	 */
+	int (*write2)(void *conn, const void *h, size_t hl, const void *p,
+		      size_t n);
 	int (*read)(void *conn, void *buf, size_t n);
 	void (*no_keep_alive)(void *conn);
 	const char *(*http_version)(void *conn);
@@ -114,7 +121,8 @@ static inline size_t web_resp_len(const struct web_req *r)
 void web_resp_send(struct web_req *r, int status, const char *ctype);
 /*
  * Sends @n bytes at @p as the body: copied behind the headers (one write)
- * when small, else headers and body in two writes without a copy.
+ * when small, else headers and body without a copy, in one gathering
+ * write when the connection has one (web_io.write2), else two.
  */
 void web_resp_send_bytes(struct web_req *r, int status, const char *ctype,
 			 const void *p, uint64_t n);

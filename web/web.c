@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,7 +149,8 @@ struct web {
 	uint64_t header_ms; /* --header-timeout */
 	struct guard *guard;
 	_Atomic bool draining;
-	int lfd[LISTEN_MAX]; /* civetweb's listening sockets */
+	_Atomic bool stopping; /* web_stop began: direct sends give up */
+	int lfd[LISTEN_MAX];   /* civetweb's listening sockets */
 	int nlfd;
 	int ufd[LISTEN_MAX]; /* the same descriptors once web_drain replaced
 				them */
@@ -174,6 +178,21 @@ static __thread bool tl_body_chunked;
  * was answered by us: civetweb drops some unanswered (connection_close).
  */
 static __thread bool tl_answered;
+/*
+ * The socket of the connection this worker serves, which civetweb does
+ * not hand out (conn_fd): the descriptor of the last recv(2) on this
+ * thread that brought bytes (civetweb's reads, but a handler's own
+ * client calls recv too), that descriptor as it was when the request's
+ * handling began (civetweb's read of its head, unless the head came
+ * with the previous request's bytes), and what conn_fd made of it for
+ * the connection: CONN_FD_UNKNOWN until it looked, then the verified
+ * socket or -1.
+ */
+#define CONN_FD_UNKNOWN (-2)
+static __thread int tl_recv_fd = -1;
+static __thread int tl_head_fd = -1;
+static __thread int tl_conn_fd = CONN_FD_UNKNOWN;
+static __thread int tl_conn_tried = -1; /* the tl_head_fd found wrong */
 
 /* ------------------------------------------------------------ metrics */
 
@@ -316,9 +335,130 @@ ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
 	ssize_t got = next_recv()(fd, buf, n, flags);
 
-	if (got > 0 && tl_slot)
+	if (got > 0 && tl_slot) {
 		guard_head_begun(tl_slot);
+		tl_recv_fd = fd;
+	}
 	return got;
+}
+
+/* Whether socket address @sa is host @host (numeric, as civetweb
+ * writes it) and port @port. */
+static bool addr_is(const struct sockaddr_storage *sa, socklen_t len,
+		    const char *host, int port)
+{
+	char h[NI_MAXHOST];
+	int p;
+
+	if (sa->ss_family == AF_INET)
+		p = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	else if (sa->ss_family == AF_INET6)
+		p = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	else
+		return false;
+	if (p != port)
+		return false;
+	if (!host)
+		return true;
+	return getnameinfo((const struct sockaddr *)sa, len, h, sizeof(h), NULL,
+			   0, NI_NUMERICHOST) == 0 &&
+	       strcmp(h, host) == 0;
+}
+
+/*
+ * The socket of connection @c, or -1 when it is not known for sure (the
+ * caller then goes through civetweb). The candidate is the descriptor
+ * read last on this thread before the request's handler ran, and it is
+ * taken only when it is a stream socket whose peer is the client
+ * civetweb names (address and port) and whose own port is the server
+ * port of the request: a socket a handler read as a client (a cluster
+ * call, a transfer) has another peer and a port of its own. Looked at
+ * once per connection (init_connection forgets it) and per candidate.
+ */
+static int conn_fd(struct mg_connection *c)
+{
+	const struct mg_request_info *ri;
+	struct sockaddr_storage peer, self;
+	socklen_t plen = sizeof(peer), slen = sizeof(self), tlen;
+	int fd = tl_head_fd, type = 0;
+
+	if (tl_conn_fd != CONN_FD_UNKNOWN)
+		return tl_conn_fd;
+	if (fd < 0 || fd == tl_conn_tried)
+		return -1;
+	ri = mg_get_request_info(c);
+	tlen = sizeof(type);
+	if (!ri || ri->is_ssl ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) ||
+	    type != SOCK_STREAM ||
+	    getpeername(fd, (struct sockaddr *)&peer, &plen) ||
+	    getsockname(fd, (struct sockaddr *)&self, &slen) ||
+	    !addr_is(&peer, plen, ri->remote_addr, ri->remote_port) ||
+	    !addr_is(&self, slen, NULL, ri->server_port)) {
+		tl_conn_tried = fd;
+		return -1;
+	}
+	tl_conn_fd = fd;
+	return fd;
+}
+
+/*
+ * @h then @p in one sendmsg(2) on the connection's socket when it is
+ * known (conn_fd), so that a head never leaves in a packet of its own
+ * ahead of a large body: the client wakes once, not twice. Like
+ * civetweb's own writes, it waits for room in poll(2), gives up after
+ * the header timeout without progress, and when the server stops.
+ * Otherwise two mg_writes. 0, or -EIO when the answer was cut.
+ */
+static int civet_write2(void *conn, const void *h, size_t hl, const void *p,
+			size_t n)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	struct web *w = ri ? ri->user_data : NULL;
+	int fd = w ? conn_fd(conn) : -1;
+	struct iovec iov[2] = {{(void *)h, hl}, {(void *)p, n}};
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+	int64_t idle_since = 0;
+
+	if (fd < 0) {
+		if (mg_write(conn, h, hl) != (int)hl ||
+		    (n && mg_write(conn, p, n) != (int)n))
+			return -EIO;
+		return 0;
+	}
+	while (m.msg_iovlen) {
+		ssize_t sent = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (sent > 0) {
+			idle_since = 0;
+			while (m.msg_iovlen &&
+			       (size_t)sent >= m.msg_iov->iov_len) {
+				sent -= (ssize_t)m.msg_iov->iov_len;
+				m.msg_iov++;
+				m.msg_iovlen--;
+			}
+			if (m.msg_iovlen) {
+				m.msg_iov->iov_base =
+					(char *)m.msg_iov->iov_base + sent;
+				m.msg_iov->iov_len -= (size_t)sent;
+			}
+			continue;
+		}
+		if (sent < 0 && errno == EINTR)
+			continue;
+		if (sent == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return -EIO;
+		if (!idle_since)
+			idle_since = guard_now();
+		else if (guard_now() - idle_since >=
+			 (int64_t)w->header_ms * 1000000)
+			return -EIO;
+		if (atomic_load_explicit(&w->stopping, memory_order_relaxed))
+			return -EIO;
+		poll(&(struct pollfd){.fd = fd, .events = POLLOUT}, 1,
+		     WEB_GUARD_TICK_MS);
+	}
+	return 0;
 }
 
 static void civet_no_keep_alive(void *conn)
@@ -338,6 +478,7 @@ static const char *civet_header(void *conn, const char *name)
 
 static const struct web_io civet_io = {
 	.write = civet_write,
+	.write2 = civet_write2,
 	.read = civet_read,
 	.no_keep_alive = civet_no_keep_alive,
 	.http_version = civet_http_version,
@@ -535,6 +676,7 @@ static int serve(struct mg_connection *c, const char *path, size_t len,
 		reclaim_head(ri, longest);
 		return refuse(c, st, why);
 	}
+	tl_head_fd = tl_recv_fd; /* before any handler's own recv */
 	tl_body_since = (int64_t)t0.tv_sec * 1000000000LL + t0.tv_nsec;
 	tl_body_got = 0;
 	tl_body_chunked = r.chunked;
@@ -759,6 +901,8 @@ static void *init_thread(const struct mg_context *ctx, int type)
 static int init_connection(const struct mg_connection *c, void **data)
 {
 	tl_answered = false;
+	tl_conn_fd = CONN_FD_UNKNOWN;
+	tl_conn_tried = -1;
 	if (tl_slot)
 		guard_wait_head(tl_slot, guard_now(), true);
 	return 0;
@@ -1125,6 +1269,7 @@ void web_stop(struct web *w)
 	 * the accept loop (which then wakes the idle workers) until
 	 * mg_stop, in a thread of its own, has seen it end.
 	 */
+	atomic_store(&w->stopping, true);
 	guard_stop(w->guard);
 	if (pthread_create(&t, NULL, stopper, w->ctx)) {
 		mg_stop(w->ctx);

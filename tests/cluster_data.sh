@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# cluster_data.sh - values through a follower whose replica lives on
+# another node (mooncake-cluster(7)), where a node's HTTP door moves the
+# bytes between the client's socket and the transfer port: answers are
+# byte for byte, also for pipelined requests (the door writes to the
+# client's own socket, never to the one it read the value from); a
+# client that goes away in the middle of a body leaves the old value and
+# nothing open (no descriptor left behind); an owner killed while values
+# stream out of it gives clients an error or a closed connection, never
+# a 200 with a short or foreign body.
+. "${top_srcdir:-.}/tests/lib.sh"
+. "${top_srcdir:-.}/tests/cluster_lib.sh"
+
+trap '' PIPE
+# node 1 leads and node 2 is the door, both without memory: every value
+# lives on node 3
+etcd_start || { echo "etcd did not start" >&2; exit 1; }
+cl_node_start 1 --segment-size 0
+cl_wait_leader 15000 >/dev/null || { echo "node 1 does not lead" >&2; exit 1; }
+cl_node_start 2 --segment-size 0 --header-timeout 1000
+cl_node_start 3 --segment-size 128M --max-body 64M
+cl_wait_all 15000 >/dev/null && cl_wait_segments 1 15000 || {
+	echo "no leader serves, or it does not list node 3's memory" >&2
+	exit 1
+}
+expect_eq "node 1 leads" "$(cl_leader)" 1
+U2=$(cl_url 2)
+P2=${CL_PORT[2]}
+
+head -c 1048576 /dev/urandom >"$MC_TMP/v1"
+expect_eq "PUT 1 MiB through node 2" \
+	"$(curl -s -o /dev/null -w '%{http_code}' -T "$MC_TMP/v1" "$U2/api/put/v1")" 200
+check "GET through node 2: byte for byte" \
+	cmp -s <(curl -s "$U2/api/get/v1") "$MC_TMP/v1"
+
+# --- pipelined: the second head comes with the first's bytes, so the
+# socket read last before its handler ran is the transfer port's
+ans() {
+	printf 'HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n'
+	printf 'Content-Length: 1048576\r\n%s\r\n' "${1:+Connection: close$'\r\n'}"
+	cat "$MC_TMP/v1"
+}
+{ ans; ans; ans close; } >"$MC_TMP/want"
+exec 3<>"/dev/tcp/127.0.0.1/$P2"
+printf 'GET /api/get/v1 HTTP/1.1\r\nHost: x\r\n\r\nGET /api/get/v1 HTTP/1.1\r\nHost: x\r\n\r\nGET /api/get/v1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+timeout 10 cat <&3 >"$MC_TMP/got"
+exec 3<&-
+check "three pipelined GETs through node 2: every answer byte for byte" \
+	cmp -s "$MC_TMP/got" "$MC_TMP/want"
+
+# --- a client that sends half a body and goes: the old value stays, and
+# node 2 keeps no descriptor for it (twenty times)
+nfd() { ls "/proc/${CL_PID[2]}/fd" | wc -l; }
+fd0=$(nfd)
+head -c 524288 /dev/urandom >"$MC_TMP/half"
+for _ in $(seq 20); do
+	exec 3<>"/dev/tcp/127.0.0.1/$P2"
+	printf 'PUT /api/put/v1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n' >&3
+	cat "$MC_TMP/half" >&3
+	exec 3<&-
+done
+sleep 0.5
+check "a body cut in the middle (20 times): the old value stays" \
+	cmp -s <(curl -s "$U2/api/get/v1") "$MC_TMP/v1"
+fd1=$(nfd)
+check "... node 2 holds no more descriptors than before ($fd0 -> $fd1)" \
+	[ "$fd1" -le "$fd0" ]
+# a body that stops halfway and stalls: 408 after the header timeout
+exec 3<>"/dev/tcp/127.0.0.1/$P2"
+printf 'PUT /api/put/v1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n' >&3
+cat "$MC_TMP/half" >&3
+IFS= read -r -t 10 line <&3
+exec 3<&-
+expect_eq "a body that stalls halfway: 408" "${line%$'\r'}" "HTTP/1.1 408 Request Timeout"
+check "... and after a stalled one" cmp -s <(curl -s "$U2/api/get/v1") "$MC_TMP/v1"
+fd2=$(nfd)
+check "... still no descriptor left ($fd0 -> $fd2)" [ "$fd2" -le "$fd0" ]
+
+# --- the owner killed while 16 MiB values stream out of it through node
+# 2: every answer is a whole value with 200, or an error, or a closed
+# connection
+head -c $((16 << 20)) /dev/urandom >"$MC_TMP/v16"
+expect_eq "PUT 16 MiB through node 2" \
+	"$(curl -s -o /dev/null -w '%{http_code}' -T "$MC_TMP/v16" "$U2/api/put/v16")" 200
+getter() { # getter N: GETs until node 3 is gone; one line per answer
+	local i=0 rc code
+	while [ ! -e "$MC_TMP/stop" ] && [ $i -lt 400 ]; do
+		code=$(curl -s -m 10 -o "$MC_TMP/g$1" -w '%{http_code}' "$U2/api/get/v16")
+		rc=$?
+		if [ "$code" = 200 ] && [ $rc = 0 ]; then
+			cmp -s "$MC_TMP/g$1" "$MC_TMP/v16" && echo whole || echo TORN
+		elif [ "$code" = 200 ]; then
+			echo "TORN: 200 and curl exit $rc"
+		else
+			echo "error $code"
+		fi
+		i=$((i + 1))
+	done >"$MC_TMP/log$1"
+}
+getter 1 &
+g1=$!
+getter 2 &
+g2=$!
+sleep 1
+cl_kill 3
+sleep 1
+: >"$MC_TMP/stop"
+wait $g1 $g2
+cat "$MC_TMP/log1" "$MC_TMP/log2" | sort | uniq -c | sed 's/^/  /'
+expect_eq "owner killed mid-GET: no torn answer" \
+	"$(cat "$MC_TMP/log1" "$MC_TMP/log2" | grep -c TORN)" 0
+check "... some answers were whole before" grep -q whole "$MC_TMP/log1"
+check "... and some failed after" grep -q error "$MC_TMP/log1"
+code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$U2/health")
+expect_eq "node 2 still answers" "$code" 200
+
+mc_done
