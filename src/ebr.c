@@ -29,6 +29,7 @@
 
 struct limbo {
 	void *p;
+	void (*release)(void *); /* NULL: free */
 	uint64_t epoch;
 };
 
@@ -152,8 +153,12 @@ static size_t collect(struct ebr_rec *r)
 	size_t i = 0;
 
 	r->since_collect = 0;
-	while (i < r->n && r->items[i].epoch + 2 <= e)
-		free(r->items[i++].p);
+	for (; i < r->n && r->items[i].epoch + 2 <= e; i++) {
+		if (r->items[i].release)
+			r->items[i].release(r->items[i].p);
+		else
+			free(r->items[i].p);
+	}
 	if (i) {
 		memmove(r->items, r->items + i,
 			(r->n - i) * sizeof(r->items[0]));
@@ -163,6 +168,11 @@ static size_t collect(struct ebr_rec *r)
 }
 
 void ebr_retire(void *p)
+{
+	ebr_retire_fn(p, NULL);
+}
+
+void ebr_retire_fn(void *p, void (*release)(void *))
 {
 	struct ebr_rec *r = rec_get();
 
@@ -180,6 +190,7 @@ void ebr_retire(void *p)
 	/* The unlink before the tag: see the top of this file. */
 	atomic_thread_fence(memory_order_seq_cst);
 	r->items[r->n].p = p;
+	r->items[r->n].release = release;
 	r->items[r->n++].epoch =
 		atomic_load_explicit(&global_epoch, memory_order_acquire);
 	if (++r->since_collect >= LIMBO_BATCH && r->depth == 0)

@@ -28,7 +28,8 @@
  * Rules: read sections nest (a depth count) and must not block for long
  * (a stuck reader keeps every retired block alive, never frees early);
  * retire only memory that no new reader can reach any more; what is
- * retired must have come from malloc() and is released with free().
+ * retired must have come from malloc() and is released with free(), or
+ * is released by the function handed to ebr_retire_fn().
  */
 #ifndef MC_EBR_H
 #define MC_EBR_H
@@ -40,6 +41,8 @@ void ebr_enter(void);
 void ebr_exit(void);
 /* Frees @p (from malloc) once no read section that could see it is open. */
 void ebr_retire(void *p);
+/* The same, releasing @p with @release(@p) instead of free(). */
+void ebr_retire_fn(void *p, void (*release)(void *));
 /*
  * Frees what this thread retired, waiting (briefly yielding) for the
  * readers still inside a read section; for a store that is being freed

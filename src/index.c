@@ -13,6 +13,7 @@
 #include "ebr.h"
 #include "log.h"
 #include "store_int.h"
+#include "vmem.h"
 
 static uint64_t hash_seed;
 
@@ -154,6 +155,18 @@ static void shard_grow(struct mc_shard *sh)
 
 /* --------------------------------------------------------------- objects */
 
+static size_t obj_bytes(unsigned nrep, size_t klen)
+{
+	return sizeof(struct mc_obj) + nrep * sizeof(struct mc_blk *) + klen;
+}
+
+static void obj_free(void *p)
+{
+	struct mc_obj *o = p;
+
+	vmem_put(o, obj_bytes(o->nrep, o->klen));
+}
+
 void obj_unref(struct mc_obj *o)
 {
 	if (atomic_fetch_sub(&o->ref, 1) != 1)
@@ -161,7 +174,7 @@ void obj_unref(struct mc_obj *o)
 	for (unsigned i = 0; i < o->nrep; i++)
 		blk_unref(o->rep[i]);
 	/* A reader that found it before its unlink may still read it. */
-	ebr_retire(o);
+	ebr_retire_fn(o, obj_free);
 }
 
 /* A reference on @o unless it is already on its way out (ref 0). */
@@ -209,13 +222,14 @@ uint64_t obj_lease_left(const struct mc_obj *o, uint64_t now)
 struct mc_obj *obj_new(const void *key, size_t klen, uint64_t size,
 		       unsigned nrep)
 {
-	struct mc_obj *o = malloc(sizeof(*o) + nrep * sizeof(o->rep[0]) + klen);
+	struct mc_obj *o = vmem_get(obj_bytes(nrep, klen));
 
 	if (!o)
 		return NULL;
 	atomic_init(&o->next, NULL);
 	o->size = size;
 	o->version = 0;
+	o->data = NULL;
 	o->klen = klen & 0x1fff;
 	o->nrep = nrep & 0xf;
 	o->flags = 0;
@@ -237,10 +251,13 @@ void obj_order(struct mc_obj *o)
 			far[nfar++] = o->rep[i];
 	}
 	memcpy(&o->rep[near], far, nfar * sizeof(far[0]));
-	if (near)
+	if (near) {
 		o->flags &= (uint8_t)~OBJ_REMOTE_ONLY;
-	else
+		o->data = blk_ptr(o->rep[0]);
+	} else {
 		o->flags |= OBJ_REMOTE_ONLY;
+		o->data = NULL;
+	}
 }
 
 #define OPTIMISTIC_TRIES 2
@@ -424,8 +441,8 @@ void obj_count_get(struct mc_store *s, const struct mc_obj *o)
 /*
  * A value held only in REMOTE segments is read through the data hooks
  * into a private copy. Its reference is the copy, told apart from a
- * plain object reference by bit 0 of the pointer (objects are malloc'd,
- * so their bit 0 is clear): the local path stays a cast.
+ * plain object reference by bit 0 of the pointer (objects are 8-byte
+ * aligned, so their bit 0 is clear): the local path stays a cast.
  */
 struct ref_copy {
 	struct mc_obj *o; /* keeps the blocks allocated while the copy lives */
@@ -552,6 +569,9 @@ int mc_get(struct mc_store *s, const void *key, size_t klen,
 		return -EINVAL;
 	}
 	o = obj_lookup(s, key, klen, true);
+	/* the caller reads the value next: its first line comes meanwhile */
+	if (o && o->data)
+		__builtin_prefetch(o->data);
 	obj_count_get(s, o);
 	if (!o) {
 		mc_debug("get: '%.*s' not found", KEY_ARG(key, klen));
@@ -575,7 +595,7 @@ const void *mc_ref_data(const struct mc_ref *r)
 		return c->data;
 	if (b)
 		return blk_ptr(b);
-	return blk_ptr(o->rep[0]); /* local: obj_order put it first */
+	return o->data; /* local: rep[0]'s, set by obj_order */
 }
 
 uint64_t mc_ref_size(const struct mc_ref *r)
@@ -626,7 +646,7 @@ int64_t mc_get_copy(struct mc_store *s, const void *key, size_t klen,
 		if (n > cap)
 			n = cap;
 		if (!(o->flags & OBJ_REMOTE_ONLY))
-			memcpy(buf, blk_ptr(o->rep[0]) + off, n);
+			memcpy(buf, o->data + off, n);
 		else if (n)
 			rc = obj_read_remote(s, o, off, buf, n);
 	}
@@ -979,7 +999,7 @@ static void batch_copy(struct mc_shard *sh, struct walk_pos *w,
 		if (lg) {
 			/*
 			 * A walk is a cache miss a key (versions lie where
-			 * malloc put them), and a bucket's slot another (the
+			 * vmem put them), and a bucket's slot another (the
 			 * order strides through the table): the slots three
 			 * steps of WALK_AHEAD ahead are fetched, the
 			 * versions they point to two steps ahead, and the

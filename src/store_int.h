@@ -149,10 +149,16 @@ struct mc_obj {
 		next; /* hash chain; also the list of versions a writer drops */
 	uint64_t version; /* (term << 32) | sequence, from the put's start */
 	/*
+	 * rep[0]'s bytes unless OBJ_REMOTE_ONLY (then NULL), set by
+	 * obj_order: a get goes from the version to the value without a
+	 * miss on the block's struct in between.
+	 */
+	char *data;
+	/*
 	 * Packed, and no stored hash (chains compare length, then bytes;
-	 * growth hashes again): the header is 32 bytes, so a version with
-	 * one replica and a key of up to 20 bytes is one 64-byte malloc
-	 * chunk. Ten million keys are what this is for.
+	 * growth hashes again): the header is 40 bytes, so a version with
+	 * one replica and a key of up to 16 bytes takes 64 bytes (vmem.h:
+	 * no malloc header). Ten million keys are what this is for.
 	 */
 	uint64_t size : 40; /* value bytes: max_value is below 2^40 */
 	uint64_t klen : 13; /* <= MC_KEY_MAX */
@@ -563,9 +569,9 @@ int obj_key_check(const void *key, size_t klen, struct mc_err *err);
 struct mc_obj *obj_new(const void *key, size_t klen, uint64_t size,
 		       unsigned nrep);
 /*
- * Puts the local replicas of @o first (stable) and sets OBJ_REMOTE_ONLY
- * when there is none; called once its rep[] is filled, before it is
- * published.
+ * Puts the local replicas of @o first (stable), sets OBJ_REMOTE_ONLY
+ * when there is none and points data at rep[0]'s bytes when there is;
+ * called once its rep[] is filled, before it is published.
  */
 void obj_order(struct mc_obj *o);
 void obj_unref(struct mc_obj *o);

@@ -1,15 +1,19 @@
 /*
  * check_alloc.c - the offset allocator against a model: edge cases,
- * coalescing in every order, random churn, and a fragmentation report.
+ * coalescing in every order, random churn, and a fragmentation report;
+ * and the versions' memory (vmem.h).
  */
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "check.h"
+#include "vmem.h"
 
 /* xorshift64*: deterministic, so every run sees the same operations */
 static uint64_t rng_state;
@@ -716,6 +720,86 @@ START_TEST(test_reserve_rebuild)
 }
 END_TEST
 
+/* --- vmem: versions' memory -------------------------------------------- */
+
+#define VM_N 3000
+
+struct vm_obj {
+	unsigned char *p;
+	size_t n;
+	unsigned char tag;
+};
+
+static void vm_fill(struct vm_obj *o, size_t n, unsigned char tag)
+{
+	o->p = vmem_get(n);
+	ck_assert_ptr_nonnull(o->p);
+	ck_assert_uint_eq((uintptr_t)o->p & 7, 0);
+	o->n = n;
+	o->tag = tag;
+	memset(o->p, tag, n);
+}
+
+/* Every live object still holds its own bytes: none overlaps another. */
+static void vm_verify(const struct vm_obj *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; v[i].p && j < v[i].n; j++)
+			ck_assert_msg(v[i].p[j] == v[i].tag,
+				      "object %zu (%zu bytes) byte %zu is %u, "
+				      "not %u: overlapped",
+				      i, v[i].n, j, v[i].p[j], v[i].tag);
+}
+
+struct vm_half {
+	struct vm_obj *v;
+	size_t from, n;
+};
+
+/* Frees its share of another thread's objects, then exits. */
+static void *vm_free_thread(void *arg)
+{
+	struct vm_half *h = arg;
+
+	for (size_t i = h->from; i < h->from + h->n; i += 2) {
+		vmem_put(h->v[i].p, h->v[i].n);
+		h->v[i].p = NULL;
+	}
+	return NULL;
+}
+
+START_TEST(test_vmem)
+{
+	static struct vm_obj v[VM_N];
+	struct vm_half h = {v, 0, VM_N};
+	pthread_t th;
+
+	/* every class and past VMEM_MAX (malloc's), interleaved */
+	for (size_t i = 0; i < VM_N; i++)
+		vm_fill(&v[i], 1 + (i * 37) % (VMEM_MAX + 64),
+			(unsigned char)(i * 7 + 1));
+	vm_verify(v, VM_N);
+	/* a third back, and taken again in other sizes */
+	for (size_t i = 0; i < VM_N; i += 3)
+		vmem_put(v[i].p, v[i].n);
+	for (size_t i = 0; i < VM_N; i += 3)
+		vm_fill(&v[i], 1 + (i * 53) % VMEM_MAX,
+			(unsigned char)(i * 11 + 3));
+	vm_verify(v, VM_N);
+	/* freed by a thread that then exits: its lists go to the depot,
+	 * and this thread's next objects come from there too */
+	ck_assert_int_eq(pthread_create(&th, NULL, vm_free_thread, &h), 0);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	for (size_t i = 0; i < VM_N; i += 2)
+		vm_fill(&v[i], 1 + (i * 37) % (VMEM_MAX + 64),
+			(unsigned char)(i * 13 + 5));
+	vm_verify(v, VM_N);
+	for (size_t i = 0; i < VM_N; i++)
+		vmem_put(v[i].p, v[i].n);
+	vmem_put(NULL, 64);
+}
+END_TEST
+
 static Suite *alloc_suite(void)
 {
 	Suite *s = suite_create("alloc");
@@ -747,6 +831,7 @@ static Suite *alloc_suite(void)
 	tcase_add_test(tc, test_fragmentation);
 	tcase_add_test(tc, test_parked_churn);
 	tcase_add_test(tc, test_get_parked);
+	tcase_add_test(tc, test_vmem);
 	suite_add_tcase(s, tc);
 	return s;
 }
