@@ -539,6 +539,12 @@ static int fs_symlink(const char *from, const char *to)
 	return fs_eperm();
 }
 
+/* A fifo or device node is no key: refused like mkdir (no ENOSYS). */
+static int fs_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	return fs_eperm();
+}
+
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	return fs_eperm();
@@ -595,6 +601,7 @@ static const struct fuse_operations fs_ops = {
 	.releasedir = fs_releasedir,
 	.utimens = fs_utimens,
 	.mkdir = fs_mkdir,
+	.mknod = fs_mknod,
 	.rmdir = fs_rmdir,
 	.rename = fs_rename,
 	.link = fs_link,

@@ -207,13 +207,14 @@ int mc_query_ex(struct mc_store *s, const void *key, size_t klen,
 	bad = obj_key_check(key, klen, NULL) < 0;
 	if (!bad)
 		o = obj_lookup(s, key, klen, true);
-	if (!(flags & MC_F_BATCH))
+	if (!(flags & (MC_F_BATCH | MC_F_PEEK)))
 		obj_count_get(s, o);
 	if (!o)
 		return bad ? -EINVAL : -ENOENT;
+	/* MC_F_PEEK (a HEAD) names what a GET would, with no side effect */
 	if (flags & MC_F_HOLD)
 		hold_obj(s, o, store_now(s));
-	else
+	else if (!(flags & MC_F_PEEK))
 		lease_obj(s, o, store_now(s));
 	for (unsigned i = 0; i < o->nrep && i < max; i++)
 		blk_desc(o->rep[i], o->size, &out[i]);

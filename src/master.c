@@ -201,7 +201,7 @@ static void s_query(struct serve *v)
 	flags = wire_get_u32(&v->r);
 	if (v->r.bad || v->r.left)
 		return;
-	flags &= MC_F_BATCH | MC_F_HOLD;
+	flags &= MC_F_BATCH | MC_F_HOLD | MC_F_PEEK;
 	v->rc = mc_query_ex(v->m, key, klen, flags, d, MC_REPLICA_MAX, &info);
 	if (v->rc < 0)
 		return;

@@ -813,6 +813,11 @@ int mc_exist(struct mc_store *s, const void *key, size_t klen);
  * a remove nor an eviction from taking the value.
  */
 #define MC_F_HOLD 4u
+/*
+ * query: describe the replicas only: no lease, no hold, and no
+ * GetReplicaList counted (a HEAD of the query routes: mooncake-http(7)).
+ */
+#define MC_F_PEEK 8u
 
 /*
  * mc_exist with @flags: MC_F_LEASE leases the object's replicas as

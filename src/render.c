@@ -43,8 +43,14 @@ static void mc_render_replica_line(struct mc_buf *b, const struct mc_desc *d)
 int mc_render_query_key(struct mc_store *s, struct mc_buf *b, const void *key,
 			size_t klen)
 {
+	return mc_render_query_key_ex(s, b, key, klen, 0);
+}
+
+int mc_render_query_key_ex(struct mc_store *s, struct mc_buf *b,
+			   const void *key, size_t klen, unsigned flags)
+{
 	struct mc_desc d[MC_REPLICA_MAX];
-	int n = mc_query(s, key, klen, d, MC_REPLICA_MAX);
+	int n = mc_query_ex(s, key, klen, flags, d, MC_REPLICA_MAX, NULL);
 
 	if (n < 0)
 		return n;

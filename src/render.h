@@ -19,6 +19,9 @@ void mc_render_desc(struct mc_buf *b, const struct mc_desc *d);
  */
 int mc_render_query_key(struct mc_store *s, struct mc_buf *b, const void *key,
 			size_t klen);
+/* The same with mc_query_ex's @flags (MC_F_PEEK: no lease, not counted). */
+int mc_render_query_key_ex(struct mc_store *s, struct mc_buf *b,
+			   const void *key, size_t klen, unsigned flags);
 /*
  * The /metrics/summary line, without a trailing newline; always 0. A
  * cluster node with no leader to ask gives the leader's last line to it,

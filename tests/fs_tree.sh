@@ -180,6 +180,8 @@ echo v > "$M/keys/k"
 expect_match "rename in keys" "$(err mv "$M/keys/k" "$M/keys/k2")" 'Operation not permitted'
 expect_match "link in keys" "$(err ln "$M/keys/k" "$M/keys/k2")" 'Operation not permitted'
 expect_match "chmod in keys" "$(err chmod 600 "$M/keys/k")" 'Operation not permitted'
+expect_match "mkfifo in keys" "$(err mkfifo "$M/keys/fifo")" 'Operation not permitted'
+expect_match "mknod in ctl" "$(err mknod "$M/ctl/fifo" p)" 'Operation not permitted'
 expect_match "rm a view" "$(err rm -f "$M/health")" 'Operation not permitted|Permission denied'
 : > "$M/ctl/mount"
 check "truncating a ctl file is a no-op" [ $? = 0 ]

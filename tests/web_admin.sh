@@ -91,6 +91,27 @@ expect_eq "a batch counts one item per key" \
 	"$(metric master_batch_get_replica_list_items_total)" $((bi0 + 3))
 expect_eq "a batch is not a GetReplicaList" \
 	"$(metric master_get_replica_list_requests_total)" $((g0 + 2))
+# HEAD answers GET's headers with no lease and no count (mooncake-http(7)).
+# head_is_safe KEY TARGET FAMILY: HEAD TARGET (which names KEY) is 200,
+# leaves FAMILY as it was, lets KEY be removed, and has GET's length.
+head_is_safe() {
+	local key=$1 target=$2 family=$3 n0 len
+	n0=$(metric "$family")
+	curl -s -o /dev/null -X PUT --data-binary 'hv' "$MC_URL/api/put/$key"
+	http HEAD "$target" -D "$MC_TMP/hdr" -I
+	expect_eq "HEAD $target 200" "$HTTP_CODE" 200
+	len=$(hdr Content-Length)
+	expect_eq "HEAD $target does not count $family" "$(metric "$family")" "$n0"
+	http DELETE "/api/remove/$key"
+	expect_eq "HEAD $target grants no lease (remove 200)" "$HTTP_CODE" 200
+	curl -s -o /dev/null -X PUT --data-binary 'hv' "$MC_URL/api/put/$key"
+	http GET "$target"
+	expect_eq "HEAD $target has GET's length" "$(wc -c < "$HTTP_BODY_FILE")" "$len"
+	curl -s -o /dev/null -X DELETE "$MC_URL/api/remove/$key?force=true"
+}
+head_is_safe h1 "/query_key?key=h1" master_get_replica_list_requests_total
+head_is_safe h2 "/batch_query_keys?keys=h2,x1" \
+	master_batch_get_replica_list_requests_total
 
 # --- /metrics/summary ----------------------------------------------------------
 http GET /metrics/summary -D "$MC_TMP/hdr"

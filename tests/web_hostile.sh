@@ -60,6 +60,8 @@ Content-Length over --max-body~413~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nCon
 huge Content-Length~400~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 99999999999999999999999\\r\\n$C\\r\\n
 100-continue over --max-body~413~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nExpect: 100-continue\\r\\nContent-Length: 2000000\\r\\n$C\\r\\n
 bad chunk size~400~PUT /api/put/k HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n$C\\r\\nzz\\r\\nabc\\r\\n0\\r\\n\\r\\n
+a chunk extension (mooncake-http(7))~400~PUT /api/put/cext HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n$C\\r\\n3;a=b\\r\\nabc\\r\\n0\\r\\n\\r\\n
+a trailer field after the last chunk~200~PUT /api/put/ctrl HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n$C\\r\\n3\\r\\nabc\\r\\n0\\r\\nX-T: 1\\r\\n\\r\\n
 chunked JSON body~200~PUT /api/put HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n$C\\r\\n8\\r\\n{"key":"\\r\\n10\\r\\nck","value":"v"}\\r\\n0\\r\\n\\r\\n
 invalid UTF-8 in JSON~400~PUT /api/put HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 23\\r\\n$C\\r\\n{"key":"\\xff","value":"v"}
 NUL in JSON~400~PUT /api/put HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 23\\r\\n$C\\r\\n{"key":"\\0","value":"v"}
@@ -95,6 +97,9 @@ expect_eq "absolute-form put at another port stored" "$(curl -s "$MC_URL/api/get
 
 # the chunked JSON body above stored its value
 expect_eq "chunked JSON put stored" "$(curl -s "$MC_URL/api/get/ck")" v
+expect_eq "a chunk extension stores nothing" \
+	"$(curl -s -o /dev/null -w '%{http_code}' "$MC_URL/api/get/cext")" 404
+expect_eq "a trailer field is ignored" "$(curl -s "$MC_URL/api/get/ctrl")" abc
 
 # --- deep JSON ------------------------------------------------------------------
 { printf '{"size":'; head -c 100000 /dev/zero | tr '\0' '['; } > "$MC_TMP/deep"

@@ -56,8 +56,9 @@ void web_api_query_key(struct web_req *r)
 		web_resp_error(r, 400, "INVALID_PARAMS");
 		return;
 	}
-	rc = mc_render_query_key(r->s, r->out, r->scratch->data,
-				 r->scratch->len);
+	/* HEAD names what GET would, without GET's lease and count */
+	rc = mc_render_query_key_ex(r->s, r->out, r->scratch->data,
+				    r->scratch->len, r->head ? MC_F_PEEK : 0);
 	if (rc == -ENOENT) {
 		web_resp_error(r, 404, web_status_code_name(rc));
 		return;
@@ -488,7 +489,20 @@ void web_api_batch_query_keys(struct web_req *r)
 		b->keys[i] = dec + b->off[i];
 	mc_buf_adds(r->out, "{\"success\":true,\"data\":{");
 	tl_no_leader = 0;
-	mc_query_batch(r->s, b->n, b->keys, b->len, batch_item, r);
+	if (r->head) {
+		/* GET's headers without its leases and BatchGetReplicaList */
+		struct mc_desc d[MC_REPLICA_MAX];
+
+		for (size_t i = 0; i < b->n; i++) {
+			int rc = mc_query_ex(r->s, b->keys[i], b->len[i],
+					     MC_F_PEEK | MC_F_BATCH, d,
+					     MC_REPLICA_MAX, NULL);
+
+			batch_item(i, rc, d, rc > 0 ? (size_t)rc : 0, r);
+		}
+	} else {
+		mc_query_batch(r->s, b->n, b->keys, b->len, batch_item, r);
+	}
 	if (tl_no_leader == b->n) {
 		web_resp_errno(r, -EAGAIN, NULL, "no cluster leader answers");
 		return;
