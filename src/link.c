@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "store_int.h"
@@ -249,8 +250,61 @@ static int put_settle(struct mc_store *s, const void *key, size_t klen,
 			  KEY_ARG(key, klen));
 }
 
-int fac_put(struct mc_store *s, const void *key, size_t klen, const void *val,
-	    size_t len, struct mc_err *err)
+/*
+ * Where a put's bytes are: @val, or its first @hlen bytes there and the
+ * rest in pipe @pfd (read end) when @pfd >= 0 (fac_put_commit_pipe).
+ */
+struct put_src {
+	int pfd;
+	uint64_t hlen;
+};
+
+/*
+ * Writes the value of @src into the @n replicas @d: straight from the
+ * pipe to the one replica of another node when the hooks can, else
+ * through @val (the pipe's bytes are read into it first, after @hlen).
+ */
+static int replicas_write(struct mc_store *s, const struct mc_desc *d,
+			  unsigned n, void *val, size_t len,
+			  const struct put_src *src, struct mc_err *err)
+{
+	const struct mc_data_ops *ops = s->o.data_ops;
+	int rc = 0;
+
+	if (src && src->pfd >= 0) {
+		if (n == 1 && !is_self(s, &d[0].owner) && d[0].size >= len &&
+		    ops && ops->write_pipe) {
+			rc = ops->write_pipe(s->o.data_arg, &d[0], val,
+					     src->hlen, src->pfd, len);
+			if (rc)
+				return mc_err_set(
+					err, -EAGAIN, MC_TRANSFER_FAIL,
+					"the replica in segment '%s' at %s "
+					"could not be written: %s",
+					d[0].seg_id, d[0].endpoint,
+					strerror(-rc));
+			return 0;
+		}
+		for (uint64_t at = src->hlen; at < len;) {
+			ssize_t r = read(src->pfd, (char *)val + at, len - at);
+
+			if (r <= 0) {
+				if (r < 0 && errno == EINTR)
+					continue;
+				return mc_err_set(err, -EIO, MC_INTERNAL_ERROR,
+						  "the value's pipe ran dry");
+			}
+			at += (uint64_t)r;
+		}
+	}
+	for (unsigned i = 0; i < n && rc == 0; i++)
+		rc = replica_write(s, &d[i], val, len, err);
+	return rc;
+}
+
+static int put_via(struct mc_store *s, const void *key, size_t klen,
+		   const void *val, size_t len, const struct put_src *src,
+		   struct mc_err *err)
 {
 	struct mc_desc *d = NULL;
 	uint64_t version = 0, term, term2 = 0;
@@ -271,8 +325,7 @@ int fac_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 	call_end(&c);
 	if (rc < 0)
 		return rc;
-	for (unsigned i = 0; i < n && rc == 0; i++)
-		rc = replica_write(s, &d[i], val, len, err);
+	rc = replicas_write(s, d, n, (void *)val, len, src, err);
 	free(d);
 	if (rc < 0) {
 		put_finish_call(s, MOP_PUT_REVOKE, key, klen, &s->self,
@@ -296,6 +349,12 @@ int fac_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 		rc = -EAGAIN;
 	}
 	return rc;
+}
+
+int fac_put(struct mc_store *s, const void *key, size_t klen, const void *val,
+	    size_t len, struct mc_err *err)
+{
+	return put_via(s, key, klen, val, len, NULL, err);
 }
 
 int fac_put_begin(struct mc_store *s, const void *key, size_t klen,
@@ -349,6 +408,22 @@ int fac_put_commit(struct mc_put *p, struct mc_err *err)
 			       : fac_put(p->store, p->key, p->klen, p->stage,
 					 p->size, err);
 
+	fac_put_free(p);
+	return rc;
+}
+
+int fac_put_commit_pipe(struct mc_put *p, uint64_t hlen, int pfd,
+			struct mc_err *err)
+{
+	struct put_src src = {pfd, hlen};
+	int rc;
+
+	if (p->registered || hlen > p->size)
+		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				"a two-phase put ends by its key");
+	else
+		rc = put_via(p->store, p->key, p->klen, p->stage, p->size, &src,
+			     err);
 	fac_put_free(p);
 	return rc;
 }
@@ -475,10 +550,11 @@ static int query_call(struct mc_store *s, const void *key, size_t klen,
 /*
  * Reads [off, off + len) of the value @f names into @buf from a replica
  * in another process: 0, -EAGAIN (every replica is a node's, and none
- * answered: they are going) or -EREMOTEIO.
+ * answered: they are going) or -EREMOTEIO. With a pipe @pfd (read end,
+ * write end), into it when the hooks can (0), else into @buf (1).
  */
 static int read_remote(struct mc_store *s, const struct found *f, uint64_t off,
-		       void *buf, uint64_t len)
+		       void *buf, uint64_t len, const int *pfd)
 {
 	const struct mc_data_ops *ops = s->o.data_ops;
 	bool client = false;
@@ -491,9 +567,14 @@ static int read_remote(struct mc_store *s, const struct found *f, uint64_t off,
 		client |= f->d[i].owner.kind != MC_OWNER_NODE;
 		if (!ops || !ops->read)
 			continue;
-		rc = ops->read(s->o.data_arg, &f->d[i], off, buf, len);
-		if (rc == 0)
-			return 0;
+		if (pfd && ops->read_pipe)
+			rc = ops->read_pipe(s->o.data_arg, &f->d[i], off, len,
+					    pfd, buf);
+		else if ((rc = ops->read(s->o.data_arg, &f->d[i], off, buf,
+					 len)) == 0)
+			rc = pfd != NULL;
+		if (rc >= 0)
+			return rc;
 		mc_debug("get: replica in segment '%s' at %s not read: %s",
 			 f->d[i].seg_id, f->d[i].endpoint, strerror(-rc));
 	}
@@ -517,14 +598,15 @@ static struct mc_blk *read_local(struct mc_store *s, const void *key,
 	return NULL;
 }
 
-int fac_get(struct mc_store *s, const void *key, size_t klen,
-	    struct mc_ref **out)
+int fac_get_pipe(struct mc_store *s, const void *key, size_t klen,
+		 const int pfd[2], struct mc_ref **out, uint64_t *size)
 {
 	struct found f;
 	struct mc_blk *b;
 	void *data;
 	int rc = query_call(s, key, klen, MC_F_HOLD, &f, NULL);
 
+	*out = NULL;
 	if (rc < 0)
 		return rc;
 	b = read_local(s, key, klen, &f);
@@ -535,13 +617,27 @@ int fac_get(struct mc_store *s, const void *key, size_t klen,
 	data = ref_copy_new(f.size);
 	if (!data)
 		return -ENOMEM;
-	rc = read_remote(s, &f, 0, data, f.size);
+	rc = read_remote(s, &f, 0, data, f.size, pfd);
 	if (rc < 0) {
 		ref_copy_free(data);
 		return rc;
 	}
+	if (rc == 0 && pfd) {
+		/* every byte is in the pipe */
+		ref_copy_free(data);
+		*size = f.size;
+		return 0;
+	}
 	*out = ref_of_copy(data);
 	return 0;
+}
+
+int fac_get(struct mc_store *s, const void *key, size_t klen,
+	    struct mc_ref **out)
+{
+	uint64_t size;
+
+	return fac_get_pipe(s, key, klen, NULL, out, &size);
 }
 
 int64_t fac_get_copy(struct mc_store *s, const void *key, size_t klen,
@@ -565,7 +661,7 @@ int64_t fac_get_copy(struct mc_store *s, const void *key, size_t klen,
 		blk_unref(b);
 		return (int64_t)n;
 	}
-	rc = read_remote(s, &f, off, buf, n);
+	rc = read_remote(s, &f, off, buf, n, NULL);
 	return rc < 0 ? rc : (int64_t)n;
 }
 

@@ -131,6 +131,20 @@ struct mc_data_ops {
 	 * store lock held; it must not block.
 	 */
 	bool (*input_pending)(void *arg);
+	/*
+	 * Optional, for a door that passes bytes on without touching them
+	 * (mc_get_pipe, mc_put_commit_pipe): read_pipe moves @len bytes
+	 * at @off of @d into pipe @pfd (read end, write end) and returns 0, or,
+	 * when the pipe will not take them all, into @spill (@len bytes)
+	 * and returns 1, the pipe as it was; a failure leaves the pipe as
+	 * it was. write_pipe writes @hlen bytes at @head, then @len -
+	 * @hlen bytes taken from pipe @pfd (its read end), to @d from its
+	 * start; a failure may have taken bytes from the pipe.
+	 */
+	int (*read_pipe)(void *arg, const struct mc_desc *d, uint64_t off,
+			 uint64_t len, const int pfd[2], void *spill);
+	int (*write_pipe)(void *arg, const struct mc_desc *d, const void *head,
+			  uint64_t hlen, int pfd, uint64_t len);
 };
 
 /*
@@ -682,6 +696,22 @@ void *mc_put_buffer(struct mc_put *p, size_t i);
  */
 int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err);
 /*
+ * For a door that can leave a value's bytes in a pipe rather than copy
+ * them into mc_put_buffer (splice(2) from its client's socket): a
+ * cluster node's local put, whose bytes go to their owners at the
+ * commit, takes them so (mc_store_pipes says whether this store's puts
+ * do). mc_put_commit_pipe is mc_put_commit (without copy_replicas) of a
+ * value whose first @hlen bytes are in mc_put_buffer(p, 0) and whose
+ * other bytes are in pipe @pfd (its read end), in order: they go to a
+ * replica of another node without crossing this process's memory, or
+ * are read into the buffer first. Errors as mc_put_commit, -EINVAL for
+ * a two-phase put or a store without pipes, -EIO when the pipe holds
+ * fewer bytes; the pipe may keep bytes after a failure.
+ */
+bool mc_store_pipes(const struct mc_store *s);
+int mc_put_commit_pipe(struct mc_put *p, uint64_t hlen, int pfd,
+		       struct mc_err *err);
+/*
  * Commits the first @size bytes (1 .. its size) of open local put @p at a
  * new place of exactly @size bytes in every replica, where good fit puts
  * a value among its like, rather than where @p's larger buffer went; @p's
@@ -787,6 +817,16 @@ int mc_put_revoke_by(struct mc_store *s, const void *key, size_t klen,
 struct mc_ref;
 int mc_get(struct mc_store *s, const void *key, size_t klen,
 	   struct mc_ref **out);
+/*
+ * mc_get for a door that passes bytes on without touching them
+ * (mc_store_pipes): when the value's bytes must come from another node,
+ * they are put into pipe @pfd (read end, write end), all of them, and *@out is
+ * NULL with the value's size in *@size; otherwise (a replica here, or a
+ * pipe that would not take them) as mc_get. The same errors; a failure
+ * leaves the pipe as it was.
+ */
+int mc_get_pipe(struct mc_store *s, const void *key, size_t klen,
+		const int pfd[2], struct mc_ref **out, uint64_t *size);
 const void *mc_ref_data(const struct mc_ref *r); /* one complete replica */
 uint64_t mc_ref_size(const struct mc_ref *r);
 void mc_ref_release(struct mc_ref *r);

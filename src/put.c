@@ -780,6 +780,25 @@ int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err)
 	return rc;
 }
 
+bool mc_store_pipes(const struct mc_store *s)
+{
+	return s->link && s->o.data_ops && s->o.data_ops->read_pipe &&
+	       s->o.data_ops->write_pipe;
+}
+
+int mc_put_commit_pipe(struct mc_put *p, uint64_t hlen, int pfd,
+		       struct mc_err *err)
+{
+	if (!p->linked) {
+		int rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				    "this store's puts take no pipe");
+
+		mc_put_abort(p);
+		return rc;
+	}
+	return fac_put_commit_pipe(p, hlen, pfd, err);
+}
+
 int mc_put_commit_exact(struct mc_put *p, uint64_t size, struct mc_err *err)
 {
 	static const struct mc_put_opts quiet = {.batch = true};

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "check.h"
@@ -245,6 +247,8 @@ static bool h_may_act(void *arg)
 
 /* ------------------------------------------ the transfer port, as pins */
 
+static unsigned pipe_writes; /* d_write_pipe calls */
+
 static int d_read(void *arg, const struct mc_desc *d, uint64_t off, void *buf,
 		  uint64_t len)
 {
@@ -279,7 +283,39 @@ static int d_write(void *arg, const struct mc_desc *d, uint64_t off,
 	return mc_pin_release(pin);
 }
 
-static const struct mc_data_ops data = {d_read, d_write, NULL};
+/* The same through pipes, as xfer/remote.c's read_pipe and write_pipe. */
+static int d_read_pipe(void *arg, const struct mc_desc *d, uint64_t off,
+		       uint64_t len, const int pfd[2], void *spill)
+{
+	char *tmp = malloc(len);
+	int rc = d_read(arg, d, off, tmp, len);
+
+	if (rc == 0)
+		ck_assert_int_eq(write(pfd[1], tmp, len), (ssize_t)len);
+	free(tmp);
+	(void)spill;
+	return rc;
+}
+
+static int d_write_pipe(void *arg, const struct mc_desc *d, const void *head,
+			uint64_t hlen, int pfd, uint64_t len)
+{
+	char *tmp = malloc(len);
+	int rc;
+
+	memcpy(tmp, head, hlen);
+	ck_assert_int_eq(read(pfd, tmp + hlen, len - hlen),
+			 (ssize_t)(len - hlen));
+	rc = d_write(arg, d, 0, tmp, len);
+	free(tmp);
+	pipe_writes++;
+	return rc;
+}
+
+static const struct mc_data_ops data = {.read = d_read,
+					.write = d_write,
+					.read_pipe = d_read_pipe,
+					.write_pipe = d_write_pipe};
 
 /* ------------------------------------------------------------ the links */
 
@@ -596,6 +632,85 @@ END_TEST
  * the way (its release is late); a release older than the record in
  * place leaves it; an older term is refused once a newer one was seen.
  */
+/* Bytes waiting in pipe @p. */
+static int pipe_held(const int p[2])
+{
+	int n = -1;
+
+	ck_assert_int_eq(ioctl(p[0], FIONREAD, &n), 0);
+	return n;
+}
+
+/*
+ * A door's pipes (mc_get_pipe, mc_put_commit_pipe): a value of another
+ * node comes whole into the pipe, one here as a reference (the pipe
+ * untouched); a put whose replica is here takes the pipe's bytes into
+ * its buffer after the head; a store of one node takes no pipe.
+ */
+START_TEST(test_pipes)
+{
+	struct mc_store *plain;
+	struct mc_store_opts o;
+	struct mc_mount_req mr = {.size = MiB};
+	struct mc_mount_result res = {0};
+	struct mc_ref *r;
+	struct mc_put *p;
+	char got[64];
+	uint64_t size = 0;
+	int pfd[2];
+
+	setup();
+	ck_assert_int_eq(pipe(pfd), 0);
+	ck_assert(mc_store_pipes(nodes[0].own));
+	put_via(1, "pk", "a value that lives on node two");
+	/* through node 1: into the pipe */
+	ck_assert_int_eq(mc_get_pipe(nodes[0].own, "pk", 2, pfd, &r, &size), 0);
+	ck_assert_ptr_null(r);
+	ck_assert_uint_eq(size, 30);
+	ck_assert_int_eq(pipe_held(pfd), 30);
+	ck_assert_int_eq(read(pfd[0], got, sizeof(got)), 30);
+	ck_assert_mem_eq(got, "a value that lives on node two", 30);
+	/* through node 2, its owner: a reference, the pipe untouched */
+	ck_assert_int_eq(mc_get_pipe(nodes[1].own, "pk", 2, pfd, &r, &size), 0);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_mem_eq(mc_ref_data(r), "a value that lives on node two", 30);
+	mc_ref_release(r);
+	ck_assert_int_eq(pipe_held(pfd), 0);
+	ck_assert_int_eq(mc_get_pipe(nodes[0].own, "nope", 4, pfd, &r, &size),
+			 -ENOENT);
+	ck_assert_int_eq(pipe_held(pfd), 0);
+
+	/* a put through node 1, its replica on node 1: head + pipe */
+	ck_assert_int_eq(mc_put_begin(nodes[0].own, "pq", 2, 12, &p, NULL), 0);
+	memcpy(mc_put_buffer(p, 0), "head", 4);
+	ck_assert_int_eq(write(pfd[1], "and-pipe", 8), 8);
+	ck_assert_int_eq(mc_put_commit_pipe(p, 4, pfd[0], NULL), 0);
+	ck_assert_int_eq(pipe_held(pfd), 0);
+	expect_value(2, "pq", "headand-pipe");
+	ck_assert_uint_eq(pipe_writes, 0); /* a replica here: no transfer */
+	/* a pipe that holds fewer bytes than the value: nothing is put */
+	ck_assert_int_eq(mc_put_begin(nodes[0].own, "pq", 2, 12, &p, NULL), 0);
+	memcpy(mc_put_buffer(p, 0), "HEAD", 4);
+	ck_assert_int_eq(write(pfd[1], "short", 5), 5);
+	close(pfd[1]);
+	ck_assert_int_eq(mc_put_commit_pipe(p, 4, pfd[0], NULL), -EIO);
+	expect_value(1, "pq", "headand-pipe");
+	close(pfd[0]);
+
+	/* one node alone takes no pipe */
+	mc_store_opts_default(&o);
+	o.manual_tick = true;
+	plain = mc_store_new(&o, NULL);
+	ck_assert_int_eq(mc_segment_mount(plain, &mr, &res, NULL), 0);
+	free(res.ids);
+	ck_assert(!mc_store_pipes(plain));
+	ck_assert_int_eq(mc_put_begin(plain, "k", 1, 4, &p, NULL), 0);
+	ck_assert_int_eq(mc_put_commit_pipe(p, 4, -1, NULL), -EINVAL);
+	mc_store_free(plain);
+	teardown();
+}
+END_TEST
+
 START_TEST(test_records_stamps_terms)
 {
 	struct mc_err e = {0};
@@ -1135,6 +1250,7 @@ static Suite *cluster_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_put_get_everywhere);
 	tcase_add_test(tc, test_begin_commit);
+	tcase_add_test(tc, test_pipes);
 	tcase_add_test(tc, test_records_stamps_terms);
 	tcase_add_test(tc, test_rebuild);
 	tcase_add_test(tc, test_remove_not_resurrected);

@@ -96,7 +96,7 @@ static int dh_write(void *arg, const struct mc_desc *d, uint64_t off,
 	return -EOPNOTSUPP;
 }
 
-static const struct mc_data_ops data_ops = {dh_read, dh_write, NULL};
+static const struct mc_data_ops data_ops = {.read = dh_read, .write = dh_write};
 
 /* ------------------------------------------------------- owner hooks */
 

@@ -524,6 +524,18 @@ START_TEST(test_lease)
 	ck_assert_int_eq(put_str(s, "z", "zz"), 0);
 	ck_assert_int_eq(mc_query(s, "z", 1, d, 1), 1);
 	ck_assert_int_eq(mc_remove(s, "z", 1, true, &e), 0);
+
+	/* A peek (HEAD) names the same replica, leases and counts nothing. */
+	double gets = fam(s, "master_get_replica_list_requests_total");
+	struct mc_desc p[1];
+
+	ck_assert_int_eq(put_str(s, "h", "hv"), 0);
+	ck_assert_int_eq(mc_query_ex(s, "h", 1, MC_F_PEEK, p, 1, NULL), 1);
+	ck_assert(fam(s, "master_get_replica_list_requests_total") == gets);
+	ck_assert_int_eq(mc_remove(s, "h", 1, false, &e), 0);
+	ck_assert_int_eq(mc_query_ex(s, "h", 1, MC_F_PEEK, p, 1, NULL),
+			 -ENOENT);
+	ck_assert(fam(s, "master_get_replica_list_requests_total") == gets);
 	mc_store_free(s);
 }
 END_TEST

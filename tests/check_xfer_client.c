@@ -11,11 +11,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -280,6 +282,7 @@ enum fake_mode {
 	FAKE_ONE_THEN_CLOSE, /* serve one v2 READ per connection, close */
 	FAKE_SILENT,	     /* read the header, never answer */
 	FAKE_BAD_STATUS,     /* answer a wrong magic */
+	FAKE_HALF,	     /* answer half of a READ's bytes, close */
 };
 
 struct fake {
@@ -321,7 +324,9 @@ static void *fake_main(void *arg)
 				memset(data, 'f', h.size);
 				xfer_status_encode(XFER_OK, st);
 				send(fd, st, 8, MSG_NOSIGNAL);
-				send(fd, data, h.size, MSG_NOSIGNAL);
+				send(fd, data,
+				     f->mode == FAKE_HALF ? h.size / 2 : h.size,
+				     MSG_NOSIGNAL);
 				free(data);
 			}
 		}
@@ -401,6 +406,101 @@ START_TEST(test_timeout_and_bad_status)
 	ck_assert_int_eq(xfer_client_read(c, &t, 4096, buf, 8, &e),
 			 -ECONNREFUSED);
 	ck_assert_msg(strstr(e.msg, "cannot connect"), "%s", e.msg);
+	xfer_client_free(c);
+}
+END_TEST
+
+/* Bytes waiting in pipe @p[0] (its read end). */
+static int pipe_held(const int p[2])
+{
+	int n = -1;
+
+	ck_assert_int_eq(ioctl(p[0], FIONREAD, &n), 0);
+	return n;
+}
+
+/*
+ * Through pipes (splice): a READ into a pipe, one that does not fit in a
+ * small pipe (its bytes spill into the buffer, the pipe left empty), one
+ * cut by its peer halfway (the pipe left empty), and a WRITE whose head
+ * comes from a buffer and the rest from a pipe.
+ */
+START_TEST(test_pipes)
+{
+	struct xfer_client *c = xfer_client_new(NULL);
+	size_t size = 1u << 20, wsize = 200u << 10;
+	unsigned char *v = pattern(size, 6), *got = malloc(size);
+	unsigned char *w = pattern(wsize, 7);
+	uint64_t addr = put_value("p", v, size), waddr;
+	struct mc_err e = {0};
+	struct fake f;
+	int p[2], small[2];
+	size_t n;
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_ge(fcntl(p[1], F_SETPIPE_SZ, 1 << 20), 1 << 20);
+	ck_assert_int_eq(pipe(small), 0);
+	ck_assert_int_gt(fcntl(small[1], F_SETPIPE_SZ, 4096), 0);
+
+	/* the whole value into the pipe: 0 */
+	ck_assert_int_eq(xfer_client_read_pipe(c, &T, addr, p, got, size, &e),
+			 0);
+	ck_assert_int_eq(pipe_held(p), (int)size);
+	for (n = 0; n < size;) {
+		ssize_t r = read(p[0], got + n, size - n);
+
+		ck_assert_int_gt(r, 0);
+		n += (size_t)r;
+	}
+	ck_assert_mem_eq(got, v, size);
+
+	/* a pipe of one page: into the buffer (1), the pipe as it was */
+	memset(got, 0, size);
+	ck_assert_int_eq(
+		xfer_client_read_pipe(c, &T, addr, small, got, size, &e), 1);
+	ck_assert_mem_eq(got, v, size);
+	ck_assert_int_eq(pipe_held(small), 0);
+
+	/* a peer that sends half and closes: an error, the pipe empty */
+	fake_start(&f, FAKE_HALF);
+	struct xfer_target t = {"127.0.0.1", f.port, 2};
+	ck_assert_int_eq(xfer_client_read_pipe(c, &t, 4096, p, got, size, &e),
+			 -ECONNRESET);
+	ck_assert_int_eq(pipe_held(p), 0);
+	ck_assert_int_eq(
+		xfer_client_read_pipe(c, &t, 4096, small, got, size, &e),
+		-ECONNRESET);
+	ck_assert_int_eq(pipe_held(small), 0);
+	fake_stop(&f);
+
+	/* a WRITE: 100 bytes from the buffer, the rest from the pipe */
+	waddr = put_open("pw", wsize);
+	for (n = 100; n < wsize;) {
+		ssize_t r = write(p[1], w + n, wsize - n);
+
+		ck_assert_int_gt(r, 0);
+		n += (size_t)r;
+	}
+	ck_assert_int_eq(
+		xfer_client_write_pipe(c, &T, waddr, w, 100, p[0], wsize, &e),
+		0);
+	ck_assert_int_eq(pipe_held(p), 0);
+	ck_assert_int_eq(mc_put_end(S, "pw", 2, NULL), 0);
+	memset(got, 0, wsize);
+	ck_assert_int_eq(mc_get_copy(S, "pw", 2, 0, got, wsize),
+			 (int64_t)wsize);
+	ck_assert_mem_eq(got, w, wsize);
+	ck_assert_int_eq(xfer_client_write_pipe(c, &T, waddr, w, wsize + 1,
+						p[0], wsize, &e),
+			 -EINVAL);
+
+	close(p[0]);
+	close(p[1]);
+	close(small[0]);
+	close(small[1]);
+	free(v);
+	free(w);
+	free(got);
 	xfer_client_free(c);
 }
 END_TEST
@@ -658,6 +758,7 @@ Suite *xfer_client_suite(void)
 	tcase_add_test(tc, test_read_write_modes);
 	tcase_add_test(tc, test_rejections);
 	tcase_add_test(tc, test_large);
+	tcase_add_test(tc, test_pipes);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_te_modes);
 	tcase_add_test(tc, test_te_resolve_published);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -126,6 +127,37 @@ static void put_gathered(struct web_req *r, const char *key, size_t klen)
 		web_resp_success(r);
 }
 
+/*
+ * The end of a body read that may have gone into pipe @pfd (pfd[0] < 0:
+ * none taken) with its buffer @dst of @size bytes. A body whose last
+ * bytes are in the pipe: the count of those before them (in @dst); one
+ * whose pipe filled before its end: the pipe's bytes are read into
+ * their place in @dst, the pipe given back, and 0 (pfd[0] is then -1);
+ * without @dst (a failed read) the pipe is given back. <0: the pipe
+ * would not give its bytes back.
+ */
+static int64_t piped_end(struct web_req *r, int pfd[2], char *dst,
+			 uint64_t size)
+{
+	uint64_t at, n;
+
+	if (pfd[0] < 0)
+		return 0;
+	r->io->read_pipe_end(r->conn, &at, &n);
+	if (dst && n && at + n == size)
+		return (int64_t)at;
+	for (uint64_t got = 0; dst && got < n;) {
+		ssize_t k = read(pfd[0], dst + at + got, n - got);
+
+		if (k <= 0)
+			return -EIO;
+		got += (uint64_t)k;
+	}
+	r->io->pipe_give(r->conn, pfd, dst || !n);
+	pfd[0] = pfd[1] = -1;
+	return 0;
+}
+
 void web_api_put_raw(struct web_req *r)
 {
 	char key[MC_KEY_MAX];
@@ -133,8 +165,9 @@ void web_api_put_raw(struct web_req *r)
 	struct mc_put *p;
 	struct mc_err e = {0};
 	uint64_t size, done = 0;
+	int pfd[2] = {-1, -1};
 	char *dst;
-	int rc;
+	int64_t rc;
 
 	if (klen < 0)
 		return;
@@ -157,17 +190,34 @@ void web_api_put_raw(struct web_req *r)
 		return;
 	}
 	dst = mc_put_buffer(p, 0);
+	/*
+	 * A put whose bytes go to other nodes at the commit: the body may
+	 * stay in a pipe from the client's socket on (a cluster node's
+	 * door then touches none of it).
+	 */
+	if (mc_store_pipes(r->s) && r->io->pipe_take &&
+	    r->io->pipe_take(r->conn, pfd) == 0)
+		r->io->read_pipe_begin(r->conn, pfd[1], dst);
 	while (done < size) {
 		int64_t got = web_req_read(r, dst + done, size - done);
 
 		if (got <= 0) {
+			piped_end(r, pfd, NULL, 0);
 			mc_put_abort(p);
 			web_resp_body_error(r, got < 0 ? (int)got : -EIO);
 			return;
 		}
 		done += (uint64_t)got;
 	}
-	rc = mc_put_commit(p, true, &e);
+	rc = piped_end(r, pfd, dst, size);
+	if (rc >= 0)
+		rc = pfd[0] >= 0
+			     ? mc_put_commit_pipe(p, (uint64_t)rc, pfd[0], &e)
+			     : mc_put_commit(p, true, &e);
+	else
+		mc_put_abort(p);
+	if (pfd[0] >= 0)
+		r->io->pipe_give(r->conn, pfd, rc == 0);
 	if (rc < 0)
 		web_resp_errno(r, rc, &e, "Put failed");
 	else
@@ -180,6 +230,7 @@ void web_api_get(struct web_req *r)
 	ssize_t klen = path_key(r, key);
 	struct mc_ref *ref;
 	uint64_t size;
+	int pfd[2];
 	int rc;
 
 	if (klen < 0)
@@ -195,7 +246,23 @@ void web_api_get(struct web_req *r)
 			web_resp_send_bytes(r, 200, WEB_CT_BYTES, NULL, size);
 		return;
 	}
-	rc = mc_get(r->s, key, (size_t)klen, &ref);
+	/*
+	 * A value that lives on another node goes from the transfer port
+	 * to the client through a pipe: this door touches none of it.
+	 */
+	if (mc_store_pipes(r->s) && r->io->pipe_take &&
+	    r->io->pipe_take(r->conn, pfd) == 0) {
+		rc = mc_get_pipe(r->s, key, (size_t)klen, pfd, &ref, &size);
+		if (rc == 0 && !ref) {
+			rc = web_resp_send_pipe(r, 200, WEB_CT_BYTES, pfd[0],
+						size);
+			r->io->pipe_give(r->conn, pfd, rc == 0);
+			return;
+		}
+		r->io->pipe_give(r->conn, pfd, true);
+	} else {
+		rc = mc_get(r->s, key, (size_t)klen, &ref);
+	}
 	if (rc == -ENOENT) {
 		not_found(r);
 		return;

@@ -46,6 +46,8 @@
 #define REQUEST_MAX "1064960"	 /* 1 MiB request line + 16 KiB */
 #define RECLAIM_MIN (64u << 10)	 /* head parts given back from this size */
 #define LISTEN_MAX  4
+#define PIPES_MAX   64	       /* idle pipes kept (web_io.pipe_take) */
+#define PIPE_BYTES  (1u << 20) /* asked of each: the most a user gets */
 
 _Static_assert(WEB_FIELDS_MAX == MG_MAX_HEADERS, "civetweb keeps 64 fields");
 
@@ -158,6 +160,10 @@ struct web {
 	pthread_t master; /* civetweb's accept loop, once have_master */
 	_Atomic bool have_master;
 	struct web_api_state *api;
+	/* idle pipes lent to requests (pipe_take), a stack under pipes_mu */
+	pthread_mutex_t pipes_mu;
+	int pipes[PIPES_MAX][2];
+	int npipes;
 	struct mc_family *requests, *duration;
 	struct route_stats *stats; /* web_nroutes + 1 ("other") */
 };
@@ -193,6 +199,29 @@ static __thread int tl_recv_fd = -1;
 static __thread int tl_head_fd = -1;
 static __thread int tl_conn_fd = CONN_FD_UNKNOWN;
 static __thread int tl_conn_tried = -1; /* the tl_head_fd found wrong */
+/*
+ * A body read into a pipe (civet_read_pipe_begin): while @on, civetweb's
+ * reads of the connection's socket into @base and on are splices into
+ * @pfd; @at is the offset of the first byte that went there, @n how
+ * many, @next where civetweb's next read must aim for the bytes to stay
+ * in order (any other aim, or a full pipe, ends it: the read is a read).
+ */
+/*
+ * Whether a request is being served on this worker: the reads civetweb
+ * makes otherwise are of request heads, which it reads into a buffer of
+ * max_request_size (REQUEST_MAX) in as large reads as it can: they are
+ * kept to HEAD_READ, so that a body that follows its head is read by its
+ * handler straight where it goes (a replica's memory, a pipe), not
+ * copied from civetweb's buffer.
+ */
+#define HEAD_READ (16u << 10)
+static __thread bool tl_serving;
+static __thread struct {
+	bool on;
+	int pfd;
+	char *base, *next;
+	uint64_t at, n;
+} tl_sp;
 
 /* ------------------------------------------------------------ metrics */
 
@@ -331,10 +360,46 @@ static recv_fn *next_recv(void)
 	return f;
 }
 
+/*
+ * A read of the connection's socket while a body goes into a pipe: the
+ * bytes are spliced there (civetweb counts them as read, so its account
+ * of the body stays right, and skips their place in the buffer), as
+ * long as they land right after the ones before. 1 and *@got when it
+ * did (or failed: *@got < 0), 0 when the read is to be a read.
+ */
+static int recv_spliced(int fd, void *buf, size_t n, ssize_t *got)
+{
+	char *b = buf;
+
+	if (fd != tl_conn_fd || b < tl_sp.base ||
+	    (tl_sp.next && b != tl_sp.next)) {
+		tl_sp.on = false;
+		return 0;
+	}
+	*got = splice(fd, NULL, tl_sp.pfd, NULL, n,
+		      SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (*got < 0 && errno == EAGAIN) {
+		/* civetweb polled first: the pipe is full */
+		tl_sp.on = false;
+		return 0;
+	}
+	if (*got > 0) {
+		if (!tl_sp.next)
+			tl_sp.at = (uint64_t)(b - tl_sp.base);
+		tl_sp.next = b + *got;
+		tl_sp.n += (uint64_t)*got;
+	}
+	return 1;
+}
+
 ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-	ssize_t got = next_recv()(fd, buf, n, flags);
+	ssize_t got;
 
+	if (tl_slot && !tl_serving && n > HEAD_READ)
+		n = HEAD_READ;
+	if (!(tl_sp.on && flags == 0 && recv_spliced(fd, buf, n, &got)))
+		got = next_recv()(fd, buf, n, flags);
 	if (got > 0 && tl_slot) {
 		guard_head_begun(tl_slot);
 		tl_recv_fd = fd;
@@ -410,6 +475,24 @@ static int conn_fd(struct mg_connection *c)
  * the header timeout without progress, and when the server stops.
  * Otherwise two mg_writes. 0, or -EIO when the answer was cut.
  */
+/*
+ * A direct send found no room: 0 once there may be some (poll(2), at
+ * most a watchdog tick), -EIO when the answer has made no progress for
+ * the header timeout (since *@idle_since, set here) or the server stops.
+ */
+static int wait_room(struct web *w, int fd, int64_t *idle_since)
+{
+	if (!*idle_since)
+		*idle_since = guard_now();
+	else if (guard_now() - *idle_since >= (int64_t)w->header_ms * 1000000)
+		return -EIO;
+	if (atomic_load_explicit(&w->stopping, memory_order_relaxed))
+		return -EIO;
+	poll(&(struct pollfd){.fd = fd, .events = POLLOUT}, 1,
+	     WEB_GUARD_TICK_MS);
+	return 0;
+}
+
 static int civet_write2(void *conn, const void *h, size_t hl, const void *p,
 			size_t n)
 {
@@ -446,19 +529,124 @@ static int civet_write2(void *conn, const void *h, size_t hl, const void *p,
 		}
 		if (sent < 0 && errno == EINTR)
 			continue;
-		if (sent == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		if (sent == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
+		    wait_room(w, fd, &idle_since))
 			return -EIO;
-		if (!idle_since)
-			idle_since = guard_now();
-		else if (guard_now() - idle_since >=
-			 (int64_t)w->header_ms * 1000000)
-			return -EIO;
-		if (atomic_load_explicit(&w->stopping, memory_order_relaxed))
-			return -EIO;
-		poll(&(struct pollfd){.fd = fd, .events = POLLOUT}, 1,
-		     WEB_GUARD_TICK_MS);
 	}
 	return 0;
+}
+
+/*
+ * The head, then @n bytes from pipe @rfd spliced to the socket (which
+ * pipe_take made sure is known): waits and gives up as civet_write2.
+ */
+static int civet_write_pipe(void *conn, const void *h, size_t hl, int rfd,
+			    uint64_t n)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	struct web *w = ri->user_data;
+	int fd = conn_fd(conn);
+	int64_t idle_since = 0;
+	const char *p = h;
+
+	if (fd < 0)
+		return -EIO;
+	while (hl) {
+		ssize_t sent =
+			send(fd, p, hl, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
+
+		if (sent > 0) {
+			p += sent;
+			hl -= (size_t)sent;
+			idle_since = 0;
+		} else if (sent < 0 && errno == EINTR) {
+			continue;
+		} else if (sent == 0 ||
+			   (errno != EAGAIN && errno != EWOULDBLOCK) ||
+			   wait_room(w, fd, &idle_since)) {
+			return -EIO;
+		}
+	}
+	while (n) {
+		size_t want = n > (1u << 30) ? (1u << 30) : (size_t)n;
+		ssize_t sent = splice(rfd, NULL, fd, NULL, want,
+				      SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+		if (sent > 0) {
+			n -= (uint64_t)sent;
+			idle_since = 0;
+		} else if (sent < 0 && errno == EINTR) {
+			continue;
+		} else if (sent == 0 || errno != EAGAIN ||
+			   wait_room(w, fd, &idle_since)) {
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+/* A pipe of the idle stack, or a new one as large as this user may have. */
+static int civet_pipe_take(void *conn, int fds[2])
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	struct web *w = ri ? ri->user_data : NULL;
+
+	if (!w || conn_fd(conn) < 0)
+		return -1;
+	pthread_mutex_lock(&w->pipes_mu);
+	if (w->npipes) {
+		w->npipes--;
+		fds[0] = w->pipes[w->npipes][0];
+		fds[1] = w->pipes[w->npipes][1];
+		pthread_mutex_unlock(&w->pipes_mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&w->pipes_mu);
+	if (pipe2(fds, O_CLOEXEC))
+		return -1;
+	/* past the user's share (pipe-user-pages-soft) the pipe stays
+	 * small: what it will not hold goes through memory */
+	fcntl(fds[1], F_SETPIPE_SZ, PIPE_BYTES);
+	return 0;
+}
+
+static void civet_pipe_give(void *conn, int fds[2], bool empty)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	struct web *w = ri->user_data;
+
+	if (empty) {
+		pthread_mutex_lock(&w->pipes_mu);
+		if (w->npipes < PIPES_MAX) {
+			w->pipes[w->npipes][0] = fds[0];
+			w->pipes[w->npipes][1] = fds[1];
+			w->npipes++;
+			fds[0] = fds[1] = -1;
+		}
+		pthread_mutex_unlock(&w->pipes_mu);
+	}
+	if (fds[0] >= 0) {
+		close(fds[0]);
+		close(fds[1]);
+	}
+}
+
+static void civet_read_pipe_begin(void *conn, int wfd, void *base)
+{
+	if (conn_fd(conn) < 0)
+		return;
+	tl_sp.on = true;
+	tl_sp.pfd = wfd;
+	tl_sp.base = base;
+	tl_sp.next = NULL;
+	tl_sp.at = tl_sp.n = 0;
+}
+
+static void civet_read_pipe_end(void *conn, uint64_t *at, uint64_t *n)
+{
+	*at = tl_sp.at;
+	*n = tl_sp.n;
+	memset(&tl_sp, 0, sizeof(tl_sp));
 }
 
 static void civet_no_keep_alive(void *conn)
@@ -479,6 +667,11 @@ static const char *civet_header(void *conn, const char *name)
 static const struct web_io civet_io = {
 	.write = civet_write,
 	.write2 = civet_write2,
+	.pipe_take = civet_pipe_take,
+	.pipe_give = civet_pipe_give,
+	.write_pipe = civet_write_pipe,
+	.read_pipe_begin = civet_read_pipe_begin,
+	.read_pipe_end = civet_read_pipe_end,
 	.read = civet_read,
 	.no_keep_alive = civet_no_keep_alive,
 	.http_version = civet_http_version,
@@ -677,6 +870,8 @@ static int serve(struct mg_connection *c, const char *path, size_t len,
 		return refuse(c, st, why);
 	}
 	tl_head_fd = tl_recv_fd; /* before any handler's own recv */
+	tl_sp.on = false;
+	tl_serving = true;
 	tl_body_since = (int64_t)t0.tv_sec * 1000000000LL + t0.tv_nsec;
 	tl_body_got = 0;
 	tl_body_chunked = r.chunked;
@@ -722,6 +917,7 @@ static int serve(struct mg_connection *c, const char *path, size_t len,
 			    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	buffers_trim();
 	reclaim_head(ri, longest);
+	tl_serving = false;
 	tl_answered = kind != SERVE_REQUEST; /* else the next is not, yet */
 	/* the next head on this connection is due a header timeout from now */
 	if (tl_slot && kind == SERVE_REQUEST)
@@ -1026,6 +1222,7 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	w->max_body = o->max_body ? o->max_body : 100ull << 20;
 	w->header_ms = o->header_ms ? o->header_ms : WEB_HEADER_MS;
 	pthread_mutex_init(&w->token_lock, NULL);
+	pthread_mutex_init(&w->pipes_mu, NULL);
 	if (o->auth_token) {
 		struct web_token *k = token_new(o->auth_token);
 
@@ -1287,6 +1484,11 @@ void web_stop(struct web *w)
 	tokens_free(atomic_load(&w->token));
 	tokens_free(w->retired);
 	pthread_mutex_destroy(&w->token_lock);
+	while (w->npipes--) {
+		close(w->pipes[w->npipes][0]);
+		close(w->pipes[w->npipes][1]);
+	}
+	pthread_mutex_destroy(&w->pipes_mu);
 	free(w);
 }
 

@@ -205,12 +205,15 @@ static int io_errno(int e)
 	return -e;
 }
 
-/* Sends every byte of @iov[0..n) (consumed as it goes): 0 or -errno. */
-static int send_iov(int fd, struct iovec *iov, int n)
+/*
+ * Sends every byte of @iov[0..n) (consumed as it goes) with @flags (and
+ * MSG_NOSIGNAL): 0 or -errno.
+ */
+static int send_iov(int fd, struct iovec *iov, int n, int flags)
 {
 	while (n) {
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		ssize_t r = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		ssize_t r = sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
 
 		if (r < 0) {
 			if (errno == EINTR)
@@ -274,11 +277,107 @@ static int recv_status(int fd, uint64_t *got)
 }
 
 /*
+ * Moves @n bytes from @in to @out with splice(2), one end a pipe: 0, or
+ * -ECONNRESET at the end of the stream, -ETIMEDOUT (the socket's own
+ * timeout), -ENOBUFS when the pipe @out is full (only with @nonblock),
+ * -errno. *@moved counts what went.
+ */
+static int splice_all(int in, int out, uint64_t n, bool nonblock,
+		      uint64_t *moved)
+{
+	unsigned flags = SPLICE_F_MOVE | (nonblock ? SPLICE_F_NONBLOCK : 0);
+
+	while (n) {
+		size_t want = n > (1u << 30) ? (1u << 30) : (size_t)n;
+		ssize_t r = splice(in, NULL, out, NULL, want, flags);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			/*
+			 * EAGAIN: the pipe is full, or the socket's timeout
+			 * passed without a byte (@in is the socket then)
+			 */
+			if (errno == EAGAIN && nonblock &&
+			    poll(&(struct pollfd){.fd = in, .events = POLLIN},
+				 1, 0) > 0)
+				return -ENOBUFS;
+			return io_errno(errno);
+		}
+		if (r == 0)
+			return -ECONNRESET;
+		n -= (uint64_t)r;
+		*moved += (uint64_t)r;
+	}
+	return 0;
+}
+
+/*
+ * Where a request's payload comes from or its answer goes besides plain
+ * buffers: a pipe (xfer_client_read_pipe, xfer_client_write_pipe).
+ */
+struct pipe_io {
+	int fd;		/* the pipe's read end (WRITE) or write end (READ) */
+	int rfd;	/* READ: the pipe's read end, to take bytes back */
+	uint64_t head;	/* WRITE: the first bytes, from the buffer */
+	void *spill;	/* READ: where the answer goes once the pipe is full */
+	bool spilled;	/* READ: it went there, the pipe is as it was */
+	uint64_t taken; /* WRITE: bytes taken from the pipe */
+};
+
+/* Empties @n bytes of pipe @fd into @to (NULL: dropped). */
+static void pipe_drain(int fd, void *to, uint64_t n)
+{
+	char sink[4096];
+
+	while (n) {
+		size_t want =
+			to ? (size_t)n
+			   : (n < sizeof(sink) ? (size_t)n : sizeof(sink));
+		ssize_t r = read(fd, to ? to : sink, want);
+
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			return;
+		}
+		if (to)
+			to = (char *)to + r;
+		n -= (uint64_t)r;
+	}
+}
+
+/*
+ * A READ's answer into pipe @pio->fd, or into @pio->spill once the pipe
+ * takes no more (what it holds then goes there first): 0, or an error
+ * with the pipe as it was before.
+ */
+static int recv_pipe(int fd, struct pipe_io *pio, uint64_t len, uint64_t *got)
+{
+	uint64_t in = 0;
+	int rc;
+
+	pio->spilled = false;
+	rc = splice_all(fd, pio->fd, len, true, &in);
+
+	*got += in;
+	if (rc == -ENOBUFS) {
+		pipe_drain(pio->rfd, pio->spill, in);
+		pio->spilled = true;
+		return recv_all(fd, (char *)pio->spill + in, len - in, got);
+	}
+	if (rc)
+		pipe_drain(pio->rfd, NULL, in);
+	return rc;
+}
+
+/*
  * One request on @fd. *@answered turns true once a byte of the answer has
  * arrived (a request that failed before cannot have been served).
  */
 static int exchange(int fd, bool v2, bool write, uint64_t addr, void *rbuf,
-		    const void *wbuf, uint64_t len, bool *answered)
+		    const void *wbuf, uint64_t len, struct pipe_io *pio,
+		    bool *answered)
 {
 	struct xfer_hdr h = {
 		.size = len,
@@ -291,6 +390,23 @@ static int exchange(int fd, bool v2, bool write, uint64_t addr, void *rbuf,
 	int rc;
 
 	xfer_hdr_encode(&h, hdr);
+	if (write && pio) {
+		/*
+		 * The header and the first bytes leave corked (MSG_MORE),
+		 * the rest straight from the pipe: no byte of the pipe
+		 * crosses user memory.
+		 */
+		iov[1].iov_base = (void *)wbuf;
+		iov[1].iov_len = (size_t)pio->head;
+		rc = send_iov(fd, iov, 2, MSG_MORE);
+		if (!rc)
+			rc = splice_all(pio->fd, fd, len - pio->head, false,
+					&pio->taken);
+		if (!rc && v2)
+			rc = recv_status(fd, &got);
+		*answered = got > 0;
+		return rc;
+	}
 	if (write) {
 		/* The header joins the payload's first (or only) piece. */
 		const char *p = wbuf;
@@ -303,7 +419,7 @@ static int exchange(int fd, bool v2, bool write, uint64_t addr, void *rbuf,
 
 			iov[n].iov_base = (void *)p;
 			iov[n].iov_len = part;
-			rc = send_iov(fd, iov, n + 1);
+			rc = send_iov(fd, iov, n + 1, 0);
 			p += part;
 			left -= part;
 			n = 0;
@@ -323,18 +439,19 @@ static int exchange(int fd, bool v2, bool write, uint64_t addr, void *rbuf,
 		*answered = got > 0;
 		return rc;
 	}
-	rc = send_iov(fd, iov, 1);
+	rc = send_iov(fd, iov, 1, 0);
 	if (!rc && v2)
 		rc = recv_status(fd, &got);
 	if (!rc)
-		rc = recv_all(fd, rbuf, len, &got);
+		rc = pio ? recv_pipe(fd, pio, len, &got)
+			 : recv_all(fd, rbuf, len, &got);
 	*answered = got > 0;
 	return rc;
 }
 
 static int request(struct xfer_client *c, const struct xfer_target *t,
 		   bool write, uint64_t addr, void *rbuf, const void *wbuf,
-		   uint64_t len, struct mc_err *err)
+		   uint64_t len, struct pipe_io *pio, struct mc_err *err)
 {
 	const char *op = write ? "write" : "read";
 	bool v2 = t->version >= 2;
@@ -359,7 +476,8 @@ static int request(struct xfer_client *c, const struct xfer_target *t,
 			if (fd < 0)
 				return fd;
 		}
-		rc = exchange(fd, v2, write, addr, rbuf, wbuf, len, &answered);
+		rc = exchange(fd, v2, write, addr, rbuf, wbuf, len, pio,
+			      &answered);
 		if (rc == 0 && !c->one_shot) {
 			pool_give(c, t, fd);
 			return 0;
@@ -369,9 +487,11 @@ static int request(struct xfer_client *c, const struct xfer_target *t,
 			return 0;
 		/*
 		 * A pooled connection the peer closed meanwhile: once more.
-		 * (A timeout is a slow peer, not a stale connection.)
+		 * (A timeout is a slow peer, not a stale connection; a
+		 * WRITE that took bytes from its pipe cannot be sent again.)
 		 */
-		if (!(reused && !answered && rc == -ECONNRESET))
+		if (!(reused && !answered && rc == -ECONNRESET) ||
+		    (pio && pio->taken))
 			break;
 	}
 	switch (rc) {
@@ -407,12 +527,34 @@ static int request(struct xfer_client *c, const struct xfer_target *t,
 int xfer_client_read(struct xfer_client *c, const struct xfer_target *t,
 		     uint64_t addr, void *buf, uint64_t len, struct mc_err *err)
 {
-	return request(c, t, false, addr, buf, NULL, len, err);
+	return request(c, t, false, addr, buf, NULL, len, NULL, err);
 }
 
 int xfer_client_write(struct xfer_client *c, const struct xfer_target *t,
 		      uint64_t addr, const void *buf, uint64_t len,
 		      struct mc_err *err)
 {
-	return request(c, t, true, addr, NULL, buf, len, err);
+	return request(c, t, true, addr, NULL, buf, len, NULL, err);
+}
+
+int xfer_client_read_pipe(struct xfer_client *c, const struct xfer_target *t,
+			  uint64_t addr, const int pfd[2], void *spill,
+			  uint64_t len, struct mc_err *err)
+{
+	struct pipe_io pio = {.fd = pfd[1], .rfd = pfd[0], .spill = spill};
+	int rc = request(c, t, false, addr, NULL, NULL, len, &pio, err);
+
+	return rc ? rc : pio.spilled;
+}
+
+int xfer_client_write_pipe(struct xfer_client *c, const struct xfer_target *t,
+			   uint64_t addr, const void *head, uint64_t hlen,
+			   int pfd, uint64_t len, struct mc_err *err)
+{
+	struct pipe_io pio = {.fd = pfd, .head = hlen};
+
+	if (hlen > len)
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "a write's head is longer than the write");
+	return request(c, t, true, addr, NULL, head, len, &pio, err);
 }

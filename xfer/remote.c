@@ -32,12 +32,23 @@
  */
 #define REMOTE_TIMEOUT_MS 5000
 
+/* A transfer's bytes besides a buffer: a pipe (mc_data_ops read_pipe,
+ * write_pipe). */
+struct via_pipe {
+	const int *fd; /* read end, write end */
+	uint64_t head; /* write: bytes from the buffer before the pipe's */
+};
+
 /*
  * Moves @len bytes at @off of replica @d: into @buf (read) or from it
- * (write). 0, or a negative errno after a debug line saying why.
+ * (write), or through pipe @vp when not NULL (xfer_client_read_pipe,
+ * xfer_client_write_pipe: @buf is then the spill or the head). 0 (1: a
+ * read went to @buf, not the pipe), or a negative errno after a debug
+ * line saying why.
  */
 static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
-		     void *buf, uint64_t len, bool write)
+		     void *buf, uint64_t len, bool write,
+		     const struct via_pipe *vp)
 {
 	struct xfer_te_segment seg = {0};
 	struct xfer_target t;
@@ -87,10 +98,19 @@ static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
 		t.host = host;
 		t.version = 2;
 	}
-	rc = write ? xfer_client_write(x->client, &t, addr, buf, len, &e)
-		   : xfer_client_read(x->client, &t, addr, buf, len, &e);
+	if (vp && write)
+		rc = xfer_client_write_pipe(x->client, &t, addr, buf, vp->head,
+					    vp->fd[0], len, &e);
+	else if (vp)
+		rc = xfer_client_read_pipe(x->client, &t, addr, vp->fd, buf,
+					   len, &e);
+	else
+		rc = write ? xfer_client_write(x->client, &t, addr, buf, len,
+					       &e)
+			   : xfer_client_read(x->client, &t, addr, buf, len,
+					      &e);
 out:
-	if (rc)
+	if (rc < 0)
 		mc_debug("transfer: %s of %llu bytes of segment '%s' at '%s': "
 			 "%s",
 			 write ? "WRITE" : "READ", (unsigned long long)len,
@@ -103,13 +123,13 @@ out:
 static int data_read(void *arg, const struct mc_desc *d, uint64_t off,
 		     void *buf, uint64_t len)
 {
-	return remote_io(arg, d, off, buf, len, false);
+	return remote_io(arg, d, off, buf, len, false, NULL);
 }
 
 static int data_write(void *arg, const struct mc_desc *d, uint64_t off,
 		      const void *buf, uint64_t len)
 {
-	return remote_io(arg, d, off, (void *)buf, len, true);
+	return remote_io(arg, d, off, (void *)buf, len, true, NULL);
 }
 
 static bool data_input_pending(void *arg)
@@ -117,8 +137,30 @@ static bool data_input_pending(void *arg)
 	return xfer_loops_input_pending(arg);
 }
 
-const struct mc_data_ops xfer_data_ops = {data_read, data_write,
-					  data_input_pending};
+static int data_read_pipe(void *arg, const struct mc_desc *d, uint64_t off,
+			  uint64_t len, const int pfd[2], void *spill)
+{
+	struct via_pipe vp = {.fd = pfd};
+
+	return remote_io(arg, d, off, spill, len, false, &vp);
+}
+
+static int data_write_pipe(void *arg, const struct mc_desc *d, const void *head,
+			   uint64_t hlen, int pfd, uint64_t len)
+{
+	int fds[2] = {pfd, -1};
+	struct via_pipe vp = {.fd = fds, .head = hlen};
+
+	return remote_io(arg, d, 0, (void *)head, len, true, &vp);
+}
+
+const struct mc_data_ops xfer_data_ops = {
+	.read = data_read,
+	.write = data_write,
+	.input_pending = data_input_pending,
+	.read_pipe = data_read_pipe,
+	.write_pipe = data_write_pipe,
+};
 
 struct xfer_client *xfer_remote_client_new(void)
 {
