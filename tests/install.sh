@@ -27,7 +27,7 @@ unit=$D$MC_UNITDIR/mooncaked.service
 check "the binary is in sbindir" test -x "$bin"
 check "it is the binary just built" cmp -s "$bin" "$MOONCAKED"
 for p in man8/mooncaked.8 man5/mooncakefs.5 man7/mooncake-http.7 \
-	man7/mooncake-transfer.7 man7/mooncake-rpc.7; do
+	man7/mooncake-transfer.7 man7/mooncake-rpc.7 man7/mooncake-cluster.7; do
 	check "man page $p" test -s "$D$MC_MANDIR/$p"
 	out=$(MANWIDTH=80 man -l "$D$MC_MANDIR/$p" 2>/dev/null | head -n 5)
 	expect_match "man -l renders the installed $p" "$out" 'NAME'
@@ -49,6 +49,12 @@ else
 		"ExecStart=$MC_SBINDIR/mooncaked --config $MC_SYSCONFDIR/mooncake/mooncaked.json"
 	expect_match "ExecReload sends SIGHUP" "$u" 'ExecReload=/bin/kill -HUP \$MAINPID'
 	check "no @VARIABLE@ left in the unit" bash -c "! grep -q '@[A-Za-z_]*@' '$unit'"
+	# every page installed is one the unit points an operator to
+	for p in "$D$MC_MANDIR"/man*/*; do
+		n=${p##*/}
+		expect_match "Documentation= names ${n%.*}(${n##*.})" "$(grep '^Documentation=' "$unit")" \
+			"man:${n%.*}\\(${n##*.}\\)"
+	done
 	if command -v systemd-analyze >/dev/null; then
 		# verify checks that ExecStart's program exists and that man(1)
 		# finds the Documentation= pages: point both at the DESTDIR,
