@@ -234,6 +234,9 @@ struct settle_entry {
 	uint64_t hash, version;
 };
 
+/* mc_put keeps its put on its stack for keys up to this long */
+#define PUT_STACK_KEY 256
+
 struct mc_put {
 	struct mc_put *next; /* chain of s->pending[put_bucket()] */
 	struct mc_store *store;
@@ -244,8 +247,9 @@ struct mc_put {
 	bool discarded;	 /* revoked at its timeout: counted as released */
 	bool open;	 /* neither published nor dropped yet */
 	bool batch;	 /* counted by mc_batch_count */
-	bool ending; /* an end by key waits for its writers (pending_lock) */
-	bool shared; /* ended by key and version (mc_put_opts.shared) */
+	bool ending;   /* an end by key waits for its writers (pending_lock) */
+	bool shared;   /* ended by key and version (mc_put_opts.shared) */
+	bool on_stack; /* lives in mc_put's frame: not freed (put.c) */
 	/*
 	 * A put of an owner store with a link (link.c): the bytes gather in
 	 * @stage and go to the owners at the commit; @desc holds a
