@@ -14,10 +14,14 @@
 #include <emmintrin.h>
 #endif
 
+#include "ebr.h"
 #include "log.h"
 #include "store_int.h"
 
 /* ------------------------------------------------------------------ puts */
+
+/* mc_put's read section covers the copy of values up to this (bytes) */
+#define PUT_SECTION_MAX (256u << 10)
 
 /*
  * Copies a value into a replica buffer (64-byte aligned, store_int.h).
@@ -116,7 +120,8 @@ static void put_unref(struct mc_put *p)
 	for (unsigned i = 0; i < p->nrep; i++)
 		blk_unref(p->blk[i]);
 	free(p->desc);
-	free(p);
+	if (!p->on_stack)
+		free(p);
 }
 
 static bool put_close(struct mc_put *p);
@@ -234,9 +239,14 @@ static struct mc_put **put_chain(struct mc_store *s, const void *key,
 	return &s->pending[key_hash(key, klen) & (MC_PENDING_BUCKETS - 1)];
 }
 
+/*
+ * Opens a put of @key. @mem, when not NULL, is where the put lives
+ * (PUT_STACK_KEY bytes of key at most, unregistered): its caller's
+ * frame, which outlives it; else it is allocated.
+ */
 static int put_new(struct mc_store *s, const void *key, size_t klen,
 		   uint64_t size, bool registered, const struct mc_put_opts *po,
-		   struct mc_put **out, struct mc_err *err)
+		   struct mc_put *mem, struct mc_put **out, struct mc_err *err)
 {
 	static const struct mc_put_opts none;
 	struct seg_place pl;
@@ -261,7 +271,13 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 			goto fail;
 		}
 	}
-	p = calloc(1, sizeof(*p) + klen);
+	if (mem) {
+		p = mem;
+		memset(p, 0, sizeof(*p));
+		p->on_stack = true;
+	} else {
+		p = calloc(1, sizeof(*p) + klen);
+	}
 	if (!p) {
 		rc = mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
 				"out of memory");
@@ -371,7 +387,7 @@ int mc_put_start_opts(struct mc_store *s, const void *key, size_t klen,
 {
 	if (s->link)
 		return fac_put_start(s, key, klen, size, o, out, err);
-	return put_new(s, key, klen, size, true, o, out, err);
+	return put_new(s, key, klen, size, true, o, NULL, out, err);
 }
 
 int mc_put_begin(struct mc_store *s, const void *key, size_t klen,
@@ -379,7 +395,7 @@ int mc_put_begin(struct mc_store *s, const void *key, size_t klen,
 {
 	if (s->link)
 		return fac_put_begin(s, key, klen, size, out, err);
-	return put_new(s, key, klen, size, false, NULL, out, err);
+	return put_new(s, key, klen, size, false, NULL, NULL, out, err);
 }
 
 uint64_t mc_put_version(const struct mc_put *p)
@@ -802,7 +818,8 @@ int mc_put_commit_exact(struct mc_put *p, uint64_t size, struct mc_err *err)
 		return fac_put_commit(p, err);
 	}
 	/* the start was counted by mc_put_begin: the new place counts none */
-	rc = put_new(p->store, p->key, p->klen, size, false, &quiet, &q, err);
+	rc = put_new(p->store, p->key, p->klen, size, false, &quiet, NULL, &q,
+		     err);
 	if (rc < 0) {
 		mc_put_abort(p);
 		return rc;
@@ -1111,24 +1128,43 @@ int mc_put_revoke(struct mc_store *s, const void *key, size_t klen,
 int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 	   size_t len, struct mc_err *err)
 {
+	/* the put itself lives here: no calloc and free for each one */
+	_Alignas(struct mc_put) char mem[sizeof(struct mc_put) + PUT_STACK_KEY];
 	struct mc_put *p;
 	uint64_t h;
-	bool stream;
+	bool stream, section;
 	int rc;
 
 	if (s->link)
 		return fac_put(s, key, klen, val, len, err);
 	h = key_hash(key, klen);
+	/*
+	 * One read section around the hints, the allocation and the copy
+	 * of a value up to PUT_SECTION_MAX: the sections inside (each hint,
+	 * the placement) nest in it, so the put pays one entry's fence, not
+	 * four. It ends before the publish, whose retirement of the old
+	 * version frees memory only outside a section; and a larger value's
+	 * copy would hold every thread's frees back for too long.
+	 */
+	section = len <= PUT_SECTION_MAX;
+	if (section)
+		ebr_enter();
 	obj_prefetch(s, h, 0, key, klen);
-	rc = mc_put_begin(s, key, klen, len, &p, err);
-
-	if (rc < 0)
+	rc = put_new(s, key, klen, len, false, NULL,
+		     klen <= PUT_STACK_KEY ? (struct mc_put *)mem : NULL, &p,
+		     err);
+	if (rc < 0) {
+		if (section)
+			ebr_exit();
 		return rc;
+	}
 	obj_prefetch(s, h, 1, key, klen);
 	stream = store_streams(s);
 	for (unsigned i = 0; i < p->nrep; i++)
 		copy_in(blk_ptr(p->blk[i]), val, len, stream);
 	obj_prefetch(s, h, 2, key, klen);
+	if (section)
+		ebr_exit();
 	return mc_put_commit(p, false, err);
 }
 

@@ -234,6 +234,9 @@ struct settle_entry {
 	uint64_t hash, version;
 };
 
+/* mc_put keeps its put on its stack for keys up to this long */
+#define PUT_STACK_KEY 256
+
 struct mc_put {
 	struct mc_put *next; /* chain of s->pending[put_bucket()] */
 	struct mc_store *store;
@@ -244,8 +247,9 @@ struct mc_put {
 	bool discarded;	 /* revoked at its timeout: counted as released */
 	bool open;	 /* neither published nor dropped yet */
 	bool batch;	 /* counted by mc_batch_count */
-	bool ending; /* an end by key waits for its writers (pending_lock) */
-	bool shared; /* ended by key and version (mc_put_opts.shared) */
+	bool ending;   /* an end by key waits for its writers (pending_lock) */
+	bool shared;   /* ended by key and version (mc_put_opts.shared) */
+	bool on_stack; /* lives in mc_put's frame: not freed (put.c) */
 	/*
 	 * A put of an owner store with a link (link.c): the bytes gather in
 	 * @stage and go to the owners at the commit; @desc holds a
@@ -408,6 +412,10 @@ struct mc_store {
 	/* master: what its rebuild adopted (master.c, mc_master_settle) */
 	struct settle_entry *ledger;
 	size_t nledger;
+	/* committed versions it found but could not take (they may have
+	 * been read before): their writers are told "unknown" */
+	struct settle_entry *ledger_lost;
+	size_t nlost;
 	bool ledger_ready;
 	uint64_t ledger_term;		/* the newest term of a record it saw */
 	const struct mc_link_ops *link; /* owner: the way to the master */
@@ -740,8 +748,11 @@ int master_settle_ask(struct mc_store *m, const void *key, size_t klen,
  * A master removed @o (@list: and the versions chained after it through
  * ->next): its owners retire the keys' records (mc_owner_ops.retire).
  * Nothing when the store has no such hook or no replica is a node's.
+ * 0, or -ECONNABORTED when some node could not be told (a rebuild may
+ * bring them back: the remove's outcome is unknown), with @err.
  */
-void obj_retire(struct mc_store *s, struct mc_obj *o, bool list);
+int obj_retire(struct mc_store *s, struct mc_obj *o, bool list,
+	       struct mc_err *err);
 
 /* link.c: the owner store's side of its metadata operations */
 struct mc_put_opts;

@@ -213,6 +213,22 @@ START_TEST(test_put_get_replace_remove)
 	ck_assert_int_eq(mc_put(s, "a\0b", 3, "x", 1, &e), -EINVAL);
 	ck_assert_int_eq(mc_put(s, "k", 1, "", 0, &e), -EINVAL);
 	ck_assert_int_eq(mc_put(s, "k", 1, big, 101 * MiB, &e), -EFBIG);
+	/* keys around the longest whose put mc_put keeps on its stack
+	 * (PUT_STACK_KEY, 256), and the longest of all: each reads back */
+	const size_t klens[] = {255, 256, 257, MC_KEY_MAX};
+	for (size_t i = 0; i < sizeof(klens) / sizeof(klens[0]); i++) {
+		char val[8], out[8];
+
+		memset(big, 'a' + (int)i, klens[i]);
+		snprintf(val, sizeof(val), "v%zu", klens[i]);
+		ck_assert_int_eq(mc_put(s, big, klens[i], val, strlen(val), &e),
+				 0);
+		ck_assert_int_eq(
+			mc_get_copy(s, big, klens[i], 0, out, sizeof(out)),
+			(int64_t)strlen(val));
+		ck_assert(!memcmp(out, val, strlen(val)));
+		ck_assert_int_eq(mc_remove(s, big, klens[i], false, &e), 0);
+	}
 
 	gen = mc_store_keys_gen(s);
 	ck_assert_int_eq(mc_remove(s, "a", 1, false, &e), 0);
