@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hclient.h"
@@ -25,11 +26,18 @@
 #define PEERS	 32
 #define PER_PEER 16
 #define HEAD_MAX 8192
+/*
+ * A kept connection idle longer is closed, not used: well within the
+ * time a mooncaked keeps an idle one (--header-timeout, 5 s by default),
+ * so a request is not sent on one the peer is closing at that moment.
+ */
+#define IDLE_MAX_MS 1000
 
 struct peer {
 	char name[300]; /* "host:port", "" when free */
 	unsigned n;
 	int idle[PER_PEER];
+	uint64_t since[PER_PEER]; /* when each went idle, ms */
 	unsigned long last;
 };
 
@@ -78,24 +86,40 @@ void hclient_free(struct hclient *c)
 	free(c);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* A pooled connection to @peer the peer has not closed, or -1. */
 static int pool_take(struct hclient *c, const char *peer)
 {
 	for (;;) {
 		int fd = -1;
+		uint64_t since = 0;
 		struct pollfd pf;
 
 		pthread_mutex_lock(&c->mu);
-		for (unsigned i = 0; i < PEERS && fd < 0; i++)
-			if (c->peers[i].n && !strcmp(c->peers[i].name, peer))
-				fd = c->peers[i].idle[--c->peers[i].n];
+		for (unsigned i = 0; i < PEERS && fd < 0; i++) {
+			struct peer *p = &c->peers[i];
+
+			if (p->n && !strcmp(p->name, peer)) {
+				p->n--;
+				fd = p->idle[p->n];
+				since = p->since[p->n];
+			}
+		}
 		pthread_mutex_unlock(&c->mu);
 		if (fd < 0)
 			return -1;
 		pf = (struct pollfd){.fd = fd, .events = POLLIN | POLLRDHUP};
-		if (poll(&pf, 1, 0) == 0)
+		if (mono_ms() - since < IDLE_MAX_MS && poll(&pf, 1, 0) == 0)
 			return fd;
-		close(fd); /* closed by the peer, or unasked bytes */
+		close(fd); /* idle too long, closed by the peer, or unasked
+			    * bytes */
 	}
 }
 
@@ -123,6 +147,7 @@ static void pool_give(struct hclient *c, const char *peer, int fd)
 		snprintf(p->name, sizeof(p->name), "%s", peer);
 	p->last = ++c->tick;
 	if (p->n < PER_PEER) {
+		p->since[p->n] = mono_ms();
 		p->idle[p->n++] = fd;
 		fd = -1;
 	}
@@ -337,8 +362,6 @@ static int request(struct hclient *c, const char *method, const char *peer,
 		   size_t len, int *status, struct mc_buf *out, bool *sent,
 		   struct mc_err *err)
 {
-	bool maybe = false; /* an earlier attempt may have run */
-
 	*sent = false;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int fd = pool_take(c, peer);
@@ -347,10 +370,8 @@ static int request(struct hclient *c, const char *method, const char *peer,
 
 		if (fd < 0) {
 			fd = dial(c, peer, err);
-			if (fd < 0) {
-				*sent = maybe;
+			if (fd < 0)
 				return fd;
-			}
 		}
 		rc = send_req(fd, method, peer, path, token, body, len);
 		if (rc == 0) {
@@ -363,20 +384,19 @@ static int request(struct hclient *c, const char *method, const char *peer,
 					close(fd);
 				return 0;
 			}
-		} else {
-			got = false;
 		}
 		close(fd);
 		/*
-		 * A kept connection the peer closed while it was idle: its
-		 * request never ran (nothing came back). Once more, fresh.
+		 * A kept connection the peer had closed while it was idle:
+		 * the request could not be written whole, so it never ran.
+		 * Once more, fresh. One written whole that got no answer
+		 * may have run (the peer died after it, or cut the
+		 * connection): sending it again could run it twice (a
+		 * remove would then answer 404), so the caller is told it
+		 * was sent.
 		 */
-		if (pooled && !got && rc != -ETIMEDOUT) {
-			maybe = *sent;
-			*sent = false;
+		if (pooled && !*sent)
 			continue;
-		}
-		*sent = *sent || maybe;
 		return mc_err_set(err, rc, MC_RPC_FAIL, "node at '%s' %s: %s",
 				  peer,
 				  *sent ? "did not answer" : "was not reached",

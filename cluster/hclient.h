@@ -3,8 +3,11 @@
  * API of the other nodes (mooncake-http(7), INTERNAL API): one POST of
  * an octet-stream body (or a GET of a public route), its answer read
  * whole. Connections are kept per
- * peer ("host:port") and reused, so a follower's forwarded request
- * costs one round trip and no handshake.
+ * peer ("host:port") and reused (while idle less than a second), so a
+ * follower's forwarded request costs one round trip and no handshake.
+ * A request is sent again, on a new connection, only when it could not
+ * be written whole on a kept one (the peer had closed it): never once
+ * it may have run.
  *
  * Why not libcurl (which cluster/etcd.c uses): a forwarded /query_key
  * must cost little next to the request it serves; this client is a

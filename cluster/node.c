@@ -22,6 +22,8 @@
 
 #define MASTER_PATH "/internal/v1/master"
 #define OWNER_PATH  "/internal/v1/owner"
+/* How often a node that did not retire removed keys is asked again. */
+#define RETIRE_STEP_MS 100
 /*
  * Every master allocates in the same arenas of a segment, so that a new
  * one can take over the blocks an old one placed (mc_master_adopt): a
@@ -321,46 +323,96 @@ static void h_unmount(void *arg, const char *seg_id,
 	mc_buf_release(&resp);
 }
 
+/* Whether node @id is still a peer in its incarnation @rev. */
+static bool peer_is(struct mc_node *n, const char *id, int64_t rev)
+{
+	bool yes = false;
+
+	pthread_mutex_lock(&n->mu);
+	for (size_t i = 0; i < n->npeers && !yes; i++)
+		yes = !strcmp(n->peers[i].id, id) && n->peers[i].rev == rev;
+	pthread_mutex_unlock(&n->mu);
+	return yes;
+}
+
+/*
+ * Retires @rt at every node (@node NULL) or at @node. A node that does
+ * not answer is asked again every RETIRE_STEP_MS for 2/3 of a node TTL:
+ * until it does, or its lease ends (it rejoins empty, and this master
+ * unmounted its segments: no rebuild finds the records), or this
+ * master may no longer act. 0, or -EIO when some node still holds its
+ * lease and was not told (mc_owner_ops.retire: the outcome is unknown).
+ */
 static int h_retire(void *arg, const struct mc_owner *node,
 		    const struct mc_retire *rt, size_t k, bool exact)
 {
 	struct reign *r = arg;
 	struct mc_node *n = r->n;
 	struct mc_buf msg = {0}, resp = {0};
-	char(*ids)[MC_MEMBER_ID_MAX + 1] = NULL;
-	size_t nid = 0;
-	int bad = 0;
+	struct target {
+		char id[MC_MEMBER_ID_MAX + 1];
+		int64_t rev;
+		bool done;
+	} *t = NULL;
+	size_t nt = 0, left = 0;
+	/* within the TTL its caller's request to this master waits */
+	uint64_t until = now_ms() + n->ttl_ms * 2 / 3;
+	int rc;
 
 	if (atomic_load(&r->state) == R_GONE)
 		return -EAGAIN;
 	mc_owner_msg_retire(&msg, r->term, rt, k, exact);
 	pthread_mutex_lock(&n->mu);
-	ids = calloc(n->npeers + 1, sizeof(*ids));
-	if (ids) {
-		snprintf(ids[nid++], sizeof(ids[0]), "%s", n->id);
-		for (size_t i = 0; i < n->npeers; i++)
-			if (strcmp(n->peers[i].id, n->id))
-				snprintf(ids[nid++], sizeof(ids[0]), "%s",
-					 n->peers[i].id);
-	}
-	pthread_mutex_unlock(&n->mu);
-	for (size_t i = 0; i < nid; i++) {
-		struct mc_err e = {0};
-
-		if (node && strcmp(node->id, ids[i]))
-			continue;
-		mc_buf_reset(&resp);
-		if (owner_rpc(n, ids[i], &msg, &resp, &e) < 0) {
-			mc_info("cluster: node '%s' did not retire %zu "
-				"removed keys: %s",
-				ids[i], k, e.msg);
-			bad = -EIO;
+	t = calloc(n->npeers + 1, sizeof(*t));
+	if (t) {
+		snprintf(t[nt++].id, sizeof(t[0].id), "%s", n->id);
+		for (size_t i = 0; i < n->npeers; i++) {
+			if (!strcmp(n->peers[i].id, n->id))
+				continue;
+			snprintf(t[nt].id, sizeof(t[0].id), "%s",
+				 n->peers[i].id);
+			t[nt++].rev = n->peers[i].rev;
 		}
 	}
-	free(ids);
+	pthread_mutex_unlock(&n->mu);
+	for (size_t i = 0; i < nt; i++)
+		t[i].done = node && strcmp(node->id, t[i].id);
+	for (unsigned round = 0;; round++) {
+		left = 0;
+		for (size_t i = 0; i < nt; i++) {
+			struct mc_err e = {0};
+
+			if (t[i].done)
+				continue;
+			if (i && round && !peer_is(n, t[i].id, t[i].rev)) {
+				t[i].done = true; /* gone with its lease */
+				continue;
+			}
+			mc_buf_reset(&resp);
+			if (owner_rpc(n, t[i].id, &msg, &resp, &e) == 0) {
+				t[i].done = true;
+				continue;
+			}
+			if (!round)
+				mc_info("cluster: node '%s' did not retire %zu "
+					"removed keys: %s (asking again)",
+					t[i].id, k, e.msg);
+			left++;
+		}
+		if (!left || now_ms() >= until || !reign_may_act(r))
+			break;
+		sleep_ms(RETIRE_STEP_MS);
+	}
+	for (size_t i = 0; i < nt; i++)
+		if (!t[i].done)
+			mc_warn("cluster: node '%s' could not be told to "
+				"retire %zu removed keys",
+				t[i].id, k);
+	rc = !t ? -ENOMEM : left ? -EIO : 0;
+	free(t);
 	mc_buf_release(&msg);
 	mc_buf_release(&resp);
-	return ids ? bad : -ENOMEM;
+	return rc;
 }
 
 static const struct mc_owner_ops hooks = {

@@ -755,26 +755,35 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 		goto fail;
 	mc_debug("remove: '%.*s'%s", KEY_ARG(key, klen),
 		 force ? " (forced)" : "");
-	obj_retire(s, o, false);
+	rc = obj_retire(s, o, false, err);
 	obj_unref(o);
-	return 0;
+	return rc;
 fail:
 	mc_series_add(s->c.remove_fail, 1);
 	return rc;
 }
 
+#define RETIRE_BATCH (8u << 20)
+
 int64_t mc_remove_all(struct mc_store *s, bool force)
 {
 	uint64_t now = store_now(s);
 	int64_t n = 0;
+	/*
+	 * Retired in batches of up to RETIRE_BATCH key bytes, not once per
+	 * shard: a node that cannot be told is waited for once per batch
+	 * (mc_owner_ops.retire), and a message stays well below the
+	 * internal API's body limit.
+	 */
+	struct mc_obj *gone = NULL;
+	size_t bytes = 0;
+	int rc = 0;
 
 	if (s->link)
 		return fac_remove_all(s, force);
 	mc_series_add(s->c.remove_all, 1);
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
-		struct mc_obj *gone = NULL;
-
 		struct mc_tab *t;
 
 		shard_lock(sh);
@@ -792,14 +801,20 @@ int64_t mc_remove_all(struct mc_store *s, bool force)
 				atomic_store_explicit(&o->next, gone,
 						      memory_order_relaxed);
 				gone = o;
+				bytes += o->klen + 32;
 				n++;
 			}
 		}
 		shard_unlock(sh);
-		obj_retire(s, gone, true);
-		objs_unref(gone);
+		if (gone && (bytes >= RETIRE_BATCH || i + 1 == MC_NSHARDS)) {
+			if (obj_retire(s, gone, true, NULL) < 0)
+				rc = -ECONNABORTED;
+			objs_unref(gone);
+			gone = NULL;
+			bytes = 0;
+		}
 	}
-	return n;
+	return rc < 0 ? rc : n;
 }
 
 /*

@@ -506,9 +506,10 @@ int fac_put_revoke(struct mc_store *s, const void *key, size_t klen,
 
 	if (rc < 0)
 		return rc;
-	rc = put_finish_call(s, MOP_PUT_REVOKE, key, klen, writer, 0, 0, NULL,
-			     err);
-	return rc == -ECONNABORTED ? -EAGAIN : rc;
+	/* -ECONNABORTED stays: the master may have revoked it, so "it did
+	 * not happen" (503) could be untrue; as put_end's, unknown */
+	return put_finish_call(s, MOP_PUT_REVOKE, key, klen, writer, 0, 0, NULL,
+			       err);
 }
 
 /* ----------------------------------------------------------------- gets */
@@ -1046,16 +1047,37 @@ static void mount_remote_req(struct call *c, const struct mc_remote_req *q)
 	wire_u64(&c->req, q->shm_offset);
 }
 
+/*
+ * A mount at the master. One whose answer was lost is asked again until
+ * a master answers (SETTLE_MS at most): the same mount of the same
+ * segment succeeds when it is there already (mc_segment_mount_remote),
+ * so the first answer is true whether or not the lost one ran. 0,
+ * -errno, or -ECONNABORTED (still unknown: the segment may be mounted).
+ */
 int fac_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
 		     struct mc_err *err)
 {
+	unsigned waited = 0;
+	bool lost = false;
 	struct call c;
 	int rc;
 
-	mount_remote_req(&c, req);
-	rc = call_do(s, &c, err);
-	call_end(&c);
-	return rc == -ECONNABORTED ? -EAGAIN : rc;
+	for (;;) {
+		mount_remote_req(&c, req);
+		rc = call_do(s, &c, err);
+		call_end(&c);
+		if (rc == -ECONNABORTED)
+			lost = true;
+		else if (rc != -EAGAIN || !lost)
+			return rc; /* answered, or nothing was sent yet */
+		if (waited >= SETTLE_MS)
+			return mc_err_set(err, -ECONNABORTED, MC_NO_LEADER,
+					  "whether segment '%s' was mounted "
+					  "is unknown",
+					  req->id);
+		sleep_ms(SETTLE_STEP);
+		waited += SETTLE_STEP;
+	}
 }
 
 /* Asks the master to unmount @ids at once, not caring how it goes. */
@@ -1082,6 +1104,24 @@ static void unmount_call(struct mc_store *s, const char *const *ids, size_t n,
 		*n_failed = *failed && !c.r.bad ? nf : 0;
 	}
 	call_end(&c);
+}
+
+/*
+ * Unmounts segment @id at the master at once, asking again while no
+ * master answers (an unmount whose answer was lost, asked again, finds
+ * it gone): 0 (it is not there any more), or -ECONNABORTED (unknown).
+ */
+static int unmount_settle(struct mc_store *s, const char *id)
+{
+	int rc = -EAGAIN;
+
+	for (unsigned waited = 0; waited < SETTLE_MS; waited += SETTLE_STEP) {
+		unmount_call(s, &id, 1, 0, NULL, NULL, &rc, NULL);
+		if (rc != -EAGAIN)
+			return rc == -ENOENT ? 0 : rc;
+		sleep_ms(SETTLE_STEP);
+	}
+	return -ECONNABORTED;
 }
 
 int fac_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
@@ -1117,16 +1157,31 @@ int fac_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 	}
 	if (rc == 0)
 		return 0;
-	/* nothing stays mounted: neither at the master nor here */
+	/*
+	 * Nothing stays mounted: neither at the master (the one whose
+	 * mount is unknown too) nor here. When the master cannot say, none
+	 * answered for SETTLE_MS: the next one rebuilds from the nodes'
+	 * reports, which no longer hold them.
+	 */
 	{
 		const char **ids = calloc(out->n, sizeof(*ids));
 		struct mc_unmount_req ur = {.ids = ids, .n = out->n};
-		int urc;
+		size_t upto = done + (rc == -ECONNABORTED && done < out->n);
+		bool unknown = !ids && upto;
 
 		for (size_t i = 0; ids && i < out->n; i++)
 			ids[i] = out->ids[i];
-		if (ids && done)
-			unmount_call(s, ids, done, 0, NULL, NULL, &urc, NULL);
+		for (size_t i = 0; ids && i < upto && !unknown; i++)
+			if (unmount_settle(s, ids[i]) < 0)
+				unknown = true;
+		if (unknown)
+			rc = mc_err_set(err, -ECONNABORTED, MC_NO_LEADER,
+					"whether the segments are unmounted at "
+					"the leader is unknown");
+		else if (rc == -ECONNABORTED) /* undone: nothing happened */
+			rc = mc_err_set(err, -EAGAIN, MC_NO_LEADER,
+					"no leader answered the mount; "
+					"nothing was mounted");
 		if (ids)
 			seg_unmount_local(s, &ur, NULL, NULL, NULL);
 		free(ids);
@@ -1136,6 +1191,21 @@ int fac_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 	out->n = 0;
 	out->allocated_size = 0;
 	return rc;
+}
+
+/*
+ * An unmount this node refused itself (bad arguments, or ids the door's
+ * condition did not find): the leader counts it as the single store
+ * counts its own, one request and one failure (mooncake-http(7),
+ * METRICS).
+ * It is asked to unmount no id at all, which it refuses and counts,
+ * and which can unmount nothing; its answer does not matter.
+ */
+static void unmount_refused(struct mc_store *s)
+{
+	int rc;
+
+	unmount_call(s, NULL, 0, 0, NULL, NULL, &rc, NULL);
 }
 
 int fac_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
@@ -1148,13 +1218,15 @@ int fac_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 		*failed = NULL;
 	if (n_failed)
 		*n_failed = 0;
-	if (req->n == 0 || req->grace_s > MC_GRACE_MAX)
+	if (req->n == 0 || req->grace_s > MC_GRACE_MAX) {
+		unmount_refused(s);
 		return req->n ? mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 					   "grace period must be 0..%d "
 					   "seconds",
 					   MC_GRACE_MAX)
 			      : mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 					   "no segment ids given");
+	}
 	if (req->accept) {
 		/* the door's condition, on the segments as the master
 		 * lists them: all or nothing, as on a single node */
@@ -1184,6 +1256,7 @@ int fac_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 		}
 		free(v);
 		if (nf) {
+			unmount_refused(s);
 			rc = mc_err_set(err, -ENOENT, MC_SEGMENT_NOT_FOUND,
 					"segment '%s' not found", fl[0]);
 			if (failed && n_failed) {

@@ -507,8 +507,18 @@ static void serve_op(struct serve *v, uint16_t op)
 	case MOP_REMOVE_ALL: {
 		bool force = wire_get_u8(&v->r);
 
-		if (!v->r.bad && !v->r.left)
-			wire_u64(v->body, (uint64_t)mc_remove_all(v->m, force));
+		if (!v->r.bad && !v->r.left) {
+			int64_t n = mc_remove_all(v->m, force);
+
+			if (n < 0)
+				v->rc = mc_err_set(
+					&v->err, (int)n, MC_NO_LEADER,
+					"removed, but a node could not retire "
+					"the records: a failover may bring "
+					"some back");
+			else
+				wire_u64(v->body, (uint64_t)n);
+		}
 		break;
 	}
 	case MOP_KEY_WALK:
@@ -634,14 +644,17 @@ int mc_master_serve(struct mc_store *m, uint64_t term, const void *req,
 	return 0;
 }
 
-void obj_retire(struct mc_store *s, struct mc_obj *o, bool list)
+int obj_retire(struct mc_store *s, struct mc_obj *o, bool list,
+	       struct mc_err *err)
 {
 	const struct mc_owner_ops *ops = s->o.owner_ops;
 	struct mc_retire one, *v = &one;
 	size_t n = 0, cap = 1;
+	bool lost = false;
+	int rc = 0;
 
 	if (!ops || !ops->retire)
-		return;
+		return 0;
 	for (; o;
 	     o = list ? atomic_load_explicit(&o->next, memory_order_relaxed)
 		      : NULL) {
@@ -654,8 +667,10 @@ void obj_retire(struct mc_store *s, struct mc_obj *o, bool list)
 		if (n == cap) {
 			struct mc_retire *nv = malloc(2 * cap * sizeof(*nv));
 
-			if (!nv)
-				break; /* the rest may come back: logged */
+			if (!nv) {
+				lost = true; /* the rest may come back */
+				break;
+			}
 			memcpy(nv, v, n * sizeof(*v));
 			if (v != &one)
 				free(v);
@@ -664,12 +679,20 @@ void obj_retire(struct mc_store *s, struct mc_obj *o, bool list)
 		}
 		v[n++] = (struct mc_retire){obj_key(o), o->klen, o->version};
 	}
-	if (n && ops->retire(s->o.owner_arg, NULL, v, n, false) < 0)
+	if ((n && ops->retire(s->o.owner_arg, NULL, v, n, false) < 0) || lost) {
+		/* acknowledged only once no rebuild can find them
+		 * (mooncake-cluster(7), Owner records): unknown */
 		mc_warn("cluster: %zu removed values could not be retired on "
 			"every node: a failover may bring them back",
 			n);
+		rc = mc_err_set(err, -ECONNABORTED, MC_NO_LEADER,
+				"removed, but a node could not retire the "
+				"records: a failover may bring %s back",
+				n > 1 || lost ? "them" : "it");
+	}
 	if (v != &one)
 		free(v);
+	return rc;
 }
 
 /* ------------------------------------------------------------- rebuild */
@@ -748,7 +771,7 @@ struct kept {
 	struct mc_owner node;
 	char seg_id[MC_ID_LEN + 1];
 	uint64_t addr, size, value_size, version, term, stamp;
-	bool committed, retired;
+	bool committed, retired, taken;
 	size_t klen;
 	char *key;
 };
@@ -945,6 +968,10 @@ int master_settle_ask(struct mc_store *m, const void *key, size_t klen,
 	if (!m->ledger_ready || vterm > atomic_load(&m->term) ||
 	    vterm < m->ledger_term)
 		return -ECONNABORTED;
+	for (size_t i = 0; i < m->nlost; i++)
+		if (m->ledger_lost[i].hash == h &&
+		    m->ledger_lost[i].version == version)
+			return -ECONNABORTED; /* committed, not taken */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -986,6 +1013,22 @@ static void ledger_add(struct mc_store *m, size_t *cap, const void *key,
 		(struct settle_entry){key_hash(key, klen), version};
 }
 
+/* Notes a committed version the rebuild could not take. */
+static void lost_add(struct mc_store *m, const void *key, size_t klen,
+		     uint64_t version)
+{
+	struct settle_entry *nv =
+		realloc(m->ledger_lost, (m->nlost + 1) * sizeof(*nv));
+
+	if (!nv) {
+		m->ledger_ready = false; /* "unknown" to every question */
+		return;
+	}
+	m->ledger_lost = nv;
+	m->ledger_lost[m->nlost++] =
+		(struct settle_entry){key_hash(key, klen), version};
+}
+
 size_t mc_master_settle(struct mc_store *m)
 {
 	struct rebuild *rb = m->rebuild;
@@ -997,44 +1040,62 @@ size_t mc_master_settle(struct mc_store *m)
 	qsort(rb->v, rb->n, sizeof(*rb->v), kept_cmp);
 	for (size_t i = 0; i < rb->n;) {
 		struct kept *k = &rb->v[i];
-		struct mc_adopt_rep rep[MC_REPLICA_MAX];
-		size_t idx[MC_REPLICA_MAX];
-		size_t j = i, nv = 0, end, r = 0;
-		struct mc_err e = {0};
+		size_t end, g;
+		bool adopted = false;
 
-		/* the newest version's records, at most MC_REPLICA_MAX */
-		for (; j < rb->n && rb->v[j].klen == k->klen &&
-		       !memcmp(rb->v[j].key, k->key, k->klen) &&
-		       rb->v[j].version == k->version;
-		     j++) {
-			if (nv == MC_REPLICA_MAX ||
-			    rb->v[j].value_size != k->value_size)
-				continue;
-			rep[nv] = (struct mc_adopt_rep){
-				.seg_id = rb->v[j].seg_id,
-				.addr = rb->v[j].addr,
-				.size = rb->v[j].size,
-			};
-			idx[nv++] = j;
-		}
-		for (end = j; end < rb->n && rb->v[end].klen == k->klen &&
+		for (end = i; end < rb->n && rb->v[end].klen == k->klen &&
 			      !memcmp(rb->v[end].key, k->key, k->klen);
 		     end++)
-			;
-		if (mc_master_adopt(m, k->key, k->klen, k->version,
-				    k->value_size, rep, (unsigned)nv,
-				    &e) == 0) {
-			made++;
-			if (m->ledger_ready)
-				ledger_add(m, &cap, k->key, k->klen,
-					   k->version);
-		} else {
-			mc_info("cluster: '%.*s' not rebuilt: %s",
-				KEY_ARG(k->key, k->klen), e.msg);
+			rb->v[end].taken = false;
+		/*
+		 * The newest committed version is the value; when none of
+		 * its records can be taken, the newest one that can, rather
+		 * than none (mooncake-cluster(7), Failover). A version not
+		 * taken may have been read: its writer, asking, is told
+		 * "unknown" (lost_add), never "did not happen".
+		 */
+		for (g = i; g < end && !adopted;) {
+			struct kept *gk = &rb->v[g];
+			struct mc_adopt_rep rep[MC_REPLICA_MAX];
+			size_t idx[MC_REPLICA_MAX];
+			size_t j = g, nv = 0;
+			struct mc_err e = {0};
+
+			/* this version's records, at most MC_REPLICA_MAX */
+			for (; j < end && rb->v[j].version == gk->version;
+			     j++) {
+				if (nv == MC_REPLICA_MAX ||
+				    rb->v[j].value_size != gk->value_size)
+					continue;
+				rep[nv] = (struct mc_adopt_rep){
+					.seg_id = rb->v[j].seg_id,
+					.addr = rb->v[j].addr,
+					.size = rb->v[j].size,
+				};
+				idx[nv++] = j;
+			}
+			if (mc_master_adopt(m, gk->key, gk->klen, gk->version,
+					    gk->value_size, rep, (unsigned)nv,
+					    &e) == 0) {
+				adopted = true;
+				made++;
+				for (size_t x = 0; x < nv; x++)
+					rb->v[idx[x]].taken = rep[x].taken;
+				if (m->ledger_ready)
+					ledger_add(m, &cap, gk->key, gk->klen,
+						   gk->version);
+			} else {
+				mc_warn("cluster: version %llu of '%.*s' not "
+					"rebuilt: %s",
+					(unsigned long long)gk->version,
+					KEY_ARG(gk->key, gk->klen), e.msg);
+				lost_add(m, gk->key, gk->klen, gk->version);
+			}
+			g = j;
 		}
-		/* what was not taken goes: older versions, misfits */
+		/* what was not taken goes: other versions, misfits */
 		for (size_t x = i; x < end; x++) {
-			if (r < nv && idx[r] == x && rep[r++].taken)
+			if (rb->v[x].taken)
 				continue;
 			kept_release(m, &rb->v[x]);
 			released++;

@@ -1127,6 +1127,14 @@ static void collect(struct mc_metrics *m)
 	pthread_mutex_unlock(&m->collect_lock);
 }
 
+void mc_metrics_collect_hold(struct mc_metrics *m, int hold)
+{
+	if (hold)
+		pthread_mutex_lock(&m->collect_lock);
+	else
+		pthread_mutex_unlock(&m->collect_lock);
+}
+
 void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
 {
 	struct mc_family *f;

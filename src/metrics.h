@@ -136,6 +136,14 @@ void mc_metrics_add_collector_owned(struct mc_metrics *m,
 				    void *arg);
 
 /*
+ * For tests: takes (@hold non-zero) or lets go of the collection lock without
+ * collecting, as a scrape waiting behind a collection may hold it a
+ * moment (mc_metrics_render must then collect itself, not wait for a
+ * collection nobody runs). Only the thread that took it lets it go.
+ */
+void mc_metrics_collect_hold(struct mc_metrics *m, int hold);
+
+/*
  * Appends the whole exposition to @out: for each family "# HELP" and
  * "# TYPE", then its samples; integral values print as integers
  * (3355443200), others with the fewest digits that read back exactly;

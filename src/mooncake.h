@@ -220,10 +220,12 @@ struct mc_owner_ops {
 	 * of each key up to its version: @exact false), a remove_all (the
 	 * same, for each key it removed), or a publish that failed after
 	 * a commit was sent (exactly that version, pending or committed:
-	 * @exact true). @node NULL: every node; else that one. For a
-	 * remove its result is logged, nothing more: the remove has
-	 * happened; for a failed publish, a failure makes the put's
-	 * outcome unknown (-ECONNABORTED).
+	 * @exact true). @node NULL: every node; else that one. 0 when
+	 * every node retired them (or holds none any more: a node whose
+	 * lease ended rejoins empty); a failure makes the remove's, or
+	 * the failed publish's, outcome unknown (-ECONNABORTED), since a
+	 * rebuild may find the records. The hook may try again for a
+	 * while before it fails.
 	 */
 	int (*retire)(void *arg, const struct mc_owner *node,
 		      const struct mc_retire *r, size_t n, bool exact);
@@ -906,11 +908,19 @@ void mc_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,
 
 /*
  * Removes a key. -ENOENT; -EBUSY when a read lease holds it (the Mooncake
- * error OBJECT_HAS_LEASE) and !force.
+ * error OBJECT_HAS_LEASE) and !force. A cluster's master: -ECONNABORTED
+ * when the key went from the index but some node could not retire its
+ * records (a failover may bring it back: the outcome is unknown); a
+ * cluster node: also -EAGAIN (no leader: nothing happened) and
+ * -ECONNABORTED (the leader's answer was lost).
  */
 int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 	      struct mc_err *err);
-/* Removes every object (leased ones only with force); returns how many. */
+/*
+ * Removes every object (leased ones only with force); returns how many,
+ * or in cluster mode -EAGAIN or -ECONNABORTED as mc_remove (an outcome
+ * that is unknown: some or all of them may be gone).
+ */
 int64_t mc_remove_all(struct mc_store *s, bool force);
 
 /*

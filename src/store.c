@@ -293,6 +293,7 @@ void mc_store_free(struct mc_store *s)
 		client_free_all(s);
 		put_outcome_free(s);
 		free(s->ledger);
+		free(s->ledger_lost);
 	}
 	/* No reader is left: the current arrays go now, and what this
 	 * thread retired goes as soon as other stores' readers allow. */

@@ -412,6 +412,10 @@ struct mc_store {
 	/* master: what its rebuild adopted (master.c, mc_master_settle) */
 	struct settle_entry *ledger;
 	size_t nledger;
+	/* committed versions it found but could not take (they may have
+	 * been read before): their writers are told "unknown" */
+	struct settle_entry *ledger_lost;
+	size_t nlost;
 	bool ledger_ready;
 	uint64_t ledger_term;		/* the newest term of a record it saw */
 	const struct mc_link_ops *link; /* owner: the way to the master */
@@ -744,8 +748,11 @@ int master_settle_ask(struct mc_store *m, const void *key, size_t klen,
  * A master removed @o (@list: and the versions chained after it through
  * ->next): its owners retire the keys' records (mc_owner_ops.retire).
  * Nothing when the store has no such hook or no replica is a node's.
+ * 0, or -ECONNABORTED when some node could not be told (a rebuild may
+ * bring them back: the remove's outcome is unknown), with @err.
  */
-void obj_retire(struct mc_store *s, struct mc_obj *o, bool list);
+int obj_retire(struct mc_store *s, struct mc_obj *o, bool list,
+	       struct mc_err *err);
 
 /* link.c: the owner store's side of its metadata operations */
 struct mc_put_opts;

@@ -1114,6 +1114,235 @@ START_TEST(test_settle_after_remove)
 END_TEST
 
 /*
+ * A revoke whose answer was lost may have happened: unknown, never 503.
+ * A mount whose answer was lost is asked again: the same mount of the
+ * same segment succeeds when it is there, so the answer is true, and
+ * every node lists the segment (before, it answered 503 while the
+ * master kept the segment its node had unmounted).
+ */
+START_TEST(test_lost_revoke_mount)
+{
+	struct mc_mount_req mr = {.size = 16 * MiB};
+	struct mc_mount_result res = {0};
+	struct mc_err e = {0};
+	struct mc_put *p;
+	int rc;
+
+	setup();
+	ck_assert_int_eq(mc_put_start(nodes[0].own, "rv", 2, 10, &p, &e), 0);
+	mc_put_release(p);
+	lose_op = MOP_PUT_REVOKE;
+	rc = mc_put_revoke(nodes[1].own, "rv", 2, &e);
+	ck_assert_msg(rc == -ECONNABORTED, "revoke: %d (%s)", rc, e.msg);
+	/* it had happened */
+	ck_assert_int_eq(mc_put_end(nodes[2].own, "rv", 2, &e), -ENOENT);
+	expect_absent(0, "rv");
+
+	lose_op = MOP_MOUNT_REMOTE;
+	rc = mc_segment_mount(nodes[1].own, &mr, &res, &e);
+	ck_assert_msg(rc == 0, "mount: %d (%s)", rc, e.msg);
+	ck_assert_uint_eq(res.n, 1);
+	for (int i = 0; i < NNODES; i++) {
+		struct mc_seg_info si;
+		int n = 0;
+
+		ck_assert_int_eq(
+			mc_segment_foreach(nodes[i].own, count_seg, &n), 0);
+		ck_assert_int_eq(n, NNODES + 1);
+		ck_assert_int_eq(mc_segment_info(nodes[i].own, res.ids[0], &si),
+				 0);
+	}
+	free(res.ids);
+	teardown();
+}
+END_TEST
+
+/*
+ * A remove that a node could not retire is not acknowledged: a rebuild
+ * finds the node's record and the value is back, so its outcome is
+ * unknown (-ECONNABORTED), for remove_all too; once every node retired
+ * it, a remove is acknowledged and stays.
+ */
+START_TEST(test_remove_retire_failed)
+{
+	struct mc_err e = {0};
+	int64_t n;
+	int rc;
+
+	setup();
+	put_via(2, "r", "on node three");
+	put_via(0, "keep", "on node one");
+	nodes[2].down = true;
+	rc = mc_remove(nodes[0].own, "r", 1, false, &e);
+	ck_assert_msg(rc == -ECONNABORTED, "remove: %d (%s)", rc, e.msg);
+	expect_absent(1, "r");
+	nodes[2].down = false;
+	elect(); /* the record nobody retired: back */
+	expect_value(0, "r", "on node three");
+
+	nodes[2].down = true;
+	n = mc_remove_all(nodes[1].own, false);
+	ck_assert_msg(n == -ECONNABORTED, "remove_all: %lld", (long long)n);
+	nodes[2].down = false;
+	elect();
+	expect_value(1, "r", "on node three");
+	expect_absent(1, "keep"); /* node one was told */
+
+	ck_assert_int_eq(mc_remove(nodes[1].own, "r", 1, false, &e), 0);
+	elect();
+	expect_absent(2, "r");
+	teardown();
+}
+END_TEST
+
+/*
+ * The rebuild cannot take the newest committed version of a key (a
+ * record whose range is not in its segment): it takes the newest one
+ * it can, and a writer asking about the one it could not take is told
+ * "unknown", not "did not happen" (it may have been read).
+ */
+static int seg_of_node1(const struct mc_seg_info *x, void *arg)
+{
+	if (mc_owner_eq(&x->owner, &nodes[0].owner))
+		snprintf(arg, MC_ID_LEN + 1, "%s", x->id);
+	return 0;
+}
+
+static int settle_ask(const char *key, uint64_t version)
+{
+	struct mc_buf req = {0}, resp = {0};
+	struct wire_rd r;
+	int rc;
+
+	wire_u32(&req, WIRE_MASTER_REQ);
+	wire_u16(&req, MOP_SETTLE);
+	wire_u16(&req, 0);
+	wire_bytes(&req, key, strlen(key));
+	wire_u64(&req, version);
+	ck_assert_int_eq(
+		mc_master_serve(master, term, req.data, req.len, &resp), 0);
+	wire_rd_init(&r, resp.data, resp.len);
+	ck_assert_uint_eq(wire_get_u32(&r), WIRE_MASTER_RSP);
+	wire_get_u64(&r);
+	rc = (int32_t)wire_get_u32(&r);
+	ck_assert(!r.bad);
+	mc_buf_release(&req);
+	mc_buf_release(&resp);
+	return rc;
+}
+
+START_TEST(test_rebuild_fallback)
+{
+	struct mc_desc d[MC_REPLICA_MAX];
+	struct mc_obj_info info;
+	struct mc_buf rep = {0};
+	struct mc_err e = {0};
+	char seg[MC_ID_LEN + 1] = "";
+	uint64_t v2;
+
+	setup();
+	release_now = false; /* the first version's record stays */
+	put_via(0, "fb", "first");
+	put_via(0, "fb", "second");
+	ck_assert_int_eq(
+		mc_query_ex(master, "fb", 2, 0, d, MC_REPLICA_MAX, &info), 1);
+	v2 = info.version;
+	ck_assert_int_eq(mc_segment_foreach(master, seg_of_node1, seg), 0);
+	ck_assert_str_ne(seg, "");
+
+	drop_master();
+	nrel = 0;
+	master = new_master(++term);
+	for (int i = 0; i < NNODES; i++)
+		report_to(&nodes[i], true);
+	/* node one also reports a newer committed record no segment holds */
+	wire_u32(&rep, WIRE_OWNER_RSP);
+	wire_u64(&rep, term);
+	wire_u32(&rep, 0);
+	wire_u32(&rep, 0);
+	wire_u32(&rep, 0); /* no segment */
+	wire_u32(&rep, 1); /* one record */
+	wire_str(&rep, seg);
+	wire_u64(&rep, 64); /* below the segment */
+	wire_u64(&rep, 64);
+	wire_u64(&rep, 5);
+	wire_u64(&rep, v2 + 1);
+	wire_u64(&rep, 1);
+	wire_u64(&rep, 1);
+	wire_u8(&rep, 1); /* committed */
+	wire_bytes(&rep, "fb", 2);
+	ck_assert_msg(mc_master_ingest(master, &nodes[0].owner, rep.data,
+				       rep.len, true, &e) == 0,
+		      "ingest: %s", e.msg);
+	mc_buf_release(&rep);
+	mc_master_settle(master);
+	flush_releases();
+
+	expect_value(1, "fb", "second");
+	ck_assert_int_eq(settle_ask("fb", v2), 0);
+	ck_assert_int_eq(settle_ask("fb", v2 + 1), -ECONNABORTED);
+	ck_assert_int_eq(settle_ask("fb", v2 + 2), -ECANCELED);
+	teardown();
+}
+END_TEST
+
+/*
+ * An unmount a node refuses itself (an id its door's condition does not
+ * find, bad arguments) is counted by the leader as a single store counts
+ * it: one request, one failure; nothing is unmounted.
+ */
+static long master_counter(const char *name)
+{
+	struct mc_buf b = {0};
+	char want[128];
+	const char *p;
+	long v;
+
+	mc_render_metrics(master, &b);
+	snprintf(want, sizeof(want), "\n%s ", name);
+	p = strstr(b.data, want);
+	ck_assert_msg(p, "no %s", name);
+	v = atol(p + strlen(want));
+	mc_buf_release(&b);
+	return v;
+}
+
+static bool accept_any(const struct mc_seg_info *si, void *arg)
+{
+	(void)si;
+	(void)arg;
+	return true;
+}
+
+START_TEST(test_unmount_refused_counted)
+{
+	const char *ids[1] = {"00000000-0000-4000-8000-000000000000"};
+	struct mc_unmount_req ur = {.ids = ids, .n = 1, .accept = accept_any};
+	struct mc_err e = {0};
+	long req, fail;
+	int n = 0;
+
+	setup();
+	req = master_counter("master_unmount_segment_requests_total");
+	fail = master_counter("master_unmount_segment_failures_total");
+	ck_assert_int_eq(mc_segment_unmount(nodes[1].own, &ur, NULL, NULL, &e),
+			 -ENOENT);
+	ur.grace_s = MC_GRACE_MAX + 1;
+	ck_assert_int_eq(mc_segment_unmount(nodes[1].own, &ur, NULL, NULL, &e),
+			 -EINVAL);
+	ck_assert_int_eq(
+		master_counter("master_unmount_segment_requests_total"),
+		req + 2);
+	ck_assert_int_eq(
+		master_counter("master_unmount_segment_failures_total"),
+		fail + 2);
+	ck_assert_int_eq(mc_segment_foreach(nodes[0].own, count_seg, &n), 0);
+	ck_assert_int_eq(n, NNODES);
+	teardown();
+}
+END_TEST
+
+/*
  * Key walks through a link: every key once, a walk stopped by its
  * callback resumes at the key it stopped on; /query_key through any
  * node leases at the master.
@@ -1259,6 +1488,10 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_lost_answer);
 	tcase_add_test(tc, test_commit_answer_lost);
 	tcase_add_test(tc, test_settle_after_remove);
+	tcase_add_test(tc, test_lost_revoke_mount);
+	tcase_add_test(tc, test_remove_retire_failed);
+	tcase_add_test(tc, test_rebuild_fallback);
+	tcase_add_test(tc, test_unmount_refused_counted);
 	tcase_add_test(tc, test_walk_and_query);
 	tcase_add_test(tc, test_hostile_wire);
 	suite_add_tcase(s, tc);

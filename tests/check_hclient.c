@@ -3,14 +3,18 @@
  * internal client: hclient_parse_head (an answer's head: a table of
  * good and hostile heads), mc_net_split (endpoints: a table), and
  * mc_net_dial against a real listening socket, a closed port and a
- * name that does not resolve.
+ * name that does not resolve; a POST whose kept connection closes
+ * without an answer is not sent twice.
  */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -217,6 +221,105 @@ START_TEST(test_dial_unresolvable)
 }
 END_TEST
 
+/*
+ * A request written whole on a kept connection that then closes without
+ * an answer may have run: the client says it was sent and does not send
+ * it again on a new connection (a remove would run twice and answer
+ * 404). The server here answers the first request, reads the second and
+ * closes; a third, on any connection, would be counted.
+ */
+struct once_srv {
+	int lfd, requests;
+};
+
+/* Reads one request with a 1-byte body from @fd: 0, or -1 at its end. */
+static int read_request(int fd)
+{
+	char buf[4096];
+	size_t n = 0;
+
+	for (;;) {
+		char *end;
+		ssize_t r;
+
+		buf[n] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+		if (end && n >= (size_t)(end - buf) + 4 + 1)
+			return 0;
+		if (n + 1 >= sizeof(buf))
+			return -1;
+		r = read(fd, buf + n, sizeof(buf) - 1 - n);
+		if (r <= 0)
+			return -1;
+		n += (size_t)r;
+	}
+}
+
+static void *once_main(void *arg)
+{
+	static const char ok[] =
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	struct once_srv *sv = arg;
+	int fd = accept(sv->lfd, NULL, NULL);
+	struct pollfd pf = {.fd = sv->lfd, .events = POLLIN};
+
+	if (fd < 0)
+		return NULL;
+	if (read_request(fd) == 0) {
+		sv->requests++;
+		if (write(fd, ok, sizeof(ok) - 1) != (ssize_t)sizeof(ok) - 1)
+			return NULL;
+	}
+	if (read_request(fd) == 0)
+		sv->requests++;
+	close(fd); /* the second one gets no answer */
+	/* a request sent again would come on a new connection */
+	while (poll(&pf, 1, 1000) == 1) {
+		fd = accept(sv->lfd, NULL, NULL);
+		if (fd < 0)
+			break;
+		while (read_request(fd) == 0) {
+			sv->requests++;
+			if (write(fd, ok, sizeof(ok) - 1) < 0)
+				break;
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+START_TEST(test_post_not_twice)
+{
+	struct once_srv sv = {0};
+	struct hclient *c = hclient_new(2000, 0);
+	struct mc_buf out = {0};
+	struct mc_err e = {0};
+	char peer[64];
+	unsigned port;
+	int status = 0;
+	bool sent = false;
+	pthread_t t;
+
+	sv.lfd = listener(&port);
+	snprintf(peer, sizeof(peer), "127.0.0.1:%u", port);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(pthread_create(&t, NULL, once_main, &sv), 0);
+	ck_assert_int_eq(hclient_post(c, peer, "/x", NULL, "1", 1, &status,
+				      &out, &sent, &e),
+			 0);
+	ck_assert_int_eq(status, 200);
+	ck_assert_int_lt(hclient_post(c, peer, "/x", NULL, "2", 1, &status,
+				      &out, &sent, &e),
+			 0);
+	ck_assert(sent);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(sv.requests, 2);
+	close(sv.lfd);
+	mc_buf_release(&out);
+	hclient_free(c);
+}
+END_TEST
+
 static Suite *hclient_suite(void)
 {
 	Suite *s = suite_create("hclient");
@@ -232,6 +335,7 @@ static Suite *hclient_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_dial);
 	tcase_add_test(tc, test_dial_unresolvable);
+	tcase_add_test(tc, test_post_not_twice);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,6 +5,8 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -460,6 +462,58 @@ START_TEST(test_slow_collector)
 			      "a scrape spent %.3f s of CPU in %.3f s",
 			      sl[i].cpu, sl[i].wall);
 	}
+	mc_metrics_free(m);
+}
+END_TEST
+
+/*
+ * A scrape whose trylock fails against a holder that does not collect
+ * (a scrape that held the lock only to check, as before f58f655) and
+ * that sees no collection finish must collect itself, not wait for a
+ * collection nobody runs (the old code looped there until another
+ * scrape came).
+ */
+static void count_collect(struct mc_metrics *m, void *arg)
+{
+	(void)m;
+	atomic_fetch_add((_Atomic int *)arg, 1);
+}
+
+struct lone {
+	struct mc_metrics *m;
+	_Atomic bool done;
+};
+
+static void *lone_scrape(void *arg)
+{
+	struct lone *l = arg;
+
+	free(render(l->m));
+	atomic_store(&l->done, true);
+	return NULL;
+}
+
+START_TEST(test_collect_behind_checker)
+{
+	struct mc_metrics *m = mc_metrics_new();
+	_Atomic int runs = 0;
+	struct lone l = {.m = m};
+	pthread_t t;
+
+	mc_metrics_family(m, "g", "g", MC_GAUGE, NULL, NULL, 0);
+	mc_metrics_add_collector(m, count_collect, (void *)&runs);
+	mc_metrics_collect_hold(m, 1);
+	ck_assert_int_eq(pthread_create(&t, NULL, lone_scrape, &l), 0);
+	usleep(100000); /* it failed its trylock and waits */
+	ck_assert(!atomic_load(&l.done));
+	ck_assert_int_eq(atomic_load(&runs), 0);
+	mc_metrics_collect_hold(m, 0); /* let go, nothing collected */
+	for (int i = 0; i < 500 && !atomic_load(&l.done); i++)
+		usleep(10000);
+	ck_assert_msg(atomic_load(&l.done),
+		      "a scrape still waits 5 s after the lock was free");
+	pthread_join(t, NULL);
+	ck_assert_int_eq(atomic_load(&runs), 1); /* it collected itself */
 	mc_metrics_free(m);
 }
 END_TEST
@@ -923,6 +977,7 @@ static Suite *metrics_suite(void)
 	tcase_add_test(tc, test_mark_sweep);
 	tcase_add_test(tc, test_render_during_rebuild);
 	tcase_add_test(tc, test_slow_collector);
+	tcase_add_test(tc, test_collect_behind_checker);
 	tcase_add_test(tc, test_many_series);
 	tcase_add_test(tc, test_register);
 	tcase_add_test(tc, test_empty_registry);
