@@ -230,7 +230,6 @@ void web_api_get(struct web_req *r)
 	ssize_t klen = path_key(r, key);
 	struct mc_ref *ref;
 	uint64_t size;
-	int pfd[2];
 	int rc;
 
 	if (klen < 0)
@@ -246,23 +245,7 @@ void web_api_get(struct web_req *r)
 			web_resp_send_bytes(r, 200, WEB_CT_BYTES, NULL, size);
 		return;
 	}
-	/*
-	 * A value that lives on another node goes from the transfer port
-	 * to the client through a pipe: this door touches none of it.
-	 */
-	if (mc_store_pipes(r->s) && r->io->pipe_take &&
-	    r->io->pipe_take(r->conn, pfd) == 0) {
-		rc = mc_get_pipe(r->s, key, (size_t)klen, pfd, &ref, &size);
-		if (rc == 0 && !ref) {
-			rc = web_resp_send_pipe(r, 200, WEB_CT_BYTES, pfd[0],
-						size);
-			r->io->pipe_give(r->conn, pfd, rc == 0);
-			return;
-		}
-		r->io->pipe_give(r->conn, pfd, true);
-	} else {
-		rc = mc_get(r->s, key, (size_t)klen, &ref);
-	}
+	rc = mc_get(r->s, key, (size_t)klen, &ref);
 	if (rc == -ENOENT) {
 		not_found(r);
 		return;

@@ -177,23 +177,6 @@ void web_resp_send_bytes(struct web_req *r, int status, const char *ctype,
 	}
 }
 
-int web_resp_send_pipe(struct web_req *r, int status, const char *ctype,
-		       int rfd, uint64_t n)
-{
-	char h[WEB_HDR_ROOM];
-	size_t hl;
-
-	web_resp_clear(r);
-	settle_body(r);
-	hl = build_header(r, h, status, ctype, (int64_t)n);
-	r->status = status;
-	if (r->io->write_pipe(r->conn, h, hl, rfd, n)) {
-		r->io->no_keep_alive(r->conn);
-		return -EIO;
-	}
-	return 0;
-}
-
 void web_resp_success(struct web_req *r)
 {
 	web_resp_clear(r);

@@ -68,8 +68,7 @@ struct web_io {
 	 * pipe_take lends the request a pipe (@fds: read end, write end)
 	 * when the connection can take part: 0, or -1 (none: do without);
 	 * pipe_give takes it back, reused when @empty, else closed.
-	 * write_pipe sends @hl bytes at @h then @n bytes taken from pipe
-	 * @rfd: 0, or -EIO when the answer was cut. read_pipe_begin: body
+	 * read_pipe_begin: body
 	 * reads into @base and on may leave their bytes in pipe @wfd
 	 * instead (their place in the buffer skipped), until
 	 * read_pipe_end, which says how many (*@n), from which offset of
@@ -78,8 +77,6 @@ struct web_io {
 	 */
 	int (*pipe_take)(void *conn, int fds[2]);
 	void (*pipe_give)(void *conn, int fds[2], bool empty);
-	int (*write_pipe)(void *conn, const void *h, size_t hl, int rfd,
-			  uint64_t n);
 	void (*read_pipe_begin)(void *conn, int wfd, void *base);
 	void (*read_pipe_end)(void *conn, uint64_t *at, uint64_t *n);
 	int (*read)(void *conn, void *buf, size_t n);
@@ -145,13 +142,6 @@ void web_resp_send(struct web_req *r, int status, const char *ctype);
  */
 void web_resp_send_bytes(struct web_req *r, int status, const char *ctype,
 			 const void *p, uint64_t n);
-/*
- * Sends @n bytes waiting in pipe @rfd as the body (web_io.write_pipe,
- * which the request's pipe came with): 0, or -EIO when the answer was
- * cut (the connection then closes).
- */
-int web_resp_send_pipe(struct web_req *r, int status, const char *ctype,
-		       int rfd, uint64_t n);
 /*
  * r->status of a request whose connection was closed unanswered (nginx's
  * 444): the outcome of what it asked is unknown (web_resp_errno of

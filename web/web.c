@@ -538,55 +538,6 @@ static int civet_write2(void *conn, const void *h, size_t hl, const void *p,
 	return 0;
 }
 
-/*
- * The head, then @n bytes from pipe @rfd spliced to the socket (which
- * pipe_take made sure is known): waits and gives up as civet_write2.
- */
-static int civet_write_pipe(void *conn, const void *h, size_t hl, int rfd,
-			    uint64_t n)
-{
-	const struct mg_request_info *ri = mg_get_request_info(conn);
-	struct web *w = ri->user_data;
-	int fd = conn_fd(conn);
-	int64_t idle_since = 0;
-	const char *p = h;
-
-	if (fd < 0)
-		return -EIO;
-	while (hl) {
-		ssize_t sent =
-			send(fd, p, hl, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
-
-		if (sent > 0) {
-			p += sent;
-			hl -= (size_t)sent;
-			idle_since = 0;
-		} else if (sent < 0 && errno == EINTR) {
-			continue;
-		} else if (sent == 0 ||
-			   (errno != EAGAIN && errno != EWOULDBLOCK) ||
-			   wait_room(w, fd, &idle_since)) {
-			return -EIO;
-		}
-	}
-	while (n) {
-		size_t want = n > (1u << 30) ? (1u << 30) : (size_t)n;
-		ssize_t sent = splice(rfd, NULL, fd, NULL, want,
-				      SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-
-		if (sent > 0) {
-			n -= (uint64_t)sent;
-			idle_since = 0;
-		} else if (sent < 0 && errno == EINTR) {
-			continue;
-		} else if (sent == 0 || errno != EAGAIN ||
-			   wait_room(w, fd, &idle_since)) {
-			return -EIO;
-		}
-	}
-	return 0;
-}
-
 /* A pipe of the idle stack, or a new one as large as this user may have. */
 static int civet_pipe_take(void *conn, int fds[2])
 {
@@ -671,7 +622,6 @@ static const struct web_io civet_io = {
 	.write2 = civet_write2,
 	.pipe_take = civet_pipe_take,
 	.pipe_give = civet_pipe_give,
-	.write_pipe = civet_write_pipe,
 	.read_pipe_begin = civet_read_pipe_begin,
 	.read_pipe_end = civet_read_pipe_end,
 	.read = civet_read,
