@@ -168,6 +168,21 @@ cl_wait_segments() {
 	return 1
 }
 
+# cl_start_three REPLICAS: etcd and three nodes with --replicas
+# REPLICAS: node 1 leads (started and elected first) with 64 MiB, node 2
+# has no memory, node 3 has 64 MiB and a 15 s lease (so that it stays a
+# member for a while after it is killed or stopped); exits the test when
+# they do not agree.
+cl_start_three() {
+	etcd_start || { echo "etcd did not start" >&2; exit 1; }
+	cl_node_start 1 --replicas "$1" --segment-size 64M
+	cl_wait_leader 15000 >/dev/null || { echo "node 1 does not lead" >&2; exit 1; }
+	cl_node_start 2 --replicas "$1" --segment-size 0
+	cl_node_start 3 --replicas "$1" --segment-size 64M --node-ttl 15000
+	cl_wait_all 15000 >/dev/null && cl_wait_segments 2 15000 ||
+		{ echo "the three nodes do not agree" >&2; exit 1; }
+}
+
 cl_start() {
 	local n=$1 i
 	shift

@@ -17,13 +17,7 @@
 code() { curl -s -m 20 -o /dev/null -w '%{http_code}' "$@"; }
 ms() { date +%s%3N; }
 
-etcd_start || { echo "etcd did not start" >&2; exit 1; }
-cl_node_start 1 --replicas 1 --segment-size 64M
-cl_wait_leader 15000 >/dev/null || { echo "node 1 does not lead" >&2; exit 1; }
-cl_node_start 2 --replicas 1 --segment-size 0
-cl_node_start 3 --replicas 1 --segment-size 64M --node-ttl 15000
-cl_wait_all 15000 >/dev/null && cl_wait_segments 2 15000 ||
-	{ echo "the three nodes do not agree" >&2; exit 1; }
+cl_start_three 1
 expect_eq "node 1 leads" "$(cl_leader)" 1
 head -c 5000 /dev/urandom >"$MC_TMP/v"
 for k in k1 k2; do

@@ -33,13 +33,7 @@ put_retry() {
 	echo "$c"
 }
 
-etcd_start || { echo "etcd did not start" >&2; exit 1; }
-cl_node_start 1 --replicas 2 --segment-size 64M
-cl_wait_leader 15000 >/dev/null || { echo "node 1 does not lead" >&2; exit 1; }
-cl_node_start 2 --replicas 2 --segment-size 0
-cl_node_start 3 --replicas 2 --segment-size 64M --node-ttl 15000
-cl_wait_all 15000 >/dev/null && cl_wait_segments 2 15000 ||
-	{ echo "the three nodes do not agree" >&2; exit 1; }
+cl_start_three 2
 expect_eq "node 1 leads" "$(cl_leader)" 1
 for i in $(seq 16); do
 	head -c $((2000 + 613 * i)) /dev/urandom >"$MC_TMP/v$i"
