@@ -1080,10 +1080,14 @@ int fac_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
 	}
 }
 
-/* Asks the master to unmount @ids at once, not caring how it goes. */
+/*
+ * Asks the master to unmount @ids (@gone_ok: an id it does not have is
+ * done already, as struct mc_unmount_req says), not caring how it goes.
+ */
 static void unmount_call(struct mc_store *s, const char *const *ids, size_t n,
-			 unsigned grace_s, char (**failed)[MC_ID_LEN + 1],
-			 size_t *n_failed, int *rc, struct mc_err *err)
+			 unsigned grace_s, bool gone_ok,
+			 char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
+			 int *rc, struct mc_err *err)
 {
 	struct call c;
 
@@ -1092,6 +1096,7 @@ static void unmount_call(struct mc_store *s, const char *const *ids, size_t n,
 	for (size_t i = 0; i < n; i++)
 		wire_str(&c.req, ids[i]);
 	wire_u32(&c.req, grace_s);
+	wire_u8(&c.req, gone_ok ? 1 : 0);
 	*rc = call_do(s, &c, err);
 	if (*rc == -ECONNABORTED)
 		*rc = -EAGAIN;
@@ -1116,7 +1121,7 @@ static int unmount_settle(struct mc_store *s, const char *id)
 	int rc = -EAGAIN;
 
 	for (unsigned waited = 0; waited < SETTLE_MS; waited += SETTLE_STEP) {
-		unmount_call(s, &id, 1, 0, NULL, NULL, &rc, NULL);
+		unmount_call(s, &id, 1, 0, false, NULL, NULL, &rc, NULL);
 		if (rc != -EAGAIN)
 			return rc == -ENOENT ? 0 : rc;
 		sleep_ms(SETTLE_STEP);
@@ -1205,7 +1210,7 @@ static void unmount_refused(struct mc_store *s)
 {
 	int rc;
 
-	unmount_call(s, NULL, 0, 0, NULL, NULL, &rc, NULL);
+	unmount_call(s, NULL, 0, 0, false, NULL, NULL, &rc, NULL);
 }
 
 int fac_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
@@ -1245,12 +1250,17 @@ int fac_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 					  "out of memory");
 		}
 		for (size_t i = 0; i < req->n; i++) {
-			bool ok = false;
+			bool ok = false, listed = false;
 
-			for (size_t j = 0; j < n && !ok; j++)
-				ok = !strcmp(v[j].id, req->ids[i]) &&
-				     req->accept(&v[j], req->accept_arg);
-			if (!ok)
+			for (size_t j = 0; j < n && !ok; j++) {
+				if (strcmp(v[j].id, req->ids[i]))
+					continue;
+				listed = true;
+				ok = req->accept(&v[j], req->accept_arg);
+			}
+			/* not mounted: done already, and the master passes
+			 * it over too (gone_ok) */
+			if (!ok && !(req->gone_ok && !listed))
 				snprintf(fl[nf++], MC_ID_LEN + 1, "%s",
 					 req->ids[i]);
 		}
@@ -1269,8 +1279,8 @@ int fac_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 		}
 		free(fl);
 	}
-	unmount_call(s, req->ids, req->n, req->grace_s, failed, n_failed, &rc,
-		     err);
+	unmount_call(s, req->ids, req->n, req->grace_s, req->gone_ok, failed,
+		     n_failed, &rc, err);
 	return rc;
 }
 

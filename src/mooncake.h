@@ -432,9 +432,9 @@ struct mc_unmount_req {
 	/*
 	 * An id that is not mounted is done already, not a failure (the
 	 * master RPC's UnmountSegment is idempotent, as upstream's is): it
-	 * is passed over, and a call that finds nothing to unmount is 0.
-	 * Honoured by a single store; a cluster node answers -ENOENT for
-	 * it as without.
+	 * is passed over, and a call that finds nothing to unmount is 0
+	 * (counted as one unmount request and no failure), on a single
+	 * store and on a cluster node alike.
 	 */
 	bool gone_ok;
 };
