@@ -134,6 +134,25 @@ static void put_start_req(struct call *c, const void *key, size_t klen,
 	wire_owner(&c->req, near);
 }
 
+/*
+ * A put this node refused itself (put_check: an empty or oversized value,
+ * a bad key) is counted by the leader as a single store counts its own:
+ * one PutStart and one failure (mooncake-rpc(7), COUNTING). The leader is
+ * asked to start a put of an empty key, which it refuses and counts, and
+ * which can change nothing; its answer does not matter. A batch's items
+ * are counted as a batch by their door.
+ */
+static void put_start_refused(struct mc_store *s, bool batch)
+{
+	struct call c;
+
+	if (batch)
+		return;
+	put_start_req(&c, "", 0, 0, &s->self, 1, "", 0, NULL);
+	call_do(s, &c, NULL);
+	call_end(&c);
+}
+
 /* Reads a put start's answer: version and descriptors (*@d malloc'd). */
 static int put_start_body(struct call *c, uint64_t *version, struct mc_desc **d,
 			  unsigned *n, struct mc_err *err)
@@ -312,8 +331,10 @@ static int put_via(struct mc_store *s, const void *key, size_t klen,
 	struct call c;
 	int rc = put_check(s, key, klen, len, err);
 
-	if (rc < 0)
+	if (rc < 0) {
+		put_start_refused(s, false);
 		return rc;
+	}
 	put_start_req(&c, key, klen, len, &s->self, s->o.replica_num, "",
 		      WIRE_PUT_SHARED, &s->self);
 	rc = call_do(s, &c, err);
@@ -363,8 +384,10 @@ int fac_put_begin(struct mc_store *s, const void *key, size_t klen,
 	struct mc_put *p;
 	int rc = put_check(s, key, klen, size, err);
 
-	if (rc < 0)
+	if (rc < 0) {
+		put_start_refused(s, false);
 		return rc;
+	}
 	p = calloc(1, sizeof(*p) + klen);
 	if (p)
 		p->stage = malloc(size);
@@ -450,8 +473,10 @@ int fac_put_start(struct mc_store *s, const void *key, size_t klen,
 	if (!o)
 		o = &none;
 	rc = put_check(s, key, klen, size, err);
-	if (rc < 0)
+	if (rc < 0) {
+		put_start_refused(s, o->batch);
 		return rc;
+	}
 	flags = (o->remote_ok ? WIRE_PUT_REMOTE_OK : 0) |
 		(o->no_replace ? WIRE_PUT_NO_REPLACE : 0) |
 		(o->batch ? WIRE_PUT_BATCH : 0);

@@ -1390,6 +1390,35 @@ START_TEST(test_unmount_gone_ok_counted)
 END_TEST
 
 /*
+ * A put a node refuses itself (an empty or oversized value) is counted
+ * by the leader as a single store counts it: one PutStart and one
+ * failure each, and nothing is stored.
+ */
+START_TEST(test_put_refused_counted)
+{
+	struct mc_put *p = NULL;
+	struct mc_err e = {0};
+	long req, fail;
+
+	setup();
+	req = master_counter("master_put_start_requests_total");
+	fail = master_counter("master_put_start_failures_total");
+	ck_assert_int_eq(mc_put(nodes[1].own, "k", 1, "", 0, &e), -EINVAL);
+	ck_assert_int_eq(mc_put_start(nodes[1].own, "k", 1, 1ULL << 40, &p, &e),
+			 -EFBIG);
+	ck_assert_int_eq(mc_put_begin(nodes[2].own, "k", 1, 0, &p, &e),
+			 -EINVAL);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(master_counter("master_put_start_requests_total"),
+			 req + 3);
+	ck_assert_int_eq(master_counter("master_put_start_failures_total"),
+			 fail + 3);
+	ck_assert_int_eq(mc_exist_ex(nodes[0].own, "k", 1, 0), 0);
+	teardown();
+}
+END_TEST
+
+/*
  * Key walks through a link: every key once, a walk stopped by its
  * callback resumes at the key it stopped on; /query_key through any
  * node leases at the master.
@@ -1540,6 +1569,7 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_rebuild_fallback);
 	tcase_add_test(tc, test_unmount_refused_counted);
 	tcase_add_test(tc, test_unmount_gone_ok_counted);
+	tcase_add_test(tc, test_put_refused_counted);
 	tcase_add_test(tc, test_walk_and_query);
 	tcase_add_test(tc, test_hostile_wire);
 	suite_add_tcase(s, tc);
