@@ -863,8 +863,9 @@ int mc_exist(struct mc_store *s, const void *key, size_t klen);
 
 /*
  * mc_exist with @flags: MC_F_LEASE leases the object's replicas as
- * upstream's ExistKey does (its clients read next). Returns 1, 0, or
- * -EINVAL for a bad key (counted as a failure).
+ * upstream's ExistKey does (its clients read next). Returns 1, 0,
+ * -EINVAL for a bad key (counted as a failure), or in cluster mode
+ * -EAGAIN while no leader serves.
  */
 int mc_exist_ex(struct mc_store *s, const void *key, size_t klen,
 		unsigned flags);
