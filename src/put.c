@@ -249,6 +249,7 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 		   struct mc_put *mem, struct mc_put **out, struct mc_err *err)
 {
 	static const struct mc_put_opts none;
+	struct mc_obj *old = NULL;
 	struct seg_place pl;
 	struct mc_put *p;
 	int rc;
@@ -327,7 +328,12 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 	};
 	if (pl.want > MC_REPLICA_MAX)
 		pl.want = MC_REPLICA_MAX;
+	/* an overwrite goes to the old version's nodes when it can */
+	if (s->o.owner_ops && !po->no_replace)
+		pl.again = old = obj_lookup(s, key, klen, false);
 	rc = evict_alloc_replicas(s, size, &pl, p->blk);
+	if (old)
+		obj_unref(old);
 	if (rc < 0) {
 		mc_series_add(s->c.alloc_fail, 1);
 		rc = mc_err_set(

@@ -239,10 +239,25 @@ static bool seg_eligible(const struct mc_seg *g, const struct seg_place *pl)
 }
 
 /*
- * Placement passes: the preferred name, the near owner's segments, one
- * per owner, then any.
+ * Placement passes: the preferred name, the near owner's segments, the
+ * nodes that hold the version a put replaces, one per owner, then any.
+ * An overwrite placed on the old version's nodes needs no retire there
+ * before it is acknowledged: its newer record wins a rebuild
+ * (mooncake-cluster(7), Placement).
  */
-enum { PASS_PREFER, PASS_NEAR, PASS_OWNERS, PASS_ANY };
+enum { PASS_PREFER, PASS_NEAR, PASS_AGAIN, PASS_OWNERS, PASS_ANY };
+
+/* Whether a node's segment of @o's replicas is owned by @g's owner. */
+static bool seg_held_by(const struct mc_seg *g, const struct mc_obj *o)
+{
+	for (unsigned i = 0; g->hooked && i < o->nrep; i++) {
+		const struct mc_seg *h = blk_seg(o->rep[i]);
+
+		if (h->hooked && mc_owner_eq(&h->owner, &g->owner))
+			return true;
+	}
+	return false;
+}
 
 /* Whether pass @pass may take @g, given the @got blocks taken so far. */
 static bool seg_pass_takes(const struct mc_seg *g, int pass,
@@ -253,10 +268,12 @@ static bool seg_pass_takes(const struct mc_seg *g, int pass,
 		return false;
 	if (pass == PASS_NEAR && !mc_owner_eq(&g->owner, pl->near))
 		return false;
+	if (pass == PASS_AGAIN && !seg_held_by(g, pl->again))
+		return false;
 	for (unsigned i = 0; i < got; i++) {
 		const struct mc_seg *h = blk_seg(out[i]);
 
-		if (h == g || ((pass == PASS_OWNERS || pass == PASS_NEAR) &&
+		if (h == g || (pass != PASS_PREFER && pass != PASS_ANY &&
 			       mc_owner_eq(&h->owner, &g->owner)))
 			return false;
 	}
@@ -280,11 +297,10 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size,
 	if (ok < want)
 		want = (unsigned)ok;
 	start = n ? rr++ % n : 0;
-	for (int pass = pl->prefer && *pl->prefer ? PASS_PREFER
-			: pl->near		  ? PASS_NEAR
-						  : PASS_OWNERS;
+	for (int pass = pl->prefer && *pl->prefer ? PASS_PREFER : PASS_NEAR;
 	     pass <= PASS_ANY && got < want; pass++) {
-		if (pass == PASS_NEAR && !pl->near)
+		if ((pass == PASS_NEAR && !pl->near) ||
+		    (pass == PASS_AGAIN && !pl->again))
 			continue;
 		for (size_t k = 0; k < n && got < want; k++) {
 			struct mc_seg *g = t->g[(start + k) % n];

@@ -462,15 +462,16 @@ struct seg_place {
 	unsigned want;		     /* replicas */
 	const char *prefer;	     /* a segment name first, or NULL */
 	const struct mc_owner *near; /* this owner's segments next, or NULL */
+	const struct mc_obj *again;  /* the version replaced: its nodes next */
 	bool remote_ok;		     /* REMOTE segments are eligible */
 };
 
 /* segment.c */
 /*
  * Allocates one buffer in each of min(pl->want, eligible segments)
- * distinct segments: the @prefer ones first, then one per owner, then
- * any; each pass starts at a rotating index so load spreads. All or
- * nothing: the count, or -ENOSPC.
+ * distinct segments: the @prefer ones first, then the @near owner's,
+ * then the nodes holding @again, then one per owner, then any; each pass starts
+ * at a rotating index so load spreads. All or nothing: the count, or -ENOSPC.
  */
 int seg_alloc_replicas(struct mc_store *s, uint64_t size,
 		       const struct seg_place *pl, struct mc_blk **out);

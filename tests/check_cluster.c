@@ -49,7 +49,7 @@ static bool no_leader, lose_answers, may_act = true, hooks_off;
 static int lose_op;
 static void (*after_loss)(void);
 static int fail_commits; /* the next commits fail at the owner */
-static unsigned prepares, commits;
+static unsigned prepares, commits, retires;
 static unsigned setup_replicas = 1; /* the nodes' replica_num */
 /*
  * Commit number @lose_commit_at (1 = the next) loses its answer: with
@@ -217,6 +217,7 @@ static int h_retire(void *arg, const struct mc_owner *node,
 
 	(void)arg;
 	ck_assert(!hooks_off);
+	retires++;
 	for (int i = 0; i < NNODES; i++) {
 		struct mc_buf msg = {0}, resp = {0};
 
@@ -407,7 +408,7 @@ static void setup(void)
 	may_act = true;
 	release_now = true;
 	nrel = 0;
-	prepares = commits = 0;
+	prepares = commits = retires = 0;
 	lose_op = fail_commits = 0;
 	lose_commit_at = lose_how = 0;
 	late_commit.have = false;
@@ -1404,6 +1405,52 @@ START_TEST(test_overwrite_not_back)
 }
 END_TEST
 
+static int seg_of_node2(const struct mc_seg_info *x, void *arg)
+{
+	if (mc_owner_eq(&x->owner, &nodes[1].owner))
+		snprintf(arg, MC_ID_LEN + 1, "%s", x->id);
+	return 0;
+}
+
+/*
+ * An overwrite through a node without memory lands on the node that
+ * holds the old value (placement goes there before it spreads), so it
+ * needs no retire there before it is acknowledged; a put of a new key
+ * through the same node still spreads over the nodes.
+ */
+START_TEST(test_overwrite_stays)
+{
+	char seg[MC_ID_LEN + 1] = "", val[32];
+	const char *ids[1] = {seg};
+	struct mc_unmount_req ur = {.ids = ids, .n = 1};
+	struct mc_owner first[MC_REPLICA_MAX], now[MC_REPLICA_MAX];
+	bool spread = false;
+
+	setup();
+	ck_assert_int_eq(mc_segment_foreach(master, seg_of_node2, seg), 0);
+	ck_assert_str_ne(seg, "");
+	ck_assert_int_eq(mc_segment_unmount(master, &ur, NULL, NULL, NULL), 0);
+	put_via(1, "stay", "v0");
+	ck_assert_uint_eq(owners_of("stay", first), 1);
+	for (int k = 1; k <= 6; k++) {
+		snprintf(val, sizeof(val), "v%d", k);
+		put_via(1, "stay", val);
+		ck_assert_uint_eq(owners_of("stay", now), 1);
+		ck_assert(mc_owner_eq(&now[0], &first[0]));
+		expect_value(0, "stay", val);
+	}
+	ck_assert_uint_eq(retires, 0);
+	for (int k = 0; k < 6; k++) {
+		snprintf(val, sizeof(val), "new%d", k);
+		put_via(1, val, "x");
+		owners_of(val, now);
+		spread |= !mc_owner_eq(&now[0], &first[0]);
+	}
+	ck_assert(spread);
+	teardown();
+}
+END_TEST
+
 /*
  * Key walks through a link: every key once, a walk stopped by its
  * callback resumes at the key it stopped on; /query_key through any
@@ -1557,6 +1604,7 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_unmount_gone_ok_counted);
 	tcase_add_test(tc, test_put_refused_counted);
 	tcase_add_test(tc, test_overwrite_not_back);
+	tcase_add_test(tc, test_overwrite_stays);
 	tcase_add_test(tc, test_walk_and_query);
 	tcase_add_test(tc, test_hostile_wire);
 	suite_add_tcase(s, tc);
