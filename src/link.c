@@ -551,11 +551,10 @@ static int query_call(struct mc_store *s, const void *key, size_t klen,
 /*
  * Reads [off, off + len) of the value @f names into @buf from a replica
  * in another process: 0, -EAGAIN (every replica is a node's, and none
- * answered: they are going) or -EREMOTEIO. With a pipe @pfd (read end,
- * write end), into it when the hooks can (0), else into @buf (1).
+ * answered: they are going) or -EREMOTEIO.
  */
 static int read_remote(struct mc_store *s, const struct found *f, uint64_t off,
-		       void *buf, uint64_t len, const int *pfd)
+		       void *buf, uint64_t len)
 {
 	const struct mc_data_ops *ops = s->o.data_ops;
 	bool client = false;
@@ -568,14 +567,9 @@ static int read_remote(struct mc_store *s, const struct found *f, uint64_t off,
 		client |= f->d[i].owner.kind != MC_OWNER_NODE;
 		if (!ops || !ops->read)
 			continue;
-		if (pfd && ops->read_pipe)
-			rc = ops->read_pipe(s->o.data_arg, &f->d[i], off, len,
-					    pfd, buf);
-		else if ((rc = ops->read(s->o.data_arg, &f->d[i], off, buf,
-					 len)) == 0)
-			rc = pfd != NULL;
-		if (rc >= 0)
-			return rc;
+		rc = ops->read(s->o.data_arg, &f->d[i], off, buf, len);
+		if (rc == 0)
+			return 0;
 		mc_debug("get: replica in segment '%s' at %s not read: %s",
 			 f->d[i].seg_id, f->d[i].endpoint, strerror(-rc));
 	}
@@ -599,8 +593,8 @@ static struct mc_blk *read_local(struct mc_store *s, const void *key,
 	return NULL;
 }
 
-int fac_get_pipe(struct mc_store *s, const void *key, size_t klen,
-		 const int pfd[2], struct mc_ref **out, uint64_t *size)
+int fac_get(struct mc_store *s, const void *key, size_t klen,
+	    struct mc_ref **out)
 {
 	struct found f;
 	struct mc_blk *b;
@@ -618,27 +612,13 @@ int fac_get_pipe(struct mc_store *s, const void *key, size_t klen,
 	data = ref_copy_new(f.size);
 	if (!data)
 		return -ENOMEM;
-	rc = read_remote(s, &f, 0, data, f.size, pfd);
+	rc = read_remote(s, &f, 0, data, f.size);
 	if (rc < 0) {
 		ref_copy_free(data);
 		return rc;
 	}
-	if (rc == 0 && pfd) {
-		/* every byte is in the pipe */
-		ref_copy_free(data);
-		*size = f.size;
-		return 0;
-	}
 	*out = ref_of_copy(data);
 	return 0;
-}
-
-int fac_get(struct mc_store *s, const void *key, size_t klen,
-	    struct mc_ref **out)
-{
-	uint64_t size;
-
-	return fac_get_pipe(s, key, klen, NULL, out, &size);
 }
 
 int64_t fac_get_copy(struct mc_store *s, const void *key, size_t klen,
@@ -662,7 +642,7 @@ int64_t fac_get_copy(struct mc_store *s, const void *key, size_t klen,
 		blk_unref(b);
 		return (int64_t)n;
 	}
-	rc = read_remote(s, &f, off, buf, n, NULL);
+	rc = read_remote(s, &f, off, buf, n);
 	return rc < 0 ? rc : (int64_t)n;
 }
 

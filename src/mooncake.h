@@ -132,17 +132,12 @@ struct mc_data_ops {
 	 */
 	bool (*input_pending)(void *arg);
 	/*
-	 * Optional, for a door that passes bytes on without touching them
-	 * (mc_get_pipe, mc_put_commit_pipe): read_pipe moves @len bytes
-	 * at @off of @d into pipe @pfd (read end, write end) and returns 0, or,
-	 * when the pipe will not take them all, into @spill (@len bytes)
-	 * and returns 1, the pipe as it was; a failure leaves the pipe as
-	 * it was. write_pipe writes @hlen bytes at @head, then @len -
-	 * @hlen bytes taken from pipe @pfd (its read end), to @d from its
-	 * start; a failure may have taken bytes from the pipe.
+	 * Optional, for a door that passes a put's bytes on without
+	 * touching them (mc_put_commit_pipe): write_pipe writes @hlen
+	 * bytes at @head, then @len - @hlen bytes taken from pipe @pfd (its
+	 * read end), to @d from its start; a failure may have taken bytes
+	 * from the pipe.
 	 */
-	int (*read_pipe)(void *arg, const struct mc_desc *d, uint64_t off,
-			 uint64_t len, const int pfd[2], void *spill);
 	int (*write_pipe)(void *arg, const struct mc_desc *d, const void *head,
 			  uint64_t hlen, int pfd, uint64_t len);
 };
@@ -819,16 +814,6 @@ int mc_put_revoke_by(struct mc_store *s, const void *key, size_t klen,
 struct mc_ref;
 int mc_get(struct mc_store *s, const void *key, size_t klen,
 	   struct mc_ref **out);
-/*
- * mc_get for a door that passes bytes on without touching them
- * (mc_store_pipes): when the value's bytes must come from another node,
- * they are put into pipe @pfd (read end, write end), all of them, and *@out is
- * NULL with the value's size in *@size; otherwise (a replica here, or a
- * pipe that would not take them) as mc_get. The same errors; a failure
- * leaves the pipe as it was.
- */
-int mc_get_pipe(struct mc_store *s, const void *key, size_t klen,
-		const int pfd[2], struct mc_ref **out, uint64_t *size);
 const void *mc_ref_data(const struct mc_ref *r); /* one complete replica */
 uint64_t mc_ref_size(const struct mc_ref *r);
 void mc_ref_release(struct mc_ref *r);

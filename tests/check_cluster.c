@@ -283,20 +283,7 @@ static int d_write(void *arg, const struct mc_desc *d, uint64_t off,
 	return mc_pin_release(pin);
 }
 
-/* The same through pipes, as xfer/remote.c's read_pipe and write_pipe. */
-static int d_read_pipe(void *arg, const struct mc_desc *d, uint64_t off,
-		       uint64_t len, const int pfd[2], void *spill)
-{
-	char *tmp = malloc(len);
-	int rc = d_read(arg, d, off, tmp, len);
-
-	if (rc == 0)
-		ck_assert_int_eq(write(pfd[1], tmp, len), (ssize_t)len);
-	free(tmp);
-	(void)spill;
-	return rc;
-}
-
+/* The same through a pipe, as xfer/remote.c's write_pipe. */
 static int d_write_pipe(void *arg, const struct mc_desc *d, const void *head,
 			uint64_t hlen, int pfd, uint64_t len)
 {
@@ -312,10 +299,8 @@ static int d_write_pipe(void *arg, const struct mc_desc *d, const void *head,
 	return rc;
 }
 
-static const struct mc_data_ops data = {.read = d_read,
-					.write = d_write,
-					.read_pipe = d_read_pipe,
-					.write_pipe = d_write_pipe};
+static const struct mc_data_ops data = {
+	.read = d_read, .write = d_write, .write_pipe = d_write_pipe};
 
 /* ------------------------------------------------------------ the links */
 
@@ -642,10 +627,9 @@ static int pipe_held(const int p[2])
 }
 
 /*
- * A door's pipes (mc_get_pipe, mc_put_commit_pipe): a value of another
- * node comes whole into the pipe, one here as a reference (the pipe
- * untouched); a put whose replica is here takes the pipe's bytes into
- * its buffer after the head; a store of one node takes no pipe.
+ * A door's pipe (mc_put_commit_pipe): a put whose replica is here takes
+ * the pipe's bytes into its buffer after the head; a store of one node
+ * takes no pipe.
  */
 START_TEST(test_pipes)
 {
@@ -653,33 +637,12 @@ START_TEST(test_pipes)
 	struct mc_store_opts o;
 	struct mc_mount_req mr = {.size = MiB};
 	struct mc_mount_result res = {0};
-	struct mc_ref *r;
 	struct mc_put *p;
-	char got[64];
-	uint64_t size = 0;
 	int pfd[2];
 
 	setup();
 	ck_assert_int_eq(pipe(pfd), 0);
 	ck_assert(mc_store_pipes(nodes[0].own));
-	put_via(1, "pk", "a value that lives on node two");
-	/* through node 1: into the pipe */
-	ck_assert_int_eq(mc_get_pipe(nodes[0].own, "pk", 2, pfd, &r, &size), 0);
-	ck_assert_ptr_null(r);
-	ck_assert_uint_eq(size, 30);
-	ck_assert_int_eq(pipe_held(pfd), 30);
-	ck_assert_int_eq(read(pfd[0], got, sizeof(got)), 30);
-	ck_assert_mem_eq(got, "a value that lives on node two", 30);
-	/* through node 2, its owner: a reference, the pipe untouched */
-	ck_assert_int_eq(mc_get_pipe(nodes[1].own, "pk", 2, pfd, &r, &size), 0);
-	ck_assert_ptr_nonnull(r);
-	ck_assert_mem_eq(mc_ref_data(r), "a value that lives on node two", 30);
-	mc_ref_release(r);
-	ck_assert_int_eq(pipe_held(pfd), 0);
-	ck_assert_int_eq(mc_get_pipe(nodes[0].own, "nope", 4, pfd, &r, &size),
-			 -ENOENT);
-	ck_assert_int_eq(pipe_held(pfd), 0);
-
 	/* a put through node 1, its replica on node 1: head + pipe */
 	ck_assert_int_eq(mc_put_begin(nodes[0].own, "pq", 2, 12, &p, NULL), 0);
 	memcpy(mc_put_buffer(p, 0), "head", 4);

@@ -277,31 +277,19 @@ static int recv_status(int fd, uint64_t *got)
 }
 
 /*
- * Moves @n bytes from @in to @out with splice(2), one end a pipe: 0, or
- * -ECONNRESET at the end of the stream, -ETIMEDOUT (the socket's own
- * timeout), -ENOBUFS when the pipe @out is full (only with @nonblock),
- * -errno. *@moved counts what went.
+ * Moves @n bytes from pipe @in to socket @out with splice(2): 0, or
+ * -ECONNRESET when the pipe runs dry, -ETIMEDOUT (the socket's own
+ * timeout), -errno. *@moved counts what went.
  */
-static int splice_all(int in, int out, uint64_t n, bool nonblock,
-		      uint64_t *moved)
+static int splice_all(int in, int out, uint64_t n, uint64_t *moved)
 {
-	unsigned flags = SPLICE_F_MOVE | (nonblock ? SPLICE_F_NONBLOCK : 0);
-
 	while (n) {
 		size_t want = n > (1u << 30) ? (1u << 30) : (size_t)n;
-		ssize_t r = splice(in, NULL, out, NULL, want, flags);
+		ssize_t r = splice(in, NULL, out, NULL, want, SPLICE_F_MOVE);
 
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			/*
-			 * EAGAIN: the pipe is full, or the socket's timeout
-			 * passed without a byte (@in is the socket then)
-			 */
-			if (errno == EAGAIN && nonblock &&
-			    poll(&(struct pollfd){.fd = in, .events = POLLIN},
-				 1, 0) > 0)
-				return -ENOBUFS;
 			return io_errno(errno);
 		}
 		if (r == 0)
@@ -313,63 +301,14 @@ static int splice_all(int in, int out, uint64_t n, bool nonblock,
 }
 
 /*
- * Where a request's payload comes from or its answer goes besides plain
- * buffers: a pipe (xfer_client_read_pipe, xfer_client_write_pipe).
+ * A WRITE's payload besides a plain buffer (xfer_client_write_pipe):
+ * the first @head bytes from the buffer, the rest from pipe @fd.
  */
 struct pipe_io {
-	int fd;		/* the pipe's read end (WRITE) or write end (READ) */
-	int rfd;	/* READ: the pipe's read end, to take bytes back */
-	uint64_t head;	/* WRITE: the first bytes, from the buffer */
-	void *spill;	/* READ: where the answer goes once the pipe is full */
-	bool spilled;	/* READ: it went there, the pipe is as it was */
-	uint64_t taken; /* WRITE: bytes taken from the pipe */
+	int fd;		/* the pipe's read end */
+	uint64_t head;	/* the first bytes, from the buffer */
+	uint64_t taken; /* bytes taken from the pipe */
 };
-
-/* Empties @n bytes of pipe @fd into @to (NULL: dropped). */
-static void pipe_drain(int fd, void *to, uint64_t n)
-{
-	char sink[4096];
-
-	while (n) {
-		size_t want =
-			to ? (size_t)n
-			   : (n < sizeof(sink) ? (size_t)n : sizeof(sink));
-		ssize_t r = read(fd, to ? to : sink, want);
-
-		if (r <= 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			return;
-		}
-		if (to)
-			to = (char *)to + r;
-		n -= (uint64_t)r;
-	}
-}
-
-/*
- * A READ's answer into pipe @pio->fd, or into @pio->spill once the pipe
- * takes no more (what it holds then goes there first): 0, or an error
- * with the pipe as it was before.
- */
-static int recv_pipe(int fd, struct pipe_io *pio, uint64_t len, uint64_t *got)
-{
-	uint64_t in = 0;
-	int rc;
-
-	pio->spilled = false;
-	rc = splice_all(fd, pio->fd, len, true, &in);
-
-	*got += in;
-	if (rc == -ENOBUFS) {
-		pipe_drain(pio->rfd, pio->spill, in);
-		pio->spilled = true;
-		return recv_all(fd, (char *)pio->spill + in, len - in, got);
-	}
-	if (rc)
-		pipe_drain(pio->rfd, NULL, in);
-	return rc;
-}
 
 /*
  * One request on @fd. *@answered turns true once a byte of the answer has
@@ -400,7 +339,7 @@ static int exchange(int fd, bool v2, bool write, uint64_t addr, void *rbuf,
 		iov[1].iov_len = (size_t)pio->head;
 		rc = send_iov(fd, iov, 2, MSG_MORE);
 		if (!rc)
-			rc = splice_all(pio->fd, fd, len - pio->head, false,
+			rc = splice_all(pio->fd, fd, len - pio->head,
 					&pio->taken);
 		if (!rc && v2)
 			rc = recv_status(fd, &got);
@@ -443,8 +382,7 @@ static int exchange(int fd, bool v2, bool write, uint64_t addr, void *rbuf,
 	if (!rc && v2)
 		rc = recv_status(fd, &got);
 	if (!rc)
-		rc = pio ? recv_pipe(fd, pio, len, &got)
-			 : recv_all(fd, rbuf, len, &got);
+		rc = recv_all(fd, rbuf, len, &got);
 	*answered = got > 0;
 	return rc;
 }
@@ -535,16 +473,6 @@ int xfer_client_write(struct xfer_client *c, const struct xfer_target *t,
 		      struct mc_err *err)
 {
 	return request(c, t, true, addr, NULL, buf, len, NULL, err);
-}
-
-int xfer_client_read_pipe(struct xfer_client *c, const struct xfer_target *t,
-			  uint64_t addr, const int pfd[2], void *spill,
-			  uint64_t len, struct mc_err *err)
-{
-	struct pipe_io pio = {.fd = pfd[1], .rfd = pfd[0], .spill = spill};
-	int rc = request(c, t, false, addr, NULL, NULL, len, &pio, err);
-
-	return rc ? rc : pio.spilled;
 }
 
 int xfer_client_write_pipe(struct xfer_client *c, const struct xfer_target *t,

@@ -95,20 +95,12 @@ int xfer_client_write(struct xfer_client *c, const struct xfer_target *t,
 		      uint64_t addr, const void *buf, uint64_t len,
 		      struct mc_err *err);
 /*
- * The same, with the bytes kept out of user memory (splice(2)) for a
- * door that passes them on. xfer_client_read_pipe puts the @len bytes
- * of the answer into pipe @pfd (read end, write end, as pipe(2) gives
- * them) and returns 0; when the
- * pipe will not take them all, they go into @spill (@len bytes) and it
- * returns 1, the pipe as it was. xfer_client_write_pipe sends @hlen
- * bytes at @head, then @len - @hlen bytes taken from pipe @pfd (its
- * read end). Errors as above (-EINVAL also for @hlen > @len); a failed
- * read leaves the pipe as it was, a failed write may have taken bytes
- * from it (it is then not retried on a fresh connection).
+ * A WRITE whose bytes are kept out of user memory (splice(2)) for a
+ * door that passes them on: @hlen bytes at @head, then @len - @hlen
+ * bytes taken from pipe @pfd (its read end). Errors as above (-EINVAL
+ * also for @hlen > @len); a failure may have taken bytes from the pipe
+ * (it is then not retried on a fresh connection).
  */
-int xfer_client_read_pipe(struct xfer_client *c, const struct xfer_target *t,
-			  uint64_t addr, const int pfd[2], void *spill,
-			  uint64_t len, struct mc_err *err);
 int xfer_client_write_pipe(struct xfer_client *c, const struct xfer_target *t,
 			   uint64_t addr, const void *head, uint64_t hlen,
 			   int pfd, uint64_t len, struct mc_err *err);

@@ -32,19 +32,20 @@
  */
 #define REMOTE_TIMEOUT_MS 5000
 
-/* A transfer's bytes besides a buffer: a pipe (mc_data_ops read_pipe,
- * write_pipe). */
+/*
+ * A WRITE's bytes besides a buffer: the first @head from it, the rest
+ * from pipe @fd (mc_data_ops write_pipe).
+ */
 struct via_pipe {
-	const int *fd; /* read end, write end */
-	uint64_t head; /* write: bytes from the buffer before the pipe's */
+	int fd;	       /* read end */
+	uint64_t head; /* bytes from the buffer before the pipe's */
 };
 
 /*
  * Moves @len bytes at @off of replica @d: into @buf (read) or from it
- * (write), or through pipe @vp when not NULL (xfer_client_read_pipe,
- * xfer_client_write_pipe: @buf is then the spill or the head). 0 (1: a
- * read went to @buf, not the pipe), or a negative errno after a debug
- * line saying why.
+ * (write), or, with @vp, from @buf and then pipe @vp
+ * (xfer_client_write_pipe). 0, or a negative errno after a debug line
+ * saying why.
  */
 static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
 		     void *buf, uint64_t len, bool write,
@@ -98,12 +99,9 @@ static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
 		t.host = host;
 		t.version = 2;
 	}
-	if (vp && write)
+	if (vp)
 		rc = xfer_client_write_pipe(x->client, &t, addr, buf, vp->head,
-					    vp->fd[0], len, &e);
-	else if (vp)
-		rc = xfer_client_read_pipe(x->client, &t, addr, vp->fd, buf,
-					   len, &e);
+					    vp->fd, len, &e);
 	else
 		rc = write ? xfer_client_write(x->client, &t, addr, buf, len,
 					       &e)
@@ -137,19 +135,10 @@ static bool data_input_pending(void *arg)
 	return xfer_loops_input_pending(arg);
 }
 
-static int data_read_pipe(void *arg, const struct mc_desc *d, uint64_t off,
-			  uint64_t len, const int pfd[2], void *spill)
-{
-	struct via_pipe vp = {.fd = pfd};
-
-	return remote_io(arg, d, off, spill, len, false, &vp);
-}
-
 static int data_write_pipe(void *arg, const struct mc_desc *d, const void *head,
 			   uint64_t hlen, int pfd, uint64_t len)
 {
-	int fds[2] = {pfd, -1};
-	struct via_pipe vp = {.fd = fds, .head = hlen};
+	struct via_pipe vp = {.fd = pfd, .head = hlen};
 
 	return remote_io(arg, d, 0, (void *)head, len, true, &vp);
 }
@@ -158,7 +147,6 @@ const struct mc_data_ops xfer_data_ops = {
 	.read = data_read,
 	.write = data_write,
 	.input_pending = data_input_pending,
-	.read_pipe = data_read_pipe,
 	.write_pipe = data_write_pipe,
 };
 
