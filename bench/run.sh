@@ -894,6 +894,30 @@ cwait_all() {
 	return 1
 }
 
+# cluster_loads QK: BENCH_ROUNDS rounds of PUT and GET 1 MiB -c4 on the
+# single node ($single) and through node 2 in turn (and, QK 1, /query_key
+# on the leader and through node 2); the best of each goes into the
+# caller's best_sp best_cp best_sg best_cg (best_lq best_fq), the notes
+# of bad loads into its bad.
+cluster_loads() {
+	local r
+	for ((r = 0; r < ROUNDS; r++)); do
+		wrk_run "$single/api/put/big1m" 4 -s "$SRC/put.lua" -- 1048576
+		bad+=$W_BAD; best_sp=$(max "$best_sp" "$W_RPS")
+		wrk_run "${CN[2]}/api/put/big1m" 4 -s "$SRC/put.lua" -- 1048576
+		bad+=$W_BAD; best_cp=$(max "$best_cp" "$W_RPS")
+		wrk_run "$single/api/get/c1m" 4
+		bad+=$W_BAD; best_sg=$(max "$best_sg" "$W_RPS")
+		wrk_run "${CN[2]}/api/get/c1m" 4
+		bad+=$W_BAD; best_cg=$(max "$best_cg" "$W_RPS")
+		[ "$1" = 1 ] || continue
+		wrk_run "${CN[1]}/query_key?key=c1m" 8
+		bad+=$W_BAD; best_lq=$(max "$best_lq" "$W_RPS")
+		wrk_run "${CN[2]}/query_key?key=c1m" 8
+		bad+=$W_BAD; best_fq=$(max "$best_fq" "$W_RPS")
+	done
+}
+
 # Three nodes and an etcd on loopback: node 1 leads and holds the memory,
 # node 2 holds none (its puts and gets cross to another node), node 3
 # holds some (so that a put finds memory whichever node dies). PUT and
@@ -924,20 +948,7 @@ run_cluster() {
 		skip "cluster" "a PUT through node 2 failed: $(head -c 200 "$TMP/body")"
 		return
 	fi
-	for ((r = 0; r < ROUNDS; r++)); do
-		wrk_run "$single/api/put/big1m" 4 -s "$SRC/put.lua" -- 1048576
-		bad+=$W_BAD; best_sp=$(max "$best_sp" "$W_RPS")
-		wrk_run "${CN[2]}/api/put/big1m" 4 -s "$SRC/put.lua" -- 1048576
-		bad+=$W_BAD; best_cp=$(max "$best_cp" "$W_RPS")
-		wrk_run "$single/api/get/c1m" 4
-		bad+=$W_BAD; best_sg=$(max "$best_sg" "$W_RPS")
-		wrk_run "${CN[2]}/api/get/c1m" 4
-		bad+=$W_BAD; best_cg=$(max "$best_cg" "$W_RPS")
-		wrk_run "${CN[1]}/query_key?key=c1m" 8
-		bad+=$W_BAD; best_lq=$(max "$best_lq" "$W_RPS")
-		wrk_run "${CN[2]}/query_key?key=c1m" 8
-		bad+=$W_BAD; best_fq=$(max "$best_fq" "$W_RPS")
-	done
+	cluster_loads 1
 	row "PUT 1 MiB -c4 through a follower (replica on another node), best of $ROUNDS" \
 		"$best_cp" "req/s" "the same on a single node" "$best_sp" rge 0.7 "$bad"
 	row "GET 1 MiB -c4 through a follower (replica on another node), best of $ROUNDS" \
@@ -978,6 +989,34 @@ run_cluster() {
 	else
 		skip "failover" "$fbad"
 	fi
+	run_cluster_cc reno
+}
+
+# run_cluster_cc NAME: the PUT and GET through a follower again, the three
+# nodes restarted with --transfer-congestion NAME (info rows: the
+# connections between nodes without the system's pacing, mooncaked(8)).
+run_cluster_cc() {
+	local cc=$1 i bad="" best_sp=0 best_cp=0 best_sg=0 best_cg=0
+	for i in 1 2 3; do
+		[ -n "${CN_PID[i]}" ] || continue
+		kill -KILL "${CN_PID[i]}"
+		wait "${CN_PID[i]}" 2>/dev/null
+		CN_PID[i]=""
+	done
+	# shellcheck disable=SC2086
+	cnode 1 ${CN_ARGS[1]} --transfer-congestion "$cc" && cwait_all 20000 &&
+		cnode 2 ${CN_ARGS[2]} --transfer-congestion "$cc" &&
+		cnode 3 ${CN_ARGS[3]} --transfer-congestion "$cc" && cwait_all 20000 ||
+		{ skip "cluster, --transfer-congestion $cc" "the nodes did not start or agree on a leader"; return; }
+	if [ "$(code "${CN[2]}/api/put/c1m" -T "$TMP/c1m")" != 200 ]; then
+		skip "cluster, --transfer-congestion $cc" "a PUT through node 2 failed: $(head -c 200 "$TMP/body")"
+		return
+	fi
+	cluster_loads 0
+	row "  (the PUT through a follower, nodes with --transfer-congestion $cc)" \
+		"$best_cp" "req/s" "the same on a single node" "$best_sp" info 0 "$bad"
+	row "  (the GET through a follower, nodes with --transfer-congestion $cc)" \
+		"$best_cg" "req/s" "the same on a single node" "$best_sg" info 0 "$bad"
 }
 
 # ------------------------------------------------------------------ table

@@ -86,6 +86,10 @@ static const struct key keys[] = {
 	{"transfer_host", "transfer-host", NULL, "ADDR", K_PATH,
 	 OFF(transfer_host), 0,
 	 "transfer port bind address (default: the --host address)"},
+	{"transfer_congestion", "transfer-congestion", NULL, "NAME", K_STR,
+	 OFF(transfer_cc), 0,
+	 "TCP congestion control of transfer connections (default: the "
+	 "system's)"},
 	{"max_segment_size", "max-segment-size", NULL, "SIZE", K_SIZE,
 	 OFF(max_segment_size), MC_ALLOC_ALIGN,
 	 "larger mounts are split, at least 16M (default 1T)"},
@@ -203,6 +207,7 @@ void mc_config_release(struct mc_config *c)
 	free(c->device);
 	free(c->auth_token_file);
 	free(c->transfer_host);
+	free(c->transfer_cc);
 	free(c->metadata_cluster_id);
 	free(c->etcd);
 	free(c->cluster);

@@ -499,10 +499,14 @@ int main(int argc, char **argv)
 		.hostname = advertise ? advertise : cfg.hostname,
 		.protocol = cfg.protocol,
 		.device = cfg.device,
+		.congestion = cfg.transfer_cc,
 	};
 	err.msg[0] = '\0';
 	x = xfer_new(&xo, &so, &err);
 	if (!x) {
+		/* a device list or congestion control that cannot be */
+		if (errno == EINVAL)
+			status = EXIT_CONFIG;
 		fprintf(stderr,
 			"mooncaked: cannot set up the transfer port: "
 			"%s\n",

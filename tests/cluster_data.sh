@@ -7,18 +7,26 @@
 # client that goes away in the middle of a body leaves the old value and
 # nothing open (no descriptor left behind); an owner killed while values
 # stream out of it gives clients an error or a closed connection, never
-# a 200 with a short or foreign body.
+# a 200 with a short or foreign body. With --transfer-congestion, the
+# connections between the door and the owner, both ends, use it.
 . "${top_srcdir:-.}/tests/lib.sh"
 . "${top_srcdir:-.}/tests/cluster_lib.sh"
 
 trap '' PIPE
+# a congestion control other than the system's (reno is always built in)
+CC=
+for c in reno cubic; do
+	grep -qw "$c" /proc/sys/net/ipv4/tcp_available_congestion_control &&
+		[ "$c" != "$(cat /proc/sys/net/ipv4/tcp_congestion_control)" ] &&
+		CC=$c && break
+done
 # node 1 leads and node 2 is the door, both without memory: every value
 # lives on node 3
 etcd_start || { echo "etcd did not start" >&2; exit 1; }
 cl_node_start 1 --segment-size 0
 cl_wait_leader 15000 >/dev/null || { echo "node 1 does not lead" >&2; exit 1; }
-cl_node_start 2 --segment-size 0 --header-timeout 1000
-cl_node_start 3 --segment-size 128M --max-body 64M
+cl_node_start 2 --segment-size 0 --header-timeout 1000 ${CC:+--transfer-congestion $CC}
+cl_node_start 3 --segment-size 128M --max-body 64M ${CC:+--transfer-congestion $CC}
 cl_wait_all 15000 >/dev/null && cl_wait_segments 1 15000 || {
 	echo "no leader serves, or it does not list node 3's memory" >&2
 	exit 1
@@ -32,6 +40,18 @@ expect_eq "PUT 1 MiB through node 2" \
 	"$(curl -s -o /dev/null -w '%{http_code}' -T "$MC_TMP/v1" "$U2/api/put/v1")" 200
 check "GET through node 2: byte for byte" \
 	cmp -s <(curl -s "$U2/api/get/v1") "$MC_TMP/v1"
+if [ -n "$CC" ] && command -v ss >/dev/null; then
+	# node 2's pooled connections to node 3's transfer port, and node 3's
+	# ends of them: every one says the algorithm (ss -i names it)
+	X3=${CL_XPORT[3]}
+	ss -tinH state established "( dport = :$X3 or sport = :$X3 )" >"$MC_TMP/ss"
+	n=$(grep -c "^[[:space:]]" "$MC_TMP/ss")
+	check "node 2 keeps connections to node 3's transfer port" test "$n" -ge 2
+	expect_eq "--transfer-congestion $CC: both ends of each of them" \
+		"$(grep "^[[:space:]]" "$MC_TMP/ss" | grep -cw "$CC")" "$n"
+else
+	echo "# no congestion control besides the system's, or no ss: not checked"
+fi
 
 # --- pipelined: the second head comes with the first's bytes, so the
 # socket read last before its handler ran is the transfer port's

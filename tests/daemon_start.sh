@@ -67,7 +67,7 @@ for o in --config -D --port --host --mountpoint --no-fuse --hostname \
 	--segment-size --protocol --device --transfer-port --max-segment-size \
 	--replicas --lease-ttl --eviction-high-watermark --eviction-ratio \
 	--max-body --auth-token-file --allow-other --populate --put-timeout \
-	--log-level --header-timeout --shutdown-timeout \
+	--log-level --header-timeout --shutdown-timeout --transfer-congestion \
 	--version --help; do
 	expect_match "--help lists $o" "$out" "(^|[[:space:]])$o([[:space:]=]|$)"
 done
@@ -108,6 +108,8 @@ bad "'--port'" --port -1
 bad "'--transfer-port'" --transfer-port 65536
 bad "'--host'" --host ''
 bad "'--protocol'" --protocol udp
+bad "'--transfer-congestion'" --transfer-congestion no-such-algorithm
+bad "'--transfer-congestion'" --transfer-congestion aaaaaaaaaaaaaaaaaaaa
 bad "'--replicas'" --replicas 0
 bad "'--replicas'" --replicas 9
 bad "'--segment-size'" --segment-size 12q

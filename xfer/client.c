@@ -37,7 +37,8 @@ struct peer {
 struct xfer_client {
 	unsigned timeout_ms, pool;
 	bool one_shot;
-	pthread_mutex_t mu; /* guards peers and tick */
+	char cc[XFER_CC_MAX]; /* TCP_CONGESTION of new connections, "": none */
+	pthread_mutex_t mu;   /* guards peers and tick */
 	uint64_t tick;
 	struct peer peers[XFER_CLIENT_PEERS_MAX];
 };
@@ -56,6 +57,8 @@ struct xfer_client *xfer_client_new(const struct xfer_client_opts *o)
 	if (c->pool > XFER_CLIENT_POOL_MAX)
 		c->pool = XFER_CLIENT_POOL_MAX;
 	c->one_shot = o && o->one_shot;
+	if (o && o->congestion)
+		snprintf(c->cc, sizeof(c->cc), "%s", o->congestion);
 	pthread_mutex_init(&c->mu, NULL);
 	return c;
 }
@@ -191,6 +194,10 @@ static int dial(struct xfer_client *c, const struct xfer_target *t,
 				  "cannot connect to '%s' port %u: %s", t->host,
 				  t->port, strerror(-fd));
 	}
+	/* checked at start (xfer_new): a refusal now keeps the default */
+	if (c->cc[0])
+		setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, c->cc,
+			   strlen(c->cc));
 	return fd;
 }
 

@@ -150,9 +150,10 @@ const struct mc_data_ops xfer_data_ops = {
 	.write_pipe = data_write_pipe,
 };
 
-struct xfer_client *xfer_remote_client_new(void)
+struct xfer_client *xfer_remote_client_new(const char *congestion)
 {
-	struct xfer_client_opts o = {.timeout_ms = REMOTE_TIMEOUT_MS};
+	struct xfer_client_opts o = {.timeout_ms = REMOTE_TIMEOUT_MS,
+				     .congestion = congestion};
 
 	return xfer_client_new(&o);
 }

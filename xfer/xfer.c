@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,46 @@ static void transports_free(struct xfer *x)
 			x->tp[i].ops->free(x->tp[i].ctx);
 }
 
+/*
+ * Whether this process may give a TCP socket congestion control @name
+ * (a module the kernel has, allowed to it): 0 with @name in @cc, or
+ * -EINVAL with @err naming the option and what the kernel said.
+ */
+static int cc_check(const char *name, char cc[XFER_CC_MAX], struct mc_err *err)
+{
+	int fd, rc = 0;
+
+	if (strlen(name) >= XFER_CC_MAX)
+		return mc_err_set(
+			err, -EINVAL, MC_INVALID_PARAMS,
+			"invalid value '%.64s' for "
+			"'--transfer-congestion' (transfer_congestion): "
+			"at most %d characters",
+			name, XFER_CC_MAX - 1);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, strlen(name)) < 0)
+		rc = mc_err_set(
+			err, -EINVAL, MC_INVALID_PARAMS,
+			"invalid value '%s' for '--transfer-congestion' "
+			"(transfer_congestion): %s "
+			"(sysctl net.ipv4.tcp_available_congestion_control "
+			"lists those this kernel has, "
+			"tcp_allowed_congestion_control those any process "
+			"may take)",
+			name,
+			errno == ENOENT	 ? "the kernel has no such algorithm"
+			: errno == EPERM ? "not allowed to this process"
+					 : strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (!rc)
+		snprintf(cc, XFER_CC_MAX, "%s", name);
+	return rc;
+}
+
 struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 		      struct mc_err *err)
 {
@@ -89,6 +130,12 @@ struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 	if (strcmp(proto, "tcp") && strcmp(proto, "rdma")) {
 		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 			   "unknown transfer protocol '%s'", proto);
+		free(x);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (o->congestion && *o->congestion &&
+	    cc_check(o->congestion, x->cc, err)) {
 		free(x);
 		errno = EINVAL;
 		return NULL;
@@ -132,7 +179,7 @@ struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 		goto fail;
 	}
 	x->tp[XFER_TP_RDMA] = (struct xfer_transport){&xfer_rdma_ops, rd};
-	x->client = xfer_remote_client_new();
+	x->client = xfer_remote_client_new(x->cc);
 	if (!x->client) {
 		transports_free(x);
 		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
@@ -188,6 +235,10 @@ int xfer_start(struct xfer *x, struct mc_store *s, struct mc_err *err)
 	rc = t->ops->listen(t->ctx, x->host, &x->port, &x->lfd, err);
 	if (rc)
 		return rc;
+	/* accepted connections take the listener's (checked in xfer_new) */
+	if (x->cc[0])
+		setsockopt(x->lfd, IPPROTO_TCP, TCP_CONGESTION, x->cc,
+			   strlen(x->cc));
 	rc = xfer_loops_start(x, err);
 	if (rc)
 		return rc;

@@ -48,6 +48,12 @@ struct xfer_opts {
 	 * this long is closed (its pin released). 0: 30000.
 	 */
 	unsigned stall_ms;
+	/*
+	 * The TCP congestion control (TCP_CONGESTION) of the port's
+	 * connections and of those this node opens to other transfer ports
+	 * (--transfer-congestion). NULL or "": the system's.
+	 */
+	const char *congestion;
 };
 
 /*
@@ -62,7 +68,8 @@ struct xfer_opts {
  * read fails and the core says REMOTE_ONLY). With protocol "rdma" the
  * device is opened now, and a missing device fails here ("no RDMA device
  * found", or the missing device's name). Returns NULL with @err and
- * errno set on failure: EINVAL (unknown protocol, bad device list),
+ * errno set on failure: EINVAL (unknown protocol, bad device list, a
+ * congestion control this kernel does not have or refuses this process),
  * EOPNOTSUPP (no such RDMA device, or no rdma-core in the build), ENOMEM,
  * or the device layer's error. The hooks are thread-safe and log one
  * line when they refuse a registration.

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client.h"
 #include "err.h"
 
 struct mc_buf;
@@ -29,6 +30,7 @@ struct xfer {
 	bool published;	    /* the endpoint's TE segment is (mc_meta) */
 	unsigned port;
 	unsigned stall_ms;
+	char cc[XFER_CC_MAX]; /* --transfer-congestion, "": the system's */
 	/* Written by xfer_new only; the hooks read it from any thread. */
 	struct xfer_transport tp[XFER_NTP];
 	struct xfer_transport *framing; /* the one the loops accept from */
@@ -53,7 +55,7 @@ struct xfer {
  */
 struct mc_data_ops;
 extern const struct mc_data_ops xfer_data_ops;
-struct xfer_client *xfer_remote_client_new(void);
+struct xfer_client *xfer_remote_client_new(const char *congestion);
 
 /*
  * Sets up x->nloops event loops over x->lfd (already listening), without
