@@ -308,8 +308,8 @@ static int32_t exist_one(struct mc_store *s, const struct rpc_str *key,
 {
 	int rc = mc_exist_ex(s, key->p, key->len, flags | MC_F_LEASE);
 
-	if (rc < 0)
-		return MC_INVALID_KEY;
+	if (rc < 0) /* a bad key, or (cluster) no leader serves */
+		return rc == -EINVAL ? MC_INVALID_KEY : code_of(rc, NULL);
 	*v = rc > 0;
 	return 0;
 }
@@ -600,9 +600,12 @@ static void h_remove_all(void *ctx, const struct rpc_call *c, const void *req,
 			 void *resp, struct rpc_arena *a)
 {
 	const struct rpc_remove_all_req *q = req;
+	int64_t n = mc_remove_all(ctx, q->force);
 
+	/* a bare count: a failure is its (negative) ErrorCode, as
+	 * upstream's clients read it, not an errno */
 	((struct rpc_remove_all_resp *)resp)->removed =
-		mc_remove_all(ctx, q->force);
+		n < 0 ? code_of((int)n, NULL) : n;
 }
 
 /* ------------------------------------------------------------ the table */

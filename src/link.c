@@ -134,6 +134,25 @@ static void put_start_req(struct call *c, const void *key, size_t klen,
 	wire_owner(&c->req, near);
 }
 
+/*
+ * A put this node refused itself (put_check: an empty or oversized value,
+ * a bad key) is counted by the leader as a single store counts its own:
+ * one PutStart and one failure (mooncake-rpc(7), COUNTING). The leader is
+ * asked to start a put of an empty key, which it refuses and counts, and
+ * which can change nothing; its answer does not matter. A batch's items
+ * are counted as a batch by their door.
+ */
+static void put_start_refused(struct mc_store *s, bool batch)
+{
+	struct call c;
+
+	if (batch)
+		return;
+	put_start_req(&c, "", 0, 0, &s->self, 1, "", 0, NULL);
+	call_do(s, &c, NULL);
+	call_end(&c);
+}
+
 /* Reads a put start's answer: version and descriptors (*@d malloc'd). */
 static int put_start_body(struct call *c, uint64_t *version, struct mc_desc **d,
 			  unsigned *n, struct mc_err *err)
@@ -312,8 +331,10 @@ static int put_via(struct mc_store *s, const void *key, size_t klen,
 	struct call c;
 	int rc = put_check(s, key, klen, len, err);
 
-	if (rc < 0)
+	if (rc < 0) {
+		put_start_refused(s, false);
 		return rc;
+	}
 	put_start_req(&c, key, klen, len, &s->self, s->o.replica_num, "",
 		      WIRE_PUT_SHARED, &s->self);
 	rc = call_do(s, &c, err);
@@ -363,8 +384,10 @@ int fac_put_begin(struct mc_store *s, const void *key, size_t klen,
 	struct mc_put *p;
 	int rc = put_check(s, key, klen, size, err);
 
-	if (rc < 0)
+	if (rc < 0) {
+		put_start_refused(s, false);
 		return rc;
+	}
 	p = calloc(1, sizeof(*p) + klen);
 	if (p)
 		p->stage = malloc(size);
@@ -450,8 +473,10 @@ int fac_put_start(struct mc_store *s, const void *key, size_t klen,
 	if (!o)
 		o = &none;
 	rc = put_check(s, key, klen, size, err);
-	if (rc < 0)
+	if (rc < 0) {
+		put_start_refused(s, o->batch);
 		return rc;
+	}
 	flags = (o->remote_ok ? WIRE_PUT_REMOTE_OK : 0) |
 		(o->no_replace ? WIRE_PUT_NO_REPLACE : 0) |
 		(o->batch ? WIRE_PUT_BATCH : 0);
@@ -1060,10 +1085,14 @@ int fac_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
 	}
 }
 
-/* Asks the master to unmount @ids at once, not caring how it goes. */
+/*
+ * Asks the master to unmount @ids (@gone_ok: an id it does not have is
+ * done already, as struct mc_unmount_req says), not caring how it goes.
+ */
 static void unmount_call(struct mc_store *s, const char *const *ids, size_t n,
-			 unsigned grace_s, char (**failed)[MC_ID_LEN + 1],
-			 size_t *n_failed, int *rc, struct mc_err *err)
+			 unsigned grace_s, bool gone_ok,
+			 char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
+			 int *rc, struct mc_err *err)
 {
 	struct call c;
 
@@ -1072,6 +1101,7 @@ static void unmount_call(struct mc_store *s, const char *const *ids, size_t n,
 	for (size_t i = 0; i < n; i++)
 		wire_str(&c.req, ids[i]);
 	wire_u32(&c.req, grace_s);
+	wire_u8(&c.req, gone_ok ? 1 : 0);
 	*rc = call_do(s, &c, err);
 	if (*rc == -ECONNABORTED)
 		*rc = -EAGAIN;
@@ -1096,7 +1126,7 @@ static int unmount_settle(struct mc_store *s, const char *id)
 	int rc = -EAGAIN;
 
 	for (unsigned waited = 0; waited < SETTLE_MS; waited += SETTLE_STEP) {
-		unmount_call(s, &id, 1, 0, NULL, NULL, &rc, NULL);
+		unmount_call(s, &id, 1, 0, false, NULL, NULL, &rc, NULL);
 		if (rc != -EAGAIN)
 			return rc == -ENOENT ? 0 : rc;
 		sleep_ms(SETTLE_STEP);
@@ -1185,7 +1215,7 @@ static void unmount_refused(struct mc_store *s)
 {
 	int rc;
 
-	unmount_call(s, NULL, 0, 0, NULL, NULL, &rc, NULL);
+	unmount_call(s, NULL, 0, 0, false, NULL, NULL, &rc, NULL);
 }
 
 int fac_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
@@ -1225,12 +1255,17 @@ int fac_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 					  "out of memory");
 		}
 		for (size_t i = 0; i < req->n; i++) {
-			bool ok = false;
+			bool ok = false, listed = false;
 
-			for (size_t j = 0; j < n && !ok; j++)
-				ok = !strcmp(v[j].id, req->ids[i]) &&
-				     req->accept(&v[j], req->accept_arg);
-			if (!ok)
+			for (size_t j = 0; j < n && !ok; j++) {
+				if (strcmp(v[j].id, req->ids[i]))
+					continue;
+				listed = true;
+				ok = req->accept(&v[j], req->accept_arg);
+			}
+			/* not mounted: done already, and the master passes
+			 * it over too (gone_ok) */
+			if (!ok && !(req->gone_ok && !listed))
 				snprintf(fl[nf++], MC_ID_LEN + 1, "%s",
 					 req->ids[i]);
 		}
@@ -1249,8 +1284,8 @@ int fac_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 		}
 		free(fl);
 	}
-	unmount_call(s, req->ids, req->n, req->grace_s, failed, n_failed, &rc,
-		     err);
+	unmount_call(s, req->ids, req->n, req->grace_s, req->gone_ok, failed,
+		     n_failed, &rc, err);
 	return rc;
 }
 

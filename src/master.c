@@ -356,6 +356,7 @@ static void s_unmount(struct serve *v)
 		idp[i] = ids[i];
 	}
 	q.grace_s = wire_get_u32(&v->r);
+	q.gone_ok = wire_get_u8(&v->r) & 1;
 	if (v->r.bad || v->r.left)
 		goto out;
 	q.ids = idp;

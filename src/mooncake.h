@@ -427,9 +427,9 @@ struct mc_unmount_req {
 	/*
 	 * An id that is not mounted is done already, not a failure (the
 	 * master RPC's UnmountSegment is idempotent, as upstream's is): it
-	 * is passed over, and a call that finds nothing to unmount is 0.
-	 * Honoured by a single store; a cluster node answers -ENOENT for
-	 * it as without.
+	 * is passed over, and a call that finds nothing to unmount is 0
+	 * (counted as one unmount request and no failure), on a single
+	 * store and on a cluster node alike.
 	 */
 	bool gone_ok;
 };
@@ -848,8 +848,9 @@ int mc_exist(struct mc_store *s, const void *key, size_t klen);
 
 /*
  * mc_exist with @flags: MC_F_LEASE leases the object's replicas as
- * upstream's ExistKey does (its clients read next). Returns 1, 0, or
- * -EINVAL for a bad key (counted as a failure).
+ * upstream's ExistKey does (its clients read next). Returns 1, 0,
+ * -EINVAL for a bad key (counted as a failure), or in cluster mode
+ * -EAGAIN while no leader serves.
  */
 int mc_exist_ex(struct mc_store *s, const void *key, size_t klen,
 		unsigned flags);

@@ -1306,6 +1306,82 @@ START_TEST(test_unmount_refused_counted)
 END_TEST
 
 /*
+ * An unmount that takes an id that is not mounted as done (gone_ok, the
+ * master RPC's idempotent UnmountSegment) is counted by the leader as a
+ * single store counts it: one request and no failure, the call answers
+ * 0 and the ids that are mounted go.
+ */
+START_TEST(test_unmount_gone_ok_counted)
+{
+	const char *ids[2] = {"00000000-0000-4000-8000-000000000000", NULL};
+	struct mc_unmount_req ur = {
+		.ids = ids, .n = 1, .accept = accept_any, .gone_ok = true};
+	struct mc_mount_req mr = {.size = 16 * MiB};
+	struct mc_mount_result res = {0};
+	struct mc_err e = {0};
+	long req, fail;
+	int n = 0;
+
+	setup();
+	req = master_counter("master_unmount_segment_requests_total");
+	fail = master_counter("master_unmount_segment_failures_total");
+	ck_assert_int_eq(mc_segment_unmount(nodes[1].own, &ur, NULL, NULL, &e),
+			 0);
+	ck_assert_int_eq(
+		master_counter("master_unmount_segment_requests_total"),
+		req + 1);
+	ck_assert_int_eq(
+		master_counter("master_unmount_segment_failures_total"), fail);
+	/* without an accept condition too, and with a mounted id beside */
+	ck_assert_int_eq(mc_segment_mount(nodes[2].own, &mr, &res, &e), 0);
+	ck_assert_uint_eq(res.n, 1);
+	ids[1] = res.ids[0];
+	ur.n = 2;
+	ur.accept = NULL;
+	ck_assert_int_eq(mc_segment_unmount(nodes[1].own, &ur, NULL, NULL, &e),
+			 0);
+	ck_assert_int_eq(
+		master_counter("master_unmount_segment_requests_total"),
+		req + 2);
+	ck_assert_int_eq(
+		master_counter("master_unmount_segment_failures_total"), fail);
+	ck_assert_int_eq(mc_segment_foreach(nodes[0].own, count_seg, &n), 0);
+	ck_assert_int_eq(n, NNODES);
+	free(res.ids);
+	teardown();
+}
+END_TEST
+
+/*
+ * A put a node refuses itself (an empty or oversized value) is counted
+ * by the leader as a single store counts it: one PutStart and one
+ * failure each, and nothing is stored.
+ */
+START_TEST(test_put_refused_counted)
+{
+	struct mc_put *p = NULL;
+	struct mc_err e = {0};
+	long req, fail;
+
+	setup();
+	req = master_counter("master_put_start_requests_total");
+	fail = master_counter("master_put_start_failures_total");
+	ck_assert_int_eq(mc_put(nodes[1].own, "k", 1, "", 0, &e), -EINVAL);
+	ck_assert_int_eq(mc_put_start(nodes[1].own, "k", 1, 1ULL << 40, &p, &e),
+			 -EFBIG);
+	ck_assert_int_eq(mc_put_begin(nodes[2].own, "k", 1, 0, &p, &e),
+			 -EINVAL);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(master_counter("master_put_start_requests_total"),
+			 req + 3);
+	ck_assert_int_eq(master_counter("master_put_start_failures_total"),
+			 fail + 3);
+	ck_assert_int_eq(mc_exist_ex(nodes[0].own, "k", 1, 0), 0);
+	teardown();
+}
+END_TEST
+
+/*
  * Key walks through a link: every key once, a walk stopped by its
  * callback resumes at the key it stopped on; /query_key through any
  * node leases at the master.
@@ -1455,6 +1531,8 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_remove_retire_failed);
 	tcase_add_test(tc, test_rebuild_fallback);
 	tcase_add_test(tc, test_unmount_refused_counted);
+	tcase_add_test(tc, test_unmount_gone_ok_counted);
+	tcase_add_test(tc, test_put_refused_counted);
 	tcase_add_test(tc, test_walk_and_query);
 	tcase_add_test(tc, test_hostile_wire);
 	suite_add_tcase(s, tc);

@@ -31,7 +31,7 @@ declare -a CL_PID CL_PORT CL_XPORT CL_ID CL_MNT CL_ERR CL_OUT CL_HOST CL_NS
 cl_cleanup() {
 	local i
 	for i in "${!CL_PID[@]}"; do
-		[ -n "${CL_PID[$i]}" ] && kill -KILL "${CL_PID[$i]}" 2>/dev/null
+		mc_signal KILL "${CL_PID[$i]}"
 	done
 	for i in "${!CL_PID[@]}"; do
 		[ -n "${CL_PID[$i]}" ] && wait "${CL_PID[$i]}" 2>/dev/null
@@ -72,7 +72,7 @@ cl_node_start() {
 	CL_PID[$i]=$!
 	for _ in $(seq 200); do
 		grep -q '^mooncaked: ready' "${CL_OUT[$i]}" 2>/dev/null && break
-		kill -0 "${CL_PID[$i]}" 2>/dev/null || break
+		mc_child "${CL_PID[$i]}" || break
 		sleep 0.05
 	done
 	if ! grep -q '^mooncaked: ready' "${CL_OUT[$i]}" 2>/dev/null; then
@@ -86,14 +86,14 @@ cl_node_start() {
 }
 
 cl_kill() {
-	kill "-${2:-KILL}" "${CL_PID[$1]}" 2>/dev/null
+	mc_signal "${2:-KILL}" "${CL_PID[$1]}"
 	wait "${CL_PID[$1]}" 2>/dev/null
 	CL_PID[$1]=""
 }
 
 cl_stop() {
 	local rc=0
-	kill -TERM "${CL_PID[$1]}"
+	mc_signal TERM "${CL_PID[$1]}"
 	wait "${CL_PID[$1]}" || rc=$?
 	CL_PID[$1]=""
 	expect_eq "node $1 exits 0 on SIGTERM" "$rc" 0

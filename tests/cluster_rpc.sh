@@ -19,6 +19,18 @@ cl_wait_all 15000 >/dev/null && cl_wait_segments 2 15000 || {
 }
 check "a client on node 2, its value read through node 1" \
 	"$LIFE" cluster "$port" "${CL_PORT[2]}" "${CL_PORT[1]}"
+
+# while no leader serves, the calls say so (UNAVAILABLE_IN_CURRENT_STATUS)
+etcd_pause
+for _ in $(seq 100); do
+	[ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$(cl_url 2)/api/exist/x")" = 503 ] && break
+	sleep 0.1
+done
+check "node 2 knows no leader" \
+	[ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$(cl_url 2)/api/exist/x")" = 503 ]
+check "the RPC says no leader, not a bad key or a count" "$LIFE" noleader "$port"
+etcd_resume
+cl_wait_all 15000 >/dev/null
 for i in 1 2; do
 	cl_stop "$i"
 done

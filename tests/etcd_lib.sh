@@ -51,12 +51,13 @@ etcd_spawn() {
 		if curl -sf -m 1 "$url/v3/kv/range" -d '{"key":"AA=="}' >/dev/null 2>&1; then
 			return 0
 		fi
-		kill -0 "$ETCD_PID" 2>/dev/null || break
+		mc_child "$ETCD_PID" || break
 		sleep 0.05
 	done
 	echo "etcd did not start; its log:" >&2
 	tail -20 "$ETCD_DIR/etcd.log" >&2
-	kill -KILL "$ETCD_PID" 2>/dev/null
+	mc_signal KILL "$ETCD_PID"
+	wait "$ETCD_PID" 2>/dev/null
 	ETCD_PID=""
 	return 1
 }
@@ -79,14 +80,7 @@ etcd_restart() {
 
 etcd_stop() {
 	[ -n "$ETCD_PID" ] || return 0
-	kill -CONT "$ETCD_PID" 2>/dev/null
-	kill -TERM "$ETCD_PID" 2>/dev/null
-	for _ in $(seq 100); do
-		kill -0 "$ETCD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$ETCD_PID" 2>/dev/null
-	wait "$ETCD_PID" 2>/dev/null
+	mc_reap "$ETCD_PID"
 	ETCD_PID=""
 }
 
@@ -94,7 +88,7 @@ etcd_stop() {
 # and until then it still answers: wait until all are stopped (2 s at most).
 etcd_pause() {
 	[ -n "$ETCD_PID" ] || return 0
-	kill -STOP "$ETCD_PID"
+	mc_signal STOP "$ETCD_PID" || return 0
 	local t s
 	for _ in $(seq 200); do
 		s=T
@@ -109,7 +103,7 @@ etcd_pause() {
 		sleep 0.01
 	done
 }
-etcd_resume() { [ -z "$ETCD_PID" ] || kill -CONT "$ETCD_PID"; }
+etcd_resume() { [ -z "$ETCD_PID" ] || mc_signal CONT "$ETCD_PID"; }
 
 etcd_cleanup() {
 	etcd_stop

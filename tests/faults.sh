@@ -29,7 +29,7 @@ proxy() {
 	PX_PORT=$(head -n1 "$MC_TMP/px")
 }
 stop_proxy() {
-	[ -n "$PX_PID" ] && { kill "$PX_PID" 2>/dev/null; wait "$PX_PID" 2>/dev/null; }
+	[ -n "$PX_PID" ] && { mc_signal TERM "$PX_PID"; wait "$PX_PID" 2>/dev/null; }
 	PX_PID=""
 }
 trap 'stop_proxy; mc_cleanup' EXIT

@@ -20,12 +20,37 @@ MC_PID=""
 MC_TMP=$(mktemp -d "${TMPDIR:-/tmp}/mc-test.XXXXXX")
 MC_MNT=""
 
+# mc_child PID: PID is a child of this shell that has not exited yet.
+# `kill -0 PID` is not enough: once our child died and was reaped, the
+# kernel may give its number to any other process; bash forgets a child
+# it reaped, so this never names another process. A stopped child counts.
+# Call it from the shell that started the child (not from a subshell).
+mc_child() {
+	local p
+	[ -n "${1:-}" ] || return 1
+	for p in $(jobs -rp); do
+		[ "$p" = "$1" ] && return 0
+	done
+	return 1
+}
+
+# mc_signal SIG PID: send SIG to PID only while it is our live child.
+mc_signal() {
+	mc_child "$2" && kill "-$1" "$2" 2>/dev/null
+}
+
+# mc_reap PID: SIGTERM our child PID, SIGKILL after 5 s, and wait for it.
+mc_reap() {
+	mc_child "$1" || return 0
+	mc_signal CONT "$1"
+	mc_signal TERM "$1"
+	for _ in $(seq 50); do mc_child "$1" || break; sleep 0.1; done
+	mc_signal KILL "$1"
+	wait "$1" 2>/dev/null
+}
+
 mc_cleanup() {
-	if [ -n "$MC_PID" ] && kill -0 "$MC_PID" 2>/dev/null; then
-		kill -TERM "$MC_PID" 2>/dev/null
-		for _ in $(seq 50); do kill -0 "$MC_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$MC_PID" 2>/dev/null
-	fi
+	mc_reap "$MC_PID"
 	if [ -n "$MC_MNT" ] && mountpoint -q "$MC_MNT" 2>/dev/null; then
 		fusermount3 -u -z "$MC_MNT" 2>/dev/null || umount -l "$MC_MNT" 2>/dev/null
 	fi
@@ -51,7 +76,7 @@ mc_start() {
 	MC_PID=$!
 	for _ in $(seq 100); do
 		grep -q '^mooncaked: ready' "$MC_OUT" 2>/dev/null && break
-		kill -0 "$MC_PID" 2>/dev/null || break
+		mc_child "$MC_PID" || break
 		sleep 0.05
 	done
 	if ! grep -q '^mooncaked: ready' "$MC_OUT" 2>/dev/null; then
@@ -67,7 +92,7 @@ mc_start() {
 # mc_stop: SIGTERM, and expect exit status 0 within 10 s.
 mc_stop() {
 	[ -n "$MC_PID" ] || return 0
-	kill -TERM "$MC_PID"
+	mc_signal TERM "$MC_PID"
 	local rc=0
 	wait "$MC_PID" || rc=$?
 	MC_PID=""

@@ -90,13 +90,12 @@ prom_start() {
 		PROM_PID=$!
 		PROM_URL=http://127.0.0.1:$port
 		for _ in $(seq 200); do
-			kill -0 "$PROM_PID" 2>/dev/null || break
+			mc_child "$PROM_PID" || break
 			[ "$(curl -s -o /dev/null -w '%{http_code}' "$PROM_URL/-/ready")" = 200 ] &&
 				return 0
 			sleep 0.1
 		done
-		kill "$PROM_PID" 2>/dev/null
-		wait "$PROM_PID" 2>/dev/null
+		mc_reap "$PROM_PID"
 		PROM_PID=""
 	done
 	echo "prometheus did not start:" >&2
@@ -106,8 +105,7 @@ prom_start() {
 
 prom_stop() {
 	[ -n "$PROM_PID" ] || return 0
-	kill "$PROM_PID" 2>/dev/null
-	wait "$PROM_PID" 2>/dev/null
+	mc_reap "$PROM_PID"
 	PROM_PID=""
 }
 

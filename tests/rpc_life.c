@@ -58,6 +58,7 @@ enum {
 	E_OBJECT_NOT_FOUND = -704,
 	E_OBJECT_ALREADY_EXISTS = -705,
 	E_OBJECT_HAS_LEASE = -706,
+	E_UNAVAILABLE_IN_CURRENT_STATUS = -1010,
 };
 
 static int passed, failed;
@@ -1008,6 +1009,32 @@ static int cluster(unsigned other)
 	return 0;
 }
 
+/*
+ * Cluster mode while no leader serves: every call that needs the leader
+ * answers UNAVAILABLE_IN_CURRENT_STATUS (mooncake-rpc(7)), never an
+ * error that blames the request (INVALID_KEY) and never a count.
+ */
+static int noleader(void)
+{
+	struct rpc_client *c = connect_rpc();
+	struct rpc_remove_all_req q = {true, RPC_STR("default")};
+	struct rpc_remove_all_resp ra;
+	bool v = true;
+	int32_t e;
+
+	e = exist(c, "nl/key", &v);
+	CHECK(e == E_UNAVAILABLE_IN_CURRENT_STATUS, "ExistKey: %d", e);
+	e = replicas(c, "nl/key").err;
+	CHECK(e == E_UNAVAILABLE_IN_CURRENT_STATUS, "GetReplicaList: %d", e);
+	e = remove_key(c, "nl/key", true);
+	CHECK(e == E_UNAVAILABLE_IN_CURRENT_STATUS, "Remove: %d", e);
+	call(c, RPC_REMOVE_ALL, &q, &ra);
+	CHECK(ra.removed == E_UNAVAILABLE_IN_CURRENT_STATUS, "RemoveAll: %lld",
+	      (long long)ra.removed);
+	rpc_client_close(c);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1037,7 +1064,14 @@ int main(int argc, char **argv)
 		printf("%d passed, %d failed\n", passed, failed);
 		return failed ? 1 : 0;
 	}
+	if (argc == 3 && !strcmp(argv[1], "noleader")) {
+		rpc_port = (unsigned)atoi(argv[2]);
+		noleader();
+		printf("%d passed, %d failed\n", passed, failed);
+		return failed ? 1 : 0;
+	}
 	fprintf(stderr, "usage: rpc_life free-port | life RPC HTTP [MNT] | "
-			"remount RPC HTTP | cluster RPC HTTP OTHER_HTTP\n");
+			"remount RPC HTTP | cluster RPC HTTP OTHER_HTTP | "
+			"noleader RPC\n");
 	return 2;
 }

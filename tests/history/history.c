@@ -505,12 +505,20 @@ static void do_put(struct client *c, struct op *o, const char *kn)
 		o->t1 = now_us();
 		free(resp);
 		o->status = (uint16_t)(st < 0 ? 0 : st);
-		if (!okw || fd < 0)
+		/*
+		 * A WRITE that failed (this client could not reach or write
+		 * an owner) and the revoke that followed: the put failed,
+		 * definitely, and no HTTP status refused it (the revoke's
+		 * 200 is not the put's answer).
+		 */
+		if (!okw || fd < 0) {
+			o->status = 0;
 			o->res = RS_FAIL;
-		else
+		} else {
 			o->res = st == 200 ? RS_OK
 				 : st < 0  ? RS_UNKNOWN
 					   : RS_FAIL;
+		}
 	}
 }
 
