@@ -388,19 +388,29 @@ redis_rps() {
 }
 
 # hload MODE PREFIX KEYS SIZE CONNS: requests/s of one bench/hload run on
-# the daemon (H_BAD: why the figure is not valid, or empty).
+# the daemon. Why a run's figure is not valid goes to $TMP/hload.bad
+# (these run in command substitutions, whose variables do not come
+# back): hload_bad prints it and starts it again.
 hload() {
-	local host port
-	host=${MC#http://}
-	port=${host##*:}
-	host=${host%:*}
-	if "$BIN/hload" "$host" "$port" "$1" "$2" "$3" "$4" "$5" "$DUR" \
+	local host=${MC#http://}
+	hload_at "${host%:*}" "${host##*:}" "$@"
+}
+
+# hload_at HOST PORT MODE PREFIX KEYS SIZE CONNS: the same on any server.
+hload_at() {
+	if "$BIN/hload" "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$DUR" \
 		>"$TMP/hload.out" 2>"$TMP/hload.err"; then
 		awk '{ print $4 }' "$TMP/hload.out"
 	else
-		H_BAD+="hload $1 failed: $(head -c 200 "$TMP/hload.err" "$TMP/hload.out") "
+		printf 'hload %s on port %s failed: %s ' "$3" "$2" \
+			"$(head -c 200 "$TMP/hload.err" "$TMP/hload.out")" >>"$TMP/hload.bad"
 		echo 0
 	fi
+}
+
+hload_bad() {
+	cat "$TMP/hload.bad" 2>/dev/null
+	: >"$TMP/hload.bad"
 }
 
 # The issue 11 figures: many distinct keys, as KV-cache traffic is. The
@@ -418,7 +428,6 @@ http_keys() {
 		skip "HTTP over many keys" "redis-server or redis-benchmark is not installed"
 		return
 	fi
-	H_BAD=""
 	local mhost=${MC#http://}
 	if ! "$BIN/hload" "${mhost%:*}" "${mhost##*:}" fill r 1000 1048576 4 60 >"$TMP/hload.out" 2>&1 ||
 	   ! "$BIN/hload" "${mhost%:*}" "${mhost##*:}" fill s 10000 4096 8 60 >"$TMP/hload.out" 2>&1 ||
@@ -434,6 +443,7 @@ http_keys() {
 		H_BAD=""
 		for ((i = 0; i < ROUNDS; i++)); do
 			v=$(max "$v" "$(hload "$mode" r "$keys" "$size" "$conns")")
+			H_BAD+=$(hload_bad)
 			ref=$(max "$ref" "$(redis_rps "${mode/put/set}" "$size" "$conns" "$keys" "$n")")
 		done
 		r=${mode^^}
@@ -444,15 +454,34 @@ http_keys() {
 		skip "HTTP 4 KiB over many keys" "filling redis failed: $(head -c 200 "$TMP/hload.out")"
 		return
 	fi
+	# The same load, in the same rounds, on the two servers that bound
+	# what a connection model allows: civetweb's thread per connection
+	# answering 4 KiB and nothing else (bench/hello), and one epoll
+	# thread doing as little (bench/ephello).
+	local hport="" eport="" hv e hbad ebad
+	start_hello big 4096 && hport=${HELLO##*:}
+	if [ -x "$BIN/ephello" ]; then
+		start ephello "$BIN/ephello" 10000 4096
+		wait_for ephello '^ephello ' && eport=$(awk '{ print $2 }' "$TMP/ephello.out")
+	fi
 	for mode in put get; do
-		v=0 ref=0
-		H_BAD=""
+		v=0 ref=0 hv=0 e=0
+		H_BAD="" hbad="" ebad=""
 		for ((i = 0; i < ROUNDS; i++)); do
 			v=$(max "$v" "$(hload "$mode" s 10000 4096 32)")
+			H_BAD+=$(hload_bad)
 			ref=$(max "$ref" "$(redis_rps "${mode/put/set}" 4096 32 10000 $((60000 * DUR)))")
+			[ -z "$hport" ] || hv=$(max "$hv" "$(hload_at 127.0.0.1 "$hport" "$mode" s 10000 4096 32)")
+			hbad+=$(hload_bad)
+			[ -z "$eport" ] || e=$(max "$e" "$(hload_at 127.0.0.1 "$eport" "$mode" s 10000 4096 32)")
+			ebad+=$(hload_bad)
 		done
 		row "${mode^^} /api/$mode 4 KiB, -c32, 10000 random keys, $rn" "$v" "req/s" \
 			"redis ${mode/put/set} -d 4096 -c 32 -r 10000, $rn" "$ref" rge 1.0 "$H_BAD"
+		[ -z "$hport" ] || row "  (the same load on bench/hello, civetweb answering 4 KiB)" "$hv" "req/s" \
+			"redis ${mode/put/set} -d 4096 -c 32 -r 10000, $rn" "$ref" info 0 "$hbad"
+		[ -z "$eport" ] || row "  (the same load on bench/ephello, one epoll thread)" "$e" "req/s" \
+			"redis ${mode/put/set} -d 4096 -c 32 -r 10000, $rn" "$ref" info 0 "$ebad"
 	done
 }
 

@@ -215,8 +215,9 @@ static void loop_scan(struct mc_net_loop *lp, uint64_t now)
 
 	for (;;) {
 		pthread_mutex_lock(&lp->mu);
+		/* busy may move last_ms past @now: no unsigned wrap */
 		for (c = lp->conns; c; c = c->next)
-			if (ls->o.ops->busy(c) && now - c->last_ms >= stall)
+			if (ls->o.ops->busy(c) && now >= c->last_ms + stall)
 				break;
 		pthread_mutex_unlock(&lp->mu);
 		if (!c)

@@ -62,7 +62,9 @@ struct mc_net_loop_ops {
 	void (*run)(void *ctx, struct mc_net_conn *c);
 	/*
 	 * Whether @c is mid-request: the scan closes such a connection
-	 * when its last_ms is stall_ms old. An idle one stays open.
+	 * when its last_ms is stall_ms old. An idle one stays open. Called
+	 * on @c's loop thread, it may first move last_ms on for progress
+	 * the door sees itself (bytes in that it has not read yet).
 	 */
 	bool (*busy)(const struct mc_net_conn *c);
 	/* Releases the door's connection around @c; its fd is closed. */

@@ -673,6 +673,49 @@ START_TEST(test_stall)
 }
 END_TEST
 
+/*
+ * A large WRITE whose payload trickles in (8 pieces 300 ms apart, longer
+ * in all than the 1.5 s stall limit, each gap far shorter, valgrind's
+ * pace included): the loop reads
+ * it only once it is all in (its wake-up mark), yet the bytes coming in
+ * unread count as progress, so the connection is not closed as stalled;
+ * the put is whole, and a READ right after on the same connection is
+ * answered at once (the mark is back to one byte for its header).
+ */
+START_TEST(test_write_trickle)
+{
+	size_t size = 1 << 20, piece = size / 8;
+	unsigned char *v = pattern(size, 4), *got = malloc(size);
+	struct timespec t0, t1;
+	struct mc_put *p;
+
+	teardown();
+	start_port(1500);
+	ck_assert_int_eq(mc_put_start(S, "t", 1, size, &p, NULL), 0);
+	uint64_t addr = mc_put_desc(p, 0)->addr;
+	mc_put_release(p);
+	int fd = conn();
+	ck_assert_int_eq(xc_header(fd, XFER_OP_WRITE, addr, size, true), 0);
+	for (size_t at = 0; at < size; at += piece) {
+		usleep(300000);
+		ck_assert_int_eq(xc_send_all(fd, v + at, piece), 0);
+	}
+	ck_assert_int_eq(xc_status(fd), XC_OK);
+	ck_assert_int_eq(mc_put_end(S, "t", 1, NULL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(xc_read(fd, addr, 100, true, got), XC_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt((t1.tv_sec - t0.tv_sec) * 1000 +
+				 (t1.tv_nsec - t0.tv_nsec) / 1000000,
+			 1000);
+	close(fd);
+	ck_assert_int_eq(mc_get_copy(S, "t", 1, 0, got, size), (int64_t)size);
+	ck_assert_mem_eq(got, v, size);
+	free(v);
+	free(got);
+}
+END_TEST
+
 /* Two replicas: put_start hands out one buffer each, written separately. */
 START_TEST(test_put_two_replicas)
 {
@@ -1081,6 +1124,7 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, test_put_revoke_and_timeout);
 	tcase_add_test(tc, test_write_client_dies);
 	tcase_add_test(tc, test_stall);
+	tcase_add_test(tc, test_write_trickle);
 	tcase_add_test(tc, test_put_end_waits_for_writer);
 	tcase_add_test(tc, test_put_end_v1_unread);
 	tcase_add_test(tc, test_put_timeout_with_writer);

@@ -901,6 +901,30 @@ START_TEST(test_guard_signals)
 }
 END_TEST
 
+/*
+ * Workers' slots share no cache line: a worker writes its own at every
+ * request, and two on two CPUs would take a shared line from each other.
+ */
+START_TEST(test_guard_slots_apart)
+{
+	struct guard *g = guard_new(4, 1000);
+	struct guard_slot *sl[3];
+
+	ck_assert_ptr_nonnull(g);
+	for (int i = 0; i < 3; i++) {
+		sl[i] = guard_claim(g);
+		ck_assert_ptr_nonnull(sl[i]);
+	}
+	for (int i = 0; i < 2; i++) {
+		uintptr_t end = (uintptr_t)sl[i] + sizeof(*sl[i]) - 1;
+
+		ck_assert_uint_lt(end / 64, (uintptr_t)sl[i + 1] / 64);
+		ck_assert_uint_eq((uintptr_t)sl[i] % 64, 0);
+	}
+	guard_free(g);
+}
+END_TEST
+
 /* ------------------------------------------------------------ start-up */
 
 START_TEST(test_start)
@@ -993,6 +1017,7 @@ static Suite *web_suite(void)
 	tcase_add_loop_test(tc, test_guard_judge, 0,
 			    sizeof(judge_cases) / sizeof(judge_cases[0]));
 	tcase_add_test(tc, test_guard_signals);
+	tcase_add_test(tc, test_guard_slots_apart);
 	suite_add_tcase(s, tc);
 	/* real servers: each stop waits for civetweb's threads */
 	tc = tcase_create("start");

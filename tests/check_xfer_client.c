@@ -283,6 +283,8 @@ enum fake_mode {
 	FAKE_SILENT,	     /* read the header, never answer */
 	FAKE_BAD_STATUS,     /* answer a wrong magic */
 	FAKE_HALF,	     /* answer half of a READ's bytes, close */
+	FAKE_HALF_SILENT,    /* answer half of a READ's bytes, then nothing */
+	FAKE_TRICKLE,	     /* answer a READ in 4 pieces 50 ms apart */
 };
 
 struct fake {
@@ -319,15 +321,35 @@ static void *fake_main(void *arg)
 			} else if (f->mode == FAKE_BAD_STATUS) {
 				memcpy(st, "NOTMCTV!", 8);
 				send(fd, st, 8, MSG_NOSIGNAL);
+			} else if (f->mode == FAKE_TRICKLE) {
+				char *data = malloc(h.size);
+				memset(data, 't', h.size);
+				xfer_status_encode(XFER_OK, st);
+				send(fd, st, 8, MSG_NOSIGNAL);
+				for (int i = 0; i < 4; i++) {
+					usleep(50000);
+					send(fd, data + i * (h.size / 4),
+					     i < 3 ? h.size / 4
+						   : h.size - 3 * (h.size / 4),
+					     MSG_NOSIGNAL);
+				}
+				free(data);
+				/* kept open: the client pools it */
+				while (recv(fd, st, 1, 0) > 0)
+					;
 			} else {
+				bool half = f->mode == FAKE_HALF ||
+					    f->mode == FAKE_HALF_SILENT;
 				char *data = calloc(1, h.size);
 				memset(data, 'f', h.size);
 				xfer_status_encode(XFER_OK, st);
 				send(fd, st, 8, MSG_NOSIGNAL);
-				send(fd, data,
-				     f->mode == FAKE_HALF ? h.size / 2 : h.size,
+				send(fd, data, half ? h.size / 2 : h.size,
 				     MSG_NOSIGNAL);
 				free(data);
+				while (f->mode == FAKE_HALF_SILENT &&
+				       recv(fd, st, 1, 0) > 0)
+					;
 			}
 		}
 		close(fd);
@@ -377,6 +399,50 @@ START_TEST(test_pooled_peer_closed)
 	ck_assert_int_eq(atomic_load(&f.accepted), 5);
 	fake_stop(&f);
 	xfer_client_free(c);
+}
+END_TEST
+
+/*
+ * A large answer is received once it is all in (recv_bulk's mark), but
+ * one that trickles in still arrives whole and at once after its last
+ * piece, never waiting for bytes that will not come; half of one and
+ * then silence is a timeout, not a hang.
+ */
+START_TEST(test_large_answer_pieces)
+{
+	struct xfer_client_opts o = {.timeout_ms = 300};
+	struct xfer_client *c = xfer_client_new(&o);
+	size_t size = 1u << 20;
+	unsigned char *buf = malloc(size);
+	struct mc_err e = {0};
+	struct timespec t0, t1;
+	struct fake f;
+
+	fake_start(&f, FAKE_TRICKLE);
+	struct xfer_target t = {"127.0.0.1", f.port, 2};
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(xfer_client_read(c, &t, 4096, buf, size, &e), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_uint_eq(buf[0], 't');
+	ck_assert_uint_eq(buf[size - 1], 't');
+	/* four pieces 50 ms apart: well under one 300 ms timeout */
+	ck_assert_int_lt((t1.tv_sec - t0.tv_sec) * 1000 +
+				 (t1.tv_nsec - t0.tv_nsec) / 1000000,
+			 1000);
+	xfer_client_free(c); /* closes the pooled connection: fake ends */
+	fake_stop(&f);
+
+	c = xfer_client_new(&o);
+	fake_start(&f, FAKE_HALF_SILENT);
+	t.port = f.port;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(xfer_client_read(c, &t, 4096, buf, size, &e),
+			 -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 3);
+	xfer_client_free(c);
+	fake_stop(&f);
+	free(buf);
 }
 END_TEST
 
@@ -736,6 +802,7 @@ Suite *xfer_client_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_pooled_peer_closed);
 	tcase_add_test(tc, test_timeout_and_bad_status);
+	tcase_add_test(tc, test_large_answer_pieces);
 	tcase_add_test(tc, test_te_key);
 	tcase_add_test(tc, test_te_parse_hostile);
 	tcase_add_test(tc, test_te_resolve);

@@ -272,12 +272,15 @@ struct guard *guard_new(unsigned nslots, uint64_t header_ms)
 
 	if (!g)
 		return NULL;
-	g->slots = calloc(nslots ? nslots : 1, sizeof(*g->slots));
+	/* (a struct guard_slot's size is a multiple of its alignment) */
+	g->slots = aligned_alloc(_Alignof(struct guard_slot),
+				 (nslots ? nslots : 1) * sizeof(*g->slots));
 	if (!g->slots) {
 		free(g);
 		errno = ENOMEM;
 		return NULL;
 	}
+	memset(g->slots, 0, (nslots ? nslots : 1) * sizeof(*g->slots));
 	g->n = nslots;
 	g->header_ns = (int64_t)header_ms * 1000000;
 	memset(&sa, 0, sizeof(sa));

@@ -65,6 +65,12 @@ enum guard_state {
 	GUARD_POKED,	 /* was told to return from its read */
 };
 
+/*
+ * One worker's slot, on cache lines of its own: a worker writes its slot
+ * several times a request, and with slots packed one line held the ends
+ * of two workers' slots, so two workers on two CPUs took the line from
+ * each other at every request.
+ */
 struct guard_slot {
 	_Atomic uint64_t word; /* generation << 8 | enum guard_state */
 	/* published by the word: */
@@ -79,7 +85,7 @@ struct guard_slot {
 	/* the watchdog's own: when it first saw the current wait */
 	uint64_t seen_word;
 	int64_t seen_at;
-};
+} __attribute__((aligned(64)));
 
 /* What a judge of a slot decides (guard_judge). */
 enum guard_verdict { GUARD_LET, GUARD_POKE, GUARD_KILL };

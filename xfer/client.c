@@ -266,6 +266,62 @@ static int recv_all(int fd, void *p, uint64_t n, uint64_t *got)
 	return 0;
 }
 
+/*
+ * An answer this large is received by recv_bulk; its wake-up mark is at
+ * most BULK_LOWAT_MAX (the kernel caps it at half of tcp_rmem's largest
+ * buffer anyway).
+ */
+#define BULK_MIN       (64u << 10)
+#define BULK_LOWAT_MAX (4u << 20)
+
+/*
+ * recv_all for a large answer, woken once when it is all in (or when the
+ * receive window has let in all the peer may send), not once for every
+ * segment that arrives: SO_RCVLOWAT at the bytes still to come, poll(2)
+ * until they are there, then one recv of what is. Each wait asks only
+ * for bytes the peer has yet to send, so none waits for more than will
+ * come; a blocking recv could not do this (its mark would count bytes it
+ * had already taken). @timeout_ms bounds each wait without progress, as
+ * the socket's own timeout bounds recv_all's. The mark is 1 again after.
+ */
+static int recv_bulk(int fd, void *p, uint64_t n, unsigned timeout_ms,
+		     uint64_t *got)
+{
+	char *d = p;
+	int rc = 0, one = 1;
+
+	while (n) {
+		int mark = n > BULK_LOWAT_MAX ? (int)BULK_LOWAT_MAX : (int)n;
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		ssize_t r;
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &mark, sizeof(mark));
+		r = poll(&pf, 1, (int)timeout_ms);
+		if (r == 0) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		if (r > 0)
+			r = recv(fd, d, n > SSIZE_MAX ? SSIZE_MAX : (size_t)n,
+				 MSG_DONTWAIT);
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			rc = io_errno(errno);
+			break;
+		}
+		if (r == 0) {
+			rc = -ECONNRESET;
+			break;
+		}
+		d += r;
+		n -= (uint64_t)r;
+		*got += (uint64_t)r;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	return rc;
+}
+
 static int recv_status(int fd, uint64_t *got)
 {
 	unsigned char st[XFER_STATUS_LEN];
@@ -323,7 +379,7 @@ struct pipe_io {
  */
 static int exchange(int fd, bool v2, bool write, uint64_t addr, void *rbuf,
 		    const void *wbuf, uint64_t len, struct pipe_io *pio,
-		    bool *answered)
+		    unsigned timeout_ms, bool *answered)
 {
 	struct xfer_hdr h = {
 		.size = len,
@@ -389,7 +445,9 @@ static int exchange(int fd, bool v2, bool write, uint64_t addr, void *rbuf,
 	if (!rc && v2)
 		rc = recv_status(fd, &got);
 	if (!rc)
-		rc = recv_all(fd, rbuf, len, &got);
+		rc = len >= BULK_MIN
+			     ? recv_bulk(fd, rbuf, len, timeout_ms, &got)
+			     : recv_all(fd, rbuf, len, &got);
 	*answered = got > 0;
 	return rc;
 }
@@ -422,7 +480,7 @@ static int request(struct xfer_client *c, const struct xfer_target *t,
 				return fd;
 		}
 		rc = exchange(fd, v2, write, addr, rbuf, wbuf, len, pio,
-			      &answered);
+			      c->timeout_ms, &answered);
 		if (rc == 0 && !c->one_shot) {
 			pool_give(c, t, fd);
 			return 0;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +31,14 @@
  * mostly cost an EAGAIN; epoll reports it when it comes.
  */
 #define REQS_PER_WAKE 1
+
+/*
+ * A WRITE payload at least this large wakes its loop once it is in, not
+ * at every segment (conn_mark); the mark is at most RECV_MARK_MAX, so a
+ * connection's progress (the stall timer) is still seen per MiB.
+ */
+#define RECV_MARK_MIN (64u << 10)
+#define RECV_MARK_MAX (1u << 20)
 
 enum phase {
 	PH_HDR,	 /* reading a header */
@@ -52,6 +61,8 @@ struct conn {
 	uint64_t left;	       /* data bytes still to move */
 	uint64_t size;	       /* the request's data bytes */
 	bool close_after;      /* close once the status is out */
+	int mark;	       /* SO_RCVLOWAT set, 0: the default (1) */
+	int unread;	       /* payload bytes in, unread, at the last scan */
 };
 
 /* --------------------------------------------------------- connections */
@@ -149,6 +160,27 @@ static void conn_done(struct conn *c)
 	}
 	c->st_len = c->st_off = 0;
 	c->ph = PH_HDR;
+}
+
+/*
+ * The loop waits for @left more payload bytes: epoll reports the socket
+ * once they are all in (or once the receive window lets the writer send
+ * no more), so a large WRITE costs one wake-up and one recv, not one per
+ * segment (SO_RCVLOWAT at @left, at most RECV_MARK_MAX; the writer sends
+ * every byte of it). @left 0: every byte wakes the loop again, as the
+ * next header must. Only a change costs a call.
+ */
+static void conn_mark(struct conn *c, uint64_t left)
+{
+	int mark = left < RECV_MARK_MIN	  ? 1
+		   : left > RECV_MARK_MAX ? (int)RECV_MARK_MAX
+					  : (int)left;
+
+	c->unread = 0;
+	if (mark == (c->mark ? c->mark : 1))
+		return;
+	c->mark = mark;
+	setsockopt(c->nc.fd, SOL_SOCKET, SO_RCVLOWAT, &mark, sizeof(mark));
 }
 
 /*
@@ -250,8 +282,10 @@ static bool conn_run(struct conn *c)
 		}
 		case PH_RECV:
 			r = conn_recv(c, c->data, c->left);
-			if (r == 0)
+			if (r == 0) {
+				conn_mark(c, c->left);
 				return true;
+			}
 			if (r < 0)
 				goto close;
 			c->data += r;
@@ -259,6 +293,7 @@ static bool conn_run(struct conn *c)
 			mc_series_add(x->bytes[c->dir], (uint64_t)r);
 			if (c->left)
 				break;
+			conn_mark(c, 0);
 			/*
 			 * Applied: the bytes are in the buffer, unless the put
 			 * was revoked (or timed out) meanwhile: then they went
@@ -319,11 +354,22 @@ static void loop_accepted(void *ctx, struct mc_net_loop *lp, int fd, bool here)
 		conn_run(c);
 }
 
-/* Mid-request: inside a header, or moving a request's bytes. */
+/*
+ * Mid-request: inside a header, or moving a request's bytes. Payload
+ * bytes that came in under the mark (conn_mark), unread, are progress
+ * too: while their count grows, the stall timer starts again. (The scan
+ * runs on the connection's own loop thread.)
+ */
 static bool loop_busy(const struct mc_net_conn *nc)
 {
-	const struct conn *c = (const struct conn *)nc;
+	struct conn *c = (struct conn *)nc;
+	int n = 0;
 
+	if (c->ph == PH_RECV && c->mark > 1 && !ioctl(nc->fd, FIONREAD, &n) &&
+	    n > c->unread) {
+		c->unread = n;
+		c->nc.last_ms = mc_net_now_ms();
+	}
 	return c->ph != PH_HDR || c->hgot;
 }
 
