@@ -365,7 +365,7 @@ void obj_prefetch(struct mc_store *s, uint64_t h, int stage, const void *key,
 }
 
 /* Publishes @o (holding the blocks' references), replacing any version. */
-void obj_publish(struct mc_store *s, struct mc_obj *o)
+struct mc_obj *obj_publish(struct mc_store *s, struct mc_obj *o)
 {
 	const char *key = obj_key(o);
 	uint64_t h = key_hash(key, o->klen);
@@ -406,8 +406,7 @@ void obj_publish(struct mc_store *s, struct mc_obj *o)
 	}
 	shard_unlock(sh);
 	mc_series_observe(s->c.value_size, size);
-	if (old)
-		obj_unref(old);
+	return old;
 }
 
 /* Unlinks *pp (shard locked for writing). */

@@ -763,7 +763,9 @@ int mc_master_adopt(struct mc_store *m, const void *key, size_t klen,
 		o->rep[i] = blk[i];
 	o->version = version;
 	obj_order(o);
-	obj_publish(m, o);
+	o = obj_publish(m, o);
+	if (o)
+		obj_unref(o);
 	return 0;
 }
 

@@ -713,9 +713,46 @@ static int put_seal(struct mc_put *p, struct mc_err *err)
 }
 
 /* Publishes a closed put; counts a PutEnd unless @batch. */
+/*
+ * An overwrite (cluster mode): every node that holds a replica of @old
+ * and none of the new version (@nown owners in @own) retires @old's
+ * records before the put is acknowledged. Else a failover that loses the
+ * new version's nodes would find @old committed there, its release
+ * still held back by a read lease or queued, and serve it again
+ * (mooncake-cluster(7), Owner records). A node that holds the new
+ * version needs nothing: a rebuild takes its newer record.
+ */
+static void put_retire_old(struct mc_store *s, const struct mc_owner *own,
+			   unsigned nown, const struct mc_obj *old)
+{
+	const struct mc_owner_ops *ops = s->o.owner_ops;
+	struct mc_retire r = {obj_key(old), old->klen, old->version};
+
+	for (unsigned i = 0; ops && ops->retire && i < old->nrep; i++) {
+		const struct mc_seg *g = blk_seg(old->rep[i]);
+		bool skip = !g->hooked;
+
+		for (unsigned j = 0; j < nown && !skip; j++)
+			skip = mc_owner_eq(&own[j], &g->owner);
+		for (unsigned j = 0; j < i && !skip; j++)
+			skip = blk_seg(old->rep[j])->hooked &&
+			       mc_owner_eq(&blk_seg(old->rep[j])->owner,
+					   &g->owner);
+		if (!skip &&
+		    ops->retire(s->o.owner_arg, &g->owner, &r, 1, false) < 0)
+			mc_warn("cluster: node '%s' could not retire the "
+				"overwritten value of '%.*s': a failover that "
+				"loses the new one may bring it back",
+				g->owner.id, KEY_ARG(obj_key(old), old->klen));
+	}
+}
+
 static int put_publish(struct mc_put *p, bool copy, bool batch,
 		       struct mc_err *err)
 {
+	struct mc_owner own[MC_REPLICA_MAX];
+	struct mc_obj *old;
+	unsigned nown = 0;
 	struct mc_store *s = p->store;
 	struct mc_obj *o;
 	int rc;
@@ -744,7 +781,15 @@ static int put_publish(struct mc_put *p, bool copy, bool batch,
 	mc_debug("put: '%.*s' (%llu bytes, %u replicas)",
 		 KEY_ARG(p->key, p->klen), (unsigned long long)p->size,
 		 o->nrep);
-	obj_publish(s, o);
+	/* @o may be gone once published: its owners are noted first */
+	for (unsigned i = 0; i < o->nrep && i < MC_REPLICA_MAX; i++)
+		if (blk_seg(o->rep[i])->hooked)
+			own[nown++] = blk_seg(o->rep[i])->owner;
+	old = obj_publish(s, o);
+	if (old) {
+		put_retire_old(s, own, nown, old);
+		obj_unref(old);
+	}
 	return 0;
 }
 

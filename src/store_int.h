@@ -590,8 +590,11 @@ uint64_t obj_lease_left(const struct mc_obj *o, uint64_t now);
 /* The published version of a key with a reference, or NULL. */
 struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 			  bool touch);
-/* Publishes @o, replacing (and unreffing) the version it supersedes. */
-void obj_publish(struct mc_store *s, struct mc_obj *o);
+/*
+ * Publishes @o; returns the version it supersedes (its reference now the
+ * caller's: obj_unref it), or NULL.
+ */
+struct mc_obj *obj_publish(struct mc_store *s, struct mc_obj *o);
 /* Hints for a put of @key, hashing to @h (index.c): stage 0 fetches its
  * bucket, stage 1 the version that bucket points to, stage 2 (after the
  * copy) the blocks of the version the put replaces. */

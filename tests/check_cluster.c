@@ -1382,6 +1382,29 @@ START_TEST(test_put_refused_counted)
 END_TEST
 
 /*
+ * An overwrite whose new value lived only on a node that is then lost
+ * does not bring the overwritten value back at the failover, even when
+ * the old version's release had not reached its node (held back by a
+ * read lease, or queued): that node retired it before the put was
+ * acknowledged. The key is absent, never the older value.
+ */
+START_TEST(test_overwrite_not_back)
+{
+	setup();
+	release_now = false; /* the old version's release never arrives */
+	put_via(1, "ow", "old, on node two");
+	put_via(2, "ow", "new, on node three");
+	expect_value(0, "ow", "new, on node three");
+	nodes[2].down = true; /* lost, with the new value */
+	elect();
+	expect_absent(0, "ow");
+	expect_absent(1, "ow");
+	nodes[2].down = false;
+	teardown();
+}
+END_TEST
+
+/*
  * Key walks through a link: every key once, a walk stopped by its
  * callback resumes at the key it stopped on; /query_key through any
  * node leases at the master.
@@ -1533,6 +1556,7 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_unmount_refused_counted);
 	tcase_add_test(tc, test_unmount_gone_ok_counted);
 	tcase_add_test(tc, test_put_refused_counted);
+	tcase_add_test(tc, test_overwrite_not_back);
 	tcase_add_test(tc, test_walk_and_query);
 	tcase_add_test(tc, test_hostile_wire);
 	suite_add_tcase(s, tc);
