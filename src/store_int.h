@@ -290,6 +290,8 @@ struct mc_counters {
 	struct mc_batch_series {
 		struct mc_series *req, *fail, *partial, *items, *failed_items;
 	} batch[4];
+	/* hit_nums and total_get are set by the collector from valid_get
+	 * and get (store_metrics.c), never added to */
 	struct mc_series *hit_nums, *hit_bytes, *valid_get, *total_get;
 	struct mc_series *evict_ok, *evict_attempts, *evict_keys, *evict_bytes;
 	/* memory is the only tier: the *_mem families count the same runs */

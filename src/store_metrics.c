@@ -212,6 +212,14 @@ static void collect(struct mc_metrics *m, void *arg)
 	mc_series_set(s->c.g_discard_staging,
 		      (double)atomic_load(&s->discard_staging));
 	/*
+	 * Counters that only ever move with another one (index.c
+	 * obj_count_get): every get is one of total_get_nums_, every hit
+	 * one of mem_cache_hit_nums_. Nothing adds to them, so the set
+	 * loses no add.
+	 */
+	mc_series_set(s->c.total_get, mc_series_value(s->c.get));
+	mc_series_set(s->c.hit_nums, mc_series_value(s->c.valid_get));
+	/*
 	 * Series of unmounted names disappear: rebuild them when the segment
 	 * table changed since the last scrape, else only set the values.
 	 */

@@ -1320,6 +1320,12 @@ START_TEST(test_summary_and_metrics)
 		"segment_total_capacity_bytes{segment=\"seg-a\"} 16777216\n"));
 	ck_assert_ptr_nonnull(
 		strstr(b.data, "\nmaster_get_replica_list_requests_total 2\n"));
+	/* the get counters that move together, one hit and one miss */
+	ck_assert_ptr_nonnull(strstr(b.data, "\ntotal_get_nums_ 2\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nvalid_get_nums_ 1\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nmem_cache_hit_nums_ 1\n"));
+	ck_assert_ptr_nonnull(
+		strstr(b.data, "\nmem_cache_hit_bytes_total 1\n"));
 	ck_assert_ptr_nonnull(strstr(b.data, "\nmaster_active_clients 1\n"));
 	ck_assert_ptr_nonnull(strstr(
 		b.data, "master_value_size_bytes_bucket{le=\"4096\"} 1\n"));
