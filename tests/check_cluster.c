@@ -806,11 +806,28 @@ START_TEST(test_remove_not_resurrected)
 }
 END_TEST
 
-static int seg_of_node3(const struct mc_seg_info *x, void *arg)
+struct seg_find {
+	const struct mc_owner *owner;
+	char id[MC_ID_LEN + 1];
+};
+
+static int seg_find_cb(const struct mc_seg_info *x, void *arg)
 {
-	if (mc_owner_eq(&x->owner, &nodes[2].owner))
-		snprintf(arg, MC_ID_LEN + 1, "%s", x->id);
+	struct seg_find *f = arg;
+
+	if (mc_owner_eq(&x->owner, f->owner))
+		snprintf(f->id, sizeof(f->id), "%s", x->id);
 	return 0;
+}
+
+/* The id of node @i's segment, as the master lists it, into @seg. */
+static void seg_of(int i, char seg[MC_ID_LEN + 1])
+{
+	struct seg_find f = {.owner = &nodes[i].owner};
+
+	ck_assert_int_eq(mc_segment_foreach(master, seg_find_cb, &f), 0);
+	ck_assert_str_ne(f.id, "");
+	memcpy(seg, f.id, sizeof(f.id));
 }
 
 /*
@@ -844,8 +861,7 @@ START_TEST(test_node_loss)
 	mc_put_release(p);
 	/* node three goes: its lease ended */
 	nodes[2].down = true;
-	ck_assert_int_eq(mc_segment_foreach(master, seg_of_node3, seg), 0);
-	ck_assert_str_ne(seg, "");
+	seg_of(2, seg);
 	ids[0] = seg;
 	ck_assert_int_eq(mc_segment_unmount(master, &ur, NULL, NULL, NULL), 0);
 	/* "half" was placed on node three: it went with the segment */
@@ -1165,13 +1181,6 @@ END_TEST
  * it can, and a writer asking about the one it could not take is told
  * "unknown", not "did not happen" (it may have been read).
  */
-static int seg_of_node1(const struct mc_seg_info *x, void *arg)
-{
-	if (mc_owner_eq(&x->owner, &nodes[0].owner))
-		snprintf(arg, MC_ID_LEN + 1, "%s", x->id);
-	return 0;
-}
-
 static int settle_ask(const char *key, uint64_t version)
 {
 	struct mc_buf req = {0}, resp = {0};
@@ -1211,8 +1220,7 @@ START_TEST(test_rebuild_fallback)
 	ck_assert_int_eq(
 		mc_query_ex(master, "fb", 2, 0, d, MC_REPLICA_MAX, &info), 1);
 	v2 = info.version;
-	ck_assert_int_eq(mc_segment_foreach(master, seg_of_node1, seg), 0);
-	ck_assert_str_ne(seg, "");
+	seg_of(0, seg);
 
 	drop_master();
 	nrel = 0;
@@ -1405,13 +1413,6 @@ START_TEST(test_overwrite_not_back)
 }
 END_TEST
 
-static int seg_of_node2(const struct mc_seg_info *x, void *arg)
-{
-	if (mc_owner_eq(&x->owner, &nodes[1].owner))
-		snprintf(arg, MC_ID_LEN + 1, "%s", x->id);
-	return 0;
-}
-
 /*
  * An overwrite through a node without memory lands on the node that
  * holds the old value (placement goes there before it spreads), so it
@@ -1427,8 +1428,7 @@ START_TEST(test_overwrite_stays)
 	bool spread = false;
 
 	setup();
-	ck_assert_int_eq(mc_segment_foreach(master, seg_of_node2, seg), 0);
-	ck_assert_str_ne(seg, "");
+	seg_of(1, seg);
 	ck_assert_int_eq(mc_segment_unmount(master, &ur, NULL, NULL, NULL), 0);
 	put_via(1, "stay", "v0");
 	ck_assert_uint_eq(owners_of("stay", first), 1);
