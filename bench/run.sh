@@ -1018,12 +1018,13 @@ run_cluster() {
 	else
 		skip "failover" "$fbad"
 	fi
-	run_cluster_cc reno
+	run_cluster_cc system
 }
 
 # run_cluster_cc NAME: the PUT and GET through a follower again, the three
-# nodes restarted with --transfer-congestion NAME (info rows: the
-# connections between nodes without the system's pacing, mooncaked(8)).
+# nodes restarted with --transfer-congestion NAME (info rows: with
+# "system", the connections between nodes keep the system's congestion
+# control instead of the default, mooncaked(8)).
 run_cluster_cc() {
 	local cc=$1 i bad="" best_sp=0 best_cp=0 best_sg=0 best_cg=0
 	for i in 1 2 3; do

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "mooncake.h"
 #include "size.h"
+#include "xfer.h"
 
 #ifndef MC_VERSION
 #define MC_VERSION "unknown"
@@ -88,8 +89,8 @@ static const struct key keys[] = {
 	 "transfer port bind address (default: the --host address)"},
 	{"transfer_congestion", "transfer-congestion", NULL, "NAME", K_STR,
 	 OFF(transfer_cc), 0,
-	 "TCP congestion control of transfer connections (default: the "
-	 "system's)"},
+	 "TCP congestion control of transfer connections, 'system': the "
+	 "system's (default " XFER_CC_DEFAULT ")"},
 	{"max_segment_size", "max-segment-size", NULL, "SIZE", K_SIZE,
 	 OFF(max_segment_size), MC_ALLOC_ALIGN,
 	 "larger mounts are split, at least 16M (default 1T)"},
