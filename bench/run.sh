@@ -646,21 +646,23 @@ run_xfer() {
 		skip "xfer" "a READ of x1m's replica failed: $(head -c 200 "$TMP/xfer.err")"
 		return
 	fi
-	start serve "$BIN/tcp_ceiling" serve
+	# the daemon's transfer connections are on cubic by default
+	# (mooncaked(8), --transfer-congestion): so are the references
+	start serve env TCP_CC=cubic "$BIN/tcp_ceiling" serve
 	wait_for serve '^serve ' || { skip "xfer" "tcp_ceiling serve did not start"; return; }
 	local sport b_t1m=0 b_t4k=0 r4=0 t
 	sport=$(awk '{ print $2 }' "$TMP/serve.out")
 	# The machine's default congestion control may pace even on loopback
-	# (BBR does): the same stream and trivial READ with reno show how much
-	# of both figures that costs. The daemon keeps the default, so these
-	# are beside the target, not its reference.
-	local rport="" cc_s=0 cc_t=0
-	start serve-reno env TCP_CC=reno "$BIN/tcp_ceiling" serve
-	wait_for serve-reno '^serve ' && rport=$(awk '{ print $2 }' "$TMP/serve-reno.out")
+	# (BBR does): the same stream and trivial READ with the system's show
+	# what the daemon's default spares (info rows, beside the target).
+	local rport="" cc_s=0 cc_t=0 sys_cc
+	sys_cc=$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null)
+	start serve-sys "$BIN/tcp_ceiling" serve
+	wait_for serve-sys '^serve ' && rport=$(awk '{ print $2 }' "$TMP/serve-sys.out")
 	: >"$TMP/xfer.err"
 	# interleaved rounds, best of each: the machine is shared
 	for _ in 1 2 3; do
-		s=$("$BIN/tcp_ceiling" stream 1 | awk '{ print $2 }')
+		s=$(TCP_CC=cubic "$BIN/tcp_ceiling" stream 1 | awk '{ print $2 }')
 		best_s=$(max "$best_s" "$s")
 		r=$("$BIN/tcp_ceiling" read "$host" "$MC_XPORT" "$a1m" 1048576 1 1 "$TMP/x1m" 2>>"$TMP/xfer.err" | awk '{ print $3 }')
 		best_r=$(max "$best_r" "$r")
@@ -673,9 +675,9 @@ run_xfer() {
 		t=$("$BIN/tcp_ceiling" read 127.0.0.1 "$sport" 0 4096 8 1 | awk '{ print $2 }')
 		b_t4k=$(max "$b_t4k" "$t")
 		[ -n "$rport" ] || continue
-		t=$(TCP_CC=reno "$BIN/tcp_ceiling" stream 1 | awk '{ print $2 }')
+		t=$("$BIN/tcp_ceiling" stream 1 | awk '{ print $2 }')
 		cc_s=$(max "$cc_s" "$t")
-		t=$(TCP_CC=reno "$BIN/tcp_ceiling" read 127.0.0.1 "$rport" 0 1048576 1 1 | awk '{ print $3 }')
+		t=$("$BIN/tcp_ceiling" read 127.0.0.1 "$rport" 0 1048576 1 1 | awk '{ print $3 }')
 		cc_t=$(max "$cc_t" "$t")
 	done
 	local bad
@@ -684,8 +686,8 @@ run_xfer() {
 	row "  (the same, beside a trivial server of the framing)" "$best_r" "GB/s" "trivial server READ 1 MiB" "$b_t1m" info 0 "$bad"
 	row "transfer READ 1 MiB, 1 connection, 2 requests in flight, best of 3" "$best_p" "GB/s" "loopback TCP stream, 1 MiB writes" "$best_s" rge 0.85 "$bad"
 	if [ -n "$rport" ]; then
-		row "  (congestion control reno, no pacing: trivial server READ 1 MiB)" "$cc_t" "GB/s" "loopback TCP stream with reno" "$cc_s" info 0 ""
-		row "  (the loopback stream with reno, beside the default's)" "$cc_s" "GB/s" "loopback TCP stream, 1 MiB writes" "$best_s" info 0 ""
+		row "  (the system's congestion control $sys_cc: trivial server READ 1 MiB)" "$cc_t" "GB/s" "loopback TCP stream with $sys_cc" "$cc_s" info 0 ""
+		row "  (the loopback stream with $sys_cc, beside cubic's)" "$cc_s" "GB/s" "loopback TCP stream, 1 MiB writes" "$best_s" info 0 ""
 	fi
 	row "transfer READ 4 KiB, 8 connections, best of 3" "$r4" "reads/s" "trivial server READ 4 KiB" "$b_t4k" ge 100000 "$bad"
 	wrk_run "$MC/api/get/x1m" 1
