@@ -926,10 +926,11 @@ cwait_all() {
 }
 
 # cluster_loads QK: BENCH_ROUNDS rounds of PUT and GET 1 MiB -c4 on the
-# single node ($single) and through node 2 in turn (and, QK 1, /query_key
-# on the leader and through node 2); the best of each goes into the
-# caller's best_sp best_cp best_sg best_cg (best_lq best_fq), the notes
-# of bad loads into its bad.
+# single node ($single), through node 2 and (QK 1, with $hop set) through
+# the trivial relay bench/hop in front of the single node in turn (and,
+# QK 1, /query_key on the leader and through node 2); the best of each
+# goes into the caller's best_sp best_cp best_sg best_cg (best_hp best_hg
+# best_lq best_fq), the notes of bad loads into its bad.
 cluster_loads() {
 	local r
 	for ((r = 0; r < ROUNDS; r++)); do
@@ -937,11 +938,19 @@ cluster_loads() {
 		bad+=$W_BAD; best_sp=$(max "$best_sp" "$W_RPS")
 		wrk_run "${CN[2]}/api/put/big1m" 4 -s "$SRC/put.lua" -- 1048576
 		bad+=$W_BAD; best_cp=$(max "$best_cp" "$W_RPS")
+		if [ "$1" = 1 ] && [ -n "$hop" ]; then
+			wrk_run "$hop/api/put/big1m" 4 -s "$SRC/put.lua" -- 1048576
+			bad+=$W_BAD; best_hp=$(max "$best_hp" "$W_RPS")
+		fi
 		wrk_run "$single/api/get/c1m" 4
 		bad+=$W_BAD; best_sg=$(max "$best_sg" "$W_RPS")
 		wrk_run "${CN[2]}/api/get/c1m" 4
 		bad+=$W_BAD; best_cg=$(max "$best_cg" "$W_RPS")
 		[ "$1" = 1 ] || continue
+		if [ -n "$hop" ]; then
+			wrk_run "$hop/api/get/c1m" 4
+			bad+=$W_BAD; best_hg=$(max "$best_hg" "$W_RPS")
+		fi
 		wrk_run "${CN[1]}/query_key?key=c1m" 8
 		bad+=$W_BAD; best_lq=$(max "$best_lq" "$W_RPS")
 		wrk_run "${CN[2]}/query_key?key=c1m" 8
@@ -957,6 +966,7 @@ cluster_loads() {
 # through a survivor until one succeeds (the failover time), restart it.
 run_cluster() {
 	local i r bad="" best_sp=0 best_cp=0 best_sg=0 best_cg=0 best_lq=0 best_fq=0
+	local hop="" best_hp=0 best_hg=0
 	section "cluster: three nodes through a follower beside one node; failover"
 	if ! start_etcd; then
 		skip "cluster" "no etcd (Debian etcd-server) or it did not start"
@@ -967,6 +977,10 @@ run_cluster() {
 		return
 	fi
 	local single=$MC
+	# one extra loopback hop and nothing else: the relay in front of the
+	# single node, its sockets unpaced like the nodes' transfer connections
+	start hop env TCP_CC=cubic "$BIN/hop" 127.0.0.1 "${single##*:}"
+	wait_for hop '^hop ' && hop=http://127.0.0.1:$(awk '{ print $2 }' "$TMP/hop.out")
 	CN=() CN_PID=() CN_ARGS=()
 	cnode 1 --segment-size 1G || { skip "cluster" "node 1 did not start"; return; }
 	cwait_all 20000 || { skip "cluster" "node 1 does not lead"; return; }
@@ -984,6 +998,14 @@ run_cluster() {
 		"$best_cp" "req/s" "the same on a single node" "$best_sp" rge 0.7 "$bad"
 	row "GET 1 MiB -c4 through a follower (replica on another node), best of $ROUNDS" \
 		"$best_cg" "req/s" "the same on a single node" "$best_sg" rge 0.7 "$bad"
+	if [ -n "$hop" ]; then
+		row "  (PUT 1 MiB -c4 through a trivial relay, bench/hop, in front of the single node)" \
+			"$best_hp" "req/s" "the same on a single node" "$best_sp" info 0 "$bad"
+		row "  (GET 1 MiB -c4 through a trivial relay, bench/hop, in front of the single node)" \
+			"$best_hg" "req/s" "the same on a single node" "$best_sg" info 0 "$bad"
+	else
+		skip "cluster, the trivial relay" "bench/hop did not start"
+	fi
 	row "/query_key -c8 through a follower, best of $ROUNDS" \
 		"$best_fq" "req/s" "the leader's own" "$best_lq" rge 0.5 "$bad"
 
