@@ -893,6 +893,29 @@ cnode() {
 	CN_ARGS[i]="$*"
 }
 
+# cl_start [options...]: the three nodes, each with the options: node 1
+# first (it leads, with the memory), node 2 with none (its puts and gets
+# cross to another node), node 3 with some (so that a put finds memory
+# whichever node dies); 0 once they agree on a leader, else 1 with what
+# failed in CL_WHY. Nodes still running are killed first.
+cl_start() {
+	local i
+	for i in 1 2 3; do
+		[ -n "${CN_PID[i]:-}" ] || continue
+		kill -KILL "${CN_PID[i]}"
+		wait "${CN_PID[i]}" 2>/dev/null
+		CN_PID[i]=""
+	done
+	CL_WHY="node 1 did not start"
+	cnode 1 --segment-size 1G "$@" || return 1
+	CL_WHY="node 1 does not lead"
+	cwait_all 20000 || return 1
+	CL_WHY="nodes 2 and 3 did not start"
+	cnode 2 --segment-size 0 "$@" && cnode 3 --segment-size 256M "$@" || return 1
+	CL_WHY="the nodes do not agree on a leader"
+	cwait_all 20000
+}
+
 # cleader: the index of the node that leads and serves, else nothing.
 cleader() {
 	local i id j
@@ -958,9 +981,7 @@ cluster_loads() {
 	done
 }
 
-# Three nodes and an etcd on loopback: node 1 leads and holds the memory,
-# node 2 holds none (its puts and gets cross to another node), node 3
-# holds some (so that a put finds memory whichever node dies). PUT and
+# Three nodes (cl_start) and an etcd on loopback. PUT and
 # GET 1 MiB through node 2 beside a single node; /query_key through node
 # 2 beside the leader itself; then 10 rounds of: kill -9 the leader, PUT
 # through a survivor until one succeeds (the failover time), restart it.
@@ -982,11 +1003,7 @@ run_cluster() {
 	start hop env TCP_CC=cubic "$BIN/hop" 127.0.0.1 "${single##*:}"
 	wait_for hop '^hop ' && hop=http://127.0.0.1:$(awk '{ print $2 }' "$TMP/hop.out")
 	CN=() CN_PID=() CN_ARGS=()
-	cnode 1 --segment-size 1G || { skip "cluster" "node 1 did not start"; return; }
-	cwait_all 20000 || { skip "cluster" "node 1 does not lead"; return; }
-	cnode 2 --segment-size 0 && cnode 3 --segment-size 256M ||
-		{ skip "cluster" "nodes 2 and 3 did not start"; return; }
-	cwait_all 20000 || { skip "cluster" "the nodes do not agree on a leader"; return; }
+	cl_start || { skip "cluster" "$CL_WHY"; return; }
 	head -c 1048576 /dev/urandom >"$TMP/c1m"
 	if [ "$(code "$single/api/put/c1m" -T "$TMP/c1m")" != 200 ] ||
 		[ "$(code "${CN[2]}/api/put/c1m" -T "$TMP/c1m")" != 200 ]; then
@@ -1050,18 +1067,9 @@ run_cluster() {
 # "system", the connections between nodes keep the system's congestion
 # control instead of the default, mooncaked(8)).
 run_cluster_cc() {
-	local cc=$1 i bad="" best_sp=0 best_cp=0 best_sg=0 best_cg=0
-	for i in 1 2 3; do
-		[ -n "${CN_PID[i]}" ] || continue
-		kill -KILL "${CN_PID[i]}"
-		wait "${CN_PID[i]}" 2>/dev/null
-		CN_PID[i]=""
-	done
-	# shellcheck disable=SC2086
-	cnode 1 ${CN_ARGS[1]} --transfer-congestion "$cc" && cwait_all 20000 &&
-		cnode 2 ${CN_ARGS[2]} --transfer-congestion "$cc" &&
-		cnode 3 ${CN_ARGS[3]} --transfer-congestion "$cc" && cwait_all 20000 ||
-		{ skip "cluster, --transfer-congestion $cc" "the nodes did not start or agree on a leader"; return; }
+	local cc=$1 bad="" best_sp=0 best_cp=0 best_sg=0 best_cg=0
+	cl_start --transfer-congestion "$cc" ||
+		{ skip "cluster, --transfer-congestion $cc" "$CL_WHY"; return; }
 	if [ "$(code "${CN[2]}/api/put/c1m" -T "$TMP/c1m")" != 200 ]; then
 		skip "cluster, --transfer-congestion $cc" "a PUT through node 2 failed: $(head -c 200 "$TMP/body")"
 		return
