@@ -799,13 +799,30 @@ secs() {
 	SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 }
 
+# listed WHAT SHORT NOUN VERDICT REF CMD...: two rows for a listing of
+# the $n keys by CMD (which prints how many it listed): its rate (VERDICT
+# REF, see row), and by how much the daemon's peak memory grew meanwhile
+# (64 MiB at most, whatever the key count).
+listed() {
+	local what=$1 short=$2 noun=$3 verdict=$4 ref=$5 h0 h1 got
+	shift 5
+	h0=$(proc_kb "$MC_PID" VmHWM)
+	secs "$@"
+	h1=$(proc_kb "$MC_PID" VmHWM)
+	got=$(cat "$TMP/secs.out")
+	row "$what, $n keys (peak RSS +$(( (h1 - h0) / 1024 )) MiB)" \
+		"$(awk -v n="$got" -v t="$SECS" 'BEGIN { print n / t }')" "keys/s" "-" 0 "$verdict" "$ref" \
+		"$([ "$got" = "$n" ] || echo "listed $got $noun, not $n")"
+	row "  $short peak memory growth" "$(( (h1 - h0) / 1024 ))" "MiB" "-" 0 le 64
+}
+
 # SCALE_KEYS (default 10,000,000) keys of 64 bytes, loaded over HTTP:
 # the load time, the resident memory per key beyond its key and value,
 # /metrics and /health latency beside the same on the empty store, the
 # streamed /get_all_keys and the listing of keys/ (the daemon's peak
 # memory during each must not grow with the key count).
 run_scale() {
-	local n=${SCALE_KEYS:-10000000} host port r0 r1 h0 h1 m0 m1 e0 e1 per
+	local n=${SCALE_KEYS:-10000000} host port r0 r1 m0 m1 e0 e1 per
 	section "scale: $n keys of 64 B"
 	if ! start_mooncaked scale --mountpoint "$TMP/smnt" --segment-size 2G; then
 		skip "scale" "mooncaked did not start"
@@ -837,24 +854,11 @@ run_scale() {
 	row "GET /metrics latency, -c1, median, $n keys" "$m1" "us" "the same, empty store" "$m0" rle 1.10 "$R_BAD"
 	row "GET /health latency, -c1, median, $n keys" "$e1" "us" "the same, empty store" "$e0" rle 1.10 "$R_BAD"
 
-	local got
-	h0=$(proc_kb "$MC_PID" VmHWM)
-	secs sh -c 'curl -s "$1" | wc -l' sh "$MC/get_all_keys"
-	h1=$(proc_kb "$MC_PID" VmHWM)
-	got=$(cat "$TMP/secs.out")
-	row "GET /get_all_keys streamed, $n keys (peak RSS +$(( (h1 - h0) / 1024 )) MiB)" \
-		"$(awk -v n="$got" -v t="$SECS" 'BEGIN { print n / t }')" "keys/s" "-" 0 ge 5000000 \
-		"$([ "$got" = "$n" ] || echo "listed $got keys, not $n")"
-	row "  /get_all_keys peak memory growth" "$(( (h1 - h0) / 1024 ))" "MiB" "-" 0 le 64
+	listed "GET /get_all_keys streamed" /get_all_keys keys ge 5000000 \
+		sh -c 'curl -s "$1" | wc -l' sh "$MC/get_all_keys"
 	if [ -n "$MC_MNT" ] && [ -d "$MC_MNT/keys" ]; then
-		h0=$(proc_kb "$MC_PID" VmHWM)
-		secs sh -c 'find "$1" -mindepth 1 -maxdepth 1 | wc -l' sh "$MC_MNT/keys"
-		h1=$(proc_kb "$MC_PID" VmHWM)
-		got=$(cat "$TMP/secs.out")
-		row "ls keys/ streamed (find -maxdepth 1), $n keys (peak RSS +$(( (h1 - h0) / 1024 )) MiB)" \
-			"$(awk -v n="$got" -v t="$SECS" 'BEGIN { print n / t }')" "keys/s" "-" 0 info 0 \
-			"$([ "$got" = "$n" ] || echo "listed $got names, not $n")"
-		row "  ls keys/ peak memory growth" "$(( (h1 - h0) / 1024 ))" "MiB" "-" 0 le 64
+		listed "ls keys/ streamed (find -maxdepth 1)" "ls keys/" names info 0 \
+			sh -c 'find "$1" -mindepth 1 -maxdepth 1 | wc -l' sh "$MC_MNT/keys"
 	else
 		skip "ls keys/" "no FUSE mount"
 	fi
