@@ -646,21 +646,23 @@ run_xfer() {
 		skip "xfer" "a READ of x1m's replica failed: $(head -c 200 "$TMP/xfer.err")"
 		return
 	fi
-	start serve "$BIN/tcp_ceiling" serve
+	# the daemon's transfer connections are on cubic by default
+	# (mooncaked(8), --transfer-congestion): so are the references
+	start serve env TCP_CC=cubic "$BIN/tcp_ceiling" serve
 	wait_for serve '^serve ' || { skip "xfer" "tcp_ceiling serve did not start"; return; }
 	local sport b_t1m=0 b_t4k=0 r4=0 t
 	sport=$(awk '{ print $2 }' "$TMP/serve.out")
 	# The machine's default congestion control may pace even on loopback
-	# (BBR does): the same stream and trivial READ with reno show how much
-	# of both figures that costs. The daemon keeps the default, so these
-	# are beside the target, not its reference.
-	local rport="" cc_s=0 cc_t=0
-	start serve-reno env TCP_CC=reno "$BIN/tcp_ceiling" serve
-	wait_for serve-reno '^serve ' && rport=$(awk '{ print $2 }' "$TMP/serve-reno.out")
+	# (BBR does): the same stream and trivial READ with the system's show
+	# what the daemon's default spares (info rows, beside the target).
+	local rport="" cc_s=0 cc_t=0 sys_cc
+	sys_cc=$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null)
+	start serve-sys "$BIN/tcp_ceiling" serve
+	wait_for serve-sys '^serve ' && rport=$(awk '{ print $2 }' "$TMP/serve-sys.out")
 	: >"$TMP/xfer.err"
 	# interleaved rounds, best of each: the machine is shared
 	for _ in 1 2 3; do
-		s=$("$BIN/tcp_ceiling" stream 1 | awk '{ print $2 }')
+		s=$(TCP_CC=cubic "$BIN/tcp_ceiling" stream 1 | awk '{ print $2 }')
 		best_s=$(max "$best_s" "$s")
 		r=$("$BIN/tcp_ceiling" read "$host" "$MC_XPORT" "$a1m" 1048576 1 1 "$TMP/x1m" 2>>"$TMP/xfer.err" | awk '{ print $3 }')
 		best_r=$(max "$best_r" "$r")
@@ -673,9 +675,9 @@ run_xfer() {
 		t=$("$BIN/tcp_ceiling" read 127.0.0.1 "$sport" 0 4096 8 1 | awk '{ print $2 }')
 		b_t4k=$(max "$b_t4k" "$t")
 		[ -n "$rport" ] || continue
-		t=$(TCP_CC=reno "$BIN/tcp_ceiling" stream 1 | awk '{ print $2 }')
+		t=$("$BIN/tcp_ceiling" stream 1 | awk '{ print $2 }')
 		cc_s=$(max "$cc_s" "$t")
-		t=$(TCP_CC=reno "$BIN/tcp_ceiling" read 127.0.0.1 "$rport" 0 1048576 1 1 | awk '{ print $3 }')
+		t=$("$BIN/tcp_ceiling" read 127.0.0.1 "$rport" 0 1048576 1 1 | awk '{ print $3 }')
 		cc_t=$(max "$cc_t" "$t")
 	done
 	local bad
@@ -684,8 +686,8 @@ run_xfer() {
 	row "  (the same, beside a trivial server of the framing)" "$best_r" "GB/s" "trivial server READ 1 MiB" "$b_t1m" info 0 "$bad"
 	row "transfer READ 1 MiB, 1 connection, 2 requests in flight, best of 3" "$best_p" "GB/s" "loopback TCP stream, 1 MiB writes" "$best_s" rge 0.85 "$bad"
 	if [ -n "$rport" ]; then
-		row "  (congestion control reno, no pacing: trivial server READ 1 MiB)" "$cc_t" "GB/s" "loopback TCP stream with reno" "$cc_s" info 0 ""
-		row "  (the loopback stream with reno, beside the default's)" "$cc_s" "GB/s" "loopback TCP stream, 1 MiB writes" "$best_s" info 0 ""
+		row "  (the system's congestion control $sys_cc: trivial server READ 1 MiB)" "$cc_t" "GB/s" "loopback TCP stream with $sys_cc" "$cc_s" info 0 ""
+		row "  (the loopback stream with $sys_cc, beside cubic's)" "$cc_s" "GB/s" "loopback TCP stream, 1 MiB writes" "$best_s" info 0 ""
 	fi
 	row "transfer READ 4 KiB, 8 connections, best of 3" "$r4" "reads/s" "trivial server READ 4 KiB" "$b_t4k" ge 100000 "$bad"
 	wrk_run "$MC/api/get/x1m" 1
@@ -797,13 +799,30 @@ secs() {
 	SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 }
 
+# listed WHAT SHORT NOUN VERDICT REF CMD...: two rows for a listing of
+# the $n keys by CMD (which prints how many it listed): its rate (VERDICT
+# REF, see row), and by how much the daemon's peak memory grew meanwhile
+# (64 MiB at most, whatever the key count).
+listed() {
+	local what=$1 short=$2 noun=$3 verdict=$4 ref=$5 h0 h1 got
+	shift 5
+	h0=$(proc_kb "$MC_PID" VmHWM)
+	secs "$@"
+	h1=$(proc_kb "$MC_PID" VmHWM)
+	got=$(cat "$TMP/secs.out")
+	row "$what, $n keys (peak RSS +$(( (h1 - h0) / 1024 )) MiB)" \
+		"$(awk -v n="$got" -v t="$SECS" 'BEGIN { print n / t }')" "keys/s" "-" 0 "$verdict" "$ref" \
+		"$([ "$got" = "$n" ] || echo "listed $got $noun, not $n")"
+	row "  $short peak memory growth" "$(( (h1 - h0) / 1024 ))" "MiB" "-" 0 le 64
+}
+
 # SCALE_KEYS (default 10,000,000) keys of 64 bytes, loaded over HTTP:
 # the load time, the resident memory per key beyond its key and value,
 # /metrics and /health latency beside the same on the empty store, the
 # streamed /get_all_keys and the listing of keys/ (the daemon's peak
 # memory during each must not grow with the key count).
 run_scale() {
-	local n=${SCALE_KEYS:-10000000} host port r0 r1 h0 h1 m0 m1 e0 e1 per
+	local n=${SCALE_KEYS:-10000000} host port r0 r1 m0 m1 e0 e1 per
 	section "scale: $n keys of 64 B"
 	if ! start_mooncaked scale --mountpoint "$TMP/smnt" --segment-size 2G; then
 		skip "scale" "mooncaked did not start"
@@ -835,24 +854,11 @@ run_scale() {
 	row "GET /metrics latency, -c1, median, $n keys" "$m1" "us" "the same, empty store" "$m0" rle 1.10 "$R_BAD"
 	row "GET /health latency, -c1, median, $n keys" "$e1" "us" "the same, empty store" "$e0" rle 1.10 "$R_BAD"
 
-	local got
-	h0=$(proc_kb "$MC_PID" VmHWM)
-	secs sh -c 'curl -s "$1" | wc -l' sh "$MC/get_all_keys"
-	h1=$(proc_kb "$MC_PID" VmHWM)
-	got=$(cat "$TMP/secs.out")
-	row "GET /get_all_keys streamed, $n keys (peak RSS +$(( (h1 - h0) / 1024 )) MiB)" \
-		"$(awk -v n="$got" -v t="$SECS" 'BEGIN { print n / t }')" "keys/s" "-" 0 ge 5000000 \
-		"$([ "$got" = "$n" ] || echo "listed $got keys, not $n")"
-	row "  /get_all_keys peak memory growth" "$(( (h1 - h0) / 1024 ))" "MiB" "-" 0 le 64
+	listed "GET /get_all_keys streamed" /get_all_keys keys ge 5000000 \
+		sh -c 'curl -s "$1" | wc -l' sh "$MC/get_all_keys"
 	if [ -n "$MC_MNT" ] && [ -d "$MC_MNT/keys" ]; then
-		h0=$(proc_kb "$MC_PID" VmHWM)
-		secs sh -c 'find "$1" -mindepth 1 -maxdepth 1 | wc -l' sh "$MC_MNT/keys"
-		h1=$(proc_kb "$MC_PID" VmHWM)
-		got=$(cat "$TMP/secs.out")
-		row "ls keys/ streamed (find -maxdepth 1), $n keys (peak RSS +$(( (h1 - h0) / 1024 )) MiB)" \
-			"$(awk -v n="$got" -v t="$SECS" 'BEGIN { print n / t }')" "keys/s" "-" 0 info 0 \
-			"$([ "$got" = "$n" ] || echo "listed $got names, not $n")"
-		row "  ls keys/ peak memory growth" "$(( (h1 - h0) / 1024 ))" "MiB" "-" 0 le 64
+		listed "ls keys/ streamed (find -maxdepth 1)" "ls keys/" names info 0 \
+			sh -c 'find "$1" -mindepth 1 -maxdepth 1 | wc -l' sh "$MC_MNT/keys"
 	else
 		skip "ls keys/" "no FUSE mount"
 	fi
@@ -891,6 +897,29 @@ cnode() {
 	CN_ARGS[i]="$*"
 }
 
+# cl_start [options...]: the three nodes, each with the options: node 1
+# first (it leads, with the memory), node 2 with none (its puts and gets
+# cross to another node), node 3 with some (so that a put finds memory
+# whichever node dies); 0 once they agree on a leader, else 1 with what
+# failed in CL_WHY. Nodes still running are killed first.
+cl_start() {
+	local i
+	for i in 1 2 3; do
+		[ -n "${CN_PID[i]:-}" ] || continue
+		kill -KILL "${CN_PID[i]}"
+		wait "${CN_PID[i]}" 2>/dev/null
+		CN_PID[i]=""
+	done
+	CL_WHY="node 1 did not start"
+	cnode 1 --segment-size 1G "$@" || return 1
+	CL_WHY="node 1 does not lead"
+	cwait_all 20000 || return 1
+	CL_WHY="nodes 2 and 3 did not start"
+	cnode 2 --segment-size 0 "$@" && cnode 3 --segment-size 256M "$@" || return 1
+	CL_WHY="the nodes do not agree on a leader"
+	cwait_all 20000
+}
+
 # cleader: the index of the node that leads and serves, else nothing.
 cleader() {
 	local i id j
@@ -924,10 +953,11 @@ cwait_all() {
 }
 
 # cluster_loads QK: BENCH_ROUNDS rounds of PUT and GET 1 MiB -c4 on the
-# single node ($single) and through node 2 in turn (and, QK 1, /query_key
-# on the leader and through node 2); the best of each goes into the
-# caller's best_sp best_cp best_sg best_cg (best_lq best_fq), the notes
-# of bad loads into its bad.
+# single node ($single), through node 2 and (QK 1, with $hop set) through
+# the trivial relay bench/hop in front of the single node in turn (and,
+# QK 1, /query_key on the leader and through node 2); the best of each
+# goes into the caller's best_sp best_cp best_sg best_cg (best_hp best_hg
+# best_lq best_fq), the notes of bad loads into its bad.
 cluster_loads() {
 	local r
 	for ((r = 0; r < ROUNDS; r++)); do
@@ -935,11 +965,19 @@ cluster_loads() {
 		bad+=$W_BAD; best_sp=$(max "$best_sp" "$W_RPS")
 		wrk_run "${CN[2]}/api/put/big1m" 4 -s "$SRC/put.lua" -- 1048576
 		bad+=$W_BAD; best_cp=$(max "$best_cp" "$W_RPS")
+		if [ "$1" = 1 ] && [ -n "$hop" ]; then
+			wrk_run "$hop/api/put/big1m" 4 -s "$SRC/put.lua" -- 1048576
+			bad+=$W_BAD; best_hp=$(max "$best_hp" "$W_RPS")
+		fi
 		wrk_run "$single/api/get/c1m" 4
 		bad+=$W_BAD; best_sg=$(max "$best_sg" "$W_RPS")
 		wrk_run "${CN[2]}/api/get/c1m" 4
 		bad+=$W_BAD; best_cg=$(max "$best_cg" "$W_RPS")
 		[ "$1" = 1 ] || continue
+		if [ -n "$hop" ]; then
+			wrk_run "$hop/api/get/c1m" 4
+			bad+=$W_BAD; best_hg=$(max "$best_hg" "$W_RPS")
+		fi
 		wrk_run "${CN[1]}/query_key?key=c1m" 8
 		bad+=$W_BAD; best_lq=$(max "$best_lq" "$W_RPS")
 		wrk_run "${CN[2]}/query_key?key=c1m" 8
@@ -947,14 +985,13 @@ cluster_loads() {
 	done
 }
 
-# Three nodes and an etcd on loopback: node 1 leads and holds the memory,
-# node 2 holds none (its puts and gets cross to another node), node 3
-# holds some (so that a put finds memory whichever node dies). PUT and
+# Three nodes (cl_start) and an etcd on loopback. PUT and
 # GET 1 MiB through node 2 beside a single node; /query_key through node
 # 2 beside the leader itself; then 10 rounds of: kill -9 the leader, PUT
 # through a survivor until one succeeds (the failover time), restart it.
 run_cluster() {
 	local i r bad="" best_sp=0 best_cp=0 best_sg=0 best_cg=0 best_lq=0 best_fq=0
+	local hop="" best_hp=0 best_hg=0
 	section "cluster: three nodes through a follower beside one node; failover"
 	if ! start_etcd; then
 		skip "cluster" "no etcd (Debian etcd-server) or it did not start"
@@ -965,12 +1002,12 @@ run_cluster() {
 		return
 	fi
 	local single=$MC
+	# one extra loopback hop and nothing else: the relay in front of the
+	# single node, its sockets unpaced like the nodes' transfer connections
+	start hop env TCP_CC=cubic "$BIN/hop" 127.0.0.1 "${single##*:}"
+	wait_for hop '^hop ' && hop=http://127.0.0.1:$(awk '{ print $2 }' "$TMP/hop.out")
 	CN=() CN_PID=() CN_ARGS=()
-	cnode 1 --segment-size 1G || { skip "cluster" "node 1 did not start"; return; }
-	cwait_all 20000 || { skip "cluster" "node 1 does not lead"; return; }
-	cnode 2 --segment-size 0 && cnode 3 --segment-size 256M ||
-		{ skip "cluster" "nodes 2 and 3 did not start"; return; }
-	cwait_all 20000 || { skip "cluster" "the nodes do not agree on a leader"; return; }
+	cl_start || { skip "cluster" "$CL_WHY"; return; }
 	head -c 1048576 /dev/urandom >"$TMP/c1m"
 	if [ "$(code "$single/api/put/c1m" -T "$TMP/c1m")" != 200 ] ||
 		[ "$(code "${CN[2]}/api/put/c1m" -T "$TMP/c1m")" != 200 ]; then
@@ -982,6 +1019,14 @@ run_cluster() {
 		"$best_cp" "req/s" "the same on a single node" "$best_sp" rge 0.7 "$bad"
 	row "GET 1 MiB -c4 through a follower (replica on another node), best of $ROUNDS" \
 		"$best_cg" "req/s" "the same on a single node" "$best_sg" rge 0.7 "$bad"
+	if [ -n "$hop" ]; then
+		row "  (PUT 1 MiB -c4 through a trivial relay, bench/hop, in front of the single node)" \
+			"$best_hp" "req/s" "the same on a single node" "$best_sp" info 0 "$bad"
+		row "  (GET 1 MiB -c4 through a trivial relay, bench/hop, in front of the single node)" \
+			"$best_hg" "req/s" "the same on a single node" "$best_sg" info 0 "$bad"
+	else
+		skip "cluster, the trivial relay" "bench/hop did not start"
+	fi
 	row "/query_key -c8 through a follower, best of $ROUNDS" \
 		"$best_fq" "req/s" "the leader's own" "$best_lq" rge 0.5 "$bad"
 
@@ -1018,25 +1063,17 @@ run_cluster() {
 	else
 		skip "failover" "$fbad"
 	fi
-	run_cluster_cc reno
+	run_cluster_cc system
 }
 
 # run_cluster_cc NAME: the PUT and GET through a follower again, the three
-# nodes restarted with --transfer-congestion NAME (info rows: the
-# connections between nodes without the system's pacing, mooncaked(8)).
+# nodes restarted with --transfer-congestion NAME (info rows: with
+# "system", the connections between nodes keep the system's congestion
+# control instead of the default, mooncaked(8)).
 run_cluster_cc() {
-	local cc=$1 i bad="" best_sp=0 best_cp=0 best_sg=0 best_cg=0
-	for i in 1 2 3; do
-		[ -n "${CN_PID[i]}" ] || continue
-		kill -KILL "${CN_PID[i]}"
-		wait "${CN_PID[i]}" 2>/dev/null
-		CN_PID[i]=""
-	done
-	# shellcheck disable=SC2086
-	cnode 1 ${CN_ARGS[1]} --transfer-congestion "$cc" && cwait_all 20000 &&
-		cnode 2 ${CN_ARGS[2]} --transfer-congestion "$cc" &&
-		cnode 3 ${CN_ARGS[3]} --transfer-congestion "$cc" && cwait_all 20000 ||
-		{ skip "cluster, --transfer-congestion $cc" "the nodes did not start or agree on a leader"; return; }
+	local cc=$1 bad="" best_sp=0 best_cp=0 best_sg=0 best_cg=0
+	cl_start --transfer-congestion "$cc" ||
+		{ skip "cluster, --transfer-congestion $cc" "$CL_WHY"; return; }
 	if [ "$(code "${CN[2]}/api/put/c1m" -T "$TMP/c1m")" != 200 ]; then
 		skip "cluster, --transfer-congestion $cc" "a PUT through node 2 failed: $(head -c 200 "$TMP/body")"
 		return

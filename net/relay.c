@@ -24,8 +24,13 @@
 /*
  * Per direction: 64 KiB moves a large body at loopback speed in few
  * system calls (see the man page's figures) and bounds a pair at 128 KiB.
+ * A direction holds its buffer only while bytes move through it: an idle
+ * pair (a kept-alive connection between requests) holds none. Buffers
+ * given back wait in a pool of RELAY_POOL, so that a busy pair whose
+ * reads would block at every wake-up does not malloc at each.
  */
 #define RELAY_BUF      (64 * 1024)
+#define RELAY_POOL     8
 #define RELAY_STALL_MS 10000
 #define RELAY_BACKLOG  256
 #define RELAY_WARN_MS  1000
@@ -44,7 +49,7 @@ struct side {
 /* buf[i] holds bytes read from side i, for the other side */
 struct rbuf {
 	size_t off, len;
-	char data[RELAY_BUF];
+	char *data; /* RELAY_BUF bytes; NULL while nothing is held */
 };
 
 struct pair {
@@ -62,6 +67,8 @@ struct mc_relay {
 	struct sockaddr_in up; /* 127.0.0.1:port */
 	struct mc_net_loops loops;
 	uint64_t refused, warned_ms; /* the loop's thread only */
+	char *pool[RELAY_POOL];	     /* free buffers; the loop's thread only */
+	unsigned npool;
 	_Atomic unsigned flowing; /* pairs whose server's end is not through */
 };
 
@@ -129,6 +136,24 @@ static void side_want(struct pair *p, int i)
 	mc_net_conn_want(&s->nc, ev ? ev : EPOLLET);
 }
 
+static char *buf_take(struct mc_relay *r)
+{
+	return r->npool ? r->pool[--r->npool] : malloc(RELAY_BUF);
+}
+
+/* Gives @b's buffer back: to the pool, or to malloc when it is full. */
+static void buf_give(struct mc_relay *r, struct rbuf *b)
+{
+	if (!b->data)
+		return;
+	if (r->npool < RELAY_POOL)
+		r->pool[r->npool++] = b->data;
+	else
+		free(b->data);
+	b->data = NULL;
+	b->off = b->len = 0;
+}
+
 /*
  * Moves what can move from side @i to the other. 1 when bytes moved,
  * 0 when it would block, -1 when the pair must close.
@@ -171,11 +196,15 @@ static int pump(struct pair *p, int i)
 			}
 			return moved;
 		}
-		ssize_t n = recv(src->nc.fd, b->data, sizeof(b->data),
-				 MSG_DONTWAIT);
+		if (!b->data && !(b->data = buf_take(p->r)))
+			return -1;
+		ssize_t n = recv(src->nc.fd, b->data, RELAY_BUF, MSG_DONTWAIT);
+		int e = errno;
 
+		if (n <= 0)
+			buf_give(p->r, b); /* empty: nothing to hold */
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
+			if (e == EAGAIN || e == EINTR)
 				return moved;
 			return -1;
 		}
@@ -254,6 +283,8 @@ static void relay_free(struct mc_net_conn *c)
 	s->open = false;
 	done_flowing(p);
 	if (!o->open) {
+		buf_give(p->r, &p->buf[CLIENT]);
+		buf_give(p->r, &p->buf[UPSTREAM]);
 		free(p);
 		return;
 	}
@@ -305,8 +336,7 @@ static void relay_accepted(void *ctx, struct mc_net_loop *lp, int fd, bool here)
 	}
 	nodelay(fd);
 	nodelay(ufd);
-	p->buf[CLIENT].off = p->buf[CLIENT].len = 0;
-	p->buf[UPSTREAM].off = p->buf[UPSTREAM].len = 0;
+	p->buf[CLIENT] = p->buf[UPSTREAM] = (struct rbuf){0};
 	p->connecting = false;
 	p->dead = false;
 	p->r = r;
@@ -441,5 +471,7 @@ void mc_relay_stop(struct mc_relay *r)
 		return;
 	mc_net_loops_stop(&r->loops);
 	close(r->lfd);
+	while (r->npool)
+		free(r->pool[--r->npool]);
 	free(r);
 }

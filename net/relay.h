@@ -8,7 +8,8 @@
  *
  * Each direction has one bounded buffer: a side is read only when the
  * buffer it fills is empty, so a slow reader slows its writer
- * (back-pressure) and a connection costs a fixed amount of memory. An
+ * (back-pressure) and a connection costs a bounded amount of memory
+ * (128 KiB while bytes move both ways, none while it is idle). An
  * end of stream is passed on as shutdown(SHUT_WR) once its bytes are
  * through; an error or reset on either side closes both. A pair whose
  * server has ended while its client has not, or whose upstream connect

@@ -508,6 +508,15 @@ static int count_seg(const struct mc_seg_info *si, void *arg)
 	return 0;
 }
 
+/* How many segments node @i lists (each as its owner shows it). */
+static int nsegs(int i)
+{
+	int n = 0;
+
+	ck_assert_int_eq(mc_segment_foreach(nodes[i].own, count_seg, &n), 0);
+	return n;
+}
+
 /* ---------------------------------------------------------------- tests */
 
 /*
@@ -522,13 +531,8 @@ START_TEST(test_put_get_everywhere)
 	struct mc_usage u;
 
 	setup();
-	for (int i = 0; i < NNODES; i++) {
-		int n = 0;
-
-		ck_assert_int_eq(
-			mc_segment_foreach(nodes[i].own, count_seg, &n), 0);
-		ck_assert_int_eq(n, NNODES);
-	}
+	for (int i = 0; i < NNODES; i++)
+		ck_assert_int_eq(nsegs(i), NNODES);
 	for (int w = 0; w < NNODES; w++) {
 		snprintf(key, sizeof(key), "k%d", w);
 		snprintf(val, sizeof(val), "value written through node %d", w);
@@ -916,8 +920,7 @@ START_TEST(test_no_leader)
 			 -EAGAIN);
 	ck_assert_ptr_null(res.ids);
 	no_leader = false;
-	ck_assert_int_eq(mc_segment_foreach(nodes[1].own, count_seg, &n), 0);
-	ck_assert_int_eq(n, NNODES); /* nothing stayed mounted */
+	ck_assert_int_eq(nsegs(1), NNODES); /* nothing stayed mounted */
 	expect_value(1, "k", "v");
 	/* ... then the line the leader last gave this node */
 	b.len = 0;
@@ -1124,11 +1127,8 @@ START_TEST(test_lost_revoke_mount)
 	ck_assert_uint_eq(res.n, 1);
 	for (int i = 0; i < NNODES; i++) {
 		struct mc_seg_info si;
-		int n = 0;
 
-		ck_assert_int_eq(
-			mc_segment_foreach(nodes[i].own, count_seg, &n), 0);
-		ck_assert_int_eq(n, NNODES + 1);
+		ck_assert_int_eq(nsegs(i), NNODES + 1);
 		ck_assert_int_eq(mc_segment_info(nodes[i].own, res.ids[0], &si),
 				 0);
 	}
@@ -1258,12 +1258,13 @@ START_TEST(test_rebuild_fallback)
 }
 END_TEST
 
-/*
- * An unmount a node refuses itself (an id its door's condition does not
- * find, bad arguments) is counted by the leader as a single store counts
- * it: one request, one failure; nothing is unmounted.
- */
-static long master_counter(const char *name)
+/* What the leader's /metrics counts of one master operation. */
+struct counted {
+	const char *op; /* "unmount_segment", "put_start" */
+	long req, fail; /* its requests and failures when counted_begin ran */
+};
+
+static long master_counter(const char *op, const char *what)
 {
 	struct mc_buf b = {0};
 	char want[128];
@@ -1271,12 +1272,30 @@ static long master_counter(const char *name)
 	long v;
 
 	mc_render_metrics(master, &b);
-	snprintf(want, sizeof(want), "\n%s ", name);
+	snprintf(want, sizeof(want), "\nmaster_%s_%s_total ", op, what);
 	p = strstr(b.data, want);
-	ck_assert_msg(p, "no %s", name);
+	ck_assert_msg(p, "no master_%s_%s_total", op, what);
 	v = atol(p + strlen(want));
 	mc_buf_release(&b);
 	return v;
+}
+
+static void counted_begin(struct counted *c, const char *op)
+{
+	c->op = op;
+	c->req = master_counter(op, "requests");
+	c->fail = master_counter(op, "failures");
+}
+
+/* Since counted_begin: @req more requests of c->op, @fail more failures. */
+static void counted_expect(const struct counted *c, long req, long fail)
+{
+	long r = master_counter(c->op, "requests");
+	long f = master_counter(c->op, "failures");
+
+	ck_assert_msg(r == c->req + req && f == c->fail + fail,
+		      "%s: %ld requests and %ld failures more, not %ld and %ld",
+		      c->op, r - c->req, f - c->fail, req, fail);
 }
 
 static bool accept_any(const struct mc_seg_info *si, void *arg)
@@ -1286,30 +1305,27 @@ static bool accept_any(const struct mc_seg_info *si, void *arg)
 	return true;
 }
 
+/*
+ * An unmount a node refuses itself (an id its door's condition does not
+ * find, bad arguments) is counted by the leader as a single store counts
+ * it: one request, one failure; nothing is unmounted.
+ */
 START_TEST(test_unmount_refused_counted)
 {
 	const char *ids[1] = {"00000000-0000-4000-8000-000000000000"};
 	struct mc_unmount_req ur = {.ids = ids, .n = 1, .accept = accept_any};
 	struct mc_err e = {0};
-	long req, fail;
-	int n = 0;
+	struct counted c;
 
 	setup();
-	req = master_counter("master_unmount_segment_requests_total");
-	fail = master_counter("master_unmount_segment_failures_total");
+	counted_begin(&c, "unmount_segment");
 	ck_assert_int_eq(mc_segment_unmount(nodes[1].own, &ur, NULL, NULL, &e),
 			 -ENOENT);
 	ur.grace_s = MC_GRACE_MAX + 1;
 	ck_assert_int_eq(mc_segment_unmount(nodes[1].own, &ur, NULL, NULL, &e),
 			 -EINVAL);
-	ck_assert_int_eq(
-		master_counter("master_unmount_segment_requests_total"),
-		req + 2);
-	ck_assert_int_eq(
-		master_counter("master_unmount_segment_failures_total"),
-		fail + 2);
-	ck_assert_int_eq(mc_segment_foreach(nodes[0].own, count_seg, &n), 0);
-	ck_assert_int_eq(n, NNODES);
+	counted_expect(&c, 2, 2);
+	ck_assert_int_eq(nsegs(0), NNODES);
 	teardown();
 }
 END_TEST
@@ -1328,19 +1344,13 @@ START_TEST(test_unmount_gone_ok_counted)
 	struct mc_mount_req mr = {.size = 16 * MiB};
 	struct mc_mount_result res = {0};
 	struct mc_err e = {0};
-	long req, fail;
-	int n = 0;
+	struct counted c;
 
 	setup();
-	req = master_counter("master_unmount_segment_requests_total");
-	fail = master_counter("master_unmount_segment_failures_total");
+	counted_begin(&c, "unmount_segment");
 	ck_assert_int_eq(mc_segment_unmount(nodes[1].own, &ur, NULL, NULL, &e),
 			 0);
-	ck_assert_int_eq(
-		master_counter("master_unmount_segment_requests_total"),
-		req + 1);
-	ck_assert_int_eq(
-		master_counter("master_unmount_segment_failures_total"), fail);
+	counted_expect(&c, 1, 0);
 	/* without an accept condition too, and with a mounted id beside */
 	ck_assert_int_eq(mc_segment_mount(nodes[2].own, &mr, &res, &e), 0);
 	ck_assert_uint_eq(res.n, 1);
@@ -1349,13 +1359,8 @@ START_TEST(test_unmount_gone_ok_counted)
 	ur.accept = NULL;
 	ck_assert_int_eq(mc_segment_unmount(nodes[1].own, &ur, NULL, NULL, &e),
 			 0);
-	ck_assert_int_eq(
-		master_counter("master_unmount_segment_requests_total"),
-		req + 2);
-	ck_assert_int_eq(
-		master_counter("master_unmount_segment_failures_total"), fail);
-	ck_assert_int_eq(mc_segment_foreach(nodes[0].own, count_seg, &n), 0);
-	ck_assert_int_eq(n, NNODES);
+	counted_expect(&c, 2, 0);
+	ck_assert_int_eq(nsegs(0), NNODES);
 	free(res.ids);
 	teardown();
 }
@@ -1370,21 +1375,17 @@ START_TEST(test_put_refused_counted)
 {
 	struct mc_put *p = NULL;
 	struct mc_err e = {0};
-	long req, fail;
+	struct counted c;
 
 	setup();
-	req = master_counter("master_put_start_requests_total");
-	fail = master_counter("master_put_start_failures_total");
+	counted_begin(&c, "put_start");
 	ck_assert_int_eq(mc_put(nodes[1].own, "k", 1, "", 0, &e), -EINVAL);
 	ck_assert_int_eq(mc_put_start(nodes[1].own, "k", 1, 1ULL << 40, &p, &e),
 			 -EFBIG);
 	ck_assert_int_eq(mc_put_begin(nodes[2].own, "k", 1, 0, &p, &e),
 			 -EINVAL);
 	ck_assert_ptr_null(p);
-	ck_assert_int_eq(master_counter("master_put_start_requests_total"),
-			 req + 3);
-	ck_assert_int_eq(master_counter("master_put_start_failures_total"),
-			 fail + 3);
+	counted_expect(&c, 3, 3);
 	ck_assert_int_eq(mc_exist_ex(nodes[0].own, "k", 1, 0), 0);
 	teardown();
 }

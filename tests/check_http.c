@@ -583,6 +583,32 @@ START_TEST(test_text_error_names)
 	ck_assert_int_eq(a.status, 503);
 	ck_assert_str_eq(a.body, "NO_LEADER");
 	ck_assert_ptr_nonnull(strstr(a.head, "Retry-After: 1\r\n"));
+	/* ... and the log line's reason says so, not the route's fallback */
+	ck_assert_str_eq(r.why, "NO_LEADER");
+
+	/* a JSON route's failure without a core message: the same name in
+	 * the body and the log, not the route's generic reason */
+	ck_assert_int_eq(
+		web_route_lookup("/api/get/k", 10, WEB_M_GET, &rt, NULL),
+		WEB_ROUTE_OK);
+	bare_request(&r, "/api/get/k");
+	r.route = rt;
+	web_resp_errno(&r, -EAGAIN, NULL, "Get failed");
+	parse(&a);
+	ck_assert_int_eq(a.status, 503);
+	ck_assert_str_eq(a.body, "{\"error\":\"NO_LEADER\"}");
+	ck_assert_str_eq(r.why, "NO_LEADER");
+	/* a core message is the precise reason: the log keeps it */
+	bare_request(&r, "/api/get/k");
+	r.route = rt;
+	mc_err_set(&e, -EAGAIN, MC_NO_LEADER, "no leader for 3 s");
+	web_resp_errno(&r, -EAGAIN, &e, "Get failed");
+	ck_assert_str_eq(r.why, "no leader for 3 s");
+	/* another failure keeps the route's reason */
+	bare_request(&r, "/api/get/k");
+	r.route = rt;
+	web_resp_errno(&r, -ENOMEM, NULL, "Get failed");
+	ck_assert_str_eq(r.why, "Get failed");
 }
 END_TEST
 

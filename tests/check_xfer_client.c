@@ -285,6 +285,7 @@ enum fake_mode {
 	FAKE_HALF,	     /* answer half of a READ's bytes, close */
 	FAKE_HALF_SILENT,    /* answer half of a READ's bytes, then nothing */
 	FAKE_TRICKLE,	     /* answer a READ in 4 pieces 50 ms apart */
+	FAKE_CRAWL,	     /* answer a READ in 16 pieces 50 ms apart */
 };
 
 struct fake {
@@ -321,16 +322,19 @@ static void *fake_main(void *arg)
 			} else if (f->mode == FAKE_BAD_STATUS) {
 				memcpy(st, "NOTMCTV!", 8);
 				send(fd, st, 8, MSG_NOSIGNAL);
-			} else if (f->mode == FAKE_TRICKLE) {
-				char *data = malloc(h.size);
-				memset(data, 't', h.size);
+			} else if (f->mode == FAKE_TRICKLE ||
+				   f->mode == FAKE_CRAWL) {
+				unsigned char *data = pattern(h.size, 9);
+				uint64_t n = f->mode == FAKE_CRAWL ? 16 : 4;
+				uint64_t piece = h.size / n;
+
 				xfer_status_encode(XFER_OK, st);
 				send(fd, st, 8, MSG_NOSIGNAL);
-				for (int i = 0; i < 4; i++) {
+				for (uint64_t i = 0; i < n; i++) {
 					usleep(50000);
-					send(fd, data + i * (h.size / 4),
-					     i < 3 ? h.size / 4
-						   : h.size - 3 * (h.size / 4),
+					send(fd, data + i * piece,
+					     i < n - 1 ? piece
+						       : h.size - i * piece,
 					     MSG_NOSIGNAL);
 				}
 				free(data);
@@ -405,15 +409,16 @@ END_TEST
 /*
  * A large answer is received once it is all in (recv_bulk's mark), but
  * one that trickles in still arrives whole and at once after its last
- * piece, never waiting for bytes that will not come; half of one and
- * then silence is a timeout, not a hang.
+ * piece, never waiting for bytes that will not come; one that crawls in
+ * for longer than the timeout, each piece well within it, arrives whole;
+ * half of one and then silence is a timeout, not a hang.
  */
 START_TEST(test_large_answer_pieces)
 {
 	struct xfer_client_opts o = {.timeout_ms = 300};
 	struct xfer_client *c = xfer_client_new(&o);
 	size_t size = 1u << 20;
-	unsigned char *buf = malloc(size);
+	unsigned char *buf = malloc(size), *want = pattern(size, 9);
 	struct mc_err e = {0};
 	struct timespec t0, t1;
 	struct fake f;
@@ -423,13 +428,27 @@ START_TEST(test_large_answer_pieces)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ck_assert_int_eq(xfer_client_read(c, &t, 4096, buf, size, &e), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ck_assert_uint_eq(buf[0], 't');
-	ck_assert_uint_eq(buf[size - 1], 't');
+	ck_assert_mem_eq(buf, want, size);
 	/* four pieces 50 ms apart: well under one 300 ms timeout */
 	ck_assert_int_lt((t1.tv_sec - t0.tv_sec) * 1000 +
 				 (t1.tv_nsec - t0.tv_nsec) / 1000000,
 			 1000);
 	xfer_client_free(c); /* closes the pooled connection: fake ends */
+	fake_stop(&f);
+
+	/*
+	 * Sixteen pieces 50 ms apart: the answer takes 800 ms, more than
+	 * the 300 ms timeout, and never reaches the mark within one; each
+	 * piece is progress, so it is received whole.
+	 */
+	c = xfer_client_new(&o);
+	fake_start(&f, FAKE_CRAWL);
+	t.port = f.port;
+	memset(buf, 0, size);
+	ck_assert_msg(xfer_client_read(c, &t, 4096, buf, size, &e) == 0,
+		      "a slow answer: %s", e.msg);
+	ck_assert_mem_eq(buf, want, size);
+	xfer_client_free(c);
 	fake_stop(&f);
 
 	c = xfer_client_new(&o);
@@ -442,6 +461,7 @@ START_TEST(test_large_answer_pieces)
 	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 3);
 	xfer_client_free(c);
 	fake_stop(&f);
+	free(want);
 	free(buf);
 }
 END_TEST

@@ -37,6 +37,16 @@ eagain() {
 		'Resource temporarily unavailable'
 }
 
+# logged FILE RE: a line of FILE matches RE within 5 s (the door logs a
+# request after its answer has left).
+logged() {
+	for _ in $(seq 50); do
+		grep -q "$2" "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 mc_need_fuse
 cl_start 3 --fuse
 for i in 1 2 3; do
@@ -90,6 +100,15 @@ for i in 1 2 3; do
 	check "node $i: ... with Retry-After" grep -qi '^Retry-After: 1' "$MC_TMP/h"
 	expect_eq "node $i: ... NO_LEADER" "$(cat "$MC_TMP/b")" '{"error":"NO_LEADER"}'
 	expect_eq "node $i: /api/get says NO_LEADER" "$(curl -s "$u/api/get/a1")" '{"error":"NO_LEADER"}'
+	expect_eq "node $i: HEAD /api/get" "$(curl -s -I -o /dev/null -w '%{http_code}' "$u/api/get/a1")" 503
+	# The access log names the same reason as the body, not the route's
+	# generic failure ("Get failed").
+	check "node $i: ... the log says NO_LEADER for GET" \
+		logged "${CL_ERR[$i]}" 'http: 503 GET /api/get/a1 from [^ ]*: NO_LEADER$'
+	check "node $i: ... and for HEAD" \
+		logged "${CL_ERR[$i]}" 'http: 503 HEAD /api/get/a1 from [^ ]*: NO_LEADER$'
+	expect_eq "node $i: ... never the route's generic reason" \
+		"$(grep -c 'Get failed' "${CL_ERR[$i]}")" 0
 	expect_eq "node $i: /api/exist says NO_LEADER" "$(curl -s "$u/api/exist/a1")" '{"error":"NO_LEADER"}'
 	expect_eq "node $i: /api/remove_all says NO_LEADER" \
 		"$(curl -s -X DELETE "$u/api/remove_all")" '{"error":"NO_LEADER"}'

@@ -42,7 +42,7 @@ void web_api_summary(struct web_req *r)
 	int rc = mc_render_summary(r->s, r->out);
 
 	if (rc < 0)
-		web_resp_errno(r, rc, NULL, "NO_LEADER");
+		web_resp_errno(r, rc, NULL, web_status_code_name(rc));
 	else
 		web_resp_send(r, 200, WEB_CT_TEXT);
 }
@@ -85,7 +85,7 @@ void web_api_query_segment(struct web_req *r)
 		return;
 	}
 	if (rc < 0) {
-		web_resp_errno(r, rc, NULL, "NO_LEADER");
+		web_resp_errno(r, rc, NULL, web_status_code_name(rc));
 		return;
 	}
 	web_resp_send(r, 200, WEB_CT_TEXT);
@@ -96,7 +96,7 @@ void web_api_get_all_segments(struct web_req *r)
 	int rc = mc_render_segment_names(r->s, r->out);
 
 	if (rc < 0)
-		web_resp_errno(r, rc, NULL, "NO_LEADER");
+		web_resp_errno(r, rc, NULL, web_status_code_name(rc));
 	else
 		web_resp_send(r, 200, WEB_CT_TEXT);
 }
@@ -280,7 +280,7 @@ void web_api_get_all_keys(struct web_req *r)
 	if (r->api)
 		k = keys_snapshot(r, mc_store_keys_gen(r->s), &rc);
 	if (rc < 0) {
-		web_resp_errno(r, rc, NULL, "NO_LEADER");
+		web_resp_errno(r, rc, NULL, web_status_code_name(rc));
 		return;
 	}
 	if (k) {
@@ -292,7 +292,7 @@ void web_api_get_all_keys(struct web_req *r)
 	rc = mc_key_foreach(r->s, add_key, r);
 	if (rc < 0 && !r->stream_started) {
 		r->streaming = false;
-		web_resp_errno(r, rc, NULL, "NO_LEADER");
+		web_resp_errno(r, rc, NULL, web_status_code_name(rc));
 		return;
 	}
 	web_resp_stream_end(r);

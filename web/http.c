@@ -213,6 +213,12 @@ void web_resp_errno(struct web_req *r, int rc, const struct mc_err *e,
 {
 	const char *msg = e && e->msg[0] ? e->msg : fallback;
 
+	/*
+	 * No leader and no precise message: the log names NO_LEADER, as
+	 * the body does, not the route's generic failure.
+	 */
+	if (rc == -EAGAIN && !(e && e->msg[0]))
+		msg = web_status_code_name(rc);
 	snprintf(r->why, sizeof(r->why), "%s", msg ? msg : "");
 	/*
 	 * The cluster's master was asked and its answer lost: whether the

@@ -282,7 +282,9 @@ static int recv_all(int fd, void *p, uint64_t n, uint64_t *got)
  * for bytes the peer has yet to send, so none waits for more than will
  * come; a blocking recv could not do this (its mark would count bytes it
  * had already taken). @timeout_ms bounds each wait without progress, as
- * the socket's own timeout bounds recv_all's. The mark is 1 again after.
+ * the socket's own timeout bounds recv_all's: any byte that arrived
+ * during a wait is progress, however far below the mark. The mark is 1
+ * again after.
  */
 static int recv_bulk(int fd, void *p, uint64_t n, unsigned timeout_ms,
 		     uint64_t *got)
@@ -293,21 +295,30 @@ static int recv_bulk(int fd, void *p, uint64_t n, unsigned timeout_ms,
 	while (n) {
 		int mark = n > BULK_LOWAT_MAX ? (int)BULK_LOWAT_MAX : (int)n;
 		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		bool woke;
 		ssize_t r;
 
 		setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &mark, sizeof(mark));
 		r = poll(&pf, 1, (int)timeout_ms);
-		if (r == 0) {
-			rc = -ETIMEDOUT;
-			break;
-		}
-		if (r > 0)
-			r = recv(fd, d, n > SSIZE_MAX ? SSIZE_MAX : (size_t)n,
-				 MSG_DONTWAIT);
 		if (r < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR)
 				continue;
 			rc = io_errno(errno);
+			break;
+		}
+		/*
+		 * A wait that ends below the mark is a stall only if nothing
+		 * came: bytes that trickled in are taken (a non-blocking recv
+		 * returns them under the mark) and the next wait starts anew.
+		 */
+		woke = r > 0;
+		r = recv(fd, d, n > SSIZE_MAX ? SSIZE_MAX : (size_t)n,
+			 MSG_DONTWAIT);
+		if (r < 0) {
+			if (errno == EINTR ||
+			    (woke && (errno == EAGAIN || errno == EWOULDBLOCK)))
+				continue;
+			rc = io_errno(errno); /* EAGAIN after a timeout */
 			break;
 		}
 		if (r == 0) {
