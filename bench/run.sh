@@ -646,21 +646,23 @@ run_xfer() {
 		skip "xfer" "a READ of x1m's replica failed: $(head -c 200 "$TMP/xfer.err")"
 		return
 	fi
-	start serve "$BIN/tcp_ceiling" serve
+	# the daemon's transfer connections are on cubic by default
+	# (mooncaked(8), --transfer-congestion): so are the references
+	start serve env TCP_CC=cubic "$BIN/tcp_ceiling" serve
 	wait_for serve '^serve ' || { skip "xfer" "tcp_ceiling serve did not start"; return; }
 	local sport b_t1m=0 b_t4k=0 r4=0 t
 	sport=$(awk '{ print $2 }' "$TMP/serve.out")
 	# The machine's default congestion control may pace even on loopback
-	# (BBR does): the same stream and trivial READ with reno show how much
-	# of both figures that costs. The daemon keeps the default, so these
-	# are beside the target, not its reference.
-	local rport="" cc_s=0 cc_t=0
-	start serve-reno env TCP_CC=reno "$BIN/tcp_ceiling" serve
-	wait_for serve-reno '^serve ' && rport=$(awk '{ print $2 }' "$TMP/serve-reno.out")
+	# (BBR does): the same stream and trivial READ with the system's show
+	# what the daemon's default spares (info rows, beside the target).
+	local rport="" cc_s=0 cc_t=0 sys_cc
+	sys_cc=$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null)
+	start serve-sys "$BIN/tcp_ceiling" serve
+	wait_for serve-sys '^serve ' && rport=$(awk '{ print $2 }' "$TMP/serve-sys.out")
 	: >"$TMP/xfer.err"
 	# interleaved rounds, best of each: the machine is shared
 	for _ in 1 2 3; do
-		s=$("$BIN/tcp_ceiling" stream 1 | awk '{ print $2 }')
+		s=$(TCP_CC=cubic "$BIN/tcp_ceiling" stream 1 | awk '{ print $2 }')
 		best_s=$(max "$best_s" "$s")
 		r=$("$BIN/tcp_ceiling" read "$host" "$MC_XPORT" "$a1m" 1048576 1 1 "$TMP/x1m" 2>>"$TMP/xfer.err" | awk '{ print $3 }')
 		best_r=$(max "$best_r" "$r")
@@ -673,9 +675,9 @@ run_xfer() {
 		t=$("$BIN/tcp_ceiling" read 127.0.0.1 "$sport" 0 4096 8 1 | awk '{ print $2 }')
 		b_t4k=$(max "$b_t4k" "$t")
 		[ -n "$rport" ] || continue
-		t=$(TCP_CC=reno "$BIN/tcp_ceiling" stream 1 | awk '{ print $2 }')
+		t=$("$BIN/tcp_ceiling" stream 1 | awk '{ print $2 }')
 		cc_s=$(max "$cc_s" "$t")
-		t=$(TCP_CC=reno "$BIN/tcp_ceiling" read 127.0.0.1 "$rport" 0 1048576 1 1 | awk '{ print $3 }')
+		t=$("$BIN/tcp_ceiling" read 127.0.0.1 "$rport" 0 1048576 1 1 | awk '{ print $3 }')
 		cc_t=$(max "$cc_t" "$t")
 	done
 	local bad
@@ -684,8 +686,8 @@ run_xfer() {
 	row "  (the same, beside a trivial server of the framing)" "$best_r" "GB/s" "trivial server READ 1 MiB" "$b_t1m" info 0 "$bad"
 	row "transfer READ 1 MiB, 1 connection, 2 requests in flight, best of 3" "$best_p" "GB/s" "loopback TCP stream, 1 MiB writes" "$best_s" rge 0.85 "$bad"
 	if [ -n "$rport" ]; then
-		row "  (congestion control reno, no pacing: trivial server READ 1 MiB)" "$cc_t" "GB/s" "loopback TCP stream with reno" "$cc_s" info 0 ""
-		row "  (the loopback stream with reno, beside the default's)" "$cc_s" "GB/s" "loopback TCP stream, 1 MiB writes" "$best_s" info 0 ""
+		row "  (the system's congestion control $sys_cc: trivial server READ 1 MiB)" "$cc_t" "GB/s" "loopback TCP stream with $sys_cc" "$cc_s" info 0 ""
+		row "  (the loopback stream with $sys_cc, beside cubic's)" "$cc_s" "GB/s" "loopback TCP stream, 1 MiB writes" "$best_s" info 0 ""
 	fi
 	row "transfer READ 4 KiB, 8 connections, best of 3" "$r4" "reads/s" "trivial server READ 4 KiB" "$b_t4k" ge 100000 "$bad"
 	wrk_run "$MC/api/get/x1m" 1
@@ -951,10 +953,11 @@ cwait_all() {
 }
 
 # cluster_loads QK: BENCH_ROUNDS rounds of PUT and GET 1 MiB -c4 on the
-# single node ($single) and through node 2 in turn (and, QK 1, /query_key
-# on the leader and through node 2); the best of each goes into the
-# caller's best_sp best_cp best_sg best_cg (best_lq best_fq), the notes
-# of bad loads into its bad.
+# single node ($single), through node 2 and (QK 1, with $hop set) through
+# the trivial relay bench/hop in front of the single node in turn (and,
+# QK 1, /query_key on the leader and through node 2); the best of each
+# goes into the caller's best_sp best_cp best_sg best_cg (best_hp best_hg
+# best_lq best_fq), the notes of bad loads into its bad.
 cluster_loads() {
 	local r
 	for ((r = 0; r < ROUNDS; r++)); do
@@ -962,11 +965,19 @@ cluster_loads() {
 		bad+=$W_BAD; best_sp=$(max "$best_sp" "$W_RPS")
 		wrk_run "${CN[2]}/api/put/big1m" 4 -s "$SRC/put.lua" -- 1048576
 		bad+=$W_BAD; best_cp=$(max "$best_cp" "$W_RPS")
+		if [ "$1" = 1 ] && [ -n "$hop" ]; then
+			wrk_run "$hop/api/put/big1m" 4 -s "$SRC/put.lua" -- 1048576
+			bad+=$W_BAD; best_hp=$(max "$best_hp" "$W_RPS")
+		fi
 		wrk_run "$single/api/get/c1m" 4
 		bad+=$W_BAD; best_sg=$(max "$best_sg" "$W_RPS")
 		wrk_run "${CN[2]}/api/get/c1m" 4
 		bad+=$W_BAD; best_cg=$(max "$best_cg" "$W_RPS")
 		[ "$1" = 1 ] || continue
+		if [ -n "$hop" ]; then
+			wrk_run "$hop/api/get/c1m" 4
+			bad+=$W_BAD; best_hg=$(max "$best_hg" "$W_RPS")
+		fi
 		wrk_run "${CN[1]}/query_key?key=c1m" 8
 		bad+=$W_BAD; best_lq=$(max "$best_lq" "$W_RPS")
 		wrk_run "${CN[2]}/query_key?key=c1m" 8
@@ -980,6 +991,7 @@ cluster_loads() {
 # through a survivor until one succeeds (the failover time), restart it.
 run_cluster() {
 	local i r bad="" best_sp=0 best_cp=0 best_sg=0 best_cg=0 best_lq=0 best_fq=0
+	local hop="" best_hp=0 best_hg=0
 	section "cluster: three nodes through a follower beside one node; failover"
 	if ! start_etcd; then
 		skip "cluster" "no etcd (Debian etcd-server) or it did not start"
@@ -990,6 +1002,10 @@ run_cluster() {
 		return
 	fi
 	local single=$MC
+	# one extra loopback hop and nothing else: the relay in front of the
+	# single node, its sockets unpaced like the nodes' transfer connections
+	start hop env TCP_CC=cubic "$BIN/hop" 127.0.0.1 "${single##*:}"
+	wait_for hop '^hop ' && hop=http://127.0.0.1:$(awk '{ print $2 }' "$TMP/hop.out")
 	CN=() CN_PID=() CN_ARGS=()
 	cl_start || { skip "cluster" "$CL_WHY"; return; }
 	head -c 1048576 /dev/urandom >"$TMP/c1m"
@@ -1003,6 +1019,14 @@ run_cluster() {
 		"$best_cp" "req/s" "the same on a single node" "$best_sp" rge 0.7 "$bad"
 	row "GET 1 MiB -c4 through a follower (replica on another node), best of $ROUNDS" \
 		"$best_cg" "req/s" "the same on a single node" "$best_sg" rge 0.7 "$bad"
+	if [ -n "$hop" ]; then
+		row "  (PUT 1 MiB -c4 through a trivial relay, bench/hop, in front of the single node)" \
+			"$best_hp" "req/s" "the same on a single node" "$best_sp" info 0 "$bad"
+		row "  (GET 1 MiB -c4 through a trivial relay, bench/hop, in front of the single node)" \
+			"$best_hg" "req/s" "the same on a single node" "$best_sg" info 0 "$bad"
+	else
+		skip "cluster, the trivial relay" "bench/hop did not start"
+	fi
 	row "/query_key -c8 through a follower, best of $ROUNDS" \
 		"$best_fq" "req/s" "the leader's own" "$best_lq" rge 0.5 "$bad"
 
@@ -1039,12 +1063,13 @@ run_cluster() {
 	else
 		skip "failover" "$fbad"
 	fi
-	run_cluster_cc reno
+	run_cluster_cc system
 }
 
 # run_cluster_cc NAME: the PUT and GET through a follower again, the three
-# nodes restarted with --transfer-congestion NAME (info rows: the
-# connections between nodes without the system's pacing, mooncaked(8)).
+# nodes restarted with --transfer-congestion NAME (info rows: with
+# "system", the connections between nodes keep the system's congestion
+# control instead of the default, mooncaked(8)).
 run_cluster_cc() {
 	local cc=$1 bad="" best_sp=0 best_cp=0 best_sg=0 best_cg=0
 	cl_start --transfer-congestion "$cc" ||

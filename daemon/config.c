@@ -86,10 +86,11 @@ static const struct key keys[] = {
 	{"transfer_host", "transfer-host", NULL, "ADDR", K_PATH,
 	 OFF(transfer_host), 0,
 	 "transfer port bind address (default: the --host address)"},
+	/* the default is xfer/xfer.h's XFER_CC_DEFAULT */
 	{"transfer_congestion", "transfer-congestion", NULL, "NAME", K_STR,
 	 OFF(transfer_cc), 0,
-	 "TCP congestion control of transfer connections (default: the "
-	 "system's)"},
+	 "TCP congestion control of transfer connections, 'system': the "
+	 "system's (default cubic)"},
 	{"max_segment_size", "max-segment-size", NULL, "SIZE", K_SIZE,
 	 OFF(max_segment_size), MC_ALLOC_ALIGN,
 	 "larger mounts are split, at least 16M (default 1T)"},

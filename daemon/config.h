@@ -28,7 +28,7 @@ struct mc_config {
 	char *device;	       /* device_name */
 	unsigned transfer_port;
 	char *transfer_host; /* NULL: http_host */
-	char *transfer_cc;   /* NULL or "": the system's congestion control */
+	char *transfer_cc;   /* NULL: the default; "system": the system's */
 	uint64_t max_segment_size;
 	unsigned replicas;     /* replica_num, 1..MC_REPLICA_MAX */
 	uint64_t lease_ttl_ms; /* default_kv_lease_ttl */

@@ -267,4 +267,55 @@ http PUT /api/put/k --data-binary v -H 'Authorization: Bearer s3cret'
 expect_eq "put with the trimmed token: 200" "$HTTP_CODE" 200
 stop_with TERM "auth daemon: exit 0"
 
+# --- the transfer port's congestion control (mooncaked(8)) -----------------
+# lcc: the algorithm of the transfer port's listener (ss -i names it; the
+# connections it accepts inherit it)
+lcc() {
+	ss -tilH "( sport = :$MC_XPORT )" | awk 'NR == 2 { print $1 }'
+}
+SYS_CC=$(cat /proc/sys/net/ipv4/tcp_congestion_control)
+if ! command -v ss >/dev/null ||
+	! grep -qw cubic /proc/sys/net/ipv4/tcp_available_congestion_control; then
+	echo "# no ss, or no cubic in this kernel: the default is not checked"
+elif [ "$(id -u)" = 0 ]; then
+	start
+	expect_eq "the transfer port's default congestion control" "$(lcc)" cubic
+	expect_eq "no fallback line when the default is set" \
+		"$(grep -c "keep the system's congestion control" "$MC_ERR")" 0
+	stop_with TERM "default congestion control: exit 0"
+	start --transfer-congestion system
+	expect_eq "--transfer-congestion system: the system's" "$(lcc)" "$SYS_CC"
+	stop_with TERM "--transfer-congestion system: exit 0"
+	# a process without CAP_NET_ADMIN may take only the allowed ones: the
+	# default falls back to the system's with one info line, a named one
+	# that is not allowed still stops the start
+	if ! grep -qw cubic /proc/sys/net/ipv4/tcp_allowed_congestion_control &&
+		command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
+		as_nobody() {
+			exec setpriv --reuid nobody --regid "$(id -g nobody)" \
+				--clear-groups "$REAL_MOONCAKED" "$@"
+		}
+		MOONCAKED=as_nobody
+		start
+		MOONCAKED=$REAL_MOONCAKED
+		expect_eq "without CAP_NET_ADMIN: the system's" "$(lcc)" "$SYS_CC"
+		expect_eq "without CAP_NET_ADMIN: one info line says so" \
+			"$(grep -c "INFO transfer: connections keep the system's congestion control $SYS_CC: the default cubic cannot be set (not allowed" "$MC_ERR")" 1
+		stop_with TERM "fallback congestion control: exit 0"
+		rc=0
+		timeout 10 setpriv --reuid nobody --regid "$(id -g nobody)" \
+			--clear-groups "$MOONCAKED" --no-fuse --port 0 \
+			--transfer-port 0 --rpc-port 0 --segment-size 0 \
+			--transfer-congestion cubic >"$MC_TMP/bad.out" \
+			2>"$MC_TMP/bad.err" || rc=$?
+		expect_eq "without CAP_NET_ADMIN, --transfer-congestion cubic: exit 2" "$rc" 2
+		check "... one line naming '--transfer-congestion' and why" \
+			grep -qF "'--transfer-congestion' (transfer_congestion): not allowed" "$MC_TMP/bad.err"
+	else
+		echo "# cubic allowed to every process, or no setpriv: the fallback is not checked"
+	fi
+else
+	echo "# not root: the default and its fallback are not checked"
+fi
+
 mc_done

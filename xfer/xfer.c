@@ -74,13 +74,46 @@ static void transports_free(struct xfer *x)
 }
 
 /*
+ * Gives a probe socket congestion control @name: 0, or -errno (ENOENT:
+ * the kernel has no such algorithm; EPERM: not allowed to this process).
+ * With @sys (XFER_CC_MAX bytes), also the name the socket had before:
+ * the system's default.
+ */
+static int cc_try(const char *name, char *sys)
+{
+	socklen_t len = XFER_CC_MAX;
+	int fd, rc = 0;
+
+	if (sys)
+		snprintf(sys, XFER_CC_MAX, "?");
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0; /* no TCP at all: nothing will be set either */
+	if (sys && !getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, sys, &len))
+		sys[len < XFER_CC_MAX ? len : XFER_CC_MAX - 1] = '\0';
+	if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, strlen(name)) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static const char *cc_why(int rc)
+{
+	return rc == -ENOENT  ? "the kernel has no such algorithm"
+	       : rc == -EPERM ? "not allowed to this process"
+			      : strerror(-rc);
+}
+
+/*
  * Whether this process may give a TCP socket congestion control @name
  * (a module the kernel has, allowed to it): 0 with @name in @cc, or
  * -EINVAL with @err naming the option and what the kernel said.
  */
 static int cc_check(const char *name, char cc[XFER_CC_MAX], struct mc_err *err)
 {
-	int fd, rc = 0;
+	int rc;
 
 	if (strlen(name) >= XFER_CC_MAX)
 		return mc_err_set(
@@ -89,12 +122,9 @@ static int cc_check(const char *name, char cc[XFER_CC_MAX], struct mc_err *err)
 			"'--transfer-congestion' (transfer_congestion): "
 			"at most %d characters",
 			name, XFER_CC_MAX - 1);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 &&
-	    setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, strlen(name)) < 0)
-		rc = mc_err_set(
+	rc = cc_try(name, NULL);
+	if (rc)
+		return mc_err_set(
 			err, -EINVAL, MC_INVALID_PARAMS,
 			"invalid value '%s' for '--transfer-congestion' "
 			"(transfer_congestion): %s "
@@ -102,15 +132,31 @@ static int cc_check(const char *name, char cc[XFER_CC_MAX], struct mc_err *err)
 			"lists those this kernel has, "
 			"tcp_allowed_congestion_control those any process "
 			"may take)",
-			name,
-			errno == ENOENT	 ? "the kernel has no such algorithm"
-			: errno == EPERM ? "not allowed to this process"
-					 : strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	if (!rc)
-		snprintf(cc, XFER_CC_MAX, "%s", name);
-	return rc;
+			name, cc_why(rc));
+	snprintf(cc, XFER_CC_MAX, "%s", name);
+	return 0;
+}
+
+/*
+ * The default congestion control of transfer connections
+ * (mooncaked(8), --transfer-congestion): an unpaced one. A paced default
+ * such as bbr without the fq qdisc arms kernel timers for every burst of
+ * a large value at both ends; when this process may not set it, the
+ * system's stays, with one line saying so.
+ */
+static void cc_default(char cc[XFER_CC_MAX])
+{
+	char sys[XFER_CC_MAX];
+	int rc = cc_try(XFER_CC_DEFAULT, sys);
+
+	if (!rc) {
+		snprintf(cc, XFER_CC_MAX, "%s", XFER_CC_DEFAULT);
+		return;
+	}
+	mc_info("transfer: connections keep the system's congestion control "
+		"%s: the default %s cannot be set (%s; sysctl "
+		"net.ipv4.tcp_allowed_congestion_control)",
+		sys, XFER_CC_DEFAULT, cc_why(rc));
 }
 
 struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
@@ -134,8 +180,10 @@ struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 		errno = EINVAL;
 		return NULL;
 	}
-	if (o->congestion && *o->congestion &&
-	    cc_check(o->congestion, x->cc, err)) {
+	if (!o->congestion)
+		cc_default(x->cc);
+	else if (*o->congestion && strcmp(o->congestion, "system") &&
+		 cc_check(o->congestion, x->cc, err)) {
 		free(x);
 		errno = EINVAL;
 		return NULL;

@@ -51,10 +51,15 @@ struct xfer_opts {
 	/*
 	 * The TCP congestion control (TCP_CONGESTION) of the port's
 	 * connections and of those this node opens to other transfer ports
-	 * (--transfer-congestion). NULL or "": the system's.
+	 * (--transfer-congestion). NULL: XFER_CC_DEFAULT, or the system's
+	 * (with one info line) when this process may not set that one;
+	 * "" or "system": the system's.
 	 */
 	const char *congestion;
 };
+
+/* The congestion control of transfer connections when none is named. */
+#define XFER_CC_DEFAULT "cubic"
 
 /*
  * Prepares the transports before the store exists: fills the store
@@ -69,7 +74,8 @@ struct xfer_opts {
  * device is opened now, and a missing device fails here ("no RDMA device
  * found", or the missing device's name). Returns NULL with @err and
  * errno set on failure: EINVAL (unknown protocol, bad device list, a
- * congestion control this kernel does not have or refuses this process),
+ * named congestion control this kernel does not have or refuses this
+ * process),
  * EOPNOTSUPP (no such RDMA device, or no rdma-core in the build), ENOMEM,
  * or the device layer's error. The hooks are thread-safe and log one
  * line when they refuse a registration.
