@@ -123,6 +123,13 @@ struct fs_keyfile {
 	 */
 	struct mc_put *put;
 	uint64_t pcap;
+	/*
+	 * The put begun for the value before its bytes moved to the heap
+	 * (put_reserve): its PutStart is counted, so the value's commit goes
+	 * as its one PutEnd (mc_put_commit_copy) and a value dropped as its
+	 * PutRevoke, never as a second put. Its buffer is trimmed to a byte.
+	 */
+	struct mc_put *moved;
 	char *data;
 	size_t len, cap;
 	int flags;
@@ -260,7 +267,9 @@ static int put_reserve(struct fs_keyfile *f, uint64_t size)
 			cap = size, r = 0;
 		if (r == -ENOSPC && (r = reserve(f, size)) == 0) {
 			memcpy(f->data, mc_put_buffer(f->put, 0), f->len);
-			mc_put_release(f->put);
+			/* the space goes back; the count stays with the put */
+			mc_put_trim(f->put, 1);
+			f->moved = f->put;
 			f->put = NULL;
 			f->pcap = 0;
 			return 0;
@@ -427,8 +436,12 @@ int fs_keyfile_commit(struct fs_keyfile *f)
 			 strerror(-r));
 		f->error = 0;
 		f->dirty = 0;
+		if (f->moved) {
+			mc_put_abort(f->moved);
+			f->moved = NULL;
+		}
 		if (f->put) {
-			mc_put_release(f->put);
+			mc_put_abort(f->put); /* counted as the PutRevoke */
 			f->put = NULL;
 			f->pcap = f->len = 0;
 			f->loaded = 0;
@@ -467,7 +480,12 @@ int fs_keyfile_commit(struct fs_keyfile *f)
 		f->dirty = 0;
 		registered = f->registered;
 	} else if (f->dirty && f->len) {
-		r = mc_put(f->s, f->key, f->klen, f->data, f->len, &err);
+		if (f->moved)
+			r = mc_put_commit_copy(f->moved, f->data, f->len, &err);
+		else
+			r = mc_put(f->s, f->key, f->klen, f->data, f->len,
+				   &err);
+		f->moved = NULL;
 		if (r < 0)
 			fs_error("keys: put of '%.*s' failed: %s",
 				 (int)(f->klen > 64 ? 64 : f->klen), f->key,
@@ -491,8 +509,11 @@ void fs_keyfile_free(struct fs_keyfile *f)
 		pending_del(f);
 	if (f->ref)
 		mc_ref_release(f->ref);
+	/* never committed: the value goes, counted as a PutRevoke */
 	if (f->put)
-		mc_put_release(f->put); /* never committed: the value goes */
+		mc_put_abort(f->put);
+	if (f->moved)
+		mc_put_abort(f->moved);
 	free(f->data);
 	pthread_mutex_destroy(&f->lock);
 	free(f);

@@ -718,6 +718,17 @@ int mc_put_commit_pipe(struct mc_put *p, uint64_t hlen, int pfd,
  * for a registered put or a @size out of range; -ENOSPC.
  */
 int mc_put_commit_exact(struct mc_put *p, uint64_t size, struct mc_err *err);
+/*
+ * Commits @len bytes (1 or more) from @val, a copy its writer made
+ * elsewhere when the put could not grow in place (mc_put_grow), as open
+ * local put @p's value, at a new place of exactly @len bytes; @p's
+ * buffers go back. Counted as @p's one PutEnd (no second PutStart), or
+ * as its PutRevoke when no place can be had, as mc_put_commit_exact.
+ * The handle is gone either way. 0 or mc_put_commit's errors; -EINVAL
+ * for a registered put or @len 0; -ENOSPC.
+ */
+int mc_put_commit_copy(struct mc_put *p, const void *val, uint64_t len,
+		       struct mc_err *err);
 /* Drops the put without publishing (counts a PutRevoke) and the handle. */
 void mc_put_abort(struct mc_put *p);
 /* Lets go of the handle of a registered put, leaving the put open. */

@@ -849,12 +849,35 @@ int mc_put_commit_pipe(struct mc_put *p, uint64_t hlen, int pfd,
 	return fac_put_commit_pipe(p, hlen, pfd, err);
 }
 
-int mc_put_commit_exact(struct mc_put *p, uint64_t size, struct mc_err *err)
+/*
+ * Publishes @size bytes from @src as open local put @p's value, at a new
+ * place of exactly @size bytes: the start was counted by mc_put_begin, so
+ * the new place counts none and the commit is @p's one PutEnd; when no
+ * place can be had, @p is dropped as its PutRevoke. @src may be @p's own
+ * buffer, which stays until the copy is done.
+ */
+static int put_commit_moved(struct mc_put *p, const void *src, uint64_t size,
+			    struct mc_err *err)
 {
 	static const struct mc_put_opts quiet = {.batch = true};
 	struct mc_put *q;
 	int rc;
 
+	rc = put_new(p->store, p->key, p->klen, size, false, &quiet, NULL, &q,
+		     err);
+	if (rc < 0) {
+		mc_put_abort(p);
+		return rc;
+	}
+	for (unsigned i = 0; i < q->nrep; i++)
+		copy_in(blk_ptr(q->blk[i]), src, size, store_streams(p->store));
+	put_close(p); /* not published, not revoked: it moved to q */
+	put_unref(p);
+	return mc_put_commit(q, false, err);
+}
+
+int mc_put_commit_exact(struct mc_put *p, uint64_t size, struct mc_err *err)
+{
 	if (p->registered || !size || size > p->size) {
 		mc_put_abort(p);
 		return mc_err_set(
@@ -867,19 +890,28 @@ int mc_put_commit_exact(struct mc_put *p, uint64_t size, struct mc_err *err)
 		p->size = size; /* the stage goes as one put of its bytes */
 		return fac_put_commit(p, err);
 	}
-	/* the start was counted by mc_put_begin: the new place counts none */
-	rc = put_new(p->store, p->key, p->klen, size, false, &quiet, NULL, &q,
-		     err);
-	if (rc < 0) {
+	return put_commit_moved(p, blk_ptr(p->blk[0]), size, err);
+}
+
+int mc_put_commit_copy(struct mc_put *p, const void *val, uint64_t len,
+		       struct mc_err *err)
+{
+	int rc;
+
+	if (p->registered || !len) {
 		mc_put_abort(p);
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "a copied commit of %llu bytes of a %s put",
+				  (unsigned long long)len,
+				  p->registered ? "two-phase" : "local");
+	}
+	if (p->linked) {
+		/* the stage was never sent: the value goes as one put */
+		rc = fac_put(p->store, p->key, p->klen, val, len, err);
+		fac_put_free(p);
 		return rc;
 	}
-	for (unsigned i = 0; i < q->nrep; i++)
-		copy_in(blk_ptr(q->blk[i]), blk_ptr(p->blk[0]), size,
-			store_streams(p->store));
-	put_close(p); /* not published, not revoked: it moved to q */
-	put_unref(p);
-	return mc_put_commit(q, false, err);
+	return put_commit_moved(p, val, len, err);
 }
 
 static void put_revoke_closed(struct mc_put *p)

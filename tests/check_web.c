@@ -460,8 +460,45 @@ START_TEST(test_json_hostile)
 		ck_assert_msg(o == NULL, "accepted '%s'", bad[i]);
 		ck_assert(me.msg[0]);
 	}
+	/* each message says what and where, in one line */
+	static const struct {
+		const char *body, *msg;
+	} said[] = {
+		{"", "Invalid JSON body, empty"},
+		{"{\"a\":\"x\ty\"}",
+		 "Invalid JSON body, unexpected control character at byte 7"},
+		{"{\"a\":\"x\ny\"}",
+		 "Invalid JSON body, unexpected control character at byte 7"},
+		{"{\"a\":1} x",
+		 "Invalid JSON body, unexpected character at byte 8"},
+		{"{'a':1}",
+		 "Invalid JSON body, unexpected character at byte 1"},
+		{"{\"a\":NaN}",
+		 "Invalid JSON body, unexpected character at byte 5"},
+		{"16777216", "Invalid JSON body, must be an object"},
+		{"[1]", "Invalid JSON body, must be an object"},
+	};
+	for (size_t i = 0; i < sizeof(said) / sizeof(said[0]); i++) {
+		o = web_json_parse_object(said[i].body, strlen(said[i].body),
+					  &me);
+		ck_assert_ptr_null(o);
+		ck_assert_str_eq(me.msg, said[i].msg);
+	}
+	/* json-c's own findings say where too */
+	static const char *const where[] = {"{\"a\":1", "{\"a\":\"\xff\"}",
+					    "{\"a\":01}", "{\"a\" 1}"};
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+		o = web_json_parse_object(where[i], strlen(where[i]), &me);
+		ck_assert_ptr_null(o);
+		ck_assert_msg(!strncmp(me.msg, "Invalid JSON body, ", 19) &&
+				      strstr(me.msg, " at byte ") &&
+				      !strchr(me.msg, '\n'),
+			      "'%s' -> '%s'", where[i], me.msg);
+	}
 	/* a NUL inside the body */
 	ck_assert_ptr_null(web_json_parse_object("{\"a\":1}\0", 8, &me));
+	ck_assert_str_eq(me.msg,
+			 "Invalid JSON body, unexpected NUL byte at byte 7");
 	ck_assert_ptr_null(web_json_parse_object("{\"a\":\0\"1\"}", 10, &me));
 	/* 100000 '[' must fail fast, not recurse */
 	deep = malloc(n + 8);

@@ -34,13 +34,14 @@ pm() {
 		$1 == "master_put_revoke_requests_total" { r = $2 }
 		END { print s + 0, e + 0, r + 0 }'
 }
-counted() { # WHAT CMD...: CMD moves PutStart, PutEnd, PutRevoke by 1, 1, 0
-	local a b
+counted_as() { # WHAT "S E R" CMD...: CMD moves PutStart, PutEnd, PutRevoke by S, E, R
+	local a0 a1 a2 b0 b1 b2
 	read -r a0 a1 a2 <<<"$(pm)"
-	"${@:2}"
+	"${@:3}"
 	read -r b0 b1 b2 <<<"$(pm)"
-	expect_eq "$1: PutStart, PutEnd, PutRevoke" "$((b0 - a0)) $((b1 - a1)) $((b2 - a2))" "1 1 0"
+	expect_eq "$1: PutStart, PutEnd, PutRevoke" "$((b0 - a0)) $((b1 - a1)) $((b2 - a2))" "$2"
 }
+counted() { counted_as "$1" "1 1 0" "${@:2}"; }
 counted "echo > a new key" sh -c "echo hi > '$K/cnt1'"
 counted "echo > the same key" sh -c "echo hi2 > '$K/cnt1'"
 counted "echo >> it" sh -c "echo hi3 >> '$K/cnt1'"
@@ -49,6 +50,32 @@ counted "cp of 64 KiB + 1" cp "$MC_TMP/v65537" "$K/cnt3"
 counted "cp of 1 MiB" cp "$MC_TMP/v1048576" "$K/cnt4"
 expect_eq "what was counted is what is stored" "$(cat "$K/cnt1")" "$(printf 'hi2\nhi3')"
 check "the 4 KiB value whole" cmp -s "$MC_TMP/v4096" "$K/cnt2"
+# A file whose put buffer cannot grow in place (values were put right after
+# it meanwhile) goes on on the heap: still its one put, not a second PutStart.
+moved_put() {
+	local i=0 w
+	rm -f "$MC_TMP/go"
+	{
+		head -c 100000 "$MC_TMP/big"
+		while [ ! -e "$MC_TMP/go" ]; do sleep 0.05; done
+		head -c 2000000 "$MC_TMP/big"
+	} | dd of="$K/moved" bs=64k 2>/dev/null &
+	w=$!
+	# one writer, one open file: its first bytes are in before the puts
+	while [ "$(stat -c %s "$K/moved" 2>/dev/null)" != 100000 ] && [ $i -lt 200 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	for i in $(seq 20); do
+		curl -s -X PUT --data-binary @"$MC_TMP/v65537" "$MC_URL/api/put/after$i" >/dev/null
+	done
+	touch "$MC_TMP/go"
+	wait $w
+}
+counted_as "a put that moved to the heap, and 20 HTTP puts" "21 21 0" moved_put
+head -c 100000 "$MC_TMP/big" > "$MC_TMP/moved"
+head -c 2000000 "$MC_TMP/big" >> "$MC_TMP/moved"
+check "the moved value whole" cmp -s "$MC_TMP/moved" "$K/moved"
 
 # --- HTTP -> tree --------------------------------------------------------------
 curl -s -X PUT --data-binary @"$MC_TMP/v65537" "$MC_URL/api/put/from-http" >/dev/null
@@ -122,7 +149,9 @@ expect_eq "truncate" "$(cat "$K/w")" Sho
 touch "$K/empty"
 check "an empty file makes no key" [ ! -e "$K/empty" ]
 head -c 41M /dev/zero > "$MC_TMP/toobig"
-expect_match "over --max-body" "$(err cp "$MC_TMP/toobig" "$K/toobig")" 'File too large'
+toobig() { err cp "$MC_TMP/toobig" "$K/toobig" > "$MC_TMP/toobig.err"; }
+counted_as "a put whose write failed is revoked" "1 0 1" toobig
+expect_match "over --max-body" "$(cat "$MC_TMP/toobig.err")" 'File too large'
 expect_match "a failed write fails the put, logged" "$(grep 'keys: put' "$MC_ERR" | tail -n1)" \
 	"WARN keys: put of 'toobig' failed: a write failed: File too large"
 expect_match "and kept in ctl/error" "$(cat "$M/ctl/error")" "keys: put of 'toobig' failed: a write failed: File too large"

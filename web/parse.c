@@ -116,18 +116,24 @@ int web_key_decode(const char *raw, size_t n, struct mc_buf *b,
 }
 
 /*
- * json-c, even strict, takes 'single-quoted' strings and NaN/Infinity;
- * JSON does not. Outside strings only structure, numbers and the letters
- * of true, false and null may appear.
+ * json-c, even strict, takes 'single-quoted' strings and NaN/Infinity,
+ * and control characters raw inside strings; JSON does not. Outside
+ * strings only structure, numbers and the letters of true, false and
+ * null may appear. The offset of the first byte that breaks this (a NUL
+ * anywhere, where json-c would stop), or @n when there is none.
  */
-static bool json_plain(const char *p, size_t n)
+static size_t json_plain(const char *p, size_t n)
 {
 	bool in_str = false;
 
 	for (size_t i = 0; i < n; i++) {
-		char c = p[i];
+		unsigned char c = (unsigned char)p[i];
 
+		if (!c)
+			return i;
 		if (in_str) {
+			if (c < 0x20)
+				return i;
 			if (c == '\\')
 				i++;
 			else if (c == '"')
@@ -135,19 +141,19 @@ static bool json_plain(const char *p, size_t n)
 		} else if (c == '"') {
 			in_str = true;
 		} else if (!strchr("{}[],: \t\r\n0123456789+-.eEtrufalsn", c)) {
-			return false;
+			return i;
 		}
 	}
-	return true;
+	return n;
 }
 
 struct json_object *web_json_parse_object(const char *p, size_t n,
 					  struct mc_err *err)
 {
 	struct json_tokener *tok = json_tokener_new_ex(WEB_JSON_DEPTH);
-	struct json_object *o;
-	enum json_tokener_error e;
-	size_t end;
+	struct json_object *o = NULL;
+	enum json_tokener_error e = json_tokener_success;
+	size_t end = json_plain(p, n);
 
 	if (!tok) {
 		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "Out of memory");
@@ -155,12 +161,17 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
 					    JSON_TOKENER_VALIDATE_UTF8);
-	/* json-c stops at a NUL byte; a body holding one is malformed. */
-	o = memchr(p, '\0', n) || !json_plain(p, n)
-		    ? NULL
-		    : json_tokener_parse_ex(tok, p, (int)n);
-	e = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
+	if (end == n) {
+		o = json_tokener_parse_ex(tok, p, (int)n);
+		e = json_tokener_get_error(tok);
+		end = json_tokener_get_parse_end(tok);
+		if (!o && e == json_tokener_continue && n) {
+			/* a bare number or literal ends only at the end */
+			o = json_tokener_parse_ex(tok, "", 1);
+			e = json_tokener_get_error(tok);
+			end = n;
+		}
+	}
 	json_tokener_free(tok);
 	if (o && e == json_tokener_success) {
 		while (end < n && strchr(" \t\r\n", p[end]))
@@ -175,10 +186,33 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 		}
 	}
 	json_object_put(o);
-	mc_err_set(err, -EINVAL, MC_INVALID_PARAMS, "%s",
-		   e == json_tokener_error_depth
-			   ? "Invalid JSON body, nested too deep"
-			   : "Invalid JSON body");
+	/* one line that says where, as the config file's errors do */
+	if (e == json_tokener_error_depth)
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "Invalid JSON body, nested too deep");
+	else if (!n)
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "Invalid JSON body, empty");
+	else if (e == json_tokener_continue)
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "Invalid JSON body, unexpected end at byte %zu", n);
+	else if (e != json_tokener_success)
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "Invalid JSON body, %s at byte %zu",
+			   json_tokener_error_desc(e), end);
+	else if (o)
+		mc_err_set(
+			err, -EINVAL, MC_INVALID_PARAMS,
+			"Invalid JSON body, data after the value at byte %zu",
+			end);
+	else
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "Invalid JSON body, unexpected %s at byte %zu",
+			   p[end] && (unsigned char)p[end] < 0x20
+				   ? "control character"
+			   : p[end] ? "character"
+				    : "NUL byte",
+			   end);
 	return NULL;
 }
 
