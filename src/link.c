@@ -1145,22 +1145,12 @@ int fac_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 	/* the master allocates in them once they are registered */
 	for (; done < out->n; done++) {
 		struct mc_seg_info si;
-		struct mc_remote_req q = {0};
+		struct mc_remote_req q;
 
 		rc = seg_info_local(s, out->ids[done], &si);
 		if (rc < 0)
 			break;
-		q.id = si.id;
-		q.name = si.name;
-		q.base = si.base;
-		q.size = si.size;
-		q.endpoint = si.endpoint;
-		q.protocol = si.protocol;
-		q.owner = s->self;
-		q.origin = si.kind;
-		q.location = si.location;
-		q.shm_name = si.shm_name;
-		q.shm_offset = si.shm_offset;
+		seg_remote_req(&si, &s->self, &q);
 		rc = fac_mount_remote(s, &q, err);
 		if (rc < 0)
 			break;

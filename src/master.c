@@ -869,23 +869,13 @@ int mc_master_ingest(struct mc_store *m, const struct mc_owner *node,
 				  "out of memory");
 	for (uint32_t i = 0; i < nseg && !r.bad; i++) {
 		struct mc_seg_info si;
-		struct mc_remote_req q = {0};
+		struct mc_remote_req q;
 		struct mc_err e = {0};
 
 		wire_get_seg_info(&r, &si);
 		if (r.bad)
 			break;
-		q.id = si.id;
-		q.name = si.name;
-		q.base = si.base;
-		q.size = si.size;
-		q.endpoint = si.endpoint;
-		q.protocol = si.protocol;
-		q.owner = *node;
-		q.origin = si.kind == MC_SEG_SHM ? MC_SEG_SHM : MC_SEG_ALLOC;
-		q.location = si.location;
-		q.shm_name = si.shm_name;
-		q.shm_offset = si.shm_offset;
+		seg_remote_req(&si, node, &q);
 		if (si.kind == MC_SEG_REMOTE || si.state != MC_SEG_OK ||
 		    mc_segment_mount_remote(m, &q, &e) < 0) {
 			mc_warn("cluster: segment '%s' of %s is left out: %s",

@@ -1125,6 +1125,24 @@ int seg_info_local(struct mc_store *s, const char *id, struct mc_seg_info *out)
 	return g ? 0 : -ENOENT;
 }
 
+void seg_remote_req(const struct mc_seg_info *si, const struct mc_owner *owner,
+		    struct mc_remote_req *q)
+{
+	*q = (struct mc_remote_req){
+		.id = si->id,
+		.name = si->name,
+		.base = si->base,
+		.size = si->size,
+		.endpoint = si->endpoint,
+		.protocol = si->protocol,
+		.owner = *owner,
+		.origin = si->kind == MC_SEG_SHM ? MC_SEG_SHM : MC_SEG_ALLOC,
+		.location = si->location,
+		.shm_name = si->shm_name,
+		.shm_offset = si->shm_offset,
+	};
+}
+
 /* A snapshot of every listed segment (the callbacks run without locks). */
 static size_t seg_snapshot(struct mc_store *s, struct mc_seg_info **out)
 {

@@ -548,6 +548,14 @@ int seg_unmount_local(struct mc_store *s, const struct mc_unmount_req *req,
 int seg_foreach_local(struct mc_store *s,
 		      int (*cb)(const struct mc_seg_info *, void *), void *arg);
 int seg_info_local(struct mc_store *s, const char *id, struct mc_seg_info *out);
+/*
+ * The request that lists @si, a segment of node @owner as that node
+ * shows it, in another store (mc_segment_mount_remote): its range and
+ * endpoint, and the owner's view (kind ALLOC or SHM, location, shm
+ * object). @q points into @si.
+ */
+void seg_remote_req(const struct mc_seg_info *si, const struct mc_owner *owner,
+		    struct mc_remote_req *q);
 /* The listed segment @id with a reference (seg_unref it), or NULL. */
 struct mc_seg *seg_get(struct mc_store *s, const char *id);
 /*

@@ -6,7 +6,8 @@
  * port played by pins. Puts and gets through every node, placement,
  * owner records and their stamps and terms, fencing, the rebuild after
  * an election, removes that must not come back, node loss, a lost
- * answer, and hostile bytes for both servers.
+ * answer (also as the master RPC door answers it), and hostile bytes for
+ * both servers.
  */
 #include "autoconfig.h"
 
@@ -21,6 +22,7 @@
 #include "check.h"
 #include "mooncake.h"
 #include "render.h"
+#include "serve.h"
 #include "wire.h"
 
 #define MiB    (1ull << 20)
@@ -985,6 +987,64 @@ START_TEST(test_lost_answer)
 END_TEST
 
 /*
+ * A Remove through node @i's master RPC door (rpc_dispatch, no socket):
+ * the ErrorCode its reply carries.
+ */
+static int32_t rpc_remove(int i, const char *key)
+{
+	const struct rpc_call *c = rpc_call_get(RPC_REMOVE);
+	struct rpc_remove_req req = {.key = {key, strlen(key)}};
+	struct rpc_exp_void resp = {0};
+	struct rpc_buf body = {0}, out = {0};
+	struct rpc_arena a = {0};
+	struct rpc_service svc;
+	struct rpc_req_hdr h = {.magic = RPC_MAGIC, .function_id = c->id};
+	struct rpc_resp_hdr rh;
+	const char *why = NULL;
+
+	rpc_door_service(nodes[i].own, &svc);
+	rpc_req_encode(c, &req, 0, &body);
+	h.length = (uint32_t)body.len;
+	rpc_dispatch(&svc, &h, body.p, &a, &out);
+	ck_assert_uint_ge(out.len, RPC_RESP_HDR_LEN);
+	rpc_resp_hdr_decode(out.p, &rh);
+	ck_assert_uint_eq(rh.err_code, 0);
+	ck_assert_msg(rpc_resp_decode(c, out.p + RPC_RESP_HDR_LEN,
+				      out.len - RPC_RESP_HDR_LEN, &resp, &a,
+				      &why) == 0,
+		      "Remove's reply: %s", why ? why : "?");
+	rpc_buf_release(&body);
+	rpc_buf_release(&out);
+	rpc_arena_release(&a);
+	return resp.err;
+}
+
+/*
+ * The master RPC door in cluster mode (mooncake-rpc(7), CLUSTER MODE):
+ * a call whose answer from the leader was lost answers INTERNAL_ERROR
+ * (-1), never a code that says it did not happen; while no leader
+ * serves, UNAVAILABLE_IN_CURRENT_STATUS (-1010), and nothing is done.
+ */
+START_TEST(test_rpc_lost_answer)
+{
+	setup();
+	put_via(1, "rm", "x");
+	lose_op = MOP_REMOVE;
+	ck_assert_int_eq(rpc_remove(0, "rm"), MC_INTERNAL_ERROR);
+	expect_absent(2, "rm"); /* it did happen */
+	put_via(1, "kept", "x");
+	no_leader = true;
+	ck_assert_int_eq(rpc_remove(0, "kept"),
+			 MC_UNAVAILABLE_IN_CURRENT_STATUS);
+	no_leader = false;
+	expect_value(2, "kept", "x");
+	ck_assert_int_eq(rpc_remove(0, "kept"), MC_OK);
+	expect_absent(1, "kept");
+	teardown();
+}
+END_TEST
+
+/*
  * The answer of an owner's commit is lost (the second replica's: the
  * first is committed): a put refused then (503, -EAGAIN) never shows,
  * even after an election rebuilds from every record; when the owner
@@ -1596,6 +1656,7 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_node_loss);
 	tcase_add_test(tc, test_no_leader);
 	tcase_add_test(tc, test_lost_answer);
+	tcase_add_test(tc, test_rpc_lost_answer);
 	tcase_add_test(tc, test_commit_answer_lost);
 	tcase_add_test(tc, test_settle_after_remove);
 	tcase_add_test(tc, test_lost_revoke_mount);
