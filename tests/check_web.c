@@ -477,6 +477,10 @@ START_TEST(test_json_hostile)
 		 "Invalid JSON body, unexpected character at byte 5"},
 		{"16777216", "Invalid JSON body, must be an object"},
 		{"[1]", "Invalid JSON body, must be an object"},
+		{"null", "Invalid JSON body, must be an object"},
+		{"null \r\n", "Invalid JSON body, must be an object"},
+		{"null 1", "Invalid JSON body, unexpected character at byte 5"},
+		{"true", "Invalid JSON body, must be an object"},
 	};
 	for (size_t i = 0; i < sizeof(said) / sizeof(said[0]); i++) {
 		o = web_json_parse_object(said[i].body, strlen(said[i].body),

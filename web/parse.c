@@ -154,6 +154,7 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 	struct json_object *o = NULL;
 	enum json_tokener_error e = json_tokener_success;
 	size_t end = json_plain(p, n);
+	bool parsed = false; /* a whole value, maybe null (no object) */
 
 	if (!tok) {
 		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "Out of memory");
@@ -171,13 +172,16 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 			e = json_tokener_get_error(tok);
 			end = n;
 		}
+		/* a bare null is success with no object at all */
+		parsed = e == json_tokener_success && (o || end > 0);
 	}
 	json_tokener_free(tok);
-	if (o && e == json_tokener_success) {
+
+	if (parsed) {
 		while (end < n && strchr(" \t\r\n", p[end]))
 			end++;
 		if (end == n) {
-			if (json_object_is_type(o, json_type_object))
+			if (o && json_object_is_type(o, json_type_object))
 				return o;
 			json_object_put(o);
 			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
@@ -200,7 +204,7 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 			   "Invalid JSON body, %s at byte %zu",
 			   json_tokener_error_desc(e), end);
-	else if (o)
+	else if (parsed)
 		mc_err_set(
 			err, -EINVAL, MC_INVALID_PARAMS,
 			"Invalid JSON body, data after the value at byte %zu",
@@ -208,10 +212,10 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 	else
 		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 			   "Invalid JSON body, unexpected %s at byte %zu",
-			   p[end] && (unsigned char)p[end] < 0x20
+			   end < n && p[end] && (unsigned char)p[end] < 0x20
 				   ? "control character"
-			   : p[end] ? "character"
-				    : "NUL byte",
+			   : end < n && p[end] ? "character"
+					       : "NUL byte",
 			   end);
 	return NULL;
 }
