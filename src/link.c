@@ -738,7 +738,7 @@ void fac_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
 	for (size_t k = 0; k < nkeys; k++)
 		wire_bytes(&c.req, keys[k], klens[k]);
 	rc = call_do(s, &c, NULL);
-	for (; rc >= 0 && i < nkeys && !c.r.bad; i++) {
+	for (; rc >= 0 && i < nkeys; i++) {
 		int krc = (int32_t)wire_get_u32(&c.r);
 		unsigned nd = wire_get_u8(&c.r);
 
@@ -746,10 +746,12 @@ void fac_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
 			c.r.bad = true;
 		for (unsigned k = 0; k < nd && !c.r.bad; k++)
 			wire_get_desc(&c.r, &d[k]);
-		if (!c.r.bad)
-			cb(i, krc, d, nd, arg);
+		/* key i has no answer either: it is among those left */
+		if (c.r.bad)
+			break;
+		cb(i, krc, d, nd, arg);
 	}
-	/* the keys left without an answer: no leader */
+	/* the keys left without an answer (a cut one too): no leader */
 	for (; i < nkeys; i++)
 		cb(i, -EAGAIN, d, 0, arg);
 	call_end(&c);
