@@ -93,7 +93,12 @@ static int call_do(struct mc_store *s, struct call *c, struct mc_err *err)
 				  "the leader's answer is not one");
 	if (rc < 0 && err) {
 		err->code = code;
-		memcpy(err->msg, e.msg, sizeof(err->msg));
+		/* an answer without a message still says what went wrong */
+		if (e.msg[0])
+			memcpy(err->msg, e.msg, sizeof(err->msg));
+		else
+			snprintf(err->msg, sizeof(err->msg),
+				 "the leader answered: %s", strerror(-rc));
 	}
 	return rc;
 }

@@ -49,6 +49,8 @@ static uint64_t term;
 static bool no_leader, lose_answers, may_act = true, hooks_off;
 /* when not 0, the leader's answers are cut to this many bytes */
 static size_t cut_answers;
+/* the leader's error answers lose their message */
+static bool blank_errors;
 /* the answer to the next request of this operation is lost, and then */
 static int lose_op;
 static void (*after_loss)(void);
@@ -332,6 +334,16 @@ static int l_call(void *arg, const struct mc_buf *req, struct mc_buf *resp,
 	}
 	if (cut_answers && resp->len > cut_answers)
 		resp->len = cut_answers;
+	if (blank_errors && resp->len >= 24 && (resp->data[15] & 0x80)) {
+		/* magic term rc code, then the message: made empty */
+		uint32_t mlen;
+
+		memcpy(&mlen, resp->data + 20, 4);
+		memmove(resp->data + 24, resp->data + 24 + mlen,
+			resp->len - 24 - mlen);
+		resp->len -= mlen;
+		memset(resp->data + 20, 0, 4);
+	}
 	return 0;
 }
 
@@ -410,7 +422,7 @@ static void setup(void)
 {
 	test_now = 1000;
 	term = 1;
-	no_leader = lose_answers = false;
+	no_leader = lose_answers = blank_errors = false;
 	cut_answers = 0;
 	may_act = true;
 	release_now = true;
@@ -1620,6 +1632,32 @@ START_TEST(test_hostile_wire)
 			 -EPROTO);
 	ck_assert_uint_eq(resp.len, 0);
 	ck_assert_int_eq(mc_owner_msg_result("", 0, NULL), -EPROTO);
+	/* an error answer without a message: the reader names the error */
+	{
+		struct mc_buf a = {0};
+		struct mc_err e = {0};
+
+		wire_u32(&a, WIRE_OWNER_RSP);
+		wire_u64(&a, 1);
+		wire_u32(&a, (uint32_t)-EIO);
+		wire_u32(&a, 0);
+		wire_u32(&a, 0);
+		ck_assert_int_eq(mc_owner_msg_result(a.data, a.len, &e), -EIO);
+		ck_assert_msg(e.msg[0], "an owner's error without a message");
+		memset(&e, 0, sizeof(e));
+		ck_assert_int_eq(mc_master_ingest(master, &nodes[0].owner,
+						  a.data, a.len, true, &e),
+				 -EIO);
+		ck_assert_msg(e.msg[0], "an ingest error without a message");
+		mc_buf_release(&a);
+		/* the same from a leader, as a follower's remove reads it */
+		memset(&e, 0, sizeof(e));
+		blank_errors = true;
+		ck_assert_int_eq(mc_remove(nodes[1].own, "nokey", 5, false, &e),
+				 -ENOENT);
+		blank_errors = false;
+		ck_assert_msg(e.msg[0], "a leader's error without a message");
+	}
 	ck_assert_int_eq(mc_master_ingest(master, &nodes[0].owner, "junk", 4,
 					  true, NULL),
 			 -EPROTO);

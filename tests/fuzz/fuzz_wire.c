@@ -26,7 +26,8 @@
  * What must hold, whatever the bytes: no crash, hang, leak or sanitizer
  * report; a serve returns 0 with one answer of the right magic appended,
  * or -EPROTO with nothing appended; an owner's own answer reads back as
- * a result; an ingest answers 0 or an error with a message.
+ * a result; an ingest answers 0 or an error with a message, and so do a
+ * follower's put, revoke and remove whatever the leader answered.
  *
  * Built as every target of tests/fuzz/ is (fuzz.h): a libFuzzer target
  * under make fuzz, a replayer of tests/fuzz/corpus/wire in make check.
@@ -42,7 +43,7 @@
 #include "mooncake.h"
 #include "wire.h"
 
-#define SEG_MARK "####################################"
+#define SEG_MARK  "####################################"
 #define BASE_MARK "@BASE@@@"
 
 static struct mc_store *master, *own;
@@ -181,7 +182,7 @@ static void count_item(size_t i, int rc, const struct mc_desc *d, size_t nd,
 /*
  * Operation @op of the owner store, whose leader answers @p: what the
  * follower makes of a leader's answer. Whatever it says, an operation
- * fails with an error or succeeds with what it may.
+ * fails with an error that has a message, or succeeds with what it may.
  */
 static void ask(unsigned op, const uint8_t *p, size_t n, const char *seg_id,
 		unsigned *mounts)
@@ -199,22 +200,23 @@ static void ask(unsigned op, const uint8_t *p, size_t n, const char *seg_id,
 	uint64_t size, cursor = 0;
 	size_t count = 0;
 	int64_t got;
-	int rc;
+	int rc, erc = 0;
 
 	answer = p;
 	answer_len = n;
 	switch (op % 18) {
 	case 0:
-		mc_put(own, "k", 1, "value", 5, &err);
+		erc = mc_put(own, "k", 1, "value", 5, &err);
 		break;
 	case 1:
-		if (mc_put_start(own, "k", 1, 5, &put, &err) == 0) {
+		erc = mc_put_start(own, "k", 1, 5, &put, &err);
+		if (erc == 0) {
 			mc_put_release(put);
-			mc_put_end(own, "k", 1, &err);
+			erc = mc_put_end(own, "k", 1, &err);
 		}
 		break;
 	case 2:
-		mc_put_revoke(own, "k", 1, &err);
+		erc = mc_put_revoke(own, "k", 1, &err);
 		break;
 	case 3:
 		got = mc_get_copy(own, "k", 1, 1, buf, sizeof(buf));
@@ -237,7 +239,7 @@ static void ask(unsigned op, const uint8_t *p, size_t n, const char *seg_id,
 		fuzz_must(count == 2, "a batch of 2 answered %zu", count);
 		break;
 	case 8:
-		mc_remove(own, "k", 1, p[0] & 1, &err);
+		erc = mc_remove(own, "k", 1, n && (p[0] & 1), &err);
 		break;
 	case 9:
 		mc_remove_all(own, true);
@@ -287,6 +289,8 @@ static void ask(unsigned op, const uint8_t *p, size_t n, const char *seg_id,
 		break;
 	}
 	answer = NULL;
+	fuzz_must(erc >= 0 || err.msg[0], "operation %u: %d without a message",
+		  op % 18, erc);
 }
 
 static void start(char *seg_id, uint64_t *base)
