@@ -571,7 +571,9 @@ static int query_call(struct mc_store *s, const void *key, size_t klen,
 			c.r.bad = true;
 		for (unsigned i = 0; i < f->n && !c.r.bad; i++)
 			wire_get_desc(&c.r, &f->d[i]);
-		if (c.r.bad || c.r.left)
+		/* the result is the count of replicas listed: a caller
+		 * reads that many descriptors */
+		if (c.r.bad || c.r.left || (unsigned)rc != f->n)
 			rc = body_bad(err);
 	}
 	call_end(&c);
@@ -706,7 +708,8 @@ int fac_exist(struct mc_store *s, const void *key, size_t klen, unsigned flags)
 	wire_u32(&c.req, flags);
 	rc = call_do(s, &c, NULL);
 	call_end(&c);
-	return rc == -ECONNABORTED ? -EAGAIN : rc;
+	/* 1 or 0; anything else is no answer */
+	return rc == -ECONNABORTED || rc > 1 ? -EAGAIN : rc;
 }
 
 int fac_query(struct mc_store *s, const void *key, size_t klen, unsigned flags,
@@ -747,7 +750,8 @@ void fac_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
 		int krc = (int32_t)wire_get_u32(&c.r);
 		unsigned nd = wire_get_u8(&c.r);
 
-		if (nd > MC_REPLICA_MAX)
+		/* a key's result, when not an error, counts its replicas */
+		if (nd > MC_REPLICA_MAX || (krc >= 0 && (unsigned)krc != nd))
 			c.r.bad = true;
 		for (unsigned k = 0; k < nd && !c.r.bad; k++)
 			wire_get_desc(&c.r, &d[k]);

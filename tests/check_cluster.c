@@ -51,6 +51,11 @@ static bool no_leader, lose_answers, may_act = true, hooks_off;
 static size_t cut_answers;
 /* the leader's error answers lose their message */
 static bool blank_errors;
+/* the leader's answers to operation patch_op get patch_val (u32) at
+ * byte patch_at */
+static int patch_op;
+static size_t patch_at;
+static uint32_t patch_val;
 /* the answer to the next request of this operation is lost, and then */
 static int lose_op;
 static void (*after_loss)(void);
@@ -334,6 +339,13 @@ static int l_call(void *arg, const struct mc_buf *req, struct mc_buf *resp,
 	}
 	if (cut_answers && resp->len > cut_answers)
 		resp->len = cut_answers;
+	if (patch_op && req->data[4] == patch_op && resp->len >= patch_at + 4) {
+		uint8_t le[4] = {(uint8_t)patch_val, (uint8_t)(patch_val >> 8),
+				 (uint8_t)(patch_val >> 16),
+				 (uint8_t)(patch_val >> 24)};
+
+		memcpy(resp->data + patch_at, le, 4);
+	}
 	if (blank_errors && resp->len >= 24 && (resp->data[15] & 0x80)) {
 		/* magic term rc code, then the message: made empty */
 		uint32_t mlen;
@@ -424,6 +436,7 @@ static void setup(void)
 	term = 1;
 	no_leader = lose_answers = blank_errors = false;
 	cut_answers = 0;
+	patch_op = 0;
 	may_act = true;
 	release_now = true;
 	nrel = 0;
@@ -1745,6 +1758,46 @@ START_TEST(test_batch_answer_cut)
 }
 END_TEST
 
+/*
+ * A leader's result that does not fit its answer: a query's count that
+ * is not the number of replicas it lists (a caller reads that many
+ * descriptors), a batch item's the same, an exist that is neither 0 nor
+ * 1. Each is no answer (-EAGAIN), not a count to index with.
+ */
+START_TEST(test_result_out_of_range)
+{
+	static const char *const keys[2] = {"rk", "rk2"};
+	static const size_t klens[2] = {2, 3};
+	struct mc_desc d[MC_REPLICA_MAX];
+
+	setup();
+	put_via(0, "rk", "value");
+	put_via(0, "rk2", "value");
+	ck_assert_int_eq(mc_query(nodes[1].own, "rk", 2, d, MC_REPLICA_MAX), 1);
+	patch_op = MOP_QUERY;
+	patch_at = 12; /* the result, after magic and term */
+	patch_val = 1000;
+	ck_assert_int_eq(mc_query(nodes[1].own, "rk", 2, d, MC_REPLICA_MAX),
+			 -EAGAIN);
+	patch_val = 0;
+	ck_assert_int_eq(mc_query(nodes[1].own, "rk", 2, d, MC_REPLICA_MAX),
+			 -EAGAIN);
+	patch_op = MOP_EXIST;
+	patch_val = 7;
+	ck_assert_int_eq(mc_exist(nodes[1].own, "rk", 2), -EAGAIN);
+	patch_op = MOP_QUERY_BATCH;
+	patch_at = 24; /* the first key's result, after an empty message */
+	patch_val = 1000;
+	memset(batch_calls, 0, sizeof(batch_calls));
+	mc_query_batch(nodes[1].own, 2, keys, klens, batch_cb, NULL);
+	ck_assert(batch_calls[0] == 1 && batch_calls[1] == 1);
+	ck_assert_int_eq(batch_rc[0], -EAGAIN);
+	patch_op = 0;
+	ck_assert_int_eq(mc_exist(nodes[1].own, "rk", 2), 1);
+	teardown();
+}
+END_TEST
+
 static Suite *cluster_suite(void)
 {
 	Suite *s = suite_create("cluster");
@@ -1774,6 +1827,7 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_walk_and_query);
 	tcase_add_test(tc, test_hostile_wire);
 	tcase_add_test(tc, test_batch_answer_cut);
+	tcase_add_test(tc, test_result_out_of_range);
 	suite_add_tcase(s, tc);
 	return s;
 }
