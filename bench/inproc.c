@@ -21,8 +21,14 @@
  *   BENCH|figure|value|unit|reference|refvalue|target-kind|target
  * where target-kind is ge, le (absolute), rge, rle (ratio value/refvalue)
  * or info. Each figure is the best of 3 interleaved rounds of the store and
- * its ceiling. Usage: inproc [seconds-per-figure] (default 1.5), or
- * inproc count OP NKEYS COUNT (below).
+ * its ceiling. Usage:
+ *   inproc [seconds-per-figure]       every figure (default 1.5 s each)
+ *   inproc rest [seconds-per-figure]  all but the targets' get and put
+ *   inproc dram [seconds-per-figure]  only the get and put on 200,000 keys
+ *   inproc count OP NKEYS COUNT       (below)
+ * The get and put on 200,000 keys (the targets) move between processes
+ * far more than within one (bench/RESULTS.md), so bench/run.sh measures
+ * them in several processes ("dram") and the rest once ("rest").
  */
 #include "autoconfig.h"
 
@@ -374,7 +380,11 @@ static double run(enum op op, unsigned nth, double secs, struct mc_store *s,
 	return rate;
 }
 
-static void speed(unsigned nkeys)
+/* Which figures speed() measures: */
+#define FIG_TARGET 1u /* the get and put (targets on the DRAM set) */
+#define FIG_INFO   2u /* the lookup and the streamed-reference put */
+
+static void speed(unsigned nkeys, unsigned which)
 {
 	char(*keys)[16] = make_keys(nkeys);
 	unsigned char *v = malloc(VSIZE);
@@ -394,16 +404,20 @@ static void speed(unsigned nkeys)
 		enum op op, ref;
 		const char *name, *refname, *kind;
 		double target; /* per thread */
+		unsigned set;  /* FIG_TARGET or FIG_INFO */
 	} figs[] = {
 		{OP_GET, OP_TGET, "get 4KiB (mc_get+copy+release)",
-		 "plain table lookup+copy", dram ? "rge" : "info", 0.8},
+		 "plain table lookup+copy", dram ? "rge" : "info", 0.8,
+		 FIG_TARGET},
 		{OP_PUT, OP_TPUT, "put 4KiB overwrite (mc_put)",
-		 "plain table lookup+copy in", dram ? "rge" : "info", 0.6},
+		 "plain table lookup+copy in", dram ? "rge" : "info", 0.6,
+		 FIG_TARGET},
 		{OP_STAT, OP_TFIND, "lookup (mc_stat)", "plain table lookup",
-		 "info", 0},
+		 "info", 0, FIG_INFO},
 		/* mc_put streams values this size: the same table doing so */
 		{OP_PUT, OP_TPUTNT, "put 4KiB overwrite (mc_put), streamed ref",
-		 "plain table lookup+non-temporal copy in", "info", 0},
+		 "plain table lookup+non-temporal copy in", "info", 0,
+		 FIG_INFO},
 	};
 	double one = 0;
 	char name[128], refname[128];
@@ -420,6 +434,8 @@ static void speed(unsigned nkeys)
 	}
 	table_init(&t, keys, nkeys);
 	for (unsigned f = 0; f < sizeof(figs) / sizeof(figs[0]); f++) {
+		if (!(figs[f].set & which))
+			continue;
 		for (unsigned nth = 1; nth <= 2; nth++) {
 			double a = 0, b = 0, x;
 
@@ -590,20 +606,38 @@ static int count_mode(const char *op, unsigned nkeys, uint64_t count)
 
 int main(int argc, char **argv)
 {
+	unsigned dram = FIG_TARGET | FIG_INFO;
+	bool rest = true;
+	int a = 1;
+
 	if (argc == 5 && !strcmp(argv[1], "count"))
 		return count_mode(argv[2], (unsigned)atoi(argv[3]),
 				  strtoull(argv[4], NULL, 10));
-	if (argc > 1) {
-		secs_per_figure = atof(argv[1]);
-		if (!(secs_per_figure > 0 && secs_per_figure <= 60)) {
-			fprintf(stderr, "usage: inproc [seconds-per-figure]\n");
-			return 2;
-		}
+	if (argc > 1 && !strcmp(argv[1], "rest")) {
+		dram = FIG_INFO;
+		a++;
+	} else if (argc > 1 && !strcmp(argv[1], "dram")) {
+		dram = FIG_TARGET;
+		rest = false;
+		a++;
+	}
+	if (argc > a + 1)
+		goto usage;
+	if (argc == a + 1) {
+		secs_per_figure = atof(argv[a]);
+		if (!(secs_per_figure > 0 && secs_per_figure <= 60))
+			goto usage;
 	}
 	mc_log_set_level(MC_LOG_WARN);
-	in_child(memory, VSIZE);
-	in_child(memory, 64);
-	speed(HOT_KEYS);
-	speed(DRAM_KEYS);
+	if (rest) {
+		in_child(memory, VSIZE);
+		in_child(memory, 64);
+		speed(HOT_KEYS, FIG_TARGET | FIG_INFO);
+	}
+	speed(DRAM_KEYS, dram);
 	return 0;
+usage:
+	fprintf(stderr, "usage: inproc [rest|dram] [seconds-per-figure], "
+			"inproc count OP NKEYS COUNT\n");
+	return 2;
 }

@@ -364,6 +364,13 @@ static _Noreturn void serve(void)
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	ep = epoll_create1(0);
+	/*
+	 * On the listener too, as mooncaked's transfer listener: accepted
+	 * connections are born with it, not switched to it after their
+	 * handshake (bench/te_conn opens one per request).
+	 */
+	if (lfd >= 0)
+		set_cc(lfd);
 	if (lfd < 0 || ep < 0 || bind(lfd, (void *)&a, sizeof(a)) ||
 	    listen(lfd, 64) || getsockname(lfd, (void *)&a, &alen) ||
 	    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &e))

@@ -93,7 +93,12 @@ static int call_do(struct mc_store *s, struct call *c, struct mc_err *err)
 				  "the leader's answer is not one");
 	if (rc < 0 && err) {
 		err->code = code;
-		memcpy(err->msg, e.msg, sizeof(err->msg));
+		/* an answer without a message still says what went wrong */
+		if (e.msg[0])
+			memcpy(err->msg, e.msg, sizeof(err->msg));
+		else
+			snprintf(err->msg, sizeof(err->msg),
+				 "the leader answered: %s", strerror(-rc));
 	}
 	return rc;
 }
@@ -566,7 +571,9 @@ static int query_call(struct mc_store *s, const void *key, size_t klen,
 			c.r.bad = true;
 		for (unsigned i = 0; i < f->n && !c.r.bad; i++)
 			wire_get_desc(&c.r, &f->d[i]);
-		if (c.r.bad || c.r.left)
+		/* the result is the count of replicas listed: a caller
+		 * reads that many descriptors */
+		if (c.r.bad || c.r.left || (unsigned)rc != f->n)
 			rc = body_bad(err);
 	}
 	call_end(&c);
@@ -701,7 +708,8 @@ int fac_exist(struct mc_store *s, const void *key, size_t klen, unsigned flags)
 	wire_u32(&c.req, flags);
 	rc = call_do(s, &c, NULL);
 	call_end(&c);
-	return rc == -ECONNABORTED ? -EAGAIN : rc;
+	/* 1 or 0; anything else is no answer */
+	return rc == -ECONNABORTED || rc > 1 ? -EAGAIN : rc;
 }
 
 int fac_query(struct mc_store *s, const void *key, size_t klen, unsigned flags,
@@ -738,18 +746,21 @@ void fac_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
 	for (size_t k = 0; k < nkeys; k++)
 		wire_bytes(&c.req, keys[k], klens[k]);
 	rc = call_do(s, &c, NULL);
-	for (; rc >= 0 && i < nkeys && !c.r.bad; i++) {
+	for (; rc >= 0 && i < nkeys; i++) {
 		int krc = (int32_t)wire_get_u32(&c.r);
 		unsigned nd = wire_get_u8(&c.r);
 
-		if (nd > MC_REPLICA_MAX)
+		/* a key's result, when not an error, counts its replicas */
+		if (nd > MC_REPLICA_MAX || (krc >= 0 && (unsigned)krc != nd))
 			c.r.bad = true;
 		for (unsigned k = 0; k < nd && !c.r.bad; k++)
 			wire_get_desc(&c.r, &d[k]);
-		if (!c.r.bad)
-			cb(i, krc, d, nd, arg);
+		/* key i has no answer either: it is among those left */
+		if (c.r.bad)
+			break;
+		cb(i, krc, d, nd, arg);
 	}
-	/* the keys left without an answer: no leader */
+	/* the keys left without an answer (a cut one too): no leader */
 	for (; i < nkeys; i++)
 		cb(i, -EAGAIN, d, 0, arg);
 	call_end(&c);

@@ -759,7 +759,12 @@ int mc_owner_msg_result(const void *resp, size_t len, struct mc_err *err)
 				  "an owner's answer that is not one");
 	if (rc < 0 && err) {
 		err->code = code;
-		snprintf(err->msg, sizeof(err->msg), "%s", msg);
+		/* an answer without a message still says what went wrong */
+		if (msg[0])
+			snprintf(err->msg, sizeof(err->msg), "%s", msg);
+		else
+			snprintf(err->msg, sizeof(err->msg),
+				 "the owner answered: %s", strerror(-rc));
 	}
 	return rc;
 }

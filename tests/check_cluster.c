@@ -47,6 +47,15 @@ static struct node nodes[NNODES];
 static struct mc_store *master;
 static uint64_t term;
 static bool no_leader, lose_answers, may_act = true, hooks_off;
+/* when not 0, the leader's answers are cut to this many bytes */
+static size_t cut_answers;
+/* the leader's error answers lose their message */
+static bool blank_errors;
+/* the leader's answers to operation patch_op get patch_val (u32) at
+ * byte patch_at */
+static int patch_op;
+static size_t patch_at;
+static uint32_t patch_val;
 /* the answer to the next request of this operation is lost, and then */
 static int lose_op;
 static void (*after_loss)(void);
@@ -328,6 +337,25 @@ static int l_call(void *arg, const struct mc_buf *req, struct mc_buf *resp,
 		mc_buf_reset(resp);
 		return mc_err_set(err, -ECONNABORTED, MC_NO_LEADER, "lost");
 	}
+	if (cut_answers && resp->len > cut_answers)
+		resp->len = cut_answers;
+	if (patch_op && req->data[4] == patch_op && resp->len >= patch_at + 4) {
+		uint8_t le[4] = {(uint8_t)patch_val, (uint8_t)(patch_val >> 8),
+				 (uint8_t)(patch_val >> 16),
+				 (uint8_t)(patch_val >> 24)};
+
+		memcpy(resp->data + patch_at, le, 4);
+	}
+	if (blank_errors && resp->len >= 24 && (resp->data[15] & 0x80)) {
+		/* magic term rc code, then the message: made empty */
+		uint32_t mlen;
+
+		memcpy(&mlen, resp->data + 20, 4);
+		memmove(resp->data + 24, resp->data + 24 + mlen,
+			resp->len - 24 - mlen);
+		resp->len -= mlen;
+		memset(resp->data + 20, 0, 4);
+	}
 	return 0;
 }
 
@@ -406,7 +434,9 @@ static void setup(void)
 {
 	test_now = 1000;
 	term = 1;
-	no_leader = lose_answers = false;
+	no_leader = lose_answers = blank_errors = false;
+	cut_answers = 0;
+	patch_op = 0;
 	may_act = true;
 	release_now = true;
 	nrel = 0;
@@ -1615,6 +1645,32 @@ START_TEST(test_hostile_wire)
 			 -EPROTO);
 	ck_assert_uint_eq(resp.len, 0);
 	ck_assert_int_eq(mc_owner_msg_result("", 0, NULL), -EPROTO);
+	/* an error answer without a message: the reader names the error */
+	{
+		struct mc_buf a = {0};
+		struct mc_err e = {0};
+
+		wire_u32(&a, WIRE_OWNER_RSP);
+		wire_u64(&a, 1);
+		wire_u32(&a, (uint32_t)-EIO);
+		wire_u32(&a, 0);
+		wire_u32(&a, 0);
+		ck_assert_int_eq(mc_owner_msg_result(a.data, a.len, &e), -EIO);
+		ck_assert_msg(e.msg[0], "an owner's error without a message");
+		memset(&e, 0, sizeof(e));
+		ck_assert_int_eq(mc_master_ingest(master, &nodes[0].owner,
+						  a.data, a.len, true, &e),
+				 -EIO);
+		ck_assert_msg(e.msg[0], "an ingest error without a message");
+		mc_buf_release(&a);
+		/* the same from a leader, as a follower's remove reads it */
+		memset(&e, 0, sizeof(e));
+		blank_errors = true;
+		ck_assert_int_eq(mc_remove(nodes[1].own, "nokey", 5, false, &e),
+				 -ENOENT);
+		blank_errors = false;
+		ck_assert_msg(e.msg[0], "a leader's error without a message");
+	}
 	ck_assert_int_eq(mc_master_ingest(master, &nodes[0].owner, "junk", 4,
 					  true, NULL),
 			 -EPROTO);
@@ -1637,6 +1693,107 @@ START_TEST(test_hostile_wire)
 	}
 	mc_buf_release(&resp);
 	mc_buf_release(&req);
+	teardown();
+}
+END_TEST
+
+static unsigned batch_calls[2];
+static int batch_rc[2];
+
+static void batch_cb(size_t i, int rc, const struct mc_desc *d, size_t nd,
+		     void *arg)
+{
+	(void)d;
+	(void)nd;
+	(void)arg;
+	ck_assert_uint_lt(i, 2);
+	batch_calls[i]++;
+	batch_rc[i] = rc;
+}
+
+/*
+ * A batch query whose answer the leader cut anywhere in its body (a
+ * broken leader, or a proxy): each key still gets exactly one answer,
+ * its own when it arrived whole, NO_LEADER's -EAGAIN when not. (A cut
+ * inside the first key's answer made the follower skip that key: the
+ * fuzz_wire target's answer-empty input.)
+ */
+START_TEST(test_batch_answer_cut)
+{
+	static const char *const keys[2] = {"bk1", "bk2"};
+	static const size_t klens[2] = {3, 3};
+	struct mc_buf req = {0}, resp = {0};
+	size_t full, head = 4 + 8 + 4 + 4 + 4; /* magic term rc code msg */
+
+	setup();
+	put_via(0, "bk1", "one");
+	put_via(1, "bk2", "two");
+	/* the whole answer's length, as the leader sends it */
+	wire_u32(&req, WIRE_MASTER_REQ);
+	wire_u16(&req, MOP_QUERY_BATCH);
+	wire_u16(&req, 0);
+	wire_u32(&req, 2);
+	wire_bytes(&req, "bk1", 3);
+	wire_bytes(&req, "bk2", 3);
+	ck_assert_int_eq(
+		mc_master_serve(master, term, req.data, req.len, &resp), 0);
+	full = resp.len;
+	ck_assert_uint_gt(full, head);
+	for (size_t cut = head; cut <= full; cut++) {
+		cut_answers = cut < full ? cut : 0;
+		memset(batch_calls, 0, sizeof(batch_calls));
+		mc_query_batch(nodes[2].own, 2, keys, klens, batch_cb, NULL);
+		ck_assert_msg(batch_calls[0] == 1 && batch_calls[1] == 1,
+			      "cut at %zu of %zu: %u and %u answers", cut, full,
+			      batch_calls[0], batch_calls[1]);
+		if (cut == full)
+			ck_assert(batch_rc[0] == 1 && batch_rc[1] == 1);
+		else
+			ck_assert_int_eq(batch_rc[1], -EAGAIN);
+	}
+	cut_answers = 0;
+	mc_buf_release(&req);
+	mc_buf_release(&resp);
+	teardown();
+}
+END_TEST
+
+/*
+ * A leader's result that does not fit its answer: a query's count that
+ * is not the number of replicas it lists (a caller reads that many
+ * descriptors), a batch item's the same, an exist that is neither 0 nor
+ * 1. Each is no answer (-EAGAIN), not a count to index with.
+ */
+START_TEST(test_result_out_of_range)
+{
+	static const char *const keys[2] = {"rk", "rk2"};
+	static const size_t klens[2] = {2, 3};
+	struct mc_desc d[MC_REPLICA_MAX];
+
+	setup();
+	put_via(0, "rk", "value");
+	put_via(0, "rk2", "value");
+	ck_assert_int_eq(mc_query(nodes[1].own, "rk", 2, d, MC_REPLICA_MAX), 1);
+	patch_op = MOP_QUERY;
+	patch_at = 12; /* the result, after magic and term */
+	patch_val = 1000;
+	ck_assert_int_eq(mc_query(nodes[1].own, "rk", 2, d, MC_REPLICA_MAX),
+			 -EAGAIN);
+	patch_val = 0;
+	ck_assert_int_eq(mc_query(nodes[1].own, "rk", 2, d, MC_REPLICA_MAX),
+			 -EAGAIN);
+	patch_op = MOP_EXIST;
+	patch_val = 7;
+	ck_assert_int_eq(mc_exist(nodes[1].own, "rk", 2), -EAGAIN);
+	patch_op = MOP_QUERY_BATCH;
+	patch_at = 24; /* the first key's result, after an empty message */
+	patch_val = 1000;
+	memset(batch_calls, 0, sizeof(batch_calls));
+	mc_query_batch(nodes[1].own, 2, keys, klens, batch_cb, NULL);
+	ck_assert(batch_calls[0] == 1 && batch_calls[1] == 1);
+	ck_assert_int_eq(batch_rc[0], -EAGAIN);
+	patch_op = 0;
+	ck_assert_int_eq(mc_exist(nodes[1].own, "rk", 2), 1);
 	teardown();
 }
 END_TEST
@@ -1669,6 +1826,8 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_overwrite_stays);
 	tcase_add_test(tc, test_walk_and_query);
 	tcase_add_test(tc, test_hostile_wire);
+	tcase_add_test(tc, test_batch_answer_cut);
+	tcase_add_test(tc, test_result_out_of_range);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -10,6 +10,19 @@
 [ -e /dev/fuse ] || { echo "no /dev/fuse"; exit 77; }
 command -v "${ETCD:-etcd}" >/dev/null || { echo "no etcd"; exit 1; }
 
+# Those ports are the machine's, not this run's: a second run at the same
+# time (another worktree's make check) waits here for the first to end
+# instead of failing on ports in use. The lock is this shell's file
+# descriptor 9, closed in every command the README runs (below), so a
+# node that outlives the script cannot hold it.
+lock=/tmp/mooncaked-readme-ports-2379-2380-18081-18093.lock
+exec 9>>"$lock"
+command -v flock >/dev/null || { echo "no flock (util-linux)"; exit 1; }
+if ! flock -w 900 9; then
+	echo "another run has held $lock for 900 s"
+	exit 1
+fi
+
 awk '/^Three nodes on one machine$/ { on = 1; getline; next }
      on && /^---/ { exit }
      on { if (prev != "") print prev; prev = $0 }' "$top_srcdir/README" |
@@ -51,7 +64,7 @@ while IFS= read -r line; do
 		done
 		continue ;;
 	esac
-	eval "$cmd" >"$MC_TMP/out" 2>"$MC_TMP/err" </dev/null
+	eval "$cmd" >"$MC_TMP/out" 2>"$MC_TMP/err" </dev/null 9>&-
 	rc=$?
 	n=$((n + 1))
 	codes=$(sed -n 's/^HTTP \([0-9]*\)$/\1/p' "$MC_TMP/err" | tr '\n' ' ')

@@ -4,7 +4,8 @@
  * /api/mount_shm, /api/unmount and /api/unmount_shm.
  *
  * What must hold: no crash or leak; the parser answers an object or
- * NULL with a message; a mount body that passes names a size > 0, a shm
+ * NULL with a message, whose byte offset, when it names one, lies in
+ * the body; a mount body that passes names a size > 0, a shm
  * name that passes mc_shm_name_check (shm) or none (alloc), and strings
  * that lie in the object; an unmount body that passes names 1..max ids
  * and a grace within MC_GRACE_MAX, -E2BIG past max. The HTTP target
@@ -15,6 +16,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -34,7 +36,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc;
 
 	if (!o) {
+		const char *at = strstr(err.msg, " at byte ");
+
 		fuzz_must(err.msg[0], "refused without a message");
+		/* the offset it names lies in the body (or is its end) */
+		fuzz_must(!at || strtoull(at + 9, NULL, 10) <= size,
+			  "'%s' names a byte past %zu", err.msg, size);
 		return 0;
 	}
 	fuzz_must(json_object_is_type(o, json_type_object), "not an object");

@@ -86,10 +86,20 @@ static int collect(const struct mc_seg_info *si, void *arg)
 	return 0;
 }
 
+static int meta_drop(const char *key, size_t klen, uint64_t size, void *arg)
+{
+	struct mc_err err = {0};
+
+	/* a published key refuses (-EPERM) and stays, as it should */
+	mc_meta_delete(arg, key, klen, &err);
+	return 0;
+}
+
 void fuzz_node_reset(struct fuzz_node *n)
 {
 	struct mc_seg_info si;
 
+	mc_meta_foreach(mc_store_meta(n->s), meta_drop, mc_store_meta(n->s));
 	mc_remove_all(n->s, true);
 	mc_segment_foreach(n->s, collect, n);
 	if (mc_segment_info(n->s, n->seg_id, &si) || si.state != MC_SEG_OK) {

@@ -25,7 +25,8 @@ struct fuzz_node *fuzz_node_start(int web);
 /*
  * Puts the store back as it started: every key removed, every put
  * revoked by key is the caller's business, every segment but the base
- * one unmounted (a new base mounted if it went).
+ * one unmounted (a new base mounted if it went), every stored metadata
+ * key deleted.
  */
 void fuzz_node_reset(struct fuzz_node *n);
 /* A loopback TCP connection to @port with a 5 s receive timeout. */
