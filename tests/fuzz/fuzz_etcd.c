@@ -6,13 +6,17 @@
  *
  * The first byte picks what the rest is: a unary answer (with a status
  * the second byte picks), the lines of a watch or observe stream (split
- * at newlines, fed to one stream state as a connection would), or a
- * base64 text. What must hold, whatever the bytes: no crash or sanitizer
+ * at newlines, fed to one stream state as a connection would), a base64
+ * text, a node's record as another node registered it (member.c), or the
+ * head of another node's HTTP answer (hclient.c, the internal API's
+ * client). What must hold, whatever the bytes: no crash or sanitizer
  * report; an answer is either a JSON object or an error with a message;
  * every event a stream delivers has a type the header names, and the
  * resume revision never goes back; base64 that decodes re-encodes to a
  * text that decodes to the same bytes, and any bytes encode and decode
- * back to themselves.
+ * back to themselves; a node record is refused with a message or names
+ * that node and an HTTP endpoint; a head is refused or has a status in
+ * 100..599.
  *
  * Built as every target of tests/fuzz/ is (fuzz.h): a libFuzzer target
  * under make fuzz, a replayer of tests/fuzz/corpus/etcd in make check.
@@ -26,6 +30,8 @@
 
 #include "etcd_int.h"
 #include "fuzz.h"
+#include "hclient.h"
+#include "member.h"
 
 static int64_t on_event(void *arg, const struct mc_etcd_event *ev)
 {
@@ -118,10 +124,54 @@ static void base64(const uint8_t *data, size_t size)
 	free(out);
 }
 
+/* A node's record as another node wrote it under nodes/n1 (member.c). */
+static void node_record(const uint8_t *data, size_t size)
+{
+	struct mc_member_node n;
+	struct mc_err err = {0, ""};
+	int rc = mc_member_node_parse("n1", (const char *)data, size, &n, &err);
+
+	if (rc) {
+		fuzz_must(rc == -EINVAL && err.msg[0], "node record %d '%s'",
+			  rc, err.msg);
+		return;
+	}
+	fuzz_must(!strcmp(n.id, "n1") && n.http[0], "a node record '%s' '%s'",
+		  n.id, n.http);
+	fuzz_must(strlen(n.http) < sizeof(n.http) &&
+			  strlen(n.transfer) < sizeof(n.transfer) &&
+			  strlen(n.hostname) < sizeof(n.hostname),
+		  "a field past its buffer");
+}
+
+/* The head of another node's HTTP answer (hclient.c). */
+static void http_head(const uint8_t *data, size_t size)
+{
+	int status = 0;
+	size_t clen = 7;
+	bool close = false;
+	int rc = hclient_parse_head((const char *)data, size, &status, &clen,
+				    &close);
+
+	fuzz_must(rc == 0 || rc == -EPROTO, "head %d", rc);
+	if (rc == 0)
+		fuzz_must(status >= 100 && status <= 599 && size >= 13,
+			  "a head of %zu bytes with status %d", size, status);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!size)
 		return 0;
+	/* 4 and 5 were added later: 0 to 3 keep what they chose */
+	if (data[0] % 8 == 4) {
+		node_record(data + 1, size - 1);
+		return 0;
+	}
+	if (data[0] % 8 == 5) {
+		http_head(data + 1, size - 1);
+		return 0;
+	}
 	switch (data[0] % 4) {
 	case 0:
 		answer(data + 1, size - 1);
