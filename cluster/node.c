@@ -100,6 +100,7 @@ struct mc_node {
 	_Atomic bool leaving;
 	pthread_mutex_t qmu;
 	pthread_cond_t qcond;
+	bool kick; /* the worker's wait ends now (worker_main) */
 	struct rel *rel;
 	size_t nrel, relcap;
 	struct joined {
@@ -302,7 +303,16 @@ static void h_release(void *arg, const struct mc_owner_blk *b)
 	q->b = *b;
 	q->b.seg_id = NULL; /* set when sent: the array may move */
 	q->b.owner = NULL;
-	pthread_cond_signal(&n->qcond);
+	/*
+	 * Only the first release of a batch wakes the worker (which then
+	 * gathers for RELEASE_BATCH_MS), and a full one: a wake-up per
+	 * release cost the leader a futex wake, and the worker a switch,
+	 * for every put that replaced a value.
+	 */
+	if (n->nrel == 1 || n->nrel >= RELEASE_BATCH) {
+		n->kick = true;
+		pthread_cond_signal(&n->qcond);
+	}
 	pthread_mutex_unlock(&n->qmu);
 }
 
@@ -558,6 +568,7 @@ static void join_push(struct mc_node *n, const char *id, int64_t rev)
 			 id);
 		n->joins[n->njoins].rev = rev;
 		n->njoins++;
+		n->kick = true;
 		pthread_cond_signal(&n->qcond);
 	}
 	pthread_mutex_unlock(&n->qmu);
@@ -574,16 +585,26 @@ static void *worker_main(void *arg)
 		size_t k = 0, nj = 0;
 		struct timespec ts;
 
+		if (!n->nrel && !n->njoins) {
+			pthread_cond_wait(&n->qcond, &n->qmu);
+			continue;
+		}
+		/*
+		 * Releases wait RELEASE_BATCH_MS for company (until the
+		 * batch is full), a node's report is asked again in 100 ms
+		 * (sooner when new work kicks).
+		 */
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += (n->njoins ? 100 : RELEASE_BATCH_MS) * 1000000L;
+		ts.tv_nsec += (n->nrel ? RELEASE_BATCH_MS : 100) * 1000000L;
 		if (ts.tv_nsec >= 1000000000) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
 		}
-		if (!n->nrel && !n->njoins)
-			pthread_cond_wait(&n->qcond, &n->qmu);
-		else
-			pthread_cond_timedwait(&n->qcond, &n->qmu, &ts);
+		n->kick = false;
+		while (!n->stopping && !n->kick &&
+		       pthread_cond_timedwait(&n->qcond, &n->qmu, &ts) !=
+			       ETIMEDOUT)
+			;
 		if (n->nrel) {
 			v = n->rel;
 			k = n->nrel;
@@ -1278,6 +1299,7 @@ void mc_node_stop(struct mc_node *n)
 	atomic_store(&n->leaving, true);
 	pthread_mutex_lock(&n->qmu);
 	n->stopping = true;
+	n->kick = true;
 	pthread_cond_signal(&n->qcond);
 	pthread_mutex_unlock(&n->qmu);
 	if (n->worker_started)

@@ -7,7 +7,8 @@
 # client that goes away in the middle of a body leaves the old value and
 # nothing open (no descriptor left behind); an owner killed while values
 # stream out of it gives clients an error or a closed connection, never
-# a 200 with a short or foreign body. The connections between the door
+# a 200 with a short or foreign body; the leader's releases of replaced
+# versions reach the owner, batched. The connections between the door
 # and the owner use the door's default congestion control (cubic) at the
 # door's end and the owner's --transfer-congestion at the owner's.
 . "${top_srcdir:-.}/tests/lib.sh"
@@ -56,6 +57,38 @@ if [ -n "$CC" ] && command -v ss >/dev/null; then
 else
 	echo "# cubic cannot be set here, or no ss: not checked"
 fi
+
+# --- the leader tells node 3 to release each replaced version, in
+# batches (the worker gathers them for a few ms): 30 overwrites at once
+# cost node 3 a prepare and a commit each and at least one release
+# message, at most one per overwrite
+owner_calls() {
+	curl -s "$(cl_url 3)/metrics" |
+		awk -F'} ' '/^mooncake_http_requests_total\{route="\/internal\/v1\/owner",code="200"\}/ { print $2 }'
+}
+expect_eq "PUT of a key to replace" \
+	"$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary x "$U2/api/put/rel")" 200
+c0=$(owner_calls)
+pids=()
+for i in $(seq 30); do
+	curl -s -o /dev/null -w '%{http_code}\n' -X PUT --data-binary "v$i" "$U2/api/put/rel" \
+		>"$MC_TMP/rel.$i" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+cat "$MC_TMP"/rel.[0-9]* >"$MC_TMP/rel.codes"
+expect_eq "30 overwrites through node 2 at once: all 200" \
+	"$(grep -c '^200$' "$MC_TMP/rel.codes")" 30
+for i in $(seq 30); do
+	c1=$(owner_calls)
+	[ $((c1 - c0)) -gt 60 ] && break
+	sleep 0.1
+done
+echo "# 30 releases in $((c1 - c0 - 60)) messages"
+check "... node 3 got the releases of the replaced versions" \
+	test $((c1 - c0)) -gt 60 -a $((c1 - c0)) -le 90
+check "... the key has one of the values" \
+	grep -qx 'v[0-9]*' <(curl -s "$U2/api/get/rel"; echo)
 
 # --- pipelined: the second head comes with the first's bytes, so the
 # socket read last before its handler ran is the transfer port's
