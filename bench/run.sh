@@ -291,8 +291,9 @@ run_inproc() {
 					t = idx[j]; idx[j] = idx[j - 1]; idx[j - 1] = t
 				}
 			split(line[k, idx[int((m + 1) / 2)]], p, "|")
-			printf "%s, median of %d processes (ratios %.2f-%.2f)|%s|%s|%s|%s|%s|%s|%s\n",
-				k, m, ratio[k, idx[1]], ratio[k, idx[m]], p[3], p[4], p[5], p[6], p[7], p[8],
+			printf "%s, median of %d process%s (ratios %.2f-%.2f)|%s|%s|%s|%s|%s|%s|%s\n",
+				k, m, m == 1 ? "" : "es", ratio[k, idx[1]], ratio[k, idx[m]],
+				p[3], p[4], p[5], p[6], p[7], p[8],
 				(m == n ? "" : "only " m " of " n " processes gave this figure")
 		}
 	}' "$TMP/dram.rows" | while IFS='|' read -r f v u r rv k t note; do

@@ -285,7 +285,7 @@ enum fake_mode {
 	FAKE_HALF,	     /* answer half of a READ's bytes, close */
 	FAKE_HALF_SILENT,    /* answer half of a READ's bytes, then nothing */
 	FAKE_TRICKLE,	     /* answer a READ in 4 pieces 50 ms apart */
-	FAKE_CRAWL,	     /* answer a READ in 16 pieces 50 ms apart */
+	FAKE_CRAWL,	     /* answer a READ in 32 pieces 50 ms apart */
 };
 
 struct fake {
@@ -325,7 +325,7 @@ static void *fake_main(void *arg)
 			} else if (f->mode == FAKE_TRICKLE ||
 				   f->mode == FAKE_CRAWL) {
 				unsigned char *data = pattern(h.size, 9);
-				uint64_t n = f->mode == FAKE_CRAWL ? 16 : 4;
+				uint64_t n = f->mode == FAKE_CRAWL ? 32 : 4;
 				uint64_t piece = h.size / n;
 
 				xfer_status_encode(XFER_OK, st);
@@ -437,11 +437,14 @@ START_TEST(test_large_answer_pieces)
 	fake_stop(&f);
 
 	/*
-	 * Sixteen pieces 50 ms apart: the answer takes 800 ms, more than
-	 * the 300 ms timeout, and never reaches the mark within one; each
-	 * piece is progress, so it is received whole.
+	 * Thirty-two pieces 50 ms apart: the answer takes 1.6 s, more than
+	 * a 600 ms timeout, and never reaches the mark within one; each
+	 * piece is progress, so it is received whole. (The timeout leaves
+	 * room for a gap stretched by valgrind on a loaded machine.)
 	 */
-	c = xfer_client_new(&o);
+	struct xfer_client_opts slow = {.timeout_ms = 600};
+
+	c = xfer_client_new(&slow);
 	fake_start(&f, FAKE_CRAWL);
 	t.port = f.port;
 	memset(buf, 0, size);

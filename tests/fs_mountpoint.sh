@@ -40,10 +40,13 @@ mkdir -p "$MC_TMP/empty"
 mc_stop
 # missing (with its parents) or empty: fine
 for d in "$MC_TMP/new/sub" "$MC_TMP/empty"; do
+	# the child truncates o.out only when it runs: without this rm the
+	# wait below could read the previous daemon's "ready"
+	rm -f "$MC_TMP/o.out" "$MC_TMP/o.err"
 	timeout 20 "$MOONCAKED" --port 0 --transfer-port 0 --rpc-port 0 --segment-size 0 \
 		--mountpoint "$d" >"$MC_TMP/o.out" 2>"$MC_TMP/o.err" &
 	pid=$!
-	for _ in $(seq 100); do grep -q ready "$MC_TMP/o.out" && break; sleep 0.05; done
+	for _ in $(seq 100); do grep -qs ready "$MC_TMP/o.out" && break; sleep 0.05; done
 	expect_eq "a mount point that is ${d##*/}: ready" "$(tail -n1 "$MC_TMP/o.out")" "mooncaked: ready"
 	expect_eq "... and the tree is there" "$(cat "$d/health" 2>/dev/null)" OK
 	kill -TERM $pid
