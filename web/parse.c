@@ -154,7 +154,7 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 	struct json_object *o = NULL;
 	enum json_tokener_error e = json_tokener_success;
 	size_t end = json_plain(p, n);
-	bool parsed = false; /* a whole value, maybe null (no object) */
+	bool parsed = false; /* a whole value: an object, or a bare null */
 
 	if (!tok) {
 		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "Out of memory");
@@ -172,8 +172,7 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 			e = json_tokener_get_error(tok);
 			end = n;
 		}
-		/* a bare null is success with no object at all */
-		parsed = e == json_tokener_success && (o || end > 0);
+		parsed = e == json_tokener_success;
 	}
 	json_tokener_free(tok);
 
@@ -181,7 +180,8 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 		while (end < n && strchr(" \t\r\n", p[end]))
 			end++;
 		if (end == n) {
-			if (o && json_object_is_type(o, json_type_object))
+			/* a bare null is success with no object at all */
+			if (json_object_is_type(o, json_type_object))
 				return o;
 			json_object_put(o);
 			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
