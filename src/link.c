@@ -91,15 +91,8 @@ static int call_do(struct mc_store *s, struct call *c, struct mc_err *err)
 	if (c->r.bad || rc < -4095)
 		return mc_err_set(err, -EAGAIN, MC_NO_LEADER,
 				  "the leader's answer is not one");
-	if (rc < 0 && err) {
-		err->code = code;
-		/* an answer without a message still says what went wrong */
-		if (e.msg[0])
-			memcpy(err->msg, e.msg, sizeof(err->msg));
-		else
-			snprintf(err->msg, sizeof(err->msg),
-				 "the leader answered: %s", strerror(-rc));
-	}
+	if (rc < 0)
+		wire_answer_err(err, rc, code, e.msg, "leader");
 	return rc;
 }
 

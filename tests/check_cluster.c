@@ -1656,7 +1656,9 @@ START_TEST(test_hostile_wire)
 		wire_u32(&a, 0);
 		wire_u32(&a, 0);
 		ck_assert_int_eq(mc_owner_msg_result(a.data, a.len, &e), -EIO);
-		ck_assert_msg(e.msg[0], "an owner's error without a message");
+		ck_assert_msg(strstr(e.msg, "the owner answered: "),
+			      "an owner's error without a message: '%s'",
+			      e.msg);
 		memset(&e, 0, sizeof(e));
 		ck_assert_int_eq(mc_master_ingest(master, &nodes[0].owner,
 						  a.data, a.len, true, &e),
@@ -1669,7 +1671,9 @@ START_TEST(test_hostile_wire)
 		ck_assert_int_eq(mc_remove(nodes[1].own, "nokey", 5, false, &e),
 				 -ENOENT);
 		blank_errors = false;
-		ck_assert_msg(e.msg[0], "a leader's error without a message");
+		ck_assert_msg(strstr(e.msg, "the leader answered: "),
+			      "a leader's error without a message: '%s'",
+			      e.msg);
 	}
 	ck_assert_int_eq(mc_master_ingest(master, &nodes[0].owner, "junk", 4,
 					  true, NULL),
