@@ -1786,6 +1786,23 @@ START_TEST(test_result_out_of_range)
 	patch_val = 0;
 	ck_assert_int_eq(mc_query(nodes[1].own, "rk", 2, d, MC_REPLICA_MAX),
 			 -EAGAIN);
+	/* a size that is not its replicas': no answer, nothing allocated */
+	patch_at = 24; /* the size's low half, after an empty message */
+	for (int i = 0; i < 2; i++) {
+		struct mc_ref *ref = NULL;
+		char buf[16];
+
+		patch_val = i ? 6 : 3;
+		ck_assert_int_eq(mc_get(nodes[1].own, "rk", 2, &ref), -EAGAIN);
+		ck_assert_ptr_null(ref);
+		ck_assert_int_eq(
+			mc_get_copy(nodes[1].own, "rk", 2, 0, buf, sizeof(buf)),
+			-EAGAIN);
+		ck_assert_int_eq(
+			mc_query(nodes[1].own, "rk", 2, d, MC_REPLICA_MAX),
+			-EAGAIN);
+	}
+	patch_at = 12;
 	patch_op = MOP_EXIST;
 	patch_val = 7;
 	ck_assert_int_eq(mc_exist(nodes[1].own, "rk", 2), -EAGAIN);
