@@ -91,15 +91,8 @@ static int call_do(struct mc_store *s, struct call *c, struct mc_err *err)
 	if (c->r.bad || rc < -4095)
 		return mc_err_set(err, -EAGAIN, MC_NO_LEADER,
 				  "the leader's answer is not one");
-	if (rc < 0 && err) {
-		err->code = code;
-		/* an answer without a message still says what went wrong */
-		if (e.msg[0])
-			memcpy(err->msg, e.msg, sizeof(err->msg));
-		else
-			snprintf(err->msg, sizeof(err->msg),
-				 "the leader answered: %s", strerror(-rc));
-	}
+	if (rc < 0)
+		wire_answer_err(err, rc, code, e.msg, "leader");
 	return rc;
 }
 
@@ -551,6 +544,19 @@ struct found {
 	struct mc_desc d[MC_REPLICA_MAX];
 };
 
+/*
+ * Whether the value's size is its replicas': a get allocates and reads
+ * that many bytes (a replica's descriptor has the value's size,
+ * mc_query), so a size that disagrees is no answer.
+ */
+static bool sizes_agree(const struct found *f)
+{
+	for (unsigned i = 0; i < f->n; i++)
+		if (f->d[i].size != f->size)
+			return false;
+	return f->n || !f->size;
+}
+
 static int query_call(struct mc_store *s, const void *key, size_t klen,
 		      unsigned flags, struct found *f, struct mc_err *err)
 {
@@ -573,7 +579,8 @@ static int query_call(struct mc_store *s, const void *key, size_t klen,
 			wire_get_desc(&c.r, &f->d[i]);
 		/* the result is the count of replicas listed: a caller
 		 * reads that many descriptors */
-		if (c.r.bad || c.r.left || (unsigned)rc != f->n)
+		if (c.r.bad || c.r.left || (unsigned)rc != f->n ||
+		    !sizes_agree(f))
 			rc = body_bad(err);
 	}
 	call_end(&c);

@@ -757,15 +757,8 @@ int mc_owner_msg_result(const void *resp, size_t len, struct mc_err *err)
 	if (r.bad || rc > 0 || rc < -4095)
 		return mc_err_set(err, -EPROTO, MC_RPC_FAIL,
 				  "an owner's answer that is not one");
-	if (rc < 0 && err) {
-		err->code = code;
-		/* an answer without a message still says what went wrong */
-		if (msg[0])
-			snprintf(err->msg, sizeof(err->msg), "%s", msg);
-		else
-			snprintf(err->msg, sizeof(err->msg),
-				 "the owner answered: %s", strerror(-rc));
-	}
+	if (rc < 0)
+		wire_answer_err(err, rc, code, msg, "owner");
 	return rc;
 }
 

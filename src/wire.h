@@ -15,9 +15,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "buf.h"
+#include "err.h"
 
 #define WIRE_MASTER_REQ 0x314d434du /* "MCM1" */
 #define WIRE_MASTER_RSP 0x3152434du /* "MCR1" */
@@ -221,6 +223,24 @@ static inline uint32_t wire_get_count(struct wire_rd *r, uint32_t max,
 		return 0;
 	}
 	return n;
+}
+
+/*
+ * The error an answer carried, its result @rc (< 0), Mooncake @code and
+ * message @msg, into @err (NULL: nothing). An answer without a message
+ * still says what went wrong: "the WHO answered: " and @rc's text.
+ */
+static inline void wire_answer_err(struct mc_err *err, int rc, int32_t code,
+				   const char *msg, const char *who)
+{
+	if (!err)
+		return;
+	err->code = code;
+	if (msg[0])
+		snprintf(err->msg, sizeof(err->msg), "%s", msg);
+	else
+		snprintf(err->msg, sizeof(err->msg), "the %s answered: %s", who,
+			 strerror(-rc));
 }
 
 #endif

@@ -1656,7 +1656,9 @@ START_TEST(test_hostile_wire)
 		wire_u32(&a, 0);
 		wire_u32(&a, 0);
 		ck_assert_int_eq(mc_owner_msg_result(a.data, a.len, &e), -EIO);
-		ck_assert_msg(e.msg[0], "an owner's error without a message");
+		ck_assert_msg(strstr(e.msg, "the owner answered: "),
+			      "an owner's error without a message: '%s'",
+			      e.msg);
 		memset(&e, 0, sizeof(e));
 		ck_assert_int_eq(mc_master_ingest(master, &nodes[0].owner,
 						  a.data, a.len, true, &e),
@@ -1669,7 +1671,9 @@ START_TEST(test_hostile_wire)
 		ck_assert_int_eq(mc_remove(nodes[1].own, "nokey", 5, false, &e),
 				 -ENOENT);
 		blank_errors = false;
-		ck_assert_msg(e.msg[0], "a leader's error without a message");
+		ck_assert_msg(strstr(e.msg, "the leader answered: "),
+			      "a leader's error without a message: '%s'",
+			      e.msg);
 	}
 	ck_assert_int_eq(mc_master_ingest(master, &nodes[0].owner, "junk", 4,
 					  true, NULL),
@@ -1782,6 +1786,23 @@ START_TEST(test_result_out_of_range)
 	patch_val = 0;
 	ck_assert_int_eq(mc_query(nodes[1].own, "rk", 2, d, MC_REPLICA_MAX),
 			 -EAGAIN);
+	/* a size that is not its replicas': no answer, nothing allocated */
+	patch_at = 24; /* the size's low half, after an empty message */
+	for (int i = 0; i < 2; i++) {
+		struct mc_ref *ref = NULL;
+		char buf[16];
+
+		patch_val = i ? 6 : 3;
+		ck_assert_int_eq(mc_get(nodes[1].own, "rk", 2, &ref), -EAGAIN);
+		ck_assert_ptr_null(ref);
+		ck_assert_int_eq(
+			mc_get_copy(nodes[1].own, "rk", 2, 0, buf, sizeof(buf)),
+			-EAGAIN);
+		ck_assert_int_eq(
+			mc_query(nodes[1].own, "rk", 2, d, MC_REPLICA_MAX),
+			-EAGAIN);
+	}
+	patch_at = 12;
 	patch_op = MOP_EXIST;
 	patch_val = 7;
 	ck_assert_int_eq(mc_exist(nodes[1].own, "rk", 2), -EAGAIN);

@@ -481,6 +481,15 @@ START_TEST(test_json_hostile)
 		{"null \r\n", "Invalid JSON body, must be an object"},
 		{"null 1", "Invalid JSON body, unexpected character at byte 5"},
 		{"true", "Invalid JSON body, must be an object"},
+		/* json-c keeps the last of two: a first value is not
+		 * dropped unsaid */
+		{"{\"a\":1,\"a\":2}", "Invalid JSON body, duplicate field 'a'"},
+		{"{\"size\":1,\"b\":[],\"size\":1}",
+		 "Invalid JSON body, duplicate field 'size'"},
+		{"{\"a\":1,\"\\u0061\":2}",
+		 "Invalid JSON body, duplicate field '\\u0061'"},
+		{"{\"x\":[{\"b\":1},{\"c\":{\"b\":1,\"b\":1}}]}",
+		 "Invalid JSON body, duplicate field 'b'"},
 	};
 	for (size_t i = 0; i < sizeof(said) / sizeof(said[0]); i++) {
 		o = web_json_parse_object(said[i].body, strlen(said[i].body),
@@ -523,6 +532,19 @@ START_TEST(test_json_hostile)
 	o = web_json_parse_object(ok, strlen(ok), &me);
 	ck_assert_ptr_nonnull(o);
 	json_object_put(o);
+	/* one name in several objects, and names that only look alike */
+	static const char *const distinct[] = {
+		"{\"a\":{\"a\":1},\"b\":[{\"a\":1},{\"a\":2}]}",
+		"{\"a\\\"\":1,\"a\":2,\"A\":3,\"a \":4}",
+		"{\"s\":\"a\",\"t\":\"a\",\"u\":{},\"v\":{}}",
+	};
+	for (size_t i = 0; i < sizeof(distinct) / sizeof(distinct[0]); i++) {
+		o = web_json_parse_object(distinct[i], strlen(distinct[i]),
+					  &me);
+		ck_assert_msg(o != NULL, "'%s' refused: %s", distinct[i],
+			      me.msg);
+		json_object_put(o);
+	}
 }
 END_TEST
 

@@ -192,6 +192,7 @@ static void ask(unsigned op, const uint8_t *p, size_t n, const char *seg_id,
 	char buf[64];
 	struct mc_err err = {0};
 	struct mc_put *put;
+	struct mc_ref *ref;
 	struct mc_desc d[MC_REPLICA_MAX];
 	struct mc_usage u;
 	struct mc_recent rec;
@@ -219,6 +220,9 @@ static void ask(unsigned op, const uint8_t *p, size_t n, const char *seg_id,
 		erc = mc_put_revoke(own, "k", 1, &err);
 		break;
 	case 3:
+		/* a get allocates the size its leader names */
+		if (mc_get(own, "k", 1, &ref) == 0)
+			mc_ref_release(ref);
 		got = mc_get_copy(own, "k", 1, 1, buf, sizeof(buf));
 		fuzz_must(got <= (int64_t)sizeof(buf), "a copy of %lld bytes",
 			  (long long)got);
