@@ -80,12 +80,13 @@ int mc_net_cc_choose(const char *asked, const char *opt, const char *key,
 	}
 	rc = cc_try(asked, NULL);
 	if (rc) {
-		snprintf(msg, msglen,
-			 "invalid value '%s' for '%s' (%s): %s (sysctl "
-			 "net.ipv4.tcp_available_congestion_control lists "
-			 "those this kernel has, tcp_allowed_congestion_control "
-			 "those any process may take)",
-			 asked, opt, key, cc_why(rc));
+		snprintf(
+			msg, msglen,
+			"invalid value '%s' for '%s' (%s): %s (sysctl "
+			"net.ipv4.tcp_available_congestion_control lists "
+			"those this kernel has, tcp_allowed_congestion_control "
+			"those any process may take)",
+			asked, opt, key, cc_why(rc));
 		return -EINVAL;
 	}
 	snprintf(cc, MC_NET_CC_MAX, "%s", asked);
