@@ -77,18 +77,37 @@ static inline struct mc_shard *shard_of(struct mc_store *s, uint64_t h)
 	return &s->shards[h >> 56];
 }
 
-/* The link that points at @key's object, or at the chain's end; under
- * the shard's lock, or inside a read section (then checked by seq). */
-static obj_link *chain_find(struct mc_tab *t, uint64_t h, const void *key,
-			    size_t klen)
+/* The link that points at @key's object in the chain that starts at
+ * bucket @pp, or at the chain's end. */
+static obj_link *chain_walk(obj_link *pp, const void *key, size_t klen)
 {
-	obj_link *pp = &t->b[h & t->mask];
 	struct mc_obj *o;
 
 	for (; (o = link_get(pp)); pp = &o->next)
 		if (o->klen == klen && !memcmp(obj_key(o), key, klen))
 			break;
 	return pp;
+}
+
+/* chain_walk from @h's bucket of @t; under the shard's lock, or inside a
+ * read section (then checked by seq). */
+static obj_link *chain_find(struct mc_tab *t, uint64_t h, const void *key,
+			    size_t klen)
+{
+	return chain_walk(&t->b[h & t->mask], key, klen);
+}
+
+/*
+ * @h's bucket as a lock-free reader finds it (inside a read section):
+ * the mask and the array from the shard's first line (store_int.h), not
+ * the mask from the array's header, a dependent miss of its own.
+ */
+static obj_link *bucket_of(struct mc_shard *sh, uint64_t h)
+{
+	uint32_t mask = atomic_load_explicit(&sh->mask, memory_order_acquire);
+	struct mc_tab *t = atomic_load_explicit(&sh->tab, memory_order_acquire);
+
+	return &t->b[h & mask];
 }
 
 struct mc_tab *tab_new(uint32_t n)
@@ -150,6 +169,8 @@ static void shard_grow(struct mc_shard *sh)
 		}
 	}
 	atomic_store_explicit(&sh->tab, t, memory_order_release);
+	/* after the array: see struct mc_shard */
+	atomic_store_explicit(&sh->mask, t->mask, memory_order_release);
 	ebr_retire(old);
 }
 
@@ -286,9 +307,7 @@ struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 
 		if (seq & 1)
 			continue;
-		o = link_get(chain_find(
-			atomic_load_explicit(&sh->tab, memory_order_acquire), h,
-			key, klen));
+		o = link_get(chain_walk(bucket_of(sh, h), key, klen));
 		got = o && obj_ref_get(o);
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&sh->seq, memory_order_relaxed) == seq)
@@ -337,17 +356,16 @@ void obj_prefetch(struct mc_store *s, uint64_t h, int stage, const void *key,
 		  size_t klen)
 {
 	struct mc_shard *sh = shard_of(s, h);
-	struct mc_tab *t;
+	obj_link *b;
 	struct mc_obj *o;
 
 	ebr_enter();
-	t = atomic_load_explicit(&sh->tab, memory_order_acquire);
+	b = bucket_of(sh, h);
 	if (stage == 0) {
-		__builtin_prefetch(&t->b[h & t->mask], 1);
+		__builtin_prefetch(b, 1);
 	} else if (stage == 1) {
-		__builtin_prefetch(atomic_load_explicit(&t->b[h & t->mask],
-							memory_order_relaxed),
-				   1);
+		__builtin_prefetch(
+			atomic_load_explicit(b, memory_order_relaxed), 1);
 	} else {
 		/*
 		 * The blocks the publish will free: by now the version is
@@ -357,7 +375,7 @@ void obj_prefetch(struct mc_store *s, uint64_t h, int stage, const void *key,
 		 * walk: the read section keeps every version readable, and
 		 * a wrong block fetched is only a wasted fetch.
 		 */
-		o = link_get(chain_find(t, h, key, klen));
+		o = link_get(chain_walk(b, key, klen));
 		for (unsigned i = 0; o && i < o->nrep; i++)
 			__builtin_prefetch(o->rep[i], 1);
 	}

@@ -226,6 +226,7 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 		pthread_rwlock_init(&sh->lock, NULL);
 		atomic_init(&sh->seq, 0);
 		atomic_init(&sh->tab, t);
+		atomic_init(&sh->mask, t ? t->mask : 0);
 		if (!t)
 			goto fail;
 	}

@@ -200,10 +200,20 @@ struct mc_tab {
 	obj_link b[];
 };
 
+/*
+ * What a lock-free lookup reads comes first, in the shard's first line:
+ * the count, the buckets and their mask, so that a get's way to its
+ * bucket costs one miss on the shard, not a second on the array's own
+ * header. @mask is stored after @tab when the shard grows and loaded
+ * before it, and arrays only grow: a reader's mask is never larger than
+ * the array it then loads (a smaller one picks a wrong bucket of a newer
+ * array, which the count makes it walk again).
+ */
 struct mc_shard {
-	pthread_rwlock_t lock;	      /* writers exclusive, walkers shared */
 	_Atomic uint32_t seq;	      /* odd while a writer changes links */
+	_Atomic uint32_t mask;	      /* tab's mask (above) */
 	_Atomic(struct mc_tab *) tab; /* retired, not freed, when replaced */
+	pthread_rwlock_t lock;	      /* writers exclusive, walkers shared */
 	uint32_t count;		      /* under lock */
 } __attribute__((aligned(64)));
 

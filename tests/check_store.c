@@ -1120,6 +1120,73 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
+/*
+ * Lock-free gets while their shards grow: a reader finds the bucket from
+ * the shard's mask and array (store_int.h, struct mc_shard), which a
+ * growth replaces one after the other. Keys present throughout are found
+ * with their own bytes every time while a writer adds enough keys to
+ * double every shard's buckets several times.
+ */
+struct grow_get {
+	struct mc_store *s;
+	_Atomic bool done;
+	int missed, wrong, gets;
+};
+
+static void *grow_get_main(void *arg)
+{
+	struct grow_get *g = arg;
+	char key[16];
+
+	while (!atomic_load(&g->done)) {
+		for (unsigned i = 0; i < 64; i++) {
+			struct mc_ref *ref;
+
+			snprintf(key, sizeof(key), "stay%u", i);
+			if (mc_get(g->s, key, strlen(key), &ref) < 0) {
+				g->missed++;
+				continue;
+			}
+			g->wrong += mc_ref_size(ref) != sizeof(i) ||
+				    memcmp(mc_ref_data(ref), &i, sizeof(i));
+			mc_ref_release(ref);
+			g->gets++;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_get_across_growth)
+{
+	struct mc_store_opts o;
+	static struct grow_get g;
+	unsigned n = mc_test_quick() ? 20000 : 100000;
+	pthread_t t;
+	char key[16];
+
+	mc_store_opts_default(&o);
+	g = (struct grow_get){.s = mc_store_new(&o, NULL)};
+	mount(g.s, 64 * MiB, "a", NULL);
+	for (unsigned i = 0; i < 64; i++) {
+		snprintf(key, sizeof(key), "stay%u", i);
+		ck_assert_int_eq(
+			mc_put(g.s, key, strlen(key), &i, sizeof(i), NULL), 0);
+	}
+	pthread_create(&t, NULL, grow_get_main, &g);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "grow%u", i);
+		ck_assert_int_eq(
+			mc_put(g.s, key, strlen(key), &i, sizeof(i), NULL), 0);
+	}
+	atomic_store(&g.done, true);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(g.missed, 0);
+	ck_assert_int_eq(g.wrong, 0);
+	ck_assert_int_gt(g.gets, 0);
+	mc_store_free(g.s);
+}
+END_TEST
+
 /* A local writer that learns the size as it goes: grow in place, trim. */
 START_TEST(test_put_grow_trim)
 {
@@ -1512,6 +1579,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_writes_in_flight);
 	tcase_add_test(tc, test_iteration);
 	tcase_add_test(tc, test_walk_across_growth);
+	tcase_add_test(tc, test_get_across_growth);
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_lockfree_lookup);
 	tcase_add_test(tc, test_put_grow_trim);
