@@ -86,10 +86,14 @@ static const struct key keys[] = {
 	{"transfer_host", "transfer-host", NULL, "ADDR", K_PATH,
 	 OFF(transfer_host), 0,
 	 "transfer port bind address (default: the --host address)"},
-	/* the default is xfer/xfer.h's XFER_CC_DEFAULT */
+	/* the default is net/cc.h's MC_NET_CC_DEFAULT */
 	{"transfer_congestion", "transfer-congestion", NULL, "NAME", K_STR,
 	 OFF(transfer_cc), 0,
 	 "TCP congestion control of transfer connections, 'system': the "
+	 "system's (default cubic)"},
+	{"http_congestion", "http-congestion", NULL, "NAME", K_STR,
+	 OFF(http_cc), 0,
+	 "TCP congestion control of HTTP connections, 'system': the "
 	 "system's (default cubic)"},
 	{"max_segment_size", "max-segment-size", NULL, "SIZE", K_SIZE,
 	 OFF(max_segment_size), MC_ALLOC_ALIGN,
@@ -209,6 +213,7 @@ void mc_config_release(struct mc_config *c)
 	free(c->auth_token_file);
 	free(c->transfer_host);
 	free(c->transfer_cc);
+	free(c->http_cc);
 	free(c->metadata_cluster_id);
 	free(c->etcd);
 	free(c->cluster);

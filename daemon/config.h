@@ -29,6 +29,7 @@ struct mc_config {
 	unsigned transfer_port;
 	char *transfer_host; /* NULL: http_host */
 	char *transfer_cc;   /* NULL: the default; "system": the system's */
+	char *http_cc;	     /* the same, of the HTTP port */
 	uint64_t max_segment_size;
 	unsigned replicas;     /* replica_num, 1..MC_REPLICA_MAX */
 	uint64_t lease_ttl_ms; /* default_kv_lease_ttl */

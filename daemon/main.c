@@ -26,6 +26,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "cc.h"
 #include "config.h"
 #include "fs.h"
 #include "metrics.h"
@@ -388,6 +389,7 @@ int main(int argc, char **argv)
 	struct mc_store_opts so;
 	struct xfer_opts xo;
 	struct web_opts wo;
+	char http_cc[MC_NET_CC_MAX], ccmsg[320];
 	struct web_page_info page;
 	struct fs_opts fo;
 	struct xfer *x = NULL;
@@ -489,6 +491,16 @@ int main(int argc, char **argv)
 			goto out_config;
 		}
 	}
+	/* checked before anything starts, as the transfer port's is */
+	if (mc_net_cc_choose(cfg.http_cc, "--http-congestion",
+			     "http_congestion", http_cc, ccmsg,
+			     sizeof(ccmsg))) {
+		fprintf(stderr, "mooncaked: %s\n", ccmsg);
+		status = EXIT_CONFIG;
+		goto out_config;
+	}
+	if (ccmsg[0])
+		mc_info("http: %s", ccmsg);
 	/*
 	 * The transfer port listens where HTTP does unless told otherwise:
 	 * never wider than asked.
@@ -606,6 +618,7 @@ int main(int argc, char **argv)
 		.auth_token = token,
 		.max_body = cfg.max_body,
 		.header_ms = cfg.header_timeout_ms,
+		.congestion = http_cc, /* chosen: "" keeps the system's */
 		.page = &page,
 	};
 	err.msg[0] = '\0';

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cc.h"
 #include "loop.h"
 #include "relay.h"
 
@@ -424,6 +425,8 @@ struct mc_relay *mc_relay_start(const struct mc_relay_opts *o)
 		errno = -rc;
 		return NULL;
 	}
+	/* the connections it accepts take it: the answers leave on it */
+	mc_net_cc_set(r->lfd, o->congestion);
 	/* one loop: both sides of a pair on one thread, no locking */
 	lo = (struct mc_net_loops_opts){
 		.ops = &relay_ops,

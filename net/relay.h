@@ -37,6 +37,9 @@ struct mc_relay_opts {
 	unsigned port;	   /* the listening port, and civetweb's */
 	unsigned stall_ms; /* see above; 0 means 10 s */
 	const char *name;  /* the thread: "mc-NAME-0" */
+	/* the clients' connections' TCP congestion control (cc.h), NULL or
+	 * "": the system's */
+	const char *congestion;
 	void (*say)(const char *msg);
 };
 

@@ -68,7 +68,7 @@ for o in --config -D --port --host --mountpoint --no-fuse --hostname \
 	--replicas --lease-ttl --eviction-high-watermark --eviction-ratio \
 	--max-body --auth-token-file --allow-other --populate --put-timeout \
 	--log-level --header-timeout --shutdown-timeout --transfer-congestion \
-	--version --help; do
+	--http-congestion --version --help; do
 	expect_match "--help lists $o" "$out" "(^|[[:space:]])$o([[:space:]=]|$)"
 done
 out=$("$MOONCAKED" --version); rc=$?
@@ -110,6 +110,8 @@ bad "'--host'" --host ''
 bad "'--protocol'" --protocol udp
 bad "'--transfer-congestion'" --transfer-congestion no-such-algorithm
 bad "'--transfer-congestion'" --transfer-congestion aaaaaaaaaaaaaaaaaaaa
+bad "'--http-congestion'" --http-congestion no-such-algorithm
+bad "'--http-congestion'" --http-congestion aaaaaaaaaaaaaaaaaaaa
 bad "'--replicas'" --replicas 0
 bad "'--replicas'" --replicas 9
 bad "'--segment-size'" --segment-size 12q
@@ -267,11 +269,19 @@ http PUT /api/put/k --data-binary v -H 'Authorization: Bearer s3cret'
 expect_eq "put with the trimmed token: 200" "$HTTP_CODE" 200
 stop_with TERM "auth daemon: exit 0"
 
-# --- the transfer port's congestion control (mooncaked(8)) -----------------
-# lcc: the algorithm of the transfer port's listener (ss -i names it; the
-# connections it accepts inherit it)
+# --- the ports' congestion control (mooncaked(8)) ---------------------------
+# lcc [PORT]: the algorithm of the listener on PORT (ss -i names it; the
+# connections it accepts inherit it), the transfer port's by default
 lcc() {
-	ss -tilH "( sport = :$MC_XPORT )" | awk 'NR == 2 { print $1 }'
+	ss -tilH "( sport = :${1:-$MC_XPORT} )" | awk 'NR == 2 { print $1 }'
+}
+# acc: the algorithm of a connection the HTTP port accepted
+acc() {
+	local cc
+	exec 5<>"/dev/tcp/127.0.0.1/$MC_PORT"
+	cc=$(ss -tiH "( sport = :$MC_PORT )" | awk 'NR == 2 { print $1 }')
+	exec 5>&-
+	echo "$cc"
 }
 SYS_CC=$(cat /proc/sys/net/ipv4/tcp_congestion_control)
 if ! command -v ss >/dev/null ||
@@ -280,12 +290,25 @@ if ! command -v ss >/dev/null ||
 elif [ "$(id -u)" = 0 ]; then
 	start
 	expect_eq "the transfer port's default congestion control" "$(lcc)" cubic
+	expect_eq "the HTTP port's default congestion control" \
+		"$(lcc "$MC_PORT")" cubic
+	expect_eq "... and a connection it accepted" "$(acc)" cubic
 	expect_eq "no fallback line when the default is set" \
 		"$(grep -c "keep the system's congestion control" "$MC_ERR")" 0
 	stop_with TERM "default congestion control: exit 0"
 	start --transfer-congestion system
 	expect_eq "--transfer-congestion system: the system's" "$(lcc)" "$SYS_CC"
+	expect_eq "... the HTTP port keeps its own" "$(lcc "$MC_PORT")" cubic
 	stop_with TERM "--transfer-congestion system: exit 0"
+	start --http-congestion system
+	expect_eq "--http-congestion system: the system's" \
+		"$(lcc "$MC_PORT")" "$SYS_CC"
+	expect_eq "... and a connection it accepted" "$(acc)" "$SYS_CC"
+	expect_eq "... the transfer port keeps its own" "$(lcc)" cubic
+	stop_with TERM "--http-congestion system: exit 0"
+	start --http-congestion reno
+	expect_eq "--http-congestion reno" "$(lcc "$MC_PORT")" reno
+	stop_with TERM "--http-congestion reno: exit 0"
 	# a process without CAP_NET_ADMIN may take only the allowed ones: the
 	# default falls back to the system's with one info line, a named one
 	# that is not allowed still stops the start
@@ -301,16 +324,23 @@ elif [ "$(id -u)" = 0 ]; then
 		expect_eq "without CAP_NET_ADMIN: the system's" "$(lcc)" "$SYS_CC"
 		expect_eq "without CAP_NET_ADMIN: one info line says so" \
 			"$(grep -c "INFO transfer: connections keep the system's congestion control $SYS_CC: the default cubic cannot be set (not allowed" "$MC_ERR")" 1
+		expect_eq "without CAP_NET_ADMIN: the HTTP port's, the system's" \
+			"$(lcc "$MC_PORT")" "$SYS_CC"
+		expect_eq "... one info line says so" \
+			"$(grep -c "INFO http: connections keep the system's congestion control $SYS_CC: the default cubic cannot be set (not allowed" "$MC_ERR")" 1
 		stop_with TERM "fallback congestion control: exit 0"
-		rc=0
-		timeout 10 setpriv --reuid nobody --regid "$(id -g nobody)" \
-			--clear-groups "$MOONCAKED" --no-fuse --port 0 \
-			--transfer-port 0 --rpc-port 0 --segment-size 0 \
-			--transfer-congestion cubic >"$MC_TMP/bad.out" \
-			2>"$MC_TMP/bad.err" || rc=$?
-		expect_eq "without CAP_NET_ADMIN, --transfer-congestion cubic: exit 2" "$rc" 2
-		check "... one line naming '--transfer-congestion' and why" \
-			grep -qF "'--transfer-congestion' (transfer_congestion): not allowed" "$MC_TMP/bad.err"
+		for p in transfer http; do
+			rc=0
+			timeout 10 setpriv --reuid nobody \
+				--regid "$(id -g nobody)" --clear-groups \
+				"$MOONCAKED" --no-fuse --port 0 \
+				--transfer-port 0 --rpc-port 0 --segment-size 0 \
+				"--$p-congestion" cubic >"$MC_TMP/bad.out" \
+				2>"$MC_TMP/bad.err" || rc=$?
+			expect_eq "without CAP_NET_ADMIN, --$p-congestion cubic: exit 2" "$rc" 2
+			check "... one line naming '--$p-congestion' and why" \
+				grep -qF "'--$p-congestion' (${p}_congestion): not allowed" "$MC_TMP/bad.err"
+		done
 	else
 		echo "# cubic allowed to every process, or no setpriv: the fallback is not checked"
 	fi

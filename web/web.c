@@ -34,6 +34,7 @@
 #include <civetweb.h>
 
 #include "api.h"
+#include "cc.h"
 #include "guard.h"
 #include "log.h"
 #include "metrics.h"
@@ -152,8 +153,9 @@ struct web {
 	uint64_t header_ms; /* --header-timeout */
 	struct guard *guard;
 	_Atomic bool draining;
-	_Atomic bool stopping; /* web_stop began: direct sends give up */
-	int lfd[LISTEN_MAX];   /* civetweb's listening sockets */
+	_Atomic bool stopping;	/* web_stop began: direct sends give up */
+	int lfd[LISTEN_MAX];	/* civetweb's listening sockets */
+	char cc[MC_NET_CC_MAX]; /* --http-congestion, "": the system's */
 	int nlfd;
 	int ufd[LISTEN_MAX]; /* the same descriptors once web_drain replaced
 				them */
@@ -1171,12 +1173,22 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	struct mg_server_port sp[4];
 	struct in_addr a4;
 	struct in6_addr a6;
+	char ccmsg[320];
 	int np;
 
 	if (!w) {
 		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
 		return NULL;
 	}
+	/* (mooncaked(8), --http-congestion: why the default is set) */
+	if (mc_net_cc_choose(o->congestion, "--http-congestion",
+			     "http_congestion", w->cc, ccmsg, sizeof(ccmsg))) {
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS, "%s", ccmsg);
+		free(w);
+		return NULL;
+	}
+	if (ccmsg[0])
+		mc_info("http: %s", ccmsg);
 	w->s = s;
 	w->max_body = o->max_body ? o->max_body : 100ull << 20;
 	w->header_ms = o->header_ms ? o->header_ms : WEB_HEADER_MS;
@@ -1312,12 +1324,20 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	}
 	w->port = (unsigned)sp[0].port;
 	find_listeners(w);
+	/*
+	 * The connections take their listener's algorithm when accepted;
+	 * those accepted before this line (none answered yet: /health says
+	 * 503 until web_set_ready) keep the system's.
+	 */
+	for (int i = 0; i < w->nlfd; i++)
+		mc_net_cc_set(w->lfd[i], w->cc);
 	if (relay) {
 		struct mc_relay_opts ro = {.host = host,
 					   .port = w->port,
 					   .stall_ms = (unsigned)w->header_ms,
 					   .name = "http-relay",
-					   .say = relay_say};
+					   .say = relay_say,
+					   .congestion = w->cc};
 
 		w->relay = mc_relay_start(&ro);
 		if (!w->relay) {

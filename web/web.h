@@ -29,14 +29,22 @@ struct web_opts {
 	uint64_t max_body;	/* larger bodies get 413 */
 	unsigned threads;	/* worker threads, 0: WEB_THREADS */
 	uint64_t header_ms;	/* --header-timeout, 0: WEB_HEADER_MS */
+	/*
+	 * The TCP congestion control (TCP_CONGESTION) of the connections
+	 * the port accepts (--http-congestion): NULL: net/cc.h's
+	 * MC_NET_CC_DEFAULT, or the system's (with one info line) when this
+	 * process may not set that one; "" or "system": the system's.
+	 */
+	const char *congestion;
 	/* what the status page says of the daemon (copied), NULL: nothing */
 	const struct web_page_info *page;
 };
 
 /*
  * Starts serving. Returns NULL and a one-line message in @err when the
- * server cannot start (port taken, bad address). /health answers 503
- * until web_set_ready(w, true).
+ * server cannot start (port taken, bad address, a named congestion
+ * control this kernel does not have or refuses this process). /health answers
+ * 503 until web_set_ready(w, true).
  */
 struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		      struct mc_err *err);

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cc.h"
 #include "client.h"
 #include "log.h"
 #include "metrics.h"
@@ -29,6 +30,8 @@
 #define LOOPS_MIN	 1
 #define LOOPS_MAX	 8
 #define STALL_MS_DEFAULT 30000
+
+_Static_assert(XFER_CC_MAX == MC_NET_CC_MAX, "a congestion control's name");
 
 static struct xfer_transport *transport_find(struct xfer *x,
 					     const char *protocol)
@@ -73,92 +76,6 @@ static void transports_free(struct xfer *x)
 			x->tp[i].ops->free(x->tp[i].ctx);
 }
 
-/*
- * Gives a probe socket congestion control @name: 0, or -errno (ENOENT:
- * the kernel has no such algorithm; EPERM: not allowed to this process).
- * With @sys (XFER_CC_MAX bytes), also the name the socket had before:
- * the system's default.
- */
-static int cc_try(const char *name, char *sys)
-{
-	socklen_t len = XFER_CC_MAX;
-	int fd, rc = 0;
-
-	if (sys)
-		snprintf(sys, XFER_CC_MAX, "?");
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return 0; /* no TCP at all: nothing will be set either */
-	if (sys && !getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, sys, &len))
-		sys[len < XFER_CC_MAX ? len : XFER_CC_MAX - 1] = '\0';
-	if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, strlen(name)) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-static const char *cc_why(int rc)
-{
-	return rc == -ENOENT  ? "the kernel has no such algorithm"
-	       : rc == -EPERM ? "not allowed to this process"
-			      : strerror(-rc);
-}
-
-/*
- * Whether this process may give a TCP socket congestion control @name
- * (a module the kernel has, allowed to it): 0 with @name in @cc, or
- * -EINVAL with @err naming the option and what the kernel said.
- */
-static int cc_check(const char *name, char cc[XFER_CC_MAX], struct mc_err *err)
-{
-	int rc;
-
-	if (strlen(name) >= XFER_CC_MAX)
-		return mc_err_set(
-			err, -EINVAL, MC_INVALID_PARAMS,
-			"invalid value '%.64s' for "
-			"'--transfer-congestion' (transfer_congestion): "
-			"at most %d characters",
-			name, XFER_CC_MAX - 1);
-	rc = cc_try(name, NULL);
-	if (rc)
-		return mc_err_set(
-			err, -EINVAL, MC_INVALID_PARAMS,
-			"invalid value '%s' for '--transfer-congestion' "
-			"(transfer_congestion): %s "
-			"(sysctl net.ipv4.tcp_available_congestion_control "
-			"lists those this kernel has, "
-			"tcp_allowed_congestion_control those any process "
-			"may take)",
-			name, cc_why(rc));
-	snprintf(cc, XFER_CC_MAX, "%s", name);
-	return 0;
-}
-
-/*
- * The default congestion control of transfer connections
- * (mooncaked(8), --transfer-congestion): an unpaced one. A paced default
- * such as bbr without the fq qdisc arms kernel timers for every burst of
- * a large value at both ends; when this process may not set it, the
- * system's stays, with one line saying so.
- */
-static void cc_default(char cc[XFER_CC_MAX])
-{
-	char sys[XFER_CC_MAX];
-	int rc = cc_try(XFER_CC_DEFAULT, sys);
-
-	if (!rc) {
-		snprintf(cc, XFER_CC_MAX, "%s", XFER_CC_DEFAULT);
-		return;
-	}
-	mc_info("transfer: connections keep the system's congestion control "
-		"%s: the default %s cannot be set (%s; sysctl "
-		"net.ipv4.tcp_allowed_congestion_control)",
-		sys, XFER_CC_DEFAULT, cc_why(rc));
-}
-
 struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 		      struct mc_err *err)
 {
@@ -166,6 +83,7 @@ struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 	const char *proto = o->protocol && *o->protocol ? o->protocol : "tcp";
 	const struct xfer_rdma_dev *dev = o->rdma_dev;
 	struct xfer_rdma *rd;
+	char msg[320];
 	int rc;
 
 	if (!x) {
@@ -180,14 +98,16 @@ struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 		errno = EINVAL;
 		return NULL;
 	}
-	if (!o->congestion)
-		cc_default(x->cc);
-	else if (*o->congestion && strcmp(o->congestion, "system") &&
-		 cc_check(o->congestion, x->cc, err)) {
+	/* (mooncaked(8), --transfer-congestion: why the default is set) */
+	if (mc_net_cc_choose(o->congestion, "--transfer-congestion",
+			     "transfer_congestion", x->cc, msg, sizeof(msg))) {
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS, "%s", msg);
 		free(x);
 		errno = EINVAL;
 		return NULL;
 	}
+	if (msg[0])
+		mc_info("transfer: %s", msg);
 	x->host = strdup(o->host ? o->host : "127.0.0.1");
 	x->protocol = strdup(proto);
 	x->hostname =
@@ -284,9 +204,7 @@ int xfer_start(struct xfer *x, struct mc_store *s, struct mc_err *err)
 	if (rc)
 		return rc;
 	/* accepted connections take the listener's (checked in xfer_new) */
-	if (x->cc[0])
-		setsockopt(x->lfd, IPPROTO_TCP, TCP_CONGESTION, x->cc,
-			   strlen(x->cc));
+	mc_net_cc_set(x->lfd, x->cc);
 	rc = xfer_loops_start(x, err);
 	if (rc)
 		return rc;

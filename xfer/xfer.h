@@ -51,15 +51,12 @@ struct xfer_opts {
 	/*
 	 * The TCP congestion control (TCP_CONGESTION) of the port's
 	 * connections and of those this node opens to other transfer ports
-	 * (--transfer-congestion). NULL: XFER_CC_DEFAULT, or the system's
-	 * (with one info line) when this process may not set that one;
-	 * "" or "system": the system's.
+	 * (--transfer-congestion). NULL: net/cc.h's MC_NET_CC_DEFAULT, or
+	 * the system's (with one info line) when this process may not set
+	 * that one; "" or "system": the system's.
 	 */
 	const char *congestion;
 };
-
-/* The congestion control of transfer connections when none is named. */
-#define XFER_CC_DEFAULT "cubic"
 
 /*
  * Prepares the transports before the store exists: fills the store
