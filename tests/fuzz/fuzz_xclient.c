@@ -52,6 +52,7 @@
 #include "client.h"
 #include "frame.h"
 #include "fuzz.h"
+#include "xfer_client.h"
 
 #define MAX_REQ	 16
 #define STEP	 0x100000ull /* request i reads or writes at STEP * (i + 1) */
@@ -107,23 +108,6 @@ static size_t expected(const struct req *q)
 
 /* ------------------------------------------------------------- the peer */
 
-static bool recv_full(int fd, void *p, size_t n)
-{
-	char *d = p;
-
-	while (n) {
-		ssize_t r = recv(fd, d, n, 0);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		d += r;
-		n -= (size_t)r;
-	}
-	return true;
-}
-
 /* Reads request @i's payload and checks it is the one the client sent. */
 static bool drain(int fd, unsigned i, uint64_t len)
 {
@@ -144,21 +128,6 @@ static bool drain(int fd, unsigned i, uint64_t len)
 				  "request %u: payload byte %llu changed", i,
 				  (unsigned long long)(k + (uint64_t)j));
 		k += (uint64_t)r;
-	}
-	return true;
-}
-
-static bool send_full(int fd, const unsigned char *p, size_t n)
-{
-	while (n) {
-		ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		p += r;
-		n -= (size_t)r;
 	}
 	return true;
 }
@@ -203,7 +172,7 @@ static bool serve(struct run *r, int fd)
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (!recv_full(fd, h, sizeof(h)))
+	if (xc_recv_all(fd, h, sizeof(h)))
 		return false;
 	i = find_req(r, h);
 	q = &r->req[i];
@@ -212,7 +181,7 @@ static bool serve(struct run *r, int fd)
 	done = (q->flags & F_CLOSE) || q->alen < expected(q);
 	if (write && !first && !drain(fd, i, q->len))
 		done = true;
-	else if (!send_full(fd, q->ans, q->alen))
+	else if (xc_send_all(fd, q->ans, q->alen))
 		done = true;
 	else if (first && !done && !drain(fd, i, q->len))
 		done = true;
