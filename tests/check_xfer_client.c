@@ -508,20 +508,34 @@ static int pipe_held(const int p[2])
 	return n;
 }
 
+/* Reads the @n bytes pipe @p holds into @buf. */
+static void pipe_take_all(const int p[2], void *buf, size_t n)
+{
+	for (size_t at = 0; at < n;) {
+		ssize_t r = read(p[0], (char *)buf + at, n - at);
+
+		ck_assert_int_gt(r, 0);
+		at += (size_t)r;
+	}
+	ck_assert_int_eq(pipe_held(p), 0);
+}
+
 /*
  * A READ cut by its peer halfway fails; through a pipe (splice), a
- * WRITE whose head comes from a buffer and the rest from the pipe.
+ * WRITE whose head comes from a buffer and the rest from the pipe, and
+ * a READ whose bytes go into the pipe, or into the buffer when the pipe
+ * fills first, or fail (cut halfway) with part of them in the pipe.
  */
 START_TEST(test_pipes)
 {
 	struct xfer_client *c = xfer_client_new(NULL);
-	size_t size = 1u << 20, wsize = 200u << 10;
+	size_t size = 1u << 20, wsize = 200u << 10, rsize = (256u << 10) + 5;
 	unsigned char *got = malloc(size);
-	unsigned char *w = pattern(wsize, 7);
-	uint64_t waddr;
+	unsigned char *w = pattern(wsize, 7), *v = pattern(rsize, 4);
+	uint64_t waddr, raddr;
 	struct mc_err e = {0};
 	struct fake f;
-	int p[2];
+	int p[2], small[2];
 	size_t n;
 
 	ck_assert_int_eq(pipe(p), 0);
@@ -532,7 +546,50 @@ START_TEST(test_pipes)
 	struct xfer_target t = {"127.0.0.1", f.port, 2};
 	ck_assert_int_eq(xfer_client_read(c, &t, 4096, got, size, &e),
 			 -ECONNRESET);
+	/* the same into a pipe: what came is in the pipe, no more */
+	ck_assert_int_eq(xfer_client_read_pipe(c, &t, 4096, p, got, size, &e),
+			 -ECONNRESET);
+	n = (size_t)pipe_held(p);
+	ck_assert_uint_le(n, size / 2);
+	pipe_take_all(p, got, n);
 	fake_stop(&f);
+
+	/* a READ into the pipe: all of it there, the buffer untouched, the
+	 * connection kept */
+	raddr = put_value("pr", v, rsize);
+	memset(got, 0, size);
+	ck_assert_int_eq(xfer_client_read_pipe(c, &T, raddr, p, got, rsize, &e),
+			 1);
+	ck_assert_uint_eq(got[0] | got[rsize - 1], 0);
+	ck_assert_int_eq(pipe_held(p), (int)rsize);
+	pipe_take_all(p, got, rsize);
+	ck_assert_mem_eq(got, v, rsize);
+	ck_assert_uint_eq(xfer_client_idle(c), 1);
+	/* a pipe of one page fills first: what it took is read back and the
+	 * rest received, all of it in the buffer, the pipe empty */
+	ck_assert_int_eq(pipe(small), 0);
+	ck_assert_int_ge(fcntl(small[1], F_SETPIPE_SZ, 4096), 4096);
+	memset(got, 0, size);
+	ck_assert_int_eq(
+		xfer_client_read_pipe(c, &T, raddr, small, got, rsize, &e), 0);
+	ck_assert_int_eq(pipe_held(small), 0);
+	ck_assert_mem_eq(got, v, rsize);
+	ck_assert_uint_eq(xfer_client_idle(c), 1);
+	/* a READ in four pieces 50 ms apart into the small pipe: the same */
+	fake_start(&f, FAKE_TRICKLE);
+	t.port = f.port;
+	memset(got, 0, size);
+	ck_assert_int_eq(
+		xfer_client_read_pipe(c, &t, 4096, small, got, rsize, &e), 0);
+	ck_assert_int_eq(pipe_held(small), 0);
+	free(v);
+	v = pattern(rsize, 9);
+	ck_assert_mem_eq(got, v, rsize);
+	xfer_client_free(c); /* closes the pooled connection: fake ends */
+	fake_stop(&f);
+	c = xfer_client_new(NULL);
+	close(small[0]);
+	close(small[1]);
 
 	/* a WRITE: 100 bytes from the buffer, the rest from the pipe */
 	waddr = put_open("pw", wsize);
@@ -558,6 +615,7 @@ START_TEST(test_pipes)
 	close(p[0]);
 	close(p[1]);
 	free(w);
+	free(v);
 	free(got);
 	xfer_client_free(c);
 }

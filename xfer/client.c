@@ -275,6 +275,24 @@ static int recv_all(int fd, void *p, uint64_t n, uint64_t *got)
 #define BULK_LOWAT_MAX (4u << 20)
 
 /*
+ * One wait of recv_bulk or recv_pipe for the @left bytes still to come:
+ * SO_RCVLOWAT at them (BULK_LOWAT_MAX at most), then poll(2) for
+ * @timeout_ms. 1 when it woke, 0 when it timed out, or -errno.
+ */
+static int bulk_wait(int fd, uint64_t left, unsigned timeout_ms)
+{
+	int mark = left > BULK_LOWAT_MAX ? (int)BULK_LOWAT_MAX : (int)left;
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+	int r;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &mark, sizeof(mark));
+	do
+		r = poll(&pf, 1, (int)timeout_ms);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? io_errno(errno) : r > 0;
+}
+
+/*
  * recv_all for a large answer, woken once when it is all in (or when the
  * receive window has let in all the peer may send), not once for every
  * segment that arrives: SO_RCVLOWAT at the bytes still to come, poll(2)
@@ -293,17 +311,11 @@ static int recv_bulk(int fd, void *p, uint64_t n, unsigned timeout_ms,
 	int rc = 0, one = 1;
 
 	while (n) {
-		int mark = n > BULK_LOWAT_MAX ? (int)BULK_LOWAT_MAX : (int)n;
-		struct pollfd pf = {.fd = fd, .events = POLLIN};
-		bool woke;
+		int woke = bulk_wait(fd, n, timeout_ms);
 		ssize_t r;
 
-		setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &mark, sizeof(mark));
-		r = poll(&pf, 1, (int)timeout_ms);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = io_errno(errno);
+		if (woke < 0) {
+			rc = woke;
 			break;
 		}
 		/*
@@ -311,7 +323,6 @@ static int recv_bulk(int fd, void *p, uint64_t n, unsigned timeout_ms,
 		 * came: bytes that trickled in are taken (a non-blocking recv
 		 * returns them under the mark) and the next wait starts anew.
 		 */
-		woke = r > 0;
 		r = recv(fd, d, n > SSIZE_MAX ? SSIZE_MAX : (size_t)n,
 			 MSG_DONTWAIT);
 		if (r < 0) {
@@ -330,6 +341,93 @@ static int recv_bulk(int fd, void *p, uint64_t n, unsigned timeout_ms,
 		*got += (uint64_t)r;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	return rc;
+}
+
+/* Whether pipe @wfd (its write end) has no room for another piece. */
+static bool pipe_full(int wfd)
+{
+	struct pollfd pf = {.fd = wfd, .events = POLLOUT};
+
+	return poll(&pf, 1, 0) == 0;
+}
+
+/* Reads the @n bytes pipe @fd (its read end) holds into @p: 0 or -EIO. */
+static int pipe_drain(int fd, void *p, uint64_t n)
+{
+	char *d = p;
+
+	while (n) {
+		ssize_t r = read(fd, d, n > SSIZE_MAX ? SSIZE_MAX : (size_t)n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -EIO;
+		d += r;
+		n -= (uint64_t)r;
+	}
+	return 0;
+}
+
+/*
+ * recv_bulk into pipe @p (read end, write end) rather than memory: the
+ * bytes are spliced (splice(2)) from the socket as they arrive, woken as
+ * recv_bulk is. 1 once all @n are in the pipe. The pipe takes one buffer
+ * per piece the socket received, so one that came in small pieces (a
+ * network's packets) may fill it before the end: what it holds is then
+ * read back into @buf (room for @n), the rest received there, and 0.
+ * Or -errno as recv_bulk, the pipe holding any part of the bytes.
+ */
+static int recv_pipe(int fd, const int p[2], void *buf, uint64_t n,
+		     unsigned timeout_ms, uint64_t *got)
+{
+	uint64_t in = 0;
+	int rc = 1, one = 1;
+
+	while (in < n) {
+		uint64_t left = n - in;
+		int woke = bulk_wait(fd, left, timeout_ms);
+		ssize_t r;
+
+		if (woke < 0) {
+			rc = woke;
+			break;
+		}
+		r = splice(fd, NULL, p[1], NULL,
+			   left > (1u << 30) ? (1u << 30) : (size_t)left,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (r > 0) {
+			in += (uint64_t)r;
+			*got += (uint64_t)r;
+			continue;
+		}
+		if (r == 0) {
+			rc = -ECONNRESET;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		/* (the socket waits while the pipe is full: a window that
+		 * closes wakes the poll, as the mark's end does) */
+		if (errno == EAGAIN && pipe_full(p[1])) {
+			rc = 0;
+			break;
+		}
+		if (woke && errno == EAGAIN)
+			continue;
+		rc = io_errno(errno); /* EAGAIN after a timeout */
+		break;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	if (rc != 0)
+		return rc;
+	rc = pipe_drain(p[0], buf, in);
+	if (!rc && in < n)
+		rc = n - in >= BULK_MIN
+			     ? recv_bulk(fd, (char *)buf + in, n - in,
+					 timeout_ms, got)
+			     : recv_all(fd, (char *)buf + in, n - in, got);
 	return rc;
 }
 
@@ -376,12 +474,14 @@ static int splice_all(int in, int out, uint64_t n, uint64_t *moved)
 
 /*
  * A WRITE's payload besides a plain buffer (xfer_client_write_pipe):
- * the first @head bytes from the buffer, the rest from pipe @fd.
+ * the first @head bytes from the buffer, the rest from pipe @fd; a
+ * READ's answer into pipe @rp (xfer_client_read_pipe).
  */
 struct pipe_io {
 	int fd;		/* the pipe's read end */
 	uint64_t head;	/* the first bytes, from the buffer */
 	uint64_t taken; /* bytes taken from the pipe */
+	const int *rp;	/* a READ's pipe: read end, write end */
 };
 
 /*
@@ -455,7 +555,9 @@ static int exchange(int fd, bool v2, bool write, uint64_t addr, void *rbuf,
 	rc = send_iov(fd, iov, 1, 0);
 	if (!rc && v2)
 		rc = recv_status(fd, &got);
-	if (!rc)
+	if (!rc && pio)
+		rc = recv_pipe(fd, pio->rp, rbuf, len, timeout_ms, &got);
+	else if (!rc)
 		rc = len >= BULK_MIN
 			     ? recv_bulk(fd, rbuf, len, timeout_ms, &got)
 			     : recv_all(fd, rbuf, len, &got);
@@ -492,13 +594,13 @@ static int request(struct xfer_client *c, const struct xfer_target *t,
 		}
 		rc = exchange(fd, v2, write, addr, rbuf, wbuf, len, pio,
 			      c->timeout_ms, &answered);
-		if (rc == 0 && !c->one_shot) {
+		if (rc >= 0 && !c->one_shot) {
 			pool_give(c, t, fd);
-			return 0;
+			return rc;
 		}
 		close(fd);
-		if (rc == 0)
-			return 0;
+		if (rc >= 0)
+			return rc;
 		/*
 		 * A pooled connection the peer closed meanwhile: once more.
 		 * (A timeout is a slow peer, not a stale connection; a
@@ -542,6 +644,15 @@ int xfer_client_read(struct xfer_client *c, const struct xfer_target *t,
 		     uint64_t addr, void *buf, uint64_t len, struct mc_err *err)
 {
 	return request(c, t, false, addr, buf, NULL, len, NULL, err);
+}
+
+int xfer_client_read_pipe(struct xfer_client *c, const struct xfer_target *t,
+			  uint64_t addr, const int pfd[2], void *buf,
+			  uint64_t len, struct mc_err *err)
+{
+	struct pipe_io pio = {.fd = -1, .rp = pfd};
+
+	return request(c, t, false, addr, buf, NULL, len, &pio, err);
 }
 
 int xfer_client_write(struct xfer_client *c, const struct xfer_target *t,
