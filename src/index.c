@@ -606,6 +606,16 @@ int mc_get(struct mc_store *s, const void *key, size_t klen,
 	return 0;
 }
 
+int mc_get_pipe(struct mc_store *s, const void *key, size_t klen,
+		const int pfd[2], uint64_t room, struct mc_ref **out,
+		uint64_t *size)
+{
+	*size = 0;
+	if (!mc_store_pipes(s))
+		return mc_get(s, key, klen, out);
+	return fac_get_pipe(s, key, klen, pfd, room, out, size);
+}
+
 const void *mc_ref_data(const struct mc_ref *r)
 {
 	const struct ref_copy *c = ref_as_copy(r);

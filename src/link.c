@@ -615,6 +615,40 @@ static int read_remote(struct mc_store *s, const struct found *f, uint64_t off,
 	return client ? -EREMOTEIO : -EAGAIN;
 }
 
+/*
+ * read_remote of the whole value @f names, through pipe @pfd (read end,
+ * write end; mc_data_ops read_pipe): 1 (the value is in the pipe), 0 (it
+ * is in @buf), or read_remote's errors. A read through the pipe that
+ * failed may have left part of a value in it, so the replicas after it
+ * are read into @buf.
+ */
+static int read_remote_pipe(struct mc_store *s, const struct found *f,
+			    const int pfd[2], void *buf)
+{
+	const struct mc_data_ops *ops = s->o.data_ops;
+	bool client = false, piped = true;
+
+	for (unsigned i = 0; i < f->n; i++) {
+		const struct mc_desc *d = &f->d[i];
+		int rc;
+
+		if (is_self(s, &d->owner))
+			continue;
+		client |= d->owner.kind != MC_OWNER_NODE;
+		if (!piped && !ops->read)
+			continue;
+		rc = piped ? ops->read_pipe(s->o.data_arg, d, 0, pfd, buf,
+					    f->size)
+			   : ops->read(s->o.data_arg, d, 0, buf, f->size);
+		if (rc >= 0)
+			return rc;
+		piped = false;
+		mc_debug("get: replica in segment '%s' at %s not read: %s",
+			 d->seg_id, d->endpoint, strerror(-rc));
+	}
+	return client ? -EREMOTEIO : -EAGAIN;
+}
+
 /* The record of a replica in this node's memory, or NULL. */
 static struct mc_blk *read_local(struct mc_store *s, const void *key,
 				 size_t klen, const struct found *f)
@@ -632,8 +666,14 @@ static struct mc_blk *read_local(struct mc_store *s, const void *key,
 	return NULL;
 }
 
-int fac_get(struct mc_store *s, const void *key, size_t klen,
-	    struct mc_ref **out)
+/*
+ * A get: 0 and *@out (a reference), or, with @pfd, 1 and *@size when a
+ * value of MC_PIPE_MIN to @room bytes read from another node went into
+ * that pipe (mc_get_pipe); or -errno.
+ */
+static int get_via(struct mc_store *s, const void *key, size_t klen,
+		   const int *pfd, uint64_t room, struct mc_ref **out,
+		   uint64_t *size)
 {
 	struct found f;
 	struct mc_blk *b;
@@ -648,16 +688,41 @@ int fac_get(struct mc_store *s, const void *key, size_t klen,
 		*out = ref_of_blk(b);
 		return 0;
 	}
+	/* room for the value even when it goes to the pipe: one that
+	 * fills first leaves it here (read_pipe) */
 	data = ref_copy_new(f.size);
 	if (!data)
 		return -ENOMEM;
-	rc = read_remote(s, &f, 0, data, f.size);
+	if (pfd && f.size >= MC_PIPE_MIN && f.size <= room)
+		rc = read_remote_pipe(s, &f, pfd, data);
+	else
+		rc = read_remote(s, &f, 0, data, f.size);
+	if (rc == 1) {
+		*size = f.size;
+		ref_copy_free(data);
+		return 1;
+	}
 	if (rc < 0) {
 		ref_copy_free(data);
 		return rc;
 	}
 	*out = ref_of_copy(data);
 	return 0;
+}
+
+int fac_get(struct mc_store *s, const void *key, size_t klen,
+	    struct mc_ref **out)
+{
+	uint64_t size;
+
+	return get_via(s, key, klen, NULL, 0, out, &size);
+}
+
+int fac_get_pipe(struct mc_store *s, const void *key, size_t klen,
+		 const int pfd[2], uint64_t room, struct mc_ref **out,
+		 uint64_t *size)
+{
+	return get_via(s, key, klen, pfd, room, out, size);
 }
 
 int64_t fac_get_copy(struct mc_store *s, const void *key, size_t klen,

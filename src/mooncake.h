@@ -140,6 +140,18 @@ struct mc_data_ops {
 	 */
 	int (*write_pipe)(void *arg, const struct mc_desc *d, const void *head,
 			  uint64_t hlen, int pfd, uint64_t len);
+	/*
+	 * Optional, for a door that passes a value on without touching it
+	 * (mc_get_pipe): read_pipe is read with the bytes going into pipe
+	 * @pfd (read end, write end; empty, and as large as @len) rather
+	 * than memory. 1 when all @len bytes are in the pipe; 0 when the
+	 * pipe filled first (it takes one buffer per piece its source
+	 * received, which may be less than a page): they are all in @buf
+	 * instead (room for @len), the pipe empty again; or a negative
+	 * errno, the pipe then holding any part of them.
+	 */
+	int (*read_pipe)(void *arg, const struct mc_desc *d, uint64_t off,
+			 const int pfd[2], void *buf, uint64_t len);
 };
 
 /*
@@ -697,13 +709,14 @@ int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err);
  * them into mc_put_buffer (splice(2) from its client's socket): a
  * cluster node's local put, whose bytes go to their owners at the
  * commit, takes them so (mc_store_pipes says whether this store's puts
- * do). mc_put_commit_pipe is mc_put_commit (without copy_replicas) of a
- * value whose first @hlen bytes are in mc_put_buffer(p, 0) and whose
- * other bytes are in pipe @pfd (its read end), in order: they go to a
- * replica of another node without crossing this process's memory, or
- * are read into the buffer first. Errors as mc_put_commit, -EINVAL for
- * a two-phase put or a store without pipes, -EIO when the pipe holds
- * fewer bytes; the pipe may keep bytes after a failure.
+ * and gets do: a cluster node whose data hooks have write_pipe and
+ * read_pipe; mc_get_pipe is the get). mc_put_commit_pipe is mc_put_commit
+ * (without copy_replicas) of a value whose first @hlen bytes are in
+ * mc_put_buffer(p, 0) and whose other bytes are in pipe @pfd (its read end), in
+ * order: they go to a replica of another node without crossing this process's
+ * memory, or are read into the buffer first. Errors as mc_put_commit, -EINVAL
+ * for a two-phase put or a store without pipes, -EIO when the pipe holds fewer
+ * bytes; the pipe may keep bytes after a failure.
  */
 bool mc_store_pipes(const struct mc_store *s);
 int mc_put_commit_pipe(struct mc_put *p, uint64_t hlen, int pfd,
@@ -828,6 +841,23 @@ int mc_get(struct mc_store *s, const void *key, size_t klen,
 const void *mc_ref_data(const struct mc_ref *r); /* one complete replica */
 uint64_t mc_ref_size(const struct mc_ref *r);
 void mc_ref_release(struct mc_ref *r);
+/*
+ * mc_get for a door that can answer from a pipe (splice(2) into its
+ * client's socket): on a store whose gets take pipes (mc_store_pipes),
+ * a value of MC_PIPE_MIN to @room bytes read from another node lands in
+ * pipe @pfd (read end, write end; empty, with room for @room bytes)
+ * without crossing this process's memory. 1 and *@size: the whole value
+ * is in the pipe (no reference). 0 and *@out: as mc_get (a replica in
+ * this node's memory, a value smaller or larger than that, a pipe that
+ * filled first, a store without pipes). Or mc_get's errors. After any
+ * outcome but 1 the pipe may hold part of a value (a read through it
+ * failed and another replica was read into memory): the door checks
+ * before it uses the pipe again.
+ */
+#define MC_PIPE_MIN (64u << 10) /* smaller values cost less copied */
+int mc_get_pipe(struct mc_store *s, const void *key, size_t klen,
+		const int pfd[2], uint64_t room, struct mc_ref **out,
+		uint64_t *size);
 /*
  * Convenience: copies up to @cap bytes from @off; returns bytes copied,
  * or mc_get's errors (a REMOTE-only value: only the range asked for is

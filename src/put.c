@@ -833,7 +833,8 @@ int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err)
 
 bool mc_store_pipes(const struct mc_store *s)
 {
-	return s->link && s->o.data_ops && s->o.data_ops->write_pipe;
+	return s->link && s->o.data_ops && s->o.data_ops->write_pipe &&
+	       s->o.data_ops->read_pipe;
 }
 
 int mc_put_commit_pipe(struct mc_put *p, uint64_t hlen, int pfd,

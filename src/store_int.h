@@ -798,6 +798,9 @@ int fac_put_revoke(struct mc_store *s, const void *key, size_t klen,
 		   const struct mc_owner *writer, struct mc_err *err);
 int fac_get(struct mc_store *s, const void *key, size_t klen,
 	    struct mc_ref **out);
+int fac_get_pipe(struct mc_store *s, const void *key, size_t klen,
+		 const int pfd[2], uint64_t room, struct mc_ref **out,
+		 uint64_t *size);
 int64_t fac_get_copy(struct mc_store *s, const void *key, size_t klen,
 		     uint64_t off, void *buf, uint64_t cap);
 int fac_stat(struct mc_store *s, const void *key, size_t klen, uint64_t *size);

@@ -12,6 +12,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,8 +312,40 @@ static int d_write_pipe(void *arg, const struct mc_desc *d, const void *head,
 	return rc;
 }
 
-static const struct mc_data_ops data = {
-	.read = d_read, .write = d_write, .write_pipe = d_write_pipe};
+/*
+ * A read through a pipe, as xfer/remote.c's read_pipe: the bytes go into
+ * the pipe, or stay in @buf when pipe_fills, or half of them go into it
+ * before it fails when pipe_cuts.
+ */
+static unsigned pipe_reads;
+static bool pipe_fills, pipe_cuts;
+
+static int d_read_pipe(void *arg, const struct mc_desc *d, uint64_t off,
+		       const int pfd[2], void *buf, uint64_t len)
+{
+	int rc = d_read(arg, d, off, buf, len);
+
+	pipe_reads++;
+	if (rc || pipe_fills)
+		return rc;
+	if (pipe_cuts) {
+		ck_assert_int_eq(write(pfd[1], buf, len / 2),
+				 (ssize_t)(len / 2));
+		return -ECONNRESET;
+	}
+	for (uint64_t at = 0; at < len;) {
+		ssize_t r = write(pfd[1], (char *)buf + at, len - at);
+
+		ck_assert_int_gt(r, 0);
+		at += (uint64_t)r;
+	}
+	return 1;
+}
+
+static const struct mc_data_ops data = {.read = d_read,
+					.write = d_write,
+					.write_pipe = d_write_pipe,
+					.read_pipe = d_read_pipe};
 
 /* ------------------------------------------------------------ the links */
 
@@ -707,6 +740,152 @@ START_TEST(test_pipes)
 	ck_assert_int_eq(mc_put_begin(plain, "k", 1, 4, &p, NULL), 0);
 	ck_assert_int_eq(mc_put_commit_pipe(p, 4, -1, NULL), -EINVAL);
 	mc_store_free(plain);
+	teardown();
+}
+END_TEST
+
+/* The node that holds no replica of @key (values of two replicas). */
+static int node_without(const char *key)
+{
+	struct mc_owner ow[MC_REPLICA_MAX];
+	unsigned n = owners_of(key, ow);
+
+	for (int i = 0; i < NNODES; i++) {
+		unsigned j = 0;
+
+		while (j < n && !mc_owner_eq(&ow[j], &nodes[i].owner))
+			j++;
+		if (j == n)
+			return i;
+	}
+	ck_abort_msg("every node holds '%s'", key);
+	return -1;
+}
+
+/* mc_get_pipe of @key through node @i into @pfd with @room. */
+static int get_pipe(int i, const char *key, const int pfd[2], uint64_t room,
+		    struct mc_ref **ref, uint64_t *size)
+{
+	return mc_get_pipe(nodes[i].own, key, strlen(key), pfd, room, ref,
+			   size);
+}
+
+/*
+ * mc_get_pipe: a value of MC_PIPE_MIN or more read from another node
+ * goes into the pipe; a replica here, a value too small or too large
+ * for the pipe, and a pipe that fills are answered with a reference; a
+ * read through the pipe that fails leaves its part there, and the
+ * other replica is read into memory; no replica that answers is
+ * -EAGAIN; one node alone answers as mc_get.
+ */
+START_TEST(test_get_pipe)
+{
+	struct mc_put_opts two = {.replicas = 2};
+	size_t len = MC_PIPE_MIN + 3;
+	char *v = malloc(len), *got = malloc(len);
+	struct mc_store *plain;
+	struct mc_store_opts o;
+	struct mc_mount_req mr = {.size = MiB};
+	struct mc_mount_result res = {0};
+	struct mc_ref *ref;
+	struct mc_put *p;
+	uint64_t size;
+	int pfd[2], far;
+
+	setup();
+	pipe_reads = 0;
+	pipe_fills = pipe_cuts = false;
+	for (size_t i = 0; i < len; i++)
+		v[i] = (char)(i * 7 + i / 251);
+	ck_assert_int_eq(pipe(pfd), 0);
+	ck_assert_int_ge(fcntl(pfd[1], F_SETPIPE_SZ, MiB), MiB);
+	ck_assert_int_eq(mc_put(nodes[2].own, "big", 3, v, len, NULL), 0);
+	/* through node 1, the replica on node 3: into the pipe */
+	ck_assert_int_eq(get_pipe(0, "big", pfd, MiB, &ref, &size), 1);
+	ck_assert_uint_eq(size, len);
+	ck_assert_int_eq(pipe_held(pfd), (int)len);
+	ck_assert_int_eq(read(pfd[0], got, len), (ssize_t)len);
+	ck_assert_mem_eq(got, v, len);
+	ck_assert_uint_eq(pipe_reads, 1);
+	/* through node 3, where the replica is: a reference, no pipe */
+	ck_assert_int_eq(get_pipe(2, "big", pfd, MiB, &ref, &size), 0);
+	ck_assert_uint_eq(mc_ref_size(ref), len);
+	ck_assert_mem_eq(mc_ref_data(ref), v, len);
+	mc_ref_release(ref);
+	/* a pipe with less room than the value, a value smaller than
+	 * MC_PIPE_MIN: read into memory */
+	ck_assert_int_eq(get_pipe(0, "big", pfd, len - 1, &ref, &size), 0);
+	ck_assert_mem_eq(mc_ref_data(ref), v, len);
+	mc_ref_release(ref);
+	ck_assert_int_eq(
+		mc_put(nodes[2].own, "small", 5, v, MC_PIPE_MIN - 1, NULL), 0);
+	ck_assert_int_eq(get_pipe(0, "small", pfd, MiB, &ref, &size), 0);
+	ck_assert_uint_eq(mc_ref_size(ref), MC_PIPE_MIN - 1);
+	ck_assert_mem_eq(mc_ref_data(ref), v, MC_PIPE_MIN - 1);
+	mc_ref_release(ref);
+	ck_assert_uint_eq(pipe_reads, 1);
+	ck_assert_int_eq(pipe_held(pfd), 0);
+	/* a pipe that fills first: the value is in memory */
+	pipe_fills = true;
+	ck_assert_int_eq(get_pipe(0, "big", pfd, MiB, &ref, &size), 0);
+	ck_assert_uint_eq(mc_ref_size(ref), len);
+	ck_assert_mem_eq(mc_ref_data(ref), v, len);
+	mc_ref_release(ref);
+	pipe_fills = false;
+	ck_assert_int_eq(get_pipe(0, "nothing", pfd, MiB, &ref, &size),
+			 -ENOENT);
+
+	/* two replicas, the first read through the pipe cut halfway: the
+	 * other one is read into memory */
+	ck_assert_int_eq(
+		mc_put_start_opts(nodes[2].own, "two", 3, len, &two, &p, NULL),
+		0);
+	for (size_t i = 0; i < 2; i++)
+		ck_assert_int_eq(d_write(NULL, mc_put_desc(p, i), 0, v, len),
+				 0);
+	mc_put_release(p);
+	ck_assert_int_eq(mc_put_end(nodes[2].own, "two", 3, NULL), 0);
+	far = node_without("two");
+	pipe_reads = 0;
+	pipe_cuts = true;
+	ck_assert_int_eq(get_pipe(far, "two", pfd, MiB, &ref, &size), 0);
+	ck_assert_uint_eq(pipe_reads, 1);
+	ck_assert_uint_eq(mc_ref_size(ref), len);
+	ck_assert_mem_eq(mc_ref_data(ref), v, len);
+	mc_ref_release(ref);
+	ck_assert_int_eq(pipe_held(pfd), (int)(len / 2));
+	ck_assert_int_eq(read(pfd[0], got, len), (ssize_t)(len / 2));
+	pipe_cuts = false;
+	/* both owners unreachable: -EAGAIN, nothing in the pipe */
+	for (int i = 0; i < NNODES; i++)
+		nodes[i].down = i != far;
+	ck_assert_int_eq(get_pipe(far, "two", pfd, MiB, &ref, &size), -EAGAIN);
+	ck_assert_int_eq(pipe_held(pfd), 0);
+	for (int i = 0; i < NNODES; i++)
+		nodes[i].down = false;
+
+	/* one node alone: as mc_get */
+	mc_store_opts_default(&o);
+	o.manual_tick = true;
+	o.data_ops = &data;
+	plain = mc_store_new(&o, NULL);
+	ck_assert_int_eq(mc_segment_mount(plain, &mr, &res, NULL), 0);
+	free(res.ids);
+	ck_assert(!mc_store_pipes(plain));
+	ck_assert_int_eq(mc_put(plain, "big", 3, v, len, NULL), 0);
+	pipe_reads = 0;
+	ck_assert_int_eq(mc_get_pipe(plain, "big", 3, pfd, MiB, &ref, &size),
+			 0);
+	ck_assert_mem_eq(mc_ref_data(ref), v, len);
+	mc_ref_release(ref);
+	ck_assert_int_eq(mc_get_pipe(plain, "none", 4, pfd, MiB, &ref, &size),
+			 -ENOENT);
+	ck_assert_uint_eq(pipe_reads, 0);
+	mc_store_free(plain);
+	close(pfd[0]);
+	close(pfd[1]);
+	free(v);
+	free(got);
 	teardown();
 }
 END_TEST
@@ -1828,6 +2007,7 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_put_get_everywhere);
 	tcase_add_test(tc, test_begin_commit);
 	tcase_add_test(tc, test_pipes);
+	tcase_add_test(tc, test_get_pipe);
 	tcase_add_test(tc, test_records_stamps_terms);
 	tcase_add_test(tc, test_rebuild);
 	tcase_add_test(tc, test_remove_not_resurrected);

@@ -34,18 +34,21 @@
 
 /*
  * A WRITE's bytes besides a buffer: the first @head from it, the rest
- * from pipe @fd (mc_data_ops write_pipe).
+ * from pipe @fd (mc_data_ops write_pipe); or a READ's into pipe @rp,
+ * @buf when it fills (read_pipe).
  */
 struct via_pipe {
 	int fd;	       /* read end */
 	uint64_t head; /* bytes from the buffer before the pipe's */
+	const int *rp; /* a READ's pipe: read end, write end */
 };
 
 /*
  * Moves @len bytes at @off of replica @d: into @buf (read) or from it
  * (write), or, with @vp, from @buf and then pipe @vp
- * (xfer_client_write_pipe). 0, or a negative errno after a debug line
- * saying why.
+ * (xfer_client_write_pipe), or into pipe @vp->rp
+ * (xfer_client_read_pipe: 1 when they are in it). 0, or a negative
+ * errno after a debug line saying why.
  */
 static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
 		     void *buf, uint64_t len, bool write,
@@ -99,7 +102,10 @@ static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
 		t.host = host;
 		t.version = 2;
 	}
-	if (vp)
+	if (vp && vp->rp)
+		rc = xfer_client_read_pipe(x->client, &t, addr, vp->rp, buf,
+					   len, &e);
+	else if (vp)
 		rc = xfer_client_write_pipe(x->client, &t, addr, buf, vp->head,
 					    vp->fd, len, &e);
 	else
@@ -143,11 +149,20 @@ static int data_write_pipe(void *arg, const struct mc_desc *d, const void *head,
 	return remote_io(arg, d, 0, (void *)head, len, true, &vp);
 }
 
+static int data_read_pipe(void *arg, const struct mc_desc *d, uint64_t off,
+			  const int pfd[2], void *buf, uint64_t len)
+{
+	struct via_pipe vp = {.fd = -1, .rp = pfd};
+
+	return remote_io(arg, d, off, buf, len, false, &vp);
+}
+
 const struct mc_data_ops xfer_data_ops = {
 	.read = data_read,
 	.write = data_write,
 	.input_pending = data_input_pending,
 	.write_pipe = data_write_pipe,
+	.read_pipe = data_read_pipe,
 };
 
 struct xfer_client *xfer_remote_client_new(const char *congestion)
