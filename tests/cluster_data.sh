@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # cluster_data.sh - values through a follower whose replica lives on
 # another node (mooncake-cluster(7)), where a node's HTTP door moves the
-# bytes between the client's socket and the transfer port: answers are
-# byte for byte, also for pipelined requests (the door writes to the
+# bytes between the client's socket and the transfer port, through a
+# pipe (splice) for values of 64 KiB to 1 MiB, through memory for the
+# others: answers are byte for byte, at every size on either side of
+# those bounds, also for pipelined requests (the door writes to the
 # client's own socket, never to the one it read the value from); a
-# client that goes away in the middle of a body leaves the old value and
-# nothing open (no descriptor left behind); an owner killed while values
-# stream out of it gives clients an error or a closed connection, never
-# a 200 with a short or foreign body; the leader's releases of replaced
+# client that goes away in the middle of a body, or of an answer, leaves
+# the old value and nothing open (no descriptor left behind), and one
+# that stops reading an answer is cut after the header timeout; an owner
+# killed while values stream out of it gives clients an error or a
+# closed connection, never a 200 with a short or foreign body, through a
+# pipe or through memory; the leader's releases of replaced
 # versions reach the owner, batched. The connections between the door
 # and the owner use the door's default congestion control (cubic) at the
 # door's end and the owner's --transfer-congestion at the owner's.
@@ -34,8 +38,25 @@ cl_wait_all 15000 >/dev/null && cl_wait_segments 1 15000 || {
 	exit 1
 }
 expect_eq "node 1 leads" "$(cl_leader)" 1
+U1=$(cl_url 1)
 U2=$(cl_url 2)
 P2=${CL_PORT[2]}
+
+# --- GETs through node 2 of values put through node 1: byte for byte at
+# every size around the pipe's bounds (64 KiB .. 1 MiB, the most a pipe
+# holds for a user); node 2 lent its first pipe to them (no put went
+# through it yet)
+npipes() { ls -l "/proc/${CL_PID[2]}/fd" | grep -c 'pipe:'; }
+p0=$(npipes)
+for n in 65535 65536 65537 524288 1048575 1048576 1048577 3145728; do
+	head -c $n /dev/urandom >"$MC_TMP/s$n"
+	code=$(curl -s -o /dev/null -w '%{http_code}' -T "$MC_TMP/s$n" "$U1/api/put/s$n")
+	[ "$code" = 200 ] || echo "# PUT of $n bytes through node 1: $code"
+	curl -s -o "$MC_TMP/g$n" "$U2/api/get/s$n"
+	check "GET of $n bytes through node 2: byte for byte" cmp -s "$MC_TMP/g$n" "$MC_TMP/s$n"
+done
+check "... node 2 lent a pipe to them ($p0 pipe descriptors before, $(npipes) after)" \
+	test "$(npipes)" -gt "$p0"
 
 head -c 1048576 /dev/urandom >"$MC_TMP/v1"
 expect_eq "PUT 1 MiB through node 2" \
@@ -133,19 +154,50 @@ check "... and after a stalled one" cmp -s <(curl -s "$U2/api/get/v1") "$MC_TMP/
 fd2=$(nfd)
 check "... still no descriptor left ($fd0 -> $fd2)" [ "$fd2" -le "$fd0" ]
 
-# --- the owner killed while 16 MiB values stream out of it through node
-# 2: every answer is a whole value with 200, or an error, or a closed
-# connection
+# --- clients that go away in the middle of an answer through a pipe
+# (twenty of them, after a few bytes), and one that stops reading: node 2
+# cuts that one after its header timeout (1 s) rather than wait, and
+# keeps no descriptor for any of them
+fd0=$(nfd)
+for _ in $(seq 20); do
+	exec 3<>"/dev/tcp/127.0.0.1/$P2"
+	printf 'GET /api/get/v1 HTTP/1.1\r\nHost: x\r\n\r\n' >&3
+	head -c 100 <&3 >/dev/null
+	exec 3<&-
+done
+exec 3<>"/dev/tcp/127.0.0.1/$P2"
+for _ in $(seq 16); do
+	printf 'GET /api/get/v1 HTTP/1.1\r\nHost: x\r\n\r\n'
+done >&3
+sleep 3
+timeout 10 cat <&3 >"$MC_TMP/stalled"
+rc=$?
+exec 3<&-
+got=$(stat -c %s "$MC_TMP/stalled")
+echo "# a client that stopped reading 16 answers of 1 MiB got $got bytes"
+check "a client that stops reading: node 2 closes the connection (cat exit $rc)" test "$rc" != 124
+check "... before the end of the answers" test "$got" -lt $((16 << 20))
+check "... and still answers" cmp -s <(curl -s "$U2/api/get/v1") "$MC_TMP/v1"
+sleep 0.5
+fd3=$(nfd)
+check "... no descriptor left ($fd0 -> $fd3)" [ "$fd3" -le "$fd0" ]
+
+# --- the owner killed while values stream out of it through node 2, 16
+# MiB ones through memory and 1 MiB ones through a pipe: every answer is
+# a whole value with 200, or an error, or a closed connection
 head -c $((16 << 20)) /dev/urandom >"$MC_TMP/v16"
 expect_eq "PUT 16 MiB through node 2" \
 	"$(curl -s -o /dev/null -w '%{http_code}' -T "$MC_TMP/v16" "$U2/api/put/v16")" 200
-getter() { # getter N: GETs until node 3 is gone; one line per answer
+cp "$MC_TMP/v1" "$MC_TMP/k1" # (that put may have evicted v1 to find room)
+expect_eq "PUT 1 MiB through node 2" \
+	"$(curl -s -o /dev/null -w '%{http_code}' -T "$MC_TMP/k1" "$U2/api/put/k1")" 200
+getter() { # getter N KEY: GETs until node 3 is gone; one line per answer
 	local i=0 rc code
 	while [ ! -e "$MC_TMP/stop" ] && [ $i -lt 400 ]; do
-		code=$(curl -s -m 10 -o "$MC_TMP/g$1" -w '%{http_code}' "$U2/api/get/v16")
+		code=$(curl -s -m 10 -o "$MC_TMP/g$1" -w '%{http_code}' "$U2/api/get/$2")
 		rc=$?
 		if [ "$code" = 200 ] && [ $rc = 0 ]; then
-			cmp -s "$MC_TMP/g$1" "$MC_TMP/v16" && echo whole || echo TORN
+			cmp -s "$MC_TMP/g$1" "$MC_TMP/$2" && echo whole || echo TORN
 		elif [ "$code" = 200 ]; then
 			echo "TORN: 200 and curl exit $rc"
 		else
@@ -154,20 +206,28 @@ getter() { # getter N: GETs until node 3 is gone; one line per answer
 		i=$((i + 1))
 	done >"$MC_TMP/log$1"
 }
-getter 1 &
+getter 1 v16 &
 g1=$!
-getter 2 &
+getter 2 v16 &
 g2=$!
+getter 3 k1 &
+g3=$!
+getter 4 k1 &
+g4=$!
 sleep 1
 cl_kill 3
 sleep 1
 : >"$MC_TMP/stop"
-wait $g1 $g2
-cat "$MC_TMP/log1" "$MC_TMP/log2" | sort | uniq -c | sed 's/^/  /'
+wait $g1 $g2 $g3 $g4
+for i in 1 2 3 4; do
+	echo "# getter $i:" $(sort "$MC_TMP/log$i" | uniq -c)
+done
 expect_eq "owner killed mid-GET: no torn answer" \
-	"$(cat "$MC_TMP/log1" "$MC_TMP/log2" | grep -c TORN)" 0
-check "... some answers were whole before" grep -q whole "$MC_TMP/log1"
-check "... and some failed after" grep -q error "$MC_TMP/log1"
+	"$(cat "$MC_TMP"/log[1-4] | grep -c TORN)" 0
+check "... some answers were whole before (16 MiB)" grep -q whole "$MC_TMP/log1"
+check "... and some failed after (16 MiB)" grep -q error "$MC_TMP/log1"
+check "... some answers were whole before (1 MiB)" grep -q whole "$MC_TMP/log3"
+check "... and some failed after (1 MiB)" grep -q error "$MC_TMP/log3"
 code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$U2/health")
 expect_eq "node 2 still answers" "$code" 200
 

@@ -5,14 +5,18 @@
  * A raw PUT with a Content-Length is read straight into the replica
  * buffer of a local put (mc_put_begin, web_req_read, mc_put_commit), so a
  * value crosses memory once on its way in; GET answers from the
- * reference's bytes without a copy for large values.
+ * reference's bytes without a copy for large values. On a cluster node
+ * (mc_store_pipes) a value on its way to or from another node may stay
+ * in a pipe between the two sockets (splice(2)) and never cross it.
  */
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -224,28 +228,9 @@ void web_api_put_raw(struct web_req *r)
 		web_resp_success(r);
 }
 
-void web_api_get(struct web_req *r)
+/* The answer to a get: mc_get's @rc and reference @ref. */
+static void get_answer(struct web_req *r, int rc, struct mc_ref *ref)
 {
-	char key[MC_KEY_MAX];
-	ssize_t klen = path_key(r, key);
-	struct mc_ref *ref;
-	uint64_t size;
-	int rc;
-
-	if (klen < 0)
-		return;
-	if (r->head) {
-		/* a stat: no GetReplicaList counted, no bytes touched */
-		rc = mc_stat(r->s, key, (size_t)klen, &size);
-		if (rc == -ENOENT)
-			not_found(r);
-		else if (rc < 0)
-			web_resp_errno(r, rc, NULL, "Get failed");
-		else
-			web_resp_send_bytes(r, 200, WEB_CT_BYTES, NULL, size);
-		return;
-	}
-	rc = mc_get(r->s, key, (size_t)klen, &ref);
 	if (rc == -ENOENT) {
 		not_found(r);
 		return;
@@ -261,6 +246,67 @@ void web_api_get(struct web_req *r)
 	web_resp_send_bytes(r, 200, WEB_CT_BYTES, mc_ref_data(ref),
 			    mc_ref_size(ref));
 	mc_ref_release(ref);
+}
+
+/*
+ * A get whose value may come through pipe @pfd, lent by the connection
+ * (mc_get_pipe: a cluster node's value read from another node), and
+ * leave through it to the client's socket: this door then touches none
+ * of its bytes. The answer begins only once the whole value is in the
+ * pipe, so a read that fails is still answered with an error, never
+ * with a short 200. A value the pipe cannot hold is read into memory.
+ */
+static void get_piped(struct web_req *r, const char *key, size_t klen,
+		      int pfd[2])
+{
+	struct mc_ref *ref = NULL;
+	uint64_t size = 0;
+	int room = fcntl(pfd[1], F_GETPIPE_SZ);
+	int held = -1;
+	int rc = mc_get_pipe(r->s, key, klen, pfd,
+			     room > 0 ? (uint64_t)room : 0, &ref, &size);
+
+	if (rc == 1) {
+		rc = web_resp_send_pipe(r, 200, WEB_CT_BYTES, pfd[0], size);
+		r->io->pipe_give(r->conn, pfd, rc == 0);
+		return;
+	}
+	/* a read through it that failed may have left bytes in it */
+	if (ioctl(pfd[0], FIONREAD, &held))
+		held = -1;
+	r->io->pipe_give(r->conn, pfd, held == 0);
+	get_answer(r, rc, ref);
+}
+
+void web_api_get(struct web_req *r)
+{
+	char key[MC_KEY_MAX];
+	ssize_t klen = path_key(r, key);
+	struct mc_ref *ref;
+	uint64_t size;
+	int pfd[2];
+	int rc;
+
+	if (klen < 0)
+		return;
+	if (r->head) {
+		/* a stat: no GetReplicaList counted, no bytes touched */
+		rc = mc_stat(r->s, key, (size_t)klen, &size);
+		if (rc == -ENOENT)
+			not_found(r);
+		else if (rc < 0)
+			web_resp_errno(r, rc, NULL, "Get failed");
+		else
+			web_resp_send_bytes(r, 200, WEB_CT_BYTES, NULL, size);
+		return;
+	}
+	if (mc_store_pipes(r->s) && r->io->pipe_take && r->io->write_pipe &&
+	    r->io->pipe_take(r->conn, pfd) == 0) {
+		get_piped(r, key, (size_t)klen, pfd);
+		return;
+	}
+	rc = mc_get(r->s, key, (size_t)klen, &ref);
+	get_answer(r, rc, ref);
 }
 
 void web_api_exist(struct web_req *r)

@@ -177,6 +177,26 @@ void web_resp_send_bytes(struct web_req *r, int status, const char *ctype,
 	}
 }
 
+int web_resp_send_pipe(struct web_req *r, int status, const char *ctype,
+		       int pfd, uint64_t n)
+{
+	char h[WEB_HDR_ROOM];
+	size_t hl;
+
+	web_resp_clear(r);
+	settle_body(r);
+	hl = build_header(r, h, status, ctype, (int64_t)n);
+	r->status = status;
+	if (r->head) {
+		write_all(r, h, hl);
+		return -EIO;
+	}
+	if (r->io->write_pipe(r->conn, h, hl, pfd, n) == 0)
+		return 0;
+	r->io->no_keep_alive(r->conn);
+	return -EIO;
+}
+
 void web_resp_success(struct web_req *r)
 {
 	web_resp_clear(r);

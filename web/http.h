@@ -79,6 +79,13 @@ struct web_io {
 	void (*pipe_give)(void *conn, int fds[2], bool empty);
 	void (*read_pipe_begin)(void *conn, int wfd, void *base);
 	void (*read_pipe_end)(void *conn, uint64_t *at, uint64_t *n);
+	/*
+	 * Optional, with pipe_take: @hl bytes at @h, then @n bytes taken
+	 * from pipe @pfd (its read end) spliced behind them: 0, or -EIO
+	 * when the answer was cut.
+	 */
+	int (*write_pipe)(void *conn, const void *h, size_t hl, int pfd,
+			  size_t n);
 	int (*read)(void *conn, void *buf, size_t n);
 	void (*no_keep_alive)(void *conn);
 	const char *(*http_version)(void *conn);
@@ -142,6 +149,15 @@ void web_resp_send(struct web_req *r, int status, const char *ctype);
  */
 void web_resp_send_bytes(struct web_req *r, int status, const char *ctype,
 			 const void *p, uint64_t n);
+/*
+ * Sends the @n bytes waiting in pipe @pfd (its read end) as the body,
+ * behind the headers, without their crossing user memory (web_io
+ * write_pipe, which the connection must have): 0 once they all left the
+ * pipe, else -EIO (a cut answer, whose connection is then closed; a
+ * HEAD, whose bytes stay).
+ */
+int web_resp_send_pipe(struct web_req *r, int status, const char *ctype,
+		       int pfd, uint64_t n);
 /*
  * r->status of a request whose connection was closed unanswered (nginx's
  * 444): the outcome of what it asked is unknown (web_resp_errno of

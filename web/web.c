@@ -472,14 +472,6 @@ static int conn_fd(struct mg_connection *c)
 }
 
 /*
- * @h then @p in one sendmsg(2) on the connection's socket when it is
- * known (conn_fd), so that a head never leaves in a packet of its own
- * ahead of a large body: the client wakes once, not twice. Like
- * civetweb's own writes, it waits for room in poll(2), gives up after
- * the header timeout without progress, and when the server stops.
- * Otherwise two mg_writes. 0, or -EIO when the answer was cut.
- */
-/*
  * A direct send found no room: 0 once there may be some (poll(2), at
  * most a watchdog tick), -EIO when the answer has made no progress for
  * the header timeout (since *@idle_since, set here) or the server stops.
@@ -497,6 +489,49 @@ static int wait_room(struct web *w, int fd, int64_t *idle_since)
 	return 0;
 }
 
+/*
+ * Sends @m's bytes on socket @fd with @flags, waiting for room
+ * (wait_room): 0, or -EIO when the answer was cut.
+ */
+static int send_msg(struct web *w, int fd, struct msghdr *m, int flags,
+		    int64_t *idle_since)
+{
+	while (m->msg_iovlen) {
+		ssize_t sent =
+			sendmsg(fd, m, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (sent > 0) {
+			*idle_since = 0;
+			while (m->msg_iovlen &&
+			       (size_t)sent >= m->msg_iov->iov_len) {
+				sent -= (ssize_t)m->msg_iov->iov_len;
+				m->msg_iov++;
+				m->msg_iovlen--;
+			}
+			if (m->msg_iovlen) {
+				m->msg_iov->iov_base =
+					(char *)m->msg_iov->iov_base + sent;
+				m->msg_iov->iov_len -= (size_t)sent;
+			}
+			continue;
+		}
+		if (sent < 0 && errno == EINTR)
+			continue;
+		if (sent == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
+		    wait_room(w, fd, idle_since))
+			return -EIO;
+	}
+	return 0;
+}
+
+/*
+ * @h then @p in one sendmsg(2) on the connection's socket when it is
+ * known (conn_fd), so that a head never leaves in a packet of its own
+ * ahead of a large body: the client wakes once, not twice. Like
+ * civetweb's own writes, it waits for room in poll(2), gives up after
+ * the header timeout without progress, and when the server stops.
+ * Otherwise two mg_writes. 0, or -EIO when the answer was cut.
+ */
 static int civet_write2(void *conn, const void *h, size_t hl, const void *p,
 			size_t n)
 {
@@ -513,28 +548,41 @@ static int civet_write2(void *conn, const void *h, size_t hl, const void *p,
 			return -EIO;
 		return 0;
 	}
-	while (m.msg_iovlen) {
-		ssize_t sent = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return send_msg(w, fd, &m, 0, &idle_since);
+}
 
-		if (sent > 0) {
+/*
+ * @h, then @n bytes from pipe @pfd spliced behind it (splice(2): they
+ * never enter this process's memory), on the connection's socket, which
+ * pipe_take made sure is known (conn_fd); civetweb keeps it
+ * non-blocking, so each splice takes what room there is and room is
+ * waited for as in civet_write2. The head leaves corked (MSG_MORE), in
+ * the first packet of the body.
+ */
+static int civet_write_pipe(void *conn, const void *h, size_t hl, int pfd,
+			    size_t n)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	struct web *w = ri ? ri->user_data : NULL;
+	int fd = w ? conn_fd(conn) : -1;
+	struct iovec iov = {(void *)h, hl};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	int64_t idle_since = 0;
+
+	if (fd < 0 || send_msg(w, fd, &m, MSG_MORE, &idle_since))
+		return -EIO;
+	while (n) {
+		ssize_t r = splice(pfd, NULL, fd, NULL, n,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+		if (r > 0) {
 			idle_since = 0;
-			while (m.msg_iovlen &&
-			       (size_t)sent >= m.msg_iov->iov_len) {
-				sent -= (ssize_t)m.msg_iov->iov_len;
-				m.msg_iov++;
-				m.msg_iovlen--;
-			}
-			if (m.msg_iovlen) {
-				m.msg_iov->iov_base =
-					(char *)m.msg_iov->iov_base + sent;
-				m.msg_iov->iov_len -= (size_t)sent;
-			}
+			n -= (size_t)r;
 			continue;
 		}
-		if (sent < 0 && errno == EINTR)
+		if (r < 0 && errno == EINTR)
 			continue;
-		if (sent == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
-		    wait_room(w, fd, &idle_since))
+		if (r == 0 || errno != EAGAIN || wait_room(w, fd, &idle_since))
 			return -EIO;
 	}
 	return 0;
@@ -626,6 +674,7 @@ static const struct web_io civet_io = {
 	.pipe_give = civet_pipe_give,
 	.read_pipe_begin = civet_read_pipe_begin,
 	.read_pipe_end = civet_read_pipe_end,
+	.write_pipe = civet_write_pipe,
 	.read = civet_read,
 	.no_keep_alive = civet_no_keep_alive,
 	.http_version = civet_http_version,
