@@ -27,7 +27,8 @@
 /*
  * Every master allocates in the same arenas of a segment, so that a new
  * one can take over the blocks an old one placed (mc_master_adopt): a
- * fixed count, not one per CPU of whichever node leads.
+ * fixed count, not one per CPU of whichever node leads (a ceiling: a
+ * segment under 8 x 400 MiB gets fewer, mc_store_opts.alloc_arenas).
  */
 #define MASTER_ARENAS 8
 /*

@@ -281,7 +281,9 @@ struct mc_store_opts {
 	 * its own slice of the segment, so threads putting at once take
 	 * different locks (a thread keeps to one arena, moving on when it is
 	 * busy or full). 0 picks one per CPU (at most 16), fewer when a slice
-	 * would be under four times max_value or 256 MiB; 1 keeps one
+	 * would be under four times max_value or 256 MiB; another count is
+	 * a ceiling, fewer when a slice would be under 400 MiB (the size
+	 * alone decides: every store cuts a segment alike); 1 keeps one
 	 * allocator for the whole segment, for a caller that must place
 	 * buffers of any size up to the segment's (values never span two
 	 * arenas).

@@ -467,23 +467,33 @@ enum mc_shm_fault mc_shm_name_check(const char *name)
 
 #define ARENA_MIN (256ull << 20)
 #define ARENA_MAX 16u
+/*
+ * The smallest slice under a fixed count: four values of the default
+ * largest (100 MiB). A size alone decides it, so every master cuts a
+ * node's segment alike (cluster/node.c), whatever its own max_value.
+ */
+#define ARENA_MIN_FIXED (400ull << 20)
 
-/* How many arenas a segment of @size gets (mc_store_opts.alloc_arenas). */
+/*
+ * How many arenas a segment of @size gets (mc_store_opts.alloc_arenas).
+ * A value never spans two, so slices stay several values large: a
+ * segment cut finer could hold a value only in an empty slice, and a
+ * put would evict what the others hold to find one.
+ */
 static unsigned arena_count(struct mc_store *s, uint64_t size)
 {
-	uint64_t min =
-		4 * s->o.max_value > ARENA_MIN ? 4 * s->o.max_value : ARENA_MIN;
+	uint64_t min = ARENA_MIN_FIXED;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned n = s->o.owner_only ? 1 : s->o.alloc_arenas;
 
 	if (n == 0) {
 		n = cpus > 0 ? (unsigned)cpus : 1;
-		while (n > 1 && size / n < min)
-			n--;
+		min = 4 * s->o.max_value > ARENA_MIN ? 4 * s->o.max_value
+						     : ARENA_MIN;
 	}
 	if (n > ARENA_MAX)
 		n = ARENA_MAX;
-	while (n > 1 && size / n < MC_BUF_ALIGN)
+	while (n > 1 && size / n < min)
 		n--;
 	return n ? n : 1;
 }

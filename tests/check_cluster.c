@@ -1689,6 +1689,36 @@ END_TEST
  * needs no retire there before it is acknowledged; a put of a new key
  * through the same node still spreads over the nodes.
  */
+/*
+ * The master cuts each node's segment into allocator arenas, and a value
+ * never spans two: a value of three quarters of a segment is placed
+ * beside a small one (neither refused nor bought by evicting it).
+ */
+START_TEST(test_big_beside_small)
+{
+	uint64_t big = 12 * MiB, size = 0;
+	char *v = malloc(big);
+	struct mc_err e = {0};
+	struct mc_ref *r;
+
+	setup();
+	ck_assert_ptr_nonnull(v);
+	memset(v, 'b', big);
+	put_via(0, "small", "a small value");
+	ck_assert_msg(mc_put(nodes[0].own, "big", 3, v, big, &e) == 0,
+		      "put of 12 MiB beside a small value: %s", e.msg);
+	expect_value(1, "small", "a small value");
+	ck_assert_int_eq(mc_stat(nodes[1].own, "big", 3, &size), 0);
+	ck_assert_uint_eq(size, big);
+	ck_assert_int_eq(mc_get(nodes[2].own, "big", 3, &r), 0);
+	ck_assert_uint_eq(mc_ref_size(r), big);
+	ck_assert_mem_eq(mc_ref_data(r), v, big);
+	mc_ref_release(r);
+	free(v);
+	teardown();
+}
+END_TEST
+
 START_TEST(test_overwrite_stays)
 {
 	char seg[MC_ID_LEN + 1] = "", val[32];
@@ -2025,6 +2055,7 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_put_refused_counted);
 	tcase_add_test(tc, test_overwrite_not_back);
 	tcase_add_test(tc, test_overwrite_stays);
+	tcase_add_test(tc, test_big_beside_small);
 	tcase_add_test(tc, test_walk_and_query);
 	tcase_add_test(tc, test_hostile_wire);
 	tcase_add_test(tc, test_batch_answer_cut);
