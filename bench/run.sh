@@ -386,6 +386,7 @@ run_http() {
 	rounds 4 "$big/" "$MC/api/get/big1m"
 	local get=${R_RPS[1]} get_bad=$R_BAD put=0 put_bad=""
 	row "GET /api/get 1 MiB, -c4, $rn" "$get" "req/s" "hello 1 MiB body" "${R_RPS[0]}" rge 0.8 "$R_BAD"
+	http_default_cc "$rn"
 	for ((i = 0; i < ROUNDS; i++)); do
 		wrk_run "$MC/api/put/big1m" 4 -s "$SRC/put.lua" -- 1048576
 		put=$(max "$put" "$W_RPS")
@@ -412,6 +413,32 @@ run_http() {
 	row "PUT /api/put 1 MiB, one key, -c4 (wrk put.lua), $rn" "$put" "req/s" "redis SET 1 MiB -c4, $rn" "$rset" rge 0.8 "$put_bad"
 	row "GET /api/get 1 MiB, one key, -c4, $rn" "$get" "req/s" "redis GET 1 MiB -c4, $rn" "$rget" rge 0.8 "$get_bad"
 	http_keys
+}
+
+# http_default_cc RN: what users get. The section's door answers on the
+# system's congestion control (--http-congestion system), as its
+# references send; a door on its default (cubic, mooncaked(8)
+# --http-congestion) answers GET /api/get 1 MiB -c4 beside it, in turn:
+# an info row, no target. MC and MC_PID stay the section's door.
+http_default_cc() {
+	local mc=$MC pid=$MC_PID dmc dpid scc dcc
+	if ! start_mooncaked http-default --no-fuse --segment-size 64M; then
+		MC=$mc MC_PID=$pid
+		skip "the door on its default congestion control" "mooncaked did not start"
+		return
+	fi
+	dmc=$MC dpid=$MC_PID
+	MC=$mc MC_PID=$pid
+	scc=$(port_cc "${mc##*:}")
+	dcc=$(port_cc "${dmc##*:}")
+	if [ "$(code "$dmc/api/put/big1m" -T "$TMP/v1m")" != 200 ]; then
+		skip "the door on its default congestion control" "PUT /api/put/big1m does not answer 200"
+	else
+		rounds 4 "$mc/api/get/big1m" "$dmc/api/get/big1m"
+		row "  (info, what users get: GET /api/get 1 MiB, -c4, the door on its default $dcc, $1)" \
+			"${R_RPS[1]}" "req/s" "the same door on the system's $scc" "${R_RPS[0]}" info 0 "$R_BAD"
+	fi
+	stop "$dpid"
 }
 
 # start_redis: a redis-server on a free loopback port (RPORT), once.

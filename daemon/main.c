@@ -618,7 +618,7 @@ int main(int argc, char **argv)
 		.auth_token = token,
 		.max_body = cfg.max_body,
 		.header_ms = cfg.header_timeout_ms,
-		.congestion = http_cc, /* chosen: "" keeps the system's */
+		.congestion = http_cc, /* chosen above: not again */
 		.page = &page,
 	};
 	err.msg[0] = '\0';

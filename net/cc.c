@@ -39,7 +39,7 @@ static int cc_try(const char *name, char *sys)
 	return rc;
 }
 
-static const char *cc_why(int rc)
+const char *mc_net_cc_why(int rc)
 {
 	return rc == -ENOENT  ? "the kernel has no such algorithm"
 	       : rc == -EPERM ? "not allowed to this process"
@@ -66,7 +66,7 @@ int mc_net_cc_choose(const char *asked, const char *opt, const char *key,
 				 "control %s: the default %s cannot be set "
 				 "(%s; sysctl "
 				 "net.ipv4.tcp_allowed_congestion_control)",
-				 sys, MC_NET_CC_DEFAULT, cc_why(rc));
+				 sys, MC_NET_CC_DEFAULT, mc_net_cc_why(rc));
 		return 0;
 	}
 	if (!*asked || !strcmp(asked, "system"))
@@ -86,7 +86,7 @@ int mc_net_cc_choose(const char *asked, const char *opt, const char *key,
 			"net.ipv4.tcp_available_congestion_control lists "
 			"those this kernel has, tcp_allowed_congestion_control "
 			"those any process may take)",
-			asked, opt, key, cc_why(rc));
+			asked, opt, key, mc_net_cc_why(rc));
 		return -EINVAL;
 	}
 	snprintf(cc, MC_NET_CC_MAX, "%s", asked);

@@ -33,4 +33,9 @@ int mc_net_cc_choose(const char *asked, const char *opt, const char *key,
  * listener's connections take its algorithm when they are accepted. */
 int mc_net_cc_set(int fd, const char *cc);
 
+/* What -errno @rc of a setsockopt(TCP_CONGESTION) means, for a message:
+ * -ENOENT "the kernel has no such algorithm", -EPERM "not allowed to this
+ * process", else strerror's text. */
+const char *mc_net_cc_why(int rc);
+
 #endif

@@ -8,8 +8,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -1055,6 +1057,111 @@ START_TEST(test_start)
 }
 END_TEST
 
+/* The congestion control of this process's listener on @port, "" when
+ * none listens there. */
+static void listener_cc(unsigned port, char *cc, size_t cap)
+{
+	cc[0] = '\0';
+	for (int fd = 0; fd < 1024; fd++) {
+		struct sockaddr_in a;
+		socklen_t len = sizeof(a);
+		int on = 0;
+		socklen_t olen = sizeof(on);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &olen) ||
+		    !on || getsockname(fd, (struct sockaddr *)&a, &len) ||
+		    a.sin_family != AF_INET || ntohs(a.sin_port) != port)
+			continue;
+		len = (socklen_t)cap;
+		ck_assert_int_eq(
+			getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, &len),
+			0);
+		cc[len < cap ? len : cap - 1] = '\0';
+		return;
+	}
+}
+
+/* A line of a /proc/sys file, without its newline ("" when unreadable). */
+static void proc_line(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+
+	buf[0] = '\0';
+	if (f) {
+		if (!fgets(buf, (int)cap, f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+/*
+ * --http-congestion as web_start takes it: a name handed in is the
+ * caller's choice, set on the listeners or the start fails; "system"
+ * keeps the system's; NULL the default (cubic when this process may set
+ * it).
+ */
+START_TEST(test_start_congestion)
+{
+	struct mc_store_opts so;
+	struct mc_store *s;
+	struct web_opts o = {.host = "127.0.0.1", .threads = 2};
+	struct web *w;
+	struct mc_err err = {0};
+	char cc[32], sys[64], allowed[1024], avail[1024];
+
+	mc_store_opts_default(&so);
+	so.manual_tick = true;
+	s = mc_store_new(&so, NULL);
+	ck_assert_ptr_nonnull(s);
+	proc_line("/proc/sys/net/ipv4/tcp_congestion_control", sys,
+		  sizeof(sys));
+	proc_line("/proc/sys/net/ipv4/tcp_allowed_congestion_control", allowed,
+		  sizeof(allowed));
+	proc_line("/proc/sys/net/ipv4/tcp_available_congestion_control", avail,
+		  sizeof(avail));
+
+	o.congestion = "no-such-cc";
+	ck_assert_ptr_null(web_start(s, &o, &err));
+	ck_assert_msg(
+		strstr(err.msg, "'no-such-cc'") &&
+			strstr(err.msg, "the kernel has no such algorithm"),
+		"%s", err.msg);
+	o.congestion = "aaaaaaaaaaaaaaaaaaaa";
+	ck_assert_ptr_null(web_start(s, &o, &err));
+	ck_assert_msg(strstr(err.msg, "at most 15 characters"), "%s", err.msg);
+
+	o.congestion = "system";
+	w = web_start(s, &o, &err);
+	ck_assert_msg(w != NULL, "system: %s", err.msg);
+	listener_cc(web_port(w), cc, sizeof(cc));
+	ck_assert_str_eq(cc, sys);
+	web_stop(w);
+
+	/* a name this process may take: reno is in every kernel */
+	if (geteuid() == 0 || strstr(allowed, "reno")) {
+		o.congestion = "reno";
+		w = web_start(s, &o, &err);
+		ck_assert_msg(w != NULL, "reno: %s", err.msg);
+		listener_cc(web_port(w), cc, sizeof(cc));
+		ck_assert_str_eq(cc, "reno");
+		web_stop(w);
+	}
+
+	o.congestion = NULL;
+	w = web_start(s, &o, &err);
+	ck_assert_msg(w != NULL, "default: %s", err.msg);
+	listener_cc(web_port(w), cc, sizeof(cc));
+	if (strstr(avail, "cubic") &&
+	    (geteuid() == 0 || strstr(allowed, "cubic")))
+		ck_assert_str_eq(cc, "cubic");
+	else
+		ck_assert_str_eq(cc, sys);
+	web_stop(w);
+	mc_store_free(s);
+}
+END_TEST
+
 static Suite *web_suite(void)
 {
 	Suite *s = suite_create("web");
@@ -1086,6 +1193,7 @@ static Suite *web_suite(void)
 	tc = tcase_create("start");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_start);
+	tcase_add_test(tc, test_start_congestion);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1229,15 +1229,27 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
 		return NULL;
 	}
-	/* (mooncaked(8), --http-congestion: why the default is set) */
-	if (mc_net_cc_choose(o->congestion, "--http-congestion",
-			     "http_congestion", w->cc, ccmsg, sizeof(ccmsg))) {
-		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS, "%s", ccmsg);
+	/*
+	 * A name handed in is the caller's choice (the daemon's, made
+	 * before anything started): the listeners' setsockopt below is
+	 * its only check. NULL chooses the default (mooncaked(8),
+	 * --http-congestion: why it is set).
+	 */
+	if (!o->congestion) {
+		mc_net_cc_choose(NULL, "--http-congestion", "http_congestion",
+				 w->cc, ccmsg, sizeof(ccmsg));
+		if (ccmsg[0])
+			mc_info("http: %s", ccmsg);
+	} else if (strlen(o->congestion) >= sizeof(w->cc)) {
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "invalid congestion control '%.64s': at most %d "
+			   "characters",
+			   o->congestion, MC_NET_CC_MAX - 1);
 		free(w);
 		return NULL;
+	} else if (strcmp(o->congestion, "system")) {
+		snprintf(w->cc, sizeof(w->cc), "%s", o->congestion);
 	}
-	if (ccmsg[0])
-		mc_info("http: %s", ccmsg);
 	w->s = s;
 	w->max_body = o->max_body ? o->max_body : 100ull << 20;
 	w->header_ms = o->header_ms ? o->header_ms : WEB_HEADER_MS;
@@ -1378,8 +1390,18 @@ struct web *web_start(struct mc_store *s, const struct web_opts *o,
 	 * those accepted before this line (none answered yet: /health says
 	 * 503 until web_set_ready) keep the system's.
 	 */
-	for (int i = 0; i < w->nlfd; i++)
-		mc_net_cc_set(w->lfd[i], w->cc);
+	for (int i = 0; i < w->nlfd; i++) {
+		int r = mc_net_cc_set(w->lfd[i], w->cc);
+
+		if (r) {
+			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				   "cannot set congestion control '%s' on "
+				   "port %u: %s",
+				   w->cc, w->port, mc_net_cc_why(r));
+			mg_stop(w->ctx);
+			goto fail;
+		}
+	}
 	if (relay) {
 		struct mc_relay_opts ro = {.host = host,
 					   .port = w->port,

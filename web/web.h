@@ -33,7 +33,9 @@ struct web_opts {
 	 * The TCP congestion control (TCP_CONGESTION) of the connections
 	 * the port accepts (--http-congestion): NULL: net/cc.h's
 	 * MC_NET_CC_DEFAULT, or the system's (with one info line) when this
-	 * process may not set that one; "" or "system": the system's.
+	 * process may not set that one; "" or "system": the system's; a
+	 * name: that one, as the caller chose it (mc_net_cc_choose), not
+	 * probed again: the listeners take it or the start fails.
 	 */
 	const char *congestion;
 	/* what the status page says of the daemon (copied), NULL: nothing */

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cc.h"
 #include "client.h"
 #include "frame.h"
 #include "net.h"
@@ -37,8 +38,8 @@ struct peer {
 struct xfer_client {
 	unsigned timeout_ms, pool;
 	bool one_shot;
-	char cc[XFER_CC_MAX]; /* TCP_CONGESTION of new connections, "": none */
-	pthread_mutex_t mu;   /* guards peers and tick */
+	char cc[MC_NET_CC_MAX]; /* new connections' TCP_CONGESTION, "": none */
+	pthread_mutex_t mu;	/* guards peers and tick */
 	uint64_t tick;
 	struct peer peers[XFER_CLIENT_PEERS_MAX];
 };
@@ -195,9 +196,7 @@ static int dial(struct xfer_client *c, const struct xfer_target *t,
 				  t->port, strerror(-fd));
 	}
 	/* checked at start (xfer_new): a refusal now keeps the default */
-	if (c->cc[0])
-		setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, c->cc,
-			   strlen(c->cc));
+	mc_net_cc_set(fd, c->cc);
 	return fd;
 }
 

@@ -57,7 +57,6 @@
 #define XFER_CLIENT_TIMEOUT_MS 30000 /* TE's own wait for a status */
 #define XFER_CLIENT_POOL_MAX   16    /* TE's MC_TCP_LANES_PER_PEER limit */
 #define XFER_CLIENT_PEERS_MAX  64    /* peers whose idle connections are kept */
-#define XFER_CC_MAX	       16    /* the kernel's TCP_CA_NAME_MAX */
 
 struct xfer_client_opts {
 	/* connect, and every wait for the peer; 0: XFER_CLIENT_TIMEOUT_MS */
@@ -68,8 +67,9 @@ struct xfer_client_opts {
 	bool one_shot;
 	/*
 	 * TCP congestion control of every connection (TCP_CONGESTION, at
-	 * most XFER_CC_MAX - 1 bytes); NULL or "": the system's. One the
-	 * kernel refuses leaves a connection with the system's.
+	 * most net/cc.h's MC_NET_CC_MAX - 1 bytes); NULL or "": the
+	 * system's. One the kernel refuses leaves a connection with the
+	 * system's.
 	 */
 	const char *congestion;
 };

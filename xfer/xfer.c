@@ -31,8 +31,6 @@
 #define LOOPS_MAX	 8
 #define STALL_MS_DEFAULT 30000
 
-_Static_assert(XFER_CC_MAX == MC_NET_CC_MAX, "a congestion control's name");
-
 static struct xfer_transport *transport_find(struct xfer *x,
 					     const char *protocol)
 {

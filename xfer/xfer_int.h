@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cc.h"
 #include "client.h"
 #include "err.h"
 
@@ -30,7 +31,7 @@ struct xfer {
 	bool published;	    /* the endpoint's TE segment is (mc_meta) */
 	unsigned port;
 	unsigned stall_ms;
-	char cc[XFER_CC_MAX]; /* --transfer-congestion, "": the system's */
+	char cc[MC_NET_CC_MAX]; /* --transfer-congestion, "": the system's */
 	/* Written by xfer_new only; the hooks read it from any thread. */
 	struct xfer_transport tp[XFER_NTP];
 	struct xfer_transport *framing; /* the one the loops accept from */
