@@ -1190,11 +1190,53 @@ int seg_foreach_local(struct mc_store *s,
 	return rc;
 }
 
-static int info_name_cmp(const void *a, const void *b)
+/* A segment's name and figures, as mc_segment_name_foreach sums them. */
+struct name_use {
+	const char *name;
+	uint64_t used, size;
+};
+
+static int name_use_cmp(const void *a, const void *b)
 {
-	const struct mc_seg_info *x = a, *y = b;
+	const struct name_use *x = a, *y = b;
 
 	return strcmp(x->name, y->name);
+}
+
+/*
+ * The names and figures of every listed segment, in one allocation (the
+ * names copied behind the array), for a caller that needs no more: every
+ * /metrics scrape collects them, and a whole struct mc_seg_info per
+ * segment (seg_snapshot) is mostly text formatted for nothing. NULL when
+ * there is none, or no memory.
+ */
+static struct name_use *name_snapshot(struct mc_store *s, size_t *out_n)
+{
+	struct name_use *v = NULL;
+	size_t n, bytes = 0;
+	char *p;
+
+	pthread_rwlock_rdlock(&s->seg_lock);
+	n = s->nsegs;
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(s->segs[i]->name) + 1;
+	if (n)
+		v = malloc(n * sizeof(*v) + bytes);
+	if (!v)
+		n = 0;
+	p = (char *)(v + n);
+	for (size_t i = 0; i < n; i++) {
+		struct mc_seg *g = s->segs[i];
+		size_t len = strlen(g->name) + 1;
+
+		v[i].name = memcpy(p, g->name, len);
+		p += len;
+		v[i].used = seg_used(g);
+		v[i].size = g->size;
+	}
+	pthread_rwlock_unlock(&s->seg_lock);
+	*out_n = n;
+	return v;
 }
 
 int mc_segment_name_foreach(struct mc_store *s,
@@ -1202,20 +1244,32 @@ int mc_segment_name_foreach(struct mc_store *s,
 				      uint64_t capacity, void *),
 			    void *arg)
 {
-	struct mc_seg_info *v;
+	struct mc_seg_info *info = NULL;
+	struct name_use *v;
 	size_t n;
 	int rc = 0;
 
 	if (s->link) {
-		rc = fac_segments(s, &v, &n);
+		rc = fac_segments(s, &info, &n);
 		if (rc < 0)
 			return rc;
+		if (!info)
+			return 0;
+		v = malloc((n ? n : 1) * sizeof(*v));
+		if (!v) {
+			free(info);
+			return 0;
+		}
+		for (size_t i = 0; i < n; i++)
+			v[i] = (struct name_use){info[i].name, info[i].used,
+						 info[i].size};
 	} else {
-		n = seg_snapshot(s, &v);
+		v = name_snapshot(s, &n);
 	}
 	if (!v)
 		return 0;
-	qsort(v, n, sizeof(*v), info_name_cmp);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), name_use_cmp);
 	for (size_t i = 0; i < n && !rc;) {
 		uint64_t used = 0, cap = 0;
 		size_t j = i;
@@ -1228,6 +1282,7 @@ int mc_segment_name_foreach(struct mc_store *s,
 		i = j;
 	}
 	free(v);
+	free(info);
 	return rc;
 }
 
