@@ -289,6 +289,9 @@ struct mc_lease_node {
 	uint64_t due_ms;
 };
 
+/* segment names whose series the collector keeps (struct mc_counters) */
+#define SEG_SERIES_CACHED 4
+
 /* The upstream counters, kept as series pointers for lock-free updates. */
 struct mc_counters {
 	struct mc_series *put_start, *put_start_fail, *put_end, *put_end_fail,
@@ -319,6 +322,17 @@ struct mc_counters {
 		*g_cache_nums, *g_pending;
 	/* the collector's last rebuild (collections are serialized) */
 	uint64_t seg_gen_seen;
+	/*
+	 * The series of the first SEG_SERIES_CACHED segment names, in the
+	 * order the collector meets them, so that a scrape sets them without
+	 * a lookup: valid until the next rebuild, the only place they are
+	 * freed (mc_family_sweep); a slot whose name differs is looked up.
+	 */
+	struct {
+		char name[256];
+		struct mc_series *alloc, *cap;
+	} seg_series[SEG_SERIES_CACHED];
+	unsigned seg_series_at; /* the next slot, during a collection */
 };
 
 /* recent.c: the counters once a second for a minute (mc_store_recent) */

@@ -190,9 +190,25 @@ static int collect_segment(const char *name, uint64_t used, uint64_t cap,
 {
 	struct mc_store *s = arg;
 	const char *v[] = {name};
+	unsigned i = s->c.seg_series_at++;
+	struct mc_series *a, *c;
 
-	mc_series_set(mc_family_series(s->c.seg_alloc_fam, v), (double)used);
-	mc_series_set(mc_family_series(s->c.seg_cap_fam, v), (double)cap);
+	if (i < SEG_SERIES_CACHED && s->c.seg_series[i].alloc &&
+	    !strcmp(s->c.seg_series[i].name, name)) {
+		a = s->c.seg_series[i].alloc;
+		c = s->c.seg_series[i].cap;
+	} else {
+		a = mc_family_series(s->c.seg_alloc_fam, v);
+		c = mc_family_series(s->c.seg_cap_fam, v);
+		if (i < SEG_SERIES_CACHED &&
+		    strlen(name) < sizeof(s->c.seg_series[i].name)) {
+			strcpy(s->c.seg_series[i].name, name);
+			s->c.seg_series[i].alloc = a;
+			s->c.seg_series[i].cap = c;
+		}
+	}
+	mc_series_set(a, (double)used);
+	mc_series_set(c, (double)cap);
 	return 0;
 }
 
@@ -225,10 +241,13 @@ static void collect(struct mc_metrics *m, void *arg)
 	 */
 	uint64_t gen = atomic_load(&s->seg_gen);
 
+	s->c.seg_series_at = 0;
 	if (gen == s->c.seg_gen_seen) {
 		mc_segment_name_foreach(s, collect_segment, s);
 		return;
 	}
+	/* the sweep may free any series: every name is looked up (marked) */
+	memset(s->c.seg_series, 0, sizeof(s->c.seg_series));
 	mc_family_mark(s->c.seg_alloc_fam);
 	mc_family_mark(s->c.seg_cap_fam);
 	mc_segment_name_foreach(s, collect_segment, s);
