@@ -126,9 +126,10 @@ static void stripes_zero(struct mc_series *s)
 	struct stripe *st =
 		atomic_load_explicit(&s->stripes, memory_order_acquire);
 
-	atomic_store(&s->n, 0);
-	/* (a line already 0 is only read: a collector sets its gauges at
+	/* (a word already 0 is only read: a collector sets its gauges at
 	 * every scrape) */
+	if (atomic_load_explicit(&s->n, memory_order_relaxed))
+		atomic_store(&s->n, 0);
 	if (st)
 		for (unsigned i = 0; i < MC_STRIPES; i++)
 			if (atomic_load_explicit(&st[i].v,
@@ -179,6 +180,7 @@ struct mc_metrics {
 	 */
 	pthread_mutex_t collect_lock;
 	_Atomic uint64_t collected;
+	_Atomic size_t last_len; /* the last render's length */
 };
 
 /* Words per stripe of a histogram series: buckets, the sum, padding to
@@ -256,12 +258,12 @@ static double scaled(double a, int d)
  * when the caller must use printf, -1 when v needs 17 digits and y
  * would pass 2^53 (printf "%.17g").
  */
+static int put_decimal(char *out, bool neg, uint64_t u, int d);
+
 static int fmt_fixed(char *out, double v)
 {
 	double a = fabs(v), y = -1;
-	char digits[24];
-	int e = -4, d, n, i, o = 0;
-	uint64_t u;
+	int e = -4, d;
 
 	if (!(a >= 1e-4 && a < 1e15))
 		return 0;
@@ -281,7 +283,18 @@ static int fmt_fixed(char *out, double v)
 	}
 	if (d > 16 - e)
 		return 0;
-	u = (uint64_t)y;
+	return put_decimal(out, v < 0, (uint64_t)y, d);
+}
+
+/*
+ * @u / 10^@d, with a minus sign when @neg, in fixed notation without
+ * trailing zeros, as "%g" writes it; returns the length.
+ */
+static int put_decimal(char *out, bool neg, uint64_t u, int d)
+{
+	char digits[24];
+	int n, i, o = 0;
+
 	while (d > 0 && u % 10 == 0) {
 		u /= 10;
 		d--;
@@ -290,7 +303,7 @@ static int fmt_fixed(char *out, double v)
 	do
 		digits[n++] = (char)('0' + u % 10);
 	while ((u /= 10));
-	if (v < 0)
+	if (neg)
 		out[o++] = '-';
 	if (n <= d) {
 		/* 0.000ddd */
@@ -308,6 +321,51 @@ static int fmt_fixed(char *out, double v)
 		}
 	}
 	return o;
+}
+
+/*
+ * @v (finite, not integral, 1e-4 <= |v| < 1e15) with 17 significant
+ * digits, as "%.17g" writes it (fmt_fixed found fewer do not read back,
+ * as for most sums of fractions), without printf: v is m / 2^sh exactly
+ * (m < 2^53), so v * 10^d rounded to an integer (ties to even, as printf
+ * rounds) is exact in 128 bits, d at most 22. Returns the length, 0 when
+ * the caller must use printf.
+ */
+static int fmt_17(char *out, double v)
+{
+#ifdef __SIZEOF_INT128__
+	double a = fabs(v);
+	int k, e = -4, d;
+	uint64_t m = (uint64_t)ldexp(frexp(a, &k), 53);
+	int sh = 53 - k;
+	unsigned __int128 one = 1, q = 0;
+
+	if (!(a >= 1e-4 && a < 1e15) || sh <= 0 || sh > 100)
+		return 0;
+	while (e < 14 && a >= (e < -1 ? small[e + 4] : tens[e + 1]))
+		e++;
+	d = 16 - e;
+	/* e may be one off at a power of ten: then d moves once */
+	for (int tries = 0; tries < 3; tries++) {
+		unsigned __int128 p, r, half;
+
+		if (d < 0 || d > 22)
+			return 0;
+		p = (unsigned __int128)m * (unsigned __int128)tens[d];
+		q = p >> sh;
+		r = p & ((one << sh) - 1);
+		half = one << (sh - 1);
+		if (r > half || (r == half && (q & 1)))
+			q++;
+		if (q >= (unsigned __int128)1e17)
+			d--;
+		else if (q < (unsigned __int128)1e16)
+			d++;
+		else
+			return put_decimal(out, v < 0, (uint64_t)q, d);
+	}
+#endif
+	return 0;
 }
 
 /*
@@ -350,6 +408,12 @@ static int fmt_num(char *out, double v)
 	n = fmt_fixed(out, v);
 	if (n > 0)
 		return n;
+	if (n < 0) {
+		n = fmt_17(out, v);
+		if (n > 0)
+			return n;
+		n = -1;
+	}
 	for (int prec = n < 0 ? 17 : 15; prec <= 17; prec++) {
 		n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
 		if (strtod(tmp, NULL) == v)
@@ -838,10 +902,15 @@ void mc_series_add(struct mc_series *s, uint64_t n)
 
 void mc_series_set(struct mc_series *s, double v)
 {
+	uint64_t bits = to_bits(v);
+
 	if (!s || s->f->type == MC_HISTOGRAM)
 		return;
 	stripes_zero(s);
-	atomic_store(&s->bits, to_bits(v));
+	/* a collector sets its gauges at every scrape, mostly to the value
+	 * they hold: a line only read stays shared among the renders */
+	if (atomic_load_explicit(&s->bits, memory_order_relaxed) != bits)
+		atomic_store(&s->bits, bits);
 }
 
 void mc_series_observe(struct mc_series *s, double v)
@@ -978,8 +1047,11 @@ static void add_sample_name(struct mc_buf *out, const struct mc_family *f,
 static int put_text(char *p, struct mc_series *s, double v)
 {
 	uint64_t bits = to_bits(v);
-	int n;
+	int n = fmt_fixed(p, v);
 
+	/* formatted without printf: cheaper than the cache's shared line */
+	if (n > 0 || (n < 0 && (n = fmt_17(p, v)) > 0))
+		return n;
 	if (atomic_exchange_explicit(&s->text_busy, true, memory_order_acquire))
 		return fmt_num(p, v);
 	if (!s->text_len || s->text_bits != bits) {
@@ -1019,19 +1091,22 @@ static char *put_value(char *p, struct mc_series *s, double d)
 }
 
 /*
- * The lines of @s; without its opening (the family's preamble ended
- * with it) when @bare.
+ * @pre (@pre_len bytes: the family's preamble, or none), then the lines
+ * of @s; without its opening (the preamble ended with it) when @bare.
  */
-static void render_series(struct mc_buf *out, struct mc_series *s, bool bare)
+static void render_series(struct mc_buf *out, struct mc_series *s,
+			  const char *pre, size_t pre_len, bool bare)
 {
 	const struct mc_family *f = s->f;
 	/* a line is at most its opening and 40 bytes of value */
-	size_t need = s->prefix.len + (f->nbounds + 3) * 48;
+	size_t need = pre_len + s->prefix.len + (f->nbounds + 3) * 48;
 	char *p;
 
 	if (!out->data || out->cap - out->len <= need)
 		mc_buf_grow(out, need);
 	p = out->data + out->len;
+	memcpy(p, pre, pre_len);
+	p += pre_len;
 	if (f->type != MC_HISTOGRAM) {
 		double d = from_bits(atomic_load(&s->bits));
 		uint64_t n = stripes_sum(s);
@@ -1145,19 +1220,25 @@ void mc_metrics_render(struct mc_metrics *m, struct mc_buf *out)
 	f = m->head;
 	n = m->nfamilies;
 	pthread_mutex_unlock(&m->lock);
+	/* room for what the last render wrote, in one growth */
+	mc_buf_grow(out,
+		    atomic_load_explicit(&m->last_len, memory_order_relaxed));
 	for (; n--; f = f->next) {
-		mc_buf_add(out, f->preamble.data, f->preamble.len);
 		/* a family without labels never changes its one series */
 		if (!f->nlabels) {
-			render_series(out, f->only, f->type != MC_HISTOGRAM);
+			render_series(out, f->only, f->preamble.data,
+				      f->preamble.len, f->type != MC_HISTOGRAM);
 			continue;
 		}
+		mc_buf_add_fast(out, f->preamble.data, f->preamble.len);
 		pthread_mutex_lock(&f->lock);
 		for (struct mc_series *s = f->head; s; s = s->next)
-			render_series(out, s, false);
+			render_series(out, s, NULL, 0, false);
 		pthread_mutex_unlock(&f->lock);
 	}
 	/* An empty registry still ends with a newline. */
 	if (out->len == from || out->data[out->len - 1] != '\n')
 		mc_buf_addch(out, '\n');
+	atomic_store_explicit(&m->last_len, out->len - from,
+			      memory_order_relaxed);
 }

@@ -7,7 +7,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/wait.h>
@@ -205,6 +207,67 @@ START_TEST(test_render_numbers)
 	snprintf(want, sizeof(want), "# HELP v v\n# TYPE v gauge\nv %s\n",
 		 numbers[_i].want);
 	assert_render(m, want);
+	mc_metrics_free(m);
+}
+END_TEST
+
+/* The fewest of 15, 16 and 17 significant digits that read back. */
+static void shortest_g(char *out, size_t n, double v)
+{
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(out, n, "%.*g", prec, v);
+		if (strtod(out, NULL) == v)
+			return;
+	}
+}
+
+/*
+ * Values of every size the renderer formats without printf (1e-4 to
+ * 1e15, most needing 17 digits, as sums of fractions do, some just off a
+ * power of ten) print as the shortest printf form that reads back.
+ */
+START_TEST(test_render_numbers_swept)
+{
+	struct mc_metrics *m = mc_metrics_new();
+	struct mc_series *s = mc_family_series(
+		mc_metrics_family(m, "v", "v", MC_GAUGE, NULL, NULL, 0), NULL);
+	struct mc_buf out = MC_BUF_INIT;
+	uint64_t x = 88172645463325252ull;
+	char want[160], num[48];
+	double sum = 0;
+
+	for (int i = 0; i < 60000; i++) {
+		double v;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		if (i % 3 == 0) {
+			v = pow(10, -4 + 19.0 * (double)(x % 1000000) / 1e6);
+		} else if (i % 3 == 1) {
+			sum += (double)(x % 100000) * 1e-7;
+			v = sum;
+		} else {
+			uint64_t b;
+
+			v = pow(10, (double)(x % 19) - 4);
+			memcpy(&b, &v, sizeof(b));
+			b += x % 5 - 2;
+			memcpy(&v, &b, sizeof(v));
+		}
+		if (x & (1ull << 40))
+			v = -v;
+		if (v == trunc(v))
+			continue;
+		shortest_g(num, sizeof(num), v);
+		snprintf(want, sizeof(want),
+			 "# HELP v v\n# TYPE v gauge\nv %s\n", num);
+		mc_series_set(s, v);
+		mc_buf_reset(&out);
+		mc_metrics_render(m, &out);
+		ck_assert_str_eq(out.data, want);
+	}
+	mc_buf_release(&out);
 	mc_metrics_free(m);
 }
 END_TEST
@@ -971,6 +1034,7 @@ static Suite *metrics_suite(void)
 	tcase_add_test(tc, test_render_exact);
 	tcase_add_test(tc, test_render_histogram_unlabelled);
 	tcase_add_loop_test(tc, test_render_numbers, 0, N(numbers));
+	tcase_add_test(tc, test_render_numbers_swept);
 	tcase_add_test(tc, test_set_then_add);
 	tcase_add_test(tc, test_escaping);
 	tcase_add_test(tc, test_clear);
