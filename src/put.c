@@ -753,6 +753,35 @@ static void put_retire_old(struct mc_store *s, const struct mc_owner *own,
 	}
 }
 
+/* prefetch_reuse fetches at most this much of a freed buffer (bytes) */
+#define PUT_REUSE_MAX 4096u
+
+/*
+ * Fetches for writing the first PUT_REUSE_MAX bytes of @data, the
+ * buffer of the @len-byte value an overwrite just dropped. When that
+ * was its last reference, a buffer of up to 64 KiB went back to its
+ * arena's park, which hands out the buffer parked last first (alloc.c):
+ * the next put of that size, most often this thread's, gets this very
+ * one. Its lines were last written by the put before the old version,
+ * long out of the caches, so that put's copy would first read each of
+ * them (ordinary stores: store_streams false), and its seal, its first
+ * locked operation after the copy, would wait for all of them. Fetched
+ * now, they arrive while this put returns and the next one hashes,
+ * looks up and allocates, as a plain table's copy overlaps its next
+ * lookup (bench/RESULTS.md, issue 11's put). A buffer a reader still
+ * holds, one over 64 KiB (not parked) or one another put takes costs a
+ * wasted fetch: a prefetch never faults, even if its segment is gone.
+ */
+static void prefetch_reuse(struct mc_store *s, const char *data, uint64_t len)
+{
+	if (!data || store_streams(s))
+		return;
+	if (len > PUT_REUSE_MAX)
+		len = PUT_REUSE_MAX;
+	for (uint64_t i = 0; i < len; i += 64)
+		__builtin_prefetch(data + i, 1);
+}
+
 static int put_publish(struct mc_put *p, bool copy, bool batch,
 		       struct mc_err *err)
 {
@@ -793,8 +822,12 @@ static int put_publish(struct mc_put *p, bool copy, bool batch,
 			own[nown++] = blk_seg(o->rep[i])->owner;
 	old = obj_publish(s, o);
 	if (old) {
+		char *freed = old->data;
+		uint64_t len = old->size;
+
 		put_retire_old(s, own, nown, old);
 		obj_unref(old);
+		prefetch_reuse(s, freed, len);
 	}
 	return 0;
 }
