@@ -616,14 +616,27 @@ static int read_remote(struct mc_store *s, const struct found *f, uint64_t off,
 }
 
 /*
+ * The memory of a get that went through a pipe, had only when the value
+ * does not end there (read_pipe's @room): a copy mc_ref can hold.
+ */
+static void *spill_room(void *ctx, uint64_t len)
+{
+	void **data = ctx;
+
+	if (!*data)
+		*data = ref_copy_new(len);
+	return *data;
+}
+
+/*
  * read_remote of the whole value @f names, through pipe @pfd (read end,
  * write end; mc_data_ops read_pipe): 1 (the value is in the pipe), 0 (it
- * is in @buf), or read_remote's errors. A read through the pipe that
- * failed may have left part of a value in it, so the replicas after it
- * are read into @buf.
+ * is in *@data, which spill_room set), or read_remote's errors, -ENOMEM.
+ * A read through the pipe that failed may have left part of a value in
+ * it, so the replicas after it are read into memory.
  */
 static int read_remote_pipe(struct mc_store *s, const struct found *f,
-			    const int pfd[2], void *buf)
+			    const int pfd[2], void **data)
 {
 	const struct mc_data_ops *ops = s->o.data_ops;
 	bool client = false, piped = true;
@@ -637,9 +650,15 @@ static int read_remote_pipe(struct mc_store *s, const struct found *f,
 		client |= d->owner.kind != MC_OWNER_NODE;
 		if (!piped && !ops->read)
 			continue;
-		rc = piped ? ops->read_pipe(s->o.data_arg, d, 0, pfd, buf,
-					    f->size)
-			   : ops->read(s->o.data_arg, d, 0, buf, f->size);
+		if (piped)
+			rc = ops->read_pipe(s->o.data_arg, d, 0, pfd,
+					    spill_room, data, f->size);
+		else if (!spill_room(data, f->size))
+			return -ENOMEM;
+		else
+			rc = ops->read(s->o.data_arg, d, 0, *data, f->size);
+		if (rc == 0 && !*data)
+			rc = -EIO; /* a hook that asked for no room */
 		if (rc >= 0)
 			return rc;
 		piped = false;
@@ -677,7 +696,7 @@ static int get_via(struct mc_store *s, const void *key, size_t klen,
 {
 	struct found f;
 	struct mc_blk *b;
-	void *data;
+	void *data = NULL;
 	int rc = query_call(s, key, klen, MC_F_HOLD, &f, NULL);
 
 	*out = NULL;
@@ -688,15 +707,15 @@ static int get_via(struct mc_store *s, const void *key, size_t klen,
 		*out = ref_of_blk(b);
 		return 0;
 	}
-	/* room for the value even when it goes to the pipe: one that
-	 * fills first leaves it here (read_pipe) */
-	data = ref_copy_new(f.size);
-	if (!data)
-		return -ENOMEM;
-	if (pfd && f.size >= MC_PIPE_MIN && f.size <= room)
-		rc = read_remote_pipe(s, &f, pfd, data);
-	else
+	if (pfd && f.size >= MC_PIPE_MIN && f.size <= room) {
+		/* memory only when the pipe fills first (spill_room) */
+		rc = read_remote_pipe(s, &f, pfd, &data);
+	} else {
+		data = ref_copy_new(f.size);
+		if (!data)
+			return -ENOMEM;
 		rc = read_remote(s, &f, 0, data, f.size);
+	}
 	if (rc == 1) {
 		*size = f.size;
 		ref_copy_free(data);

@@ -146,12 +146,16 @@ struct mc_data_ops {
 	 * @pfd (read end, write end; empty, and as large as @len) rather
 	 * than memory. 1 when all @len bytes are in the pipe; 0 when the
 	 * pipe filled first (it takes one buffer per piece its source
-	 * received, which may be less than a page): they are all in @buf
-	 * instead (room for @len), the pipe empty again; or a negative
-	 * errno, the pipe then holding any part of them.
+	 * received, which may be less than a page): memory was asked for
+	 * only then, once, from @room(@ctx, @len) (room for @len bytes, or
+	 * NULL), and they are all there, the pipe empty again; or a
+	 * negative errno (-ENOMEM when @room gave none), the pipe then
+	 * holding any part of them.
 	 */
 	int (*read_pipe)(void *arg, const struct mc_desc *d, uint64_t off,
-			 const int pfd[2], void *buf, uint64_t len);
+			 const int pfd[2],
+			 void *(*room)(void *ctx, uint64_t len), void *ctx,
+			 uint64_t len);
 };
 
 /*

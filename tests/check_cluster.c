@@ -314,31 +314,46 @@ static int d_write_pipe(void *arg, const struct mc_desc *d, const void *head,
 
 /*
  * A read through a pipe, as xfer/remote.c's read_pipe: the bytes go into
- * the pipe, or stay in @buf when pipe_fills, or half of them go into it
- * before it fails when pipe_cuts.
+ * the pipe, or, when pipe_fills, into the memory @room gives (asked for
+ * only then: pipe_rooms counts), or half of them go into it before it
+ * fails when pipe_cuts.
  */
-static unsigned pipe_reads;
+static unsigned pipe_reads, pipe_rooms;
 static bool pipe_fills, pipe_cuts;
 
 static int d_read_pipe(void *arg, const struct mc_desc *d, uint64_t off,
-		       const int pfd[2], void *buf, uint64_t len)
+		       const int pfd[2], void *(*room)(void *, uint64_t),
+		       void *ctx, uint64_t len)
 {
+	char *buf = malloc(len), *spill;
 	int rc = d_read(arg, d, off, buf, len);
 
 	pipe_reads++;
-	if (rc || pipe_fills)
+	if (rc) {
+		free(buf);
 		return rc;
+	}
+	if (pipe_fills) {
+		pipe_rooms++;
+		spill = room(ctx, len);
+		if (spill)
+			memcpy(spill, buf, len);
+		free(buf);
+		return spill ? 0 : -ENOMEM;
+	}
 	if (pipe_cuts) {
 		ck_assert_int_eq(write(pfd[1], buf, len / 2),
 				 (ssize_t)(len / 2));
+		free(buf);
 		return -ECONNRESET;
 	}
 	for (uint64_t at = 0; at < len;) {
-		ssize_t r = write(pfd[1], (char *)buf + at, len - at);
+		ssize_t r = write(pfd[1], buf + at, len - at);
 
 		ck_assert_int_gt(r, 0);
 		at += (uint64_t)r;
 	}
+	free(buf);
 	return 1;
 }
 
@@ -793,7 +808,7 @@ START_TEST(test_get_pipe)
 	int pfd[2], far;
 
 	setup();
-	pipe_reads = 0;
+	pipe_reads = pipe_rooms = 0;
 	pipe_fills = pipe_cuts = false;
 	for (size_t i = 0; i < len; i++)
 		v[i] = (char)(i * 7 + i / 251);
@@ -807,6 +822,7 @@ START_TEST(test_get_pipe)
 	ck_assert_int_eq(read(pfd[0], got, len), (ssize_t)len);
 	ck_assert_mem_eq(got, v, len);
 	ck_assert_uint_eq(pipe_reads, 1);
+	ck_assert_uint_eq(pipe_rooms, 0); /* no memory asked for */
 	/* through node 3, where the replica is: a reference, no pipe */
 	ck_assert_int_eq(get_pipe(2, "big", pfd, MiB, &ref, &size), 0);
 	ck_assert_uint_eq(mc_ref_size(ref), len);
@@ -825,9 +841,11 @@ START_TEST(test_get_pipe)
 	mc_ref_release(ref);
 	ck_assert_uint_eq(pipe_reads, 1);
 	ck_assert_int_eq(pipe_held(pfd), 0);
-	/* a pipe that fills first: the value is in memory */
+	/* a pipe that fills first: the value is in the memory it asked
+	 * for, then only */
 	pipe_fills = true;
 	ck_assert_int_eq(get_pipe(0, "big", pfd, MiB, &ref, &size), 0);
+	ck_assert_uint_eq(pipe_rooms, 1);
 	ck_assert_uint_eq(mc_ref_size(ref), len);
 	ck_assert_mem_eq(mc_ref_data(ref), v, len);
 	mc_ref_release(ref);

@@ -526,6 +526,24 @@ static void pipe_take_all(const int p[2], void *buf, size_t n)
  * a READ whose bytes go into the pipe, or into the buffer when the pipe
  * fills first, or fail (cut halfway) with part of them in the pipe.
  */
+static unsigned rooms; /* a READ's calls of its room */
+
+/* A READ's room when its pipe fills: @ctx, the test's buffer. */
+static void *room_of(void *ctx, uint64_t len)
+{
+	(void)len;
+	rooms++;
+	return ctx;
+}
+
+static void *no_room(void *ctx, uint64_t len)
+{
+	(void)ctx;
+	(void)len;
+	rooms++;
+	return NULL;
+}
+
 START_TEST(test_pipes)
 {
 	struct xfer_client *c = xfer_client_new(NULL);
@@ -547,8 +565,9 @@ START_TEST(test_pipes)
 	ck_assert_int_eq(xfer_client_read(c, &t, 4096, got, size, &e),
 			 -ECONNRESET);
 	/* the same into a pipe: what came is in the pipe, no more */
-	ck_assert_int_eq(xfer_client_read_pipe(c, &t, 4096, p, got, size, &e),
-			 -ECONNRESET);
+	ck_assert_int_eq(
+		xfer_client_read_pipe(c, &t, 4096, p, room_of, got, size, &e),
+		-ECONNRESET);
 	n = (size_t)pipe_held(p);
 	ck_assert_uint_le(n, size / 2);
 	pipe_take_all(p, got, n);
@@ -558,29 +577,46 @@ START_TEST(test_pipes)
 	 * connection kept */
 	raddr = put_value("pr", v, rsize);
 	memset(got, 0, size);
-	ck_assert_int_eq(xfer_client_read_pipe(c, &T, raddr, p, got, rsize, &e),
-			 1);
+	ck_assert_int_eq(
+		xfer_client_read_pipe(c, &T, raddr, p, room_of, got, rsize, &e),
+		1);
 	ck_assert_uint_eq(got[0] | got[rsize - 1], 0);
 	ck_assert_int_eq(pipe_held(p), (int)rsize);
 	pipe_take_all(p, got, rsize);
 	ck_assert_mem_eq(got, v, rsize);
 	ck_assert_uint_eq(xfer_client_idle(c), 1);
+	ck_assert_uint_eq(rooms, 0); /* no memory asked for */
 	/* a pipe of one page fills first: what it took is read back and the
 	 * rest received, all of it in the buffer, the pipe empty */
 	ck_assert_int_eq(pipe(small), 0);
 	ck_assert_int_ge(fcntl(small[1], F_SETPIPE_SZ, 4096), 4096);
 	memset(got, 0, size);
-	ck_assert_int_eq(
-		xfer_client_read_pipe(c, &T, raddr, small, got, rsize, &e), 0);
+	ck_assert_int_eq(xfer_client_read_pipe(c, &T, raddr, small, room_of,
+					       got, rsize, &e),
+			 0);
 	ck_assert_int_eq(pipe_held(small), 0);
 	ck_assert_mem_eq(got, v, rsize);
 	ck_assert_uint_eq(xfer_client_idle(c), 1);
+	ck_assert_uint_eq(rooms, 1);
+	/* no memory when it fills: -ENOMEM, part of the value in the pipe,
+	 * the connection (the rest unread) closed */
+	ck_assert_int_eq(xfer_client_read_pipe(c, &T, raddr, small, no_room,
+					       NULL, rsize, &e),
+			 -ENOMEM);
+	ck_assert_uint_eq(rooms, 2);
+	n = (size_t)pipe_held(small);
+	ck_assert_uint_gt(n, 0);
+	ck_assert_uint_lt(n, rsize);
+	pipe_take_all(small, got, n);
+	ck_assert_mem_eq(got, v, n);
+	ck_assert_uint_eq(xfer_client_idle(c), 0);
 	/* a READ in four pieces 50 ms apart into the small pipe: the same */
 	fake_start(&f, FAKE_TRICKLE);
 	t.port = f.port;
 	memset(got, 0, size);
-	ck_assert_int_eq(
-		xfer_client_read_pipe(c, &t, 4096, small, got, rsize, &e), 0);
+	ck_assert_int_eq(xfer_client_read_pipe(c, &t, 4096, small, room_of, got,
+					       rsize, &e),
+			 0);
 	ck_assert_int_eq(pipe_held(small), 0);
 	free(v);
 	v = pattern(rsize, 9);

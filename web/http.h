@@ -153,8 +153,8 @@ void web_resp_send_bytes(struct web_req *r, int status, const char *ctype,
  * Sends the @n bytes waiting in pipe @pfd (its read end) as the body,
  * behind the headers, without their crossing user memory (web_io
  * write_pipe, which the connection must have): 0 once they all left the
- * pipe, else -EIO (a cut answer, whose connection is then closed; a
- * HEAD, whose bytes stay).
+ * pipe, else -EIO (a cut answer, whose connection is then closed). Not
+ * for a HEAD, which is answered without the bytes.
  */
 int web_resp_send_pipe(struct web_req *r, int status, const char *ctype,
 		       int pfd, uint64_t n);

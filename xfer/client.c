@@ -374,15 +374,17 @@ static int pipe_drain(int fd, void *p, uint64_t n)
  * bytes are spliced (splice(2)) from the socket as they arrive, woken as
  * recv_bulk is. 1 once all @n are in the pipe. The pipe takes one buffer
  * per piece the socket received, so one that came in small pieces (a
- * network's packets) may fill it before the end: what it holds is then
- * read back into @buf (room for @n), the rest received there, and 0.
- * Or -errno as recv_bulk, the pipe holding any part of the bytes.
+ * network's packets) may fill it before the end: only then is memory
+ * asked for (@room(@ctx, @n)), what the pipe holds read back into it, the
+ * rest received there, and 0. Or -errno as recv_bulk (-ENOMEM when no
+ * memory came), the pipe holding any part of the bytes.
  */
-static int recv_pipe(int fd, const int p[2], void *buf, uint64_t n,
-		     unsigned timeout_ms, uint64_t *got)
+static int recv_pipe(int fd, const int p[2], void *(*room)(void *, uint64_t),
+		     void *ctx, uint64_t n, unsigned timeout_ms, uint64_t *got)
 {
 	uint64_t in = 0;
 	int rc = 1, one = 1;
+	void *buf;
 
 	while (in < n) {
 		uint64_t left = n - in;
@@ -421,6 +423,9 @@ static int recv_pipe(int fd, const int p[2], void *buf, uint64_t n,
 	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
 	if (rc != 0)
 		return rc;
+	buf = room(ctx, n);
+	if (!buf)
+		return -ENOMEM;
 	rc = pipe_drain(p[0], buf, in);
 	if (!rc && in < n)
 		rc = n - in >= BULK_MIN
@@ -474,13 +479,16 @@ static int splice_all(int in, int out, uint64_t n, uint64_t *moved)
 /*
  * A WRITE's payload besides a plain buffer (xfer_client_write_pipe):
  * the first @head bytes from the buffer, the rest from pipe @fd; a
- * READ's answer into pipe @rp (xfer_client_read_pipe).
+ * READ's answer into pipe @rp, or into memory from @room when it fills
+ * (xfer_client_read_pipe).
  */
 struct pipe_io {
 	int fd;		/* the pipe's read end */
 	uint64_t head;	/* the first bytes, from the buffer */
 	uint64_t taken; /* bytes taken from the pipe */
 	const int *rp;	/* a READ's pipe: read end, write end */
+	void *(*room)(void *ctx, uint64_t len);
+	void *ctx;
 };
 
 /*
@@ -555,7 +563,8 @@ static int exchange(int fd, bool v2, bool write, uint64_t addr, void *rbuf,
 	if (!rc && v2)
 		rc = recv_status(fd, &got);
 	if (!rc && pio)
-		rc = recv_pipe(fd, pio->rp, rbuf, len, timeout_ms, &got);
+		rc = recv_pipe(fd, pio->rp, pio->room, pio->ctx, len,
+			       timeout_ms, &got);
 	else if (!rc)
 		rc = len >= BULK_MIN
 			     ? recv_bulk(fd, rbuf, len, timeout_ms, &got)
@@ -646,12 +655,13 @@ int xfer_client_read(struct xfer_client *c, const struct xfer_target *t,
 }
 
 int xfer_client_read_pipe(struct xfer_client *c, const struct xfer_target *t,
-			  uint64_t addr, const int pfd[2], void *buf,
+			  uint64_t addr, const int pfd[2],
+			  void *(*room)(void *ctx, uint64_t len), void *ctx,
 			  uint64_t len, struct mc_err *err)
 {
-	struct pipe_io pio = {.fd = -1, .rp = pfd};
+	struct pipe_io pio = {.fd = -1, .rp = pfd, .room = room, .ctx = ctx};
 
-	return request(c, t, false, addr, buf, NULL, len, &pio, err);
+	return request(c, t, false, addr, NULL, NULL, len, &pio, err);
 }
 
 int xfer_client_write(struct xfer_client *c, const struct xfer_target *t,

@@ -102,13 +102,15 @@ int xfer_client_read(struct xfer_client *c, const struct xfer_target *t,
  * that passes them on: they go into pipe @pfd (read end, write end;
  * empty, and as large as @len) as they arrive. 1 when all @len bytes
  * are in the pipe; 0 when it filled first (a pipe takes one buffer per
- * piece the socket received, which may be less than a page): what it
- * held was read back, and all @len bytes are at @buf (room for @len),
- * the pipe empty. Or the errors above, the pipe then holding any part
- * of the bytes.
+ * piece the socket received, which may be less than a page): memory is
+ * asked for only then, @room(@ctx, @len) (room for @len bytes, or NULL),
+ * what the pipe held was read back, and all @len bytes are there, the
+ * pipe empty. Or the errors above (-ENOMEM when @room gave none), the
+ * pipe then holding any part of the bytes.
  */
 int xfer_client_read_pipe(struct xfer_client *c, const struct xfer_target *t,
-			  uint64_t addr, const int pfd[2], void *buf,
+			  uint64_t addr, const int pfd[2],
+			  void *(*room)(void *ctx, uint64_t len), void *ctx,
 			  uint64_t len, struct mc_err *err);
 /* WRITEs @len bytes from @buf to @addr of @t: 0, or the errors above. */
 int xfer_client_write(struct xfer_client *c, const struct xfer_target *t,

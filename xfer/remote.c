@@ -35,12 +35,14 @@
 /*
  * A WRITE's bytes besides a buffer: the first @head from it, the rest
  * from pipe @fd (mc_data_ops write_pipe); or a READ's into pipe @rp,
- * @buf when it fills (read_pipe).
+ * memory from @room when it fills (read_pipe).
  */
 struct via_pipe {
 	int fd;	       /* read end */
 	uint64_t head; /* bytes from the buffer before the pipe's */
 	const int *rp; /* a READ's pipe: read end, write end */
+	void *(*room)(void *ctx, uint64_t len);
+	void *ctx;
 };
 
 /*
@@ -103,8 +105,8 @@ static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
 		t.version = 2;
 	}
 	if (vp && vp->rp)
-		rc = xfer_client_read_pipe(x->client, &t, addr, vp->rp, buf,
-					   len, &e);
+		rc = xfer_client_read_pipe(x->client, &t, addr, vp->rp,
+					   vp->room, vp->ctx, len, &e);
 	else if (vp)
 		rc = xfer_client_write_pipe(x->client, &t, addr, buf, vp->head,
 					    vp->fd, len, &e);
@@ -150,11 +152,12 @@ static int data_write_pipe(void *arg, const struct mc_desc *d, const void *head,
 }
 
 static int data_read_pipe(void *arg, const struct mc_desc *d, uint64_t off,
-			  const int pfd[2], void *buf, uint64_t len)
+			  const int pfd[2], void *(*room)(void *, uint64_t),
+			  void *ctx, uint64_t len)
 {
-	struct via_pipe vp = {.fd = -1, .rp = pfd};
+	struct via_pipe vp = {.fd = -1, .rp = pfd, .room = room, .ctx = ctx};
 
-	return remote_io(arg, d, off, buf, len, false, &vp);
+	return remote_io(arg, d, off, NULL, len, false, &vp);
 }
 
 const struct mc_data_ops xfer_data_ops = {
