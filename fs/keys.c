@@ -371,7 +371,13 @@ int64_t fs_keyfile_write(struct fs_keyfile *f, const void *buf, size_t size,
 
 		if (off > f->len)
 			memset(d + f->len, 0, off - f->len);
-		memcpy(d + off, buf, size);
+		/* In a put buffer, a large value's bytes skip the caches. */
+		if (f->put)
+			r = mc_put_write(f->put, off, buf, size);
+		else
+			memcpy(d + off, buf, size);
+	}
+	if (!r) {
 		if (off + size > f->len)
 			f->len = off + size;
 		f->dirty = 1;

@@ -700,6 +700,16 @@ size_t mc_put_ndesc(const struct mc_put *p);
 const struct mc_desc *mc_put_desc(const struct mc_put *p, size_t i);
 void *mc_put_buffer(struct mc_put *p, size_t i);
 /*
+ * Copies @len bytes from @src to @off in replica 0's buffer of open put
+ * @p (mc_put_buffer(p, 0); the commit copies them to the others), the
+ * way the store's own puts copy: a large value's bytes skip the caches
+ * (put.c copy_in) once the buffer is 16 MiB or more, or the store holds
+ * far more than they do. For a writer that fills a buffer piece by
+ * piece (the FUSE door's writes). 0; -EINVAL when @off + @len passes the
+ * buffer's size.
+ */
+int mc_put_write(struct mc_put *p, uint64_t off, const void *src, size_t len);
+/*
  * Publishes the put and lets go of the handle. Replica 0's bytes are
  * copied into the other replicas first when @copy_replicas. -ETIMEDOUT
  * when the put was revoked or ended meanwhile (by key or by the timeout).

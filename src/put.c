@@ -439,6 +439,23 @@ void *mc_put_buffer(struct mc_put *p, size_t i)
 	return blk_ptr(p->blk[i]);
 }
 
+/*
+ * A buffer this large is filled piece by piece over many calls: its
+ * first lines leave the caches before its last are written, and the
+ * lines it overwrites were freed long ago, so its copies stream whatever
+ * the store holds.
+ */
+#define PUT_WRITE_STREAM_MIN (16u << 20)
+
+int mc_put_write(struct mc_put *p, uint64_t off, const void *src, size_t len)
+{
+	if (off > p->size || len > p->size - off)
+		return -EINVAL;
+	copy_in((char *)mc_put_buffer(p, 0) + off, src, len,
+		p->size >= PUT_WRITE_STREAM_MIN || store_streams(p->store));
+	return 0;
+}
+
 /* Extends every buffer of @p in place to @size, or none: 0 or -ENOSPC. */
 static int put_extend(struct mc_put *p, uint64_t size)
 {

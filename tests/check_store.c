@@ -1251,6 +1251,61 @@ START_TEST(test_put_grow_trim)
 END_TEST
 
 /*
+ * A writer that fills a put piece by piece (the FUSE door): the bytes
+ * land where asked, in a buffer large enough to stream (unaligned pieces
+ * and the tail included) and in a small one, and nothing past the
+ * buffer is written.
+ */
+START_TEST(test_put_write)
+{
+	static const uint64_t big = 20 * MiB; /* streams (16 MiB or more) */
+	struct mc_store *s = new_store(1);
+	struct mc_put *p;
+	struct mc_err e;
+	struct mc_ref *r;
+	char *src = malloc(MiB);
+	const char *v;
+
+	ck_assert_ptr_nonnull(src);
+	for (size_t i = 0; i < MiB; i++)
+		src[i] = (char)(i * 7 + 1);
+	mount(s, 64 * MiB, NULL, NULL);
+	ck_assert_int_eq(mc_put_begin(s, "w", 1, big, &p, &e), 0);
+	for (uint64_t off = 0; off < big; off += MiB)
+		ck_assert_int_eq(mc_put_write(p, off, src, MiB), 0);
+	ck_assert_int_eq(mc_put_write(p, MiB + 3, src + 5, 5000), 0);
+	ck_assert_int_eq(mc_put_write(p, big - 100, "tail", 4), 0);
+	ck_assert_int_eq(mc_put_write(p, big, src, 0), 0);
+	ck_assert_int_eq(mc_put_write(p, big - 10, src, 11), -EINVAL);
+	ck_assert_int_eq(mc_put_write(p, big + 1, src, 0), -EINVAL);
+	ck_assert_int_eq(mc_put_write(p, 1, src, SIZE_MAX), -EINVAL);
+	ck_assert_int_eq(mc_put_commit(p, true, &e), 0);
+	ck_assert_int_eq(mc_get(s, "w", 1, &r), 0);
+	ck_assert_uint_eq(mc_ref_size(r), big);
+	v = mc_ref_data(r);
+	ck_assert_mem_eq(v, src, MiB);
+	ck_assert_mem_eq(v + MiB, src, 3);
+	ck_assert_mem_eq(v + MiB + 3, src + 5, 5000);
+	ck_assert_mem_eq(v + MiB + 5003, src + 5003, MiB - 5003);
+	ck_assert_mem_eq(v + 19 * MiB, src, MiB - 100);
+	ck_assert_mem_eq(v + big - 100, "tail", 4);
+	ck_assert_mem_eq(v + big - 96, src + MiB - 96, 96);
+	mc_ref_release(r);
+	ck_assert_int_eq(mc_remove(s, "w", 1, true, &e), 0);
+
+	ck_assert_int_eq(mc_put_begin(s, "x", 1, 4096, &p, &e), 0);
+	ck_assert_int_eq(mc_put_write(p, 0, src, 4096), 0);
+	ck_assert_int_eq(mc_put_write(p, 4000, src, 97), -EINVAL);
+	ck_assert_int_eq(mc_put_commit(p, true, &e), 0);
+	ck_assert_int_eq(mc_get(s, "x", 1, &r), 0);
+	ck_assert_mem_eq(mc_ref_data(r), src, 4096);
+	mc_ref_release(r);
+	free(src);
+	mc_store_free(s);
+}
+END_TEST
+
+/*
  * Gets take no lock: they walk the chains while writers insert, grow
  * shards (relinking every object), replace and remove. A key that no
  * writer touches must be found every time, with its own bytes; keys that
@@ -1594,6 +1649,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_lockfree_lookup);
 	tcase_add_test(tc, test_put_grow_trim);
+	tcase_add_test(tc, test_put_write);
 	tcase_add_test(tc, test_summary_and_metrics);
 	tcase_add_test(tc, test_query_key_render);
 	suite_add_tcase(s, tc);
