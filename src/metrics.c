@@ -1105,8 +1105,10 @@ static void render_series(struct mc_buf *out, struct mc_series *s,
 	if (!out->data || out->cap - out->len <= need)
 		mc_buf_grow(out, need);
 	p = out->data + out->len;
-	memcpy(p, pre, pre_len);
-	p += pre_len;
+	if (pre_len) { /* none: @pre may be NULL, which memcpy must not see */
+		memcpy(p, pre, pre_len);
+		p += pre_len;
+	}
 	if (f->type != MC_HISTOGRAM) {
 		double d = from_bits(atomic_load(&s->bits));
 		uint64_t n = stripes_sum(s);
