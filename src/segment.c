@@ -1222,8 +1222,11 @@ static struct name_use *name_snapshot(struct mc_store *s, size_t *out_n)
 		bytes += strlen(s->segs[i]->name) + 1;
 	if (n)
 		v = malloc(n * sizeof(*v) + bytes);
-	if (!v)
-		n = 0;
+	if (!v) {
+		pthread_rwlock_unlock(&s->seg_lock);
+		*out_n = 0;
+		return NULL;
+	}
 	p = (char *)(v + n);
 	for (size_t i = 0; i < n; i++) {
 		struct mc_seg *g = s->segs[i];
