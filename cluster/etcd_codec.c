@@ -234,6 +234,12 @@ int mc_etcd_parse_kv(struct json_object *o, struct mc_etcd_kv *kv,
 		return mc_etcd_fail(err, -EPROTO,
 				    "etcd sent a key-value without a key");
 	}
+	/* as a header's revision (mc_etcd_header_rev) */
+	if (kv->create_revision == INT64_MAX || kv->mod_revision == INT64_MAX) {
+		mc_etcd_kv_release(kv);
+		return mc_etcd_fail(err, -EPROTO,
+				    "etcd sent a revision out of range");
+	}
 	return 0;
 }
 
@@ -279,9 +285,10 @@ int mc_etcd_header_rev(struct json_object *o, int64_t *rev, struct mc_err *err)
 		return mc_etcd_fail(err, -EPROTO,
 				    "etcd sent a non-object 'header'");
 	rc = mc_etcd_json_int64(h, "revision", rev, err);
-	if (rc == 0 && *rev < 0)
+	/* a watch resumes one past it: INT64_MAX has no next one */
+	if (rc == 0 && (*rev < 0 || *rev == INT64_MAX))
 		return mc_etcd_fail(err, -EPROTO,
-				    "etcd sent a negative revision");
+				    "etcd sent a revision out of range");
 	return rc;
 }
 

@@ -841,8 +841,13 @@ void fac_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
 		int krc = (int32_t)wire_get_u32(&c.r);
 		unsigned nd = wire_get_u8(&c.r);
 
-		/* a key's result, when not an error, counts its replicas */
-		if (nd > MC_REPLICA_MAX || (krc >= 0 && (unsigned)krc != nd))
+		/*
+		 * a key's result, when not an error, counts its replicas;
+		 * an error is an errno, as call_do wants the call's (the
+		 * callbacks negate it: -INT_MIN is undefined)
+		 */
+		if (nd > MC_REPLICA_MAX || krc < -4095 ||
+		    (krc >= 0 && (unsigned)krc != nd))
 			c.r.bad = true;
 		for (unsigned k = 0; k < nd && !c.r.bad; k++)
 			wire_get_desc(&c.r, &d[k]);

@@ -1030,7 +1030,8 @@ size_t mc_master_settle(struct mc_store *m)
 	m->ledger_ready = true;
 	if (!rb)
 		return 0;
-	qsort(rb->v, rb->n, sizeof(*rb->v), kept_cmp);
+	if (rb->n) /* none: rb->v may be NULL, which qsort must not see */
+		qsort(rb->v, rb->n, sizeof(*rb->v), kept_cmp);
 	for (size_t i = 0; i < rb->n;) {
 		struct kept *k = &rb->v[i];
 		size_t end, g;
@@ -1095,7 +1096,8 @@ size_t mc_master_settle(struct mc_store *m)
 		}
 		i = end;
 	}
-	if (m->ledger_ready)
+	/* no version adopted: no ledger either (NULL), nothing to sort */
+	if (m->ledger_ready && m->nledger)
 		qsort(m->ledger, m->nledger, sizeof(*m->ledger), entry_cmp);
 	mc_info("cluster: index rebuilt: %zu values, %zu stale records "
 		"released",

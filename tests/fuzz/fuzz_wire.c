@@ -176,6 +176,9 @@ static void count_item(size_t i, int rc, const struct mc_desc *d, size_t nd,
 {
 	fuzz_must(i < 2 && nd <= MC_REPLICA_MAX, "item %zu with %zu replicas",
 		  i, nd);
+	/* an errno a caller may negate, or the count of its replicas */
+	fuzz_must(rc < 0 ? rc >= -4095 : (size_t)rc == nd,
+		  "item %zu answered %d with %zu replicas", i, rc, nd);
 	(*(size_t *)arg)++;
 }
 
