@@ -772,6 +772,26 @@ static void put_retire_old(struct mc_store *s, const struct mc_owner *own,
 
 /* prefetch_reuse fetches at most this much of a freed buffer (bytes) */
 #define PUT_REUSE_MAX 4096u
+/* lines it fetches at once, then at each of mc_put's two steps (reuse_more) */
+#define PUT_REUSE_FIRST 12u
+#define PUT_REUSE_STEP	16u
+
+/*
+ * The buffer prefetch_reuse named: its address as a number (it may be
+ * gone by the time the rest is fetched, and a prefetch never faults),
+ * the bytes fetched so far and those to fetch.
+ */
+static __thread struct {
+	uintptr_t p;
+	uint32_t done, len;
+} reuse;
+
+/* Fetches up to @lines more lines of the buffer prefetch_reuse named. */
+static void reuse_more(unsigned lines)
+{
+	for (; lines && reuse.done < reuse.len; lines--, reuse.done += 64)
+		__builtin_prefetch((const void *)(reuse.p + reuse.done), 1);
+}
 
 /*
  * Fetches for writing the first PUT_REUSE_MAX bytes of @data, the
@@ -783,20 +803,25 @@ static void put_retire_old(struct mc_store *s, const struct mc_owner *own,
  * long out of the caches, so that put's copy would first read each of
  * them (ordinary stores: store_streams false), and its seal, its first
  * locked operation after the copy, would wait for all of them. Fetched
- * now, they arrive while this put returns and the next one hashes,
- * looks up and allocates, as a plain table's copy overlaps its next
- * lookup (bench/RESULTS.md, issue 11's put). A buffer a reader still
- * holds, one over 64 KiB (not parked) or one another put takes costs a
- * wasted fetch: a prefetch never faults, even if its segment is gone.
+ * ahead, they arrive while the next put hashes, looks up and allocates,
+ * as a plain table's copy overlaps its next lookup (bench/RESULTS.md,
+ * issue 11's put). Not all at once: each fetch holds one of the core's
+ * few line fill buffers until its line comes, so 64 in a row kept this
+ * put waiting for most of them. PUT_REUSE_FIRST lines go now, and
+ * mc_put fetches the rest in steps (reuse_more) between its own misses,
+ * the bucket's and the version's, while those are waited for. A buffer a
+ * reader still holds, one over 64 KiB (not parked) or one another put
+ * takes costs a wasted fetch.
  */
 static void prefetch_reuse(struct mc_store *s, const char *data, uint64_t len)
 {
+	reuse.len = 0;
 	if (!data || store_streams(s))
 		return;
-	if (len > PUT_REUSE_MAX)
-		len = PUT_REUSE_MAX;
-	for (uint64_t i = 0; i < len; i += 64)
-		__builtin_prefetch(data + i, 1);
+	reuse.p = (uintptr_t)data;
+	reuse.done = 0;
+	reuse.len = (uint32_t)(len > PUT_REUSE_MAX ? PUT_REUSE_MAX : len);
+	reuse_more(PUT_REUSE_FIRST);
 }
 
 static int put_publish(struct mc_put *p, bool copy, bool batch,
@@ -1283,6 +1308,8 @@ int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 	if (section)
 		ebr_enter();
 	obj_prefetch(s, h, 0, key, klen);
+	/* the buffer this put most likely gets: prefetch_reuse */
+	reuse_more(PUT_REUSE_STEP);
 	rc = put_new(s, key, klen, len, false, NULL,
 		     klen <= PUT_STACK_KEY ? (struct mc_put *)mem : NULL, &p,
 		     err);
@@ -1291,7 +1318,9 @@ int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,
 			ebr_exit();
 		return rc;
 	}
+	reuse_more(PUT_REUSE_STEP);
 	obj_prefetch(s, h, 1, key, klen);
+	reuse_more(PUT_REUSE_MAX / 64);
 	stream = store_streams(s);
 	for (unsigned i = 0; i < p->nrep; i++)
 		copy_in(blk_ptr(p->blk[i]), val, len, stream);
