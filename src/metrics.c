@@ -369,6 +369,48 @@ static int fmt_17(char *out, double v)
 }
 
 /*
+ * @v (not an integer) without printf: fmt_fixed, then fmt_17 when it
+ * needs 17 digits. Returns the length, or what fmt_slow is to be told:
+ * 0 or -1 (fmt_fixed's answer).
+ */
+static int fmt_fast(char *out, double v)
+{
+	int n = fmt_fixed(out, v), k;
+
+	if (n < 0 && (k = fmt_17(out, v)) > 0)
+		return k;
+	return n;
+}
+
+/*
+ * What fmt_fast leaves to printf (NaN and the infinities included):
+ * @v's text in @out (at most 39 bytes, no NUL), its length returned.
+ * @hint is fmt_fast's answer: -1 (17 digits at once) or 0 (the fewest
+ * of 15 to 17 that read back).
+ */
+static int fmt_slow(char *out, double v, int hint)
+{
+	char tmp[40];
+	int n = 0;
+
+	if (isnan(v)) {
+		memcpy(out, "NaN", 3);
+		return 3;
+	}
+	if (isinf(v)) {
+		memcpy(out, v > 0 ? "+Inf" : "-Inf", 4);
+		return 4;
+	}
+	for (int prec = hint < 0 ? 17 : 15; prec <= 17; prec++) {
+		n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	memcpy(out, tmp, (size_t)n);
+	return n;
+}
+
+/*
  * The text of @v (at most 39 bytes, no NUL) in @out, its length
  * returned: integers print as integers (3355443200, never
  * 3.3554432e+09); other values with the fewest digits that read back to
@@ -379,14 +421,6 @@ static int fmt_num(char *out, double v)
 	char tmp[40];
 	int n;
 
-	if (isnan(v)) {
-		memcpy(out, "NaN", 3);
-		return 3;
-	}
-	if (isinf(v)) {
-		memcpy(out, v > 0 ? "+Inf" : "-Inf", 4);
-		return 4;
-	}
 	if (v == trunc(v) && fabs(v) < 9.2e18) {
 		unsigned long long u;
 
@@ -405,22 +439,8 @@ static int fmt_num(char *out, double v)
 			out[n++] = tmp[--k];
 		return n;
 	}
-	n = fmt_fixed(out, v);
-	if (n > 0)
-		return n;
-	if (n < 0) {
-		n = fmt_17(out, v);
-		if (n > 0)
-			return n;
-		n = -1;
-	}
-	for (int prec = n < 0 ? 17 : 15; prec <= 17; prec++) {
-		n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-		if (strtod(tmp, NULL) == v)
-			break;
-	}
-	memcpy(out, tmp, (size_t)n);
-	return n;
+	n = fmt_fast(out, v);
+	return n > 0 ? n : fmt_slow(out, v, n);
 }
 
 static void add_num(struct mc_buf *b, double v)
@@ -1039,23 +1059,23 @@ static void add_sample_name(struct mc_buf *out, const struct mc_family *f,
 }
 
 /*
- * A value that is not an integer, at @p; returns its length: the text
- * of the last one this series printed when it is the same (a
- * histogram's sum of an idle route, the process's start time), else
- * formatted and kept.
+ * A value that is not an integer, at @p; returns its length. What needs
+ * printf (values outside 1e-4 .. 1e15, NaN, the infinities) is kept: the
+ * text of the last one this series printed when it is the same (the
+ * process's start time), else formatted once and kept.
  */
 static int put_text(char *p, struct mc_series *s, double v)
 {
 	uint64_t bits = to_bits(v);
-	int n = fmt_fixed(p, v);
+	int n = fmt_fast(p, v);
 
 	/* formatted without printf: cheaper than the cache's shared line */
-	if (n > 0 || (n < 0 && (n = fmt_17(p, v)) > 0))
+	if (n > 0)
 		return n;
 	if (atomic_exchange_explicit(&s->text_busy, true, memory_order_acquire))
-		return fmt_num(p, v);
+		return fmt_slow(p, v, n);
 	if (!s->text_len || s->text_bits != bits) {
-		s->text_len = (uint8_t)fmt_num(s->text, v);
+		s->text_len = (uint8_t)fmt_slow(s->text, v, n);
 		s->text_bits = bits;
 	}
 	n = s->text_len;

@@ -12,32 +12,57 @@
 #include "size.h"
 #include "store_int.h"
 
-void mc_render_desc(struct mc_buf *b, const struct mc_desc *d)
+/* A string literal's bytes, without strlen at run time. */
+#define ADD_LIT(b, lit) mc_buf_add_fast((b), (lit), sizeof(lit) - 1)
+
+/*
+ * A descriptor whose endpoint is already rendered: @ep_at is where its
+ * JSON string (@ep_len bytes, quotes included) sits in @b, or @ep_len is
+ * 0 to render it here. A replica line names its endpoint twice, and
+ * escapes it once.
+ */
+static void render_desc(struct mc_buf *b, const struct mc_desc *d, size_t ep_at,
+			size_t ep_len)
 {
-	mc_buf_adds(b, "{\"size_\":");
+	ADD_LIT(b, "{\"size_\":");
 	mc_buf_addu(b, d->size);
-	mc_buf_adds(b, ",\"buffer_address_\":");
+	ADD_LIT(b, ",\"buffer_address_\":");
 	mc_buf_addu(b, d->addr);
-	mc_buf_adds(b, ",\"protocol_\":");
+	ADD_LIT(b, ",\"protocol_\":");
 	mc_buf_add_json_str(b, d->protocol, strlen(d->protocol));
-	mc_buf_adds(b, ",\"transport_endpoint_\":");
-	mc_buf_add_json_str(b, d->endpoint, strlen(d->endpoint));
+	ADD_LIT(b, ",\"transport_endpoint_\":");
+	if (ep_len) {
+		/* grown first: the copy's source stays where it is */
+		mc_buf_grow(b, ep_len);
+		mc_buf_add_fast(b, b->data + ep_at, ep_len);
+	} else {
+		mc_buf_add_json_str(b, d->endpoint, strlen(d->endpoint));
+	}
 	if (!strcmp(d->protocol, "rdma")) {
-		mc_buf_adds(b, ",\"rkey_\":");
+		ADD_LIT(b, ",\"rkey_\":");
 		mc_buf_addu(b, d->rkey);
 	}
-	mc_buf_adds(b, ",\"segment_id\":\"");
-	mc_buf_adds(b, d->seg_id);
-	mc_buf_adds(b, "\"}");
+	ADD_LIT(b, ",\"segment_id\":\"");
+	mc_buf_add_fast(b, d->seg_id, strlen(d->seg_id));
+	ADD_LIT(b, "\"}");
+}
+
+void mc_render_desc(struct mc_buf *b, const struct mc_desc *d)
+{
+	render_desc(b, d, 0, 0);
 }
 
 static void mc_render_replica_line(struct mc_buf *b, const struct mc_desc *d)
 {
-	mc_buf_adds(b, "{\"transport_endpoint_\":");
+	size_t at, n;
+
+	ADD_LIT(b, "{\"transport_endpoint_\":");
+	at = b->len;
 	mc_buf_add_json_str(b, d->endpoint, strlen(d->endpoint));
-	mc_buf_adds(b, ",\"buffer_descriptors\":[");
-	mc_render_desc(b, d);
-	mc_buf_adds(b, "]}\n");
+	n = b->len - at;
+	ADD_LIT(b, ",\"buffer_descriptors\":[");
+	render_desc(b, d, at, n);
+	ADD_LIT(b, "]}\n");
 }
 
 int mc_render_query_key(struct mc_store *s, struct mc_buf *b, const void *key,

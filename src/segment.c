@@ -124,6 +124,19 @@ void blk_owner_view(const struct mc_blk *b, struct mc_owner_blk *v)
 	v->term = atomic_load(&g->store->term);
 }
 
+/*
+ * What snprintf(dst, size, "%s", src) writes (at most size - 1 bytes of
+ * src, then a NUL), without printf's machinery: a query copies two
+ * strings per replica (blk_desc).
+ */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 void blk_desc(const struct mc_blk *b, uint64_t value_size, struct mc_desc *d)
 {
 	struct mc_seg *g = blk_seg(b);
@@ -133,8 +146,8 @@ void blk_desc(const struct mc_blk *b, uint64_t value_size, struct mc_desc *d)
 	d->size = value_size;
 	d->rkey = g->rkey;
 	memcpy(d->seg_id, g->id, sizeof(d->seg_id));
-	snprintf(d->protocol, sizeof(d->protocol), "%s", g->protocol);
-	snprintf(d->endpoint, sizeof(d->endpoint), "%s",
+	copy_str(d->protocol, sizeof(d->protocol), g->protocol);
+	copy_str(d->endpoint, sizeof(d->endpoint),
 		 g->endpoint ? g->endpoint : atomic_load(&g->store->endpoint));
 	d->owner = g->owner;
 }

@@ -1518,6 +1518,57 @@ START_TEST(test_query_key_render)
 }
 END_TEST
 
+/*
+ * An endpoint longer than a descriptor holds is cut at 299 bytes, as
+ * snprintf cut it, even inside a UTF-8 sequence (whose lead byte then
+ * renders as \u00c3), and is escaped the same in both of a line's places
+ * and in a lone descriptor.
+ */
+START_TEST(test_query_key_render_long_endpoint)
+{
+	struct mc_store *s = new_store(1);
+	struct mc_buf b = MC_BUF_INIT;
+	char id[MC_ID_LEN + 1], ep[400], esc[400], want[1400], one[700];
+	struct mc_desc d;
+	size_t n;
+
+	/* 6 bytes, 292 x, "é" across the cut at 299, then a port */
+	n = (size_t)snprintf(ep, sizeof(ep), "h\"o\\st");
+	memset(ep + n, 'x', 292);
+	n += 292;
+	snprintf(ep + n, sizeof(ep) - n, "\xc3\xa9:40123");
+	ck_assert_uint_gt(strlen(ep), sizeof(d.endpoint) - 1);
+	n = (size_t)snprintf(esc, sizeof(esc), "\"h\\\"o\\\\st");
+	memset(esc + n, 'x', 292);
+	n += 292;
+	snprintf(esc + n, sizeof(esc) - n, "\\u00c3\"");
+
+	mount(s, 16 * MiB, NULL, id);
+	mc_store_set_endpoint(s, ep);
+	ck_assert_int_eq(put_str(s, "k", "0123456789"), 0);
+	ck_assert_int_eq(mc_query(s, "k", 1, &d, 1), 1);
+	ck_assert_uint_eq(strlen(d.endpoint), sizeof(d.endpoint) - 1);
+	ck_assert_int_eq(memcmp(d.endpoint, ep, sizeof(d.endpoint) - 1), 0);
+	ck_assert_str_eq(d.protocol, "tcp");
+
+	snprintf(one, sizeof(one),
+		 "{\"size_\":10,\"buffer_address_\":%llu,\"protocol_\":\"tcp\","
+		 "\"transport_endpoint_\":%s,\"segment_id\":\"%s\"}",
+		 (unsigned long long)d.addr, esc, id);
+	mc_render_desc(&b, &d);
+	ck_assert_str_eq(b.data, one);
+	mc_buf_reset(&b);
+
+	snprintf(want, sizeof(want),
+		 "{\"transport_endpoint_\":%s,\"buffer_descriptors\":[%s]}\n",
+		 esc, one);
+	ck_assert_int_eq(mc_render_query_key(s, &b, "k", 1), 0);
+	ck_assert_str_eq(b.data, want);
+	mc_buf_release(&b);
+	mc_store_free(s);
+}
+END_TEST
+
 struct late_writer {
 	struct mc_pin *pin;
 	unsigned delay_ms;
@@ -1652,6 +1703,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_put_write);
 	tcase_add_test(tc, test_summary_and_metrics);
 	tcase_add_test(tc, test_query_key_render);
+	tcase_add_test(tc, test_query_key_render_long_endpoint);
 	suite_add_tcase(s, tc);
 	return s;
 }
