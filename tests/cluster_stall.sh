@@ -19,7 +19,9 @@
 H=${HISTORY:-${top_builddir:-.}/tests/history/history}
 
 ms() { date +%s%3N; }
-STALL_MS=9000
+# node 3's lease (15 s) must outlive the stall with room to spare on a
+# loaded machine; twice node 2's TTL (2 s) it must exceed
+STALL_MS=8000
 code() { curl -s -m 3 -o /dev/null -w '%{http_code}' "$@"; }
 # put_retry ARGS...: a PUT, asked again for up to 10 s while it answers
 # 503 (a leader change on a loaded machine: nothing happened)
@@ -53,8 +55,9 @@ kill -STOP "${CL_PID[3]}"
 cl_kill 1
 # while node 3 stalls: node 2 is elected but does not serve
 refused="" served=""
-while [ $(($(ms) - t0)) -lt "$STALL_MS" ]; do
-	c=$(code -X PUT --data-binary "refused during the stall" "$(cl_url 2)/api/put/stall")
+# (each round at most ~2.2 s: the last one ends near STALL_MS)
+while [ $(($(ms) - t0)) -lt $((STALL_MS - 2000)) ]; do
+	c=$(code -m 1 -X PUT --data-binary "refused during the stall" "$(cl_url 2)/api/put/stall")
 	[ "$c" = 503 ] && refused=1
 	[ "$c" = 200 ] && served=$(($(ms) - t0))
 	a=$(curl -s -m 1 "$(cl_url 2)/api/cluster")
