@@ -4,13 +4,19 @@
  *
  * Locks: m->cb_lock serializes the callbacks and is always taken before
  * m->lock (the state), never after; the state lock is never held while
- * a callback or an etcd call runs.
+ * a callback or an etcd call runs. The hot path (a fence check per
+ * metadata operation, the leader per forwarded one) never takes the state
+ * lock: it reads what publish() copied out of it (atomics, and the
+ * leader under m->pub_lock, taken inside m->lock, never around it), so
+ * that a loaded node's keeper is never kept from its lock by the
+ * operations it fences (a starved keeper loses a live node's lease).
  */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +76,15 @@ struct mc_member {
 	bool reshow; /* the keeper saw the cut-off state change */
 	char shown_id[MC_MEMBER_ID_MAX + 1]; /* what on_leader last said */
 	int64_t shown_term;
+
+	/* publish()'s copies, for the hot path */
+	_Atomic int64_t pub_term;   /* the reign's term, 0 when not leading */
+	_Atomic uint64_t pub_fence; /* fence_at while a lease lives, else 0 */
+	_Atomic bool pub_view_ok;   /* view_ok */
+	pthread_mutex_t pub_lock;   /* guards the three below */
+	int pub_rc;		    /* mc_member_leader()'s answer */
+	struct mc_member_node pub_leader;
+	int64_t pub_leader_term;
 
 	pthread_t keeper, campaigner, viewer;
 	bool have_campaigner;
@@ -273,6 +288,47 @@ static struct mc_member_node *find_node(struct mc_member_node *v, size_t n,
 	return NULL;
 }
 
+/*
+ * Under m->lock: copies what the hot path reads out of the state. The
+ * term goes before the fence, so that a reader that sees the same term
+ * before and after reading the fence holds a fence of that reign's lease
+ * (terms only grow, and a lost lease clears the term first).
+ */
+static void publish(struct mc_member *m)
+{
+	bool lead = m->leading && m->lease && m->lead_lease == m->lease &&
+		    !m->lead_key_gone;
+	struct cand *c = leader_cand(m);
+	struct mc_member_node *n = NULL;
+
+	atomic_store(&m->pub_term, lead ? m->lead_term : 0);
+	atomic_store(&m->pub_fence, m->lease ? m->fence_at : 0);
+	atomic_store(&m->pub_view_ok, m->view_ok);
+	if (c && c->id[0])
+		n = find_node(m->nodes, m->n_nodes, c->id);
+	pthread_mutex_lock(&m->pub_lock);
+	memset(&m->pub_leader, 0, sizeof(m->pub_leader));
+	m->pub_rc = -ENOENT;
+	m->pub_leader_term = 0;
+	if (c && c->id[0]) {
+		m->pub_rc = n ? 0 : -EAGAIN;
+		if (n)
+			m->pub_leader = *n;
+		else
+			snprintf(m->pub_leader.id, sizeof(m->pub_leader.id),
+				 "%s", c->id);
+		m->pub_leader_term = c->create_rev;
+	}
+	pthread_mutex_unlock(&m->pub_lock);
+}
+
+/* Under m->lock: the state changed; tell the hot path and the waiters. */
+static void changed(struct mc_member *m)
+{
+	publish(m);
+	pthread_cond_broadcast(&m->cond);
+}
+
 static int cmp_node(const void *a, const void *b)
 {
 	return strcmp(((const struct mc_member_node *)a)->id,
@@ -385,7 +441,7 @@ static void cand_del(struct mc_member *m, const char *key, size_t klen)
 	    !memcmp(m->lead_key, key, klen)) {
 		/* our candidacy went while we lead: step down now */
 		m->lead_key_gone = true;
-		pthread_cond_broadcast(&m->cond);
+		changed(m);
 	}
 }
 
@@ -418,7 +474,7 @@ static void node_event(struct mc_member *m, const struct mc_member_node *n,
 			 * the keeper registers again (or finds the lease
 			 * gone and takes a new one) */
 			m->need_register = true;
-			pthread_cond_broadcast(&m->cond);
+			changed(m);
 		}
 	} else if (!deleted && x) {
 		*x = *n;
@@ -433,6 +489,7 @@ static void node_event(struct mc_member *m, const struct mc_member_node *n,
 	}
 	if (m->n_nodes)
 		qsort(m->nodes, m->n_nodes, sizeof(*m->nodes), cmp_node);
+	publish(m);
 	pthread_mutex_unlock(&m->lock);
 	if (deleted) {
 		if (had)
@@ -486,11 +543,10 @@ static void apply_snapshot(struct mc_member *m, const struct mc_etcd_kvs *r)
 			found |= m->cands[i].klen == m->lead_klen &&
 				 !memcmp(m->cands[i].key, m->lead_key,
 					 m->lead_klen);
-		if (!found) {
+		if (!found)
 			m->lead_key_gone = true;
-			pthread_cond_broadcast(&m->cond);
-		}
 	}
+	changed(m);
 	pthread_mutex_unlock(&m->lock);
 	for (size_t i = 0; i < n_old; i++) {
 		struct mc_member_node *x = find_node(fresh, nf, old[i].id);
@@ -521,6 +577,7 @@ static int64_t view_event(void *arg, const struct mc_etcd_event *ev)
 	case MC_ETCD_EV_DISCONNECTED:
 		pthread_mutex_lock(&m->lock);
 		m->view_ok = ev->type == MC_ETCD_EV_CREATED;
+		changed(m);
 		pthread_mutex_unlock(&m->lock);
 		if (ev->type == MC_ETCD_EV_DISCONNECTED)
 			mc_warn("cluster: lost the etcd watch: %s", ev->msg);
@@ -530,7 +587,7 @@ static int64_t view_event(void *arg, const struct mc_etcd_event *ev)
 		pthread_mutex_lock(&m->lock);
 		m->resync = true;
 		m->view_ok = false;
-		pthread_cond_broadcast(&m->cond);
+		changed(m);
 		pthread_mutex_unlock(&m->lock);
 		ret = -1;
 		break;
@@ -547,6 +604,7 @@ static int64_t view_event(void *arg, const struct mc_etcd_event *ev)
 			cand_del(m, ev->kv.key, ev->kv.key_len);
 		else
 			cand_put(m, &c);
+		publish(m);
 		pthread_mutex_unlock(&m->lock);
 		break;
 	default:
@@ -579,6 +637,7 @@ static void *viewer_main(void *arg)
 			pthread_mutex_lock(&m->cb_lock);
 			pthread_mutex_lock(&m->lock);
 			m->view_ok = false;
+			changed(m);
 			pthread_mutex_unlock(&m->lock);
 			show_leader(m);
 			pthread_mutex_unlock(&m->cb_lock);
@@ -633,7 +692,7 @@ static void lease_lost(struct mc_member *m)
 	m->lease_gen++;
 	m->fence_at = 0;
 	m->registered = false;
-	pthread_cond_broadcast(&m->cond);
+	changed(m);
 	mc_etcd_cancel_fire(m->camp_tok);
 }
 
@@ -657,7 +716,7 @@ static void keeper_register(struct mc_member *m, int64_t lease)
 	} else if (rc == 0 && (done || cur.lease == lease)) {
 		/* (cur.lease == lease: an earlier attempt did it) */
 		m->registered = true;
-		pthread_cond_broadcast(&m->cond);
+		changed(m);
 		mc_info("cluster: registered as %s (lease %" PRIx64 ")", m->id,
 			(uint64_t)lease);
 	} else if (rc == 0) {
@@ -706,7 +765,7 @@ static void *keeper_main(void *arg)
 			pthread_mutex_lock(&m->lock);
 			m->lease = lease = id;
 			m->fence_at = t0 + m->ttl_ms - m->margin_ms;
-			pthread_cond_broadcast(&m->cond);
+			changed(m);
 			pthread_mutex_unlock(&m->lock);
 		}
 		pthread_mutex_lock(&m->lock);
@@ -731,10 +790,20 @@ static void *keeper_main(void *arg)
 			break;
 		t0 = now_ms();
 		rc = mc_etcd_lease_keepalive(m->e, lease, &ttl, &err);
+		/* a renewal that came this late eats into the fence: say so,
+		 * as the reason when this node's reign or lease ends next */
+		uint64_t late = t0 > next ? t0 - next : 0, took = now_ms() - t0;
+
+		if (late + took > m->margin_ms)
+			mc_warn("cluster: keep-alive of lease %" PRIx64
+				" started %" PRIu64 " ms late and took %" PRIu64
+				" ms (the lease is at risk past %u ms)",
+				(uint64_t)lease, late, took,
+				m->ttl_ms - m->margin_ms);
 		pthread_mutex_lock(&m->lock);
 		if (rc == 0 && m->lease == lease) {
 			m->fence_at = t0 + m->ttl_ms - m->margin_ms;
-			pthread_cond_broadcast(&m->cond);
+			changed(m);
 		} else if (rc == -ENOENT && m->lease == lease) {
 			mc_warn("cluster: lease %" PRIx64 " has ended; joining "
 				"again as a new incarnation of %s",
@@ -747,7 +816,7 @@ static void *keeper_main(void *arg)
 			/* our own view turned stale (or fresh again) */
 			cut = now_cut;
 			m->reshow = true;
-			pthread_cond_broadcast(&m->cond);
+			changed(m);
 		}
 		pthread_mutex_unlock(&m->lock);
 		if (rc && rc != -ENOENT && !failing)
@@ -877,6 +946,7 @@ static void *campaigner_main(void *arg)
 				memcpy(m->lead_key, lk.key, lk.key_len);
 			m->lead_klen = m->lead_key ? lk.key_len : 0;
 			m->lead_key_gone = false;
+			publish(m);
 		}
 		pthread_mutex_unlock(&m->lock);
 		if (!ok) {
@@ -899,6 +969,7 @@ static void *campaigner_main(void *arg)
 		free(m->lead_key);
 		m->lead_key = NULL;
 		m->lead_klen = 0;
+		publish(m);
 		pthread_mutex_unlock(&m->lock);
 		tell_role(m, false, lk.rev);
 		stale = lk;
@@ -940,7 +1011,7 @@ static void raise_flag(struct mc_member *m, bool *flag)
 {
 	pthread_mutex_lock(&m->lock);
 	*flag = true;
-	pthread_cond_broadcast(&m->cond);
+	changed(m);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -952,6 +1023,7 @@ static void member_free(struct mc_member *m)
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
 	pthread_mutex_destroy(&m->cb_lock);
+	pthread_mutex_destroy(&m->pub_lock);
 	free(m->nodes);
 	free(m->lead_key);
 	cands_clear(m);
@@ -1037,6 +1109,7 @@ struct mc_member *mc_member_start(const struct mc_member_opts *o,
 	}
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->cb_lock, NULL);
+	pthread_mutex_init(&m->pub_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&m->cond, &ca);
@@ -1097,14 +1170,19 @@ const char *mc_member_id(struct mc_member *m)
 
 bool mc_member_is_leader_now(struct mc_member *m, int64_t *term)
 {
-	bool r;
+	int64_t t;
+	uint64_t fence;
 
-	pthread_mutex_lock(&m->lock);
-	r = m->leading && m->lead_lease == m->lease && m->lease &&
-	    now_ms() < m->fence_at && !m->lead_key_gone;
+	/* the term before and after the fence: the same term, the fence of
+	 * its lease (see publish) */
+	do {
+		t = atomic_load(&m->pub_term);
+		fence = atomic_load(&m->pub_fence);
+	} while (t != atomic_load(&m->pub_term));
+	bool r = t && now_ms() < fence;
+
 	if (term)
-		*term = r ? m->lead_term : 0;
-	pthread_mutex_unlock(&m->lock);
+		*term = r ? t : 0;
 	return r;
 }
 
@@ -1117,22 +1195,17 @@ int mc_member_leader(struct mc_member *m, struct mc_member_node *out,
 		*term = 0;
 	if (out)
 		memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&m->lock);
-	struct cand *c = cut_off(m) ? NULL : leader_cand(m);
-
-	if (c && c->id[0]) {
-		struct mc_member_node *n =
-			find_node(m->nodes, m->n_nodes, c->id);
-
-		rc = n ? 0 : -EAGAIN;
-		if (out && n)
-			*out = *n;
-		else if (out)
-			snprintf(out->id, sizeof(out->id), "%s", c->id);
-		if (term)
-			*term = c->create_rev;
-	}
-	pthread_mutex_unlock(&m->lock);
+	/* cut off (cut_off()): no leader to name */
+	if (!atomic_load(&m->pub_view_ok) ||
+	    now_ms() >= atomic_load(&m->pub_fence))
+		return rc;
+	pthread_mutex_lock(&m->pub_lock);
+	rc = m->pub_rc;
+	if (out && rc != -ENOENT)
+		*out = m->pub_leader;
+	if (term && rc != -ENOENT)
+		*term = m->pub_leader_term;
+	pthread_mutex_unlock(&m->pub_lock);
 	return rc;
 }
 

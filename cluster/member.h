@@ -164,9 +164,9 @@ const char *mc_member_id(struct mc_member *m);
 
 /*
  * True when this node leads right now and its fence has not passed;
- * @term (may be NULL) receives the term (0 when false). Cheap (a lock
- * and a clock read): call it at the start of every leader-only
- * operation.
+ * @term (may be NULL) receives the term (0 when false). Cheap (a few
+ * atomic reads and a clock read, no lock the member's threads wait on):
+ * call it at the start of every leader-only operation.
  */
 bool mc_member_is_leader_now(struct mc_member *m, int64_t *term);
 

@@ -828,6 +828,59 @@ START_TEST(test_dead_endpoints)
 }
 END_TEST
 
+/* The fence check and the leader's name, asked by many threads at once
+ * (every metadata operation does) for twice the TTL: the leader keeps its
+ * lease. (They used to take the lock the keeper renews under, and a loaded
+ * leader's keeper lost the race to them for seconds: its lease ended.) */
+struct hammer {
+	struct mc_member *m;
+	volatile bool stop;
+	unsigned long calls, not_leader;
+};
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *h = arg;
+	struct mc_member_node ld;
+	unsigned long calls = 0, no = 0;
+
+	while (!h->stop) {
+		int64_t t;
+
+		no += !mc_member_is_leader_now(h->m, &t);
+		mc_member_leader(h->m, &ld, &t);
+		calls++;
+	}
+	__atomic_add_fetch(&h->calls, calls, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&h->not_leader, no, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+START_TEST(test_hot_path_keeps_lease)
+{
+	struct seen sb;
+	struct hammer h = {0};
+	pthread_t th[6];
+
+	seen_init(&sb);
+	h.m = start("hammer", "b", ttl_ms(), NULL, &sb);
+	ck_assert(wait_for(&sb, is_leading, "", slow(5000)));
+	for (int i = 0; i < 6; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, hammer_main, &h),
+				 0);
+	etcd_sleep_ms(2 * ttl_ms());
+	h.stop = true;
+	for (int i = 0; i < 6; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_msg(!h.not_leader && sb.leading && !sb.lost_at,
+		      "the leader lost its reign under %lu fence checks "
+		      "(%lu said no)",
+		      h.calls, h.not_leader);
+	ck_assert_int_eq(count_node(&sb, "-b"), 0);
+	mc_member_stop(h.m);
+}
+END_TEST
+
 static Suite *member_suite(void)
 {
 	Suite *s = suite_create("member");
@@ -847,6 +900,7 @@ static Suite *member_suite(void)
 	tcase_add_test(k, test_lease_revoked_rejoin);
 	tcase_add_test(k, test_hostile_prefix);
 	tcase_add_test(k, test_dead_endpoints);
+	tcase_add_test(k, test_hot_path_keeps_lease);
 	suite_add_tcase(s, k);
 	return s;
 }
