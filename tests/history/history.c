@@ -32,9 +32,10 @@
  *    whose put began only after the get had ended;
  *  - failed-visible: the version of a put that was answered with a
  *    definite error (an HTTP 4xx/5xx, a failed close or put_end);
- *  - stale: a get returned version v of a put P although another put P2
- *    of the key was acknowledged, P2 began after P ended and P2 ended
- *    before the get began (P2 definitely replaced P before the get);
+ *  - stale: a get returned version v of an acknowledged put P although
+ *    another put P2 of the key was acknowledged, P2 began after P ended
+ *    and P2 ended before the get began (P2 definitely replaced P before
+ *    the get);
  *  - resurrected: likewise with an acknowledged remove instead of P2;
  *  - lost (steady phase only): a get found nothing although a put of the
  *    key was acknowledged before the get began and no remove of the key
@@ -46,7 +47,11 @@
  * What it may not conclude: a get concurrent with puts of its key may
  * return any of their values or the last one that definitely preceded
  * it; a get concurrent with a remove may find the value or nothing;
- * a put answered with a broken connection may or may not have happened;
+ * a put answered with a broken connection may or may not have happened,
+ * and may take effect after its client gave up (a forwarded put_end
+ * still on its way, or a put its owners committed for a leader that died
+ * before it answered, which the next leader's rebuild adopts), so no
+ * later put or remove is known to have replaced it;
  * in the churn phase a value may vanish at any time (evicted, or its
  * segment unmounted), but never come back, never change, and never show
  * an older version once a newer one was acknowledged.
@@ -1010,6 +1015,10 @@ static long check_history(struct op *all, size_t n, size_t maxver,
 					(unsigned long long)g->ver, p->status);
 				continue;
 			}
+			/* an unknown put may take effect at any time after
+			 * it began: nothing definitely came after it */
+			if (p->res != RS_OK)
+				continue;
 			if (max_t0_before(k->puts, k->put_max_t0, k->nputs,
 					  g->t0) > p->t1)
 				anomaly("stale", g,
@@ -1109,6 +1118,16 @@ static int self_test(void)
 		 .want = 1,
 		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
 			 mk(OP_DEL, 0, 0, 20, 30, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 40, 50, RS_OK, 1)}},
+		{.what = "an unknown put may land after a remove",
+		 .want = 0,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_UNKNOWN, 0),
+			 mk(OP_DEL, 0, 0, 20, 30, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 40, 50, RS_OK, 1)}},
+		{.what = "an unknown put may land after a later put",
+		 .want = 0,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_UNKNOWN, 0),
+			 mk(OP_PUT, 0, 2, 20, 30, RS_OK, 0),
 			 mk(OP_GET, 0, 1, 40, 50, RS_OK, 1)}},
 		{.what = "lost in the steady phase",
 		 .want = 1,
