@@ -377,9 +377,11 @@ const struct mc_store_opts *mc_store_get_opts(const struct mc_store *s);
 
 /*
  * Sets the transport endpoint ("host:port") advertised in descriptors of
- * segments mounted from now on and of those already mounted.
+ * segments mounted from now on and of those already mounted. 0, or
+ * -ENOMEM: the endpoint advertised stays the one before (a new store
+ * advertises its hostname).
  */
-void mc_store_set_endpoint(struct mc_store *s, const char *endpoint);
+int mc_store_set_endpoint(struct mc_store *s, const char *endpoint);
 /*
  * Runs timers: lease-deferred frees, grace-period ends, put timeouts,
  * client expiry.

@@ -127,7 +127,8 @@ void blk_owner_view(const struct mc_blk *b, struct mc_owner_blk *v)
 /*
  * What snprintf(dst, size, "%s", src) writes (at most size - 1 bytes of
  * src, then a NUL), without printf's machinery: a query copies two
- * strings per replica (blk_desc).
+ * strings per replica (blk_desc), a segment's description five
+ * (seg_info_locked).
  */
 static void copy_str(char *dst, size_t size, const char *src)
 {
@@ -1080,20 +1081,20 @@ void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 {
 	memset(i, 0, sizeof(*i));
 	memcpy(i->id, g->id, sizeof(i->id));
-	snprintf(i->name, sizeof(i->name), "%s", g->name);
-	snprintf(i->protocol, sizeof(i->protocol), "%s", g->protocol);
-	snprintf(i->location, sizeof(i->location), "%s", g->location);
+	copy_str(i->name, sizeof(i->name), g->name);
+	copy_str(i->protocol, sizeof(i->protocol), g->protocol);
+	copy_str(i->location, sizeof(i->location), g->location);
 	if (g->kind == MC_SEG_SHM) {
 		snprintf(i->source, sizeof(i->source), "shm:%s+%llu",
 			 g->shm_name, (unsigned long long)g->shm_offset);
-		snprintf(i->shm_name, sizeof(i->shm_name), "%s", g->shm_name);
+		copy_str(i->shm_name, sizeof(i->shm_name), g->shm_name);
 		i->shm_offset = g->shm_offset;
 	} else if (g->kind == MC_SEG_REMOTE && g->hooked &&
 		   g->origin == MC_SEG_SHM) {
 		/* a node's memory shows as its owner shows it */
 		snprintf(i->source, sizeof(i->source), "shm:%s+%llu",
 			 g->shm_name, (unsigned long long)g->shm_offset);
-		snprintf(i->shm_name, sizeof(i->shm_name), "%s", g->shm_name);
+		copy_str(i->shm_name, sizeof(i->shm_name), g->shm_name);
 		i->shm_offset = g->shm_offset;
 	} else if (g->kind == MC_SEG_REMOTE && !g->hooked) {
 		owner_text(&g->owner, i->source, sizeof(i->source));
@@ -1101,7 +1102,7 @@ void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 		snprintf(i->source, sizeof(i->source), "alloc");
 	}
 	i->owner = g->owner;
-	snprintf(i->endpoint, sizeof(i->endpoint), "%s",
+	copy_str(i->endpoint, sizeof(i->endpoint),
 		 g->endpoint ? g->endpoint : atomic_load(&s->endpoint));
 	i->kind = g->kind == MC_SEG_REMOTE && g->hooked ? g->origin : g->kind;
 	i->state = atomic_load(&g->state) == SEG_DRAINING ? MC_SEG_DRAINING

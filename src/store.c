@@ -215,8 +215,10 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 	s->door_metrics = o->owner_only ? m : NULL;
 	if (!s->hostname || !s->protocol || !s->metrics)
 		goto fail;
-	atomic_init(&s->endpoint, NULL);
-	mc_store_set_endpoint(s, s->hostname);
+	/* Never NULL from here on: descriptors copy it without a check. */
+	atomic_init(&s->endpoint, strdup(s->hostname));
+	if (!atomic_load(&s->endpoint))
+		goto fail;
 	pthread_rwlock_init(&s->seg_lock, NULL);
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
@@ -338,7 +340,7 @@ const struct mc_store_opts *mc_store_get_opts(const struct mc_store *s)
 	return &s->o;
 }
 
-void mc_store_set_endpoint(struct mc_store *s, const char *endpoint)
+int mc_store_set_endpoint(struct mc_store *s, const char *endpoint)
 {
 	char *ep = strdup(endpoint), *old;
 	struct mc_old_ep *n = malloc(sizeof(*n));
@@ -346,7 +348,7 @@ void mc_store_set_endpoint(struct mc_store *s, const char *endpoint)
 	if (!ep || !n) {
 		free(ep);
 		free(n);
-		return;
+		return -ENOMEM;
 	}
 	/* Readers copy the string without a lock: keep the old one alive. */
 	pthread_rwlock_wrlock(&s->seg_lock);
@@ -359,6 +361,7 @@ void mc_store_set_endpoint(struct mc_store *s, const char *endpoint)
 		free(n);
 	}
 	pthread_rwlock_unlock(&s->seg_lock);
+	return 0;
 }
 
 /* Each thread's stripe of the used count, dealt out in turn. */

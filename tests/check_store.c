@@ -1488,6 +1488,104 @@ START_TEST(test_summary_and_metrics)
 }
 END_TEST
 
+/*
+ * A segment's description copies its strings whole up to their limits
+ * (255-byte name and location) and cuts a longer endpoint at 299 bytes,
+ * as snprintf("%s") did.
+ */
+START_TEST(test_segment_info_strings)
+{
+	struct mc_store *s = new_store(1);
+	char name[256], loc[256], ep[400];
+	struct mc_mount_req r = {.size = 1, .name = name, .location = loc};
+	struct mc_mount_result res;
+	struct mc_seg_info si;
+	struct mc_err e;
+
+	memset(name, 'n', 255);
+	name[255] = '\0';
+	memset(loc, 'l', 255);
+	loc[255] = '\0';
+	memset(ep, 'e', sizeof(ep) - 1);
+	ep[sizeof(ep) - 1] = '\0';
+	ck_assert_int_eq(mc_store_set_endpoint(s, ep), 0);
+	ck_assert_int_eq(mc_segment_mount(s, &r, &res, &e), 0);
+	ck_assert_int_eq(mc_segment_info(s, res.ids[0], &si), 0);
+	ck_assert_str_eq(si.name, name);
+	ck_assert_str_eq(si.location, loc);
+	ck_assert_str_eq(si.protocol, "tcp");
+	ck_assert_str_eq(si.source, "alloc");
+	ck_assert_str_eq(si.shm_name, "");
+	ck_assert_uint_eq(strlen(si.endpoint), sizeof(si.endpoint) - 1);
+	ck_assert_int_eq(memcmp(si.endpoint, ep, sizeof(si.endpoint) - 1), 0);
+	free(res.ids);
+	mc_store_free(s);
+}
+END_TEST
+
+/*
+ * strdup, wrapped (Makefile.am: -Wl,--wrap=strdup): fails the
+ * oom_strdup_nth-th copy of oom_strdup_of from the arming on.
+ */
+char *__real_strdup(const char *s);
+char *__wrap_strdup(const char *s);
+static const char *oom_strdup_of;
+static int oom_strdup_nth;
+
+char *__wrap_strdup(const char *s)
+{
+	if (oom_strdup_of && !strcmp(s, oom_strdup_of) &&
+	    --oom_strdup_nth == 0) {
+		oom_strdup_of = NULL;
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __real_strdup(s);
+}
+
+/*
+ * A store whose endpoint cannot be copied at its creation (the second
+ * copy of its hostname) is not created: no descriptor or segment
+ * description ever reads a NULL endpoint. A later endpoint that cannot be
+ * copied leaves the one before.
+ */
+START_TEST(test_store_endpoint_oom)
+{
+	struct mc_store_opts o;
+	struct mc_store *s;
+	struct mc_mount_req r = {.size = 1};
+	struct mc_mount_result res;
+	struct mc_seg_info si;
+	struct mc_err e;
+
+	mc_store_opts_default(&o);
+	o.manual_tick = true;
+	o.hostname = "oom-host";
+	oom_strdup_of = "oom-host";
+	oom_strdup_nth = 2;
+	s = mc_store_new(&o, NULL);
+	if (s) { /* the old store went on without an endpoint */
+		ck_assert_int_eq(mc_segment_mount(s, &r, &res, &e), 0);
+		ck_assert_int_eq(mc_segment_info(s, res.ids[0], &si), 0);
+		ck_assert_msg(0, "store created, endpoint \"%s\"", si.endpoint);
+	}
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_ptr_null(oom_strdup_of); /* the failure happened */
+
+	s = mc_store_new(&o, NULL);
+	ck_assert_ptr_nonnull(s);
+	oom_strdup_of = "oom-host:7000";
+	oom_strdup_nth = 1;
+	ck_assert_int_eq(mc_store_set_endpoint(s, "oom-host:7000"), -ENOMEM);
+	ck_assert_ptr_null(oom_strdup_of);
+	ck_assert_int_eq(mc_segment_mount(s, &r, &res, &e), 0);
+	ck_assert_int_eq(mc_segment_info(s, res.ids[0], &si), 0);
+	ck_assert_str_eq(si.endpoint, "oom-host");
+	free(res.ids);
+	mc_store_free(s);
+}
+END_TEST
+
 START_TEST(test_query_key_render)
 {
 	struct mc_store *s = new_store(1);
@@ -1679,6 +1777,8 @@ Suite *store_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_mount_basic);
+	tcase_add_test(tc, test_segment_info_strings);
+	tcase_add_test(tc, test_store_endpoint_oom);
 	tcase_add_test(tc, test_mount_split);
 	tcase_add_test(tc, test_put_get_replace_remove);
 	tcase_add_test(tc, test_no_segment);

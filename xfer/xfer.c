@@ -221,7 +221,9 @@ int xfer_start(struct xfer *x, struct mc_store *s, struct mc_err *err)
 		return rc;
 	snprintf(x->endpoint, sizeof(x->endpoint), "%s:%u", x->hostname,
 		 x->port);
-	mc_store_set_endpoint(s, x->endpoint);
+	if (mc_store_set_endpoint(s, x->endpoint) < 0)
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				  "out of memory");
 	/* TE clients find this node's memory under the endpoint's name. */
 	if (mc_store_meta(s)) {
 		struct mc_meta_node n = {.name = x->endpoint,
