@@ -1059,6 +1059,17 @@ static int grow_walk_key(const void *k, size_t klen, uint64_t size, void *arg)
 	return 0;
 }
 
+/* Keys n0.. present throughout seen once, those put later at most once. */
+static void check_grown(const unsigned char *nseen)
+{
+	for (int i = 0; i < GROW_OLD; i++)
+		ck_assert_msg(nseen[i] == 1, "key n%d seen %d times", i,
+			      nseen[i]);
+	for (int i = GROW_OLD; i < GROW_MAX; i++)
+		ck_assert_msg(nseen[i] <= 1, "key n%d seen %d times", i,
+			      nseen[i]);
+}
+
 START_TEST(test_walk_across_growth)
 {
 	struct mc_store *s = new_store(1);
@@ -1095,13 +1106,81 @@ START_TEST(test_walk_across_growth)
 	for (int i = 0; i < 400; i++)
 		ck_assert_msg(w.seen[i] == 1, "key o%d seen %d times", i,
 			      w.seen[i]);
-	for (int i = 0; i < GROW_OLD; i++)
-		ck_assert_msg(w.nseen[i] == 1, "key n%d seen %d times", i,
-			      w.nseen[i]);
-	for (int i = GROW_OLD; i < GROW_MAX; i++)
-		ck_assert_msg(w.nseen[i] <= 1, "key n%d seen %d times", i,
-			      w.nseen[i]);
+	check_grown(w.nseen);
 	ck_assert_int_eq(mc_key_walk(s, &cursor, grow_walk_key, &w), 0);
+	mc_store_free(s);
+}
+END_TEST
+
+/*
+ * mc_key_foreach (what /get_all_keys streams) with puts and removes
+ * between its callbacks, so that every shard doubles under the walk:
+ * every key present throughout is seen exactly once, a key put or
+ * removed meanwhile at most once, and every name whole.
+ */
+struct grow_each {
+	struct mc_store *s;
+	int added, removed, torn;
+	unsigned char seen[400], nseen[GROW_MAX], rseen[400];
+};
+
+static int grow_each_key(const void *k, size_t klen, uint64_t size, void *arg)
+{
+	struct grow_each *w = arg;
+	char name[16];
+	int i, n = 0;
+
+	if (sscanf(k, "o%d%n", &i, &n) == 1 && i >= 0 && i < 400)
+		w->seen[i]++;
+	else if (sscanf(k, "n%d%n", &i, &n) == 1 && i >= 0 && i < GROW_MAX)
+		w->nseen[i]++;
+	else if (sscanf(k, "r%d%n", &i, &n) == 1 && i >= 0 && i < 400)
+		w->rseen[i]++;
+	if (n == 0 || (size_t)n != klen || strlen(k) != klen)
+		w->torn++;
+	for (int j = 0; j < 2 && w->added < GROW_MAX; j++, w->added++) {
+		snprintf(name, sizeof(name), "n%d", w->added);
+		ck_assert_int_eq(mc_put(w->s, name, strlen(name), "v", 1, NULL),
+				 0);
+	}
+	if (w->removed < 400) {
+		snprintf(name, sizeof(name), "r%d", w->removed++);
+		ck_assert_int_eq(
+			mc_remove(w->s, name, strlen(name), false, NULL), 0);
+	}
+	return 0;
+}
+
+START_TEST(test_foreach_across_growth)
+{
+	struct mc_store *s = new_store(1);
+	static struct grow_each w;
+	char k[16];
+
+	memset(&w, 0, sizeof(w));
+	w.s = s;
+	mount(s, 64 * MiB, NULL, NULL);
+	for (int i = 0; i < 400; i++) {
+		snprintf(k, sizeof(k), "o%d", i);
+		ck_assert_int_eq(mc_put(s, k, strlen(k), "v", 1, NULL), 0);
+		snprintf(k, sizeof(k), "r%d", i);
+		ck_assert_int_eq(mc_put(s, k, strlen(k), "v", 1, NULL), 0);
+	}
+	for (; w.added < GROW_OLD; w.added++) {
+		snprintf(k, sizeof(k), "n%d", w.added);
+		ck_assert_int_eq(mc_put(s, k, strlen(k), "v", 1, NULL), 0);
+	}
+	ck_assert_int_eq(mc_key_foreach(s, grow_each_key, &w), 0);
+	ck_assert_int_eq(w.added, GROW_MAX); /* the puts went on to the end */
+	ck_assert_int_eq(w.removed, 400);
+	ck_assert_int_eq(w.torn, 0);
+	for (int i = 0; i < 400; i++) {
+		ck_assert_msg(w.seen[i] == 1, "key o%d seen %d times", i,
+			      w.seen[i]);
+		ck_assert_msg(w.rseen[i] <= 1, "key r%d seen %d times", i,
+			      w.rseen[i]);
+	}
+	check_grown(w.nseen);
 	mc_store_free(s);
 }
 END_TEST
@@ -1860,6 +1939,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_writes_in_flight);
 	tcase_add_test(tc, test_iteration);
 	tcase_add_test(tc, test_walk_across_growth);
+	tcase_add_test(tc, test_foreach_across_growth);
 	tcase_add_test(tc, test_get_across_growth);
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_lockfree_lookup);
