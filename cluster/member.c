@@ -229,11 +229,17 @@ static char *node_json(struct mc_member *m)
 
 /* --- the view: nodes, candidates, the leader ------------------------------ */
 
-/* Under m->lock: is this node cut off from etcd (its own fence passed, or
- * its watch is down)? */
+/*
+ * Is this node cut off from etcd (its watch is down, or its own fence
+ * passed: no lease publishes a fence of 0)? It reads what publish()
+ * copied, so the hot path (mc_member_leader, no lock) and show_leader
+ * (under m->lock, where the copy equals the state: every change
+ * publishes under that lock) judge by one rule.
+ */
 static bool cut_off(struct mc_member *m)
 {
-	return !m->view_ok || !m->lease || now_ms() >= m->fence_at;
+	return !atomic_load(&m->pub_view_ok) ||
+	       now_ms() >= atomic_load(&m->pub_fence);
 }
 
 /* Under m->lock: the leading candidate, or NULL. */
@@ -426,7 +432,7 @@ static void cand_put(struct mc_member *m, const struct cand *c)
 	m->n_cands++;
 }
 
-/* Under m->lock. */
+/* Under m->lock; the caller publishes. */
 static void cand_del(struct mc_member *m, const char *key, size_t klen)
 {
 	for (size_t i = 0; i < m->n_cands; i++) {
@@ -441,7 +447,7 @@ static void cand_del(struct mc_member *m, const char *key, size_t klen)
 	    !memcmp(m->lead_key, key, klen)) {
 		/* our candidacy went while we lead: step down now */
 		m->lead_key_gone = true;
-		changed(m);
+		pthread_cond_broadcast(&m->cond);
 	}
 }
 
@@ -1195,9 +1201,7 @@ int mc_member_leader(struct mc_member *m, struct mc_member_node *out,
 		*term = 0;
 	if (out)
 		memset(out, 0, sizeof(*out));
-	/* cut off (cut_off()): no leader to name */
-	if (!atomic_load(&m->pub_view_ok) ||
-	    now_ms() >= atomic_load(&m->pub_fence))
+	if (cut_off(m)) /* no leader to name */
 		return rc;
 	pthread_mutex_lock(&m->pub_lock);
 	rc = m->pub_rc;

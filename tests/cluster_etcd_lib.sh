@@ -5,7 +5,7 @@
 # nothing behind.
 . "${top_srcdir:-.}/tests/lib.sh"
 . "${top_srcdir:-.}/tests/etcd_lib.sh"
-trap 'etcd_cleanup; mc_cleanup' EXIT
+trap 'mc_rc=$?; etcd_cleanup; mc_cleanup "$mc_rc"' EXIT
 
 # range KEY64: the value (base64) etcd holds for KEY64, or nothing
 range() {

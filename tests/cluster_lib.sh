@@ -29,7 +29,7 @@ CL_NAME="t$$"
 declare -a CL_PID CL_PORT CL_XPORT CL_ID CL_MNT CL_ERR CL_OUT CL_HOST CL_NS
 
 cl_cleanup() {
-	local i
+	local rc=$? i
 	for i in "${!CL_PID[@]}"; do
 		mc_signal KILL "${CL_PID[$i]}"
 	done
@@ -40,8 +40,9 @@ cl_cleanup() {
 				umount -l "${CL_MNT[$i]}" 2>/dev/null
 		fi
 	done
+	[ -n "$ETCD_DIR" ] && mc_keep "$rc" "$ETCD_DIR/etcd.log"
 	etcd_cleanup
-	mc_cleanup
+	mc_cleanup "$rc"
 }
 trap cl_cleanup EXIT
 

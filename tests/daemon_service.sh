@@ -13,7 +13,7 @@
 
 RECV=${top_builddir:-.}/tests/notify_recv
 RPID=""
-trap '[ -n "$RPID" ] && kill "$RPID" 2>/dev/null; mc_cleanup' EXIT
+trap 'mc_rc=$?; [ -n "$RPID" ] && kill "$RPID" 2>/dev/null; mc_cleanup "$mc_rc"' EXIT
 
 # listen NAME: a fresh NOTIFY_SOCKET at $MC_TMP/NAME.sock, its messages
 # one a line in $MC_TMP/NAME.log.

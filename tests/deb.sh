@@ -16,7 +16,7 @@ if dpkg-query -W -f='${Status}' mooncaked 2>/dev/null | grep -q 'ok installed'; 
 	echo "mooncaked is installed on this machine already; not replacing it" >&2
 	exit 1
 fi
-trap 'apt_get purge -y mooncaked >/dev/null 2>&1; mc_cleanup' EXIT
+trap 'mc_rc=$?; apt_get purge -y mooncaked >/dev/null 2>&1; mc_cleanup "$mc_rc"' EXIT
 
 # apt_get ARGS: apt-get, waiting for another apt or dpkg to let go of
 # the lock (the machine is shared) for up to two minutes.

@@ -32,7 +32,7 @@ stop_proxy() {
 	[ -n "$PX_PID" ] && { mc_signal TERM "$PX_PID"; wait "$PX_PID" 2>/dev/null; }
 	PX_PID=""
 }
-trap 'stop_proxy; mc_cleanup' EXIT
+trap 'mc_rc=$?; stop_proxy; mc_cleanup "$mc_rc"' EXIT
 
 alive() {
 	check "$1: the daemon lives" kill -0 "$MC_PID"

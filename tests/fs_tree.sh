@@ -8,7 +8,7 @@ mc_need_fuse
 mc_start --fuse --lease-ttl 500
 M=$MC_MNT
 SHM="mc-fs-tree-$$"
-trap 'rm -f "/dev/shm/$SHM"; mc_cleanup' EXIT
+trap 'mc_rc=$?; rm -f "/dev/shm/$SHM"; mc_cleanup "$mc_rc"' EXIT
 
 # err CMD...: the error text a command prints (its stdout is dropped).
 

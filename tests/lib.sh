@@ -49,11 +49,32 @@ mc_reap() {
 	wait "$1" 2>/dev/null
 }
 
+# mc_keep RC PATH...: with MC_KEEP=DIR in the environment, a script that
+# failed (exit status RC, neither 0 nor 77, the skip) leaves a copy of
+# PATH... (its temp dir: the daemons' stdout and stderr; etcd's log) in
+# DIR/SCRIPT.PID for a post-mortem. .ci/run sets it and prints the logs.
+mc_keep() {
+	local rc=$1 dst p
+	shift
+	[ -n "${MC_KEEP:-}" ] || return 0
+	[ "$rc" = 0 ] || [ "$rc" = 77 ] && return 0
+	dst=$MC_KEEP/$(basename "$0" .sh).$$
+	mkdir -p "$dst" || return 0
+	for p; do
+		[ -e "$p" ] && cp -a "$p" "$dst/" 2>/dev/null
+	done
+	echo "kept a copy of $* in $dst" >&2
+}
+
+# mc_cleanup [RC]: the EXIT trap (RC: the script's exit status, $? when
+# the trap calls it). Stops the daemon, unmounts, keeps, removes.
 mc_cleanup() {
+	local rc=${1:-$?}
 	mc_reap "$MC_PID"
 	if [ -n "$MC_MNT" ] && mountpoint -q "$MC_MNT" 2>/dev/null; then
 		fusermount3 -u -z "$MC_MNT" 2>/dev/null || umount -l "$MC_MNT" 2>/dev/null
 	fi
+	mc_keep "$rc" "$MC_TMP"
 	rm -rf "$MC_TMP"
 }
 trap mc_cleanup EXIT

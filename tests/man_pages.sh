@@ -13,7 +13,7 @@ command -v man >/dev/null || mc_done
 
 MAN=$top_srcdir/man
 SHM=mc-man-$$
-trap 'rm -f "/dev/shm/$SHM-kv" "/dev/shm/$SHM-seg"; mc_cleanup' EXIT
+trap 'mc_rc=$?; rm -f "/dev/shm/$SHM-kv" "/dev/shm/$SHM-seg"; mc_cleanup "$mc_rc"' EXIT
 render() { MANWIDTH=400 man -l "$1" 2>/dev/null; }
 
 # --- rendering ------------------------------------------------------------------

@@ -10,7 +10,7 @@
 mc_need_fuse
 check "prometheus is installed" bash -c "command -v prometheus >/dev/null"
 command -v prometheus >/dev/null || mc_done
-trap 'prom_stop; mc_cleanup' EXIT
+trap 'mc_rc=$?; prom_stop; mc_cleanup "$mc_rc"' EXIT
 
 # Eviction only when an allocation fails, and leases that outlast the
 # test: the values put stay, and puts beyond the capacity fail.

@@ -30,13 +30,13 @@ awk '/^Three nodes on one machine$/ { on = 1; getline; next }
 check "the section has commands" test "$(wc -l <"$MC_TMP/steps")" -ge 10
 
 stop_all() {
-	local p
+	local rc=$? p
 	for p in $(jobs -p); do kill -KILL "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	for i in 1 2 3; do
 		mountpoint -q "$MC_TMP/mc$i" 2>/dev/null && fusermount3 -u -z "$MC_TMP/mc$i"
 	done
-	mc_cleanup
+	mc_cleanup "$rc"
 }
 trap stop_all EXIT
 

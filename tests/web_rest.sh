@@ -7,7 +7,7 @@
 
 JSON='application/json; charset=utf-8'
 SHM="mc-web-test-$$"
-trap 'rm -f "/dev/shm/$SHM"; mc_cleanup' EXIT
+trap 'mc_rc=$?; rm -f "/dev/shm/$SHM"; mc_cleanup "$mc_rc"' EXIT
 
 mc_start --max-body 32M
 wait_healthy

@@ -65,8 +65,10 @@
  * values may go with the nodes that held them, so the lost-value and
  * unreadable rules are not applied (every other rule is).
  *        history --self-test   (the checker on made-up histories)
- * Prints the operations checked per door and kind, and every anomaly;
- * exits 1 when there is one (or when too few operations succeeded to
+ * Prints the operations checked per door and kind, and every anomaly
+ * (the first 20), then the operations on the keys of the first three
+ * around the anomalous read (their doors, intervals, versions and
+ * outcomes); exits 1 when there is one (or when too few operations succeeded to
  * say anything), 0 otherwise.
  */
 #include "autoconfig.h"
@@ -134,6 +136,13 @@ struct client {
 
 static unsigned xfer_port;
 #define NODES_MAX 16
+/* the operations printed around the first anomalies (dump_key) */
+#define DUMP_KEYS      3
+#define DUMP_OPS       40
+#define DUMP_BEFORE_US 3000000
+#define DUMP_AFTER_US  500000
+#define STR(x)	       #x
+#define XSTR(x)	       STR(x)
 static unsigned http_ports[NODES_MAX], nports;
 static char http_hosts[NODES_MAX][64]; /* of each --url */
 static const char *mnts[NODES_MAX];
@@ -904,6 +913,7 @@ static int64_t max_t0_before(struct op **v, const int64_t *pm, size_t n,
 }
 
 static long anomalies;
+static const struct op *first_anomaly[DUMP_KEYS]; /* of distinct keys */
 
 static void anomaly(const char *what, const struct op *g, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -911,6 +921,14 @@ static void anomaly(const char *what, const struct op *g, const char *fmt, ...)
 {
 	va_list ap;
 
+	for (size_t i = 0; i < DUMP_KEYS; i++) {
+		if (first_anomaly[i] && first_anomaly[i]->key == g->key)
+			break;
+		if (!first_anomaly[i]) {
+			first_anomaly[i] = g;
+			break;
+		}
+	}
 	if (anomalies++ < 20) {
 		printf("ANOMALY %s: %s of hist-%u via %s [%lld, %lld] us: ",
 		       what, kind_name[g->kind], g->key, door_name[g->door],
@@ -922,20 +940,74 @@ static void anomaly(const char *what, const struct op *g, const char *fmt, ...)
 	}
 }
 
+static const char *const res_name[] = {
+	"ok", "fail", "unknown", "notfound", "corrupt", "otherkey", "unread"};
+
+static int by_t0(const void *a, const void *b)
+{
+	const struct op *x = *(struct op *const *)a,
+			*y = *(struct op *const *)b;
+
+	return x->t0 < y->t0 ? -1 : x->t0 > y->t0;
+}
+
+/*
+ * After the anomalies: every operation on the key of @g that overlaps
+ * the DUMP_BEFORE_US before it and the DUMP_AFTER_US after it, in order
+ * of start (at most DUMP_OPS), so a report says at once which puts and
+ * removes a surprising read raced with and how each of them ended.
+ */
+static void dump_key(FILE *f, const struct op *all, size_t n,
+		     const struct op *g)
+{
+	const int64_t from = g->t0 - DUMP_BEFORE_US, to = g->t1 + DUMP_AFTER_US;
+	const struct op **v = NULL;
+	size_t nv = 0, cap = 0;
+
+	for (size_t j = 0; j < n; j++) {
+		const struct op *o = &all[j];
+
+		if (o->key != g->key || o->t1 < from || o->t0 > to)
+			continue;
+		if (nv == cap) {
+			cap = cap ? 2 * cap : 64;
+			v = realloc(v, cap * sizeof(*v));
+			if (!v)
+				return;
+		}
+		v[nv++] = o;
+	}
+	if (nv)
+		qsort(v, nv, sizeof(*v), by_t0);
+	fprintf(f, "operations on hist-%u from %lld to %lld us (%zu%s):\n",
+		g->key, (long long)from, (long long)to, nv,
+		nv > DUMP_OPS ? ", the last " XSTR(DUMP_OPS) " shown" : "");
+	for (size_t j = nv > DUMP_OPS ? nv - DUMP_OPS : 0; j < nv; j++)
+		fprintf(f,
+			"  %-6s %-4s [%lld, %lld] v%llu %s (%u) phase %u%s\n",
+			kind_name[v[j]->kind], door_name[v[j]->door],
+			(long long)v[j]->t0, (long long)v[j]->t1,
+			(unsigned long long)v[j]->ver, res_name[v[j]->res],
+			v[j]->status, v[j]->phase, v[j] == g ? "  <-" : "");
+	free(v);
+}
+
 /*
  * Checks @n operations (the rules at the top of this file): the count of
  * anomalies, the first 20 printed. @maxver is above every version,
  * @maxkey above every key; @evicted: the steady phase saw evictions, so
- * its lost-value rules are not applied.
+ * its lost-value rules are not applied. With @dump, the operations
+ * around the first anomalies of DUMP_KEYS keys are printed there.
  */
 static long check_history(struct op *all, size_t n, size_t maxver,
-			  uint32_t maxkey, bool evicted_in_steady)
+			  uint32_t maxkey, bool evicted_in_steady, FILE *dump)
 {
 	struct op **byver;
 	struct keyhist *kh;
 
 	/* index: puts by version, per-key acknowledged puts and removes */
 	anomalies = 0;
+	memset(first_anomaly, 0, sizeof(first_anomaly));
 	byver = calloc(maxver + 1, sizeof(*byver));
 	kh = calloc(maxkey, sizeof(*kh));
 	for (size_t j = 0; j < n; j++) {
@@ -1067,6 +1139,8 @@ static long check_history(struct op *all, size_t n, size_t maxver,
 		}
 	}
 
+	for (size_t i = 0; dump && i < DUMP_KEYS && first_anomaly[i]; i++)
+		dump_key(dump, all, n, first_anomaly[i]);
 	for (uint32_t i = 0; i < maxkey; i++) {
 		free(kh[i].puts);
 		free(kh[i].dels);
@@ -1179,13 +1253,39 @@ static int self_test(void)
 
 		memcpy(ops, t[i].ops, sizeof(ops));
 		printf("self-test: %s\n", t[i].what);
-		got = check_history(ops, n, 8, 2, false);
+		got = check_history(ops, n, 8, 2, false, NULL);
 		if (got != t[i].want) {
 			printf("self-test FAILED: %s: %ld anomalies, want "
 			       "%ld\n",
 			       t[i].what, got, t[i].want);
 			bad++;
 		}
+	}
+	/* the dump: the stale read with the two puts it raced with, and
+	 * not the other key's put */
+	{
+		struct op ops[] = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
+				   mk(OP_PUT, 1, 3, 5, 15, RS_OK, 0),
+				   mk(OP_PUT, 0, 2, 20, 30, RS_UNKNOWN, 0),
+				   mk(OP_PUT, 0, 4, 32, 35, RS_OK, 0),
+				   mk(OP_GET, 0, 1, 40, 50, RS_OK, 1)};
+		char *out = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&out, &len);
+
+		if (!f || check_history(ops, 5, 8, 2, false, f) != 1 ||
+		    fclose(f) != 0 ||
+		    !strstr(out, "operations on hist-0 from") ||
+		    !strstr(out, "  put    http [0, 10] v1 ok (0) phase 0\n") ||
+		    !strstr(out, "[20, 30] v2 unknown (0)") ||
+		    !strstr(out, "[32, 35] v4 ok") ||
+		    !strstr(out,
+			    "  get    http [40, 50] v1 ok (0) phase 1  <-") ||
+		    strstr(out, " v3 "))
+			bad++, printf("self-test FAILED: the dump of a key's "
+				      "operations:\n%s",
+				      out ? out : "");
+		free(out);
 	}
 	/* values: whole, mixed, cut, another key's */
 	la = make_value(&c, 3, 7, 5000);
@@ -1344,7 +1444,7 @@ int main(int argc, char **argv)
 	for (size_t j = 0; j < total; j++)
 		counts[all[j].kind][all[j].door][all[j].res]++;
 	check_history(all, total, (size_t)atomic_load(&next_ver),
-		      (uint32_t)(4 * nkeys), evicted_in_steady);
+		      (uint32_t)(4 * nkeys), evicted_in_steady, stdout);
 
 	printf("history: %zu operations by %d clients in %d s (%ld mounts, %ld "
 	       "unmounts in the churn phase)\n",
