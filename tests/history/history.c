@@ -970,10 +970,15 @@ static void dump_key(FILE *f, const struct op *all, size_t n,
 		if (o->key != g->key || o->t1 < from || o->t0 > to)
 			continue;
 		if (nv == cap) {
+			const struct op **w;
+
 			cap = cap ? 2 * cap : 64;
-			v = realloc(v, cap * sizeof(*v));
-			if (!v)
+			w = realloc(v, cap * sizeof(*v));
+			if (!w) {
+				free(v);
 				return;
+			}
+			v = w;
 		}
 		v[nv++] = o;
 	}
