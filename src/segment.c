@@ -87,12 +87,12 @@ static void arena_hint_parked(struct mc_arena *a)
 		atomic_store_explicit(&a->parked_hint, n, memory_order_relaxed);
 }
 
-void blk_unref(struct mc_blk *b)
+/*
+ * Returns @b, at ref 0, to its arena; @counted: still in the store's
+ * used bytes (a kept buffer is not).
+ */
+static void blk_give_back(struct mc_blk *b, bool counted)
 {
-	_Atomic uint32_t *ref = &b->u.ref;
-
-	if (atomic_fetch_sub(ref, 1) != 1)
-		return;
 	struct mc_arena *a = blk_arena(b);
 	struct mc_seg *g = a->seg;
 	struct mc_store *s = g->store;
@@ -105,11 +105,95 @@ void blk_unref(struct mc_blk *b)
 	last = --a->nblk == 0;
 	arena_hint_parked(a);
 	pthread_mutex_unlock(&a->lock);
-	store_used_add(s, -(int64_t)size);
+	if (counted)
+		store_used_add(s, -(int64_t)size);
 	if (g->hooked)
 		blk_release_hook(g, off, size, stamp);
 	if (last)
 		seg_unref(g); /* the arena's reference (store_int.h) */
+}
+
+static unsigned arena_hint(void);
+
+/*
+ * Keeps @b, at ref 0, in this thread's slot of its segment for the
+ * thread's next put of its size (seg_alloc_one). An overwrite then takes
+ * no arena lock, neither to free its old buffer (into the arena that came
+ * from, often another thread's, so that two threads putting at once met
+ * on its lock) nor to take the new one. false when @b is not kept: too
+ * large, an owner's segment (its hooks hear of every buffer freed), a
+ * segment going away, or the slot in use.
+ */
+static bool seg_keep(struct mc_blk *b)
+{
+	struct mc_seg *g = blk_seg(b);
+	struct seg_keep_slot *k;
+	struct mc_blk *none = NULL;
+
+	if (b->size > SEG_KEEP_MAX || g->hooked ||
+	    atomic_load(&g->state) != SEG_OK)
+		return false;
+	k = &g->keep[arena_hint() % SEG_KEEP];
+	if (atomic_load_explicit(&k->b, memory_order_relaxed) ||
+	    !atomic_compare_exchange_strong(&k->b, &none, b))
+		return false;
+	store_used_add(g->store, -(int64_t)b->size);
+	/* An unmount sets the state, then drains the slots (seg_finish):
+	 * either it finds @b there or this sees the state. */
+	if (atomic_load(&g->state) != SEG_OK) {
+		struct mc_blk *x = atomic_exchange(&k->b, NULL);
+
+		if (x)
+			blk_give_back(x, false);
+	}
+	return true;
+}
+
+unsigned seg_keep_drain(struct mc_seg *g)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < SEG_KEEP; i++) {
+		struct mc_blk *b;
+
+		if (!atomic_load(&g->keep[i].b))
+			continue;
+		b = atomic_exchange(&g->keep[i].b, NULL);
+		if (b) {
+			blk_give_back(b, false);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The buffer kept in slot @me of @g if it has @size's size, or NULL (one
+ * of another size goes back to its arena). */
+static struct mc_blk *seg_keep_take(struct mc_seg *g, unsigned me,
+				    uint64_t size)
+{
+	struct seg_keep_slot *k = &g->keep[me % SEG_KEEP];
+	struct mc_blk *b;
+
+	if (!atomic_load_explicit(&k->b, memory_order_relaxed))
+		return NULL;
+	b = atomic_exchange(&k->b, NULL);
+	if (b && b->size != (size + MC_BUF_ALIGN - 1) / MC_BUF_ALIGN *
+				    MC_BUF_ALIGN) {
+		blk_give_back(b, false);
+		b = NULL;
+	}
+	return b;
+}
+
+void blk_unref(struct mc_blk *b)
+{
+	_Atomic uint32_t *ref = &b->u.ref;
+
+	if (atomic_fetch_sub(ref, 1) != 1)
+		return;
+	if (!seg_keep(b))
+		blk_give_back(b, true);
 }
 
 void blk_owner_view(const struct mc_blk *b, struct mc_owner_blk *v)
@@ -205,20 +289,17 @@ static struct mc_blk *seg_alloc_parked(struct mc_seg *g, uint64_t size,
 }
 
 /*
- * A block of @size in @g: a parked one of that size in any arena, then
- * this thread's arena, then the others. The first round takes only
- * arenas whose lock is free, so two threads putting at once spread over
- * the arenas instead of queueing on one; the second waits for each lock
- * in turn before @g counts as full.
+ * A block of @size from @g's arenas: this thread's first, then the
+ * others. The first round takes only arenas whose lock is free, so two
+ * threads putting at once spread over the arenas instead of queueing on
+ * one; the second waits for each lock in turn before @g counts as full.
  */
-static struct mc_blk *seg_alloc_one(struct mc_seg *g, uint64_t size)
+static struct mc_blk *seg_alloc_arenas(struct mc_seg *g, uint64_t size,
+				       unsigned start)
 {
-	unsigned n = g->narenas, start = arena_hint() % n;
+	unsigned n = g->narenas;
 	uint32_t tried = 0; /* arenas already asked (at most 32 counted) */
-	struct mc_blk *parked = seg_alloc_parked(g, size, start);
 
-	if (parked)
-		return parked;
 	for (unsigned round = 0; round < 2; round++) {
 		for (unsigned k = 0; k < n; k++) {
 			unsigned i = (start + k) % n;
@@ -242,6 +323,25 @@ static struct mc_blk *seg_alloc_one(struct mc_seg *g, uint64_t size)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * A block of @size in @g: the one this thread kept, if of that size; a
+ * parked one of that size in any arena; then free space (when there is
+ * none, the buffers other threads keep go back first).
+ */
+static struct mc_blk *seg_alloc_one(struct mc_seg *g, uint64_t size)
+{
+	unsigned me = arena_hint(), start = me % g->narenas;
+	struct mc_blk *b = seg_keep_take(g, me, size);
+
+	if (!b)
+		b = seg_alloc_parked(g, size, start);
+	if (!b)
+		b = seg_alloc_arenas(g, size, start);
+	if (!b && seg_keep_drain(g))
+		b = seg_alloc_arenas(g, size, start);
+	return b;
 }
 
 /* Whether @g takes allocations of a put placed by @pl. */
@@ -550,6 +650,8 @@ static int seg_arenas(struct mc_store *s, struct mc_seg *g)
 uint64_t seg_used(struct mc_seg *g)
 {
 	uint64_t used = 0;
+
+	seg_keep_drain(g);
 
 	for (unsigned i = 0; i < g->narenas; i++) {
 		pthread_mutex_lock(&g->arenas[i].lock);
@@ -1029,13 +1131,18 @@ int seg_reserve(struct mc_store *s, struct mc_seg *g, uint64_t off,
 							: g->narenas - 1];
 	if (off < a->off || size > a->off + a->size - off)
 		return -ENOENT;
-	pthread_mutex_lock(&a->lock);
-	rc = mc_alloc_reserve(a->alloc, off - a->off, size, &b);
-	if (rc == 0 && a->nblk++ == 0)
-		atomic_fetch_add(&g->refs, 1); /* the arena's (store_int.h) */
-	if (rc == -EBUSY)
-		*in_way = a->off + b->off;
-	pthread_mutex_unlock(&a->lock);
+	for (bool again = true;; again = false) {
+		pthread_mutex_lock(&a->lock);
+		rc = mc_alloc_reserve(a->alloc, off - a->off, size, &b);
+		if (rc == 0 && a->nblk++ == 0)
+			atomic_fetch_add(&g->refs, 1); /* the arena's */
+		if (rc == -EBUSY)
+			*in_way = a->off + b->off;
+		pthread_mutex_unlock(&a->lock);
+		/* a kept buffer in the way is free space */
+		if (rc != -EBUSY || !again || !seg_keep_drain(g))
+			break;
+	}
 	if (rc)
 		return rc;
 	store_used_add(s, (int64_t)b->size);
