@@ -58,6 +58,20 @@ void blk_set_state(struct mc_blk *b, uint32_t state, uint64_t value_size)
 }
 
 /*
+ * Starts @b's life for a put of @size bytes, at ref 0: allocated under
+ * its arena lock or taken back from a keep slot without it. A pin may
+ * be looking at @b meanwhile (seg_pin): the state goes first, then the
+ * count with release, so a pin that counts itself in sees this life.
+ */
+static void blk_begin(struct mc_blk *b, uint64_t size)
+{
+	atomic_store_explicit(&b->u.lease_until, 0, memory_order_relaxed);
+	atomic_store_explicit(&b->u.state, BLK_PENDING, memory_order_relaxed);
+	blk_set_state(b, BLK_PENDING, size);
+	atomic_store_explicit(&b->u.ref, 1, memory_order_release);
+}
+
+/*
  * The owner is told, after the block went back to the allocator, with
  * the stamp read before it went (mooncake.h, mc_owner_blk.stamp).
  */
@@ -427,15 +441,7 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size,
 			if (!b)
 				continue;
 			store_used_add(s, (int64_t)b->size);
-			/* Nobody else knows the block yet: plain stores will
-			 * do. */
-			atomic_store_explicit(&b->u.ref, 1,
-					      memory_order_relaxed);
-			atomic_store_explicit(&b->u.lease_until, 0,
-					      memory_order_relaxed);
-			atomic_store_explicit(&b->u.state, BLK_PENDING,
-					      memory_order_relaxed);
-			blk_set_state(b, BLK_PENDING, size);
+			blk_begin(b, size);
 			out[got++] = b;
 		}
 	}
@@ -506,14 +512,47 @@ static bool writer_enter(struct mc_blk *b)
 	return true;
 }
 
+/*
+ * Takes a reference on @b unless its count is 0; @b's arena lock held, so
+ * that @b stays allocated (its fields readable) while this looks.
+ */
+static bool blk_ref_live(struct mc_blk *b)
+{
+	_Atomic uint32_t *ref = &b->u.ref;
+	uint32_t r = atomic_load(ref);
+
+	while (r > 0 && !atomic_compare_exchange_weak(ref, &r, r + 1))
+		;
+	return r > 0;
+}
+
+/*
+ * The one rule for pinning a block found by its address: count a
+ * reference first, then check the block's state and range, and drop
+ * the reference when they do not fit.
+ *
+ * The arena lock only keeps the block allocated while it is looked at;
+ * it does not keep the block in one life. A buffer freed by a put waits
+ * at ref 0, still allocated, in a slot of its segment (seg_keep), and
+ * the freeing thread's next put takes it back without that lock: its
+ * count goes 0 -> 1 and its state becomes PENDING (blk_begin). Checked
+ * before the count, the state could be the old life's (LIVE) and the
+ * count the new one's (ABA): a READ would pin a buffer a put is
+ * filling, a WRITE count itself into a state the new life overwrites.
+ * Counted first, the block cannot change life (it reaches ref 0 first),
+ * so what is checked after is the life the reference holds; and the
+ * count is read from blk_begin's release store (or a later change of
+ * it), so the new life's state is seen, not the old one's. A count at 0
+ * is refused: a block being freed or kept.
+ */
 int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 	    struct mc_blk **out)
 {
 	struct mc_seg *g;
 	struct mc_arena *a;
 	struct mc_blk *b;
-	uint64_t off;
-	int rc = -EACCES;
+	uint64_t off, start, end;
+	uint32_t st;
 
 	if (size == 0 || addr + size < addr)
 		return -EACCES;
@@ -529,35 +568,23 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 							: g->narenas - 1];
 	pthread_mutex_lock(&a->lock);
 	b = off >= a->off ? mc_alloc_find(a->alloc, off - a->off) : NULL;
-	if (b) {
-		_Atomic uint32_t *ref = &b->u.ref;
-		uint32_t st = atomic_load(&b->u.state);
-		uint64_t start = (uint64_t)(uintptr_t)g->base + blk_off(b);
-		uint64_t end = start + blk_value_size(b);
-		uint32_t r = atomic_load(ref);
-
-		/*
-		 * A block at ref 0 is on its way back to the allocator; others
-		 * move the count without the arena lock, so retry until it
-		 * sticks.
-		 */
-		if ((st & BLK_STATE_MASK) == state && addr >= start &&
-		    size <= end - addr &&
-		    (state != BLK_PENDING || writer_enter(b))) {
-			while (r > 0 &&
-			       !atomic_compare_exchange_weak(ref, &r, r + 1))
-				;
-			if (r > 0) {
-				*out = b;
-				rc = 0;
-			} else if (state == BLK_PENDING) {
-				atomic_fetch_sub(&b->u.state, BLK_WRITER_ONE);
-			}
-		}
-	}
+	if (b && !blk_ref_live(b))
+		b = NULL;
 	pthread_mutex_unlock(&a->lock);
 	ebr_exit();
-	return rc;
+	if (!b)
+		return -EACCES;
+	/* Held: @b and its segment stay, in this life. */
+	st = atomic_load(&b->u.state);
+	start = (uint64_t)(uintptr_t)g->base + blk_off(b);
+	end = start + b->size - ((st >> BLK_PAD_SHIFT) & 0xffu);
+	if ((st & BLK_STATE_MASK) == state && addr >= start &&
+	    size <= end - addr && (state != BLK_PENDING || writer_enter(b))) {
+		*out = b;
+		return 0;
+	}
+	blk_unref(b); /* may free @b: after the arena lock */
+	return -EACCES;
 }
 
 /* ------------------------------------------------------------- mounting */
@@ -1146,10 +1173,7 @@ int seg_reserve(struct mc_store *s, struct mc_seg *g, uint64_t off,
 	if (rc)
 		return rc;
 	store_used_add(s, (int64_t)b->size);
-	atomic_store_explicit(&b->u.ref, 1, memory_order_relaxed);
-	atomic_store_explicit(&b->u.lease_until, 0, memory_order_relaxed);
-	atomic_store_explicit(&b->u.state, BLK_PENDING, memory_order_relaxed);
-	blk_set_state(b, BLK_PENDING, size);
+	blk_begin(b, size);
 	*out = b;
 	return 0;
 }
