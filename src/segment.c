@@ -58,6 +58,20 @@ void blk_set_state(struct mc_blk *b, uint32_t state, uint64_t value_size)
 }
 
 /*
+ * Starts @b's life for a put of @size bytes, at ref 0: allocated under
+ * its arena lock or taken back from a keep slot without it. A pin may
+ * be looking at @b meanwhile (seg_pin): the state goes first, then the
+ * count with release, so a pin that counts itself in sees this life.
+ */
+static void blk_begin(struct mc_blk *b, uint64_t size)
+{
+	atomic_store_explicit(&b->u.lease_until, 0, memory_order_relaxed);
+	atomic_store_explicit(&b->u.state, BLK_PENDING, memory_order_relaxed);
+	blk_set_state(b, BLK_PENDING, size);
+	atomic_store_explicit(&b->u.ref, 1, memory_order_release);
+}
+
+/*
  * The owner is told, after the block went back to the allocator, with
  * the stamp read before it went (mooncake.h, mc_owner_blk.stamp).
  */
@@ -87,12 +101,12 @@ static void arena_hint_parked(struct mc_arena *a)
 		atomic_store_explicit(&a->parked_hint, n, memory_order_relaxed);
 }
 
-void blk_unref(struct mc_blk *b)
+/*
+ * Returns @b, at ref 0, to its arena; @counted: still in the store's
+ * used bytes (a kept buffer is not).
+ */
+static void blk_give_back(struct mc_blk *b, bool counted)
 {
-	_Atomic uint32_t *ref = &b->u.ref;
-
-	if (atomic_fetch_sub(ref, 1) != 1)
-		return;
 	struct mc_arena *a = blk_arena(b);
 	struct mc_seg *g = a->seg;
 	struct mc_store *s = g->store;
@@ -105,11 +119,95 @@ void blk_unref(struct mc_blk *b)
 	last = --a->nblk == 0;
 	arena_hint_parked(a);
 	pthread_mutex_unlock(&a->lock);
-	store_used_add(s, -(int64_t)size);
+	if (counted)
+		store_used_add(s, -(int64_t)size);
 	if (g->hooked)
 		blk_release_hook(g, off, size, stamp);
 	if (last)
 		seg_unref(g); /* the arena's reference (store_int.h) */
+}
+
+static unsigned arena_hint(void);
+
+/*
+ * Keeps @b, at ref 0, in this thread's slot of its segment for the
+ * thread's next put of its size (seg_alloc_one). An overwrite then takes
+ * no arena lock, neither to free its old buffer (into the arena that came
+ * from, often another thread's, so that two threads putting at once met
+ * on its lock) nor to take the new one. false when @b is not kept: too
+ * large, an owner's segment (its hooks hear of every buffer freed), a
+ * segment going away, or the slot in use.
+ */
+static bool seg_keep(struct mc_blk *b)
+{
+	struct mc_seg *g = blk_seg(b);
+	struct seg_keep_slot *k;
+	struct mc_blk *none = NULL;
+
+	if (b->size > SEG_KEEP_MAX || g->hooked ||
+	    atomic_load(&g->state) != SEG_OK)
+		return false;
+	k = &g->keep[arena_hint() % SEG_KEEP];
+	if (atomic_load_explicit(&k->b, memory_order_relaxed) ||
+	    !atomic_compare_exchange_strong(&k->b, &none, b))
+		return false;
+	store_used_add(g->store, -(int64_t)b->size);
+	/* An unmount sets the state, then drains the slots (seg_finish):
+	 * either it finds @b there or this sees the state. */
+	if (atomic_load(&g->state) != SEG_OK) {
+		struct mc_blk *x = atomic_exchange(&k->b, NULL);
+
+		if (x)
+			blk_give_back(x, false);
+	}
+	return true;
+}
+
+unsigned seg_keep_drain(struct mc_seg *g)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < SEG_KEEP; i++) {
+		struct mc_blk *b;
+
+		if (!atomic_load(&g->keep[i].b))
+			continue;
+		b = atomic_exchange(&g->keep[i].b, NULL);
+		if (b) {
+			blk_give_back(b, false);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The buffer kept in slot @me of @g if it has @size's size, or NULL (one
+ * of another size goes back to its arena). */
+static struct mc_blk *seg_keep_take(struct mc_seg *g, unsigned me,
+				    uint64_t size)
+{
+	struct seg_keep_slot *k = &g->keep[me % SEG_KEEP];
+	struct mc_blk *b;
+
+	if (!atomic_load_explicit(&k->b, memory_order_relaxed))
+		return NULL;
+	b = atomic_exchange(&k->b, NULL);
+	if (b && b->size != (size + MC_BUF_ALIGN - 1) / MC_BUF_ALIGN *
+				    MC_BUF_ALIGN) {
+		blk_give_back(b, false);
+		b = NULL;
+	}
+	return b;
+}
+
+void blk_unref(struct mc_blk *b)
+{
+	_Atomic uint32_t *ref = &b->u.ref;
+
+	if (atomic_fetch_sub(ref, 1) != 1)
+		return;
+	if (!seg_keep(b))
+		blk_give_back(b, true);
 }
 
 void blk_owner_view(const struct mc_blk *b, struct mc_owner_blk *v)
@@ -205,20 +303,17 @@ static struct mc_blk *seg_alloc_parked(struct mc_seg *g, uint64_t size,
 }
 
 /*
- * A block of @size in @g: a parked one of that size in any arena, then
- * this thread's arena, then the others. The first round takes only
- * arenas whose lock is free, so two threads putting at once spread over
- * the arenas instead of queueing on one; the second waits for each lock
- * in turn before @g counts as full.
+ * A block of @size from @g's arenas: this thread's first, then the
+ * others. The first round takes only arenas whose lock is free, so two
+ * threads putting at once spread over the arenas instead of queueing on
+ * one; the second waits for each lock in turn before @g counts as full.
  */
-static struct mc_blk *seg_alloc_one(struct mc_seg *g, uint64_t size)
+static struct mc_blk *seg_alloc_arenas(struct mc_seg *g, uint64_t size,
+				       unsigned start)
 {
-	unsigned n = g->narenas, start = arena_hint() % n;
+	unsigned n = g->narenas;
 	uint32_t tried = 0; /* arenas already asked (at most 32 counted) */
-	struct mc_blk *parked = seg_alloc_parked(g, size, start);
 
-	if (parked)
-		return parked;
 	for (unsigned round = 0; round < 2; round++) {
 		for (unsigned k = 0; k < n; k++) {
 			unsigned i = (start + k) % n;
@@ -242,6 +337,25 @@ static struct mc_blk *seg_alloc_one(struct mc_seg *g, uint64_t size)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * A block of @size in @g: the one this thread kept, if of that size; a
+ * parked one of that size in any arena; then free space (when there is
+ * none, the buffers other threads keep go back first).
+ */
+static struct mc_blk *seg_alloc_one(struct mc_seg *g, uint64_t size)
+{
+	unsigned me = arena_hint(), start = me % g->narenas;
+	struct mc_blk *b = seg_keep_take(g, me, size);
+
+	if (!b)
+		b = seg_alloc_parked(g, size, start);
+	if (!b)
+		b = seg_alloc_arenas(g, size, start);
+	if (!b && seg_keep_drain(g))
+		b = seg_alloc_arenas(g, size, start);
+	return b;
 }
 
 /* Whether @g takes allocations of a put placed by @pl. */
@@ -327,15 +441,7 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size,
 			if (!b)
 				continue;
 			store_used_add(s, (int64_t)b->size);
-			/* Nobody else knows the block yet: plain stores will
-			 * do. */
-			atomic_store_explicit(&b->u.ref, 1,
-					      memory_order_relaxed);
-			atomic_store_explicit(&b->u.lease_until, 0,
-					      memory_order_relaxed);
-			atomic_store_explicit(&b->u.state, BLK_PENDING,
-					      memory_order_relaxed);
-			blk_set_state(b, BLK_PENDING, size);
+			blk_begin(b, size);
 			out[got++] = b;
 		}
 	}
@@ -406,14 +512,47 @@ static bool writer_enter(struct mc_blk *b)
 	return true;
 }
 
+/*
+ * Takes a reference on @b unless its count is 0; @b's arena lock held, so
+ * that @b stays allocated (its fields readable) while this looks.
+ */
+static bool blk_ref_live(struct mc_blk *b)
+{
+	_Atomic uint32_t *ref = &b->u.ref;
+	uint32_t r = atomic_load(ref);
+
+	while (r > 0 && !atomic_compare_exchange_weak(ref, &r, r + 1))
+		;
+	return r > 0;
+}
+
+/*
+ * The one rule for pinning a block found by its address: count a
+ * reference first, then check the block's state and range, and drop
+ * the reference when they do not fit.
+ *
+ * The arena lock only keeps the block allocated while it is looked at;
+ * it does not keep the block in one life. A buffer freed by a put waits
+ * at ref 0, still allocated, in a slot of its segment (seg_keep), and
+ * the freeing thread's next put takes it back without that lock: its
+ * count goes 0 -> 1 and its state becomes PENDING (blk_begin). Checked
+ * before the count, the state could be the old life's (LIVE) and the
+ * count the new one's (ABA): a READ would pin a buffer a put is
+ * filling, a WRITE count itself into a state the new life overwrites.
+ * Counted first, the block cannot change life (it reaches ref 0 first),
+ * so what is checked after is the life the reference holds; and the
+ * count is read from blk_begin's release store (or a later change of
+ * it), so the new life's state is seen, not the old one's. A count at 0
+ * is refused: a block being freed or kept.
+ */
 int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 	    struct mc_blk **out)
 {
 	struct mc_seg *g;
 	struct mc_arena *a;
 	struct mc_blk *b;
-	uint64_t off;
-	int rc = -EACCES;
+	uint64_t off, start, end;
+	uint32_t st;
 
 	if (size == 0 || addr + size < addr)
 		return -EACCES;
@@ -429,35 +568,23 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 							: g->narenas - 1];
 	pthread_mutex_lock(&a->lock);
 	b = off >= a->off ? mc_alloc_find(a->alloc, off - a->off) : NULL;
-	if (b) {
-		_Atomic uint32_t *ref = &b->u.ref;
-		uint32_t st = atomic_load(&b->u.state);
-		uint64_t start = (uint64_t)(uintptr_t)g->base + blk_off(b);
-		uint64_t end = start + blk_value_size(b);
-		uint32_t r = atomic_load(ref);
-
-		/*
-		 * A block at ref 0 is on its way back to the allocator; others
-		 * move the count without the arena lock, so retry until it
-		 * sticks.
-		 */
-		if ((st & BLK_STATE_MASK) == state && addr >= start &&
-		    size <= end - addr &&
-		    (state != BLK_PENDING || writer_enter(b))) {
-			while (r > 0 &&
-			       !atomic_compare_exchange_weak(ref, &r, r + 1))
-				;
-			if (r > 0) {
-				*out = b;
-				rc = 0;
-			} else if (state == BLK_PENDING) {
-				atomic_fetch_sub(&b->u.state, BLK_WRITER_ONE);
-			}
-		}
-	}
+	if (b && !blk_ref_live(b))
+		b = NULL;
 	pthread_mutex_unlock(&a->lock);
 	ebr_exit();
-	return rc;
+	if (!b)
+		return -EACCES;
+	/* Held: @b and its segment stay, in this life. */
+	st = atomic_load(&b->u.state);
+	start = (uint64_t)(uintptr_t)g->base + blk_off(b);
+	end = start + b->size - ((st >> BLK_PAD_SHIFT) & 0xffu);
+	if ((st & BLK_STATE_MASK) == state && addr >= start &&
+	    size <= end - addr && (state != BLK_PENDING || writer_enter(b))) {
+		*out = b;
+		return 0;
+	}
+	blk_unref(b); /* may free @b: after the arena lock */
+	return -EACCES;
 }
 
 /* ------------------------------------------------------------- mounting */
@@ -550,6 +677,8 @@ static int seg_arenas(struct mc_store *s, struct mc_seg *g)
 uint64_t seg_used(struct mc_seg *g)
 {
 	uint64_t used = 0;
+
+	seg_keep_drain(g);
 
 	for (unsigned i = 0; i < g->narenas; i++) {
 		pthread_mutex_lock(&g->arenas[i].lock);
@@ -1029,20 +1158,22 @@ int seg_reserve(struct mc_store *s, struct mc_seg *g, uint64_t off,
 							: g->narenas - 1];
 	if (off < a->off || size > a->off + a->size - off)
 		return -ENOENT;
-	pthread_mutex_lock(&a->lock);
-	rc = mc_alloc_reserve(a->alloc, off - a->off, size, &b);
-	if (rc == 0 && a->nblk++ == 0)
-		atomic_fetch_add(&g->refs, 1); /* the arena's (store_int.h) */
-	if (rc == -EBUSY)
-		*in_way = a->off + b->off;
-	pthread_mutex_unlock(&a->lock);
+	for (bool again = true;; again = false) {
+		pthread_mutex_lock(&a->lock);
+		rc = mc_alloc_reserve(a->alloc, off - a->off, size, &b);
+		if (rc == 0 && a->nblk++ == 0)
+			atomic_fetch_add(&g->refs, 1); /* the arena's */
+		if (rc == -EBUSY)
+			*in_way = a->off + b->off;
+		pthread_mutex_unlock(&a->lock);
+		/* a kept buffer in the way is free space */
+		if (rc != -EBUSY || !again || !seg_keep_drain(g))
+			break;
+	}
 	if (rc)
 		return rc;
 	store_used_add(s, (int64_t)b->size);
-	atomic_store_explicit(&b->u.ref, 1, memory_order_relaxed);
-	atomic_store_explicit(&b->u.lease_until, 0, memory_order_relaxed);
-	atomic_store_explicit(&b->u.state, BLK_PENDING, memory_order_relaxed);
-	blk_set_state(b, BLK_PENDING, size);
+	blk_begin(b, size);
 	*out = b;
 	return 0;
 }

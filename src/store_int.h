@@ -78,6 +78,9 @@ enum {
 
 enum { SEG_OK = MC_SEG_OK, SEG_DRAINING = MC_SEG_DRAINING, SEG_GONE = 2 };
 
+#define SEG_KEEP     16u	 /* kept-buffer slots per segment */
+#define SEG_KEEP_MAX (64u << 10) /* the largest buffer kept */
+
 struct mc_seg {
 	char id[MC_ID_LEN + 1];
 	char *name, *location, *shm_name;
@@ -107,6 +110,17 @@ struct mc_seg {
 	uint64_t deadline_ms; /* draining: when the unmount completes */
 	_Atomic uint64_t refs;
 	struct mc_store *store;
+	/*
+	 * Buffers freed and kept for a put of their size (segment.c
+	 * seg_keep): at most one a slot, a thread using the slot of its
+	 * number. A kept buffer is still allocated from its arena (it holds
+	 * nblk) but no longer in the store's used bytes; seg_keep_drain
+	 * returns them.
+	 */
+	struct seg_keep_slot {
+		_Atomic(struct mc_blk *) b;
+		char pad[64 - sizeof(struct mc_blk *)]; /* a line each */
+	} keep[SEG_KEEP];
 };
 
 struct mc_obj;
@@ -553,8 +567,11 @@ struct mc_seg *seg_find_locked(struct mc_store *s, const char *id);
 void seg_unlist_locked(struct mc_store *s, struct mc_seg *g);
 /* Drops a reference; the last one frees the segment and its memory. */
 void seg_unref(struct mc_seg *g);
-/* Bytes allocated in @g (takes each arena's lock in turn). */
+/* Bytes allocated in @g (takes each arena's lock in turn), kept buffers
+ * returned first. */
 uint64_t seg_used(struct mc_seg *g);
+/* Returns every buffer kept in @g to its arena: how many there were. */
+unsigned seg_keep_drain(struct mc_seg *g);
 /* Fills @i from @g; caller holds seg_lock (takes the arena locks). */
 void seg_info_locked(struct mc_store *s, struct mc_seg *g,
 		     struct mc_seg_info *i);

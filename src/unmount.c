@@ -103,6 +103,7 @@ static void seg_finish(struct mc_store *s, struct mc_seg *g, bool stopping)
 	 * list (lock-free): let them finish before its memory can go. */
 	ebr_synchronize();
 	drop_segment(s, g, &dc);
+	seg_keep_drain(g); /* after the state went GONE: see seg_keep */
 	if (dc.lost && !stopping)
 		mc_warn("segment: unmounted '%s': %llu values lost with it "
 			"(%llu bytes), %llu kept a replica elsewhere",

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -625,6 +626,155 @@ START_TEST(test_unmount_keeps_reader_bytes)
 	/* The mapping lives until the last reader lets go. */
 	ck_assert(!memcmp(mc_ref_data(r), "still-here", 10));
 	mc_ref_release(r);
+	mc_store_free(s);
+}
+END_TEST
+
+/* Puts and removes key "t" of 64 KiB, on a thread of its own. */
+static void *put_remove_main(void *arg)
+{
+	struct mc_store *s = arg;
+	static char v[64 * 1024];
+
+	memset(v, 't', sizeof(v));
+	ck_assert_int_eq(mc_put(s, "t", 1, v, sizeof(v), NULL), 0);
+	ck_assert_int_eq(mc_remove(s, "t", 1, false, NULL), 0);
+	return NULL;
+}
+
+/* A buffer a thread frees waits for that thread's next put of its size
+ * (segment.c seg_keep): it is free space to everyone else. */
+START_TEST(test_kept_buffers)
+{
+	struct mc_store *s = new_store(1);
+	char a[MC_ID_LEN + 1];
+	const char *ids[] = {a};
+	struct mc_seg_info si;
+	struct mc_usage u;
+	pthread_t t;
+	uint64_t size;
+	char *big;
+
+	mount(s, MiB, NULL, a);
+	ck_assert_int_eq(mc_segment_info(s, a, &si), 0);
+	size = si.size; /* mount may round up */
+	big = malloc(size);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'b', size);
+	/* The thread's buffer is kept where the whole segment is needed. */
+	pthread_create(&t, NULL, put_remove_main, s);
+	pthread_join(t, NULL);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.used, 0);
+	ck_assert_int_eq(mc_put(s, "big", 3, big, size, NULL), 0);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.used, size);
+	ck_assert_int_eq(mc_remove(s, "big", 3, false, NULL), 0);
+	/* Kept, it is not in the figures. */
+	pthread_create(&t, NULL, put_remove_main, s);
+	pthread_join(t, NULL);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.used, 0);
+	ck_assert_int_eq(mc_segment_info(s, a, &si), 0);
+	ck_assert_uint_eq(si.used, 0);
+	/* A draining segment gives it back when it goes (valgrind and
+	 * ASan see a leak otherwise). */
+	pthread_create(&t, NULL, put_remove_main, s);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(unmount(s, ids, 1, MC_SEG_ALLOC, 1, NULL, NULL, NULL),
+			 0);
+	advance(1000);
+	mc_store_tick(s);
+	ck_assert_int_eq(mc_segment_info(s, a, &si), -ENOENT);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.used, 0);
+	free(big);
+	mc_store_free(s);
+}
+END_TEST
+
+/* Key "p"'s buffers (an overwrite takes the one kept from the put
+ * before last), as pin_race_writer learns them. */
+#define PIN_RACE_SIZE 4096
+static _Atomic uint64_t pin_race_addr[2];
+static atomic_int pin_race_stop, pin_race_ok, pin_race_mixed;
+
+/* Overwrites key "p", 4 KiB (a kept size), in a loop: each put takes
+ * its buffer out of this thread's slot, without the arena's lock. */
+static void *pin_race_writer(void *arg)
+{
+	struct mc_store *s = arg;
+	static unsigned char v[PIN_RACE_SIZE];
+
+	for (unsigned n = 0; !atomic_load(&pin_race_stop); n++) {
+		struct mc_desc d;
+
+		memset(v, 1 + n % 250, sizeof(v));
+		ck_assert_int_eq(mc_put(s, "p", 1, v, sizeof(v), NULL), 0);
+		if (mc_query_ex(s, "p", 1, MC_F_PEEK, &d, 1, NULL) == 1)
+			atomic_store(&pin_race_addr[n % 2], d.addr);
+	}
+	return NULL;
+}
+
+/* Pins the buffers for reading in turn, 200,000 times or for 3 s (a
+ * sanitizer's build): a pin holds bytes of one value, whole, until its
+ * release. */
+static void *pin_race_reader(void *arg)
+{
+	struct mc_store *s = arg;
+	int n = mc_test_quick() ? 20000 : 200000;
+	struct timespec t0, t;
+
+	while (!atomic_load(&pin_race_addr[1]))
+		sched_yield();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < n; i++) {
+		if (i % 1024 == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if (t.tv_sec - t0.tv_sec > 3)
+				break;
+		}
+		uint64_t addr = atomic_load(&pin_race_addr[i % 2]);
+		const unsigned char *p = (const void *)(uintptr_t)addr;
+		struct mc_pin *pin;
+		int mixed;
+
+		if (!addr || mc_pin_read(s, addr, PIN_RACE_SIZE, &pin))
+			continue;
+		mixed = p[0] == 0;
+		for (int j = 1; j < PIN_RACE_SIZE; j++)
+			mixed |= p[j] != p[0];
+		mc_pin_release(pin);
+		atomic_fetch_add(&pin_race_ok, 1);
+		if (mixed)
+			atomic_fetch_add(&pin_race_mixed, 1);
+	}
+	return NULL;
+}
+
+/*
+ * A READ pin against an overwrite in a loop, the old buffer kept and
+ * taken back by the next put without the arena lock: the pin must never
+ * hold a buffer that a put is filling (segment.c seg_pin; under TSan the
+ * read and the put's copy race otherwise).
+ */
+START_TEST(test_pin_races_kept)
+{
+	struct mc_store *s = new_store(1);
+	pthread_t w, r[2];
+
+	mount(s, 16 * MiB, NULL, NULL);
+	ck_assert_int_eq(pthread_create(&w, NULL, pin_race_writer, s), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(
+			pthread_create(&r[i], NULL, pin_race_reader, s), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(r[i], NULL);
+	atomic_store(&pin_race_stop, 1);
+	pthread_join(w, NULL);
+	ck_assert_int_eq(atomic_load(&pin_race_mixed), 0);
+	ck_assert_int_gt(atomic_load(&pin_race_ok), 0);
 	mc_store_free(s);
 }
 END_TEST
@@ -1868,6 +2018,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_upstream_put_families);
 	tcase_add_test(tc, test_unmount);
 	tcase_add_test(tc, test_unmount_keeps_reader_bytes);
+	tcase_add_test(tc, test_kept_buffers);
 	tcase_add_test(tc, test_shm);
 	tcase_add_test(tc, test_eviction);
 	tcase_add_test(tc, test_two_phase);
@@ -1884,6 +2035,11 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_summary_and_metrics);
 	tcase_add_test(tc, test_query_key_render);
 	tcase_add_test(tc, test_query_key_render_long_endpoint);
+	suite_add_tcase(s, tc);
+	/* its own case: CK_RUN_CASE=pin_race runs it alone, in a loop */
+	tc = tcase_create("pin_race");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_pin_races_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }
