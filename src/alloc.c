@@ -70,6 +70,13 @@ struct mc_alloc {
 	uint64_t park_max, parked; /* bytes: at most, now */
 	uint64_t nparked;
 	struct park park[PARK_SLOTS];
+	/*
+	 * mc_alloc_drop: blocks freed since are free (owner NULL, still in
+	 * the treap, which keeps tiling the range) but on no list and
+	 * merged with nothing; nloose counts them.
+	 */
+	bool dropping;
+	uint64_t nloose;
 };
 
 /*
@@ -315,6 +322,11 @@ void mc_alloc_free(struct mc_alloc *a)
 	free(a);
 }
 
+void mc_alloc_drop(struct mc_alloc *a)
+{
+	a->dropping = true;
+}
+
 void *mc_alloc_user(const struct mc_alloc *a)
 {
 	return a->user;
@@ -384,7 +396,7 @@ struct mc_blk *mc_alloc_get_parked(struct mc_alloc *a, uint64_t size)
 {
 	struct mc_blk *b;
 
-	if (!size || size > PARK_BLOCK_MAX || !a->nparked)
+	if (!size || size > PARK_BLOCK_MAX || !a->nparked || a->dropping)
 		return NULL;
 	size = (size + a->align - 1) & ~(a->align - 1);
 	b = park_take(a, size);
@@ -402,7 +414,7 @@ struct mc_blk *mc_alloc_get(struct mc_alloc *a, uint64_t size)
 	unsigned fl, sl;
 
 	/* checked before rounding, so nothing near UINT64_MAX can wrap */
-	if (!size || size > a->size)
+	if (!size || size > a->size || a->dropping)
 		return NULL;
 	size = (size + a->align - 1) & ~(a->align - 1);
 
@@ -459,8 +471,9 @@ void mc_alloc_put(struct mc_alloc *a, struct mc_blk *b)
 	a->used -= b->size;
 	a->nused--;
 	p = park_of(a, b->size);
-	if (b->size <= PARK_BLOCK_MAX && a->parked + b->size <= a->park_max &&
-	    p->n < PARK_DEPTH && (!p->n || p->size == b->size)) {
+	if (!a->dropping && b->size <= PARK_BLOCK_MAX &&
+	    a->parked + b->size <= a->park_max && p->n < PARK_DEPTH &&
+	    (!p->n || p->size == b->size)) {
 		b->owner = PARKED(a);
 		b->free.next = p->head;
 		p->head = b;
@@ -473,12 +486,20 @@ void mc_alloc_put(struct mc_alloc *a, struct mc_blk *b)
 	coalesce_put(a, b);
 }
 
-/* Frees @b (not counted in used any more), merging free neighbours. */
+/*
+ * Frees @b (not counted in used any more), merging free neighbours; or,
+ * once the allocator is being dropped, only marks it free (the walk of
+ * the treap is what mc_alloc_drop saves).
+ */
 static void coalesce_put(struct mc_alloc *a, struct mc_blk *b)
 {
 	struct mc_blk *prev = NULL, *next = NULL;
 
 	b->owner = NULL;
+	if (a->dropping) {
+		a->nloose++;
+		return;
+	}
 	if (b->off)
 		prev = tree_find(a, b->off - 1);
 	if (b->size < a->size - b->off)
@@ -513,6 +534,8 @@ int mc_alloc_extend(struct mc_alloc *a, struct mc_blk *b, uint64_t size)
 	size = (size + a->align - 1) & ~(a->align - 1);
 	if (size <= b->size)
 		return 0;
+	if (a->dropping)
+		return -ENOSPC;
 	more = size - b->size;
 	next = b->off + b->size < a->size ? tree_find(a, b->off + b->size)
 					  : NULL;
@@ -568,6 +591,8 @@ int mc_alloc_reserve(struct mc_alloc *a, uint64_t off, uint64_t size,
 	uint64_t tailsz;
 
 	*out = NULL;
+	if (a->dropping)
+		return -ENOENT;
 	if (!size || size > a->size || (off & (a->align - 1)))
 		return -EINVAL;
 	size = (size + a->align - 1) & ~(a->align - 1);
@@ -680,7 +705,8 @@ static void walk(struct walk *w, const struct mc_blk *t, uint64_t depth)
 	if (!t || w->bad)
 		return;
 	/* a cycle or a runaway tree: deeper than there can be blocks */
-	if (depth > w->nused + w->nfree + a->nused + a->nfree + 1) {
+	if (depth > w->nused + w->nfree + a->nused + a->nfree + a->nloose +
+			    a->nparked + 1) {
 		w->bad = 1;
 		return;
 	}
@@ -698,7 +724,7 @@ static void walk(struct walk *w, const struct mc_blk *t, uint64_t depth)
 	}
 	w->end = t->off + t->size;
 	if (is_free(t)) {
-		if (w->prev_free)
+		if (w->prev_free && !a->dropping)
 			w->bad = 1;
 		w->nfree++;
 	} else if (t->owner == PARKED(a)) {
@@ -721,9 +747,9 @@ int mc_alloc_check(const struct mc_alloc *a)
 
 	walk(&w, a->root, 0);
 	if (w.bad || w.end != a->size || w.used != a->used ||
-	    w.nused != a->nused || w.nfree != a->nfree ||
-	    w.parked != a->parked || w.nparked != a->nparked ||
-	    a->parked > a->park_max)
+	    w.nused != a->nused || w.nfree != a->nfree + a->nloose ||
+	    (a->nloose && !a->dropping) || w.parked != a->parked ||
+	    w.nparked != a->nparked || a->parked > a->park_max)
 		return -EFAULT;
 	for (unsigned i = 0; i < PARK_SLOTS; i++) {
 		uint64_t n = 0;

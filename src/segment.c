@@ -46,6 +46,15 @@ void seg_unref(struct mc_seg *g)
 		seg_free(g);
 }
 
+void seg_drop_arenas(struct mc_seg *g)
+{
+	for (unsigned i = 0; i < g->narenas; i++) {
+		pthread_mutex_lock(&g->arenas[i].lock);
+		mc_alloc_drop(g->arenas[i].alloc);
+		pthread_mutex_unlock(&g->arenas[i].lock);
+	}
+}
+
 void blk_set_state(struct mc_blk *b, uint32_t state, uint64_t value_size)
 {
 	_Atomic uint32_t *st = &b->u.state;

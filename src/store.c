@@ -288,6 +288,7 @@ void mc_store_free(struct mc_store *s)
 	if (s->inited) {
 		owner_free(s);
 		rebuild_free(s);
+		unmount_all_begin(s);
 		mc_remove_all(s, true);
 		put_expire(s, UINT64_MAX, NULL);
 		hold_expire(s, UINT64_MAX, NULL);

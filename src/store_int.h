@@ -567,6 +567,13 @@ struct mc_seg *seg_find_locked(struct mc_store *s, const char *id);
 void seg_unlist_locked(struct mc_store *s, struct mc_seg *g);
 /* Drops a reference; the last one frees the segment and its memory. */
 void seg_unref(struct mc_seg *g);
+/*
+ * Nothing allocates in @g any more (it is unlisted and no placement or
+ * pin still sees it, or the store is being freed): its arenas' blocks
+ * are freed from now on without merging (mc_alloc_drop). Blocks still
+ * held keep the segment as before. Takes each arena's lock in turn.
+ */
+void seg_drop_arenas(struct mc_seg *g);
 /* Bytes allocated in @g (takes each arena's lock in turn), kept buffers
  * returned first. */
 uint64_t seg_used(struct mc_seg *g);
@@ -755,6 +762,13 @@ int client_touch(struct mc_store *s, const struct mc_owner *o);
 /* unmount.c */
 /* Completes the unmounts whose grace period has ended. */
 void unmount_tick(struct mc_store *s, uint64_t now);
+/*
+ * The store is being freed and nothing allocates any more: every listed
+ * segment's blocks are freed from now on without merging
+ * (seg_drop_arenas), so removing every object before unmount_all costs
+ * O(1) a block.
+ */
+void unmount_all_begin(struct mc_store *s);
 /* Unmounts every segment at once (mc_store_free). */
 void unmount_all(struct mc_store *s);
 

@@ -102,6 +102,9 @@ static void seg_finish(struct mc_store *s, struct mc_seg *g, bool stopping)
 	/* Placement and pins may still hold @g from the table's previous
 	 * list (lock-free): let them finish before its memory can go. */
 	ebr_synchronize();
+	/* Nothing allocates in @g now: its blocks need not merge back into
+	 * free space one by one as they go, the allocator goes whole. */
+	seg_drop_arenas(g);
 	drop_segment(s, g, &dc);
 	seg_keep_drain(g); /* after the state went GONE: see seg_keep */
 	if (dc.lost && !stopping)
@@ -251,6 +254,14 @@ void unmount_tick(struct mc_store *s, uint64_t now)
 			return;
 		seg_finish(s, due, false);
 	}
+}
+
+void unmount_all_begin(struct mc_store *s)
+{
+	pthread_rwlock_rdlock(&s->seg_lock);
+	for (size_t i = 0; i < s->nsegs; i++)
+		seg_drop_arenas(s->segs[i]);
+	pthread_rwlock_unlock(&s->seg_lock);
 }
 
 void unmount_all(struct mc_store *s)

@@ -768,6 +768,99 @@ static void *vm_free_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * A dropped allocator (mc_alloc_drop, a segment being unmounted) only
+ * counts what comes back: blocks still allocated stay valid and found,
+ * the figures follow every put and shrink, nothing new is handed out,
+ * and mc_alloc_free then frees every block struct (ASan, valgrind).
+ */
+START_TEST(test_drop)
+{
+	enum { N = 2000 };
+	struct mc_alloc *a = mc_alloc_new(1 << 20, 64, NULL);
+	struct mc_blk *b[N], *got;
+	uint64_t used = 0, n = 0;
+
+	ck_assert_ptr_nonnull(a);
+	mc_alloc_set_park(a, 64 << 10);
+	rng_state = 0x5eed;
+	for (unsigned i = 0; i < N; i++) {
+		b[i] = mc_alloc_get(a, 1 + rnd() % 300);
+		ck_assert_ptr_nonnull(b[i]);
+	}
+	/* some free space and some parked blocks before the drop */
+	for (unsigned i = 0; i < N; i += 7) {
+		mc_alloc_put(a, b[i]);
+		b[i] = NULL;
+	}
+	ck_assert_uint_gt(mc_alloc_nparked(a), 0);
+	for (unsigned i = 0; i < N; i++)
+		if (b[i]) {
+			used += b[i]->size;
+			n++;
+		}
+	ck_assert_uint_eq(mc_alloc_used(a), used);
+	mc_alloc_drop(a);
+	mc_alloc_drop(a); /* again: nothing more */
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+
+	/* nothing is handed out any more, in any way */
+	ck_assert_ptr_null(mc_alloc_get(a, 64));
+	ck_assert_ptr_null(mc_alloc_get_parked(a, b[1]->size));
+	ck_assert_int_eq(mc_alloc_reserve(a, (1 << 20) - 64, 64, &got),
+			 -ENOENT);
+	ck_assert_ptr_null(got);
+	ck_assert_int_eq(mc_alloc_extend(a, b[1], b[1]->size + 64), -ENOSPC);
+	ck_assert_int_eq(mc_alloc_extend(a, b[1], b[1]->size), 0);
+
+	/* frees and shrinks only count, in any order; the rest is found */
+	for (unsigned i = 0; i < N; i += 3) {
+		if (!b[i])
+			continue;
+		used -= b[i]->size;
+		n--;
+		mc_alloc_put(a, b[i]);
+		mc_alloc_put(a, b[i]); /* twice: ignored */
+		b[i] = NULL;
+	}
+	for (unsigned i = 1; i < N; i += 5) {
+		if (!b[i] || b[i]->size == 64)
+			continue;
+		used -= b[i]->size - 64;
+		ck_assert_int_eq(mc_alloc_shrink(a, b[i], 1), 0);
+		ck_assert_uint_eq(b[i]->size, 64);
+	}
+	ck_assert_uint_eq(mc_alloc_used(a), used);
+	ck_assert_uint_eq(mc_alloc_nblocks(a), n);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	for (unsigned i = 0; i < N; i++) {
+		if (!b[i])
+			continue;
+		ck_assert_ptr_eq(mc_alloc_find(a, b[i]->off), b[i]);
+		ck_assert_ptr_eq(mc_alloc_find(a, b[i]->off + b[i]->size - 1),
+				 b[i]);
+	}
+	/* a lower park limit returns the parked blocks as dropped ones */
+	mc_alloc_set_park(a, 0);
+	ck_assert_uint_eq(mc_alloc_nparked(a), 0);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	/* half the rest back; mc_alloc_free takes the others with it */
+	for (unsigned i = 0; i < N; i += 2) {
+		if (!b[i])
+			continue;
+		used -= b[i]->size;
+		n--;
+		ck_assert_ptr_eq(mc_alloc_find(a, b[i]->off), b[i]);
+		mc_alloc_put(a, b[i]);
+		ck_assert_ptr_null(mc_alloc_find(a, b[i]->off));
+	}
+	ck_assert_uint_eq(mc_alloc_used(a), used);
+	ck_assert_uint_eq(mc_alloc_nblocks(a), n);
+	ck_assert_int_eq(mc_alloc_check(a), 0);
+	mc_alloc_free(a);
+}
+END_TEST
+
 START_TEST(test_vmem)
 {
 	static struct vm_obj v[VM_N];
@@ -822,6 +915,7 @@ static Suite *alloc_suite(void)
 	tcase_add_loop_test(tc, test_coalesce_orders, 0, 24);
 	tcase_add_test(tc, test_reserve_edges);
 	tcase_add_test(tc, test_reserve_rebuild);
+	tcase_add_test(tc, test_drop);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");

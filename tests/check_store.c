@@ -779,6 +779,75 @@ START_TEST(test_pin_races_kept)
 }
 END_TEST
 
+/*
+ * An unmount frees a segment's blocks without merging them back into
+ * free space (mc_alloc_drop): what readers, a lease and a pin still hold
+ * stays readable and counted until they let go, the figures follow each
+ * release, and the memory goes with the last one (ASan and valgrind see
+ * a read after it, or a leak).
+ */
+START_TEST(test_unmount_drop_held)
+{
+	enum { N = 3000, HELD = 40, ALIGN = 64 /* MC_BUF_ALIGN */ };
+	struct mc_store *s = new_store(1);
+	char a[MC_ID_LEN + 1], key[16], val[300];
+	const char *ids[] = {a};
+	struct mc_ref *r[HELD];
+	struct mc_desc d;
+	struct mc_pin *pin, *gone;
+	struct mc_usage u;
+	uint64_t held = 0;
+
+	mount(s, 16 * MiB, NULL, a);
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "k%u", i);
+		memset(val, 'a' + i % 26, sizeof(val));
+		ck_assert_int_eq(mc_put(s, key, strlen(key), val,
+					1 + i * 7 % sizeof(val), NULL),
+				 0);
+	}
+	for (unsigned i = 0; i < HELD; i++) {
+		unsigned k = i * 61 % N;
+
+		snprintf(key, sizeof(key), "k%u", k);
+		ck_assert_int_eq(mc_get(s, key, strlen(key), &r[i]), 0);
+		held += (1 + k * 7 % sizeof(val) + ALIGN - 1) / ALIGN * ALIGN;
+	}
+	/* k1 (8 bytes): leased by a query and pinned; not among r[] */
+	ck_assert_int_eq(mc_query(s, "k1", 2, &d, 1), 1);
+	ck_assert_int_eq(mc_pin_read(s, d.addr, 8, &pin), 0);
+	held += ALIGN;
+
+	ck_assert_int_eq(unmount(s, ids, 1, MC_SEG_ALLOC, 0, NULL, NULL, NULL),
+			 0);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.keys, 0);
+	ck_assert_uint_eq(u.segments, 0);
+	ck_assert_uint_eq(u.used, held);
+	ck_assert_int_eq(mc_pin_read(s, d.addr, 8, &gone), -EACCES);
+	for (unsigned i = 0; i < HELD; i++) {
+		unsigned k = i * 61 % N;
+		const char *v = mc_ref_data(r[i]);
+
+		ck_assert_uint_eq(mc_ref_size(r[i]), 1 + k * 7 % sizeof(val));
+		for (size_t j = 0; j < mc_ref_size(r[i]); j++)
+			ck_assert_int_eq(v[j], 'a' + k % 26);
+		held -= (mc_ref_size(r[i]) + ALIGN - 1) / ALIGN * ALIGN;
+		mc_ref_release(r[i]);
+		mc_store_usage(s, &u);
+		ck_assert_uint_eq(u.used, held);
+	}
+	/* the pin holds the last block (the lease went with the segment),
+	 * still readable */
+	ck_assert_uint_eq(u.used, ALIGN);
+	ck_assert(!memcmp((const char *)(uintptr_t)d.addr, "bbbbbbbb", 8));
+	ck_assert_int_eq(mc_pin_release(pin), 0);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.used, 0);
+	mc_store_free(s);
+}
+END_TEST
+
 START_TEST(test_shm)
 {
 	struct mc_store *s = new_store(1);
@@ -2019,6 +2088,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_unmount);
 	tcase_add_test(tc, test_unmount_keeps_reader_bytes);
 	tcase_add_test(tc, test_kept_buffers);
+	tcase_add_test(tc, test_unmount_drop_held);
 	tcase_add_test(tc, test_shm);
 	tcase_add_test(tc, test_eviction);
 	tcase_add_test(tc, test_two_phase);

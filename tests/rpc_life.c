@@ -17,6 +17,10 @@
  *   rpc_life remount RPC_PORT HTTP_PORT
  *       after a daemon restart: Ping answers NEED_REMOUNT, ReMountSegment
  *       restores the segment
+ *   rpc_life fill RPC_PORT N
+ *       N keys fill/0 .. fill/N-1 of 64 bytes in the daemon's memory, in
+ *       batches (BatchPutStart, BatchPutEnd; the bytes are not written):
+ *       a store of many keys in seconds (tests/daemon_stop_scale.sh)
  *
  * Prints a FAIL line per failed check and "N passed, N failed" at the
  * end; exits 1 on any failure.
@@ -467,6 +471,57 @@ static void fill(unsigned char *p, size_t n, unsigned seed)
 {
 	for (size_t i = 0; i < n; i++)
 		p[i] = (unsigned char)(seed * 31 + i * 7 + (i >> 9));
+}
+
+/* ------------------------------------------------------------- fill */
+
+static void fill_keys(unsigned long n)
+{
+	enum { BATCH = 1000 };
+	static char names[BATCH][24];
+	static struct rpc_str keys[BATCH];
+	static uint64_t lens[BATCH];
+	static struct rpc_object_meta metas[BATCH];
+	struct rpc_client *c = connect_rpc();
+	unsigned long done = 0;
+
+	for (unsigned long at = 0; at < n; at += BATCH) {
+		unsigned k = n - at < BATCH ? (unsigned)(n - at) : BATCH;
+		struct rpc_batch_put_start_req ps = {
+			.client_id = uuid(CLIENT_M),
+			.keys = {keys, k},
+			.slice_lengths = {lens, k},
+			.config = config("localhost"),
+			.tenant_id = RPC_STR("default")};
+		struct rpc_batch_put_end_req pe = {
+			.client_id = uuid(CLIENT_M),
+			.metas = {metas, k},
+			.replica_type = RPC_RTYPE_ALL,
+			.tenant_id = RPC_STR("default")};
+		struct rpc_batch_replicas rs;
+		struct rpc_batch_void rv;
+
+		for (unsigned i = 0; i < k; i++) {
+			snprintf(names[i], sizeof(names[i]), "fill/%lu",
+				 at + i);
+			keys[i] = str(names[i]);
+			lens[i] = 64;
+			metas[i].key = keys[i];
+		}
+		call(c, RPC_BATCH_PUT_START, &ps, &rs);
+		for (unsigned i = 0; i < rs.n; i++)
+			if (rs.v[i].err)
+				die("BatchPutStart of %s: %d", names[i],
+				    rs.v[i].err);
+		call(c, RPC_BATCH_PUT_END, &pe, &rv);
+		for (unsigned i = 0; i < rv.n; i++)
+			done += rv.v[i].err == 0;
+		rpc_arena_reset(&arena);
+	}
+	rpc_client_close(c);
+	printf("filled %lu\n", done);
+	if (done != n)
+		die("%lu of %lu keys stored", done, n);
 }
 
 /* ------------------------------------------------------------- the life */
@@ -1064,6 +1119,11 @@ int main(int argc, char **argv)
 		printf("%d passed, %d failed\n", passed, failed);
 		return failed ? 1 : 0;
 	}
+	if (argc == 4 && !strcmp(argv[1], "fill")) {
+		rpc_port = (unsigned)atoi(argv[2]);
+		fill_keys(strtoul(argv[3], NULL, 10));
+		return 0;
+	}
 	if (argc == 3 && !strcmp(argv[1], "noleader")) {
 		rpc_port = (unsigned)atoi(argv[2]);
 		noleader();
@@ -1072,6 +1132,6 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "usage: rpc_life free-port | life RPC HTTP [MNT] | "
 			"remount RPC HTTP | cluster RPC HTTP OTHER_HTTP | "
-			"noleader RPC\n");
+			"noleader RPC | fill RPC N\n");
 	return 2;
 }
