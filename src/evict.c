@@ -211,8 +211,7 @@ int evict_alloc_replicas(struct mc_store *s, uint64_t size,
 {
 	static __thread struct budget tb;
 	uint64_t gen = atomic_load_explicit(&s->seg_gen, memory_order_relaxed);
-	uint64_t want = (size + MC_BUF_ALIGN - 1) / MC_BUF_ALIGN *
-			MC_BUF_ALIGN * pl->want;
+	uint64_t want = buf_round(size) * pl->want;
 	uint64_t cap, used;
 	int rc;
 

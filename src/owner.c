@@ -231,8 +231,7 @@ static int rec_reserve(struct mc_store *s, struct mc_seg *g, uint64_t off,
 		       struct mc_err *err)
 {
 	struct owner_tab *t = s->owner;
-	uint64_t bsize =
-		(b->size + MC_BUF_ALIGN - 1) & ~(uint64_t)(MC_BUF_ALIGN - 1);
+	uint64_t bsize = buf_round(b->size);
 
 	for (unsigned waited = 0;;) {
 		uint64_t in_way = 0;

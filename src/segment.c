@@ -201,8 +201,7 @@ static struct mc_blk *seg_keep_take(struct mc_seg *g, unsigned me,
 	if (!atomic_load_explicit(&k->b, memory_order_relaxed))
 		return NULL;
 	b = atomic_exchange(&k->b, NULL);
-	if (b && b->size != (size + MC_BUF_ALIGN - 1) / MC_BUF_ALIGN *
-				    MC_BUF_ALIGN) {
+	if (b && b->size != buf_round(size)) {
 		blk_give_back(b, false);
 		b = NULL;
 	}
@@ -467,7 +466,7 @@ bool seg_can_fit(struct mc_store *s, uint64_t size, const struct seg_place *pl)
 	unsigned ok = 0, big = 0;
 	struct seg_snap *t;
 
-	size = (size + MC_BUF_ALIGN - 1) / MC_BUF_ALIGN * MC_BUF_ALIGN;
+	size = buf_round(size);
 	ebr_enter();
 	t = atomic_load_explicit(&s->seg_snap, memory_order_acquire);
 	for (size_t i = 0; t && i < t->n; i++) {

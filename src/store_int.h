@@ -45,6 +45,12 @@
 
 #define MC_BUF_ALIGN 64u /* replica buffer alignment in a segment */
 
+/* The size of the buffer a segment gives @size bytes. */
+static inline uint64_t buf_round(uint64_t size)
+{
+	return (size + MC_BUF_ALIGN - 1) & ~(uint64_t)(MC_BUF_ALIGN - 1);
+}
+
 /* mc_blk.u.state: low byte the state, next byte the padding (blk size -
  * value size), then flags. */
 enum {
