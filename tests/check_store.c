@@ -779,6 +779,163 @@ START_TEST(test_pin_races_kept)
 }
 END_TEST
 
+/* Key "w": its open two-phase put's buffer, as wpin_owner publishes it
+ * (0: none yet). Pinners keep using an address after its put went, as a
+ * WRITE client with an old descriptor would. */
+#define WPIN_SIZE  4096
+#define WPIN_PARTS 4 /* pinners, each writing its own part */
+#define WPIN_PART  (WPIN_SIZE / WPIN_PARTS)
+static _Atomic uint64_t wpin_addr;
+static atomic_int wpin_stop, wpin_ok, wpin_torn, wpin_puts;
+
+/* Whether each part of @v (each one pinner's) holds one byte value. */
+static bool wpin_whole(const unsigned char *v)
+{
+	for (int h = 0; h < WPIN_PARTS; h++)
+		for (int j = 1; j < WPIN_PART; j++)
+			if (v[h * WPIN_PART + j] != v[h * WPIN_PART])
+				return false;
+	return true;
+}
+
+/*
+ * Reads key "w" as published: whole parts, and no byte changes while it
+ * is held (a WRITE counted out of the seal would still be landing).
+ */
+static void wpin_check(struct mc_store *s)
+{
+	static unsigned char first[WPIN_SIZE];
+	struct mc_ref *r;
+	const unsigned char *v;
+
+	ck_assert_int_eq(mc_get(s, "w", 1, &r), 0);
+	ck_assert_uint_eq(mc_ref_size(r), WPIN_SIZE);
+	v = mc_ref_data(r);
+	memcpy(first, v, WPIN_SIZE);
+	for (int i = 0; i < 4; i++)
+		sched_yield();
+	if (!wpin_whole(first) || memcmp(first, v, WPIN_SIZE))
+		atomic_fetch_add(&wpin_torn, 1);
+	mc_ref_release(r);
+}
+
+/*
+ * Two-phase puts of key "w", 4 KiB (a kept size), in a loop, each ended
+ * one of three ways: by key (put_end; the next one overwrites it), by a
+ * revoke (twice as often: what frees a buffer a WRITE may be entering),
+ * or by its handle's commit and then a remove. Each start takes the
+ * buffer freed before it back out of this thread's slot, without the
+ * arena's lock. The owner never writes a byte: the pinners do.
+ */
+static void *wpin_owner(void *arg)
+{
+	struct mc_store *s = arg;
+
+	for (unsigned n = 0; !atomic_load(&wpin_stop); n++) {
+		struct mc_err e = {0};
+		struct mc_put *p;
+
+		ck_assert_int_eq(mc_put_start(s, "w", 1, WPIN_SIZE, &p, &e), 0);
+		atomic_fetch_add(&wpin_puts, 1);
+		atomic_store(&wpin_addr, mc_put_desc(p, 0)->addr);
+		for (unsigned i = 0; i < n % 8; i++)
+			sched_yield(); /* the pinners' turn */
+		switch (n % 4) {
+		case 0:
+			mc_put_release(p);
+			/* -EBUSY after a second: a WRITE never counted out */
+			ck_assert_int_eq(mc_put_end(s, "w", 1, &e), 0);
+			wpin_check(s);
+			break;
+		case 1:
+		case 3:
+			mc_put_release(p);
+			ck_assert_int_eq(mc_put_revoke(s, "w", 1, &e), 0);
+			break;
+		default:
+			ck_assert_int_eq(mc_put_commit(p, false, &e), 0);
+			wpin_check(s);
+			ck_assert_int_eq(mc_remove(s, "w", 1, false, NULL), 0);
+			break;
+		}
+	}
+	return NULL;
+}
+
+struct wpin_arg {
+	struct mc_store *s;
+	int part;
+};
+
+/* Pins its part of the current buffer for writing, fills it with one
+ * byte value and lets go: 50,000 times or for 3 s. */
+static void *wpin_writer(void *arg)
+{
+	const struct wpin_arg *a = arg;
+	int n = mc_test_quick() ? 5000 : 50000;
+	struct timespec t0, t;
+
+	while (!atomic_load(&wpin_addr))
+		sched_yield();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0, ok = 0; ok < n; i++) {
+		if (i % 256 == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if (t.tv_sec - t0.tv_sec > 3)
+				break;
+		}
+		uint64_t addr = atomic_load(&wpin_addr) + a->part * WPIN_PART;
+		struct mc_pin *pin;
+		int rc;
+
+		if (mc_pin_write(a->s, addr, WPIN_PART, &pin)) {
+			sched_yield(); /* no put open: the owner's turn */
+			continue;
+		}
+		ok++;
+		memset((void *)(uintptr_t)addr, 1 + i % 250, WPIN_PART);
+		mc_pin_wrote(pin, WPIN_PART);
+		rc = mc_pin_release(pin);
+		/* -ESTALE: revoked meanwhile, the bytes went nowhere */
+		ck_assert(rc == 0 || rc == -ESTALE);
+		atomic_fetch_add(&wpin_ok, 1);
+	}
+	return NULL;
+}
+
+/*
+ * WRITE pins (the transfer port's WRITE, mc_pin_write) against two-phase
+ * puts of one key ended, revoked, overwritten and removed in a loop,
+ * whose buffers are kept and taken back without the arena lock: a pin
+ * must count itself into the life of the buffer it holds, so that the
+ * seal of that put waits for it and no later life meets it (segment.c
+ * seg_pin). Otherwise a put's end waits for a WRITE that is not there
+ * and refuses (-EBUSY), or publishes a value still being written (torn,
+ * or changing under its reader; under TSan a race with the read).
+ */
+START_TEST(test_write_pins_race_kept)
+{
+	struct mc_store *s = new_store(1);
+	struct wpin_arg args[WPIN_PARTS];
+	pthread_t w, r[WPIN_PARTS];
+
+	mount(s, 16 * MiB, NULL, NULL);
+	ck_assert_int_eq(pthread_create(&w, NULL, wpin_owner, s), 0);
+	for (int i = 0; i < WPIN_PARTS; i++) {
+		args[i] = (struct wpin_arg){s, i};
+		ck_assert_int_eq(
+			pthread_create(&r[i], NULL, wpin_writer, &args[i]), 0);
+	}
+	for (int i = 0; i < WPIN_PARTS; i++)
+		pthread_join(r[i], NULL);
+	atomic_store(&wpin_stop, 1);
+	pthread_join(w, NULL);
+	ck_assert_int_eq(atomic_load(&wpin_torn), 0);
+	ck_assert_int_gt(atomic_load(&wpin_ok), 0);
+	mc_store_free(s);
+}
+END_TEST
+
 /*
  * An unmount frees a segment's blocks without merging them back into
  * free space (mc_alloc_drop): what readers, a lease and a pin still hold
@@ -2110,6 +2267,7 @@ Suite *store_suite(void)
 	tc = tcase_create("pin_race");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_pin_races_kept);
+	tcase_add_test(tc, test_write_pins_race_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }
