@@ -149,7 +149,10 @@ static void fill_stat(struct fs *f, int node, uint64_t size, struct stat *st)
 	st->st_uid = f->uid;
 	st->st_gid = f->gid;
 	st->st_size = (off_t)size;
-	st->st_blksize = 4096;
+	/* A value's preferred I/O size is one whole request (max_write,
+	 * mooncakefs(5)): cp and cat size their buffers from it, and a
+	 * 128 KiB buffer would take eight round trips where one does. */
+	st->st_blksize = node == FS_N_KEY ? IO_MAX : 4096;
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	st->st_atim = st->st_mtim = st->st_ctim = f->t0;
 }
