@@ -37,7 +37,7 @@ asan)
 	;;
 tsan)
 	export TSAN_OPTIONS="log_path=$logs/tsan:halt_on_error=0:second_deadlock_stack=1:suppressions=$supp"
-	tests="TESTS=tests/check_buf tests/check_alloc tests/check_metrics tests/check_store tests/check_transfer tests/check_rpc"
+	tests="TESTS=tests/check_buf tests/check_alloc tests/check_metrics tests/check_scrape tests/check_store tests/check_transfer tests/check_rpc"
 	;;
 esac
 cd "$dir/src"
