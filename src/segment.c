@@ -120,18 +120,26 @@ static void blk_give_back(struct mc_blk *b, bool counted)
 	struct mc_seg *g = a->seg;
 	struct mc_store *s = g->store;
 	uint64_t size = b->size, off = blk_off(b);
-	uint64_t stamp = g->hooked ? atomic_load(&s->blk_stamp) : 0;
+	/* Read while @b still holds the arena's reference on @g: once the
+	 * lock is dropped, another block's free can drop that reference. */
+	bool hooked = g->hooked;
+	uint64_t stamp = hooked ? atomic_load(&s->blk_stamp) : 0;
 	bool last;
 
 	pthread_mutex_lock(&a->lock);
 	mc_alloc_put(a->alloc, b);
 	last = --a->nblk == 0;
+	if (hooked && !last)
+		atomic_fetch_add(&g->refs, 1); /* the hook's, below */
 	arena_hint_parked(a);
 	pthread_mutex_unlock(&a->lock);
 	if (counted)
 		store_used_add(s, -(int64_t)size);
-	if (g->hooked)
+	if (hooked) {
 		blk_release_hook(g, off, size, stamp);
+		if (!last)
+			seg_unref(g);
+	}
 	if (last)
 		seg_unref(g); /* the arena's reference (store_int.h) */
 }
