@@ -209,11 +209,23 @@ head -c 30M /dev/urandom > "$MC_TMP/v30"
 curl -s -X DELETE "$MC_URL/api/remove_all?force=true" >/dev/null
 cp "$MC_TMP/v30" "$K/fill1"
 cp "$MC_TMP/v30" "$K/fill2"
-# 64 MiB hold two 30 MiB values; a leased third cannot evict them
+# 64 MiB hold two 30 MiB values; a third cannot evict them while they are
+# leased. The leases (0.4 s) are taken again and again until the checks
+# are done: a slow build's cp outlasts one, and then the high watermark's
+# eviction may take them.
 cat "$M/replicas/fill1" "$M/replicas/fill2" >/dev/null
+(
+	while [ ! -e "$MC_TMP/leased.stop" ]; do
+		sleep 0.1
+		cat "$M/replicas/fill1" "$M/replicas/fill2" >/dev/null
+	done
+) &
+leaser=$!
 expect_match "no space: the error of close(2)" "$(err cp "$MC_TMP/v30" "$K/fill3")" 'No space left on device'
 expect_match "logged why" "$(grep 'keys: put' "$MC_ERR" | tail -n1)" "put of 'fill3' failed: no space"
 check "the old values stay" cmp -s "$MC_TMP/v30" "$K/fill1"
+touch "$MC_TMP/leased.stop"
+wait "$leaser"
 sleep 0.5
 rm "$K/fill1" "$K/fill2"
 
