@@ -75,7 +75,7 @@ etcd_stop
 # the end of its first 503 bounds when it stopped, and must come within
 # the TTL. Then every node, every metadata route: 503 NO_LEADER.
 took=""
-while [ $(($(ms) - t0)) -lt $((3 * CL_TTL)) ]; do
+while [ $(($(ms) - t0)) -lt "$(mc_ms $((3 * CL_TTL)))" ]; do
 	c=$(curl -s -o /dev/null -w '%{http_code}' -m 1 "$(cl_url "$l0")/api/get/a1")
 	if [ "$c" = 503 ]; then
 		took=$(($(ms) - t0))
@@ -84,7 +84,7 @@ while [ $(($(ms) - t0)) -lt $((3 * CL_TTL)) ]; do
 done
 echo "the leader (node $l0) answers 503 $took ms after etcd stopped (TTL $CL_TTL ms)"
 check "the leader answers 503 once etcd is gone" [ -n "$took" ]
-check "... within the TTL" [ "${took:-999999}" -le "$CL_TTL" ]
+check "... within the TTL" [ "${took:-999999}" -le "$(mc_ms "$CL_TTL")" ]
 all503() {
 	local i
 	for i in 1 2 3; do

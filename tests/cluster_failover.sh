@@ -82,11 +82,11 @@ leader=$(cl_leader)
 check "a leader before the kill" [ -n "$leader" ]
 t0=$(ms)
 cl_kill "$leader"
-new=$(cl_wait_leader $((4 * CL_TTL)))
+new=$(cl_wait_leader "$(mc_ms $((4 * CL_TTL)))")
 took=$(($(ms) - t0))
 echo "leader node $leader killed: node $new serves after $took ms (TTL $CL_TTL ms)"
 check "a new leader serves" [ -n "$new" ]
-check "... within 2x the TTL" [ "$took" -le $((2 * CL_TTL)) ]
+check "... within 2x the TTL" [ "$took" -le "$(mc_ms $((2 * CL_TTL)))" ]
 wait $HP
 hrc=$?
 cl_wait_all 10000 >/dev/null

@@ -125,7 +125,7 @@ sleep 0.3
 t0=$(ms)
 cut_link 1
 new=""
-while [ $(($(ms) - t0)) -lt $((4 * CL_TTL)) ]; do
+while [ $(($(ms) - t0)) -lt "$(mc_ms $((4 * CL_TTL)))" ]; do
 	for i in 2 3; do
 		id=$(cl_json "$(cl_url $i)/api/cluster" leader)
 		if [ "$(cl_json "$(cl_url $i)/api/cluster" serving)" = true ] &&
@@ -142,7 +142,7 @@ kill "$OLP" "$NLP" 2>/dev/null
 wait "$OLP" "$NLP" 2>/dev/null
 echo "node 1 cut off: node $new serves after $took ms (TTL $CL_TTL ms)"
 check "the majority elects a new leader" [ -n "$new" ]
-check "... within 2x the TTL" le "$took" $((2 * CL_TTL))
+check "... within 2x the TTL" le "$took" "$(mc_ms $((2 * CL_TTL)))"
 last200=$(awk -v t="$t0" '$3 == 200 && $2 > t { v = $2 } END { printf "%.0f\n", v }' "$MC_TMP/old")
 first503=$(awk -v t="$t0" '$3 == 503 && $1 > t { print $1; exit }' "$MC_TMP/old")
 first_new=$(awk -v t="$t0" '$3 == 200 && $1 > t { print $1; exit }' "$MC_TMP/new")
@@ -151,7 +151,7 @@ echo "old leader: last 200 at +$((last200 > t0 ? last200 - t0 : 0)) ms," \
 check "the old leader answers 503 once cut off" [ -n "$first503" ]
 d503=""
 [ -n "$first503" ] && d503=$((first503 - t0))
-check "... within the TTL" le "$d503" "$CL_TTL"
+check "... within the TTL" le "$d503" "$(mc_ms "$CL_TTL")"
 check "the majority answers again" [ -n "$first_new" ]
 check "the old leader's last 200 came before the new leader's first" \
 	lt "$last200" "$first_new"

@@ -35,12 +35,12 @@ while [ "$(date +%s)" -lt "$end" ]; do
 	t0=$(ms)
 	cl_kill "$v"
 	kills=$((kills + 1))
-	cl_wait_leader $((4 * CL_TTL)) >/dev/null
+	cl_wait_leader "$(mc_ms $((4 * CL_TTL)))" >/dev/null
 	ok=$?
 	took=$(($(ms) - t0))
 	[ "$took" -gt "$worst" ] && worst=$took
 	check "kill $kills (node $v$([ "$v" = "$l" ] && echo ", the leader")): a leader serves" [ $ok = 0 ]
-	[ "$v" = "$l" ] && check "... within 2x the TTL ($took ms)" [ "$took" -le $((2 * CL_TTL)) ]
+	[ "$v" = "$l" ] && check "... within 2x the TTL ($took ms)" [ "$took" -le "$(mc_ms $((2 * CL_TTL)))" ]
 	cl_node_start "$v" "${ARGS[@]}"
 done
 wait $HP
