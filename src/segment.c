@@ -916,6 +916,18 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 					bare);
 			goto fail;
 		}
+		/*
+		 * An alloc mount is rounded up to MC_ALLOC_ALIGN; a shm mount
+		 * is taken as given, and one below a buffer could hold no
+		 * value: a bad size (mooncake-http(7), /api/mount_shm).
+		 */
+		if (req->size < MC_BUF_ALIGN) {
+			rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+					"Invalid size, must be at least %u "
+					"bytes (one buffer) for a shm mount",
+					MC_BUF_ALIGN);
+			goto fail;
+		}
 		total = req->size;
 		align = (uint64_t)page;
 	} else {

@@ -1032,9 +1032,11 @@ START_TEST(test_shm)
 		{.size = 8 * MiB, .shm_name = name, .offset = (uint64_t)page},
 		{.size = 1, .shm_name = name, .offset = 16 * MiB},
 		{.size = MiB, .shm_name = "mc-check-missing-object"},
+		{.size = 63, .shm_name = name}, /* less than one buffer */
 	};
-	int want[] = {-EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL,
-		      -EINVAL, -EINVAL, -ERANGE, -ERANGE, -ERANGE, -ENOENT};
+	int want[] = {-EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL,
+		      -EINVAL, -EINVAL, -EINVAL, -ERANGE, -ERANGE,
+		      -ERANGE, -ENOENT, -EINVAL};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(mc_segment_mount(s, &bad[i], &res, &e) == want[i],
 			      "case %zu: %s", i, e.msg);

@@ -95,6 +95,11 @@ for o in 1 4095 -4096 true '"0"' 4096.0; do
 done
 post /api/mount_shm "{\"name\":\"$SHM\",\"size\":true}"
 expect_eq "mount_shm size true 400" "$HTTP_BODY" "$SIZEMSG"
+for z in 1 63; do
+	post /api/mount_shm "{\"name\":\"$SHM\",\"size\":$z}"
+	expect_eq "mount_shm size $z (below one buffer) 400" "$HTTP_CODE" 400
+	expect_match "mount_shm size $z message names it" "$HTTP_BODY" 'size'
+done
 post /api/mount_shm "{\"name\":\"$SHM\",\"size\":33554432,\"offset\":4096}"
 expect_eq "mount_shm past the object's end 400" "$HTTP_CODE" 400
 post /api/mount_shm '{"name":"mc-web-no-such-shm","size":4096}'
