@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "check_mount.h"
 #include "metrics.h"
 #include "mooncake.h"
 #include "render.h"
@@ -186,19 +187,6 @@ static const struct sample *find(const struct parsed *p, const char *key)
 
 /* --------------------------------------------------- the store's side */
 
-static void mount(struct mc_store *s, const char *name, char *id)
-{
-	struct mc_mount_req r = {.size = 16 * MiB, .name = name};
-	struct mc_mount_result res;
-	struct mc_err e;
-
-	ck_assert_int_eq(mc_segment_mount(s, &r, &res, &e), 0);
-	ck_assert_uint_eq(res.n, 1);
-	if (id)
-		memcpy(id, res.ids[0], MC_ID_LEN + 1);
-	free(res.ids);
-}
-
 struct run {
 	struct mc_store *s;
 	struct mc_series *puts;	   /* master_put_start_requests_total */
@@ -323,8 +311,8 @@ START_TEST(test_scrapes_during_puts)
 	mc_store_opts_default(&o);
 	r.s = mc_store_new(&o, NULL);
 	ck_assert_ptr_nonnull(r.s);
-	mount(r.s, "a", NULL);
-	mount(r.s, "b", NULL);
+	check_mount(r.s, 16 * MiB, "a", NULL);
+	check_mount(r.s, 16 * MiB, "b", NULL);
 	r.puts = mc_family_series(mc_metrics_find(mc_store_metrics(r.s),
 						  "master_put_start_requests_"
 						  "total"),

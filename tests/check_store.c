@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "check_mount.h"
 #include "mooncake.h"
 #include "metrics.h"
 #include "render.h"
@@ -50,20 +51,6 @@ static struct mc_store *new_store(unsigned replicas)
 	struct mc_store *s = mc_store_new(&o, NULL);
 	ck_assert_ptr_nonnull(s);
 	return s;
-}
-
-static void mount(struct mc_store *s, uint64_t size, const char *name,
-		  char id[MC_ID_LEN + 1])
-{
-	struct mc_mount_req r = {.size = size, .name = name};
-	struct mc_mount_result res;
-	struct mc_err e;
-
-	ck_assert_int_eq(mc_segment_mount(s, &r, &res, &e), 0);
-	ck_assert_uint_eq(res.n, 1);
-	if (id)
-		memcpy(id, res.ids[0], MC_ID_LEN + 1);
-	free(res.ids);
 }
 
 static int put_str(struct mc_store *s, const char *k, const char *v)
@@ -182,7 +169,7 @@ START_TEST(test_put_get_replace_remove)
 	struct mc_err e;
 	char *v;
 
-	mount(s, 16 * MiB, NULL, NULL);
+	check_mount(s, 16 * MiB, NULL, NULL);
 	uint64_t gen = mc_store_keys_gen(s);
 	ck_assert_int_eq(put_str(s, "a", "hello"), 0);
 	ck_assert_uint_ne(mc_store_keys_gen(s), gen);
@@ -269,11 +256,11 @@ START_TEST(test_replicas)
 	struct mc_store *s = new_store(2);
 	struct mc_desc d[MC_REPLICA_MAX];
 
-	mount(s, 16 * MiB, "n1", NULL);
+	check_mount(s, 16 * MiB, "n1", NULL);
 	ck_assert_int_eq(put_str(s, "one", "v"), 0);
 	/* One segment: one replica. */
 	ck_assert_int_eq(mc_query(s, "one", 3, d, MC_REPLICA_MAX), 1);
-	mount(s, 16 * MiB, "n2", NULL);
+	check_mount(s, 16 * MiB, "n2", NULL);
 	ck_assert_int_eq(put_str(s, "two", "value"), 0);
 	ck_assert_int_eq(mc_query(s, "two", 3, d, MC_REPLICA_MAX), 2);
 	ck_assert_str_ne(d[0].seg_id, d[1].seg_id);
@@ -309,8 +296,8 @@ START_TEST(test_put_copy_sizes)
 	o.stream_min = _i ? UINT64_MAX : 1;
 	s = mc_store_new(&o, NULL);
 	ck_assert_ptr_nonnull(s);
-	mount(s, 16 * MiB, "c1", NULL);
-	mount(s, 16 * MiB, "c2", NULL);
+	check_mount(s, 16 * MiB, "c1", NULL);
+	check_mount(s, 16 * MiB, "c2", NULL);
 	for (size_t i = 0; i < 65536 + 64; i++)
 		src[i] = (unsigned char)(i * 7 + i / 251);
 	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
@@ -364,10 +351,10 @@ START_TEST(test_upstream_put_families)
 	struct mc_err e;
 	struct mc_buf b = MC_BUF_INIT;
 
-	mount(s, 16 * MiB, NULL, NULL);
+	check_mount(s, 16 * MiB, NULL, NULL);
 	ck_assert_int_eq(put_str(s, "a", "1"), 0);
 	ck_assert(fam(s, "master_put_start_partial_allocations_total") == 1);
-	mount(s, 16 * MiB, NULL, NULL);
+	check_mount(s, 16 * MiB, NULL, NULL);
 	ck_assert_int_eq(put_str(s, "b", "2"), 0);
 	ck_assert(fam(s, "master_put_start_partial_allocations_total") == 1);
 
@@ -414,7 +401,7 @@ START_TEST(test_recent)
 	char big[5000];
 
 	memset(big, 'v', sizeof(big));
-	mount(s, 16 * MiB, NULL, NULL);
+	check_mount(s, 16 * MiB, NULL, NULL);
 	mc_store_tick(s);
 	mc_store_recent(s, &r);
 	ck_assert(r.span_s == 0);
@@ -470,7 +457,7 @@ START_TEST(test_lease)
 	struct mc_desc d[1];
 	struct mc_err e;
 
-	mount(s, 16 * MiB, NULL, NULL);
+	check_mount(s, 16 * MiB, NULL, NULL);
 	ck_assert_int_eq(put_str(s, "k", "old-value"), 0);
 	ck_assert_int_eq(mc_query(s, "k", 1, d, 1), 1);
 	const char *old = (const char *)(uintptr_t)d[0].addr;
@@ -552,9 +539,9 @@ START_TEST(test_unmount)
 	struct mc_desc d[2];
 	const char *ids[2];
 
-	mount(s, 16 * MiB, "n", a);
+	check_mount(s, 16 * MiB, "n", a);
 	ck_assert_int_eq(put_str(s, "only-a", "1"), 0);
-	mount(s, 16 * MiB, "n", b);
+	check_mount(s, 16 * MiB, "n", b);
 	ck_assert_int_eq(put_str(s, "both", "2"), 0);
 
 	/* Unknown or wrong-kind ids: nothing happens. */
@@ -617,7 +604,7 @@ START_TEST(test_unmount_keeps_reader_bytes)
 	const char *ids[] = {a};
 	struct mc_ref *r;
 
-	mount(s, 16 * MiB, NULL, a);
+	check_mount(s, 16 * MiB, NULL, a);
 	ck_assert_int_eq(put_str(s, "k", "still-here"), 0);
 	ck_assert_int_eq(mc_get(s, "k", 1, &r), 0);
 	ck_assert_int_eq(unmount(s, ids, 1, MC_SEG_ALLOC, 0, NULL, NULL, NULL),
@@ -655,7 +642,7 @@ START_TEST(test_kept_buffers)
 	uint64_t size;
 	char *big;
 
-	mount(s, MiB, NULL, a);
+	check_mount(s, MiB, NULL, a);
 	ck_assert_int_eq(mc_segment_info(s, a, &si), 0);
 	size = si.size; /* mount may round up */
 	big = malloc(size);
@@ -764,7 +751,7 @@ START_TEST(test_pin_races_kept)
 	struct mc_store *s = new_store(1);
 	pthread_t w, r[2];
 
-	mount(s, 16 * MiB, NULL, NULL);
+	check_mount(s, 16 * MiB, NULL, NULL);
 	ck_assert_int_eq(pthread_create(&w, NULL, pin_race_writer, s), 0);
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(
@@ -919,7 +906,7 @@ START_TEST(test_write_pins_race_kept)
 	struct wpin_arg args[WPIN_PARTS];
 	pthread_t w, r[WPIN_PARTS];
 
-	mount(s, 16 * MiB, NULL, NULL);
+	check_mount(s, 16 * MiB, NULL, NULL);
 	ck_assert_int_eq(pthread_create(&w, NULL, wpin_owner, s), 0);
 	for (int i = 0; i < WPIN_PARTS; i++) {
 		args[i] = (struct wpin_arg){s, i};
@@ -955,7 +942,7 @@ START_TEST(test_unmount_drop_held)
 	struct mc_usage u;
 	uint64_t held = 0;
 
-	mount(s, 16 * MiB, NULL, a);
+	check_mount(s, 16 * MiB, NULL, a);
 	for (unsigned i = 0; i < N; i++) {
 		snprintf(key, sizeof(key), "k%u", i);
 		memset(val, 'a' + i % 26, sizeof(val));
@@ -1100,7 +1087,7 @@ START_TEST(test_eviction)
 	static char val[MiB];
 	char k[16];
 
-	mount(s, 16 * MiB, NULL, NULL);
+	check_mount(s, 16 * MiB, NULL, NULL);
 	memset(val, 'v', sizeof(val));
 	/* 15 x 1 MiB fills the 16 MiB segment to ~94%. */
 	for (int i = 0; i < 15; i++) {
@@ -1179,7 +1166,7 @@ START_TEST(test_two_phase)
 	struct mc_pin *pin;
 	struct mc_err e;
 
-	mount(s, 16 * MiB, NULL, NULL);
+	check_mount(s, 16 * MiB, NULL, NULL);
 	ck_assert_int_eq(mc_put_start(s, "k", 1, 5, &p, &e), 0);
 	ck_assert_uint_eq(mc_put_ndesc(p), 1);
 	const struct mc_desc *d = mc_put_desc(p, 0);
@@ -1252,7 +1239,7 @@ START_TEST(test_many_open_puts)
 	struct mc_err e;
 	char k[16];
 
-	mount(s, 64 * MiB, NULL, NULL);
+	check_mount(s, 64 * MiB, NULL, NULL);
 	for (int i = 0; i < N; i++) {
 		int n = snprintf(k, sizeof(k), "o%d", i);
 
@@ -1324,7 +1311,7 @@ START_TEST(test_iteration)
 	struct mc_store *s = new_store(1);
 	int n = 0;
 
-	mount(s, 16 * MiB, NULL, NULL);
+	check_mount(s, 16 * MiB, NULL, NULL);
 	for (int i = 0; i < 1000; i++) {
 		char k[16];
 		snprintf(k, sizeof(k), "w%d", i);
@@ -1394,7 +1381,7 @@ START_TEST(test_walk_across_growth)
 	int more, pages = 0, added = 0;
 
 	memset(&w, 0, sizeof(w));
-	mount(s, 64 * MiB, NULL, NULL);
+	check_mount(s, 64 * MiB, NULL, NULL);
 	for (int i = 0; i < 400; i++) {
 		snprintf(k, sizeof(k), "o%d", i);
 		ck_assert_int_eq(mc_put(s, k, strlen(k), "v", 1, NULL), 0);
@@ -1474,7 +1461,7 @@ START_TEST(test_foreach_across_growth)
 
 	memset(&w, 0, sizeof(w));
 	w.s = s;
-	mount(s, 64 * MiB, NULL, NULL);
+	check_mount(s, 64 * MiB, NULL, NULL);
 	for (int i = 0; i < 400; i++) {
 		snprintf(k, sizeof(k), "o%d", i);
 		ck_assert_int_eq(mc_put(s, k, strlen(k), "v", 1, NULL), 0);
@@ -1554,8 +1541,8 @@ START_TEST(test_concurrency)
 	mc_store_opts_default(&o);
 	o.replica_num = 2;
 	struct mc_store *s = mc_store_new(&o, NULL);
-	mount(s, 16 * MiB, "a", NULL);
-	mount(s, 16 * MiB, "b", NULL);
+	check_mount(s, 16 * MiB, "a", NULL);
+	check_mount(s, 16 * MiB, "b", NULL);
 	struct worker w[4];
 	pthread_t t[4];
 	int ops = mc_test_quick() ? 2000 : 50000;
@@ -1627,7 +1614,7 @@ START_TEST(test_get_across_growth)
 
 	mc_store_opts_default(&o);
 	g = (struct grow_get){.s = mc_store_new(&o, NULL)};
-	mount(g.s, 64 * MiB, "a", NULL);
+	check_mount(g.s, 64 * MiB, "a", NULL);
 	for (unsigned i = 0; i < 64; i++) {
 		snprintf(key, sizeof(key), "stay%u", i);
 		ck_assert_int_eq(
@@ -1665,7 +1652,7 @@ START_TEST(test_put_grow_trim)
 	struct mc_ref *r;
 	char *buf;
 
-	mount(s, 16 * MiB, NULL, NULL);
+	check_mount(s, 16 * MiB, NULL, NULL);
 	ck_assert_int_eq(mc_put_begin(s, "g", 1, 1000, &p, &e), 0);
 	memset(mc_put_buffer(p, 0), 'a', 1000);
 	/* the space after it is free: it grows where it is */
@@ -1726,7 +1713,7 @@ START_TEST(test_put_write)
 	ck_assert_ptr_nonnull(src);
 	for (size_t i = 0; i < MiB; i++)
 		src[i] = (char)(i * 7 + 1);
-	mount(s, 64 * MiB, NULL, NULL);
+	check_mount(s, 64 * MiB, NULL, NULL);
 	ck_assert_int_eq(mc_put_begin(s, "w", 1, big, &p, &e), 0);
 	for (uint64_t off = 0; off < big; off += MiB)
 		ck_assert_int_eq(mc_put_write(p, off, src, MiB), 0);
@@ -1844,7 +1831,7 @@ START_TEST(test_lockfree_lookup)
 
 	mc_store_opts_default(&o);
 	s = mc_store_new(&o, NULL);
-	mount(s, 64 * MiB, "a", NULL);
+	check_mount(s, 64 * MiB, "a", NULL);
 	for (unsigned i = 0; i < LF_STABLE; i++) {
 		snprintf(key, sizeof(key), "stable-%u", i);
 		lf_value(v, 100, key);
@@ -1885,7 +1872,7 @@ START_TEST(test_summary_and_metrics)
 			 "PutEnd=0/0, PutRevoke=0/0, Get=0/0, Exist=0/0, "
 			 "Del=0/0, DelAll=0/0, Ping=0/0 | Eviction: "
 			 "Success/Attempts=0/0, keys=0, size=0 B");
-	mount(s, 16 * MiB, "seg-a", NULL);
+	check_mount(s, 16 * MiB, "seg-a", NULL);
 	ck_assert_int_eq(put_str(s, "a", "1"), 0);
 	free(get_str(s, "a"));
 	free(get_str(s, "missing"));
@@ -2049,7 +2036,7 @@ START_TEST(test_query_key_render)
 	struct mc_buf b = MC_BUF_INIT;
 	char id[MC_ID_LEN + 1];
 
-	mount(s, 16 * MiB, NULL, id);
+	check_mount(s, 16 * MiB, NULL, id);
 	mc_store_set_endpoint(s, "localhost:40123");
 	ck_assert_int_eq(put_str(s, "k", "0123456789"), 0);
 	ck_assert_int_eq(mc_render_query_key(s, &b, "k", 1), 0);
@@ -2098,7 +2085,7 @@ START_TEST(test_query_key_render_long_endpoint)
 	n += 292;
 	snprintf(esc + n, sizeof(esc) - n, "\\u00c3\"");
 
-	mount(s, 16 * MiB, NULL, id);
+	check_mount(s, 16 * MiB, NULL, id);
 	mc_store_set_endpoint(s, ep);
 	ck_assert_int_eq(put_str(s, "k", "0123456789"), 0);
 	ck_assert_int_eq(mc_query(s, "k", 1, &d, 1), 1);
@@ -2164,7 +2151,7 @@ START_TEST(test_writes_in_flight)
 	pthread_t th;
 	uint64_t addr;
 
-	mount(s, 16 * MiB, NULL, NULL);
+	check_mount(s, 16 * MiB, NULL, NULL);
 	mc_store_usage(s, &u0);
 	ck_assert_int_eq(mc_put_start(s, "k", 1, 5, &p, &e), 0);
 	addr = mc_put_desc(p, 0)->addr;
