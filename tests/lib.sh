@@ -23,13 +23,13 @@ MC_MNT=""
 # MC_SLOW: how many times slower than the plain build the programs under
 # test run. A sanitized build (make check-asan and check-tsan set
 # SANITIZED) is several times slower, far more so in ending threads (the
-# daemon has 1,100 HTTP workers, mooncaked(8), LIMITS): on a loaded
-# 2-core machine an idle ASan daemon took 3.8 s to stop, where the plain
-# one takes 0.15 s and an idle machine's ASan one 0.3 s. A script's
-# wall-clock bounds on how soon the daemon reacts go through mc_ms; the
-# bounds that tell behaviours apart (a stop before --shutdown-timeout, a
-# leader elected before a node's lease could end twice) still do.
-# MC_SLOW=N in the environment overrides it.
+# daemon has 1,100 HTTP workers, mooncaked(8), RUNNING AS A SERVICE): on
+# a loaded 2-core machine an idle ASan daemon took 3.8 s to stop, where
+# the plain one takes 0.15 s and an idle machine's ASan one 0.3 s. A
+# script's wall-clock bounds on how soon the daemon reacts go through
+# mc_ms; the bounds that tell behaviours apart (a stop before
+# --shutdown-timeout, the old leader's last 200 before the new leader's
+# first) do not. MC_SLOW=N in the environment overrides it.
 case ${SANITIZED:-} in
 "") : "${MC_SLOW:=1}" ;;
 *) : "${MC_SLOW:=10}" ;;
