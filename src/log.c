@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -81,18 +80,15 @@ void mc_log(enum mc_log_level l, const char *fmt, ...)
 		return;
 	if (j < 0)
 		j = mc_log_detect();
-	if (j) {
+	/*
+	 * The time is left to whatever keeps the log (journald adds it); the
+	 * journal gets the syslog priority in front so that it keeps the
+	 * level (mooncaked(8), LOGGING).
+	 */
+	if (j)
 		n = snprintf(line, sizeof(line), "<%d>%s ", prio[l], upper[l]);
-	} else {
-		struct timespec ts;
-		struct tm tm;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		gmtime_r(&ts.tv_sec, &tm);
-		n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-		n += snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ",
-			      ts.tv_nsec / 1000000, upper[l]);
-	}
+	else
+		n = snprintf(line, sizeof(line), "%s ", upper[l]);
 	va_start(ap, fmt);
 	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	va_end(ap);

@@ -5,9 +5,8 @@
  * Every message starts with its subsystem and a colon ("segment: mounted
  * ..."); the level goes in front. When stderr is the systemd journal
  * (JOURNAL_STREAM names it) the line starts with the syslog priority
- * ("<6>INFO segment: ...") so journald keeps the level and adds the time
- * itself; anywhere else it starts with the time, RFC 3339 in UTC with
- * milliseconds ("2026-11-30T06:50:01.123Z INFO segment: ...").
+ * ("<6>INFO segment: ...") so journald keeps the level; anywhere else it
+ * starts with the level. The daemon writes no time: journald adds it.
  */
 #ifndef MC_LOG_H
 #define MC_LOG_H

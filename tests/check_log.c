@@ -71,9 +71,8 @@ START_TEST(test_terminal_line)
 	capture();
 	ck_assert_int_eq(mc_log_detect(), 0);
 	mc_info("segment: mounted '%s'", "abc");
-	assert_match(captured(),
-		     "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
-		     "\\.[0-9]{3}Z INFO segment: mounted 'abc'\n$");
+	/* LEVEL subsystem: message, nothing in front (mooncaked(8)) */
+	ck_assert_str_eq(captured(), "INFO segment: mounted 'abc'\n");
 }
 END_TEST
 
@@ -109,7 +108,8 @@ START_TEST(test_journal_elsewhere)
 	setenv("JOURNAL_STREAM", "garbage", 1);
 	ck_assert_int_eq(mc_log_detect(), 0);
 	mc_info("x: y");
-	assert_match(captured(), "Z INFO x: y\n$");
+	/* not the journal: no syslog priority in front */
+	ck_assert_str_eq(captured(), "INFO x: y\n");
 }
 END_TEST
 

@@ -134,7 +134,7 @@ expect_eq "and it keeps its value: one replica" "$(curl -s "$MC_URL/query_key?ke
 bad_reload() {
 	local desc=$1 why=$2
 	hup
-	expect_eq "$desc: one ERROR line" "$(printf '%s\n' "$RELOAD" | grep -c ' ERROR ')" 1
+	expect_eq "$desc: one ERROR line" "$(printf '%s\n' "$RELOAD" | grep -c '^ERROR ')" 1
 	expect_match "$desc: it says why" "$RELOAD" "ERROR daemon: reload: $why; nothing changed"
 	expect_eq "$desc: the token is unchanged" "$(put k two)" 200
 	check "$desc: the level is unchanged" await "$MC_ERR" "DEBUG put: 'k'"
@@ -158,8 +158,8 @@ expect_match "auth off is said" "$RELOAD" 'no auth token: mutating requests are 
 expect_eq "no token needed now" "$(put k)" 200
 
 # --- the log line -------------------------------------------------------------
-bad=$(grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z (ERROR|WARN|INFO|DEBUG) [a-z/_]+: .' "$MC_ERR")
-expect_eq "every log line is TIME LEVEL subsystem: message" "$bad" ""
+bad=$(grep -vE '^(ERROR|WARN|INFO|DEBUG) [a-z/_]+: .' "$MC_ERR")
+expect_eq "every log line is LEVEL subsystem: message" "$bad" ""
 mc_stop
 
 # Into the journal (JOURNAL_STREAM names stderr): the syslog priority.
