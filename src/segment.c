@@ -605,6 +605,18 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 
 /* ------------------------------------------------------------- mounting */
 
+/*
+ * Bytes a name, location or endpoint may not hold: the tree shows each
+ * as one line, /get_all_segments lists names one a line, logs quote them.
+ */
+static bool has_ctl(const char *p)
+{
+	for (; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return true;
+	return false;
+}
+
 enum mc_shm_fault mc_shm_name_check(const char *name)
 {
 	if (!name)
@@ -880,9 +892,19 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 				"segment name too long");
 		goto fail;
 	}
+	if (req->name && has_ctl(req->name)) {
+		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				"segment name must not hold control bytes");
+		goto fail;
+	}
 	if (req->location && strlen(req->location) > 255) {
 		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 				"location too long");
+		goto fail;
+	}
+	if (req->location && has_ctl(req->location)) {
+		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				"location must not hold control bytes");
 		goto fail;
 	}
 	if (req->shm_name) {
@@ -1031,15 +1053,6 @@ fail:
 }
 
 /* --------------------------------------------------- remote segments */
-
-/* Bytes a name or endpoint shown in the tree and in logs may not hold. */
-static bool has_ctl(const char *p)
-{
-	for (; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return true;
-	return false;
-}
 
 /* What is wrong with a remote mount, or NULL; protocol resolved. */
 static const char *remote_check(struct mc_store *s,

@@ -47,6 +47,16 @@ post /api/mount '{"size":16777216,"location":[]}'
 expect_eq "mount location of the wrong type 400" "$HTTP_CODE" 400
 post /api/mount '{"size":16777216,"protocol":"carrier-pigeon"}'
 expect_eq "mount unknown protocol 400" "$HTTP_CODE" 400
+# a name or location is one line wherever it shows (/get_all_segments,
+# the tree): control bytes in it are refused, before any memory is taken
+for f in name location; do
+	for v in 'a\nb' 'tab\there' 'del\u007f' 'x\r'; do
+		post /api/mount "{\"size\":16777216,\"$f\":\"$v\"}"
+		expect_eq "mount $f \"$v\" 400" "$HTTP_CODE" 400
+		expect_match "... the message names the $f" "$HTTP_BODY" "$f must not hold control bytes"
+	done
+done
+check "no segment named with a newline" sh -c "! curl -s '$MC_URL/get_all_segments' | grep -qx b"
 # rdma: 200 where a usable device exists, else 501 saying why
 post /api/mount '{"size":16777216,"protocol":"rdma"}'
 expect_match "rdma mount 200 or 501" "$HTTP_CODE" '^(200|501)$'
