@@ -617,6 +617,16 @@ static bool has_ctl(const char *p)
 	return false;
 }
 
+/* What is wrong with a local mount's name or location, or NULL. */
+static const char *line_fault(const char *v)
+{
+	if (v && strlen(v) > 255)
+		return "too long";
+	if (v && has_ctl(v))
+		return "must not hold control bytes";
+	return NULL;
+}
+
 enum mc_shm_fault mc_shm_name_check(const char *name)
 {
 	if (!name)
@@ -866,7 +876,7 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 {
 	const char *protocol =
 		req->protocol && *req->protocol ? req->protocol : s->protocol;
-	const char *bare = NULL;
+	const char *bare = NULL, *why;
 	uint64_t total, align, *sizes = NULL;
 	size_t n, made = 0;
 	struct mc_seg **segs = NULL;
@@ -887,24 +897,14 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 				"unknown protocol '%s'", protocol);
 		goto fail;
 	}
-	if (req->name && strlen(req->name) > 255) {
+	if ((why = line_fault(req->name))) {
 		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				"segment name too long");
+				"segment name %s", why);
 		goto fail;
 	}
-	if (req->name && has_ctl(req->name)) {
-		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				"segment name must not hold control bytes");
-		goto fail;
-	}
-	if (req->location && strlen(req->location) > 255) {
-		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				"location too long");
-		goto fail;
-	}
-	if (req->location && has_ctl(req->location)) {
-		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				"location must not hold control bytes");
+	if ((why = line_fault(req->location))) {
+		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS, "location %s",
+				why);
 		goto fail;
 	}
 	if (req->shm_name) {
