@@ -537,7 +537,12 @@ int main(int argc, char **argv)
 		struct mc_err merr = {0};
 
 		r = mc_segment_mount(s, &req, &res, &merr);
-		if (r) {
+		if (r == -EOPNOTSUPP) {
+			/* rdma without a device: said, and the daemon serves */
+			mc_warn("daemon: the default segment of %llu bytes is "
+				"not mounted: %s",
+				(unsigned long long)cfg.segment_size, merr.msg);
+		} else if (r) {
 			fprintf(stderr,
 				"mooncaked: cannot mount the default "
 				"segment of %llu bytes: %s\n",

@@ -138,8 +138,21 @@ struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 	if (!dev)
 		dev = &xfer_rdma_verbs;
 #endif
-	/* With rdma the port's protocol, a missing device fails the start. */
+	/*
+	 * With rdma the port's protocol the devices open now. A missing one
+	 * does not stop the daemon (mooncake-transfer(7), RDMA): it says so,
+	 * and every rdma mount is refused with the same reason. A device
+	 * list that cannot be (EINVAL) is a configuration error.
+	 */
 	rc = xfer_rdma_new(dev, o->device, !strcmp(proto, "rdma"), &rd, err);
+	if (rc == -EOPNOTSUPP) {
+		struct mc_err why = *err;
+
+		mc_warn("transfer: %s: rdma mounts are refused", err->msg);
+		rc = xfer_rdma_new(dev, o->device, false, &rd, err);
+		if (rc == 0)
+			*err = why;
+	}
 	if (rc) {
 		errno = -rc;
 		goto fail;
@@ -213,7 +226,10 @@ int xfer_start(struct xfer *x, struct mc_store *s, struct mc_err *err)
 		int fd;
 
 		rc = t->ops->listen(t->ctx, x->host, &port, &fd, err);
-		if (rc)
+		/* no device: said at xfer_new, and the TCP port serves */
+		if (rc == -EOPNOTSUPP)
+			err->msg[0] = '\0';
+		else if (rc)
 			return rc;
 	}
 	rc = xfer_loops_run(x, err);

@@ -68,14 +68,15 @@ struct xfer_opts {
  * published in the store's metadata server, once xfer_start has the
  * store; a node's: at its transfer endpoint; 5 s to answer, then the
  * read fails and the core says REMOTE_ONLY). With protocol "rdma" the
- * device is opened now, and a missing device fails here ("no RDMA device
- * found", or the missing device's name). Returns NULL with @err and
- * errno set on failure: EINVAL (unknown protocol, bad device list, a
- * named congestion control this kernel does not have or refuses this
- * process),
- * EOPNOTSUPP (no such RDMA device, or no rdma-core in the build), ENOMEM,
- * or the device layer's error. The hooks are thread-safe and log one
- * line when they refuse a registration.
+ * device is opened now; a missing one (no such RDMA device, or no
+ * rdma-core in the build) does not fail the port: it logs a warning,
+ * leaves the reason in @err->msg, and every rdma registration is then
+ * refused (-EOPNOTSUPP). Returns NULL with @err and errno set on failure:
+ * EINVAL (unknown protocol, bad device list, a named congestion control
+ * this kernel does not have or refuses this process), ENOMEM, or the
+ * device layer's error (a device that is there but does not open). The
+ * hooks are thread-safe and log one line when they refuse a
+ * registration.
  */
 struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
 		      struct mc_err *err);
