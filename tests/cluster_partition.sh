@@ -187,7 +187,7 @@ expect_eq "history across the partition: no anomaly" "$hrc" 0
 heal_link 1
 t0=$(ms)
 one=""
-while [ $(($(ms) - t0)) -lt $((5 * CL_TTL)) ]; do
+while [ $(($(ms) - t0)) -lt "$(mc_ms $((5 * CL_TTL)))" ]; do
 	one=1
 	for i in 1 2 3; do
 		[ "$(cl_json "$(cl_url $i)/api/cluster" leader)" = "${CL_ID[$new]}" ] || one=""
