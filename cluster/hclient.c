@@ -413,12 +413,3 @@ int hclient_post(struct hclient *c, const char *peer, const char *path,
 	return request(c, "POST", peer, path, token, body, len, status, out,
 		       sent, err);
 }
-
-int hclient_get(struct hclient *c, const char *peer, const char *path,
-		int *status, struct mc_buf *out, struct mc_err *err)
-{
-	bool sent;
-
-	return request(c, "GET", peer, path, NULL, NULL, 0, status, out, &sent,
-		       err);
-}

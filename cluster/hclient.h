@@ -1,8 +1,7 @@
 /*
  * hclient.h - the small HTTP/1.1 client a node uses for the internal
  * API of the other nodes (mooncake-http(7), INTERNAL API): one POST of
- * an octet-stream body (or a GET of a public route), its answer read
- * whole. Connections are kept per
+ * an octet-stream body, its answer read whole. Connections are kept per
  * peer ("host:port") and reused (while idle less than a second), so a
  * follower's forwarded request costs one round trip and no handshake.
  * A request is sent again, on a new connection, only when it could not
@@ -54,14 +53,6 @@ void hclient_free(struct hclient *c);
 int hclient_post(struct hclient *c, const char *peer, const char *path,
 		 const char *token, const void *body, size_t len, int *status,
 		 struct mc_buf *out, bool *sent, struct mc_err *err);
-
-/*
- * GETs http://@peer@path (no body, no token: a public route such as
- * /metadata). 0 with the status in *@status and the body in @out; else
- * the errors above.
- */
-int hclient_get(struct hclient *c, const char *peer, const char *path,
-		int *status, struct mc_buf *out, struct mc_err *err);
 
 /*
  * The head of an answer (exported for the tests' table): @len bytes up

@@ -22,6 +22,7 @@
 
 #define MASTER_PATH "/internal/v1/master"
 #define OWNER_PATH  "/internal/v1/owner"
+#define META_PATH   "/internal/v1/meta"
 /* How often a node that did not retire removed keys is asked again. */
 #define RETIRE_STEP_MS 100
 /*
@@ -976,6 +977,13 @@ static int l_serve(void *arg, enum mc_wire_kind which, const void *req,
 
 	if (which == MC_WIRE_OWNER)
 		return mc_owner_serve(n->own, req, len, resp);
+	if (which == MC_WIRE_META) {
+		/* this node's own: a node that asks has looked at its own */
+		struct mc_meta *m = mc_store_meta(n->own);
+		struct mc_err e = {0};
+
+		return m ? mc_meta_get(m, req, len, resp, &e) : -ENOENT;
+	}
 	r = reign_get(n);
 	if (!r)
 		return -EAGAIN;
@@ -1036,10 +1044,14 @@ static int l_cluster(void *arg, struct mc_cluster_info *ci)
 	return 0;
 }
 
+static int l_meta(void *arg, const char *key, size_t klen, struct mc_buf *out,
+		  struct mc_err *err);
+
 static const struct mc_link_ops link_ops = {
 	.call = l_call,
 	.serve = l_serve,
 	.cluster = l_cluster,
+	.meta = l_meta,
 };
 
 /* The link once the node has left: no leader, ever. */
@@ -1182,32 +1194,19 @@ fail:
 	return NULL;
 }
 
-int mc_node_meta_get(void *arg, const char *key, size_t klen,
-		     struct mc_buf *out, struct mc_err *err)
+/*
+ * The link's meta: @key in the other nodes' own metadata (their
+ * MC_WIRE_META, which never asks further), the first that has it.
+ */
+static int l_meta(void *arg, const char *key, size_t klen, struct mc_buf *out,
+		  struct mc_err *err)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	struct mc_node *n = arg;
-	struct mc_meta *m = mc_store_meta(n->own);
-	struct mc_buf path = MC_BUF_INIT;
-	struct peer *v = NULL;
+	struct mc_buf body = MC_BUF_INIT;
+	struct peer *v;
 	size_t k = 0;
-	int rc = m ? mc_meta_get(m, key, klen, out, err) : -ENOENT;
+	int rc = -ENOENT;
 
-	if (rc != -ENOENT)
-		return rc;
-	mc_buf_adds(&path, "/metadata?key=");
-	for (size_t i = 0; i < klen; i++) {
-		unsigned char c = (unsigned char)key[i];
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr("-._~/:", c)) {
-			mc_buf_addch(&path, (char)c);
-		} else {
-			mc_buf_addch(&path, '%');
-			mc_buf_addch(&path, hex[c >> 4]);
-			mc_buf_addch(&path, hex[c & 15]);
-		}
-	}
 	pthread_mutex_lock(&n->mu);
 	v = malloc((n->npeers ? n->npeers : 1) * sizeof(*v));
 	if (v) {
@@ -1215,28 +1214,36 @@ int mc_node_meta_get(void *arg, const char *key, size_t klen,
 		memcpy(v, n->peers, k * sizeof(*v));
 	}
 	pthread_mutex_unlock(&n->mu);
-	rc = -ENOENT;
-	for (size_t i = 0; v && i < k && rc; i++) {
+	if (!v)
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				  "out of memory");
+	for (size_t i = 0; i < k && rc; i++) {
+		bool sent;
 		int st = 0;
 
 		if (!strcmp(v[i].id, n->id))
 			continue;
-		if (hclient_get(n->hc, v[i].http, path.data, &st, out, NULL) ==
-			    0 &&
-		    st == 200)
+		if (hclient_post(n->hc, v[i].http, META_PATH, token_get(n), key,
+				 klen, &st, &body, &sent, NULL) == 0 &&
+		    st == 200) {
+			mc_buf_add(out, body.data, body.len);
 			rc = 0;
+		}
 	}
-	mc_buf_release(&path);
-	if (rc)
-		mc_buf_reset(out);
-	if (!v)
-		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
-				  "out of memory");
+	mc_buf_release(&body);
 	free(v);
-	return rc ? mc_err_set(err, -ENOENT, MC_SEGMENT_NOT_FOUND,
+	return rc ? mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
 			       "no node has metadata key '%.*s'",
 			       (int)(klen > 64 ? 64 : klen), key)
 		  : 0;
+}
+
+int mc_node_meta_get(void *arg, const char *key, size_t klen,
+		     struct mc_buf *out, struct mc_err *err)
+{
+	struct mc_node *n = arg;
+
+	return mc_meta_find(n->own, key, klen, out, err);
 }
 
 const char *mc_node_id(const struct mc_node *n)

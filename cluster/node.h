@@ -70,10 +70,10 @@ int mc_node_start(struct mc_node *n, const char *http, const char *transfer,
 /*
  * The body of TE metadata key @key (@klen bytes) into @out, as a reader
  * of a Mooncake client's memory needs it (its data port and host,
- * xfer/remote.c): this node's metadata server first, then the other
- * nodes' (GET /metadata), since a client publishes its descriptor on
- * the one node it talks to and /metadata is each node's own. 0, -ENOENT
- * (no node has it), -ENOMEM; @arg is the struct mc_node. Thread-safe.
+ * xfer/remote.c): mc_meta_find on this node's store, so this node's
+ * metadata server first, then the other nodes' own, since a client
+ * publishes its descriptor on the one node it talks to. 0, -ENOENT (no
+ * node has it), -ENOMEM; @arg is the struct mc_node. Thread-safe.
  */
 int mc_node_meta_get(void *arg, const char *key, size_t klen,
 		     struct mc_buf *out, struct mc_err *err);

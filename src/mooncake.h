@@ -1364,7 +1364,7 @@ struct mc_cluster_info {
 	struct mc_cluster_node *nodes; /* n, sorted by id; malloc'd */
 };
 
-enum mc_wire_kind { MC_WIRE_MASTER = 1, MC_WIRE_OWNER = 2 };
+enum mc_wire_kind { MC_WIRE_MASTER = 1, MC_WIRE_OWNER = 2, MC_WIRE_META = 3 };
 
 /*
  * What an owner store needs from its node's runtime:
@@ -1375,8 +1375,12 @@ enum mc_wire_kind { MC_WIRE_MASTER = 1, MC_WIRE_OWNER = 2 };
  *   serve    the internal API's server side (mc_internal_serve):
  *            @which request of @len bytes, answer into @resp; returns
  *            0, -EPROTO (400), -EAGAIN (503: not the leader, or not
- *            serving yet).
+ *            serving yet); MC_WIRE_META: the request is a metadata key,
+ *            the answer this node's own body for it, or -ENOENT.
  *   cluster  fills the cluster view: 0 or -ENOMEM.
+ *   meta     looks a metadata key up in the other nodes' own metadata
+ *            (their MC_WIRE_META): 0 with the body in @out, -ENOENT
+ *            when no node has it, with @err. Any thread, blocking.
  */
 struct mc_link_ops {
 	int (*call)(void *arg, const struct mc_buf *req, struct mc_buf *resp,
@@ -1384,6 +1388,8 @@ struct mc_link_ops {
 	int (*serve)(void *arg, enum mc_wire_kind which, const void *req,
 		     size_t len, struct mc_buf *resp);
 	int (*cluster)(void *arg, struct mc_cluster_info *out);
+	int (*meta)(void *arg, const char *key, size_t klen, struct mc_buf *out,
+		    struct mc_err *err);
 };
 
 /*
@@ -1410,6 +1416,15 @@ bool mc_store_linked(const struct mc_store *s);
  */
 int mc_internal_serve(struct mc_store *s, enum mc_wire_kind which,
 		      const void *req, size_t len, struct mc_buf *resp);
+/*
+ * A metadata key as the whole store knows it (GET /metadata, and the
+ * transfer port finding a client's descriptor): this node's own body, or
+ * in cluster mode, when it has none, another node's (the link's meta).
+ * 0 with the body appended to @out, -ENOENT (no node has it; also when
+ * this node serves no metadata), -EINVAL (not a key), with @err.
+ */
+int mc_meta_find(struct mc_store *s, const char *key, size_t klen,
+		 struct mc_buf *out, struct mc_err *err);
 /* The cluster view: 0, -ENOENT without a link, -ENOMEM. */
 int mc_cluster_info(struct mc_store *s, struct mc_cluster_info *out);
 void mc_cluster_info_release(struct mc_cluster_info *ci);

@@ -488,6 +488,18 @@ int mc_internal_serve(struct mc_store *s, enum mc_wire_kind which,
 	return s->link->serve(s->link_arg, which, req, len, resp);
 }
 
+int mc_meta_find(struct mc_store *s, const char *key, size_t klen,
+		 struct mc_buf *out, struct mc_err *err)
+{
+	int rc = s->meta ? mc_meta_get(s->meta, key, klen, out, err)
+			 : mc_err_set(err, -ENOENT, MC_SEGMENT_NOT_FOUND,
+				      "metadata not served here");
+
+	if (rc != -ENOENT || !s->link || !s->link->meta)
+		return rc;
+	return s->link->meta(s->link_arg, key, klen, out, err);
+}
+
 int mc_cluster_info(struct mc_store *s, struct mc_cluster_info *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -7,7 +7,8 @@
 # the cluster's views (/api/cluster, cluster/ in the tree, the metric
 # families, the status page); mounts and unmounts through any node; the
 # internal API wants the bearer token and refuses bytes that are no
-# request.
+# request; any node's /metadata answers every node's descriptors and what
+# clients put into another node's.
 . "${top_srcdir:-.}/tests/lib.sh"
 . "${top_srcdir:-.}/tests/cluster_lib.sh"
 mc_need_fuse
@@ -130,6 +131,47 @@ check "... and from node 3's own memory" grep -q "unmounted '$id'" "${CL_ERR[3]}
 echo "size=16M name=viafuse" >"${CL_MNT[2]}/ctl/mount"
 check "ctl/mount through node 2" [ $? = 0 ]
 expect_match "listed on node 3" "$(curl -s "$(cl_url 3)/get_all_segments")" viafuse
+
+# --- /metadata: a Transfer Engine told any node's finds every node's
+# memory (the descriptor of a replica's endpoint) and what clients put
+# into another node's; writes stay the node's own
+strip_ts() { sed 's/"timestamp":"[^"]*"//'; }
+for i in 1 2 3; do
+	ep="127.0.0.1:${CL_XPORT[$i]}"
+	own=$(curl -s "$(cl_url $i)/metadata?key=mooncake/ram/$ep" | strip_ts)
+	expect_match "node $i publishes its own descriptor" "$own" "\"tcp_data_port\":${CL_XPORT[$i]}"
+	for j in 1 2 3; do
+		[ "$j" = "$i" ] && continue
+		expect_eq "node $j answers node $i's descriptor as node $i does" \
+			"$(curl -s "$(cl_url $j)/metadata?key=mooncake/ram/$ep" | strip_ts)" "$own"
+		expect_eq "... and its rpc_meta" \
+			"$(curl -s "$(cl_url $j)/metadata?key=mooncake/rpc_meta/$ep")" \
+			"$(curl -s "$(cl_url $i)/metadata?key=mooncake/rpc_meta/$ep")"
+	done
+done
+expect_eq "a client's key put into node 1" "$(curl -s -X PUT -d '{"c":1}' \
+	"$(cl_url 1)/metadata?key=mooncake/ram/client9:1")" "metadata updated"
+expect_eq "... is found through node 3" "$(curl -s "$(cl_url 3)/metadata?key=mooncake/ram/client9:1")" '{"c":1}'
+code=$(curl -s -o "$MC_TMP/b" -w '%{http_code}' "$(cl_url 2)/metadata?key=mooncake/ram/nobody:1")
+expect_eq "a key no node has: 404" "$code" 404
+expect_eq "... metadata not found" "$(cat "$MC_TMP/b")" 'metadata not found'
+expect_eq "a delete through another node is that node's own: 404" \
+	"$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$(cl_url 3)/metadata?key=mooncake/ram/client9:1")" 404
+expect_eq "... and node 1 still has it" "$(curl -s "$(cl_url 1)/metadata?key=mooncake/ram/client9:1")" '{"c":1}'
+expect_eq "the nodes' lookup wants the token: 401" "$(curl -s -o /dev/null -w '%{http_code}' \
+	-X POST --data-binary mooncake/ram/client9:1 "$(cl_url 1)/internal/v1/meta")" 401
+expect_eq "... answers a node's own key" "$(curl -s "${AUTH[@]}" -X POST \
+	--data-binary mooncake/ram/client9:1 "$(cl_url 1)/internal/v1/meta")" '{"c":1}'
+expect_eq "... and never another's: 404" "$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" \
+	-X POST --data-binary mooncake/ram/client9:1 "$(cl_url 2)/internal/v1/meta")" 404
+printf 'a\0b' >"$MC_TMP/nulkey"
+head -c 5000 /dev/zero | tr '\0' k >"$MC_TMP/longkey"
+for f in nulkey longkey; do
+	expect_eq "... a $f: 400" "$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" \
+		-X POST --data-binary @"$MC_TMP/$f" "$(cl_url 2)/internal/v1/meta")" 400
+done
+expect_eq "... an empty one: 400" "$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" \
+	-X POST "$(cl_url 2)/internal/v1/meta")" 400
 
 # --- the internal API
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary junk "$(cl_url 1)/internal/v1/master")

@@ -32,7 +32,8 @@ web_handler_fn web_api_put_json, web_api_put_raw, web_api_get, web_api_exist,
 	web_api_put_revoke;
 
 /* api_cluster.c: mooncake-http(7), CLUSTER and INTERNAL API */
-web_handler_fn web_api_cluster, web_api_internal_master, web_api_internal_owner;
+web_handler_fn web_api_cluster, web_api_internal_master, web_api_internal_owner,
+	web_api_internal_meta;
 
 /* api_metadata.c: mooncake-http(7), TRANSFER ENGINE METADATA */
 web_handler_fn web_api_metadata;

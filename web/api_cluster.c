@@ -108,3 +108,8 @@ void web_api_internal_owner(struct web_req *r)
 {
 	internal(r, MC_WIRE_OWNER);
 }
+
+void web_api_internal_meta(struct web_req *r)
+{
+	internal(r, MC_WIRE_META);
+}

@@ -110,7 +110,8 @@ void web_api_metadata(struct web_req *r)
 	case WEB_M_HEAD: {
 		struct mc_buf body = MC_BUF_INIT;
 
-		rc = mc_meta_get(m, key->data, key->len, &body, &e);
+		/* in cluster mode, another node's when this one has none */
+		rc = mc_meta_find(r->s, key->data, key->len, &body, &e);
 		if (rc < 0)
 			answer_errno(r, rc, &e);
 		else

@@ -65,6 +65,8 @@ const struct web_route web_routes[] = {
 	 "/internal/v1/master", 0},
 	{POST, "/internal/v1/owner", false, TEXT, web_api_internal_owner,
 	 "/internal/v1/owner", 0},
+	{POST, "/internal/v1/meta", false, TEXT, web_api_internal_meta,
+	 "/internal/v1/meta", 0},
 	/* mooncake-http(7), TRANSFER ENGINE METADATA */
 	{GET | PUT | DELETE, "/metadata", false, TEXT, web_api_metadata,
 	 "/metadata", WEB_ROUTE_NO_AUTH | WEB_ROUTE_META},
