@@ -74,8 +74,8 @@ struct xfer_opts {
  * refused (-EOPNOTSUPP). Returns NULL with @err and errno set on failure:
  * EINVAL (unknown protocol, bad device list, a named congestion control
  * this kernel does not have or refuses this process), ENOMEM, or the
- * device layer's error (a device that is there but does not open). The
- * hooks are thread-safe and log one line when they refuse a
+ * device layer's error (a named device that is there but does not
+ * open). The hooks are thread-safe and log one line when they refuse a
  * registration.
  */
 struct xfer *xfer_new(const struct xfer_opts *o, struct mc_store_opts *so,
