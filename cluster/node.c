@@ -1238,14 +1238,6 @@ static int l_meta(void *arg, const char *key, size_t klen, struct mc_buf *out,
 		  : 0;
 }
 
-int mc_node_meta_get(void *arg, const char *key, size_t klen,
-		     struct mc_buf *out, struct mc_err *err)
-{
-	struct mc_node *n = arg;
-
-	return mc_meta_find(n->own, key, klen, out, err);
-}
-
 const char *mc_node_id(const struct mc_node *n)
 {
 	return n->id;

@@ -67,16 +67,6 @@ const char *mc_node_id(const struct mc_node *n);
  */
 int mc_node_start(struct mc_node *n, const char *http, const char *transfer,
 		  struct mc_err *err);
-/*
- * The body of TE metadata key @key (@klen bytes) into @out, as a reader
- * of a Mooncake client's memory needs it (its data port and host,
- * xfer/remote.c): mc_meta_find on this node's store, so this node's
- * metadata server first, then the other nodes' own, since a client
- * publishes its descriptor on the one node it talks to. 0, -ENOENT (no
- * node has it), -ENOMEM; @arg is the struct mc_node. Thread-safe.
- */
-int mc_node_meta_get(void *arg, const char *key, size_t klen,
-		     struct mc_buf *out, struct mc_err *err);
 /* Replaces the bearer token (SIGHUP): 0, -ENOMEM. */
 int mc_node_set_token(struct mc_node *n, const char *token);
 /*

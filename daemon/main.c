@@ -591,8 +591,6 @@ int main(int argc, char **argv)
 				err.msg);
 			goto out_listener;
 		}
-		/* a Mooncake client's descriptor may be on another node */
-		xfer_set_meta_get(x, mc_node_meta_get, node);
 	}
 
 	/* The master RPC listens where HTTP does (mooncake-rpc(7)). */
@@ -710,8 +708,6 @@ out_node:
 	 * revoked, so the others unmount its memory and elect at once),
 	 * while the transfer port still serves what they read meanwhile.
 	 */
-	if (x)
-		xfer_set_meta_get(x, NULL, NULL);
 	mc_node_stop(node);
 out_listener:
 	/*

@@ -878,7 +878,7 @@ START_TEST(test_te_resolve_published)
 
 	ck_assert_ptr_nonnull(m);
 	ck_assert_int_eq(xfer_te_resolve(xfer_endpoint(X), NULL,
-					 xfer_te_meta_local, m, &seg, &e),
+					 xfer_te_meta_local, S, &seg, &e),
 			 0);
 	ck_assert_str_eq(seg.name, xfer_endpoint(X));
 	ck_assert_str_eq(seg.host, "localhost");
@@ -893,7 +893,7 @@ START_TEST(test_te_resolve_published)
 	/* gone with the port */
 	xfer_stop(X);
 	ck_assert_int_eq(xfer_te_resolve(xfer_endpoint(X), NULL,
-					 xfer_te_meta_local, m, &seg, &e),
+					 xfer_te_meta_local, S, &seg, &e),
 			 -ENOENT);
 	free(v);
 	xfer_client_free(c);

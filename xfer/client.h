@@ -154,12 +154,15 @@ struct xfer_te_segment {
 /*
  * Fetches the body of metadata key @key (@klen bytes) into @out (which it
  * may reset first): 0, -ENOENT when there is no such key, or another
- * -errno with @err. mc_meta_get (mooncake.h) fits through a small
+ * -errno with @err. mc_meta_find (mooncake.h) fits through a small
  * adapter; a remote metadata server through an HTTP GET.
  */
 typedef int xfer_meta_get_fn(void *arg, const char *key, size_t klen,
 			     struct mc_buf *out, struct mc_err *err);
-/* The getter of this process's metadata server: @arg is a struct mc_meta. */
+/*
+ * The getter of this process's store (mc_meta_find: its metadata server,
+ * then in cluster mode the other nodes'): @arg is a struct mc_store.
+ */
 xfer_meta_get_fn xfer_te_meta_local;
 
 /*

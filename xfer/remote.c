@@ -71,20 +71,18 @@ static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
 	}
 	if (d->owner.kind == MC_OWNER_CLIENT) {
 		struct mc_store *s = x->s;
-		struct mc_meta *m = s ? mc_store_meta(s) : NULL;
 
-		if (!m) {
+		if (!s || (!mc_store_meta(s) && !mc_store_linked(s))) {
 			rc = mc_err_set(
 				&e, -ENOENT, MC_SEGMENT_NOT_FOUND,
 				"no metadata server to find the client");
 			goto out;
 		}
 		/* a cluster node: the client may have published it on
-		 * another node (xfer_set_meta_get) */
-		rc = xfer_te_resolve(
-			d->endpoint, mc_store_get_opts(s)->metadata_cluster_id,
-			x->meta_get ? x->meta_get : xfer_te_meta_local,
-			x->meta_get ? x->meta_arg : (void *)m, &seg, &e);
+		 * another node (mc_meta_find asks them) */
+		rc = xfer_te_resolve(d->endpoint,
+				     mc_store_get_opts(s)->metadata_cluster_id,
+				     xfer_te_meta_local, s, &seg, &e);
 		if (rc)
 			goto out;
 		if (!xfer_te_segment_covers(&seg, addr, len)) {
@@ -174,13 +172,4 @@ struct xfer_client *xfer_remote_client_new(const char *congestion)
 				     .congestion = congestion};
 
 	return xfer_client_new(&o);
-}
-
-void xfer_set_meta_get(struct xfer *x,
-		       int (*get)(void *arg, const char *key, size_t klen,
-				  struct mc_buf *out, struct mc_err *err),
-		       void *arg)
-{
-	x->meta_get = get;
-	x->meta_arg = arg;
 }

@@ -214,7 +214,7 @@ void xfer_te_segment_release(struct xfer_te_segment *seg)
 int xfer_te_meta_local(void *arg, const char *key, size_t klen,
 		       struct mc_buf *out, struct mc_err *err)
 {
-	return mc_meta_get(arg, key, klen, out, err);
+	return mc_meta_find(arg, key, klen, out, err);
 }
 
 /* Fetches @kind's key for @name into @body: 0 or the getter's error. */

@@ -110,19 +110,6 @@ const char *xfer_endpoint(const struct xfer *x);
  * after this and before xfer_free. Idempotent.
  */
 void xfer_stop(struct xfer *x);
-/*
- * Where a Mooncake client's TE descriptor and location are looked up
- * when its memory is read or written (the data hooks): @get(@arg, key,
- * klen, out, err) fills @out with the key's body, 0 or -ENOENT (no such
- * key) or another -errno. By default the store's own metadata server; a
- * cluster node also asks the other nodes'. Set before the store serves,
- * and kept valid until xfer_stop.
- */
-struct mc_buf;
-void xfer_set_meta_get(struct xfer *x,
-		       int (*get)(void *arg, const char *key, size_t klen,
-				  struct mc_buf *out, struct mc_err *err),
-		       void *arg);
 /* Stops (xfer_stop), deregisters what is left, frees @x. */
 void xfer_free(struct xfer *x);
 

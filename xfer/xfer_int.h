@@ -43,10 +43,6 @@ struct xfer {
 		*rejects[XFER_NDIR];
 	/* reaches other processes' replicas (remote.c); thread-safe */
 	struct xfer_client *client;
-	/* finds a client's descriptor (xfer_set_meta_get); NULL: local */
-	int (*meta_get)(void *arg, const char *key, size_t klen,
-			struct mc_buf *out, struct mc_err *err);
-	void *meta_arg;
 };
 
 /*
