@@ -19,6 +19,7 @@
 #include "check.h"
 #include "check_mount.h"
 #include "mooncake.h"
+#include "log.h"
 #include "metrics.h"
 #include "render.h"
 #include "uuid.h"
@@ -920,6 +921,65 @@ START_TEST(test_write_pins_race_kept)
 	ck_assert_int_eq(atomic_load(&wpin_torn), 0);
 	ck_assert_int_gt(atomic_load(&wpin_ok), 0);
 	mc_store_free(s);
+}
+END_TEST
+
+/* Overwrites 4 KiB keys until told to stop: each overwrite keeps its old
+ * buffer in this thread's slot of the segment it came from (seg_keep). */
+static atomic_int keep_race_stop, keep_race_puts;
+
+static void *keep_race_writer(void *arg)
+{
+	struct mc_store *s = arg;
+	unsigned char v[4096];
+	char key[8];
+
+	for (unsigned n = 0; !atomic_load(&keep_race_stop); n++) {
+		snprintf(key, sizeof(key), "w%u", n % 4);
+		memset(v, 1 + n % 250, sizeof(v));
+		if (mc_put(s, key, strlen(key), v, sizeof(v), NULL) == 0)
+			atomic_fetch_add(&keep_race_puts, 1);
+	}
+	return NULL;
+}
+
+/*
+ * Overwrites against the unmount of the only segment, over and over: a
+ * put that keeps its old buffer (seg_keep) may meet the unmount that
+ * drains the slots and frees the segment. The segment must outlive
+ * every look the keeping thread takes at it (under ASan a read after
+ * the free otherwise), and whatever was kept goes back with it (used
+ * is 0 at the end).
+ */
+START_TEST(test_keep_races_unmount)
+{
+	struct mc_store *s = new_store(1);
+	int rounds = mc_test_quick() ? 300 : 3000;
+	char a[MC_ID_LEN + 1];
+	const char *ids[] = {a};
+	struct mc_usage u;
+	pthread_t w[2];
+
+	mc_log_set_level(MC_LOG_ERROR); /* a mount and an unmount a round */
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(
+			pthread_create(&w[i], NULL, keep_race_writer, s), 0);
+	for (int i = 0; i < rounds; i++) {
+		check_mount(s, MiB, NULL, a);
+		sched_yield();
+		ck_assert_int_eq(
+			unmount(s, ids, 1, MC_SEG_ALLOC, 0, NULL, NULL, NULL),
+			0);
+	}
+	atomic_store(&keep_race_stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(w[i], NULL);
+	ck_assert_int_gt(atomic_load(&keep_race_puts), 0);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.keys, 0);
+	ck_assert_uint_eq(u.used, 0);
+	mc_store_free(s);
+	mc_log_set_level(MC_LOG_INFO);
 }
 END_TEST
 
@@ -2257,6 +2317,7 @@ Suite *store_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_pin_races_kept);
 	tcase_add_test(tc, test_write_pins_race_kept);
+	tcase_add_test(tc, test_keep_races_unmount);
 	suite_add_tcase(s, tc);
 	return s;
 }
