@@ -383,7 +383,7 @@ void obj_prefetch(struct mc_store *s, uint64_t h, int stage, const void *key,
 }
 
 /* Publishes @o (holding the blocks' references), replacing any version. */
-struct mc_obj *obj_publish(struct mc_store *s, struct mc_obj *o)
+int obj_publish(struct mc_store *s, struct mc_obj *o, struct mc_obj **oldp)
 {
 	const char *key = obj_key(o);
 	uint64_t h = key_hash(key, o->klen);
@@ -393,11 +393,23 @@ struct mc_obj *obj_publish(struct mc_store *s, struct mc_obj *o)
 	/* Once the lock drops, a racing replace may free @o. */
 	double size = (double)o->size;
 
+	*oldp = NULL;
 	atomic_store_explicit(&o->atime, store_clock_tick(s),
 			      memory_order_relaxed);
 	for (unsigned i = 0; i < o->nrep; i++)
 		blk_set_state(o->rep[i], BLK_LIVE, o->size);
 	shard_lock(sh);
+	/*
+	 * An unmount marks the segment gone, then takes every shard's lock
+	 * in turn to drop what lives there (unmount.c drop_segment): a
+	 * version linked before it comes to this shard is dropped with the
+	 * rest, and one that comes after sees the mark here.
+	 */
+	for (unsigned i = 0; i < o->nrep; i++)
+		if (atomic_load(&blk_seg(o->rep[i])->state) == SEG_GONE) {
+			shard_unlock(sh);
+			return -ENOENT;
+		}
 	pp = chain_find(shard_tab(sh), h, key, o->klen);
 	old = link_get(pp);
 	if (old)
@@ -424,7 +436,8 @@ struct mc_obj *obj_publish(struct mc_store *s, struct mc_obj *o)
 	}
 	shard_unlock(sh);
 	mc_series_observe(s->c.value_size, size);
-	return old;
+	*oldp = old;
+	return 0;
 }
 
 /* Unlinks *pp (shard locked for writing). */

@@ -703,7 +703,7 @@ int mc_master_adopt(struct mc_store *m, const void *key, size_t klen,
 		    struct mc_adopt_rep *rep, unsigned n, struct mc_err *err)
 {
 	struct mc_blk *blk[MC_REPLICA_MAX];
-	struct mc_obj *o;
+	struct mc_obj *o, *old;
 	unsigned k = 0;
 	int rc = obj_key_check(key, klen, err);
 
@@ -763,9 +763,18 @@ int mc_master_adopt(struct mc_store *m, const void *key, size_t klen,
 		o->rep[i] = blk[i];
 	o->version = version;
 	obj_order(o);
-	o = obj_publish(m, o);
-	if (o)
+	if (obj_publish(m, o, &old) < 0) {
+		for (unsigned i = 0; i < k; i++)
+			blk_set_state(blk[i], BLK_DEAD, value_size);
 		obj_unref(o);
+		for (unsigned i = 0; i < n; i++)
+			rep[i].taken = false;
+		return mc_err_set(err, -ENOENT, MC_INVALID_REPLICA,
+				  "the segment of key '%.*s' went meanwhile",
+				  KEY_ARG(key, klen));
+	}
+	if (old)
+		obj_unref(old);
 	return 0;
 }
 

@@ -862,7 +862,18 @@ static int put_publish(struct mc_put *p, bool copy, bool batch,
 	for (unsigned i = 0; i < o->nrep && i < MC_REPLICA_MAX; i++)
 		if (blk_seg(o->rep[i])->hooked)
 			own[nown++] = blk_seg(o->rep[i])->owner;
-	old = obj_publish(s, o);
+	if (obj_publish(s, o, &old) < 0) {
+		if (!batch)
+			mc_series_add(s->c.put_end_fail, 1);
+		for (unsigned i = 0; i < o->nrep; i++)
+			blk_set_state(o->rep[i], BLK_DEAD, o->size);
+		rc = mc_err_set(err, -ETIMEDOUT, MC_INVALID_WRITE,
+				"the put of key '%.*s' was revoked: a segment "
+				"it wrote to was unmounted",
+				KEY_ARG(p->key, p->klen));
+		obj_unref(o);
+		return rc;
+	}
 	if (old) {
 		char *freed = old->data;
 		uint64_t len = old->size;

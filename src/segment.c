@@ -154,30 +154,33 @@ static unsigned arena_hint(void);
  * on its lock) nor to take the new one. false when @b is not kept: too
  * large, an owner's segment (its hooks hear of every buffer freed), a
  * segment going away, or the slot in use.
+ *
+ * Once @b is in the slot, an unmount's drain may give it back and free
+ * the segment with it: the read section keeps @g until this returns. An
+ * unmount marks @g gone, waits for the sections open then
+ * (ebr_synchronize in seg_finish), and only then drains; a section begun
+ * after the mark sees it and keeps nothing.
  */
 static bool seg_keep(struct mc_blk *b)
 {
 	struct mc_seg *g = blk_seg(b);
+	uint64_t size = b->size;
 	struct seg_keep_slot *k;
 	struct mc_blk *none = NULL;
+	bool kept = false;
 
-	if (b->size > SEG_KEEP_MAX || g->hooked ||
-	    atomic_load(&g->state) != SEG_OK)
+	if (size > SEG_KEEP_MAX || g->hooked)
 		return false;
+	ebr_enter();
 	k = &g->keep[arena_hint() % SEG_KEEP];
-	if (atomic_load_explicit(&k->b, memory_order_relaxed) ||
-	    !atomic_compare_exchange_strong(&k->b, &none, b))
-		return false;
-	store_used_add(g->store, -(int64_t)b->size);
-	/* An unmount sets the state, then drains the slots (seg_finish):
-	 * either it finds @b there or this sees the state. */
-	if (atomic_load(&g->state) != SEG_OK) {
-		struct mc_blk *x = atomic_exchange(&k->b, NULL);
-
-		if (x)
-			blk_give_back(x, false);
+	if (atomic_load(&g->state) == SEG_OK &&
+	    !atomic_load_explicit(&k->b, memory_order_relaxed) &&
+	    atomic_compare_exchange_strong(&k->b, &none, b)) {
+		store_used_add(g->store, -(int64_t)size);
+		kept = true;
 	}
-	return true;
+	ebr_exit();
+	return kept;
 }
 
 unsigned seg_keep_drain(struct mc_seg *g)

@@ -654,10 +654,12 @@ uint64_t obj_lease_left(const struct mc_obj *o, uint64_t now);
 struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 			  bool touch);
 /*
- * Publishes @o; returns the version it supersedes (its reference now the
- * caller's: obj_unref it), or NULL.
+ * Publishes @o: 0 and in *@old the version it supersedes (its reference
+ * now the caller's: obj_unref it) or NULL; -ENOENT, publishing nothing,
+ * when the segment of one of @o's replicas was unmounted meanwhile (the
+ * caller still holds @o).
  */
-struct mc_obj *obj_publish(struct mc_store *s, struct mc_obj *o);
+int obj_publish(struct mc_store *s, struct mc_obj *o, struct mc_obj **old);
 /* Hints for a put of @key, hashing to @h (index.c): stage 0 fetches its
  * bucket, stage 1 the version that bucket points to, stage 2 (after the
  * copy) the blocks of the version the put replaces. */
