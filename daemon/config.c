@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "json_dup.h"
 #include "log.h"
 #include "mooncake.h"
 #include "size.h"
@@ -666,6 +667,34 @@ static bool all_blank(const char *s, size_t n)
 	return true;
 }
 
+/*
+ * A key given twice in one object of the file @text, which json-c parsed
+ * whole: it keeps the last value, so the first would be dropped unsaid.
+ * 0, or -EINVAL or -ENOMEM with @err naming the second key as written.
+ */
+static int json_dup(const char *text, size_t len, const char *q,
+		    struct mc_err *err)
+{
+	size_t at, n;
+	char name[72], qk[72];
+	int r = mc_json_dup_key(text, len, &at, &n);
+
+	if (r == -ENOMEM) {
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "cannot read config file '%s': %s", q,
+			   strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	if (!r)
+		return 0;
+	snprintf(name, sizeof(name), "%.*s",
+		 (int)(n < sizeof(name) - 1 ? n : sizeof(name) - 1), text + at);
+	mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+		   "malformed config file '%s': key '%s' given twice", q,
+		   quote(name, qk, sizeof(qk)));
+	return -EINVAL;
+}
+
 int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 			const char *origin, FILE *warn, struct mc_err *err)
 {
@@ -693,7 +722,7 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 			   q, CONFIG_FILE_MAX);
 		return -EINVAL;
 	}
-	tok = json_tokener_new();
+	tok = json_tokener_new_ex(MC_JSON_DEPTH);
 	if (!tok) {
 		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 			   "cannot read config file '%s': %s", q,
@@ -737,6 +766,11 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 			   "malformed config file '%s': not a JSON object", q);
 		json_object_put(root);
 		return -EINVAL;
+	}
+	r = json_dup(text, len, q, err);
+	if (r) {
+		json_object_put(root);
+		return r;
 	}
 	json_object_object_foreach(root, name, val)
 	{

@@ -427,8 +427,17 @@ static const struct json_case {
 	 " \"protocol\": \"tcp\",\n \"device_name\": \"\",\n"
 	 " \"master_server_address\": \"localhost:50051\"}\n",
 	 NULL, "global_segment_size", "3355443200"},
-	/* later members win */
-	{"{\"http_port\": 1, \"http_port\": 2}", NULL, "http_port", "2"},
+	/* one name per object: an outer key's name inside an inner object,
+	 * or a key's name inside a string, is no second key */
+	{"{\"http_port\": 1, \"metadata_server\": {\"http_port\": 2}}", NULL,
+	 "http_port", "1"},
+	{"{\"metadata_server\": [{\"a\": 1}, {\"a\": 2}], \"rpc_port\": 7}",
+	 NULL, "rpc_port", "7"},
+	{"{\"metadata_server\": \"\\\"rpc_port\\\": 1,\", \"rpc_port\": 2}",
+	 NULL, "rpc_port", "2"},
+	/* json-c takes a key (not a value) in single quotes */
+	{"{\"metadata_server\": {'x\"': 1}, \"rpc_port\": 2}", NULL, "rpc_port",
+	 "2"},
 
 	/* syntax */
 	{"", "empty", NULL, NULL},
@@ -449,6 +458,34 @@ static const struct json_case {
 	{"80", "not a JSON object", NULL, NULL},
 	{"null", "not a JSON object", NULL, NULL},
 	{"true", "not a JSON object", NULL, NULL},
+
+	/* a key given twice: json-c keeps the last, so the first would be
+	 * dropped unsaid; named as the second is written */
+	{"{\"rpc_port\": 1, \"rpc_port\": 2}",
+	 "malformed config file 'test.json': key 'rpc_port' given twice", NULL,
+	 NULL},
+	{"{\"rpc_port\": 1, \"\\u0072pc_port\": 2}",
+	 "malformed config file 'test.json': key '\\u0072pc_port' given twice",
+	 NULL, NULL},
+	{"{\"http_port\": 1, 'http_port': 2}", "key 'http_port' given twice",
+	 NULL, NULL},
+	{"{\"http_port\": 1, \"log_level\": \"warn\", \"http_port\": 1}",
+	 "key 'http_port' given twice", NULL, NULL},
+	/* before the unknown key is named */
+	{"{\"http_prot\": 1, \"http_prot\": 2}", "key 'http_prot' given twice",
+	 NULL, NULL},
+	/* inside an object value (only the upstream keys take one) */
+	{"{\"metadata_server\": {\"a\": 1, \"a\": 2}}", "key 'a' given twice",
+	 NULL, NULL},
+	{"{\"local_buffer_size\": [1, {\"b\": {\"c\": 1}, \"b\": 2}]}",
+	 "key 'b' given twice", NULL, NULL},
+	{"{\"metadata_server\": {\"a\\\"\": 1, \"a\\\"\": 2}}",
+	 "key 'a\\\"' given twice", NULL, NULL},
+	{"{\"metadata_server\": {'x\"': 1}, \"rpc_port\": 2, \"rpc_port\": 3}",
+	 "key 'rpc_port' given twice", NULL, NULL},
+	/* the name is one printable line, as every name said here */
+	{"{\"metadata_server\": {\"a\nb\": 1, \"a\nb\": 2}}",
+	 "key 'a?b' given twice", NULL, NULL},
 
 	/* unknown keys are named */
 	{"{\"http_prot\": 80}", "'http_prot'", NULL, NULL},

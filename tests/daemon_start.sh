@@ -79,6 +79,7 @@ expect_match "--version prints the version" "$out" '^mooncaked [0-9]+\.[0-9]+'
 printf '{"http_port": 80,' >"$MC_TMP/malformed.json"
 printf '{"http_prot": 80}' >"$MC_TMP/unknown.json"
 printf '{"http_port": "80"}' >"$MC_TMP/wrongtype.json"
+printf '{"rpc_port": 0, "\\u0072pc_port": 50051}' >"$MC_TMP/twice.json"
 : >"$MC_TMP/empty.json"
 : >"$MC_TMP/empty.token"
 printf ' \n\t\n' >"$MC_TMP/blank.token"
@@ -131,6 +132,8 @@ bad "$MC_TMP/missing.json" --config "$MC_TMP/missing.json"
 bad "$MC_TMP/malformed.json" --config "$MC_TMP/malformed.json"
 bad "'http_prot'" --config "$MC_TMP/unknown.json"
 bad "'http_port'" --config "$MC_TMP/wrongtype.json"
+bad "malformed config file '$MC_TMP/twice.json': key '\\u0072pc_port' given twice" \
+	--config "$MC_TMP/twice.json"
 bad "$MC_TMP/empty.json" --config "$MC_TMP/empty.json"
 bad "'nokey'" -D nokey
 bad "'nokey'" -D nokey=1

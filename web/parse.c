@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "json_dup.h"
 #include "mooncake.h"
 #include "parse.h"
 
@@ -148,94 +149,19 @@ static size_t json_plain(const char *p, size_t n)
 }
 
 /*
- * Whether the string token [@p, @p + @n) (quotes included) names a field
- * already in @seen, which it then joins. json-c decodes it, so "a" and
- * "\u0061" are one name, and cuts it at a NUL, as it cuts field names.
- */
-static int field_seen(struct json_tokener *tok, struct json_object *seen,
-		      const char *p, size_t n)
-{
-	struct json_object *name;
-	const char *k;
-	int rc;
-
-	json_tokener_reset(tok);
-	name = json_tokener_parse_ex(tok, p, (int)n);
-	if (!name)
-		return -ENOMEM; /* a token json-c has taken whole already */
-	k = json_object_get_string(name);
-	rc = json_object_object_get_ex(seen, k, NULL) ? 1
-	     : json_object_object_add(seen, k, NULL)  ? -ENOMEM
-						      : 0;
-	json_object_put(name);
-	return rc;
-}
-
-/*
  * A field named twice in one object of body @p, which json-c parsed
- * whole: json-c keeps the last value, so the first would be dropped
- * unsaid. 0, or -EINVAL (naming the field) or -ENOMEM with @err.
+ * whole: 0, or -EINVAL (naming the field as written) or -ENOMEM with
+ * @err.
  */
 static int json_dup_field(const char *p, size_t n, struct mc_err *err)
 {
-	struct json_object *seen[WEB_JSON_DEPTH] = {0}; /* NULL: an array */
-	bool want_key[WEB_JSON_DEPTH] = {0};
-	struct json_tokener *tok = json_tokener_new();
-	int top = -1, rc = tok ? 0 : -ENOMEM;
+	size_t at, len;
+	int rc = mc_json_dup_key(p, n, &at, &len);
 
-	for (size_t i = 0; i < n && !rc; i++) {
-		size_t j;
-
-		switch (p[i]) {
-		case '{':
-		case '[':
-			if (top + 1 >= WEB_JSON_DEPTH)
-				break; /* json-c refused it already */
-			top++;
-			seen[top] = NULL;
-			if (p[i] == '{' &&
-			    !(seen[top] = json_object_new_object()))
-				rc = -ENOMEM;
-			want_key[top] = seen[top];
-			break;
-		case '}':
-		case ']':
-			if (top < 0)
-				break;
-			json_object_put(seen[top]);
-			seen[top--] = NULL;
-			break;
-		case ',':
-			if (top >= 0)
-				want_key[top] = seen[top];
-			break;
-		case '"':
-			for (j = i + 1; j < n && p[j] != '"'; j++)
-				if (p[j] == '\\')
-					j++;
-			if (j >= n)
-				break; /* json-c refused it already */
-			if (top >= 0 && want_key[top]) {
-				want_key[top] = false;
-				rc = field_seen(tok, seen[top], p + i,
-						j + 1 - i);
-				if (rc > 0)
-					rc = mc_err_set(
-						err, -EINVAL, MC_INVALID_PARAMS,
-						"Invalid JSON body, duplicate "
-						"field '%.*s'",
-						(int)(j - i - 1 < 64 ? j - i - 1
-								     : 64),
-						p + i + 1);
-			}
-			i = j;
-			break;
-		}
-	}
-	while (top >= 0)
-		json_object_put(seen[top--]);
-	if (tok)
-		json_tokener_free(tok);
+	if (rc > 0)
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "Invalid JSON body, duplicate field '%.*s'",
+				  (int)(len < 64 ? len : 64), p + at);
 	if (rc == -ENOMEM)
 		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "Out of memory");
 	return rc;

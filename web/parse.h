@@ -12,11 +12,12 @@
 
 #include "buf.h"
 #include "err.h"
+#include "json_dup.h"
 
 struct json_object;
 
-/* Deepest JSON nesting a body may have. */
-#define WEB_JSON_DEPTH 32
+/* Deepest JSON nesting a body may have: what mc_json_dup_key() follows. */
+#define WEB_JSON_DEPTH MC_JSON_DEPTH
 
 /*
  * Decodes the @n bytes at @src (%XX escapes; '+' as a blank when @plus,

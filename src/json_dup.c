@@ -1,0 +1,98 @@
+/*
+ * json_dup.c - a key given twice in one object of a JSON text.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdbool.h>
+
+#include <json-c/json.h>
+
+#include "json_dup.h"
+
+/*
+ * Whether the string token [@p, @p + @n) (quotes included) names a key
+ * already in @seen, which it then joins. json-c decodes it, so "a" and
+ * "\u0061" are one name, and cuts it at a NUL, as it cuts key names.
+ */
+static int key_seen(struct json_tokener *tok, struct json_object *seen,
+		    const char *p, size_t n)
+{
+	struct json_object *name;
+	const char *k;
+	int rc;
+
+	json_tokener_reset(tok);
+	name = json_tokener_parse_ex(tok, p, (int)n);
+	if (!name)
+		return -ENOMEM; /* a token json-c has taken whole already */
+	k = json_object_get_string(name);
+	rc = json_object_object_get_ex(seen, k, NULL) ? 1
+	     : json_object_object_add(seen, k, NULL)  ? -ENOMEM
+						      : 0;
+	json_object_put(name);
+	return rc;
+}
+
+int mc_json_dup_key(const char *p, size_t n, size_t *at, size_t *len)
+{
+	/* per open object the names seen so far; NULL for an array */
+	struct json_object *seen[MC_JSON_DEPTH] = {0};
+	bool want_key[MC_JSON_DEPTH] = {0};
+	struct json_tokener *tok = json_tokener_new();
+	size_t depth = 0; /* open objects and arrays, deeper ones uncounted */
+	int rc = tok ? 0 : -ENOMEM;
+
+	for (size_t i = 0; i < n && !rc; i++) {
+		size_t top = depth - 1, j;
+
+		switch (p[i]) {
+		case '{':
+		case '[':
+			if (++depth > MC_JSON_DEPTH)
+				break; /* json-c refused it already */
+			top = depth - 1;
+			seen[top] = NULL;
+			if (p[i] == '{' &&
+			    !(seen[top] = json_object_new_object()))
+				rc = -ENOMEM;
+			want_key[top] = seen[top];
+			break;
+		case '}':
+		case ']':
+			if (!depth)
+				break;
+			if (depth-- <= MC_JSON_DEPTH) {
+				json_object_put(seen[top]);
+				seen[top] = NULL;
+			}
+			break;
+		case ',':
+			if (depth && depth <= MC_JSON_DEPTH)
+				want_key[top] = seen[top];
+			break;
+		case '"':
+		case '\'':
+			for (j = i + 1; j < n && p[j] != p[i]; j++)
+				if (p[j] == '\\')
+					j++;
+			if (j >= n)
+				break; /* json-c refused it already */
+			if (depth && depth <= MC_JSON_DEPTH && want_key[top]) {
+				want_key[top] = false;
+				rc = key_seen(tok, seen[top], p + i, j + 1 - i);
+				if (rc > 0) {
+					*at = i + 1;
+					*len = j - i - 1;
+				}
+			}
+			i = j;
+			break;
+		}
+	}
+	for (size_t d = 0; d < depth && d < MC_JSON_DEPTH; d++)
+		json_object_put(seen[d]);
+	if (tok)
+		json_tokener_free(tok);
+	return rc;
+}
