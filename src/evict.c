@@ -41,14 +41,32 @@ static uint64_t obj_bytes(const struct mc_obj *o)
 	return b;
 }
 
+/*
+ * Whether taking @o would give its bytes back now: not while a read lease
+ * runs, nor while anything but the index holds the version or a replica
+ * (a get copying it, a transfer READ's pin, a hold, a lease that lapsed
+ * and that the reaper has not ended yet). Taking such a value frees
+ * nothing until that ends, so a put would lose it and still find no room.
+ */
+static bool obj_evictable(const struct mc_obj *o, uint64_t now)
+{
+	if (atomic_load_explicit(&o->ref, memory_order_relaxed) != 1)
+		return false;
+	for (unsigned i = 0; i < o->nrep; i++)
+		if (atomic_load_explicit(&o->rep[i]->u.ref,
+					 memory_order_relaxed) != 1)
+			return false;
+	return !obj_leased(o, now);
+}
+
 #define EVICT_BUCKETS 1024u
 
 /*
- * Evicts unleased objects, oldest first, until @need bytes of replicas
- * are released. Three passes over the index (oldest age, an age histogram
- * of bytes, then the eviction itself) give least-recently-used order to
- * within 1/1024 of the age range without sorting or a per-object list.
- * Serialized by evict_lock; returns the bytes released.
+ * Evicts objects that free their bytes at once (obj_evictable), oldest first,
+ * until @need bytes of replicas are released. Three passes over the index
+ * (oldest age, an age histogram of bytes, then the eviction itself) give
+ * least-recently-used order to within 1/1024 of the age range without sorting
+ * or a per-object list. Serialized by evict_lock; returns the bytes released.
  */
 static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 {
@@ -74,7 +92,7 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 		for (uint32_t b = 0; b <= t->mask; b++)
 			for (struct mc_obj *o = link_get(&t->b[b]); o;
 			     o = obj_next(o)) {
-				if (obj_leased(o, now))
+				if (!obj_evictable(o, now))
 					continue;
 				uint32_t a = obj_age(o, now_clk);
 
@@ -99,7 +117,7 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 		for (uint32_t b = 0; b <= t->mask; b++)
 			for (struct mc_obj *o = link_get(&t->b[b]); o;
 			     o = obj_next(o))
-				if (!obj_leased(o, now))
+				if (obj_evictable(o, now))
 					hist[obj_age(o, now_clk) *
 					     EVICT_BUCKETS / span] +=
 						obj_bytes(o);
@@ -130,7 +148,7 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 
 					/* Pass 0 takes the buckets older than
 					 * the cut, pass 1 the cut bucket. */
-					if (obj_leased(o, now) ||
+					if (!obj_evictable(o, now) ||
 					    (pass == 0
 						     ? k <= cut
 						     : k < cut ||
@@ -172,8 +190,8 @@ out:
 			cause == CAUSE_ALLOC ? "a put found no room"
 					     : "above the high watermark");
 	else
-		mc_debug("evict: nothing to evict (%s): every value is leased "
-			 "or being put",
+		mc_debug("evict: nothing to evict (%s): every value is leased, "
+			 "in use or being put",
 			 cause == CAUSE_ALLOC ? "a put found no room"
 					      : "above the high watermark");
 	return freed;

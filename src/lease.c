@@ -117,9 +117,9 @@ void lease_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
  * Holds: a get in another process copies the replicas a query named
  * (MC_F_HOLD). Each hold keeps one reference on a block until its time
  * is up, so a replace or remove meanwhile cannot hand the range to
- * another put; unlike a lease it keeps neither remove nor eviction
- * from taking the value. One duration for all: the queue is in due
- * order.
+ * another put; unlike a lease it does not keep a remove from taking
+ * the value (eviction passes over it: evict.c obj_evictable). One
+ * duration for all: the queue is in due order.
  */
 static void hold_obj(struct mc_store *s, const struct mc_obj *o, uint64_t now)
 {

@@ -895,8 +895,9 @@ int mc_exist(struct mc_store *s, const void *key, size_t klen);
 #define MC_F_LEASE 2u /* exist: grant the read lease a query grants */
 /*
  * query: instead of the read lease, hold the replicas allocated for
- * hold_ms (a get in another process copies them): a hold keeps neither
- * a remove nor an eviction from taking the value.
+ * hold_ms (a get in another process copies them): a hold does not keep
+ * a remove from taking the value; eviction passes over it while the hold
+ * lasts (its bytes would not come back before: mooncaked(8)).
  */
 #define MC_F_HOLD 4u
 /*

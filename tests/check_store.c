@@ -1219,6 +1219,73 @@ START_TEST(test_eviction)
 }
 END_TEST
 
+/*
+ * Eviction takes only values whose bytes it can give back at once. The
+ * two oldest values are in use: one by a reader still copying it (a get's
+ * reference), one by a read lease that has lapsed but that the reaper has
+ * not ended yet (its tick had not come: the lease queue still holds the
+ * bytes). Taking them would free nothing, so the puts that need room must
+ * take younger values instead, and succeed.
+ */
+START_TEST(test_eviction_skips_busy)
+{
+	struct mc_store *s = new_store(1);
+	static char val[MiB];
+	struct mc_ref *reader;
+	struct mc_desc d;
+	char k[16];
+
+	check_mount(s, 16 * MiB, NULL, NULL);
+	memset(val, 'v', sizeof(val));
+	ck_assert_int_eq(mc_put(s, "old-read", 8, val, MiB, NULL), 0);
+	ck_assert_int_eq(mc_put(s, "old-lease", 9, val, MiB, NULL), 0);
+	ck_assert_int_eq(mc_get(s, "old-read", 8, &reader), 0);
+	ck_assert_int_eq(mc_query(s, "old-lease", 9, &d, 1), 1);
+	/* Puts move the clock (reads only stamp it): make both the oldest. */
+	for (int i = 0; i < 4 * 64; i++)
+		ck_assert_int_eq(put_str(s, "clock", "c"), 0);
+	for (int i = 0; i < 12; i++) {
+		snprintf(k, sizeof(k), "young%d", i);
+		ck_assert_int_eq(mc_put(s, k, strlen(k), val, MiB, NULL), 0);
+	}
+	advance(5000); /* the lease (1 s) lapses; no tick ends it */
+
+	/* 14 of 16 MiB used: these go past the watermark, then the end. */
+	for (int i = 0; i < 6; i++) {
+		snprintf(k, sizeof(k), "new%d", i);
+		ck_assert_msg(mc_put(s, k, strlen(k), val, MiB, NULL) == 0,
+			      "put %s", k);
+	}
+	ck_assert_int_eq(mc_exist(s, "old-read", 8), 1);
+	ck_assert_int_eq(mc_exist(s, "old-lease", 9), 1);
+	ck_assert_int_eq(mc_exist(s, "new5", 4), 1);
+
+	/* What was counted evicted is what went. */
+	int gone = !mc_exist(s, "clock", 5);
+	for (int i = 0; i < 12; i++) {
+		snprintf(k, sizeof(k), "young%d", i);
+		gone += !mc_exist(s, k, strlen(k));
+	}
+	struct mc_metrics *m = mc_store_metrics(s);
+	ck_assert_int_eq(
+		(int)mc_series_value(mc_family_series(
+			mc_metrics_find(m, "master_evicted_key_count"), NULL)),
+		gone);
+	ck_assert_int_ge(gone, 1);
+
+	/* Once the reader is done, the old value can go like any other. */
+	mc_ref_release(reader);
+	mc_store_tick(s);
+	for (int i = 6; i < 30; i++) {
+		snprintf(k, sizeof(k), "new%d", i);
+		ck_assert_int_eq(mc_put(s, k, strlen(k), val, MiB, NULL), 0);
+	}
+	ck_assert_int_eq(mc_exist(s, "old-read", 8), 0);
+	ck_assert_int_eq(mc_exist(s, "old-lease", 9), 0);
+	mc_store_free(s);
+}
+END_TEST
+
 START_TEST(test_two_phase)
 {
 	struct mc_store *s = new_store(1);
@@ -2297,6 +2364,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_unmount_drop_held);
 	tcase_add_test(tc, test_shm);
 	tcase_add_test(tc, test_eviction);
+	tcase_add_test(tc, test_eviction_skips_busy);
 	tcase_add_test(tc, test_two_phase);
 	tcase_add_test(tc, test_many_open_puts);
 	tcase_add_test(tc, test_writes_in_flight);
