@@ -11,24 +11,61 @@
 
 /* ---------------------------------------------------------------- leases */
 
+/* The heap's order: the lease due first at the root. */
+static void heap_up(struct mc_lease_ent *h, size_t i)
+{
+	struct mc_lease_ent e = h[i];
+
+	while (i && h[(i - 1) / 2].due_ms > e.due_ms) {
+		h[i] = h[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	h[i] = e;
+}
+
+static void heap_down(struct mc_lease_ent *h, size_t n, size_t i)
+{
+	struct mc_lease_ent e = h[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && h[c + 1].due_ms < h[c].due_ms)
+			c++;
+		if (h[c].due_ms >= e.due_ms)
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	h[i] = e;
+}
+
+/*
+ * Queues @b's lease, due at @due, with the reference the caller took;
+ * without room for it the lease cannot be tracked, and is dropped.
+ * Most leases are due last (now + TTL): their sift stops at once.
+ */
 static void lease_push(struct mc_store *s, struct mc_blk *b, uint64_t due)
 {
-	struct mc_lease_node *n = malloc(sizeof(*n));
-
-	if (!n) { /* without a node the lease cannot be tracked: drop it */
-		atomic_fetch_and(&b->u.state, ~BLK_LEASED);
-		blk_unref(b);
-		return;
-	}
-	n->blk = b;
-	n->due_ms = due;
-	n->next = NULL;
 	pthread_mutex_lock(&s->lease_lock);
-	if (s->lease_tail)
-		s->lease_tail->next = n;
-	else
-		s->lease_head = n;
-	s->lease_tail = n;
+	if (s->lease_n == s->lease_cap) {
+		size_t cap = s->lease_cap ? 2 * s->lease_cap : 256;
+		struct mc_lease_ent *h =
+			realloc(s->lease_heap, cap * sizeof(*h));
+
+		if (!h) {
+			pthread_mutex_unlock(&s->lease_lock);
+			atomic_fetch_and(&b->u.state, ~BLK_LEASED);
+			blk_unref(b);
+			return;
+		}
+		s->lease_heap = h;
+		s->lease_cap = cap;
+	}
+	s->lease_heap[s->lease_n] = (struct mc_lease_ent){due, b};
+	heap_up(s->lease_heap, s->lease_n++);
 	pthread_mutex_unlock(&s->lease_lock);
 }
 
@@ -53,64 +90,99 @@ static void lease_grant(struct mc_store *s, struct mc_blk *b, uint64_t until)
 	lease_push(s, b, until);
 }
 
+/* Ends the lease of @e: its block's reference goes, unless extended. */
+static void lease_end(struct mc_store *s, struct mc_lease_ent e, uint64_t now,
+		      bool seg_gone)
+{
+	struct mc_blk *b = e.blk;
+	uint64_t until;
+
+	atomic_fetch_and(&b->u.state, ~BLK_LEASED);
+	until = atomic_load(&b->u.lease_until);
+	/* Extended meanwhile: queue it again at its new end, keeping the
+	 * reference, unless a racing grant already queued it. */
+	if (!seg_gone && until > now &&
+	    atomic_load(&blk_seg(b)->state) != SEG_GONE &&
+	    !(atomic_fetch_or(&b->u.state, BLK_LEASED) & BLK_LEASED)) {
+		lease_push(s, b, until);
+		return;
+	}
+	if (seg_gone)
+		atomic_store(&b->u.lease_until, 0);
+	blk_unref(b);
+}
+
+#define LEASE_BATCH 256
+
+/*
+ * Ends the leases of segment @g, which is being unmounted: one pass over
+ * the heap takes them all (a segment of millions of leased values), in
+ * batches of LEASE_BATCH only when there is no memory for the list.
+ */
+static void lease_drop_seg(struct mc_store *s, struct mc_seg *g, uint64_t now)
+{
+	struct mc_lease_ent stack[LEASE_BATCH], *out;
+	size_t n, max;
+
+	do {
+		size_t keep = 0, mine = 0;
+
+		pthread_mutex_lock(&s->lease_lock);
+		for (size_t i = 0; i < s->lease_n; i++)
+			mine += blk_seg(s->lease_heap[i].blk) == g;
+		out = mine > LEASE_BATCH ? malloc(mine * sizeof(*out)) : NULL;
+		max = out ? mine : LEASE_BATCH;
+		if (!out)
+			out = stack;
+		n = 0;
+		for (size_t i = 0; i < s->lease_n; i++) {
+			struct mc_lease_ent e = s->lease_heap[i];
+
+			if (n < max && blk_seg(e.blk) == g)
+				out[n++] = e;
+			else
+				s->lease_heap[keep++] = e;
+		}
+		s->lease_n = keep;
+		for (size_t i = keep / 2; i-- > 0;)
+			heap_down(s->lease_heap, keep, i);
+		pthread_mutex_unlock(&s->lease_lock);
+		for (size_t i = 0; i < n; i++)
+			lease_end(s, out[i], now, true);
+		if (out != stack)
+			free(out);
+	} while (n == max && max == LEASE_BATCH);
+}
+
 /* Ends the leases that are due (all of segment @g's when @g is set). */
 void lease_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
 {
-	struct mc_lease_node *due = NULL, **pp;
+	struct mc_lease_ent batch[LEASE_BATCH];
+	size_t n;
 
-	pthread_mutex_lock(&s->lease_lock);
-	if (!g) {
-		/* The queue is in due order: take from the head. */
-		while (s->lease_head && s->lease_head->due_ms <= now) {
-			struct mc_lease_node *n = s->lease_head;
-
-			s->lease_head = n->next;
-			n->next = due;
-			due = n;
-		}
-		if (!s->lease_head)
-			s->lease_tail = NULL;
-	} else {
-		struct mc_lease_node *tail = NULL;
-
-		pp = &s->lease_head;
-		while (*pp) {
-			struct mc_lease_node *n = *pp;
-
-			if (blk_seg(n->blk) != g) {
-				tail = n;
-				pp = &n->next;
-				continue;
-			}
-			*pp = n->next;
-			n->next = due;
-			due = n;
-		}
-		s->lease_tail = tail;
+	if (g) {
+		lease_drop_seg(s, g, now);
+		return;
 	}
-	pthread_mutex_unlock(&s->lease_lock);
-	while (due) {
-		struct mc_lease_node *n = due;
-		struct mc_blk *b = n->blk;
-		uint64_t until;
-
-		due = n->next;
-		atomic_fetch_and(&b->u.state, ~BLK_LEASED);
-		until = atomic_load(&b->u.lease_until);
-		/* Extended meanwhile: queue it again, keeping the reference,
-		 * unless a racing grant already re-queued it. */
-		if (!g && until > now &&
-		    atomic_load(&blk_seg(b)->state) != SEG_GONE &&
-		    !(atomic_fetch_or(&b->u.state, BLK_LEASED) & BLK_LEASED)) {
-			free(n);
-			lease_push(s, b, until);
-			continue;
+	do {
+		n = 0;
+		pthread_mutex_lock(&s->lease_lock);
+		while (n < LEASE_BATCH && s->lease_n &&
+		       s->lease_heap[0].due_ms <= now) {
+			batch[n++] = s->lease_heap[0];
+			s->lease_heap[0] = s->lease_heap[--s->lease_n];
+			heap_down(s->lease_heap, s->lease_n, 0);
 		}
-		if (g)
-			atomic_store(&b->u.lease_until, 0);
-		free(n);
-		blk_unref(b);
-	}
+		if (!s->lease_n) {
+			free(s->lease_heap);
+			s->lease_heap = NULL;
+			s->lease_cap = 0;
+		}
+		pthread_mutex_unlock(&s->lease_lock);
+		/* an extension is due after @now: not taken again below */
+		for (size_t i = 0; i < n; i++)
+			lease_end(s, batch[i], now, false);
+	} while (n == LEASE_BATCH);
 }
 
 /*

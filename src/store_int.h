@@ -309,6 +309,12 @@ struct mc_lease_node {
 	uint64_t due_ms;
 };
 
+/* A running read lease: the reference the queue holds on its block. */
+struct mc_lease_ent {
+	uint64_t due_ms;
+	struct mc_blk *blk;
+};
+
 /* segment names whose series the collector keeps (struct mc_counters) */
 #define SEG_SERIES_CACHED 4
 
@@ -442,9 +448,14 @@ struct mc_store {
 	pthread_mutex_t client_lock;
 	struct mc_client *clients;
 
-	/* leases, and the holds of MC_F_HOLD (their own queue: one TTL) */
+	/*
+	 * Leases, a min-heap by due time (an extended lease is queued again
+	 * at its new end, before leases granted after it), and the holds of
+	 * MC_F_HOLD (a list: one duration, so granted in due order).
+	 */
 	pthread_mutex_t lease_lock;
-	struct mc_lease_node *lease_head, *lease_tail;
+	struct mc_lease_ent *lease_heap;
+	size_t lease_n, lease_cap;
 	struct mc_lease_node *hold_head, *hold_tail;
 
 	/* cluster mode */

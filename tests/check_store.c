@@ -1220,6 +1220,44 @@ START_TEST(test_eviction)
 END_TEST
 
 /*
+ * The reaper ends each lease when it is due, whatever order the leases
+ * were granted and extended in: "a" is leased, extended, then "b" is
+ * leased; "a"'s lease, extended when first due, ends before "b"'s. Its
+ * value was replaced meanwhile, so its bytes are the lease's alone and go
+ * back to the allocator the tick after the lease ends.
+ */
+START_TEST(test_lease_order)
+{
+	struct mc_store *s = new_store(1);
+	struct mc_desc da, db;
+	struct mc_pin *pin;
+
+	check_mount(s, 16 * MiB, NULL, NULL);
+	mc_store_tick(s);
+	ck_assert_int_eq(put_str(s, "a", "a-old"), 0);
+	ck_assert_int_eq(put_str(s, "b", "b-value"), 0);
+	ck_assert_int_eq(mc_query(s, "a", 1, &da, 1), 1); /* until +1000 */
+	advance(100);
+	ck_assert_int_eq(mc_query(s, "a", 1, &da, 1), 1); /* until +1100 */
+	advance(800);
+	ck_assert_int_eq(mc_query(s, "b", 1, &db, 1), 1); /* until +1900 */
+	advance(100);
+	mc_store_tick(s); /* +1000: a's first due, extended to +1100 */
+	ck_assert_int_eq(put_str(s, "a", "a-new"), 0);
+	ck_assert_int_eq(mc_pin_read(s, da.addr, 5, &pin), 0);
+	mc_pin_release(pin);
+	advance(200);
+	mc_store_tick(s); /* +1200: a's lease is over, b's runs */
+	ck_assert_int_eq(mc_pin_read(s, da.addr, 5, &pin), -EACCES);
+	ck_assert_int_eq(mc_pin_read(s, db.addr, 7, &pin), 0);
+	mc_pin_release(pin);
+	advance(1000);
+	mc_store_tick(s);
+	mc_store_free(s);
+}
+END_TEST
+
+/*
  * Eviction takes only values whose bytes it can give back at once. The
  * two oldest values are in use: one by a reader still copying it (a get's
  * reference), one by a read lease that has lapsed but that the reaper has
@@ -2365,6 +2403,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_shm);
 	tcase_add_test(tc, test_eviction);
 	tcase_add_test(tc, test_eviction_skips_busy);
+	tcase_add_test(tc, test_lease_order);
 	tcase_add_test(tc, test_two_phase);
 	tcase_add_test(tc, test_many_open_puts);
 	tcase_add_test(tc, test_writes_in_flight);
