@@ -29,6 +29,13 @@ for p in $pages; do
 	done
 done
 
+# --- the README points at every page ---------------------------------------------
+for p in $pages; do
+	n=$(basename "$p")
+	check "README, Manual pages, names man/$n" \
+		bash -c "sed -n '/^Manual pages\$/,\$p' '$top_srcdir/README' | grep -qF 'man -l man/$n '"
+done
+
 # --- cross-references ---------------------------------------------------------------
 # sections PAGE: the section and subsection titles of a page, one a line.
 sections() { render "$1" | sed -n 's/^ \{0,3\}\([A-Z][A-Z0-9 :,()-]*[A-Z)]\)$/\1/p'; }
