@@ -39,7 +39,8 @@ static void advance(uint64_t ms)
 	__atomic_add_fetch(&test_now, ms, __ATOMIC_SEQ_CST);
 }
 
-static struct mc_store *new_store(unsigned replicas)
+/* A store on the test clock, ticked by hand, with leases of @ttl ms. */
+static struct mc_store *new_store_ttl(unsigned replicas, uint64_t ttl)
 {
 	struct mc_store_opts o;
 
@@ -48,10 +49,15 @@ static struct mc_store *new_store(unsigned replicas)
 	o.now_ms = test_clock;
 	o.manual_tick = true;
 	o.put_timeout_ms = 500;
-	o.lease_ttl_ms = 1000;
+	o.lease_ttl_ms = ttl;
 	struct mc_store *s = mc_store_new(&o, NULL);
 	ck_assert_ptr_nonnull(s);
 	return s;
+}
+
+static struct mc_store *new_store(unsigned replicas)
+{
+	return new_store_ttl(replicas, 1000);
 }
 
 static int put_str(struct mc_store *s, const char *k, const char *v)
@@ -1258,6 +1264,255 @@ START_TEST(test_lease_order)
 END_TEST
 
 /*
+ * A model of the lease queue, against random grants, extensions (a query
+ * of a leased value), overwrites, removes, ticks and unmounts, with a few
+ * lease lengths. A block's lease ends at the first tick at or after the
+ * latest end any query gave it (mooncaked(8) --lease-ttl), so after each
+ * tick the bytes the store counts used are those of the listed values and
+ * of the replaced or removed ones whose lease is not over yet; a remove
+ * is refused exactly while a lease runs; an unmount ends its segment's
+ * leases at once (hundreds of them: lease.c lease_drop_seg). A lease that
+ * ends late or early, or a block left behind, shows in the used bytes.
+ */
+#define LP_KEYS 4000
+#define LP_SEGS 4
+#define LP_BLKS 40000
+
+struct lp_blk {
+	uint64_t until, bytes, addr;
+	unsigned seg;
+	bool live, held;
+};
+
+struct lp {
+	struct mc_store *s;
+	struct lp_blk *b;
+	unsigned nb;
+	unsigned *held, nheld; /* the blocks whose lease runs */
+	uint64_t used;	       /* of the blocks listed or leased */
+	int cur[LP_KEYS];      /* a key's listed block, or -1 */
+	unsigned nkeys;
+	unsigned recent[64]; /* keys queried lately: extended, replaced */
+	char seg[LP_SEGS][MC_ID_LEN + 1];
+	uint64_t ttl, rnd;
+};
+
+static uint64_t lp_rand(struct lp *m)
+{
+	m->rnd ^= m->rnd << 13;
+	m->rnd ^= m->rnd >> 7;
+	m->rnd ^= m->rnd << 17;
+	return m->rnd;
+}
+
+static unsigned lp_seg_of(struct lp *m, const char *id)
+{
+	for (unsigned i = 0; i < LP_SEGS; i++)
+		if (!strcmp(m->seg[i], id))
+			return i;
+	ck_abort_msg("a replica in no mounted segment: %s", id);
+	return 0;
+}
+
+/* Block @i listed (@live) and leased (@held) or not, its bytes counted. */
+static void lp_set(struct lp *m, unsigned i, bool live, bool held)
+{
+	struct lp_blk *b = &m->b[i];
+
+	if (held && !b->held)
+		m->held[m->nheld++] = i;
+	if (!(b->live || b->held) && (live || held))
+		m->used += b->bytes;
+	if ((b->live || b->held) && !(live || held))
+		m->used -= b->bytes;
+	b->live = live;
+	b->held = held; /* off the held list: by its caller */
+}
+
+static void lp_check(struct lp *m, unsigned step)
+{
+	struct mc_usage u;
+
+	mc_store_usage(m->s, &u);
+	ck_assert_msg(
+		u.used == m->used,
+		"ttl %llu step %u: %llu bytes used, the leases leave %llu",
+		(unsigned long long)m->ttl, step, (unsigned long long)u.used,
+		(unsigned long long)m->used);
+}
+
+static void lp_key(char *k, size_t len, unsigned i)
+{
+	snprintf(k, len, "lp%u", i);
+}
+
+static void lp_put(struct lp *m, unsigned key)
+{
+	static char val[4096];
+	uint64_t size = 1 + lp_rand(m) % sizeof(val);
+	struct mc_desc d;
+	char k[16];
+
+	lp_key(k, sizeof(k), key);
+	ck_assert_int_lt(m->nb, LP_BLKS);
+	ck_assert_int_eq(mc_put(m->s, k, strlen(k), val, size, NULL), 0);
+	ck_assert_int_eq(
+		mc_query_ex(m->s, k, strlen(k), MC_F_PEEK, &d, 1, NULL), 1);
+	if (m->cur[key] >= 0)
+		lp_set(m, m->cur[key], false, m->b[m->cur[key]].held);
+	m->cur[key] = (int)m->nb;
+	m->b[m->nb] = (struct lp_blk){
+		.bytes = (size + 63) / 64 * 64, /* MC_BUF_ALIGN */
+		.addr = d.addr,
+		.seg = lp_seg_of(m, d.seg_id),
+	};
+	lp_set(m, m->nb++, true, false);
+}
+
+/* A query of listed key @key: grants its lease, or extends it. */
+static void lp_query(struct lp *m, unsigned key, uint64_t now)
+{
+	struct lp_blk *b = &m->b[m->cur[key]];
+	struct mc_desc d;
+	char k[16];
+
+	lp_key(k, sizeof(k), key);
+	ck_assert_int_eq(mc_query(m->s, k, strlen(k), &d, 1), 1);
+	ck_assert_uint_eq(d.addr, b->addr);
+	m->recent[lp_rand(m) % 64] = key;
+	if (b->until < now + m->ttl)
+		b->until = now + m->ttl;
+	lp_set(m, (unsigned)m->cur[key], true, true);
+}
+
+/* The reaper at @now: the leases due end. */
+static void lp_tick(struct lp *m, uint64_t now)
+{
+	mc_store_tick(m->s);
+	for (unsigned j = 0; j < m->nheld;) {
+		unsigned i = m->held[j];
+
+		if (m->b[i].held && m->b[i].until > now) {
+			j++;
+			continue;
+		}
+		if (m->b[i].held)
+			lp_set(m, i, m->b[i].live, false);
+		m->held[j] = m->held[--m->nheld];
+	}
+}
+
+/* Segment @g unmounted: its blocks go, leased or not. */
+static void lp_unmount(struct lp *m, unsigned g)
+{
+	const char *ids[] = {m->seg[g]};
+
+	ck_assert_int_eq(
+		unmount(m->s, ids, 1, MC_SEG_ALLOC, 0, NULL, NULL, NULL), 0);
+	for (unsigned i = 0; i < m->nb; i++)
+		if (m->b[i].seg == g) {
+			lp_set(m, i, false, false);
+			m->b[i].seg = LP_SEGS;
+		}
+	for (unsigned i = 0; i < m->nkeys; i++)
+		if (m->cur[i] >= 0 && m->b[m->cur[i]].seg == LP_SEGS)
+			m->cur[i] = -1;
+}
+
+static void lp_round(uint64_t ttl, unsigned nkeys, uint64_t seed,
+		     unsigned steps)
+{
+	struct lp m = {.s = new_store_ttl(1, ttl),
+		       .ttl = ttl,
+		       .nkeys = nkeys,
+		       .rnd = seed};
+
+	m.b = calloc(LP_BLKS, sizeof(*m.b));
+	m.held = calloc(LP_BLKS, sizeof(*m.held));
+	ck_assert(m.b && m.held);
+	for (unsigned i = 0; i < LP_SEGS; i++)
+		check_mount(m.s, 16 * MiB, NULL, m.seg[i]);
+	for (unsigned i = 0; i < nkeys; i++) {
+		m.cur[i] = -1;
+		lp_put(&m, i);
+	}
+	for (unsigned step = 0; step < steps; step++) {
+		unsigned r = (unsigned)(lp_rand(&m) % 1000);
+		unsigned key = (unsigned)(lp_rand(&m) % nkeys);
+		uint64_t now = test_clock(NULL);
+		char k[16];
+		int c;
+
+		/* half the time a key queried lately: its lease runs */
+		if (lp_rand(&m) % 2)
+			key = m.recent[lp_rand(&m) % 64] % nkeys;
+		c = m.cur[key];
+		lp_key(k, sizeof(k), key);
+		if (r < 650) { /* grant or extend */
+			if (c < 0)
+				lp_put(&m, key);
+			else
+				lp_query(&m, key, now);
+		} else if (r < 800) { /* put or overwrite */
+			lp_put(&m, key);
+		} else if (r < 850) { /* remove, forced at times */
+			bool force = lp_rand(&m) % 2;
+			int rc = mc_remove(m.s, k, strlen(k), force, NULL);
+
+			if (c < 0) {
+				ck_assert_int_eq(rc, -ENOENT);
+				continue;
+			}
+			if (!force && m.b[c].until > now) {
+				ck_assert_int_eq(rc, -EBUSY);
+				continue;
+			}
+			ck_assert_int_eq(rc, 0);
+			lp_set(&m, (unsigned)c, false, m.b[c].held);
+			m.cur[key] = -1;
+		} else if (r < 865) {
+			advance(lp_rand(&m) % (ttl / 5 + 2));
+		} else if (r < 990) { /* the reaper */
+			lp_tick(&m, now);
+			lp_check(&m, step);
+		} else if (r < 998) { /* a quarter of the keys at once */
+			for (unsigned i = key % 4; i < nkeys; i += 4)
+				if (m.cur[i] >= 0)
+					lp_query(&m, i, now);
+		} else { /* unmount a segment, leases and all; mount another */
+			lp_unmount(&m, key % LP_SEGS);
+			lp_check(&m, step);
+			check_mount(m.s, 16 * MiB, NULL, m.seg[key % LP_SEGS]);
+		}
+	}
+	/* Every lease comes due: only the listed values are left. */
+	advance(ttl + 1);
+	lp_tick(&m, test_clock(NULL));
+	ck_assert_uint_eq(m.nheld, 0);
+	lp_check(&m, steps);
+	ck_assert_int_ge(mc_remove_all(m.s, false), 0);
+	for (unsigned i = 0; i < m.nb; i++)
+		lp_set(&m, i, false, false);
+	lp_check(&m, steps + 1);
+	ck_assert_uint_eq(m.used, 0);
+	mc_store_free(m.s);
+	free(m.held);
+	free(m.b);
+}
+
+START_TEST(test_lease_random)
+{
+	unsigned keys = mc_test_quick() ? LP_KEYS / 4 : LP_KEYS;
+	unsigned steps = mc_test_quick() ? 4000 : 30000;
+
+	lp_round(1000, keys, 0x9e3779b97f4a7c15ull, steps);
+	lp_round(7, keys, 0x2545f4914f6cdd1dull, steps);
+	lp_round(250, keys, 0xd1b54a32d192ed03ull, steps);
+	lp_round(100, 16, 0xbf58476d1ce4e5b9ull, steps); /* a small heap */
+}
+END_TEST
+
+/*
  * Eviction takes only values whose bytes it can give back at once. The
  * two oldest values are in use: one by a reader still copying it (a get's
  * reference), one by a read lease that has lapsed but that the reaper has
@@ -2404,6 +2659,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_eviction);
 	tcase_add_test(tc, test_eviction_skips_busy);
 	tcase_add_test(tc, test_lease_order);
+	tcase_add_test(tc, test_lease_random);
 	tcase_add_test(tc, test_two_phase);
 	tcase_add_test(tc, test_many_open_puts);
 	tcase_add_test(tc, test_writes_in_flight);
