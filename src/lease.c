@@ -260,7 +260,10 @@ void hold_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
 
 void lease_obj(struct mc_store *s, const struct mc_obj *o, uint64_t now)
 {
-	uint64_t until = now + s->o.lease_ttl_ms;
+	/* --lease-ttl takes any 64-bit number (mooncaked(8)): one past the
+	 * clock's end leases until that end, not to an end already past */
+	uint64_t ttl = s->o.lease_ttl_ms;
+	uint64_t until = ttl > UINT64_MAX - now ? UINT64_MAX : now + ttl;
 
 	for (unsigned i = 0; i < o->nrep; i++)
 		lease_grant(s, o->rep[i], until);

@@ -1513,6 +1513,27 @@ START_TEST(test_lease_random)
 END_TEST
 
 /*
+ * A lease as long as the clock allows: --lease-ttl takes any 64-bit
+ * number, and the largest leases until the clock's end, not (its end
+ * wrapping past zero) to a time already past.
+ */
+START_TEST(test_lease_ttl_max)
+{
+	struct mc_store *s = new_store_ttl(1, UINT64_MAX);
+	struct mc_desc d;
+
+	check_mount(s, 16 * MiB, NULL, NULL);
+	ck_assert_int_eq(put_str(s, "k", "v"), 0);
+	ck_assert_int_eq(mc_query(s, "k", 1, &d, 1), 1);
+	advance(1000);
+	mc_store_tick(s);
+	ck_assert_int_eq(mc_remove(s, "k", 1, false, NULL), -EBUSY);
+	ck_assert_int_eq(mc_remove(s, "k", 1, true, NULL), 0);
+	mc_store_free(s);
+}
+END_TEST
+
+/*
  * Eviction takes only values whose bytes it can give back at once. The
  * two oldest values are in use: one by a reader still copying it (a get's
  * reference), one by a read lease that has lapsed but that the reaper has
@@ -2660,6 +2681,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_eviction_skips_busy);
 	tcase_add_test(tc, test_lease_order);
 	tcase_add_test(tc, test_lease_random);
+	tcase_add_test(tc, test_lease_ttl_max);
 	tcase_add_test(tc, test_two_phase);
 	tcase_add_test(tc, test_many_open_puts);
 	tcase_add_test(tc, test_writes_in_flight);
