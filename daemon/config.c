@@ -17,7 +17,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
-#include "json_dup.h"
+#include "json_strict.h"
 #include "log.h"
 #include "mooncake.h"
 #include "size.h"
@@ -722,6 +722,17 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 			   q, CONFIG_FILE_MAX);
 		return -EINVAL;
 	}
+	end = mc_json_plain(text, len);
+	if (end < len) {
+		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+			   "malformed config file '%s': unexpected %s at byte "
+			   "%zu",
+			   q,
+			   (unsigned char)text[end] < 0x20 ? "control character"
+							   : "character",
+			   end);
+		return -EINVAL;
+	}
 	tok = json_tokener_new_ex(MC_JSON_DEPTH);
 	if (!tok) {
 		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
@@ -729,7 +740,8 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 			   strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+					    JSON_TOKENER_VALIDATE_UTF8);
 	root = json_tokener_parse_ex(tok, text, (int)len);
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);

@@ -10,7 +10,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
-#include "json_dup.h"
+#include "json_strict.h"
 #include "mooncake.h"
 #include "parse.h"
 
@@ -117,38 +117,6 @@ int web_key_decode(const char *raw, size_t n, struct mc_buf *b,
 }
 
 /*
- * json-c, even strict, takes 'single-quoted' strings and NaN/Infinity,
- * and control characters raw inside strings; JSON does not. Outside
- * strings only structure, numbers and the letters of true, false and
- * null may appear. The offset of the first byte that breaks this (a NUL
- * anywhere, where json-c would stop), or @n when there is none.
- */
-static size_t json_plain(const char *p, size_t n)
-{
-	bool in_str = false;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (!c)
-			return i;
-		if (in_str) {
-			if (c < 0x20)
-				return i;
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = false;
-		} else if (c == '"') {
-			in_str = true;
-		} else if (!strchr("{}[],: \t\r\n0123456789+-.eEtrufalsn", c)) {
-			return i;
-		}
-	}
-	return n;
-}
-
-/*
  * A field named twice in one object of body @p, which json-c parsed
  * whole: 0, or -EINVAL (naming the field as written) or -ENOMEM with
  * @err.
@@ -173,7 +141,7 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 	struct json_tokener *tok = json_tokener_new_ex(WEB_JSON_DEPTH);
 	struct json_object *o = NULL;
 	enum json_tokener_error e = json_tokener_success;
-	size_t end = json_plain(p, n);
+	size_t end = mc_json_plain(p, n);
 	bool parsed = false; /* a whole value: an object, or a bare null */
 
 	if (!tok) {

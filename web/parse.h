@@ -12,7 +12,7 @@
 
 #include "buf.h"
 #include "err.h"
-#include "json_dup.h"
+#include "json_strict.h"
 
 struct json_object;
 

@@ -1,14 +1,41 @@
 /*
- * json_dup.c - a key given twice in one object of a JSON text.
+ * json_strict.c - what json-c takes, even strict, that JSON does not:
+ * stray bytes, and a key given twice in one object.
  */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include <json-c/json.h>
 
-#include "json_dup.h"
+#include "json_strict.h"
+
+size_t mc_json_plain(const char *p, size_t n)
+{
+	bool in_str = false;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (!c)
+			return i;
+		if (in_str) {
+			if (c < 0x20)
+				return i;
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (!strchr("{}[],: \t\r\n0123456789+-.eEtrufalsn", c)) {
+			return i;
+		}
+	}
+	return n;
+}
 
 /*
  * Whether the string token [@p, @p + @n) (quotes included) names a key
