@@ -319,54 +319,99 @@ static int replicas_write(struct mc_store *s, const struct mc_desc *d,
 	return rc;
 }
 
-static int put_via(struct mc_store *s, const void *key, size_t klen,
-		   const void *val, size_t len, const struct put_src *src,
-		   struct mc_err *err)
+/*
+ * The first half of a put through the master: its put start of @len
+ * bytes under the key, whose places, version and term land in @v. 0, or
+ * a negative errno.
+ */
+static int put_via_start(struct mc_store *s, const void *key, size_t klen,
+			 size_t len, struct mc_via *v, struct mc_err *err)
 {
-	struct mc_desc *d = NULL;
-	uint64_t version = 0, term, term2 = 0;
-	unsigned n = 0;
 	struct call c;
-	int rc = put_check(s, key, klen, len, err);
+	int rc;
 
-	if (rc < 0) {
-		put_start_refused(s, false);
-		return rc;
-	}
 	put_start_req(&c, key, klen, len, &s->self, s->o.replica_num, "",
 		      WIRE_PUT_SHARED, &s->self);
 	rc = call_do(s, &c, err);
 	if (rc == -ECONNABORTED)
 		rc = -EAGAIN; /* a put nobody ends is revoked at its timeout */
 	if (rc == 0)
-		rc = put_start_body(&c, &version, &d, &n, err);
-	term = c.term;
+		rc = put_start_body(&c, &v->version, &v->d, &v->n, err);
+	v->term = c.term;
 	call_end(&c);
-	if (rc < 0)
-		return rc;
-	rc = replicas_write(s, d, n, (void *)val, len, src, err);
-	free(d);
+	v->started = rc == 0;
+	return rc;
+}
+
+/* Drops started put @v at the master (its bytes did not all go). */
+static void put_via_revoke(struct mc_store *s, const void *key, size_t klen,
+			   struct mc_via *v)
+{
+	put_finish_call(s, MOP_PUT_REVOKE, key, klen, &s->self, WIRE_PUT_SHARED,
+			v->version, NULL, NULL);
+	v->started = false;
+}
+
+/*
+ * The second half of started put @v: its replicas written from @val (or
+ * @src), unless a stream wrote them (@wrote 0) or failed to (@wrote < 0),
+ * then the master's put end.
+ */
+static int put_via_finish(struct mc_store *s, const void *key, size_t klen,
+			  const void *val, size_t len,
+			  const struct put_src *src, int wrote,
+			  struct mc_via *v, struct mc_err *err)
+{
+	uint64_t term2 = 0;
+	int rc = wrote;
+
+	if (wrote > 0)
+		rc = replicas_write(s, v->d, v->n, (void *)val, len, src, err);
 	if (rc < 0) {
-		put_finish_call(s, MOP_PUT_REVOKE, key, klen, &s->self,
-				WIRE_PUT_SHARED, version, NULL, NULL);
+		put_via_revoke(s, key, klen, v);
 		return rc;
 	}
+	v->started = false;
 	rc = put_finish_call(s, MOP_PUT_END, key, klen, &s->self,
-			     WIRE_PUT_SHARED, version, &term2, err);
+			     WIRE_PUT_SHARED, v->version, &term2, err);
 	if (rc == -ECONNABORTED && term2)
 		return rc; /* the master answered: the outcome is unknown */
 	if (rc == -ECONNABORTED)
-		return put_settle(s, key, klen, version, err);
+		return put_settle(s, key, klen, v->version, err);
+	if (rc == -ENOENT && term2 == v->term)
+		/* the same master let it go: its timeout, or an unmount */
+		return mc_err_set(err, -ETIMEDOUT, MC_INVALID_WRITE,
+				  "the put of key '%.*s' was revoked",
+				  KEY_ARG(key, klen));
 	if (rc < 0 && rc != -EINVAL && rc != -EFBIG && rc != -ENOMEM) {
 		/* the put went (a new leader, a timeout, an owner that failed
 		 * to commit): nothing happened, try again */
-		if (term2 != term)
+		if (term2 != v->term)
 			mc_err_set(err, -EAGAIN, MC_NO_LEADER,
 				   "the leader changed during the put of "
 				   "'%.*s'",
 				   KEY_ARG(key, klen));
 		rc = -EAGAIN;
 	}
+	return rc;
+}
+
+/* A whole put through the master, from @val or @src. */
+static int put_via(struct mc_store *s, const void *key, size_t klen,
+		   const void *val, size_t len, const struct put_src *src,
+		   struct mc_err *err)
+{
+	struct mc_via v = {0};
+	int rc = put_check(s, key, klen, len, err);
+
+	if (rc < 0) {
+		put_start_refused(s, false);
+		return rc;
+	}
+	rc = put_via_start(s, key, klen, len, &v, err);
+	if (rc == 0)
+		rc = put_via_finish(s, key, klen, val, len, src, 1, &v, err);
+	free(v.d);
 	return rc;
 }
 
@@ -422,35 +467,145 @@ int fac_put_grow(struct mc_put *p, uint64_t size)
 	return 0;
 }
 
-int fac_put_commit(struct mc_put *p, struct mc_err *err)
+int fac_put_stream(struct mc_put *p, struct mc_err *err)
 {
-	int rc = p->registered ? mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-					    "a two-phase put ends by its key")
-			       : fac_put(p->store, p->key, p->klen, p->stage,
-					 p->size, err);
+	struct mc_store *s = p->store;
+	const struct mc_data_ops *ops = s->o.data_ops;
+	struct mc_via *v = &p->via;
+	int rc;
 
+	if (p->registered || !p->open || v->started) {
+		fac_put_free(p);
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "only a local put not yet started streams");
+	}
+	rc = put_via_start(s, p->key, p->klen, p->size, v, err);
+	if (rc < 0) {
+		fac_put_free(p);
+		return rc;
+	}
+	if (v->n != 1 || is_self(s, &v->d[0].owner) || v->d[0].size < p->size ||
+	    !ops || !ops->write_open)
+		return 0; /* the bytes gather; the commit writes them */
+	rc = ops->write_open(s->o.data_arg, &v->d[0], p->size, &p->stream);
+	if (rc < 0) {
+		fac_put_free(p);
+		return mc_err_set(err, -EAGAIN, MC_TRANSFER_FAIL,
+				  "the replica in segment '%s' at %s could "
+				  "not be written: %s",
+				  v->d[0].seg_id, v->d[0].endpoint,
+				  strerror(-rc));
+	}
+	p->streams = true;
+	return 1;
+}
+
+int fac_put_stream_feed(struct mc_put *p, const void *buf, uint64_t n, int pfd,
+			struct mc_err *err)
+{
+	const struct mc_data_ops *ops = p->store->o.data_ops;
+	int rc;
+
+	if (!p->stream || n > p->size - p->streamed)
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "%llu bytes past the put's %llu",
+				  (unsigned long long)n,
+				  (unsigned long long)p->size);
+	rc = ops->write_feed(p->stream, buf, n, pfd);
+	if (rc < 0) {
+		ops->write_close(p->stream, false);
+		p->stream = NULL;
+		return mc_err_set(err, -EAGAIN, MC_TRANSFER_FAIL,
+				  "the replica in segment '%s' at %s could "
+				  "not be written: %s",
+				  p->via.d[0].seg_id, p->via.d[0].endpoint,
+				  strerror(-rc));
+	}
+	p->streamed += n;
+	return 0;
+}
+
+/* Ends @p's stream: 0 when every byte went and the owner took them. */
+static int stream_end(struct mc_put *p, bool ok, struct mc_err *err)
+{
+	const struct mc_data_ops *ops = p->store->o.data_ops;
+	int rc;
+
+	if (!p->stream)
+		return ok ? mc_err_set(err, -EIO, MC_TRANSFER_FAIL,
+				       "the put's write failed")
+			  : 0;
+	ok = ok && p->streamed == p->size;
+	rc = ops->write_close(p->stream, ok);
+	p->stream = NULL;
+	if (!ok)
+		return mc_err_set(err, -EIO, MC_INVALID_WRITE,
+				  "the put ended %llu bytes short",
+				  (unsigned long long)(p->size - p->streamed));
+	if (rc == -EACCES)
+		/* the owner let the buffer go: the master revoked the put
+		 * (its timeout, or an unmount) while its bytes came */
+		return mc_err_set(err, -ETIMEDOUT, MC_INVALID_WRITE,
+				  "the put of key '%.*s' was revoked",
+				  KEY_ARG(p->key, p->klen));
+	if (rc < 0)
+		return mc_err_set(err, -EAGAIN, MC_TRANSFER_FAIL,
+				  "the replica in segment '%s' at %s could "
+				  "not be written: %s",
+				  p->via.d[0].seg_id, p->via.d[0].endpoint,
+				  strerror(-rc));
+	return 0;
+}
+
+/*
+ * Ends local put @p from its stage (or pipe @src): through its stream
+ * when it has one, with the places its put start gave when it has them.
+ */
+static int commit_local(struct mc_put *p, const struct put_src *src,
+			struct mc_err *err)
+{
+	int rc;
+
+	if (p->registered)
+		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				"a two-phase put ends by its key");
+	else if (p->via.started)
+		rc = put_via_finish(p->store, p->key, p->klen, p->stage,
+				    p->size, src,
+				    p->streams ? stream_end(p, true, err) : 1,
+				    &p->via, err);
+	else
+		rc = put_via(p->store, p->key, p->klen, p->stage, p->size, src,
+			     err);
 	fac_put_free(p);
 	return rc;
+}
+
+int fac_put_commit(struct mc_put *p, struct mc_err *err)
+{
+	return commit_local(p, NULL, err);
 }
 
 int fac_put_commit_pipe(struct mc_put *p, uint64_t hlen, int pfd,
 			struct mc_err *err)
 {
 	struct put_src src = {pfd, hlen};
-	int rc;
 
-	if (p->registered || hlen > p->size)
-		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				"a two-phase put ends by its key");
-	else
-		rc = put_via(p->store, p->key, p->klen, p->stage, p->size, &src,
-			     err);
-	fac_put_free(p);
-	return rc;
+	if (hlen > p->size) {
+		fac_put_free(p);
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "a pipe's head past the put's size");
+	}
+	return commit_local(p, &src, err);
 }
 
 void fac_put_free(struct mc_put *p)
 {
+	if (p->stream)
+		p->store->o.data_ops->write_close(p->stream, false);
+	if (p->via.started)
+		put_via_revoke(p->store, p->key, p->klen, &p->via);
+	free(p->via.d);
 	free(p->stage);
 	free(p->desc);
 	free(p);

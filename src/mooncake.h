@@ -156,6 +156,20 @@ struct mc_data_ops {
 			 const int pfd[2],
 			 void *(*room)(void *ctx, uint64_t len), void *ctx,
 			 uint64_t len);
+	/*
+	 * Optional, for a put whose bytes go to their replica while they
+	 * arrive (mc_put_stream): write_open begins a write of @len bytes
+	 * to @d from its start (@d stays valid until the close) and gives
+	 * it in *@w; write_feed adds the next @n bytes, from @buf, or from
+	 * pipe @pfd (its read end) when @buf is NULL; write_close ends it:
+	 * with @ok, once all @len bytes went, 0 when the owner took them;
+	 * without, the write is dropped mid-way. Each returns 0 or a
+	 * negative errno; write_close frees the write in either case.
+	 */
+	int (*write_open)(void *arg, const struct mc_desc *d, uint64_t len,
+			  void **w);
+	int (*write_feed)(void *w, const void *buf, uint64_t n, int pfd);
+	int (*write_close)(void *w, bool ok);
 };
 
 /*
@@ -738,6 +752,26 @@ int mc_put_commit(struct mc_put *p, bool copy_replicas, struct mc_err *err);
  */
 bool mc_store_pipes(const struct mc_store *s);
 int mc_put_commit_pipe(struct mc_put *p, uint64_t hlen, int pfd,
+		       struct mc_err *err);
+/*
+ * For a door that can pass a value on while it arrives (on a store whose
+ * puts take pipes, mc_store_pipes): asks the master for the places of
+ * local put @p (mc_put_begin) now, before its bytes. 1: the value has one
+ * replica, on another node, and its write has begun: the door then hands
+ * every byte over in order with mc_put_stream_feed, from memory or a
+ * pipe (not mc_put_buffer), and ends with mc_put_commit (which waits for
+ * the owner) or mc_put_abort (which revokes the put). 0: it goes as
+ * before (mc_put_buffer, then a commit). <0: the put failed and is gone
+ * (as mc_put_abort); errors as mc_put_commit.
+ */
+int mc_put_stream(struct mc_put *p, struct mc_err *err);
+/*
+ * The next @n bytes of a streamed put @p: from @buf, or from pipe @pfd
+ * (its read end) when @buf is NULL. 0, or a negative errno (the put then
+ * only ends by mc_put_abort): -EINVAL past the put's size, -EAGAIN
+ * (TRANSFER_FAIL) when the owner could not be written.
+ */
+int mc_put_stream_feed(struct mc_put *p, const void *buf, uint64_t n, int pfd,
 		       struct mc_err *err);
 /*
  * Commits the first @size bytes (1 .. its size) of open local put @p at a

@@ -936,6 +936,22 @@ int mc_put_commit_pipe(struct mc_put *p, uint64_t hlen, int pfd,
 	return fac_put_commit_pipe(p, hlen, pfd, err);
 }
 
+int mc_put_stream(struct mc_put *p, struct mc_err *err)
+{
+	if (!p->linked || !mc_store_pipes(p->store))
+		return 0;
+	return fac_put_stream(p, err);
+}
+
+int mc_put_stream_feed(struct mc_put *p, const void *buf, uint64_t n, int pfd,
+		       struct mc_err *err)
+{
+	if (!p->linked)
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "this put does not stream");
+	return fac_put_stream_feed(p, buf, n, pfd, err);
+}
+
 /*
  * Publishes @size bytes from @src as open local put @p's value, at a new
  * place of exactly @size bytes: the start was counted by mc_put_begin, so
@@ -973,9 +989,16 @@ int mc_put_commit_exact(struct mc_put *p, uint64_t size, struct mc_err *err)
 			"local put",
 			(unsigned long long)size, (unsigned long long)p->size);
 	}
-	if (p->linked) {
+	if (p->linked && !p->via.started) {
 		p->size = size; /* the stage goes as one put of its bytes */
 		return fac_put_commit(p, err);
+	}
+	if (p->linked && size == p->size)
+		return fac_put_commit(p, err);
+	if (p->linked) {
+		mc_put_abort(p);
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "a started put commits its whole size");
 	}
 	return put_commit_moved(p, blk_ptr(p->blk[0]), size, err);
 }
@@ -991,6 +1014,11 @@ int mc_put_commit_copy(struct mc_put *p, const void *val, uint64_t len,
 				  "a copied commit of %llu bytes of a %s put",
 				  (unsigned long long)len,
 				  p->registered ? "two-phase" : "local");
+	}
+	if (p->linked && p->via.started) {
+		mc_put_abort(p);
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "a started put commits its own bytes");
 	}
 	if (p->linked) {
 		/* the stage was never sent: the value goes as one put */

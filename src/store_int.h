@@ -267,6 +267,17 @@ struct settle_entry {
 /* mc_put keeps its put on its stack for keys up to this long */
 #define PUT_STACK_KEY 256
 
+/*
+ * A put through the master (link.c) once its put start was answered:
+ * its places, version and term.
+ */
+struct mc_via {
+	struct mc_desc *d;
+	unsigned n;
+	uint64_t version, term;
+	bool started; /* neither ended nor revoked yet */
+};
+
 struct mc_put {
 	struct mc_put *next; /* chain of s->pending[put_bucket()] */
 	struct mc_store *store;
@@ -294,6 +305,12 @@ struct mc_put {
 	/* nrep descriptors of a two-phase put; NULL for a local one, whose
 	 * writer needs none (3 KiB zeroed and printed per put otherwise) */
 	struct mc_desc *desc;
+	/* a local put of a linked store started before its bytes
+	 * (mc_put_stream), and its write while the bytes go (or NULL) */
+	struct mc_via via;
+	bool streams;	   /* its bytes go while they come */
+	void *stream;	   /* the data hooks' write; NULL once it ended */
+	uint64_t streamed; /* bytes handed to it */
 	size_t klen;
 	char key[];
 };
@@ -853,6 +870,9 @@ int fac_put_start(struct mc_store *s, const void *key, size_t klen,
 		  struct mc_put **out, struct mc_err *err);
 int fac_put_grow(struct mc_put *p, uint64_t size);
 int fac_put_commit(struct mc_put *p, struct mc_err *err);
+int fac_put_stream(struct mc_put *p, struct mc_err *err);
+int fac_put_stream_feed(struct mc_put *p, const void *buf, uint64_t n, int pfd,
+			struct mc_err *err);
 int fac_put_commit_pipe(struct mc_put *p, uint64_t hlen, int pfd,
 			struct mc_err *err);
 void fac_put_free(struct mc_put *p);

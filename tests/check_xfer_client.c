@@ -2,7 +2,8 @@
  * check_xfer_client.c - the transfer framing's client library (xfer/client.h)
  * against the real transfer port of a real store: READ and WRITE with v1
  * and v2 framing, pooled and one connection per request, rejections,
- * large zero-copy transfers, many threads on one client; against small
+ * large zero-copy transfers, WRITEs handed over piece by piece, many
+ * threads on one client; against small
  * misbehaving servers: a pooled connection closed by the peer, a peer that
  * never answers, a bad status frame, nobody listening; and the lookup of a
  * TE segment through its metadata, with a table of hostile descriptors.
@@ -657,6 +658,96 @@ START_TEST(test_pipes)
 }
 END_TEST
 
+/*
+ * A WRITE handed over while it goes (xfer_client_wstream_*): pieces from
+ * memory and from a pipe arrive in order and the connection is kept;
+ * bytes past the length are refused before they leave; a write closed
+ * short, or dropped mid-way, is never pooled and leaves the peer serving;
+ * a rejected one is told at its close.
+ */
+START_TEST(test_wstream)
+{
+	struct xfer_client *c = xfer_client_new(NULL);
+	size_t wsize = (300u << 10) + 3;
+	unsigned char *w = pattern(wsize, 11), *got = malloc(wsize);
+	struct xfer_wstream *ws;
+	struct mc_err e = {0};
+	uint64_t waddr = put_open("ws", wsize), addr;
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_ge(fcntl(p[1], F_SETPIPE_SZ, 1 << 20), 1 << 20);
+	ck_assert_int_eq(xfer_client_wstream_open(c, &T, waddr, wsize, &ws, &e),
+			 0);
+	ck_assert_int_eq(xfer_client_wstream_feed(ws, w, 100, -1, &e), 0);
+	ck_assert_int_eq(write(p[1], w + 100, 200000), 200000);
+	ck_assert_int_eq(xfer_client_wstream_feed(ws, NULL, 200000, p[0], &e),
+			 0);
+	ck_assert_int_eq(pipe_held(p), 0);
+	/* one byte too many is refused and nothing of it leaves */
+	ck_assert_int_eq(
+		xfer_client_wstream_feed(ws, w, wsize - 200099, -1, &e),
+		-EINVAL);
+	ck_assert_int_eq(xfer_client_wstream_feed(ws, w + 200100,
+						  wsize - 200100, -1, &e),
+			 0);
+	ck_assert_int_eq(xfer_client_wstream_close(ws, true, &e), 0);
+	ck_assert_uint_eq(xfer_client_idle(c), 1);
+	ck_assert_int_eq(mc_put_end(S, "ws", 2, NULL), 0);
+	ck_assert_int_eq(mc_get_copy(S, "ws", 2, 0, got, wsize),
+			 (int64_t)wsize);
+	ck_assert_mem_eq(got, w, wsize);
+
+	/* closed short (the pooled connection used): an error, not pooled */
+	waddr = put_open("ws2", wsize);
+	ck_assert_int_eq(xfer_client_wstream_open(c, &T, waddr, wsize, &ws, &e),
+			 0);
+	ck_assert_uint_eq(xfer_client_idle(c), 0);
+	ck_assert_int_eq(xfer_client_wstream_feed(ws, w, 1000, -1, &e), 0);
+	ck_assert_int_eq(xfer_client_wstream_close(ws, true, &e), -EINVAL);
+	ck_assert_msg(strstr(e.msg, "short"), "%s", e.msg);
+	ck_assert_uint_eq(xfer_client_idle(c), 0);
+	/* dropped mid-way: not pooled, and the port serves the next one */
+	ck_assert_int_eq(xfer_client_wstream_open(c, &T, waddr, wsize, &ws, &e),
+			 0);
+	ck_assert_int_eq(xfer_client_wstream_feed(ws, w, wsize / 2, -1, &e), 0);
+	ck_assert_int_eq(xfer_client_wstream_close(ws, false, &e), 0);
+	ck_assert_uint_eq(xfer_client_idle(c), 0);
+	ck_assert_int_eq(xfer_client_write(c, &T, waddr, w, wsize, &e), 0);
+	ck_assert_int_eq(mc_put_end(S, "ws2", 3, NULL), 0);
+	memset(got, 0, wsize);
+	ck_assert_int_eq(mc_get_copy(S, "ws2", 3, 0, got, wsize),
+			 (int64_t)wsize);
+	ck_assert_mem_eq(got, w, wsize);
+
+	/* a published value is not writable: told at the close */
+	addr = put_value("wsp", "0123456789", 10);
+	ck_assert_int_eq(xfer_client_wstream_open(c, &T, addr, 10, &ws, &e), 0);
+	ck_assert_int_eq(xfer_client_wstream_feed(ws, "abcdefghij", 10, -1, &e),
+			 0);
+	ck_assert_int_eq(xfer_client_wstream_close(ws, true, &e), -EACCES);
+	ck_assert_msg(strstr(e.msg, "rejected"), "%s", e.msg);
+	ck_assert_int_eq(mc_get_copy(S, "wsp", 3, 0, got, 10), 10);
+	ck_assert_mem_eq(got, "0123456789", 10);
+	/* bad requests never leave the client */
+	ck_assert_int_eq(xfer_client_wstream_open(c, &T, waddr, 0, &ws, &e),
+			 -EINVAL);
+	ck_assert_int_eq(
+		xfer_client_wstream_open(c, &T, UINT64_MAX, 2, &ws, &e),
+		-EINVAL);
+	/* nobody listening: the connect's error */
+	struct xfer_target none = {"127.0.0.1", 1, 2};
+	ck_assert_int_lt(xfer_client_wstream_open(c, &none, waddr, 1, &ws, &e),
+			 0);
+
+	close(p[0]);
+	close(p[1]);
+	free(w);
+	free(got);
+	xfer_client_free(c);
+}
+END_TEST
+
 /* ------------------------------------------------ finding a TE segment */
 
 START_TEST(test_te_key)
@@ -911,6 +1002,7 @@ Suite *xfer_client_suite(void)
 	tcase_add_test(tc, test_rejections);
 	tcase_add_test(tc, test_large);
 	tcase_add_test(tc, test_pipes);
+	tcase_add_test(tc, test_wstream);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_te_modes);
 	tcase_add_test(tc, test_te_resolve_published);

@@ -3,7 +3,8 @@
 # another node (mooncake-cluster(7)), where a node's HTTP door moves the
 # bytes between the client's socket and the transfer port, through a
 # pipe (splice) for values of 64 KiB to 1 MiB, through memory for the
-# others: answers are byte for byte, at every size on either side of
+# others, and a PUT's bytes go on while they arrive: answers are byte
+# for byte, at every size on either side of
 # those bounds, also for pipelined requests (the door writes to the
 # client's own socket, never to the one it read the value from); a
 # client that goes away in the middle of a body, or of an answer, leaves
@@ -33,7 +34,7 @@ fi
 # node 1 leads and node 2 is the door, both without memory: every value
 # lives on node 3
 etcd_start || { echo "etcd did not start" >&2; exit 1; }
-cl_node_start 1 --segment-size 0
+cl_node_start 1 --segment-size 0 --put-timeout 4000
 cl_wait_leader 15000 >/dev/null || { echo "node 1 does not lead" >&2; exit 1; }
 cl_node_start 2 --segment-size 0 --header-timeout 1000
 cl_node_start 3 --segment-size 128M --max-body 64M --transfer-congestion reno
@@ -61,6 +62,39 @@ for n in 65535 65536 65537 524288 1048575 1048576 1048577 3145728; do
 done
 check "... node 2 lent a pipe to them ($p0 pipe descriptors before, $(npipes) after)" \
 	test "$(npipes)" -gt "$p0"
+
+# --- PUTs through node 2, whose bytes go on to node 3 while they
+# arrive (64 KiB at a time): byte for byte through node 1 at every size
+# around the pieces' and the pipe's bounds, and a body that comes in 20
+# pieces 20 ms apart
+for n in 1 65535 65536 65537 131073 1048576 1048577 3145728; do
+	head -c $n /dev/urandom >"$MC_TMP/p$n"
+	expect_eq "PUT of $n bytes through node 2" \
+		"$(curl -s -o /dev/null -w '%{http_code}' -T "$MC_TMP/p$n" "$U2/api/put/p$n")" 200
+	check "... GET through node 1: byte for byte" \
+		cmp -s <(curl -s "$U1/api/get/p$n") "$MC_TMP/p$n"
+done
+head -c 200000 /dev/urandom >"$MC_TMP/drib"
+dribble() { # dribble KEY PAUSE: PUT drib through node 2 in 20 pieces; its status line
+	local line
+	exec 3<>"/dev/tcp/127.0.0.1/$P2"
+	printf 'PUT /api/put/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\nConnection: close\r\n\r\n' "$1" >&3
+	for off in $(seq 0 10000 190000); do
+		tail -c +$((off + 1)) "$MC_TMP/drib" | head -c 10000 >&3
+		sleep "$2"
+	done
+	IFS= read -r -t 10 line <&3
+	exec 3<&-
+	echo "${line%$'\r'}"
+}
+expect_eq "a body in 20 pieces through node 2: 200" "$(dribble drib 0.02)" "HTTP/1.1 200 OK"
+check "... byte for byte through node 1" \
+	cmp -s <(curl -s "$U1/api/get/drib") "$MC_TMP/drib"
+# the same 300 ms apart: 6 s, past the leader's --put-timeout (4 s), which
+# counts from the head for such a put: revoked, 408, nothing stored
+expect_eq "a body slower than the put timeout through node 2: 408" \
+	"$(dribble slow 0.3)" "HTTP/1.1 408 Request Timeout"
+expect_eq "... nothing stored" "$(curl -s -o /dev/null -w '%{http_code}' "$U1/api/get/slow")" 404
 
 head -c 1048576 /dev/urandom >"$MC_TMP/v1"
 expect_eq "PUT 1 MiB through node 2" \
@@ -130,9 +164,15 @@ exec 3<&-
 check "three pipelined GETs through node 2: every answer byte for byte" \
 	cmp -s "$MC_TMP/got" "$MC_TMP/want"
 
-# --- a client that sends half a body and goes: the old value stays, and
-# node 2 keeps no descriptor for it (twenty times)
+# --- a client that sends half a body and goes: the old value stays,
+# node 2 keeps no descriptor for it (twenty times), and the leader no
+# open put nor node 3's memory for it (the put was started before its
+# bytes, which went on to node 3 as they came: it is revoked at once)
 nfd() { ls "/proc/${CL_PID[2]}/fd" | wc -l; }
+leader_metric() { # leader_metric NAME: the leader's sample of NAME
+	curl -s "$U1/metrics" | awk -v m="$1" '$1 == m { print $2 }'
+}
+held0=$(leader_metric 'segment_allocated_bytes{segment="node3"}')
 fd0=$(nfd)
 head -c 524288 /dev/urandom >"$MC_TMP/half"
 for _ in $(seq 20); do
@@ -157,6 +197,13 @@ expect_eq "a body that stalls halfway: 408" "${line%$'\r'}" "HTTP/1.1 408 Reques
 check "... and after a stalled one" cmp -s <(curl -s "$U2/api/get/v1") "$MC_TMP/v1"
 fd2=$(nfd)
 check "... still no descriptor left ($fd0 -> $fd2)" [ "$fd2" -le "$fd0" ]
+expect_eq "... the leader has no put open" "$(leader_metric mooncake_pending_puts)" 0
+expect_eq "... node 3 holds what it held before them" \
+	"$(leader_metric 'segment_allocated_bytes{segment="node3"}')" "$held0"
+expect_eq "... and a PUT through node 2 after them" \
+	"$(curl -s -o /dev/null -w '%{http_code}' -T "$MC_TMP/v1" "$U2/api/put/v1b")" 200
+check "... byte for byte through node 1" \
+	cmp -s <(curl -s "$U1/api/get/v1b") "$MC_TMP/v1"
 
 # --- clients that go away in the middle of an answer through a pipe
 # (twenty of them, after a few bytes), and one that stops reading: node 2

@@ -162,6 +162,75 @@ static int64_t piped_end(struct web_req *r, int pfd[2], char *dst,
 	return 0;
 }
 
+/*
+ * The bytes a streamed put takes per read: each piece goes on to the
+ * replica's node before the next is read, so that the two hops overlap
+ * (bench/RESULTS.md: 64 KiB pieces did best; a whole 1 MiB value in one
+ * piece is the store-and-forward this replaces).
+ */
+#define STREAM_PIECE (64u << 10)
+
+/* Hands @n bytes at @mem (from pipe @pfd when @mem is NULL) to put @p. */
+static int stream_feed(struct mc_put *p, const char *mem, uint64_t n, int pfd,
+		       struct mc_err *e)
+{
+	return n ? mc_put_stream_feed(p, mem, n, pfd, e) : 0;
+}
+
+/*
+ * The body of a put whose bytes go on to their replica's node while they
+ * arrive (mc_put_stream): read in pieces into pipe @pfd, spliced from the
+ * client's socket, or into @dst when the connection had them already or
+ * the pipe filled (read_pipe_end tells which: the piece's first @at bytes
+ * in memory, then @n in the pipe, then the rest in memory again), each
+ * handed over in order before the next piece is read.
+ */
+static void put_streamed(struct web_req *r, struct mc_put *p, uint64_t size,
+			 char *dst, int pfd[2])
+{
+	struct mc_err e = {0};
+	uint64_t done = 0;
+	int rc = 0;
+
+	while (done < size) {
+		uint64_t want = size - done, at, n;
+		char *b = dst + done;
+		int64_t got;
+
+		if (want > STREAM_PIECE)
+			want = STREAM_PIECE;
+		r->io->read_pipe_begin(r->conn, pfd[1], b);
+		got = web_req_read(r, b, want);
+		r->io->read_pipe_end(r->conn, &at, &n);
+		if (got <= 0) {
+			r->io->pipe_give(r->conn, pfd, false);
+			mc_put_abort(p);
+			web_resp_body_error(r, got < 0 ? (int)got : -EIO);
+			return;
+		}
+		if (!n)
+			at = (uint64_t)got;
+		rc = stream_feed(p, b, at, -1, &e);
+		if (!rc)
+			rc = stream_feed(p, NULL, n, pfd[0], &e);
+		if (!rc)
+			rc = stream_feed(p, b + at + n, (uint64_t)got - at - n,
+					 -1, &e);
+		if (rc)
+			break;
+		done += (uint64_t)got;
+	}
+	r->io->pipe_give(r->conn, pfd, rc == 0);
+	if (rc) {
+		mc_put_abort(p);
+		web_resp_errno(r, rc, &e, "Put failed");
+	} else if ((rc = mc_put_commit(p, true, &e)) < 0) {
+		web_resp_errno(r, rc, &e, "Put failed");
+	} else {
+		web_resp_success(r);
+	}
+}
+
 void web_api_put_raw(struct web_req *r)
 {
 	char key[MC_KEY_MAX];
@@ -200,8 +269,19 @@ void web_api_put_raw(struct web_req *r)
 	 * door then touches none of it).
 	 */
 	if (mc_store_pipes(r->s) && r->io->pipe_take &&
-	    r->io->pipe_take(r->conn, pfd) == 0)
+	    r->io->pipe_take(r->conn, pfd) == 0) {
+		rc = mc_put_stream(p, &e);
+		if (rc < 0) {
+			r->io->pipe_give(r->conn, pfd, true);
+			web_resp_errno(r, (int)rc, &e, "Put failed");
+			return;
+		}
+		if (rc == 1) {
+			put_streamed(r, p, size, dst, pfd);
+			return;
+		}
 		r->io->read_pipe_begin(r->conn, pfd[1], dst);
+	}
 	while (done < size) {
 		int64_t got = web_req_read(r, dst + done, size - done);
 

@@ -573,14 +573,10 @@ static int exchange(int fd, bool v2, bool write, uint64_t addr, void *rbuf,
 	return rc;
 }
 
-static int request(struct xfer_client *c, const struct xfer_target *t,
-		   bool write, uint64_t addr, void *rbuf, const void *wbuf,
-		   uint64_t len, struct pipe_io *pio, struct mc_err *err)
+/* Whether @t and the range are a request's: 0, or -EINVAL said in @err. */
+static int request_check(const struct xfer_target *t, const char *op,
+			 uint64_t addr, uint64_t len, struct mc_err *err)
 {
-	const char *op = write ? "write" : "read";
-	bool v2 = t->version >= 2;
-	int rc = 0;
-
 	if (!t->host || !*t->host || t->port == 0 || t->port > 65535)
 		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 				  "bad transfer target '%s' port %u",
@@ -590,34 +586,15 @@ static int request(struct xfer_client *c, const struct xfer_target *t,
 				  "bad %s range of %llu bytes at 0x%llx", op,
 				  (unsigned long long)len,
 				  (unsigned long long)addr);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		bool answered = false;
-		int fd = c->one_shot ? -1 : pool_take(c, t);
-		bool reused = fd >= 0;
+	return 0;
+}
 
-		if (!reused) {
-			fd = dial(c, t, err);
-			if (fd < 0)
-				return fd;
-		}
-		rc = exchange(fd, v2, write, addr, rbuf, wbuf, len, pio,
-			      c->timeout_ms, &answered);
-		if (rc >= 0 && !c->one_shot) {
-			pool_give(c, t, fd);
-			return rc;
-		}
-		close(fd);
-		if (rc >= 0)
-			return rc;
-		/*
-		 * A pooled connection the peer closed meanwhile: once more.
-		 * (A timeout is a slow peer, not a stale connection; a
-		 * WRITE that took bytes from its pipe cannot be sent again.)
-		 */
-		if (!(reused && !answered && rc == -ECONNRESET) ||
-		    (pio && pio->taken))
-			break;
-	}
+/* The one-line message of request's failure @rc (a negative errno). */
+static int request_error(int rc, const char *op, uint64_t len, uint64_t addr,
+			 const struct xfer_target *t, struct mc_err *err)
+{
+	bool v2 = t->version >= 2;
+
 	switch (rc) {
 	case -EACCES:
 		return mc_err_set(err, rc, MC_TRANSFER_FAIL,
@@ -646,6 +623,47 @@ static int request(struct xfer_client *c, const struct xfer_target *t,
 				  (unsigned long long)addr, t->host, t->port,
 				  strerror(-rc));
 	}
+}
+
+static int request(struct xfer_client *c, const struct xfer_target *t,
+		   bool write, uint64_t addr, void *rbuf, const void *wbuf,
+		   uint64_t len, struct pipe_io *pio, struct mc_err *err)
+{
+	const char *op = write ? "write" : "read";
+	bool v2 = t->version >= 2;
+	int rc = request_check(t, op, addr, len, err);
+
+	if (rc)
+		return rc;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool answered = false;
+		int fd = c->one_shot ? -1 : pool_take(c, t);
+		bool reused = fd >= 0;
+
+		if (!reused) {
+			fd = dial(c, t, err);
+			if (fd < 0)
+				return fd;
+		}
+		rc = exchange(fd, v2, write, addr, rbuf, wbuf, len, pio,
+			      c->timeout_ms, &answered);
+		if (rc >= 0 && !c->one_shot) {
+			pool_give(c, t, fd);
+			return rc;
+		}
+		close(fd);
+		if (rc >= 0)
+			return rc;
+		/*
+		 * A pooled connection the peer closed meanwhile: once more.
+		 * (A timeout is a slow peer, not a stale connection; a
+		 * WRITE that took bytes from its pipe cannot be sent again.)
+		 */
+		if (!(reused && !answered && rc == -ECONNRESET) ||
+		    (pio && pio->taken))
+			break;
+	}
+	return request_error(rc, op, len, addr, t, err);
 }
 
 int xfer_client_read(struct xfer_client *c, const struct xfer_target *t,
@@ -681,4 +699,113 @@ int xfer_client_write_pipe(struct xfer_client *c, const struct xfer_target *t,
 		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 				  "a write's head is longer than the write");
 	return request(c, t, true, addr, NULL, head, len, &pio, err);
+}
+
+/* ------------------------------------------------------ streamed WRITEs */
+
+struct xfer_wstream {
+	struct xfer_client *c;
+	struct xfer_target t; /* t.host points at host */
+	int fd;
+	uint64_t addr, len, left;
+	char host[];
+};
+
+int xfer_client_wstream_open(struct xfer_client *c, const struct xfer_target *t,
+			     uint64_t addr, uint64_t len,
+			     struct xfer_wstream **out, struct mc_err *err)
+{
+	struct xfer_hdr h = {
+		.size = len,
+		.addr = addr,
+		.opcode = (uint8_t)(XFER_OP_WRITE |
+				    (t->version >= 2 ? XFER_V2 : 0))};
+	unsigned char hdr[XFER_HDR_LEN];
+	struct xfer_wstream *w;
+	int rc = request_check(t, "write", addr, len, err);
+
+	if (rc)
+		return rc;
+	w = malloc(sizeof(*w) + strlen(t->host) + 1);
+	if (!w)
+		return mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR,
+				  "out of memory");
+	*w = (struct xfer_wstream){
+		.c = c, .t = *t, .addr = addr, .len = len, .left = len};
+	strcpy(w->host, t->host);
+	w->t.host = w->host;
+	xfer_hdr_encode(&h, hdr);
+	/*
+	 * The header waits corked (MSG_MORE) for the first bytes. A pooled
+	 * connection that fails it is retried once on a fresh one: no byte
+	 * of the value has gone yet.
+	 */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct iovec iov = {hdr, sizeof(hdr)};
+		bool reused;
+
+		w->fd = c->one_shot ? -1 : pool_take(c, t);
+		reused = w->fd >= 0;
+		if (!reused && (w->fd = dial(c, t, err)) < 0) {
+			rc = w->fd;
+			free(w);
+			return rc;
+		}
+		rc = send_iov(w->fd, &iov, 1, MSG_MORE);
+		if (!rc) {
+			*out = w;
+			return 0;
+		}
+		close(w->fd);
+		if (!reused)
+			break;
+	}
+	free(w);
+	return request_error(rc, "write", len, addr, t, err);
+}
+
+int xfer_client_wstream_feed(struct xfer_wstream *w, const void *buf,
+			     uint64_t n, int pfd, struct mc_err *err)
+{
+	uint64_t moved = 0;
+	int rc;
+
+	if (n > w->left)
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "%llu bytes more than the write's %llu",
+				  (unsigned long long)(n - w->left),
+				  (unsigned long long)w->len);
+	if (buf) {
+		struct iovec iov = {(void *)buf, (size_t)n};
+
+		rc = send_iov(w->fd, &iov, 1, w->left > n ? MSG_MORE : 0);
+	} else {
+		rc = splice_all(pfd, w->fd, n, &moved);
+	}
+	if (rc)
+		return request_error(rc, "write", w->len, w->addr, &w->t, err);
+	w->left -= n;
+	return 0;
+}
+
+int xfer_client_wstream_close(struct xfer_wstream *w, bool ok,
+			      struct mc_err *err)
+{
+	uint64_t got = 0;
+	int rc = 0;
+
+	if (!w)
+		return 0;
+	if (ok && w->left)
+		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				"a write ended %llu bytes short",
+				(unsigned long long)w->left);
+	else if (ok && w->t.version >= 2 && (rc = recv_status(w->fd, &got)))
+		request_error(rc, "write", w->len, w->addr, &w->t, err);
+	if (ok && !rc && !w->c->one_shot)
+		pool_give(w->c, &w->t, w->fd);
+	else
+		close(w->fd);
+	free(w);
+	return rc;
 }

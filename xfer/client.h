@@ -126,6 +126,26 @@ int xfer_client_write(struct xfer_client *c, const struct xfer_target *t,
 int xfer_client_write_pipe(struct xfer_client *c, const struct xfer_target *t,
 			   uint64_t addr, const void *head, uint64_t hlen,
 			   int pfd, uint64_t len, struct mc_err *err);
+/*
+ * A WRITE whose bytes are handed over while it goes, for a door that
+ * passes a value on as it arrives: open sends the header (of @len bytes
+ * at @addr) and gives the write in *@out; each feed adds @n bytes, from
+ * @buf, or spliced from pipe @pfd (its read end) when @buf is NULL;
+ * close with @ok, once all @len bytes went, waits for the peer's answer
+ * and keeps the connection; close without @ok drops the connection (the
+ * peer sees a cut request and keeps nothing of it). Each returns 0 or
+ * the errors above; close frees the write whatever it returns, and a
+ * write whose feed failed is closed without @ok. The header may be
+ * retried on a fresh connection; a fed byte never is.
+ */
+struct xfer_wstream;
+int xfer_client_wstream_open(struct xfer_client *c, const struct xfer_target *t,
+			     uint64_t addr, uint64_t len,
+			     struct xfer_wstream **out, struct mc_err *err);
+int xfer_client_wstream_feed(struct xfer_wstream *w, const void *buf,
+			     uint64_t n, int pfd, struct mc_err *err);
+int xfer_client_wstream_close(struct xfer_wstream *w, bool ok,
+			      struct mc_err *err);
 /* Idle connections the pool holds now, over all peers (for tests). */
 unsigned xfer_client_idle(struct xfer_client *c);
 

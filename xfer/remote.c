@@ -52,6 +52,68 @@ struct via_pipe {
  * (xfer_client_read_pipe: 1 when they are in it). 0, or a negative
  * errno after a debug line saying why.
  */
+/*
+ * Where the bytes of replica @d at @addr (@len of them) live: *@t (its
+ * host in @host or in @seg, which the caller releases). 0, or a
+ * negative errno said in @e.
+ */
+static int remote_target(struct xfer *x, const struct mc_desc *d, uint64_t addr,
+			 uint64_t len, struct xfer_target *t, char host[300],
+			 struct xfer_te_segment *seg, struct mc_err *e)
+{
+	int rc;
+
+	if (strcmp(d->protocol, "tcp"))
+		return mc_err_set(e, -EPROTONOSUPPORT, MC_INVALID_PARAMS,
+				  "protocol '%s' is not read from here",
+				  d->protocol);
+	if (d->owner.kind == MC_OWNER_CLIENT) {
+		struct mc_store *s = x->s;
+
+		if (!s || (!mc_store_meta(s) && !mc_store_linked(s)))
+			return mc_err_set(
+				e, -ENOENT, MC_SEGMENT_NOT_FOUND,
+				"no metadata server to find the client");
+		/* a cluster node: the client may have published it on
+		 * another node (mc_meta_find asks them) */
+		rc = xfer_te_resolve(d->endpoint,
+				     mc_store_get_opts(s)->metadata_cluster_id,
+				     xfer_te_meta_local, s, seg, e);
+		if (rc)
+			return rc;
+		if (!xfer_te_segment_covers(seg, addr, len))
+			return mc_err_set(e, -EFAULT, MC_INVALID_READ,
+					  "the range is not in memory the "
+					  "client registered");
+		*t = xfer_te_target(seg);
+		return 0;
+	}
+	rc = mc_net_split(d->endpoint, host, 300, &t->port);
+	if (rc)
+		return mc_err_set(e, rc, MC_INVALID_PARAMS,
+				  "endpoint is not HOST:PORT");
+	t->host = host;
+	t->version = 2;
+	return 0;
+}
+
+/* The debug line of a failed move @what of @len bytes of @d: @rc. */
+static int remote_failed(const struct mc_desc *d, const char *what,
+			 uint64_t len, const struct mc_err *e, int rc)
+{
+	mc_debug("transfer: %s of %llu bytes of segment '%s' at '%s': %s", what,
+		 (unsigned long long)len, d->seg_id, d->endpoint,
+		 e->msg[0] ? e->msg : strerror(-rc));
+	return rc;
+}
+
+/*
+ * Moves @len bytes at @off of replica @d: into @buf (read) or from it
+ * (write), or, with @vp, from @buf and then pipe @vp
+ * (xfer_client_write_pipe), or into pipe @vp->rp
+ * (xfer_client_read_pipe: 1 when they are in it). 0, or a negative
+ * errno after a debug line saying why.
+ */
 static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
 		     void *buf, uint64_t len, bool write,
 		     const struct via_pipe *vp)
@@ -61,48 +123,11 @@ static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
 	struct mc_err e = {0};
 	uint64_t addr = d->addr + off;
 	char host[300];
-	int rc;
+	int rc = remote_target(x, d, addr, len, &t, host, &seg, &e);
 
-	if (strcmp(d->protocol, "tcp")) {
-		rc = mc_err_set(&e, -EPROTONOSUPPORT, MC_INVALID_PARAMS,
-				"protocol '%s' is not read from here",
-				d->protocol);
-		goto out;
-	}
-	if (d->owner.kind == MC_OWNER_CLIENT) {
-		struct mc_store *s = x->s;
-
-		if (!s || (!mc_store_meta(s) && !mc_store_linked(s))) {
-			rc = mc_err_set(
-				&e, -ENOENT, MC_SEGMENT_NOT_FOUND,
-				"no metadata server to find the client");
-			goto out;
-		}
-		/* a cluster node: the client may have published it on
-		 * another node (mc_meta_find asks them) */
-		rc = xfer_te_resolve(d->endpoint,
-				     mc_store_get_opts(s)->metadata_cluster_id,
-				     xfer_te_meta_local, s, &seg, &e);
-		if (rc)
-			goto out;
-		if (!xfer_te_segment_covers(&seg, addr, len)) {
-			rc = mc_err_set(&e, -EFAULT, MC_INVALID_READ,
-					"the range is not in memory the client "
-					"registered");
-			goto out;
-		}
-		t = xfer_te_target(&seg);
-	} else {
-		rc = mc_net_split(d->endpoint, host, sizeof(host), &t.port);
-		if (rc) {
-			mc_err_set(&e, rc, MC_INVALID_PARAMS,
-				   "endpoint is not HOST:PORT");
-			goto out;
-		}
-		t.host = host;
-		t.version = 2;
-	}
-	if (vp && vp->rp)
+	if (rc)
+		;
+	else if (vp && vp->rp)
 		rc = xfer_client_read_pipe(x->client, &t, addr, vp->rp,
 					   vp->room, vp->ctx, len, &e);
 	else if (vp)
@@ -113,15 +138,9 @@ static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
 					       &e)
 			   : xfer_client_read(x->client, &t, addr, buf, len,
 					      &e);
-out:
-	if (rc < 0)
-		mc_debug("transfer: %s of %llu bytes of segment '%s' at '%s': "
-			 "%s",
-			 write ? "WRITE" : "READ", (unsigned long long)len,
-			 d->seg_id, d->endpoint,
-			 e.msg[0] ? e.msg : strerror(-rc));
 	xfer_te_segment_release(&seg);
-	return rc;
+	return rc < 0 ? remote_failed(d, write ? "WRITE" : "READ", len, &e, rc)
+		      : rc;
 }
 
 static int data_read(void *arg, const struct mc_desc *d, uint64_t off,
@@ -158,7 +177,64 @@ static int data_read_pipe(void *arg, const struct mc_desc *d, uint64_t off,
 	return remote_io(arg, d, off, NULL, len, false, &vp);
 }
 
+/* A streamed WRITE (mc_data_ops write_open): the client's, and its replica. */
+struct stream {
+	struct xfer_wstream *w;
+	const struct mc_desc *d;
+	uint64_t len;
+};
+
+static int data_write_open(void *arg, const struct mc_desc *d, uint64_t len,
+			   void **out)
+{
+	struct xfer *x = arg;
+	struct xfer_te_segment seg = {0};
+	struct xfer_target t;
+	struct mc_err e = {0};
+	struct stream *st = malloc(sizeof(*st));
+	char host[300];
+	int rc = st ? remote_target(x, d, d->addr, len, &t, host, &seg, &e)
+		    : -ENOMEM;
+
+	if (!rc)
+		rc = xfer_client_wstream_open(x->client, &t, d->addr, len,
+					      &st->w, &e);
+	xfer_te_segment_release(&seg);
+	if (rc) {
+		free(st);
+		return remote_failed(d, "WRITE", len, &e, rc);
+	}
+	st->d = d;
+	st->len = len;
+	*out = st;
+	return 0;
+}
+
+static int data_write_feed(void *w, const void *buf, uint64_t n, int pfd)
+{
+	struct stream *st = w;
+	struct mc_err e = {0};
+	int rc = xfer_client_wstream_feed(st->w, buf, n, pfd, &e);
+
+	return rc ? remote_failed(st->d, "WRITE", st->len, &e, rc) : 0;
+}
+
+static int data_write_close(void *w, bool ok)
+{
+	struct stream *st = w;
+	struct mc_err e = {0};
+	int rc = xfer_client_wstream_close(st->w, ok, &e);
+
+	if (rc)
+		remote_failed(st->d, "WRITE", st->len, &e, rc);
+	free(st);
+	return rc;
+}
+
 const struct mc_data_ops xfer_data_ops = {
+	.write_open = data_write_open,
+	.write_feed = data_write_feed,
+	.write_close = data_write_close,
 	.read = data_read,
 	.write = data_write,
 	.input_pending = data_input_pending,
