@@ -193,6 +193,15 @@ static int put_finish_call(struct mc_store *s, enum wire_mop op,
 	return rc;
 }
 
+/* A replica @d that could not be written (@rc): -EAGAIN, said in @err. */
+static int unwritten(const struct mc_desc *d, int rc, struct mc_err *err)
+{
+	return mc_err_set(err, -EAGAIN, MC_TRANSFER_FAIL,
+			  "the replica in segment '%s' at %s could not be "
+			  "written: %s",
+			  d->seg_id, d->endpoint, strerror(-rc));
+}
+
 /* Writes @len bytes of @val into replica @d: 0 or -errno with @err. */
 static int replica_write(struct mc_store *s, const struct mc_desc *d,
 			 const void *val, uint64_t len, struct mc_err *err)
@@ -217,10 +226,7 @@ static int replica_write(struct mc_store *s, const struct mc_desc *d,
 		rc = -EOPNOTSUPP;
 	}
 	if (rc)
-		return mc_err_set(err, -EAGAIN, MC_TRANSFER_FAIL,
-				  "the replica in segment '%s' at %s could "
-				  "not be written: %s",
-				  d->seg_id, d->endpoint, strerror(-rc));
+		return unwritten(d, rc, err);
 	return 0;
 }
 
@@ -293,14 +299,7 @@ static int replicas_write(struct mc_store *s, const struct mc_desc *d,
 		    ops && ops->write_pipe) {
 			rc = ops->write_pipe(s->o.data_arg, &d[0], val,
 					     src->hlen, src->pfd, len);
-			if (rc)
-				return mc_err_set(
-					err, -EAGAIN, MC_TRANSFER_FAIL,
-					"the replica in segment '%s' at %s "
-					"could not be written: %s",
-					d[0].seg_id, d[0].endpoint,
-					strerror(-rc));
-			return 0;
+			return rc ? unwritten(&d[0], rc, err) : 0;
 		}
 		for (uint64_t at = src->hlen; at < len;) {
 			ssize_t r = read(src->pfd, (char *)val + at, len - at);
@@ -490,11 +489,7 @@ int fac_put_stream(struct mc_put *p, struct mc_err *err)
 	rc = ops->write_open(s->o.data_arg, &v->d[0], p->size, &p->stream);
 	if (rc < 0) {
 		fac_put_free(p);
-		return mc_err_set(err, -EAGAIN, MC_TRANSFER_FAIL,
-				  "the replica in segment '%s' at %s could "
-				  "not be written: %s",
-				  v->d[0].seg_id, v->d[0].endpoint,
-				  strerror(-rc));
+		return unwritten(&v->d[0], rc, err);
 	}
 	p->streams = true;
 	return 1;
@@ -515,11 +510,7 @@ int fac_put_stream_feed(struct mc_put *p, const void *buf, uint64_t n, int pfd,
 	if (rc < 0) {
 		ops->write_close(p->stream, false);
 		p->stream = NULL;
-		return mc_err_set(err, -EAGAIN, MC_TRANSFER_FAIL,
-				  "the replica in segment '%s' at %s could "
-				  "not be written: %s",
-				  p->via.d[0].seg_id, p->via.d[0].endpoint,
-				  strerror(-rc));
+		return unwritten(&p->via.d[0], rc, err);
 	}
 	p->streamed += n;
 	return 0;
@@ -549,11 +540,7 @@ static int stream_end(struct mc_put *p, bool ok, struct mc_err *err)
 				  "the put of key '%.*s' was revoked",
 				  KEY_ARG(p->key, p->klen));
 	if (rc < 0)
-		return mc_err_set(err, -EAGAIN, MC_TRANSFER_FAIL,
-				  "the replica in segment '%s' at %s could "
-				  "not be written: %s",
-				  p->via.d[0].seg_id, p->via.d[0].endpoint,
-				  strerror(-rc));
+		return unwritten(&p->via.d[0], rc, err);
 	return 0;
 }
 
