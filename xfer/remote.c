@@ -32,6 +32,9 @@
  */
 #define REMOTE_TIMEOUT_MS 5000
 
+/* Room for a node endpoint's host (mc_net_split). */
+#define HOST_MAX 300
+
 /*
  * A WRITE's bytes besides a buffer: the first @head from it, the rest
  * from pipe @fd (mc_data_ops write_pipe); or a READ's into pipe @rp,
@@ -58,8 +61,9 @@ struct via_pipe {
  * negative errno said in @e.
  */
 static int remote_target(struct xfer *x, const struct mc_desc *d, uint64_t addr,
-			 uint64_t len, struct xfer_target *t, char host[300],
-			 struct xfer_te_segment *seg, struct mc_err *e)
+			 uint64_t len, struct xfer_target *t,
+			 char host[HOST_MAX], struct xfer_te_segment *seg,
+			 struct mc_err *e)
 {
 	int rc;
 
@@ -88,7 +92,7 @@ static int remote_target(struct xfer *x, const struct mc_desc *d, uint64_t addr,
 		*t = xfer_te_target(seg);
 		return 0;
 	}
-	rc = mc_net_split(d->endpoint, host, 300, &t->port);
+	rc = mc_net_split(d->endpoint, host, HOST_MAX, &t->port);
 	if (rc)
 		return mc_err_set(e, rc, MC_INVALID_PARAMS,
 				  "endpoint is not HOST:PORT");
@@ -122,7 +126,7 @@ static int remote_io(struct xfer *x, const struct mc_desc *d, uint64_t off,
 	struct xfer_target t;
 	struct mc_err e = {0};
 	uint64_t addr = d->addr + off;
-	char host[300];
+	char host[HOST_MAX];
 	int rc = remote_target(x, d, addr, len, &t, host, &seg, &e);
 
 	if (rc)
@@ -192,7 +196,7 @@ static int data_write_open(void *arg, const struct mc_desc *d, uint64_t len,
 	struct xfer_target t;
 	struct mc_err e = {0};
 	struct stream *st = malloc(sizeof(*st));
-	char host[300];
+	char host[HOST_MAX];
 	int rc = st ? remote_target(x, d, d->addr, len, &t, host, &seg, &e)
 		    : -ENOMEM;
 
