@@ -383,7 +383,8 @@ void obj_prefetch(struct mc_store *s, uint64_t h, int stage, const void *key,
 }
 
 /* Publishes @o (holding the blocks' references), replacing any version. */
-int obj_publish(struct mc_store *s, struct mc_obj *o, struct mc_obj **oldp)
+int obj_publish(struct mc_store *s, struct mc_obj *o,
+		const struct put_order *ord, struct mc_obj **oldp)
 {
 	const char *key = obj_key(o);
 	uint64_t h = key_hash(key, o->klen);
@@ -412,6 +413,17 @@ int obj_publish(struct mc_store *s, struct mc_obj *o, struct mc_obj **oldp)
 		}
 	pp = chain_find(shard_tab(sh), h, key, o->klen);
 	old = link_get(pp);
+	if (ord) {
+		int rc = order_publish(s, sh, h, old, o, ord);
+
+		if (rc != PUB_DONE) {
+			if (old)
+				atomic_fetch_add(&old->ref, 1);
+			shard_unlock(sh);
+			*oldp = old;
+			return rc;
+		}
+	}
 	if (old)
 		/* obj_unref(old) below frees them: start the fetch now */
 		for (unsigned i = 0; i < old->nrep; i++)
@@ -785,6 +797,7 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 				(unsigned long long)((left + 99) / 100 % 10));
 	} else {
 		o = obj_unlink(s, sh, pp);
+		order_note_remove(s, sh, h);
 	}
 	shard_unlock(sh);
 	if (!o)
@@ -818,6 +831,7 @@ int64_t mc_remove_all(struct mc_store *s, bool force)
 	if (s->link)
 		return fac_remove_all(s, force);
 	mc_series_add(s->c.remove_all, 1);
+	order_note_remove_all(s);
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
 		struct mc_tab *t;

@@ -763,7 +763,7 @@ int mc_master_adopt(struct mc_store *m, const void *key, size_t klen,
 		o->rep[i] = blk[i];
 	o->version = version;
 	obj_order(o);
-	if (obj_publish(m, o, &old) < 0) {
+	if (obj_publish(m, o, NULL, &old) < 0) {
 		for (unsigned i = 0; i < k; i++)
 			blk_set_state(blk[i], BLK_DEAD, value_size);
 		obj_unref(o);

@@ -824,7 +824,10 @@ struct mc_put_opts {
 	/*
 	 * -EEXIST (OBJECT_ALREADY_EXISTS) when the key is published
 	 * already, as upstream's PutStart answers (its clients take it as
-	 * success); otherwise a put replaces the value when it ends.
+	 * success); otherwise a put replaces the value when it ends. At a
+	 * cluster master (with owner hooks), a put that ends after a put
+	 * of the key started later, or after a remove of it, is over at
+	 * once (mooncake-cluster(7)), as if it had ended just before.
 	 */
 	bool no_replace;
 	bool batch; /* an item of a batch: counted by mc_batch_count only */
@@ -835,7 +838,8 @@ struct mc_put_opts {
 	const struct mc_owner *near;
 	/*
 	 * A put that does not claim its key: other puts of the key may be
-	 * open at once (the last end wins, as for local puts); it is ended
+	 * open at once (the last end wins, as for local puts, except at a
+	 * cluster master: there the one started later wins); it is ended
 	 * or revoked by key and version (mc_put_end_version). The cluster
 	 * façade's puts are such.
 	 */

@@ -261,16 +261,18 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 	rc = put_check(s, key, klen, size, err);
 	if (rc < 0)
 		goto fail;
-	if (po->no_replace) {
-		struct mc_obj *o = obj_lookup(s, key, klen, false);
-
-		if (o) {
-			obj_unref(o);
-			rc = mc_err_set(err, -EEXIST, MC_OBJECT_ALREADY_EXISTS,
-					"key '%.*s' exists already",
-					KEY_ARG(key, klen));
-			goto fail;
-		}
+	/*
+	 * A cluster master notes the key's version before this put's own
+	 * (order.c compares what is published after it), and places an
+	 * overwrite on the old version's nodes when it can.
+	 */
+	if (po->no_replace || s->o.owner_ops)
+		old = obj_lookup(s, key, klen, false);
+	if (po->no_replace && old) {
+		rc = mc_err_set(err, -EEXIST, MC_OBJECT_ALREADY_EXISTS,
+				"key '%.*s' exists already",
+				KEY_ARG(key, klen));
+		goto fail;
 	}
 	if (mem) {
 		p = mem;
@@ -291,7 +293,8 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 	p->batch = po->batch;
 	if (po->writer)
 		p->writer = *po->writer;
-	p->version = store_next_version(s);
+	p->ord.base = old ? old->version : 0;
+	p->version = store_next_version(s, &p->ord.seq);
 	memcpy(p->key, key, klen);
 	atomic_init(&p->ref, 1);
 	p->shared = po->shared;
@@ -328,12 +331,11 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 	};
 	if (pl.want > MC_REPLICA_MAX)
 		pl.want = MC_REPLICA_MAX;
-	/* an overwrite goes to the old version's nodes when it can */
-	if (s->o.owner_ops && !po->no_replace)
-		pl.again = old = obj_lookup(s, key, klen, false);
+	pl.again = old;
 	rc = evict_alloc_replicas(s, size, &pl, p->blk);
 	if (old)
 		obj_unref(old);
+	old = NULL;
 	if (rc < 0) {
 		mc_series_add(s->c.alloc_fail, 1);
 		rc = mc_err_set(
@@ -376,6 +378,8 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 	*out = p;
 	return 0;
 fail:
+	if (old)
+		obj_unref(old);
 	if (!po->batch)
 		mc_series_add(s->c.put_start_fail, 1);
 	return rc;
@@ -735,7 +739,17 @@ static int put_seal(struct mc_put *p, struct mc_err *err)
 	return blk_seal(p->store, p->blk, p->nrep, p->key, p->klen, left, err);
 }
 
-/* Publishes a closed put; counts a PutEnd unless @batch. */
+/* The owners of @o's replicas in NODE-owned segments, into @own. */
+static unsigned obj_owners(const struct mc_obj *o, struct mc_owner *own)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < o->nrep && i < MC_REPLICA_MAX; i++)
+		if (blk_seg(o->rep[i])->hooked)
+			own[n++] = blk_seg(o->rep[i])->owner;
+	return n;
+}
+
 /*
  * An overwrite (cluster mode): every node that holds a replica of @old
  * and none of the new version (@nown owners in @own) retires @old's
@@ -743,13 +757,17 @@ static int put_seal(struct mc_put *p, struct mc_err *err)
  * new version's nodes would find @old committed there, its release
  * still held back by a read lease or queued, and serve it again
  * (mooncake-cluster(7), Owner records). A node that holds the new
- * version needs nothing: a rebuild takes its newer record.
+ * version needs nothing: a rebuild takes its newer record. With @exact
+ * only @old's version goes, at every node that holds it (@nown 0): a put
+ * a cluster master did not publish (put_unordered). 0, or -1 when a node
+ * could not be told (logged).
  */
-static void put_retire_old(struct mc_store *s, const struct mc_owner *own,
-			   unsigned nown, const struct mc_obj *old)
+static int put_retire_old(struct mc_store *s, const struct mc_owner *own,
+			  unsigned nown, const struct mc_obj *old, bool exact)
 {
 	const struct mc_owner_ops *ops = s->o.owner_ops;
 	struct mc_retire r = {obj_key(old), old->klen, old->version};
+	int bad = 0;
 
 	for (unsigned i = 0; ops && ops->retire && i < old->nrep; i++) {
 		const struct mc_seg *g = blk_seg(old->rep[i]);
@@ -762,12 +780,16 @@ static void put_retire_old(struct mc_store *s, const struct mc_owner *own,
 			       mc_owner_eq(&blk_seg(old->rep[j])->owner,
 					   &g->owner);
 		if (!skip &&
-		    ops->retire(s->o.owner_arg, &g->owner, &r, 1, false) < 0)
+		    ops->retire(s->o.owner_arg, &g->owner, &r, 1, exact) < 0) {
 			mc_warn("cluster: node '%s' could not retire the "
-				"overwritten value of '%.*s': a failover that "
-				"loses the new one may bring it back",
-				g->owner.id, KEY_ARG(obj_key(old), old->klen));
+				"replaced value of '%.*s' (v%llu): a failover "
+				"may bring it back",
+				g->owner.id, KEY_ARG(obj_key(old), old->klen),
+				(unsigned long long)old->version);
+			bad = -1;
+		}
 	}
+	return bad;
 }
 
 /* prefetch_reuse fetches at most this much of a freed buffer (bytes) */
@@ -824,6 +846,45 @@ static void prefetch_reuse(struct mc_store *s, const char *data, uint64_t len)
 	reuse_more(PUT_REUSE_FIRST);
 }
 
+/*
+ * Ends put @p whose version @o a cluster master did not publish
+ * (obj_publish: @why PUB_SUPERSEDED or PUB_UNSURE; @newer the key's
+ * version, referenced, or NULL): its records go first, at every node
+ * (exactly its version: no rebuild serves it, whatever it compares it
+ * with), and @o goes. Superseded, it is acknowledged (it is over as if
+ * it had ended just before the put or remove that won, order.c); unsure,
+ * refused. A node that cannot be told makes its outcome unknown: a
+ * failover may bring it back.
+ */
+static int put_unordered(struct mc_put *p, struct mc_obj *o,
+			 struct mc_obj *newer, int why, bool batch,
+			 struct mc_err *err)
+{
+	int rc = 0;
+
+	mc_debug("put: '%.*s' v%llu %s", KEY_ARG(p->key, p->klen),
+		 (unsigned long long)o->version,
+		 why == PUB_SUPERSEDED ? "superseded" : "not ordered");
+	if (put_retire_old(p->store, NULL, 0, o, true) < 0)
+		rc = mc_err_set(
+			err, -ECONNABORTED, MC_NO_LEADER,
+			"the put of key '%.*s' was overtaken, and a "
+			"node could not be told: its outcome is unknown",
+			KEY_ARG(p->key, p->klen));
+	else if (why == PUB_UNSURE)
+		rc = mc_err_set(err, -EAGAIN, MC_WRITE_FAIL,
+				"the put of key '%.*s' overlapped more removes "
+				"than can be ordered: put it again",
+				KEY_ARG(p->key, p->klen));
+	if (newer)
+		obj_unref(newer);
+	obj_unref(o);
+	if (rc < 0 && !batch)
+		mc_series_add(p->store->c.put_end_fail, 1);
+	return rc;
+}
+
+/* Publishes a closed put; counts a PutEnd unless @batch. */
 static int put_publish(struct mc_put *p, bool copy, bool batch,
 		       struct mc_err *err)
 {
@@ -859,14 +920,17 @@ static int put_publish(struct mc_put *p, bool copy, bool batch,
 		 KEY_ARG(p->key, p->klen), (unsigned long long)p->size,
 		 o->nrep);
 	/* @o may be gone once published: its owners are noted first */
-	for (unsigned i = 0; i < o->nrep && i < MC_REPLICA_MAX; i++)
-		if (blk_seg(o->rep[i])->hooked)
-			own[nown++] = blk_seg(o->rep[i])->owner;
-	if (obj_publish(s, o, &old) < 0) {
-		if (!batch)
-			mc_series_add(s->c.put_end_fail, 1);
+	nown = obj_owners(o, own);
+	rc = obj_publish(s, o, s->o.owner_ops ? &p->ord : NULL, &old);
+	if (rc != PUB_DONE) {
 		for (unsigned i = 0; i < o->nrep; i++)
 			blk_set_state(o->rep[i], BLK_DEAD, o->size);
+	}
+	if (rc > 0)
+		return put_unordered(p, o, old, rc, batch, err);
+	if (rc < 0) {
+		if (!batch)
+			mc_series_add(s->c.put_end_fail, 1);
 		rc = mc_err_set(err, -ETIMEDOUT, MC_INVALID_WRITE,
 				"the put of key '%.*s' was revoked: a segment "
 				"it wrote to was unmounted",
@@ -878,7 +942,7 @@ static int put_publish(struct mc_put *p, bool copy, bool batch,
 		char *freed = old->data;
 		uint64_t len = old->size;
 
-		put_retire_old(s, own, nown, old);
+		(void)put_retire_old(s, own, nown, old, false); /* logged */
 		obj_unref(old);
 		prefetch_reuse(s, freed, len);
 	}

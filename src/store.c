@@ -110,14 +110,21 @@ void mc_store_set_term(struct mc_store *s, uint64_t term)
 	atomic_store(&s->term, term);
 }
 
-uint64_t store_next_version(struct mc_store *s)
+uint64_t store_next_version(struct mc_store *s, uint64_t *seqp)
 {
 	uint64_t seq = atomic_fetch_add_explicit(&s->ver_seq, 1,
 						 memory_order_relaxed) +
 		       1;
 
+	if (seqp)
+		*seqp = seq;
 	return atomic_load_explicit(&s->term, memory_order_relaxed) << 32 |
 	       (seq & 0xffffffffu);
+}
+
+uint64_t store_seq_now(struct mc_store *s)
+{
+	return atomic_load(&s->ver_seq);
 }
 
 static void *reaper_main(void *arg)

@@ -245,6 +245,15 @@ static inline struct mc_tab *shard_tab(struct mc_shard *sh)
 
 #define MC_NSHARDS 256u
 
+/* The removes a cluster master remembers per shard (order.c). */
+#define ORDER_KEEP 16u
+struct order_ring {
+	uint64_t hash[ORDER_KEEP]; /* the removed key's key_hash */
+	uint64_t seq[ORDER_KEEP];  /* store_seq_now() at the remove */
+	uint64_t lost;		   /* the latest such seq forgotten, or 0 */
+	unsigned n, next;
+};
+
 /* Chains of open registered puts (a power of two). */
 #define MC_PENDING_BUCKETS 1024
 /*
@@ -278,6 +287,12 @@ struct mc_via {
 	bool started; /* neither ended nor revoked yet */
 };
 
+/* What a cluster master's put knew at its start (order.c). */
+struct put_order {
+	uint64_t base; /* the key's version then, 0 none */
+	uint64_t seq;  /* the put's own sequence number, all 64 bits */
+};
+
 struct mc_put {
 	struct mc_put *next; /* chain of s->pending[put_bucket()] */
 	struct mc_store *store;
@@ -300,6 +315,7 @@ struct mc_put {
 	char *stage;
 	uint8_t nrep;
 	uint64_t version;
+	struct put_order ord; /* a cluster master's (order.c) */
 	struct mc_owner writer;
 	struct mc_blk *blk[MC_REPLICA_MAX];
 	/* nrep descriptors of a two-phase put; NULL for a local one, whose
@@ -436,6 +452,10 @@ struct mc_store {
 
 	/* objects */
 	struct mc_shard shards[MC_NSHARDS];
+	/* a cluster master's removes, each under its shard's lock, and its
+	 * last remove_all's store_seq_now(), or 0 (order.c) */
+	struct order_ring removed[MC_NSHARDS];
+	_Atomic uint64_t removed_all;
 	_Atomic uint64_t nkeys;
 	_Atomic uint64_t keys_gen; /* moves when a key comes or goes */
 	_Atomic uint32_t clock;	   /* logical LRU clock */
@@ -681,13 +701,35 @@ uint64_t obj_lease_left(const struct mc_obj *o, uint64_t now);
 /* The published version of a key with a reference, or NULL. */
 struct mc_obj *obj_lookup(struct mc_store *s, const void *key, size_t klen,
 			  bool touch);
+/* What obj_publish did (order.c, order_publish). */
+enum {
+	PUB_DONE = 0,	    /* published */
+	PUB_SUPERSEDED = 1, /* over at once: a later put or a remove won */
+	PUB_UNSURE = 2,	    /* not published: its order is unknown */
+};
 /*
- * Publishes @o: 0 and in *@old the version it supersedes (its reference
- * now the caller's: obj_unref it) or NULL; -ENOENT, publishing nothing,
- * when the segment of one of @o's replicas was unmounted meanwhile (the
- * caller still holds @o).
+ * Publishes @o: PUB_DONE and in *@old the version it supersedes (its
+ * reference now the caller's: obj_unref it) or NULL. With @ord (a
+ * cluster master's put) the order of puts and removes is kept:
+ * PUB_SUPERSEDED or PUB_UNSURE, publishing nothing, with the key's
+ * version in *@old (referenced) or NULL. -ENOENT, publishing nothing,
+ * when the segment of one of @o's replicas was unmounted meanwhile.
+ * The caller still holds @o unless PUB_DONE.
  */
-int obj_publish(struct mc_store *s, struct mc_obj *o, struct mc_obj **old);
+int obj_publish(struct mc_store *s, struct mc_obj *o,
+		const struct put_order *ord, struct mc_obj **old);
+/*
+ * order.c: notes a remove of the key hashing to @h (under @sh's lock),
+ * or a remove_all (before its first shard); whether @o, of a put that
+ * knew @ord, is published over @now, the key's version (NULL: none;
+ * under @sh's lock): PUB_*.
+ */
+void order_note_remove(struct mc_store *s, const struct mc_shard *sh,
+		       uint64_t h);
+void order_note_remove_all(struct mc_store *s);
+int order_publish(struct mc_store *s, const struct mc_shard *sh, uint64_t h,
+		  const struct mc_obj *now, const struct mc_obj *o,
+		  const struct put_order *ord);
 /* Hints for a put of @key, hashing to @h (index.c): stage 0 fetches its
  * bucket, stage 1 the version that bucket points to, stage 2 (after the
  * copy) the blocks of the version the put replaces. */
@@ -942,8 +984,14 @@ void wire_get_seg_info(struct wire_rd *r, struct mc_seg_info *si);
 /* store.c */
 /* The store's clock, in milliseconds. */
 uint64_t store_now(const struct mc_store *s);
-/* A new object version: (term << 32) | the next sequence number. */
-uint64_t store_next_version(struct mc_store *s);
+/*
+ * A new object version: (term << 32) | the next sequence number, whose
+ * 64 bits (they never wrap) go in *@seq when not NULL.
+ */
+uint64_t store_next_version(struct mc_store *s, uint64_t *seq);
+/* The last sequence number given (every put started before has one no
+ * larger, every put started after a larger one). */
+uint64_t store_seq_now(struct mc_store *s);
 /* "client:UUID", "node:ID" or "" for SELF, in @buf. */
 const char *owner_text(const struct mc_owner *o, char *buf, size_t len);
 /* Adds @delta to the bytes allocated, on this thread's stripe. */

@@ -1,0 +1,90 @@
+/*
+ * order.c - which version of a key a cluster master keeps when puts and
+ * removes of it overlap (mooncake-cluster(7), Owner records).
+ *
+ * A rebuild after a failover takes, per key, the newest committed record
+ * the owners report, and a remove retires the records up to the version
+ * it removed. So the index must never hold a version older than one
+ * whose records live on, nor a version whose records a remove retired:
+ *  - of two overlapping puts, the one started later (the larger version)
+ *    holds the key, whichever ends last;
+ *  - a put that ends after a remove of its key that came after the put
+ *    started is over at once, as if it had ended just before the remove
+ *    (the remove may have retired its records already).
+ * Both are legal orders of overlapping operations. The put that is over
+ * at once is acknowledged; its caller retires its records (put.c).
+ *
+ * Removes are remembered per shard, the last ORDER_KEEP of each by the
+ * key's 64-bit hash (a shard's keys share its top 8 bits: two keys of a
+ * shard are taken for one with odds of 2^-56), and a remove_all once for
+ * all keys; a put that started before a remove the shard no longer
+ * remembers cannot be ordered, and is refused.
+ * A single node keeps no order: the last end wins there.
+ */
+#include "autoconfig.h"
+
+#include "store_int.h"
+
+/*
+ * Whether version @a was given after version @b, both given within 2^31
+ * puts of each other. Versions are (term << 32) | a 32-bit sequence,
+ * which wraps after 2^32 puts of one term: two of one term compare as
+ * serial numbers.
+ */
+static bool version_after(uint64_t a, uint64_t b)
+{
+	if (a >> 32 != b >> 32)
+		return a > b;
+	return (int32_t)((uint32_t)a - (uint32_t)b) > 0;
+}
+
+void order_note_remove(struct mc_store *s, const struct mc_shard *sh,
+		       uint64_t h)
+{
+	struct order_ring *r = &s->removed[sh - s->shards];
+	unsigned i;
+
+	if (!s->o.owner_ops)
+		return;
+	i = r->next++ % ORDER_KEEP;
+	if (r->n == ORDER_KEEP)
+		r->lost = r->seq[i]; /* the oldest, forgotten */
+	else
+		r->n++;
+	r->hash[i] = h;
+	r->seq[i] = store_seq_now(s);
+}
+
+void order_note_remove_all(struct mc_store *s)
+{
+	if (s->o.owner_ops)
+		atomic_store(&s->removed_all, store_seq_now(s));
+}
+
+/* Sequence numbers never wrap: a remove whose store_seq_now() is at
+ * least the put's own came after the put started. */
+int order_publish(struct mc_store *s, const struct mc_shard *sh, uint64_t h,
+		  const struct mc_obj *now, const struct mc_obj *o,
+		  const struct put_order *ord)
+{
+	const struct order_ring *r = &s->removed[sh - s->shards];
+
+	/*
+	 * The key's version is the one the put saw at its start, or one
+	 * published since (by a put that lived beside this one, so the two
+	 * versions are near), which wins when it started later.
+	 */
+	if (now)
+		return now->version != ord->base &&
+				       version_after(now->version, o->version)
+			       ? PUB_SUPERSEDED
+			       : PUB_DONE;
+	if (atomic_load(&s->removed_all) >= ord->seq)
+		return PUB_SUPERSEDED;
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->hash[i] == h && r->seq[i] >= ord->seq)
+			return PUB_SUPERSEDED;
+	if (r->lost >= ord->seq)
+		return PUB_UNSURE;
+	return PUB_DONE;
+}
