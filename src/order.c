@@ -25,19 +25,6 @@
 
 #include "store_int.h"
 
-/*
- * Whether version @a was given after version @b, both given within 2^31
- * puts of each other. Versions are (term << 32) | a 32-bit sequence,
- * which wraps after 2^32 puts of one term: two of one term compare as
- * serial numbers.
- */
-static bool version_after(uint64_t a, uint64_t b)
-{
-	if (a >> 32 != b >> 32)
-		return a > b;
-	return (int32_t)((uint32_t)a - (uint32_t)b) > 0;
-}
-
 void order_note_remove(struct mc_store *s, const struct mc_shard *sh,
 		       uint64_t h)
 {

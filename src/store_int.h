@@ -985,6 +985,19 @@ void wire_get_seg_info(struct wire_rd *r, struct mc_seg_info *si);
 /* The store's clock, in milliseconds. */
 uint64_t store_now(const struct mc_store *s);
 /*
+ * Whether version @a was given after version @b, both given within 2^31
+ * puts of each other (the versions of one key that a master, an owner or
+ * a rebuild compare). The 32-bit sequence of (term << 32) | sequence
+ * wraps after 2^32 puts of one term: two of one term compare as serial
+ * numbers.
+ */
+static inline bool version_after(uint64_t a, uint64_t b)
+{
+	if (a >> 32 != b >> 32)
+		return a > b;
+	return (int32_t)((uint32_t)a - (uint32_t)b) > 0;
+}
+/*
  * A new object version: (term << 32) | the next sequence number, whose
  * 64 bits (they never wrap) go in *@seq when not NULL.
  */
