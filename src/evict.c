@@ -157,6 +157,10 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 						continue;
 					}
 					obj_unlink(s, sh, pp);
+					order_note_remove(
+						s, sh,
+						key_hash(obj_key(o), o->klen),
+						o->version);
 					freed += obj_bytes(o);
 					keys++;
 					atomic_store_explicit(
@@ -166,6 +170,11 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 				}
 			}
 			shard_unlock(sh);
+			/* a cluster master's evictions do not come back at a
+			 * failover (mooncake-cluster(7), Owner records) */
+			if (gone)
+				(void)obj_retire(s, gone, true,
+						 NULL); /* logged */
 			objs_unref(gone);
 		}
 	}

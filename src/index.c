@@ -797,7 +797,7 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 				(unsigned long long)((left + 99) / 100 % 10));
 	} else {
 		o = obj_unlink(s, sh, pp);
-		order_note_remove(s, sh, h);
+		order_note_remove(s, sh, h, o->version);
 	}
 	shard_unlock(sh);
 	if (!o)
@@ -831,12 +831,12 @@ int64_t mc_remove_all(struct mc_store *s, bool force)
 	if (s->link)
 		return fac_remove_all(s, force);
 	mc_series_add(s->c.remove_all, 1);
-	order_note_remove_all(s);
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
 		struct mc_tab *t;
 
 		shard_lock(sh);
+		order_note_remove_all(s, sh);
 		t = shard_tab(sh);
 		for (uint32_t b = 0; b <= t->mask; b++) {
 			obj_link *pp = &t->b[b];

@@ -715,7 +715,7 @@ int mc_master_adopt(struct mc_store *m, const void *key, size_t klen,
 				  "bad replica count or value size");
 	o = obj_lookup(m, key, klen, false);
 	if (o) {
-		bool newer = !version_after(version, o->version);
+		bool newer = o->version >= version;
 
 		obj_unref(o);
 		if (newer)
@@ -941,9 +941,7 @@ static int kept_cmp(const void *a, const void *b)
 		return c;
 	if (x->klen != y->klen)
 		return x->klen < y->klen ? -1 : 1;
-	return version_after(x->version, y->version)   ? -1
-	       : version_after(y->version, x->version) ? 1
-						       : 0;
+	return x->version > y->version ? -1 : x->version < y->version;
 }
 
 static int entry_cmp(const void *a, const void *b)
@@ -987,7 +985,7 @@ int master_settle_ask(struct mc_store *m, const void *key, size_t klen,
 	for (; lo < m->nledger && m->ledger[lo].hash == h; lo++) {
 		if (m->ledger[lo].version == version)
 			return 0;
-		if (version_after(m->ledger[lo].version, version))
+		if (m->ledger[lo].version > version)
 			rc = -ECONNABORTED; /* a newer one may have hidden it */
 	}
 	return rc;

@@ -12,21 +12,38 @@
  *    started is over at once, as if it had ended just before the remove
  *    (the remove may have retired its records already).
  * Both are legal orders of overlapping operations. The put that is over
- * at once is acknowledged; its caller retires its records (put.c).
+ * at once is acknowledged; its caller retires its records (put.c). An
+ * eviction at a cluster master is a remove here (evict.c retires what it
+ * evicts, so a failover does not bring it back).
  *
  * Removes are remembered per shard, the last ORDER_KEEP of each by the
  * key's 64-bit hash (a shard's keys share its top 8 bits: two keys of a
- * shard are taken for one with odds of 2^-56), and a remove_all once for
- * all keys; a put that started before a remove the shard no longer
- * remembers cannot be ordered, and is refused.
+ * shard are taken for one with odds of 2^-56), and a remove_all as it
+ * passes each shard. A put that started before a remove its shard no
+ * longer remembers, that removed a version no older than the put's own
+ * (its retire may have taken the put's records), and that ends with its
+ * key absent, cannot be ordered and is refused.
  * A single node keeps no order: the last end wins there.
  */
 #include "autoconfig.h"
 
 #include "store_int.h"
 
+/*
+ * Whether version @a was given after version @b, both given within 2^31
+ * puts of each other. Versions are (term << 32) | a 32-bit sequence,
+ * which wraps after 2^32 puts of one term: two of one term compare as
+ * serial numbers.
+ */
+static bool version_after(uint64_t a, uint64_t b)
+{
+	if (a >> 32 != b >> 32)
+		return a > b;
+	return (int32_t)((uint32_t)a - (uint32_t)b) > 0;
+}
+
 void order_note_remove(struct mc_store *s, const struct mc_shard *sh,
-		       uint64_t h)
+		       uint64_t h, uint64_t version)
 {
 	struct order_ring *r = &s->removed[sh - s->shards];
 	unsigned i;
@@ -34,18 +51,28 @@ void order_note_remove(struct mc_store *s, const struct mc_shard *sh,
 	if (!s->o.owner_ops)
 		return;
 	i = r->next++ % ORDER_KEEP;
-	if (r->n == ORDER_KEEP)
-		r->lost = r->seq[i]; /* the oldest, forgotten */
-	else
+	if (r->n == ORDER_KEEP) { /* the oldest is forgotten */
+		r->lost = r->seq[i];
+		if (r->ver[i] > r->lost_ver)
+			r->lost_ver = r->ver[i];
+	} else {
 		r->n++;
+	}
 	r->hash[i] = h;
 	r->seq[i] = store_seq_now(s);
+	r->ver[i] = version;
 }
 
-void order_note_remove_all(struct mc_store *s)
+/*
+ * Noted as a remove_all passes each shard, not once as it begins: it
+ * unlinks (and retires "up to") versions of puts started after it began,
+ * whose retire takes the records of the puts of their keys started
+ * before them.
+ */
+void order_note_remove_all(struct mc_store *s, const struct mc_shard *sh)
 {
 	if (s->o.owner_ops)
-		atomic_store(&s->removed_all, store_seq_now(s));
+		s->removed[sh - s->shards].all = store_seq_now(s);
 }
 
 /* Sequence numbers never wrap: a remove whose store_seq_now() is at
@@ -66,12 +93,12 @@ int order_publish(struct mc_store *s, const struct mc_shard *sh, uint64_t h,
 				       version_after(now->version, o->version)
 			       ? PUB_SUPERSEDED
 			       : PUB_DONE;
-	if (atomic_load(&s->removed_all) >= ord->seq)
+	if (r->all >= ord->seq)
 		return PUB_SUPERSEDED;
 	for (unsigned i = 0; i < r->n; i++)
 		if (r->hash[i] == h && r->seq[i] >= ord->seq)
 			return PUB_SUPERSEDED;
-	if (r->lost >= ord->seq)
+	if (r->lost >= ord->seq && r->lost_ver >= o->version)
 		return PUB_UNSURE;
 	return PUB_DONE;
 }

@@ -554,7 +554,7 @@ int mc_owner_retire(struct mc_store *s, uint64_t term,
 		if ((r->committed || exact) && r->klen == rt->klen &&
 		    !memcmp(r->key, rt->key, rt->klen) &&
 		    (exact ? r->version == rt->version
-			   : !version_after(r->version, rt->version)))
+			   : r->version <= rt->version))
 			r->retired = true;
 	pthread_mutex_unlock(&t->lock);
 	return 0;

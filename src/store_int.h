@@ -250,7 +250,10 @@ static inline struct mc_tab *shard_tab(struct mc_shard *sh)
 struct order_ring {
 	uint64_t hash[ORDER_KEEP]; /* the removed key's key_hash */
 	uint64_t seq[ORDER_KEEP];  /* store_seq_now() at the remove */
+	uint64_t ver[ORDER_KEEP];  /* the version it removed */
 	uint64_t lost;		   /* the latest such seq forgotten, or 0 */
+	uint64_t lost_ver;	   /* the largest such version forgotten */
+	uint64_t all; /* store_seq_now() when a remove_all passed, or 0 */
 	unsigned n, next;
 };
 
@@ -452,10 +455,8 @@ struct mc_store {
 
 	/* objects */
 	struct mc_shard shards[MC_NSHARDS];
-	/* a cluster master's removes, each under its shard's lock, and its
-	 * last remove_all's store_seq_now(), or 0 (order.c) */
+	/* a cluster master's removes, each under its shard's lock (order.c) */
 	struct order_ring removed[MC_NSHARDS];
-	_Atomic uint64_t removed_all;
 	_Atomic uint64_t nkeys;
 	_Atomic uint64_t keys_gen; /* moves when a key comes or goes */
 	_Atomic uint32_t clock;	   /* logical LRU clock */
@@ -719,14 +720,15 @@ enum {
 int obj_publish(struct mc_store *s, struct mc_obj *o,
 		const struct put_order *ord, struct mc_obj **old);
 /*
- * order.c: notes a remove of the key hashing to @h (under @sh's lock),
- * or a remove_all (before its first shard); whether @o, of a put that
+ * order.c: notes a remove (or an eviction) of @version of the key hashing
+ * to @h (under @sh's lock), or a remove_all passing @sh (under its
+ * lock); whether @o, of a put that
  * knew @ord, is published over @now, the key's version (NULL: none;
  * under @sh's lock): PUB_*.
  */
 void order_note_remove(struct mc_store *s, const struct mc_shard *sh,
-		       uint64_t h);
-void order_note_remove_all(struct mc_store *s);
+		       uint64_t h, uint64_t version);
+void order_note_remove_all(struct mc_store *s, const struct mc_shard *sh);
 int order_publish(struct mc_store *s, const struct mc_shard *sh, uint64_t h,
 		  const struct mc_obj *now, const struct mc_obj *o,
 		  const struct put_order *ord);
@@ -984,19 +986,6 @@ void wire_get_seg_info(struct wire_rd *r, struct mc_seg_info *si);
 /* store.c */
 /* The store's clock, in milliseconds. */
 uint64_t store_now(const struct mc_store *s);
-/*
- * Whether version @a was given after version @b, both given within 2^31
- * puts of each other (the versions of one key that a master, an owner or
- * a rebuild compare). The 32-bit sequence of (term << 32) | sequence
- * wraps after 2^32 puts of one term: two of one term compare as serial
- * numbers.
- */
-static inline bool version_after(uint64_t a, uint64_t b)
-{
-	if (a >> 32 != b >> 32)
-		return a > b;
-	return (int32_t)((uint32_t)a - (uint32_t)b) > 0;
-}
 /*
  * A new object version: (term << 32) | the next sequence number, whose
  * 64 bits (they never wrap) go in *@seq when not NULL.

@@ -231,6 +231,16 @@ static void h_unmount(void *arg, const char *seg_id,
 	mc_buf_release(&resp);
 }
 
+/* Runs once at the start of the next retire, which it may send itself
+ * (send_saved_retire) */
+static void (*before_retire)(void);
+static struct saved_retire {
+	const struct mc_owner *node;
+	const struct mc_retire *r;
+	size_t n;
+	bool exact;
+} retire_saved;
+
 static int h_retire(void *arg, const struct mc_owner *node,
 		    const struct mc_retire *r, size_t n, bool exact)
 {
@@ -239,6 +249,13 @@ static int h_retire(void *arg, const struct mc_owner *node,
 	(void)arg;
 	ck_assert(!hooks_off);
 	retires++;
+	if (before_retire) {
+		void (*f)(void) = before_retire;
+
+		before_retire = NULL;
+		retire_saved = (struct saved_retire){node, r, n, exact};
+		f();
+	}
 	for (int i = 0; i < NNODES; i++) {
 		struct mc_buf msg = {0}, resp = {0};
 
@@ -500,6 +517,7 @@ static void setup(void)
 	prepares = commits = retires = 0;
 	lose_op = fail_commits = 0;
 	hook_commit_at = 0;
+	before_retire = NULL;
 	lose_commit_at = lose_how = 0;
 	late_commit.have = false;
 	after_loss = NULL;
@@ -1819,29 +1837,177 @@ START_TEST(test_later_start_wins)
 END_TEST
 
 /*
- * The term's 32-bit sequence wraps after 2^32 puts, and versions of one
- * term compare as serial numbers at the owners and in a rebuild: a value
- * put before the wrap and replaced after it (its release held back) is
- * neither taken for the newer one by a rebuild nor kept by a remove's
- * retire.
+ * A key's versions at an owner or in a rebuild are not within 2^31 puts
+ * of each other: a value that sat untouched for 2^31 puts of the term
+ * (6 hours at 100k puts/s) is compared with the puts that replace it.
+ * Compared as serial numbers, the old one counts as the newer: a
+ * rebuild takes it over its replacement (its release held back), and an
+ * overwrite's retire ("up to the old version") takes the record of a
+ * put started later, so a failover loses that acknowledged put.
  */
-START_TEST(test_versions_wrap)
+START_TEST(test_versions_far_apart)
 {
 	setup();
 	release_now = false; /* releases stay queued; lost at elections */
-	atomic_store(&master->ver_seq, 0xfffffffeu);
-	put_via(0, "w", "put before the wrap");
-	put_via(0, "w", "put after the wrap");
+	put_via(0, "far", "put long ago");
+	atomic_store(&master->ver_seq, 0x90000000u); /* no wrap */
+	put_via(0, "far", "put now");
+	expect_value(1, "far", "put now");
 	elect();
-	expect_value(1, "w", "put after the wrap");
+	expect_value(1, "far", "put now");
+	teardown();
+}
+END_TEST
 
-	atomic_store(&master->ver_seq, 0xfffffffeu);
-	put_via(0, "r", "put before the wrap");
-	put_via(0, "r", "put after the wrap");
-	ck_assert_int_eq(mc_remove(nodes[1].own, "r", 1, false, NULL), 0);
+static struct mc_put *far_first;
+
+static void commit_far_first(void)
+{
+	ck_assert_int_eq(mc_put_commit(far_first, false, NULL), 0);
+}
+
+START_TEST(test_retire_far_apart)
+{
+	struct mc_put *last;
+
+	setup();
+	put_via(0, "far", "put long ago");	     /* on node one */
+	atomic_store(&master->ver_seq, 0x90000000u); /* no wrap */
+	far_first = master_put("far", "started first, on node two", 1, 1);
+	last = master_put("far", "started last, on node one", 1, 0);
+	/* the first ends once the last one's commit reached node one: its
+	 * retire of the old value there ("up to" it) meets that record */
+	hook_commit_at = 1;
+	after_commit = commit_far_first;
+	ck_assert_int_eq(mc_put_commit(last, false, NULL), 0);
+	ck_assert_uint_eq(hook_commit_at, 0);
+	expect_value(2, "far", "started last, on node one");
+	elect();
+	expect_value(1, "far", "started last, on node one");
+	teardown();
+}
+END_TEST
+
+/*
+ * A remove_all unlinks what it finds in each shard when it gets there,
+ * and retires each value "up to" its version: a put started after the
+ * remove_all began, overlapping a later put of its key that the
+ * remove_all then unlinked, has its records retired too when its
+ * commits came first. Published after (the key absent), it must not be
+ * served: else it is acknowledged, read, and lost by the next failover
+ * while its node lives. Either outcome is legal (the put overlapped
+ * the remove_all), so long as the failover agrees with it.
+ */
+static char ra_key[32];
+static struct mc_put *ra_put;
+
+static void send_saved_retire(void)
+{
+	ck_assert_int_eq(h_retire(NULL, retire_saved.node, retire_saved.r,
+				  retire_saved.n, retire_saved.exact),
+			 0);
+}
+
+/* the last retire of the remove_all (its last shard passed): the put's
+ * commit reaches its node first, then the retire, then its publish */
+static void ra_commit_put(void)
+{
+	hook_commit_at = 1;
+	after_commit = send_saved_retire;
+	ck_assert_int_eq(mc_put_commit(ra_put, false, NULL), 0);
+	ck_assert_uint_eq(hook_commit_at, 0);
+}
+
+/* the first batch's retire: the remove_all began, ra_key's shard is
+ * still to come */
+static void ra_puts(void)
+{
+	struct mc_put *later;
+
+	ra_put = master_put(ra_key, "put during the remove_all", 1, 0);
+	later = master_put(ra_key, "started later, removed", 1, 1);
+	ck_assert_int_eq(mc_put_commit(later, false, NULL), 0);
+	before_retire = ra_commit_put;
+}
+
+START_TEST(test_remove_all_retires_later_put)
+{
+	static char big[MC_KEY_MAX + 1];
+	unsigned nbig = 0;
+	bool there;
+	int64_t n;
+
+	setup();
+	for (unsigned i = 0;; i++) { /* a key of the last shard */
+		snprintf(ra_key, sizeof(ra_key), "ra-%u", i);
+		if (key_hash(ra_key, strlen(ra_key)) >> 56 == MC_NSHARDS - 1)
+			break;
+	}
+	/* over 8 MiB of keys in the shards before: a first retire batch */
+	memset(big, 'k', MC_KEY_MAX);
+	for (unsigned i = 0; nbig < 2100; i++) {
+		int len = snprintf(big, sizeof(big), "%u-", i);
+
+		big[len] = 'k';
+		if (key_hash(big, MC_KEY_MAX) >> 56 >= MC_NSHARDS / 2)
+			continue;
+		ck_assert_int_eq(mc_put(master, big, MC_KEY_MAX, "v", 1, NULL),
+				 0);
+		nbig++;
+	}
+	before_retire = ra_puts;
+	n = mc_remove_all(master, false);
+	ck_assert_ptr_null(before_retire); /* both retires came */
+	ck_assert_int_eq(n, (int64_t)nbig + 1);
+	there = mc_exist(nodes[0].own, ra_key, strlen(ra_key)) == 1;
 	elect();
 	for (int i = 0; i < NNODES; i++)
-		expect_absent(i, "r");
+		if (there)
+			expect_value(i, ra_key, "put during the remove_all");
+		else
+			expect_absent(i, ra_key);
+	teardown();
+}
+END_TEST
+
+/*
+ * An eviction at a cluster master is a remove to the order of puts: it
+ * retires what it evicts (else its release, queued or lost, left the
+ * record, and a failover brought the evicted value back), and a put of
+ * its key that started before it and ends after it is over at once
+ * (else it was published with its key absent, older than the evicted
+ * version, and a remove retired only up to it).
+ */
+START_TEST(test_evicted_later_put_back)
+{
+	static char filler[8 * MiB];
+	struct mc_put_opts near3 = {
+		.shared = true, .replicas = 1, .near = &nodes[2].owner};
+	struct mc_put *first, *last, *fill;
+
+	setup();
+	release_now = false; /* releases stay queued; lost at elections */
+	first = master_put("ev", "started first", 1, 0);
+	last = master_put("ev", "started last, evicted", 1, 0);
+	ck_assert_int_eq(mc_put_commit(last, false, NULL), 0);
+	/* the next put's allocation evicts every value it can; it goes to
+	 * another node, so the evicted value's range stays as it was */
+	master->o.high_watermark = 0;
+	ck_assert_int_eq(mc_put_start_opts(master, "filler", 6, sizeof(filler),
+					   &near3, &fill, NULL),
+			 0);
+	ck_assert_int_eq(
+		d_write(NULL, mc_put_desc(fill, 0), 0, filler, sizeof(filler)),
+		0);
+	ck_assert_int_eq(mc_put_commit(fill, false, NULL), 0);
+	master->o.high_watermark = 0.95;
+	ck_assert_int_eq(mc_exist(master, "ev", 2), 0);
+	ck_assert_int_eq(mc_put_commit(first, false, NULL), 0);
+	expect_absent(1, "ev"); /* as if evicted with the later one */
+	ck_assert_int_eq(mc_remove(master, "ev", 2, false, NULL), -ENOENT);
+	elect();
+	for (int i = 0; i < NNODES; i++)
+		expect_absent(i, "ev");
 	teardown();
 }
 END_TEST
@@ -1890,6 +2056,27 @@ START_TEST(test_unordered_refused)
 	}
 	ck_assert_int_eq(mc_put_commit(p, false, NULL), 0);
 	expect_absent(2, "un");
+
+	/* forgotten removes of values older than the put cannot have
+	 * retired its records: it is published */
+	{
+		char old[ORDER_KEEP + 1][32];
+		unsigned n = 0;
+
+		for (unsigned i = 0; n <= ORDER_KEEP; i++) {
+			snprintf(old[n], sizeof(old[n]), "old-%u", i);
+			if (key_hash(old[n], strlen(old[n])) >> 56 == shard)
+				put_via(0, old[n++], "older than the put");
+		}
+		p = master_put("un", "started after the removed values", 2, -1);
+		for (unsigned i = 0; i < n; i++)
+			ck_assert_int_eq(mc_remove(master, old[i],
+						   strlen(old[i]), false, NULL),
+					 0);
+		ck_assert_int_eq(mc_put_commit(p, false, NULL), 0);
+		expect_value(2, "un", "started after the removed values");
+		ck_assert_int_eq(mc_remove(master, "un", 2, false, NULL), 0);
+	}
 
 	/* a remove_all meanwhile: over at once */
 	p = master_put("un", "started before the remove_all", 2, -1);
@@ -2275,7 +2462,10 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_remove_retire_failed);
 	tcase_add_test(tc, test_later_start_wins);
 	tcase_add_test(tc, test_unordered_refused);
-	tcase_add_test(tc, test_versions_wrap);
+	tcase_add_test(tc, test_versions_far_apart);
+	tcase_add_test(tc, test_retire_far_apart);
+	tcase_add_test(tc, test_remove_all_retires_later_put);
+	tcase_add_test(tc, test_evicted_later_put_back);
 	tcase_add_test(tc, test_rebuild_fallback);
 	tcase_add_test(tc, test_unmount_refused_counted);
 	tcase_add_test(tc, test_unmount_gone_ok_counted);
