@@ -157,10 +157,12 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 						continue;
 					}
 					obj_unlink(s, sh, pp);
-					order_note_remove(
-						s, sh,
-						key_hash(obj_key(o), o->klen),
-						o->version);
+					if (s->o.owner_ops) /* order.c */
+						order_note_remove(
+							s, sh,
+							key_hash(obj_key(o),
+								 o->klen),
+							o->version);
 					freed += obj_bytes(o);
 					keys++;
 					atomic_store_explicit(
