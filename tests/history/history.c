@@ -37,6 +37,11 @@
  *    and P2 ended before the get began (P2 definitely replaced P before
  *    the get);
  *  - resurrected: likewise with an acknowledged remove instead of P2;
+ *  - reverted: a get returned version v of an acknowledged put P
+ *    although an earlier get G1 (ended before this one began, begun
+ *    after P ended) had returned another value: P took effect before
+ *    G1, which saw a later write, so P can never be read again (a
+ *    failover that brings back an overtaken version);
  *  - lost (steady phase only): a get found nothing although a put of the
  *    key was acknowledged before the get began and no remove of the key
  *    (whatever its outcome) could have taken effect after that put, and
@@ -885,6 +890,13 @@ struct keyhist {
 	size_t nputs, ndels;
 	struct op **all_dels; /* removes of any outcome but RS_FAIL */
 	size_t nall_dels;
+	/* gets that returned a value, sorted by t1, and per prefix the
+	 * latest t0 (a get of version top_ver) and the latest t0 of a get
+	 * of another version (INT64_MIN: none) */
+	struct op **gets;
+	size_t ngets;
+	int64_t *top_t0, *other_t0;
+	uint64_t *top_ver;
 };
 
 static int by_t1(const void *a, const void *b)
@@ -910,6 +922,55 @@ static int64_t max_t0_before(struct op **v, const int64_t *pm, size_t n,
 			hi = mid;
 	}
 	return lo ? pm[lo - 1] : INT64_MIN;
+}
+
+/* Sorts @k's gets by t1 and fills the prefix maxima of their t0. */
+static void gets_index(struct keyhist *k)
+{
+	int64_t top = INT64_MIN, other = INT64_MIN;
+	uint64_t ver = 0;
+
+	if (k->ngets)
+		qsort(k->gets, k->ngets, sizeof(*k->gets), by_t1);
+	k->top_t0 = calloc(k->ngets + 1, sizeof(int64_t));
+	k->other_t0 = calloc(k->ngets + 1, sizeof(int64_t));
+	k->top_ver = calloc(k->ngets + 1, sizeof(uint64_t));
+	for (size_t j = 0; j < k->ngets; j++) {
+		const struct op *g = k->gets[j];
+
+		if (g->t0 > top) {
+			if (g->ver != ver)
+				other = top; /* the old top, of another */
+			top = g->t0;
+			ver = g->ver;
+		} else if (g->ver != ver && g->t0 > other) {
+			other = g->t0;
+		}
+		k->top_t0[j] = top;
+		k->other_t0[j] = other;
+		k->top_ver[j] = ver;
+	}
+}
+
+/* The latest t0 of a get of @k that ended before @t and returned a
+ * version other than @ver (INT64_MIN: none). */
+static int64_t other_get_t0_before(const struct keyhist *k, uint64_t ver,
+				   int64_t t)
+{
+	size_t lo = 0, hi = k->ngets;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (k->gets[mid]->t1 < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return INT64_MIN;
+	return k->top_ver[lo - 1] != ver ? k->top_t0[lo - 1]
+					 : k->other_t0[lo - 1];
 }
 
 static long anomalies;
@@ -1029,6 +1090,10 @@ static long check_history(struct op *all, size_t n, size_t maxver,
 			k->dels = realloc(k->dels, (k->ndels + 1) * sizeof(o));
 			k->dels[k->ndels++] = o;
 		}
+		if (o->kind == OP_GET && o->res == RS_OK) {
+			k->gets = realloc(k->gets, (k->ngets + 1) * sizeof(o));
+			k->gets[k->ngets++] = o;
+		}
 		if (o->kind == OP_DEL && o->res != RS_FAIL) {
 			k->all_dels = realloc(k->all_dels,
 					      (k->nall_dels + 1) * sizeof(o));
@@ -1054,6 +1119,7 @@ static long check_history(struct op *all, size_t n, size_t maxver,
 				j && k->del_max_t0[j - 1] > k->dels[j]->t0
 					? k->del_max_t0[j - 1]
 					: k->dels[j]->t0;
+		gets_index(k);
 	}
 
 	/* the rules */
@@ -1108,6 +1174,12 @@ static long check_history(struct op *all, size_t n, size_t maxver,
 					"version %llu after an acknowledged "
 					"remove",
 					(unsigned long long)g->ver);
+			else if (other_get_t0_before(k, g->ver, g->t0) > p->t1)
+				anomaly("reverted", g,
+					"version %llu after an earlier get, "
+					"begun after its put ended, read "
+					"another value",
+					(unsigned long long)g->ver);
 			continue;
 		}
 		if (!strict)
@@ -1152,6 +1224,10 @@ static long check_history(struct op *all, size_t n, size_t maxver,
 		free(kh[i].all_dels);
 		free(kh[i].put_max_t0);
 		free(kh[i].del_max_t0);
+		free(kh[i].gets);
+		free(kh[i].top_t0);
+		free(kh[i].other_t0);
+		free(kh[i].top_ver);
 	}
 	free(kh);
 	free(byver);
@@ -1198,6 +1274,24 @@ static int self_test(void)
 		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_OK, 0),
 			 mk(OP_DEL, 0, 0, 20, 30, RS_OK, 0),
 			 mk(OP_GET, 0, 1, 40, 50, RS_OK, 1)}},
+		{.what = "reverted to an overtaken put",
+		 .want = 1,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 40, RS_OK, 0),
+			 mk(OP_PUT, 0, 2, 10, 20, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 50, 60, RS_OK, 0),
+			 mk(OP_GET, 0, 2, 70, 80, RS_OK, 0)}},
+		{.what = "overlapping puts read in either order",
+		 .want = 0,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 40, RS_OK, 0),
+			 mk(OP_PUT, 0, 2, 10, 20, RS_OK, 0),
+			 mk(OP_GET, 0, 1, 15, 60, RS_OK, 0),
+			 mk(OP_GET, 0, 2, 70, 80, RS_OK, 0)}},
+		{.what = "an unknown put may land after a later read",
+		 .want = 0,
+		 .ops = {mk(OP_PUT, 0, 1, 0, 40, RS_OK, 0),
+			 mk(OP_PUT, 0, 2, 10, 20, RS_UNKNOWN, 0),
+			 mk(OP_GET, 0, 1, 50, 60, RS_OK, 0),
+			 mk(OP_GET, 0, 2, 70, 80, RS_OK, 0)}},
 		{.what = "an unknown put may land after a remove",
 		 .want = 0,
 		 .ops = {mk(OP_PUT, 0, 1, 0, 10, RS_UNKNOWN, 0),
