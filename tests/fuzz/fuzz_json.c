@@ -36,11 +36,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc;
 
 	if (!o) {
-		const char *at = strstr(err.msg, " at byte ");
+		const char *at = NULL, *p = err.msg;
+		char *end = NULL;
+		unsigned long long off = 0;
 
 		fuzz_must(err.msg[0], "refused without a message");
-		/* the offset it names lies in the body (or is its end) */
-		fuzz_must(!at || strtoull(at + 9, NULL, 10) <= size,
+		/* the offset it names, at its end ("... at byte N"), lies in
+		 * the body (or is its end); a field name the message quotes
+		 * may hold the same words */
+		while ((p = strstr(p, " at byte ")))
+			at = p++;
+		if (at)
+			off = strtoull(at + 9, &end, 10);
+		fuzz_must(!at || end == at + 9 || *end || off <= size,
 			  "'%s' names a byte past %zu", err.msg, size);
 		return 0;
 	}
