@@ -417,10 +417,7 @@ int obj_publish(struct mc_store *s, struct mc_obj *o,
 		int rc = order_publish(s, sh, h, old, o, ord);
 
 		if (rc != PUB_DONE) {
-			if (old)
-				atomic_fetch_add(&old->ref, 1);
 			shard_unlock(sh);
-			*oldp = old;
 			return rc;
 		}
 	}

@@ -848,17 +848,16 @@ static void prefetch_reuse(struct mc_store *s, const char *data, uint64_t len)
 
 /*
  * Ends put @p whose version @o a cluster master did not publish
- * (obj_publish: @why PUB_SUPERSEDED or PUB_UNSURE; @newer the key's
- * version, referenced, or NULL): its records go first, at every node
+ * (obj_publish: @why PUB_SUPERSEDED or PUB_UNSURE): its records go
+ * first, at every node
  * (exactly its version: no rebuild serves it, whatever it compares it
  * with), and @o goes. Superseded, it is acknowledged (it is over as if
  * it had ended just before the put or remove that won, order.c); unsure,
  * refused. A node that cannot be told makes its outcome unknown: a
  * failover may bring it back.
  */
-static int put_unordered(struct mc_put *p, struct mc_obj *o,
-			 struct mc_obj *newer, int why, bool batch,
-			 struct mc_err *err)
+static int put_unordered(struct mc_put *p, struct mc_obj *o, int why,
+			 bool batch, struct mc_err *err)
 {
 	int rc = 0;
 
@@ -876,8 +875,6 @@ static int put_unordered(struct mc_put *p, struct mc_obj *o,
 				"the put of key '%.*s' overlapped more removes "
 				"than can be ordered: put it again",
 				KEY_ARG(p->key, p->klen));
-	if (newer)
-		obj_unref(newer);
 	obj_unref(o);
 	if (rc < 0 && !batch)
 		mc_series_add(p->store->c.put_end_fail, 1);
@@ -927,7 +924,7 @@ static int put_publish(struct mc_put *p, bool copy, bool batch,
 			blk_set_state(o->rep[i], BLK_DEAD, o->size);
 	}
 	if (rc > 0)
-		return put_unordered(p, o, old, rc, batch, err);
+		return put_unordered(p, o, rc, batch, err);
 	if (rc < 0) {
 		if (!batch)
 			mc_series_add(s->c.put_end_fail, 1);

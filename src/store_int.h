@@ -712,19 +712,18 @@ enum {
  * Publishes @o: PUB_DONE and in *@old the version it supersedes (its
  * reference now the caller's: obj_unref it) or NULL. With @ord (a
  * cluster master's put) the order of puts and removes is kept:
- * PUB_SUPERSEDED or PUB_UNSURE, publishing nothing, with the key's
- * version in *@old (referenced) or NULL. -ENOENT, publishing nothing,
- * when the segment of one of @o's replicas was unmounted meanwhile.
- * The caller still holds @o unless PUB_DONE.
+ * PUB_SUPERSEDED or PUB_UNSURE, publishing nothing. -ENOENT, publishing
+ * nothing, when the segment of one of @o's replicas was unmounted
+ * meanwhile. Unless PUB_DONE, *@old is NULL and the caller still holds
+ * @o.
  */
 int obj_publish(struct mc_store *s, struct mc_obj *o,
 		const struct put_order *ord, struct mc_obj **old);
 /*
  * order.c: notes a remove (or an eviction) of @version of the key hashing
  * to @h (under @sh's lock), or a remove_all passing @sh (under its
- * lock); whether @o, of a put that
- * knew @ord, is published over @now, the key's version (NULL: none;
- * under @sh's lock): PUB_*.
+ * lock); whether @o, of a put that knew @ord, is published over @now,
+ * the key's version (NULL: none; under @sh's lock): PUB_*.
  */
 void order_note_remove(struct mc_store *s, const struct mc_shard *sh,
 		       uint64_t h, uint64_t version);
