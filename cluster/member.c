@@ -67,6 +67,7 @@ struct mc_member {
 	char *lead_key;
 	size_t lead_klen;
 	bool lead_key_gone;
+	bool handing_over; /* mc_member_hand_over() */
 	/* the viewer's */
 	struct mc_member_node *nodes;
 	size_t n_nodes;
@@ -303,7 +304,7 @@ static struct mc_member_node *find_node(struct mc_member_node *v, size_t n,
 static void publish(struct mc_member *m)
 {
 	bool lead = m->leading && m->lease && m->lead_lease == m->lease &&
-		    !m->lead_key_gone;
+		    !m->lead_key_gone && !m->handing_over;
 	struct cand *c = leader_cand(m);
 	struct mc_member_node *n = NULL;
 
@@ -432,19 +433,27 @@ static void cand_put(struct mc_member *m, const struct cand *c)
 	m->n_cands++;
 }
 
-/* Under m->lock; the caller publishes. */
-static void cand_del(struct mc_member *m, const char *key, size_t klen)
+/*
+ * Under m->lock; the caller publishes. @rev is the deletion's revision:
+ * a candidate of the same key created after it (a node that resigned
+ * and campaigns again keeps its key's name, its lease's) is not the one
+ * it deleted, nor is a reign of a term after it.
+ */
+static void cand_del(struct mc_member *m, const char *key, size_t klen,
+		     int64_t rev)
 {
 	for (size_t i = 0; i < m->n_cands; i++) {
 		if (m->cands[i].klen == klen &&
 		    !memcmp(m->cands[i].key, key, klen)) {
+			if (m->cands[i].create_rev > rev)
+				break;
 			free(m->cands[i].key);
 			m->cands[i] = m->cands[--m->n_cands];
 			break;
 		}
 	}
 	if (m->leading && m->lead_key && m->lead_klen == klen &&
-	    !memcmp(m->lead_key, key, klen)) {
+	    m->lead_term <= rev && !memcmp(m->lead_key, key, klen)) {
 		/* our candidacy went while we lead: step down now */
 		m->lead_key_gone = true;
 		pthread_cond_broadcast(&m->cond);
@@ -607,7 +616,8 @@ static int64_t view_event(void *arg, const struct mc_etcd_event *ev)
 		}
 		pthread_mutex_lock(&m->lock);
 		if (del)
-			cand_del(m, ev->kv.key, ev->kv.key_len);
+			cand_del(m, ev->kv.key, ev->kv.key_len,
+				 ev->kv.mod_revision);
 		else
 			cand_put(m, &c);
 		publish(m);
@@ -965,11 +975,17 @@ static void *campaigner_main(void *arg)
 		 * stop; the keeper moves the fence on */
 		pthread_mutex_lock(&m->lock);
 		while (!m->stopping && gen == m->lease_gen &&
-		       now_ms() < m->fence_at && !m->lead_key_gone)
+		       now_ms() < m->fence_at && !m->lead_key_gone &&
+		       !m->handing_over)
 			wait_until(m, m->fence_at);
 		if (!m->stopping && now_ms() >= m->fence_at)
 			mc_warn("cluster: no keep-alive since the fence; "
 				"stepping down");
+		else if (!m->stopping && m->handing_over)
+			mc_info("cluster: handing the lead of term %" PRId64
+				" over, as asked",
+				lk.rev);
+		m->handing_over = false;
 		m->leading = false;
 		m->lead_term = 0;
 		free(m->lead_key);
@@ -992,6 +1008,16 @@ static void *campaigner_main(void *arg)
 }
 
 /* --- start, stop, queries ------------------------------------------------- */
+
+void mc_member_hand_over(struct mc_member *m, int64_t term)
+{
+	pthread_mutex_lock(&m->lock);
+	if (m->leading && m->lead_term == term && !m->handing_over) {
+		m->handing_over = true;
+		changed(m);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
 
 void mc_member_opts_default(struct mc_member_opts *o)
 {

@@ -171,6 +171,15 @@ const char *mc_member_id(struct mc_member *m);
 bool mc_member_is_leader_now(struct mc_member *m, int64_t *term);
 
 /*
+ * Ends this node's reign of @term, if it still leads it: it steps down
+ * at once (is_leader_now() false, then on_role false), withdraws its
+ * candidacy and campaigns again, so that whoever leads next (this node
+ * too) does so in a new term. Does not wait; a no-op for any other term.
+ * Safe from any thread, callbacks included.
+ */
+void mc_member_hand_over(struct mc_member *m, int64_t term);
+
+/*
  * The leader as this node sees it: copies it into @out (may be NULL)
  * and its term into @term. -ENOENT when there is no leader or this node
  * cannot reach etcd; -EAGAIN when the leader's id is known but its

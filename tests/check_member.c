@@ -233,6 +233,26 @@ static struct mc_etcd *raw(void)
 	return mc_etcd_new(&o, NULL);
 }
 
+/* Waits until cluster @name's election has @want candidates. */
+static void wait_candidates(struct mc_etcd *e, const char *name, int64_t want)
+{
+	uint64_t t0 = etcd_ms_now();
+	char pfx[128];
+	int n = snprintf(pfx, sizeof(pfx), "/mooncake/%s/leader/", name);
+
+	for (int64_t cands = 0; cands < want;) {
+		struct mc_etcd_kvs r;
+
+		ck_assert_uint_lt(etcd_ms_now() - t0, slow(5000));
+		ck_assert_int_eq(mc_etcd_range(e, pfx, (size_t)n, NULL, 0,
+					       MC_ETCD_PREFIX, 0, 0, &r, NULL),
+				 0);
+		cands = r.count;
+		mc_etcd_kvs_release(&r);
+		etcd_sleep_ms(10);
+	}
+}
+
 /* --- options and values -------------------------------------------------- */
 
 START_TEST(test_opts)
@@ -676,15 +696,7 @@ START_TEST(test_lease_revoked_rejoin)
 	struct mc_etcd_kvs r;
 
 	/* a campaigns again with its new lease: wait for its key */
-	for (int64_t cands = 0; cands < 2 && etcd_ms_now() - t0 < slow(3000);) {
-		ck_assert_int_eq(mc_etcd_range(e, "/mooncake/rejoin/leader/",
-					       24, NULL, 0, MC_ETCD_PREFIX, 0,
-					       0, &r, NULL),
-				 0);
-		cands = r.count;
-		mc_etcd_kvs_release(&r);
-		etcd_sleep_ms(10);
-	}
+	wait_candidates(e, "rejoin", 2);
 
 	ck_assert_int_eq(mc_etcd_range(e, "/mooncake/rejoin/leader/", 24, NULL,
 				       0, MC_ETCD_PREFIX | MC_ETCD_SORT_CREATE,
@@ -707,6 +719,58 @@ START_TEST(test_lease_revoked_rejoin)
 	mc_member_stop(a);
 	mc_member_stop(b);
 	mc_etcd_kv_release(&kv);
+	mc_etcd_free(e);
+}
+END_TEST
+
+/*
+ * A leader asked to hand over (its master's versions run out) steps down
+ * at once and campaigns again: alone, it leads again in a larger term;
+ * beside a waiting candidate, that one leads. A request for a term it no
+ * longer leads changes nothing.
+ */
+START_TEST(test_hand_over)
+{
+	struct seen sa, sb;
+	struct mc_member *a, *b;
+	struct mc_etcd *e = raw();
+	int64_t t1 = 0, t2 = 0, t3 = 0;
+	uint64_t t0;
+
+	seen_init(&sa);
+	seen_init(&sb);
+	a = start("handover", "a", ttl_ms(), NULL, &sa);
+	ck_assert(wait_for(&sa, is_leading, "", slow(5000)));
+	ck_assert(mc_member_is_leader_now(a, &t1));
+	t0 = etcd_ms_now();
+	mc_member_hand_over(a, t1);
+	ck_assert(!mc_member_is_leader_now(a, NULL)); /* at once */
+	ck_assert(wait_for(&sa, is_leading, NULL, slow(1000)));
+	ck_assert(wait_for(&sa, is_leading, "", slow(3000)));
+	ck_assert(mc_member_is_leader_now(a, &t2));
+	ck_assert_int_gt(t2, t1);
+	ck_assert_uint_lt(sa.gained_at - t0, slow(2000));
+	pthread_mutex_lock(&sa.lock);
+	ck_assert_int_eq(sa.gains, 2);
+	ck_assert_int_eq(sa.losses, 1);
+	pthread_mutex_unlock(&sa.lock);
+
+	mc_member_hand_over(a, t1); /* an old term: nothing happens */
+	etcd_sleep_ms(200);
+	ck_assert(mc_member_is_leader_now(a, &t3));
+	ck_assert_int_eq(t3, t2);
+
+	/* b waits behind a: a's hand-over makes b the leader */
+	b = start("handover", "b", ttl_ms(), NULL, &sb);
+	wait_candidates(e, "handover", 2); /* b's candidacy is in */
+	mc_member_hand_over(a, t2);
+	ck_assert(wait_for(&sb, is_leading, "", slow(3000)));
+	ck_assert(mc_member_is_leader_now(b, &t3));
+	ck_assert_int_gt(t3, t2);
+	ck_assert(!mc_member_is_leader_now(a, NULL));
+	ck_assert(!sa.overlap && !sb.overlap);
+	mc_member_stop(b);
+	mc_member_stop(a);
 	mc_etcd_free(e);
 }
 END_TEST
@@ -898,6 +962,7 @@ static Suite *member_suite(void)
 	tcase_add_test(k, test_fencing_paused_etcd);
 	tcase_add_test(k, test_etcd_restart);
 	tcase_add_test(k, test_lease_revoked_rejoin);
+	tcase_add_test(k, test_hand_over);
 	tcase_add_test(k, test_hostile_prefix);
 	tcase_add_test(k, test_dead_endpoints);
 	tcase_add_test(k, test_hot_path_keeps_lease);
