@@ -166,6 +166,22 @@ static bool reign_may_act(void *arg)
 	       mc_member_is_leader_now(r->n->m, &t) && (uint64_t)t == r->term;
 }
 
+/*
+ * The master has given nearly every version of its term (mooncake.h
+ * versions_low): the lead goes to a new term, of this node or another,
+ * before the count could wrap.
+ */
+static void reign_versions_low(void *arg)
+{
+	struct reign *r = arg;
+
+	mc_warn("cluster: term %llu has given %llu versions of 2^32; "
+		"handing the lead over to a new term",
+		(unsigned long long)r->term,
+		(unsigned long long)((1ull << 32) - MC_VERSIONS_LOW));
+	mc_member_hand_over(r->n->m, (int64_t)r->term);
+}
+
 static bool reign_serves(struct reign *r)
 {
 	return atomic_load(&r->state) == R_SERVE && reign_may_act(r);
@@ -742,6 +758,8 @@ static struct reign *reign_new(struct mc_node *n, uint64_t term)
 	o.owner_arg = r;
 	o.may_act = reign_may_act;
 	o.may_act_arg = r;
+	o.versions_low = reign_versions_low;
+	o.versions_low_arg = r;
 	o.alloc_arenas = MASTER_ARENAS;
 	o.hold_ms = HOLD_MS;
 	o.no_metadata = true; /* each node serves its own */

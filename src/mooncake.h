@@ -258,6 +258,9 @@ struct mc_owner_ops {
 
 /* ---------------------------------------------------------------- store */
 
+/* Versions a master has left when it asks for a new term (versions_low). */
+#define MC_VERSIONS_LOW (1ull << 26)
+
 struct mc_store_opts {
 	unsigned replica_num;	   /* memory replicas per object, >= 1 */
 	uint64_t lease_ttl_ms;	   /* read lease granted by mc_query */
@@ -362,6 +365,17 @@ struct mc_store_opts {
 	 */
 	bool (*may_act)(void *arg);
 	void *may_act_arg;
+	/*
+	 * A master's versions are (term << 32) | a count of its puts
+	 * (mooncake-cluster(7), Versions), and the count must not wrap: a
+	 * master of a term (mc_store_set_term) calls this once, from a
+	 * put's start, when MC_VERSIONS_LOW of its 2^32 versions are left,
+	 * so that its node hands the lead over (a new term starts the
+	 * count again); once every version is given, its puts answer
+	 * -EAGAIN (NO_LEADER). It must not block. NULL: nobody is told.
+	 */
+	void (*versions_low)(void *arg);
+	void *versions_low_arg;
 	/*
 	 * How long the replicas named by a query with MC_F_HOLD stay
 	 * allocated (a reader in another process is copying them), without

@@ -29,19 +29,6 @@
 
 #include "store_int.h"
 
-/*
- * Whether version @a was given after version @b, both given within 2^31
- * puts of each other. Versions are (term << 32) | a 32-bit sequence,
- * which wraps after 2^32 puts of one term: two of one term compare as
- * serial numbers.
- */
-static bool version_after(uint64_t a, uint64_t b)
-{
-	if (a >> 32 != b >> 32)
-		return a > b;
-	return (int32_t)((uint32_t)a - (uint32_t)b) > 0;
-}
-
 void order_note_remove(struct mc_store *s, const struct mc_shard *sh,
 		       uint64_t h, uint64_t version)
 {
@@ -85,12 +72,12 @@ int order_publish(struct mc_store *s, const struct mc_shard *sh, uint64_t h,
 
 	/*
 	 * The key's version is the one the put saw at its start, or one
-	 * published since (by a put that lived beside this one, so the two
-	 * versions are near), which wins when it started later.
+	 * published since (by a put that lived beside this one), which
+	 * wins when it started later: a master's versions only grow (its
+	 * count never wraps, store_next_version).
 	 */
 	if (now)
-		return now->version != ord->base &&
-				       version_after(now->version, o->version)
+		return now->version != ord->base && now->version > o->version
 			       ? PUB_SUPERSEDED
 			       : PUB_DONE;
 	if (r->all >= ord->seq)

@@ -252,6 +252,7 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 	struct mc_obj *old = NULL;
 	struct seg_place pl;
 	struct mc_put *p;
+	uint64_t version, seq;
 	int rc;
 
 	if (!po)
@@ -274,6 +275,12 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 				KEY_ARG(key, klen));
 		goto fail;
 	}
+	if (store_next_version(s, &version, &seq) < 0) {
+		rc = mc_err_set(err, -EAGAIN, MC_NO_LEADER,
+				"this leader has given every version of its "
+				"term and hands over: put again");
+		goto fail;
+	}
 	if (mem) {
 		p = mem;
 		memset(p, 0, sizeof(*p));
@@ -294,7 +301,8 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 	if (po->writer)
 		p->writer = *po->writer;
 	p->ord.base = old ? old->version : 0;
-	p->version = store_next_version(s, &p->ord.seq);
+	p->version = version;
+	p->ord.seq = seq;
 	memcpy(p->key, key, klen);
 	atomic_init(&p->ref, 1);
 	p->shared = po->shared;

@@ -110,16 +110,22 @@ void mc_store_set_term(struct mc_store *s, uint64_t term)
 	atomic_store(&s->term, term);
 }
 
-uint64_t store_next_version(struct mc_store *s, uint64_t *seqp)
+int store_next_version(struct mc_store *s, uint64_t *version, uint64_t *seqp)
 {
 	uint64_t seq = atomic_fetch_add_explicit(&s->ver_seq, 1,
 						 memory_order_relaxed) +
 		       1;
+	uint64_t term = atomic_load_explicit(&s->term, memory_order_relaxed);
 
 	if (seqp)
 		*seqp = seq;
-	return atomic_load_explicit(&s->term, memory_order_relaxed) << 32 |
-	       (seq & 0xffffffffu);
+	*version = term << 32 | (seq & 0xffffffffu);
+	if (!term) /* a single node: versions order nothing */
+		return 0;
+	if (seq == (1ull << 32) - MC_VERSIONS_LOW && s->o.versions_low)
+		s->o.versions_low(s->o.versions_low_arg);
+	/* the count never wraps within a term (mooncake.h versions_low) */
+	return seq >> 32 ? -EAGAIN : 0;
 }
 
 uint64_t store_seq_now(struct mc_store *s)

@@ -986,10 +986,11 @@ void wire_get_seg_info(struct wire_rd *r, struct mc_seg_info *si);
 /* The store's clock, in milliseconds. */
 uint64_t store_now(const struct mc_store *s);
 /*
- * A new object version: (term << 32) | the next sequence number, whose
- * 64 bits (they never wrap) go in *@seq when not NULL.
+ * A new object version in *@version: (term << 32) | the next sequence
+ * number, whose 64 bits (they never wrap) go in *@seq when not NULL.
+ * -EAGAIN when a master of a term has given all 2^32 (versions_low).
  */
-uint64_t store_next_version(struct mc_store *s, uint64_t *seq);
+int store_next_version(struct mc_store *s, uint64_t *version, uint64_t *seq);
 /* The last sequence number given (every put started before has one no
  * larger, every put started after a larger one). */
 uint64_t store_seq_now(struct mc_store *s);

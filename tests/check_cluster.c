@@ -284,6 +284,14 @@ static bool h_may_act(void *arg)
 	return may_act;
 }
 
+static unsigned versions_low_calls;
+
+static void h_versions_low(void *arg)
+{
+	(void)arg;
+	versions_low_calls++;
+}
+
 /* ------------------------------------------ the transfer port, as pins */
 
 static unsigned pipe_writes; /* d_write_pipe calls */
@@ -457,6 +465,7 @@ static struct mc_store *new_master(uint64_t t)
 	o.now_ms = test_clock;
 	o.owner_ops = &hooks;
 	o.may_act = h_may_act;
+	o.versions_low = h_versions_low;
 	o.alloc_arenas = 4;
 	o.hold_ms = 1000;
 	o.lease_ttl_ms = 1000;
@@ -1787,14 +1796,16 @@ START_TEST(test_later_start_wins)
 	elect();
 	expect_value(0, "race", "started last, ended first");
 
-	/* the same across the wrap of the term's 32-bit sequence */
-	atomic_store(&master->ver_seq, 0xfffffffeu);
+	/* the same with the term's last two versions */
+	atomic_store(&master->ver_seq, 0xfffffffdu);
 	first = master_put("wrap", "started first, ended last", 2, -1);
 	last = master_put("wrap", "started last, ended first", 2, -1);
-	ck_assert_uint_lt(mc_put_version(last), mc_put_version(first));
+	ck_assert_uint_eq(mc_put_version(last), term << 32 | 0xffffffffu);
 	ck_assert_int_eq(mc_put_commit(last, false, NULL), 0);
 	ck_assert_int_eq(mc_put_commit(first, false, NULL), 0);
 	expect_value(2, "wrap", "started last, ended first");
+	elect(); /* a new term: the last one has no version left */
+	expect_value(0, "wrap", "started last, ended first");
 
 	/* removed: retired up to the newer version, so it stays gone */
 	first = master_put("gone", "started first, ended last", 2, -1);
@@ -1856,6 +1867,78 @@ START_TEST(test_versions_far_apart)
 	elect();
 	expect_value(1, "far", "put now");
 	teardown();
+}
+END_TEST
+
+/* The version the master holds for @key. */
+static uint64_t master_version(const char *key)
+{
+	struct mc_obj *o = obj_lookup(master, key, strlen(key), false);
+	uint64_t v;
+
+	ck_assert_ptr_nonnull(o);
+	v = o->version;
+	obj_unref(o);
+	return v;
+}
+
+/*
+ * A master's count of versions never wraps: with MC_VERSIONS_LOW left it
+ * asks, once, for its lead to go to a new term; it gives the last one,
+ * then refuses puts (NO_LEADER) rather than give a version smaller than
+ * those before it. The rebuild of the next term keeps the last value,
+ * and the new term's puts replace it. A single node's count is not
+ * limited (its versions order nothing).
+ */
+START_TEST(test_versions_hand_over)
+{
+	const uint64_t low = (1ull << 32) - MC_VERSIONS_LOW;
+	struct mc_mount_req mr = {.size = 16 * MiB};
+	struct mc_mount_result res = {0};
+	struct mc_store_opts o;
+	struct mc_store *single;
+	struct mc_err e = {0};
+
+	setup();
+	versions_low_calls = 0;
+	atomic_store(&master->ver_seq, low - 2);
+	put_via(0, "count", "one");
+	ck_assert_uint_eq(versions_low_calls, 0);
+	put_via(0, "count", "two"); /* the count reaches the mark */
+	ck_assert_uint_eq(versions_low_calls, 1);
+	ck_assert_uint_eq(master_version("count"), term << 32 | low);
+	put_via(1, "count", "three"); /* puts go on meanwhile */
+	ck_assert_uint_eq(versions_low_calls, 1);
+	atomic_store(&master->ver_seq, 0xfffffffeu);
+	put_via(1, "count", "last");
+	ck_assert_uint_eq(master_version("count"), term << 32 | 0xffffffffu);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(
+			mc_put(nodes[0].own, "count", 5, "wrapped", 7, &e),
+			-EAGAIN);
+		ck_assert_int_eq(e.code, MC_NO_LEADER);
+		ck_assert_ptr_nonnull(strstr(e.msg, "every version"));
+	}
+	ck_assert_uint_eq(versions_low_calls, 1);
+	expect_value(0, "count", "last");
+	elect();
+	expect_value(2, "count", "last");
+	put_via(0, "count", "new term");
+	ck_assert_uint_eq(master_version("count"), term << 32 | 1);
+	elect();
+	expect_value(1, "count", "new term");
+	teardown();
+
+	mc_store_opts_default(&o);
+	o.versions_low = h_versions_low;
+	single = mc_store_new(&o, NULL);
+	ck_assert_ptr_nonnull(single);
+	ck_assert_int_eq(mc_segment_mount(single, &mr, &res, NULL), 0);
+	atomic_store(&single->ver_seq, 0xfffffffeu);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(mc_put(single, "k", 1, "v", 1, NULL), 0);
+	mc_store_free(single);
+	ck_assert_uint_eq(versions_low_calls, 1);
 }
 END_TEST
 
@@ -2463,6 +2546,7 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_later_start_wins);
 	tcase_add_test(tc, test_unordered_refused);
 	tcase_add_test(tc, test_versions_far_apart);
+	tcase_add_test(tc, test_versions_hand_over);
 	tcase_add_test(tc, test_retire_far_apart);
 	tcase_add_test(tc, test_remove_all_retires_later_put);
 	tcase_add_test(tc, test_evicted_later_put_back);
