@@ -1934,6 +1934,7 @@ START_TEST(test_versions_hand_over)
 	single = mc_store_new(&o, NULL);
 	ck_assert_ptr_nonnull(single);
 	ck_assert_int_eq(mc_segment_mount(single, &mr, &res, NULL), 0);
+	free(res.ids);
 	atomic_store(&single->ver_seq, 0xfffffffeu);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(mc_put(single, "k", 1, "v", 1, NULL), 0);
