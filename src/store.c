@@ -505,7 +505,7 @@ int mc_meta_find(struct mc_store *s, const char *key, size_t klen,
 		 struct mc_buf *out, struct mc_err *err)
 {
 	int rc = s->meta ? mc_meta_get(s->meta, key, klen, out, err)
-			 : mc_err_set(err, -ENOENT, MC_SEGMENT_NOT_FOUND,
+			 : mc_err_set(err, -ENOENT, MC_OBJECT_NOT_FOUND,
 				      "metadata not served here");
 
 	if (rc != -ENOENT || !s->link || !s->link->meta)
