@@ -23,7 +23,7 @@
 #define MASTER_PATH "/internal/v1/master"
 #define OWNER_PATH  "/internal/v1/owner"
 #define META_PATH   "/internal/v1/meta"
-/* How often a node that did not retire removed keys is asked again. */
+/* How often a node that did not retire keys is asked again. */
 #define RETIRE_STEP_MS 100
 /*
  * Every master allocates in the same arenas of a segment, so that a new
@@ -423,7 +423,7 @@ static int h_retire(void *arg, const struct mc_owner *node,
 			}
 			if (!round)
 				mc_info("cluster: node '%s' did not retire %zu "
-					"removed keys: %s (asking again)",
+					"keys: %s (asking again)",
 					t[i].id, k, e.msg);
 			left++;
 		}
@@ -434,7 +434,8 @@ static int h_retire(void *arg, const struct mc_owner *node,
 	for (size_t i = 0; i < nt; i++)
 		if (!t[i].done)
 			mc_warn("cluster: node '%s' could not be told to "
-				"retire %zu removed keys",
+				"retire %zu keys (removed, replaced or "
+				"evicted)",
 				t[i].id, k);
 	rc = !t ? -ENOMEM : left ? -EIO : 0;
 	free(t);

@@ -62,6 +62,22 @@ static bool obj_evictable(const struct mc_obj *o, uint64_t now)
 #define EVICT_BUCKETS 1024u
 
 /*
+ * Drops versions an eviction unlinked. A cluster master's evictions do
+ * not come back at a failover (mooncake-cluster(7), Owner records): they
+ * are retired first, in batches of RETIRE_BATCH rather than per shard,
+ * and none after a batch some node was not told of (logged), so that a
+ * node that does not answer delays an eviction once, by up to 2/3 of a
+ * TTL. Returns whether every node was told, as far as @told goes.
+ */
+static bool retire_evicted(struct mc_store *s, struct mc_obj *gone, bool told)
+{
+	if (gone && told)
+		told = obj_retire(s, gone, true, NULL) == 0;
+	objs_unref(gone);
+	return told;
+}
+
+/*
  * Evicts objects that free their bytes at once (obj_evictable), oldest first,
  * until @need bytes of replicas are released. Three passes over the index
  * (oldest age, an age histogram of bytes, then the eviction itself) give
@@ -72,9 +88,10 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 {
 	uint64_t hist[EVICT_BUCKETS];
 	uint32_t now_clk = atomic_load(&s->clock), max_age = 0;
-	uint64_t now = store_now(s), freed = 0, keys = 0, cum = 0;
+	uint64_t now = store_now(s), freed = 0, keys = 0, cum = 0, bytes = 0;
+	struct mc_obj *gone = NULL;
 	unsigned cut = 0;
-	bool any = false;
+	bool any = false, told = true;
 
 	pthread_mutex_lock(&s->evict_lock);
 	mc_series_add(s->c.evict_attempts, 1);
@@ -134,7 +151,7 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 	for (unsigned pass = 0; pass < 2 && freed < need; pass++) {
 		for (unsigned i = 0; i < MC_NSHARDS && freed < need; i++) {
 			struct mc_shard *sh = &s->shards[i];
-			struct mc_obj *gone = NULL, *o;
+			struct mc_obj *o;
 			struct mc_tab *t;
 
 			shard_lock(sh);
@@ -164,6 +181,7 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 								 o->klen),
 							o->version);
 					freed += obj_bytes(o);
+					bytes += o->klen + 32;
 					keys++;
 					atomic_store_explicit(
 						&o->next, gone,
@@ -172,14 +190,14 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 				}
 			}
 			shard_unlock(sh);
-			/* a cluster master's evictions do not come back at a
-			 * failover (mooncake-cluster(7), Owner records) */
-			if (gone)
-				(void)obj_retire(s, gone, true,
-						 NULL); /* logged */
-			objs_unref(gone);
+			if (bytes >= RETIRE_BATCH) {
+				told = retire_evicted(s, gone, told);
+				gone = NULL;
+				bytes = 0;
+			}
 		}
 	}
+	retire_evicted(s, gone, told);
 out:
 	if (keys) {
 		mc_series_add(s->c.evict_ok, 1);

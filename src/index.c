@@ -809,18 +809,11 @@ fail:
 	return rc;
 }
 
-#define RETIRE_BATCH (8u << 20)
-
 int64_t mc_remove_all(struct mc_store *s, bool force)
 {
 	uint64_t now = store_now(s);
 	int64_t n = 0;
-	/*
-	 * Retired in batches of up to RETIRE_BATCH key bytes, not once per
-	 * shard: a node that cannot be told is waited for once per batch
-	 * (mc_owner_ops.retire), and a message stays well below the
-	 * internal API's body limit.
-	 */
+	/* retired in batches (RETIRE_BATCH), not once per shard */
 	struct mc_obj *gone = NULL;
 	size_t bytes = 0;
 	int rc = 0;

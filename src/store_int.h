@@ -695,6 +695,13 @@ void obj_order(struct mc_obj *o);
 void obj_unref(struct mc_obj *o);
 /* Unrefs a list chained through ->next. */
 void objs_unref(struct mc_obj *gone);
+/*
+ * Key bytes a retire of many versions carries at most (remove_all,
+ * eviction): a node that cannot be told is waited for once per batch
+ * (mc_owner_ops.retire), and a message stays well below the internal
+ * API's body limit.
+ */
+#define RETIRE_BATCH (8u << 20)
 /* Whether a replica of @o is under a read lease at @now. */
 bool obj_leased(const struct mc_obj *o, uint64_t now);
 /* Milliseconds until the last read lease on @o ends, 0 when none holds. */

@@ -2062,20 +2062,17 @@ END_TEST
  * (else it was published with its key absent, older than the evicted
  * version, and a remove retired only up to it).
  */
-START_TEST(test_evicted_later_put_back)
+/*
+ * A put whose allocation evicts every value it can (the watermark at 0);
+ * it goes to node three, so the evicted values' ranges stay as they were.
+ */
+static void evict_all(void)
 {
 	static char filler[8 * MiB];
 	struct mc_put_opts near3 = {
 		.shared = true, .replicas = 1, .near = &nodes[2].owner};
-	struct mc_put *first, *last, *fill;
+	struct mc_put *fill;
 
-	setup();
-	release_now = false; /* releases stay queued; lost at elections */
-	first = master_put("ev", "started first", 1, 0);
-	last = master_put("ev", "started last, evicted", 1, 0);
-	ck_assert_int_eq(mc_put_commit(last, false, NULL), 0);
-	/* the next put's allocation evicts every value it can; it goes to
-	 * another node, so the evicted value's range stays as it was */
 	master->o.high_watermark = 0;
 	ck_assert_int_eq(mc_put_start_opts(master, "filler", 6, sizeof(filler),
 					   &near3, &fill, NULL),
@@ -2085,6 +2082,18 @@ START_TEST(test_evicted_later_put_back)
 		0);
 	ck_assert_int_eq(mc_put_commit(fill, false, NULL), 0);
 	master->o.high_watermark = 0.95;
+}
+
+START_TEST(test_evicted_later_put_back)
+{
+	struct mc_put *first, *last;
+
+	setup();
+	release_now = false; /* releases stay queued; lost at elections */
+	first = master_put("ev", "started first", 1, 0);
+	last = master_put("ev", "started last, evicted", 1, 0);
+	ck_assert_int_eq(mc_put_commit(last, false, NULL), 0);
+	evict_all();
 	ck_assert_int_eq(mc_exist(master, "ev", 2), 0);
 	ck_assert_int_eq(mc_put_commit(first, false, NULL), 0);
 	expect_absent(1, "ev"); /* as if evicted with the later one */
@@ -2092,6 +2101,45 @@ START_TEST(test_evicted_later_put_back)
 	elect();
 	for (int i = 0; i < NNODES; i++)
 		expect_absent(i, "ev");
+	teardown();
+}
+END_TEST
+
+/*
+ * An eviction at a cluster master retires what it evicts in one call,
+ * not one per shard it evicted from: a node that does not answer delays
+ * it once (up to 2/3 of a TTL), where it used to delay it once per shard
+ * while every put that needed memory waited. Nothing evicted comes back
+ * at a failover.
+ */
+START_TEST(test_eviction_retires_once)
+{
+	bool seen[MC_NSHARDS] = {false};
+	unsigned shards = 0, before;
+	uint64_t shard;
+	char key[32];
+
+	setup();
+	for (int i = 0; i < 64; i++) {
+		snprintf(key, sizeof(key), "ev%d", i);
+		put_via(0, key, "to be evicted");
+		shard = key_hash(key, strlen(key)) >> 56;
+		shards += !seen[shard];
+		seen[shard] = true;
+	}
+	ck_assert_uint_gt(shards, 16);
+	before = retires;
+	evict_all();
+	ck_assert_uint_eq(retires - before, 1);
+	for (int i = 0; i < 64; i++) {
+		snprintf(key, sizeof(key), "ev%d", i);
+		ck_assert_int_eq(mc_exist(master, key, strlen(key)), 0);
+	}
+	elect();
+	for (int i = 0; i < 64; i++) {
+		snprintf(key, sizeof(key), "ev%d", i);
+		expect_absent(1, key);
+	}
 	teardown();
 }
 END_TEST
@@ -2551,6 +2599,7 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_retire_far_apart);
 	tcase_add_test(tc, test_remove_all_retires_later_put);
 	tcase_add_test(tc, test_evicted_later_put_back);
+	tcase_add_test(tc, test_eviction_retires_once);
 	tcase_add_test(tc, test_rebuild_fallback);
 	tcase_add_test(tc, test_unmount_refused_counted);
 	tcase_add_test(tc, test_unmount_gone_ok_counted);
