@@ -115,6 +115,34 @@ static void lease_end(struct mc_store *s, struct mc_lease_ent e, uint64_t now,
 #define LEASE_BATCH 256
 
 /*
+ * Under lease_lock, after leases left the queue: an empty queue frees
+ * its array, and one below a quarter of it gets a smaller one, down to
+ * LEASE_BATCH entries, so that a burst of leases (a million queries)
+ * does not keep its array while a few leases stay.
+ */
+static void lease_fit(struct mc_store *s)
+{
+	size_t cap = s->lease_cap;
+	struct mc_lease_ent *h;
+
+	if (!s->lease_n) {
+		free(s->lease_heap);
+		s->lease_heap = NULL;
+		s->lease_cap = 0;
+		return;
+	}
+	while (cap > LEASE_BATCH && s->lease_n < cap / 4)
+		cap /= 2;
+	if (cap == s->lease_cap)
+		return;
+	h = realloc(s->lease_heap, cap * sizeof(*h));
+	if (h) { /* else the larger one stays */
+		s->lease_heap = h;
+		s->lease_cap = cap;
+	}
+}
+
+/*
  * Ends the leases of segment @g, which is being unmounted: one pass over
  * the heap takes them all (a segment of millions of leased values), in
  * batches of LEASE_BATCH only when there is no memory for the list.
@@ -146,6 +174,7 @@ static void lease_drop_seg(struct mc_store *s, struct mc_seg *g, uint64_t now)
 		s->lease_n = keep;
 		for (size_t i = keep / 2; i-- > 0;)
 			heap_down(s->lease_heap, keep, i);
+		lease_fit(s);
 		pthread_mutex_unlock(&s->lease_lock);
 		for (size_t i = 0; i < n; i++)
 			lease_end(s, out[i], now, true);
@@ -173,11 +202,7 @@ void lease_expire(struct mc_store *s, uint64_t now, struct mc_seg *g)
 			s->lease_heap[0] = s->lease_heap[--s->lease_n];
 			heap_down(s->lease_heap, s->lease_n, 0);
 		}
-		if (!s->lease_n) {
-			free(s->lease_heap);
-			s->lease_heap = NULL;
-			s->lease_cap = 0;
-		}
+		lease_fit(s);
 		pthread_mutex_unlock(&s->lease_lock);
 		/* an extension is due after @now: not taken again below */
 		for (size_t i = 0; i < n; i++)

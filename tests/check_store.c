@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "render.h"
+#include "store_int.h"
 #include "uuid.h"
 
 #define MiB (1ull << 20)
@@ -454,6 +455,44 @@ START_TEST(test_recent)
 	ck_assert_uint_eq(vs.count[0], 2); /* "1" and "3" */
 	ck_assert_uint_eq(vs.count[1], 1); /* 5000 bytes */
 	ck_assert_uint_eq(vs.count[7], 0);
+	mc_store_free(s);
+}
+END_TEST
+
+/*
+ * The lease queue gives back the memory of a burst: once most leases
+ * ended, its array shrinks (to 256 entries at least), and an empty one
+ * goes; the leases still running keep their order.
+ */
+START_TEST(test_lease_queue_shrinks)
+{
+	struct mc_store *s = new_store(1);
+	struct mc_desc d[1];
+	char k[32];
+
+	check_mount(s, 64 * MiB, NULL, NULL);
+	for (int i = 0; i < 4096; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		ck_assert_int_eq(put_str(s, k, "v"), 0);
+		ck_assert_int_eq(mc_query(s, k, strlen(k), d, 1), 1);
+	}
+	ck_assert_uint_ge(s->lease_cap, 4096);
+	advance(500);
+	for (int i = 0; i < 10; i++) { /* extended: they outlive the rest */
+		snprintf(k, sizeof(k), "k%d", i);
+		ck_assert_int_eq(mc_query(s, k, strlen(k), d, 1), 1);
+	}
+	advance(600);
+	mc_store_tick(s);
+	ck_assert_uint_eq(s->lease_n, 10);
+	ck_assert_uint_eq(s->lease_cap, 256);
+	ck_assert_int_eq(mc_remove(s, "k0", 2, false, NULL), -EBUSY);
+	ck_assert_int_eq(mc_remove(s, "k10", 3, false, NULL), 0);
+	advance(500);
+	mc_store_tick(s);
+	ck_assert_uint_eq(s->lease_n, 0);
+	ck_assert_uint_eq(s->lease_cap, 0);
+	ck_assert_int_eq(mc_remove(s, "k0", 2, false, NULL), 0);
 	mc_store_free(s);
 }
 END_TEST
@@ -2675,6 +2714,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_replicas);
 	tcase_add_loop_test(tc, test_put_copy_sizes, 0, 2);
 	tcase_add_test(tc, test_lease);
+	tcase_add_test(tc, test_lease_queue_shrinks);
 	tcase_add_test(tc, test_recent);
 	tcase_add_test(tc, test_upstream_put_families);
 	tcase_add_test(tc, test_unmount);
