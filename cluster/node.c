@@ -809,6 +809,12 @@ static void on_role(void *arg, bool leader, int64_t term)
 		atomic_fetch_sub(&n->rebuilds, 1);
 		return;
 	}
+	if ((uint64_t)term >> 32)
+		mc_warn("cluster: term %lld (etcd's revision) is past 2^32: "
+			"versions keep its low 32 bits, and a failover may "
+			"bring an old value back (mooncake-cluster(7), NOT "
+			"PROMISED); a dedicated etcd avoids it",
+			(long long)term);
 	r = reign_new(n, (uint64_t)term);
 	if (!r) {
 		atomic_fetch_sub(&n->rebuilds, 1);
