@@ -684,8 +684,8 @@ int obj_retire(struct mc_store *s, struct mc_obj *o, bool list,
 		/* acknowledged only once no rebuild can find them
 		 * (mooncake-cluster(7), Owner records): unknown */
 		mc_warn("cluster: %zu values (removed or evicted) could not be "
-			"retired on "
-			"every node: a failover may bring them back",
+			"retired on every node: a failover may bring them "
+			"back",
 			n);
 		rc = mc_err_set(err, -ECONNABORTED, MC_NO_LEADER,
 				"removed, but a node could not retire the "

@@ -367,12 +367,12 @@ struct mc_store_opts {
 	void *may_act_arg;
 	/*
 	 * A master's versions are (term << 32) | a count of its puts
-	 * (mooncake-cluster(7), Versions), and the count must not wrap: a
-	 * master of a term (mc_store_set_term) calls this once, from a
-	 * put's start, when MC_VERSIONS_LOW of its 2^32 versions are left,
-	 * so that its node hands the lead over (a new term starts the
-	 * count again); once every version is given, its puts answer
-	 * -EAGAIN (NO_LEADER). It must not block. NULL: nobody is told.
+	 * (mooncake-cluster(7), Leader and term), and the count must not wrap:
+	 * a master of a term (mc_store_set_term) calls this once, from a put's
+	 * start, when MC_VERSIONS_LOW of its 2^32 versions are left, so that
+	 * its node hands the lead over (a new term starts the count again);
+	 * once every version is given, its puts answer -EAGAIN (NO_LEADER). It
+	 * must not block. NULL: nobody is told.
 	 */
 	void (*versions_low)(void *arg);
 	void *versions_low_arg;
