@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "check.h"
+#include "check_mount.h"
 #include "mooncake.h"
 #include "render.h"
 #include "serve.h"
@@ -1893,8 +1894,6 @@ static uint64_t master_version(const char *key)
 START_TEST(test_versions_hand_over)
 {
 	const uint64_t low = (1ull << 32) - MC_VERSIONS_LOW;
-	struct mc_mount_req mr = {.size = 16 * MiB};
-	struct mc_mount_result res = {0};
 	struct mc_store_opts o;
 	struct mc_store *single;
 	struct mc_err e = {0};
@@ -1933,8 +1932,7 @@ START_TEST(test_versions_hand_over)
 	o.versions_low = h_versions_low;
 	single = mc_store_new(&o, NULL);
 	ck_assert_ptr_nonnull(single);
-	ck_assert_int_eq(mc_segment_mount(single, &mr, &res, NULL), 0);
-	free(res.ids);
+	check_mount(single, 16 * MiB, NULL, NULL);
 	atomic_store(&single->ver_seq, 0xfffffffeu);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(mc_put(single, "k", 1, "v", 1, NULL), 0);

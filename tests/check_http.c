@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "check.h"
+#include "check_mount.h"
 #include "http.h"
 #include "mooncake.h"
 #include "route.h"
@@ -94,15 +95,12 @@ struct answer {
 static void setup(void)
 {
 	struct mc_store_opts o;
-	struct mc_mount_req mr = {.size = 32ull << 20};
-	struct mc_mount_result res = {0};
 
 	mc_store_opts_default(&o);
 	o.manual_tick = true;
 	S = mc_store_new(&o, NULL);
 	ck_assert_ptr_nonnull(S);
-	ck_assert_int_eq(mc_segment_mount(S, &mr, &res, NULL), 0);
-	free(res.ids);
+	check_mount(S, 32ull << 20, NULL, NULL);
 	API = web_api_state_new();
 	ck_assert_ptr_nonnull(API);
 	memset(&F, 0, sizeof(F));

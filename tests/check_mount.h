@@ -1,6 +1,6 @@
 /*
  * check_mount.h - one segment mounted for a Check suite that drives the
- * store directly (check_store, check_scrape).
+ * store directly (check_store, check_scrape, check_cluster, check_http).
  */
 #ifndef MC_TESTS_CHECK_MOUNT_H
 #define MC_TESTS_CHECK_MOUNT_H
