@@ -857,12 +857,11 @@ static void prefetch_reuse(struct mc_store *s, const char *data, uint64_t len)
 /*
  * Ends put @p whose version @o a cluster master did not publish
  * (obj_publish: @why PUB_SUPERSEDED or PUB_UNSURE): its records go
- * first, at every node
- * (exactly its version: no rebuild serves it, whatever it compares it
- * with), and @o goes. Superseded, it is acknowledged (it is over as if
- * it had ended just before the put or remove that won, order.c); unsure,
- * refused. A node that cannot be told makes its outcome unknown: a
- * failover may bring it back.
+ * first, at every node (exactly its version: no rebuild serves it,
+ * whatever it compares it with), and @o goes. Superseded, it is
+ * acknowledged (it is over as if it had ended just before the put or
+ * remove that won, order.c); unsure, refused. A node that cannot be
+ * told makes its outcome unknown: a failover may bring it back.
  */
 static int put_unordered(struct mc_put *p, struct mc_obj *o, int why,
 			 bool batch, struct mc_err *err)
