@@ -217,6 +217,17 @@ expect_match "a failed write fails the put, logged" "$(grep 'keys: put' "$MC_ERR
 	"WARN keys: put of 'toobig' failed: a write failed: File too large"
 expect_match "and kept in ctl/error" "$(cat "$M/ctl/error")" "keys: put of 'toobig' failed: a write failed: File too large"
 check "and nothing was stored" [ ! -e "$K/toobig" ]
+# A put through the tree beside an open two-phase put of its key: neither
+# refuses the other, and the one that ends last holds the key
+# (mooncakefs(5), keys/).
+http POST /api/v1/put_start -d '{"key":"po","size":7}'
+expect_eq "put_start beside the tree" "$HTTP_CODE" 200
+check "a put through the tree is not refused by an open put" \
+	sh -c "printf 'tree' > '$K/po'"
+expect_eq "and holds the key until the open put ends" "$(cat "$K/po")" tree
+http POST /api/v1/put_end -d '{"key":"po"}'
+expect_eq "the open put still ends" "$HTTP_CODE" 200
+expect_eq "and, ending last, holds the key" "$(stat -c %s "$K/po")" 7
 curl -s -X DELETE "$MC_URL/api/remove_all?force=true" >/dev/null
 # --- readers during puts never see a torn value --------------------------------------
 head -c 1000000 /dev/zero | tr '\0' a > "$MC_TMP/A"
