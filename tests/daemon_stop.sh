@@ -108,7 +108,10 @@ exec {KG}<&-
 expect_eq "... and its value is stored" "$(sed '1,/^\r$/d' "$MC_TMP/kept")" abc
 # the rest of the body arrives: read, stored and answered 200
 head -c 10000 /dev/zero | tr '\0' b >&3
-expect_eq "the PUT whose body was arriving: 200" "$(status_of 3)" 200
+timeout 5 cat <&3 > "$MC_TMP/inflight"
+expect_eq "the PUT whose body was arriving: answered, then closed" "$?" 0
+expect_eq "... 200" "$(grep -ao 'HTTP/1.1 [0-9]*' "$MC_TMP/inflight" | cut -d' ' -f2 | tr '\n' ' ')" "200 "
+check "... with Connection: close" grep -aqi '^Connection: close' "$MC_TMP/inflight"
 exec 3<&-
 # the fresh connection can still ask, and sees the value stored
 printf 'GET /api/get/inflight HTTP/1.1\r\nHost: x\r\n\r\n' >&6

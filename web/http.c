@@ -93,6 +93,13 @@ static size_t build_header(struct web_req *r, char *h, int status,
 {
 	char *p = h;
 
+	/* a request under way when the drain began: its answer says so too
+	 * (mooncaked(8), SIGNALS) */
+	if (r->io->draining && r->io->draining(r->conn) &&
+	    !(r->conn_hdr && !strcmp(r->conn_hdr, "close"))) {
+		r->conn_hdr = "close";
+		r->io->no_keep_alive(r->conn);
+	}
 	p = put_str(p, "HTTP/1.1 ");
 	p = put_u64(p, (uint64_t)status);
 	*p++ = ' ';

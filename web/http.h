@@ -88,6 +88,11 @@ struct web_io {
 			  size_t n);
 	int (*read)(void *conn, void *buf, size_t n);
 	void (*no_keep_alive)(void *conn);
+	/*
+	 * Optional: true once the daemon stops taking requests (SIGTERM):
+	 * the answer being built is the connection's last.
+	 */
+	bool (*draining)(void *conn);
 	const char *(*http_version)(void *conn);
 	const char *(*header)(void *conn, const char *name);
 };

@@ -657,6 +657,13 @@ static void civet_no_keep_alive(void *conn)
 	mg_disable_connection_keep_alive(conn);
 }
 
+static bool civet_draining(void *conn)
+{
+	const struct web *w = mg_get_request_info(conn)->user_data;
+
+	return atomic_load_explicit(&w->draining, memory_order_relaxed);
+}
+
 static const char *civet_http_version(void *conn)
 {
 	return mg_get_request_info(conn)->http_version;
@@ -677,6 +684,7 @@ static const struct web_io civet_io = {
 	.write_pipe = civet_write_pipe,
 	.read = civet_read,
 	.no_keep_alive = civet_no_keep_alive,
+	.draining = civet_draining,
 	.http_version = civet_http_version,
 	.header = civet_header,
 };
