@@ -6,8 +6,10 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <math.h>
+#include <netdb.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@ enum kind {
 	K_PORT, /* unsigned 0..65535 */
 	K_STR,	/* char *, any text (may be empty) */
 	K_PATH, /* char *, not empty */
+	K_ADDR, /* char *, a numeric IPv4/IPv6 address or "localhost" */
 	K_NAME, /* char *, a segment/host name */
 	K_BOOL,
 	K_SIZE,	     /* uint64_t SIZE >= min */
@@ -65,7 +68,7 @@ struct key {
 static const struct key keys[] = {
 	{"http_port", "port", NULL, "N", K_PORT, OFF(http_port), 0,
 	 "HTTP port, 0 = the kernel picks (default 8080)"},
-	{"http_host", "host", NULL, "ADDR", K_PATH, OFF(http_host), 0,
+	{"http_host", "host", NULL, "ADDR", K_ADDR, OFF(http_host), 0,
 	 "HTTP bind address (default 127.0.0.1)"},
 	{"mountpoint", "mountpoint", NULL, "DIR", K_PATH, OFF(mountpoint), 0,
 	 "FUSE mount point, created if missing (default /mnt/mooncake)"},
@@ -84,7 +87,7 @@ static const struct key keys[] = {
 	 OFF(transfer_port), 0,
 	 "TCP transfer port, 0 = the kernel picks "
 	 "(default 0)"},
-	{"transfer_host", "transfer-host", NULL, "ADDR", K_PATH,
+	{"transfer_host", "transfer-host", NULL, "ADDR", K_ADDR,
 	 OFF(transfer_host), 0,
 	 "transfer port bind address (default: the --host address)"},
 	/* the default is net/cc.h's MC_NET_CC_DEFAULT */
@@ -320,6 +323,43 @@ static int parse_ratio(const char *v, double *out)
  * etcd URLs: 1..16 comma-separated items, each http:// or https:// and a
  * host, printable, no blanks (cluster/etcd.h checks them again).
  */
+/*
+ * The HOST[:PORT] of an etcd URL (@n bytes, up to its path): a host, or
+ * an IPv6 address in brackets, and a port 1..65535 when one is given.
+ */
+static int check_authority(const char *a, size_t n)
+{
+	size_t h, i;
+	unsigned port = 0;
+	const char *slash = memchr(a, '/', n);
+
+	if (slash)
+		n = (size_t)(slash - a);
+	if (n && a[0] == '[') {
+		const char *rb = memchr(a, ']', n);
+
+		if (!rb || rb == a + 1)
+			return -EINVAL;
+		h = (size_t)(rb - a) + 1;
+	} else {
+		for (h = 0; h < n && a[h] != ':'; h++)
+			if (a[h] == '[' || a[h] == ']' || a[h] == '@')
+				return -EINVAL;
+		if (!h)
+			return -EINVAL;
+	}
+	if (h == n)
+		return 0;
+	if (a[h] != ':' || h + 1 == n || n - h - 1 > 5)
+		return -EINVAL;
+	for (i = h + 1; i < n; i++) {
+		if (a[i] < '0' || a[i] > '9')
+			return -EINVAL;
+		port = port * 10 + (unsigned)(a[i] - '0');
+	}
+	return port >= 1 && port <= 65535 ? 0 : -EINVAL;
+}
+
 static int check_etcd(const char *v)
 {
 	unsigned n = 0;
@@ -338,12 +378,34 @@ static int check_etcd(const char *v)
 		for (size_t i = 0; i < len; i++)
 			if ((unsigned char)p[i] <= 0x20 || p[i] == 0x7f)
 				return -EINVAL;
-		if (p[skip] == '/' || p[skip] == ':')
+		if (check_authority(p + skip, len - skip))
 			return -EINVAL;
 		if (!end)
 			return 0;
 		p = end + 1;
 	}
+}
+
+/*
+ * A bind address as the doors take it (mooncaked(8), --host): a numeric
+ * IPv4 or IPv6 address (an IPv6 one may name its scope, fe80::1%eth0),
+ * or "localhost", which is 127.0.0.1; never a name to look up.
+ */
+static int check_addr(const char *v)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST,
+				 .ai_family = AF_INET6};
+	struct addrinfo *res = NULL;
+
+	if (!strcmp(v, "localhost") || inet_pton(AF_INET, v, &a4) == 1 ||
+	    inet_pton(AF_INET6, v, &a6) == 1)
+		return 0;
+	if (!strchr(v, '%') || getaddrinfo(v, NULL, &hints, &res))
+		return -EINVAL;
+	freeaddrinfo(res);
+	return 0;
 }
 
 static int check_cname(const char *v)
@@ -393,6 +455,13 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 	case K_PATH:
 		if (!*v)
 			return invalid(err, label, v, "empty");
+		set_str(c, k->off, v);
+		return 0;
+	case K_ADDR:
+		if (check_addr(v))
+			return invalid(err, label, v,
+				       "not an IPv4 or IPv6 address (or "
+				       "localhost)");
 		set_str(c, k->off, v);
 		return 0;
 	case K_NAME:
