@@ -48,6 +48,7 @@ struct mc_member {
 	char node_key[256]; /* /mooncake/NAME/nodes/ID */
 	size_t plen;
 	unsigned ttl_ms, ttl_s, margin_ms, interval_ms;
+	int64_t told_ttl; /* a longer grant than asked, logged once */
 	bool observer;
 	struct mc_etcd *e;
 	struct mc_etcd_cancel *camp_tok; /* wakes a campaign: new lease, stop */
@@ -777,6 +778,23 @@ static void *keeper_main(void *arg)
 				backoff =
 					backoff * 2 > 2000 ? 2000 : backoff * 2;
 				continue;
+			}
+			/*
+			 * etcd grants at least its own minimum (2 s with its
+			 * defaults): a node is gone only that long after its
+			 * last renewal (mooncaked(8), --node-ttl). The fence
+			 * keeps to --node-ttl, which is shorter: safe.
+			 */
+			if (ttl > m->ttl_s && ttl != m->told_ttl) {
+				mc_warn("cluster: etcd granted a lease of %lld "
+					"s "
+					"for --node-ttl %u (its minimum): a "
+					"node that stops renewing is gone "
+					"after "
+					"%lld s",
+					(long long)ttl, m->ttl_ms,
+					(long long)ttl);
+				m->told_ttl = ttl;
 			}
 			pthread_mutex_lock(&m->lock);
 			m->lease = lease = id;

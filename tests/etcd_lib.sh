@@ -11,7 +11,9 @@
 #                       EXIT trap; etcd_start does not set one)
 #
 # Tuned like tests/etcd_lib.c: 10 ms heartbeats (shortest lease 1 s),
-# progress notifications every 300 ms. The binary is $ETCD, else `etcd`.
+# progress notifications every 300 ms; $ETCD_ELECTION_MS (default 100)
+# sets the election timeout, heartbeats a tenth of it (1000 is etcd's own
+# default, whose shortest lease is 2 s). The binary is $ETCD, else `etcd`.
 # Its log is $ETCD_DIR/etcd.log.
 
 ETCD_PID=""
@@ -42,8 +44,9 @@ etcd_spawn() {
 	"$bin" --name t --data-dir "$ETCD_DIR/data" \
 		--listen-client-urls "$url" --advertise-client-urls "$url" \
 		--listen-peer-urls "$purl" --initial-advertise-peer-urls "$purl" \
-		--initial-cluster "t=$purl" --heartbeat-interval 10 \
-		--election-timeout 100 \
+		--initial-cluster "t=$purl" \
+		--heartbeat-interval $((${ETCD_ELECTION_MS:-100} / 10)) \
+		--election-timeout "${ETCD_ELECTION_MS:-100}" \
 		--experimental-watch-progress-notify-interval 300ms \
 		>>"$ETCD_DIR/etcd.log" 2>&1 &
 	ETCD_PID=$!
