@@ -153,6 +153,19 @@ printf 'GET /batch_query_keys?keys=%s%s HTTP/1.1\r\nHost: x\r\nConnection: close
 raw_file "$MC_TMP/req"
 expect_match "a 3 MB request line 431 or 400" "$RAW_STATUS" '^(431|414|400)$'
 still_healthy "a 3 MB request line"
+# exactly 1 MiB of request line is served, with 15 KiB of fields beside
+# it; one byte more is 431 (civetweb alone would read up to its head limit)
+line_of() { # N: a GET /health request line of exactly N bytes
+	head -c $(($1 - 23)) /dev/zero | tr '\0' a | sed 's|^|GET /health?x=|; s|$| HTTP/1.1|'
+}
+{ line_of 1048576 | tr -d '\n'; printf '\r\nHost: x\r\nX-Pad: %s\r\nConnection: close\r\n\r\n' "$(head -c 15000 /dev/zero | tr '\0' b)"; } > "$MC_TMP/req"
+expect_eq "a request line of exactly 1 MiB" "$(head -n1 "$MC_TMP/req" | tr -d '\r\n' | wc -c)" 1048576
+raw_file "$MC_TMP/req"
+expect_eq "a request line of exactly 1 MiB, and 15 KiB of fields: 200" "$RAW_STATUS" 200
+{ line_of 1048577 | tr -d '\n'; printf '\r\nHost: x\r\nConnection: close\r\n\r\n'; } > "$MC_TMP/req"
+raw_file "$MC_TMP/req"
+expect_eq "a request line of 1 MiB + 1 byte: 431" "$RAW_STATUS" 431
+still_healthy "a request line of 1 MiB + 1 byte"
 
 # --- framing (RFC 9112 section 6) ---------------------------------------------
 # Each request is followed on the same connection by a pipelined request

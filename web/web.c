@@ -46,6 +46,7 @@
 
 #define KEEP_MAX    (256u << 10) /* per-worker buffers trimmed above */
 #define REQUEST_MAX "1064960"	 /* 1 MiB request line + 16 KiB */
+#define LINE_MAX_B  (1u << 20)	 /* the request line alone */
 #define RECLAIM_MIN (64u << 10)	 /* head parts given back from this size */
 #define LISTEN_MAX  4
 #define PIPES_MAX   64	       /* idle pipes kept (web_io.pipe_take) */
@@ -844,6 +845,21 @@ static int framing(const struct mg_request_info *ri, int64_t *clen,
 			   clen, chunked, longest, why);
 }
 
+/*
+ * The length of the request line civetweb read (method, target, version
+ * and their two blanks), which may be up to LINE_MAX_B (mooncake-http(7),
+ * LIMITS): civetweb only bounds the whole head.
+ */
+static size_t line_len(const struct mg_request_info *ri)
+{
+	const char *uri = ri->request_uri ? ri->request_uri : "";
+
+	return strlen(ri->request_method ? ri->request_method : "") + 1 +
+	       strlen(uri) +
+	       (ri->query_string ? 1 + strlen(ri->query_string) : 0) + 1 + 5 +
+	       strlen(ri->http_version ? ri->http_version : "");
+}
+
 /* What of a request civetweb read, for serve(). */
 enum serve_kind {
 	SERVE_REQUEST, /* a request it took (begin_request) */
@@ -876,6 +892,10 @@ static int serve(struct mg_connection *c, const char *path, size_t len,
 	r.content_length = -1;
 	if (kind != SERVE_LINE)
 		st = framing(ri, &r.content_length, &r.chunked, &longest, &why);
+	if (!st && kind == SERVE_REQUEST && line_len(ri) > LINE_MAX_B) {
+		st = 431;
+		why = "request line longer than 1 MiB";
+	}
 	if (st) {
 		reclaim_head(ri, longest);
 		return refuse(c, st, why);
