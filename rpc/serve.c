@@ -78,8 +78,11 @@ static void client_owner(const struct rpc_uuid *u, struct mc_owner *o)
 
 /*
  * A replica's descriptor on the wire: a memory replica at the segment's
- * endpoint. Ids are unique per object version (upstream numbers replicas
- * from one counter; clients only log them).
+ * endpoint. Its protocol is "tcp" whatever the segment was mounted with,
+ * as upstream's master writes every buffer it allocates (clients only
+ * look for "cxl", which mooncaked does not have). Ids are unique per
+ * object version (upstream numbers replicas from one counter; clients
+ * only log them).
  */
 static void replica(struct rpc_replica *r, const struct mc_desc *d,
 		    uint64_t version, unsigned i, int32_t status,
@@ -89,7 +92,7 @@ static void replica(struct rpc_replica *r, const struct mc_desc *d,
 	r->loc.kind = RPC_LOC_MEMORY;
 	r->loc.u.memory.size = d->size;
 	r->loc.u.memory.addr = d->addr;
-	r->loc.u.memory.protocol = arena_str(a, d->protocol);
+	r->loc.u.memory.protocol = arena_str(a, "tcp");
 	r->loc.u.memory.endpoint = arena_str(a, d->endpoint);
 	r->status = status;
 }

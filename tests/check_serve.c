@@ -451,6 +451,24 @@ START_TEST(test_story)
 	ck_assert(metric("master_ping_requests_total") == 2);
 	ck_assert(metric("master_mount_segment_requests_total") == 2);
 	ck_assert(metric("master_unmount_segment_requests_total") == 1);
+
+	/* a segment mounted as "rdma": its buffers go out as "tcp", as
+	 * upstream's master writes every buffer it allocates */
+	struct rpc_mount_req mq = {
+		.segment = {.id = uuid("01020304-0506-4708-890a-0b0c0d0e0f10"),
+			    .name = RPC_STR("seg_rdma"),
+			    .base = 0x200000000ull,
+			    .size = 1ull << 30,
+			    .te_endpoint = RPC_STR("seg_rdma"),
+			    .protocol = RPC_STR("rdma")},
+		.client_id = uuid(OTHER_ID)};
+
+	ck_assert_int_eq(serve(RPC_MOUNT_SEGMENT, &mq, &v), 0);
+	ck_assert_int_eq(v.err, 0);
+	ck_assert_int_eq(put_start(OTHER_ID, "rd", 100, "seg_rdma", &ps), 0);
+	ck_assert_str_eq(ps.v.v[0].loc.u.memory.endpoint.p, "seg_rdma");
+	ck_assert_str_eq(ps.v.v[0].loc.u.memory.protocol.p, "tcp");
+	ck_assert_int_eq(put_end(OTHER_ID, "rd", 0), 0);
 	rpc_buf_release(&b);
 }
 END_TEST
