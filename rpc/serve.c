@@ -209,6 +209,23 @@ static bool same_segment(const struct mc_seg_info *si,
 }
 
 /*
+ * A ReMountSegment refused for segment @r (mounted as another range) is
+ * counted as its mount would have been, one MountSegment and one failure
+ * (mooncake-rpc(7), COUNTING), wherever the master is: the store is asked
+ * to mount it under no id, which it refuses, counts, and which can change
+ * nothing.
+ */
+static void count_refused_mount(struct mc_store *s,
+				const struct mc_remote_req *r)
+{
+	struct mc_remote_req none = *r;
+	struct mc_err e = {0};
+
+	none.id = "";
+	(void)mc_segment_mount_remote(s, &none, &e);
+}
+
+/*
  * Upstream checks every segment first (one that another client owns, or
  * that differs from what is mounted under its id, fails the whole call
  * with nothing mounted), then mounts each, passing over those that are
@@ -234,6 +251,7 @@ static void h_remount(void *ctx, const struct rpc_call *c, const void *req,
 			mc_warn("rpc: ReMountSegment of client '%s': segment "
 				"'%s' is mounted as another range",
 				rr.owner.id, id);
+			count_refused_mount(s, &rr);
 			r->err = MC_INVALID_PARAMS;
 			return;
 		}

@@ -1008,10 +1008,24 @@ static int remount(void)
 	CHECK(get("/get_all_segments", &body) == 200 &&
 		      strstr(body, SEG_NAME_A "\n"),
 	      "the segment is back");
-	/* a remount naming another range under the id changes nothing */
+	/* a remount naming another range under the id changes nothing, and
+	 * counts as a refused mount (mooncake-rpc(7), COUNTING) */
+	CHECK(get("/metrics", &body) == 200, "GET /metrics");
+	double req0 = sample(body, "master_mount_segment_requests_total");
+	double fail0 = sample(body, "master_mount_segment_failures_total");
 	seg.size /= 2;
 	call(c, RPC_REMOUNT_SEGMENT, &q, &r);
 	CHECK(r.err == E_INVALID_PARAMS, "ReMountSegment of another range");
+	CHECK(get("/metrics", &body) == 200, "GET /metrics");
+	CHECK(sample(body, "master_mount_segment_requests_total") == req0 + 1 &&
+		      sample(body, "master_mount_segment_failures_total") ==
+			      fail0 + 1,
+	      "... counted: one MountSegment, one failure (%g %g, were %g %g)",
+	      sample(body, "master_mount_segment_requests_total"),
+	      sample(body, "master_mount_segment_failures_total"), req0, fail0);
+	CHECK(get("/get_all_segments", &body) == 200 &&
+		      strstr(body, SEG_NAME_A "\n"),
+	      "... and the segment stays");
 	/* a client without segments registers with an empty remount */
 	q = (struct rpc_remount_req){{NULL, 0}, uuid(CLIENT_B)};
 	call(c, RPC_REMOUNT_SEGMENT, &q, &r);
