@@ -114,6 +114,16 @@ expect_match "and the failed get" "$dom" \
 	'<tr id="op-GetReplicaList"><td>GetReplicaList</td><td class="num">1</td><td class="num">[0-9.]+/s</td><td class="num bad">1</td>'
 expect_match "endpoints are linked" "$dom" '<a href="/metrics"><code>/metrics</code></a>'
 expect_match "and those with a parameter shown" "$dom" '<code>/query_key\?key=KEY</code>'
+expect_match "... /metadata too" "$dom" '<code>/metadata\?key=KEY</code>'
+# every link of the page answers (a single node: /api/cluster is shown,
+# not linked)
+bad=""
+for l in $(grep -o 'href="/[^"]*"' "$MC_TMP/dom.html" | sed 's/^href="//; s/"$//' | sort -u); do
+	c=$(curl -s -o /dev/null -w '%{http_code}' "$MC_URL$l")
+	[ "$c" = 200 ] || bad="$bad $l:$c"
+done
+expect_eq "every link answers 200" "$bad" ""
+check "... and the page has links" grep -q 'href="/get_all_keys"' "$MC_TMP/dom.html"
 
 # --- pixels -----------------------------------------------------------------
 browse screenshot "$MC_URL/" "$MC_TMP/page.png"

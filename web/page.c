@@ -400,10 +400,19 @@ static const struct {
 	{"/query_key", "?key=KEY"},
 	{"/batch_query_keys", "?keys=KEY1,KEY2"},
 	{"/query_segment", "?segment=NAME"},
+	{"/metadata", "?key=KEY"},
 };
 
-static void endpoints(struct mc_buf *b)
+/* Routes that answer only in cluster mode: not linked on a single node. */
+static bool cluster_only(const char *pattern)
 {
+	return !strcmp(pattern, "/api/cluster");
+}
+
+static void endpoints(struct mc_store *s, struct mc_buf *b)
+{
+	bool linked = mc_store_linked(s);
+
 	mc_buf_adds(b, "<section id=\"endpoints\"><h2>Endpoints</h2>"
 		       "<ul class=\"routes\">");
 	for (size_t i = 0; i < web_nroutes; i++) {
@@ -419,7 +428,8 @@ static void endpoints(struct mc_buf *b)
 		mc_buf_adds(b, "<li>");
 		esc(b, m);
 		mc_buf_adds(b, " ");
-		if ((rt->methods & WEB_M_GET) && !rt->prefix && !q) {
+		if ((rt->methods & WEB_M_GET) && !rt->prefix && !q &&
+		    (linked || !cluster_only(rt->pattern))) {
 			mc_buf_adds(b, "<a href=\"");
 			esc(b, rt->pattern);
 			mc_buf_adds(b, "\"><code>");
@@ -508,7 +518,7 @@ void web_page_render(struct mc_store *s, const struct web_page_info *pi,
 	mc_buf_release(&segs);
 	histogram(s, b);
 	recent(s, b);
-	endpoints(b);
+	endpoints(s, b);
 	mc_buf_adds(b, "</main><footer>This page reads the segment table and "
 		       "the counters, never the keys. Prometheus: "
 		       "<a href=\"/metrics\">/metrics</a>.</footer>"
