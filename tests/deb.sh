@@ -53,6 +53,9 @@ rc=0
 (cd "$src" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b) \
 	>"$MC_TMP/build.log" 2>&1 || rc=$?
 expect_eq "dpkg-buildpackage -us -uc -b" "$rc" 0
+# nocheck: configure did not ask for the tests' tools (debian/rules)
+expect_match "nocheck configures without make check" "$(cat "$MC_TMP/build.log")" \
+	'make check: +no'
 [ "$rc" = 0 ] || { tail -40 "$MC_TMP/build.log" >&2; mc_done; }
 deb=$(ls "$MC_TMP/build"/mooncaked_"$version"_*.deb 2>/dev/null | head -n1)
 check "it built mooncaked_${version}_ARCH.deb" test -s "$deb"
