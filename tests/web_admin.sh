@@ -176,6 +176,15 @@ expect_match "413 is a JSON error" "$HTTP_BODY" '^\{"success":false,"error":"[^"
 keys=$(printf 'a,%.0s' $(seq 10001)); keys=${keys%,}
 http GET "/batch_query_keys?keys=$keys"
 expect_eq "10001 copies of one key 413" "$HTTP_CODE" 413
+# empty pieces are no keys: they count toward neither limit
+commas=$(printf ',%.0s' $(seq 10001))
+http GET "/batch_query_keys?keys=$commas"
+expect_eq "10001 commas and no key 400" "$HTTP_CODE" 400
+expect_eq "... no keys provided" "$HTTP_BODY" "$NOKEYS"
+keys=$(printf 'k%d,,' $(seq 10000)); keys=${keys%,,}
+http GET "/batch_query_keys?keys=,$keys,"
+expect_eq "10000 keys among 10001 empty pieces 200" "$HTTP_CODE" 200
+expect_eq "... answers each key" "$(grep -o '"ok":' "$HTTP_BODY_FILE" | wc -l)" 10000
 
 # --- /get_all_keys ---------------------------------------------------------------
 http GET /get_all_keys -D "$MC_TMP/hdr"

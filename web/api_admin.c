@@ -430,7 +430,7 @@ static void batch_item(size_t i, int rc, const struct mc_desc *d, size_t nd,
 void web_api_batch_query_keys(struct web_req *r)
 {
 	struct batch *b = &tl_batch;
-	size_t rawlen, count = 1, start = 0;
+	size_t rawlen, count = 0, start = 0;
 	const char *raw = web_query_raw(r->query, "keys", &rawlen);
 	char *dec;
 
@@ -439,8 +439,10 @@ void web_api_batch_query_keys(struct web_req *r)
 			       "No keys provided. Use ?keys=key1,key2,...");
 		return;
 	}
+	/* the keys as given: pieces that are not empty, duplicates too */
 	for (size_t i = 0; i < rawlen; i++)
-		count += raw[i] == ',';
+		count +=
+			raw[i] != ',' && (i + 1 == rawlen || raw[i + 1] == ',');
 	if (count > WEB_BATCH_MAX) {
 		web_resp_error(r, 413,
 			       "Too many keys, at most 10000 per request");
