@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "node.h"
 #include "log.h"
+#include "loop.h"
 #include "mooncake.h"
 #include "page.h"
 #include "serve.h"
@@ -450,6 +451,8 @@ int main(int argc, char **argv)
 	}
 	block_signals(&wait_set);
 	raise_fd_limit();
+	/* the HTTP door's connections, and some for the rest */
+	mc_net_fd_reserve(WEB_THREADS + 256);
 
 	mc_store_opts_default(&so);
 	so.replica_num = cfg.replicas;

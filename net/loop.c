@@ -5,6 +5,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -16,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +40,23 @@ struct mc_net_loop {
 
 /* epoll tags of the two fds that are not connections */
 static char tag_stop, tag_listen;
+
+/* The connections of every loop set, and how many may be (fd_reserve). */
+static _Atomic long live_conns;
+static _Atomic long conn_cap;
+
+void mc_net_fd_reserve(unsigned n)
+{
+	struct rlimit rl;
+	long lim = LONG_MAX;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)LONG_MAX)
+		lim = (long)rl.rlim_cur;
+	if (lim != LONG_MAX)
+		lim = lim - (long)n > lim / 4 ? lim - (long)n : lim / 4;
+	atomic_store(&conn_cap, lim);
+}
 
 uint64_t mc_net_now_ms(void)
 {
@@ -76,6 +95,7 @@ int mc_net_conn_add(struct mc_net_loop *lp, struct mc_net_conn *c, int fd)
 	c->events = EPOLLIN;
 	c->last_ms = mc_net_now_ms();
 	c->prev = NULL;
+	atomic_fetch_add(&live_conns, 1);
 	pthread_mutex_lock(&lp->mu);
 	c->next = lp->conns;
 	if (lp->conns)
@@ -113,6 +133,7 @@ void mc_net_conn_close(struct mc_net_conn *c)
 	 */
 	epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	atomic_fetch_sub(&live_conns, 1);
 	lp->ls->o.ops->free(c);
 }
 
@@ -155,6 +176,23 @@ static void accept_batch(struct mc_net_loops *ls, struct mc_net_loop *self)
 		}
 		if (fd < 0)
 			return;
+		if (atomic_load(&live_conns) >= atomic_load(&conn_cap)) {
+			uint64_t now = mc_net_now_ms();
+
+			close(fd);
+			ls->capped++;
+			if (now - ls->capped_ms >= SHED_WARN_MS) {
+				say(ls,
+				    "%llu connection(s) refused: %ld are open, "
+				    "the most the descriptor limit leaves "
+				    "beside the other doors",
+				    (unsigned long long)ls->capped,
+				    atomic_load(&live_conns));
+				ls->capped = 0;
+				ls->capped_ms = now;
+			}
+			continue;
+		}
 		lp = &ls->loops[ls->next++ % ls->o.n];
 		ops->accepted(ls->o.ctx, lp, fd, lp == self);
 	}
@@ -280,6 +318,8 @@ int mc_net_loops_init(struct mc_net_loops *ls,
 {
 	unsigned i;
 
+	if (!atomic_load(&conn_cap))
+		mc_net_fd_reserve(256);
 	*ls = (struct mc_net_loops){.o = *o, .stopfd = -1};
 	ls->shed.spare_fd = -1;
 	ls->loops = calloc(o->n, sizeof(*ls->loops));

@@ -90,8 +90,21 @@ struct mc_net_loops {
 	unsigned next;		    /* round-robin; the first loop only */
 	_Atomic unsigned accepting; /* the first loop is accepting */
 	struct mc_net_shed shed;    /* the first loop's thread only */
+	uint64_t capped, capped_ms; /* refused at the cap, and when said */
 	struct mc_net_loop *loops;  /* NULL: not set up, or stopped */
 };
+
+/*
+ * Keeps @n descriptors for what does not run these loops (the HTTP
+ * door's connections, the FUSE tree, etcd): once the connections of
+ * every loop set together reach RLIMIT_NOFILE less @n (a quarter of
+ * the limit when that leaves less), a new one is closed as soon as it is
+ * accepted (logged once a second at most), so that a flood of idle
+ * transfer or RPC connections cannot leave the other doors without a
+ * descriptor (mooncaked(8), LIMITS). Call it before the loops start
+ * (default 256).
+ */
+void mc_net_fd_reserve(unsigned n);
 
 /*
  * Sets up @o->n loops over @o->lfd (already listening), without their
