@@ -786,12 +786,10 @@ static void *keeper_main(void *arg)
 			 * keeps to --node-ttl, which is shorter: safe.
 			 */
 			if (ttl > m->ttl_s && ttl != m->told_ttl) {
-				mc_warn("cluster: etcd granted a lease of %lld "
-					"s "
-					"for --node-ttl %u (its minimum): a "
-					"node that stops renewing is gone "
-					"after "
-					"%lld s",
+				mc_warn("cluster: etcd granted a lease of "
+					"%lld s for --node-ttl %u (its "
+					"minimum): a node that stops renewing "
+					"is gone after %lld s",
 					(long long)ttl, m->ttl_ms,
 					(long long)ttl);
 				m->told_ttl = ttl;

@@ -5,8 +5,8 @@
  */
 #include "autoconfig.h"
 
-#include <errno.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <netdb.h>
@@ -320,10 +320,6 @@ static int parse_ratio(const char *v, double *out)
 }
 
 /*
- * etcd URLs: 1..16 comma-separated items, each http:// or https:// and a
- * host, printable, no blanks (cluster/etcd.h checks them again).
- */
-/*
  * The HOST[:PORT] of an etcd URL (@n bytes, up to its path): a host, or
  * an IPv6 address in brackets, and a port 1..65535 when one is given.
  */
@@ -360,6 +356,11 @@ static int check_authority(const char *a, size_t n)
 	return port >= 1 && port <= 65535 ? 0 : -EINVAL;
 }
 
+/*
+ * etcd URLs: 1..16 comma-separated items, each http:// or https:// and
+ * a HOST[:PORT] (check_authority), printable, no blanks (cluster/etcd.h
+ * checks them again).
+ */
 static int check_etcd(const char *v)
 {
 	unsigned n = 0;
