@@ -598,8 +598,10 @@ int main(int argc, char **argv)
 
 	/* The master RPC listens where HTTP does (mooncake-rpc(7)). */
 	if (cfg.rpc_port) {
+		/* a frame has what an HTTP head has before its rate counts */
 		struct rpc_door_opts ro = {.host = cfg.http_host,
-					   .port = cfg.rpc_port};
+					   .port = cfg.rpc_port,
+					   .grace_ms = cfg.header_timeout_ms};
 
 		err.msg[0] = '\0';
 		rd = rpc_door_start(s, &ro, &err);

@@ -244,23 +244,36 @@ bool mc_net_loops_input_pending(struct mc_net_loops *ls)
 
 /* ------------------------------------------------------------------ loops */
 
-/* Closes connections stuck mid-request. */
+/* Closes connections stuck mid-request, or too slow in one. */
 static void loop_scan(struct mc_net_loop *lp, uint64_t now)
 {
 	struct mc_net_loops *ls = lp->ls;
+	const struct mc_net_loop_ops *ops = ls->o.ops;
 	unsigned stall = ls->o.stall_ms;
 	struct mc_net_conn *c;
 
 	for (;;) {
+		bool slow = false;
+
 		pthread_mutex_lock(&lp->mu);
 		/* busy may move last_ms past @now: no unsigned wrap */
-		for (c = lp->conns; c; c = c->next)
-			if (ls->o.ops->busy(c) && now >= c->last_ms + stall)
+		for (c = lp->conns; c; c = c->next) {
+			if (!ops->busy(c))
+				continue;
+			if (now >= c->last_ms + stall)
 				break;
+			if (ops->slow && (slow = ops->slow(ls->o.ctx, c, now)))
+				break;
+		}
 		pthread_mutex_unlock(&lp->mu);
 		if (!c)
 			return;
-		say(ls, "closing a connection stalled for %u ms", stall);
+		if (slow)
+			say(ls, "closing a connection whose request arrives "
+				"too slowly");
+		else
+			say(ls, "closing a connection stalled for %u ms",
+			    stall);
 		mc_net_conn_close(c);
 	}
 }

@@ -67,6 +67,12 @@ struct mc_net_loop_ops {
 	 * the door sees itself (bytes in that it has not read yet).
 	 */
 	bool (*busy)(const struct mc_net_conn *c);
+	/*
+	 * Optional: whether @c, busy, is too slow to keep at @now (a
+	 * request arriving under its door's minimum rate); the scan closes
+	 * it. Called on @c's loop thread.
+	 */
+	bool (*slow)(void *ctx, const struct mc_net_conn *c, uint64_t now);
 	/* Releases the door's connection around @c; its fd is closed. */
 	void (*free)(struct mc_net_conn *c);
 	/* One line to log as a warning ("WHO: ..."). */

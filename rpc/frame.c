@@ -220,6 +220,21 @@ bool rpc_session_idle(const struct rpc_session *s)
 	return s->phase == PH_HDR && s->hgot == 0;
 }
 
+uint64_t rpc_session_partial(const struct rpc_session *s)
+{
+	switch (s->phase) {
+	case PH_HDR:
+		return s->hgot;
+	case PH_BODY:
+		return RPC_REQ_HDR_LEN + s->body.len;
+	case PH_ATTACH:
+		return RPC_REQ_HDR_LEN + (uint64_t)s->h.length +
+		       s->h.attach_length - s->attach_left;
+	default:
+		return 0;
+	}
+}
+
 static void serve(struct rpc_session *s, const void *body, struct rpc_buf *out)
 {
 	rpc_dispatch(s->svc, &s->h, body, &s->arena, out);

@@ -142,6 +142,8 @@ int rpc_session_feed(struct rpc_session *s, const void *p, size_t n,
 		     struct rpc_buf *out);
 /* True between requests (no partial frame held). */
 bool rpc_session_idle(const struct rpc_session *s);
+/* The bytes of the frame under way that arrived (0 between requests). */
+uint64_t rpc_session_partial(const struct rpc_session *s);
 void rpc_session_release(struct rpc_session *s);
 
 #endif

@@ -97,11 +97,16 @@ static void replica(struct rpc_replica *r, const struct mc_desc *d,
 	r->status = status;
 }
 
-/* The framework's messages name their subsystem ("rpc: ...") already. */
+/*
+ * The framework's messages name their subsystem ("rpc: ...") already.
+ * Clients cause them (a malformed frame, a stall) as often as they like.
+ */
 static void log_call(void *ctx, const char *msg)
 {
+	static struct mc_log_budget budget = {.who = "rpc"};
+
 	(void)ctx;
-	mc_warn("%s", msg);
+	mc_log_budgeted(&budget, MC_LOG_WARN, "%s", msg);
 }
 
 /* ------------------------------------------------------ setup, liveness */
@@ -673,7 +678,8 @@ struct rpc_door *rpc_door_start(struct mc_store *s,
 	struct rpc_server_opts so = {.host = o->host,
 				     .port = o->port,
 				     .loops = o->loops,
-				     .max_body = o->max_body};
+				     .max_body = o->max_body,
+				     .grace_ms = o->grace_ms};
 	char why[256] = "";
 
 	if (!d) {

@@ -43,10 +43,12 @@ struct mc_store;
 struct rpc_door;
 
 struct rpc_door_opts {
-	const char *host; /* bind address: NULL or "" = every address */
-	unsigned port;	  /* 0: the kernel picks (rpc_door_port) */
-	unsigned loops;	  /* event loops; 0: one per two CPUs */
-	size_t max_body;  /* largest request body; 0: the wire's default */
+	const char *host;  /* bind address: NULL or "" = every address */
+	unsigned port;	   /* 0: the kernel picks (rpc_door_port) */
+	unsigned loops;	   /* event loops; 0: one per two CPUs */
+	size_t max_body;   /* largest request body; 0: the wire's default */
+	unsigned grace_ms; /* a frame's time before its rate is judged
+			    * (rpc_server_opts); 0: the server's default */
 };
 
 /*

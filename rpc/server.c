@@ -23,6 +23,7 @@
 
 #define LOOPS_MAX	 8
 #define STALL_MS_DEFAULT 30000
+#define GRACE_MS_DEFAULT 5000
 /* Reads per wake-up, so one busy pipeline cannot starve its loop's others. */
 #define READS_PER_WAKE 16
 #define READ_CHUNK     (64 * 1024)
@@ -33,11 +34,12 @@ struct conn {
 	struct rpc_buf out; /* replies not yet sent */
 	size_t sent;	    /* bytes of out already sent */
 	bool closing;	    /* send out, then close */
+	uint64_t frame_ms;  /* when the frame under way began; 0: none */
 };
 
 struct rpc_server {
 	const struct rpc_service *svc;
-	unsigned port, stall_ms, nloops;
+	unsigned port, stall_ms, grace_ms, nloops;
 	size_t max_body;
 	int lfd;
 	struct mc_net_loops loops; /* the event loops (net/loop.h) */
@@ -119,8 +121,13 @@ static void conn_run(void *ctx, struct mc_net_conn *nc)
 			break; /* the peer is gone: nobody to answer */
 		nc->last_ms = mc_net_now_ms();
 		drained = (size_t)r < sizeof(in);
-		if (rpc_session_feed(&c->sess, in, (size_t)r, &c->out) < 0)
+		rc = rpc_session_feed(&c->sess, in, (size_t)r, &c->out);
+		if (rc < 0)
 			c->closing = true;
+		else if (rpc_session_idle(&c->sess))
+			c->frame_ms = 0;
+		else if (rc > 0 || !c->frame_ms) /* a frame began here */
+			c->frame_ms = nc->last_ms;
 	}
 	mc_net_conn_close(nc);
 }
@@ -150,6 +157,22 @@ static bool conn_busy(const struct mc_net_conn *nc)
 	return !rpc_session_idle(&c->sess) || c->out.len;
 }
 
+/*
+ * A frame that, grace_ms after it began, has arrived slower than
+ * RPC_MIN_RATE on average (server.h). Replies the peer has not taken
+ * keep the server from reading: the stall limit judges those.
+ */
+static bool conn_slow(void *ctx, const struct mc_net_conn *nc, uint64_t now)
+{
+	const struct rpc_server *s = ctx;
+	const struct conn *c = (const struct conn *)nc;
+
+	if (!c->frame_ms || c->out.len || now <= c->frame_ms + s->grace_ms)
+		return false;
+	return rpc_session_partial(&c->sess) <
+	       (now - c->frame_ms) * RPC_MIN_RATE / 1000;
+}
+
 static void conn_say(void *ctx, const char *msg)
 {
 	struct rpc_server *s = ctx;
@@ -171,6 +194,7 @@ static const struct mc_net_loop_ops loop_ops = {
 	.accepted = conn_accepted,
 	.run = conn_run,
 	.busy = conn_busy,
+	.slow = conn_slow,
 	.free = conn_free,
 	.say = conn_say,
 };
@@ -258,6 +282,7 @@ struct rpc_server *rpc_server_start(const struct rpc_server_opts *o,
 	s->svc = svc;
 	s->port = o->port;
 	s->stall_ms = o->stall_ms ? o->stall_ms : STALL_MS_DEFAULT;
+	s->grace_ms = o->grace_ms ? o->grace_ms : GRACE_MS_DEFAULT;
 	s->max_body = o->max_body;
 	s->lfd = -1;
 	s->nloops = o->loops;

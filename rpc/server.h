@@ -9,8 +9,11 @@
  * sent, so a client that does not read cannot make the server buffer
  * without bound. A malformed header closes that connection only, after
  * the replies before it are sent. A connection stuck inside a frame, or
- * with replies the peer does not take, for stall_ms is closed; an idle
- * connection (between requests) stays open, as clients keep pools.
+ * with replies the peer does not take, for stall_ms is closed; so is one
+ * whose frame, grace_ms after it began, has come slower than RPC_MIN_RATE
+ * on average (the rule of HTTP bodies, mooncake-http(7)), as a trickled
+ * frame holds what came of it. An idle connection (between requests)
+ * stays open, as clients keep pools.
  */
 #ifndef RPC_SERVER_H
 #define RPC_SERVER_H
@@ -21,11 +24,14 @@
 
 struct rpc_server;
 
+#define RPC_MIN_RATE 1024u /* bytes a second, see above */
+
 struct rpc_server_opts {
 	const char *host;  /* bind address: NULL or "" = every address */
 	unsigned port;	   /* 0: the kernel picks (see rpc_server_port) */
 	unsigned loops;	   /* loops, at most 8; 0: one per two CPUs */
 	unsigned stall_ms; /* 0: 30000 */
+	unsigned grace_ms; /* 0: 5000 */
 	size_t max_body;   /* largest request body; 0: the default */
 };
 

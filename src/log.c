@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -70,10 +72,9 @@ int mc_log_detect(void)
 	return j;
 }
 
-void mc_log(enum mc_log_level l, const char *fmt, ...)
+static void vlog(enum mc_log_level l, const char *fmt, va_list ap)
 {
 	char line[1024];
-	va_list ap;
 	int n, m, saved = errno, j = journal;
 
 	if ((int)l > level || (int)l < 0)
@@ -89,9 +90,7 @@ void mc_log(enum mc_log_level l, const char *fmt, ...)
 		n = snprintf(line, sizeof(line), "<%d>%s ", prio[l], upper[l]);
 	else
 		n = snprintf(line, sizeof(line), "%s ", upper[l]);
-	va_start(ap, fmt);
 	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-	va_end(ap);
 	if (m < 0)
 		m = 0;
 	/* A long message is cut rather than split into two writes. */
@@ -110,6 +109,51 @@ void mc_log(enum mc_log_level l, const char *fmt, ...)
 	(void)w;
 	/* Callers log and then report errno: leave it as it was. */
 	errno = saved;
+}
+
+void mc_log(enum mc_log_level l, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(l, fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+void mc_log_budgeted(struct mc_log_budget *b, enum mc_log_level l,
+		     const char *fmt, ...)
+{
+	uint64_t now = now_s(), sec = atomic_load(&b->sec);
+	va_list ap;
+
+	if ((int)l > level)
+		return;
+	/* the first message of a new second opens its budget */
+	if (sec != now && atomic_compare_exchange_strong(&b->sec, &sec, now)) {
+		unsigned dropped = atomic_exchange(&b->dropped, 0);
+
+		atomic_store(&b->used, 0);
+		if (dropped)
+			mc_log(l,
+			       "%s: %u further messages not logged (at most "
+			       "%u a second are)",
+			       b->who, dropped, MC_LOG_BUDGET);
+	}
+	if (atomic_fetch_add(&b->used, 1) >= MC_LOG_BUDGET) {
+		atomic_fetch_add(&b->dropped, 1);
+		return;
+	}
+	va_start(ap, fmt);
+	vlog(l, fmt, ap);
+	va_end(ap);
 }
 
 void mc_oom(void)

@@ -11,6 +11,9 @@
 #ifndef MC_LOG_H
 #define MC_LOG_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 enum mc_log_level { MC_LOG_ERROR = 0, MC_LOG_WARN, MC_LOG_INFO, MC_LOG_DEBUG };
 
 /* Messages above @l are dropped. Default MC_LOG_INFO. Any thread. */
@@ -36,6 +39,23 @@ int mc_log_detect(void);
  */
 void mc_log(enum mc_log_level l, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * A budget for lines that clients can cause as fast as they like (a
+ * malformed RPC frame, a stalled connection): at most MC_LOG_BUDGET a
+ * second go through one budget. The first line of a second after one
+ * that dropped some is preceded by "WHO: N further messages not logged".
+ * Static storage, @who set, the rest zero. Any thread.
+ */
+#define MC_LOG_BUDGET 10u
+struct mc_log_budget {
+	const char *who; /* the subsystem, as the lines name it */
+	_Atomic uint64_t sec;
+	_Atomic unsigned used, dropped;
+};
+void mc_log_budgeted(struct mc_log_budget *b, enum mc_log_level l,
+		     const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #define mc_error(...) mc_log(MC_LOG_ERROR, __VA_ARGS__)
 #define mc_warn(...)  mc_log(MC_LOG_WARN, __VA_ARGS__)

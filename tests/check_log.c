@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -166,6 +167,62 @@ START_TEST(test_error_one_line)
 }
 END_TEST
 
+static time_t mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* Waits for the monotonic clock's next second to begin. */
+static void next_second(void)
+{
+	time_t s = mono_s();
+
+	while (mono_s() == s)
+		usleep(1000);
+}
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/*
+ * A budget lets MC_LOG_BUDGET lines a second through; the next second's
+ * first line is preceded by how many were not logged.
+ */
+START_TEST(test_budget)
+{
+	static struct mc_log_budget b = {.who = "x"};
+	const char *got;
+	char want[128];
+
+	capture();
+	next_second();
+	for (int i = 0; i < 25; i++)
+		mc_log_budgeted(&b, MC_LOG_WARN, "x: flood %d", i);
+	next_second();
+	mc_log_budgeted(&b, MC_LOG_WARN, "x: later");
+	mc_log_set_level(MC_LOG_ERROR);
+	mc_log_budgeted(&b, MC_LOG_WARN, "x: filtered");
+	got = captured();
+	ck_assert_int_eq(count(got, "WARN x: flood "), (int)MC_LOG_BUDGET);
+	ck_assert_ptr_nonnull(strstr(got, "WARN x: flood 9\n"));
+	snprintf(want, sizeof(want),
+		 "WARN x: flood 9\nWARN x: %u further messages not logged "
+		 "(at most %u a second are)\nWARN x: later\n",
+		 25 - MC_LOG_BUDGET, MC_LOG_BUDGET);
+	ck_assert_ptr_nonnull(strstr(got, want));
+	ck_assert_ptr_null(strstr(got, "filtered"));
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -178,6 +235,7 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, test_level_filter);
 	tcase_add_test(tc, test_one_line);
 	tcase_add_test(tc, test_error_one_line);
+	tcase_add_test(tc, test_budget);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1343,6 +1343,60 @@ START_TEST(test_server_stall)
 }
 END_TEST
 
+/*
+ * A frame that comes slower than RPC_MIN_RATE after its grace closes,
+ * long before the stall limit; one that comes in pieces faster than that
+ * is answered (rpc_server_opts).
+ */
+START_TEST(test_server_min_rate)
+{
+	struct rpc_server_opts o = {.host = "127.0.0.1",
+				    .loops = 1,
+				    .stall_ms = 30000,
+				    .grace_ms = 300,
+				    .max_body = 1 << 20};
+	struct rpc_service svc;
+	struct rpc_server *srv;
+	struct rpc_client *slow, *fast;
+	struct rpc_buf frame = {0}, b = {0};
+	struct rpc_resp_hdr h;
+	char err[256] = "";
+	size_t off, piece;
+
+	svc_init(&svc, NULL);
+	srv = rpc_server_start(&o, &svc, err, sizeof(err));
+	ck_assert_msg(srv != NULL, "server: %s", err);
+	add_request(&frame, RPC_SERVICE_READY, 7, 0, 32 * 1024);
+	slow = dial(srv);
+	fast = dial(srv);
+	/* 64 bytes every 100 ms (640 B/s) for 3 s, or until it is closed */
+	for (off = 0; off < 30 * 64; off += 64) {
+		if (rpc_client_send_raw(slow, frame.p + off, 64))
+			break;
+		usleep(100 * 1000);
+	}
+	ck_assert(closed_by_server(slow));
+	/* eight pieces 100 ms apart: 40 KiB/s, above it */
+	piece = (frame.len + 7) / 8;
+	for (off = 0; off < frame.len; off += piece) {
+		ck_assert_int_eq(rpc_client_send_raw(fast, frame.p + off,
+						     frame.len - off < piece
+							     ? frame.len - off
+							     : piece),
+				 0);
+		usleep(100 * 1000);
+	}
+	ck_assert_int_eq(rpc_client_recv_raw(fast, &h, &b), 0);
+	ck_assert_uint_eq(h.seq, 7);
+	ck_assert_int_eq(h.err_code, 0);
+	rpc_client_close(slow);
+	rpc_client_close(fast);
+	rpc_server_free(srv);
+	rpc_buf_release(&frame);
+	rpc_buf_release(&b);
+}
+END_TEST
+
 struct hammer {
 	struct rpc_server *srv;
 	int calls, failures;
@@ -1574,6 +1628,7 @@ static Suite *rpc_suite(void)
 	tcase_add_test(tc, test_server_pipeline);
 	tcase_add_test(tc, test_server_malformed_closes_one);
 	tcase_add_test(tc, test_server_stall);
+	tcase_add_test(tc, test_server_min_rate);
 	tcase_add_test(tc, test_server_concurrent_clients);
 	tcase_add_test(tc, test_server_out_of_fds);
 	tcase_add_test(tc, test_server_stop_closes);

@@ -29,6 +29,38 @@ mc_start --rpc-port "$port"
 check "remount after a restart" "$LIFE" remount "$port" "$MC_PORT"
 mc_stop
 
+# A frame that trickles in slower than 1 KiB/s once --header-timeout has
+# passed is closed (the rule of HTTP bodies), long before the 30 s stall.
+mc_start --no-fuse --rpc-port "$port" --header-timeout 1000
+cat >"$MC_TMP/trickle.py" <<'PY'
+import socket, struct, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+# a header that announces a 64 KiB body, whose bytes then come 16 at a time
+s.sendall(struct.pack("<BBBBIIII", 0x15, 0, 0, 0, 1, 1, 65536, 0))
+t0 = time.monotonic()
+s.settimeout(0.1)
+while time.monotonic() - t0 < 8:
+    try:
+        if s.recv(1) == b"":
+            break
+    except socket.timeout:
+        pass
+    except OSError:
+        break
+    try:
+        s.send(b"x" * 16)  # 160 bytes a second
+    except OSError:
+        break
+print("%.1f" % (time.monotonic() - t0))
+PY
+took=$(python3 "$MC_TMP/trickle.py" "$port")
+echo "a frame trickled at 160 B/s was closed after $took s"
+check "a trickled frame is closed within 4 s" \
+	python3 -c "import sys; sys.exit(not float('$took') < 4)"
+expect_match "the log says why" "$(cat "$MC_ERR")" \
+	'WARN rpc: closing a connection whose request arrives too slowly'
+mc_stop
+
 # --rpc-port 0: no RPC at all.
 fails() { ! "$@" >/dev/null 2>&1; }
 mc_start --rpc-port 0

@@ -373,10 +373,13 @@ static bool loop_busy(const struct mc_net_conn *nc)
 	return c->ph != PH_HDR || c->hgot;
 }
 
+/* Clients cause these (a stall) as often as they like. */
 static void loop_say(void *ctx, const char *msg)
 {
+	static struct mc_log_budget budget = {.who = "transfer"};
+
 	(void)ctx;
-	mc_warn("%s", msg);
+	mc_log_budgeted(&budget, MC_LOG_WARN, "%s", msg);
 }
 
 static int loop_accept(void *ctx, int lfd)
