@@ -466,9 +466,9 @@ struct mc_obj *obj_unlink(struct mc_store *s, struct mc_shard *sh, obj_link *pp)
 
 /*
  * Three adds a hit, two a miss: total_get_nums_ always moves with the
- * requests and mem_cache_hit_nums_ with valid_get_nums_, so the
- * collector copies those two at render time (store_metrics.c) instead of
- * every get paying two more locked adds.
+ * requests (and a batch's items) and mem_cache_hit_nums_ with
+ * valid_get_nums_, so the collector sets those two at render time
+ * (store_metrics.c) instead of every get paying two more locked adds.
  */
 void obj_count_get(struct mc_store *s, const struct mc_obj *o)
 {
@@ -477,6 +477,16 @@ void obj_count_get(struct mc_store *s, const struct mc_obj *o)
 		mc_series_add(s->c.get_fail, 1);
 		return;
 	}
+	obj_count_hit(s, o);
+}
+
+/*
+ * A value found; a batch's item (MC_F_BATCH) counts only this, as its
+ * batch counts the item (mc_batch_count), as upstream's
+ * BatchGetReplicaList counts each key's get and hit.
+ */
+void obj_count_hit(struct mc_store *s, const struct mc_obj *o)
+{
 	mc_series_add(s->c.valid_get, 1);
 	mc_series_add(s->c.hit_bytes, o->size);
 }

@@ -309,6 +309,8 @@ int mc_query_ex(struct mc_store *s, const void *key, size_t klen,
 		o = obj_lookup(s, key, klen, true);
 	if (!(flags & (MC_F_BATCH | MC_F_PEEK)))
 		obj_count_get(s, o);
+	else if (o && !(flags & MC_F_PEEK))
+		obj_count_hit(s, o);
 	if (!o)
 		return bad ? -EINVAL : -ENOENT;
 	/* MC_F_PEEK (a HEAD) names what a GET would, with no side effect */

@@ -754,6 +754,7 @@ void shard_unlock(struct mc_shard *sh);
 struct mc_tab *tab_new(uint32_t n);
 /* Counts one get of @o in the hit metrics. */
 void obj_count_get(struct mc_store *s, const struct mc_obj *o);
+void obj_count_hit(struct mc_store *s, const struct mc_obj *o);
 /*
  * mc_key_walk whose callback also gets, for each key, the cursor that
  * resumes the walk at that key (a master serving a remote walk).

@@ -228,12 +228,15 @@ static void collect(struct mc_metrics *m, void *arg)
 	mc_series_set(s->c.g_discard_staging,
 		      (double)atomic_load(&s->discard_staging));
 	/*
-	 * Counters that only ever move with another one (index.c
-	 * obj_count_get): every get is one of total_get_nums_, every hit
-	 * one of mem_cache_hit_nums_. Nothing adds to them, so the set
+	 * Counters that only ever move with others (index.c obj_count_get):
+	 * every get and every batch item is one of total_get_nums_, every
+	 * hit one of mem_cache_hit_nums_. Nothing adds to them, so the set
 	 * loses no add.
 	 */
-	mc_series_set(s->c.total_get, mc_series_value(s->c.get));
+	mc_series_set(
+		s->c.total_get,
+		mc_series_value(s->c.get) +
+			mc_series_value(s->c.batch[MC_BATCH_QUERY].items));
 	mc_series_set(s->c.hit_nums, mc_series_value(s->c.valid_get));
 	/*
 	 * Series of unmounted names disappear: rebuild them when the segment

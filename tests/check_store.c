@@ -2345,6 +2345,12 @@ START_TEST(test_lockfree_lookup)
 }
 END_TEST
 
+static void ignore_item(size_t i, int rc, const struct mc_desc *d, size_t nd,
+			void *arg)
+{
+	(void)i, (void)rc, (void)d, (void)nd, (void)arg;
+}
+
 START_TEST(test_summary_and_metrics)
 {
 	struct mc_store *s = new_store(1);
@@ -2391,6 +2397,23 @@ START_TEST(test_summary_and_metrics)
 	ck_assert_ptr_nonnull(strstr(b.data, "\nmaster_active_clients 1\n"));
 	ck_assert_ptr_nonnull(strstr(
 		b.data, "master_value_size_bytes_bucket{le=\"4096\"} 1\n"));
+
+	/* a batch's items count as gets and hits, not as GetReplicaLists */
+	const char *keys[] = {"a", "missing", "a"};
+	size_t klens[] = {1, 7, 1};
+
+	mc_query_batch(s, 3, keys, klens, ignore_item, NULL);
+	mc_buf_reset(&b);
+	mc_render_metrics(s, &b);
+	ck_assert_ptr_nonnull(
+		strstr(b.data, "\nmaster_get_replica_list_requests_total 2\n"));
+	ck_assert_ptr_nonnull(strstr(
+		b.data, "\nmaster_batch_get_replica_list_items_total 3\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\ntotal_get_nums_ 5\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nvalid_get_nums_ 3\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nmem_cache_hit_nums_ 3\n"));
+	ck_assert_ptr_nonnull(
+		strstr(b.data, "\nmem_cache_hit_bytes_total 3\n"));
 
 	/* promtool parses it (exit 3 is lint only, for the upstream names). */
 	const char *pt = getenv("PROMTOOL");
