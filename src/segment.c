@@ -620,6 +620,21 @@ static bool has_ctl(const char *p)
 	return false;
 }
 
+/*
+ * Whether @p is UTF-8. A name is a metric label, and the exposition
+ * format is UTF-8: two names that differed only in stray bytes would
+ * render as one label (mooncake-http(7), POST /api/mount).
+ */
+static bool is_utf8(const char *p)
+{
+	size_t n = strlen(p), u;
+
+	for (size_t i = 0; i < n; i += u)
+		if (!(u = mc_utf8_len(p + i, n - i)))
+			return false;
+	return true;
+}
+
 /* What is wrong with a local mount's name or location, or NULL. */
 static const char *line_fault(const char *v)
 {
@@ -900,7 +915,10 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 				"unknown protocol '%s'", protocol);
 		goto fail;
 	}
-	if ((why = line_fault(req->name))) {
+	why = line_fault(req->name);
+	if (!why && req->name && !is_utf8(req->name))
+		why = "must be UTF-8";
+	if (why) {
 		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 				"segment name %s", why);
 		goto fail;
@@ -1088,10 +1106,10 @@ static const char *remote_check(struct mc_store *s,
 	    has_ctl(req->endpoint))
 		return "endpoint must be 1 to 299 printable bytes";
 	if (req->name && (strlen(req->name) > 255 || has_ctl(req->name) ||
-			  strchr(req->name, '/') || !strcmp(req->name, ".") ||
-			  !strcmp(req->name, "..")))
-		return "segment name must be at most 255 bytes, no '/' or "
-		       "control bytes, not '.' or '..'";
+			  !is_utf8(req->name) || strchr(req->name, '/') ||
+			  !strcmp(req->name, ".") || !strcmp(req->name, "..")))
+		return "segment name must be at most 255 bytes of UTF-8, no "
+		       "'/' or control bytes, not '.' or '..'";
 	if (o->kind == MC_OWNER_NODE &&
 	    ((req->location &&
 	      (strlen(req->location) > 255 || has_ctl(req->location))) ||

@@ -141,6 +141,9 @@ expect_match "unknown protocol" "$(err bash -c "echo 'size=16M protocol=xyz' > '
 expect_match "shm range past the end" "$(err bash -c "echo 'size=8M shm=$SHM' > '$M/ctl/mount'")" 'Invalid argument'
 expect_match "shm offset not page aligned" "$(err bash -c "echo 'size=1M shm=$SHM offset=100' > '$M/ctl/mount'")" 'Invalid argument'
 expect_match "bad shm name" "$(err bash -c "echo 'size=1M shm=a/b' > '$M/ctl/mount'")" 'Invalid argument'
+# a name is a metric label, which is UTF-8: stray bytes would collide
+expect_match "a name that is not UTF-8" "$(err bash -c "echo 'size=16M name=bad%FFbyte' > '$M/ctl/mount'")" 'Invalid argument'
+expect_match "logged why" "$(tail -n1 "$MC_ERR")" "segment name must be UTF-8"
 if [ -z "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
 	expect_match "rdma without a device" "$(err bash -c "echo 'size=16M protocol=rdma' > '$M/ctl/mount'")" 'Operation not supported'
 fi

@@ -57,6 +57,15 @@ for f in name location; do
 	done
 done
 check "no segment named with a newline" sh -c "! curl -s '$MC_URL/get_all_segments' | grep -qx b"
+# a name is a metric label, which is UTF-8: bad\xff and bad\xfe would
+# render alike (as U+FFFD) and make two series of one label set
+post /api/mount "$(printf '{"size":16777216,"name":"bad\377byte"}')"
+expect_eq "mount name that is not UTF-8 400" "$HTTP_CODE" 400
+expect_match "... the message says why" "$HTTP_BODY" "[Uu][Tt][Ff]-8"
+post /api/mount '{"size":16777216,"name":"gpu-\u00fc-\ud83d\ude00"}'
+expect_eq "a UTF-8 name is fine" "$HTTP_CODE" 200
+post /api/unmount "{\"segment_ids\":\"$(printf '%s' "$HTTP_BODY" | grep -o '[0-9a-f-]\{36\}')\"}"
+expect_eq "... and unmounts" "$HTTP_CODE" 200
 # rdma: 200 where a usable device exists, else 501 saying why
 post /api/mount '{"size":16777216,"protocol":"rdma"}'
 expect_match "rdma mount 200 or 501" "$HTTP_CODE" '^(200|501)$'
