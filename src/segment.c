@@ -597,7 +597,9 @@ int seg_pin(struct mc_store *s, uint64_t addr, uint64_t size, uint32_t state,
 	st = atomic_load(&b->u.state);
 	start = (uint64_t)(uintptr_t)g->base + blk_off(b);
 	end = start + b->size - ((st >> BLK_PAD_SHIFT) & 0xffu);
-	if ((st & BLK_STATE_MASK) == state && addr >= start &&
+	/* addr < end first: past the value's end (in its block's padding)
+	 * end - addr would wrap */
+	if ((st & BLK_STATE_MASK) == state && addr >= start && addr < end &&
 	    size <= end - addr && (state != BLK_PENDING || writer_enter(b))) {
 		*out = b;
 		return 0;

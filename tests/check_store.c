@@ -1664,6 +1664,13 @@ START_TEST(test_two_phase)
 	ck_assert_int_eq(mc_pin_write(s, d->addr - 1, 2, &pin), -EACCES);
 	ck_assert_int_eq(mc_pin_write(s, d->addr, 0, &pin), -EACCES);
 	ck_assert_int_eq(mc_pin_write(s, UINT64_MAX - 2, 5, &pin), -EACCES);
+	/* from the value's end through its block's padding, any size */
+	for (uint64_t off = 5; off < 64; off++) {
+		ck_assert_int_eq(mc_pin_write(s, d->addr + off, 1, &pin),
+				 -EACCES);
+		ck_assert_int_eq(mc_pin_write(s, d->addr + off, MiB, &pin),
+				 -EACCES);
+	}
 	ck_assert_int_eq(mc_pin_write(s, d->addr + 1, 4, &pin), 0);
 	memcpy((char *)(uintptr_t)d->addr, "hello", 5);
 	mc_pin_release(pin);
@@ -1677,6 +1684,11 @@ START_TEST(test_two_phase)
 	free(v);
 	ck_assert_int_eq(mc_pin_read(s, addr, 5, &pin), 0);
 	mc_pin_release(pin);
+	for (uint64_t off = 5; off < 64; off++) {
+		ck_assert_int_eq(mc_pin_read(s, addr + off, 1, &pin), -EACCES);
+		ck_assert_int_eq(mc_pin_read(s, addr + off, MiB, &pin),
+				 -EACCES);
+	}
 	ck_assert_int_eq(mc_pin_write(s, addr, 5, &pin), -EACCES);
 
 	/* Revoke frees the space; the timeout revokes an abandoned put. */
