@@ -75,6 +75,8 @@ struct mc_member {
 	struct cand *cands;
 	size_t n_cands;
 	bool view_ok, resync;
+	/* the newest etcd revision the viewer saw (under cb_lock) */
+	int64_t seen_rev;
 	bool reshow; /* the keeper saw the cut-off state change */
 	char shown_id[MC_MEMBER_ID_MAX + 1]; /* what on_leader last said */
 	int64_t shown_term;
@@ -579,6 +581,33 @@ static void apply_snapshot(struct mc_member *m, const struct mc_etcd_kvs *r)
 	free(old);
 }
 
+/*
+ * Under cb_lock: whether etcd's revision @rev (a snapshot's, or a watch
+ * stream's at its start) is below what the viewer saw, that is etcd lost
+ * its data (a restart on an empty or older data directory). A watch from
+ * the revision after the last one seen would wait for revisions the new
+ * store reaches only much later, blind to everything meanwhile: the
+ * caller reads everything again (mooncake-cluster(7), NOT PROMISED, says
+ * what else it costs).
+ */
+static bool went_back(struct mc_member *m, int64_t rev)
+{
+	if (rev >= m->seen_rev)
+		return false;
+	mc_error("cluster: etcd's revision went back from %lld to %lld: etcd "
+		 "lost its data; reading the cluster again",
+		 (long long)m->seen_rev, (long long)rev);
+	m->seen_rev = 0;
+	return true;
+}
+
+/* Under cb_lock: the viewer has seen revision @rev of the store. */
+static void saw(struct mc_member *m, int64_t rev)
+{
+	if (rev > m->seen_rev)
+		m->seen_rev = rev;
+}
+
 static int64_t view_event(void *arg, const struct mc_etcd_event *ev)
 {
 	struct mc_member *m = arg;
@@ -588,6 +617,20 @@ static int64_t view_event(void *arg, const struct mc_etcd_event *ev)
 	int64_t ret = 0;
 
 	pthread_mutex_lock(&m->cb_lock);
+	if (ev->type == MC_ETCD_EV_CREATED && went_back(m, ev->revision)) {
+		pthread_mutex_lock(&m->lock);
+		m->resync = true;
+		m->view_ok = false;
+		changed(m);
+		pthread_mutex_unlock(&m->lock);
+		show_leader(m);
+		pthread_mutex_unlock(&m->cb_lock);
+		return -1;
+	}
+	/* a stream's start says the store's newest revision, while the
+	 * events it replays from before that come after it */
+	if (ev->type == MC_ETCD_EV_PUT || ev->type == MC_ETCD_EV_DELETE)
+		saw(m, ev->revision);
 	switch (ev->type) {
 	case MC_ETCD_EV_CREATED:
 	case MC_ETCD_EV_DISCONNECTED:
@@ -665,6 +708,8 @@ static void *viewer_main(void *arg)
 		failing = false;
 		backoff = 100;
 		pthread_mutex_lock(&m->cb_lock);
+		(void)went_back(m, r.revision);
+		saw(m, r.revision);
 		apply_snapshot(m, &r);
 		show_leader(m);
 		pthread_mutex_unlock(&m->cb_lock);

@@ -236,6 +236,12 @@ static int owner_call(struct mc_node *n, const char *id,
 			  msg->len, &status, resp, &sent, err);
 	if (rc < 0)
 		return sent ? -ECONNABORTED : rc;
+	if (status == 401) /* -EIO as any other refusal; the report says it */
+		return mc_err_set(err, -EIO, MC_RPC_FAIL,
+				  "node '%s' answered HTTP 401 to an owner "
+				  "request: its --auth-token-file is not this "
+				  "node's",
+				  id);
 	if (status != 200)
 		return mc_err_set(err, -EIO, MC_RPC_FAIL,
 				  "node '%s' answered HTTP %d to an owner "
@@ -548,8 +554,10 @@ static int report_node(struct reign *r, const char *id, int64_t rev, bool adopt)
 		}
 		pthread_mutex_unlock(&r->mu);
 	}
+	/* a node with another token answers, and never will: say it loud */
 	if (rc < 0)
-		mc_info("cluster: no report from node '%s' yet: %s", id, e.msg);
+		mc_log(strstr(e.msg, "HTTP 401") ? MC_LOG_WARN : MC_LOG_INFO,
+		       "cluster: no report from node '%s' yet: %s", id, e.msg);
 	mc_buf_release(&resp);
 	return rc;
 }

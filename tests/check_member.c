@@ -177,6 +177,12 @@ static bool term_is(struct seen *s, const void *arg)
 	return s->leader_term == *(const int64_t *)arg;
 }
 
+/* Some node other than @arg leads. */
+static bool leader_besides(struct seen *s, const void *arg)
+{
+	return s->leader[0] && strcmp(s->leader, (const char *)arg);
+}
+
 static bool is_leading(struct seen *s, const void *arg)
 {
 	return s->leading == (arg != NULL);
@@ -643,6 +649,59 @@ START_TEST(test_etcd_restart)
 }
 END_TEST
 
+/*
+ * etcd comes back without its data (a fresh data directory): its
+ * revisions start again, below what the viewers saw. The leader went
+ * meanwhile, so another node leads in the new store: the viewers read
+ * the cluster again rather than wait for revisions the new store reaches
+ * only much later, and see it.
+ */
+START_TEST(test_etcd_lost_data)
+{
+	struct etcd_proc p;
+	struct seen sa, sb, sc;
+	struct mc_member *a, *b, *c;
+	struct mc_etcd_opts o;
+	struct mc_etcd *e;
+	char cmd[400], want[MC_MEMBER_ID_MAX + 1];
+
+	ck_assert_int_eq(etcd_proc_start(&p), 0);
+	/* other users of etcd move its revision on */
+	mc_etcd_opts_default(&o);
+	o.endpoints = p.url;
+	e = mc_etcd_new(&o, NULL);
+	ck_assert_ptr_nonnull(e);
+	for (int i = 0; i < 60; i++)
+		ck_assert_int_eq(
+			mc_etcd_put(e, "junk", 4, "x", 1, 0, NULL, NULL), 0);
+	mc_etcd_free(e);
+	seen_init(&sa);
+	seen_init(&sb);
+	seen_init(&sc);
+	a = start("lost", "a", ttl_ms(), p.url, &sa);
+	ck_assert(wait_for(&sa, is_leading, "", slow(5000)));
+	b = start("lost", "b", ttl_ms(), p.url, &sb);
+	c = start("lost", "c", ttl_ms(), p.url, &sc);
+	ck_assert(wait_for(&sb, leader_is, "a", slow(5000)));
+	ck_assert(wait_for(&sc, leader_is, "a", slow(5000)));
+
+	etcd_proc_kill(&p);
+	mc_member_stop(a);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/data'", p.dir);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(etcd_proc_restart(&p), 0);
+	/* b or c leads; both say which */
+	ck_assert(wait_for(&sb, leader_besides, "a", slow(10000)));
+	pthread_mutex_lock(&sb.lock);
+	snprintf(want, sizeof(want), "%s", sb.leader);
+	pthread_mutex_unlock(&sb.lock);
+	ck_assert(wait_for(&sc, leader_is, want, slow(5000)));
+	mc_member_stop(b);
+	mc_member_stop(c);
+	etcd_proc_destroy(&p);
+}
+END_TEST
+
 START_TEST(test_lease_revoked_rejoin)
 {
 	struct seen sa, sb;
@@ -961,6 +1020,7 @@ static Suite *member_suite(void)
 	tcase_add_test(k, test_leader_killed);
 	tcase_add_test(k, test_fencing_paused_etcd);
 	tcase_add_test(k, test_etcd_restart);
+	tcase_add_test(k, test_etcd_lost_data);
 	tcase_add_test(k, test_lease_revoked_rejoin);
 	tcase_add_test(k, test_hand_over);
 	tcase_add_test(k, test_hostile_prefix);
