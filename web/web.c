@@ -184,6 +184,7 @@ static __thread struct guard_slot *tl_slot;
 static __thread int64_t tl_body_since;
 static __thread uint64_t tl_body_got;
 static __thread bool tl_body_chunked;
+static __thread bool tl_body_first; /* no byte of the body read yet */
 /*
  * Whether the request civetweb read last on this worker's connection
  * was answered by us: civetweb drops some unanswered (connection_close).
@@ -300,6 +301,70 @@ static int civet_write(void *conn, const void *p, size_t n)
 }
 
 /*
+ * civetweb 1.15 takes a head to end at the first blank line of its
+ * buffer, even one among the empty lines before a request line (which
+ * it then skips to parse the head): after two empty lines, a body is
+ * read from inside the request's own parsed head, and the end of the
+ * real body is read as the next request. Such a body begins with that
+ * head as civetweb left it (after what is left of the empty lines): the
+ * method, NULs where spaces were, the target. Whether @got bytes at @buf,
+ * the first of a body, are that. (A body that repeats its own request
+ * line so only fails itself.)
+ */
+static bool head_as_body(void *conn, const char *buf, size_t got)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	const char *m = ri->request_method, *u = ri->request_uri;
+	size_t i = 0, ml, ul;
+
+	if (!m || !u)
+		return false;
+	while (i < got && (buf[i] == '\r' || buf[i] == '\n'))
+		i++;
+	ml = strlen(m) + 1; /* its NUL: civetweb wrote it on the space */
+	if (got - i < ml || memcmp(buf + i, m, ml))
+		return false;
+	for (i += ml; i < got && !buf[i]; i++) /* and on any more spaces */
+		;
+	/* as much of the target as the body holds (a short body stops
+	 * short: what follows it is the head's rest, no request) */
+	ul = strlen(u) < 16 ? strlen(u) : 16;
+	if (ul > got - i)
+		ul = got - i;
+	return !memcmp(buf + i, u, ul);
+}
+
+/* The bytes of a read of @got at @buf that landed there, not spliced. */
+static size_t read_in_place(const char *buf, size_t got)
+{
+	const char *spliced;
+
+	if (!tl_sp.next)
+		return got;
+	spliced = tl_sp.base + tl_sp.at;
+	return spliced <= buf		       ? 0
+	       : (size_t)(spliced - buf) < got ? (size_t)(spliced - buf)
+					       : got;
+}
+
+/*
+ * Whether the first bytes of a body say civetweb framed it wrong
+ * (head_as_body): the read fails, so the request is answered 400 and
+ * its connection closed (mooncake-http(7), LIMITS).
+ */
+static bool misframed(void *conn, const void *buf, int got)
+{
+	if (got <= 0 || !tl_body_first)
+		return false;
+	tl_body_first = false;
+	if (!head_as_body(conn, buf, read_in_place(buf, (size_t)got)))
+		return false;
+	mc_info("http: a request after empty lines: civetweb read part of "
+		"its head as its body; closing the connection");
+	return true;
+}
+
+/*
  * A body read under the guard: a poke returns what arrived so far (or,
  * when nothing did, reads again); a kill fails the read with
  * -ETIMEDOUT. civetweb's own silence timeout (a read that returns 0
@@ -311,8 +376,10 @@ static int civet_read(void *conn, void *buf, size_t n)
 	struct guard_slot *sl = tl_slot;
 	int got, g;
 
-	if (!sl)
-		return mg_read(conn, buf, n);
+	if (!sl) {
+		got = mg_read(conn, buf, n);
+		return misframed(conn, buf, got) ? -EIO : got;
+	}
 	if (tl_body_chunked && n > WEB_GUARD_CHUNKED_READ)
 		n = WEB_GUARD_CHUNKED_READ;
 	do {
@@ -325,6 +392,8 @@ static int civet_read(void *conn, void *buf, size_t n)
 	} while (g == -EINTR && got < 0);
 	if (got == 0 && n && !tl_body_chunked)
 		return -ETIMEDOUT;
+	if (misframed(conn, buf, got))
+		return -EIO;
 	if (got > 0)
 		tl_body_got += (uint64_t)got;
 	return got;
@@ -906,6 +975,7 @@ static int serve(struct mg_connection *c, const char *path, size_t len,
 	tl_body_since = (int64_t)t0.tv_sec * 1000000000LL + t0.tv_nsec;
 	tl_body_got = 0;
 	tl_body_chunked = r.chunked;
+	tl_body_first = true;
 	buffers_ready();
 	r.s = w->s;
 	r.api = w->api;
