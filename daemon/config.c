@@ -50,6 +50,7 @@ enum kind {
 	K_ETCD,	     /* char *, comma-separated http(s):// URLs, 1..16 */
 	K_CNAME,     /* char *, 1..64 of [A-Za-z0-9._-] */
 	K_TTL,	     /* uint64_t milliseconds, 1000..3600000 */
+	K_DEVICES,   /* char *, "" or a comma-separated list naming one */
 };
 
 struct key {
@@ -81,7 +82,7 @@ static const struct key keys[] = {
 	 "memory mounted at start-up, 0 = none (default 3355443200)"},
 	{"protocol", "protocol", NULL, "P", K_PROTOCOL, OFF(protocol), 0,
 	 "tcp or rdma (default tcp)"},
-	{"device_name", "device", NULL, "NAME", K_STR, OFF(device), 0,
+	{"device_name", "device", NULL, "NAME", K_DEVICES, OFF(device), 0,
 	 "RDMA device(s) (default: none)"},
 	{"transfer_port", "transfer-port", NULL, "N", K_PORT,
 	 OFF(transfer_port), 0,
@@ -154,6 +155,12 @@ static const struct key keys[] = {
 	{"metadata_server", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
 	{"master_server_address", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
 	{"local_buffer_size", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
+	/* the rest of upstream's MooncakeConfig (mooncake_config.py) */
+	{"tenant_id", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
+	{"enable_ssd_offload", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
+	{"ssd_offload_path", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
+	{"enable_client_http_server", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
+	{"client_http_port", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -453,6 +460,11 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 	case K_STR:
 		set_str(c, k->off, v);
 		return 0;
+	case K_DEVICES: /* "" finds the devices (mooncake-transfer(7)) */
+		if (*v && strspn(v, ", \t") == strlen(v))
+			return invalid(err, label, v, "names no device");
+		set_str(c, k->off, v);
+		return 0;
 	case K_PATH:
 		if (!*v)
 			return invalid(err, label, v, "empty");
@@ -529,10 +541,11 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 		*(unsigned *)p = (unsigned)u;
 		return 0;
 	case K_PROTOCOL:
-		if (strcmp(v, "tcp") && strcmp(v, "rdma"))
+		/* any case, as upstream's config lowercases it */
+		if (strcasecmp(v, "tcp") && strcasecmp(v, "rdma"))
 			return invalid(err, label, v,
 				       "not a protocol (tcp or rdma)");
-		set_str(c, k->off, v);
+		set_str(c, k->off, strcasecmp(v, "tcp") ? "rdma" : "tcp");
 		return 0;
 	case K_LOGLEVEL:
 		r = mc_log_level_parse(v);

@@ -194,13 +194,20 @@ cat >"$MC_TMP/mooncake_config.json" <<'EOF'
     "metadata_server": "http://127.0.0.1:8080/metadata",
     "global_segment_size": 33554432,
     "local_buffer_size": 1073741824,
-    "protocol": "tcp",
+    "protocol": "TCP",
     "device_name": "",
     "master_server_address": "127.0.0.1:50051",
+    "tenant_id": "default",
+    "enable_ssd_offload": false,
+    "ssd_offload_path": "",
+    "enable_client_http_server": false,
+    "client_http_port": 9300,
     "http_port": 0,
     "transfer_port": 0
 }
 EOF
+# ("protocol": "TCP": upstream lowercases it; a segment mounted with the
+# protocol as written would have been refused)
 start_raw --config "$MC_TMP/mooncake_config.json"
 http GET /get_all_segments
 expect_eq "config local_hostname names the segment" "$HTTP_BODY" cfgnode
@@ -213,6 +220,11 @@ check "master_server_address reported unused" \
 	grep -q "'master_server_address'" "$MC_ERR"
 check "local_buffer_size reported unused" \
 	grep -q "'local_buffer_size'" "$MC_ERR"
+# the rest of upstream's MooncakeConfig (its deployment guide's file)
+for k in tenant_id enable_ssd_offload ssd_offload_path \
+	enable_client_http_server client_http_port; do
+	check "$k reported unused" grep -q "WARN config: config key '$k' is unused" "$MC_ERR"
+done
 expect_match "transfer endpoint uses local_hostname" "$(cat "$MC_OUT")" \
 	'mooncaked: transfer cfgnode:[1-9][0-9]*'
 stop_with TERM "config daemon: exit 0"
