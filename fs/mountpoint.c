@@ -11,12 +11,15 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -293,13 +296,110 @@ static bool mounted_at(const char *dir, char *type, size_t tlen)
 	return found;
 }
 
+/*
+ * @dir made absolute without touching @dir itself (its parent resolved):
+ * whatever serves a mount there is never asked. 0 or -errno.
+ */
+static int canonical(const char *dir, char *out, size_t len)
+{
+	char tmp[PATH_MAX], parent[PATH_MAX];
+	const char *base;
+	char *slash;
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, dir, n + 1);
+	while (n > 1 && tmp[n - 1] == '/')
+		tmp[--n] = '\0';
+	slash = strrchr(tmp, '/');
+	base = slash ? slash + 1 : tmp;
+	if (!strcmp(base, ".") || !strcmp(base, "..")) {
+		/* a name that is no name of its own: resolve it whole */
+		if (!realpath(tmp, parent))
+			return -errno;
+		snprintf(out, len, "%s", parent);
+		return 0;
+	}
+	if (slash)
+		*slash = '\0';
+	if (!realpath(slash ? (slash == tmp ? "/" : tmp) : ".", parent)) {
+		/* no parent yet: it is made with the mount point */
+		if (slash || !getcwd(parent, sizeof(parent)))
+			snprintf(parent, sizeof(parent), "%s", tmp);
+	}
+	if ((size_t)snprintf(out, len, "%s/%s",
+			     strcmp(parent, "/") ? parent : "", base) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static uint64_t fnv1a(const char *p)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+	return h;
+}
+
+/*
+ * One daemon a mount point: an abstract AF_UNIX name made from the mount
+ * point's path, held for the daemon's life. The kernel frees it when the
+ * process ends, however it ends; taking it touches nothing under the
+ * mount point, so a daemon that serves it but does not answer (stopped,
+ * hung) cannot make the check wait, and two daemons started at once
+ * cannot both pass it. The watchers (fork_watcher) do not keep it.
+ */
+static int claim_fd = -1;
+static char claim_path[PATH_MAX];
+
+static int claim(const char *dir)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char path[PATH_MAX];
+	socklen_t sl;
+	int fd, r = canonical(dir, path, sizeof(path));
+
+	if (r < 0)
+		return r;
+	if (claim_fd >= 0 && !strcmp(path, claim_path))
+		return 0;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0; /* no claim to be had: the checks below still run */
+	snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1,
+		 "mooncaked/mountpoint/%016llx",
+		 (unsigned long long)fnv1a(path));
+	sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+			 strlen(sa.sun_path + 1));
+	if (bind(fd, (struct sockaddr *)&sa, sl)) {
+		r = errno == EADDRINUSE ? -EBUSY : 0;
+		close(fd);
+		return r;
+	}
+	if (claim_fd >= 0)
+		close(claim_fd);
+	claim_fd = fd;
+	snprintf(claim_path, sizeof(claim_path), "%s", path);
+	return 0;
+}
+
 int fs_mountpoint_check(const char *dir, char *why, size_t whylen)
 {
 	char real[PATH_MAX], type[64];
 	struct stat st;
 	struct dirent *de;
 	DIR *d;
-	int r = recover_stale(dir);
+	int r = claim(dir);
+
+	if (r == -EBUSY) {
+		snprintf(why, whylen,
+			 "already mounted by another mooncaked, which is "
+			 "still running (it may not be answering)");
+		return r;
+	}
+	r = recover_stale(dir);
 
 	if (r < 0) {
 		snprintf(why, whylen, "%s", strerror(-r));

@@ -29,6 +29,16 @@ http GET /health
 expect_eq "the first daemon still answers" "$HTTP_CODE" 200
 # the same through another spelling of the path
 refused "already mounted" "$MC_MNT/../mnt/" "a live daemon serves (another spelling)"
+# a daemon that serves it but does not answer: refused at once, never
+# waited for (a stat of its tree would wait as long as it is stopped)
+kill -STOP "$MC_PID"
+t0=$(date +%s)
+refused "already mounted" "$MC_MNT" "a stopped daemon serves"
+kill -CONT "$MC_PID"
+check "... refused at once, not after the stopped daemon woke" \
+	test $(($(date +%s) - t0)) -le 5
+http GET /health
+expect_eq "the stopped daemon answers again" "$HTTP_CODE" 200
 
 : > "$MC_TMP/file"
 refused "not a directory" "$MC_TMP/file" "that is a file"
@@ -53,6 +63,29 @@ for d in "$MC_TMP/new/sub" "$MC_TMP/empty"; do
 	wait $pid
 	expect_eq "... then exit 0" "$?" 0
 done
+
+# two daemons started at once on one empty directory: one serves it, the
+# other exits 2 (they cannot both pass the check and mount one over the
+# other)
+mkdir -p "$MC_TMP/race"
+for i in 1 2; do
+	timeout 20 "$MOONCAKED" --port 0 --transfer-port 0 --rpc-port 0 \
+		--segment-size 0 --mountpoint "$MC_TMP/race" \
+		>"$MC_TMP/race$i.out" 2>"$MC_TMP/race$i.err" &
+	eval "race$i=\$!"
+done
+for _ in $(seq 100); do
+	[ -n "$(cat "$MC_TMP"/race?.out)" ] && ! kill -0 "$race1" 2>/dev/null && break
+	[ -n "$(cat "$MC_TMP"/race?.out)" ] && ! kill -0 "$race2" 2>/dev/null && break
+	sleep 0.05
+done
+expect_eq "two at once on one mount point: one ready" \
+	"$(cat "$MC_TMP"/race?.out | grep -c '^mooncaked: ready')" 1
+expect_eq "... one tree mounted there" \
+	"$(grep -c " $MC_TMP/race fuse" /proc/mounts)" 1
+check "... the other said why" grep -qF "already mounted" "$MC_TMP"/race?.err
+kill -TERM "$race1" "$race2" 2>/dev/null
+wait "$race1" "$race2" 2>/dev/null
 
 # a dead daemon's mount (its watchdog killed too) is recovered
 mc_start --fuse
