@@ -51,6 +51,7 @@ enum kind {
 	K_CNAME,     /* char *, 1..64 of [A-Za-z0-9._-] */
 	K_TTL,	     /* uint64_t milliseconds, 1000..3600000 */
 	K_DEVICES,   /* char *, "" or a comma-separated list naming one */
+	K_CC,	     /* char *, a congestion control's name, not empty */
 };
 
 struct key {
@@ -92,12 +93,12 @@ static const struct key keys[] = {
 	 OFF(transfer_host), 0,
 	 "transfer port bind address (default: the --host address)"},
 	/* the default is net/cc.h's MC_NET_CC_DEFAULT */
-	{"transfer_congestion", "transfer-congestion", NULL, "NAME", K_STR,
+	{"transfer_congestion", "transfer-congestion", NULL, "NAME", K_CC,
 	 OFF(transfer_cc), 0,
 	 "TCP congestion control of transfer connections, 'system': the "
 	 "system's (default cubic)"},
-	{"http_congestion", "http-congestion", NULL, "NAME", K_STR,
-	 OFF(http_cc), 0,
+	{"http_congestion", "http-congestion", NULL, "NAME", K_CC, OFF(http_cc),
+	 0,
 	 "TCP congestion control of HTTP connections, 'system': the "
 	 "system's (default cubic)"},
 	{"max_segment_size", "max-segment-size", NULL, "SIZE", K_SIZE,
@@ -388,6 +389,13 @@ static int check_etcd(const char *v)
 				return -EINVAL;
 		if (check_authority(p + skip, len - skip))
 			return -EINVAL;
+		/* no path: etcd's API is at the root (a lone '/' is one) */
+		{
+			const char *sl = memchr(p + skip, '/', len - skip);
+
+			if (sl && sl != p + len - 1)
+				return -EINVAL;
+		}
 		if (!end)
 			return 0;
 		p = end + 1;
@@ -458,6 +466,12 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 		*(unsigned *)p = (unsigned)u;
 		return 0;
 	case K_STR:
+		set_str(c, k->off, v);
+		return 0;
+	case K_CC: /* checked against the kernel's list at start-up */
+		if (!*v)
+			return invalid(err, label, v,
+				       "empty ('system' is the system's)");
 		set_str(c, k->off, v);
 		return 0;
 	case K_DEVICES: /* "" finds the devices (mooncake-transfer(7)) */
@@ -1067,6 +1081,12 @@ int mc_config_parse_args(struct mc_config *c, int argc, char **argv, FILE *out,
 	while ((ch = getopt_long(argc, argv, optstring, lo, NULL)) != -1) {
 		switch (ch) {
 		case OPT_CONFIG:
+			/* one file: a second would drop the first silently */
+			if (config) {
+				say(errout, "'--config' given twice: the "
+					    "daemon reads one file");
+				return -EINVAL;
+			}
 			config = optarg;
 			break;
 		case OPT_HELP:
