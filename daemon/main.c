@@ -128,6 +128,22 @@ static void announce(const char *fmt, ...)
 }
 
 /*
+ * A failed start's one line, "mooncaked: ..." (mooncaked(8), EXIT
+ * STATUS), at the journal's error priority when stderr is the journal.
+ */
+static void fail_line(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static void fail_line(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%smooncaked: ", mc_log_journal_tag(MC_LOG_ERROR));
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+/*
  * Signals are taken synchronously by the main thread: block them before
  * any thread exists so every thread inherits the mask, and a SIGINT never
  * lands inside a civetweb or FUSE worker.
@@ -417,7 +433,12 @@ int main(int argc, char **argv)
 	 */
 	r = parse_held(&cfg, argc, argv, stdout, &msgs);
 	if (r) {
-		fputs(msgs, stderr);
+		char last[512];
+
+		/* the warnings as log lines, then the one failed-start line */
+		log_parse_lines(msgs, last, sizeof(last));
+		if (r < 0 && last[0])
+			fail_line("%s\n", last);
 		free(msgs);
 		mc_config_release(&cfg);
 		return r > 0 ? EXIT_SUCCESS : EXIT_CONFIG;
@@ -434,7 +455,7 @@ int main(int argc, char **argv)
 
 		token = read_token(cfg.auth_token_file, why, sizeof(why));
 		if (!token) {
-			fprintf(stderr, "mooncaked: %s\n", why);
+			fail_line("%s\n", why);
 			status = EXIT_CONFIG;
 			goto out_config;
 		}
@@ -445,7 +466,7 @@ int main(int argc, char **argv)
 	 * the new one would hide it.
 	 */
 	if (cfg.enable_fuse && fs_check_mountpoint(cfg.mountpoint, &err) < 0) {
-		fprintf(stderr, "mooncaked: %s\n", err.msg);
+		fail_line("%s\n", err.msg);
 		status = EXIT_CONFIG;
 		goto out_config;
 	}
@@ -478,11 +499,10 @@ int main(int argc, char **argv)
 		advertise = cfg.advertise ? cfg.advertise : cfg.http_host;
 		if (!strcmp(advertise, "0.0.0.0") || !strcmp(advertise, "::") ||
 		    !strcmp(advertise, "[::]")) {
-			fprintf(stderr,
-				"mooncaked: invalid value '%s' for "
-				"'--advertise': other nodes cannot dial a "
-				"wildcard address (give --advertise HOST)\n",
-				advertise);
+			fail_line("invalid value '%s' for "
+				  "'--advertise': other nodes cannot dial a "
+				  "wildcard address (give --advertise HOST)\n",
+				  advertise);
 			status = EXIT_CONFIG;
 			goto out_config;
 		}
@@ -490,7 +510,7 @@ int main(int argc, char **argv)
 		so.owner_only = true;
 		reg = mc_metrics_new();
 		if (!reg) {
-			fprintf(stderr, "mooncaked: out of memory\n");
+			fail_line("out of memory\n");
 			goto out_config;
 		}
 	}
@@ -498,7 +518,7 @@ int main(int argc, char **argv)
 	if (mc_net_cc_choose(cfg.http_cc, "--http-congestion",
 			     "http_congestion", http_cc, ccmsg,
 			     sizeof(ccmsg))) {
-		fprintf(stderr, "mooncaked: %s\n", ccmsg);
+		fail_line("%s\n", ccmsg);
 		status = EXIT_CONFIG;
 		goto out_config;
 	}
@@ -522,16 +542,14 @@ int main(int argc, char **argv)
 		/* a device list or congestion control that cannot be */
 		if (errno == EINVAL)
 			status = EXIT_CONFIG;
-		fprintf(stderr,
-			"mooncaked: cannot set up the transfer port: "
-			"%s\n",
-			err.msg);
+		fail_line("cannot set up the transfer port: "
+			  "%s\n",
+			  err.msg);
 		goto out_config;
 	}
 	s = mc_store_new(&so, reg);
 	if (!s) {
-		fprintf(stderr, "mooncaked: cannot create the store: %s\n",
-			strerror(errno));
+		fail_line("cannot create the store: %s\n", strerror(errno));
 		goto out_xfer;
 	}
 	if (cfg.segment_size) {
@@ -546,11 +564,10 @@ int main(int argc, char **argv)
 				"not mounted: %s",
 				(unsigned long long)cfg.segment_size, merr.msg);
 		} else if (r) {
-			fprintf(stderr,
-				"mooncaked: cannot mount the default "
-				"segment of %llu bytes: %s\n",
-				(unsigned long long)cfg.segment_size,
-				merr.msg[0] ? merr.msg : strerror(-r));
+			fail_line("cannot mount the default "
+				  "segment of %llu bytes: %s\n",
+				  (unsigned long long)cfg.segment_size,
+				  merr.msg[0] ? merr.msg : strerror(-r));
 			goto out_store;
 		}
 		free(res.ids);
@@ -558,10 +575,9 @@ int main(int argc, char **argv)
 	err.msg[0] = '\0';
 	r = xfer_start(x, s, &err);
 	if (r) {
-		fprintf(stderr,
-			"mooncaked: cannot start the transfer port: "
-			"%s\n",
-			err.msg[0] ? err.msg : strerror(-r));
+		fail_line("cannot start the transfer port: "
+			  "%s\n",
+			  err.msg[0] ? err.msg : strerror(-r));
 		goto out_store;
 	}
 	/* Peers reach the port by the endpoint it advertises: say when not. */
@@ -589,9 +605,7 @@ int main(int argc, char **argv)
 		err.msg[0] = '\0';
 		node = mc_node_new(&no, s, &err);
 		if (!node) {
-			fprintf(stderr,
-				"mooncaked: cannot join the cluster: %s\n",
-				err.msg);
+			fail_line("cannot join the cluster: %s\n", err.msg);
 			goto out_listener;
 		}
 	}
@@ -606,9 +620,7 @@ int main(int argc, char **argv)
 		err.msg[0] = '\0';
 		rd = rpc_door_start(s, &ro, &err);
 		if (!rd) {
-			fprintf(stderr,
-				"mooncaked: cannot start the master RPC: %s\n",
-				err.msg);
+			fail_line("cannot start the master RPC: %s\n", err.msg);
 			goto out_node;
 		}
 	}
@@ -632,8 +644,7 @@ int main(int argc, char **argv)
 	err.msg[0] = '\0';
 	w = web_start(s, &wo, &err);
 	if (!w) {
-		fprintf(stderr, "mooncaked: cannot start the HTTP server: %s\n",
-			err.msg);
+		fail_line("cannot start the HTTP server: %s\n", err.msg);
 		goto out_rpc;
 	}
 	if (cfg.enable_fuse) {
@@ -644,10 +655,9 @@ int main(int argc, char **argv)
 		err.msg[0] = '\0';
 		f = fs_start(s, &fo, &err);
 		if (!f) {
-			fprintf(stderr,
-				"mooncaked: cannot mount the control "
-				"filesystem on '%s': %s\n",
-				cfg.mountpoint, err.msg);
+			fail_line("cannot mount the control "
+				  "filesystem on '%s': %s\n",
+				  cfg.mountpoint, err.msg);
 			goto out_web;
 		}
 	}
@@ -674,9 +684,7 @@ int main(int argc, char **argv)
 		snprintf(tep, sizeof(tep), "%s", xfer_endpoint(x));
 		err.msg[0] = '\0';
 		if (mc_node_start(node, ep, tep, &err)) {
-			fprintf(stderr,
-				"mooncaked: cannot join the cluster: %s\n",
-				err.msg);
+			fail_line("cannot join the cluster: %s\n", err.msg);
 			goto out_fs;
 		}
 		announce("mooncaked: cluster %s node %s etcd %s\n", cfg.cluster,

@@ -111,6 +111,16 @@ static void vlog(enum mc_log_level l, const char *fmt, va_list ap)
 	errno = saved;
 }
 
+const char *mc_log_journal_tag(enum mc_log_level l)
+{
+	static const char *const tags[] = {"<3>", "<4>", "<6>", "<7>"};
+	int j = journal;
+
+	if (j < 0)
+		j = mc_log_detect();
+	return j && (int)l >= 0 && l <= MC_LOG_DEBUG ? tags[l] : "";
+}
+
 void mc_log(enum mc_log_level l, const char *fmt, ...)
 {
 	va_list ap;

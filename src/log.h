@@ -31,6 +31,12 @@ const char *mc_log_level_name(int l);
  */
 int mc_log_detect(void);
 /*
+ * "<N>" (the syslog priority of @l) when stderr is the journal, else "":
+ * for lines written without mc_log (a failed start's "mooncaked: ..."),
+ * so that journalctl -p selects them too.
+ */
+const char *mc_log_journal_tag(enum mc_log_level l);
+/*
  * Writes one line to stderr in one write(2), so lines from several
  * threads never interleave; a message longer than about 1000 bytes is
  * cut, and bytes below 0x20 inside it (a newline in a key, say) are

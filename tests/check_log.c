@@ -71,6 +71,7 @@ START_TEST(test_terminal_line)
 {
 	capture();
 	ck_assert_int_eq(mc_log_detect(), 0);
+	ck_assert_str_eq(mc_log_journal_tag(MC_LOG_ERROR), "");
 	mc_info("segment: mounted '%s'", "abc");
 	/* LEVEL subsystem: message, nothing in front (mooncaked(8)) */
 	ck_assert_str_eq(captured(), "INFO segment: mounted 'abc'\n");
@@ -88,6 +89,9 @@ START_TEST(test_journal_line)
 		 (unsigned long long)st.st_ino);
 	setenv("JOURNAL_STREAM", js, 1);
 	ck_assert_int_eq(mc_log_detect(), 1);
+	/* the tag of lines written without mc_log (a failed start's) */
+	ck_assert_str_eq(mc_log_journal_tag(MC_LOG_ERROR), "<3>");
+	ck_assert_str_eq(mc_log_journal_tag(MC_LOG_WARN), "<4>");
 	mc_error("a: e");
 	mc_warn("b: w");
 	mc_info("c: i");

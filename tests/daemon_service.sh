@@ -175,6 +175,16 @@ wait "$jpid"
 bad=$(grep -vE '^<[3467]>(ERROR|WARN|INFO|DEBUG) [a-z/_]+: .' "$MC_TMP/journal")
 expect_eq "into the journal: <PRIO>LEVEL subsystem: message" "$bad" ""
 expect_match "e.g. the mount" "$(cat "$MC_TMP/journal")" "^<6>INFO segment: mounted '"
+# a failed start too: its line at the error priority, a config warning
+# at the warning one, so journalctl -p warning shows why it stopped
+: >"$MC_TMP/journal"
+rc=0
+JOURNAL_STREAM=$(stat -c '%d:%i' "$MC_TMP/journal") "$MOONCAKED" --no-fuse \
+	-D metadata_server=x --port abc >/dev/null 2>>"$MC_TMP/journal" || rc=$?
+expect_eq "a bad option into the journal: exit 2" "$rc" 2
+expect_eq "... its lines, with their priorities" "$(cat "$MC_TMP/journal")" \
+	"<4>WARN config: config key 'metadata_server' is unused (a Mooncake client's setting: mooncaked is the store)
+<3>mooncaked: invalid value 'abc' for '--port': not a port number"
 
 # --- make run ARGS ------------------------------------------------------------
 out=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -n -C "${top_builddir:-.}" run ARGS='--port 9090' 2>&1)
