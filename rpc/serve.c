@@ -526,7 +526,7 @@ static int32_t put_finish(struct mc_store *s, const struct rpc_uuid *cl,
 
 	client_owner(cl, &w);
 	rc = end ? mc_put_end_by(s, key->p, key->len, &w, batch, &e)
-		 : mc_put_revoke_by(s, key->p, key->len, &w, &e);
+		 : mc_put_revoke_by(s, key->p, key->len, &w, batch, &e);
 	return rc < 0 ? code_of(rc, &e) : 0;
 }
 
@@ -554,40 +554,58 @@ static void h_put_revoke(void *ctx, const struct rpc_call *c, const void *req,
 			 : MC_INVALID_PARAMS;
 }
 
+/* Item @i's key (a BatchPutEnd's is in an ObjectMeta). */
+static const struct rpc_str *end_key(const void *req, size_t i)
+{
+	return &((const struct rpc_batch_put_end_req *)req)->metas.v[i].key;
+}
+
+static const struct rpc_str *revoke_key(const void *req, size_t i)
+{
+	return &((const struct rpc_batch_put_revoke_req *)req)->keys.v[i];
+}
+
+/*
+ * A BatchPutEnd (@end) or BatchPutRevoke of @n keys: each ended or
+ * revoked as a batch item, the call counted once as a batch (upstream's
+ * master_batch_put_{end,revoke}_* and no PutEnd or PutRevoke).
+ */
+static void batch_finish(struct mc_store *s, const struct rpc_uuid *cl,
+			 int32_t type, const void *req, size_t n,
+			 const struct rpc_str *(*key)(const void *, size_t),
+			 bool end, struct rpc_batch_void *r,
+			 struct rpc_arena *a)
+{
+	size_t failed = 0;
+
+	r->n = n;
+	r->v = rpc_arena_array(a, r->n, sizeof(*r->v));
+	for (size_t i = 0; i < r->n; i++) {
+		r->v[i].err = MC_INVALID_PARAMS;
+		if (memory_type(type))
+			r->v[i].err = put_finish(s, cl, key(req, i), end, true);
+		failed += r->v[i].err != 0;
+	}
+	mc_batch_count(s, end ? MC_BATCH_PUT_END : MC_BATCH_PUT_REVOKE, r->n,
+		       failed);
+}
+
 static void h_batch_put_end(void *ctx, const struct rpc_call *c,
 			    const void *req, void *resp, struct rpc_arena *a)
 {
 	const struct rpc_batch_put_end_req *q = req;
-	struct rpc_batch_void *r = resp;
-	size_t failed = 0;
 
-	r->n = q->metas.n;
-	r->v = rpc_arena_array(a, r->n, sizeof(*r->v));
-	for (size_t i = 0; i < r->n; i++) {
-		r->v[i].err =
-			memory_type(q->replica_type)
-				? put_finish(ctx, &q->client_id,
-					     &q->metas.v[i].key, true, true)
-				: MC_INVALID_PARAMS;
-		failed += r->v[i].err != 0;
-	}
-	mc_batch_count(ctx, MC_BATCH_PUT_END, r->n, failed);
+	batch_finish(ctx, &q->client_id, q->replica_type, q, q->metas.n,
+		     end_key, true, resp, a);
 }
 
-/* Each key counts one PutRevoke: there is no batch family for revokes. */
 static void h_batch_put_revoke(void *ctx, const struct rpc_call *c,
 			       const void *req, void *resp, struct rpc_arena *a)
 {
 	const struct rpc_batch_put_revoke_req *q = req;
-	struct rpc_batch_void *r = resp;
 
-	r->n = q->keys.n;
-	r->v = rpc_arena_array(a, r->n, sizeof(*r->v));
-	for (size_t i = 0; i < r->n; i++)
-		r->v[i].err = memory_type(q->replica_type)
-				      ? put_finish(ctx, &q->client_id,
-						   &q->keys.v[i], false, false)
-				      : MC_INVALID_PARAMS;
+	batch_finish(ctx, &q->client_id, q->replica_type, q, q->keys.n,
+		     revoke_key, false, resp, a);
 }
 
 /* -------------------------------------------------------------- removal */

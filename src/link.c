@@ -665,7 +665,8 @@ int fac_put_end(struct mc_store *s, const void *key, size_t klen,
 }
 
 int fac_put_revoke(struct mc_store *s, const void *key, size_t klen,
-		   const struct mc_owner *writer, struct mc_err *err)
+		   const struct mc_owner *writer, bool batch,
+		   struct mc_err *err)
 {
 	int rc = obj_key_check(key, klen, err);
 
@@ -673,8 +674,8 @@ int fac_put_revoke(struct mc_store *s, const void *key, size_t klen,
 		return rc;
 	/* -ECONNABORTED stays: the master may have revoked it, so "it did
 	 * not happen" (503) could be untrue; as put_end's, unknown */
-	return put_finish_call(s, MOP_PUT_REVOKE, key, klen, writer, 0, 0, NULL,
-			       err);
+	return put_finish_call(s, MOP_PUT_REVOKE, key, klen, writer,
+			       batch ? WIRE_PUT_BATCH : 0, 0, NULL, err);
 }
 
 /* ----------------------------------------------------------------- gets */

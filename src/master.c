@@ -180,13 +180,14 @@ static void s_put_finish(struct serve *v, bool end)
 	if (flags & WIRE_PUT_SHARED)
 		v->rc = end ? put_end_version(v->m, key, klen, version, &writer,
 					      flags & WIRE_PUT_BATCH, &v->err)
-			    : put_revoke_version(v->m, key, klen, version,
-						 &writer, &v->err);
+			    : put_revoke_version(
+				      v->m, key, klen, version, &writer,
+				      flags & WIRE_PUT_BATCH, &v->err);
 	else
 		v->rc = end ? mc_put_end_by(v->m, key, klen, &writer,
 					    flags & WIRE_PUT_BATCH, &v->err)
 			    : mc_put_revoke_by(v->m, key, klen, &writer,
-					       &v->err);
+					       flags & WIRE_PUT_BATCH, &v->err);
 }
 
 static void s_query(struct serve *v)
@@ -564,7 +565,7 @@ static void serve_op(struct serve *v, uint16_t op)
 		uint64_t items = wire_get_u64(&v->r);
 		uint64_t failed = wire_get_u64(&v->r);
 
-		if (bop > MC_BATCH_PUT_END)
+		if (bop >= MC_BATCH_NOPS)
 			v->r.bad = true;
 		if (!v->r.bad && !v->r.left)
 			mc_batch_count(v->m, (enum mc_batch_op)bop, items,

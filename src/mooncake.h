@@ -886,14 +886,15 @@ uint64_t mc_put_version(const struct mc_put *p);
  * lack bytes waits (within the same second) while the transfer port holds
  * input it has not read (mc_data_ops.input_pending): a v1 WRITE sent
  * before the end may be there. mc_put_end and mc_put_revoke are
- * these with a NULL writer. With @batch the end is counted by
- * mc_batch_count only; a revoke counts one PutRevoke either way.
+ * these with a NULL writer. With @batch the end or revoke is an item of
+ * a batch, counted by mc_batch_count only (no PutEnd or PutRevoke).
  */
 int mc_put_end_by(struct mc_store *s, const void *key, size_t klen,
 		  const struct mc_owner *writer, bool batch,
 		  struct mc_err *err);
 int mc_put_revoke_by(struct mc_store *s, const void *key, size_t klen,
-		     const struct mc_owner *writer, struct mc_err *err);
+		     const struct mc_owner *writer, bool batch,
+		     struct mc_err *err);
 
 /*
  * A reference to one published version of an object. While held, the
@@ -1000,6 +1001,8 @@ enum mc_batch_op {
 	MC_BATCH_QUERY,
 	MC_BATCH_PUT_START,
 	MC_BATCH_PUT_END,
+	MC_BATCH_PUT_REVOKE,
+	MC_BATCH_NOPS
 };
 void mc_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,
 		    uint64_t failed);

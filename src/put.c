@@ -1097,12 +1097,18 @@ int mc_put_commit_copy(struct mc_put *p, const void *val, uint64_t len,
 	return put_commit_moved(p, val, len, err);
 }
 
-static void put_revoke_closed(struct mc_put *p)
+/* Drops closed put @p: its blocks go; a shared put did not happen. */
+static void put_drop_closed(struct mc_put *p)
 {
-	mc_series_add(p->store->c.put_revoke, 1);
 	if (p->shared)
 		outcome_note(p->store, p->version, -ECANCELED);
 	put_kill_blocks(p);
+}
+
+static void put_revoke_closed(struct mc_put *p)
+{
+	mc_series_add(p->store->c.put_revoke, 1);
+	put_drop_closed(p);
 }
 
 void mc_put_abort(struct mc_put *p)
@@ -1340,9 +1346,10 @@ int put_end_version(struct mc_store *s, const void *key, size_t klen,
 	return put_end(s, key, klen, &version, writer, batch, err);
 }
 
+/* Counts a PutRevoke unless @batch (mc_batch_count counts the item). */
 static int put_revoke(struct mc_store *s, const void *key, size_t klen,
 		      const uint64_t *version, const struct mc_owner *writer,
-		      struct mc_err *err)
+		      bool batch, struct mc_err *err)
 {
 	int rc = obj_key_check(key, klen, err);
 	struct mc_put *p;
@@ -1354,28 +1361,34 @@ static int put_revoke(struct mc_store *s, const void *key, size_t klen,
 		rc = put_take_error(rc, key, klen, err);
 		goto fail;
 	}
-	put_revoke_closed(p);
+	if (batch)
+		put_drop_closed(p);
+	else
+		put_revoke_closed(p);
 	put_unref(p);
 	return 0;
 fail:
-	mc_series_add(s->c.put_revoke, 1);
-	mc_series_add(s->c.put_revoke_fail, 1);
+	if (!batch) {
+		mc_series_add(s->c.put_revoke, 1);
+		mc_series_add(s->c.put_revoke_fail, 1);
+	}
 	return rc;
 }
 
 int mc_put_revoke_by(struct mc_store *s, const void *key, size_t klen,
-		     const struct mc_owner *writer, struct mc_err *err)
+		     const struct mc_owner *writer, bool batch,
+		     struct mc_err *err)
 {
 	if (s->link)
-		return fac_put_revoke(s, key, klen, writer, err);
-	return put_revoke(s, key, klen, NULL, writer, err);
+		return fac_put_revoke(s, key, klen, writer, batch, err);
+	return put_revoke(s, key, klen, NULL, writer, batch, err);
 }
 
 int put_revoke_version(struct mc_store *s, const void *key, size_t klen,
 		       uint64_t version, const struct mc_owner *writer,
-		       struct mc_err *err)
+		       bool batch, struct mc_err *err)
 {
-	return put_revoke(s, key, klen, &version, writer, err);
+	return put_revoke(s, key, klen, &version, writer, batch, err);
 }
 
 int mc_put_end(struct mc_store *s, const void *key, size_t klen,
@@ -1387,7 +1400,7 @@ int mc_put_end(struct mc_store *s, const void *key, size_t klen,
 int mc_put_revoke(struct mc_store *s, const void *key, size_t klen,
 		  struct mc_err *err)
 {
-	return mc_put_revoke_by(s, key, klen, NULL, err);
+	return mc_put_revoke_by(s, key, klen, NULL, false, err);
 }
 
 int mc_put(struct mc_store *s, const void *key, size_t klen, const void *val,

@@ -364,7 +364,7 @@ struct mc_counters {
 	/* the batch families, by enum mc_batch_op */
 	struct mc_batch_series {
 		struct mc_series *req, *fail, *partial, *items, *failed_items;
-	} batch[4];
+	} batch[MC_BATCH_NOPS];
 	/* hit_nums and total_get are set by the collector from valid_get
 	 * and get (store_metrics.c), never added to */
 	struct mc_series *hit_nums, *hit_bytes, *valid_get, *total_get;
@@ -819,7 +819,7 @@ int put_end_version(struct mc_store *s, const void *key, size_t klen,
 		    struct mc_err *err);
 int put_revoke_version(struct mc_store *s, const void *key, size_t klen,
 		       uint64_t version, const struct mc_owner *writer,
-		       struct mc_err *err);
+		       bool batch, struct mc_err *err);
 /*
  * How the shared put @version of this master's term went, for a writer
  * whose answer was lost: 0 (published), -ECANCELED (it did not happen:
@@ -930,7 +930,8 @@ void fac_put_free(struct mc_put *p);
 int fac_put_end(struct mc_store *s, const void *key, size_t klen,
 		const struct mc_owner *writer, bool batch, struct mc_err *err);
 int fac_put_revoke(struct mc_store *s, const void *key, size_t klen,
-		   const struct mc_owner *writer, struct mc_err *err);
+		   const struct mc_owner *writer, bool batch,
+		   struct mc_err *err);
 int fac_get(struct mc_store *s, const void *key, size_t klen,
 	    struct mc_ref **out);
 int fac_get_pipe(struct mc_store *s, const void *key, size_t klen,

@@ -57,7 +57,7 @@ enum wire_mop {
 	MOP_COUNT
 };
 
-/* MOP_PUT_START flags */
+/* MOP_PUT_START flags; an end or revoke takes BATCH and SHARED too */
 #define WIRE_PUT_REMOTE_OK  1u
 #define WIRE_PUT_NO_REPLACE 2u
 #define WIRE_PUT_BATCH	    4u

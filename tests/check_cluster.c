@@ -30,6 +30,8 @@
 
 #define MiB    (1ull << 20)
 #define NNODES 3
+/* a Mooncake client of the master RPC tests */
+#define CLIENT "0f0e0d0c-0b0a-4908-8706-050403020100"
 
 static uint64_t test_now = 1000;
 
@@ -1253,34 +1255,42 @@ START_TEST(test_lost_answer)
 END_TEST
 
 /*
- * A Remove through node @i's master RPC door (rpc_dispatch, no socket):
- * the ErrorCode its reply carries.
+ * Call @id through node @i's master RPC door (rpc_dispatch, no socket):
+ * the decoded reply in @resp, its memory in @a.
  */
-static int32_t rpc_remove(int i, const char *key)
+static void rpc_on(int i, enum rpc_call_id id, const void *req, void *resp,
+		   struct rpc_arena *a)
 {
-	const struct rpc_call *c = rpc_call_get(RPC_REMOVE);
-	struct rpc_remove_req req = {.key = {key, strlen(key)}};
-	struct rpc_exp_void resp = {0};
+	const struct rpc_call *c = rpc_call_get(id);
 	struct rpc_buf body = {0}, out = {0};
-	struct rpc_arena a = {0};
 	struct rpc_service svc;
 	struct rpc_req_hdr h = {.magic = RPC_MAGIC, .function_id = c->id};
 	struct rpc_resp_hdr rh;
 	const char *why = NULL;
 
 	rpc_door_service(nodes[i].own, &svc);
-	rpc_req_encode(c, &req, 0, &body);
+	rpc_req_encode(c, req, 0, &body);
 	h.length = (uint32_t)body.len;
-	rpc_dispatch(&svc, &h, body.p, &a, &out);
+	rpc_dispatch(&svc, &h, body.p, a, &out);
 	ck_assert_uint_ge(out.len, RPC_RESP_HDR_LEN);
 	rpc_resp_hdr_decode(out.p, &rh);
 	ck_assert_uint_eq(rh.err_code, 0);
 	ck_assert_msg(rpc_resp_decode(c, out.p + RPC_RESP_HDR_LEN,
-				      out.len - RPC_RESP_HDR_LEN, &resp, &a,
+				      out.len - RPC_RESP_HDR_LEN, resp, a,
 				      &why) == 0,
-		      "Remove's reply: %s", why ? why : "?");
+		      "%s's reply: %s", c->name, why ? why : "?");
 	rpc_buf_release(&body);
 	rpc_buf_release(&out);
+}
+
+/* A Remove through node @i's door: the ErrorCode its reply carries. */
+static int32_t rpc_remove(int i, const char *key)
+{
+	struct rpc_remove_req req = {.key = {key, strlen(key)}};
+	struct rpc_exp_void resp = {0};
+	struct rpc_arena a = {0};
+
+	rpc_on(i, RPC_REMOVE, &req, &resp, &a);
 	rpc_arena_release(&a);
 	return resp.err;
 }
@@ -1713,6 +1723,97 @@ START_TEST(test_put_refused_counted)
 	ck_assert_ptr_null(p);
 	counted_expect(&c, 3, 3);
 	ck_assert_int_eq(mc_exist_ex(nodes[0].own, "k", 1, 0), 0);
+	teardown();
+}
+END_TEST
+
+/* master_batch_X_@what_total at the leader. */
+static long batch_counter(const char *x, const char *what)
+{
+	char op[64];
+
+	snprintf(op, sizeof(op), "batch_%s", x);
+	return master_counter(op, what);
+}
+
+/*
+ * A follower's master RPC calls are counted by the leader as a single
+ * store counts them (mooncake-rpc(7), COUNTING): a BatchPutRevoke as one
+ * batch, its revokes no PutRevoke.
+ */
+START_TEST(test_rpc_counted_at_leader)
+{
+	struct rpc_str keys[3] = {RPC_STR("b0"), RPC_STR("b1"), RPC_STR("bx")};
+	uint64_t lens[2] = {10, 10};
+	struct rpc_uuid cl;
+	struct rpc_batch_replicas rs;
+	struct rpc_batch_void rv;
+	struct rpc_arena a = {0};
+	struct counted revoke;
+
+	setup();
+	ck_assert_int_eq(rpc_uuid_parse(CLIENT, &cl), 0);
+	struct rpc_batch_put_start_req bs = {.client_id = cl,
+					     .keys = {keys, 2},
+					     .slice_lengths = {lens, 2},
+					     .config = {.replica_num = 1}};
+	struct rpc_batch_put_revoke_req br = {.client_id = cl,
+					      .keys = {keys, 3},
+					      .replica_type = RPC_RTYPE_ALL};
+
+	rpc_on(1, RPC_BATCH_PUT_START, &bs, &rs, &a);
+	ck_assert(rs.n == 2 && !rs.v[0].err && !rs.v[1].err);
+	counted_begin(&revoke, "put_revoke");
+	rpc_on(1, RPC_BATCH_PUT_REVOKE, &br, &rv, &a);
+	ck_assert_uint_eq(rv.n, 3);
+	ck_assert(!rv.v[0].err && !rv.v[1].err);
+	ck_assert_int_eq(rv.v[2].err, MC_OBJECT_NOT_FOUND);
+	ck_assert_int_eq(batch_counter("put_revoke", "requests"), 1);
+	ck_assert_int_eq(batch_counter("put_revoke", "items"), 3);
+	ck_assert_int_eq(batch_counter("put_revoke", "failures"), 0);
+	ck_assert_int_eq(batch_counter("put_revoke", "partial_successes"), 1);
+	ck_assert_int_eq(batch_counter("put_revoke", "failed_items"), 1);
+	counted_expect(&revoke, 0, 0);
+	ck_assert_int_eq(mc_exist_ex(nodes[0].own, "b0", 2, 0), 0);
+	rpc_arena_release(&a);
+	teardown();
+}
+END_TEST
+
+/*
+ * The batch counts a node sends its leader (MOP_BATCH_COUNT): each
+ * batch family's number is taken, one past the last is a malformed
+ * request, counted nowhere.
+ */
+static int batch_count_raw(uint8_t op)
+{
+	struct mc_buf req = {0}, resp = {0};
+	int rc;
+
+	wire_u32(&req, WIRE_MASTER_REQ);
+	wire_u16(&req, MOP_BATCH_COUNT);
+	wire_u16(&req, 0);
+	wire_u8(&req, op);
+	wire_u64(&req, 4);
+	wire_u64(&req, 4);
+	rc = mc_master_serve(master, term, req.data, req.len, &resp);
+	mc_buf_release(&req);
+	mc_buf_release(&resp);
+	return rc;
+}
+
+START_TEST(test_batch_count_ops)
+{
+	setup();
+	ck_assert_int_eq(batch_count_raw(MC_BATCH_PUT_REVOKE), 0);
+	ck_assert_int_eq(batch_counter("put_revoke", "requests"), 1);
+	ck_assert_int_eq(batch_counter("put_revoke", "failures"), 1);
+	ck_assert_int_eq(batch_counter("put_revoke", "failed_items"), 4);
+	ck_assert_int_eq(batch_count_raw(MC_BATCH_NOPS), -EPROTO);
+	ck_assert_int_eq(batch_count_raw(0xff), -EPROTO);
+	ck_assert_int_eq(batch_counter("put_revoke", "requests"), 1);
+	ck_assert_int_eq(batch_count_raw(MC_BATCH_EXIST), 0);
+	ck_assert_int_eq(batch_counter("exist_key", "requests"), 1);
 	teardown();
 }
 END_TEST
@@ -2602,6 +2703,8 @@ static Suite *cluster_suite(void)
 	tcase_add_test(tc, test_unmount_refused_counted);
 	tcase_add_test(tc, test_unmount_gone_ok_counted);
 	tcase_add_test(tc, test_put_refused_counted);
+	tcase_add_test(tc, test_rpc_counted_at_leader);
+	tcase_add_test(tc, test_batch_count_ops);
 	tcase_add_test(tc, test_overwrite_not_back);
 	tcase_add_test(tc, test_overwrite_stays);
 	tcase_add_test(tc, test_big_beside_small);

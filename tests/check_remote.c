@@ -574,7 +574,7 @@ START_TEST(test_writers_and_versions)
 	/* only its writer ends or revokes it */
 	ck_assert_int_eq(mc_put_end_by(s, "k", 1, &c2, false, &e), -EPERM);
 	ck_assert_int_eq(e.code, MC_ILLEGAL_CLIENT);
-	ck_assert_int_eq(mc_put_revoke_by(s, "k", 1, &c2, &e), -EPERM);
+	ck_assert_int_eq(mc_put_revoke_by(s, "k", 1, &c2, false, &e), -EPERM);
 	ck_assert_int_eq(e.code, MC_ILLEGAL_CLIENT);
 	ck_assert_int_eq(mc_put_end(s, "k", 1, &e), -EPERM); /* HTTP's */
 	ck_assert_int_eq(mc_exist(s, "k", 1), 0);
@@ -595,8 +595,8 @@ START_TEST(test_writers_and_versions)
 	ck_assert_uint_gt(v2, v1);
 	memcpy(mc_put_buffer(q, 0), "second", 6);
 	mc_put_release(q);
-	ck_assert_int_eq(mc_put_revoke_by(s, "k", 1, &c2, &e), 0);
-	ck_assert_int_eq(mc_put_revoke_by(s, "k", 1, &c2, &e), -ENOENT);
+	ck_assert_int_eq(mc_put_revoke_by(s, "k", 1, &c2, false, &e), 0);
+	ck_assert_int_eq(mc_put_revoke_by(s, "k", 1, &c2, false, &e), -ENOENT);
 	ck_assert_int_eq(mc_query_ex(s, "k", 1, 0, &d, 1, &info), 1);
 	ck_assert_uint_eq(info.version, v1);
 	/* the term is the version's high half */
@@ -987,6 +987,34 @@ START_TEST(test_exist_lease_and_batches)
 	ck_assert_int_eq(metric(s, "master_batch_put_end_items_total"), 2);
 	ck_assert_int_eq(
 		metric(s, "master_batch_put_end_partial_successes_total"), 1);
+	/* a batch's revokes, done or refused: no PutRevoke of their own */
+	ck_assert_int_eq(mc_put_start_opts(s, "r", 1, 1, &po, &p, NULL), 0);
+	mc_put_release(p);
+	ck_assert_int_eq(mc_put_revoke_by(s, "r", 1, NULL, true, NULL), 0);
+	ck_assert_int_eq(mc_put_revoke_by(s, "r", 1, NULL, true, NULL),
+			 -ENOENT);
+	ck_assert_int_eq(mc_put_revoke_by(s, "", 0, NULL, true, NULL), -EINVAL);
+	ck_assert_int_eq(metric(s, "master_put_revoke_requests_total"), 0);
+	ck_assert_int_eq(metric(s, "master_put_revoke_failures_total"), 0);
+	ck_assert_int_eq(metric(s, "master_batch_put_revoke_requests_total"),
+			 0);
+	mc_batch_count(s, MC_BATCH_PUT_REVOKE, 3, 2);
+	mc_batch_count(s, MC_BATCH_PUT_REVOKE, 1, 1);
+	ck_assert_int_eq(metric(s, "master_batch_put_revoke_requests_total"),
+			 2);
+	ck_assert_int_eq(metric(s, "master_batch_put_revoke_items_total"), 4);
+	ck_assert_int_eq(metric(s, "master_batch_put_revoke_failures_total"),
+			 1);
+	ck_assert_int_eq(
+		metric(s, "master_batch_put_revoke_partial_successes_total"),
+		1);
+	ck_assert_int_eq(
+		metric(s, "master_batch_put_revoke_failed_items_total"), 3);
+	/* a single revoke still counts one PutRevoke */
+	ck_assert_int_eq(mc_put_revoke_by(s, "r", 1, NULL, false, NULL),
+			 -ENOENT);
+	ck_assert_int_eq(metric(s, "master_put_revoke_requests_total"), 1);
+	ck_assert_int_eq(metric(s, "master_put_revoke_failures_total"), 1);
 	/* a query as a batch item counts no GetReplicaList */
 	struct mc_desc d;
 	double g = metric(s, "master_get_replica_list_requests_total");

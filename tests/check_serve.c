@@ -76,6 +76,26 @@ static double metric(const char *name)
 }
 
 /*
+ * The master_batch_@op_* counts: requests, items, failures, partial
+ * successes and failed items must be these.
+ */
+static void batch_counts(const char *op, double req, double items, double fail,
+			 double partial, double failed_items)
+{
+	static const char *const what[] = {"requests", "items", "failures",
+					   "partial_successes", "failed_items"};
+	const double want[] = {req, items, fail, partial, failed_items};
+	char name[128];
+
+	for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+		snprintf(name, sizeof(name), "master_batch_%s_%s_total", op,
+			 what[i]);
+		ck_assert_msg(metric(name) == want[i], "%s %g, not %g", name,
+			      metric(name), want[i]);
+	}
+}
+
+/*
  * Feeds a request of function @fid whose body is @spec (rpc_test_bytes
  * notation; "" for none), numbered from the test's sequence, and returns
  * the one reply: its header in @h, its body in @body.
@@ -536,13 +556,81 @@ START_TEST(test_batches)
 	ck_assert(metric("master_put_start_requests_total") == 0);
 	ck_assert(metric("master_batch_put_end_partial_successes_total") == 1);
 	ck_assert(metric("master_batch_put_end_failed_items_total") == 50);
-	ck_assert(metric("master_put_revoke_requests_total") == 50);
+	/* the revokes: one batch of 50 items, no PutRevoke */
+	batch_counts("put_revoke", 1, 50, 0, 0, 0);
+	ck_assert(metric("master_put_revoke_requests_total") == 0);
+	ck_assert(metric("master_put_revoke_failures_total") == 0);
 	ck_assert(metric("master_batch_exist_key_items_total") == 300);
 	ck_assert(metric("master_batch_get_replica_list_failed_items_total") ==
 		  50);
 	ck_assert(metric("master_remove_requests_total") == 300);
 	ck_assert(metric("master_remove_failures_total") == 50);
 	ck_assert(metric("master_get_replica_list_requests_total") == 0);
+}
+END_TEST
+
+/*
+ * BatchPutRevoke counts as a batch, as upstream's master counts it: a
+ * request and its items, a failure when every item failed, a partial
+ * success when some did, and no PutRevoke of its own; PutRevoke still
+ * counts one.
+ */
+START_TEST(test_batch_revoke)
+{
+	struct rpc_str keys[3] = {RPC_STR("r0"), RPC_STR("r1"), RPC_STR("rx")};
+	uint64_t lens[2] = {10, 10};
+	struct rpc_batch_put_start_req bs = {.client_id = uuid(OTHER_ID),
+					     .keys = {keys, 2},
+					     .slice_lengths = {lens, 2},
+					     .config = {.replica_num = 1}};
+	struct rpc_batch_put_revoke_req br = {.client_id = uuid(OTHER_ID),
+					      .keys = {keys, 3},
+					      .replica_type = RPC_RTYPE_MEMORY};
+	struct rpc_put_revoke_req pr = {.client_id = uuid(OTHER_ID),
+					.key = RPC_STR("r2"),
+					.replica_type = RPC_RTYPE_MEMORY};
+	struct rpc_batch_replicas rs;
+	struct rpc_batch_void rv;
+	struct rpc_exp_void v;
+
+	ck_assert_int_eq(serve(RPC_BATCH_PUT_START, &bs, &rs), 0);
+	ck_assert(rs.n == 2 && !rs.v[0].err && !rs.v[1].err);
+	/* r0 and r1 open, rx not: a partial success */
+	ck_assert_int_eq(serve(RPC_BATCH_PUT_REVOKE, &br, &rv), 0);
+	ck_assert_uint_eq(rv.n, 3);
+	ck_assert(!rv.v[0].err && !rv.v[1].err);
+	ck_assert_int_eq(rv.v[2].err, MC_OBJECT_NOT_FOUND);
+	batch_counts("put_revoke", 1, 3, 0, 1, 1);
+	/* none open now: a failure; a replica type without replicas here
+	 * (every item INVALID_PARAMS) too */
+	ck_assert_int_eq(serve(RPC_BATCH_PUT_REVOKE, &br, &rv), 0);
+	ck_assert_int_eq(rv.v[0].err, MC_OBJECT_NOT_FOUND);
+	ck_assert_int_eq(serve(RPC_BATCH_PUT_START, &bs, &rs), 0);
+	ck_assert(!rs.v[0].err && !rs.v[1].err);
+	br.keys.n = 2;
+	br.replica_type = RPC_RTYPE_DISK;
+	ck_assert_int_eq(serve(RPC_BATCH_PUT_REVOKE, &br, &rv), 0);
+	ck_assert_int_eq(rv.v[1].err, MC_INVALID_PARAMS);
+	batch_counts("put_revoke", 3, 8, 2, 1, 6);
+	ck_assert(metric("master_put_revoke_requests_total") == 0);
+	ck_assert(metric("master_put_revoke_failures_total") == 0);
+	/* by another client: ILLEGAL_CLIENT, the puts stay open */
+	br.client_id = uuid(CLIENT_ID);
+	br.replica_type = RPC_RTYPE_ALL;
+	ck_assert_int_eq(serve(RPC_BATCH_PUT_REVOKE, &br, &rv), 0);
+	ck_assert_int_eq(rv.v[0].err, MC_ILLEGAL_CLIENT);
+	batch_counts("put_revoke", 4, 10, 3, 1, 8);
+	ck_assert(metric("master_put_revoke_failures_total") == 0);
+	/* a single PutRevoke is one, and one failure when nothing is open */
+	pr.key = RPC_STR("r0");
+	ck_assert_int_eq(serve(RPC_PUT_REVOKE, &pr, &v), 0);
+	ck_assert_int_eq(v.err, 0);
+	pr.key = RPC_STR("r2");
+	ck_assert_int_eq(serve(RPC_PUT_REVOKE, &pr, &v), 0);
+	ck_assert_int_eq(v.err, MC_OBJECT_NOT_FOUND);
+	ck_assert(metric("master_put_revoke_requests_total") == 2);
+	ck_assert(metric("master_put_revoke_failures_total") == 1);
+	batch_counts("put_revoke", 4, 10, 3, 1, 8);
 }
 END_TEST
 
@@ -556,6 +644,7 @@ static Suite *serve_suite(void)
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_story);
 	tcase_add_test(tc, test_batches);
+	tcase_add_test(tc, test_batch_revoke);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -826,6 +826,25 @@ static void life_views(const char *mnt, const unsigned char *own, size_t ownlen,
 	CHECK(sample(body, "master_put_end_failures_total") == 2,
 	      "PutEnd failures: %g",
 	      sample(body, "master_put_end_failures_total"));
+	/* the BatchPutRevoke of keys none of which was open: one batch,
+	 * every item failed; the PutRevokes are the two single ones */
+	static const struct {
+		const char *name;
+		double want;
+	} counts[] = {
+		{"master_batch_put_revoke_requests_total", 1},
+		{"master_batch_put_revoke_items_total", NBATCH},
+		{"master_batch_put_revoke_failures_total", 1},
+		{"master_batch_put_revoke_partial_successes_total", 0},
+		{"master_batch_put_revoke_failed_items_total", NBATCH},
+		{"master_put_revoke_requests_total", 2},
+		{"master_put_revoke_failures_total", 1},
+	};
+
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		CHECK(sample(body, counts[i].name) == counts[i].want,
+		      "%s %g, not %g", counts[i].name,
+		      sample(body, counts[i].name), counts[i].want);
 	CHECK(sample(body, "master_ping_requests_total") >= 3, "pings");
 	CHECK(sample(body, "segment_total_capacity_bytes{segment=\"" SEG_NAME_A
 			   "\"}") == SEG_SIZE,
