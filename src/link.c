@@ -1005,6 +1005,17 @@ void fac_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
 	call_end(&c);
 }
 
+void fac_call_count(struct mc_store *s, enum mc_call_op op, bool failed)
+{
+	struct call c;
+
+	call_begin(&c, MOP_CALL_COUNT);
+	wire_u8(&c.req, (uint8_t)op);
+	wire_u8(&c.req, failed);
+	call_do(s, &c, NULL);
+	call_end(&c);
+}
+
 void fac_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,
 		     uint64_t failed)
 {

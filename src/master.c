@@ -572,6 +572,16 @@ static void serve_op(struct serve *v, uint16_t op)
 				       failed);
 		break;
 	}
+	case MOP_CALL_COUNT: {
+		uint8_t cop = wire_get_u8(&v->r);
+		uint8_t failed = wire_get_u8(&v->r);
+
+		if (cop >= MC_CALL_NOPS || failed > 1)
+			v->r.bad = true;
+		if (!v->r.bad && !v->r.left)
+			mc_call_count(v->m, (enum mc_call_op)cop, failed);
+		break;
+	}
 	case MOP_METRICS:
 	case MOP_SUMMARY:
 		s_text(v, op == MOP_SUMMARY);

@@ -1008,6 +1008,15 @@ void mc_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,
 		    uint64_t failed);
 
 /*
+ * Counts one call of @op, and one failure of it when @failed
+ * (master_X_requests_total, master_X_failures_total), for a door's call
+ * that runs no store operation counting it: the master RPC's FetchTasks.
+ * In cluster mode the leader counts it, as every master_* family.
+ */
+enum mc_call_op { MC_CALL_FETCH_TASKS, MC_CALL_NOPS };
+void mc_call_count(struct mc_store *s, enum mc_call_op op, bool failed);
+
+/*
  * Removes a key. -ENOENT; -EBUSY when a read lease holds it (the Mooncake
  * error OBJECT_HAS_LEASE) and !force. A cluster's master: -ECONNABORTED
  * when the key went from the index but some node could not retire its

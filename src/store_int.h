@@ -365,6 +365,10 @@ struct mc_counters {
 	struct mc_batch_series {
 		struct mc_series *req, *fail, *partial, *items, *failed_items;
 	} batch[MC_BATCH_NOPS];
+	/* the door-counted calls, by enum mc_call_op */
+	struct mc_call_series {
+		struct mc_series *req, *fail;
+	} call[MC_CALL_NOPS];
 	/* hit_nums and total_get are set by the collector from valid_get
 	 * and get (store_metrics.c), never added to */
 	struct mc_series *hit_nums, *hit_bytes, *valid_get, *total_get;
@@ -948,6 +952,7 @@ void fac_query_batch(struct mc_store *s, size_t nkeys, const char *const *keys,
 		     void (*cb)(size_t i, int rc, const struct mc_desc *d,
 				size_t nd, void *arg),
 		     void *arg);
+void fac_call_count(struct mc_store *s, enum mc_call_op op, bool failed);
 void fac_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,
 		     uint64_t failed);
 int fac_remove(struct mc_store *s, const void *key, size_t klen, bool force,

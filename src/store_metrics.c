@@ -18,6 +18,7 @@ struct fam_def {
 
 #define C(f)	 offsetof(struct mc_counters, f)
 #define B(op, f) offsetof(struct mc_counters, batch[op].f)
+#define K(op, f) offsetof(struct mc_counters, call[op].f)
 static const struct fam_def counter_defs[] = {
 	{"master_put_start_alloc_failures_total",
 	 "Total number of PutStart failures caused by replica allocation "
@@ -63,6 +64,12 @@ static const struct fam_def counter_defs[] = {
 	 C(ping)},
 	{"master_ping_failures_total", "Total number of failed ping requests",
 	 C(ping_fail)},
+	{"master_fetch_tasks_requests_total",
+	 "Total number of FetchTasks requests received",
+	 K(MC_CALL_FETCH_TASKS, req)},
+	{"master_fetch_tasks_failures_total",
+	 "Total number of failed FetchTasks requests",
+	 K(MC_CALL_FETCH_TASKS, fail)},
 	{"master_batch_exist_key_requests_total",
 	 "Total number of BatchExistKey requests received",
 	 B(MC_BATCH_EXIST, req)},
@@ -199,6 +206,7 @@ static const struct fam_def gauge_defs[] = {
 };
 #undef C
 #undef B
+#undef K
 
 static int collect_segment(const char *name, uint64_t used, uint64_t cap,
 			   void *arg)
@@ -290,6 +298,17 @@ void mc_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,
 		mc_series_add(b->fail, 1);
 	else if (failed)
 		mc_series_add(b->partial, 1);
+}
+
+void mc_call_count(struct mc_store *s, enum mc_call_op op, bool failed)
+{
+	if (s->link) {
+		fac_call_count(s, op, failed);
+		return;
+	}
+	mc_series_add(s->c.call[op].req, 1);
+	if (failed)
+		mc_series_add(s->c.call[op].fail, 1);
 }
 
 /* Registers the master's families in @m, their series into @c. */

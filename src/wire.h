@@ -53,7 +53,8 @@ enum wire_mop {
 	MOP_BATCH_COUNT,
 	MOP_METRICS,
 	MOP_SUMMARY,
-	MOP_SETTLE, /* key, version: how a put whose answer was lost went */
+	MOP_SETTLE,	/* key, version: how a put whose answer was lost went */
+	MOP_CALL_COUNT, /* a door's call (enum mc_call_op), whether it failed */
 	MOP_COUNT
 };
 

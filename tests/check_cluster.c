@@ -1739,7 +1739,7 @@ static long batch_counter(const char *x, const char *what)
 /*
  * A follower's master RPC calls are counted by the leader as a single
  * store counts them (mooncake-rpc(7), COUNTING): a BatchPutRevoke as one
- * batch, its revokes no PutRevoke.
+ * batch, its revokes no PutRevoke; a FetchTasks as one.
  */
 START_TEST(test_rpc_counted_at_leader)
 {
@@ -1748,8 +1748,9 @@ START_TEST(test_rpc_counted_at_leader)
 	struct rpc_uuid cl;
 	struct rpc_batch_replicas rs;
 	struct rpc_batch_void rv;
+	struct rpc_exp_tasks ft;
 	struct rpc_arena a = {0};
-	struct counted revoke;
+	struct counted revoke, fetch;
 
 	setup();
 	ck_assert_int_eq(rpc_uuid_parse(CLIENT, &cl), 0);
@@ -1775,31 +1776,48 @@ START_TEST(test_rpc_counted_at_leader)
 	ck_assert_int_eq(batch_counter("put_revoke", "failed_items"), 1);
 	counted_expect(&revoke, 0, 0);
 	ck_assert_int_eq(mc_exist_ex(nodes[0].own, "b0", 2, 0), 0);
+
+	struct rpc_fetch_tasks_req fq = {.client_id = cl, .batch_size = 8};
+
+	counted_begin(&fetch, "fetch_tasks");
+	rpc_on(2, RPC_FETCH_TASKS, &fq, &ft, &a);
+	ck_assert(!ft.err && ft.v.n == 0);
+	counted_expect(&fetch, 1, 0);
 	rpc_arena_release(&a);
 	teardown();
 }
 END_TEST
 
 /*
- * The batch counts a node sends its leader (MOP_BATCH_COUNT): each
- * batch family's number is taken, one past the last is a malformed
- * request, counted nowhere.
+ * The counts a node sends its leader, MOP_BATCH_COUNT (a batch of @op,
+ * four items, all failed) and MOP_CALL_COUNT (a call of @op, failed
+ * when @failed): each family's number is taken, one past the last is a
+ * malformed request, counted nowhere.
  */
-static int batch_count_raw(uint8_t op)
+static int count_raw(uint16_t mop, uint8_t op, uint8_t failed)
 {
 	struct mc_buf req = {0}, resp = {0};
 	int rc;
 
 	wire_u32(&req, WIRE_MASTER_REQ);
-	wire_u16(&req, MOP_BATCH_COUNT);
+	wire_u16(&req, mop);
 	wire_u16(&req, 0);
 	wire_u8(&req, op);
-	wire_u64(&req, 4);
-	wire_u64(&req, 4);
+	if (mop == MOP_BATCH_COUNT) {
+		wire_u64(&req, 4);
+		wire_u64(&req, 4);
+	} else {
+		wire_u8(&req, failed);
+	}
 	rc = mc_master_serve(master, term, req.data, req.len, &resp);
 	mc_buf_release(&req);
 	mc_buf_release(&resp);
 	return rc;
+}
+
+static int batch_count_raw(uint8_t op)
+{
+	return count_raw(MOP_BATCH_COUNT, op, 0);
 }
 
 START_TEST(test_batch_count_ops)
@@ -1814,6 +1832,17 @@ START_TEST(test_batch_count_ops)
 	ck_assert_int_eq(batch_counter("put_revoke", "requests"), 1);
 	ck_assert_int_eq(batch_count_raw(MC_BATCH_EXIST), 0);
 	ck_assert_int_eq(batch_counter("exist_key", "requests"), 1);
+
+	struct counted fetch;
+
+	counted_begin(&fetch, "fetch_tasks");
+	ck_assert_int_eq(count_raw(MOP_CALL_COUNT, MC_CALL_FETCH_TASKS, 1), 0);
+	ck_assert_int_eq(count_raw(MOP_CALL_COUNT, MC_CALL_FETCH_TASKS, 0), 0);
+	counted_expect(&fetch, 2, 1);
+	ck_assert_int_eq(count_raw(MOP_CALL_COUNT, MC_CALL_NOPS, 0), -EPROTO);
+	ck_assert_int_eq(count_raw(MOP_CALL_COUNT, MC_CALL_FETCH_TASKS, 2),
+			 -EPROTO);
+	counted_expect(&fetch, 2, 1);
 	teardown();
 }
 END_TEST
@@ -2538,7 +2567,7 @@ START_TEST(test_hostile_wire)
 		for (size_t k = 0; k < len; k++)
 			m[k] = (unsigned char)rand();
 		memcpy(m, i & 1 ? "MCM1" : "MCO1", 4);
-		m[4] = (unsigned char)(1 + rand() % 24);
+		m[4] = (unsigned char)(1 + rand() % (MOP_COUNT - 1));
 		m[5] = 0;
 		mc_buf_reset(&resp);
 		if (i & 1)

@@ -430,7 +430,19 @@ START_TEST(test_story)
 	struct rpc_key_req kq = {RPC_STR("mine"), RPC_STR("default")};
 	struct rpc_remove_all_req ra = {true, RPC_STR("")};
 	struct rpc_remove_all_resp rr;
+	struct rpc_fetch_tasks_req fq = {uuid(CLIENT_ID), 16};
+	struct rpc_exp_tasks ft;
 
+	/* FetchTasks: no task, one request counted, never a failure */
+	ck_assert(metric("master_fetch_tasks_requests_total") == 0);
+	ck_assert(metric("master_fetch_tasks_failures_total") == 0);
+	ck_assert_int_eq(serve(RPC_FETCH_TASKS, &fq, &ft), 0);
+	ck_assert(!ft.err && ft.v.n == 0);
+	fq.client_id = uuid(OTHER_ID); /* a client it does not know */
+	ck_assert_int_eq(serve(RPC_FETCH_TASKS, &fq, &ft), 0);
+	ck_assert(!ft.err && ft.v.n == 0);
+	ck_assert(metric("master_fetch_tasks_requests_total") == 2);
+	ck_assert(metric("master_fetch_tasks_failures_total") == 0);
 	ck_assert_int_eq(serve(RPC_PING, &pq, &pr), 0);
 	ck_assert_int_eq(pr.v.client_status, RPC_CLIENT_NEED_REMOUNT);
 	feed(MOUNT_ID, mount_capture, &h, &b);
@@ -469,6 +481,7 @@ START_TEST(test_story)
 	ck_assert(metric("master_remove_failures_total") == 1);
 	ck_assert(metric("master_remove_all_requests_total") == 1);
 	ck_assert(metric("master_ping_requests_total") == 2);
+	ck_assert(metric("master_fetch_tasks_requests_total") == 2);
 	ck_assert(metric("master_mount_segment_requests_total") == 2);
 	ck_assert(metric("master_unmount_segment_requests_total") == 1);
 

@@ -839,6 +839,9 @@ static void life_views(const char *mnt, const unsigned char *own, size_t ownlen,
 		{"master_batch_put_revoke_failed_items_total", NBATCH},
 		{"master_put_revoke_requests_total", 2},
 		{"master_put_revoke_failures_total", 1},
+		/* life_setup's one FetchTasks */
+		{"master_fetch_tasks_requests_total", 1},
+		{"master_fetch_tasks_failures_total", 0},
 	};
 
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
