@@ -174,8 +174,9 @@ static int remote_req(const struct rpc_segment *g, const struct rpc_uuid *cl,
 	return r->name && r->endpoint && r->protocol ? 0 : -EINVAL;
 }
 
+/* The mount of segment @g, alone or one of a ReMountSegment (@remount). */
 static int32_t mount_one(struct mc_store *s, const struct rpc_segment *g,
-			 const struct rpc_uuid *cl)
+			 const struct rpc_uuid *cl, bool remount)
 {
 	char id[MC_ID_LEN + 1];
 	struct mc_remote_req r;
@@ -184,10 +185,12 @@ static int32_t mount_one(struct mc_store *s, const struct rpc_segment *g,
 
 	if (remote_req(g, cl, id, &r) < 0)
 		return MC_INVALID_PARAMS;
+	r.remount = remount;
 	rc = mc_segment_mount_remote(s, &r, &e);
 	if (rc == 0)
 		return 0;
-	mc_warn("rpc: MountSegment '%s' of client '%s': %s", id, r.owner.id,
+	mc_warn("rpc: %s '%s' of client '%s': %s",
+		remount ? "ReMountSegment" : "MountSegment", id, r.owner.id,
 		e.msg);
 	/* Another range under that id: the client's view is not ours. */
 	return rc == -EEXIST ? MC_INVALID_PARAMS : code_of(rc, &e);
@@ -199,7 +202,7 @@ static void h_mount(void *ctx, const struct rpc_call *c, const void *req,
 	const struct rpc_mount_req *q = req;
 
 	((struct rpc_exp_void *)resp)->err =
-		mount_one(ctx, &q->segment, &q->client_id);
+		mount_one(ctx, &q->segment, &q->client_id, false);
 }
 
 /*
@@ -216,34 +219,13 @@ static bool same_segment(const struct mc_seg_info *si,
 }
 
 /*
- * A ReMountSegment refused for segment @r (mounted as another range) is
- * counted as its mount would have been, one MountSegment and one failure
- * (mooncake-rpc(7), COUNTING), wherever the master is: the store is asked
- * to mount it under no id, which it refuses, counts, and which can change
- * nothing.
- */
-static void count_refused_mount(struct mc_store *s,
-				const struct mc_remote_req *r)
-{
-	struct mc_remote_req none = *r;
-	struct mc_err e = {0};
-
-	none.id = "";
-	(void)mc_segment_mount_remote(s, &none, &e);
-}
-
-/*
  * Upstream checks every segment first (one that another client owns, or
  * that differs from what is mounted under its id, fails the whole call
  * with nothing mounted), then mounts each, passing over those that are
  * invalid (a new remount would not fix them), and marks the client known.
  */
-static void h_remount(void *ctx, const struct rpc_call *c, const void *req,
-		      void *resp, struct rpc_arena *a)
+static int32_t remount(struct mc_store *s, const struct rpc_remount_req *q)
 {
-	const struct rpc_remount_req *q = req;
-	struct rpc_exp_void *r = resp;
-	struct mc_store *s = ctx;
 	char id[MC_ID_LEN + 1];
 	int rc;
 
@@ -258,23 +240,34 @@ static void h_remount(void *ctx, const struct rpc_call *c, const void *req,
 			mc_warn("rpc: ReMountSegment of client '%s': segment "
 				"'%s' is mounted as another range",
 				rr.owner.id, id);
-			count_refused_mount(s, &rr);
-			r->err = MC_INVALID_PARAMS;
-			return;
+			return MC_INVALID_PARAMS;
 		}
 	}
 	for (size_t i = 0; i < q->segments.n; i++) {
-		int32_t code = mount_one(s, &q->segments.v[i], &q->client_id);
+		int32_t code =
+			mount_one(s, &q->segments.v[i], &q->client_id, true);
 
-		if (code == MC_INTERNAL_ERROR) {
-			r->err = code;
-			return;
-		}
+		if (code == MC_INTERNAL_ERROR)
+			return code;
 	}
 	rpc_uuid_format(&q->client_id, id);
 	rc = mc_client_register(s, id);
-	if (rc < 0)
-		r->err = code_of(rc, NULL);
+	return rc < 0 ? code_of(rc, NULL) : 0;
+}
+
+/*
+ * One ReMountSegment counted per call, and one failure when it answers
+ * an error, wherever the master is (mooncake-rpc(7), COUNTING), as
+ * upstream's master counts it; its segments' mounts count no
+ * MountSegment.
+ */
+static void h_remount(void *ctx, const struct rpc_call *c, const void *req,
+		      void *resp, struct rpc_arena *a)
+{
+	struct rpc_exp_void *r = resp;
+
+	r->err = remount(ctx, req);
+	mc_call_count(ctx, MC_CALL_REMOUNT_SEGMENT, r->err != 0);
 }
 
 /* UnmountSegment's condition: the caller owns the segment. */

@@ -16,10 +16,11 @@
  *   MountSegment            mc_segment_mount_remote, owner the client
  *   ReMountSegment          the same for each segment (ids the client
  *                           owns already with the same range are kept),
- *                           then mc_client_register
+ *                           then mc_client_register; counted by
+ *                           mc_call_count, its mounts not
  *   UnmountSegment          mc_segment_unmount of a segment the client
  *                           owns (another's: ILLEGAL_CLIENT; none: OK)
- *   FetchTasks              always no task
+ *   FetchTasks              always no task; counted by mc_call_count
  *   ExistKey (Batch)        mc_exist_ex with a read lease, as upstream
  *   GetReplicaList (Batch)  mc_query_ex: COMPLETE replicas, the lease
  *   PutStart (Batch)        mc_put_start_opts: the client as writer, any

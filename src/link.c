@@ -1311,6 +1311,7 @@ static void mount_remote_req(struct call *c, const struct mc_remote_req *q)
 	wire_str(&c->req, q->location);
 	wire_str(&c->req, q->shm_name);
 	wire_u64(&c->req, q->shm_offset);
+	wire_u8(&c->req, q->remount);
 }
 
 /*

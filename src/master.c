@@ -326,6 +326,7 @@ static void s_mount_remote(struct serve *v)
 	wire_get_str(&v->r, location, sizeof(location));
 	wire_get_str(&v->r, shm_name, sizeof(shm_name));
 	q.shm_offset = wire_get_u64(&v->r);
+	q.remount = wire_get_u8(&v->r);
 	if (v->r.bad || v->r.left)
 		return;
 	q.id = id;

@@ -504,7 +504,9 @@ int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
  * to the client registry (mc_client_ping answers OK and its expiry clock
  * starts). Mounting again exactly what is mounted (same id, owner, base,
  * size, name, endpoint and protocol) is 0 and changes nothing, as
- * upstream's MountSegment is idempotent. Counts one MountSegment.
+ * upstream's MountSegment is idempotent. Counts one MountSegment, none
+ * for a segment of a ReMountSegment (@remount: its door counts the call,
+ * mc_call_count).
  * Errors: -EINVAL (the segment id not a lowercase RFC 4122 id; a client
  * owner not one either, a node id empty, over MC_OWNER_ID_MAX or not of
  * [A-Za-z0-9._-]; a SELF owner; base 0 or size under 64; base + size
@@ -531,6 +533,7 @@ struct mc_remote_req {
 	const char *location; /* NULL: "" */
 	const char *shm_name; /* origin MC_SEG_SHM: the object's name */
 	uint64_t shm_offset;
+	bool remount; /* one of a ReMountSegment's segments: not counted */
 };
 int mc_segment_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
 			    struct mc_err *err);
@@ -1010,10 +1013,12 @@ void mc_batch_count(struct mc_store *s, enum mc_batch_op op, uint64_t items,
 /*
  * Counts one call of @op, and one failure of it when @failed
  * (master_X_requests_total, master_X_failures_total), for a door's call
- * that runs no store operation counting it: the master RPC's FetchTasks.
- * In cluster mode the leader counts it, as every master_* family.
+ * that runs no store operation counting it: the master RPC's FetchTasks,
+ * and its ReMountSegment (whose mounts, flagged remount, count no
+ * MountSegment). In cluster mode the leader counts it, as every master_*
+ * family.
  */
-enum mc_call_op { MC_CALL_FETCH_TASKS, MC_CALL_NOPS };
+enum mc_call_op { MC_CALL_FETCH_TASKS, MC_CALL_REMOUNT_SEGMENT, MC_CALL_NOPS };
 void mc_call_count(struct mc_store *s, enum mc_call_op op, bool failed);
 
 /*

@@ -1139,7 +1139,8 @@ int mc_segment_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
 
 	if (s->link)
 		return fac_mount_remote(s, req, err);
-	mc_series_add(s->c.mount, 1);
+	if (!req->remount)
+		mc_series_add(s->c.mount, 1);
 	why = remote_check(s, req, &protocol);
 	if (why) {
 		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS, "%s", why);
@@ -1205,7 +1206,8 @@ int mc_segment_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
 fail:
 	if (g)
 		seg_free(g);
-	mc_series_add(s->c.mount_fail, 1);
+	if (!req->remount)
+		mc_series_add(s->c.mount_fail, 1);
 	return rc;
 }
 

@@ -32,6 +32,7 @@
 #define NNODES 3
 /* a Mooncake client of the master RPC tests */
 #define CLIENT "0f0e0d0c-0b0a-4908-8706-050403020100"
+#define SEG    "a1a2a3a4-a5a6-4a7a-8a8a-a9aaabacadae"
 
 static uint64_t test_now = 1000;
 
@@ -1739,7 +1740,8 @@ static long batch_counter(const char *x, const char *what)
 /*
  * A follower's master RPC calls are counted by the leader as a single
  * store counts them (mooncake-rpc(7), COUNTING): a BatchPutRevoke as one
- * batch, its revokes no PutRevoke; a FetchTasks as one.
+ * batch, its revokes no PutRevoke; a FetchTasks as one; a ReMountSegment
+ * as one, a failure when refused, its segments no MountSegment.
  */
 START_TEST(test_rpc_counted_at_leader)
 {
@@ -1749,8 +1751,15 @@ START_TEST(test_rpc_counted_at_leader)
 	struct rpc_batch_replicas rs;
 	struct rpc_batch_void rv;
 	struct rpc_exp_tasks ft;
+	struct rpc_exp_void v;
 	struct rpc_arena a = {0};
-	struct counted revoke, fetch;
+	struct counted revoke, fetch, remount, mount;
+	struct rpc_segment seg = {.name = RPC_STR("client-seg"),
+				  .base = 0x700000000000ull,
+				  .size = 16 * MiB,
+				  .te_endpoint = RPC_STR("client:1")};
+	struct rpc_remount_req rq = {.segments = {&seg, 1}};
+	char id[37];
 
 	setup();
 	ck_assert_int_eq(rpc_uuid_parse(CLIENT, &cl), 0);
@@ -1783,6 +1792,21 @@ START_TEST(test_rpc_counted_at_leader)
 	rpc_on(2, RPC_FETCH_TASKS, &fq, &ft, &a);
 	ck_assert(!ft.err && ft.v.n == 0);
 	counted_expect(&fetch, 1, 0);
+
+	ck_assert_int_eq(rpc_uuid_parse(SEG, &seg.id), 0);
+	rq.client_id = cl;
+	counted_begin(&remount, "remount_segment");
+	counted_begin(&mount, "mount_segment");
+	rpc_on(1, RPC_REMOUNT_SEGMENT, &rq, &v, &a);
+	ck_assert_int_eq(v.err, 0);
+	rpc_uuid_format(&seg.id, id);
+	ck_assert_int_eq(mc_segment_info(master, id, &(struct mc_seg_info){0}),
+			 0);
+	seg.size /= 2; /* another range under the id: refused */
+	rpc_on(2, RPC_REMOUNT_SEGMENT, &rq, &v, &a);
+	ck_assert_int_eq(v.err, MC_INVALID_PARAMS);
+	counted_expect(&remount, 2, 1);
+	counted_expect(&mount, 0, 0);
 	rpc_arena_release(&a);
 	teardown();
 }

@@ -647,6 +647,66 @@ START_TEST(test_batch_revoke)
 }
 END_TEST
 
+/*
+ * ReMountSegment counts as upstream's master counts it: one request per
+ * call, one failure per call answered with an error, and its segments
+ * count no MountSegment, mounted, kept or passed over.
+ */
+START_TEST(test_remount_counts)
+{
+	struct rpc_segment seg[2] = {
+		{.id = uuid("01020304-0506-4708-890a-0b0c0d0e0f10"),
+		 .name = RPC_STR("seg_re"),
+		 .base = 0x300000000ull,
+		 .size = 1ull << 30,
+		 .te_endpoint = RPC_STR("seg_re")},
+		{.id = uuid("11121314-1516-4718-991a-1b1c1d1e1f20"),
+		 .name = RPC_STR("seg_bad"),
+		 .base = 0, /* invalid: passed over */
+		 .size = 1ull << 20,
+		 .te_endpoint = RPC_STR("seg_bad")}};
+	struct rpc_remount_req q = {{seg, 2}, uuid(OTHER_ID)};
+	struct rpc_mount_req mq = {.segment = seg[0],
+				   .client_id = uuid(OTHER_ID)};
+	struct rpc_exp_void v;
+	char id[37];
+	/* the fixture's own segment is one MountSegment */
+	double mounts = metric("master_mount_segment_requests_total");
+
+	ck_assert(metric("master_remount_segment_requests_total") == 0);
+	ck_assert(metric("master_remount_segment_failures_total") == 0);
+	/* mounts one, passes over the other; again: kept as it is */
+	ck_assert_int_eq(serve(RPC_REMOUNT_SEGMENT, &q, &v), 0);
+	ck_assert_int_eq(v.err, 0);
+	rpc_uuid_format(&seg[0].id, id);
+	ck_assert_int_eq(mc_segment_info(S, id, &(struct mc_seg_info){0}), 0);
+	ck_assert_int_eq(serve(RPC_REMOUNT_SEGMENT, &q, &v), 0);
+	ck_assert_int_eq(v.err, 0);
+	ck_assert(metric("master_remount_segment_requests_total") == 2);
+	ck_assert(metric("master_remount_segment_failures_total") == 0);
+	/* another range under the id: refused whole, a failure */
+	seg[0].size /= 2;
+	ck_assert_int_eq(serve(RPC_REMOUNT_SEGMENT, &q, &v), 0);
+	ck_assert_int_eq(v.err, MC_INVALID_PARAMS);
+	ck_assert(metric("master_remount_segment_requests_total") == 3);
+	ck_assert(metric("master_remount_segment_failures_total") == 1);
+	/* an empty one makes a client known */
+	q = (struct rpc_remount_req){{NULL, 0}, uuid(CLIENT_ID)};
+	ck_assert_int_eq(serve(RPC_REMOUNT_SEGMENT, &q, &v), 0);
+	ck_assert_int_eq(v.err, 0);
+	ck_assert(metric("master_remount_segment_requests_total") == 4);
+	ck_assert(metric("master_remount_segment_failures_total") == 1);
+	/* none of it was a MountSegment; a MountSegment still is one */
+	ck_assert(metric("master_mount_segment_requests_total") == mounts);
+	ck_assert(metric("master_mount_segment_failures_total") == 0);
+	ck_assert_int_eq(serve(RPC_MOUNT_SEGMENT, &mq, &v), 0);
+	ck_assert_int_eq(v.err, 0); /* the whole range, as mounted */
+	ck_assert(metric("master_mount_segment_requests_total") == mounts + 1);
+	ck_assert(metric("master_mount_segment_failures_total") == 0);
+	ck_assert(metric("master_remount_segment_requests_total") == 4);
+}
+END_TEST
+
 static Suite *serve_suite(void)
 {
 	Suite *s = suite_create("serve");
@@ -658,6 +718,7 @@ static Suite *serve_suite(void)
 	tcase_add_test(tc, test_story);
 	tcase_add_test(tc, test_batches);
 	tcase_add_test(tc, test_batch_revoke);
+	tcase_add_test(tc, test_remount_counts);
 	suite_add_tcase(s, tc);
 	return s;
 }

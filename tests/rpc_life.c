@@ -1030,21 +1030,35 @@ static int remount(void)
 	CHECK(get("/get_all_segments", &body) == 200 &&
 		      strstr(body, SEG_NAME_A "\n"),
 	      "the segment is back");
-	/* a remount naming another range under the id changes nothing, and
-	 * counts as a refused mount (mooncake-rpc(7), COUNTING) */
+	/* a fresh daemon: two ReMountSegments counted, no MountSegment
+	 * (mooncake-rpc(7), COUNTING) */
 	CHECK(get("/metrics", &body) == 200, "GET /metrics");
-	double req0 = sample(body, "master_mount_segment_requests_total");
-	double fail0 = sample(body, "master_mount_segment_failures_total");
+	CHECK(sample(body, "master_remount_segment_requests_total") == 2 &&
+		      sample(body, "master_remount_segment_failures_total") ==
+			      0,
+	      "two ReMountSegments: %g requests, %g failures",
+	      sample(body, "master_remount_segment_requests_total"),
+	      sample(body, "master_remount_segment_failures_total"));
+	double mounts = sample(body, "master_mount_segment_requests_total");
+	CHECK(mounts == 1, "MountSegments: %g, the daemon's own segment only",
+	      mounts);
+	/* a remount naming another range under the id changes nothing, and
+	 * counts as one failed ReMountSegment */
 	seg.size /= 2;
 	call(c, RPC_REMOUNT_SEGMENT, &q, &r);
 	CHECK(r.err == E_INVALID_PARAMS, "ReMountSegment of another range");
 	CHECK(get("/metrics", &body) == 200, "GET /metrics");
-	CHECK(sample(body, "master_mount_segment_requests_total") == req0 + 1 &&
-		      sample(body, "master_mount_segment_failures_total") ==
-			      fail0 + 1,
-	      "... counted: one MountSegment, one failure (%g %g, were %g %g)",
+	CHECK(sample(body, "master_remount_segment_requests_total") == 3 &&
+		      sample(body, "master_remount_segment_failures_total") ==
+			      1,
+	      "... counted: one ReMountSegment, one failure (%g %g)",
+	      sample(body, "master_remount_segment_requests_total"),
+	      sample(body, "master_remount_segment_failures_total"));
+	CHECK(sample(body, "master_mount_segment_requests_total") == mounts &&
+		      sample(body, "master_mount_segment_failures_total") == 0,
+	      "... and no MountSegment (%g %g, were %g 0)",
 	      sample(body, "master_mount_segment_requests_total"),
-	      sample(body, "master_mount_segment_failures_total"), req0, fail0);
+	      sample(body, "master_mount_segment_failures_total"), mounts);
 	CHECK(get("/get_all_segments", &body) == 200 &&
 		      strstr(body, SEG_NAME_A "\n"),
 	      "... and the segment stays");
