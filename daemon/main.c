@@ -57,7 +57,9 @@ static char *read_token(const char *path, char *why, size_t whylen)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(why, whylen, "cannot read auth token file '%s': %s",
+		snprintf(why, whylen,
+			 "invalid value '%s' for 'auth_token_file': "
+			 "cannot read it: %s",
 			 path, strerror(errno));
 		return NULL;
 	}
@@ -67,8 +69,9 @@ static char *read_token(const char *path, char *why, size_t whylen)
 			continue;
 		if (n < 0) {
 			snprintf(why, whylen,
-				 "cannot read auth token file '%s': %s", path,
-				 strerror(errno));
+				 "invalid value '%s' for 'auth_token_file': "
+				 "cannot read it: %s",
+				 path, strerror(errno));
 			close(fd);
 			return NULL;
 		}
@@ -79,8 +82,9 @@ static char *read_token(const char *path, char *why, size_t whylen)
 	close(fd);
 	if (len > TOKEN_MAX) {
 		snprintf(why, whylen,
-			 "auth token file '%s' is larger than %d bytes", path,
-			 TOKEN_MAX);
+			 "invalid value '%s' for 'auth_token_file': the file "
+			 "is larger than %d bytes",
+			 path, TOKEN_MAX);
 		return NULL;
 	}
 	buf[len] = '\0';
@@ -94,14 +98,18 @@ static char *read_token(const char *path, char *why, size_t whylen)
 		end--;
 	*end = '\0';
 	if (start == end || strlen(start) != (size_t)(end - start)) {
-		snprintf(why, whylen, "auth token file '%s' holds no token",
+		snprintf(why, whylen,
+			 "invalid value '%s' for 'auth_token_file': the file "
+			 "holds no token",
 			 path);
 		return NULL;
 	}
 	tok = strdup(start);
 	explicit_bzero(buf, sizeof(buf));
 	if (!tok)
-		snprintf(why, whylen, "cannot read auth token file '%s': %s",
+		snprintf(why, whylen,
+			 "invalid value '%s' for 'auth_token_file': "
+			 "cannot read it: %s",
 			 path, strerror(ENOMEM));
 	return tok;
 }
@@ -207,9 +215,12 @@ static void refuse_change(const char *key, const char *from, const char *to,
 	if (!strcmp(key, "log_level") || !strcmp(key, "auth_token_file"))
 		return;
 	rl->refused++;
-	mc_warn("daemon: reload: '%s' cannot change while running (%s in "
-		"the file, keeping %s)",
-		key, to, from);
+	/* the configuration is the file with the options over it, and a
+	 * key without a value is the daemon's default */
+	mc_warn("daemon: reload: '%s' cannot change while running (%s now, "
+		"keeping %s)",
+		key, strcmp(to, "(none)") ? to : "the default",
+		strcmp(from, "(none)") ? from : "the default");
 }
 
 /*

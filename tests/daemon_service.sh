@@ -122,7 +122,7 @@ check "debug lines at once" await "$MC_ERR" "DEBUG put: 'k' \\(1 bytes, 1 replic
 printf '{"log_level": "debug", "auth_token_file": "%s", "replica_num": 2}\n' "$MC_TMP/token" >"$cfg"
 hup
 expect_match "replica_num cannot change" "$RELOAD" \
-	"WARN daemon: reload: 'replica_num' cannot change while running \\(2 in the file, keeping 1\\)"
+	"WARN daemon: reload: 'replica_num' cannot change while running \\(2 now, keeping 1\\)"
 expect_eq "one line for it" "$(printf '%s\n' "$RELOAD" | grep -c 'cannot change')" 1
 expect_eq "the command line still wins over the file (--port 0)" \
 	"$(printf '%s\n' "$RELOAD" | grep -c http_port)" 0
@@ -149,7 +149,7 @@ bad_reload "unknown key" "unknown key 'log_levle' in config file '$cfg'"
 printf '{"log_level": "warn", "log_level": "info"}' >"$cfg"
 bad_reload "a key given twice" "malformed config file '$cfg': key 'log_level' given twice"
 printf '{"log_level": "warn", "auth_token_file": "%s"}' "$MC_TMP/nope" >"$cfg"
-bad_reload "unreadable token file" "cannot read auth token file '$MC_TMP/nope': No such file or directory"
+bad_reload "unreadable token file" "invalid value '$MC_TMP/nope' for 'auth_token_file': cannot read it: No such file or directory"
 rm -f "$cfg"
 bad_reload "a config file gone" "cannot read config file '$cfg': No such file or directory"
 

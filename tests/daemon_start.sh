@@ -141,7 +141,7 @@ bad "'http_port'" -D http_port=x
 bad "'enable_fuse'" -D enable_fuse=maybe
 bad "$MC_TMP/missing.token" --auth-token-file "$MC_TMP/missing.token"
 bad "$MC_TMP/dir.token" --auth-token-file "$MC_TMP/dir.token"
-bad "$MC_TMP/empty.token" --auth-token-file "$MC_TMP/empty.token"
+bad "'$MC_TMP/empty.token' for 'auth_token_file': the file holds no token" --auth-token-file "$MC_TMP/empty.token"
 bad "$MC_TMP/blank.token" --auth-token-file "$MC_TMP/blank.token"
 bad "$MC_TMP/empty.token" -D auth_token_file="$MC_TMP/empty.token"
 
