@@ -1013,9 +1013,45 @@ static void say(FILE *errout, const char *msg)
  * getopt_long errors: with a leading ':' in the optstring a missing
  * argument is ':' and anything unknown or ambiguous is '?'.
  */
-static int getopt_error(int ch, char **argv, FILE *errout)
+/*
+ * Why getopt_long refused the long option @bad ("--NAME" or
+ * "--NAME=VALUE"): a flag given a value, a name that abbreviates
+ * several, or none; into @line.
+ */
+static void long_option_error(const struct option *lo, const char *bad,
+			      char *line, size_t len)
 {
-	char q[72], line[160];
+	const char *name = bad + 2, *eq = strchr(name, '=');
+	size_t n = eq ? (size_t)(eq - name) : strlen(name);
+	char q[72], list[96] = "";
+	int matches = 0;
+
+	for (const struct option *o = lo; o->name; o++) {
+		if (strncmp(o->name, name, n))
+			continue;
+		if (strlen(o->name) == n && eq && o->has_arg == no_argument) {
+			snprintf(line, len, "option '--%s' takes no value",
+				 o->name);
+			return;
+		}
+		if (matches++ < 3)
+			snprintf(list + strlen(list),
+				 sizeof(list) - strlen(list), "%s--%s",
+				 matches > 1 ? ", " : "", o->name);
+	}
+	if (matches > 1)
+		snprintf(line, len, "option '%s' is ambiguous (%s%s)",
+			 quote(bad, q, sizeof(q)), list,
+			 matches > 3 ? ", ..." : "");
+	else
+		snprintf(line, len, "unknown option '%s'",
+			 quote(bad, q, sizeof(q)));
+}
+
+static int getopt_error(int ch, char **argv, const struct option *lo,
+			FILE *errout)
+{
+	char q[72], line[200];
 	const char *bad = argv[optind - 1];
 
 	if (ch == ':')
@@ -1023,6 +1059,8 @@ static int getopt_error(int ch, char **argv, FILE *errout)
 			 quote(bad, q, sizeof(q)));
 	else if (optopt && optopt < 256)
 		snprintf(line, sizeof(line), "unknown option '-%c'", optopt);
+	else if (!strncmp(bad, "--", 2))
+		long_option_error(lo, bad, line, sizeof(line));
 	else
 		snprintf(line, sizeof(line), "unknown option '%s'",
 			 quote(bad, q, sizeof(q)));
@@ -1097,7 +1135,7 @@ int mc_config_parse_args(struct mc_config *c, int argc, char **argv, FILE *out,
 			return 1;
 		case ':':
 		case '?':
-			return getopt_error(ch, argv, errout);
+			return getopt_error(ch, argv, lo, errout);
 		default:
 			break;
 		}
