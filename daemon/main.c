@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -476,6 +477,14 @@ int main(int argc, char **argv)
 	 * (exit 2), told before anything starts: over a live daemon's tree
 	 * the new one would hide it.
 	 */
+	if (cfg.enable_fuse) {
+		char real[PATH_MAX];
+
+		/* a link to a directory: the directory (mooncaked(8)) */
+		if (fs_resolve_mountpoint(cfg.mountpoint, real, sizeof(real)) &&
+		    mc_config_set(&cfg, "mountpoint", real, &err) < 0)
+			mc_oom();
+	}
 	if (cfg.enable_fuse && fs_check_mountpoint(cfg.mountpoint, &err) < 0) {
 		fail_line("%s\n", err.msg);
 		status = EXIT_CONFIG;

@@ -778,6 +778,11 @@ fail:
 	return NULL;
 }
 
+int fs_resolve_mountpoint(const char *mountpoint, char *out, size_t len)
+{
+	return fs_mountpoint_resolve(mountpoint, out, len);
+}
+
 int fs_check_mountpoint(const char *mountpoint, struct mc_err *err)
 {
 	char why[200] = "";

@@ -31,6 +31,12 @@ struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
  * a dead daemon is recovered, a missing directory is fine.
  */
 int fs_check_mountpoint(const char *mountpoint, struct mc_err *err);
+/*
+ * When @mountpoint is a symbolic link, the directory it leads to (where
+ * the tree is mounted: fusermount3 mounts on no link) into @out; 1 then,
+ * else 0.
+ */
+int fs_resolve_mountpoint(const char *mountpoint, char *out, size_t len);
 /* Unmounts, stops the loop and frees @f. */
 void fs_stop(struct fs *f);
 

@@ -439,6 +439,19 @@ int fs_mountpoint_check(const char *dir, char *why, size_t whylen)
 	return r;
 }
 
+int fs_mountpoint_resolve(const char *dir, char *out, size_t len)
+{
+	char real[PATH_MAX], target[2];
+
+	/* readlink, not lstat: the stat of a mount point asks whatever
+	 * serves it, which may not answer (fs_mountpoint_check) */
+	if (readlink(dir, target, sizeof(target)) < 0 || !realpath(dir, real) ||
+	    strlen(real) >= len)
+		return 0;
+	memcpy(out, real, strlen(real) + 1);
+	return 1;
+}
+
 int fs_mountpoint_prepare(const char *dir)
 {
 	int r = recover_stale(dir);

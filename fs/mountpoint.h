@@ -24,6 +24,13 @@ int fs_mountpoint_prepare(const char *dir);
  */
 int fs_mountpoint_check(const char *dir, char *why, size_t whylen);
 
+/*
+ * When @dir is a symbolic link, the absolute path it leads to, into @out
+ * (the tree is mounted there: fusermount3 mounts on no link); 1 then, 0
+ * when @dir is no link (or leads nowhere: the checks say why).
+ */
+int fs_mountpoint_resolve(const char *dir, char *out, size_t len);
+
 /* Whether fusermount3 is on PATH (and so auto_unmount is possible). */
 bool fs_have_fusermount(void);
 

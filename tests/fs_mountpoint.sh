@@ -48,8 +48,11 @@ check "the non-empty directory is left as it was" test -f "$MC_TMP/full/somethin
 mkdir -p "$MC_TMP/empty"
 
 mc_stop
-# missing (with its parents) or empty: fine
-for d in "$MC_TMP/new/sub" "$MC_TMP/empty"; do
+# missing (with its parents), empty, or a link to an empty directory
+# (mounted on that directory): fine
+mkdir -p "$MC_TMP/linked"
+ln -s "$MC_TMP/linked" "$MC_TMP/link"
+for d in "$MC_TMP/new/sub" "$MC_TMP/empty" "$MC_TMP/link"; do
 	# the child truncates o.out only when it runs: without this rm the
 	# wait below could read the previous daemon's "ready"
 	rm -f "$MC_TMP/o.out" "$MC_TMP/o.err"
@@ -59,6 +62,8 @@ for d in "$MC_TMP/new/sub" "$MC_TMP/empty"; do
 	for _ in $(seq 100); do grep -qs ready "$MC_TMP/o.out" && break; sleep 0.05; done
 	expect_eq "a mount point that is ${d##*/}: ready" "$(tail -n1 "$MC_TMP/o.out")" "mooncaked: ready"
 	expect_eq "... and the tree is there" "$(cat "$d/health" 2>/dev/null)" OK
+	[ "$d" = "$MC_TMP/link" ] && expect_eq "... mounted on the link's directory" \
+		"$(grep -c " $MC_TMP/linked fuse" /proc/mounts)" 1
 	kill -TERM $pid
 	wait $pid
 	expect_eq "... then exit 0" "$?" 0
