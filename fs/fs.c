@@ -30,6 +30,7 @@
 #include "mountpoint.h"
 #include "log.h"
 #include "metrics.h"
+#include "proc.h"
 #include "tree.h"
 
 #define IO_MAX (1u << 20) /* max_read / max_write */
@@ -62,6 +63,7 @@ struct fs {
 	struct mc_store *s;
 	struct fuse *fuse;
 	char *mountpoint;
+	char *real; /* the mount point as /proc/PID/fd links name it */
 	pthread_t thread;
 	int running;
 	atomic_bool stopping; /* fs_stop() has begun: the loop may end */
@@ -82,6 +84,8 @@ struct fh {
 	struct fs_path p;
 	pthread_mutex_t lock;
 	struct fs_keyfile *kf; /* keys/KEY */
+	pid_t tgid;	       /* the process that opened it */
+	char *abs;	       /* keys/KEY: its path under the mount point */
 	struct mc_buf snap;    /* other files: the content built at open */
 	uint64_t rbase;	       /* file offset where the last write ended */
 	int rmode;	       /* how reads after that write see the reply */
@@ -136,6 +140,7 @@ static void fh_free(struct fh *h)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&f->fh_lock);
 	fs_keyfile_free(h->kf);
+	free(h->abs);
 	mc_buf_release(&h->snap);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -155,6 +160,19 @@ static void fill_stat(struct fs *f, int node, uint64_t size, struct stat *st)
 	st->st_blksize = node == FS_N_KEY ? IO_MAX : 4096;
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	st->st_atim = st->st_mtim = st->st_ctim = f->t0;
+}
+
+/* The path of @path (a path of the tree) as /proc/PID/fd links name it. */
+static char *abs_path(struct fs *f, const char *path)
+{
+	size_t n = strlen(f->real), m = strlen(path);
+	char *a = malloc(n + m + 1);
+
+	if (a) {
+		memcpy(a, f->real, n);
+		memcpy(a + n, path, m + 1);
+	}
+	return a;
 }
 
 static int fs_getattr(const char *path, struct stat *st,
@@ -215,8 +233,8 @@ static int key_flags(int flags)
 	return kf;
 }
 
-static int open_path(struct fs *f, struct fs_path *p, struct fuse_file_info *fi,
-		     int kflags)
+static int open_path(struct fs *f, const char *path, struct fs_path *p,
+		     struct fuse_file_info *fi, int kflags)
 {
 	struct fh *h;
 	int r = check_access(p->node, fi->flags);
@@ -229,10 +247,14 @@ static int open_path(struct fs *f, struct fs_path *p, struct fuse_file_info *fi,
 	if (!h)
 		return -ENOMEM;
 	h->p = *p;
-	if (p->node == FS_N_KEY)
-		r = fs_keyfile_open(f->s, p->key, p->klen,
-				    key_flags(fi->flags) | kflags, &h->kf);
-	else
+	if (p->node == FS_N_KEY) {
+		h->tgid = fs_proc_tgid(fuse_get_context()->pid);
+		h->abs = abs_path(f, path);
+		r = h->abs ? fs_keyfile_open(f->s, p->key, p->klen,
+					     key_flags(fi->flags) | kflags,
+					     &h->kf)
+			   : -ENOMEM;
+	} else
 		r = fs_tree_show(f->s, p, &h->snap);
 	if (r < 0) {
 		fh_free(h);
@@ -260,10 +282,10 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	 */
 	if (r == -ENOENT && p.node == FS_N_KEY &&
 	    (fi->flags & O_ACCMODE) != O_RDONLY)
-		return open_path(f, &p, fi, FS_KF_CREATE);
+		return open_path(f, path, &p, fi, FS_KF_CREATE);
 	if (r < 0)
 		return r;
-	return open_path(f, &p, fi, 0);
+	return open_path(f, path, &p, fi, 0);
 }
 
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -273,12 +295,12 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	int r = fs_tree_resolve(f->s, path, &p);
 
 	if (!r)
-		return open_path(f, &p, fi, 0);
+		return open_path(f, path, &p, fi, 0);
 	if (r != -ENOENT || p.node < 0)
 		return r;
 	if (p.node != FS_N_KEY)
 		return -EACCES;
-	return open_path(f, &p, fi, FS_KF_CREATE);
+	return open_path(f, path, &p, fi, FS_KF_CREATE);
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off,
@@ -367,22 +389,46 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	return S_ISDIR(fs_nodes[p.node].mode) ? -EISDIR : -EACCES;
 }
 
+/*
+ * The kernel sends a flush for every close(2) of a descriptor of the open
+ * file, for the close-on-exec sweep of every execve(2) and for every exit
+ * of a process that inherited it, and close(2) returns what flush
+ * returns. A keys/ file is committed at the flush that ends its writer's
+ * use of it: the process that opened it closes the last descriptor it
+ * holds for writing (its own closed descriptor is gone from
+ * /proc/PID/fd by then). So close(2) of `cmd > keys/k`, cp, dd or a
+ * program's own open/write/close reports the put's error, while a
+ * child's exit, an exec, a dup()ed descriptor closed (bash's `echo >&3`
+ * restoring its stdout) or the shell's own closes inside
+ * `{ a; b; } > keys/k` publish nothing half-written. What is left
+ * uncommitted goes at release, the last close of all (mooncakefs(5),
+ * keys/).
+ */
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct fh *h = fh_of(fi);
+	pid_t tgid;
 
 	ctx(OP_FLUSH);
-	/* close(2) returns what flush returns: commit here, not in release,
-	 * so a failed put (ENOSPC, EFBIG) reaches the writer. */
-	return h->kf ? fs_keyfile_commit(h->kf) : 0;
+	if (!h->kf)
+		return 0;
+	tgid = fs_proc_tgid(fuse_get_context()->pid);
+	if (tgid == h->tgid && !fs_proc_holds(tgid, h->abs, true))
+		return fs_keyfile_commit(h->kf);
+	return fs_keyfile_error(h->kf);
 }
 
+/*
+ * A value is stored in memory only, so there is nothing to make durable:
+ * fsync(2) commits nothing (it would publish a value its writer has not
+ * finished) and reports a failed write, mooncakefs(5).
+ */
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
 	struct fh *h = fh_of(fi);
 
 	ctx(OP_OTHER);
-	return h->kf ? fs_keyfile_commit(h->kf) : 0;
+	return h->kf ? fs_keyfile_error(h->kf) : 0;
 }
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
@@ -390,6 +436,8 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	struct fh *h = fh_of(fi);
 
 	ctx(OP_RELEASE);
+	/* The last close: whatever no flush committed (its error is
+	 * logged and kept in ctl/error; no caller is left to hear it). */
 	if (h->kf)
 		fs_keyfile_commit(h->kf);
 	fh_free(h);
@@ -725,6 +773,14 @@ struct fs *fs_start(struct mc_store *s, const struct fs_opts *o,
 			   strerror(-r));
 		goto fail;
 	}
+	/* Before the mount: afterwards realpath(3) would ask the tree. */
+	f->real = realpath(o->mountpoint, NULL);
+	if (!f->real)
+		f->real = strdup(o->mountpoint);
+	if (!f->real) {
+		mc_err_set(err, -ENOMEM, MC_INTERNAL_ERROR, "out of memory");
+		goto fail;
+	}
 	snprintf(opts, sizeof(opts),
 		 "fsname=mooncake,subtype=mooncake,default_permissions,"
 		 "max_read=%u%s%s",
@@ -773,6 +829,7 @@ fail_args:
 	fuse_opt_free_args(&args);
 fail:
 	pthread_mutex_destroy(&f->fh_lock);
+	free(f->real);
 	free(f->mountpoint);
 	free(f);
 	return NULL;
@@ -823,6 +880,7 @@ void fs_stop(struct fs *f)
 	while (f->fhs)
 		fh_free(f->fhs);
 	pthread_mutex_destroy(&f->fh_lock);
+	free(f->real);
 	free(f->mountpoint);
 	free(f);
 }

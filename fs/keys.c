@@ -133,9 +133,15 @@ struct fs_keyfile {
 	char *data;
 	size_t len, cap;
 	int flags;
-	int loaded;	/* data starts from the old value (or empty) */
-	int dirty;	/* data must be committed */
-	int error;	/* a write failed: commit nothing, say this */
+	int loaded; /* data starts from the old value (or empty) */
+	int dirty;  /* data must be committed */
+	/*
+	 * A write failed: the file is poisoned. Its pending bytes go, later
+	 * writes fail with the same error, and every commit stores nothing
+	 * and says this (mooncakefs(5), EFBIG: nothing is stored).
+	 */
+	int error;
+	int reported;	/* error logged and in ctl/error */
 	int registered; /* in the pending list (a created key) */
 	struct fs_keyfile *next;
 	size_t klen;
@@ -360,6 +366,11 @@ int64_t fs_keyfile_write(struct fs_keyfile *f, const void *buf, size_t size,
 	int r;
 
 	pthread_mutex_lock(&f->lock);
+	if (f->error) {
+		r = f->error;
+		pthread_mutex_unlock(&f->lock);
+		return r;
+	}
 	r = load(f);
 	if (f->flags & FS_KF_APPEND)
 		off = f->len;
@@ -393,7 +404,7 @@ int fs_keyfile_truncate(struct fs_keyfile *f, uint64_t size)
 	int r;
 
 	pthread_mutex_lock(&f->lock);
-	r = size ? load(f) : 0;
+	r = f->error ? f->error : size ? load(f) : 0;
 	if (!r)
 		r = f->put ? put_reserve(f, size) : reserve(f, size);
 	if (!r) {
@@ -421,6 +432,16 @@ uint64_t fs_keyfile_size(struct fs_keyfile *f)
 	return n;
 }
 
+int fs_keyfile_error(struct fs_keyfile *f)
+{
+	int r;
+
+	pthread_mutex_lock(&f->lock);
+	r = f->error;
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
 int fs_keyfile_commit(struct fs_keyfile *f)
 {
 	struct mc_err err = {0};
@@ -434,13 +455,15 @@ int fs_keyfile_commit(struct fs_keyfile *f)
 	 * dup2()ed one.
 	 */
 	if (f->error) {
-		/* Half a value is no value: a failed write fails the close
-		 * too and leaves the key as it was. */
+		/* Half a value is no value: a failed write fails every later
+		 * close too and leaves the key as it was. */
 		r = f->error;
-		fs_error("keys: put of '%.*s' failed: a write failed: %s",
-			 (int)(f->klen > 64 ? 64 : f->klen), f->key,
-			 strerror(-r));
-		f->error = 0;
+		if (!f->reported)
+			fs_error("keys: put of '%.*s' failed: a write failed: "
+				 "%s",
+				 (int)(f->klen > 64 ? 64 : f->klen), f->key,
+				 strerror(-r));
+		f->reported = 1;
 		f->dirty = 0;
 		if (f->moved) {
 			mc_put_abort(f->moved);

@@ -192,9 +192,9 @@ int fs_keydir_fill(struct mc_store *s, struct fs_keydir *d, uint64_t off,
 /*
  * One open keys/KEY file. Reads come from the version referenced at open
  * (struct mc_ref): a reader never sees a torn value. Writes go to a
- * private buffer committed as one mc_put by fs_keyfile_commit (at flush
- * and release), so until then readers see the previous value.
- * Thread-safe: one mutex per open file.
+ * private buffer committed as one mc_put by fs_keyfile_commit (fs.c
+ * decides when: the writer's last close, mooncakefs(5)), so until then
+ * readers see the previous value. Thread-safe: one mutex per open file.
  */
 struct fs_keyfile;
 
@@ -212,19 +212,29 @@ int fs_keyfile_open(struct mc_store *s, const char *key, size_t klen, int flags,
 /* Bytes copied from @off (0 at the end). */
 int64_t fs_keyfile_read(struct fs_keyfile *f, void *buf, size_t size,
 			uint64_t off);
-/* @size, or -EFBIG past the store's largest value, -ENOMEM. */
+/*
+ * @size, or -EFBIG past the store's largest value, -ENOSPC, -ENOMEM, or
+ * the error of an earlier failed write (the file is poisoned).
+ */
 int64_t fs_keyfile_write(struct fs_keyfile *f, const void *buf, size_t size,
 			 uint64_t off);
-/* ftruncate: 0, -EFBIG, -ENOMEM. */
+/*
+ * ftruncate: 0, -EFBIG, -ENOMEM, or the error of an earlier failed write
+ * (then nothing changes).
+ */
 int fs_keyfile_truncate(struct fs_keyfile *f, uint64_t size);
 /* Size a stat of the open file shows. */
 uint64_t fs_keyfile_size(struct fs_keyfile *f);
+/* The error of a failed write (-EFBIG, -ENOSPC, ...) that poisoned the
+ * file, else 0. */
+int fs_keyfile_error(struct fs_keyfile *f);
 /*
  * Commits pending writes as one put. Nothing written (or nothing left
  * after a truncate to 0) is nothing to commit: 0, and the key stays as it
  * was, since a value is at least one byte. Errors of mc_put (-ENOSPC,
- * -EFBIG, -EBUSY), logged in one line, or the error of a failed write
- * since the last commit (then nothing is put).
+ * -EFBIG, -EBUSY), logged in one line. A failed write poisons the file:
+ * from then on every commit puts nothing and returns that write's error
+ * (logged once), and so does every write.
  */
 int fs_keyfile_commit(struct fs_keyfile *f);
 /* Frees @f without committing. */

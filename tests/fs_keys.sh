@@ -217,6 +217,70 @@ expect_match "a failed write fails the put, logged" "$(grep 'keys: put' "$MC_ERR
 	"WARN keys: put of 'toobig' failed: a write failed: File too large"
 expect_match "and kept in ctl/error" "$(cat "$M/ctl/error")" "keys: put of 'toobig' failed: a write failed: File too large"
 check "and nothing was stored" [ ! -e "$K/toobig" ]
+# --- a file is committed once, when its writer is done with it --------------------
+# The kernel flushes at every close of a descriptor, at a child's exec and
+# exit, and fsync asks too: none of these may publish half a value; the
+# writer's own last close does, and reports the put (mooncakefs(5), keys/).
+echo ORIGINAL > "$K/pk"
+pyseq() {
+	python3 - "$MC_URL" "$K" >"$MC_TMP/pk.out" <<'PY'
+import os, sys, subprocess, urllib.request
+H, K = sys.argv[1], sys.argv[2]
+get = lambda: urllib.request.urlopen(H + '/api/get/pk').read().decode().strip()
+fd = os.open(K + '/pk', os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+os.write(fd, b'part1-')
+subprocess.run(['/bin/true'])          # fork+exec: the child's close-on-exec flush
+print('after a fork+exec', get())
+pid = os.fork()                        # a child that inherits it and exits
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+print('after a child exit', get())
+os.close(os.dup(fd))                   # a dup closed, the file still held
+print('after close of a dup', get())
+os.fsync(fd)
+print('after fsync', get())
+os.write(fd, b'part2')
+os.close(fd)
+print('after the close', get())
+PY
+}
+counted "open, fork+exec, fork, dup, fsync, close: one put" pyseq
+expect_eq "python: published only at its close" "$(cat "$MC_TMP/pk.out")" \
+	"after a fork+exec ORIGINAL
+after a child exit ORIGINAL
+after close of a dup ORIGINAL
+after fsync ORIGINAL
+after the close part1-part2"
+echo old > "$K/half"
+halves() {
+	{
+		head -c 100000 /dev/zero | tr '\0' a
+		curl -s "$MC_URL/api/get/half" >"$MC_TMP/half.mid"
+		printf b
+	} >"$K/half"
+}
+counted "{ a; b; } > keys/k: one put" halves
+expect_eq "HTTP never sees the first half" "$(head -c 10 "$MC_TMP/half.mid")" old
+expect_eq "the whole value after" "$(curl -s "$MC_URL/api/get/half" | wc -c)" 100001
+echo old > "$K/ex"
+exec3() {
+	exec 3>"$K/ex"
+	echo part1 >&3
+	curl -s "$MC_URL/api/get/ex" >"$MC_TMP/ex.mid"
+	echo part2 >&3
+	exec 3>&-
+}
+counted "exec 3>keys/k; echo >&3 twice; exec 3>&-: one put" exec3
+expect_eq "HTTP never sees part1 alone" "$(cat "$MC_TMP/ex.mid")" old
+expect_eq "both parts after" "$(cat "$K/ex")" "$(printf 'part1\npart2')"
+# A failed write poisons the file: the prefix a child wrote is not stored.
+echo old > "$K/prefix"
+prefix() { (head -c 40M /dev/zero; printf x) >"$K/prefix" 2>/dev/null; }
+counted_as "a prefix before EFBIG is revoked, not put" "1 0 1" prefix
+expect_eq "the old value stays" "$(cat "$K/prefix")" old
+expect_match "and ctl/error says why" "$(cat "$M/ctl/error")" "keys: put of 'prefix' failed: a write failed: File too large"
+
 # A put through the tree beside an open two-phase put of its key: neither
 # refuses the other, and the one that ends last holds the key
 # (mooncakefs(5), keys/).

@@ -1,0 +1,98 @@
+/*
+ * proc.c - who holds a file of the tree open, from proc(5) (proc.h).
+ */
+#include "autoconfig.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proc.h"
+
+pid_t fs_proc_tgid(pid_t pid)
+{
+	char name[64], line[256];
+	pid_t tgid = pid;
+	FILE *fp;
+
+	if (pid <= 0)
+		return pid;
+	/* A thread that is not a group leader is not listed in /proc, but
+	 * /proc/TID/status opens all the same (proc(5), /proc/tid). */
+	snprintf(name, sizeof(name), "/proc/%d/status", (int)pid);
+	fp = fopen(name, "re");
+	if (!fp)
+		return pid;
+	while (fgets(line, sizeof(line), fp)) {
+		if (!strncmp(line, "Tgid:", 5)) {
+			tgid = (pid_t)strtol(line + 5, NULL, 10);
+			break;
+		}
+	}
+	fclose(fp);
+	return tgid > 0 ? tgid : pid;
+}
+
+/* Whether fd @fd of @tgid is open for writing (its fdinfo flags:). */
+static bool fd_writes(pid_t tgid, int fd)
+{
+	char path[64], line[128];
+	bool w = false;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)tgid, fd);
+	fp = fopen(path, "re");
+	if (!fp)
+		return false; /* closed meanwhile */
+	while (fgets(line, sizeof(line), fp)) {
+		if (!strncmp(line, "flags:", 6)) {
+			long fl = strtol(line + 6, NULL, 8);
+
+			w = (fl & O_ACCMODE) != O_RDONLY;
+			break;
+		}
+	}
+	fclose(fp);
+	return w;
+}
+
+bool fs_proc_holds(pid_t tgid, const char *path, bool writing)
+{
+	static const char deleted[] = " (deleted)";
+	size_t plen = strlen(path);
+	char name[64], *link;
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	if (tgid <= 0)
+		return false;
+	link = malloc(plen + sizeof(deleted) + 1);
+	if (!link)
+		return false;
+	snprintf(name, sizeof(name), "/proc/%d/fd", (int)tgid);
+	d = opendir(name);
+	while (d && !found && (de = readdir(d))) {
+		ssize_t n;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		/* readlink(2) of these links reads the dentry's path: the
+		 * tree itself is not asked, so no request waits on this one */
+		n = readlinkat(dirfd(d), de->d_name, link,
+			       plen + sizeof(deleted));
+		if (n < (ssize_t)plen || memcmp(link, path, plen) ||
+		    ((size_t)n != plen &&
+		     ((size_t)n != plen + sizeof(deleted) - 1 ||
+		      memcmp(link + plen, deleted, sizeof(deleted) - 1))))
+			continue;
+		found = !writing || fd_writes(tgid, atoi(de->d_name));
+	}
+	if (d)
+		closedir(d);
+	free(link);
+	return found;
+}

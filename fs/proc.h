@@ -1,0 +1,30 @@
+/*
+ * proc.h - who holds a file of the tree open, from proc(5): the FUSE
+ * door's commit rule for keys/ (fs.c fs_flush) and the attributes an
+ * open file shows (fs_getattr) need it, since a FUSE request names only
+ * the thread that sent it, not the descriptor.
+ */
+#ifndef FS_PROC_H
+#define FS_PROC_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/*
+ * The thread group (the process) of thread @pid: the Tgid: line of
+ * /proc/PID/status (proc(5)). @pid itself when /proc does not say (no
+ * such thread, or one outside the daemon's pid namespace: pid 0).
+ */
+pid_t fs_proc_tgid(pid_t pid);
+
+/*
+ * Whether process @tgid has a descriptor open on @path (an absolute path
+ * into the tree, as /proc/PID/fd/N links read, with or without the
+ * kernel's " (deleted)" after it); with @writing, only one open for
+ * writing (the flags: line of /proc/PID/fdinfo/N). false also when
+ * /proc/PID/fd cannot be read (another user's process: ptrace access
+ * mode, proc(5)).
+ */
+bool fs_proc_holds(pid_t tgid, const char *path, bool writing);
+
+#endif
