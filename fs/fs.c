@@ -74,6 +74,7 @@ struct fs {
 	/* Open files, so the ones still open at stop can be freed. */
 	pthread_mutex_t fh_lock;
 	struct fh *fhs;
+	atomic_int nkeys; /* of them keys/ files: none, no search */
 };
 
 /* How reads after a write on a control file find its reply (fs_read). */
@@ -139,6 +140,8 @@ static void fh_free(struct fh *h)
 	if (h->next)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&f->fh_lock);
+	if (h->kf)
+		atomic_fetch_sub(&f->nkeys, 1);
 	fs_keyfile_free(h->kf);
 	free(h->abs);
 	mc_buf_release(&h->snap);
@@ -175,6 +178,63 @@ static char *abs_path(struct fs *f, const char *path)
 	return a;
 }
 
+static bool same_key(const struct fh *h, const struct fs_path *p)
+{
+	return h->kf && h->p.klen == p->klen &&
+	       !memcmp(h->p.key, p->key, p->klen);
+}
+
+/*
+ * The size a key shows to the process asking when that process holds it
+ * open (mooncakefs(5), keys/, stat): fstat(2) reaches the daemon as a
+ * getattr of the name without the file handle (the kernel sends
+ * FUSE_GETATTR_FH only for its own attribute refreshes), so the open
+ * file is found from the asking process instead. Its own open file of
+ * the key (the newest), else the newest of any process (a descriptor
+ * inherited: `exec 3<keys/k; cat <&3`). 0 and *@size, or -ENOENT.
+ */
+static int held_size(struct fs *f, const char *path, const struct fs_path *p,
+		     uint64_t *size)
+{
+	struct fh *h, *best = NULL;
+	bool any = false;
+	pid_t tgid;
+	char *abs;
+	int r = -ENOENT;
+
+	if (!atomic_load(&f->nkeys))
+		return -ENOENT;
+	pthread_mutex_lock(&f->fh_lock);
+	for (h = f->fhs; h && !any; h = h->next)
+		any = same_key(h, p);
+	pthread_mutex_unlock(&f->fh_lock);
+	if (!any)
+		return -ENOENT;
+	tgid = fs_proc_tgid(fuse_get_context()->pid);
+	abs = abs_path(f, path);
+	if (!abs)
+		return -ENOMEM;
+	any = fs_proc_holds(tgid, abs, false);
+	free(abs);
+	if (!any)
+		return -ENOENT;
+	pthread_mutex_lock(&f->fh_lock);
+	for (h = f->fhs; h; h = h->next) {
+		if (!same_key(h, p))
+			continue;
+		if (!best)
+			best = h;
+		if (h->tgid == tgid) {
+			best = h;
+			break;
+		}
+	}
+	if (best)
+		r = fs_keyfile_held_size(best->kf, size);
+	pthread_mutex_unlock(&f->fh_lock);
+	return r;
+}
+
 static int fs_getattr(const char *path, struct stat *st,
 		      struct fuse_file_info *fi)
 {
@@ -189,6 +249,11 @@ static int fs_getattr(const char *path, struct stat *st,
 		return 0;
 	}
 	r = fs_tree_resolve(f->s, path, &p);
+	if ((!r || r == -ENOENT || r == -EAGAIN) && p.node == FS_N_KEY &&
+	    held_size(f, path, &p, &size) == 0) {
+		fill_stat(f, FS_N_KEY, size, st);
+		return 0;
+	}
 	/* A created key open for writing exists before its first commit,
 	 * also while no cluster leader could say whether it exists. */
 	if ((r == -ENOENT || r == -EAGAIN) && p.node == FS_N_KEY &&
@@ -254,6 +319,8 @@ static int open_path(struct fs *f, const char *path, struct fs_path *p,
 					     key_flags(fi->flags) | kflags,
 					     &h->kf)
 			   : -ENOMEM;
+		if (h->kf)
+			atomic_fetch_add(&f->nkeys, 1);
 	} else
 		r = fs_tree_show(f->s, p, &h->snap);
 	if (r < 0) {

@@ -432,6 +432,21 @@ uint64_t fs_keyfile_size(struct fs_keyfile *f)
 	return n;
 }
 
+int fs_keyfile_held_size(struct fs_keyfile *f, uint64_t *size)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->dirty)
+		*size = f->len;
+	else if (f->ref)
+		*size = mc_ref_size(f->ref);
+	else
+		r = -ENOENT;
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
 int fs_keyfile_error(struct fs_keyfile *f)
 {
 	int r;

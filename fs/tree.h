@@ -194,7 +194,8 @@ int fs_keydir_fill(struct mc_store *s, struct fs_keydir *d, uint64_t off,
  * (struct mc_ref): a reader never sees a torn value. Writes go to a
  * private buffer committed as one mc_put by fs_keyfile_commit (fs.c
  * decides when: the writer's last close, mooncakefs(5)), so until then
- * readers see the previous value. Thread-safe: one mutex per open file.
+ * readers see the previous value. Thread-safe: one mutex per open file,
+ * taken under fs.c's fh_lock (never the other way round).
  */
 struct fs_keyfile;
 
@@ -225,6 +226,13 @@ int64_t fs_keyfile_write(struct fs_keyfile *f, const void *buf, size_t size,
 int fs_keyfile_truncate(struct fs_keyfile *f, uint64_t size);
 /* Size a stat of the open file shows. */
 uint64_t fs_keyfile_size(struct fs_keyfile *f);
+/*
+ * The size of the open file when the file itself knows it, without the
+ * store: the bytes written so far (pending), else the size of the version
+ * opened for reading. 0 and *@size, or -ENOENT (a writer with nothing
+ * written and no version read: the stored value is what it shows).
+ */
+int fs_keyfile_held_size(struct fs_keyfile *f, uint64_t *size);
 /* The error of a failed write (-EFBIG, -ENOSPC, ...) that poisoned the
  * file, else 0. */
 int fs_keyfile_error(struct fs_keyfile *f);

@@ -229,6 +229,7 @@ H, K = sys.argv[1], sys.argv[2]
 get = lambda: urllib.request.urlopen(H + '/api/get/pk').read().decode().strip()
 fd = os.open(K + '/pk', os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
 os.write(fd, b'part1-')
+print('fstat of the writer', os.fstat(fd).st_size)
 subprocess.run(['/bin/true'])          # fork+exec: the child's close-on-exec flush
 print('after a fork+exec', get())
 pid = os.fork()                        # a child that inherits it and exits
@@ -247,7 +248,8 @@ PY
 }
 counted "open, fork+exec, fork, dup, fsync, close: one put" pyseq
 expect_eq "python: published only at its close" "$(cat "$MC_TMP/pk.out")" \
-	"after a fork+exec ORIGINAL
+	"fstat of the writer 6
+after a fork+exec ORIGINAL
 after a child exit ORIGINAL
 after close of a dup ORIGINAL
 after fsync ORIGINAL
@@ -281,6 +283,36 @@ counted_as "a prefix before EFBIG is revoked, not put" "1 0 1" prefix
 expect_eq "the old value stays" "$(cat "$K/prefix")" old
 expect_match "and ctl/error says why" "$(cat "$M/ctl/error")" "keys: put of 'prefix' failed: a write failed: File too large"
 
+# --- fstat of an open file describes that file --------------------------------------
+fstat_open() {
+	python3 - "$MC_URL" "$K" <<'PY'
+import os, sys, mmap, urllib.request
+H, K = sys.argv[1], sys.argv[2]
+def req(m, k, v=None):
+    urllib.request.urlopen(urllib.request.Request(H + '/api/' + m + '/' + k, data=v, method='PUT' if v else 'DELETE')).read()
+req('put', 'fa', b'A' * 1000)
+fd = os.open(K + '/fa', os.O_RDONLY)
+req('put', 'fa', b'B' * 100000)
+print('replaced', os.fstat(fd).st_size, len(os.pread(fd, 1 << 20, 0)))
+m = mmap.mmap(fd, 0, mmap.MAP_PRIVATE, mmap.PROT_READ)
+print('mapped', len(m), m[len(m) - 1:].decode())
+req('remove', 'fa')
+print('removed', os.fstat(fd).st_size)
+req('put', 'fw', b'base')
+w = os.open(K + '/fw', os.O_RDWR)
+os.pwrite(w, b'0123456789', 4)
+print('writer', os.fstat(w).st_size)
+os.close(w)
+PY
+}
+expect_eq "fstat: the opened version, the bytes written" "$(fstat_open 2>&1)" \
+	"replaced 1000 1000
+mapped 1000 A
+removed 1000
+writer 14"
+echo v > "$K/c"
+expect_eq "cat <&3 of a key removed over HTTP" \
+	"$( (exec 3<"$K/c"; curl -s -X DELETE "$MC_URL/api/remove/c" >/dev/null; cat <&3) 2>&1)" v
 # A put through the tree beside an open two-phase put of its key: neither
 # refuses the other, and the one that ends last holds the key
 # (mooncakefs(5), keys/).
