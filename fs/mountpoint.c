@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "log.h"
 #include "mountpoint.h"
 
@@ -334,15 +335,6 @@ static int canonical(const char *dir, char *out, size_t len)
 	return 0;
 }
 
-static uint64_t fnv1a(const char *p)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *p; p++)
-		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
-	return h;
-}
-
 /*
  * One daemon a mount point: an abstract AF_UNIX name made from the mount
  * point's path, held for the daemon's life. The kernel frees it when the
@@ -370,7 +362,7 @@ static int claim(const char *dir)
 		return 0; /* no claim to be had: the checks below still run */
 	snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1,
 		 "mooncaked/mountpoint/%016llx",
-		 (unsigned long long)fnv1a(path));
+		 (unsigned long long)mc_fnv1a(path, strlen(path)));
 	sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
 			 strlen(sa.sun_path + 1));
 	if (bind(fd, (struct sockaddr *)&sa, sl)) {

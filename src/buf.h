@@ -75,6 +75,19 @@ void mc_buf_add_json_str(struct mc_buf *b, const void *p, size_t n);
  * U+10FFFF; ASCII, NUL included, is 1), or 0 when there is none.
  */
 size_t mc_utf8_len(const void *p, size_t n);
+/*
+ * FNV-1a (64 bits) of @n bytes at @p: unseeded, so the same in every
+ * process (a name two daemons must agree on, a label series' bucket).
+ */
+static inline uint64_t mc_fnv1a(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (n--)
+		h = (h ^ *c++) * 0x100000001b3ull;
+	return h;
+}
 /* Empties @b, keeping its memory. */
 void mc_buf_reset(struct mc_buf *b);
 /* Frees the memory; @b is then a zeroed, empty buffer again. */

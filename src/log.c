@@ -18,8 +18,8 @@
 
 static const char *const names[] = {"error", "warn", "info", "debug"};
 static const char *const upper[] = {"ERROR", "WARN", "INFO", "DEBUG"};
-/* syslog priorities: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
-static const int prio[] = {3, 4, 6, 7};
+/* sd-daemon(3) prefixes: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
+static const char *const tags[] = {"<3>", "<4>", "<6>", "<7>"};
 
 /* Read from every thread without a lock. */
 static _Atomic int level = MC_LOG_INFO;
@@ -87,7 +87,7 @@ static void vlog(enum mc_log_level l, const char *fmt, va_list ap)
 	 * level (mooncaked(8), LOGGING).
 	 */
 	if (j)
-		n = snprintf(line, sizeof(line), "<%d>%s ", prio[l], upper[l]);
+		n = snprintf(line, sizeof(line), "%s%s ", tags[l], upper[l]);
 	else
 		n = snprintf(line, sizeof(line), "%s ", upper[l]);
 	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
@@ -113,7 +113,6 @@ static void vlog(enum mc_log_level l, const char *fmt, va_list ap)
 
 const char *mc_log_journal_tag(enum mc_log_level l)
 {
-	static const char *const tags[] = {"<3>", "<4>", "<6>", "<7>"};
 	int j = journal;
 
 	if (j < 0)

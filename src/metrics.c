@@ -748,17 +748,6 @@ struct mc_family *mc_metrics_family(struct mc_metrics *m, const char *name,
 	return f;
 }
 
-static uint64_t fnv1a(const char *p, size_t n)
-{
-	uint64_t h = 14695981039346656037ull;
-
-	while (n--) {
-		h ^= (unsigned char)*p++;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static void rehash(struct mc_family *f)
 {
 	size_t size = f->tabsize ? f->tabsize * 2 : 16;
@@ -789,7 +778,7 @@ struct mc_series *mc_family_series(struct mc_family *f,
 		const char *v = values && values[i] ? values[i] : "";
 		mc_buf_add_fast(&key, v, strlen(v) + 1);
 	}
-	h = fnv1a(key.data, key.len);
+	h = mc_fnv1a(key.data, key.len);
 	pthread_mutex_lock(&f->lock);
 	if (f->tab) {
 		for (s = f->tab[h & (f->tabsize - 1)]; s; s = s->hnext)
