@@ -107,21 +107,78 @@ static uint64_t put_bytes(const struct mc_put *p)
 	return n;
 }
 
-static void put_unref(struct mc_put *p)
+/* Whether anyone but @p itself still holds one of its buffers. */
+static bool put_held(const struct mc_put *p)
 {
-	if (atomic_fetch_sub(&p->ref, 1) != 1)
-		return;
+	for (unsigned i = 0; i < p->nrep; i++)
+		if (atomic_load(&p->blk[i]->u.ref) > 1)
+			return true;
+	return false;
+}
+
+static void put_free(struct mc_put *p)
+{
 	if (p->discarded) {
 		/* upstream's release of a discarded PutStart: buffers back */
 		mc_series_add(p->store->c.release_cnt, 1);
 		atomic_fetch_sub(&p->store->discard_staging, put_bytes(p));
 	}
-	put_kill_blocks(p);
 	for (unsigned i = 0; i < p->nrep; i++)
 		blk_unref(p->blk[i]);
 	free(p->desc);
 	if (!p->on_stack)
 		free(p);
+}
+
+static void put_unref(struct mc_put *p)
+{
+	struct mc_store *s = p->store;
+
+	if (atomic_fetch_sub(&p->ref, 1) != 1)
+		return;
+	put_kill_blocks(p);
+	if (p->discarded && put_held(p)) {
+		/*
+		 * A WRITE still pins a buffer of this timed-out put: its
+		 * bytes stay discarded, not released, until the writer lets
+		 * go (mooncake-http(7), METRICS); the tick looks again.
+		 */
+		pthread_mutex_lock(&s->pending_lock);
+		p->next = s->discarded;
+		s->discarded = p;
+		atomic_fetch_add(&s->ndiscarded, 1);
+		pthread_mutex_unlock(&s->pending_lock);
+		return;
+	}
+	put_free(p);
+}
+
+void put_release_discarded(struct mc_store *s, bool all)
+{
+	struct mc_put *done = NULL;
+
+	if (!atomic_load(&s->ndiscarded))
+		return;
+	pthread_mutex_lock(&s->pending_lock);
+	for (struct mc_put **pp = &s->discarded; *pp;) {
+		struct mc_put *p = *pp;
+
+		if (!all && put_held(p)) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		p->next = done;
+		done = p;
+		atomic_fetch_sub(&s->ndiscarded, 1);
+	}
+	pthread_mutex_unlock(&s->pending_lock);
+	while (done) {
+		struct mc_put *next = done->next;
+
+		put_free(done);
+		done = next;
+	}
 }
 
 static bool put_close(struct mc_put *p);

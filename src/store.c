@@ -99,6 +99,7 @@ void mc_store_tick(struct mc_store *s)
 	lease_expire(s, now, NULL);
 	hold_expire(s, now, NULL);
 	put_expire(s, now, NULL);
+	put_release_discarded(s, false);
 	owner_tick(s, now);
 	unmount_tick(s, now);
 	recent_tick(s, now);
@@ -304,6 +305,7 @@ void mc_store_free(struct mc_store *s)
 		unmount_all_begin(s);
 		mc_remove_all(s, true);
 		put_expire(s, UINT64_MAX, NULL);
+		put_release_discarded(s, true);
 		hold_expire(s, UINT64_MAX, NULL);
 		unmount_all(s);
 		lease_expire(s, UINT64_MAX, NULL);

@@ -479,6 +479,13 @@ struct mc_store {
 	struct mc_put *pending[MC_PENDING_BUCKETS];
 	_Atomic uint64_t npending;
 	_Atomic uint64_t discard_staging; /* bytes of discarded, unreleased */
+	/*
+	 * Discarded puts whose buffers a transfer-port WRITE still holds
+	 * (put.c put_release_discarded), chained by ->next: each is
+	 * counted released when its last writer lets go. pending_lock.
+	 */
+	struct mc_put *discarded;
+	_Atomic size_t ndiscarded; /* how many: peeked without the lock */
 
 	/* bytes held past which a put's copy streams (store_streams) */
 	uint64_t stream_min;
@@ -801,6 +808,11 @@ int put_check(struct mc_store *s, const void *key, size_t klen, uint64_t size,
 int put_writer_done(struct mc_blk *b);
 /* Revokes puts past their deadline (@now) or holding @g's buffers. */
 void put_expire(struct mc_store *s, uint64_t now, struct mc_seg *g);
+/*
+ * Counts as released the discarded puts whose buffers no writer holds any
+ * more, and lets them go; @all: every one, held or not (the store goes).
+ */
+void put_release_discarded(struct mc_store *s, bool all);
 /* Revokes every open put of @writer; returns how many. */
 size_t put_revoke_writer(struct mc_store *s, const struct mc_owner *writer);
 /*

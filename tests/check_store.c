@@ -358,6 +358,9 @@ START_TEST(test_upstream_put_families)
 	struct mc_put *p;
 	struct mc_err e;
 	struct mc_buf b = MC_BUF_INIT;
+	struct mc_pin *pin;
+	struct mc_usage u;
+	uint64_t addr, used;
 
 	check_mount(s, 16 * MiB, NULL, NULL);
 	ck_assert_int_eq(put_str(s, "a", "1"), 0);
@@ -381,19 +384,43 @@ START_TEST(test_upstream_put_families)
 	mc_render_metrics(s, &b);
 	ck_assert(fam(s, "master_put_start_discarded_staging_size") == 0);
 	/* one nobody holds is released as it is discarded */
+	mc_store_usage(s, &u);
+	used = u.used;
 	ck_assert_int_eq(mc_put_start(s, "u", 1, 100, &p, &e), 0);
 	mc_put_release(p);
 	advance(501);
 	mc_store_tick(s);
 	ck_assert(fam(s, "master_put_start_discard_cnt") == 2);
 	ck_assert(fam(s, "master_put_start_release_cnt") == 2);
+	/* one a WRITE holds: released once the writer lets go (a tick) */
+	ck_assert_int_eq(mc_put_start(s, "w", 1, 100, &p, &e), 0);
+	addr = mc_put_desc(p, 0)->addr;
+	mc_put_release(p);
+	ck_assert_int_eq(mc_pin_write(s, addr, 10, &pin), 0);
+	advance(501);
+	mc_store_tick(s);
+	ck_assert(fam(s, "master_put_start_discard_cnt") == 3);
+	ck_assert(fam(s, "master_put_start_release_cnt") == 2);
+	mc_buf_reset(&b);
+	mc_render_metrics(s, &b);
+	ck_assert(fam(s, "master_put_start_discarded_staging_size") == 2 * 128);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.used, used + 2 * 128);
+	ck_assert_int_eq(mc_pin_release(pin), -ESTALE);
+	mc_store_tick(s);
+	ck_assert(fam(s, "master_put_start_release_cnt") == 3);
+	mc_buf_reset(&b);
+	mc_render_metrics(s, &b);
+	ck_assert(fam(s, "master_put_start_discarded_staging_size") == 0);
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.used, used);
 	/* ended and revoked puts are neither */
 	ck_assert_int_eq(mc_put_start(s, "v", 1, 10, &p, &e), 0);
 	mc_put_release(p);
 	ck_assert_int_eq(mc_put_revoke(s, "v", 1, &e), 0);
 	advance(501);
 	mc_store_tick(s);
-	ck_assert(fam(s, "master_put_start_discard_cnt") == 2);
+	ck_assert(fam(s, "master_put_start_discard_cnt") == 3);
 	mc_buf_release(&b);
 	mc_store_free(s);
 }
