@@ -891,6 +891,34 @@ int mc_segment_mount(struct mc_store *s, const struct mc_mount_req *req,
 	return seg_mount_local(s, req, out, err);
 }
 
+/*
+ * Whether bytes [@off, @off + @len) of shm object @st (named @name) are
+ * mounted already, in whole or in part: two segments over the same bytes
+ * would put two values in one place. -EEXIST with @err, or 0; seg_lock
+ * held.
+ */
+static int shm_overlap(struct mc_store *s, const char *name,
+		       const struct stat *st, uint64_t off, uint64_t len,
+		       struct mc_err *err)
+{
+	for (size_t i = 0; i < s->nsegs; i++) {
+		const struct mc_seg *g = s->segs[i];
+
+		if (g->kind != MC_SEG_SHM || g->shm_dev != st->st_dev ||
+		    g->shm_ino != st->st_ino ||
+		    off >= g->shm_offset + g->size ||
+		    g->shm_offset >= off + len)
+			continue;
+		return mc_err_set(err, -EEXIST, MC_INVALID_PARAMS,
+				  "bytes %llu to %llu of shm object '%s' are "
+				  "mounted already, as segment '%s'",
+				  (unsigned long long)g->shm_offset,
+				  (unsigned long long)(g->shm_offset + g->size),
+				  name, g->id);
+	}
+	return 0;
+}
+
 int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 		    struct mc_mount_result *out, struct mc_err *err)
 {
@@ -901,6 +929,7 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 	size_t n, made = 0;
 	struct mc_seg **segs = NULL;
 	long page = sysconf(_SC_PAGESIZE);
+	struct stat shm_st = {0};
 	/* No page is touched at mount unless asked (mc_store_opts.populate). */
 	int populate = s->o.populate ? MAP_POPULATE : 0; /* shm */
 	int fd = -1, rc;
@@ -931,7 +960,6 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 		goto fail;
 	}
 	if (req->shm_name) {
-		struct stat st;
 		char path[300];
 
 		if (mc_shm_name_check(req->shm_name) != MC_SHM_OK) {
@@ -948,13 +976,14 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 		}
 		snprintf(path, sizeof(path), "/dev/shm/%s", bare);
 		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (fd < 0 || fstat(fd, &shm_st) < 0 ||
+		    !S_ISREG(shm_st.st_mode)) {
 			rc = mc_err_set(err, -ENOENT, MC_INVALID_PARAMS,
 					"no shm object '%s'", bare);
 			goto fail;
 		}
-		if (req->offset > (uint64_t)st.st_size ||
-		    req->size > (uint64_t)st.st_size - req->offset) {
+		if (req->offset > (uint64_t)shm_st.st_size ||
+		    req->size > (uint64_t)shm_st.st_size - req->offset) {
 			rc = mc_err_set(err, -ERANGE, MC_INVALID_PARAMS,
 					"offset + size passes the end of shm "
 					"object '%s'",
@@ -1015,6 +1044,8 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 			g->kind = MC_SEG_SHM;
 			g->shm_name = strdup(bare);
 			g->shm_offset = req->offset + off;
+			g->shm_dev = shm_st.st_dev;
+			g->shm_ino = shm_st.st_ino;
 			m = mmap(NULL, sizes[made], PROT_READ | PROT_WRITE,
 				 MAP_SHARED | populate, fd,
 				 (off_t)g->shm_offset);
@@ -1044,6 +1075,12 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 		}
 	}
 	pthread_rwlock_wrlock(&s->seg_lock);
+	/* under the lock that lists them: two mounts at once see each other */
+	if (bare &&
+	    (rc = shm_overlap(s, bare, &shm_st, req->offset, total, err)) < 0) {
+		pthread_rwlock_unlock(&s->seg_lock);
+		goto fail;
+	}
 	for (size_t i = 0; i < n; i++) {
 		list_add(s, segs[i]);
 		memcpy(out->ids[i], segs[i]->id, sizeof(out->ids[i]));
@@ -1100,8 +1137,11 @@ static const char *remote_check(struct mc_store *s,
 		return "bad owner of a remote segment";
 	if (req->base == 0 || req->size < MC_BUF_ALIGN)
 		return "base and size must be non-zero (size at least 64)";
-	if (req->base + req->size < req->base)
-		return "base + size passes the end of the address space";
+	/* 2^57: the widest user address space of any 64-bit machine (x86
+	 * with 5-level paging); a claim past it would only wrap sums */
+	if (req->base + req->size < req->base ||
+	    req->base + req->size > MC_REMOTE_END)
+		return "base + size passes the end of a 57-bit address space";
 	if (!req->endpoint || !*req->endpoint ||
 	    strlen(req->endpoint) >=
 		    sizeof(((struct mc_seg_info *)0)->endpoint) ||
@@ -1123,6 +1163,39 @@ static const char *remote_check(struct mc_store *s,
 	    strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(p))
 		return "protocol must be 1 to 7 of [a-z0-9_]";
 	return NULL;
+}
+
+/*
+ * What a new remote segment may not do to the others (seg_lock held):
+ * make the capacity pass MC_CAPACITY_MAX (sums would wrap, and eviction
+ * would think the store full), or, for a client's, name this store's
+ * own transfer endpoint or a node's: reads of "client memory" would then
+ * be served from the store's own buffers, another key's bytes
+ * (mooncake-rpc(7), CLIENT SEGMENTS). 0, or -EINVAL with @err.
+ */
+static int remote_fits(struct mc_store *s, const struct mc_remote_req *req,
+		       struct mc_err *err)
+{
+	const char *own = atomic_load(&s->endpoint);
+	bool ours;
+
+	if (req->size > MC_CAPACITY_MAX - atomic_load(&s->capacity))
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "%llu bytes more would make the store's "
+				  "capacity pass 2^60 bytes",
+				  (unsigned long long)req->size);
+	if (req->owner.kind != MC_OWNER_CLIENT)
+		return 0;
+	ours = own && !strcmp(own, req->endpoint);
+	for (size_t i = 0; i < s->nsegs && !ours; i++)
+		ours = s->segs[i]->hooked &&
+		       !strcmp(s->segs[i]->endpoint, req->endpoint);
+	if (ours)
+		return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				  "endpoint '%s' is a transfer port of this "
+				  "store, not the client's",
+				  req->endpoint);
+	return 0;
 }
 
 int mc_segment_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
@@ -1176,6 +1249,10 @@ int mc_segment_mount_remote(struct mc_store *s, const struct mc_remote_req *req,
 	}
 	pthread_rwlock_wrlock(&s->seg_lock);
 	old = seg_find_locked(s, req->id);
+	if (!old && (rc = remote_fits(s, req, err)) < 0) {
+		pthread_rwlock_unlock(&s->seg_lock);
+		goto fail;
+	}
 	if (old) {
 		bool same = old->kind == MC_SEG_REMOTE &&
 			    mc_owner_eq(&old->owner, &req->owner) &&

@@ -38,12 +38,18 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 
 #include "alloc.h"
 #include "metrics.h"
 #include "mooncake.h"
 
 #define MC_BUF_ALIGN 64u /* replica buffer alignment in a segment */
+/* The end of the widest user address space (57 bits): a remote
+ * segment's base + size may not pass it. */
+#define MC_REMOTE_END (1ull << 57)
+/* The most bytes a store's segments may add up to, well below 2^64. */
+#define MC_CAPACITY_MAX (1ull << 60)
 
 /* The size of the buffer a segment gives @size bytes. */
 static inline uint64_t buf_round(uint64_t size)
@@ -99,6 +105,9 @@ struct mc_seg {
 	 * by mc_seg_info with location, shm_name and shm_offset */
 	enum mc_seg_kind origin;
 	uint64_t shm_offset;
+	/* SHM: the object's file, so that no range of it is mounted twice */
+	dev_t shm_dev;
+	ino_t shm_ino;
 	char *base; /* first byte (REMOTE: an address in the owner, never
 		     * dereferenced) */
 	uint64_t size;

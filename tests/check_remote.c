@@ -288,6 +288,8 @@ START_TEST(test_mount_remote_table)
 		 "size below one buffer"},
 		{SEG1, C1, NULL, "h:1", NULL, MC_OWNER_CLIENT, UINT64_MAX - 10,
 		 RSIZE, "range wraps"},
+		{SEG1, C1, NULL, "h:1", NULL, MC_OWNER_CLIENT,
+		 (1ull << 57) - RSIZE + 64, RSIZE, "range past 57 bits"},
 		{SEG1, C1, NULL, "", NULL, MC_OWNER_CLIENT, RBASE, RSIZE,
 		 "empty endpoint"},
 		{SEG1, C1, NULL, NULL, NULL, MC_OWNER_CLIENT, RBASE, RSIZE,
@@ -335,6 +337,45 @@ START_TEST(test_mount_remote_table)
 	ck_assert_int_eq(metric(s, "master_mount_segment_failures_total"),
 			 sizeof(bad) / sizeof(bad[0]) + 1);
 	ck_assert_int_eq(metric(s, "master_total_capacity_bytes"), 0);
+	mc_store_free(s);
+
+	/*
+	 * A capacity that would pass 2^60 (sums wrap near 2^64, and
+	 * eviction then thinks the store full) is refused; so is a client
+	 * segment that names this store's own transfer endpoint (its "client
+	 * memory" would be read from the store's own buffers).
+	 */
+	static const char *const ids[] = {SEG1, SEG2, SEG3};
+	struct mc_remote_req big = {
+		.base = 4096, .size = (1ull << 57) - 4096, .endpoint = "h:1"};
+	struct mc_err e = {0};
+	unsigned n = 0;
+
+	s = new_store(false);
+	ck_assert_int_eq(mc_owner_client(&big.owner, C1), 0);
+	for (; n < 8; n++) {
+		char id[40];
+
+		snprintf(id, sizeof(id), "%.35s%x", ids[n % 3], n);
+		big.id = id;
+		ck_assert_int_eq(mc_segment_mount_remote(s, &big, NULL), 0);
+	}
+	big.id = "00000000-0000-4000-8000-0000000000ff";
+	ck_assert_int_eq(mc_segment_mount_remote(s, &big, &e), -EINVAL);
+	ck_assert_str_eq(e.msg, "144115188075851776 bytes more would make the "
+				"store's capacity pass 2^60 bytes");
+	struct mc_usage u;
+
+	mc_store_usage(s, &u);
+	ck_assert_uint_eq(u.capacity, 8 * ((1ull << 57) - 4096));
+	ck_assert_uint_eq(u.segments, 8);
+	mc_store_free(s);
+
+	s = new_store(false);
+	ck_assert_int_eq(mc_store_set_endpoint(s, "me:7000"), 0);
+	ck_assert_int_eq(mount_client(s, SEG1, C1, RBASE, NULL, "me:7000"),
+			 -EINVAL);
+	ck_assert_int_eq(mount_client(s, SEG1, C1, RBASE, NULL, "me:7001"), 0);
 	/* mc_owner_client folds case and refuses what is not a UUID */
 	struct mc_owner o;
 

@@ -118,12 +118,22 @@ exec 3>&-
 expect_eq "shm source" "$(cat "$M/segments/localhost/$sid/source")" "shm:$SHM+0"
 expect_eq "shm spec" "$(cat "$M/segments/localhost/$sid/spec")" \
 	"size=4194304 shm=$SHM offset=0 protocol=tcp name=localhost"
+# the same bytes twice would hold two values in one place
+expect_match "a shm range mounted already" \
+	"$(err bash -c "cat '$M/segments/localhost/$sid/spec' > '$M/ctl/mount'")" 'File exists'
+expect_match "ctl/error names the segment" "$(cat "$M/ctl/error")" \
+	"bytes 0 to 4194304 of shm object '$SHM' are mounted already, as segment '$sid'"
+expect_match "a part of it too" \
+	"$(err bash -c "echo 'size=4096 shm=$SHM offset=4190208' > '$M/ctl/mount'")" 'File exists'
+cp "$M/segments/localhost/$sid/spec" "$MC_TMP/shm.spec"
+echo "$sid" > "$M/ctl/unmount"
 exec 3<>"$M/ctl/mount"
-cat "$M/segments/localhost/$sid/spec" >&3
+cat "$MC_TMP/shm.spec" >&3
 sid2=$(cat <&3)
 exec 3>&-
-expect_eq "shm round trip" "$(cat "$M/segments/localhost/$sid2/spec")" \
-	"$(cat "$M/segments/localhost/$sid/spec")"
+expect_eq "shm round trip once unmounted" "$(cat "$M/segments/localhost/$sid2/spec")" \
+	"$(cat "$MC_TMP/shm.spec")"
+sid=$sid2
 
 # every errno of ctl/mount, with the daemon's one-line reason
 expect_match "unknown token" "$(err bash -c "echo 'size=1M bogus=1' > '$M/ctl/mount'")" 'Invalid argument'
@@ -151,7 +161,7 @@ expect_match "no memory" "$(err bash -c "echo 'size=8000000t' > '$M/ctl/mount'")
 head -c 5000 /dev/zero | tr '\0' ' ' > "$MC_TMP/big"
 expect_match "message too long" "$(err dd if="$MC_TMP/big" of="$M/ctl/mount" bs=5000 count=1)" 'Argument list too long'
 expect_match "ctl/unmount too long" "$(err dd if="$MC_TMP/big" of="$M/ctl/unmount" bs=5000 count=1)" 'Argument list too long'
-expect_eq "failed mounts mounted nothing" "$(ls "$M/segments/localhost" | wc -l)" 8
+expect_eq "failed mounts mounted nothing" "$(ls "$M/segments/localhost" | wc -l)" 7
 
 # --- ctl/unmount -------------------------------------------------------------
 expect_match "unmount unknown id" "$(err bash -c "echo 00000000-0000-0000-0000-000000000000 > '$M/ctl/unmount'")" 'No such file or directory'

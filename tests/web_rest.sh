@@ -119,6 +119,16 @@ for z in 1 63; do
 	expect_eq "mount_shm size $z (below one buffer) 400" "$HTTP_CODE" 400
 	expect_match "mount_shm size $z message names it" "$HTTP_BODY" 'size'
 done
+# bytes mounted already are refused, in whole or in part; the next ones not
+post /api/mount_shm "{\"name\":\"$SHM\",\"size\":8192,\"offset\":16773120}"
+expect_eq "mount_shm over a mounted range 409" "$HTTP_CODE" 409
+expect_eq "mount_shm over a mounted range says which" "$HTTP_BODY" \
+	"{\"error\":\"bytes 0 to 16777216 of shm object '$SHM' are mounted already, as segment '$SHM1'\"}"
+post /api/mount_shm "{\"name\":\"$SHM\",\"size\":4096,\"offset\":16781312}"
+expect_eq "mount_shm of the bytes just after 200" "$HTTP_CODE" 200
+SHM3=$(printf '%s' "$HTTP_BODY" | grep -o '[0-9a-f-]\{36\}')
+post /api/unmount_shm "{\"segment_ids\":\"$SHM3\"}"
+expect_eq "... unmounted" "$HTTP_CODE" 200
 post /api/mount_shm "{\"name\":\"$SHM\",\"size\":33554432,\"offset\":4096}"
 expect_eq "mount_shm past the object's end 400" "$HTTP_CODE" 400
 post /api/mount_shm '{"name":"mc-web-no-such-shm","size":4096}'

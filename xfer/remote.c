@@ -17,7 +17,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "log.h"
@@ -56,6 +60,34 @@ struct via_pipe {
  * errno after a debug line saying why.
  */
 /*
+ * Whether @host is this machine: an address of it can be bound (so every
+ * loopback, interface and wildcard address, under any name).
+ */
+static bool host_is_local(const char *host)
+{
+	struct addrinfo hints = {.ai_family = AF_INET,
+				 .ai_socktype = SOCK_DGRAM};
+	struct addrinfo *res = NULL;
+	bool local = false;
+
+	if (!host || getaddrinfo(host, NULL, &hints, &res))
+		return false;
+	for (struct addrinfo *a = res; a && !local; a = a->ai_next) {
+		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in sin;
+
+		if (fd < 0)
+			continue;
+		memcpy(&sin, a->ai_addr, sizeof(sin));
+		sin.sin_port = 0;
+		local = !bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return local;
+}
+
+/*
  * Where the bytes of replica @d at @addr (@len of them) live: *@t (its
  * host in @host or in @seg, which the caller releases). 0, or a
  * negative errno said in @e.
@@ -90,6 +122,12 @@ static int remote_target(struct xfer *x, const struct mc_desc *d, uint64_t addr,
 					  "the range is not in memory the "
 					  "client registered");
 		*t = xfer_te_target(seg);
+		if (t->port == x->port && host_is_local(t->host))
+			/* a descriptor naming this port: the bytes there are
+			 * the store's own, not the client's */
+			return mc_err_set(e, -EACCES, MC_INVALID_READ,
+					  "the client's descriptor names this "
+					  "store's own transfer port");
 		return 0;
 	}
 	rc = mc_net_split(d->endpoint, host, HOST_MAX, &t->port);
