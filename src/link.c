@@ -377,11 +377,15 @@ static int put_via_finish(struct mc_store *s, const void *key, size_t klen,
 		return rc; /* the master answered: the outcome is unknown */
 	if (rc == -ECONNABORTED)
 		return put_settle(s, key, klen, v->version, err);
-	if (rc == -ENOENT && term2 == v->term)
+	if (rc == -ENOENT && term2 == v->term) {
 		/* the same master let it go: its timeout, or an unmount */
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
 		return mc_err_set(err, -ETIMEDOUT, MC_INVALID_WRITE,
-				  "the put of key '%.*s' was revoked",
-				  KEY_ARG(key, klen));
+				  "the put of key '%.*s' was revoked (%s)",
+				  KEY_ARG(key, klen), why);
+	}
 	if (rc < 0 && rc != -EINVAL && rc != -EFBIG && rc != -ENOMEM) {
 		/* the put went (a new leader, a timeout, an owner that failed
 		 * to commit): nothing happened, try again */
@@ -537,8 +541,9 @@ static int stream_end(struct mc_put *p, bool ok, struct mc_err *err)
 		/* the owner let the buffer go: the master revoked the put
 		 * (its timeout, or an unmount) while its bytes came */
 		return mc_err_set(err, -ETIMEDOUT, MC_INVALID_WRITE,
-				  "the put of key '%.*s' was revoked",
-				  KEY_ARG(p->key, p->klen));
+				  "the put of key '%.*s' was revoked (the "
+				  "owner of segment '%s' let its buffer go)",
+				  KEY_ARG(p->key, p->klen), p->via.d[0].seg_id);
 	if (rc < 0)
 		return unwritten(&p->via.d[0], rc, err);
 	return 0;
