@@ -6,6 +6,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,7 +230,8 @@ static int put_retire_sent(struct mc_put *p, unsigned sent)
  * outcome is unknown: -ECONNABORTED (a failover may still adopt it, so
  * a definite refusal would be untrue).
  */
-static int put_owner_hooks(struct mc_put *p, bool commit, struct mc_err *err)
+static int put_owner_hooks(struct mc_put *p, bool commit, unsigned *failed,
+			   struct mc_err *err)
 {
 	struct mc_store *s = p->store;
 	const struct mc_owner_ops *ops = s->o.owner_ops;
@@ -259,6 +261,8 @@ static int put_owner_hooks(struct mc_put *p, bool commit, struct mc_err *err)
 		if (rc) {
 			bool lost = rc == -ECONNABORTED;
 
+			if (failed)
+				*failed = i;
 			sent = i + lost; /* [0, i) committed; i maybe */
 			rc = mc_err_set(err,
 					lost	 ? -EAGAIN
@@ -397,23 +401,50 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 	if (pl.want > MC_REPLICA_MAX)
 		pl.want = MC_REPLICA_MAX;
 	pl.again = old;
-	rc = evict_alloc_replicas(s, size, &pl, p->blk);
+	for (unsigned tries = 1;; tries++) {
+		unsigned failed = UINT_MAX;
+
+		rc = evict_alloc_replicas(s, size, &pl, p->blk);
+		if (rc < 0) {
+			mc_series_add(s->c.alloc_fail, 1);
+			rc = mc_err_set(err, rc, MC_NO_AVAILABLE_HANDLE,
+					"no space for %llu bytes%s",
+					(unsigned long long)size,
+					atomic_load(&s->capacity)
+						? " even after eviction"
+						: ": no segment mounted");
+			put_close(p); /* off the pending list, unless the
+					 timeout was first */
+			put_unref(p);
+			goto fail;
+		}
+		p->nrep = (uint8_t)rc;
+		rc = put_owner_hooks(p, false, &failed, err);
+		if (rc == 0)
+			break;
+		if (rc != -EAGAIN || failed >= p->nrep ||
+		    tries == PUT_PLACE_TRIES) {
+			put_close(p);
+			put_kill_blocks(p);
+			put_unref(p);
+			goto fail;
+		}
+		/*
+		 * Its owner did not answer (a node cut off from the leader,
+		 * or going): placed again while others can take it
+		 * (mooncake-cluster(7), Placement). The buffers prepared
+		 * so far go, and their owners hear it.
+		 */
+		mc_info("put: '%.*s' placed again: %s", KEY_ARG(key, klen),
+			err ? err->msg : "an owner failed");
+		seg_shun(p->blk[failed]);
+		put_kill_blocks(p);
+		while (p->nrep)
+			blk_unref(p->blk[--p->nrep]);
+	}
 	if (old)
 		obj_unref(old);
 	old = NULL;
-	if (rc < 0) {
-		mc_series_add(s->c.alloc_fail, 1);
-		rc = mc_err_set(
-			err, rc, MC_NO_AVAILABLE_HANDLE,
-			"no space for %llu bytes%s", (unsigned long long)size,
-			atomic_load(&s->capacity) ? " even after eviction"
-						  : ": no segment mounted");
-		put_close(p); /* off the pending list, unless the timeout was
-				 first */
-		put_unref(p);
-		goto fail;
-	}
-	p->nrep = (uint8_t)rc;
 	if (p->nrep < pl.want) {
 		/* fewer segments can take it than --replicas asks */
 		mc_series_add(s->c.partial_alloc, 1);
@@ -432,13 +463,6 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 		}
 		for (unsigned i = 0; i < p->nrep; i++)
 			blk_desc(p->blk[i], size, &p->desc[i]);
-	}
-	rc = put_owner_hooks(p, false, err);
-	if (rc < 0) {
-		put_close(p);
-		put_kill_blocks(p);
-		put_unref(p);
-		goto fail;
 	}
 	*out = p;
 	return 0;
@@ -958,7 +982,7 @@ static int put_publish(struct mc_put *p, bool copy, bool batch,
 
 	if (!batch)
 		mc_series_add(s->c.put_end, 1);
-	rc = put_owner_hooks(p, true, err);
+	rc = put_owner_hooks(p, true, NULL, err);
 	o = rc < 0 ? NULL : obj_new(p->key, p->klen, p->size, p->nrep);
 	if (!o) {
 		if (!batch)

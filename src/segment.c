@@ -427,23 +427,37 @@ static bool seg_pass_takes(const struct mc_seg *g, int pass,
 	return true;
 }
 
-int seg_alloc_replicas(struct mc_store *s, uint64_t size,
-		       const struct seg_place *pl, struct mc_blk **out)
+/* Whether @g's owner failed a prepare lately (now read once, lazily). */
+static bool seg_shunned(struct mc_store *s, const struct mc_seg *g,
+			uint64_t *now)
 {
-	/* A rotation per thread: spreads the load without a shared line. */
-	static __thread uint64_t rr;
-	unsigned got = 0, want = pl->want;
-	size_t n, start, ok = 0;
-	struct seg_snap *t;
+	uint64_t until =
+		atomic_load_explicit(&g->shun_until, memory_order_relaxed);
 
-	ebr_enter();
-	t = atomic_load_explicit(&s->seg_snap, memory_order_acquire);
-	n = t ? t->n : 0;
-	for (size_t i = 0; i < n; i++)
-		ok += seg_eligible(t->g[i], pl);
-	if (ok < want)
-		want = (unsigned)ok;
-	start = n ? rr++ % n : 0;
+	if (!until)
+		return false;
+	if (!*now)
+		*now = store_now(s);
+	return until > *now;
+}
+
+void seg_shun(struct mc_blk *b)
+{
+	struct mc_seg *g = blk_seg(b);
+
+	atomic_store(&g->shun_until, store_now(g->store) + SEG_SHUN_MS);
+}
+
+/* The placement passes over snapshot @t: how many blocks it took. */
+static unsigned alloc_passes(struct mc_store *s, const struct seg_snap *t,
+			     size_t start, uint64_t size,
+			     const struct seg_place *pl, unsigned want,
+			     bool shun, struct mc_blk **out)
+{
+	size_t n = t ? t->n : 0;
+	uint64_t now = 0;
+	unsigned got = 0;
+
 	for (int pass = pl->prefer && *pl->prefer ? PASS_PREFER : PASS_NEAR;
 	     pass <= PASS_ANY && got < want; pass++) {
 		if ((pass == PASS_NEAR && !pl->near) ||
@@ -453,6 +467,7 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size,
 			struct mc_seg *g = t->g[(start + k) % n];
 
 			if (!seg_eligible(g, pl) ||
+			    (shun && seg_shunned(s, g, &now)) ||
 			    !seg_pass_takes(g, pass, pl, out, got))
 				continue;
 			struct mc_blk *b = seg_alloc_one(g, size);
@@ -464,7 +479,45 @@ int seg_alloc_replicas(struct mc_store *s, uint64_t size,
 			out[got++] = b;
 		}
 	}
+	return got;
+}
+
+int seg_alloc_replicas(struct mc_store *s, uint64_t size,
+		       const struct seg_place *pl, struct mc_blk **out)
+{
+	/* A rotation per thread: spreads the load without a shared line. */
+	static __thread uint64_t rr;
+	unsigned got, want = pl->want;
+	size_t n, start, ok = 0, fresh = 0;
+	uint64_t now = 0;
+	struct seg_snap *t;
+
+	ebr_enter();
+	t = atomic_load_explicit(&s->seg_snap, memory_order_acquire);
+	n = t ? t->n : 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!seg_eligible(t->g[i], pl))
+			continue;
+		ok++;
+		fresh += !seg_shunned(s, t->g[i], &now);
+	}
+	if (ok < want)
+		want = (unsigned)ok;
+	start = n ? rr++ % n : 0;
+	/* an owner that failed lately only when the others cannot do */
+	got = alloc_passes(s, t, start, size, pl, want, fresh >= want, out);
 	ebr_exit();
+	if (got < want && fresh < ok && fresh >= want) {
+		/* the others had no room: every eligible segment, then */
+		while (got)
+			blk_unref(out[--got]); /* outside the read section */
+		ebr_enter();
+		t = atomic_load_explicit(&s->seg_snap, memory_order_acquire);
+		if (t && t->n == n)
+			got = alloc_passes(s, t, start, size, pl, want, false,
+					   out);
+		ebr_exit();
+	}
 	if (got && got == want)
 		return (int)got;
 	for (unsigned i = 0; i < got; i++)

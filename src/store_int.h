@@ -105,6 +105,12 @@ struct mc_seg {
 	 * by mc_seg_info with location, shm_name and shm_offset */
 	enum mc_seg_kind origin;
 	uint64_t shm_offset;
+	/*
+	 * REMOTE, NODE-owned: until then (store clock, ms) placement passes
+	 * it over while other segments can take the put: its owner failed
+	 * to prepare a buffer (seg_shun).
+	 */
+	_Atomic uint64_t shun_until;
 	/* SHM: the object's file, so that no range of it is mounted twice */
 	dev_t shm_dev;
 	ino_t shm_ino;
@@ -590,6 +596,15 @@ struct seg_place {
  */
 int seg_alloc_replicas(struct mc_store *s, uint64_t size,
 		       const struct seg_place *pl, struct mc_blk **out);
+/*
+ * The owner of @b's segment failed to prepare it: placement passes the
+ * segment over for SEG_SHUN_MS while others can take a put
+ * (mooncake-cluster(7), Placement).
+ */
+void seg_shun(struct mc_blk *b);
+#define SEG_SHUN_MS 2000
+/* How many placements a put start tries when owners fail to prepare. */
+#define PUT_PLACE_TRIES 3
 void blk_unref(struct mc_blk *b);
 static inline struct mc_arena *blk_arena(const struct mc_blk *b)
 {

@@ -602,6 +602,22 @@ START_TEST(test_text_error_names)
 	mc_err_set(&e, -EAGAIN, MC_NO_LEADER, "no leader for 3 s");
 	web_resp_errno(&r, -EAGAIN, &e, "Get failed");
 	ck_assert_str_eq(r.why, "no leader for 3 s");
+	/* a leader serves, but the node a put was placed on did not
+	 * answer: retry soon too, and the body says which */
+	bare_request(&r, "/api/get/k");
+	r.route = rt;
+	mc_err_set(&e, -EAGAIN, MC_WRITE_FAIL, "the owner did not answer");
+	web_resp_errno(&r, -EAGAIN, &e, "Put failed");
+	parse(&a);
+	ck_assert_int_eq(a.status, 503);
+	ck_assert_str_eq(a.body, "{\"error\":\"WRITE_FAIL\"}");
+	ck_assert_ptr_nonnull(strstr(a.head, "Retry-After: 1\r\n"));
+	bare_request(&r, "/api/get/k");
+	r.route = rt;
+	mc_err_set(&e, -EAGAIN, MC_TRANSFER_FAIL, "could not be written");
+	web_resp_errno(&r, -EAGAIN, &e, "Put failed");
+	parse(&a);
+	ck_assert_str_eq(a.body, "{\"error\":\"TRANSFER_FAIL\"}");
 	/* another failure keeps the route's reason */
 	bare_request(&r, "/api/get/k");
 	r.route = rt;

@@ -15,6 +15,7 @@
 #include "check.h"
 #include "metrics.h"
 #include "mooncake.h"
+#include "store_int.h" /* PUT_PLACE_TRIES, SEG_SHUN_MS */
 #include "render.h"
 
 #define MiB	 (1ull << 20)
@@ -900,15 +901,18 @@ START_TEST(test_clients_ping_and_expiry)
 }
 END_TEST
 
+/* A node's segment, whose owner hooks are the ones above. */
+static const struct mc_remote_req node7 = {.id = SEG3,
+					   .name = "node7",
+					   .base = NODEBASE,
+					   .size = RSIZE,
+					   .endpoint = "node7:40000",
+					   .owner = {MC_OWNER_NODE, "node-7"}};
+
 START_TEST(test_owner_hooks)
 {
 	struct mc_store *s = new_store(true);
-	struct mc_remote_req n = {.id = SEG3,
-				  .name = "node7",
-				  .base = NODEBASE,
-				  .size = RSIZE,
-				  .endpoint = "node7:40000",
-				  .owner = {MC_OWNER_NODE, "node-7"}};
+	struct mc_remote_req n = node7;
 	struct mc_put_opts po = {.remote_ok = true};
 	struct mc_put *p;
 	struct mc_err e = {0};
@@ -971,6 +975,52 @@ START_TEST(test_owner_hooks)
 	ck_assert_int_eq(mc_remove(s, "ck", 2, false, NULL), 0);
 	ck_assert_int_eq(mc_remove(s, "lk", 2, false, NULL), 0);
 	ck_assert_uint_eq(ncalls, before);
+	mc_store_free(s);
+}
+END_TEST
+
+/*
+ * An owner that fails to prepare (it did not answer: a node cut off) is
+ * passed over: the put is placed again elsewhere, and the next ones skip
+ * that segment for SEG_SHUN_MS while others can take them.
+ */
+START_TEST(test_owner_failure_places_again)
+{
+	struct mc_store *s = new_store(true);
+	struct mc_remote_req n = node7;
+	struct mc_put_opts po = {.remote_ok = true, .prefer = "node7"};
+	struct mc_put *p;
+	struct mc_err e = {0};
+
+	ck_assert_int_eq(mc_segment_mount_remote(s, &n, NULL), 0);
+	/* alone, it is tried PUT_PLACE_TRIES times, then the put fails */
+	fail_prepare = -EAGAIN;
+	ck_assert_int_eq(mc_put_start_opts(s, "a", 1, 100, &po, &p, &e),
+			 -EAGAIN);
+	ck_assert_uint_eq(count_calls('p'), PUT_PLACE_TRIES);
+	ck_assert_uint_eq(count_calls('r'), PUT_PLACE_TRIES);
+	/* with a segment of our own beside it: placed there */
+	mount_local(s, NULL);
+	advance(SEG_SHUN_MS + 1);
+	ck_assert_int_eq(mc_put_start_opts(s, "b", 1, 100, &po, &p, &e), 0);
+	ck_assert_uint_eq(count_calls('p'), PUT_PLACE_TRIES + 1);
+	ck_assert_int_eq(mc_put_desc(p, 0)->owner.kind, MC_OWNER_SELF);
+	mc_put_release(p);
+	ck_assert_int_eq(mc_put_end_by(s, "b", 1, NULL, false, NULL), 0);
+	/* the next put does not ask the failed owner while it is shunned */
+	fail_prepare = 0;
+	ck_assert_int_eq(mc_put_start_opts(s, "c", 1, 100, &po, &p, &e), 0);
+	ck_assert_uint_eq(count_calls('p'), PUT_PLACE_TRIES + 1);
+	ck_assert_int_eq(mc_put_desc(p, 0)->owner.kind, MC_OWNER_SELF);
+	mc_put_release(p);
+	ck_assert_int_eq(mc_put_end_by(s, "c", 1, NULL, false, NULL), 0);
+	/* and asks it again after */
+	advance(SEG_SHUN_MS + 1);
+	ck_assert_int_eq(mc_put_start_opts(s, "d", 1, 100, &po, &p, &e), 0);
+	ck_assert_uint_eq(count_calls('p'), PUT_PLACE_TRIES + 2);
+	ck_assert_int_eq(mc_put_desc(p, 0)->owner.kind, MC_OWNER_NODE);
+	mc_put_release(p);
+	ck_assert_int_eq(mc_put_end_by(s, "d", 1, NULL, false, NULL), 0);
 	mc_store_free(s);
 }
 END_TEST
@@ -1083,6 +1133,7 @@ static Suite *remote_suite(void)
 	tcase_add_test(tc, test_unmount_drops_remote_replicas);
 	tcase_add_test(tc, test_clients_ping_and_expiry);
 	tcase_add_test(tc, test_owner_hooks);
+	tcase_add_test(tc, test_owner_failure_places_again);
 	tcase_add_test(tc, test_exist_lease_and_batches);
 	suite_add_tcase(s, tc);
 	return s;

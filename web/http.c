@@ -262,13 +262,18 @@ void web_resp_errno(struct web_req *r, int rc, const struct mc_err *e,
 		msg = e && e->code != MC_OK ? mc_code_name(e->code)
 					    : web_status_code_name(rc);
 	/*
-	 * No leader: worth retrying soon, and every body says so by name,
-	 * whatever the route would say of a failure (mooncake-http(7),
-	 * ERRORS); the log line keeps the precise reason (r->why).
+	 * Worth retrying soon, and every body says why by name, whatever
+	 * the route would say of a failure (mooncake-http(7), ERRORS):
+	 * NO_LEADER, or the node a put was placed on could not be reached
+	 * (WRITE_FAIL, TRANSFER_FAIL) while a leader serves; the log line
+	 * keeps the precise reason (r->why).
 	 */
 	if (rc == -EAGAIN) {
 		r->extra_hdr = "Retry-After: 1\r\n";
-		msg = web_status_code_name(rc);
+		msg = e && (e->code == MC_WRITE_FAIL ||
+			    e->code == MC_TRANSFER_FAIL)
+			      ? mc_code_name(e->code)
+			      : web_status_code_name(rc);
 	}
 	web_resp_error(r, web_status_from_errno(rc), msg);
 }
