@@ -798,7 +798,7 @@ int mc_remove(struct mc_store *s, const void *key, size_t klen, bool force,
 		 */
 		rc = mc_err_set(err, -EBUSY, MC_OBJECT_HAS_LEASE,
 				"key '%.*s' has a read lease for %llu.%llu s "
-				"more (from /query_key)",
+				"more (a reader asked for its replicas)",
 				KEY_ARG(key, klen),
 				(unsigned long long)((left + 99) / 100 / 10),
 				(unsigned long long)((left + 99) / 100 % 10));

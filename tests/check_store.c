@@ -539,7 +539,7 @@ START_TEST(test_lease)
 	ck_assert_int_eq(e.code, MC_OBJECT_HAS_LEASE);
 	/* the refusal says for how long, rounded up to a tenth */
 	ck_assert_str_eq(e.msg, "key 'k' has a read lease for 1.0 s more "
-				"(from /query_key)");
+				"(a reader asked for its replicas)");
 	advance(1);
 	ck_assert_int_eq(mc_remove(s, "k", 1, false, &e), -EBUSY);
 	ck_assert_msg(strstr(e.msg, "for 1.0 s more"), "%s", e.msg);

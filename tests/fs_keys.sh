@@ -188,7 +188,7 @@ for try in 1 2 3; do
 done
 expect_match "rm of a leased key" "$rm_err" 'Device or resource busy'
 expect_match "ctl/error says why and for how long" "$(cat "$M/ctl/error")" \
-	"^[0-9-]+T[0-9:]+Z keys: rm of 'a/b' refused: key 'a/b' has a read lease for [0-2]\\.[0-9] s more \\(from /query_key\\); rm it then\$"
+	"^[0-9-]+T[0-9:]+Z keys: rm of 'a/b' refused: key 'a/b' has a read lease for [0-2]\\.[0-9] s more \\(a reader asked for its replicas\\); rm it then\$"
 expect_match "and the log, as a warning" "$(tail -n1 "$MC_ERR")" "WARN keys: rm of 'a/b' refused: key 'a/b' has a read lease"
 sleep 2.2
 rm "$K/a%2Fb"

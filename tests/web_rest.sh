@@ -272,7 +272,7 @@ curl -s -o /dev/null "$MC_URL/query_key?key=bin4096"
 http DELETE /api/remove/bin4096
 expect_eq "remove of a leased key 409" "$HTTP_CODE" 409
 expect_match "409 body: the code, and why for how long" "$HTTP_BODY" \
-	'^\{"error":"OBJECT_HAS_LEASE","message":"key '"'"'bin4096'"'"' has a read lease for (9\.[0-9]|10\.0) s more \(from /query_key\); remove it then, or with \?force=true"\}$'
+	'^\{"error":"OBJECT_HAS_LEASE","message":"key '"'"'bin4096'"'"' has a read lease for (9\.[0-9]|10\.0) s more \(a reader asked for its replicas\); remove it then, or with \?force=true"\}$'
 expect_match "the refusal is logged with the same reason" "$(cat "$MC_ERR")" \
 	"INFO http: 409 DELETE /api/remove/bin4096 from 127.0.0.1: key 'bin4096' has a read lease for"
 http DELETE '/api/remove/bin4096?force=maybe'
