@@ -91,8 +91,9 @@ static int parse_token(const char *t, size_t n, struct fs_spec *sp,
 	if (!tokens[k].cap) {
 		uint64_t *dst = k == T_SIZE ? &sp->size : &sp->offset;
 
+		/* a size of 0 is the store's to refuse (and count) */
 		r = mc_size_parse(val, dst);
-		if (r < 0 || (k == T_SIZE && *dst == 0))
+		if (r < 0)
 			return mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 					  "bad number in '%.*s'", (int)n, t);
 		if (k == T_OFFSET)

@@ -991,7 +991,7 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 	mc_series_add(s->c.mount, 1);
 	if (req->size == 0 || req->size > INT64_MAX) {
 		rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-				"invalid size, must be a positive integer");
+				"Invalid size, must be a positive integer");
 		goto fail;
 	}
 	if (strcmp(protocol, "tcp") && strcmp(protocol, "rdma")) {
@@ -1015,16 +1015,26 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 	if (req->shm_name) {
 		char path[300];
 
-		if (mc_shm_name_check(req->shm_name) != MC_SHM_OK) {
+		switch (mc_shm_name_check(req->shm_name)) {
+		case MC_SHM_OK:
+			break;
+		case MC_SHM_TOO_LONG:
 			rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-					"invalid shm name '%s'", req->shm_name);
+					"Invalid name, longer than 255 bytes");
+			goto fail;
+		default:
+			rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+					"Invalid name, must be a shared memory "
+					"object name without '/', '.' or '..'");
 			goto fail;
 		}
 		bare = req->shm_name + (*req->shm_name == '/');
 		if (req->offset % (uint64_t)page || req->offset > INT64_MAX) {
-			rc = mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
-					"offset %llu is not page aligned",
-					(unsigned long long)req->offset);
+			rc = mc_err_set(
+				err, -EINVAL, MC_INVALID_PARAMS,
+				"Invalid offset, must be a non-negative "
+				"multiple of the page size (%ld)",
+				page);
 			goto fail;
 		}
 		snprintf(path, sizeof(path), "/dev/shm/%s", bare);

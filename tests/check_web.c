@@ -607,7 +607,6 @@ START_TEST(test_mount_size)
 		"{\"size\":1.0}",
 		"{\"size\":1.5}",
 		"{\"size\":\"16\"}",
-		"{\"size\":0}",
 		"{\"size\":-1}",
 		"{\"size\":9223372036854775808}",
 		"{\"size\":18446744073709551616}",
@@ -640,6 +639,11 @@ START_TEST(test_mount_size)
 	ck_assert_str_eq(req.name, "n");
 	ck_assert_ptr_null(req.shm_name);
 	json_object_put(o);
+	/* a size of 0 is the store's to refuse (and count) */
+	o = obj("{\"size\":0}");
+	ck_assert_int_eq(web_api_parse_mount(o, false, &req, &me), 0);
+	ck_assert_uint_eq(req.size, 0);
+	json_object_put(o);
 
 	o = obj("{\"size\":1,\"protocol\":5}");
 	ck_assert_int_eq(web_api_parse_mount(o, false, &req, &me), -EINVAL);
@@ -663,20 +667,19 @@ START_TEST(test_mount_shm)
 	} t[] = {
 		{"{\"name\":\"seg\",\"size\":4096}", 0, NULL, "seg", 0},
 		{"{\"name\":\"/seg\",\"size\":4096,\"offset\":8192}", 0, NULL,
-		 "seg", 8192},
+		 "/seg", 8192},
+		/* values the store refuses (and counts) pass as they are */
 		{"{\"name\":\"..x\",\"size\":1}", 0, NULL, "..x", 0},
+		{"{\"name\":\"\",\"size\":1}", 0, NULL, "", 0},
+		{"{\"name\":\"a/b\",\"size\":1}", 0, NULL, "a/b", 0},
+		{"{\"name\":\"/..\",\"size\":1}", 0, NULL, "/..", 0},
+		{"{\"name\":\"s\",\"size\":1,\"offset\":1}", 0, NULL, "s", 1},
+		{"{\"name\":\"s\",\"size\":0}", 0, NULL, "s", 0},
+		/* what is not a mount request does not */
 		{"{\"size\":4096}", -EINVAL, "name", NULL, 0},
-		{"{\"name\":\"\",\"size\":1}", -EINVAL, "name", NULL, 0},
-		{"{\"name\":\"/\",\"size\":1}", -EINVAL, "name", NULL, 0},
-		{"{\"name\":\"//x\",\"size\":1}", -EINVAL, "name", NULL, 0},
-		{"{\"name\":\"a/b\",\"size\":1}", -EINVAL, "name", NULL, 0},
-		{"{\"name\":\".\",\"size\":1}", -EINVAL, "name", NULL, 0},
-		{"{\"name\":\"/..\",\"size\":1}", -EINVAL, "name", NULL, 0},
 		{"{\"name\":\"a\\u0000\",\"size\":1}", -EINVAL, "name", NULL,
 		 0},
 		{"{\"name\":7,\"size\":1}", -EINVAL, "name", NULL, 0},
-		{"{\"name\":\"s\",\"size\":1,\"offset\":1}", -EINVAL, "offset",
-		 NULL, 0},
 		{"{\"name\":\"s\",\"size\":1,\"offset\":-4096}", -EINVAL,
 		 "offset", NULL, 0},
 		{"{\"name\":\"s\",\"size\":1,\"offset\":true}", -EINVAL,
@@ -685,7 +688,7 @@ START_TEST(test_mount_shm)
 		 "offset", NULL, 0},
 		{"{\"name\":\"s\",\"size\":1,\"offset\":4096.0}", -EINVAL,
 		 "offset", NULL, 0},
-		{"{\"name\":\"s\",\"size\":0}", -EINVAL, "size", NULL, 0},
+		{"{\"name\":\"s\",\"size\":-1}", -EINVAL, "size", NULL, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {

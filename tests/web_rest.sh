@@ -29,6 +29,25 @@ post /api/mount '{"size":16777217}'
 expect_match "mount rounds up to 16 MiB" "$HTTP_BODY" '"allocated_size":33554432\}$'
 ID2=$(printf '%s' "$HTTP_BODY" | grep -o '[0-9a-f-]\{36\}')
 SIZEMSG='{"error":"Invalid size, must be a positive integer"}'
+# mounts: "REQUESTS FAILURES" of the MountSegment counters
+mounts() {
+	curl -s "$MC_URL/metrics" |
+		awk '/^master_mount_segment_(requests|failures)_total /{printf "%s ", $2}'
+}
+# a body that is not a mount request is not counted; a value the store
+# refuses is, as upstream counts a refused MountSegment
+m0=$(mounts)
+for b in '{"size":true}' '{"size":-1}' '{"size":1,"name":5}'; do
+	post /api/mount "$b"
+	expect_eq "mount $b 400" "$HTTP_CODE" 400
+done
+expect_eq "malformed mounts are not counted" "$(mounts)" "$m0"
+read -r mr mf <<<"$m0"
+for b in '{"size":0}' '{"size":1,"protocol":"bogus"}' '{"size":1,"name":"a\nb"}'; do
+	post /api/mount "$b"
+	expect_eq "mount $b 400" "$HTTP_CODE" 400
+done
+expect_eq "refused values are counted" "$(mounts)" "$((mr + 3)) $((mf + 3)) "
 for b in '{}' '{"size":true}' '{"size":false}' '{"size":1.0}' '{"size":2.5}' \
 	'{"size":"16777216"}' '{"size":0}' '{"size":-1}' '{"size":null}' \
 	'{"size":[1]}' '{"size":9223372036854775808}' \
