@@ -183,6 +183,13 @@ expect_eq "--no-http-metadata: 404" "$HTTP_CODE" 404
 http PUT "/metadata?key=x" -d v
 expect_eq "for writes too" "$HTTP_CODE" 404
 [ -z "$FUSE" ] || check "and no metadata/ in the tree" test ! -e "$MC_MNT/metadata"
+check "no /metadata series before a request" \
+	not grep -q 'route="/metadata"' <<<"$(curl -s "$MC_URL/metrics" | grep -v 'code="404"')"
+check "the status page does not list it" not grep -q '/metadata' <<<"$(curl -s "$MC_URL/")"
+check "nor, on a single node, the cluster's routes" \
+	not grep -qE '/api/cluster|/internal/' <<<"$(curl -s "$MC_URL/")"
+check "which get no series either" \
+	not grep -qE 'route="(/api/cluster|/internal/)' <<<"$(curl -s "$MC_URL/metrics")"
 mc_stop
 
 # --- an endpoint that does not reach the transfer port says so ------------------

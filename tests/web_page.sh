@@ -115,8 +115,7 @@ expect_match "and the failed get" "$dom" \
 expect_match "endpoints are linked" "$dom" '<a href="/metrics"><code>/metrics</code></a>'
 expect_match "and those with a parameter shown" "$dom" '<code>/query_key\?key=KEY</code>'
 expect_match "... /metadata too" "$dom" '<code>/metadata\?key=KEY</code>'
-# every link of the page answers (a single node: /api/cluster is shown,
-# not linked)
+# every link of the page answers
 bad=""
 for l in $(grep -o 'href="/[^"]*"' "$MC_TMP/dom.html" | sed 's/^href="//; s/"$//' | sort -u); do
 	c=$(curl -s -o /dev/null -w '%{http_code}' "$MC_URL$l")

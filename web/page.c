@@ -403,22 +403,17 @@ static const struct {
 	{"/metadata", "?key=KEY"},
 };
 
-/* Routes that answer only in cluster mode: not linked on a single node. */
-static bool cluster_only(const char *pattern)
-{
-	return !strcmp(pattern, "/api/cluster");
-}
-
 static void endpoints(struct mc_store *s, struct mc_buf *b)
 {
-	bool linked = mc_store_linked(s);
-
 	mc_buf_adds(b, "<section id=\"endpoints\"><h2>Endpoints</h2>"
 		       "<ul class=\"routes\">");
 	for (size_t i = 0; i < web_nroutes; i++) {
 		const struct web_route *rt = &web_routes[i];
 		const char *q = NULL;
 		char m[64];
+
+		if (!web_route_on(rt, s))
+			continue; /* a feature that is off */
 
 		for (size_t j = 0;
 		     j < sizeof(needs_query) / sizeof(needs_query[0]); j++)
@@ -428,8 +423,7 @@ static void endpoints(struct mc_store *s, struct mc_buf *b)
 		mc_buf_adds(b, "<li>");
 		esc(b, m);
 		mc_buf_adds(b, " ");
-		if ((rt->methods & WEB_M_GET) && !rt->prefix && !q &&
-		    (linked || !cluster_only(rt->pattern))) {
+		if ((rt->methods & WEB_M_GET) && !rt->prefix && !q) {
 			mc_buf_adds(b, "<a href=\"");
 			esc(b, rt->pattern);
 			mc_buf_adds(b, "\"><code>");

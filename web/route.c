@@ -60,13 +60,14 @@ const struct web_route web_routes[] = {
 	{POST, "/api/v1/put_revoke", false, REST, web_api_put_revoke,
 	 "/api/v1/put_revoke", 0},
 	/* mooncake-http(7), CLUSTER and INTERNAL API (mooncake-cluster(7)) */
-	{GET, "/api/cluster", false, REST, web_api_cluster, "/api/cluster", 0},
+	{GET, "/api/cluster", false, REST, web_api_cluster, "/api/cluster",
+	 WEB_ROUTE_CLUSTER},
 	{POST, "/internal/v1/master", false, TEXT, web_api_internal_master,
-	 "/internal/v1/master", 0},
+	 "/internal/v1/master", WEB_ROUTE_CLUSTER},
 	{POST, "/internal/v1/owner", false, TEXT, web_api_internal_owner,
-	 "/internal/v1/owner", 0},
+	 "/internal/v1/owner", WEB_ROUTE_CLUSTER},
 	{POST, "/internal/v1/meta", false, TEXT, web_api_internal_meta,
-	 "/internal/v1/meta", 0},
+	 "/internal/v1/meta", WEB_ROUTE_CLUSTER},
 	/* mooncake-http(7), TRANSFER ENGINE METADATA */
 	{GET | PUT | DELETE, "/metadata", false, TEXT, web_api_metadata,
 	 "/metadata", WEB_ROUTE_NO_AUTH | WEB_ROUTE_META},
@@ -152,4 +153,11 @@ enum web_body_kind web_route_default_kind(const char *path, size_t len)
 {
 	return len >= 5 && memcmp(path, "/api/", 5) == 0 ? WEB_BODY_REST
 							 : WEB_BODY_TEXT;
+}
+
+bool web_route_on(const struct web_route *rt, struct mc_store *s)
+{
+	if ((rt->flags & WEB_ROUTE_META) && !mc_store_meta(s))
+		return false;
+	return !(rt->flags & WEB_ROUTE_CLUSTER) || mc_store_linked(s);
 }

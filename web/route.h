@@ -27,6 +27,8 @@ enum web_route_flag {
 	WEB_ROUTE_NO_AUTH = 1,
 	/* exists only while the store has a metadata server (else 404) */
 	WEB_ROUTE_META = 2,
+	/* answers only in cluster mode (its own 404 on a single node) */
+	WEB_ROUTE_CLUSTER = 4,
 };
 
 struct web_route {
@@ -66,5 +68,13 @@ void web_method_allow(unsigned mask, char *buf, size_t len);
 
 /* Body kind for a path no route takes: REST under /api/, else text. */
 enum web_body_kind web_route_default_kind(const char *path, size_t len);
+
+/*
+ * Whether @rt is a route of this daemon: not one of a feature that is off
+ * (--no-http-metadata; cluster routes on a single node). Those are not
+ * listed on the status page and get no series before a request.
+ */
+struct mc_store;
+bool web_route_on(const struct web_route *rt, struct mc_store *s);
 
 #endif

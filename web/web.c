@@ -255,7 +255,7 @@ static void stats_init(struct web *w)
 		st->label = i < web_nroutes ? web_routes[i].label : "other";
 		v[0] = st->label;
 		v[1] = "200";
-		if (i < web_nroutes)
+		if (i < web_nroutes && web_route_on(&web_routes[i], w->s))
 			atomic_store(&st->code[0],
 				     mc_family_series(w->requests, v));
 	}
