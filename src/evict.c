@@ -272,7 +272,10 @@ int evict_alloc_replicas(struct mc_store *s, uint64_t size,
 	used = store_used(s);
 	if (!seg_can_fit(s, size, pl))
 		return -ENOSPC;
-	if (cap && (double)(used + want) > s->o.high_watermark * (double)cap) {
+	/* not while an unmount drops its values: their bytes still count
+	 * as used, their segment no longer as capacity (store_int.h) */
+	if (cap && !atomic_load(&s->unlisting) &&
+	    (double)(used + want) > s->o.high_watermark * (double)cap) {
 		uint64_t target = evict_target(s);
 
 		evict(s, used + want > target ? used + want - target : want,

@@ -1406,6 +1406,7 @@ void seg_unlist_locked(struct mc_store *s, struct mc_seg *g)
 		}
 	}
 	atomic_store(&g->state, SEG_GONE);
+	atomic_fetch_add(&s->unlisting, 1); /* until seg_finish's end */
 	atomic_fetch_sub(&s->capacity, g->size);
 	atomic_fetch_add(&s->seg_gen, 1);
 	seg_snap_publish(s);

@@ -467,6 +467,13 @@ struct mc_store {
 	char *_Atomic endpoint; /* "host:port"; replaced, never freed early */
 	struct mc_old_ep *old_endpoints;
 	_Atomic uint64_t capacity;
+	/*
+	 * Segments out of the table whose values are still being dropped
+	 * (seg_unlist_locked to the end of seg_finish): their bytes are
+	 * still in store_used but no longer in capacity, so the watermark
+	 * means nothing meanwhile (evict.c).
+	 */
+	_Atomic unsigned unlisting;
 	/* bytes allocated: the sum of the stripes (store_used) */
 	struct used_stripe used[USED_STRIPES];
 	_Atomic uint64_t

@@ -120,6 +120,7 @@ static void seg_finish(struct mc_store *s, struct mc_seg *g, bool stopping)
 	else
 		mc_info("segment: unmounted '%s'", g->id);
 	seg_unref(g); /* the table's reference */
+	atomic_fetch_sub(&s->unlisting, 1);
 }
 
 int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,

@@ -426,6 +426,76 @@ START_TEST(test_upstream_put_families)
 }
 END_TEST
 
+/* Puts 1 KiB values under "PREFIXn", n in [0, @n), into segment @seg. */
+static void put_many(struct mc_store *s, const char *prefix, unsigned n,
+		     const char *seg)
+{
+	static char v[1024];
+	struct mc_put_opts po = {.prefer = seg};
+
+	for (unsigned i = 0; i < n; i++) {
+		struct mc_put *p;
+		char k[32];
+		int len = snprintf(k, sizeof(k), "%s%u", prefix, i);
+
+		ck_assert_int_eq(mc_put_start_opts(s, k, (size_t)len, sizeof(v),
+						   &po, &p, NULL),
+				 0);
+		memcpy(mc_put_buffer(p, 0), v, sizeof(v));
+		mc_put_release(p);
+		ck_assert_int_eq(mc_put_end(s, k, (size_t)len, NULL), 0);
+	}
+}
+
+struct unmounter {
+	struct mc_store *s;
+	const char *id;
+	_Atomic bool done;
+};
+
+static void *unmount_main(void *arg)
+{
+	struct unmounter *u = arg;
+	const char *ids[] = {u->id};
+	struct mc_unmount_req req = {.ids = ids, .n = 1};
+
+	ck_assert_int_eq(mc_segment_unmount(u->s, &req, NULL, NULL, NULL), 0);
+	atomic_store(&u->done, true);
+	return NULL;
+}
+
+/*
+ * While an unmount drops its values, their bytes are still used and
+ * their segment no longer capacity: puts meanwhile must not take that
+ * for the high watermark and evict the values of the segments that stay.
+ */
+START_TEST(test_unmount_no_false_eviction)
+{
+	struct mc_store *s = new_store(1);
+	char big[MC_ID_LEN + 1];
+	struct unmounter u = {.s = s, .id = big};
+	pthread_t th;
+	unsigned rounds = 0;
+
+	check_mount(s, 16 * MiB, "stays", NULL);
+	check_mount(s, 64 * MiB, "goes", big);
+	put_many(s, "g", 40000, "goes");
+	put_many(s, "k", 8000, "stays"); /* half of "stays" */
+	pthread_create(&th, NULL, unmount_main, &u);
+	while (!atomic_load(&u.done) || rounds < 8)
+		put_many(s, "k", 64, "stays"), rounds++;
+	pthread_join(th, NULL);
+	ck_assert(fam(s, "master_attempted_evictions_total") == 0);
+	for (unsigned i = 0; i < 8000; i += 97) {
+		char k[32];
+
+		snprintf(k, sizeof(k), "k%u", i);
+		ck_assert_int_eq(mc_exist(s, k, strlen(k)), 1);
+	}
+	mc_store_free(s);
+}
+END_TEST
+
 /* The last minute's figures, from a sample a second (mc_store_tick). */
 START_TEST(test_recent)
 {
@@ -2783,6 +2853,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_unmount_keeps_reader_bytes);
 	tcase_add_test(tc, test_kept_buffers);
 	tcase_add_test(tc, test_unmount_drop_held);
+	tcase_add_test(tc, test_unmount_no_false_eviction);
 	tcase_add_test(tc, test_shm);
 	tcase_add_test(tc, test_eviction);
 	tcase_add_test(tc, test_eviction_skips_busy);
