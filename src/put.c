@@ -184,6 +184,7 @@ void put_release_discarded(struct mc_store *s, bool all)
 
 static bool put_close(struct mc_put *p);
 static void put_revoke_closed(struct mc_put *p);
+static void put_drop_closed(struct mc_put *p);
 static void outcome_note(struct mc_store *s, uint64_t version, int rc);
 
 /* The owner hooks' view of replica @i of @p. */
@@ -1118,7 +1119,12 @@ static int put_commit_moved(struct mc_put *p, const void *src, uint64_t size,
 	rc = put_new(p->store, p->key, p->klen, size, false, &quiet, NULL, &q,
 		     err);
 	if (rc < 0) {
-		mc_put_abort(p);
+		/* no place for the value: its start failed, as a door's
+		 * start that finds no room does (counted once, no revoke) */
+		mc_series_add(p->store->c.put_start_fail, 1);
+		if (put_close(p))
+			put_drop_closed(p);
+		put_unref(p);
 		return rc;
 	}
 	for (unsigned i = 0; i < q->nrep; i++)

@@ -426,6 +426,35 @@ START_TEST(test_upstream_put_families)
 }
 END_TEST
 
+/*
+ * A local put whose value finds no room when it commits at its size (a
+ * FUSE file) fails its PutStart, as a door's start that finds no room
+ * does: not a PutStart that succeeded and then a PutRevoke.
+ */
+START_TEST(test_moved_commit_without_room)
+{
+	struct mc_store *s = new_store(1);
+	static char big[15 << 20];
+	struct mc_ref *held;
+	struct mc_put *p;
+	struct mc_err e = {0};
+
+	check_mount(s, 16 * MiB, NULL, NULL);
+	ck_assert_int_eq(mc_put(s, "big", 3, big, sizeof(big), NULL), 0);
+	ck_assert_int_eq(mc_get(s, "big", 3, &held), 0); /* not evictable */
+	ck_assert_int_eq(mc_put_begin(s, "x", 1, 64, &p, &e), 0);
+	ck_assert(fam(s, "master_put_start_requests_total") == 2);
+	ck_assert_int_eq(mc_put_commit_copy(p, big, 5 << 20, &e), -ENOSPC);
+	ck_assert(fam(s, "master_put_start_requests_total") == 2);
+	ck_assert(fam(s, "master_put_start_failures_total") == 1);
+	ck_assert(fam(s, "master_put_revoke_requests_total") == 0);
+	ck_assert(fam(s, "master_put_end_requests_total") == 1);
+	ck_assert_int_eq(mc_exist(s, "x", 1), 0);
+	mc_ref_release(held);
+	mc_store_free(s);
+}
+END_TEST
+
 /* Puts 1 KiB values under "PREFIXn", n in [0, @n), into segment @seg. */
 static void put_many(struct mc_store *s, const char *prefix, unsigned n,
 		     const char *seg)
@@ -2854,6 +2883,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_kept_buffers);
 	tcase_add_test(tc, test_unmount_drop_held);
 	tcase_add_test(tc, test_unmount_no_false_eviction);
+	tcase_add_test(tc, test_moved_commit_without_room);
 	tcase_add_test(tc, test_shm);
 	tcase_add_test(tc, test_eviction);
 	tcase_add_test(tc, test_eviction_skips_busy);
