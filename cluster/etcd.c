@@ -384,13 +384,18 @@ enum { IDEMPOTENT = 1, NO_RETRY_AFTER_SEND = 0 };
  * POSTs @req (a JSON object, not consumed) to @path and hands back the
  * answer's object. See etcd.h for the retry rules.
  */
+/* A call's budget instead of timeout_ms (0: that), for this thread. */
+static __thread unsigned tl_budget_ms;
+
 static int call(struct mc_etcd *e, const char *path, struct json_object *req,
 		int idempotent, struct json_object **out, struct mc_err *err)
 {
 	const char *body =
 		json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	size_t blen = strlen(body);
-	uint64_t start = now_ms(), deadline = start + e->o.timeout_ms;
+	uint64_t start = now_ms(),
+		 deadline = start +
+			    (tl_budget_ms ? tl_budget_ms : e->o.timeout_ms);
 	unsigned backoff = e->o.backoff_ms, tries = 0, proto_fails = 0;
 	struct curl_slist *hdrs;
 	struct mc_err last = {0, ""};
@@ -903,6 +908,18 @@ int mc_etcd_lease_grant(struct mc_etcd *e, int64_t ttl_s, int64_t id,
 	if (ttl_out)
 		*ttl_out = ttl;
 	return 0;
+}
+
+int mc_etcd_lease_keepalive_within(struct mc_etcd *e, int64_t id,
+				   unsigned budget_ms, int64_t *ttl_out,
+				   struct mc_err *err)
+{
+	int rc;
+
+	tl_budget_ms = budget_ms;
+	rc = mc_etcd_lease_keepalive(e, id, ttl_out, err);
+	tl_budget_ms = 0;
+	return rc;
 }
 
 int mc_etcd_lease_keepalive(struct mc_etcd *e, int64_t id, int64_t *ttl_out,

@@ -236,6 +236,14 @@ int mc_etcd_lease_grant(struct mc_etcd *e, int64_t ttl_s, int64_t id,
  */
 int mc_etcd_lease_keepalive(struct mc_etcd *e, int64_t id, int64_t *ttl_out,
 			    struct mc_err *err);
+/*
+ * mc_etcd_lease_keepalive within @budget_ms rather than the client's
+ * timeout_ms: a renewal may wait as long as its success could still help
+ * (until the holder's fence), so a slow etcd is not taken for a dead one.
+ */
+int mc_etcd_lease_keepalive_within(struct mc_etcd *e, int64_t id,
+				   unsigned budget_ms, int64_t *ttl_out,
+				   struct mc_err *err);
 
 /* Revokes @id and deletes its keys. -ENOENT when it does not exist. */
 int mc_etcd_lease_revoke(struct mc_etcd *e, int64_t id, struct mc_err *err);

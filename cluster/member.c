@@ -747,6 +747,31 @@ static void *viewer_main(void *arg)
 
 /* --- the keeper: lease, keep-alives, registration ------------------------- */
 
+/*
+ * The etcd client's budget for one call: a third of the TTL, so that two
+ * tries fit before the fence, and 500 ms at least.
+ */
+static unsigned call_budget(unsigned ttl_ms)
+{
+	return ttl_ms / 3 > 500 ? ttl_ms / 3 : 500;
+}
+
+/*
+ * How long a keep-alive started at @t0 may wait: while the lease may
+ * still live at etcd (the fence @fence plus the margin: the last renewal
+ * began a TTL before that), since a renewal that comes late still keeps
+ * it (a slow etcd on a loaded machine is not a dead one, and a node whose
+ * lease ends rejoins empty); no less than call_budget.
+ */
+static unsigned keepalive_budget(const struct mc_member *m, uint64_t fence,
+				 uint64_t t0)
+{
+	unsigned least = call_budget(m->ttl_ms);
+	uint64_t end = fence + m->margin_ms;
+
+	return end > t0 + least ? (unsigned)(end - t0) : least;
+}
+
 /* Under m->lock: the lease is gone; everything built on it with it. */
 static void lease_lost(struct mc_member *m)
 {
@@ -861,12 +886,16 @@ static void *keeper_main(void *arg)
 		while (!m->keeper_stop && now_ms() < next && !m->need_register)
 			wait_until(m, next);
 		bool stop = m->keeper_stop;
+		uint64_t fence = m->fence_at;
 
 		pthread_mutex_unlock(&m->lock);
 		if (stop)
 			break;
 		t0 = now_ms();
-		rc = mc_etcd_lease_keepalive(m->e, lease, &ttl, &err);
+		/* as long as the lease may live, not the client's budget */
+		rc = mc_etcd_lease_keepalive_within(
+			m->e, lease, keepalive_budget(m, fence, t0), &ttl,
+			&err);
 		/* a renewal that came this late eats into the fence: say so,
 		 * as the reason when this node's reign or lease ends next */
 		uint64_t late = t0 > next ? t0 - next : 0, took = now_ms() - t0;
@@ -1184,10 +1213,7 @@ struct mc_member *mc_member_start(const struct mc_member_opts *o,
 
 	mc_etcd_opts_default(&eo);
 	eo.endpoints = o->endpoints;
-	/* a keep-alive may take up to half the time left before the fence
-	 * (which only a success moves on), so a slow etcd on a loaded
-	 * machine is not taken for a dead one; two tries fit */
-	eo.timeout_ms = m->ttl_ms / 3 > 500 ? m->ttl_ms / 3 : 500;
+	eo.timeout_ms = call_budget(m->ttl_ms);
 	m->e = mc_etcd_new(&eo, err);
 	m->camp_tok = mc_etcd_cancel_new();
 	if (!m->e || !m->camp_tok) {

@@ -11,6 +11,11 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1004,6 +1009,140 @@ START_TEST(test_hot_path_keeps_lease)
 }
 END_TEST
 
+/*
+ * A slow etcd, between the member and the real one: each request is
+ * passed on SLOW_MS after it came, and dropped when its client gave up
+ * meanwhile (as etcd's gateway drops a request whose client went).
+ */
+static _Atomic unsigned slow_ms;
+
+struct pump {
+	int from, to;
+	bool delay;
+};
+
+static void *pump_main(void *arg)
+{
+	struct pump *p = arg;
+	char buf[65536];
+	ssize_t n;
+
+	uint64_t last = 0;
+
+	while ((n = read(p->from, buf, sizeof(buf))) > 0) {
+		/* once a request: its head and body may come apart */
+		unsigned d = p->delay && etcd_ms_now() - last > 50
+				     ? atomic_load(&slow_ms)
+				     : 0;
+
+		last = etcd_ms_now();
+
+		if (d) {
+			struct pollfd pf = {.fd = p->from, .events = POLLRDHUP};
+
+			etcd_sleep_ms(d);
+			if (poll(&pf, 1, 0) > 0 &&
+			    (pf.revents & (POLLRDHUP | POLLHUP)))
+				break; /* its client gave up */
+		}
+		if (write(p->to, buf, (size_t)n) != n)
+			break;
+	}
+	shutdown(p->to, SHUT_RDWR);
+	shutdown(p->from, SHUT_RDWR);
+	return NULL;
+}
+
+struct slow_etcd {
+	int lfd;
+	unsigned port, to;
+};
+
+static void *slow_main(void *arg)
+{
+	struct slow_etcd *se = arg;
+	int c;
+
+	while ((c = accept(se->lfd, NULL, NULL)) >= 0) {
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons((uint16_t)se->to),
+					.sin_addr.s_addr =
+						htonl(INADDR_LOOPBACK)};
+		int u = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct pump *up = malloc(sizeof(*up)),
+			    *down = malloc(sizeof(*down));
+		pthread_t t;
+
+		if (u < 0 || connect(u, (struct sockaddr *)&a, sizeof(a)) ||
+		    !up || !down) {
+			close(c);
+			if (u >= 0)
+				close(u);
+			free(up);
+			free(down);
+			continue;
+		}
+		*up = (struct pump){c, u, true};
+		*down = (struct pump){u, c, false};
+		pthread_create(&t, NULL, pump_main, up);
+		pthread_detach(t);
+		pthread_create(&t, NULL, pump_main, down);
+		pthread_detach(t);
+	}
+	return NULL;
+}
+
+/*
+ * An etcd that answers later than the client's budget for one call
+ * (TTL/3) but before the fence: the keep-alives wait for it, so the
+ * lease lives on (a node whose lease ends rejoins empty, mooncake-
+ * cluster(7)); before, each renewal was given up and the lease ended.
+ */
+START_TEST(test_slow_etcd_keeps_lease)
+{
+	static struct slow_etcd se;
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	struct mc_etcd *e = raw();
+	struct mc_etcd_kv kv, kv2;
+	struct mc_member *m;
+	struct seen s;
+	pthread_t th;
+	char url[64];
+
+	se.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(se.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(se.lfd, 64), 0);
+	getsockname(se.lfd, (struct sockaddr *)&a, &al);
+	se.port = ntohs(a.sin_port);
+	se.to = E.port;
+	pthread_create(&th, NULL, slow_main, &se);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", se.port);
+
+	seen_init(&s);
+	m = start("slowetcd", "a", ttl_ms(), url, &s);
+	ck_assert(wait_for(&s, has_node, "+a", slow(5000)));
+	ck_assert_int_eq(
+		mc_etcd_get(e, "/mooncake/slowetcd/nodes/a", 26, &kv, NULL), 0);
+	atomic_store(&slow_ms, ttl_ms() * 2 / 5); /* past TTL/3 */
+	etcd_sleep_ms(3 * ttl_ms());
+	atomic_store(&slow_ms, 0);
+	etcd_sleep_ms(ttl_ms() / 2);
+	ck_assert_int_eq(
+		mc_etcd_get(e, "/mooncake/slowetcd/nodes/a", 26, &kv2, NULL),
+		0);
+	ck_assert_int_eq(kv2.lease, kv.lease);
+	ck_assert_int_eq(count_node(&s, "-a"), 0);
+	mc_etcd_kv_release(&kv);
+	mc_etcd_kv_release(&kv2);
+	mc_member_stop(m);
+	shutdown(se.lfd, SHUT_RDWR);
+	close(se.lfd);
+	pthread_join(th, NULL);
+}
+END_TEST
+
 static Suite *member_suite(void)
 {
 	Suite *s = suite_create("member");
@@ -1026,6 +1165,7 @@ static Suite *member_suite(void)
 	tcase_add_test(k, test_hostile_prefix);
 	tcase_add_test(k, test_dead_endpoints);
 	tcase_add_test(k, test_hot_path_keeps_lease);
+	tcase_add_test(k, test_slow_etcd_keeps_lease);
 	suite_add_tcase(s, k);
 	return s;
 }
