@@ -272,8 +272,12 @@ struct order_ring {
 	unsigned n, next;
 };
 
-/* Chains of open registered puts (a power of two). */
-#define MC_PENDING_BUCKETS 1024
+/*
+ * Chains of open registered puts (a power of two): a start scans its
+ * key's chain, so a client with 160,000 puts open (one RPC batch) keeps
+ * them about ten long (1024 made a start 30 times slower). 128 KiB.
+ */
+#define MC_PENDING_BUCKETS 16384
 /*
  * How many shared puts' outcomes a master remembers, so that a writer
  * whose answer was lost can ask (link.c, put_settle): a few seconds of
