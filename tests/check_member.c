@@ -1050,6 +1050,7 @@ static void *pump_main(void *arg)
 	}
 	shutdown(p->to, SHUT_RDWR);
 	shutdown(p->from, SHUT_RDWR);
+	free(p);
 	return NULL;
 }
 
@@ -1136,6 +1137,7 @@ START_TEST(test_slow_etcd_keeps_lease)
 	ck_assert_int_eq(count_node(&s, "-a"), 0);
 	mc_etcd_kv_release(&kv);
 	mc_etcd_kv_release(&kv2);
+	mc_etcd_free(e);
 	mc_member_stop(m);
 	shutdown(se.lfd, SHUT_RDWR);
 	close(se.lfd);
