@@ -813,6 +813,17 @@ int mc_put_commit_copy(struct mc_put *p, const void *val, uint64_t len,
 		       struct mc_err *err);
 /* Drops the put without publishing (counts a PutRevoke) and the handle. */
 void mc_put_abort(struct mc_put *p);
+/*
+ * Counts a local put that its writer began and dropped before any of its
+ * bytes had a buffer (a keys/ file whose write failed while its bytes
+ * waited on the heap, or before they had a place: mooncakefs(5)): one
+ * PutStart and one PutRevoke, what mc_put_begin and mc_put_abort would
+ * have counted, so that such a put counts the same wherever its bytes
+ * waited. Places nothing and evicts nothing. A cluster node counts
+ * nothing: its leader counts the puts it is asked for, and a local put
+ * whose bytes were never sent is none (mc_put_abort of one counts none).
+ */
+void mc_put_count_dropped(struct mc_store *s);
 /* Lets go of the handle of a registered put, leaving the put open. */
 void mc_put_release(struct mc_put *p);
 /*

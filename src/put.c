@@ -1209,6 +1209,14 @@ void mc_put_abort(struct mc_put *p)
 	put_unref(p);
 }
 
+void mc_put_count_dropped(struct mc_store *s)
+{
+	if (s->link)
+		return;
+	mc_series_add(s->c.put_start, 1);
+	mc_series_add(s->c.put_revoke, 1);
+}
+
 void mc_put_release(struct mc_put *p)
 {
 	if (p->linked) {

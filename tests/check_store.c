@@ -421,6 +421,25 @@ START_TEST(test_upstream_put_families)
 	advance(501);
 	mc_store_tick(s);
 	ck_assert(fam(s, "master_put_start_discard_cnt") == 3);
+	/* a put dropped before its bytes had a place: begun and revoked,
+	 * nothing placed, nothing discarded */
+	{
+		double ps = fam(s, "master_put_start_requests_total");
+		double pr = fam(s, "master_put_revoke_requests_total");
+		double pf = fam(s, "master_put_start_failures_total");
+		double rf = fam(s, "master_put_revoke_failures_total");
+
+		mc_store_usage(s, &u);
+		used = u.used;
+		mc_put_count_dropped(s);
+		ck_assert(fam(s, "master_put_start_requests_total") == ps + 1);
+		ck_assert(fam(s, "master_put_start_failures_total") == pf);
+		ck_assert(fam(s, "master_put_revoke_requests_total") == pr + 1);
+		ck_assert(fam(s, "master_put_revoke_failures_total") == rf);
+		ck_assert(fam(s, "master_put_start_discard_cnt") == 3);
+		mc_store_usage(s, &u);
+		ck_assert_uint_eq(u.used, used);
+	}
 	mc_buf_release(&b);
 	mc_store_free(s);
 }
