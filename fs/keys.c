@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "log.h"
 #include "tree.h"
 
 /* ---------------------------------------------------------------- readdir */
@@ -136,12 +135,12 @@ struct fs_keyfile {
 	int loaded; /* data starts from the old value (or empty) */
 	int dirty;  /* data must be committed */
 	/*
-	 * A write failed: the file is poisoned. Its pending bytes go, later
-	 * writes fail with the same error, and every commit stores nothing
-	 * and says this (mooncakefs(5), EFBIG: nothing is stored).
+	 * A write or a truncate failed: the file is poisoned (poison()).
+	 * Later writes fail with the same error, and every commit stores
+	 * nothing and says this (mooncakefs(5), EFBIG: nothing is stored).
 	 */
 	int error;
-	int reported;	/* error logged and in ctl/error */
+	int refused;	/* mc_put_begin failed: that counted its PutStart */
 	int registered; /* in the pending list (a created key) */
 	struct fs_keyfile *next;
 	size_t klen;
@@ -240,8 +239,6 @@ static int reserve(struct fs_keyfile *f, uint64_t size)
 
 #define PUT_FIRST (64u << 10) /* a file's first put buffer, at least */
 
-static int reserve(struct fs_keyfile *f, uint64_t size);
-
 /*
  * Makes the segment buffer hold at least @size bytes. The first put is
  * four times the first write (good fit places it in a free region that
@@ -267,6 +264,7 @@ static int put_reserve(struct fs_keyfile *f, uint64_t size)
 		cap = o->max_value;
 	if (!f->put) {
 		r = mc_put_begin(f->s, f->key, f->klen, cap, &f->put, NULL);
+		f->refused = r < 0;
 	} else {
 		r = mc_put_grow(f->put, cap);
 		if (r == -ENOSPC && mc_put_grow(f->put, size) == 0)
@@ -284,6 +282,45 @@ static int put_reserve(struct fs_keyfile *f, uint64_t size)
 	if (r == 0)
 		f->pcap = cap;
 	return r;
+}
+
+/* A failed put in one line of the log and in ctl/error (mooncakefs(5)). */
+static void report(const struct fs_keyfile *f, const char *what,
+		   const char *why)
+{
+	fs_error("keys: put of '%.*s' failed: %s%s",
+		 (int)(f->klen > 64 ? 64 : f->klen), f->key, what, why);
+}
+
+/*
+ * A write or a truncate failed with @r: half a value is no value, so the
+ * file is poisoned (mooncakefs(5), keys/): its pending bytes go now, with
+ * the put that held them (counted as its PutRevoke), and later writes
+ * and commits fail with @r. A value whose bytes had no put yet (on the
+ * heap, or a first write already too large) counts one begun and dropped
+ * (unless the store refused to begin it, which counted a failed
+ * PutStart), so the failed put counts the same wherever its bytes
+ * waited. Logged here, once: a shell sees why in ctl/error at once, not
+ * only after its close. Called with f->lock held.
+ */
+static void poison(struct fs_keyfile *f, int r, const char *what)
+{
+	bool held = f->put || f->moved;
+
+	f->error = r;
+	if (f->put)
+		mc_put_abort(f->put);
+	if (f->moved)
+		mc_put_abort(f->moved);
+	if (!held && !f->refused)
+		mc_put_count_dropped(f->s);
+	f->put = f->moved = NULL;
+	f->pcap = 0;
+	free(f->data);
+	f->data = NULL;
+	f->len = f->cap = 0;
+	f->loaded = f->dirty = 0;
+	report(f, what, strerror(-r));
 }
 
 /* Whether the pending value lives (or may start) in a put buffer. */
@@ -392,8 +429,8 @@ int64_t fs_keyfile_write(struct fs_keyfile *f, const void *buf, size_t size,
 		if (off + size > f->len)
 			f->len = off + size;
 		f->dirty = 1;
-	} else if (!f->error) {
-		f->error = r;
+	} else {
+		poison(f, r, "a write failed: ");
 	}
 	pthread_mutex_unlock(&f->lock);
 	return r < 0 ? r : (int64_t)size;
@@ -404,7 +441,12 @@ int fs_keyfile_truncate(struct fs_keyfile *f, uint64_t size)
 	int r;
 
 	pthread_mutex_lock(&f->lock);
-	r = f->error ? f->error : size ? load(f) : 0;
+	if (f->error) {
+		r = f->error;
+		pthread_mutex_unlock(&f->lock);
+		return r;
+	}
+	r = size ? load(f) : 0;
 	if (!r)
 		r = f->put ? put_reserve(f, size) : reserve(f, size);
 	if (!r) {
@@ -412,6 +454,9 @@ int fs_keyfile_truncate(struct fs_keyfile *f, uint64_t size)
 			memset(pending_bytes(f) + f->len, 0, size - f->len);
 		f->len = size;
 		f->loaded = f->dirty = 1;
+	} else {
+		/* ftruncate(2) is a write of zeros: it fails like one */
+		poison(f, r, "a truncate failed: ");
 	}
 	pthread_mutex_unlock(&f->lock);
 	return r;
@@ -470,26 +515,9 @@ int fs_keyfile_commit(struct fs_keyfile *f)
 	 * dup2()ed one.
 	 */
 	if (f->error) {
-		/* Half a value is no value: a failed write fails every later
-		 * close too and leaves the key as it was. */
+		/* Poisoned: every later close fails too, the key as it was
+		 * (the failure was logged and counted by poison()). */
 		r = f->error;
-		if (!f->reported)
-			fs_error("keys: put of '%.*s' failed: a write failed: "
-				 "%s",
-				 (int)(f->klen > 64 ? 64 : f->klen), f->key,
-				 strerror(-r));
-		f->reported = 1;
-		f->dirty = 0;
-		if (f->moved) {
-			mc_put_abort(f->moved);
-			f->moved = NULL;
-		}
-		if (f->put) {
-			mc_put_abort(f->put); /* counted as the PutRevoke */
-			f->put = NULL;
-			f->pcap = f->len = 0;
-			f->loaded = 0;
-		}
 		registered = f->registered;
 	} else if (f->dirty && f->len && f->put) {
 		struct mc_put *p = f->put;
@@ -508,8 +536,7 @@ int fs_keyfile_commit(struct fs_keyfile *f)
 		else
 			r = mc_put_commit_exact(p, f->len, &err);
 		if (r < 0)
-			mc_warn("keys: put of a %zu-byte key failed: %s",
-				f->klen, err.msg[0] ? err.msg : strerror(-r));
+			report(f, "", err.msg[0] ? err.msg : strerror(-r));
 		/* The buffer went with the commit: a later write starts
 		 * again from the stored value, which reads now see. */
 		f->len = 0;
@@ -531,9 +558,7 @@ int fs_keyfile_commit(struct fs_keyfile *f)
 				   &err);
 		f->moved = NULL;
 		if (r < 0)
-			fs_error("keys: put of '%.*s' failed: %s",
-				 (int)(f->klen > 64 ? 64 : f->klen), f->key,
-				 err.msg[0] ? err.msg : strerror(-r));
+			report(f, "", err.msg[0] ? err.msg : strerror(-r));
 		/* Reported once: a later close does not put it again; a
 		 * later write goes on from what this one committed. */
 		f->dirty = 0;
@@ -574,9 +599,10 @@ int fs_key_truncate(struct mc_store *s, const char *key, size_t klen,
 	r = fs_keyfile_open(s, key, klen, FS_KF_READ | FS_KF_WRITE, &f);
 	if (r < 0)
 		return r;
-	r = fs_keyfile_truncate(f, size);
-	if (!r)
-		r = fs_keyfile_commit(f);
+	/* A failed truncate poisons the file: the commit then stores
+	 * nothing, returns its error and frees what it held. */
+	fs_keyfile_truncate(f, size);
+	r = fs_keyfile_commit(f);
 	fs_keyfile_free(f);
 	return r;
 }

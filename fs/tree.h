@@ -215,13 +215,17 @@ int64_t fs_keyfile_read(struct fs_keyfile *f, void *buf, size_t size,
 			uint64_t off);
 /*
  * @size, or -EFBIG past the store's largest value, -ENOSPC, -ENOMEM, or
- * the error of an earlier failed write (the file is poisoned).
+ * the error of an earlier failed write or truncate. A failure poisons
+ * the file: its pending bytes go, the failure is logged in one line
+ * (fs_error, so ctl/error has it) and counted as a put's PutStart and
+ * PutRevoke (mooncakefs(5), keys/), and every later write, truncate and
+ * commit returns the same error.
  */
 int64_t fs_keyfile_write(struct fs_keyfile *f, const void *buf, size_t size,
 			 uint64_t off);
 /*
- * ftruncate: 0, -EFBIG, -ENOMEM, or the error of an earlier failed write
- * (then nothing changes).
+ * ftruncate: 0, -EFBIG, -ENOSPC, -ENOMEM, or the error of an earlier
+ * failed write or truncate. A failure poisons the file as a write's.
  */
 int fs_keyfile_truncate(struct fs_keyfile *f, uint64_t size);
 /* Size a stat of the open file shows. */
@@ -240,9 +244,9 @@ int fs_keyfile_error(struct fs_keyfile *f);
  * Commits pending writes as one put. Nothing written (or nothing left
  * after a truncate to 0) is nothing to commit: 0, and the key stays as it
  * was, since a value is at least one byte. Errors of mc_put (-ENOSPC,
- * -EFBIG, -EBUSY), logged in one line. A failed write poisons the file:
- * from then on every commit puts nothing and returns that write's error
- * (logged once), and so does every write.
+ * -EBUSY, -ETIMEDOUT: revoked by an unmount), logged in one line
+ * (fs_error). A poisoned file (a failed write or truncate) commits
+ * nothing and returns that failure's error, already logged.
  */
 int fs_keyfile_commit(struct fs_keyfile *f);
 /* Frees @f without committing. */
@@ -254,7 +258,11 @@ void fs_keyfile_free(struct fs_keyfile *f);
  */
 int fs_keyfile_pending(const char *key, size_t klen, uint64_t *size);
 
-/* Path truncate of keys/KEY to @size > 0 (get, resize, put). */
+/*
+ * Path truncate of keys/KEY to @size > 0 (get, resize, put): 0, or
+ * -EINVAL (@size 0), the open's errors, or a failed truncate's or put's,
+ * logged in one line (fs_error).
+ */
 int fs_key_truncate(struct mc_store *s, const char *key, size_t klen,
 		    uint64_t size);
 

@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "keyname.h"
+#include "metrics.h"
 #include "mooncake.h"
 #include "spec.h"
 #include "tree.h"
@@ -808,6 +809,83 @@ START_TEST(test_keyfile)
 }
 END_TEST
 
+static double family(struct mc_store *s, const char *name)
+{
+	struct mc_family *f = mc_metrics_find(mc_store_metrics(s), name);
+
+	ck_assert_ptr_nonnull(f);
+	return mc_series_value(mc_family_series(f, NULL));
+}
+
+/*
+ * A write or truncate past the largest value poisons the file wherever
+ * its bytes waited: nothing is stored, every later call fails the same,
+ * ctl/error says why, and the put counts one PutStart and one PutRevoke
+ * (mooncakefs(5), keys/).
+ */
+START_TEST(test_keyfile_poisoned)
+{
+	static const uint64_t big = 200 << 20; /* over max_value's 100 MiB */
+	static const struct {
+		int flags;
+		bool truncate;
+	} cases[] = {
+		{FS_KF_WRITE, false},		    /* edits, on the heap */
+		{FS_KF_WRITE | FS_KF_TRUNC, false}, /* no put begun yet */
+		{FS_KF_WRITE, true},
+		{FS_KF_WRITE | FS_KF_READ | FS_KF_TRUNC, true},
+	};
+	struct mc_store *s = mounted_store();
+	struct mc_buf b = MC_BUF_INIT;
+	struct fs_keyfile *w;
+	char buf[16];
+
+	ck_assert_int_eq(mc_put(s, "k", 1, "old", 3, NULL), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		double ps = family(s, "master_put_start_requests_total");
+		double pr = family(s, "master_put_revoke_requests_total");
+
+		ck_assert_int_eq(fs_keyfile_open(s, "k", 1, cases[i].flags, &w),
+				 0);
+		if (cases[i].truncate)
+			ck_assert_int_eq(fs_keyfile_truncate(w, big), -EFBIG);
+		else
+			ck_assert_int_eq(fs_keyfile_write(w, "x", 1, big),
+					 -EFBIG);
+		ck_assert_int_eq(fs_keyfile_write(w, "y", 1, 0), -EFBIG);
+		ck_assert_int_eq(fs_keyfile_truncate(w, 5), -EFBIG);
+		ck_assert_int_eq(fs_keyfile_error(w), -EFBIG);
+		ck_assert_int_eq(fs_keyfile_commit(w), -EFBIG);
+		ck_assert_int_eq(fs_keyfile_commit(w), -EFBIG);
+		fs_keyfile_free(w);
+		ck_assert_int_eq(mc_get_copy(s, "k", 1, 0, buf, sizeof(buf)),
+				 3);
+		ck_assert(!memcmp(buf, "old", 3));
+		ck_assert(family(s, "master_put_start_requests_total") ==
+			  ps + 1);
+		ck_assert(family(s, "master_put_revoke_requests_total") ==
+			  pr + 1);
+		mc_buf_reset(&b);
+		fs_ctl_error_show(s, NULL, &b);
+		ck_assert_ptr_nonnull(strstr(
+			b.data, cases[i].truncate
+					? "keys: put of 'k' failed: a "
+					  "truncate failed: File too "
+					  "large\n"
+					: "keys: put of 'k' failed: a write "
+					  "failed: File too large\n"));
+	}
+	/* truncate(2) of a name: the same, reported at once */
+	ck_assert_int_eq(fs_key_truncate(s, "k", 1, big), -EFBIG);
+	mc_buf_reset(&b);
+	fs_ctl_error_show(s, NULL, &b);
+	ck_assert_ptr_nonnull(strstr(b.data, "a truncate failed"));
+	ck_assert_int_eq(mc_get_copy(s, "k", 1, 0, buf, sizeof(buf)), 3);
+	mc_buf_release(&b);
+	mc_store_free(s);
+}
+END_TEST
+
 static Suite *fs_suite(void)
 {
 	Suite *s = suite_create("fs");
@@ -841,6 +919,7 @@ static Suite *fs_suite(void)
 	tcase_add_test(t, test_ctl_unmount_nul);
 	tcase_add_test(t, test_keydir_stream);
 	tcase_add_test(t, test_keyfile);
+	tcase_add_test(t, test_keyfile_poisoned);
 	tcase_add_test(t, test_tree_remote);
 	suite_add_tcase(s, t);
 	return s;

@@ -282,6 +282,59 @@ prefix() { (head -c 40M /dev/zero; printf x) >"$K/prefix" 2>/dev/null; }
 counted_as "a prefix before EFBIG is revoked, not put" "1 0 1" prefix
 expect_eq "the old value stays" "$(cat "$K/prefix")" old
 expect_match "and ctl/error says why" "$(cat "$M/ctl/error")" "keys: put of 'prefix' failed: a write failed: File too large"
+# EFBIG counts one PutStart and one PutRevoke wherever the bytes waited:
+# in a put buffer (above), on the heap (a write into a stored value), or
+# nowhere yet (a first write already past --max-body); ftruncate(2) past
+# it fails like a write, poisoning the file (mooncakefs(5), keys/).
+pyefbig() { # KEY OP: OP on an open file of KEY; prints each errno
+	python3 - "$K/$1" "$2" <<'PY'
+import errno, os, sys
+path, op = sys.argv[1], sys.argv[2]
+def e(what, f):
+    try:
+        f()
+        print(what, 'ok')
+    except OSError as x:
+        print(what, errno.errorcode[x.errno])
+if op == 'name':
+    e('truncate', lambda: os.truncate(path, 41 << 20))
+    sys.exit(0)
+fd = os.open(path, os.O_WRONLY | (os.O_TRUNC if op == 'first' else 0))
+if op == 'edit':
+    e('write', lambda: [os.write(fd, b'x' * (1 << 20)) for _ in range(41)])
+elif op == 'first':
+    e('write', lambda: os.pwrite(fd, b'x', 41 << 20))
+else:
+    e('ftruncate', lambda: os.ftruncate(fd, 41 << 20))
+e('write after', lambda: os.write(fd, b'y'))
+e('close', lambda: os.close(fd))
+PY
+}
+efbig_run() { out=$(pyefbig "$ek" "$eop"); }
+efbig() { # KEY OP ERRORS WHAT
+	local ek=$1 eop=$2 out
+	echo old > "$K/$1"
+	counted_as "EFBIG, $2: a PutStart and a PutRevoke" "1 0 1" efbig_run
+	expect_eq "EFBIG, $2: the errors" "$out" "$3"
+	expect_eq "EFBIG, $2: the old value stays" "$(cat "$K/$1")" old
+	expect_match "EFBIG, $2: ctl/error says why" "$(cat "$M/ctl/error")" \
+		"keys: put of '$1' failed: a $4 failed: File too large\$"
+	expect_match "EFBIG, $2: logged" "$(grep 'keys: put' "$MC_ERR" | tail -n1)" \
+		"WARN keys: put of '$1' failed: a $4 failed: File too large"
+}
+efbig eb1 edit "write EFBIG
+write after EFBIG
+close EFBIG" write
+efbig eb2 first "write EFBIG
+write after EFBIG
+close EFBIG" write
+efbig eb3 ftrunc "ftruncate EFBIG
+write after EFBIG
+close EFBIG" truncate
+efbig eb4 name "truncate EFBIG" truncate
+expect_match "truncate(1) past --max-body" "$(err truncate -s 41M "$K/eb1")" 'File too large'
+expect_match "and ctl/error again" "$(cat "$M/ctl/error")" "keys: put of 'eb1' failed: a truncate failed"
+expect_eq "the value stays" "$(cat "$K/eb1")" old
 
 # --- fstat of an open file describes that file --------------------------------------
 fstat_open() {
@@ -375,6 +428,65 @@ expect_match "no space: the error of close(2)" "$(err cp "$MC_TMP/v30" "$K/fill3
 expect_match "logged why" "$(grep 'keys: put' "$MC_ERR" | tail -n1)" "put of 'fill3' failed: no space"
 check "the old values stay" cmp -s "$MC_TMP/v30" "$K/fill1"
 check "both of them" cmp -s "$MC_TMP/v30" "$K/fill2"
+
+mc_stop
+
+# --- a put revoked by an unmount, no segment at all ---------------------------------
+mc_start --fuse --segment-size 64M
+M=$MC_MNT
+K=$M/keys
+# A put whose segment is unmounted while it is written fails at close,
+# and says so in ctl/error (not only in the log). 1 MiB: its buffer is
+# trimmed where it was written, not placed anew at the close.
+seg0=$(basename "$(ls -d "$M"/segments/localhost/*-*)")
+revoked() {
+	python3 - "$M" "$seg0" <<'PY'
+import errno, os, sys
+M, seg = sys.argv[1], sys.argv[2]
+def ctl(name, msg):
+    f = os.open(M + '/ctl/' + name, os.O_WRONLY); os.write(f, msg); os.close(f)
+fd = os.open(M + '/keys/rv', os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(fd, b'z' * (1 << 20))   # into the only segment
+ctl('mount', b'size=64M')
+ctl('unmount', seg.encode())
+try:
+    os.close(fd)
+    print('close ok')
+except OSError as e:
+    print('close', errno.errorcode[e.errno])
+PY
+}
+rv_run() { out=$(revoked); }
+counted_as "a put revoked by an unmount: a failed PutEnd" "1 1 0" rv_run
+expect_eq "its close: ETIMEDOUT" "$out" "close ETIMEDOUT"
+expect_match "ctl/error says why" "$(cat "$M/ctl/error")" \
+	"keys: put of 'rv' failed: the put of key 'rv' was revoked: a segment it wrote to was unmounted\$"
+check "nothing was stored" [ ! -e "$K/rv" ]
+# No segment at all: the first write fails, and every later write and
+# close (mooncakefs(5), ENOSPC).
+seg1=$(basename "$(ls -d "$M"/segments/localhost/*-*)")
+echo "$seg1" > "$M/ctl/unmount"
+nospace() {
+	python3 - "$K/ns" >"$MC_TMP/ns.out" <<'PY'
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)
+for what, f in [('write', lambda: os.write(fd, b'hi')), ('write', lambda: os.write(fd, b'ho')),
+                ('fsync', lambda: os.fsync(fd)), ('close', lambda: os.close(fd))]:
+    try:
+        f()
+        print(what, 'ok')
+    except OSError as e:
+        print(what, errno.errorcode[e.errno])
+PY
+}
+counted_as "no segment: a failed PutStart" "1 0 0" nospace
+expect_eq "ENOSPC from write, write, fsync, close" "$(cat "$MC_TMP/ns.out")" \
+	"write ENOSPC
+write ENOSPC
+fsync ENOSPC
+close ENOSPC"
+expect_match "ctl/error says why" "$(cat "$M/ctl/error")" \
+	"keys: put of 'ns' failed: a write failed: No space left on device\$"
 
 mc_stop
 mc_done
