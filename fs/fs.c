@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -616,7 +617,11 @@ static int fs_utimens(const char *path, const struct timespec tv[2],
 	uint64_t size;
 	int r;
 
-	/* Accepted and ignored, so touch works (on a created key too). */
+	/*
+	 * Accepted and ignored: the store keeps no time per value, and
+	 * touch, cp -p, tar x and rsync -t treat a refusal as an error or
+	 * a warning (mooncakefs(5), NOTES: the times are the mount's).
+	 */
 	if (fi)
 		return 0;
 	r = fs_tree_resolve(f->s, path, &p);
@@ -624,6 +629,31 @@ static int fs_utimens(const char *path, const struct timespec tv[2],
 	    fs_keyfile_pending(p.key, p.klen, &size) == 0)
 		r = 0;
 	return r;
+}
+
+#define FS_BLOCK 4096 /* statfs's block: df's unit */
+
+/*
+ * statfs(2) describes the store, so df(1) shows it (mooncakefs(5),
+ * NOTES): its capacity and free bytes in FS_BLOCK blocks (every byte
+ * free is free to everyone: no reserve), its keys as the files, and the
+ * longest name. A store with no fixed number of keys has no free
+ * inodes to report.
+ */
+static int fs_statfs(const char *path, struct statvfs *st)
+{
+	struct fs *f = ctx(OP_OTHER);
+	struct mc_usage u;
+
+	mc_store_usage(f->s, &u);
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = st->f_frsize = FS_BLOCK;
+	st->f_blocks = u.capacity / FS_BLOCK;
+	st->f_bfree = st->f_bavail =
+		u.used < u.capacity ? (u.capacity - u.used) / FS_BLOCK : 0;
+	st->f_files = u.keys;
+	st->f_namemax = FS_NAME_MAX;
+	return 0;
 }
 
 static int fs_eperm(void)
@@ -718,6 +748,7 @@ static const struct fuse_operations fs_ops = {
 	.readdir = fs_readdir,
 	.releasedir = fs_releasedir,
 	.utimens = fs_utimens,
+	.statfs = fs_statfs,
 	.mkdir = fs_mkdir,
 	.mknod = fs_mknod,
 	.rmdir = fs_rmdir,

@@ -431,10 +431,26 @@ check "both of them" cmp -s "$MC_TMP/v30" "$K/fill2"
 
 mc_stop
 
-# --- a put revoked by an unmount, no segment at all ---------------------------------
+# --- df, file times, a put revoked by an unmount, no segment at all -----------------
 mc_start --fuse --segment-size 64M
 M=$MC_MNT
 K=$M/keys
+for i in 1 2 3; do head -c 1000000 /dev/urandom > "$K/s$i"; done
+# statfs(2) is the store: its capacity and free bytes in 4 KiB blocks,
+# its keys as the files (mooncakefs(5), NOTES).
+used=$(cat "$M/segments/localhost/used")
+expect_eq "statfs: 4 KiB blocks of the capacity, the free ones, the keys, 255" \
+	"$(stat -f -c '%s %S %b %f %a %c %l' "$M")" \
+	"4096 4096 16384 $(((64 * 1048576 - used) / 4096)) $(((64 * 1048576 - used) / 4096)) 3 255"
+expect_match "df shows the store" "$(df -B1M --output=size,used "$M" | tail -n1)" '^ *64 +[3-4]$'
+# The store keeps no time per value: every file shows the mount time,
+# and setting a time is accepted and changes nothing.
+t0=$(stat -c %Y "$M")
+sleep 1.1
+echo again > "$K/s1"
+expect_eq "a rewritten key keeps the mount time" "$(stat -c '%X %Y %Z' "$K/s1")" "$t0 $t0 $t0"
+check "touch -d of a key succeeds" touch -d 2001-01-01 "$K/s1"
+expect_eq "and changes nothing" "$(stat -c %Y "$K/s1") $(cat "$K/s1")" "$t0 again"
 # A put whose segment is unmounted while it is written fails at close,
 # and says so in ctl/error (not only in the log). 1 MiB: its buffer is
 # trimmed where it was written, not placed anew at the close.
@@ -487,6 +503,7 @@ fsync ENOSPC
 close ENOSPC"
 expect_match "ctl/error says why" "$(cat "$M/ctl/error")" \
 	"keys: put of 'ns' failed: a write failed: No space left on device\$"
+expect_eq "statfs of no segment (its values went with it)" "$(stat -f -c "%b %f %c" "$M")" "0 0 0"
 
 mc_stop
 mc_done
