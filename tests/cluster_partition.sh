@@ -75,10 +75,10 @@ for k in 1 2 3; do
 	}
 done
 # node 1 campaigns alone first, so it leads
-cl_node_start 1 --replicas 2
+cl_node_start 1 --replicas 2 --segment-size 256M
 cl_wait_leader 15000 >/dev/null || { echo "node 1 does not lead" >&2; exit 1; }
-cl_node_start 2 --replicas 2
-cl_node_start 3 --replicas 2
+cl_node_start 2 --replicas 2 --segment-size 256M
+cl_node_start 3 --replicas 2 --segment-size 256M
 cl_wait_all 15000 >/dev/null || { echo "the three do not agree" >&2; exit 1; }
 expect_eq "node 1 leads" "$(cl_leader)" 1
 for i in $(seq 12); do
