@@ -294,6 +294,23 @@ static int put_owner_hooks(struct mc_put *p, bool commit, unsigned *failed,
 	return rc;
 }
 
+/*
+ * Gives @p blocks @blk[0, @n) (or none): a registered put is listed
+ * before its blocks are placed, and an unmount looks at the listed puts'
+ * blocks (expire_chain), so they change under the pending list's lock.
+ */
+static void put_set_blocks(struct mc_put *p, struct mc_blk *const *blk,
+			   unsigned n)
+{
+	if (p->registered)
+		pthread_mutex_lock(&p->store->pending_lock);
+	if (n)
+		memcpy(p->blk, blk, n * sizeof(*blk));
+	p->nrep = (uint8_t)n;
+	if (p->registered)
+		pthread_mutex_unlock(&p->store->pending_lock);
+}
+
 /* The chain of open registered puts that a put of @key is listed on. */
 static struct mc_put **put_chain(struct mc_store *s, const void *key,
 				 size_t klen)
@@ -403,9 +420,10 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 		pl.want = MC_REPLICA_MAX;
 	pl.again = old;
 	for (unsigned tries = 1;; tries++) {
+		struct mc_blk *blk[MC_REPLICA_MAX];
 		unsigned failed = UINT_MAX;
 
-		rc = evict_alloc_replicas(s, size, &pl, p->blk);
+		rc = evict_alloc_replicas(s, size, &pl, blk);
 		if (rc < 0) {
 			mc_series_add(s->c.alloc_fail, 1);
 			rc = mc_err_set(err, rc, MC_NO_AVAILABLE_HANDLE,
@@ -419,7 +437,7 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 			put_unref(p);
 			goto fail;
 		}
-		p->nrep = (uint8_t)rc;
+		put_set_blocks(p, blk, (unsigned)rc);
 		rc = put_owner_hooks(p, false, &failed, err);
 		if (rc == 0)
 			break;
@@ -440,8 +458,11 @@ static int put_new(struct mc_store *s, const void *key, size_t klen,
 			err ? err->msg : "an owner failed");
 		seg_shun(p->blk[failed]);
 		put_kill_blocks(p);
-		while (p->nrep)
-			blk_unref(p->blk[--p->nrep]);
+		memcpy(blk, p->blk, p->nrep * sizeof(*blk));
+		rc = p->nrep;
+		put_set_blocks(p, NULL, 0);
+		while (rc)
+			blk_unref(blk[--rc]);
 	}
 	if (old)
 		obj_unref(old);
