@@ -87,6 +87,8 @@ struct fh {
 	pthread_mutex_t lock;
 	struct fs_keyfile *kf; /* keys/KEY */
 	pid_t tgid;	       /* the process that opened it */
+	bool writer;	       /* keys/KEY: opened for writing */
+	bool closed;	       /* its opener has closed it (under fh_lock) */
 	char *abs;	       /* keys/KEY: its path under the mount point */
 	struct mc_buf snap;    /* other files: the content built at open */
 	uint64_t rbase;	       /* file offset where the last write ended */
@@ -215,7 +217,7 @@ static int held_size(struct fs *f, const char *path, const struct fs_path *p,
 	abs = abs_path(f, path);
 	if (!abs)
 		return -ENOMEM;
-	any = fs_proc_holds(tgid, abs, false);
+	any = fs_proc_count(tgid, abs, false) > 0;
 	free(abs);
 	if (!any)
 		return -ENOENT;
@@ -315,6 +317,7 @@ static int open_path(struct fs *f, const char *path, struct fs_path *p,
 	h->p = *p;
 	if (p->node == FS_N_KEY) {
 		h->tgid = fs_proc_tgid(fuse_get_context()->pid);
+		h->writer = (fi->flags & O_ACCMODE) != O_RDONLY;
 		h->abs = abs_path(f, path);
 		r = h->abs ? fs_keyfile_open(f->s, p->key, p->klen,
 					     key_flags(fi->flags) | kflags,
@@ -463,8 +466,8 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
  * of a process that inherited it, and close(2) returns what flush
  * returns. A keys/ file is committed at the flush that ends its writer's
  * use of it: the process that opened it closes the last descriptor it
- * holds for writing (its own closed descriptor is gone from
- * /proc/PID/fd by then). So close(2) of `cmd > keys/k`, cp, dd or a
+ * holds of that open file for writing (its own closed descriptor is gone
+ * from /proc/PID/fd by then). So close(2) of `cmd > keys/k`, cp, dd or a
  * program's own open/write/close reports the put's error, while a
  * child's exit, an exec, a dup()ed descriptor closed (bash's `echo >&3`
  * restoring its stdout) or the shell's own closes inside
@@ -474,16 +477,35 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
  */
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
-	struct fh *h = fh_of(fi);
+	struct fs *f = ctx(OP_FLUSH);
+	struct fh *h = fh_of(fi), *o;
+	unsigned held, others = 0;
+	bool done;
 	pid_t tgid;
 
-	ctx(OP_FLUSH);
 	if (!h->kf)
 		return 0;
 	tgid = fs_proc_tgid(fuse_get_context()->pid);
-	if (tgid == h->tgid && !fs_proc_holds(tgid, h->abs, true))
-		return fs_keyfile_commit(h->kf);
-	return fs_keyfile_error(h->kf);
+	if (tgid != h->tgid)
+		return fs_keyfile_error(h->kf);
+	/*
+	 * /proc names paths, not open files: the process's descriptors of
+	 * this key open for writing are those of its other open files of
+	 * the key (one or more each, its threads each writing their own)
+	 * and what is left of this one. Counted under the lock that marks
+	 * a file closed, so two threads closing their files of the key at
+	 * once do not each count the other's as still held (/proc is read
+	 * without asking the tree: no request waits on this one).
+	 */
+	pthread_mutex_lock(&f->fh_lock);
+	held = fs_proc_count(tgid, h->abs, true);
+	for (o = f->fhs; o; o = o->next)
+		others += o != h && o->tgid == tgid && o->writer &&
+			  !o->closed && same_key(o, &h->p);
+	done = held <= others;
+	h->closed |= done;
+	pthread_mutex_unlock(&f->fh_lock);
+	return done ? fs_keyfile_commit(h->kf) : fs_keyfile_error(h->kf);
 }
 
 /*

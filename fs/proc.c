@@ -59,23 +59,23 @@ static bool fd_writes(pid_t tgid, int fd)
 	return w;
 }
 
-bool fs_proc_holds(pid_t tgid, const char *path, bool writing)
+unsigned fs_proc_count(pid_t tgid, const char *path, bool writing)
 {
 	static const char deleted[] = " (deleted)";
 	size_t plen = strlen(path);
 	char name[64], *link;
 	struct dirent *de;
-	bool found = false;
+	unsigned count = 0;
 	DIR *d;
 
 	if (tgid <= 0)
-		return false;
+		return 0;
 	link = malloc(plen + sizeof(deleted) + 1);
 	if (!link)
-		return false;
+		return 0;
 	snprintf(name, sizeof(name), "/proc/%d/fd", (int)tgid);
 	d = opendir(name);
-	while (d && !found && (de = readdir(d))) {
+	while (d && (de = readdir(d))) {
 		ssize_t n;
 
 		if (de->d_name[0] < '0' || de->d_name[0] > '9')
@@ -89,10 +89,11 @@ bool fs_proc_holds(pid_t tgid, const char *path, bool writing)
 		     ((size_t)n != plen + sizeof(deleted) - 1 ||
 		      memcmp(link + plen, deleted, sizeof(deleted) - 1))))
 			continue;
-		found = !writing || fd_writes(tgid, atoi(de->d_name));
+		if (!writing || fd_writes(tgid, atoi(de->d_name)))
+			count++;
 	}
 	if (d)
 		closedir(d);
 	free(link);
-	return found;
+	return count;
 }

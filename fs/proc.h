@@ -18,13 +18,13 @@
 pid_t fs_proc_tgid(pid_t pid);
 
 /*
- * Whether process @tgid has a descriptor open on @path (an absolute path
+ * How many descriptors process @tgid has open on @path (an absolute path
  * into the tree, as /proc/PID/fd/N links read, with or without the
- * kernel's " (deleted)" after it); with @writing, only one open for
- * writing (the flags: line of /proc/PID/fdinfo/N). false also when
+ * kernel's " (deleted)" after it); with @writing, only those open for
+ * writing (the flags: line of /proc/PID/fdinfo/N). 0 also when
  * /proc/PID/fd cannot be read (another user's process: ptrace access
  * mode, proc(5)).
  */
-bool fs_proc_holds(pid_t tgid, const char *path, bool writing);
+unsigned fs_proc_count(pid_t tgid, const char *path, bool writing);
 
 #endif

@@ -276,6 +276,27 @@ exec3() {
 counted "exec 3>keys/k; echo >&3 twice; exec 3>&-: one put" exec3
 expect_eq "HTTP never sees part1 alone" "$(cat "$MC_TMP/ex.mid")" old
 expect_eq "both parts after" "$(cat "$K/ex")" "$(printf 'part1\npart2')"
+# One process, two open files of one key (two threads each writing it,
+# say): each close(2) of its own last descriptor commits, though the
+# other is still open for writing; a dup of the first still holds it. A
+# child holds both open files, so no release commits in their place.
+twofiles() {
+	exec 3>"$K/two" 4>"$K/two"
+	sleep 60 &
+	echo one >&3
+	exec 5>&3 3>&-
+	curl -s -o /dev/null -w "%{http_code}" "$MC_URL/api/get/two" >"$MC_TMP/two.dup"
+	exec 5>&-
+	curl -s "$MC_URL/api/get/two" >"$MC_TMP/two.first"
+	echo two >&4
+	exec 4>&-
+	curl -s "$MC_URL/api/get/two" >"$MC_TMP/two.second"
+	kill $!
+}
+twofiles
+expect_eq "a dup of the first file left open: not yet" "$(cat "$MC_TMP/two.dup")" 404
+expect_eq "its last close, the second still open: committed" "$(cat "$MC_TMP/two.first")" one
+expect_eq "the second's close: its value" "$(cat "$MC_TMP/two.second")" two
 # A failed write poisons the file: the prefix a child wrote is not stored.
 echo old > "$K/prefix"
 prefix() { (head -c 40M /dev/zero; printf x) >"$K/prefix" 2>/dev/null; }
