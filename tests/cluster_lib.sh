@@ -185,19 +185,19 @@ cl_wait_candidates() {
 }
 
 # cl_start_three REPLICAS: etcd and three nodes with --replicas
-# REPLICAS: node 1 leads (started and elected first) with 64 MiB, node 2
-# has no memory, node 3 has 64 MiB and a 15 s lease (so that it stays a
+# REPLICAS: node 1 leads (started and elected first) with 256 MiB, node 2
+# has no memory, node 3 has 256 MiB and a 15 s lease (so that it stays a
 # member for a while after it is killed or stopped); exits the test when
 # they do not agree. Node 2 campaigns before node 3 starts, so that it
 # is next in line when node 1 goes (a loaded machine may otherwise let
 # node 3's candidacy overtake it).
 cl_start_three() {
 	etcd_start || { echo "etcd did not start" >&2; exit 1; }
-	cl_node_start 1 --replicas "$1" --segment-size 64M
+	cl_node_start 1 --replicas "$1" --segment-size 256M
 	cl_wait_leader 15000 >/dev/null || { echo "node 1 does not lead" >&2; exit 1; }
 	cl_node_start 2 --replicas "$1" --segment-size 0
 	cl_wait_candidates 2 15000 || { echo "node 2 does not campaign" >&2; exit 1; }
-	cl_node_start 3 --replicas "$1" --segment-size 64M --node-ttl 15000
+	cl_node_start 3 --replicas "$1" --segment-size 256M --node-ttl 15000
 	cl_wait_all 15000 >/dev/null && cl_wait_segments 2 15000 ||
 		{ echo "the three nodes do not agree" >&2; exit 1; }
 }
