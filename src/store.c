@@ -221,13 +221,17 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 		s->o.max_value = (1ull << 40) - 1;
 	s->hostname = strdup(o->hostname ? o->hostname : "localhost");
 	s->protocol = strdup(o->protocol ? o->protocol : "tcp");
+	s->cluster_id =
+		strdup(o->metadata_cluster_id ? o->metadata_cluster_id : "");
 	s->o.hostname = s->hostname;
 	s->o.protocol = s->protocol;
+	/* the published keys' prefix, and where a client's are looked up */
+	s->o.metadata_cluster_id = s->cluster_id;
 	/* an owner store counts into a registry of its own (mooncake.h) */
 	s->metrics = m && !o->owner_only ? m : mc_metrics_new();
 	s->own_metrics = !m || o->owner_only;
 	s->door_metrics = o->owner_only ? m : NULL;
-	if (!s->hostname || !s->protocol || !s->metrics)
+	if (!s->hostname || !s->protocol || !s->cluster_id || !s->metrics)
 		goto fail;
 	/* Never NULL from here on: descriptors copy it without a check. */
 	atomic_init(&s->endpoint, strdup(s->hostname));
@@ -267,7 +271,6 @@ struct mc_store *mc_store_new(const struct mc_store_opts *o,
 		if (!s->meta)
 			goto fail;
 	}
-	s->o.metadata_cluster_id = NULL; /* copied into the prefix */
 	s->inited = true;
 	if (!o->manual_tick) {
 		if (pthread_create(&s->reaper, NULL, reaper_main, s))
@@ -343,6 +346,7 @@ void mc_store_free(struct mc_store *s)
 		mc_metrics_free(s->metrics);
 	free(s->hostname);
 	free(s->protocol);
+	free(s->cluster_id);
 	free(s);
 }
 

@@ -457,7 +457,7 @@ struct used_stripe {
 struct mc_store {
 	struct mc_store_opts o;
 	uint64_t serial; /* distinct for every store of the process */
-	char *hostname, *protocol;
+	char *hostname, *protocol, *cluster_id;
 	struct mc_metrics *metrics;
 	bool own_metrics;
 	struct mc_counters c;

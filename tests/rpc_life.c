@@ -57,6 +57,7 @@
 
 /* Mooncake's ErrorCodes, as upstream's types.h numbers them. */
 enum {
+	E_INVALID_KEY = -400,
 	E_INVALID_PARAMS = -600,
 	E_ILLEGAL_CLIENT = -601,
 	E_OBJECT_NOT_FOUND = -704,
@@ -272,10 +273,14 @@ static void start_data_listener(void)
  */
 static bool publish_metadata(uint64_t addr)
 {
-	char path[256], body[1024];
+	/* TE's prefix: MC_METADATA_CLUSTER_ID, then one '/' */
+	const char *id = getenv("MC_METADATA_CLUSTER_ID");
+	char path[512], body[1024], pre[256];
 	int st;
 
-	snprintf(path, sizeof(path), "/metadata?key=mooncake/rpc_meta/%s",
+	snprintf(pre, sizeof(pre), "mooncake/%s%s", id ? id : "",
+		 id && *id && id[strlen(id) - 1] != '/' ? "/" : "");
+	snprintf(path, sizeof(path), "/metadata?key=%srpc_meta/%s", pre,
 		 te_endpoint);
 	snprintf(body, sizeof(body),
 		 "{\"ip_or_host_name\":\"" HOST "\",\"rpc_port\":%u}",
@@ -284,7 +289,7 @@ static bool publish_metadata(uint64_t addr)
 	if (st == 404)
 		return false;
 	CHECK(st == 200, "PUT rpc_meta: %d", st);
-	snprintf(path, sizeof(path), "/metadata?key=mooncake/ram/%s",
+	snprintf(path, sizeof(path), "/metadata?key=%sram/%s", pre,
 		 te_endpoint);
 	snprintf(body, sizeof(body),
 		 "{\"name\":\"%s\",\"protocol\":\"tcp\",\"tcp_data_port\":%u,"
@@ -973,6 +978,43 @@ static void life_expiry(struct rpc_client *c)
 	      "Ping after the expiry: NEED_REMOUNT");
 }
 
+/*
+ * Keys mooncaked takes nowhere (empty, past 4096 bytes, with a NUL byte)
+ * answer INVALID_KEY on every call that names one (mooncake-rpc(7),
+ * CALLS SERVED), ExistKey too (upstream answers an empty one false).
+ */
+static void life_bad_keys(struct rpc_client *c)
+{
+	static char longkey[4097];
+	const struct rpc_str bad[] = {
+		{"", 0}, {longkey, sizeof(longkey)}, {"a\0b", 3}};
+	const char *what[] = {"an empty key", "a 4097-byte key",
+			      "a key with a NUL"};
+
+	memset(longkey, 'k', sizeof(longkey));
+	for (size_t i = 0; i < 3; i++) {
+		struct rpc_key_req q = {bad[i], RPC_STR("default")};
+		struct rpc_put_start_req ps = {.client_id = uuid(CLIENT_A),
+					       .key = bad[i],
+					       .slice_length = 10,
+					       .config = config(NULL),
+					       .tenant_id = RPC_STR("default")};
+		struct rpc_exp_replica_list rl;
+		struct rpc_exp_replicas rs;
+		struct rpc_exp_bool eb;
+
+		call(c, RPC_EXIST_KEY, &q, &eb);
+		CHECK(eb.err == E_INVALID_KEY, "ExistKey of %s: %d", what[i],
+		      eb.err);
+		call(c, RPC_GET_REPLICA_LIST, &q, &rl);
+		CHECK(rl.err == E_INVALID_KEY, "GetReplicaList of %s: %d",
+		      what[i], rl.err);
+		call(c, RPC_PUT_START, &ps, &rs);
+		CHECK(rs.err == E_INVALID_KEY, "PutStart of %s: %d", what[i],
+		      rs.err);
+	}
+}
+
 static int life(const char *mnt)
 {
 	struct rpc_client *c = connect_rpc(), *c2 = connect_rpc();
@@ -998,6 +1040,7 @@ static int life(const char *mnt)
 	if (metadata)
 		life_unreachable(mnt);
 	life_unmount(c2);
+	life_bad_keys(c);
 	life_expiry(c);
 	rpc_client_close(c);
 	rpc_client_close(c2);

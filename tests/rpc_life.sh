@@ -24,6 +24,14 @@ expect_match "and names it" "$out" \
 	"master RPC: cannot listen on .* port $port: .*--rpc-port"
 mc_stop
 
+# Under a metadata cluster id the client publishes its descriptors, and
+# the daemon looks them up to read its memory, under mooncake/ID/
+# (mooncake-transfer(7)).
+mc_start --no-fuse --rpc-port "$port" --metadata-cluster-id c1
+check "a client's life under a cluster id" \
+	env MC_METADATA_CLUSTER_ID=c1 "$LIFE" life "$port" "$MC_PORT"
+mc_stop
+
 # Restarted, the daemon knows no client: they remount.
 mc_start --rpc-port "$port"
 check "remount after a restart" "$LIFE" remount "$port" "$MC_PORT"
