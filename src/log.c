@@ -4,12 +4,15 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +28,17 @@ static const char *const tags[] = {"<3>", "<4>", "<6>", "<7>"};
 static _Atomic int level = MC_LOG_INFO;
 /* -1: not looked yet; 0: a terminal or a file; 1: the journal */
 static _Atomic int journal = -1;
+/*
+ * Where lines go: fd 2 itself (a terminal, a file), a non-blocking open
+ * file of its pipe, or fd 2 as a socket written with MSG_DONTWAIT. A
+ * reader that does not read (a supervisor that reads only stdout, a
+ * stalled logger) then costs lines, never a thread that logs.
+ */
+enum sink { SINK_FD, SINK_PIPE, SINK_SOCKET };
+static _Atomic int sink_fd = STDERR_FILENO;
+static _Atomic int sink_kind = SINK_FD;
+/* Lines lost to a full stderr since the last one written. */
+static _Atomic unsigned long lost_lines;
 
 void mc_log_set_level(enum mc_log_level l)
 {
@@ -61,15 +75,70 @@ int mc_log_detect(void)
 	const char *js = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
 	struct stat st;
-	int j = 0;
+	int j = 0, fd = STDERR_FILENO, kind = SINK_FD;
+	bool known = fstat(STDERR_FILENO, &st) == 0;
 
-	if (js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
-	    fstat(STDERR_FILENO, &st) == 0 &&
+	if (js && known && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
 	    (unsigned long long)st.st_dev == dev &&
 	    (unsigned long long)st.st_ino == ino)
 		j = 1;
+	if (known && S_ISSOCK(st.st_mode)) {
+		kind = SINK_SOCKET;
+	} else if (known && S_ISFIFO(st.st_mode)) {
+		/*
+		 * O_NONBLOCK on fd 2 itself would change the open file the
+		 * daemon shares with whoever started it; opening the pipe
+		 * again through /proc gives it an open file of its own.
+		 * An older sink is left open: a thread may still write to
+		 * it, and its number must not name another file meanwhile.
+		 */
+		int nfd = open("/proc/self/fd/2",
+			       O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+
+		if (nfd >= 0) {
+			fd = nfd;
+			kind = SINK_PIPE;
+		}
+	}
+	atomic_store(&sink_kind, SINK_FD);
+	atomic_store(&sink_fd, fd);
+	atomic_store(&sink_kind, kind);
 	journal = j;
 	return j;
+}
+
+/* One whole line to the sink, without waiting: false when it was lost. */
+static bool sink_write(const char *line, size_t n)
+{
+	int fd = atomic_load(&sink_fd);
+	ssize_t w;
+
+	if (atomic_load(&sink_kind) == SINK_SOCKET)
+		w = send(fd, line, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	else
+		w = write(fd, line, n); /* a pipe: n < PIPE_BUF, all or none */
+	return w == (ssize_t)n;
+}
+
+/* Writes @line, after saying how many lines a full stderr cost. */
+static void emit(int j, const char *line, size_t n)
+{
+	unsigned long lost = atomic_exchange(&lost_lines, 0);
+
+	if (lost) {
+		char say[128];
+		int k = snprintf(say, sizeof(say),
+				 "%sWARN log: %lu lines were not logged: "
+				 "standard error was full\n",
+				 j ? tags[MC_LOG_WARN] : "", lost);
+
+		if (!sink_write(say, (size_t)k)) {
+			atomic_fetch_add(&lost_lines, lost + 1);
+			return;
+		}
+	}
+	if (!sink_write(line, n))
+		atomic_fetch_add(&lost_lines, 1);
 }
 
 static void vlog(enum mc_log_level l, const char *fmt, va_list ap)
@@ -103,10 +172,10 @@ static void vlog(enum mc_log_level l, const char *fmt, va_list ap)
 	line[n++] = '\n';
 	/*
 	 * One write(2) so that lines from several threads never interleave;
-	 * a failed write to stderr has nowhere to be reported.
+	 * a failed write to stderr has nowhere to be reported but the count
+	 * the next line that goes gives.
 	 */
-	ssize_t w = write(STDERR_FILENO, line, n);
-	(void)w;
+	emit(j, line, (size_t)n);
 	/* Callers log and then report errno: leave it as it was. */
 	errno = saved;
 }

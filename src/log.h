@@ -38,7 +38,9 @@ int mc_log_detect(void);
 const char *mc_log_journal_tag(enum mc_log_level l);
 /*
  * Writes one line to stderr in one write(2), so lines from several
- * threads never interleave; a message longer than about 1000 bytes is
+ * threads never interleave, and never waits: a line that a full pipe or
+ * socket cannot take is counted, and the next line that goes is preceded
+ * by "log: N lines were not logged"; a message longer than about 1000 bytes is
  * cut, and bytes below 0x20 inside it (a newline in a key, say) are
  * written as '?' so that one event stays one line. Leaves errno
  * unchanged.

@@ -186,6 +186,82 @@ expect_eq "... its lines, with their priorities" "$(cat "$MC_TMP/journal")" \
 	"<4>WARN config: config key 'metadata_server' is unused (a Mooncake client's setting: mooncaked is the store)
 <3>mooncaked: invalid value 'abc' for '--port': not a port number"
 
+# --- a standard error nobody reads -------------------------------------------
+# A pipe (a supervisor that reads only stdout) or a socket (a stalled
+# journald) that fills costs log lines, never a request or the stop; the
+# next line that goes says how many were lost (mooncaked(8), LOGGING).
+cat >"$MC_TMP/unread.py" <<'PY'
+import http.client, os, socket, subprocess, sys, time
+kind, daemon, tmp = sys.argv[1], sys.argv[2], sys.argv[3]
+if kind == "pipe":
+    fifo = os.path.join(tmp, "unread.fifo")
+    os.mkfifo(fifo)
+    keep = os.open(fifo, os.O_RDWR)          # a reader that never reads
+    err = os.open(fifo, os.O_WRONLY)
+else:
+    keep, err = socket.socketpair()
+    err = err.detach()
+out = open(os.path.join(tmp, "unread.out"), "w+")
+d = subprocess.Popen([daemon, "--no-fuse", "--port", "0", "--transfer-port", "0",
+                      "--rpc-port", "0", "--segment-size", "16M"],
+                     stdout=out, stderr=err)
+os.close(err)
+import atexit
+atexit.register(lambda: d.poll() is None and d.kill())
+for _ in range(200):
+    out.seek(0)
+    t = out.read()
+    if "mooncaked: ready" in t:
+        break
+    time.sleep(0.05)
+port = int(t.split("http://127.0.0.1:")[1].split("/")[0])
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+for i in range(3000):                        # 3000 logged 400s: ~300 KiB
+    c.request("POST", "/api/mount", body=b"garbage")
+    r = c.getresponse(); r.read()
+    assert r.status == 400, r.status
+h = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+h.request("GET", "/health"); r = h.getresponse()
+print("health", r.status, r.read().decode().strip())
+rd = os.fdopen(keep, "rb", 0) if kind == "pipe" else keep.makefile("rb", 0)
+drained = b""
+if kind == "pipe":
+    os.set_blocking(keep, False)
+else:
+    keep.setblocking(False)
+def drain():
+    global drained
+    while True:
+        try:
+            b = rd.read(65536)
+        except (BlockingIOError, OSError):
+            return
+        if not b:
+            return
+        drained += b
+drain()
+c.request("POST", "/api/mount", body=b"garbage"); c.getresponse().read()
+d.terminate()
+t0 = time.time()
+try:
+    rc = d.wait(10)
+except subprocess.TimeoutExpired:
+    rc = "hung"
+    d.kill()
+print("exit", rc, "in time" if time.time() - t0 < 10 else "late")
+drain()
+lost = [l for l in drained.decode(errors="replace").splitlines() if "were not logged" in l]
+print("said", lost[-1].split(":")[0] + ": N lines were not logged: " + lost[-1].split(": ", 2)[-1] if lost else "nothing")
+PY
+for kind in pipe socket; do
+	rm -f "$MC_TMP/unread.fifo"
+	expect_eq "stderr a $kind nobody reads: requests answered, the stop on time, the loss said" \
+		"$(timeout 60 python3 "$MC_TMP/unread.py" $kind "$MOONCAKED" "$MC_TMP" 2>&1)" \
+		"health 200 OK
+exit 0 in time
+said WARN log: N lines were not logged: standard error was full"
+done
+
 # --- make run ARGS ------------------------------------------------------------
 out=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -n -C "${top_builddir:-.}" run ARGS='--port 9090' 2>&1)
 expect_match "make run passes ARGS to the daemon" "$out" 'daemon/mooncaked --port 9090'
