@@ -46,6 +46,19 @@ void seg_unref(struct mc_seg *g)
 		seg_free(g);
 }
 
+void seg_uncount(struct mc_seg *g)
+{
+	uint64_t left = 0;
+
+	for (unsigned i = 0; i < g->narenas; i++) {
+		pthread_mutex_lock(&g->arenas[i].lock);
+		g->arenas[i].uncounted = true;
+		left += mc_alloc_used(g->arenas[i].alloc);
+		pthread_mutex_unlock(&g->arenas[i].lock);
+	}
+	store_used_add(g->store, -(int64_t)left);
+}
+
 void seg_drop_arenas(struct mc_seg *g)
 {
 	for (unsigned i = 0; i < g->narenas; i++) {
@@ -128,6 +141,7 @@ static void blk_give_back(struct mc_blk *b, bool counted)
 
 	pthread_mutex_lock(&a->lock);
 	mc_alloc_put(a->alloc, b);
+	counted = counted && !a->uncounted;
 	last = --a->nblk == 0;
 	if (hooked && !last)
 		atomic_fetch_add(&g->refs, 1); /* the hook's, below */

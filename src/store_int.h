@@ -165,6 +165,12 @@ struct mc_arena {
 	 */
 	uint64_t nblk;
 	/*
+	 * Its segment is unmounted and its blocks left are no longer in the
+	 * store's used bytes (seg_uncount): one given back now is not
+	 * counted out of them again. Under lock.
+	 */
+	bool uncounted;
+	/*
 	 * mc_alloc_nparked of alloc as of the last get or free under the
 	 * lock: read without it, to skip an arena with nothing parked
 	 * when a put looks for a parked block (segment.c seg_alloc_one).
@@ -675,6 +681,12 @@ void seg_unref(struct mc_seg *g);
  * held keep the segment as before. Takes each arena's lock in turn.
  */
 void seg_drop_arenas(struct mc_seg *g);
+/*
+ * Takes what is still allocated in unmounted @g (blocks its readers
+ * hold) out of the store's used bytes, for good: their capacity went
+ * with the segment, and the watermark compares the two.
+ */
+void seg_uncount(struct mc_seg *g);
 /* Bytes allocated in @g (takes each arena's lock in turn), kept buffers
  * returned first. */
 uint64_t seg_used(struct mc_seg *g);

@@ -107,6 +107,9 @@ static void seg_finish(struct mc_store *s, struct mc_seg *g, bool stopping)
 	seg_drop_arenas(g);
 	drop_segment(s, g, &dc);
 	seg_keep_drain(g); /* after the state went GONE: see seg_keep */
+	/* What readers still hold of it is memory no segment counts: the
+	 * watermark weighs what is left against the segments that are */
+	seg_uncount(g);
 	if (dc.lost && !stopping)
 		mc_warn("segment: unmounted '%s': %llu values lost with it "
 			"(%llu bytes), %llu kept a replica elsewhere",
