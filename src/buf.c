@@ -3,6 +3,7 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,25 +12,32 @@
 #include "buf.h"
 #include "log.h"
 
-void mc_buf_grow(struct mc_buf *b, size_t extra)
+int mc_buf_try_grow(struct mc_buf *b, size_t extra)
 {
 	size_t need;
 
 	if (extra > SIZE_MAX - b->len - 1)
-		mc_oom();
+		return -ENOMEM;
 	need = b->len + extra + 1;
 	if (b->data && need <= b->cap)
-		return;
+		return 0;
 	size_t cap = b->cap > 32 ? b->cap : 32;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	char *p = realloc(b->data, cap);
 	if (!p)
-		mc_oom();
+		return -ENOMEM;
 	if (!b->data)
 		p[0] = '\0';
 	b->data = p;
 	b->cap = cap;
+	return 0;
+}
+
+void mc_buf_grow(struct mc_buf *b, size_t extra)
+{
+	if (mc_buf_try_grow(b, extra))
+		mc_oom();
 }
 
 void mc_buf_add(struct mc_buf *b, const void *p, size_t n)

@@ -24,6 +24,8 @@ struct mc_buf {
 
 /* Makes room for @extra more bytes (and the NUL) without changing len. */
 void mc_buf_grow(struct mc_buf *b, size_t extra);
+/* The same for a size a client chose: -ENOMEM (@b unchanged), not abort. */
+int mc_buf_try_grow(struct mc_buf *b, size_t extra);
 void mc_buf_add(struct mc_buf *b, const void *p, size_t n);
 void mc_buf_adds(struct mc_buf *b, const char *s);
 void mc_buf_addch(struct mc_buf *b, char c);

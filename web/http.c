@@ -422,13 +422,21 @@ int web_req_body(struct web_req *r, struct mc_buf *b)
 		return 0;
 	}
 	for (;;) {
-		size_t want =
-			r->chunked ? 65536 : (size_t)r->content_length - b->len;
+		/*
+		 * The buffer grows with what came, not with what the head
+		 * announced: a Content-Length near --max-body that no body
+		 * follows costs no memory (mooncake-http(7), LIMITS).
+		 */
+		size_t want = b->len > 65536 ? b->len : 65536;
 		int64_t got;
 
+		if (!r->chunked &&
+		    (uint64_t)r->content_length - b->len < (uint64_t)want)
+			want = (size_t)r->content_length - b->len;
 		if (!r->chunked && want == 0)
 			break;
-		mc_buf_grow(b, want);
+		if (mc_buf_try_grow(b, want))
+			return -ENOMEM;
 		got = web_req_read(r, b->data + b->len, want);
 		if (got < 0)
 			return (int)got;
@@ -446,6 +454,8 @@ void web_resp_body_error(struct web_req *r, int rc)
 {
 	if (rc == -EFBIG)
 		web_resp_error(r, 413, "Request body too large");
+	else if (rc == -ENOMEM)
+		web_resp_error(r, 507, "No memory for the request body");
 	else if (rc == -ETIMEDOUT)
 		web_resp_error(r, 408, "Request body too slow");
 	else
