@@ -336,10 +336,31 @@ static int refuse_published(const char *key, size_t klen, struct mc_err *err)
 			  KEY_ARG(key, klen));
 }
 
+/*
+ * Whether a body of @len bytes under @key (stored at *@pp, or not there)
+ * leaves the store within MC_META_BYTES_MAX: the bytes it would hold
+ * then in *@bytes. Under the lock.
+ */
+static bool fits(const struct mc_meta *m, const struct meta_ent *old,
+		 size_t klen, uint64_t len, uint64_t *bytes)
+{
+	*bytes = old ? m->bytes - old->len + len
+		     : m->bytes + klen + len + ENTRY_COST;
+	return *bytes <= MC_META_BYTES_MAX;
+}
+
+static int full(struct mc_err *err)
+{
+	return mc_err_set(err, -ENOSPC, MC_NO_AVAILABLE_HANDLE,
+			  "the metadata store is full (%u bytes)",
+			  MC_META_BYTES_MAX);
+}
+
 int mc_meta_writable(struct mc_meta *m, const char *key, size_t klen,
-		     struct mc_err *err)
+		     uint64_t len, struct mc_err *err)
 {
 	struct meta_node *nd;
+	uint64_t bytes;
 	int rc = key_check(key, klen, err);
 
 	if (rc)
@@ -347,6 +368,9 @@ int mc_meta_writable(struct mc_meta *m, const char *key, size_t klen,
 	pthread_rwlock_rdlock(&m->lock);
 	if (published(m, key, klen, &nd) != PUB_NONE)
 		rc = refuse_published(key, klen, err);
+	else if (!fits(m, *chain_find(m, key_hash(key, klen), key, klen), klen,
+		       len, &bytes))
+		rc = full(err);
 	pthread_rwlock_unlock(&m->lock);
 	return rc;
 }
@@ -380,7 +404,7 @@ int mc_meta_put(struct mc_meta *m, const char *key, size_t klen,
 	struct meta_node *nd;
 	struct meta_ent **pp, *e = NULL;
 	char *copy;
-	uint64_t h;
+	uint64_t h, bytes;
 	int rc = key_check(key, klen, err);
 
 	if (rc)
@@ -413,20 +437,14 @@ int mc_meta_put(struct mc_meta *m, const char *key, size_t klen,
 					"metadata key '%.*s' holds another "
 					"location",
 					KEY_ARG(key, klen));
+	} else if (!fits(m, *pp, klen, len, &bytes)) {
+		rc = full(err);
 	} else if (*pp) {
-		uint64_t bytes = m->bytes - (*pp)->len + len;
-
-		if (bytes > MC_META_BYTES_MAX) {
-			rc = -ENOSPC;
-		} else {
-			m->bytes = bytes;
-			free((*pp)->body);
-			(*pp)->body = copy;
-			(*pp)->len = len;
-			copy = NULL;
-		}
-	} else if (m->bytes + klen + len + ENTRY_COST > MC_META_BYTES_MAX) {
-		rc = -ENOSPC;
+		m->bytes = bytes;
+		free((*pp)->body);
+		(*pp)->body = copy;
+		(*pp)->len = len;
+		copy = NULL;
 	} else {
 		e->hash = h;
 		e->klen = klen;
@@ -437,16 +455,12 @@ int mc_meta_put(struct mc_meta *m, const char *key, size_t klen,
 		e->next = NULL;
 		*pp = e;
 		m->count++;
-		m->bytes += klen + len + ENTRY_COST;
+		m->bytes = bytes;
 		maybe_grow(m);
 		e = NULL;
 		copy = NULL;
 	}
 	pthread_rwlock_unlock(&m->lock);
-	if (rc == -ENOSPC)
-		mc_err_set(err, rc, MC_NO_AVAILABLE_HANDLE,
-			   "the metadata store is full (%u bytes)",
-			   MC_META_BYTES_MAX);
 	free(copy);
 	free(e);
 	return rc;

@@ -1150,12 +1150,13 @@ int mc_meta_publish(struct mc_meta *m, const struct mc_meta_node *n,
 /* Stops publishing @name: 0, or -ENOENT. */
 int mc_meta_unpublish(struct mc_meta *m, const char *name);
 /*
- * Whether @key may be written now, so that a door can answer before it
- * reads a body (mc_meta_put and mc_meta_delete check again): 0, -EPERM
- * (published), -EINVAL (not a key), with @err.
+ * Whether @key may be written now with a body of @len bytes (0 when not
+ * known yet), so that a door can answer before it reads the body
+ * (mc_meta_put and mc_meta_delete check again): 0, -EPERM (published),
+ * -EINVAL (not a key), -ENOSPC (the store is full), with @err.
  */
 int mc_meta_writable(struct mc_meta *m, const char *key, size_t klen,
-		     struct mc_err *err);
+		     uint64_t len, struct mc_err *err);
 
 /*
  * Appends the body of @key (@klen bytes) to @out: 0, -ENOENT (no such

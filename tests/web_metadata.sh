@@ -139,6 +139,21 @@ curl -s -v -X PUT -d '{}' -H 'Expect: 100-continue' \
 	"$MC_URL/metadata?key=$(esc "mooncake/ram/$EP")" -o "$MC_TMP/body" 2>"$MC_TMP/v"
 check "a published key: 403 without 100 Continue" grep -q '^< HTTP/1.1 403' "$MC_TMP/v"
 check "(no 100 Continue)" not grep -q '100 Continue' "$MC_TMP/v"
+# A full store (64 MiB of keys and bodies) is said before the body too.
+for i in $(seq 70); do
+	curl -s -o /dev/null -X PUT --data-binary @"$MC_TMP/mib" "$MC_URL/metadata?key=fill$i"
+done
+curl -s -v -X PUT --data-binary @"$MC_TMP/mib" -H 'Expect: 100-continue' \
+	"$MC_URL/metadata?key=mib3" -o "$MC_TMP/body" 2>"$MC_TMP/v"
+check "the store full: 507 without 100 Continue" grep -q '^< HTTP/1.1 507' "$MC_TMP/v"
+check "(no 100 Continue, the body never sent)" not grep -q '100 Continue' "$MC_TMP/v"
+meta PUT small -d '{}'
+expect_eq "a small body still fits" "$HTTP_CODE" 200
+for i in $(seq 70); do
+	curl -s -o /dev/null -X DELETE "$MC_URL/metadata?key=fill$i"
+done
+meta PUT mib3 --data-binary @"$MC_TMP/mib"
+expect_eq "room again once removed" "$HTTP_CODE" 200
 http PUT /api/put/k -d v
 expect_eq "the token still guards the store" "$HTTP_CODE" 401
 

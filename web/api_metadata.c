@@ -68,7 +68,9 @@ static void meta_put(struct web_req *r, struct mc_meta *m, const char *key,
 		answer_errno(r, -EFBIG, &e);
 		return;
 	}
-	rc = mc_meta_writable(m, key, klen, &e);
+	rc = mc_meta_writable(
+		m, key, klen,
+		r->content_length > 0 ? (uint64_t)r->content_length : 0, &e);
 	if (rc < 0) {
 		answer_errno(r, rc, &e);
 		return;
