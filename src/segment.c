@@ -1092,7 +1092,7 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 	 * (vm.max_map_count), and making and undoing millions of them (160
 	 * TiB with --max-segment-size 16M) held a worker for minutes.
 	 */
-	if (total / s->o.max_segment_size >= MC_MOUNT_SEGS) {
+	if ((total - 1) / s->o.max_segment_size + 1 > MC_MOUNT_SEGS) {
 		/* As for any mount the machine cannot hold: no memory. */
 		rc = mc_err_set(err, -ENOMEM, MC_NO_AVAILABLE_HANDLE,
 				"cannot map %llu bytes: more than %d "

@@ -109,6 +109,14 @@ check "ctl/mount size=160t: refused" grep -q 'No space left' "$MC_TMP/e"
 http POST /api/mount -d '{"size":16777216000}'
 expect_eq "1000 segments of 16 MiB still mount" "$HTTP_CODE" 200
 mc_stop
+# the limit itself: 4096 segments mount, one byte more does not
+mc_start --no-fuse --segment-size 0 --max-segment-size 16M
+http POST /api/mount -d '{"size":68719476737}'
+expect_eq "4096 segments of 16 MiB and a byte: 507" "$HTTP_CODE" 507
+http POST /api/mount -d '{"size":68719476736}'
+expect_eq "exactly 4096 segments of 16 MiB: mounted" "$HTTP_CODE" 200
+expect_eq "... as 4096 segments" "$(echo "$HTTP_BODY" | grep -o '"[0-9a-f-]\{36\}"' | wc -l)" 4096
+mc_stop
 
 # --- the FUSE tree is its owner's -----------------------------------------------
 if [ -c /dev/fuse ] && [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
