@@ -12,15 +12,62 @@
 
 #include "json_strict.h"
 
+static bool digit(const char *p, size_t n, size_t i)
+{
+	return i < n && p[i] >= '0' && p[i] <= '9';
+}
+
+/*
+ * The end of the number that starts at @i (a '-' or a digit), as RFC
+ * 8259 writes one: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, or the
+ * offset of the first byte that breaks it (json-c takes 00, -01, 1. and
+ * 00.5, even strict). A number byte right after it breaks it too.
+ */
+static size_t number_end(const char *p, size_t n, size_t i, bool *bad)
+{
+	*bad = true;
+	if (p[i] == '-')
+		i++;
+	if (!digit(p, n, i))
+		return i;
+	if (p[i++] != '0')
+		while (digit(p, n, i))
+			i++;
+	if (i < n && p[i] == '.') {
+		if (!digit(p, n, ++i))
+			return i;
+		while (digit(p, n, i))
+			i++;
+	}
+	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+		i++;
+		if (i < n && (p[i] == '+' || p[i] == '-'))
+			i++;
+		if (!digit(p, n, i))
+			return i;
+		while (digit(p, n, i))
+			i++;
+	}
+	*bad = i < n && strchr("0123456789.eE+-", p[i]) && p[i];
+	return i;
+}
+
 size_t mc_json_plain(const char *p, size_t n)
 {
-	bool in_str = false;
+	bool in_str = false, bad;
 
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
 
 		if (!c)
 			return i;
+		if (!in_str && (c == '-' || (c >= '0' && c <= '9'))) {
+			i = number_end(p, n, i, &bad);
+			if (bad)
+				return i;
+			i--; /* the loop steps onto the byte after it */
+			continue;
+		}
 		if (in_str) {
 			if (c < 0x20)
 				return i;

@@ -19,8 +19,9 @@
 /*
  * The offset of the first byte of [@p, @p + @n) that no JSON text holds
  * there, or @n when there is none. Outside strings only structure,
- * numbers and the letters of true, false and null may appear; inside
- * them no control character. A NUL anywhere (where json-c would stop)
+ * numbers as RFC 8259 writes them (no 00, -01, 1. or 00.5) and the
+ * letters of true, false and null may appear; inside them no control
+ * character. A NUL anywhere (where json-c would stop)
  * counts too. Call it before json-c parses the text.
  */
 size_t mc_json_plain(const char *p, size_t n);

@@ -477,6 +477,28 @@ START_TEST(test_json_hostile)
 		 "Invalid JSON body, unexpected character at byte 1"},
 		{"{\"a\":NaN}",
 		 "Invalid JSON body, unexpected character at byte 5"},
+		/* numbers as RFC 8259 writes them, the byte that breaks
+		 * one named (json-c takes these, even strict) */
+		{"{\"size\":007}",
+		 "Invalid JSON body, unexpected character at byte 9"},
+		{"{\"a\":00}",
+		 "Invalid JSON body, unexpected character at byte 6"},
+		{"{\"a\":-01}",
+		 "Invalid JSON body, unexpected character at byte 7"},
+		{"{\"a\":1.}",
+		 "Invalid JSON body, unexpected character at byte 7"},
+		{"{\"a\":00.5}",
+		 "Invalid JSON body, unexpected character at byte 6"},
+		{"{\"a\":1e}",
+		 "Invalid JSON body, unexpected character at byte 7"},
+		{"{\"a\":1.5e+}",
+		 "Invalid JSON body, unexpected character at byte 10"},
+		{"{\"a\":-}",
+		 "Invalid JSON body, unexpected character at byte 6"},
+		{"{\"a\":.5}",
+		 "Invalid JSON body, unexpected character at byte 5"},
+		{"{\"a\":1.5.5}",
+		 "Invalid JSON body, unexpected character at byte 8"},
 		{"16777216", "Invalid JSON body, must be an object"},
 		{"[1]", "Invalid JSON body, must be an object"},
 		{"null", "Invalid JSON body, must be an object"},
@@ -530,7 +552,8 @@ START_TEST(test_json_hostile)
 	json_object_put(o);
 	/* quotes, escapes and odd letters inside strings are fine */
 	static const char ok[] =
-		"{\"a'\":\"x\\\"'NaN\",\"b\":[true,false,null,-1.5e3]}";
+		"{\"a'\":\"x\\\"'NaN\",\"b\":[true,false,null,-1.5e3,0,-0,"
+		"0.5,10,1E+2,2e-3,-0.0e0],\"c\":\"007 1. -01\"}";
 	o = web_json_parse_object(ok, strlen(ok), &me);
 	ck_assert_ptr_nonnull(o);
 	json_object_put(o);
