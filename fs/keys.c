@@ -231,7 +231,7 @@ static int reserve(struct fs_keyfile *f, uint64_t size)
 		cap = o->max_value;
 	p = realloc(f->data, cap);
 	if (!p)
-		return -ENOMEM;
+		return -ENOSPC; /* no memory for the value (mooncakefs(5)) */
 	f->data = p;
 	f->cap = cap;
 	return 0;

@@ -527,4 +527,13 @@ expect_match "ctl/error says why" "$(cat "$M/ctl/error")" \
 expect_eq "statfs of no segment (its values went with it)" "$(stat -f -c "%b %f %c" "$M")" "0 0 0"
 
 mc_stop
+
+# A truncate past what the machine can hold (under a --max-body that
+# allows it) fails as a write of the same size does: ENOSPC.
+mc_start --fuse --segment-size 16M --max-body 1T
+echo hi >"$MC_MNT/keys/t"
+expect_match "truncate -s 1000G of a stored value: ENOSPC" \
+	"$(truncate -s 1000G "$MC_MNT/keys/t" 2>&1)" "No space left on device"
+expect_eq "and the value stays" "$(cat "$MC_MNT/keys/t")" hi
+mc_stop
 mc_done
