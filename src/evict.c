@@ -89,6 +89,8 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 	uint64_t hist[EVICT_BUCKETS];
 	uint32_t now_clk = atomic_load(&s->clock), max_age = 0;
 	uint64_t now = store_now(s), freed = 0, keys = 0, cum = 0, bytes = 0;
+	/* what the metrics count, as upstream: value bytes times replicas */
+	uint64_t valued = 0;
 	struct mc_obj *gone = NULL;
 	unsigned cut = 0;
 	bool any = false, told = true;
@@ -181,6 +183,7 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 								 o->klen),
 							o->version);
 					freed += obj_bytes(o);
+					valued += o->size * o->nrep;
 					bytes += o->klen + 32;
 					keys++;
 					atomic_store_explicit(
@@ -202,10 +205,10 @@ out:
 	if (keys) {
 		mc_series_add(s->c.evict_ok, 1);
 		mc_series_add(s->c.evict_keys, keys);
-		mc_series_add(s->c.evict_bytes, freed);
+		mc_series_add(s->c.evict_bytes, valued);
 		mc_series_add(s->c.evict_ok_mem, 1);
 		mc_series_add(s->c.evict_keys_mem, keys);
-		mc_series_add(s->c.evict_bytes_mem, freed);
+		mc_series_add(s->c.evict_bytes_mem, valued);
 	}
 	pthread_mutex_unlock(&s->evict_lock);
 	/*
@@ -215,7 +218,7 @@ out:
 	 */
 	if (keys)
 		mc_info("evict: %llu keys, %llu bytes evicted (%s)",
-			(unsigned long long)keys, (unsigned long long)freed,
+			(unsigned long long)keys, (unsigned long long)valued,
 			cause == CAUSE_ALLOC ? "a put found no room"
 					     : "above the high watermark");
 	else

@@ -1386,6 +1386,51 @@ START_TEST(test_shm)
 }
 END_TEST
 
+/*
+ * master_evicted_size_bytes counts what upstream's does: the value bytes
+ * of each evicted object times its replicas, not its buffers' rounded
+ * sizes (mooncake-http(7), metrics).
+ */
+START_TEST(test_evicted_bytes)
+{
+	struct mc_store *s = new_store(2);
+	static char big[MiB];
+	uint64_t want = 0;
+	unsigned gone = 0;
+	char k[16];
+
+	check_mount(s, 16 * MiB, "a", NULL); /* a replica in each */
+	check_mount(s, 16 * MiB, "b", NULL);
+	for (unsigned i = 0; i < 40; i++) {
+		snprintf(k, sizeof(k), "s%u", i);
+		ck_assert_int_eq(mc_put(s, k, strlen(k), big, 100 + i, NULL),
+				 0);
+	}
+	for (unsigned i = 0; i < 24; i++) {
+		snprintf(k, sizeof(k), "b%u", i);
+		ck_assert_int_eq(mc_put(s, k, strlen(k), big, MiB - 1, NULL),
+				 0);
+	}
+	for (unsigned i = 0; i < 40; i++) {
+		snprintf(k, sizeof(k), "s%u", i);
+		if (!mc_exist(s, k, strlen(k)))
+			want += 2 * (100 + i), gone++;
+	}
+	for (unsigned i = 0; i < 24; i++) {
+		snprintf(k, sizeof(k), "b%u", i);
+		if (!mc_exist(s, k, strlen(k)))
+			want += 2 * (MiB - 1), gone++;
+	}
+	ck_assert_uint_gt(gone, 40); /* every small one, and a big one */
+	ck_assert(fam(s, "master_evicted_key_count") == gone);
+	ck_assert_msg(fam(s, "master_evicted_size_bytes") == (double)want,
+		      "%g bytes counted, %llu evicted",
+		      fam(s, "master_evicted_size_bytes"),
+		      (unsigned long long)want);
+	mc_store_free(s);
+}
+END_TEST
+
 START_TEST(test_eviction)
 {
 	struct mc_store *s = new_store(1);
@@ -2956,6 +3001,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_moved_commit_without_room);
 	tcase_add_test(tc, test_shm);
 	tcase_add_test(tc, test_eviction);
+	tcase_add_test(tc, test_evicted_bytes);
 	tcase_add_test(tc, test_eviction_skips_busy);
 	tcase_add_test(tc, test_lease_order);
 	tcase_add_test(tc, test_lease_random);
