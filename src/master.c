@@ -801,9 +801,17 @@ struct kept {
 	char *key;
 };
 
+/* A segment reported draining, whose drain goes on after the settle. */
+struct drain {
+	char id[MC_ID_LEN + 1];
+	unsigned grace_s;
+};
+
 struct rebuild {
 	struct kept *v;
 	size_t n, cap;
+	struct drain *d;
+	size_t nd;
 };
 
 void rebuild_free(struct mc_store *s)
@@ -815,6 +823,7 @@ void rebuild_free(struct mc_store *s)
 	for (size_t i = 0; i < rb->n; i++)
 		free(rb->v[i].key);
 	free(rb->v);
+	free(rb->d);
 	free(rb);
 	s->rebuild = NULL;
 }
@@ -864,6 +873,46 @@ static int kept_add(struct mc_store *m, const struct kept *k)
 	return 0;
 }
 
+/*
+ * Segment @id drains again for @grace_s seconds in this master: the
+ * rest of the grace period the old leader gave it, which its owner
+ * counts down too (mooncake-cluster(7), Failover).
+ */
+static void drain_now(struct mc_store *m, const char *id, unsigned grace_s)
+{
+	const char *ids[1] = {id};
+	struct mc_unmount_req q = {
+		.ids = ids, .n = 1, .grace_s = grace_s, .gone_ok = true};
+	struct mc_err e = {0};
+
+	if (mc_segment_unmount(m, &q, NULL, NULL, &e) < 0)
+		mc_warn("cluster: segment '%s' does not drain: %s", id, e.msg);
+	else
+		mc_info("cluster: segment '%s' drains %u s more", id, grace_s);
+}
+
+/* Keeps draining segment @id for the settle (which adopts its values
+ * first: a draining segment takes none). */
+static int drain_add(struct mc_store *m, const char *id, unsigned grace_s)
+{
+	struct rebuild *rb = m->rebuild;
+	struct drain *nd;
+
+	if (!rb) {
+		rb = calloc(1, sizeof(*rb));
+		if (!rb)
+			return -ENOMEM;
+		m->rebuild = rb;
+	}
+	nd = realloc(rb->d, (rb->nd + 1) * sizeof(*nd));
+	if (!nd)
+		return -ENOMEM;
+	rb->d = nd;
+	snprintf(nd[rb->nd].id, sizeof(nd[0].id), "%s", id);
+	nd[rb->nd++].grace_s = grace_s;
+	return 0;
+}
+
 int mc_master_ingest(struct mc_store *m, const struct mc_owner *node,
 		     const void *report, size_t len, bool adopt,
 		     struct mc_err *err)
@@ -873,6 +922,7 @@ int mc_master_ingest(struct mc_store *m, const struct mc_owner *node,
 	char own[MC_OWNER_ID_MAX + 16];
 	char(*skipped)[MC_ID_LEN + 1] = NULL;
 	size_t nskip = 0;
+	bool draining;
 	int rc;
 
 	if (!node || node->kind != MC_OWNER_NODE)
@@ -898,12 +948,20 @@ int mc_master_ingest(struct mc_store *m, const struct mc_owner *node,
 		if (r.bad)
 			break;
 		seg_remote_req(&si, node, &q);
-		if (si.kind == MC_SEG_REMOTE || si.state != MC_SEG_OK ||
+		/* a draining one drains on here, for whole seconds left */
+		draining = si.state == MC_SEG_DRAINING && si.drain_ms >= 1000;
+		if (si.kind == MC_SEG_REMOTE ||
+		    (si.state != MC_SEG_OK && !draining) ||
 		    mc_segment_mount_remote(m, &q, &e) < 0) {
 			mc_warn("cluster: segment '%s' of %s is left out: %s",
 				si.id, own,
 				e.msg[0] ? e.msg : "it is going away");
 			memcpy(skipped[nskip++], si.id, sizeof(skipped[0]));
+		} else if (draining) {
+			unsigned grace = (unsigned)(si.drain_ms / 1000);
+
+			if (!adopt || drain_add(m, si.id, grace) < 0)
+				drain_now(m, si.id, grace);
 		}
 	}
 	nrec = wire_get_count(&r, WIRE_COUNT_MAX, 4 + 57);
@@ -1124,6 +1182,8 @@ size_t mc_master_settle(struct mc_store *m)
 	mc_info("cluster: index rebuilt: %zu values, %zu stale records "
 		"released",
 		made, released);
+	for (size_t i = 0; i < rb->nd; i++)
+		drain_now(m, rb->d[i].id, rb->d[i].grace_s);
 	rebuild_free(m);
 	return made;
 }

@@ -128,4 +128,34 @@ ans=$(curl -s -X POST "$(cl_url $f)/api/v1/put_start" -d '{"key":"open1","size":
 expect_match "a new put of open1 starts" "$ans" buffer_address_
 expect_eq "... and revokes" "$(curl -s -o /dev/null -w '%{http_code}' -X POST \
 	"$(cl_url $f)/api/v1/put_revoke" -d '{"key":"open1"}')" 200
+
+# --- a drain outlives the leader: the new one drains the segment on for
+# the rest of its grace period, not a moment less or more
+cl_node_start "$leader" --replicas 2 --segment-size 128M
+cl_wait_all 10000 >/dev/null || { echo "node $leader did not come back" >&2; exit 1; }
+leader=$(cl_leader)
+f=$((leader % 3 + 1))
+ans=$(curl -s -X POST "$(cl_url $f)/api/mount" -d '{"size":16777216,"name":"drains"}')
+id=$(printf '%s' "$ans" | grep -o '"[0-9a-f-]\{36\}"' | tr -d '"')
+check "a segment mounted through node $f" [ -n "$id" ]
+t0=$(ms)
+expect_eq "... unmounted with a 12 s grace period" "$(curl -s -o /dev/null -w '%{http_code}' \
+	-X POST "$(cl_url $f)/api/unmount" -d "{\"segment_ids\":[\"$id\"],\"grace_period_seconds\":12}")" 200
+cl_kill "$leader"
+new=$(cl_wait_leader "$(mc_ms $((4 * CL_TTL)))")
+check "a new leader after the kill" [ -n "$new" ]
+listed=$(curl -s "$(cl_url "$new")/get_all_segments")
+echo "$(($(ms) - t0)) ms after the unmount, node $new leads and lists: $(echo $listed)"
+expect_match "the new leader still lists the draining segment" "$listed" drains
+check "... and says it drains on" grep -q "segment '$id' drains [0-9]* s more" "${CL_ERR[$new]}"
+gone=""
+while [ $(($(ms) - t0)) -lt 20000 ]; do
+	if ! curl -s "$(cl_url "$new")/get_all_segments" | grep -q drains; then
+		gone=$(($(ms) - t0))
+		break
+	fi
+	sleep 0.1
+done
+echo "the draining segment went $gone ms after its unmount (grace 12 s)"
+check "it goes at the end of its grace period" test -n "$gone" -a "${gone:-0}" -ge 10000
 mc_done
