@@ -453,6 +453,12 @@ int main(int argc, char **argv)
 			fail_line("%s\n", last);
 		free(msgs);
 		mc_config_release(&cfg);
+		if (r > 0 && (fflush(stdout) || ferror(stdout))) {
+			/* --help or --version that did not reach its reader */
+			fail_line("cannot write to standard output: %s\n",
+				  strerror(errno ? errno : EIO));
+			return EXIT_FAILURE;
+		}
 		return r > 0 ? EXIT_SUCCESS : EXIT_CONFIG;
 	}
 	mc_log_set_level(cfg.log_level);

@@ -74,6 +74,12 @@ done
 out=$("$MOONCAKED" --version); rc=$?
 expect_eq "--version exits 0" "$rc" 0
 expect_match "--version prints the version" "$out" '^mooncaked [0-9]+\.[0-9]+'
+for o in --help --version; do
+	"$MOONCAKED" $o >/dev/full 2>"$MC_TMP/err"; rc=$?
+	expect_eq "$o that cannot be written: exit 1" "$rc" 1
+	expect_eq "... and says why" "$(cat "$MC_TMP/err")" \
+		"mooncaked: cannot write to standard output: No space left on device"
+done
 
 # --- bad invocations: exit 2 and one line on stderr naming the culprit ------
 printf '{"http_port": 80,' >"$MC_TMP/malformed.json"
