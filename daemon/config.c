@@ -955,6 +955,7 @@ enum {
 	OPT_CONFIG = 256,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_UNMOUNT_STALE,
 	OPT_KEY, /* + index into keys[] */
 };
 
@@ -966,6 +967,8 @@ static void build_longopts(struct option *lo)
 		(struct option){"config", required_argument, NULL, OPT_CONFIG};
 	lo[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
 	lo[n++] = (struct option){"version", no_argument, NULL, OPT_VERSION};
+	lo[n++] = (struct option){"unmount-stale", no_argument, NULL,
+				  OPT_UNMOUNT_STALE};
 	for (size_t i = 0; i < NKEYS; i++)
 		if (keys[i].opt)
 			lo[n++] = (struct option){
@@ -996,6 +999,9 @@ static void mc_config_usage(FILE *out)
 		fprintf(out, "  %-30s %s [%s]\n", left, k->help, k->key);
 	}
 	fprintf(out,
+		"  --unmount-stale                detach the dead mount a "
+		"killed "
+		"daemon left on the mount point, and exit\n"
 		"  --help                         print this and exit\n"
 		"  --version                      print the version and exit\n"
 		"\nExit status: 0 stopped by SIGINT or SIGTERM, 1 start-up "
@@ -1102,7 +1108,7 @@ int mc_config_parse_args(struct mc_config *c, int argc, char **argv, FILE *out,
 			 FILE *errout)
 {
 	static const char optstring[] = ":D:";
-	struct option lo[NKEYS + 4];
+	struct option lo[NKEYS + 5];
 	char msg[256], label[64];
 	struct mc_err err = {0};
 	const char *config = NULL;
@@ -1133,6 +1139,9 @@ int mc_config_parse_args(struct mc_config *c, int argc, char **argv, FILE *out,
 		case OPT_VERSION:
 			fprintf(out, "mooncaked %s\n", MC_VERSION);
 			return 1;
+		case OPT_UNMOUNT_STALE:
+			c->unmount_stale = true;
+			break;
 		case ':':
 		case '?':
 			return getopt_error(ch, argv, lo, errout);

@@ -18,6 +18,7 @@
 
 struct mc_config {
 	char *config_file;
+	bool unmount_stale; /* --unmount-stale: clean the mount point, exit */
 	unsigned http_port; /* 0: kernel picks */
 	char *http_host;
 	char *mountpoint;

@@ -267,6 +267,29 @@ static int parse_held(struct mc_config *c, int argc, char **argv, FILE *out,
 }
 
 /*
+ * --unmount-stale: a tree a killed daemon left mounted (answering
+ * ENOTCONN) is detached; a live daemon's tree, or no mount, is left as
+ * it is. For a service manager to run after the daemon and everything
+ * in its group were killed at once, watchdog included (mooncaked(8),
+ * RUNNING AS A SERVICE). The exit status: 0, or 1 when a dead mount
+ * could not be detached.
+ */
+static int unmount_stale(const struct mc_config *c)
+{
+	struct mc_err e = {0};
+	int r;
+
+	if (!c->enable_fuse || !c->mountpoint)
+		return EXIT_SUCCESS;
+	r = fs_check_mountpoint(c->mountpoint, &e);
+	if (r == 0 || r == -EBUSY || r == -ENOTDIR || r == -ENOTEMPTY)
+		return EXIT_SUCCESS; /* none dead there (logged when there was)
+				      */
+	fail_line("%s\n", e.msg);
+	return EXIT_FAILURE;
+}
+
+/*
  * SIGHUP: the configuration again, from the same command line (which
  * reads --config's file first, options override it). The log level and
  * the auth token take effect at once; any other setting that differs is
@@ -467,6 +490,11 @@ int main(int argc, char **argv)
 
 		log_parse_lines(msgs, last, sizeof(last));
 		free(msgs);
+	}
+	if (cfg.unmount_stale) {
+		r = unmount_stale(&cfg);
+		mc_config_release(&cfg);
+		return r;
 	}
 	if (cfg.auth_token_file) {
 		char why[512];

@@ -102,5 +102,23 @@ MC_PID=""
 mc_start --fuse
 expect_eq "a dead daemon's mount point is taken again" "$(cat "$MC_MNT/health")" OK
 
+# --unmount-stale, as the unit's ExecStopPost runs it: a live tree stays;
+# after the daemon and its children are killed at once (systemd's SIGKILL
+# of the whole group), the dead mount goes
+"$MOONCAKED" --mountpoint "$MC_MNT" --unmount-stale 2>"$MC_TMP/us"; rc=$?
+expect_eq "--unmount-stale beside a live daemon: exit 0" "$rc" 0
+expect_eq "... its tree untouched" "$(cat "$MC_MNT/health")" OK
+kill -KILL "$MC_PID" $(pgrep -P "$MC_PID")
+wait "$MC_PID" 2>/dev/null
+MC_PID=""
+sleep 0.2
+check "killed together, the daemon leaves a dead mount" grep -q " $MC_MNT " /proc/mounts
+"$MOONCAKED" --mountpoint "$MC_MNT" --unmount-stale 2>"$MC_TMP/us"; rc=$?
+expect_eq "--unmount-stale then: exit 0" "$rc" 0
+check "... the dead mount is gone" bash -c "! grep -q \" $MC_MNT \" /proc/mounts"
+expect_match "... and it says so" "$(cat "$MC_TMP/us")" "holds a dead mount, detaching it"
+"$MOONCAKED" --mountpoint "$MC_MNT" --unmount-stale 2>"$MC_TMP/us"; rc=$?
+expect_eq "nothing to do: exit 0, silently" "$rc:$(cat "$MC_TMP/us")" "0:"
+mc_start --fuse
 mc_stop
 mc_done
