@@ -171,6 +171,9 @@ check "... after the timeout" [ "$WAIT_MS" -ge 1400 ]
 check "... and not much later" [ "$WAIT_MS" -lt $((1500 + $(mc_ms 2500))) ]
 grep -q 'still open after --shutdown-timeout' "$MC_ERR"
 expect_eq "the log says what was cut" "$?" 0
+# the put's own line says it got no answer, if it says one at all
+check "... and no answer that never went claims it did" \
+	bash -c "! grep -E 'http: [0-9]+ PUT /api/put/long' '$MC_ERR' | grep -vq 'not sent: the connection was closed'"
 
 # --- a second signal ends the wait at once
 mc_start --header-timeout 1000 --shutdown-timeout 60000

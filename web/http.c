@@ -141,7 +141,11 @@ static int send_span(struct web_req *r, int status, const char *ctype,
 		abort(); /* WEB_HDR_ROOM too small: a bug */
 	memcpy(r->out->data + off - hl, h, hl);
 	r->status = status;
-	return write_all(r, r->out->data + off - hl, hl + (r->head ? 0 : len));
+	if (write_all(r, r->out->data + off - hl, hl + (r->head ? 0 : len))) {
+		r->cut = true;
+		return -EIO;
+	}
+	return 0;
 }
 
 /* Drops what was appended to r->out. */
@@ -705,8 +709,9 @@ void web_log_failure(const struct web_req *r)
 	}
 	/* a path may be 1 MiB long: the log keeps its start */
 	plen = r->path_len > 200 ? 200 : (int)r->path_len;
-	mc_log(l, "http: %d %s %.*s%s%s%s: %s", r->status, m, plen,
+	mc_log(l, "http: %d %s %.*s%s%s%s: %s%s", r->status, m, plen,
 	       r->path ? r->path : "", r->path_len > 200 ? "..." : "",
 	       r->peer ? " from " : "", r->peer ? r->peer : "",
-	       r->why[0] ? r->why : web_status_reason(r->status));
+	       r->why[0] ? r->why : web_status_reason(r->status),
+	       r->cut ? " (not sent: the connection was closed)" : "");
 }

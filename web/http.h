@@ -120,6 +120,7 @@ struct web_req {
 	uint64_t consumed; /* body bytes read so far */
 	bool body_done;	   /* the whole body has been read */
 	bool body_failed;  /* a body read failed: never drain it */
+	bool cut;	   /* the answer could not be sent whole (logged so) */
 	const struct web_route *route;
 	int status;	       /* status sent, 0 until then */
 	const char *conn_hdr;  /* "close", "keep-alive" or NULL */
