@@ -7,9 +7,9 @@
  * NULL with a message, whose byte offset, when it names one, lies in
  * the body; a mount body that passes names a shm name (shm) or none
  * (alloc), and strings that lie in the object (a size of 0 and a bad shm
- * name pass, for the store to refuse and count); an unmount body that passes names 1..max ids
- * and a grace within MC_GRACE_MAX, -E2BIG past max. The HTTP target
- * (fuzz_http) sends the same kind of bodies to every route of the live
+ * name pass, for the store to refuse and count); an unmount body that passes
+ * names 1..max ids and a grace within MC_GRACE_MAX, -E2BIG past max. The HTTP
+ * target (fuzz_http) sends the same kind of bodies to every route of the live
  * door.
  */
 #include "autoconfig.h"
