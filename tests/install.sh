@@ -48,6 +48,9 @@ else
 	expect_match "ExecStart runs the installed binary with the installed config" "$u" \
 		"ExecStart=$MC_SBINDIR/mooncaked --config $MC_SYSCONFDIR/mooncake/mooncaked.json"
 	expect_match "ExecReload sends SIGHUP" "$u" 'ExecReload=/bin/kill -HUP \$MAINPID'
+	expect_match "ExecStopPost detaches a tree a SIGKILL left dead" "$u" \
+		"ExecStopPost=-$MC_SBINDIR/mooncaked --config $MC_SYSCONFDIR/mooncake/mooncaked.json --unmount-stale"
+
 	check "no @VARIABLE@ left in the unit" bash -c "! grep -q '@[A-Za-z_]*@' '$unit'"
 	# every page installed is one the unit points an operator to
 	for p in "$D$MC_MANDIR"/man*/*; do
@@ -60,7 +63,8 @@ else
 		# finds the Documentation= pages: point both at the DESTDIR,
 		# keep everything else as installed.
 		mkdir -p "$MC_TMP/unit"
-		sed "s|^ExecStart=$MC_SBINDIR/|ExecStart=$D$MC_SBINDIR/|" "$unit" \
+		sed -e "s|^ExecStart=$MC_SBINDIR/|ExecStart=$D$MC_SBINDIR/|" \
+			-e "s|^ExecStopPost=-$MC_SBINDIR/|ExecStopPost=-$D$MC_SBINDIR/|" "$unit" \
 			>"$MC_TMP/unit/mooncaked.service"
 		rc=0
 		out=$(MANPATH=$D$MC_MANDIR systemd-analyze verify "$MC_TMP/unit/mooncaked.service" 2>&1) || rc=$?
