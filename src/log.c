@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -12,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,7 +30,8 @@ static _Atomic int level = MC_LOG_INFO;
 static _Atomic int journal = -1;
 /*
  * Where lines go: fd 2 itself (a terminal, a file), a non-blocking open
- * file of its pipe, or fd 2 as a socket written with MSG_DONTWAIT. A
+ * file of its pipe, or fd 2 as a socket written only when poll(2) says
+ * it has room. A
  * reader that does not read (a supervisor that reads only stdout, a
  * stalled logger) then costs lines, never a thread that logs.
  */
@@ -113,10 +114,18 @@ static bool sink_write(const char *line, size_t n)
 	int fd = atomic_load(&sink_fd);
 	ssize_t w;
 
-	if (atomic_load(&sink_kind) == SINK_SOCKET)
-		w = send(fd, line, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-	else
-		w = write(fd, line, n); /* a pipe: n < PIPE_BUF, all or none */
+	if (atomic_load(&sink_kind) == SINK_SOCKET) {
+		/*
+		 * A stream socket is writable with most of its buffer free
+		 * (far more than a line); its open file is shared with the
+		 * parent, so it stays blocking and is asked first.
+		 */
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+		if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
+			return false;
+	}
+	w = write(fd, line, n); /* a pipe: n < PIPE_BUF, all or none */
 	return w == (ssize_t)n;
 }
 
