@@ -1059,6 +1059,22 @@ int seg_mount_local(struct mc_store *s, const struct mc_mount_req *req,
 					"no shm object '%s'", bare);
 			goto fail;
 		}
+		/*
+		 * Whoever may write the object may ftruncate(2) it, and a
+		 * mapping read past a shrunk object's end is SIGBUS: only
+		 * one that no other user can write is mounted.
+		 */
+		if (shm_st.st_uid != geteuid() ||
+		    (shm_st.st_mode & (S_IWGRP | S_IWOTH))) {
+			rc = mc_err_set(
+				err, -EPERM, MC_INVALID_PARAMS,
+				"shm object '%s' can be written by "
+				"another user (owner uid %u, mode %03o), "
+				"who could shrink it under the store",
+				bare, (unsigned)shm_st.st_uid,
+				(unsigned)(shm_st.st_mode & 0777));
+			goto fail;
+		}
 		if (req->offset > (uint64_t)shm_st.st_size ||
 		    req->size > (uint64_t)shm_st.st_size - req->offset) {
 			rc = mc_err_set(err, -ERANGE, MC_INVALID_PARAMS,

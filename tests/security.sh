@@ -93,7 +93,29 @@ check "ctl/mount through a symlink: refused" [ $? != 0 ]
 rm -f "$link"
 http GET /get_all_segments
 check "no segment came of it" [ "$(echo "$HTTP_BODY" | grep -c .)" -le "$(echo "$segs_before" | grep -c .)" ]
+# An object another user may write is not mounted: its writer could
+# shrink it under the store, whose next read of it would be SIGBUS.
+obj=/dev/shm/mc-sec-own-$$
+for how in "other-writable 666" "group-writable 620"; do
+	rm -f "$obj"; head -c $((16 << 20)) /dev/zero >"$obj"; chmod "${how#* }" "$obj"
+	http POST /api/mount_shm -d "{\"size\":16777216,\"name\":\"${obj#/dev/shm/}\"}"
+	expect_eq "mount_shm of an object ${how% *}: 403" "$HTTP_CODE" 403
+	expect_match "... saying why" "$HTTP_BODY" "can be written by another user"
+	echo "size=16M shm=${obj#/dev/shm/}" >"$MC_MNT/ctl/mount" 2>"$MC_TMP/e"
+	check "... and ctl/mount: EPERM" grep -q "Operation not permitted" "$MC_TMP/e"
+done
+if command -v setpriv >/dev/null; then
+	rm -f "$obj"
+	setpriv --reuid=65534 --regid=65534 --clear-groups sh -c \
+		"umask 077; head -c $((16 << 20)) /dev/zero >'$obj'"
+	http POST /api/mount_shm -d "{\"size\":16777216,\"name\":\"${obj#/dev/shm/}\"}"
+	expect_eq "mount_shm of another user's object: 403" "$HTTP_CODE" 403
+fi
+rm -f "$obj"; head -c $((16 << 20)) /dev/zero >"$obj"; chmod 600 "$obj"
+http POST /api/mount_shm -d "{\"size\":16777216,\"name\":\"${obj#/dev/shm/}\"}"
+expect_eq "the daemon's own object, writable by it alone: mounted" "$HTTP_CODE" 200
 mc_stop
+rm -f "$obj"
 
 # --- one request cannot tie the store up: a mount of millions of segments ----
 mc_start --fuse --max-segment-size 16M
