@@ -912,6 +912,33 @@ static void node_lost(struct reign *r, const char *id)
 	free(w.ids);
 }
 
+bool mc_node_has_transfer(struct mc_node *n, const char *host, unsigned port,
+			  bool (*same)(const char *a, const char *b))
+{
+	struct mc_member_node *v = NULL;
+	size_t k = 0;
+	bool yes = false;
+
+	if (!n->m || mc_member_nodes(n->m, &v, &k) < 0)
+		return false;
+	for (size_t i = 0; i < k && !yes; i++) {
+		char h[256];
+		const char *colon = strrchr(v[i].transfer, ':');
+		size_t hl;
+
+		if (!colon || strtoul(colon + 1, NULL, 10) != port)
+			continue;
+		hl = (size_t)(colon - v[i].transfer);
+		if (hl && v[i].transfer[0] == '[' && colon[-1] == ']')
+			memcpy(h, v[i].transfer + 1, hl - 2), h[hl - 2] = '\0';
+		else
+			memcpy(h, v[i].transfer, hl), h[hl] = '\0';
+		yes = same(h, host);
+	}
+	free(v);
+	return yes;
+}
+
 static void on_node(void *arg, const struct mc_member_node *mn, bool joined)
 {
 	struct mc_node *n = arg;

@@ -67,6 +67,13 @@ const char *mc_node_id(const struct mc_node *n);
  */
 int mc_node_start(struct mc_node *n, const char *http, const char *transfer,
 		  struct mc_err *err);
+/*
+ * Whether some node of the cluster advertises the transfer endpoint
+ * HOST:@port, @host compared by @same (the caller's notion of two names
+ * of one machine). Any thread.
+ */
+bool mc_node_has_transfer(struct mc_node *n, const char *host, unsigned port,
+			  bool (*same)(const char *a, const char *b));
 /* Replaces the bearer token (SIGHUP): 0, -ENOMEM. */
 int mc_node_set_token(struct mc_node *n, const char *token);
 /*

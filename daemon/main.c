@@ -266,6 +266,28 @@ static int parse_held(struct mc_config *c, int argc, char **argv, FILE *out,
 	return r;
 }
 
+/* The cluster this daemon is a node of, once it is one (any thread). */
+static struct mc_node *_Atomic cluster_node;
+
+/* Two names of one machine: equal, or both this machine's. */
+static bool same_host(const char *a, const char *b)
+{
+	return !strcmp(a, b) ||
+	       (xfer_host_is_local(a) && xfer_host_is_local(b));
+}
+
+/*
+ * The transfer port's xfer_set_store_port: another node's transfer
+ * port is the store's own memory, never a client's.
+ */
+static bool node_transfer_port(void *arg, const char *host, unsigned port)
+{
+	struct mc_node *n = atomic_load(&cluster_node);
+
+	(void)arg;
+	return n && mc_node_has_transfer(n, host, port, same_host);
+}
+
 /*
  * --unmount-stale: a tree a killed daemon left mounted (answering
  * ENOTCONN) is detached; a live daemon's tree, or no mount, is left as
@@ -627,6 +649,7 @@ int main(int argc, char **argv)
 		free(res.ids);
 	}
 	err.msg[0] = '\0';
+	xfer_set_store_port(x, node_transfer_port, NULL);
 	r = xfer_start(x, s, &err);
 	if (r) {
 		fail_line("cannot start the transfer port: "
@@ -741,6 +764,7 @@ int main(int argc, char **argv)
 			fail_line("cannot join the cluster: %s\n", err.msg);
 			goto out_fs;
 		}
+		atomic_store(&cluster_node, node);
 		announce("mooncaked: cluster %s node %s etcd %s\n", cfg.cluster,
 			 mc_node_id(node), cfg.etcd);
 	}
@@ -775,6 +799,7 @@ out_node:
 	 * revoked, so the others unmount its memory and elect at once),
 	 * while the transfer port still serves what they read meanwhile.
 	 */
+	atomic_store(&cluster_node, NULL);
 	mc_node_stop(node);
 out_listener:
 	/*

@@ -12,13 +12,16 @@ LIFE=${top_builddir:-.}/tests/rpc_life
 port=$("$LIFE" free-port)
 
 cl_start 1
-cl_node_start 2 --rpc-port "$port"
-cl_wait_all 15000 >/dev/null && cl_wait_segments 2 15000 || {
+# node 2 holds no memory: every value put through the cluster is node 1's
+cl_node_start 2 --rpc-port "$port" --segment-size 0
+cl_wait_all 15000 >/dev/null && cl_wait_segments 1 15000 || {
 	echo "the two nodes do not serve" >&2
 	exit 1
 }
 check "a client on node 2, its value read through node 1" \
 	"$LIFE" cluster "$port" "${CL_PORT[2]}" "${CL_PORT[1]}"
+check "a client's data port that is node 1's transfer port is not read" \
+	"$LIFE" foreign "$port" "${CL_PORT[2]}" "${CL_PORT[1]}"
 
 # while no leader serves, the calls say so (UNAVAILABLE_IN_CURRENT_STATUS)
 etcd_pause

@@ -1158,6 +1158,82 @@ static int cluster(unsigned other)
 }
 
 /*
+ * A client segment whose published data port is another node's transfer
+ * port (node @other's, whose HTTP port that is): its "memory" there is
+ * a value node @other stores. Reading the client's value must not serve
+ * those bytes (mooncake-rpc(7), CLIENT SEGMENTS): 409 REMOTE_ONLY through
+ * this node.
+ */
+#define CLIENT_E  "3f3e3d3c-3b3a-4938-b736-353433323130"
+#define SEGMENT_E "e1e2e3e4-e5e6-4e7e-8e8e-e9eaebecedee"
+static int foreign(unsigned other)
+{
+	static const char secret[] = "NODE-B-SECRET-abcdefghijklmnop";
+	struct rpc_client *c = connect_rpc();
+	unsigned mine = http_port, bport = 0;
+	unsigned long long addr = 0;
+	char path[512], body[1024], *ans = NULL, *p;
+	struct rpc_exp_replicas r;
+	int st;
+
+	http_port = other;
+	st = http("PUT", "/api/put/f/secret", secret, sizeof(secret) - 1, NULL,
+		  NULL);
+	CHECK(st == 200, "the secret put through the other node: %d", st);
+	st = get("/query_key?key=f/secret", &ans);
+	p = ans ? strstr(ans, "\"buffer_address_\":") : NULL;
+	if (p)
+		addr = strtoull(p + 18, NULL, 10);
+	p = ans ? strstr(ans, "\"transport_endpoint_\":\"") : NULL;
+	p = p ? strchr(p + 22, ':') : NULL;
+	if (p)
+		bport = (unsigned)strtoul(p + 1, NULL, 10);
+	CHECK(st == 200 && addr && bport, "its replica: %llu at port %u", addr,
+	      bport);
+	http_port = mine;
+	/* the client's segment over those bytes, its data port node B's */
+	struct rpc_mount_req q = {{.id = uuid(SEGMENT_E),
+				   .name = RPC_STR("evil"),
+				   .base = addr,
+				   .size = 4096,
+				   .te_endpoint = RPC_STR("evil"),
+				   .protocol = RPC_STR("tcp"),
+				   .host_id = RPC_STR("")},
+				  uuid(CLIENT_E)};
+	struct rpc_exp_void mr;
+
+	call(c, RPC_MOUNT_SEGMENT, &q, &mr);
+	CHECK(mr.err == 0, "MountSegment over the other node's bytes: %d",
+	      mr.err);
+	snprintf(body, sizeof(body),
+		 "{\"ip_or_host_name\":\"" HOST "\",\"rpc_port\":%u}",
+		 bport - 1);
+	st = http("PUT", "/metadata?key=mooncake/rpc_meta/evil", body,
+		  strlen(body), NULL, NULL);
+	CHECK(st == 200, "PUT rpc_meta: %d", st);
+	snprintf(body, sizeof(body),
+		 "{\"name\":\"evil\",\"protocol\":\"tcp\",\"tcp_data_port\":%u,"
+		 "\"tcp_proto_version\":2,\"buffers\":[{\"name\":\"evil\","
+		 "\"addr\":%llu,\"length\":4096}],\"timestamp\":"
+		 "\"2026-01-01 00:00:00.000000\"}",
+		 bport, addr);
+	st = http("PUT", "/metadata?key=mooncake/ram/evil", body, strlen(body),
+		  NULL, NULL);
+	CHECK(st == 200, "PUT ram: %d", st);
+	r = put_start(c, CLIENT_E, "f/stolen", sizeof(secret) - 1, "evil");
+	CHECK(!r.err && r.v.n == 1, "PutStart into the segment: %d", r.err);
+	CHECK(put_finish(c, RPC_PUT_END, CLIENT_E, "f/stolen") == 0,
+	      "PutEnd, nothing written");
+	snprintf(path, sizeof(path), "/api/get/f/stolen");
+	st = get(path, &ans);
+	CHECK(st == 409 && ans && strstr(ans, "REMOTE_ONLY"),
+	      "GET of the client's value: not the other node's bytes (%d %s)",
+	      st, ans ? ans : "");
+	rpc_client_close(c);
+	return 0;
+}
+
+/*
  * Cluster mode while no leader serves: every call that needs the leader
  * answers UNAVAILABLE_IN_CURRENT_STATUS (mooncake-rpc(7)), never an
  * error that blames the request (INVALID_KEY) and never a count.
@@ -1217,6 +1293,13 @@ int main(int argc, char **argv)
 		fill_keys(strtoul(argv[3], NULL, 10));
 		return 0;
 	}
+	if (argc == 5 && !strcmp(argv[1], "foreign")) {
+		rpc_port = (unsigned)atoi(argv[2]);
+		http_port = (unsigned)atoi(argv[3]);
+		foreign((unsigned)atoi(argv[4]));
+		printf("%d passed, %d failed\n", passed, failed);
+		return failed ? 1 : 0;
+	}
 	if (argc == 3 && !strcmp(argv[1], "noleader")) {
 		rpc_port = (unsigned)atoi(argv[2]);
 		noleader();
@@ -1225,6 +1308,7 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "usage: rpc_life free-port | life RPC HTTP [MNT] | "
 			"remount RPC HTTP | cluster RPC HTTP OTHER_HTTP | "
+			"foreign RPC HTTP OTHER_HTTP | "
 			"noleader RPC | fill RPC N\n");
 	return 2;
 }

@@ -63,7 +63,7 @@ struct via_pipe {
  * Whether @host is this machine: an address of it can be bound (so every
  * loopback, interface and wildcard address, under any name).
  */
-static bool host_is_local(const char *host)
+bool xfer_host_is_local(const char *host)
 {
 	struct addrinfo hints = {.ai_family = AF_INET,
 				 .ai_socktype = SOCK_DGRAM};
@@ -122,12 +122,14 @@ static int remote_target(struct xfer *x, const struct mc_desc *d, uint64_t addr,
 					  "the range is not in memory the "
 					  "client registered");
 		*t = xfer_te_target(seg);
-		if (t->port == x->port && host_is_local(t->host))
-			/* a descriptor naming this port: the bytes there are
-			 * the store's own, not the client's */
+		if ((t->port == x->port && xfer_host_is_local(t->host)) ||
+		    (x->store_port &&
+		     x->store_port(x->store_port_arg, t->host, t->port)))
+			/* a descriptor naming this port, or a node's: the
+			 * bytes there are the store's own, not the client's */
 			return mc_err_set(e, -EACCES, MC_INVALID_READ,
-					  "the client's descriptor names this "
-					  "store's own transfer port");
+					  "the client's descriptor names a "
+					  "transfer port of the store's own");
 		return 0;
 	}
 	rc = mc_net_split(d->endpoint, host, HOST_MAX, &t->port);

@@ -346,6 +346,14 @@ int xfer_check_endpoint(struct xfer *x, struct mc_err *err)
 	return 0;
 }
 
+void xfer_set_store_port(struct xfer *x,
+			 bool (*fn)(void *arg, const char *host, unsigned port),
+			 void *arg)
+{
+	x->store_port = fn;
+	x->store_port_arg = arg;
+}
+
 unsigned xfer_port(const struct xfer *x)
 {
 	return x->port;

@@ -101,6 +101,18 @@ unsigned xfer_port(const struct xfer *x);
  * (peers on other hosts would reach themselves), with the reason in @err.
  */
 int xfer_check_endpoint(struct xfer *x, struct mc_err *err);
+/* Whether @host is this machine: one of its addresses can be bound. */
+bool xfer_host_is_local(const char *host);
+/*
+ * Tells @x how to know another transfer port of the same store (in
+ * cluster mode, a node's): a client's descriptor that leads to one is
+ * never read as the client's memory, since its bytes are the store's
+ * own (mooncake-rpc(7), CLIENT SEGMENTS). @fn(@arg, HOST, PORT) is
+ * called from any thread. Before xfer_start.
+ */
+void xfer_set_store_port(struct xfer *x,
+			 bool (*fn)(void *arg, const char *host, unsigned port),
+			 void *arg);
 /* The advertised endpoint, "HOSTNAME:PORT" ("" before xfer_start). */
 const char *xfer_endpoint(const struct xfer *x);
 /*

@@ -43,6 +43,10 @@ struct xfer {
 		*rejects[XFER_NDIR];
 	/* reaches other processes' replicas (remote.c); thread-safe */
 	struct xfer_client *client;
+	/* another transfer port of the store's (a cluster node's): set
+	 * before xfer_start, read by every thread (xfer_set_store_port) */
+	bool (*store_port)(void *arg, const char *host, unsigned port);
+	void *store_port_arg;
 };
 
 /*
