@@ -1281,10 +1281,14 @@ int main(int argc, char **argv)
 		printf("%d passed, %d failed\n", passed, failed);
 		return failed ? 1 : 0;
 	}
-	if (argc == 5 && !strcmp(argv[1], "cluster")) {
+	if (argc == 5 &&
+	    (!strcmp(argv[1], "cluster") || !strcmp(argv[1], "foreign"))) {
 		rpc_port = (unsigned)atoi(argv[2]);
 		http_port = (unsigned)atoi(argv[3]);
-		cluster((unsigned)atoi(argv[4]));
+		if (!strcmp(argv[1], "cluster"))
+			cluster((unsigned)atoi(argv[4]));
+		else
+			foreign((unsigned)atoi(argv[4]));
 		printf("%d passed, %d failed\n", passed, failed);
 		return failed ? 1 : 0;
 	}
@@ -1292,13 +1296,6 @@ int main(int argc, char **argv)
 		rpc_port = (unsigned)atoi(argv[2]);
 		fill_keys(strtoul(argv[3], NULL, 10));
 		return 0;
-	}
-	if (argc == 5 && !strcmp(argv[1], "foreign")) {
-		rpc_port = (unsigned)atoi(argv[2]);
-		http_port = (unsigned)atoi(argv[3]);
-		foreign((unsigned)atoi(argv[4]));
-		printf("%d passed, %d failed\n", passed, failed);
-		return failed ? 1 : 0;
 	}
 	if (argc == 3 && !strcmp(argv[1], "noleader")) {
 		rpc_port = (unsigned)atoi(argv[2]);
