@@ -939,6 +939,32 @@ bool mc_node_has_transfer(struct mc_node *n, const char *host, unsigned port,
 	return yes;
 }
 
+bool mc_node_publishes(struct mc_node *n, const char *name, size_t len)
+{
+	struct mc_member_node *v = NULL;
+	size_t k = 0;
+	bool yes = false;
+
+	if (!n->m || mc_member_nodes(n->m, &v, &k) < 0)
+		return false;
+	for (size_t i = 0; i < k && !yes; i++) {
+		const char *colon = strrchr(v[i].transfer, ':');
+		char te[300];
+		int tl;
+
+		if (v[i].self || !colon)
+			continue;
+		/* its advertised transfer endpoint (the name a node
+		 * publishes), or its host name with that port */
+		tl = snprintf(te, sizeof(te), "%s%s", v[i].hostname, colon);
+		yes = (strlen(v[i].transfer) == len &&
+		       !memcmp(v[i].transfer, name, len)) ||
+		      (tl > 0 && (size_t)tl == len && !memcmp(te, name, len));
+	}
+	free(v);
+	return yes;
+}
+
 static void on_node(void *arg, const struct mc_member_node *mn, bool joined)
 {
 	struct mc_node *n = arg;

@@ -74,6 +74,12 @@ int mc_node_start(struct mc_node *n, const char *http, const char *transfer,
  */
 bool mc_node_has_transfer(struct mc_node *n, const char *host, unsigned port,
 			  bool (*same)(const char *a, const char *b));
+/*
+ * Whether another node of the cluster publishes the Transfer Engine
+ * segment @name (@len bytes): its advertised transfer endpoint, which
+ * it publishes under, or HOSTNAME:PORT. Any thread.
+ */
+bool mc_node_publishes(struct mc_node *n, const char *name, size_t len);
 /* Replaces the bearer token (SIGHUP): 0, -ENOMEM. */
 int mc_node_set_token(struct mc_node *n, const char *token);
 /*

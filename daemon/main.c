@@ -288,6 +288,15 @@ static bool node_transfer_port(void *arg, const char *host, unsigned port)
 	return n && mc_node_has_transfer(n, host, port, same_host);
 }
 
+/* The metadata server's mc_meta_set_foreign: another node's names. */
+static bool node_publishes(void *arg, const char *name, size_t n)
+{
+	struct mc_node *node = atomic_load(&cluster_node);
+
+	(void)arg;
+	return node && mc_node_publishes(node, name, n);
+}
+
 /*
  * --unmount-stale: a tree a killed daemon left mounted (answering
  * ENOTCONN) is detached; a live daemon's tree, or no mount, is left as
@@ -628,6 +637,8 @@ int main(int argc, char **argv)
 		fail_line("cannot create the store: %s\n", strerror(errno));
 		goto out_xfer;
 	}
+	if (cfg.etcd && mc_store_meta(s))
+		mc_meta_set_foreign(mc_store_meta(s), node_publishes, NULL);
 	if (cfg.segment_size) {
 		struct mc_mount_req req = {.size = cfg.segment_size};
 		struct mc_mount_result res = {0};

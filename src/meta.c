@@ -49,6 +49,9 @@ struct mc_meta {
 	pthread_mutex_t ts_lock; /* ts, ts_gen */
 	uint64_t ts_gen;
 	char ts[40];
+	/* names other stores of the cluster publish (mc_meta_set_foreign) */
+	bool (*foreign)(void *arg, const char *name, size_t n);
+	void *foreign_arg;
 };
 
 enum { PUB_NONE, PUB_RAM, PUB_RPC_META };
@@ -164,6 +167,33 @@ static int published(struct mc_meta *m, const char *key, size_t klen,
 		if (nd->nlen == n && !memcmp(nd->name, rest, n))
 			return *out = nd, kind;
 	return PUB_NONE;
+}
+
+void mc_meta_set_foreign(struct mc_meta *m,
+			 bool (*fn)(void *arg, const char *name, size_t n),
+			 void *arg)
+{
+	m->foreign = fn;
+	m->foreign_arg = arg;
+}
+
+/*
+ * Whether @key is PREFIX "ram/" NAME or PREFIX "rpc_meta/" NAME for a
+ * NAME another node of the cluster publishes: its own server answers
+ * for it, and a copy here would be served in its place. No lock.
+ */
+static bool foreign(const struct mc_meta *m, const char *key, size_t klen)
+{
+	const char *rest = key + m->plen;
+	size_t n = klen - m->plen;
+
+	if (!m->foreign || klen <= m->plen || memcmp(key, m->prefix, m->plen))
+		return false;
+	if (n > 4 && !memcmp(rest, "ram/", 4))
+		return m->foreign(m->foreign_arg, rest + 4, n - 4);
+	if (n > 9 && !memcmp(rest, "rpc_meta/", 9))
+		return m->foreign(m->foreign_arg, rest + 9, n - 9);
+	return false;
 }
 
 /* Local time in TE's own format, as of the last segment table change. */
@@ -356,12 +386,26 @@ static int full(struct mc_err *err)
 			  MC_META_BYTES_MAX);
 }
 
+/* A key an outside PUT or DELETE may name: 0, or -EINVAL or -EPERM. */
+static int key_writable(const struct mc_meta *m, const char *key, size_t klen,
+			struct mc_err *err)
+{
+	int rc = key_check(key, klen, err);
+
+	if (rc == 0 && foreign(m, key, klen))
+		rc = mc_err_set(err, -EPERM, MC_INVALID_PARAMS,
+				"metadata key '%.*s' is published by another "
+				"node of the cluster",
+				KEY_ARG(key, klen));
+	return rc;
+}
+
 int mc_meta_writable(struct mc_meta *m, const char *key, size_t klen,
 		     uint64_t len, struct mc_err *err)
 {
 	struct meta_node *nd;
 	uint64_t bytes;
-	int rc = key_check(key, klen, err);
+	int rc = key_writable(m, key, klen, err);
 
 	if (rc)
 		return rc;
@@ -405,7 +449,7 @@ int mc_meta_put(struct mc_meta *m, const char *key, size_t klen,
 	struct meta_ent **pp, *e = NULL;
 	char *copy;
 	uint64_t h, bytes;
-	int rc = key_check(key, klen, err);
+	int rc = key_writable(m, key, klen, err);
 
 	if (rc)
 		return rc;
@@ -471,7 +515,7 @@ int mc_meta_delete(struct mc_meta *m, const char *key, size_t klen,
 {
 	struct meta_node *nd;
 	struct meta_ent **pp;
-	int rc = key_check(key, klen, err);
+	int rc = key_writable(m, key, klen, err);
 
 	if (rc)
 		return rc;

@@ -1150,6 +1150,15 @@ int mc_meta_publish(struct mc_meta *m, const struct mc_meta_node *n,
 /* Stops publishing @name: 0, or -ENOENT. */
 int mc_meta_unpublish(struct mc_meta *m, const char *name);
 /*
+ * Tells @m which names other nodes of the cluster publish (@fn(@arg,
+ * NAME, LEN), any thread): their ram/ and rpc_meta/ keys are refused to
+ * outside PUT and DELETE here as this node's own are (403), since their
+ * own server answers for them (mooncake-transfer(7)). Before serving.
+ */
+void mc_meta_set_foreign(struct mc_meta *m,
+			 bool (*fn)(void *arg, const char *name, size_t n),
+			 void *arg);
+/*
  * Whether @key may be written now with a body of @len bytes (0 when not
  * known yet), so that a door can answer before it reads the body
  * (mc_meta_put and mc_meta_delete check again): 0, -EPERM (published),

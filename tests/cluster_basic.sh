@@ -149,6 +149,22 @@ for i in 1 2 3; do
 			"$(curl -s "$(cl_url $i)/metadata?key=mooncake/rpc_meta/$ep")"
 	done
 done
+# another node's published keys are its own: refused here as this
+# node's are, so no node holds a forged copy to answer with
+for i in 1 2 3; do
+	j=$((i % 3 + 1))
+	ep="127.0.0.1:${CL_XPORT[$j]}"
+	for kind in ram rpc_meta; do
+		expect_eq "node $i refuses a PUT of node $j's $kind key: 403" \
+			"$(curl -s -o /dev/null -w '%{http_code}' -X PUT -d '{"forged":1}' \
+			"$(cl_url $i)/metadata?key=mooncake/$kind/$ep")" 403
+		expect_eq "... and a DELETE: 403" \
+			"$(curl -s -o /dev/null -w '%{http_code}' -X DELETE \
+			"$(cl_url $i)/metadata?key=mooncake/$kind/$ep")" 403
+	done
+	expect_match "node $i still answers node $j's own descriptor" \
+		"$(curl -s "$(cl_url $i)/metadata?key=mooncake/ram/$ep")" "\"tcp_data_port\":${CL_XPORT[$j]}"
+done
 expect_eq "a client's key put into node 1" "$(curl -s -X PUT -d '{"c":1}' \
 	"$(cl_url 1)/metadata?key=mooncake/ram/client9:1")" "metadata updated"
 expect_eq "... is found through node 3" "$(curl -s "$(cl_url 3)/metadata?key=mooncake/ram/client9:1")" '{"c":1}'
