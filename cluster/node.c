@@ -912,8 +912,11 @@ static void node_lost(struct reign *r, const char *id)
 	free(w.ids);
 }
 
-bool mc_node_has_transfer(struct mc_node *n, const char *host, unsigned port,
-			  bool (*same)(const char *a, const char *b))
+/* Whether @pick holds for some node of the member view (@arg its own). */
+static bool any_node(struct mc_node *n,
+		     bool (*pick)(const struct mc_member_node *mn,
+				  const void *arg),
+		     const void *arg)
 {
 	struct mc_member_node *v = NULL;
 	size_t k = 0;
@@ -921,48 +924,70 @@ bool mc_node_has_transfer(struct mc_node *n, const char *host, unsigned port,
 
 	if (!n->m || mc_member_nodes(n->m, &v, &k) < 0)
 		return false;
-	for (size_t i = 0; i < k && !yes; i++) {
-		char h[256];
-		const char *colon = strrchr(v[i].transfer, ':');
-		size_t hl;
-
-		if (!colon || strtoul(colon + 1, NULL, 10) != port)
-			continue;
-		hl = (size_t)(colon - v[i].transfer);
-		if (hl && v[i].transfer[0] == '[' && colon[-1] == ']')
-			memcpy(h, v[i].transfer + 1, hl - 2), h[hl - 2] = '\0';
-		else
-			memcpy(h, v[i].transfer, hl), h[hl] = '\0';
-		yes = same(h, host);
-	}
+	for (size_t i = 0; i < k && !yes; i++)
+		yes = pick(&v[i], arg);
 	free(v);
 	return yes;
 }
 
+struct port_q {
+	const char *host;
+	unsigned port;
+	bool (*same)(const char *a, const char *b);
+};
+
+static bool has_port(const struct mc_member_node *mn, const void *arg)
+{
+	const struct port_q *q = arg;
+	const char *colon = strrchr(mn->transfer, ':');
+	char h[256];
+	size_t hl;
+
+	if (!colon || strtoul(colon + 1, NULL, 10) != q->port)
+		return false;
+	hl = (size_t)(colon - mn->transfer);
+	if (hl && mn->transfer[0] == '[' && colon[-1] == ']')
+		memcpy(h, mn->transfer + 1, hl - 2), h[hl - 2] = '\0';
+	else
+		memcpy(h, mn->transfer, hl), h[hl] = '\0';
+	return q->same(h, q->host);
+}
+
+bool mc_node_has_transfer(struct mc_node *n, const char *host, unsigned port,
+			  bool (*same)(const char *a, const char *b))
+{
+	struct port_q q = {host, port, same};
+
+	return any_node(n, has_port, &q);
+}
+
+struct name_q {
+	const char *name;
+	size_t len;
+};
+
+/* Its advertised transfer endpoint (the name a node publishes), or its
+ * host name with that port. */
+static bool publishes(const struct mc_member_node *mn, const void *arg)
+{
+	const struct name_q *q = arg;
+	const char *colon = strrchr(mn->transfer, ':');
+	char te[300];
+	int tl;
+
+	if (mn->self || !colon)
+		return false;
+	tl = snprintf(te, sizeof(te), "%s%s", mn->hostname, colon);
+	return (strlen(mn->transfer) == q->len &&
+		!memcmp(mn->transfer, q->name, q->len)) ||
+	       (tl > 0 && (size_t)tl == q->len && !memcmp(te, q->name, q->len));
+}
+
 bool mc_node_publishes(struct mc_node *n, const char *name, size_t len)
 {
-	struct mc_member_node *v = NULL;
-	size_t k = 0;
-	bool yes = false;
+	struct name_q q = {name, len};
 
-	if (!n->m || mc_member_nodes(n->m, &v, &k) < 0)
-		return false;
-	for (size_t i = 0; i < k && !yes; i++) {
-		const char *colon = strrchr(v[i].transfer, ':');
-		char te[300];
-		int tl;
-
-		if (v[i].self || !colon)
-			continue;
-		/* its advertised transfer endpoint (the name a node
-		 * publishes), or its host name with that port */
-		tl = snprintf(te, sizeof(te), "%s%s", v[i].hostname, colon);
-		yes = (strlen(v[i].transfer) == len &&
-		       !memcmp(v[i].transfer, name, len)) ||
-		      (tl > 0 && (size_t)tl == len && !memcmp(te, name, len));
-	}
-	free(v);
-	return yes;
+	return any_node(n, publishes, &q);
 }
 
 static void on_node(void *arg, const struct mc_member_node *mn, bool joined)
