@@ -98,11 +98,27 @@ static char *read_token(const char *path, char *why, size_t whylen)
 			       end[-1] == '\r' || end[-1] == '\n'))
 		end--;
 	*end = '\0';
-	if (start == end || strlen(start) != (size_t)(end - start)) {
+	if (start == end) {
 		snprintf(why, whylen,
 			 "invalid value '%s' for 'auth_token_file': the file "
 			 "holds no token",
 			 path);
+		return NULL;
+	}
+	/* what an Authorization header can carry: visible ASCII only */
+	for (const char *c = start; c < end; c++) {
+		if ((unsigned char)*c > ' ' && (unsigned char)*c < 0x7f)
+			continue;
+		snprintf(why, whylen,
+			 "invalid value '%s' for 'auth_token_file': the token "
+			 "holds %s at byte %zu, which no client can send",
+			 path,
+			 !*c			    ? "a NUL"
+			 : *c == ' '		    ? "a space"
+			 : (unsigned char)*c < 0x80 ? "a control byte"
+						    : "a non-ASCII byte",
+			 (size_t)(c - start));
+		explicit_bzero(buf, sizeof(buf));
 		return NULL;
 	}
 	tok = strdup(start);

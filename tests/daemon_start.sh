@@ -89,6 +89,10 @@ printf '{"rpc_port": 0, "\\u0072pc_port": 50051}' >"$MC_TMP/twice.json"
 : >"$MC_TMP/empty.json"
 : >"$MC_TMP/empty.token"
 printf ' \n\t\n' >"$MC_TMP/blank.token"
+printf 'ab c\n' >"$MC_TMP/space.token"
+printf 'ab\0c\n' >"$MC_TMP/nul.token"
+printf 'ab\ncd\n' >"$MC_TMP/lines.token"
+head -c 4097 /dev/zero | tr '\0' t >"$MC_TMP/big.token"
 mkdir "$MC_TMP/dir.token"
 
 # bad WANT ARGS...: the daemon must refuse ARGS with exit 2 and one stderr
@@ -149,6 +153,10 @@ bad "$MC_TMP/missing.token" --auth-token-file "$MC_TMP/missing.token"
 bad "$MC_TMP/dir.token" --auth-token-file "$MC_TMP/dir.token"
 bad "'$MC_TMP/empty.token' for 'auth_token_file': the file holds no token" --auth-token-file "$MC_TMP/empty.token"
 bad "$MC_TMP/blank.token" --auth-token-file "$MC_TMP/blank.token"
+bad "the token holds a space at byte 2, which no client can send" --auth-token-file "$MC_TMP/space.token"
+bad "the token holds a NUL at byte 2, which no client can send" --auth-token-file "$MC_TMP/nul.token"
+bad "the token holds a control byte at byte 2, which no client can send" --auth-token-file "$MC_TMP/lines.token"
+bad "the file is larger than 4096 bytes" --auth-token-file "$MC_TMP/big.token"
 bad "$MC_TMP/empty.token" -D auth_token_file="$MC_TMP/empty.token"
 
 # --- defaults: announce lines, /health, SIGTERM ------------------------------
