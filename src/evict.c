@@ -32,6 +32,20 @@ static uint32_t obj_age(const struct mc_obj *o, uint32_t now_clk)
 	return age > 0 ? (uint32_t)age : 0;
 }
 
+#define EVICT_BUCKETS 1024u
+
+/*
+ * The histogram bucket of age @age, of ages 0..@max_age (@span is
+ * max_age + 1). An object the first pass did not count (leased or in
+ * use then, or published since with an older tick of its thread's
+ * batch) may be older than @max_age: it goes in the oldest bucket.
+ */
+static unsigned age_bucket(uint32_t age, uint32_t max_age, uint64_t span)
+{
+	return (unsigned)((uint64_t)(age < max_age ? age : max_age) *
+			  EVICT_BUCKETS / span);
+}
+
 static uint64_t obj_bytes(const struct mc_obj *o)
 {
 	uint64_t b = 0;
@@ -58,8 +72,6 @@ static bool obj_evictable(const struct mc_obj *o, uint64_t now)
 			return false;
 	return !obj_leased(o, now);
 }
-
-#define EVICT_BUCKETS 1024u
 
 /*
  * Drops versions an eviction unlinked. A cluster master's evictions do
@@ -137,8 +149,8 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 			for (struct mc_obj *o = link_get(&t->b[b]); o;
 			     o = obj_next(o))
 				if (obj_evictable(o, now))
-					hist[obj_age(o, now_clk) *
-					     EVICT_BUCKETS / span] +=
+					hist[age_bucket(obj_age(o, now_clk),
+							max_age, span)] +=
 						obj_bytes(o);
 		pthread_rwlock_unlock(&sh->lock);
 	}
@@ -162,8 +174,9 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 				obj_link *pp = &t->b[b];
 
 				while ((o = link_get(pp))) {
-					unsigned k = obj_age(o, now_clk) *
-						     EVICT_BUCKETS / span;
+					unsigned k =
+						age_bucket(obj_age(o, now_clk),
+							   max_age, span);
 
 					/* Pass 0 takes the buckets older than
 					 * the cut, pass 1 the cut bucket. */
