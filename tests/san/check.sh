@@ -50,11 +50,17 @@ if [ -n "$tests" ]; then
 else
 	make -j2 check SANITIZED="$kind" || rc=1
 fi
-reports=$(ls "$logs" 2>/dev/null | wc -l)
-if [ "$reports" -gt 0 ]; then
+# a log that only says an allocation no allocator can lend returned NULL
+# (allocator_may_return_null, above) reports nothing
+reports=0
+for f in "$logs"/*; do
+	[ -e "$f" ] || continue
+	grep -qv 'WARNING: AddressSanitizer failed to allocate' "$f" || continue
+	reports=$((reports + 1))
 	rc=1
-	for f in "$logs"/*; do echo "== $f"; head -60 "$f"; done
-fi
+	echo "== $f"
+	head -60 "$f"
+done
 [ $rc -eq 0 ] || { find tests -name '*.log' -newer "$dir/flags" -exec grep -l -E '^(FAIL|ERROR)' {} + 2>/dev/null | head; }
 echo "check-$kind: $reports sanitizer report(s); $( [ $rc -eq 0 ] && echo clean || echo FAILED)"
 exit $rc
