@@ -687,6 +687,28 @@ uint64_t mc_alloc_nblocks(const struct mc_alloc *a)
 	return a->nused;
 }
 
+/* In-order from @t; false once @fn asked to stop. */
+static bool walk_blocks(const struct mc_alloc *a, const struct mc_blk *t,
+			bool (*fn)(void *, uint64_t, uint64_t,
+				   const struct mc_blk *),
+			void *ctx)
+{
+	for (; t; t = t->right) {
+		if (!walk_blocks(a, t->left, fn, ctx) ||
+		    !fn(ctx, t->off, t->size, t->owner == a ? t : NULL))
+			return false;
+	}
+	return true;
+}
+
+void mc_alloc_walk(const struct mc_alloc *a,
+		   bool (*fn)(void *ctx, uint64_t off, uint64_t size,
+			      const struct mc_blk *b),
+		   void *ctx)
+{
+	walk_blocks(a, a->root, fn, ctx);
+}
+
 /* --- invariants -------------------------------------------------------- */
 
 struct walk {

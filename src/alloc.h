@@ -127,6 +127,17 @@ int mc_alloc_reserve(struct mc_alloc *a, uint64_t off, uint64_t size,
  * beyond the end). O(log n). */
 struct mc_blk *mc_alloc_find(struct mc_alloc *a, uint64_t off);
 
+/*
+ * Calls @fn(@ctx, off, size, b) for every block in offset order, @b the
+ * block when it is allocated and NULL for free space (a free or a parked
+ * block), until @fn returns false. O(n): for a caller looking for a run
+ * of blocks it could give back to make a hole (evict.c).
+ */
+void mc_alloc_walk(const struct mc_alloc *a,
+		   bool (*fn)(void *ctx, uint64_t off, uint64_t size,
+			      const struct mc_blk *b),
+		   void *ctx);
+
 uint64_t mc_alloc_size(const struct mc_alloc *a);
 uint64_t mc_alloc_used(const struct mc_alloc *a); /* sum of allocated sizes */
 /* O(1) plus the length of the largest non-empty size class's list. */

@@ -6,8 +6,10 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "ebr.h"
 #include "log.h"
 #include "store_int.h"
 
@@ -89,6 +91,125 @@ static bool retire_evicted(struct mc_store *s, struct mc_obj *gone, bool told)
 	return told;
 }
 
+/* What an eviction run has taken, and what it owes the other nodes. */
+struct take {
+	struct mc_obj *gone;  /* unlinked, not retired yet */
+	uint64_t freed;	      /* replica bytes */
+	uint64_t valued;      /* as the metrics count: value bytes x replicas */
+	uint64_t keys, bytes; /* bytes: of gone's keys, towards RETIRE_BATCH */
+	bool told;	      /* every node was told so far */
+};
+
+/* Unlinks @o, at *@pp of @sh (locked for writing), into @t. */
+static void take_obj(struct mc_store *s, struct mc_shard *sh, obj_link *pp,
+		     struct mc_obj *o, struct take *t)
+{
+	obj_unlink(s, sh, pp);
+	if (s->o.owner_ops) /* order.c */
+		order_note_remove(s, sh, key_hash(obj_key(o), o->klen),
+				  o->version);
+	t->freed += obj_bytes(o);
+	t->valued += o->size * o->nrep;
+	t->bytes += o->klen + 32;
+	t->keys++;
+	atomic_store_explicit(&o->next, t->gone, memory_order_relaxed);
+	t->gone = o;
+}
+
+/* Once a shard's lock is dropped: retires a full batch, or (@all) the rest. */
+static void take_flush(struct mc_store *s, struct take *t, bool all)
+{
+	if (all || t->bytes >= RETIRE_BATCH) {
+		t->told = retire_evicted(s, t->gone, t->told);
+		t->gone = NULL;
+		t->bytes = 0;
+	}
+}
+
+/*
+ * Takes every evictable object that @pick chooses, shard by shard, until
+ * @t has freed @until bytes.
+ */
+static void take_each(struct mc_store *s, struct take *t, uint64_t until,
+		      bool (*pick)(void *ctx, const struct mc_obj *o,
+				   const struct take *t),
+		      void *ctx)
+{
+	uint64_t now = store_now(s);
+
+	for (unsigned i = 0; i < MC_NSHARDS && t->freed < until; i++) {
+		struct mc_shard *sh = &s->shards[i];
+		struct mc_obj *o;
+		struct mc_tab *tab;
+
+		shard_lock(sh);
+		tab = shard_tab(sh);
+		for (uint32_t b = 0; b <= tab->mask; b++) {
+			obj_link *pp = &tab->b[b];
+
+			while ((o = link_get(pp))) {
+				if (obj_evictable(o, now) && pick(ctx, o, t))
+					take_obj(s, sh, pp, o, t);
+				else
+					pp = &o->next;
+			}
+		}
+		shard_unlock(sh);
+		take_flush(s, t, false);
+	}
+}
+
+/* Counts a run of cause @cause that @t describes; evict_lock held. */
+static void take_count(struct mc_store *s, const struct take *t, int cause)
+{
+	mc_series_add(s->c.evict_attempts, 1);
+	mc_series_add(s->c.evict_attempts_mem, 1);
+	mc_series_add(cause == CAUSE_ALLOC ? s->c.evict_cause_alloc
+					   : s->c.evict_cause_watermark,
+		      1);
+	if (!t->keys)
+		return;
+	mc_series_add(s->c.evict_ok, 1);
+	mc_series_add(s->c.evict_keys, t->keys);
+	mc_series_add(s->c.evict_bytes, t->valued);
+	mc_series_add(s->c.evict_ok_mem, 1);
+	mc_series_add(s->c.evict_keys_mem, t->keys);
+	mc_series_add(s->c.evict_bytes_mem, t->valued);
+}
+
+/*
+ * A run frees watermark - ratio of the capacity at once, so runs are rare
+ * enough to log each; one that frees nothing repeats with every put while
+ * every value is leased, and the put's failure says so.
+ */
+static void take_log(const struct take *t, const char *why)
+{
+	if (t->keys)
+		mc_info("evict: %llu keys, %llu bytes evicted (%s)",
+			(unsigned long long)t->keys,
+			(unsigned long long)t->valued, why);
+	else
+		mc_debug("evict: nothing to evict (%s): every value is leased, "
+			 "in use or being put",
+			 why);
+}
+
+/* Where evict() cuts the age histogram, and which of its passes runs. */
+struct lru {
+	uint32_t now_clk, max_age;
+	uint64_t span, need;
+	unsigned cut, pass;
+};
+
+/* Pass 0 takes the buckets older than the cut, pass 1 the cut bucket. */
+static bool lru_pick(void *ctx, const struct mc_obj *o, const struct take *t)
+{
+	const struct lru *l = ctx;
+	unsigned k = age_bucket(obj_age(o, l->now_clk), l->max_age, l->span);
+
+	return l->pass == 0 ? k > l->cut : k >= l->cut && t->freed < l->need;
+}
+
 /*
  * Evicts objects that free their bytes at once (obj_evictable), oldest first,
  * until @need bytes of replicas are released. Three passes over the index
@@ -99,36 +220,28 @@ static bool retire_evicted(struct mc_store *s, struct mc_obj *gone, bool told)
 static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 {
 	uint64_t hist[EVICT_BUCKETS];
-	uint32_t now_clk = atomic_load(&s->clock), max_age = 0;
-	uint64_t now = store_now(s), freed = 0, keys = 0, cum = 0, bytes = 0;
-	/* what the metrics count, as upstream: value bytes times replicas */
-	uint64_t valued = 0;
-	struct mc_obj *gone = NULL;
-	unsigned cut = 0;
-	bool any = false, told = true;
+	struct lru l = {.now_clk = atomic_load(&s->clock), .need = need};
+	uint64_t now = store_now(s), cum = 0;
+	struct take t = {.told = true};
+	bool any = false;
 
 	pthread_mutex_lock(&s->evict_lock);
-	mc_series_add(s->c.evict_attempts, 1);
-	mc_series_add(s->c.evict_attempts_mem, 1);
-	mc_series_add(cause == CAUSE_ALLOC ? s->c.evict_cause_alloc
-					   : s->c.evict_cause_watermark,
-		      1);
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
 
-		struct mc_tab *t;
+		struct mc_tab *tab;
 
 		pthread_rwlock_rdlock(&sh->lock);
-		t = shard_tab(sh);
-		for (uint32_t b = 0; b <= t->mask; b++)
-			for (struct mc_obj *o = link_get(&t->b[b]); o;
+		tab = shard_tab(sh);
+		for (uint32_t b = 0; b <= tab->mask; b++)
+			for (struct mc_obj *o = link_get(&tab->b[b]); o;
 			     o = obj_next(o)) {
 				if (!obj_evictable(o, now))
 					continue;
-				uint32_t a = obj_age(o, now_clk);
+				uint32_t a = obj_age(o, l.now_clk);
 
-				if (a > max_age)
-					max_age = a;
+				if (a > l.max_age)
+					l.max_age = a;
 				any = true;
 			}
 		pthread_rwlock_unlock(&sh->lock);
@@ -136,110 +249,313 @@ static uint64_t evict(struct mc_store *s, uint64_t need, int cause)
 	if (!any)
 		goto out;
 	memset(hist, 0, sizeof(hist));
-	uint64_t span = (uint64_t)max_age + 1;
+	l.span = (uint64_t)l.max_age + 1;
 
 	for (unsigned i = 0; i < MC_NSHARDS; i++) {
 		struct mc_shard *sh = &s->shards[i];
 
-		struct mc_tab *t;
+		struct mc_tab *tab;
 
 		pthread_rwlock_rdlock(&sh->lock);
-		t = shard_tab(sh);
-		for (uint32_t b = 0; b <= t->mask; b++)
-			for (struct mc_obj *o = link_get(&t->b[b]); o;
+		tab = shard_tab(sh);
+		for (uint32_t b = 0; b <= tab->mask; b++)
+			for (struct mc_obj *o = link_get(&tab->b[b]); o;
 			     o = obj_next(o))
 				if (obj_evictable(o, now))
-					hist[age_bucket(obj_age(o, now_clk),
-							max_age, span)] +=
+					hist[age_bucket(obj_age(o, l.now_clk),
+							l.max_age, l.span)] +=
 						obj_bytes(o);
 		pthread_rwlock_unlock(&sh->lock);
 	}
 	/* The youngest bucket that must go, counting from the oldest. */
-	for (cut = EVICT_BUCKETS; cut-- > 0;) {
-		cum += hist[cut];
+	for (l.cut = EVICT_BUCKETS; l.cut-- > 0;) {
+		cum += hist[l.cut];
 		if (cum >= need)
 			break;
 	}
-	if (cut >= EVICT_BUCKETS)
-		cut = 0;
-	for (unsigned pass = 0; pass < 2 && freed < need; pass++) {
-		for (unsigned i = 0; i < MC_NSHARDS && freed < need; i++) {
-			struct mc_shard *sh = &s->shards[i];
-			struct mc_obj *o;
-			struct mc_tab *t;
+	if (l.cut >= EVICT_BUCKETS)
+		l.cut = 0;
+	for (l.pass = 0; l.pass < 2 && t.freed < need; l.pass++)
+		take_each(s, &t, need, lru_pick, &l);
+	take_flush(s, &t, true);
+out:
+	take_count(s, &t, cause);
+	pthread_mutex_unlock(&s->evict_lock);
+	take_log(&t, cause == CAUSE_ALLOC ? "a put found no room"
+					  : "above the high watermark");
+	return t.freed;
+}
 
-			shard_lock(sh);
-			t = shard_tab(sh);
-			for (uint32_t b = 0; b <= t->mask; b++) {
-				obj_link *pp = &t->b[b];
+/* ------------------------------------------------------ a hole of a size */
 
-				while ((o = link_get(pp))) {
-					unsigned k =
-						age_bucket(obj_age(o, now_clk),
-							   max_age, span);
+/*
+ * Least-recently-used order frees bytes, not a place: where values of
+ * many sizes share a segment, what the oldest leave can lie scattered
+ * between younger ones, and a large put still finds no hole. Then, in
+ * each of as many segments as the put wants replicas, the run of
+ * adjacent blocks that are free or hold evictable values and that makes
+ * a hole of the put's size by evicting the fewest bytes goes
+ * (mooncaked(8), --eviction-ratio).
+ */
 
-					/* Pass 0 takes the buckets older than
-					 * the cut, pass 1 the cut bucket. */
-					if (!obj_evictable(o, now) ||
-					    (pass == 0
-						     ? k <= cut
-						     : k < cut ||
-							       freed >= need)) {
-						pp = &o->next;
-						continue;
-					}
-					obj_unlink(s, sh, pp);
-					if (s->o.owner_ops) /* order.c */
-						order_note_remove(
-							s, sh,
-							key_hash(obj_key(o),
-								 o->klen),
-							o->version);
-					freed += obj_bytes(o);
-					valued += o->size * o->nrep;
-					bytes += o->klen + 32;
-					keys++;
-					atomic_store_explicit(
-						&o->next, gone,
-						memory_order_relaxed);
-					gone = o;
-				}
-			}
-			shard_unlock(sh);
-			if (bytes >= RETIRE_BATCH) {
-				told = retire_evicted(s, gone, told);
-				gone = NULL;
-				bytes = 0;
+/* Evictable replica blocks, sorted by address. */
+struct blkset {
+	const struct mc_blk **v;
+	size_t n, cap;
+};
+
+static int blkset_add(struct blkset *set, const struct mc_blk *b)
+{
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? 2 * set->cap : 4096;
+		const struct mc_blk **v = realloc(set->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		set->v = v;
+		set->cap = cap;
+	}
+	set->v[set->n++] = b;
+	return 0;
+}
+
+static int blk_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (const struct mc_blk *const *)a;
+	uintptr_t y = (uintptr_t) * (const struct mc_blk *const *)b;
+
+	return (x > y) - (x < y);
+}
+
+static bool blkset_has(const struct blkset *set, const struct mc_blk *b)
+{
+	return bsearch(&b, set->v, set->n, sizeof(*set->v), blk_cmp) != NULL;
+}
+
+/* The replicas of every object evictable now, into @set (sorted). */
+static int hole_candidates(struct mc_store *s, struct blkset *set)
+{
+	uint64_t now = store_now(s);
+	int rc = 0;
+
+	for (unsigned i = 0; i < MC_NSHARDS && !rc; i++) {
+		struct mc_shard *sh = &s->shards[i];
+		struct mc_tab *tab;
+
+		pthread_rwlock_rdlock(&sh->lock);
+		tab = shard_tab(sh);
+		for (uint32_t b = 0; b <= tab->mask && !rc; b++)
+			for (struct mc_obj *o = link_get(&tab->b[b]); o && !rc;
+			     o = obj_next(o))
+				for (unsigned r = 0; r < o->nrep && !rc; r++)
+					if (obj_evictable(o, now))
+						rc = blkset_add(set, o->rep[r]);
+		pthread_rwlock_unlock(&sh->lock);
+	}
+	if (!rc)
+		qsort(set->v, set->n, sizeof(*set->v), blk_cmp);
+	return rc;
+}
+
+/* A run of blocks of one arena: [start, end), @cost bytes to evict. */
+struct hole {
+	struct mc_arena *arena;
+	uint64_t start, end, cost;
+};
+
+/* The walk of one arena for its cheapest hole of @need bytes. */
+struct hole_scan {
+	const struct blkset *evictable;
+	uint64_t need;
+	/* the run under way, oldest block first: q[head..tail) */
+	struct run_blk {
+		uint64_t off, size, cost;
+	} * q;
+	size_t head, tail, cap;
+	uint64_t span, cost;
+	bool found, nomem;
+	struct hole best;
+};
+
+static bool run_push(struct hole_scan *h, uint64_t off, uint64_t size,
+		     uint64_t cost)
+{
+	if (h->tail == h->cap && h->head) {
+		memmove(h->q, h->q + h->head,
+			(h->tail - h->head) * sizeof(*h->q));
+		h->tail -= h->head;
+		h->head = 0;
+	}
+	if (h->tail == h->cap) {
+		size_t cap = h->cap ? 2 * h->cap : 256;
+		struct run_blk *q = realloc(h->q, cap * sizeof(*q));
+
+		if (!q)
+			return false;
+		h->q = q;
+		h->cap = cap;
+	}
+	h->q[h->tail++] = (struct run_blk){off, size, cost};
+	h->span += size;
+	h->cost += cost;
+	return true;
+}
+
+/* mc_alloc_walk's step: a run ends at a block that cannot go. */
+static bool hole_step(void *ctx, uint64_t off, uint64_t size,
+		      const struct mc_blk *b)
+{
+	struct hole_scan *h = ctx;
+
+	if (b && !blkset_has(h->evictable, b)) {
+		h->head = h->tail = 0;
+		h->span = h->cost = 0;
+		return true;
+	}
+	if (!run_push(h, off, size, b ? size : 0)) {
+		h->nomem = true;
+		return false;
+	}
+	/* the shortest run ending here that still holds @need */
+	while (h->span - h->q[h->head].size >= h->need) {
+		h->span -= h->q[h->head].size;
+		h->cost -= h->q[h->head].cost;
+		h->head++;
+	}
+	if (h->span >= h->need && (!h->found || h->cost < h->best.cost)) {
+		h->found = true;
+		h->best.start = h->q[h->head].off;
+		h->best.end = off + size;
+		h->best.cost = h->cost;
+	}
+	return h->best.cost || !h->found; /* a free hole: nothing to evict */
+}
+
+static int hole_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct hole *)a)->cost;
+	uint64_t y = ((const struct hole *)b)->cost;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The cheapest hole of @need bytes in each segment @pl may use, cheapest
+ * first, in *@outp (to free): how many, or -ENOMEM. *@eligible: how many
+ * segments @pl may use.
+ */
+static long hole_find(struct mc_store *s, uint64_t need,
+		      const struct seg_place *pl, const struct blkset *set,
+		      struct hole **outp, size_t *eligible)
+{
+	struct hole_scan h = {.evictable = set, .need = need};
+	struct hole *out = NULL;
+	struct seg_snap *t;
+	size_t n = 0;
+
+	ebr_enter();
+	t = atomic_load_explicit(&s->seg_snap, memory_order_acquire);
+	if (t && t->n && !(out = calloc(t->n, sizeof(*out))))
+		h.nomem = true;
+	for (size_t i = 0; t && i < t->n && !h.nomem; i++) {
+		struct mc_seg *g = t->g[i];
+		bool found = false;
+
+		if (!seg_eligible(g, pl))
+			continue;
+		++*eligible;
+		seg_keep_drain(g); /* kept buffers are free space too */
+		for (unsigned k = 0; k < g->narenas && !h.nomem; k++) {
+			struct mc_arena *a = &g->arenas[k];
+
+			if (a->size < need)
+				continue;
+			h.head = h.tail = 0;
+			h.span = h.cost = 0;
+			h.found = false;
+			pthread_mutex_lock(&a->lock);
+			mc_alloc_walk(a->alloc, hole_step, &h);
+			pthread_mutex_unlock(&a->lock);
+			if (h.found && (!found || h.best.cost < out[n].cost)) {
+				out[n] = h.best;
+				out[n].arena = a;
+				found = true;
 			}
 		}
+		n += found;
 	}
-	retire_evicted(s, gone, told);
-out:
-	if (keys) {
-		mc_series_add(s->c.evict_ok, 1);
-		mc_series_add(s->c.evict_keys, keys);
-		mc_series_add(s->c.evict_bytes, valued);
-		mc_series_add(s->c.evict_ok_mem, 1);
-		mc_series_add(s->c.evict_keys_mem, keys);
-		mc_series_add(s->c.evict_bytes_mem, valued);
+	ebr_exit();
+	free(h.q);
+	if (h.nomem) {
+		free(out);
+		return -ENOMEM;
 	}
+	qsort(out, n, sizeof(*out), hole_cmp);
+	*outp = out;
+	return (long)n;
+}
+
+/* The holes evict_hole makes. */
+struct holes {
+	const struct hole *v;
+	size_t n;
+};
+
+/* Whether a replica of @o lies in one of the holes. */
+static bool hole_pick(void *ctx, const struct mc_obj *o, const struct take *t)
+{
+	const struct holes *h = ctx;
+
+	(void)t;
+	for (unsigned r = 0; r < o->nrep; r++)
+		for (size_t i = 0; i < h->n; i++)
+			if (blk_arena(o->rep[r]) == h->v[i].arena &&
+			    o->rep[r]->off >= h->v[i].start &&
+			    o->rep[r]->off < h->v[i].end)
+				return true;
+	return false;
+}
+
+/*
+ * Evicts what lies in the cheapest holes of @size in pl->want segments.
+ * Whether the put should try again: a hole was made or found.
+ */
+static bool evict_hole(struct mc_store *s, uint64_t size,
+		       const struct seg_place *pl)
+{
+	struct hole *holes = NULL;
+	struct blkset set = {0};
+	struct take t = {.told = true};
+	size_t eligible = 0;
+	long n = -ENOMEM;
+	bool free_hole;
+
+	pthread_mutex_lock(&s->evict_lock);
+	if (hole_candidates(s, &set) == 0)
+		n = set.n ? hole_find(s, buf_round(size), pl, &set, &holes,
+				      &eligible)
+			  : 0;
+	free(set.v);
+	/* a hole in each segment the put needs, or none is worth making */
+	if (n >= 0 && (size_t)n < (pl->want < eligible ? pl->want : eligible))
+		n = 0;
+	if (n > (long)pl->want)
+		n = (long)pl->want;
+	free_hole = n > 0 && holes[0].cost == 0; /* a put freed it meanwhile */
+	if (n > 0) {
+		struct holes h = {holes, (size_t)n};
+
+		take_each(s, &t, UINT64_MAX, hole_pick, &h);
+	}
+	take_flush(s, &t, true);
+	take_count(s, &t, CAUSE_ALLOC);
 	pthread_mutex_unlock(&s->evict_lock);
-	/*
-	 * A run frees watermark - ratio of the capacity at once, so runs are
-	 * rare enough to log each; one that frees nothing repeats with every
-	 * put while every value is leased, and the put's failure says so.
-	 */
-	if (keys)
-		mc_info("evict: %llu keys, %llu bytes evicted (%s)",
-			(unsigned long long)keys, (unsigned long long)valued,
-			cause == CAUSE_ALLOC ? "a put found no room"
-					     : "above the high watermark");
-	else
-		mc_debug("evict: nothing to evict (%s): every value is leased, "
-			 "in use or being put",
-			 cause == CAUSE_ALLOC ? "a put found no room"
-					      : "above the high watermark");
-	return freed;
+	free(holes);
+	if (n == -ENOMEM)
+		mc_warn("evict: no memory to look for a hole of %llu bytes",
+			(unsigned long long)size);
+	take_log(&t, "a put found no hole of its size");
+	return t.keys > 0 || free_hole;
 }
 
 /* Allocates replicas for a put, evicting at the watermark and on failure. */
@@ -305,6 +621,8 @@ int evict_alloc_replicas(struct mc_store *s, uint64_t size,
 		evict(s, used + want > target ? used + want - target : want,
 		      CAUSE_ALLOC);
 		rc = seg_alloc_replicas(s, size, pl, blk);
+		if (rc == -ENOSPC && evict_hole(s, size, pl))
+			rc = seg_alloc_replicas(s, size, pl, blk);
 	}
 	budget_refill(s, &tb, gen);
 	return rc;

@@ -391,8 +391,7 @@ static struct mc_blk *seg_alloc_one(struct mc_seg *g, uint64_t size)
 	return b;
 }
 
-/* Whether @g takes allocations of a put placed by @pl. */
-static bool seg_eligible(const struct mc_seg *g, const struct seg_place *pl)
+bool seg_eligible(const struct mc_seg *g, const struct seg_place *pl)
 {
 	/* a node's memory is mooncaked's own: any put may use it */
 	return atomic_load(&g->state) == SEG_OK &&

@@ -633,6 +633,8 @@ static inline struct mc_arena *blk_arena(const struct mc_blk *b)
  * would only destroy data.
  */
 bool seg_can_fit(struct mc_store *s, uint64_t size, const struct seg_place *pl);
+/* Whether @g takes allocations of a put placed by @pl. */
+bool seg_eligible(const struct mc_seg *g, const struct seg_place *pl);
 static inline struct mc_seg *blk_seg(const struct mc_blk *b)
 {
 	return blk_arena(b)->seg;

@@ -506,6 +506,74 @@ START_TEST(test_get_parked)
 }
 END_TEST
 
+/* What test_walk's walk saw. */
+struct seen {
+	uint64_t end, n, used, nfree, stop_after;
+	const struct mc_blk *blk[8];
+	int bad;
+};
+
+static bool see(void *ctx, uint64_t off, uint64_t size, const struct mc_blk *b)
+{
+	struct seen *w = ctx;
+
+	if (off != w->end || !size || (b && (b->off != off || b->size != size)))
+		w->bad = 1;
+	w->end = off + size;
+	if (w->n < 8)
+		w->blk[w->n] = b;
+	w->n++;
+	if (b)
+		w->used += size;
+	else
+		w->nfree++;
+	return w->n != w->stop_after;
+}
+
+/*
+ * mc_alloc_walk: every block in offset order, tiling the range; free and
+ * parked blocks as NULL; it stops when asked.
+ */
+START_TEST(test_walk)
+{
+	struct mc_alloc *a = mc_alloc_new(1 << 20, 64, NULL);
+	struct mc_blk *x[6];
+	struct seen w = {0};
+
+	ck_assert_ptr_nonnull(a);
+	mc_alloc_walk(a, see, &w);
+	ck_assert(!w.bad && w.n == 1 && w.nfree == 1 && w.end == 1 << 20);
+	mc_alloc_set_park(a, 1 << 16);
+	for (unsigned i = 0; i < 6; i++) {
+		x[i] = mc_alloc_get(a, 4096);
+		ck_assert_ptr_nonnull(x[i]);
+	}
+	mc_alloc_put(a, x[1]); /* parked */
+	mc_alloc_set_park(a, 0);
+	mc_alloc_set_park(a, 1 << 16);
+	mc_alloc_put(a, x[3]); /* parked */
+	mc_alloc_put(a, x[4]); /* parked */
+	memset(&w, 0, sizeof(w));
+	mc_alloc_walk(a, see, &w);
+	/* x0, free x1, x2, parked x3, parked x4, x5, the free rest */
+	ck_assert(!w.bad && w.end == 1 << 20);
+	ck_assert_uint_eq(w.n, 7);
+	ck_assert_ptr_eq(w.blk[0], x[0]);
+	ck_assert_ptr_null(w.blk[1]);
+	ck_assert_ptr_eq(w.blk[2], x[2]);
+	ck_assert_ptr_null(w.blk[3]);
+	ck_assert_ptr_null(w.blk[4]);
+	ck_assert_ptr_eq(w.blk[5], x[5]);
+	ck_assert_ptr_null(w.blk[6]);
+	ck_assert_uint_eq(w.used, mc_alloc_used(a));
+	memset(&w, 0, sizeof(w));
+	w.stop_after = 3;
+	mc_alloc_walk(a, see, &w);
+	ck_assert_uint_eq(w.n, 3);
+	mc_alloc_free(a);
+}
+END_TEST
+
 /*
  * Parking (mc_alloc_set_park): churn over a few fixed sizes, as KV
  * caches put, so freed blocks park and are taken again; every promise of
@@ -925,6 +993,7 @@ static Suite *alloc_suite(void)
 	tcase_add_test(tc, test_fragmentation);
 	tcase_add_test(tc, test_parked_churn);
 	tcase_add_test(tc, test_get_parked);
+	tcase_add_test(tc, test_walk);
 	tcase_add_test(tc, test_vmem);
 	suite_add_tcase(s, tc);
 	return s;

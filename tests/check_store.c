@@ -1431,6 +1431,49 @@ START_TEST(test_evicted_bytes)
 }
 END_TEST
 
+/*
+ * What the oldest values leave can lie scattered between younger ones:
+ * a put that still finds no hole of its size evicts the run of blocks
+ * that makes one at the least cost, and only that (mooncaked(8),
+ * --eviction-ratio).
+ */
+START_TEST(test_eviction_makes_hole)
+{
+	struct mc_store *s = new_store(1);
+	static char val[4 * MiB];
+	unsigned kept = 0;
+	char k[16];
+
+	check_mount(s, 16 * MiB, NULL, NULL);
+	memset(val, 'h', sizeof(val));
+	/* 240 x 64 KiB: 15 MiB, below the watermark */
+	for (unsigned i = 0; i < 240; i++) {
+		snprintf(k, sizeof(k), "s%03u", i);
+		ck_assert_int_eq(mc_put(s, k, strlen(k), val, 64 << 10, NULL),
+				 0);
+	}
+	/* every other one is used again: the odd ones are the oldest, and
+	 * what they leave is 64 KiB holes between the even ones */
+	for (unsigned i = 0; i < 240; i += 2) {
+		snprintf(k, sizeof(k), "s%03u", i);
+		free(get_str(s, k));
+	}
+	ck_assert_int_eq(mc_put(s, "big", 3, val, 4 * MiB, NULL), 0);
+	struct mc_ref *r;
+	ck_assert_int_eq(mc_get(s, "big", 3, &r), 0);
+	ck_assert_uint_eq(mc_ref_size(r), 4 * MiB);
+	ck_assert(!memcmp(mc_ref_data(r), val, 4 * MiB));
+	mc_ref_release(r);
+	/* the hole took the even ones of about 4 MiB, not all of them */
+	for (unsigned i = 0; i < 240; i += 2) {
+		snprintf(k, sizeof(k), "s%03u", i);
+		kept += mc_exist(s, k, strlen(k)) == 1;
+	}
+	ck_assert_msg(kept >= 80, "%u of 120 recently used values kept", kept);
+	mc_store_free(s);
+}
+END_TEST
+
 START_TEST(test_eviction)
 {
 	struct mc_store *s = new_store(1);
@@ -3001,6 +3044,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_moved_commit_without_room);
 	tcase_add_test(tc, test_shm);
 	tcase_add_test(tc, test_eviction);
+	tcase_add_test(tc, test_eviction_makes_hole);
 	tcase_add_test(tc, test_evicted_bytes);
 	tcase_add_test(tc, test_eviction_skips_busy);
 	tcase_add_test(tc, test_lease_order);
