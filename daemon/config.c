@@ -824,10 +824,7 @@ int mc_config_load_json(struct mc_config *c, const char *text, size_t len,
 		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 			   "malformed config file '%s': unexpected %s at byte "
 			   "%zu",
-			   q,
-			   (unsigned char)text[end] < 0x20 ? "control character"
-							   : "character",
-			   end);
+			   q, mc_json_plain_what(text, len, end), end);
 		return -EINVAL;
 	}
 	tok = json_tokener_new_ex(MC_JSON_DEPTH);

@@ -52,6 +52,56 @@ static size_t number_end(const char *p, size_t n, size_t i, bool *bad)
 	return i;
 }
 
+/* The code unit of the 4 hex digits at @i, or -1. */
+static long hex4(const char *p, size_t n, size_t i)
+{
+	long u = 0;
+
+	if (i + 4 > n)
+		return -1;
+	for (size_t k = i; k < i + 4; k++) {
+		char c = p[k];
+		int v = c >= '0' && c <= '9'   ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10
+					       : -1;
+
+		if (v < 0)
+			return -1;
+		u = u * 16 + v;
+	}
+	return u;
+}
+
+/*
+ * How many bytes the escape at @i (a backslash) spans, or 0 when it is
+ * half of a surrogate pair: json-c writes U+FFFD for a half, so that
+ * "\ud800" and "\udc00" would name one key.
+ */
+static size_t escape_len(const char *p, size_t n, size_t i)
+{
+	long u = i + 1 < n && p[i + 1] == 'u' ? hex4(p, n, i + 2) : -1;
+	long low;
+
+	if (u >= 0xdc00 && u <= 0xdfff)
+		return 0;
+	if (u < 0xd800 || u > 0xdbff)
+		return 2; /* json-c judges the rest */
+	low = i + 7 < n && p[i + 6] == '\\' && p[i + 7] == 'u'
+		      ? hex4(p, n, i + 8)
+		      : -1;
+	return low >= 0xdc00 && low <= 0xdfff ? 12 : 0;
+}
+
+const char *mc_json_plain_what(const char *p, size_t n, size_t at)
+{
+	if (at >= n || !p[at])
+		return "NUL byte";
+	if ((unsigned char)p[at] < 0x20)
+		return "control character";
+	return p[at] == '\\' ? "half of a \\u surrogate pair" : "character";
+}
+
 size_t mc_json_plain(const char *p, size_t n)
 {
 	bool in_str = false, bad;
@@ -71,9 +121,13 @@ size_t mc_json_plain(const char *p, size_t n)
 		if (in_str) {
 			if (c < 0x20)
 				return i;
-			if (c == '\\')
-				i++;
-			else if (c == '"')
+			if (c == '\\') {
+				size_t len = escape_len(p, n, i);
+
+				if (!len)
+					return i;
+				i += len - 1;
+			} else if (c == '"')
 				in_str = false;
 		} else if (c == '"') {
 			in_str = true;

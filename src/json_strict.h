@@ -21,10 +21,18 @@
  * there, or @n when there is none. Outside strings only structure,
  * numbers as RFC 8259 writes them (no 00, -01, 1. or 00.5) and the
  * letters of true, false and null may appear; inside them no control
- * character. A NUL anywhere (where json-c would stop)
- * counts too. Call it before json-c parses the text.
+ * character and no half of a surrogate pair. A NUL anywhere (where json-c would
+ * stop) counts too. Call it before json-c parses the text.
  */
 size_t mc_json_plain(const char *p, size_t n);
+/*
+ * What the byte at @at that mc_json_plain() stopped at is, for a message:
+ * "NUL byte" (also at @n), "control character", "half of a \\u
+ * surrogate pair" (an escape of U+D800..U+DFFF that is not a high half
+ * followed by a low one, which json-c would turn into U+FFFD unsaid) or
+ * "character".
+ */
+const char *mc_json_plain_what(const char *p, size_t n, size_t at);
 
 /*
  * Finds the first key given twice in one object of the JSON text [@p,

@@ -511,6 +511,8 @@ static const struct json_case {
 	 "unexpected control character at byte 21", NULL, NULL},
 	{"{\"local_hostname\": \"a\nb\"}",
 	 "unexpected control character at byte 21", NULL, NULL},
+	{"{\"local_hostname\": \"a\\udfff\"}",
+	 "unexpected half of a \\u surrogate pair at byte 21", NULL, NULL},
 	{"{\"http_port\": 80 /* c */}", "unexpected character at byte 17", NULL,
 	 NULL},
 	{"{\"http_port\": 80} // c", "unexpected character at byte 18", NULL,

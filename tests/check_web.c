@@ -473,6 +473,23 @@ START_TEST(test_json_hostile)
 		 "Invalid JSON body, unexpected control character at byte 7"},
 		{"{\"a\":1} x",
 		 "Invalid JSON body, unexpected character at byte 8"},
+		/* json-c makes U+FFFD of half a surrogate pair: two keys
+		 * would be one */
+		{"{\"a\":\"s\\ud800\"}",
+		 "Invalid JSON body, unexpected half of a \\u surrogate pair "
+		 "at byte 7"},
+		{"{\"a\":\"s\\uDC00\"}",
+		 "Invalid JSON body, unexpected half of a \\u surrogate pair "
+		 "at byte 7"},
+		{"{\"a\":\"\\ud800\\u0041\"}",
+		 "Invalid JSON body, unexpected half of a \\u surrogate pair "
+		 "at byte 6"},
+		{"{\"a\":\"\\ud800\\ud800\"}",
+		 "Invalid JSON body, unexpected half of a \\u surrogate pair "
+		 "at byte 6"},
+		{"{\"a\":\"x\\ud800",
+		 "Invalid JSON body, unexpected half of a \\u surrogate pair "
+		 "at byte 7"},
 		{"{'a':1}",
 		 "Invalid JSON body, unexpected character at byte 1"},
 		{"{\"a\":NaN}",
@@ -549,6 +566,14 @@ START_TEST(test_json_hostile)
 
 	o = web_json_parse_object(" {\"a\":\"\\u00e9\"}\r\n", 17, &me);
 	ck_assert_ptr_nonnull(o);
+	json_object_put(o);
+	/* a whole surrogate pair is one character (U+1F600), either case */
+	static const char pair[] = "{\"a\":\"\\ud83d\\uDE00\\\\ud800\"}";
+
+	o = web_json_parse_object(pair, strlen(pair), &me);
+	ck_assert_msg(o != NULL, "refused: %s", me.msg);
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "a")),
+			 "\xf0\x9f\x98\x80\\ud800");
 	json_object_put(o);
 	/* quotes, escapes and odd letters inside strings are fine */
 	static const char ok[] =

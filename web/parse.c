@@ -204,11 +204,7 @@ struct json_object *web_json_parse_object(const char *p, size_t n,
 	else
 		mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
 			   "Invalid JSON body, unexpected %s at byte %zu",
-			   end < n && p[end] && (unsigned char)p[end] < 0x20
-				   ? "control character"
-			   : end < n && p[end] ? "character"
-					       : "NUL byte",
-			   end);
+			   mc_json_plain_what(p, n, end), end);
 	return NULL;
 }
 
