@@ -7,6 +7,7 @@
  */
 #include "autoconfig.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,21 @@ int mc_segment_unmount(struct mc_store *s, const struct mc_unmount_req *req,
 	return seg_unmount_local(s, req, failed, n_failed, err);
 }
 
+/*
+ * The segment @id names, as the table writes ids (lowercase) whatever
+ * case @id's hex digits are in: RFC 4122 reads them in either.
+ */
+static struct mc_seg *seg_find_any_case(struct mc_store *s, const char *id)
+{
+	char low[MC_ID_LEN + 1];
+	size_t i;
+
+	for (i = 0; id[i] && i < MC_ID_LEN; i++)
+		low[i] = (char)tolower((unsigned char)id[i]);
+	low[i] = '\0';
+	return id[i] ? NULL : seg_find_locked(s, low);
+}
+
 int seg_unmount_local(struct mc_store *s, const struct mc_unmount_req *req,
 		      char (**failed)[MC_ID_LEN + 1], size_t *n_failed,
 		      struct mc_err *err)
@@ -171,7 +187,7 @@ int seg_unmount_local(struct mc_store *s, const struct mc_unmount_req *req,
 	}
 	pthread_rwlock_wrlock(&s->seg_lock);
 	for (size_t i = 0; i < n; i++) {
-		struct mc_seg *g = seg_find_locked(s, ids[i]);
+		struct mc_seg *g = seg_find_any_case(s, ids[i]);
 		bool again = false;
 
 		for (size_t j = 0; g && j < i; j++)
