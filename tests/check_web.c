@@ -831,7 +831,12 @@ START_TEST(test_force)
 		{"x=1&force=yes", 0, true},
 		{"force=false", 0, false},
 		{"force=0", 0, false},
-		{"force", 0, false},
+		/* a bare or empty force is neither: a remove of a leased
+		 * value is not guessed at */
+		{"force", -EINVAL, false},
+		{"force=", -EINVAL, false},
+		{"force=&x=1", -EINVAL, false},
+		{"forced=1", 0, false},
 		{"force=maybe", -EINVAL, false},
 		{"force=%zz", -EINVAL, false},
 		{"force=truetruetrue", -EINVAL, false},

@@ -45,7 +45,7 @@ struct json_object *web_api_body_json(struct web_req *r)
 int web_api_parse_force(const char *query, bool *force)
 {
 	static const char *const yes[] = {"true", "1", "yes"};
-	static const char *const no[] = {"false", "0", "no", ""};
+	static const char *const no[] = {"false", "0", "no"};
 	char v[8];
 	size_t n;
 	const char *raw = web_query_raw(query, "force", &n);
