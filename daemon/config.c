@@ -512,7 +512,7 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 		if (r)
 			return invalid(err, label, v,
 				       "not a size (bytes, or a number with "
-				       "k, m, g or t)");
+				       "a unit: 64M, 1.5GB, '4 GB')");
 		if (u < k->min) {
 			char why[64];
 

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <strings.h>
 
 #include "size.h"
@@ -47,32 +48,58 @@ int mc_u64_parse(const char *s, uint64_t *out)
 	return 0;
 }
 
+#define BLANKS " \t"
+
 int mc_size_parse(const char *s, uint64_t *out)
 {
 	static const struct {
 		const char *name;
 		int shift;
-	} suffixes[] = {
-		{"", 0},   {"k", 10},  {"kb", 10}, {"m", 20},  {"mb", 20},
-		{"g", 30}, {"gb", 30}, {"t", 40},  {"tb", 40},
+	} units[] = {
+		{"", 0},    {"b", 0},  {"k", 10},  {"kb", 10}, {"m", 20},
+		{"mb", 20}, {"g", 30}, {"gb", 30}, {"t", 40},  {"tb", 40},
 	};
-	const char *p;
-	uint64_t v;
+	const char *p, *frac = NULL, *unit;
+	uint64_t v = 0, f = 0, den = 1;
+	size_t ulen;
 	int n;
 
 	if (!s)
 		return -EINVAL;
+	s += strspn(s, BLANKS);
 	n = digits(s, &v);
 	for (p = s; *p >= '0' && *p <= '9'; p++)
 		;
 	if (p == s)
 		return -EINVAL;
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		if (strcasecmp(p, suffixes[i].name))
+	if (*p == '.') {
+		for (frac = ++p; *p >= '0' && *p <= '9'; p++)
+			if (p - frac < 18) {
+				f = f * 10 + (uint64_t)(*p - '0');
+				den *= 10;
+			}
+		if (p == frac)
+			return -EINVAL;
+	}
+	unit = p + strspn(p, BLANKS);
+	ulen = strcspn(unit, BLANKS);
+	if (unit[ulen + strspn(unit + ulen, BLANKS)])
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		uint64_t bytes;
+
+		if (strlen(units[i].name) != ulen ||
+		    strncasecmp(unit, units[i].name, ulen))
 			continue;
-		if (n < 0 || v > MAX63 >> suffixes[i].shift)
+		if (n < 0 || v > MAX63 >> units[i].shift)
 			return -ERANGE;
-		*out = v << suffixes[i].shift;
+		/* a fraction of the unit, cut to a whole byte (as upstream) */
+		bytes = (v << units[i].shift) +
+			(uint64_t)(((unsigned __int128)f << units[i].shift) /
+				   den);
+		if (bytes > MAX63)
+			return -ERANGE;
+		*out = bytes;
 		return 0;
 	}
 	return -EINVAL;

@@ -8,10 +8,13 @@
 #include <stdint.h>
 
 /*
- * Parses a decimal byte count, optionally followed by a 1024-based suffix
- * k kb m mb g gb t tb (case-insensitive): "64M", "4gb", "1024". No sign,
- * no blanks, no fraction, no hex. Returns 0, -EINVAL (not a size) or
- * -ERANGE (does not fit in 63 bits).
+ * Parses a SIZE as upstream's mooncake_config.json writes one: a decimal
+ * number, a fraction allowed, then a 1024-based unit b k kb m mb g gb t
+ * tb (case-insensitive) or none,
+ * blanks (spaces, tabs) allowed around both: "64M", "4gb", "1024", "1.5GB", "4
+ * GB", "16777216B". A fraction is cut to a whole byte. No sign, exponent, hex
+ * or KiB. Returns 0, -EINVAL (not a size) or -ERANGE (does not fit in
+ * 63 bits).
  */
 int mc_size_parse(const char *s, uint64_t *out);
 

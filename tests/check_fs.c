@@ -40,6 +40,7 @@ static const struct {
 	{"size=2M shm=seg offset=4096", 0, 2 << 20, "seg", "", "", "", 4096},
 	{"size=2M shm=/seg", 0, 2 << 20, "/seg", "", "", "", 0},
 	{"size=1M location=", 0, 1 << 20, "", "", "", "", 0},
+	{"size=1.5M", 0, 3 << 19, "", "", "", "", 0},
 	{"size=1M location=a%20b%25", 0, 1 << 20, "", "", "a b%", "", 0},
 	{"size=1M name=%2F", 0, 1 << 20, "", "", "", "/", 0},
 	/* parses: the store refuses a size of 0 (and counts it) */
@@ -49,7 +50,7 @@ static const struct {
 	BAD("\n"),
 	BAD("size="),
 	BAD("size=-1"),
-	BAD("size=1.5M"),
+	BAD("size=1.5Q"),
 	BAD("size=0x10"),
 	BAD("size=99999999999999999999"),
 	BAD("size=16E"),
