@@ -281,6 +281,14 @@ static const char *quote(const char *v, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * The longest wait an MS key takes: every timeout then still fits in
+ * nanoseconds of a signed 64-bit clock, as the HTTP door's watchdog keeps
+ * them (a larger header_timeout wrapped to next to nothing).
+ */
+#define MS_MAX	    1000000000000ull
+#define MS_MAX_TEXT "1000000000000"
+
 static int invalid(struct mc_err *err, const char *label, const char *value,
 		   const char *why)
 {
@@ -523,7 +531,12 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 		*(uint64_t *)p = u;
 		return 0;
 	case K_MS:
-		if (mc_u64_parse(v, &u) || u == 0)
+		r = mc_u64_parse(v, &u);
+		if (r == -ERANGE || (r == 0 && u > MS_MAX))
+			return invalid(err, label, v,
+				       "too large (at most " MS_MAX_TEXT
+				       " milliseconds, 31 years)");
+		if (r || u == 0)
 			return invalid(err, label, v,
 				       "not a positive number of milliseconds");
 		*(uint64_t *)p = u;
@@ -752,6 +765,17 @@ static int json_member_set(struct mc_config *c, const struct key *k,
 	} else {
 		text = json_object_to_json_string_ext(v,
 						      JSON_C_TO_STRING_PLAIN);
+		/* json-c holds what is beyond 64 bits as the bound it hit:
+		 * that number was not written, so it is not quoted */
+		if (t == json_type_int &&
+		    (!strcmp(text, "18446744073709551615") ||
+		     !strcmp(text, "-9223372036854775808"))) {
+			mc_err_set(err, -EINVAL, MC_INVALID_PARAMS,
+				   "invalid value for '%s': a number beyond 64 "
+				   "bits",
+				   k->key);
+			return -EINVAL;
+		}
 	}
 	return key_set(c, k, text, k->key, err);
 }
