@@ -1125,6 +1125,45 @@ static int apply_define(struct mc_config *c, const char *arg, FILE *errout)
 	return 0;
 }
 
+static bool host_wild(const char *h)
+{
+	return !strcmp(h, "0.0.0.0") || !strcmp(h, "::") || !strcmp(h, "[::]");
+}
+
+/*
+ * Two doors given one port on addresses that meet: the second could not
+ * listen, and its error would blame some other process. 0, or -EINVAL
+ * with a line naming both options in @msg.
+ */
+static int ports_clash(const struct mc_config *c, char *msg, size_t len)
+{
+	const char *xhost = c->transfer_host ? c->transfer_host : c->http_host;
+	const struct {
+		const char *opt;
+		unsigned port;
+		const char *host;
+	} d[] = {
+		{"--port", c->http_port, c->http_host},
+		{"--transfer-port", c->transfer_port, xhost},
+		{"--rpc-port", c->rpc_port, c->http_host},
+	};
+	size_t n = sizeof(d) / sizeof(d[0]);
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++) {
+			if (!d[i].port || d[i].port != d[j].port ||
+			    (strcmp(d[i].host, d[j].host) &&
+			     !host_wild(d[i].host) && !host_wild(d[j].host)))
+				continue;
+			snprintf(msg, len,
+				 "%s and %s are both %u: each door needs a "
+				 "port of its own",
+				 d[i].opt, d[j].opt, d[i].port);
+			return -EINVAL;
+		}
+	return 0;
+}
+
 int mc_config_parse_args(struct mc_config *c, int argc, char **argv, FILE *out,
 			 FILE *errout)
 {
@@ -1204,6 +1243,10 @@ int mc_config_parse_args(struct mc_config *c, int argc, char **argv, FILE *out,
 			say(errout, err.msg);
 			return -EINVAL;
 		}
+	}
+	if (ports_clash(c, msg, sizeof(msg))) {
+		say(errout, msg);
+		return -EINVAL;
 	}
 	return 0;
 }
