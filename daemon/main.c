@@ -429,12 +429,13 @@ static void raise_fd_limit(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 		getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	/* the HTTP door keeps its own; the others share what is left */
 	if (rl.rlim_cur < want)
-		mc_warn("daemon: only %llu file descriptors (ulimit -n): fewer "
-			"than %llu HTTP connections can be open at once",
+		mc_warn("daemon: only %llu file descriptors (ulimit -n), fewer "
+			"than the %llu wanted: the transfer port and the master "
+			"RPC get fewer connections",
 			(unsigned long long)rl.rlim_cur,
-			(unsigned long long)(rl.rlim_cur > 64 ? rl.rlim_cur - 64
-							      : 0));
+			(unsigned long long)want);
 }
 
 static int64_t now_ms(void)

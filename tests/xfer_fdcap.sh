@@ -61,6 +61,8 @@ code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$MC_URL/health")
 expect_eq "/health answers meanwhile" "$code" 200
 expect_match "the log says why" "$(grep 'transfer' "$MC_ERR" | grep 'refused')" \
 	'connection\(s\) refused: [0-9]+ are open, the most the descriptor limit leaves beside the other doors'
+expect_match "the start said what a low limit costs" "$(grep 'file descriptors' "$MC_ERR")" \
+	'only 1600 file descriptors \(ulimit -n\), fewer than the 2124 wanted: the transfer port and the master RPC get fewer connections'
 exec 7>&-
 wait "$HOLD"
 sleep 0.5
