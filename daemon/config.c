@@ -46,7 +46,8 @@ enum kind {
 	K_PROTOCOL,  /* char *, "tcp" | "rdma" */
 	K_LOGLEVEL,  /* int, enum mc_log_level */
 	K_CLUSTER,   /* char *, mc_meta_cluster_id_ok */
-	K_UNUSED,    /* upstream cluster key: accepted, ignored */
+	K_UNUSED,    /* upstream key: checked as upstream types it (arg:
+		      * SIZE, STRING, BOOL or PORT), then ignored */
 	K_ETCD,	     /* char *, comma-separated http(s):// URLs, 1..16 */
 	K_CNAME,     /* char *, 1..64 of [A-Za-z0-9._-] */
 	K_TTL,	     /* uint64_t milliseconds, 1000..3600000 */
@@ -153,15 +154,15 @@ static const struct key keys[] = {
 	 "where other nodes reach this one (default: the --host address)"},
 	{"node_ttl", "node-ttl", NULL, "MS", K_TTL, OFF(node_ttl_ms), 0,
 	 "the etcd lease of this node, 1000..3600000 (default 3000)"},
-	{"metadata_server", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
-	{"master_server_address", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
-	{"local_buffer_size", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
+	{"metadata_server", NULL, NULL, "STRING", K_UNUSED, 0, 0, NULL},
+	{"master_server_address", NULL, NULL, "STRING", K_UNUSED, 0, 0, NULL},
+	{"local_buffer_size", NULL, NULL, "SIZE", K_UNUSED, 0, 0, NULL},
 	/* the rest of upstream's MooncakeConfig (mooncake_config.py) */
-	{"tenant_id", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
-	{"enable_ssd_offload", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
-	{"ssd_offload_path", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
-	{"enable_client_http_server", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
-	{"client_http_port", NULL, NULL, NULL, K_UNUSED, 0, 0, NULL},
+	{"tenant_id", NULL, NULL, "STRING", K_UNUSED, 0, 0, NULL},
+	{"enable_ssd_offload", NULL, NULL, "BOOL", K_UNUSED, 0, 0, NULL},
+	{"ssd_offload_path", NULL, NULL, "STRING", K_UNUSED, 0, 0, NULL},
+	{"enable_client_http_server", NULL, NULL, "BOOL", K_UNUSED, 0, 0, NULL},
+	{"client_http_port", NULL, NULL, "PORT", K_UNUSED, 0, 0, NULL},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -457,6 +458,20 @@ static int check_name(const char *v)
 	return 0;
 }
 
+/* The kind an upstream key's value is checked as (K_UNUSED's arg). */
+static enum kind upstream_kind(const struct key *k)
+{
+	if (k->kind != K_UNUSED)
+		return k->kind;
+	if (!strcmp(k->arg, "SIZE"))
+		return K_SIZE;
+	if (!strcmp(k->arg, "BOOL"))
+		return K_BOOL;
+	if (!strcmp(k->arg, "PORT"))
+		return K_PORT;
+	return K_PATH; /* a string */
+}
+
 /* Sets @k from its text form; @label names it in the message. */
 static int key_set(struct mc_config *c, const struct key *k, const char *v,
 		   const char *label, struct mc_err *err)
@@ -590,6 +605,21 @@ static int key_set(struct mc_config *c, const struct key *k, const char *v,
 		set_str(c, k->off, v);
 		return 0;
 	case K_UNUSED:
+		/* what upstream would refuse is refused (its value is
+		 * then dropped: upstream_kind's checks, on a scratch copy) */
+		if (upstream_kind(k) != K_PATH) {
+			struct key as = *k;
+			struct mc_config scratch;
+
+			mc_config_init(&scratch);
+			as.kind = upstream_kind(k);
+			as.off = upstream_kind(k) == K_SIZE ? OFF(segment_size)
+				 : upstream_kind(k) == K_BOOL ? OFF(populate)
+							      : OFF(http_port);
+			r = key_set(&scratch, &as, v, label, err);
+			mc_config_release(&scratch);
+			return r;
+		}
 		return 0;
 	case K_ETCD:
 		if (check_etcd(v))
@@ -746,11 +776,11 @@ static int json_member_set(struct mc_config *c, const struct key *k,
 	enum json_type t = json_object_get_type(v);
 	const char *text;
 
-	if (!json_type_ok(k->kind, t)) {
+	if (!json_type_ok(upstream_kind(k), t)) {
 		char why[64];
 
 		snprintf(why, sizeof(why), "expected %s",
-			 json_type_want(k->kind));
+			 json_type_want(upstream_kind(k)));
 		return invalid(err, k->key,
 			       json_object_to_json_string_ext(
 				       v, JSON_C_TO_STRING_PLAIN),

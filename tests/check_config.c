@@ -338,10 +338,16 @@ static const struct set_case {
 	{"node_ttl", "-3000", NULL},
 	{"node_ttl", "3s", NULL},
 	{"node_ttl", "", NULL},
-	/* cluster keys: accepted whatever their value, and ignored */
+	/* upstream's keys: checked as upstream types them, and ignored */
 	{"metadata_server", "http://localhost:8080/metadata", "?"},
 	{"master_server_address", "localhost:50051", "?"},
 	{"local_buffer_size", "1073741824", "?"},
+	{"local_buffer_size", "1.5 GB", "?"},
+	{"local_buffer_size", "lots", NULL},
+	{"enable_ssd_offload", "false", "?"},
+	{"enable_ssd_offload", "maybe", NULL},
+	{"client_http_port", "8088", "?"},
+	{"client_http_port", "99999", NULL},
 	/* not keys at all */
 	{"no_such_key", "1", NULL},
 	{"", "1", NULL},
@@ -454,6 +460,20 @@ static const struct json_case {
 	{"{\"auth_token_file\": \"/t\"}", NULL, "auth_token_file", "/t"},
 	{"{\"mountpoint\": \"/m\", \"http_host\": \"::1\"}", NULL, "http_host",
 	 "::1"},
+	/* upstream's keys of another type than upstream's are refused */
+	{"{\"local_buffer_size\": []}",
+	 "'local_buffer_size': expected an integer or a SIZE string", NULL,
+	 NULL},
+	{"{\"local_buffer_size\": \"1 KiB\"}", "not a size", NULL, NULL},
+	{"{\"metadata_server\": 5}", "'metadata_server': expected a string",
+	 NULL, NULL},
+	{"{\"enable_client_http_server\": \"yes\"}", "expected true or false",
+	 NULL, NULL},
+	{"{\"client_http_port\": \"8088\"}", "expected an integer", NULL, NULL},
+	{"{\"local_buffer_size\": \"1.5GB\", \"tenant_id\": \"t\", "
+	 "\"enable_ssd_offload\": false, \"ssd_offload_path\": \"/x\", "
+	 "\"client_http_port\": 8088, \"http_port\": 9}",
+	 NULL, "http_port", "9"},
 	/* the upstream example file, cluster keys included */
 	{"{\"local_hostname\": \"localhost\",\n"
 	 " \"metadata_server\": \"http://localhost:8080/metadata\",\n"
@@ -464,10 +484,10 @@ static const struct json_case {
 	 NULL, "global_segment_size", "3355443200"},
 	/* one name per object: an outer key's name inside an inner object,
 	 * or a key's name inside a string, is no second key */
-	{"{\"http_port\": 1, \"metadata_server\": {\"http_port\": 2}}", NULL,
-	 "http_port", "1"},
+	{"{\"http_port\": 1, \"metadata_server\": {\"http_port\": 2}}",
+	 "'metadata_server': expected a string", NULL, NULL},
 	{"{\"metadata_server\": [{\"a\": 1}, {\"a\": 2}], \"rpc_port\": 7}",
-	 NULL, "rpc_port", "7"},
+	 "'metadata_server': expected a string", NULL, NULL},
 	{"{\"metadata_server\": \"\\\"rpc_port\\\": 1,\", \"rpc_port\": 2}",
 	 NULL, "rpc_port", "2"},
 	/* what JSON allows in strings: escapes, any UTF-8, quotes */
