@@ -432,7 +432,8 @@ static void raise_fd_limit(void)
 	/* the HTTP door keeps its own; the others share what is left */
 	if (rl.rlim_cur < want)
 		mc_warn("daemon: only %llu file descriptors (ulimit -n), fewer "
-			"than the %llu wanted: the transfer port and the master "
+			"than the %llu wanted: the transfer port and the "
+			"master "
 			"RPC get fewer connections",
 			(unsigned long long)rl.rlim_cur,
 			(unsigned long long)want);
