@@ -715,15 +715,50 @@ static int fs_mknod(const char *path, mode_t mode, dev_t dev)
 	return fs_eperm();
 }
 
+/* The node @path names (an open key file's own when @fi is one). */
+static int node_of(struct fs *f, const char *path, struct fuse_file_info *fi)
+{
+	struct fh *h = fh_of(fi);
+	struct fs_path p;
+	uint64_t size;
+	int r;
+
+	if (h && h->kf)
+		return FS_N_KEY;
+	r = fs_tree_resolve(f->s, path, &p);
+	if ((r == -ENOENT || r == -EAGAIN) && p.node == FS_N_KEY &&
+	    fs_keyfile_pending(p.key, p.klen, &size) == 0)
+		r = 0;
+	return r < 0 ? r : p.node;
+}
+
+/*
+ * Modes and owners are the tree's: only what a file already has may be
+ * set, a change of nothing that cp -p, cp -a, install and tar x make
+ * after they copy and fail over when refused (mooncakefs(5), NOTES).
+ */
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	return fs_eperm();
+	struct fs *f = ctx(OP_OTHER);
+	int node = node_of(f, path, fi);
+
+	if (node < 0)
+		return node;
+	return (mode & 07777) == (fs_nodes[node].mode & 07777) ? 0 : -EPERM;
 }
 
 static int fs_chown(const char *path, uid_t uid, gid_t gid,
 		    struct fuse_file_info *fi)
 {
-	return fs_eperm();
+	struct fs *f = ctx(OP_OTHER);
+	int node = node_of(f, path, fi);
+
+	if (node < 0)
+		return node;
+	return (uid == (uid_t)-1 || uid == f->uid) &&
+			       (gid == (gid_t)-1 || gid == f->gid)
+		       ? 0
+		       : -EPERM;
 }
 
 static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)

@@ -193,6 +193,20 @@ echo v > "$M/keys/k"
 expect_match "rename in keys" "$(err mv "$M/keys/k" "$M/keys/k2")" 'Operation not permitted'
 expect_match "link in keys" "$(err ln "$M/keys/k" "$M/keys/k2")" 'Operation not permitted'
 expect_match "chmod in keys" "$(err chmod 600 "$M/keys/k")" 'Operation not permitted'
+expect_match "chown to another user" "$(err chown nobody "$M/keys/k")" 'Operation not permitted'
+# what a file already has is no change: the tools that copy modes and
+# owners along do not fail
+check "chmod to the mode a key has" chmod 644 "$M/keys/k"
+check "chmod to the mode of ctl/mount" chmod 600 "$M/ctl/mount"
+check "chown to the owner and group a key has" chown "$(id -u):$(id -g)" "$M/keys/k"
+printf 'copied' >"$MC_TMP/src"
+chmod 644 "$MC_TMP/src"
+check "cp -p into keys" cp -p "$MC_TMP/src" "$M/keys/cp-p"
+check "cp -a into keys" cp -a "$MC_TMP/src" "$M/keys/cp-a"
+(cd "$MC_TMP" && tar -cf one.tar src)
+check "tar -x into keys" tar -xf "$MC_TMP/one.tar" -C "$M/keys"
+expect_eq "what they copied" "$(cat "$M/keys/cp-p" "$M/keys/cp-a" "$M/keys/src")" \
+	copiedcopiedcopied
 expect_match "mkfifo in keys" "$(err mkfifo "$M/keys/fifo")" 'Operation not permitted'
 expect_match "mknod in ctl" "$(err mknod "$M/ctl/fifo" p)" 'Operation not permitted'
 expect_match "rm a view" "$(err rm -f "$M/health")" 'Operation not permitted|Permission denied'
