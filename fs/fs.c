@@ -505,6 +505,14 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 	done = held <= others;
 	h->closed |= done;
 	pthread_mutex_unlock(&f->fh_lock);
+	if (done && fs_proc_killed(fuse_get_context()->pid)) {
+		/* the kernel closes a killed writer's files: what it wrote
+		 * is no whole value (mooncakefs(5), keys/) */
+		char whom[32];
+
+		snprintf(whom, sizeof(whom), "pid %d", (int)tgid);
+		fs_keyfile_drop(h->kf, whom);
+	}
 	return done ? fs_keyfile_commit(h->kf) : fs_keyfile_error(h->kf);
 }
 

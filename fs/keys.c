@@ -292,18 +292,8 @@ static void report(const struct fs_keyfile *f, const char *what,
 		 (int)(f->klen > 64 ? 64 : f->klen), f->key, what, why);
 }
 
-/*
- * A write or a truncate failed with @r: half a value is no value, so the
- * file is poisoned (mooncakefs(5), keys/): its pending bytes go now, with
- * the put that held them (counted as its PutRevoke), and later writes
- * and commits fail with @r. A value whose bytes had no put yet (on the
- * heap, or a first write already too large) counts one begun and dropped
- * (unless the store refused to begin it, which counted a failed
- * PutStart), so the failed put counts the same wherever its bytes
- * waited. Logged here, once: a shell sees why in ctl/error at once, not
- * only after its close. Called with f->lock held.
- */
-static void poison(struct fs_keyfile *f, int r, const char *what)
+/* poison()'s dropping of the pending value, with error @r from now on. */
+static void discard(struct fs_keyfile *f, int r)
 {
 	bool held = f->put || f->moved;
 
@@ -320,7 +310,39 @@ static void poison(struct fs_keyfile *f, int r, const char *what)
 	f->data = NULL;
 	f->len = f->cap = 0;
 	f->loaded = f->dirty = 0;
+}
+
+/*
+ * A write or a truncate failed with @r: half a value is no value, so the
+ * file is poisoned (mooncakefs(5), keys/): its pending bytes go now, with
+ * the put that held them (counted as its PutRevoke), and later writes
+ * and commits fail with @r. A value whose bytes had no put yet (on the
+ * heap, or a first write already too large) counts one begun and dropped
+ * (unless the store refused to begin it, which counted a failed
+ * PutStart), so the failed put counts the same wherever its bytes
+ * waited. Logged here, once: a shell sees why in ctl/error at once, not
+ * only after its close. Called with f->lock held.
+ */
+static void poison(struct fs_keyfile *f, int r, const char *what)
+{
+	discard(f, r);
 	report(f, what, strerror(-r));
+}
+
+void fs_keyfile_drop(struct fs_keyfile *f, const char *whom)
+{
+	char why[160];
+
+	pthread_mutex_lock(&f->lock);
+	if (!f->error && f->dirty) {
+		discard(f, -EINTR);
+		snprintf(why, sizeof(why),
+			 "its writer (%s) was killed before it closed the "
+			 "file; the value stays as it was",
+			 whom);
+		report(f, "", why);
+	}
+	pthread_mutex_unlock(&f->lock);
 }
 
 /* Whether the pending value lives (or may start) in a put buffer. */

@@ -36,6 +36,37 @@ pid_t fs_proc_tgid(pid_t pid)
 	return tgid > 0 ? tgid : pid;
 }
 
+/* linux/sched.h's task flags, as field 9 of /proc/TID/stat shows them */
+#define PF_EXITING  0x00000004u
+#define PF_SIGNALED 0x00000400u
+
+bool fs_proc_killed(pid_t tid)
+{
+	char name[64], buf[1024];
+	unsigned long flags = 0;
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	if (tid <= 0)
+		return false;
+	snprintf(name, sizeof(name), "/proc/%d/stat", (int)tid);
+	fd = open(name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* the command may hold anything, ')' too: the fields follow the
+	 * last one; flags is the seventh after it */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		return false;
+	return (flags & PF_EXITING) && (flags & PF_SIGNALED);
+}
+
 /* Whether fd @fd of @tgid is open for writing (its fdinfo flags:). */
 static bool fd_writes(pid_t tgid, int fd)
 {

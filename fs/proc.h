@@ -27,4 +27,12 @@ pid_t fs_proc_tgid(pid_t pid);
  */
 unsigned fs_proc_count(pid_t tgid, const char *path, bool writing);
 
+/*
+ * Whether thread @tid is exiting because a signal killed it (Ctrl-C,
+ * kill, kill -9: its task flags in /proc/TID/stat, proc(5)), as a
+ * process is whose files the kernel closes for it. false when /proc
+ * does not say (no such thread, pid 0).
+ */
+bool fs_proc_killed(pid_t tid);
+
 #endif

@@ -249,6 +249,13 @@ int fs_keyfile_error(struct fs_keyfile *f);
  * nothing and returns that failure's error, already logged.
  */
 int fs_keyfile_commit(struct fs_keyfile *f);
+/*
+ * The writer died of a signal before it closed @f (whom, for the log):
+ * its pending bytes go as a failed write's (poisoned, logged, counted as
+ * a PutRevoke), so that a value cut short is never stored; later
+ * commits commit nothing. Nothing pending: nothing happens.
+ */
+void fs_keyfile_drop(struct fs_keyfile *f, const char *whom);
 /* Frees @f without committing. */
 void fs_keyfile_free(struct fs_keyfile *f);
 

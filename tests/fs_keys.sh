@@ -536,4 +536,46 @@ expect_match "truncate -s 1000G of a stored value: ENOSPC" \
 	"$(truncate -s 1000G "$MC_MNT/keys/t" 2>&1)" "No space left on device"
 expect_eq "and the value stays" "$(cat "$MC_MNT/keys/t")" hi
 mc_stop
+
+# --- a writer killed before it closed its file stores nothing ----------------
+# The kernel closes a killed process's files, which would commit half a
+# value over a whole one; a writer that exits without closing (as
+# programs do) still stores what it wrote.
+mc_start --fuse --segment-size 64M
+K=$MC_MNT/keys
+head -c 2M /dev/urandom >"$MC_TMP/good"
+cp "$MC_TMP/good" "$K/model"
+killed() { # SIGNAL: a writer of 1 MiB of the next 2 killed by SIGNAL
+	python3 - "$K/model" <<'PY' &
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+os.write(fd, bytes(1 << 20))
+time.sleep(30)
+os.write(fd, bytes(1 << 20))
+PY
+	local w=$!
+	sleep 1
+	kill "-$1" "$w"
+	wait "$w" 2>/dev/null
+}
+for sig in TERM HUP KILL; do
+	killed "$sig"
+	check "killed by SIG$sig: the old value stays" cmp -s "$MC_TMP/good" "$K/model"
+done
+expect_match "ctl/error says why" "$(cat "$MC_MNT/ctl/error")" \
+	"keys: put of 'model' failed: its writer \(pid [0-9]+\) was killed before it closed the file; the value stays as it was\$"
+python3 - "$K/exited" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b'whole')
+os._exit(0)
+PY
+expect_eq "a writer that exits without closing stores its value" "$(cat "$K/exited")" whole
+(head -c 1M /dev/zero; exec sleep 30) | cat >"$K/exited" &
+cat_pid=$!
+sleep 1
+kill "$cat_pid"
+wait "$cat_pid" 2>/dev/null
+expect_eq "cat in a pipe killed: the old value stays" "$(cat "$K/exited")" whole
+mc_stop
 mc_done
