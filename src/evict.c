@@ -329,7 +329,8 @@ static int blk_cmp(const void *a, const void *b)
 
 static bool blkset_has(const struct blkset *set, const struct mc_blk *b)
 {
-	return bsearch(&b, set->v, set->n, sizeof(*set->v), blk_cmp) != NULL;
+	return set->n &&
+	       bsearch(&b, set->v, set->n, sizeof(*set->v), blk_cmp) != NULL;
 }
 
 /* The replicas of every object evictable now, into @set (sorted). */
@@ -352,7 +353,7 @@ static int hole_candidates(struct mc_store *s, struct blkset *set)
 						rc = blkset_add(set, o->rep[r]);
 		pthread_rwlock_unlock(&sh->lock);
 	}
-	if (!rc)
+	if (!rc && set->n) /* qsort takes no NULL array, even empty */
 		qsort(set->v, set->n, sizeof(*set->v), blk_cmp);
 	return rc;
 }
@@ -490,7 +491,8 @@ static long hole_find(struct mc_store *s, uint64_t need,
 		free(out);
 		return -ENOMEM;
 	}
-	qsort(out, n, sizeof(*out), hole_cmp);
+	if (n)
+		qsort(out, n, sizeof(*out), hole_cmp);
 	*outp = out;
 	return (long)n;
 }
