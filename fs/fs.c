@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "keyname.h"
 #include "mountpoint.h"
 #include "log.h"
 #include "metrics.h"
@@ -359,6 +360,35 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	return open_path(f, path, &p, fi, 0);
 }
 
+/*
+ * A create in keys/ under a name no key has (%41, %2f, a raw control
+ * byte): EINVAL, and a line that says what the name should be, where a
+ * lookup's ENOENT would leave a shell with "No such file or directory"
+ * for a file it asked to make (mooncakefs(5), keys/).
+ */
+static int bad_key_name(const char *path)
+{
+	static const char dir[] = "/keys/";
+	const char *name = path + sizeof(dir) - 1;
+	char key[MC_KEY_MAX], shown[4 * 64 + 1];
+	size_t klen, n = 0;
+
+	if (strncmp(path, dir, sizeof(dir) - 1) || strchr(name, '/') ||
+	    fs_keyname_decode(name, key, sizeof(key), &klen) != -EINVAL)
+		return 0;
+	for (const char *c = name; *c && n + 5 < sizeof(shown) && c - name < 64;
+	     c++)
+		n += (size_t)snprintf(shown + n, sizeof(shown) - n,
+				      (unsigned char)*c < 0x20 || *c == 0x7f
+					      ? "\\x%02x"
+					      : "%c",
+				      (unsigned char)*c);
+	fs_error("keys: cannot create '%s': not a key's file name (only %%, "
+		 "/ and control bytes are written %%XX, in capitals)",
+		 shown);
+	return -EINVAL;
+}
+
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs *f = ctx(OP_CREATE);
@@ -367,6 +397,8 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 
 	if (!r)
 		return open_path(f, path, &p, fi, 0);
+	if (r == -ENOENT && bad_key_name(path))
+		return -EINVAL;
 	if (r != -ENOENT || p.node < 0)
 		return r;
 	if (p.node != FS_N_KEY)

@@ -157,7 +157,14 @@ for n in 'a%2Fb' '100%25' '%2E' '%2E%2E' 'x%0Ay' 'p%2Fq%25r'; do
 	check "ls shows $n" grep -qxF -- "$n" "$MC_TMP/ls"
 done
 check "a name that is not an encoding names nothing" [ ! -e "$K/a%2fb" ]
-expect_match "nor can it be created" "$(err bash -c "echo x > '$K/a%2fb'")" 'No such file|Invalid'
+expect_match "nor can it be created: EINVAL" "$(err bash -c "echo x > '$K/a%2fb'")" 'Invalid argument'
+expect_match "ctl/error says what the name should be" "$(cat "$M/ctl/error")" \
+	"keys: cannot create 'a%2fb': not a key's file name \\(only %, / and control bytes are written %XX, in capitals\\)\$"
+expect_match "a needless escape: EINVAL" "$(err bash -c "echo x > '$K/%41'")" 'Invalid argument'
+expect_match "a raw newline: EINVAL" "$(err bash -c "echo x > '$K/a
+b'")" 'Invalid argument'
+expect_match "shown as \\x0a in ctl/error" "$(cat "$M/ctl/error")" "cannot create 'a\\\\x0ab'"
+check "and a lookup of it is still ENOENT" [ ! -e "$K/%41" ]
 long=$(head -c 300 /dev/zero | tr '\0' k)
 curl -s -X PUT --data-binary 'long' "$MC_URL/api/put/$long" >/dev/null
 check "a key too long for a name is not listed" [ "$(ls "$K" | grep -c kkkk)" = 0 ]
