@@ -881,6 +881,11 @@ static void *loop_main(void *arg)
 		 * /dev/fuse) ends libfuse's loop too, but the mount stays and
 		 * every access to it would hang: serve again.
 		 */
+		if (!r && !atomic_load(&f->stopping))
+			mc_warn("fuse: the tree at '%s' was unmounted from "
+				"outside; the other doors go on, and a restart "
+				"mounts it again",
+				f->mountpoint);
 		if (!r || atomic_load(&f->stopping))
 			break;
 		mc_warn("fuse: request loop failed (%s), restarting it",

@@ -386,9 +386,16 @@ int fs_mountpoint_check(const char *dir, char *why, size_t whylen)
 	int r = claim(dir);
 
 	if (r == -EBUSY) {
-		snprintf(why, whylen,
-			 "already mounted by another mooncaked, which is "
-			 "still running (it may not be answering)");
+		bool tree = realpath(dir, real) &&
+			    mounted_at(real, type, sizeof(type));
+
+		snprintf(why, whylen, "%s",
+			 tree ? "already mounted by another mooncaked, which "
+				"is still running (it may not be answering)"
+			      : "held by another mooncaked, which is still "
+				"running with no tree there (it is starting, "
+				"or its tree was unmounted from outside: "
+				"restart it to mount it again)");
 		return r;
 	}
 	r = recover_stale(dir);

@@ -88,7 +88,7 @@ expect_eq "two at once on one mount point: one ready" \
 	"$(cat "$MC_TMP"/race?.out | grep -c '^mooncaked: ready')" 1
 expect_eq "... one tree mounted there" \
 	"$(grep -c " $MC_TMP/race fuse" /proc/mounts)" 1
-check "... the other said why" grep -qF "already mounted" "$MC_TMP"/race?.err
+check "... the other said why" grep -qE "already mounted|held by another mooncaked" "$MC_TMP"/race?.err
 kill -TERM "$race1" "$race2" 2>/dev/null
 wait "$race1" "$race2" 2>/dev/null
 
@@ -120,5 +120,19 @@ expect_match "... and it says so" "$(cat "$MC_TMP/us")" "holds a dead mount, det
 "$MOONCAKED" --mountpoint "$MC_MNT" --unmount-stale 2>"$MC_TMP/us"; rc=$?
 expect_eq "nothing to do: exit 0, silently" "$rc:$(cat "$MC_TMP/us")" "0:"
 mc_start --fuse
+mc_stop
+check "a daemon stopped by SIGTERM does not say its tree went" \
+	bash -c "! grep -q 'unmounted from outside' '$MC_ERR'"
+
+# --- the tree detached from outside (fusermount3 -u -z, as an operator
+# does when a shell's cwd keeps a plain unmount busy)
+mc_start --fuse
+fusermount3 -u -z "$MC_MNT"
+sleep 0.5
+expect_match "the daemon says its tree went" "$(grep 'fuse:' "$MC_ERR")" \
+	"WARN fuse: the tree at '$MC_MNT' was unmounted from outside; the other doors go on, and a restart mounts it again"
+expect_eq "HTTP goes on" "$(curl -s "$MC_URL/health")" OK
+refused "held by another mooncaked, which is still running with no tree there (it is starting, or its tree was unmounted from outside" \
+	"$MC_MNT" "whose daemon's tree was detached"
 mc_stop
 mc_done
