@@ -774,8 +774,8 @@ static int node_of(struct fs *f, const char *path, struct fuse_file_info *fi)
 
 /*
  * Modes and owners are the tree's: only what a file already has may be
- * set, a change of nothing that cp -p, cp -a, install and tar x make
- * after they copy and fail over when refused (mooncakefs(5), NOTES).
+ * set, a change of nothing that cp -p, cp -a and tar x make after they
+ * copy and fail over when refused (mooncakefs(5), NOTES).
  */
 static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {

@@ -9,12 +9,12 @@
 
 /*
  * Parses a SIZE as upstream's mooncake_config.json writes one: a decimal
- * number, a fraction allowed, then a 1024-based unit b k kb m mb g gb t
- * tb (case-insensitive) or none,
- * blanks (spaces, tabs) allowed around both: "64M", "4gb", "1024", "1.5GB", "4
- * GB", "16777216B". A fraction is cut to a whole byte. No sign, exponent, hex
- * or KiB. Returns 0, -EINVAL (not a size) or -ERANGE (does not fit in
- * 63 bits).
+ * number, a fraction allowed (its first 18 digits count), then a
+ * 1024-based unit b k kb m mb g gb t tb (case-insensitive) or none,
+ * spaces and tabs allowed around both: "64M", "4gb", "1024", "1.5GB",
+ * "4 GB", "16777216B". A fraction is cut to a whole byte. No sign,
+ * exponent, hex or KiB. Returns 0, -EINVAL (not a size) or -ERANGE (does
+ * not fit in 63 bits).
  */
 int mc_size_parse(const char *s, uint64_t *out);
 

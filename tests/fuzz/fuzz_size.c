@@ -3,8 +3,8 @@
  * and mc_size_human on any bytes.
  *
  * What must hold: no crash; a parsed size fits in 63 bits and is the
- * digits times the suffix's power of 1024 (checked against an
- * independent long-hand reading); every error is -EINVAL or -ERANGE;
+ * number times the unit's power of 1024, cut to a whole byte (checked
+ * against an independent long-hand reading); every error is -EINVAL or -ERANGE;
  * the human form of any number is short and ends in a unit.
  */
 #include "autoconfig.h"
@@ -16,16 +16,22 @@
 #include "fuzz.h"
 #include "size.h"
 
-/* The grammar again, slowly: digits then one of the suffixes. */
+/*
+ * The grammar again, slowly: blanks, digits, a fraction (of which the
+ * first 18 digits count), blanks, one of the units, blanks.
+ */
 static int slow_parse(const char *s, unsigned __int128 *v)
 {
-	static const char *const sfx[] = {"",  "k",  "kb", "m", "mb",
-					  "g", "gb", "t",  "tb"};
-	static const int shift[] = {0, 10, 10, 20, 20, 30, 30, 40, 40};
-	size_t n = strspn(s, "0123456789");
-	unsigned __int128 x = 0;
+	static const char *const sfx[] = {"",	"b", "k",  "kb", "m",
+					  "mb", "g", "gb", "t",	 "tb"};
+	static const int shift[] = {0, 0, 10, 10, 20, 20, 30, 30, 40, 40};
+	const char *digits = "0123456789";
+	unsigned __int128 x = 0, frac = 0, den = 1;
+	size_t n, u;
 	int big = 0;
 
+	s += strspn(s, " \t");
+	n = strspn(s, digits);
 	if (!n)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
@@ -33,9 +39,24 @@ static int slow_parse(const char *s, unsigned __int128 *v)
 		if (x > (unsigned __int128)1 << 64)
 			big = 1, x = (unsigned __int128)1 << 64;
 	}
+	s += n;
+	if (*s == '.') {
+		n = strspn(++s, digits);
+		if (!n)
+			return -EINVAL;
+		for (size_t i = 0; i < n && i < 18; i++) {
+			frac = frac * 10 + (unsigned)(s[i] - '0');
+			den *= 10;
+		}
+		s += n;
+	}
+	s += strspn(s, " \t");
+	u = strcspn(s, " \t");
+	if (s[u + strspn(s + u, " \t")])
+		return -EINVAL;
 	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++)
-		if (!strcasecmp(s + n, sfx[i])) {
-			x <<= shift[i];
+		if (strlen(sfx[i]) == u && !strncasecmp(s, sfx[i], u)) {
+			x = (x << shift[i]) + (frac << shift[i]) / den;
 			*v = x;
 			return big || x > (unsigned __int128)INT64_MAX ? -ERANGE
 								       : 0;
