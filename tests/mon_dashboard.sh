@@ -22,8 +22,8 @@ check "the dashboard has queries" test -s "$MC_TMP/exprs"
 
 # The panels the dashboard is for, by what they query.
 has_query() { grep -qE -- "$2" "$MC_TMP/exprs" || { echo "no query for $1" >&2; false; }; }
-check "capacity per segment" has_query capacity 'sum by \(segment\) \(\(segment_total_capacity_bytes'
-check "use per segment" has_query use 'sum by \(segment\) \(\(segment_allocated_bytes'
+check "capacity per segment" has_query capacity 'sum by \(segment\) \(segment_total_capacity_bytes'
+check "use per segment" has_query use 'sum by \(segment\) \(segment_allocated_bytes'
 check "keys" has_query keys 'master_key_count'
 check "request rates by operation" has_query requests 'rate\(master_put_start_requests_total'
 check "failure rates by operation" has_query failures 'rate\(master_get_replica_list_failures_total'
@@ -50,59 +50,6 @@ expect_eq "unknown_names flags what /metrics lacks" \
 	"$(unknown_names "$MC_TMP/bad.exprs" "$MC_TMP/fake.metrics" | tr '\n' ' ')" \
 	"no_such_family_total other_bucket "
 
-# --- a cluster counted once -----------------------------------------------------
-# Every node of a cluster exports the store's families as the leader
-# counts them (mooncake-cluster(7), Views): the panels take them from
-# nodes that are not followers, so three nodes of 64 MiB each show
-# 192 MiB, and a single daemon beside them adds its own. promtool
-# evaluates the dashboard's own queries over such series.
-if [ -z "${PROMTOOL:-}" ]; then PROMTOOL=$(command -v promtool || true); fi
-check "promtool is available (PROMTOOL)" test -n "$PROMTOOL"
-dash_query() { # the first query that starts with $1, as Grafana sends it
-	awk -v p="$1" 'index($0, p) == 1 { print; exit }' "$MC_TMP/exprs" |
-		grafana_expand
-}
-{
-	echo 'rule_files: []'
-	echo 'evaluation_interval: 1m'
-	echo 'tests:'
-	echo '  - interval: 1m'
-	echo '    input_series:'
-	for n in 1 2 3; do
-		echo "      - series: 'mooncake_cluster_is_leader{instance=\"n$n\"}'"
-		echo "        values: '$([ $n = 1 ] && echo 1 || echo 0)+0x10'"
-		echo "      - series: 'master_total_capacity_bytes{instance=\"n$n\"}'"
-		echo "        values: '201326592+0x10'"
-		for g in 1 2 3; do
-			echo "      - series: 'segment_total_capacity_bytes{instance=\"n$n\",segment=\"node$g\"}'"
-			echo "        values: '67108864+0x10'"
-		done
-		echo "      - series: 'master_put_start_requests_total{instance=\"n$n\"}'"
-		echo "        values: '0+60x10'"
-	done
-	echo "      - series: 'master_total_capacity_bytes{instance=\"single\"}'"
-	echo "        values: '100+0x10'"
-	echo "      - series: 'master_put_start_requests_total{instance=\"single\"}'"
-	echo "        values: '0+120x10'"
-	echo '    promql_expr_test:'
-	echo "      - expr: '$(dash_query 'sum((master_total_capacity_bytes')'"
-	echo '        eval_time: 5m'
-	echo '        exp_samples: [{labels: "{}", value: 201326692}]'
-	echo "      - expr: '$(dash_query 'sum by (segment) ((segment_total_capacity_bytes')'"
-	echo '        eval_time: 5m'
-	echo '        exp_samples:'
-	for g in 1 2 3; do
-		echo "          - {labels: '{segment=\"node$g\"}', value: 67108864}"
-	done
-	echo "      - expr: '$(dash_query 'sum((rate(master_put_start_requests_total')'"
-	echo '        eval_time: 5m'
-	echo '        exp_samples: [{labels: "{}", value: 3}]'
-} >"$MC_TMP/cluster_test.yml"
-rc=0
-out=$("$PROMTOOL" test rules "$MC_TMP/cluster_test.yml" 2>&1) || rc=$?
-expect_eq "a cluster's store counted once, a single daemon beside it too" "$rc" 0
-[ "$rc" = 0 ] || printf '%s\n' "$out" >&2
-
 # --- against a live daemon ----------------------------------------------------
 mc_start --fuse
 curl -s -o /dev/null -X PUT --data-binary 'hello' "$MC_URL/api/put/greeting"
@@ -110,10 +57,7 @@ curl -s "$MC_URL/metrics" >"$MC_TMP/metrics"
 check "the daemon exports the FUSE family over HTTP" \
 	grep -q '^mooncake_fuse_operations_total{' "$MC_TMP/metrics"
 unknown=$(unknown_names "$MC_TMP/exprs" "$MC_TMP/metrics")
-# a single daemon exports no cluster family (cluster_basic.sh reads a
-# node's)
-expect_eq "every name the dashboard queries is in /metrics" "$unknown" \
-	mooncake_cluster_is_leader
+expect_eq "every name the dashboard queries is in /metrics" "$unknown" ""
 expect_eq "the instance variable's series is in /metrics" \
 	"$(printf '%s\n' "$(jq -r '.templating.list[] | select(.name == "instance") | .definition' "$DASH")" |
 		sed 's/label_values(\([a-z_]*\),.*/\1/' | unknown_names /dev/stdin "$MC_TMP/metrics")" ""
