@@ -335,7 +335,10 @@ void fs_keyfile_drop(struct fs_keyfile *f, const char *whom)
 
 	pthread_mutex_lock(&f->lock);
 	if (!f->error && f->dirty) {
-		discard(f, -EINTR);
+		discard(f, -ECANCELED);
+		/* not poisoned: what a process that inherited the file
+		 * writes afterwards is a put of its own */
+		f->error = 0;
 		snprintf(why, sizeof(why),
 			 "its writer (%s) was killed before it closed the "
 			 "file; the value stays as it was",

@@ -36,15 +36,14 @@ pid_t fs_proc_tgid(pid_t pid)
 	return tgid > 0 ? tgid : pid;
 }
 
-/* linux/sched.h's task flags, as field 9 of /proc/TID/stat shows them */
-#define PF_EXITING  0x00000004u
-#define PF_SIGNALED 0x00000400u
+/* linux/sched.h: the task is exiting (field 9 of /proc/TID/stat) */
+#define PF_EXITING 0x00000004u
 
 bool fs_proc_killed(pid_t tid)
 {
-	char name[64], buf[1024];
+	char name[64], buf[2048], *p, *save = NULL;
 	unsigned long flags = 0;
-	const char *p;
+	long code = 0;
 	ssize_t n;
 	int fd;
 
@@ -59,12 +58,27 @@ bool fs_proc_killed(pid_t tid)
 	if (n <= 0)
 		return false;
 	buf[n] = '\0';
-	/* the command may hold anything, ')' too: the fields follow the
-	 * last one; flags is the seventh after it */
+	/*
+	 * The command may hold anything, ')' too: the fields follow the
+	 * last one. Field 9 is the flags, field 52 the exit code, which
+	 * every thread of a group that is going carries alike (its
+	 * wait(2) status: a signal's number in the low 7 bits). A thread's
+	 * own PF_SIGNALED would not do: exit(3) kills a process's other
+	 * threads, and one of them may be the one that closes the files.
+	 */
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+	if (!p)
 		return false;
-	return (flags & PF_EXITING) && (flags & PF_SIGNALED);
+	p = strtok_r(p + 1, " ", &save);
+	for (int field = 3; p; field++, p = strtok_r(NULL, " ", &save)) {
+		if (field == 9)
+			flags = strtoul(p, NULL, 10);
+		else if (field == 52) {
+			code = strtol(p, NULL, 10);
+			break;
+		}
+	}
+	return (flags & PF_EXITING) && (code & 0x7f);
 }
 
 /* Whether fd @fd of @tgid is open for writing (its fdinfo flags:). */

@@ -28,10 +28,11 @@ pid_t fs_proc_tgid(pid_t pid);
 unsigned fs_proc_count(pid_t tgid, const char *path, bool writing);
 
 /*
- * Whether thread @tid is exiting because a signal killed it (Ctrl-C,
- * kill, kill -9: its task flags in /proc/TID/stat, proc(5)), as a
- * process is whose files the kernel closes for it. false when /proc
- * does not say (no such thread, pid 0).
+ * Whether thread @tid is exiting because a signal killed its process
+ * (Ctrl-C, kill, kill -9), as a process is whose files the kernel closes
+ * for it: its flags and exit code in /proc/TID/stat (proc(5)). false
+ * when /proc does not say (no such thread, pid 0: a process outside the
+ * daemon's pid namespace; the exit code of another user's process).
  */
 bool fs_proc_killed(pid_t tid);
 

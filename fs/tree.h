@@ -251,9 +251,10 @@ int fs_keyfile_error(struct fs_keyfile *f);
 int fs_keyfile_commit(struct fs_keyfile *f);
 /*
  * The writer died of a signal before it closed @f (whom, for the log):
- * its pending bytes go as a failed write's (poisoned, logged, counted as
- * a PutRevoke), so that a value cut short is never stored; later
- * commits commit nothing. Nothing pending: nothing happens.
+ * its pending bytes go as a failed write's do (logged, counted as a
+ * PutRevoke), so that a value cut short is never stored. The file is not
+ * poisoned: what a process that inherited it writes afterwards is a put
+ * of its own. Nothing pending: nothing happens.
  */
 void fs_keyfile_drop(struct fs_keyfile *f, const char *whom);
 /* Frees @f without committing. */

@@ -497,18 +497,24 @@ static long hole_find(struct mc_store *s, uint64_t need,
 	return (long)n;
 }
 
-/* The holes evict_hole makes. */
+/* The holes evict_hole makes, and the newest version it looked at. */
 struct holes {
 	const struct hole *v;
 	size_t n;
+	uint64_t vmax;
 };
 
-/* Whether a replica of @o lies in one of the holes. */
+/*
+ * Whether a replica of @o lies in one of the holes; a value put since
+ * the holes were found (a small one placed in their free parts) stays.
+ */
 static bool hole_pick(void *ctx, const struct mc_obj *o, const struct take *t)
 {
 	const struct holes *h = ctx;
 
 	(void)t;
+	if (o->version > h->vmax)
+		return false;
 	for (unsigned r = 0; r < o->nrep; r++)
 		for (size_t i = 0; i < h->n; i++)
 			if (blk_arena(o->rep[r]) == h->v[i].arena &&
@@ -531,8 +537,11 @@ static bool evict_hole(struct mc_store *s, uint64_t size,
 	size_t eligible = 0;
 	long n = -ENOMEM;
 	bool free_hole;
+	uint64_t vmax;
 
 	pthread_mutex_lock(&s->evict_lock);
+	/* versions are (term << 32) | sequence (store_next_version) */
+	vmax = atomic_load(&s->term) << 32 | (store_seq_now(s) & 0xffffffffu);
 	if (hole_candidates(s, &set) == 0)
 		n = set.n ? hole_find(s, buf_round(size), pl, &set, &holes,
 				      &eligible)
@@ -545,12 +554,13 @@ static bool evict_hole(struct mc_store *s, uint64_t size,
 		n = (long)pl->want;
 	free_hole = n > 0 && holes[0].cost == 0; /* a put freed it meanwhile */
 	if (n > 0) {
-		struct holes h = {holes, (size_t)n};
+		struct holes h = {holes, (size_t)n, vmax};
 
 		take_each(s, &t, UINT64_MAX, hole_pick, &h);
 	}
 	take_flush(s, &t, true);
-	take_count(s, &t, CAUSE_ALLOC);
+	if (n > 0) /* an eviction run, counted as the one before it */
+		take_count(s, &t, CAUSE_ALLOC);
 	pthread_mutex_unlock(&s->evict_lock);
 	free(holes);
 	if (n == -ENOMEM)

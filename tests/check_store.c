@@ -1475,12 +1475,16 @@ START_TEST(test_eviction_makes_hole)
 	ck_assert_uint_eq(mc_ref_size(r), 4 * MiB);
 	ck_assert(!memcmp(mc_ref_data(r), val, 4 * MiB));
 	mc_ref_release(r);
-	/* the hole took the even ones of about 4 MiB, not all of them */
+	/*
+	 * The hole took the even ones of about 4 MiB, not all of them: the
+	 * LRU runs take up to 18 of the 120 (a random part of the age bucket
+	 * they end in), the hole at most 24 more.
+	 */
 	for (unsigned i = 0; i < 240; i += 2) {
 		snprintf(k, sizeof(k), "s%03u", i);
 		kept += mc_exist(s, k, strlen(k)) == 1;
 	}
-	ck_assert_msg(kept >= 80, "%u of 120 recently used values kept", kept);
+	ck_assert_msg(kept >= 78, "%u of 120 recently used values kept", kept);
 	mc_store_free(s);
 }
 END_TEST

@@ -578,6 +578,57 @@ os.write(fd, b'whole')
 os._exit(0)
 PY
 expect_eq "a writer that exits without closing stores its value" "$(cat "$K/exited")" whole
+# exit(3) kills a process's other threads, which may be the ones that
+# close its files: a normal exit of several threads stores all the same
+lost=0
+for i in $(seq 12); do
+	python3 - "$K/threaded" "$i" <<'PY'
+import os, sys, threading, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b'run' + sys.argv[2].encode())
+for _ in range(8):
+    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+time.sleep(0.05)
+os._exit(0)
+PY
+	[ "$(cat "$K/threaded")" = "run$i" ] || lost=$((lost + 1))
+done
+expect_eq "a writer of nine threads that exits stores its value (12 runs)" "$lost" 0
+# a child that inherited the file outlives its killed opener: its writes
+# go on (no error to retry for ever) and what it writes is a put of its own
+python3 - "$K/inherit" >"$MC_TMP/inherit.out" <<'PY'
+import os, signal, sys, time
+r, w = os.pipe()
+opener = os.fork()
+if opener == 0:
+    fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, b'PART')
+    if os.fork() == 0:       # the child: inherits fd, outlives the opener
+        os.close(w)
+        os.read(r, 1)
+        time.sleep(0.3)
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            n = os.write(fd, b'CHILD')
+            os.close(fd)
+            print('child wrote', n)
+        except OSError as e:
+            print('child', e.strerror)
+        sys.stdout.flush()
+        os._exit(0)
+    time.sleep(30)
+    os._exit(0)
+time.sleep(0.5)
+os.kill(opener, signal.SIGKILL)
+os.waitpid(opener, 0)
+os.close(r)
+os.write(w, b'x')
+time.sleep(1)
+PY
+expect_eq "the inheritor's write and close succeed" "$(cat "$MC_TMP/inherit.out")" "child wrote 5"
+expect_eq "... and store what it wrote" "$(cat "$K/inherit")" CHILD
+expect_match "the killed opener's bytes were dropped" "$(grep "put of 'inherit'" "$MC_ERR")" \
+	"its writer \\(pid [0-9]+\\) was killed before it closed the file"
 (head -c 1M /dev/zero; exec sleep 30) | cat >"$K/exited" &
 cat_pid=$!
 sleep 1
