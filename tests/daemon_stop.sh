@@ -150,7 +150,9 @@ long_put_then_term() {
 	printf 'PUT /api/put/long HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n' >&3
 	(for i in $(seq 500); do head -c 2000 /dev/zero >&3 2>/dev/null || break; sleep 0.2; done) &
 	WP=$!
-	sleep 0.5
+	# the request must be under way when the signal comes: a slow
+	# (sanitized, loaded) daemon needs longer to take its head
+	sleep "$(awk -v ms="$(mc_ms 500)" 'BEGIN { print ms / 1000 }')"
 	PID=$MC_PID
 	kill -TERM "$PID"
 }
@@ -184,6 +186,11 @@ check "... and no answer that never went claims it did ($got)" \
 # --- a second signal ends the wait at once
 mc_start --header-timeout 1000 --shutdown-timeout 60000
 long_put_then_term
+# signals do not queue: the second must come after the first was taken
+for _ in $(seq 100); do
+	grep -q 'stopping on SIGTERM' "$MC_ERR" && break
+	sleep 0.05
+done
 sleep 0.5
 kill -TERM "$PID" 2>/dev/null
 exit_within "$PID" "$(mc_ms 5000)"
